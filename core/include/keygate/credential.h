@@ -1,0 +1,88 @@
+/*
+ * keygate/credential.h — extracting the API key from a request (SPEC §1.1).
+ *
+ * Inputs are a request's field lines, in order, and its query string; the
+ * output is a span pointing into the caller's buffers. Nothing allocates.
+ *
+ *  - Names match case-insensitively (RFC 9110 §5.1): Authorization, X-API-Key.
+ *  - Leading and trailing OWS is not part of a value (RFC 9110 §5.5).
+ *  - Authorization: <scheme> 1*SP <token68> (RFC 9110 §11.4, RFC 6750 §2.1),
+ *    scheme Bearer in any case. Other schemes carry no API key.
+ *  - Bearer with an empty token, and an empty X-API-Key, count as no key.
+ *  - A token that is not token68, or a control character (0x00-0x1F but
+ *    HTAB, 0x7F) anywhere in a value, is a malformed key.
+ *  - Both headers holding the same key is one key. Two different keys, or a
+ *    name on more than one line, is ambiguous.
+ *  - A key in the query string is refused, whatever the headers hold.
+ *
+ * Timing: depends on the request's bytes only; reads nothing stored.
+ */
+#ifndef KEYGATE_CREDENTIAL_H
+#define KEYGATE_CREDENTIAL_H
+
+#include <stddef.h>
+
+#include "keygate/key.h"
+#include "keygate/span.h"
+#include "keygate/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Where the key came from (bit set). */
+#define KG_SOURCE_AUTHORIZATION 1u
+#define KG_SOURCE_X_API_KEY 2u
+
+typedef struct kg_credential {
+  /* KG_OK (a key is present in key), KG_MISSING_API_KEY,
+   * KG_INVALID_API_KEY (malformed), KG_AMBIGUOUS_API_KEY,
+   * KG_API_KEY_IN_QUERY. */
+  kg_status outcome;
+  /* Finer reason: KG_OK, KG_KEY_MALFORMED, KG_KEY_DUPLICATE_FIELD,
+   * KG_KEY_CONFLICT. */
+  kg_status detail;
+  kg_span key;      /* the presented token (also when malformed), else empty */
+  unsigned sources; /* KG_SOURCE_* bits of the lines that held a value */
+} kg_credential;
+
+/*
+ * kg_credential_extract — apply SPEC §1.1 to fields[0..n) and query.
+ * query is the raw query string without '?'. Returns out->outcome. The
+ * policy gives the key prefix the query check looks for.
+ */
+kg_status kg_credential_extract(const kg_key_policy *p, const kg_field *fields,
+                                size_t n, kg_span query, kg_credential *out);
+
+/*
+ * kg_parse_authorization — one Authorization value (OWS allowed around it).
+ * Returns KG_OK with *token set (never empty) for a Bearer token68;
+ * KG_MISSING_API_KEY for another scheme, an empty value or an empty Bearer
+ * token; KG_KEY_MALFORMED for a control character or a token that is not
+ * token68 (*token is then the offending rest of the value).
+ */
+kg_status kg_parse_authorization(kg_span value, kg_span *token);
+
+/*
+ * kg_parse_x_api_key — one X-API-Key value. Same returns as
+ * kg_parse_authorization: KG_OK, KG_MISSING_API_KEY (empty),
+ * KG_KEY_MALFORMED.
+ */
+kg_status kg_parse_x_api_key(kg_span value, kg_span *token);
+
+/*
+ * kg_query_has_key — 1 when the query string carries a key: a parameter
+ * value that, percent-decoded, starts with p's prefix, or a non-empty
+ * api_key, apikey, key, access_token or token parameter (names compared
+ * case-insensitively after percent-decoding). A parameter without '=' is
+ * tested as a value. Else 0.
+ */
+int kg_query_has_key(const kg_key_policy *p, kg_span query);
+
+/* kg_is_token68 — 1 when (s, len) is a non-empty token68 (RFC 9110 §11.2). */
+int kg_is_token68(const char *s, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KEYGATE_CREDENTIAL_H */

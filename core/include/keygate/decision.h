@@ -1,0 +1,69 @@
+/*
+ * keygate/decision.h — one request in, one decision out (SPEC §1.3).
+ *
+ * Order of work: extract the credential; refuse a key in the query
+ * (api_key_in_query), then ambiguity (ambiguous_api_key); a missing key is
+ * missing_api_key; a malformed token or a key failing the format check is
+ * invalid_api_key without any lookup; otherwise digest, look up in constant
+ * time, and only then branch on the record: unknown or deleted ->
+ * invalid_api_key, deactivated or past expiry -> expired_api_key, else valid.
+ *
+ * Timing: the index lookup is constant-time with respect to stored data (see
+ * index.h); everything before it depends only on the request; what follows
+ * depends on the record found, after the match bit.
+ *
+ * Allocates nothing. Thread-safety: as kg_digest (one checker per thread,
+ * or a digester per thread); the index may be shared.
+ */
+#ifndef KEYGATE_DECISION_H
+#define KEYGATE_DECISION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "keygate/credential.h"
+#include "keygate/digest.h"
+#include "keygate/index.h"
+#include "keygate/key.h"
+#include "keygate/span.h"
+#include "keygate/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct kg_checker {
+  kg_key_policy policy;
+  kg_digester *digester; /* not owned */
+  const kg_index *index; /* not owned; NULL behaves as an empty index */
+} kg_checker;
+
+typedef struct kg_decision {
+  kg_status decision; /* KG_VALID or one of the error decisions */
+  kg_status detail;   /* why: KG_OK, KG_KEY_*, ... */
+  int found;          /* 1 when a record matched */
+  kg_record record;   /* the matching record when found, else zeroes */
+  kg_span key;        /* the presented key (caller's buffer); never log it */
+  unsigned sources;   /* KG_SOURCE_* bits */
+} kg_decision;
+
+/*
+ * kg_decide — decide one request: fields[0..n) and its raw query string
+ * (without '?'), at Unix time `now` (seconds). Fills *out and returns
+ * out->decision.
+ */
+kg_status kg_decide(const kg_checker *c, const kg_field *fields, size_t n,
+                    kg_span query, int64_t now, kg_decision *out);
+
+/*
+ * kg_decide_key — the key's own outcome, for a key already extracted:
+ * format check, digest, lookup, record. Returns KG_VALID,
+ * KG_INVALID_API_KEY or KG_EXPIRED_API_KEY and fills *out.
+ */
+kg_status kg_decide_key(const kg_checker *c, const char *key, size_t len,
+                        int64_t now, kg_decision *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KEYGATE_DECISION_H */

@@ -1,0 +1,59 @@
+/*
+ * keygate/head.h — a strict, allocation-free HTTP/1.1 request-head parser.
+ *
+ * Parses a request line and its field lines (RFC 9112 §2-§5) from
+ * (buf, len) into spans that point into buf. Line ends are CRLF or a bare
+ * LF (RFC 9112 §2.2). Refused, each with its own status: obs-fold (a field
+ * line starting with SP or HTAB, §5.2), whitespace between a field name and
+ * its colon (§5.1), control characters in a name or value (RFC 9110 §5.5;
+ * HTAB is allowed inside a value), more than KG_HEAD_MAX_FIELDS fields, and a
+ * head longer than KG_HEAD_MAX_BYTES.
+ *
+ * Timing: depends on the bytes of the input. The head is not a secret of the
+ * server's; presented keys inside it are compared only by the index.
+ */
+#ifndef KEYGATE_HEAD_H
+#define KEYGATE_HEAD_H
+
+#include <stddef.h>
+
+#include "keygate/span.h"
+#include "keygate/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KG_HEAD_MAX_FIELDS 100
+#define KG_HEAD_MAX_BYTES (16 * 1024)
+
+typedef struct kg_head {
+  kg_span method;
+  kg_span target;  /* request-target as sent */
+  kg_span path;    /* target up to '?' */
+  kg_span query;   /* after '?', empty when there is none */
+  kg_span version; /* "HTTP/1.1" */
+  kg_field *fields; /* caller's array, capacity fields_cap */
+  size_t fields_cap;
+  size_t nfields;
+  size_t error_offset; /* on an error, offset in buf where it was found */
+} kg_head;
+
+/*
+ * kg_head_parse — parse one request head from (buf, len).
+ *
+ * Before the call, set head->fields to an array of head->fields_cap entries
+ * (at most KG_HEAD_MAX_FIELDS are ever used). On KG_OK, *consumed is the
+ * number of bytes of the head including the empty line that ends it, and
+ * every span of head points into buf. KG_INCOMPLETE means buf holds a valid
+ * prefix of a head and more bytes are needed. Any other value is a parse
+ * error, with head->error_offset set. Allocates nothing; reads only
+ * buf[0..len).
+ */
+kg_status kg_head_parse(const char *buf, size_t len, kg_head *head,
+                        size_t *consumed);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KEYGATE_HEAD_H */

@@ -1,0 +1,96 @@
+/*
+ * keygate/index.h — the in-memory key index: digest -> record, looked up in
+ * constant time with respect to everything stored.
+ *
+ * Layout: a bucketed cuckoo table. Every digest has two candidate buckets,
+ * chosen from bits of the *presented* digest, of KG_INDEX_BUCKET_SLOTS slots
+ * each. A lookup always reads both buckets whole and compares every slot
+ * with the constant-time helpers, selecting the matching record index with
+ * masks. Only after the final match bit is known does the code branch.
+ *
+ * Timing of kg_index_lookup: depends on the presented digest (which bucket
+ * addresses are read) and the table size; never on any stored digest,
+ * record, or on whether the lookup hit. A miss reads a record too (record 0)
+ * so it does the work of a hit.
+ *
+ * Building allocates; lookups allocate nothing. A built index is immutable
+ * and may be shared by any number of threads for lookups.
+ */
+#ifndef KEYGATE_INDEX_H
+#define KEYGATE_INDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "keygate/digest.h"
+#include "keygate/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KG_INDEX_BUCKET_SLOTS 4
+#define KG_INDEX_MAX_KEYS 20000000u /* 2 x the 10M of SPEC §4 */
+
+/* A record's lifecycle status as the index sees it. */
+typedef enum kg_record_status {
+  KG_REC_ACTIVE = 0,
+  KG_REC_DEACTIVATED = 1, /* answers expired_api_key */
+  KG_REC_EXPIRED = 2,     /* marked expired whatever expires_at says */
+  KG_REC_DELETED = 3      /* answers invalid_api_key */
+} kg_record_status;
+
+typedef struct kg_record {
+  uint8_t digest[KG_DIGEST_LEN];
+  uint64_t key_id;     /* store's id; kg_key_id_format() shows it */
+  uint64_t account_id; /* store's account id */
+  int64_t expires_at;  /* Unix seconds; 0 = never. Expired when now >= it. */
+  uint32_t status;     /* kg_record_status */
+  uint32_t reserved;   /* zero */
+} kg_record;
+
+typedef struct kg_index kg_index;
+
+/*
+ * kg_index_build — build an index holding copies of recs[0..n). Two records
+ * with the same digest are refused (KG_E_DUPLICATE_DIGEST). Returns KG_OK
+ * and sets *out, or KG_E_TOO_MANY_KEYS, KG_E_NOMEM, KG_E_ARGUMENT. n may be
+ * 0 (every lookup misses). Free with kg_index_free. O(n) expected.
+ */
+kg_status kg_index_build(const kg_record *recs, size_t n, kg_index **out);
+
+/* kg_index_free — free an index. NULL is fine. */
+void kg_index_free(kg_index *idx);
+
+/* kg_index_count — number of records held. */
+size_t kg_index_count(const kg_index *idx);
+
+/* kg_index_memory — bytes the index holds on the heap. */
+size_t kg_index_memory(const kg_index *idx);
+
+/*
+ * kg_index_lookup — find the record whose digest equals `digest`.
+ * Returns 1 and copies it to *out on a hit; returns 0 and zeroes *out on a
+ * miss. See the timing contract at the top of this file.
+ */
+int kg_index_lookup(const kg_index *idx, const uint8_t digest[KG_DIGEST_LEN],
+                    kg_record *out);
+
+/* "key_" + 11 base62 digits + NUL */
+#define KG_KEY_ID_STR_LEN 16
+/*
+ * kg_key_id_format — write the public form of a key id, "key_" followed by
+ * 11 base62 digits, into out (NUL-terminated). Returns the length (15).
+ */
+size_t kg_key_id_format(uint64_t key_id, char out[KG_KEY_ID_STR_LEN]);
+
+/*
+ * kg_key_id_parse — parse the public form back. Returns KG_OK or
+ * KG_E_ARGUMENT.
+ */
+kg_status kg_key_id_parse(const char *s, size_t len, uint64_t *key_id);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KEYGATE_INDEX_H */

@@ -1,0 +1,88 @@
+/*
+ * keygate/response.h — the error responses of SPEC §1.4, rendered into
+ * caller buffers.
+ *
+ *   decision            status  WWW-Authenticate
+ *   missing_api_key     401     Bearer realm="api"
+ *   invalid_api_key     401     Bearer realm="api", error="invalid_token"
+ *   expired_api_key     401     Bearer realm="api", error="invalid_token",
+ *                               error_description="The API key has expired"
+ *   ambiguous_api_key   400     none
+ *   api_key_in_query    400     none
+ *   invalid_parameter   400     none
+ *
+ * Every error also carries Content-Type: application/json,
+ * Cache-Control: no-store and X-Request-Id, and the body
+ *   {"error":{"code":"...","message":"...","request_id":"req_..."}}
+ * No function here ever writes a presented key.
+ */
+#ifndef KEYGATE_RESPONSE_H
+#define KEYGATE_RESPONSE_H
+
+#include <stddef.h>
+
+#include "keygate/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KG_REQUEST_ID_RANDOM 24
+#define KG_REQUEST_ID_LEN (4 + KG_REQUEST_ID_RANDOM) /* "req_" + 24 */
+#define KG_DEFAULT_REALM "api"
+#define KG_REALM_MAX 128
+/* Enough for any body this file renders with the default messages. */
+#define KG_ERROR_BODY_MAX 512
+/* Enough for any full response rendered by kg_response_render. */
+#define KG_RESPONSE_MAX 1024
+
+/*
+ * kg_request_id — write "req_" + 24 base62 characters from RAND_bytes and a
+ * NUL into out. Returns KG_OK or KG_E_CRYPTO.
+ */
+kg_status kg_request_id(char out[KG_REQUEST_ID_LEN + 1]);
+
+/* kg_http_status — the HTTP status for a decision: 200 for KG_VALID, 401 or
+ * 400 for errors; 500 for anything that is not a decision. */
+int kg_http_status(kg_status decision);
+
+/* kg_error_message — the documented message for an error decision (static
+ * string, unescaped UTF-8), or "" for KG_VALID and non-decisions. */
+const char *kg_error_message(kg_status decision);
+
+/*
+ * kg_www_authenticate — the WWW-Authenticate value for a decision with the
+ * given realm (printable ASCII without '"' or '\', at most KG_REALM_MAX
+ * bytes). Writes it NUL-terminated into out and sets *out_len; sets
+ * *out_len to 0 when the decision carries no such header. Returns KG_OK,
+ * KG_E_ARGUMENT (bad realm) or KG_E_BUFFER_TOO_SMALL.
+ */
+kg_status kg_www_authenticate(kg_status decision, const char *realm,
+                              size_t realm_len, char *out, size_t cap,
+                              size_t *out_len);
+
+/*
+ * kg_error_body — the JSON body for `code` with `message` (NULL: the
+ * documented message), JSON-escaped, and request_id (KG_REQUEST_ID_LEN
+ * bytes). Writes it NUL-terminated into out and sets *out_len. Returns
+ * KG_OK, KG_E_ARGUMENT or KG_E_BUFFER_TOO_SMALL.
+ */
+kg_status kg_error_body(kg_status code, const char *message, size_t message_len,
+                        const char *request_id, char *out, size_t cap,
+                        size_t *out_len);
+
+/*
+ * kg_response_render — the whole HTTP/1.1 error response (status line,
+ * Content-Type, Cache-Control, X-Request-Id, WWW-Authenticate when the
+ * decision has one, Content-Length, empty line, body) for an error decision.
+ * For KG_VALID returns KG_E_ARGUMENT: a valid request is the upstream's to
+ * answer. Writes NUL-terminated into out, sets *out_len.
+ */
+kg_status kg_response_render(kg_status decision, const char *realm,
+                             size_t realm_len, const char *request_id,
+                             char *out, size_t cap, size_t *out_len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KEYGATE_RESPONSE_H */

@@ -1,0 +1,84 @@
+/*
+ * keygate/status.h — the one status enum of libkeygate.
+ *
+ * Every function of libkeygate that can fail returns a kg_status. The numbers
+ * are part of the ABI and of the JSON that `keygate check` prints: they are
+ * never renumbered, only appended. The enum and kg_status_str() are generated
+ * from the single list below so the two cannot drift.
+ *
+ * Decisions (KG_VALID .. KG_INVALID_PARAMETER) are statuses too: their string
+ * is the `code` of the JSON error body of SPEC §1.4.
+ */
+#ifndef KEYGATE_STATUS_H
+#define KEYGATE_STATUS_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* X(name, value, string) */
+#define KG_STATUS_LIST(X)                                                      \
+  /* generic */                                                                \
+  X(KG_OK, 0, "ok")                                                            \
+  X(KG_INCOMPLETE, 1, "incomplete")                                            \
+  /* decisions (SPEC §1.3); strings are the JSON error codes */                \
+  X(KG_VALID, 10, "valid")                                                     \
+  X(KG_MISSING_API_KEY, 11, "missing_api_key")                                 \
+  X(KG_INVALID_API_KEY, 12, "invalid_api_key")                                 \
+  X(KG_EXPIRED_API_KEY, 13, "expired_api_key")                                 \
+  X(KG_AMBIGUOUS_API_KEY, 14, "ambiguous_api_key")                             \
+  X(KG_API_KEY_IN_QUERY, 15, "api_key_in_query")                               \
+  X(KG_INVALID_PARAMETER, 16, "invalid_parameter")                             \
+  /* request-head parse errors (RFC 9112) */                                   \
+  X(KG_E_HEAD_TOO_LARGE, 20, "head_too_large")                                 \
+  X(KG_E_TOO_MANY_FIELDS, 21, "too_many_fields")                               \
+  X(KG_E_BAD_REQUEST_LINE, 22, "bad_request_line")                             \
+  X(KG_E_BAD_METHOD, 23, "bad_method")                                         \
+  X(KG_E_BAD_TARGET, 24, "bad_target")                                         \
+  X(KG_E_BAD_VERSION, 25, "bad_version")                                       \
+  X(KG_E_BAD_FIELD_NAME, 26, "bad_field_name")                                 \
+  X(KG_E_WS_BEFORE_COLON, 27, "whitespace_before_colon")                       \
+  X(KG_E_OBS_FOLD, 28, "obs_fold")                                             \
+  X(KG_E_CONTROL_CHAR, 29, "control_character")                                \
+  X(KG_E_BAD_LINE_END, 30, "bad_line_end")                                     \
+  /* credential and key-format details (why a key is invalid) */               \
+  X(KG_KEY_MALFORMED, 40, "key_malformed")                                     \
+  X(KG_KEY_BAD_PREFIX, 41, "key_bad_prefix")                                   \
+  X(KG_KEY_BAD_LENGTH, 42, "key_bad_length")                                   \
+  X(KG_KEY_BAD_CHARACTER, 43, "key_bad_character")                             \
+  X(KG_KEY_BAD_CHECKSUM, 44, "key_bad_checksum")                               \
+  X(KG_KEY_UNKNOWN, 45, "key_unknown")                                         \
+  X(KG_KEY_DELETED, 46, "key_deleted")                                         \
+  X(KG_KEY_DEACTIVATED, 47, "key_deactivated")                                 \
+  X(KG_KEY_EXPIRED, 48, "key_expired")                                         \
+  X(KG_KEY_DUPLICATE_FIELD, 49, "duplicate_field")                             \
+  X(KG_KEY_CONFLICT, 50, "conflicting_keys")                                   \
+  /* library errors */                                                         \
+  X(KG_E_ARGUMENT, 60, "bad_argument")                                         \
+  X(KG_E_NOMEM, 61, "out_of_memory")                                           \
+  X(KG_E_BUFFER_TOO_SMALL, 62, "buffer_too_small")                             \
+  X(KG_E_CRYPTO, 63, "crypto_failure")                                         \
+  X(KG_E_TOO_MANY_KEYS, 64, "too_many_keys")                                   \
+  X(KG_E_DUPLICATE_DIGEST, 65, "duplicate_digest")
+
+typedef enum kg_status {
+#define KG_STATUS_ENUM_(name, value, str) name = value,
+  KG_STATUS_LIST(KG_STATUS_ENUM_)
+#undef KG_STATUS_ENUM_
+} kg_status;
+
+/*
+ * kg_status_str — the stable lowercase name of a status ("missing_api_key").
+ * Returns a static string; "unknown_status" for a value not in the list.
+ * Never NULL. Owns nothing.
+ */
+const char *kg_status_str(kg_status s);
+
+/* kg_status_is_decision — 1 when s is one of the decisions KG_VALID ..
+ * KG_INVALID_PARAMETER, else 0. */
+int kg_status_is_decision(kg_status s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KEYGATE_STATUS_H */
