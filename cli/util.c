@@ -1,0 +1,216 @@
+/*
+ * cli/util.c — helpers every subcommand shares: the one-line error, UTC
+ * ISO 8601 times, durations, and JSON string literals (see cli.h).
+ *
+ * Times are converted with the proleptic Gregorian calendar arithmetic of
+ * Howard Hinnant's "days_from_civil" / "civil_from_days", so nothing here
+ * depends on the process's time zone (no mktime, no TZ).
+ */
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* ---- errors ------------------------------------------------------------ */
+
+int cli_error(int code, const char *cmd, const char *fmt, ...) {
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (cmd == NULL || cmd[0] == '\0') {
+    fprintf(stderr, "keygate: %s\n", msg);
+  } else {
+    fprintf(stderr, "keygate %s: %s\n", cmd, msg);
+  }
+  return code;
+}
+
+/* ---- calendar ---------------------------------------------------------- */
+
+/* Days since 1970-01-01 of the civil date y-m-d (m 1..12, d 1..31). */
+static int64_t days_from_civil(int64_t y, int64_t m, int64_t d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const int64_t yoe = y - era * 400; /* 0..399 */
+  const int64_t doy =
+      (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;        /* 0..365 */
+  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy; /* 0..146096 */
+  return era * 146097 + doe - 719468;
+}
+
+/* The civil date of z days since 1970-01-01. */
+static void civil_from_days(int64_t z, int64_t *y, int *m, int *d) {
+  z += 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const int64_t doe = z - era * 146097;
+  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const int64_t mp = (5 * doy + 2) / 153;
+  *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+  *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+  *y = yoe + era * 400 + (*m <= 2);
+}
+
+static int is_leap(int64_t y) {
+  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+static int days_in_month(int64_t y, int m) {
+  static const int DAYS[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  return m == 2 && is_leap(y) ? 29 : DAYS[m - 1];
+}
+
+/* Read exactly n decimal digits at s into *out. Returns 0, or -1. */
+static int read_digits(const char *s, size_t n, int *out) {
+  int v = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9') {
+      return -1;
+    }
+    v = v * 10 + (s[i] - '0');
+  }
+  *out = v;
+  return 0;
+}
+
+int cli_parse_iso8601(const char *s, int64_t *out) {
+  /* YYYY-MM-DDTHH:MM:SS then "Z" or "+00:00": 20 or 25 characters. */
+  if (s == NULL || out == NULL) {
+    return -1;
+  }
+  const size_t len = strlen(s);
+  if (len != 20 && len != 25) {
+    return -1;
+  }
+  if (s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+      s[16] != ':') {
+    return -1;
+  }
+  if (len == 20 ? s[19] != 'Z' : strcmp(s + 19, "+00:00") != 0) {
+    return -1;
+  }
+  int y, mo, d, h, mi, se;
+  if (read_digits(s, 4, &y) || read_digits(s + 5, 2, &mo) ||
+      read_digits(s + 8, 2, &d) || read_digits(s + 11, 2, &h) ||
+      read_digits(s + 14, 2, &mi) || read_digits(s + 17, 2, &se)) {
+    return -1;
+  }
+  /* No leap seconds: Unix time has none either. */
+  if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 ||
+      mi > 59 || se > 59) {
+    return -1;
+  }
+  *out = days_from_civil(y, mo, d) * 86400 + (int64_t)h * 3600 +
+         (int64_t)mi * 60 + se;
+  return 0;
+}
+
+char *cli_format_iso8601(int64_t t, char *out, size_t cap) {
+  if (out == NULL || cap == 0) {
+    return out;
+  }
+  int64_t days = t / 86400;
+  int64_t secs = t % 86400;
+  if (secs < 0) { /* floor division for times before 1970 */
+    secs += 86400;
+    days -= 1;
+  }
+  int64_t y;
+  int m, d;
+  civil_from_days(days, &y, &m, &d);
+  const int n =
+      snprintf(out, cap, "%04lld-%02d-%02dT%02d:%02d:%02dZ", (long long)y, m, d,
+               (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60));
+  if (n < 0 || (size_t)n >= cap) {
+    out[0] = '\0'; /* never hand back a truncated time */
+  }
+  return out;
+}
+
+/* ---- durations --------------------------------------------------------- */
+
+int cli_parse_duration(const char *s, int64_t *out) {
+  if (s == NULL || out == NULL || s[0] < '0' || s[0] > '9') {
+    return -1;
+  }
+  int64_t n = 0;
+  size_t i = 0;
+  for (; s[i] >= '0' && s[i] <= '9'; i++) {
+    const int digit = s[i] - '0';
+    if (n > (INT64_MAX - digit) / 10) {
+      return -1;
+    }
+    n = n * 10 + digit;
+  }
+  int64_t unit;
+  switch (s[i]) {
+  case '\0':
+  case 's':
+    unit = 1;
+    break;
+  case 'm':
+    unit = 60;
+    break;
+  case 'h':
+    unit = 3600;
+    break;
+  case 'd':
+    unit = 86400;
+    break;
+  case 'w':
+    unit = 7 * 86400;
+    break;
+  default:
+    return -1;
+  }
+  if (s[i] != '\0' && s[i + 1] != '\0') {
+    return -1; /* "30dd", "1h30m": one number, one unit */
+  }
+  if (n == 0 || n > INT64_MAX / unit) {
+    return -1;
+  }
+  *out = n * unit;
+  return 0;
+}
+
+/* ---- JSON -------------------------------------------------------------- */
+
+void cli_json_string(FILE *f, const char *s, size_t len) {
+  static const char HEX[] = "0123456789abcdef";
+  fputc('"', f);
+  for (size_t i = 0; i < len; i++) {
+    const unsigned char c = (unsigned char)s[i];
+    switch (c) {
+    case '"':
+      fputs("\\\"", f);
+      break;
+    case '\\':
+      fputs("\\\\", f);
+      break;
+    case '\n':
+      fputs("\\n", f);
+      break;
+    case '\r':
+      fputs("\\r", f);
+      break;
+    case '\t':
+      fputs("\\t", f);
+      break;
+    default:
+      /* RFC 8259 §7: control characters must be escaped; DEL is too, so
+       * the output stays printable. Other bytes pass through (UTF-8). */
+      if (c < 0x20 || c == 0x7f) {
+        fputs("\\u00", f);
+        fputc(HEX[c >> 4], f);
+        fputc(HEX[c & 15], f);
+      } else {
+        fputc(c, f);
+      }
+    }
+  }
+  fputc('"', f);
+}
