@@ -51,5 +51,7 @@ int main(int argc, char **argv) {
       return COMMANDS[i].run(argc - 1, argv + 1);
     }
   }
-  return cli_error(CLI_EXIT_USAGE, "", "unknown command '%s'; run 'keygate --help' for the list", name);
+  return cli_error(CLI_EXIT_USAGE, "",
+                   "unknown command '%s'; run 'keygate --help' for the list",
+                   name);
 }

@@ -29,10 +29,10 @@ extern "C" {
 
 typedef struct kg_head {
   kg_span method;
-  kg_span target;  /* request-target as sent */
-  kg_span path;    /* target up to '?' */
-  kg_span query;   /* after '?', empty when there is none */
-  kg_span version; /* "HTTP/1.1" */
+  kg_span target;   /* request-target as sent */
+  kg_span path;     /* target up to '?' */
+  kg_span query;    /* after '?', empty when there is none */
+  kg_span version;  /* "HTTP/1.1" */
   kg_field *fields; /* caller's array, capacity fields_cap */
   size_t fields_cap;
   size_t nfields;

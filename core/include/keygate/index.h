@@ -4,14 +4,16 @@
  *
  * Layout: a bucketed cuckoo table. Every digest has two candidate buckets,
  * chosen from bits of the *presented* digest, of KG_INDEX_BUCKET_SLOTS slots
- * each. A lookup always reads both buckets whole and compares every slot
- * with the constant-time helpers, selecting the matching record index with
- * masks. Only after the final match bit is known does the code branch.
+ * each; a slot is a whole kg_record (64 bytes), so a bucket is two cache
+ * lines and a lookup needs no second, dependent memory access. A lookup
+ * always reads both buckets whole, compares every slot's digest with the
+ * constant-time helpers and copies the matching record out with masks. Only
+ * after the final match bit is known does the code branch.
  *
  * Timing of kg_index_lookup: depends on the presented digest (which bucket
  * addresses are read) and the table size; never on any stored digest,
- * record, or on whether the lookup hit. A miss reads a record too (record 0)
- * so it does the work of a hit.
+ * record, or on whether the lookup hit: a miss does exactly the work of a
+ * hit.
  *
  * Building allocates; lookups allocate nothing. A built index is immutable
  * and may be shared by any number of threads for lookups.
@@ -29,7 +31,7 @@
 extern "C" {
 #endif
 
-#define KG_INDEX_BUCKET_SLOTS 4
+#define KG_INDEX_BUCKET_SLOTS 2
 #define KG_INDEX_MAX_KEYS 20000000u /* 2 x the 10M of SPEC §4 */
 
 /* A record's lifecycle status as the index sees it. */

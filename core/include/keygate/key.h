@@ -25,12 +25,12 @@
 extern "C" {
 #endif
 
-#define KG_KEY_PREFIX_MAX 16       /* longest configurable prefix */
-#define KG_KEY_RANDOM_CHARS 32     /* base62 characters from the CSPRNG */
-#define KG_KEY_CHECKSUM_CHARS 6    /* base62 digits of the CRC32 */
-#define KG_KEY_PREFIX_MIN_LEN 16   /* prefix policy: shortest whole key */
-#define KG_KEY_PREFIX_MAX_LEN 256  /* prefix policy: longest whole key */
-#define KG_KEY_MAX_LEN 256         /* no accepted key is longer */
+#define KG_KEY_PREFIX_MAX 16      /* longest configurable prefix */
+#define KG_KEY_RANDOM_CHARS 32    /* base62 characters from the CSPRNG */
+#define KG_KEY_CHECKSUM_CHARS 6   /* base62 digits of the CRC32 */
+#define KG_KEY_PREFIX_MIN_LEN 16  /* prefix policy: shortest whole key */
+#define KG_KEY_PREFIX_MAX_LEN 256 /* prefix policy: longest whole key */
+#define KG_KEY_MAX_LEN 256        /* no accepted key is longer */
 /* "sk_live_" + "****" + 4 characters + NUL */
 #define KG_KEY_HINT_MAX (KG_KEY_PREFIX_MAX + 4 + 4 + 1)
 

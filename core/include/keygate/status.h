@@ -21,7 +21,7 @@ extern "C" {
   /* generic */                                                                \
   X(KG_OK, 0, "ok")                                                            \
   X(KG_INCOMPLETE, 1, "incomplete")                                            \
-  /* decisions (SPEC §1.3); strings are the JSON error codes */                \
+  /* decisions (SPEC §1.3); strings are the JSON error codes */               \
   X(KG_VALID, 10, "valid")                                                     \
   X(KG_MISSING_API_KEY, 11, "missing_api_key")                                 \
   X(KG_INVALID_API_KEY, 12, "invalid_api_key")                                 \

@@ -1,0 +1,95 @@
+/*
+ * ct.h — the constant-time helpers. Nothing else in keygate compares
+ * secrets.
+ *
+ * Rules (after BearSSL's inner.h and libsodium's verify.c):
+ *  - A `ctl` argument or result is 0 or 1, never anything else.
+ *  - Timing depends on lengths only, never on the bytes compared or copied,
+ *    and never on ctl: no branch, no table lookup, no early exit.
+ *  - Results are combined with mask arithmetic; a value barrier stops the
+ *    compiler from turning the accumulated difference into a branch.
+ *  - Branch on a ctl only once the result is final and no longer secret
+ *    (e.g. "this request's key matched a stored key").
+ * These are internal: core/src only, never installed.
+ */
+#ifndef KEYGATE_CT_H
+#define KEYGATE_CT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* kg_ct_barrier_u64 — return x, opaque to the optimiser. */
+static inline uint64_t kg_ct_barrier_u64(uint64_t x) {
+#if defined(__GNUC__) || defined(__clang__)
+  __asm__("" : "+r"(x));
+  return x;
+#else
+  volatile uint64_t v = x;
+  return v;
+#endif
+}
+
+/* kg_ct_nonzero_u64 — 1 when x != 0, else 0; no branch. */
+static inline uint32_t kg_ct_nonzero_u64(uint64_t x) {
+  x = kg_ct_barrier_u64(x);
+  return (uint32_t)((x | (0 - x)) >> 63);
+}
+
+/* kg_ct_mask_u64 — all ones when ctl is 1, zero when ctl is 0. */
+static inline uint64_t kg_ct_mask_u64(uint32_t ctl) {
+  return 0 - (uint64_t)kg_ct_barrier_u64(ctl);
+}
+
+/* kg_ct_mux_u64 — x when ctl is 1, y when ctl is 0. */
+static inline uint64_t kg_ct_mux_u64(uint32_t ctl, uint64_t x, uint64_t y) {
+  return y ^ (kg_ct_mask_u64(ctl) & (x ^ y));
+}
+
+/* kg_ct_load_u64 — an unaligned little-or-native-endian 8-byte load. */
+static inline uint64_t kg_ct_load_u64(const uint8_t *p) {
+  uint64_t v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+
+/*
+ * kg_ct_eq32 — 1 when the 32 bytes at a and b are equal, else 0.
+ * Timing: constant (four 8-byte XORs, OR-accumulated).
+ */
+static inline uint32_t kg_ct_eq32(const uint8_t *a, const uint8_t *b) {
+  uint64_t d = 0;
+  for (size_t i = 0; i < 32; i += 8) {
+    d |= kg_ct_load_u64(a + i) ^ kg_ct_load_u64(b + i);
+  }
+  return kg_ct_nonzero_u64(d) ^ 1u;
+}
+
+/*
+ * kg_ct_ccopy — if ctl is 1, copy len bytes from src to dst; if 0, leave
+ * dst as it is. Reads src and writes dst whole either way.
+ * Timing: depends on len only. len must be a multiple of 8.
+ */
+static inline void kg_ct_ccopy(uint32_t ctl, void *dst, const void *src,
+                               size_t len) {
+  uint64_t m = kg_ct_mask_u64(ctl);
+  unsigned char *d = dst;
+  const unsigned char *s = src;
+  for (size_t i = 0; i < len; i += 8) {
+    uint64_t x;
+    uint64_t y;
+    memcpy(&x, s + i, 8);
+    memcpy(&y, d + i, 8);
+    y ^= m & (x ^ y);
+    memcpy(d + i, &y, 8);
+  }
+}
+
+/*
+ * kg_ct_eq — 1 when a[0..len) equals b[0..len), else 0, through OpenSSL's
+ * CRYPTO_memcmp. Timing: depends on len only. For inputs of unequal
+ * length compare the lengths first (lengths are not secret here).
+ */
+uint32_t kg_ct_eq(const void *a, const void *b, size_t len);
+
+#endif /* KEYGATE_CT_H */

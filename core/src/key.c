@@ -1,0 +1,161 @@
+/*
+ * key.c — the key format of SPEC §1.2: check, generate, hint.
+ */
+#include "keygate/key.h"
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "chars.h"
+#include "keygate/credential.h"
+
+kg_status kg_key_policy_init(kg_key_policy *p, kg_key_kind kind,
+                             const char *prefix, size_t prefix_len) {
+  if (p == NULL || prefix == NULL || prefix_len == 0 ||
+      prefix_len > KG_KEY_PREFIX_MAX ||
+      (kind != KG_KEY_STRICT && kind != KG_KEY_PREFIX)) {
+    return KG_E_ARGUMENT;
+  }
+  for (size_t i = 0; i < prefix_len; i++) {
+    unsigned char c = (unsigned char)prefix[i];
+    if (!kg_is(c, KG_C_BASE62) && c != '_' && c != '-') {
+      return KG_E_ARGUMENT;
+    }
+  }
+  memset(p, 0, sizeof *p);
+  p->kind = kind;
+  memcpy(p->prefix, prefix, prefix_len);
+  p->prefix_len = prefix_len;
+  return KG_OK;
+}
+
+size_t kg_key_strict_len(const kg_key_policy *p) {
+  return p->prefix_len + KG_KEY_RANDOM_CHARS + KG_KEY_CHECKSUM_CHARS;
+}
+
+int kg_base62_encode_u32(unsigned long v, char *out, size_t width) {
+  for (size_t i = width; i > 0; i--) {
+    out[i - 1] = kg_base62_digits[v % 62];
+    v /= 62;
+  }
+  return v == 0;
+}
+
+/* The checksum of SPEC §1.2: zlib's crc32 (IEEE) of everything before the
+ * checksum digits. */
+static unsigned long key_crc(const char *key, size_t body_len) {
+  return crc32(0L, (const Bytef *)key, (uInt)body_len);
+}
+
+static kg_status check_strict(const kg_key_policy *p, const char *key,
+                              size_t len) {
+  size_t body = p->prefix_len + KG_KEY_RANDOM_CHARS;
+  if (len != body + KG_KEY_CHECKSUM_CHARS) {
+    return KG_KEY_BAD_LENGTH;
+  }
+  unsigned long long sum = 0;
+  for (size_t i = p->prefix_len; i < len; i++) {
+    int d = kg_base62_value((unsigned char)key[i]);
+    if (d < 0) {
+      return KG_KEY_BAD_CHARACTER;
+    }
+    if (i >= body) {
+      sum = sum * 62u + (unsigned)d;
+    }
+  }
+  return sum == key_crc(key, body) ? KG_OK : KG_KEY_BAD_CHECKSUM;
+}
+
+kg_status kg_key_check(const kg_key_policy *p, const char *key, size_t len) {
+  if (p == NULL || (key == NULL && len > 0)) {
+    return KG_E_ARGUMENT;
+  }
+  if (len < p->prefix_len || memcmp(key, p->prefix, p->prefix_len) != 0) {
+    return KG_KEY_BAD_PREFIX;
+  }
+  if (p->kind == KG_KEY_STRICT) {
+    return check_strict(p, key, len);
+  }
+  if (len < KG_KEY_PREFIX_MIN_LEN || len > KG_KEY_PREFIX_MAX_LEN ||
+      len == p->prefix_len) {
+    return KG_KEY_BAD_LENGTH;
+  }
+  return kg_is_token68(key + p->prefix_len, len - p->prefix_len)
+             ? KG_OK
+             : KG_KEY_BAD_CHARACTER;
+}
+
+kg_status kg_random_base62(char *out, size_t n) {
+  unsigned char pool[64];
+  size_t have = 0;
+  size_t next = 0;
+  size_t i = 0;
+  while (i < n) {
+    if (next == have) {
+      if (RAND_bytes(pool, (int)sizeof pool) != 1) {
+        OPENSSL_cleanse(pool, sizeof pool);
+        return KG_E_CRYPTO;
+      }
+      have = sizeof pool;
+      next = 0;
+    }
+    unsigned char b = pool[next++];
+    /* 248 = 4 * 62: bytes at or above it would bias the low digits. */
+    if (b < 248) {
+      out[i++] = kg_base62_digits[b % 62];
+    }
+  }
+  OPENSSL_cleanse(pool, sizeof pool);
+  return KG_OK;
+}
+
+kg_status kg_key_generate(const kg_key_policy *p, char *out, size_t cap,
+                          size_t *out_len) {
+  if (p == NULL || out == NULL || out_len == NULL) {
+    return KG_E_ARGUMENT;
+  }
+  size_t len = kg_key_strict_len(p);
+  if (cap < len + 1) {
+    return KG_E_BUFFER_TOO_SMALL;
+  }
+  memcpy(out, p->prefix, p->prefix_len);
+  kg_status s = kg_random_base62(out + p->prefix_len, KG_KEY_RANDOM_CHARS);
+  if (s != KG_OK) {
+    OPENSSL_cleanse(out, cap);
+    return s;
+  }
+  size_t body = p->prefix_len + KG_KEY_RANDOM_CHARS;
+  kg_base62_encode_u32(key_crc(out, body), out + body, KG_KEY_CHECKSUM_CHARS);
+  out[len] = '\0';
+  *out_len = len;
+  return KG_OK;
+}
+
+size_t kg_key_hint(const kg_key_policy *p, const char *key, size_t len,
+                   char *out, size_t cap) {
+  size_t shown = 0;
+  if (p != NULL && key != NULL && len >= p->prefix_len &&
+      memcmp(key, p->prefix, p->prefix_len) == 0) {
+    shown = p->prefix_len;
+  }
+  /* Show the tail only when at least 8 characters stay hidden. */
+  size_t tail = (len - shown >= 12) ? 4 : 0;
+  size_t need = shown + 4 + tail;
+  if (out == NULL || cap < need + 1) {
+    return 0;
+  }
+  size_t n = 0;
+  for (size_t i = 0; i < shown; i++) {
+    out[n++] = p->prefix[i];
+  }
+  memcpy(out + n, "****", 4);
+  n += 4;
+  for (size_t i = len - tail; i < len; i++) {
+    unsigned char c = (unsigned char)key[i];
+    out[n++] = (c >= 0x21 && c <= 0x7e) ? (char)c : '?';
+  }
+  out[n] = '\0';
+  return n;
+}

@@ -1,0 +1,236 @@
+/*
+ * response.c — SPEC §1.4: status, WWW-Authenticate, JSON error body, and
+ * the whole error response, written into caller buffers.
+ */
+#include "keygate/response.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "chars.h"
+#include "keygate/key.h"
+
+/* ---- a bounded writer ------------------------------------------------- */
+
+typedef struct writer {
+  char *p;
+  size_t cap; /* bytes available, the NUL included */
+  size_t n;
+  int overflow;
+} writer;
+
+static void put(writer *w, const char *s, size_t len) {
+  if (w->overflow || w->cap == 0 || len > w->cap - 1 - w->n) {
+    w->overflow = 1;
+    return;
+  }
+  memcpy(w->p + w->n, s, len);
+  w->n += len;
+}
+
+static void puts_(writer *w, const char *s) {
+  put(w, s, strlen(s));
+}
+
+/* JSON string contents (RFC 8259 §7): escape '"', '\' and controls. */
+static void put_json(writer *w, const char *s, size_t len) {
+  static const char hex[] = "0123456789abcdef";
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '"' || c == '\\') {
+      char e[2] = {'\\', (char)c};
+      put(w, e, 2);
+    } else if (c < 0x20 || c == 0x7f) {
+      char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+      put(w, e, 6);
+    } else {
+      put(w, (const char *)&c, 1);
+    }
+  }
+}
+
+static kg_status finish(writer *w, size_t *out_len) {
+  if (w->overflow) {
+    if (w->cap > 0) {
+      w->p[0] = '\0';
+    }
+    *out_len = 0;
+    return KG_E_BUFFER_TOO_SMALL;
+  }
+  w->p[w->n] = '\0';
+  *out_len = w->n;
+  return KG_OK;
+}
+
+/* ---- the pieces ------------------------------------------------------- */
+
+kg_status kg_request_id(char out[KG_REQUEST_ID_LEN + 1]) {
+  memcpy(out, "req_", 4);
+  kg_status s = kg_random_base62(out + 4, KG_REQUEST_ID_RANDOM);
+  out[s == KG_OK ? KG_REQUEST_ID_LEN : 0] = '\0';
+  return s;
+}
+
+int kg_http_status(kg_status decision) {
+  switch (decision) {
+  case KG_VALID:
+    return 200;
+  case KG_MISSING_API_KEY:
+  case KG_INVALID_API_KEY:
+  case KG_EXPIRED_API_KEY:
+    return 401;
+  case KG_AMBIGUOUS_API_KEY:
+  case KG_API_KEY_IN_QUERY:
+  case KG_INVALID_PARAMETER:
+    return 400;
+  default:
+    return 500;
+  }
+}
+
+const char *kg_error_message(kg_status decision) {
+  switch (decision) {
+  case KG_MISSING_API_KEY:
+    /* The documented message, word for word. */
+    return "API key is required. Include it in the Authorization header as "
+           "\"Bearer sk_live_...\" or in the X-API-Key header.";
+  case KG_INVALID_API_KEY:
+    return "API key is invalid. Check for typos or extra whitespace, and "
+           "verify the key in Settings \xe2\x86\x92 API Keys.";
+  case KG_EXPIRED_API_KEY:
+    return "API key has been deactivated or has expired. Generate a new key "
+           "in Settings \xe2\x86\x92 API Keys and update your integration.";
+  case KG_AMBIGUOUS_API_KEY:
+    return "More than one API key was sent. Send exactly one key, in the "
+           "Authorization header or in the X-API-Key header.";
+  case KG_API_KEY_IN_QUERY:
+    return "API keys must not be sent in the URL. Send the key in the "
+           "Authorization header or in the X-API-Key header, and replace "
+           "this key: the URL may already be in logs.";
+  case KG_INVALID_PARAMETER:
+    return "A query parameter is invalid.";
+  default:
+    return "";
+  }
+}
+
+static int realm_ok(const char *realm, size_t len) {
+  if (realm == NULL || len == 0 || len > KG_REALM_MAX) {
+    return 0;
+  }
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)realm[i];
+    /* quoted-string without escapes (RFC 9110 §5.6.4) */
+    if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') {
+      return 0;
+    }
+  }
+  return 1;
+}
+
+kg_status kg_www_authenticate(kg_status decision, const char *realm,
+                              size_t realm_len, char *out, size_t cap,
+                              size_t *out_len) {
+  if (out == NULL || out_len == NULL || !realm_ok(realm, realm_len)) {
+    return KG_E_ARGUMENT;
+  }
+  writer w = {out, cap, 0, 0};
+  if (decision != KG_MISSING_API_KEY && decision != KG_INVALID_API_KEY &&
+      decision != KG_EXPIRED_API_KEY) {
+    return finish(&w, out_len); /* no challenge for 400s */
+  }
+  /* RFC 6750 §3: the Bearer challenge and its error codes. */
+  puts_(&w, "Bearer realm=\"");
+  put(&w, realm, realm_len);
+  puts_(&w, "\"");
+  if (decision != KG_MISSING_API_KEY) {
+    puts_(&w, ", error=\"invalid_token\"");
+  }
+  if (decision == KG_EXPIRED_API_KEY) {
+    puts_(&w, ", error_description=\"The API key has expired\"");
+  }
+  return finish(&w, out_len);
+}
+
+static int request_id_ok(const char *id) {
+  if (id == NULL || memcmp(id, "req_", 4) != 0) {
+    return 0;
+  }
+  for (size_t i = 4; i < KG_REQUEST_ID_LEN; i++) {
+    if (!kg_is((unsigned char)id[i], KG_C_BASE62)) {
+      return 0;
+    }
+  }
+  return 1;
+}
+
+kg_status kg_error_body(kg_status code, const char *message, size_t message_len,
+                        const char *request_id, char *out, size_t cap,
+                        size_t *out_len) {
+  if (out == NULL || out_len == NULL || !kg_status_is_decision(code) ||
+      code == KG_VALID || !request_id_ok(request_id) ||
+      (message == NULL && message_len > 0)) {
+    return KG_E_ARGUMENT;
+  }
+  if (message == NULL) {
+    message = kg_error_message(code);
+    message_len = strlen(message);
+  }
+  writer w = {out, cap, 0, 0};
+  puts_(&w, "{\"error\":{\"code\":\"");
+  puts_(&w, kg_status_str(code));
+  puts_(&w, "\",\"message\":\"");
+  put_json(&w, message, message_len);
+  puts_(&w, "\",\"request_id\":\"");
+  put(&w, request_id, KG_REQUEST_ID_LEN);
+  puts_(&w, "\"}}");
+  return finish(&w, out_len);
+}
+
+kg_status kg_response_render(kg_status decision, const char *realm,
+                             size_t realm_len, const char *request_id,
+                             char *out, size_t cap, size_t *out_len) {
+  if (out == NULL || out_len == NULL) {
+    return KG_E_ARGUMENT;
+  }
+  char body[KG_ERROR_BODY_MAX];
+  size_t body_len;
+  kg_status s = kg_error_body(decision, NULL, 0, request_id, body, sizeof body,
+                              &body_len);
+  if (s != KG_OK) {
+    return s;
+  }
+  char challenge[KG_REALM_MAX + 96];
+  size_t challenge_len;
+  s = kg_www_authenticate(decision, realm, realm_len, challenge,
+                          sizeof challenge, &challenge_len);
+  if (s != KG_OK) {
+    return s;
+  }
+  int status = kg_http_status(decision);
+  char line[64];
+  int n = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status,
+                   status == 401 ? "Unauthorized" : "Bad Request");
+  char length[48];
+  int m = snprintf(length, sizeof length, "Content-Length: %zu\r\n", body_len);
+  if (n < 0 || m < 0) {
+    return KG_E_ARGUMENT;
+  }
+
+  writer w = {out, cap, 0, 0};
+  put(&w, line, (size_t)n);
+  puts_(&w, "Content-Type: application/json\r\n"
+            "Cache-Control: no-store\r\n"
+            "X-Request-Id: ");
+  put(&w, request_id, KG_REQUEST_ID_LEN);
+  puts_(&w, "\r\n");
+  if (challenge_len > 0) {
+    puts_(&w, "WWW-Authenticate: ");
+    put(&w, challenge, challenge_len);
+    puts_(&w, "\r\n");
+  }
+  put(&w, length, (size_t)m);
+  puts_(&w, "\r\n");
+  put(&w, body, body_len);
+  return finish(&w, out_len);
+}
