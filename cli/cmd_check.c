@@ -201,7 +201,8 @@ static kg_status parse_head(char *buf, size_t n, size_t cap, kg_head *head) {
   size_t consumed;
   kg_status s = kg_head_parse(buf, n, head, &consumed);
   if (s == KG_INCOMPLETE && n > 0 && buf[n - 1] == '\n' && n + 2 <= cap) {
-    memcpy(buf + n, "\r\n", 2);
+    buf[n] = '\r';
+    buf[n + 1] = '\n';
     s = kg_head_parse(buf, n + 2, head, &consumed);
   }
   return s;

@@ -152,7 +152,7 @@ static int decoded_starts_with(const char *s, size_t len, const char *prefix,
 static int is_key_param_name(const char *s, size_t len) {
   static const char *const names[] = {"api_key", "apikey", "key",
                                       "access_token", "token"};
-  char buf[16];
+  char buf[16] = {0};
   size_t n = 0;
   size_t i = 0;
   while (i < len) {

@@ -69,7 +69,7 @@ static kg_status check_strict(const kg_key_policy *p, const char *key,
 }
 
 kg_status kg_key_check(const kg_key_policy *p, const char *key, size_t len) {
-  if (p == NULL || (key == NULL && len > 0)) {
+  if (p == NULL || key == NULL) {
     return KG_E_ARGUMENT;
   }
   if (len < p->prefix_len || memcmp(key, p->prefix, p->prefix_len) != 0) {
@@ -135,8 +135,12 @@ kg_status kg_key_generate(const kg_key_policy *p, char *out, size_t cap,
 
 size_t kg_key_hint(const kg_key_policy *p, const char *key, size_t len,
                    char *out, size_t cap) {
+  if (key == NULL) {
+    key = "";
+    len = 0;
+  }
   size_t shown = 0;
-  if (p != NULL && key != NULL && len >= p->prefix_len &&
+  if (p != NULL && len >= p->prefix_len &&
       memcmp(key, p->prefix, p->prefix_len) == 0) {
     shown = p->prefix_len;
   }
@@ -154,7 +158,7 @@ size_t kg_key_hint(const kg_key_policy *p, const char *key, size_t len,
   n += 4;
   for (size_t i = len - tail; i < len; i++) {
     unsigned char c = (unsigned char)key[i];
-    out[n++] = (c >= 0x21 && c <= 0x7e) ? (char)c : '?';
+    out[n++] = (char)((c >= 0x21 && c <= 0x7e) ? c : '?');
   }
   out[n] = '\0';
   return n;

@@ -25,7 +25,7 @@ extern "C" {
 #endif
 
 #define KG_HEAD_MAX_FIELDS 100
-#define KG_HEAD_MAX_BYTES (16 * 1024)
+#define KG_HEAD_MAX_BYTES ((size_t)16 * 1024)
 
 typedef struct kg_head {
   kg_span method;
