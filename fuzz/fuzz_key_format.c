@@ -1,0 +1,178 @@
+/*
+ * fuzz/fuzz_key_format.c — the key format of SPEC §1.2.
+ *
+ * Input: byte 0 picks the policy (sk_live_ / sk_test_ strict, pk_ prefix
+ * policy); the rest is a presented key. Checks:
+ *  - kg_key_check returns one of its documented statuses and agrees with a
+ *    plain model of the format written here (length, prefix, characters,
+ *    CRC32 checksum in base62);
+ *  - kg_key_hint shows at most the prefix, "****" and four characters, and
+ *    those four are the key's last four when the key is long enough;
+ *  - round trip: a strict key built from the input (32 base62 characters
+ *    taken from the input bytes, checksum computed here with zlib's crc32
+ *    and kg_base62_encode_u32) passes kg_key_check, and changing any one of
+ *    its characters to any other byte (position and byte from the input),
+ *    dropping its last character or adding one, is rejected.
+ */
+#include <stdint.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "fuzz_util.h"
+#include "keygate/key.h"
+
+static const char base62[] =
+    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+static kg_key_policy policies[3];
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+  (void)argc;
+  (void)argv;
+  FUZZ_CHECK(kg_key_policy_init(&policies[0], KG_KEY_STRICT, "sk_live_", 8) ==
+             KG_OK);
+  FUZZ_CHECK(kg_key_policy_init(&policies[1], KG_KEY_STRICT, "sk_test_", 8) ==
+             KG_OK);
+  FUZZ_CHECK(kg_key_policy_init(&policies[2], KG_KEY_PREFIX, "pk_", 3) ==
+             KG_OK);
+  FUZZ_CHECK(kg_key_strict_len(&policies[0]) == 46);
+  return 0;
+}
+
+static int is_base62(char c) {
+  return memchr(base62, c, 62) != NULL && c != '\0';
+}
+
+static int is_token68_char(char c) {
+  return is_base62(c) || c == '-' || c == '.' || c == '_' || c == '~' ||
+         c == '+' || c == '/';
+}
+
+/* model_check — the format rules spelled out; 1 when well formed. */
+static int model_check(const kg_key_policy *p, const char *k, size_t n) {
+  if (n < p->prefix_len || memcmp(k, p->prefix, p->prefix_len) != 0) {
+    return 0;
+  }
+  if (p->kind == KG_KEY_PREFIX) {
+    if (n < KG_KEY_PREFIX_MIN_LEN || n > KG_KEY_PREFIX_MAX_LEN) {
+      return 0;
+    }
+    /* token68: 1*tchar68 *"=" — the prefix already supplies the tchars. */
+    size_t i = p->prefix_len;
+    while (i < n && is_token68_char(k[i])) {
+      i++;
+    }
+    while (i < n && k[i] == '=') {
+      i++;
+    }
+    return i == n;
+  }
+  if (n != p->prefix_len + KG_KEY_RANDOM_CHARS + KG_KEY_CHECKSUM_CHARS) {
+    return 0;
+  }
+  for (size_t i = p->prefix_len; i < n; i++) {
+    if (!is_base62(k[i])) {
+      return 0;
+    }
+  }
+  size_t body = p->prefix_len + KG_KEY_RANDOM_CHARS;
+  /* Decode the checksum digits and compare with the CRC32. */
+  unsigned long long v = 0;
+  for (size_t i = body; i < n; i++) {
+    const char *pos = memchr(base62, k[i], 62);
+    v = v * 62 + (unsigned long long)(pos - base62);
+  }
+  uLong crc = crc32(0L, (const Bytef *)k, (uInt)body);
+  return v == (unsigned long long)crc;
+}
+
+static void check_hint(const kg_key_policy *p, const char *k, size_t n) {
+  char hint[KG_KEY_HINT_MAX];
+  size_t len = kg_key_hint(p, k, n, hint, sizeof hint);
+  FUZZ_CHECK(len > 0 && len < sizeof hint && hint[len] == '\0');
+  size_t at = 0;
+  if (n >= p->prefix_len && memcmp(k, p->prefix, p->prefix_len) == 0) {
+    FUZZ_CHECK(len >= p->prefix_len &&
+               memcmp(hint, p->prefix, p->prefix_len) == 0);
+    at = p->prefix_len;
+  }
+  FUZZ_CHECK(len >= at + 4 && memcmp(hint + at, "****", 4) == 0);
+  size_t shown = len - at - 4;
+  FUZZ_CHECK(shown == 0 || shown == 4);
+  if (shown == 4) {
+    /* Four characters shown only when at least eight stay hidden. */
+    FUZZ_CHECK(n - at >= 12);
+  }
+  if (n < p->prefix_len + 8) {
+    FUZZ_CHECK(at == 0 || shown == 0);
+  }
+  for (size_t i = 0; i < shown; i++) {
+    unsigned char c = (unsigned char)k[n - shown + i];
+    char h = hint[at + 4 + i];
+    FUZZ_CHECK(h >= 0x20 && h <= 0x7E);
+    FUZZ_CHECK(h == (char)c || h == '?');
+    if (c > 0x20 && c < 0x7F) {
+      FUZZ_CHECK(h == (char)c);
+    }
+  }
+}
+
+static void round_trip(const kg_key_policy *p, const uint8_t *data,
+                       size_t size) {
+  char key[KG_KEY_PREFIX_MAX + KG_KEY_RANDOM_CHARS + KG_KEY_CHECKSUM_CHARS + 2];
+  size_t n = p->prefix_len;
+  memcpy(key, p->prefix, n);
+  for (size_t i = 0; i < KG_KEY_RANDOM_CHARS; i++) {
+    key[n++] = base62[size ? data[i % size] % 62 : 0];
+  }
+  uLong crc = crc32(0L, (const Bytef *)key, (uInt)n);
+  FUZZ_CHECK(kg_base62_encode_u32(crc, key + n, KG_KEY_CHECKSUM_CHARS) == 1);
+  n += KG_KEY_CHECKSUM_CHARS;
+  FUZZ_CHECK(n == kg_key_strict_len(p));
+
+  char *k = malloc(n);
+  FUZZ_CHECK(k != NULL);
+  memcpy(k, key, n);
+  FUZZ_CHECK(kg_key_check(p, k, n) == KG_OK);
+  FUZZ_CHECK(kg_key_check(p, k, n - 1) != KG_OK);
+  free(k);
+
+  /* One changed character, chosen by the input's last two bytes. */
+  size_t pos = size >= 2 ? data[size - 2] % n : 0;
+  char repl = size >= 1 ? (char)data[size - 1] : 'x';
+  char orig = key[pos];
+  if (repl != orig) {
+    key[pos] = repl;
+    k = malloc(n);
+    FUZZ_CHECK(k != NULL);
+    memcpy(k, key, n);
+    FUZZ_CHECK(kg_key_check(p, k, n) != KG_OK);
+    free(k);
+    key[pos] = orig;
+  }
+  key[n] = base62[size % 62];
+  k = malloc(n + 1);
+  FUZZ_CHECK(k != NULL);
+  memcpy(k, key, n + 1);
+  FUZZ_CHECK(kg_key_check(p, k, n + 1) != KG_OK);
+  free(k);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  if (size < 1) {
+    return 0;
+  }
+  const kg_key_policy *p = &policies[data[0] % 3];
+  char *k = fuzz_copy(data + 1, size - 1);
+  size_t n = size - 1;
+
+  kg_status st = kg_key_check(p, k, n);
+  FUZZ_CHECK(st == KG_OK || st == KG_KEY_BAD_PREFIX ||
+             st == KG_KEY_BAD_LENGTH || st == KG_KEY_BAD_CHARACTER ||
+             (st == KG_KEY_BAD_CHECKSUM && p->kind == KG_KEY_STRICT));
+  FUZZ_CHECK((st == KG_OK) == model_check(p, k, n));
+  check_hint(p, k, n);
+  free(k);
+
+  round_trip(&policies[data[0] % 2], data + 1, size - 1);
+  return 0;
+}

@@ -1,0 +1,222 @@
+/*
+ * fuzz/fuzz_request_head.c — raw bytes through the whole request path:
+ * kg_head_parse, then kg_decide against a small fixed index, then
+ * kg_response_render for an error decision.
+ *
+ * Invariants:
+ *  - every span of a parsed head lies inside the input; an error offset
+ *    lies inside it too;
+ *  - the decision is one of SPEC §1.3's six;
+ *  - a valid decision comes from an active, unexpired record;
+ *  - the rendered response has the status line of kg_http_status, and its
+ *    body parses as JSON (jansson) of exactly the shape
+ *    {"error":{"code","message","request_id"}} with code ==
+ *    kg_status_str(decision);
+ *  - no run of the presented key longer than the hint's four visible
+ *    characters appears in the response unless that run is part of the
+ *    response's fixed text (the response rendered once at start-up into a
+ *    zeroed buffer). The output buffer is filled with copies of the key
+ *    before each render, so a renderer that shows stale bytes is caught.
+ *
+ * The index holds one key in every record state; the seed corpus
+ * (fuzz/make_seeds.py) presents them. Keys are built from fixed bodies so
+ * seeds and index agree.
+ */
+#include <jansson.h>
+#include <stdint.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "fuzz_util.h"
+#include "keygate/keygate.h"
+
+#define NOW 1750000000 /* fixed clock: 2025-06-15 */
+#define RUN 5          /* KG hint shows 4 characters; 5 is a leak */
+
+static const char *const fixture_names[] = {
+    "FuzzActive",  "FuzzDeactivated", "FuzzExpiredStatus",
+    "FuzzDeleted", "FuzzPastExpiry",  "FuzzFutureExpiry",
+};
+#define NFIX (sizeof fixture_names / sizeof fixture_names[0])
+
+static kg_checker checker;
+static const char request_id[KG_REQUEST_ID_LEN + 1] =
+    "req_FuzzRequestId00000000000";
+/* The fixed text of each decision's response (index: decision - KG_VALID). */
+static char templates[7][KG_RESPONSE_MAX];
+static size_t template_len[7];
+
+/* make_key — sk_live_ + name padded with '0' to 32 + CRC32 in base62. */
+static void make_key(const kg_key_policy *p, const char *name,
+                     char out[KG_KEY_MAX_LEN + 1]) {
+  size_t len = p->prefix_len;
+  memcpy(out, p->prefix, len);
+  size_t nlen = strlen(name);
+  for (size_t i = 0; i < KG_KEY_RANDOM_CHARS; i++) {
+    out[len++] = i < nlen ? name[i] : '0';
+  }
+  uLong crc = crc32(0L, (const Bytef *)out, (uInt)len);
+  FUZZ_CHECK(kg_base62_encode_u32(crc, out + len, KG_KEY_CHECKSUM_CHARS));
+  len += KG_KEY_CHECKSUM_CHARS;
+  out[len] = '\0';
+  FUZZ_CHECK(kg_key_check(p, out, len) == KG_OK);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+  (void)argc;
+  (void)argv;
+  FUZZ_CHECK(kg_key_policy_init(&checker.policy, KG_KEY_STRICT, "sk_live_",
+                                8) == KG_OK);
+  kg_digester *d = NULL;
+  FUZZ_CHECK(kg_digester_new(NULL, 0, &d) == KG_OK);
+  checker.digester = d;
+
+  kg_record recs[NFIX];
+  memset(recs, 0, sizeof recs);
+  for (size_t i = 0; i < NFIX; i++) {
+    char key[KG_KEY_MAX_LEN + 1];
+    make_key(&checker.policy, fixture_names[i], key);
+    FUZZ_CHECK(kg_digest(d, key, strlen(key), recs[i].digest) == KG_OK);
+    recs[i].key_id = i + 1;
+    recs[i].account_id = 1;
+    recs[i].status = KG_REC_ACTIVE;
+  }
+  recs[1].status = KG_REC_DEACTIVATED;
+  recs[2].status = KG_REC_EXPIRED;
+  recs[3].status = KG_REC_DELETED;
+  recs[4].expires_at = NOW - 1;
+  recs[5].expires_at = NOW + 3600;
+  kg_index *idx = NULL;
+  FUZZ_CHECK(kg_index_build(recs, NFIX, &idx) == KG_OK);
+  checker.index = idx;
+  FUZZ_CHECK(strlen(request_id) == KG_REQUEST_ID_LEN);
+
+  for (int s = KG_MISSING_API_KEY; s <= KG_API_KEY_IN_QUERY; s++) {
+    size_t i = (size_t)(s - KG_VALID);
+    memset(templates[i], 0, sizeof templates[i]);
+    FUZZ_CHECK(kg_response_render((kg_status)s, KG_DEFAULT_REALM, 3, request_id,
+                                  templates[i], sizeof templates[i],
+                                  &template_len[i]) == KG_OK);
+  }
+  return 0;
+}
+
+/* contains — 1 when needle (n bytes) occurs in hay (h bytes). */
+static int contains(const char *hay, size_t h, const char *needle, size_t n) {
+  if (n == 0) {
+    return 1;
+  }
+  for (size_t i = 0; i + n <= h; i++) {
+    if (hay[i] == needle[0] && memcmp(hay + i, needle, n) == 0) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static void check_head(const kg_head *h, const char *buf, size_t len) {
+  FUZZ_CHECK(fuzz_span_inside(h->method.ptr, h->method.len, buf, len));
+  FUZZ_CHECK(fuzz_span_inside(h->target.ptr, h->target.len, buf, len));
+  FUZZ_CHECK(fuzz_span_inside(h->path.ptr, h->path.len, buf, len));
+  FUZZ_CHECK(fuzz_span_inside(h->query.ptr, h->query.len, buf, len));
+  FUZZ_CHECK(fuzz_span_inside(h->version.ptr, h->version.len, buf, len));
+  FUZZ_CHECK(h->nfields <= h->fields_cap);
+  for (size_t i = 0; i < h->nfields; i++) {
+    const kg_field *f = &h->fields[i];
+    FUZZ_CHECK(f->name.len > 0);
+    FUZZ_CHECK(fuzz_span_inside(f->name.ptr, f->name.len, buf, len));
+    FUZZ_CHECK(fuzz_span_inside(f->value.ptr, f->value.len, buf, len));
+  }
+}
+
+static void check_body(kg_status decision, const char *body, size_t len) {
+  json_error_t err;
+  json_t *root = json_loadb(body, len, 0, &err);
+  FUZZ_CHECK(root != NULL);
+  FUZZ_CHECK(json_is_object(root) && json_object_size(root) == 1);
+  json_t *e = json_object_get(root, "error");
+  FUZZ_CHECK(json_is_object(e) && json_object_size(e) == 3);
+  json_t *code = json_object_get(e, "code");
+  json_t *message = json_object_get(e, "message");
+  json_t *rid = json_object_get(e, "request_id");
+  FUZZ_CHECK(json_is_string(code) && json_is_string(message) &&
+             json_is_string(rid));
+  FUZZ_CHECK(strcmp(json_string_value(code), kg_status_str(decision)) == 0);
+  FUZZ_CHECK(strcmp(json_string_value(message), kg_error_message(decision)) ==
+             0);
+  FUZZ_CHECK(strcmp(json_string_value(rid), request_id) == 0);
+  json_decref(root);
+}
+
+static void check_response(const kg_decision *d) {
+  static char out[KG_RESPONSE_MAX];
+  const char *key = d->key.ptr;
+  size_t klen = d->key.len;
+  /* Fill the buffer with the key so stale bytes would show it. */
+  if (klen > 0) {
+    for (size_t i = 0; i < sizeof out; i++) {
+      out[i] = key[i % klen];
+    }
+  }
+  size_t len = 0;
+  FUZZ_CHECK(kg_response_render(d->decision, KG_DEFAULT_REALM, 3, request_id,
+                                out, sizeof out, &len) == KG_OK);
+  FUZZ_CHECK(len < sizeof out && out[len] == '\0');
+  FUZZ_CHECK(strlen(out) == len);
+
+  char status_line[32];
+  int n = snprintf(status_line, sizeof status_line, "HTTP/1.1 %d ",
+                   kg_http_status(d->decision));
+  FUZZ_CHECK(n > 0 && (size_t)n < sizeof status_line);
+  FUZZ_CHECK(len > (size_t)n && memcmp(out, status_line, (size_t)n) == 0);
+
+  const char *sep = strstr(out, "\r\n\r\n");
+  FUZZ_CHECK(sep != NULL);
+  const char *body = sep + 4;
+  check_body(d->decision, body, len - (size_t)(body - out));
+
+  const char *tmpl = templates[d->decision - KG_VALID];
+  size_t tlen = template_len[d->decision - KG_VALID];
+  for (size_t i = 0; klen >= RUN && i + RUN <= klen; i++) {
+    FUZZ_CHECK(!contains(out, len, key + i, RUN) ||
+               contains(tmpl, tlen, key + i, RUN));
+  }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  char *buf = fuzz_copy(data, size);
+  kg_field fields[KG_HEAD_MAX_FIELDS];
+  kg_head head;
+  memset(&head, 0, sizeof head);
+  head.fields = fields;
+  head.fields_cap = KG_HEAD_MAX_FIELDS;
+  size_t consumed = 0;
+
+  kg_status st = kg_head_parse(buf, size, &head, &consumed);
+  if (st != KG_OK) {
+    FUZZ_CHECK(st == KG_INCOMPLETE || head.error_offset <= size);
+    free(buf);
+    return 0;
+  }
+  FUZZ_CHECK(consumed > 0 && consumed <= size);
+  FUZZ_CHECK(consumed <= KG_HEAD_MAX_BYTES);
+  check_head(&head, buf, consumed);
+
+  kg_decision d;
+  kg_status dec =
+      kg_decide(&checker, head.fields, head.nfields, head.query, NOW, &d);
+  FUZZ_CHECK(dec == d.decision);
+  FUZZ_CHECK(dec == KG_VALID || dec == KG_MISSING_API_KEY ||
+             dec == KG_INVALID_API_KEY || dec == KG_EXPIRED_API_KEY ||
+             dec == KG_AMBIGUOUS_API_KEY || dec == KG_API_KEY_IN_QUERY);
+  FUZZ_CHECK(fuzz_span_inside(d.key.ptr, d.key.len, buf, size));
+  if (dec == KG_VALID) {
+    FUZZ_CHECK(d.found == 1 && d.record.status == KG_REC_ACTIVE);
+    FUZZ_CHECK(d.record.expires_at == 0 || d.record.expires_at > NOW);
+    FUZZ_CHECK(kg_key_check(&checker.policy, d.key.ptr, d.key.len) == KG_OK);
+  } else {
+    check_response(&d);
+  }
+  free(buf);
+  return 0;
+}

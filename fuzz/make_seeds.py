@@ -1,0 +1,294 @@
+#!/usr/bin/env python3
+"""fuzz/make_seeds.py — write the hand-made seed corpora into corpus/<target>/.
+
+Each seed is named by the SHA-1 of its content (as libFuzzer's -merge names
+files), so running this twice changes nothing and seeds merged by
+scripts/fuzz sit beside these. The scenarios below, taken together, exercise
+every rule of SPEC §1.1; the comment on each says which.
+
+    python3 fuzz/make_seeds.py [CORPUS_DIR]      (default: corpus/)
+"""
+import hashlib
+import os
+import struct
+import sys
+import zlib
+
+BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def b62(v, width):
+    out = []
+    for _ in range(width):
+        out.append(BASE62[v % 62])
+        v //= 62
+    return "".join(reversed(out))
+
+
+def make_key(name, prefix="sk_live_"):
+    """The fixture keys of fuzz_request_head.c: name padded to 32 with '0',
+    then the CRC32 of the 40 characters in 6 base62 digits."""
+    body = prefix + name + "0" * (32 - len(name))
+    return body + b62(zlib.crc32(body.encode()) & 0xFFFFFFFF, 6)
+
+
+ACTIVE = make_key("FuzzActive")
+DEACT = make_key("FuzzDeactivated")
+EXPST = make_key("FuzzExpiredStatus")
+DELETED = make_key("FuzzDeleted")
+PAST = make_key("FuzzPastExpiry")
+FUTURE = make_key("FuzzFutureExpiry")
+UNKNOWN = make_key("FuzzUnknown")
+BADSUM = ACTIVE[:-1] + ("0" if ACTIVE[-1] != "0" else "1")
+TESTKEY = make_key("FuzzActive", "sk_test_")
+
+# (comment, fields [(name, value)], query). Comments name the §1.1 rule.
+SCENARIOS = [
+    ("no credential at all: missing", [], ""),
+    ("Bearer key: valid", [("Authorization", "Bearer " + ACTIVE)], ""),
+    ("X-API-Key: valid", [("X-API-Key", ACTIVE)], ""),
+    ("names are case-insensitive", [("authorization", "Bearer " + ACTIVE)], ""),
+    ("names are case-insensitive", [("AUTHORIZATION", "Bearer " + ACTIVE)], ""),
+    ("names are case-insensitive", [("x-api-key", ACTIVE)], ""),
+    ("names are case-insensitive", [("X-Api-KEY", ACTIVE)], ""),
+    ("scheme is case-insensitive", [("Authorization", "bearer " + ACTIVE)], ""),
+    ("scheme is case-insensitive", [("Authorization", "BEARER " + ACTIVE)], ""),
+    ("scheme is case-insensitive", [("Authorization", "BeArEr " + ACTIVE)], ""),
+    ("1*SP after scheme", [("Authorization", "Bearer    " + ACTIVE)], ""),
+    ("OWS around value", [("Authorization", " \tBearer " + ACTIVE + " \t")], ""),
+    ("OWS around X-API-Key", [("X-API-Key", "\t " + ACTIVE + "  ")], ""),
+    ("HTAB after scheme: malformed", [("Authorization", "Bearer\t" + ACTIVE)], ""),
+    ("Bearer alone: missing", [("Authorization", "Bearer")], ""),
+    ("Bearer and spaces only: missing", [("Authorization", "Bearer    ")], ""),
+    ("empty Authorization: missing", [("Authorization", "")], ""),
+    ("empty X-API-Key: missing", [("X-API-Key", "")], ""),
+    ("X-API-Key of OWS only: missing", [("X-API-Key", " \t ")], ""),
+    ("Basic scheme ignored", [("Authorization", "Basic dXNlcjpwYXNz")], ""),
+    ("Digest scheme ignored", [("Authorization", 'Digest username="a", realm="b"')], ""),
+    ("Bearerx is another scheme", [("Authorization", "Bearerx " + ACTIVE)], ""),
+    ("Basic plus X-API-Key: key from X-API-Key",
+     [("Authorization", "Basic dXNlcjpwYXNz"), ("X-API-Key", ACTIVE)], ""),
+    ("token68 with trailing '='", [("Authorization", "Bearer " + ACTIVE + "==")], ""),
+    ("token68 all its characters", [("Authorization", "Bearer aZ09-._~+/==")], ""),
+    ("not token68: space inside", [("Authorization", "Bearer sk_live_ab cd")], ""),
+    ("not token68: '=' inside", [("Authorization", "Bearer ab=cd")], ""),
+    ("not token68: only '='", [("Authorization", "Bearer ==")], ""),
+    ("not token68: comma", [("X-API-Key", "sk_live_a,b")], ""),
+    ("not token68: quote", [("X-API-Key", '"' + ACTIVE + '"')], ""),
+    ("not token68: non-ASCII", [("X-API-Key", "sk_live_\u00e9t\u00e9")], ""),
+    ("control char in token: malformed", [("Authorization", "Bearer sk_live_\x01abc")], ""),
+    ("control char DEL: malformed", [("X-API-Key", ACTIVE + "\x7f")], ""),
+    ("control char in other scheme: malformed", [("Authorization", "Basic a\x02b")], ""),
+    ("NUL in value: malformed", [("X-API-Key", "sk_live_\x00abc")], ""),
+    ("CR in value: malformed", [("X-API-Key", "abc\rdef")], ""),
+    ("HTAB inside token: malformed", [("X-API-Key", "abc\tdef")], ""),
+    ("same key in both headers: one key",
+     [("Authorization", "Bearer " + ACTIVE), ("X-API-Key", ACTIVE)], ""),
+    ("different keys in both headers: ambiguous",
+     [("Authorization", "Bearer " + ACTIVE), ("X-API-Key", DEACT)], ""),
+    ("Authorization twice: ambiguous",
+     [("Authorization", "Bearer " + ACTIVE), ("Authorization", "Bearer " + ACTIVE)], ""),
+    ("X-API-Key twice: ambiguous", [("X-API-Key", ACTIVE), ("x-api-key", ACTIVE)], ""),
+    ("X-API-Key twice, one empty: ambiguous", [("X-API-Key", ""), ("X-API-Key", ACTIVE)], ""),
+    ("malformed and valid across headers",
+     [("Authorization", "Bearer a b"), ("X-API-Key", ACTIVE)], ""),
+    ("empty X-API-Key and a Bearer key",
+     [("Authorization", "Bearer " + ACTIVE), ("X-API-Key", "")], ""),
+    ("key in query by prefix: refused", [("Authorization", "Bearer " + ACTIVE)], "q=" + ACTIVE),
+    ("key in query by percent-encoded prefix", [], "x=sk%5Flive%5F123"),
+    ("key in query by percent-encoded prefix (lower hex)", [], "x=%73k_live_abc"),
+    ("api_key param", [], "api_key=abc"),
+    ("apikey param", [], "limit=10&apikey=abc"),
+    ("key param", [], "key=1"),
+    ("access_token param", [], "access_token=abc&type=ipv4"),
+    ("token param", [], "token=x"),
+    ("param names case-insensitive", [], "API_KEY=abc"),
+    ("param names percent-decoded", [], "api%5Fkey=abc"),
+    ("empty api_key is no key", [("X-API-Key", ACTIVE)], "api_key="),
+    ("param without '=' tested as value", [], ACTIVE),
+    ("param without '=' not a key", [], "verbose&type=ipv4"),
+    ("query without key", [("X-API-Key", ACTIVE)], "type=ipv4&limit=10"),
+    ("sk_test_ prefix is not the policy's", [], "x=" + TESTKEY),
+    ("query beats ambiguous",
+     [("Authorization", "Bearer " + ACTIVE), ("X-API-Key", DEACT)], "token=1"),
+    ("ambiguous beats malformed",
+     [("X-API-Key", "a b"), ("X-API-Key", ACTIVE)], ""),
+    ("deactivated key: expired", [("Authorization", "Bearer " + DEACT)], ""),
+    ("expired-status key: expired", [("X-API-Key", EXPST)], ""),
+    ("deleted key: invalid", [("Authorization", "Bearer " + DELETED)], ""),
+    ("key past its expiry: expired", [("X-API-Key", PAST)], ""),
+    ("key with future expiry: valid", [("X-API-Key", FUTURE)], ""),
+    ("unknown well-formed key: invalid", [("Authorization", "Bearer " + UNKNOWN)], ""),
+    ("bad checksum: invalid", [("Authorization", "Bearer " + BADSUM)], ""),
+    ("truncated key: invalid", [("X-API-Key", ACTIVE[:-3])], ""),
+    ("wrong prefix: invalid", [("X-API-Key", TESTKEY)], ""),
+    ("other fields around",
+     [("Host", "localhost"), ("Accept", "*/*"), ("X-API-Key", ACTIVE),
+      ("User-Agent", "curl/8")], ""),
+    ("X-API-Key-Extra is not X-API-Key", [("X-API-Key-Extra", ACTIVE)], ""),
+    ("Proxy-Authorization is not Authorization",
+     [("Proxy-Authorization", "Bearer " + ACTIVE)], ""),
+]
+
+
+def head(fields, query, eol="\r\n", target="/api/v1/iocs"):
+    t = target + ("?" + query if query else "")
+    lines = ["GET " + t + " HTTP/1.1", "Host: localhost"]
+    lines += [n + ": " + v for n, v in fields]
+    return (eol.join(lines) + eol + eol).encode("latin-1", "replace")
+
+
+def enc(s):
+    return s.encode("latin-1") if all(ord(c) < 256 for c in s) else s.encode()
+
+
+# Request heads that exercise the head parser itself (RFC 9112).
+RAW_HEADS = [
+    b"GET / HTTP/1.1\r\n\r\n",
+    b"GET /api/v1/iocs HTTP/1.1\nHost: a\nX-API-Key: " + ACTIVE.encode() + b"\n\n",
+    b"GET /api/v1/iocs HTTP/1.1\r\nHost: a\r\n",  # incomplete
+    b"GET /api/v1/iocs HTTP/1.1\r\nHost: a\r\n X-API-Key: abc\r\n\r\n",  # obs-fold
+    b"GET /api/v1/iocs HTTP/1.1\r\nX-API-Key : abc\r\n\r\n",  # ws before colon
+    b"GET /api/v1/iocs HTTP/1.1\r\nX-API-Key: a\x01b\r\n\r\n",  # control char
+    b"GET /api/v1/iocs HTTP/1.1\r\nX-AP\x00I-Key: a\r\n\r\n",  # bad name
+    b"GET /api/v1/iocs HTTP/1.0\r\nX-API-Key: a\r\n\r\n",
+    b"POST /api/v1/iocs?type=ipv4 HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+    b"GET /api/v1/iocs HTTP/1.1\r\nX-API-Key: a\rb\r\n\r\n",  # bare CR
+    b"GET  /api HTTP/1.1\r\n\r\n",  # two spaces
+    b"GET /api HTTP/2.0\r\n\r\n",
+    b"G@T /api HTTP/1.1\r\n\r\n",
+    b"GET /api\x7f HTTP/1.1\r\n\r\n",
+    b"\r\nGET / HTTP/1.1\r\n\r\n",
+    b"GET /api HTTP/1.1\r\nNoColon\r\n\r\n",
+    b"GET /api HTTP/1.1\r\n: empty-name\r\n\r\n",
+    b"GET /a?b HTTP/1.1\r\nX-API-Key:" + ACTIVE.encode() + b"\r\n\r\n",  # no OWS
+    b"GET /api HTTP/1.1\r\n" + b"".join(b"F%d: v\r\n" % i for i in range(101)) + b"\r\n",
+    b"GET /api HTTP/1.1\r\nBig: " + b"a" * 17000 + b"\r\n\r\n",
+]
+
+
+def seeds():
+    out = {}
+
+    def add(target, data):
+        out.setdefault(target, set()).add(bytes(data))
+
+    for _, fields, query in SCENARIOS:
+        add("fuzz_request_head", head(fields, query))
+        diff = query + "\n" + "\n".join(n + ":" + v for n, v in fields)
+        add("fuzz_differential", enc(diff))
+        for n, v in fields:
+            if n.lower() == "authorization":
+                add("fuzz_authorization", enc(v))
+            elif n.lower() == "x-api-key":
+                add("fuzz_x_api_key", enc(v))
+        for pol in (0, 1, 2):
+            if query:
+                add("fuzz_query", bytes([pol]) + query.encode())
+    for h in RAW_HEADS:
+        add("fuzz_request_head", h)
+    # LF-only variants of a few scenarios.
+    for _, fields, query in SCENARIOS[:8]:
+        add("fuzz_request_head", head(fields, query, eol="\n"))
+
+    extra_values = [
+        "", " ", "\t", "Bearer", "Bearer ", "bearer x", "Bearer\tx",
+        "Bearer  x  ", "Bearer x y", "Bearer =", "Bearer a=", "Bearer a=b=",
+        "Bearer a\x00", "Bearer \x7f", "Token abc", "Bearer " + ACTIVE,
+        "Bearer " + "A" * 300, "Basic", "Basic ", "Bear", "Bearers x",
+        "Bearer\u00a0x", "Bearer ~+/-._", "Bearer +", "Bearer /=",
+    ]
+    for v in extra_values:
+        add("fuzz_authorization", enc(v))
+    x_values = [
+        "", " ", "\t\t", "a", "=", "a=", "a==", "a=b", "a b", "\x00",
+        "\x1f", "\x7f", "\x80", "~", "Bearer " + ACTIVE, ACTIVE,
+        " " + ACTIVE, ACTIVE + "\t", "A" * 300, "sk_live_", "aZ09-._~+/",
+        "a\tb", "\ta", "a,b", "a;b", "'a'",
+    ]
+    for v in x_values:
+        add("fuzz_x_api_key", enc(v))
+    queries = [
+        "", "&", "&&", "=", "==", "%", "%2", "%zz", "a=%", "a=%5",
+        "key", "key=", "=key", "token=%00", "Token=1", "ACCESS_TOKEN=1",
+        "api%5fkey=1", "api%255Fkey=1", "sk_live_=1", "x=sk_live",
+        "x=sk_live_", "x=%73%6b%5f%6c%69%76%65%5f", "pk_abc", "x=pk_",
+        "a=1&b=2&token=3", "a&&api_key=1", "api_key=1#frag",
+        "limit=10&type=ipv4", "x=SK_LIVE_abc", "x=+sk_live_",
+    ]
+    for q in queries:
+        for pol in (0, 1, 2):
+            add("fuzz_query", bytes([pol]) + q.encode())
+    diffs = [
+        "\nAuthorization:Bearer " + ACTIVE + "\nX-API-Key:" + ACTIVE,
+        "\nAuthorization\nX-API-Key",
+        "\n:\n:\n",
+        "token=1\nX-API-Key:a b",
+        "%\nAuthorization: Bearer a\nAuthorization: Bearer a",
+        "\nX-API-Key:a:b",
+        "\nX-API-Key: a \nAuthorization: Bearer a",
+        "\nX-API-Key: a\nAuthorization: Bearer  a ",
+        "\nX-API-Key:\x00",
+        "\nauthorization:bearer\t" + ACTIVE,
+    ]
+    for d in diffs:
+        add("fuzz_differential", enc(d))
+
+    # fuzz_key_format: policy byte, then a key.
+    keys = [ACTIVE, DEACT, UNKNOWN, BADSUM, TESTKEY, ACTIVE[:-1], ACTIVE + "0",
+            "", "sk_live_", "sk_live_" + "0" * 38, "sk_live_" + "z" * 38,
+            ACTIVE.replace("F", "?", 1), "SK_LIVE_" + ACTIVE[8:],
+            "pk_" + "a" * 13, "pk_" + "a" * 12, "pk_" + "a" * 253,
+            "pk_" + "a" * 254, "pk_abc/+~.-_==", "pk_abc=def0000000",
+            "pk_\x01" + "a" * 20, "pk_" + "\u00e9" * 10]
+    for k in keys:
+        for pol in (0, 1, 2):
+            add("fuzz_key_format", bytes([pol]) + enc(k))
+
+    # fuzz_index: (n, m, records..., lookups...), see fuzz_index.c.
+    def rec_raw(seed, status, exp):
+        digest = hashlib.sha256(bytes([seed])).digest()
+        return bytes([0]) + digest + bytes([status, exp, seed, 1])
+
+    def rec_twin(of, pos, x, status):
+        return bytes([(of << 1) | 1, pos, x, status, 0, 7, 7])
+
+    idx = []
+    idx.append(bytes([0, 3, 2] + [0] * 32))  # empty index, raw lookup
+    recs = b"".join(rec_raw(i, i % 4, i) for i in range(8))
+    looks = b"".join(bytes([0, i]) for i in range(8)) + bytes([1, 3, 5, 9])
+    idx.append(bytes([8, 12]) + recs + looks)
+    recs = rec_raw(1, 0, 0) + rec_twin(0, 0, 1, 1) + rec_twin(0, 31, 128, 2)
+    idx.append(bytes([3, 4]) + recs + bytes([0, 0, 0, 1, 0, 2, 1, 0, 5, 1]))
+    recs = rec_raw(1, 0, 0) + rec_raw(1, 1, 0)  # duplicate digest
+    idx.append(bytes([2, 1]) + recs + bytes([0, 0]))
+    recs = b"".join(rec_raw(i, 0, 0) for i in range(40))
+    idx.append(bytes([40, 40]) + recs + b"".join(bytes([0, i]) for i in range(40)))
+    recs = rec_raw(9, 3, 255) + b"".join(rec_twin(0, i, 1 << (i % 8), i % 4)
+                                          for i in range(30))
+    idx.append(bytes([31, 20]) + recs + b"".join(bytes([i % 3, i, 4, 4])
+                                                 for i in range(20)))
+    for d in idx:
+        add("fuzz_index", d)
+    return out
+
+
+def main():
+    root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "corpus")
+    total = 0
+    for target, items in sorted(seeds().items()):
+        d = os.path.join(root, target)
+        os.makedirs(d, exist_ok=True)
+        for data in items:
+            path = os.path.join(d, hashlib.sha1(data).hexdigest())
+            if not os.path.exists(path):
+                with open(path, "wb") as f:
+                    f.write(data)
+        print(f"{target}: {len(items)} seeds")
+        total += len(items)
+    print(f"total: {total} seeds")
+
+
+if __name__ == "__main__":
+    main()
