@@ -1,0 +1,673 @@
+/*
+ * tests/unit/test_head.c — the request-head parser (keygate/head.h):
+ * RFC 9112 request line and field lines, strict refusals with their offsets,
+ * limits, and incremental input. Every input sits against a PROT_NONE page,
+ * after it and (in a second pass) before it.
+ */
+#define _DEFAULT_SOURCE
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "guard.h"
+#include "keygate/head.h"
+
+static const guard_side SIDES[] = {GUARD_AFTER, GUARD_BEFORE};
+
+typedef struct parsed {
+  kg_status rc;
+  kg_head head;
+  kg_field fields[KG_HEAD_MAX_FIELDS];
+  size_t consumed;
+  const char *buf; /* the guarded copy */
+  size_t len;
+} parsed;
+
+/* parse — copy (s, len) against a guard page on `side` and parse it. */
+static void parse(parsed *p, const char *s, size_t len, guard_side side) {
+  memset(p, 0, sizeof *p);
+  p->buf = guard_copy_side(s, len, side);
+  p->len = len;
+  p->head.fields = p->fields;
+  p->head.fields_cap = KG_HEAD_MAX_FIELDS;
+  p->consumed = (size_t)-1;
+  p->rc = kg_head_parse(p->buf, len, &p->head, &p->consumed);
+}
+
+static int span_eq(kg_span s, const char *want) {
+  size_t n = strlen(want);
+  return s.len == n && (n == 0 || memcmp(s.ptr, want, n) == 0);
+}
+
+#define assert_span(s, want)                                                   \
+  do {                                                                         \
+    if (!span_eq((s), (want))) {                                               \
+      fail_msg("span \"%.*s\" (len %zu), want \"%s\"", (int)(s).len,           \
+               (s).ptr ? (s).ptr : "", (s).len, (want));                       \
+    }                                                                          \
+  } while (0)
+
+/* A span is inside the buffer it was parsed from (or empty). */
+static int span_inside(kg_span s, const char *buf, size_t len) {
+  if (s.len == 0) {
+    return 1;
+  }
+  return s.ptr >= buf && s.ptr + s.len <= buf + len;
+}
+
+/* ---- the guard itself --------------------------------------------------- */
+
+/* Reads buf[at] in a child; returns 1 when the child died on the read. */
+static int read_faults(const char *buf, ptrdiff_t at) {
+  fflush(NULL);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    /* cmocka (and the sanitizers) catch SIGSEGV; the child must die of it. */
+    signal(SIGSEGV, SIG_DFL);
+    signal(SIGBUS, SIG_DFL);
+    int devnull = open("/dev/null", O_WRONLY);
+    if (devnull >= 0) {
+      dup2(devnull, 2); /* the sanitizer's SEGV report is expected noise */
+    }
+    volatile char c = buf[at];
+    (void)c;
+    _exit(0);
+  }
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  return !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void guard_page_faults_on_a_read_past_the_end(void **state) {
+  (void)state;
+  char *p = guard_copy("abc", 3);
+  assert_memory_equal(p, "abc", 3);
+  assert_false(read_faults(p, 2));
+  assert_true(read_faults(p, 3));
+}
+
+static void guard_page_faults_on_a_read_before_the_start(void **state) {
+  (void)state;
+  char *p = guard_copy_side("abc", 3, GUARD_BEFORE);
+  assert_memory_equal(p, "abc", 3);
+  assert_false(read_faults(p, 0));
+  assert_true(read_faults(p, -1));
+}
+
+static void guard_empty_input_points_at_the_guard_page(void **state) {
+  (void)state;
+  assert_true(read_faults(guard_copy("", 0), 0));
+  assert_true(read_faults(guard_copy_side("", 0, GUARD_BEFORE), 0));
+}
+
+/* ---- well-formed heads -------------------------------------------------- */
+
+static void parses_request_line_and_fields(void **state) {
+  (void)state;
+  static const char req[] = "GET /api/v1/iocs?type=ipv4&limit=10 HTTP/1.1\r\n"
+                            "Host: example.com\r\n"
+                            "Authorization: Bearer abc\r\n"
+                            "\r\n";
+  for (size_t s = 0; s < 2; s++) {
+    parsed p;
+    parse(&p, req, sizeof req - 1, SIDES[s]);
+    assert_int_equal(p.rc, KG_OK);
+    assert_int_equal(p.consumed, sizeof req - 1);
+    assert_span(p.head.method, "GET");
+    assert_span(p.head.target, "/api/v1/iocs?type=ipv4&limit=10");
+    assert_span(p.head.path, "/api/v1/iocs");
+    assert_span(p.head.query, "type=ipv4&limit=10");
+    assert_span(p.head.version, "HTTP/1.1");
+    assert_int_equal(p.head.nfields, 2);
+    assert_span(p.fields[0].name, "Host");
+    assert_span(p.fields[0].value, "example.com");
+    assert_span(p.fields[1].name, "Authorization");
+    assert_span(p.fields[1].value, "Bearer abc");
+  }
+}
+
+static void bare_lf_line_ends_are_accepted(void **state) {
+  (void)state;
+  static const char req[] = "GET /x HTTP/1.1\nHost: a\nX-API-Key: k\n\n";
+  parsed p;
+  parse(&p, req, sizeof req - 1, GUARD_AFTER);
+  assert_int_equal(p.rc, KG_OK);
+  assert_int_equal(p.consumed, sizeof req - 1);
+  assert_int_equal(p.head.nfields, 2);
+  assert_span(p.fields[1].name, "X-API-Key");
+  assert_span(p.fields[1].value, "k");
+}
+
+static void crlf_and_bare_lf_may_be_mixed(void **state) {
+  (void)state;
+  static const char req[] = "GET /x HTTP/1.1\r\nHost: a\nX-A: b\r\n\n";
+  parsed p;
+  parse(&p, req, sizeof req - 1, GUARD_AFTER);
+  assert_int_equal(p.rc, KG_OK);
+  assert_int_equal(p.consumed, sizeof req - 1);
+  assert_int_equal(p.head.nfields, 2);
+  assert_span(p.fields[0].value, "a");
+  assert_span(p.fields[1].value, "b");
+}
+
+static void a_head_without_fields_is_accepted(void **state) {
+  (void)state;
+  static const char req[] = "GET / HTTP/1.1\r\n\r\n";
+  parsed p;
+  parse(&p, req, sizeof req - 1, GUARD_AFTER);
+  assert_int_equal(p.rc, KG_OK);
+  assert_int_equal(p.consumed, sizeof req - 1);
+  assert_int_equal(p.head.nfields, 0);
+  assert_span(p.head.path, "/");
+  assert_int_equal(p.head.query.len, 0);
+}
+
+static void field_values_lose_leading_and_trailing_ows(void **state) {
+  (void)state;
+  static const char req[] = "GET / HTTP/1.1\r\n"
+                            "A:   x y  \r\n"
+                            "B:\t\t x\ty \t\r\n"
+                            "C:\r\n"
+                            "D: \t \r\n"
+                            "E:z\r\n"
+                            "\r\n";
+  parsed p;
+  parse(&p, req, sizeof req - 1, GUARD_AFTER);
+  assert_int_equal(p.rc, KG_OK);
+  assert_int_equal(p.head.nfields, 5);
+  assert_span(p.fields[0].value, "x y");
+  assert_span(p.fields[1].value, "x\ty");
+  assert_span(p.fields[2].value, "");
+  assert_span(p.fields[3].value, "");
+  assert_span(p.fields[4].value, "z");
+}
+
+static void field_names_keep_the_case_they_were_sent_in(void **state) {
+  (void)state;
+  static const char req[] = "GET / HTTP/1.1\r\nx-api-KEY: a\r\n"
+                            "AUTHORIZATION: b\r\n\r\n";
+  parsed p;
+  parse(&p, req, sizeof req - 1, GUARD_AFTER);
+  assert_int_equal(p.rc, KG_OK);
+  assert_span(p.fields[0].name, "x-api-KEY");
+  assert_span(p.fields[1].name, "AUTHORIZATION");
+}
+
+static void duplicate_field_lines_are_all_kept_in_order(void **state) {
+  (void)state;
+  static const char req[] = "GET / HTTP/1.1\r\nA: 1\r\nA: 2\r\na: 3\r\n\r\n";
+  parsed p;
+  parse(&p, req, sizeof req - 1, GUARD_AFTER);
+  assert_int_equal(p.rc, KG_OK);
+  assert_int_equal(p.head.nfields, 3);
+  assert_span(p.fields[0].value, "1");
+  assert_span(p.fields[1].value, "2");
+  assert_span(p.fields[2].value, "3");
+}
+
+static void bytes_after_the_head_are_not_consumed(void **state) {
+  (void)state;
+  static const char head[] = "POST /x HTTP/1.1\r\nContent-Length: 4\r\n\r\n";
+  static const char req[] = "POST /x HTTP/1.1\r\nContent-Length: 4\r\n\r\n"
+                            "BODY";
+  parsed p;
+  parse(&p, req, sizeof req - 1, GUARD_AFTER);
+  assert_int_equal(p.rc, KG_OK);
+  assert_int_equal(p.consumed, sizeof head - 1);
+}
+
+static void query_is_split_at_the_first_question_mark(void **state) {
+  (void)state;
+  static const struct {
+    const char *req, *path, *query;
+  } cases[] = {
+      {"GET /a HTTP/1.1\r\n\r\n", "/a", ""},
+      {"GET /a? HTTP/1.1\r\n\r\n", "/a", ""},
+      {"GET /a?b HTTP/1.1\r\n\r\n", "/a", "b"},
+      {"GET /a?b?c=d HTTP/1.1\r\n\r\n", "/a", "b?c=d"},
+      {"GET /?api_key=x HTTP/1.1\r\n\r\n", "/", "api_key=x"},
+      {"OPTIONS * HTTP/1.1\r\n\r\n", "*", ""},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    parsed p;
+    parse(&p, cases[i].req, strlen(cases[i].req), GUARD_AFTER);
+    assert_int_equal(p.rc, KG_OK);
+    assert_span(p.head.path, cases[i].path);
+    assert_span(p.head.query, cases[i].query);
+  }
+}
+
+static void obs_text_is_allowed_in_field_values(void **state) {
+  (void)state;
+  /* RFC 9110 §5.5: field-vchar = VCHAR / obs-text (0x80-0xFF). */
+  static const char req[] = "GET / HTTP/1.1\r\nX-A: caf\xc3\xa9 \xff\r\n\r\n";
+  parsed p;
+  parse(&p, req, sizeof req - 1, GUARD_AFTER);
+  assert_int_equal(p.rc, KG_OK);
+  assert_span(p.fields[0].value, "caf\xc3\xa9 \xff");
+}
+
+static void http_1_0_request_line_is_accepted(void **state) {
+  (void)state;
+  static const char req[] = "GET / HTTP/1.0\r\n\r\n";
+  parsed p;
+  parse(&p, req, sizeof req - 1, GUARD_AFTER);
+  assert_int_equal(p.rc, KG_OK);
+  assert_span(p.head.version, "HTTP/1.0");
+}
+
+static void every_span_points_into_the_input(void **state) {
+  (void)state;
+  static const char req[] = "PUT /p/q?r=s HTTP/1.1\r\nA: b\r\nCc:\r\n"
+                            "D:  e f \r\n\r\n";
+  parsed p;
+  parse(&p, req, sizeof req - 1, GUARD_BEFORE);
+  assert_int_equal(p.rc, KG_OK);
+  kg_span all[] = {p.head.method, p.head.target, p.head.path, p.head.query,
+                   p.head.version};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+    assert_true(span_inside(all[i], p.buf, p.len));
+  }
+  for (size_t i = 0; i < p.head.nfields; i++) {
+    assert_true(span_inside(p.fields[i].name, p.buf, p.len));
+    assert_true(span_inside(p.fields[i].value, p.buf, p.len));
+  }
+}
+
+/* ---- incremental input -------------------------------------------------- */
+
+static const char *const VALID_HEADS[] = {
+    "GET / HTTP/1.1\r\n\r\n",
+    "GET /\?a=b HTTP/1.1\nHost: x\n\n",
+    "GET /api/v1/iocs?type=ipv4&limit=10 HTTP/1.1\r\n"
+    "Host: localhost:8080\r\n"
+    "User-Agent: curl/8.5.0\r\n"
+    "Accept: */*\r\n"
+    "Authorization: Bearer sk_live_7KWyWfty6uEvcdZQoaZrknnVmnbSF0d50ScUGk\r\n"
+    "X-API-Key:\t sk_live_7KWyWfty6uEvcdZQoaZrknnVmnbSF0d50ScUGk \t\r\n"
+    "Empty:\r\n"
+    "\r\n",
+    "POST /x HTTP/1.0\r\nA: b\nC:  d\r\n\n",
+};
+
+static void every_prefix_of_a_valid_head_is_incomplete(void **state) {
+  (void)state;
+  for (size_t h = 0; h < sizeof VALID_HEADS / sizeof VALID_HEADS[0]; h++) {
+    const char *req = VALID_HEADS[h];
+    size_t n = strlen(req);
+    for (size_t s = 0; s < 2; s++) {
+      for (size_t len = 0; len < n; len++) {
+        parsed p;
+        parse(&p, req, len, SIDES[s]);
+        if (p.rc != KG_INCOMPLETE) {
+          fail_msg("head %zu, prefix of %zu/%zu bytes: %s, want incomplete", h,
+                   len, n, kg_status_str(p.rc));
+        }
+      }
+      parsed p;
+      parse(&p, req, n, SIDES[s]);
+      assert_int_equal(p.rc, KG_OK);
+      assert_int_equal(p.consumed, n);
+    }
+    guard_free_all();
+  }
+}
+
+/* ---- refusals ----------------------------------------------------------- */
+
+typedef struct bad_case {
+  const char *name;
+  const char *req;
+  size_t len;     /* 0: strlen(req) */
+  kg_status want; /* expected status */
+  kg_status also; /* a second acceptable status, or KG_OK for none */
+  long offset;    /* expected error_offset, or -1 to check only range */
+} bad_case;
+
+#define RL "GET / HTTP/1.1\r\n"
+
+static const bad_case BAD[] = {
+    /* obs-fold, RFC 9112 §5.2 */
+    {"obs_fold_with_space", RL "A: b\r\n c\r\n\r\n", 0, KG_E_OBS_FOLD, KG_OK,
+     22},
+    {"obs_fold_with_tab", RL "A: b\r\n\tc\r\n\r\n", 0, KG_E_OBS_FOLD, KG_OK,
+     22},
+    {"obs_fold_with_bare_lf", "GET / HTTP/1.1\nA: b\n c\n\n", 0, KG_E_OBS_FOLD,
+     KG_OK, 20},
+    /* whitespace between name and colon, RFC 9112 §5.1; the offset is the
+     * colon, where the whitespace is proved to sit before it */
+    {"space_before_colon", RL "Host : x\r\n\r\n", 0, KG_E_WS_BEFORE_COLON,
+     KG_OK, 21},
+    {"tab_before_colon", RL "Host\t: x\r\n\r\n", 0, KG_E_WS_BEFORE_COLON, KG_OK,
+     21},
+    {"spaces_and_tabs_before_colon", RL "Authorization \t : Bearer k\r\n\r\n",
+     0, KG_E_WS_BEFORE_COLON, KG_OK, 32},
+    /* control characters in values and names, RFC 9110 §5.5 */
+    {"nul_in_value", RL "A: b\0c\r\n\r\n", sizeof(RL "A: b\0c\r\n\r\n") - 1,
+     KG_E_CONTROL_CHAR, KG_OK, 20},
+    {"soh_in_value", RL "A: b\x01\r\n\r\n", 0, KG_E_CONTROL_CHAR, KG_OK, 20},
+    {"esc_in_value", RL "A: \x1b[0m\r\n\r\n", 0, KG_E_CONTROL_CHAR, KG_OK, 19},
+    {"del_in_value", RL "A: b\x7f\r\n\r\n", 0, KG_E_CONTROL_CHAR, KG_OK, 20},
+    {"vt_in_value", RL "A: b\x0b\r\n\r\n", 0, KG_E_CONTROL_CHAR, KG_OK, 20},
+    {"control_in_name", RL "Ho\x01st: x\r\n\r\n", 0, KG_E_CONTROL_CHAR,
+     KG_E_BAD_FIELD_NAME, 18},
+    {"del_in_name", RL "Ho\x7fst: x\r\n\r\n", 0, KG_E_CONTROL_CHAR,
+     KG_E_BAD_FIELD_NAME, 18},
+    /* field names are tokens */
+    {"empty_field_name", RL ": x\r\n\r\n", 0, KG_E_BAD_FIELD_NAME, KG_OK, 16},
+    {"paren_in_name", RL "Ho(st: x\r\n\r\n", 0, KG_E_BAD_FIELD_NAME, KG_OK, 18},
+    {"quote_in_name", RL "Ho\"st: x\r\n\r\n", 0, KG_E_BAD_FIELD_NAME, KG_OK,
+     18},
+    {"at_in_name", RL "H@st: x\r\n\r\n", 0, KG_E_BAD_FIELD_NAME, KG_OK, 17},
+    {"line_without_colon", RL "Hostx\r\n\r\n", 0, KG_E_BAD_FIELD_NAME, KG_OK,
+     -1},
+    {"non_ascii_in_name", RL "H\xc3\xa9: x\r\n\r\n", 0, KG_E_BAD_FIELD_NAME,
+     KG_OK, 17},
+    /* line ends: CRLF or bare LF, never a bare CR */
+    {"bare_cr_after_request_line", "GET / HTTP/1.1\rHost: x\r\n\r\n", 0,
+     KG_E_BAD_LINE_END, KG_E_BAD_VERSION, 14},
+    {"bare_cr_after_field", RL "A: b\rC: d\r\n\r\n", 0, KG_E_BAD_LINE_END,
+     KG_E_CONTROL_CHAR, 20},
+    {"bare_cr_ending_head", RL "A: b\r\n\rX", 0, KG_E_BAD_LINE_END, KG_OK, 22},
+    /* request line, RFC 9112 §3 */
+    {"bad_method_char", "G@T / HTTP/1.1\r\n\r\n", 0, KG_E_BAD_METHOD, KG_OK, 1},
+    {"empty_method", " / HTTP/1.1\r\n\r\n", 0, KG_E_BAD_METHOD,
+     KG_E_BAD_REQUEST_LINE, 0},
+    {"two_spaces_after_method", "GET  / HTTP/1.1\r\n\r\n", 0, KG_E_BAD_TARGET,
+     KG_E_BAD_REQUEST_LINE, -1},
+    {"missing_version", "GET /\r\n\r\n", 0, KG_E_BAD_REQUEST_LINE,
+     KG_E_BAD_VERSION, -1},
+    {"missing_target_and_version", "GET\r\n\r\n", 0, KG_E_BAD_REQUEST_LINE,
+     KG_E_BAD_METHOD, -1},
+    {"control_in_target", "GET /a\x01 HTTP/1.1\r\n\r\n", 0, KG_E_BAD_TARGET,
+     KG_E_CONTROL_CHAR, 6},
+    {"del_in_target", "GET /a\x7f HTTP/1.1\r\n\r\n", 0, KG_E_BAD_TARGET,
+     KG_E_CONTROL_CHAR, 6},
+    {"lowercase_version", "GET / http/1.1\r\n\r\n", 0, KG_E_BAD_VERSION, KG_OK,
+     -1},
+    {"version_without_dot", "GET / HTTP/11\r\n\r\n", 0, KG_E_BAD_VERSION, KG_OK,
+     -1},
+    {"version_wrong_name", "GET / HTTX/1.1\r\n\r\n", 0, KG_E_BAD_VERSION, KG_OK,
+     -1},
+    {"version_trailing_space", "GET / HTTP/1.1 \r\n\r\n", 0, KG_E_BAD_VERSION,
+     KG_E_BAD_REQUEST_LINE, -1},
+    {"whitespace_before_first_field", RL " A: b\r\n\r\n", 0, KG_E_OBS_FOLD,
+     KG_E_BAD_FIELD_NAME, 16},
+};
+
+static void malformed_heads_are_refused_with_their_status(void **state) {
+  (void)state;
+  int failures = 0;
+  for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {
+    const bad_case *c = &BAD[i];
+    size_t len = c->len ? c->len : strlen(c->req);
+    for (size_t s = 0; s < 2; s++) {
+      parsed p;
+      parse(&p, c->req, len, SIDES[s]);
+      if (p.rc != c->want && (c->also == KG_OK || p.rc != c->also)) {
+        print_error("%s: got %s, want %s\n", c->name, kg_status_str(p.rc),
+                    kg_status_str(c->want));
+        failures++;
+      }
+      if (p.head.error_offset >= len) {
+        print_error("%s: error_offset %zu outside the %zu-byte input\n",
+                    c->name, p.head.error_offset, len);
+        failures++;
+      }
+      if (c->offset >= 0 && p.head.error_offset != (size_t)c->offset) {
+        print_error("%s: error_offset %zu, want %ld\n", c->name,
+                    p.head.error_offset, c->offset);
+        failures++;
+      }
+    }
+  }
+  assert_int_equal(failures, 0);
+}
+
+static void errors_are_reported_as_soon_as_the_bytes_prove_them(void **state) {
+  (void)state;
+  /* Before the offending byte a prefix is still a valid beginning; from the
+   * byte after it on (a CR needs its successor) the error is known. */
+  for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {
+    const bad_case *c = &BAD[i];
+    if (c->offset < 0) {
+      continue;
+    }
+    size_t len = c->len ? c->len : strlen(c->req);
+    for (size_t n = 0; n <= len; n++) {
+      parsed p;
+      parse(&p, c->req, n, GUARD_AFTER);
+      int is_err = p.rc == c->want || (c->also != KG_OK && p.rc == c->also);
+      if (n <= (size_t)c->offset && p.rc != KG_INCOMPLETE) {
+        fail_msg("%s: prefix of %zu bytes: %s, want incomplete", c->name, n,
+                 kg_status_str(p.rc));
+      }
+      if (n >= (size_t)c->offset + 2 && !is_err) {
+        fail_msg("%s: prefix of %zu bytes: %s, want %s", c->name, n,
+                 kg_status_str(p.rc), kg_status_str(c->want));
+      }
+    }
+    guard_free_all();
+  }
+}
+
+static void empty_lines_before_the_request_line_are_ignored(void **state) {
+  (void)state;
+  static const char req[] = "\r\n\nGET /x HTTP/1.1\r\nA: b\r\n\r\n";
+  parsed p;
+  parse(&p, req, sizeof req - 1, GUARD_AFTER);
+  assert_int_equal(p.rc, KG_OK);
+  assert_int_equal(p.consumed, sizeof req - 1);
+  assert_span(p.head.method, "GET");
+  assert_span(p.fields[0].value, "b");
+}
+
+static void
+each_control_byte_in_a_value_is_refused_at_its_offset(void **state) {
+  (void)state;
+  char req[64];
+  for (int b = 0; b < 0x80; b++) {
+    if ((b >= 0x20 && b < 0x7f) || b == '\t' || b == '\n' || b == '\r') {
+      continue;
+    }
+    int n = snprintf(req, sizeof req, RL "X-A: ab%cc\r\n\r\n", 'Z');
+    assert_true(n > 0);
+    req[23] = (char)b; /* "GET / HTTP/1.1\r\nX-A: ab" is 23 bytes */
+    parsed p;
+    parse(&p, req, (size_t)n, GUARD_AFTER);
+    if (p.rc != KG_E_CONTROL_CHAR || p.head.error_offset != 23) {
+      fail_msg("byte 0x%02x: %s at %zu, want control_character at 23", b,
+               kg_status_str(p.rc), p.head.error_offset);
+    }
+  }
+  guard_free_all();
+}
+
+static void htab_inside_a_value_is_allowed(void **state) {
+  (void)state;
+  static const char req[] = RL "X-A: a\tb\r\n\r\n";
+  parsed p;
+  parse(&p, req, sizeof req - 1, GUARD_AFTER);
+  assert_int_equal(p.rc, KG_OK);
+  assert_span(p.fields[0].value, "a\tb");
+}
+
+/* ---- limits ------------------------------------------------------------- */
+
+/* build_head — a head with nfields "X-F<i>: v" lines into buf. */
+static size_t build_head(char *buf, size_t cap, size_t nfields) {
+  size_t n = 0;
+  int w = snprintf(buf, cap, "GET / HTTP/1.1\r\n");
+  n += (size_t)w;
+  for (size_t i = 0; i < nfields; i++) {
+    w = snprintf(buf + n, cap - n, "X-F%zu: v\r\n", i);
+    assert_true(w > 0 && (size_t)w < cap - n);
+    n += (size_t)w;
+  }
+  w = snprintf(buf + n, cap - n, "\r\n");
+  n += (size_t)w;
+  return n;
+}
+
+static void one_hundred_fields_are_accepted(void **state) {
+  (void)state;
+  char buf[4096];
+  size_t n = build_head(buf, sizeof buf, KG_HEAD_MAX_FIELDS);
+  parsed p;
+  parse(&p, buf, n, GUARD_AFTER);
+  assert_int_equal(p.rc, KG_OK);
+  assert_int_equal(p.head.nfields, KG_HEAD_MAX_FIELDS);
+  assert_span(p.fields[99].name, "X-F99");
+}
+
+static void more_than_one_hundred_fields_are_refused(void **state) {
+  (void)state;
+  char buf[4096];
+  size_t n = build_head(buf, sizeof buf, KG_HEAD_MAX_FIELDS + 1);
+  parsed p;
+  parse(&p, buf, n, GUARD_AFTER);
+  assert_int_equal(p.rc, KG_E_TOO_MANY_FIELDS);
+  assert_true(p.head.error_offset < n);
+}
+
+static void fields_beyond_the_callers_capacity_are_never_written(void **state) {
+  (void)state;
+  char buf[256];
+  size_t n = build_head(buf, sizeof buf, 3);
+  const char *in = guard_copy(buf, n);
+  kg_field two[2];
+  memset(two, 0, sizeof two);
+  /* The array itself sits against the guard page: a third write faults. */
+  kg_field *fields = (kg_field *)guard_copy(two, sizeof two);
+  kg_head head;
+  memset(&head, 0, sizeof head);
+  head.fields = fields;
+  head.fields_cap = 2;
+  size_t consumed = 0;
+  assert_int_equal(kg_head_parse(in, n, &head, &consumed),
+                   KG_E_TOO_MANY_FIELDS);
+}
+
+/* pad_head — a head of exactly `total` bytes: one field "X-Pad: aaa..". */
+static char *pad_head(size_t total) {
+  static const char pre[] = "GET / HTTP/1.1\r\nX-Pad: ";
+  static const char post[] = "\r\n\r\n";
+  size_t fixed = sizeof pre - 1 + sizeof post - 1;
+  assert_true(total > fixed);
+  char *buf = malloc(total);
+  assert_non_null(buf);
+  memcpy(buf, pre, sizeof pre - 1);
+  memset(buf + sizeof pre - 1, 'a', total - fixed);
+  memcpy(buf + total - (sizeof post - 1), post, sizeof post - 1);
+  return buf;
+}
+
+static void a_head_of_exactly_16_kib_is_accepted(void **state) {
+  (void)state;
+  char *buf = pad_head(KG_HEAD_MAX_BYTES);
+  parsed p;
+  parse(&p, buf, KG_HEAD_MAX_BYTES, GUARD_AFTER);
+  free(buf);
+  assert_int_equal(p.rc, KG_OK);
+  assert_int_equal(p.consumed, KG_HEAD_MAX_BYTES);
+}
+
+static void a_head_over_16_kib_is_refused(void **state) {
+  (void)state;
+  char *buf = pad_head(KG_HEAD_MAX_BYTES + 1);
+  parsed p;
+  parse(&p, buf, KG_HEAD_MAX_BYTES + 1, GUARD_AFTER);
+  free(buf);
+  assert_int_equal(p.rc, KG_E_HEAD_TOO_LARGE);
+  assert_true(p.head.error_offset <= KG_HEAD_MAX_BYTES);
+}
+
+static void
+an_unterminated_input_over_16_kib_is_too_large_not_incomplete(void **state) {
+  (void)state;
+  size_t n = KG_HEAD_MAX_BYTES + 100;
+  char *buf = pad_head(n);
+  parsed p;
+  parse(&p, buf, n - 4, GUARD_AFTER); /* without the final CRLFCRLF */
+  free(buf);
+  assert_int_equal(p.rc, KG_E_HEAD_TOO_LARGE);
+}
+
+static void a_16_kib_head_followed_by_a_body_is_accepted(void **state) {
+  (void)state;
+  char *head = pad_head(KG_HEAD_MAX_BYTES);
+  char *buf = malloc(KG_HEAD_MAX_BYTES + 100);
+  assert_non_null(buf);
+  memcpy(buf, head, KG_HEAD_MAX_BYTES);
+  memset(buf + KG_HEAD_MAX_BYTES, 'B', 100);
+  free(head);
+  parsed p;
+  parse(&p, buf, KG_HEAD_MAX_BYTES + 100, GUARD_AFTER);
+  free(buf);
+  assert_int_equal(p.rc, KG_OK);
+  assert_int_equal(p.consumed, KG_HEAD_MAX_BYTES);
+}
+
+static void a_small_head_followed_by_a_large_body_is_accepted(void **state) {
+  (void)state;
+  static const char head[] = "POST / HTTP/1.1\r\nA: b\r\n\r\n";
+  size_t n = sizeof head - 1 + 3 * KG_HEAD_MAX_BYTES;
+  char *buf = malloc(n);
+  assert_non_null(buf);
+  memcpy(buf, head, sizeof head - 1);
+  memset(buf + sizeof head - 1, 'x', n - (sizeof head - 1));
+  parsed p;
+  parse(&p, buf, n, GUARD_AFTER);
+  free(buf);
+  assert_int_equal(p.rc, KG_OK);
+  assert_int_equal(p.consumed, sizeof head - 1);
+}
+
+#define T(f) cmocka_unit_test_teardown(f, guard_teardown)
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      T(guard_page_faults_on_a_read_past_the_end),
+      T(guard_page_faults_on_a_read_before_the_start),
+      T(guard_empty_input_points_at_the_guard_page),
+      T(parses_request_line_and_fields),
+      T(bare_lf_line_ends_are_accepted),
+      T(crlf_and_bare_lf_may_be_mixed),
+      T(a_head_without_fields_is_accepted),
+      T(field_values_lose_leading_and_trailing_ows),
+      T(field_names_keep_the_case_they_were_sent_in),
+      T(duplicate_field_lines_are_all_kept_in_order),
+      T(bytes_after_the_head_are_not_consumed),
+      T(query_is_split_at_the_first_question_mark),
+      T(obs_text_is_allowed_in_field_values),
+      T(http_1_0_request_line_is_accepted),
+      T(every_span_points_into_the_input),
+      T(every_prefix_of_a_valid_head_is_incomplete),
+      T(malformed_heads_are_refused_with_their_status),
+      T(errors_are_reported_as_soon_as_the_bytes_prove_them),
+      T(empty_lines_before_the_request_line_are_ignored),
+      T(each_control_byte_in_a_value_is_refused_at_its_offset),
+      T(htab_inside_a_value_is_allowed),
+      T(one_hundred_fields_are_accepted),
+      T(more_than_one_hundred_fields_are_refused),
+      T(fields_beyond_the_callers_capacity_are_never_written),
+      T(a_head_of_exactly_16_kib_is_accepted),
+      T(a_head_over_16_kib_is_refused),
+      T(an_unterminated_input_over_16_kib_is_too_large_not_incomplete),
+      T(a_16_kib_head_followed_by_a_body_is_accepted),
+      T(a_small_head_followed_by_a_large_body_is_accepted),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

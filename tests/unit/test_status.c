@@ -1,0 +1,174 @@
+/*
+ * tests/unit/test_status.c — the one status enum: its numbers are ABI and
+ * its strings are the JSON codes, so both are pinned here independently of
+ * the X-macro list that generates them.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "guard.h"
+#include "keygate/status.h"
+
+typedef struct status_case {
+  kg_status status;
+  int value;
+  const char *str;
+} status_case;
+
+/* Written out by hand, not generated: a renumbering or a renamed string in
+ * status.h fails here. */
+static const status_case PINNED[] = {
+    {KG_OK, 0, "ok"},
+    {KG_INCOMPLETE, 1, "incomplete"},
+    {KG_VALID, 10, "valid"},
+    {KG_MISSING_API_KEY, 11, "missing_api_key"},
+    {KG_INVALID_API_KEY, 12, "invalid_api_key"},
+    {KG_EXPIRED_API_KEY, 13, "expired_api_key"},
+    {KG_AMBIGUOUS_API_KEY, 14, "ambiguous_api_key"},
+    {KG_API_KEY_IN_QUERY, 15, "api_key_in_query"},
+    {KG_INVALID_PARAMETER, 16, "invalid_parameter"},
+    {KG_E_HEAD_TOO_LARGE, 20, "head_too_large"},
+    {KG_E_TOO_MANY_FIELDS, 21, "too_many_fields"},
+    {KG_E_BAD_REQUEST_LINE, 22, "bad_request_line"},
+    {KG_E_BAD_METHOD, 23, "bad_method"},
+    {KG_E_BAD_TARGET, 24, "bad_target"},
+    {KG_E_BAD_VERSION, 25, "bad_version"},
+    {KG_E_BAD_FIELD_NAME, 26, "bad_field_name"},
+    {KG_E_WS_BEFORE_COLON, 27, "whitespace_before_colon"},
+    {KG_E_OBS_FOLD, 28, "obs_fold"},
+    {KG_E_CONTROL_CHAR, 29, "control_character"},
+    {KG_E_BAD_LINE_END, 30, "bad_line_end"},
+    {KG_KEY_MALFORMED, 40, "key_malformed"},
+    {KG_KEY_BAD_PREFIX, 41, "key_bad_prefix"},
+    {KG_KEY_BAD_LENGTH, 42, "key_bad_length"},
+    {KG_KEY_BAD_CHARACTER, 43, "key_bad_character"},
+    {KG_KEY_BAD_CHECKSUM, 44, "key_bad_checksum"},
+    {KG_KEY_UNKNOWN, 45, "key_unknown"},
+    {KG_KEY_DELETED, 46, "key_deleted"},
+    {KG_KEY_DEACTIVATED, 47, "key_deactivated"},
+    {KG_KEY_EXPIRED, 48, "key_expired"},
+    {KG_KEY_DUPLICATE_FIELD, 49, "duplicate_field"},
+    {KG_KEY_CONFLICT, 50, "conflicting_keys"},
+    {KG_E_ARGUMENT, 60, "bad_argument"},
+    {KG_E_NOMEM, 61, "out_of_memory"},
+    {KG_E_BUFFER_TOO_SMALL, 62, "buffer_too_small"},
+    {KG_E_CRYPTO, 63, "crypto_failure"},
+    {KG_E_TOO_MANY_KEYS, 64, "too_many_keys"},
+    {KG_E_DUPLICATE_DIGEST, 65, "duplicate_digest"},
+};
+#define NPINNED (sizeof PINNED / sizeof PINNED[0])
+
+/* Every entry of the generating list, to catch a status added to status.h
+ * but not pinned above. */
+#define COUNT_(name, value, str) +1
+static const size_t NLISTED = 0 KG_STATUS_LIST(COUNT_);
+#undef COUNT_
+
+static int is_pinned(int value) {
+  for (size_t i = 0; i < NPINNED; i++) {
+    if (PINNED[i].value == value) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static void status_numbers_never_change(void **state) {
+  (void)state;
+  for (size_t i = 0; i < NPINNED; i++) {
+    if ((int)PINNED[i].status != PINNED[i].value) {
+      fail_msg("%s is %d, pinned %d", PINNED[i].str, (int)PINNED[i].status,
+               PINNED[i].value);
+    }
+  }
+}
+
+static void every_listed_status_is_pinned(void **state) {
+  (void)state;
+  assert_int_equal(NLISTED, NPINNED);
+}
+
+static void status_strings_are_the_stable_names(void **state) {
+  (void)state;
+  for (size_t i = 0; i < NPINNED; i++) {
+    const char *s = kg_status_str(PINNED[i].status);
+    assert_non_null(s);
+    if (strcmp(s, PINNED[i].str) != 0) {
+      fail_msg("status %d: got \"%s\", want \"%s\"", PINNED[i].value, s,
+               PINNED[i].str);
+    }
+  }
+}
+
+static void status_strings_are_unique_lowercase_identifiers(void **state) {
+  (void)state;
+  for (size_t i = 0; i < NPINNED; i++) {
+    const char *a = kg_status_str(PINNED[i].status);
+    assert_true(strlen(a) > 0);
+    for (const char *c = a; *c != '\0'; c++) {
+      assert_true((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
+                  *c == '_');
+    }
+    for (size_t j = i + 1; j < NPINNED; j++) {
+      assert_string_not_equal(a, kg_status_str(PINNED[j].status));
+    }
+  }
+}
+
+static void unknown_status_values_get_a_fixed_string(void **state) {
+  (void)state;
+  static const int unknown[] = {-1, 2, 9, 17, 19, 31, 39, 51, 59, 66, 1000};
+  for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+    assert_false(is_pinned(unknown[i]));
+    assert_string_equal(kg_status_str((kg_status)unknown[i]), "unknown_status");
+  }
+  /* Never NULL over a wide range. */
+  for (int v = -300; v < 300; v++) {
+    const char *s = kg_status_str((kg_status)v);
+    assert_non_null(s);
+    if (!is_pinned(v)) {
+      assert_string_equal(s, "unknown_status");
+    }
+  }
+}
+
+static void
+decisions_are_exactly_valid_through_invalid_parameter(void **state) {
+  (void)state;
+  for (int v = -5; v < 100; v++) {
+    int want = v >= (int)KG_VALID && v <= (int)KG_INVALID_PARAMETER;
+    if (kg_status_is_decision((kg_status)v) != want) {
+      fail_msg("kg_status_is_decision(%d) = %d, want %d", v,
+               kg_status_is_decision((kg_status)v), want);
+    }
+  }
+}
+
+static void decision_strings_are_the_json_error_codes(void **state) {
+  (void)state;
+  assert_string_equal(kg_status_str(KG_MISSING_API_KEY), "missing_api_key");
+  assert_string_equal(kg_status_str(KG_INVALID_API_KEY), "invalid_api_key");
+  assert_string_equal(kg_status_str(KG_EXPIRED_API_KEY), "expired_api_key");
+  assert_string_equal(kg_status_str(KG_AMBIGUOUS_API_KEY), "ambiguous_api_key");
+  assert_string_equal(kg_status_str(KG_API_KEY_IN_QUERY), "api_key_in_query");
+}
+
+#define T(f) cmocka_unit_test_teardown(f, guard_teardown)
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      T(status_numbers_never_change),
+      T(every_listed_status_is_pinned),
+      T(status_strings_are_the_stable_names),
+      T(status_strings_are_unique_lowercase_identifiers),
+      T(unknown_status_values_get_a_fixed_string),
+      T(decisions_are_exactly_valid_through_invalid_parameter),
+      T(decision_strings_are_the_json_error_codes),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
