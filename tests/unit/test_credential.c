@@ -1,0 +1,1111 @@
+/*
+ * tests/unit/test_credential.c — extracting the API key (SPEC §1.1,
+ * keygate/credential.h).
+ *
+ * The heart of this file is HEADER_CASES: one row per rule of §1.1, each run
+ * through kg_credential_extract and through kg_decide against a small index
+ * (one active key), with every name, value and query string placed against
+ * a PROT_NONE page, first after it, then before it.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "guard.h"
+#include "keygate/credential.h"
+#include "keygate/decision.h"
+#include "keygate/digest.h"
+#include "keygate/index.h"
+#include "keygate/key.h"
+
+/* Strict sk_live_ keys with valid checksums (computed independently with
+ * Python's zlib.crc32). K is in the index; K2 is well formed but unknown. */
+#define K "sk_live_7KWyWfty6uEvcdZQoaZrknnVmnbSF0d50ScUGk"
+#define K_LOWER "sk_live_7kwywfty6uevcdzqoazrknnvmnbsf0d50scugk"
+#define K2 "sk_live_p6SijozWGSxzBzRrkUy4fHvVN6ClsQ9S4YpUa2"
+#define K_ID 4242u
+
+#define AUTH "Authorization"
+#define XAK "X-API-Key"
+
+#define ANY ((kg_status)-1) /* any status accepted in this column */
+#define SRC_ANY 0xffffu     /* sources not checked */
+#define SRC_A KG_SOURCE_AUTHORIZATION
+#define SRC_X KG_SOURCE_X_API_KEY
+
+typedef struct hdr {
+  const char *name;
+  const char *value;
+  size_t value_len;
+} hdr;
+
+/* H: a field line whose value may hold NUL bytes (a string literal). */
+#define H(n, v)                                                                \
+  { n, v, sizeof(v) - 1 }
+
+typedef struct cred_case {
+  const char *name;
+  hdr h[4]; /* up to 4 field lines; name NULL ends */
+  const char *query;
+  kg_status outcome;  /* kg_credential_extract */
+  kg_status detail;   /* its detail */
+  const char *key;    /* expected key when outcome is KG_OK */
+  unsigned sources;   /* expected KG_SOURCE_* bits, or SRC_ANY */
+  kg_status decision; /* kg_decide against {K} */
+  kg_status ddetail;  /* its detail */
+} cred_case;
+
+#define NOQ ""
+#define OK_KEY(k, src) KG_OK, KG_OK, k, src
+#define MISSING KG_MISSING_API_KEY, KG_OK, NULL, SRC_ANY
+#define MALFORMED KG_INVALID_API_KEY, KG_KEY_MALFORMED, NULL, SRC_ANY
+#define DUPLICATE KG_AMBIGUOUS_API_KEY, KG_KEY_DUPLICATE_FIELD, NULL, SRC_ANY
+#define CONFLICT KG_AMBIGUOUS_API_KEY, KG_KEY_CONFLICT, NULL, SRC_ANY
+#define IN_QUERY KG_API_KEY_IN_QUERY, ANY, NULL, SRC_ANY
+
+#define D_VALID KG_VALID, KG_OK
+#define D_UNKNOWN KG_INVALID_API_KEY, KG_KEY_UNKNOWN
+#define D_MISSING KG_MISSING_API_KEY, ANY
+#define D_MALFORMED KG_INVALID_API_KEY, KG_KEY_MALFORMED
+#define D_DUPLICATE KG_AMBIGUOUS_API_KEY, KG_KEY_DUPLICATE_FIELD
+#define D_CONFLICT KG_AMBIGUOUS_API_KEY, KG_KEY_CONFLICT
+#define D_IN_QUERY KG_API_KEY_IN_QUERY, ANY
+
+static const cred_case HEADER_CASES[] = {
+    /* ---- the two headers, names in any case (RFC 9110 §5.1) ---- */
+    {"bearer_token_is_the_key",
+     {H(AUTH, "Bearer " K)},
+     NOQ,
+     OK_KEY(K, SRC_A),
+     D_VALID},
+    {"x_api_key_value_is_the_key", {H(XAK, K)}, NOQ, OK_KEY(K, SRC_X), D_VALID},
+    {"authorization_name_lowercase",
+     {H("authorization", "Bearer " K)},
+     NOQ,
+     OK_KEY(K, SRC_A),
+     D_VALID},
+    {"authorization_name_uppercase",
+     {H("AUTHORIZATION", "Bearer " K)},
+     NOQ,
+     OK_KEY(K, SRC_A),
+     D_VALID},
+    {"x_api_key_name_lowercase",
+     {H("x-api-key", K)},
+     NOQ,
+     OK_KEY(K, SRC_X),
+     D_VALID},
+    {"x_api_key_name_uppercase",
+     {H("X-API-KEY", K)},
+     NOQ,
+     OK_KEY(K, SRC_X),
+     D_VALID},
+    {"x_api_key_name_mixed_case",
+     {H("x-Api-kEy", K)},
+     NOQ,
+     OK_KEY(K, SRC_X),
+     D_VALID},
+    {"unknown_key_is_extracted_then_unknown",
+     {H(AUTH, "Bearer " K2)},
+     NOQ,
+     OK_KEY(K2, SRC_A),
+     D_UNKNOWN},
+    /* ---- similar names are not recognised ---- */
+    {"proxy_authorization_is_not_authorization",
+     {H("Proxy-Authorization", "Bearer " K)},
+     NOQ,
+     MISSING,
+     D_MISSING},
+    {"x_api_keys_is_not_x_api_key",
+     {H("X-API-Keys", K)},
+     NOQ,
+     MISSING,
+     D_MISSING},
+    {"x_api_key_with_underscores_is_not_x_api_key",
+     {H("X_API_Key", K)},
+     NOQ,
+     MISSING,
+     D_MISSING},
+    {"api_key_header_is_not_x_api_key",
+     {H("Api-Key", K)},
+     NOQ,
+     MISSING,
+     D_MISSING},
+    /* ---- Bearer scheme in any case ---- */
+    {"bearer_scheme_is_case_insensitive_lower",
+     {H(AUTH, "bearer " K)},
+     NOQ,
+     OK_KEY(K, SRC_A),
+     D_VALID},
+    {"bearer_scheme_is_case_insensitive_upper",
+     {H(AUTH, "BEARER " K)},
+     NOQ,
+     OK_KEY(K, SRC_A),
+     D_VALID},
+    {"bearer_scheme_is_case_insensitive_mixed",
+     {H(AUTH, "bEaReR " K)},
+     NOQ,
+     OK_KEY(K, SRC_A),
+     D_VALID},
+    /* ---- spaces and OWS (RFC 9110 §5.5, §11) ---- */
+    {"several_spaces_after_bearer_are_allowed",
+     {H(AUTH, "Bearer     " K)},
+     NOQ,
+     OK_KEY(K, SRC_A),
+     D_VALID},
+    {"leading_ows_of_authorization_is_trimmed",
+     {H(AUTH, " \t Bearer " K)},
+     NOQ,
+     OK_KEY(K, SRC_A),
+     D_VALID},
+    {"trailing_ows_of_authorization_is_trimmed",
+     {H(AUTH, "Bearer " K " \t")},
+     NOQ,
+     OK_KEY(K, SRC_A),
+     D_VALID},
+    {"ows_around_x_api_key_is_trimmed",
+     {H(XAK, "\t  " K "  \t")},
+     NOQ,
+     OK_KEY(K, SRC_X),
+     D_VALID},
+    {"tab_after_bearer_is_malformed",
+     {H(AUTH, "Bearer\t" K)},
+     NOQ,
+     MALFORMED,
+     D_MALFORMED},
+    {"space_then_tab_after_bearer_is_malformed",
+     {H(AUTH, "Bearer \t" K)},
+     NOQ,
+     MALFORMED,
+     D_MALFORMED},
+    {"tab_inside_x_api_key_is_malformed",
+     {H(XAK, "sk_live_ab\tcd")},
+     NOQ,
+     MALFORMED,
+     D_MALFORMED},
+    /* ---- empty tokens count as no key ---- */
+    {"no_fields_at_all_is_missing", {{NULL, NULL, 0}}, NOQ, MISSING, D_MISSING},
+    {"unrelated_fields_only_is_missing",
+     {H("Host", "example.com"), H("Accept", "*/*")},
+     NOQ,
+     MISSING,
+     D_MISSING},
+    {"bearer_alone_is_missing", {H(AUTH, "Bearer")}, NOQ, MISSING, D_MISSING},
+    {"bearer_with_trailing_spaces_is_missing",
+     {H(AUTH, "Bearer   ")},
+     NOQ,
+     MISSING,
+     D_MISSING},
+    {"empty_authorization_is_missing", {H(AUTH, "")}, NOQ, MISSING, D_MISSING},
+    {"ows_only_authorization_is_missing",
+     {H(AUTH, " \t ")},
+     NOQ,
+     MISSING,
+     D_MISSING},
+    {"empty_x_api_key_is_missing", {H(XAK, "")}, NOQ, MISSING, D_MISSING},
+    {"ows_only_x_api_key_is_missing",
+     {H(XAK, " \t\t ")},
+     NOQ,
+     MISSING,
+     D_MISSING},
+    /* ---- token68 (RFC 9110 §11.2) ---- */
+    {"space_inside_bearer_token_is_malformed",
+     {H(AUTH, "Bearer a b")},
+     NOQ,
+     MALFORMED,
+     D_MALFORMED},
+    {"bang_in_bearer_token_is_malformed",
+     {H(AUTH, "Bearer sk_live_ab!cd")},
+     NOQ,
+     MALFORMED,
+     D_MALFORMED},
+    {"equals_inside_bearer_token_is_malformed",
+     {H(AUTH, "Bearer ab=cd")},
+     NOQ,
+     MALFORMED,
+     D_MALFORMED},
+    {"equals_only_bearer_token_is_malformed",
+     {H(AUTH, "Bearer ==")},
+     NOQ,
+     MALFORMED,
+     D_MALFORMED},
+    {"quoted_bearer_token_is_malformed",
+     {H(AUTH, "Bearer \"" K "\"")},
+     NOQ,
+     MALFORMED,
+     D_MALFORMED},
+    {"comma_after_bearer_token_is_malformed",
+     {H(AUTH, "Bearer " K ", Basic dXNlcjpwYXNz")},
+     NOQ,
+     MALFORMED,
+     D_MALFORMED},
+    {"trailing_equals_is_token68_then_refused_by_format",
+     {H(AUTH, "Bearer abcd==")},
+     NOQ,
+     OK_KEY("abcd==", SRC_A),
+     KG_INVALID_API_KEY,
+     ANY},
+    {"every_token68_symbol_is_accepted",
+     {H(XAK, "a-._~+/Zz09==")},
+     NOQ,
+     OK_KEY("a-._~+/Zz09==", SRC_X),
+     KG_INVALID_API_KEY,
+     ANY},
+    {"non_token68_x_api_key_is_malformed",
+     {H(XAK, K "!")},
+     NOQ,
+     MALFORMED,
+     D_MALFORMED},
+    {"space_inside_x_api_key_is_malformed",
+     {H(XAK, "sk_live_ab cd")},
+     NOQ,
+     MALFORMED,
+     D_MALFORMED},
+    {"comma_in_x_api_key_is_malformed",
+     {H(XAK, K "," K)},
+     NOQ,
+     MALFORMED,
+     D_MALFORMED},
+    {"obs_text_in_x_api_key_is_malformed",
+     {H(XAK, "sk_live_caf\xc3\xa9")},
+     NOQ,
+     MALFORMED,
+     D_MALFORMED},
+    {"obs_text_in_bearer_token_is_malformed",
+     {H(AUTH, "Bearer \xff\xfe")},
+     NOQ,
+     MALFORMED,
+     D_MALFORMED},
+    /* ---- control characters, whatever the scheme ---- */
+    {"nul_in_bearer_token_is_malformed",
+     {H(AUTH, "Bearer sk_live_\0abc")},
+     NOQ,
+     MALFORMED,
+     D_MALFORMED},
+    {"nul_after_x_api_key_is_malformed",
+     {H(XAK, K "\0")},
+     NOQ,
+     MALFORMED,
+     D_MALFORMED},
+    {"soh_in_basic_credentials_is_malformed",
+     {H(AUTH, "Basic ab\x01"
+              "c")},
+     NOQ,
+     MALFORMED,
+     D_MALFORMED},
+    {"del_in_x_api_key_is_malformed",
+     {H(XAK, K "\x7f")},
+     NOQ,
+     MALFORMED,
+     D_MALFORMED},
+    {"cr_after_bearer_token_is_malformed",
+     {H(AUTH, "Bearer " K "\r")},
+     NOQ,
+     MALFORMED,
+     D_MALFORMED},
+    {"lf_in_x_api_key_is_malformed",
+     {H(XAK, "sk_live_\nabc")},
+     NOQ,
+     MALFORMED,
+     D_MALFORMED},
+    {"esc_inside_the_scheme_is_malformed",
+     {H(AUTH, "Bear\x1b"
+              "er " K)},
+     NOQ,
+     MALFORMED,
+     D_MALFORMED},
+    {"unit_separator_in_x_api_key_is_malformed",
+     {H(XAK, "\x1f" K)},
+     NOQ,
+     MALFORMED,
+     D_MALFORMED},
+    /* ---- other schemes carry no key ---- */
+    {"basic_scheme_carries_no_key",
+     {H(AUTH, "Basic dXNlcjpwYXNz")},
+     NOQ,
+     MISSING,
+     D_MISSING},
+    {"digest_scheme_carries_no_key",
+     {H(AUTH, "Digest username=\"a\", realm=\"b\"")},
+     NOQ,
+     MISSING,
+     D_MISSING},
+    {"bearerx_is_another_scheme",
+     {H(AUTH, "Bearerx " K)},
+     NOQ,
+     MISSING,
+     D_MISSING},
+    {"token_scheme_carries_no_key",
+     {H(AUTH, "Token " K)},
+     NOQ,
+     MISSING,
+     D_MISSING},
+    {"bare_key_in_authorization_carries_no_key",
+     {H(AUTH, K)},
+     NOQ,
+     MISSING,
+     D_MISSING},
+    {"basic_next_to_x_api_key_uses_the_x_api_key",
+     {H(AUTH, "Basic dXNlcjpwYXNz"), H(XAK, K)},
+     NOQ,
+     OK_KEY(K, SRC_ANY),
+     D_VALID},
+    {"digest_next_to_x_api_key_uses_the_x_api_key",
+     {H(XAK, K), H(AUTH, "Digest username=\"a\"")},
+     NOQ,
+     OK_KEY(K, SRC_ANY),
+     D_VALID},
+    {"bearerx_next_to_x_api_key_uses_the_x_api_key",
+     {H(AUTH, "Bearerx zzz"), H(XAK, K)},
+     NOQ,
+     OK_KEY(K, SRC_ANY),
+     D_VALID},
+    {"empty_bearer_next_to_x_api_key_uses_the_x_api_key",
+     {H(AUTH, "Bearer"), H(XAK, K)},
+     NOQ,
+     OK_KEY(K, SRC_ANY),
+     D_VALID},
+    {"empty_x_api_key_next_to_bearer_uses_the_bearer",
+     {H(AUTH, "Bearer " K), H(XAK, "")},
+     NOQ,
+     OK_KEY(K, SRC_ANY),
+     D_VALID},
+    {"both_empty_is_missing",
+     {H(AUTH, "Bearer "), H(XAK, " ")},
+     NOQ,
+     MISSING,
+     D_MISSING},
+    /* ---- both headers ---- */
+    {"both_headers_same_key_is_one_key",
+     {H(AUTH, "Bearer " K), H(XAK, K)},
+     NOQ,
+     OK_KEY(K, SRC_A | SRC_X),
+     D_VALID},
+    {"both_headers_same_key_with_different_ows_is_one_key",
+     {H(XAK, "\t" K " "), H(AUTH, " bearer   " K)},
+     NOQ,
+     OK_KEY(K, SRC_A | SRC_X),
+     D_VALID},
+    {"both_headers_different_keys_are_ambiguous",
+     {H(AUTH, "Bearer " K), H(XAK, K2)},
+     NOQ,
+     CONFLICT,
+     D_CONFLICT},
+    {"both_headers_different_keys_in_either_order_are_ambiguous",
+     {H(XAK, K2), H(AUTH, "Bearer " K)},
+     NOQ,
+     CONFLICT,
+     D_CONFLICT},
+    {"keys_differing_only_in_case_are_ambiguous",
+     {H(AUTH, "Bearer " K), H(XAK, K_LOWER)},
+     NOQ,
+     CONFLICT,
+     D_CONFLICT},
+    {"valid_bearer_and_malformed_x_api_key_are_ambiguous",
+     {H(AUTH, "Bearer " K), H(XAK, "a b")},
+     NOQ,
+     CONFLICT,
+     D_CONFLICT},
+    {"malformed_bearer_and_valid_x_api_key_are_ambiguous",
+     {H(AUTH, "Bearer a!b"), H(XAK, K)},
+     NOQ,
+     CONFLICT,
+     D_CONFLICT},
+    /* ---- the same name on more than one line, whatever the values ---- */
+    {"authorization_twice_with_the_same_key_is_ambiguous",
+     {H(AUTH, "Bearer " K), H(AUTH, "Bearer " K)},
+     NOQ,
+     DUPLICATE,
+     D_DUPLICATE},
+    {"authorization_twice_in_different_case_is_ambiguous",
+     {H("authorization", "Bearer " K), H("AUTHORIZATION", "Bearer " K)},
+     NOQ,
+     DUPLICATE,
+     D_DUPLICATE},
+    {"authorization_twice_with_basic_is_ambiguous",
+     {H(AUTH, "Basic dXNlcjpwYXNz"), H(AUTH, "Basic dXNlcjpwYXNz")},
+     NOQ,
+     DUPLICATE,
+     D_DUPLICATE},
+    {"authorization_twice_empty_is_ambiguous",
+     {H(AUTH, ""), H(AUTH, "")},
+     NOQ,
+     DUPLICATE,
+     D_DUPLICATE},
+    {"x_api_key_twice_with_the_same_key_is_ambiguous",
+     {H(XAK, K), H(XAK, K)},
+     NOQ,
+     DUPLICATE,
+     D_DUPLICATE},
+    {"x_api_key_twice_one_empty_is_ambiguous",
+     {H(XAK, K), H("x-api-key", "")},
+     NOQ,
+     DUPLICATE,
+     D_DUPLICATE},
+    {"x_api_key_twice_empty_is_ambiguous",
+     {H(XAK, ""), H(XAK, "")},
+     NOQ,
+     DUPLICATE,
+     D_DUPLICATE},
+    {"duplicates_apart_from_each_other_are_ambiguous",
+     {H(XAK, K), H("Host", "a"), H("Accept", "*/*"), H(XAK, K)},
+     NOQ,
+     DUPLICATE,
+     D_DUPLICATE},
+    {"x_api_key_duplicated_next_to_a_valid_bearer_is_ambiguous",
+     {H(AUTH, "Bearer " K), H(XAK, K), H(XAK, K)},
+     NOQ,
+     DUPLICATE,
+     D_DUPLICATE},
+    /* ---- keys in the query string ---- */
+    {"api_key_parameter_is_refused",
+     {{NULL, NULL, 0}},
+     "api_key=abc",
+     IN_QUERY,
+     D_IN_QUERY},
+    {"query_key_beats_a_valid_header_key",
+     {H(AUTH, "Bearer " K)},
+     "api_key=" K,
+     IN_QUERY,
+     D_IN_QUERY},
+    {"query_key_beats_duplicate_headers",
+     {H(XAK, K), H(XAK, K2)},
+     "token=abc",
+     IN_QUERY,
+     D_IN_QUERY},
+    {"query_key_beats_conflicting_headers",
+     {H(XAK, K), H(AUTH, "Bearer " K2)},
+     "key=abc",
+     IN_QUERY,
+     D_IN_QUERY},
+    {"apikey_parameter_is_refused",
+     {H(XAK, K)},
+     "apikey=x",
+     IN_QUERY,
+     D_IN_QUERY},
+    {"key_parameter_is_refused",
+     {H(XAK, K)},
+     "a=1&key=x",
+     IN_QUERY,
+     D_IN_QUERY},
+    {"access_token_parameter_is_refused",
+     {H(XAK, K)},
+     "access_token=x&b=2",
+     IN_QUERY,
+     D_IN_QUERY},
+    {"token_parameter_is_refused",
+     {H(XAK, K)},
+     "token=x",
+     IN_QUERY,
+     D_IN_QUERY},
+    {"query_names_are_case_insensitive",
+     {H(XAK, K)},
+     "API_KEY=x",
+     IN_QUERY,
+     D_IN_QUERY},
+    {"percent_encoded_query_name_is_refused",
+     {H(XAK, K)},
+     "api%5Fkey=x",
+     IN_QUERY,
+     D_IN_QUERY},
+    {"fully_percent_encoded_name_is_refused",
+     {H(XAK, K)},
+     "%6B%65%79=x",
+     IN_QUERY,
+     D_IN_QUERY},
+    {"prefixed_value_in_any_parameter_is_refused",
+     {H(XAK, K)},
+     "q=sk_live_abc",
+     IN_QUERY,
+     D_IN_QUERY},
+    {"percent_encoded_prefix_is_refused",
+     {H(XAK, K)},
+     "q=sk%5Flive%5Fabc",
+     IN_QUERY,
+     D_IN_QUERY},
+    {"lowercase_hex_percent_encoding_is_refused",
+     {H(XAK, K)},
+     "q=%73k%5flive%5f",
+     IN_QUERY,
+     D_IN_QUERY},
+    {"parameter_without_equals_is_tested_as_a_value",
+     {{NULL, NULL, 0}},
+     "type=ipv4&" K,
+     IN_QUERY,
+     D_IN_QUERY},
+    {"empty_key_parameter_is_not_a_key",
+     {H(AUTH, "Bearer " K)},
+     "api_key=&token=",
+     OK_KEY(K, SRC_A),
+     D_VALID},
+    {"bare_key_name_without_value_is_not_a_key",
+     {H(AUTH, "Bearer " K)},
+     "api_key&token",
+     OK_KEY(K, SRC_A),
+     D_VALID},
+    {"ordinary_query_is_ignored",
+     {H(AUTH, "Bearer " K)},
+     "type=ipv4&limit=10",
+     OK_KEY(K, SRC_A),
+     D_VALID},
+    {"similar_parameter_names_are_not_keys",
+     {H(AUTH, "Bearer " K)},
+     "keys=1&tokens=2&my_api_key=3&key_id=4",
+     OK_KEY(K, SRC_A),
+     D_VALID},
+    {"prefix_inside_a_value_is_not_a_key",
+     {H(AUTH, "Bearer " K)},
+     "q=xsk_live_abc&r=sk_live",
+     OK_KEY(K, SRC_A),
+     D_VALID},
+    {"another_prefix_is_not_a_key",
+     {H(AUTH, "Bearer " K)},
+     "q=sk_test_abc",
+     OK_KEY(K, SRC_A),
+     D_VALID},
+    {"bad_percent_encoding_is_not_a_key",
+     {H(AUTH, "Bearer " K)},
+     "q=%zz&r=%5&s=%",
+     OK_KEY(K, SRC_A),
+     D_VALID},
+    {"query_key_without_any_header_is_in_query_not_missing",
+     {{NULL, NULL, 0}},
+     "access_token=abc",
+     IN_QUERY,
+     D_IN_QUERY},
+};
+#define NCASES (sizeof HEADER_CASES / sizeof HEADER_CASES[0])
+
+/* ---- fixture: policy, digester, a one-key index ------------------------- */
+
+typedef struct fixture {
+  kg_key_policy policy;
+  kg_digester *digester;
+  kg_index *index;
+  kg_checker checker;
+} fixture;
+
+static int setup(void **state) {
+  fixture *f = calloc(1, sizeof *f);
+  assert_non_null(f);
+  assert_int_equal(kg_key_policy_init(&f->policy, KG_KEY_STRICT, "sk_live_", 8),
+                   KG_OK);
+  assert_int_equal(kg_digester_new(NULL, 0, &f->digester), KG_OK);
+  kg_record rec;
+  memset(&rec, 0, sizeof rec);
+  assert_int_equal(kg_digest(f->digester, K, strlen(K), rec.digest), KG_OK);
+  rec.key_id = K_ID;
+  rec.account_id = 7;
+  rec.status = KG_REC_ACTIVE;
+  assert_int_equal(kg_index_build(&rec, 1, &f->index), KG_OK);
+  f->checker.policy = f->policy;
+  f->checker.digester = f->digester;
+  f->checker.index = f->index;
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture *f = *state;
+  kg_index_free(f->index);
+  kg_digester_free(f->digester);
+  free(f);
+  guard_free_all();
+  return 0;
+}
+
+/* ---- running a case ----------------------------------------------------- */
+
+static size_t count_fields(const cred_case *c) {
+  size_t n = 0;
+  while (n < 4 && c->h[n].name != NULL) {
+    n++;
+  }
+  return n;
+}
+
+/* place — every name, value and the query on its own guarded page. */
+static size_t place(const cred_case *c, guard_side side, kg_field *fields,
+                    kg_span *query) {
+  size_t n = count_fields(c);
+  for (size_t i = 0; i < n; i++) {
+    size_t nl = strlen(c->h[i].name);
+    fields[i].name.ptr = guard_copy_side(c->h[i].name, nl, side);
+    fields[i].name.len = nl;
+    fields[i].value.ptr =
+        guard_copy_side(c->h[i].value, c->h[i].value_len, side);
+    fields[i].value.len = c->h[i].value_len;
+  }
+  size_t ql = strlen(c->query);
+  query->ptr = guard_copy_side(c->query, ql, side);
+  query->len = ql;
+  return n;
+}
+
+/* A span lies inside one of the field values. */
+static int inside_a_value(kg_span s, const kg_field *fields, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    const char *v = fields[i].value.ptr;
+    if (s.ptr >= v && s.ptr + s.len <= v + fields[i].value.len) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static void check_credential(const cred_case *c, const fixture *f,
+                             guard_side side) {
+  kg_field fields[4];
+  kg_span query;
+  size_t n = place(c, side, fields, &query);
+  kg_credential cred;
+  memset(&cred, 0xa5, sizeof cred);
+  kg_status rc = kg_credential_extract(&f->policy, fields, n, query, &cred);
+  if (rc != cred.outcome) {
+    fail_msg("%s: returned %s but outcome %s", c->name, kg_status_str(rc),
+             kg_status_str(cred.outcome));
+  }
+  if (cred.outcome != c->outcome) {
+    fail_msg("%s: outcome %s, want %s", c->name, kg_status_str(cred.outcome),
+             kg_status_str(c->outcome));
+  }
+  if (c->detail != ANY && cred.detail != c->detail) {
+    fail_msg("%s: detail %s, want %s", c->name, kg_status_str(cred.detail),
+             kg_status_str(c->detail));
+  }
+  if (c->outcome == KG_OK) {
+    size_t kl = strlen(c->key);
+    if (cred.key.len != kl || memcmp(cred.key.ptr, c->key, kl) != 0) {
+      fail_msg("%s: key of %zu bytes is not the expected %zu", c->name,
+               cred.key.len, kl);
+    }
+    if (!inside_a_value(cred.key, fields, n)) {
+      fail_msg("%s: key span does not point into a field value", c->name);
+    }
+  } else if (cred.key.len > 0 && !inside_a_value(cred.key, fields, n)) {
+    fail_msg("%s: non-empty key span outside the field values", c->name);
+  }
+  if (c->sources != SRC_ANY && cred.sources != c->sources) {
+    fail_msg("%s: sources %u, want %u", c->name, cred.sources, c->sources);
+  }
+}
+
+static void check_decision(const cred_case *c, const fixture *f,
+                           guard_side side) {
+  kg_field fields[4];
+  kg_span query;
+  size_t n = place(c, side, fields, &query);
+  kg_decision d;
+  memset(&d, 0xa5, sizeof d);
+  kg_status rc = kg_decide(&f->checker, fields, n, query, 1767225600, &d);
+  if (rc != d.decision) {
+    fail_msg("%s: kg_decide returned %s but decision %s", c->name,
+             kg_status_str(rc), kg_status_str(d.decision));
+  }
+  if (d.decision != c->decision) {
+    fail_msg("%s: decision %s, want %s", c->name, kg_status_str(d.decision),
+             kg_status_str(c->decision));
+  }
+  if (c->ddetail != ANY && d.detail != c->ddetail) {
+    fail_msg("%s: decision detail %s, want %s", c->name,
+             kg_status_str(d.detail), kg_status_str(c->ddetail));
+  }
+  if (c->decision == KG_VALID) {
+    if (d.found != 1 || d.record.key_id != K_ID || d.record.account_id != 7) {
+      fail_msg("%s: valid but found %d key_id %llu", c->name, d.found,
+               (unsigned long long)d.record.key_id);
+    }
+  } else if (d.found != 0) {
+    fail_msg("%s: %s but found a record", c->name, kg_status_str(d.decision));
+  }
+}
+
+static void header_table_has_at_least_sixty_cases(void **state) {
+  (void)state;
+  assert_true(NCASES >= 60);
+  for (size_t i = 0; i < NCASES; i++) {
+    for (size_t j = i + 1; j < NCASES; j++) {
+      assert_string_not_equal(HEADER_CASES[i].name, HEADER_CASES[j].name);
+    }
+  }
+}
+
+static void header_cases_extract_as_specified(void **state) {
+  const fixture *f = *state;
+  for (size_t i = 0; i < NCASES; i++) {
+    check_credential(&HEADER_CASES[i], f, GUARD_AFTER);
+    check_credential(&HEADER_CASES[i], f, GUARD_BEFORE);
+    guard_free_all();
+  }
+}
+
+static void header_cases_decide_as_specified(void **state) {
+  const fixture *f = *state;
+  for (size_t i = 0; i < NCASES; i++) {
+    check_decision(&HEADER_CASES[i], f, GUARD_AFTER);
+    check_decision(&HEADER_CASES[i], f, GUARD_BEFORE);
+    guard_free_all();
+  }
+}
+
+/* ---- over-long values --------------------------------------------------- */
+
+/* long_value — "<head>" followed by `n` bytes of `fill`, malloc'd. */
+static char *long_value(const char *head, size_t n, char fill, size_t *len) {
+  size_t hl = strlen(head);
+  char *v = malloc(hl + n);
+  assert_non_null(v);
+  memcpy(v, head, hl);
+  memset(v + hl, fill, n);
+  *len = hl + n;
+  return v;
+}
+
+static void
+over_long_token68_is_extracted_then_refused_by_length(void **state) {
+  const fixture *f = *state;
+  static const char *const heads[] = {"Bearer sk_live_", "sk_live_"};
+  static const char *const names[] = {AUTH, XAK};
+  for (size_t i = 0; i < 2; i++) {
+    size_t len;
+    char *v = long_value(heads[i], 8192, 'a', &len);
+    kg_field fld;
+    fld.name = guard_str(names[i]);
+    fld.value = guard_span(v, len);
+    free(v);
+    kg_span q = guard_span("", 0);
+    kg_credential cred;
+    assert_int_equal(kg_credential_extract(&f->policy, &fld, 1, q, &cred),
+                     KG_OK);
+    assert_int_equal(cred.key.len, 8 + 8192);
+    kg_decision d;
+    assert_int_equal(kg_decide(&f->checker, &fld, 1, q, 0, &d),
+                     KG_INVALID_API_KEY);
+    assert_int_equal(d.detail, KG_KEY_BAD_LENGTH);
+    assert_int_equal(d.found, 0);
+  }
+}
+
+static void over_long_basic_credentials_carry_no_key(void **state) {
+  const fixture *f = *state;
+  size_t len;
+  char *v = long_value("Basic ", 16000, 'Q', &len);
+  kg_field fld = guard_field(AUTH, strlen(AUTH), v, len);
+  free(v);
+  kg_credential cred;
+  assert_int_equal(
+      kg_credential_extract(&f->policy, &fld, 1, guard_span("", 0), &cred),
+      KG_MISSING_API_KEY);
+}
+
+static void
+over_long_value_with_a_late_control_byte_is_malformed(void **state) {
+  const fixture *f = *state;
+  size_t len;
+  char *v = long_value("sk_live_", 12000, 'b', &len);
+  v[len - 1] = '\x01';
+  kg_field fld = guard_field(XAK, strlen(XAK), v, len);
+  free(v);
+  kg_credential cred;
+  assert_int_equal(
+      kg_credential_extract(&f->policy, &fld, 1, guard_span("", 0), &cred),
+      KG_INVALID_API_KEY);
+  assert_int_equal(cred.detail, KG_KEY_MALFORMED);
+}
+
+static void over_long_query_is_scanned_to_its_end(void **state) {
+  const fixture *f = *state;
+  size_t len;
+  char *q = long_value("a=", 12000, 'x', &len);
+  kg_field fld = guard_field(XAK, strlen(XAK), K, strlen(K));
+  kg_credential cred;
+  /* No key in it: the header key stands. */
+  assert_int_equal(
+      kg_credential_extract(&f->policy, &fld, 1, guard_span(q, len), &cred),
+      KG_OK);
+  free(q);
+  /* A key parameter after 12 KB of others is still found. */
+  char *q2 = long_value("a=", 12000, 'x', &len);
+  char *q3 = malloc(len + 16);
+  assert_non_null(q3);
+  memcpy(q3, q2, len);
+  memcpy(q3 + len, "&token=t", 8);
+  free(q2);
+  assert_int_equal(kg_credential_extract(&f->policy, &fld, 1,
+                                         guard_span(q3, len + 8), &cred),
+                   KG_API_KEY_IN_QUERY);
+  free(q3);
+}
+
+/* ---- the value parsers on their own ------------------------------------- */
+
+typedef struct value_case {
+  const char *value;
+  size_t len;
+  kg_status rc;
+  const char *token; /* expected token for KG_OK (and checked malformed) */
+} value_case;
+
+#define V(v) v, sizeof(v) - 1
+
+static const value_case AUTHORIZATION_VALUES[] = {
+    {V("Bearer abc"), KG_OK, "abc"},
+    {V("bearer abc"), KG_OK, "abc"},
+    {V("BEARER abc"), KG_OK, "abc"},
+    {V("Bearer   abc"), KG_OK, "abc"},
+    {V("  Bearer abc  "), KG_OK, "abc"},
+    {V("\tBearer abc\t"), KG_OK, "abc"},
+    {V("Bearer a-._~+/b=="), KG_OK, "a-._~+/b=="},
+    {V("Bearer"), KG_MISSING_API_KEY, NULL},
+    {V("Bearer "), KG_MISSING_API_KEY, NULL},
+    {V("Bearer \t "), KG_MISSING_API_KEY, NULL},
+    {V(""), KG_MISSING_API_KEY, NULL},
+    {V("  "), KG_MISSING_API_KEY, NULL},
+    {V("Basic dXNlcjpwYXNz"), KG_MISSING_API_KEY, NULL},
+    {V("Basic"), KG_MISSING_API_KEY, NULL},
+    {V("Bearerabc"), KG_MISSING_API_KEY, NULL},
+    {V("Bearerx abc"), KG_MISSING_API_KEY, NULL},
+    {V("Beare abc"), KG_MISSING_API_KEY, NULL},
+    {V("Bearer a b"), KG_KEY_MALFORMED, "a b"},
+    {V("Bearer abc def"), KG_KEY_MALFORMED, "abc def"},
+    {V("Bearer\tabc"), KG_KEY_MALFORMED, NULL},
+    {V("Bearer a=b"), KG_KEY_MALFORMED, "a=b"},
+    {V("Bearer ="), KG_KEY_MALFORMED, "="},
+    {V("Bearer a;b"), KG_KEY_MALFORMED, "a;b"},
+    {V("Bearer abc\0"), KG_KEY_MALFORMED, NULL},
+    {V("Bearer \x7f"), KG_KEY_MALFORMED, NULL},
+    {V("Basic a\x01"), KG_KEY_MALFORMED, NULL},
+    {V("\x02 Bearer abc"), KG_KEY_MALFORMED, NULL},
+};
+
+static const value_case X_API_KEY_VALUES[] = {
+    {V("abc"), KG_OK, "abc"},
+    {V("  abc\t"), KG_OK, "abc"},
+    {V("a-._~+/b=="), KG_OK, "a-._~+/b=="},
+    {V(K), KG_OK, K},
+    {V(""), KG_MISSING_API_KEY, NULL},
+    {V(" \t "), KG_MISSING_API_KEY, NULL},
+    {V("a b"), KG_KEY_MALFORMED, NULL},
+    {V("a\tb"), KG_KEY_MALFORMED, NULL},
+    {V("Bearer abc"), KG_KEY_MALFORMED, NULL},
+    {V("a=b"), KG_KEY_MALFORMED, NULL},
+    {V("="), KG_KEY_MALFORMED, NULL},
+    {V("abc\0"), KG_KEY_MALFORMED, NULL},
+    {V("\x7f"), KG_KEY_MALFORMED, NULL},
+    {V("a\x1b"), KG_KEY_MALFORMED, NULL},
+    {V("\"abc\""), KG_KEY_MALFORMED, NULL},
+    {V("ab\xc3\xa9"), KG_KEY_MALFORMED, NULL},
+};
+
+typedef kg_status (*value_parser)(kg_span, kg_span *);
+
+static void run_value_cases(const char *what, value_parser fn,
+                            const value_case *cases, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    for (size_t s = 0; s < 2; s++) {
+      kg_span v;
+      v.ptr = guard_copy_side(cases[i].value, cases[i].len,
+                              s ? GUARD_BEFORE : GUARD_AFTER);
+      v.len = cases[i].len;
+      kg_span tok = {NULL, 0};
+      kg_status rc = fn(v, &tok);
+      if (rc != cases[i].rc) {
+        fail_msg("%s case %zu: %s, want %s", what, i, kg_status_str(rc),
+                 kg_status_str(cases[i].rc));
+      }
+      if (cases[i].token != NULL) {
+        size_t tl = strlen(cases[i].token);
+        if (tok.len != tl || memcmp(tok.ptr, cases[i].token, tl) != 0) {
+          fail_msg("%s case %zu: token of %zu bytes, want \"%s\"", what, i,
+                   tok.len, cases[i].token);
+        }
+        if (tok.ptr < v.ptr || tok.ptr + tok.len > v.ptr + v.len) {
+          fail_msg("%s case %zu: token outside the value", what, i);
+        }
+      }
+      if (rc == KG_OK && tok.len == 0) {
+        fail_msg("%s case %zu: KG_OK with an empty token", what, i);
+      }
+    }
+  }
+  guard_free_all();
+}
+
+static void authorization_values_parse_as_specified(void **state) {
+  (void)state;
+  run_value_cases("authorization", kg_parse_authorization, AUTHORIZATION_VALUES,
+                  sizeof AUTHORIZATION_VALUES / sizeof AUTHORIZATION_VALUES[0]);
+}
+
+static void x_api_key_values_parse_as_specified(void **state) {
+  (void)state;
+  run_value_cases("x-api-key", kg_parse_x_api_key, X_API_KEY_VALUES,
+                  sizeof X_API_KEY_VALUES / sizeof X_API_KEY_VALUES[0]);
+}
+
+static void
+every_control_byte_makes_an_authorization_value_malformed(void **state) {
+  (void)state;
+  for (int b = 0; b < 0x20; b++) {
+    if (b == '\t') {
+      continue;
+    }
+    char v[] = "Bearer abXcd";
+    v[9] = (char)b;
+    kg_span tok;
+    kg_span in = guard_span(v, sizeof v - 1);
+    if (kg_parse_authorization(in, &tok) != KG_KEY_MALFORMED) {
+      fail_msg("byte 0x%02x inside a bearer token not malformed", b);
+    }
+    char w[] = "Basic abXcd";
+    w[8] = (char)b;
+    in = guard_span(w, sizeof w - 1);
+    if (kg_parse_authorization(in, &tok) != KG_KEY_MALFORMED) {
+      fail_msg("byte 0x%02x inside basic credentials not malformed", b);
+    }
+    char x[] = "abXcd";
+    x[2] = (char)b;
+    in = guard_span(x, sizeof x - 1);
+    if (kg_parse_x_api_key(in, &tok) != KG_KEY_MALFORMED) {
+      fail_msg("byte 0x%02x inside an x-api-key not malformed", b);
+    }
+  }
+  guard_free_all();
+}
+
+static void token68_accepts_exactly_its_alphabet(void **state) {
+  (void)state;
+  for (int b = 0; b < 256; b++) {
+    int want = (b >= 'A' && b <= 'Z') || (b >= 'a' && b <= 'z') ||
+               (b >= '0' && b <= '9') || b == '-' || b == '.' || b == '_' ||
+               b == '~' || b == '+' || b == '/';
+    char s[3] = {'a', (char)b, 'z'};
+    const char *p = guard_copy(s, 3);
+    if (kg_is_token68(p, 3) != want) {
+      fail_msg("byte 0x%02x inside a token: token68 %d, want %d", b,
+               kg_is_token68(p, 3), want);
+    }
+  }
+  guard_free_all();
+}
+
+static void token68_allows_trailing_equals_only(void **state) {
+  (void)state;
+  static const struct {
+    const char *s;
+    int want;
+  } cases[] = {
+      {"a", 1},    {"a=", 1}, {"a==", 1}, {"ab==", 1},   {"", 0},
+      {"=", 0},    {"==", 0}, {"=a", 0},  {"a=b", 0},    {"a==b", 0},
+      {"a=b=", 0}, {"+/", 1}, {"~=", 1},  {"-._~+/", 1},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    size_t n = strlen(cases[i].s);
+    const char *p = guard_copy(cases[i].s, n);
+    if (kg_is_token68(p, n) != cases[i].want) {
+      fail_msg("\"%s\": token68 %d, want %d", cases[i].s, kg_is_token68(p, n),
+               cases[i].want);
+    }
+  }
+  guard_free_all();
+}
+
+static const struct query_case {
+  const char *q;
+  int want;
+} QUERIES[] = {
+    {"", 0},
+    {"type=ipv4&limit=10", 0},
+    {"api_key=a", 1},
+    {"apikey=a", 1},
+    {"key=a", 1},
+    {"access_token=a", 1},
+    {"token=a", 1},
+    {"Api_Key=a", 1},
+    {"TOKEN=a", 1},
+    {"ACCESS_TOKEN=a", 1},
+    {"api%5fkey=a", 1},
+    {"api%5Fkey=a", 1},
+    {"%41PI_KEY=a", 1},
+    {"%6b%65%79=a", 1},
+    {"api_key=", 0},
+    {"key=&token=", 0},
+    {"api_key", 0},
+    {"keyx=a", 0},
+    {"xkey=a", 0},
+    {"api-key=a", 0},
+    {"a=1&b=2&key=3", 1},
+    {"q=sk_live_", 1},
+    {"q=sk_live_abc", 1},
+    {"sk_live_abc", 1},
+    {"a=1&sk_live_abc&b=2", 1},
+    {"q=sk%5Flive%5Fabc", 1},
+    {"q=%73%6B%5F%6C%69%76%65%5F", 1},
+    {"q=sk_liv", 0},
+    {"q=xsk_live_", 0},
+    {"q=SK_LIVE_abc", 0},
+    {"q=sk_test_abc", 0},
+    {"sk_live_=x", 0},
+    {"q=%", 0},
+    {"q=%2", 0},
+    {"q=%zz", 0},
+    {"%=%&%%=%%", 0},
+    {"&&&", 0},
+    {"=", 0},
+    {"=sk_live_x", 1},
+    {"q=a&q=sk_live_x", 1},
+};
+
+static void query_strings_are_checked_as_specified(void **state) {
+  const fixture *f = *state;
+  for (size_t i = 0; i < sizeof QUERIES / sizeof QUERIES[0]; i++) {
+    for (size_t s = 0; s < 2; s++) {
+      size_t n = strlen(QUERIES[i].q);
+      kg_span q;
+      q.ptr = guard_copy_side(QUERIES[i].q, n, s ? GUARD_BEFORE : GUARD_AFTER);
+      q.len = n;
+      int got = kg_query_has_key(&f->policy, q);
+      if (got != QUERIES[i].want) {
+        fail_msg("query \"%s\": %d, want %d", QUERIES[i].q, got,
+                 QUERIES[i].want);
+      }
+    }
+  }
+  guard_free_all();
+}
+
+static void query_prefix_follows_the_policy(void **state) {
+  (void)state;
+  kg_key_policy test;
+  assert_int_equal(kg_key_policy_init(&test, KG_KEY_STRICT, "sk_test_", 8),
+                   KG_OK);
+  assert_int_equal(kg_query_has_key(&test, guard_str("q=sk_test_abc")), 1);
+  assert_int_equal(kg_query_has_key(&test, guard_str("q=sk_live_abc")), 0);
+  assert_int_equal(kg_query_has_key(&test, guard_str("token=x")), 1);
+}
+
+#define T(f) cmocka_unit_test_teardown(f, guard_teardown)
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      T(header_table_has_at_least_sixty_cases),
+      T(header_cases_extract_as_specified),
+      T(header_cases_decide_as_specified),
+      T(over_long_token68_is_extracted_then_refused_by_length),
+      T(over_long_basic_credentials_carry_no_key),
+      T(over_long_value_with_a_late_control_byte_is_malformed),
+      T(over_long_query_is_scanned_to_its_end),
+      T(authorization_values_parse_as_specified),
+      T(x_api_key_values_parse_as_specified),
+      T(every_control_byte_makes_an_authorization_value_malformed),
+      T(token68_accepts_exactly_its_alphabet),
+      T(token68_allows_trailing_equals_only),
+      T(query_strings_are_checked_as_specified),
+      T(query_prefix_follows_the_policy),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
