@@ -1,0 +1,650 @@
+/*
+ * cmd_serve.c — `keygate serve`: run nginx with ngx_http_keygate_module and
+ * the reference API of SPEC §3 in the foreground.
+ *
+ *   keygate serve --db PATH [--listen 127.0.0.1:8080] [--workers N|auto]
+ *                 [--module FILE] [--nginx FILE] [--log-dir DIR]
+ *
+ * Writes nginx.conf into a private folder made with mkdtemp (mode 0700;
+ * pid, logs and temp paths live there too), runs nginx with `daemon off`
+ * and `master_process on`, prints "listening on http://HOST:PORT" once a
+ * request has been answered, and on SIGINT or SIGTERM stops nginx
+ * gracefully (SIGQUIT, then SIGTERM after 10 s) and removes the folder.
+ * SIGHUP is passed on to nginx: it reloads its configuration and the store.
+ *
+ * The module is found by --module, then $KEYGATE_NGINX_MODULE, then next to
+ * the program: ../lib/ and ../lib/keygate/. nginx is found by --nginx, then
+ * $KEYGATE_NGINX, then $PATH, then /usr/sbin/nginx.
+ *
+ * Exit 0 after a requested stop; 1 with one line on stderr when nginx or
+ * the module is missing, the port is busy, the store cannot be read, or
+ * nginx stops on its own; 2 for a usage error.
+ */
+#define _GNU_SOURCE /* mkdtemp, nftw, prctl, PR_SET_PDEATHSIG */
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <grp.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "keygate/store.h"
+
+#define CMD "serve"
+#define MODULE_FILE "ngx_http_keygate_module.so"
+#define READY_TIMEOUT_MS 15000
+#define STOP_GRACE_S 10
+
+typedef struct serve_opts {
+  const char *db;
+  const char *listen;
+  const char *workers;
+  const char *module;
+  const char *nginx;
+  const char *log_dir;
+  char host[256];
+  char port[8];
+} serve_opts;
+
+static volatile sig_atomic_t g_stop;   /* SIGINT/SIGTERM seen */
+static volatile sig_atomic_t g_reload; /* SIGHUP seen */
+
+static void on_stop(int sig) {
+  (void)sig;
+  g_stop = 1;
+}
+
+static void on_reload(int sig) {
+  (void)sig;
+  g_reload = 1;
+}
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: keygate serve --db PATH [--listen 127.0.0.1:8080] "
+             "[--workers N|auto]\n"
+             "                     [--module FILE] [--nginx FILE] "
+             "[--log-dir DIR]\n"
+             "Runs nginx with the keygate module in front of the reference "
+             "API,\nGET /api/v1/iocs. Ctrl-C stops it; SIGHUP reloads.\n");
+}
+
+/* ---- arguments ---------------------------------------------------------- */
+
+/* Split "HOST:PORT" (HOST may be [v6]) into o->host and o->port. */
+static int parse_listen(serve_opts *o) {
+  const char *colon = strrchr(o->listen, ':');
+  if (colon == NULL || colon == o->listen || colon[1] == '\0') {
+    return -1;
+  }
+  size_t hlen = (size_t)(colon - o->listen);
+  const char *host = o->listen;
+  if (host[0] == '[') {
+    if (hlen < 3 || host[hlen - 1] != ']') {
+      return -1;
+    }
+  }
+  if (hlen >= sizeof o->host) {
+    return -1;
+  }
+  memcpy(o->host, host, hlen);
+  o->host[hlen] = '\0';
+  char *end = NULL;
+  errno = 0;
+  long port = strtol(colon + 1, &end, 10);
+  if (errno != 0 || end == colon + 1 || *end != '\0' || port < 1 ||
+      port > 65535) {
+    return -1;
+  }
+  snprintf(o->port, sizeof o->port, "%ld", port);
+  for (const char *p = o->host; *p != '\0'; p++) {
+    if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
+          (*p >= 'A' && *p <= 'Z') || *p == '.' || *p == '-' || *p == ':' ||
+          *p == '[' || *p == ']')) {
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static int parse_args(int argc, char **argv, serve_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->listen = "127.0.0.1:8080";
+  o->workers = "auto";
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char **slot = NULL;
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      usage(stdout);
+      return -1;
+    }
+    if (strcmp(a, "--db") == 0) {
+      slot = &o->db;
+    } else if (strcmp(a, "--listen") == 0) {
+      slot = &o->listen;
+    } else if (strcmp(a, "--workers") == 0) {
+      slot = &o->workers;
+    } else if (strcmp(a, "--module") == 0) {
+      slot = &o->module;
+    } else if (strcmp(a, "--nginx") == 0) {
+      slot = &o->nginx;
+    } else if (strcmp(a, "--log-dir") == 0) {
+      slot = &o->log_dir;
+    } else {
+      return cli_error(CLI_EXIT_USAGE, CMD,
+                       "unknown option '%s'; see 'keygate serve --help'", a);
+    }
+    if (i + 1 >= argc) {
+      return cli_error(CLI_EXIT_USAGE, CMD, "option %s needs a value", a);
+    }
+    *slot = argv[++i];
+  }
+  if (o->db == NULL) {
+    return cli_error(CLI_EXIT_USAGE, CMD,
+                     "--db PATH is required: the key store to serve");
+  }
+  if (parse_listen(o) != 0) {
+    return cli_error(CLI_EXIT_USAGE, CMD,
+                     "--listen '%s' is not HOST:PORT (port 1-65535), e.g. "
+                     "127.0.0.1:8080",
+                     o->listen);
+  }
+  if (strcmp(o->workers, "auto") != 0) {
+    char *end = NULL;
+    errno = 0;
+    long n = strtol(o->workers, &end, 10);
+    if (errno != 0 || end == o->workers || *end != '\0' || n < 1 || n > 64) {
+      return cli_error(CLI_EXIT_USAGE, CMD,
+                       "--workers '%s' must be 1 to 64 or 'auto'", o->workers);
+    }
+  }
+  return 0;
+}
+
+/* ---- finding files ------------------------------------------------------ */
+
+static int is_file(const char *path, int mode) {
+  struct stat sb;
+  return stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && access(path, mode) == 0;
+}
+
+/* A path nginx.conf can hold inside double quotes. */
+static int conf_safe(const char *s) {
+  for (; *s != '\0'; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c < 0x20 || c == 0x7f || c == '"' || c == '\\' || c == '$') {
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* The absolute form of an existing path, into out (PATH_MAX). */
+static int absolute(const char *path, char *out) {
+  return realpath(path, out) != NULL ? 0 : -1;
+}
+
+static int find_nginx(const serve_opts *o, char *out, size_t cap) {
+  const char *given = o->nginx != NULL ? o->nginx : getenv("KEYGATE_NGINX");
+  if (given != NULL && given[0] != '\0') {
+    if (!is_file(given, X_OK)) {
+      return -1;
+    }
+    snprintf(out, cap, "%s", given);
+    return 0;
+  }
+  const char *path = getenv("PATH");
+  if (path != NULL) {
+    const char *p = path;
+    while (*p != '\0') {
+      const char *end = strchr(p, ':');
+      size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+      if (len > 0 && len + sizeof "/nginx" <= cap) {
+        snprintf(out, cap, "%.*s/nginx", (int)len, p);
+        if (is_file(out, X_OK)) {
+          return 0;
+        }
+      }
+      p += len;
+      if (*p == ':') {
+        p++;
+      }
+    }
+  }
+  static const char *const fallback[] = {"/usr/sbin/nginx",
+                                         "/usr/local/sbin/nginx",
+                                         "/usr/local/nginx/sbin/nginx"};
+  for (size_t i = 0; i < sizeof fallback / sizeof fallback[0]; i++) {
+    if (is_file(fallback[i], X_OK)) {
+      snprintf(out, cap, "%s", fallback[i]);
+      return 0;
+    }
+  }
+  return -1;
+}
+
+static int find_module(const serve_opts *o, char *out, size_t cap) {
+  const char *given =
+      o->module != NULL ? o->module : getenv("KEYGATE_NGINX_MODULE");
+  if (given != NULL && given[0] != '\0') {
+    return is_file(given, R_OK) && absolute(given, out) == 0 ? 0 : -1;
+  }
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) {
+    return -1;
+  }
+  exe[n] = '\0';
+  char *slash = strrchr(exe, '/');
+  if (slash == NULL) {
+    return -1;
+  }
+  *slash = '\0';
+  static const char *const rel[] = {"../lib/" MODULE_FILE,
+                                    "../lib/keygate/" MODULE_FILE};
+  for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+    char cand[PATH_MAX + 64];
+    snprintf(cand, sizeof cand, "%s/%s", exe, rel[i]);
+    if (is_file(cand, R_OK) && absolute(cand, out) == 0) {
+      (void)cap;
+      return 0;
+    }
+  }
+  return -1;
+}
+
+/* ---- preflight -------------------------------------------------------- */
+
+/* Open the store read-only and load it once, as the module will. */
+static int check_store(const char *db) {
+  char err[KG_STORE_ERR_MAX];
+  kg_store *s = NULL;
+  kg_snapshot *snap = NULL;
+  if (kg_store_open(db, KG_STORE_READONLY, &s, err, sizeof err) != 0 ||
+      kg_store_load(s, &snap, err, sizeof err) != 0) {
+    kg_store_close(s);
+    return cli_error(CLI_EXIT_FAIL, CMD, "cannot read the key store %s: %s", db,
+                     err);
+  }
+  kg_snapshot_free(snap);
+  kg_store_close(s);
+  return 0;
+}
+
+/* The listen address, resolved. Returns 0 and fills *res (free with
+ * freeaddrinfo), or -1. */
+static int resolve(const serve_opts *o, struct addrinfo **res) {
+  char host[sizeof o->host];
+  snprintf(host, sizeof host, "%s", o->host);
+  if (host[0] == '[') {
+    size_t len = strlen(host);
+    memmove(host, host + 1, len - 2);
+    host[len - 2] = '\0';
+  }
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  return getaddrinfo(host, o->port, &hints, res) == 0 ? 0 : -1;
+}
+
+/* Bind the address the way nginx will (SO_REUSEADDR): a port taken by a
+ * listener fails here with one clear line instead of inside nginx. */
+static int check_port(const serve_opts *o) {
+  struct addrinfo *res = NULL;
+  if (resolve(o, &res) != 0) {
+    return cli_error(CLI_EXIT_FAIL, CMD, "cannot resolve the host of %s",
+                     o->listen);
+  }
+  int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  int rc = 0;
+  if (fd < 0 ||
+      setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 1) != 0) {
+    if (errno == EADDRINUSE) {
+      rc = cli_error(CLI_EXIT_FAIL, CMD,
+                     "%s is already in use; stop what listens there or pick "
+                     "another port with --listen",
+                     o->listen);
+    } else {
+      rc = cli_error(CLI_EXIT_FAIL, CMD, "cannot listen on %s: %s", o->listen,
+                     strerror(errno));
+    }
+  }
+  if (fd >= 0) {
+    close(fd);
+  }
+  freeaddrinfo(res);
+  return rc;
+}
+
+/* ---- the configuration ---------------------------------------------- */
+
+/* The `user` line: only a master running as root switches users, and then
+ * workers must stay the invoking user to read the store and this folder. */
+static void write_user(FILE *f) {
+  if (geteuid() != 0) {
+    return;
+  }
+  struct passwd *pw = getpwuid(getuid());
+  struct group *gr = getgrgid(getgid());
+  if (pw != NULL && gr != NULL && conf_safe(pw->pw_name) &&
+      conf_safe(gr->gr_name)) {
+    fprintf(f, "user \"%s\" \"%s\";\n", pw->pw_name, gr->gr_name);
+  }
+}
+
+static int write_conf(const serve_opts *o, const char *dir, const char *module,
+                      const char *db, const char *log_dir) {
+  char path[PATH_MAX + 32];
+  snprintf(path, sizeof path, "%s/nginx.conf", dir);
+  FILE *f = fopen(path, "w");
+  if (f == NULL) {
+    return cli_error(CLI_EXIT_FAIL, CMD, "cannot write %s: %s", path,
+                     strerror(errno));
+  }
+  fprintf(f, "# Written by `keygate serve`; removed when it stops.\n");
+  fprintf(f, "load_module \"%s\";\n", module);
+  fprintf(f, "daemon off;\nmaster_process on;\nworker_processes %s;\n",
+          o->workers);
+  write_user(f);
+  fprintf(f, "pid \"%s/nginx.pid\";\n", dir);
+  /* notice: nginx's info-level lines echo client headers and request
+   * lines; nothing at notice or above does for this configuration. */
+  fprintf(f, "error_log \"%s/error.log\" notice;\n", log_dir);
+  fprintf(f, "events { worker_connections 1024; }\n");
+  fprintf(f, "http {\n");
+  fprintf(f, "  server_tokens off;\n  default_type application/json;\n");
+  static const char *const temps[] = {"client_body", "proxy", "fastcgi",
+                                      "uwsgi", "scgi"};
+  for (size_t i = 0; i < sizeof temps / sizeof temps[0]; i++) {
+    fprintf(f, "  %s_temp_path \"%s/%s\";\n", temps[i], dir, temps[i]);
+  }
+  /* No $request, $request_uri, $args or $query_string: a key sent in the
+   * query string must reach no log. */
+  fprintf(f, "  log_format keygate '$remote_addr [$time_iso8601] "
+             "\"$request_method $uri $server_protocol\" $status "
+             "$body_bytes_sent $request_time $keygate_decision "
+             "$keygate_key_id $keygate_account $keygate_request_id';\n");
+  fprintf(f, "  access_log \"%s/access.log\" keygate;\n", log_dir);
+  /* A body limit is checked before the module runs and its error line
+   * holds the request line: no limit, the handlers discard bodies. */
+  fprintf(f, "  client_max_body_size 0;\n");
+  /* RFC 9112 §5.1: whitespace before a colon is a 400, not a line to
+   * drop silently. */
+  fprintf(f, "  ignore_invalid_headers off;\n");
+  fprintf(f, "  keygate_refresh 1s;\n");
+  fprintf(f, "  server {\n");
+  fprintf(f, "    listen %s:%s;\n", o->host, o->port);
+  fprintf(f, "    keygate_db \"%s\";\n", db);
+  fprintf(f, "    error_page 400 494 /_keygate/bad_request;\n");
+  fprintf(f, "    location = /_keygate/bad_request { internal; "
+             "keygate_bad_request; }\n");
+  fprintf(f, "    location / { keygate on; keygate_mock_iocs; }\n");
+  fprintf(f, "  }\n}\n");
+  if (fclose(f) != 0) {
+    return cli_error(CLI_EXIT_FAIL, CMD, "cannot write %s", path);
+  }
+  return 0;
+}
+
+/* ---- running nginx ---------------------------------------------------- */
+
+static pid_t start_nginx(const char *nginx, const char *dir) {
+  char conf[PATH_MAX + 32];
+  char errfile[PATH_MAX + 32];
+  snprintf(conf, sizeof conf, "%s/nginx.conf", dir);
+  snprintf(errfile, sizeof errfile, "%s/nginx.stderr", dir);
+  pid_t pid = fork();
+  if (pid != 0) {
+    return pid;
+  }
+  /* The child: its own process group (a terminal's Ctrl-C reaches only
+   * keygate, which stops nginx gracefully), gone when keygate dies. */
+  setpgid(0, 0);
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  int fd = open(errfile, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  int devnull = open("/dev/null", O_RDWR);
+  if (fd >= 0 && devnull >= 0) {
+    dup2(devnull, 0);
+    dup2(fd, 1);
+    dup2(fd, 2);
+  }
+  char prefix[PATH_MAX + 2];
+  snprintf(prefix, sizeof prefix, "%s/", dir);
+  execl(nginx, nginx, "-p", prefix, "-c", conf, (char *)NULL);
+  _exit(127);
+}
+
+/* The last "[emerg]" (or else last) line nginx wrote on stderr. */
+static void nginx_reason(const char *dir, char *out, size_t cap) {
+  char path[PATH_MAX + 32];
+  snprintf(path, sizeof path, "%s/nginx.stderr", dir);
+  snprintf(out, cap, "no message");
+  FILE *f = fopen(path, "r");
+  if (f == NULL) {
+    return;
+  }
+  char line[1024];
+  int have_emerg = 0;
+  while (fgets(line, sizeof line, f) != NULL) {
+    line[strcspn(line, "\n")] = '\0';
+    int emerg = strstr(line, "[emerg]") != NULL;
+    if (line[0] != '\0' && (emerg || !have_emerg)) {
+      snprintf(out, cap, "%s", line);
+      have_emerg |= emerg;
+    }
+  }
+  fclose(f);
+}
+
+/* 1 once an HTTP request to the listen address gets a status line back. */
+static int answers(const serve_opts *o) {
+  struct addrinfo *res = NULL;
+  if (resolve(o, &res) != 0) {
+    return 0;
+  }
+  int ok = 0;
+  int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd >= 0 && connect(fd, res->ai_addr, res->ai_addrlen) == 0) {
+    static const char req[] = "GET /api/v1/iocs HTTP/1.1\r\nHost: keygate\r\n"
+                              "Connection: close\r\n\r\n";
+    struct pollfd p = {fd, POLLIN, 0};
+    char buf[16];
+    if (send(fd, req, sizeof req - 1, MSG_NOSIGNAL) ==
+            (ssize_t)(sizeof req - 1) &&
+        poll(&p, 1, 1000) == 1 && recv(fd, buf, sizeof buf, 0) >= 12 &&
+        memcmp(buf, "HTTP/1.1 ", 9) == 0) {
+      ok = 1;
+    }
+  }
+  if (fd >= 0) {
+    close(fd);
+  }
+  freeaddrinfo(res);
+  return ok;
+}
+
+static void sleep_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+/* Wait for pid for at most seconds; 1 when it has exited. */
+static int wait_exit(pid_t pid, int seconds, int *status) {
+  for (int i = 0; i < seconds * 20; i++) {
+    pid_t r = waitpid(pid, status, WNOHANG);
+    if (r == pid || (r < 0 && errno == ECHILD)) {
+      return 1;
+    }
+    sleep_ms(50);
+  }
+  return 0;
+}
+
+static void stop_nginx(pid_t pid) {
+  int status = 0;
+  kill(pid, SIGQUIT); /* graceful: finish the requests in flight */
+  if (wait_exit(pid, STOP_GRACE_S, &status)) {
+    return;
+  }
+  kill(pid, SIGTERM);
+  if (wait_exit(pid, 5, &status)) {
+    return;
+  }
+  kill(-pid, SIGKILL);
+  waitpid(pid, &status, 0);
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag,
+                        struct FTW *ftw) {
+  (void)sb;
+  (void)flag;
+  (void)ftw;
+  return remove(path);
+}
+
+static void remove_dir(const char *dir) {
+  nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Wait until nginx answers (or fails); then until a stop signal. */
+static int supervise(const serve_opts *o, pid_t pid, const char *dir) {
+  int status = 0;
+  int ready = 0;
+  char reason[1024];
+  for (long waited = 0; !ready; waited += 50) {
+    if (g_stop) {
+      stop_nginx(pid);
+      return CLI_EXIT_OK;
+    }
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      nginx_reason(dir, reason, sizeof reason);
+      return cli_error(CLI_EXIT_FAIL, CMD, "nginx did not start: %s", reason);
+    }
+    if (waited >= READY_TIMEOUT_MS) {
+      stop_nginx(pid);
+      return cli_error(CLI_EXIT_FAIL, CMD,
+                       "nginx did not answer on %s within %d s", o->listen,
+                       READY_TIMEOUT_MS / 1000);
+    }
+    ready = answers(o);
+    if (!ready) {
+      sleep_ms(50);
+    }
+  }
+  printf("listening on http://%s:%s\n", o->host, o->port);
+  fflush(stdout);
+
+  while (!g_stop) {
+    if (g_reload) {
+      g_reload = 0;
+      kill(pid, SIGHUP);
+    }
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) {
+      nginx_reason(dir, reason, sizeof reason);
+      return cli_error(CLI_EXIT_FAIL, CMD, "nginx stopped on its own: %s",
+                       reason);
+    }
+    sleep_ms(50);
+  }
+  stop_nginx(pid);
+  return CLI_EXIT_OK;
+}
+
+int cmd_serve(int argc, char **argv) {
+  serve_opts o;
+  int rc = parse_args(argc, argv, &o);
+  if (rc != 0) {
+    return rc < 0 ? CLI_EXIT_OK : rc;
+  }
+
+  char db[PATH_MAX];
+  if (absolute(o.db, db) != 0) {
+    return cli_error(CLI_EXIT_FAIL, CMD,
+                     "cannot read the key store %s: %s; create it with "
+                     "'keygate accounts create'",
+                     o.db, strerror(errno));
+  }
+  char nginx[PATH_MAX];
+  if (find_nginx(&o, nginx, sizeof nginx) != 0) {
+    return cli_error(CLI_EXIT_FAIL, CMD,
+                     "nginx not found; install it (apt-get install nginx) or "
+                     "pass --nginx FILE");
+  }
+  char module[PATH_MAX];
+  if (find_module(&o, module, sizeof module) != 0) {
+    return cli_error(CLI_EXIT_FAIL, CMD,
+                     "the nginx module %s was not found; build it (nginx-dev "
+                     "installed) or pass --module FILE",
+                     MODULE_FILE);
+  }
+  char log_dir[PATH_MAX] = "";
+  if (o.log_dir != NULL && absolute(o.log_dir, log_dir) != 0) {
+    return cli_error(CLI_EXIT_FAIL, CMD, "--log-dir %s: %s", o.log_dir,
+                     strerror(errno));
+  }
+  if (!conf_safe(db) || !conf_safe(module) || !conf_safe(log_dir)) {
+    return cli_error(CLI_EXIT_FAIL, CMD,
+                     "paths must not hold '\"', '\\', '$' or control "
+                     "characters");
+  }
+  if ((rc = check_store(db)) != 0 || (rc = check_port(&o)) != 0) {
+    return rc;
+  }
+
+  const char *tmp = getenv("TMPDIR");
+  char dir[PATH_MAX];
+  snprintf(dir, sizeof dir, "%s/keygate-serve-XXXXXX",
+           tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
+  if (mkdtemp(dir) == NULL || !conf_safe(dir)) {
+    return cli_error(CLI_EXIT_FAIL, CMD, "cannot make a private folder in %s",
+                     tmp != NULL ? tmp : "/tmp");
+  }
+
+  /* Signals: a stop request from here on is seen by supervise (the child
+   * gets default handlers back at exec). */
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sigemptyset(&sa.sa_mask);
+  sa.sa_handler = on_stop;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  sa.sa_handler = on_reload;
+  sigaction(SIGHUP, &sa, NULL);
+
+  rc = write_conf(&o, dir, module, db, o.log_dir != NULL ? log_dir : dir);
+  if (rc == 0) {
+    pid_t pid = start_nginx(nginx, dir);
+    if (pid < 0) {
+      rc = cli_error(CLI_EXIT_FAIL, CMD, "cannot start nginx: %s",
+                     strerror(errno));
+    } else {
+      rc = supervise(&o, pid, dir);
+    }
+  }
+  remove_dir(dir);
+  return rc;
+}

@@ -1,0 +1,1146 @@
+/*
+ * ngx_http_keygate_module.c — API-key authentication for nginx with
+ * libkeygate (SPEC §1), and the reference API of SPEC §3.
+ *
+ * Sections:
+ *   configuration   directives, the key stores they name, merge
+ *   snapshots       load at configuration time (master), per-worker refresh
+ *   responses       the JSON error contract of SPEC §1.4
+ *   access phase    one kg_decide per request
+ *   bad requests    nginx's own 400s, answered through error_page
+ *   reference API   keygate_mock_iocs (SPEC §3)
+ *   variables       $keygate_decision, $keygate_key_id, $keygate_account,
+ *                   $keygate_request_id
+ *
+ * Ownership: a key store named by keygate_db is opened once per path. The
+ * master loads a snapshot while it reads the configuration (so `nginx -t`
+ * fails on an unreadable store) and closes its connection; workers inherit
+ * that snapshot, open their own read-only connection (SQLite connections do
+ * not survive fork) and swap in a fresh snapshot whole, on a timer, whenever
+ * the store's change counter moves. A worker is single-threaded and a
+ * decision is synchronous, so no request ever sees a half-built index. The
+ * cycle's pool cleanup frees whatever snapshot is current.
+ *
+ * Decisions where nginx and the contract meet are in docs/server.md.
+ */
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "keygate/keygate.h"
+#include "keygate/store.h"
+
+/* ---- configuration ---------------------------------------------------- */
+
+#define NGX_HTTP_KEYGATE_QUERY_REJECT 0
+#define NGX_HTTP_KEYGATE_QUERY_IGNORE 1
+
+/* At most this many Authorization/X-API-Key lines are handed to kg_decide:
+ * three lines of two names already hold a name twice (ambiguous). */
+#define NGX_HTTP_KEYGATE_MAX_FIELDS 8
+
+/* One key store, shared by every location that names its path. */
+typedef struct {
+  ngx_str_t path;    /* NUL-terminated */
+  kg_snapshot *snap; /* current snapshot; replaced whole, never edited */
+  kg_store *store;   /* this worker's connection; NULL in the master */
+  ngx_log_t *log;
+} ngx_http_keygate_db_t;
+
+typedef struct {
+  ngx_array_t dbs; /* of ngx_http_keygate_db_t *, one per distinct path */
+  ngx_msec_t refresh;
+  kg_digester *digester; /* one per process: workers are single-threaded */
+  ngx_event_t timer;
+} ngx_http_keygate_main_conf_t;
+
+typedef struct {
+  ngx_flag_t enable;
+  ngx_http_keygate_db_t *db;
+  ngx_str_t realm;
+  ngx_uint_t query_keys;
+  ngx_flag_t hide_credentials;
+  kg_key_policy policy;
+  ngx_flag_t policy_set;
+} ngx_http_keygate_loc_conf_t;
+
+/* Per request. Reset by an internal redirect, as every module context. */
+typedef struct {
+  kg_status decision; /* KG_OK: not decided yet */
+  char request_id[KG_REQUEST_ID_LEN + 1];
+  size_t key_id_len;
+  char key_id[KG_KEY_ID_STR_LEN];
+  ngx_str_t account;
+} ngx_http_keygate_ctx_t;
+
+static ngx_int_t ngx_http_keygate_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_keygate_init(ngx_conf_t *cf);
+static void *ngx_http_keygate_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_keygate_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_keygate_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_keygate_merge_loc_conf(ngx_conf_t *cf, void *parent,
+                                             void *child);
+static char *ngx_http_keygate_db(ngx_conf_t *cf, ngx_command_t *cmd,
+                                 void *conf);
+static char *ngx_http_keygate_realm(ngx_conf_t *cf, ngx_command_t *cmd,
+                                    void *conf);
+static char *ngx_http_keygate_key_format(ngx_conf_t *cf, ngx_command_t *cmd,
+                                         void *conf);
+static char *ngx_http_keygate_mock_iocs(ngx_conf_t *cf, ngx_command_t *cmd,
+                                        void *conf);
+static char *ngx_http_keygate_bad_request(ngx_conf_t *cf, ngx_command_t *cmd,
+                                          void *conf);
+static ngx_int_t ngx_http_keygate_init_process(ngx_cycle_t *cycle);
+static void ngx_http_keygate_exit_process(ngx_cycle_t *cycle);
+
+static ngx_conf_enum_t ngx_http_keygate_query_keys_values[] = {
+    {ngx_string("reject"), NGX_HTTP_KEYGATE_QUERY_REJECT},
+    {ngx_string("ignore"), NGX_HTTP_KEYGATE_QUERY_IGNORE},
+    {ngx_null_string, 0}};
+
+static ngx_command_t ngx_http_keygate_commands[] = {
+    {ngx_string("keygate"),
+     NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_FLAG,
+     ngx_conf_set_flag_slot, NGX_HTTP_LOC_CONF_OFFSET,
+     offsetof(ngx_http_keygate_loc_conf_t, enable), NULL},
+    {ngx_string("keygate_db"),
+     NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF |
+         NGX_CONF_TAKE1,
+     ngx_http_keygate_db, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
+    {ngx_string("keygate_realm"),
+     NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF |
+         NGX_CONF_TAKE1,
+     ngx_http_keygate_realm, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
+    {ngx_string("keygate_query_keys"),
+     NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF |
+         NGX_CONF_TAKE1,
+     ngx_conf_set_enum_slot, NGX_HTTP_LOC_CONF_OFFSET,
+     offsetof(ngx_http_keygate_loc_conf_t, query_keys),
+     &ngx_http_keygate_query_keys_values},
+    {ngx_string("keygate_hide_credentials"),
+     NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_FLAG,
+     ngx_conf_set_flag_slot, NGX_HTTP_LOC_CONF_OFFSET,
+     offsetof(ngx_http_keygate_loc_conf_t, hide_credentials), NULL},
+    {ngx_string("keygate_key_format"),
+     NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF |
+         NGX_CONF_TAKE2,
+     ngx_http_keygate_key_format, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
+    {ngx_string("keygate_refresh"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
+     ngx_conf_set_msec_slot, NGX_HTTP_MAIN_CONF_OFFSET,
+     offsetof(ngx_http_keygate_main_conf_t, refresh), NULL},
+    {ngx_string("keygate_mock_iocs"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
+     ngx_http_keygate_mock_iocs, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
+    {ngx_string("keygate_bad_request"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
+     ngx_http_keygate_bad_request, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
+    ngx_null_command};
+
+static ngx_http_module_t ngx_http_keygate_module_ctx = {
+    ngx_http_keygate_add_variables,    /* preconfiguration */
+    ngx_http_keygate_init,             /* postconfiguration */
+    ngx_http_keygate_create_main_conf, /* create main configuration */
+    ngx_http_keygate_init_main_conf,   /* init main configuration */
+    NULL,                              /* create server configuration */
+    NULL,                              /* merge server configuration */
+    ngx_http_keygate_create_loc_conf,  /* create location configuration */
+    ngx_http_keygate_merge_loc_conf    /* merge location configuration */
+};
+
+ngx_module_t ngx_http_keygate_module = {NGX_MODULE_V1,
+                                        &ngx_http_keygate_module_ctx,
+                                        ngx_http_keygate_commands,
+                                        NGX_HTTP_MODULE,
+                                        NULL, /* init master */
+                                        NULL, /* init module */
+                                        ngx_http_keygate_init_process,
+                                        NULL, /* init thread */
+                                        NULL, /* exit thread */
+                                        ngx_http_keygate_exit_process,
+                                        NULL, /* exit master */
+                                        NGX_MODULE_V1_PADDING};
+
+/* Free the snapshot current when the cycle goes (reload in the master,
+ * exit in a worker) and close this process's connection. */
+static void ngx_http_keygate_db_cleanup(void *data) {
+  ngx_http_keygate_db_t *db = data;
+  kg_snapshot_free(db->snap);
+  db->snap = NULL;
+  kg_store_close(db->store);
+  db->store = NULL;
+}
+
+static void ngx_http_keygate_digester_cleanup(void *data) {
+  ngx_http_keygate_main_conf_t *mcf = data;
+  kg_digester_free(mcf->digester);
+  mcf->digester = NULL;
+}
+
+static void *ngx_http_keygate_create_main_conf(ngx_conf_t *cf) {
+  ngx_http_keygate_main_conf_t *mcf = ngx_pcalloc(cf->pool, sizeof(*mcf));
+  if (mcf == NULL) {
+    return NULL;
+  }
+  if (ngx_array_init(&mcf->dbs, cf->pool, 2, sizeof(ngx_http_keygate_db_t *)) !=
+      NGX_OK) {
+    return NULL;
+  }
+  mcf->refresh = NGX_CONF_UNSET_MSEC;
+  return mcf;
+}
+
+static char *ngx_http_keygate_init_main_conf(ngx_conf_t *cf, void *conf) {
+  ngx_http_keygate_main_conf_t *mcf = conf;
+  ngx_conf_init_msec_value(mcf->refresh, 1000);
+  if (mcf->refresh < 100) {
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "keygate_refresh must be at least 100ms");
+    return NGX_CONF_ERROR;
+  }
+  return NGX_CONF_OK;
+}
+
+static void *ngx_http_keygate_create_loc_conf(ngx_conf_t *cf) {
+  ngx_http_keygate_loc_conf_t *lcf = ngx_pcalloc(cf->pool, sizeof(*lcf));
+  if (lcf == NULL) {
+    return NULL;
+  }
+  lcf->enable = NGX_CONF_UNSET;
+  lcf->db = NGX_CONF_UNSET_PTR;
+  lcf->query_keys = NGX_CONF_UNSET_UINT;
+  lcf->hide_credentials = NGX_CONF_UNSET;
+  lcf->policy_set = NGX_CONF_UNSET;
+  return lcf;
+}
+
+static char *ngx_http_keygate_merge_loc_conf(ngx_conf_t *cf, void *parent,
+                                             void *child) {
+  ngx_http_keygate_loc_conf_t *prev = parent;
+  ngx_http_keygate_loc_conf_t *conf = child;
+
+  ngx_conf_merge_value(conf->enable, prev->enable, 0);
+  ngx_conf_merge_ptr_value(conf->db, prev->db, NULL);
+  ngx_conf_merge_str_value(conf->realm, prev->realm, KG_DEFAULT_REALM);
+  ngx_conf_merge_uint_value(conf->query_keys, prev->query_keys,
+                            NGX_HTTP_KEYGATE_QUERY_REJECT);
+  ngx_conf_merge_value(conf->hide_credentials, prev->hide_credentials, 0);
+  if (conf->policy_set == NGX_CONF_UNSET) {
+    if (prev->policy_set == 1) {
+      conf->policy = prev->policy;
+    } else if (kg_key_policy_init(&conf->policy, KG_KEY_STRICT, "sk_live_",
+                                  sizeof("sk_live_") - 1) != KG_OK) {
+      return NGX_CONF_ERROR;
+    }
+    conf->policy_set = 1;
+  }
+  if (conf->enable && conf->db == NULL) {
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"keygate on\" needs a \"keygate_db\" in scope");
+    return NGX_CONF_ERROR;
+  }
+  return NGX_CONF_OK;
+}
+
+/* ---- snapshots ----------------------------------------------------------- */
+
+/* Open the store at db->path read-only and load a snapshot into *snap.
+ * Keeps the connection in *store when store is not NULL, else closes it.
+ * Returns NGX_OK, or NGX_ERROR with one line in err. */
+static ngx_int_t ngx_http_keygate_load(ngx_http_keygate_db_t *db,
+                                       kg_store **store, kg_snapshot **snap,
+                                       char *err, size_t errcap) {
+  kg_store *s = NULL;
+  if (kg_store_open((const char *)db->path.data, KG_STORE_READONLY, &s, err,
+                    errcap) != 0) {
+    return NGX_ERROR;
+  }
+  if (kg_store_load(s, snap, err, errcap) != 0) {
+    kg_store_close(s);
+    return NGX_ERROR;
+  }
+  if (store != NULL) {
+    *store = s;
+  } else {
+    kg_store_close(s);
+  }
+  return NGX_OK;
+}
+
+/* Put a freshly loaded snapshot in place and free the one it replaces. */
+static void ngx_http_keygate_swap(ngx_http_keygate_db_t *db,
+                                  kg_snapshot *fresh) {
+  kg_snapshot *old = db->snap;
+  db->snap = fresh;
+  kg_snapshot_free(old);
+  ngx_log_error(NGX_LOG_NOTICE, db->log, 0, "keygate: loaded \"%V\": %uz keys",
+                &db->path, kg_index_count(kg_snapshot_index(fresh)));
+}
+
+/* keygate_db PATH — name the store; the first mention of a path loads it
+ * (master, configuration time), so a bad path fails `nginx -t`. */
+static char *ngx_http_keygate_db(ngx_conf_t *cf, ngx_command_t *cmd,
+                                 void *conf) {
+  ngx_http_keygate_loc_conf_t *lcf = conf;
+  ngx_http_keygate_main_conf_t *mcf =
+      ngx_http_conf_get_module_main_conf(cf, ngx_http_keygate_module);
+  ngx_str_t *value = cf->args->elts;
+  ngx_str_t path = value[1];
+  (void)cmd;
+
+  if (lcf->db != NGX_CONF_UNSET_PTR) {
+    return "is duplicate";
+  }
+  if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+    return NGX_CONF_ERROR;
+  }
+  ngx_http_keygate_db_t **dbs = mcf->dbs.elts;
+  for (ngx_uint_t i = 0; i < mcf->dbs.nelts; i++) {
+    if (dbs[i]->path.len == path.len &&
+        ngx_strncmp(dbs[i]->path.data, path.data, path.len) == 0) {
+      lcf->db = dbs[i];
+      return NGX_CONF_OK;
+    }
+  }
+
+  ngx_http_keygate_db_t *db = ngx_pcalloc(cf->pool, sizeof(*db));
+  if (db == NULL) {
+    return NGX_CONF_ERROR;
+  }
+  db->path.data = ngx_pnalloc(cf->pool, path.len + 1);
+  if (db->path.data == NULL) {
+    return NGX_CONF_ERROR;
+  }
+  ngx_memcpy(db->path.data, path.data, path.len);
+  db->path.data[path.len] = '\0';
+  db->path.len = path.len;
+  db->log = cf->cycle->log;
+
+  ngx_pool_cleanup_t *cln = ngx_pool_cleanup_add(cf->pool, 0);
+  if (cln == NULL) {
+    return NGX_CONF_ERROR;
+  }
+  cln->handler = ngx_http_keygate_db_cleanup;
+  cln->data = db;
+
+  char err[KG_STORE_ERR_MAX];
+  if (ngx_http_keygate_load(db, NULL, &db->snap, err, sizeof err) != NGX_OK) {
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "keygate_db \"%V\": cannot load the key store: %s",
+                       &db->path, err);
+    return NGX_CONF_ERROR;
+  }
+
+  ngx_http_keygate_db_t **slot = ngx_array_push(&mcf->dbs);
+  if (slot == NULL) {
+    return NGX_CONF_ERROR;
+  }
+  *slot = db;
+  lcf->db = db;
+  return NGX_CONF_OK;
+}
+
+/* keygate_realm STRING — printable ASCII without '"' or '\' (the realm is
+ * written inside a quoted-string, RFC 9110 §11.6.1). */
+static char *ngx_http_keygate_realm(ngx_conf_t *cf, ngx_command_t *cmd,
+                                    void *conf) {
+  ngx_http_keygate_loc_conf_t *lcf = conf;
+  ngx_str_t *value = cf->args->elts;
+  char probe[256];
+  size_t len;
+  (void)cmd;
+
+  if (lcf->realm.data != NULL) {
+    return "is duplicate";
+  }
+  if (value[1].len == 0 || value[1].len > KG_REALM_MAX) {
+    return "must be 1 to 128 characters";
+  }
+  for (size_t i = 0; i < value[1].len; i++) {
+    u_char c = value[1].data[i];
+    if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') {
+      return "must be printable ASCII without '\"' or '\\'";
+    }
+  }
+  if (kg_www_authenticate(KG_MISSING_API_KEY, (const char *)value[1].data,
+                          value[1].len, probe, sizeof probe, &len) != KG_OK) {
+    return "is not accepted by libkeygate";
+  }
+  lcf->realm = value[1];
+  return NGX_CONF_OK;
+}
+
+/* keygate_key_format strict|prefix PREFIX — the key policy (SPEC §1.2). */
+static char *ngx_http_keygate_key_format(ngx_conf_t *cf, ngx_command_t *cmd,
+                                         void *conf) {
+  ngx_http_keygate_loc_conf_t *lcf = conf;
+  ngx_str_t *value = cf->args->elts;
+  kg_key_kind kind;
+  (void)cf;
+  (void)cmd;
+
+  if (lcf->policy_set != NGX_CONF_UNSET) {
+    return "is duplicate";
+  }
+  if (ngx_strcmp(value[1].data, "strict") == 0) {
+    kind = KG_KEY_STRICT;
+  } else if (ngx_strcmp(value[1].data, "prefix") == 0) {
+    kind = KG_KEY_PREFIX;
+  } else {
+    return "takes \"strict\" or \"prefix\", then the key prefix";
+  }
+  if (kg_key_policy_init(&lcf->policy, kind, (const char *)value[2].data,
+                         value[2].len) != KG_OK) {
+    return "has a bad prefix: 1 to 16 characters of [A-Za-z0-9_-]";
+  }
+  lcf->policy_set = 1;
+  return NGX_CONF_OK;
+}
+
+/* SQLite's WAL index (PATH-shm) must be writable by the worker: without
+ * it every read rebuilds a private index and the change counter moves on
+ * every poll, so the store would be reloaded every keygate_refresh. Say so
+ * once, naming the fix. */
+static void ngx_http_keygate_check_shm(ngx_http_keygate_db_t *db) {
+  char shm[NGX_MAX_PATH];
+  if (db->path.len + sizeof("-shm") > sizeof shm) {
+    return;
+  }
+  ngx_memcpy(shm, db->path.data, db->path.len);
+  ngx_memcpy(shm + db->path.len, "-shm", sizeof("-shm"));
+  if (access(shm, R_OK | W_OK) != 0) {
+    ngx_log_error(NGX_LOG_WARN, db->log, ngx_errno,
+                  "keygate: the worker cannot write \"%s\", so every "
+                  "poll reloads the store; let the \"user\" nginx runs "
+                  "its workers as write the store's folder",
+                  shm);
+  }
+}
+
+/* Each worker: its own connection and a fresh snapshot (it also closes the
+ * window between the master's load and the fork), then the refresh timer. */
+static void ngx_http_keygate_refresh(ngx_event_t *ev);
+
+static ngx_int_t ngx_http_keygate_init_process(ngx_cycle_t *cycle) {
+  ngx_http_keygate_main_conf_t *mcf =
+      ngx_http_cycle_get_module_main_conf(cycle, ngx_http_keygate_module);
+  if (mcf == NULL || mcf->dbs.nelts == 0) {
+    return NGX_OK;
+  }
+  if (ngx_process != NGX_PROCESS_WORKER && ngx_process != NGX_PROCESS_SINGLE) {
+    return NGX_OK;
+  }
+  ngx_http_keygate_db_t **dbs = mcf->dbs.elts;
+  for (ngx_uint_t i = 0; i < mcf->dbs.nelts; i++) {
+    ngx_http_keygate_db_t *db = dbs[i];
+    kg_snapshot *fresh = NULL;
+    char err[KG_STORE_ERR_MAX];
+    db->log = cycle->log;
+    if (ngx_http_keygate_load(db, &db->store, &fresh, err, sizeof err) !=
+        NGX_OK) {
+      /* Keep serving the master's snapshot; the timer retries. */
+      ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                    "keygate: cannot reload \"%V\" in the worker: %s",
+                    &db->path, err);
+      continue;
+    }
+    ngx_http_keygate_swap(db, fresh);
+    ngx_http_keygate_check_shm(db);
+  }
+  mcf->timer.handler = ngx_http_keygate_refresh;
+  mcf->timer.data = mcf;
+  mcf->timer.log = cycle->log;
+  mcf->timer.cancelable = 1; /* a shutting-down worker does not wait for it */
+  ngx_add_timer(&mcf->timer, mcf->refresh);
+  return NGX_OK;
+}
+
+static void ngx_http_keygate_exit_process(ngx_cycle_t *cycle) {
+  ngx_http_keygate_main_conf_t *mcf =
+      ngx_http_cycle_get_module_main_conf(cycle, ngx_http_keygate_module);
+  if (mcf != NULL && mcf->timer.timer_set) {
+    ngx_del_timer(&mcf->timer);
+  }
+}
+
+/* One store: reload when its change counter moved since the last load. */
+static void ngx_http_keygate_refresh_db(ngx_http_keygate_db_t *db) {
+  char err[KG_STORE_ERR_MAX];
+  kg_snapshot *fresh = NULL;
+
+  if (db->store == NULL) {
+    if (ngx_http_keygate_load(db, &db->store, &fresh, err, sizeof err) !=
+        NGX_OK) {
+      ngx_log_error(NGX_LOG_ALERT, db->log, 0,
+                    "keygate: cannot open \"%V\": %s", &db->path, err);
+      return;
+    }
+    ngx_http_keygate_swap(db, fresh);
+    return;
+  }
+  int changed = 0;
+  if (kg_store_changed(db->store, &changed, err, sizeof err) != 0) {
+    ngx_log_error(NGX_LOG_ALERT, db->log, 0, "keygate: cannot poll \"%V\": %s",
+                  &db->path, err);
+    return;
+  }
+  if (!changed) {
+    return;
+  }
+  if (kg_store_load(db->store, &fresh, err, sizeof err) != 0) {
+    ngx_log_error(NGX_LOG_ALERT, db->log, 0,
+                  "keygate: cannot reload \"%V\": %s", &db->path, err);
+    return;
+  }
+  ngx_http_keygate_swap(db, fresh);
+}
+
+static void ngx_http_keygate_refresh(ngx_event_t *ev) {
+  ngx_http_keygate_main_conf_t *mcf = ev->data;
+  if (ngx_exiting || ngx_quit || ngx_terminate) {
+    return;
+  }
+  ngx_http_keygate_db_t **dbs = mcf->dbs.elts;
+  for (ngx_uint_t i = 0; i < mcf->dbs.nelts; i++) {
+    ngx_http_keygate_refresh_db(dbs[i]);
+  }
+  ngx_add_timer(ev, mcf->refresh);
+}
+
+/* ---- responses -------------------------------------------------------- */
+
+/* The request's context, made on first use; NULL when out of memory. The
+ * request id is made with it, so every response and variable of one request
+ * shows the same id. */
+static ngx_http_keygate_ctx_t *ngx_http_keygate_ctx(ngx_http_request_t *r) {
+  ngx_http_keygate_ctx_t *ctx =
+      ngx_http_get_module_ctx(r, ngx_http_keygate_module);
+  if (ctx != NULL) {
+    return ctx;
+  }
+  ctx = ngx_pcalloc(r->pool, sizeof(*ctx));
+  if (ctx == NULL) {
+    return NULL;
+  }
+  if (kg_request_id(ctx->request_id) != KG_OK) {
+    return NULL;
+  }
+  ctx->decision = KG_OK;
+  ngx_http_set_ctx(r, ctx, ngx_http_keygate_module);
+  return ctx;
+}
+
+/* Append one response header (name and value are copied into the pool). */
+static ngx_table_elt_t *ngx_http_keygate_add_header(ngx_http_request_t *r,
+                                                    const char *name,
+                                                    const char *value,
+                                                    size_t value_len) {
+  ngx_table_elt_t *h = ngx_list_push(&r->headers_out.headers);
+  if (h == NULL) {
+    return NULL;
+  }
+  ngx_memzero(h, sizeof(*h));
+  size_t name_len = ngx_strlen(name);
+  u_char *v = ngx_pnalloc(r->pool, value_len);
+  if (v == NULL) {
+    return NULL;
+  }
+  ngx_memcpy(v, value, value_len);
+  h->hash = 1;
+  h->key.data = (u_char *)name;
+  h->key.len = name_len;
+  h->value.data = v;
+  h->value.len = value_len;
+  return h;
+}
+
+/*
+ * Send a JSON answer: status, Content-Type: application/json, Cache-Control:
+ * no-store, X-Request-Id, WWW-Authenticate when www_len > 0, and body. The
+ * body is copied into the request pool. Returns what a content handler
+ * returns (for ngx_http_finalize_request).
+ */
+static ngx_int_t ngx_http_keygate_send_json(ngx_http_request_t *r,
+                                            ngx_uint_t status,
+                                            const char *request_id,
+                                            const char *www, size_t www_len,
+                                            const char *body, size_t body_len) {
+  ngx_int_t rc = ngx_http_discard_request_body(r);
+  if (rc != NGX_OK) {
+    return rc;
+  }
+  ngx_http_clear_content_length(r);
+  ngx_http_clear_accept_ranges(r);
+  r->headers_out.status = status;
+  ngx_str_set(&r->headers_out.content_type, "application/json");
+  r->headers_out.content_type_len = r->headers_out.content_type.len;
+  r->headers_out.content_type_lowcase = NULL;
+  r->headers_out.content_length_n = (off_t)body_len;
+
+  if (ngx_http_keygate_add_header(r, "Cache-Control", "no-store", 8) == NULL ||
+      ngx_http_keygate_add_header(r, "X-Request-Id", request_id,
+                                  KG_REQUEST_ID_LEN) == NULL) {
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+  }
+  if (www_len > 0) {
+    ngx_table_elt_t *h =
+        ngx_http_keygate_add_header(r, "WWW-Authenticate", www, www_len);
+    if (h == NULL) {
+      return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    r->headers_out.www_authenticate = h;
+  }
+
+  u_char *copy = ngx_pnalloc(r->pool, body_len);
+  ngx_buf_t *b = ngx_calloc_buf(r->pool);
+  if (copy == NULL || b == NULL) {
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+  }
+  ngx_memcpy(copy, body, body_len);
+
+  rc = ngx_http_send_header(r);
+  if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+    return rc;
+  }
+  b->pos = copy;
+  b->last = copy + body_len;
+  b->memory = 1;
+  b->last_buf = (r == r->main) ? 1 : 0;
+  b->last_in_chain = 1;
+  ngx_chain_t out = {b, NULL};
+  return ngx_http_output_filter(r, &out);
+}
+
+/* Send the SPEC §1.4 answer for an error decision (or invalid_parameter),
+ * body from kg_error_body, with the request's id. */
+static ngx_int_t
+ngx_http_keygate_send_error(ngx_http_request_t *r, ngx_http_keygate_ctx_t *ctx,
+                            kg_status decision, const ngx_str_t *realm,
+                            const char *message, size_t message_len) {
+  char www[KG_REALM_MAX + 160];
+  char body[KG_ERROR_BODY_MAX];
+  size_t www_len = 0;
+  size_t body_len = 0;
+
+  if (kg_www_authenticate(decision, (const char *)realm->data, realm->len, www,
+                          sizeof www, &www_len) != KG_OK ||
+      kg_error_body(decision, message, message_len, ctx->request_id, body,
+                    sizeof body, &body_len) != KG_OK) {
+    ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                  "keygate: cannot render the %s answer",
+                  kg_status_str(decision));
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+  }
+  return ngx_http_keygate_send_json(r, (ngx_uint_t)kg_http_status(decision),
+                                    ctx->request_id, www, www_len, body,
+                                    body_len);
+}
+
+/* ---- access phase ----------------------------------------------------- */
+
+static int ngx_http_keygate_is_key_field(const ngx_table_elt_t *h) {
+  return (h->key.len == sizeof("authorization") - 1 &&
+          ngx_strncasecmp(h->key.data, (u_char *)"authorization", h->key.len) ==
+              0) ||
+         (h->key.len == sizeof("x-api-key") - 1 &&
+          ngx_strncasecmp(h->key.data, (u_char *)"x-api-key", h->key.len) == 0);
+}
+
+/* Copy every Authorization and X-API-Key line of the request, in order and
+ * duplicates included, into fields (at most cap). Returns the count. */
+static size_t ngx_http_keygate_fields(ngx_http_request_t *r, kg_field *fields,
+                                      size_t cap) {
+  size_t n = 0;
+  for (ngx_list_part_t *part = &r->headers_in.headers.part; part != NULL;
+       part = part->next) {
+    ngx_table_elt_t *h = part->elts;
+    for (ngx_uint_t i = 0; i < part->nelts && n < cap; i++) {
+      if (!ngx_http_keygate_is_key_field(&h[i])) {
+        continue;
+      }
+      fields[n].name.ptr = (const char *)h[i].key.data;
+      fields[n].name.len = h[i].key.len;
+      fields[n].value.ptr = (const char *)h[i].value.data;
+      fields[n].value.len = h[i].value.len;
+      n++;
+    }
+  }
+  return n;
+}
+
+/* keygate_hide_credentials: rebuild the request's header list without the
+ * key lines, so no upstream ever receives the key. */
+static ngx_int_t ngx_http_keygate_hide(ngx_http_request_t *r) {
+  ngx_list_t old = r->headers_in.headers;
+  ngx_uint_t count = 0;
+  for (ngx_list_part_t *part = &old.part; part != NULL; part = part->next) {
+    count += part->nelts;
+  }
+  if (ngx_list_init(&r->headers_in.headers, r->pool, count > 0 ? count : 1,
+                    sizeof(ngx_table_elt_t)) != NGX_OK) {
+    return NGX_ERROR;
+  }
+  for (ngx_list_part_t *part = &old.part; part != NULL; part = part->next) {
+    ngx_table_elt_t *h = part->elts;
+    for (ngx_uint_t i = 0; i < part->nelts; i++) {
+      if (ngx_http_keygate_is_key_field(&h[i])) {
+        continue;
+      }
+      ngx_table_elt_t *copy = ngx_list_push(&r->headers_in.headers);
+      if (copy == NULL) {
+        return NGX_ERROR;
+      }
+      *copy = h[i];
+    }
+  }
+  r->headers_in.authorization = NULL;
+  return NGX_OK;
+}
+
+/* A key in the query string must reach no log: replace the request line
+ * (which $request and every error-log line of this request show) with one
+ * whose query is "<redacted>". */
+static void ngx_http_keygate_redact_request_line(ngx_http_request_t *r) {
+  static const char mark[] = "?<redacted>";
+  u_char *q = ngx_strlchr(r->request_line.data,
+                          r->request_line.data + r->request_line.len, '?');
+  if (q == NULL) {
+    return;
+  }
+  size_t head = (size_t)(q - r->request_line.data);
+  size_t tail = r->http_protocol.len > 0 ? r->http_protocol.len + 1 : 0;
+  u_char *line = ngx_pnalloc(r->pool, head + sizeof(mark) - 1 + tail);
+  if (line == NULL) {
+    r->request_line.len = head; /* cut it rather than keep the key */
+    return;
+  }
+  u_char *p = ngx_cpymem(line, r->request_line.data, head);
+  p = ngx_cpymem(p, mark, sizeof(mark) - 1);
+  if (tail > 0) {
+    *p++ = ' ';
+    p = ngx_cpymem(p, r->http_protocol.data, r->http_protocol.len);
+  }
+  r->request_line.data = line;
+  r->request_line.len = (size_t)(p - line);
+}
+
+/* Remember the decision and what it found, for the variables. The account
+ * name is copied: the snapshot may be swapped before the log phase. */
+static void ngx_http_keygate_remember(ngx_http_request_t *r,
+                                      ngx_http_keygate_ctx_t *ctx,
+                                      const ngx_http_keygate_db_t *db,
+                                      const kg_decision *d) {
+  ctx->decision = d->decision;
+  if (!d->found) {
+    return;
+  }
+  ctx->key_id_len = kg_key_id_format(d->record.key_id, ctx->key_id);
+  const char *account = kg_snapshot_account(db->snap, d->record.account_id);
+  if (account != NULL) {
+    size_t len = ngx_strlen(account);
+    ctx->account.data = ngx_pnalloc(r->pool, len);
+    if (ctx->account.data != NULL) {
+      ngx_memcpy(ctx->account.data, account, len);
+      ctx->account.len = len;
+    }
+  }
+}
+
+static ngx_int_t ngx_http_keygate_access_handler(ngx_http_request_t *r) {
+  ngx_http_keygate_loc_conf_t *lcf =
+      ngx_http_get_module_loc_conf(r, ngx_http_keygate_module);
+  if (!lcf->enable) {
+    return NGX_DECLINED;
+  }
+  ngx_http_keygate_main_conf_t *mcf =
+      ngx_http_get_module_main_conf(r, ngx_http_keygate_module);
+  ngx_http_keygate_ctx_t *ctx = ngx_http_keygate_ctx(r);
+  if (ctx == NULL) {
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+  }
+  if (ctx->decision == KG_VALID) {
+    return NGX_OK;
+  }
+
+  kg_field fields[NGX_HTTP_KEYGATE_MAX_FIELDS];
+  size_t n = ngx_http_keygate_fields(r, fields, NGX_HTTP_KEYGATE_MAX_FIELDS);
+  kg_span query = {NULL, 0};
+  if (r->args.len > 0) {
+    query.ptr = (const char *)r->args.data;
+    query.len = r->args.len;
+    if (kg_query_has_key(&lcf->policy, query)) {
+      ngx_http_keygate_redact_request_line(r);
+    }
+    if (lcf->query_keys == NGX_HTTP_KEYGATE_QUERY_IGNORE) {
+      query.ptr = NULL;
+      query.len = 0;
+    }
+  }
+
+  kg_checker checker = {lcf->policy, mcf->digester,
+                        kg_snapshot_index(lcf->db->snap)};
+  kg_decision d;
+  kg_decide(&checker, fields, n, query, (int64_t)ngx_time(), &d);
+  ngx_http_keygate_remember(r, ctx, lcf->db, &d);
+
+  if (d.decision == KG_VALID) {
+    if (lcf->hide_credentials && ngx_http_keygate_hide(r) != NGX_OK) {
+      return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    return NGX_OK;
+  }
+  if (!kg_status_is_decision(d.decision)) {
+    ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                  "keygate: decision failed: %s", kg_status_str(d.decision));
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+  }
+  /* The answer is sent here, not through error_page: send and finalize as
+   * the content phase would, and stop the phases. */
+  ngx_http_finalize_request(
+      r, ngx_http_keygate_send_error(r, ctx, d.decision, &lcf->realm, NULL, 0));
+  return NGX_DONE;
+}
+
+/* ---- bad requests ------------------------------------------------------ */
+
+/*
+ * keygate_bad_request — the content handler of the location that
+ * `error_page 400` points at. nginx answers some requests itself before any
+ * phase runs: a second Authorization line, whitespace before a colon, NUL or
+ * a bare CR in a field, a missing Host. The lines nginx parsed before giving
+ * up are still in headers_in: when they name a key header twice, the answer
+ * is ambiguous_api_key exactly as SPEC §1.1 wants; otherwise it is
+ * 400 bad_request in the same JSON shape (docs/server.md).
+ */
+static const char ngx_http_keygate_bad_request_message[] =
+    "The request is malformed. Send each header on one line, once, with no "
+    "whitespace before the colon and no control characters.";
+
+static ngx_int_t ngx_http_keygate_bad_request_handler(ngx_http_request_t *r) {
+  ngx_http_keygate_ctx_t *ctx = ngx_http_keygate_ctx(r);
+  if (ctx == NULL) {
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+  }
+  kg_field fields[NGX_HTTP_KEYGATE_MAX_FIELDS];
+  size_t n = ngx_http_keygate_fields(r, fields, NGX_HTTP_KEYGATE_MAX_FIELDS);
+  kg_credential cred;
+  kg_key_policy policy;
+  if (kg_key_policy_init(&policy, KG_KEY_STRICT, "sk_live_", 8) != KG_OK) {
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+  }
+  kg_span none = {NULL, 0};
+  kg_credential_extract(&policy, fields, n, none, &cred);
+  if (cred.outcome == KG_AMBIGUOUS_API_KEY) {
+    ctx->decision = KG_AMBIGUOUS_API_KEY;
+    ngx_str_t realm = ngx_string(KG_DEFAULT_REALM);
+    return ngx_http_keygate_send_error(r, ctx, KG_AMBIGUOUS_API_KEY, &realm,
+                                       NULL, 0);
+  }
+  char body[KG_ERROR_BODY_MAX];
+  int len = snprintf(body, sizeof body,
+                     "{\"error\":{\"code\":\"bad_request\",\"message\":\"%s\","
+                     "\"request_id\":\"%s\"}}",
+                     ngx_http_keygate_bad_request_message, ctx->request_id);
+  if (len < 0 || (size_t)len >= sizeof body) {
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+  }
+  return ngx_http_keygate_send_json(r, NGX_HTTP_BAD_REQUEST, ctx->request_id,
+                                    NULL, 0, body, (size_t)len);
+}
+
+static char *ngx_http_keygate_bad_request(ngx_conf_t *cf, ngx_command_t *cmd,
+                                          void *conf) {
+  ngx_http_core_loc_conf_t *clcf =
+      ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+  ngx_http_keygate_loc_conf_t *lcf = conf;
+  (void)cmd;
+  clcf->handler = ngx_http_keygate_bad_request_handler;
+  /* The redirected request must not be checked again: its answer is the
+   * 400 itself. */
+  if (lcf->enable == NGX_CONF_UNSET) {
+    lcf->enable = 0;
+  }
+  return NGX_CONF_OK;
+}
+
+/* ---- reference API (SPEC §3) ----------------------------------------------
+ */
+
+#define NGX_HTTP_KEYGATE_IOC_TYPES 5
+#define NGX_HTTP_KEYGATE_IOC_MAX 100
+#define NGX_HTTP_KEYGATE_IOC_DEFAULT 10
+
+static const char
+    *const ngx_http_keygate_ioc_types[NGX_HTTP_KEYGATE_IOC_TYPES] = {
+        "ipv4", "ipv6", "domain", "url", "sha256"};
+
+/*
+ * Write the value of sample indicator i (0-based) of type t into out. The
+ * built-in set is generated, so it is the same on every server: addresses
+ * from the documentation ranges (RFC 5737, RFC 3849), names under .example
+ * (RFC 2606), digests of a fixed counter pattern.
+ */
+static int ngx_http_keygate_ioc_value(ngx_uint_t t, ngx_uint_t i, char *out,
+                                      size_t cap) {
+  static const char *const nets[3] = {"192.0.2", "198.51.100", "203.0.113"};
+  switch (t) {
+  case 0:
+    return snprintf(out, cap, "%s.%u", nets[i % 3], (unsigned)(i / 3 + 1));
+  case 1:
+    return snprintf(out, cap, "2001:db8:%x::%x", (unsigned)(i / 16 + 1),
+                    (unsigned)(i % 16 + 1));
+  case 2:
+    return snprintf(out, cap, "c2-%03u.malware.example", (unsigned)i + 1);
+  case 3:
+    return snprintf(out, cap, "http://drop-%03u.phish.example/login.php",
+                    (unsigned)i + 1);
+  default: {
+    /* 64 hex digits: a fixed mixing of i, not a real digest. */
+    uint64_t x = 0x9e3779b97f4a7c15ull * (i + 1);
+    int len = 0;
+    for (int k = 0; k < 4 && (size_t)len < cap; k++) {
+      x ^= x >> 29;
+      x *= 0xbf58476d1ce4e5b9ull;
+      len += snprintf(out + len, cap - (size_t)len, "%016llx",
+                      (unsigned long long)x);
+    }
+    return len;
+  }
+  }
+}
+
+/* Parse limit: decimal digits only, 1 to 100. Returns it, or 0 when bad. */
+static ngx_uint_t ngx_http_keygate_parse_limit(const ngx_str_t *v) {
+  if (v->len == 0 || v->len > 3) {
+    return 0;
+  }
+  ngx_uint_t n = 0;
+  for (size_t i = 0; i < v->len; i++) {
+    if (v->data[i] < '0' || v->data[i] > '9') {
+      return 0;
+    }
+    n = n * 10 + (ngx_uint_t)(v->data[i] - '0');
+  }
+  return (n >= 1 && n <= NGX_HTTP_KEYGATE_IOC_MAX) ? n : 0;
+}
+
+static ngx_int_t ngx_http_keygate_invalid_parameter(ngx_http_request_t *r,
+                                                    ngx_http_keygate_ctx_t *ctx,
+                                                    const char *message) {
+  ngx_str_t realm = ngx_string(KG_DEFAULT_REALM);
+  return ngx_http_keygate_send_error(r, ctx, KG_INVALID_PARAMETER, &realm,
+                                     message, ngx_strlen(message));
+}
+
+/* The JSON answer of GET /api/v1/iocs: {"data":[...],"count":N,
+ * "request_id":"req_..."}; type < 0 means every type, interleaved. */
+static ngx_int_t ngx_http_keygate_iocs_render(ngx_http_request_t *r,
+                                              ngx_http_keygate_ctx_t *ctx,
+                                              ngx_int_t type,
+                                              ngx_uint_t limit) {
+  size_t cap = 64 + limit * 192;
+  char *body = ngx_pnalloc(r->pool, cap);
+  if (body == NULL) {
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+  }
+  size_t len = 0;
+  int w = snprintf(body, cap, "{\"data\":[");
+  len += (size_t)w;
+  for (ngx_uint_t i = 0; i < limit; i++) {
+    ngx_uint_t t =
+        type >= 0 ? (ngx_uint_t)type : i % NGX_HTTP_KEYGATE_IOC_TYPES;
+    ngx_uint_t nth = type >= 0 ? i : i / NGX_HTTP_KEYGATE_IOC_TYPES;
+    char value[80];
+    if (ngx_http_keygate_ioc_value(t, nth, value, sizeof value) <= 0) {
+      return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    w = snprintf(body + len, cap - len,
+                 "%s{\"id\":\"ioc_%s_%03u\",\"type\":\"%s\",\"value\":\"%s\","
+                 "\"confidence\":%u,\"first_seen\":\"2024-01-%02uT00:00:00Z\"}",
+                 i == 0 ? "" : ",", ngx_http_keygate_ioc_types[t],
+                 (unsigned)nth + 1, ngx_http_keygate_ioc_types[t], value,
+                 (unsigned)(50 + (nth * 7) % 50), (unsigned)(nth % 28 + 1));
+    if (w < 0 || (size_t)w >= cap - len) {
+      return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    len += (size_t)w;
+  }
+  w = snprintf(body + len, cap - len, "],\"count\":%u,\"request_id\":\"%s\"}",
+               (unsigned)limit, ctx->request_id);
+  if (w < 0 || (size_t)w >= cap - len) {
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+  }
+  len += (size_t)w;
+  return ngx_http_keygate_send_json(r, NGX_HTTP_OK, ctx->request_id, NULL, 0,
+                                    body, len);
+}
+
+/*
+ * keygate_mock_iocs — GET /api/v1/iocs?type=T&limit=N. type: ipv4, ipv6,
+ * domain, url or sha256 (absent: every type); limit: 1 to 100 (absent: 10).
+ * Anything else about them is 400 invalid_parameter. Another URI in the
+ * location answers 404, another method 405, both in the error shape.
+ */
+static ngx_int_t ngx_http_keygate_mock_iocs_handler(ngx_http_request_t *r) {
+  ngx_http_keygate_ctx_t *ctx = ngx_http_keygate_ctx(r);
+  if (ctx == NULL) {
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+  }
+  static const char path[] = "/api/v1/iocs";
+  if (r->uri.len != sizeof(path) - 1 ||
+      ngx_strncmp(r->uri.data, path, r->uri.len) != 0) {
+    static const char fmt[] =
+        "{\"error\":{\"code\":\"not_found\",\"message\":\"No such endpoint. "
+        "The API serves GET /api/v1/iocs.\",\"request_id\":\"%s\"}}";
+    char body[256];
+    int len = snprintf(body, sizeof body, fmt, ctx->request_id);
+    return ngx_http_keygate_send_json(r, NGX_HTTP_NOT_FOUND, ctx->request_id,
+                                      NULL, 0, body, (size_t)len);
+  }
+  if (!(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD))) {
+    static const char fmt[] =
+        "{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"Use GET "
+        "/api/v1/iocs.\",\"request_id\":\"%s\"}}";
+    char body[256];
+    int len = snprintf(body, sizeof body, fmt, ctx->request_id);
+    if (ngx_http_keygate_add_header(r, "Allow", "GET, HEAD", 9) == NULL) {
+      return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    return ngx_http_keygate_send_json(r, NGX_HTTP_NOT_ALLOWED, ctx->request_id,
+                                      NULL, 0, body, (size_t)len);
+  }
+
+  ngx_int_t type = -1;
+  ngx_str_t v;
+  if (ngx_http_arg(r, (u_char *)"type", 4, &v) == NGX_OK) {
+    for (ngx_int_t t = 0; t < NGX_HTTP_KEYGATE_IOC_TYPES; t++) {
+      if (v.len == ngx_strlen(ngx_http_keygate_ioc_types[t]) &&
+          ngx_strncmp(v.data, ngx_http_keygate_ioc_types[t], v.len) == 0) {
+        type = t;
+      }
+    }
+    if (type < 0) {
+      return ngx_http_keygate_invalid_parameter(
+          r, ctx, "type must be one of ipv4, ipv6, domain, url, sha256.");
+    }
+  }
+  ngx_uint_t limit = NGX_HTTP_KEYGATE_IOC_DEFAULT;
+  if (ngx_http_arg(r, (u_char *)"limit", 5, &v) == NGX_OK) {
+    limit = ngx_http_keygate_parse_limit(&v);
+    if (limit == 0) {
+      return ngx_http_keygate_invalid_parameter(
+          r, ctx, "limit must be a whole number from 1 to 100.");
+    }
+  }
+  return ngx_http_keygate_iocs_render(r, ctx, type, limit);
+}
+
+static char *ngx_http_keygate_mock_iocs(ngx_conf_t *cf, ngx_command_t *cmd,
+                                        void *conf) {
+  ngx_http_core_loc_conf_t *clcf =
+      ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+  (void)cmd;
+  (void)conf;
+  clcf->handler = ngx_http_keygate_mock_iocs_handler;
+  return NGX_CONF_OK;
+}
+
+/* ---- variables -------------------------------------------------------- */
+
+enum {
+  NGX_HTTP_KEYGATE_VAR_DECISION,
+  NGX_HTTP_KEYGATE_VAR_KEY_ID,
+  NGX_HTTP_KEYGATE_VAR_ACCOUNT,
+  NGX_HTTP_KEYGATE_VAR_REQUEST_ID
+};
+
+static ngx_int_t ngx_http_keygate_variable(ngx_http_request_t *r,
+                                           ngx_http_variable_value_t *v,
+                                           uintptr_t data) {
+  ngx_http_keygate_ctx_t *ctx;
+  const char *s = NULL;
+  size_t len = 0;
+
+  if (data == NGX_HTTP_KEYGATE_VAR_REQUEST_ID) {
+    ctx = ngx_http_keygate_ctx(r);
+    if (ctx == NULL) {
+      return NGX_ERROR;
+    }
+  } else {
+    ctx = ngx_http_get_module_ctx(r, ngx_http_keygate_module);
+  }
+  if (ctx != NULL) {
+    switch (data) {
+    case NGX_HTTP_KEYGATE_VAR_DECISION:
+      if (ctx->decision != KG_OK) {
+        s = kg_status_str(ctx->decision);
+        len = ngx_strlen(s);
+      }
+      break;
+    case NGX_HTTP_KEYGATE_VAR_KEY_ID:
+      s = ctx->key_id;
+      len = ctx->key_id_len;
+      break;
+    case NGX_HTTP_KEYGATE_VAR_ACCOUNT:
+      s = (const char *)ctx->account.data;
+      len = ctx->account.len;
+      break;
+    default:
+      s = ctx->request_id;
+      len = KG_REQUEST_ID_LEN;
+      break;
+    }
+  }
+  if (len == 0) {
+    v->not_found = 1;
+    return NGX_OK;
+  }
+  v->data = (u_char *)s;
+  v->len = (unsigned)len;
+  v->valid = 1;
+  v->no_cacheable = 0;
+  v->not_found = 0;
+  return NGX_OK;
+}
+
+static ngx_int_t ngx_http_keygate_add_variables(ngx_conf_t *cf) {
+  static ngx_str_t names[] = {
+      ngx_string("keygate_decision"), ngx_string("keygate_key_id"),
+      ngx_string("keygate_account"), ngx_string("keygate_request_id")};
+  for (ngx_uint_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    ngx_http_variable_t *var =
+        ngx_http_add_variable(cf, &names[i], NGX_HTTP_VAR_NOCACHEABLE);
+    if (var == NULL) {
+      return NGX_ERROR;
+    }
+    var->get_handler = ngx_http_keygate_variable;
+    var->data = i;
+  }
+  return NGX_OK;
+}
+
+/* ---- postconfiguration -------------------------------------------------- */
+
+static ngx_int_t ngx_http_keygate_init(ngx_conf_t *cf) {
+  ngx_http_core_main_conf_t *cmcf =
+      ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+  ngx_http_keygate_main_conf_t *mcf =
+      ngx_http_conf_get_module_main_conf(cf, ngx_http_keygate_module);
+
+  ngx_http_handler_pt *h =
+      ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+  if (h == NULL) {
+    return NGX_ERROR;
+  }
+  *h = ngx_http_keygate_access_handler;
+
+  if (kg_digester_new(NULL, 0, &mcf->digester) != KG_OK) {
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "keygate: cannot make a SHA-256 digester");
+    return NGX_ERROR;
+  }
+  ngx_pool_cleanup_t *cln = ngx_pool_cleanup_add(cf->pool, 0);
+  if (cln == NULL) {
+    return NGX_ERROR;
+  }
+  cln->handler = ngx_http_keygate_digester_cleanup;
+  cln->data = mcf;
+  return NGX_OK;
+}
