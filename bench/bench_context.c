@@ -1,0 +1,187 @@
+/*
+ * bench_context.c — yardsticks that are not keygate, measured in the same
+ * run for context (SPEC §4):
+ *
+ *   context/pointer_chase/MiB:N   one dependent random access through N MiB
+ *                                 (a random cyclic permutation of 64-byte
+ *                                 nodes, Sattolo's algorithm): ns per access
+ *                                 is the time per iteration
+ *   context/plaintext_map/keys:N  what nginx's `map $http_x_api_key` recipe
+ *                                 does: hash the plaintext key (nginx's
+ *                                 hash, key*31 + c), find its bucket, compare
+ *                                 lengths and memcmp; a hit every time
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "fixtures.h"
+#include "shim/kgbench.h"
+
+/* ---- pointer chase ------------------------------------------------------ */
+
+typedef struct node {
+  struct node *next;
+  char pad[64 - sizeof(struct node *)];
+} node;
+
+static node *chase_make(size_t bytes, size_t *count) {
+  size_t n = bytes / sizeof(node);
+  node *nodes = aligned_alloc(64, n * sizeof(node));
+  uint32_t *perm = malloc(n * sizeof *perm);
+  if (nodes == NULL || perm == NULL) {
+    fx_die("out of memory for the pointer chase");
+  }
+  for (size_t i = 0; i < n; i++) {
+    perm[i] = (uint32_t)i;
+  }
+  /* Sattolo: a uniformly random permutation with a single cycle. */
+  uint64_t state = 42;
+  for (size_t i = n - 1; i > 0; i--) {
+    size_t j = (size_t)(fx_rand(&state) % i);
+    uint32_t t = perm[i];
+    perm[i] = perm[j];
+    perm[j] = t;
+  }
+  for (size_t i = 0; i < n; i++) {
+    nodes[i].next = &nodes[perm[i]];
+  }
+  free(perm);
+  *count = n;
+  return nodes;
+}
+
+static void bm_chase(kgb_state *st, void *ctx) {
+  (void)ctx;
+  static node *nodes;
+  static size_t bytes, count;
+  size_t want = (size_t)kgb_arg_get(st, 0) << 20;
+  if (nodes == NULL || bytes != want) {
+    free(nodes);
+    nodes = chase_make(want, &count);
+    bytes = want;
+  }
+  node *p = nodes;
+  KGB_LOOP(st) {
+    p = p->next;
+    KGB_KEEP(p);
+  }
+  kgb_escape(p);
+  kgb_set_items_processed(st, kgb_iterations(st));
+}
+
+/* ---- plaintext map ------------------------------------------------------ */
+
+/* An entry as nginx's hash keeps one: the value, the name's length, the
+ * name inline. */
+typedef struct map_entry {
+  const void *value;
+  uint16_t len;
+  char name[FX_KEY_LEN];
+} map_entry;
+
+typedef struct map {
+  size_t n, buckets;
+  map_entry *entries; /* buckets x MAP_SLOTS, unused: len 0 */
+  char *keys;         /* the n keys, FX_KEY_STRIDE apart */
+} map;
+
+#define MAP_SLOTS 4
+
+static size_t nginx_hash(const char *s, size_t len) {
+  size_t h = 0;
+  for (size_t i = 0; i < len; i++) {
+    h = h * 31 + (unsigned char)s[i];
+  }
+  return h;
+}
+
+static void map_build(map *m, size_t n) {
+  if (n == 0) {
+    fx_die("an empty plaintext map");
+  }
+  m->n = n;
+  m->buckets = n / 2 + 1; /* ~2 entries per bucket of 4 */
+  m->entries = calloc(m->buckets * MAP_SLOTS, sizeof *m->entries);
+  m->keys = calloc(n, FX_KEY_STRIDE);
+  if (m->entries == NULL || m->keys == NULL) {
+    fx_die("out of memory for the plaintext map");
+  }
+  for (size_t i = 0; i < n; i++) {
+    char *k = m->keys + i * FX_KEY_STRIDE;
+    fx_key(i, k);
+    map_entry *b =
+        &m->entries[nginx_hash(k, FX_KEY_LEN) % m->buckets * MAP_SLOTS];
+    size_t s = 0;
+    while (s < MAP_SLOTS && b[s].len != 0) {
+      s++;
+    }
+    if (s == MAP_SLOTS) {
+      /* Full bucket: linear probing into the next ones. */
+      size_t at = (size_t)(b - m->entries);
+      while (m->entries[at].len != 0) {
+        at = (at + 1) % (m->buckets * MAP_SLOTS);
+      }
+      b = &m->entries[at];
+      s = 0;
+    }
+    b[s].value = k;
+    b[s].len = FX_KEY_LEN;
+    memcpy(b[s].name, k, FX_KEY_LEN);
+  }
+}
+
+static const void *map_find(const map *m, const char *key, size_t len) {
+  size_t total = m->buckets * MAP_SLOTS;
+  size_t at = nginx_hash(key, len) % m->buckets * MAP_SLOTS;
+  for (size_t tries = 0; tries < total; tries++, at = (at + 1) % total) {
+    const map_entry *e = &m->entries[at];
+    if (e->len == 0) {
+      return NULL;
+    }
+    if (e->len == len && memcmp(e->name, key, len) == 0) {
+      return e->value;
+    }
+  }
+  return NULL;
+}
+
+static void bm_map(kgb_state *st, void *ctx) {
+  (void)ctx;
+  static map maps[3];
+  size_t n = (size_t)kgb_arg_get(st, 0);
+  map *m = NULL;
+  for (size_t i = 0; i < 3 && m == NULL; i++) {
+    if (maps[i].n == n || maps[i].n == 0) {
+      m = &maps[i];
+    }
+  }
+  if (m == NULL) {
+    kgb_skip_with_error(st, "too many map sizes");
+    return;
+  }
+  if (m->n == 0) {
+    map_build(m, n);
+  }
+  size_t j = 0;
+  KGB_LOOP(st) {
+    const char *k = m->keys + j * FX_KEY_STRIDE;
+    const char *v = map_find(m, k, FX_KEY_LEN);
+    /* v == k: the next key depends on the answer, as in bench_index.c. */
+    j += 1 + (size_t)(v - k);
+    if (j >= n) {
+      j = 0;
+    }
+  }
+  kgb_set_items_processed(st, kgb_iterations(st));
+}
+
+KGB_REGISTER(context) {
+  kgb_arg_name(
+      kgb_arg(kgb_register("context/pointer_chase", bm_chase, NULL), 1024),
+      "MiB");
+  kgb_bench *m =
+      kgb_arg_name(kgb_register("context/plaintext_map", bm_map, NULL), "keys");
+  kgb_arg(m, 10000);
+  kgb_arg(m, 1000000);
+  kgb_arg(m, 10000000);
+}

@@ -1,0 +1,115 @@
+/*
+ * bench_head.c — request-head parsing and credential extraction for a
+ * short, a typical and a hostile request (fixtures.h describes them).
+ *
+ *   head/parse/<kind>          kg_head_parse alone; bytes/s of head
+ *   credential/extract/<kind>  kg_credential_extract on the parsed fields
+ *   head/parse_extract/<kind>  both, as a server does per request
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "fixtures.h"
+#include "shim/kgbench.h"
+
+typedef struct parsed {
+  kg_head head;
+  kg_field fields[KG_HEAD_MAX_FIELDS];
+} parsed;
+
+/* Parse the fixture head of kind k into *p; 0 on failure. */
+static int parse(fx_head_kind k, parsed *p) {
+  size_t len = 0, used = 0;
+  const char *buf = fx_head(k, &len);
+  memset(&p->head, 0, sizeof p->head);
+  p->head.fields = p->fields;
+  p->head.fields_cap = KG_HEAD_MAX_FIELDS;
+  return kg_head_parse(buf, len, &p->head, &used) == KG_OK && used == len;
+}
+
+static void bm_parse(kgb_state *st, void *ctx) {
+  fx_head_kind k = *(const fx_head_kind *)ctx;
+  size_t len = 0;
+  const char *buf = fx_head(k, &len);
+  parsed p;
+  if (!parse(k, &p)) {
+    kgb_skip_with_error(st, "the fixture head does not parse");
+    return;
+  }
+  KGB_LOOP(st) {
+    size_t used = 0;
+    kgb_escape(buf);
+    kg_status s = kg_head_parse(buf, len, &p.head, &used);
+    KGB_KEEP(s);
+    kgb_escape(&p);
+  }
+  kgb_set_bytes_processed(st, kgb_iterations(st) * (int64_t)len);
+  kgb_counter(st, "fields", (double)p.head.nfields, KGB_COUNTER_PLAIN);
+}
+
+static void bm_extract(kgb_state *st, void *ctx) {
+  fx_head_kind k = *(const fx_head_kind *)ctx;
+  const kg_key_policy *pol = fx_policy();
+  parsed p;
+  kg_credential cred;
+  memset(&cred, 0, sizeof cred);
+  if (!parse(k, &p)) {
+    kgb_skip_with_error(st, "the fixture head does not parse");
+    return;
+  }
+  KGB_LOOP(st) {
+    kgb_escape(&p);
+    kg_status s = kg_credential_extract(pol, p.head.fields, p.head.nfields,
+                                        p.head.query, &cred);
+    KGB_KEEP(s);
+    kgb_escape(&cred);
+  }
+  if (cred.outcome != KG_OK) {
+    kgb_skip_with_error(st, "the fixture head holds no usable key");
+  }
+}
+
+static void bm_parse_extract(kgb_state *st, void *ctx) {
+  fx_head_kind k = *(const fx_head_kind *)ctx;
+  const kg_key_policy *pol = fx_policy();
+  size_t len = 0;
+  const char *buf = fx_head(k, &len);
+  parsed p;
+  kg_credential cred;
+  memset(&cred, 0, sizeof cred);
+  if (!parse(k, &p)) {
+    kgb_skip_with_error(st, "the fixture head does not parse");
+    return;
+  }
+  KGB_LOOP(st) {
+    size_t used = 0;
+    kgb_escape(buf);
+    kg_status parsed_ok = kg_head_parse(buf, len, &p.head, &used);
+    kg_status s = kg_credential_extract(pol, p.head.fields, p.head.nfields,
+                                        p.head.query, &cred);
+    KGB_KEEP(parsed_ok);
+    KGB_KEEP(s);
+    kgb_escape(&cred);
+  }
+  kgb_set_bytes_processed(st, kgb_iterations(st) * (int64_t)len);
+}
+
+static fx_head_kind kinds[FX_HEAD_KINDS] = {FX_HEAD_SHORT, FX_HEAD_TYPICAL,
+                                            FX_HEAD_HOSTILE};
+
+KGB_REGISTER(head) {
+  static const struct {
+    const char *prefix;
+    kgb_fn fn;
+  } groups[] = {{"head/parse/", bm_parse},
+                {"credential/extract/", bm_extract},
+                {"head/parse_extract/", bm_parse_extract}};
+  for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
+    for (size_t k = 0; k < FX_HEAD_KINDS; k++) {
+      char name[64];
+      snprintf(name, sizeof name, "%s%s", groups[g].prefix,
+               fx_head_name((fx_head_kind)k));
+      kgb_register(name, groups[g].fn, &kinds[k]);
+    }
+  }
+}

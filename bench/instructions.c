@@ -1,0 +1,277 @@
+/*
+ * instructions.c — the driver of the instruction-count gate
+ * (scripts/bench-instructions).
+ *
+ *   bench_instructions list             print the operation names
+ *   bench_instructions [-n N] OP...     run each OP N times (default 1000)
+ *
+ * Run under `valgrind --tool=callgrind --instr-atstart=no`: for each OP the
+ * driver builds its fixture and warms it up uninstrumented, then switches
+ * instrumentation on, zeroes the counters, runs the N operations, dumps the
+ * counts tagged with the OP's name (CALLGRIND_DUMP_STATS_AT) and switches
+ * instrumentation off, so setup is never counted. Outside valgrind the
+ * macros do nothing and the driver still checks every answer.
+ *
+ * Each operation checks its result and the driver exits 1 when one is
+ * wrong: an operation that got faster by breaking must not pass the gate.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <valgrind/callgrind.h>
+
+#include "ct.h"
+#include "fixtures.h"
+
+/* ---- the operations ----------------------------------------------------- */
+
+typedef struct op {
+  const char *name;
+  void (*setup)(void);
+  int (*run)(void); /* 1 when the answer was right */
+} op;
+
+/* State shared by the operations (set by their setup). */
+static kg_head head;
+static kg_field head_fields[KG_HEAD_MAX_FIELDS];
+static const char *head_buf;
+static size_t head_len;
+static char key[FX_KEY_LEN + 1];
+static uint8_t digest_a[KG_DIGEST_LEN], digest_b[KG_DIGEST_LEN];
+static const fx_index *ix;
+static size_t ix_next;
+static kg_checker checker;
+static const fx_case *dcase;
+static char out[KG_RESPONSE_MAX];
+
+static void setup_head(fx_head_kind k) {
+  head_buf = fx_head(k, &head_len);
+  memset(&head, 0, sizeof head);
+  head.fields = head_fields;
+  head.fields_cap = KG_HEAD_MAX_FIELDS;
+}
+static void setup_head_short(void) {
+  setup_head(FX_HEAD_SHORT);
+}
+static void setup_head_typical(void) {
+  setup_head(FX_HEAD_TYPICAL);
+}
+static void setup_head_hostile(void) {
+  setup_head(FX_HEAD_HOSTILE);
+}
+
+static int run_head_parse(void) {
+  size_t used = 0;
+  return kg_head_parse(head_buf, head_len, &head, &used) == KG_OK &&
+         used == head_len;
+}
+
+static void setup_extract(void) {
+  setup_head_typical();
+  if (!run_head_parse()) {
+    fx_die("the typical head does not parse");
+  }
+}
+
+static int run_extract(void) {
+  kg_credential cred;
+  return kg_credential_extract(fx_policy(), head.fields, head.nfields,
+                               head.query, &cred) == KG_OK;
+}
+
+static void setup_key(void) {
+  fx_key(0, key);
+}
+
+static int run_key_check(void) {
+  return kg_key_check(fx_policy(), key, FX_KEY_LEN) == KG_OK;
+}
+
+static int run_sha256(void) {
+  return kg_digest(fx_digester(), key, FX_KEY_LEN, digest_a) == KG_OK;
+}
+
+static int run_hmac(void) {
+  return kg_digest(fx_hmac_digester(), key, FX_KEY_LEN, digest_a) == KG_OK;
+}
+
+static void setup_ct(void) {
+  uint64_t state = 7;
+  for (size_t i = 0; i < KG_DIGEST_LEN; i++) {
+    digest_a[i] = (uint8_t)fx_rand(&state);
+  }
+  memcpy(digest_b, digest_a, sizeof digest_a);
+}
+
+static int run_ct_eq32(void) {
+  return (int)kg_ct_eq32(digest_a, digest_b);
+}
+
+static void setup_index(void) {
+  ix = fx_index_get(10000);
+  ix_next = 0;
+}
+
+static int run_lookup_hit(void) {
+  kg_record rec;
+  int r = kg_index_lookup(ix->index, ix->digests[ix_next], &rec);
+  ix_next = (ix_next + 1) % ix->real;
+  return r == 1;
+}
+
+static int run_lookup_miss(void) {
+  kg_record rec;
+  int r = kg_index_lookup(ix->index, ix->misses[ix_next], &rec);
+  ix_next = (ix_next + 1) % ix->real;
+  return r == 0;
+}
+
+static void setup_decide(fx_case_kind k) {
+  checker = fx_checker(fx_outcomes_get()->index);
+  dcase = fx_case_get(k);
+}
+static void setup_valid(void) {
+  setup_decide(FX_CASE_VALID);
+}
+static void setup_missing(void) {
+  setup_decide(FX_CASE_MISSING);
+}
+static void setup_checksum(void) {
+  setup_decide(FX_CASE_BAD_CHECKSUM);
+}
+static void setup_unknown(void) {
+  setup_decide(FX_CASE_UNKNOWN);
+}
+static void setup_expired(void) {
+  setup_decide(FX_CASE_EXPIRED);
+}
+static void setup_ambiguous(void) {
+  setup_decide(FX_CASE_AMBIGUOUS);
+}
+static void setup_in_query(void) {
+  setup_decide(FX_CASE_IN_QUERY);
+}
+
+static int run_decide(void) {
+  kg_decision d;
+  return kg_decide(&checker, dcase->fields, dcase->n, dcase->query, FX_NOW,
+                   &d) == dcase->expect;
+}
+
+static const char request_id[] = "req_0123456789ABCDEFGHIJKLMN";
+
+static int run_error_body(void) {
+  size_t len = 0;
+  return kg_error_body(KG_INVALID_API_KEY, NULL, 0, request_id, out, sizeof out,
+                       &len) == KG_OK;
+}
+
+static int run_render(void) {
+  size_t len = 0;
+  return kg_response_render(KG_EXPIRED_API_KEY, KG_DEFAULT_REALM, 3, request_id,
+                            out, sizeof out, &len) == KG_OK;
+}
+
+/* The gate's operations. Names are the keys of
+ * bench/baseline-instructions.json: rename only with the baseline. */
+static const op ops[] = {
+    {"head_parse_short", setup_head_short, run_head_parse},
+    {"head_parse_typical", setup_head_typical, run_head_parse},
+    {"head_parse_hostile", setup_head_hostile, run_head_parse},
+    {"credential_extract_typical", setup_extract, run_extract},
+    {"key_check_valid", setup_key, run_key_check},
+    {"digest_sha256", setup_key, run_sha256},
+    {"digest_hmac_sha256", setup_key, run_hmac},
+    {"ct_eq32", setup_ct, run_ct_eq32},
+    {"index_lookup_hit", setup_index, run_lookup_hit},
+    {"index_lookup_miss", setup_index, run_lookup_miss},
+    {"decide_valid", setup_valid, run_decide},
+    {"decide_missing", setup_missing, run_decide},
+    {"decide_invalid_checksum", setup_checksum, run_decide},
+    {"decide_invalid_unknown", setup_unknown, run_decide},
+    {"decide_expired", setup_expired, run_decide},
+    {"decide_ambiguous", setup_ambiguous, run_decide},
+    {"decide_api_key_in_query", setup_in_query, run_decide},
+    {"error_body", NULL, run_error_body},
+    {"response_render", NULL, run_render},
+};
+#define NOPS (sizeof ops / sizeof ops[0])
+
+/* ---- running ------------------------------------------------------------ */
+
+static const op *find_op(const char *name) {
+  for (size_t i = 0; i < NOPS; i++) {
+    if (strcmp(ops[i].name, name) == 0) {
+      return &ops[i];
+    }
+  }
+  return NULL;
+}
+
+/* Run o n times; 0 when any answer was wrong. */
+static int measure(const op *o, long n) {
+  if (o->setup != NULL) {
+    o->setup();
+  }
+  /* Warm up uninstrumented: lazy initialisation and first-call costs stay
+   * out of the count. */
+  int ok = 1;
+  for (long i = 0; i < 16; i++) {
+    ok &= o->run();
+  }
+  CALLGRIND_START_INSTRUMENTATION;
+  CALLGRIND_ZERO_STATS;
+  for (long i = 0; i < n; i++) {
+    ok &= o->run();
+  }
+  CALLGRIND_DUMP_STATS_AT(o->name);
+  CALLGRIND_STOP_INSTRUMENTATION;
+  return ok;
+}
+
+static int usage(void) {
+  fprintf(stderr, "bench_instructions: usage: bench_instructions list | "
+                  "bench_instructions [-n N] OP...\n");
+  return 2;
+}
+
+int main(int argc, char **argv) {
+  if (argc == 2 && strcmp(argv[1], "list") == 0) {
+    for (size_t i = 0; i < NOPS; i++) {
+      printf("%s\n", ops[i].name);
+    }
+    return 0;
+  }
+  long n = 1000;
+  int first = 1;
+  if (argc >= 3 && strcmp(argv[1], "-n") == 0) {
+    char *end = NULL;
+    n = strtol(argv[2], &end, 10);
+    if (end == argv[2] || *end != '\0' || n < 1 || n > 100000000) {
+      fprintf(stderr, "bench_instructions: -n takes a count from 1 to 1e8\n");
+      return 2;
+    }
+    first = 3;
+  }
+  if (first >= argc) {
+    return usage();
+  }
+  for (int i = first; i < argc; i++) {
+    if (find_op(argv[i]) == NULL) {
+      fprintf(stderr,
+              "bench_instructions: no operation '%s'; `list` names them\n",
+              argv[i]);
+      return 2;
+    }
+  }
+  for (int i = first; i < argc; i++) {
+    const op *o = find_op(argv[i]);
+    if (!measure(o, n)) {
+      fprintf(stderr, "bench_instructions: %s answered wrongly\n", o->name);
+      return 1;
+    }
+    printf("%s %ld\n", o->name, n);
+  }
+  return 0;
+}
