@@ -42,10 +42,7 @@ static int has_ctl(kg_span v) {
 
 int kg_is_token68(const char *s, size_t len) {
   /* token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" */
-  size_t i = 0;
-  while (i < len && kg_is((unsigned char)s[i], KG_C_TOKEN68)) {
-    i++;
-  }
+  size_t i = kg_span_token68(s, len);
   if (i == 0) {
     return 0;
   }
@@ -62,19 +59,30 @@ kg_status kg_parse_authorization(kg_span value, kg_span *token) {
   if (v.len == 0) {
     return KG_MISSING_API_KEY;
   }
-  if (has_ctl(v)) {
-    token->len = v.len;
-    return KG_KEY_MALFORMED;
-  }
   /* credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ]
    * (RFC 9110 §11.4); the scheme is a token, compared case-insensitively
    * (§11.1). */
   size_t n = 0;
-  while (n < v.len && kg_is((unsigned char)v.ptr[n], KG_C_TCHAR)) {
-    n++;
+  int bearer;
+  if (v.len >= 8 &&
+      kg_word_ieq(v.ptr, kg_word("bearer \0"), kg_word_first_bytes(7))) {
+    n = 6; /* the common case: "Bearer " then the token */
+    bearer = 1;
+  } else {
+    while (n < v.len && kg_is((unsigned char)v.ptr[n], KG_C_TCHAR)) {
+      n++;
+    }
+    bearer = kg_ieq(v.ptr, n, "bearer", 6);
   }
-  if (!kg_ieq(v.ptr, n, "bearer", 6)) {
-    return KG_MISSING_API_KEY; /* another scheme carries no API key */
+  if (!bearer) {
+    /* Another scheme carries no API key, unless the value holds a control
+     * character: then it is malformed whatever the scheme. (In a Bearer
+     * value a control character fails the token68 check below.) */
+    if (has_ctl(v)) {
+      token->len = v.len;
+      return KG_KEY_MALFORMED;
+    }
+    return KG_MISSING_API_KEY;
   }
   if (n == v.len) {
     return KG_MISSING_API_KEY; /* "Bearer" with an empty token */
@@ -100,7 +108,7 @@ kg_status kg_parse_x_api_key(kg_span value, kg_span *token) {
   if (v.len == 0) {
     return KG_MISSING_API_KEY;
   }
-  if (has_ctl(v) || !kg_is_token68(v.ptr, v.len)) {
+  if (!kg_is_token68(v.ptr, v.len)) { /* token68 holds no control char */
     return KG_KEY_MALFORMED;
   }
   return KG_OK;
@@ -200,6 +208,20 @@ int kg_query_has_key(const kg_key_policy *p, kg_span query) {
 
 /* ---- extraction ----------------------------------------------------- */
 
+/* Field names, case-insensitively (RFC 9110 §5.1), two overlapping 8-byte
+ * words each: one length test and two word compares per field line. */
+static int is_authorization(const kg_span *n) {
+  static const uint64_t all = ~(uint64_t)0;
+  return n->len == 13 && kg_word_ieq(n->ptr, kg_word("authoriz"), all) &&
+         kg_word_ieq(n->ptr + 5, kg_word("rization"), all);
+}
+
+static int is_x_api_key(const kg_span *n) {
+  static const uint64_t all = ~(uint64_t)0;
+  return n->len == 9 && kg_word_ieq(n->ptr, kg_word("x-api-ke"), all) &&
+         kg_word_ieq(n->ptr + 1, kg_word("-api-key"), all);
+}
+
 static void set(kg_credential *out, kg_status outcome, kg_status detail,
                 kg_span key) {
   out->outcome = outcome;
@@ -218,10 +240,10 @@ kg_status kg_credential_extract(const kg_key_policy *p, const kg_field *fields,
   out->sources = 0;
   for (size_t i = 0; i < n; i++) {
     const kg_span *name = &fields[i].name;
-    if (kg_ieq(name->ptr, name->len, "authorization", 13)) {
+    if (is_authorization(name)) {
       auth = &fields[i];
       nauth++;
-    } else if (kg_ieq(name->ptr, name->len, "x-api-key", 9)) {
+    } else if (is_x_api_key(name)) {
       xkey = &fields[i];
       nxkey++;
     }

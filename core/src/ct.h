@@ -86,6 +86,24 @@ static inline void kg_ct_ccopy(uint32_t ctl, void *dst, const void *src,
 }
 
 /*
+ * kg_ct_wipe — zero p[0..len) in a way the compiler may not drop (a memory
+ * barrier after memset, as libsodium's sodium_memzero falls back to).
+ * Cheaper than OPENSSL_cleanse's call through a volatile function pointer on
+ * the request path.
+ */
+static inline void kg_ct_wipe(void *p, size_t len) {
+  memset(p, 0, len);
+#if defined(__GNUC__) || defined(__clang__)
+  __asm__ __volatile__("" : : "r"(p) : "memory");
+#else
+  volatile unsigned char *v = p;
+  for (size_t i = 0; i < len; i++) {
+    v[i] = 0;
+  }
+#endif
+}
+
+/*
  * kg_ct_eq — 1 when a[0..len) equals b[0..len), else 0, through OpenSSL's
  * CRYPTO_memcmp. Timing: depends on len only. For inputs of unequal
  * length compare the lengths first (lengths are not secret here).

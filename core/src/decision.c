@@ -3,8 +3,9 @@
  */
 #include "keygate/decision.h"
 
-#include <openssl/crypto.h>
 #include <string.h>
+
+#include "ct.h"
 
 static kg_status finish(kg_decision *out, kg_status decision,
                         kg_status detail) {
@@ -27,7 +28,7 @@ kg_status kg_decide_key(const kg_checker *c, const char *key, size_t len,
     return finish(out, KG_INVALID_API_KEY, KG_E_CRYPTO);
   }
   int found = kg_index_lookup(c->index, digest, &out->record);
-  OPENSSL_cleanse(digest, sizeof digest);
+  kg_ct_wipe(digest, sizeof digest);
   /* The match bit is final; the record may steer what follows. */
   if (!found) {
     return finish(out, KG_INVALID_API_KEY, KG_KEY_UNKNOWN);

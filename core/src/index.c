@@ -9,7 +9,8 @@
  * any size. The digest is SHA-256 output: uniform, no further hashing.
  *
  * Lookup reads b1 and b2 whole, compares all four slots' digests with
- * kg_ct_eq32 and copies the matching slot out with kg_ct_ccopy. The
+ * kg_ct_eq32 and selects the matching slot's number with masks; only then,
+ * the match bit final, it copies that slot out (masked to zero on a miss). The
  * addresses read depend on the presented digest only; the work is the same
  * for a hit and a miss. Empty slots carry occupied = 0 in `reserved` and are
  * compared like the others.
@@ -200,22 +201,38 @@ size_t kg_index_memory(const kg_index *idx) {
 
 int kg_index_lookup(const kg_index *idx, const uint8_t digest[KG_DIGEST_LEN],
                     kg_record *out) {
-  memset(out, 0, sizeof *out);
   if (idx == NULL || idx->nbuckets == 0) {
+    memset(out, 0, sizeof *out);
     return 0;
   }
   const bucket *b[2] = {&idx->buckets[bucket1(idx, digest)],
                         &idx->buckets[bucket2(idx, digest)]};
+  /* Compare all four slots; remember which one matched with masks. */
   uint32_t found = 0;
+  uint64_t which = 0; /* k * SLOTS + s of the matching slot, else 0 */
   for (int k = 0; k < 2; k++) {
     for (int s = 0; s < KG_INDEX_BUCKET_SLOTS; s++) {
       const kg_record *r = &b[k]->slot[s];
       uint32_t hit = kg_ct_eq32(r->digest, digest) & (r->reserved & 1u);
-      kg_ct_ccopy(hit, out, r, sizeof *out);
+      which =
+          kg_ct_mux_u64(hit, (uint64_t)(k * KG_INDEX_BUCKET_SLOTS + s), which);
       found |= hit;
     }
   }
-  /* The match bit is final: from here on branching is allowed. */
+  /*
+   * The match bit is final. Copy the chosen slot (its lines are already
+   * cached: all four slots were just read) and clear it with a mask on a
+   * miss, so a miss does exactly the work of a hit.
+   */
+  const kg_record *r =
+      &b[which / KG_INDEX_BUCKET_SLOTS]->slot[which % KG_INDEX_BUCKET_SLOTS];
+  uint64_t keep = kg_ct_mask_u64(found);
+  uint64_t words[sizeof(kg_record) / 8];
+  memcpy(words, r, sizeof words);
+  for (size_t i = 0; i < sizeof words / 8; i++) {
+    words[i] &= keep;
+  }
+  memcpy(out, words, sizeof words);
   out->reserved = 0;
   return (int)found;
 }

@@ -9,6 +9,7 @@
 #include <zlib.h>
 
 #include "chars.h"
+#include "crc32.h"
 #include "keygate/credential.h"
 
 kg_status kg_key_policy_init(kg_key_policy *p, kg_key_kind kind,
@@ -43,9 +44,13 @@ int kg_base62_encode_u32(unsigned long v, char *out, size_t width) {
   return v == 0;
 }
 
-/* The checksum of SPEC §1.2: zlib's crc32 (IEEE) of everything before the
- * checksum digits. */
-static unsigned long key_crc(const char *key, size_t body_len) {
+/*
+ * The checksum of SPEC §1.2: CRC-32 (IEEE) of everything before the
+ * checksum digits. Issuing uses zlib's crc32 itself; checking, which runs
+ * on every request, uses kg_crc32, the same function by slicing-by-8 (see
+ * crc32.c). Every key issued is therefore also a cross-check of the two.
+ */
+static unsigned long issue_crc(const char *key, size_t body_len) {
   return crc32(0L, (const Bytef *)key, (uInt)body_len);
 }
 
@@ -55,17 +60,21 @@ static kg_status check_strict(const kg_key_policy *p, const char *key,
   if (len != body + KG_KEY_CHECKSUM_CHARS) {
     return KG_KEY_BAD_LENGTH;
   }
-  unsigned long long sum = 0;
-  for (size_t i = p->prefix_len; i < len; i++) {
-    int d = kg_base62_value((unsigned char)key[i]);
-    if (d < 0) {
-      return KG_KEY_BAD_CHARACTER;
-    }
-    if (i >= body) {
-      sum = sum * 62u + (unsigned)d;
-    }
+  if (kg_span_base62(key + p->prefix_len, body - p->prefix_len) !=
+      body - p->prefix_len) {
+    return KG_KEY_BAD_CHARACTER;
   }
-  return sum == key_crc(key, body) ? KG_OK : KG_KEY_BAD_CHECKSUM;
+  int bad = 0;
+  uint64_t sum = 0;
+  for (size_t i = body; i < len; i++) {
+    int d = kg_base62_value((unsigned char)key[i]);
+    bad |= d;
+    sum = sum * 62u + (unsigned)d;
+  }
+  if (bad < 0) {
+    return KG_KEY_BAD_CHARACTER; /* some digit was -1 */
+  }
+  return sum == kg_crc32(0, key, body) ? KG_OK : KG_KEY_BAD_CHECKSUM;
 }
 
 kg_status kg_key_check(const kg_key_policy *p, const char *key, size_t len) {
@@ -127,7 +136,7 @@ kg_status kg_key_generate(const kg_key_policy *p, char *out, size_t cap,
     return s;
   }
   size_t body = p->prefix_len + KG_KEY_RANDOM_CHARS;
-  kg_base62_encode_u32(key_crc(out, body), out + body, KG_KEY_CHECKSUM_CHARS);
+  kg_base62_encode_u32(issue_crc(out, body), out + body, KG_KEY_CHECKSUM_CHARS);
   out[len] = '\0';
   *out_len = len;
   return KG_OK;
