@@ -56,10 +56,13 @@ static int model_check(const kg_key_policy *p, const char *k, size_t n) {
     if (n < KG_KEY_PREFIX_MIN_LEN || n > KG_KEY_PREFIX_MAX_LEN) {
       return 0;
     }
-    /* token68: 1*tchar68 *"=" — the prefix already supplies the tchars. */
+    /* The rest after the prefix is token68: 1*tchar68 *"=". */
     size_t i = p->prefix_len;
     while (i < n && is_token68_char(k[i])) {
       i++;
+    }
+    if (i == p->prefix_len) {
+      return 0;
     }
     while (i < n && k[i] == '=') {
       i++;

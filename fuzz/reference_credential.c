@@ -21,9 +21,10 @@
  *    parameter without '=' is tested as a value.
  *  - Precedence: key in query, then ambiguous, then the key's own outcome.
  *  - The presented token of a malformed value is the rest of the value
- *    (after the scheme and its spaces, or the whole trimmed value when it
- *    holds a control character); it takes part in the two-header
- *    comparison like a well-formed one.
+ *    after the Bearer scheme and its spaces (the whole trimmed value for
+ *    X-API-Key, and for another scheme's value holding a control
+ *    character); it takes part in the two-header comparison like a
+ *    well-formed one.
  */
 #include "reference_credential.h"
 
@@ -122,18 +123,23 @@ kg_status ref_parse_authorization(kg_span value, kg_span *token) {
   if (v.len == 0) {
     return KG_MISSING_API_KEY;
   }
-  if (has_forbidden_control(v)) {
-    *token = v; /* the whole value is the offending credential */
-    return KG_KEY_MALFORMED;
-  }
   /* The scheme is a token (RFC 9110 §11.1). */
   size_t scheme_len = 0;
   while (scheme_len < v.len && is_tchar(v.ptr[scheme_len])) {
     scheme_len++;
   }
   if (!equals_word(v.ptr, scheme_len, "bearer")) {
-    return KG_MISSING_API_KEY; /* another scheme carries no API key */
+    /* Another scheme carries no API key; but a control character makes
+     * any Authorization value malformed, and then the whole value is the
+     * offending credential. */
+    if (has_forbidden_control(v)) {
+      *token = v;
+      return KG_KEY_MALFORMED;
+    }
+    return KG_MISSING_API_KEY;
   }
+  /* In a Bearer value a control character is never token68, so the checks
+   * below find it malformed. */
   if (scheme_len == v.len) {
     return KG_MISSING_API_KEY; /* "Bearer" alone */
   }
