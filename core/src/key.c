@@ -54,6 +54,22 @@ static unsigned long issue_crc(const char *key, size_t body_len) {
   return crc32(0L, (const Bytef *)key, (uInt)body_len);
 }
 
+/* 1 when key starts with the policy's prefix. The common 8-byte prefix is
+ * one word compare. */
+static int has_prefix(const kg_key_policy *p, const char *key, size_t len) {
+  if (len < p->prefix_len) {
+    return 0;
+  }
+  if (p->prefix_len == 8) {
+    uint64_t a;
+    uint64_t b;
+    memcpy(&a, key, 8);
+    memcpy(&b, p->prefix, 8);
+    return a == b;
+  }
+  return memcmp(key, p->prefix, p->prefix_len) == 0;
+}
+
 static kg_status check_strict(const kg_key_policy *p, const char *key,
                               size_t len) {
   size_t body = p->prefix_len + KG_KEY_RANDOM_CHARS;
@@ -81,7 +97,7 @@ kg_status kg_key_check(const kg_key_policy *p, const char *key, size_t len) {
   if (p == NULL || key == NULL) {
     return KG_E_ARGUMENT;
   }
-  if (len < p->prefix_len || memcmp(key, p->prefix, p->prefix_len) != 0) {
+  if (!has_prefix(p, key, len)) {
     return KG_KEY_BAD_PREFIX;
   }
   if (p->kind == KG_KEY_STRICT) {
