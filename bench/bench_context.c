@@ -171,6 +171,7 @@ static void bm_map(kgb_state *st, void *ctx) {
     if (j >= n) {
       j = 0;
     }
+    KGB_KEEP(j);
   }
   kgb_set_items_processed(st, kgb_iterations(st));
 }

@@ -155,10 +155,11 @@ static inline void kgb_clobber(void) {
 }
 
 /*
- * KGB_KEEP(x) — x (a scalar lvalue) is used and may have changed, so the
- * computation that made it is kept and the next one is not hoisted.
+ * KGB_KEEP(x) — x (a register-sized scalar lvalue) is used and may have
+ * changed, so the computation that made it is kept and the next one is not
+ * hoisted.
  */
-#define KGB_KEEP(x) __asm__ __volatile__("" : "+r,m"(x) : : "memory")
+#define KGB_KEEP(x) __asm__ __volatile__("" : "+r"(x) : : "memory")
 
 #ifdef __cplusplus
 }
