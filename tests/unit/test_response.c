@@ -1,0 +1,485 @@
+/*
+ * tests/unit/test_response.c — the error responses of SPEC §1.4
+ * (keygate/response.h), byte for byte: statuses, WWW-Authenticate, messages,
+ * JSON bodies, whole responses, request ids, and buffer limits. Output
+ * buffers sit against a PROT_NONE page so a write past `cap` faults.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "guard.h"
+#include "keygate/response.h"
+
+#define RID "req_0123456789ABCDEFGHIJKLMN"
+
+#define MSG_MISSING                                                            \
+  "API key is required. Include it in the Authorization header as "            \
+  "\"Bearer sk_live_...\" or in the X-API-Key header."
+#define MSG_INVALID                                                            \
+  "API key is invalid. Check for typos or extra whitespace, and verify the "   \
+  "key in Settings \xe2\x86\x92 API Keys."
+#define MSG_EXPIRED                                                            \
+  "API key has been deactivated or has expired. Generate a new key in "        \
+  "Settings \xe2\x86\x92 API Keys and update your integration."
+#define MSG_AMBIGUOUS                                                          \
+  "More than one API key was sent. Send exactly one key, in the "              \
+  "Authorization header or in the X-API-Key header."
+#define MSG_IN_QUERY                                                           \
+  "API keys must not be sent in the URL. Send the key in the Authorization "   \
+  "header or in the X-API-Key header, and replace this key: the URL may "      \
+  "already be in logs."
+#define MSG_PARAMETER "A query parameter is invalid."
+
+typedef struct answer {
+  kg_status decision;
+  int status;
+  const char *message;   /* as kg_error_message returns it */
+  const char *body;      /* the JSON body with request id RID */
+  const char *challenge; /* WWW-Authenticate with realm "api", or NULL */
+} answer;
+
+static const answer ANSWERS[] = {
+    {KG_MISSING_API_KEY, 401, MSG_MISSING,
+     "{\"error\":{\"code\":\"missing_api_key\",\"message\":\"API key is "
+     "required. Include it in the Authorization header as \\\"Bearer "
+     "sk_live_...\\\" or in the X-API-Key header.\",\"request_id\":\"" RID
+     "\"}}",
+     "Bearer realm=\"api\""},
+    {KG_INVALID_API_KEY, 401, MSG_INVALID,
+     "{\"error\":{\"code\":\"invalid_api_key\",\"message\":\"" MSG_INVALID
+     "\",\"request_id\":\"" RID "\"}}",
+     "Bearer realm=\"api\", error=\"invalid_token\""},
+    {KG_EXPIRED_API_KEY, 401, MSG_EXPIRED,
+     "{\"error\":{\"code\":\"expired_api_key\",\"message\":\"" MSG_EXPIRED
+     "\",\"request_id\":\"" RID "\"}}",
+     "Bearer realm=\"api\", error=\"invalid_token\", "
+     "error_description=\"The API key has expired\""},
+    {KG_AMBIGUOUS_API_KEY, 400, MSG_AMBIGUOUS,
+     "{\"error\":{\"code\":\"ambiguous_api_key\",\"message\":\"" MSG_AMBIGUOUS
+     "\",\"request_id\":\"" RID "\"}}",
+     NULL},
+    {KG_API_KEY_IN_QUERY, 400, MSG_IN_QUERY,
+     "{\"error\":{\"code\":\"api_key_in_query\",\"message\":\"" MSG_IN_QUERY
+     "\",\"request_id\":\"" RID "\"}}",
+     NULL},
+    {KG_INVALID_PARAMETER, 400, MSG_PARAMETER,
+     "{\"error\":{\"code\":\"invalid_parameter\",\"message\":\"" MSG_PARAMETER
+     "\",\"request_id\":\"" RID "\"}}",
+     NULL},
+};
+#define NANSWERS (sizeof ANSWERS / sizeof ANSWERS[0])
+
+/* out_buf — a zeroed output buffer of cap bytes ending at a guard page. */
+static char *out_buf(size_t cap) {
+  static const char zero[4096];
+  assert_true(cap <= sizeof zero);
+  return guard_copy(zero, cap);
+}
+
+static const char *rid(void) {
+  return guard_copy(RID, KG_REQUEST_ID_LEN);
+}
+
+/* ---- statuses and messages ---------------------------------------------- */
+
+static void http_status_follows_the_decision(void **state) {
+  (void)state;
+  assert_int_equal(kg_http_status(KG_VALID), 200);
+  for (size_t i = 0; i < NANSWERS; i++) {
+    assert_int_equal(kg_http_status(ANSWERS[i].decision), ANSWERS[i].status);
+  }
+  static const kg_status not_decisions[] = {
+      KG_OK,          KG_INCOMPLETE,       KG_E_NOMEM,    KG_KEY_MALFORMED,
+      KG_KEY_UNKNOWN, KG_E_HEAD_TOO_LARGE, (kg_status)999};
+  for (size_t i = 0; i < sizeof not_decisions / sizeof not_decisions[0]; i++) {
+    assert_int_equal(kg_http_status(not_decisions[i]), 500);
+  }
+}
+
+static void messages_are_pinned_byte_for_byte(void **state) {
+  (void)state;
+  for (size_t i = 0; i < NANSWERS; i++) {
+    assert_string_equal(kg_error_message(ANSWERS[i].decision),
+                        ANSWERS[i].message);
+  }
+  assert_string_equal(kg_error_message(KG_VALID), "");
+  assert_string_equal(kg_error_message(KG_OK), "");
+  assert_string_equal(kg_error_message(KG_E_ARGUMENT), "");
+  assert_string_equal(kg_error_message(KG_KEY_UNKNOWN), "");
+}
+
+static void missing_message_is_the_documented_one(void **state) {
+  (void)state;
+  /* seeds/api-authentication.txt, word for word */
+  assert_string_equal(kg_error_message(KG_MISSING_API_KEY),
+                      "API key is required. Include it in the Authorization "
+                      "header as \"Bearer sk_live_...\" or in the X-API-Key "
+                      "header.");
+}
+
+static void invalid_message_does_not_say_why(void **state) {
+  (void)state;
+  /* unknown, deleted and bad checksum read the same to a client */
+  const char *m = kg_error_message(KG_INVALID_API_KEY);
+  assert_null(strstr(m, "checksum"));
+  assert_null(strstr(m, "deleted"));
+  assert_null(strstr(m, "unknown"));
+}
+
+/* ---- WWW-Authenticate --------------------------------------------------- */
+
+static void www_authenticate_per_decision(void **state) {
+  (void)state;
+  for (size_t i = 0; i < NANSWERS; i++) {
+    const char *want = ANSWERS[i].challenge ? ANSWERS[i].challenge : "";
+    size_t cap = strlen(want) + 1;
+    char *out = out_buf(cap);
+    size_t len = 99;
+    assert_int_equal(kg_www_authenticate(ANSWERS[i].decision,
+                                         guard_copy("api", 3), 3, out, cap,
+                                         &len),
+                     KG_OK);
+    assert_int_equal(len, strlen(want));
+    assert_string_equal(out, want);
+  }
+}
+
+static void www_authenticate_carries_the_configured_realm(void **state) {
+  (void)state;
+  char out[512];
+  size_t len;
+  assert_int_equal(kg_www_authenticate(KG_EXPIRED_API_KEY,
+                                       guard_copy("My API v2", 9), 9, out,
+                                       sizeof out, &len),
+                   KG_OK);
+  assert_string_equal(out,
+                      "Bearer realm=\"My API v2\", error=\"invalid_token\", "
+                      "error_description=\"The API key has expired\"");
+  char realm[KG_REALM_MAX];
+  memset(realm, 'r', sizeof realm);
+  assert_int_equal(kg_www_authenticate(KG_MISSING_API_KEY,
+                                       guard_copy(realm, KG_REALM_MAX),
+                                       KG_REALM_MAX, out, sizeof out, &len),
+                   KG_OK);
+  assert_int_equal(len, 15 + KG_REALM_MAX);
+}
+
+static void realms_that_cannot_be_quoted_are_refused(void **state) {
+  (void)state;
+  static const struct {
+    const char *r;
+    size_t len;
+  } bad[] = {
+      {"", 0},      {"a\"b", 3},        {"a\\b", 3}, {"a\x1f", 2},
+      {"a\x7f", 2}, {"caf\xc3\xa9", 5}, {"a\nb", 3}, {"a\0b", 3},
+  };
+  char out[512];
+  size_t len;
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    if (kg_www_authenticate(KG_MISSING_API_KEY,
+                            guard_copy(bad[i].r, bad[i].len), bad[i].len, out,
+                            sizeof out, &len) != KG_E_ARGUMENT) {
+      fail_msg("realm %zu accepted", i);
+    }
+  }
+  char realm[KG_REALM_MAX + 1];
+  memset(realm, 'r', sizeof realm);
+  assert_int_equal(kg_www_authenticate(KG_MISSING_API_KEY, realm,
+                                       KG_REALM_MAX + 1, out, sizeof out, &len),
+                   KG_E_ARGUMENT);
+}
+
+static void www_authenticate_never_writes_past_cap(void **state) {
+  (void)state;
+  const char *want = ANSWERS[2].challenge;
+  size_t need = strlen(want) + 1;
+  for (size_t cap = 0; cap < need; cap++) {
+    size_t len = 99;
+    assert_int_equal(kg_www_authenticate(KG_EXPIRED_API_KEY, "api", 3,
+                                         out_buf(cap), cap, &len),
+                     KG_E_BUFFER_TOO_SMALL);
+  }
+  guard_free_all();
+}
+
+/* ---- request ids -------------------------------------------------------- */
+
+static int cmp_ids(const void *a, const void *b) {
+  return memcmp(a, b, KG_REQUEST_ID_LEN);
+}
+
+static void request_ids_are_req_and_24_base62_and_unique(void **state) {
+  (void)state;
+  enum { N = 5000 };
+  char *all = malloc((size_t)N * KG_REQUEST_ID_LEN);
+  assert_non_null(all);
+  char *out = out_buf(KG_REQUEST_ID_LEN + 1); /* the NUL is the last byte */
+  for (size_t i = 0; i < N; i++) {
+    assert_int_equal(kg_request_id(out), KG_OK);
+    assert_memory_equal(out, "req_", 4);
+    for (size_t j = 4; j < KG_REQUEST_ID_LEN; j++) {
+      char c = out[j];
+      assert_true((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
+                  (c >= 'a' && c <= 'z'));
+    }
+    assert_int_equal(out[KG_REQUEST_ID_LEN], '\0');
+    memcpy(all + i * KG_REQUEST_ID_LEN, out, KG_REQUEST_ID_LEN);
+  }
+  qsort(all, N, KG_REQUEST_ID_LEN, cmp_ids);
+  for (size_t i = 1; i < N; i++) {
+    assert_true(memcmp(all + (i - 1) * KG_REQUEST_ID_LEN,
+                       all + i * KG_REQUEST_ID_LEN, KG_REQUEST_ID_LEN) != 0);
+  }
+  free(all);
+}
+
+/* ---- bodies ------------------------------------------------------------- */
+
+static void error_bodies_are_exact(void **state) {
+  (void)state;
+  for (size_t i = 0; i < NANSWERS; i++) {
+    size_t cap = strlen(ANSWERS[i].body) + 1;
+    char *out = out_buf(cap);
+    size_t len = 0;
+    kg_status rc =
+        kg_error_body(ANSWERS[i].decision, NULL, 0, rid(), out, cap, &len);
+    assert_int_equal(rc, KG_OK);
+    assert_int_equal(len, strlen(ANSWERS[i].body));
+    assert_string_equal(out, ANSWERS[i].body);
+  }
+}
+
+static void the_documented_missing_body_is_exact(void **state) {
+  (void)state;
+  char out[KG_ERROR_BODY_MAX];
+  size_t len;
+  assert_int_equal(
+      kg_error_body(KG_MISSING_API_KEY, NULL, 0, RID, out, sizeof out, &len),
+      KG_OK);
+  assert_string_equal(
+      out, "{\"error\":{\"code\":\"missing_api_key\",\"message\":\"API key is "
+           "required. Include it in the Authorization header as \\\"Bearer "
+           "sk_live_...\\\" or in the X-API-Key header.\",\"request_id\":"
+           "\"req_0123456789ABCDEFGHIJKLMN\"}}");
+}
+
+static void custom_messages_are_json_escaped(void **state) {
+  (void)state;
+  static const char msg[] = "say \"hi\" \\ now\n\x01\x7f caf\xc3\xa9";
+  char out[KG_ERROR_BODY_MAX];
+  size_t len;
+  assert_int_equal(kg_error_body(KG_INVALID_PARAMETER,
+                                 guard_copy(msg, sizeof msg - 1),
+                                 sizeof msg - 1, RID, out, sizeof out, &len),
+                   KG_OK);
+  assert_int_equal(len, strlen(out));
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)out[i];
+    if (c < 0x20 || c == 0x7f) {
+      fail_msg("raw control byte 0x%02x at %zu of the body", c, i);
+    }
+  }
+  assert_non_null(strstr(out, "\"message\":\"say \\\"hi\\\" \\\\ now"));
+  assert_non_null(strstr(out, "caf\xc3\xa9\",\"request_id\":\"" RID "\"}}"));
+  assert_memory_equal(out, "{\"error\":{\"code\":\"invalid_parameter\"", 36);
+}
+
+static void bodies_refuse_non_errors_and_bad_request_ids(void **state) {
+  (void)state;
+  char out[KG_ERROR_BODY_MAX];
+  size_t len;
+  static const kg_status codes[] = {KG_VALID, KG_OK, KG_E_NOMEM,
+                                    KG_KEY_UNKNOWN};
+  for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+    assert_int_equal(
+        kg_error_body(codes[i], NULL, 0, RID, out, sizeof out, &len),
+        KG_E_ARGUMENT);
+  }
+  static const char *const ids[] = {
+      "req-0123456789ABCDEFGHIJKLMN", "REQ_0123456789ABCDEFGHIJKLMN",
+      "req_0123456789ABCDEFGHIJKLM!", "req_0123456789ABCD\"FGHIJKLMN",
+      "req_0123456789ABCDEFGHIJKL\nN"};
+  for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+    assert_int_equal(kg_error_body(KG_MISSING_API_KEY, NULL, 0,
+                                   guard_copy(ids[i], KG_REQUEST_ID_LEN), out,
+                                   sizeof out, &len),
+                     KG_E_ARGUMENT);
+  }
+  assert_int_equal(
+      kg_error_body(KG_MISSING_API_KEY, NULL, 0, NULL, out, sizeof out, &len),
+      KG_E_ARGUMENT);
+  assert_int_equal(
+      kg_error_body(KG_MISSING_API_KEY, NULL, 5, RID, out, sizeof out, &len),
+      KG_E_ARGUMENT);
+}
+
+static void bodies_never_write_past_cap(void **state) {
+  (void)state;
+  for (size_t i = 0; i < NANSWERS; i++) {
+    size_t need = strlen(ANSWERS[i].body) + 1;
+    for (size_t cap = 0; cap < need; cap++) {
+      size_t len = 99;
+      if (kg_error_body(ANSWERS[i].decision, NULL, 0, RID, out_buf(cap), cap,
+                        &len) != KG_E_BUFFER_TOO_SMALL) {
+        fail_msg("%s body fitted in %zu bytes of %zu",
+                 kg_status_str(ANSWERS[i].decision), cap, need);
+      }
+    }
+    guard_free_all();
+  }
+}
+
+static void every_default_body_fits_the_documented_maximum(void **state) {
+  (void)state;
+  for (size_t i = 0; i < NANSWERS; i++) {
+    assert_true(strlen(ANSWERS[i].body) + 1 <= KG_ERROR_BODY_MAX);
+  }
+}
+
+/* ---- whole responses ---------------------------------------------------- */
+
+/* expected_response — the response text SPEC §1.4 asks for. */
+static size_t expected_response(const answer *a, const char *realm, char *out,
+                                size_t cap) {
+  char challenge[512] = "";
+  if (a->challenge != NULL) {
+    /* the table's challenges use realm "api": rebuild for this realm */
+    const char *rest = a->challenge + strlen("Bearer realm=\"api\"");
+    int c =
+        snprintf(challenge, sizeof challenge,
+                 "WWW-Authenticate: Bearer realm=\"%s\"%s\r\n", realm, rest);
+    assert_true(c > 0 && (size_t)c < sizeof challenge);
+  }
+  int n = snprintf(out, cap,
+                   "HTTP/1.1 %d %s\r\n"
+                   "Content-Type: application/json\r\n"
+                   "Cache-Control: no-store\r\n"
+                   "X-Request-Id: " RID "\r\n"
+                   "%s"
+                   "Content-Length: %zu\r\n"
+                   "\r\n"
+                   "%s",
+                   a->status, a->status == 401 ? "Unauthorized" : "Bad Request",
+                   challenge, strlen(a->body), a->body);
+  assert_true(n > 0 && (size_t)n < cap);
+  return (size_t)n;
+}
+
+static void responses_are_exact_for_every_error_decision(void **state) {
+  (void)state;
+  for (size_t i = 0; i < NANSWERS; i++) {
+    char want[2048];
+    size_t wl = expected_response(&ANSWERS[i], "api", want, sizeof want);
+    char *out = out_buf(wl + 1);
+    size_t len = 0;
+    assert_int_equal(kg_response_render(ANSWERS[i].decision,
+                                        guard_copy("api", 3), 3, rid(), out,
+                                        wl + 1, &len),
+                     KG_OK);
+    assert_int_equal(len, wl);
+    assert_string_equal(out, want);
+  }
+}
+
+static void responses_with_the_longest_realm_fit_response_max(void **state) {
+  (void)state;
+  char realm[KG_REALM_MAX + 1];
+  memset(realm, 'R', KG_REALM_MAX);
+  realm[KG_REALM_MAX] = '\0';
+  for (size_t i = 0; i < NANSWERS; i++) {
+    char want[2048];
+    size_t wl = expected_response(&ANSWERS[i], realm, want, sizeof want);
+    assert_true(wl + 1 <= KG_RESPONSE_MAX);
+    char *out = out_buf(KG_RESPONSE_MAX);
+    size_t len = 0;
+    assert_int_equal(kg_response_render(ANSWERS[i].decision, realm,
+                                        KG_REALM_MAX, RID, out, KG_RESPONSE_MAX,
+                                        &len),
+                     KG_OK);
+    assert_string_equal(out, want);
+  }
+}
+
+static void a_valid_request_gets_no_rendered_response(void **state) {
+  (void)state;
+  char out[KG_RESPONSE_MAX];
+  size_t len;
+  assert_int_equal(
+      kg_response_render(KG_VALID, "api", 3, RID, out, sizeof out, &len),
+      KG_E_ARGUMENT);
+  assert_int_equal(
+      kg_response_render(KG_OK, "api", 3, RID, out, sizeof out, &len),
+      KG_E_ARGUMENT);
+}
+
+static void responses_never_write_past_cap(void **state) {
+  (void)state;
+  for (size_t i = 0; i < NANSWERS; i++) {
+    char want[2048];
+    size_t wl = expected_response(&ANSWERS[i], "api", want, sizeof want);
+    for (size_t cap = 0; cap <= wl; cap++) {
+      size_t len = 99;
+      if (kg_response_render(ANSWERS[i].decision, "api", 3, RID, out_buf(cap),
+                             cap, &len) != KG_E_BUFFER_TOO_SMALL) {
+        fail_msg("%s response fitted in %zu bytes of %zu",
+                 kg_status_str(ANSWERS[i].decision), cap, wl + 1);
+      }
+    }
+    guard_free_all();
+  }
+}
+
+static void x_request_id_equals_the_body_request_id(void **state) {
+  (void)state;
+  for (size_t i = 0; i < NANSWERS; i++) {
+    char id[KG_REQUEST_ID_LEN + 1];
+    assert_int_equal(kg_request_id(id), KG_OK);
+    char out[KG_RESPONSE_MAX];
+    size_t len;
+    assert_int_equal(kg_response_render(ANSWERS[i].decision, "api", 3, id, out,
+                                        sizeof out, &len),
+                     KG_OK);
+    char hdr[64], body[64];
+    snprintf(hdr, sizeof hdr, "\r\nX-Request-Id: %s\r\n", id);
+    snprintf(body, sizeof body, "\"request_id\":\"%s\"}}", id);
+    assert_non_null(strstr(out, hdr));
+    const char *b = strstr(out, "\r\n\r\n");
+    assert_non_null(b);
+    assert_non_null(strstr(b, body));
+  }
+}
+
+#define T(f) cmocka_unit_test_teardown(f, guard_teardown)
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      T(http_status_follows_the_decision),
+      T(messages_are_pinned_byte_for_byte),
+      T(missing_message_is_the_documented_one),
+      T(invalid_message_does_not_say_why),
+      T(www_authenticate_per_decision),
+      T(www_authenticate_carries_the_configured_realm),
+      T(realms_that_cannot_be_quoted_are_refused),
+      T(www_authenticate_never_writes_past_cap),
+      T(request_ids_are_req_and_24_base62_and_unique),
+      T(error_bodies_are_exact),
+      T(the_documented_missing_body_is_exact),
+      T(custom_messages_are_json_escaped),
+      T(bodies_refuse_non_errors_and_bad_request_ids),
+      T(bodies_never_write_past_cap),
+      T(every_default_body_fits_the_documented_maximum),
+      T(responses_are_exact_for_every_error_decision),
+      T(responses_with_the_longest_realm_fit_response_max),
+      T(a_valid_request_gets_no_rendered_response),
+      T(responses_never_write_past_cap),
+      T(x_request_id_equals_the_body_request_id),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
