@@ -1,0 +1,176 @@
+# tests/integration/server_common.bash — what the server_*.sh tests share
+# (sourced; not named *.sh, so ctest does not take it for a test). Starts
+# `keygate serve` on a free loopback port, sends raw requests with
+# rawhttp.py, and counts assertions.
+#
+# Environment (from tests/integration/CMakeLists.txt): KEYGATE,
+# KEYGATE_NGINX_MODULE. Everything a test makes lives in $T, removed on exit
+# with the server stopped first.
+
+set -euo pipefail
+
+: "${KEYGATE:?KEYGATE must name the keygate program}"
+: "${KEYGATE_NGINX_MODULE:?KEYGATE_NGINX_MODULE must name the nginx module}"
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+RAWHTTP="$HERE/rawhttp.py"
+T=$(mktemp -d "${TMPDIR:-/tmp}/keygate-test.XXXXXX")
+mkdir -p "$T/tmp" "$T/logs"
+export TMPDIR="$T/tmp" # keygate serve's private folder goes here
+export KEYGATE_DB="$T/keys.db"
+SERVE_PID=""
+PORT=""
+PASSED=0
+FAILED=0
+
+stop_serve() {
+  if [ -n "$SERVE_PID" ] && kill -0 "$SERVE_PID" 2>/dev/null; then
+    kill -TERM "$SERVE_PID" 2>/dev/null || true
+    for _ in $(seq 1 300); do # at most 15 s
+      kill -0 "$SERVE_PID" 2>/dev/null || break
+      sleep 0.05
+    done
+    kill -KILL "$SERVE_PID" 2>/dev/null || true
+    wait "$SERVE_PID" 2>/dev/null || true
+  fi
+  SERVE_PID=""
+}
+
+cleanup() {
+  stop_serve
+  rm -rf "$T"
+}
+trap cleanup EXIT
+
+# free_port — print a TCP port free on 127.0.0.1 right now.
+free_port() {
+  python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
+# start_serve [extra keygate serve options] — start on a free port, wait
+# (at most 20 s) for "listening on", set PORT and SERVE_PID.
+start_serve() {
+  PORT=$(free_port)
+  "$KEYGATE" serve --db "$KEYGATE_DB" --listen "127.0.0.1:$PORT" \
+    --module "$KEYGATE_NGINX_MODULE" --log-dir "$T/logs" "$@" \
+    >"$T/serve.out" 2>"$T/serve.err" &
+  SERVE_PID=$!
+  for _ in $(seq 1 400); do
+    if grep -q "^listening on http://127.0.0.1:$PORT\$" "$T/serve.out"; then
+      return 0
+    fi
+    if ! kill -0 "$SERVE_PID" 2>/dev/null; then
+      break
+    fi
+    sleep 0.05
+  done
+  echo "keygate serve did not start:" >&2
+  cat "$T/serve.out" "$T/serve.err" >&2
+  exit 1
+}
+
+# ok NAME / bad NAME WHY — count one assertion.
+ok() {
+  PASSED=$((PASSED + 1))
+}
+bad() {
+  FAILED=$((FAILED + 1))
+  echo "FAIL: $1: $2" >&2
+}
+
+# check NAME ACTUAL EXPECTED
+check() {
+  if [ "$2" = "$3" ]; then
+    ok "$1"
+  else
+    bad "$1" "got [$2], want [$3]"
+  fi
+}
+
+# check_match NAME ACTUAL EXTENDED-REGEX
+check_match() {
+  if [[ "$2" =~ $3 ]]; then
+    ok "$1"
+  else
+    bad "$1" "[$2] does not match /$3/"
+  fi
+}
+
+# send REQUEST — the request is a printf %b string (\r, \n, \t, \x01, \0
+# escapes); sets RESP to rawhttp.py's report of the answers.
+send() {
+  RESP=$(printf '%b' "$1" | python3 "$RAWHTTP" "$PORT")
+}
+
+# Fields of the first answer in RESP.
+resp_status() { printf '%s\n' "$RESP" | sed -n 's/^STATUS //p' | head -n 1; }
+resp_header() {
+  printf '%s\n' "$RESP" | sed -n "s/^H $1: //p" | head -n 1
+}
+resp_header_count() {
+  printf '%s\n' "$RESP" | grep -c "^H $1: " || true
+}
+resp_body() { printf '%s\n' "$RESP" | sed -n 's/^BODY //p' | head -n 1; }
+
+# The messages of docs/contract.md, as rawhttp.py prints them (\x5c for a
+# backslash, UTF-8 bytes of the arrow escaped).
+declare -A MESSAGE=(
+  [missing_api_key]='API key is required. Include it in the Authorization header as \x5c"Bearer sk_live_...\x5c" or in the X-API-Key header.'
+  [invalid_api_key]='API key is invalid. Check for typos or extra whitespace, and verify the key in Settings \xe2\x86\x92 API Keys.'
+  [expired_api_key]='API key has been deactivated or has expired. Generate a new key in Settings \xe2\x86\x92 API Keys and update your integration.'
+  [ambiguous_api_key]='More than one API key was sent. Send exactly one key, in the Authorization header or in the X-API-Key header.'
+  [api_key_in_query]='API keys must not be sent in the URL. Send the key in the Authorization header or in the X-API-Key header, and replace this key: the URL may already be in logs.'
+  [bad_request]='The request is malformed. Send each header on one line, once, with no whitespace before the colon and no control characters.'
+)
+declare -A CHALLENGE=(
+  [missing_api_key]='Bearer realm="api"'
+  [invalid_api_key]='Bearer realm="api", error="invalid_token"'
+  [expired_api_key]='Bearer realm="api", error="invalid_token", error_description="The API key has expired"'
+)
+
+# expect_error NAME REQUEST STATUS CODE — send, then check the whole SPEC
+# §1.4 answer: status, WWW-Authenticate (exactly, or absent for a 400),
+# Content-Type, Cache-Control, X-Request-Id and the body byte for byte.
+expect_error() {
+  local name=$1 status=$3 code=$4
+  send "$2"
+  check "$name: status" "$(resp_status)" "$status"
+  check "$name: content-type" "$(resp_header content-type)" "application/json"
+  check "$name: cache-control" "$(resp_header cache-control)" "no-store"
+  local rid
+  rid=$(resp_header x-request-id)
+  check_match "$name: x-request-id" "$rid" '^req_[0-9A-Za-z]{24}$'
+  if [ -n "${CHALLENGE[$code]:-}" ]; then
+    check "$name: www-authenticate" "$(resp_header www-authenticate)" \
+      "${CHALLENGE[$code]}"
+  else
+    check "$name: no www-authenticate" "$(resp_header_count www-authenticate)" 0
+  fi
+  check "$name: body" "$(resp_body)" \
+    "{\"error\":{\"code\":\"$code\",\"message\":\"${MESSAGE[$code]}\",\"request_id\":\"$rid\"}}"
+}
+
+# expect_ok NAME REQUEST — a 200 from the reference API with its own id.
+expect_ok() {
+  send "$2"
+  check "$1: status" "$(resp_status)" 200
+  local rid
+  rid=$(resp_header x-request-id)
+  check_match "$1: x-request-id" "$rid" '^req_[0-9A-Za-z]{24}$'
+  check_match "$1: body" "$(resp_body)" "^\\{\"data\":\\[.*\\],\"count\":[0-9]+,\"request_id\":\"$rid\"\\}\$"
+}
+
+# new_key ACCOUNT NAME — create a key; prints "ID<TAB>KEY".
+new_key() {
+  "$KEYGATE" keys create --account "$1" --name "$2" --format tsv | cut -f1,2
+}
+
+# finish — print the tally and exit with its verdict.
+finish() {
+  echo "$PASSED passed, $FAILED failed"
+  [ "$FAILED" -eq 0 ]
+}

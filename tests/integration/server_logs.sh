@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# server_logs.sh — a key sent in the query string (or in a header nginx
+# refuses) reaches no log file: not the access log, not the error log, not
+# nginx's stderr. The access log format holds no $request/$args, the error
+# log level is notice (nginx's info lines echo headers), and the module
+# redacts the request line of a request whose query holds a key.
+set -euo pipefail
+. "$(dirname "$0")/server_common.bash"
+
+"$KEYGATE" accounts create acme --tier pro >/dev/null
+IFS=$'\t' read -r _ K < <(new_key acme logged)
+start_serve --workers 1
+
+SECRET=${K#sk_live_} # the part that must never appear
+H='Host: a\r\nConnection: close\r\n'
+requests=(
+  "GET /api/v1/iocs?api_key=$K HTTP/1.1\r\n$H\r\n"
+  "GET /api/v1/iocs?type=ipv4&token=$K HTTP/1.1\r\n${H}X-API-Key: $K\r\n\r\n"
+  "GET /api/v1/iocs?q=$K HTTP/1.1\r\n$H\r\n"
+  "GET /api/v1/iocs?x=sk%5Flive%5F$SECRET HTTP/1.1\r\n$H\r\n"
+  "GET /elsewhere?key=$K HTTP/1.1\r\n$H\r\n"
+  "POST /api/v1/iocs?access_token=$K HTTP/1.1\r\n${H}Content-Length: 3\r\n\r\nabc"
+  # nginx refuses these itself (info-level lines that would echo them)
+  "GET /api/v1/iocs?apikey=$K HTTP/1.1\r\n${H}Authorization: Bearer $K\r\nAuthorization: Bearer $K\r\n\r\n"
+  "GET /api/v1/iocs?apikey=$K HTTP/1.1\r\n${H}X-API-Key : $K\r\n\r\n"
+  "GET /api/v1/iocs?apikey=$K HTTP/1.1\r\n${H}X-API-Key: $K\0\r\n\r\n"
+  "GET /api/v1/iocs?apikey=$K HTTP/1.1\r\nConnection: close\r\n\r\n"
+  # valid requests and a bad parameter, keys in headers only
+  "GET /api/v1/iocs?limit=2 HTTP/1.1\r\n${H}X-API-Key: $K\r\n\r\n"
+  "GET /api/v1/iocs?limit=0 HTTP/1.1\r\n${H}Authorization: Bearer $K\r\n\r\n"
+)
+statuses=""
+for r in "${requests[@]}"; do
+  send "$r"
+  statuses="$statuses$(resp_status) "
+done
+check "answers" "$statuses" "400 400 400 400 400 400 400 400 400 400 200 400 "
+
+# Stop (nginx flushes and closes its logs), then look at every file the
+# server wrote: --log-dir, and the private folder while it still exists.
+cp -r "$T/tmp" "$T/private-copy"
+stop_serve
+files=$(find "$T/logs" "$T/private-copy" -type f | wc -l)
+check_match "log files written" "$files" '^[2-9]|^[1-9][0-9]'
+lines=$(wc -l <"$T/logs/access.log")
+check "one access-log line per request (and the readiness probe)" "$lines" \
+  $((${#requests[@]} + 1))
+check_match "access log names the refusals" \
+  "$(grep -c ' api_key_in_query ' "$T/logs/access.log")" '^[4-9]$'
+check "no key in any log" \
+  "$(grep -rl -e "$SECRET" -e "${SECRET:0:16}" "$T/logs" "$T/private-copy" || true)" ""
+finish

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# server_refresh.sh — a running server sees a new key, a deactivation and
+# a deletion within 2 s (SPEC §2), without a reload: each worker polls the
+# store's change counter (keygate_refresh 1s) and swaps in a new index.
+set -euo pipefail
+. "$(dirname "$0")/server_common.bash"
+
+"$KEYGATE" accounts create acme --tier pro >/dev/null
+IFS=$'\t' read -r ID1 K1 < <(new_key acme first)
+IFS=$'\t' read -r ID2 K2 < <(new_key acme second)
+start_serve --workers 2
+
+# answer_of KEY — "STATUS CODE" of one request with KEY on a new
+# connection (new connections spread over both workers); CODE is the error
+# code, empty for a 200.
+answer_of() {
+  send "GET /api/v1/iocs HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX-API-Key: $1\r\n\r\n"
+  ANSWER="$(resp_status) $(resp_body | sed -n 's/^{"error":{"code":"\([a-z_]*\)".*/\1/p')"
+}
+status_of() {
+  answer_of "$1"
+  echo "${ANSWER%% *}"
+}
+
+# within_2s NAME KEY STATUS CODE — poll (bounded: 2 s) until KEY answers
+# STATUS with CODE, then check 10 more requests all agree (every worker
+# has swapped).
+within_2s() {
+  local name=$1 key=$2 want=$3 code=$4 got="" deadline
+  deadline=$(($(date +%s%N) + 2000000000))
+  while [ "$(date +%s%N)" -lt "$deadline" ]; do
+    answer_of "$key"
+    got=$ANSWER
+    [ "$got" = "$want $code" ] && break
+    sleep 0.05
+  done
+  check "$name within 2 s" "$got" "$want $code"
+  local agree=0
+  for _ in $(seq 1 10); do
+    answer_of "$key"
+    [ "$ANSWER" = "$want $code" ] && agree=$((agree + 1))
+  done
+  check "$name: every worker agrees" "$agree" 10
+}
+
+check "first key works" "$(status_of "$K1")" 200
+check "second key works" "$(status_of "$K2")" 200
+
+"$KEYGATE" keys deactivate "$ID1" >/dev/null
+within_2s "deactivation" "$K1" 401 expired_api_key
+check "the other key still works" "$(status_of "$K2")" 200
+
+"$KEYGATE" keys delete "$ID2" >/dev/null
+within_2s "deletion" "$K2" 401 invalid_api_key
+
+IFS=$'\t' read -r _ K3 < <(new_key acme third)
+within_2s "a new key" "$K3" 200 ""
+
+# The workers reloaded the store; nginx itself never reloaded.
+check "no nginx reload" "$(grep -c ': reconfiguring$' "$T/logs/error.log" || true)" 0
+# 2 workers: one load each at start, then one each per change (3 changes).
+loads=$(grep -c 'keygate: loaded' "$T/logs/error.log" || true)
+check "workers reloaded the store on each change" "$((loads >= 8))" 1
+finish

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# server_serve.sh — `keygate serve` as a person meets it: one clear line and
+# exit 1 for a missing nginx, a missing module, a busy port and an
+# unreadable store; exit 2 for usage errors; "listening on" once it
+# answers; a clean stop on SIGTERM and on SIGINT (nginx gone, private
+# folder removed).
+set -euo pipefail
+. "$(dirname "$0")/server_common.bash"
+
+"$KEYGATE" accounts create acme --tier pro >/dev/null
+IFS=$'\t' read -r _ K < <(new_key acme serve)
+
+# serve_fails NAME WANT_RC REGEX ARGS... — run a serve that must not start.
+serve_fails() {
+  local name=$1 want=$2 regex=$3 rc=0
+  shift 3
+  timeout 20 "$KEYGATE" serve "$@" >"$T/fail.out" 2>"$T/fail.err" || rc=$?
+  check "$name: exit code" "$rc" "$want"
+  check "$name: one line on stderr" "$(wc -l <"$T/fail.err")" 1
+  check_match "$name: says why" "$(cat "$T/fail.err")" "$regex"
+  check "$name: nothing on stdout" "$(cat "$T/fail.out")" ""
+}
+P=$(free_port)
+M=(--module "$KEYGATE_NGINX_MODULE")
+serve_fails "no --db" 2 '^keygate serve: --db PATH is required' \
+  --listen "127.0.0.1:$P" "${M[@]}"
+serve_fails "bad --listen" 2 "^keygate serve: --listen '127.0.0.1' is not HOST:PORT" \
+  --db "$KEYGATE_DB" --listen 127.0.0.1 "${M[@]}"
+serve_fails "bad --workers" 2 "^keygate serve: --workers '0' must be" \
+  --db "$KEYGATE_DB" --listen "127.0.0.1:$P" --workers 0 "${M[@]}"
+serve_fails "unknown option" 2 "^keygate serve: unknown option '--port'" \
+  --db "$KEYGATE_DB" --port 80
+serve_fails "missing store" 1 "^keygate serve: cannot read the key store $T/none.db" \
+  --db "$T/none.db" --listen "127.0.0.1:$P" "${M[@]}"
+echo "not a database" >"$T/junk.db"
+serve_fails "not a store" 1 "^keygate serve: cannot read the key store $T/junk.db: " \
+  --db "$T/junk.db" --listen "127.0.0.1:$P" "${M[@]}"
+serve_fails "missing nginx" 1 '^keygate serve: nginx not found; install it' \
+  --db "$KEYGATE_DB" --listen "127.0.0.1:$P" --nginx "$T/no-nginx" "${M[@]}"
+serve_fails "missing module" 1 '^keygate serve: the nginx module ngx_http_keygate_module.so was not found' \
+  --db "$KEYGATE_DB" --listen "127.0.0.1:$P" --module "$T/none.so"
+
+# A busy port: something else listens there.
+python3 -c 'import socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(1)
+open(sys.argv[2], "w").close()
+time.sleep(30)' "$P" "$T/listening" &
+BLOCKER=$!
+for _ in $(seq 1 100); do [ -f "$T/listening" ] && break; sleep 0.05; done
+serve_fails "busy port" 1 "^keygate serve: 127.0.0.1:$P is already in use" \
+  --db "$KEYGATE_DB" --listen "127.0.0.1:$P" "${M[@]}"
+kill "$BLOCKER"
+wait "$BLOCKER" 2>/dev/null || true
+check "failed starts leave no private folder" "$(ls "$T/tmp")" ""
+
+# A good start, then SIGTERM: graceful stop, nginx gone, folder removed.
+for sig in TERM INT; do
+  start_serve --workers 2
+  check "$sig: listening line" "$(cat "$T/serve.out")" \
+    "listening on http://127.0.0.1:$PORT"
+  send "GET /api/v1/iocs?type=domain&limit=2 HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX-API-Key: $K\r\n\r\n"
+  check "$sig: serves" "$(resp_status)" 200
+  private=$(ls -d "$T"/tmp/keygate-serve-*)
+  check "$sig: private folder mode" "$(stat -c %a "$private")" 700
+  master=$(cat "$private/nginx.pid")
+  check_match "$sig: nginx master runs" "$(ps -o comm= -p "$master")" '^nginx$'
+  kill -"$sig" "$SERVE_PID"
+  rc=0
+  for _ in $(seq 1 300); do kill -0 "$SERVE_PID" 2>/dev/null || break; sleep 0.05; done
+  wait "$SERVE_PID" || rc=$?
+  SERVE_PID=""
+  check "$sig: exit 0" "$rc" 0
+  check "$sig: nginx master gone" "$(ps -o pid= -p "$master" | tr -d ' ')" ""
+  check "$sig: no nginx of ours left" "$(pgrep -f "$private" || true)" ""
+  check "$sig: private folder removed" "$(ls "$T/tmp")" ""
+  check "$sig: nothing on stderr" "$(cat "$T/serve.err")" ""
+  check_match "$sig: nginx stopped gracefully" \
+    "$(grep -c 'gracefully shutting down' "$T/logs/error.log")" '^[1-9]'
+  : >"$T/logs/error.log"
+done
+finish
