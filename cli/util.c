@@ -162,7 +162,7 @@ int cli_parse_duration(const char *s, int64_t *out) {
     unit = 86400;
     break;
   case 'w':
-    unit = 7 * 86400;
+    unit = (int64_t)7 * 86400;
     break;
   default:
     return -1;

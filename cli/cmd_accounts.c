@@ -1,0 +1,340 @@
+/*
+ * cmd_accounts.c — `keygate accounts`: accounts and their tiers in the key
+ * store (SPEC §2: a free account holds 3 keys, a pro account 50).
+ *
+ *   keygate accounts create NAME [--tier free|pro]
+ *   keygate accounts set-tier NAME free|pro
+ *   keygate accounts list
+ *
+ * Every command takes --db PATH (default $KEYGATE_DB, else keygate.db) and
+ * --format text|json|tsv. `accounts create` makes the store when it does
+ * not exist yet.
+ */
+#define _GNU_SOURCE /* getopt_long with -std=c11 */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "keygate/store.h"
+#include "keygate/store_admin.h"
+
+typedef enum out_format { FMT_TEXT, FMT_JSON, FMT_TSV } out_format;
+
+enum { O_HELP = 'h', O_DB = 1000, O_FORMAT, O_TIER };
+
+typedef struct accounts_opts {
+  const char *cmd; /* "accounts create", for messages */
+  const char *db;
+  out_format format;
+  const char *tier;
+  const char *pos[3];
+  int npos;
+} accounts_opts;
+
+static const struct option OPTS[] = {
+    {"db", required_argument, NULL, O_DB},
+    {"format", required_argument, NULL, O_FORMAT},
+    {"tier", required_argument, NULL, O_TIER},
+    {"help", no_argument, NULL, O_HELP},
+    {NULL, 0, NULL, 0}};
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: keygate accounts <command> [--db PATH] "
+          "[--format text|json|tsv]\n"
+          "\n"
+          "  create NAME [--tier free|pro]   add an account (default free); "
+          "makes the store\n"
+          "                                  when it does not exist\n"
+          "  set-tier NAME free|pro          change the tier; going down keeps "
+          "every key\n"
+          "  list                            accounts, tiers and key counts\n"
+          "\n"
+          "A free account holds 3 keys, a pro account 50 (deleted keys do not "
+          "count).\n"
+          "NAME: 1-64 of [A-Za-z0-9._-], starting with a letter or digit.\n"
+          "--db defaults to $KEYGATE_DB, else keygate.db.\n");
+}
+
+/* Parse argv (argv[0] is the subcommand). 0, -1 after --help, or an exit
+ * code after printing an error. */
+static int parse_opts(int argc, char **argv, accounts_opts *o) {
+  const char *env = getenv("KEYGATE_DB");
+  o->db = env != NULL && env[0] != '\0' ? env : "keygate.db";
+  o->format = FMT_TEXT;
+  opterr = 0;
+  optind = 0; /* glibc: start afresh */
+  int c;
+  while ((c = getopt_long(argc, argv, ":h", OPTS, NULL)) != -1) {
+    switch (c) {
+    case O_HELP:
+      usage(stdout);
+      return -1;
+    case O_DB:
+      o->db = optarg;
+      break;
+    case O_TIER:
+      o->tier = optarg;
+      break;
+    case O_FORMAT:
+      if (strcmp(optarg, "text") == 0) {
+        o->format = FMT_TEXT;
+      } else if (strcmp(optarg, "json") == 0) {
+        o->format = FMT_JSON;
+      } else if (strcmp(optarg, "tsv") == 0) {
+        o->format = FMT_TSV;
+      } else {
+        return cli_error(CLI_EXIT_USAGE, o->cmd,
+                         "--format must be text, json or tsv, not '%s'",
+                         optarg);
+      }
+      break;
+    case ':':
+      return cli_error(CLI_EXIT_USAGE, o->cmd, "option %s needs a value",
+                       argv[optind - 1]);
+    default:
+      return cli_error(CLI_EXIT_USAGE, o->cmd,
+                       "unknown option '%s'; see 'keygate %s --help'",
+                       argv[optind - 1], o->cmd);
+    }
+  }
+  for (int i = optind; i < argc; i++) {
+    if (o->npos == 3) {
+      return cli_error(CLI_EXIT_USAGE, o->cmd,
+                       "unexpected argument '%s'; see 'keygate %s --help'",
+                       argv[i], o->cmd);
+    }
+    o->pos[o->npos++] = argv[i];
+  }
+  if (o->db[0] == '\0') {
+    return cli_error(CLI_EXIT_USAGE, o->cmd, "--db needs a path");
+  }
+  return 0;
+}
+
+static int want_args(const accounts_opts *o, int want, const char *what) {
+  if (o->npos < want) {
+    (void)cli_error(CLI_EXIT_USAGE, o->cmd, "give %s; see 'keygate %s --help'",
+                    what, o->cmd);
+    return CLI_EXIT_USAGE;
+  }
+  if (o->npos > want) {
+    (void)cli_error(CLI_EXIT_USAGE, o->cmd,
+                    "unexpected argument '%s'; see 'keygate %s --help'",
+                    o->pos[want], o->cmd);
+    return CLI_EXIT_USAGE;
+  }
+  return 0;
+}
+
+static int open_store(const accounts_opts *o, unsigned flags, kg_store **s) {
+  char err[KG_STORE_ERR_MAX];
+  if (kg_store_open(o->db, flags, s, err, sizeof err) != 0) {
+    return cli_error(CLI_EXIT_FAIL, o->cmd, "%s", err);
+  }
+  return 0;
+}
+
+/* ---- printing ---------------------------------------------------------- */
+
+static void account_json(const kg_account_info *a) {
+  char t[32];
+  printf("{\"id\":%llu,\"name\":", (unsigned long long)a->id);
+  cli_json_string(stdout, a->name, strlen(a->name));
+  printf(",\"tier\":\"%s\",\"keys\":%u,\"limit\":%u,\"created\":\"%s\"}",
+         kg_tier_name(a->tier), a->keys, kg_tier_limit(a->tier),
+         cli_format_iso8601(a->created, t, sizeof t));
+}
+
+static void account_tsv(const kg_account_info *a) {
+  char t[32];
+  printf("%s\t%s\t%u\t%u\t%s\n", a->name, kg_tier_name(a->tier), a->keys,
+         kg_tier_limit(a->tier), cli_format_iso8601(a->created, t, sizeof t));
+}
+
+/* One account, for create and set-tier. */
+static void print_account(out_format format, const kg_account_info *a,
+                          const char *verb) {
+  switch (format) {
+  case FMT_JSON:
+    account_json(a);
+    fputc('\n', stdout);
+    break;
+  case FMT_TSV:
+    account_tsv(a);
+    break;
+  case FMT_TEXT:
+    printf("%s account %s: %s tier, %u of %u keys\n", verb, a->name,
+           kg_tier_name(a->tier), a->keys, kg_tier_limit(a->tier));
+    if (a->keys > kg_tier_limit(a->tier)) {
+      printf("its %u keys keep working; new keys are refused until it holds "
+             "fewer than %u\n",
+             a->keys, kg_tier_limit(a->tier));
+    }
+    break;
+  }
+}
+
+typedef struct list_ctx {
+  out_format format;
+  int width; /* of the NAME column */
+  size_t printed;
+} list_ctx;
+
+static int measure(const kg_account_info *a, void *ctx) {
+  list_ctx *l = ctx;
+  const int n = (int)strlen(a->name);
+  l->width = n > l->width ? n : l->width;
+  return 0;
+}
+
+static int print_row(const kg_account_info *a, void *ctx) {
+  list_ctx *l = ctx;
+  char t[32];
+  switch (l->format) {
+  case FMT_JSON:
+    fputs(l->printed == 0 ? "[\n" : ",\n", stdout);
+    account_json(a);
+    break;
+  case FMT_TSV:
+    account_tsv(a);
+    break;
+  case FMT_TEXT:
+    printf("%-*s  %-4s  %4u  %5u  %s\n", l->width, a->name,
+           kg_tier_name(a->tier), a->keys, kg_tier_limit(a->tier),
+           cli_format_iso8601(a->created, t, sizeof t));
+    break;
+  }
+  l->printed++;
+  return 0;
+}
+
+/* ---- subcommands ------------------------------------------------------- */
+
+static int accounts_create(int argc, char **argv) {
+  accounts_opts o = {.cmd = "accounts create"};
+  int rc = parse_opts(argc, argv, &o);
+  if (rc != 0) {
+    return rc < 0 ? CLI_EXIT_OK : rc;
+  }
+  if ((rc = want_args(&o, 1, "the account NAME")) != 0) {
+    return rc;
+  }
+  char err[KG_STORE_ERR_MAX];
+  kg_tier tier = KG_TIER_FREE;
+  if (o.tier != NULL && kg_tier_parse(o.tier, &tier) != 0) {
+    return cli_error(CLI_EXIT_USAGE, o.cmd,
+                     "--tier must be free or pro, not '%s'", o.tier);
+  }
+  if (kg_account_name_check(o.pos[0], err, sizeof err) != 0) {
+    return cli_error(CLI_EXIT_USAGE, o.cmd, "%s", err);
+  }
+  kg_store *s;
+  if ((rc = open_store(&o, KG_STORE_CREATE, &s)) != 0) {
+    return rc;
+  }
+  kg_account_info a;
+  rc = kg_account_create(s, o.pos[0], tier, &a, err, sizeof err);
+  kg_store_close(s);
+  if (rc != 0) {
+    return cli_error(CLI_EXIT_FAIL, o.cmd, "%s", err);
+  }
+  print_account(o.format, &a, "created");
+  return CLI_EXIT_OK;
+}
+
+static int accounts_set_tier(int argc, char **argv) {
+  accounts_opts o = {.cmd = "accounts set-tier"};
+  int rc = parse_opts(argc, argv, &o);
+  if (rc != 0) {
+    return rc < 0 ? CLI_EXIT_OK : rc;
+  }
+  if ((rc = want_args(&o, 2, "the account NAME and a tier, free or pro")) !=
+      0) {
+    return rc;
+  }
+  kg_tier tier;
+  if (kg_tier_parse(o.pos[1], &tier) != 0) {
+    return cli_error(CLI_EXIT_USAGE, o.cmd,
+                     "the tier must be free or pro, not '%s'", o.pos[1]);
+  }
+  kg_store *s;
+  if ((rc = open_store(&o, 0, &s)) != 0) {
+    return rc;
+  }
+  char err[KG_STORE_ERR_MAX];
+  kg_account_info a;
+  rc = kg_account_set_tier(s, o.pos[0], tier, &a, err, sizeof err);
+  kg_store_close(s);
+  if (rc != 0) {
+    return cli_error(CLI_EXIT_FAIL, o.cmd, "%s", err);
+  }
+  print_account(o.format, &a, "updated");
+  return CLI_EXIT_OK;
+}
+
+static int accounts_list(int argc, char **argv) {
+  accounts_opts o = {.cmd = "accounts list"};
+  int rc = parse_opts(argc, argv, &o);
+  if (rc != 0) {
+    return rc < 0 ? CLI_EXIT_OK : rc;
+  }
+  if ((rc = want_args(&o, 0, "no arguments")) != 0) {
+    return rc;
+  }
+  kg_store *s;
+  if ((rc = open_store(&o, 0, &s)) != 0) {
+    return rc;
+  }
+  char err[KG_STORE_ERR_MAX];
+  list_ctx l = {.format = o.format, .width = (int)strlen("NAME")};
+  if (o.format == FMT_TEXT) {
+    if (kg_account_each(s, measure, &l, err, sizeof err) != 0) {
+      kg_store_close(s);
+      return cli_error(CLI_EXIT_FAIL, o.cmd, "%s", err);
+    }
+    printf("%-*s  %-4s  %4s  %5s  %s\n", l.width, "NAME", "TIER", "KEYS",
+           "LIMIT", "CREATED");
+  }
+  rc = kg_account_each(s, print_row, &l, err, sizeof err);
+  kg_store_close(s);
+  if (rc != 0) {
+    fflush(stdout);
+    return cli_error(CLI_EXIT_FAIL, o.cmd, "%s", err);
+  }
+  if (o.format == FMT_JSON) {
+    fputs(l.printed == 0 ? "[]\n" : "\n]\n", stdout);
+  }
+  return CLI_EXIT_OK;
+}
+
+static const struct {
+  const char *name;
+  int (*run)(int argc, char **argv);
+} SUBCOMMANDS[] = {
+    {"create", accounts_create},
+    {"set-tier", accounts_set_tier},
+    {"list", accounts_list},
+};
+
+int cmd_accounts(int argc, char **argv) {
+  if (argc < 2) {
+    return cli_error(CLI_EXIT_USAGE, "accounts",
+                     "give a command: create, set-tier or list");
+  }
+  const char *sub = argv[1];
+  if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 ||
+      strcmp(sub, "help") == 0) {
+    usage(stdout);
+    return CLI_EXIT_OK;
+  }
+  for (size_t i = 0; i < sizeof SUBCOMMANDS / sizeof SUBCOMMANDS[0]; i++) {
+    if (strcmp(sub, SUBCOMMANDS[i].name) == 0) {
+      return SUBCOMMANDS[i].run(argc - 1, argv + 1);
+    }
+  }
+  return cli_error(CLI_EXIT_USAGE, "accounts",
+                   "unknown command '%s'; see 'keygate accounts --help'", sub);
+}

@@ -1,0 +1,849 @@
+/*
+ * cmd_keys.c — `keygate keys`: the key lifecycle on the key store (SPEC §2).
+ *
+ *   keygate keys create --account NAME --name LABEL
+ *                       [--expires-in 30d | --expires-at ISO8601]
+ *   keygate keys list [--account NAME] [--all]
+ *   keygate keys deactivate ID
+ *   keygate keys delete ID
+ *   keygate keys rotate ID [--grace 24h] [--expires-in D | --expires-at T]
+ *   keygate keys seed --valid N --expired M --deactivated K --out FILE
+ *
+ * Every command takes --db PATH (default $KEYGATE_DB, else keygate.db) and
+ * --format text|json|tsv. A key is printed once, by create and rotate, only
+ * after the store committed it, and then wiped from memory (the stdout
+ * buffer too); list shows hints (sk_live_****Ab3x), never keys.
+ */
+#define _GNU_SOURCE /* getopt_long, fdopen, fsync with -std=c11 */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "keygate/keygate.h"
+#include "keygate/store.h"
+#include "keygate/store_admin.h"
+
+/* ---- options ----------------------------------------------------------- */
+
+typedef enum out_format { FMT_TEXT, FMT_JSON, FMT_TSV } out_format;
+
+enum {
+  O_HELP = 'h',
+  O_DB = 1000,
+  O_FORMAT,
+  O_ACCOUNT,
+  O_NAME,
+  O_EXPIRES_IN,
+  O_EXPIRES_AT,
+  O_ALL,
+  O_GRACE,
+  O_VALID,
+  O_EXPIRED,
+  O_DEACTIVATED,
+  O_OUT
+};
+
+typedef struct keys_opts {
+  const char *cmd; /* "keys create", for messages */
+  const char *db;
+  out_format format;
+  const char *account, *name, *expires_in, *expires_at, *grace;
+  const char *valid, *expired, *deactivated, *out;
+  int all;
+  const char *pos[2]; /* positional arguments */
+  int npos;
+} keys_opts;
+
+#define OPT_COMMON                                                             \
+  {"db", required_argument, NULL, O_DB},                                       \
+      {"format", required_argument, NULL, O_FORMAT}, {                         \
+    "help", no_argument, NULL, O_HELP                                          \
+  }
+#define OPT_EXPIRY                                                             \
+  {"expires-in", required_argument, NULL, O_EXPIRES_IN}, {                     \
+    "expires-at", required_argument, NULL, O_EXPIRES_AT                        \
+  }
+
+static const struct option CREATE_OPTS[] = {
+    OPT_COMMON,
+    OPT_EXPIRY,
+    {"account", required_argument, NULL, O_ACCOUNT},
+    {"name", required_argument, NULL, O_NAME},
+    {NULL, 0, NULL, 0}};
+static const struct option LIST_OPTS[] = {
+    OPT_COMMON,
+    {"account", required_argument, NULL, O_ACCOUNT},
+    {"all", no_argument, NULL, O_ALL},
+    {NULL, 0, NULL, 0}};
+static const struct option ID_OPTS[] = {OPT_COMMON, {NULL, 0, NULL, 0}};
+static const struct option ROTATE_OPTS[] = {
+    OPT_COMMON,
+    OPT_EXPIRY,
+    {"grace", required_argument, NULL, O_GRACE},
+    {NULL, 0, NULL, 0}};
+static const struct option SEED_OPTS[] = {
+    OPT_COMMON,
+    {"valid", required_argument, NULL, O_VALID},
+    {"expired", required_argument, NULL, O_EXPIRED},
+    {"deactivated", required_argument, NULL, O_DEACTIVATED},
+    {"out", required_argument, NULL, O_OUT},
+    {NULL, 0, NULL, 0}};
+
+static void usage(FILE *f) {
+  fprintf(
+      f,
+      "usage: keygate keys <command> [--db PATH] [--format text|json|tsv]\n"
+      "\n"
+      "  create --account NAME --name LABEL [--expires-in 30d | --expires-at "
+      "ISO8601]\n"
+      "      make a key and print it once (keygate keeps only its digest)\n"
+      "  list [--account NAME] [--all]\n"
+      "      list keys by hint (sk_live_****Ab3x); --all includes deleted\n"
+      "  deactivate ID       the key then answers expired_api_key\n"
+      "  delete ID           the key then answers invalid_api_key\n"
+      "  rotate ID [--grace 24h] [--expires-in D | --expires-at T]\n"
+      "      a new key; the old one keeps working for the grace period\n"
+      "  seed --valid N --expired M --deactivated K --out FILE\n"
+      "      a load-test population over pro accounts seed-NNNN; FILE gets\n"
+      "      '<class><TAB><key>' lines, mode 0600\n"
+      "\n"
+      "--db defaults to $KEYGATE_DB, else keygate.db. Durations: "
+      "<n>s|m|h|d|w.\n"
+      "ISO8601 times are UTC: 2030-01-31T00:00:00Z.\n");
+}
+
+/* Parse argv (argv[0] is the subcommand name) against opts. Returns 0, -1
+ * after --help (exit 0), or an exit code after printing an error. */
+static int parse_opts(int argc, char **argv, const struct option *longopts,
+                      keys_opts *o) {
+  const char *env = getenv("KEYGATE_DB");
+  o->db = env != NULL && env[0] != '\0' ? env : "keygate.db";
+  o->format = FMT_TEXT;
+  opterr = 0;
+  optind = 0; /* glibc: start afresh */
+  int c;
+  while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+    switch (c) {
+    case O_HELP:
+      usage(stdout);
+      return -1;
+    case O_DB:
+      o->db = optarg;
+      break;
+    case O_FORMAT:
+      if (strcmp(optarg, "text") == 0) {
+        o->format = FMT_TEXT;
+      } else if (strcmp(optarg, "json") == 0) {
+        o->format = FMT_JSON;
+      } else if (strcmp(optarg, "tsv") == 0) {
+        o->format = FMT_TSV;
+      } else {
+        return cli_error(CLI_EXIT_USAGE, o->cmd,
+                         "--format must be text, json or tsv, not '%s'",
+                         optarg);
+      }
+      break;
+    case O_ACCOUNT:
+      o->account = optarg;
+      break;
+    case O_NAME:
+      o->name = optarg;
+      break;
+    case O_EXPIRES_IN:
+      o->expires_in = optarg;
+      break;
+    case O_EXPIRES_AT:
+      o->expires_at = optarg;
+      break;
+    case O_ALL:
+      o->all = 1;
+      break;
+    case O_GRACE:
+      o->grace = optarg;
+      break;
+    case O_VALID:
+      o->valid = optarg;
+      break;
+    case O_EXPIRED:
+      o->expired = optarg;
+      break;
+    case O_DEACTIVATED:
+      o->deactivated = optarg;
+      break;
+    case O_OUT:
+      o->out = optarg;
+      break;
+    case ':':
+      return cli_error(CLI_EXIT_USAGE, o->cmd, "option %s needs a value",
+                       argv[optind - 1]);
+    default:
+      return cli_error(CLI_EXIT_USAGE, o->cmd,
+                       "unknown option '%s'; see 'keygate %s --help'",
+                       argv[optind - 1], o->cmd);
+    }
+  }
+  for (int i = optind; i < argc; i++) {
+    if (o->npos == 2) {
+      return cli_error(CLI_EXIT_USAGE, o->cmd,
+                       "unexpected argument '%s'; see 'keygate %s --help'",
+                       argv[i], o->cmd);
+    }
+    o->pos[o->npos++] = argv[i];
+  }
+  if (o->db[0] == '\0') {
+    return cli_error(CLI_EXIT_USAGE, o->cmd, "--db needs a path");
+  }
+  return 0;
+}
+
+/* Exactly `want` positional arguments, named `what` in the message. */
+static int want_args(const keys_opts *o, int want, const char *what) {
+  if (o->npos < want) {
+    (void)cli_error(CLI_EXIT_USAGE, o->cmd, "give %s; see 'keygate %s --help'",
+                    what, o->cmd);
+    return CLI_EXIT_USAGE;
+  }
+  if (o->npos > want) {
+    (void)cli_error(CLI_EXIT_USAGE, o->cmd,
+                    "unexpected argument '%s'; see 'keygate %s --help'",
+                    o->pos[want], o->cmd);
+    return CLI_EXIT_USAGE;
+  }
+  return 0;
+}
+
+/* Parse a key id argument ("key_" + 11 base62). */
+static int parse_id(const keys_opts *o, const char *s, uint64_t *id) {
+  if (kg_key_id_parse(s, strlen(s), id) != KG_OK) {
+    return cli_error(CLI_EXIT_USAGE, o->cmd,
+                     "'%s' is not a key id (they look like key_0A1b2C3d4E5; "
+                     "see 'keygate keys list')",
+                     s);
+  }
+  return 0;
+}
+
+/* The expiry of --expires-in / --expires-at as Unix seconds, 0 for none. */
+static int parse_expiry(const keys_opts *o, int64_t now, int64_t *out) {
+  *out = 0;
+  if (o->expires_in != NULL && o->expires_at != NULL) {
+    return cli_error(CLI_EXIT_USAGE, o->cmd,
+                     "give --expires-in or --expires-at, not both");
+  }
+  if (o->expires_in != NULL) {
+    int64_t d;
+    if (cli_parse_duration(o->expires_in, &d) != 0 || d > INT64_MAX - now) {
+      return cli_error(CLI_EXIT_USAGE, o->cmd,
+                       "bad duration '%s' for --expires-in; use a positive "
+                       "number with s, m, h, d or w (e.g. 30d)",
+                       o->expires_in);
+    }
+    *out = now + d;
+  } else if (o->expires_at != NULL) {
+    if (cli_parse_iso8601(o->expires_at, out) != 0) {
+      return cli_error(CLI_EXIT_USAGE, o->cmd,
+                       "bad time '%s' for --expires-at; use UTC ISO 8601 "
+                       "like 2030-01-31T00:00:00Z",
+                       o->expires_at);
+    }
+    if (*out <= now) {
+      return cli_error(CLI_EXIT_USAGE, o->cmd,
+                       "--expires-at %s is not in the future", o->expires_at);
+    }
+  }
+  return 0;
+}
+
+/* Open the store; prints the error. */
+static int open_store(const keys_opts *o, unsigned flags, kg_store **s) {
+  char err[KG_STORE_ERR_MAX];
+  if (kg_store_open(o->db, flags, s, err, sizeof err) != 0) {
+    return cli_error(CLI_EXIT_FAIL, o->cmd, "%s", err);
+  }
+  return 0;
+}
+
+/* ---- printing ---------------------------------------------------------- */
+
+static void print_time_json(FILE *f, int64_t t) {
+  char buf[32];
+  if (t == 0) {
+    fputs("null", f);
+  } else {
+    fprintf(f, "\"%s\"", cli_format_iso8601(t, buf, sizeof buf));
+  }
+}
+
+static void print_id_json(FILE *f, uint64_t id) {
+  char buf[KG_KEY_ID_STR_LEN];
+  if (id == 0) {
+    fputs("null", f);
+  } else {
+    kg_key_id_format(id, buf);
+    fprintf(f, "\"%s\"", buf);
+  }
+}
+
+/* "never" or the ISO time (text and tsv show "never"/"" respectively). */
+static const char *time_or(int64_t t, const char *none, char *buf, size_t cap) {
+  return t == 0 ? none : cli_format_iso8601(t, buf, cap);
+}
+
+/* One key's public facts as a JSON object (no newline). */
+static void key_json(FILE *f, const kg_key_info *k, int64_t now) {
+  fputs("{\"id\":", f);
+  print_id_json(f, k->id);
+  fputs(",\"account\":", f);
+  cli_json_string(f, k->account, strlen(k->account));
+  fputs(",\"name\":", f);
+  cli_json_string(f, k->name, strlen(k->name));
+  fputs(",\"hint\":", f);
+  cli_json_string(f, k->hint, strlen(k->hint));
+  fprintf(f, ",\"status\":\"%s\",\"created\":", kg_key_state_name(k, now));
+  print_time_json(f, k->created);
+  fputs(",\"expires_at\":", f);
+  print_time_json(f, k->expires_at);
+  fputs(",\"replaces\":", f);
+  print_id_json(f, k->replaces);
+  fputs(",\"replaced_by\":", f);
+  print_id_json(f, k->replaced_by);
+  fputs("}", f);
+}
+
+/* One key as a tsv row: id account name hint status created expires. */
+static void key_tsv(FILE *f, const kg_key_info *k, int64_t now) {
+  char id[KG_KEY_ID_STR_LEN], c[32], e[32];
+  kg_key_id_format(k->id, id);
+  fprintf(f, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id, k->account, k->name, k->hint,
+          kg_key_state_name(k, now),
+          cli_format_iso8601(k->created, c, sizeof c),
+          time_or(k->expires_at, "", e, sizeof e));
+}
+
+/* Column widths for text: the account and name columns vary. */
+typedef struct widths {
+  int account, name;
+  size_t rows;
+} widths;
+
+static int measure_key(const kg_key_info *k, void *ctx) {
+  widths *w = ctx;
+  const int a = (int)strlen(k->account), n = (int)strlen(k->name);
+  w->account = a > w->account ? a : w->account;
+  w->name = n > w->name ? n : w->name;
+  w->rows++;
+  return 0;
+}
+
+typedef struct list_ctx {
+  out_format format;
+  widths w;
+  int64_t now;
+  size_t printed;
+} list_ctx;
+
+static void key_text(const kg_key_info *k, const list_ctx *l) {
+  char id[KG_KEY_ID_STR_LEN], c[32], e[32];
+  kg_key_id_format(k->id, id);
+  printf("%-15s  %-*s  %-*s  %-16s  %-11s  %-20s  %s\n", id, l->w.account,
+         k->account, l->w.name, k->name, k->hint, kg_key_state_name(k, l->now),
+         cli_format_iso8601(k->created, c, sizeof c),
+         time_or(k->expires_at, "never", e, sizeof e));
+}
+
+static int print_key(const kg_key_info *k, void *ctx) {
+  list_ctx *l = ctx;
+  switch (l->format) {
+  case FMT_JSON:
+    fputs(l->printed == 0 ? "[\n" : ",\n", stdout);
+    key_json(stdout, k, l->now);
+    break;
+  case FMT_TSV:
+    key_tsv(stdout, k, l->now);
+    break;
+  case FMT_TEXT:
+    key_text(k, l);
+    break;
+  }
+  l->printed++;
+  return 0;
+}
+
+/* Print a new key (create, rotate) in the chosen format. old is the key
+ * it replaced, or NULL. */
+static void print_new_key(const keys_opts *o, const kg_new_key *k,
+                          const kg_key_info *old) {
+  char id[KG_KEY_ID_STR_LEN], e[32];
+  kg_key_id_format(k->info.id, id);
+  switch (o->format) {
+  case FMT_JSON:
+    printf("{\"id\":\"%s\",\"key\":\"%.*s\",\"account\":", id, (int)k->key_len,
+           k->key);
+    cli_json_string(stdout, k->info.account, strlen(k->info.account));
+    fputs(",\"name\":", stdout);
+    cli_json_string(stdout, k->info.name, strlen(k->info.name));
+    fputs(",\"hint\":", stdout);
+    cli_json_string(stdout, k->info.hint, strlen(k->info.hint));
+    fputs(",\"expires_at\":", stdout);
+    print_time_json(stdout, k->info.expires_at);
+    if (old != NULL) {
+      fputs(",\"replaces\":", stdout);
+      print_id_json(stdout, old->id);
+      fputs(",\"old_expires_at\":", stdout);
+      print_time_json(stdout, old->expires_at);
+    }
+    fputs("}\n", stdout);
+    break;
+  case FMT_TSV:
+    printf("%s\t%.*s\t%s\t%s\t%s\n", id, (int)k->key_len, k->key,
+           k->info.account, k->info.name,
+           time_or(k->info.expires_at, "", e, sizeof e));
+    break;
+  case FMT_TEXT:
+    printf("%.*s\n", (int)k->key_len, k->key);
+    break;
+  }
+}
+
+/* ---- keys create / rotate ---------------------------------------------- */
+
+/* stdout's buffer while a key is printed, so it can be wiped afterwards. */
+static char key_stdout_buf[BUFSIZ];
+
+/* Print the new key, flush, and wipe every copy. Returns an exit code. */
+static int show_key_once(const keys_opts *o, kg_new_key *k,
+                         const kg_key_info *old) {
+  print_new_key(o, k, old);
+  const int failed = fflush(stdout) != 0 || ferror(stdout);
+  const int saved = errno;
+  char id[KG_KEY_ID_STR_LEN];
+  kg_key_id_format(k->info.id, id);
+  OPENSSL_cleanse(key_stdout_buf, sizeof key_stdout_buf);
+  kg_new_key_wipe(k);
+  if (failed) {
+    return cli_error(CLI_EXIT_FAIL, o->cmd,
+                     "could not write the key to stdout (%s); key %s exists "
+                     "but nobody has it: delete it with 'keygate keys delete "
+                     "%s'",
+                     strerror(saved), id, id);
+  }
+  return CLI_EXIT_OK;
+}
+
+static int keys_create(int argc, char **argv) {
+  keys_opts o = {.cmd = "keys create"};
+  int rc = parse_opts(argc, argv, CREATE_OPTS, &o);
+  if (rc != 0) {
+    return rc < 0 ? CLI_EXIT_OK : rc;
+  }
+  char err[KG_STORE_ERR_MAX];
+  if ((rc = want_args(&o, 0, "no arguments")) != 0) {
+    return rc;
+  }
+  if (o.account == NULL || o.name == NULL) {
+    return cli_error(CLI_EXIT_USAGE, o.cmd,
+                     "give --account NAME and --name LABEL (one key per "
+                     "integration, e.g. --name ci)");
+  }
+  if (kg_key_name_check(o.name, err, sizeof err) != 0) {
+    return cli_error(CLI_EXIT_USAGE, o.cmd, "--name: %s", err);
+  }
+  const int64_t now = (int64_t)time(NULL);
+  int64_t expires_at;
+  if ((rc = parse_expiry(&o, now, &expires_at)) != 0) {
+    return rc;
+  }
+  /* Before any output: stdout buffers into memory we wipe. */
+  setvbuf(stdout, key_stdout_buf, _IOFBF, sizeof key_stdout_buf);
+  kg_store *s;
+  if ((rc = open_store(&o, 0, &s)) != 0) {
+    return rc;
+  }
+  kg_new_key k;
+  if (kg_key_create(s, o.account, o.name, expires_at, &k, err, sizeof err) !=
+      0) {
+    kg_store_close(s);
+    return cli_error(CLI_EXIT_FAIL, o.cmd, "%s", err);
+  }
+  kg_store_close(s);
+  char id[KG_KEY_ID_STR_LEN];
+  kg_key_id_format(k.info.id, id);
+  rc = show_key_once(&o, &k, NULL);
+  if (rc == CLI_EXIT_OK && o.format == FMT_TEXT) {
+    fprintf(stderr,
+            "keygate keys create: key %s for account %s; this is the only "
+            "time it is shown, store it now\n",
+            id, o.account);
+  }
+  return rc;
+}
+
+static int keys_rotate(int argc, char **argv) {
+  keys_opts o = {.cmd = "keys rotate"};
+  int rc = parse_opts(argc, argv, ROTATE_OPTS, &o);
+  if (rc != 0) {
+    return rc < 0 ? CLI_EXIT_OK : rc;
+  }
+  uint64_t id;
+  if ((rc = want_args(&o, 1, "the id of the key to rotate")) != 0 ||
+      (rc = parse_id(&o, o.pos[0], &id)) != 0) {
+    return rc;
+  }
+  int64_t grace = 86400;
+  /* 0 is a valid grace (the old key stops now); durations are positive. */
+  if (o.grace != NULL && strcmp(o.grace, "0") != 0 &&
+      cli_parse_duration(o.grace, &grace) != 0) {
+    return cli_error(CLI_EXIT_USAGE, o.cmd,
+                     "bad duration '%s' for --grace; use 0 or a number with "
+                     "s, m, h, d or w (e.g. 24h)",
+                     o.grace);
+  }
+  if (o.grace != NULL && strcmp(o.grace, "0") == 0) {
+    grace = 0;
+  }
+  const int64_t now = (int64_t)time(NULL);
+  int64_t expires_at;
+  if ((rc = parse_expiry(&o, now, &expires_at)) != 0) {
+    return rc;
+  }
+  setvbuf(stdout, key_stdout_buf, _IOFBF, sizeof key_stdout_buf);
+  kg_store *s;
+  if ((rc = open_store(&o, 0, &s)) != 0) {
+    return rc;
+  }
+  char err[KG_STORE_ERR_MAX];
+  kg_new_key k;
+  kg_key_info old;
+  if (kg_key_rotate(s, id, grace, expires_at, &k, &old, err, sizeof err) != 0) {
+    kg_store_close(s);
+    return cli_error(CLI_EXIT_FAIL, o.cmd, "%s", err);
+  }
+  kg_store_close(s);
+  char new_id[KG_KEY_ID_STR_LEN], old_id[KG_KEY_ID_STR_LEN], when[32];
+  kg_key_id_format(k.info.id, new_id);
+  kg_key_id_format(old.id, old_id);
+  rc = show_key_once(&o, &k, &old);
+  if (rc == CLI_EXIT_OK && o.format == FMT_TEXT) {
+    fprintf(stderr,
+            "keygate keys rotate: key %s replaces %s, which keeps working "
+            "until %s; this is the only time the new key is shown, store it "
+            "now\n",
+            new_id, old_id,
+            cli_format_iso8601(old.expires_at, when, sizeof when));
+  }
+  return rc;
+}
+
+/* ---- keys list / deactivate / delete ------------------------------------ */
+
+static int keys_list(int argc, char **argv) {
+  keys_opts o = {.cmd = "keys list"};
+  int rc = parse_opts(argc, argv, LIST_OPTS, &o);
+  if (rc != 0) {
+    return rc < 0 ? CLI_EXIT_OK : rc;
+  }
+  if ((rc = want_args(&o, 0, "no arguments")) != 0) {
+    return rc;
+  }
+  kg_store *s;
+  if ((rc = open_store(&o, 0, &s)) != 0) {
+    return rc;
+  }
+  char err[KG_STORE_ERR_MAX];
+  list_ctx l = {.format = o.format, .now = (int64_t)time(NULL)};
+  l.w.account = (int)strlen("ACCOUNT");
+  l.w.name = (int)strlen("NAME");
+  if (o.format == FMT_TEXT && kg_key_each(s, o.account, o.all, measure_key,
+                                          &l.w, err, sizeof err) != 0) {
+    kg_store_close(s);
+    return cli_error(CLI_EXIT_FAIL, o.cmd, "%s", err);
+  }
+  if (o.format == FMT_TEXT) {
+    printf("%-15s  %-*s  %-*s  %-16s  %-11s  %-20s  %s\n", "ID", l.w.account,
+           "ACCOUNT", l.w.name, "NAME", "HINT", "STATUS", "CREATED", "EXPIRES");
+  }
+  rc = kg_key_each(s, o.account, o.all, print_key, &l, err, sizeof err);
+  kg_store_close(s);
+  if (rc != 0) {
+    fflush(stdout);
+    return cli_error(CLI_EXIT_FAIL, o.cmd, "%s", err);
+  }
+  if (o.format == FMT_JSON) {
+    fputs(l.printed == 0 ? "[]\n" : "\n]\n", stdout);
+  }
+  return CLI_EXIT_OK;
+}
+
+/* deactivate and delete: one id in, the key's new state out. */
+static int keys_set_status(int argc, char **argv, const char *cmd,
+                           kg_record_status status) {
+  keys_opts o = {.cmd = cmd};
+  int rc = parse_opts(argc, argv, ID_OPTS, &o);
+  if (rc != 0) {
+    return rc < 0 ? CLI_EXIT_OK : rc;
+  }
+  uint64_t id;
+  if ((rc = want_args(&o, 1, "the id of the key (see 'keygate keys list')")) !=
+          0 ||
+      (rc = parse_id(&o, o.pos[0], &id)) != 0) {
+    return rc;
+  }
+  kg_store *s;
+  if ((rc = open_store(&o, 0, &s)) != 0) {
+    return rc;
+  }
+  char err[KG_STORE_ERR_MAX];
+  kg_key_info k;
+  rc = status == KG_REC_DELETED ? kg_key_delete(s, id, &k, err, sizeof err)
+                                : kg_key_deactivate(s, id, &k, err, sizeof err);
+  kg_store_close(s);
+  if (rc != 0) {
+    return cli_error(CLI_EXIT_FAIL, o.cmd, "%s", err);
+  }
+  const int64_t now = (int64_t)time(NULL);
+  char ids[KG_KEY_ID_STR_LEN];
+  kg_key_id_format(k.id, ids);
+  switch (o.format) {
+  case FMT_JSON:
+    key_json(stdout, &k, now);
+    fputc('\n', stdout);
+    break;
+  case FMT_TSV:
+    key_tsv(stdout, &k, now);
+    break;
+  case FMT_TEXT:
+    printf("%s %s (%s, account %s, name %s): it now answers %s\n",
+           status == KG_REC_DELETED ? "deleted" : "deactivated", ids, k.hint,
+           k.account, k.name,
+           status == KG_REC_DELETED ? "invalid_api_key" : "expired_api_key");
+    break;
+  }
+  return CLI_EXIT_OK;
+}
+
+static int keys_deactivate(int argc, char **argv) {
+  return keys_set_status(argc, argv, "keys deactivate", KG_REC_DEACTIVATED);
+}
+
+static int keys_delete(int argc, char **argv) {
+  return keys_set_status(argc, argv, "keys delete", KG_REC_DELETED);
+}
+
+/* ---- keys seed --------------------------------------------------------- */
+
+/* A non-negative count for option `name`. */
+static int parse_count(const keys_opts *o, const char *name, const char *s,
+                       size_t *out) {
+  *out = 0;
+  if (s == NULL) {
+    return 0;
+  }
+  char *end;
+  errno = 0;
+  const unsigned long long v = strtoull(s, &end, 10);
+  if (s[0] < '0' || s[0] > '9' || *end != '\0' || errno != 0 ||
+      v > KG_INDEX_MAX_KEYS) {
+    return cli_error(CLI_EXIT_USAGE, o->cmd,
+                     "--%s must be a whole number from 0 to %u, not '%s'", name,
+                     KG_INDEX_MAX_KEYS, s);
+  }
+  *out = (size_t)v;
+  return 0;
+}
+
+typedef struct seed_sink {
+  FILE *f;
+  int failed; /* errno of the first write error */
+} seed_sink;
+
+static int write_seed_line(kg_seed_class c, const char *key, size_t len,
+                           void *ctx) {
+  seed_sink *sink = ctx;
+  if (fprintf(sink->f, "%s\t%.*s\n", kg_seed_class_name(c), (int)len, key) <
+      0) {
+    sink->failed = errno != 0 ? errno : EIO;
+    return 1;
+  }
+  return 0;
+}
+
+/* fsync the directory holding path, so a rename into it is durable. */
+static void sync_dir_of(const char *path) {
+  char copy[PATH_MAX];
+  snprintf(copy, sizeof copy, "%s", path);
+  const int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    (void)fsync(fd);
+    close(fd);
+  }
+}
+
+/* Seed into the store and the temporary file f; then make tmp durable.
+ * Returns 0, or an exit code after printing. */
+static int seed_into(const keys_opts *o, const kg_seed_counts *counts, FILE *f,
+                     int fd, kg_seed_result *res) {
+  kg_store *s;
+  int rc = open_store(o, KG_STORE_CREATE, &s);
+  if (rc != 0) {
+    return rc;
+  }
+  char err[KG_STORE_ERR_MAX];
+  seed_sink sink = {.f = f};
+  rc = kg_store_seed(s, counts, write_seed_line, &sink, res, err, sizeof err);
+  kg_store_close(s);
+  if (rc != 0) {
+    if (sink.failed != 0) {
+      return cli_error(CLI_EXIT_FAIL, o->cmd,
+                       "cannot write %s: %s; nothing was seeded", o->out,
+                       strerror(sink.failed));
+    }
+    return cli_error(CLI_EXIT_FAIL, o->cmd, "%s", err);
+  }
+  if (fflush(f) != 0 || fsync(fd) != 0) {
+    return cli_error(CLI_EXIT_FAIL, o->cmd,
+                     "seeded %zu keys but cannot finish writing %s: %s",
+                     res->keys, o->out, strerror(errno));
+  }
+  return 0;
+}
+
+static int keys_seed(int argc, char **argv) {
+  keys_opts o = {.cmd = "keys seed"};
+  int rc = parse_opts(argc, argv, SEED_OPTS, &o);
+  if (rc != 0) {
+    return rc < 0 ? CLI_EXIT_OK : rc;
+  }
+  kg_seed_counts counts;
+  if ((rc = want_args(&o, 0, "no arguments")) != 0 ||
+      (rc = parse_count(&o, "valid", o.valid, &counts.valid)) != 0 ||
+      (rc = parse_count(&o, "expired", o.expired, &counts.expired)) != 0 ||
+      (rc = parse_count(&o, "deactivated", o.deactivated,
+                        &counts.deactivated)) != 0) {
+    return rc;
+  }
+  if (o.out == NULL) {
+    return cli_error(CLI_EXIT_USAGE, o.cmd,
+                     "give --out FILE for the '<class><TAB><key>' lines");
+  }
+  const size_t total = counts.valid + counts.expired + counts.deactivated;
+  if (total == 0 || total > KG_INDEX_MAX_KEYS) {
+    return cli_error(CLI_EXIT_USAGE, o.cmd,
+                     "give --valid, --expired and --deactivated counts adding "
+                     "up to 1..%u keys",
+                     KG_INDEX_MAX_KEYS);
+  }
+  struct stat sb;
+  if (stat(o.out, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+    return cli_error(CLI_EXIT_USAGE, o.cmd, "--out %s is a directory", o.out);
+  }
+  /* The keys go to a new file that is 0600 from its creation and becomes
+   * FILE only after the store committed them. */
+  char tmp[PATH_MAX];
+  if (snprintf(tmp, sizeof tmp, "%s.tmp%ld", o.out, (long)getpid()) >=
+      (int)sizeof tmp) {
+    return cli_error(CLI_EXIT_USAGE, o.cmd, "--out path is too long");
+  }
+  const int fd =
+      open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    return cli_error(CLI_EXIT_FAIL, o.cmd, "cannot create %s: %s", tmp,
+                     strerror(errno));
+  }
+  (void)fchmod(fd, 0600); /* exactly 0600, whatever the umask */
+  FILE *f = fdopen(fd, "w");
+  static char buf[1 << 16]; /* stdio's buffer, wiped after */
+  if (f == NULL) {
+    close(fd);
+    unlink(tmp);
+    return cli_error(CLI_EXIT_FAIL, o.cmd, "cannot write %s: %s", tmp,
+                     strerror(errno));
+  }
+  setvbuf(f, buf, _IOFBF, sizeof buf);
+  kg_seed_result res = {0};
+  rc = seed_into(&o, &counts, f, fd, &res);
+  const int closed = fclose(f);
+  OPENSSL_cleanse(buf, sizeof buf);
+  if (rc == 0 && closed != 0) {
+    rc = cli_error(CLI_EXIT_FAIL, o.cmd,
+                   "seeded %zu keys but cannot finish writing %s: %s", res.keys,
+                   tmp, strerror(errno));
+  }
+  if (rc != 0) {
+    if (res.keys == 0) {
+      unlink(tmp); /* nothing committed: the lines name no stored key */
+    }
+    return rc;
+  }
+  if (rename(tmp, o.out) != 0) {
+    return cli_error(CLI_EXIT_FAIL, o.cmd,
+                     "seeded %zu keys, but cannot rename %s to %s: %s; the "
+                     "keys are in %s",
+                     res.keys, tmp, o.out, strerror(errno), tmp);
+  }
+  sync_dir_of(o.out);
+  switch (o.format) {
+  case FMT_JSON:
+    printf("{\"keys\":%zu,\"valid\":%zu,\"expired\":%zu,\"deactivated\":%zu,"
+           "\"accounts\":%zu,\"first_account\":\"seed-%04u\","
+           "\"last_account\":\"seed-%04u\",\"out\":",
+           res.keys, counts.valid, counts.expired, counts.deactivated,
+           res.accounts, res.first, res.last);
+    cli_json_string(stdout, o.out, strlen(o.out));
+    fputs("}\n", stdout);
+    break;
+  case FMT_TSV:
+    printf("%zu\t%zu\t%zu\t%zu\t%zu\tseed-%04u\tseed-%04u\t%s\n", res.keys,
+           counts.valid, counts.expired, counts.deactivated, res.accounts,
+           res.first, res.last, o.out);
+    break;
+  case FMT_TEXT:
+    printf("seeded %zu keys (%zu valid, %zu expired, %zu deactivated) over "
+           "%zu pro accounts seed-%04u..seed-%04u; keys in %s (mode 0600)\n",
+           res.keys, counts.valid, counts.expired, counts.deactivated,
+           res.accounts, res.first, res.last, o.out);
+    break;
+  }
+  return CLI_EXIT_OK;
+}
+
+/* ---- dispatch ---------------------------------------------------------- */
+
+static const struct {
+  const char *name;
+  int (*run)(int argc, char **argv);
+} SUBCOMMANDS[] = {
+    {"create", keys_create},         {"list", keys_list},
+    {"deactivate", keys_deactivate}, {"delete", keys_delete},
+    {"rotate", keys_rotate},         {"seed", keys_seed},
+};
+
+int cmd_keys(int argc, char **argv) {
+  if (argc < 2) {
+    return cli_error(CLI_EXIT_USAGE, "keys",
+                     "give a command: create, list, deactivate, delete, "
+                     "rotate or seed");
+  }
+  const char *sub = argv[1];
+  if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 ||
+      strcmp(sub, "help") == 0) {
+    usage(stdout);
+    return CLI_EXIT_OK;
+  }
+  for (size_t i = 0; i < sizeof SUBCOMMANDS / sizeof SUBCOMMANDS[0]; i++) {
+    if (strcmp(sub, SUBCOMMANDS[i].name) == 0) {
+      return SUBCOMMANDS[i].run(argc - 1, argv + 1);
+    }
+  }
+  return cli_error(CLI_EXIT_USAGE, "keys",
+                   "unknown command '%s'; see 'keygate keys --help'", sub);
+}

@@ -1,0 +1,98 @@
+/*
+ * store/src/internal.h — what the store's source files share: the store
+ * handle and small helpers around SQLite (errors, transactions). Not
+ * installed.
+ */
+#ifndef KEYGATE_STORE_INTERNAL_H
+#define KEYGATE_STORE_INTERNAL_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "keygate/digest.h"
+#include "keygate/key.h"
+#include "keygate/store.h"
+#include "keygate/store_admin.h"
+
+struct kg_store {
+  sqlite3 *db;
+  char *path;
+  unsigned flags;
+  kg_digester *digester; /* digests new keys (writers only) */
+  kg_key_policy policy;  /* the issued-key format: strict sk_live_ */
+  char digest_name[32];  /* meta.digest */
+  int loaded;            /* a kg_store_load has succeeded */
+  int64_t data_version;  /* PRAGMA data_version as of that load */
+  int self_dirty;        /* this connection wrote since that load (data_version
+                            only counts other connections' commits) */
+};
+
+/* store_errf — write one formatted line into err (when err is not NULL).
+ * Always returns -1, so callers can `return store_errf(...)`. */
+int store_errf(char *err, size_t errcap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* store_sqlerr — describe SQLite failure rc while doing `what`: a busy or
+ * locked database becomes the one "locked" line, anything else
+ * "<what>: <sqlite message>". Returns -1. */
+int store_sqlerr(kg_store *s, int rc, const char *what, char *err,
+                 size_t errcap);
+
+/* store_exec — run SQL without results. 0, or -1 with err. */
+int store_exec(kg_store *s, const char *sql, char *err, size_t errcap);
+
+/* store_begin_write — BEGIN IMMEDIATE (waits up to the busy timeout). */
+int store_begin_write(kg_store *s, char *err, size_t errcap);
+
+/* store_commit — COMMIT; marks the store dirty for kg_store_changed. */
+int store_commit(kg_store *s, char *err, size_t errcap);
+
+/* store_rollback — ROLLBACK when a transaction is open; never fails. */
+void store_rollback(kg_store *s);
+
+/* store_prepare — prepare one statement. 0, or -1 with err. */
+int store_prepare(kg_store *s, const char *sql, sqlite3_stmt **st, char *err,
+                  size_t errcap);
+
+/* store_require_writable — -1 with err when s was opened read-only. */
+int store_require_writable(kg_store *s, char *err, size_t errcap);
+
+/* store_now — the current Unix time. */
+int64_t store_now(void);
+
+/* store_random_id — a fresh non-zero 64-bit id from RAND_bytes. */
+int store_random_id(uint64_t *out, char *err, size_t errcap);
+
+/* store_account_lookup — id and tier of account `name` inside the current
+ * transaction; "no account named X" when absent. */
+int store_account_lookup(kg_store *s, const char *name, uint64_t *id,
+                         kg_tier *tier, char *err, size_t errcap);
+
+/* store_account_count — the keys of account id that count against its
+ * limit (not deleted, not rotated out by a live successor). */
+int store_account_count(kg_store *s, uint64_t id, unsigned *count, char *err,
+                        size_t errcap);
+
+/* The INSERT that store_insert_key binds (prepare it once per batch). */
+#define STORE_INSERT_KEY_SQL                                                   \
+  "INSERT INTO keys (id, account_id, digest, hint, name, created, updated,"    \
+  " expires_at, status, replaces) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7,"     \
+  " ?8, ?9)"
+
+/*
+ * store_insert_key — generate a fresh key into out->key, digest it and
+ * insert its row with the prepared STORE_INSERT_KEY_SQL statement `ins`
+ * (inside the caller's transaction). Fills out->info but its account name.
+ * A clash of id or digest (never seen, but possible in principle) is
+ * retried with a new key. On failure out is wiped.
+ */
+int store_insert_key(kg_store *s, sqlite3_stmt *ins, uint64_t account_id,
+                     const char *name, int64_t created, int64_t expires_at,
+                     kg_record_status status, uint64_t replaces,
+                     kg_new_key *out, char *err, size_t errcap);
+
+/* The status words stored in keys.status. */
+const char *store_status_word(kg_record_status st);
+
+#endif /* KEYGATE_STORE_INTERNAL_H */

@@ -1,0 +1,420 @@
+/*
+ * store/src/store.c — opening the store: connection settings, the schema and
+ * its migrations, the meta table, change detection, and the SQLite helpers
+ * the other files share.
+ *
+ * Schema versions live in PRAGMA user_version; MIGRATIONS[i] takes a store
+ * from version i to i + 1, and every migration a store needs runs in one
+ * IMMEDIATE transaction together with the version bump, so a crash leaves
+ * the old schema or the new one, never half of it.
+ */
+#define _GNU_SOURCE /* for strdup with -std=c11 */
+#include <errno.h>
+#include <openssl/rand.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "internal.h"
+
+/* ---- schema ------------------------------------------------------------ */
+
+/*
+ * Version 1. Keys are identified by a random 64-bit id (the INTEGER PRIMARY
+ * KEY, so no extra index) and found by digest (UNIQUE: two keys can never
+ * share one, which the index build would refuse). `replaces` links a
+ * rotated key to its predecessor. Deleted keys keep their row for audit.
+ */
+static const char *const MIGRATIONS[KG_STORE_SCHEMA_VERSION] = {
+    "CREATE TABLE meta (\n"
+    "  name  TEXT PRIMARY KEY,\n"
+    "  value TEXT NOT NULL\n"
+    ") WITHOUT ROWID;\n"
+    "INSERT INTO meta (name, value) VALUES ('digest', 'sha256');\n"
+    "CREATE TABLE accounts (\n"
+    "  id      INTEGER PRIMARY KEY,\n"
+    "  name    TEXT NOT NULL UNIQUE,\n"
+    "  tier    TEXT NOT NULL CHECK (tier IN ('free', 'pro')),\n"
+    "  created INTEGER NOT NULL\n"
+    ");\n"
+    "CREATE TABLE keys (\n"
+    "  id         INTEGER PRIMARY KEY,\n"
+    "  account_id INTEGER NOT NULL REFERENCES accounts (id),\n"
+    "  digest     BLOB NOT NULL UNIQUE\n"
+    "             CHECK (typeof(digest) = 'blob' AND length(digest) = 32),\n"
+    "  hint       TEXT NOT NULL,\n"
+    "  name       TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 64),\n"
+    "  created    INTEGER NOT NULL,\n"
+    "  updated    INTEGER NOT NULL,\n"
+    "  expires_at INTEGER,\n"
+    "  status     TEXT NOT NULL\n"
+    "             CHECK (status IN ('active', 'deactivated', 'deleted')),\n"
+    "  replaces   INTEGER REFERENCES keys (id)\n"
+    ");\n"
+    "CREATE INDEX keys_by_account ON keys (account_id, status);\n"
+    "CREATE INDEX keys_by_replaces ON keys (replaces)\n"
+    "  WHERE replaces IS NOT NULL;\n"};
+
+/* ---- helpers shared by the store's files ------------------------------- */
+
+int store_errf(char *err, size_t errcap, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  if (err != NULL && errcap > 0) {
+    /* The analyzer loses va_start when it inlines a variadic function. */
+    // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
+    vsnprintf(err, errcap, fmt, ap);
+  }
+  va_end(ap);
+  return -1;
+}
+
+int store_sqlerr(kg_store *s, int rc, const char *what, char *err,
+                 size_t errcap) {
+  const int primary = rc & 0xff;
+  if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
+    return store_errf(err, errcap,
+                      "database %s is locked by another process (waited %d "
+                      "s); try again when it is free",
+                      s->path, KG_STORE_BUSY_TIMEOUT_MS / 1000);
+  }
+  if (primary == SQLITE_NOTADB) {
+    return store_errf(err, errcap,
+                      "%s is not a keygate store (not an SQLite database)",
+                      s->path);
+  }
+  if (primary == SQLITE_READONLY) {
+    return store_errf(err, errcap, "%s: %s: the database is read-only", s->path,
+                      what);
+  }
+  return store_errf(err, errcap, "%s: %s: %s", s->path, what,
+                    s->db != NULL ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+}
+
+int store_exec(kg_store *s, const char *sql, char *err, size_t errcap) {
+  const int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+  if (rc != SQLITE_OK) {
+    return store_sqlerr(s, rc, "running SQL", err, errcap);
+  }
+  return 0;
+}
+
+int store_begin_write(kg_store *s, char *err, size_t errcap) {
+  if (store_require_writable(s, err, errcap) != 0) {
+    return -1;
+  }
+  const int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+  if (rc != SQLITE_OK) {
+    return store_sqlerr(s, rc, "starting a write", err, errcap);
+  }
+  return 0;
+}
+
+int store_commit(kg_store *s, char *err, size_t errcap) {
+  const int rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+  if (rc != SQLITE_OK) {
+    store_sqlerr(s, rc, "committing", err, errcap);
+    store_rollback(s);
+    return -1;
+  }
+  s->self_dirty = 1;
+  return 0;
+}
+
+void store_rollback(kg_store *s) {
+  if (!sqlite3_get_autocommit(s->db)) {
+    (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  }
+}
+
+int store_prepare(kg_store *s, const char *sql, sqlite3_stmt **st, char *err,
+                  size_t errcap) {
+  const int rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL);
+  if (rc != SQLITE_OK) {
+    *st = NULL;
+    return store_sqlerr(s, rc, "preparing a query", err, errcap);
+  }
+  return 0;
+}
+
+int store_require_writable(kg_store *s, char *err, size_t errcap) {
+  if (s->flags & KG_STORE_READONLY) {
+    return store_errf(err, errcap, "%s is open read-only", s->path);
+  }
+  return 0;
+}
+
+int64_t store_now(void) {
+  return (int64_t)time(NULL);
+}
+
+int store_random_id(uint64_t *out, char *err, size_t errcap) {
+  uint64_t id = 0;
+  while (id == 0) { /* 0 means "none" (replaces, replaced_by) */
+    unsigned char b[8];
+    if (RAND_bytes(b, (int)sizeof b) != 1) {
+      return store_errf(err, errcap, "the random generator failed");
+    }
+    for (size_t i = 0; i < sizeof b; i++) {
+      id = id << 8 | b[i];
+    }
+  }
+  *out = id;
+  return 0;
+}
+
+const char *store_status_word(kg_record_status st) {
+  switch (st) {
+  case KG_REC_DEACTIVATED:
+    return "deactivated";
+  case KG_REC_DELETED:
+    return "deleted";
+  case KG_REC_ACTIVE:
+  case KG_REC_EXPIRED:
+  default:
+    return "active";
+  }
+}
+
+/* ---- opening ----------------------------------------------------------- */
+
+/* Read one integer from a single-row query (a PRAGMA). */
+static int query_int(kg_store *s, const char *sql, const char *what,
+                     int64_t *out, char *err, size_t errcap) {
+  *out = 0;
+  sqlite3_stmt *st;
+  if (store_prepare(s, sql, &st, err, errcap) != 0) {
+    return -1;
+  }
+  const int rc = sqlite3_step(st);
+  if (rc != SQLITE_ROW) {
+    sqlite3_finalize(st);
+    return store_sqlerr(s, rc, what, err, errcap);
+  }
+  *out = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  return 0;
+}
+
+/* Bring the schema to KG_STORE_SCHEMA_VERSION in one transaction. */
+static int migrate(kg_store *s, char *err, size_t errcap) {
+  if (store_begin_write(s, err, errcap) != 0) {
+    return -1;
+  }
+  int64_t version, tables;
+  /* Read again under the write lock: another process may have migrated. */
+  if (query_int(s, "PRAGMA user_version", "reading the schema version",
+                &version, err, errcap) != 0 ||
+      query_int(s, "SELECT count(*) FROM sqlite_master", "reading the schema",
+                &tables, err, errcap) != 0) {
+    store_rollback(s);
+    return -1;
+  }
+  if (version == 0 && tables > 0) {
+    store_rollback(s);
+    return store_errf(err, errcap,
+                      "%s is not a keygate store (it holds other tables)",
+                      s->path);
+  }
+  for (int64_t v = version; v < KG_STORE_SCHEMA_VERSION; v++) {
+    if (store_exec(s, MIGRATIONS[v], err, errcap) != 0) {
+      store_rollback(s);
+      return -1;
+    }
+  }
+  char sql[64];
+  snprintf(sql, sizeof sql, "PRAGMA user_version = %d",
+           KG_STORE_SCHEMA_VERSION);
+  if (store_exec(s, sql, err, errcap) != 0) {
+    store_rollback(s);
+    return -1;
+  }
+  return store_commit(s, err, errcap);
+}
+
+/* Check the schema version: migrate when allowed, else refuse. */
+static int check_schema(kg_store *s, char *err, size_t errcap) {
+  int64_t version;
+  if (query_int(s, "PRAGMA user_version", "reading the schema version",
+                &version, err, errcap) != 0) {
+    return -1;
+  }
+  if (version == KG_STORE_SCHEMA_VERSION) {
+    return 0;
+  }
+  if (version > KG_STORE_SCHEMA_VERSION) {
+    return store_errf(err, errcap,
+                      "%s has schema version %lld, newer than this keygate "
+                      "knows (%d); upgrade keygate",
+                      s->path, (long long)version, KG_STORE_SCHEMA_VERSION);
+  }
+  if (version == 0 && !(s->flags & KG_STORE_CREATE)) {
+    return store_errf(err, errcap,
+                      "%s holds no key store; create one with 'keygate "
+                      "accounts create NAME --db %s'",
+                      s->path, s->path);
+  }
+  if (s->flags & KG_STORE_READONLY) {
+    return store_errf(err, errcap,
+                      "%s has schema version %lld, older than %d; open it "
+                      "read-write once to migrate it (any 'keygate keys' "
+                      "command does)",
+                      s->path, (long long)version, KG_STORE_SCHEMA_VERSION);
+  }
+  return migrate(s, err, errcap);
+}
+
+/* Read meta.digest and refuse an algorithm this build cannot compute. */
+static int read_meta(kg_store *s, char *err, size_t errcap) {
+  sqlite3_stmt *st;
+  if (store_prepare(s, "SELECT value FROM meta WHERE name = 'digest'", &st, err,
+                    errcap) != 0) {
+    return -1;
+  }
+  const int rc = sqlite3_step(st);
+  if (rc != SQLITE_ROW) {
+    sqlite3_finalize(st);
+    if (rc == SQLITE_DONE) {
+      return store_errf(err, errcap,
+                        "%s is damaged: its meta table names no digest",
+                        s->path);
+    }
+    return store_sqlerr(s, rc, "reading the meta table", err, errcap);
+  }
+  const unsigned char *v = sqlite3_column_text(st, 0);
+  snprintf(s->digest_name, sizeof s->digest_name, "%s",
+           v != NULL ? (const char *)v : "");
+  sqlite3_finalize(st);
+  if (strcmp(s->digest_name, "sha256") != 0) {
+    return store_errf(err, errcap,
+                      "%s keeps keys under digest '%s', which this keygate "
+                      "cannot compute (it knows sha256)",
+                      s->path, s->digest_name);
+  }
+  return 0;
+}
+
+/* Connection settings: WAL, durable commits, foreign keys. */
+static int configure(kg_store *s, char *err, size_t errcap) {
+  sqlite3_busy_timeout(s->db, KG_STORE_BUSY_TIMEOUT_MS);
+  if (!(s->flags & KG_STORE_READONLY)) {
+    sqlite3_stmt *st;
+    if (store_prepare(s, "PRAGMA journal_mode = WAL", &st, err, errcap) != 0) {
+      return -1;
+    }
+    const int rc = sqlite3_step(st);
+    const unsigned char *mode =
+        rc == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
+    const int wal = mode != NULL && strcmp((const char *)mode, "wal") == 0;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW) {
+      return store_sqlerr(s, rc, "switching to WAL mode", err, errcap);
+    }
+    if (!wal) {
+      return store_errf(err, errcap, "%s: cannot switch to WAL mode", s->path);
+    }
+  }
+  /* FULL: a commit is on disk (WAL fsync) before COMMIT returns, so a
+   * printed key survives power loss too, not only a crash. */
+  return store_exec(s, "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL",
+                    err, errcap);
+}
+
+int kg_store_open(const char *path, unsigned flags, kg_store **out, char *err,
+                  size_t errcap) {
+  if (out == NULL) {
+    return store_errf(err, errcap, "kg_store_open: out is NULL");
+  }
+  *out = NULL;
+  if (path == NULL || path[0] == '\0') {
+    return store_errf(err, errcap, "no database path given");
+  }
+  if ((flags & KG_STORE_READONLY) && (flags & KG_STORE_CREATE)) {
+    return store_errf(err, errcap, "cannot create %s read-only", path);
+  }
+  struct stat sb;
+  if (!(flags & KG_STORE_CREATE) && stat(path, &sb) != 0) {
+    if (errno == ENOENT) {
+      return store_errf(err, errcap,
+                        "no key store at %s; create one with 'keygate "
+                        "accounts create NAME --db %s'",
+                        path, path);
+    }
+    return store_errf(err, errcap, "cannot open %s: %s", path, strerror(errno));
+  }
+  kg_store *s = calloc(1, sizeof *s);
+  if (s == NULL || (s->path = strdup(path)) == NULL) {
+    free(s);
+    return store_errf(err, errcap, "out of memory");
+  }
+  s->flags = flags;
+  const int oflags =
+      (flags & KG_STORE_READONLY)
+          ? SQLITE_OPEN_READONLY
+          : SQLITE_OPEN_READWRITE |
+                ((flags & KG_STORE_CREATE) ? SQLITE_OPEN_CREATE : 0);
+  const int rc = sqlite3_open_v2(path, &s->db, oflags, NULL);
+  if (rc != SQLITE_OK) {
+    store_errf(err, errcap, "cannot open %s: %s", path,
+               s->db != NULL ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+    kg_store_close(s);
+    return -1;
+  }
+  sqlite3_extended_result_codes(s->db, 1);
+  if (configure(s, err, errcap) != 0 || check_schema(s, err, errcap) != 0 ||
+      read_meta(s, err, errcap) != 0) {
+    kg_store_close(s);
+    return -1;
+  }
+  if (kg_key_policy_init(&s->policy, KG_KEY_STRICT, "sk_live_", 8) != KG_OK) {
+    kg_store_close(s);
+    return store_errf(err, errcap, "cannot set up the key format");
+  }
+  if (!(flags & KG_STORE_READONLY) &&
+      kg_digester_new(NULL, 0, &s->digester) != KG_OK) {
+    kg_store_close(s);
+    return store_errf(err, errcap, "cannot set up SHA-256 (OpenSSL)");
+  }
+  *out = s;
+  return 0;
+}
+
+void kg_store_close(kg_store *s) {
+  if (s == NULL) {
+    return;
+  }
+  if (s->db != NULL) {
+    sqlite3_close_v2(s->db);
+  }
+  kg_digester_free(s->digester);
+  free(s->path);
+  free(s);
+}
+
+const char *kg_store_path(const kg_store *s) {
+  return s->path;
+}
+
+const char *kg_store_digest_name(const kg_store *s) {
+  return s->digest_name;
+}
+
+/* ---- change detection -------------------------------------------------- */
+
+int kg_store_changed(kg_store *s, int *changed, char *err, size_t errcap) {
+  if (s == NULL || changed == NULL) {
+    return store_errf(err, errcap, "kg_store_changed: bad argument");
+  }
+  int64_t version;
+  /* data_version moves when another connection (any process) commits;
+   * this connection's own commits set self_dirty instead. */
+  if (query_int(s, "PRAGMA data_version", "reading the change counter",
+                &version, err, errcap) != 0) {
+    return -1;
+  }
+  *changed = !s->loaded || s->self_dirty || version != s->data_version;
+  return 0;
+}

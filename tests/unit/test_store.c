@@ -1,0 +1,1040 @@
+/*
+ * tests/unit/test_store.c — the key store (SPEC §2) through its API:
+ * opening and the schema, accounts and tier limits, the key lifecycle,
+ * seeding, change detection, and the loader — every store is loaded into
+ * the core index and its keys are decided with kg_decide_key.
+ *
+ * Each test gets a fresh database in its own temporary directory.
+ */
+#define _GNU_SOURCE /* mkdtemp */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "keygate/keygate.h"
+#include "keygate/store.h"
+#include "keygate/store_admin.h"
+
+typedef struct fixture {
+  char dir[64];
+  char path[96];
+  kg_store *s;
+  char err[KG_STORE_ERR_MAX];
+} fixture;
+
+static int setup(void **state) {
+  fixture *f = calloc(1, sizeof *f);
+  assert_non_null(f);
+  const char *tmp = getenv("TMPDIR");
+  snprintf(f->dir, sizeof f->dir, "%s/kgstoreXXXXXX",
+           tmp != NULL && strlen(tmp) < 40 ? tmp : "/tmp");
+  assert_non_null(mkdtemp(f->dir));
+  snprintf(f->path, sizeof f->path, "%s/keys.db", f->dir);
+  assert_int_equal(
+      kg_store_open(f->path, KG_STORE_CREATE, &f->s, f->err, sizeof f->err), 0);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture *f = *state;
+  kg_store_close(f->s);
+  static const char *const SUFFIX[] = {"", "-wal", "-shm", "-journal"};
+  for (size_t i = 0; i < 4; i++) {
+    char p[128];
+    snprintf(p, sizeof p, "%s%s", f->path, SUFFIX[i]);
+    unlink(p);
+  }
+  char other[128];
+  snprintf(other, sizeof other, "%s/other.db", f->dir);
+  unlink(other);
+  rmdir(f->dir);
+  free(f);
+  return 0;
+}
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static void make_account(fixture *f, const char *name, kg_tier tier) {
+  assert_int_equal(
+      kg_account_create(f->s, name, tier, NULL, f->err, sizeof f->err), 0);
+}
+
+/* Create a key and keep it (the test needs it to decide requests). */
+static void make_key(fixture *f, const char *account, const char *name,
+                     int64_t expires_at, kg_new_key *k) {
+  const int rc =
+      kg_key_create(f->s, account, name, expires_at, k, f->err, sizeof f->err);
+  if (rc != 0) {
+    fail_msg("kg_key_create: %s", f->err);
+  }
+}
+
+/* Load the store and decide key (len) at time now. */
+static kg_status decide(fixture *f, const char *key, size_t len, int64_t now,
+                        kg_decision *d) {
+  kg_snapshot *snap;
+  if (kg_store_load(f->s, &snap, f->err, sizeof f->err) != 0) {
+    fail_msg("kg_store_load: %s", f->err);
+  }
+  kg_checker c;
+  assert_int_equal(kg_key_policy_init(&c.policy, KG_KEY_STRICT, "sk_live_", 8),
+                   KG_OK);
+  assert_int_equal(kg_digester_new(NULL, 0, &c.digester), KG_OK);
+  c.index = kg_snapshot_index(snap);
+  kg_decision tmp;
+  if (d == NULL) {
+    d = &tmp;
+  }
+  const kg_status st = kg_decide_key(&c, key, len, now, d);
+  kg_digester_free(c.digester);
+  kg_snapshot_free(snap);
+  return st;
+}
+
+static kg_status decide_new(fixture *f, const kg_new_key *k, int64_t now) {
+  return decide(f, k->key, k->key_len, now, NULL);
+}
+
+static unsigned account_keys(fixture *f, const char *name) {
+  kg_account_info a;
+  assert_int_equal(kg_account_get(f->s, name, &a, f->err, sizeof f->err), 0);
+  return a.keys;
+}
+
+/* Run SQL on the database through a second, raw connection. */
+static void raw_sql(const char *path, const char *sql) {
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  char *msg = NULL;
+  if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+    fail_msg("%s: %s", sql, msg);
+  }
+  sqlite3_close(db);
+}
+
+static int64_t raw_int(const char *path, const char *sql) {
+  sqlite3 *db;
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  const int64_t v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return v;
+}
+
+/* ---- opening and the schema ------------------------------------------- */
+
+static void open_missing_store_names_the_fix(void **state) {
+  fixture *f = *state;
+  char path[128];
+  kg_store *s = (kg_store *)1;
+  snprintf(path, sizeof path, "%s/absent.db", f->dir);
+  assert_int_equal(kg_store_open(path, 0, &s, f->err, sizeof f->err), -1);
+  assert_null(s);
+  assert_non_null(strstr(f->err, "no key store at"));
+  assert_non_null(strstr(f->err, "keygate accounts create"));
+  assert_int_equal(access(path, F_OK), -1); /* not created by a look */
+  assert_int_equal(
+      kg_store_open(path, KG_STORE_READONLY, &s, f->err, sizeof f->err), -1);
+}
+
+static void new_store_is_wal_with_current_schema(void **state) {
+  fixture *f = *state;
+  assert_int_equal(raw_int(f->path, "PRAGMA user_version"),
+                   KG_STORE_SCHEMA_VERSION);
+  sqlite3 *db;
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL),
+                   SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  assert_string_equal(kg_store_digest_name(f->s), "sha256");
+  assert_string_equal(kg_store_path(f->s), f->path);
+}
+
+static void reopening_keeps_the_data(void **state) {
+  fixture *f = *state;
+  make_account(f, "acme", KG_TIER_FREE);
+  kg_store_close(f->s);
+  assert_int_equal(kg_store_open(f->path, 0, &f->s, f->err, sizeof f->err), 0);
+  assert_int_equal(account_keys(f, "acme"), 0);
+}
+
+static void foreign_database_is_refused(void **state) {
+  fixture *f = *state;
+  char path[128];
+  snprintf(path, sizeof path, "%s/other.db", f->dir);
+  raw_sql(path, "CREATE TABLE users (id INTEGER)");
+  kg_store *s;
+  assert_int_equal(
+      kg_store_open(path, KG_STORE_CREATE, &s, f->err, sizeof f->err), -1);
+  assert_non_null(strstr(f->err, "not a keygate store"));
+  assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_master"), 1);
+}
+
+static void file_that_is_not_sqlite_is_refused(void **state) {
+  fixture *f = *state;
+  char path[128];
+  snprintf(path, sizeof path, "%s/other.db", f->dir);
+  FILE *fp = fopen(path, "w");
+  assert_non_null(fp);
+  fputs("this is not a database, not even close; just some bytes\n", fp);
+  fclose(fp);
+  kg_store *s;
+  assert_int_equal(kg_store_open(path, 0, &s, f->err, sizeof f->err), -1);
+  assert_non_null(strstr(f->err, "not a keygate store"));
+}
+
+static void empty_file_without_create_is_refused(void **state) {
+  fixture *f = *state;
+  char path[128];
+  snprintf(path, sizeof path, "%s/other.db", f->dir);
+  FILE *fp = fopen(path, "w");
+  assert_non_null(fp);
+  fclose(fp);
+  kg_store *s;
+  assert_int_equal(kg_store_open(path, 0, &s, f->err, sizeof f->err), -1);
+  assert_non_null(strstr(f->err, "holds no key store"));
+}
+
+static void newer_schema_is_refused(void **state) {
+  fixture *f = *state;
+  kg_store_close(f->s);
+  f->s = NULL;
+  raw_sql(f->path, "PRAGMA user_version = 99");
+  kg_store *s;
+  assert_int_equal(kg_store_open(f->path, 0, &s, f->err, sizeof f->err), -1);
+  assert_non_null(strstr(f->err, "newer than this keygate"));
+}
+
+static void peppered_store_is_recognised(void **state) {
+  fixture *f = *state;
+  raw_sql(f->path, "UPDATE meta SET value = 'hmac-sha256' WHERE name = "
+                   "'digest'");
+  kg_store *s;
+  assert_int_equal(kg_store_open(f->path, 0, &s, f->err, sizeof f->err), -1);
+  assert_non_null(strstr(f->err, "hmac-sha256"));
+}
+
+static void read_only_store_refuses_writes(void **state) {
+  fixture *f = *state;
+  make_account(f, "acme", KG_TIER_FREE);
+  kg_store *ro;
+  assert_int_equal(
+      kg_store_open(f->path, KG_STORE_READONLY, &ro, f->err, sizeof f->err), 0);
+  kg_new_key k;
+  assert_int_equal(
+      kg_key_create(ro, "acme", "ci", 0, &k, f->err, sizeof f->err), -1);
+  assert_non_null(strstr(f->err, "read-only"));
+  kg_snapshot *snap;
+  assert_int_equal(kg_store_load(ro, &snap, f->err, sizeof f->err), 0);
+  kg_snapshot_free(snap);
+  kg_store_close(ro);
+  assert_int_equal(kg_store_open(f->path, KG_STORE_READONLY | KG_STORE_CREATE,
+                                 &ro, f->err, sizeof f->err),
+                   -1);
+}
+
+/* ---- names and tiers --------------------------------------------------- */
+
+static void account_names_are_checked(void **state) {
+  (void)state;
+  static const struct {
+    const char *name;
+    int ok;
+  } CASES[] = {
+      {"acme", 0},
+      {"Acme-2.prod_x", 0},
+      {"0day", 0},
+      {"", -1},
+      {"-acme", -1},
+      {".acme", -1},
+      {"ac me", -1},
+      {"ac/me", -1},
+      {"acm\xc3\xa9", -1},
+      {"a234567890123456789012345678901234567890123456789012345678901234", 0},
+      {"a2345678901234567890123456789012345678901234567890123456789012345", -1},
+  };
+  char err[KG_STORE_ERR_MAX];
+  for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
+    assert_int_equal(kg_account_name_check(CASES[i].name, err, sizeof err),
+                     CASES[i].ok);
+  }
+}
+
+static void key_names_are_one_to_64_printable_characters(void **state) {
+  (void)state;
+  static const struct {
+    const char *name;
+    int ok;
+  } CASES[] = {
+      {"ci", 0},
+      {"prod server #2 (eu-west)", 0},
+      {" ", 0},
+      {"", -1},
+      {"tab\there", -1},
+      {"new\nline", -1},
+      {"del\x7f", -1},
+      {"caf\xc3\xa9", -1},
+      {"x234567890123456789012345678901234567890123456789012345678901234", 0},
+      {"x2345678901234567890123456789012345678901234567890123456789012345", -1},
+  };
+  char err[KG_STORE_ERR_MAX];
+  for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
+    assert_int_equal(kg_key_name_check(CASES[i].name, err, sizeof err),
+                     CASES[i].ok);
+  }
+  assert_int_equal(
+      kg_key_name_check(
+          "x2345678901234567890123456789012345678901234567890123456789012345",
+          err, sizeof err),
+      -1);
+  assert_non_null(strstr(err, "65 characters; at most 64"));
+}
+
+static void tiers_parse_and_limit(void **state) {
+  (void)state;
+  kg_tier t;
+  assert_int_equal(kg_tier_parse("free", &t), 0);
+  assert_int_equal(t, KG_TIER_FREE);
+  assert_int_equal(kg_tier_parse("pro", &t), 0);
+  assert_int_equal(t, KG_TIER_PRO);
+  assert_int_equal(kg_tier_parse("Pro", &t), -1);
+  assert_int_equal(kg_tier_parse("enterprise", &t), -1);
+  assert_int_equal(kg_tier_limit(KG_TIER_FREE), 3);
+  assert_int_equal(kg_tier_limit(KG_TIER_PRO), 50);
+  assert_string_equal(kg_tier_name(KG_TIER_PRO), "pro");
+}
+
+/* ---- accounts ---------------------------------------------------------- */
+
+static void account_names_are_unique(void **state) {
+  fixture *f = *state;
+  make_account(f, "acme", KG_TIER_FREE);
+  assert_int_equal(
+      kg_account_create(f->s, "acme", KG_TIER_PRO, NULL, f->err, sizeof f->err),
+      -1);
+  assert_string_equal(f->err, "account acme already exists");
+}
+
+static void unknown_account_is_an_error(void **state) {
+  fixture *f = *state;
+  kg_new_key k;
+  assert_int_equal(
+      kg_key_create(f->s, "nobody", "ci", 0, &k, f->err, sizeof f->err), -1);
+  assert_non_null(strstr(f->err, "no account named nobody"));
+  kg_account_info a;
+  assert_int_equal(kg_account_set_tier(f->s, "nobody", KG_TIER_PRO, &a, f->err,
+                                       sizeof f->err),
+                   -1);
+  assert_non_null(strstr(f->err, "no account named nobody"));
+}
+
+typedef struct name_list {
+  char buf[64];
+  size_t len;
+} name_list;
+
+static int collect_account(const kg_account_info *a, void *ctx) {
+  name_list *l = ctx;
+  const int n =
+      snprintf(l->buf + l->len, sizeof l->buf - l->len, "%s,", a->name);
+  assert_true(n > 0 && (size_t)n < sizeof l->buf - l->len);
+  l->len += (size_t)n;
+  return 0;
+}
+
+static void accounts_list_by_name(void **state) {
+  fixture *f = *state;
+  make_account(f, "zeta", KG_TIER_PRO);
+  make_account(f, "acme", KG_TIER_FREE);
+  make_account(f, "mid", KG_TIER_FREE);
+  name_list names = {.len = 0};
+  assert_int_equal(
+      kg_account_each(f->s, collect_account, &names, f->err, sizeof f->err), 0);
+  assert_string_equal(names.buf, "acme,mid,zeta,");
+}
+
+/* ---- tier limits ------------------------------------------------------- */
+
+static void free_account_holds_three_keys(void **state) {
+  fixture *f = *state;
+  make_account(f, "acme", KG_TIER_FREE);
+  kg_new_key k;
+  for (int i = 0; i < 3; i++) {
+    make_key(f, "acme", "ci", 0, &k);
+  }
+  assert_int_equal(
+      kg_key_create(f->s, "acme", "ci", 0, &k, f->err, sizeof f->err), -1);
+  assert_string_equal(f->err, "account acme (free tier) already holds 3 "
+                              "keys; delete one or upgrade to pro");
+  assert_int_equal(k.key_len, 0); /* nothing handed out */
+  assert_int_equal(account_keys(f, "acme"), 3);
+}
+
+static void pro_account_holds_fifty_keys(void **state) {
+  fixture *f = *state;
+  make_account(f, "big", KG_TIER_PRO);
+  kg_new_key k;
+  for (int i = 0; i < 50; i++) {
+    make_key(f, "big", "ci", 0, &k);
+  }
+  assert_int_equal(
+      kg_key_create(f->s, "big", "ci", 0, &k, f->err, sizeof f->err), -1);
+  assert_string_equal(f->err, "account big (pro tier) already holds 50 keys; "
+                              "delete one first");
+}
+
+static void deleted_keys_do_not_count(void **state) {
+  fixture *f = *state;
+  make_account(f, "acme", KG_TIER_FREE);
+  kg_new_key k[3];
+  for (int i = 0; i < 3; i++) {
+    make_key(f, "acme", "ci", 0, &k[i]);
+  }
+  assert_int_equal(
+      kg_key_delete(f->s, k[1].info.id, NULL, f->err, sizeof f->err), 0);
+  assert_int_equal(account_keys(f, "acme"), 2);
+  kg_new_key more;
+  make_key(f, "acme", "ci", 0, &more);
+  assert_int_equal(account_keys(f, "acme"), 3);
+}
+
+static void deactivated_and_expired_keys_count(void **state) {
+  fixture *f = *state;
+  make_account(f, "acme", KG_TIER_FREE);
+  kg_new_key k;
+  make_key(f, "acme", "a", 0, &k);
+  assert_int_equal(
+      kg_key_deactivate(f->s, k.info.id, NULL, f->err, sizeof f->err), 0);
+  make_key(f, "acme", "b", 1, &k); /* expired at the epoch */
+  make_key(f, "acme", "c", 0, &k);
+  assert_int_equal(account_keys(f, "acme"), 3);
+  assert_int_equal(
+      kg_key_create(f->s, "acme", "d", 0, &k, f->err, sizeof f->err), -1);
+}
+
+static void going_down_to_free_keeps_keys_and_refuses_new(void **state) {
+  fixture *f = *state;
+  make_account(f, "acme", KG_TIER_PRO);
+  kg_new_key k[5];
+  for (int i = 0; i < 5; i++) {
+    make_key(f, "acme", "ci", 0, &k[i]);
+  }
+  kg_account_info a;
+  assert_int_equal(kg_account_set_tier(f->s, "acme", KG_TIER_FREE, &a, f->err,
+                                       sizeof f->err),
+                   0);
+  assert_int_equal(a.tier, KG_TIER_FREE);
+  assert_int_equal(a.keys, 5);
+  const int64_t now = (int64_t)time(NULL);
+  for (int i = 0; i < 5; i++) {
+    assert_int_equal(decide_new(f, &k[i], now), KG_VALID);
+  }
+  kg_new_key extra;
+  assert_int_equal(
+      kg_key_create(f->s, "acme", "ci", 0, &extra, f->err, sizeof f->err), -1);
+  assert_string_equal(f->err, "account acme (free tier) already holds 5 keys, "
+                              "over its limit of 3; delete 3 or upgrade to "
+                              "pro");
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(
+        kg_key_delete(f->s, k[i].info.id, NULL, f->err, sizeof f->err), 0);
+  }
+  assert_int_equal(
+      kg_key_create(f->s, "acme", "ci", 0, &extra, f->err, sizeof f->err), -1);
+  assert_int_equal(
+      kg_key_delete(f->s, k[2].info.id, NULL, f->err, sizeof f->err), 0);
+  make_key(f, "acme", "ci", 0, &extra);
+  assert_int_equal(
+      kg_account_set_tier(f->s, "acme", KG_TIER_PRO, &a, f->err, sizeof f->err),
+      0);
+  make_key(f, "acme", "ci", 0, &extra);
+}
+
+/* ---- keys -------------------------------------------------------------- */
+
+static void new_key_is_well_formed_and_stored_as_digest(void **state) {
+  fixture *f = *state;
+  make_account(f, "acme", KG_TIER_FREE);
+  kg_new_key k;
+  make_key(f, "acme", "ci", 0, &k);
+  kg_key_policy p;
+  assert_int_equal(kg_key_policy_init(&p, KG_KEY_STRICT, "sk_live_", 8), KG_OK);
+  assert_int_equal(k.key_len, 46);
+  assert_int_equal(kg_key_check(&p, k.key, k.key_len), KG_OK);
+  char hint[KG_KEY_HINT_MAX];
+  kg_key_hint(&p, k.key, k.key_len, hint, sizeof hint);
+  assert_string_equal(k.info.hint, hint);
+  assert_memory_equal(hint, "sk_live_****", 12);
+  assert_string_equal(k.info.account, "acme");
+  assert_string_equal(k.info.name, "ci");
+  assert_int_equal(k.info.status, KG_REC_ACTIVE);
+  assert_int_not_equal(k.info.id, 0);
+
+  kg_digester *d;
+  uint8_t digest[KG_DIGEST_LEN];
+  assert_int_equal(kg_digester_new(NULL, 0, &d), KG_OK);
+  assert_int_equal(kg_digest(d, k.key, k.key_len, digest), KG_OK);
+  kg_digester_free(d);
+  kg_key_info found;
+  int hit = 0;
+  assert_int_equal(
+      kg_key_find_digest(f->s, digest, &found, &hit, f->err, sizeof f->err), 0);
+  assert_int_equal(hit, 1);
+  assert_int_equal(found.id, k.info.id);
+  assert_string_equal(found.hint, hint);
+  assert_int_equal(found.expires_at, 0);
+  digest[0] ^= 1;
+  assert_int_equal(
+      kg_key_find_digest(f->s, digest, &found, &hit, f->err, sizeof f->err), 0);
+  assert_int_equal(hit, 0);
+
+  kg_new_key_wipe(&k);
+  static const kg_new_key ZERO;
+  assert_memory_equal(&k, &ZERO, sizeof k);
+}
+
+static void key_ids_round_trip_and_unknown_ids_fail(void **state) {
+  fixture *f = *state;
+  make_account(f, "acme", KG_TIER_FREE);
+  kg_new_key k;
+  make_key(f, "acme", "ci", 0, &k);
+  char ids[KG_KEY_ID_STR_LEN];
+  assert_int_equal(kg_key_id_format(k.info.id, ids), 15);
+  uint64_t back;
+  assert_int_equal(kg_key_id_parse(ids, strlen(ids), &back), KG_OK);
+  kg_key_info info;
+  assert_int_equal(kg_key_get(f->s, back, &info, f->err, sizeof f->err), 0);
+  assert_string_equal(info.name, "ci");
+  assert_int_equal(kg_key_get(f->s, back ^ 1, &info, f->err, sizeof f->err),
+                   -1);
+  assert_non_null(strstr(f->err, "no key key_"));
+  assert_int_equal(kg_key_delete(f->s, back ^ 1, &info, f->err, sizeof f->err),
+                   -1);
+  assert_int_equal(
+      kg_key_deactivate(f->s, back ^ 1, &info, f->err, sizeof f->err), -1);
+}
+
+static void bad_key_name_is_refused_before_writing(void **state) {
+  fixture *f = *state;
+  make_account(f, "acme", KG_TIER_FREE);
+  kg_new_key k;
+  assert_int_equal(
+      kg_key_create(f->s, "acme",
+                    "x2345678901234567890123456789012345678901234567890123456"
+                    "789012345",
+                    0, &k, f->err, sizeof f->err),
+      -1);
+  assert_int_equal(account_keys(f, "acme"), 0);
+}
+
+static void deactivate_then_delete(void **state) {
+  fixture *f = *state;
+  make_account(f, "acme", KG_TIER_FREE);
+  kg_new_key k;
+  make_key(f, "acme", "ci", 0, &k);
+  const int64_t now = (int64_t)time(NULL);
+  assert_int_equal(decide_new(f, &k, now), KG_VALID);
+  kg_key_info info;
+  assert_int_equal(
+      kg_key_deactivate(f->s, k.info.id, &info, f->err, sizeof f->err), 0);
+  assert_int_equal(info.status, KG_REC_DEACTIVATED);
+  assert_string_equal(kg_key_state_name(&info, now), "deactivated");
+  kg_decision d;
+  assert_int_equal(decide(f, k.key, k.key_len, now, &d), KG_EXPIRED_API_KEY);
+  assert_int_equal(d.record.status, KG_REC_DEACTIVATED);
+  assert_int_equal(d.record.key_id, k.info.id);
+  /* twice is fine */
+  assert_int_equal(
+      kg_key_deactivate(f->s, k.info.id, &info, f->err, sizeof f->err), 0);
+  assert_int_equal(kg_key_delete(f->s, k.info.id, &info, f->err, sizeof f->err),
+                   0);
+  assert_int_equal(info.status, KG_REC_DELETED);
+  assert_int_equal(decide(f, k.key, k.key_len, now, &d), KG_INVALID_API_KEY);
+  assert_int_equal(d.found, 0); /* deleted keys are not in the index */
+  assert_int_equal(kg_key_delete(f->s, k.info.id, &info, f->err, sizeof f->err),
+                   0);
+  assert_int_equal(
+      kg_key_deactivate(f->s, k.info.id, &info, f->err, sizeof f->err), -1);
+  assert_non_null(strstr(f->err, "is deleted"));
+  /* the row stays, for audit */
+  assert_int_equal(kg_key_get(f->s, k.info.id, &info, f->err, sizeof f->err),
+                   0);
+  assert_string_equal(kg_key_state_name(&info, now), "deleted");
+}
+
+static void expiry_is_honoured_by_the_index(void **state) {
+  fixture *f = *state;
+  make_account(f, "acme", KG_TIER_FREE);
+  const int64_t now = (int64_t)time(NULL);
+  kg_new_key k;
+  make_key(f, "acme", "ci", now + 3600, &k);
+  assert_int_equal(decide_new(f, &k, now), KG_VALID);
+  assert_int_equal(decide_new(f, &k, now + 3599), KG_VALID);
+  assert_int_equal(decide_new(f, &k, now + 3600), KG_EXPIRED_API_KEY);
+  assert_string_equal(kg_key_state_name(&k.info, now + 3600), "expired");
+  kg_new_key old;
+  make_key(f, "acme", "epoch", 1, &old);
+  assert_int_equal(decide_new(f, &old, now), KG_EXPIRED_API_KEY);
+}
+
+static void rotation_keeps_the_old_key_for_the_grace(void **state) {
+  fixture *f = *state;
+  make_account(f, "acme", KG_TIER_FREE);
+  kg_new_key k[3];
+  for (int i = 0; i < 3; i++) {
+    make_key(f, "acme", "ci", 0, &k[i]);
+  }
+  const int64_t now = (int64_t)time(NULL);
+  kg_new_key fresh;
+  kg_key_info old;
+  /* a full free account can rotate: the old key stops counting */
+  assert_int_equal(kg_key_rotate(f->s, k[0].info.id, 3600, 0, &fresh, &old,
+                                 f->err, sizeof f->err),
+                   0);
+  assert_int_equal(fresh.info.replaces, k[0].info.id);
+  assert_int_equal(old.replaced_by, fresh.info.id);
+  assert_string_equal(fresh.info.name, "ci");
+  assert_string_equal(fresh.info.account, "acme");
+  assert_true(old.expires_at >= now + 3600 && old.expires_at <= now + 3610);
+  assert_string_equal(kg_key_state_name(&old, now), "rotated");
+  assert_int_equal(account_keys(f, "acme"), 3);
+  assert_int_equal(decide_new(f, &fresh, now), KG_VALID);
+  assert_int_equal(decide_new(f, &k[0], now), KG_VALID);
+  assert_int_equal(decide_new(f, &k[0], old.expires_at), KG_EXPIRED_API_KEY);
+  assert_int_equal(decide_new(f, &fresh, old.expires_at + 86400), KG_VALID);
+  kg_key_info info;
+  assert_int_equal(kg_key_get(f->s, k[0].info.id, &info, f->err, sizeof f->err),
+                   0);
+  assert_int_equal(info.replaced_by, fresh.info.id);
+  assert_int_equal(info.expires_at, old.expires_at);
+}
+
+static void rotation_never_extends_an_expiry(void **state) {
+  fixture *f = *state;
+  make_account(f, "acme", KG_TIER_FREE);
+  const int64_t now = (int64_t)time(NULL);
+  kg_new_key k, fresh;
+  make_key(f, "acme", "ci", now + 60, &k);
+  kg_key_info old;
+  assert_int_equal(kg_key_rotate(f->s, k.info.id, 86400, now + 7200, &fresh,
+                                 &old, f->err, sizeof f->err),
+                   0);
+  assert_int_equal(old.expires_at, now + 60);
+  assert_int_equal(fresh.info.expires_at, now + 7200);
+}
+
+static void rotation_with_zero_grace_expires_the_old_key_now(void **state) {
+  fixture *f = *state;
+  make_account(f, "acme", KG_TIER_FREE);
+  kg_new_key k, fresh;
+  make_key(f, "acme", "ci", 0, &k);
+  kg_key_info old;
+  assert_int_equal(
+      kg_key_rotate(f->s, k.info.id, 0, 0, &fresh, &old, f->err, sizeof f->err),
+      0);
+  assert_int_equal(decide_new(f, &k, old.expires_at), KG_EXPIRED_API_KEY);
+}
+
+static void rotation_refusals(void **state) {
+  fixture *f = *state;
+  make_account(f, "acme", KG_TIER_PRO);
+  kg_new_key a, b, a2, tmp;
+  make_key(f, "acme", "a", 0, &a);
+  make_key(f, "acme", "b", 0, &b);
+  kg_key_info old;
+  assert_int_equal(
+      kg_key_rotate(f->s, a.info.id, 3600, 0, &a2, &old, f->err, sizeof f->err),
+      0);
+  /* already rotated */
+  assert_int_equal(kg_key_rotate(f->s, a.info.id, 3600, 0, &tmp, &old, f->err,
+                                 sizeof f->err),
+                   -1);
+  assert_non_null(strstr(f->err, "was already rotated to"));
+  /* the successor cannot rotate while its predecessor is in its grace */
+  assert_int_equal(kg_key_rotate(f->s, a2.info.id, 3600, 0, &tmp, &old, f->err,
+                                 sizeof f->err),
+                   -1);
+  assert_non_null(strstr(f->err, "still in its grace period"));
+  assert_int_equal(kg_key_delete(f->s, a.info.id, NULL, f->err, sizeof f->err),
+                   0);
+  assert_int_equal(kg_key_rotate(f->s, a2.info.id, 3600, 0, &tmp, &old, f->err,
+                                 sizeof f->err),
+                   0);
+  /* deactivated and deleted keys do not rotate */
+  assert_int_equal(
+      kg_key_deactivate(f->s, b.info.id, NULL, f->err, sizeof f->err), 0);
+  assert_int_equal(kg_key_rotate(f->s, b.info.id, 3600, 0, &tmp, &old, f->err,
+                                 sizeof f->err),
+                   -1);
+  assert_non_null(strstr(f->err, "is deactivated"));
+  assert_int_equal(kg_key_delete(f->s, b.info.id, NULL, f->err, sizeof f->err),
+                   0);
+  assert_int_equal(kg_key_rotate(f->s, b.info.id, 3600, 0, &tmp, &old, f->err,
+                                 sizeof f->err),
+                   -1);
+  assert_non_null(strstr(f->err, "is deleted"));
+  assert_int_equal(
+      kg_key_rotate(f->s, b.info.id, -1, 0, &tmp, &old, f->err, sizeof f->err),
+      -1);
+}
+
+static void deleting_the_successor_counts_the_old_key_again(void **state) {
+  fixture *f = *state;
+  make_account(f, "acme", KG_TIER_FREE);
+  kg_new_key k, fresh;
+  make_key(f, "acme", "ci", 0, &k);
+  kg_key_info old;
+  assert_int_equal(kg_key_rotate(f->s, k.info.id, 3600, 0, &fresh, &old, f->err,
+                                 sizeof f->err),
+                   0);
+  assert_int_equal(account_keys(f, "acme"), 1);
+  assert_int_equal(
+      kg_key_delete(f->s, fresh.info.id, NULL, f->err, sizeof f->err), 0);
+  assert_int_equal(account_keys(f, "acme"), 1);
+  kg_key_info info;
+  assert_int_equal(kg_key_get(f->s, k.info.id, &info, f->err, sizeof f->err),
+                   0);
+  assert_int_equal(info.replaced_by, 0);
+}
+
+typedef struct key_list {
+  size_t n;
+  uint64_t ids[8];
+  char names[8][KG_KEY_NAME_MAX + 1];
+} key_list;
+
+static int collect_key(const kg_key_info *k, void *ctx) {
+  key_list *l = ctx;
+  if (l->n < 8) {
+    l->ids[l->n] = k->id;
+    snprintf(l->names[l->n], sizeof l->names[l->n], "%s", k->name);
+  }
+  l->n++;
+  return 0;
+}
+
+static void listing_filters_by_account_and_hides_deleted(void **state) {
+  fixture *f = *state;
+  make_account(f, "acme", KG_TIER_FREE);
+  make_account(f, "beta", KG_TIER_FREE);
+  kg_new_key k;
+  make_key(f, "acme", "a1", 0, &k);
+  make_key(f, "acme", "a2", 0, &k);
+  assert_int_equal(kg_key_delete(f->s, k.info.id, NULL, f->err, sizeof f->err),
+                   0);
+  make_key(f, "beta", "b1", 0, &k);
+  key_list l = {0};
+  assert_int_equal(
+      kg_key_each(f->s, NULL, 0, collect_key, &l, f->err, sizeof f->err), 0);
+  assert_int_equal(l.n, 2);
+  assert_string_equal(l.names[0], "a1");
+  assert_string_equal(l.names[1], "b1");
+  memset(&l, 0, sizeof l);
+  assert_int_equal(
+      kg_key_each(f->s, "acme", 1, collect_key, &l, f->err, sizeof f->err), 0);
+  assert_int_equal(l.n, 2);
+  assert_string_equal(l.names[1], "a2");
+  assert_int_equal(
+      kg_key_each(f->s, "nobody", 0, collect_key, &l, f->err, sizeof f->err),
+      -1);
+  assert_non_null(strstr(f->err, "no account named nobody"));
+}
+
+/* ---- the loader -------------------------------------------------------- */
+
+static void empty_store_loads_and_misses(void **state) {
+  fixture *f = *state;
+  kg_snapshot *snap;
+  assert_int_equal(kg_store_load(f->s, &snap, f->err, sizeof f->err), 0);
+  assert_int_equal(kg_index_count(kg_snapshot_index(snap)), 0);
+  assert_null(kg_snapshot_account(snap, 1));
+  kg_snapshot_free(snap);
+  assert_int_equal(decide(f, "sk_live_0000000000000000000000000000000000000000",
+                          46, (int64_t)time(NULL), NULL),
+                   KG_INVALID_API_KEY);
+}
+
+static void loader_indexes_every_key_but_deleted_ones(void **state) {
+  fixture *f = *state;
+  make_account(f, "acme", KG_TIER_PRO);
+  make_account(f, "beta", KG_TIER_FREE);
+  const int64_t now = (int64_t)time(NULL);
+  kg_new_key active, expiring, deact, deleted, other;
+  make_key(f, "acme", "active", 0, &active);
+  make_key(f, "acme", "expiring", now + 100, &expiring);
+  make_key(f, "acme", "deact", 0, &deact);
+  make_key(f, "acme", "deleted", 0, &deleted);
+  make_key(f, "beta", "other", 0, &other);
+  assert_int_equal(
+      kg_key_deactivate(f->s, deact.info.id, NULL, f->err, sizeof f->err), 0);
+  assert_int_equal(
+      kg_key_delete(f->s, deleted.info.id, NULL, f->err, sizeof f->err), 0);
+
+  kg_snapshot *snap;
+  assert_int_equal(kg_store_load(f->s, &snap, f->err, sizeof f->err), 0);
+  const kg_index *idx = kg_snapshot_index(snap);
+  assert_int_equal(kg_index_count(idx), 4);
+  kg_digester *d;
+  assert_int_equal(kg_digester_new(NULL, 0, &d), KG_OK);
+  const struct {
+    const kg_new_key *k;
+    int hit;
+    uint32_t status;
+    int64_t expires_at;
+    const char *account;
+  } CASES[] = {
+      {&active, 1, KG_REC_ACTIVE, 0, "acme"},
+      {&expiring, 1, KG_REC_ACTIVE, now + 100, "acme"},
+      {&deact, 1, KG_REC_DEACTIVATED, 0, "acme"},
+      {&deleted, 0, 0, 0, NULL},
+      {&other, 1, KG_REC_ACTIVE, 0, "beta"},
+  };
+  for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
+    uint8_t digest[KG_DIGEST_LEN];
+    kg_record r;
+    assert_int_equal(kg_digest(d, CASES[i].k->key, CASES[i].k->key_len, digest),
+                     KG_OK);
+    assert_int_equal(kg_index_lookup(idx, digest, &r), CASES[i].hit);
+    if (!CASES[i].hit) {
+      continue;
+    }
+    assert_memory_equal(r.digest, digest, KG_DIGEST_LEN);
+    assert_int_equal(r.key_id, CASES[i].k->info.id);
+    assert_int_equal(r.status, CASES[i].status);
+    assert_int_equal(r.expires_at, CASES[i].expires_at);
+    assert_int_equal(r.account_id, CASES[i].k->info.account_id);
+    assert_string_equal(kg_snapshot_account(snap, r.account_id),
+                        CASES[i].account);
+  }
+  kg_digester_free(d);
+  assert_null(kg_snapshot_account(snap, 999));
+  kg_snapshot_free(snap);
+
+  assert_int_equal(decide_new(f, &active, now), KG_VALID);
+  assert_int_equal(decide_new(f, &expiring, now + 100), KG_EXPIRED_API_KEY);
+  assert_int_equal(decide_new(f, &deact, now), KG_EXPIRED_API_KEY);
+  assert_int_equal(decide_new(f, &deleted, now), KG_INVALID_API_KEY);
+}
+
+static void changes_are_noticed_across_connections(void **state) {
+  fixture *f = *state;
+  make_account(f, "acme", KG_TIER_PRO);
+  kg_store *reader;
+  assert_int_equal(
+      kg_store_open(f->path, KG_STORE_READONLY, &reader, f->err, sizeof f->err),
+      0);
+  int changed = -1;
+  assert_int_equal(kg_store_changed(reader, &changed, f->err, sizeof f->err),
+                   0);
+  assert_int_equal(changed, 1); /* never loaded */
+  kg_snapshot *snap;
+  assert_int_equal(kg_store_load(reader, &snap, f->err, sizeof f->err), 0);
+  kg_snapshot_free(snap);
+  assert_int_equal(kg_store_changed(reader, &changed, f->err, sizeof f->err),
+                   0);
+  assert_int_equal(changed, 0);
+  assert_int_equal(kg_store_changed(reader, &changed, f->err, sizeof f->err),
+                   0);
+  assert_int_equal(changed, 0);
+
+  kg_new_key k;
+  make_key(f, "acme", "ci", 0, &k); /* another connection writes */
+  assert_int_equal(kg_store_changed(reader, &changed, f->err, sizeof f->err),
+                   0);
+  assert_int_equal(changed, 1);
+  assert_int_equal(kg_store_load(reader, &snap, f->err, sizeof f->err), 0);
+  assert_int_equal(kg_index_count(kg_snapshot_index(snap)), 1);
+  kg_snapshot_free(snap);
+  assert_int_equal(kg_store_changed(reader, &changed, f->err, sizeof f->err),
+                   0);
+  assert_int_equal(changed, 0);
+
+  assert_int_equal(
+      kg_key_deactivate(f->s, k.info.id, NULL, f->err, sizeof f->err), 0);
+  assert_int_equal(kg_store_changed(reader, &changed, f->err, sizeof f->err),
+                   0);
+  assert_int_equal(changed, 1);
+  kg_store_close(reader);
+
+  /* the writer's own commits count too */
+  assert_int_equal(kg_store_load(f->s, &snap, f->err, sizeof f->err), 0);
+  kg_snapshot_free(snap);
+  assert_int_equal(kg_store_changed(f->s, &changed, f->err, sizeof f->err), 0);
+  assert_int_equal(changed, 0);
+  assert_int_equal(kg_key_delete(f->s, k.info.id, NULL, f->err, sizeof f->err),
+                   0);
+  assert_int_equal(kg_store_changed(f->s, &changed, f->err, sizeof f->err), 0);
+  assert_int_equal(changed, 1);
+}
+
+/* ---- seeding ----------------------------------------------------------- */
+
+typedef struct seeded {
+  size_t n;
+  kg_seed_class cls[200];
+  char key[200][KG_KEY_MAX_LEN + 1];
+  size_t abort_at; /* return 1 at this key (0: never) */
+} seeded;
+
+static int collect_seed(kg_seed_class c, const char *key, size_t len,
+                        void *ctx) {
+  seeded *sd = ctx;
+  if (sd->abort_at != 0 && sd->n + 1 == sd->abort_at) {
+    return 1;
+  }
+  assert_true(sd->n < 200 && len <= KG_KEY_MAX_LEN);
+  sd->cls[sd->n] = c;
+  memcpy(sd->key[sd->n], key, len);
+  sd->key[sd->n][len] = '\0';
+  sd->n++;
+  return 0;
+}
+
+static void seed_makes_every_class_over_pro_accounts(void **state) {
+  fixture *f = *state;
+  static seeded sd;
+  memset(&sd, 0, sizeof sd);
+  const kg_seed_counts counts = {.valid = 80, .expired = 30, .deactivated = 11};
+  kg_seed_result res;
+  assert_int_equal(kg_store_seed(f->s, &counts, collect_seed, &sd, &res, f->err,
+                                 sizeof f->err),
+                   0);
+  assert_int_equal(res.keys, 121);
+  assert_int_equal(sd.n, 121);
+  assert_int_equal(res.accounts, 3); /* 50 + 50 + 21 */
+  assert_int_equal(res.first, 1);
+  assert_int_equal(res.last, 3);
+  kg_account_info a;
+  assert_int_equal(kg_account_get(f->s, "seed-0001", &a, f->err, sizeof f->err),
+                   0);
+  assert_int_equal(a.tier, KG_TIER_PRO);
+  assert_int_equal(a.keys, 50);
+  assert_int_equal(kg_account_get(f->s, "seed-0003", &a, f->err, sizeof f->err),
+                   0);
+  assert_int_equal(a.keys, 21);
+
+  size_t per_class[3] = {0, 0, 0};
+  kg_snapshot *snap;
+  assert_int_equal(kg_store_load(f->s, &snap, f->err, sizeof f->err), 0);
+  kg_checker c;
+  assert_int_equal(kg_key_policy_init(&c.policy, KG_KEY_STRICT, "sk_live_", 8),
+                   KG_OK);
+  assert_int_equal(kg_digester_new(NULL, 0, &c.digester), KG_OK);
+  c.index = kg_snapshot_index(snap);
+  assert_int_equal(kg_index_count(c.index), 121);
+  const int64_t now = (int64_t)time(NULL);
+  for (size_t i = 0; i < sd.n; i++) {
+    kg_decision d;
+    const kg_status want =
+        sd.cls[i] == KG_SEED_VALID ? KG_VALID : KG_EXPIRED_API_KEY;
+    assert_int_equal(kg_decide_key(&c, sd.key[i], strlen(sd.key[i]), now, &d),
+                     want);
+    if (sd.cls[i] == KG_SEED_EXPIRED) {
+      assert_true(d.record.expires_at != 0 && d.record.expires_at < now);
+    }
+    if (sd.cls[i] == KG_SEED_DEACTIVATED) {
+      assert_int_equal(d.record.status, KG_REC_DEACTIVATED);
+    }
+    per_class[sd.cls[i]]++;
+  }
+  kg_digester_free(c.digester);
+  kg_snapshot_free(snap);
+  assert_int_equal(per_class[KG_SEED_VALID], 80);
+  assert_int_equal(per_class[KG_SEED_EXPIRED], 30);
+  assert_int_equal(per_class[KG_SEED_DEACTIVATED], 11);
+
+  /* a second seed continues the numbering */
+  const kg_seed_counts more = {.valid = 1};
+  assert_int_equal(
+      kg_store_seed(f->s, &more, NULL, NULL, &res, f->err, sizeof f->err), 0);
+  assert_int_equal(res.first, 4);
+  assert_int_equal(res.last, 4);
+}
+
+static void seed_aborted_by_its_writer_leaves_nothing(void **state) {
+  fixture *f = *state;
+  static seeded sd;
+  memset(&sd, 0, sizeof sd);
+  sd.abort_at = 60;
+  const kg_seed_counts counts = {.valid = 100};
+  kg_seed_result res;
+  assert_int_equal(kg_store_seed(f->s, &counts, collect_seed, &sd, &res, f->err,
+                                 sizeof f->err),
+                   -1);
+  assert_int_equal(res.keys, 0);
+  assert_int_equal(raw_int(f->path, "SELECT count(*) FROM keys"), 0);
+  assert_int_equal(raw_int(f->path, "SELECT count(*) FROM accounts"), 0);
+  const kg_seed_counts none = {0};
+  assert_int_equal(
+      kg_store_seed(f->s, &none, NULL, NULL, &res, f->err, sizeof f->err), -1);
+  assert_non_null(strstr(f->err, "nothing to seed"));
+}
+
+static void seed_class_names(void **state) {
+  (void)state;
+  assert_string_equal(kg_seed_class_name(KG_SEED_VALID), "valid");
+  assert_string_equal(kg_seed_class_name(KG_SEED_EXPIRED), "expired");
+  assert_string_equal(kg_seed_class_name(KG_SEED_DEACTIVATED), "deactivated");
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      T(open_missing_store_names_the_fix),
+      T(new_store_is_wal_with_current_schema),
+      T(reopening_keeps_the_data),
+      T(foreign_database_is_refused),
+      T(file_that_is_not_sqlite_is_refused),
+      T(empty_file_without_create_is_refused),
+      T(newer_schema_is_refused),
+      T(peppered_store_is_recognised),
+      T(read_only_store_refuses_writes),
+      cmocka_unit_test(account_names_are_checked),
+      cmocka_unit_test(key_names_are_one_to_64_printable_characters),
+      cmocka_unit_test(tiers_parse_and_limit),
+      T(account_names_are_unique),
+      T(unknown_account_is_an_error),
+      T(accounts_list_by_name),
+      T(free_account_holds_three_keys),
+      T(pro_account_holds_fifty_keys),
+      T(deleted_keys_do_not_count),
+      T(deactivated_and_expired_keys_count),
+      T(going_down_to_free_keeps_keys_and_refuses_new),
+      T(new_key_is_well_formed_and_stored_as_digest),
+      T(key_ids_round_trip_and_unknown_ids_fail),
+      T(bad_key_name_is_refused_before_writing),
+      T(deactivate_then_delete),
+      T(expiry_is_honoured_by_the_index),
+      T(rotation_keeps_the_old_key_for_the_grace),
+      T(rotation_never_extends_an_expiry),
+      T(rotation_with_zero_grace_expires_the_old_key_now),
+      T(rotation_refusals),
+      T(deleting_the_successor_counts_the_old_key_again),
+      T(listing_filters_by_account_and_hides_deleted),
+      T(empty_store_loads_and_misses),
+      T(loader_indexes_every_key_but_deleted_ones),
+      T(changes_are_noticed_across_connections),
+      T(seed_makes_every_class_over_pro_accounts),
+      T(seed_aborted_by_its_writer_leaves_nothing),
+      cmocka_unit_test(seed_class_names),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
