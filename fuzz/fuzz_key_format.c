@@ -1,8 +1,11 @@
 /*
  * fuzz/fuzz_key_format.c — the key format of SPEC §1.2.
  *
- * Input: byte 0 picks the policy (sk_live_ / sk_test_ strict, pk_ prefix
- * policy); the rest is a presented key. Checks:
+ * Input: byte 0 picks the policy (% 3: sk_live_ / sk_test_ strict, pk_
+ * prefix policy), or with 0x80 set a policy from the input (byte 1 % 20 a
+ * prefix length, then the prefix; byte 0 & 1 the kind), which
+ * kg_key_policy_init must accept exactly when it is 1 to 16 bytes of
+ * [A-Za-z0-9_-]; the rest is a presented key. Checks:
  *  - kg_key_check returns one of its documented statuses and agrees with a
  *    plain model of the format written here (length, prefix, characters,
  *    CRC32 checksum in base62);
@@ -35,6 +38,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   FUZZ_CHECK(kg_key_policy_init(&policies[2], KG_KEY_PREFIX, "pk_", 3) ==
              KG_OK);
   FUZZ_CHECK(kg_key_strict_len(&policies[0]) == 46);
+  /* Issued keys (RAND_bytes, so once, not per input): each passes the
+   * check; a buffer one byte short is refused. */
+  for (int i = 0; i < 2; i++) {
+    char key[64];
+    size_t len = 0;
+    FUZZ_CHECK(kg_key_generate(&policies[i], key, sizeof key, &len) == KG_OK);
+    FUZZ_CHECK(len == 46 && key[len] == '\0');
+    FUZZ_CHECK(kg_key_check(&policies[i], key, len) == KG_OK);
+    FUZZ_CHECK(kg_key_generate(&policies[i], key, len, &len) ==
+               KG_E_BUFFER_TOO_SMALL);
+  }
   return 0;
 }
 
@@ -160,13 +174,58 @@ static void round_trip(const kg_key_policy *p, const uint8_t *data,
   free(k);
 }
 
+/* model_prefix_ok — kg_key_policy_init's rule: 1 to KG_KEY_PREFIX_MAX
+ * bytes of [A-Za-z0-9_-]. */
+static int model_prefix_ok(const char *s, size_t n) {
+  if (n < 1 || n > KG_KEY_PREFIX_MAX) {
+    return 0;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (!is_base62(s[i]) && s[i] != '_' && s[i] != '-') {
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* custom_policy — byte 0 has 0x80 set: byte 1 % 20 is a prefix length,
+ * then the prefix; byte 0 & 1 picks the kind. Returns the bytes used, or 0
+ * when the input is too short or the prefix is refused (as it must be). */
+static size_t custom_policy(const uint8_t *data, size_t size,
+                            kg_key_policy *out) {
+  size_t plen = size > 1 ? data[1] % 20 : 0;
+  if (size < 2 + plen) {
+    return 0;
+  }
+  kg_key_kind kind = (data[0] & 1) ? KG_KEY_PREFIX : KG_KEY_STRICT;
+  char *pre = fuzz_copy(data + 2, plen);
+  kg_status ps = kg_key_policy_init(out, kind, pre, plen);
+  FUZZ_CHECK(ps == KG_OK || ps == KG_E_ARGUMENT);
+  FUZZ_CHECK((ps == KG_OK) == model_prefix_ok(pre, plen));
+  if (ps == KG_OK) {
+    FUZZ_CHECK(out->kind == kind && out->prefix_len == plen &&
+               memcmp(out->prefix, pre, plen) == 0 && out->prefix[plen] == 0);
+  }
+  free(pre);
+  return ps == KG_OK ? 2 + plen : 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 1) {
     return 0;
   }
+  kg_key_policy custom;
   const kg_key_policy *p = &policies[data[0] % 3];
-  char *k = fuzz_copy(data + 1, size - 1);
-  size_t n = size - 1;
+  size_t at = 1;
+  if (data[0] & 0x80) {
+    at = custom_policy(data, size, &custom);
+    if (at == 0) {
+      return 0;
+    }
+    p = &custom;
+  }
+  char *k = fuzz_copy(data + at, size - at);
+  size_t n = size - at;
 
   kg_status st = kg_key_check(p, k, n);
   FUZZ_CHECK(st == KG_OK || st == KG_KEY_BAD_PREFIX ||
@@ -176,6 +235,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   check_hint(p, k, n);
   free(k);
 
-  round_trip(&policies[data[0] % 2], data + 1, size - 1);
+  const kg_key_policy *strict =
+      p->kind == KG_KEY_STRICT ? p : &policies[data[0] % 2];
+  round_trip(strict, data + at, size - at);
   return 0;
 }

@@ -244,6 +244,15 @@ def seeds():
     for k in keys:
         for pol in (0, 1, 2):
             add("fuzz_key_format", bytes([pol]) + enc(k))
+    # Policies from the input: 0x80 | kind, prefix length, prefix, key.
+    custom = [(0x80, b"sk_live_", ACTIVE), (0x80, b"rk_", "rk_" + "0" * 38),
+              (0x81, b"pk_", "pk_" + "a" * 20), (0x81, b"ghp_", "ghp_x"),
+              (0x80, b"a!b", "a!b"), (0x80, b"", "x"),
+              (0x80, b"A" * 17, "A" * 40), (0x81, b"-_-", "-_-" + "=" * 20),
+              (0x80, b"A" * 16, "A" * 16 + "0" * 38)]
+    for kind, prefix, k in custom:
+        add("fuzz_key_format",
+            bytes([kind, len(prefix)]) + prefix + enc(k))
 
     # fuzz_index: (n, m, records..., lookups...), see fuzz_index.c.
     def rec_raw(seed, status, exp):
