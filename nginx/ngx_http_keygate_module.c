@@ -64,13 +64,16 @@ typedef struct {
   ngx_flag_t policy_set;
 } ngx_http_keygate_loc_conf_t;
 
-/* Per request. Reset by an internal redirect, as every module context. */
+/* Per request. Reset by an internal redirect, as every module context.
+ * The request id and the key id's text are made on first use: a valid
+ * request whose log does not show them pays for neither. */
 typedef struct {
   kg_status decision; /* KG_OK: not decided yet */
-  char request_id[KG_REQUEST_ID_LEN + 1];
-  size_t key_id_len;
-  char key_id[KG_KEY_ID_STR_LEN];
+  unsigned found : 1; /* a record matched: key_id is set */
+  uint64_t key_id;
   ngx_str_t account;
+  char request_id[KG_REQUEST_ID_LEN + 1]; /* "" until made */
+  char key_id_text[KG_KEY_ID_STR_LEN];    /* "" until made */
 } ngx_http_keygate_ctx_t;
 
 static ngx_int_t ngx_http_keygate_add_variables(ngx_conf_t *cf);
@@ -506,9 +509,7 @@ static void ngx_http_keygate_refresh(ngx_event_t *ev) {
 
 /* ---- responses -------------------------------------------------------- */
 
-/* The request's context, made on first use; NULL when out of memory. The
- * request id is made with it, so every response and variable of one request
- * shows the same id. */
+/* The request's context, made on first use; NULL when out of memory. */
 static ngx_http_keygate_ctx_t *ngx_http_keygate_ctx(ngx_http_request_t *r) {
   ngx_http_keygate_ctx_t *ctx =
       ngx_http_get_module_ctx(r, ngx_http_keygate_module);
@@ -519,12 +520,20 @@ static ngx_http_keygate_ctx_t *ngx_http_keygate_ctx(ngx_http_request_t *r) {
   if (ctx == NULL) {
     return NULL;
   }
-  if (kg_request_id(ctx->request_id) != KG_OK) {
-    return NULL;
-  }
   ctx->decision = KG_OK;
   ngx_http_set_ctx(r, ctx, ngx_http_keygate_module);
   return ctx;
+}
+
+/* The request's id ("req_" + 24 base62), made once per request so every
+ * response header, body and variable of the request shows the same one.
+ * NULL when the CSPRNG fails. */
+static const char *ngx_http_keygate_request_id(ngx_http_keygate_ctx_t *ctx) {
+  if (ctx->request_id[0] == '\0' && kg_request_id(ctx->request_id) != KG_OK) {
+    ctx->request_id[0] = '\0';
+    return NULL;
+  }
+  return ctx->request_id;
 }
 
 /* Append one response header (name and value are copied into the pool). */
@@ -619,6 +628,9 @@ ngx_http_keygate_send_error(ngx_http_request_t *r, ngx_http_keygate_ctx_t *ctx,
   size_t www_len = 0;
   size_t body_len = 0;
 
+  if (ngx_http_keygate_request_id(ctx) == NULL) {
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+  }
   if (kg_www_authenticate(decision, (const char *)realm->data, realm->len, www,
                           sizeof www, &www_len) != KG_OK ||
       kg_error_body(decision, message, message_len, ctx->request_id, body,
@@ -731,7 +743,8 @@ static void ngx_http_keygate_remember(ngx_http_request_t *r,
   if (!d->found) {
     return;
   }
-  ctx->key_id_len = kg_key_id_format(d->record.key_id, ctx->key_id);
+  ctx->found = 1;
+  ctx->key_id = d->record.key_id;
   const char *account = kg_snapshot_account(db->snap, d->record.account_id);
   if (account != NULL) {
     size_t len = ngx_strlen(account);
@@ -815,7 +828,7 @@ static const char ngx_http_keygate_bad_request_message[] =
 
 static ngx_int_t ngx_http_keygate_bad_request_handler(ngx_http_request_t *r) {
   ngx_http_keygate_ctx_t *ctx = ngx_http_keygate_ctx(r);
-  if (ctx == NULL) {
+  if (ctx == NULL || ngx_http_keygate_request_id(ctx) == NULL) {
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
   }
   kg_field fields[NGX_HTTP_KEYGATE_MAX_FIELDS];
@@ -980,7 +993,7 @@ static ngx_int_t ngx_http_keygate_iocs_render(ngx_http_request_t *r,
  */
 static ngx_int_t ngx_http_keygate_mock_iocs_handler(ngx_http_request_t *r) {
   ngx_http_keygate_ctx_t *ctx = ngx_http_keygate_ctx(r);
-  if (ctx == NULL) {
+  if (ctx == NULL || ngx_http_keygate_request_id(ctx) == NULL) {
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
   }
   static const char path[] = "/api/v1/iocs";
@@ -1060,7 +1073,7 @@ static ngx_int_t ngx_http_keygate_variable(ngx_http_request_t *r,
 
   if (data == NGX_HTTP_KEYGATE_VAR_REQUEST_ID) {
     ctx = ngx_http_keygate_ctx(r);
-    if (ctx == NULL) {
+    if (ctx == NULL || ngx_http_keygate_request_id(ctx) == NULL) {
       return NGX_ERROR;
     }
   } else {
@@ -1075,8 +1088,10 @@ static ngx_int_t ngx_http_keygate_variable(ngx_http_request_t *r,
       }
       break;
     case NGX_HTTP_KEYGATE_VAR_KEY_ID:
-      s = ctx->key_id;
-      len = ctx->key_id_len;
+      if (ctx->found) {
+        len = kg_key_id_format(ctx->key_id, ctx->key_id_text);
+        s = ctx->key_id_text;
+      }
       break;
     case NGX_HTTP_KEYGATE_VAR_ACCOUNT:
       s = (const char *)ctx->account.data;
