@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# check_usage.sh — `keygate check` fails loudly and clearly: a usage error is
+# one stderr line "keygate check: ..." and exit 2; an unreadable or bad keys
+# file, or a request head that does not parse, is one line and exit 1 (the
+# JSON on stdout then names the parse error); any decision exits 0. Needs
+# $KEYGATE (set by ctest).
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+: "${KEYGATE:?set KEYGATE to the keygate program}"
+
+K_ACTIVE=sk_live_7KWyWfty6uEvcdZQoaZrknnVmnbSF0d50ScUGk
+KEYS=$TMP/keys.tsv
+printf 'active\t%s\n' "$K_ACTIVE" >"$KEYS"
+GOOD=$TMP/good.req
+printf 'GET / HTTP/1.1\r\nX-API-Key: %s\r\n\r\n' "$K_ACTIVE" >"$GOOD"
+
+# one_line WHAT — stderr holds exactly one line, from `keygate check`, and
+# never the key.
+one_line() {
+  assert_eq 1 "$(wc -l <"$TMP/err")" "$1: stderr lines"
+  assert_contains "$(cat "$TMP/err")" "keygate check: " "$1: stderr prefix"
+  assert_not_contains "$(cat "$TMP/out" "$TMP/err")" "$K_ACTIVE" "$1: key shown"
+}
+
+# ---- usage errors: exit 2 ---------------------------------------------------
+assert_exit 2 "unknown flag" -- "$KEYGATE" check --keys "$KEYS" --bogus <"$GOOD"
+one_line "unknown flag"
+assert_eq "" "$(cat "$TMP/out")" "unknown flag: stdout"
+
+assert_exit 2 "no --keys" -- "$KEYGATE" check <"$GOOD"
+one_line "no --keys"
+
+assert_exit 2 "--keys without a value" -- "$KEYGATE" check --keys <"$GOOD"
+one_line "--keys without a value"
+
+assert_exit 2 "bad --now" -- \
+  "$KEYGATE" check --keys "$KEYS" --now yesterday <"$GOOD"
+one_line "bad --now"
+
+assert_exit 2 "--now with a date only" -- \
+  "$KEYGATE" check --keys "$KEYS" --now 2026-01-01 <"$GOOD"
+one_line "--now with a date only"
+
+assert_exit 2 "bad --policy" -- \
+  "$KEYGATE" check --keys "$KEYS" --policy loose <"$GOOD"
+one_line "bad --policy"
+
+assert_exit 2 "bad --prefix" -- \
+  "$KEYGATE" check --keys "$KEYS" --prefix 'sk live' <"$GOOD"
+one_line "bad --prefix"
+
+assert_exit 2 "--prefix over 16 characters" -- \
+  "$KEYGATE" check --keys "$KEYS" --prefix abcdefghijklmnopq <"$GOOD"
+one_line "--prefix over 16 characters"
+
+assert_exit 2 "--realm with a quote" -- \
+  "$KEYGATE" check --keys "$KEYS" --realm 'a"b' <"$GOOD"
+one_line "--realm with a quote"
+
+assert_exit 0 "--help" -- "$KEYGATE" check --help
+assert_contains "$(cat "$TMP/out")" "--keys" "--help: names --keys"
+
+# ---- runtime failures: exit 1 -----------------------------------------------
+assert_exit 1 "missing keys file" -- \
+  "$KEYGATE" check --keys "$TMP/nope.tsv" <"$GOOD"
+one_line "missing keys file"
+assert_contains "$(cat "$TMP/err")" "nope.tsv" "missing keys file: names it"
+
+printf 'enabled\t%s\n' "$K_ACTIVE" >"$TMP/badstatus.tsv"
+assert_exit 1 "unknown status in keys file" -- \
+  "$KEYGATE" check --keys "$TMP/badstatus.tsv" <"$GOOD"
+one_line "unknown status in keys file"
+
+printf 'active %s\n' "$K_ACTIVE" >"$TMP/notab.tsv"
+assert_exit 1 "keys line without a tab" -- \
+  "$KEYGATE" check --keys "$TMP/notab.tsv" <"$GOOD"
+one_line "keys line without a tab"
+
+printf 'active\t%s\nactive\t%s\n' "$K_ACTIVE" "$K_ACTIVE" >"$TMP/dup.tsv"
+assert_exit 1 "the same key twice" -- \
+  "$KEYGATE" check --keys "$TMP/dup.tsv" <"$GOOD"
+one_line "the same key twice"
+
+# parse_fails NAME BYTES PARSE_ERROR — a head that does not parse.
+parse_fails() {
+  # shellcheck disable=SC2059 # the request is a printf format on purpose
+  printf "$2" >"$TMP/$1.req"
+  assert_exit 1 "$1" -- "$KEYGATE" check --keys "$KEYS" <"$TMP/$1.req"
+  one_line "$1"
+  assert_eq "$3" "$(json_get "$TMP/out" parse_error)" "$1: parse_error"
+  assert_eq null "$(json_get "$TMP/out" decision)" "$1: decision"
+  cp "$TMP/out" "$TMP/$1.json"
+}
+parse_fails obs_fold 'GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n' obs_fold
+parse_fails ws_before_colon 'GET / HTTP/1.1\r\nX-API-Key : k\r\n\r\n' \
+  whitespace_before_colon
+parse_fails control_char 'GET / HTTP/1.1\r\nX-API-Key: k\001\r\n\r\n' \
+  control_character
+parse_fails bad_version 'GET / HTTP/2\r\n\r\n' bad_version
+parse_fails empty_stdin '' incomplete
+parse_fails request_line_only 'GET / HTTP/1.1' incomplete
+assert_eq 22 "$(json_get "$TMP/obs_fold.json" offset)" "obs_fold: offset"
+assert_eq 26 "$(json_get "$TMP/ws_before_colon.json" offset)" \
+  "ws_before_colon: offset (the colon)"
+assert_eq 28 "$(json_get "$TMP/control_char.json" offset)" \
+  "control_char: offset"
+
+# over 16 KiB of head
+{
+  printf 'GET / HTTP/1.1\r\nX-Pad: '
+  head -c 17000 /dev/zero | tr '\0' a
+  printf '\r\n\r\n'
+} >"$TMP/big.req"
+assert_exit 1 "head over 16 KiB" -- "$KEYGATE" check --keys "$KEYS" <"$TMP/big.req"
+one_line "head over 16 KiB"
+assert_eq head_too_large "$(json_get "$TMP/out" parse_error)" \
+  "head over 16 KiB: parse_error"
+
+# 101 field lines
+{
+  printf 'GET / HTTP/1.1\r\n'
+  for i in $(seq 1 101); do printf 'X-F%d: v\r\n' "$i"; done
+  printf '\r\n'
+} >"$TMP/many.req"
+assert_exit 1 "101 fields" -- "$KEYGATE" check --keys "$KEYS" <"$TMP/many.req"
+assert_eq too_many_fields "$(json_get "$TMP/out" parse_error)" \
+  "101 fields: parse_error"
+
+# ---- every decision exits 0 -------------------------------------------------
+assert_exit 0 "valid" -- "$KEYGATE" check --keys "$KEYS" <"$GOOD"
+assert_eq "" "$(cat "$TMP/err")" "valid: quiet stderr"
+printf 'GET / HTTP/1.1\r\n\r\n' >"$TMP/missing.req"
+assert_exit 0 "missing" -- "$KEYGATE" check --keys "$KEYS" <"$TMP/missing.req"
+assert_eq missing_api_key "$(json_get "$TMP/out" decision)" "missing: decision"
+assert_eq "" "$(cat "$TMP/err")" "missing: quiet stderr"
+
+# an empty keys file (comments only) is an empty index
+printf '# nothing yet\n\n' >"$TMP/empty.tsv"
+assert_exit 0 "empty keys file" -- "$KEYGATE" check --keys "$TMP/empty.tsv" <"$GOOD"
+assert_eq key_unknown "$(json_get "$TMP/out" detail)" "empty keys file: detail"
+
+# a directory opens with fopen() on Linux but cannot be read: it must not
+# pass for an empty keys file
+mkdir "$TMP/dir.tsv"
+assert_exit 1 "keys file is a directory" -- \
+  "$KEYGATE" check --keys "$TMP/dir.tsv" <"$GOOD"
+one_line "keys file is a directory"
+
+kg_done

@@ -1,0 +1,129 @@
+# shellcheck shell=bash
+# tests/integration/lib.sh — the few helpers every integration script shares.
+#
+# Source it first thing:   . "$(dirname "$0")/lib.sh"
+#
+# It turns on `set -euo pipefail`, makes a private directory $TMP and removes
+# it on exit, after stopping every process registered with kg_track. It
+# offers:
+#
+#   kg_track PID              stop PID at exit (TERM, up to 5 s, then KILL)
+#   kg_on_exit 'COMMAND'      run COMMAND at exit (before $TMP is removed)
+#   kg_free_port              print a TCP port free on 127.0.0.1 right now
+#   kg_wait_port PORT [SECS]  wait until 127.0.0.1:PORT accepts (default 10 s)
+#   kg_fail MESSAGE           print "FAIL: MESSAGE" on stderr and exit 1
+#   assert_eq WANT GOT WHAT
+#   assert_contains HAYSTACK NEEDLE WHAT
+#   assert_not_contains HAYSTACK NEEDLE WHAT
+#   assert_exit WANT WHAT -- COMMAND [ARGS...]
+#                             run COMMAND (stdin passes through) and check its
+#                             exit status; its stdout and stderr are left in
+#                             $TMP/out and $TMP/err
+#   json_get FILE KEY         print top-level field KEY of the JSON object in
+#                             FILE: a string raw, null as "null", else as JSON
+#   kg_done                   print "PASS: <script>: N assertions"
+#
+# Every assert counts into $KG_ASSERTS and fails the script on the first
+# mismatch, naming WHAT. Needs bash 4+ and python3 (for ports and JSON).
+
+set -euo pipefail
+
+KG_ASSERTS=0
+KG_PIDS=()
+KG_EXIT_CMDS=()
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/keygate-test.XXXXXX")
+
+kg_cleanup() {
+  local status=$?
+  local cmd pid _
+  for cmd in "${KG_EXIT_CMDS[@]+"${KG_EXIT_CMDS[@]}"}"; do
+    eval "$cmd" || true
+  done
+  for pid in "${KG_PIDS[@]+"${KG_PIDS[@]}"}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 1 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+      done
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
+  rm -rf "$TMP"
+  exit "$status"
+}
+trap kg_cleanup EXIT
+
+kg_track() {
+  KG_PIDS+=("$1")
+}
+
+kg_on_exit() {
+  KG_EXIT_CMDS+=("$1")
+}
+
+kg_fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+kg_free_port() {
+  python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+
+kg_wait_port() {
+  local port=$1 secs=${2:-10} _
+  for _ in $(seq 1 $((secs * 10))); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  kg_fail "nothing listens on 127.0.0.1:$port after ${secs}s"
+}
+
+assert_eq() {
+  KG_ASSERTS=$((KG_ASSERTS + 1))
+  if [ "$1" != "$2" ]; then
+    kg_fail "$3: want [$1], got [$2]"
+  fi
+}
+
+assert_contains() {
+  KG_ASSERTS=$((KG_ASSERTS + 1))
+  case "$1" in
+  *"$2"*) ;;
+  *) kg_fail "$3: [$2] not found in [$1]" ;;
+  esac
+}
+
+assert_not_contains() {
+  KG_ASSERTS=$((KG_ASSERTS + 1))
+  case "$1" in
+  *"$2"*) kg_fail "$3: [$2] must not appear" ;;
+  *) ;;
+  esac
+}
+
+assert_exit() {
+  local want=$1 what=$2 got=0
+  shift 3 # WANT WHAT --
+  "$@" >"$TMP/out" 2>"$TMP/err" || got=$?
+  KG_ASSERTS=$((KG_ASSERTS + 1))
+  if [ "$got" != "$want" ]; then
+    kg_fail "$what: exit $got, want $want; stderr: $(head -c 400 "$TMP/err")"
+  fi
+}
+
+json_get() {
+  PYTHONIOENCODING=utf-8 python3 -c 'import json, sys
+v = json.load(open(sys.argv[1])).get(sys.argv[2], "<absent>")
+print(v if isinstance(v, str) else json.dumps(v))' "$1" "$2"
+}
+
+kg_done() {
+  echo "PASS: $(basename "$0"): $KG_ASSERTS assertions"
+}
