@@ -22,16 +22,15 @@ static int decide(const kg_checker *c, const char *req, kg_status want) {
     return 1;
   }
   kg_decision d;
-  kg_status got = kg_decide(c, head.fields, head.nfields, head.query,
-                            1767225600, &d);
+  kg_status got =
+      kg_decide(c, head.fields, head.nfields, head.query, 1767225600, &d);
   printf("%s %d\n", kg_status_str(got), kg_http_status(got));
   if (got != KG_VALID) {
     char id[KG_REQUEST_ID_LEN + 1];
     char out[KG_RESPONSE_MAX];
     size_t len = 0;
     if (kg_request_id(id) != KG_OK ||
-        kg_response_render(got, "api", 3, id, out, sizeof out, &len) !=
-            KG_OK ||
+        kg_response_render(got, "api", 3, id, out, sizeof out, &len) != KG_OK ||
         strstr(out, kg_status_str(got)) == NULL) {
       fprintf(stderr, "consumer: cannot render the response\n");
       return 1;
@@ -64,8 +63,7 @@ int main(void) {
   kg_checker c = {policy, dg, idx};
 
   char valid[256];
-  snprintf(valid, sizeof valid, "GET / HTTP/1.1\r\nX-API-Key: %s\r\n\r\n",
-           key);
+  snprintf(valid, sizeof valid, "GET / HTTP/1.1\r\nX-API-Key: %s\r\n\r\n", key);
   int bad = decide(&c, valid, KG_VALID);
   bad |= decide(&c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", KG_MISSING_API_KEY);
   bad |= decide(&c,

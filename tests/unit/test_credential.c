@@ -592,16 +592,21 @@ typedef struct fixture {
 static int setup(void **state) {
   fixture *f = calloc(1, sizeof *f);
   assert_non_null(f);
-  assert_int_equal(kg_key_policy_init(&f->policy, KG_KEY_STRICT, "sk_live_", 8),
+  assert_int_equal(kg_key_policy_init(&f->policy, KG_KEY_STRICT,
+                                      guard_copy("sk_live_", 8), 8),
                    KG_OK);
   assert_int_equal(kg_digester_new(NULL, 0, &f->digester), KG_OK);
   kg_record rec;
   memset(&rec, 0, sizeof rec);
-  assert_int_equal(kg_digest(f->digester, K, strlen(K), rec.digest), KG_OK);
+  assert_int_equal(
+      kg_digest(f->digester, guard_str(K).ptr, strlen(K), rec.digest), KG_OK);
   rec.key_id = K_ID;
   rec.account_id = 7;
   rec.status = KG_REC_ACTIVE;
-  assert_int_equal(kg_index_build(&rec, 1, &f->index), KG_OK);
+  assert_int_equal(
+      kg_index_build((const kg_record *)guard_copy(&rec, sizeof rec), 1,
+                     &f->index),
+      KG_OK);
   f->checker.policy = f->policy;
   f->checker.digester = f->digester;
   f->checker.index = f->index;

@@ -61,16 +61,17 @@ static kg_index *build_index(kg_digester *d) {
   kg_record recs[NSTORED];
   memset(recs, 0, sizeof recs);
   for (size_t i = 0; i < NSTORED; i++) {
-    assert_int_equal(
-        kg_digest(d, STORED[i].key, strlen(STORED[i].key), recs[i].digest),
-        KG_OK);
+    assert_int_equal(kg_digest(d, guard_str(STORED[i].key).ptr,
+                               strlen(STORED[i].key), recs[i].digest),
+                     KG_OK);
     recs[i].key_id = i + 1;
     recs[i].account_id = 100 + i;
     recs[i].status = STORED[i].status;
     recs[i].expires_at = STORED[i].expires_at;
   }
   kg_index *idx = NULL;
-  assert_int_equal(kg_index_build(recs, NSTORED, &idx), KG_OK);
+  const kg_record *g = (const kg_record *)guard_copy(recs, sizeof recs);
+  assert_int_equal(kg_index_build(g, NSTORED, &idx), KG_OK);
   return idx;
 }
 

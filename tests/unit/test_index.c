@@ -67,6 +67,11 @@ static int lookup(const kg_index *idx, const uint8_t digest[KG_DIGEST_LEN],
   return kg_index_lookup(idx, (const uint8_t *)slot, out);
 }
 
+/* guarded — recs[0..n) copied to end at a PROT_NONE page. */
+static const kg_record *guarded(const kg_record *recs, size_t n) {
+  return (const kg_record *)guard_copy(recs, n * sizeof *recs);
+}
+
 static int is_zero(const void *p, size_t n) {
   const unsigned char *b = p;
   for (size_t i = 0; i < n; i++) {
@@ -107,7 +112,7 @@ static void every_record_is_found_whole_at_every_size(void **state) {
     size_t n = SIZES[s];
     kg_record *recs = make_records(n);
     kg_index *idx = NULL;
-    assert_int_equal(kg_index_build(recs, n, &idx), KG_OK);
+    assert_int_equal(kg_index_build(guarded(recs, n), n, &idx), KG_OK);
     assert_int_equal(kg_index_count(idx), n);
     assert_true(kg_index_memory(idx) >= n * KG_DIGEST_LEN);
     for (size_t i = 0; i < n; i++) {
@@ -132,7 +137,7 @@ static void digests_not_stored_miss_at_every_size(void **state) {
     size_t n = SIZES[s];
     kg_record *recs = make_records(n);
     kg_index *idx = NULL;
-    assert_int_equal(kg_index_build(recs, n, &idx), KG_OK);
+    assert_int_equal(kg_index_build(guarded(recs, n), n, &idx), KG_OK);
     for (size_t i = 0; i < 5000; i++) {
       uint8_t d[KG_DIGEST_LEN];
       fake_digest("miss", i, d);
@@ -155,7 +160,7 @@ static void a_digest_one_bit_away_misses(void **state) {
     size_t n = SIZES[s];
     kg_record *recs = make_records(n);
     kg_index *idx = NULL;
-    assert_int_equal(kg_index_build(recs, n, &idx), KG_OK);
+    assert_int_equal(kg_index_build(guarded(recs, n), n, &idx), KG_OK);
     size_t probe = n < 4 ? n : 4;
     for (size_t i = 0; i < probe; i++) {
       size_t r = (i * 7919) % n;
@@ -181,7 +186,7 @@ static void the_index_keeps_its_own_copy_of_the_records(void **state) {
   kg_record *recs = make_records(50);
   kg_record *orig = make_records(50);
   kg_index *idx = NULL;
-  assert_int_equal(kg_index_build(recs, 50, &idx), KG_OK);
+  assert_int_equal(kg_index_build(guarded(recs, 50), 50, &idx), KG_OK);
   memset(recs, 0x5a, 50 * sizeof *recs);
   free(recs);
   for (size_t i = 0; i < 50; i++) {
@@ -220,7 +225,7 @@ static void a_duplicate_digest_is_refused(void **state) {
     recs[cases[i].b].key_id = 999999999;
     recs[cases[i].b].status = KG_REC_DELETED;
     kg_index *idx = NULL;
-    kg_status rc = kg_index_build(recs, cases[i].n, &idx);
+    kg_status rc = kg_index_build(guarded(recs, cases[i].n), cases[i].n, &idx);
     if (rc != KG_E_DUPLICATE_DIGEST) {
       fail_msg("%zu keys, records %zu and %zu share a digest: %s", cases[i].n,
                cases[i].a, cases[i].b, kg_status_str(rc));
@@ -298,7 +303,7 @@ static void decide_at_size(size_t n, size_t shift, kg_digester *dg,
     recs[i].expires_at = st->expires_at;
   }
   kg_index *idx = NULL;
-  assert_int_equal(kg_index_build(recs, n, &idx), KG_OK);
+  assert_int_equal(kg_index_build(guarded(recs, n), n, &idx), KG_OK);
   char *kslot = guard_copy(keys, KLEN);
   kg_checker c;
   c.policy = *pol;
@@ -347,8 +352,9 @@ static void decisions_follow_record_state_at_every_size(void **state) {
   kg_digester *dg = NULL;
   assert_int_equal(kg_digester_new(NULL, 0, &dg), KG_OK);
   kg_key_policy pol;
-  assert_int_equal(kg_key_policy_init(&pol, KG_KEY_STRICT, "sk_live_", 8),
-                   KG_OK);
+  assert_int_equal(
+      kg_key_policy_init(&pol, KG_KEY_STRICT, guard_copy("sk_live_", 8), 8),
+      KG_OK);
   for (size_t s = 0; s < NSIZES; s++) {
     /* Small indexes are built once per state so each holds every state. */
     size_t shifts = SIZES[s] < NSTATES ? NSTATES : 1;
@@ -364,8 +370,9 @@ static void expiry_is_exactly_at_now(void **state) {
   kg_digester *dg = NULL;
   assert_int_equal(kg_digester_new(NULL, 0, &dg), KG_OK);
   kg_key_policy pol;
-  assert_int_equal(kg_key_policy_init(&pol, KG_KEY_STRICT, "sk_live_", 8),
-                   KG_OK);
+  assert_int_equal(
+      kg_key_policy_init(&pol, KG_KEY_STRICT, guard_copy("sk_live_", 8), 8),
+      KG_OK);
   char k[KLEN + 1];
   size_t len = 0;
   assert_int_equal(kg_key_generate(&pol, k, sizeof k, &len), KG_OK);
@@ -375,7 +382,7 @@ static void expiry_is_exactly_at_now(void **state) {
   rec.key_id = 5;
   rec.expires_at = NOW;
   kg_index *idx = NULL;
-  assert_int_equal(kg_index_build(&rec, 1, &idx), KG_OK);
+  assert_int_equal(kg_index_build(guarded(&rec, 1), 1, &idx), KG_OK);
   kg_checker c = {pol, dg, idx};
   static const struct {
     int64_t now;
@@ -397,8 +404,9 @@ static void a_record_status_unknown_to_this_build_is_invalid(void **state) {
   kg_digester *dg = NULL;
   assert_int_equal(kg_digester_new(NULL, 0, &dg), KG_OK);
   kg_key_policy pol;
-  assert_int_equal(kg_key_policy_init(&pol, KG_KEY_STRICT, "sk_live_", 8),
-                   KG_OK);
+  assert_int_equal(
+      kg_key_policy_init(&pol, KG_KEY_STRICT, guard_copy("sk_live_", 8), 8),
+      KG_OK);
   char k[KLEN + 1];
   size_t len = 0;
   assert_int_equal(kg_key_generate(&pol, k, sizeof k, &len), KG_OK);
@@ -407,7 +415,7 @@ static void a_record_status_unknown_to_this_build_is_invalid(void **state) {
   assert_int_equal(kg_digest(dg, k, len, rec.digest), KG_OK);
   rec.status = 9;
   kg_index *idx = NULL;
-  assert_int_equal(kg_index_build(&rec, 1, &idx), KG_OK);
+  assert_int_equal(kg_index_build(guarded(&rec, 1), 1, &idx), KG_OK);
   kg_checker c = {pol, dg, idx};
   kg_decision d;
   assert_int_equal(kg_decide_key(&c, k, len, NOW, &d), KG_INVALID_API_KEY);

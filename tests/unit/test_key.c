@@ -46,7 +46,9 @@ static const char *const LIVE_VECTORS[] = {
 static kg_key_policy policy(kg_key_kind kind, const char *prefix) {
   kg_key_policy p;
   memset(&p, 0, sizeof p);
-  assert_int_equal(kg_key_policy_init(&p, kind, prefix, strlen(prefix)), KG_OK);
+  size_t n = strlen(prefix);
+  assert_int_equal(kg_key_policy_init(&p, kind, guard_copy(prefix, n), n),
+                   KG_OK);
   return p;
 }
 
@@ -585,7 +587,8 @@ static void hints_of_generated_keys_hide_the_middle(void **state) {
     size_t len;
     assert_int_equal(kg_key_generate(&live, key, sizeof key, &len), KG_OK);
     char out[KG_KEY_HINT_MAX];
-    assert_int_equal(kg_key_hint(&live, key, len, out, sizeof out), 16);
+    assert_int_equal(
+        kg_key_hint(&live, guard_copy(key, len), len, out, sizeof out), 16);
     assert_memory_equal(out, "sk_live_****", 12);
     assert_memory_equal(out + 12, key + KLEN - 4, 4);
     assert_int_equal(out[16], '\0');
@@ -616,8 +619,9 @@ static void hint_with_the_longest_prefix_fits_hint_max(void **state) {
   assert_int_equal(kg_key_generate(&p, key, sizeof key, &len), KG_OK);
   char zero[KG_KEY_HINT_MAX] = {0};
   char *out = guard_copy(zero, KG_KEY_HINT_MAX);
-  assert_int_equal(kg_key_hint(&p, key, len, out, KG_KEY_HINT_MAX),
-                   KG_KEY_HINT_MAX - 1);
+  assert_int_equal(
+      kg_key_hint(&p, guard_copy(key, len), len, out, KG_KEY_HINT_MAX),
+      KG_KEY_HINT_MAX - 1);
   assert_memory_equal(out, "abcdefghijklmnop****", 20);
   assert_memory_equal(out + 20, key + len - 4, 4);
 }
@@ -625,7 +629,7 @@ static void hint_with_the_longest_prefix_fits_hint_max(void **state) {
 static void hint_needs_room_for_the_nul(void **state) {
   (void)state;
   kg_key_policy live = policy(KG_KEY_STRICT, "sk_live_");
-  const char *key = LIVE_VECTORS[0];
+  const char *key = guard_copy(LIVE_VECTORS[0], KLEN);
   for (size_t cap = 0; cap <= 16; cap++) {
     char zero[17] = {0};
     char *out = guard_copy(zero, cap); /* ends at the guard page */

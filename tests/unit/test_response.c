@@ -202,8 +202,9 @@ static void www_authenticate_never_writes_past_cap(void **state) {
   size_t need = strlen(want) + 1;
   for (size_t cap = 0; cap < need; cap++) {
     size_t len = 99;
-    assert_int_equal(kg_www_authenticate(KG_EXPIRED_API_KEY, "api", 3,
-                                         out_buf(cap), cap, &len),
+    assert_int_equal(kg_www_authenticate(KG_EXPIRED_API_KEY,
+                                         guard_copy("api", 3), 3, out_buf(cap),
+                                         cap, &len),
                      KG_E_BUFFER_TOO_SMALL);
   }
   guard_free_all();
@@ -261,7 +262,7 @@ static void the_documented_missing_body_is_exact(void **state) {
   char out[KG_ERROR_BODY_MAX];
   size_t len;
   assert_int_equal(
-      kg_error_body(KG_MISSING_API_KEY, NULL, 0, RID, out, sizeof out, &len),
+      kg_error_body(KG_MISSING_API_KEY, NULL, 0, rid(), out, sizeof out, &len),
       KG_OK);
   assert_string_equal(
       out, "{\"error\":{\"code\":\"missing_api_key\",\"message\":\"API key is "
@@ -277,7 +278,7 @@ static void custom_messages_are_json_escaped(void **state) {
   size_t len;
   assert_int_equal(kg_error_body(KG_INVALID_PARAMETER,
                                  guard_copy(msg, sizeof msg - 1),
-                                 sizeof msg - 1, RID, out, sizeof out, &len),
+                                 sizeof msg - 1, rid(), out, sizeof out, &len),
                    KG_OK);
   assert_int_equal(len, strlen(out));
   for (size_t i = 0; i < len; i++) {
@@ -299,7 +300,7 @@ static void bodies_refuse_non_errors_and_bad_request_ids(void **state) {
                                     KG_KEY_UNKNOWN};
   for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
     assert_int_equal(
-        kg_error_body(codes[i], NULL, 0, RID, out, sizeof out, &len),
+        kg_error_body(codes[i], NULL, 0, rid(), out, sizeof out, &len),
         KG_E_ARGUMENT);
   }
   static const char *const ids[] = {
@@ -316,7 +317,7 @@ static void bodies_refuse_non_errors_and_bad_request_ids(void **state) {
       kg_error_body(KG_MISSING_API_KEY, NULL, 0, NULL, out, sizeof out, &len),
       KG_E_ARGUMENT);
   assert_int_equal(
-      kg_error_body(KG_MISSING_API_KEY, NULL, 5, RID, out, sizeof out, &len),
+      kg_error_body(KG_MISSING_API_KEY, NULL, 5, rid(), out, sizeof out, &len),
       KG_E_ARGUMENT);
 }
 
@@ -326,7 +327,7 @@ static void bodies_never_write_past_cap(void **state) {
     size_t need = strlen(ANSWERS[i].body) + 1;
     for (size_t cap = 0; cap < need; cap++) {
       size_t len = 99;
-      if (kg_error_body(ANSWERS[i].decision, NULL, 0, RID, out_buf(cap), cap,
+      if (kg_error_body(ANSWERS[i].decision, NULL, 0, rid(), out_buf(cap), cap,
                         &len) != KG_E_BUFFER_TOO_SMALL) {
         fail_msg("%s body fitted in %zu bytes of %zu",
                  kg_status_str(ANSWERS[i].decision), cap, need);
@@ -399,10 +400,10 @@ static void responses_with_the_longest_realm_fit_response_max(void **state) {
     assert_true(wl + 1 <= KG_RESPONSE_MAX);
     char *out = out_buf(KG_RESPONSE_MAX);
     size_t len = 0;
-    assert_int_equal(kg_response_render(ANSWERS[i].decision, realm,
-                                        KG_REALM_MAX, RID, out, KG_RESPONSE_MAX,
-                                        &len),
-                     KG_OK);
+    assert_int_equal(
+        kg_response_render(ANSWERS[i].decision, guard_copy(realm, KG_REALM_MAX),
+                           KG_REALM_MAX, rid(), out, KG_RESPONSE_MAX, &len),
+        KG_OK);
     assert_string_equal(out, want);
   }
 }
@@ -411,12 +412,12 @@ static void a_valid_request_gets_no_rendered_response(void **state) {
   (void)state;
   char out[KG_RESPONSE_MAX];
   size_t len;
-  assert_int_equal(
-      kg_response_render(KG_VALID, "api", 3, RID, out, sizeof out, &len),
-      KG_E_ARGUMENT);
-  assert_int_equal(
-      kg_response_render(KG_OK, "api", 3, RID, out, sizeof out, &len),
-      KG_E_ARGUMENT);
+  assert_int_equal(kg_response_render(KG_VALID, guard_copy("api", 3), 3, rid(),
+                                      out, sizeof out, &len),
+                   KG_E_ARGUMENT);
+  assert_int_equal(kg_response_render(KG_OK, guard_copy("api", 3), 3, rid(),
+                                      out, sizeof out, &len),
+                   KG_E_ARGUMENT);
 }
 
 static void responses_never_write_past_cap(void **state) {
@@ -426,8 +427,9 @@ static void responses_never_write_past_cap(void **state) {
     size_t wl = expected_response(&ANSWERS[i], "api", want, sizeof want);
     for (size_t cap = 0; cap <= wl; cap++) {
       size_t len = 99;
-      if (kg_response_render(ANSWERS[i].decision, "api", 3, RID, out_buf(cap),
-                             cap, &len) != KG_E_BUFFER_TOO_SMALL) {
+      if (kg_response_render(ANSWERS[i].decision, guard_copy("api", 3), 3,
+                             rid(), out_buf(cap), cap,
+                             &len) != KG_E_BUFFER_TOO_SMALL) {
         fail_msg("%s response fitted in %zu bytes of %zu",
                  kg_status_str(ANSWERS[i].decision), cap, wl + 1);
       }
@@ -443,7 +445,8 @@ static void x_request_id_equals_the_body_request_id(void **state) {
     assert_int_equal(kg_request_id(id), KG_OK);
     char out[KG_RESPONSE_MAX];
     size_t len;
-    assert_int_equal(kg_response_render(ANSWERS[i].decision, "api", 3, id, out,
+    assert_int_equal(kg_response_render(ANSWERS[i].decision,
+                                        guard_copy("api", 3), 3, id, out,
                                         sizeof out, &len),
                      KG_OK);
     char hdr[64], body[64];
