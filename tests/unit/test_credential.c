@@ -415,6 +415,33 @@ static const cred_case HEADER_CASES[] = {
      NOQ,
      CONFLICT,
      D_CONFLICT},
+    {"tab_after_bearer_next_to_the_same_x_api_key_is_ambiguous",
+     {H(AUTH, "Bearer\t" K), H(XAK, K)},
+     NOQ,
+     CONFLICT,
+     D_CONFLICT},
+    {"control_byte_in_basic_next_to_x_api_key_is_ambiguous",
+     {H(AUTH, "Basic a\x01"
+              "b"),
+      H(XAK, K)},
+     NOQ,
+     CONFLICT,
+     D_CONFLICT},
+    {"same_malformed_token_in_both_headers_is_one_malformed_key",
+     {H(AUTH, "Bearer a!b"), H(XAK, "a!b")},
+     NOQ,
+     MALFORMED,
+     D_MALFORMED},
+    {"empty_bearer_next_to_a_malformed_x_api_key_is_malformed",
+     {H(AUTH, "Bearer"), H(XAK, "a b")},
+     NOQ,
+     MALFORMED,
+     D_MALFORMED},
+    {"basic_next_to_a_malformed_x_api_key_is_malformed",
+     {H(AUTH, "Basic dXNlcjpwYXNz"), H(XAK, "a b")},
+     NOQ,
+     MALFORMED,
+     D_MALFORMED},
     /* ---- the same name on more than one line, whatever the values ---- */
     {"authorization_twice_with_the_same_key_is_ambiguous",
      {H(AUTH, "Bearer " K), H(AUTH, "Bearer " K)},
@@ -1063,6 +1090,11 @@ static const struct query_case {
     {"=", 0},
     {"=sk_live_x", 1},
     {"q=a&q=sk_live_x", 1},
+    {"api_key=%", 1},
+    {"token=%00", 1},
+    {"api%00key=x", 0},
+    {"q=sk_live%5f", 1},
+    {"q=sk%5flive_x", 1},
 };
 
 static void query_strings_are_checked_as_specified(void **state) {
@@ -1093,6 +1125,17 @@ static void query_prefix_follows_the_policy(void **state) {
   assert_int_equal(kg_query_has_key(&test, guard_str("token=x")), 1);
 }
 
+static void no_fields_at_all_may_come_as_null(void **state) {
+  const fixture *f = *state;
+  kg_credential cred;
+  assert_int_equal(
+      kg_credential_extract(&f->policy, NULL, 0, guard_span("", 0), &cred),
+      KG_MISSING_API_KEY);
+  kg_span none = {NULL, 0};
+  assert_int_equal(kg_credential_extract(&f->policy, NULL, 0, none, &cred),
+                   KG_MISSING_API_KEY);
+}
+
 #define T(f) cmocka_unit_test_teardown(f, guard_teardown)
 
 int main(void) {
@@ -1111,6 +1154,7 @@ int main(void) {
       T(token68_allows_trailing_equals_only),
       T(query_strings_are_checked_as_specified),
       T(query_prefix_follows_the_policy),
+      T(no_fields_at_all_may_come_as_null),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
