@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# store_errors.sh — every failure of `keygate accounts` and `keygate keys`
+# is one clear stderr line "keygate <cmd>: ..." and a non-zero exit: 2 for a
+# usage error (bad flag, bad duration, bad name, bad id), 1 for a runtime
+# failure (missing database, unknown account or key, a refused operation, a
+# database locked by another process after the bounded wait). Needs
+# $KEYGATE (set by ctest) and the sqlite3 program.
+. "$(dirname "$0")/lib.sh"
+
+: "${KEYGATE:?set KEYGATE to the keygate program}"
+command -v sqlite3 >/dev/null || kg_fail "the sqlite3 program is needed"
+DB=$TMP/keys.db
+export KEYGATE_DB=$DB
+
+# fails CODE "EXACT LINE" WHAT -- COMMAND... — COMMAND exits CODE, prints
+# nothing on stdout and exactly one line on stderr, equal to EXACT LINE.
+fails() {
+  local code=$1 line=$2 what=$3
+  shift 3
+  assert_exit "$code" "$what" "$@"
+  assert_eq "" "$(cat "$TMP/out")" "$what: stdout"
+  assert_eq 1 "$(wc -l <"$TMP/err")" "$what: one stderr line"
+  assert_eq "$line" "$(cat "$TMP/err")" "$what: message"
+}
+
+# fails_like CODE PREFIX WHAT -- COMMAND... — as fails, the line starting
+# with PREFIX.
+fails_like() {
+  local code=$1 prefix=$2 what=$3
+  shift 3
+  assert_exit "$code" "$what" "$@"
+  assert_eq "" "$(cat "$TMP/out")" "$what: stdout"
+  assert_eq 1 "$(wc -l <"$TMP/err")" "$what: one stderr line"
+  assert_contains "$(head -c ${#prefix} "$TMP/err")" "$prefix" "$what: prefix"
+}
+
+# ---- a missing database -------------------------------------------------
+NOPE=$TMP/nope.db
+MISSING="no key store at $NOPE; create one with 'keygate accounts create NAME --db $NOPE'"
+fails 1 "keygate keys list: $MISSING" "missing db: keys list" -- \
+  "$KEYGATE" keys list --db "$NOPE"
+fails 1 "keygate keys create: $MISSING" "missing db: keys create" -- \
+  "$KEYGATE" keys create --db "$NOPE" --account acme --name ci
+fails 1 "keygate accounts list: $MISSING" "missing db: accounts list" -- \
+  "$KEYGATE" accounts list --db "$NOPE"
+fails 1 "keygate accounts set-tier: $MISSING" "missing db: set-tier" -- \
+  "$KEYGATE" accounts set-tier acme pro --db "$NOPE"
+fails 1 "keygate keys delete: $MISSING" "missing db: keys delete" -- \
+  "$KEYGATE" keys delete key_00000000001 --db "$NOPE"
+[ ! -e "$NOPE" ] || kg_fail "a failed command created $NOPE"
+fails 1 "keygate keys list: no key store at keygate.db; create one with 'keygate accounts create NAME --db keygate.db'" \
+  "default --db" -- env -u KEYGATE_DB -C "$TMP" "$KEYGATE" keys list
+printf 'just text, no database here at all, really not one\n' >"$TMP/text.db"
+fails 1 "keygate keys list: $TMP/text.db is not a keygate store (not an SQLite database)" \
+  "not a database" -- "$KEYGATE" keys list --db "$TMP/text.db"
+sqlite3 "$TMP/other.db" "CREATE TABLE users (id INTEGER)"
+fails 1 "keygate accounts create: $TMP/other.db is not a keygate store (it holds other tables)" \
+  "a foreign database" -- "$KEYGATE" accounts create acme --db "$TMP/other.db"
+
+# ---- accounts -----------------------------------------------------------
+"$KEYGATE" accounts create acme >/dev/null
+fails 1 "keygate accounts create: account acme already exists" \
+  "duplicate account" -- "$KEYGATE" accounts create acme --tier pro
+fails 2 "keygate accounts create: --tier must be free or pro, not 'gold'" \
+  "bad --tier" -- "$KEYGATE" accounts create beta --tier gold
+fails 2 "keygate accounts create: account name may hold only letters, digits, '.', '_' and '-'" \
+  "bad account name" -- "$KEYGATE" accounts create "ac me"
+fails 2 "keygate accounts create: account name must start with a letter or digit" \
+  "account name with a dash first" -- "$KEYGATE" accounts create -- -acme
+fails 2 "keygate accounts create: give the account NAME; see 'keygate accounts create --help'" \
+  "no account name" -- "$KEYGATE" accounts create
+fails 2 "keygate accounts set-tier: the tier must be free or pro, not 'gold'" \
+  "set-tier bad tier" -- "$KEYGATE" accounts set-tier acme gold
+fails 2 "keygate accounts set-tier: give the account NAME and a tier, free or pro; see 'keygate accounts set-tier --help'" \
+  "set-tier without tier" -- "$KEYGATE" accounts set-tier acme
+fails 1 "keygate accounts set-tier: no account named ghost; see 'keygate accounts list'" \
+  "set-tier unknown account" -- "$KEYGATE" accounts set-tier ghost pro
+fails 2 "keygate accounts: unknown command 'remove'; see 'keygate accounts --help'" \
+  "unknown accounts command" -- "$KEYGATE" accounts remove acme
+fails 2 "keygate accounts: give a command: create, set-tier or list" \
+  "no accounts command" -- "$KEYGATE" accounts
+fails 2 "keygate accounts list: unexpected argument 'extra'; see 'keygate accounts list --help'" \
+  "accounts list extra arg" -- "$KEYGATE" accounts list extra
+
+# ---- keys create: unknown account, names, durations, times ----------------
+fails 1 "keygate keys create: no account named ghost; see 'keygate accounts list'" \
+  "unknown account" -- "$KEYGATE" keys create --account ghost --name ci
+fails 1 "keygate keys list: no account named ghost; see 'keygate accounts list'" \
+  "list unknown account" -- "$KEYGATE" keys list --account ghost
+N65=$(printf 'n%.0s' $(seq 1 65))
+fails 2 "keygate keys create: --name: key name is 65 characters; at most 64 printable characters" \
+  "name over 64" -- "$KEYGATE" keys create --account acme --name "$N65"
+fails 2 "keygate keys create: --name: a key name must not be empty" \
+  "empty name" -- "$KEYGATE" keys create --account acme --name ""
+fails 2 "keygate keys create: --name: key name may hold only printable ASCII characters (byte 4 is 0x09)" \
+  "name with a tab" -- "$KEYGATE" keys create --account acme --name $'tab\there'
+fails 2 "keygate keys create: give --account NAME and --name LABEL (one key per integration, e.g. --name ci)" \
+  "no --name" -- "$KEYGATE" keys create --account acme
+for d in 3x 0 -1d 1.5h 30dd 99999999999999999999d ""; do
+  fails 2 "keygate keys create: bad duration '$d' for --expires-in; use a positive number with s, m, h, d or w (e.g. 30d)" \
+    "bad duration '$d'" -- "$KEYGATE" keys create --account acme --name ci \
+    --expires-in "$d"
+done
+fails 2 "keygate keys create: bad time 'tomorrow' for --expires-at; use UTC ISO 8601 like 2030-01-31T00:00:00Z" \
+  "bad --expires-at" -- "$KEYGATE" keys create --account acme --name ci \
+  --expires-at tomorrow
+fails 2 "keygate keys create: bad time '2030-02-30T00:00:00Z' for --expires-at; use UTC ISO 8601 like 2030-01-31T00:00:00Z" \
+  "impossible date" -- "$KEYGATE" keys create --account acme --name ci \
+  --expires-at 2030-02-30T00:00:00Z
+fails 2 "keygate keys create: --expires-at 2001-01-01T00:00:00Z is not in the future" \
+  "past --expires-at" -- "$KEYGATE" keys create --account acme --name ci \
+  --expires-at 2001-01-01T00:00:00Z
+fails 2 "keygate keys create: give --expires-in or --expires-at, not both" \
+  "both expiries" -- "$KEYGATE" keys create --account acme --name ci \
+  --expires-in 1d --expires-at 2099-01-01T00:00:00Z
+fails 2 "keygate keys create: --format must be text, json or tsv, not 'xml'" \
+  "bad --format" -- "$KEYGATE" keys create --account acme --name ci \
+  --format xml
+fails 2 "keygate keys create: unknown option '--acount'; see 'keygate keys create --help'" \
+  "unknown option" -- "$KEYGATE" keys create --acount acme --name ci
+fails 2 "keygate keys create: option --name needs a value" \
+  "option without value" -- "$KEYGATE" keys create --account acme --name
+fails 2 "keygate keys: unknown command 'revoke'; see 'keygate keys --help'" \
+  "unknown keys command" -- "$KEYGATE" keys revoke key_00000000001
+fails 2 "keygate keys: give a command: create, list, deactivate, delete, rotate or seed" \
+  "no keys command" -- "$KEYGATE" keys
+N64=$(printf 'n%.0s' $(seq 1 64))
+assert_exit 0 "name of exactly 64" -- \
+  "$KEYGATE" keys create --account acme --name "$N64" --format json
+ID=$(json_get "$TMP/out" id)
+
+# ---- unknown and malformed key ids ------------------------------------------
+for cmd in deactivate delete rotate; do
+  fails 1 "keygate keys $cmd: no key key_00000000001 in $DB; see 'keygate keys list'" \
+    "$cmd unknown key" -- "$KEYGATE" keys "$cmd" key_00000000001
+  fails 2 "keygate keys $cmd: 'sk_live_abc' is not a key id (they look like key_0A1b2C3d4E5; see 'keygate keys list')" \
+    "$cmd malformed id" -- "$KEYGATE" keys "$cmd" sk_live_abc
+done
+fails 2 "keygate keys delete: give the id of the key (see 'keygate keys list'); see 'keygate keys delete --help'" \
+  "delete without id" -- "$KEYGATE" keys delete
+fails 2 "keygate keys rotate: bad duration '2y' for --grace; use 0 or a number with s, m, h, d or w (e.g. 24h)" \
+  "bad --grace" -- "$KEYGATE" keys rotate "$ID" --grace 2y
+"$KEYGATE" keys delete "$ID" >/dev/null
+fails 1 "keygate keys deactivate: key $ID is deleted; it cannot be deactivated" \
+  "deactivate deleted" -- "$KEYGATE" keys deactivate "$ID"
+fails 1 "keygate keys rotate: key $ID is deleted; make a new one with 'keygate keys create'" \
+  "rotate deleted" -- "$KEYGATE" keys rotate "$ID"
+
+# ---- keys seed ------------------------------------------------------------
+fails 2 "keygate keys seed: give --out FILE for the '<class><TAB><key>' lines" \
+  "seed without --out" -- "$KEYGATE" keys seed --valid 3
+fails 2 "keygate keys seed: give --valid, --expired and --deactivated counts adding up to 1..20000000 keys" \
+  "seed of nothing" -- "$KEYGATE" keys seed --valid 0 --out "$TMP/s.tsv"
+fails 2 "keygate keys seed: --valid must be a whole number from 0 to 20000000, not 'ten'" \
+  "seed bad count" -- "$KEYGATE" keys seed --valid ten --out "$TMP/s.tsv"
+fails 2 "keygate keys seed: --expired must be a whole number from 0 to 20000000, not '-1'" \
+  "seed negative count" -- "$KEYGATE" keys seed --expired -1 --out "$TMP/s.tsv"
+fails 2 "keygate keys seed: --out $TMP is a directory" \
+  "seed into a directory" -- "$KEYGATE" keys seed --valid 1 --out "$TMP"
+fails_like 1 "keygate keys seed: cannot create $TMP/no/such/dir/s.tsv.tmp" \
+  "seed into a missing directory" -- \
+  "$KEYGATE" keys seed --valid 1 --out "$TMP/no/such/dir/s.tsv"
+[ ! -e "$TMP/s.tsv" ] || kg_fail "a refused seed wrote its file"
+
+# ---- a locked database: one line after the bounded wait --------------------
+# Another process holds the write lock (BEGIN IMMEDIATE) until we let go.
+mkfifo "$TMP/lock.fifo"
+sqlite3 "$DB" <"$TMP/lock.fifo" >/dev/null 2>&1 &
+LOCKER=$!
+kg_track "$LOCKER"
+exec 7>"$TMP/lock.fifo"
+kg_on_exit 'exec 7>&-'
+echo "BEGIN IMMEDIATE; UPDATE accounts SET tier = tier;" >&7
+held=0
+for _ in $(seq 1 100); do # up to 10 s for the locker to take the lock
+  if ! sqlite3 "$DB" "PRAGMA busy_timeout = 0; BEGIN IMMEDIATE; ROLLBACK;" \
+    >/dev/null 2>&1; then
+    held=1
+    break
+  fi
+  sleep 0.1
+done
+assert_eq 1 "$held" "the locker holds the write lock"
+LOCKED="database $DB is locked by another process (waited 5 s); try again when it is free"
+fails 1 "keygate keys create: $LOCKED" "locked: keys create" -- \
+  "$KEYGATE" keys create --account acme --name ci
+fails 1 "keygate accounts create: $LOCKED" "locked: accounts create" -- \
+  "$KEYGATE" accounts create beta
+# readers are not blocked by a writer (WAL)
+assert_exit 0 "locked: keys list still reads" -- "$KEYGATE" keys list
+exec 7>&- # EOF: sqlite3 rolls back and exits
+wait "$LOCKER" || true
+assert_exit 0 "unlocked: keys create" -- \
+  "$KEYGATE" keys create --account acme --name ci
+
+kg_done
