@@ -52,8 +52,22 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   return 0;
 }
 
+/* base62_value — the digit's value, or -1 for a byte outside 0-9A-Za-z. */
+static int base62_value(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'A' && c <= 'Z') {
+    return c - 'A' + 10;
+  }
+  if (c >= 'a' && c <= 'z') {
+    return c - 'a' + 36;
+  }
+  return -1;
+}
+
 static int is_base62(char c) {
-  return memchr(base62, c, 62) != NULL && c != '\0';
+  return base62_value(c) >= 0;
 }
 
 static int is_token68_char(char c) {
@@ -95,8 +109,7 @@ static int model_check(const kg_key_policy *p, const char *k, size_t n) {
   /* Decode the checksum digits and compare with the CRC32. */
   unsigned long long v = 0;
   for (size_t i = body; i < n; i++) {
-    const char *pos = memchr(base62, k[i], 62);
-    v = v * 62 + (unsigned long long)(pos - base62);
+    v = v * 62 + (unsigned long long)base62_value(k[i]);
   }
   uLong crc = crc32(0L, (const Bytef *)k, (uInt)body);
   return v == (unsigned long long)crc;
@@ -155,7 +168,10 @@ static void round_trip(const kg_key_policy *p, const uint8_t *data,
 
   /* One changed character, chosen by the input's last two bytes. */
   size_t pos = size >= 2 ? data[size - 2] % n : 0;
-  char repl = size >= 1 ? (char)data[size - 1] : 'x';
+  char repl = 'x';
+  if (size >= 1) {
+    repl = (char)data[size - 1];
+  }
   char orig = key[pos];
   if (repl != orig) {
     key[pos] = repl;

@@ -53,7 +53,11 @@ static void make_key(const kg_key_policy *p, const char *name,
   memcpy(out, p->prefix, len);
   size_t nlen = strlen(name);
   for (size_t i = 0; i < KG_KEY_RANDOM_CHARS; i++) {
-    out[len++] = i < nlen ? name[i] : '0';
+    char c = '0';
+    if (i < nlen) {
+      c = name[i];
+    }
+    out[len++] = c;
   }
   uLong crc = crc32(0L, (const Bytef *)out, (uInt)len);
   FUZZ_CHECK(kg_base62_encode_u32(crc, out + len, KG_KEY_CHECKSUM_CHARS));
