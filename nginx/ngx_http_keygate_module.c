@@ -58,6 +58,7 @@ typedef struct {
   ngx_flag_t enable;
   ngx_http_keygate_db_t *db;
   ngx_str_t realm;
+  ngx_str_t www[3]; /* WWW-Authenticate for missing, invalid, expired */
   ngx_uint_t query_keys;
   ngx_flag_t hide_credentials;
   kg_key_policy policy;
@@ -233,6 +234,21 @@ static char *ngx_http_keygate_merge_loc_conf(ngx_conf_t *cf, void *parent,
       return NGX_CONF_ERROR;
     }
     conf->policy_set = 1;
+  }
+  for (int i = 0; i < 3; i++) {
+    char buf[KG_REALM_MAX + 160];
+    size_t len = 0;
+    if (kg_www_authenticate((kg_status)(KG_MISSING_API_KEY + i),
+                            (const char *)conf->realm.data, conf->realm.len,
+                            buf, sizeof buf, &len) != KG_OK) {
+      return NGX_CONF_ERROR;
+    }
+    conf->www[i].data = ngx_pnalloc(cf->pool, len);
+    if (conf->www[i].data == NULL) {
+      return NGX_CONF_ERROR;
+    }
+    ngx_memcpy(conf->www[i].data, buf, len);
+    conf->www[i].len = len;
   }
   if (conf->enable && conf->db == NULL) {
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -536,9 +552,11 @@ static const char *ngx_http_keygate_request_id(ngx_http_keygate_ctx_t *ctx) {
   return ctx->request_id;
 }
 
-/* Append one response header (name and value are copied into the pool). */
+/* Append one response header. name and value are not copied: they must
+ * live as long as the request (static, configuration or request pool). */
 static ngx_table_elt_t *ngx_http_keygate_add_header(ngx_http_request_t *r,
                                                     const char *name,
+                                                    size_t name_len,
                                                     const char *value,
                                                     size_t value_len) {
   ngx_table_elt_t *h = ngx_list_push(&r->headers_out.headers);
@@ -546,31 +564,27 @@ static ngx_table_elt_t *ngx_http_keygate_add_header(ngx_http_request_t *r,
     return NULL;
   }
   ngx_memzero(h, sizeof(*h));
-  size_t name_len = ngx_strlen(name);
-  u_char *v = ngx_pnalloc(r->pool, value_len);
-  if (v == NULL) {
-    return NULL;
-  }
-  ngx_memcpy(v, value, value_len);
   h->hash = 1;
   h->key.data = (u_char *)name;
   h->key.len = name_len;
-  h->value.data = v;
+  h->value.data = (u_char *)value;
   h->value.len = value_len;
   return h;
 }
 
+#define NGX_HTTP_KEYGATE_HEADER(r, name, value, len)                           \
+  ngx_http_keygate_add_header(r, name, sizeof(name) - 1, value, len)
+
 /*
  * Send a JSON answer: status, Content-Type: application/json, Cache-Control:
- * no-store, X-Request-Id, WWW-Authenticate when www_len > 0, and body. The
- * body is copied into the request pool. Returns what a content handler
- * returns (for ngx_http_finalize_request).
+ * no-store, X-Request-Id, WWW-Authenticate when www is not empty, and body.
+ * www and body are not copied (request pool, configuration or static).
+ * Returns what a content handler returns (for ngx_http_finalize_request).
  */
-static ngx_int_t ngx_http_keygate_send_json(ngx_http_request_t *r,
-                                            ngx_uint_t status,
-                                            const char *request_id,
-                                            const char *www, size_t www_len,
-                                            const char *body, size_t body_len) {
+static ngx_int_t
+ngx_http_keygate_send_json(ngx_http_request_t *r, ngx_uint_t status,
+                           const char *request_id, const ngx_str_t *www,
+                           const u_char *body, size_t body_len) {
   ngx_int_t rc = ngx_http_discard_request_body(r);
   if (rc != NGX_OK) {
     return rc;
@@ -583,33 +597,30 @@ static ngx_int_t ngx_http_keygate_send_json(ngx_http_request_t *r,
   r->headers_out.content_type_lowcase = NULL;
   r->headers_out.content_length_n = (off_t)body_len;
 
-  if (ngx_http_keygate_add_header(r, "Cache-Control", "no-store", 8) == NULL ||
-      ngx_http_keygate_add_header(r, "X-Request-Id", request_id,
-                                  KG_REQUEST_ID_LEN) == NULL) {
+  if (NGX_HTTP_KEYGATE_HEADER(r, "Cache-Control", "no-store", 8) == NULL ||
+      NGX_HTTP_KEYGATE_HEADER(r, "X-Request-Id", request_id,
+                              KG_REQUEST_ID_LEN) == NULL) {
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
   }
-  if (www_len > 0) {
-    ngx_table_elt_t *h =
-        ngx_http_keygate_add_header(r, "WWW-Authenticate", www, www_len);
+  if (www != NULL && www->len > 0) {
+    ngx_table_elt_t *h = NGX_HTTP_KEYGATE_HEADER(
+        r, "WWW-Authenticate", (const char *)www->data, www->len);
     if (h == NULL) {
       return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
     r->headers_out.www_authenticate = h;
   }
 
-  u_char *copy = ngx_pnalloc(r->pool, body_len);
   ngx_buf_t *b = ngx_calloc_buf(r->pool);
-  if (copy == NULL || b == NULL) {
+  if (b == NULL) {
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
   }
-  ngx_memcpy(copy, body, body_len);
-
   rc = ngx_http_send_header(r);
   if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
     return rc;
   }
-  b->pos = copy;
-  b->last = copy + body_len;
+  b->pos = (u_char *)body;
+  b->last = (u_char *)body + body_len;
   b->memory = 1;
   b->last_buf = (r == r->main) ? 1 : 0;
   b->last_in_chain = 1;
@@ -617,32 +628,95 @@ static ngx_int_t ngx_http_keygate_send_json(ngx_http_request_t *r,
   return ngx_http_output_filter(r, &out);
 }
 
-/* Send the SPEC §1.4 answer for an error decision (or invalid_parameter),
- * body from kg_error_body, with the request's id. */
-static ngx_int_t
-ngx_http_keygate_send_error(ngx_http_request_t *r, ngx_http_keygate_ctx_t *ctx,
-                            kg_status decision, const ngx_str_t *realm,
-                            const char *message, size_t message_len) {
-  char www[KG_REALM_MAX + 160];
-  char body[KG_ERROR_BODY_MAX];
-  size_t www_len = 0;
-  size_t body_len = 0;
-
-  if (ngx_http_keygate_request_id(ctx) == NULL) {
+/* Send a small JSON body rendered from fmt with the request id as its one
+ * "%s" (the bodies of 400 bad_request, 404 and 405). */
+static ngx_int_t ngx_http_keygate_send_fixed(ngx_http_request_t *r,
+                                             ngx_uint_t status,
+                                             const char *request_id,
+                                             const char *fmt) {
+  size_t cap = ngx_strlen(fmt) + KG_REQUEST_ID_LEN;
+  u_char *body = ngx_pnalloc(r->pool, cap);
+  if (body == NULL) {
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
   }
-  if (kg_www_authenticate(decision, (const char *)realm->data, realm->len, www,
-                          sizeof www, &www_len) != KG_OK ||
-      kg_error_body(decision, message, message_len, ctx->request_id, body,
-                    sizeof body, &body_len) != KG_OK) {
+  int len = snprintf((char *)body, cap, fmt, request_id);
+  if (len < 0 || (size_t)len >= cap) {
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+  }
+  return ngx_http_keygate_send_json(r, status, request_id, NULL, body,
+                                    (size_t)len);
+}
+
+/*
+ * The error bodies of the five decisions with their documented messages,
+ * rendered once by kg_error_body with a placeholder request id; a request
+ * copies its decision's body and writes its own id over the placeholder, so
+ * the bytes are exactly kg_error_body's. See ngx_http_keygate_init.
+ */
+#define NGX_HTTP_KEYGATE_DECISIONS 5 /* KG_MISSING_API_KEY .. IN_QUERY */
+static const char ngx_http_keygate_rid_placeholder[] =
+    "req_000000000000000000000000";
+static struct {
+  size_t len;
+  size_t rid_at; /* offset of the request id in body */
+  char body[KG_ERROR_BODY_MAX];
+} ngx_http_keygate_bodies[NGX_HTTP_KEYGATE_DECISIONS];
+
+static ngx_int_t ngx_http_keygate_render_bodies(void) {
+  for (int i = 0; i < NGX_HTTP_KEYGATE_DECISIONS; i++) {
+    kg_status d = (kg_status)(KG_MISSING_API_KEY + i);
+    size_t len = 0;
+    if (kg_error_body(d, NULL, 0, ngx_http_keygate_rid_placeholder,
+                      ngx_http_keygate_bodies[i].body,
+                      sizeof ngx_http_keygate_bodies[i].body, &len) != KG_OK ||
+        len < KG_REQUEST_ID_LEN + 3) {
+      return NGX_ERROR;
+    }
+    /* The body ends with the id, a quote and two braces. */
+    size_t at = len - 3 - KG_REQUEST_ID_LEN;
+    if (ngx_memcmp(ngx_http_keygate_bodies[i].body + at,
+                   ngx_http_keygate_rid_placeholder, KG_REQUEST_ID_LEN) != 0) {
+      return NGX_ERROR;
+    }
+    ngx_http_keygate_bodies[i].len = len;
+    ngx_http_keygate_bodies[i].rid_at = at;
+  }
+  return NGX_OK;
+}
+
+/* Send the SPEC §1.4 answer for an error decision with the request's id.
+ * www is the location's WWW-Authenticate value for it (empty for 400s). A
+ * message (invalid_parameter) renders through kg_error_body. */
+static ngx_int_t ngx_http_keygate_send_error(ngx_http_request_t *r,
+                                             ngx_http_keygate_ctx_t *ctx,
+                                             kg_status decision,
+                                             const ngx_str_t *www,
+                                             const char *message) {
+  const char *rid = ngx_http_keygate_request_id(ctx);
+  if (rid == NULL) {
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+  }
+  u_char *body = ngx_pnalloc(r->pool, KG_ERROR_BODY_MAX);
+  if (body == NULL) {
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+  }
+  size_t len = 0;
+  int i = (int)decision - (int)KG_MISSING_API_KEY;
+  if (message == NULL && i >= 0 && i < NGX_HTTP_KEYGATE_DECISIONS) {
+    len = ngx_http_keygate_bodies[i].len;
+    ngx_memcpy(body, ngx_http_keygate_bodies[i].body, len);
+    ngx_memcpy(body + ngx_http_keygate_bodies[i].rid_at, rid,
+               KG_REQUEST_ID_LEN);
+  } else if (kg_error_body(decision, message,
+                           message != NULL ? ngx_strlen(message) : 0, rid,
+                           (char *)body, KG_ERROR_BODY_MAX, &len) != KG_OK) {
     ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                   "keygate: cannot render the %s answer",
                   kg_status_str(decision));
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
   }
   return ngx_http_keygate_send_json(r, (ngx_uint_t)kg_http_status(decision),
-                                    ctx->request_id, www, www_len, body,
-                                    body_len);
+                                    rid, www, body, len);
 }
 
 /* ---- access phase ----------------------------------------------------- */
@@ -806,8 +880,10 @@ static ngx_int_t ngx_http_keygate_access_handler(ngx_http_request_t *r) {
   }
   /* The answer is sent here, not through error_page: send and finalize as
    * the content phase would, and stop the phases. */
+  int i = (int)d.decision - (int)KG_MISSING_API_KEY;
+  const ngx_str_t *www = (i >= 0 && i < 3) ? &lcf->www[i] : NULL;
   ngx_http_finalize_request(
-      r, ngx_http_keygate_send_error(r, ctx, d.decision, &lcf->realm, NULL, 0));
+      r, ngx_http_keygate_send_error(r, ctx, d.decision, www, NULL));
   return NGX_DONE;
 }
 
@@ -822,9 +898,10 @@ static ngx_int_t ngx_http_keygate_access_handler(ngx_http_request_t *r) {
  * is ambiguous_api_key exactly as SPEC §1.1 wants; otherwise it is
  * 400 bad_request in the same JSON shape (docs/server.md).
  */
-static const char ngx_http_keygate_bad_request_message[] =
-    "The request is malformed. Send each header on one line, once, with no "
-    "whitespace before the colon and no control characters.";
+static const char ngx_http_keygate_bad_request_body[] =
+    "{\"error\":{\"code\":\"bad_request\",\"message\":\"The request is "
+    "malformed. Send each header on one line, once, with no whitespace before "
+    "the colon and no control characters.\",\"request_id\":\"%s\"}}";
 
 static ngx_int_t ngx_http_keygate_bad_request_handler(ngx_http_request_t *r) {
   ngx_http_keygate_ctx_t *ctx = ngx_http_keygate_ctx(r);
@@ -842,20 +919,11 @@ static ngx_int_t ngx_http_keygate_bad_request_handler(ngx_http_request_t *r) {
   kg_credential_extract(&policy, fields, n, none, &cred);
   if (cred.outcome == KG_AMBIGUOUS_API_KEY) {
     ctx->decision = KG_AMBIGUOUS_API_KEY;
-    ngx_str_t realm = ngx_string(KG_DEFAULT_REALM);
-    return ngx_http_keygate_send_error(r, ctx, KG_AMBIGUOUS_API_KEY, &realm,
-                                       NULL, 0);
+    return ngx_http_keygate_send_error(r, ctx, KG_AMBIGUOUS_API_KEY, NULL,
+                                       NULL);
   }
-  char body[KG_ERROR_BODY_MAX];
-  int len = snprintf(body, sizeof body,
-                     "{\"error\":{\"code\":\"bad_request\",\"message\":\"%s\","
-                     "\"request_id\":\"%s\"}}",
-                     ngx_http_keygate_bad_request_message, ctx->request_id);
-  if (len < 0 || (size_t)len >= sizeof body) {
-    return NGX_HTTP_INTERNAL_SERVER_ERROR;
-  }
-  return ngx_http_keygate_send_json(r, NGX_HTTP_BAD_REQUEST, ctx->request_id,
-                                    NULL, 0, body, (size_t)len);
+  return ngx_http_keygate_send_fixed(r, NGX_HTTP_BAD_REQUEST, ctx->request_id,
+                                     ngx_http_keygate_bad_request_body);
 }
 
 static char *ngx_http_keygate_bad_request(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -937,9 +1005,8 @@ static ngx_uint_t ngx_http_keygate_parse_limit(const ngx_str_t *v) {
 static ngx_int_t ngx_http_keygate_invalid_parameter(ngx_http_request_t *r,
                                                     ngx_http_keygate_ctx_t *ctx,
                                                     const char *message) {
-  ngx_str_t realm = ngx_string(KG_DEFAULT_REALM);
-  return ngx_http_keygate_send_error(r, ctx, KG_INVALID_PARAMETER, &realm,
-                                     message, ngx_strlen(message));
+  return ngx_http_keygate_send_error(r, ctx, KG_INVALID_PARAMETER, NULL,
+                                     message);
 }
 
 /* The JSON answer of GET /api/v1/iocs: {"data":[...],"count":N,
@@ -981,8 +1048,8 @@ static ngx_int_t ngx_http_keygate_iocs_render(ngx_http_request_t *r,
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
   }
   len += (size_t)w;
-  return ngx_http_keygate_send_json(r, NGX_HTTP_OK, ctx->request_id, NULL, 0,
-                                    body, len);
+  return ngx_http_keygate_send_json(r, NGX_HTTP_OK, ctx->request_id, NULL,
+                                    (u_char *)body, len);
 }
 
 /*
@@ -1002,22 +1069,18 @@ static ngx_int_t ngx_http_keygate_mock_iocs_handler(ngx_http_request_t *r) {
     static const char fmt[] =
         "{\"error\":{\"code\":\"not_found\",\"message\":\"No such endpoint. "
         "The API serves GET /api/v1/iocs.\",\"request_id\":\"%s\"}}";
-    char body[256];
-    int len = snprintf(body, sizeof body, fmt, ctx->request_id);
-    return ngx_http_keygate_send_json(r, NGX_HTTP_NOT_FOUND, ctx->request_id,
-                                      NULL, 0, body, (size_t)len);
+    return ngx_http_keygate_send_fixed(r, NGX_HTTP_NOT_FOUND, ctx->request_id,
+                                       fmt);
   }
   if (!(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD))) {
     static const char fmt[] =
         "{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"Use GET "
         "/api/v1/iocs.\",\"request_id\":\"%s\"}}";
-    char body[256];
-    int len = snprintf(body, sizeof body, fmt, ctx->request_id);
-    if (ngx_http_keygate_add_header(r, "Allow", "GET, HEAD", 9) == NULL) {
+    if (NGX_HTTP_KEYGATE_HEADER(r, "Allow", "GET, HEAD", 9) == NULL) {
       return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-    return ngx_http_keygate_send_json(r, NGX_HTTP_NOT_ALLOWED, ctx->request_id,
-                                      NULL, 0, body, (size_t)len);
+    return ngx_http_keygate_send_fixed(r, NGX_HTTP_NOT_ALLOWED, ctx->request_id,
+                                       fmt);
   }
 
   ngx_int_t type = -1;
@@ -1145,6 +1208,12 @@ static ngx_int_t ngx_http_keygate_init(ngx_conf_t *cf) {
     return NGX_ERROR;
   }
   *h = ngx_http_keygate_access_handler;
+
+  if (ngx_http_keygate_render_bodies() != NGX_OK) {
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "keygate: libkeygate renders no error body");
+    return NGX_ERROR;
+  }
 
   if (kg_digester_new(NULL, 0, &mcf->digester) != KG_OK) {
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
