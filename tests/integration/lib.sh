@@ -53,6 +53,9 @@ kg_cleanup() {
   exit "$status"
 }
 trap kg_cleanup EXIT
+# A timeout's TERM (or ^C) must still stop what we started and remove $TMP.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 kg_track() {
   KG_PIDS+=("$1")
