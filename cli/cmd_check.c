@@ -157,11 +157,28 @@ static int load_keys_file(const char *path, kg_digester *dg, kg_index **out) {
     }
     kg_record *r = &recs[n];
     memset(r, 0, sizeof *r);
+    /* The key is taken as written: a trailing space would be part of it,
+     * and then never match a request, so refuse it here. */
     const char *key = tab + 1;
-    kg_digest(dg, key, strlen(key), r->digest);
+    size_t klen = strlen(key);
+    if (klen == 0 || key[klen - 1] == ' ' || key[klen - 1] == '\t') {
+      rc = cli_error(CLI_EXIT_FAIL, CMD,
+                     "%s:%lu: empty key, or whitespace after the key", path,
+                     lineno);
+      break;
+    }
+    if (kg_digest(dg, key, klen, r->digest) != KG_OK) {
+      rc = cli_error(CLI_EXIT_FAIL, CMD, "OpenSSL SHA-256 failed");
+      break;
+    }
     r->key_id = n + 1;
     r->status = status;
     n++;
+  }
+  if (rc == 0 && ferror(f)) {
+    /* fopen succeeds on a directory; reading it fails here. */
+    rc = cli_error(CLI_EXIT_FAIL, CMD, "cannot read keys file %s: %s", path,
+                   strerror(errno));
   }
   OPENSSL_cleanse(line, sizeof line);
   fclose(f);
