@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """rawhttp.py — send raw request bytes to 127.0.0.1:PORT, print the answers.
 
-Usage: rawhttp.py PORT < request-bytes
+Usage: rawhttp.py PORT [--no-half-close] < request-bytes
 
 The request bytes go out exactly as given (duplicate lines, tabs, control
 bytes, bad framing: whatever the test writes). Every response on the
@@ -12,7 +12,11 @@ printed as
     H <lowercased name>: <value>      (one line per header, in order)
     BODY <body bytes, with \\r, \\n and non-printables escaped as \\xNN>
 
-A connection closed before any response prints "STATUS none". Exit code 0
+After sending, the write side is shut (a half-close) so a server waiting
+for more bytes sees the end; --no-half-close leaves it open (nginx takes a
+half-close during a proxied request for a client abort, 499), and then the
+request must end with Connection: close. A connection closed before any
+response prints "STATUS none". Exit code 0
 unless the connection could not be made. Bounded: 5 s per socket read.
 """
 import socket
@@ -84,7 +88,8 @@ def main() -> int:
     responses = []
     try:
         sock.sendall(request)
-        sock.shutdown(socket.SHUT_WR)
+        if "--no-half-close" not in sys.argv[2:]:
+            sock.shutdown(socket.SHUT_WR)
         responses = read_responses(sock)
     except (socket.timeout, ConnectionResetError):
         pass

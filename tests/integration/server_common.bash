@@ -105,6 +105,10 @@ check_match() {
 send() {
   RESP=$(printf '%b' "$1" | python3 "$RAWHTTP" "$PORT")
 }
+# send_proxied REQUEST — as send, without the half-close (see rawhttp.py).
+send_proxied() {
+  RESP=$(printf '%b' "$1" | python3 "$RAWHTTP" "$PORT" --no-half-close)
+}
 
 # Fields of the first answer in RESP.
 resp_status() { printf '%s\n' "$RESP" | sed -n 's/^STATUS //p' | head -n 1; }

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# server_gateway.sh — nginx/conf/gateway.conf in front of an upstream: a
+# valid request is proxied without its key headers
+# (keygate_hide_credentials) and with the account, key id and request id
+# from the module's variables; a refused one never reaches the upstream.
+set -euo pipefail
+. "$(dirname "$0")/server_common.bash"
+
+"$KEYGATE" accounts create acme --tier pro >/dev/null
+IFS=$'\t' read -r KID K < <(new_key acme gateway)
+
+# The upstream: answers every request with the header lines it received,
+# and counts requests in $T/upstream.count.
+UP_PORT=$(free_port)
+python3 - "$UP_PORT" "$T/upstream.count" <<'PY' &
+import http.server, json, sys
+port, count = int(sys.argv[1]), sys.argv[2]
+class Echo(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        with open(count, "a") as f:
+            f.write("1\n")
+        body = json.dumps([[k, v] for k, v in self.headers.items()]).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer.timeout = 30
+srv = http.server.HTTPServer(("127.0.0.1", port), Echo)
+srv.timeout = 30
+for _ in range(50):  # bounded: at most 50 requests or 30 s each
+    srv.handle_request()
+PY
+UPSTREAM=$!
+: >"$T/upstream.count"
+
+PORT=$(free_port)
+mkdir -p "$T/gw"
+sed -e "s|@MODULE@|$KEYGATE_NGINX_MODULE|" -e "s|@DB@|$KEYGATE_DB|" \
+  -e "s|@LISTEN@|127.0.0.1:$PORT|" -e "s|@UPSTREAM@|127.0.0.1:$UP_PORT|" \
+  -e "s|@PREFIX@|$T/gw|g" "$KEYGATE_SRC/nginx/conf/gateway.conf" >"$T/gw/nginx.conf"
+check "template fully substituted" "$(grep -c '@[A-Z]*@' "$T/gw/nginx.conf" || true)" 0
+EXTRA="daemon off; master_process on;"
+if [ "$(id -u)" -eq 0 ]; then EXTRA="$EXTRA user root root;"; fi
+nginx -p "$T/gw/" -c "$T/gw/nginx.conf" -g "$EXTRA" >"$T/gw/stderr" 2>&1 &
+NGINX_PID=$!
+stop_gateway() {
+  kill -QUIT "$NGINX_PID" 2>/dev/null || true
+  for _ in $(seq 1 200); do kill -0 "$NGINX_PID" 2>/dev/null || break; sleep 0.05; done
+  kill -KILL "$NGINX_PID" 2>/dev/null || true
+  kill -TERM "$UPSTREAM" 2>/dev/null || true
+  wait "$UPSTREAM" 2>/dev/null || true
+}
+trap 'stop_gateway; cleanup' EXIT
+for _ in $(seq 1 200); do
+  python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$PORT" 2>/dev/null && break
+  sleep 0.05
+done
+
+H='Host: api.test\r\nConnection: close\r\n'
+send_proxied "GET /v1/things HTTP/1.1\r\n${H}Authorization: Bearer $K\r\nX-Trace: 7\r\n\r\n"
+check "valid key: proxied" "$(resp_status)" 200
+body=$(resp_body)
+rid=$(resp_header x-request-id)
+check_match "valid key: X-Request-Id to the client" "$rid" '^req_[0-9A-Za-z]{24}$'
+check "upstream saw no Authorization" "$(grep -ci '"authorization"' <<<"$body" || true)" 0
+check "upstream saw no X-API-Key" "$(grep -ci '"x-api-key"' <<<"$body" || true)" 0
+check "upstream saw no key" "$(grep -c "${K#sk_live_}" <<<"$body" || true)" 0
+check "upstream saw the other headers" "$(grep -c '\["X-Trace", "7"\]' <<<"$body")" 1
+check "upstream saw the account" "$(grep -c '\["X-Keygate-Account", "acme"\]' <<<"$body")" 1
+check "upstream saw the key id" "$(grep -c "\\[\"X-Keygate-Key-Id\", \"$KID\"\\]" <<<"$body")" 1
+check "upstream saw the same request id" "$(grep -c "\\[\"X-Request-Id\", \"$rid\"\\]" <<<"$body")" 1
+
+send_proxied "GET /v1/things HTTP/1.1\r\n${H}X-API-Key: $K\r\nAuthorization: Basic dXNlcjpwYXNz\r\n\r\n"
+check "valid X-API-Key beside Basic: proxied" "$(resp_status)" 200
+check "Basic credentials hidden too" "$(grep -ci '"authorization"' <<<"$(resp_body)" || true)" 0
+
+expect_error "no key: not proxied" "GET /v1/things HTTP/1.1\r\n$H\r\n" 401 missing_api_key
+check "one X-Request-Id on an error" "$(resp_header_count x-request-id)" 1
+expect_error "key in the query: not proxied" \
+  "GET /v1/things?api_key=$K HTTP/1.1\r\n${H}X-API-Key: $K\r\n\r\n" 400 api_key_in_query
+expect_error "duplicate Authorization: not proxied" \
+  "GET /v1/things HTTP/1.1\r\n${H}Authorization: Bearer $K\r\nAuthorization: Bearer $K\r\n\r\n" \
+  400 ambiguous_api_key
+check "the upstream got exactly the two valid requests" "$(wc -l <"$T/upstream.count")" 2
+check "no key in the gateway's logs" "$(grep -rl "${K#sk_live_}" "$T/gw" --include='*.log' || true)" ""
+finish
