@@ -49,6 +49,16 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     FUZZ_CHECK(kg_key_generate(&policies[i], key, len, &len) ==
                KG_E_BUFFER_TOO_SMALL);
   }
+  /* The documented answers to misuse. */
+  char hint[KG_KEY_HINT_MAX];
+  size_t len = 0;
+  FUZZ_CHECK(kg_key_generate(NULL, hint, sizeof hint, &len) == KG_E_ARGUMENT);
+  FUZZ_CHECK(kg_key_check(&policies[0], NULL, 0) == KG_E_ARGUMENT);
+  FUZZ_CHECK(kg_key_hint(&policies[0], NULL, 0, hint, sizeof hint) == 4 &&
+             strcmp(hint, "****") == 0);
+  FUZZ_CHECK(kg_key_hint(&policies[0], "sk_live_abcdefghijkl", 20, hint, 8) ==
+             0);
+  FUZZ_CHECK(kg_base62_encode_u32(62, hint, 1) == 0);
   return 0;
 }
 

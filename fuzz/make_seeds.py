@@ -215,6 +215,7 @@ def seeds():
         "x=sk_live_", "x=%73%6b%5f%6c%69%76%65%5f", "pk_abc", "x=pk_",
         "a=1&b=2&token=3", "a&&api_key=1", "api_key=1#frag",
         "limit=10&type=ipv4", "x=SK_LIVE_abc", "x=+sk_live_",
+        "a_parameter_name_longer_than_any_key_name=1", "access_token%3D=1",
     ]
     for q in queries:
         for pol in (0, 1, 2):
