@@ -426,15 +426,13 @@ void kg_new_key_wipe(kg_new_key *k) {
   }
 }
 
-int store_insert_key(kg_store *s, sqlite3_stmt *ins, uint64_t account_id,
-                     const char *name, int64_t created, int64_t expires_at,
-                     kg_record_status status, uint64_t replaces,
+int store_insert_key(kg_store *s, sqlite3_stmt *ins, const store_new_row *row,
                      kg_new_key *out, char *err, size_t errcap) {
   memset(out, 0, sizeof *out);
   for (int attempt = 0; attempt < 4; attempt++) {
     uint8_t digest[KG_DIGEST_LEN];
-    uint64_t id;
-    if (store_random_id(&id, err, errcap) != 0 ||
+    uint64_t id = attempt == 0 ? row->id : 0;
+    if ((id == 0 && store_random_id(&id, err, errcap) != 0) ||
         kg_key_generate(&s->policy, out->key, sizeof out->key, &out->key_len) !=
             KG_OK) {
       kg_new_key_wipe(out);
@@ -448,19 +446,20 @@ int store_insert_key(kg_store *s, sqlite3_stmt *ins, uint64_t account_id,
                 sizeof out->info.hint);
     sqlite3_reset(ins);
     sqlite3_bind_int64(ins, 1, (sqlite3_int64)id);
-    sqlite3_bind_int64(ins, 2, (sqlite3_int64)account_id);
+    sqlite3_bind_int64(ins, 2, (sqlite3_int64)row->account_id);
     sqlite3_bind_blob(ins, 3, digest, KG_DIGEST_LEN, SQLITE_TRANSIENT);
     sqlite3_bind_text(ins, 4, out->info.hint, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(ins, 5, name, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(ins, 6, created);
-    if (expires_at != 0) {
-      sqlite3_bind_int64(ins, 7, expires_at);
+    sqlite3_bind_text(ins, 5, row->name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(ins, 6, row->created);
+    if (row->expires_at != 0) {
+      sqlite3_bind_int64(ins, 7, row->expires_at);
     } else {
       sqlite3_bind_null(ins, 7);
     }
-    sqlite3_bind_text(ins, 8, store_status_word(status), -1, SQLITE_STATIC);
-    if (replaces != 0) {
-      sqlite3_bind_int64(ins, 9, (sqlite3_int64)replaces);
+    sqlite3_bind_text(ins, 8, store_status_word(row->status), -1,
+                      SQLITE_STATIC);
+    if (row->replaces != 0) {
+      sqlite3_bind_int64(ins, 9, (sqlite3_int64)row->replaces);
     } else {
       sqlite3_bind_null(ins, 9);
     }
@@ -468,13 +467,13 @@ int store_insert_key(kg_store *s, sqlite3_stmt *ins, uint64_t account_id,
     sqlite3_reset(ins);
     if (rc == SQLITE_DONE) {
       out->info.id = id;
-      out->info.account_id = account_id;
-      snprintf(out->info.name, sizeof out->info.name, "%s", name);
-      out->info.created = created;
-      out->info.updated = created;
-      out->info.expires_at = expires_at;
-      out->info.status = status;
-      out->info.replaces = replaces;
+      out->info.account_id = row->account_id;
+      snprintf(out->info.name, sizeof out->info.name, "%s", row->name);
+      out->info.created = row->created;
+      out->info.updated = row->created;
+      out->info.expires_at = row->expires_at;
+      out->info.status = row->status;
+      out->info.replaces = row->replaces;
       return 0;
     }
     if (rc != SQLITE_CONSTRAINT_PRIMARYKEY && rc != SQLITE_CONSTRAINT_UNIQUE) {
@@ -534,9 +533,13 @@ int kg_key_create(kg_store *s, const char *account, const char *name,
     store_rollback(s);
     return limit_error(account, tier, count, err, errcap);
   }
+  const store_new_row row = {.account_id = account_id,
+                             .name = name,
+                             .created = store_now(),
+                             .expires_at = expires_at,
+                             .status = KG_REC_ACTIVE};
   if (store_prepare(s, STORE_INSERT_KEY_SQL, &ins, err, errcap) != 0 ||
-      store_insert_key(s, ins, account_id, name, store_now(), expires_at,
-                       KG_REC_ACTIVE, 0, out, err, errcap) != 0) {
+      store_insert_key(s, ins, &row, out, err, errcap) != 0) {
     sqlite3_finalize(ins);
     store_rollback(s);
     return -1;
@@ -705,9 +708,14 @@ int kg_key_rotate(kg_store *s, uint64_t id, int64_t grace_seconds,
   if (old_expiry < 1) {
     old_expiry = 1;
   }
+  const store_new_row row = {.account_id = k.account_id,
+                             .name = k.name,
+                             .created = now,
+                             .expires_at = expires_at,
+                             .status = KG_REC_ACTIVE,
+                             .replaces = k.id};
   if (store_prepare(s, STORE_INSERT_KEY_SQL, &ins, err, errcap) != 0 ||
-      store_insert_key(s, ins, k.account_id, k.name, now, expires_at,
-                       KG_REC_ACTIVE, k.id, out, err, errcap) != 0 ||
+      store_insert_key(s, ins, &row, out, err, errcap) != 0 ||
       update_key(s, k.id, NULL, old_expiry, now, err, errcap) != 0) {
     sqlite3_finalize(ins);
     kg_new_key_wipe(out);

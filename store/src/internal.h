@@ -80,16 +80,25 @@ int store_account_count(kg_store *s, uint64_t id, unsigned *count, char *err,
   " expires_at, status, replaces) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7,"     \
   " ?8, ?9)"
 
+/* What a new key's row holds besides the key's own digest and hint. */
+typedef struct store_new_row {
+  uint64_t id; /* the id to try first; 0 = draw a random one */
+  uint64_t account_id;
+  const char *name;
+  int64_t created;
+  int64_t expires_at; /* 0 = never */
+  kg_record_status status;
+  uint64_t replaces; /* 0 = none */
+} store_new_row;
+
 /*
  * store_insert_key — generate a fresh key into out->key, digest it and
  * insert its row with the prepared STORE_INSERT_KEY_SQL statement `ins`
  * (inside the caller's transaction). Fills out->info but its account name.
  * A clash of id or digest (never seen, but possible in principle) is
- * retried with a new key. On failure out is wiped.
+ * retried with a new random id and key. On failure out is wiped.
  */
-int store_insert_key(kg_store *s, sqlite3_stmt *ins, uint64_t account_id,
-                     const char *name, int64_t created, int64_t expires_at,
-                     kg_record_status status, uint64_t replaces,
+int store_insert_key(kg_store *s, sqlite3_stmt *ins, const store_new_row *row,
                      kg_new_key *out, char *err, size_t errcap);
 
 /* The status words stored in keys.status. */

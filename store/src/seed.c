@@ -4,7 +4,9 @@
  * limit needs, made in one transaction with one prepared INSERT reused.
  */
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -76,12 +78,52 @@ static kg_seed_class class_of(const kg_seed_counts *c, size_t i) {
   return i < c->valid + c->expired ? KG_SEED_EXPIRED : KG_SEED_DEACTIVATED;
 }
 
+static int cmp_u64(const void *a, const void *b) {
+  const uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return (x > y) - (x < y);
+}
+
+/*
+ * n random key ids, sorted, so the rows go into the table's B-tree in key
+ * order (appends, not random page splits: half the insert cost). A
+ * repeated or zero id becomes 0, which store_insert_key replaces with a
+ * fresh random one. Returns NULL when out of memory or the CSPRNG fails.
+ */
+static uint64_t *sorted_ids(size_t n) {
+  uint64_t *ids = malloc((n > 0 ? n : 1) * sizeof *ids);
+  if (ids == NULL) {
+    return NULL;
+  }
+  const size_t chunk = 1u << 16; /* RAND_bytes takes an int length */
+  for (size_t i = 0; i < n; i += chunk) {
+    const size_t m = n - i < chunk ? n - i : chunk;
+    if (RAND_bytes((unsigned char *)(ids + i), (int)(m * sizeof *ids)) != 1) {
+      free(ids);
+      return NULL;
+    }
+  }
+  qsort(ids, n, sizeof *ids, cmp_u64);
+  for (size_t i = 1; i < n; i++) {
+    if (ids[i] == ids[i - 1]) {
+      ids[i - 1] = 0;
+    }
+  }
+  return ids;
+}
+
 /* Make every key inside the open transaction. */
 static int seed_keys(kg_store *s, const kg_seed_counts *counts, size_t total,
                      kg_seed_fn fn, void *ctx, kg_seed_result *res, char *err,
                      size_t errcap) {
   sqlite3_stmt *acct = NULL, *ins = NULL;
   int ret = -1;
+  uint64_t *ids = sorted_ids(total);
+  if (ids == NULL) {
+    return store_errf(err, errcap,
+                      "cannot draw %zu key ids (memory or "
+                      "random generator)",
+                      total);
+  }
   if (last_seed_number(s, &res->first, err, errcap) != 0 ||
       store_prepare(s,
                     "INSERT INTO accounts (name, tier, created)"
@@ -105,12 +147,15 @@ static int seed_keys(kg_store *s, const kg_seed_counts *counts, size_t total,
     const kg_seed_class c = class_of(counts, i);
     char name[48];
     snprintf(name, sizeof name, "%s-%zu", kg_seed_class_name(c), i + 1);
-    const int64_t created = c == KG_SEED_EXPIRED ? now - SEED_EXPIRED_AGE : now;
-    const int64_t expires = c == KG_SEED_EXPIRED ? now - SEED_EXPIRED_SINCE : 0;
-    const kg_record_status st =
-        c == KG_SEED_DEACTIVATED ? KG_REC_DEACTIVATED : KG_REC_ACTIVE;
-    if (store_insert_key(s, ins, account_id, name, created, expires, st, 0, &k,
-                         err, errcap) != 0) {
+    const store_new_row row = {
+        .id = ids[i],
+        .account_id = account_id,
+        .name = name,
+        .created = c == KG_SEED_EXPIRED ? now - SEED_EXPIRED_AGE : now,
+        .expires_at = c == KG_SEED_EXPIRED ? now - SEED_EXPIRED_SINCE : 0,
+        .status =
+            c == KG_SEED_DEACTIVATED ? KG_REC_DEACTIVATED : KG_REC_ACTIVE};
+    if (store_insert_key(s, ins, &row, &k, err, errcap) != 0) {
       goto done;
     }
     const int stop = fn != NULL ? fn(c, k.key, k.key_len, ctx) : 0;
@@ -123,6 +168,7 @@ static int seed_keys(kg_store *s, const kg_seed_counts *counts, size_t total,
   }
   ret = 0;
 done:
+  free(ids);
   sqlite3_finalize(acct);
   sqlite3_finalize(ins);
   return ret;
@@ -149,12 +195,13 @@ int kg_store_seed(kg_store *s, const kg_seed_counts *counts, kg_seed_fn fn,
   if (store_begin_write(s, err, errcap) != 0) {
     return -1;
   }
-  /* A big page cache keeps the random-order inserts (ids and digests are
-   * random) in memory until the one commit: about 160 bytes a key. */
+  /* A page cache as big as what the seed writes (about 200 bytes a key:
+   * the row and two index entries) keeps the random-order inserts (ids and
+   * digests are random) in memory until the one commit; capped at 1 GiB. */
   char pragma[64];
-  const size_t kib = total / 1024 * 160 + 2048;
+  const size_t kib = total / 4 + 2048;
   snprintf(pragma, sizeof pragma, "PRAGMA cache_size = -%zu",
-           kib < 4194304 ? kib : 4194304);
+           kib < 1048576 ? kib : 1048576);
   if (store_exec(s, pragma, err, errcap) != 0 ||
       seed_keys(s, counts, total, fn, ctx, res, err, errcap) != 0) {
     store_rollback(s);

@@ -351,11 +351,14 @@ int kg_store_open(const char *path, unsigned flags, kg_store **out, char *err,
     return store_errf(err, errcap, "out of memory");
   }
   s->flags = flags;
+  /* NOMUTEX: a kg_store is used by one thread at a time (it holds
+   * statement state), so SQLite's per-call locking is pure cost. */
   const int oflags =
-      (flags & KG_STORE_READONLY)
-          ? SQLITE_OPEN_READONLY
-          : SQLITE_OPEN_READWRITE |
-                ((flags & KG_STORE_CREATE) ? SQLITE_OPEN_CREATE : 0);
+      SQLITE_OPEN_NOMUTEX |
+      ((flags & KG_STORE_READONLY)
+           ? SQLITE_OPEN_READONLY
+           : SQLITE_OPEN_READWRITE |
+                 ((flags & KG_STORE_CREATE) ? SQLITE_OPEN_CREATE : 0));
   const int rc = sqlite3_open_v2(path, &s->db, oflags, NULL);
   if (rc != SQLITE_OK) {
     store_errf(err, errcap, "cannot open %s: %s", path,

@@ -10,6 +10,9 @@
  *
  * Errors: functions return 0 on success and -1 on failure, writing one
  * human-readable line (no key material, ever) into err[0..errcap).
+ *
+ * Threads: a kg_store is used by one thread at a time (one per thread or
+ * per process); a loaded snapshot is immutable and may be shared.
  */
 #ifndef KEYGATE_STORE_H
 #define KEYGATE_STORE_H
