@@ -1,25 +1,39 @@
 /*
  * index.c — the constant-time key index of index.h.
  *
- * A bucketed cuckoo hash table (Pagh and Rodler; buckets of 2 as in
- * Fan et al.'s cuckoo filters). Slot = kg_record (64 bytes), bucket = 2
- * slots = two cache lines, aligned. Every digest may live in one of two
- * buckets, b1 and b2, taken from the first and second 8 bytes of the
- * digest by multiply-shift range reduction (Lemire), so the table can be
- * any size. The digest is SHA-256 output: uniform, no further hashing.
+ * A bucketed cuckoo hash table (Pagh and Rodler; buckets of several slots
+ * as in Fan et al.'s cuckoo filters). Slot = kg_record (64 bytes, one cache
+ * line), bucket = KG_INDEX_BUCKET_SLOTS slots, aligned. Every digest may
+ * live in one of two buckets, b1 and b2, taken from the first and second 8
+ * bytes of the digest by multiply-shift range reduction (Lemire), so the
+ * table can be any size. The digest is SHA-256 output: uniform, no further
+ * hashing.
  *
- * Lookup reads b1 and b2 whole, compares all four slots' digests with
- * kg_ct_eq32 and selects the matching slot's number with masks; only then,
- * the match bit final, it copies that slot out (masked to zero on a miss). The
+ * Lookup reads b1 and b2 whole and compares every slot's digest with
+ * kg_ct_eq32. Each slot's fields after the digest are ANDed with its match
+ * mask and ORed into an accumulator, so only the matching slot (at most one:
+ * digests are unique) lands there, and no address depends on which slot
+ * matched; the valgrind taint check (tests/ct/taint.c) holds it to that. The
  * addresses read depend on the presented digest only; the work is the same
  * for a hit and a miss. Empty slots carry occupied = 0 in `reserved` and are
  * compared like the others.
+ *
+ * Tables of 2 MiB and more are allocated on 2 MiB boundaries and advised
+ * for transparent huge pages (madvise MADV_HUGEPAGE, where the kernel has
+ * it): at millions of keys a lookup's two random bucket reads then miss the
+ * TLB far less often (docs/benchmarks.md has the numbers).
  */
+#define _DEFAULT_SOURCE 1 /* madvise and MADV_HUGEPAGE in <sys/mman.h> */
+
 #include "keygate/index.h"
 
 #include <openssl/crypto.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "chars.h"
 #include "ct.h"
@@ -28,18 +42,48 @@
 #define MAX_KICKS 1000
 #define LOAD_FACTOR_NUM 85 /* at most 85 % of slots used */
 #define LOAD_FACTOR_DEN 100
+#define HUGE_PAGE ((size_t)2 << 20)
 
 typedef struct bucket {
   kg_record slot[KG_INDEX_BUCKET_SLOTS];
 } bucket;
 
 struct kg_index {
-  bucket *buckets; /* aligned to 64 */
+  bucket *buckets; /* aligned to 64, or to HUGE_PAGE when that big */
   size_t nbuckets;
+  size_t bytes; /* allocated for buckets */
   size_t count;
 };
 
 _Static_assert(sizeof(kg_record) == 64, "a slot is one cache line");
+/* The lookup selects the 32 bytes after the digest as four words. */
+_Static_assert(offsetof(kg_record, key_id) == KG_DIGEST_LEN &&
+                   sizeof(kg_record) == KG_DIGEST_LEN + 4 * 8,
+               "a record is its digest and four words");
+
+/*
+ * alloc_table — zeroed memory for `bytes` of buckets; sets *alloc to the
+ * size allocated. Big tables get 2 MiB alignment and the huge-page advice
+ * (advice only: ignored where transparent huge pages are off).
+ */
+static bucket *alloc_table(size_t bytes, size_t *alloc) {
+  size_t align = 64;
+  if (bytes >= HUGE_PAGE) {
+    align = HUGE_PAGE;
+  }
+  *alloc = (bytes + align - 1) / align * align;
+  bucket *b = aligned_alloc(align, *alloc);
+  if (b == NULL) {
+    return NULL;
+  }
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  if (align == HUGE_PAGE) {
+    (void)madvise(b, *alloc, MADV_HUGEPAGE);
+  }
+#endif
+  memset(b, 0, *alloc);
+  return b;
+}
 
 /* Bucket for 8 digest bytes: (h * nbuckets) >> 64, uniform over [0, n). */
 static size_t reduce(uint64_t h, size_t nbuckets) {
@@ -119,12 +163,10 @@ static int insert(kg_index *idx, kg_record r, uint64_t *rng) {
 
 static kg_status try_build(const kg_record *recs, size_t n, size_t nbuckets,
                            kg_index *idx) {
-  size_t bytes = nbuckets * sizeof(bucket);
-  idx->buckets = aligned_alloc(64, (bytes + 63) / 64 * 64);
+  idx->buckets = alloc_table(nbuckets * sizeof(bucket), &idx->bytes);
   if (idx->buckets == NULL) {
     return KG_E_NOMEM;
   }
-  memset(idx->buckets, 0, bytes);
   idx->nbuckets = nbuckets;
   idx->count = 0;
   uint64_t rng = 0x9E3779B97F4A7C15u ^ (uint64_t)nbuckets;
@@ -165,9 +207,11 @@ kg_status kg_index_build(const kg_record *recs, size_t n, kg_index **out) {
       *out = idx;
       return KG_OK;
     }
-    OPENSSL_cleanse(idx->buckets, idx->nbuckets * sizeof(bucket));
-    free(idx->buckets);
-    idx->buckets = NULL;
+    if (idx->buckets != NULL) {
+      OPENSSL_cleanse(idx->buckets, idx->bytes);
+      free(idx->buckets);
+      idx->buckets = NULL;
+    }
     if (s != KG_E_TOO_MANY_KEYS) {
       free(idx);
       return s;
@@ -183,7 +227,7 @@ void kg_index_free(kg_index *idx) {
     return;
   }
   if (idx->buckets != NULL) {
-    OPENSSL_cleanse(idx->buckets, idx->nbuckets * sizeof(bucket));
+    OPENSSL_cleanse(idx->buckets, idx->bytes);
     free(idx->buckets);
   }
   free(idx);
@@ -194,7 +238,7 @@ size_t kg_index_count(const kg_index *idx) {
 }
 
 size_t kg_index_memory(const kg_index *idx) {
-  return idx != NULL ? sizeof *idx + idx->nbuckets * sizeof(bucket) : 0;
+  return idx != NULL ? sizeof *idx + idx->bytes : 0;
 }
 
 /* ---- lookup (constant-time; see index.h) ------------------------------ */
@@ -207,33 +251,34 @@ int kg_index_lookup(const kg_index *idx, const uint8_t digest[KG_DIGEST_LEN],
   }
   const bucket *b[2] = {&idx->buckets[bucket1(idx, digest)],
                         &idx->buckets[bucket2(idx, digest)]};
-  /* Compare all four slots; remember which one matched with masks. */
+  /*
+   * Compare every slot. The words after each slot's digest (key_id,
+   * account_id, expires_at, status and reserved) are masked with its match
+   * bit and ORed together: the matching slot's words, or zeroes.
+   */
   uint32_t found = 0;
-  uint64_t which = 0; /* k * SLOTS + s of the matching slot, else 0 */
+  uint64_t tail[4] = {0, 0, 0, 0};
   for (int k = 0; k < 2; k++) {
     for (int s = 0; s < KG_INDEX_BUCKET_SLOTS; s++) {
       const kg_record *r = &b[k]->slot[s];
       uint32_t hit = kg_ct_eq32(r->digest, digest) & (r->reserved & 1u);
-      which =
-          kg_ct_mux_u64(hit, (uint64_t)(k * KG_INDEX_BUCKET_SLOTS + s), which);
+      uint64_t m = kg_ct_mask_u64(hit);
+      const uint8_t *w = (const uint8_t *)r + KG_DIGEST_LEN;
+      for (size_t i = 0; i < 4; i++) {
+        tail[i] |= kg_ct_load_u64(w + 8 * i) & m;
+      }
       found |= hit;
     }
   }
-  /*
-   * The match bit is final. Copy the chosen slot (its lines are already
-   * cached: all four slots were just read) and clear it with a mask on a
-   * miss, so a miss does exactly the work of a hit.
-   */
-  const kg_record *r =
-      &b[which / KG_INDEX_BUCKET_SLOTS]->slot[which % KG_INDEX_BUCKET_SLOTS];
+  /* On a hit the stored digest equals the presented one. */
   uint64_t keep = kg_ct_mask_u64(found);
-  uint64_t words[sizeof(kg_record) / 8];
-  memcpy(words, r, sizeof words);
-  for (size_t i = 0; i < sizeof words / 8; i++) {
-    words[i] &= keep;
+  for (size_t i = 0; i < 4; i++) {
+    uint64_t d = kg_ct_load_u64(digest + 8 * i) & keep;
+    memcpy(out->digest + 8 * i, &d, 8);
   }
-  memcpy(out, words, sizeof words);
+  memcpy((uint8_t *)out + KG_DIGEST_LEN, tail, sizeof tail);
   out->reserved = 0;
+  /* The match bit is final: from here on branching is allowed. */
   return (int)found;
 }
 
