@@ -3,6 +3,10 @@
  * (SHA256_Init/Update/Final, the work no check can skip) and the one-shot
  * EVP_Digest, which fetches the algorithm and makes a context every call.
  *
+ * Also the floor under both: one SHA256_Transform, the compression
+ * function alone, on a block already padded (a key of 46 bytes fits one
+ * block with its padding).
+ *
  * The low-level SHA256_* calls are deprecated in OpenSSL 3; this file, and
  * only this file, asks for them anyway because they are the yardstick.
  */
@@ -11,6 +15,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+
+#include <string.h>
 
 #include "fixtures.h"
 #include "shim/kgbench.h"
@@ -27,6 +33,24 @@ static void bm_sha256_bare(kgb_state *st, void *ctx) {
     SHA256_Update(&c, key, FX_KEY_LEN);
     SHA256_Final(out, &c);
     kgb_escape(out);
+  }
+  kgb_set_bytes_processed(st, kgb_iterations(st) * FX_KEY_LEN);
+}
+
+static void bm_sha256_transform(kgb_state *st, void *ctx) {
+  (void)ctx;
+  unsigned char block[64];
+  memset(block, 0, sizeof block);
+  memcpy(block, key, FX_KEY_LEN);
+  block[FX_KEY_LEN] = 0x80;
+  block[62] = (FX_KEY_LEN * 8) >> 8;
+  block[63] = (FX_KEY_LEN * 8) & 0xff;
+  SHA256_CTX c;
+  SHA256_Init(&c);
+  KGB_LOOP(st) {
+    kgb_escape(block);
+    SHA256_Transform(&c, block);
+    kgb_escape(&c);
   }
   kgb_set_bytes_processed(st, kgb_iterations(st) * FX_KEY_LEN);
 }
@@ -48,5 +72,6 @@ KGB_REGISTER(openssl) {
   fx_key(0, key);
   kgb_context("openssl", OpenSSL_version(OPENSSL_VERSION));
   kgb_register("openssl/sha256_bare", bm_sha256_bare, NULL);
+  kgb_register("openssl/sha256_transform", bm_sha256_transform, NULL);
   kgb_register("openssl/evp_digest", bm_evp_digest, NULL);
 }
