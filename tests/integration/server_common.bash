@@ -4,17 +4,21 @@
 # rawhttp.py, and counts assertions.
 #
 # Environment (from tests/integration/CMakeLists.txt): KEYGATE,
-# KEYGATE_NGINX_MODULE. Everything a test makes lives in $T, removed on exit
-# with the server stopped first.
+# KEYGATE_NGINX_MODULE. Everything a test makes lives in $T (lib.sh's
+# $TMP), removed on exit with the server stopped first. Assertions here
+# count and go on (one run shows every failing case of a table); finish
+# prints "N passed, M failed" and fails the script if any failed.
 
-set -euo pipefail
+# lib.sh (the tests helper's): set -euo pipefail, $TMP removed at exit
+# (also on TERM and INT), kg_on_exit, kg_track, kg_free_port.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 : "${KEYGATE:?KEYGATE must name the keygate program}"
 : "${KEYGATE_NGINX_MODULE:?KEYGATE_NGINX_MODULE must name the nginx module}"
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 RAWHTTP="$HERE/rawhttp.py"
-T=$(mktemp -d "${TMPDIR:-/tmp}/keygate-test.XXXXXX")
+T=$TMP
 mkdir -p "$T/tmp" "$T/logs"
 export TMPDIR="$T/tmp" # keygate serve's private folder goes here
 export KEYGATE_DB="$T/keys.db"
@@ -23,10 +27,12 @@ PORT=""
 PASSED=0
 FAILED=0
 
+# stop_serve — SIGTERM to keygate serve (it stops nginx gracefully and
+# removes its folder); at most 15 s, then SIGKILL.
 stop_serve() {
   if [ -n "$SERVE_PID" ] && kill -0 "$SERVE_PID" 2>/dev/null; then
     kill -TERM "$SERVE_PID" 2>/dev/null || true
-    for _ in $(seq 1 300); do # at most 15 s
+    for _ in $(seq 1 300); do
       kill -0 "$SERVE_PID" 2>/dev/null || break
       sleep 0.05
     done
@@ -35,21 +41,9 @@ stop_serve() {
   fi
   SERVE_PID=""
 }
+kg_on_exit stop_serve
 
-cleanup() {
-  stop_serve
-  rm -rf "$T"
-}
-trap cleanup EXIT
-
-# free_port — print a TCP port free on 127.0.0.1 right now.
-free_port() {
-  python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()'
-}
+free_port() { kg_free_port; }
 
 # start_serve [extra keygate serve options] — start on a free port, wait
 # (at most 20 s) for "listening on", set PORT and SERVE_PID.

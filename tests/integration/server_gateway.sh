@@ -33,7 +33,7 @@ srv.timeout = 30
 for _ in range(50):  # bounded: at most 50 requests or 30 s each
     srv.handle_request()
 PY
-UPSTREAM=$!
+kg_track $!
 : >"$T/upstream.count"
 
 PORT=$(free_port)
@@ -46,14 +46,14 @@ EXTRA="daemon off; master_process on;"
 if [ "$(id -u)" -eq 0 ]; then EXTRA="$EXTRA user root root;"; fi
 nginx -p "$T/gw/" -c "$T/gw/nginx.conf" -g "$EXTRA" >"$T/gw/stderr" 2>&1 &
 NGINX_PID=$!
+# nginx stops gracefully on QUIT (TERM from kg_track would be fast: fine
+# too, but QUIT is what a gateway gets).
 stop_gateway() {
   kill -QUIT "$NGINX_PID" 2>/dev/null || true
   for _ in $(seq 1 200); do kill -0 "$NGINX_PID" 2>/dev/null || break; sleep 0.05; done
-  kill -KILL "$NGINX_PID" 2>/dev/null || true
-  kill -TERM "$UPSTREAM" 2>/dev/null || true
-  wait "$UPSTREAM" 2>/dev/null || true
 }
-trap 'stop_gateway; cleanup' EXIT
+kg_on_exit stop_gateway
+kg_track "$NGINX_PID"
 for _ in $(seq 1 200); do
   python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$PORT" 2>/dev/null && break
   sleep 0.05

@@ -14,6 +14,7 @@ start_serve --workers 2
 python3 "$HERE/server_stream.py" "$PORT" "$K" 100000 "$T/progress" \
   "$T/stop" >"$T/stream.out" 2>&1 &
 STREAM=$!
+kg_track "$STREAM"
 
 # wait_for N COMMAND... — until COMMAND prints a number >= N (at most 30 s).
 wait_for() {

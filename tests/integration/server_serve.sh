@@ -48,6 +48,7 @@ s.listen(1)
 open(sys.argv[2], "w").close()
 time.sleep(30)' "$P" "$T/listening" &
 BLOCKER=$!
+kg_track "$BLOCKER"
 for _ in $(seq 1 100); do [ -f "$T/listening" ] && break; sleep 0.05; done
 serve_fails "busy port" 1 "^keygate serve: 127.0.0.1:$P is already in use" \
   --db "$KEYGATE_DB" --listen "127.0.0.1:$P" "${M[@]}"
