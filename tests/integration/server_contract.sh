@@ -124,6 +124,10 @@ expect_error "NUL in a value" "$GET${H}X-API-Key: ab\0cd\r\n\r\n" 400 bad_reques
 expect_error "obs-fold" "$GET${H}X-API-Key: $K\r\n  more\r\n\r\n" 400 bad_request
 expect_error "HTTP/1.1 without Host" \
   "${GET}Connection: close\r\nX-API-Key: $K\r\n\r\n" 400 bad_request
+expect_error "a request line that is not one" "GARBAGE\r\n\r\n" 400 bad_request
+BIG=$(head -c 20000 /dev/zero | tr '\0' a)
+expect_error "a head too large (nginx's 494)" \
+  "$GET${H}X-API-Key: $K\r\nX-Big: $BIG\r\n\r\n" 400 bad_request
 
 # ---- the reference API (SPEC §3) ---------------------------------------------
 A="${H}X-API-Key: $K\r\n\r\n"
