@@ -193,4 +193,14 @@ wait "$LOCKER" || true
 assert_exit 0 "unlocked: keys create" -- \
   "$KEYGATE" keys create --account acme --name ci
 
+# ---- a stdout that cannot take the key: say which key to delete -------------
+rc=0
+"$KEYGATE" keys create --account acme --name lost >/dev/full 2>"$TMP/err" ||
+  rc=$?
+assert_eq 1 "$rc" "stdout full: exit"
+assert_eq 1 "$(wc -l <"$TMP/err")" "stdout full: one line"
+LOST=$("$KEYGATE" keys list --format tsv | awk -F'\t' '$3 == "lost" { print $1 }')
+assert_eq "keygate keys create: could not write the key to stdout (No space left on device); key $LOST exists but nobody has it: delete it with 'keygate keys delete $LOST'" \
+  "$(cat "$TMP/err")" "stdout full: message"
+
 kg_done
