@@ -146,7 +146,7 @@ static int self_test(kg_digester *d, const unsigned char *pepper,
     } else {
       ok = ok && EVP_Digest(msg, lens[i], b, &blen, md, NULL) == 1;
     }
-    ok = ok && blen == KG_DIGEST_LEN && memcmp(a, b, KG_DIGEST_LEN) == 0;
+    ok = ok && blen == KG_DIGEST_LEN && kg_ct_eq(a, b, KG_DIGEST_LEN) == 1;
   }
   EVP_MD_free(md);
   return ok;

@@ -53,7 +53,8 @@ typedef struct kg_key_policy {
 kg_status kg_key_policy_init(kg_key_policy *p, kg_key_kind kind,
                              const char *prefix, size_t prefix_len);
 
-/* kg_key_strict_len — the exact length of a strict key under p (46 for sk_live_). */
+/* kg_key_strict_len — the exact length of a strict key under p (46 for
+ * sk_live_). */
 size_t kg_key_strict_len(const kg_key_policy *p);
 
 /*
@@ -77,9 +78,10 @@ kg_status kg_key_generate(const kg_key_policy *p, char *out, size_t cap,
  * kg_key_hint — the display form of a key, safe for logs: the policy's
  * prefix when the key starts with it, "****", and the key's last four
  * characters ("sk_live_****Ab3x"), shown only when at least 12 characters
- * follow the shown prefix, so at least 8 stay hidden ("sk_live_****" else). Only printable ASCII is shown;
- * other bytes become '?'. Writes at most KG_KEY_HINT_MAX bytes including the
- * NUL into out; returns the length written, or 0 when cap is too small.
+ * follow the shown prefix, so at least 8 stay hidden ("sk_live_****" else).
+ * Only printable ASCII is shown; other bytes become '?'. Writes at most
+ * KG_KEY_HINT_MAX bytes including the NUL into out; returns the length written,
+ * or 0 when cap is too small.
  */
 size_t kg_key_hint(const kg_key_policy *p, const char *key, size_t len,
                    char *out, size_t cap);

@@ -62,7 +62,8 @@ extern "C" {
   X(KG_E_DUPLICATE_DIGEST, 65, "duplicate_digest")
 
 typedef enum kg_status {
-/* NOLINTNEXTLINE(bugprone-macro-parentheses): an enumerator, not an expression */
+/* An enumerator, not an expression: no parentheses around name. */
+/* NOLINTNEXTLINE(bugprone-macro-parentheses) */
 #define KG_STATUS_ENUM_(name, value, str) name = value,
   KG_STATUS_LIST(KG_STATUS_ENUM_)
 #undef KG_STATUS_ENUM_
