@@ -18,10 +18,11 @@
  * fifth of a digest's instructions (docs/benchmarks.md). Longer keys take
  * SHA256_Update/Final. Both paths run the same compression function.
  *
- * At construction the digester checks both paths against the provider's
- * SHA-256 (EVP_MD_fetch, once) and HMAC, so a build whose low-level
- * functions disagree with the configured provider is refused rather than
- * silently wrong.
+ * At construction a digester of the same kind, with a fixed pepper when
+ * keyed, is checked on both paths against the provider's SHA-256
+ * (EVP_MD_fetch, once) or HMAC, so a build whose low-level functions
+ * disagree with the configured provider is refused rather than silently
+ * wrong; the verdict depends on no secret.
  */
 #define OPENSSL_SUPPRESS_DEPRECATED 1
 
@@ -120,15 +121,47 @@ static void digest_long(const kg_digester *d, const char *key, size_t len,
 }
 
 /*
- * self_test — 1 when d agrees with the provider's SHA-256 (or HMAC-SHA-256
- * with the same pepper) on a key-sized message (the one-block path) and a
- * two-block one (the general path).
+ * set_pepper — absorb pepper ^ ipad and pepper ^ opad into d's HMAC states
+ * (RFC 2104). pepper_len is 1..KG_PEPPER_MAX: at most one block, so the
+ * pepper is used as is, zero-padded.
  */
-static int self_test(kg_digester *d, const unsigned char *pepper,
-                     size_t pepper_len) {
+static void set_pepper(kg_digester *d, const unsigned char *pepper,
+                       size_t pepper_len) {
+  unsigned char ipad[SHA256_BLOCK];
+  unsigned char opad[SHA256_BLOCK];
+  memset(ipad, 0x36, sizeof ipad);
+  memset(opad, 0x5c, sizeof opad);
+  for (size_t i = 0; i < pepper_len; i++) {
+    ipad[i] ^= pepper[i];
+    opad[i] ^= pepper[i];
+  }
+  SHA256_Init(&d->inner);
+  SHA256_Update(&d->inner, ipad, sizeof ipad);
+  SHA256_Init(&d->outer);
+  SHA256_Update(&d->outer, opad, sizeof opad);
+  OPENSSL_cleanse(ipad, sizeof ipad);
+  OPENSSL_cleanse(opad, sizeof opad);
+  d->keyed = 1;
+}
+
+/*
+ * self_test — 1 when a digester made like the caller's (keyed or not)
+ * agrees with the provider's SHA-256, or HMAC-SHA-256, on a key-sized
+ * message (the one-block path) and longer ones (the general path). A keyed
+ * digester is tested with a fixed pepper, never the caller's: the same code
+ * runs, and the verdict depends on no secret.
+ */
+static int self_test(int keyed) {
   static const char msg[] =
       "sk_live_keygate-self-test-0123456789abcdefghijklmnopqrstuvwxyz"
       "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  static const unsigned char pepper[32] = "keygate digest self-test pepper";
+  kg_digester t;
+  memset(&t, 0, sizeof t);
+  SHA256_Init(&t.plain);
+  if (keyed) {
+    set_pepper(&t, pepper, sizeof pepper);
+  }
   EVP_MD *md = EVP_MD_fetch(NULL, "SHA256", NULL);
   if (md == NULL) {
     return 0;
@@ -139,16 +172,17 @@ static int self_test(kg_digester *d, const unsigned char *pepper,
     unsigned char a[KG_DIGEST_LEN];
     unsigned char b[EVP_MAX_MD_SIZE];
     unsigned int blen = 0;
-    ok = kg_digest(d, msg, lens[i], a) == KG_OK;
-    if (pepper_len > 0) {
-      ok = ok && HMAC(md, pepper, (int)pepper_len, (const unsigned char *)msg,
-                      lens[i], b, &blen) != NULL;
+    ok = kg_digest(&t, msg, lens[i], a) == KG_OK;
+    if (keyed) {
+      ok = ok && HMAC(md, pepper, (int)sizeof pepper,
+                      (const unsigned char *)msg, lens[i], b, &blen) != NULL;
     } else {
       ok = ok && EVP_Digest(msg, lens[i], b, &blen, md, NULL) == 1;
     }
     ok = ok && blen == KG_DIGEST_LEN && kg_ct_eq(a, b, KG_DIGEST_LEN) == 1;
   }
   EVP_MD_free(md);
+  OPENSSL_cleanse(&t, sizeof t);
   return ok;
 }
 
@@ -159,33 +193,16 @@ kg_status kg_digester_new(const unsigned char *pepper, size_t pepper_len,
     return KG_E_ARGUMENT;
   }
   *out = NULL;
+  if (!self_test(pepper_len > 0)) {
+    return KG_E_CRYPTO;
+  }
   kg_digester *d = OPENSSL_zalloc(sizeof *d);
   if (d == NULL) {
     return KG_E_NOMEM;
   }
   SHA256_Init(&d->plain);
   if (pepper_len > 0) {
-    /* RFC 2104: K is at most one block here (KG_PEPPER_MAX == 64), so it
-     * is used as is, zero-padded. */
-    unsigned char ipad[SHA256_BLOCK];
-    unsigned char opad[SHA256_BLOCK];
-    memset(ipad, 0x36, sizeof ipad);
-    memset(opad, 0x5c, sizeof opad);
-    for (size_t i = 0; i < pepper_len; i++) {
-      ipad[i] ^= pepper[i];
-      opad[i] ^= pepper[i];
-    }
-    SHA256_Init(&d->inner);
-    SHA256_Update(&d->inner, ipad, sizeof ipad);
-    SHA256_Init(&d->outer);
-    SHA256_Update(&d->outer, opad, sizeof opad);
-    OPENSSL_cleanse(ipad, sizeof ipad);
-    OPENSSL_cleanse(opad, sizeof opad);
-    d->keyed = 1;
-  }
-  if (!self_test(d, pepper, pepper_len)) {
-    kg_digester_free(d);
-    return KG_E_CRYPTO;
+    set_pepper(d, pepper, pepper_len);
   }
   *out = d;
   return KG_OK;
