@@ -7,9 +7,9 @@
  *                 [--prefix sk_live_] [--policy strict|prefix]
  *                 [--realm api] < request.txt
  *
- * Exit 0 whatever the decision; 1 for an unreadable file or a head that
- * does not parse (the JSON still names the parse error); 2 for a usage
- * error.
+ * Exit 0 whatever the decision; 1 with one line on stderr for a usage
+ * error, an unreadable file or a head that does not parse (the JSON still
+ * names the parse error).
  */
 #include <errno.h>
 #include <openssl/crypto.h>
@@ -25,6 +25,10 @@
 #endif
 
 #define CMD "check"
+/* check's exit codes are part of its contract (docs/contract.md): 0 for any
+ * decision, 1 for everything else, usage errors included, so a script can
+ * tell "decided" from "could not decide" with one test. */
+#define CHECK_EXIT_USAGE CLI_EXIT_FAIL
 #define STDIN_MAX (KG_HEAD_MAX_BYTES + 1) /* one byte past the limit */
 
 typedef struct check_opts {
@@ -72,21 +76,21 @@ static int parse_args(int argc, char **argv, check_opts *o) {
     } else if (strcmp(a, "--realm") == 0) {
       slot = &o->realm;
     } else {
-      return cli_error(CLI_EXIT_USAGE, CMD,
+      return cli_error(CHECK_EXIT_USAGE, CMD,
                        "unknown option '%s'; see 'keygate check --help'", a);
     }
     if (i + 1 >= argc) {
-      return cli_error(CLI_EXIT_USAGE, CMD, "option %s needs a value", a);
+      return cli_error(CHECK_EXIT_USAGE, CMD, "option %s needs a value", a);
     }
     *slot = argv[++i];
   }
   if ((o->keys_file == NULL) == (o->db == NULL)) {
-    return cli_error(CLI_EXIT_USAGE, CMD,
+    return cli_error(CHECK_EXIT_USAGE, CMD,
                      "give exactly one of --keys FILE or --db PATH");
   }
 #ifndef KEYGATE_HAVE_STORE
   if (o->db != NULL) {
-    return cli_error(CLI_EXIT_USAGE, CMD,
+    return cli_error(CHECK_EXIT_USAGE, CMD,
                      "this build has no key store; use --keys FILE");
   }
 #endif
@@ -320,7 +324,7 @@ static int load_keys(const check_opts *o, check_state *st,
   *index = kg_snapshot_index(st->snap);
   return 0;
 #else
-  return cli_error(CLI_EXIT_USAGE, CMD, "this build has no key store");
+  return cli_error(CHECK_EXIT_USAGE, CMD, "this build has no key store");
 #endif
 }
 
@@ -349,12 +353,12 @@ int cmd_check(int argc, char **argv) {
   } else if (strcmp(o.policy, "prefix") == 0) {
     kind = KG_KEY_PREFIX;
   } else {
-    return cli_error(CLI_EXIT_USAGE, CMD,
+    return cli_error(CHECK_EXIT_USAGE, CMD,
                      "--policy must be strict or prefix, not '%s'", o.policy);
   }
   if (kg_key_policy_init(&checker.policy, kind, o.prefix, strlen(o.prefix)) !=
       KG_OK) {
-    return cli_error(CLI_EXIT_USAGE, CMD,
+    return cli_error(CHECK_EXIT_USAGE, CMD,
                      "--prefix must be 1 to %d characters of A-Z a-z 0-9 _ -",
                      KG_KEY_PREFIX_MAX);
   }
@@ -363,14 +367,14 @@ int cmd_check(int argc, char **argv) {
   size_t plen;
   if (kg_www_authenticate(KG_MISSING_API_KEY, o.realm, rlen, probe,
                           sizeof probe, &plen) != KG_OK) {
-    return cli_error(CLI_EXIT_USAGE, CMD,
+    return cli_error(CHECK_EXIT_USAGE, CMD,
                      "--realm must be 1 to %d printable characters without "
                      "'\"' or '\\'",
                      KG_REALM_MAX);
   }
   int64_t now = (int64_t)time(NULL);
   if (o.now != NULL && cli_parse_iso8601(o.now, &now) != 0) {
-    return cli_error(CLI_EXIT_USAGE, CMD,
+    return cli_error(CHECK_EXIT_USAGE, CMD,
                      "--now must look like 2026-01-01T00:00:00Z, not '%s'",
                      o.now);
   }
@@ -396,6 +400,9 @@ int cmd_check(int argc, char **argv) {
   memset(&head, 0, sizeof head);
   head.fields = fields;
   head.fields_cap = KG_HEAD_MAX_FIELDS;
+  /* Answer as the server does: nginx passes control bytes other than NUL
+   * inside values to the module, where they make a malformed key. */
+  head.flags = KG_HEAD_CTL_IN_VALUES;
   kg_status ps = parse_head(buf, n, sizeof buf, &head);
   char request_id[KG_REQUEST_ID_LEN + 1];
   if (kg_request_id(request_id) != KG_OK) {

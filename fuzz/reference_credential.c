@@ -17,8 +17,8 @@
  *    in both is one key.
  *  - Query: a parameter whose percent-decoded name is api_key, apikey, key,
  *    access_token or token (any case) with a non-empty value, or any
- *    parameter value that percent-decoded starts with the key prefix. A
- *    parameter without '=' is tested as a value.
+ *    parameter value or name that percent-decoded starts with the key
+ *    prefix. A parameter without '=' is tested as a value.
  *  - Precedence: key in query, then ambiguous, then the key's own outcome.
  *  - The presented token of a malformed value is the rest of the value
  *    after the Bearer scheme and its spaces (the whole trimmed value for
@@ -219,10 +219,16 @@ static int param_has_key(const char *prefix, size_t prefix_len,
   if (vlen >= prefix_len && memcmp(scratch, prefix, prefix_len) == 0) {
     return 1;
   }
-  if (name == NULL || value_len == 0) {
+  if (name == NULL) {
     return 0;
   }
   size_t nlen = percent_decode(name, name_len, scratch);
+  if (nlen >= prefix_len && memcmp(scratch, prefix, prefix_len) == 0) {
+    return 1; /* a key used as the parameter's name */
+  }
+  if (value_len == 0) {
+    return 0;
+  }
   for (size_t k = 0; k < sizeof key_names / sizeof key_names[0]; k++) {
     if (equals_word(scratch, nlen, key_names[k])) {
       return 1;

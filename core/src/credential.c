@@ -197,6 +197,12 @@ int kg_query_has_key(const kg_key_policy *p, kg_span query) {
       if (vlen > 0 && is_key_param_name(param, nlen)) {
         return 1;
       }
+      /* A key used as a parameter name (?sk_live_...=) is in the URL all
+       * the same. */
+      if (p->prefix_len > 0 &&
+          decoded_starts_with(param, nlen, p->prefix, p->prefix_len)) {
+        return 1;
+      }
     }
     if (p->prefix_len > 0 &&
         decoded_starts_with(value, vlen, p->prefix, p->prefix_len)) {

@@ -130,7 +130,7 @@ static kg_status request_line(cursor *c, kg_head *h) {
  * field-line = field-name ":" OWS field-value OWS (RFC 9112 §5). On KG_OK
  * the field is stored in *f with the value's OWS trimmed.
  */
-static kg_status field_line(cursor *c, kg_field *f) {
+static kg_status field_line(cursor *c, kg_field *f, unsigned flags) {
   size_t start = c->pos;
   unsigned char ch = at(c, c->pos);
   if (ch == ' ' || ch == '\t') {
@@ -181,7 +181,8 @@ static kg_status field_line(cursor *c, kg_field *f) {
       c->pos++;
       continue;
     }
-    if (kg_is(ch, KG_C_CTL)) {
+    if (kg_is(ch, KG_C_CTL) &&
+        (ch == 0 || (flags & KG_HEAD_CTL_IN_VALUES) == 0)) {
       return KG_E_CONTROL_CHAR;
     }
     c->pos++;
@@ -243,7 +244,7 @@ kg_status kg_head_parse(const char *buf, size_t len, kg_head *head,
       s = KG_E_TOO_MANY_FIELDS;
       break;
     }
-    s = field_line(&c, &head->fields[head->nfields]);
+    s = field_line(&c, &head->fields[head->nfields], head->flags);
     if (s == KG_OK) {
       head->nfields++;
     }

@@ -165,6 +165,22 @@ run_check bad_checksum \
 expect bad_checksum invalid_api_key 401 key_bad_checksum null 'sk_live_****cUGl'
 expect_response bad_checksum invalid_api_key "$MSG_INVALID" "$CH_INVALID"
 
+# A control byte inside a key header is a malformed key, as the server
+# answers it (nginx hands such values to the module), not a parse error.
+run_check control_byte_in_x_api_key \
+  "GET / HTTP/1.1\r\nX-API-Key: ${K_ACTIVE:0:20}\x01${K_ACTIVE:21}\r\n\r\n"
+expect control_byte_in_x_api_key invalid_api_key 401 key_malformed null -
+expect_response control_byte_in_x_api_key invalid_api_key "$MSG_INVALID" "$CH_INVALID"
+
+run_check del_in_basic_authorization \
+  "GET / HTTP/1.1\r\nAuthorization: Basic \x7f\r\n\r\n"
+expect del_in_basic_authorization invalid_api_key 401 key_malformed null -
+
+run_check key_as_query_parameter_name \
+  "GET /api/v1/iocs?${K_ACTIVE}=1 HTTP/1.1\r\nX-API-Key: $K_ACTIVE\r\n\r\n"
+expect key_as_query_parameter_name api_key_in_query 400 ok null null
+expect_response key_as_query_parameter_name api_key_in_query "$MSG_IN_QUERY" ""
+
 run_check truncated \
   "GET / HTTP/1.1\r\nAuthorization: Bearer ${K_ACTIVE:0:30}\r\n\r\n"
 # 22 characters after the prefix: the last four are shown

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # check_usage.sh — `keygate check` fails loudly and clearly: a usage error is
-# one stderr line "keygate check: ..." and exit 2; an unreadable or bad keys
-# file, or a request head that does not parse, is one line and exit 1 (the
-# JSON on stdout then names the parse error); any decision exits 0. Needs
+# one stderr line "keygate check: ..." and exit 1, as is an unreadable or
+# bad keys file, or a request head that does not parse (the JSON on stdout
+# then names the parse error); any decision exits 0 (issue #2). Needs
 # $KEYGATE (set by ctest).
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -23,38 +23,38 @@ one_line() {
   assert_not_contains "$(cat "$TMP/out" "$TMP/err")" "$K_ACTIVE" "$1: key shown"
 }
 
-# ---- usage errors: exit 2 ---------------------------------------------------
-assert_exit 2 "unknown flag" -- "$KEYGATE" check --keys "$KEYS" --bogus <"$GOOD"
+# ---- usage errors: exit 1 ---------------------------------------------------
+assert_exit 1 "unknown flag" -- "$KEYGATE" check --keys "$KEYS" --bogus <"$GOOD"
 one_line "unknown flag"
 assert_eq "" "$(cat "$TMP/out")" "unknown flag: stdout"
 
-assert_exit 2 "no --keys" -- "$KEYGATE" check <"$GOOD"
+assert_exit 1 "no --keys" -- "$KEYGATE" check <"$GOOD"
 one_line "no --keys"
 
-assert_exit 2 "--keys without a value" -- "$KEYGATE" check --keys <"$GOOD"
+assert_exit 1 "--keys without a value" -- "$KEYGATE" check --keys <"$GOOD"
 one_line "--keys without a value"
 
-assert_exit 2 "bad --now" -- \
+assert_exit 1 "bad --now" -- \
   "$KEYGATE" check --keys "$KEYS" --now yesterday <"$GOOD"
 one_line "bad --now"
 
-assert_exit 2 "--now with a date only" -- \
+assert_exit 1 "--now with a date only" -- \
   "$KEYGATE" check --keys "$KEYS" --now 2026-01-01 <"$GOOD"
 one_line "--now with a date only"
 
-assert_exit 2 "bad --policy" -- \
+assert_exit 1 "bad --policy" -- \
   "$KEYGATE" check --keys "$KEYS" --policy loose <"$GOOD"
 one_line "bad --policy"
 
-assert_exit 2 "bad --prefix" -- \
+assert_exit 1 "bad --prefix" -- \
   "$KEYGATE" check --keys "$KEYS" --prefix 'sk live' <"$GOOD"
 one_line "bad --prefix"
 
-assert_exit 2 "--prefix over 16 characters" -- \
+assert_exit 1 "--prefix over 16 characters" -- \
   "$KEYGATE" check --keys "$KEYS" --prefix abcdefghijklmnopq <"$GOOD"
 one_line "--prefix over 16 characters"
 
-assert_exit 2 "--realm with a quote" -- \
+assert_exit 1 "--realm with a quote" -- \
   "$KEYGATE" check --keys "$KEYS" --realm 'a"b' <"$GOOD"
 one_line "--realm with a quote"
 
@@ -95,7 +95,9 @@ parse_fails() {
 parse_fails obs_fold 'GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n' obs_fold
 parse_fails ws_before_colon 'GET / HTTP/1.1\r\nX-API-Key : k\r\n\r\n' \
   whitespace_before_colon
-parse_fails control_char 'GET / HTTP/1.1\r\nX-API-Key: k\001\r\n\r\n' \
+# NUL stays a parse error even for check (nginx refuses it too); other
+# control bytes in a value reach the credential rules (check_decisions.sh).
+parse_fails control_char 'GET / HTTP/1.1\r\nX-API-Key: k\000\r\n\r\n' \
   control_character
 parse_fails bad_version 'GET / HTTP/2\r\n\r\n' bad_version
 parse_fails empty_stdin '' incomplete

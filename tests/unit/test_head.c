@@ -495,6 +495,51 @@ each_control_byte_in_a_value_is_refused_at_its_offset(void **state) {
   guard_free_all();
 }
 
+/* With KG_HEAD_CTL_IN_VALUES, as nginx does, control bytes but NUL, CR and
+ * LF stay in the value for the credential rules to judge. */
+static void ctl_in_values_flag_keeps_control_bytes_but_nul(void **state) {
+  (void)state;
+  char req[64];
+  for (int b = 0; b < 0x80; b++) {
+    if ((b >= 0x20 && b < 0x7f) || b == '\t' || b == '\n' || b == '\r') {
+      continue;
+    }
+    int n = snprintf(req, sizeof req, RL "X-A: ab%cc\r\n\r\n", 'Z');
+    assert_true(n > 0);
+    req[23] = (char)b;
+    parsed p;
+    memset(&p, 0, sizeof p);
+    p.buf = guard_copy(req, (size_t)n);
+    p.head.fields = p.fields;
+    p.head.fields_cap = KG_HEAD_MAX_FIELDS;
+    p.head.flags = KG_HEAD_CTL_IN_VALUES;
+    p.rc = kg_head_parse(p.buf, (size_t)n, &p.head, &p.consumed);
+    if (b == 0) {
+      assert_int_equal(p.rc, KG_E_CONTROL_CHAR);
+      assert_int_equal(p.head.error_offset, 23);
+      continue;
+    }
+    if (p.rc != KG_OK || p.head.nfields != 1 || p.fields[0].value.len != 4 ||
+        p.fields[0].value.ptr[2] != (char)b) {
+      fail_msg("byte 0x%02x: %s, want the byte kept in the value", b,
+               kg_status_str(p.rc));
+    }
+  }
+  /* Names stay strict: a control byte there is refused even so. */
+  static const char bad_name[] = RL "X\x01A: b\r\n\r\n";
+  kg_field f[2];
+  kg_head h;
+  memset(&h, 0, sizeof h);
+  h.fields = f;
+  h.fields_cap = 2;
+  h.flags = KG_HEAD_CTL_IN_VALUES;
+  size_t used;
+  assert_int_equal(kg_head_parse(guard_copy(bad_name, sizeof bad_name - 1),
+                                 sizeof bad_name - 1, &h, &used),
+                   KG_E_CONTROL_CHAR);
+  guard_free_all();
+}
+
 static void htab_inside_a_value_is_allowed(void **state) {
   (void)state;
   static const char req[] = RL "X-A: a\tb\r\n\r\n";
@@ -659,6 +704,7 @@ int main(void) {
       T(errors_are_reported_as_soon_as_the_bytes_prove_them),
       T(empty_lines_before_the_request_line_are_ignored),
       T(each_control_byte_in_a_value_is_refused_at_its_offset),
+      T(ctl_in_values_flag_keeps_control_bytes_but_nul),
       T(htab_inside_a_value_is_allowed),
       T(one_hundred_fields_are_accepted),
       T(more_than_one_hundred_fields_are_refused),

@@ -72,10 +72,10 @@ kg_status kg_parse_x_api_key(kg_span value, kg_span *token);
 
 /*
  * kg_query_has_key — 1 when the query string carries a key: a parameter
- * value that, percent-decoded, starts with p's prefix, or a non-empty
- * api_key, apikey, key, access_token or token parameter (names compared
- * case-insensitively after percent-decoding). A parameter without '=' is
- * tested as a value. Else 0.
+ * value or name that, percent-decoded, starts with p's prefix, or a
+ * non-empty api_key, apikey, key, access_token or token parameter (names
+ * compared case-insensitively after percent-decoding). A parameter without
+ * '=' is tested as a value. Else 0.
  */
 int kg_query_has_key(const kg_key_policy *p, kg_span query);
 

@@ -37,17 +37,27 @@ typedef struct kg_head {
   size_t fields_cap;
   size_t nfields;
   size_t error_offset; /* on an error, offset in buf where it was found */
+  unsigned flags;      /* KG_HEAD_* options, set by the caller */
 } kg_head;
+
+/*
+ * KG_HEAD_CTL_IN_VALUES — accept control bytes other than NUL (0x01-0x1F
+ * but CR and LF, and 0x7F) inside field values, as nginx does, and leave
+ * them to the credential rules (which call such a key malformed:
+ * invalid_api_key). Without it they are KG_E_CONTROL_CHAR (RFC 9110 §5.5).
+ * `keygate check` sets it so that it answers as the server does.
+ */
+#define KG_HEAD_CTL_IN_VALUES 1u
 
 /*
  * kg_head_parse — parse one request head from (buf, len).
  *
  * Before the call, set head->fields to an array of head->fields_cap entries
- * (at most KG_HEAD_MAX_FIELDS are ever used). On KG_OK, *consumed is the
- * number of bytes of the head including the empty line that ends it, and
- * every span of head points into buf. KG_INCOMPLETE means buf holds a valid
- * prefix of a head and more bytes are needed. Any other value is a parse
- * error, with head->error_offset set. Allocates nothing; reads only
+ * (at most KG_HEAD_MAX_FIELDS are ever used) and head->flags. On KG_OK,
+ * *consumed is the number of bytes of the head including the empty line that
+ * ends it, and every span of head points into buf. KG_INCOMPLETE means buf
+ * holds a valid prefix of a head and more bytes are needed. Any other value is
+ * a parse error, with head->error_offset set. Allocates nothing; reads only
  * buf[0..len).
  */
 kg_status kg_head_parse(const char *buf, size_t len, kg_head *head,

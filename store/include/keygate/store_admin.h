@@ -170,8 +170,15 @@ int kg_key_delete(kg_store *s, uint64_t id, kg_key_info *out, char *err,
 int kg_key_get(kg_store *s, uint64_t id, kg_key_info *out, char *err,
                size_t errcap);
 
-/* kg_key_find_digest — the key whose digest is `digest`: sets *found to 1
- * and fills *out, or sets *found to 0. */
+/*
+ * kg_key_find_digest — the key whose digest is `digest`: sets *found to 1
+ * and fills *out, or sets *found to 0.
+ *
+ * NOT CONSTANT-TIME: SQLite walks its B-tree comparing the digest with
+ * memcmp, so the time taken depends on the stored digests. FOR
+ * ADMINISTRATION AND TESTS ONLY; NEVER CALL IT ON A REQUEST PATH. Requests
+ * are decided through kg_store_load and the constant-time core index.
+ */
 int kg_key_find_digest(kg_store *s, const uint8_t digest[KG_DIGEST_LEN],
                        kg_key_info *out, int *found, char *err, size_t errcap);
 
