@@ -894,33 +894,63 @@ static ngx_int_t ngx_http_keygate_access_handler(ngx_http_request_t *r) {
  * `error_page 400` points at. nginx answers some requests itself before any
  * phase runs: a second Authorization line, whitespace before a colon, NUL or
  * a bare CR in a field, a missing Host. The lines nginx parsed before giving
- * up are still in headers_in: when they name a key header twice, the answer
- * is ambiguous_api_key exactly as SPEC §1.1 wants; otherwise it is
- * 400 bad_request in the same JSON shape (docs/server.md).
+ * up are still in headers_in, and the query string is still in the request
+ * line; SPEC §1.3's precedence holds for them: a key in the query is
+ * api_key_in_query, then a key header twice (or two different keys) is
+ * ambiguous_api_key; anything else is 400 bad_request in the same JSON
+ * shape (docs/server.md).
  */
 static const char ngx_http_keygate_bad_request_body[] =
     "{\"error\":{\"code\":\"bad_request\",\"message\":\"The request is "
     "malformed. Send each header on one line, once, with no whitespace before "
     "the colon and no control characters.\",\"request_id\":\"%s\"}}";
 
+/* The query string the client sent: what follows the first '?' of the
+ * request target. error_page has replaced r->args by the time the
+ * bad-request location runs, but r->unparsed_uri still holds the target
+ * when nginx parsed the request line (empty when it did not). */
+static kg_span ngx_http_keygate_original_query(const ngx_http_request_t *r) {
+  kg_span query = {NULL, 0};
+  if (r->unparsed_uri.data == NULL || r->unparsed_uri.len == 0) {
+    return query;
+  }
+  u_char *end = r->unparsed_uri.data + r->unparsed_uri.len;
+  u_char *mark = ngx_strlchr(r->unparsed_uri.data, end, '?');
+  if (mark != NULL) {
+    query.ptr = (const char *)(mark + 1);
+    query.len = (size_t)(end - mark - 1);
+  }
+  return query;
+}
+
 static ngx_int_t ngx_http_keygate_bad_request_handler(ngx_http_request_t *r) {
   ngx_http_keygate_ctx_t *ctx = ngx_http_keygate_ctx(r);
   if (ctx == NULL || ngx_http_keygate_request_id(ctx) == NULL) {
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
   }
+  /* nginx refused the request before choosing a location: the
+   * configuration it was under is its server{}'s, not this location's. */
+  ngx_http_core_srv_conf_t *cscf =
+      ngx_http_get_module_srv_conf(r, ngx_http_core_module);
+  const ngx_http_keygate_loc_conf_t *lcf =
+      cscf->ctx->loc_conf[ngx_http_keygate_module.ctx_index];
+
   kg_field fields[NGX_HTTP_KEYGATE_MAX_FIELDS];
   size_t n = ngx_http_keygate_fields(r, fields, NGX_HTTP_KEYGATE_MAX_FIELDS);
-  kg_credential cred;
-  kg_key_policy policy;
-  if (kg_key_policy_init(&policy, KG_KEY_STRICT, "sk_live_", 8) != KG_OK) {
-    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+  kg_span query = ngx_http_keygate_original_query(r);
+  if (query.len > 0 && kg_query_has_key(&lcf->policy, query)) {
+    ngx_http_keygate_redact_request_line(r);
   }
-  kg_span none = {NULL, 0};
-  kg_credential_extract(&policy, fields, n, none, &cred);
-  if (cred.outcome == KG_AMBIGUOUS_API_KEY) {
-    ctx->decision = KG_AMBIGUOUS_API_KEY;
-    return ngx_http_keygate_send_error(r, ctx, KG_AMBIGUOUS_API_KEY, NULL,
-                                       NULL);
+  if (lcf->query_keys == NGX_HTTP_KEYGATE_QUERY_IGNORE) {
+    query.ptr = NULL;
+    query.len = 0;
+  }
+  kg_credential cred;
+  kg_credential_extract(&lcf->policy, fields, n, query, &cred);
+  if (cred.outcome == KG_API_KEY_IN_QUERY ||
+      cred.outcome == KG_AMBIGUOUS_API_KEY) {
+    ctx->decision = cred.outcome;
+    return ngx_http_keygate_send_error(r, ctx, cred.outcome, NULL, NULL);
   }
   return ngx_http_keygate_send_fixed(r, NGX_HTTP_BAD_REQUEST, ctx->request_id,
                                      ngx_http_keygate_bad_request_body);

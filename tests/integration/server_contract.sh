@@ -116,6 +116,27 @@ expect_error "percent-encoded key" \
 expect_error "query beats ambiguity" \
   "GET /api/v1/iocs?apikey=$K HTTP/1.1\r\n${H}Authorization: Bearer $K\r\nX-API-Key: $K2\r\n\r\n" \
   400 api_key_in_query
+# nginx refuses a second Authorization line itself (error_page ->
+# keygate_bad_request): the query still comes first, whatever its form, as
+# `keygate check` decides for the same bytes.
+TWICE="Authorization: Bearer $K\r\nAuthorization: Bearer $K\r\n"
+for q in 'token=a' 'x=sk_live_KEY' 'KEY=1' 'x=sk%5flive%5fa' 'a&sk_live_x' \
+  'access%5Ftoken=z'; do
+  req="GET /api/v1/iocs?${q/sk_live_KEY/$K} HTTP/1.1\r\n${H}$TWICE\r\n"
+  expect_error "?$q, Authorization twice (refused by nginx)" "$req" \
+    400 api_key_in_query
+  check "?$q, Authorization twice: keygate check agrees" \
+    "$(printf '%b' "$req" | "$KEYGATE" check --db "$KEYGATE_DB" |
+      json_get /dev/stdin decision)" api_key_in_query
+done
+expect_error "no query, Authorization twice" \
+  "GET /api/v1/iocs? HTTP/1.1\r\n${H}$TWICE\r\n" 400 ambiguous_api_key
+expect_error "harmless query, Authorization twice" \
+  "GET /api/v1/iocs?type=ipv4&limit=2 HTTP/1.1\r\n${H}$TWICE\r\n" \
+  400 ambiguous_api_key
+expect_error "key in the query, a line nginx refuses" \
+  "GET /api/v1/iocs?token=a HTTP/1.1\r\n${H}X-API-Key : $K\r\n\r\n" \
+  400 api_key_in_query
 
 # ---- requests nginx refuses before any module runs -------------------------
 expect_error "whitespace before the colon" \

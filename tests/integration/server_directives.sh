@@ -13,6 +13,7 @@ IFS=$'\t' read -r OLD_ID OLD < <(new_key acme retired)
 "$KEYGATE" keys deactivate "$OLD_ID" >/dev/null
 
 PORT=$(free_port)
+PORT2=$(free_port)
 D="$T/ngx"
 mkdir -p "$D"
 USER_LINE=""
@@ -52,6 +53,17 @@ http {
     location /ignore/ { keygate on; keygate_query_keys ignore; keygate_mock_iocs; }
     location /test-keys/ { keygate on; keygate_key_format prefix sk_test_; keygate_mock_iocs; }
     location /open/ { keygate_mock_iocs; }
+  }
+  # nginx's own 400s under a server-wide key policy; \$request shows
+  # whether the request line was redacted.
+  server {
+    listen 127.0.0.1:$PORT2;
+    keygate_key_format prefix pk_;
+    add_header X-Decision \$keygate_decision always;
+    add_header X-Request-Line \$request always;
+    error_page 400 494 /_keygate/bad_request;
+    location = /_keygate/bad_request { internal; keygate_bad_request; }
+    location / { keygate on; keygate_mock_iocs; }
   }
 }
 EOF
@@ -136,6 +148,24 @@ check "key_format prefix sk_test_: a live key is invalid" \
 send "GET /open/x HTTP/1.1\r\n$H\r\n"
 check "keygate off: no check" "$(resp_status)" 404
 check "keygate off: no decision" "$(resp_header x-decision)" ""
+
+# ---- nginx's own 400s: the server's policy, the request line redacted --
+TWICE="Authorization: Bearer $K\r\nAuthorization: Bearer $K\r\n"
+PORT_SAVED=$PORT
+PORT=$PORT2
+send "GET /api/v1/iocs?q=pk_0123456789abcdef HTTP/1.1\r\n${H}$TWICE\r\n"
+check "refused by nginx, pk_ key in the query: 400" "$(resp_status)" 400
+check "refused by nginx, pk_ key in the query: the server's policy decides" \
+  "$(resp_header x-decision)" api_key_in_query
+check "refused by nginx, pk_ key in the query: request line redacted" \
+  "$(resp_header x-request-line)" "GET /api/v1/iocs?<redacted> HTTP/1.1"
+send "GET /api/v1/iocs?q=sk_live_0123456789abcdef HTTP/1.1\r\n${H}$TWICE\r\n"
+check "refused by nginx, sk_live_ in the query under prefix pk_: ambiguous" \
+  "$(resp_header x-decision)" ambiguous_api_key
+check "refused by nginx, no key in the query: request line kept" \
+  "$(resp_header x-request-line)" \
+  "GET /api/v1/iocs?q=sk_live_0123456789abcdef HTTP/1.1"
+PORT=$PORT_SAVED
 
 # ---- a reload with an unreadable store keeps the old configuration --------
 write_conf "$T/none.db" "keygate_refresh 500ms;"
