@@ -65,12 +65,18 @@ typedef struct {
   ngx_flag_t policy_set;
 } ngx_http_keygate_loc_conf_t;
 
-/* Per request. Reset by an internal redirect, as every module context.
- * The request id and the key id's text are made on first use: a valid
- * request whose log does not show them pays for neither. */
+/* Per request. An internal redirect clears every module's context, so this
+ * one also lives in a pool cleanup record of the request and is found
+ * there again (ngx_http_keygate_find_ctx): the decision outlives
+ * try_files, error_page, index and X-Accel-Redirect. The request id and
+ * the key id's text are made on first use: a valid request whose log does
+ * not show them pays for neither. */
 typedef struct {
-  kg_status decision; /* KG_OK: not decided yet */
-  unsigned found : 1; /* a record matched: key_id is set */
+  ngx_http_request_t *request;     /* the owner (subrequests share a pool) */
+  const ngx_http_keygate_db_t *db; /* the store that decided */
+  kg_status decision;              /* KG_OK: not decided yet */
+  unsigned found : 1;              /* a record matched: key_id is set */
+  unsigned hidden : 1;             /* key lines removed from the request */
   uint64_t key_id;
   ngx_str_t account;
   char request_id[KG_REQUEST_ID_LEN + 1]; /* "" until made */
@@ -525,18 +531,52 @@ static void ngx_http_keygate_refresh(ngx_event_t *ev) {
 
 /* ---- responses -------------------------------------------------------- */
 
-/* The request's context, made on first use; NULL when out of memory. */
-static ngx_http_keygate_ctx_t *ngx_http_keygate_ctx(ngx_http_request_t *r) {
+/* Marks the pool cleanup record that holds a request's context; there is
+ * nothing to free (the context is in the request's pool). */
+static void ngx_http_keygate_ctx_cleanup(void *data) {
+  (void)data;
+}
+
+/* The request's context, or NULL when none was made yet. After an internal
+ * redirect (which clears every module's context) it is found again in the
+ * request pool's cleanup records, as ngx_http_realip_module finds its
+ * own, and put back in place. */
+static ngx_http_keygate_ctx_t *
+ngx_http_keygate_find_ctx(ngx_http_request_t *r) {
   ngx_http_keygate_ctx_t *ctx =
       ngx_http_get_module_ctx(r, ngx_http_keygate_module);
+  if (ctx != NULL || !(r->internal || r->filter_finalize)) {
+    return ctx;
+  }
+  for (ngx_pool_cleanup_t *cln = r->pool->cleanup; cln != NULL;
+       cln = cln->next) {
+    if (cln->handler != ngx_http_keygate_ctx_cleanup) {
+      continue;
+    }
+    ctx = cln->data;
+    if (ctx->request == r) {
+      ngx_http_set_ctx(r, ctx, ngx_http_keygate_module);
+      return ctx;
+    }
+  }
+  return NULL;
+}
+
+/* The request's context, made on first use; NULL when out of memory. */
+static ngx_http_keygate_ctx_t *ngx_http_keygate_ctx(ngx_http_request_t *r) {
+  ngx_http_keygate_ctx_t *ctx = ngx_http_keygate_find_ctx(r);
   if (ctx != NULL) {
     return ctx;
   }
-  ctx = ngx_pcalloc(r->pool, sizeof(*ctx));
-  if (ctx == NULL) {
+  ngx_pool_cleanup_t *cln = ngx_pool_cleanup_add(r->pool, sizeof(*ctx));
+  if (cln == NULL) {
     return NULL;
   }
+  ctx = cln->data;
+  ngx_memzero(ctx, sizeof(*ctx));
+  ctx->request = r;
   ctx->decision = KG_OK;
+  cln->handler = ngx_http_keygate_ctx_cleanup;
   ngx_http_set_ctx(r, ctx, ngx_http_keygate_module);
   return ctx;
 }
@@ -813,7 +853,11 @@ static void ngx_http_keygate_remember(ngx_http_request_t *r,
                                       ngx_http_keygate_ctx_t *ctx,
                                       const ngx_http_keygate_db_t *db,
                                       const kg_decision *d) {
+  ctx->db = db;
   ctx->decision = d->decision;
+  ctx->found = 0;
+  ctx->key_id_text[0] = '\0';
+  ngx_str_null(&ctx->account);
   if (!d->found) {
     return;
   }
@@ -842,7 +886,16 @@ static ngx_int_t ngx_http_keygate_access_handler(ngx_http_request_t *r) {
   if (ctx == NULL) {
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
   }
-  if (ctx->decision == KG_VALID) {
+  if (ctx->decision == KG_VALID && ctx->db == lcf->db) {
+    /* The access phase runs again after an internal redirect, maybe on a
+     * request whose key lines are already hidden: the decision stands. A
+     * location with another store decides again. */
+    if (lcf->hide_credentials && !ctx->hidden) {
+      if (ngx_http_keygate_hide(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+      }
+      ctx->hidden = 1;
+    }
     return NGX_OK;
   }
 
@@ -868,8 +921,11 @@ static ngx_int_t ngx_http_keygate_access_handler(ngx_http_request_t *r) {
   ngx_http_keygate_remember(r, ctx, lcf->db, &d);
 
   if (d.decision == KG_VALID) {
-    if (lcf->hide_credentials && ngx_http_keygate_hide(r) != NGX_OK) {
-      return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (lcf->hide_credentials) {
+      if (ngx_http_keygate_hide(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+      }
+      ctx->hidden = 1;
     }
     return NGX_OK;
   }
@@ -1170,7 +1226,7 @@ static ngx_int_t ngx_http_keygate_variable(ngx_http_request_t *r,
       return NGX_ERROR;
     }
   } else {
-    ctx = ngx_http_get_module_ctx(r, ngx_http_keygate_module);
+    ctx = ngx_http_keygate_find_ctx(r);
   }
   if (ctx != NULL) {
     switch (data) {

@@ -11,6 +11,8 @@ set -euo pipefail
 IFS=$'\t' read -r KID K < <(new_key acme directives)
 IFS=$'\t' read -r OLD_ID OLD < <(new_key acme retired)
 "$KEYGATE" keys deactivate "$OLD_ID" >/dev/null
+# A second store that does not hold K.
+KEYGATE_DB="$T/other.db" "$KEYGATE" accounts create other >/dev/null
 
 PORT=$(free_port)
 PORT2=$(free_port)
@@ -53,6 +55,20 @@ http {
     location /ignore/ { keygate on; keygate_query_keys ignore; keygate_mock_iocs; }
     location /test-keys/ { keygate on; keygate_key_format prefix sk_test_; keygate_mock_iocs; }
     location /open/ { keygate_mock_iocs; }
+    # Internal redirects: the decision made before one stands for the same
+    # store (key lines hidden where the new location says so); a location
+    # with another store decides again.
+    location /same/ { keygate on; try_files /none @same; }
+    location @same {
+      keygate on;
+      keygate_hide_credentials on;
+      add_header X-Decision \$keygate_decision always;
+      add_header X-Key-Id \$keygate_key_id always;
+      add_header X-Authorization-Left "\$http_authorization" always;
+      keygate_mock_iocs;
+    }
+    location /other/ { keygate on; try_files /none @other; }
+    location @other { keygate on; keygate_db $T/other.db; keygate_mock_iocs; }
   }
   # nginx's own 400s under a server-wide key policy; \$request shows
   # whether the request line was redacted.
@@ -148,6 +164,19 @@ check "key_format prefix sk_test_: a live key is invalid" \
 send "GET /open/x HTTP/1.1\r\n$H\r\n"
 check "keygate off: no check" "$(resp_status)" 404
 check "keygate off: no decision" "$(resp_header x-decision)" ""
+
+send "GET /same/x HTTP/1.1\r\n${H}Authorization: Bearer $K\r\n\r\n"
+check "redirect, same store: past the check (404 of the mock)" "$(resp_status)" 404
+check "redirect, same store: the first decision" "$(resp_header x-decision)" valid
+check "redirect, same store: its key id" "$(resp_header x-key-id)" "$KID"
+check "redirect, same store: hidden by the new location" \
+  "$(resp_header x-authorization-left)" ""
+send "GET /same/x HTTP/1.1\r\n$H\r\n"
+check "redirect, same store: no key is refused before it" "$(resp_status)" 401
+send "GET /other/x HTTP/1.1\r\n${H}Authorization: Bearer $K\r\n\r\n"
+check "redirect to another store: decided again" "$(resp_status)" 401
+check "redirect to another store: not in that store" \
+  "$(resp_header x-decision)" invalid_api_key
 
 # ---- nginx's own 400s: the server's policy, the request line redacted --
 TWICE="Authorization: Bearer $K\r\nAuthorization: Bearer $K\r\n"

@@ -37,10 +37,38 @@ kg_track $!
 : >"$T/upstream.count"
 
 PORT=$(free_port)
-mkdir -p "$T/gw"
+mkdir -p "$T/gw/empty"
+# Locations that reach the upstream through an internal redirect (which
+# clears every module's context and runs the access phase again, after
+# keygate_hide_credentials removed the key lines): try_files to a named
+# location, and error_page = to one. Added to the template's server{}.
+cat >"$T/gw/redirects.conf" <<EOF
+        location /try/ {
+            keygate on;
+            keygate_hide_credentials on;
+            try_files /nonexistent @backend;
+        }
+        location /err/ {
+            keygate on;
+            keygate_hide_credentials on;
+            root $T/gw/empty;
+            error_page 404 = @backend;
+        }
+        location @backend {
+            keygate on;
+            keygate_hide_credentials on;
+            proxy_set_header X-Keygate-Account \$keygate_account;
+            proxy_set_header X-Keygate-Key-Id \$keygate_key_id;
+            proxy_set_header X-Request-Id \$keygate_request_id;
+            add_header X-Request-Id \$keygate_request_id;
+            proxy_pass http://127.0.0.1:$UP_PORT;
+        }
+EOF
 sed -e "s|@MODULE@|$KEYGATE_NGINX_MODULE|" -e "s|@DB@|$KEYGATE_DB|" \
   -e "s|@LISTEN@|127.0.0.1:$PORT|" -e "s|@UPSTREAM@|127.0.0.1:$UP_PORT|" \
-  -e "s|@PREFIX@|$T/gw|g" "$KEYGATE_SRC/nginx/conf/gateway.conf" >"$T/gw/nginx.conf"
+  -e "s|@PREFIX@|$T/gw|g" -e "/^        location \/ {/e cat $T/gw/redirects.conf" \
+  "$KEYGATE_SRC/nginx/conf/gateway.conf" >"$T/gw/nginx.conf"
+check "redirect locations added" "$(grep -c '@backend' "$T/gw/nginx.conf")" 3
 check "template fully substituted" "$(grep -c '@[A-Z]*@' "$T/gw/nginx.conf" || true)" 0
 EXTRA="daemon off; master_process on;"
 if [ "$(id -u)" -eq 0 ]; then EXTRA="$EXTRA user root root;"; fi
@@ -84,6 +112,22 @@ expect_error "key in the query: not proxied" \
 expect_error "duplicate Authorization: not proxied" \
   "GET /v1/things HTTP/1.1\r\n${H}Authorization: Bearer $K\r\nAuthorization: Bearer $K\r\n\r\n" \
   400 ambiguous_api_key
-check "the upstream got exactly the two valid requests" "$(wc -l <"$T/upstream.count")" 2
+
+# Internal redirects keep the decision made before them (and its variables);
+# the key lines stay hidden.
+for loc in try err; do
+  send_proxied "GET /$loc/x HTTP/1.1\r\n${H}Authorization: Bearer $K\r\n\r\n"
+  check "$loc: valid key, proxied after the redirect" "$(resp_status)" 200
+  body=$(resp_body)
+  rid=$(resp_header x-request-id)
+  check "$loc: upstream saw no Authorization" "$(grep -ci '"authorization"' <<<"$body" || true)" 0
+  check "$loc: upstream saw no key" "$(grep -c "${K#sk_live_}" <<<"$body" || true)" 0
+  check "$loc: upstream saw the account" "$(grep -c '\["X-Keygate-Account", "acme"\]' <<<"$body")" 1
+  check "$loc: upstream saw the key id" "$(grep -c "\\[\"X-Keygate-Key-Id\", \"$KID\"\\]" <<<"$body")" 1
+  check "$loc: upstream saw the client's request id" \
+    "$(grep -c "\\[\"X-Request-Id\", \"$rid\"\\]" <<<"$body")" 1
+  expect_error "$loc: no key, not proxied" "GET /$loc/x HTTP/1.1\r\n$H\r\n" 401 missing_api_key
+done
+check "the upstream got exactly the four valid requests" "$(wc -l <"$T/upstream.count")" 4
 check "no key in the gateway's logs" "$(grep -rl "${K#sk_live_}" "$T/gw" --include='*.log' || true)" ""
 finish
