@@ -396,9 +396,14 @@ static int write_conf(const serve_opts *o, const char *dir, const char *module,
   fprintf(f, "    listen %s:%s;\n", o->host, o->port);
   fprintf(f, "    keygate_db \"%s\";\n", db);
   fprintf(f, "    error_page 400 494 /_keygate/bad_request;\n");
+  /* From outside, the internal location is a path like any other: nginx
+   * answers it 404 before any phase, and that 404 goes to a location that
+   * authenticates first and then answers the API's JSON 404. */
   fprintf(f, "    location = /_keygate/bad_request { internal; "
-             "keygate_bad_request; }\n");
+             "keygate_bad_request; error_page 404 = @keygate_outside; }\n");
   fprintf(f, "    location / { keygate on; keygate_mock_iocs; }\n");
+  fprintf(f, "    location @keygate_outside { keygate on; "
+             "keygate_mock_iocs; }\n");
   fprintf(f, "  }\n}\n");
   if (fclose(f) != 0) {
     return cli_error(CLI_EXIT_FAIL, CMD, "cannot write %s", path);

@@ -194,6 +194,20 @@ expect_error "unknown path, no key" "GET /admin HTTP/1.1\r\n$H\r\n" \
 send "GET /admin HTTP/1.1\r\n$A"
 check "unknown path, valid key: 404" "$(resp_status)" 404
 check_match "unknown path: JSON" "$(resp_body)" '^\{"error":\{"code":"not_found"'
+# The location error_page sends nginx's own 400s to is internal; asked for
+# from outside it is a path like any other: authenticated first, then the
+# JSON 404.
+expect_error "the bad-request location from outside, no key" \
+  "GET /_keygate/bad_request HTTP/1.1\r\n$H\r\n" 401 missing_api_key
+send "GET /_keygate/bad_request HTTP/1.1\r\n$A"
+check "the bad-request location from outside, valid key: 404" "$(resp_status)" 404
+check "the bad-request location from outside: JSON" \
+  "$(resp_header content-type)" application/json
+rid=$(resp_header x-request-id)
+check "the bad-request location from outside: the API's 404 body" "$(resp_body)" \
+  "{\"error\":{\"code\":\"not_found\",\"message\":\"No such endpoint. The API serves GET /api/v1/iocs.\",\"request_id\":\"$rid\"}}"
+expect_error "the bad-request location from outside, key in the query" \
+  "GET /_keygate/bad_request?api_key=x HTTP/1.1\r\n$A" 400 api_key_in_query
 
 # ---- one connection, several requests ---------------------------------------
 send "${GET}Host: a\r\nX-API-Key: $K\r\n\r\nPOST /api/v1/iocs HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello${GET}Host: a\r\nConnection: close\r\nX-API-Key: $K\r\n\r\n"
