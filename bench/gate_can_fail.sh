@@ -3,10 +3,13 @@
 # bench.gate_can_fail).
 #
 # With a baseline measured now, the gate passes; with the same baseline
-# made 10 % cheaper for one operation, it must exit 1 and name that
-# operation, and only that one. Measuring fresh (rather than reading the
-# committed baseline) keeps this test about the gate itself: the committed
-# baseline is checked by scripts/test, which runs the gate.
+# made 10 % cheaper for one operation (same fingerprint), it must exit 1 and
+# name that operation, and only that one. With that cheaper baseline under
+# another toolchain's fingerprint (or none, as older baselines have), it
+# must print the comparison and one warning line on how to refresh, and
+# exit 0. Measuring fresh (rather than reading the committed baseline)
+# keeps this test about the gate itself: the committed baseline is checked
+# by scripts/test, which runs the gate.
 set -euo pipefail
 
 src=${KEYGATE_SRC:?KEYGATE_SRC must point at the source tree}
@@ -54,4 +57,47 @@ if grep -q "FAIL $other" "$tmp/fail.out"; then
 fi
 grep -Eq "^$cheap .*\+1[01]\.[0-9]%  FAIL" "$tmp/fail.out" ||
   fail "$cheap is not reported about 11% over the cheaper baseline"
-echo "gate_can_fail: ok (fails naming $cheap, passes $other)"
+
+# 3. The same cheaper baseline from another toolchain: compared, not enforced.
+"$py" - "$tmp/cheaper.json" "$tmp/other.json" "$tmp/nofp.json" <<'PY'
+import json, sys
+base = json.load(open(sys.argv[1]))
+assert base["fingerprint"]["openssl"], "no fingerprint in a fresh baseline"
+other = json.loads(json.dumps(base))
+other["fingerprint"]["openssl"] = "OpenSSL 0.0.0 (another toolchain)"
+json.dump(other, open(sys.argv[2], "w"), indent=2)
+del base["fingerprint"]
+json.dump(base, open(sys.argv[3], "w"), indent=2)
+PY
+for variant in other nofp; do
+  set +e
+  "${gate[@]}" --ops "$ops" --baseline "$tmp/$variant.json" >"$tmp/$variant.out" 2>&1
+  rc=$?
+  set -e
+  cat "$tmp/$variant.out"
+  [ "$rc" -eq 0 ] || fail "$variant: expected exit 0 with another toolchain's baseline, got $rc"
+  grep -Eq "^$cheap .*\+1[01]\.[0-9]%  over \(not enforced\)" "$tmp/$variant.out" ||
+    fail "$variant: the comparison of $cheap is not printed as not enforced"
+  if grep -q "FAIL" "$tmp/$variant.out"; then
+    fail "$variant: a FAIL was printed although the toolchain differs"
+  fi
+  [ "$(grep -c "^bench-instructions: WARNING: " "$tmp/$variant.out")" -eq 1 ] ||
+    fail "$variant: expected exactly one WARNING line"
+  grep -q "^bench-instructions: WARNING: baseline from another toolchain.*--update-baseline" \
+    "$tmp/$variant.out" || fail "$variant: the warning does not say how to refresh"
+done
+grep -q "openssl: baseline 'OpenSSL 0.0.0 (another toolchain)'" "$tmp/other.out" ||
+  fail "the differing fingerprint entry is not named"
+
+# 4. Updating some operations of another toolchain's baseline is refused.
+set +e
+"${gate[@]}" --ops "$other" --update-baseline --baseline "$tmp/other.json" \
+  >"$tmp/merge.out" 2>&1
+rc=$?
+set -e
+cat "$tmp/merge.out"
+[ "$rc" -ne 0 ] || fail "merged today's counts into another toolchain's baseline"
+grep -q "another toolchain" "$tmp/merge.out" || fail "the refusal does not say why"
+
+echo "gate_can_fail: ok (fails naming $cheap, passes $other; another" \
+  "toolchain's baseline warns and passes)"

@@ -3,6 +3,7 @@
  * (scripts/bench-instructions).
  *
  *   bench_instructions list             print the operation names
+ *   bench_instructions about            print what the counts depend on
  *   bench_instructions [-n N] OP...     run each OP N times (default 1000)
  *
  * Run under `valgrind --tool=callgrind --instr-atstart=no`: for each OP the
@@ -14,12 +15,40 @@
  *
  * Each operation checks its result and the driver exits 1 when one is
  * wrong: an operation that got faster by breaking must not pass the gate.
+ *
+ * A measuring run first prints the `about` lines: the gate reads from them
+ * the versions of the baseline's fingerprint and checks that the CPU pin
+ * (OPENSSL_ia32cap, GLIBC_TUNABLES, set by scripts/bench-instructions) took
+ * effect in the very process that was counted.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <valgrind/callgrind.h>
+
+#if defined(__GLIBC__)
+#include <gnu/libc-version.h>
+#endif
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#define KG_HAVE_CPUID 1
+#endif
+/* sys/platform/x86.h (glibc 2.33+): what glibc considers usable. */
+#if defined(__x86_64__) && defined(__GLIBC__) &&                               \
+    (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+#include <sys/platform/x86.h>
+#define KG_HAVE_X86_PLATFORM 1
+#endif
+
+#if defined(__clang__)
+#define KG_COMPILER "clang " __clang_version__
+#elif defined(__GNUC__)
+#define KG_COMPILER "gcc " __VERSION__
+#else
+#define KG_COMPILER "unknown"
+#endif
 
 #include "ct.h"
 #include "fixtures.h"
@@ -198,6 +227,107 @@ static const op ops[] = {
 };
 #define NOPS (sizeof ops / sizeof ops[0])
 
+/* ---- what the counts depend on ------------------------------------------ */
+
+/* Print the CPU this process sees as "about cpu VENDOR BRAND" (under
+ * valgrind: valgrind's synthetic CPU, not the host's). */
+static void print_cpu(void) {
+#if defined(KG_HAVE_CPUID)
+  unsigned int a = 0, b = 0, c = 0, d = 0;
+  char vendor[13] = {0};
+  char brand[49] = {0};
+  if (__get_cpuid(0, &a, &b, &c, &d)) {
+    memcpy(vendor, &b, 4);
+    memcpy(vendor + 4, &d, 4);
+    memcpy(vendor + 8, &c, 4);
+  }
+  if (__get_cpuid(0x80000000u, &a, &b, &c, &d) && a >= 0x80000004u) {
+    for (size_t leaf = 0; leaf < 3; leaf++) {
+      unsigned int r[4] = {0, 0, 0, 0};
+      __get_cpuid(0x80000002u + (unsigned int)leaf, &r[0], &r[1], &r[2], &r[3]);
+      memcpy(brand + sizeof r * leaf, r, sizeof r);
+    }
+  }
+  const char *name = brand;
+  while (*name == ' ') {
+    name++;
+  }
+  printf("about cpu %s %s\n", vendor, name);
+#else
+  printf("about cpu unknown\n");
+#endif
+}
+
+#if defined(KG_HAVE_X86_PLATFORM)
+/* 1 when glibc considers the feature with this x86_cpu_* index usable.
+ * (glibc's own CPU_FEATURE_ACTIVE shifts a signed 1 by up to 31.) */
+static int glibc_active(unsigned int index) {
+  const unsigned int per_leaf = 8u * sizeof(unsigned int) * 4u;
+  const struct cpuid_feature *leaf =
+      __x86_get_cpuid_feature_leaf(index / per_leaf);
+  unsigned int reg = index % per_leaf;
+  unsigned int bit = reg % (8u * sizeof(unsigned int));
+  reg /= 8u * sizeof(unsigned int);
+  return (int)((leaf->active_array[reg] >> bit) & 1u);
+}
+#endif
+
+/* Print "about glibc_active F..." : the x86 features above SSE2 that glibc
+ * chooses string functions by and still considers usable ("none" once the
+ * gate's GLIBC_TUNABLES pin took effect). */
+static void print_glibc_active(void) {
+#if defined(KG_HAVE_X86_PLATFORM)
+  const struct {
+    const char *name;
+    int on;
+  } f[] = {
+      {"SSSE3", glibc_active(x86_cpu_SSSE3)},
+      {"SSE4_1", glibc_active(x86_cpu_SSE4_1)},
+      {"SSE4_2", glibc_active(x86_cpu_SSE4_2)},
+      {"POPCNT", glibc_active(x86_cpu_POPCNT)},
+      {"MOVBE", glibc_active(x86_cpu_MOVBE)},
+      {"LZCNT", glibc_active(x86_cpu_LZCNT)},
+      {"BMI1", glibc_active(x86_cpu_BMI1)},
+      {"BMI2", glibc_active(x86_cpu_BMI2)},
+      {"ERMS", glibc_active(x86_cpu_ERMS)},
+      {"RTM", glibc_active(x86_cpu_RTM)},
+      {"FMA", glibc_active(x86_cpu_FMA)},
+      {"AVX", glibc_active(x86_cpu_AVX)},
+      {"AVX2", glibc_active(x86_cpu_AVX2)},
+      {"AVX512F", glibc_active(x86_cpu_AVX512F)},
+      {"AVX512VL", glibc_active(x86_cpu_AVX512VL)},
+      {"AVX512BW", glibc_active(x86_cpu_AVX512BW)},
+      {"AVX512DQ", glibc_active(x86_cpu_AVX512DQ)},
+      {"AVX512CD", glibc_active(x86_cpu_AVX512CD)},
+  };
+  int any = 0;
+  printf("about glibc_active");
+  for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+    if (f[i].on) {
+      printf(" %s", f[i].name);
+      any = 1;
+    }
+  }
+  printf("%s\n", any ? "" : " none");
+#else
+  printf("about glibc_active unknown\n");
+#endif
+}
+
+/* Print the "about KEY VALUE" lines: the libraries' own versions as this
+ * process loaded them, the compiler that built the driver, the CPU seen. */
+static void print_about(void) {
+  printf("about openssl %s\n", OpenSSL_version(OPENSSL_VERSION));
+#if defined(__GLIBC__)
+  printf("about glibc %s\n", gnu_get_libc_version());
+#else
+  printf("about glibc none\n");
+#endif
+  printf("about compiler %s\n", KG_COMPILER);
+  print_cpu();
+  print_glibc_active();
+}
+
 /* ---- running ------------------------------------------------------------ */
 
 static const op *find_op(const char *name) {
@@ -232,7 +362,7 @@ static int measure(const op *o, long n) {
 
 static int usage(void) {
   fprintf(stderr, "bench_instructions: usage: bench_instructions list | "
-                  "bench_instructions [-n N] OP...\n");
+                  "about | [-n N] OP...\n");
   return 2;
 }
 
@@ -241,6 +371,10 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < NOPS; i++) {
       printf("%s\n", ops[i].name);
     }
+    return 0;
+  }
+  if (argc == 2 && strcmp(argv[1], "about") == 0) {
+    print_about();
     return 0;
   }
   long n = 1000;
@@ -265,6 +399,7 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
+  print_about();
   for (int i = first; i < argc; i++) {
     const op *o = find_op(argv[i]);
     if (!measure(o, n)) {
