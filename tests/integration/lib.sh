@@ -10,6 +10,11 @@
 #   kg_track PID              stop PID at exit (TERM, up to 5 s, then KILL)
 #   kg_on_exit 'COMMAND'      run COMMAND at exit (before $TMP is removed)
 #   kg_free_port              print a TCP port free on 127.0.0.1 right now
+#   kg_start_on_free_port FUNC [ARGS...]
+#                             start a server on a free port, and on another
+#                             one (at most 5 in all) when the port was taken
+#                             before the server bound it; sets KG_PORT
+#   kg_port_taken FILE...     0 when FILE says a bind found the port in use
 #   kg_wait_port PORT [SECS]  wait until 127.0.0.1:PORT accepts (default 10 s)
 #   kg_fail MESSAGE           print "FAIL: MESSAGE" on stderr and exit 1
 #   assert_eq WANT GOT WHAT
@@ -75,6 +80,44 @@ kg_free_port() {
 s = socket.socket()
 s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])'
+}
+
+# A port kg_free_port found free can be taken by another process before the
+# server binds it (kg_free_port has to close its socket). Every server a
+# test starts on such a port goes through kg_start_on_free_port.
+KG_PORT_TAKEN=75
+KG_PORT_TRIES=${KG_PORT_TRIES:-5}
+KG_PORT=""
+
+# kg_port_taken FILE... — 0 when one of the files (a server's stderr or
+# error log) says its bind failed because the address is in use: nginx's
+# "(98: Address already in use)", keygate serve's "... is already in use",
+# Python's "Address already in use".
+kg_port_taken() {
+  grep -qs "already in use" "$@"
+}
+
+# kg_start_on_free_port FUNC [ARGS...] — FUNC PORT [ARGS...] starts a server
+# on PORT and returns 0 once it serves, $KG_PORT_TAKEN when its bind failed
+# with "already in use" (having reaped what it started), anything else on
+# another failure (having said why). On $KG_PORT_TAKEN a new port is
+# picked, at most $KG_PORT_TRIES ports in all. Sets KG_PORT to the last
+# port tried and returns FUNC's last status. FUNC is called in a condition,
+# so errexit is off inside it: it must check what can fail.
+kg_start_on_free_port() {
+  local func=$1 try rc=0
+  shift
+  for try in $(seq 1 "$KG_PORT_TRIES"); do
+    KG_PORT=$(kg_free_port)
+    rc=0
+    "$func" "$KG_PORT" "$@" || rc=$?
+    if [ "$rc" -ne "$KG_PORT_TAKEN" ]; then
+      return "$rc"
+    fi
+    echo "port $KG_PORT was taken before the server bound it" \
+      "(try $try of $KG_PORT_TRIES)" >&2
+  done
+  return "$rc"
 }
 
 kg_wait_port() {

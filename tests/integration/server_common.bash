@@ -45,10 +45,13 @@ kg_on_exit stop_serve
 
 free_port() { kg_free_port; }
 
-# start_serve [extra keygate serve options] — start on a free port, wait
-# (at most 20 s) for "listening on", set PORT and SERVE_PID.
-start_serve() {
-  PORT=$(free_port)
+# serve_on PORT [options] — one try at starting keygate serve on PORT: wait
+# (at most 20 s) for "listening on". 0 when it listens (PORT and SERVE_PID
+# set); $KG_PORT_TAKEN when the port was taken (keygate serve's own check
+# or nginx's bind); 1 otherwise, with its output on stderr.
+serve_on() {
+  PORT=$1
+  shift
   "$KEYGATE" serve --db "$KEYGATE_DB" --listen "127.0.0.1:$PORT" \
     --module "$KEYGATE_NGINX_MODULE" --log-dir "$T/logs" "$@" \
     >"$T/serve.out" 2>"$T/serve.err" &
@@ -62,9 +65,20 @@ start_serve() {
     fi
     sleep 0.05
   done
+  stop_serve
+  if kg_port_taken "$T/serve.err"; then
+    return "$KG_PORT_TAKEN"
+  fi
   echo "keygate serve did not start:" >&2
   cat "$T/serve.out" "$T/serve.err" >&2
-  exit 1
+  return 1
+}
+
+# start_serve [extra keygate serve options] — start on a free port (another
+# one when it is taken before nginx binds it), wait for "listening on", set
+# PORT and SERVE_PID.
+start_serve() {
+  kg_start_on_free_port serve_on "$@" || exit 1
 }
 
 # ok NAME / bad NAME WHY — count one assertion.

@@ -113,10 +113,36 @@ check_match "keygate on without a store: says why" \
 write_conf "$KEYGATE_DB" "keygate_refresh 500ms;"
 nginx -t -p "$D/" -c "$D/nginx.conf" >"$T/t.out" 2>&1
 check "nginx -t passes" "$(grep -c 'test is successful' "$T/t.out")" 1
-nginx -p "$D/" -c "$D/nginx.conf" >"$D/stderr" 2>&1 &
-NGINX_PID=$!
+
+# nginx_on PORT — one try at starting nginx with this configuration on PORT
+# (and a second free port): 0 once it has bound both (its pid file is
+# written after the bind) and answers; $KG_PORT_TAKEN when a port was taken
+# in the meantime; 1 otherwise.
+nginx_on() {
+  PORT=$1
+  PORT2=$(kg_free_port)
+  write_conf "$KEYGATE_DB" "keygate_refresh 500ms;"
+  rm -f "$D/nginx.pid" "$D/error.log"
+  nginx -p "$D/" -c "$D/nginx.conf" >"$D/stderr" 2>&1 &
+  NGINX_PID=$!
+  for _ in $(seq 1 200); do
+    if [ -s "$D/nginx.pid" ] && (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+      return 0
+    fi
+    kill -0 "$NGINX_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  kill -TERM "$NGINX_PID" 2>/dev/null
+  wait "$NGINX_PID" 2>/dev/null
+  if kg_port_taken "$D/stderr" "$D/error.log"; then
+    return "$KG_PORT_TAKEN"
+  fi
+  echo "nginx did not start:" >&2
+  cat "$D/stderr" >&2
+  return 1
+}
+kg_start_on_free_port nginx_on || exit 1
 kg_track "$NGINX_PID"
-kg_wait_port "$PORT" 10
 
 H='Host: d.test\r\nConnection: close\r\n'
 send "GET /api/v1/iocs?limit=1 HTTP/1.1\r\n${H}X-API-Key: $K\r\n\r\n"

@@ -10,11 +10,11 @@ set -euo pipefail
 IFS=$'\t' read -r KID K < <(new_key acme gateway)
 
 # The upstream: answers every request with the header lines it received,
-# and counts requests in $T/upstream.count.
-UP_PORT=$(free_port)
-python3 - "$UP_PORT" "$T/upstream.count" <<'PY' &
+# and counts requests in $T/upstream.count; says it is bound by creating
+# its ready file.
+cat >"$T/upstream.py" <<'PY'
 import http.server, json, sys
-port, count = int(sys.argv[1]), sys.argv[2]
+port, count, ready = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 class Echo(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         with open(count, "a") as f:
@@ -30,13 +30,37 @@ class Echo(http.server.BaseHTTPRequestHandler):
 http.server.HTTPServer.timeout = 30
 srv = http.server.HTTPServer(("127.0.0.1", port), Echo)
 srv.timeout = 30
+open(ready, "w").close()
 for _ in range(50):  # bounded: at most 50 requests or 30 s each
     srv.handle_request()
 PY
-kg_track $!
 : >"$T/upstream.count"
 
-PORT=$(free_port)
+# upstream_on PORT — one try at starting the upstream on PORT (see
+# kg_start_on_free_port): 0 once it has bound the port.
+upstream_on() {
+  UP_PORT=$1
+  rm -f "$T/upstream.ready"
+  python3 "$T/upstream.py" "$UP_PORT" "$T/upstream.count" "$T/upstream.ready" \
+    2>"$T/upstream.err" &
+  UP_PID=$!
+  for _ in $(seq 1 200); do
+    [ -e "$T/upstream.ready" ] && return 0
+    kill -0 "$UP_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  kill -TERM "$UP_PID" 2>/dev/null
+  wait "$UP_PID" 2>/dev/null
+  if kg_port_taken "$T/upstream.err"; then
+    return "$KG_PORT_TAKEN"
+  fi
+  echo "the upstream did not start:" >&2
+  cat "$T/upstream.err" >&2
+  return 1
+}
+kg_start_on_free_port upstream_on || exit 1
+kg_track "$UP_PID"
+
 mkdir -p "$T/gw/empty"
 # Locations that reach the upstream through an internal redirect (which
 # clears every module's context and runs the access phase again, after
@@ -64,16 +88,38 @@ cat >"$T/gw/redirects.conf" <<EOF
             proxy_pass http://127.0.0.1:$UP_PORT;
         }
 EOF
-sed -e "s|@MODULE@|$KEYGATE_NGINX_MODULE|" -e "s|@DB@|$KEYGATE_DB|" \
-  -e "s|@LISTEN@|127.0.0.1:$PORT|" -e "s|@UPSTREAM@|127.0.0.1:$UP_PORT|" \
-  -e "s|@PREFIX@|$T/gw|g" -e "/^        location \/ {/e cat $T/gw/redirects.conf" \
-  "$KEYGATE_SRC/nginx/conf/gateway.conf" >"$T/gw/nginx.conf"
-check "redirect locations added" "$(grep -c '@backend' "$T/gw/nginx.conf")" 3
-check "template fully substituted" "$(grep -c '@[A-Z]*@' "$T/gw/nginx.conf" || true)" 0
 EXTRA="daemon off; master_process on;"
 if [ "$(id -u)" -eq 0 ]; then EXTRA="$EXTRA user root root;"; fi
-nginx -p "$T/gw/" -c "$T/gw/nginx.conf" -g "$EXTRA" >"$T/gw/stderr" 2>&1 &
-NGINX_PID=$!
+
+# gateway_on PORT — one try at starting nginx with the template on PORT:
+# 0 once it has bound it (the pid file is written after the bind) and
+# answers.
+gateway_on() {
+  PORT=$1
+  sed -e "s|@MODULE@|$KEYGATE_NGINX_MODULE|" -e "s|@DB@|$KEYGATE_DB|" \
+    -e "s|@LISTEN@|127.0.0.1:$PORT|" -e "s|@UPSTREAM@|127.0.0.1:$UP_PORT|" \
+    -e "s|@PREFIX@|$T/gw|g" -e "/^        location \/ {/e cat $T/gw/redirects.conf" \
+    "$KEYGATE_SRC/nginx/conf/gateway.conf" >"$T/gw/nginx.conf"
+  rm -f "$T/gw/nginx.pid" "$T/gw/error.log"
+  nginx -p "$T/gw/" -c "$T/gw/nginx.conf" -g "$EXTRA" >"$T/gw/stderr" 2>&1 &
+  NGINX_PID=$!
+  for _ in $(seq 1 200); do
+    if [ -s "$T/gw/nginx.pid" ] && (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+      return 0
+    fi
+    kill -0 "$NGINX_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  kill -TERM "$NGINX_PID" 2>/dev/null
+  wait "$NGINX_PID" 2>/dev/null
+  if kg_port_taken "$T/gw/stderr" "$T/gw/error.log"; then
+    return "$KG_PORT_TAKEN"
+  fi
+  echo "nginx did not start:" >&2
+  cat "$T/gw/stderr" >&2
+  return 1
+}
+kg_start_on_free_port gateway_on || exit 1
 # nginx stops gracefully on QUIT (TERM from kg_track would be fast: fine
 # too, but QUIT is what a gateway gets).
 stop_gateway() {
@@ -82,10 +128,8 @@ stop_gateway() {
 }
 kg_on_exit stop_gateway
 kg_track "$NGINX_PID"
-for _ in $(seq 1 200); do
-  python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$PORT" 2>/dev/null && break
-  sleep 0.05
-done
+check "redirect locations added" "$(grep -c '@backend' "$T/gw/nginx.conf")" 3
+check "template fully substituted" "$(grep -c '@[A-Z]*@' "$T/gw/nginx.conf" || true)" 0
 
 H='Host: api.test\r\nConnection: close\r\n'
 send_proxied "GET /v1/things HTTP/1.1\r\n${H}Authorization: Bearer $K\r\nX-Trace: 7\r\n\r\n"

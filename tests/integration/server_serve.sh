@@ -52,6 +52,29 @@ kg_track "$BLOCKER"
 for _ in $(seq 1 100); do [ -f "$T/listening" ] && break; sleep 0.05; done
 serve_fails "busy port" 1 "^keygate serve: 127.0.0.1:$P is already in use" \
   --db "$KEYGATE_DB" --listen "127.0.0.1:$P" "${M[@]}"
+
+# The port start_serve picked is taken before keygate serve binds it (the
+# race of kg_free_port): it starts on another one. kg_free_port hands out
+# the busy port first.
+eval "$(declare -f kg_free_port | sed '1s/kg_free_port/kg_real_free_port/')"
+kg_free_port() {
+  if [ ! -e "$T/busy-port-given" ]; then
+    : >"$T/busy-port-given"
+    echo "$P"
+  else
+    kg_real_free_port
+  fi
+}
+start_serve --workers 1
+check "taken port: the busy one was tried first" "$(cat "$T/busy-port-given" && echo given)" given
+check_match "taken port: started on another" "$PORT" '^[0-9]+$'
+check "taken port: not the busy one" "$([ "$PORT" != "$P" ] && echo other)" other
+check "taken port: listening line" "$(cat "$T/serve.out")" \
+  "listening on http://127.0.0.1:$PORT"
+send "GET /api/v1/iocs?limit=1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX-API-Key: $K\r\n\r\n"
+check "taken port: serves" "$(resp_status)" 200
+stop_serve
+eval "$(declare -f kg_real_free_port | sed '1s/kg_real_free_port/kg_free_port/')"
 kill "$BLOCKER"
 wait "$BLOCKER" 2>/dev/null || true
 check "failed starts leave no private folder" "$(ls "$T/tmp")" ""
