@@ -153,7 +153,8 @@ static int prepare(const char *path, size_t n, kg_store **s) {
 
 /* Time R loads; print the best and the median. */
 static int time_loads(kg_store *s, size_t runs) {
-  double secs[MAX_RUNS], cpus[MAX_RUNS];
+  double secs[MAX_RUNS] = {0};
+  double cpus[MAX_RUNS] = {0};
   size_t count = 0, bytes = 0;
   char err[KG_STORE_ERR_MAX];
   for (size_t r = 0; r < runs; r++) {
