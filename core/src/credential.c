@@ -156,11 +156,13 @@ static int decoded_starts_with(const char *s, size_t len, const char *prefix,
 }
 
 /* 1 when the percent-decoded name is one of the parameter names that by
- * convention carry a key. */
+ * convention carry a key: api_key, apikey, key, access_token, token. Their
+ * lengths differ, so the decoded length picks the one name to compare. */
 static int is_key_param_name(const char *s, size_t len) {
-  static const char *const names[] = {"api_key", "apikey", "key",
-                                      "access_token", "token"};
-  char buf[16] = {0};
+  if (len < 3) {
+    return 0;
+  }
+  char buf[13];
   size_t n = 0;
   size_t i = 0;
   while (i < len) {
@@ -169,12 +171,20 @@ static int is_key_param_name(const char *s, size_t len) {
     }
     buf[n++] = (char)kg_lower(decode_at(s, len, &i));
   }
-  for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
-    if (n == strlen(names[k]) && memcmp(buf, names[k], n) == 0) {
-      return 1;
-    }
+  switch (n) {
+  case 3:
+    return memcmp(buf, "key", 3) == 0;
+  case 5:
+    return memcmp(buf, "token", 5) == 0;
+  case 6:
+    return memcmp(buf, "apikey", 6) == 0;
+  case 7:
+    return memcmp(buf, "api_key", 7) == 0;
+  case 12:
+    return memcmp(buf, "access_token", 12) == 0;
+  default:
+    return 0;
   }
-  return 0;
 }
 
 int kg_query_has_key(const kg_key_policy *p, kg_span query) {
