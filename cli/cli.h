@@ -52,6 +52,30 @@ char *cli_format_iso8601(int64_t t, char *out, size_t cap);
  */
 int cli_parse_duration(const char *s, int64_t *out);
 
+/* Output formats of the commands that print tables. */
+typedef enum cli_format { CLI_FMT_TEXT, CLI_FMT_JSON, CLI_FMT_TSV } cli_format;
+
+/*
+ * cli_parse_format — parse a --format value (text, json or tsv) into *out.
+ * Returns 0, or prints the usage line for cmd and returns CLI_EXIT_USAGE.
+ */
+int cli_parse_format(const char *cmd, const char *arg, cli_format *out);
+
+/*
+ * cli_getopt_error — the usage line for what getopt_long returned when it
+ * did not recognise an option (c == ':' for a missing value, anything else
+ * for an unknown option); argv[optind - 1] names it. Returns CLI_EXIT_USAGE.
+ */
+int cli_getopt_error(const char *cmd, char **argv, int c);
+
+/*
+ * cli_want_args — exactly `want` positional arguments of the npos in pos;
+ * `what` names them in the message. Returns 0, or prints the usage line and
+ * returns CLI_EXIT_USAGE.
+ */
+int cli_want_args(const char *cmd, const char *const *pos, int npos, int want,
+                  const char *what);
+
 /* cli_json_string — write s (len bytes) as a JSON string literal, quotes
  * included, to f. */
 void cli_json_string(FILE *f, const char *s, size_t len);

@@ -20,14 +20,12 @@
 #include "keygate/store.h"
 #include "keygate/store_admin.h"
 
-typedef enum out_format { FMT_TEXT, FMT_JSON, FMT_TSV } out_format;
-
 enum { O_HELP = 'h', O_DB = 1000, O_FORMAT, O_TIER };
 
 typedef struct accounts_opts {
   const char *cmd; /* "accounts create", for messages */
   const char *db;
-  out_format format;
+  cli_format format;
   const char *tier;
   const char *pos[3];
   int npos;
@@ -63,7 +61,7 @@ static void usage(FILE *f) {
 static int parse_opts(int argc, char **argv, accounts_opts *o) {
   const char *env = getenv("KEYGATE_DB");
   o->db = env != NULL && env[0] != '\0' ? env : "keygate.db";
-  o->format = FMT_TEXT;
+  o->format = CLI_FMT_TEXT;
   opterr = 0;
   optind = 0; /* glibc: start afresh */
   int c;
@@ -79,25 +77,12 @@ static int parse_opts(int argc, char **argv, accounts_opts *o) {
       o->tier = optarg;
       break;
     case O_FORMAT:
-      if (strcmp(optarg, "text") == 0) {
-        o->format = FMT_TEXT;
-      } else if (strcmp(optarg, "json") == 0) {
-        o->format = FMT_JSON;
-      } else if (strcmp(optarg, "tsv") == 0) {
-        o->format = FMT_TSV;
-      } else {
-        return cli_error(CLI_EXIT_USAGE, o->cmd,
-                         "--format must be text, json or tsv, not '%s'",
-                         optarg);
+      if (cli_parse_format(o->cmd, optarg, &o->format) != 0) {
+        return CLI_EXIT_USAGE;
       }
       break;
-    case ':':
-      return cli_error(CLI_EXIT_USAGE, o->cmd, "option %s needs a value",
-                       argv[optind - 1]);
-    default:
-      return cli_error(CLI_EXIT_USAGE, o->cmd,
-                       "unknown option '%s'; see 'keygate %s --help'",
-                       argv[optind - 1], o->cmd);
+    default: /* ':' for a missing value, '?' for an unknown option */
+      return cli_getopt_error(o->cmd, argv, c);
     }
   }
   for (int i = optind; i < argc; i++) {
@@ -115,18 +100,7 @@ static int parse_opts(int argc, char **argv, accounts_opts *o) {
 }
 
 static int want_args(const accounts_opts *o, int want, const char *what) {
-  if (o->npos < want) {
-    (void)cli_error(CLI_EXIT_USAGE, o->cmd, "give %s; see 'keygate %s --help'",
-                    what, o->cmd);
-    return CLI_EXIT_USAGE;
-  }
-  if (o->npos > want) {
-    (void)cli_error(CLI_EXIT_USAGE, o->cmd,
-                    "unexpected argument '%s'; see 'keygate %s --help'",
-                    o->pos[want], o->cmd);
-    return CLI_EXIT_USAGE;
-  }
-  return 0;
+  return cli_want_args(o->cmd, o->pos, o->npos, want, what);
 }
 
 static int open_store(const accounts_opts *o, unsigned flags, kg_store **s) {
@@ -155,17 +129,17 @@ static void account_tsv(const kg_account_info *a) {
 }
 
 /* One account, for create and set-tier. */
-static void print_account(out_format format, const kg_account_info *a,
+static void print_account(cli_format format, const kg_account_info *a,
                           const char *verb) {
   switch (format) {
-  case FMT_JSON:
+  case CLI_FMT_JSON:
     account_json(a);
     fputc('\n', stdout);
     break;
-  case FMT_TSV:
+  case CLI_FMT_TSV:
     account_tsv(a);
     break;
-  case FMT_TEXT:
+  case CLI_FMT_TEXT:
     printf("%s account %s: %s tier, %u of %u keys\n", verb, a->name,
            kg_tier_name(a->tier), a->keys, kg_tier_limit(a->tier));
     if (a->keys > kg_tier_limit(a->tier)) {
@@ -178,7 +152,7 @@ static void print_account(out_format format, const kg_account_info *a,
 }
 
 typedef struct list_ctx {
-  out_format format;
+  cli_format format;
   int width; /* of the NAME column */
   size_t printed;
 } list_ctx;
@@ -194,14 +168,14 @@ static int print_row(const kg_account_info *a, void *ctx) {
   list_ctx *l = ctx;
   char t[32];
   switch (l->format) {
-  case FMT_JSON:
+  case CLI_FMT_JSON:
     fputs(l->printed == 0 ? "[\n" : ",\n", stdout);
     account_json(a);
     break;
-  case FMT_TSV:
+  case CLI_FMT_TSV:
     account_tsv(a);
     break;
-  case FMT_TEXT:
+  case CLI_FMT_TEXT:
     printf("%-*s  %-4s  %4u  %5u  %s\n", l->width, a->name,
            kg_tier_name(a->tier), a->keys, kg_tier_limit(a->tier),
            cli_format_iso8601(a->created, t, sizeof t));
@@ -290,7 +264,7 @@ static int accounts_list(int argc, char **argv) {
   }
   char err[KG_STORE_ERR_MAX];
   list_ctx l = {.format = o.format, .width = (int)strlen("NAME")};
-  if (o.format == FMT_TEXT) {
+  if (o.format == CLI_FMT_TEXT) {
     if (kg_account_each(s, measure, &l, err, sizeof err) != 0) {
       kg_store_close(s);
       return cli_error(CLI_EXIT_FAIL, o.cmd, "%s", err);
@@ -304,7 +278,7 @@ static int accounts_list(int argc, char **argv) {
     fflush(stdout);
     return cli_error(CLI_EXIT_FAIL, o.cmd, "%s", err);
   }
-  if (o.format == FMT_JSON) {
+  if (o.format == CLI_FMT_JSON) {
     fputs(l.printed == 0 ? "[]\n" : "\n]\n", stdout);
   }
   return CLI_EXIT_OK;

@@ -35,8 +35,6 @@
 
 /* ---- options ----------------------------------------------------------- */
 
-typedef enum out_format { FMT_TEXT, FMT_JSON, FMT_TSV } out_format;
-
 enum {
   O_HELP = 'h',
   O_DB = 1000,
@@ -56,7 +54,7 @@ enum {
 typedef struct keys_opts {
   const char *cmd; /* "keys create", for messages */
   const char *db;
-  out_format format;
+  cli_format format;
   const char *account, *name, *expires_in, *expires_at, *grace;
   const char *valid, *expired, *deactivated, *out;
   int all;
@@ -128,7 +126,7 @@ static int parse_opts(int argc, char **argv, const struct option *longopts,
                       keys_opts *o) {
   const char *env = getenv("KEYGATE_DB");
   o->db = env != NULL && env[0] != '\0' ? env : "keygate.db";
-  o->format = FMT_TEXT;
+  o->format = CLI_FMT_TEXT;
   opterr = 0;
   optind = 0; /* glibc: start afresh */
   int c;
@@ -141,16 +139,8 @@ static int parse_opts(int argc, char **argv, const struct option *longopts,
       o->db = optarg;
       break;
     case O_FORMAT:
-      if (strcmp(optarg, "text") == 0) {
-        o->format = FMT_TEXT;
-      } else if (strcmp(optarg, "json") == 0) {
-        o->format = FMT_JSON;
-      } else if (strcmp(optarg, "tsv") == 0) {
-        o->format = FMT_TSV;
-      } else {
-        return cli_error(CLI_EXIT_USAGE, o->cmd,
-                         "--format must be text, json or tsv, not '%s'",
-                         optarg);
+      if (cli_parse_format(o->cmd, optarg, &o->format) != 0) {
+        return CLI_EXIT_USAGE;
       }
       break;
     case O_ACCOUNT:
@@ -183,13 +173,8 @@ static int parse_opts(int argc, char **argv, const struct option *longopts,
     case O_OUT:
       o->out = optarg;
       break;
-    case ':':
-      return cli_error(CLI_EXIT_USAGE, o->cmd, "option %s needs a value",
-                       argv[optind - 1]);
-    default:
-      return cli_error(CLI_EXIT_USAGE, o->cmd,
-                       "unknown option '%s'; see 'keygate %s --help'",
-                       argv[optind - 1], o->cmd);
+    default: /* ':' for a missing value, '?' for an unknown option */
+      return cli_getopt_error(o->cmd, argv, c);
     }
   }
   for (int i = optind; i < argc; i++) {
@@ -208,18 +193,7 @@ static int parse_opts(int argc, char **argv, const struct option *longopts,
 
 /* Exactly `want` positional arguments, named `what` in the message. */
 static int want_args(const keys_opts *o, int want, const char *what) {
-  if (o->npos < want) {
-    (void)cli_error(CLI_EXIT_USAGE, o->cmd, "give %s; see 'keygate %s --help'",
-                    what, o->cmd);
-    return CLI_EXIT_USAGE;
-  }
-  if (o->npos > want) {
-    (void)cli_error(CLI_EXIT_USAGE, o->cmd,
-                    "unexpected argument '%s'; see 'keygate %s --help'",
-                    o->pos[want], o->cmd);
-    return CLI_EXIT_USAGE;
-  }
-  return 0;
+  return cli_want_args(o->cmd, o->pos, o->npos, want, what);
 }
 
 /* Parse a key id argument ("key_" + 11 base62). */
@@ -346,7 +320,7 @@ static int measure_key(const kg_key_info *k, void *ctx) {
 }
 
 typedef struct list_ctx {
-  out_format format;
+  cli_format format;
   widths w;
   int64_t now;
   size_t printed;
@@ -364,14 +338,14 @@ static void key_text(const kg_key_info *k, const list_ctx *l) {
 static int print_key(const kg_key_info *k, void *ctx) {
   list_ctx *l = ctx;
   switch (l->format) {
-  case FMT_JSON:
+  case CLI_FMT_JSON:
     fputs(l->printed == 0 ? "[\n" : ",\n", stdout);
     key_json(stdout, k, l->now);
     break;
-  case FMT_TSV:
+  case CLI_FMT_TSV:
     key_tsv(stdout, k, l->now);
     break;
-  case FMT_TEXT:
+  case CLI_FMT_TEXT:
     key_text(k, l);
     break;
   }
@@ -386,7 +360,7 @@ static void print_new_key(const keys_opts *o, const kg_new_key *k,
   char id[KG_KEY_ID_STR_LEN], e[32];
   kg_key_id_format(k->info.id, id);
   switch (o->format) {
-  case FMT_JSON:
+  case CLI_FMT_JSON:
     printf("{\"id\":\"%s\",\"key\":\"%.*s\",\"account\":", id, (int)k->key_len,
            k->key);
     cli_json_string(stdout, k->info.account, strlen(k->info.account));
@@ -404,12 +378,12 @@ static void print_new_key(const keys_opts *o, const kg_new_key *k,
     }
     fputs("}\n", stdout);
     break;
-  case FMT_TSV:
+  case CLI_FMT_TSV:
     printf("%s\t%.*s\t%s\t%s\t%s\n", id, (int)k->key_len, k->key,
            k->info.account, k->info.name,
            time_or(k->info.expires_at, "", e, sizeof e));
     break;
-  case FMT_TEXT:
+  case CLI_FMT_TEXT:
     printf("%.*s\n", (int)k->key_len, k->key);
     break;
   }
@@ -479,7 +453,7 @@ static int keys_create(int argc, char **argv) {
   char id[KG_KEY_ID_STR_LEN];
   kg_key_id_format(k.info.id, id);
   rc = show_key_once(&o, &k, NULL);
-  if (rc == CLI_EXIT_OK && o.format == FMT_TEXT) {
+  if (rc == CLI_EXIT_OK && o.format == CLI_FMT_TEXT) {
     fprintf(stderr,
             "keygate keys create: key %s for account %s; this is the only "
             "time it is shown, store it now\n",
@@ -533,7 +507,7 @@ static int keys_rotate(int argc, char **argv) {
   kg_key_id_format(k.info.id, new_id);
   kg_key_id_format(old.id, old_id);
   rc = show_key_once(&o, &k, &old);
-  if (rc == CLI_EXIT_OK && o.format == FMT_TEXT) {
+  if (rc == CLI_EXIT_OK && o.format == CLI_FMT_TEXT) {
     fprintf(stderr,
             "keygate keys rotate: key %s replaces %s, which keeps working "
             "until %s; this is the only time the new key is shown, store it "
@@ -563,12 +537,12 @@ static int keys_list(int argc, char **argv) {
   list_ctx l = {.format = o.format, .now = (int64_t)time(NULL)};
   l.w.account = (int)strlen("ACCOUNT");
   l.w.name = (int)strlen("NAME");
-  if (o.format == FMT_TEXT && kg_key_each(s, o.account, o.all, measure_key,
-                                          &l.w, err, sizeof err) != 0) {
+  if (o.format == CLI_FMT_TEXT && kg_key_each(s, o.account, o.all, measure_key,
+                                              &l.w, err, sizeof err) != 0) {
     kg_store_close(s);
     return cli_error(CLI_EXIT_FAIL, o.cmd, "%s", err);
   }
-  if (o.format == FMT_TEXT) {
+  if (o.format == CLI_FMT_TEXT) {
     printf("%-15s  %-*s  %-*s  %-16s  %-11s  %-20s  %s\n", "ID", l.w.account,
            "ACCOUNT", l.w.name, "NAME", "HINT", "STATUS", "CREATED", "EXPIRES");
   }
@@ -578,7 +552,7 @@ static int keys_list(int argc, char **argv) {
     fflush(stdout);
     return cli_error(CLI_EXIT_FAIL, o.cmd, "%s", err);
   }
-  if (o.format == FMT_JSON) {
+  if (o.format == CLI_FMT_JSON) {
     fputs(l.printed == 0 ? "[]\n" : "\n]\n", stdout);
   }
   return CLI_EXIT_OK;
@@ -614,14 +588,14 @@ static int keys_set_status(int argc, char **argv, const char *cmd,
   char ids[KG_KEY_ID_STR_LEN];
   kg_key_id_format(k.id, ids);
   switch (o.format) {
-  case FMT_JSON:
+  case CLI_FMT_JSON:
     key_json(stdout, &k, now);
     fputc('\n', stdout);
     break;
-  case FMT_TSV:
+  case CLI_FMT_TSV:
     key_tsv(stdout, &k, now);
     break;
-  case FMT_TEXT:
+  case CLI_FMT_TEXT:
     printf("%s %s (%s, account %s, name %s): it now answers %s\n",
            status == KG_REC_DELETED ? "deleted" : "deactivated", ids, k.hint,
            k.account, k.name,
@@ -792,7 +766,7 @@ static int keys_seed(int argc, char **argv) {
   }
   sync_dir_of(o.out);
   switch (o.format) {
-  case FMT_JSON:
+  case CLI_FMT_JSON:
     printf("{\"keys\":%zu,\"valid\":%zu,\"expired\":%zu,\"deactivated\":%zu,"
            "\"accounts\":%zu,\"first_account\":\"seed-%04u\","
            "\"last_account\":\"seed-%04u\",\"out\":",
@@ -801,12 +775,12 @@ static int keys_seed(int argc, char **argv) {
     cli_json_string(stdout, o.out, strlen(o.out));
     fputs("}\n", stdout);
     break;
-  case FMT_TSV:
+  case CLI_FMT_TSV:
     printf("%zu\t%zu\t%zu\t%zu\t%zu\tseed-%04u\tseed-%04u\t%s\n", res.keys,
            counts.valid, counts.expired, counts.deactivated, res.accounts,
            res.first, res.last, o.out);
     break;
-  case FMT_TEXT:
+  case CLI_FMT_TEXT:
     printf("seeded %zu keys (%zu valid, %zu expired, %zu deactivated) over "
            "%zu pro accounts seed-%04u..seed-%04u; keys in %s (mode 0600)\n",
            res.keys, counts.valid, counts.expired, counts.deactivated,

@@ -6,6 +6,7 @@
  * Howard Hinnant's "days_from_civil" / "civil_from_days", so nothing here
  * depends on the process's time zone (no mktime, no TZ).
  */
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -216,4 +217,44 @@ void cli_json_string(FILE *f, const char *s, size_t len) {
     }
   }
   fputc('"', f);
+}
+
+/* ---- options shared by the table-printing commands -------------------- */
+
+int cli_parse_format(const char *cmd, const char *arg, cli_format *out) {
+  if (strcmp(arg, "text") == 0) {
+    *out = CLI_FMT_TEXT;
+  } else if (strcmp(arg, "json") == 0) {
+    *out = CLI_FMT_JSON;
+  } else if (strcmp(arg, "tsv") == 0) {
+    *out = CLI_FMT_TSV;
+  } else {
+    return cli_error(CLI_EXIT_USAGE, cmd,
+                     "--format must be text, json or tsv, not '%s'", arg);
+  }
+  return 0;
+}
+
+int cli_getopt_error(const char *cmd, char **argv, int c) {
+  if (c == ':') {
+    return cli_error(CLI_EXIT_USAGE, cmd, "option %s needs a value",
+                     argv[optind - 1]);
+  }
+  return cli_error(CLI_EXIT_USAGE, cmd,
+                   "unknown option '%s'; see 'keygate %s --help'",
+                   argv[optind - 1], cmd);
+}
+
+int cli_want_args(const char *cmd, const char *const *pos, int npos, int want,
+                  const char *what) {
+  if (npos < want) {
+    return cli_error(CLI_EXIT_USAGE, cmd, "give %s; see 'keygate %s --help'",
+                     what, cmd);
+  }
+  if (npos > want) {
+    return cli_error(CLI_EXIT_USAGE, cmd,
+                     "unexpected argument '%s'; see 'keygate %s --help'",
+                     pos[want], cmd);
+  }
+  return 0;
 }
