@@ -17,16 +17,18 @@ static kg_status finish(kg_decision *out, kg_status decision,
 kg_status kg_decide_key(const kg_checker *c, const char *key, size_t len,
                         int64_t now, kg_decision *out) {
   out->found = 0;
-  memset(&out->record, 0, sizeof out->record);
   /* A mistyped or truncated key is refused before any lookup. */
   kg_status fmt = kg_key_check(&c->policy, key, len);
   if (fmt != KG_OK) {
+    memset(&out->record, 0, sizeof out->record);
     return finish(out, KG_INVALID_API_KEY, fmt);
   }
   uint8_t digest[KG_DIGEST_LEN];
   if (kg_digest(c->digester, key, len, digest) != KG_OK) {
+    memset(&out->record, 0, sizeof out->record);
     return finish(out, KG_INVALID_API_KEY, KG_E_CRYPTO);
   }
+  /* kg_index_lookup writes the whole record, zeroes on a miss. */
   int found = kg_index_lookup(c->index, digest, &out->record);
   kg_ct_wipe(digest, sizeof digest);
   /* The match bit is final; the record may steer what follows. */
@@ -56,9 +58,9 @@ kg_status kg_decide(const kg_checker *c, const kg_field *fields, size_t n,
   kg_credential_extract(&c->policy, fields, n, query, &cred);
   out->key = cred.key;
   out->sources = cred.sources;
-  out->found = 0;
-  memset(&out->record, 0, sizeof out->record);
   if (cred.outcome != KG_OK) {
+    out->found = 0;
+    memset(&out->record, 0, sizeof out->record);
     return finish(out, cred.outcome, cred.detail);
   }
   return kg_decide_key(c, cred.key.ptr, cred.key.len, now, out);

@@ -18,6 +18,7 @@
 #define KEYGATE_KEY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "keygate/status.h"
 
@@ -43,6 +44,7 @@ typedef struct kg_key_policy {
   kg_key_kind kind;
   char prefix[KG_KEY_PREFIX_MAX + 1]; /* NUL-terminated copy */
   size_t prefix_len;
+  uint32_t prefix_crc; /* CRC-32 of the prefix, so a check starts after it */
 } kg_key_policy;
 
 /*
