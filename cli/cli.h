@@ -52,6 +52,22 @@ char *cli_format_iso8601(int64_t t, char *out, size_t cap);
  */
 int cli_parse_duration(const char *s, int64_t *out);
 
+/* One "--name VALUE" flag of a command and where its value goes. */
+typedef struct cli_flag {
+  const char *name;   /* "--db" */
+  const char **value; /* set to the argument that follows the flag */
+} cli_flag;
+
+/*
+ * cli_parse_flags — read argv[1..argc) as "--name VALUE" pairs of flags
+ * (a later flag overrides an earlier one). Returns 0; -1 when --help or -h
+ * was given (the caller prints its usage and exits 0); or, after one usage
+ * line on stderr for an unknown flag or a flag without its value,
+ * usage_code.
+ */
+int cli_parse_flags(const char *cmd, int argc, char **argv,
+                    const cli_flag *flags, size_t nflags, int usage_code);
+
 /* Output formats of the commands that print tables. */
 typedef enum cli_format { CLI_FMT_TEXT, CLI_FMT_JSON, CLI_FMT_TSV } cli_format;
 

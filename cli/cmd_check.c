@@ -56,33 +56,18 @@ static int parse_args(int argc, char **argv, check_opts *o) {
   o->prefix = "sk_live_";
   o->policy = "strict";
   o->realm = KG_DEFAULT_REALM;
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    const char **slot = NULL;
-    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+  const cli_flag flags[] = {
+      {"--keys", &o->keys_file}, {"--db", &o->db},
+      {"--now", &o->now},        {"--prefix", &o->prefix},
+      {"--policy", &o->policy},  {"--realm", &o->realm},
+  };
+  int rc = cli_parse_flags(CMD, argc, argv, flags, sizeof flags / sizeof *flags,
+                           CHECK_EXIT_USAGE);
+  if (rc != 0) {
+    if (rc < 0) {
       usage(stdout);
-      return -1;
     }
-    if (strcmp(a, "--keys") == 0) {
-      slot = &o->keys_file;
-    } else if (strcmp(a, "--db") == 0) {
-      slot = &o->db;
-    } else if (strcmp(a, "--now") == 0) {
-      slot = &o->now;
-    } else if (strcmp(a, "--prefix") == 0) {
-      slot = &o->prefix;
-    } else if (strcmp(a, "--policy") == 0) {
-      slot = &o->policy;
-    } else if (strcmp(a, "--realm") == 0) {
-      slot = &o->realm;
-    } else {
-      return cli_error(CHECK_EXIT_USAGE, CMD,
-                       "unknown option '%s'; see 'keygate check --help'", a);
-    }
-    if (i + 1 >= argc) {
-      return cli_error(CHECK_EXIT_USAGE, CMD, "option %s needs a value", a);
-    }
-    *slot = argv[++i];
+    return rc;
   }
   if ((o->keys_file == NULL) == (o->db == NULL)) {
     return cli_error(CHECK_EXIT_USAGE, CMD,

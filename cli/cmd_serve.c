@@ -127,33 +127,18 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
   memset(o, 0, sizeof *o);
   o->listen = "127.0.0.1:8080";
   o->workers = "auto";
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    const char **slot = NULL;
-    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+  const cli_flag flags[] = {
+      {"--db", &o->db},           {"--listen", &o->listen},
+      {"--workers", &o->workers}, {"--module", &o->module},
+      {"--nginx", &o->nginx},     {"--log-dir", &o->log_dir},
+  };
+  int rc = cli_parse_flags(CMD, argc, argv, flags, sizeof flags / sizeof *flags,
+                           CLI_EXIT_USAGE);
+  if (rc != 0) {
+    if (rc < 0) {
       usage(stdout);
-      return -1;
     }
-    if (strcmp(a, "--db") == 0) {
-      slot = &o->db;
-    } else if (strcmp(a, "--listen") == 0) {
-      slot = &o->listen;
-    } else if (strcmp(a, "--workers") == 0) {
-      slot = &o->workers;
-    } else if (strcmp(a, "--module") == 0) {
-      slot = &o->module;
-    } else if (strcmp(a, "--nginx") == 0) {
-      slot = &o->nginx;
-    } else if (strcmp(a, "--log-dir") == 0) {
-      slot = &o->log_dir;
-    } else {
-      return cli_error(CLI_EXIT_USAGE, CMD,
-                       "unknown option '%s'; see 'keygate serve --help'", a);
-    }
-    if (i + 1 >= argc) {
-      return cli_error(CLI_EXIT_USAGE, CMD, "option %s needs a value", a);
-    }
-    *slot = argv[++i];
+    return rc;
   }
   if (o->db == NULL) {
     return cli_error(CLI_EXIT_USAGE, CMD,

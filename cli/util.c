@@ -258,3 +258,30 @@ int cli_want_args(const char *cmd, const char *const *pos, int npos, int want,
   }
   return 0;
 }
+
+/* ---- "--name VALUE" flags ---------------------------------------------- */
+
+int cli_parse_flags(const char *cmd, int argc, char **argv,
+                    const cli_flag *flags, size_t nflags, int usage_code) {
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      return -1;
+    }
+    const cli_flag *f = NULL;
+    for (size_t k = 0; k < nflags && f == NULL; k++) {
+      if (strcmp(a, flags[k].name) == 0) {
+        f = &flags[k];
+      }
+    }
+    if (f == NULL) {
+      return cli_error(usage_code, cmd,
+                       "unknown option '%s'; see 'keygate %s --help'", a, cmd);
+    }
+    if (i + 1 >= argc) {
+      return cli_error(usage_code, cmd, "option %s needs a value", a);
+    }
+    *f->value = argv[++i];
+  }
+  return 0;
+}
