@@ -1,0 +1,323 @@
+/*
+ * load/src/internal.h — the load generator's insides, shared by its files:
+ * the target URL, the traffic (pre-serialised requests per class), the
+ * worker's event loop and connections, the session interface that HTTP/1.1
+ * and HTTP/2 both implement (h2load's design), and the HTTP/1.1 response
+ * parser. Not installed; the CLI uses load/load.h only.
+ */
+#ifndef KEYGATE_LOAD_INTERNAL_H
+#define KEYGATE_LOAD_INTERNAL_H
+
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "load/load.h"
+#include "load/result.h"
+#include "load/verify.h"
+
+/* ---- target URL ---------------------------------------------------------- */
+
+typedef struct kgl_url {
+  int tls;             /* https */
+  char host[256];      /* without brackets */
+  char authority[300]; /* Host header / :authority: host[:port] as given */
+  int port;
+  char target[2048]; /* origin-form: path and query, never empty */
+} kgl_url;
+
+/* kgl_url_parse — http://HOST[:PORT][/PATH][?QUERY] or https://...; no
+ * userinfo; a #fragment is dropped (it is never sent). 0, or -1 + why. */
+int kgl_url_parse(const char *s, kgl_url *u, char *why, size_t whycap);
+
+/* ---- traffic ------------------------------------------------------------- */
+
+/* One request, serialised once and sent again and again. */
+typedef struct kgl_req {
+  kgl_class cls;
+  const char *h1; /* the whole HTTP/1.1 request */
+  size_t h1_len;
+  const char *key; /* the credential sent (NULL for missing) */
+  size_t key_len;
+  int bearer; /* 1: Authorization: Bearer, 0: X-API-Key */
+} kgl_req;
+
+typedef struct kgl_traffic {
+  kgl_url url;
+  char method[16];
+  kgl_req *reqs[KGL_NCLASS]; /* per class, nreq[c] of them */
+  size_t nreq[KGL_NCLASS];
+  int cumulative[KGL_NCLASS]; /* running sums of the mix weights */
+  int total_weight;
+  char prefix[32]; /* the key prefix, for redaction ("sk_live_") */
+  char *arena;     /* every serialised request and key */
+  size_t arena_len, arena_cap;
+} kgl_traffic;
+
+/*
+ * kgl_traffic_build — read the key file, make the invalid keys (unknown
+ * but well formed, wrong checksum, truncated, a bad character) and serialise
+ * every request. 0, or -1 + why (unreadable file, a class asked for by the
+ * mix that the file lacks, a malformed line: named by its number).
+ */
+int kgl_traffic_build(kgl_traffic *t, const kgl_options *o, char *why,
+                      size_t whycap);
+void kgl_traffic_free(kgl_traffic *t);
+
+/* xoshiro-style per-thread PRNG (splitmix64): fast, seeded, no locking. */
+static inline uint64_t kgl_rand(uint64_t *s) {
+  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+/* kgl_traffic_pick — the next request for a thread (class by the mix, key
+ * at random within it). */
+const kgl_req *kgl_traffic_pick(const kgl_traffic *t, uint64_t *rng);
+
+/* ---- HTTP/1.1 response parser -------------------------------------------- */
+
+#define KGL_H1_HEAD_MAX 16384 /* a longer response head is a protocol error */
+#define KGL_H1_BODY_KEEP 8192 /* body bytes kept for verification */
+
+typedef enum kgl_h1_rc {
+  KGL_H1_MORE = 0,  /* consumed what it could; feed more */
+  KGL_H1_DONE = 1,  /* one whole response parsed */
+  KGL_H1_ERROR = -1 /* not HTTP/1.1: a protocol error */
+} kgl_h1_rc;
+
+typedef struct kgl_h1 {
+  int state;
+  int keep_body; /* keep up to KGL_H1_BODY_KEEP bytes of the body */
+  int no_body;   /* the request was HEAD */
+  int status;
+  int close;         /* Connection: close, or HTTP/1.0 without keep-alive */
+  int64_t remaining; /* body bytes (Content-Length or chunk) still due */
+  int chunk_ext;
+  char content_type[128];
+  size_t content_type_len;
+  int content_type_count;
+  char www_authenticate[512];
+  size_t www_authenticate_len;
+  int www_authenticate_count;
+  char request_id[64];
+  size_t request_id_len;
+  int request_id_count;
+  char body[KGL_H1_BODY_KEEP];
+  size_t body_len;
+  int body_truncated;
+  const char *error; /* what was wrong, for the report */
+} kgl_h1;
+
+/* kgl_h1_reset — ready p for the response to one request. */
+void kgl_h1_reset(kgl_h1 *p, int keep_body, int head_request);
+
+/*
+ * kgl_h1_feed — parse (buf, len). The head is parsed only when whole: until
+ * then *used is 0 and KGL_H1_MORE asks the caller to keep the bytes and
+ * append more (at most KGL_H1_HEAD_MAX, else KGL_H1_ERROR). Body bytes are
+ * consumed as they come. Sets *used to the bytes consumed.
+ */
+kgl_h1_rc kgl_h1_feed(kgl_h1 *p, const char *buf, size_t len, size_t *used);
+
+/* kgl_h1_eof — the peer closed: KGL_H1_DONE when the body ran to the close
+ * (no length given), KGL_H1_ERROR otherwise (closed mid-response). */
+kgl_h1_rc kgl_h1_eof(kgl_h1 *p);
+
+/* kgl_h1_waiting — 1 when nothing of a response has arrived yet. */
+int kgl_h1_waiting(const kgl_h1 *p);
+
+/* kgl_h1_response — the parsed response as the verifier reads it (spans
+ * into p). */
+void kgl_h1_response(const kgl_h1 *p, kgl_response *r);
+
+/* ---- worker, connections, sessions --------------------------------------- */
+
+struct kgl_worker;
+struct kgl_conn;
+
+/* A request in flight. */
+typedef struct kgl_flight {
+  const kgl_req *req;
+  int64_t sched_ns; /* when it was due (open loop) or sent (closed) */
+  int64_t sent_ns;  /* when it went on the wire (for --timeout) */
+  int warmup;       /* due before the measured start */
+} kgl_flight;
+
+/* What HTTP/1.1 and HTTP/2 both implement over one connection. */
+typedef struct kgl_session_ops {
+  const char *name; /* "http/1.1", "h2" */
+  /* the transport is ready: set up session state (h2: preface, SETTINGS) */
+  int (*start)(struct kgl_conn *c);
+  /* how many more requests it takes now */
+  int (*capacity)(struct kgl_conn *c);
+  /* queue one request (capacity() > 0) */
+  int (*submit)(struct kgl_conn *c, const kgl_flight *f);
+  /* bytes received; completes flights via kgl_worker_complete/fail.
+   * Returns how many bytes it consumed (the caller keeps the rest in front
+   * of the next read: HTTP/1.1 parses a head only when whole), or -1 on a
+   * protocol error (the caller fails what is in flight and reconnects) */
+  long (*received)(struct kgl_conn *c, const char *buf, size_t len);
+  /* the peer closed: 0 when that ended a response cleanly */
+  int (*eof)(struct kgl_conn *c);
+  /* bytes to send now (NULL/0: none) */
+  void (*output)(struct kgl_conn *c, const char **buf, size_t *len);
+  /* n bytes of output were sent */
+  void (*sent)(struct kgl_conn *c, size_t n);
+  /* fail every flight still in flight with kind, and forget them */
+  void (*abort)(struct kgl_conn *c, int kind);
+  /* 1 when the session must not take new requests (GOAWAY, close) */
+  int (*closing)(struct kgl_conn *c);
+  /* the oldest in-flight request's due time, or 0 when none */
+  int64_t (*oldest)(struct kgl_conn *c);
+  void (*free)(struct kgl_conn *c);
+} kgl_session_ops;
+
+extern const kgl_session_ops kgl_session_h1;
+extern const kgl_session_ops kgl_session_h2;
+
+typedef enum kgl_conn_state {
+  KGL_CONN_DOWN = 0, /* no socket: connect when there is work */
+  KGL_CONN_CONNECTING = 1,
+  KGL_CONN_HANDSHAKE = 2,
+  KGL_CONN_READY = 3
+} kgl_conn_state;
+
+typedef struct kgl_conn {
+  struct kgl_worker *w;
+  int fd;
+  SSL *ssl;
+  kgl_conn_state state;
+  const kgl_session_ops *ops;
+  void *session;       /* the session's own state */
+  unsigned events;     /* the epoll events registered */
+  int64_t retry_at_ns; /* after a failed connect: not before this */
+  int64_t opened_ns;   /* when the current connect began */
+  int connect_failures;
+  int64_t requests_on_conn;
+  /* the HTTP/1.1 session's state lives here (no allocation per conn) */
+  kgl_flight h1_flight;
+  int h1_busy;
+  int idle_listed; /* on the worker's idle stack */
+  int closing;     /* close once the current response is done */
+  size_t h1_out_off;
+  kgl_h1 h1;
+  char rbuf[KGL_H1_HEAD_MAX];
+  size_t rlen;
+} kgl_conn;
+
+/* One second of one worker, handed to the main thread when the second is
+ * over (latencies in µs, 2 significant digits). */
+typedef struct kgl_interval {
+  int64_t t;
+  int64_t requests[KGL_ROWS], mismatches[KGL_ROWS], errors[KGL_ROWS];
+  kgl_hist lat[KGL_ROWS];
+  struct kgl_interval *next;
+} kgl_interval;
+
+/* What every worker of a run shares; written before the threads start,
+ * then read-only except the atomics and the interval hand-off. */
+typedef struct kgl_shared {
+  const kgl_options *opt;
+  const kgl_traffic *traffic;
+  struct sockaddr_storage addr;
+  unsigned addrlen;
+  SSL_CTX *ssl_ctx; /* https only */
+  int h2c;          /* http:// with --http2: h2 with prior knowledge */
+  int64_t t0_ns;    /* the schedule's origin (warmup starts here) */
+  int64_t start_ns; /* the measured start: t0 + warmup */
+  int64_t end_ns;   /* duration mode: nothing is due from here on */
+  int nthreads;
+  atomic_int stop;      /* set on SIGINT or a fatal error */
+  pthread_mutex_t mu;   /* guards the hand-off lists */
+  kgl_interval *handed; /* finished seconds, for the main thread */
+  kgl_interval *spare;  /* emptied ones, for the workers */
+} kgl_shared;
+
+typedef struct kgl_worker {
+  int id;
+  kgl_shared *sh;
+  const kgl_traffic *traffic;
+  const kgl_options *opt;
+  SSL_CTX *ssl_ctx;
+  int epfd;
+  kgl_conn *conns;
+  int nconns;
+  uint64_t rng;
+  /* schedule */
+  int64_t start_ns;  /* measured start (after warmup) */
+  int64_t end_ns;    /* no request is due at or after this (duration) */
+  int64_t quota;     /* requests mode: how many this thread completes */
+  int64_t issued;    /* requests handed to connections */
+  int64_t completed; /* completed (measured ones) */
+  int64_t in_flight;
+  int64_t next_seq; /* open loop: this thread's next sequence number */
+  int64_t next_due_ns;
+  int64_t due_step_ns; /* open loop: threads / rate */
+  double max_lag_ms;
+  int64_t sent_measured; /* requests due in the measured span and sent */
+  /* results */
+  kgl_result res;
+  kgl_interval *cur;  /* the second being filled */
+  atomic_llong cur_t; /* its second; INT64_MAX once the worker is done */
+  int *idle;          /* stack of connections that take requests */
+  int nidle;
+  int64_t next_timeout_check_ns;
+  int64_t last_ns; /* time of the latest completion */
+  pthread_t thread;
+  int rc;
+  char why[256];
+} kgl_worker;
+
+/* Monotonic nanoseconds. */
+int64_t kgl_now_ns(void);
+
+/* kgl_worker_complete — one response arrived for f: verify, record. */
+void kgl_worker_complete(kgl_worker *w, const kgl_flight *f,
+                         const kgl_response *r);
+
+/* kgl_worker_fail — f got no response (kind: kgl_err_kind). */
+void kgl_worker_fail(kgl_worker *w, const kgl_flight *f, int kind);
+
+/* kgl_worker_tick — start a new second when `now` is past the current one
+ * (hands the finished one to the main thread). Every engine calls it at
+ * least every 10 ms, and kgl_worker_complete/fail call it. */
+void kgl_worker_tick(kgl_worker *w, int64_t now);
+
+/* kgl_worker_next_flight — is another request due now (closed loop: always
+ * while the run lasts; open loop: when its scheduled time has come)? Fills
+ * *f and counts it issued. 0 when none is due. */
+int kgl_worker_next_flight(kgl_worker *w, int64_t now, kgl_flight *f);
+
+/* kgl_worker_more — 1 while the run will still send requests (now or
+ * later), 0 once the duration, the quota or a stop has ended it. */
+int kgl_worker_more(kgl_worker *w, int64_t now);
+
+/* kgl_worker_wait_start — sleep until the run's common start (t0). */
+void kgl_worker_wait_start(kgl_worker *w);
+
+/* kgl_worker_finish — hand the last second over and mark the worker done;
+ * the last thing every engine's loop does. */
+void kgl_worker_finish(kgl_worker *w);
+
+/* kgl_worker_run — the native event loop (HTTP/1.1 and HTTP/2 sessions). */
+void *kgl_worker_run(void *arg);
+
+/* kgl_curl_run — the libcurl engine's loop for one worker. */
+void *kgl_curl_run(void *arg);
+
+/* ---- transport ----------------------------------------------------------- */
+
+/* kgl_tls_ctx — an SSL_CTX for the options (verification, CA file, ALPN
+ * list for the wanted protocol). NULL + why on failure. */
+SSL_CTX *kgl_tls_ctx(const kgl_options *o, char *why, size_t whycap);
+
+/* kgl_resolve — the target's address (first of getaddrinfo). 0, or -1. */
+int kgl_resolve(const kgl_url *u, struct sockaddr_storage *sa, unsigned *salen,
+                char *why, size_t whycap);
+
+#endif /* KEYGATE_LOAD_INTERNAL_H */

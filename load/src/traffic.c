@@ -1,0 +1,367 @@
+/*
+ * load/src/traffic.c — what a load run sends: the keys of the key file by
+ * class, the invalid keys made on the fly, every request serialised once.
+ *
+ * Invalid keys come in four kinds, in turn (KGL_INVALID_KINDS of each):
+ * well formed but never issued (a fresh key from the CSPRNG: its checksum
+ * is right, no store holds it), a wrong checksum (one checksum digit
+ * changed), truncated (the last character cut), and a bad character (a
+ * '!' inside the random part). Each must answer invalid_api_key.
+ */
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "keygate/key.h"
+#include "keygate/keygate.h"
+
+#define KGL_INVALID_KINDS 4
+#define KGL_INVALID_EACH 16
+#define KGL_KEY_LINE_MAX 1024
+
+/* ---- arena: every request and key lives in one growing buffer ---------- */
+
+static int arena_reserve(kgl_traffic *t, size_t n) {
+  if (t->arena_len + n <= t->arena_cap) {
+    return 0;
+  }
+  size_t cap = t->arena_cap ? t->arena_cap : 65536;
+  while (cap < t->arena_len + n) {
+    cap *= 2;
+  }
+  char *a = realloc(t->arena, cap);
+  if (a == NULL) {
+    return -1;
+  }
+  t->arena = a;
+  t->arena_cap = cap;
+  return 0;
+}
+
+/* Requests point into the arena by offset until it stops moving. */
+typedef struct pending {
+  kgl_class cls;
+  size_t h1_off, h1_len, key_off, key_len;
+  int has_key, bearer;
+} pending;
+
+typedef struct builder {
+  kgl_traffic *t;
+  const kgl_options *o;
+  pending *items;
+  size_t n, cap;
+} builder;
+
+static int append(kgl_traffic *t, const char *s, size_t n) {
+  if (arena_reserve(t, n) != 0) {
+    return -1;
+  }
+  memcpy(t->arena + t->arena_len, s, n);
+  t->arena_len += n;
+  return 0;
+}
+
+static int appends(kgl_traffic *t, const char *s) {
+  return append(t, s, strlen(s));
+}
+
+/* One request for (cls, key, bearer): request line, Host, a User-Agent,
+ * Accept, the credential field, an empty line. */
+static int add_request(builder *b, kgl_class cls, const char *key,
+                       size_t key_len, int bearer) {
+  kgl_traffic *t = b->t;
+  if (b->n == b->cap) {
+    const size_t cap = b->cap ? b->cap * 2 : 256;
+    pending *p = realloc(b->items, cap * sizeof *p);
+    if (p == NULL) {
+      return -1;
+    }
+    b->items = p;
+    b->cap = cap;
+  }
+  pending *it = &b->items[b->n];
+  memset(it, 0, sizeof *it);
+  it->cls = cls;
+  it->bearer = bearer;
+  if (key != NULL) {
+    it->has_key = 1;
+    it->key_off = t->arena_len;
+    it->key_len = key_len;
+    if (append(t, key, key_len) != 0) {
+      return -1;
+    }
+  }
+  it->h1_off = t->arena_len;
+  int rc = appends(t, t->method);
+  rc |= append(t, " ", 1);
+  rc |= appends(t, t->url.target);
+  rc |= appends(t, " HTTP/1.1\r\nHost: ");
+  rc |= appends(t, t->url.authority);
+  rc |= appends(t, "\r\nUser-Agent: keygate-load/" KEYGATE_VERSION
+                   "\r\nAccept: application/json\r\n");
+  if (strcmp(t->method, "POST") == 0 || strcmp(t->method, "PUT") == 0 ||
+      strcmp(t->method, "PATCH") == 0) {
+    rc |= appends(t, "Content-Length: 0\r\n");
+  }
+  if (key != NULL) {
+    rc |= appends(t, bearer ? "Authorization: Bearer " : "X-API-Key: ");
+    rc |= append(t, key, key_len);
+    rc |= append(t, "\r\n", 2);
+  }
+  rc |= append(t, "\r\n", 2);
+  if (rc != 0) {
+    return -1;
+  }
+  it->h1_len = t->arena_len - it->h1_off;
+  b->n++;
+  return 0;
+}
+
+/* A key in the file's header mode(s): mixed sends each key both ways. */
+static int add_key(builder *b, kgl_class cls, const char *key, size_t n) {
+  switch (b->o->header) {
+  case KGL_HEADER_BEARER:
+    return add_request(b, cls, key, n, 1);
+  case KGL_HEADER_X_API_KEY:
+    return add_request(b, cls, key, n, 0);
+  case KGL_HEADER_MIXED:
+  default:
+    if (add_request(b, cls, key, n, 1) != 0) {
+      return -1;
+    }
+    return add_request(b, cls, key, n, 0);
+  }
+}
+
+/* ---- the key file -------------------------------------------------------- */
+
+static int line_class(const char *s, size_t n, kgl_class *c) {
+  if (n == 11 && memcmp(s, "deactivated", 11) == 0) {
+    *c = KGL_EXPIRED; /* a deactivated key answers expired_api_key */
+    return 0;
+  }
+  if (kgl_class_parse(s, n, c) != 0 || *c == KGL_MISSING || *c == KGL_INVALID) {
+    return -1;
+  }
+  return 0;
+}
+
+static int read_keys(builder *b, char *why, size_t whycap) {
+  kgl_traffic *t = b->t;
+  FILE *f = fopen(b->o->keys_path, "r");
+  if (f == NULL) {
+    snprintf(why, whycap, "cannot read the key file %s: %s", b->o->keys_path,
+             strerror(errno));
+    return -1;
+  }
+  char line[KGL_KEY_LINE_MAX];
+  long lineno = 0;
+  int rc = 0;
+  while (fgets(line, sizeof line, f) != NULL) {
+    lineno++;
+    size_t n = strlen(line);
+    if (n > 0 && line[n - 1] != '\n' && !feof(f)) {
+      snprintf(why, whycap, "%s:%ld: line too long (a key is at most %d bytes)",
+               b->o->keys_path, lineno, KG_KEY_MAX_LEN);
+      rc = -1;
+      break;
+    }
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) {
+      line[--n] = '\0';
+    }
+    if (n == 0 || line[0] == '#') {
+      continue;
+    }
+    const char *tab = memchr(line, '\t', n);
+    kgl_class cls;
+    if (tab == NULL || line_class(line, (size_t)(tab - line), &cls) != 0) {
+      snprintf(why, whycap,
+               "%s:%ld: want <class><TAB><key> with class valid, expired or "
+               "deactivated (as 'keygate keys seed --out' writes)",
+               b->o->keys_path, lineno);
+      rc = -1;
+      break;
+    }
+    const char *key = tab + 1;
+    const size_t klen = n - (size_t)(key - line);
+    int bad = klen == 0 || klen > KG_KEY_MAX_LEN;
+    for (size_t i = 0; i < klen && !bad; i++) {
+      const unsigned char ch = (unsigned char)key[i];
+      bad = ch <= 0x20 || ch >= 0x7f;
+    }
+    if (bad) {
+      snprintf(why, whycap,
+               "%s:%ld: the key is empty, too long, or holds a space or "
+               "control byte",
+               b->o->keys_path, lineno);
+      rc = -1;
+      break;
+    }
+    if (t->prefix[0] == '\0') {
+      /* the prefix is what precedes the key's last '_' ("sk_live_") */
+      size_t p = 0;
+      for (size_t i = 0; i < klen && i < sizeof t->prefix - 1; i++) {
+        if (key[i] == '_') {
+          p = i + 1;
+        }
+      }
+      memcpy(t->prefix, key, p);
+      t->prefix[p] = '\0';
+    }
+    if (b->o->mix[cls] > 0 && add_key(b, cls, key, klen) != 0) {
+      snprintf(why, whycap, "out of memory reading %s", b->o->keys_path);
+      rc = -1;
+      break;
+    }
+  }
+  if (rc == 0 && ferror(f)) {
+    snprintf(why, whycap, "cannot read the key file %s: %s", b->o->keys_path,
+             strerror(errno));
+    rc = -1;
+  }
+  OPENSSL_cleanse(line, sizeof line);
+  fclose(f);
+  return rc;
+}
+
+/* ---- invalid keys -------------------------------------------------------- */
+
+static int add_invalid(builder *b) {
+  kg_key_policy pol;
+  const char *prefix = b->t->prefix[0] ? b->t->prefix : "sk_live_";
+  if (kg_key_policy_init(&pol, KG_KEY_STRICT, prefix, strlen(prefix)) !=
+      KG_OK) {
+    (void)kg_key_policy_init(&pol, KG_KEY_STRICT, "sk_live_", 8);
+  }
+  char key[KG_KEY_MAX_LEN + 1];
+  for (int i = 0; i < KGL_INVALID_EACH * KGL_INVALID_KINDS; i++) {
+    size_t n = 0;
+    if (kg_key_generate(&pol, key, sizeof key, &n) != KG_OK) {
+      return -1;
+    }
+    switch (i % KGL_INVALID_KINDS) {
+    case 0: /* well formed, never issued */
+      break;
+    case 1: /* wrong checksum: one checksum digit changed */
+      key[n - 1] = key[n - 1] == '0' ? '1' : '0';
+      break;
+    case 2: /* truncated */
+      n--;
+      break;
+    default: /* a character outside base62 and token68 */
+      key[pol.prefix_len + 5] = '!';
+      break;
+    }
+    if (add_key(b, KGL_INVALID, key, n) != 0) {
+      return -1;
+    }
+  }
+  OPENSSL_cleanse(key, sizeof key);
+  return 0;
+}
+
+/* ---- build --------------------------------------------------------------- */
+
+int kgl_traffic_build(kgl_traffic *t, const kgl_options *o, char *why,
+                      size_t whycap) {
+  memset(t, 0, sizeof *t);
+  if (kgl_url_parse(o->url, &t->url, why, whycap) != 0) {
+    return -1;
+  }
+  snprintf(t->method, sizeof t->method, "%s", o->method);
+  builder b = {t, o, NULL, 0, 0};
+  int rc = 0;
+  if (o->keys_path != NULL) {
+    rc = read_keys(&b, why, whycap);
+  }
+  if (rc == 0 && o->mix[KGL_INVALID] > 0 && add_invalid(&b) != 0) {
+    snprintf(why, whycap, "cannot make invalid keys (CSPRNG or memory)");
+    rc = -1;
+  }
+  if (rc == 0 && o->mix[KGL_MISSING] > 0 &&
+      add_request(&b, KGL_MISSING, NULL, 0, 0) != 0) {
+    snprintf(why, whycap, "out of memory");
+    rc = -1;
+  }
+  if (rc == 0) {
+    /* every class asked for needs requests */
+    size_t count[KGL_NCLASS] = {0};
+    for (size_t i = 0; i < b.n; i++) {
+      count[b.items[i].cls]++;
+    }
+    for (int c = 0; c < KGL_NCLASS && rc == 0; c++) {
+      if (o->mix[c] > 0 && count[c] == 0) {
+        snprintf(why, whycap,
+                 o->keys_path == NULL
+                     ? "--mix asks for %s keys: give --keys FILE (keygate keys "
+                       "seed --out FILE writes one)"
+                     : "--mix asks for %s keys and the key file has none: add "
+                       "some, or leave the class out of --mix",
+                 kgl_class_name((kgl_class)c));
+        rc = -1;
+      }
+      if (rc == 0 && count[c] > 0) {
+        t->reqs[c] = calloc(count[c], sizeof(kgl_req));
+        if (t->reqs[c] == NULL) {
+          snprintf(why, whycap, "out of memory");
+          rc = -1;
+        }
+      }
+    }
+  }
+  if (rc == 0) {
+    for (size_t i = 0; i < b.n; i++) {
+      const pending *it = &b.items[i];
+      kgl_req *r = &t->reqs[it->cls][t->nreq[it->cls]++];
+      r->cls = it->cls;
+      r->h1 = t->arena + it->h1_off;
+      r->h1_len = it->h1_len;
+      r->key = it->has_key ? t->arena + it->key_off : NULL;
+      r->key_len = it->key_len;
+      r->bearer = it->bearer;
+    }
+    int sum = 0;
+    for (int c = 0; c < KGL_NCLASS; c++) {
+      sum += o->mix[c];
+      t->cumulative[c] = sum;
+    }
+    t->total_weight = sum;
+    if (sum <= 0) {
+      snprintf(why, whycap, "--mix sends nothing: give a class a weight");
+      rc = -1;
+    }
+  }
+  free(b.items);
+  if (rc != 0) {
+    kgl_traffic_free(t);
+  }
+  return rc;
+}
+
+void kgl_traffic_free(kgl_traffic *t) {
+  for (int c = 0; c < KGL_NCLASS; c++) {
+    free(t->reqs[c]);
+    t->reqs[c] = NULL;
+    t->nreq[c] = 0;
+  }
+  if (t->arena != NULL) {
+    OPENSSL_cleanse(t->arena, t->arena_len);
+    free(t->arena);
+  }
+  t->arena = NULL;
+  t->arena_len = t->arena_cap = 0;
+}
+
+const kgl_req *kgl_traffic_pick(const kgl_traffic *t, uint64_t *rng) {
+  const uint64_t r = kgl_rand(rng);
+  const int w = (int)((r >> 32) % (uint64_t)t->total_weight);
+  int c = 0;
+  while (c < KGL_NCLASS - 1 && w >= t->cumulative[c]) {
+    c++;
+  }
+  const size_t i = (size_t)((r & 0xffffffffu) % t->nreq[c]);
+  return &t->reqs[c][i];
+}
