@@ -135,8 +135,9 @@ typedef struct kgl_result {
   int nthresholds;
 } kgl_result;
 
-/* kgl_result_init — zero *r and allocate its histograms. 0, or -1 (out of
- * memory; *r is then safe to free). */
+/* kgl_result_init — zero *r and allocate its histograms (the KGL_LAT_*
+ * layout); schema_version = KGL_SCHEMA_VERSION, tool_version = this build's,
+ * runs = 1. 0, or -1 (out of memory; *r is then safe to free). */
 int kgl_result_init(kgl_result *r);
 
 /* kgl_result_free — release what *r owns. NULL-safe, idempotent. */
@@ -163,7 +164,13 @@ int kgl_result_add_second(kgl_result *r, const kgl_second *s);
  * wall-clock second (start_unix_ns / 1e9 + t) summed (their percentiles:
  * the larger of the two, an upper bound), runs added. Refuses, with a
  * one-line reason in why, results of another schema version or histogram
- * layout. 0, or -1.
+ * layout. 0, or -1 (dst unchanged).
+ * Merged runs are taken as concurrent (threads of one run, machines on one
+ * target): config.rate and rate_achieved add up, max_lag_ms is the larger;
+ * dst keeps its other config. A dst that has measured nothing (fresh from
+ * kgl_result_init: no span, requests, samples or series) takes src's config,
+ * tool version and runs. Threshold outcomes are dropped (they described the
+ * inputs): evaluate again on the merged result.
  */
 int kgl_result_merge(kgl_result *dst, const kgl_result *src, char *why,
                      size_t whycap);
@@ -178,9 +185,13 @@ int kgl_result_write_json(const kgl_result *r, const char *path, char *why,
 
 /*
  * kgl_result_read_json — read a file written by kgl_result_write_json into
- * *r (which this initialises). Refuses, with a one-line reason naming the
- * file, what is not such a file, another schema name, or a version this
- * build cannot read. 0, or -1 (*r then freed).
+ * *r (which this initialises); "-" reads standard input. Refuses, with a
+ * one-line reason naming the file, what is not such a file, another schema
+ * name, or a version this build cannot read, a required field missing or of
+ * the wrong JSON type, a histogram that does not rebuild exactly. Any
+ * histogram layout kgl_hist_init accepts is read (kgl_result_merge is where
+ * layouts must agree). Text fields pass through kgl_redact("sk_live_")
+ * again. 0, or -1 (*r then freed).
  */
 int kgl_result_read_json(const char *path, kgl_result *r, char *why,
                          size_t whycap);
