@@ -1,0 +1,323 @@
+#!/usr/bin/env python3
+"""tests/integration/fake_api.py — an HTTP/1.1 API that plays the key
+contract (SPEC §1.4), or breaks it in exactly one way, for the tests of
+`keygate load`.
+
+    fake_api.py --keys KEYS.tsv [--port 0] [--mode MODE] [--delay-ms 50]
+                [--close-every 7] [--max-seconds 120]
+
+KEYS.tsv holds <class>TAB<key> lines as `keygate keys seed --out` writes
+them. A request's key is the Authorization Bearer token or the X-API-Key
+value; the answer is:
+
+    no key                    401 missing_api_key
+    a "valid" key             200 {"data":[],"count":0,"request_id":...}
+    an expired/deactivated    401 expired_api_key
+    anything else             401 invalid_api_key
+
+each with Content-Type: application/json, Cache-Control: no-store and an
+X-Request-Id (req_ + 24 base62) equal to the body's request_id; 401s carry
+§1.4's WWW-Authenticate. Connections are kept alive (HTTP/1.1) unless the
+client says Connection: close.
+
+MODE makes the server wrong in one way, in one class only, so a test can
+check that `keygate load` blames the right kind in the right class:
+
+    ok                    the contract
+    ok-chunked            the contract, every body sent chunked
+    invalid-200           invalid keys get the valid 200           (invalid)
+    wrong-code            invalid_api_key is sent as "unauthorized" (invalid)
+    no-www-auth           expired_api_key without WWW-Authenticate  (expired)
+    malformed-body        missing_api_key's body with a trailing comma
+                                                                   (missing)
+    request-id-mismatch   expired_api_key: X-Request-Id differs from the
+                          body's request_id (both well shaped)     (expired)
+    close-mid-response    every --close-every'th answer (any class): the
+                          head and half the body, then the connection closed
+    stall                 nothing is answered during the first 200 ms of
+                          every second (answers wait for the stall to end)
+    slow                  every answer waits --delay-ms first
+
+It binds 127.0.0.1 only, prints "listening on PORT" once bound (PORT 0: the
+system picks one, the real one is printed), exits 0 on SIGTERM or SIGINT,
+and exits by itself after --max-seconds. Standard library only.
+"""
+
+import argparse
+import os
+import secrets
+import signal
+import socket
+import socketserver
+import string
+import sys
+import threading
+import time
+
+MODES = (
+    "ok",
+    "ok-chunked",
+    "invalid-200",
+    "wrong-code",
+    "no-www-auth",
+    "malformed-body",
+    "request-id-mismatch",
+    "close-mid-response",
+    "stall",
+    "slow",
+)
+
+BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
+
+CHALLENGE = {
+    "missing_api_key": 'Bearer realm="api"',
+    "invalid_api_key": 'Bearer realm="api", error="invalid_token"',
+    "expired_api_key": 'Bearer realm="api", error="invalid_token", '
+    'error_description="The API key has expired"',
+}
+MESSAGE = {
+    "missing_api_key": "API key is required. Include it in the Authorization "
+    'header as \\"Bearer sk_live_...\\" or in the X-API-Key header.',
+    "invalid_api_key": "API key is invalid. Check for typos or extra "
+    "whitespace, and verify the key in Settings \\u2192 API Keys.",
+    "expired_api_key": "API key has been deactivated or has expired. Generate "
+    "a new key in Settings \\u2192 API Keys and update your integration.",
+}
+REASON = {200: "OK", 400: "Bad Request", 401: "Unauthorized"}
+
+MAX_HEAD = 16384
+STALL_S = 0.2  # the stall at the start of every second
+
+
+def request_id():
+    return "req_" + "".join(secrets.choice(BASE62) for _ in range(24))
+
+
+class State:
+    """What every connection thread shares."""
+
+    def __init__(self, opts, keys):
+        self.opts = opts
+        self.keys = keys  # key -> "valid" | "expired"
+        self.t0 = time.monotonic()
+        self.lock = threading.Lock()
+        self.count = 0
+
+    def next_count(self):
+        with self.lock:
+            self.count += 1
+            return self.count
+
+
+def read_keys(path):
+    keys = {}
+    with open(path, encoding="ascii") as f:
+        for line in f:
+            line = line.rstrip("\r\n")
+            if not line:
+                continue
+            cls, _, key = line.partition("\t")
+            if cls == "valid":
+                keys[key] = "valid"
+            elif cls in ("expired", "deactivated"):
+                keys[key] = "expired"
+    return keys
+
+
+def parse_head(head):
+    """(method, {lower-case name: [values]}) of a request head (bytes)."""
+    lines = head.decode("latin-1").split("\r\n")
+    method = lines[0].split(" ", 1)[0]
+    fields = {}
+    for line in lines[1:]:
+        if not line:
+            continue
+        name, sep, value = line.partition(":")
+        if not sep:
+            raise ValueError("header line without a colon")
+        fields.setdefault(name.strip().lower(), []).append(value.strip(" \t"))
+    return method, fields
+
+
+def credential(fields):
+    """The key presented, or None when no key was sent."""
+    auth = fields.get("authorization")
+    if auth:
+        scheme, _, token = auth[0].partition(" ")
+        if scheme.lower() == "bearer":
+            return token.strip()
+        return auth[0]  # another scheme: not a key we know
+    xkey = fields.get("x-api-key")
+    if xkey:
+        return xkey[0]
+    return None
+
+
+def decide(state, key):
+    """(class, status, code or None) for the key presented."""
+    if key is None:
+        return "missing", 401, "missing_api_key"
+    known = state.keys.get(key)
+    if known == "valid":
+        return "valid", 200, None
+    if known == "expired":
+        return "expired", 401, "expired_api_key"
+    return "invalid", 401, "invalid_api_key"
+
+
+def answer(state, key):
+    """The bytes of one answer, and how many of them to send before closing
+    (None: send all and keep the connection)."""
+    mode = state.opts.mode
+    cls, status, code = decide(state, key)
+    if mode == "invalid-200" and cls == "invalid":
+        status, code = 200, None
+    rid = request_id()
+    headers = [
+        ("Content-Type", "application/json"),
+        ("Cache-Control", "no-store"),
+        ("X-Request-Id", rid),
+    ]
+    if code is None:
+        body = '{"data":[],"count":0,"request_id":"%s"}' % rid
+    else:
+        sent_code = code
+        if mode == "wrong-code" and code == "invalid_api_key":
+            sent_code = "unauthorized"
+        body_rid = rid
+        if mode == "request-id-mismatch" and code == "expired_api_key":
+            body_rid = request_id()
+        body = '{"error":{"code":"%s","message":"%s","request_id":"%s"}}' % (
+            sent_code,
+            MESSAGE[code],
+            body_rid,
+        )
+        if mode == "malformed-body" and code == "missing_api_key":
+            body = body[:-1] + ",}"  # {"error":{...},}
+        if not (mode == "no-www-auth" and code == "expired_api_key"):
+            headers.append(("WWW-Authenticate", CHALLENGE[code]))
+    body = body.encode("ascii")
+    if mode == "ok-chunked":
+        headers.append(("Transfer-Encoding", "chunked"))
+        third = max(1, len(body) // 3)
+        parts = [body[:third], body[third : 2 * third], body[2 * third :]]
+        payload = b"".join(
+            b"%x\r\n%s\r\n" % (len(p), p) for p in parts if p
+        ) + b"0\r\n\r\n"
+    else:
+        headers.append(("Content-Length", str(len(body))))
+        payload = body
+    head = "HTTP/1.1 %d %s\r\n" % (status, REASON.get(status, "Other"))
+    head += "".join("%s: %s\r\n" % h for h in headers) + "\r\n"
+    data = head.encode("latin-1") + payload
+    cut = None
+    if mode == "close-mid-response":
+        if state.next_count() % state.opts.close_every == 0:
+            cut = len(head) + len(payload) // 2
+    return data, cut
+
+
+def delay(state):
+    mode = state.opts.mode
+    if mode == "slow":
+        time.sleep(state.opts.delay_ms / 1000.0)
+    elif mode == "stall":
+        phase = (time.monotonic() - state.t0) % 1.0
+        if phase < STALL_S:
+            time.sleep(STALL_S - phase)
+
+
+class Handler(socketserver.BaseRequestHandler):
+    def handle(self):
+        state = self.server.state
+        sock = self.request
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        buf = b""
+        while True:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(buf) > MAX_HEAD:
+                    return
+                try:
+                    chunk = sock.recv(65536)
+                except OSError:
+                    return
+                if not chunk:
+                    return
+                buf += chunk
+                continue
+            head, buf = buf[:end], buf[end + 4 :]
+            try:
+                _, fields = parse_head(head)
+                length = int(fields.get("content-length", ["0"])[0])
+            except ValueError:
+                sock.sendall(
+                    b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n"
+                    b"Connection: close\r\n\r\n"
+                )
+                return
+            while len(buf) < length:  # a request body: read and drop it
+                chunk = sock.recv(65536)
+                if not chunk:
+                    return
+                buf += chunk
+            buf = buf[length:]
+            data, cut = answer(state, credential(fields))
+            delay(state)
+            try:
+                if cut is not None:
+                    sock.sendall(data[:cut])
+                    sock.shutdown(socket.SHUT_RDWR)
+                    return
+                sock.sendall(data)
+            except OSError:
+                return
+            conn = [v.lower() for v in fields.get("connection", [])]
+            if "close" in conn:
+                return
+
+
+class Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 1024
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--keys", required=True, help="<class>TAB<key> lines")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--mode", choices=MODES, default="ok")
+    p.add_argument("--delay-ms", type=float, default=50.0, help="slow mode")
+    p.add_argument(
+        "--close-every",
+        type=int,
+        default=7,
+        help="close-mid-response: cut every Nth answer",
+    )
+    p.add_argument("--max-seconds", type=float, default=120.0)
+    opts = p.parse_args()
+    if opts.close_every < 1:
+        p.error("--close-every must be >= 1")
+
+    def stop(signum, frame):
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, opts.max_seconds)
+
+    server = Server(("127.0.0.1", opts.port), Handler)
+    server.state = State(opts, read_keys(opts.keys))
+    print("listening on %d" % server.server_address[1], flush=True)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+        sys.stdout.flush()
+        os._exit(0)  # do not wait for connection threads
+
+
+if __name__ == "__main__":
+    main()

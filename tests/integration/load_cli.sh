@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# load_cli.sh — `keygate load`'s exit codes and messages, as grep and diff
+# have them: 2 and one stderr line "keygate load: ..." for a usage error or
+# a run that cannot happen (bad option values, a class the key file lacks,
+# an unreadable key file, a target nothing listens on), with nothing on
+# stdout; 1 when a threshold is violated, each violated one named on
+# stderr and none that holds; 0 when every threshold holds.
+#
+# Environment: KEYGATE (the keygate program). Needs python3.
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+: "${KEYGATE:?KEYGATE must name the keygate program}"
+FAKE="$(cd "$(dirname "$0")" && pwd)/fake_api.py"
+
+# ---- helpers --------------------------------------------------------------
+
+# make_keys FILE [CLASS...] — a key file as `keygate keys seed --out` writes
+# one, one random key (sk_live_ + 38 base62) per CLASS, mode 0600.
+make_keys() {
+  python3 - "$@" <<'EOF'
+import os, secrets, string, sys
+a = string.digits + string.ascii_letters
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+with os.fdopen(fd, "w") as f:
+    for cls in sys.argv[2:]:
+        f.write("%s\tsk_live_%s\n" % (cls, "".join(secrets.choice(a) for _ in range(38))))
+EOF
+}
+
+# fake_start MODE [fake_api.py options] — start fake_api.py on a port the
+# system picks; sets FAKE_PID and URL once it prints "listening on PORT".
+fake_start() {
+  local mode=$1 port="" _
+  shift
+  python3 "$FAKE" --keys "$KEYS" --mode "$mode" --max-seconds 90 "$@" \
+    >"$TMP/fake.out" 2>"$TMP/fake.err" &
+  FAKE_PID=$!
+  kg_track "$FAKE_PID"
+  for _ in $(seq 1 200); do
+    port=$(sed -n 's/^listening on \([0-9][0-9]*\)$/\1/p' "$TMP/fake.out")
+    if [ -n "$port" ] || ! kill -0 "$FAKE_PID" 2>/dev/null; then
+      break
+    fi
+    sleep 0.05
+  done
+  [ -n "$port" ] ||
+    kg_fail "fake_api.py --mode $mode did not start: $(cat "$TMP/fake.err")"
+  URL="http://127.0.0.1:$port/api/v1/iocs"
+}
+
+fake_stop() {
+  kill -TERM "$FAKE_PID" 2>/dev/null || true
+  wait "$FAKE_PID" 2>/dev/null || true
+}
+
+# usage_error WHAT REGEX ARGS... — `keygate load ARGS` exits 2 with one
+# stderr line that starts "keygate load: " and matches REGEX (extended),
+# and prints nothing on stdout.
+usage_error() {
+  local what=$1 regex=$2
+  shift 2
+  assert_exit 2 "$what: exit" -- timeout 30 "$KEYGATE" load "$@"
+  assert_eq 1 "$(wc -l <"$TMP/err")" "$what: one line on stderr ($(head -c 300 "$TMP/err"))"
+  assert_eq "keygate load: " "$(head -c 14 "$TMP/err")" "$what: the line names the command"
+  KG_ASSERTS=$((KG_ASSERTS + 1))
+  grep -qE "$regex" "$TMP/err" ||
+    kg_fail "$what: stderr [$(cat "$TMP/err")] does not match /$regex/"
+  assert_eq "" "$(cat "$TMP/out")" "$what: nothing on stdout"
+}
+
+# checks FILE — assertions on the JSON document FILE, read from stdin, one
+# a line: WHAT ;; COND [;; SHOW]. COND and SHOW are Python (d is the
+# document); each line is one assertion; the first false COND fails the
+# script, printing SHOW's value.
+checks() {
+  local out n rc=0
+  out=$(python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+n = 0
+for line in sys.stdin:
+    if not line.strip():
+        continue
+    parts = [x.strip() for x in line.split(";;")]
+    what, cond = parts[0], parts[1]
+    show = parts[2] if len(parts) > 2 else "None"
+    try:
+        ok = bool(eval(cond))
+    except Exception as e:
+        print("%d\n%s: %s raised %r" % (n + 1, what, cond, e))
+        sys.exit(1)
+    n += 1
+    if not ok:
+        try:
+            val = json.dumps(eval(show))
+        except Exception as e:
+            val = repr(e)
+        print("%d\n%s: %s is false (%s = %s)" % (n, what, cond, parts[2] if len(parts) > 2 else "-", val))
+        sys.exit(1)
+print(n)' "$1") || rc=$?
+  n=$(printf '%s\n' "$out" | head -n 1)
+  KG_ASSERTS=$((KG_ASSERTS + ${n:-0}))
+  if [ "$rc" -ne 0 ]; then
+    kg_fail "$(printf '%s\n' "$out" | tail -n +2)"
+  fi
+}
+
+KEYS=$TMP/keys.tsv
+make_keys "$KEYS" valid valid valid valid expired deactivated
+VALID_ONLY=$TMP/valid.tsv
+make_keys "$VALID_ONLY" valid valid
+mkdir "$TMP/adir"
+fake_start ok
+
+# ---- 2: usage errors, and runs that cannot happen ---------------------------
+# Against a server that answers, so nothing but the named fault can be why.
+usage_error "no URL" "give the URL" --keys "$KEYS" -n 10
+usage_error "two URLs" "one URL only" "$URL" "$URL" --keys "$KEYS" -n 10
+usage_error "not an http URL" "http:// or https://" "ftp://127.0.0.1/" --keys "$KEYS" -n 10
+usage_error "bad --mix weight" "^keygate load: --mix 'valid=abc'" "$URL" --keys "$KEYS" --mix valid=abc -n 10
+usage_error "--mix with an unknown class" "^keygate load: --mix 'bogus=5'" "$URL" --keys "$KEYS" --mix bogus=5 -n 10
+usage_error "--mix naming a class twice" "^keygate load: --mix 'valid=5,valid=5'" "$URL" --keys "$KEYS" --mix valid=5,valid=5 -n 10
+usage_error "--mix sending nothing" "^keygate load: --mix" "$URL" --keys "$KEYS" --mix valid=0 -n 10
+usage_error "--duration without a unit" "^keygate load: --duration '10': .*unit" "$URL" --keys "$KEYS" --duration 10
+usage_error "unknown option" "^keygate load: unknown option '--bogus'" "$URL" --keys "$KEYS" --bogus -n 10
+usage_error "option without its value" "^keygate load: option -c needs a value" "$URL" --keys "$KEYS" -n 10 -c
+usage_error "--duration with --requests" "exclude each other" "$URL" --keys "$KEYS" --duration 2s --requests 10
+usage_error "bad --threshold (operator)" "^keygate load: --threshold 'p99<<5'" "$URL" --keys "$KEYS" -n 10 --threshold 'p99<<5'
+usage_error "bad --threshold (metric)" "^keygate load: --threshold 'p98<5ms'" "$URL" --keys "$KEYS" -n 10 --threshold 'p98<5ms'
+usage_error "bad --threshold (unit)" "^keygate load: --threshold 'p99<5parsecs'" "$URL" --keys "$KEYS" -n 10 --threshold 'p99<5parsecs'
+usage_error "bad --expect" "^keygate load: --expect 'invalid=99'" "$URL" --keys "$KEYS" -n 10 --expect invalid=99
+usage_error "fewer connections than threads" "^keygate load: --connections \(1\) must be at least --threads \(2\)" \
+  "$URL" --keys "$KEYS" -n 10 -c 1 -t 2
+usage_error "a class the key file lacks" "^keygate load: --mix asks for expired keys and the key file has none" \
+  "$URL" --keys "$VALID_ONLY" --mix valid=50,expired=50 -n 10
+usage_error "the default mix, a key file without expired keys" "expired" \
+  "$URL" --keys "$VALID_ONLY" -n 10
+usage_error "a key file that does not exist" "^keygate load: cannot read the key file $TMP/none.tsv" \
+  "$URL" --keys "$TMP/none.tsv" -n 10
+usage_error "a key file that is a folder" "^keygate load: cannot read the key file $TMP/adir" \
+  "$URL" --keys "$TMP/adir" -n 10
+usage_error "a --json file that cannot be written" "^keygate load: $TMP/adir/no/r\.json" \
+  "$URL" --keys "$KEYS" -n 10 -q --json "$TMP/adir/no/r.json"
+DEAD=$(kg_free_port) # nothing listens there
+usage_error "a target nothing listens on" "^keygate load: cannot connect to 127\.0\.0\.1:$DEAD" \
+  "http://127.0.0.1:$DEAD/api/v1/iocs" --keys "$KEYS" -n 10
+
+# ---- 0 and --help --------------------------------------------------------------
+assert_exit 0 "--help: exit" -- "$KEYGATE" load --help
+assert_contains "$(cat "$TMP/out")" "usage: keygate load URL" "--help: usage on stdout"
+assert_eq "" "$(cat "$TMP/err")" "--help: nothing on stderr"
+
+assert_exit 0 "thresholds that hold: exit" -- timeout 30 "$KEYGATE" load "$URL" \
+  --keys "$KEYS" -c 4 -n 500 --json "$TMP/hold.json" \
+  --threshold 'p99<10s' --threshold 'errors<1%' --threshold 'valid.p99.9<10s'
+assert_eq "" "$(cat "$TMP/err")" "thresholds that hold: nothing on stderr (not a terminal)"
+assert_contains "$(cat "$TMP/out")" "thresholds: 3 of 3 hold" "thresholds that hold: the table says so"
+checks "$TMP/hold.json" <<'EOF'
+thresholds that hold: three in the JSON ;; [t['expr'] for t in d['thresholds']] == ['p99<10s', 'errors<1%', 'valid.p99.9<10s'] ;; d['thresholds']
+thresholds that hold: each holds ;; all(t['holds'] is True for t in d['thresholds']) ;; d['thresholds']
+thresholds that hold: 500 requests ;; d['classes']['all']['requests'] == 500 ;; d['classes']['all']['requests']
+thresholds that hold: p99 measured in seconds, below 10 ;; 0 < d['thresholds'][0]['actual'] < 10 ;; d['thresholds'][0]
+EOF
+
+assert_exit 0 "--quiet: exit" -- timeout 30 "$KEYGATE" load "$URL" --keys "$KEYS" \
+  -c 2 -n 100 --quiet
+assert_eq "" "$(cat "$TMP/out")$(cat "$TMP/err")" "--quiet: no output at all"
+
+# ---- 1: a violated threshold, named ---------------------------------------------
+assert_exit 1 "rps>=100000000: exit" -- timeout 30 "$KEYGATE" load "$URL" \
+  --keys "$KEYS" -c 4 -n 500 --json "$TMP/rps.json" --threshold 'rps>=100000000'
+assert_eq 1 "$(wc -l <"$TMP/err")" "rps>=100000000: one line on stderr"
+assert_contains "$(cat "$TMP/err")" "keygate load: threshold violated: rps>=100000000" \
+  "rps>=100000000: stderr names it"
+assert_contains "$(cat "$TMP/out")" "VIOLATED" "rps>=100000000: the table says so"
+checks "$TMP/rps.json" <<'EOF'
+rps>=100000000: violated in the JSON ;; [(t['expr'], t['holds']) for t in d['thresholds']] == [('rps>=100000000', False)] ;; d['thresholds']
+rps>=100000000: the measured rate is the run's ;; abs(d['thresholds'][0]['actual'] - d['totals']['rps']) <= 0.01 * d['totals']['rps'] ;; [d['thresholds'][0], d['totals']]
+rps>=100000000: every answer verified ;; d['totals']['mismatches'] == 0 and d['errors']['overall'] == 0 ;; d['totals']
+EOF
+
+# One violated among several: only it is named.
+assert_exit 1 "one of three violated: exit" -- timeout 30 "$KEYGATE" load "$URL" \
+  --keys "$KEYS" -c 4 -n 500 --threshold 'mismatches==0' --threshold 'p99<1us' \
+  --threshold 'errors<1%'
+assert_contains "$(cat "$TMP/err")" "threshold violated: p99<1us" "one of three violated: named"
+assert_eq 1 "$(wc -l <"$TMP/err")" "one of three violated: only it on stderr"
+assert_contains "$(cat "$TMP/out")" "thresholds: 2 of 3 hold" "one of three violated: the table"
+
+# A class that was not sent measures 0 on every metric: requests>0 fails.
+assert_exit 1 "expired.requests>0 with no expired traffic: exit" -- timeout 30 \
+  "$KEYGATE" load "$URL" --keys "$KEYS" -c 2 -n 100 --mix valid=1 \
+  --threshold 'expired.requests>0'
+assert_contains "$(cat "$TMP/err")" "threshold violated: expired.requests>0" \
+  "expired.requests>0 with no expired traffic: named"
+
+fake_stop
+kg_done

@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# load_openloop.sh — `keygate load --rate R` is an open loop: it holds the
+# asked rate when the server keeps up (within 5%), counts latency from each
+# request's scheduled send time so a server that stalls cannot hide the
+# stall from the p99 (the closed loop need not show it), and reports how
+# far it fell behind when the server cannot keep up.
+#
+# Against fake_api.py: ok, stall (nothing answered in the first 200 ms of
+# every second) and slow (every answer 50 ms late, two connections: at most
+# 40 answers a second).
+#
+# Environment: KEYGATE (the keygate program). Needs python3.
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+: "${KEYGATE:?KEYGATE must name the keygate program}"
+FAKE="$(cd "$(dirname "$0")" && pwd)/fake_api.py"
+
+# ---- helpers --------------------------------------------------------------
+
+# make_keys FILE — 8 valid, 2 expired, 2 deactivated random keys, as
+# `keygate keys seed --out` writes them, mode 0600.
+make_keys() {
+  python3 - "$1" <<'EOF'
+import os, secrets, string, sys
+a = string.digits + string.ascii_letters
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+with os.fdopen(fd, "w") as f:
+    for cls in ["valid"] * 8 + ["expired"] * 2 + ["deactivated"] * 2:
+        f.write("%s\tsk_live_%s\n" % (cls, "".join(secrets.choice(a) for _ in range(38))))
+EOF
+}
+
+# fake_start MODE [fake_api.py options] — start fake_api.py on a port the
+# system picks; sets FAKE_PID and URL once it prints "listening on PORT".
+fake_start() {
+  local mode=$1 port="" _
+  shift
+  python3 "$FAKE" --keys "$KEYS" --mode "$mode" --max-seconds 90 "$@" \
+    >"$TMP/fake.out" 2>"$TMP/fake.err" &
+  FAKE_PID=$!
+  kg_track "$FAKE_PID"
+  for _ in $(seq 1 200); do
+    port=$(sed -n 's/^listening on \([0-9][0-9]*\)$/\1/p' "$TMP/fake.out")
+    if [ -n "$port" ] || ! kill -0 "$FAKE_PID" 2>/dev/null; then
+      break
+    fi
+    sleep 0.05
+  done
+  [ -n "$port" ] ||
+    kg_fail "fake_api.py --mode $mode did not start: $(cat "$TMP/fake.err")"
+  URL="http://127.0.0.1:$port/api/v1/iocs"
+}
+
+fake_stop() {
+  kill -TERM "$FAKE_PID" 2>/dev/null || true
+  wait "$FAKE_PID" 2>/dev/null || true
+}
+
+# load NAME [options] — one run against $URL (at most 40 s); its exit
+# status in RC, its wall time in WALL (seconds), its stdout, stderr and
+# JSON in $TMP/NAME.{out,err,json}.
+load() {
+  local name=$1 t0 t1
+  shift
+  RC=0
+  t0=$(date +%s%N)
+  timeout 40 "$KEYGATE" load "$URL" --keys "$KEYS" --json "$TMP/$name.json" \
+    "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" || RC=$?
+  t1=$(date +%s%N)
+  WALL=$(((t1 - t0) / 1000000))e-3
+  RUN=$name
+  KG_ASSERTS=$((KG_ASSERTS + 1))
+  if [ "$RC" != 0 ]; then
+    kg_fail "$name: exit $RC, want 0; stderr: $(head -c 600 "$TMP/$name.err")"
+  fi
+}
+
+# checks — assertions on the last run's JSON, read from stdin, one a line:
+#   WHAT ;; COND [;; SHOW]
+# COND and SHOW are Python: d is the document, all its latency figures
+# (classes.all.latency_us), wall the run's wall time in seconds, series the
+# seconds of the series that are whole (not the last one). Each line is
+# one assertion; the first false COND fails the script, printing SHOW.
+checks() {
+  local out n rc=0
+  out=$(python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+wall = float(sys.argv[2])
+lat = d["classes"]["all"]["latency_us"]
+series = [s["classes"]["all"] for s in d["series"][:-1]]
+n = 0
+for line in sys.stdin:
+    if not line.strip():
+        continue
+    parts = [x.strip() for x in line.split(";;")]
+    what, cond = parts[0], parts[1]
+    show = parts[2] if len(parts) > 2 else "None"
+    try:
+        ok = bool(eval(cond))
+    except Exception as e:
+        print("%d\n%s: %s raised %r" % (n + 1, what, cond, e))
+        sys.exit(1)
+    n += 1
+    if not ok:
+        try:
+            val = json.dumps(eval(show))
+        except Exception as e:
+            val = repr(e)
+        print("%d\n%s: %s is false (%s = %s)" % (n, what, cond, parts[2] if len(parts) > 2 else "-", val))
+        sys.exit(1)
+print(n)' "$TMP/$RUN.json" "$WALL") || rc=$?
+  n=$(printf '%s\n' "$out" | head -n 1)
+  KG_ASSERTS=$((KG_ASSERTS + ${n:-0}))
+  if [ "$rc" -ne 0 ]; then
+    kg_fail "$(printf '%s\n' "$out" | tail -n +2)"
+  fi
+}
+
+KEYS=$TMP/keys.tsv
+make_keys "$KEYS"
+
+# ---- a server that keeps up: the asked rate, within 5% ----------------------
+fake_start ok
+load steady --rate 500 --duration 4s -c 16
+checks <<'EOF'
+steady: rate asked ;; d['rate']['asked'] == 500 ;; d['rate']
+steady: rate achieved within 5% of 500 ;; abs(d['rate']['achieved'] - 500) <= 25 ;; d['rate']
+steady: requests within 5% of 2000 ;; abs(d['classes']['all']['requests'] - 2000) <= 100 ;; d['classes']['all']['requests']
+steady: the run lasts its duration ;; wall < 4 + 2.5 ;; wall
+steady: every answer verified ;; d['totals']['mismatches'] == 0 and d['errors']['overall'] == 0 ;; d['totals']
+steady: latency recorded ;; 0 < lat['p50'] <= lat['p99'] <= lat['max'] ;; lat
+EOF
+assert_contains "$(cat "$TMP/$RUN.out")" "open loop: asked 500" "steady: the table's open-loop line"
+fake_stop
+
+# ---- a server that stalls 200 ms every second -------------------------------
+# Open loop: the requests due during a stall wait for it, about 20% of them,
+# and their latency counts from when they were due: p99 shows the stall,
+# p50 does not.
+fake_start stall
+load stall-open --rate 200 --duration 3s -c 64
+checks <<'EOF'
+stall, open loop: p99 shows the 200 ms stall ;; lat['p99'] >= 100000 ;; lat
+stall, open loop: max within the stall and a margin ;; lat['max'] < 1000000 ;; lat
+stall, open loop: p50 does not ;; lat['p50'] < 100000 ;; lat
+stall, open loop: rate reported ;; d['rate']['asked'] == 200 and abs(d['rate']['achieved'] - 200) <= 10 ;; d['rate']
+stall, open loop: the latest send's lag reported ;; isinstance(d['rate']['max_lag_ms'], (int, float)) and d['rate']['max_lag_ms'] >= 0 ;; d['rate']
+stall, open loop: a second of the series shows it ;; max(s['p99'] for s in series) >= 100000 ;; series
+EOF
+assert_contains "$(cat "$TMP/$RUN.out")" "behind" "stall, open loop: the table says how far behind"
+
+# Closed loop: four connections simply wait out each stall; its p99 is
+# recorded, whatever it is.
+load stall-closed -c 4 --duration 2s
+checks <<'EOF'
+stall, closed loop: no rate block ;; d['rate'] is None ;; d['rate']
+stall, closed loop: requests made ;; d['classes']['all']['requests'] > 0 ;; d['classes']['all']['requests']
+stall, closed loop: p99 recorded ;; lat['p99'] > 0 and lat['max'] >= lat['p99'] ;; lat
+EOF
+fake_stop
+
+# ---- a server that cannot keep up: the shortfall is reported -----------------
+# 2 connections x 50 ms per answer = at most 40 answers a second, asked 200:
+# the schedule falls further behind every second. The run still ends with
+# its duration (plus at most --timeout for what is in flight), reports a rate
+# well below the asked one, and latencies (from the schedule) that grow.
+fake_start slow --delay-ms 50
+load slow --rate 200 --duration 3s -c 2 --timeout 2s
+checks <<'EOF'
+slow: rate achieved well below 200 ;; d['rate']['achieved'] < 100 ;; d['rate']
+slow: no more answers than the server can give ;; d['classes']['all']['requests'] <= 3 * 40 * 1.25 ;; d['classes']['all']['requests']
+slow: the run ends with its duration ;; wall < 3 + 2 + 2 ;; wall
+slow: the lag reported ;; d['rate']['max_lag_ms'] > 1000 ;; d['rate']
+slow: latencies grow ;; len(series) >= 2 and series[-1]['p50'] > 2 * series[0]['p50'] ;; [s['p50'] for s in series]
+slow: p99 shows the backlog ;; lat['p99'] >= 1000000 ;; lat
+slow: every answer verified ;; d['totals']['mismatches'] == 0 and d['errors']['overall'] == 0 ;; d['totals']
+EOF
+fake_stop
+
+kg_done

@@ -1,0 +1,241 @@
+#!/usr/bin/env bash
+# load_verify.sh — `keygate load` catches and classifies every way a server
+# can break the key contract (SPEC §1.4). fake_api.py answers correctly, or
+# wrongly in exactly one way in one class; for each wrong mode the run must
+# exit 1 (the default threshold mismatches==0 is violated) and the JSON
+# must blame the right kind in the right class, with only masked keys in
+# its samples. A connection closed mid-response is a socket error
+# (errors.closed), not a mismatch; chunked bodies are correct; --expect
+# overrides an expectation.
+#
+# Environment: KEYGATE (the keygate program). Needs python3.
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+: "${KEYGATE:?KEYGATE must name the keygate program}"
+FAKE="$(cd "$(dirname "$0")" && pwd)/fake_api.py"
+N=1000 # requests per run
+
+# ---- helpers --------------------------------------------------------------
+
+# make_keys FILE — a key file as `keygate keys seed --out` writes one: 8
+# valid, 2 expired, 2 deactivated keys (sk_live_ + 38 base62), mode 0600.
+make_keys() {
+  python3 - "$1" <<'EOF'
+import os, secrets, string, sys
+a = string.digits + string.ascii_letters
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+with os.fdopen(fd, "w") as f:
+    for cls in ["valid"] * 8 + ["expired"] * 2 + ["deactivated"] * 2:
+        f.write("%s\tsk_live_%s\n" % (cls, "".join(secrets.choice(a) for _ in range(38))))
+EOF
+}
+
+# fake_start MODE [fake_api.py options] — start fake_api.py on a port the
+# system picks; sets FAKE_PID and URL once it prints "listening on PORT".
+fake_start() {
+  local mode=$1 port="" _
+  shift
+  python3 "$FAKE" --keys "$KEYS" --mode "$mode" --max-seconds 90 "$@" \
+    >"$TMP/fake.out" 2>"$TMP/fake.err" &
+  FAKE_PID=$!
+  kg_track "$FAKE_PID"
+  for _ in $(seq 1 200); do
+    port=$(sed -n 's/^listening on \([0-9][0-9]*\)$/\1/p' "$TMP/fake.out")
+    if [ -n "$port" ] || ! kill -0 "$FAKE_PID" 2>/dev/null; then
+      break
+    fi
+    sleep 0.05
+  done
+  [ -n "$port" ] ||
+    kg_fail "fake_api.py --mode $mode did not start: $(cat "$TMP/fake.err")"
+  URL="http://127.0.0.1:$port/api/v1/iocs"
+}
+
+fake_stop() {
+  kill -TERM "$FAKE_PID" 2>/dev/null || true
+  wait "$FAKE_PID" 2>/dev/null || true
+}
+
+# load NAME [options] — one bounded run against $URL; its exit status in
+# RC, stdout, stderr and JSON in $TMP/NAME.{out,err,json}.
+load() {
+  local name=$1
+  shift
+  RC=0
+  timeout 60 "$KEYGATE" load "$URL" --keys "$KEYS" -c 4 -n "$N" \
+    --json "$TMP/$name.json" "$@" \
+    >"$TMP/$name.out" 2>"$TMP/$name.err" || RC=$?
+  RUN=$name
+}
+
+# checks — assertions on the last run's JSON, read from stdin, one a line:
+#   WHAT ;; COND [;; SHOW]
+# COND and SHOW are Python (d is the document, re is imported); each line
+# counts as one assertion, and the first COND that is false fails the
+# script, printing SHOW's value (COND's parts when SHOW is absent). One
+# python3 for all the lines of a run.
+checks() {
+  local out n rc=0
+  out=$(python3 -c 'import json, re, sys
+d = json.load(open(sys.argv[1]))
+n = 0
+for line in sys.stdin:
+    if not line.strip():
+        continue
+    parts = [x.strip() for x in line.split(";;")]
+    what, cond = parts[0], parts[1]
+    show = parts[2] if len(parts) > 2 else "None"
+    try:
+        ok = bool(eval(cond))
+    except Exception as e:
+        print("%d\n%s: %s raised %r" % (n + 1, what, cond, e))
+        sys.exit(1)
+    n += 1
+    if not ok:
+        try:
+            val = json.dumps(eval(show))
+        except Exception as e:
+            val = repr(e)
+        print("%d\n%s: %s is false (%s = %s)" % (n, what, cond, parts[2] if len(parts) > 2 else "-", val))
+        sys.exit(1)
+print(n)' "$TMP/$RUN.json") || rc=$?
+  n=$(printf '%s\n' "$out" | head -n 1)
+  KG_ASSERTS=$((KG_ASSERTS + ${n:-0}))
+  if [ "$rc" -ne 0 ]; then
+    kg_fail "$(printf '%s\n' "$out" | tail -n +2)"
+  fi
+}
+
+# assert_rc WANT WHAT — the last run's exit status.
+assert_rc() {
+  KG_ASSERTS=$((KG_ASSERTS + 1))
+  if [ "$RC" != "$1" ]; then
+    kg_fail "$2: exit $RC, want $1; stderr: $(head -c 600 "$TMP/$RUN.err")"
+  fi
+}
+
+# assert_no_keys WHAT — no key body of $KEYS (the 38 characters after
+# sk_live_) in the last run's stdout, stderr or JSON. The key itself is
+# never printed, only the file it was found in.
+assert_no_keys() {
+  KG_ASSERTS=$((KG_ASSERTS + 1))
+  local f
+  for f in "$TMP/$RUN.out" "$TMP/$RUN.err" "$TMP/$RUN.json"; do
+    if [ -e "$f" ] && grep -qF -f "$TMP/bodies" "$f"; then
+      kg_fail "$1: a full key appears in $(basename "$f")"
+    fi
+  done
+}
+
+# Samples show keys as sk_live_****Ab3x (or sk_live_**** when too short to
+# show four), never more; the missing class has no key.
+MASKED='all(re.fullmatch(r"sk_live_\*{4}([A-Za-z0-9]{4})?|\(none\)", s["key"]) for s in d["samples"])'
+
+KEYS=$TMP/keys.tsv
+make_keys "$KEYS"
+cut -f2 "$KEYS" | sed 's/^sk_live_//' >"$TMP/bodies"
+assert_eq 12 "$(grep -cE '^[A-Za-z0-9]{38}$' "$TMP/bodies")" "38-character key bodies to grep for"
+
+# ---- a correct server: everything verifies ---------------------------------
+fake_start ok
+load ok
+assert_rc 0 "ok: exit"
+checks <<EOF
+ok: requests ;; d['classes']['all']['requests'] == $N ;; d['classes']['all']['requests']
+ok: no mismatch ;; d['totals']['mismatches'] == 0 ;; d['classes']['all']['mismatch_kinds']
+ok: no socket error ;; d['errors']['overall'] == 0 ;; d['errors']
+ok: no sample ;; d['samples'] == [] ;; d['samples']
+ok: every class sent ;; all(d['classes'][c]['requests'] > 0 for c in ('valid', 'invalid', 'missing', 'expired')) ;; {c: v['requests'] for c, v in d['classes'].items()}
+EOF
+assert_no_keys "ok"
+
+# --expect changes what is expected: a 200 for invalid keys is now wanted,
+# so the contract's 401 is a status mismatch in the invalid class.
+load ok-expect --expect invalid=200
+assert_rc 1 "ok + --expect invalid=200: exit"
+checks <<EOF
+ok + --expect invalid=200: every invalid answer a status mismatch ;; d['classes']['invalid']['mismatch_kinds']['status'] == d['classes']['invalid']['requests'] > 0 ;; d['classes']['invalid']
+ok + --expect invalid=200: no other class mismatches ;; d['totals']['mismatches'] == d['classes']['invalid']['mismatches'] ;; {c: v['mismatches'] for c, v in d['classes'].items()}
+EOF
+fake_stop
+
+# ---- each wrong mode: caught, in the right class, as the right kind --------
+# MODE CLASS KIND ALLOWED — ALLOWED: the kinds the class may show besides
+# KIND (a malformed body has no code to compare; a 200 has no challenge).
+while read -r mode cls kind allowed <&3; do
+  fake_start "$mode"
+  load "$mode"
+  assert_rc 1 "$mode: exit"
+  assert_contains "$(cat "$TMP/$RUN.err")" \
+    "keygate load: threshold violated: mismatches==0" "$mode: names the threshold"
+  c="d['classes']['$cls']"
+  checks <<EOF
+$mode: $cls traffic sent ;; ${c}['requests'] > 0 ;; $c
+$mode: every $cls answer a '$kind' mismatch ;; ${c}['mismatch_kinds']['$kind'] == ${c}['mismatches'] == ${c}['requests'] ;; $c
+$mode: only the expected kinds ;; {k for k, n in ${c}['mismatch_kinds'].items() if n} <= set('$kind,$allowed'.split(',')) ;; ${c}['mismatch_kinds']
+$mode: no other class mismatches ;; d['totals']['mismatches'] == ${c}['mismatches'] ;; {c: v['mismatches'] for c, v in d['classes'].items()}
+$mode: all requests answered ;; d['classes']['all']['requests'] == $N and d['errors']['overall'] == 0 ;; [d['classes']['all']['requests'], d['errors']]
+$mode: samples kept ;; 0 < len(d['samples']) <= 10 ;; len(d['samples'])
+$mode: samples name the class and kind ;; all(s['class'] == '$cls' and '$kind' in s['kinds'] for s in d['samples']) ;; [(s['class'], s['kinds']) for s in d['samples']]
+$mode: sample keys masked ;; $MASKED ;; [s['key'] for s in d['samples']]
+EOF
+  assert_no_keys "$mode"
+  fake_stop
+done 3<<'EOF'
+invalid-200 invalid status code,body,www_authenticate,request_id,content_type
+wrong-code invalid code -
+no-www-auth expired www_authenticate -
+malformed-body missing body code,request_id
+request-id-mismatch expired request_id -
+EOF
+
+# ---- --expect for an API that differs on purpose ----------------------------
+fake_start invalid-200
+load invalid-200-expect --expect invalid=200
+assert_rc 0 "invalid-200 + --expect invalid=200: exit"
+checks <<EOF
+invalid-200 + --expect: no mismatch ;; d['totals']['mismatches'] == 0 ;; d['classes']['invalid']
+invalid-200 + --expect: echoed in config ;; d['config']['expect']['invalid']['status'] == 200 ;; d['config']['expect']
+EOF
+fake_stop
+
+fake_start wrong-code
+load wrong-code-expect --expect invalid=401:unauthorized
+assert_rc 0 "wrong-code + --expect invalid=401:unauthorized: exit"
+checks <<EOF
+wrong-code + --expect: no mismatch ;; d['totals']['mismatches'] == 0 ;; d['classes']['invalid']
+EOF
+fake_stop
+
+# ---- chunked bodies are correct ---------------------------------------------
+fake_start ok-chunked
+load ok-chunked
+assert_rc 0 "ok-chunked: exit"
+checks <<EOF
+ok-chunked: requests ;; d['classes']['all']['requests'] == $N ;; d['classes']['all']
+ok-chunked: no mismatch, no error ;; d['totals']['mismatches'] == 0 and d['errors']['overall'] == 0 ;; [d['classes']['all']['mismatch_kinds'], d['errors']]
+EOF
+assert_no_keys "ok-chunked"
+fake_stop
+
+# ---- a connection closed mid-response is a socket error ---------------------
+# Every 7th answer is cut: about N/7 of them, all "closed", none a mismatch.
+fake_start close-mid-response --close-every 7
+load close
+assert_rc 0 "close-mid-response: exit (mismatches==0 holds)"
+checks <<EOF
+close-mid-response: not a mismatch ;; d['totals']['mismatches'] == 0 ;; d['classes']['all']['mismatch_kinds']
+close-mid-response: errors.closed about N/7 ;; $N // 7 * 0.9 <= d['errors']['closed'] <= $N // 7 * 1.1 ;; d['errors']
+close-mid-response: only 'closed' errors ;; d['errors']['overall'] == d['errors']['closed'] == d['classes']['all']['error_kinds']['closed'] ;; d['errors']
+close-mid-response: requests count the errors ;; d['classes']['all']['requests'] == $N ;; d['classes']['all']['requests']
+EOF
+assert_contains "$(cat "$TMP/$RUN.out")" "closed" "close-mid-response: the table names the error kind"
+assert_no_keys "close-mid-response"
+load close-threshold --threshold errors==0
+assert_rc 1 "close-mid-response + errors==0: exit"
+assert_contains "$(cat "$TMP/$RUN.err")" "threshold violated: errors==0" \
+  "close-mid-response + errors==0: names the threshold"
+fake_stop
+
+kg_done
