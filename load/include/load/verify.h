@@ -97,7 +97,7 @@ typedef struct kgl_response {
 #define KGL_MM_CODE 0x02u         /* error.code absent or different */
 #define KGL_MM_BODY 0x04u         /* body not the contract's JSON shape */
 #define KGL_MM_WWW_AUTH 0x08u     /* WWW-Authenticate absent or wrong */
-#define KGL_MM_REQUEST_ID 0x10u   /* X-Request-Id absent, malformed, or != body */
+#define KGL_MM_REQUEST_ID 0x10u   /* X-Request-Id absent, bad or != body */
 #define KGL_MM_CONTENT_TYPE 0x20u /* not application/json */
 #define KGL_MM_KINDS 6
 
@@ -137,9 +137,10 @@ const char *kgl_mismatch_name(int i);
  *   - WWW-Authenticate is read as RFC 9110 §11.6.1's #challenge list:
  *     challenge = auth-scheme [ 1*SP ( token68 / #auth-param ) ], auth-param
  *     = token BWS "=" BWS ( token / quoted-string ). A list element of the
- *     form `token BWS "="` is a parameter of the challenge before it; any
- *     other token starts a new challenge. The whole value must parse, hold
- *     exactly one Bearer challenge (scheme case-insensitive) with params,
+ *     form `token BWS "="` is a parameter of the challenge before it, which
+ *     must have opened its parameter list (scheme then 1*SP, no token68);
+ *     any other token starts a new challenge. The whole value must parse,
+ *     hold exactly one Bearer challenge (scheme case-insensitive) with params,
  *     not a token68, and in it exactly one realm (names case-insensitive);
  *     error must appear at most once (RFC 6750 §3). Parameters of other
  *     challenges are never read as the Bearer challenge's.
