@@ -42,6 +42,7 @@ typedef struct curl_slot {
   int busy;              /* a transfer is on it */
   int64_t rest_until_ns; /* after a failed connect: not before this */
   kgl_flight flight;
+  int keep;      /* KGL_H1_KEEP_* for this request (kgl_keep_body) */
   int head_done; /* the head's empty line went by: what follows is body or
                     trailers */
   kgl_h1 resp;   /* the fields and body kept (h1.c's storage and rules) */
@@ -244,7 +245,7 @@ static size_t on_header(char *buf, size_t size, size_t n, void *ud) {
   curl_slot *s = ud;
   const size_t len = size * n;
   if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
-    kgl_h1_reset(&s->resp, s->resp.keep_body, s->resp.no_body);
+    kgl_h1_reset(&s->resp, s->keep, s->resp.no_body);
     s->head_done = 0;
     return len;
   }
@@ -253,6 +254,13 @@ static size_t on_header(char *buf, size_t size, size_t n, void *ud) {
     ll--;
   }
   if (ll == 0) {
+    /* the head is whole: its status says which body is kept (a 1xx's
+     * settles nothing, the next status line resets) */
+    long status = 0;
+    curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (!s->head_done && status >= 200) {
+      kgl_h1_head_done(&s->resp, (int)status);
+    }
     s->head_done = 1;
     return len;
   }
@@ -400,10 +408,10 @@ static int slot_start(curl_engine *e, const kgl_flight *f) {
   curl_slot *s = &e->slots[i];
   s->busy = 1;
   e->nbusy++;
-  const kgl_expect *x = &w->opt->expect[f->req->cls];
   s->flight = *f;
   s->head_done = 0;
-  kgl_h1_reset(&s->resp, x->contract || x->code[0] != '\0', e->head);
+  s->keep = kgl_keep_body(w->opt, f->req->cls);
+  kgl_h1_reset(&s->resp, s->keep, e->head);
   w->in_flight++;
   if (curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, list_of(e, f->req)) !=
           CURLE_OK ||
@@ -437,7 +445,7 @@ static void slot_done(curl_engine *e, CURL *easy, CURLcode result) {
   } else {
     long status = 0;
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-    s->resp.status = (int)status;
+    s->resp.status = (int)status; /* also when no head came through us */
     kgl_response r;
     kgl_h1_response(&s->resp, &r);
     kgl_worker_complete(w, &s->flight, &r);
