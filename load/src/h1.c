@@ -7,7 +7,9 @@
  *
  * Refused as protocol errors: a status line that is not HTTP/1.x SP 3DIGIT,
  * a field line without a colon or with whitespace before it, obs-fold,
- * control bytes in a field, two different Content-Lengths, Content-Length
+ * control bytes (a bare CR included) in a field it reads (the others are
+ * skipped with memchr: their bytes cost nothing), two different
+ * Content-Lengths, Content-Length
  * together with Transfer-Encoding, a transfer coding other than chunked, a
  * malformed chunk size, a head over KGL_H1_HEAD_MAX bytes. A bare LF ends a
  * line as CRLF does (RFC 9112 §2.2 allows a recipient that).
@@ -35,6 +37,8 @@ void kgl_h1_reset(kgl_h1 *p, int keep_body, int head_request) {
   p->close = 0;
   p->remaining = 0;
   p->chunk_ext = 0;
+  p->chunk_state = 0;
+  p->chunk_digits = 0;
   p->content_type_len = 0;
   p->content_type_count = 0;
   p->www_authenticate_len = 0;
@@ -59,25 +63,50 @@ static int lower(int c) {
   return c >= 'A' && c <= 'Z' ? c + 32 : c;
 }
 
-static int name_is(const char *s, size_t n, const char *want) {
-  const size_t wn = strlen(want);
+/* RFC 9110 §5.6.2 tchar: 1 for the bytes a field name may hold. */
+static const unsigned char TCHAR[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1,
+    0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1, 0};
+
+/* Does the field name (s, n) equal `want` (lower case, length wn)?
+ * Field names are tchar, and for a tchar c, (c | 0x20) is a lower-case
+ * letter or '-' only when c is that letter in either case or '-' (CR, the
+ * other byte that ORs to '-', is no tchar): eight bytes are compared at a
+ * time. Values compared with it (close, chunked) are lower-cased the same
+ * way, which at worst takes a non-token byte for its letter: such a value
+ * is then compared as that word. */
+static uint64_t load8(const char *p) {
+  uint64_t v;
+  memcpy(&v, p, 8);
+  return v;
+}
+
+static int name_is(const char *s, size_t n, const char *want, size_t wn) {
+  const uint64_t fold = 0x2020202020202020ull;
   if (n != wn) {
     return 0;
   }
+  if (n >= 8) {
+    uint64_t diff = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      diff |= (load8(s + i) | fold) ^ load8(want + i);
+    }
+    diff |= (load8(s + n - 8) | fold) ^ load8(want + n - 8);
+    return diff == 0;
+  }
   for (size_t i = 0; i < n; i++) {
-    if (lower((unsigned char)s[i]) != want[i]) {
+    if (((unsigned char)s[i] | 0x20) != (unsigned char)want[i]) {
       return 0;
     }
   }
   return 1;
 }
-
-/* RFC 9110 §5.6.2 tchar */
-static int is_tchar(unsigned char c) {
-  static const char extra[] = "!#$%&'*+-.^_`|~";
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-         (c >= 'A' && c <= 'Z') || (c != 0 && strchr(extra, c) != NULL);
-}
+#define NAME_IS(s, n, lit) name_is((s), (n), lit, sizeof lit - 1)
 
 static void keep(char *dst, size_t cap, size_t *len, int *count, const char *v,
                  size_t n) {
@@ -87,11 +116,6 @@ static void keep(char *dst, size_t cap, size_t *len, int *count, const char *v,
     *len = k;
   }
   (*count)++;
-}
-
-/* The end of the line starting at s (the LF), or NULL. */
-static const char *line_end(const char *s, const char *end) {
-  return memchr(s, '\n', (size_t)(end - s));
 }
 
 /* Parse one decimal Content-Length value. -1 when malformed. */
@@ -109,30 +133,144 @@ static int64_t parse_length(const char *v, size_t n) {
   return x;
 }
 
-static kgl_h1_rc parse_head(kgl_h1 *p, const char *buf, size_t len,
-                            size_t *used) {
-  const char *end = buf + len;
-  /* find the empty line that ends the head */
-  const char *s = buf, *head_end = NULL;
-  for (;;) {
-    const char *lf = line_end(s, end);
-    if (lf == NULL) {
-      break;
-    }
-    const size_t ll = (size_t)(lf - s);
-    if (ll == 0 || (ll == 1 && s[0] == '\r')) {
-      head_end = lf + 1;
-      break;
-    }
-    s = lf + 1;
+/* What the head's fields said about framing. */
+typedef struct framing {
+  int64_t length; /* -1: none given */
+  int chunked;
+  int keepalive;
+} framing;
+
+/* One field line (name, value with OWS trimmed): the few the verifier and
+ * the framing need are read, the others only checked. */
+/* The fields the parser reads, by name. */
+enum {
+  F_OTHER = 0,
+  F_CONNECTION,
+  F_CONTENT_TYPE,
+  F_REQUEST_ID,
+  F_CONTENT_LENGTH,
+  F_WWW_AUTHENTICATE,
+  F_TRANSFER_ENCODING
+};
+
+static int field_id(const char *n, size_t nl) {
+  switch (nl) { /* one compare per field line, by the name's length */
+  case 10:
+    return NAME_IS(n, nl, "connection") ? F_CONNECTION : F_OTHER;
+  case 12:
+    return NAME_IS(n, nl, "content-type")   ? F_CONTENT_TYPE
+           : NAME_IS(n, nl, "x-request-id") ? F_REQUEST_ID
+                                            : F_OTHER;
+  case 14:
+    return NAME_IS(n, nl, "content-length") ? F_CONTENT_LENGTH : F_OTHER;
+  case 16:
+    return NAME_IS(n, nl, "www-authenticate") ? F_WWW_AUTHENTICATE : F_OTHER;
+  case 17:
+    return NAME_IS(n, nl, "transfer-encoding") ? F_TRANSFER_ENCODING : F_OTHER;
+  default:
+    return F_OTHER;
   }
-  if (head_end == NULL) {
-    *used = 0;
-    return len >= KGL_H1_HEAD_MAX ? fail(p, "response head too large")
-                                  : KGL_H1_MORE;
+}
+
+/* Connection is a list of options (RFC 9110 §7.6.1): note close and
+ * keep-alive wherever they stand in it. */
+static void connection_options(kgl_h1 *p, framing *fr, const char *v,
+                               size_t vl) {
+  size_t i = 0;
+  while (i < vl) {
+    while (i < vl && (v[i] == ',' || v[i] == ' ' || v[i] == '\t')) {
+      i++;
+    }
+    const size_t start = i;
+    while (i < vl && v[i] != ',' && v[i] != ' ' && v[i] != '\t') {
+      i++;
+    }
+    if (NAME_IS(v + start, i - start, "close")) {
+      p->close = 1;
+    } else if (NAME_IS(v + start, i - start, "keep-alive")) {
+      fr->keepalive = 1;
+    }
   }
-  /* status line: HTTP/1.x SP 3DIGIT SP reason */
-  const char *lf = line_end(buf, end);
+}
+
+/* One field line (name, value with OWS trimmed): the few the verifier and
+ * the framing need are read and checked for control bytes; the others are
+ * skipped. */
+static kgl_h1_rc field(kgl_h1 *p, framing *fr, const char *n, size_t nl,
+                       const char *v, size_t vl) {
+  const int which = field_id(n, nl);
+  if (which == F_OTHER) {
+    return KGL_H1_MORE; /* skipped: its bytes cost nothing */
+  }
+  for (size_t i = 0; i < vl; i++) {
+    const unsigned char c = (unsigned char)v[i];
+    if ((c < 0x20 && c != '\t') || c == 0x7f) {
+      return fail(p, "control byte in a response field");
+    }
+  }
+  switch (which) {
+  case F_CONNECTION:
+    connection_options(p, fr, v, vl);
+    break;
+  case F_CONTENT_TYPE:
+  case F_REQUEST_ID:
+  case F_WWW_AUTHENTICATE:
+    kgl_h1_keep_field(p, n, nl, v, vl);
+    break;
+  case F_CONTENT_LENGTH: {
+    const int64_t x = parse_length(v, vl);
+    if (x < 0 || (fr->length >= 0 && x != fr->length)) {
+      return fail(p, "bad or conflicting Content-Length");
+    }
+    fr->length = x;
+    break;
+  }
+  case F_TRANSFER_ENCODING:
+  default:
+    if (!NAME_IS(v, vl, "chunked")) {
+      return fail(p, "a transfer coding other than chunked");
+    }
+    fr->chunked = 1;
+    break;
+  }
+  return KGL_H1_MORE;
+}
+
+void kgl_h1_keep_field(kgl_h1 *p, const char *n, size_t nl, const char *v,
+                       size_t vl) {
+  switch (field_id(n, nl)) {
+  case F_CONTENT_TYPE:
+    keep(p->content_type, sizeof p->content_type, &p->content_type_len,
+         &p->content_type_count, v, vl);
+    break;
+  case F_REQUEST_ID:
+    keep(p->request_id, sizeof p->request_id, &p->request_id_len,
+         &p->request_id_count, v, vl);
+    break;
+  case F_WWW_AUTHENTICATE:
+    keep(p->www_authenticate, sizeof p->www_authenticate,
+         &p->www_authenticate_len, &p->www_authenticate_count, v, vl);
+    break;
+  default:
+    break;
+  }
+}
+
+void kgl_h1_head_done(kgl_h1 *p, int status) {
+  p->status = status;
+  if (p->keep_body == KGL_H1_KEEP_ERRORS) {
+    p->keep_body = status < 200 || status > 299;
+  }
+}
+
+/* The status line at buf: HTTP/1.x SP 3DIGIT [SP reason]. Sets *next past
+ * its LF. 0 when it is not whole yet, -1 when malformed, else 1. */
+static int status_line(kgl_h1 *p, const char *buf, const char *end,
+                       const char **next, int *http10) {
+  const char *lf = memchr(buf, '\n', (size_t)(end - buf));
+  if (lf == NULL) {
+    return 0;
+  }
   size_t ll = (size_t)(lf - buf);
   if (ll > 0 && buf[ll - 1] == '\r') {
     ll--;
@@ -141,83 +279,96 @@ static kgl_h1_rc parse_head(kgl_h1 *p, const char *buf, size_t len,
       (buf[7] != '1' && buf[7] != '0') || buf[8] != ' ' || buf[9] < '1' ||
       buf[9] > '5' || buf[10] < '0' || buf[10] > '9' || buf[11] < '0' ||
       buf[11] > '9' || (ll > 12 && buf[12] != ' ')) {
+    return -1;
+  }
+  for (size_t i = 13; i < ll; i++) {
+    const unsigned char c = (unsigned char)buf[i];
+    if ((c < 0x20 && c != '\t') || c == 0x7f) {
+      return -1;
+    }
+  }
+  *http10 = buf[7] == '0';
+  p->status = (buf[9] - '0') * 100 + (buf[10] - '0') * 10 + (buf[11] - '0');
+  *next = lf + 1;
+  return 1;
+}
+
+/* The head, in one pass over its bytes; when it is not whole yet nothing
+ * is consumed (the caller appends more and calls again). */
+static kgl_h1_rc parse_head(kgl_h1 *p, const char *buf, size_t len,
+                            size_t *used) {
+  const char *end = buf + len;
+  const char *s;
+  int http10 = 0;
+  *used = 0;
+  const int st = status_line(p, buf, end, &s, &http10);
+  if (st < 0) {
     return fail(p, "malformed status line");
   }
-  const int http10 = buf[7] == '0';
-  p->status = (buf[9] - '0') * 100 + (buf[10] - '0') * 10 + (buf[11] - '0');
-  int64_t length = -1;
-  int chunked = 0, keepalive = 0;
-  for (s = lf + 1; s < head_end;) {
-    lf = line_end(s, end);
-    ll = (size_t)(lf - s);
-    const char *next = lf + 1;
-    if (ll > 0 && s[ll - 1] == '\r') {
-      ll--;
+  framing fr = {-1, 0, 0};
+  p->close = 0;
+  p->content_type_count = p->www_authenticate_count = 0;
+  p->request_id_count = 0;
+  for (;;) {
+    if (st == 0 || s >= end) {
+      goto incomplete;
     }
-    if (ll == 0) {
+    /* the empty line ends the head */
+    if (*s == '\n' || (*s == '\r' && s + 1 < end && s[1] == '\n')) {
+      s += *s == '\n' ? 1 : 2;
       break;
     }
-    if (s[0] == ' ' || s[0] == '\t') {
+    if (*s == '\r') {
+      if (s + 1 >= end) {
+        goto incomplete;
+      }
+      return fail(p, "a CR not followed by LF");
+    }
+    if (*s == ' ' || *s == '\t') {
       return fail(p, "obs-fold in a response field");
     }
-    size_t nl = 0;
-    while (nl < ll && is_tchar((unsigned char)s[nl])) {
-      nl++;
+    const char *n = s;
+    while (s < end && TCHAR[(unsigned char)*s]) {
+      s++;
     }
-    if (nl == 0 || nl == ll || s[nl] != ':') {
+    if (s >= end) {
+      goto incomplete;
+    }
+    if (s == n || *s != ':') {
       return fail(p, "malformed response field line");
     }
-    const char *v = s + nl + 1;
-    size_t vl = ll - nl - 1;
-    while (vl > 0 && (v[0] == ' ' || v[0] == '\t')) {
-      v++;
-      vl--;
+    const size_t nl = (size_t)(s - n);
+    s++;
+    while (s < end && (*s == ' ' || *s == '\t')) {
+      s++;
     }
-    while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t')) {
-      vl--;
+    const char *v = s;
+    s = memchr(s, '\n', (size_t)(end - s));
+    if (s == NULL) {
+      goto incomplete;
     }
-    for (size_t i = 0; i < vl; i++) {
-      const unsigned char c = (unsigned char)v[i];
-      if ((c < 0x20 && c != '\t') || c == 0x7f) {
-        return fail(p, "control byte in a response field");
-      }
+    const char *ve = s;
+    if (ve > v && ve[-1] == '\r') {
+      ve--;
     }
-    if (name_is(s, nl, "content-length")) {
-      const int64_t x = parse_length(v, vl);
-      if (x < 0 || (length >= 0 && x != length)) {
-        return fail(p, "bad or conflicting Content-Length");
-      }
-      length = x;
-    } else if (name_is(s, nl, "transfer-encoding")) {
-      if (!name_is(v, vl, "chunked")) {
-        return fail(p, "a transfer coding other than chunked");
-      }
-      chunked = 1;
-    } else if (name_is(s, nl, "connection")) {
-      if (name_is(v, vl, "close")) {
-        p->close = 1;
-      } else if (name_is(v, vl, "keep-alive")) {
-        keepalive = 1;
-      }
-    } else if (name_is(s, nl, "content-type")) {
-      keep(p->content_type, sizeof p->content_type, &p->content_type_len,
-           &p->content_type_count, v, vl);
-    } else if (name_is(s, nl, "www-authenticate")) {
-      keep(p->www_authenticate, sizeof p->www_authenticate,
-           &p->www_authenticate_len, &p->www_authenticate_count, v, vl);
-    } else if (name_is(s, nl, "x-request-id")) {
-      keep(p->request_id, sizeof p->request_id, &p->request_id_len,
-           &p->request_id_count, v, vl);
+    while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) {
+      ve--;
     }
-    s = next;
+    s++;
+    if (field(p, &fr, n, nl, v, (size_t)(ve - v)) == KGL_H1_ERROR) {
+      return KGL_H1_ERROR;
+    }
   }
-  if (http10 && !keepalive) {
+  if ((size_t)(s - buf) > KGL_H1_HEAD_MAX) {
+    return fail(p, "response head too large");
+  }
+  if (http10 && !fr.keepalive) {
     p->close = 1;
   }
-  if (chunked && length >= 0) {
+  if (fr.chunked && fr.length >= 0) {
     return fail(p, "both Content-Length and Transfer-Encoding");
   }
-  *used = (size_t)(head_end - buf);
+  *used = (size_t)(s - buf);
   if (p->status < 200) {
     /* 1xx: an interim response; the real one follows */
     if (p->status == 101) {
@@ -227,22 +378,26 @@ static kgl_h1_rc parse_head(kgl_h1 *p, const char *buf, size_t len,
     kgl_h1_reset(p, kb, nb);
     return KGL_H1_MORE;
   }
+  kgl_h1_head_done(p, p->status);
   if (p->no_body || p->status == 204 || p->status == 304) {
     p->state = ST_DONE;
-  } else if (chunked) {
+  } else if (fr.chunked) {
     p->state = ST_CHUNK_SIZE;
     p->remaining = 0;
-  } else if (length >= 0) {
-    p->remaining = length;
-    p->state = length == 0 ? ST_DONE : ST_BODY_LENGTH;
+  } else if (fr.length >= 0) {
+    p->remaining = fr.length;
+    p->state = fr.length == 0 ? ST_DONE : ST_BODY_LENGTH;
   } else {
     p->close = 1;
     p->state = ST_BODY_CLOSE;
   }
   return p->state == ST_DONE ? KGL_H1_DONE : KGL_H1_MORE;
+incomplete:
+  return len >= KGL_H1_HEAD_MAX ? fail(p, "response head too large")
+                                : KGL_H1_MORE;
 }
 
-static void body_bytes(kgl_h1 *p, const char *b, size_t n) {
+void kgl_h1_keep_body(kgl_h1 *p, const char *b, size_t n) {
   if (!p->keep_body) {
     return;
   }
@@ -283,7 +438,7 @@ kgl_h1_rc kgl_h1_feed(kgl_h1 *p, const char *buf, size_t len, size_t *used) {
       if ((int64_t)n > p->remaining) {
         n = (size_t)p->remaining;
       }
-      body_bytes(p, buf + off, n);
+      kgl_h1_keep_body(p, buf + off, n);
       off += n;
       p->remaining -= (int64_t)n;
       if (p->remaining == 0) {
@@ -292,36 +447,54 @@ kgl_h1_rc kgl_h1_feed(kgl_h1 *p, const char *buf, size_t len, size_t *used) {
       break;
     }
     case ST_BODY_CLOSE:
-      body_bytes(p, buf + off, len - off);
+      kgl_h1_keep_body(p, buf + off, len - off);
       off = len;
       break;
     case ST_CHUNK_SIZE: {
-      /* hex digits, optional ;extensions, CRLF */
-      const char c = buf[off++];
+      /* RFC 9112 §7.1: chunk-size = 1*HEXDIG, then
+       * *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] ), CRLF.
+       * chunk_state: 0 digits, 1 whitespace after them, 2 extensions,
+       * 3 CR seen. */
+      const unsigned char c = (unsigned char)buf[off++];
+      if (p->chunk_state == 3 && c != '\n') {
+        return fail(p, "a CR not followed by LF in a chunk size line");
+      }
       if (c == '\n') {
-        if (p->chunk_ext < 1) {
+        if (p->chunk_digits == 0) {
           return fail(p, "empty chunk size");
         }
         p->state = p->remaining == 0 ? ST_TRAILER : ST_CHUNK_DATA;
         p->chunk_ext = 0;
+        p->chunk_state = 0;
+        p->chunk_digits = 0;
         break;
       }
-      if (p->chunk_ext >= 100) { /* in extensions, or ended by CR */
-        if (c != '\r' && (c < 0x20 || c == 0x7f) && c != '\t') {
+      if (c == '\r') {
+        p->chunk_state = 3;
+        break;
+      }
+      if (p->chunk_state == 2) {
+        if ((c < 0x20 && c != '\t') || c == 0x7f) {
           return fail(p, "control byte in a chunk extension");
+        }
+        if (++p->chunk_ext > KGL_H1_HEAD_MAX) {
+          return fail(p, "chunk extension too long");
         }
         break;
       }
-      const int h = hexval((unsigned char)c);
-      if (h >= 0) {
+      const int h = hexval(c);
+      if (h >= 0 && p->chunk_state == 0) {
         if (p->remaining > ((int64_t)1 << 40)) {
           return fail(p, "chunk too large");
         }
         p->remaining = p->remaining * 16 + h;
-        p->chunk_ext++;
-      } else if ((c == ';' || c == '\r' || c == ' ' || c == '\t') &&
-                 p->chunk_ext > 0) {
-        p->chunk_ext += 100;
+        if (++p->chunk_digits > 64) {
+          return fail(p, "chunk size too long");
+        }
+      } else if ((c == ' ' || c == '\t') && p->chunk_digits > 0) {
+        p->chunk_state = 1; /* BWS before ';' */
+      } else if (c == ';' && p->chunk_digits > 0) {
+        p->chunk_state = 2;
       } else {
         return fail(p, "malformed chunk size");
       }
@@ -332,7 +505,7 @@ kgl_h1_rc kgl_h1_feed(kgl_h1 *p, const char *buf, size_t len, size_t *used) {
       if ((int64_t)n > p->remaining) {
         n = (size_t)p->remaining;
       }
-      body_bytes(p, buf + off, n);
+      kgl_h1_keep_body(p, buf + off, n);
       off += n;
       p->remaining -= (int64_t)n;
       if (p->remaining == 0) {
@@ -406,5 +579,5 @@ void kgl_h1_response(const kgl_h1 *p, kgl_response *r) {
   r->request_id_count = p->request_id_count;
   r->body = p->body;
   r->body_len = p->body_len;
-  r->body_truncated = p->body_truncated || (!p->keep_body && 0);
+  r->body_truncated = p->body_truncated;
 }

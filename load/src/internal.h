@@ -48,6 +48,7 @@ typedef struct kgl_req {
 typedef struct kgl_traffic {
   kgl_url url;
   char method[16];
+  int head_method;           /* HEAD: responses carry no body */
   kgl_req *reqs[KGL_NCLASS]; /* per class, nreq[c] of them */
   size_t nreq[KGL_NCLASS];
   int cumulative[KGL_NCLASS]; /* running sums of the mix weights */
@@ -75,6 +76,11 @@ static inline uint64_t kgl_rand(uint64_t *s) {
   return z ^ (z >> 31);
 }
 
+/* kgl_keep_body — what the engines keep of a response body for class c:
+ * all of it when the expectation reads the body, else only an error's (so
+ * a mismatch sample of a valid key can say which error came back). */
+int kgl_keep_body(const kgl_options *o, kgl_class c);
+
 /* kgl_traffic_pick — the next request for a thread (class by the mix, key
  * at random within it). */
 const kgl_req *kgl_traffic_pick(const kgl_traffic *t, uint64_t *rng);
@@ -84,6 +90,11 @@ const kgl_req *kgl_traffic_pick(const kgl_traffic *t, uint64_t *rng);
 #define KGL_H1_HEAD_MAX 16384 /* a longer response head is a protocol error */
 #define KGL_H1_BODY_KEEP 8192 /* body bytes kept for verification */
 
+/* Which bodies the parser keeps for the verifier. */
+#define KGL_H1_KEEP_NONE 0
+#define KGL_H1_KEEP_ALL 1
+#define KGL_H1_KEEP_ERRORS 2 /* only when the status is not 2xx */
+
 typedef enum kgl_h1_rc {
   KGL_H1_MORE = 0,  /* consumed what it could; feed more */
   KGL_H1_DONE = 1,  /* one whole response parsed */
@@ -92,12 +103,14 @@ typedef enum kgl_h1_rc {
 
 typedef struct kgl_h1 {
   int state;
-  int keep_body; /* keep up to KGL_H1_BODY_KEEP bytes of the body */
+  int keep_body; /* KGL_H1_KEEP_*: keep up to KGL_H1_BODY_KEEP body bytes */
   int no_body;   /* the request was HEAD */
   int status;
   int close;         /* Connection: close, or HTTP/1.0 without keep-alive */
   int64_t remaining; /* body bytes (Content-Length or chunk) still due */
-  int chunk_ext;
+  int chunk_ext;     /* bytes of the current extension or trailer line */
+  int chunk_state;   /* within a chunk-size line (h1.c) */
+  int chunk_digits;  /* hex digits of the chunk size so far */
   char content_type[128];
   size_t content_type_len;
   int content_type_count;
@@ -113,7 +126,8 @@ typedef struct kgl_h1 {
   const char *error; /* what was wrong, for the report */
 } kgl_h1;
 
-/* kgl_h1_reset — ready p for the response to one request. */
+/* kgl_h1_reset — ready p for the response to one request; keep_body is a
+ * KGL_H1_KEEP_* value. */
 void kgl_h1_reset(kgl_h1 *p, int keep_body, int head_request);
 
 /*
@@ -128,7 +142,22 @@ kgl_h1_rc kgl_h1_feed(kgl_h1 *p, const char *buf, size_t len, size_t *used);
  * (no length given), KGL_H1_ERROR otherwise (closed mid-response). */
 kgl_h1_rc kgl_h1_eof(kgl_h1 *p);
 
-/* kgl_h1_waiting — 1 when nothing of a response has arrived yet. */
+/* For an engine that parses responses elsewhere (libcurl) but keeps them
+ * by the parser's rules, in p after kgl_h1_reset:
+ * kgl_h1_keep_field — one field (name; value without OWS): Content-Type,
+ *   WWW-Authenticate and X-Request-Id (names case-insensitive) keep their
+ *   first value, cut to the buffer, and count every one; others ignored.
+ * kgl_h1_head_done — the final (non-1xx) head is whole with this status:
+ *   records it and settles KGL_H1_KEEP_ERRORS.
+ * kgl_h1_keep_body — body bytes: kept up to KGL_H1_BODY_KEEP when
+ *   p->keep_body says so, the body marked truncated past that. */
+void kgl_h1_keep_field(kgl_h1 *p, const char *name, size_t nlen, const char *v,
+                       size_t vl);
+void kgl_h1_head_done(kgl_h1 *p, int status);
+void kgl_h1_keep_body(kgl_h1 *p, const char *b, size_t n);
+
+/* kgl_h1_waiting — 1 while no response head has been parsed (the caller
+ * may hold part of one in its buffer: the parser keeps no bytes). */
 int kgl_h1_waiting(const kgl_h1 *p);
 
 /* kgl_h1_response — the parsed response as the verifier reads it (spans
@@ -260,6 +289,7 @@ typedef struct kgl_worker {
   int64_t due_step_ns; /* open loop: threads / rate */
   double max_lag_ms;
   int64_t sent_measured; /* requests due in the measured span and sent */
+  int64_t sessions[2];   /* sessions started: [0] HTTP/1.1, [1] HTTP/2 */
   /* results */
   kgl_result res;
   kgl_interval *cur;  /* the second being filled */
@@ -272,6 +302,10 @@ typedef struct kgl_worker {
   int rc;
   char why[256];
 } kgl_worker;
+
+/* After a failed connect a connection (the curl engine: a slot) waits this
+ * long before the next try, so a dead server is not hammered. */
+#define KGL_RECONNECT_BACKOFF_NS (50 * 1000000LL)
 
 /* Monotonic nanoseconds. */
 int64_t kgl_now_ns(void);
@@ -297,6 +331,15 @@ int kgl_worker_next_flight(kgl_worker *w, int64_t now, kgl_flight *f);
  * later), 0 once the duration, the quota or a stop has ended it. */
 int kgl_worker_more(kgl_worker *w, int64_t now);
 
+/* kgl_worker_over — 1 when an engine's loop ends: nothing more to send
+ * and nothing in flight, or stopped with nothing answered for --timeout
+ * (more: kgl_worker_more's answer for now). */
+int kgl_worker_over(const kgl_worker *w, int64_t now, int more);
+
+/* kgl_worker_wait_ms — how long an engine's loop may wait for events: up
+ * to the next due time in open loop, never more than 10 ms. */
+int kgl_worker_wait_ms(const kgl_worker *w, int64_t now, int more);
+
 /* kgl_worker_wait_start — sleep until the run's common start (t0). */
 void kgl_worker_wait_start(kgl_worker *w);
 
@@ -306,6 +349,16 @@ void kgl_worker_finish(kgl_worker *w);
 
 /* kgl_worker_run — the native event loop (HTTP/1.1 and HTTP/2 sessions). */
 void *kgl_worker_run(void *arg);
+
+/* kgl_curl_prepare — once per run, before any curl worker starts: the
+ * process-wide curl_global_init, a check that the library has what the
+ * options ask for (TLS, HTTP/2), and a connect to the target the way the
+ * workers will (through a proxy the environment names, TLS included) with
+ * nothing sent. 0, or -1 + why (one line); after 0, kgl_curl_release once
+ * the workers are joined. */
+int kgl_curl_prepare(const kgl_options *o, const kgl_traffic *t, char *why,
+                     size_t whycap);
+void kgl_curl_release(void);
 
 /* kgl_curl_run — the libcurl engine's loop for one worker. */
 void *kgl_curl_run(void *arg);

@@ -347,10 +347,20 @@ int kgl_load_run(const kgl_options *o, kgl_result *r, char *why,
   int rc = -1;
   kgl_worker *ws = NULL;
   int started = 0;
+  int curl_ready = 0;
   gather g;
   memset(&g, 0, sizeof g);
-  if (kgl_resolve(&traffic.url, &sh.addr, &sh.addrlen, why, whycap) != 0 ||
-      probe_connect(&sh, &traffic.url, o->timeout_s, why, whycap) != 0) {
+  /* libcurl connects on its own (through a proxy the environment may
+   * name) and checks the target its way; the native engines probe here */
+  const int use_curl = o->engine == KGL_ENGINE_CURL;
+  if (use_curl) {
+    if (kgl_curl_prepare(o, &traffic, why, whycap) != 0) {
+      goto out;
+    }
+    curl_ready = 1;
+  } else if (kgl_resolve(&traffic.url, &sh.addr, &sh.addrlen, why, whycap) !=
+                 0 ||
+             probe_connect(&sh, &traffic.url, o->timeout_s, why, whycap) != 0) {
     goto out;
   }
   if (traffic.url.tls) {
@@ -361,9 +371,9 @@ int kgl_load_run(const kgl_options *o, kgl_result *r, char *why,
   } else {
     sh.h2c = o->http == KGL_HTTP_2;
   }
-  const int use_curl = o->engine == KGL_ENGINE_CURL;
   const char *protocol =
       sh.h2c || (traffic.url.tls && o->http == KGL_HTTP_2) ? "h2" : "http/1.1";
+  int64_t sessions[2] = {0, 0};
   ws = calloc((size_t)o->threads, sizeof *ws);
   if (ws == NULL) {
     snprintf(why, whycap, "out of memory");
@@ -464,6 +474,8 @@ int kgl_load_run(const kgl_options *o, kgl_result *r, char *why,
       lag = w->max_lag_ms;
     }
     sent += w->sent_measured;
+    sessions[0] += w->sessions[0];
+    sessions[1] += w->sessions[1];
   }
   for (int c = 0; c < KGL_NCLASS; c++) {
     kgl_class_stats_merge(&r->cls[KGL_ALL], &r->cls[c]);
@@ -484,7 +496,10 @@ int kgl_load_run(const kgl_options *o, kgl_result *r, char *why,
     r->rate_achieved = span > 0 ? (double)sent / span : 0;
     r->max_lag_ms = lag;
   }
-  fill_config(r, o, &traffic, use_curl ? protocol : protocol,
+  if (!use_curl && sessions[1] > 0 && sessions[0] == 0) {
+    protocol = "h2"; /* https:// where ALPN chose h2 */
+  }
+  fill_config(r, o, &traffic, protocol,
               use_curl ? "curl"
                        : (strcmp(protocol, "h2") == 0 ? "nghttp2" : "native"));
   rc = 0;
@@ -513,5 +528,8 @@ out:
   }
   pthread_mutex_destroy(&sh.mu);
   kgl_traffic_free(&traffic);
+  if (curl_ready) {
+    kgl_curl_release();
+  }
   return rc;
 }

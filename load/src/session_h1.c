@@ -22,12 +22,11 @@ static int h1_capacity(kgl_conn *c) {
 }
 
 static int h1_submit(kgl_conn *c, const kgl_flight *f) {
-  const kgl_expect *e = &c->w->opt->expect[f->req->cls];
   c->h1_flight = *f;
   c->h1_busy = 1;
   c->h1_out_off = 0;
-  kgl_h1_reset(&c->h1, e->contract || e->code[0] != '\0',
-               strcmp(c->w->traffic->method, "HEAD") == 0);
+  kgl_h1_reset(&c->h1, kgl_keep_body(c->w->opt, f->req->cls),
+               c->w->traffic->head_method);
   return 0;
 }
 
@@ -95,11 +94,7 @@ static void h1_sent(kgl_conn *c, size_t n) {
 static void h1_abort(kgl_conn *c, int kind) {
   if (c->h1_busy) {
     c->h1_busy = 0;
-    /* a response begun and cut is "closed"; none at all keeps kind */
-    const int k = kind == KGL_ERR_CLOSED && kgl_h1_waiting(&c->h1)
-                      ? KGL_ERR_CLOSED
-                      : kind;
-    kgl_worker_fail(c->w, &c->h1_flight, k);
+    kgl_worker_fail(c->w, &c->h1_flight, kind);
   }
 }
 

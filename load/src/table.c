@@ -208,7 +208,7 @@ static void setup(const kgl_result *r, char *out, size_t cap) {
   ADD("%s%s%s, %d connection%s", c->engine, c->engine[0] ? " " : "",
       c->protocol[0] ? c->protocol : "http", c->connections,
       c->connections == 1 ? "" : "s");
-  if (c->streams > 1) {
+  if (c->streams > 1 && strcmp(c->protocol, "h2") == 0) {
     ADD(" x %d streams", c->streams);
   }
   ADD(", %d thread%s, %.1f s", c->threads, c->threads == 1 ? "" : "s",

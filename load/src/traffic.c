@@ -163,6 +163,13 @@ static int read_keys(builder *b, char *why, size_t whycap) {
   while (fgets(line, sizeof line, f) != NULL) {
     lineno++;
     size_t n = strlen(line);
+    if (n + 1 < sizeof line && line[n] == '\0' && !feof(f) &&
+        (n == 0 || line[n - 1] != '\n')) {
+      snprintf(why, whycap, "%s:%ld: a NUL byte in the line", b->o->keys_path,
+               lineno);
+      rc = -1;
+      break;
+    }
     if (n > 0 && line[n - 1] != '\n' && !feof(f)) {
       snprintf(why, whycap, "%s:%ld: line too long (a key is at most %d bytes)",
                b->o->keys_path, lineno, KG_KEY_MAX_LEN);
@@ -272,6 +279,7 @@ int kgl_traffic_build(kgl_traffic *t, const kgl_options *o, char *why,
     return -1;
   }
   snprintf(t->method, sizeof t->method, "%s", o->method);
+  t->head_method = strcmp(t->method, "HEAD") == 0;
   builder b = {t, o, NULL, 0, 0};
   int rc = 0;
   if (o->keys_path != NULL) {
@@ -353,6 +361,12 @@ void kgl_traffic_free(kgl_traffic *t) {
   }
   t->arena = NULL;
   t->arena_len = t->arena_cap = 0;
+}
+
+int kgl_keep_body(const kgl_options *o, kgl_class c) {
+  const kgl_expect *e = &o->expect[c];
+  return e->contract || e->code[0] != '\0' ? KGL_H1_KEEP_ALL
+                                           : KGL_H1_KEEP_ERRORS;
 }
 
 const kgl_req *kgl_traffic_pick(const kgl_traffic *t, uint64_t *rng) {

@@ -65,6 +65,22 @@ int kgl_url_parse(const char *s, kgl_url *u, char *why, size_t whycap) {
   if (hlen == 0 || hlen >= sizeof u->host) {
     return fail(why, whycap, "the URL's host is empty or too long");
   }
+  /* RFC 3986 §3.2.2: a name of unreserved characters (percent-encoded and
+   * sub-delimiter forms are not accepted: no DNS name needs them), or
+   * within [] an IPv6 address. Anything else would go into the Host
+   * field as it is: refuse it. */
+  for (size_t i = 0; i < hlen; i++) {
+    const unsigned char ch = (unsigned char)host[i];
+    const int ok = (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+                   (ch >= 'A' && ch <= 'Z') || ch == '.' || ch == '-' ||
+                   ch == '_' || ch == '~' ||
+                   (*p == '[' && (ch == ':' || ch == '%')); /* zone */
+    if (!ok) {
+      return fail(why, whycap,
+                  "the URL's host holds a byte a host name cannot hold "
+                  "(letters, digits, '.', '-', or an IPv6 address in [])");
+    }
+  }
   memcpy(u->host, host, hlen);
   if (port != NULL) {
     long v = 0;

@@ -1138,6 +1138,13 @@ typedef struct redact_piece {
   size_t tail;    /* masked: index of the 4 visible bytes, or NPOS */
 } redact_piece;
 
+/* A byte that may continue a key in text: printable ASCII other than the
+ * delimiters of headers, URLs and JSON (space, quotes, brackets, ',', ';',
+ * '&', '<', '>', '\\'). */
+static int in_key_run(unsigned char c) {
+  return c > 0x20 && c < 0x7f && strchr("\"'(),;&<>[]{}\\`=", c) == NULL;
+}
+
 static char printable(unsigned char c) {
   return (c >= 0x20 && c <= 0x7e) ? (char)c : '?';
 }
@@ -1155,15 +1162,32 @@ static redact_piece redact_next(const char *in, size_t n, size_t i,
       return p;
     }
   }
+  /* The run is not only token68: a key with a mistyped or hostile byte
+   * ('!' in a made-up invalid key) must be masked whole, so it runs on
+   * over every printable byte that cannot delimit it in a header, a URL or
+   * JSON. Masking too much is safe; too little is not. */
   size_t body = i + plen, e = body;
-  while (e < n && is_t68((unsigned char)in[e])) {
+  while (e < n && in_key_run((unsigned char)in[e])) {
     e++;
   }
   if (e - body < 4) {
     return p; /* the prefix alone, or too short to be a key */
   }
-  while (e < n && in[e] == '=') {
+  while (e < n && in[e] == '=') { /* token68 padding ends a key */
     e++;
+  }
+  /* an already masked key (prefix + "****" [+ 4]) stays as it is, so
+   * masking twice changes nothing */
+  if (e - body <= 8 && memcmp(in + body, "****", 4) == 0) {
+    p.in_len = plen + (e - body);
+    p.masked = 1;
+    p.plen = plen;
+    p.out_len = plen + 4;
+    if (e - body == 8) {
+      p.tail = body + 4;
+      p.out_len += 4;
+    }
+    return p;
   }
   size_t run = e - body;
   p.in_len = plen + run;
@@ -1188,7 +1212,7 @@ static void redact_put(const char *in, size_t i, const redact_piece *p,
   }
   memcpy(out + p->plen, "****", 4);
   if (p->tail != NPOS) {
-    memcpy(out + p->plen + 4, in + p->tail, 4); /* token68: printable */
+    memcpy(out + p->plen + 4, in + p->tail, 4); /* printable: in_key_run */
   }
 }
 

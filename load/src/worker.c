@@ -25,7 +25,6 @@
 
 #define NS 1000000000LL
 #define TIMEOUT_CHECK_NS (20 * 1000000LL)
-#define RECONNECT_BACKOFF_NS (50 * 1000000LL)
 
 int64_t kgl_now_ns(void) {
   struct timespec ts;
@@ -234,7 +233,10 @@ int kgl_worker_next_flight(kgl_worker *w, int64_t now, kgl_flight *f) {
   } else {
     due = now;
   }
-  if (w->quota == 0 && due >= sh->end_ns) {
+  /* duration mode: nothing due at or after the end is sent, and nothing
+   * at all once the end has passed (a server that fell behind is not
+   * given the backlog: it shows as the rate it did not reach) */
+  if (w->quota == 0 && (due >= sh->end_ns || now >= sh->end_ns)) {
     return 0;
   }
   f->req = kgl_traffic_pick(w->traffic, &w->rng);
@@ -270,7 +272,7 @@ int kgl_worker_more(kgl_worker *w, int64_t now) {
     return w->issued < w->quota;
   }
   const int64_t due = w->opt->rate > 0 ? w->next_due_ns : now;
-  return due < w->sh->end_ns;
+  return due < w->sh->end_ns && now < w->sh->end_ns;
 }
 
 /* ---- connections ------------------------------------------------------------
@@ -363,6 +365,7 @@ static int conn_ready(kgl_conn *c) {
     }
   }
   c->ops = h2 ? &kgl_session_h2 : &kgl_session_h1;
+  w->sessions[h2 ? 1 : 0]++;
   c->state = KGL_CONN_READY;
   if (c->ops->start(c) != 0) {
     return -1;
@@ -396,7 +399,7 @@ static void connect_failed(kgl_conn *c, int kind, int64_t now) {
   kgl_worker *w = c->w;
   conn_close(c, kind);
   c->connect_failures++;
-  c->retry_at_ns = now + RECONNECT_BACKOFF_NS;
+  c->retry_at_ns = now + KGL_RECONNECT_BACKOFF_NS;
   kgl_flight f;
   if (kgl_worker_next_flight(w, now, &f)) {
     w->in_flight++;
@@ -648,6 +651,27 @@ static void check_timeouts(kgl_worker *w, int64_t now) {
   }
 }
 
+int kgl_worker_over(const kgl_worker *w, int64_t now, int more) {
+  if (more) {
+    return 0;
+  }
+  if (w->in_flight == 0) {
+    return 1;
+  }
+  /* stopped: what is still out gets --timeout after the last answer */
+  const int64_t limit = (int64_t)(w->opt->timeout_s * 1e9);
+  return atomic_load_explicit(&w->sh->stop, memory_order_relaxed) &&
+         now > w->last_ns + limit;
+}
+
+int kgl_worker_wait_ms(const kgl_worker *w, int64_t now, int more) {
+  if (w->opt->rate <= 0 || !more) {
+    return 10;
+  }
+  const int64_t d = w->next_due_ns - now;
+  return d <= 0 ? 0 : d >= 10 * 1000000LL ? 10 : (int)(d / 1000000);
+}
+
 void kgl_worker_wait_start(kgl_worker *w) {
   for (int64_t now = kgl_now_ns(); now < w->sh->t0_ns; now = kgl_now_ns()) {
     const int64_t d = w->sh->t0_ns - now;
@@ -658,38 +682,25 @@ void kgl_worker_wait_start(kgl_worker *w) {
 
 void *kgl_worker_run(void *arg) {
   kgl_worker *w = arg;
-  kgl_shared *sh = w->sh;
   struct epoll_event events[256];
   kgl_worker_wait_start(w);
   for (int i = 0; i < w->nconns; i++) {
     idle_push(&w->conns[i]);
   }
-  const int64_t limit = (int64_t)(w->opt->timeout_s * 1e9);
   for (;;) {
     int64_t now = kgl_now_ns();
     kgl_worker_tick(w, now);
     dispatch(w, now);
     const int more = kgl_worker_more(w, now);
-    if (!more && w->in_flight == 0) {
-      break;
-    }
-    if (!more && atomic_load_explicit(&sh->stop, memory_order_relaxed) &&
-        now > w->last_ns + limit) {
+    if (kgl_worker_over(w, now, more)) {
       break;
     }
     if (now >= w->next_timeout_check_ns) {
       check_timeouts(w, now);
       w->next_timeout_check_ns = now + TIMEOUT_CHECK_NS;
     }
-    int wait_ms = 10;
-    if (w->opt->rate > 0 && more) {
-      const int64_t d = w->next_due_ns - now;
-      wait_ms = d <= 0 ? 0 : (int)(d / 1000000);
-      if (wait_ms > 10) {
-        wait_ms = 10;
-      }
-    }
-    const int n = epoll_wait(w->epfd, events, 256, wait_ms);
+    const int n =
+        epoll_wait(w->epfd, events, 256, kgl_worker_wait_ms(w, now, more));
     now = kgl_now_ns();
     for (int i = 0; i < n; i++) {
       on_event(events[i].data.ptr, events[i].events, now);

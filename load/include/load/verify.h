@@ -188,7 +188,9 @@ int kgl_request_id_ok(const char *s, size_t n);
  * cap-1 bytes, cut with "..." when longer) for a report: bytes outside
  * printable ASCII become '?', and every run that starts with `prefix` (e.g.
  * "sk_live_", matched ASCII case-insensitively, anywhere) and continues with
- * 4 or more token68 characters ([A-Za-z0-9-._~+/], then any '=') becomes
+ * 4 or more printable bytes that cannot delimit a key in a header, URL or
+ * JSON (anything but space, controls, quotes, brackets, ',', ';', '&', '<',
+ * '>', '\\', '`': a key with a stray '!' is masked whole) becomes
  * prefix + "****" + its last four characters when at least 8 more precede
  * them, else prefix + "****". Returns the length written (without the NUL).
  *

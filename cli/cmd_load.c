@@ -1,0 +1,464 @@
+/*
+ * cli/cmd_load.c — `keygate load`: mixed valid, invalid, missing and
+ * expired credentials at any server, every response verified, latency per
+ * class, thresholds that set the exit code (docs/load.md).
+ *
+ * Exit codes, as grep and diff have them: 0 every threshold holds; 1 one is
+ * violated (each named); 2 a usage error or a run that could not happen
+ * (unreachable target, unreadable key file). Without --threshold the run is
+ * held to mismatches==0: a load test whose answers are wrong has failed.
+ */
+#define _GNU_SOURCE /* getopt_long with -std=c11 */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "load/load.h"
+#include "load/result.h"
+
+#define CMD "load"
+
+static void usage(FILE *f) {
+  fprintf(
+      f,
+      "usage: keygate load URL [--keys FILE] [options]\n"
+      "\n"
+      "Fire mixed valid, invalid, missing and expired API keys at URL and\n"
+      "verify every response against the contract (status, error.code,\n"
+      "WWW-Authenticate, X-Request-Id).\n"
+      "\n"
+      "traffic:\n"
+      "  --keys FILE            <class><TAB><key> lines, as 'keygate keys "
+      "seed\n"
+      "                         --out FILE' writes (valid, expired, "
+      "deactivated)\n"
+      "  --mix SPEC             class weights (default "
+      "valid=70,invalid=15,missing=10,expired=5)\n"
+      "  --header MODE          bearer | x-api-key | mixed (default mixed)\n"
+      "  --method M             request method (default GET)\n"
+      "  --expect CLASS=STATUS[:code]\n"
+      "                         override an expectation (repeatable)\n"
+      "load:\n"
+      "  -c, --connections N    connections in all (default 64)\n"
+      "  -t, --threads T        threads, one event loop each (default 1)\n"
+      "  -R, --rate R           open loop: R requests/s over all threads,\n"
+      "                         latency from each request's scheduled time\n"
+      "  -d, --duration D       how long to send (default 10s; ms, s, m, h)\n"
+      "  -n, --requests N       send N requests instead of a duration\n"
+      "  --warmup D             send, verify, but do not measure for D first\n"
+      "  --timeout D            a response slower than D is an error (5s)\n"
+      "  --seed S               the traffic's random seed (default 0)\n"
+      "protocol:\n"
+      "  --http2                HTTP/2 only (h2c with prior knowledge on "
+      "http://)\n"
+      "  --http1.1              HTTP/1.1 only (https:// offers h2 by default)\n"
+      "  --streams M            HTTP/2 streams per connection (default 10)\n"
+      "  --engine E             native (default) | curl\n"
+      "  -k, --insecure         do not verify the server's certificate\n"
+      "  --cacert FILE          verify it against this CA file\n"
+      "output:\n"
+      "  --threshold EXPR       e.g. p99<50ms valid.p99.9<100ms mismatches==0\n"
+      "                         errors<0.1%% rps>=1000 (repeatable; default\n"
+      "                         mismatches==0)\n"
+      "  --json FILE            the whole result, histograms included\n"
+      "  -q, --quiet            no progress line and no table\n"
+      "\n"
+      "exit: 0 every threshold holds, 1 one is violated, 2 usage error or the\n"
+      "run could not happen. Keys are never printed: sk_live_****Ab3x.\n");
+}
+
+/* "250ms", "2s", "1.5m", "1h" into seconds; a bare number is refused. */
+static int parse_duration(const char *s, double *out) {
+  char *end = NULL;
+  const double v = strtod(s, &end);
+  if (end == s || !isfinite(v) || v < 0) {
+    return -1;
+  }
+  double scale;
+  if (strcmp(end, "ms") == 0) {
+    scale = 1e-3;
+  } else if (strcmp(end, "s") == 0) {
+    scale = 1;
+  } else if (strcmp(end, "m") == 0) {
+    scale = 60;
+  } else if (strcmp(end, "h") == 0) {
+    scale = 3600;
+  } else {
+    return -1;
+  }
+  *out = v * scale;
+  return 0;
+}
+
+static int parse_count(const char *s, long long lo, long long hi,
+                       long long *out) {
+  char *end = NULL;
+  const long long v = strtoll(s, &end, 10);
+  if (end == s || *end != '\0' || v < lo || v > hi) {
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+/* "valid=70,invalid=15": classes not named get 0. */
+static int parse_mix(const char *s, int mix[KGL_NCLASS]) {
+  int seen[KGL_NCLASS] = {0};
+  for (int c = 0; c < KGL_NCLASS; c++) {
+    mix[c] = 0;
+  }
+  const char *p = s;
+  while (*p != '\0') {
+    const char *eq = strchr(p, '=');
+    const size_t item = strcspn(p, ",");
+    if (eq == NULL || eq > p + item) {
+      return -1;
+    }
+    kgl_class c;
+    if (kgl_class_parse(p, (size_t)(eq - p), &c) != 0 || seen[c]) {
+      return -1;
+    }
+    char num[16];
+    const size_t nl = (size_t)(p + item - eq - 1);
+    if (nl == 0 || nl >= sizeof num) {
+      return -1;
+    }
+    memcpy(num, eq + 1, nl);
+    num[nl] = '\0';
+    long long w;
+    if (parse_count(num, 0, 1000000, &w) != 0) {
+      return -1;
+    }
+    mix[c] = (int)w;
+    seen[c] = 1;
+    p += item;
+    if (*p == ',') {
+      p++;
+      if (*p == '\0') {
+        return -1;
+      }
+    }
+  }
+  return 0;
+}
+
+enum {
+  O_KEYS = 1000,
+  O_MIX,
+  O_HEADER,
+  O_METHOD,
+  O_EXPECT,
+  O_WARMUP,
+  O_TIMEOUT,
+  O_SEED,
+  O_HTTP2,
+  O_HTTP11,
+  O_STREAMS,
+  O_ENGINE,
+  O_CACERT,
+  O_THRESHOLD,
+  O_JSON
+};
+
+static const struct option LONGOPTS[] = {
+    {"help", no_argument, NULL, 'h'},
+    {"keys", required_argument, NULL, O_KEYS},
+    {"mix", required_argument, NULL, O_MIX},
+    {"header", required_argument, NULL, O_HEADER},
+    {"method", required_argument, NULL, O_METHOD},
+    {"expect", required_argument, NULL, O_EXPECT},
+    {"connections", required_argument, NULL, 'c'},
+    {"threads", required_argument, NULL, 't'},
+    {"rate", required_argument, NULL, 'R'},
+    {"duration", required_argument, NULL, 'd'},
+    {"requests", required_argument, NULL, 'n'},
+    {"warmup", required_argument, NULL, O_WARMUP},
+    {"timeout", required_argument, NULL, O_TIMEOUT},
+    {"seed", required_argument, NULL, O_SEED},
+    {"http2", no_argument, NULL, O_HTTP2},
+    {"http1.1", no_argument, NULL, O_HTTP11},
+    {"streams", required_argument, NULL, O_STREAMS},
+    {"engine", required_argument, NULL, O_ENGINE},
+    {"insecure", no_argument, NULL, 'k'},
+    {"cacert", required_argument, NULL, O_CACERT},
+    {"threshold", required_argument, NULL, O_THRESHOLD},
+    {"json", required_argument, NULL, O_JSON},
+    {"quiet", no_argument, NULL, 'q'},
+    {NULL, 0, NULL, 0}};
+
+typedef struct load_args {
+  kgl_options o;
+  kgl_threshold th[KGL_MAX_THRESHOLDS];
+  int nth;
+  const char *json;
+  int quiet;
+  int duration_given, requests_given;
+} load_args;
+
+static int bad(const char *opt, const char *val, const char *want) {
+  return cli_error(CLI_EXIT_USAGE, CMD, "%s '%s': %s", opt, val, want);
+}
+
+/* One option; 0, -1 for --help, or CLI_EXIT_USAGE. */
+static int one_option(load_args *a, int c, char **argv) {
+  kgl_options *o = &a->o;
+  long long n;
+  double d;
+  char why[256];
+  switch (c) {
+  case 'h':
+    usage(stdout);
+    return -1;
+  case O_KEYS:
+    o->keys_path = optarg;
+    return 0;
+  case O_MIX:
+    return parse_mix(optarg, o->mix) == 0
+               ? 0
+               : bad("--mix", optarg,
+                     "want CLASS=WEIGHT,... with classes valid, invalid, "
+                     "missing, expired (each once) and weights 0..1000000");
+  case O_HEADER:
+    if (strcmp(optarg, "bearer") == 0) {
+      o->header = KGL_HEADER_BEARER;
+    } else if (strcmp(optarg, "x-api-key") == 0) {
+      o->header = KGL_HEADER_X_API_KEY;
+    } else if (strcmp(optarg, "mixed") == 0) {
+      o->header = KGL_HEADER_MIXED;
+    } else {
+      return bad("--header", optarg, "want bearer, x-api-key or mixed");
+    }
+    return 0;
+  case O_METHOD: {
+    const size_t len = strlen(optarg);
+    int ok = len > 0 && len < 16;
+    for (size_t i = 0; i < len && ok; i++) {
+      ok = optarg[i] >= 'A' && optarg[i] <= 'Z';
+    }
+    if (!ok) {
+      return bad("--method", optarg, "want an upper-case method (GET, POST)");
+    }
+    o->method = optarg;
+    return 0;
+  }
+  case O_EXPECT: {
+    kgl_class cls;
+    kgl_expect e;
+    if (kgl_expect_parse(optarg, strlen(optarg), &cls, &e, why, sizeof why) !=
+        0) {
+      return bad("--expect", optarg, why);
+    }
+    o->expect[cls] = e;
+    return 0;
+  }
+  case 'c':
+    if (parse_count(optarg, 1, 100000, &n) != 0) {
+      return bad("--connections", optarg, "want a number 1..100000");
+    }
+    o->connections = (int)n;
+    return 0;
+  case 't':
+    if (parse_count(optarg, 1, 256, &n) != 0) {
+      return bad("--threads", optarg, "want a number 1..256");
+    }
+    o->threads = (int)n;
+    return 0;
+  case 'R': {
+    char *end = NULL;
+    d = strtod(optarg, &end);
+    if (end == optarg || *end != '\0' || !isfinite(d) || d <= 0 || d > 1e8) {
+      return bad("--rate", optarg, "want requests per second, > 0");
+    }
+    o->rate = d;
+    return 0;
+  }
+  case 'd':
+    if (parse_duration(optarg, &d) != 0 || d <= 0) {
+      return bad("--duration", optarg,
+                 "want a duration with its unit: 500ms, 30s, 2m, 1h");
+    }
+    o->duration_s = d;
+    a->duration_given = 1;
+    return 0;
+  case 'n':
+    if (parse_count(optarg, 1, (long long)1 << 50, &n) != 0) {
+      return bad("--requests", optarg, "want a number >= 1");
+    }
+    o->requests = n;
+    a->requests_given = 1;
+    return 0;
+  case O_WARMUP:
+    if (parse_duration(optarg, &d) != 0) {
+      return bad("--warmup", optarg, "want a duration with its unit: 2s");
+    }
+    o->warmup_s = d;
+    return 0;
+  case O_TIMEOUT:
+    if (parse_duration(optarg, &d) != 0 || d < 0.001 || d > 60) {
+      return bad("--timeout", optarg, "want a duration from 1ms to 60s");
+    }
+    o->timeout_s = d;
+    return 0;
+  case O_SEED:
+    if (parse_count(optarg, 0, INT64_MAX, &n) != 0) {
+      return bad("--seed", optarg, "want a number >= 0");
+    }
+    o->seed = (uint64_t)n;
+    return 0;
+  case O_HTTP2:
+    o->http = KGL_HTTP_2;
+    return 0;
+  case O_HTTP11:
+    o->http = KGL_HTTP_1;
+    return 0;
+  case O_STREAMS:
+    if (parse_count(optarg, 1, 1000, &n) != 0) {
+      return bad("--streams", optarg, "want a number 1..1000");
+    }
+    o->streams = (int)n;
+    return 0;
+  case O_ENGINE:
+    if (strcmp(optarg, "native") == 0) {
+      o->engine = KGL_ENGINE_NATIVE;
+    } else if (strcmp(optarg, "curl") == 0) {
+      o->engine = KGL_ENGINE_CURL;
+    } else {
+      return bad("--engine", optarg, "want native or curl");
+    }
+    return 0;
+  case 'k':
+    o->insecure = 1;
+    return 0;
+  case O_CACERT:
+    o->cacert = optarg;
+    return 0;
+  case O_THRESHOLD:
+    if (a->nth >= KGL_MAX_THRESHOLDS) {
+      return cli_error(CLI_EXIT_USAGE, CMD, "at most %d thresholds",
+                       KGL_MAX_THRESHOLDS);
+    }
+    if (kgl_threshold_parse(optarg, &a->th[a->nth], why, sizeof why) != 0) {
+      return bad("--threshold", optarg, why);
+    }
+    a->nth++;
+    return 0;
+  case O_JSON:
+    a->json = optarg;
+    return 0;
+  case 'q':
+    a->quiet = 1;
+    return 0;
+  default:
+    return cli_getopt_error(CMD, argv, c);
+  }
+}
+
+static int parse_args(load_args *a, int argc, char **argv) {
+  kgl_options_default(&a->o);
+  optind = 1;
+  opterr = 0;
+  int c;
+  while ((c = getopt_long(argc, argv, ":hc:t:R:d:n:kq", LONGOPTS, NULL)) !=
+         -1) {
+    const int rc = one_option(a, c, argv);
+    if (rc != 0) {
+      return rc;
+    }
+  }
+  if (argc - optind != 1) {
+    return cli_error(CLI_EXIT_USAGE, CMD,
+                     argc - optind == 0
+                         ? "give the URL to load, e.g. keygate load "
+                           "http://127.0.0.1:8080/api/v1/iocs --keys keys.tsv"
+                         : "one URL only; options go before or after it");
+  }
+  a->o.url = argv[optind];
+  if (a->duration_given && a->requests_given) {
+    return cli_error(CLI_EXIT_USAGE, CMD,
+                     "--duration and --requests exclude each other");
+  }
+  if (a->requests_given) {
+    a->o.duration_s = 0;
+  }
+  if (a->o.insecure && a->o.cacert != NULL) {
+    return cli_error(CLI_EXIT_USAGE, CMD,
+                     "--insecure and --cacert exclude each other");
+  }
+  if (a->o.connections < a->o.threads) {
+    return cli_error(CLI_EXIT_USAGE, CMD,
+                     "--connections (%d) must be at least --threads (%d)",
+                     a->o.connections, a->o.threads);
+  }
+  if (a->nth == 0) {
+    char why[128];
+    if (kgl_threshold_parse("mismatches==0", &a->th[0], why, sizeof why) != 0) {
+      return cli_error(CLI_EXIT_USAGE, CMD, "%s", why);
+    }
+    a->nth = 1;
+  }
+  a->o.progress = !a->quiet && isatty(STDERR_FILENO);
+  /* a result that cannot be written is found out before the run, not
+   * after it */
+  if (a->json != NULL && strcmp(a->json, "-") != 0) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", a->json);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL) {
+      snprintf(dir, sizeof dir, ".");
+    } else if (slash == dir) {
+      dir[1] = '\0';
+    } else {
+      *slash = '\0';
+    }
+    if (access(dir, W_OK) != 0) {
+      return cli_error(CLI_EXIT_USAGE, CMD,
+                       "%s: --json cannot write there (%s: %s); give a path "
+                       "in a folder you can write",
+                       a->json, dir, strerror(errno));
+    }
+  }
+  return 0;
+}
+
+int cmd_load(int argc, char **argv) {
+  static load_args a; /* large: the thresholds */
+  memset(&a, 0, sizeof a);
+  const int prc = parse_args(&a, argc, argv);
+  if (prc != 0) {
+    return prc < 0 ? CLI_EXIT_OK : prc;
+  }
+  kgl_result r;
+  char why[512];
+  if (kgl_load_run(&a.o, &r, why, sizeof why) != 0) {
+    kgl_result_free(&r);
+    return cli_error(CLI_EXIT_USAGE, CMD, "%s", why);
+  }
+  int violated = 0;
+  for (int i = 0; i < a.nth; i++) {
+    violated |= !kgl_threshold_eval(&a.th[i], &r, &r.thresholds[i]);
+  }
+  r.nthresholds = a.nth;
+  int rc = violated ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+  if (!a.quiet) {
+    kgl_result_print(&r, stdout, KGL_TABLE_TEXT);
+    fflush(stdout);
+  }
+  if (a.json != NULL &&
+      kgl_result_write_json(&r, a.json, why, sizeof why) != 0) {
+    cli_error(CLI_EXIT_USAGE, CMD, "%s", why);
+    rc = CLI_EXIT_USAGE;
+  }
+  for (int i = 0; i < r.nthresholds; i++) {
+    if (!r.thresholds[i].holds) {
+      fprintf(stderr, "keygate load: threshold violated: %s (measured %g)\n",
+              r.thresholds[i].expr, r.thresholds[i].actual);
+    }
+  }
+  kgl_result_free(&r);
+  return rc;
+}
