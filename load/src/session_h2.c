@@ -41,8 +41,8 @@ typedef struct h2_slot {
   int status;        /* 0 until a :status arrives */
   int head_done;     /* the final (non-1xx) header block is complete */
   int ended;         /* END_STREAM received */
-  int bad; /* nghttp2 found the response malformed (RFC 9113 §8.1.1) */
-  int keep_body;
+  int bad;       /* nghttp2 found the response malformed (RFC 9113 §8.1.1) */
+  int keep_body; /* KGL_H1_KEEP_*, as kgl_keep_body says for its class */
   size_t content_type_len;
   int content_type_count;
   size_t www_authenticate_len;
@@ -70,11 +70,10 @@ typedef struct h2_state {
   nghttp2_session *ng;
   kgl_conn *c;
   int nslots;
-  int active; /* slots in use */
-  int goaway; /* GOAWAY received: no new streams */
-  int fatal;  /* nghttp2 failed: the connection is done */
-  int keep_body[KGL_NCLASS];
-  int head; /* the method is HEAD */
+  int active;                /* slots in use */
+  int goaway;                /* GOAWAY received: no new streams */
+  int fatal;                 /* nghttp2 failed: the connection is done */
+  int keep_body[KGL_NCLASS]; /* kgl_keep_body, per class */
   h2_slot *slots;
   h2_buf *bufs;
   int *free_stack; /* indices of free slots */
@@ -249,7 +248,7 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id,
   (void)flags;
   h2_state *s = user_data;
   h2_slot *sl = slot_of(s, id);
-  if (sl == NULL || !sl->keep_body) {
+  if (sl == NULL || sl->keep_body != KGL_H1_KEEP_ALL) {
     return 0;
   }
   const size_t room = sizeof sl->b->body - sl->body_len;
@@ -294,6 +293,12 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame,
         slot_reset_head(sl); /* interim: the final response follows */
       } else {
         sl->head_done = 1;
+        if (sl->keep_body == KGL_H1_KEEP_ERRORS) {
+          /* an error's body, for the mismatch sample; a 2xx's costs none */
+          sl->keep_body = sl->status >= 200 && sl->status < 300
+                              ? KGL_H1_KEEP_NONE
+                              : KGL_H1_KEEP_ALL;
+        }
       }
     }
     if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) {
@@ -388,10 +393,8 @@ static int h2_start(kgl_conn *c) {
   }
   s->nfree = n;
   for (int k = 0; k < KGL_NCLASS; k++) {
-    /* as session_h1.c decides: the body only when a check reads it */
-    s->keep_body[k] = o->expect[k].contract || o->expect[k].code[0] != '\0';
+    s->keep_body[k] = kgl_keep_body(o, (kgl_class)k); /* as HTTP/1.1 does */
   }
-  s->head = strcmp(c->w->traffic->method, "HEAD") == 0;
 
   nghttp2_session_callbacks *cb;
   if (nghttp2_session_callbacks_new(&cb) != 0) {
@@ -472,7 +475,7 @@ static int h2_submit(kgl_conn *c, const kgl_flight *f) {
   sl->head_done = 0;
   sl->ended = 0;
   sl->bad = 0;
-  sl->keep_body = s->keep_body[q->cls] && !s->head;
+  sl->keep_body = t->head_method ? KGL_H1_KEEP_NONE : s->keep_body[q->cls];
   slot_reset_head(sl);
   sl->body_len = 0;
   sl->body_truncated = 0;

@@ -320,6 +320,19 @@ static void a_wrong_error_code_is_a_mismatch(void **state) {
   assert_string_equal(fx->w.res.samples[0].code, "missing_api_key");
 }
 
+static void
+a_valid_key_refused_shows_the_error_code_in_the_sample(void **state) {
+  fixture *fx = *state;
+  fx->s.mode = SRV_CONTRACT_401; /* a 401 where any 2xx was expected */
+  assert_int_equal(submit(fx, KGL_VALID), 0);
+  pump(fx);
+  const kgl_class_stats *st = &fx->w.res.cls[KGL_VALID];
+  assert_int_equal(st->mismatches, 1);
+  assert_int_equal(fx->w.res.nsamples, 1);
+  /* kept although the expectation reads no body: an error's body is */
+  assert_string_equal(fx->w.res.samples[0].code, "invalid_api_key");
+}
+
 static void many_streams_on_one_connection_all_verify(void **state) {
   fixture *fx = *state;
   fx->s.mode = SRV_CONTRACT_401;
@@ -535,6 +548,9 @@ int main(void) {
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(a_wrong_error_code_is_a_mismatch, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(
+          a_valid_key_refused_shows_the_error_code_in_the_sample, setup,
+          teardown),
       cmocka_unit_test_setup_teardown(many_streams_on_one_connection_all_verify,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(rst_stream_counts_as_reset, setup,
