@@ -526,7 +526,7 @@ static int get_i64(const rctx *d, const json_t *obj, const char *parent,
 
 static int get_int(const rctx *d, const json_t *obj, const char *parent,
                    const char *key, int lo, int *out) {
-  int64_t x;
+  int64_t x = 0;
   if (get_i64(d, obj, parent, key, lo, &x) != 0) {
     return -1;
   }
@@ -668,9 +668,9 @@ static int read_hist(const rctx *d, const json_t *cls, const char *parent,
     return fail(d, at(p.s, "unit").s, "\"%.20s\" (this build reads \"us\")",
                 json_string_value(unit));
   }
-  int64_t lowest, highest, total, saturated, min, max;
-  int digits;
-  double sum;
+  int64_t lowest = 0, highest = 0, total = 0, saturated = 0, min = 0, max = 0;
+  int digits = 0;
+  double sum = 0;
   if (get_i64(d, o, p.s, "lowest", 1, &lowest) != 0 ||
       get_i64(d, o, p.s, "highest", 2, &highest) != 0 ||
       get_int(d, o, p.s, "significant_digits", 1, &digits) != 0 ||
