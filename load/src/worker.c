@@ -94,7 +94,8 @@ void kgl_worker_tick(kgl_worker *w, int64_t now) {
 
 static void keep_sample(kgl_worker *w, const kgl_flight *f, unsigned mm,
                         const kgl_response *r, const char *code,
-                        size_t code_len, const char *detail) {
+                        size_t code_len, const char *detail,
+                        size_t detail_len) {
   kgl_result *res = &w->res;
   if (res->nsamples >= KGL_MAX_SAMPLES) {
     return;
@@ -121,7 +122,7 @@ static void keep_sample(kgl_worker *w, const kgl_flight *f, unsigned mm,
   } else {
     snprintf(s->key, sizeof s->key, "(none)");
   }
-  snprintf(s->detail, sizeof s->detail, "%s", detail);
+  kgl_redact(detail, detail_len, prefix, s->detail, sizeof s->detail);
 }
 
 static void interval_count(kgl_worker *w, const kgl_flight *f, int mismatch,
@@ -159,19 +160,23 @@ void kgl_worker_complete(kgl_worker *w, const kgl_flight *f,
     lat_us = 1;
   }
   if (mm != 0) {
-    char detail[128];
-    size_t o = 0;
-    detail[0] = '\0';
-    for (int i = 0; i < KGL_MM_KINDS; i++) {
-      if (mm & (1u << i)) {
-        const int n = snprintf(detail + o, sizeof detail - o, "%s%s",
-                               o ? "," : "", kgl_mismatch_name(i));
-        if (n > 0 && (size_t)n < sizeof detail - o) {
-          o += (size_t)n;
-        }
-      }
+    /* the kinds are in the sample already; the detail shows the header
+     * that was wrong, as received (redacted when kept) */
+    const char *d = "";
+    size_t dn = 0;
+    if (mm & KGL_MM_WWW_AUTH) {
+      d = r->www_authenticate_count ? r->www_authenticate
+                                    : "(no WWW-Authenticate)";
+      dn = r->www_authenticate_count ? r->www_authenticate_len : strlen(d);
+    } else if (mm & KGL_MM_CONTENT_TYPE) {
+      d = r->content_type_count ? r->content_type : "(no Content-Type)";
+      dn = r->content_type_count ? r->content_type_len : strlen(d);
+    } else if (mm & KGL_MM_BODY) {
+      d = r->body_truncated ? "(body longer than kept)"
+                            : "(body not the contract's JSON)";
+      dn = strlen(d);
     }
-    keep_sample(w, f, mm, r, code, code_len, detail);
+    keep_sample(w, f, mm, r, code, code_len, d, dn);
   }
   if (f->warmup) {
     w->res.warmup_requests++;
