@@ -5,8 +5,9 @@
  *
  * Exit codes, as grep and diff have them: 0 every threshold holds; 1 one is
  * violated (each named); 2 a usage error or a run that could not happen
- * (unreachable target, unreadable key file). Without --threshold the run is
- * held to mismatches==0: a load test whose answers are wrong has failed.
+ * (unreachable target, untrusted certificate, unreadable key file).
+ * Without --threshold the run is held to mismatches==0 and errors==0: a load
+ * test whose answers are wrong, or missing, has failed.
  */
 #define _GNU_SOURCE /* getopt_long with -std=c11 */
 #include <errno.h>
@@ -64,7 +65,7 @@ static void usage(FILE *f) {
       "output:\n"
       "  --threshold EXPR       e.g. p99<50ms valid.p99.9<100ms mismatches==0\n"
       "                         errors<0.1%% rps>=1000 (repeatable; default\n"
-      "                         mismatches==0)\n"
+      "                         mismatches==0 errors==0)\n"
       "  --json FILE            the whole result, histograms included\n"
       "  -q, --quiet            no progress line and no table\n"
       "\n"
@@ -396,10 +397,13 @@ static int parse_args(load_args *a, int argc, char **argv) {
   }
   if (a->nth == 0) {
     char why[128];
-    if (kgl_threshold_parse("mismatches==0", &a->th[0], why, sizeof why) != 0) {
-      return cli_error(CLI_EXIT_USAGE, CMD, "%s", why);
+    static const char *const DEFAULTS[] = {"mismatches==0", "errors==0"};
+    for (int i = 0; i < 2; i++) {
+      if (kgl_threshold_parse(DEFAULTS[i], &a->th[i], why, sizeof why) != 0) {
+        return cli_error(CLI_EXIT_USAGE, CMD, "%s", why);
+      }
     }
-    a->nth = 1;
+    a->nth = 2;
   }
   a->o.progress = !a->quiet && isatty(STDERR_FILENO);
   /* a result that cannot be written is found out before the run, not

@@ -175,7 +175,14 @@ typedef struct kgl_flight {
   int64_t sched_ns; /* when it was due (open loop) or sent (closed) */
   int64_t sent_ns;  /* when it went on the wire (for --timeout) */
   int warmup;       /* due before the measured start */
+  int retries;      /* times it was sent again after a refusal */
 } kgl_flight;
+
+/* Refused HTTP/2 streams (REFUSED_STREAM, or above a GOAWAY's last stream)
+ * were never processed and may be sent again (RFC 9113 §8.7): once each,
+ * from a small ring per worker. */
+#define KGL_RETRY_RING 256
+#define KGL_RETRY_MAX 1
 
 /* What HTTP/1.1 and HTTP/2 both implement over one connection. */
 typedef struct kgl_session_ops {
@@ -294,7 +301,9 @@ typedef struct kgl_worker {
   kgl_result res;
   kgl_interval *cur;  /* the second being filled */
   atomic_llong cur_t; /* its second; INT64_MAX once the worker is done */
-  int *idle;          /* stack of connections that take requests */
+  kgl_flight retry[KGL_RETRY_RING]; /* refused flights to send again */
+  int retry_head, retry_n;
+  int *idle; /* stack of connections that take requests */
   int nidle;
   int64_t next_timeout_check_ns;
   int64_t last_ns; /* time of the latest completion */
@@ -313,6 +322,11 @@ int64_t kgl_now_ns(void);
 /* kgl_worker_complete — one response arrived for f: verify, record. */
 void kgl_worker_complete(kgl_worker *w, const kgl_flight *f,
                          const kgl_response *r);
+
+/* kgl_worker_retry — f was refused unprocessed (RFC 9113 §8.7): send it
+ * again, keeping its due time (latency still counts from it), unless it
+ * was retried already or the ring is full (then it fails as a reset). */
+void kgl_worker_retry(kgl_worker *w, const kgl_flight *f);
 
 /* kgl_worker_fail — f got no response (kind: kgl_err_kind). */
 void kgl_worker_fail(kgl_worker *w, const kgl_flight *f, int kind);
@@ -368,6 +382,16 @@ void *kgl_curl_run(void *arg);
 /* kgl_tls_ctx — an SSL_CTX for the options (verification, CA file, ALPN
  * list for the wanted protocol). NULL + why on failure. */
 SSL_CTX *kgl_tls_ctx(const kgl_options *o, char *why, size_t whycap);
+
+/* kgl_tls_new — an SSL for fd: SNI for a host name, the certificate
+ * checked against the host unless --insecure. NULL on failure. */
+SSL *kgl_tls_new(SSL_CTX *ctx, const kgl_options *o, const kgl_url *u, int fd);
+
+/* kgl_tls_check — one TLS handshake on the connected, non-blocking fd, as
+ * the engines will make it: 0, or -1 + why (certificate not trusted, with
+ * the fix; no HTTP/2 where --http2 asks for it; a timeout). */
+int kgl_tls_check(SSL_CTX *ctx, const kgl_options *o, const kgl_url *u, int fd,
+                  int timeout_ms, char *why, size_t whycap);
 
 /* kgl_resolve — the target's address (first of getaddrinfo). 0, or -1. */
 int kgl_resolve(const kgl_url *u, struct sockaddr_storage *sa, unsigned *salen,

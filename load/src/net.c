@@ -3,7 +3,12 @@
  * target, and the TLS context (OpenSSL: certificate verification, a CA
  * file, ALPN for the protocols asked for).
  */
+#include <arpa/inet.h>
+#include <errno.h>
 #include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -76,4 +81,81 @@ SSL_CTX *kgl_tls_ctx(const kgl_options *o, char *why, size_t whycap) {
     return NULL;
   }
   return ctx;
+}
+
+SSL *kgl_tls_new(SSL_CTX *ctx, const kgl_options *o, const kgl_url *u, int fd) {
+  SSL *ssl = SSL_new(ctx);
+  if (ssl == NULL || SSL_set_fd(ssl, fd) != 1) {
+    SSL_free(ssl);
+    return NULL;
+  }
+  struct in6_addr a6;
+  struct in_addr a4;
+  const int literal = inet_pton(AF_INET, u->host, &a4) == 1 ||
+                      inet_pton(AF_INET6, u->host, &a6) == 1;
+  if (!literal) {
+    SSL_set_tlsext_host_name(ssl, u->host); /* SNI names hosts, not IPs */
+  }
+  if (!o->insecure && SSL_set1_host(ssl, u->host) != 1) {
+    SSL_free(ssl);
+    return NULL;
+  }
+  return ssl;
+}
+
+int kgl_tls_check(SSL_CTX *ctx, const kgl_options *o, const kgl_url *u, int fd,
+                  int timeout_ms, char *why, size_t whycap) {
+  SSL *ssl = kgl_tls_new(ctx, o, u, fd);
+  if (ssl == NULL) {
+    snprintf(why, whycap, "cannot start TLS with %s (OpenSSL)", u->host);
+    return -1;
+  }
+  int rc = -1;
+  for (;;) {
+    ERR_clear_error();
+    const int r = SSL_connect(ssl);
+    if (r == 1) {
+      rc = 0;
+      break;
+    }
+    const int e = SSL_get_error(ssl, r);
+    if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+      const long v = SSL_get_verify_result(ssl);
+      if (v != X509_V_OK) {
+        snprintf(why, whycap,
+                 "the certificate of %s:%d is not trusted: %s (give its CA "
+                 "with --cacert FILE, or --insecure to skip the check)",
+                 u->host, u->port, X509_verify_cert_error_string(v));
+      } else {
+        char err[160];
+        ERR_error_string_n(ERR_peek_last_error(), err, sizeof err);
+        snprintf(why, whycap, "the TLS handshake with %s:%d failed: %s",
+                 u->host, u->port, ERR_peek_last_error() ? err : "closed");
+      }
+      break;
+    }
+    struct pollfd p = {fd, (short)(e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT),
+                       0};
+    if (poll(&p, 1, timeout_ms) != 1) {
+      snprintf(why, whycap, "the TLS handshake with %s:%d timed out", u->host,
+               u->port);
+      break;
+    }
+  }
+  if (rc == 0 && o->http == KGL_HTTP_2) {
+    const unsigned char *alpn = NULL;
+    unsigned alen = 0;
+    SSL_get0_alpn_selected(ssl, &alpn, &alen);
+    if (alen != 2 || memcmp(alpn, "h2", 2) != 0) {
+      snprintf(why, whycap,
+               "%s:%d does not speak HTTP/2 (ALPN chose %.*s): leave out "
+               "--http2",
+               u->host, u->port, alen ? (int)alen : 4,
+               alen ? (const char *)alpn : "none");
+      rc = -1;
+    }
+  }
+  SSL_free(ssl);
+  ERR_clear_error();
+  return rc;
 }

@@ -53,8 +53,12 @@ static void on_sigint(int sig) {
 /* ---- the target is reachable ----------------------------------------------
  */
 
-static int probe_connect(const kgl_shared *sh, const kgl_url *u,
-                         double timeout_s, char *why, size_t whycap) {
+/* One connection (and TLS handshake) before the run: a target that cannot
+ * be reached, or whose certificate is not trusted, is a run that cannot
+ * happen (exit 2), not a run of errors. */
+static int probe_connect(const kgl_shared *sh, const kgl_options *o,
+                         const kgl_url *u, char *why, size_t whycap) {
+  const double timeout_s = o->timeout_s;
   const int fd = socket(sh->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     snprintf(why, whycap, "cannot make a socket: %s", strerror(errno));
@@ -76,15 +80,20 @@ static int probe_connect(const kgl_shared *sh, const kgl_url *u,
       err = ETIMEDOUT;
     }
   }
-  close(fd);
   if (err != 0) {
+    close(fd);
     snprintf(why, whycap,
              "cannot connect to %s:%d: %s (is the server running and the URL "
              "right?)",
              u->host, u->port, strerror(err));
     return -1;
   }
-  return 0;
+  const int ms = timeout_s > 5 ? 5000 : (int)(timeout_s * 1000) + 1;
+  const int trc = sh->ssl_ctx != NULL
+                      ? kgl_tls_check(sh->ssl_ctx, o, u, fd, ms, why, whycap)
+                      : 0;
+  close(fd);
+  return trc;
 }
 
 /* ---- seconds: merge the workers' hand-offs, finish the complete ones ---- */
@@ -358,19 +367,19 @@ int kgl_load_run(const kgl_options *o, kgl_result *r, char *why,
       goto out;
     }
     curl_ready = 1;
-  } else if (kgl_resolve(&traffic.url, &sh.addr, &sh.addrlen, why, whycap) !=
-                 0 ||
-             probe_connect(&sh, &traffic.url, o->timeout_s, why, whycap) != 0) {
-    goto out;
-  }
-  if (traffic.url.tls) {
-    sh.ssl_ctx = kgl_tls_ctx(o, why, whycap);
-    if (sh.ssl_ctx == NULL) {
+  } else {
+    if (traffic.url.tls) {
+      sh.ssl_ctx = kgl_tls_ctx(o, why, whycap);
+      if (sh.ssl_ctx == NULL) {
+        goto out;
+      }
+    }
+    if (kgl_resolve(&traffic.url, &sh.addr, &sh.addrlen, why, whycap) != 0 ||
+        probe_connect(&sh, o, &traffic.url, why, whycap) != 0) {
       goto out;
     }
-  } else {
-    sh.h2c = o->http == KGL_HTTP_2;
   }
+  sh.h2c = !traffic.url.tls && o->http == KGL_HTTP_2;
   const char *protocol =
       sh.h2c || (traffic.url.tls && o->http == KGL_HTTP_2) ? "h2" : "http/1.1";
   int64_t sessions[2] = {0, 0};

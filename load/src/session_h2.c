@@ -134,16 +134,31 @@ static void slot_fail(h2_state *s, h2_slot *sl, int kind) {
   kgl_worker_fail(s->c->w, &f, kind);
 }
 
+/* Refused before any processing (RFC 9113 §8.7): the worker sends it
+ * again, once, or counts a reset. */
+static void slot_retry(h2_state *s, h2_slot *sl) {
+  const kgl_flight f = sl->flight;
+  slot_release(s, sl);
+  kgl_worker_retry(s->c->w, &f);
+}
+
 /* The stream is over: record its response, or its failure. */
 static void slot_finish(h2_state *s, h2_slot *sl, uint32_t error_code) {
-  (void)error_code; /* a whole response counts even if a RST followed */
+  /* a whole response counts even if a RST followed */
   if (sl->bad) {
     slot_fail(s, sl, KGL_ERR_PROTOCOL);
     return;
   }
   if (!sl->ended) {
-    /* RST_STREAM, REFUSED_STREAM after GOAWAY: no whole response */
-    slot_fail(s, sl, KGL_ERR_RESET);
+    /* RST_STREAM: no whole response. REFUSED_STREAM (also what nghttp2
+     * gives the streams above a GOAWAY's last one) with nothing received:
+     * never processed, so sent again */
+    if (error_code == NGHTTP2_REFUSED_STREAM && !sl->head_done &&
+        sl->status == 0) {
+      slot_retry(s, sl);
+    } else {
+      slot_fail(s, sl, KGL_ERR_RESET);
+    }
     return;
   }
   if (!sl->head_done || sl->status < 200) {
@@ -268,7 +283,7 @@ static void goaway_unopened(h2_state *s, int32_t last_stream_id) {
     h2_slot *sl = &s->slots[i];
     if (sl->stream_id > last_stream_id &&
         nghttp2_session_find_stream(s->ng, sl->stream_id) == NULL) {
-      slot_fail(s, sl, KGL_ERR_RESET);
+      slot_retry(s, sl); /* never processed: RFC 9113 §6.8 */
     }
   }
 }
@@ -360,7 +375,7 @@ static int on_frame_not_send(nghttp2_session *ng, const nghttp2_frame *frame,
   }
   h2_slot *sl = slot_find(s, frame->hd.stream_id);
   if (sl != NULL) {
-    slot_fail(s, sl, KGL_ERR_RESET);
+    slot_retry(s, sl); /* never sent */
   }
   return 0;
 }

@@ -8,7 +8,6 @@
  * out at the start. Once a second the finished second's counts are handed
  * to the main thread under a mutex (not per request).
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -216,6 +215,18 @@ void kgl_worker_fail(kgl_worker *w, const kgl_flight *f, int kind) {
   finish_one(w, f);
 }
 
+void kgl_worker_retry(kgl_worker *w, const kgl_flight *f) {
+  if (f->retries >= KGL_RETRY_MAX || w->retry_n >= KGL_RETRY_RING) {
+    kgl_worker_fail(w, f, KGL_ERR_RESET);
+    return;
+  }
+  kgl_flight *slot = &w->retry[(w->retry_head + w->retry_n) % KGL_RETRY_RING];
+  *slot = *f;
+  slot->retries++;
+  w->retry_n++;
+  w->in_flight--; /* it is waiting again, not in flight */
+}
+
 /* ---- schedule ---------------------------------------------------------------
  */
 
@@ -223,6 +234,13 @@ void kgl_worker_fail(kgl_worker *w, const kgl_flight *f, int kind) {
 int kgl_worker_next_flight(kgl_worker *w, int64_t now, kgl_flight *f) {
   const kgl_options *o = w->opt;
   kgl_shared *sh = w->sh;
+  if (w->retry_n > 0) { /* owed first: it was due already */
+    *f = w->retry[w->retry_head];
+    w->retry_head = (w->retry_head + 1) % KGL_RETRY_RING;
+    w->retry_n--;
+    f->sent_ns = now;
+    return 1;
+  }
   if (atomic_load_explicit(&sh->stop, memory_order_relaxed)) {
     return 0;
   }
@@ -248,6 +266,7 @@ int kgl_worker_next_flight(kgl_worker *w, int64_t now, kgl_flight *f) {
   f->sched_ns = due;
   f->sent_ns = now;
   f->warmup = due < sh->start_ns;
+  f->retries = 0;
   if (o->rate > 0) {
     const double lag = (double)(now - due) / 1e6;
     if (!f->warmup && lag > w->max_lag_ms) {
@@ -270,6 +289,9 @@ int kgl_worker_next_flight(kgl_worker *w, int64_t now, kgl_flight *f) {
 
 /* Is there (or will there be) more to send? */
 int kgl_worker_more(kgl_worker *w, int64_t now) {
+  if (w->retry_n > 0) {
+    return 1;
+  }
   if (atomic_load_explicit(&w->sh->stop, memory_order_relaxed)) {
     return 0;
   }
@@ -421,21 +443,10 @@ static void on_connecting(kgl_conn *c, int64_t now) {
   }
   c->connect_failures = 0;
   if (c->w->ssl_ctx != NULL) {
-    c->ssl = SSL_new(c->w->ssl_ctx);
-    if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
+    c->ssl = kgl_tls_new(c->w->ssl_ctx, c->w->opt, &c->w->traffic->url, c->fd);
+    if (c->ssl == NULL) {
       connect_failed(c, KGL_ERR_TLS, now);
       return;
-    }
-    const kgl_url *u = &c->w->traffic->url;
-    struct in6_addr a6;
-    struct in_addr a4;
-    const int literal = inet_pton(AF_INET, u->host, &a4) == 1 ||
-                        inet_pton(AF_INET6, u->host, &a6) == 1;
-    if (!literal) {
-      SSL_set_tlsext_host_name(c->ssl, u->host);
-    }
-    if (!c->w->opt->insecure) {
-      SSL_set1_host(c->ssl, u->host);
     }
     c->state = KGL_CONN_HANDSHAKE;
     if (tls_step(c) != 0) {

@@ -222,7 +222,7 @@ fake_stop
 # ---- a connection closed mid-response is a socket error ---------------------
 # Every 7th answer is cut: about N/7 of them, all "closed", none a mismatch.
 fake_start close-mid-response --close-every 7
-load close
+load close --threshold mismatches==0
 assert_rc 0 "close-mid-response: exit (mismatches==0 holds)"
 checks <<EOF
 close-mid-response: not a mismatch ;; d['totals']['mismatches'] == 0 ;; d['classes']['all']['mismatch_kinds']
@@ -236,6 +236,11 @@ load close-threshold --threshold errors==0
 assert_rc 1 "close-mid-response + errors==0: exit"
 assert_contains "$(cat "$TMP/$RUN.err")" "threshold violated: errors==0" \
   "close-mid-response + errors==0: names the threshold"
+# without --threshold the run is held to mismatches==0 and errors==0
+load close-default
+assert_rc 1 "close-mid-response, default thresholds: exit"
+assert_contains "$(cat "$TMP/$RUN.err")" "threshold violated: errors==0" \
+  "close-mid-response, default thresholds: names errors==0"
 fake_stop
 
 kg_done

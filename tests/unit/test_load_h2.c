@@ -373,7 +373,10 @@ static void a_response_without_status_is_a_protocol_error(void **state) {
   assert_int_equal(fx->w.in_flight, 0);
 }
 
-static void goaway_stops_capacity_and_refuses_later_streams(void **state) {
+/* A refused stream was never processed (RFC 9113 §8.7): it waits in the
+ * worker's retry ring, not counted as an error; a second refusal of the
+ * same request is a reset. */
+static void goaway_stops_capacity_and_retries_refused_streams(void **state) {
   fixture *fx = *state;
   fx->s.mode = SRV_HOLD;
   assert_int_equal(submit(fx, KGL_VALID), 0);
@@ -389,20 +392,30 @@ static void goaway_stops_capacity_and_refuses_later_streams(void **state) {
   assert_int_equal(ops->capacity(&fx->c), 0);
   assert_int_equal(ops->closing(&fx->c), 1);
   const kgl_class_stats *st = &fx->w.res.cls[KGL_VALID];
-  assert_int_equal(st->error_kinds[KGL_ERR_RESET], 1);
+  assert_int_equal(st->error_kinds[KGL_ERR_RESET], 0);
+  assert_int_equal(fx->w.retry_n, 1); /* the refused one waits to go again */
+  assert_int_equal(fx->w.retry[fx->w.retry_head].retries, 1);
   assert_true(ops->oldest(&fx->c) != 0); /* the first is still in flight */
   fx->s.mode = SRV_OK;
   srv_answer(&fx->s, fx->s.held[0]);
   pump(fx);
   assert_int_equal(st->ok, 1);
+  assert_int_equal(st->requests, 1);
+  /* refused again: retried once already, so now a reset */
+  kgl_flight again = fx->w.retry[fx->w.retry_head];
+  fx->w.retry_n = 0;
+  fx->w.in_flight++;
+  kgl_worker_retry(&fx->w, &again);
+  assert_int_equal(st->error_kinds[KGL_ERR_RESET], 1);
   assert_int_equal(st->requests, 2);
+  assert_int_equal(fx->w.retry_n, 0);
   /* nothing in flight: the worker reconnects */
   assert_int_equal(ops->oldest(&fx->c), 0);
   assert_int_equal(ops->closing(&fx->c), 1);
   assert_int_equal(ops->eof(&fx->c), 0);
 }
 
-static void a_request_still_queued_at_goaway_is_refused(void **state) {
+static void a_request_still_queued_at_goaway_is_sent_again(void **state) {
   fixture *fx = *state;
   fx->s.mode = SRV_OK;
   /* submitted, not yet written when the server's GOAWAY arrives */
@@ -415,12 +428,14 @@ static void a_request_still_queued_at_goaway_is_refused(void **state) {
   assert_true(k > 0);
   assert_int_equal(ops->received(&fx->c, (const char *)p, (size_t)k), (long)k);
   const kgl_class_stats *st = &fx->w.res.cls[KGL_VALID];
-  assert_int_equal(st->error_kinds[KGL_ERR_RESET], 1);
+  assert_int_equal(st->error_kinds[KGL_ERR_RESET], 0);
+  assert_int_equal(fx->w.retry_n, 1);
   assert_int_equal(ops->oldest(&fx->c), 0);
   assert_int_equal(ops->closing(&fx->c), 1);
-  pump(fx); /* the queued HEADERS is dropped, counted once */
+  pump(fx); /* the queued HEADERS is dropped, queued for a retry once */
   assert_int_equal(fx->s.requests, 0);
-  assert_int_equal(st->requests, 1);
+  assert_int_equal(st->requests, 0);
+  assert_int_equal(fx->w.retry_n, 1);
   assert_int_equal(fx->w.in_flight, 0);
 }
 
@@ -558,9 +573,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(
           a_response_without_status_is_a_protocol_error, setup, teardown),
       cmocka_unit_test_setup_teardown(
-          goaway_stops_capacity_and_refuses_later_streams, setup, teardown),
+          goaway_stops_capacity_and_retries_refused_streams, setup, teardown),
       cmocka_unit_test_setup_teardown(
-          a_request_still_queued_at_goaway_is_refused, setup, teardown),
+          a_request_still_queued_at_goaway_is_sent_again, setup, teardown),
       cmocka_unit_test_setup_teardown(an_interim_response_is_skipped, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(bearer_credential_is_sent_never_indexed,
