@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "load/html.h"
 #include "load/load.h"
 #include "load/result.h"
 
@@ -67,6 +68,7 @@ static void usage(FILE *f) {
       "                         errors<0.1%% rps>=1000 (repeatable; default\n"
       "                         mismatches==0 errors==0)\n"
       "  --json FILE            the whole result, histograms included\n"
+      "  --html FILE            a self-contained HTML report of the run\n"
       "  -q, --quiet            no progress line and no table\n"
       "\n"
       "exit: 0 every threshold holds, 1 one is violated, 2 usage error or the\n"
@@ -163,7 +165,8 @@ enum {
   O_ENGINE,
   O_CACERT,
   O_THRESHOLD,
-  O_JSON
+  O_JSON,
+  O_HTML
 };
 
 static const struct option LONGOPTS[] = {
@@ -189,6 +192,7 @@ static const struct option LONGOPTS[] = {
     {"cacert", required_argument, NULL, O_CACERT},
     {"threshold", required_argument, NULL, O_THRESHOLD},
     {"json", required_argument, NULL, O_JSON},
+    {"html", required_argument, NULL, O_HTML},
     {"quiet", no_argument, NULL, 'q'},
     {NULL, 0, NULL, 0}};
 
@@ -197,6 +201,7 @@ typedef struct load_args {
   kgl_threshold th[KGL_MAX_THRESHOLDS];
   int nth;
   const char *json;
+  const char *html;
   int quiet;
   int duration_given, requests_given;
 } load_args;
@@ -351,6 +356,9 @@ static int one_option(load_args *a, int c, char **argv) {
   case O_JSON:
     a->json = optarg;
     return 0;
+  case O_HTML:
+    a->html = optarg;
+    return 0;
   case 'q':
     a->quiet = 1;
     return 0;
@@ -454,6 +462,11 @@ int cmd_load(int argc, char **argv) {
   }
   if (a.json != NULL &&
       kgl_result_write_json(&r, a.json, why, sizeof why) != 0) {
+    cli_error(CLI_EXIT_USAGE, CMD, "%s", why);
+    rc = CLI_EXIT_USAGE;
+  }
+  if (a.html != NULL &&
+      kgl_html_write_file(&r, NULL, a.html, why, sizeof why) != 0) {
     cli_error(CLI_EXIT_USAGE, CMD, "%s", why);
     rc = CLI_EXIT_USAGE;
   }
