@@ -20,8 +20,7 @@ static const cli_command COMMANDS[] = {
 #ifdef KEYGATE_HAVE_LOAD
     {"load", "fire mixed key traffic at a server and verify every response",
      cmd_load},
-    {"report", "show, merge, check, compare and draw load results",
-     cmd_report},
+    {"report", "show, merge, check, compare and draw load results", cmd_report},
 #endif
 #ifdef KEYGATE_HAVE_SERVE
     {"serve", "run nginx with the keygate module and the reference API",
