@@ -31,6 +31,7 @@ int cmd_accounts(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_load(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
 
 /* cli_error — print "keygate <cmd>: <message>\n" on stderr; returns code so
  * a caller can `return cli_error(CLI_EXIT_USAGE, "check", "...")`. */

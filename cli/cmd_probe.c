@@ -1,0 +1,433 @@
+/*
+ * cli/cmd_probe.c — `keygate probe`: check a deployed API against the
+ * authentication contract, case by case (load/probe.h, docs/probe.md).
+ *
+ * Keys come from a file (--key-file, its first line) or the environment
+ * (KEYGATE_PROBE_KEY, KEYGATE_PROBE_EXPIRED_KEY), so they stay out of `ps`
+ * and shell history; --key KEY works too, and its argument is overwritten
+ * in argv as soon as it is read (a process listing taken later shows
+ * x's; one taken before still shows the key, hence the other two ways).
+ *
+ * Exit codes: 0 nothing deviates; 1 at least one case deviates; 2 a usage
+ * error, a target that cannot be reached, or one that speaks only HTTP/2
+ * (nothing could be checked, so neither 0 nor 1 would be true).
+ */
+#define _GNU_SOURCE /* getopt_long with -std=c11 */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "cli.h"
+#include "load/probe.h"
+
+#define CMD "probe"
+
+static void usage(FILE *f) {
+  fprintf(
+      f,
+      "usage: keygate probe URL (--key-file FILE | --key KEY) [options]\n"
+      "       keygate probe --list [--only CASE,...]\n"
+      "\n"
+      "Send one request per case (header forms, scheme case, whitespace,\n"
+      "empty, wrong, expired and ambiguous keys, keys in the URL) and check\n"
+      "each answer against the contract: status, error.code,\n"
+      "WWW-Authenticate, Cache-Control, Content-Type, X-Request-Id, and no\n"
+      "echo of the key. One request per connection, --interval apart.\n"
+      "\n"
+      "keys (first line of a file; or the environment; --key is seen by ps):\n"
+      "  --key-file FILE          the valid key (else $KEYGATE_PROBE_KEY)\n"
+      "  --key KEY                the valid key on the command line\n"
+      "  --expired-key-file FILE  an expired or deactivated key (else\n"
+      "                           $KEYGATE_PROBE_EXPIRED_KEY); without one\n"
+      "                           the expired cases are skipped\n"
+      "  --expired-key KEY        the same, on the command line\n"
+      "  --prefix P               the keys' prefix (default sk_live_)\n"
+      "cases:\n"
+      "  --only LIST              cases or groups, comma-separated\n"
+      "  --list                   print the cases with their rationale\n"
+      "connection:\n"
+      "  --interval D             between two cases (default 100ms)\n"
+      "  --timeout D              connect and answer timeout (default 5s)\n"
+      "  -k, --insecure           do not verify the server's certificate\n"
+      "  --cacert FILE            verify it against this CA file\n"
+      "output:\n"
+      "  --json FILE              the report as JSON ('-': stdout)\n"
+      "  -q, --quiet              no table\n"
+      "\n"
+      "exit: 0 nothing deviates, 1 a case deviates, 2 usage error, target\n"
+      "unreachable or HTTP/2 only. Keys are never printed: "
+      "sk_live_****Ab3x.\n");
+}
+
+/* "250ms", "2s", "0" (interval only) into seconds. */
+static int parse_duration(const char *s, double *out) {
+  char *end = NULL;
+  const double v = strtod(s, &end);
+  if (end == s || !isfinite(v) || v < 0) {
+    return -1;
+  }
+  double scale;
+  if (strcmp(end, "ms") == 0) {
+    scale = 1e-3;
+  } else if (strcmp(end, "s") == 0) {
+    scale = 1;
+  } else if (*end == '\0' && v == 0) {
+    scale = 0;
+  } else {
+    return -1;
+  }
+  *out = v * scale;
+  return 0;
+}
+
+enum {
+  O_KEY = 1000,
+  O_KEY_FILE,
+  O_EXPIRED_KEY,
+  O_EXPIRED_KEY_FILE,
+  O_PREFIX,
+  O_ONLY,
+  O_LIST,
+  O_INTERVAL,
+  O_TIMEOUT,
+  O_CACERT,
+  O_JSON
+};
+
+static const struct option LONGOPTS[] = {
+    {"help", no_argument, NULL, 'h'},
+    {"key", required_argument, NULL, O_KEY},
+    {"key-file", required_argument, NULL, O_KEY_FILE},
+    {"expired-key", required_argument, NULL, O_EXPIRED_KEY},
+    {"expired-key-file", required_argument, NULL, O_EXPIRED_KEY_FILE},
+    {"prefix", required_argument, NULL, O_PREFIX},
+    {"only", required_argument, NULL, O_ONLY},
+    {"list", no_argument, NULL, O_LIST},
+    {"interval", required_argument, NULL, O_INTERVAL},
+    {"timeout", required_argument, NULL, O_TIMEOUT},
+    {"insecure", no_argument, NULL, 'k'},
+    {"cacert", required_argument, NULL, O_CACERT},
+    {"json", required_argument, NULL, O_JSON},
+    {"quiet", no_argument, NULL, 'q'},
+    {NULL, 0, NULL, 0}};
+
+/* Where a key comes from. */
+typedef struct key_src {
+  char value[KG_KEY_MAX_LEN + 2];
+  size_t len;
+  const char *file;
+  int given; /* on the command line */
+} key_src;
+
+typedef struct probe_args {
+  key_src key, expired;
+  const char *prefix;
+  const char *only;
+  const char *json;
+  const char *url;
+  int list, quiet, insecure;
+  const char *cacert;
+  double interval_s, timeout_s;
+  unsigned char *selected;
+} probe_args;
+
+/* Copy a key from argv and overwrite the argument. */
+static int key_from_arg(key_src *k, const char *opt, char *arg) {
+  const size_t n = strlen(arg);
+  if (k->given || k->file != NULL) {
+    return cli_error(CLI_EXIT_USAGE, CMD, "give %s once", opt);
+  }
+  if (n == 0 || n > KG_KEY_MAX_LEN) {
+    return cli_error(CLI_EXIT_USAGE, CMD, "%s: want a key of 1 to %d bytes",
+                     opt, KG_KEY_MAX_LEN);
+  }
+  memcpy(k->value, arg, n);
+  k->len = n;
+  k->given = 1;
+  memset(arg, 'x', n);
+  return 0;
+}
+
+/* The first line of path, without its line end and surrounding blanks. */
+static int key_from_file(key_src *k, const char *opt) {
+  FILE *f = fopen(k->file, "r");
+  if (f == NULL) {
+    return cli_error(CLI_EXIT_USAGE, CMD, "%s %s: %s", opt, k->file,
+                     strerror(errno));
+  }
+  char line[KG_KEY_MAX_LEN + 64];
+  const int got = fgets(line, sizeof line, f) != NULL;
+  fclose(f);
+  size_t n = got ? strcspn(line, "\r\n") : 0;
+  size_t b = 0;
+  while (b < n && (line[b] == ' ' || line[b] == '\t')) {
+    b++;
+  }
+  while (n > b && (line[n - 1] == ' ' || line[n - 1] == '\t')) {
+    n--;
+  }
+  const int ok = n > b && n - b <= KG_KEY_MAX_LEN;
+  if (ok) {
+    memcpy(k->value, line + b, n - b);
+    k->len = n - b;
+  }
+  OPENSSL_cleanse(line, sizeof line);
+  if (!ok) {
+    return cli_error(CLI_EXIT_USAGE, CMD,
+                     "%s %s: the first line must hold the key (1 to %d "
+                     "bytes)",
+                     opt, k->file, KG_KEY_MAX_LEN);
+  }
+  return 0;
+}
+
+static int key_from_env(key_src *k, const char *var) {
+  const char *v = getenv(var);
+  if (v == NULL || v[0] == '\0') {
+    return 0;
+  }
+  const size_t n = strlen(v);
+  if (n > KG_KEY_MAX_LEN) {
+    return cli_error(CLI_EXIT_USAGE, CMD, "$%s: longer than a key (%d bytes)",
+                     var, KG_KEY_MAX_LEN);
+  }
+  memcpy(k->value, v, n);
+  k->len = n;
+  return 0;
+}
+
+/* --only: case names or group names; sets a->selected. */
+static int parse_only(probe_args *a) {
+  size_t n;
+  const kgl_probe_case *cases = kgl_probe_cases(&n);
+  a->selected = calloc(n, 1);
+  if (a->selected == NULL) {
+    return cli_error(CLI_EXIT_FAIL, CMD, "out of memory");
+  }
+  const char *p = a->only;
+  for (;;) {
+    const size_t len = strcspn(p, ",");
+    int hit = 0;
+    for (size_t i = 0; i < n; i++) {
+      if ((strlen(cases[i].name) == len &&
+           memcmp(cases[i].name, p, len) == 0) ||
+          (strlen(cases[i].group) == len &&
+           memcmp(cases[i].group, p, len) == 0)) {
+        a->selected[i] = 1;
+        hit = 1;
+      }
+    }
+    if (!hit) {
+      return cli_error(CLI_EXIT_USAGE, CMD,
+                       "--only: '%.*s' is no case or group; 'keygate probe "
+                       "--list' names them",
+                       (int)len, p);
+    }
+    if (p[len] == '\0') {
+      return 0;
+    }
+    p += len + 1;
+  }
+}
+
+static int one_option(probe_args *a, int c, char **argv) {
+  switch (c) {
+  case 'h':
+    usage(stdout);
+    return -1;
+  case O_KEY:
+    return key_from_arg(&a->key, "--key", optarg);
+  case O_EXPIRED_KEY:
+    return key_from_arg(&a->expired, "--expired-key", optarg);
+  case O_KEY_FILE:
+  case O_EXPIRED_KEY_FILE: {
+    key_src *k = c == O_KEY_FILE ? &a->key : &a->expired;
+    if (k->given || k->file != NULL) {
+      return cli_error(CLI_EXIT_USAGE, CMD,
+                       "give the %s key once (a file or --key, not both)",
+                       c == O_KEY_FILE ? "valid" : "expired");
+    }
+    k->file = optarg;
+    return 0;
+  }
+  case O_PREFIX:
+    a->prefix = optarg;
+    return 0;
+  case O_ONLY:
+    a->only = optarg;
+    return 0;
+  case O_LIST:
+    a->list = 1;
+    return 0;
+  case O_INTERVAL:
+    if (parse_duration(optarg, &a->interval_s) != 0 || a->interval_s > 60) {
+      return cli_error(CLI_EXIT_USAGE, CMD,
+                       "--interval '%s': want 0 to 60s with its unit: 100ms, "
+                       "1s",
+                       optarg);
+    }
+    return 0;
+  case O_TIMEOUT:
+    if (parse_duration(optarg, &a->timeout_s) != 0 || a->timeout_s < 0.01 ||
+        a->timeout_s > 60) {
+      return cli_error(CLI_EXIT_USAGE, CMD,
+                       "--timeout '%s': want 10ms to 60s with its unit: 5s",
+                       optarg);
+    }
+    return 0;
+  case 'k':
+    a->insecure = 1;
+    return 0;
+  case O_CACERT:
+    a->cacert = optarg;
+    return 0;
+  case O_JSON:
+    a->json = optarg;
+    return 0;
+  case 'q':
+    a->quiet = 1;
+    return 0;
+  default:
+    return cli_getopt_error(CMD, argv, c);
+  }
+}
+
+static int parse_args(probe_args *a, int argc, char **argv) {
+  a->prefix = "sk_live_";
+  a->interval_s = 0.1;
+  a->timeout_s = 5;
+  optind = 1;
+  opterr = 0;
+  int c;
+  while ((c = getopt_long(argc, argv, ":hkq", LONGOPTS, NULL)) != -1) {
+    const int rc = one_option(a, c, argv);
+    if (rc != 0) {
+      return rc;
+    }
+  }
+  if (a->only != NULL) {
+    const int rc = parse_only(a);
+    if (rc != 0) {
+      return rc;
+    }
+  }
+  if (a->list) {
+    return 0;
+  }
+  if (argc - optind != 1) {
+    return cli_error(CLI_EXIT_USAGE, CMD,
+                     argc - optind == 0
+                         ? "give the URL to probe, e.g. keygate probe "
+                           "https://api.example.com/v1/items --key-file key"
+                         : "one URL only; options go before or after it");
+  }
+  a->url = argv[optind];
+  if (a->insecure && a->cacert != NULL) {
+    return cli_error(CLI_EXIT_USAGE, CMD,
+                     "--insecure and --cacert exclude each other");
+  }
+  int rc = 0;
+  if (a->key.file != NULL) {
+    rc = key_from_file(&a->key, "--key-file");
+  } else if (!a->key.given) {
+    rc = key_from_env(&a->key, "KEYGATE_PROBE_KEY");
+  }
+  if (rc == 0 && a->expired.file != NULL) {
+    rc = key_from_file(&a->expired, "--expired-key-file");
+  } else if (rc == 0 && !a->expired.given) {
+    rc = key_from_env(&a->expired, "KEYGATE_PROBE_EXPIRED_KEY");
+  }
+  if (rc != 0) {
+    return rc;
+  }
+  if (a->key.len == 0) {
+    return cli_error(CLI_EXIT_USAGE, CMD,
+                     "give a valid key: --key-file FILE, KEYGATE_PROBE_KEY "
+                     "in the environment, or --key KEY");
+  }
+  if (a->json != NULL && strcmp(a->json, "-") != 0) {
+    FILE *f = fopen(a->json, "a");
+    if (f == NULL) {
+      return cli_error(CLI_EXIT_USAGE, CMD,
+                       "--json %s: %s; give a path you can write", a->json,
+                       strerror(errno));
+    }
+    fclose(f);
+  }
+  return 0;
+}
+
+static int probe(probe_args *a) {
+  kgl_probe_keys *keys = calloc(1, sizeof *keys);
+  if (keys == NULL) {
+    return cli_error(CLI_EXIT_FAIL, CMD, "out of memory");
+  }
+  char why[512];
+  if (kgl_probe_keys_init(keys, a->prefix, a->key.value, a->key.len,
+                          a->expired.value, a->expired.len, why,
+                          sizeof why) != 0) {
+    OPENSSL_cleanse(keys, sizeof *keys);
+    free(keys);
+    return cli_error(CLI_EXIT_USAGE, CMD, "%s", why);
+  }
+  kgl_probe_options o;
+  memset(&o, 0, sizeof o);
+  o.url = a->url;
+  o.keys = keys;
+  o.interval_s = a->interval_s;
+  o.timeout_s = a->timeout_s;
+  o.insecure = a->insecure;
+  o.cacert = a->cacert;
+  o.selected = a->selected;
+  kgl_probe_report rep;
+  const int rc = kgl_probe_run(&o, &rep, why, sizeof why);
+  int exit_code;
+  if (rc < 0) {
+    exit_code = cli_error(CLI_EXIT_USAGE, CMD, "%s", why);
+  } else {
+    if (!a->quiet) {
+      kgl_probe_print(&rep, stdout);
+      fflush(stdout);
+    }
+    exit_code = rc == 1             ? CLI_EXIT_USAGE
+                : rep.deviation > 0 ? CLI_EXIT_FAIL
+                                    : CLI_EXIT_OK;
+    if (rc == 1) {
+      cli_error(CLI_EXIT_USAGE, CMD, "%s", why);
+    }
+    char jwhy[512];
+    if (a->json != NULL &&
+        kgl_probe_write_json(&rep, &o, a->json, jwhy, sizeof jwhy) != 0) {
+      exit_code = cli_error(CLI_EXIT_USAGE, CMD, "%s", jwhy);
+    }
+  }
+  kgl_probe_report_free(&rep);
+  OPENSSL_cleanse(keys, sizeof *keys);
+  free(keys);
+  return exit_code;
+}
+
+int cmd_probe(int argc, char **argv) {
+  probe_args a;
+  memset(&a, 0, sizeof a);
+  int rc = parse_args(&a, argc, argv);
+  if (rc == 0) {
+    if (a.list) {
+      kgl_probe_list(a.selected, stdout);
+    } else {
+      rc = probe(&a);
+    }
+  } else if (rc < 0) {
+    rc = CLI_EXIT_OK;
+  }
+  OPENSSL_cleanse(&a.key, sizeof a.key);
+  OPENSSL_cleanse(&a.expired, sizeof a.expired);
+  free(a.selected);
+  return rc;
+}

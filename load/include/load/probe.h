@@ -1,0 +1,237 @@
+/*
+ * load/probe.h — `keygate probe`: one request per case, each checked
+ * against the authentication contract (SPEC §1, docs/contract.md), to find
+ * where a deployed API departs from it (docs/probe.md).
+ *
+ * The case table is data: each case names the request it sends (field
+ * lines and an addition to the target, as templates over the probe's keys)
+ * and the answer the contract expects. A request goes out byte for byte
+ * over a raw socket (plain TCP, or TLS through OpenSSL with ALPN
+ * http/1.1), one per connection, `Connection: close`; the answer is parsed
+ * by the load generator's strict HTTP/1.1 parser and checked with its
+ * verifier (load/verify.h), plus what the verifier does not read:
+ * `Cache-Control: no-store`, no `WWW-Authenticate` on a 400, and no piece
+ * of a presented key anywhere in the answer.
+ *
+ * Keys: the valid key (and the expired one) go only into request headers.
+ * Every key the probe puts into a URL, and every wrong key it sends, is
+ * made from a fresh well-formed key that was never issued (`unknown`), so
+ * a probe never writes a working key into an access log.
+ *
+ * Nothing here prints a key: every text a report holds went through
+ * kgl_probe_show (kgl_redact, then a check that no 8-character piece of the
+ * valid or expired key's secret part survived).
+ *
+ * Thread safety: the table is static and read-only; the other functions
+ * touch only what they are given.
+ */
+#ifndef KEYGATE_LOAD_PROBE_H
+#define KEYGATE_LOAD_PROBE_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "keygate/key.h"
+#include "load/verify.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- the case table ------------------------------------------------------ */
+
+/* Where a case's `extra` template goes in the request-target. */
+typedef enum kgl_probe_target {
+  KGL_PROBE_TARGET_URL = 0,   /* the URL's own target; extra unused */
+  KGL_PROBE_TARGET_QUERY = 1, /* target + ('?' or '&') + extra */
+  KGL_PROBE_TARGET_PATH = 2   /* path + extra, then the URL's ?query */
+} kgl_probe_target;
+
+typedef enum kgl_probe_kind {
+  KGL_PROBE_REQUEST = 0, /* one request, one answer */
+  KGL_PROBE_SUMMARY = 1  /* a check over every answer of the run */
+} kgl_probe_kind;
+
+/* What a case needs that a run may lack (then it is skipped). */
+#define KGL_PROBE_NEEDS_EXPIRED 0x01u /* --expired-key */
+
+/*
+ * One case. Templates (`fields`, `extra`) are text with placeholders:
+ *   {V} the valid key          {E} the expired key
+ *   {U} a well-formed key never issued (fresh per run)
+ *   {C} {U} with its checksum broken (last character changed)
+ *   {T} {U} truncated (its last 6 characters cut)
+ *   {M} {U} with an '@' in the middle (not token68)
+ *   {W} {U} under a wrong prefix (sk_test_ for sk_live_)
+ *   {U%} {U} with its prefix percent-encoded (sk%5Flive%5F...)
+ *   {U%%} {U} with its first byte double-encoded (%2573k_live_...)
+ * `fields` is the case's field lines, each ending in CRLF, sent after Host
+ * and before the probe's own User-Agent and Connection lines.
+ */
+typedef struct kgl_probe_case {
+  const char *name;  /* unique, [a-z0-9_] */
+  const char *group; /* header, whitespace, empty, key, ambiguity, url, ... */
+  kgl_probe_kind kind;
+  kgl_probe_target target;
+  const char *extra;  /* template added to the target, or NULL */
+  const char *fields; /* template of the field lines ("" for none) */
+  int status;         /* the expected status; 0 = any 2xx */
+  const char *code;   /* the expected error.code; NULL for 2xx */
+  int alt_status;     /* another conforming answer (0: none) */
+  const char *alt_code;
+  unsigned needs;        /* KGL_PROBE_NEEDS_* */
+  const char *rfc;       /* "RFC 9110 §5.1", or NULL */
+  const char *rationale; /* one sentence: why the contract says so */
+} kgl_probe_case;
+
+/* kgl_probe_cases — the table (static) and its size in *n. */
+const kgl_probe_case *kgl_probe_cases(size_t *n);
+
+/* kgl_probe_find — the case named (s, len), or NULL. */
+const kgl_probe_case *kgl_probe_find(const char *s, size_t len);
+
+/* kgl_probe_expected — "2xx", "401 missing_api_key", "400 api_key_in_query
+ * | 401 missing_api_key", or a summary case's check, into out (capacity
+ * cap, NUL-terminated). Returns out. */
+const char *kgl_probe_expected(const kgl_probe_case *c, char *out, size_t cap);
+
+/* ---- keys ---------------------------------------------------------------- */
+
+#define KGL_PROBE_KEY_MAX 300 /* a key and its encodings */
+
+typedef struct kgl_probe_keys {
+  kg_key_policy policy; /* strict, under the prefix */
+  char valid[KG_KEY_MAX_LEN + 1];
+  size_t valid_len;
+  char expired[KG_KEY_MAX_LEN + 1];
+  size_t expired_len; /* 0: not given */
+  char unknown[KGL_PROBE_KEY_MAX];
+  size_t unknown_len;
+  char bad_checksum[KGL_PROBE_KEY_MAX];
+  char truncated[KGL_PROBE_KEY_MAX];
+  char malformed[KGL_PROBE_KEY_MAX];
+  char wrong_prefix[KGL_PROBE_KEY_MAX];
+  char encoded[KGL_PROBE_KEY_MAX];
+  char double_encoded[KGL_PROBE_KEY_MAX];
+} kgl_probe_keys;
+
+/*
+ * kgl_probe_keys_init — check the keys given and make the others. prefix:
+ * 1..KG_KEY_PREFIX_MAX bytes of [A-Za-z0-9_-]; valid (and expired, when
+ * elen > 0): KG_KEY_PREFIX_MIN_LEN..KG_KEY_MAX_LEN token68 bytes starting
+ * with the prefix. The unknown key is fresh (RAND_bytes) on every call.
+ * Returns 0, or -1 with one line in why that names the fault, never the
+ * key. The caller should wipe k (OPENSSL_cleanse) when done.
+ */
+int kgl_probe_keys_init(kgl_probe_keys *k, const char *prefix,
+                        const char *valid, size_t vlen, const char *expired,
+                        size_t elen, char *why, size_t whycap);
+
+/*
+ * kgl_probe_show — text fit for a report: (in, n) through kgl_redact with
+ * the keys' prefix, then refused whole ("(hidden: ...)") if any 8-character
+ * piece of the valid or expired key's part after the prefix is still in
+ * it. Returns out.
+ */
+const char *kgl_probe_show(const kgl_probe_keys *k, const char *in, size_t n,
+                           char *out, size_t cap);
+
+/* ---- one request --------------------------------------------------------- */
+
+#define KGL_PROBE_REQUEST_MAX 8192
+
+/*
+ * kgl_probe_request — the exact bytes of case c's request (c must be a
+ * KGL_PROBE_REQUEST case whose needs k meets): "GET <target> HTTP/1.1",
+ * Host: authority, the case's field lines, User-Agent, Accept,
+ * Connection: close, the empty line. target is the URL's origin-form
+ * target (never empty). Returns the length written into out (not
+ * NUL-terminated), or 0 when it does not fit in cap or a template is bad.
+ */
+size_t kgl_probe_request(const kgl_probe_case *c, const kgl_probe_keys *k,
+                         const char *authority, const char *target, char *out,
+                         size_t cap);
+
+typedef enum kgl_probe_verdict {
+  KGL_PROBE_PASS = 0,
+  KGL_PROBE_DEVIATION = 1,
+  KGL_PROBE_SKIPPED = 2
+} kgl_probe_verdict;
+
+/* "pass", "deviation", "skipped". */
+const char *kgl_probe_verdict_name(kgl_probe_verdict v);
+
+#define KGL_PROBE_NOTE_MAX 512
+
+/* What one case found. Texts are masked (kgl_probe_show). */
+typedef struct kgl_probe_outcome {
+  kgl_probe_verdict verdict;
+  int status;    /* 0 when no answer */
+  char got[128]; /* "401 invalid_api_key", "200", "no answer: ..." */
+  char notes[KGL_PROBE_NOTE_MAX]; /* deviations, "; "-separated */
+  char request_id[64];            /* X-Request-Id when well shaped, else "" */
+  int echo;                       /* 1: a piece of a presented key came back */
+} kgl_probe_outcome;
+
+/*
+ * kgl_probe_judge — check one answer against case c. raw/rawlen are the
+ * bytes received (heads and body, for Cache-Control and the echo check);
+ * r is the answer as kgl_h1 parsed it. Fills *o (verdict pass or
+ * deviation).
+ */
+void kgl_probe_judge(const kgl_probe_case *c, const kgl_probe_keys *k,
+                     const char *raw, size_t rawlen, const kgl_response *r,
+                     kgl_probe_outcome *o);
+
+/* ---- a run --------------------------------------------------------------- */
+
+typedef struct kgl_probe_options {
+  const char *url;
+  const kgl_probe_keys *keys;
+  double interval_s; /* between two cases */
+  double timeout_s;  /* connect, and each read */
+  int insecure;
+  const char *cacert;
+  const unsigned char *selected; /* per case: 1 run it (NULL: all) */
+} kgl_probe_options;
+
+typedef struct kgl_probe_report {
+  size_t n;                /* cases in the table */
+  kgl_probe_outcome *out;  /* n of them; verdict of an unselected case: */
+  unsigned char *selected; /* 0 here, and it is not reported */
+  int h2_only;             /* the target refused HTTP/1.1 */
+  size_t pass, deviation, skipped;
+} kgl_probe_report;
+
+/*
+ * kgl_probe_run — run the selected cases one at a time, interval apart.
+ * Returns 0 when the run happened (whatever it found; rep->deviation says),
+ * 1 when the target speaks only HTTP/2 (every case skipped with that
+ * reason, rep->h2_only set), -1 when it could not happen (bad URL, no TLS
+ * context, the target unreachable), with one line in why. rep is
+ * allocated here: kgl_probe_report_free after any return.
+ */
+int kgl_probe_run(const kgl_probe_options *o, kgl_probe_report *rep, char *why,
+                  size_t whycap);
+void kgl_probe_report_free(kgl_probe_report *rep);
+
+/* kgl_probe_print — the table (case, expected, got, verdict; notes under a
+ * deviation) and a summary line. */
+void kgl_probe_print(const kgl_probe_report *rep, FILE *f);
+
+/* kgl_probe_list — every case (selected ones, when selected is non-NULL)
+ * with its group, expectation, rationale and RFC section. */
+void kgl_probe_list(const unsigned char *selected, FILE *f);
+
+/*
+ * kgl_probe_write_json — the report as JSON (schema "keygate-probe v1",
+ * docs/probe.md) into path ("-": stdout). 0, or -1 + why.
+ */
+int kgl_probe_write_json(const kgl_probe_report *rep,
+                         const kgl_probe_options *o, const char *path,
+                         char *why, size_t whycap);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KEYGATE_LOAD_PROBE_H */

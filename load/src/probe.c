@@ -1,0 +1,810 @@
+/*
+ * load/src/probe.c — the cases of `keygate probe` (load/probe.h): the
+ * table, the keys it sends, the exact bytes of each request, and the
+ * judgement of one answer. Nothing here touches the network
+ * (probe_run.c does), so the unit tests read every case.
+ *
+ * Each expectation cites the rule it comes from: SPEC §1 and
+ * docs/contract.md, which decide every edge case; docs/probe.md explains
+ * them to a reader of a report.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memmem */
+#endif
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "keygate/status.h"
+#include "load/probe.h"
+
+/* ====================================================================== */
+/* The table                                                              */
+/* ====================================================================== */
+
+#define OK2XX 0, NULL
+#define MISSING 401, "missing_api_key"
+#define INVALID 401, "invalid_api_key"
+#define EXPIRED 401, "expired_api_key"
+#define AMBIGUOUS 400, "ambiguous_api_key"
+#define IN_QUERY 400, "api_key_in_query"
+
+/* A request case with one expected answer. */
+#define REQ(name, group, target, extra, fields, status, code, rfc, why)        \
+  {                                                                            \
+    name, group, KGL_PROBE_REQUEST, target, extra, fields, status, code, 0,    \
+        NULL, 0, rfc, why                                                      \
+  }
+#define HDR(name, group, fields, expect, rfc, why)                             \
+  REQ(name, group, KGL_PROBE_TARGET_URL, NULL, fields, expect, rfc, why)
+#define QRY(name, extra, fields, expect, rfc, why)                             \
+  REQ(name, "url", KGL_PROBE_TARGET_QUERY, extra, fields, expect, rfc, why)
+#define PTH(name, extra, fields, expect, rfc, why)                             \
+  REQ(name, "url", KGL_PROBE_TARGET_PATH, extra, fields, expect, rfc, why)
+
+#define XK "X-API-Key: {V}\r\n"
+
+static const kgl_probe_case CASES[] = {
+    /* ---- the two header forms, names and scheme in any case ------------ */
+    HDR("bearer_valid", "header", "Authorization: Bearer {V}\r\n", OK2XX,
+        "RFC 6750 §2.1",
+        "the documented form: Authorization: Bearer <key> is accepted"),
+    HDR("x_api_key_valid", "header", XK, OK2XX, NULL,
+        "the documented second form: X-API-Key: <key> is accepted"),
+    HDR("no_key", "header", "", MISSING, "RFC 6750 §3.1",
+        "no credential at all: 401 missing_api_key with the Bearer challenge"),
+    HDR("authorization_name_lowercase", "header",
+        "authorization: Bearer {V}\r\n", OK2XX, "RFC 9110 §5.1",
+        "field names are case-insensitive: authorization is Authorization"),
+    HDR("x_api_key_name_uppercase", "header", "X-API-KEY: {V}\r\n", OK2XX,
+        "RFC 9110 §5.1", "field names are case-insensitive: X-API-KEY"),
+    HDR("x_api_key_name_lowercase", "header", "x-api-key: {V}\r\n", OK2XX,
+        "RFC 9110 §5.1", "field names are case-insensitive: x-api-key"),
+    HDR("scheme_lowercase", "header", "Authorization: bearer {V}\r\n", OK2XX,
+        "RFC 9110 §11.1",
+        "the auth-scheme is case-insensitive: bearer is Bearer"),
+    HDR("scheme_uppercase", "header", "Authorization: BEARER {V}\r\n", OK2XX,
+        "RFC 9110 §11.1",
+        "the auth-scheme is case-insensitive: BEARER is Bearer"),
+    HDR("basic_scheme_only", "header",
+        "Authorization: Basic cHJvYmU6cHJvYmU=\r\n", MISSING, "RFC 9110 §11.4",
+        "a scheme other than Bearer carries no API key: the request has none"),
+    HDR("basic_scheme_plus_x_api_key", "header",
+        "Authorization: Basic cHJvYmU6cHJvYmU=\r\n" XK, OK2XX, NULL,
+        "Basic carries no API key, so the X-API-Key is the one key sent"),
+    HDR("scheme_bearerx", "header", "Authorization: Bearerx {V}\r\n", MISSING,
+        "RFC 9110 §11.1",
+        "Bearerx is another scheme (not a prefix match of Bearer): no key"),
+
+    /* ---- whitespace ---------------------------------------------------- */
+    HDR("bearer_two_spaces", "whitespace", "Authorization: Bearer  {V}\r\n",
+        OK2XX, "RFC 9110 §11.4",
+        "credentials = auth-scheme 1*SP token68: several spaces separate"),
+    HDR("bearer_tab", "whitespace", "Authorization: Bearer\t{V}\r\n", INVALID,
+        "RFC 9110 §11.4",
+        "only SP separates scheme and token: a tab makes the value malformed "
+        "(invalid_api_key), neither accepted nor ignored"),
+    HDR("bearer_trailing_ows", "whitespace",
+        "Authorization: Bearer {V}  \t\r\n", OK2XX, "RFC 9110 §5.5",
+        "trailing OWS (SP, HTAB) is not part of a field value"),
+    HDR("x_api_key_surrounding_ows", "whitespace", "X-API-Key: \t {V} \t\r\n",
+        OK2XX, "RFC 9110 §5.5",
+        "leading and trailing OWS is not part of a field value"),
+    HDR("bearer_comma", "whitespace", "Authorization: Bearer,{V}\r\n", INVALID,
+        "RFC 9110 §11.4",
+        "a byte other than SP right after Bearer makes the value malformed"),
+    HDR("bearer_two_tokens", "whitespace", "Authorization: Bearer {V} x\r\n",
+        INVALID, "RFC 6750 §2.1",
+        "one token68 only: a second word makes the value malformed, never "
+        "the first word accepted"),
+    HDR("x_api_key_inner_space", "whitespace", "X-API-Key: {V} x\r\n", INVALID,
+        NULL, "an X-API-Key that is not one token68 is malformed"),
+    HDR("x_api_key_control_char", "whitespace", "X-API-Key: {V}\x01\r\n",
+        INVALID, "RFC 9110 §5.5",
+        "a control byte in a key value is malformed, never stripped"),
+
+    /* ---- empty credentials --------------------------------------------- */
+    HDR("bearer_empty", "empty", "Authorization: Bearer\r\n", MISSING,
+        "RFC 6750 §3.1", "Bearer with no token counts as no key"),
+    HDR("bearer_spaces_only", "empty", "Authorization: Bearer   \r\n", MISSING,
+        "RFC 9110 §5.5", "Bearer followed only by spaces counts as no key"),
+    HDR("x_api_key_empty", "empty", "X-API-Key:\r\n", MISSING, NULL,
+        "an empty X-API-Key counts as no key"),
+    HDR("bearer_empty_plus_x_api_key", "empty", "Authorization: Bearer\r\n" XK,
+        OK2XX, NULL,
+        "an empty Bearer is no key, so the X-API-Key is the one key sent"),
+    HDR("x_api_key_empty_plus_bearer", "empty",
+        "X-API-Key:\r\nAuthorization: Bearer {V}\r\n", OK2XX, NULL,
+        "an empty X-API-Key is no key, so the Bearer token is the one key"),
+
+    /* ---- wrong keys ------------------------------------------------------ */
+    HDR("unknown_key_bearer", "key", "Authorization: Bearer {U}\r\n", INVALID,
+        "RFC 6750 §3.1",
+        "a well-formed key never issued: 401 invalid_api_key, "
+        "error=\"invalid_token\""),
+    HDR("unknown_key_x_api_key", "key", "X-API-Key: {U}\r\n", INVALID, NULL,
+        "a well-formed key never issued, in X-API-Key: invalid_api_key"),
+    HDR("bad_checksum", "key", "X-API-Key: {C}\r\n", INVALID, NULL,
+        "a mistyped key (checksum wrong) is refused before any lookup"),
+    HDR("truncated_key", "key", "Authorization: Bearer {T}\r\n", INVALID, NULL,
+        "a truncated key is invalid_api_key, not missing_api_key"),
+    HDR("malformed_character", "key", "X-API-Key: {M}\r\n", INVALID, NULL,
+        "a key with a byte outside token68 is malformed: invalid_api_key"),
+    HDR("wrong_prefix", "key", "Authorization: Bearer {W}\r\n", INVALID, NULL,
+        "a key of another environment (sk_test_ at a sk_live_ API) is "
+        "invalid"),
+    {"expired_bearer", "key", KGL_PROBE_REQUEST, KGL_PROBE_TARGET_URL, NULL,
+     "Authorization: Bearer {E}\r\n", EXPIRED, 0, NULL, KGL_PROBE_NEEDS_EXPIRED,
+     "RFC 6750 §3.1",
+     "an expired or deactivated key: 401 expired_api_key with "
+     "error=\"invalid_token\" and an error_description"},
+    {"expired_x_api_key", "key", KGL_PROBE_REQUEST, KGL_PROBE_TARGET_URL, NULL,
+     "X-API-Key: {E}\r\n", EXPIRED, 0, NULL, KGL_PROBE_NEEDS_EXPIRED, NULL,
+     "the expired key in X-API-Key: expired_api_key too"},
+
+    /* ---- two keys, two lines --------------------------------------------- */
+    HDR("both_headers_same_key", "ambiguity",
+        "Authorization: Bearer {V}\r\n" XK, OK2XX, NULL,
+        "both headers holding the same key is one key: accepted"),
+    HDR("both_headers_different_keys", "ambiguity",
+        "Authorization: Bearer {V}\r\nX-API-Key: {U}\r\n", AMBIGUOUS, NULL,
+        "two different keys: refuse (400 ambiguous_api_key), never pick one"),
+    HDR("duplicate_authorization_same", "ambiguity",
+        "Authorization: Bearer {V}\r\nAuthorization: Bearer {V}\r\n", AMBIGUOUS,
+        "RFC 9110 §5.3",
+        "Authorization on two lines is ambiguous even when they are equal "
+        "(it is not a list field: lines cannot be combined)"),
+    HDR("duplicate_authorization_different", "ambiguity",
+        "Authorization: Bearer {V}\r\nAuthorization: Bearer {U}\r\n", AMBIGUOUS,
+        "RFC 9110 §5.3",
+        "two Authorization lines with different keys: refuse, never take the "
+        "first or the last"),
+    HDR("duplicate_x_api_key_same", "ambiguity", XK XK, AMBIGUOUS,
+        "RFC 9110 §5.3",
+        "X-API-Key on two lines is ambiguous, even with the same key"),
+    HDR("duplicate_x_api_key_different", "ambiguity", XK "X-API-Key: {U}\r\n",
+        AMBIGUOUS, "RFC 9110 §5.3",
+        "two X-API-Key lines with different keys: refuse, never take one"),
+    {"x_api_key_underscore", "ambiguity", KGL_PROBE_REQUEST,
+     KGL_PROBE_TARGET_URL, NULL, "X_API_Key: {V}\r\n", MISSING, 400, NULL, 0,
+     "RFC 9110 §5.1",
+     "X_API_Key is another field name (_ is a token character): it must not "
+     "authenticate, as a CGI-style _/- mapping would let it; 401 "
+     "missing_api_key, or a 400 in the error shape refusing the name"},
+
+    /* ---- keys in the URL ------------------------------------------------- */
+    QRY("query_api_key", "api_key={U}", XK, IN_QUERY, "RFC 6750 §2.3",
+        "a key in the query (api_key=) is refused even with a valid header "
+        "key: the URL is already in someone's logs"),
+    QRY("query_apikey", "apikey={U}", XK, IN_QUERY, "RFC 6750 §2.3",
+        "the key under apikey= is refused"),
+    QRY("query_key", "key={U}", XK, IN_QUERY, "RFC 6750 §2.3",
+        "the key under key= is refused"),
+    QRY("query_access_token", "access_token={U}", XK, IN_QUERY, "RFC 6750 §2.3",
+        "access_token= is RFC 6750's URI query parameter: refused"),
+    QRY("query_token", "token={U}", XK, IN_QUERY, "RFC 6750 §2.3",
+        "the key under token= is refused"),
+    QRY("query_name_any_case", "API_KEY={U}", XK, IN_QUERY, NULL,
+        "parameter names are compared case-insensitively: API_KEY= is "
+        "refused"),
+    QRY("query_key_as_name", "{U}=1", XK, IN_QUERY, NULL,
+        "a key used as a parameter name is in the URL all the same"),
+    QRY("query_key_without_equals", "{U}", XK, IN_QUERY, NULL,
+        "a parameter without '=' is read as a value: the key prefix refuses "
+        "it"),
+    QRY("query_other_name", "q={U}", XK, IN_QUERY, NULL,
+        "any parameter whose value starts with the key prefix is refused"),
+    QRY("query_percent_encoded", "q={U%}", XK, IN_QUERY, "RFC 3986 §2.1",
+        "the prefix percent-encoded (sk%5Flive%5F) is the prefix once "
+        "decoded"),
+    QRY("query_double_encoded", "q={U%%}", XK, IN_QUERY, "RFC 3986 §2.4",
+        "%2573k_live_ hides an escape behind %25: decoded twice it is the "
+        "prefix (SPEC §1.1)"),
+    QRY("query_mid_value", "q=id-{U}", XK, IN_QUERY, NULL,
+        "the key prefix anywhere in the request-target, mid-value included, "
+        "is refused (SPEC §1.1)"),
+    QRY("query_after_semicolon", "q=1;{U}", XK, IN_QUERY, NULL,
+        "a key after ';' in the query is in the URL (SPEC §1.1)"),
+    QRY("query_only", "api_key={U}", "", IN_QUERY, NULL,
+        "a key in the query and none in a header: api_key_in_query comes "
+        "before missing_api_key (SPEC §1.3)"),
+    PTH("path_segment", "/{U}", XK, IN_QUERY, "RFC 3986 §3.3",
+        "a key in the path is in the URL: refused (SPEC §1.1)"),
+    PTH("path_parameter", ";{U}", XK, IN_QUERY, "RFC 3986 §3.3",
+        "a key in a path parameter after ';' is refused (SPEC §1.1)"),
+    QRY("query_empty_token_allowed", "token=", XK, OK2XX, NULL,
+        "an empty token= carries no key: the request is not refused"),
+    QRY("query_unrelated_allowed", "q=key", XK, OK2XX, NULL,
+        "the word key as a value of another parameter is not a key"),
+
+    /* ---- over every answer ----------------------------------------------- */
+    {"request_id_unique", "summary", KGL_PROBE_SUMMARY, KGL_PROBE_TARGET_URL,
+     NULL, NULL, 0, NULL, 0, NULL, 0, NULL,
+     "request_id is unique per request: no two answers of the run share an "
+     "X-Request-Id"},
+    {"no_key_echo", "summary", KGL_PROBE_SUMMARY, KGL_PROBE_TARGET_URL, NULL,
+     NULL, 0, NULL, 0, NULL, 0, NULL,
+     "no answer holds a presented key or any 8-character piece of its "
+     "secret part, in its head or its body (at most prefix and last four)"},
+};
+
+const kgl_probe_case *kgl_probe_cases(size_t *n) {
+  *n = sizeof CASES / sizeof CASES[0];
+  return CASES;
+}
+
+const kgl_probe_case *kgl_probe_find(const char *s, size_t len) {
+  for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
+    if (strlen(CASES[i].name) == len && memcmp(CASES[i].name, s, len) == 0) {
+      return &CASES[i];
+    }
+  }
+  return NULL;
+}
+
+static void one_expectation(int status, const char *code, char *out,
+                            size_t cap) {
+  if (status == 0) {
+    snprintf(out, cap, "2xx");
+  } else if (code == NULL) {
+    snprintf(out, cap, "%d", status);
+  } else {
+    snprintf(out, cap, "%d %s", status, code);
+  }
+}
+
+const char *kgl_probe_expected(const kgl_probe_case *c, char *out, size_t cap) {
+  if (cap == 0) {
+    return out;
+  }
+  if (c->kind == KGL_PROBE_SUMMARY) {
+    snprintf(out, cap, "%s",
+             strcmp(c->name, "no_key_echo") == 0 ? "no key in any answer"
+                                                 : "unique X-Request-Id");
+    return out;
+  }
+  one_expectation(c->status, c->code, out, cap);
+  if (c->alt_status != 0) {
+    char alt[64];
+    one_expectation(c->alt_status, c->alt_code, alt, sizeof alt);
+    const size_t used = strlen(out);
+    snprintf(out + used, cap - used, " | %s", alt);
+  }
+  return out;
+}
+
+const char *kgl_probe_verdict_name(kgl_probe_verdict v) {
+  switch (v) {
+  case KGL_PROBE_PASS:
+    return "pass";
+  case KGL_PROBE_DEVIATION:
+    return "deviation";
+  case KGL_PROBE_SKIPPED:
+    return "skipped";
+  default:
+    return "unknown";
+  }
+}
+
+/* ====================================================================== */
+/* Keys                                                                   */
+/* ====================================================================== */
+
+/* RFC 9110 §11.2 token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+"
+ * / "/" ) *"=" */
+static int token68(const char *s, size_t n) {
+  size_t i = 0;
+  while (i < n &&
+         ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+          (s[i] >= '0' && s[i] <= '9') || strchr("-._~+/", s[i]))) {
+    i++;
+  }
+  if (i == 0) {
+    return 0;
+  }
+  while (i < n && s[i] == '=') {
+    i++;
+  }
+  return i == n;
+}
+
+static int given_key(const kgl_probe_keys *k, const char *what, const char *s,
+                     size_t n, char *why, size_t whycap) {
+  if (n < KG_KEY_PREFIX_MIN_LEN || n > KG_KEY_MAX_LEN) {
+    snprintf(why, whycap, "the %s key is %zu bytes long; a key is %d to %d",
+             what, n, KG_KEY_PREFIX_MIN_LEN, KG_KEY_MAX_LEN);
+    return -1;
+  }
+  if (!token68(s, n)) {
+    snprintf(why, whycap,
+             "the %s key holds a byte a key cannot hold (token68: letters, "
+             "digits, -._~+/ and trailing =); check for quotes or spaces",
+             what);
+    return -1;
+  }
+  if (memcmp(s, k->policy.prefix, k->policy.prefix_len) != 0) {
+    snprintf(why, whycap,
+             "the %s key does not start with the prefix %s; give the "
+             "issuer's prefix with --prefix",
+             what, k->policy.prefix);
+    return -1;
+  }
+  return 0;
+}
+
+static void hex2(unsigned char c, char *out) {
+  static const char HEX[] = "0123456789ABCDEF";
+  out[0] = HEX[c >> 4];
+  out[1] = HEX[c & 15];
+}
+
+/* The unknown key's variants (docs of kgl_probe_case). */
+static void make_variants(kgl_probe_keys *k) {
+  const size_t plen = k->policy.prefix_len, n = k->unknown_len;
+  const char *u = k->unknown;
+
+  memcpy(k->bad_checksum, u, n + 1);
+  k->bad_checksum[n - 1] = u[n - 1] == '0' ? '1' : '0';
+
+  memcpy(k->truncated, u, n - KG_KEY_CHECKSUM_CHARS);
+  k->truncated[n - KG_KEY_CHECKSUM_CHARS] = '\0';
+
+  memcpy(k->malformed, u, n + 1);
+  k->malformed[plen + KG_KEY_RANDOM_CHARS / 2] = '@';
+
+  /* another environment's prefix: live <-> test, else a changed first
+   * letter */
+  char wp[KG_KEY_PREFIX_MAX + 1];
+  memcpy(wp, k->policy.prefix, plen + 1);
+  char *env = strstr(wp, "live");
+  if (env == NULL) {
+    env = strstr(wp, "test");
+    if (env != NULL) {
+      memcpy(env, "live", 4);
+    } else {
+      wp[0] = wp[0] == 'x' ? 'y' : 'x';
+    }
+  } else {
+    memcpy(env, "test", 4);
+  }
+  snprintf(k->wrong_prefix, sizeof k->wrong_prefix, "%s%s", wp, u + plen);
+
+  /* the prefix percent-encoded: its first byte and every non-alphanumeric
+   * one (sk_live_ -> %73k%5Flive%5F) */
+  size_t o = 0;
+  for (size_t i = 0; i < plen; i++) {
+    const unsigned char c = (unsigned char)u[i];
+    const int alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                      (c >= '0' && c <= '9');
+    if (i == 0 || !alnum) {
+      k->encoded[o++] = '%';
+      hex2(c, k->encoded + o);
+      o += 2;
+    } else {
+      k->encoded[o++] = (char)c;
+    }
+  }
+  snprintf(k->encoded + o, sizeof k->encoded - o, "%s", u + plen);
+
+  /* the first byte's escape hidden behind %25: %2573k_live_... */
+  char esc[2];
+  hex2((unsigned char)u[0], esc);
+  snprintf(k->double_encoded, sizeof k->double_encoded, "%%25%c%c%s", esc[0],
+           esc[1], u + 1);
+}
+
+int kgl_probe_keys_init(kgl_probe_keys *k, const char *prefix,
+                        const char *valid, size_t vlen, const char *expired,
+                        size_t elen, char *why, size_t whycap) {
+  memset(k, 0, sizeof *k);
+  if (kg_key_policy_init(&k->policy, KG_KEY_STRICT, prefix, strlen(prefix)) !=
+      KG_OK) {
+    snprintf(why, whycap,
+             "the prefix must be 1 to %d characters of A-Z a-z 0-9 _ - "
+             "(e.g. sk_live_)",
+             KG_KEY_PREFIX_MAX);
+    return -1;
+  }
+  if (given_key(k, "valid", valid, vlen, why, whycap) != 0) {
+    return -1;
+  }
+  memcpy(k->valid, valid, vlen);
+  k->valid_len = vlen;
+  if (elen > 0) {
+    if (given_key(k, "expired", expired, elen, why, whycap) != 0) {
+      return -1;
+    }
+    if (elen == vlen && memcmp(expired, valid, vlen) == 0) {
+      snprintf(why, whycap,
+               "the expired key is the valid key; give a key that is "
+               "deactivated or past its expiry");
+      return -1;
+    }
+    memcpy(k->expired, expired, elen);
+    k->expired_len = elen;
+  }
+  if (kg_key_generate(&k->policy, k->unknown, sizeof k->unknown,
+                      &k->unknown_len) != KG_OK) {
+    snprintf(why, whycap, "cannot make a fresh key (OpenSSL RAND_bytes)");
+    return -1;
+  }
+  make_variants(k);
+  return 0;
+}
+
+/* Does (s, n) hold an 8-byte piece of the secret (key, klen) after
+ * prefix plen? */
+#define ECHO_PIECE 8
+static int holds_piece(const char *s, size_t n, const char *key, size_t klen,
+                       size_t plen) {
+  if (klen < plen + ECHO_PIECE) {
+    return 0;
+  }
+  for (size_t i = plen; i + ECHO_PIECE <= klen; i++) {
+    if (memmem(s, n, key + i, ECHO_PIECE) != NULL) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* A piece of the valid or expired key: the secrets a report must not
+ * show. */
+static int holds_secret(const kgl_probe_keys *k, const char *s, size_t n) {
+  const size_t plen = k->policy.prefix_len;
+  return holds_piece(s, n, k->valid, k->valid_len, plen) ||
+         holds_piece(s, n, k->expired, k->expired_len, plen);
+}
+
+const char *kgl_probe_show(const kgl_probe_keys *k, const char *in, size_t n,
+                           char *out, size_t cap) {
+  if (cap == 0) {
+    return out;
+  }
+  const size_t len = kgl_redact(in, n, k->policy.prefix, out, cap);
+  if (holds_secret(k, out, len)) {
+    snprintf(out, cap, "(hidden: it would show part of a key)");
+  }
+  return out;
+}
+
+/* ====================================================================== */
+/* One request                                                            */
+/* ====================================================================== */
+
+typedef struct sink {
+  char *p;
+  size_t cap, len;
+  int full;
+} sink;
+
+static void put(sink *s, const char *b, size_t n) {
+  if (s->full || n > s->cap - s->len) {
+    s->full = 1;
+    return;
+  }
+  memcpy(s->p + s->len, b, n);
+  s->len += n;
+}
+
+static void puts_(sink *s, const char *b) {
+  put(s, b, strlen(b));
+}
+
+/* The key a placeholder names, or NULL. */
+static const char *placeholder(const kgl_probe_keys *k, const char *name,
+                               size_t n) {
+  static const struct {
+    const char *name;
+    size_t off;
+  } P[] = {
+      {"V", offsetof(kgl_probe_keys, valid)},
+      {"E", offsetof(kgl_probe_keys, expired)},
+      {"U", offsetof(kgl_probe_keys, unknown)},
+      {"C", offsetof(kgl_probe_keys, bad_checksum)},
+      {"T", offsetof(kgl_probe_keys, truncated)},
+      {"M", offsetof(kgl_probe_keys, malformed)},
+      {"W", offsetof(kgl_probe_keys, wrong_prefix)},
+      {"U%", offsetof(kgl_probe_keys, encoded)},
+      {"U%%", offsetof(kgl_probe_keys, double_encoded)},
+  };
+  for (size_t i = 0; i < sizeof P / sizeof P[0]; i++) {
+    if (strlen(P[i].name) == n && memcmp(P[i].name, name, n) == 0) {
+      return (const char *)k + P[i].off;
+    }
+  }
+  return NULL;
+}
+
+/* Expand tpl into s; -1 on an unknown or unclosed placeholder, or {E}
+ * without an expired key. */
+static int expand(sink *s, const char *tpl, const kgl_probe_keys *k) {
+  for (const char *p = tpl; *p != '\0';) {
+    if (*p != '{') {
+      const size_t run = strcspn(p, "{");
+      put(s, p, run);
+      p += run;
+      continue;
+    }
+    const char *close = strchr(p, '}');
+    if (close == NULL) {
+      return -1;
+    }
+    const char *key = placeholder(k, p + 1, (size_t)(close - p - 1));
+    if (key == NULL || key[0] == '\0') {
+      return -1;
+    }
+    puts_(s, key);
+    p = close + 1;
+  }
+  return 0;
+}
+
+size_t kgl_probe_request(const kgl_probe_case *c, const kgl_probe_keys *k,
+                         const char *authority, const char *target, char *out,
+                         size_t cap) {
+  if (c->kind != KGL_PROBE_REQUEST || target[0] == '\0') {
+    return 0;
+  }
+  sink s = {out, cap, 0, 0};
+  puts_(&s, "GET ");
+  const char *q = strchr(target, '?');
+  int bad = 0;
+  switch (c->target) {
+  case KGL_PROBE_TARGET_QUERY: {
+    puts_(&s, target);
+    const char last = target[strlen(target) - 1];
+    if (q == NULL) {
+      puts_(&s, "?");
+    } else if (last != '?' && last != '&') {
+      puts_(&s, "&");
+    }
+    bad = c->extra == NULL || expand(&s, c->extra, k) != 0;
+    break;
+  }
+  case KGL_PROBE_TARGET_PATH: {
+    const size_t plen = q != NULL ? (size_t)(q - target) : strlen(target);
+    const char *extra = c->extra != NULL ? c->extra : "";
+    put(&s, target, plen);
+    if (plen > 0 && target[plen - 1] == '/' && extra[0] == '/') {
+      extra++; /* "/api/" + "/x": one slash */
+    }
+    bad = c->extra == NULL || expand(&s, extra, k) != 0;
+    if (q != NULL) {
+      puts_(&s, q);
+    }
+    break;
+  }
+  case KGL_PROBE_TARGET_URL:
+  default:
+    puts_(&s, target);
+    break;
+  }
+  puts_(&s, " HTTP/1.1\r\nHost: ");
+  puts_(&s, authority);
+  puts_(&s, "\r\n");
+  bad |= c->fields == NULL || expand(&s, c->fields, k) != 0;
+  puts_(&s, "User-Agent: keygate-probe\r\nAccept: application/json\r\n"
+            "Connection: close\r\n\r\n");
+  return bad || s.full ? 0 : s.len;
+}
+
+/* ====================================================================== */
+/* Judging one answer                                                     */
+/* ====================================================================== */
+
+/* Add one deviation to o's notes ("; "-separated, cut to fit). */
+static void note(kgl_probe_outcome *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void note(kgl_probe_outcome *o, const char *fmt, ...) {
+  const size_t used = strlen(o->notes);
+  if (used + 3 >= sizeof o->notes) {
+    return;
+  }
+  char one[256];
+  va_list ap;
+  va_start(ap, fmt);
+  // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
+  vsnprintf(one, sizeof one, fmt, ap);
+  va_end(ap);
+  snprintf(o->notes + used, sizeof o->notes - used, "%s%s",
+           used > 0 ? "; " : "", one);
+}
+
+static int lower(int c) {
+  return c >= 'A' && c <= 'Z' ? c + 32 : c;
+}
+
+static int ieq(const char *a, size_t n, const char *b) {
+  if (strlen(b) != n) {
+    return 0;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (lower((unsigned char)a[i]) != lower((unsigned char)b[i])) {
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* The final (non-1xx) response head in raw: its span, without the empty
+ * line. 0, or -1 when raw holds none. */
+static int final_head(const char *raw, size_t n, const char **head,
+                      size_t *hlen) {
+  size_t off = 0;
+  while (off < n) {
+    const char *end = memmem(raw + off, n - off, "\r\n\r\n", 4);
+    size_t sep = 4;
+    const char *lf = memmem(raw + off, n - off, "\n\n", 2);
+    if (end == NULL || (lf != NULL && lf < end)) {
+      end = lf;
+      sep = 2;
+    }
+    if (end == NULL) {
+      return -1;
+    }
+    const size_t len = (size_t)(end - (raw + off));
+    const int interim = len > 12 && raw[off + 9] == '1';
+    if (!interim) {
+      *head = raw + off;
+      *hlen = len;
+      return 0;
+    }
+    off += len + sep;
+  }
+  return -1;
+}
+
+/* Cache-Control of the head holds the no-store directive (RFC 9111 §5.2:
+ * a list over every line, directive names case-insensitive). */
+static int no_store(const char *head, size_t n) {
+  const char *p = head, *end = head + n;
+  while (p < end) {
+    const char *eol = memchr(p, '\n', (size_t)(end - p));
+    const char *le = eol != NULL ? eol : end;
+    const char *colon = memchr(p, ':', (size_t)(le - p));
+    if (colon != NULL && ieq(p, (size_t)(colon - p), "cache-control")) {
+      const char *v = colon + 1;
+      while (v < le) {
+        while (v < le && (*v == ' ' || *v == '\t' || *v == ',')) {
+          v++;
+        }
+        const char *d = v;
+        while (v < le && *v != ',' && *v != '\r') {
+          v++;
+        }
+        const char *de = v;
+        while (de > d && (de[-1] == ' ' || de[-1] == '\t')) {
+          de--;
+        }
+        if (ieq(d, (size_t)(de - d), "no-store")) {
+          return 1;
+        }
+        if (v < le && *v == '\r') {
+          break;
+        }
+      }
+    }
+    p = le + 1;
+  }
+  return 0;
+}
+
+/* The notes for the mismatch bits of an error answer whose status was the
+ * expected one. */
+static void shape_notes(kgl_probe_outcome *o, const kgl_probe_keys *k,
+                        unsigned mm, const kgl_response *r, const char *want) {
+  char v[160];
+  if (mm & KGL_MM_CODE) {
+    note(o, "error.code is not %s", want != NULL ? want : "the code");
+  }
+  if (mm & KGL_MM_BODY) {
+    note(o, "body is not {\"error\":{\"code\",\"message\",\"request_id\"}} "
+            "JSON");
+  }
+  if (mm & KGL_MM_CONTENT_TYPE) {
+    if (r->content_type_count == 0) {
+      note(o, "no Content-Type");
+    } else {
+      note(o, "Content-Type %s, want application/json",
+           kgl_probe_show(k, r->content_type, r->content_type_len, v, 64));
+    }
+  }
+  if (mm & KGL_MM_WWW_AUTH) {
+    if (r->www_authenticate_count == 0) {
+      note(o, "no WWW-Authenticate");
+    } else {
+      note(o, "WWW-Authenticate %s is not the §1.4 Bearer challenge",
+           kgl_probe_show(k, r->www_authenticate, r->www_authenticate_len, v,
+                          sizeof v));
+    }
+  }
+  if (mm & KGL_MM_REQUEST_ID) {
+    if (r->request_id_count == 0) {
+      note(o, "no X-Request-Id");
+    } else if (r->request_id_count > 1) {
+      note(o, "X-Request-Id on more than one line");
+    } else if (!kgl_request_id_ok(r->request_id, r->request_id_len)) {
+      note(o, "X-Request-Id %s is not req_ + 24 base62",
+           kgl_probe_show(k, r->request_id, r->request_id_len, v, 64));
+    } else {
+      note(o, "X-Request-Id differs from the body's request_id");
+    }
+  }
+}
+
+/* The mismatch bits of r against (status, code) of c. */
+static unsigned check(int status, const char *code, const kgl_response *r) {
+  kgl_expect e;
+  memset(&e, 0, sizeof e);
+  e.status = status;
+  if (status != 0) {
+    e.contract = 1;
+    snprintf(e.code, sizeof e.code, "%s", code != NULL ? code : "");
+  }
+  return kgl_verify(&e, r, NULL, NULL);
+}
+
+void kgl_probe_judge(const kgl_probe_case *c, const kgl_probe_keys *k,
+                     const char *raw, size_t rawlen, const kgl_response *r,
+                     kgl_probe_outcome *o) {
+  memset(o, 0, sizeof *o);
+  o->status = r->status;
+  char code[KGL_CODE_MAX + 1] = "";
+  const char *cs = NULL, *rid = NULL;
+  size_t cl = 0, rl = 0;
+  if (!r->body_truncated &&
+      kgl_json_error(r->body, r->body_len, &cs, &cl, &rid, &rl) == 0 &&
+      cs != NULL) {
+    kgl_probe_show(k, cs, cl < KGL_CODE_MAX ? cl : KGL_CODE_MAX, code,
+                   sizeof code);
+  }
+  if (code[0] != '\0') {
+    snprintf(o->got, sizeof o->got, "%d %s", r->status, code);
+  } else {
+    snprintf(o->got, sizeof o->got, "%d", r->status);
+  }
+  if (r->request_id_count == 1 &&
+      kgl_request_id_ok(r->request_id, r->request_id_len)) {
+    memcpy(o->request_id, r->request_id, r->request_id_len);
+    o->request_id[r->request_id_len] = '\0';
+  }
+
+  /* the first expectation that the answer meets, else the first one's
+   * faults */
+  unsigned mm = check(c->status, c->code, r);
+  int status = c->status;
+  const char *want = c->code;
+  if (mm != 0 && c->alt_status != 0) {
+    const unsigned alt = check(c->alt_status, c->alt_code, r);
+    if (alt == 0 || ((alt & KGL_MM_STATUS) == 0 && (mm & KGL_MM_STATUS))) {
+      mm = alt;
+      status = c->alt_status;
+      want = c->alt_code;
+    }
+  }
+  if (mm & KGL_MM_STATUS) {
+    char exp[96];
+    note(o, "answered %s, want %s", o->got,
+         kgl_probe_expected(c, exp, sizeof exp));
+  } else if (status != 0) {
+    shape_notes(o, k, mm, r, want);
+    const char *head = NULL;
+    size_t hlen = 0;
+    if (final_head(raw, rawlen, &head, &hlen) != 0 || !no_store(head, hlen)) {
+      note(o, "no Cache-Control: no-store");
+    }
+    if (status == 400 && r->www_authenticate_count > 0) {
+      note(o, "a 400 with WWW-Authenticate (§1.4: none)");
+    }
+  }
+  /* no piece of any key sent, the throwaway ones included, may come back */
+  const size_t plen = k->policy.prefix_len;
+  if (holds_piece(raw, rawlen, k->valid, k->valid_len, plen) ||
+      holds_piece(raw, rawlen, k->expired, k->expired_len, plen) ||
+      holds_piece(raw, rawlen, k->unknown, k->unknown_len, plen)) {
+    o->echo = 1;
+    note(o, "the answer holds a piece of a key sent");
+  }
+  o->verdict = o->notes[0] != '\0' ? KGL_PROBE_DEVIATION : KGL_PROBE_PASS;
+}

@@ -1,0 +1,720 @@
+/*
+ * load/src/probe_run.c — a `keygate probe` run (load/probe.h): each case's
+ * request over its own connection (plain TCP, or TLS through OpenSSL with
+ * ALPN http/1.1 only), the answer parsed by kgl_h1 and judged by
+ * kgl_probe_judge, the cases one at a time --interval apart; then the
+ * table, the case list and the JSON report.
+ *
+ * Blocking sockets with timeouts: a probe sends one request at a time on
+ * purpose, so an event loop would buy nothing.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "internal.h"
+#include "load/probe.h"
+
+#define RAW_MAX 65536 /* answer bytes kept for the echo and header checks */
+
+/* ====================================================================== */
+/* One connection                                                         */
+/* ====================================================================== */
+
+typedef struct conn {
+  int fd;
+  SSL *ssl;
+} conn;
+
+static void conn_close(conn *c) {
+  if (c->ssl != NULL) {
+    SSL_shutdown(c->ssl);
+    SSL_free(c->ssl);
+    c->ssl = NULL;
+  }
+  if (c->fd >= 0) {
+    close(c->fd);
+    c->fd = -1;
+  }
+}
+
+static void set_timeouts(int fd, double s) {
+  struct timeval tv;
+  tv.tv_sec = (time_t)s;
+  tv.tv_usec = (suseconds_t)((s - (double)tv.tv_sec) * 1e6);
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+/* A TCP connect bounded by timeout_s. 0, or -1 + why. */
+static int tcp_connect(const struct sockaddr_storage *sa, unsigned salen,
+                       double timeout_s, int *fd_out, char *why,
+                       size_t whycap) {
+  const int fd = socket(sa->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    snprintf(why, whycap, "socket: %s", strerror(errno));
+    return -1;
+  }
+  const int fl = fcntl(fd, F_GETFL, 0);
+  fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+  int rc = connect(fd, (const struct sockaddr *)sa, salen);
+  if (rc != 0 && errno == EINPROGRESS) {
+    struct pollfd p = {fd, POLLOUT, 0};
+    rc = poll(&p, 1, (int)(timeout_s * 1000));
+    if (rc == 0) {
+      close(fd);
+      snprintf(why, whycap, "connect timed out after %gs", timeout_s);
+      return -1;
+    }
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    rc = err == 0 ? 0 : -1;
+    errno = err;
+  }
+  if (rc != 0) {
+    snprintf(why, whycap, "connect: %s", strerror(errno));
+    close(fd);
+    return -1;
+  }
+  fcntl(fd, F_SETFL, fl);
+  set_timeouts(fd, timeout_s);
+  *fd_out = fd;
+  return 0;
+}
+
+enum { OPEN_OK = 0, OPEN_FAIL = -1, OPEN_H2_ONLY = 1 };
+
+/* Connect (and shake hands). OPEN_H2_ONLY when the server refused every
+ * protocol offered (ALPN http/1.1): it speaks HTTP/2 alone. */
+static int conn_open(conn *c, const kgl_url *u,
+                     const struct sockaddr_storage *sa, unsigned salen,
+                     SSL_CTX *ctx, int verify, double timeout_s, char *why,
+                     size_t whycap) {
+  c->fd = -1;
+  c->ssl = NULL;
+  if (tcp_connect(sa, salen, timeout_s, &c->fd, why, whycap) != 0) {
+    return OPEN_FAIL;
+  }
+  if (ctx == NULL) {
+    return OPEN_OK;
+  }
+  c->ssl = SSL_new(ctx);
+  if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
+    snprintf(why, whycap, "cannot start TLS (OpenSSL)");
+    conn_close(c);
+    return OPEN_FAIL;
+  }
+  struct in6_addr a6;
+  struct in_addr a4;
+  if (inet_pton(AF_INET, u->host, &a4) != 1 &&
+      inet_pton(AF_INET6, u->host, &a6) != 1) {
+    SSL_set_tlsext_host_name(c->ssl, u->host);
+  }
+  if (verify) {
+    SSL_set1_host(c->ssl, u->host);
+  }
+  ERR_clear_error();
+  if (SSL_connect(c->ssl) != 1) {
+    const unsigned long e = ERR_peek_error();
+    const int h2 =
+        ERR_GET_REASON(e) == SSL_R_TLSV1_ALERT_NO_APPLICATION_PROTOCOL;
+    const long vr = SSL_get_verify_result(c->ssl);
+    if (vr != X509_V_OK) {
+      snprintf(why, whycap,
+               "TLS handshake: the certificate does not verify (%s); give "
+               "--cacert FILE, or --insecure",
+               X509_verify_cert_error_string(vr));
+    } else {
+      char es[160];
+      ERR_error_string_n(e, es, sizeof es);
+      snprintf(why, whycap, "TLS handshake failed: %s",
+               e != 0 ? es : "the connection closed");
+    }
+    ERR_clear_error();
+    conn_close(c);
+    return h2 ? OPEN_H2_ONLY : OPEN_FAIL;
+  }
+  const unsigned char *alpn = NULL;
+  unsigned alen = 0;
+  SSL_get0_alpn_selected(c->ssl, &alpn, &alen);
+  if (alen == 2 && memcmp(alpn, "h2", 2) == 0) {
+    conn_close(c);
+    return OPEN_H2_ONLY;
+  }
+  return OPEN_OK;
+}
+
+static int conn_write(conn *c, const char *b, size_t n) {
+  while (n > 0) {
+    long w;
+    if (c->ssl != NULL) {
+      w = SSL_write(c->ssl, b, (int)n);
+    } else {
+      w = send(c->fd, b, n, MSG_NOSIGNAL);
+    }
+    if (w <= 0) {
+      if (c->ssl == NULL && w < 0 && errno == EINTR) {
+        continue;
+      }
+      return -1;
+    }
+    b += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* Read some bytes: > 0, 0 at the peer's close, -1 on an error or timeout
+ * (timed_out set). */
+static long conn_read(conn *c, char *b, size_t cap, int *timed_out) {
+  for (;;) {
+    long r;
+    errno = 0;
+    if (c->ssl != NULL) {
+      r = SSL_read(c->ssl, b, (int)cap);
+      if (r <= 0) {
+        const int e = SSL_get_error(c->ssl, (int)r);
+        if (e == SSL_ERROR_ZERO_RETURN) {
+          return 0;
+        }
+        /* a close without close_notify ends the answer all the same */
+        if (e == SSL_ERROR_SYSCALL && errno == 0) {
+          ERR_clear_error();
+          return 0;
+        }
+        *timed_out = errno == EAGAIN || errno == EWOULDBLOCK;
+        ERR_clear_error();
+        return -1;
+      }
+      return r;
+    }
+    r = recv(c->fd, b, cap, 0);
+    if (r < 0 && errno == EINTR) {
+      continue;
+    }
+    if (r < 0) {
+      *timed_out = errno == EAGAIN || errno == EWOULDBLOCK;
+      /* a reset after a complete answer is read as its end */
+      return errno == ECONNRESET ? 0 : -1;
+    }
+    return r;
+  }
+}
+
+/* An HTTP/2 frame header where an HTTP/1.1 status line should be: a
+ * server that speaks only h2c (prior knowledge) opens with SETTINGS
+ * (RFC 9113 §3.4: type 0x4 on stream 0). */
+static int h2_frame(const char *b, size_t n) {
+  return n >= 9 && b[3] == 0x04 && b[5] == 0 && b[6] == 0 && b[7] == 0 &&
+         b[8] == 0;
+}
+
+/* ====================================================================== */
+/* One case                                                               */
+/* ====================================================================== */
+
+typedef struct run_ctx {
+  const kgl_probe_options *o;
+  kgl_url url;
+  struct sockaddr_storage sa;
+  unsigned salen;
+  SSL_CTX *ctx;
+  char raw[RAW_MAX];
+  kgl_h1 h1;
+} run_ctx;
+
+static void no_answer(kgl_probe_outcome *out, const char *got,
+                      const char *why) {
+  memset(out, 0, sizeof *out);
+  out->verdict = KGL_PROBE_DEVIATION;
+  snprintf(out->got, sizeof out->got, "%s", got);
+  snprintf(out->notes, sizeof out->notes, "%s", why);
+}
+
+/* Send case c, judge the answer. OPEN_OK (out filled), OPEN_FAIL (the
+ * target cannot be reached: why), OPEN_H2_ONLY. */
+static int one_case(run_ctx *x, const kgl_probe_case *c, kgl_probe_outcome *out,
+                    char *why, size_t whycap) {
+  const kgl_probe_options *o = x->o;
+  char req[KGL_PROBE_REQUEST_MAX];
+  const size_t n = kgl_probe_request(c, o->keys, x->url.authority,
+                                     x->url.target, req, sizeof req);
+  if (n == 0) {
+    snprintf(why, whycap, "case %s: the request does not fit in %d bytes",
+             c->name, KGL_PROBE_REQUEST_MAX);
+    return OPEN_FAIL;
+  }
+  conn cn;
+  const int rc = conn_open(&cn, &x->url, &x->sa, x->salen, x->ctx, !o->insecure,
+                           o->timeout_s, why, whycap);
+  if (rc != OPEN_OK) {
+    OPENSSL_cleanse(req, n);
+    return rc;
+  }
+  const int wrc = conn_write(&cn, req, n);
+  OPENSSL_cleanse(req, n);
+  kgl_h1_reset(&x->h1, KGL_H1_KEEP_ALL, 0);
+  size_t len = 0, off = 0;
+  int done = 0, timed_out = 0, eof = 0;
+  const char *err = NULL;
+  while (!done && len < sizeof x->raw) {
+    const long r =
+        conn_read(&cn, x->raw + len, sizeof x->raw - len, &timed_out);
+    if (r <= 0) {
+      eof = r == 0;
+      break;
+    }
+    if (len == 0 && h2_frame(x->raw, (size_t)r)) {
+      conn_close(&cn);
+      return OPEN_H2_ONLY;
+    }
+    len += (size_t)r;
+    while (off < len) {
+      size_t used = 0;
+      const kgl_h1_rc hr = kgl_h1_feed(&x->h1, x->raw + off, len - off, &used);
+      off += used;
+      if (hr == KGL_H1_DONE) {
+        done = 1;
+        break;
+      }
+      if (hr == KGL_H1_ERROR) {
+        err = x->h1.error != NULL ? x->h1.error : "not HTTP/1.1";
+        break;
+      }
+      if (used == 0) {
+        break; /* a head not yet whole: read more */
+      }
+    }
+    if (err != NULL) {
+      break;
+    }
+  }
+  conn_close(&cn);
+  if (!done && err == NULL && eof && len > 0) {
+    if (kgl_h1_eof(&x->h1) == KGL_H1_DONE) {
+      done = 1;
+    } else {
+      err = "the connection closed in the middle of the answer";
+    }
+  }
+  if (!done) {
+    char w[256];
+    if (err != NULL) {
+      snprintf(w, sizeof w, "not an HTTP/1.1 answer: %s", err);
+      no_answer(out, "no answer", w);
+    } else if (len == 0 && eof) {
+      no_answer(out, "no answer",
+                wrc != 0 ? "the server closed before the request was sent"
+                         : "the connection closed without an answer");
+    } else if (timed_out) {
+      snprintf(w, sizeof w, "no whole answer within %gs", o->timeout_s);
+      no_answer(out, "no answer", w);
+    } else if (len >= sizeof x->raw) {
+      no_answer(out, "no answer", "the answer is longer than 64 KiB");
+    } else {
+      no_answer(out, "no answer", "the connection failed mid-answer");
+    }
+    return OPEN_OK;
+  }
+  kgl_response resp;
+  kgl_h1_response(&x->h1, &resp);
+  kgl_probe_judge(c, o->keys, x->raw, len, &resp, out);
+  return OPEN_OK;
+}
+
+static void sleep_s(double s) {
+  if (s <= 0) {
+    return;
+  }
+  struct timespec ts;
+  ts.tv_sec = (time_t)s;
+  ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+/* ====================================================================== */
+/* The run                                                                */
+/* ====================================================================== */
+
+/* The summary cases, over the answers of the request cases. */
+static void summaries(kgl_probe_report *rep, const kgl_probe_case *cases) {
+  for (size_t i = 0; i < rep->n; i++) {
+    if (!rep->selected[i] || cases[i].kind != KGL_PROBE_SUMMARY) {
+      continue;
+    }
+    kgl_probe_outcome *s = &rep->out[i];
+    memset(s, 0, sizeof *s);
+    size_t answers = 0, bad = 0;
+    const int echo = strcmp(cases[i].name, "no_key_echo") == 0;
+    for (size_t j = 0; j < rep->n; j++) {
+      const kgl_probe_outcome *a = &rep->out[j];
+      if (!rep->selected[j] || cases[j].kind != KGL_PROBE_REQUEST ||
+          a->status == 0) {
+        continue;
+      }
+      answers++;
+      int hit = 0;
+      if (echo) {
+        hit = a->echo;
+      } else if (a->request_id[0] != '\0') {
+        for (size_t m = 0; m < j && !hit; m++) {
+          hit = rep->selected[m] && cases[m].kind == KGL_PROBE_REQUEST &&
+                strcmp(rep->out[m].request_id, a->request_id) == 0;
+        }
+      }
+      if (hit) {
+        bad++;
+        const size_t used = strlen(s->notes);
+        snprintf(s->notes + used, sizeof s->notes - used, "%s%s",
+                 used > 0 ? ", " : (echo ? "echoed by: " : "repeated by: "),
+                 cases[j].name);
+      }
+    }
+    if (answers == 0) {
+      s->verdict = KGL_PROBE_SKIPPED;
+      snprintf(s->got, sizeof s->got, "no answers");
+      snprintf(s->notes, sizeof s->notes, "no case of the run was answered");
+    } else if (bad > 0) {
+      s->verdict = KGL_PROBE_DEVIATION;
+      snprintf(s->got, sizeof s->got, "%zu of %zu answers", bad, answers);
+    } else {
+      s->verdict = KGL_PROBE_PASS;
+      snprintf(s->got, sizeof s->got, "%zu answers checked", answers);
+    }
+  }
+}
+
+static void skip(kgl_probe_outcome *out, const char *why) {
+  memset(out, 0, sizeof *out);
+  out->verdict = KGL_PROBE_SKIPPED;
+  snprintf(out->got, sizeof out->got, "-");
+  snprintf(out->notes, sizeof out->notes, "%s", why);
+}
+
+static void tally(kgl_probe_report *rep) {
+  rep->pass = rep->deviation = rep->skipped = 0;
+  for (size_t i = 0; i < rep->n; i++) {
+    if (!rep->selected[i]) {
+      continue;
+    }
+    switch (rep->out[i].verdict) {
+    case KGL_PROBE_PASS:
+      rep->pass++;
+      break;
+    case KGL_PROBE_DEVIATION:
+      rep->deviation++;
+      break;
+    default:
+      rep->skipped++;
+      break;
+    }
+  }
+}
+
+static int prepare(run_ctx *x, char *why, size_t whycap) {
+  const kgl_probe_options *o = x->o;
+  if (kgl_url_parse(o->url, &x->url, why, whycap) != 0) {
+    return -1;
+  }
+  if (kgl_resolve(&x->url, &x->sa, &x->salen, why, whycap) != 0) {
+    return -1;
+  }
+  if (x->url.tls) {
+    kgl_options lo;
+    memset(&lo, 0, sizeof lo);
+    lo.insecure = o->insecure;
+    lo.cacert = o->cacert;
+    lo.http = KGL_HTTP_1; /* ALPN http/1.1 alone: exact HTTP/1.1 bytes */
+    x->ctx = kgl_tls_ctx(&lo, why, whycap);
+    if (x->ctx == NULL) {
+      return -1;
+    }
+  }
+  return 0;
+}
+
+int kgl_probe_run(const kgl_probe_options *o, kgl_probe_report *rep, char *why,
+                  size_t whycap) {
+  memset(rep, 0, sizeof *rep);
+  const kgl_probe_case *cases = kgl_probe_cases(&rep->n);
+  rep->out = calloc(rep->n, sizeof *rep->out);
+  rep->selected = calloc(rep->n, 1);
+  run_ctx *x = calloc(1, sizeof *x);
+  if (rep->out == NULL || rep->selected == NULL || x == NULL) {
+    free(x);
+    snprintf(why, whycap, "out of memory");
+    return -1;
+  }
+  for (size_t i = 0; i < rep->n; i++) {
+    rep->selected[i] = o->selected == NULL || o->selected[i];
+  }
+  x->o = o;
+  if (prepare(x, why, whycap) != 0) {
+    SSL_CTX_free(x->ctx);
+    free(x);
+    return -1;
+  }
+  int rc = 0, sent = 0;
+  for (size_t i = 0; i < rep->n && rc == 0; i++) {
+    const kgl_probe_case *c = &cases[i];
+    if (!rep->selected[i] || c->kind != KGL_PROBE_REQUEST) {
+      continue;
+    }
+    if ((c->needs & KGL_PROBE_NEEDS_EXPIRED) && o->keys->expired_len == 0) {
+      skip(&rep->out[i], "no expired key: give --expired-key-file FILE, "
+                         "KEYGATE_PROBE_EXPIRED_KEY or --expired-key");
+      continue;
+    }
+    if (sent++ > 0) {
+      sleep_s(o->interval_s);
+    }
+    char w[384];
+    const int one = one_case(x, c, &rep->out[i], w, sizeof w);
+    if (one == OPEN_H2_ONLY) {
+      rep->h2_only = 1;
+      rc = 1;
+    } else if (one == OPEN_FAIL) {
+      snprintf(why, whycap, "cannot reach %s:%d (case %s): %s", x->url.host,
+               x->url.port, c->name, w);
+      rc = -1;
+    }
+  }
+  if (rc == 1) {
+    for (size_t i = 0; i < rep->n; i++) {
+      skip(&rep->out[i],
+           "the target speaks only HTTP/2 (it refused ALPN http/1.1, or "
+           "answered with an HTTP/2 frame): probe sends exact HTTP/1.1 bytes "
+           "over a raw socket, which HTTP/2 cannot carry");
+    }
+    snprintf(why, whycap,
+             "%s speaks only HTTP/2: every case skipped (probe checks the "
+             "contract over HTTP/1.1; expose an HTTP/1.1 listener to probe)",
+             x->url.authority);
+  } else if (rc == 0) {
+    summaries(rep, cases);
+  }
+  tally(rep);
+  SSL_CTX_free(x->ctx);
+  OPENSSL_cleanse(x->raw, sizeof x->raw);
+  free(x);
+  return rc;
+}
+
+void kgl_probe_report_free(kgl_probe_report *rep) {
+  free(rep->out);
+  free(rep->selected);
+  memset(rep, 0, sizeof *rep);
+}
+
+/* ====================================================================== */
+/* Output                                                                 */
+/* ====================================================================== */
+
+void kgl_probe_print(const kgl_probe_report *rep, FILE *f) {
+  size_t n;
+  const kgl_probe_case *cases = kgl_probe_cases(&n);
+  fprintf(f, "%-36s %-40s %-26s %s\n", "CASE", "EXPECTED", "GOT", "VERDICT");
+  for (size_t i = 0; i < rep->n && i < n; i++) {
+    if (!rep->selected[i]) {
+      continue;
+    }
+    const kgl_probe_outcome *o = &rep->out[i];
+    char exp[96];
+    fprintf(f, "%-36s %-40s %-26s %s\n", cases[i].name,
+            kgl_probe_expected(&cases[i], exp, sizeof exp), o->got,
+            kgl_probe_verdict_name(o->verdict));
+    if (o->verdict != KGL_PROBE_PASS && o->notes[0] != '\0') {
+      fprintf(f, "    %s\n", o->notes);
+    }
+  }
+  fprintf(f, "\n%zu cases: %zu pass, %zu deviation%s, %zu skipped\n",
+          rep->pass + rep->deviation + rep->skipped, rep->pass, rep->deviation,
+          rep->deviation == 1 ? "" : "s", rep->skipped);
+}
+
+void kgl_probe_list(const unsigned char *selected, FILE *f) {
+  size_t n;
+  const kgl_probe_case *cases = kgl_probe_cases(&n);
+  for (size_t i = 0; i < n; i++) {
+    if (selected != NULL && !selected[i]) {
+      continue;
+    }
+    char exp[96];
+    fprintf(f, "%-36s %-10s %s\n    %s", cases[i].name, cases[i].group,
+            kgl_probe_expected(&cases[i], exp, sizeof exp), cases[i].rationale);
+    if (cases[i].rfc != NULL) {
+      fprintf(f, " (%s)", cases[i].rfc);
+    }
+    if (cases[i].needs & KGL_PROBE_NEEDS_EXPIRED) {
+      fprintf(f, " [needs the expired key]");
+    }
+    fputc('\n', f);
+  }
+}
+
+/* The request of case c as text for the report: escaped (\r \n \t \xNN)
+ * and masked. */
+static void request_text(const kgl_probe_case *c, const kgl_probe_options *o,
+                         const kgl_url *u, char *out, size_t cap) {
+  char req[KGL_PROBE_REQUEST_MAX];
+  const size_t n =
+      kgl_probe_request(c, o->keys, u->authority, u->target, req, sizeof req);
+  char esc[KGL_PROBE_REQUEST_MAX * 2];
+  size_t e = 0;
+  for (size_t i = 0; i < n && e + 5 < sizeof esc; i++) {
+    const unsigned char b = (unsigned char)req[i];
+    if (b == '\r' || b == '\n' || b == '\t') {
+      esc[e++] = '\\';
+      esc[e++] = b == '\r' ? 'r' : b == '\n' ? 'n' : 't';
+    } else if (b < 0x20 || b >= 0x7f || b == '\\') {
+      e += (size_t)snprintf(esc + e, sizeof esc - e, "\\x%02x", b);
+    } else {
+      esc[e++] = (char)b;
+    }
+  }
+  OPENSSL_cleanse(req, sizeof req);
+  kgl_probe_show(o->keys, esc, e, out, cap);
+  OPENSSL_cleanse(esc, sizeof esc);
+}
+
+static json_t *expectation_json(const kgl_probe_case *c) {
+  json_t *e = json_object();
+  if (c->kind == KGL_PROBE_SUMMARY) {
+    return e;
+  }
+  json_object_set_new(e, "status",
+                      c->status == 0 ? json_string("2xx")
+                                     : json_integer(c->status));
+  json_object_set_new(e, "code",
+                      c->code != NULL ? json_string(c->code) : json_null());
+  if (c->alt_status != 0) {
+    json_t *alt = json_object();
+    json_object_set_new(alt, "status", json_integer(c->alt_status));
+    json_object_set_new(alt, "code",
+                        c->alt_code != NULL ? json_string(c->alt_code)
+                                            : json_null());
+    json_object_set_new(e, "or", alt);
+  }
+  return e;
+}
+
+int kgl_probe_write_json(const kgl_probe_report *rep,
+                         const kgl_probe_options *o, const char *path,
+                         char *why, size_t whycap) {
+  size_t n;
+  const kgl_probe_case *cases = kgl_probe_cases(&n);
+  kgl_url u;
+  char w[256];
+  if (kgl_url_parse(o->url, &u, w, sizeof w) != 0) {
+    memset(&u, 0, sizeof u);
+  }
+  const kgl_probe_keys *k = o->keys;
+  char t[1024];
+  json_t *root = json_object();
+  json_object_set_new(root, "schema", json_string("keygate-probe v1"));
+  json_object_set_new(
+      root, "target",
+      json_string(kgl_probe_show(k, o->url, strlen(o->url), t, sizeof t)));
+  json_object_set_new(root, "prefix", json_string(k->policy.prefix));
+  char hint[KG_KEY_HINT_MAX];
+  kg_key_hint(&k->policy, k->valid, k->valid_len, hint, sizeof hint);
+  json_object_set_new(root, "key", json_string(hint));
+  if (k->expired_len > 0) {
+    kg_key_hint(&k->policy, k->expired, k->expired_len, hint, sizeof hint);
+    json_object_set_new(root, "expired_key", json_string(hint));
+  } else {
+    json_object_set_new(root, "expired_key", json_null());
+  }
+  json_object_set_new(root, "protocol", json_string("http/1.1"));
+  json_object_set_new(root, "interval_ms",
+                      json_integer((json_int_t)(o->interval_s * 1000 + 0.5)));
+  json_object_set_new(root, "h2_only", json_boolean(rep->h2_only));
+  json_t *sum = json_object();
+  json_object_set_new(
+      sum, "cases",
+      json_integer((json_int_t)(rep->pass + rep->deviation + rep->skipped)));
+  json_object_set_new(sum, "pass", json_integer((json_int_t)rep->pass));
+  json_object_set_new(sum, "deviation",
+                      json_integer((json_int_t)rep->deviation));
+  json_object_set_new(sum, "skipped", json_integer((json_int_t)rep->skipped));
+  json_object_set_new(root, "summary", sum);
+  json_t *arr = json_array();
+  for (size_t i = 0; i < rep->n && i < n; i++) {
+    if (!rep->selected[i]) {
+      continue;
+    }
+    const kgl_probe_case *c = &cases[i];
+    const kgl_probe_outcome *out = &rep->out[i];
+    json_t *j = json_object();
+    char exp[96];
+    json_object_set_new(j, "name", json_string(c->name));
+    json_object_set_new(j, "group", json_string(c->group));
+    json_object_set_new(j, "rationale", json_string(c->rationale));
+    json_object_set_new(j, "rfc",
+                        c->rfc != NULL ? json_string(c->rfc) : json_null());
+    json_object_set_new(j, "expected",
+                        json_string(kgl_probe_expected(c, exp, sizeof exp)));
+    json_object_set_new(j, "expect", expectation_json(c));
+    if (c->kind == KGL_PROBE_REQUEST && u.target[0] != '\0' &&
+        ((c->needs & KGL_PROBE_NEEDS_EXPIRED) == 0 || k->expired_len > 0)) {
+      request_text(c, o, &u, t, sizeof t);
+      json_object_set_new(j, "request", json_string(t));
+    } else {
+      json_object_set_new(j, "request", json_null());
+    }
+    json_object_set_new(j, "verdict",
+                        json_string(kgl_probe_verdict_name(out->verdict)));
+    json_object_set_new(j, "got", json_string(out->got));
+    json_object_set_new(j, "status",
+                        out->status != 0 ? json_integer(out->status)
+                                         : json_null());
+    json_object_set_new(j, "request_id",
+                        out->request_id[0] != '\0'
+                            ? json_string(out->request_id)
+                            : json_null());
+    json_object_set_new(j, "notes", json_string(out->notes));
+    json_array_append_new(arr, j);
+  }
+  json_object_set_new(root, "cases", arr);
+  int rc = 0;
+  const size_t flags = JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII;
+  if (strcmp(path, "-") == 0) {
+    rc = json_dumpf(root, stdout, flags);
+    fputc('\n', stdout);
+  } else {
+    FILE *f = fopen(path, "w");
+    if (f == NULL) {
+      snprintf(why, whycap, "cannot write %s: %s", path, strerror(errno));
+      json_decref(root);
+      return -1;
+    }
+    rc = json_dumpf(root, f, flags);
+    fputc('\n', f);
+    if (fclose(f) != 0) {
+      rc = -1;
+    }
+  }
+  json_decref(root);
+  if (rc != 0) {
+    snprintf(why, whycap, "cannot write %s", path);
+    return -1;
+  }
+  return 0;
+}
