@@ -37,6 +37,8 @@ check that `keygate load` blames the right kind in the right class:
     stall                 nothing is answered during the first 200 ms of
                           every second (answers wait for the stall to end)
     slow                  every answer waits --delay-ms first
+    echo-key              every 401 for a presented key quotes the key in its
+                          message (the leak `keygate probe` must catch)
 
 It binds 127.0.0.1 only, prints "listening on PORT" once bound (PORT 0: the
 system picks one, the real one is printed), exits 0 on SIGTERM or SIGINT,
@@ -44,6 +46,7 @@ and exits by itself after --max-seconds. Standard library only.
 """
 
 import argparse
+import json
 import os
 import secrets
 import signal
@@ -65,6 +68,7 @@ MODES = (
     "close-mid-response",
     "stall",
     "slow",
+    "echo-key",
 )
 
 BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
@@ -187,9 +191,12 @@ def answer(state, key):
         body_rid = rid
         if mode == "request-id-mismatch" and code == "expired_api_key":
             body_rid = request_id()
+        message = MESSAGE[code]
+        if mode == "echo-key" and key is not None:
+            message = json.dumps("API key %s was refused." % key)[1:-1]
         body = '{"error":{"code":"%s","message":"%s","request_id":"%s"}}' % (
             sent_code,
-            MESSAGE[code],
+            message,
             body_rid,
         )
         if mode == "malformed-body" and code == "missing_api_key":

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# probe_cli.sh — `keygate probe`'s command line: --list without a target,
+# usage errors (one line, exit 2, never the key), an unreachable target
+# (exit 2), and a target that speaks only HTTP/2 (a fake h2c server that
+# answers with a SETTINGS frame): every case skipped with the reason, exit
+# 2, since nothing could be checked.
+#
+# Environment: KEYGATE.
+set -euo pipefail
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+: "${KEYGATE:?KEYGATE must name the keygate program}"
+K=sk_live_7KWyWfty6uEvcdZQoaZrknnVmnbSF0d50ScUGk # a test key, in no store
+printf '%s\n' "$K" >"$TMP/key"
+P=$(kg_free_port) # nothing listens there
+URL="http://127.0.0.1:$P/api/v1/iocs"
+
+# usage_error WHAT NEEDLE -- ARGS... — exit 2, one line naming NEEDLE, no key.
+usage_error() {
+  local what=$1 needle=$2
+  shift 3
+  assert_exit 2 "$what" -- "$KEYGATE" probe "$@"
+  assert_eq 1 "$(wc -l <"$TMP/err")" "$what: one line"
+  assert_contains "$(cat "$TMP/err")" "$needle" "$what: says why"
+  assert_not_contains "$(cat "$TMP/out" "$TMP/err")" "${K#sk_live_}" "$what: no key"
+}
+
+assert_exit 0 "--help" -- "$KEYGATE" probe --help
+assert_contains "$(cat "$TMP/out")" "--key-file FILE" "--help names --key-file"
+assert_exit 0 "--list" -- "$KEYGATE" probe --list
+assert_contains "$(cat "$TMP/out")" "bearer_tab" "--list names bearer_tab"
+assert_contains "$(cat "$TMP/out")" "(RFC 9110 §11.4)" "--list cites the RFC"
+assert_exit 0 "--list --only" -- "$KEYGATE" probe --list --only url,no_key
+assert_eq 19 "$(grep -cE '^[a-z]' "$TMP/out")" "--list --only: the url group and no_key"
+
+usage_error "no URL" "give the URL" -- --key-file "$TMP/key"
+usage_error "two URLs" "one URL only" -- "$URL" "$URL" --key-file "$TMP/key"
+usage_error "no key" "give a valid key" -- "$URL"
+usage_error "unknown case" "'nope' is no case or group" -- "$URL" --key-file "$TMP/key" --only no_key,nope
+usage_error "key file missing" "$TMP/absent" -- "$URL" --key-file "$TMP/absent"
+usage_error "key and key file" "once" -- "$URL" --key-file "$TMP/key" --key "$K"
+usage_error "wrong prefix" "does not start with the prefix sk_test_" -- "$URL" --key-file "$TMP/key" --prefix sk_test_
+usage_error "bad prefix" "the prefix must be" -- "$URL" --key-file "$TMP/key" --prefix 'sk live'
+usage_error "expired is valid" "the expired key is the valid key" -- "$URL" --key-file "$TMP/key" --expired-key-file "$TMP/key"
+usage_error "bad interval" "--interval '5'" -- "$URL" --key-file "$TMP/key" --interval 5
+usage_error "insecure and cacert" "exclude each other" -- "$URL" --key-file "$TMP/key" -k --cacert /dev/null
+usage_error "bad URL" "http:// or https://" -- "ftp://x/" --key-file "$TMP/key"
+usage_error "unknown option" "--nope" -- "$URL" --key-file "$TMP/key" --nope
+printf 'sk_live_abcdefgh ijklmnop\n' >"$TMP/badkey"
+usage_error "key with a space" "a byte a key cannot hold" -- "$URL" --key-file "$TMP/badkey"
+
+# ---- unreachable ---------------------------------------------------------------
+usage_error "unreachable" "cannot reach 127.0.0.1:$P" -- "$URL" --key-file "$TMP/key" --timeout 2s
+# the key from the environment: read (the target is then what fails)
+export KEYGATE_PROBE_KEY=$K
+usage_error "KEYGATE_PROBE_KEY, unreachable" "cannot reach" -- "$URL" --timeout 2s
+unset KEYGATE_PROBE_KEY
+
+# ---- an HTTP/2-only target -----------------------------------------------------
+cat >"$TMP/h2c.py" <<'EOF'
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 0))
+s.listen(16)
+print("listening on %d" % s.getsockname()[1], flush=True)
+s.settimeout(60)
+while True:
+    c, _ = s.accept()
+    # RFC 9113 §3.4: a server's preface is a SETTINGS frame (empty here)
+    c.sendall(b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+    c.close()
+EOF
+python3 "$TMP/h2c.py" >"$TMP/h2c.out" 2>&1 &
+kg_track $!
+for _ in $(seq 1 100); do
+  H2=$(sed -n 's/^listening on //p' "$TMP/h2c.out")
+  [ -n "$H2" ] && break
+  sleep 0.05
+done
+[ -n "$H2" ] || kg_fail "the h2c fake did not start"
+assert_exit 2 "h2-only target" -- "$KEYGATE" probe "http://127.0.0.1:$H2/" \
+  --key-file "$TMP/key" --json "$TMP/h2.json"
+assert_contains "$(cat "$TMP/err")" "speaks only HTTP/2" "h2-only: says why"
+assert_contains "$(cat "$TMP/out")" " 0 pass, 0 deviations, " "h2-only: nothing judged"
+python3 - "$TMP/h2.json" <<'EOF' || kg_fail "h2-only: the JSON report"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["h2_only"] is True
+assert all(c["verdict"] == "skipped" and "HTTP/2" in c["notes"] for c in d["cases"])
+assert d["summary"]["skipped"] == len(d["cases"]) >= 40
+EOF
+KG_ASSERTS=$((KG_ASSERTS + 1))
+kg_done

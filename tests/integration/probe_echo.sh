@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# probe_echo.sh — `keygate probe` catches a server that echoes the key it
+# was sent: fake_api.py --mode echo-key quotes every presented key in its
+# 401 message. The cases that send a wrong key deviate naming the echo, the
+# no_key_echo summary lists them, the cases without a key do not, and the
+# probe's own output never shows the valid key although the server sent
+# it back (bearer_tab carries the valid key, which the fake refuses and
+# echoes). Against --mode ok the same cases show no echo.
+#
+# Environment: KEYGATE.
+set -euo pipefail
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+: "${KEYGATE:?KEYGATE must name the keygate program}"
+HERE=$(cd "$(dirname "$0")" && pwd)
+
+export KEYGATE_DB="$TMP/keys.db"
+"$KEYGATE" accounts create acme >/dev/null
+KEY=$("$KEYGATE" keys create --account acme --name echo --format tsv | cut -f2)
+printf '%s\n' "$KEY" >"$TMP/valid.key"
+printf '%s\n' "${KEY#sk_live_}" >"$TMP/bodies"
+printf 'valid\t%s\n' "$KEY" >"$TMP/keys.tsv"
+
+# fake MODE — start fake_api.py (it picks its port); sets FAKE_PORT.
+fake() {
+  python3 "$HERE/fake_api.py" --keys "$TMP/keys.tsv" --mode "$1" \
+    --max-seconds 120 >"$TMP/fake-$1.out" 2>"$TMP/fake-$1.err" &
+  kg_track $!
+  for _ in $(seq 1 100); do
+    FAKE_PORT=$(sed -n 's/^listening on //p' "$TMP/fake-$1.out")
+    [ -n "$FAKE_PORT" ] && return 0
+    sleep 0.05
+  done
+  kg_fail "fake_api.py --mode $1 did not start: $(cat "$TMP/fake-$1.err")"
+}
+
+CASES=no_key,unknown_key_bearer,unknown_key_x_api_key,bad_checksum,bearer_tab,x_api_key_valid,no_key_echo
+
+field() {
+  python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+print([c[sys.argv[3]] for c in d["cases"] if c["name"] == sys.argv[2]][0])' \
+    "$1" "$2" "$3"
+}
+
+# ---- the echo is caught ------------------------------------------------------
+fake echo-key
+RC=0
+timeout 60 "$KEYGATE" probe "http://127.0.0.1:$FAKE_PORT/api/v1/iocs" \
+  --key-file "$TMP/valid.key" --interval 0 --only "$CASES" \
+  --json "$TMP/echo.json" >"$TMP/echo.out" 2>"$TMP/echo.err" || RC=$?
+assert_eq 1 "$RC" "an echoing server: exit ($(head -c 300 "$TMP/echo.err"))"
+for c in unknown_key_bearer unknown_key_x_api_key bad_checksum bearer_tab; do
+  assert_eq deviation "$(field "$TMP/echo.json" "$c" verdict)" "$c: deviation"
+  assert_contains "$(field "$TMP/echo.json" "$c" notes)" \
+    "the answer holds a piece of a key sent" "$c: names the echo"
+done
+assert_eq deviation "$(field "$TMP/echo.json" no_key_echo verdict)" "no_key_echo: deviation"
+assert_eq "echoed by: bearer_tab, unknown_key_bearer, unknown_key_x_api_key, bad_checksum" \
+  "$(field "$TMP/echo.json" no_key_echo notes)" "no_key_echo: lists the echoing cases"
+assert_eq pass "$(field "$TMP/echo.json" no_key verdict)" "no_key: nothing to echo"
+assert_eq pass "$(field "$TMP/echo.json" x_api_key_valid verdict)" "x_api_key_valid: 200, no echo"
+assert_contains "$(cat "$TMP/echo.out")" "the answer holds a piece of a key sent" \
+  "the table shows the echo"
+for f in "$TMP/echo.out" "$TMP/echo.err" "$TMP/echo.json"; do
+  KG_ASSERTS=$((KG_ASSERTS + 1))
+  if grep -qF -f "$TMP/bodies" "$f"; then
+    kg_fail "the echoed valid key reached $(basename "$f")"
+  fi
+done
+
+# ---- the same cases against the honest fake: no echo -------------------------
+fake ok
+RC=0
+timeout 60 "$KEYGATE" probe "http://127.0.0.1:$FAKE_PORT/api/v1/iocs" \
+  --key-file "$TMP/valid.key" --interval 0 --only "$CASES" \
+  --json "$TMP/ok.json" >"$TMP/ok.out" 2>"$TMP/ok.err" || RC=$?
+for c in no_key unknown_key_bearer unknown_key_x_api_key bad_checksum x_api_key_valid no_key_echo; do
+  assert_eq pass "$(field "$TMP/ok.json" "$c" verdict)" "ok mode: $c passes"
+done
+kg_done
