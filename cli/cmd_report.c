@@ -70,6 +70,7 @@ typedef struct sub {
 
 #define OPT(o) (1u << ((o)-O_FORMAT))
 
+/* In enum order after help: one_option names an option by its index. */
 static const struct option LONGOPTS[] = {
     {"help", no_argument, NULL, 'h'},
     {"format", required_argument, NULL, O_FORMAT},
@@ -317,9 +318,9 @@ static int one_option(const sub *s, const char *cmd, int c, char **argv) {
   char why[256];
   if (c >= O_FORMAT && c <= O_FAIL_ABOVE && !(s->options & OPT(c))) {
     return cli_error(CLI_EXIT_USAGE, cmd,
-                     "%s does not apply to 'report %s'; see keygate report "
+                     "--%s does not apply to 'report %s'; see keygate report "
                      "--help",
-                     argv[optind - 1], s->name);
+                     LONGOPTS[c - O_FORMAT + 1].name, s->name);
   }
   switch (c) {
   case 'h':

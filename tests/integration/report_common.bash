@@ -1,0 +1,68 @@
+# shellcheck shell=bash
+# tests/integration/report_common.bash — what the report_*.sh tests share
+# (sourced; not named *.sh, so ctest does not take it for a test): a key
+# file, fake_api.py servers on ports the system picks, and `keygate load`
+# runs that write their JSON result.
+#
+# Environment: KEYGATE (the keygate program). Needs python3.
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+: "${KEYGATE:?KEYGATE must name the keygate program}"
+FAKE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/fake_api.py"
+KEYS="$TMP/keys.tsv"
+
+# A key file as `keygate keys seed --out` writes one: one random key per
+# class, mode 0600.
+python3 - "$KEYS" valid expired deactivated <<'PY'
+import os, secrets, string, sys
+a = string.digits + string.ascii_letters
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+with os.fdopen(fd, "w") as f:
+    for cls in sys.argv[2:]:
+        f.write("%s\tsk_live_%s\n" % (cls, "".join(secrets.choice(a) for _ in range(38))))
+PY
+
+# fake_start NAME MODE [fake_api.py options] — start fake_api.py; sets
+# URL_<NAME> once it prints "listening on PORT".
+fake_start() {
+  local name=$1 mode=$2 port="" pid _
+  shift 2
+  python3 "$FAKE" --keys "$KEYS" --mode "$mode" --max-seconds 120 "$@" \
+    >"$TMP/fake.$name.out" 2>"$TMP/fake.$name.err" &
+  pid=$!
+  kg_track "$pid"
+  for _ in $(seq 1 200); do
+    port=$(sed -n 's/^listening on \([0-9][0-9]*\)$/\1/p' "$TMP/fake.$name.out")
+    if [ -n "$port" ] || ! kill -0 "$pid" 2>/dev/null; then
+      break
+    fi
+    sleep 0.05
+  done
+  [ -n "$port" ] ||
+    kg_fail "fake_api.py --mode $mode did not start: $(cat "$TMP/fake.$name.err")"
+  printf -v "URL_$name" '%s' "http://127.0.0.1:$port/api/v1/iocs"
+}
+
+# load_json URL DURATION OUT [keygate load options] — one run, its result
+# in OUT; the run must exit 0 (every threshold holds).
+load_json() {
+  local url=$1 dur=$2 out=$3
+  shift 3
+  assert_exit 0 "keygate load $dur against $url" -- \
+    timeout 60 "$KEYGATE" load "$url" --keys "$KEYS" -d "$dur" -c 8 \
+    --json "$out" -q "$@"
+}
+
+# one_line_error WHAT PREFIX REGEX — the last assert_exit left one stderr
+# line, starting PREFIX and matching REGEX (extended), and nothing on
+# stdout.
+one_line_error() {
+  local what=$1 prefix=$2 regex=$3
+  assert_eq 1 "$(wc -l <"$TMP/err")" "$what: one line on stderr ($(head -c 300 "$TMP/err"))"
+  assert_eq "$prefix" "$(head -c ${#prefix} "$TMP/err")" "$what: the line names the command"
+  KG_ASSERTS=$((KG_ASSERTS + 1))
+  grep -qE "$regex" "$TMP/err" ||
+    kg_fail "$what: stderr [$(cat "$TMP/err")] does not match /$regex/"
+  assert_eq "" "$(cat "$TMP/out")" "$what: nothing on stdout"
+}

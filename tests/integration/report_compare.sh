@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# report_compare.sh — `keygate report compare` on real runs: a run against
+# fake_api.py --mode slow (every answer 5 ms late) is found slower than one
+# against the prompt server, with significance, and fails --fail-above
+# (exit 1); the other way round it is faster (exit 0); two runs of the same
+# server are not called slower (exit 0); a pair of 2 s runs, however far
+# apart, is inconclusive, never "same", and does not fail. 6 s runs give
+# six whole seconds a side, enough for the rank test (5 is the least).
+#
+# Environment: KEYGATE (the keygate program). Needs python3.
+# shellcheck source=tests/integration/report_common.bash
+. "$(dirname "$0")/report_common.bash"
+
+fake_start OK ok
+fake_start SLOW slow --delay-ms 5
+load_json "$URL_OK" 6s "$TMP/ok1.json"
+load_json "$URL_SLOW" 6s "$TMP/slow.json"
+load_json "$URL_OK" 6s "$TMP/ok2.json"
+load_json "$URL_OK" 2s "$TMP/short-ok.json"
+load_json "$URL_SLOW" 2s "$TMP/short-slow.json"
+
+# verdicts FILE — "class=verdict ..." of a --format json comparison.
+verdicts() {
+  python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+print(" ".join("%s=%s" % (r["class"], r["verdict"]) for r in d["rows"]))' "$1"
+}
+
+# ---- a slowed server is slower, with significance ---------------------------
+
+assert_exit 1 "compare ok -> slow" -- "$KEYGATE" report compare "$TMP/ok1.json" "$TMP/slow.json" --fail-above 10% --format json
+cp "$TMP/out" "$TMP/cmp-slow.json"
+assert_eq "valid=slower invalid=slower missing=slower expired=slower all=slower" \
+  "$(verdicts "$TMP/cmp-slow.json")" "every class is slower"
+KG_ASSERTS=$((KG_ASSERTS + 1))
+python3 - "$TMP/cmp-slow.json" <<'PY' || kg_fail "the slower verdict lacks its evidence"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["fails"] is True and d["fail_above_pct"] == 10
+for r in d["rows"]:
+    m = r["per_second"][r["decided_by"]]
+    assert m["p"] < 0.05 and m["change_pct"] > 100, r
+    assert r["seconds"]["old"] >= 5 and r["seconds"]["new"] >= 5, r
+    assert r["latency_us"]["p50"]["new"] > 5000, r
+PY
+# the table names it, and says why it fails
+assert_exit 1 "compare ok -> slow, table" -- "$KEYGATE" report compare "$TMP/ok1.json" "$TMP/slow.json"
+assert_contains "$(cat "$TMP/out")" "FAIL: valid is slower" "the table's gate line"
+assert_contains "$(cat "$TMP/out")" "slower (p50 +" "the verdict column"
+# a regression smaller than --fail-above is reported but does not fail
+assert_exit 0 "compare ok -> slow, --fail-above 1000000%" -- "$KEYGATE" report compare "$TMP/ok1.json" "$TMP/slow.json" --fail-above 1000000
+assert_contains "$(cat "$TMP/out")" "slower (p" "still called slower"
+assert_contains "$(cat "$TMP/out")" "no class slower beyond --fail-above 1e+06%" "the gate line"
+# markdown for a pull request
+assert_exit 1 "compare markdown" -- "$KEYGATE" report compare "$TMP/ok1.json" "$TMP/slow.json" --format markdown
+assert_contains "$(cat "$TMP/out")" "**keygate report compare**" "markdown heading"
+assert_contains "$(cat "$TMP/out")" "| valid " "markdown row"
+assert_contains "$(cat "$TMP/out")" "**FAIL: valid is slower" "markdown gate line"
+
+# ---- the other way round: faster, which never fails --------------------------
+
+assert_exit 0 "compare slow -> ok" -- "$KEYGATE" report compare "$TMP/slow.json" "$TMP/ok1.json" --format json
+assert_eq "valid=faster invalid=faster missing=faster expired=faster all=faster" \
+  "$(verdicts "$TMP/out")" "every class is faster"
+
+# ---- the same server twice: not slower -----------------------------------------
+
+assert_exit 0 "compare ok -> ok" -- "$KEYGATE" report compare "$TMP/ok1.json" "$TMP/ok2.json" --format json
+same=$(verdicts "$TMP/out")
+echo "same server twice: $same"
+assert_not_contains "$same" "slower" "two runs of one server"
+assert_not_contains "$same" "inconclusive" "six seconds a side are enough to tell"
+
+# ---- too short to tell: inconclusive ---------------------------------------------
+
+assert_exit 0 "compare 2 s runs" -- "$KEYGATE" report compare "$TMP/short-ok.json" "$TMP/short-slow.json" --format json
+assert_eq "valid=inconclusive invalid=inconclusive missing=inconclusive expired=inconclusive all=inconclusive" \
+  "$(verdicts "$TMP/out")" "2 s runs are inconclusive"
+assert_exit 0 "compare 2 s runs, table" -- "$KEYGATE" report compare "$TMP/short-ok.json" "$TMP/short-slow.json"
+assert_contains "$(cat "$TMP/out")" "inconclusive with fewer than 5 seconds" "the method line says why"
+
+# ---- trouble: exit 2 ---------------------------------------------------------------
+
+assert_exit 2 "compare one file" -- "$KEYGATE" report compare "$TMP/ok1.json"
+one_line_error "compare one file" "keygate report compare: want OLD.json NEW.json" "."
+assert_exit 2 "compare a bad --fail-above" -- "$KEYGATE" report compare "$TMP/ok1.json" "$TMP/ok2.json" --fail-above ten
+one_line_error "compare a bad --fail-above" "keygate report compare: --fail-above 'ten'" "percentage"
+echo '{}' >"$TMP/empty.json"
+assert_exit 2 "compare a file that is not a result" -- "$KEYGATE" report compare "$TMP/ok1.json" "$TMP/empty.json"
+one_line_error "compare a file that is not a result" "keygate report compare: $TMP/empty.json: " "."
+
+kg_done
