@@ -106,7 +106,7 @@ static int name_is(const char *s, size_t n, const char *want, size_t wn) {
   }
   return 1;
 }
-#define NAME_IS(s, n, lit) name_is((s), (n), lit, sizeof lit - 1)
+#define NAME_IS(s, n, lit) name_is((s), (n), (lit), sizeof(lit) - 1)
 
 static void keep(char *dst, size_t cap, size_t *len, int *count, const char *v,
                  size_t n) {

@@ -260,7 +260,7 @@ int kgl_hist_set_count(kgl_hist *h, int32_t index, int64_t n) {
   h->total += n - old;
   /* The sum moves by the slot's middle, as HdrHistogram's mean counts it. */
   int64_t lo = kgl_hist_value_at(h, index);
-  double mid = (double)lo + (double)(slot_width(h, lo) / 2);
+  double mid = (double)lo + (double)slot_width(h, lo) / 2.0;
   h->sum += (double)(n - old) * mid;
   if (h->total == 0) {
     h->sum = 0.0;

@@ -193,13 +193,13 @@ static void gather_step(gather *g, kgl_shared *sh, kgl_worker *ws, int n,
       while (cap <= slot) {
         cap *= 2;
       }
-      kgl_interval **p = realloc(g->pending, cap * sizeof *p);
+      kgl_interval **p = realloc(g->pending, cap * sizeof(kgl_interval *));
       if (p == NULL) {
         iv->next = spare;
         spare = iv;
         continue;
       }
-      memset(p + g->npending, 0, (cap - g->npending) * sizeof *p);
+      memset(p + g->npending, 0, (cap - g->npending) * sizeof(kgl_interval *));
       g->pending = p;
       g->npending = cap;
     }
@@ -245,11 +245,12 @@ static void gather_step(gather *g, kgl_shared *sh, kgl_worker *ws, int n,
       spare = iv;
     }
   }
-  if (finish > 0) {
+  if (finish > 0 && g->npending > 0) {
     const size_t shift = finish < g->npending ? finish : g->npending;
     memmove(g->pending, g->pending + shift,
-            (g->npending - shift) * sizeof *g->pending);
-    memset(g->pending + (g->npending - shift), 0, shift * sizeof *g->pending);
+            (g->npending - shift) * sizeof(kgl_interval *));
+    memset(g->pending + (g->npending - shift), 0,
+           shift * sizeof(kgl_interval *));
     g->next_t += (int64_t)finish;
   }
   if (spare != NULL) {

@@ -466,16 +466,16 @@ static nghttp2_nv nv_of(const char *name, size_t nl, const char *value,
                         size_t vl, uint8_t extra) {
   nghttp2_nv nv;
   /* nghttp2 takes uint8_t *; NO_COPY promises it never writes them */
-  nv.name = (uint8_t *)(uintptr_t)name;
+  memcpy(&nv.name, &name, sizeof name); /* drops const, no int cast */
   nv.namelen = nl;
-  nv.value = (uint8_t *)(uintptr_t)value;
+  memcpy(&nv.value, &value, sizeof value);
   nv.valuelen = vl;
   nv.flags = (uint8_t)(NGHTTP2_NV_FLAG_NO_COPY_NAME |
                        NGHTTP2_NV_FLAG_NO_COPY_VALUE | extra);
   return nv;
 }
 
-#define NV_LIT(n, v, vl) nv_of(n, sizeof n - 1, v, vl, 0)
+#define NV_LIT(n, v, vl) nv_of((n), sizeof(n) - 1, (v), (vl), 0)
 
 static int h2_submit(kgl_conn *c, const kgl_flight *f) {
   h2_state *s = c->session;

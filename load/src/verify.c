@@ -1145,8 +1145,12 @@ static int in_key_run(unsigned char c) {
   return c > 0x20 && c < 0x7f && strchr("\"'(),;&<>[]{}\\`=", c) == NULL;
 }
 
-static char printable(unsigned char c) {
-  return (c >= 0x20 && c <= 0x7e) ? (char)c : '?';
+static char printable(char c) {
+  const unsigned char u = (unsigned char)c;
+  if (u < 0x20 || u > 0x7e) {
+    return '?';
+  }
+  return c;
 }
 
 /* The piece that starts at in[i] (i < n). */
@@ -1204,15 +1208,19 @@ static redact_piece redact_next(const char *in, size_t n, size_t i,
 static void redact_put(const char *in, size_t i, const redact_piece *p,
                        char *out) {
   if (!p->masked) {
-    out[0] = printable((unsigned char)in[i]);
+    out[0] = printable(in[i]);
     return;
   }
   for (size_t k = 0; k < p->plen; k++) {
-    out[k] = printable((unsigned char)in[i + k]);
+    out[k] = printable(in[i + k]);
   }
-  memcpy(out + p->plen, "****", 4);
+  for (size_t k = 0; k < 4; k++) {
+    out[p->plen + k] = '*';
+  }
   if (p->tail != NPOS) {
-    memcpy(out + p->plen + 4, in + p->tail, 4); /* printable: in_key_run */
+    for (size_t k = 0; k < 4; k++) { /* printable: in_key_run */
+      out[p->plen + 4 + k] = in[p->tail + k];
+    }
   }
 }
 

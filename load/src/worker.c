@@ -577,8 +577,10 @@ static void on_event(kgl_conn *c, unsigned ev, int64_t now) {
       return;
     }
     if (rc == 1) {
-      const int clean = c->ops->eof(c) == 0;
-      conn_close(c, clean ? KGL_ERR_CLOSED : KGL_ERR_CLOSED);
+      /* eof() completes a response the close ended; what is still in
+       * flight after it was cut: conn_close fails it as closed */
+      (void)c->ops->eof(c);
+      conn_close(c, KGL_ERR_CLOSED);
       return;
     }
   }
@@ -633,20 +635,15 @@ static void dispatch(kgl_worker *w, int64_t now) {
       /* conn_close listed it again at the end: keep scanning */
       continue;
     }
-    if (c->ops != NULL && c->ops->capacity(c) > 0 && !c->ops->closing(c) &&
-        !submitted) {
-      /* nothing due yet (open loop): it stays idle */
-      w->idle[keep++] = w->idle[i];
-      c->idle_listed = 1;
-    } else if (c->ops != NULL && c->ops->capacity(c) > 0 &&
-               !c->ops->closing(c)) {
+    /* still room (nothing due yet in open loop, or HTTP/2 streams left):
+     * it stays on the stack */
+    if (c->ops != NULL && c->ops->capacity(c) > 0 && !c->ops->closing(c)) {
       w->idle[keep++] = w->idle[i];
       c->idle_listed = 1;
     }
   }
-  /* entries pushed while scanning (by conn_close) sit after nidle */
-  const int extra = w->nidle;
-  (void)extra;
+  /* connections listed while scanning (conn_close pushes) were scanned
+   * too: the loop reads nidle as it grows */
   w->nidle = keep;
 }
 

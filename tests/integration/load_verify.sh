@@ -31,31 +31,8 @@ with os.fdopen(fd, "w") as f:
 EOF
 }
 
-# fake_start MODE [fake_api.py options] — start fake_api.py on a port the
-# system picks; sets FAKE_PID and URL once it prints "listening on PORT".
-fake_start() {
-  local mode=$1 port="" _
-  shift
-  python3 "$FAKE" --keys "$KEYS" --mode "$mode" --max-seconds 90 "$@" \
-    >"$TMP/fake.out" 2>"$TMP/fake.err" &
-  FAKE_PID=$!
-  kg_track "$FAKE_PID"
-  for _ in $(seq 1 200); do
-    port=$(sed -n 's/^listening on \([0-9][0-9]*\)$/\1/p' "$TMP/fake.out")
-    if [ -n "$port" ] || ! kill -0 "$FAKE_PID" 2>/dev/null; then
-      break
-    fi
-    sleep 0.05
-  done
-  [ -n "$port" ] ||
-    kg_fail "fake_api.py --mode $mode did not start: $(cat "$TMP/fake.err")"
-  URL="http://127.0.0.1:$port/api/v1/iocs"
-}
-
-fake_stop() {
-  kill -TERM "$FAKE_PID" 2>/dev/null || true
-  wait "$FAKE_PID" 2>/dev/null || true
-}
+# fake_start / fake_stop: tests/integration/fake_common.bash
+. "$(dirname "$0")/fake_common.bash"
 
 # load NAME [options] — one bounded run against $URL; its exit status in
 # RC, stdout, stderr and JSON in $TMP/NAME.{out,err,json}.
