@@ -25,15 +25,16 @@
 #define OK2XX 0, NULL
 #define MISSING 401, "missing_api_key"
 #define INVALID 401, "invalid_api_key"
-#define EXPIRED 401, "expired_api_key"
 #define AMBIGUOUS 400, "ambiguous_api_key"
 #define IN_QUERY 400, "api_key_in_query"
 
 /* A request case with one expected answer. */
-#define REQ(name, group, target, extra, fields, status, code, rfc, why)        \
+#define REQ(name_, group_, target_, extra_, fields_, status_, code_, rfc_,     \
+            why_)                                                              \
   {                                                                            \
-    name, group, KGL_PROBE_REQUEST, target, extra, fields, status, code, 0,    \
-        NULL, 0, rfc, why                                                      \
+    .name = (name_), .group = (group_), .kind = KGL_PROBE_REQUEST,             \
+    .target = (target_), .extra = (extra_), .fields = (fields_),               \
+    .status = (status_), .code = (code_), .rfc = (rfc_), .rationale = (why_)   \
   }
 #define HDR(name, group, fields, expect, rfc, why)                             \
   REQ(name, group, KGL_PROBE_TARGET_URL, NULL, fields, expect, rfc, why)
@@ -133,14 +134,22 @@ static const kgl_probe_case CASES[] = {
     HDR("wrong_prefix", "key", "Authorization: Bearer {W}\r\n", INVALID, NULL,
         "a key of another environment (sk_test_ at a sk_live_ API) is "
         "invalid"),
-    {"expired_bearer", "key", KGL_PROBE_REQUEST, KGL_PROBE_TARGET_URL, NULL,
-     "Authorization: Bearer {E}\r\n", EXPIRED, 0, NULL, KGL_PROBE_NEEDS_EXPIRED,
-     "RFC 6750 §3.1",
-     "an expired or deactivated key: 401 expired_api_key with "
-     "error=\"invalid_token\" and an error_description"},
-    {"expired_x_api_key", "key", KGL_PROBE_REQUEST, KGL_PROBE_TARGET_URL, NULL,
-     "X-API-Key: {E}\r\n", EXPIRED, 0, NULL, KGL_PROBE_NEEDS_EXPIRED, NULL,
-     "the expired key in X-API-Key: expired_api_key too"},
+    {.name = "expired_bearer",
+     .group = "key",
+     .fields = "Authorization: Bearer {E}\r\n",
+     .status = 401,
+     .code = "expired_api_key",
+     .needs = KGL_PROBE_NEEDS_EXPIRED,
+     .rfc = "RFC 6750 §3.1",
+     .rationale = "an expired or deactivated key: 401 expired_api_key with "
+                  "error=\"invalid_token\" and an error_description"},
+    {.name = "expired_x_api_key",
+     .group = "key",
+     .fields = "X-API-Key: {E}\r\n",
+     .status = 401,
+     .code = "expired_api_key",
+     .needs = KGL_PROBE_NEEDS_EXPIRED,
+     .rationale = "the expired key in X-API-Key: expired_api_key too"},
 
     /* ---- two keys, two lines --------------------------------------------- */
     HDR("both_headers_same_key", "ambiguity",
@@ -165,12 +174,18 @@ static const kgl_probe_case CASES[] = {
     HDR("duplicate_x_api_key_different", "ambiguity", XK "X-API-Key: {U}\r\n",
         AMBIGUOUS, "RFC 9110 §5.3",
         "two X-API-Key lines with different keys: refuse, never take one"),
-    {"x_api_key_underscore", "ambiguity", KGL_PROBE_REQUEST,
-     KGL_PROBE_TARGET_URL, NULL, "X_API_Key: {V}\r\n", MISSING, 400, NULL, 0,
-     "RFC 9110 §5.1",
-     "X_API_Key is another field name (_ is a token character): it must not "
-     "authenticate, as a CGI-style _/- mapping would let it; 401 "
-     "missing_api_key, or a 400 in the error shape refusing the name"},
+    {.name = "x_api_key_underscore",
+     .group = "ambiguity",
+     .fields = "X_API_Key: {V}\r\n",
+     .status = 401,
+     .code = "missing_api_key",
+     .alt_status = 400,
+     .rfc = "RFC 9110 §5.1",
+     .rationale =
+         "X_API_Key is another field name (_ is a token character): it must "
+         "not "
+         "authenticate, as a CGI-style _/- mapping would let it; 401 "
+         "missing_api_key, or a 400 in the error shape refusing the name"},
 
     /* ---- keys in the URL ------------------------------------------------- */
     QRY("query_api_key", "api_key={U}", XK, IN_QUERY, "RFC 6750 §2.3",
@@ -218,14 +233,18 @@ static const kgl_probe_case CASES[] = {
         "the word key as a value of another parameter is not a key"),
 
     /* ---- over every answer ----------------------------------------------- */
-    {"request_id_unique", "summary", KGL_PROBE_SUMMARY, KGL_PROBE_TARGET_URL,
-     NULL, NULL, 0, NULL, 0, NULL, 0, NULL,
-     "request_id is unique per request: no two answers of the run share an "
-     "X-Request-Id"},
-    {"no_key_echo", "summary", KGL_PROBE_SUMMARY, KGL_PROBE_TARGET_URL, NULL,
-     NULL, 0, NULL, 0, NULL, 0, NULL,
-     "no answer holds a presented key or any 8-character piece of its "
-     "secret part, in its head or its body (at most prefix and last four)"},
+    {.name = "request_id_unique",
+     .group = "summary",
+     .kind = KGL_PROBE_SUMMARY,
+     .rationale =
+         "request_id is unique per request: no two answers of the run share an "
+         "X-Request-Id"},
+    {.name = "no_key_echo",
+     .group = "summary",
+     .kind = KGL_PROBE_SUMMARY,
+     .rationale =
+         "no answer holds a presented key or any 8-character piece of its "
+         "secret part, in its head or its body (at most prefix and last four)"},
 };
 
 const kgl_probe_case *kgl_probe_cases(size_t *n) {

@@ -582,7 +582,7 @@ static void request_text(const kgl_probe_case *c, const kgl_probe_options *o,
     const unsigned char b = (unsigned char)req[i];
     if (b == '\r' || b == '\n' || b == '\t') {
       esc[e++] = '\\';
-      esc[e++] = b == '\r' ? 'r' : b == '\n' ? 'n' : 't';
+      esc[e++] = (char)(b == '\r' ? 'r' : b == '\n' ? 'n' : 't');
     } else if (b < 0x20 || b >= 0x7f || b == '\\') {
       e += (size_t)snprintf(esc + e, sizeof esc - e, "\\x%02x", b);
     } else {
@@ -647,9 +647,10 @@ int kgl_probe_write_json(const kgl_probe_report *rep,
                       json_integer((json_int_t)(o->interval_s * 1000 + 0.5)));
   json_object_set_new(root, "h2_only", json_boolean(rep->h2_only));
   json_t *sum = json_object();
-  json_object_set_new(
-      sum, "cases",
-      json_integer((json_int_t)(rep->pass + rep->deviation + rep->skipped)));
+  json_object_set_new(sum, "cases",
+                      json_integer((json_int_t)rep->pass +
+                                   (json_int_t)rep->deviation +
+                                   (json_int_t)rep->skipped));
   json_object_set_new(sum, "pass", json_integer((json_int_t)rep->pass));
   json_object_set_new(sum, "deviation",
                       json_integer((json_int_t)rep->deviation));

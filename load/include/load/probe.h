@@ -73,15 +73,15 @@ typedef struct kgl_probe_case {
   const char *group; /* header, whitespace, empty, key, ambiguity, url, ... */
   kgl_probe_kind kind;
   kgl_probe_target target;
-  const char *extra;  /* template added to the target, or NULL */
-  const char *fields; /* template of the field lines ("" for none) */
-  int status;         /* the expected status; 0 = any 2xx */
-  const char *code;   /* the expected error.code; NULL for 2xx */
-  int alt_status;     /* another conforming answer (0: none) */
-  const char *alt_code;
-  unsigned needs;        /* KGL_PROBE_NEEDS_* */
+  const char *extra;     /* template added to the target, or NULL */
+  const char *fields;    /* template of the field lines ("" for none) */
+  const char *code;      /* the expected error.code; NULL for 2xx */
+  const char *alt_code;  /* the other answer's code (NULL: any, or none) */
   const char *rfc;       /* "RFC 9110 §5.1", or NULL */
   const char *rationale; /* one sentence: why the contract says so */
+  int status;            /* the expected status; 0 = any 2xx */
+  int alt_status;        /* another conforming answer's status (0: none) */
+  unsigned needs;        /* KGL_PROBE_NEEDS_* */
 } kgl_probe_case;
 
 /* kgl_probe_cases — the table (static) and its size in *n. */
