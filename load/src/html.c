@@ -663,13 +663,14 @@ static int over_time_chart(const kgl_result *run, const kgl_result *base,
   char label[48], aria[96];
   snprintf(aria, sizeof aria, "%s over the run, per class", titles[what]);
   chart_open(f, ids[what], aria);
-  for (double tv = 0.0; tv <= x.hi + 1e-9; tv += xstep) {
-    snprintf(label, sizeof label, "%gs", tv);
-    xtick(f, &x, &y, tv, label);
+  const int nx = (int)lround(x.hi / xstep), ny = (int)lround(y.hi / ystep);
+  for (int k = 0; k <= nx; k++) {
+    snprintf(label, sizeof label, "%gs", xstep * k);
+    xtick(f, &x, &y, xstep * k, label);
   }
-  for (double v = 0.0; v <= y.hi + 1e-9; v += ystep) {
-    ot_label(v, what, label, sizeof label);
-    ytick(f, &x, &y, v, label);
+  for (int k = 0; k <= ny; k++) {
+    ot_label(ystep * k, what, label, sizeof label);
+    ytick(f, &x, &y, ystep * k, label);
   }
   if (base != NULL) {
     ot_lines(f, &x, &y, base, 1, what, xs, ys);
