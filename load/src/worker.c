@@ -82,7 +82,13 @@ void kgl_worker_tick(kgl_worker *w, int64_t now) {
   if (now < w->sh->start_ns) {
     return;
   }
-  const int64_t t = (now - w->sh->start_ns) / NS;
+  int64_t t = (now - w->sh->start_ns) / NS;
+  /* responses to requests sent before the end count in the last second,
+   * not in a nearly empty one after it */
+  if (w->sh->end_ns != INT64_MAX && now >= w->sh->end_ns) {
+    const int64_t last = (w->sh->end_ns - w->sh->start_ns - 1) / NS;
+    t = t < last ? t : last;
+  }
   if (w->cur == NULL || t > w->cur->t) {
     interval_advance(w, t);
   }
