@@ -105,6 +105,7 @@ static const char CSS[] =
     "background:#fff}\n"
     "h1{font-size:1.5em;margin-bottom:.2em}h2{font-size:1.15em;"
     "margin-top:1.6em;border-bottom:1px solid #ddd}\n"
+    "section{overflow-x:auto}\n"
     "table{border-collapse:collapse;font-size:.9em;margin:.4em 0}\n"
     "th,td{border:1px solid #ccc;padding:3px 8px;text-align:right;"
     "white-space:nowrap}\n"
@@ -344,7 +345,7 @@ static void samples(const kgl_result *r, FILE *f) {
 #define CW 900.0 /* chart width and height, SVG user units */
 #define CH 320.0
 #define ML 72.0 /* margins around the plot area */
-#define MR 24.0
+#define MR 44.0
 #define MT 14.0
 #define MB 46.0
 #define PCT_STEPS 20 /* points per decade of the percentile axis */
