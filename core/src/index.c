@@ -115,18 +115,23 @@ static int place(bucket *b, const kg_record *r) {
   return 0;
 }
 
-static int contains(const kg_index *idx, const uint8_t *digest) {
+/* The slot holding digest, or NULL. */
+static kg_record *find_slot(const kg_index *idx, const uint8_t *digest) {
   size_t bs[2] = {bucket1(idx, digest), bucket2(idx, digest)};
   for (int k = 0; k < 2; k++) {
-    const bucket *b = &idx->buckets[bs[k]];
+    bucket *b = &idx->buckets[bs[k]];
     for (int s = 0; s < KG_INDEX_BUCKET_SLOTS; s++) {
       if (slot_used(&b->slot[s]) &&
           memcmp(b->slot[s].digest, digest, KG_DIGEST_LEN) == 0) {
-        return 1;
+        return &b->slot[s];
       }
     }
   }
-  return 0;
+  return NULL;
+}
+
+static int contains(const kg_index *idx, const uint8_t *digest) {
+  return find_slot(idx, digest) != NULL;
 }
 
 /* xorshift64: deterministic victim choice for the cuckoo walk. */
@@ -184,19 +189,20 @@ static kg_status try_build(const kg_record *recs, size_t n, size_t nbuckets,
   return KG_OK;
 }
 
-kg_status kg_index_build(const kg_record *recs, size_t n, kg_index **out) {
+kg_status kg_index_build_spare(const kg_record *recs, size_t n, size_t spare,
+                               kg_index **out) {
   if (out == NULL || (recs == NULL && n > 0)) {
     return KG_E_ARGUMENT;
   }
   *out = NULL;
-  if (n > KG_INDEX_MAX_KEYS) {
+  if (n > KG_INDEX_MAX_KEYS || spare > KG_INDEX_MAX_KEYS) {
     return KG_E_TOO_MANY_KEYS;
   }
   kg_index *idx = calloc(1, sizeof *idx);
   if (idx == NULL) {
     return KG_E_NOMEM;
   }
-  size_t slots = n * LOAD_FACTOR_DEN / LOAD_FACTOR_NUM + 1;
+  size_t slots = (n + spare) * LOAD_FACTOR_DEN / LOAD_FACTOR_NUM + 1;
   size_t nbuckets = (slots + KG_INDEX_BUCKET_SLOTS - 1) / KG_INDEX_BUCKET_SLOTS;
   if (nbuckets < 1) {
     nbuckets = 1;
@@ -222,6 +228,10 @@ kg_status kg_index_build(const kg_record *recs, size_t n, kg_index **out) {
   return KG_E_TOO_MANY_KEYS;
 }
 
+kg_status kg_index_build(const kg_record *recs, size_t n, kg_index **out) {
+  return kg_index_build_spare(recs, n, 0, out);
+}
+
 void kg_index_free(kg_index *idx) {
   if (idx == NULL) {
     return;
@@ -239,6 +249,88 @@ size_t kg_index_count(const kg_index *idx) {
 
 size_t kg_index_memory(const kg_index *idx) {
   return idx != NULL ? sizeof *idx + idx->bytes : 0;
+}
+
+/* ---- changes in place (maintenance, not constant-time) ---------------- */
+
+/* Cuckoo walk that can be undone: MAX_PUT_KICKS moves, each remembered. */
+#define MAX_PUT_KICKS 256
+
+/* Insert r (not present); 1 when placed, 0 when there is no room, with the
+ * table exactly as before (every move of the walk undone in reverse). */
+static int insert_undoable(kg_index *idx, kg_record r) {
+  size_t b = bucket1(idx, r.digest);
+  if (place(&idx->buckets[b], &r) ||
+      place(&idx->buckets[bucket2(idx, r.digest)], &r)) {
+    return 1;
+  }
+  size_t path_b[MAX_PUT_KICKS];
+  int path_s[MAX_PUT_KICKS];
+  uint64_t rng = 0x9E3779B97F4A7C15u ^ (uint64_t)idx->count;
+  int kick = 0;
+  for (; kick < MAX_PUT_KICKS; kick++) {
+    int s = (int)(next_rand(&rng) % KG_INDEX_BUCKET_SLOTS);
+    path_b[kick] = b;
+    path_s[kick] = s;
+    kg_record victim = idx->buckets[b].slot[s];
+    idx->buckets[b].slot[s] = r;
+    r = victim;
+    size_t b1 = bucket1(idx, r.digest);
+    b = (b1 == b) ? bucket2(idx, r.digest) : b1;
+    if (place(&idx->buckets[b], &r)) {
+      return 1;
+    }
+  }
+  /* r is homeless: put every record back where it was. */
+  while (kick-- > 0) {
+    kg_record *slot = &idx->buckets[path_b[kick]].slot[path_s[kick]];
+    kg_record moved = *slot;
+    *slot = r;
+    r = moved;
+  }
+  return 0;
+}
+
+kg_status kg_index_put(kg_index *idx, const kg_record *rec) {
+  if (idx == NULL || rec == NULL || idx->nbuckets == 0) {
+    return KG_E_ARGUMENT;
+  }
+  kg_record r = *rec;
+  r.reserved = SLOT_OCCUPIED;
+  kg_record *slot = find_slot(idx, r.digest);
+  if (slot != NULL) {
+    *slot = r;
+    return KG_OK;
+  }
+  if (idx->count >= KG_INDEX_MAX_KEYS ||
+      (idx->count + 1) * LOAD_FACTOR_DEN >
+          idx->nbuckets * KG_INDEX_BUCKET_SLOTS * LOAD_FACTOR_NUM + 1 ||
+      !insert_undoable(idx, r)) {
+    return KG_E_TOO_MANY_KEYS;
+  }
+  idx->count++;
+  return KG_OK;
+}
+
+int kg_index_remove(kg_index *idx, const uint8_t digest[KG_DIGEST_LEN]) {
+  if (idx == NULL || digest == NULL || idx->nbuckets == 0) {
+    return 0;
+  }
+  kg_record *slot = find_slot(idx, digest);
+  if (slot == NULL) {
+    return 0;
+  }
+  OPENSSL_cleanse(slot, sizeof *slot); /* reserved = 0: the slot is free */
+  idx->count--;
+  return 1;
+}
+
+int kg_index_contains(const kg_index *idx,
+                      const uint8_t digest[KG_DIGEST_LEN]) {
+  if (idx == NULL || digest == NULL || idx->nbuckets == 0) {
+    return 0;
+  }
+  return contains(idx, digest);
 }
 
 /* ---- lookup (constant-time; see index.h) ------------------------------ */

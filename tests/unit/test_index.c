@@ -487,6 +487,94 @@ static void malformed_key_ids_are_refused(void **state) {
   }
 }
 
+/* ---- changes in place (kg_index_put, kg_index_remove) ------------------ */
+
+/* A random stream of inserts, updates and removals over a pool of digests,
+ * checked after every step against a plain array model: every digest of
+ * the pool answers as the model says, and the count agrees. A put that
+ * finds no room must leave the index exactly as it was. */
+static void puts_and_removes_match_a_model_on_random_streams(void **state) {
+  (void)state;
+  new_slot();
+  enum { POOL = 600, STEPS = 4000 };
+  kg_record *pool = make_records(POOL);
+  kg_record model[POOL];
+  int held[POOL];
+  memset(held, 0, sizeof held);
+  size_t nheld = 0;
+  kg_index *idx = NULL;
+  /* Start with the first 100 and room for 300 more: full puts happen. */
+  assert_int_equal(kg_index_build_spare(pool, 100, 300, &idx), KG_OK);
+  for (size_t i = 0; i < 100; i++) {
+    model[i] = pool[i];
+    held[i] = 1;
+  }
+  nheld = 100;
+  uint64_t x = 88172645463325252u;
+  size_t full = 0;
+  for (int step = 0; step < STEPS; step++) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    const size_t i = (size_t)(x % POOL);
+    if ((x >> 20) % 3 == 0) {
+      assert_int_equal(kg_index_remove(idx, pool[i].digest), held[i]);
+      nheld -= (size_t)held[i];
+      held[i] = 0;
+    } else {
+      kg_record r = pool[i];
+      r.status = (uint32_t)((x >> 30) % 3);
+      r.expires_at = (int64_t)(x >> 40);
+      const kg_status st = kg_index_put(idx, &r);
+      if (st == KG_OK) {
+        nheld += (size_t)!held[i];
+        held[i] = 1;
+        model[i] = r;
+      } else {
+        assert_int_equal(st, KG_E_TOO_MANY_KEYS);
+        assert_false(held[i]); /* an update always has room */
+        full++;
+      }
+    }
+    assert_int_equal(kg_index_count(idx), nheld);
+    if (step % 50 == 0 || step == STEPS - 1) {
+      for (size_t k = 0; k < POOL; k++) {
+        kg_record got;
+        assert_int_equal(lookup(idx, pool[k].digest, &got), held[k]);
+        assert_int_equal(kg_index_contains(idx, pool[k].digest), held[k]);
+        if (held[k]) {
+          kg_record want = model[k];
+          want.reserved = 0;
+          assert_memory_equal(&got, &want, sizeof got);
+        }
+      }
+    }
+  }
+  assert_true(full > 0); /* the stream did fill the table */
+  kg_index_free(idx);
+  free(pool);
+}
+
+static void an_index_built_empty_takes_puts_up_to_its_spare(void **state) {
+  (void)state;
+  new_slot();
+  kg_record *pool = make_records(20);
+  kg_index *idx = NULL;
+  assert_int_equal(kg_index_build_spare(NULL, 0, 10, &idx), KG_OK);
+  size_t placed = 0;
+  for (size_t i = 0; i < 20; i++) {
+    if (kg_index_put(idx, &pool[i]) == KG_OK) {
+      placed++;
+    }
+  }
+  assert_true(placed >= 10);
+  assert_int_equal(kg_index_count(idx), placed);
+  assert_int_equal(kg_index_put(NULL, &pool[0]), KG_E_ARGUMENT);
+  assert_int_equal(kg_index_remove(NULL, pool[0].digest), 0);
+  kg_index_free(idx);
+  free(pool);
+}
+
 #define T(f) cmocka_unit_test_teardown(f, guard_teardown)
 
 int main(void) {
@@ -506,6 +594,8 @@ int main(void) {
       T(key_ids_format_as_key_and_11_base62_digits),
       T(key_ids_round_trip),
       T(malformed_key_ids_are_refused),
+      T(puts_and_removes_match_a_model_on_random_streams),
+      T(an_index_built_empty_takes_puts_up_to_its_spare),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

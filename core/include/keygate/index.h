@@ -15,8 +15,11 @@
  * record, or on whether the lookup hit: a miss does exactly the work of a
  * hit.
  *
- * Building allocates; lookups allocate nothing. A built index is immutable
- * and may be shared by any number of threads for lookups.
+ * Building allocates; lookups allocate nothing. A built index may be
+ * shared by any number of threads for lookups as long as nobody changes it;
+ * kg_index_put and kg_index_remove change it in place and must not run
+ * while another thread looks up (the nginx worker that uses them is
+ * single-threaded: a change runs between two requests, never inside one).
  */
 #ifndef KEYGATE_INDEX_H
 #define KEYGATE_INDEX_H
@@ -61,6 +64,13 @@ typedef struct kg_index kg_index;
  */
 kg_status kg_index_build(const kg_record *recs, size_t n, kg_index **out);
 
+/*
+ * kg_index_build_spare — kg_index_build with room for `spare` more records
+ * (kg_index_put) before the table is full. kg_index_build is spare = 0.
+ */
+kg_status kg_index_build_spare(const kg_record *recs, size_t n, size_t spare,
+                               kg_index **out);
+
 /* kg_index_free — free an index. NULL is fine. */
 void kg_index_free(kg_index *idx);
 
@@ -77,6 +87,26 @@ size_t kg_index_memory(const kg_index *idx);
  */
 int kg_index_lookup(const kg_index *idx, const uint8_t digest[KG_DIGEST_LEN],
                     kg_record *out);
+
+/*
+ * Changing a built index in place (the store's incremental refresh). These
+ * are maintenance, not the request path: their timing may depend on stored
+ * digests (they run when the store changes, never per request, and their
+ * time is not observable by a client). A removed slot is wiped.
+ *
+ * kg_index_put — store a copy of *rec: replace the record with the same
+ * digest, or insert it. KG_OK; KG_E_TOO_MANY_KEYS when there is no room
+ * (the index is then unchanged: rebuild it bigger); KG_E_ARGUMENT.
+ */
+kg_status kg_index_put(kg_index *idx, const kg_record *rec);
+
+/* kg_index_remove — remove the record with this digest. Returns 1 when one
+ * was removed, 0 when none was there. */
+int kg_index_remove(kg_index *idx, const uint8_t digest[KG_DIGEST_LEN]);
+
+/* kg_index_contains — 1 when a record with this digest is held. Not
+ * constant-time (maintenance only; requests use kg_index_lookup). */
+int kg_index_contains(const kg_index *idx, const uint8_t digest[KG_DIGEST_LEN]);
 
 /* "key_" + 11 base62 digits + NUL */
 #define KG_KEY_ID_STR_LEN 16
