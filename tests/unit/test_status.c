@@ -60,6 +60,7 @@ static const status_case PINNED[] = {
     {KG_E_CRYPTO, 63, "crypto_failure"},
     {KG_E_TOO_MANY_KEYS, 64, "too_many_keys"},
     {KG_E_DUPLICATE_DIGEST, 65, "duplicate_digest"},
+    {KG_SERVICE_UNAVAILABLE, 70, "service_unavailable"},
 };
 #define NPINNED (sizeof PINNED / sizeof PINNED[0])
 

@@ -59,7 +59,9 @@ extern "C" {
   X(KG_E_BUFFER_TOO_SMALL, 62, "buffer_too_small")                             \
   X(KG_E_CRYPTO, 63, "crypto_failure")                                         \
   X(KG_E_TOO_MANY_KEYS, 64, "too_many_keys")                                   \
-  X(KG_E_DUPLICATE_DIGEST, 65, "duplicate_digest")
+  X(KG_E_DUPLICATE_DIGEST, 65, "duplicate_digest")                             \
+  /* a server's answers that are not decisions */                              \
+  X(KG_SERVICE_UNAVAILABLE, 70, "service_unavailable")
 
 typedef enum kg_status {
 /* An enumerator, not an expression: no parentheses around name. */
