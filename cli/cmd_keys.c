@@ -114,6 +114,10 @@ static void usage(FILE *f) {
       "  seed --valid N --expired M --deactivated K --out FILE\n"
       "      a load-test population over pro accounts seed-NNNN; FILE gets\n"
       "      '<class><TAB><key>' lines, mode 0600\n"
+      "  ack-restore\n"
+      "      accept the store after a restore from an older backup: servers\n"
+      "      refuse it (503) until then; keys deleted after the backup was\n"
+      "      made answer again, delete them anew\n"
       "\n"
       "--db defaults to $KEYGATE_DB, else keygate.db. Durations: "
       "<n>s|m|h|d|w.\n"
@@ -790,22 +794,67 @@ static int keys_seed(int argc, char **argv) {
   return CLI_EXIT_OK;
 }
 
+/* ---- keys ack-restore -------------------------------------------------- */
+
+/* A server that saw the store's change sequence go backwards (an older
+ * backup put back) refuses it until this runs: a new epoch tells every
+ * server that the store as it is now is the operator's choice. */
+static int keys_ack_restore(int argc, char **argv) {
+  keys_opts o = {.cmd = "keys ack-restore"};
+  int rc = parse_opts(argc, argv, ID_OPTS, &o);
+  if (rc != 0) {
+    return rc < 0 ? CLI_EXIT_OK : rc;
+  }
+  if ((rc = want_args(&o, 0, "nothing")) != 0) {
+    return rc;
+  }
+  kg_store *s;
+  if ((rc = open_store(&o, 0, &s)) != 0) {
+    return rc;
+  }
+  char err[KG_STORE_ERR_MAX];
+  int64_t seq = 0;
+  rc = kg_store_ack_restore(s, &seq, err, sizeof err);
+  kg_store_close(s);
+  if (rc != 0) {
+    return cli_error(CLI_EXIT_FAIL, o.cmd, "%s", err);
+  }
+  switch (o.format) {
+  case CLI_FMT_JSON:
+    fputs("{\"db\":", stdout);
+    cli_json_string(stdout, o.db, strlen(o.db));
+    printf(",\"seq\":%lld}\n", (long long)seq);
+    break;
+  case CLI_FMT_TSV:
+    printf("%s\t%lld\n", o.db, (long long)seq);
+    break;
+  case CLI_FMT_TEXT:
+    printf("accepted %s as it is now (change sequence %lld); servers load it "
+           "within a second. Keys deleted after its backup was made answer "
+           "again: check 'keygate keys list' and delete them anew\n",
+           o.db, (long long)seq);
+    break;
+  }
+  return CLI_EXIT_OK;
+}
+
 /* ---- dispatch ---------------------------------------------------------- */
 
 static const struct {
   const char *name;
   int (*run)(int argc, char **argv);
 } SUBCOMMANDS[] = {
-    {"create", keys_create},         {"list", keys_list},
-    {"deactivate", keys_deactivate}, {"delete", keys_delete},
-    {"rotate", keys_rotate},         {"seed", keys_seed},
+    {"create", keys_create},           {"list", keys_list},
+    {"deactivate", keys_deactivate},   {"delete", keys_delete},
+    {"rotate", keys_rotate},           {"seed", keys_seed},
+    {"ack-restore", keys_ack_restore},
 };
 
 int cmd_keys(int argc, char **argv) {
   if (argc < 2) {
     return cli_error(CLI_EXIT_USAGE, "keys",
                      "give a command: create, list, deactivate, delete, "
-                     "rotate or seed");
+                     "rotate, seed or ack-restore");
   }
   const char *sub = argv[1];
   if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 ||

@@ -444,7 +444,13 @@ int store_insert_key(kg_store *s, sqlite3_stmt *ins, const store_new_row *row,
     }
     kg_key_hint(&s->policy, out->key, out->key_len, out->info.hint,
                 sizeof out->info.hint);
+    int64_t seq;
+    if (store_seq(s, &seq, err, errcap) != 0) {
+      kg_new_key_wipe(out);
+      return -1;
+    }
     sqlite3_reset(ins);
+    sqlite3_bind_int64(ins, 10, seq);
     sqlite3_bind_int64(ins, 1, (sqlite3_int64)id);
     sqlite3_bind_int64(ins, 2, (sqlite3_int64)row->account_id);
     sqlite3_bind_blob(ins, 3, digest, KG_DIGEST_LEN, SQLITE_TRANSIENT);
@@ -560,13 +566,16 @@ static int update_key(kg_store *s, uint64_t id, const char *status,
                       int64_t expires_at, int64_t now, char *err,
                       size_t errcap) {
   sqlite3_stmt *st;
-  if (store_prepare(s,
+  int64_t seq;
+  if (store_seq(s, &seq, err, errcap) != 0 ||
+      store_prepare(s,
                     "UPDATE keys SET status = coalesce(?1, status),"
                     " expires_at = CASE WHEN ?2 = 0 THEN expires_at"
-                    " ELSE ?2 END, updated = ?3 WHERE id = ?4",
+                    " ELSE ?2 END, updated = ?3, seq = ?5 WHERE id = ?4",
                     &st, err, errcap) != 0) {
     return -1;
   }
+  sqlite3_bind_int64(st, 5, seq);
   if (status != NULL) {
     sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
   } else {
@@ -733,6 +742,30 @@ int kg_key_rotate(kg_store *s, uint64_t id, int64_t grace_seconds,
     old->expires_at = old_expiry;
     old->updated = now;
     old->replaced_by = out->info.id;
+  }
+  return 0;
+}
+
+/* ---- restores ---------------------------------------------------------- */
+
+int kg_store_ack_restore(kg_store *s, int64_t *seq, char *err, size_t errcap) {
+  if (store_begin_write(s, err, errcap) != 0) {
+    return -1;
+  }
+  int64_t next;
+  if (store_exec(s,
+                 "UPDATE meta SET value = lower(hex(randomblob(8)))"
+                 " WHERE name = 'epoch'",
+                 err, errcap) != 0 ||
+      store_seq(s, &next, err, errcap) != 0) {
+    store_rollback(s);
+    return -1;
+  }
+  if (store_commit(s, err, errcap) != 0) {
+    return -1;
+  }
+  if (seq != NULL) {
+    *seq = next;
   }
   return 0;
 }

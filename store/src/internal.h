@@ -26,6 +26,7 @@ struct kg_store {
   int64_t data_version;  /* PRAGMA data_version as of that load */
   int self_dirty;        /* this connection wrote since that load (data_version
                             only counts other connections' commits) */
+  int64_t txn_seq;       /* the open write transaction's sequence; 0: none */
 };
 
 /* store_errf — write one formatted line into err (when err is not NULL).
@@ -44,6 +45,13 @@ int store_exec(kg_store *s, const char *sql, char *err, size_t errcap);
 
 /* store_begin_write — BEGIN IMMEDIATE (waits up to the busy timeout). */
 int store_begin_write(kg_store *s, char *err, size_t errcap);
+
+/* store_seq — the change sequence of the open write transaction: the
+ * first call bumps meta.seq by one, later calls in the same transaction
+ * return the same number. Every row a key write touches gets it in
+ * keys.seq, so a reader at sequence N finds what changed after N with
+ * `WHERE seq > N`. 0, or -1 with err. */
+int store_seq(kg_store *s, int64_t *seq, char *err, size_t errcap);
 
 /* store_commit — COMMIT; marks the store dirty for kg_store_changed. */
 int store_commit(kg_store *s, char *err, size_t errcap);
@@ -77,8 +85,8 @@ int store_account_count(kg_store *s, uint64_t id, unsigned *count, char *err,
 /* The INSERT that store_insert_key binds (prepare it once per batch). */
 #define STORE_INSERT_KEY_SQL                                                   \
   "INSERT INTO keys (id, account_id, digest, hint, name, created, updated,"    \
-  " expires_at, status, replaces) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7,"     \
-  " ?8, ?9)"
+  " expires_at, status, replaces, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6,"    \
+  " ?7, ?8, ?9, ?10)"
 
 /* What a new key's row holds besides the key's own digest and hint. */
 typedef struct store_new_row {

@@ -7,6 +7,7 @@
  * keys do. Deactivated keys go in as KG_REC_DEACTIVATED and keys with an
  * expiry carry it, so both answer expired_api_key.
  */
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,15 +15,24 @@
 
 typedef struct snap_account {
   uint64_t id;
-  const char *name; /* into kg_snapshot.names */
+  size_t name; /* offset into kg_snapshot.names */
 } snap_account;
 
 struct kg_snapshot {
   kg_index *index;
   snap_account *accounts; /* sorted by id */
-  size_t naccounts;
+  size_t naccounts, accounts_cap;
   char *names; /* every account name, NUL-terminated, back to back */
+  size_t names_len, names_cap;
+  int64_t seq;    /* meta.seq as of the read */
+  uint64_t epoch; /* meta.epoch as of the read */
 };
+
+/* Room kept in a loaded index for keys added by kg_store_refresh before a
+ * full load is needed: 1/16 of the keys, at least 1024. */
+static size_t spare_for(size_t n) {
+  return n / 16 + 1024;
+}
 
 void kg_snapshot_free(kg_snapshot *snap) {
   if (snap == NULL) {
@@ -38,6 +48,14 @@ const kg_index *kg_snapshot_index(const kg_snapshot *snap) {
   return snap->index;
 }
 
+int64_t kg_snapshot_seq(const kg_snapshot *snap) {
+  return snap->seq;
+}
+
+uint64_t kg_snapshot_epoch(const kg_snapshot *snap) {
+  return snap->epoch;
+}
+
 const char *kg_snapshot_account(const kg_snapshot *snap, uint64_t account_id) {
   size_t lo = 0, hi = snap->naccounts;
   while (lo < hi) {
@@ -49,7 +67,7 @@ const char *kg_snapshot_account(const kg_snapshot *snap, uint64_t account_id) {
     }
   }
   if (lo < snap->naccounts && snap->accounts[lo].id == account_id) {
-    return snap->accounts[lo].name;
+    return snap->names + snap->accounts[lo].name;
   }
   return NULL;
 }
@@ -77,47 +95,93 @@ static int row_ints(kg_store *s, const char *sql, int n, int64_t *v, char *err,
   return 0;
 }
 
-/* The account names, sorted by id (rowid order). */
+/* Append one account (ids arrive in increasing order). */
+static int add_account(kg_snapshot *snap, uint64_t id, const char *name,
+                       size_t len) {
+  if (snap->naccounts == snap->accounts_cap) {
+    const size_t cap = snap->accounts_cap * 2 + 16;
+    snap_account *a = realloc(snap->accounts, cap * sizeof *a);
+    if (a == NULL) {
+      return -1;
+    }
+    snap->accounts = a;
+    snap->accounts_cap = cap;
+  }
+  if (snap->names_len + len + 1 > snap->names_cap) {
+    const size_t cap = (snap->names_len + len + 1) * 2 + 256;
+    char *n = realloc(snap->names, cap);
+    if (n == NULL) {
+      return -1;
+    }
+    snap->names = n;
+    snap->names_cap = cap;
+  }
+  memcpy(snap->names + snap->names_len, name, len);
+  snap->names[snap->names_len + len] = '\0';
+  snap->accounts[snap->naccounts].id = id;
+  snap->accounts[snap->naccounts].name = snap->names_len;
+  snap->naccounts++;
+  snap->names_len += len + 1;
+  return 0;
+}
+
+/* The account names with an id above the snapshot's last (all of them for
+ * a new snapshot), in id order: accounts are never renamed or removed, and
+ * their rowids only grow. */
 static int load_accounts(kg_store *s, kg_snapshot *snap, char *err,
                          size_t errcap) {
-  int64_t v[2];
-  if (row_ints(s,
-               "SELECT count(*), coalesce(sum(length(CAST(name AS BLOB))), 0)"
-               " FROM accounts",
-               2, v, err, errcap) != 0) {
-    return -1;
-  }
-  const int64_t count = v[0], bytes = v[1];
-  snap->accounts = calloc((size_t)count + 1, sizeof *snap->accounts);
-  snap->names = malloc((size_t)bytes + (size_t)count + 1);
-  if (snap->accounts == NULL || snap->names == NULL) {
-    return store_errf(err, errcap, "out of memory loading %lld accounts",
-                      (long long)count);
-  }
+  const uint64_t after =
+      snap->naccounts > 0 ? snap->accounts[snap->naccounts - 1].id : 0;
   sqlite3_stmt *st;
-  if (store_prepare(s, "SELECT id, name FROM accounts ORDER BY id", &st, err,
-                    errcap) != 0) {
+  if (store_prepare(s,
+                    "SELECT id, name FROM accounts WHERE id > ?1 ORDER BY id",
+                    &st, err, errcap) != 0) {
     return -1;
   }
-  size_t used = 0;
+  sqlite3_bind_int64(st, 1, (sqlite3_int64)after);
   int rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     const size_t len = (size_t)sqlite3_column_bytes(st, 1);
     const unsigned char *name = sqlite3_column_text(st, 1);
-    if (snap->naccounts == (size_t)count ||
-        used + len + 1 > (size_t)bytes + (size_t)count + 1) {
-      break; /* cannot happen inside one read transaction */
+    if (add_account(snap, (uint64_t)sqlite3_column_int64(st, 0),
+                    name != NULL ? (const char *)name : "", len) != 0) {
+      sqlite3_finalize(st);
+      return store_errf(err, errcap, "out of memory loading accounts");
     }
-    memcpy(snap->names + used, name, len);
-    snap->names[used + len] = '\0';
-    snap->accounts[snap->naccounts].id = (uint64_t)sqlite3_column_int64(st, 0);
-    snap->accounts[snap->naccounts].name = snap->names + used;
-    snap->naccounts++;
-    used += len + 1;
   }
   sqlite3_finalize(st);
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+  if (rc != SQLITE_DONE) {
     return store_sqlerr(s, rc, "loading accounts", err, errcap);
+  }
+  return 0;
+}
+
+/* meta.seq and meta.epoch inside the current read transaction. */
+static int read_head(kg_store *s, int64_t *seq, uint64_t *epoch, char *err,
+                     size_t errcap) {
+  sqlite3_stmt *st;
+  if (store_prepare(s,
+                    "SELECT (SELECT CAST(value AS INTEGER) FROM meta"
+                    " WHERE name = 'seq'), (SELECT value FROM meta"
+                    " WHERE name = 'epoch')",
+                    &st, err, errcap) != 0) {
+    return -1;
+  }
+  const int rc = sqlite3_step(st);
+  if (rc != SQLITE_ROW) {
+    sqlite3_finalize(st);
+    return store_sqlerr(s, rc, "reading the change sequence", err, errcap);
+  }
+  const unsigned char *e = sqlite3_column_text(st, 1);
+  const int ok = sqlite3_column_type(st, 0) != SQLITE_NULL && e != NULL;
+  *seq = sqlite3_column_int64(st, 0);
+  *epoch = ok ? strtoull((const char *)e, NULL, 16) : 0;
+  sqlite3_finalize(st);
+  if (!ok) {
+    return store_errf(err, errcap,
+                      "%s is damaged: its meta table holds no change "
+                      "sequence or epoch",
+                      s->path);
   }
   return 0;
 }
@@ -186,7 +250,7 @@ static int load_keys(kg_store *s, kg_record **recs, size_t *n, char *err,
 /* Build the index from recs; message for each core failure. */
 static int build_index(kg_store *s, const kg_record *recs, size_t n,
                        kg_index **out, char *err, size_t errcap) {
-  const kg_status st = kg_index_build(recs, n, out);
+  const kg_status st = kg_index_build_spare(recs, n, spare_for(n), out);
   switch (st) {
   case KG_OK:
     return 0;
@@ -227,6 +291,9 @@ int kg_store_load(kg_store *s, kg_snapshot **out, char *err, size_t errcap) {
     rc = load_keys(s, &recs, &n, err, errcap);
   }
   if (rc == 0) {
+    rc = read_head(s, &snap->seq, &snap->epoch, err, errcap);
+  }
+  if (rc == 0) {
     rc = row_ints(s, "PRAGMA data_version", 1, &version, err, errcap);
   }
   store_rollback(s); /* a read: nothing to commit */
@@ -242,5 +309,157 @@ int kg_store_load(kg_store *s, kg_snapshot **out, char *err, size_t errcap) {
   s->data_version = version;
   s->self_dirty = 0;
   *out = snap;
+  return 0;
+}
+
+/* ---- incremental refresh ---------------------------------------------- */
+
+/* One changed key as read for kg_store_refresh. */
+typedef struct changed_key {
+  kg_record rec;
+  int deleted;
+} changed_key;
+
+/* The keys written after sequence `after`, at most KG_REFRESH_MAX_ROWS
+ * (*n = KG_REFRESH_MAX_ROWS + 1 when there are more). */
+static int read_changes(kg_store *s, int64_t after, changed_key **out,
+                        size_t *n, char *err, size_t errcap) {
+  *out = NULL;
+  *n = 0;
+  sqlite3_stmt *st;
+  if (store_prepare(s,
+                    "SELECT id, account_id, digest, expires_at, status"
+                    " FROM keys WHERE seq > ?1 LIMIT ?2",
+                    &st, err, errcap) != 0) {
+    return -1;
+  }
+  sqlite3_bind_int64(st, 1, after);
+  sqlite3_bind_int(st, 2, KG_REFRESH_MAX_ROWS + 1);
+  changed_key *c = NULL;
+  size_t k = 0, cap = 0;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if (k == cap) {
+      cap = cap * 2 + 16;
+      changed_key *m = realloc(c, cap * sizeof *c);
+      if (m == NULL) {
+        free(c);
+        sqlite3_finalize(st);
+        return store_errf(err, errcap, "out of memory reading changes");
+      }
+      c = m;
+    }
+    changed_key *ck = &c[k];
+    memset(ck, 0, sizeof *ck);
+    ck->rec.key_id = (uint64_t)sqlite3_column_int64(st, 0);
+    ck->rec.account_id = (uint64_t)sqlite3_column_int64(st, 1);
+    const void *digest = sqlite3_column_blob(st, 2);
+    if (digest == NULL || sqlite3_column_bytes(st, 2) != KG_DIGEST_LEN) {
+      free(c);
+      sqlite3_finalize(st);
+      return store_errf(err, errcap, "%s is damaged: a key has no digest",
+                        s->path);
+    }
+    memcpy(ck->rec.digest, digest, KG_DIGEST_LEN);
+    if (sqlite3_column_type(st, 3) != SQLITE_NULL) {
+      const int64_t at = sqlite3_column_int64(st, 3);
+      ck->rec.expires_at = at < 1 ? 1 : at;
+    }
+    const unsigned char *status = sqlite3_column_text(st, 4);
+    const char *word = status != NULL ? (const char *)status : "";
+    ck->deleted = strcmp(word, "deleted") == 0;
+    ck->rec.status =
+        strcmp(word, "deactivated") == 0 ? KG_REC_DEACTIVATED : KG_REC_ACTIVE;
+    k++;
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) {
+    free(c);
+    return store_sqlerr(s, rc, "reading changed keys", err, errcap);
+  }
+  *out = c;
+  *n = k;
+  return 0;
+}
+
+/* Apply the changes to the index: removals, then changes of keys it holds
+ * (these never need room), then new keys. 0 when all fit, 1 when the index
+ * is full (what was applied stays: revocations first). */
+static int apply_changes(kg_index *idx, const changed_key *c, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    if (c[i].deleted) {
+      (void)kg_index_remove(idx, c[i].rec.digest);
+    }
+  }
+  for (int pass = 0; pass < 2; pass++) {
+    for (size_t i = 0; i < n; i++) {
+      if (c[i].deleted ||
+          kg_index_contains(idx, c[i].rec.digest) != (pass == 0)) {
+        continue;
+      }
+      if (kg_index_put(idx, &c[i].rec) != KG_OK) {
+        return 1;
+      }
+    }
+  }
+  return 0;
+}
+
+int kg_store_refresh(kg_store *s, kg_snapshot *snap, kg_refresh *result,
+                     size_t *rows, char *err, size_t errcap) {
+  if (s == NULL || snap == NULL || result == NULL) {
+    return store_errf(err, errcap, "kg_store_refresh: bad argument");
+  }
+  *result = KG_REFRESH_UNCHANGED;
+  if (rows != NULL) {
+    *rows = 0;
+  }
+  if (store_exec(s, "BEGIN", err, errcap) != 0) {
+    return -1;
+  }
+  int64_t seq = 0, version = 0;
+  uint64_t epoch = 0;
+  changed_key *c = NULL;
+  size_t n = 0;
+  int rc = read_head(s, &seq, &epoch, err, errcap);
+  if (rc == 0 && epoch != snap->epoch) {
+    *result = KG_REFRESH_FULL;
+  } else if (rc == 0 && seq < snap->seq) {
+    *result = KG_REFRESH_BACKWARDS;
+  } else if (rc == 0 && seq > snap->seq) {
+    rc = read_changes(s, snap->seq, &c, &n, err, errcap);
+    if (rc == 0 && n > KG_REFRESH_MAX_ROWS) {
+      *result = KG_REFRESH_FULL;
+    } else if (rc == 0) {
+      rc = load_accounts(s, snap, err, errcap);
+      *result = KG_REFRESH_APPLIED;
+    }
+  }
+  if (rc == 0) {
+    rc = row_ints(s, "PRAGMA data_version", 1, &version, err, errcap);
+  }
+  store_rollback(s); /* a read: nothing to commit */
+  if (rc == 0 && *result == KG_REFRESH_APPLIED) {
+    if (apply_changes(snap->index, c, n) != 0) {
+      *result = KG_REFRESH_FULL;
+    } else {
+      snap->seq = seq;
+      if (rows != NULL) {
+        *rows = n;
+      }
+    }
+  }
+  if (c != NULL) {
+    OPENSSL_cleanse(c, n * sizeof *c);
+    free(c);
+  }
+  if (rc != 0) {
+    return -1;
+  }
+  if (*result == KG_REFRESH_UNCHANGED || *result == KG_REFRESH_APPLIED) {
+    s->loaded = 1;
+    s->data_version = version;
+    s->self_dirty = 0;
+  }
   return 0;
 }

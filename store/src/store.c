@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE /* for strdup with -std=c11 */
 #include <errno.h>
+#include <fcntl.h>
 #include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -56,7 +58,17 @@ static const char *const MIGRATIONS[KG_STORE_SCHEMA_VERSION] = {
     ");\n"
     "CREATE INDEX keys_by_account ON keys (account_id, status);\n"
     "CREATE INDEX keys_by_replaces ON keys (replaces)\n"
-    "  WHERE replaces IS NOT NULL;\n"};
+    "  WHERE replaces IS NOT NULL;\n",
+    /* Version 2: the change sequence (docs/store.md). meta.seq counts
+     * write transactions that touched keys; keys.seq is the sequence that
+     * last wrote the row (0: before version 2). meta.epoch names this
+     * store's history: a copy (a backup) keeps it, `keygate keys
+     * ack-restore` draws a new one. */
+    "ALTER TABLE keys ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;\n"
+    "CREATE INDEX keys_by_seq ON keys (seq);\n"
+    "INSERT INTO meta (name, value) VALUES ('seq', '0');\n"
+    "INSERT INTO meta (name, value)\n"
+    "  VALUES ('epoch', lower(hex(randomblob(8))));\n"};
 
 /* ---- helpers shared by the store's files ------------------------------- */
 
@@ -75,6 +87,35 @@ int store_errf(char *err, size_t errcap, const char *fmt, ...) {
 int store_sqlerr(kg_store *s, int rc, const char *what, char *err,
                  size_t errcap) {
   const int primary = rc & 0xff;
+  const int sys = s->db != NULL ? sqlite3_system_errno(s->db) : 0;
+  if (primary == SQLITE_FULL ||
+      ((primary == SQLITE_IOERR || primary == SQLITE_CANTOPEN) &&
+       (sys == ENOSPC || sys == EDQUOT))) {
+    return store_errf(err, errcap,
+                      "the disk holding %s is full (%s); free space and "
+                      "retry: nothing was written",
+                      s->path, what);
+  }
+  if ((primary == SQLITE_IOERR || primary == SQLITE_CANTOPEN) &&
+      (sys == EACCES || sys == EPERM || sys == EROFS)) {
+    return store_errf(err, errcap,
+                      "%s: %s: cannot write the store's folder or its -wal "
+                      "and -shm files (%s); let this user write them, or "
+                      "make the folder writable, and retry",
+                      s->path, what, strerror(sys));
+  }
+  if (primary == SQLITE_IOERR) {
+    return store_errf(err, errcap,
+                      "%s: %s: the disk reported an I/O error (%s); check "
+                      "the disk and the system log, then retry: nothing was "
+                      "written",
+                      s->path, what, sys != 0 ? strerror(sys) : "no detail");
+  }
+  if (primary == SQLITE_CORRUPT) {
+    return store_errf(err, errcap,
+                      "%s is damaged (%s); restore it from a backup", s->path,
+                      what);
+  }
   if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
     return store_errf(err, errcap,
                       "database %s is locked by another process (waited %d "
@@ -110,11 +151,41 @@ int store_begin_write(kg_store *s, char *err, size_t errcap) {
   if (rc != SQLITE_OK) {
     return store_sqlerr(s, rc, "starting a write", err, errcap);
   }
+  s->txn_seq = 0;
+  return 0;
+}
+
+int store_seq(kg_store *s, int64_t *seq, char *err, size_t errcap) {
+  if (s->txn_seq == 0) {
+    sqlite3_stmt *st;
+    if (store_exec(s,
+                   "UPDATE meta SET value = CAST(value AS INTEGER) + 1"
+                   " WHERE name = 'seq'",
+                   err, errcap) != 0 ||
+        store_prepare(s,
+                      "SELECT CAST(value AS INTEGER) FROM meta"
+                      " WHERE name = 'seq'",
+                      &st, err, errcap) != 0) {
+      return -1;
+    }
+    const int rc = sqlite3_step(st);
+    const int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW || v < 1) {
+      return store_errf(err, errcap,
+                        "%s is damaged: its meta table holds no change "
+                        "sequence",
+                        s->path);
+    }
+    s->txn_seq = v;
+  }
+  *seq = s->txn_seq;
   return 0;
 }
 
 int store_commit(kg_store *s, char *err, size_t errcap) {
   const int rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+  s->txn_seq = 0;
   if (rc != SQLITE_OK) {
     store_sqlerr(s, rc, "committing", err, errcap);
     store_rollback(s);
@@ -125,6 +196,7 @@ int store_commit(kg_store *s, char *err, size_t errcap) {
 }
 
 void store_rollback(kg_store *s) {
+  s->txn_seq = 0;
   if (!sqlite3_get_autocommit(s->db)) {
     (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
   }
@@ -403,6 +475,88 @@ const char *kg_store_path(const kg_store *s) {
 
 const char *kg_store_digest_name(const kg_store *s) {
   return s->digest_name;
+}
+
+/* ---- the file under the path ----------------------------------------- */
+
+/* Big-endian integers of the database header (sqlite.org/fileformat2). */
+static uint32_t be32(const unsigned char *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+         (uint32_t)p[3];
+}
+
+/* Check the header of the file at s->path with plain reads (SQLite's own
+ * page cache would keep answering from memory): the magic string, a page
+ * size, and a file no shorter than the pages its header counts. */
+static int check_header(kg_store *s, char *err, size_t errcap) {
+  const int fd = open(s->path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) {
+      return store_errf(err, errcap, "%s is gone (deleted or moved away)",
+                        s->path);
+    }
+    return store_errf(err, errcap, "cannot read %s: %s", s->path,
+                      strerror(errno));
+  }
+  unsigned char h[100];
+  struct stat sb;
+  const ssize_t n = pread(fd, h, sizeof h, 0);
+  const int st = fstat(fd, &sb);
+  close(fd);
+  if (n < 0 || st != 0) {
+    return store_errf(err, errcap, "cannot read %s: %s", s->path,
+                      strerror(errno));
+  }
+  if (n < (ssize_t)sizeof h) {
+    return store_errf(err, errcap,
+                      "%s is truncated (%lld bytes, shorter than a database "
+                      "header); restore it from a backup",
+                      s->path, (long long)sb.st_size);
+  }
+  if (memcmp(h, "SQLite format 3", 16) != 0) {
+    return store_errf(err, errcap,
+                      "%s was overwritten: it is no longer an SQLite "
+                      "database; restore it from a backup",
+                      s->path);
+  }
+  uint32_t page = (uint32_t)h[16] << 8 | h[17];
+  if (page == 1) {
+    page = 65536;
+  }
+  const uint32_t pages = be32(h + 28);
+  const int pages_valid = be32(h + 24) == be32(h + 92);
+  if (page < 512 || (page & (page - 1)) != 0 ||
+      (uint64_t)sb.st_size % page != 0 ||
+      (pages_valid && (uint64_t)sb.st_size < (uint64_t)pages * page)) {
+    return store_errf(err, errcap,
+                      "%s is truncated or damaged (%lld bytes; its header "
+                      "counts %u pages of %u); restore it from a backup",
+                      s->path, (long long)sb.st_size, pages, page);
+  }
+  return 0;
+}
+
+int kg_store_check_file(kg_store *s, int *moved, char *err, size_t errcap) {
+  if (s == NULL || moved == NULL) {
+    return store_errf(err, errcap, "kg_store_check_file: bad argument");
+  }
+  *moved = 0;
+  /* SQLite compares the inode of the path with that of its open file:
+   * after a rename over the path, or a delete and restore, they differ
+   * (SQLite itself would go on reading the old file for ever). */
+  int has_moved = 0;
+  if (sqlite3_file_control(s->db, "main", SQLITE_FCNTL_HAS_MOVED, &has_moved) ==
+          SQLITE_OK &&
+      has_moved) {
+    struct stat sb;
+    if (stat(s->path, &sb) != 0) {
+      return store_errf(err, errcap, "%s is gone (deleted or moved away)",
+                        s->path);
+    }
+    *moved = 1;
+    return 0;
+  }
+  return check_header(s, err, errcap);
 }
 
 /* ---- change detection -------------------------------------------------- */

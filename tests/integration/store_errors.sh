@@ -122,7 +122,7 @@ fails 2 "keygate keys create: option --name needs a value" \
   "option without value" -- "$KEYGATE" keys create --account acme --name
 fails 2 "keygate keys: unknown command 'revoke'; see 'keygate keys --help'" \
   "unknown keys command" -- "$KEYGATE" keys revoke key_00000000001
-fails 2 "keygate keys: give a command: create, list, deactivate, delete, rotate or seed" \
+fails 2 "keygate keys: give a command: create, list, deactivate, delete, rotate, seed or ack-restore" \
   "no keys command" -- "$KEYGATE" keys
 N64=$(printf 'n%.0s' $(seq 1 64))
 assert_exit 0 "name of exactly 64" -- \

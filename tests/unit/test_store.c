@@ -884,6 +884,304 @@ static void changes_are_noticed_across_connections(void **state) {
   assert_int_equal(changed, 1);
 }
 
+/* ---- the change sequence and incremental refresh ----------------------- */
+
+static int64_t meta_seq(fixture *f) {
+  return raw_int(f->path,
+                 "SELECT CAST(value AS INTEGER) FROM meta WHERE name = 'seq'");
+}
+
+static void a_version_1_store_is_migrated_to_the_sequence(void **state) {
+  fixture *f = *state;
+  kg_store_close(f->s);
+  f->s = NULL;
+  unlink(f->path);
+  raw_sql(f->path,
+          "PRAGMA journal_mode = WAL;"
+          "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
+          " WITHOUT ROWID;"
+          "INSERT INTO meta VALUES ('digest', 'sha256');"
+          "CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT NOT NULL"
+          " UNIQUE, tier TEXT NOT NULL, created INTEGER NOT NULL);"
+          "CREATE TABLE keys (id INTEGER PRIMARY KEY, account_id INTEGER NOT"
+          " NULL, digest BLOB NOT NULL UNIQUE, hint TEXT NOT NULL, name TEXT"
+          " NOT NULL, created INTEGER NOT NULL, updated INTEGER NOT NULL,"
+          " expires_at INTEGER, status TEXT NOT NULL, replaces INTEGER);"
+          "INSERT INTO accounts VALUES (1, 'acme', 'pro', 0);"
+          "INSERT INTO keys VALUES (7, 1, zeroblob(32), 'h', 'n', 0, 0, NULL,"
+          " 'active', NULL);"
+          "PRAGMA user_version = 1;");
+  /* a read-only open (the server) asks for a read-write one first */
+  kg_store *ro;
+  assert_int_equal(
+      kg_store_open(f->path, KG_STORE_READONLY, &ro, f->err, sizeof f->err),
+      -1);
+  assert_non_null(strstr(f->err, "older than 2"));
+  assert_int_equal(kg_store_open(f->path, 0, &f->s, f->err, sizeof f->err), 0);
+  assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 2);
+  assert_int_equal(meta_seq(f), 0);
+  assert_int_equal(raw_int(f->path, "SELECT seq FROM keys WHERE id = 7"), 0);
+  assert_int_equal(
+      raw_int(f->path, "SELECT length(value) FROM meta WHERE name = 'epoch'"),
+      16);
+  kg_snapshot *snap;
+  assert_int_equal(kg_store_load(f->s, &snap, f->err, sizeof f->err), 0);
+  assert_int_equal(kg_snapshot_seq(snap), 0);
+  assert_int_equal(kg_index_count(kg_snapshot_index(snap)), 1);
+  kg_snapshot_free(snap);
+}
+
+static void every_key_write_bumps_the_sequence_once(void **state) {
+  fixture *f = *state;
+  assert_int_equal(meta_seq(f), 0);
+  make_account(f, "acme", KG_TIER_PRO); /* not a key write */
+  assert_int_equal(meta_seq(f), 0);
+  kg_new_key a, b;
+  make_key(f, "acme", "a", 0, &a);
+  assert_int_equal(meta_seq(f), 1);
+  make_key(f, "acme", "b", 0, &b);
+  assert_int_equal(meta_seq(f), 2);
+  assert_int_equal(
+      kg_key_deactivate(f->s, a.info.id, NULL, f->err, sizeof f->err), 0);
+  assert_int_equal(meta_seq(f), 3);
+  assert_int_equal(
+      kg_key_deactivate(f->s, a.info.id, NULL, f->err, sizeof f->err), 0);
+  assert_int_equal(meta_seq(f), 3); /* nothing written */
+  assert_int_equal(kg_key_delete(f->s, a.info.id, NULL, f->err, sizeof f->err),
+                   0);
+  assert_int_equal(meta_seq(f), 4);
+  kg_new_key c;
+  /* rotation writes two rows in one transaction: one sequence */
+  assert_int_equal(
+      kg_key_rotate(f->s, b.info.id, 60, 0, &c, NULL, f->err, sizeof f->err),
+      0);
+  assert_int_equal(meta_seq(f), 5);
+  char sql[128];
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM keys WHERE seq = 5");
+  assert_int_equal(raw_int(f->path, sql), 2);
+  const kg_seed_counts counts = {.valid = 3};
+  assert_int_equal(
+      kg_store_seed(f->s, &counts, NULL, NULL, NULL, f->err, sizeof f->err), 0);
+  assert_int_equal(meta_seq(f), 6);
+  assert_int_equal(raw_int(f->path, "SELECT count(*) FROM keys WHERE seq = 6"),
+                   3);
+}
+
+/* The answers of two snapshots for every key of a list agree. */
+static void same_answers(const kg_snapshot *a, const kg_snapshot *b,
+                         const uint8_t (*digests)[KG_DIGEST_LEN], size_t n) {
+  assert_int_equal(kg_index_count(kg_snapshot_index(a)),
+                   kg_index_count(kg_snapshot_index(b)));
+  for (size_t i = 0; i < n; i++) {
+    kg_record ra, rb;
+    const int ha = kg_index_lookup(kg_snapshot_index(a), digests[i], &ra);
+    const int hb = kg_index_lookup(kg_snapshot_index(b), digests[i], &rb);
+    assert_int_equal(ha, hb);
+    assert_memory_equal(&ra, &rb, sizeof ra);
+    if (ha) {
+      const char *na = kg_snapshot_account(a, ra.account_id);
+      const char *nb = kg_snapshot_account(b, rb.account_id);
+      assert_non_null(na);
+      assert_non_null(nb);
+      assert_string_equal(na, nb);
+    }
+  }
+}
+
+/* Random streams of creates (new accounts too), deactivations, deletions
+ * and rotations; after each batch, a snapshot kept up to date by
+ * kg_store_refresh (through a reader's connection, as the server's) answers
+ * every key ever made exactly as a full load does. */
+static void
+incremental_refresh_matches_a_full_load_on_random_streams(void **state) {
+  fixture *f = *state;
+  enum { MAXKEYS = 400 };
+  static uint8_t digests[MAXKEYS][KG_DIGEST_LEN];
+  static uint64_t ids[MAXKEYS];
+  size_t nkeys = 0;
+  kg_digester *dg;
+  assert_int_equal(kg_digester_new(NULL, 0, &dg), KG_OK);
+  make_account(f, "acct-0", KG_TIER_PRO);
+  unsigned naccounts = 1;
+  kg_store *reader;
+  assert_int_equal(
+      kg_store_open(f->path, KG_STORE_READONLY, &reader, f->err, sizeof f->err),
+      0);
+  kg_snapshot *inc;
+  assert_int_equal(kg_store_load(reader, &inc, f->err, sizeof f->err), 0);
+  uint64_t x = 0x2545F4914F6CDD1Du;
+  size_t applied = 0;
+  for (int batch = 0; batch < 40; batch++) {
+    const int ops = 1 + (int)(x % 12);
+    for (int op = 0; op < ops && nkeys < MAXKEYS; op++) {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      const unsigned what = (unsigned)(x >> 32) % 10;
+      const size_t pick = nkeys > 0 ? (size_t)(x >> 8) % nkeys : 0;
+      if (what < 5 || nkeys == 0) {
+        char acct[32];
+        if (what == 0) {
+          snprintf(acct, sizeof acct, "acct-%u", naccounts++);
+          make_account(f, acct, KG_TIER_PRO);
+        } else {
+          snprintf(acct, sizeof acct, "acct-%u",
+                   (unsigned)(x >> 16) % naccounts);
+        }
+        kg_new_key k;
+        if (kg_key_create(f->s, acct, "k", what == 4 ? 2000000000 : 0, &k,
+                          f->err, sizeof f->err) != 0) {
+          continue; /* the account is full */
+        }
+        assert_int_equal(kg_digest(dg, k.key, k.key_len, digests[nkeys]),
+                         KG_OK);
+        ids[nkeys++] = k.info.id;
+        kg_new_key_wipe(&k);
+      } else if (what < 7) {
+        (void)kg_key_deactivate(f->s, ids[pick], NULL, f->err, sizeof f->err);
+      } else if (what < 9) {
+        (void)kg_key_delete(f->s, ids[pick], NULL, f->err, sizeof f->err);
+      } else {
+        kg_new_key k;
+        if (kg_key_rotate(f->s, ids[pick], 3600, 0, &k, NULL, f->err,
+                          sizeof f->err) == 0) {
+          assert_int_equal(kg_digest(dg, k.key, k.key_len, digests[nkeys]),
+                           KG_OK);
+          ids[nkeys++] = k.info.id;
+          kg_new_key_wipe(&k);
+        }
+      }
+    }
+    kg_refresh r;
+    size_t rows = 0;
+    assert_int_equal(
+        kg_store_refresh(reader, inc, &r, &rows, f->err, sizeof f->err), 0);
+    assert_true(r == KG_REFRESH_APPLIED || r == KG_REFRESH_UNCHANGED);
+    applied += rows;
+    kg_snapshot *full;
+    assert_int_equal(kg_store_load(f->s, &full, f->err, sizeof f->err), 0);
+    assert_int_equal(kg_snapshot_seq(inc), kg_snapshot_seq(full));
+    same_answers(inc, full, (const uint8_t(*)[KG_DIGEST_LEN])digests, nkeys);
+    kg_snapshot_free(full);
+  }
+  assert_true(nkeys > 100);
+  assert_true(applied > 100);
+  kg_refresh r;
+  assert_int_equal(
+      kg_store_refresh(reader, inc, &r, NULL, f->err, sizeof f->err), 0);
+  assert_int_equal(r, KG_REFRESH_UNCHANGED);
+  kg_snapshot_free(inc);
+  kg_store_close(reader);
+  kg_digester_free(dg);
+}
+
+static void
+refresh_reports_a_sequence_gone_backwards_and_a_new_epoch(void **state) {
+  fixture *f = *state;
+  make_account(f, "acme", KG_TIER_PRO);
+  kg_new_key a;
+  make_key(f, "acme", "a", 0, &a);
+  make_key(f, "acme", "b", 0, &a);
+  kg_snapshot *snap;
+  assert_int_equal(kg_store_load(f->s, &snap, f->err, sizeof f->err), 0);
+  assert_int_equal(kg_snapshot_seq(snap), 2);
+  const uint64_t epoch = kg_snapshot_epoch(snap);
+  raw_sql(f->path, "UPDATE meta SET value = '1' WHERE name = 'seq'");
+  kg_refresh r;
+  assert_int_equal(
+      kg_store_refresh(f->s, snap, &r, NULL, f->err, sizeof f->err), 0);
+  assert_int_equal(r, KG_REFRESH_BACKWARDS);
+  assert_int_equal(kg_snapshot_seq(snap), 2); /* untouched */
+  int64_t seq = 0;
+  assert_int_equal(kg_store_ack_restore(f->s, &seq, f->err, sizeof f->err), 0);
+  assert_int_equal(seq, 2);
+  assert_int_equal(
+      kg_store_refresh(f->s, snap, &r, NULL, f->err, sizeof f->err), 0);
+  assert_int_equal(r, KG_REFRESH_FULL);
+  kg_snapshot_free(snap);
+  assert_int_equal(kg_store_load(f->s, &snap, f->err, sizeof f->err), 0);
+  assert_true(kg_snapshot_epoch(snap) != epoch);
+  kg_snapshot_free(snap);
+}
+
+/* Overwrite the file at path with n bytes of `byte`, or cut it to n. */
+static void damage(const char *path, long n, int byte) {
+  if (byte < 0) {
+    assert_int_equal(truncate(path, n), 0);
+    return;
+  }
+  FILE *fp = fopen(path, "r+");
+  assert_non_null(fp);
+  for (long i = 0; i < n; i++) {
+    fputc(byte, fp);
+  }
+  fclose(fp);
+}
+
+static void
+check_file_sees_replaced_truncated_and_overwritten_stores(void **state) {
+  fixture *f = *state;
+  make_account(f, "acme", KG_TIER_PRO);
+  kg_new_key a;
+  make_key(f, "acme", "a", 0, &a);
+  kg_store *reader;
+  assert_int_equal(
+      kg_store_open(f->path, KG_STORE_READONLY, &reader, f->err, sizeof f->err),
+      0);
+  kg_snapshot *snap;
+  assert_int_equal(kg_store_load(reader, &snap, f->err, sizeof f->err), 0);
+  kg_snapshot_free(snap);
+  int moved = -1;
+  assert_int_equal(kg_store_check_file(reader, &moved, f->err, sizeof f->err),
+                   0);
+  assert_int_equal(moved, 0);
+
+  /* a copy renamed over the path: moved */
+  char other[128];
+  snprintf(other, sizeof other, "%s/other.db", f->dir);
+  char sql[200];
+  snprintf(sql, sizeof sql, "VACUUM INTO '%s'", other);
+  raw_sql(f->path, sql);
+  assert_int_equal(rename(other, f->path), 0);
+  assert_int_equal(kg_store_check_file(reader, &moved, f->err, sizeof f->err),
+                   0);
+  assert_int_equal(moved, 1);
+  kg_store_close(reader);
+  kg_store_close(f->s);
+  f->s = NULL;
+
+  /* deleted: gone */
+  assert_int_equal(
+      kg_store_open(f->path, KG_STORE_READONLY, &reader, f->err, sizeof f->err),
+      0);
+  assert_int_equal(kg_store_load(reader, &snap, f->err, sizeof f->err), 0);
+  kg_snapshot_free(snap);
+  assert_int_equal(rename(f->path, other), 0);
+  assert_int_equal(kg_store_check_file(reader, &moved, f->err, sizeof f->err),
+                   -1);
+  assert_non_null(strstr(f->err, "is gone"));
+  assert_int_equal(rename(other, f->path), 0);
+  assert_int_equal(kg_store_check_file(reader, &moved, f->err, sizeof f->err),
+                   0);
+  assert_int_equal(moved, 0);
+
+  /* truncated in place, then overwritten in place */
+  raw_sql(f->path, "PRAGMA wal_checkpoint(TRUNCATE)");
+  damage(f->path, 4096 + 100, -1);
+  assert_int_equal(kg_store_check_file(reader, &moved, f->err, sizeof f->err),
+                   -1);
+  assert_non_null(strstr(f->err, "truncated"));
+  damage(f->path, 0, -1);
+  assert_int_equal(kg_store_check_file(reader, &moved, f->err, sizeof f->err),
+                   -1);
+  assert_non_null(strstr(f->err, "truncated"));
+  damage(f->path, 300, 'x');
+  assert_int_equal(kg_store_check_file(reader, &moved, f->err, sizeof f->err),
+                   -1);
+  assert_non_null(strstr(f->err, "no longer an SQLite database"));
+  kg_store_close(reader);
+}
+
 /* ---- seeding ----------------------------------------------------------- */
 
 typedef struct seeded {
@@ -1032,6 +1330,11 @@ int main(void) {
       T(empty_store_loads_and_misses),
       T(loader_indexes_every_key_but_deleted_ones),
       T(changes_are_noticed_across_connections),
+      T(a_version_1_store_is_migrated_to_the_sequence),
+      T(every_key_write_bumps_the_sequence_once),
+      T(incremental_refresh_matches_a_full_load_on_random_streams),
+      T(refresh_reports_a_sequence_gone_backwards_and_a_new_epoch),
+      T(check_file_sees_replaced_truncated_and_overwritten_stores),
       T(seed_makes_every_class_over_pro_accounts),
       T(seed_aborted_by_its_writer_leaves_nothing),
       cmocka_unit_test(seed_class_names),

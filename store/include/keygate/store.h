@@ -71,6 +71,54 @@ const char *kg_snapshot_account(const kg_snapshot *snap, uint64_t account_id);
 /* kg_snapshot_free — free a snapshot. NULL is fine. */
 void kg_snapshot_free(kg_snapshot *snap);
 
+/* kg_snapshot_seq — the store's change sequence (meta.seq) the snapshot
+ * holds: every key write up to and including it. */
+int64_t kg_snapshot_seq(const kg_snapshot *snap);
+
+/* kg_snapshot_epoch — the store's epoch (meta.epoch) as of the snapshot: a
+ * copy of the store (a backup) has the same, an acknowledged restore
+ * (kg_store_ack_restore) a new one. */
+uint64_t kg_snapshot_epoch(const kg_snapshot *snap);
+
+/* What kg_store_refresh did. */
+typedef enum kg_refresh {
+  KG_REFRESH_UNCHANGED = 0, /* the store is at the snapshot's sequence */
+  KG_REFRESH_APPLIED = 1,   /* the changed keys were applied in place */
+  KG_REFRESH_FULL = 2,      /* out of reach: load the store whole */
+  KG_REFRESH_BACKWARDS = 3  /* the store's sequence is below the snapshot's */
+} kg_refresh;
+
+/* Changes beyond this many keys are a full load's job, not an update's. */
+#define KG_REFRESH_MAX_ROWS 20000
+
+/*
+ * kg_store_refresh — bring snap up to date with the store, in one read
+ * transaction: the keys written after the snapshot's sequence become
+ * removals (deleted keys) and puts (new and changed ones) on its index, and
+ * new accounts join its names. Costs what changed, not the store's size.
+ *
+ * *result says what happened. KG_REFRESH_FULL: the store has another epoch
+ * (replaced by another store, or a restore acknowledged), more than
+ * KG_REFRESH_MAX_ROWS changed, or the index has no room; the snapshot may
+ * then hold some of the changes (removals first, so never a key the store
+ * no longer accepts) and must be replaced by a kg_store_load. With
+ * KG_REFRESH_BACKWARDS (an older backup restored) the snapshot is
+ * untouched: the caller decides. *rows (may be NULL) is the number of keys
+ * applied. The snapshot must not be in use by another thread meanwhile.
+ */
+int kg_store_refresh(kg_store *s, kg_snapshot *snap, kg_refresh *result,
+                     size_t *rows, char *err, size_t errcap);
+
+/*
+ * kg_store_check_file — is the open store still the file at its path, and
+ * does that file still look like a database? Sets *moved to 1 when the path
+ * now names another file (renamed over, or deleted and restored: open the
+ * path again). Returns -1 with err when the path names nothing or a file
+ * that is truncated or no longer an SQLite database. Reads the file's
+ * header with plain reads each call: cheap enough every second.
+ */
+int kg_store_check_file(kg_store *s, int *moved, char *err, size_t errcap);
+
 /*
  * kg_store_changed — set *changed to 1 when any connection has committed a
  * change to the store since the last kg_store_load on s, else 0. Cheap

@@ -30,7 +30,7 @@
 extern "C" {
 #endif
 
-#define KG_STORE_SCHEMA_VERSION 1
+#define KG_STORE_SCHEMA_VERSION 2
 #define KG_STORE_BUSY_TIMEOUT_MS 5000
 #define KG_ACCOUNT_NAME_MAX 64 /* [A-Za-z0-9._-], first alphanumeric */
 #define KG_KEY_NAME_MAX 64     /* printable ASCII, 0x20..0x7E */
@@ -236,6 +236,16 @@ int kg_store_seed(kg_store *s, const kg_seed_counts *counts, kg_seed_fn fn,
 
 /* kg_store_path — the path the store was opened with (owned by s). */
 const char *kg_store_path(const kg_store *s);
+
+/*
+ * kg_store_ack_restore — accept the store as it is now after a restore
+ * from an older backup: give it a new epoch (meta.epoch) and bump its
+ * change sequence, in one write transaction. Servers that refused the
+ * store because its sequence went backwards load it again (keys deleted
+ * after the backup was made answer again: delete them anew). Sets *seq to
+ * the new sequence.
+ */
+int kg_store_ack_restore(kg_store *s, int64_t *seq, char *err, size_t errcap);
 
 /* kg_store_digest_name — the digest the store's keys are kept under, as
  * recorded in its meta table: "sha256". Owned by s. */
