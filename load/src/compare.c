@@ -195,16 +195,19 @@ kgl_verdict kgl_verdict_of(size_t n_old, size_t n_new, double p,
 /* ---- one comparison ------------------------------------------------------
  */
 
+int kgl_second_whole(const kgl_result *r, const kgl_second *s) {
+  return (double)(s->t + 1) <= kgl_result_elapsed_s(r) + 0.1;
+}
+
 /* per_second — the row's per-second p50 (m 0) or p99 (m 1) of the seconds
  * wholly inside r's measured span that had responses. Returns how many
  * were written to out (capacity r->nseries). */
 static size_t per_second(const kgl_result *r, int row, int m, double *out) {
-  const double elapsed = kgl_result_elapsed_s(r);
   size_t n = 0;
   for (size_t i = 0; i < r->nseries; i++) {
     const kgl_second *s = &r->series[i];
     const kgl_second_row *sr = &s->row[row];
-    if ((double)(s->t + 1) > elapsed + 1e-6 || sr->requests - sr->errors <= 0) {
+    if (!kgl_second_whole(r, s) || sr->requests - sr->errors <= 0) {
       continue;
     }
     out[n++] = (double)(m == 0 ? sr->p50 : sr->p99);

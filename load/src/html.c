@@ -592,7 +592,6 @@ static void ot_label(double v, over_time what, char *out, size_t cap) {
 
 static void ot_lines(FILE *f, const axis *x, const axis *y, const kgl_result *r,
                      int old, over_time what, double *xs, double *ys) {
-  const double elapsed = kgl_result_elapsed_s(r);
   for (int row = 0; row < KGL_ROWS; row++) {
     if (!row_shown(r, row)) {
       continue;
@@ -603,7 +602,7 @@ static void ot_lines(FILE *f, const axis *x, const axis *y, const kgl_result *r,
       if (what == OT_P99 && s->row[row].requests - s->row[row].errors <= 0) {
         continue; /* no response that second: no latency */
       }
-      if (what == OT_RPS && (double)(s->t + 1) > elapsed + 1e-6) {
+      if (what == OT_RPS && !kgl_second_whole(r, s)) {
         continue; /* the last, partial second would read as a drop */
       }
       xs[n] = (double)s->t;

@@ -54,6 +54,30 @@ load_json() {
     --json "$out" -q "$@"
 }
 
+# load_bg NAME URL DURATION [keygate load options] — start one run in the
+# background, its result in $TMP/NAME.json; load_wait checks they all
+# exited 0. Runs made side by side share the machine's state, so a
+# comparison of them is not fooled by the machine getting busier between
+# one run and the next.
+LOAD_BG=()
+load_bg() {
+  local name=$1 url=$2 dur=$3
+  shift 3
+  timeout 60 "$KEYGATE" load "$url" --keys "$KEYS" -d "$dur" -c 4 \
+    --json "$TMP/$name.json" -q "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
+  LOAD_BG+=("$name:$!")
+}
+
+load_wait() {
+  local item rc
+  for item in "${LOAD_BG[@]}"; do
+    rc=0
+    wait "${item#*:}" || rc=$?
+    assert_eq 0 "$rc" "keygate load ${item%%:*} exit ($(head -c 300 "$TMP/${item%%:*}.err"))"
+  done
+  LOAD_BG=()
+}
+
 # one_line_error WHAT PREFIX REGEX — the last assert_exit left one stderr
 # line, starting PREFIX and matching REGEX (extended), and nothing on
 # stdout.

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# report_compare.sh — `keygate report compare` on real runs: a run against
+# report_compare.sh — `keygate report compare` on real runs made side by
+# side (runs made one after the other on a shared machine differ by what
+# else it was doing meanwhile, which no test of the runs can see): a run against
 # fake_api.py --mode slow (every answer 5 ms late) is found slower than one
 # against the prompt server, with significance, and fails --fail-above
 # (exit 1); the other way round it is faster (exit 0); two runs of the same
@@ -13,11 +15,15 @@
 
 fake_start OK ok
 fake_start SLOW slow --delay-ms 5
-load_json "$URL_OK" 6s "$TMP/ok1.json"
-load_json "$URL_SLOW" 6s "$TMP/slow.json"
-load_json "$URL_OK" 6s "$TMP/ok2.json"
-load_json "$URL_OK" 2s "$TMP/short-ok.json"
-load_json "$URL_SLOW" 2s "$TMP/short-slow.json"
+# Side by side, so that the machine is equally busy for all of them: two
+# runs of the prompt server and one of the slow one; then two short ones.
+load_bg ok1 "$URL_OK" 6s
+load_bg ok2 "$URL_OK" 6s --seed 3
+load_bg slow "$URL_SLOW" 6s
+load_wait
+load_bg short-ok "$URL_OK" 2s
+load_bg short-slow "$URL_SLOW" 2s
+load_wait
 
 # verdicts FILE — "class=verdict ..." of a --format json comparison.
 verdicts() {

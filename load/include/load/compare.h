@@ -143,6 +143,11 @@ void kgl_compare_print(const kgl_comparison *c, const kgl_result *old,
                        const kgl_result *new_, double fail_above_pct, FILE *f,
                        kgl_cmp_format fmt);
 
+/* kgl_second_whole — 1 when second s of r lies inside r's measured span,
+ * within 0.1 s (a span of 5.98 s has five whole seconds, 0..4, and 5 too;
+ * a run's spill-over past its end is not one); else 0. */
+int kgl_second_whole(const kgl_result *r, const kgl_second *s);
+
 /* kgl_fmt_latency — a latency in µs as the end-of-run table prints it:
  * "850us", "1.21ms", "121ms", "1.21s", into out (capacity cap). */
 void kgl_fmt_latency(int64_t us, char *out, size_t cap);
