@@ -54,6 +54,8 @@ static const status_case PINNED[] = {
     {KG_KEY_EXPIRED, 48, "key_expired"},
     {KG_KEY_DUPLICATE_FIELD, 49, "duplicate_field"},
     {KG_KEY_CONFLICT, 50, "conflicting_keys"},
+    {KG_URL_KEY_PREFIX, 51, "key_prefix_in_url"},
+    {KG_URL_KEY_PARAM, 52, "key_parameter_in_url"},
     {KG_E_ARGUMENT, 60, "bad_argument"},
     {KG_E_NOMEM, 61, "out_of_memory"},
     {KG_E_BUFFER_TOO_SMALL, 62, "buffer_too_small"},
@@ -123,7 +125,7 @@ static void status_strings_are_unique_lowercase_identifiers(void **state) {
 
 static void unknown_status_values_get_a_fixed_string(void **state) {
   (void)state;
-  static const int unknown[] = {-1, 2, 9, 17, 19, 31, 39, 51, 59, 66, 1000};
+  static const int unknown[] = {-1, 2, 9, 17, 19, 31, 39, 53, 59, 66, 1000};
   for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
     assert_false(is_pinned(unknown[i]));
     assert_string_equal(kg_status_str((kg_status)unknown[i]), "unknown_status");

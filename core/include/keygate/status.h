@@ -53,6 +53,9 @@ extern "C" {
   X(KG_KEY_EXPIRED, 48, "key_expired")                                         \
   X(KG_KEY_DUPLICATE_FIELD, 49, "duplicate_field")                             \
   X(KG_KEY_CONFLICT, 50, "conflicting_keys")                                   \
+  /* why a URL holds a key (details of api_key_in_query) */                    \
+  X(KG_URL_KEY_PREFIX, 51, "key_prefix_in_url")                                \
+  X(KG_URL_KEY_PARAM, 52, "key_parameter_in_url")                              \
   /* library errors */                                                         \
   X(KG_E_ARGUMENT, 60, "bad_argument")                                         \
   X(KG_E_NOMEM, 61, "out_of_memory")                                           \
