@@ -406,7 +406,7 @@ int cmd_check(int argc, char **argv) {
                      why, head.error_offset);
   }
   kg_decision d;
-  kg_decide(&checker, head.fields, head.nfields, head.query, now, &d);
+  kg_decide(&checker, head.fields, head.nfields, head.target, now, &d);
   print_decision(&d, &checker.policy, account_name(&st, &d), o.realm,
                  request_id);
   OPENSSL_cleanse(buf, sizeof buf);

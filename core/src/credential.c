@@ -13,6 +13,11 @@
 #include "chars.h"
 #include "ct.h"
 
+#if defined(__SSE2__) && !defined(KEYGATE_NO_SIMD)
+#include <emmintrin.h>
+#define KG_HAVE_SSE2 1
+#endif
+
 static int is_ows(unsigned char c) {
   return c == ' ' || c == '\t';
 }
@@ -114,7 +119,25 @@ kg_status kg_parse_x_api_key(kg_span value, kg_span *token) {
   return KG_OK;
 }
 
-/* ---- the query string ---------------------------------------------- */
+/* ---- keys in the request-target ------------------------------------ */
+
+/*
+ * SPEC §1.1: a key anywhere in the URL is refused, because the URL lands in
+ * logs. Two rules, over the whole request-target as sent (path, ';'
+ * parameters, query, even a '#' fragment), in one pass:
+ *
+ *  - the prefix: the policy's prefix at any position, ASCII case ignored,
+ *    each of its characters written as itself, as a percent-escape (%73),
+ *    or as an escape hidden behind %25 (%2573, %25%37%33): the target raw,
+ *    decoded once, and decoded twice, as a server and then an application
+ *    behind it may decode it;
+ *  - the names: a parameter (the target is cut at '?', '&', ';' and '#')
+ *    whose name, written the same ways, is api_key, apikey, key,
+ *    access_token or token, with a non-empty value.
+ *
+ * The decisions (case, separators, why twice and not three times) are in
+ * docs/contract.md. Timing depends on the target's bytes only.
+ */
 
 static int hex_value(unsigned char c) {
   if ((unsigned)(c - '0') < 10u) {
@@ -127,99 +150,215 @@ static int hex_value(unsigned char c) {
   return -1;
 }
 
-/* Decode one byte of a percent-encoded string at *i, advancing *i. An
- * invalid escape stands for itself. */
-static unsigned char decode_at(const char *s, size_t len, size_t *i) {
-  unsigned char c = (unsigned char)s[*i];
-  if (c == '%' && *i + 2 < len) {
-    int hi = hex_value((unsigned char)s[*i + 1]);
-    int lo = hex_value((unsigned char)s[*i + 2]);
+/* Decode one byte of a percent-encoded string at i into *out; returns the
+ * bytes it took (3 for a valid escape, else 1: an invalid escape stands for
+ * itself). The caller guarantees i < len. */
+static size_t decode_once(const char *s, size_t len, size_t i,
+                          unsigned char *out) {
+  unsigned char c = (unsigned char)s[i];
+  if (c == '%' && i + 2 < len) {
+    int hi = hex_value((unsigned char)s[i + 1]);
+    int lo = hex_value((unsigned char)s[i + 2]);
     if (hi >= 0 && lo >= 0) {
-      *i += 3;
-      return (unsigned char)(hi * 16 + lo);
+      *out = (unsigned char)(hi * 16 + lo);
+      return 3;
     }
   }
-  *i += 1;
-  return c;
-}
-
-/* 1 when the percent-decoded (s, len) starts with prefix. */
-static int decoded_starts_with(const char *s, size_t len, const char *prefix,
-                               size_t plen) {
-  size_t i = 0;
-  for (size_t k = 0; k < plen; k++) {
-    if (i >= len || decode_at(s, len, &i) != (unsigned char)prefix[k]) {
-      return 0;
-    }
-  }
+  *out = c;
   return 1;
 }
 
-/* 1 when the percent-decoded name is one of the parameter names that by
- * convention carry a key: api_key, apikey, key, access_token, token. Their
- * lengths differ, so the decoded length picks the one name to compare. */
+/*
+ * The bytes at s[i..) that spell the character want (lowercase; never '%'),
+ * ASCII case ignored: 1 for the character itself, 3 for %HH, 7 to 9 for an
+ * escape whose '%' and hex digits are themselves written once-encoded
+ * ("%2573", "%25%37%33", or a '%' that starts no escape followed by
+ * "73"); 0 when none of these is there. Each form excludes the others for
+ * a want other than '%', so the first that fits is the only one.
+ */
+static size_t spelled(const char *s, size_t len, size_t i, unsigned char want) {
+  unsigned char c = (unsigned char)s[i];
+  if (c != '%') {
+    return kg_lower(c) == want ? 1 : 0;
+  }
+  unsigned char d;
+  size_t n = decode_once(s, len, i, &d);
+  if (n == 3 && d != '%') {
+    return kg_lower(d) == want ? 3 : 0;
+  }
+  /* Decoded once, this is a '%': the start of an escape decoded twice. */
+  unsigned char h1;
+  unsigned char h2;
+  if (i + n >= len) {
+    return 0;
+  }
+  size_t n1 = decode_once(s, len, i + n, &h1);
+  if (hex_value(h1) < 0 || i + n + n1 >= len) {
+    return 0;
+  }
+  size_t n2 = decode_once(s, len, i + n + n1, &h2);
+  if (hex_value(h2) < 0) {
+    return 0;
+  }
+  d = (unsigned char)(hex_value(h1) * 16 + hex_value(h2));
+  return kg_lower(d) == want ? n + n1 + n2 : 0;
+}
+
+/* The bytes at s[i..) that spell the word w (wlen bytes of
+ * [A-Za-z0-9_-]), each character in any of the forms of spelled() and in
+ * any case; 0 when they do not. */
+static size_t spells(const char *s, size_t len, size_t i, const char *w,
+                     size_t wlen) {
+  size_t at = i;
+  for (size_t k = 0; k < wlen; k++) {
+    if (at >= len) {
+      return 0;
+    }
+    unsigned char c = (unsigned char)s[at];
+    if (c != '%') { /* the common case, without the escapes' work */
+      if (kg_lower(c) != kg_lower((unsigned char)w[k])) {
+        return 0;
+      }
+      at++;
+      continue;
+    }
+    size_t n = spelled(s, len, at, kg_lower((unsigned char)w[k]));
+    if (n == 0) {
+      return 0;
+    }
+    at += n;
+  }
+  return at - i;
+}
+
+/* 1 when the whole name (s, len) spells one of the parameter names that by
+ * convention carry a key. The first byte picks the candidates: a name
+ * starts with its letter, in either case, or with an escape. */
 static int is_key_param_name(const char *s, size_t len) {
   if (len < 3) {
     return 0;
   }
-  char buf[13];
-  size_t n = 0;
-  size_t i = 0;
-  while (i < len) {
-    if (n == sizeof buf) {
-      return 0; /* longer than any of the names */
+  unsigned char c = kg_lower((unsigned char)s[0]);
+  int esc = c == '%';
+  if (esc || c == 'k') {
+    if (spells(s, len, 0, "key", 3) == len) {
+      return 1;
     }
-    buf[n++] = (char)kg_lower(decode_at(s, len, &i));
   }
-  switch (n) {
-  case 3:
-    return memcmp(buf, "key", 3) == 0;
-  case 5:
-    return memcmp(buf, "token", 5) == 0;
-  case 6:
-    return memcmp(buf, "apikey", 6) == 0;
-  case 7:
-    return memcmp(buf, "api_key", 7) == 0;
-  case 12:
-    return memcmp(buf, "access_token", 12) == 0;
-  default:
-    return 0;
+  if (esc || c == 't') {
+    if (spells(s, len, 0, "token", 5) == len) {
+      return 1;
+    }
   }
-}
-
-int kg_query_has_key(const kg_key_policy *p, kg_span query) {
-  size_t i = 0;
-  while (i < query.len) {
-    const char *param = query.ptr + i;
-    const char *amp = memchr(param, '&', query.len - i);
-    size_t plen = amp != NULL ? (size_t)(amp - param) : query.len - i;
-    i += plen + 1;
-    if (plen == 0) {
-      continue;
-    }
-    const char *eq = memchr(param, '=', plen);
-    const char *value = param;
-    size_t vlen = plen;
-    if (eq != NULL) {
-      size_t nlen = (size_t)(eq - param);
-      value = eq + 1;
-      vlen = plen - nlen - 1;
-      if (vlen > 0 && is_key_param_name(param, nlen)) {
-        return 1;
-      }
-      /* A key used as a parameter name (?sk_live_...=) is in the URL all
-       * the same. */
-      if (p->prefix_len > 0 &&
-          decoded_starts_with(param, nlen, p->prefix, p->prefix_len)) {
-        return 1;
-      }
-    }
-    if (p->prefix_len > 0 &&
-        decoded_starts_with(value, vlen, p->prefix, p->prefix_len)) {
+  if (esc || c == 'a') {
+    if (spells(s, len, 0, "api_key", 7) == len ||
+        spells(s, len, 0, "apikey", 6) == len ||
+        spells(s, len, 0, "access_token", 12) == len) {
       return 1;
     }
   }
   return 0;
+}
+
+/* What a byte of a target may start: a percent-escape (which may spell the
+ * prefix's first character), the end of a parameter's name, the end of a
+ * parameter ('?', '&', ';', '#'). */
+enum { URL_PCT = 1, URL_EQ = 2, URL_END = 4 };
+static const uint8_t url_class[256] = {
+    ['%'] = URL_PCT, ['='] = URL_EQ,  ['?'] = URL_END,
+    ['&'] = URL_END, [';'] = URL_END, ['#'] = URL_END,
+};
+
+/* 1 when c is a byte the scan stops at: a url_class byte, or the
+ * prefix's first character (lo, or lo's other case when fold is 0x20). */
+static inline int url_stop(unsigned char c, unsigned char lo,
+                           unsigned char fold) {
+  return url_class[c] != 0 || (unsigned char)(c | fold) == lo;
+}
+
+/*
+ * url_stops — a bit per byte of s[0..n) (n <= 16) where url_stop holds.
+ * With SSE2 a whole block of sixteen takes eight byte compares and one
+ * mask; the scalar loop is its twin, and takes a target shorter than
+ * sixteen bytes (it never reads past n).
+ */
+static unsigned url_stops(const char *s, size_t n, unsigned char lo,
+                          unsigned char fold) {
+#ifdef KG_HAVE_SSE2
+  if (n == 16) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
+    __m128i m = _mm_or_si128(
+        _mm_or_si128(
+            _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8((char)(lo & ~fold))),
+                         _mm_cmpeq_epi8(v, _mm_set1_epi8((char)lo))),
+            _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('%')),
+                         _mm_cmpeq_epi8(v, _mm_set1_epi8('=')))),
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('?')),
+                                  _mm_cmpeq_epi8(v, _mm_set1_epi8('&'))),
+                     _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(';')),
+                                  _mm_cmpeq_epi8(v, _mm_set1_epi8('#')))));
+    return (unsigned)_mm_movemask_epi8(m);
+  }
+#endif
+  unsigned bits = 0;
+  for (size_t i = 0; i < n; i++) {
+    bits |= (unsigned)url_stop((unsigned char)s[i], lo, fold) << i;
+  }
+  return bits;
+}
+
+kg_status kg_target_scan(const kg_key_policy *p, kg_span target) {
+  const char *s = target.ptr;
+  size_t len = target.len;
+  size_t plen = p->prefix_len;
+  if (len == 0 || plen == 0) {
+    return KG_OK; /* a policy always has a prefix (kg_key_policy_init) */
+  }
+  /* The prefix starts at its first character, raw in either case, or at a
+   * '%'. For a letter, c | 0x20 == lo matches both cases and nothing else;
+   * other characters match themselves only. */
+  unsigned char lo = kg_lower((unsigned char)p->prefix[0]);
+  unsigned char fold = (unsigned)(lo - 'a') < 26u ? 0x20 : 0;
+  size_t param = 0; /* where the current parameter starts */
+  int named = 0;    /* 1 once the current parameter has had its '=' */
+  for (size_t block = 0; block < len; block += 16) {
+    size_t n = len - block < 16 ? len - block : 16;
+    unsigned bits;
+    if (n < 16 && len >= 16) {
+      /* The last, short block: the sixteen bytes that end the target,
+       * without the ones the block before has seen. */
+      bits = url_stops(s + len - 16, 16, lo, fold) >> (16 - n);
+    } else {
+      bits = url_stops(s + block, n, lo, fold);
+    }
+    for (; bits != 0; bits &= bits - 1) {
+      size_t i = block + (size_t)__builtin_ctz(bits);
+      unsigned cls = url_class[(unsigned char)s[i]];
+      if ((cls == 0 || cls == URL_PCT) && spells(s, len, i, p->prefix, plen)) {
+        return KG_URL_KEY_PREFIX;
+      }
+      if (cls == URL_EQ && !named) {
+        named = 1;
+        if (i + 1 < len &&
+            (url_class[(unsigned char)s[i + 1]] & URL_END) == 0 &&
+            is_key_param_name(s + param, i - param)) {
+          return KG_URL_KEY_PARAM;
+        }
+      } else if (cls == URL_END) {
+        param = i + 1;
+        named = 0;
+      }
+    }
+  }
+  return KG_OK;
+}
+
+int kg_target_has_key(const kg_key_policy *p, kg_span target) {
+  return kg_target_scan(p, target) != KG_OK;
+}
+
+int kg_query_has_key(const kg_key_policy *p, kg_span query) {
+  return kg_target_scan(p, query) != KG_OK;
 }
 
 /* ---- extraction ----------------------------------------------------- */
@@ -246,7 +385,7 @@ static void set(kg_credential *out, kg_status outcome, kg_status detail,
 }
 
 kg_status kg_credential_extract(const kg_key_policy *p, const kg_field *fields,
-                                size_t n, kg_span query, kg_credential *out) {
+                                size_t n, kg_span target, kg_credential *out) {
   static const kg_span none = {NULL, 0};
   const kg_field *auth = NULL;
   const kg_field *xkey = NULL;
@@ -266,8 +405,9 @@ kg_status kg_credential_extract(const kg_key_policy *p, const kg_field *fields,
   }
 
   /* SPEC §1.3 precedence: a key in the URL first, then ambiguity. */
-  if (kg_query_has_key(p, query)) {
-    set(out, KG_API_KEY_IN_QUERY, KG_OK, none);
+  kg_status in_url = kg_target_scan(p, target);
+  if (in_url != KG_OK) {
+    set(out, KG_API_KEY_IN_QUERY, in_url, none);
     return out->outcome;
   }
   if (nauth > 1 || nxkey > 1) {

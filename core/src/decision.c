@@ -53,9 +53,9 @@ kg_status kg_decide_key(const kg_checker *c, const char *key, size_t len,
 }
 
 kg_status kg_decide(const kg_checker *c, const kg_field *fields, size_t n,
-                    kg_span query, int64_t now, kg_decision *out) {
+                    kg_span target, int64_t now, kg_decision *out) {
   kg_credential cred;
-  kg_credential_extract(&c->policy, fields, n, query, &cred);
+  kg_credential_extract(&c->policy, fields, n, target, &cred);
   out->key = cred.key;
   out->sources = cred.sources;
   if (cred.outcome != KG_OK) {

@@ -178,7 +178,7 @@ expect del_in_basic_authorization invalid_api_key 401 key_malformed null -
 
 run_check key_as_query_parameter_name \
   "GET /api/v1/iocs?${K_ACTIVE}=1 HTTP/1.1\r\nX-API-Key: $K_ACTIVE\r\n\r\n"
-expect key_as_query_parameter_name api_key_in_query 400 ok null null
+expect key_as_query_parameter_name api_key_in_query 400 key_prefix_in_url null null
 expect_response key_as_query_parameter_name api_key_in_query "$MSG_IN_QUERY" ""
 
 run_check truncated \

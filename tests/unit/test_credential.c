@@ -594,9 +594,14 @@ static const cred_case HEADER_CASES[] = {
      "keys=1&tokens=2&my_api_key=3&key_id=4",
      OK_KEY(K, SRC_A),
      D_VALID},
-    {"prefix_inside_a_value_is_not_a_key",
+    {"prefix_inside_a_value_is_refused",
      {H(AUTH, "Bearer " K)},
      "q=xsk_live_abc&r=sk_live",
+     IN_QUERY,
+     D_IN_QUERY},
+    {"truncated_prefix_is_not_a_key",
+     {H(AUTH, "Bearer " K)},
+     "q=xsk_liv&r=sk_live",
      OK_KEY(K, SRC_A),
      D_VALID},
     {"another_prefix_is_not_a_key",
@@ -1088,8 +1093,8 @@ static const struct query_case {
     {"q=sk%5Flive%5Fabc", 1},
     {"q=%73%6B%5F%6C%69%76%65%5F", 1},
     {"q=sk_liv", 0},
-    {"q=xsk_live_", 0},
-    {"q=SK_LIVE_abc", 0},
+    {"q=xsk_live_", 1},   /* mid-value */
+    {"q=SK_LIVE_abc", 1}, /* case is ignored: over-refuse */
     {"q=sk_test_abc", 0},
     {"sk_live_=x", 1}, /* a key used as the name */
     {"q=%", 0},
@@ -1101,6 +1106,9 @@ static const struct query_case {
     {"=sk_live_x", 1},
     {"q=a&q=sk_live_x", 1},
     {"api_key=%", 1},
+    {"q=a;token=x", 1},      /* ';' separates parameters too */
+    {"api_key=;x", 0},       /* ...so this value is empty */
+    {"q=%252573k_live_", 0}, /* decoded twice, not three times */
     {"token=%00", 1},
     {"api%00key=x", 0},
     {"q=sk_live%5f", 1},
@@ -1135,6 +1143,159 @@ static void query_prefix_follows_the_policy(void **state) {
   assert_int_equal(kg_query_has_key(&test, guard_str("token=x")), 1);
 }
 
+/* ---- keys anywhere in the request-target (SPEC §1.1, last rule) --------- */
+
+/* Each target goes with a valid key in Authorization: allowed ones decide
+ * valid, refused ones api_key_in_query with the detail that says why. */
+#define PFX KG_URL_KEY_PREFIX
+#define PRM KG_URL_KEY_PARAM
+#define ALLOWED KG_OK
+#define BODY "7KWyWfty6uEvcdZQoaZrknnVmnbSF0d50ScUGk" /* K after sk_live_ */
+
+static const struct url_case {
+  const char *name;
+  const char *target;
+  kg_status detail; /* ALLOWED, or why the URL is refused */
+} URL_CASES[] = {
+    /* raw */
+    {"key_as_a_path_segment", "/api/v1/iocs/" K, PFX},
+    {"key_as_the_whole_path", "/" K, PFX},
+    {"key_in_the_middle_of_a_path", "/api/" K "/iocs", PFX},
+    {"key_after_semicolon_in_path", "/api/v1/iocs;" K, PFX},
+    {"key_name_after_semicolon_in_path", "/api/v1/iocs;api_key=abc", PRM},
+    {"key_after_semicolon_in_query", "/iocs?type=ipv4;" K, PFX},
+    {"key_name_after_semicolon_in_query", "/iocs?type=ipv4;token=abc", PRM},
+    {"key_mid_value", "/iocs?q=foo" K, PFX},
+    {"key_in_a_list_value", "/iocs?ids=1," K, PFX},
+    {"key_after_plus", "/iocs?q=a+" K, PFX},
+    {"key_after_encoded_space", "/iocs?q=a%20" K, PFX},
+    {"key_as_a_query_name", "/iocs?" K "=1", PFX},
+    {"key_after_encoded_question_mark", "/iocs%3F" K, PFX},
+    {"key_after_encoded_question_mark_in_query", "/iocs?q=1%3F" K, PFX},
+    {"key_behind_a_fragment", "/iocs#" K, PFX},
+    {"key_name_behind_a_fragment", "/iocs#access_token=abc", PRM},
+    {"key_in_an_absolute_form_target", "http://api.example.com/iocs/" K, PFX},
+    {"key_name_after_a_second_question_mark", "/l?next=/a?key=abc", PRM},
+    /* decoded once */
+    {"encoded_first_letter_in_path", "/iocs/%73k_live_" BODY, PFX},
+    {"encoded_prefix_in_path", "/iocs/%73%6B%5F%6C%69%76%65%5F" BODY, PFX},
+    {"encoded_prefix_lowercase_hex", "/iocs/%73%6b%5f%6c%69%76%65%5f" BODY,
+     PFX},
+    {"encoded_underscores_mid_value", "/iocs?q=xsk%5Flive%5F" BODY, PFX},
+    {"encoded_prefix_after_semicolon", "/iocs;%73k_live_" BODY, PFX},
+    {"encoded_prefix_behind_a_fragment", "/iocs#s%6B_live_" BODY, PFX},
+    {"encoded_key_name", "/iocs?%61pi_key=abc", PRM},
+    /* decoded twice: %25 hides an escape */
+    {"double_encoded_first_letter", "/iocs/%2573k_live_" BODY, PFX},
+    {"double_encoded_with_encoded_digits", "/iocs/%25%37%33k_live_" BODY, PFX},
+    {"double_encoded_behind_a_lone_percent", "/iocs/%%37%33k_live_" BODY, PFX},
+    {"double_encoded_whole_prefix",
+     "/iocs?q=%2573%256B%255F%256C%2569%2576%2565%255F" BODY, PFX},
+    {"double_encoded_key_name", "/iocs?api%255Fkey=abc", PRM},
+    {"double_encoded_mid_value", "/iocs?q=foo%2573k%255Flive_" BODY, PFX},
+    /* case: the prefix in any case is refused (over-refuse) */
+    {"uppercase_prefix_in_path", "/iocs/SK_LIVE_" BODY, PFX},
+    {"mixed_case_prefix_in_query", "/iocs?q=Sk_Live_" BODY, PFX},
+    {"encoded_uppercase_prefix", "/iocs/%53%4B_LIVE_" BODY, PFX},
+    {"uppercase_key_name", "/iocs?API_KEY=abc", PRM},
+    /* near misses that stay allowed */
+    {"ordinary_target", "/api/v1/iocs?type=ipv4&limit=10", ALLOWED},
+    {"truncated_prefix_in_query", "/iocs?q=sk_liv", ALLOWED},
+    {"truncated_prefix_in_path", "/iocs/sk_liv/e_", ALLOWED},
+    {"prefix_without_its_last_underscore", "/iocs?sk_live", ALLOWED},
+    {"encoded_byte_that_decodes_to_another_letter", "/iocs/sk_%41ive_abc",
+     ALLOWED},
+    {"double_encoded_byte_that_decodes_to_another_letter",
+     "/iocs/sk_%2541ive_abc", ALLOWED},
+    {"encoded_truncated_prefix", "/iocs?q=sk%5Fliv%5F", ALLOWED},
+    {"escape_cut_short_at_the_end", "/iocs?q=sk_live%5", ALLOWED},
+    {"another_prefix_in_path", "/tasks/sk_test_abc", ALLOWED},
+    {"sk_but_not_the_prefix", "/sk_/live_/sk-live-abc", ALLOWED},
+    {"triple_encoding_is_not_decoded", "/iocs/%252573k_live_" BODY, ALLOWED},
+    {"key_name_after_encoded_question_mark_is_a_path", "/iocs%3Fapi_key=abc",
+     ALLOWED},
+    {"key_name_inside_a_path_segment", "/docs/api_key=x/y", ALLOWED},
+    {"empty_key_parameter", "/iocs?key=&token=", ALLOWED},
+    {"key_name_without_value_after_semicolon", "/iocs;key", ALLOWED},
+    {"similar_names", "/iocs?keys=1&mykey=2&token_type=3", ALLOWED},
+    {"lone_percent_signs", "/iocs?q=%&r=%2&s=%%", ALLOWED},
+    {"asterisk_form", "*", ALLOWED},
+};
+#define NURL (sizeof URL_CASES / sizeof URL_CASES[0])
+
+static void url_table_has_at_least_forty_targets(void **state) {
+  (void)state;
+  assert_true(NURL >= 40);
+  for (size_t i = 0; i < NURL; i++) {
+    for (size_t j = i + 1; j < NURL; j++) {
+      assert_string_not_equal(URL_CASES[i].name, URL_CASES[j].name);
+      assert_string_not_equal(URL_CASES[i].target, URL_CASES[j].target);
+    }
+  }
+}
+
+static void keys_anywhere_in_the_target_are_refused(void **state) {
+  const fixture *f = *state;
+  for (size_t i = 0; i < NURL; i++) {
+    const struct url_case *c = &URL_CASES[i];
+    for (size_t side = 0; side < 2; side++) {
+      guard_side gs = side ? GUARD_BEFORE : GUARD_AFTER;
+      size_t tl = strlen(c->target);
+      kg_span target = {guard_copy_side(c->target, tl, gs), tl};
+      static const char bearer[] = "Bearer " K;
+      kg_field fld = {
+          {guard_copy_side(AUTH, strlen(AUTH), gs), strlen(AUTH)},
+          {guard_copy_side(bearer, strlen(bearer), gs), strlen(bearer)}};
+
+      kg_status scan = kg_target_scan(&f->policy, target);
+      if (scan != c->detail) {
+        fail_msg("%s: scan %s, want %s", c->name, kg_status_str(scan),
+                 kg_status_str(c->detail));
+      }
+      assert_int_equal(kg_target_has_key(&f->policy, target),
+                       c->detail != ALLOWED);
+
+      kg_credential cred;
+      kg_status out = kg_credential_extract(&f->policy, &fld, 1, target, &cred);
+      kg_status want = c->detail == ALLOWED ? KG_OK : KG_API_KEY_IN_QUERY;
+      if (out != want || cred.detail != c->detail) {
+        fail_msg("%s: extract %s/%s, want %s/%s", c->name, kg_status_str(out),
+                 kg_status_str(cred.detail), kg_status_str(want),
+                 kg_status_str(c->detail));
+      }
+
+      kg_decision d;
+      kg_status dec = kg_decide(&f->checker, &fld, 1, target, 1767225600, &d);
+      kg_status dwant = c->detail == ALLOWED ? KG_VALID : KG_API_KEY_IN_QUERY;
+      if (dec != dwant || d.detail != c->detail) {
+        fail_msg("%s: decide %s/%s, want %s/%s", c->name, kg_status_str(dec),
+                 kg_status_str(d.detail), kg_status_str(dwant),
+                 kg_status_str(c->detail));
+      }
+    }
+  }
+  guard_free_all();
+}
+
+/* The prefix of the policy, not sk_live_: a prefix policy's "pk_" is found
+ * the same ways, and sk_live_ is then nothing special. */
+static void target_scan_follows_the_policy_prefix(void **state) {
+  (void)state;
+  kg_key_policy pk;
+  assert_int_equal(kg_key_policy_init(&pk, KG_KEY_PREFIX, "pk_", 3), KG_OK);
+  assert_int_equal(kg_target_scan(&pk, guard_str("/a/pk_abc")),
+                   KG_URL_KEY_PREFIX);
+  assert_int_equal(kg_target_scan(&pk, guard_str("/a/%2570K%5Fabc")),
+                   KG_URL_KEY_PREFIX);
+  assert_int_equal(kg_target_scan(&pk, guard_str("/a/" K)), KG_OK);
+  assert_int_equal(kg_target_scan(&pk, guard_str("/a?token=1")),
+                   KG_URL_KEY_PARAM);
+  assert_int_equal(kg_target_scan(&pk, guard_str("")), KG_OK);
+  kg_span none = {NULL, 0};
+  assert_int_equal(kg_target_scan(&pk, none), KG_OK);
+  guard_free_all();
+}
+
 static void no_fields_at_all_may_come_as_null(void **state) {
   const fixture *f = *state;
   kg_credential cred;
@@ -1165,6 +1326,9 @@ int main(void) {
       T(query_strings_are_checked_as_specified),
       T(query_prefix_follows_the_policy),
       T(no_fields_at_all_may_come_as_null),
+      T(url_table_has_at_least_forty_targets),
+      T(keys_anywhere_in_the_target_are_refused),
+      T(target_scan_follows_the_policy_prefix),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

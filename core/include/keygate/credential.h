@@ -13,7 +13,8 @@
  *    HTAB, 0x7F) anywhere in a value, is a malformed key.
  *  - Both headers holding the same key is one key. Two different keys, or a
  *    name on more than one line, is ambiguous.
- *  - A key in the query string is refused, whatever the headers hold.
+ *  - A key anywhere in the request-target is refused, whatever the headers
+ *    hold (kg_target_scan).
  *
  * Timing: depends on the request's bytes only; reads nothing stored.
  */
@@ -40,19 +41,23 @@ typedef struct kg_credential {
    * KG_API_KEY_IN_QUERY. */
   kg_status outcome;
   /* Finer reason: KG_OK, KG_KEY_MALFORMED, KG_KEY_DUPLICATE_FIELD,
-   * KG_KEY_CONFLICT. */
+   * KG_KEY_CONFLICT; for KG_API_KEY_IN_QUERY, KG_URL_KEY_PREFIX or
+   * KG_URL_KEY_PARAM. */
   kg_status detail;
   kg_span key;      /* the presented token (also when malformed), else empty */
   unsigned sources; /* KG_SOURCE_* bits of the lines that held a value */
 } kg_credential;
 
 /*
- * kg_credential_extract — apply SPEC §1.1 to fields[0..n) and query.
- * query is the raw query string without '?'. Returns out->outcome. The
- * policy gives the key prefix the query check looks for.
+ * kg_credential_extract — apply SPEC §1.1 to fields[0..n) and target.
+ * target is the request-target as sent, undecoded: path, query and all
+ * ("/api/v1/iocs?type=ipv4"). A caller that passes only the query string
+ * (without '?') gets the same answer for the query, and misses keys in the
+ * path: pass the whole target. Returns out->outcome. The policy gives the
+ * key prefix the URL check looks for.
  */
 kg_status kg_credential_extract(const kg_key_policy *p, const kg_field *fields,
-                                size_t n, kg_span query, kg_credential *out);
+                                size_t n, kg_span target, kg_credential *out);
 
 /*
  * kg_parse_authorization — one Authorization value (OWS allowed around it).
@@ -71,11 +76,26 @@ kg_status kg_parse_authorization(kg_span value, kg_span *token);
 kg_status kg_parse_x_api_key(kg_span value, kg_span *token);
 
 /*
- * kg_query_has_key — 1 when the query string carries a key: a parameter
- * value or name that, percent-decoded, starts with p's prefix, or a
- * non-empty api_key, apikey, key, access_token or token parameter (names
- * compared case-insensitively after percent-decoding). A parameter without
- * '=' is tested as a value. Else 0.
+ * kg_target_scan — does the request-target (or any part of it: a path, a
+ * query string) carry a key? KG_OK when it does not, else why it does:
+ *  - KG_URL_KEY_PREFIX: p's prefix at any position, ASCII case ignored,
+ *    each character written as itself, percent-encoded (%73) or encoded
+ *    twice (%2573): the target raw, decoded once, or decoded twice;
+ *  - KG_URL_KEY_PARAM: a parameter (the target cut at '?', '&', ';' and
+ *    '#') named api_key, apikey, key, access_token or token, written the
+ *    same ways and in any case, with a non-empty value.
+ * Allocates nothing; timing depends on the target's bytes only. The
+ * decisions behind each rule are in docs/contract.md.
+ */
+kg_status kg_target_scan(const kg_key_policy *p, kg_span target);
+
+/* kg_target_has_key — 1 when kg_target_scan finds a key, else 0. */
+int kg_target_has_key(const kg_key_policy *p, kg_span target);
+
+/*
+ * kg_query_has_key — the same as kg_target_has_key (the rules do not depend
+ * on where the span starts), kept under its first name for callers that
+ * pass the query string alone.
  */
 int kg_query_has_key(const kg_key_policy *p, kg_span query);
 

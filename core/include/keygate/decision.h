@@ -1,11 +1,11 @@
 /*
  * keygate/decision.h — one request in, one decision out (SPEC §1.3).
  *
- * Order of work: extract the credential; refuse a key in the query
- * (api_key_in_query), then ambiguity (ambiguous_api_key); a missing key is
- * missing_api_key; a malformed token or a key failing the format check is
- * invalid_api_key without any lookup; otherwise digest, look up in constant
- * time, and only then branch on the record: unknown or deleted ->
+ * Order of work: extract the credential; refuse a key anywhere in the
+ * request-target (api_key_in_query), then ambiguity (ambiguous_api_key); a
+ * missing key is missing_api_key; a malformed token or a key failing the format
+ * check is invalid_api_key without any lookup; otherwise digest, look up in
+ * constant time, and only then branch on the record: unknown or deleted ->
  * invalid_api_key, deactivated or past expiry -> expired_api_key, else valid.
  *
  * Timing: the index lookup is constant-time with respect to stored data (see
@@ -48,12 +48,12 @@ typedef struct kg_decision {
 } kg_decision;
 
 /*
- * kg_decide — decide one request: fields[0..n) and its raw query string
- * (without '?'), at Unix time `now` (seconds). Fills *out and returns
- * out->decision.
+ * kg_decide — decide one request: fields[0..n) and its request-target as
+ * sent (path and query, undecoded; see kg_credential_extract), at Unix time
+ * `now` (seconds). Fills *out and returns out->decision.
  */
 kg_status kg_decide(const kg_checker *c, const kg_field *fields, size_t n,
-                    kg_span query, int64_t now, kg_decision *out);
+                    kg_span target, int64_t now, kg_decision *out);
 
 /*
  * kg_decide_key — the key's own outcome, for a key already extracted:
