@@ -60,7 +60,7 @@ static void bm_extract(kgb_state *st, void *ctx) {
   KGB_LOOP(st) {
     kgb_escape(&p);
     kg_status s = kg_credential_extract(pol, p.head.fields, p.head.nfields,
-                                        p.head.query, &cred);
+                                        p.head.target, &cred);
     KGB_KEEP(s);
     kgb_escape(&cred);
   }
@@ -86,7 +86,7 @@ static void bm_parse_extract(kgb_state *st, void *ctx) {
     kgb_escape(buf);
     kg_status parsed_ok = kg_head_parse(buf, len, &p.head, &used);
     kg_status s = kg_credential_extract(pol, p.head.fields, p.head.nfields,
-                                        p.head.query, &cred);
+                                        p.head.target, &cred);
     KGB_KEEP(parsed_ok);
     KGB_KEEP(s);
     kgb_escape(&cred);

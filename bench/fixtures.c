@@ -297,6 +297,10 @@ const fx_outcomes *fx_outcomes_get(void) {
 
 static fx_case cases[FX_CASES];
 static char in_query[64];
+/* Every case carries the typical request's target: the decision scans it
+ * all (SPEC §1.1: a key anywhere in the URL), as the server and `keygate
+ * check` pass it. */
+static const char typical_target[] = "/api/v1/iocs?type=ipv4&limit=10";
 static const char *const case_names[FX_CASES] = {"valid",
                                                  "missing",
                                                  "invalid_malformed",
@@ -320,6 +324,7 @@ static void set_case(fx_case_kind k, kg_status expect, const char *bearer) {
   c->n = FX_REQUEST_FIELDS;
   c->fields[FX_AUTH_FIELD].value.ptr = bearer;
   c->fields[FX_AUTH_FIELD].value.len = strlen(bearer);
+  c->query = (kg_span){typical_target, sizeof typical_target - 1};
 }
 
 static void make_cases(void) {
@@ -341,7 +346,8 @@ static void make_cases(void) {
   a->fields[a->n].value = (kg_span){o->unknown + FX_BEARER_LEN, FX_KEY_LEN};
   a->n++;
   set_case(FX_CASE_IN_QUERY, KG_API_KEY_IN_QUERY, o->valid);
-  int len = snprintf(in_query, sizeof in_query, "type=ipv4&api_key=%.12s",
+  int len = snprintf(in_query, sizeof in_query,
+                     "/api/v1/iocs?type=ipv4&api_key=%.12s",
                      o->valid + FX_BEARER_LEN);
   cases[FX_CASE_IN_QUERY].query = (kg_span){in_query, (size_t)len};
 }

@@ -116,7 +116,7 @@ void fx_request_fields(kg_field out[FX_REQUEST_FIELDS]);
 /*
  * The requests of the decision benchmarks, one per outcome of SPEC §1.3,
  * at the outcome fixture's index: each a typical request's fields (and
- * query) and the decision it must get.
+ * request-target) and the decision it must get.
  */
 typedef enum fx_case_kind {
   FX_CASE_VALID,
@@ -137,7 +137,7 @@ typedef struct fx_case {
   kg_status expect;
   kg_field fields[FX_REQUEST_FIELDS + 1];
   size_t n;
-  kg_span query;
+  kg_span query; /* the request-target, path and query */
 } fx_case;
 
 /* fx_case_get — the request of one outcome, built on first use. */

@@ -106,7 +106,7 @@ static void setup_extract(void) {
 static int run_extract(void) {
   kg_credential cred;
   return kg_credential_extract(fx_policy(), head.fields, head.nfields,
-                               head.query, &cred) == KG_OK;
+                               head.target, &cred) == KG_OK;
 }
 
 static void setup_key(void) {
