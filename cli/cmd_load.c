@@ -21,6 +21,7 @@
 #include "cli.h"
 #include "load/html.h"
 #include "load/load.h"
+#include "load/outfile.h"
 #include "load/result.h"
 
 #define CMD "load"
@@ -416,23 +417,15 @@ static int parse_args(load_args *a, int argc, char **argv) {
   a->o.progress = !a->quiet && isatty(STDERR_FILENO);
   /* a result that cannot be written is found out before the run, not
    * after it */
-  if (a->json != NULL && strcmp(a->json, "-") != 0) {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", a->json);
-    char *slash = strrchr(dir, '/');
-    if (slash == NULL) {
-      snprintf(dir, sizeof dir, ".");
-    } else if (slash == dir) {
-      dir[1] = '\0';
-    } else {
-      *slash = '\0';
-    }
-    if (access(dir, W_OK) != 0) {
-      return cli_error(CLI_EXIT_USAGE, CMD,
-                       "%s: --json cannot write there (%s: %s); give a path "
-                       "in a folder you can write",
-                       a->json, dir, strerror(errno));
-    }
+  char why[512];
+  if ((a->json != NULL && kgl_out_check(a->json, why, sizeof why) != 0) ||
+      (a->html != NULL && kgl_out_check(a->html, why, sizeof why) != 0)) {
+    return cli_error(CLI_EXIT_USAGE, CMD, "%s", why);
+  }
+  if (strcmp(a->o.method, "HEAD") == 0) {
+    return cli_error(CLI_EXIT_USAGE, CMD,
+                     "--method HEAD: answers to HEAD carry no body, so the "
+                     "error code cannot be verified; use GET");
   }
   return 0;
 }
@@ -456,9 +449,23 @@ int cmd_load(int argc, char **argv) {
   }
   r.nthresholds = a.nth;
   int rc = violated ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+  if (r.cls[KGL_ALL].requests == 0) {
+    /* no threshold means anything of a run that measured nothing */
+    cli_error(CLI_EXIT_USAGE, CMD,
+              "nothing was measured (no request completed after the "
+              "warm-up): run longer, or check the target");
+    rc = CLI_EXIT_USAGE;
+  }
   if (!a.quiet) {
-    kgl_result_print(&r, stdout, KGL_TABLE_TEXT);
-    fflush(stdout);
+    /* with --json - the JSON owns standard output: the table goes to
+     * standard error */
+    FILE *tf = a.json != NULL && strcmp(a.json, "-") == 0 ? stderr : stdout;
+    kgl_result_print(&r, tf, KGL_TABLE_TEXT);
+    if (fflush(tf) != 0 || ferror(tf)) {
+      cli_error(CLI_EXIT_USAGE, CMD, "cannot write the table: %s",
+                strerror(errno));
+      rc = CLI_EXIT_USAGE;
+    }
   }
   if (a.json != NULL &&
       kgl_result_write_json(&r, a.json, why, sizeof why) != 0) {

@@ -520,8 +520,7 @@ int kgl_curl_prepare(const kgl_options *o, const kgl_traffic *t, char *why,
   if (rc != CURLE_OK) {
     const char *m = err[0] ? err : curl_easy_strerror(rc);
     char shown[CURL_ERROR_SIZE];
-    kgl_redact(m, strlen(m), t->prefix[0] ? t->prefix : "sk_", shown,
-               sizeof shown);
+    kgl_safe_text(t, NULL, 0, m, strlen(m), shown, sizeof shown);
     snprintf(why, whycap,
              "cannot connect to %s:%d through libcurl: %s (is the server "
              "running, the URL right, the proxy reachable?)",
@@ -642,8 +641,8 @@ static int drain(curl_engine *e) {
   return done;
 }
 
-/* Fail what is still in flight when the loop ends (as the native engine's
- * closing of its connections does). */
+/* Forget what is still in flight when the loop ends (only a stopped run
+ * ends so): the run cut it, the server did not fail it. */
 static void abort_busy(curl_engine *e) {
   for (int i = 0; i < e->nslots; i++) {
     curl_slot *s = &e->slots[i];
@@ -651,7 +650,7 @@ static void abort_busy(curl_engine *e) {
       curl_multi_remove_handle(e->multi, s->easy);
       s->busy = 0;
       e->nbusy--;
-      kgl_worker_fail(e->w, &s->flight, KGL_ERR_CLOSED);
+      kgl_worker_fail(e->w, &s->flight, KGL_ERR_CANCELLED);
     }
   }
 }

@@ -16,6 +16,7 @@
  */
 #define _POSIX_C_SOURCE 200809L /* fsync, fileno, gmtime_r */
 #include "load/html.h"
+#include "load/outfile.h"
 
 #include <errno.h>
 #include <math.h>
@@ -715,38 +716,10 @@ int kgl_html_write(const kgl_result *run, const kgl_result *baseline, FILE *f) {
 
 int kgl_html_write_file(const kgl_result *run, const kgl_result *baseline,
                         const char *path, char *why, size_t whycap) {
-  if (strcmp(path, "-") == 0) {
-    if (kgl_html_write(run, baseline, stdout) != 0 || fflush(stdout) != 0) {
-      snprintf(why, whycap, "standard output: cannot write the HTML");
-      return -1;
-    }
-    return 0;
-  }
-  char tmp[4096];
-  const int n = snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  if (n < 0 || (size_t)n >= sizeof tmp) {
-    snprintf(why, whycap, "%s: path too long", path);
+  kgl_out out;
+  if (kgl_out_open(&out, path, why, whycap) != 0) {
     return -1;
   }
-  FILE *f = fopen(tmp, "w");
-  if (f == NULL) {
-    snprintf(why, whycap, "%s: cannot create: %s", tmp, strerror(errno));
-    return -1;
-  }
-  const int bad = kgl_html_write(run, baseline, f) != 0 || fflush(f) != 0 ||
-                  fsync(fileno(f)) != 0;
-  const int err = errno;
-  if (fclose(f) != 0 || bad) {
-    snprintf(why, whycap, "%s: cannot write: %s", tmp,
-             strerror(bad ? err : errno));
-    (void)unlink(tmp);
-    return -1;
-  }
-  if (rename(tmp, path) != 0) {
-    snprintf(why, whycap, "%s: cannot replace with %s: %s", path, tmp,
-             strerror(errno));
-    (void)unlink(tmp);
-    return -1;
-  }
-  return 0;
+  const int ok = kgl_html_write(run, baseline, out.f) == 0;
+  return kgl_out_close(&out, ok, why, whycap);
 }

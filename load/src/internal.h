@@ -45,6 +45,8 @@ typedef struct kgl_req {
   int bearer; /* 1: Authorization: Bearer, 0: X-API-Key */
 } kgl_req;
 
+#define KGL_MAX_PREFIXES 16
+
 typedef struct kgl_traffic {
   kgl_url url;
   char method[16];
@@ -53,8 +55,12 @@ typedef struct kgl_traffic {
   size_t nreq[KGL_NCLASS];
   int cumulative[KGL_NCLASS]; /* running sums of the mix weights */
   int total_weight;
-  char prefix[32]; /* the key prefix, for redaction ("sk_live_") */
-  char *arena;     /* every serialised request and key */
+  char prefix[32]; /* the first key's prefix ("sk_live_"), for invalid keys */
+  /* every distinct prefix of the file's keys (and sk_live_, sk_test_), for
+   * masking what a server sends back */
+  char prefixes[KGL_MAX_PREFIXES][32];
+  int nprefixes;
+  char *arena; /* every serialised request and key */
   size_t arena_len, arena_cap;
 } kgl_traffic;
 
@@ -81,14 +87,31 @@ static inline uint64_t kgl_rand(uint64_t *s) {
  * a mismatch sample of a valid key can say which error came back). */
 int kgl_keep_body(const kgl_options *o, kgl_class c);
 
+/* kgl_key_prefix_len — the length of key's prefix: through its last '_'
+ * within the first 16 bytes ("sk_live_" of sk_live_...), or 0. */
+size_t kgl_key_prefix_len(const char *key, size_t n);
+
+/* kgl_mask_key — the display form of a key that was sent, whatever its
+ * issuer: its prefix, "****", and its last four characters when at least
+ * eight more stay hidden ("AKIA..." shows as "****1234"). Never more. */
+void kgl_mask_key(const char *key, size_t n, char *out, size_t cap);
+
+/* kgl_safe_text — (in, n), received from a server, fit for a report:
+ * redacted with every prefix the traffic knows, and withheld whole when
+ * it still holds any 8 consecutive characters of `key` (the key sent). */
+void kgl_safe_text(const kgl_traffic *t, const char *key, size_t keylen,
+                   const char *in, size_t n, char *out, size_t cap);
+
 /* kgl_traffic_pick — the next request for a thread (class by the mix, key
  * at random within it). */
 const kgl_req *kgl_traffic_pick(const kgl_traffic *t, uint64_t *rng);
 
 /* ---- HTTP/1.1 response parser -------------------------------------------- */
 
-#define KGL_H1_HEAD_MAX 16384 /* a longer response head is a protocol error */
-#define KGL_H1_BODY_KEEP 8192 /* body bytes kept for verification */
+#define KGL_H1_HEAD_MAX 262144 /* a longer response head is a protocol error   \
+                                */
+#define KGL_RBUF_START 16384   /* a connection's read buffer grows from this */
+#define KGL_H1_BODY_KEEP 8192  /* body bytes kept for verification */
 
 /* Which bodies the parser keeps for the verifier. */
 #define KGL_H1_KEEP_NONE 0
@@ -181,8 +204,7 @@ typedef struct kgl_flight {
 /* Refused HTTP/2 streams (REFUSED_STREAM, or above a GOAWAY's last stream)
  * were never processed and may be sent again (RFC 9113 §8.7): once each,
  * from a small ring per worker. */
-#define KGL_RETRY_RING 256
-#define KGL_RETRY_MAX 1
+#define KGL_RETRY_MAX 3 /* connections hitting their limit together */
 
 /* What HTTP/1.1 and HTTP/2 both implement over one connection. */
 typedef struct kgl_session_ops {
@@ -242,7 +264,8 @@ typedef struct kgl_conn {
   int closing;     /* close once the current response is done */
   size_t h1_out_off;
   kgl_h1 h1;
-  char rbuf[KGL_H1_HEAD_MAX];
+  char *rbuf; /* KGL_RBUF_START, doubled up to KGL_H1_HEAD_MAX for a head */
+  size_t rcap;
   size_t rlen;
 } kgl_conn;
 
@@ -301,9 +324,10 @@ typedef struct kgl_worker {
   kgl_result res;
   kgl_interval *cur;  /* the second being filled */
   atomic_llong cur_t; /* its second; INT64_MAX once the worker is done */
-  kgl_flight retry[KGL_RETRY_RING]; /* refused flights to send again */
-  int retry_head, retry_n;
-  int *idle; /* stack of connections that take requests */
+  kgl_flight *retry;  /* refused flights to send again: a ring */
+  int retry_cap, retry_head, retry_n; /* cap: every stream of the worker */
+  int64_t stop_ns; /* when a stop (^C) was first seen; 0 before */
+  int *idle;       /* stack of connections that take requests */
   int nidle;
   int64_t next_timeout_check_ns;
   int64_t last_ns; /* time of the latest completion */
@@ -328,7 +352,12 @@ void kgl_worker_complete(kgl_worker *w, const kgl_flight *f,
  * was retried already or the ring is full (then it fails as a reset). */
 void kgl_worker_retry(kgl_worker *w, const kgl_flight *f);
 
-/* kgl_worker_fail — f got no response (kind: kgl_err_kind). */
+/* A request the run itself cut (still in flight when a stopped run ends):
+ * not the server's failure, so not counted (kgl_worker_fail forgets it). */
+#define KGL_ERR_CANCELLED (-1)
+
+/* kgl_worker_fail — f got no response (kind: kgl_err_kind, or
+ * KGL_ERR_CANCELLED: forgotten, not counted). */
 void kgl_worker_fail(kgl_worker *w, const kgl_flight *f, int kind);
 
 /* kgl_worker_tick — start a new second when `now` is past the current one
@@ -346,9 +375,9 @@ int kgl_worker_next_flight(kgl_worker *w, int64_t now, kgl_flight *f);
 int kgl_worker_more(kgl_worker *w, int64_t now);
 
 /* kgl_worker_over — 1 when an engine's loop ends: nothing more to send
- * and nothing in flight, or stopped with nothing answered for --timeout
- * (more: kgl_worker_more's answer for now). */
-int kgl_worker_over(const kgl_worker *w, int64_t now, int more);
+ * and nothing in flight, or stopped (^C) --timeout ago with requests still
+ * out (more: kgl_worker_more's answer for now). */
+int kgl_worker_over(kgl_worker *w, int64_t now, int more);
 
 /* kgl_worker_wait_ms — how long an engine's loop may wait for events: up
  * to the next due time in open loop, never more than 10 ms. */

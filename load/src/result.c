@@ -73,7 +73,9 @@ double kgl_result_rps(const kgl_result *r, int row) {
   if (row < 0 || row >= KGL_ROWS || s <= 0.0) {
     return 0.0;
   }
-  return (double)r->cls[row].requests / s;
+  /* responses per second, as wrk counts them: a request that got no
+   * response is not throughput */
+  return (double)(r->cls[row].requests - r->cls[row].errors) / s;
 }
 
 /* ---- merging -------------------------------------------------------------
@@ -260,6 +262,7 @@ int kgl_result_merge(kgl_result *dst, const kgl_result *src, char *why,
   dst->warmup_requests += src->warmup_requests;
   dst->warmup_mismatches += src->warmup_mismatches;
   dst->warmup_errors += src->warmup_errors;
+  dst->unsolicited += src->unsolicited;
   /* Outcomes described the inputs, not their union: evaluate again. */
   dst->nthresholds = 0;
   return 0;

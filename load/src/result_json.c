@@ -17,6 +17,7 @@
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L /* fsync, fileno, gmtime_r */
 #endif
+#include "load/outfile.h"
 #include "load/result.h"
 
 #include <errno.h>
@@ -290,6 +291,7 @@ static json_t *result_json(wctx *w, const kgl_result *r) {
     put(w, errors, kgl_err_name(k), jint(all->error_kinds[k]));
   }
   put(w, errors, "overall", jint(all->errors));
+  put(w, errors, "unsolicited", jint(r->unsolicited));
   put(w, root, "errors", errors);
 
   json_t *samples = json_array();
@@ -327,65 +329,6 @@ static int dump(json_t *root, FILE *f) {
   return 0;
 }
 
-/* sync_dir — fsync the directory holding path, so the rename is durable. */
-static void sync_dir(const char *path) {
-  char dir[4096];
-  const char *slash = strrchr(path, '/');
-  if (slash == NULL) {
-    snprintf(dir, sizeof dir, ".");
-  } else if (slash == path) {
-    snprintf(dir, sizeof dir, "/");
-  } else {
-    snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-  }
-  int fd = open(dir, O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    (void)fsync(fd);
-    (void)close(fd);
-  }
-}
-
-static int write_file(json_t *root, const char *path, char *why,
-                      size_t whycap) {
-  char tmp[4096];
-  int n = snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  if (n < 0 || (size_t)n >= sizeof tmp) {
-    snprintf(why, whycap, "%.200s...: path too long", path);
-    return -1;
-  }
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    snprintf(why, whycap, "%s: cannot create: %s", tmp, strerror(errno));
-    return -1;
-  }
-  FILE *f = fdopen(fd, "w");
-  if (f == NULL) {
-    snprintf(why, whycap, "%s: %s", tmp, strerror(errno));
-    (void)close(fd);
-    (void)unlink(tmp);
-    return -1;
-  }
-  int bad = dump(root, f) != 0 || fsync(fd) != 0;
-  int err = errno;
-  if (fclose(f) != 0 && !bad) {
-    bad = 1;
-    err = errno;
-  }
-  if (bad) {
-    snprintf(why, whycap, "%s: cannot write: %s", tmp, strerror(err));
-    (void)unlink(tmp);
-    return -1;
-  }
-  if (rename(tmp, path) != 0) {
-    snprintf(why, whycap, "%s: cannot replace with %s: %s", path, tmp,
-             strerror(errno));
-    (void)unlink(tmp);
-    return -1;
-  }
-  sync_dir(path);
-  return 0;
-}
-
 int kgl_result_write_json(const kgl_result *r, const char *path, char *why,
                           size_t whycap) {
   wctx w = {0};
@@ -395,18 +338,14 @@ int kgl_result_write_json(const kgl_result *r, const char *path, char *why,
     snprintf(why, whycap, "%s: out of memory building the JSON document", path);
     return -1;
   }
-  int rc = 0;
-  if (strcmp(path, "-") == 0) {
-    if (dump(root, stdout) != 0) {
-      snprintf(why, whycap, "standard output: cannot write: %s",
-               strerror(errno));
-      rc = -1;
-    }
-  } else {
-    rc = write_file(root, path, why, whycap);
+  kgl_out out;
+  if (kgl_out_open(&out, path, why, whycap) != 0) {
+    json_decref(root);
+    return -1;
   }
+  const int ok = dump(root, out.f) == 0;
   json_decref(root);
-  return rc;
+  return kgl_out_close(&out, ok, why, whycap);
 }
 
 /* ======================================================================== */
@@ -1025,6 +964,11 @@ static int read_root(const rctx *d, const json_t *root, kgl_result *r) {
       get_i64(d, warm, "warmup", "errors", 0, &r->warmup_errors) != 0) {
     return -1;
   }
+  /* errors.unsolicited: optional (files of the first builds lack it) */
+  const json_t *errs = json_object_get(root, "errors");
+  const json_t *uns =
+      json_is_object(errs) ? json_object_get(errs, "unsolicited") : NULL;
+  r->unsolicited = json_is_integer(uns) ? json_integer_value(uns) : 0;
   for (int i = 0; i < KGL_ROWS; i++) {
     if (read_class(d, classes, i, &r->cls[i]) != 0) {
       return -1;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,10 +44,12 @@ void kgl_options_default(kgl_options *o) {
 
 static atomic_int *volatile g_stop;
 
+/* The first ^C stops sending and lets what is out finish (at most
+ * --timeout); a second one ends the program at once. */
 static void on_sigint(int sig) {
-  (void)sig;
-  if (g_stop != NULL) {
-    atomic_store(g_stop, 1);
+  if (g_stop == NULL || atomic_exchange(g_stop, 1) != 0) {
+    signal(sig, SIG_DFL);
+    raise(sig);
   }
 }
 
@@ -265,6 +268,30 @@ static void gather_step(gather *g, kgl_shared *sh, kgl_worker *ws, int n,
   }
 }
 
+/* Every connection needs a descriptor: raise the soft limit to what the
+ * run needs (up to the hard one), or refuse the run rather than open fewer
+ * connections than asked for and report the number asked. */
+static int enough_descriptors(const kgl_options *o, char *why, size_t whycap) {
+  const rlim_t want = (rlim_t)o->connections + 64;
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want) {
+    return 0;
+  }
+  if (rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want) {
+    rl.rlim_cur = want;
+    if (setrlimit(RLIMIT_NOFILE, &rl) == 0) {
+      return 0;
+    }
+  }
+  snprintf(why, whycap,
+           "--connections %d needs %llu file descriptors and this process "
+           "may open %llu (ulimit -n): raise the limit, or ask for fewer "
+           "connections",
+           o->connections, (unsigned long long)want,
+           (unsigned long long)rl.rlim_max);
+  return -1;
+}
+
 /* ---- workers --------------------------------------------------------------
  */
 
@@ -289,14 +316,29 @@ static int worker_init(kgl_worker *w, int id, int nconns, kgl_shared *sh,
   if (w->conns == NULL || w->idle == NULL || w->epfd < 0) {
     return -1;
   }
+  /* every stream of every connection may be refused at once (GOAWAY) */
+  w->retry_cap = nconns * (o->streams > 1 ? o->streams : 1) + 16;
+  w->retry = calloc((size_t)w->retry_cap, sizeof *w->retry);
+  if (w->retry == NULL) {
+    return -1;
+  }
   for (int i = 0; i < nconns; i++) {
     w->conns[i].w = w;
     w->conns[i].fd = -1;
+    w->conns[i].rcap = KGL_RBUF_START;
+    w->conns[i].rbuf = malloc(KGL_RBUF_START);
+    if (w->conns[i].rbuf == NULL) {
+      return -1;
+    }
   }
   return 0;
 }
 
 static void worker_free(kgl_worker *w) {
+  for (int i = 0; w->conns != NULL && i < w->nconns; i++) {
+    free(w->conns[i].rbuf);
+  }
+  free(w->retry);
   free(w->conns);
   free(w->idle);
   if (w->epfd >= 0) {
@@ -312,8 +354,7 @@ static void fill_config(kgl_result *r, const kgl_options *o,
                         const kgl_traffic *t, const char *protocol,
                         const char *engine) {
   kgl_config *c = &r->config;
-  kgl_redact(o->url, strlen(o->url), t->prefix[0] ? t->prefix : "sk_", c->url,
-             sizeof c->url);
+  kgl_safe_text(t, NULL, 0, o->url, strlen(o->url), c->url, sizeof c->url);
   snprintf(c->method, sizeof c->method, "%s", o->method);
   snprintf(c->protocol, sizeof c->protocol, "%s", protocol);
   snprintf(c->engine, sizeof c->engine, "%s", engine);
@@ -384,6 +425,9 @@ int kgl_load_run(const kgl_options *o, kgl_result *r, char *why,
   const char *protocol =
       sh.h2c || (traffic.url.tls && o->http == KGL_HTTP_2) ? "h2" : "http/1.1";
   int64_t sessions[2] = {0, 0};
+  if (enough_descriptors(o, why, whycap) != 0) {
+    goto out;
+  }
   ws = calloc((size_t)o->threads, sizeof *ws);
   if (ws == NULL) {
     snprintf(why, whycap, "out of memory");
@@ -424,6 +468,12 @@ int kgl_load_run(const kgl_options *o, kgl_result *r, char *why,
   }
   const int64_t wall_t0 = wall_ns() + (t0 - kgl_now_ns());
   g_stop = &sh.stop;
+  /* OpenSSL writes alerts with write(): a peer that closed must not kill
+   * the run with SIGPIPE (plain sockets use MSG_NOSIGNAL) */
+  struct sigaction ign, old_pipe;
+  memset(&ign, 0, sizeof ign);
+  ign.sa_handler = SIG_IGN;
+  sigaction(SIGPIPE, &ign, &old_pipe);
   struct sigaction sa, old_int, old_term;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_sigint;
@@ -460,6 +510,7 @@ int kgl_load_run(const kgl_options *o, kgl_result *r, char *why,
   gather_step(&g, &sh, ws, started, 1);
   sigaction(SIGINT, &old_int, NULL);
   sigaction(SIGTERM, &old_term, NULL);
+  sigaction(SIGPIPE, &old_pipe, NULL);
   g_stop = NULL;
 
   /* merge the workers once */
@@ -474,6 +525,7 @@ int kgl_load_run(const kgl_options *o, kgl_result *r, char *why,
     r->warmup_requests += w->res.warmup_requests;
     r->warmup_mismatches += w->res.warmup_mismatches;
     r->warmup_errors += w->res.warmup_errors;
+    r->unsolicited += w->res.unsolicited;
     for (int s = 0; s < w->res.nsamples && r->nsamples < KGL_MAX_SAMPLES; s++) {
       r->samples[r->nsamples++] = w->res.samples[s];
     }

@@ -34,7 +34,11 @@ static long h1_received(kgl_conn *c, const char *buf, size_t len) {
   size_t consumed = 0;
   while (consumed < len) {
     if (!c->h1_busy) {
-      return -1; /* bytes nobody asked for */
+      /* bytes on an idle connection: a response nobody asked for. It
+       * belongs to no request; counted, and the connection is dropped
+       * so it cannot be taken for the next request's answer */
+      c->w->res.unsolicited++;
+      return -1;
     }
     size_t used = 0;
     const kgl_h1_rc rc =
@@ -43,6 +47,14 @@ static long h1_received(kgl_conn *c, const char *buf, size_t len) {
       return -1;
     }
     consumed += used;
+    if (rc == KGL_H1_DONE && consumed < len) {
+      /* more bytes than the response framed, in the same read: nothing
+       * can follow an answer before the next request is sent (no
+       * pipelining), so its framing was wrong: a protocol error */
+      c->h1_busy = 0;
+      kgl_worker_fail(c->w, &c->h1_flight, KGL_ERR_PROTOCOL);
+      return -1;
+    }
     if (rc == KGL_H1_DONE) {
       kgl_response r;
       kgl_h1_response(&c->h1, &r);
@@ -51,10 +63,7 @@ static long h1_received(kgl_conn *c, const char *buf, size_t len) {
         c->closing = 1;
       }
       kgl_worker_complete(c->w, &c->h1_flight, &r);
-      if (c->closing && consumed < len) {
-        return -1; /* bytes after a response that closes */
-      }
-      continue;
+      break; /* consumed == len: nothing may follow it */
     }
     if (used == 0) {
       break; /* the head is not whole yet: keep the bytes */

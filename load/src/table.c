@@ -238,6 +238,13 @@ static void socket_errors(const kgl_result *r, char *out, size_t cap) {
       n = (w < 0 || (size_t)w >= cap - n) ? cap - 1 : n + (size_t)w;
     }
   }
+  if (r->unsolicited > 0 && n + 1 < cap) {
+    char num[32];
+    fmt_count(r->unsolicited, num, sizeof num);
+    int w = snprintf(out + n, cap - n, "%sunsolicited responses %s",
+                     n ? ", " : "", num);
+    n = (w < 0 || (size_t)w >= cap - n) ? cap - 1 : n + (size_t)w;
+  }
   if (n == 0) {
     snprintf(out, cap, "none");
   }

@@ -333,6 +333,9 @@ static double measure(const kgl_threshold *t, const kgl_result *r,
     return *cmp;
   default: {
     int64_t n = t->metric == KGL_M_ERRORS ? c->errors : c->mismatches;
+    if (t->metric == KGL_M_ERRORS && t->row == KGL_ALL) {
+      n += r->unsolicited; /* they belong to no class, but they are errors */
+    }
     if (!t->percent) {
       *cmp = (double)n;
       return *cmp;
@@ -376,6 +379,11 @@ int kgl_threshold_eval(const kgl_threshold *t, const kgl_result *r,
   double cmp = 0.0;
   out->actual = measure(t, r, &cmp);
   out->holds = compare(cmp, t->value, t->op);
+  /* a latency of nothing is no evidence: with no response in the row, a
+   * latency threshold is violated, whatever its direction */
+  if (t->metric <= KGL_M_MIN && r->cls[t->row].latency.total == 0) {
+    out->holds = 0;
+  }
   return out->holds;
 }
 
@@ -400,6 +408,8 @@ int kgl_threshold_format(const kgl_threshold_outcome *o, char *buf,
   kgl_threshold t;
   if (kgl_threshold_parse(o->expr, &t, why, sizeof why) != 0) {
     snprintf(act, sizeof act, "%g", o->actual);
+  } else if (is_latency(t.metric) && o->actual == 0.0) {
+    snprintf(act, sizeof act, "no responses"); /* no latency is below 1us */
   } else if (is_latency(t.metric)) {
     const char *unit = t.unit_scale >= 1e6   ? "s"
                        : t.unit_scale >= 1e3 ? "ms"

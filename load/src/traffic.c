@@ -136,6 +136,77 @@ static int add_key(builder *b, kgl_class cls, const char *key, size_t n) {
   }
 }
 
+/* ---- prefixes and masking --------------------------------------------------
+ */
+
+size_t kgl_key_prefix_len(const char *key, size_t n) {
+  size_t p = 0;
+  for (size_t i = 0; i < n && i < 16; i++) {
+    if (key[i] == '_') {
+      p = i + 1;
+    }
+  }
+  return p;
+}
+
+static void add_prefix(kgl_traffic *t, const char *key, size_t p) {
+  if (p == 0 || p >= sizeof t->prefixes[0]) {
+    return;
+  }
+  for (int i = 0; i < t->nprefixes; i++) {
+    if (strlen(t->prefixes[i]) == p && memcmp(t->prefixes[i], key, p) == 0) {
+      return;
+    }
+  }
+  if (t->nprefixes < KGL_MAX_PREFIXES) {
+    memcpy(t->prefixes[t->nprefixes], key, p);
+    t->prefixes[t->nprefixes][p] = '\0';
+    t->nprefixes++;
+  }
+}
+
+void kgl_mask_key(const char *key, size_t n, char *out, size_t cap) {
+  size_t p = kgl_key_prefix_len(key, n);
+  if (n - p < 12) {
+    p = p <= n ? p : n; /* too short to show an end: the prefix only */
+  }
+  char buf[64];
+  size_t o = 0;
+  for (size_t i = 0; i < p && o < 16; i++) {
+    const unsigned char c = (unsigned char)key[i];
+    buf[o++] = c > 0x20 && c < 0x7f ? key[i] : '?';
+  }
+  memcpy(buf + o, "****", 4);
+  o += 4;
+  if (n >= p + 12) {
+    for (size_t i = n - 4; i < n; i++) {
+      const unsigned char c = (unsigned char)key[i];
+      buf[o++] = c > 0x20 && c < 0x7f ? key[i] : '?';
+    }
+  }
+  buf[o] = '\0';
+  snprintf(out, cap, "%s", buf);
+}
+
+void kgl_safe_text(const kgl_traffic *t, const char *key, size_t keylen,
+                   const char *in, size_t n, char *out, size_t cap) {
+  char a[512], b[512];
+  kgl_redact(in, n, "sk_live_", a, sizeof a);
+  kgl_redact(a, strlen(a), "sk_test_", b, sizeof b);
+  for (int i = 0; i < t->nprefixes; i++) {
+    kgl_redact(b, strlen(b), t->prefixes[i], a, sizeof a);
+    memcpy(b, a, strlen(a) + 1);
+  }
+  /* the last line: no 8 consecutive characters of the key sent */
+  for (size_t i = 0; key != NULL && i + 8 <= keylen; i++) {
+    if (memmem(b, strlen(b), key + i, 8) != NULL) {
+      snprintf(out, cap, "(withheld: it held part of the key sent)");
+      return;
+    }
+  }
+  snprintf(out, cap, "%s", b);
+}
+
 /* ---- the key file -------------------------------------------------------- */
 
 static int line_class(const char *s, size_t n, kgl_class *c) {
@@ -179,6 +250,14 @@ static int read_keys(builder *b, char *why, size_t whycap) {
     while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) {
       line[--n] = '\0';
     }
+    if (lineno == 1 && n >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) {
+      snprintf(why, whycap,
+               "%s:1: the file starts with a byte-order mark: save it as "
+               "plain UTF-8 (or ASCII) without one",
+               b->o->keys_path);
+      rc = -1;
+      break;
+    }
     if (n == 0 || line[0] == '#') {
       continue;
     }
@@ -207,17 +286,12 @@ static int read_keys(builder *b, char *why, size_t whycap) {
       rc = -1;
       break;
     }
+    const size_t p = kgl_key_prefix_len(key, klen);
     if (t->prefix[0] == '\0') {
-      /* the prefix is what precedes the key's last '_' ("sk_live_") */
-      size_t p = 0;
-      for (size_t i = 0; i < klen && i < sizeof t->prefix - 1; i++) {
-        if (key[i] == '_') {
-          p = i + 1;
-        }
-      }
       memcpy(t->prefix, key, p);
       t->prefix[p] = '\0';
     }
+    add_prefix(t, key, p);
     if (b->o->mix[cls] > 0 && add_key(b, cls, key, klen) != 0) {
       snprintf(why, whycap, "out of memory reading %s", b->o->keys_path);
       rc = -1;

@@ -109,25 +109,30 @@ static void keep_sample(kgl_worker *w, const kgl_flight *f, unsigned mm,
   memset(s, 0, sizeof *s);
   const kgl_class c = f->req->cls;
   const kgl_expect *e = &w->opt->expect[c];
-  const char *prefix = w->traffic->prefix[0] ? w->traffic->prefix : "sk_";
+  const kgl_traffic *t = w->traffic;
+  const char *key = f->req->key;
+  const size_t klen = f->req->key_len;
   s->cls = (int)c;
   s->kinds = mm;
   s->status = r != NULL ? r->status : 0;
   s->expected_status = e->status;
   snprintf(s->expected_code, sizeof s->expected_code, "%s", e->code);
+  /* what the server sent back may echo the key: every text is masked
+   * with every known prefix and withheld if any piece of the key is left;
+   * the key itself is masked whatever its issuer */
   if (code != NULL) {
-    kgl_redact(code, code_len, prefix, s->code, sizeof s->code);
+    kgl_safe_text(t, key, klen, code, code_len, s->code, sizeof s->code);
   }
   if (r != NULL && r->request_id_count > 0) {
-    kgl_redact(r->request_id, r->request_id_len, prefix, s->request_id,
-               sizeof s->request_id);
+    kgl_safe_text(t, key, klen, r->request_id, r->request_id_len, s->request_id,
+                  sizeof s->request_id);
   }
-  if (f->req->key != NULL) {
-    kgl_redact(f->req->key, f->req->key_len, prefix, s->key, sizeof s->key);
+  if (key != NULL) {
+    kgl_mask_key(key, klen, s->key, sizeof s->key);
   } else {
     snprintf(s->key, sizeof s->key, "(none)");
   }
-  kgl_redact(detail, detail_len, prefix, s->detail, sizeof s->detail);
+  kgl_safe_text(t, key, klen, detail, detail_len, s->detail, sizeof s->detail);
 }
 
 static void interval_count(kgl_worker *w, const kgl_flight *f, int mismatch,
@@ -155,6 +160,12 @@ static void finish_one(kgl_worker *w, const kgl_flight *f) {
 void kgl_worker_complete(kgl_worker *w, const kgl_flight *f,
                          const kgl_response *r) {
   const int64_t now = kgl_now_ns();
+  /* --timeout holds for every response, not only those the 20 ms sweep
+   * catches: a late answer is a timeout, as libcurl counts it */
+  if (now - f->sent_ns > (int64_t)(w->opt->timeout_s * 1e9)) {
+    kgl_worker_fail(w, f, KGL_ERR_TIMEOUT);
+    return;
+  }
   kgl_worker_tick(w, now);
   const kgl_class c = f->req->cls;
   const char *code = NULL;
@@ -205,6 +216,10 @@ void kgl_worker_complete(kgl_worker *w, const kgl_flight *f,
 }
 
 void kgl_worker_fail(kgl_worker *w, const kgl_flight *f, int kind) {
+  if (kind < 0) { /* KGL_ERR_CANCELLED */
+    w->in_flight--;
+    return;
+  }
   const int64_t now = kgl_now_ns();
   kgl_worker_tick(w, now);
   if (f->warmup) {
@@ -222,11 +237,11 @@ void kgl_worker_fail(kgl_worker *w, const kgl_flight *f, int kind) {
 }
 
 void kgl_worker_retry(kgl_worker *w, const kgl_flight *f) {
-  if (f->retries >= KGL_RETRY_MAX || w->retry_n >= KGL_RETRY_RING) {
+  if (f->retries >= KGL_RETRY_MAX || w->retry_n >= w->retry_cap) {
     kgl_worker_fail(w, f, KGL_ERR_RESET);
     return;
   }
-  kgl_flight *slot = &w->retry[(w->retry_head + w->retry_n) % KGL_RETRY_RING];
+  kgl_flight *slot = &w->retry[(w->retry_head + w->retry_n) % w->retry_cap];
   *slot = *f;
   slot->retries++;
   w->retry_n++;
@@ -242,7 +257,7 @@ int kgl_worker_next_flight(kgl_worker *w, int64_t now, kgl_flight *f) {
   kgl_shared *sh = w->sh;
   if (w->retry_n > 0) { /* owed first: it was due already */
     *f = w->retry[w->retry_head];
-    w->retry_head = (w->retry_head + 1) % KGL_RETRY_RING;
+    w->retry_head = (w->retry_head + 1) % w->retry_cap;
     w->retry_n--;
     f->sent_ns = now;
     return 1;
@@ -507,11 +522,21 @@ static int conn_flush(kgl_conn *c) {
  * *kind as a kgl_err_kind). */
 static int conn_read(kgl_conn *c, int *kind) {
   for (int rounds = 0; rounds < 64; rounds++) {
-    const size_t room = sizeof c->rbuf - c->rlen;
-    if (room == 0) {
-      *kind = KGL_ERR_PROTOCOL; /* a head larger than the buffer */
-      return -1;
+    if (c->rlen == c->rcap) {
+      /* a head that does not fit yet: grow, up to the parser's limit */
+      if (c->rcap >= KGL_H1_HEAD_MAX) {
+        *kind = KGL_ERR_PROTOCOL;
+        return -1;
+      }
+      char *b = realloc(c->rbuf, c->rcap * 2);
+      if (b == NULL) {
+        *kind = KGL_ERR_READ;
+        return -1;
+      }
+      c->rbuf = b;
+      c->rcap *= 2;
     }
+    const size_t room = c->rcap - c->rlen;
     ssize_t n;
     if (c->ssl != NULL) {
       ERR_clear_error();
@@ -670,17 +695,21 @@ static void check_timeouts(kgl_worker *w, int64_t now) {
   }
 }
 
-int kgl_worker_over(const kgl_worker *w, int64_t now, int more) {
+int kgl_worker_over(kgl_worker *w, int64_t now, int more) {
   if (more) {
     return 0;
   }
   if (w->in_flight == 0) {
     return 1;
   }
-  /* stopped: what is still out gets --timeout after the last answer */
-  const int64_t limit = (int64_t)(w->opt->timeout_s * 1e9);
-  return atomic_load_explicit(&w->sh->stop, memory_order_relaxed) &&
-         now > w->last_ns + limit;
+  if (!atomic_load_explicit(&w->sh->stop, memory_order_relaxed)) {
+    return 0;
+  }
+  /* stopped: what is still out gets --timeout from the stop */
+  if (w->stop_ns == 0) {
+    w->stop_ns = now;
+  }
+  return now - w->stop_ns > (int64_t)(w->opt->timeout_s * 1e9);
 }
 
 int kgl_worker_wait_ms(const kgl_worker *w, int64_t now, int more) {
@@ -726,7 +755,7 @@ void *kgl_worker_run(void *arg) {
     }
   }
   for (int i = 0; i < w->nconns; i++) {
-    conn_close(&w->conns[i], KGL_ERR_CLOSED);
+    conn_close(&w->conns[i], KGL_ERR_CANCELLED); /* cut by us, not failed */
   }
   kgl_worker_finish(w);
   return NULL;

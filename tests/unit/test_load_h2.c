@@ -256,6 +256,9 @@ static int setup_with(void **state, uint32_t srv_max, int streams) {
   fx->w.opt = &fx->opt;
   fx->w.traffic = t;
   assert_int_equal(kgl_result_init(&fx->w.res), 0);
+  fx->w.retry_cap = 64;
+  fx->w.retry = calloc((size_t)fx->w.retry_cap, sizeof *fx->w.retry);
+  assert_non_null(fx->w.retry);
   fx->c.w = &fx->w;
   fx->c.fd = -1;
   fx->c.ops = ops;
@@ -284,6 +287,7 @@ static int teardown(void **state) {
   assert_null(fx->c.session);
   nghttp2_session_del(fx->s.ng);
   kgl_result_free(&fx->w.res);
+  free(fx->w.retry);
   free(fx);
   return 0;
 }
@@ -401,9 +405,18 @@ static void goaway_stops_capacity_and_retries_refused_streams(void **state) {
   pump(fx);
   assert_int_equal(st->ok, 1);
   assert_int_equal(st->requests, 1);
-  /* refused again: retried once already, so now a reset */
+  /* sent again and refused again, KGL_RETRY_MAX times: then a reset */
   kgl_flight again = fx->w.retry[fx->w.retry_head];
   fx->w.retry_n = 0;
+  for (int i = 1; i < KGL_RETRY_MAX; i++) {
+    fx->w.in_flight++;
+    kgl_worker_retry(&fx->w, &again);
+    assert_int_equal(fx->w.retry_n, 1); /* still owed */
+    again = fx->w.retry[fx->w.retry_head];
+    fx->w.retry_n = 0;
+  }
+  assert_int_equal(again.retries, KGL_RETRY_MAX);
+  assert_int_equal(st->error_kinds[KGL_ERR_RESET], 0);
   fx->w.in_flight++;
   kgl_worker_retry(&fx->w, &again);
   assert_int_equal(st->error_kinds[KGL_ERR_RESET], 1);

@@ -249,7 +249,7 @@ static void writing_where_it_cannot_says_so_in_one_line(void **s) {
   assert_int_equal(
       kgl_html_write_file(&r, NULL, "/nonexistent/dir/r.html", why, sizeof why),
       -1);
-  assert_non_null(strstr(why, "/nonexistent/dir/r.html.tmp: cannot create"));
+  assert_non_null(strstr(why, "/nonexistent/dir/r.html: cannot be written"));
   assert_null(strchr(why, '\n'));
   kgl_result_free(&r);
 }

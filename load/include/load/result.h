@@ -126,6 +126,10 @@ typedef struct kgl_result {
   double rate_achieved;
   double max_lag_ms;
   int64_t warmup_requests, warmup_mismatches, warmup_errors;
+  /* responses nobody asked for (HTTP/1.1 bytes on an idle connection):
+   * they belong to no request and no class; the overall `errors`
+   * threshold counts them */
+  int64_t unsolicited;
   kgl_class_stats cls[KGL_ROWS]; /* KGL_ALL is the overall row */
   kgl_sample samples[KGL_MAX_SAMPLES];
   int nsamples;

@@ -1,0 +1,46 @@
+/*
+ * load/outfile.h — how every result file (load --json/--html, report's
+ * --out) is written, in one place:
+ *   "-"                     standard output;
+ *   an existing device or FIFO (/dev/null, /proc/self/fd/1)
+ *                           written in place, never renamed over (as root
+ *                           a rename would replace the device node);
+ *   a folder                refused;
+ *   anything else           written to PATH.tmp beside it, flushed to disk,
+ *                           renamed over PATH (through a symbolic link: the
+ *                           file it names), the folder synced: a reader sees
+ *                           the old file or the new one, never half of one.
+ */
+#ifndef KEYGATE_LOAD_OUTFILE_H
+#define KEYGATE_LOAD_OUTFILE_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct kgl_out {
+  FILE *f; /* write here between open and close */
+  int in_place;
+  char path[PATH_MAX];
+  char tmp[PATH_MAX + 8];
+} kgl_out;
+
+/* kgl_out_check — can path be written as above? For a check before a long
+ * run: 0, or -1 + a one-line reason naming path and the fix. */
+int kgl_out_check(const char *path, char *why, size_t whycap);
+
+/* kgl_out_open — start writing path. 0, or -1 + why. */
+int kgl_out_open(kgl_out *o, const char *path, char *why, size_t whycap);
+
+/* kgl_out_close — finish: ok 0 means the writer failed (the file is left
+ * as it was). 0 when path now holds the whole output, -1 + why. */
+int kgl_out_close(kgl_out *o, int ok, char *why, size_t whycap);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KEYGATE_LOAD_OUTFILE_H */
