@@ -108,10 +108,11 @@ const kgl_req *kgl_traffic_pick(const kgl_traffic *t, uint64_t *rng);
 
 /* ---- HTTP/1.1 response parser -------------------------------------------- */
 
-#define KGL_H1_HEAD_MAX 262144 /* a longer response head is a protocol error   \
-                                */
-#define KGL_RBUF_START 16384   /* a connection's read buffer grows from this */
-#define KGL_H1_BODY_KEEP 8192  /* body bytes kept for verification */
+#define KGL_H1_HEAD_MAX                                                        \
+  262144                      /* a longer response head is a protocol error    \
+                               */
+#define KGL_RBUF_START 16384  /* a connection's read buffer grows from this */
+#define KGL_H1_BODY_KEEP 8192 /* body bytes kept for verification */
 
 /* Which bodies the parser keeps for the verifier. */
 #define KGL_H1_KEEP_NONE 0
@@ -233,6 +234,10 @@ typedef struct kgl_session_ops {
   /* the oldest in-flight request's due time, or 0 when none */
   int64_t (*oldest)(struct kgl_conn *c);
   void (*free)(struct kgl_conn *c);
+  /* fail as timeouts the requests sent before older_than and let the rest
+   * go on (HTTP/2: RST_STREAM per stream); NULL when the session cannot
+   * (HTTP/1.1: the worker closes the connection instead) */
+  int (*expire)(struct kgl_conn *c, int64_t older_than);
 } kgl_session_ops;
 
 extern const kgl_session_ops kgl_session_h1;

@@ -121,4 +121,5 @@ static void h1_free(kgl_conn *c) {
 
 const kgl_session_ops kgl_session_h1 = {
     "http/1.1", h1_start, h1_capacity, h1_submit,  h1_received, h1_eof,
-    h1_output,  h1_sent,  h1_abort,    h1_closing, h1_oldest,   h1_free};
+    h1_output,  h1_sent,  h1_abort,    h1_closing, h1_oldest,   h1_free,
+    NULL /* expire: one request per connection, so the worker closes it */};

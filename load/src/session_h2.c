@@ -634,6 +634,26 @@ static int64_t h2_oldest(kgl_conn *c) {
   return oldest;
 }
 
+/* Streams sent before older_than get no more time: each is cancelled
+ * (RST_STREAM CANCEL, RFC 9113 §8.7) and counted a timeout; the others on
+ * the connection go on. */
+static int h2_expire(kgl_conn *c, int64_t older_than) {
+  h2_state *s = c->session;
+  int n = 0;
+  for (int i = 0; s != NULL && i < s->nslots; i++) {
+    h2_slot *sl = &s->slots[i];
+    if (sl->stream_id != 0 && sl->flight.sent_ns < older_than) {
+      const int32_t id = sl->stream_id;
+      (void)nghttp2_session_set_stream_user_data(s->ng, id, NULL);
+      slot_fail(s, sl, KGL_ERR_TIMEOUT);
+      (void)nghttp2_submit_rst_stream(s->ng, NGHTTP2_FLAG_NONE, id,
+                                      NGHTTP2_CANCEL);
+      n++;
+    }
+  }
+  return n;
+}
+
 static void h2_free(kgl_conn *c) {
   h2_state *s = c->session;
   if (s == NULL) {
@@ -655,5 +675,5 @@ static void h2_free(kgl_conn *c) {
 }
 
 const kgl_session_ops kgl_session_h2 = {
-    "h2",      h2_start, h2_capacity, h2_submit,  h2_received, h2_eof,
-    h2_output, h2_sent,  h2_abort,    h2_closing, h2_oldest,   h2_free};
+    "h2",    h2_start, h2_capacity, h2_submit, h2_received, h2_eof,   h2_output,
+    h2_sent, h2_abort, h2_closing,  h2_oldest, h2_free,     h2_expire};

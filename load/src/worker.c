@@ -685,7 +685,11 @@ static void check_timeouts(kgl_worker *w, int64_t now) {
     if (c->state == KGL_CONN_READY && c->ops != NULL) {
       const int64_t oldest = c->ops->oldest(c);
       if (oldest != 0 && now - oldest > limit) {
-        conn_close(c, KGL_ERR_TIMEOUT);
+        if (c->ops->expire == NULL) {
+          conn_close(c, KGL_ERR_TIMEOUT);
+        } else if (c->ops->expire(c, now - limit) > 0 && conn_flush(c) != 0) {
+          conn_close(c, KGL_ERR_WRITE);
+        }
       }
     } else if ((c->state == KGL_CONN_CONNECTING ||
                 c->state == KGL_CONN_HANDSHAKE) &&

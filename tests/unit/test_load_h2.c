@@ -366,6 +366,33 @@ static void rst_stream_counts_as_reset(void **state) {
   assert_int_equal(ops->closing(&fx->c), 0);
 }
 
+/* --timeout on HTTP/2 cancels the late stream alone: the others on the
+ * connection go on and verify. */
+static void a_timeout_cancels_only_the_late_stream(void **state) {
+  fixture *fx = *state;
+  fx->s.mode = SRV_HOLD;
+  assert_int_equal(submit(fx, KGL_VALID), 0);
+  const int64_t between = kgl_now_ns();
+  while (kgl_now_ns() == between) {
+  }
+  assert_int_equal(submit(fx, KGL_VALID), 0);
+  pump(fx);
+  assert_int_equal(fx->s.nheld, 2);
+  assert_non_null(ops->expire);
+  assert_int_equal(ops->expire(&fx->c, between), 1); /* the first only */
+  const kgl_class_stats *st = &fx->w.res.cls[KGL_VALID];
+  assert_int_equal(st->error_kinds[KGL_ERR_TIMEOUT], 1);
+  assert_true(ops->oldest(&fx->c) != 0); /* the second is still out */
+  pump(fx);                              /* the RST_STREAM reaches the server */
+  fx->s.mode = SRV_OK;
+  srv_answer(&fx->s, fx->s.held[1]);
+  pump(fx);
+  assert_int_equal(st->ok, 1);
+  assert_int_equal(st->requests, 2);
+  assert_int_equal(fx->w.in_flight, 0);
+  assert_int_equal(ops->closing(&fx->c), 0); /* the connection lives on */
+}
+
 static void a_response_without_status_is_a_protocol_error(void **state) {
   fixture *fx = *state;
   fx->s.mode = SRV_NO_STATUS;
@@ -580,6 +607,8 @@ int main(void) {
           a_valid_key_refused_shows_the_error_code_in_the_sample, setup,
           teardown),
       cmocka_unit_test_setup_teardown(many_streams_on_one_connection_all_verify,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(a_timeout_cancels_only_the_late_stream,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(rst_stream_counts_as_reset, setup,
                                       teardown),
