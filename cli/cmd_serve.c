@@ -4,6 +4,7 @@
  *
  *   keygate serve --db PATH [--listen 127.0.0.1:8080] [--workers N|auto]
  *                 [--module FILE] [--nginx FILE] [--log-dir DIR]
+ *                 [--refresh 1s] [--max-staleness 10s]
  *
  * Writes nginx.conf into a private folder made with mkdtemp (mode 0700;
  * pid, logs and temp paths live there too), runs nginx with `daemon off`
@@ -59,6 +60,8 @@ typedef struct serve_opts {
   const char *module;
   const char *nginx;
   const char *log_dir;
+  const char *refresh;
+  const char *max_staleness;
   char host[256];
   char port[8];
 } serve_opts;
@@ -81,6 +84,7 @@ static void usage(FILE *f) {
              "[--workers N|auto]\n"
              "                     [--module FILE] [--nginx FILE] "
              "[--log-dir DIR]\n"
+             "                     [--refresh 1s] [--max-staleness 10s]\n"
              "Runs nginx with the keygate module in front of the reference "
              "API,\nGET /api/v1/iocs. Ctrl-C stops it; SIGHUP reloads.\n");
 }
@@ -123,6 +127,17 @@ static int parse_listen(serve_opts *o) {
   return 0;
 }
 
+/* A time nginx reads (keygate_refresh, keygate_max_staleness): digits and
+ * ms or s. NULL (not given) is fine. */
+static int nginx_time(const char *v) {
+  if (v == NULL) {
+    return 1;
+  }
+  size_t digits = strspn(v, "0123456789");
+  return digits > 0 && digits <= 6 &&
+         (strcmp(v + digits, "ms") == 0 || strcmp(v + digits, "s") == 0);
+}
+
 static int parse_args(int argc, char **argv, serve_opts *o) {
   memset(o, 0, sizeof *o);
   o->listen = "127.0.0.1:8080";
@@ -131,6 +146,7 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
       {"--db", &o->db},           {"--listen", &o->listen},
       {"--workers", &o->workers}, {"--module", &o->module},
       {"--nginx", &o->nginx},     {"--log-dir", &o->log_dir},
+      {"--refresh", &o->refresh}, {"--max-staleness", &o->max_staleness},
   };
   int rc = cli_parse_flags(CMD, argc, argv, flags, sizeof flags / sizeof *flags,
                            CLI_EXIT_USAGE);
@@ -149,6 +165,11 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
                      "--listen '%s' is not HOST:PORT (port 1-65535), e.g. "
                      "127.0.0.1:8080",
                      o->listen);
+  }
+  if (!nginx_time(o->refresh) || !nginx_time(o->max_staleness)) {
+    return cli_error(CLI_EXIT_USAGE, CMD,
+                     "--refresh and --max-staleness take a time such as "
+                     "500ms, 1s or 10s");
   }
   if (strcmp(o->workers, "auto") != 0) {
     char *end = NULL;
@@ -376,7 +397,9 @@ static int write_conf(const serve_opts *o, const char *dir, const char *module,
   /* RFC 9112 §5.1: whitespace before a colon is a 400, not a line to
    * drop silently. */
   fprintf(f, "  ignore_invalid_headers off;\n");
-  fprintf(f, "  keygate_refresh 1s;\n");
+  fprintf(f, "  keygate_refresh %s;\n", o->refresh != NULL ? o->refresh : "1s");
+  fprintf(f, "  keygate_max_staleness %s;\n",
+          o->max_staleness != NULL ? o->max_staleness : "10s");
   fprintf(f, "  server {\n");
   fprintf(f, "    listen %s:%s;\n", o->host, o->port);
   fprintf(f, "    keygate_db \"%s\";\n", db);

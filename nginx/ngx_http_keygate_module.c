@@ -15,17 +15,32 @@
  * Ownership: a key store named by keygate_db is opened once per path. The
  * master loads a snapshot while it reads the configuration (so `nginx -t`
  * fails on an unreadable store) and closes its connection; workers inherit
- * that snapshot, open their own read-only connection (SQLite connections do
- * not survive fork) and swap in a fresh snapshot whole, on a timer, whenever
- * the store's change counter moves. A worker is single-threaded and a
- * decision is synchronous, so no request ever sees a half-built index. The
- * cycle's pool cleanup frees whatever snapshot is current.
+ * that snapshot and open their own read-only connection (SQLite connections
+ * do not survive fork). On a timer each worker checks that the path still
+ * names the file it has open and applies the keys written since its
+ * snapshot's change sequence in place (kg_store_refresh: what changed, not
+ * the whole store). A full load, when one is needed (the file was replaced,
+ * the store is back after a failure, too much changed), runs on a thread of
+ * its own and is swapped in as one pointer by the timer. A worker is
+ * single-threaded and a decision is synchronous, so no request ever sees a
+ * half-applied change. The cycle's pool cleanup frees whatever snapshot is
+ * current.
+ *
+ * Never older data (SPEC §2): a worker whose snapshot was last confirmed
+ * longer ago than keygate_max_staleness, or whose store went back to an
+ * older change sequence than any worker of this server has served (a shared
+ * memory zone per store holds that sequence), answers 503
+ * service_unavailable instead of deciding (docs/server.md).
  *
  * Decisions where nginx and the contract meet are in docs/server.md.
  */
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
+
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
 
 #include "keygate/keygate.h"
 #include "keygate/store.h"
@@ -39,17 +54,55 @@
  * three lines of two names already hold a name twice (ambiguous). */
 #define NGX_HTTP_KEYGATE_MAX_FIELDS 8
 
+/* What every worker of this server shares about one store (in a shared
+ * memory zone, under its slab pool's mutex): the newest change sequence any
+ * worker has served, and the epoch it belongs to. */
+typedef struct {
+  int64_t seq;
+  uint64_t epoch;
+  ngx_uint_t set;
+} ngx_http_keygate_shared_t;
+
+/* A full load running on its own thread: the thread writes store, snap
+ * and err, then sets done; the timer joins it. */
+typedef struct {
+  pthread_t thread;
+  const char *path;
+  kg_store *store;
+  kg_snapshot *snap;
+  char err[KG_STORE_ERR_MAX];
+  int done; /* read and written with __atomic builtins */
+  unsigned running : 1;
+} ngx_http_keygate_job_t;
+
 /* One key store, shared by every location that names its path. */
 typedef struct {
   ngx_str_t path;    /* NUL-terminated */
-  kg_snapshot *snap; /* current snapshot; replaced whole, never edited */
+  kg_snapshot *snap; /* current snapshot; changed only between requests */
   kg_store *store;   /* this worker's connection; NULL in the master */
   ngx_log_t *log;
+  ngx_shm_zone_t *zone; /* ngx_http_keygate_shared_t */
+  int64_t fresh_ms;     /* CLOCK_MONOTONIC ms when snap last matched */
+  ngx_msec_t stale_at;  /* ngx_current_msec from which snap is too old */
+  int64_t seen_seq;     /* the newest sequence served (this worker or any) */
+  uint64_t seen_epoch;
+  unsigned refused : 1;    /* the store went backwards: answer 503 */
+  unsigned opened : 1;     /* this worker opened the store once */
+  unsigned stale_said : 1; /* "answering 503" logged for this failure */
+  ino_t foreign_wal;       /* PATH-wal of the replaced file (0: none) */
+  ngx_http_keygate_job_t job;
+  /* failures, logged once and then once a minute */
+  ngx_uint_t failures;   /* consecutive failed polls */
+  ngx_uint_t unsaid;     /* failed polls since the last line */
+  int64_t fail_since_ms; /* CLOCK_MONOTONIC */
+  int64_t said_ms;
+  char fail_err[1024];
 } ngx_http_keygate_db_t;
 
 typedef struct {
   ngx_array_t dbs; /* of ngx_http_keygate_db_t *, one per distinct path */
   ngx_msec_t refresh;
+  ngx_msec_t max_staleness;
   kg_digester *digester; /* one per process: workers are single-threaded */
   ngx_event_t timer;
 } ngx_http_keygate_main_conf_t;
@@ -138,6 +191,9 @@ static ngx_command_t ngx_http_keygate_commands[] = {
     {ngx_string("keygate_refresh"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
      ngx_conf_set_msec_slot, NGX_HTTP_MAIN_CONF_OFFSET,
      offsetof(ngx_http_keygate_main_conf_t, refresh), NULL},
+    {ngx_string("keygate_max_staleness"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
+     ngx_conf_set_msec_slot, NGX_HTTP_MAIN_CONF_OFFSET,
+     offsetof(ngx_http_keygate_main_conf_t, max_staleness), NULL},
     {ngx_string("keygate_mock_iocs"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
      ngx_http_keygate_mock_iocs, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
     {ngx_string("keygate_bad_request"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
@@ -168,10 +224,24 @@ ngx_module_t ngx_http_keygate_module = {NGX_MODULE_V1,
                                         NULL, /* exit master */
                                         NGX_MODULE_V1_PADDING};
 
+/* Wait for a full load still running and drop what it made. */
+static void ngx_http_keygate_job_reap(ngx_http_keygate_job_t *job) {
+  if (!job->running) {
+    return;
+  }
+  (void)pthread_join(job->thread, NULL);
+  job->running = 0;
+  kg_snapshot_free(job->snap);
+  job->snap = NULL;
+  kg_store_close(job->store);
+  job->store = NULL;
+}
+
 /* Free the snapshot current when the cycle goes (reload in the master,
  * exit in a worker) and close this process's connection. */
 static void ngx_http_keygate_db_cleanup(void *data) {
   ngx_http_keygate_db_t *db = data;
+  ngx_http_keygate_job_reap(&db->job);
   kg_snapshot_free(db->snap);
   db->snap = NULL;
   kg_store_close(db->store);
@@ -194,6 +264,7 @@ static void *ngx_http_keygate_create_main_conf(ngx_conf_t *cf) {
     return NULL;
   }
   mcf->refresh = NGX_CONF_UNSET_MSEC;
+  mcf->max_staleness = NGX_CONF_UNSET_MSEC;
   return mcf;
 }
 
@@ -203,6 +274,14 @@ static char *ngx_http_keygate_init_main_conf(ngx_conf_t *cf, void *conf) {
   if (mcf->refresh < 100) {
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "keygate_refresh must be at least 100ms");
+    return NGX_CONF_ERROR;
+  }
+  ngx_conf_init_msec_value(mcf->max_staleness, 10000);
+  if (mcf->max_staleness < 2 * mcf->refresh) {
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "keygate_max_staleness must be at least twice "
+                       "keygate_refresh (%M ms)",
+                       mcf->refresh);
     return NGX_CONF_ERROR;
   }
   return NGX_CONF_OK;
@@ -266,6 +345,29 @@ static char *ngx_http_keygate_merge_loc_conf(ngx_conf_t *cf, void *parent,
 
 /* ---- snapshots ----------------------------------------------------------- */
 
+/* CLOCK_MONOTONIC in milliseconds: one clock for the master (which loads
+ * at configuration time) and its workers (which inherit that snapshot). */
+static int64_t ngx_http_keygate_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static ngx_int_t ngx_http_keygate_zone_init(ngx_shm_zone_t *zone, void *data) {
+  if (data != NULL) { /* a reload: the zone and what it says live on */
+    zone->data = data;
+    return NGX_OK;
+  }
+  ngx_slab_pool_t *shpool = (ngx_slab_pool_t *)zone->shm.addr;
+  ngx_http_keygate_shared_t *sh =
+      ngx_slab_calloc(shpool, sizeof(ngx_http_keygate_shared_t));
+  if (sh == NULL) {
+    return NGX_ERROR;
+  }
+  zone->data = sh;
+  return NGX_OK;
+}
+
 /* Open the store at db->path read-only and load a snapshot into *snap.
  * Keeps the connection in *store when store is not NULL, else closes it.
  * Returns NGX_OK, or NGX_ERROR with one line in err. */
@@ -287,16 +389,6 @@ static ngx_int_t ngx_http_keygate_load(ngx_http_keygate_db_t *db,
     kg_store_close(s);
   }
   return NGX_OK;
-}
-
-/* Put a freshly loaded snapshot in place and free the one it replaces. */
-static void ngx_http_keygate_swap(ngx_http_keygate_db_t *db,
-                                  kg_snapshot *fresh) {
-  kg_snapshot *old = db->snap;
-  db->snap = fresh;
-  kg_snapshot_free(old);
-  ngx_log_error(NGX_LOG_NOTICE, db->log, 0, "keygate: loaded \"%V\": %uz keys",
-                &db->path, kg_index_count(kg_snapshot_index(fresh)));
 }
 
 /* keygate_db PATH — name the store; the first mention of a path loads it
@@ -352,6 +444,26 @@ static char *ngx_http_keygate_db(ngx_conf_t *cf, ngx_command_t *cmd,
                        &db->path, err);
     return NGX_CONF_ERROR;
   }
+  db->fresh_ms = ngx_http_keygate_now_ms();
+  db->seen_seq = kg_snapshot_seq(db->snap);
+  db->seen_epoch = kg_snapshot_epoch(db->snap);
+
+  /* One zone per store path, named after it, so a reload finds the
+   * sequence the previous workers served. */
+  ngx_str_t zname;
+  zname.len = sizeof("keygate:") - 1 + db->path.len;
+  zname.data = ngx_pnalloc(cf->pool, zname.len);
+  if (zname.data == NULL) {
+    return NGX_CONF_ERROR;
+  }
+  ngx_memcpy(ngx_cpymem(zname.data, "keygate:", sizeof("keygate:") - 1),
+             db->path.data, db->path.len);
+  db->zone = ngx_shared_memory_add(cf, &zname, 8 * ngx_pagesize,
+                                   &ngx_http_keygate_module);
+  if (db->zone == NULL) {
+    return NGX_CONF_ERROR;
+  }
+  db->zone->init = ngx_http_keygate_zone_init;
 
   ngx_http_keygate_db_t **slot = ngx_array_push(&mcf->dbs);
   if (slot == NULL) {
@@ -439,10 +551,385 @@ static void ngx_http_keygate_check_shm(ngx_http_keygate_db_t *db) {
   }
 }
 
-/* Each worker: its own connection and a fresh snapshot (it also closes the
- * window between the master's load and the fork), then the refresh timer. */
+/* ---- refresh (workers) ------------------------------------------------- */
+
 static void ngx_http_keygate_refresh(ngx_event_t *ev);
 
+/* What an operator does about a store a worker cannot read: the store's own
+ * line says what is wrong; this says what happens and what to do. */
+#define NGX_HTTP_KEYGATE_FIX                                                   \
+  "fix or restore the store (run 'keygate keys list --db %V' to see the "      \
+  "store's own error); the worker reloads it by itself once it reads"
+
+/* Bring this worker's view of the shared zone up to date: adopt a newer
+ * sequence another worker served for the same epoch. */
+static void ngx_http_keygate_sync_seen(ngx_http_keygate_db_t *db) {
+  if (db->zone == NULL || db->zone->data == NULL) {
+    return;
+  }
+  ngx_slab_pool_t *shpool = (ngx_slab_pool_t *)db->zone->shm.addr;
+  ngx_http_keygate_shared_t *sh = db->zone->data;
+  ngx_shmtx_lock(&shpool->mutex);
+  if (sh->set && sh->epoch == db->seen_epoch && sh->seq > db->seen_seq) {
+    db->seen_seq = sh->seq;
+  }
+  ngx_shmtx_unlock(&shpool->mutex);
+}
+
+/* Record that this worker now serves (epoch, seq), here and in the zone. */
+static void ngx_http_keygate_publish(ngx_http_keygate_db_t *db, int64_t seq,
+                                     uint64_t epoch) {
+  if (epoch != db->seen_epoch || seq > db->seen_seq) {
+    db->seen_epoch = epoch;
+    db->seen_seq = seq;
+  }
+  if (db->zone == NULL || db->zone->data == NULL) {
+    return;
+  }
+  ngx_slab_pool_t *shpool = (ngx_slab_pool_t *)db->zone->shm.addr;
+  ngx_http_keygate_shared_t *sh = db->zone->data;
+  ngx_shmtx_lock(&shpool->mutex);
+  if (!sh->set || sh->epoch != epoch || sh->seq < seq) {
+    sh->epoch = epoch;
+    sh->seq = seq;
+    sh->set = 1;
+  }
+  ngx_shmtx_unlock(&shpool->mutex);
+}
+
+/* When requests start to get 503 for staleness, in ngx_current_msec. */
+static void ngx_http_keygate_set_stale_at(ngx_http_keygate_main_conf_t *mcf,
+                                          ngx_http_keygate_db_t *db) {
+  int64_t left =
+      db->fresh_ms + (int64_t)mcf->max_staleness - ngx_http_keygate_now_ms();
+  db->stale_at = ngx_current_msec + (ngx_msec_t)(left > 0 ? left : 0);
+}
+
+/* A poll failed: close the connection (the next poll opens the path again
+ * and loads it whole), log once, then a summary once a minute. */
+static void ngx_http_keygate_failed(ngx_http_keygate_main_conf_t *mcf,
+                                    ngx_http_keygate_db_t *db,
+                                    const char *err) {
+  const int64_t now = ngx_http_keygate_now_ms();
+  kg_store_close(db->store);
+  db->store = NULL;
+  ngx_cpystrn((u_char *)db->fail_err, (u_char *)err, sizeof db->fail_err);
+  db->unsaid++;
+  if (db->failures++ == 0) {
+    db->fail_since_ms = now;
+    db->said_ms = now;
+    db->unsaid = 0;
+    ngx_log_error(NGX_LOG_ERR, db->log, 0,
+                  "keygate: cannot read the key store \"%V\": %s; "
+                  "requests are decided with the keys as of %L s ago, and "
+                  "answered 503 service_unavailable once that is over "
+                  "keygate_max_staleness (%M s); " NGX_HTTP_KEYGATE_FIX,
+                  &db->path, err, (long long)((now - db->fresh_ms) / 1000),
+                  mcf->max_staleness / 1000, &db->path);
+  } else if (now - db->said_ms >= 60000) {
+    ngx_log_error(NGX_LOG_ERR, db->log, 0,
+                  "keygate: the key store \"%V\" has been unreadable for "
+                  "%L s (%ui failed polls since the last line): %s; "
+                  "%s; " NGX_HTTP_KEYGATE_FIX,
+                  &db->path, (long long)((now - db->fail_since_ms) / 1000),
+                  db->unsaid, err,
+                  now - db->fresh_ms > (int64_t)mcf->max_staleness
+                      ? "every request is answered 503 service_unavailable"
+                      : "requests are still decided with the last keys read",
+                  &db->path);
+    db->said_ms = now;
+    db->unsaid = 0;
+  }
+  if (!db->stale_said && now - db->fresh_ms > (int64_t)mcf->max_staleness) {
+    db->stale_said = 1;
+    ngx_log_error(NGX_LOG_ERR, db->log, 0,
+                  "keygate: the keys of \"%V\" were last read %L s ago, "
+                  "over keygate_max_staleness (%M s): answering 503 "
+                  "service_unavailable until the store reads "
+                  "again; " NGX_HTTP_KEYGATE_FIX,
+                  &db->path, (long long)((now - db->fresh_ms) / 1000),
+                  mcf->max_staleness / 1000, &db->path);
+  }
+}
+
+/* Refuse the store: its sequence is older than one already served. */
+static void ngx_http_keygate_refuse(ngx_http_keygate_db_t *db, int64_t seq) {
+  const int64_t now = ngx_http_keygate_now_ms();
+  if (db->refused && now - db->said_ms < 60000) {
+    return;
+  }
+  ngx_log_error(NGX_LOG_ALERT, db->log, 0,
+                "keygate: the key store \"%V\" went back from change "
+                "sequence %L to %L (an older backup put back?): refusing it, "
+                "every request is answered 503 service_unavailable so that no "
+                "key deleted since comes back; put the newer store back, or "
+                "accept this one with 'keygate keys ack-restore --db %V' (keys "
+                "deleted since that backup then answer again: delete them "
+                "anew)",
+                &db->path, (long long)db->seen_seq, (long long)seq, &db->path);
+  db->refused = 1;
+  db->said_ms = now;
+}
+
+/* The snapshot matches the store: it is fresh, unless it is older than
+ * what this server already served (then the store went back). */
+static void ngx_http_keygate_current(ngx_http_keygate_main_conf_t *mcf,
+                                     ngx_http_keygate_db_t *db) {
+  const int64_t seq = kg_snapshot_seq(db->snap);
+  const uint64_t epoch = kg_snapshot_epoch(db->snap);
+  ngx_http_keygate_sync_seen(db);
+  if (epoch == db->seen_epoch && seq < db->seen_seq) {
+    ngx_http_keygate_refuse(db, seq);
+    return;
+  }
+  ngx_http_keygate_publish(db, seq, epoch);
+  db->refused = 0;
+  db->fresh_ms = ngx_http_keygate_now_ms();
+  ngx_http_keygate_set_stale_at(mcf, db);
+  if (db->failures > 0) {
+    ngx_log_error(NGX_LOG_NOTICE, db->log, 0,
+                  "keygate: the key store \"%V\" reads again after %L s "
+                  "(%ui failed polls); serving change sequence %L",
+                  &db->path,
+                  (long long)((db->fresh_ms - db->fail_since_ms) / 1000),
+                  db->failures, (long long)seq);
+  }
+  db->failures = 0;
+  db->unsaid = 0;
+  db->stale_said = 0;
+}
+
+/* The inode of PATH-wal when it holds frames (more than its 32-byte
+ * header), else 0. */
+static ino_t ngx_http_keygate_wal_with_frames(ngx_http_keygate_db_t *db) {
+  char wal[NGX_MAX_PATH];
+  struct stat sb;
+  if (db->path.len + sizeof("-wal") > sizeof wal) {
+    return 0;
+  }
+  ngx_memcpy(wal, db->path.data, db->path.len);
+  ngx_memcpy(wal + db->path.len, "-wal", sizeof("-wal"));
+  if (stat(wal, &sb) != 0 || sb.st_size <= 32) {
+    return 0;
+  }
+  return sb.st_ino;
+}
+
+/* After a replacement: PATH-wal, when it still holds frames, belongs to
+ * the file that was replaced, and SQLite would read them over the new file
+ * (deleted keys could come back). Refuse until it is gone. 1 when loading
+ * must wait. */
+static int ngx_http_keygate_foreign_wal(ngx_http_keygate_main_conf_t *mcf,
+                                        ngx_http_keygate_db_t *db) {
+  if (db->foreign_wal == 0) {
+    return 0;
+  }
+  if (ngx_http_keygate_wal_with_frames(db) != db->foreign_wal) {
+    db->foreign_wal = 0;
+    return 0;
+  }
+  char err[1024];
+  ngx_snprintf((u_char *)err, sizeof err - 1,
+               "%V was replaced while %V-wal still holds changes of the file "
+               "it replaced, which SQLite would mix into the new one (deleted "
+               "keys could come back); remove %V-wal and %V-shm right after "
+               "replacing the store (mv new.db %V && rm -f %V-wal %V-shm)%Z",
+               &db->path, &db->path, &db->path, &db->path, &db->path, &db->path,
+               &db->path);
+  err[sizeof err - 1] = '\0';
+  ngx_http_keygate_failed(mcf, db, err);
+  return 1;
+}
+
+/* The thread of a full load: open the path afresh and load it whole. */
+static void *ngx_http_keygate_job_run(void *arg) {
+  ngx_http_keygate_job_t *job = arg;
+  job->store = NULL;
+  job->snap = NULL;
+  if (kg_store_open(job->path, KG_STORE_READONLY, &job->store, job->err,
+                    sizeof job->err) == 0 &&
+      kg_store_load(job->store, &job->snap, job->err, sizeof job->err) != 0) {
+    kg_store_close(job->store);
+    job->store = NULL;
+  }
+  __atomic_store_n(&job->done, 1, __ATOMIC_RELEASE);
+  return NULL;
+}
+
+/* Start a full load aside: requests go on with the current snapshot. With
+ * no thread (it could not start), load here. */
+static void ngx_http_keygate_job_start(ngx_http_keygate_main_conf_t *mcf,
+                                       ngx_http_keygate_db_t *db) {
+  ngx_http_keygate_job_t *job = &db->job;
+  kg_store_close(db->store);
+  db->store = NULL;
+  job->path = (const char *)db->path.data;
+  job->done = 0;
+  sigset_t all, old;
+  sigfillset(&all);
+  /* The thread takes no signal: nginx's master talks to the worker. */
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  const int rc =
+      pthread_create(&job->thread, NULL, ngx_http_keygate_job_run, job);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (rc == 0) {
+    job->running = 1;
+    return;
+  }
+  ngx_log_error(NGX_LOG_WARN, db->log, rc,
+                "keygate: cannot start a thread to load \"%V\"; loading it "
+                "while requests wait",
+                &db->path);
+  (void)ngx_http_keygate_job_run(job);
+  job->running = 0;
+  (void)mcf;
+}
+
+/* A full load finished: swap it in, unless it is older than what was
+ * served. */
+static void ngx_http_keygate_job_finish(ngx_http_keygate_main_conf_t *mcf,
+                                        ngx_http_keygate_db_t *db) {
+  ngx_http_keygate_job_t *job = &db->job;
+  if (job->running) {
+    (void)pthread_join(job->thread, NULL);
+    job->running = 0;
+  }
+  job->done = 0;
+  kg_store *store = job->store;
+  kg_snapshot *fresh = job->snap;
+  job->store = NULL;
+  job->snap = NULL;
+  if (fresh == NULL) {
+    ngx_http_keygate_failed(mcf, db, job->err);
+    return;
+  }
+  db->store = store;
+  db->opened = 1;
+  ngx_http_keygate_sync_seen(db);
+  if (kg_snapshot_epoch(fresh) == db->seen_epoch &&
+      kg_snapshot_seq(fresh) < db->seen_seq) {
+    ngx_http_keygate_refuse(db, kg_snapshot_seq(fresh));
+    kg_snapshot_free(fresh); /* keep the newer one; it is not served */
+    return;
+  }
+  kg_snapshot *old = db->snap;
+  db->snap = fresh;
+  kg_snapshot_free(old);
+  ngx_log_error(NGX_LOG_NOTICE, db->log, 0,
+                "keygate: loaded \"%V\": %uz keys, change sequence %L",
+                &db->path, kg_index_count(kg_snapshot_index(fresh)),
+                (long long)kg_snapshot_seq(fresh));
+  ngx_http_keygate_check_shm(db);
+  ngx_http_keygate_current(mcf, db);
+}
+
+/* One poll of one store. */
+static void ngx_http_keygate_poll(ngx_http_keygate_main_conf_t *mcf,
+                                  ngx_http_keygate_db_t *db) {
+  char err[KG_STORE_ERR_MAX];
+  ngx_http_keygate_job_t *job = &db->job;
+  if (job->running) {
+    if (__atomic_load_n(&job->done, __ATOMIC_ACQUIRE)) {
+      ngx_http_keygate_job_finish(mcf, db);
+    }
+    return;
+  }
+  if (db->store == NULL) {
+    if (ngx_http_keygate_foreign_wal(mcf, db)) {
+      return;
+    }
+    if (db->opened) {
+      /* back after a failure or a replacement: whole, never by the
+       * sequence (the file may not be the history the snapshot knows) */
+      ngx_http_keygate_job_start(mcf, db);
+      if (!job->running) {
+        ngx_http_keygate_job_finish(mcf, db);
+      }
+      return;
+    }
+    /* the first poll of this worker: the master's snapshot, brought up to
+     * date by sequence */
+    if (kg_store_open((const char *)db->path.data, KG_STORE_READONLY,
+                      &db->store, err, sizeof err) != 0) {
+      ngx_http_keygate_failed(mcf, db, err);
+      return;
+    }
+    db->opened = 1;
+    ngx_http_keygate_check_shm(db);
+  } else {
+    int moved = 0;
+    if (kg_store_check_file(db->store, &moved, err, sizeof err) != 0) {
+      ngx_http_keygate_failed(mcf, db, err);
+      return;
+    }
+    if (moved) {
+      ngx_log_error(NGX_LOG_NOTICE, db->log, 0,
+                    "keygate: \"%V\" now names another file (renamed over, "
+                    "or deleted and restored); loading that file",
+                    &db->path);
+      kg_store_close(db->store);
+      db->store = NULL;
+      db->foreign_wal = ngx_http_keygate_wal_with_frames(db);
+      ngx_http_keygate_poll(mcf, db);
+      return;
+    }
+  }
+  if (db->refused) {
+    /* Only a new epoch (ack-restore) or another file ends a refusal: more
+     * writes to the restored store do not make its history ours. */
+    int64_t seq;
+    uint64_t epoch;
+    if (kg_store_head(db->store, &seq, &epoch, err, sizeof err) != 0) {
+      ngx_http_keygate_failed(mcf, db, err);
+      return;
+    }
+    if (epoch != db->seen_epoch) {
+      ngx_http_keygate_job_start(mcf, db);
+      if (!job->running) {
+        ngx_http_keygate_job_finish(mcf, db);
+      }
+      return;
+    }
+    ngx_http_keygate_refuse(db, seq);
+    return;
+  }
+  kg_refresh result;
+  size_t rows = 0;
+  if (kg_store_refresh(db->store, db->snap, &result, &rows, err, sizeof err) !=
+      0) {
+    ngx_http_keygate_failed(mcf, db, err);
+    return;
+  }
+  switch (result) {
+  case KG_REFRESH_BACKWARDS: {
+    int64_t seq = 0;
+    uint64_t epoch = 0;
+    (void)kg_store_head(db->store, &seq, &epoch, err, sizeof err);
+    ngx_http_keygate_refuse(db, seq);
+    return;
+  }
+  case KG_REFRESH_FULL:
+    ngx_http_keygate_job_start(mcf, db);
+    if (!job->running) {
+      ngx_http_keygate_job_finish(mcf, db);
+    }
+    return;
+  case KG_REFRESH_APPLIED:
+    ngx_log_error(NGX_LOG_INFO, db->log, 0,
+                  "keygate: applied %uz changed keys of \"%V\", change "
+                  "sequence %L",
+                  rows, &db->path, (long long)kg_snapshot_seq(db->snap));
+    ngx_http_keygate_current(mcf, db);
+    return;
+  case KG_REFRESH_UNCHANGED:
+  default:
+    ngx_http_keygate_current(mcf, db);
+    return;
+  }
+}
+
+/* Each worker: the master's snapshot, brought up to date by sequence on
+ * this worker's own connection; then the refresh timer. */
 static ngx_int_t ngx_http_keygate_init_process(ngx_cycle_t *cycle) {
   ngx_http_keygate_main_conf_t *mcf =
       ngx_http_cycle_get_module_main_conf(cycle, ngx_http_keygate_module);
@@ -452,27 +939,19 @@ static ngx_int_t ngx_http_keygate_init_process(ngx_cycle_t *cycle) {
   if (ngx_process != NGX_PROCESS_WORKER && ngx_process != NGX_PROCESS_SINGLE) {
     return NGX_OK;
   }
+  ngx_time_update();
   ngx_http_keygate_db_t **dbs = mcf->dbs.elts;
   for (ngx_uint_t i = 0; i < mcf->dbs.nelts; i++) {
     ngx_http_keygate_db_t *db = dbs[i];
-    kg_snapshot *fresh = NULL;
-    char err[KG_STORE_ERR_MAX];
     db->log = cycle->log;
-    if (ngx_http_keygate_load(db, &db->store, &fresh, err, sizeof err) !=
-        NGX_OK) {
-      /* Keep serving the master's snapshot; the timer retries. */
-      ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
-                    "keygate: cannot reload \"%V\" in the worker: %s",
-                    &db->path, err);
-      continue;
-    }
-    ngx_http_keygate_swap(db, fresh);
-    ngx_http_keygate_check_shm(db);
+    ngx_http_keygate_set_stale_at(mcf, db);
+    ngx_http_keygate_poll(mcf, db);
   }
   mcf->timer.handler = ngx_http_keygate_refresh;
   mcf->timer.data = mcf;
   mcf->timer.log = cycle->log;
   mcf->timer.cancelable = 1; /* a shutting-down worker does not wait for it */
+  ngx_time_update();
   ngx_add_timer(&mcf->timer, mcf->refresh);
   return NGX_OK;
 }
@@ -480,41 +959,16 @@ static ngx_int_t ngx_http_keygate_init_process(ngx_cycle_t *cycle) {
 static void ngx_http_keygate_exit_process(ngx_cycle_t *cycle) {
   ngx_http_keygate_main_conf_t *mcf =
       ngx_http_cycle_get_module_main_conf(cycle, ngx_http_keygate_module);
-  if (mcf != NULL && mcf->timer.timer_set) {
+  if (mcf == NULL) {
+    return;
+  }
+  if (mcf->timer.timer_set) {
     ngx_del_timer(&mcf->timer);
   }
-}
-
-/* One store: reload when its change counter moved since the last load. */
-static void ngx_http_keygate_refresh_db(ngx_http_keygate_db_t *db) {
-  char err[KG_STORE_ERR_MAX];
-  kg_snapshot *fresh = NULL;
-
-  if (db->store == NULL) {
-    if (ngx_http_keygate_load(db, &db->store, &fresh, err, sizeof err) !=
-        NGX_OK) {
-      ngx_log_error(NGX_LOG_ALERT, db->log, 0,
-                    "keygate: cannot open \"%V\": %s", &db->path, err);
-      return;
-    }
-    ngx_http_keygate_swap(db, fresh);
-    return;
+  ngx_http_keygate_db_t **dbs = mcf->dbs.elts;
+  for (ngx_uint_t i = 0; i < mcf->dbs.nelts; i++) {
+    ngx_http_keygate_job_reap(&dbs[i]->job);
   }
-  int changed = 0;
-  if (kg_store_changed(db->store, &changed, err, sizeof err) != 0) {
-    ngx_log_error(NGX_LOG_ALERT, db->log, 0, "keygate: cannot poll \"%V\": %s",
-                  &db->path, err);
-    return;
-  }
-  if (!changed) {
-    return;
-  }
-  if (kg_store_load(db->store, &fresh, err, sizeof err) != 0) {
-    ngx_log_error(NGX_LOG_ALERT, db->log, 0,
-                  "keygate: cannot reload \"%V\": %s", &db->path, err);
-    return;
-  }
-  ngx_http_keygate_swap(db, fresh);
 }
 
 static void ngx_http_keygate_refresh(ngx_event_t *ev) {
@@ -522,11 +976,18 @@ static void ngx_http_keygate_refresh(ngx_event_t *ev) {
   if (ngx_exiting || ngx_quit || ngx_terminate) {
     return;
   }
+  ngx_msec_t next = mcf->refresh;
   ngx_http_keygate_db_t **dbs = mcf->dbs.elts;
   for (ngx_uint_t i = 0; i < mcf->dbs.nelts; i++) {
-    ngx_http_keygate_refresh_db(dbs[i]);
+    ngx_http_keygate_poll(mcf, dbs[i]);
+    if (dbs[i]->job.running && next > 100) {
+      next = 100; /* pick up a full load soon after it ends */
+    }
   }
-  ngx_add_timer(ev, mcf->refresh);
+  /* nginx's cached clock does not move while a handler runs: the next
+   * poll is timed from the real one. */
+  ngx_time_update();
+  ngx_add_timer(ev, next);
 }
 
 /* ---- responses -------------------------------------------------------- */
@@ -759,6 +1220,42 @@ static ngx_int_t ngx_http_keygate_send_error(ngx_http_request_t *r,
                                     rid, www, body, len);
 }
 
+/* The 503 answer of a worker that cannot vouch for its keys (store
+ * unreadable past keygate_max_staleness, or gone back to an older
+ * sequence): the error shape of SPEC §1.4, code service_unavailable,
+ * rendered once at configuration time with the request id as its "%s". */
+static char ngx_http_keygate_unavailable_fmt[256];
+
+static ngx_int_t ngx_http_keygate_render_unavailable(void) {
+  int n = snprintf(ngx_http_keygate_unavailable_fmt,
+                   sizeof ngx_http_keygate_unavailable_fmt,
+                   "{\"error\":{\"code\":\"%s\",\"message\":\"The "
+                   "service cannot check API keys right now. Retry in a few "
+                   "seconds.\",\"request_id\":\"%%s\"}}",
+                   kg_status_str(KG_SERVICE_UNAVAILABLE));
+  return n > 0 && (size_t)n < sizeof ngx_http_keygate_unavailable_fmt
+             ? NGX_OK
+             : NGX_ERROR;
+}
+
+/* 1 when the worker may decide with db's snapshot now. */
+static int ngx_http_keygate_usable(const ngx_http_keygate_db_t *db) {
+  return db->snap != NULL && !db->refused &&
+         (ngx_msec_int_t)(db->stale_at - ngx_current_msec) > 0;
+}
+
+static ngx_int_t
+ngx_http_keygate_send_unavailable(ngx_http_request_t *r,
+                                  ngx_http_keygate_ctx_t *ctx) {
+  const char *rid = ngx_http_keygate_request_id(ctx);
+  if (rid == NULL ||
+      NGX_HTTP_KEYGATE_HEADER(r, "Retry-After", "5", 1) == NULL) {
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+  }
+  return ngx_http_keygate_send_fixed(r, NGX_HTTP_SERVICE_UNAVAILABLE, rid,
+                                     ngx_http_keygate_unavailable_fmt);
+}
+
 /* ---- access phase ----------------------------------------------------- */
 
 static int ngx_http_keygate_is_key_field(const ngx_table_elt_t *h) {
@@ -897,6 +1394,14 @@ static ngx_int_t ngx_http_keygate_access_handler(ngx_http_request_t *r) {
       ctx->hidden = 1;
     }
     return NGX_OK;
+  }
+  if (!ngx_http_keygate_usable(lcf->db)) {
+    /* Never decide with keys older than the server vouches for: no stale
+     * allow, and no stale refusal either. */
+    ctx->db = lcf->db;
+    ctx->decision = KG_SERVICE_UNAVAILABLE;
+    ngx_http_finalize_request(r, ngx_http_keygate_send_unavailable(r, ctx));
+    return NGX_DONE;
   }
 
   kg_field fields[NGX_HTTP_KEYGATE_MAX_FIELDS];
@@ -1295,7 +1800,8 @@ static ngx_int_t ngx_http_keygate_init(ngx_conf_t *cf) {
   }
   *h = ngx_http_keygate_access_handler;
 
-  if (ngx_http_keygate_render_bodies() != NGX_OK) {
+  if (ngx_http_keygate_render_bodies() != NGX_OK ||
+      ngx_http_keygate_render_unavailable() != NGX_OK) {
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "keygate: libkeygate renders no error body");
     return NGX_ERROR;

@@ -463,3 +463,16 @@ int kg_store_refresh(kg_store *s, kg_snapshot *snap, kg_refresh *result,
   }
   return 0;
 }
+
+int kg_store_head(kg_store *s, int64_t *seq, uint64_t *epoch, char *err,
+                  size_t errcap) {
+  if (s == NULL || seq == NULL || epoch == NULL) {
+    return store_errf(err, errcap, "kg_store_head: bad argument");
+  }
+  if (store_exec(s, "BEGIN", err, errcap) != 0) {
+    return -1;
+  }
+  const int rc = read_head(s, seq, epoch, err, errcap);
+  store_rollback(s);
+  return rc;
+}

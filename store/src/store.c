@@ -10,7 +10,6 @@
  */
 #define _GNU_SOURCE /* for strdup with -std=c11 */
 #include <errno.h>
-#include <fcntl.h>
 #include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,7 +17,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "internal.h"
 
@@ -485,33 +483,34 @@ static uint32_t be32(const unsigned char *p) {
          (uint32_t)p[3];
 }
 
-/* Check the header of the file at s->path with plain reads (SQLite's own
- * page cache would keep answering from memory): the magic string, a page
- * size, and a file no shorter than the pages its header counts. */
+/* Check the header of the open database file through SQLite's own file
+ * handle (xRead goes to the file, not to the page cache, which would keep
+ * answering from memory; and opening and closing another descriptor of the
+ * file would drop SQLite's POSIX locks): the magic string, a page size, and
+ * a file no shorter than the pages its header counts. */
 static int check_header(kg_store *s, char *err, size_t errcap) {
-  const int fd = open(s->path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) {
-      return store_errf(err, errcap, "%s is gone (deleted or moved away)",
-                        s->path);
-    }
-    return store_errf(err, errcap, "cannot read %s: %s", s->path,
-                      strerror(errno));
+  sqlite3_file *fp = NULL;
+  if (sqlite3_file_control(s->db, "main", SQLITE_FCNTL_FILE_POINTER, &fp) !=
+          SQLITE_OK ||
+      fp == NULL || fp->pMethods == NULL) {
+    return 0; /* no handle to read: nothing to say */
   }
   unsigned char h[100];
-  struct stat sb;
-  const ssize_t n = pread(fd, h, sizeof h, 0);
-  const int st = fstat(fd, &sb);
-  close(fd);
-  if (n < 0 || st != 0) {
+  sqlite3_int64 size = 0;
+  if (fp->pMethods->xFileSize(fp, &size) != SQLITE_OK) {
     return store_errf(err, errcap, "cannot read %s: %s", s->path,
                       strerror(errno));
   }
-  if (n < (ssize_t)sizeof h) {
+  if (size < (sqlite3_int64)sizeof h) {
     return store_errf(err, errcap,
                       "%s is truncated (%lld bytes, shorter than a database "
                       "header); restore it from a backup",
-                      s->path, (long long)sb.st_size);
+                      s->path, (long long)size);
+  }
+  const int rc = fp->pMethods->xRead(fp, h, (int)sizeof h, 0);
+  if (rc != SQLITE_OK) {
+    return store_errf(err, errcap, "cannot read %s: %s", s->path,
+                      sqlite3_errstr(rc));
   }
   if (memcmp(h, "SQLite format 3", 16) != 0) {
     return store_errf(err, errcap,
@@ -525,13 +524,12 @@ static int check_header(kg_store *s, char *err, size_t errcap) {
   }
   const uint32_t pages = be32(h + 28);
   const int pages_valid = be32(h + 24) == be32(h + 92);
-  if (page < 512 || (page & (page - 1)) != 0 ||
-      (uint64_t)sb.st_size % page != 0 ||
-      (pages_valid && (uint64_t)sb.st_size < (uint64_t)pages * page)) {
+  if (page < 512 || (page & (page - 1)) != 0 || (uint64_t)size % page != 0 ||
+      (pages_valid && (uint64_t)size < (uint64_t)pages * page)) {
     return store_errf(err, errcap,
                       "%s is truncated or damaged (%lld bytes; its header "
                       "counts %u pages of %u); restore it from a backup",
-                      s->path, (long long)sb.st_size, pages, page);
+                      s->path, (long long)size, pages, page);
   }
   return 0;
 }

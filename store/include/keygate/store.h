@@ -109,6 +109,11 @@ typedef enum kg_refresh {
 int kg_store_refresh(kg_store *s, kg_snapshot *snap, kg_refresh *result,
                      size_t *rows, char *err, size_t errcap);
 
+/* kg_store_head — the store's change sequence and epoch now (one small
+ * read transaction). */
+int kg_store_head(kg_store *s, int64_t *seq, uint64_t *epoch, char *err,
+                  size_t errcap);
+
 /*
  * kg_store_check_file — is the open store still the file at its path, and
  * does that file still look like a database? Sets *moved to 1 when the path

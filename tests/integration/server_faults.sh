@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# server_faults.sh — a running server under store faults never accepts a
+# revoked key again (SPEC §2, issue 13), and says what is wrong and what to
+# do, once:
+#   1. a store replaced by a rename (mv new.db keys.db) is noticed and loaded;
+#   2. an older backup put back (the change sequence goes backwards) is
+#      refused, 503 service_unavailable, until `keygate keys ack-restore`;
+#   3. a truncated store, with a worker killed (-9) meanwhile: past
+#      keygate_max_staleness every answer is 503, the restarted worker never
+#      serves the master's startup snapshot, the failure is logged once per
+#      worker; the store put back is served again;
+#   4. a store overwritten in place with garbage: the same.
+set -euo pipefail
+. "$(dirname "$0")/server_common.bash"
+
+DB=$KEYGATE_DB
+LOG=$T/logs/error.log
+"$KEYGATE" accounts create acme --tier pro >/dev/null
+IFS=$'\t' read -r ID1 K1 < <(new_key acme one)
+IFS=$'\t' read -r _ K2 < <(new_key acme two)
+IFS=$'\t' read -r ID3 K3 < <(new_key acme three)
+IFS=$'\t' read -r ID4 K4 < <(new_key acme four)
+# The master's snapshot (taken at start) holds K4 as valid.
+start_serve --workers 2 --refresh 200ms --max-staleness 2s
+
+# answer_of KEY — "STATUS CODE" on a new connection (spread over workers).
+answer_of() {
+  send "GET /api/v1/iocs HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX-API-Key: $1\r\n\r\n"
+  ANSWER="$(resp_status) $(resp_body | sed -n 's/^{"error":{"code":"\([a-z_]*\)".*/\1/p')"
+}
+
+# wait_for NAME KEY WANT — poll (at most 4 s) until KEY answers WANT.
+wait_for() {
+  local name=$1 key=$2 want=$3 deadline
+  deadline=$(($(date +%s%N) + 4000000000))
+  while [ "$(date +%s%N)" -lt "$deadline" ]; do
+    answer_of "$key"
+    [ "$ANSWER" = "$want" ] && break
+    sleep 0.05
+  done
+  check "$name" "$ANSWER" "$want"
+}
+
+# never_ok NAME KEY N — N requests with KEY: none is answered 200.
+never_ok() {
+  local name=$1 key=$2 n=$3 ok200=0
+  for _ in $(seq 1 "$n"); do
+    answer_of "$key"
+    [ "${ANSWER%% *}" = 200 ] && ok200=$((ok200 + 1))
+  done
+  check "$name: never 200 in $n requests" "$ok200" 0
+}
+
+# all_answer NAME KEY N WANT — N requests, every one WANT.
+all_answer() {
+  local name=$1 key=$2 n=$3 want=$4 agree=0
+  for _ in $(seq 1 "$n"); do
+    answer_of "$key"
+    [ "$ANSWER" = "$want" ] && agree=$((agree + 1))
+  done
+  check "$name: $n of $n" "$agree" "$n"
+}
+
+# copy_store SRC DST — a consistent copy of the live store (VACUUM INTO).
+copy_store() {
+  rm -f "$2"
+  python3 -c 'import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.execute("VACUUM INTO ?", (sys.argv[2],))
+c.close()' "$1" "$2"
+}
+
+log_count() { grep -c -- "$1" "$LOG" || true; }
+
+# K4 is revoked after the start: the master's snapshot still holds it.
+"$KEYGATE" keys delete "$ID4" >/dev/null
+wait_for "K4 revoked" "$K4" "401 invalid_api_key"
+all_answer "both workers revoked K4" "$K4" 10 "401 invalid_api_key"
+
+# ---- 1. rename-replace --------------------------------------------------
+copy_store "$DB" "$T/new.db"
+"$KEYGATE" keys delete --db "$T/new.db" "$ID1" >/dev/null
+mv "$T/new.db" "$DB"
+# The old file's -wal still holds its changes: SQLite would read them over
+# the new file. The worker says so and waits for it to go.
+for _ in $(seq 1 80); do
+  [ "$(log_count 'still holds changes of the file it replaced')" -ge 2 ] && break
+  sleep 0.05
+done
+check "a replacement beside the old -wal is refused, once per worker" \
+  "$(log_count "cannot read the key store \"$DB\": $DB was replaced while $DB-wal still holds changes.*rm -f $DB-wal $DB-shm")" 2
+rm -f "$DB-wal" "$DB-shm"
+wait_for "replaced store: K1 revoked" "$K1" "401 invalid_api_key"
+all_answer "replaced store: K1 on every worker" "$K1" 10 "401 invalid_api_key"
+all_answer "replaced store: K2 still valid" "$K2" 5 "200 "
+never_ok "replaced store: K4" "$K4" 10
+check "the switch is logged at notice, per worker" \
+  "$(log_count '\[notice\].*keygate: ".*keys.db" now names another file')" 2
+
+# ---- 2. an older backup put back ----------------------------------------
+copy_store "$DB" "$T/backup.db" # K3 valid in the backup
+"$KEYGATE" keys delete "$ID3" >/dev/null
+wait_for "K3 revoked" "$K3" "401 invalid_api_key"
+all_answer "K3 revoked on every worker" "$K3" 10 "401 invalid_api_key"
+mv "$T/backup.db" "$DB" && rm -f "$DB-wal" "$DB-shm"
+wait_for "older backup: refused" "$K2" "503 service_unavailable"
+all_answer "older backup: every answer 503" "$K2" 10 "503 service_unavailable"
+never_ok "older backup: K3 (valid in the backup)" "$K3" 20
+send "GET /api/v1/iocs HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX-API-Key: $K2\r\n\r\n"
+rid=$(resp_header x-request-id)
+check "503: the JSON error shape" "$(resp_body)" \
+  "{\"error\":{\"code\":\"service_unavailable\",\"message\":\"The service cannot check API keys right now. Retry in a few seconds.\",\"request_id\":\"$rid\"}}"
+check "503: content-type" "$(resp_header content-type)" "application/json"
+check "503: cache-control" "$(resp_header cache-control)" "no-store"
+check "503: retry-after" "$(resp_header retry-after)" "5"
+alerts=$(log_count '\[alert\].*went back from change sequence')
+check "the refusal is logged loudly, once per worker" "$alerts" 2
+check "the refusal names the operator's action" \
+  "$(log_count "went back.*keygate keys ack-restore --db $DB")" 2
+# More writes to the restored store do not make its history ours.
+IFS=$'\t' read -r _ K5 < <(new_key acme five)
+IFS=$'\t' read -r _ K6 < <(new_key acme six)
+sleep 0.6
+never_ok "older backup after more writes: K3" "$K3" 10
+all_answer "older backup after more writes: still 503" "$K5" 5 "503 service_unavailable"
+"$KEYGATE" keys ack-restore >"$T/ack.out"
+check_match "ack-restore says what it did" "$(cat "$T/ack.out")" \
+  "^accepted .*keys.db as it is now \\(change sequence [0-9]+\\)"
+wait_for "after ack-restore: served again" "$K2" "200 "
+all_answer "after ack-restore: K5 on every worker" "$K5" 10 "200 "
+# The documented price of the acknowledgement: K3 answers again.
+all_answer "after ack-restore: K3 as the backup says" "$K3" 5 "200 "
+"$KEYGATE" keys delete "$ID3" >/dev/null
+wait_for "K3 deleted anew" "$K3" "401 invalid_api_key"
+
+# ---- 3. truncated, and a worker killed -9 meanwhile ---------------------
+copy_store "$DB" "$T/good.db"
+before=$(log_count 'keygate: cannot read the key store')
+truncate -s 0 "$DB"
+wait_for "truncated: 503 past the staleness bound" "$K2" "503 service_unavailable"
+all_answer "truncated: every answer 503" "$K2" 10 "503 service_unavailable"
+master=$(cat "$T"/tmp/keygate-serve-*/nginx.pid)
+worker=$(pgrep -P "$master" | head -n 1)
+kill -9 "$worker"
+for _ in $(seq 1 100); do # the master starts another (bounded: 5 s)
+  if [ "$(pgrep -P "$master" | wc -l)" -ge 2 ] && ! kill -0 "$worker" 2>/dev/null; then
+    break
+  fi
+  sleep 0.05
+done
+check "the master restarted the worker" "$(pgrep -P "$master" | wc -l)" 2
+never_ok "truncated, worker restarted: K4 (valid in the master's snapshot)" "$K4" 40
+all_answer "truncated, worker restarted: every answer 503" "$K2" 20 "503 service_unavailable"
+sleep 1
+after=$(log_count 'keygate: cannot read the key store')
+# once per worker: the two first ones and the restarted one
+check "the failure is logged once per worker, not per poll" \
+  "$((after - before))" 3
+check "every failure line says what to do" \
+  "$(grep 'keygate: cannot read the key store' "$LOG" | grep -vc "keygate keys list --db $DB" || true)" 0
+check "the failure line names the cause" \
+  "$(($(log_count "cannot read the key store \"$DB\": $DB is truncated") >= 2))" 1
+# the two first workers and the restarted one (its snapshot, the master's,
+# is older than the bound at once)
+check "the 503s are announced" \
+  "$(log_count 'over keygate_max_staleness (2 s): answering 503')" 3
+mv "$T/good.db" "$DB" && rm -f "$DB-wal" "$DB-shm"
+wait_for "put back: served again" "$K2" "200 "
+all_answer "put back: K2 on every worker" "$K2" 10 "200 "
+never_ok "put back: K4" "$K4" 10
+check_match "recovery is logged" "$(grep 'reads again after' "$LOG" | head -n 1)" \
+  'keygate: the key store ".*keys.db" reads again after [0-9]+ s'
+
+# ---- 4. overwritten in place with garbage -------------------------------
+copy_store "$DB" "$T/good.db"
+python3 -c 'import sys
+with open(sys.argv[1], "r+b") as f:
+    f.write(b"garbage!" * 512)' "$DB"
+wait_for "garbage: 503 past the staleness bound" "$K2" "503 service_unavailable"
+never_ok "garbage: K4" "$K4" 10
+check "garbage: the cause is logged" \
+  "$(log_count 'is no longer an SQLite database; restore it from a backup')" 2
+mv "$T/good.db" "$DB" && rm -f "$DB-wal" "$DB-shm"
+wait_for "garbage put back: served again" "$K2" "200 "
+never_ok "garbage put back: K1" "$K1" 10
+finish

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# store_diskfull.sh — a full disk is named as such, with the fix, in one
+# line, and nothing is written (issue 13): a store on a 1 MiB tmpfs, the
+# disk filled, then writes and reads of keygate keys. Needs root (mount);
+# the tmpfs is unmounted in the cleanup.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+MNT=$TMP/full
+mkdir -p "$MNT"
+if ! mount -t tmpfs -o size=1m tmpfs "$MNT" 2>"$TMP/mount.err"; then
+  echo "SKIP: cannot mount a tmpfs (not root?): $(cat "$TMP/mount.err")"
+  exit 0
+fi
+kg_on_exit "umount '$MNT'"
+DB=$MNT/keys.db
+assert_exit 0 "accounts create" -- "$KEYGATE" accounts create acme --tier pro --db "$DB"
+assert_exit 0 "a key before the disk fills" -- \
+  "$KEYGATE" keys create --db "$DB" --account acme --name before
+dd if=/dev/zero of="$MNT/fill" bs=4k 2>/dev/null || true
+FULL="the disk holding $DB is full"
+FIX="; free space and retry: nothing was written"
+
+assert_exit 1 "keys create on a full disk" -- \
+  "$KEYGATE" keys create --db "$DB" --account acme --name after
+assert_contains "$(cat "$TMP/err")" "keygate keys create: $FULL" "create: the cause"
+assert_contains "$(cat "$TMP/err")" "$FIX" "create: the fix"
+assert_eq 1 "$(wc -l <"$TMP/err")" "create: one line"
+assert_eq "" "$(cat "$TMP/out")" "create: no key printed"
+assert_not_contains "$(cat "$TMP/err")" "disk I/O error" "create: not SQLite's bare words"
+
+# Before -shm exists (a fresh mount of the same bytes): even a read.
+rm -f "$DB-shm" "$DB-wal"
+assert_exit 1 "keys list on a full disk without -shm" -- \
+  "$KEYGATE" keys list --db "$DB"
+assert_contains "$(cat "$TMP/err")" "keygate keys list: $FULL" "list: the cause"
+assert_contains "$(cat "$TMP/err")" "$FIX" "list: the fix"
+assert_not_contains "$(cat "$TMP/err")" "disk I/O error" "list: not SQLite's bare words"
+
+rm -f "$MNT/fill"
+assert_exit 0 "keys list once space is free" -- "$KEYGATE" keys list --db "$DB"
+assert_eq 1 "$(grep -c 'before' "$TMP/out")" "the first key is there"
+assert_eq 0 "$(grep -c 'after' "$TMP/out" || true)" "nothing was written"
+kg_done
