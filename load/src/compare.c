@@ -39,26 +39,6 @@ double kgl_change_pct(double old, double new_) {
   return (new_ - old) / old * 100.0;
 }
 
-static void fmt_scaled(double v, const char *unit, char *out, size_t cap) {
-  if (v < 9.995) {
-    snprintf(out, cap, "%.2f%s", v, unit);
-  } else if (v < 99.95) {
-    snprintf(out, cap, "%.1f%s", v, unit);
-  } else {
-    snprintf(out, cap, "%.0f%s", v, unit);
-  }
-}
-
-void kgl_fmt_latency(int64_t us, char *out, size_t cap) {
-  if (us < 1000) {
-    snprintf(out, cap, "%lldus", (long long)us);
-  } else if (us < 999500) {
-    fmt_scaled((double)us / 1e3, "ms", out, cap);
-  } else {
-    fmt_scaled((double)us / 1e6, "s", out, cap);
-  }
-}
-
 /* ---- the Mann-Whitney U test ---------------------------------------------
  */
 

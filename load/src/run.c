@@ -118,16 +118,6 @@ static void row_from_hist(kgl_second_row *row, const kgl_hist *h) {
   row->max = h->total ? h->max : 0;
 }
 
-static void fmt_us(char *out, size_t cap, int64_t us) {
-  if (us < 1000) {
-    snprintf(out, cap, "%lldus", (long long)us);
-  } else if (us < 1000000) {
-    snprintf(out, cap, "%.2fms", (double)us / 1e3);
-  } else {
-    snprintf(out, cap, "%.2fs", (double)us / 1e6);
-  }
-}
-
 static void finish_second(gather *g, kgl_interval *iv, int64_t t) {
   kgl_second s;
   memset(&s, 0, sizeof s);
@@ -148,7 +138,7 @@ static void finish_second(gather *g, kgl_interval *iv, int64_t t) {
   kgl_result_add_second(g->res, &s);
   if (g->progress) {
     char p99[32];
-    fmt_us(p99, sizeof p99, s.row[KGL_ALL].p99);
+    kgl_fmt_latency(s.row[KGL_ALL].p99, p99, sizeof p99);
     fprintf(stderr,
             "  %4llds  %9lld req/s  mismatches %lld  errors %lld  p99 %s\n",
             (long long)t + 1, (long long)s.row[KGL_ALL].requests,

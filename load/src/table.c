@@ -79,7 +79,7 @@ static void fmt_scaled(double v, const char *unit, char *out, size_t cap) {
 }
 
 /* fmt_latency — a latency in µs: "850us", "1.21ms", "121ms", "1.21s". */
-static void fmt_latency(int64_t us, char *out, size_t cap) {
+void kgl_fmt_latency(int64_t us, char *out, size_t cap) {
   if (us < 1000) {
     snprintf(out, cap, "%lldus", (long long)us);
   } else if (us < 999500) {
@@ -113,13 +113,13 @@ static void fill_row(const kgl_result *r, int row, char (*cell)[CELL]) {
   static const double pcts[3] = {50.0, 99.0, 99.9};
   for (int i = 0; i < 3; i++) {
     if (h->total > 0) {
-      fmt_latency(kgl_hist_percentile(h, pcts[i]), cell[5 + i], CELL);
+      kgl_fmt_latency(kgl_hist_percentile(h, pcts[i]), cell[5 + i], CELL);
     } else {
       snprintf(cell[5 + i], CELL, "-");
     }
   }
   if (h->total > 0) {
-    fmt_latency(h->max, cell[8], CELL);
+    kgl_fmt_latency(h->max, cell[8], CELL);
   } else {
     snprintf(cell[8], CELL, "-");
   }

@@ -148,10 +148,6 @@ void kgl_compare_print(const kgl_comparison *c, const kgl_result *old,
  * a run's spill-over past its end is not one); else 0. */
 int kgl_second_whole(const kgl_result *r, const kgl_second *s);
 
-/* kgl_fmt_latency — a latency in µs as the end-of-run table prints it:
- * "850us", "1.21ms", "121ms", "1.21s", into out (capacity cap). */
-void kgl_fmt_latency(int64_t us, char *out, size_t cap);
-
 #ifdef __cplusplus
 }
 #endif

@@ -200,6 +200,10 @@ int kgl_result_write_json(const kgl_result *r, const char *path, char *why,
 int kgl_result_read_json(const char *path, kgl_result *r, char *why,
                          size_t whycap);
 
+/* kgl_fmt_latency — a latency in µs as the end-of-run table prints it:
+ * "850us", "1.21ms", "121ms", "1.21s", into out (capacity cap). */
+void kgl_fmt_latency(int64_t us, char *out, size_t cap);
+
 /* Output formats of the end-of-run table. */
 typedef enum kgl_table_format {
   KGL_TABLE_TEXT = 0,
