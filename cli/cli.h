@@ -55,6 +55,13 @@ char *cli_format_iso8601(int64_t t, char *out, size_t cap);
  */
 int cli_parse_duration(const char *s, int64_t *out);
 
+/*
+ * cli_parse_interval — parse a time span of the load tools, "250ms", "2s",
+ * "1.5m", "1h" (a decimal number and its unit; "0" alone is allowed), into
+ * seconds. A number without a unit is refused. Returns 0, or -1.
+ */
+int cli_parse_interval(const char *s, double *out);
+
 /* One "--name VALUE" flag of a command and where its value goes. */
 typedef struct cli_flag {
   const char *name;   /* "--db" */

@@ -76,29 +76,6 @@ static void usage(FILE *f) {
       "run could not happen. Keys are never printed: sk_live_****Ab3x.\n");
 }
 
-/* "250ms", "2s", "1.5m", "1h" into seconds; a bare number is refused. */
-static int parse_duration(const char *s, double *out) {
-  char *end = NULL;
-  const double v = strtod(s, &end);
-  if (end == s || !isfinite(v) || v < 0) {
-    return -1;
-  }
-  double scale;
-  if (strcmp(end, "ms") == 0) {
-    scale = 1e-3;
-  } else if (strcmp(end, "s") == 0) {
-    scale = 1;
-  } else if (strcmp(end, "m") == 0) {
-    scale = 60;
-  } else if (strcmp(end, "h") == 0) {
-    scale = 3600;
-  } else {
-    return -1;
-  }
-  *out = v * scale;
-  return 0;
-}
-
 static int parse_count(const char *s, long long lo, long long hi,
                        long long *out) {
   char *end = NULL;
@@ -285,7 +262,7 @@ static int one_option(load_args *a, int c, char **argv) {
     return 0;
   }
   case 'd':
-    if (parse_duration(optarg, &d) != 0 || d <= 0) {
+    if (cli_parse_interval(optarg, &d) != 0 || d <= 0) {
       return bad("--duration", optarg,
                  "want a duration with its unit: 500ms, 30s, 2m, 1h");
     }
@@ -300,13 +277,13 @@ static int one_option(load_args *a, int c, char **argv) {
     a->requests_given = 1;
     return 0;
   case O_WARMUP:
-    if (parse_duration(optarg, &d) != 0) {
+    if (cli_parse_interval(optarg, &d) != 0) {
       return bad("--warmup", optarg, "want a duration with its unit: 2s");
     }
     o->warmup_s = d;
     return 0;
   case O_TIMEOUT:
-    if (parse_duration(optarg, &d) != 0 || d < 0.001 || d > 60) {
+    if (cli_parse_interval(optarg, &d) != 0 || d < 0.001 || d > 60) {
       return bad("--timeout", optarg, "want a duration from 1ms to 60s");
     }
     o->timeout_s = d;

@@ -65,27 +65,6 @@ static void usage(FILE *f) {
       "sk_live_****Ab3x.\n");
 }
 
-/* "250ms", "2s", "0" (interval only) into seconds. */
-static int parse_duration(const char *s, double *out) {
-  char *end = NULL;
-  const double v = strtod(s, &end);
-  if (end == s || !isfinite(v) || v < 0) {
-    return -1;
-  }
-  double scale;
-  if (strcmp(end, "ms") == 0) {
-    scale = 1e-3;
-  } else if (strcmp(end, "s") == 0) {
-    scale = 1;
-  } else if (*end == '\0' && v == 0) {
-    scale = 0;
-  } else {
-    return -1;
-  }
-  *out = v * scale;
-  return 0;
-}
-
 enum {
   O_KEY = 1000,
   O_KEY_FILE,
@@ -266,7 +245,7 @@ static int one_option(probe_args *a, int c, char **argv) {
     a->list = 1;
     return 0;
   case O_INTERVAL:
-    if (parse_duration(optarg, &a->interval_s) != 0 || a->interval_s > 60) {
+    if (cli_parse_interval(optarg, &a->interval_s) != 0 || a->interval_s > 60) {
       return cli_error(CLI_EXIT_USAGE, CMD,
                        "--interval '%s': want 0 to 60s with its unit: 100ms, "
                        "1s",
@@ -274,7 +253,7 @@ static int one_option(probe_args *a, int c, char **argv) {
     }
     return 0;
   case O_TIMEOUT:
-    if (parse_duration(optarg, &a->timeout_s) != 0 || a->timeout_s < 0.01 ||
+    if (cli_parse_interval(optarg, &a->timeout_s) != 0 || a->timeout_s < 0.01 ||
         a->timeout_s > 60) {
       return cli_error(CLI_EXIT_USAGE, CMD,
                        "--timeout '%s': want 10ms to 60s with its unit: 5s",

@@ -7,9 +7,11 @@
  * depends on the process's time zone (no mktime, no TZ).
  */
 #include <getopt.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -136,6 +138,31 @@ char *cli_format_iso8601(int64_t t, char *out, size_t cap) {
 }
 
 /* ---- durations --------------------------------------------------------- */
+
+int cli_parse_interval(const char *s, double *out) {
+  char *end = NULL;
+  const double v = strtod(s, &end);
+  if (end == s || !isfinite(v) || v < 0 || s[0] == '-' || s[0] == '+' ||
+      s[0] == ' ') {
+    return -1;
+  }
+  double scale;
+  if (strcmp(end, "ms") == 0) {
+    scale = 1e-3;
+  } else if (strcmp(end, "s") == 0) {
+    scale = 1;
+  } else if (strcmp(end, "m") == 0) {
+    scale = 60;
+  } else if (strcmp(end, "h") == 0) {
+    scale = 3600;
+  } else if (*end == '\0' && v == 0) {
+    scale = 0; /* zero needs no unit */
+  } else {
+    return -1; /* no unit: "10" is refused (10 what?) */
+  }
+  *out = v * scale;
+  return 0;
+}
 
 int cli_parse_duration(const char *s, int64_t *out) {
   if (s == NULL || out == NULL || s[0] < '0' || s[0] > '9') {
