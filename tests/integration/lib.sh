@@ -26,6 +26,9 @@
 #                             $TMP/out and $TMP/err
 #   json_get FILE KEY         print top-level field KEY of the JSON object in
 #                             FILE: a string raw, null as "null", else as JSON
+#   kg_json_checks FILE [PRELUDE...]
+#                             assertions on a JSON file, one a line on stdin
+#                             (WHAT ;; COND [;; SHOW]; see jsonchecks.py)
 #   kg_done                   print "PASS: <script>: N assertions"
 #
 # Every assert counts into $KG_ASSERTS and fails the script on the first
@@ -168,6 +171,20 @@ json_get() {
   PYTHONIOENCODING=utf-8 python3 -c 'import json, sys
 v = json.load(open(sys.argv[1])).get(sys.argv[2], "<absent>")
 print(v if isinstance(v, str) else json.dumps(v))' "$1" "$2"
+}
+
+# kg_json_checks FILE [PRELUDE...] — assertions on the JSON document FILE,
+# one a line on stdin: WHAT ;; COND [;; SHOW] (Python over d, the document;
+# PRELUDE statements run first to name more). Each line counts as one
+# assertion; the first false COND fails the script, showing SHOW's value.
+kg_json_checks() {
+  local out n rc=0
+  out=$(python3 "$(dirname "${BASH_SOURCE[0]}")/jsonchecks.py" "$@") || rc=$?
+  n=$(printf '%s\n' "$out" | head -n 1)
+  KG_ASSERTS=$((KG_ASSERTS + ${n:-0}))
+  if [ "$rc" -ne 0 ]; then
+    kg_fail "$(printf '%s\n' "$out" | tail -n +2)"
+  fi
 }
 
 kg_done() {

@@ -60,38 +60,9 @@ load() {
 # seconds of the series that are whole (not the last one). Each line is
 # one assertion; the first false COND fails the script, printing SHOW.
 checks() {
-  local out n rc=0
-  out=$(python3 -c 'import json, sys
-d = json.load(open(sys.argv[1]))
-wall = float(sys.argv[2])
-lat = d["classes"]["all"]["latency_us"]
-series = [s["classes"]["all"] for s in d["series"][:-1]]
-n = 0
-for line in sys.stdin:
-    if not line.strip():
-        continue
-    parts = [x.strip() for x in line.split(";;")]
-    what, cond = parts[0], parts[1]
-    show = parts[2] if len(parts) > 2 else "None"
-    try:
-        ok = bool(eval(cond))
-    except Exception as e:
-        print("%d\n%s: %s raised %r" % (n + 1, what, cond, e))
-        sys.exit(1)
-    n += 1
-    if not ok:
-        try:
-            val = json.dumps(eval(show))
-        except Exception as e:
-            val = repr(e)
-        print("%d\n%s: %s is false (%s = %s)" % (n, what, cond, parts[2] if len(parts) > 2 else "-", val))
-        sys.exit(1)
-print(n)' "$TMP/$RUN.json" "$WALL") || rc=$?
-  n=$(printf '%s\n' "$out" | head -n 1)
-  KG_ASSERTS=$((KG_ASSERTS + ${n:-0}))
-  if [ "$rc" -ne 0 ]; then
-    kg_fail "$(printf '%s\n' "$out" | tail -n +2)"
-  fi
+  kg_json_checks "$TMP/$RUN.json" "wall = float($WALL)" \
+    'lat = d["classes"]["all"]["latency_us"]' \
+    'series = [s["classes"]["all"] for s in d["series"][:-1]]'
 }
 
 KEYS=$TMP/keys.tsv
