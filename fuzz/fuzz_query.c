@@ -1,8 +1,10 @@
 /*
- * fuzz/fuzz_query.c — a raw query string through kg_query_has_key.
+ * fuzz/fuzz_query.c — a raw request-target (or query string) through
+ * kg_query_has_key and kg_target_scan.
  *
  * The first input byte picks the policy (sk_live_, sk_test_ strict, or the
- * prefix policy with "pk_"); the rest is the query without '?'. Invariant:
+ * prefix policy with "pk_"); the rest is the target: a path, a query
+ * without '?', or both. Invariant:
  * the answer is 0 or 1 and agrees with the plain model in
  * reference_credential.c.
  */
@@ -39,6 +41,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   kg_span query = {buf, size - 1};
   int got = kg_query_has_key(p, query);
   FUZZ_CHECK(got == 0 || got == 1);
+  kg_status why = kg_target_scan(p, query);
+  FUZZ_CHECK(why == KG_OK || why == KG_URL_KEY_PREFIX ||
+             why == KG_URL_KEY_PARAM);
+  FUZZ_CHECK(got == (why != KG_OK));
   FUZZ_CHECK(got == ref_query_has_key(p->prefix, p->prefix_len, query));
   free(buf);
   return 0;

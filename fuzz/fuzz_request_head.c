@@ -134,7 +134,7 @@ static int contains(const char *hay, size_t h, const char *needle, size_t n) {
 static kg_status expected_decision(const kg_head *h) {
   kg_credential cred;
   kg_status out = kg_credential_extract(&checker.policy, h->fields, h->nfields,
-                                        h->query, &cred);
+                                        h->target, &cred);
   if (out != KG_OK) {
     return out; /* missing, invalid (malformed), ambiguous, in query */
   }
@@ -264,7 +264,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
   kg_decision d;
   kg_status dec =
-      kg_decide(&checker, head.fields, head.nfields, head.query, NOW, &d);
+      kg_decide(&checker, head.fields, head.nfields, head.target, NOW, &d);
   FUZZ_CHECK(dec == d.decision);
   FUZZ_CHECK(dec == expected_decision(&head));
   FUZZ_CHECK(dec == KG_VALID || dec == KG_MISSING_API_KEY ||

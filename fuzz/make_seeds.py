@@ -220,6 +220,34 @@ def seeds():
     for q in queries:
         for pol in (0, 1, 2):
             add("fuzz_query", bytes([pol]) + q.encode())
+    # Keys anywhere in the request-target (SPEC §1.1, issue 12): the path,
+    # ';' parameters, mid-value, after '+' or %20, a name, after %3F, behind
+    # '#', each raw, encoded once and encoded twice; and near misses.
+    body = ACTIVE[8:]
+    targets = [
+        "/api/v1/iocs/" + ACTIVE, "/" + ACTIVE + "/x", "/a;" + ACTIVE,
+        "/a;api_key=1", "/a?b=1;" + ACTIVE, "/a?b=1;token=1",
+        "/a?q=foo" + ACTIVE, "/a?ids=1," + ACTIVE, "/a?q=a+" + ACTIVE,
+        "/a?q=a%20" + ACTIVE, "/a?" + ACTIVE + "=1", "/a%3F" + ACTIVE,
+        "/a#" + ACTIVE, "/a#access_token=1", "http://h/a/" + ACTIVE,
+        "/a/%73k_live_" + body, "/a/%73%6B%5F%6C%69%76%65%5F" + body,
+        "/a?q=s%6b_live_" + body, "/a/%2573k_live_" + body,
+        "/a/%25%37%33k_live_" + body, "/a/%%37%33k_live_" + body,
+        "/a?q=%2573%256B%255F%256C%2569%2576%2565%255F" + body,
+        "/a?api%255Fkey=1", "/a/SK_LIVE_" + body, "/a/%53%4B_LIVE_x",
+        "/a?q=sk_liv", "/a/sk_%41ive_x", "/a/sk_%2541ive_x",
+        "/a/%252573k_live_x", "/a%3Fapi_key=1", "/tasks/sk_test_x",
+        "/a/pk_x", "/a/%2570k_x", "/a?q=sk_live%5", "/a?q=%25%25%25",
+        "/l?next=/a?key=1", "*",
+    ]
+    for t in targets:
+        for pol in (0, 1, 2):
+            add("fuzz_query", bytes([pol]) + t.encode())
+        add("fuzz_differential",
+            enc(t + "\nAuthorization: Bearer " + ACTIVE))
+        add("fuzz_request_head",
+            enc("GET " + t + " HTTP/1.1\r\nHost: a\r\nX-API-Key: " +
+                ACTIVE + "\r\n\r\n"))
     diffs = [
         "\nAuthorization:Bearer " + ACTIVE + "\nX-API-Key:" + ACTIVE,
         "\nAuthorization\nX-API-Key",

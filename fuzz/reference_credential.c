@@ -15,10 +15,16 @@
  *  - A recognised name on more than one line is ambiguous. Two different
  *    non-empty tokens across the two headers are ambiguous; the same token
  *    in both is one key.
- *  - Query: a parameter whose percent-decoded name is api_key, apikey, key,
- *    access_token or token (any case) with a non-empty value, or any
- *    parameter value or name that percent-decoded starts with the key
- *    prefix. A parameter without '=' is tested as a value.
+ *  - URL (the whole request-target, or any part of it): the key prefix, in
+ *    any case, anywhere in the target as sent, in the target
+ *    percent-decoded once, or in it decoded twice; or a parameter (the
+ *    target cut at '?', '&', ';' and '#') whose name, as sent or decoded
+ *    once or twice, is api_key, apikey, key, access_token or token (any
+ *    case) with a non-empty value.
+ *    The core matches the prefix one character at a time (each written raw,
+ *    %HH, or %25HH); for a prefix whose first character is not a hex digit
+ *    (sk_live_, sk_test_, pk_: the fuzzed ones) that finds exactly what the
+ *    three decoded copies below find (docs/contract.md has the argument).
  *  - Precedence: key in query, then ambiguous, then the key's own outcome.
  *  - The presented token of a malformed value is the rest of the value
  *    after the Bearer scheme and its spaces (the whole trimmed value for
@@ -209,61 +215,85 @@ static size_t percent_decode(const char *s, size_t n, char *out) {
   return o;
 }
 
-/* One parameter's verdict; name is NULL for a parameter without '='. */
-static int param_has_key(const char *prefix, size_t prefix_len,
-                         const char *name, size_t name_len, const char *value,
-                         size_t value_len, char *scratch) {
-  static const char *const key_names[] = {"api_key", "apikey", "key",
-                                          "access_token", "token"};
-  size_t vlen = percent_decode(value, value_len, scratch);
-  if (vlen >= prefix_len && memcmp(scratch, prefix, prefix_len) == 0) {
-    return 1;
-  }
-  if (name == NULL) {
+/* 1 when the lowercase needle (m bytes) occurs in (h, n), ASCII case
+ * ignored. */
+static int contains_folded(const char *h, size_t n, const char *needle,
+                           size_t m) {
+  if (m == 0 || m > n) {
     return 0;
   }
-  size_t nlen = percent_decode(name, name_len, scratch);
-  if (nlen >= prefix_len && memcmp(scratch, prefix, prefix_len) == 0) {
-    return 1; /* a key used as the parameter's name */
-  }
-  if (value_len == 0) {
-    return 0;
-  }
-  for (size_t k = 0; k < sizeof key_names / sizeof key_names[0]; k++) {
-    if (equals_word(scratch, nlen, key_names[k])) {
+  for (size_t i = 0; i + m <= n; i++) {
+    size_t k = 0;
+    while (k < m && lower(h[i + k]) == needle[k]) {
+      k++;
+    }
+    if (k == m) {
       return 1;
     }
   }
   return 0;
 }
 
+/* 1 when (s, n) as sent, decoded once, or decoded twice is one of the
+ * names that carry a key, in any case. scratch holds at least 2n bytes. */
+static int is_key_name(const char *s, size_t n, char *scratch) {
+  static const char *const key_names[] = {"api_key", "apikey", "key",
+                                          "access_token", "token"};
+  char *once = scratch;
+  char *twice = scratch + n;
+  size_t n1 = percent_decode(s, n, once);
+  size_t n2 = percent_decode(once, n1, twice);
+  for (size_t k = 0; k < sizeof key_names / sizeof key_names[0]; k++) {
+    if (equals_word(s, n, key_names[k]) ||
+        equals_word(once, n1, key_names[k]) ||
+        equals_word(twice, n2, key_names[k])) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static int is_separator(char c) {
+  return c == '?' || c == '&' || c == ';' || c == '#';
+}
+
 int ref_query_has_key(const char *prefix, size_t prefix_len, kg_span query) {
-  /* Scratch for decoding: never longer than the query itself. */
-  char scratch[4096];
-  if (query.len > sizeof scratch) {
-    /* The fuzz targets keep queries below this; refuse to guess. */
+  /* Scratch for the decoded copies: never longer than the target itself. */
+  static char once[4096];
+  static char twice[4096];
+  static char names[2 * 4096];
+  char want[64];
+  if (query.len > sizeof once || prefix_len > sizeof want) {
+    /* The fuzz targets keep targets below this; refuse to guess. */
     return -1;
   }
+  for (size_t k = 0; k < prefix_len; k++) {
+    want[k] = lower(prefix[k]);
+  }
+  /* The prefix in the three copies. */
+  size_t n1 = percent_decode(query.ptr, query.len, once);
+  size_t n2 = percent_decode(once, n1, twice);
+  if (contains_folded(query.ptr, query.len, want, prefix_len) ||
+      contains_folded(once, n1, want, prefix_len) ||
+      contains_folded(twice, n2, want, prefix_len)) {
+    return 1;
+  }
+  /* The parameters, cut at every separator. */
   size_t i = 0;
   while (i <= query.len) {
     size_t end = i;
-    while (end < query.len && query.ptr[end] != '&') {
+    while (end < query.len && !is_separator(query.ptr[end])) {
       end++;
     }
     const char *param = query.ptr + i;
     size_t param_len = end - i;
     const char *eq = param_len ? memchr(param, '=', param_len) : NULL;
-    int hit;
-    if (eq == NULL) {
-      hit =
-          param_has_key(prefix, prefix_len, NULL, 0, param, param_len, scratch);
-    } else {
+    if (eq != NULL) {
       size_t name_len = (size_t)(eq - param);
-      hit = param_has_key(prefix, prefix_len, param, name_len, eq + 1,
-                          param_len - name_len - 1, scratch);
-    }
-    if (hit) {
-      return 1;
+      size_t value_len = param_len - name_len - 1;
+      if (value_len > 0 && is_key_name(param, name_len, names)) {
+        return 1;
+      }
     }
     i = end + 1;
   }
@@ -278,7 +308,7 @@ kg_status ref_credential_extract(const char *prefix, size_t prefix_len,
   kg_span empty = {NULL, 0};
   *key = empty;
 
-  /* 1. A key in the query string outranks everything. */
+  /* 1. A key in the URL outranks everything. */
   if (ref_query_has_key(prefix, prefix_len, query) == 1) {
     return KG_API_KEY_IN_QUERY;
   }

@@ -20,7 +20,9 @@ kg_status ref_parse_authorization(kg_span value, kg_span *token);
 /* ref_parse_x_api_key — model of kg_parse_x_api_key. */
 kg_status ref_parse_x_api_key(kg_span value, kg_span *token);
 
-/* ref_query_has_key — model of kg_query_has_key for the given prefix. */
+/* ref_query_has_key — model of kg_query_has_key (and kg_target_has_key)
+ * for the given prefix: query is a request-target or any part of it.
+ * Returns 1, 0, or -1 for a span longer than the model's scratch. */
 int ref_query_has_key(const char *prefix, size_t prefix_len, kg_span query);
 
 /* ref_credential_extract — model of kg_credential_extract: returns the
