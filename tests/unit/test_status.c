@@ -63,6 +63,15 @@ static const status_case PINNED[] = {
     {KG_E_TOO_MANY_KEYS, 64, "too_many_keys"},
     {KG_E_DUPLICATE_DIGEST, 65, "duplicate_digest"},
     {KG_SERVICE_UNAVAILABLE, 70, "service_unavailable"},
+    {KG_E_MISSING_HOST, 80, "missing_host"},
+    {KG_E_BAD_HOST, 81, "bad_host"},
+    {KG_E_DUPLICATE_HEADER, 82, "duplicate_header"},
+    {KG_E_BAD_FRAMING, 83, "bad_framing"},
+    {KG_E_METHOD_NOT_ALLOWED, 84, "method_not_allowed"},
+    {KG_E_URI_TOO_LONG, 85, "uri_too_long"},
+    {KG_E_HEADER_TOO_LARGE, 86, "header_too_large"},
+    {KG_E_UNSUPPORTED_TRANSFER_CODING, 87, "unsupported_transfer_coding"},
+    {KG_E_VERSION_NOT_SUPPORTED, 88, "http_version_not_supported"},
 };
 #define NPINNED (sizeof PINNED / sizeof PINNED[0])
 

@@ -64,7 +64,17 @@ extern "C" {
   X(KG_E_TOO_MANY_KEYS, 64, "too_many_keys")                                   \
   X(KG_E_DUPLICATE_DIGEST, 65, "duplicate_digest")                             \
   /* a server's answers that are not decisions */                              \
-  X(KG_SERVICE_UNAVAILABLE, 70, "service_unavailable")
+  X(KG_SERVICE_UNAVAILABLE, 70, "service_unavailable")                         \
+  /* heads a server refuses before authentication (kg_head_screen) */          \
+  X(KG_E_MISSING_HOST, 80, "missing_host")                                     \
+  X(KG_E_BAD_HOST, 81, "bad_host")                                             \
+  X(KG_E_DUPLICATE_HEADER, 82, "duplicate_header")                             \
+  X(KG_E_BAD_FRAMING, 83, "bad_framing")                                       \
+  X(KG_E_METHOD_NOT_ALLOWED, 84, "method_not_allowed")                         \
+  X(KG_E_URI_TOO_LONG, 85, "uri_too_long")                                     \
+  X(KG_E_HEADER_TOO_LARGE, 86, "header_too_large")                             \
+  X(KG_E_UNSUPPORTED_TRANSFER_CODING, 87, "unsupported_transfer_coding")       \
+  X(KG_E_VERSION_NOT_SUPPORTED, 88, "http_version_not_supported")
 
 typedef enum kg_status {
 /* An enumerator, not an expression: no parentheses around name. */
