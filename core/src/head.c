@@ -254,3 +254,217 @@ kg_status kg_head_parse(const char *buf, size_t len, kg_head *head,
   }
   return s;
 }
+
+/* ---- what a server refuses before authentication ------------------------ */
+
+/* nginx's defaults, which `keygate serve` keeps: a request line or a field
+ * line must fit one of large_client_header_buffers' 8 KiB buffers. */
+#define SCREEN_LINE_MAX ((size_t)8192)
+
+/* The request line's length without its line end. */
+static size_t request_line_len(const kg_head *h) {
+  return (size_t)(h->version.ptr + h->version.len - h->method.ptr);
+}
+
+/* nginx reads a method of uppercase letters, '_' and '-' only. */
+static kg_status screen_method(kg_span m) {
+  for (size_t i = 0; i < m.len; i++) {
+    unsigned char c = (unsigned char)m.ptr[i];
+    if (!((unsigned)(c - 'A') < 26u || c == '_' || c == '-')) {
+      return KG_E_BAD_METHOD;
+    }
+  }
+  return KG_OK;
+}
+
+/* 1 when the target is absolute-form: scheme "://" (RFC 9112 §3.2.2). */
+static int is_absolute_form(kg_span t) {
+  size_t i = 0;
+  while (i < t.len && (kg_is((unsigned char)t.ptr[i], KG_C_BASE62) ||
+                       t.ptr[i] == '+' || t.ptr[i] == '-' || t.ptr[i] == '.')) {
+    i++;
+  }
+  return i > 0 && (unsigned)(kg_lower((unsigned char)t.ptr[0]) - 'a') < 26u &&
+         i + 3 <= t.len && memcmp(t.ptr + i, "://", 3) == 0;
+}
+
+/* The byte at path[*i], percent-decoded (a '.' may come as %2E); advances
+ * *i. */
+static unsigned char path_byte(kg_span p, size_t *i) {
+  unsigned char c = (unsigned char)p.ptr[*i];
+  if (c == '%' && *i + 2 < p.len && p.ptr[*i + 1] == '2' &&
+      kg_lower((unsigned char)p.ptr[*i + 2]) == 'e') {
+    *i += 3;
+    return '.';
+  }
+  if (c == '%' && *i + 2 < p.len && p.ptr[*i + 1] == '0' &&
+      p.ptr[*i + 2] == '0') {
+    *i += 3;
+    return 0;
+  }
+  *i += 1;
+  return c;
+}
+
+/* An origin-form path that nginx refuses: %00 in it, or a ".." segment
+ * (also as %2E%2E) that climbs above the root. */
+static kg_status screen_path(kg_span p) {
+  long depth = 0;
+  size_t i = 0;
+  while (i < p.len) {
+    /* one segment after a '/' */
+    if (path_byte(p, &i) != '/') {
+      continue;
+    }
+    size_t dots = 0;
+    size_t other = 0;
+    while (i < p.len && p.ptr[i] != '/') {
+      unsigned char c = path_byte(p, &i);
+      if (c == 0) {
+        return KG_E_BAD_TARGET;
+      }
+      if (c == '.') {
+        dots++;
+      } else {
+        other++;
+      }
+    }
+    if (other == 0 && dots == 2) {
+      if (--depth < 0) {
+        return KG_E_BAD_TARGET;
+      }
+    } else if (!(other == 0 && dots == 1) && (other | dots) != 0) {
+      depth++;
+    }
+  }
+  return KG_OK;
+}
+
+/* request-target: origin-form, or absolute-form (RFC 9112 §3.2); nginx
+ * refuses the asterisk and authority forms with 400. */
+static kg_status screen_target(kg_span t) {
+  if (t.len > 0 && t.ptr[0] == '/') {
+    const char *q = memchr(t.ptr, '?', t.len);
+    kg_span path = {t.ptr, q != NULL ? (size_t)(q - t.ptr) : t.len};
+    return screen_path(path);
+  }
+  if (is_absolute_form(t)) {
+    /* the path after scheme://authority, if any */
+    const char *auth = (const char *)memchr(t.ptr, '/', t.len) + 2;
+    const char *slash = memchr(auth, '/', t.len - (size_t)(auth - t.ptr));
+    if (slash == NULL) {
+      return KG_OK;
+    }
+    kg_span rest = {slash, t.len - (size_t)(slash - t.ptr)};
+    const char *q = memchr(rest.ptr, '?', rest.len);
+    kg_span path = {rest.ptr, q != NULL ? (size_t)(q - rest.ptr) : rest.len};
+    return screen_path(path);
+  }
+  return KG_E_BAD_TARGET;
+}
+
+/* A Host value nginx accepts: not empty, no SP, '/', '\' or control byte,
+ * and no ".." (ngx_http_validate_host). */
+static int host_ok(kg_span v) {
+  if (v.len == 0) {
+    return 0;
+  }
+  for (size_t i = 0; i < v.len; i++) {
+    unsigned char c = (unsigned char)v.ptr[i];
+    if (c <= ' ' || c == 0x7f || c == '/' || c == '\\') {
+      return 0;
+    }
+    if (c == '.' && i + 1 < v.len && v.ptr[i + 1] == '.') {
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* 1 when v is 1*DIGIT (RFC 9110 §8.6). */
+static int is_digits(kg_span v) {
+  if (v.len == 0) {
+    return 0;
+  }
+  for (size_t i = 0; i < v.len; i++) {
+    if ((unsigned)(v.ptr[i] - '0') >= 10u) {
+      return 0;
+    }
+  }
+  return 1;
+}
+
+kg_status kg_head_screen(const kg_head *h) {
+  if (h == NULL || h->method.ptr == NULL || h->version.len != 8) {
+    return KG_E_ARGUMENT;
+  }
+  /* While the request line is read (nginx: 414, then 400, then 505). */
+  if (request_line_len(h) > SCREEN_LINE_MAX) {
+    return KG_E_URI_TOO_LONG;
+  }
+  kg_status s = screen_method(h->method);
+  if (s != KG_OK) {
+    return s;
+  }
+  unsigned char major = (unsigned char)h->version.ptr[5];
+  unsigned char minor = (unsigned char)h->version.ptr[7];
+  if (major == '0') {
+    return KG_E_BAD_VERSION; /* nginx reads no HTTP/0.x request line */
+  }
+  if (major >= '2') {
+    return KG_E_VERSION_NOT_SUPPORTED; /* RFC 9110 §15.6.6 */
+  }
+  s = screen_target(h->target);
+  if (s != KG_OK) {
+    return s;
+  }
+  /* While the field lines are read, in their order. */
+  const kg_field *host = NULL;
+  const kg_field *length = NULL;
+  const kg_field *coding = NULL;
+  for (size_t i = 0; i < h->nfields; i++) {
+    const kg_field *f = &h->fields[i];
+    size_t line = (size_t)(f->value.ptr + f->value.len - f->name.ptr);
+    if (line > SCREEN_LINE_MAX) {
+      return KG_E_HEADER_TOO_LARGE;
+    }
+    const kg_field **one = NULL;
+    if (kg_ieq(f->name.ptr, f->name.len, "host", 4)) {
+      one = &host;
+    } else if (kg_ieq(f->name.ptr, f->name.len, "content-length", 14)) {
+      one = &length;
+    } else if (kg_ieq(f->name.ptr, f->name.len, "transfer-encoding", 17)) {
+      one = &coding;
+    } else {
+      continue;
+    }
+    if (*one != NULL) {
+      return KG_E_DUPLICATE_HEADER;
+    }
+    *one = f;
+    if (one == &host && !host_ok(f->value)) {
+      return KG_E_BAD_HOST;
+    }
+  }
+  /* Once the head is read (nginx's order). */
+  int http11 = major == '1' && minor >= '1';
+  if (host == NULL && http11) {
+    return KG_E_MISSING_HOST; /* RFC 9112 §3.2 */
+  }
+  if (length != NULL && !is_digits(length->value)) {
+    return KG_E_BAD_FRAMING;
+  }
+  if (coding != NULL) {
+    if (!http11 || length != NULL) {
+      return KG_E_BAD_FRAMING; /* RFC 9112 §6.1 */
+    }
+    if (!kg_ieq(coding->value.ptr, coding->value.len, "chunked", 7)) {
+      return KG_E_UNSUPPORTED_TRANSFER_CODING;
+    }
+  }
+  if (kg_ieq(h->method.ptr, h->method.len, "trace", 5) ||
+      kg_ieq(h->method.ptr, h->method.len, "connect", 7)) {
+    return KG_E_METHOD_NOT_ALLOWED;
+  }
+  return KG_OK;
+}

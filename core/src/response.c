@@ -234,3 +234,154 @@ kg_status kg_response_render(kg_status decision, const char *realm,
   put(&w, body, body_len);
   return finish(&w, out_len);
 }
+
+/* ---- refusals before authentication ----------------------------------- */
+
+int kg_refusal_http_status(kg_status refusal) {
+  switch (refusal) {
+  case KG_E_METHOD_NOT_ALLOWED:
+    return 405;
+  case KG_E_URI_TOO_LONG:
+    return 414;
+  case KG_E_HEADER_TOO_LARGE:
+    return 431; /* RFC 6585 §5; nginx's own code is 494 */
+  case KG_E_UNSUPPORTED_TRANSFER_CODING:
+    return 501; /* RFC 9112 §6.1 */
+  case KG_E_VERSION_NOT_SUPPORTED:
+    return 505;
+  case KG_E_HEAD_TOO_LARGE:
+  case KG_E_TOO_MANY_FIELDS:
+  case KG_E_BAD_REQUEST_LINE:
+  case KG_E_BAD_METHOD:
+  case KG_E_BAD_TARGET:
+  case KG_E_BAD_VERSION:
+  case KG_E_BAD_FIELD_NAME:
+  case KG_E_WS_BEFORE_COLON:
+  case KG_E_OBS_FOLD:
+  case KG_E_CONTROL_CHAR:
+  case KG_E_BAD_LINE_END:
+  case KG_E_MISSING_HOST:
+  case KG_E_BAD_HOST:
+  case KG_E_DUPLICATE_HEADER:
+  case KG_E_BAD_FRAMING:
+    return 400;
+  default:
+    return 0;
+  }
+}
+
+const char *kg_refusal_code(kg_status refusal) {
+  int status = kg_refusal_http_status(refusal);
+  if (status == 0) {
+    return NULL;
+  }
+  return status == 400 ? "bad_request" : kg_status_str(refusal);
+}
+
+const char *kg_refusal_message(kg_status refusal) {
+  switch (refusal) {
+  case KG_E_MISSING_HOST:
+    return "The request has no Host header. HTTP/1.1 requests must send "
+           "exactly one Host header (RFC 9112 section 3.2).";
+  case KG_E_BAD_HOST:
+    return "The Host header is not a valid host. Send the server's name, "
+           "with its port if needed.";
+  case KG_E_DUPLICATE_HEADER:
+    return "Host, Content-Length or Transfer-Encoding was sent more than "
+           "once. Send each of them at most once.";
+  case KG_E_BAD_FRAMING:
+    return "The request body's length is ambiguous. Send either a "
+           "Content-Length of digits or Transfer-Encoding: chunked (HTTP/1.1 "
+           "only), not both.";
+  case KG_E_METHOD_NOT_ALLOWED:
+    return "This method is not allowed. TRACE and CONNECT are refused.";
+  case KG_E_URI_TOO_LONG:
+    return "The request line is too long. Keep the URL under 8 KiB.";
+  case KG_E_HEADER_TOO_LARGE:
+    return "A header line is too long. Keep each header under 8 KiB.";
+  case KG_E_UNSUPPORTED_TRANSFER_CODING:
+    return "This Transfer-Encoding is not supported. Send "
+           "Transfer-Encoding: chunked or a Content-Length.";
+  case KG_E_VERSION_NOT_SUPPORTED:
+    return "This HTTP version is not supported here. Send HTTP/1.1.";
+  case KG_E_BAD_METHOD:
+    return "The method is malformed. Send an uppercase method such as GET.";
+  case KG_E_BAD_TARGET:
+    return "The request target is malformed. Send a path that starts with "
+           "'/' (or an absolute URL), without '..' above the root or %00.";
+  case KG_E_BAD_VERSION:
+  case KG_E_BAD_REQUEST_LINE:
+    return "The request line is malformed. Send METHOD /path HTTP/1.1, "
+           "one space apart.";
+  case KG_E_HEAD_TOO_LARGE:
+  case KG_E_TOO_MANY_FIELDS:
+  case KG_E_BAD_FIELD_NAME:
+  case KG_E_WS_BEFORE_COLON:
+  case KG_E_OBS_FOLD:
+  case KG_E_CONTROL_CHAR:
+  case KG_E_BAD_LINE_END:
+    /* The module's message for the head errors nginx itself finds. */
+    return "The request is malformed. Send each header on one line, once, "
+           "with no whitespace before the colon and no control characters.";
+  default:
+    return NULL;
+  }
+}
+
+static const char *reason_phrase(int status) {
+  switch (status) {
+  case 405:
+    return "Not Allowed";
+  case 414:
+    return "URI Too Long";
+  case 431:
+    return "Request Header Fields Too Large";
+  case 501:
+    return "Not Implemented";
+  case 505:
+    return "HTTP Version Not Supported";
+  default:
+    return "Bad Request";
+  }
+}
+
+kg_status kg_refusal_render(kg_status refusal, const char *request_id,
+                            char *out, size_t cap, size_t *out_len) {
+  int status = kg_refusal_http_status(refusal);
+  if (out == NULL || out_len == NULL || status == 0 ||
+      !request_id_ok(request_id)) {
+    return KG_E_ARGUMENT;
+  }
+  const char *message = kg_refusal_message(refusal);
+  char body[KG_ERROR_BODY_MAX];
+  writer b = {body, sizeof body, 0, 0};
+  puts_(&b, "{\"error\":{\"code\":\"");
+  puts_(&b, kg_refusal_code(refusal));
+  puts_(&b, "\",\"message\":\"");
+  put_json(&b, message, strlen(message));
+  puts_(&b, "\",\"request_id\":\"");
+  put(&b, request_id, KG_REQUEST_ID_LEN);
+  puts_(&b, "\"}}");
+  size_t body_len;
+  kg_status s = finish(&b, &body_len);
+  if (s != KG_OK) {
+    return s;
+  }
+  char head[160];
+  int n = snprintf(head, sizeof head,
+                   "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+                   "Cache-Control: no-store\r\nX-Request-Id: ",
+                   status, reason_phrase(status));
+  char length[48];
+  int m = snprintf(length, sizeof length, "\r\nContent-Length: %zu\r\n\r\n",
+                   body_len);
+  if (n < 0 || m < 0 || (size_t)n >= sizeof head) {
+    return KG_E_ARGUMENT;
+  }
+  writer w = {out, cap, 0, 0};
+  put(&w, head, (size_t)n);
+  put(&w, request_id, KG_REQUEST_ID_LEN);
+  put(&w, length, (size_t)m);
+  put(&w, body, body_len);
+  return finish(&w, out_len);
+}

@@ -682,8 +682,127 @@ static void a_small_head_followed_by_a_large_body_is_accepted(void **state) {
 
 #define T(f) cmocka_unit_test_teardown(f, guard_teardown)
 
+/* ---- kg_head_screen: what a server refuses before authentication ------- */
+
+static const struct screen_case {
+  const char *name;
+  const char *head;
+  kg_status want;
+} SCREEN_CASES[] = {
+    {"plain_request_passes", "GET /a HTTP/1.1\r\nHost: a\r\n\r\n", KG_OK},
+    {"http10_needs_no_host", "GET / HTTP/1.0\r\n\r\n", KG_OK},
+    {"http11_without_host", "GET / HTTP/1.1\r\nX-A: 1\r\n\r\n",
+     KG_E_MISSING_HOST},
+    {"absolute_form_without_host", "GET http://a/ HTTP/1.1\r\n\r\n",
+     KG_E_MISSING_HOST},
+    {"absolute_form_with_host", "GET http://a/x?y HTTP/1.1\r\nHost: a\r\n\r\n",
+     KG_OK},
+    {"empty_host", "GET / HTTP/1.0\r\nHost: \r\n\r\n", KG_E_BAD_HOST},
+    {"host_with_slash", "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", KG_E_BAD_HOST},
+    {"host_with_two_dots", "GET / HTTP/1.1\r\nHost: a..b\r\n\r\n",
+     KG_E_BAD_HOST},
+    {"ipv6_host", "GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n", KG_OK},
+    {"host_twice", "GET / HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n",
+     KG_E_DUPLICATE_HEADER},
+    {"content_length_twice",
+     "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n"
+     "\r\n",
+     KG_E_DUPLICATE_HEADER},
+    {"content_length_not_digits",
+     "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
+     KG_E_BAD_FRAMING},
+    {"chunked_with_content_length",
+     "GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+     "Content-Length: 0\r\n\r\n",
+     KG_E_BAD_FRAMING},
+    {"chunked_on_http10",
+     "GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", KG_E_BAD_FRAMING},
+    {"chunked_any_case",
+     "GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: CHUNKED\r\n\r\n", KG_OK},
+    {"identity_coding",
+     "GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n",
+     KG_E_UNSUPPORTED_TRANSFER_CODING},
+    {"trace", "TRACE / HTTP/1.1\r\nHost: a\r\n\r\n", KG_E_METHOD_NOT_ALLOWED},
+    {"connect", "CONNECT / HTTP/1.1\r\nHost: a\r\n\r\n",
+     KG_E_METHOD_NOT_ALLOWED},
+    {"connect_authority_form", "CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n",
+     KG_E_BAD_TARGET},
+    {"asterisk_form", "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", KG_E_BAD_TARGET},
+    {"dot_dot_above_root", "GET /a/../../b HTTP/1.1\r\nHost: a\r\n\r\n",
+     KG_E_BAD_TARGET},
+    {"encoded_dot_dot_above_root", "GET /%2E%2e HTTP/1.1\r\nHost: a\r\n\r\n",
+     KG_E_BAD_TARGET},
+    {"dot_dot_inside_root", "GET /a/./../b/ HTTP/1.1\r\nHost: a\r\n\r\n",
+     KG_OK},
+    {"dot_dot_in_query_is_not_a_path",
+     "GET /?p=/../.. HTTP/1.1\r\nHost: a\r\n\r\n", KG_OK},
+    {"encoded_nul_in_path", "GET /a%00b HTTP/1.1\r\nHost: a\r\n\r\n",
+     KG_E_BAD_TARGET},
+    {"lowercase_method", "get / HTTP/1.1\r\nHost: a\r\n\r\n", KG_E_BAD_METHOD},
+    {"unknown_uppercase_method", "PURGE_X-Y / HTTP/1.1\r\nHost: a\r\n\r\n",
+     KG_OK},
+    {"http09_version", "GET / HTTP/0.9\r\n\r\n", KG_E_BAD_VERSION},
+    {"http2", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", KG_E_VERSION_NOT_SUPPORTED},
+    {"http12", "GET / HTTP/1.2\r\nHost: a\r\n\r\n", KG_OK},
+};
+
+static void heads_are_screened_as_nginx_does(void **state) {
+  (void)state;
+  for (size_t i = 0; i < sizeof SCREEN_CASES / sizeof SCREEN_CASES[0]; i++) {
+    const struct screen_case *c = &SCREEN_CASES[i];
+    for (size_t side = 0; side < 2; side++) {
+      parsed p;
+      parse(&p, c->head, strlen(c->head), SIDES[side]);
+      if (p.rc != KG_OK) {
+        fail_msg("%s: does not parse: %s", c->name, kg_status_str(p.rc));
+      }
+      kg_status got = kg_head_screen(&p.head);
+      if (got != c->want) {
+        fail_msg("%s: %s, want %s", c->name, kg_status_str(got),
+                 kg_status_str(c->want));
+      }
+    }
+  }
+  guard_free_all();
+}
+
+/* 8 KiB is nginx's large_client_header_buffers: one byte over is refused. */
+static void long_lines_are_screened_at_eight_kib(void **state) {
+  (void)state;
+  static char buf[12000];
+  const char *tail = " HTTP/1.1\r\nHost: a\r\n\r\n";
+  /* request line of exactly 8192 bytes: "GET /bbb... HTTP/1.1" */
+  for (size_t over = 0; over < 2; over++) {
+    size_t path = 8192 - 4 - 9 + over;
+    memcpy(buf, "GET /", 5);
+    memset(buf + 5, 'b', path - 1);
+    memcpy(buf + 4 + path, tail, strlen(tail));
+    parsed p;
+    parse(&p, buf, 4 + path + strlen(tail), GUARD_AFTER);
+    assert_int_equal(p.rc, KG_OK);
+    assert_int_equal(kg_head_screen(&p.head), over ? KG_E_URI_TOO_LONG : KG_OK);
+  }
+  for (size_t over = 0; over < 2; over++) {
+    size_t value = 8192 - 7 + over; /* "X-Big: " + value */
+    size_t n = 0;
+    memcpy(buf, "GET / HTTP/1.1\r\nHost: a\r\nX-Big: ", 32);
+    n = 32;
+    memset(buf + n, 'v', value);
+    n += value;
+    memcpy(buf + n, "\r\n\r\n", 4);
+    parsed p;
+    parse(&p, buf, n + 4, GUARD_AFTER);
+    assert_int_equal(p.rc, KG_OK);
+    assert_int_equal(kg_head_screen(&p.head),
+                     over ? KG_E_HEADER_TOO_LARGE : KG_OK);
+  }
+  guard_free_all();
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      T(heads_are_screened_as_nginx_does),
+      T(long_lines_are_screened_at_eight_kib),
       T(guard_page_faults_on_a_read_past_the_end),
       T(guard_page_faults_on_a_read_before_the_start),
       T(guard_empty_input_points_at_the_guard_page),

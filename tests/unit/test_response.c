@@ -461,8 +461,69 @@ static void x_request_id_equals_the_body_request_id(void **state) {
 
 #define T(f) cmocka_unit_test_teardown(f, guard_teardown)
 
+/* ---- refusals before authentication ----------------------------------- */
+
+static void refusals_have_their_status_code_and_message(void **state) {
+  (void)state;
+  static const struct {
+    kg_status s;
+    int status;
+    const char *code;
+  } cases[] = {
+      {KG_E_MISSING_HOST, 400, "bad_request"},
+      {KG_E_BAD_HOST, 400, "bad_request"},
+      {KG_E_DUPLICATE_HEADER, 400, "bad_request"},
+      {KG_E_BAD_FRAMING, 400, "bad_request"},
+      {KG_E_BAD_TARGET, 400, "bad_request"},
+      {KG_E_OBS_FOLD, 400, "bad_request"},
+      {KG_E_METHOD_NOT_ALLOWED, 405, "method_not_allowed"},
+      {KG_E_URI_TOO_LONG, 414, "uri_too_long"},
+      {KG_E_HEADER_TOO_LARGE, 431, "header_too_large"},
+      {KG_E_UNSUPPORTED_TRANSFER_CODING, 501, "unsupported_transfer_coding"},
+      {KG_E_VERSION_NOT_SUPPORTED, 505, "http_version_not_supported"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    assert_int_equal(kg_refusal_http_status(cases[i].s), cases[i].status);
+    assert_string_equal(kg_refusal_code(cases[i].s), cases[i].code);
+    assert_non_null(kg_refusal_message(cases[i].s));
+  }
+  assert_int_equal(kg_refusal_http_status(KG_MISSING_API_KEY), 0);
+  assert_null(kg_refusal_code(KG_OK));
+  assert_null(kg_refusal_message(KG_VALID));
+}
+
+static void missing_host_answer_names_the_host(void **state) {
+  (void)state;
+  char out[KG_RESPONSE_MAX];
+  size_t len = 0;
+  static const char id[] = "req_0123456789ABCDEFGHIJKLMN";
+  assert_int_equal(
+      kg_refusal_render(KG_E_MISSING_HOST, id, out, sizeof out, &len), KG_OK);
+  assert_int_equal(len, strlen(out));
+  assert_non_null(strstr(out, "HTTP/1.1 400 Bad Request\r\n"));
+  assert_non_null(strstr(out, "\r\nCache-Control: no-store\r\n"));
+  assert_non_null(strstr(out, "\r\nX-Request-Id: req_0123456789ABCDEFGHIJKLMN"
+                              "\r\n"));
+  assert_non_null(
+      strstr(out, "\r\n\r\n{\"error\":{\"code\":\"bad_request\",\"message\":"
+                  "\"The request has no Host header."));
+  assert_non_null(strstr(out, "\"request_id\":\"req_0123456789ABCDEFGHIJKLMN"
+                              "\"}}"));
+  assert_int_equal(
+      kg_refusal_render(KG_E_VERSION_NOT_SUPPORTED, id, out, sizeof out, &len),
+      KG_OK);
+  assert_non_null(strstr(out, "HTTP/1.1 505 HTTP Version Not Supported\r\n"));
+  assert_int_equal(
+      kg_refusal_render(KG_MISSING_API_KEY, id, out, sizeof out, &len),
+      KG_E_ARGUMENT);
+  assert_int_equal(kg_refusal_render(KG_E_MISSING_HOST, id, out, 10, &len),
+                   KG_E_BUFFER_TOO_SMALL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      T(refusals_have_their_status_code_and_message),
+      T(missing_host_answer_names_the_host),
       T(http_status_follows_the_decision),
       T(messages_are_pinned_byte_for_byte),
       T(missing_message_is_the_documented_one),

@@ -63,6 +63,32 @@ typedef struct kg_head {
 kg_status kg_head_parse(const char *buf, size_t len, kg_head *head,
                         size_t *consumed);
 
+/*
+ * kg_head_screen — the refusals a server makes before any authentication,
+ * for a head kg_head_parse accepted: what nginx (with keygate serve's
+ * defaults) refuses before its access phase. KG_OK when none applies, else
+ * the first that does, in the order nginx finds them:
+ *   KG_E_URI_TOO_LONG (414)            request line over 8 KiB
+ *   KG_E_BAD_METHOD (400)              a method byte other than A-Z _ -
+ *   KG_E_BAD_VERSION (400)             HTTP/0.x on a request line
+ *   KG_E_VERSION_NOT_SUPPORTED (505)   HTTP/2.0 and above
+ *   KG_E_BAD_TARGET (400)              not origin- or absolute-form
+ *                                      ('*', host:port), %00 in the path, a
+ *                                      ".." (or %2E%2E) above the root
+ *   KG_E_HEADER_TOO_LARGE (431)        a field line over 8 KiB
+ *   KG_E_DUPLICATE_HEADER (400)        Host, Content-Length or
+ *                                      Transfer-Encoding twice
+ *   KG_E_BAD_HOST (400)                empty Host, SP, '/', '\', ".."
+ *   KG_E_MISSING_HOST (400)            HTTP/1.1 without Host (RFC 9112 §3.2)
+ *   KG_E_BAD_FRAMING (400)             Content-Length not digits, or
+ *                                      Transfer-Encoding with it or on 1.0
+ *   KG_E_UNSUPPORTED_TRANSFER_CODING (501) a coding other than chunked
+ *   KG_E_METHOD_NOT_ALLOWED (405)      TRACE, CONNECT
+ * kg_refusal_http_status (response.h) gives each one's status; the
+ * decisions are in docs/contract.md. Reads only h; allocates nothing.
+ */
+kg_status kg_head_screen(const kg_head *h);
+
 #ifdef __cplusplus
 }
 #endif

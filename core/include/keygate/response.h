@@ -82,6 +82,38 @@ kg_status kg_response_render(kg_status decision, const char *realm,
                              size_t realm_len, const char *request_id,
                              char *out, size_t cap, size_t *out_len);
 
+/*
+ * Refusals before authentication: a head that kg_head_parse rejects (its
+ * parse errors) or that kg_head_screen refuses. They answer in the same
+ * JSON shape as the decisions, with their own status and message.
+ *
+ * kg_refusal_http_status — 400, or 405, 414, 431, 501, 505 for the
+ * classes of kg_head_screen that have their own status; 0 for a status
+ * that is not a refusal.
+ */
+int kg_refusal_http_status(kg_status refusal);
+
+/* kg_refusal_code — the JSON `code`: "bad_request" for every 400, else
+ * kg_status_str(refusal) ("method_not_allowed", "uri_too_long",
+ * "header_too_large", "unsupported_transfer_coding",
+ * "http_version_not_supported"); NULL for a status that is not a
+ * refusal. Static string. */
+const char *kg_refusal_code(kg_status refusal);
+
+/* kg_refusal_message — the message naming the cause (static, ASCII), or
+ * NULL for a status that is not a refusal. */
+const char *kg_refusal_message(kg_status refusal);
+
+/*
+ * kg_refusal_render — the whole HTTP/1.1 response for a refusal (status
+ * line, Content-Type, Cache-Control, X-Request-Id, Content-Length, empty
+ * line, body {"error":{"code","message","request_id"}}). Writes
+ * NUL-terminated into out, sets *out_len. Returns KG_OK, KG_E_ARGUMENT (not
+ * a refusal, bad request id) or KG_E_BUFFER_TOO_SMALL.
+ */
+kg_status kg_refusal_render(kg_status refusal, const char *request_id,
+                            char *out, size_t cap, size_t *out_len);
+
 #ifdef __cplusplus
 }
 #endif
