@@ -272,6 +272,62 @@ static void print_decision(const kg_decision *d, const kg_key_policy *policy,
   printf("}\n");
 }
 
+/* ---- refusals before authentication ------------------------------------ */
+
+/*
+ * SPEC §1.3's precedence holds for a refused head where the request line
+ * was read, as the server's bad-request handler keeps it: a key in the URL
+ * is api_key_in_query whatever the refusal; for a 400, a key header twice
+ * (or two different keys) among the field lines read is ambiguous_api_key.
+ * Prints that decision and returns 1; returns 0 when the refusal stands.
+ */
+static int refused_by_decision(const kg_checker *checker, const kg_head *head,
+                               kg_status refusal, const check_opts *o,
+                               const char *request_id) {
+  if (head->target.ptr == NULL) {
+    return 0;
+  }
+  kg_credential cred;
+  kg_credential_extract(&checker->policy, head->fields, head->nfields,
+                        head->target, &cred);
+  if (cred.outcome != KG_API_KEY_IN_QUERY &&
+      (cred.outcome != KG_AMBIGUOUS_API_KEY ||
+       kg_refusal_http_status(refusal) != 400)) {
+    return 0;
+  }
+  kg_decision d;
+  memset(&d, 0, sizeof d);
+  d.decision = cred.outcome;
+  d.detail = cred.detail;
+  d.sources = cred.sources;
+  print_decision(&d, &checker->policy, NULL, o->realm, request_id);
+  return 1;
+}
+
+/* The JSON for a refused head: the status and code the server answers,
+ * why (refusal), where a parse error was found, and the whole response. */
+static void print_refusal(const kg_head *head, kg_status parse,
+                          kg_status refusal, const char *request_id) {
+  printf("{\"decision\":null,\"status\":%d,\"code\":\"%s\","
+         "\"refusal\":\"%s\"",
+         kg_refusal_http_status(refusal), kg_refusal_code(refusal),
+         kg_status_str(refusal));
+  if (parse != KG_OK) {
+    printf(",\"parse_error\":\"%s\",\"offset\":%zu", kg_status_str(parse),
+           head->error_offset);
+  }
+  printf(",\"request_id\":\"%s\",\"response\":", request_id);
+  char resp[KG_RESPONSE_MAX];
+  size_t resp_len;
+  if (kg_refusal_render(refusal, request_id, resp, sizeof resp, &resp_len) ==
+      KG_OK) {
+    cli_json_string(stdout, resp, resp_len);
+  } else {
+    printf("null");
+  }
+  printf("}\n");
+}
+
 /* ---- the command ------------------------------------------------------ */
 
 typedef struct check_state {
@@ -394,16 +450,38 @@ int cmd_check(int argc, char **argv) {
     state_free(&st);
     return cli_error(CLI_EXIT_FAIL, CMD, "the OpenSSL CSPRNG failed");
   }
-  if (ps != KG_OK) {
-    const char *why = ps == KG_INCOMPLETE ? "incomplete" : kg_status_str(ps);
-    printf("{\"decision\":null,\"status\":400,\"parse_error\":\"%s\","
+  if (ps == KG_INCOMPLETE) {
+    printf("{\"decision\":null,\"status\":400,\"parse_error\":\"incomplete\","
            "\"offset\":%zu,\"request_id\":\"%s\",\"response\":null}\n",
-           why, head.error_offset, request_id);
+           head.error_offset, request_id);
     OPENSSL_cleanse(buf, sizeof buf);
     state_free(&st);
     return cli_error(CLI_EXIT_FAIL, CMD,
-                     "the request head on stdin does not parse: %s at byte %zu",
-                     why, head.error_offset);
+                     "the request head on stdin is incomplete at byte %zu",
+                     head.error_offset);
+  }
+  /* What the server refuses before authentication: a head that does not
+   * parse, or one kg_head_screen refuses (a missing Host, TRACE, ...). */
+  kg_status refusal = ps != KG_OK ? ps : kg_head_screen(&head);
+  if (refusal != KG_OK &&
+      !refused_by_decision(&checker, &head, refusal, &o, request_id)) {
+    print_refusal(&head, ps, refusal, request_id);
+    OPENSSL_cleanse(buf, sizeof buf);
+    state_free(&st);
+    if (ps != KG_OK) {
+      return cli_error(CLI_EXIT_FAIL, CMD,
+                       "the request head on stdin does not parse: %s at byte "
+                       "%zu",
+                       kg_status_str(ps), head.error_offset);
+    }
+    return cli_error(CLI_EXIT_FAIL, CMD,
+                     "the server refuses this head before authentication: %s",
+                     kg_status_str(refusal));
+  }
+  if (refusal != KG_OK) {
+    OPENSSL_cleanse(buf, sizeof buf);
+    state_free(&st);
+    return CLI_EXIT_OK;
   }
   kg_decision d;
   kg_decide(&checker, head.fields, head.nfields, head.target, now, &d);

@@ -133,13 +133,13 @@ assert_eq '["x-api-key"]' "$(field valid_x_api_key_bare_lf sources)" \
   "x-api-key: sources"
 
 run_check valid_both_headers_same_key \
-  "GET / HTTP/1.1\r\nX-API-Key: $K_ACTIVE\r\nauthorization: bearer   $K_ACTIVE\r\n\r\n"
+  "GET / HTTP/1.1\r\nHost: api.example.com\r\nX-API-Key: $K_ACTIVE\r\nauthorization: bearer   $K_ACTIVE\r\n\r\n"
 expect valid_both_headers_same_key valid 200 ok key_00000000001 'sk_live_****cUGk'
 assert_eq '["authorization", "x-api-key"]' \
   "$(field valid_both_headers_same_key sources)" "both: sources"
 
 run_check valid_without_final_empty_line \
-  "GET / HTTP/1.1\r\nAuthorization: Bearer $K_ACTIVE\r\n"
+  "GET / HTTP/1.1\r\nHost: api.example.com\r\nAuthorization: Bearer $K_ACTIVE\r\n"
 expect valid_without_final_empty_line valid 200 ok key_00000000001 'sk_live_****cUGk'
 
 # ---- missing ----------------------------------------------------------------
@@ -148,109 +148,109 @@ expect missing missing_api_key 401 ok null null
 expect_response missing missing_api_key "$MSG_MISSING" "$CH_MISSING"
 
 run_check missing_basic_scheme \
-  "GET / HTTP/1.1\r\nAuthorization: Basic dXNlcjpwYXNz\r\n\r\n"
+  "GET / HTTP/1.1\r\nHost: api.example.com\r\nAuthorization: Basic dXNlcjpwYXNz\r\n\r\n"
 expect missing_basic_scheme missing_api_key 401 ok null null
 
 run_check missing_empty_bearer \
-  "GET / HTTP/1.1\r\nAuthorization: Bearer   \r\nX-API-Key:\r\n\r\n"
+  "GET / HTTP/1.1\r\nHost: api.example.com\r\nAuthorization: Bearer   \r\nX-API-Key:\r\n\r\n"
 expect missing_empty_bearer missing_api_key 401 ok null null
 
 # ---- invalid ----------------------------------------------------------------
-run_check unknown "GET / HTTP/1.1\r\nX-API-Key: $K_UNKNOWN\r\n\r\n"
+run_check unknown "GET / HTTP/1.1\r\nHost: api.example.com\r\nX-API-Key: $K_UNKNOWN\r\n\r\n"
 expect unknown invalid_api_key 401 key_unknown null 'sk_live_****pUa2'
 expect_response unknown invalid_api_key "$MSG_INVALID" "$CH_INVALID"
 
 run_check bad_checksum \
-  "GET / HTTP/1.1\r\nAuthorization: Bearer $K_BADSUM\r\n\r\n"
+  "GET / HTTP/1.1\r\nHost: api.example.com\r\nAuthorization: Bearer $K_BADSUM\r\n\r\n"
 expect bad_checksum invalid_api_key 401 key_bad_checksum null 'sk_live_****cUGl'
 expect_response bad_checksum invalid_api_key "$MSG_INVALID" "$CH_INVALID"
 
 # A control byte inside a key header is a malformed key, as the server
 # answers it (nginx hands such values to the module), not a parse error.
 run_check control_byte_in_x_api_key \
-  "GET / HTTP/1.1\r\nX-API-Key: ${K_ACTIVE:0:20}\x01${K_ACTIVE:21}\r\n\r\n"
+  "GET / HTTP/1.1\r\nHost: api.example.com\r\nX-API-Key: ${K_ACTIVE:0:20}\x01${K_ACTIVE:21}\r\n\r\n"
 expect control_byte_in_x_api_key invalid_api_key 401 key_malformed null -
 expect_response control_byte_in_x_api_key invalid_api_key "$MSG_INVALID" "$CH_INVALID"
 
 run_check del_in_basic_authorization \
-  "GET / HTTP/1.1\r\nAuthorization: Basic \x7f\r\n\r\n"
+  "GET / HTTP/1.1\r\nHost: api.example.com\r\nAuthorization: Basic \x7f\r\n\r\n"
 expect del_in_basic_authorization invalid_api_key 401 key_malformed null -
 
 run_check key_as_query_parameter_name \
-  "GET /api/v1/iocs?${K_ACTIVE}=1 HTTP/1.1\r\nX-API-Key: $K_ACTIVE\r\n\r\n"
+  "GET /api/v1/iocs?${K_ACTIVE}=1 HTTP/1.1\r\nHost: api.example.com\r\nX-API-Key: $K_ACTIVE\r\n\r\n"
 expect key_as_query_parameter_name api_key_in_query 400 key_prefix_in_url null null
 expect_response key_as_query_parameter_name api_key_in_query "$MSG_IN_QUERY" ""
 
 run_check truncated \
-  "GET / HTTP/1.1\r\nAuthorization: Bearer ${K_ACTIVE:0:30}\r\n\r\n"
+  "GET / HTTP/1.1\r\nHost: api.example.com\r\nAuthorization: Bearer ${K_ACTIVE:0:30}\r\n\r\n"
 # 22 characters after the prefix: the last four are shown
 expect truncated invalid_api_key 401 key_bad_length null 'sk_live_****Zrkn'
 
-run_check short_key "GET / HTTP/1.1\r\nX-API-Key: sk_live_abcdefghijk\r\n\r\n"
+run_check short_key "GET / HTTP/1.1\r\nHost: api.example.com\r\nX-API-Key: sk_live_abcdefghijk\r\n\r\n"
 # 11 characters after the prefix: none of them shown
 expect short_key invalid_api_key 401 key_bad_length null 'sk_live_****'
 
 run_check tab_after_bearer \
-  "GET / HTTP/1.1\r\nAuthorization: Bearer\t$K_ACTIVE\r\n\r\n"
+  "GET / HTTP/1.1\r\nHost: api.example.com\r\nAuthorization: Bearer\t$K_ACTIVE\r\n\r\n"
 expect tab_after_bearer invalid_api_key 401 key_malformed null -
 expect_response tab_after_bearer invalid_api_key "$MSG_INVALID" "$CH_INVALID"
 
-run_check not_token68 "GET / HTTP/1.1\r\nX-API-Key: sk_live_a b\r\n\r\n"
+run_check not_token68 "GET / HTTP/1.1\r\nHost: api.example.com\r\nX-API-Key: sk_live_a b\r\n\r\n"
 expect not_token68 invalid_api_key 401 key_malformed null -
 
 # ---- expired ----------------------------------------------------------------
-run_check deactivated "GET / HTTP/1.1\r\nX-API-Key: $K_DEACT\r\n\r\n"
+run_check deactivated "GET / HTTP/1.1\r\nHost: api.example.com\r\nX-API-Key: $K_DEACT\r\n\r\n"
 expect deactivated expired_api_key 401 key_deactivated key_00000000002 \
   'sk_live_****TBN4'
 expect_response deactivated expired_api_key "$MSG_EXPIRED" "$CH_EXPIRED"
 
-run_check expired "GET / HTTP/1.1\r\nAuthorization: Bearer $K_EXPIRED\r\n\r\n"
+run_check expired "GET / HTTP/1.1\r\nHost: api.example.com\r\nAuthorization: Bearer $K_EXPIRED\r\n\r\n"
 expect expired expired_api_key 401 key_expired key_00000000003 'sk_live_****127O'
 expect_response expired expired_api_key "$MSG_EXPIRED" "$CH_EXPIRED"
 
 # ---- ambiguous --------------------------------------------------------------
 run_check duplicate_x_api_key \
-  "GET / HTTP/1.1\r\nX-API-Key: $K_ACTIVE\r\nX-API-Key: $K_ACTIVE\r\n\r\n"
+  "GET / HTTP/1.1\r\nHost: api.example.com\r\nX-API-Key: $K_ACTIVE\r\nX-API-Key: $K_ACTIVE\r\n\r\n"
 expect duplicate_x_api_key ambiguous_api_key 400 duplicate_field null -
 expect_response duplicate_x_api_key ambiguous_api_key "$MSG_AMBIGUOUS" ""
 
 run_check conflicting_keys \
-  "GET / HTTP/1.1\r\nAuthorization: Bearer $K_ACTIVE\r\nX-API-Key: $K_UNKNOWN\r\n\r\n"
+  "GET / HTTP/1.1\r\nHost: api.example.com\r\nAuthorization: Bearer $K_ACTIVE\r\nX-API-Key: $K_UNKNOWN\r\n\r\n"
 expect conflicting_keys ambiguous_api_key 400 conflicting_keys null -
 expect_response conflicting_keys ambiguous_api_key "$MSG_AMBIGUOUS" ""
 
 # ---- key in the query -------------------------------------------------------
 run_check query_key_beats_valid_header \
-  "GET /api/v1/iocs?api_key=$K_ACTIVE HTTP/1.1\r\nAuthorization: Bearer $K_ACTIVE\r\n\r\n"
+  "GET /api/v1/iocs?api_key=$K_ACTIVE HTTP/1.1\r\nHost: api.example.com\r\nAuthorization: Bearer $K_ACTIVE\r\n\r\n"
 assert_eq api_key_in_query "$(field query_key_beats_valid_header decision)" \
   "query: decision"
 assert_eq 400 "$(field query_key_beats_valid_header status)" "query: status"
 expect_response query_key_beats_valid_header api_key_in_query "$MSG_IN_QUERY" ""
 
 run_check query_percent_encoded_prefix \
-  "GET /x?q=sk%%5Flive%%5Fabc HTTP/1.1\r\n\r\n"
+  "GET /x?q=sk%%5Flive%%5Fabc HTTP/1.1\r\nHost: api.example.com\r\n\r\n"
 assert_eq api_key_in_query "$(field query_percent_encoded_prefix decision)" \
   "percent-encoded query: decision"
 
 # ---- flags ------------------------------------------------------------------
-run_check custom_realm "GET / HTTP/1.1\r\n\r\n" --realm 'My API'
+run_check custom_realm "GET / HTTP/1.1\r\nHost: api.example.com\r\n\r\n" --realm 'My API'
 expect_response custom_realm missing_api_key "$MSG_MISSING" 'Bearer realm="My API"'
 
 run_check prefix_policy \
-  "GET / HTTP/1.1\r\nX-API-Key: $K_FOREIGN\r\n\r\n" --policy prefix
+  "GET / HTTP/1.1\r\nHost: api.example.com\r\nX-API-Key: $K_FOREIGN\r\n\r\n" --policy prefix
 expect prefix_policy valid 200 ok key_00000000004 'sk_live_****cd=='
 
 run_check strict_policy_refuses_foreign \
-  "GET / HTTP/1.1\r\nX-API-Key: $K_FOREIGN\r\n\r\n"
+  "GET / HTTP/1.1\r\nHost: api.example.com\r\nX-API-Key: $K_FOREIGN\r\n\r\n"
 expect strict_policy_refuses_foreign invalid_api_key 401 key_bad_length null \
   'sk_live_****cd=='
 
 run_check test_prefix \
-  "GET / HTTP/1.1\r\nX-API-Key: $K_TEST\r\n\r\n" --prefix sk_test_
+  "GET / HTTP/1.1\r\nHost: api.example.com\r\nX-API-Key: $K_TEST\r\n\r\n" --prefix sk_test_
 expect test_prefix valid 200 ok key_00000000005 'sk_test_****iVSz'
 
 run_check test_prefix_refuses_live \
-  "GET / HTTP/1.1\r\nX-API-Key: $K_ACTIVE\r\n\r\n" --prefix sk_test_
+  "GET / HTTP/1.1\r\nHost: api.example.com\r\nX-API-Key: $K_ACTIVE\r\n\r\n" --prefix sk_test_
 expect test_prefix_refuses_live invalid_api_key 401 key_bad_prefix null \
   '****cUGk'
 

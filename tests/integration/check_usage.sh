@@ -13,7 +13,7 @@ K_ACTIVE=sk_live_7KWyWfty6uEvcdZQoaZrknnVmnbSF0d50ScUGk
 KEYS=$TMP/keys.tsv
 printf 'active\t%s\n' "$K_ACTIVE" >"$KEYS"
 GOOD=$TMP/good.req
-printf 'GET / HTTP/1.1\r\nX-API-Key: %s\r\n\r\n' "$K_ACTIVE" >"$GOOD"
+printf 'GET / HTTP/1.1\r\nHost: a\r\nX-API-Key: %s\r\n\r\n' "$K_ACTIVE" >"$GOOD"
 
 # one_line WHAT — stderr holds exactly one line, from `keygate check`, and
 # never the key.
@@ -129,10 +129,36 @@ assert_exit 1 "101 fields" -- "$KEYGATE" check --keys "$KEYS" <"$TMP/many.req"
 assert_eq too_many_fields "$(json_get "$TMP/out" parse_error)" \
   "101 fields: parse_error"
 
+# ---- a head the server refuses before authentication --------------------------
+# exits 1 like a parse error; the JSON names the status and code the server
+# answers, why (refusal) and the whole response, whose message names the
+# cause (docs/contract.md, "Heads refused before authentication").
+printf 'GET / HTTP/1.1\r\nX-API-Key: k\r\n\r\n' >"$TMP/nohost.req"
+assert_exit 1 "no Host" -- "$KEYGATE" check --keys "$KEYS" <"$TMP/nohost.req"
+one_line "no Host"
+assert_eq null "$(json_get "$TMP/out" decision)" "no Host: decision"
+assert_eq 400 "$(json_get "$TMP/out" status)" "no Host: status"
+assert_eq bad_request "$(json_get "$TMP/out" code)" "no Host: code"
+assert_eq missing_host "$(json_get "$TMP/out" refusal)" "no Host: refusal"
+case "$(json_get "$TMP/out" response)" in
+*'"code":"bad_request","message":"The request has no Host header.'*) ;;
+*) kg_fail "no Host: the response's message does not name the Host" ;;
+esac
+printf 'TRACE / HTTP/1.1\r\nHost: a\r\n\r\n' >"$TMP/trace.req"
+assert_exit 1 "TRACE" -- "$KEYGATE" check --keys "$KEYS" <"$TMP/trace.req"
+assert_eq 405 "$(json_get "$TMP/out" status)" "TRACE: status"
+assert_eq method_not_allowed "$(json_get "$TMP/out" code)" "TRACE: code"
+# a key in the URL still wins (SPEC §1.3): that is a decision, exit 0
+printf 'TRACE /?api_key=k HTTP/1.1\r\n\r\n' >"$TMP/trace_key.req"
+assert_exit 0 "TRACE with a query key" -- \
+  "$KEYGATE" check --keys "$KEYS" <"$TMP/trace_key.req"
+assert_eq api_key_in_query "$(json_get "$TMP/out" decision)" \
+  "TRACE with a query key: decision"
+
 # ---- every decision exits 0 -------------------------------------------------
 assert_exit 0 "valid" -- "$KEYGATE" check --keys "$KEYS" <"$GOOD"
 assert_eq "" "$(cat "$TMP/err")" "valid: quiet stderr"
-printf 'GET / HTTP/1.1\r\n\r\n' >"$TMP/missing.req"
+printf 'GET / HTTP/1.1\r\nHost: a\r\n\r\n' >"$TMP/missing.req"
 assert_exit 0 "missing" -- "$KEYGATE" check --keys "$KEYS" <"$TMP/missing.req"
 assert_eq missing_api_key "$(json_get "$TMP/out" decision)" "missing: decision"
 assert_eq "" "$(cat "$TMP/err")" "missing: quiet stderr"
