@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# tests/integration/server_check_agree.sh — `keygate check` answers every
+# head as `keygate serve` does (issue 12): each head of
+# check_vs_server/heads.tsv goes to both, raw, and each answer's status and
+# JSON code must be the table's. Rows whose server columns differ from
+# check's name the module change that will make them agree (see
+# check_vs_server/README.md); until it lands they pin the server's current
+# answer, so a change on either side shows here.
+. "$(dirname "${BASH_SOURCE[0]}")/server_common.bash"
+
+TABLE="$HERE/check_vs_server/heads.tsv"
+LONG=$(printf 'b%.0s' $(seq 1 9000))
+
+"$KEYGATE" accounts create acme --tier pro >/dev/null
+: >"$T/keys" # check's keys file: no key is needed to refuse a head
+start_serve
+
+# check_answer REQUEST — "STATUS CODE" of keygate check for the head.
+check_answer() {
+  printf '%b' "$1" | "$KEYGATE" check --keys "$T/keys" >"$T/check.json" \
+    2>/dev/null || true
+  python3 - "$T/check.json" <<'PY'
+import json, sys
+try:
+    d = json.load(open(sys.argv[1]))
+except ValueError:
+    print("unparsable -")
+    sys.exit(0)
+print(d.get("status"), d.get("code") or d.get("decision") or "-")
+PY
+}
+
+# server_answer REQUEST — "STATUS CODE" of keygate serve for the head.
+server_answer() {
+  send "$1"
+  local status code
+  status=$(resp_status)
+  code=$(resp_body | sed -n 's/^{"error":{"code":"\([a-z_]*\)".*/\1/p')
+  echo "${status:-none} ${code:--}"
+}
+
+rows=0
+differ=0
+while IFS=$'\t' read -r name cstatus ccode sstatus scode why request; do
+  case "$name" in '' | '#'*) continue ;; esac
+  rows=$((rows + 1))
+  request=${request//\{LONG\}/$LONG}
+  [ "$sstatus" = "=" ] && sstatus=$cstatus
+  [ "$scode" = "=" ] && scode=$ccode
+  if [ "$why" != "-" ]; then
+    differ=$((differ + 1))
+  elif [ "$sstatus $scode" != "$cstatus $ccode" ]; then
+    bad "$name" "the table says both agree but its columns differ"
+  fi
+  check "$name: keygate check" "$(check_answer "$request")" "$cstatus $ccode"
+  check "$name: keygate serve" "$(server_answer "$request")" "$sstatus $scode"
+done <"$TABLE"
+
+check "heads in the table" "$([ "$rows" -ge 60 ] && echo yes)" yes
+echo "$rows heads, $((rows - differ)) answered alike, $differ pinned apart (see why)"
+finish
