@@ -39,6 +39,15 @@ check that `keygate load` blames the right kind in the right class:
     slow                  every answer waits --delay-ms first
     echo-key              every 401 for a presented key quotes the key in its
                           message (the leak `keygate probe` must catch)
+    blackhole             requests are read and never answered; the
+                          connection stays open until the client closes it
+    extra-bytes           every answer is followed by "GARBAGE\r\n" in the
+                          same write (bytes the framing does not cover)
+    unsolicited           every answer is followed, --delay-ms later (default
+                          50), by a second whole answer on the same
+                          connection, which nobody asked for
+    big-head              every answer carries one 20 KiB header
+                          (X-Padding), above a 16 KiB head buffer
 
 It binds 127.0.0.1 only, prints "listening on PORT" once bound (PORT 0: the
 system picks one, the real one is printed), exits 0 on SIGTERM or SIGINT,
@@ -69,6 +78,10 @@ MODES = (
     "stall",
     "slow",
     "echo-key",
+    "blackhole",
+    "extra-bytes",
+    "unsolicited",
+    "big-head",
 )
 
 BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
@@ -90,6 +103,8 @@ MESSAGE = {
 REASON = {200: "OK", 400: "Bad Request", 401: "Unauthorized"}
 
 MAX_HEAD = 16384
+BIG_HEADER = 20 * 1024  # big-head: the X-Padding value's length
+GARBAGE = b"GARBAGE\r\n"  # extra-bytes
 STALL_S = 0.2  # the stall at the start of every second
 
 
@@ -182,6 +197,8 @@ def answer(state, key):
         ("Cache-Control", "no-store"),
         ("X-Request-Id", rid),
     ]
+    if mode == "big-head":
+        headers.append(("X-Padding", "p" * BIG_HEADER))
     if code is None:
         body = '{"data":[],"count":0,"request_id":"%s"}' % rid
     else:
@@ -269,6 +286,8 @@ class Handler(socketserver.BaseRequestHandler):
                     return
                 buf += chunk
             buf = buf[length:]
+            if state.opts.mode == "blackhole":
+                continue  # read on, answer nothing
             data, cut = answer(state, credential(fields))
             delay(state)
             try:
@@ -276,7 +295,12 @@ class Handler(socketserver.BaseRequestHandler):
                     sock.sendall(data[:cut])
                     sock.shutdown(socket.SHUT_RDWR)
                     return
+                if state.opts.mode == "extra-bytes":
+                    data += GARBAGE
                 sock.sendall(data)
+                if state.opts.mode == "unsolicited":
+                    time.sleep(state.opts.delay_ms / 1000.0)
+                    sock.sendall(answer(state, credential(fields))[0])
             except OSError:
                 return
             conn = [v.lower() for v in fields.get("connection", [])]
@@ -295,7 +319,13 @@ def main():
     p.add_argument("--keys", required=True, help="<class>TAB<key> lines")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--mode", choices=MODES, default="ok")
-    p.add_argument("--delay-ms", type=float, default=50.0, help="slow mode")
+    p.add_argument(
+        "--delay-ms",
+        type=float,
+        default=50.0,
+        help="slow: the wait before each answer; unsolicited: the gap "
+        "before the second answer",
+    )
     p.add_argument(
         "--close-every",
         type=int,
