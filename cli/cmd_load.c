@@ -424,7 +424,8 @@ int cmd_load(int argc, char **argv) {
   for (int i = 0; i < a.nth; i++) {
     violated |= !kgl_threshold_eval(&a.th[i], &r, &r.thresholds[i]);
   }
-  r.nthresholds = a.nth;
+  /* thresholds say nothing of a run that measured nothing (exit 2 below) */
+  r.nthresholds = r.cls[KGL_ALL].requests > 0 ? a.nth : 0;
   int rc = violated ? CLI_EXIT_FAIL : CLI_EXIT_OK;
   if (r.cls[KGL_ALL].requests == 0) {
     /* no threshold means anything of a run that measured nothing */
@@ -456,8 +457,9 @@ int cmd_load(int argc, char **argv) {
   }
   for (int i = 0; i < r.nthresholds; i++) {
     if (!r.thresholds[i].holds) {
-      fprintf(stderr, "keygate load: threshold violated: %s (measured %g)\n",
-              r.thresholds[i].expr, r.thresholds[i].actual);
+      char line[256];
+      kgl_threshold_format(&r.thresholds[i], line, sizeof line);
+      fprintf(stderr, "keygate load: threshold violated: %s\n", line);
     }
   }
   kgl_result_free(&r);

@@ -301,7 +301,9 @@ static int worker_init(kgl_worker *w, int id, int nconns, kgl_shared *sh,
     return -1;
   }
   w->conns = calloc((size_t)nconns, sizeof *w->conns);
-  w->idle = calloc((size_t)nconns + 1, sizeof *w->idle);
+  /* dispatch may list a connection it closes again before it drops the
+   * old entry: at most two entries per connection */
+  w->idle = calloc(2 * (size_t)nconns + 2, sizeof *w->idle);
   w->epfd = epoll_create1(EPOLL_CLOEXEC);
   if (w->conns == NULL || w->idle == NULL || w->epfd < 0) {
     return -1;

@@ -93,38 +93,7 @@ load() {
 # counts as one assertion, and the first COND that is false fails the
 # script, printing SHOW's value. One python3 for all the lines of a run.
 checks() {
-  local out n rc=0
-  out=$(python3 -c 'import json, re, sys
-d = json.load(open(sys.argv[1]))
-n = 0
-for line in sys.stdin:
-    if not line.strip():
-        continue
-    parts = [x.strip() for x in line.split(";;")]
-    what, cond = parts[0], parts[1]
-    show = parts[2] if len(parts) > 2 else "None"
-    try:
-        ok = bool(eval(cond))
-    except Exception as e:
-        print("%d\n%s: %s raised %r" % (n + 1, what, cond, e))
-        sys.exit(1)
-    n += 1
-    if not ok:
-        try:
-            val = json.dumps(eval(show))
-        except Exception as e:
-            val = repr(e)
-        print("%d\n%s: %s is false (%s = %s)" % (n, what, cond, parts[2] if len(parts) > 2 else "-", val))
-        sys.exit(1)
-print(n)' "$TMP/$RUN.json" 2>&1) || rc=$?
-  n=$(printf '%s\n' "$out" | head -n 1)
-  case "$n" in
-  '' | *[!0-9]*) n=1 ;; # json.load failed: one failed assertion
-  esac
-  KG_ASSERTS=$((KG_ASSERTS + n))
-  if [ "$rc" -ne 0 ]; then
-    kg_fail "$RUN: $(printf '%s\n' "$out" | tail -n +2 | tail -c 800)"
-  fi
+  kg_json_checks "$TMP/$RUN.json"
 }
 
 # assert_rc WANT WHAT — the last run's exit status.
