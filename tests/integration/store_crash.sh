@@ -61,7 +61,7 @@ for f in "$TMP"/out.* "$TMP/timing.out"; do
   assert_eq "1" "$(sqlite3 "$KEYGATE_DB" "SELECT count(*) FROM keys k JOIN
     accounts a ON a.id = k.account_id WHERE lower(hex(k.digest)) = '$digest'
     AND a.name = '$account' AND k.name = '$name'")" "printed key $id stored"
-  printf 'GET / HTTP/1.1\r\nX-API-Key: %s\r\n\r\n' "$key" |
+  printf 'GET / HTTP/1.1\r\nHost: a\r\nX-API-Key: %s\r\n\r\n' "$key" |
     "$KEYGATE" check --db "$KEYGATE_DB" >"$TMP/check.json"
   assert_eq valid "$(json_get "$TMP/check.json" decision)" \
     "printed key $id decides valid"

@@ -35,7 +35,7 @@ declare -A WANT=([valid]=valid [expired]=expired_api_key
   [deactivated]=expired_api_key)
 declare -A SEEN=()
 while IFS=$'\t' read -r class key; do
-  printf 'GET / HTTP/1.1\r\nX-API-Key: %s\r\n\r\n' "$key" |
+  printf 'GET / HTTP/1.1\r\nHost: a\r\nX-API-Key: %s\r\n\r\n' "$key" |
     "$KEYGATE" check --db "$KEYGATE_DB" >"$TMP/check.json"
   assert_eq "${WANT[$class]}" "$(json_get "$TMP/check.json" decision)" \
     "seeded $class key decides"
