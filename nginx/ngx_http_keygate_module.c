@@ -130,6 +130,9 @@ typedef struct {
   kg_status decision;              /* KG_OK: not decided yet */
   unsigned found : 1;              /* a record matched: key_id is set */
   unsigned hidden : 1;             /* key lines removed from the request */
+  unsigned target_set : 1;         /* target holds the request-target */
+  unsigned redacted : 1;           /* the request line was redacted */
+  ngx_str_t target; /* the request-target as sent, before any redaction */
   uint64_t key_id;
   ngx_str_t account;
   char request_id[KG_REQUEST_ID_LEN + 1]; /* "" until made */
@@ -1317,31 +1320,182 @@ static ngx_int_t ngx_http_keygate_hide(ngx_http_request_t *r) {
   return NGX_OK;
 }
 
-/* A key in the query string must reach no log: replace the request line
- * (which $request and every error-log line of this request show) with one
- * whose query is "<redacted>". */
-static void ngx_http_keygate_redact_request_line(ngx_http_request_t *r) {
-  static const char mark[] = "?<redacted>";
-  u_char *q = ngx_strlchr(r->request_line.data,
-                          r->request_line.data + r->request_line.len, '?');
-  if (q == NULL) {
+/*
+ * The request-target as the client sent it, undecoded: what the request
+ * line holds between the method and the protocol (the whole absolute form
+ * too, where r->unparsed_uri starts at the path). Taken once per request,
+ * before any redaction, and kept in ctx: internal redirects and the
+ * bad-request location see the same bytes. Empty when nginx did not parse
+ * a request line.
+ */
+static ngx_str_t ngx_http_keygate_target(ngx_http_request_t *r,
+                                         ngx_http_keygate_ctx_t *ctx) {
+  if (ctx->target_set) {
+    return ctx->target;
+  }
+  ngx_str_null(&ctx->target);
+  if (r->request_line.data != NULL &&
+      r->request_line.len > r->method_name.len) {
+    u_char *line = r->request_line.data;
+    u_char *end = line + r->request_line.len;
+    u_char *p = line + r->method_name.len;
+    while (p < end && *p == ' ') {
+      p++;
+    }
+    u_char *stop = end;
+    if (r->http_protocol.len > 0 && r->http_protocol.data > p &&
+        r->http_protocol.data <= end) {
+      stop = r->http_protocol.data;
+    }
+    while (stop > p && stop[-1] == ' ') {
+      stop--;
+    }
+    ctx->target.data = p;
+    ctx->target.len = (size_t)(stop - p);
+  } else if (r->unparsed_uri.len > 0) {
+    ctx->target = r->unparsed_uri;
+  }
+  ctx->target_set = 1;
+  return ctx->target;
+}
+
+/* The part of target before its first '?' (the path), and after it (the
+ * query, without the '?'). */
+static kg_span ngx_http_keygate_path_of(ngx_str_t target) {
+  u_char *q = ngx_strlchr(target.data, target.data + target.len, '?');
+  kg_span s = {(const char *)target.data,
+               q != NULL ? (size_t)(q - target.data) : target.len};
+  return s;
+}
+
+static kg_span ngx_http_keygate_query_of(ngx_str_t target) {
+  u_char *q = ngx_strlchr(target.data, target.data + target.len, '?');
+  kg_span s = {NULL, 0};
+  if (q != NULL) {
+    s.ptr = (const char *)(q + 1);
+    s.len = (size_t)(target.data + target.len - q - 1);
+  }
+  return s;
+}
+
+/*
+ * A key in the request-target must reach no log. Replace what nginx logs
+ * of the target: the request line (error-log "request:" and $request),
+ * $request_uri and, when the key is in the path, $uri. path_key: the
+ * whole target becomes "<redacted>"; else the query alone ("?<redacted>").
+ * A request passed on with its query (keygate_query_keys ignore) stops
+ * using r->unparsed_uri for the upstream URL (valid_unparsed_uri = 0):
+ * proxy_pass then builds it from $uri and $args, as it does after a
+ * rewrite, and the error log's "upstream:" field is redacted by
+ * ngx_http_keygate_log_handler.
+ */
+static ngx_http_log_handler_pt ngx_http_keygate_next_log_handler;
+
+static u_char *ngx_http_keygate_log_handler(ngx_http_request_t *r,
+                                            ngx_http_request_t *sr, u_char *buf,
+                                            size_t len);
+
+static void ngx_http_keygate_redact(ngx_http_request_t *r,
+                                    ngx_http_keygate_ctx_t *ctx, int path_key) {
+  static const char mark[] = "<redacted>";
+  if (ctx->redacted) {
     return;
   }
-  size_t head = (size_t)(q - r->request_line.data);
-  size_t tail = r->http_protocol.len > 0 ? r->http_protocol.len + 1 : 0;
-  u_char *line = ngx_pnalloc(r->pool, head + sizeof(mark) - 1 + tail);
+  ngx_str_t target = ngx_http_keygate_target(r, ctx);
+  kg_span path = ngx_http_keygate_path_of(target);
+  size_t keep = path_key ? 0 : path.len + 1; /* path and its '?' */
+  size_t tlen = keep + sizeof(mark) - 1;
+  size_t mlen = r->method_name.len;
+  size_t plen = r->http_protocol.len;
+  u_char *line = ngx_pnalloc(r->pool, mlen + 1 + tlen + 1 + plen);
   if (line == NULL) {
-    r->request_line.len = head; /* cut it rather than keep the key */
+    /* cut everything rather than keep the key */
+    r->request_line.len = mlen;
+    r->unparsed_uri.len = 0;
+    r->uri.len = 0;
     return;
   }
-  u_char *p = ngx_cpymem(line, r->request_line.data, head);
+  u_char *p = ngx_cpymem(line, r->method_name.data, mlen);
+  *p++ = ' ';
+  u_char *t = p;
+  p = ngx_cpymem(p, target.data, keep);
   p = ngx_cpymem(p, mark, sizeof(mark) - 1);
-  if (tail > 0) {
+  if (plen > 0) {
     *p++ = ' ';
-    p = ngx_cpymem(p, r->http_protocol.data, r->http_protocol.len);
+    p = ngx_cpymem(p, r->http_protocol.data, plen);
   }
   r->request_line.data = line;
   r->request_line.len = (size_t)(p - line);
+  r->unparsed_uri.data = t;
+  r->unparsed_uri.len = tlen;
+  r->valid_unparsed_uri = 0;
+  if (path_key) {
+    /* $uri is the decoded path: it holds the key too. The request is
+     * refused (a key in the path is never ignored), so nothing routes by
+     * it any more. */
+    r->uri.data = (u_char *)mark;
+    r->uri.len = sizeof(mark) - 1;
+  } else if (r->main->log_handler != ngx_http_keygate_log_handler) {
+    ngx_http_keygate_next_log_handler = r->main->log_handler;
+    r->main->log_handler = ngx_http_keygate_log_handler;
+  }
+  ctx->redacted = 1;
+}
+
+/*
+ * The error log's context of a request whose query held a key and that
+ * was passed on anyway (keygate_query_keys ignore): nginx's own handler
+ * writes it, then every query in it ("upstream: \"http://...?q\"") is
+ * cut to "?<redacted>". The request line is already
+ * redacted; the upstream URL is built from $args and still holds it.
+ */
+static u_char *ngx_http_keygate_log_handler(ngx_http_request_t *r,
+                                            ngx_http_request_t *sr, u_char *buf,
+                                            size_t len) {
+  static const char mark[] = "<redacted>";
+  u_char *end = ngx_http_keygate_next_log_handler(r, sr, buf, len);
+  u_char *p = buf;
+  while (p < end) {
+    u_char *q = ngx_strlchr(p, end, '?');
+    if (q == NULL) {
+      break;
+    }
+    /* A URL ends at the quote or the space (" HTTP/1.1") after it. */
+    u_char *close = q + 1;
+    while (close < end && *close != '"' && *close != ' ') {
+      close++;
+    }
+    size_t have = (size_t)(close - q - 1);
+    size_t put = have < sizeof(mark) - 1 ? have : sizeof(mark) - 1;
+    ngx_memcpy(q + 1, mark, put);
+    ngx_memmove(q + 1 + put, close, (size_t)(end - close));
+    end -= have - put;
+    p = q + 1 + put;
+  }
+  return end;
+}
+
+/*
+ * The span kg_decide checks for keys in the URL, with the request's logs
+ * made safe first. The whole request-target as sent (SPEC §1.1,
+ * docs/contract.md): a key in the path, after ';', encoded once or twice
+ * is api_key_in_query like one in the query. keygate_query_keys ignore
+ * takes the query (after the first '?') out of the check; the path is
+ * always checked. Whatever the mode, a target holding a key is redacted.
+ */
+static kg_span
+ngx_http_keygate_checked_target(ngx_http_request_t *r,
+                                ngx_http_keygate_ctx_t *ctx,
+                                const ngx_http_keygate_loc_conf_t *lcf) {
+  ngx_str_t raw = ngx_http_keygate_target(r, ctx);
+  kg_span whole = {(const char *)raw.data, raw.len};
+  kg_span path = ngx_http_keygate_path_of(raw);
+  kg_span query = ngx_http_keygate_query_of(raw);
+  int path_key = path.len > 0 && kg_target_has_key(&lcf->policy, path);
+  if (path_key || (query.len > 0 && kg_target_has_key(&lcf->policy, query))) {
+    ngx_http_keygate_redact(r, ctx, path_key);
+  }
+  return lcf->query_keys == NGX_HTTP_KEYGATE_QUERY_IGNORE ? path : whole;
 }
 
 /* Remember the decision and what it found, for the variables. The account
@@ -1406,18 +1560,7 @@ static ngx_int_t ngx_http_keygate_access_handler(ngx_http_request_t *r) {
 
   kg_field fields[NGX_HTTP_KEYGATE_MAX_FIELDS];
   size_t n = ngx_http_keygate_fields(r, fields, NGX_HTTP_KEYGATE_MAX_FIELDS);
-  kg_span query = {NULL, 0};
-  if (r->args.len > 0) {
-    query.ptr = (const char *)r->args.data;
-    query.len = r->args.len;
-    if (kg_query_has_key(&lcf->policy, query)) {
-      ngx_http_keygate_redact_request_line(r);
-    }
-    if (lcf->query_keys == NGX_HTTP_KEYGATE_QUERY_IGNORE) {
-      query.ptr = NULL;
-      query.len = 0;
-    }
-  }
+  kg_span query = ngx_http_keygate_checked_target(r, ctx, lcf);
 
   kg_checker checker = {lcf->policy, mcf->digester,
                         kg_snapshot_index(lcf->db->snap)};
@@ -1466,24 +1609,6 @@ static const char ngx_http_keygate_bad_request_body[] =
     "malformed. Send each header on one line, once, with no whitespace before "
     "the colon and no control characters.\",\"request_id\":\"%s\"}}";
 
-/* The query string the client sent: what follows the first '?' of the
- * request target. error_page has replaced r->args by the time the
- * bad-request location runs, but r->unparsed_uri still holds the target
- * when nginx parsed the request line (empty when it did not). */
-static kg_span ngx_http_keygate_original_query(const ngx_http_request_t *r) {
-  kg_span query = {NULL, 0};
-  if (r->unparsed_uri.data == NULL || r->unparsed_uri.len == 0) {
-    return query;
-  }
-  u_char *end = r->unparsed_uri.data + r->unparsed_uri.len;
-  u_char *mark = ngx_strlchr(r->unparsed_uri.data, end, '?');
-  if (mark != NULL) {
-    query.ptr = (const char *)(mark + 1);
-    query.len = (size_t)(end - mark - 1);
-  }
-  return query;
-}
-
 static ngx_int_t ngx_http_keygate_bad_request_handler(ngx_http_request_t *r) {
   ngx_http_keygate_ctx_t *ctx = ngx_http_keygate_ctx(r);
   if (ctx == NULL || ngx_http_keygate_request_id(ctx) == NULL) {
@@ -1498,14 +1623,7 @@ static ngx_int_t ngx_http_keygate_bad_request_handler(ngx_http_request_t *r) {
 
   kg_field fields[NGX_HTTP_KEYGATE_MAX_FIELDS];
   size_t n = ngx_http_keygate_fields(r, fields, NGX_HTTP_KEYGATE_MAX_FIELDS);
-  kg_span query = ngx_http_keygate_original_query(r);
-  if (query.len > 0 && kg_query_has_key(&lcf->policy, query)) {
-    ngx_http_keygate_redact_request_line(r);
-  }
-  if (lcf->query_keys == NGX_HTTP_KEYGATE_QUERY_IGNORE) {
-    query.ptr = NULL;
-    query.len = 0;
-  }
+  kg_span query = ngx_http_keygate_checked_target(r, ctx, lcf);
   kg_credential cred;
   kg_credential_extract(&lcf->policy, fields, n, query, &cred);
   if (cred.outcome == KG_API_KEY_IN_QUERY ||

@@ -182,6 +182,12 @@ check "query_keys ignore: a query key is no credential" "$(resp_status)" 401
 check "query_keys ignore: missing" "$(resp_header x-decision)" missing_api_key
 send "GET /api/v1/iocs?api_key=$K HTTP/1.1\r\n${H}X-API-Key: $K\r\n\r\n"
 check "query_keys reject (default)" "$(resp_header x-decision)" api_key_in_query
+send "GET /ignore/$K HTTP/1.1\r\n${H}X-API-Key: $K\r\n\r\n"
+check "query_keys ignore: a key in the path is still refused" \
+  "$(resp_header x-decision)" api_key_in_query
+send "GET /ignore/x;k=%2573k_live_abc HTTP/1.1\r\n${H}X-API-Key: $K\r\n\r\n"
+check "query_keys ignore: a double-encoded key after ';' in the path too" \
+  "$(resp_header x-decision)" api_key_in_query
 
 send "GET /test-keys/x HTTP/1.1\r\n${H}X-API-Key: $K\r\n\r\n"
 check "key_format prefix sk_test_: a live key is invalid" \

@@ -62,6 +62,7 @@ kg_start_on_free_port upstream_on || exit 1
 kg_track "$UP_PID"
 
 mkdir -p "$T/gw/empty"
+DEAD_PORT=$(kg_free_port) # nothing listens there
 # Locations that reach the upstream through an internal redirect (which
 # clears every module's context and runs the access phase again, after
 # keygate_hide_credentials removed the key lines): try_files to a named
@@ -77,6 +78,14 @@ cat >"$T/gw/redirects.conf" <<EOF
             keygate_hide_credentials on;
             root $T/gw/empty;
             error_page 404 = @backend;
+        }
+        # keygate_query_keys ignore passes the query on; a dead upstream
+        # makes nginx log the upstream URL, which must not show the key.
+        location /legacy/ {
+            keygate on;
+            keygate_query_keys ignore;
+            keygate_hide_credentials on;
+            proxy_pass http://127.0.0.1:$DEAD_PORT;
         }
         location @backend {
             keygate on;
@@ -172,6 +181,12 @@ for loc in try err; do
     "$(grep -c "\\[\"X-Request-Id\", \"$rid\"\\]" <<<"$body")" 1
   expect_error "$loc: no key, not proxied" "GET /$loc/x HTTP/1.1\r\n$H\r\n" 401 missing_api_key
 done
+send_proxied "GET /legacy/x?api_key=$K&type=ipv4 HTTP/1.1\r\n${H}X-API-Key: $K\r\n\r\n"
+check "query_keys ignore, dead upstream: 502" "$(resp_status)" 502
+check "query_keys ignore: the upstream URL in the error log is redacted" \
+  "$(grep 'connect() failed' "$T/gw/error.log" | grep -c 'upstream: "http://[^"]*/legacy/x?<redacted>"' || true)" 1
+check "query_keys ignore: the request line too" \
+  "$(grep 'connect() failed' "$T/gw/error.log" | grep -c 'request: "GET /legacy/x?<redacted> HTTP/1.1"' || true)" 1
 check "the upstream got exactly the four valid requests" "$(wc -l <"$T/upstream.count")" 4
 check "no key in the gateway's logs" "$(grep -rl "${K#sk_live_}" "$T/gw" --include='*.log' || true)" ""
 finish

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# server_logs.sh — a key sent in the query string (or in a header nginx
-# refuses) reaches no log file: not the access log, not the error log, not
-# nginx's stderr. The access log format holds no $request/$args, the error
-# log level is notice (nginx's info lines echo headers), and the module
-# redacts the request line of a request whose query holds a key.
+# server_logs.sh — a key sent anywhere in the request-target (the query,
+# the path, after ';', encoded once or twice, behind an encoded '?' or a
+# '#') or in a header nginx refuses reaches no log file: not the access
+# log, not the error log, not nginx's stderr — also when the refused
+# request's broken chunked body makes nginx log an error and answer its
+# own 400. The access log format holds no $request/$args, the error log
+# level is notice (nginx's info lines echo headers), and the module
+# redacts the request line, $request_uri and (for a key in the path) $uri
+# of a request whose target holds a key.
 set -euo pipefail
 . "$(dirname "$0")/server_common.bash"
 
@@ -20,6 +24,19 @@ requests=(
   "GET /api/v1/iocs?x=sk%5Flive%5F$SECRET HTTP/1.1\r\n$H\r\n"
   "GET /elsewhere?key=$K HTTP/1.1\r\n$H\r\n"
   "POST /api/v1/iocs?access_token=$K HTTP/1.1\r\n${H}Content-Length: 3\r\n\r\nabc"
+  # anywhere else in the target (issue 12)
+  "GET /api/v1/iocs/$K HTTP/1.1\r\n$H\r\n"
+  "GET /api/v1/$K HTTP/1.1\r\n$H\r\n"
+  "GET /api/v1/iocs;$K HTTP/1.1\r\n$H\r\n"
+  "GET /api/v1/iocs?type=ipv4;x=$K HTTP/1.1\r\n$H\r\n"
+  "GET /api/v1/iocs?ids=1,$K HTTP/1.1\r\n$H\r\n"
+  "GET /api/v1/iocs/%2573k_live_$SECRET HTTP/1.1\r\n$H\r\n"
+  "GET /api/v1/iocs%3Fapi_key=$K HTTP/1.1\r\n$H\r\n"
+  "GET /api/v1/iocs#$K HTTP/1.1\r\n$H\r\n"
+  # refused, and the body nginx then discards is broken: its error line
+  # ("client sent invalid chunked body") quotes the request line
+  "POST /api/v1/iocs/$K HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n"
+  "POST /api/v1/iocs?api_key=$K HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n"
   # nginx refuses these itself (info-level lines that would echo them)
   "GET /api/v1/iocs?apikey=$K HTTP/1.1\r\n${H}Authorization: Bearer $K\r\nAuthorization: Bearer $K\r\n\r\n"
   "GET /api/v1/iocs?apikey=$K HTTP/1.1\r\n${H}X-API-Key : $K\r\n\r\n"
@@ -34,7 +51,7 @@ for r in "${requests[@]}"; do
   send "$r"
   statuses="$statuses$(resp_status) "
 done
-check "answers" "$statuses" "400 400 400 400 400 400 400 400 400 400 200 400 "
+check "answers" "$statuses" "400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 200 400 "
 
 # Stop (nginx flushes and closes its logs), then look at every file the
 # server wrote: --log-dir, and the private folder while it still exists.
@@ -48,7 +65,10 @@ check "one access-log line per request (and the readiness probe)" "$lines" \
 # Every request with a key in its query, also those nginx refuses itself
 # (SPEC §1.3: the query comes first).
 check "access log names the refusals" \
-  "$(grep -c ' api_key_in_query ' "$T/logs/access.log")" 10
+  "$(grep -c ' api_key_in_query ' "$T/logs/access.log")" 20
+# The broken bodies were logged, with the request line redacted.
+check "broken chunked bodies logged, redacted" \
+  "$(grep 'invalid chunked body' "$T/logs/error.log" | grep -c '<redacted>' || true)" 2
 check "no key in any log" \
   "$(grep -rl -e "$SECRET" -e "${SECRET:0:16}" "$T/logs" "$T/private-copy" || true)" ""
 finish

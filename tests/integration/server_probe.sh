@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # server_probe.sh — `keygate probe` against the real thing: `keygate serve`
 # over a store with one valid and one deactivated key. Every case passes,
-# except a key in the path: the core refuses it (issue 12), but the module
-# still hands the core the query alone, not the whole request-target, so
-# those two cases are listed in GAPS below, where pass and deviation are
-# both accepted until the module passes the target. --only of every other case exits
+# a key in the path included (the module hands the core the whole
+# request-target, issue 12); GAPS below lists cases where pass and
+# deviation are both accepted, and is empty. --only of every case exits
 # 0; --only takes case and group names; --list names every case the JSON
 # holds; the key can come from the environment; a key the server does not
 # hold makes the valid cases deviate (exit 1); no full key appears in the
@@ -17,7 +16,7 @@ set -euo pipefail
 # shellcheck source=tests/integration/server_common.bash
 . "$(dirname "$0")/server_common.bash"
 
-GAPS="path_segment path_parameter"
+GAPS=""
 
 "$KEYGATE" accounts create acme --tier pro >/dev/null
 new_key acme probe-valid | cut -f2 >"$T/valid.key"
