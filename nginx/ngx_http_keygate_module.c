@@ -1291,13 +1291,63 @@ static size_t ngx_http_keygate_fields(ngx_http_request_t *r, kg_field *fields,
   return n;
 }
 
-/* keygate_hide_credentials: rebuild the request's header list without the
- * key lines, so no upstream ever receives the key. */
-static ngx_int_t ngx_http_keygate_hide(ngx_http_request_t *r) {
+/* The names a client must not reach the upstream with under another
+ * spelling: the key headers, and the identity headers the gateway injects
+ * (nginx/conf/gateway.conf, docs/contract.md). */
+static const ngx_str_t ngx_http_keygate_guarded[] = {
+    ngx_string("authorization"), ngx_string("x-api-key"),
+    ngx_string("x-keygate-account"), ngx_string("x-keygate-key-id"),
+    ngx_string("x-request-id")};
+
+/* 1 when h's name holds a '_' and, case-folded with '_' read as '-',
+ * equals a guarded name: what a CGI-style upstream (HTTP_X_API_KEY) or a
+ * framework that folds '_' reads as that header. */
+static int ngx_http_keygate_is_lookalike(const ngx_table_elt_t *h) {
+  if (ngx_strlchr(h->key.data, h->key.data + h->key.len, '_') == NULL) {
+    return 0;
+  }
+  for (size_t g = 0;
+       g < sizeof ngx_http_keygate_guarded / sizeof ngx_http_keygate_guarded[0];
+       g++) {
+    const ngx_str_t *name = &ngx_http_keygate_guarded[g];
+    if (h->key.len != name->len) {
+      continue;
+    }
+    size_t i = 0;
+    while (i < name->len) {
+      u_char c = ngx_tolower(h->key.data[i]);
+      if ((c == '_' ? '-' : c) != name->data[i]) {
+        break;
+      }
+      i++;
+    }
+    if (i == name->len) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/*
+ * Rebuild the request's header list without the lines no upstream may
+ * receive: names that read as a key or identity header once '_' is read
+ * as '-' (always), and the key lines themselves when keys is set
+ * (keygate_hide_credentials). The list is left alone when nothing goes.
+ */
+static ngx_int_t ngx_http_keygate_hide(ngx_http_request_t *r, int keys) {
   ngx_list_t old = r->headers_in.headers;
   ngx_uint_t count = 0;
+  ngx_uint_t drop = 0;
   for (ngx_list_part_t *part = &old.part; part != NULL; part = part->next) {
+    ngx_table_elt_t *h = part->elts;
+    for (ngx_uint_t i = 0; i < part->nelts; i++) {
+      drop += (keys && ngx_http_keygate_is_key_field(&h[i])) ||
+              ngx_http_keygate_is_lookalike(&h[i]);
+    }
     count += part->nelts;
+  }
+  if (drop == 0) {
+    return NGX_OK;
   }
   if (ngx_list_init(&r->headers_in.headers, r->pool, count > 0 ? count : 1,
                     sizeof(ngx_table_elt_t)) != NGX_OK) {
@@ -1306,7 +1356,8 @@ static ngx_int_t ngx_http_keygate_hide(ngx_http_request_t *r) {
   for (ngx_list_part_t *part = &old.part; part != NULL; part = part->next) {
     ngx_table_elt_t *h = part->elts;
     for (ngx_uint_t i = 0; i < part->nelts; i++) {
-      if (ngx_http_keygate_is_key_field(&h[i])) {
+      if ((keys && ngx_http_keygate_is_key_field(&h[i])) ||
+          ngx_http_keygate_is_lookalike(&h[i])) {
         continue;
       }
       ngx_table_elt_t *copy = ngx_list_push(&r->headers_in.headers);
@@ -1316,7 +1367,9 @@ static ngx_int_t ngx_http_keygate_hide(ngx_http_request_t *r) {
       *copy = h[i];
     }
   }
-  r->headers_in.authorization = NULL;
+  if (keys) {
+    r->headers_in.authorization = NULL;
+  }
   return NGX_OK;
 }
 
@@ -1542,7 +1595,7 @@ static ngx_int_t ngx_http_keygate_access_handler(ngx_http_request_t *r) {
      * request whose key lines are already hidden: the decision stands. A
      * location with another store decides again. */
     if (lcf->hide_credentials && !ctx->hidden) {
-      if (ngx_http_keygate_hide(r) != NGX_OK) {
+      if (ngx_http_keygate_hide(r, 1) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
       }
       ctx->hidden = 1;
@@ -1569,12 +1622,13 @@ static ngx_int_t ngx_http_keygate_access_handler(ngx_http_request_t *r) {
   ngx_http_keygate_remember(r, ctx, lcf->db, &d);
 
   if (d.decision == KG_VALID) {
-    if (lcf->hide_credentials) {
-      if (ngx_http_keygate_hide(r) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-      }
-      ctx->hidden = 1;
+    /* Look-alike names go whatever keygate_hide_credentials says: an
+     * upstream that folds '_' into '-' would take X_API_Key for the key
+     * or X_Keygate_Account for the gateway's word (docs/contract.md). */
+    if (ngx_http_keygate_hide(r, lcf->hide_credentials) != NGX_OK) {
+      return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+    ctx->hidden = lcf->hide_credentials ? 1 : 0;
     return NGX_OK;
   }
   if (!kg_status_is_decision(d.decision)) {

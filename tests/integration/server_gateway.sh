@@ -158,6 +158,22 @@ send_proxied "GET /v1/things HTTP/1.1\r\n${H}X-API-Key: $K\r\nAuthorization: Bas
 check "valid X-API-Key beside Basic: proxied" "$(resp_status)" 200
 check "Basic credentials hidden too" "$(grep -ci '"authorization"' <<<"$(resp_body)" || true)" 0
 
+# Names that read as a key or identity header once '_' is '-' (a CGI-style
+# upstream sees HTTP_X_API_KEY for both) never reach the upstream, whatever
+# keygate_hide_credentials says (docs/contract.md).
+K2=sk_live_$(printf 'L%.0s' $(seq 1 32))
+send_proxied "GET /v1/things HTTP/1.1\r\n${H}Authorization: Bearer $K\r\nX_API_Key: $K2\r\nX_Keygate_Account: evil\r\nX-Keygate_Key_Id: 999\r\nX-Request_Id: req_forged\r\nX_Trace: 8\r\n\r\n"
+check "look-alike names: proxied" "$(resp_status)" 200
+body=$(resp_body)
+check "look-alike names: the upstream saw no X_API_Key" "$(grep -c 'LLLLLLLL' <<<"$body" || true)" 0
+check "look-alike names: no forged account" "$(grep -c 'evil' <<<"$body" || true)" 0
+check "look-alike names: no forged key id" "$(grep -c '999' <<<"$body" || true)" 0
+check "look-alike names: no forged request id" "$(grep -c 'req_forged' <<<"$body" || true)" 0
+check "look-alike names: the real account" "$(grep -c '\["X-Keygate-Account", "acme"\]' <<<"$body")" 1
+check "look-alike names: other '_' names pass" "$(grep -c '\["X_Trace", "8"\]' <<<"$body")" 1
+send_proxied "GET /v1/things HTTP/1.1\r\n${H}X_API_Key: $K\r\n\r\n"
+check "X_API_Key is not X-API-Key: missing" "$(resp_status)" 401
+
 expect_error "no key: not proxied" "GET /v1/things HTTP/1.1\r\n$H\r\n" 401 missing_api_key
 check "one X-Request-Id on an error" "$(resp_header_count x-request-id)" 1
 expect_error "key in the query: not proxied" \
@@ -187,6 +203,6 @@ check "query_keys ignore: the upstream URL in the error log is redacted" \
   "$(grep 'connect() failed' "$T/gw/error.log" | grep -c 'upstream: "http://[^"]*/legacy/x?<redacted>"' || true)" 1
 check "query_keys ignore: the request line too" \
   "$(grep 'connect() failed' "$T/gw/error.log" | grep -c 'request: "GET /legacy/x?<redacted> HTTP/1.1"' || true)" 1
-check "the upstream got exactly the four valid requests" "$(wc -l <"$T/upstream.count")" 4
+check "the upstream got exactly the five valid requests" "$(wc -l <"$T/upstream.count")" 5
 check "no key in the gateway's logs" "$(grep -rl "${K#sk_live_}" "$T/gw" --include='*.log' || true)" ""
 finish
