@@ -1625,7 +1625,7 @@ static ngx_int_t ngx_http_keygate_access_handler(ngx_http_request_t *r) {
     /* Look-alike names go whatever keygate_hide_credentials says: an
      * upstream that folds '_' into '-' would take X_API_Key for the key
      * or X_Keygate_Account for the gateway's word (docs/contract.md). */
-    if (ngx_http_keygate_hide(r, lcf->hide_credentials) != NGX_OK) {
+    if (ngx_http_keygate_hide(r, lcf->hide_credentials != 0) != NGX_OK) {
       return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
     ctx->hidden = lcf->hide_credentials ? 1 : 0;
