@@ -130,18 +130,53 @@ static int run_show(const char *cmd, char **files, int nfiles) {
 /* ---- merge ---------------------------------------------------------------
  */
 
+/* What tells one run from another: a run read twice has all of it equal. */
+typedef struct run_id {
+  int64_t start, end, requests;
+  uint64_t seed;
+} run_id;
+
+static run_id id_of(const kgl_result *r) {
+  run_id id = {r->start_unix_ns, r->end_unix_ns, r->cls[KGL_ALL].requests,
+               r->config.seed};
+  return id;
+}
+
+/* warn_twice — one warning line when ids[i] equals an earlier file's: the
+ * same run given twice has its counts added twice. */
+static void warn_twice(const char *cmd, char **files, const run_id *ids,
+                       int i) {
+  for (int j = 0; j < i; j++) {
+    if (memcmp(&ids[j], &ids[i], sizeof ids[i]) == 0) {
+      fprintf(stderr,
+              "keygate %s: warning: %s is the same run as %s (same span, "
+              "seed and requests): its counts are added twice\n",
+              cmd, files[i], files[j]);
+      return;
+    }
+  }
+}
+
 static int run_merge(const char *cmd, char **files, int nfiles) {
   kgl_result acc, next;
   char why[512];
+  run_id *ids = calloc((size_t)nfiles, sizeof *ids);
+  if (ids == NULL) {
+    return cli_error(CLI_EXIT_USAGE, cmd, "out of memory");
+  }
   int rc = read_one(cmd, files[0], &acc);
   if (rc != 0) {
+    free(ids);
     return rc;
   }
+  ids[0] = id_of(&acc);
   for (int i = 1; i < nfiles && rc == 0; i++) {
     rc = read_one(cmd, files[i], &next);
     if (rc != 0) {
       break;
     }
+    ids[i] = id_of(&next);
+    warn_twice(cmd, files, ids, i);
     if (kgl_result_merge(&acc, &next, why, sizeof why) != 0) {
       rc = cli_error(CLI_EXIT_USAGE, cmd, "%s: cannot merge with %s: %s",
                      files[i], files[0], why);
@@ -153,6 +188,7 @@ static int run_merge(const char *cmd, char **files, int nfiles) {
     rc = cli_error(CLI_EXIT_USAGE, cmd, "%s", why);
   }
   kgl_result_free(&acc);
+  free(ids);
   return rc;
 }
 

@@ -163,11 +163,16 @@ int kgl_mann_whitney(const double *x, size_t nx, const double *y, size_t ny,
 kgl_verdict kgl_verdict_of(size_t n_old, size_t n_new, double p,
                            double change_pct, size_t min_n, double alpha,
                            double floor_pct) {
-  if (n_old < min_n || n_new < min_n) {
+  if (n_old < min_n || n_new < min_n || !isfinite(change_pct)) {
     return KGL_V_INCONCLUSIVE;
   }
-  if (!(p < alpha) || !isfinite(change_pct) || fabs(change_pct) < floor_pct) {
+  /* "same" needs evidence too: a change inside the floor. A larger one the
+   * test cannot call significant is too little evidence either way. */
+  if (fabs(change_pct) < floor_pct) {
     return KGL_V_SAME;
+  }
+  if (!(p < alpha)) {
+    return KGL_V_INCONCLUSIVE;
   }
   return change_pct > 0 ? KGL_V_SLOWER : KGL_V_FASTER;
 }
@@ -200,10 +205,10 @@ static int cmp_double(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-/* median — of v[0..n) (sorted in place); 0 when n is 0. */
+/* median — of v[0..n) (sorted in place); NAN when n is 0. */
 static double median(double *v, size_t n) {
   if (n == 0) {
-    return 0.0;
+    return NAN;
   }
   qsort(v, n, sizeof *v, cmp_double);
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
@@ -231,22 +236,24 @@ static int compare_metric(const kgl_result *old, const kgl_result *new_,
   return 0;
 }
 
+/* abs_change — |change|, -1 when it cannot be computed. */
+static double abs_change(const kgl_cmp_metric *m) {
+  return isfinite(m->change_pct) ? fabs(m->change_pct) : -1.0;
+}
+
 /* decide — the row's verdict from its metrics: slower beats faster beats
- * same (a gate must not miss a regression hidden behind a gain); among
- * equals, the larger change decides. */
+ * inconclusive beats same (a gate must not miss a regression hidden behind
+ * a gain, and "same" must hold for both); among equals, the larger change
+ * decides. decided_by names the metric, whose p the tables show. */
 static void decide(kgl_cmp_row *r) {
-  static const int rank[] = {0, 1, 2, -1}; /* same, faster, slower, inc. */
+  static const int rank[] = {0, 2, 3, 1}; /* same, faster, slower, inc. */
   r->decided_by = 0;
   r->verdict = r->metric[0].verdict;
-  if (r->verdict == KGL_V_INCONCLUSIVE) {
-    return;
-  }
   for (int m = 1; m < KGL_CMP_METRICS; m++) {
     const kgl_cmp_metric *x = &r->metric[m];
-    const int better =
-        rank[x->verdict] > rank[r->verdict] ||
-        (x->verdict == r->verdict && x->verdict != KGL_V_SAME &&
-         fabs(x->change_pct) > fabs(r->metric[r->decided_by].change_pct));
+    const int better = rank[x->verdict] > rank[r->verdict] ||
+                       (x->verdict == r->verdict &&
+                        abs_change(x) > abs_change(&r->metric[r->decided_by]));
     if (better) {
       r->verdict = x->verdict;
       r->decided_by = m;
@@ -254,17 +261,28 @@ static void decide(kgl_cmp_row *r) {
   }
 }
 
+/* whole_run — rps and the whole-run percentiles. A side without requests
+ * in the class has no rps to change from or to, and one without responses
+ * no latency: their changes are NAN (shown as null or '-'), never -100%. */
 static void whole_run(const kgl_result *old, const kgl_result *new_, int row,
                       kgl_cmp_row *out) {
   static const double pcts[3] = {50.0, 99.0, 99.9};
+  const kgl_hist *ho = &old->cls[row].latency, *hn = &new_->cls[row].latency;
   out->rps_old = kgl_result_rps(old, row);
   out->rps_new = kgl_result_rps(new_, row);
-  out->rps_change_pct = kgl_change_pct(out->rps_old, out->rps_new);
+  out->rps_change_pct =
+      old->cls[row].requests > 0 && new_->cls[row].requests > 0
+          ? kgl_change_pct(out->rps_old, out->rps_new)
+          : NAN;
+  out->has_old = ho->total > 0;
+  out->has_new = hn->total > 0;
   for (int i = 0; i < 3; i++) {
-    out->old_pct[i] = kgl_hist_percentile(&old->cls[row].latency, pcts[i]);
-    out->new_pct[i] = kgl_hist_percentile(&new_->cls[row].latency, pcts[i]);
+    out->old_pct[i] = kgl_hist_percentile(ho, pcts[i]);
+    out->new_pct[i] = kgl_hist_percentile(hn, pcts[i]);
     out->pct_change[i] =
-        kgl_change_pct((double)out->old_pct[i], (double)out->new_pct[i]);
+        out->has_old && out->has_new
+            ? kgl_change_pct((double)out->old_pct[i], (double)out->new_pct[i])
+            : NAN;
   }
 }
 
@@ -295,6 +313,17 @@ int kgl_compare(const kgl_result *old, const kgl_result *new_,
       rc = compare_metric(old, new_, row, m, c, r, a, b);
     }
     decide(r);
+    if (old->runs > 1 || new_->runs > 1) {
+      /* A merged second's percentiles are the largest of the runs' (an
+       * upper bound): against a single run's they lean towards slower. */
+      r->why = KGL_WHY_MERGED;
+      r->verdict = KGL_V_INCONCLUSIVE;
+      for (int m = 0; m < KGL_CMP_METRICS; m++) {
+        r->metric[m].verdict = KGL_V_INCONCLUSIVE;
+      }
+    } else if (r->n_old < c->min_n || r->n_new < c->min_n) {
+      r->why = KGL_WHY_FEW_SECONDS;
+    }
   }
   free(a);
   free(b);
@@ -321,7 +350,7 @@ int kgl_compare_fails(const kgl_comparison *c, double fail_above_pct) {
  */
 
 #define NCOLS 16
-#define CELL 40
+#define CELL 72
 
 static const char *const HEAD[NCOLS] = {
     "class",  "rps old", "rps new", "change", "p50 old",   "p50 new",
@@ -342,50 +371,56 @@ static void fmt_change(double pct, char *out, size_t cap) {
   }
 }
 
-static void fmt_pct_value(int64_t us, const kgl_hist *h, char *out,
-                          size_t cap) {
-  if (h->total == 0) {
+static void fmt_pct_value(int64_t us, int has, char *out, size_t cap) {
+  if (!has) {
     snprintf(out, cap, "-");
   } else {
     kgl_fmt_latency(us, out, cap);
   }
 }
 
-/* verdict_cell — "slower (p99 +38.2%)", "same", "inconclusive". */
-static void verdict_cell(const kgl_cmp_row *r, char *out, size_t cap) {
+void kgl_cmp_verdict_text(const kgl_cmp_row *r, size_t min_n, char *out,
+                          size_t cap) {
   const kgl_cmp_metric *m = &r->metric[r->decided_by];
-  if (r->verdict == KGL_V_SLOWER || r->verdict == KGL_V_FASTER) {
-    snprintf(out, cap, "%s (%s %+.1f%%)", kgl_verdict_name(r->verdict),
+  const char *name = kgl_verdict_name(r->verdict);
+  if (r->why == KGL_WHY_MERGED) {
+    snprintf(out, cap, "%s (merged: per-second percentiles are upper bounds)",
+             name);
+  } else if (r->why == KGL_WHY_FEW_SECONDS) {
+    snprintf(out, cap, "%s (fewer than %zu seconds a side)", name, min_n);
+  } else if (isfinite(m->change_pct)) {
+    snprintf(out, cap, "%s (%s %+.1f%%)", name,
              kgl_cmp_metric_name(r->decided_by), m->change_pct);
   } else {
-    snprintf(out, cap, "%s", kgl_verdict_name(r->verdict));
+    snprintf(out, cap, "%s", name);
   }
 }
 
-static void fill_cells(const kgl_comparison *c, const kgl_result *old,
-                       const kgl_result *new_, int row, char (*cell)[CELL]) {
+void kgl_cmp_p_text(const kgl_cmp_row *r, char *out, size_t cap) {
+  if (r->why != KGL_WHY_NONE) {
+    snprintf(out, cap, "-");
+  } else {
+    snprintf(out, cap, "%.4f", r->metric[r->decided_by].p);
+  }
+}
+
+static void fill_cells(const kgl_comparison *c, int row, char (*cell)[CELL]) {
   const kgl_cmp_row *r = &c->row[row];
   snprintf(cell[0], CELL, "%s", kgl_class_name((kgl_class)row));
   snprintf(cell[1], CELL, "%.1f", r->rps_old);
   snprintf(cell[2], CELL, "%.1f", r->rps_new);
   fmt_change(r->rps_change_pct, cell[3], CELL);
   for (int i = 0; i < 3; i++) {
-    fmt_pct_value(r->old_pct[i], &old->cls[row].latency, cell[4 + 3 * i], CELL);
-    fmt_pct_value(r->new_pct[i], &new_->cls[row].latency, cell[5 + 3 * i],
-                  CELL);
+    fmt_pct_value(r->old_pct[i], r->has_old, cell[4 + 3 * i], CELL);
+    fmt_pct_value(r->new_pct[i], r->has_new, cell[5 + 3 * i], CELL);
     fmt_change(r->pct_change[i], cell[6 + 3 * i], CELL);
   }
   snprintf(cell[13], CELL, "%zu/%zu", r->n_old, r->n_new);
-  if (r->verdict == KGL_V_INCONCLUSIVE) {
-    snprintf(cell[14], CELL, "-");
-  } else {
-    snprintf(cell[14], CELL, "%.4f", r->metric[r->decided_by].p);
-  }
-  verdict_cell(r, cell[15], CELL);
+  kgl_cmp_p_text(r, cell[14], CELL);
+  kgl_cmp_verdict_text(r, c->min_n, cell[15], CELL);
 }
 
-static void build_cells(const kgl_comparison *c, const kgl_result *old,
-                        const kgl_result *new_, cells *t) {
+static void build_cells(const kgl_comparison *c, cells *t) {
   memset(t, 0, sizeof *t);
   for (int j = 0; j < NCOLS; j++) {
     snprintf(t->cell[0][j], CELL, "%s", HEAD[j]);
@@ -393,7 +428,7 @@ static void build_cells(const kgl_comparison *c, const kgl_result *old,
   t->nrows = 1;
   for (int row = 0; row < KGL_ROWS; row++) {
     if (c->row[row].present) {
-      fill_cells(c, old, new_, row, t->cell[t->nrows++]);
+      fill_cells(c, row, t->cell[t->nrows++]);
     }
   }
   for (int i = 0; i < t->nrows; i++) {
@@ -506,9 +541,10 @@ static void method_line(const kgl_comparison *c, char *out, size_t cap) {
   snprintf(out, cap,
            "verdict: per-second p50 and p99 of each class, two-sided "
            "Mann-Whitney U, p doubled for the two metrics; changed when p < "
-           "%g and |change of the medians| >= %g%%; inconclusive with fewer "
-           "than %zu seconds a side",
-           c->alpha, c->floor_pct, c->min_n);
+           "%g and |change of the medians| >= %g%%, same when |change| < "
+           "%g%%, else inconclusive; inconclusive with fewer than %zu "
+           "seconds a side or a merged file",
+           c->alpha, c->floor_pct, c->floor_pct, c->min_n);
 }
 
 static void gate_line(const kgl_comparison *c, double pct, char *out,
@@ -538,7 +574,7 @@ static void put_code(const char *s, FILE *f) {
 
 static void print_table(const kgl_comparison *c, const kgl_result *old,
                         const kgl_result *new_, double pct, FILE *f, int md) {
-  static cells t; /* 15 KB: off the stack */
+  static cells t; /* 7 KB: off the stack */
   char line[1024], run[128];
   if (md) {
     fputs("**keygate report compare**\n\n", f);
@@ -558,13 +594,17 @@ static void print_table(const kgl_comparison *c, const kgl_result *old,
     }
   }
   differences(old, new_, line, sizeof line);
-  if (line[0] != '\0') {
-    fprintf(f, "%snote: the set-ups differ: %s\n", md ? "- " : "", line);
+  if (line[0] != '\0' && md) {
+    fputs("- note: the set-ups differ: ", f); /* texts of the files */
+    kgl_md_put(line, f);
+    fputc('\n', f);
+  } else if (line[0] != '\0') {
+    fprintf(f, "note: the set-ups differ: %s\n", line);
   }
   if (md) {
     fputc('\n', f);
   }
-  build_cells(c, old, new_, &t);
+  build_cells(c, &t);
   print_cells(&t, f, md);
   if (md) {
     fputc('\n', f);
@@ -614,12 +654,15 @@ static void json_run(const char *name, const kgl_result *r, FILE *f) {
 
 static void json_row(const kgl_cmp_row *r, int row, FILE *f) {
   static const char *const pn[3] = {"p50", "p99", "p99.9"};
+  static const char *const why[] = {
+      NULL, "fewer seconds a side than min_seconds",
+      "merged: per-second percentiles are upper bounds"};
   fprintf(f, "    {\"class\": \"%s\", \"verdict\": \"%s\", \"decided_by\": ",
           kgl_class_name((kgl_class)row), kgl_verdict_name(r->verdict));
-  if (r->verdict == KGL_V_INCONCLUSIVE) {
-    fputs("null", f);
+  if (r->why != KGL_WHY_NONE) {
+    fprintf(f, "null, \"reason\": \"%s\"", why[r->why]);
   } else {
-    fprintf(f, "\"%s\"", kgl_cmp_metric_name(r->decided_by));
+    fprintf(f, "\"%s\", \"reason\": null", kgl_cmp_metric_name(r->decided_by));
   }
   fprintf(f, ",\n     \"seconds\": {\"old\": %zu, \"new\": %zu},\n", r->n_old,
           r->n_new);
@@ -631,9 +674,11 @@ static void json_row(const kgl_cmp_row *r, int row, FILE *f) {
   json_num(r->rps_change_pct, f);
   fputs("},\n     \"latency_us\": {", f);
   for (int i = 0; i < 3; i++) {
-    fprintf(f, "%s\"%s\": {\"old\": %lld, \"new\": %lld, \"change_pct\": ",
-            i ? ", " : "", pn[i], (long long)r->old_pct[i],
-            (long long)r->new_pct[i]);
+    fprintf(f, "%s\"%s\": {\"old\": ", i ? ", " : "", pn[i]);
+    json_num(r->has_old ? (double)r->old_pct[i] : NAN, f);
+    fputs(", \"new\": ", f);
+    json_num(r->has_new ? (double)r->new_pct[i] : NAN, f);
+    fputs(", \"change_pct\": ", f);
     json_num(r->pct_change[i], f);
     fputc('}', f);
   }

@@ -220,7 +220,10 @@ void kgl_hist_record(kgl_hist *h, int64_t v) {
 }
 
 int kgl_hist_merge(kgl_hist *dst, const kgl_hist *src) {
-  if (!kgl_hist_same_layout(dst, src)) {
+  /* Every count and "saturated" is at most "total": when the totals add
+   * up without overflow, so does every other sum. */
+  if (!kgl_hist_same_layout(dst, src) || src->total < 0 || dst->total < 0 ||
+      src->total > INT64_MAX - dst->total) {
     return -1;
   }
   for (int32_t i = 0; i < dst->counts_len; i++) {
@@ -256,6 +259,9 @@ int kgl_hist_set_count(kgl_hist *h, int32_t index, int64_t n) {
     return -1;
   }
   int64_t old = h->counts[index];
+  if (n - old > 0 && h->total > INT64_MAX - (n - old)) {
+    return -1; /* the total would pass 2^63 - 1 */
+  }
   h->counts[index] = n;
   h->total += n - old;
   /* The sum moves by the slot's middle, as HdrHistogram's mean counts it. */

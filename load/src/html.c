@@ -262,27 +262,19 @@ static void comparison(const kgl_comparison *c, FILE *f) {
     td(f, NULL, cell);
     change_cell(f, r->rps_change_pct);
     for (int i = 0; i < 3; i++) {
+      /* a side without responses has no latency: '-', as compare's */
       kgl_fmt_latency(r->old_pct[i], a, sizeof a);
       kgl_fmt_latency(r->new_pct[i], b, sizeof b);
-      snprintf(cell, sizeof cell, "%s / %s", a, b);
+      snprintf(cell, sizeof cell, "%s / %s", r->has_old ? a : "-",
+               r->has_new ? b : "-");
       td(f, NULL, cell);
       change_cell(f, r->pct_change[i]);
     }
     snprintf(cell, sizeof cell, "%zu/%zu", r->n_old, r->n_new);
     td(f, NULL, cell);
-    if (r->verdict == KGL_V_INCONCLUSIVE) {
-      snprintf(cell, sizeof cell, "-");
-    } else {
-      snprintf(cell, sizeof cell, "%.4f", r->metric[r->decided_by].p);
-    }
+    kgl_cmp_p_text(r, cell, sizeof cell);
     td(f, NULL, cell);
-    if (r->verdict == KGL_V_SLOWER || r->verdict == KGL_V_FASTER) {
-      snprintf(cell, sizeof cell, "%s (%s %+.1f%%)",
-               kgl_verdict_name(r->verdict), kgl_cmp_metric_name(r->decided_by),
-               r->metric[r->decided_by].change_pct);
-    } else {
-      snprintf(cell, sizeof cell, "%s", kgl_verdict_name(r->verdict));
-    }
+    kgl_cmp_verdict_text(r, c->min_n, cell, sizeof cell);
     td(f, kgl_verdict_name(r->verdict), cell);
     fputs("</tr>\n", f);
   }
@@ -290,7 +282,9 @@ static void comparison(const kgl_comparison *c, FILE *f) {
           "</table>\n<p class=\"note\">The verdict tests the per-second p50 "
           "and p99 of each class (two-sided Mann-Whitney U, p doubled for the "
           "two metrics): a change is called when p &lt; %g and it moves the "
-          "median by %g%% or more; with fewer than %zu seconds a side it is "
+          "median by %g%% or more, same when it moves it by less, else "
+          "inconclusive; with fewer than %zu seconds a side, or a merged "
+          "file (its per-second percentiles are upper bounds), it is "
           "inconclusive.</p>\n</section>\n",
           c->alpha, c->floor_pct, c->min_n);
 }

@@ -65,7 +65,9 @@ double kgl_result_elapsed_s(const kgl_result *r) {
   if (r->end_unix_ns <= r->start_unix_ns) {
     return 0.0;
   }
-  return (double)(r->end_unix_ns - r->start_unix_ns) / 1e9;
+  /* Unsigned: end - start of any two int64_t with end > start fits in a
+   * uint64_t (INT64_MIN to INT64_MAX is 2^64 - 1), never in an int64_t. */
+  return (double)((uint64_t)r->end_unix_ns - (uint64_t)r->start_unix_ns) / 1e9;
 }
 
 double kgl_result_rps(const kgl_result *r, int row) {
@@ -81,8 +83,32 @@ double kgl_result_rps(const kgl_result *r, int row) {
 /* ---- merging -------------------------------------------------------------
  */
 
+/* add_ok — 1 when a + b (both >= 0 where they count something) neither
+ * overflows nor goes negative; else 0. */
+static int add_ok(int64_t a, int64_t b) {
+  return a >= 0 && b >= 0 && b <= INT64_MAX - a;
+}
+
+/* stats_add_ok — 1 when every count of src adds to dst's without overflow
+ * (the histograms' totals included); else 0. */
+static int stats_add_ok(const kgl_class_stats *dst,
+                        const kgl_class_stats *src) {
+  int ok = add_ok(dst->requests, src->requests) && add_ok(dst->ok, src->ok) &&
+           add_ok(dst->mismatches, src->mismatches) &&
+           add_ok(dst->errors, src->errors) &&
+           add_ok(dst->latency.total, src->latency.total);
+  for (int k = 0; k < KGL_MM_KINDS; k++) {
+    ok = ok && add_ok(dst->mismatch_kinds[k], src->mismatch_kinds[k]);
+  }
+  for (int k = 0; k < KGL_ERR_KINDS; k++) {
+    ok = ok && add_ok(dst->error_kinds[k], src->error_kinds[k]);
+  }
+  return ok;
+}
+
 int kgl_class_stats_merge(kgl_class_stats *dst, const kgl_class_stats *src) {
   if (!kgl_hist_same_layout(&dst->latency, &src->latency) ||
+      !stats_add_ok(dst, src) ||
       kgl_hist_merge(&dst->latency, &src->latency) != 0) {
     return -1;
   }
@@ -150,6 +176,12 @@ static int64_t max64(int64_t a, int64_t b) {
   return a > b ? a : b;
 }
 
+/* row_add_ok — 1 when s's counts add to d's without overflow. */
+static int row_add_ok(const kgl_second_row *d, const kgl_second_row *s) {
+  return add_ok(d->requests, s->requests) &&
+         add_ok(d->mismatches, s->mismatches) && add_ok(d->errors, s->errors);
+}
+
 static void add_row(kgl_second_row *d, const kgl_second_row *s) {
   d->requests += s->requests;
   d->mismatches += s->mismatches;
@@ -164,35 +196,56 @@ static void add_row(kgl_second_row *d, const kgl_second_row *s) {
   d->max = max64(d->max, s->max);
 }
 
+/* rebase — append r's seconds to all (from *k on), each t moved by shift
+ * (>= 0). 0, or -1 when a t would pass INT64_MAX. */
+static int rebase(kgl_second *all, size_t *k, const kgl_result *r,
+                  int64_t shift) {
+  for (size_t i = 0; i < r->nseries; i++) {
+    if (!add_ok(r->series[i].t, shift)) {
+      return -1;
+    }
+    all[*k] = r->series[i];
+    all[(*k)++].t += shift;
+  }
+  return 0;
+}
+
 /* merge_series — dst's and src's seconds, re-based on the start `start_ns`
- * of the merged span, equal wall-clock seconds summed. 0, or -1 (out of
- * memory; dst unchanged). */
+ * of the merged span (no later than either start), equal wall-clock seconds
+ * summed. 0, or -1 with why (out of memory, or sums beyond INT64_MAX; dst
+ * unchanged). */
 static int merge_series(kgl_result *dst, const kgl_result *src,
-                        int64_t start_ns) {
-  size_t n = dst->nseries + src->nseries;
+                        int64_t start_ns, char *why, size_t whycap) {
+  size_t n = dst->nseries + src->nseries, k = 0;
   if (n == 0) {
     return 0;
   }
   kgl_second *all = malloc(n * sizeof *all);
   if (all == NULL) {
+    snprintf(why, whycap, "out of memory merging the per-second series");
     return -1;
   }
+  /* Each floor_s is within [INT64_MIN / 1e9 - 1, INT64_MAX / 1e9]: the
+   * differences fit. */
   int64_t base = floor_s(start_ns);
-  int64_t shift_d = floor_s(dst->start_unix_ns) - base;
-  int64_t shift_s = floor_s(src->start_unix_ns) - base;
-  for (size_t i = 0; i < dst->nseries; i++) {
-    all[i] = dst->series[i];
-    all[i].t += shift_d;
-  }
-  for (size_t i = 0; i < src->nseries; i++) {
-    all[dst->nseries + i] = src->series[i];
-    all[dst->nseries + i].t += shift_s;
+  if (rebase(all, &k, dst, floor_s(dst->start_unix_ns) - base) != 0 ||
+      rebase(all, &k, src, floor_s(src->start_unix_ns) - base) != 0) {
+    free(all);
+    snprintf(why, whycap,
+             "a second of the series lies beyond 2^63 s of the start");
+    return -1;
   }
   qsort(all, n, sizeof *all, cmp_second);
   size_t m = 0;
   for (size_t i = 0; i < n; i++) {
     if (m > 0 && all[m - 1].t == all[i].t) {
       for (int row = 0; row < KGL_ROWS; row++) {
+        if (!row_add_ok(&all[m - 1].row[row], &all[i].row[row])) {
+          free(all);
+          snprintf(why, whycap,
+                   "the per-second counts would add up beyond 2^63 - 1");
+          return -1;
+        }
         add_row(&all[m - 1].row[row], &all[i].row[row]);
       }
     } else {
@@ -225,15 +278,28 @@ int kgl_result_merge(kgl_result *dst, const kgl_result *src, char *why,
       return -1;
     }
   }
+  int sums_ok = add_ok(dst->warmup_requests, src->warmup_requests) &&
+                add_ok(dst->warmup_mismatches, src->warmup_mismatches) &&
+                add_ok(dst->warmup_errors, src->warmup_errors) &&
+                add_ok(dst->unsolicited, src->unsolicited) &&
+                add_ok(dst->runs, src->runs) &&
+                dst->runs + (int64_t)src->runs <= INT32_MAX;
+  for (int i = 0; i < KGL_ROWS; i++) {
+    sums_ok = sums_ok && stats_add_ok(&dst->cls[i], &src->cls[i]);
+  }
+  if (!sums_ok) {
+    snprintf(why, whycap,
+             "the merged counts would pass 2^63 - 1 (or the runs 2^31 - 1)");
+    return -1;
+  }
   int blank = is_blank(dst);
   int64_t start = src->start_unix_ns, end = src->end_unix_ns;
   if (!blank) {
     start = dst->start_unix_ns < start ? dst->start_unix_ns : start;
     end = dst->end_unix_ns > end ? dst->end_unix_ns : end;
   }
-  /* The one step that can fail comes before anything of dst changes. */
-  if (merge_series(dst, src, start) != 0) {
-    snprintf(why, whycap, "out of memory merging the per-second series");
+  /* The steps that can fail come before anything of dst changes. */
+  if (merge_series(dst, src, start, why, whycap) != 0) {
     return -1;
   }
   for (int i = 0; i < KGL_ROWS; i++) {

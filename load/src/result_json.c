@@ -11,8 +11,9 @@
  * integrity (counts in range, their sum equal to "total", min and max in
  * the first and last non-empty buckets). It ignores what is derived for
  * humans and jq (totals, rps, latency_us summaries, "start", "elapsed_s")
- * and recomputes it. Text fields pass through kgl_redact again, so even an
- * edited file cannot make a report print a full key.
+ * and recomputes it. Text fields pass through kgl_redact_keys again, so
+ * even an edited file cannot make a report print a full key; counts that
+ * do not add up, or whose sums would overflow, are refused.
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L /* fsync, fileno, gmtime_r */
@@ -27,12 +28,11 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
-
-#define KEY_PREFIX "sk_live_"
 
 /* ======================================================================== */
 /* ---- writing ----------------------------------------------------------- */
@@ -509,7 +509,7 @@ static int get_text(const rctx *d, const json_t *obj, const char *parent,
   if (v == NULL) {
     return -1;
   }
-  kgl_redact(json_string_value(v), json_string_length(v), KEY_PREFIX, out, cap);
+  kgl_redact_keys(json_string_value(v), json_string_length(v), out, cap);
   return 0;
 }
 
@@ -565,6 +565,9 @@ static int read_counts(const rctx *d, const json_t *o, const char *parent,
     if (idx <= last) {
       return fail(d, p.s, "indexes must increase (entry %zu: %lld after %lld)",
                   i, (long long)idx, (long long)last);
+    }
+    if (n > 0 && n > INT64_MAX - h->total) {
+      return fail(d, p.s, "entry %zu: the counts add up beyond 2^63 - 1", i);
     }
     if (idx > INT32_MAX || n < 0 ||
         kgl_hist_set_count(h, (int32_t)idx, (int64_t)n) != 0) {
@@ -678,7 +681,48 @@ static int read_class(const rctx *d, const json_t *classes, int row,
                  kgl_err_name) != 0) {
     return -1;
   }
+  /* Every request ended one way: ok, a mismatch, or an error. */
+  if (c->ok > INT64_MAX - c->mismatches ||
+      c->errors > INT64_MAX - c->ok - c->mismatches ||
+      c->requests != c->ok + c->mismatches + c->errors) {
+    return fail(d, p.s,
+                "requests %lld is not ok + mismatches + errors (%lld + %lld "
+                "+ %lld)",
+                (long long)c->requests, (long long)c->ok,
+                (long long)c->mismatches, (long long)c->errors);
+  }
   return read_hist(d, o, p.s, &c->latency);
+}
+
+/* check_all — classes.all is the sum of the four classes, as the writer
+ * merges it: requests, ok, mismatches, errors and histogram totals, each
+ * sum checked for overflow before it is made. */
+static int check_all(const rctx *d, const kgl_result *r) {
+  const kgl_class_stats *all = &r->cls[KGL_ALL];
+  int64_t sum[5] = {0, 0, 0, 0, 0};
+  for (int i = 0; i < KGL_NCLASS; i++) {
+    const kgl_class_stats *c = &r->cls[i];
+    const int64_t v[5] = {c->requests, c->ok, c->mismatches, c->errors,
+                          c->latency.total};
+    for (int k = 0; k < 5; k++) {
+      if (v[k] > INT64_MAX - sum[k]) {
+        return fail(d, "classes", "the classes' counts add up beyond 2^63 - 1");
+      }
+      sum[k] += v[k];
+    }
+  }
+  const int64_t got[5] = {all->requests, all->ok, all->mismatches, all->errors,
+                          all->latency.total};
+  static const char *const names[5] = {"requests", "ok", "mismatches", "errors",
+                                       "histogram.total"};
+  for (int k = 0; k < 5; k++) {
+    if (got[k] != sum[k]) {
+      return fail(d, "classes.all",
+                  "%s %lld is not the sum of the four classes' (%lld)",
+                  names[k], (long long)got[k], (long long)sum[k]);
+    }
+  }
+  return 0;
 }
 
 static int read_seed(const rctx *d, const json_t *cfg, uint64_t *out) {
@@ -946,6 +990,10 @@ static int read_root(const rctx *d, const json_t *root, kgl_result *r) {
       get_i64(d, root, "", "end_unix_ns", INT64_MIN, &r->end_unix_ns) != 0) {
     return -1;
   }
+  if (r->end_unix_ns < r->start_unix_ns) {
+    return fail(d, "end_unix_ns", "%lld is before start_unix_ns %lld",
+                (long long)r->end_unix_ns, (long long)r->start_unix_ns);
+  }
   json_t *rate = json_object_get(root, "rate");
   if (rate == NULL || !(json_is_null(rate) || json_is_object(rate))) {
     return fail(d, "rate", "expected an object or null, found %s",
@@ -974,12 +1022,47 @@ static int read_root(const rctx *d, const json_t *root, kgl_result *r) {
       return -1;
     }
   }
+  if (check_all(d, r) != 0) {
+    return -1;
+  }
   if (read_samples(d, root, r) != 0 || read_thresholds(d, root, r) != 0 ||
       read_series(d, root, r) != 0) {
     return -1;
   }
   r->schema_version = KGL_SCHEMA_VERSION;
   return 0;
+}
+
+/* open_regular — path opened for reading when it is a regular file (a
+ * symlink to one included); else -1 after a one-line failure: a folder, or
+ * a FIFO, device or socket, which could block or never end. O_NONBLOCK
+ * keeps open(2) of a FIFO without a writer from blocking; it is cleared
+ * before reading. */
+static int open_regular(const rctx *d, const char *path) {
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    return fail(d, "", "cannot read: %s", strerror(errno));
+  }
+  struct stat st;
+  int flags = fcntl(fd, F_GETFL);
+  const char *what = NULL;
+  if (fstat(fd, &st) != 0 || flags < 0 ||
+      fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+    const int e = errno;
+    close(fd);
+    return fail(d, "", "cannot read: %s", strerror(e));
+  }
+  if (S_ISDIR(st.st_mode)) {
+    what = "is a folder, not a result file";
+  } else if (!S_ISREG(st.st_mode)) {
+    what = "is not a regular file (a FIFO, device or socket); give a "
+           "file, or - for standard input";
+  }
+  if (what != NULL) {
+    close(fd);
+    return fail(d, "", "%s", what);
+  }
+  return fd;
 }
 
 int kgl_result_read_json(const char *path, kgl_result *r, char *why,
@@ -990,19 +1073,21 @@ int kgl_result_read_json(const char *path, kgl_result *r, char *why,
     return -1;
   }
   json_error_t err;
-  json_t *root;
+  json_t *root = NULL;
   if (strcmp(path, "-") == 0) {
     root = json_loadf(stdin, JSON_REJECT_DUPLICATES, &err);
   } else {
-    root = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
+    int fd = open_regular(&d, path);
+    if (fd < 0) {
+      kgl_result_free(r);
+      return -1;
+    }
+    root = json_loadfd(fd, JSON_REJECT_DUPLICATES, &err);
+    close(fd);
   }
   if (root == NULL) {
-    if (json_error_code(&err) == json_error_cannot_open_file) {
-      fail(&d, "", "cannot read: %s", strerror(errno));
-    } else {
-      fail(&d, "", "not JSON (line %d, column %d: %s)", err.line, err.column,
-           err.text);
-    }
+    fail(&d, "", "not JSON (line %d, column %d: %s)", err.line, err.column,
+         err.text);
     kgl_result_free(r);
     return -1;
   }

@@ -183,6 +183,15 @@ static void print_md_table(const table *t, FILE *f) {
 /* ---- the lines around it -------------------------------------------------
  */
 
+void kgl_md_put(const char *s, FILE *f) {
+  for (; *s != '\0'; s++) {
+    if (strchr("\\`*_{}[]()<>!#@|~&:", *s) != NULL) {
+      fputc('\\', f);
+    }
+    fputc(*s, f);
+  }
+}
+
 /* put_code — s as one markdown code span (a backtick inside becomes '). */
 static void put_code(const char *s, FILE *f) {
   fputc('`', f);
@@ -390,7 +399,9 @@ static void print_markdown(const kgl_result *r, FILE *f) {
   setup(r, line, sizeof line);
   fputs("**keygate load** ", f);
   put_code(or_dash(r->config.url), f);
-  fprintf(f, " %s\n\n", line);
+  fputc(' ', f);
+  kgl_md_put(line, f); /* the engine and protocol are the file's text */
+  fputs("\n\n", f);
   build_table(r, &t);
   print_md_table(&t, f);
   fputc('\n', f);

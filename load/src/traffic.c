@@ -191,8 +191,7 @@ void kgl_mask_key(const char *key, size_t n, char *out, size_t cap) {
 void kgl_safe_text(const kgl_traffic *t, const char *key, size_t keylen,
                    const char *in, size_t n, char *out, size_t cap) {
   char a[512], b[512];
-  kgl_redact(in, n, "sk_live_", a, sizeof a);
-  kgl_redact(a, strlen(a), "sk_test_", b, sizeof b);
+  kgl_redact_keys(in, n, b, sizeof b);
   for (int i = 0; i < t->nprefixes; i++) {
     kgl_redact(b, strlen(b), t->prefixes[i], a, sizeof a);
     memcpy(b, a, strlen(a) + 1);

@@ -1205,10 +1205,76 @@ static redact_piece redact_next(const char *in, size_t n, size_t i,
   return p;
 }
 
+/* verbatim — the piece of the k bytes at in[i], written as they are. */
+static redact_piece verbatim(size_t k) {
+  redact_piece p = {k, k, 0, 0, NPOS};
+  return p;
+}
+
+/* masked — the piece of a key run at in[i..e) whose prefix is plen long:
+ * kept as it is when already masked (prefix + "****" [+ 4]); else prefix,
+ * "****" and the last four when at least eight more stay hidden. */
+static redact_piece masked(const char *in, size_t i, size_t plen, size_t e) {
+  const size_t body = i + plen, run = e - body;
+  if (run <= 8 && run >= 4 && memcmp(in + body, "****", 4) == 0) {
+    return verbatim(e - i);
+  }
+  redact_piece p = {e - i, plen + 4, 1, plen, NPOS};
+  if (run >= 12) {
+    p.tail = e - 4;
+    p.out_len += 4;
+  }
+  return p;
+}
+
+/* letters — the end of the ASCII letters from in[i], at most `max` of them
+ * (n: the end of the input). */
+static size_t letters(const char *in, size_t n, size_t i, size_t max) {
+  size_t j = i;
+  while (j < n && j - i < max && is_alpha((unsigned char)in[j])) {
+    j++;
+  }
+  return j;
+}
+
+/*
+ * shape_next — the piece at in[i] under the rule for prefixes nobody named
+ * (kgl_redact_keys): two or more letters and '_' (the first segment), then
+ * optionally 1..6 letters and '_' (the second: "sk_live_", "github_pat_"),
+ * followed by a run of key bytes (in_key_run). The run is masked when 8 or
+ * more bytes follow the first segment; the prefix shown keeps the second
+ * segment when 4 or more bytes follow it. Exempt: a request id, "req_" and
+ * exactly 24 base62 (kgl_request_id_ok), which names a request, not a key.
+ */
+static redact_piece shape_next(const char *in, size_t n, size_t i) {
+  const size_t j = letters(in, n, i, n);
+  if (j - i < 2 || j >= n || in[j] != '_') {
+    return verbatim(1);
+  }
+  const size_t p1 = j + 1;
+  size_t e = p1;
+  while (e < n && in_key_run((unsigned char)in[e])) {
+    e++;
+  }
+  if (e - p1 < 8) {
+    return verbatim(1);
+  }
+  if (e - i == KG_REQUEST_ID_LEN && kgl_request_id_ok(in + i, e - i)) {
+    return verbatim(e - i);
+  }
+  const size_t k = letters(in, n, p1, 7);
+  if (k > p1 && k - p1 <= 6 && k < e && in[k] == '_' && e - (k + 1) >= 4) {
+    return masked(in, i, k + 1 - i, e);
+  }
+  return masked(in, i, p1 - i, e);
+}
+
 static void redact_put(const char *in, size_t i, const redact_piece *p,
                        char *out) {
   if (!p->masked) {
-    out[0] = printable(in[i]);
+    for (size_t k = 0; k < p->in_len; k++) {
+      out[k] = printable(in[i + k]);
+    }
     return;
   }
   for (size_t k = 0; k < p->plen; k++) {
@@ -1224,19 +1290,37 @@ static void redact_put(const char *in, size_t i, const redact_piece *p,
   }
 }
 
-size_t kgl_redact(const char *in, size_t n, const char *prefix, char *out,
-                  size_t cap) {
+/* The rules a redaction applies: named prefixes, and perhaps the shape. */
+typedef struct redact_rules {
+  const char *const *prefixes;
+  size_t nprefixes;
+  int shape; /* 1: shape_next for what no named prefix masked */
+} redact_rules;
+
+static redact_piece piece_at(const char *in, size_t n, size_t i,
+                             const redact_rules *r) {
+  for (size_t k = 0; k < r->nprefixes; k++) {
+    const char *pre = r->prefixes[k];
+    redact_piece p = redact_next(in, n, i, pre, pre != NULL ? strlen(pre) : 0);
+    if (p.masked || p.in_len > 1) {
+      return p;
+    }
+  }
+  return r->shape ? shape_next(in, n, i) : verbatim(1);
+}
+
+static size_t redact(const char *in, size_t n, const redact_rules *rules,
+                     char *out, size_t cap) {
   if (out == NULL || cap == 0) {
     return 0;
   }
   if (in == NULL) {
     n = 0;
   }
-  size_t plen = prefix != NULL ? strlen(prefix) : 0;
   /* Every piece renders to at most its input length: total <= n. */
   size_t total = 0;
   for (size_t i = 0; i < n;) {
-    redact_piece p = redact_next(in, n, i, prefix, plen);
+    redact_piece p = piece_at(in, n, i, rules);
     total += p.out_len;
     i += p.in_len;
   }
@@ -1245,7 +1329,7 @@ size_t kgl_redact(const char *in, size_t n, const char *prefix, char *out,
   size_t budget = !cut ? room : (room >= 3 ? room - 3 : 0);
   size_t w = 0;
   for (size_t i = 0; i < n;) {
-    redact_piece p = redact_next(in, n, i, prefix, plen);
+    redact_piece p = piece_at(in, n, i, rules);
     if (p.out_len > budget - w) {
       break; /* a piece is written whole or not at all */
     }
@@ -1260,4 +1344,16 @@ size_t kgl_redact(const char *in, size_t n, const char *prefix, char *out,
   }
   out[w] = '\0';
   return w;
+}
+
+size_t kgl_redact(const char *in, size_t n, const char *prefix, char *out,
+                  size_t cap) {
+  const redact_rules r = {&prefix, 1, 0};
+  return redact(in, n, &r, out, cap);
+}
+
+size_t kgl_redact_keys(const char *in, size_t n, char *out, size_t cap) {
+  static const char *const named[] = {"sk_live_", "sk_test_"};
+  const redact_rules r = {named, 2, 1};
+  return redact(in, n, &r, out, cap);
 }

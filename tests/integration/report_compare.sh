@@ -75,7 +75,9 @@ assert_exit 0 "compare ok -> ok" -- "$KEYGATE" report compare "$TMP/ok1.json" "$
 same=$(verdicts "$TMP/out")
 echo "same server twice: $same"
 assert_not_contains "$same" "slower" "two runs of one server"
-assert_not_contains "$same" "inconclusive" "six seconds a side are enough to tell"
+# "same" needs a change inside the 5% floor: a small class's per-second p99
+# can move more between two runs without significance, which is
+# inconclusive, so that is allowed here.
 
 # ---- too short to tell: inconclusive ---------------------------------------------
 

@@ -121,6 +121,84 @@ one_line_error "show a cut file" "keygate report show: $TMP/cut.json: not JSON" 
 assert_exit 2 "show a missing file" -- "$KEYGATE" report show "$TMP/none.json"
 one_line_error "show a missing file" "keygate report show: " "none.json"
 
+# ---- hostile files (the review of issue 10) ----------------------------------
+
+# craft NAME PYTHON — $TMP/NAME.json: a.json changed by PYTHON (d is the
+# document).
+craft() {
+  python3 - "$TMP/a.json" "$TMP/$1.json" "$2" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+exec(sys.argv[3])
+json.dump(d, open(sys.argv[2], "w"))
+PY
+}
+
+# counts whose sum passes 2^63 - 1, and a span that ends before it starts:
+# exit 2 and one line naming the file (UBSan aborted with exit 1 before)
+craft overflow 'h = d["classes"]["valid"]["histogram"]; c = h["counts"]
+big = (1 << 62) + (1 << 61)
+h["counts"] = [[c[0][0], big], [c[1][0], big]]; h["total"] = 5'
+assert_exit 2 "show counts that overflow" -- "$KEYGATE" report show "$TMP/overflow.json"
+one_line_error "show counts that overflow" "keygate report show: $TMP/overflow.json: " "add up beyond 2\^63 - 1"
+craft backwards 'd["end_unix_ns"] = d["start_unix_ns"] - 10**9'
+assert_exit 2 "show a span that ends first" -- "$KEYGATE" report show "$TMP/backwards.json"
+one_line_error "show a span that ends first" "keygate report show: $TMP/backwards.json: end_unix_ns" "before start_unix_ns"
+craft widest 'd["start_unix_ns"] = -(1 << 63); d["end_unix_ns"] = (1 << 63) - 1'
+assert_exit 0 "show the widest span" -- "$KEYGATE" report show "$TMP/widest.json"
+# two valid files of about 5e18 requests each: the merge is refused
+craft huge 'n = 5 * 10**18
+for c in ("valid", "all"):
+    d["classes"][c]["requests"] += n; d["classes"][c]["ok"] += n'
+craft huge2 'n = 5 * 10**18
+for c in ("valid", "all"):
+    d["classes"][c]["requests"] += n; d["classes"][c]["ok"] += n
+d["config"]["seed"] = "8"'
+assert_exit 2 "merge counts that overflow" -- "$KEYGATE" report merge "$TMP/huge.json" "$TMP/huge2.json" --out "$TMP/huge-m.json"
+one_line_error "merge counts that overflow" "keygate report merge: $TMP/huge2.json: cannot merge" "would pass 2\^63 - 1"
+# rows that do not add up
+craft rows 'd["classes"]["valid"]["ok"] = 0'
+assert_exit 2 "show a row that does not add up" -- "$KEYGATE" report show "$TMP/rows.json"
+one_line_error "show a row that does not add up" "keygate report show: $TMP/rows.json: classes.valid" "is not ok \+ mismatches \+ errors"
+craft allrow 'd["classes"]["all"]["requests"] += 1; d["classes"]["all"]["ok"] += 1'
+assert_exit 2 "show an all row that is not the sum" -- "$KEYGATE" report show "$TMP/allrow.json"
+one_line_error "show an all row that is not the sum" "keygate report show: $TMP/allrow.json: classes.all" "not the sum of the four classes"
+# keys of every issuer are masked on reading, in every format
+craft keys 'd["samples"] = [{"class": "invalid", "kinds": ["code"], "status": 401,
+  "expected_status": 401, "expected_code": "invalid_api_key", "code": "x",
+  "request_id": "req_x", "key": "sk_test_AbCdEfGhIjKlMnOpQrSt",
+  "detail": "ghp_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789 and sk_live_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"}]
+d["config"]["url"] = "http://h/x?t=sk_test_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789ABCD"'
+for fmt in table markdown json; do
+  assert_exit 0 "show keys, $fmt" -- "$KEYGATE" report show "$TMP/keys.json" --format "$fmt"
+  assert_not_contains "$(cat "$TMP/out")" "AbCdEfGh" "show $fmt: no key body"
+done
+assert_contains "$(cat "$TMP/out")" "ghp_****6789" "a ghp_ key masked"
+# markdown: the file's texts are escaped
+craft md 's = "![pixel](https://evil.example/p.png) @octocat"
+d["config"]["engine"] = s; d["config"]["protocol"] = s'
+assert_exit 0 "show markdown of hostile texts" -- "$KEYGATE" report show "$TMP/md.json" --format markdown
+assert_not_contains "$(cat "$TMP/out")" "![" "show markdown: no image"
+assert_not_contains "$(cat "$TMP/out")" " @oct" "show markdown: no mention"
+assert_exit 0 "compare markdown of hostile texts" -- "$KEYGATE" report compare "$TMP/a.json" "$TMP/md.json" --format markdown
+assert_contains "$(cat "$TMP/out")" "note: the set-ups differ" "compare: the note"
+assert_not_contains "$(cat "$TMP/out")" "![" "compare markdown: no image"
+assert_not_contains "$(cat "$TMP/out")" " @oct" "compare markdown: no mention"
+# a merged file gets no per-second verdict
+assert_exit 0 "compare a merged file" -- "$KEYGATE" report compare "$TMP/a.json" "$TMP/m.json"
+assert_contains "$(cat "$TMP/out")" "inconclusive (merged: per-second percentiles are upper bounds)" "compare merged"
+assert_not_contains "$(cat "$TMP/out")" "slower (" "compare merged: never slower"
+# the same run twice: merged, with one warning line
+assert_exit 0 "merge a run with itself" -- "$KEYGATE" report merge "$TMP/a.json" "$TMP/a.json" --out "$TMP/aa.json"
+assert_eq 1 "$(wc -l <"$TMP/err")" "merge a run with itself: one warning line"
+assert_contains "$(cat "$TMP/err")" "is the same run as" "merge a run with itself: the warning"
+# a folder and a FIFO without a writer are refused at once
+assert_exit 2 "show a folder" -- "$KEYGATE" report show "$TMP"
+one_line_error "show a folder" "keygate report show: $TMP: " "is a folder"
+mkfifo "$TMP/fifo"
+assert_exit 2 "show a FIFO" -- timeout 10 "$KEYGATE" report show "$TMP/fifo"
+one_line_error "show a FIFO" "keygate report show: $TMP/fifo: " "not a regular file"
+
 # ---- usage ------------------------------------------------------------------
 
 assert_exit 2 "no subcommand" -- "$KEYGATE" report

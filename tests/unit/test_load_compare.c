@@ -134,12 +134,16 @@ static void the_verdict_rule(void **state) {
       {5, 5, 0.01, 12.0, KGL_V_SLOWER},
       {5, 5, 0.01, -12.0, KGL_V_FASTER},
       {6, 6, 0.049, 5.0, KGL_V_SLOWER}, /* the floor is inclusive */
-      /* not significant, or within the floor, or no change to measure */
-      {6, 6, 0.05, 40.0, KGL_V_SAME},
-      {6, 6, 0.2, -40.0, KGL_V_SAME},
+      /* within the floor: same, significant or not */
       {60, 60, 1e-9, 4.9, KGL_V_SAME},
       {60, 60, 1e-9, -4.9, KGL_V_SAME},
-      {60, 60, 1e-9, NAN, KGL_V_SAME},
+      {6, 6, 0.8, 4.9, KGL_V_SAME},
+      /* beyond the floor but not significant: too little evidence to call
+       * it same (or anything else); no change to measure: the same */
+      {6, 6, 0.05, 40.0, KGL_V_INCONCLUSIVE},
+      {6, 6, 0.2, -40.0, KGL_V_INCONCLUSIVE},
+      {20, 20, 0.23, 90.0, KGL_V_INCONCLUSIVE},
+      {60, 60, 1e-9, NAN, KGL_V_INCONCLUSIVE},
   };
   for (size_t i = 0; i < sizeof V / sizeof V[0]; i++) {
     const verdict_case *v = &V[i];
@@ -270,6 +274,185 @@ static void runs_too_short_to_tell_are_inconclusive_never_same(void **s) {
   kgl_result_free(&new_);
 }
 
+static char *print(const kgl_comparison *c, const kgl_result *a,
+                   const kgl_result *b, kgl_cmp_format fmt);
+
+/* series_run — a result whose valid class (and all) had, in second t,
+ * per-second p50 p50[t] and p99 p99[t], 100 requests each; `runs` runs. */
+static void series_run(kgl_result *r, const int64_t *p50, const int64_t *p99,
+                       int n, int runs) {
+  assert_int_equal(kgl_result_init(r), 0);
+  r->runs = runs;
+  r->config.mix[KGL_VALID] = 100;
+  r->start_unix_ns = 1700000000000000000LL;
+  r->end_unix_ns = r->start_unix_ns + (int64_t)n * 1000000000LL;
+  for (int t = 0; t < n; t++) {
+    kgl_second s;
+    memset(&s, 0, sizeof s);
+    s.t = t;
+    for (int row = 0; row < KGL_ROWS; row += KGL_ALL) {
+      s.row[row].requests = 100;
+      s.row[row].p50 = p50[t];
+      s.row[row].p99 = p99[t];
+      s.row[row].max = p99[t];
+      kgl_hist_record_n(&r->cls[row].latency, p50[t], 100);
+      r->cls[row].requests += 100;
+      r->cls[row].ok += 100;
+    }
+    assert_int_equal(kgl_result_add_second(r, &s), 0);
+  }
+}
+
+/* Two 20 s runs whose p99 medians are 90% apart with p well above 0.05:
+ * not "same" (nothing shows they are), inconclusive; the p shown is that
+ * of p99, the metric that decided the row. */
+static void too_little_evidence_is_inconclusive_not_same(void **state) {
+  (void)state;
+  int64_t p50[20], p99a[20], p99b[20];
+  for (int t = 0; t < 20; t++) {
+    p50[t] = 500;
+    p99a[t] = t < 10 ? 1000 + t : 5000 + t;
+    p99b[t] = t < 9 ? 1000 + t : 5700 + t;
+  }
+  kgl_result old, new_;
+  series_run(&old, p50, p99a, 20, 1);
+  series_run(&new_, p50, p99b, 20, 1);
+  static kgl_comparison c;
+  assert_int_equal(kgl_compare(&old, &new_, &c), 0);
+  const kgl_cmp_row *v = &c.row[KGL_VALID];
+  assert_int_equal(v->metric[0].verdict, KGL_V_SAME);
+  assert_true(v->metric[1].p > 0.05);
+  assert_true(v->metric[1].change_pct > 80);
+  assert_int_equal(v->metric[1].verdict, KGL_V_INCONCLUSIVE);
+  assert_int_equal(v->verdict, KGL_V_INCONCLUSIVE);
+  assert_int_equal(v->decided_by, 1);
+  assert_false(kgl_compare_fails(&c, 0.0));
+  char want[32], cell[96];
+  snprintf(want, sizeof want, "%.4f", v->metric[1].p);
+  kgl_cmp_p_text(v, cell, sizeof cell);
+  assert_string_equal(cell, want);
+  kgl_cmp_verdict_text(v, c.min_n, cell, sizeof cell);
+  assert_non_null(strstr(cell, "inconclusive (p99 +"));
+  kgl_result_free(&old);
+  kgl_result_free(&new_);
+}
+
+/* A merged file's per-second percentiles are the largest of its runs':
+ * upper bounds, not samples. Its rows are inconclusive, never slower. */
+static void a_merged_file_gets_no_per_second_verdict(void **state) {
+  (void)state;
+  int64_t p50[10], p99[10], p50m[10], p99m[10];
+  for (int t = 0; t < 10; t++) {
+    p50[t] = 1000 + t;
+    p99[t] = 2000 + t;
+    p50m[t] = 1300 + t; /* the max of two runs like the first */
+    p99m[t] = 2600 + t;
+  }
+  kgl_result old, new_;
+  series_run(&old, p50, p99, 10, 1);
+  series_run(&new_, p50m, p99m, 10, 2);
+  static kgl_comparison c;
+  assert_int_equal(kgl_compare(&old, &new_, &c), 0);
+  for (int row = 0; row < KGL_ROWS; row += KGL_ALL) {
+    const kgl_cmp_row *r = &c.row[row];
+    assert_int_equal(r->verdict, KGL_V_INCONCLUSIVE);
+    assert_int_equal(r->why, KGL_WHY_MERGED);
+  }
+  assert_false(kgl_compare_fails(&c, 0.0));
+  char *text = print(&c, &old, &new_, KGL_CMP_TEXT);
+  assert_non_null(
+      strstr(text, "inconclusive (merged: per-second percentiles are upper "
+                   "bounds)"));
+  free(text);
+  char *js = print(&c, &old, &new_, KGL_CMP_JSON);
+  json_error_t err;
+  json_t *root = json_loads(js, 0, &err);
+  assert_non_null(root);
+  json_t *v = json_array_get(json_object_get(root, "rows"), 0);
+  assert_string_equal(json_string_value(json_object_get(v, "verdict")),
+                      "inconclusive");
+  assert_true(json_is_null(json_object_get(v, "decided_by")));
+  assert_non_null(
+      strstr(json_string_value(json_object_get(v, "reason")), "merged"));
+  json_decref(root);
+  free(js);
+  kgl_result_free(&old);
+  kgl_result_free(&new_);
+}
+
+/* The new run had no traffic in a class the old one had: no change can be
+ * computed, so it is null in JSON and '-' in the tables, never -100%. */
+static void a_class_without_traffic_on_one_side_has_no_change(void **state) {
+  (void)state;
+  kgl_result old, new_;
+  run(&old, 8, 1000, 1);
+  run(&new_, 8, 1000, 2);
+  kgl_hist_record_n(&old.cls[KGL_INVALID].latency, 800, 50);
+  old.cls[KGL_INVALID].requests = 50;
+  old.cls[KGL_INVALID].ok = 50;
+  static kgl_comparison c;
+  assert_int_equal(kgl_compare(&old, &new_, &c), 0);
+  const kgl_cmp_row *r = &c.row[KGL_INVALID];
+  assert_true(r->present);
+  assert_true(isnan(r->rps_change_pct));
+  for (int i = 0; i < 3; i++) {
+    assert_true(isnan(r->pct_change[i]));
+  }
+  assert_true(isnan(r->metric[0].change_pct));
+  char *text = print(&c, &old, &new_, KGL_CMP_TEXT);
+  assert_null(strstr(text, "-100"));
+  free(text);
+  char *md = print(&c, &old, &new_, KGL_CMP_MARKDOWN);
+  assert_null(strstr(md, "-100"));
+  free(md);
+  char *js = print(&c, &old, &new_, KGL_CMP_JSON);
+  assert_null(strstr(js, "-100"));
+  json_error_t err;
+  json_t *root = json_loads(js, 0, &err);
+  assert_non_null(root);
+  json_t *inv = json_array_get(json_object_get(root, "rows"), 1);
+  assert_string_equal(json_string_value(json_object_get(inv, "class")),
+                      "invalid");
+  json_t *lat = json_object_get(json_object_get(inv, "latency_us"), "p50");
+  assert_true(json_is_null(json_object_get(lat, "change_pct")));
+  assert_true(json_is_null(json_object_get(lat, "new")));
+  assert_true(json_is_integer(json_object_get(lat, "old")) ||
+              json_is_real(json_object_get(lat, "old")));
+  assert_true(
+      json_is_null(json_object_get(json_object_get(inv, "rps"), "change_pct")));
+  json_decref(root);
+  free(js);
+  kgl_result_free(&old);
+  kgl_result_free(&new_);
+}
+
+/* Text of the files (engine, protocol, method, header) in the markdown
+ * note is escaped: no image, link, mention or table cell. */
+static void the_markdown_note_escapes_the_files_text(void **state) {
+  (void)state;
+  kgl_result old, new_;
+  run(&old, 8, 1000, 1);
+  run(&new_, 8, 1000, 2);
+  snprintf(new_.config.engine, sizeof new_.config.engine, "%s", "![p](u) @o");
+  snprintf(new_.config.protocol, sizeof new_.config.protocol, "%s", "<b>|*_#");
+  snprintf(new_.config.method, sizeof new_.config.method, "%s", "[x](y)");
+  snprintf(new_.config.header, sizeof new_.config.header, "%s", "`a`~&b");
+  static kgl_comparison c;
+  assert_int_equal(kgl_compare(&old, &new_, &c), 0);
+  char *md = print(&c, &old, &new_, KGL_CMP_MARKDOWN);
+  const char *note = strstr(md, "- note: the set-ups differ: ");
+  assert_non_null(note);
+  assert_non_null(strstr(note, "engine  -\\> \\!\\[p\\]\\(u\\) \\@o"));
+  assert_non_null(strstr(note, "protocol  -\\> \\<b\\>\\|\\*\\_\\#"));
+  assert_non_null(strstr(note, "method  -\\> \\[x\\]\\(y\\)"));
+  assert_non_null(strstr(note, "\\`a\\`\\~\\&b"));
+  assert_null(strstr(note, "!["));
+  assert_null(strstr(note, " @o"));
+  free(md);
+  kgl_result_free(&old);
+  kgl_result_free(&new_);
+}
+
 /* ---- output --------------------------------------------------------------
  */
 
@@ -358,6 +541,10 @@ int main(void) {
       T(the_same_server_twice_is_not_slower),
       T(a_significant_change_within_the_floor_is_the_same),
       T(runs_too_short_to_tell_are_inconclusive_never_same),
+      T(too_little_evidence_is_inconclusive_not_same),
+      T(a_merged_file_gets_no_per_second_verdict),
+      T(a_class_without_traffic_on_one_side_has_no_change),
+      T(the_markdown_note_escapes_the_files_text),
       T(the_table_names_each_row_its_verdict_and_the_gate),
       T(latencies_read_as_the_end_of_run_table_prints_them),
   };

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -451,6 +452,10 @@ static void writing_where_it_cannot_says_so_in_one_line(void **state) {
   kgl_result_free(&a);
 }
 
+static char *render(const kgl_result *r, kgl_table_format fmt);
+static void mutate(const char *src, const char *dst, const char *at,
+                   const char *json);
+
 static void reading_redacts_a_full_key_an_edited_file_holds(void **state) {
   (void)state;
   kgl_result a, b;
@@ -463,6 +468,41 @@ static void reading_redacts_a_full_key_an_edited_file_holds(void **state) {
   assert_int_equal(kgl_result_read_json(file("leak.json"), &b, why, sizeof why),
                    0);
   assert_string_equal(b.samples[0].key, "sk_live_****Zrkn");
+  kgl_result_free(&a);
+  kgl_result_free(&b);
+}
+
+/* The reader masks as the writer does (kgl_redact_keys): sk_test_ keys and
+ * keys of other issuers (ghp_...) too, in every text field, and the report
+ * shows no 8 characters after any such prefix. */
+static void reading_masks_keys_of_every_issuer(void **state) {
+  (void)state;
+  kgl_result a, b;
+  char why[256] = "";
+  full(&a);
+  snprintf(a.samples[0].key, sizeof a.samples[0].key, "%s",
+           "sk_test_AbCdEfGhIjKlMnOpQrSt");
+  snprintf(a.samples[0].detail, sizeof a.samples[0].detail, "%s",
+           "ghp_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789 and "
+           "sk_live_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789");
+  snprintf(a.config.url, sizeof a.config.url, "%s",
+           "http://h/x?t=sk_test_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789ABCD");
+  assert_int_equal(
+      kgl_result_write_json(&a, file("leak2.json"), why, sizeof why), 0);
+  mutate(file("leak2.json"), file("leak2.json"), "config.header",
+         "\"ghp_AbCdEfGhIjKlMnOpQrSt\"");
+  assert_int_equal(
+      kgl_result_read_json(file("leak2.json"), &b, why, sizeof why), 0);
+  assert_string_equal(b.samples[0].key, "sk_test_****QrSt");
+  assert_string_equal(b.samples[0].detail, "ghp_****6789 and sk_live_****6789");
+  assert_string_equal(b.config.url, "http://h/x?t=sk_test_****ABCD");
+  assert_string_equal(b.config.header, "ghp_****QrSt");
+  /* codes and request ids stay readable */
+  assert_string_equal(b.samples[0].expected_code, a.samples[0].expected_code);
+  assert_string_equal(b.samples[0].request_id, a.samples[0].request_id);
+  char *s = render(&b, KGL_TABLE_TEXT);
+  assert_null(strstr(s, "AbCdEfGh"));
+  free(s);
   kgl_result_free(&a);
   kgl_result_free(&b);
 }
@@ -566,6 +606,19 @@ static const refusal REFUSALS[] = {
      "pair"},
     {"classes.valid.histogram.min", "5000000",
      "classes.valid.histogram: min 5000000 / max"},
+    /* counts whose sums would overflow, and a span that ends before it
+     * starts: refused, never wrapped */
+    {"classes.valid.histogram.counts",
+     "[[1000, 6917529027641081856], [2000, 6917529027641081856]]",
+     "classes.valid.histogram.counts: entry 1: the counts add up beyond "
+     "2^63 - 1"},
+    {"end_unix_ns", "1735689600123456788",
+     "end_unix_ns: 1735689600123456788 is before start_unix_ns"},
+    /* every request ended one way: ok, a mismatch or an error */
+    {"classes.valid.ok", "0",
+     "classes.valid: requests 3000 is not ok + mismatches + errors"},
+    {"classes.invalid.errors", "9223372036854775807",
+     "classes.invalid: requests 700 is not ok + mismatches + errors"},
 };
 
 static void reading_refuses_what_it_cannot_read_in_one_line(void **state) {
@@ -594,6 +647,65 @@ static void reading_refuses_what_it_cannot_read_in_one_line(void **state) {
                why, c->why);
     }
   }
+}
+
+/* classes.all is the four classes summed, as the writer merges it: a file
+ * whose rows are each consistent but whose sum is not is refused. */
+static void reading_refuses_an_all_row_that_is_not_the_sum(void **state) {
+  (void)state;
+  kgl_result good, r;
+  char why[512];
+  full(&good);
+  const int64_t n = good.cls[KGL_ALL].requests + 5;
+  const int64_t ok = good.cls[KGL_ALL].ok + 5;
+  assert_int_equal(
+      kgl_result_write_json(&good, file("good.json"), why, sizeof why), 0);
+  kgl_result_free(&good);
+  char v[32];
+  snprintf(v, sizeof v, "%lld", (long long)n);
+  mutate(file("good.json"), file("bad.json"), "classes.all.requests", v);
+  snprintf(v, sizeof v, "%lld", (long long)ok);
+  mutate(file("bad.json"), file("bad.json"), "classes.all.ok", v);
+  assert_int_equal(kgl_result_read_json(file("bad.json"), &r, why, sizeof why),
+                   -1);
+  assert_non_null(strstr(why, "classes.all: requests "));
+  assert_non_null(strstr(why, "is not the sum of the four classes'"));
+  assert_null(strchr(why, '\n'));
+}
+
+/* start INT64_MIN, end INT64_MAX: a span of 2^64 - 1 ns, read and measured
+ * without overflow (UBSan aborts this test when it wraps). */
+static void the_widest_span_reads_without_overflow(void **state) {
+  (void)state;
+  kgl_result good, r;
+  char why[512];
+  full(&good);
+  assert_int_equal(
+      kgl_result_write_json(&good, file("good.json"), why, sizeof why), 0);
+  kgl_result_free(&good);
+  mutate(file("good.json"), file("wide.json"), "start_unix_ns",
+         "-9223372036854775808");
+  mutate(file("wide.json"), file("wide.json"), "end_unix_ns",
+         "9223372036854775807");
+  assert_int_equal(kgl_result_read_json(file("wide.json"), &r, why, sizeof why),
+                   0);
+  assert_true(kgl_result_elapsed_s(&r) > 1.8e10);
+  assert_true(kgl_result_rps(&r, KGL_ALL) > 0.0);
+  kgl_result_free(&r);
+}
+
+/* A folder and a FIFO are not result files: refused in one line at once
+ * (a FIFO without a writer would block a plain open). */
+static void reading_refuses_a_folder_and_a_fifo(void **state) {
+  (void)state;
+  kgl_result r;
+  char why[512];
+  assert_int_equal(kgl_result_read_json(dir, &r, why, sizeof why), -1);
+  assert_non_null(strstr(why, "is a folder, not a result file"));
+  assert_int_equal(mkfifo(file("fifo"), 0600), 0);
+  assert_int_equal(kgl_result_read_json(file("fifo"), &r, why, sizeof why), -1);
+  assert_non_null(strstr(why, "fifo: is not a regular file"));
+  unlink(file("fifo"));
 }
 
 static void reading_a_missing_file_names_it(void **state) {
@@ -761,6 +873,56 @@ static void merging_refuses_another_schema_version(void **state) {
   assert_string_equal(why, "cannot merge results of schema versions 1 and 2");
   assert_int_equal(a.runs, 3);
   assert_int_equal(a.cls[KGL_ALL].requests, 4000);
+  kgl_result_free(&a);
+  kgl_result_free(&b);
+}
+
+/* Two results each of about 5e18 requests: their sum passes INT64_MAX, so
+ * the merge is refused in one line and leaves dst as it was. */
+static void merging_refuses_counts_that_would_overflow(void **state) {
+  (void)state;
+  kgl_result a, b;
+  char why[256] = "";
+  full(&a);
+  full(&b);
+  for (int i = 0; i < KGL_ROWS; i++) {
+    a.cls[i].requests += INT64_C(5000000000000000000);
+    a.cls[i].ok += INT64_C(5000000000000000000);
+    b.cls[i].requests += INT64_C(5000000000000000000);
+    b.cls[i].ok += INT64_C(5000000000000000000);
+  }
+  const int64_t before = a.cls[KGL_ALL].requests;
+  const size_t nseries = a.nseries;
+  assert_int_equal(kgl_result_merge(&a, &b, why, sizeof why), -1);
+  assert_non_null(strstr(why, "would pass 2^63 - 1"));
+  assert_null(strchr(why, '\n'));
+  assert_int_equal(a.cls[KGL_ALL].requests, before);
+  assert_int_equal(a.nseries, nseries);
+  assert_int_equal(a.runs, 3);
+  kgl_result_free(&a);
+  kgl_result_free(&b);
+  /* the histograms alone: totals near 2^62 each */
+  kgl_class_stats x, y;
+  memset(&x, 0, sizeof x);
+  memset(&y, 0, sizeof y);
+  assert_int_equal(kgl_hist_init(&x.latency, 1, 60000000, 3), 0);
+  assert_int_equal(kgl_hist_init(&y.latency, 1, 60000000, 3), 0);
+  kgl_hist_record_n(&x.latency, 100, INT64_C(6000000000000000000));
+  kgl_hist_record_n(&y.latency, 100, INT64_C(6000000000000000000));
+  assert_int_equal(kgl_hist_merge(&x.latency, &y.latency), -1);
+  assert_int_equal(kgl_class_stats_merge(&x, &y), -1);
+  assert_int_equal(x.latency.total, INT64_C(6000000000000000000));
+  /* a second's counts: the per-second series is summed too */
+  kgl_hist_free(&x.latency);
+  kgl_hist_free(&y.latency);
+  full(&a);
+  full(&b);
+  a.series[0].row[KGL_ALL].requests = INT64_MAX - 1;
+  b.series[0].row[KGL_ALL].requests = INT64_MAX - 1;
+  b.start_unix_ns = a.start_unix_ns;
+  assert_int_equal(kgl_result_merge(&a, &b, why, sizeof why), -1);
+  assert_non_null(strstr(why, "per-second counts would add up beyond"));
+  assert_int_equal(a.runs, 3);
   kgl_result_free(&a);
   kgl_result_free(&b);
 }
@@ -989,8 +1151,9 @@ static int setup(void **state) {
 static int teardown(void **state) {
   (void)state;
   static const char *const names[] = {
-      "run.json",  "empty.json", "sum.json", "old.json",  "leak.json",
-      "good.json", "bad.json",   "lay.json", "lay2.json",
+      "run.json",  "empty.json", "sum.json",  "old.json",
+      "leak.json", "good.json",  "bad.json",  "lay.json",
+      "lay2.json", "leak2.json", "wide.json",
   };
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     (void)unlink(file(names[i]));
@@ -1011,7 +1174,11 @@ int main(void) {
       T(writing_replaces_the_file_whole_and_leaves_no_tmp),
       T(writing_where_it_cannot_says_so_in_one_line),
       T(reading_redacts_a_full_key_an_edited_file_holds),
+      T(reading_masks_keys_of_every_issuer),
       T(reading_refuses_what_it_cannot_read_in_one_line),
+      T(reading_refuses_an_all_row_that_is_not_the_sum),
+      T(the_widest_span_reads_without_overflow),
+      T(reading_refuses_a_folder_and_a_fifo),
       T(reading_a_missing_file_names_it),
       T(a_file_of_another_layout_reads_but_does_not_merge),
       T(merging_equals_one_result_fed_both_sample_sets),
@@ -1019,6 +1186,7 @@ int main(void) {
       T(merging_into_a_fresh_result_adopts_the_first),
       T(samples_are_appended_while_room_is_left),
       T(merging_refuses_another_schema_version),
+      T(merging_refuses_counts_that_would_overflow),
       T(class_stats_refuse_another_layout_and_stay_unchanged),
       T(the_text_table_has_a_row_per_class_with_traffic),
       T(latencies_read_in_the_unit_that_fits),

@@ -1886,10 +1886,61 @@ every_byte_is_itself_when_printable_else_a_question_mark(void **state) {
   }
 }
 
+/* kgl_redact_keys: the named prefixes and any prefix of the shape
+ * LETTERS_[LETTERS_], so a report never shows 8 bytes after one. */
+static void redact_keys_masks_every_prefix_shape(void **state) {
+  (void)state;
+  static const struct {
+    const char *in, *want;
+  } KS[] = {
+      {"sk_live_AbCdEfGhIjKlMnOpQrSt", "sk_live_****QrSt"},
+      {"sk_test_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789ABCD", "sk_test_****ABCD"},
+      {"key sk_test_Ab1!", "key sk_test_****"}, /* named: 4 are enough */
+      {"ghp_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789 and more",
+       "ghp_****6789 and more"},
+      {"github_pat_11AbCdEfGh0123456789", "github_pat_****6789"},
+      {"t=pk_live_AbCdEfGh12&x", "t=pk_live_****&x"},
+      {"xoxghp_ab_cdefghijkl", "xoxghp_ab_****"},
+      {"ghp_abcdefgh", "ghp_****"},   /* 8 after the prefix: masked */
+      {"ghp_abcdefg", "ghp_abcdefg"}, /* 7: too short to be a key */
+      {"ghp_Ab_Cd_Ef_Gh_Ij_Kl", "ghp_Ab_****j_Kl"}, /* '_' in the body */
+      {"9ab_0123456789", "9ab_****"},
+      {"a_0123456789", "a_0123456789"}, /* one letter is not a prefix */
+      /* already masked: kept, so masking twice changes nothing */
+      {"sk_live_****Ab3x", "sk_live_****Ab3x"},
+      {"ghp_****wxyz", "ghp_****wxyz"},
+      {"ghp_****wxyzABCDEF", "ghp_****CDEF"},
+      /* codes and request ids are not keys */
+      {"invalid_api_key", "invalid_api_key"},
+      {"want 401 expired_api_key", "want 401 expired_api_key"},
+      {"req_AbCdEfGhIjKlMnOpQrStUvWx", "req_AbCdEfGhIjKlMnOpQrStUvWx"},
+      {"req_AbCdEfGhIjKlMnOpQrStUvWxY", "req_****vWxY"},
+      /* over-masking is safe: a snake-case word with a long tail */
+      {"api_key_in_query", "api_key_****"},
+      {"http://127.0.0.1:8080/api/v1/iocs",
+       "http://127.0.0.1:8080/api/v1/iocs"},
+  };
+  char out[256];
+  for (size_t i = 0; i < NELEM(KS); i++) {
+    kgl_redact_keys(KS[i].in, strlen(KS[i].in), out, sizeof out);
+    if (strcmp(out, KS[i].want) != 0) {
+      fail_msg("\"%s\": \"%s\", want \"%s\"", KS[i].in, out, KS[i].want);
+    }
+  }
+  /* a cut never shows more than the whole output would */
+  const char *in = "x ghp_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789";
+  for (size_t cap = 1; cap < 48; cap++) {
+    kgl_redact_keys(in, strlen(in), out, cap);
+    assert_null(strstr(out, "AbCdEfGh"));
+    assert_null(strstr(out, "Gh"));
+  }
+}
+
 #define T(f) cmocka_unit_test_teardown(f, guard_teardown)
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      T(redact_keys_masks_every_prefix_shape),
       T(class_names_are_the_report_names),
       T(class_parse_accepts_exactly_the_four_names),
       T(mismatch_names_follow_the_bit_order),

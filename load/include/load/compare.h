@@ -14,10 +14,15 @@
  * that of the per-second medians. A metric moved when p < KGL_CMP_ALPHA
  * AND |change| >= KGL_CMP_FLOOR_PCT (the noise floor: seconds of one run
  * share that run's machine, so the test sees within-run noise only; a
- * smaller change between runs is not taken for real). The row is slower
- * when either metric got slower, else faster when either got faster, else
- * same; inconclusive (never same) with fewer than KGL_CMP_MIN_SECONDS
- * samples on a side. docs/load.md ("## keygate report") is the user's copy.
+ * smaller change between runs is not taken for real). A metric is same
+ * only when its change is inside the floor; a change beyond the floor that
+ * is not significant is inconclusive (too little evidence either way). The
+ * row is slower when either metric got slower, else faster when either got
+ * faster, else inconclusive when either is, else same. Inconclusive (never
+ * same) with fewer than KGL_CMP_MIN_SECONDS samples on a side, and on a
+ * merged file (runs > 1), whose per-second percentiles are upper bounds
+ * (the larger of the runs'), not samples. docs/load.md ("## keygate
+ * report") is the user's copy.
  *
  * Nothing here allocates except kgl_mann_whitney's scratch (freed before
  * it returns).
@@ -70,14 +75,16 @@ int kgl_mann_whitney(const double *x, size_t nx, const double *y, size_t ny,
 
 /*
  * kgl_verdict_of — the rule for one metric: inconclusive when n_old or
- * n_new is below min_n; else slower (change_pct > 0) or faster when p <
- * alpha and |change_pct| >= floor_pct; else same.
+ * n_new is below min_n or change_pct is not a number; same when
+ * |change_pct| < floor_pct; slower (change_pct > 0) or faster when p <
+ * alpha; else (beyond the floor, not significant) inconclusive.
  */
 kgl_verdict kgl_verdict_of(size_t n_old, size_t n_new, double p,
                            double change_pct, size_t min_n, double alpha,
                            double floor_pct);
 
-/* kgl_change_pct — (new - old) / old * 100; NAN when old is 0. */
+/* kgl_change_pct — (new - old) / old * 100; NAN when old is 0 or either
+ * is not finite (a change that cannot be computed). */
 double kgl_change_pct(double old, double new_);
 
 /* One per-second metric tested. */
@@ -94,18 +101,41 @@ typedef struct kgl_cmp_metric {
 /* kgl_cmp_metric_name — "p50" or "p99" for metric index 0 or 1. */
 const char *kgl_cmp_metric_name(int m);
 
-/* One class (or the overall row) of the comparison. */
+/* Why a row is inconclusive. */
+typedef enum kgl_cmp_why {
+  KGL_WHY_NONE = 0,        /* not inconclusive, or by its metrics */
+  KGL_WHY_FEW_SECONDS = 1, /* fewer than min_n seconds a side */
+  KGL_WHY_MERGED = 2       /* a merged file: per-second upper bounds */
+} kgl_cmp_why;
+
+/* One class (or the overall row) of the comparison. A change that cannot
+ * be computed (a side without traffic in the class, an old value of 0) is
+ * NAN. */
 typedef struct kgl_cmp_row {
   int present; /* 1 when either run had traffic in this class */
   double rps_old, rps_new, rps_change_pct;
-  /* whole-run percentiles p50, p99, p99.9 (µs) and their change */
+  /* whole-run percentiles p50, p99, p99.9 (µs) and their change; has_old,
+   * has_new: 0 when that side had no response in the class */
   int64_t old_pct[3], new_pct[3];
   double pct_change[3];
+  int has_old, has_new;
+  kgl_cmp_why why;
   size_t n_old, n_new; /* per-second samples */
   kgl_cmp_metric metric[KGL_CMP_METRICS];
   kgl_verdict verdict;
-  int decided_by; /* the metric index that set the verdict */
+  int decided_by; /* the metric index that set the verdict (why NONE) */
 } kgl_cmp_row;
+
+/* kgl_cmp_verdict_text — the row's verdict as the tables show it:
+ * "slower (p99 +38.2%)", "same (p50 +1.2%)", "inconclusive (p99 +90.0%)",
+ * "inconclusive (merged: per-second percentiles are upper bounds)",
+ * "inconclusive (fewer than 5 seconds a side)". */
+void kgl_cmp_verdict_text(const kgl_cmp_row *r, size_t min_n, char *out,
+                          size_t cap);
+
+/* kgl_cmp_p_text — the p of the metric that decided the row ("0.0123"),
+ * or "-" when no test decided it (too few seconds, a merged file). */
+void kgl_cmp_p_text(const kgl_cmp_row *r, char *out, size_t cap);
 
 typedef struct kgl_comparison {
   kgl_cmp_row row[KGL_ROWS]; /* indexed by kgl_class, KGL_ALL last */

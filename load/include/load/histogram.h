@@ -78,7 +78,8 @@ int kgl_hist_same_layout(const kgl_hist *a, const kgl_hist *b);
 
 /*
  * kgl_hist_merge — add every count of src into dst. Returns 0, or -1 (dst
- * unchanged) when the layouts differ.
+ * unchanged) when the layouts differ or the totals would add up beyond
+ * INT64_MAX (every count is at most its total, so no other sum can).
  */
 int kgl_hist_merge(kgl_hist *dst, const kgl_hist *src);
 
@@ -112,8 +113,9 @@ int64_t kgl_hist_highest_equivalent(const kgl_hist *h, int64_t v);
  * max and sum consistent (for readers that rebuild a histogram from a file:
  * min/max become the slot's bounds, clamped to [lowest, highest], unless set
  * afterwards; sum moves by the slot's middle value per sample). Returns 0,
- * or -1 for a negative n or an index recording cannot reach (outside
- * [index_of(lowest), index_of(highest)]).
+ * or -1 (h unchanged) for a negative n, an index recording cannot reach
+ * (outside [index_of(lowest), index_of(highest)]), or a total that would
+ * pass INT64_MAX.
  */
 int kgl_hist_set_count(kgl_hist *h, int32_t index, int64_t n);
 

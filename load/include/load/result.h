@@ -154,7 +154,8 @@ double kgl_result_elapsed_s(const kgl_result *r);
 double kgl_result_rps(const kgl_result *r, int row);
 
 /* kgl_class_stats_merge — add src's counts and histogram into dst. 0, or -1
- * when the histogram layouts differ (dst unchanged). */
+ * when the histogram layouts differ or a count would pass INT64_MAX (dst
+ * unchanged: nothing ever wraps). */
 int kgl_class_stats_merge(kgl_class_stats *dst, const kgl_class_stats *src);
 
 /* kgl_result_add_second — append a copy of *s to the series (growing it).
@@ -168,7 +169,8 @@ int kgl_result_add_second(kgl_result *r, const kgl_second *s);
  * wall-clock second (start_unix_ns / 1e9 + t) summed (their percentiles:
  * the larger of the two, an upper bound), runs added. Refuses, with a
  * one-line reason in why, results of another schema version or histogram
- * layout. 0, or -1 (dst unchanged).
+ * layout, and a merge whose counts (or runs, or a second's t) would pass
+ * what their type holds. 0, or -1 (dst unchanged).
  * Merged runs are taken as concurrent (threads of one run, machines on one
  * target): config.rate and rate_achieved add up, max_lag_ms is the larger;
  * dst keeps its other config. A dst that has measured nothing (fresh from
@@ -192,10 +194,13 @@ int kgl_result_write_json(const kgl_result *r, const char *path, char *why,
  * *r (which this initialises); "-" reads standard input. Refuses, with a
  * one-line reason naming the file, what is not such a file, another schema
  * name, or a version this build cannot read, a required field missing or of
- * the wrong JSON type, a histogram that does not rebuild exactly. Any
- * histogram layout kgl_hist_init accepts is read (kgl_result_merge is where
- * layouts must agree). Text fields pass through kgl_redact("sk_live_")
- * again. 0, or -1 (*r then freed).
+ * the wrong JSON type, a histogram that does not rebuild exactly, counts
+ * that do not add up (requests = ok + mismatches + errors per class, "all"
+ * the sum of the classes) or whose sums pass INT64_MAX, an end before the
+ * start, and a path that is not a regular file (a folder, a FIFO: refused
+ * without blocking). Any histogram layout kgl_hist_init accepts is read
+ * (kgl_result_merge is where layouts must agree). Text fields pass through
+ * kgl_redact_keys again. 0, or -1 (*r then freed).
  */
 int kgl_result_read_json(const char *path, kgl_result *r, char *why,
                          size_t whycap);
@@ -203,6 +208,13 @@ int kgl_result_read_json(const char *path, kgl_result *r, char *why,
 /* kgl_fmt_latency — a latency in µs as the end-of-run table prints it:
  * "850us", "1.21ms", "121ms", "1.21s", into out (capacity cap). */
 void kgl_fmt_latency(int64_t us, char *out, size_t cap);
+
+/* kgl_md_put — s to f as markdown text that renders as s: the characters
+ * markdown acts on (\ ` * _ { } [ ] ( ) < > ! # @ | ~ & :) backslash-escaped
+ * (CommonMark §2.4), so text from a result file (an engine, a header, a
+ * method) opens no link, image, emphasis, HTML tag, entity, table cell,
+ * autolink or @mention. For text outside code spans. */
+void kgl_md_put(const char *s, FILE *f);
 
 /* Output formats of the end-of-run table. */
 typedef enum kgl_table_format {

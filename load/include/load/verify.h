@@ -205,6 +205,21 @@ int kgl_request_id_ok(const char *s, size_t n);
 size_t kgl_redact(const char *in, size_t n, const char *prefix, char *out,
                   size_t cap);
 
+/*
+ * kgl_redact_keys — kgl_redact for every report of keygate load (what a
+ * server sent back, a result file's texts): the named prefixes "sk_live_"
+ * and "sk_test_" as kgl_redact masks them, and in one pass any prefix of
+ * the shape LETTERS "_" [LETTERS "_"] (two or more ASCII letters, then
+ * optionally 1..6 more; "ghp_", "github_pat_", "pk_live_"): a run of key
+ * bytes after the first "_" that is 8 or more long is masked (the second
+ * segment shown when 4 or more bytes follow it), so no 8 bytes that follow
+ * such a prefix are ever shown. Snake-case words with a long tail are
+ * masked too ("api_key_in_query" -> "api_key_****"): masking too much is
+ * safe. A request id ("req_" + 24 base62, kgl_request_id_ok) is not a key
+ * and is kept. Output, cut and return value as kgl_redact's.
+ */
+size_t kgl_redact_keys(const char *in, size_t n, char *out, size_t cap);
+
 #ifdef __cplusplus
 }
 #endif
