@@ -403,7 +403,8 @@ static int write_conf(const serve_opts *o, const char *dir, const char *module,
   fprintf(f, "  server {\n");
   fprintf(f, "    listen %s:%s;\n", o->host, o->port);
   fprintf(f, "    keygate_db \"%s\";\n", db);
-  fprintf(f, "    error_page 400 494 /_keygate/bad_request;\n");
+  fprintf(f, "    error_page 400 405 413 414 501 505 /_keygate/bad_request;\n");
+  fprintf(f, "    error_page 494 =494 /_keygate/bad_request;\n");
   /* From outside, the internal location is a path like any other: nginx
    * answers it 404 before any phase, and that 404 goes to a location that
    * authenticates first and then answers the API's JSON 404. */

@@ -1095,6 +1095,9 @@ ngx_http_keygate_send_json(ngx_http_request_t *r, ngx_uint_t status,
   }
   ngx_http_clear_content_length(r);
   ngx_http_clear_accept_ranges(r);
+  /* After error_page, ngx_http_send_header would put nginx's own status
+   * (err_status: 414, 494, ...) over the one chosen here. */
+  r->err_status = 0;
   r->headers_out.status = status;
   ngx_str_set(&r->headers_out.content_type, "application/json");
   r->headers_out.content_type_len = r->headers_out.content_type.len;
@@ -1590,6 +1593,14 @@ static ngx_int_t ngx_http_keygate_access_handler(ngx_http_request_t *r) {
   if (ctx == NULL) {
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
   }
+  if (r->http_version < NGX_HTTP_VERSION_10) {
+    /* HTTP/0.9 has no status line and no headers: answer as HTTP/1.0 and
+     * close, through error_page 400 (keygate_bad_request), so the client
+     * gets the JSON shape and its X-Request-Id. */
+    r->http_version = NGX_HTTP_VERSION_10;
+    r->keepalive = 0;
+    return NGX_HTTP_BAD_REQUEST;
+  }
   if (ctx->decision == KG_VALID && ctx->db == lcf->db) {
     /* The access phase runs again after an internal redirect, maybe on a
      * request whose key lines are already hidden: the decision stands. A
@@ -1649,19 +1660,179 @@ static ngx_int_t ngx_http_keygate_access_handler(ngx_http_request_t *r) {
 
 /*
  * keygate_bad_request — the content handler of the location that
- * `error_page 400` points at. nginx answers some requests itself before any
- * phase runs: a second Authorization line, whitespace before a colon, NUL or
- * a bare CR in a field, a missing Host. The lines nginx parsed before giving
- * up are still in headers_in, and the query string is still in the request
- * line; SPEC §1.3's precedence holds for them: a key in the query is
- * api_key_in_query, then a key header twice (or two different keys) is
- * ambiguous_api_key; anything else is 400 bad_request in the same JSON
- * shape (docs/server.md).
+ * `error_page 400 405 413 414 494 501 505` points at: every answer nginx
+ * gives by itself before the access phase (a second Authorization line,
+ * whitespace before a colon, NUL or a bare CR in a field, a missing Host,
+ * TRACE, a request line too long, a header too large, an unknown
+ * Transfer-Encoding, HTTP/2.0 on a plain port) answers in the JSON shape of
+ * SPEC §1.4 with X-Request-Id and Cache-Control: no-store. SPEC §1.3's
+ * precedence holds where the request line is readable (also a line too
+ * long to be one): a key in the request-target is api_key_in_query, then a
+ * key header twice (or two different keys) is ambiguous_api_key. Anything
+ * else keeps nginx's status, with the code and message of the refusal the
+ * core finds in the same head (kg_head_parse, kg_head_screen: what
+ * `keygate check` answers), so the message names the cause
+ * (docs/server.md).
  */
-static const char ngx_http_keygate_bad_request_body[] =
-    "{\"error\":{\"code\":\"bad_request\",\"message\":\"The request is "
-    "malformed. Send each header on one line, once, with no whitespace before "
-    "the colon and no control characters.\",\"request_id\":\"%s\"}}";
+
+/* The refusal for nginx's own status when the core names no cause. */
+static kg_status ngx_http_keygate_refusal_of(ngx_uint_t status) {
+  switch (status) {
+  case NGX_HTTP_NOT_ALLOWED:
+    return KG_E_METHOD_NOT_ALLOWED;
+  case NGX_HTTP_REQUEST_URI_TOO_LARGE:
+    return KG_E_URI_TOO_LONG;
+  case NGX_HTTP_REQUEST_HEADER_TOO_LARGE:
+    return KG_E_HEADER_TOO_LARGE;
+  case NGX_HTTP_NOT_IMPLEMENTED:
+    return KG_E_UNSUPPORTED_TRANSFER_CODING;
+  case NGX_HTTP_VERSION_NOT_SUPPORTED:
+    return KG_E_VERSION_NOT_SUPPORTED;
+  default:
+    return KG_E_BAD_FIELD_NAME; /* the generic "request is malformed" */
+  }
+}
+
+/* The status a client sees for nginx's: 494 is nginx's private code for
+ * a header too large, 431 is RFC 6585's. */
+static ngx_uint_t ngx_http_keygate_public_status(ngx_uint_t status) {
+  return status == NGX_HTTP_REQUEST_HEADER_TOO_LARGE ? 431 : status;
+}
+
+/* How much more of a line too long the module reads to look for a key. */
+#define NGX_HTTP_KEYGATE_LINE_MORE 65536
+
+/*
+ * The request line nginx refused, when nginx did not parse it whole (a
+ * line too long: 414; a line that is not one): from the request's start to the
+ * end of the line. nginx stops reading at its buffer's end, so the rest of the
+ * line is read here from the socket, what is there already and at most 64 KiB:
+ * SPEC §1.3 puts a key in the URL before every other answer, also one at the
+ * end of a line too long (the connection is closed after the answer anyway).
+ */
+static void ngx_http_keygate_recover_line(ngx_http_request_t *r) {
+  if (r->request_start == NULL || r->header_in == NULL ||
+      r->request_start < r->header_in->start ||
+      r->request_start >= r->header_in->last) {
+    return;
+  }
+  /* A line nginx parsed ends before what it read; one it gave up on is
+   * unset, or (414) the whole buffer. */
+  if (r->request_line.data != NULL &&
+      r->request_line.data + r->request_line.len < r->header_in->last) {
+    return;
+  }
+  size_t have = (size_t)(r->header_in->last - r->request_start);
+  u_char *line = ngx_pnalloc(r->pool, have + NGX_HTTP_KEYGATE_LINE_MORE);
+  if (line == NULL) {
+    return;
+  }
+  ngx_memcpy(line, r->request_start, have);
+  u_char *end = line + have;
+  /* recv(2) itself: c->recv answers NGX_AGAIN until epoll reports more,
+   * and on TLS the bytes are not the line (nothing is read there). */
+  ngx_connection_t *c = r->connection;
+  while (c->ssl == NULL && ngx_strlchr(line, end, LF) == NULL &&
+         end < line + have + NGX_HTTP_KEYGATE_LINE_MORE) {
+    ssize_t n =
+        recv(c->fd, end,
+             (size_t)(line + have + NGX_HTTP_KEYGATE_LINE_MORE - end), 0);
+    if (n <= 0) {
+      break; /* EAGAIN: nothing more yet; 0 or an error: no more */
+    }
+    end += n;
+  }
+  u_char *p = line;
+  while (p < end && *p != CR && *p != LF) {
+    p++;
+  }
+  r->request_line.data = line;
+  r->request_line.len = (size_t)(p - line);
+  u_char *sp = ngx_strlchr(line, p, ' ');
+  if (sp != NULL) {
+    r->method_name.data = line;
+    r->method_name.len = (size_t)(sp - line);
+  }
+}
+
+/* What the core finds wrong with the head nginx refused: a parse error or
+ * a kg_head_screen refusal, when the head is whole in one buffer; KG_OK
+ * when it cannot tell. */
+static kg_status ngx_http_keygate_classify(ngx_http_request_t *r) {
+  if (r->request_start == NULL || r->header_in == NULL ||
+      r->request_start < r->header_in->start ||
+      r->request_start >= r->header_in->last) {
+    return KG_OK;
+  }
+  u_char *start = r->request_start;
+  size_t len = (size_t)(r->header_in->last - start);
+  u_char *copy = ngx_pnalloc(r->pool, len);
+  kg_field *fields = ngx_palloc(r->pool, KG_HEAD_MAX_FIELDS * sizeof(kg_field));
+  if (copy == NULL || fields == NULL) {
+    return KG_OK;
+  }
+  ngx_memcpy(copy, start, len);
+  /* nginx ended each stored name and value with a NUL in its buffer, over
+   * the colon and over the CR (or the whitespace before it): put them
+   * back in the copy. */
+  for (ngx_list_part_t *part = &r->headers_in.headers.part; part != NULL;
+       part = part->next) {
+    ngx_table_elt_t *h = part->elts;
+    for (ngx_uint_t i = 0; i < part->nelts; i++) {
+      u_char *k = h[i].key.data + h[i].key.len;
+      u_char *v = h[i].value.data + h[i].value.len;
+      if (k >= start && k < start + len && copy[k - start] == '\0') {
+        copy[k - start] = ':';
+      }
+      if (v >= start && v + 1 < start + len && copy[v - start] == '\0') {
+        u_char next = copy[v - start + 1];
+        copy[v - start] = next == '\n' ? '\r' : ' ';
+      }
+    }
+  }
+  kg_head head;
+  ngx_memzero(&head, sizeof head);
+  head.fields = fields;
+  head.fields_cap = KG_HEAD_MAX_FIELDS;
+  head.flags = KG_HEAD_CTL_IN_VALUES;
+  size_t consumed = 0;
+  kg_status s = kg_head_parse((const char *)copy, len, &head, &consumed);
+  if (s == KG_OK) {
+    return kg_head_screen(&head);
+  }
+  return s == KG_INCOMPLETE ? KG_OK : s;
+}
+
+/* Send a refusal's answer: the body of kg_refusal_render (one home for
+ * the code and message), with nginx's status. */
+static ngx_int_t ngx_http_keygate_send_refusal(ngx_http_request_t *r,
+                                               ngx_http_keygate_ctx_t *ctx,
+                                               ngx_uint_t status,
+                                               kg_status refusal) {
+  u_char *buf = ngx_pnalloc(r->pool, 1024);
+  size_t len = 0;
+  if (buf == NULL) {
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+  }
+  if (kg_refusal_render(refusal, ctx->request_id, (char *)buf, 1024, &len) !=
+      KG_OK) {
+    ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                  "keygate: cannot render the %s answer",
+                  kg_status_str(refusal));
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+  }
+  u_char *body = ngx_strlcasestrn(buf, buf + len, (u_char *)"\r\n\r\n", 3);
+  if (body == NULL) {
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+  }
+  body += 4;
+  if (status == NGX_HTTP_NOT_ALLOWED &&
+      NGX_HTTP_KEYGATE_HEADER(r, "Allow", "GET, HEAD", 9) == NULL) {
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+  }
+  return ngx_http_keygate_send_json(r, status, ctx->request_id, NULL, body,
+                                    (size_t)(buf + len - body));
+}
 
 static ngx_int_t ngx_http_keygate_bad_request_handler(ngx_http_request_t *r) {
   ngx_http_keygate_ctx_t *ctx = ngx_http_keygate_ctx(r);
@@ -1674,6 +1845,13 @@ static ngx_int_t ngx_http_keygate_bad_request_handler(ngx_http_request_t *r) {
       ngx_http_get_module_srv_conf(r, ngx_http_core_module);
   const ngx_http_keygate_loc_conf_t *lcf =
       cscf->ctx->loc_conf[ngx_http_keygate_module.ctx_index];
+  /* The status nginx chose (error_page keeps it in err_status). */
+  ngx_uint_t status = r->err_status >= NGX_HTTP_BAD_REQUEST
+                          ? r->err_status
+                          : NGX_HTTP_BAD_REQUEST;
+  /* Never keep a connection whose head nginx could not read. */
+  r->keepalive = 0;
+  ngx_http_keygate_recover_line(r);
 
   kg_field fields[NGX_HTTP_KEYGATE_MAX_FIELDS];
   size_t n = ngx_http_keygate_fields(r, fields, NGX_HTTP_KEYGATE_MAX_FIELDS);
@@ -1685,8 +1863,13 @@ static ngx_int_t ngx_http_keygate_bad_request_handler(ngx_http_request_t *r) {
     ctx->decision = cred.outcome;
     return ngx_http_keygate_send_error(r, ctx, cred.outcome, NULL, NULL);
   }
-  return ngx_http_keygate_send_fixed(r, NGX_HTTP_BAD_REQUEST, ctx->request_id,
-                                     ngx_http_keygate_bad_request_body);
+  kg_status refusal = ngx_http_keygate_classify(r);
+  if (refusal == KG_OK || kg_refusal_http_status(refusal) !=
+                              (int)ngx_http_keygate_public_status(status)) {
+    refusal = ngx_http_keygate_refusal_of(status);
+  }
+  return ngx_http_keygate_send_refusal(
+      r, ctx, ngx_http_keygate_public_status(status), refusal);
 }
 
 static char *ngx_http_keygate_bad_request(ngx_conf_t *cf, ngx_command_t *cmd,

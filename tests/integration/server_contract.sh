@@ -143,12 +143,19 @@ expect_error "whitespace before the colon" \
   "$GET${H}Authorization : Bearer $K\r\n\r\n" 400 bad_request
 expect_error "NUL in a value" "$GET${H}X-API-Key: ab\0cd\r\n\r\n" 400 bad_request
 expect_error "obs-fold" "$GET${H}X-API-Key: $K\r\n  more\r\n\r\n" 400 bad_request
+# The message names the cause, the one the core gives for the same head
+# (kg_refusal_message; server_refusals.sh has every class).
+GENERIC=${MESSAGE[bad_request]}
+MESSAGE[bad_request]='The request has no Host header. HTTP/1.1 requests must send exactly one Host header (RFC 9112 section 3.2).'
 expect_error "HTTP/1.1 without Host" \
   "${GET}Connection: close\r\nX-API-Key: $K\r\n\r\n" 400 bad_request
+MESSAGE[bad_request]='The request line is malformed. Send METHOD /path HTTP/1.1, one space apart.'
 expect_error "a request line that is not one" "GARBAGE\r\n\r\n" 400 bad_request
+MESSAGE[bad_request]=$GENERIC
+MESSAGE[header_too_large]='A header line is too long. Keep each header under 8 KiB.'
 BIG=$(head -c 20000 /dev/zero | tr '\0' a)
-expect_error "a head too large (nginx's 494)" \
-  "$GET${H}X-API-Key: $K\r\nX-Big: $BIG\r\n\r\n" 400 bad_request
+expect_error "a head too large (nginx's 494, RFC 6585's 431)" \
+  "$GET${H}X-API-Key: $K\r\nX-Big: $BIG\r\n\r\n" 431 header_too_large
 
 # ---- the reference API (SPEC §3) ---------------------------------------------
 A="${H}X-API-Key: $K\r\n\r\n"

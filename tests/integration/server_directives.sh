@@ -77,7 +77,8 @@ http {
     keygate_key_format prefix pk_;
     add_header X-Decision \$keygate_decision always;
     add_header X-Request-Line \$request always;
-    error_page 400 494 /_keygate/bad_request;
+    error_page 400 405 413 414 501 505 /_keygate/bad_request;
+    error_page 494 =494 /_keygate/bad_request;
     location = /_keygate/bad_request { internal; keygate_bad_request; }
     location / { keygate on; keygate_mock_iocs; }
   }
