@@ -8,6 +8,10 @@
  * in argv as soon as it is read (a process listing taken later shows
  * x's; one taken before still shows the key, hence the other two ways).
  *
+ * --json is checked before the run (kgl_out_check) and written whole at
+ * its end (kgl_out): a run that ends in exit 2 before a report leaves no
+ * file.
+ *
  * Exit codes: 0 nothing deviates; 1 at least one case deviates; 2 a usage
  * error, a target that cannot be reached, or one that speaks only HTTP/2
  * (nothing could be checked, so neither 0 nor 1 would be true).
@@ -24,6 +28,7 @@
 #include <openssl/crypto.h>
 
 #include "cli.h"
+#include "load/outfile.h"
 #include "load/probe.h"
 
 #define CMD "probe"
@@ -53,7 +58,8 @@ static void usage(FILE *f) {
       "  --list                   print the cases with their rationale\n"
       "connection:\n"
       "  --interval D             between two cases (default 100ms)\n"
-      "  --timeout D              connect and answer timeout (default 5s)\n"
+      "  --timeout D              a case's deadline: connect, send and the\n"
+      "                           whole answer (default 5s)\n"
       "  -k, --insecure           do not verify the server's certificate\n"
       "  --cacert FILE            verify it against this CA file\n"
       "output:\n"
@@ -330,14 +336,9 @@ static int parse_args(probe_args *a, int argc, char **argv) {
                      "give a valid key: --key-file FILE, KEYGATE_PROBE_KEY "
                      "in the environment, or --key KEY");
   }
-  if (a->json != NULL && strcmp(a->json, "-") != 0) {
-    FILE *f = fopen(a->json, "a");
-    if (f == NULL) {
-      return cli_error(CLI_EXIT_USAGE, CMD,
-                       "--json %s: %s; give a path you can write", a->json,
-                       strerror(errno));
-    }
-    fclose(f);
+  char why[512];
+  if (a->json != NULL && kgl_out_check(a->json, why, sizeof why) != 0) {
+    return cli_error(CLI_EXIT_USAGE, CMD, "--json %s", why);
   }
   return 0;
 }

@@ -41,6 +41,12 @@ SSL_CTX *kgl_tls_ctx(const kgl_options *o, char *why, size_t whycap) {
     return NULL;
   }
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
+  /* OpenSSL 3 reports a close without close_notify as SSL_ERROR_SSL; a
+   * close-delimited answer (RFC 9112 §6.3) ends there, and one cut short
+   * is still caught by the parser's framing (kgl_h1_eof). */
+  SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+#endif
   if (o->insecure) {
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
   } else {

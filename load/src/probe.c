@@ -13,7 +13,10 @@
 #endif
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <openssl/crypto.h>
 
 #include "keygate/status.h"
 #include "load/probe.h"
@@ -357,6 +360,40 @@ static void hex2(unsigned char c, char *out) {
   out[1] = HEX[c & 15];
 }
 
+/* base64 of (in, n) without padding, in alphabet ab, into out (room for
+ * 4 * ceil(n / 3) + 1). Returns the length. */
+static size_t b64(const char *ab, const unsigned char *in, size_t n,
+                  char *out) {
+  size_t o = 0;
+  for (size_t i = 0; i < n; i += 3) {
+    const unsigned v = (unsigned)in[i] << 16 |
+                       (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) |
+                       (i + 2 < n ? (unsigned)in[i + 2] : 0);
+    out[o++] = ab[v >> 18 & 63];
+    out[o++] = ab[v >> 12 & 63];
+    if (i + 1 < n) {
+      out[o++] = ab[v >> 6 & 63];
+    }
+    if (i + 2 < n) {
+      out[o++] = ab[v & 63];
+    }
+  }
+  out[o] = '\0';
+  return o;
+}
+
+static void make_b64(kgl_probe_b64 *e, const char *key, size_t klen) {
+  static const char *const AB[2] = {
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"};
+  for (size_t a = 0; a < 3; a++) {
+    const size_t n = klen > a ? klen - a : 0;
+    for (size_t ab = 0; ab < 2; ab++) {
+      e->len[a] = b64(AB[ab], (const unsigned char *)key + a, n, e->s[ab][a]);
+    }
+  }
+}
+
 /* The unknown key's variants (docs of kgl_probe_case). */
 static void make_variants(kgl_probe_keys *k) {
   const size_t plen = k->policy.prefix_len, n = k->unknown_len;
@@ -448,8 +485,13 @@ int kgl_probe_keys_init(kgl_probe_keys *k, const char *prefix,
     return -1;
   }
   make_variants(k);
+  make_b64(&k->b64[0], k->valid, k->valid_len);
+  make_b64(&k->b64[1], k->expired, k->expired_len);
+  make_b64(&k->b64[2], k->unknown, k->unknown_len);
   return 0;
 }
+
+/* ---- the echo check ----------------------------------------------------- */
 
 /* Does (s, n) hold an 8-byte piece of the secret (key, klen) after
  * prefix plen? */
@@ -467,24 +509,159 @@ static int holds_piece(const char *s, size_t n, const char *key, size_t klen,
   return 0;
 }
 
-/* A piece of the valid or expired key: the secrets a report must not
- * show. */
-static int holds_secret(const kgl_probe_keys *k, const char *s, size_t n) {
-  const size_t plen = k->policy.prefix_len;
-  return holds_piece(s, n, k->valid, k->valid_len, plen) ||
-         holds_piece(s, n, k->expired, k->expired_len, plen);
+/* Does (s, n) hold the base64 of two consecutive whole groups of the
+ * secret (bytes plen on) of the key e was made from (klen bytes)? */
+static int holds_b64(const char *s, size_t n, const kgl_probe_b64 *e,
+                     size_t klen, size_t plen) {
+  for (size_t a = 0; a < 3; a++) {
+    /* group g holds key bytes a + 3g .. a + 3g + 2 */
+    for (size_t g = 0; a + 3 * g + 6 <= klen; g++) {
+      if (a + 3 * g < plen) {
+        continue;
+      }
+      for (size_t ab = 0; ab < 2; ab++) {
+        if (memmem(s, n, e->s[ab][a] + 4 * g, 8) != NULL) {
+          return 1;
+        }
+      }
+    }
+  }
+  return 0;
 }
 
-const char *kgl_probe_show(const kgl_probe_keys *k, const char *in, size_t n,
-                           char *out, size_t cap) {
+#define KEY_VALID 1u
+#define KEY_EXPIRED 2u
+#define KEY_UNKNOWN 4u
+
+/* A piece of one of the keys `which` names, as it is or in base64. */
+static int holds_key(const kgl_probe_keys *k, unsigned which, const char *s,
+                     size_t n) {
+  const char *key[3] = {k->valid, k->expired, k->unknown};
+  const size_t len[3] = {k->valid_len, k->expired_len, k->unknown_len};
+  const size_t plen = k->policy.prefix_len;
+  for (size_t i = 0; i < 3; i++) {
+    if ((which & (1u << i)) && len[i] > 0 &&
+        (holds_piece(s, n, key[i], len[i], plen) ||
+         holds_b64(s, n, &k->b64[i], len[i], plen))) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static int hexval(int c) {
+  return c >= '0' && c <= '9'   ? c - '0'
+         : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                : -1;
+}
+
+/* (in, n) with every %XX decoded, into out (n bytes). Returns the
+ * length. */
+static size_t pct_decode(const char *in, size_t n, char *out) {
+  size_t o = 0;
+  for (size_t i = 0; i < n; i++) {
+    const int hi = i + 2 < n ? hexval((unsigned char)in[i + 1]) : -1;
+    const int lo = hi >= 0 ? hexval((unsigned char)in[i + 2]) : -1;
+    if (in[i] == '%' && lo >= 0) {
+      out[o++] = (char)(hi << 4 | lo);
+      i += 2;
+    } else {
+      out[o++] = in[i];
+    }
+  }
+  return o;
+}
+
+/* (in, n) with JSON's \uXXXX of ASCII bytes and \/ \\ \" decoded, into out
+ * (n bytes). Returns the length. */
+static size_t json_decode(const char *in, size_t n, char *out) {
+  size_t o = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (in[i] == '\\' && i + 5 < n && (in[i + 1] == 'u' || in[i + 1] == 'U')) {
+      int v = 0;
+      size_t d = 0;
+      while (d < 4 && hexval((unsigned char)in[i + 2 + d]) >= 0) {
+        v = v << 4 | hexval((unsigned char)in[i + 2 + d]);
+        d++;
+      }
+      if (d == 4 && v > 0 && v < 0x80) {
+        out[o++] = (char)v;
+        i += 5;
+        continue;
+      }
+    }
+    if (in[i] == '\\' && i + 1 < n &&
+        (in[i + 1] == '/' || in[i + 1] == '\\' || in[i + 1] == '"')) {
+      out[o++] = in[++i];
+      continue;
+    }
+    out[o++] = in[i];
+  }
+  return o;
+}
+
+/* holds_key on (s, n) and on its percent- and JSON-decoded forms. */
+static int holds_key_any_form(const kgl_probe_keys *k, unsigned which,
+                              const char *s, size_t n) {
+  if (holds_key(k, which, s, n)) {
+    return 1;
+  }
+  const int pct = memchr(s, '%', n) != NULL;
+  const int esc = memchr(s, '\\', n) != NULL;
+  if (!pct && !esc) {
+    return 0;
+  }
+  char *a = malloc(n + 1), *b = malloc(n + 1);
+  int hit = a == NULL || b == NULL;
+  if (!hit && pct) {
+    /* decoded up to three times: %2573 is %73 is s */
+    size_t len = pct_decode(s, n, a);
+    for (int round = 1; round < 3 && memchr(a, '%', len) != NULL; round++) {
+      const size_t again = pct_decode(a, len, b);
+      memcpy(a, b, again);
+      len = again;
+    }
+    hit = holds_key(k, which, a, len);
+  }
+  if (!hit && esc) {
+    hit = holds_key(k, which, b, json_decode(s, n, b));
+  }
+  if (a != NULL) {
+    OPENSSL_cleanse(a, n + 1);
+  }
+  if (b != NULL) {
+    OPENSSL_cleanse(b, n + 1);
+  }
+  free(a);
+  free(b);
+  return hit;
+}
+
+int kgl_probe_echo(const kgl_probe_keys *k, const char *s, size_t n) {
+  return holds_key_any_form(k, KEY_VALID | KEY_EXPIRED | KEY_UNKNOWN, s, n);
+}
+
+static const char *show(const kgl_probe_keys *k, unsigned which, const char *in,
+                        size_t n, char *out, size_t cap) {
   if (cap == 0) {
     return out;
   }
   const size_t len = kgl_redact(in, n, k->policy.prefix, out, cap);
-  if (holds_secret(k, out, len)) {
+  if (holds_key_any_form(k, which, out, len)) {
     snprintf(out, cap, "(hidden: it would show part of a key)");
   }
   return out;
+}
+
+const char *kgl_probe_show(const kgl_probe_keys *k, const char *in, size_t n,
+                           char *out, size_t cap) {
+  return show(k, KEY_VALID | KEY_EXPIRED, in, n, out, cap);
+}
+
+const char *kgl_probe_show_answer(const kgl_probe_keys *k, const char *in,
+                                  size_t n, char *out, size_t cap) {
+  return show(k, KEY_VALID | KEY_EXPIRED | KEY_UNKNOWN, in, n, out, cap);
 }
 
 /* ====================================================================== */
@@ -647,9 +824,9 @@ static int ieq(const char *a, size_t n, const char *b) {
 }
 
 /* The final (non-1xx) response head in raw: its span, without the empty
- * line. 0, or -1 when raw holds none. */
+ * line, and where its body starts. 0, or -1 when raw holds none. */
 static int final_head(const char *raw, size_t n, const char **head,
-                      size_t *hlen) {
+                      size_t *hlen, size_t *body) {
   size_t off = 0;
   while (off < n) {
     const char *end = memmem(raw + off, n - off, "\r\n\r\n", 4);
@@ -667,6 +844,7 @@ static int final_head(const char *raw, size_t n, const char **head,
     if (!interim) {
       *head = raw + off;
       *hlen = len;
+      *body = off + len + sep;
       return 0;
     }
     off += len + sep;
@@ -726,7 +904,8 @@ static void shape_notes(kgl_probe_outcome *o, const kgl_probe_keys *k,
       note(o, "no Content-Type");
     } else {
       note(o, "Content-Type %s, want application/json",
-           kgl_probe_show(k, r->content_type, r->content_type_len, v, 64));
+           kgl_probe_show_answer(k, r->content_type, r->content_type_len, v,
+                                 64));
     }
   }
   if (mm & KGL_MM_WWW_AUTH) {
@@ -734,8 +913,8 @@ static void shape_notes(kgl_probe_outcome *o, const kgl_probe_keys *k,
       note(o, "no WWW-Authenticate");
     } else {
       note(o, "WWW-Authenticate %s is not the §1.4 Bearer challenge",
-           kgl_probe_show(k, r->www_authenticate, r->www_authenticate_len, v,
-                          sizeof v));
+           kgl_probe_show_answer(k, r->www_authenticate,
+                                 r->www_authenticate_len, v, sizeof v));
     }
   }
   if (mm & KGL_MM_REQUEST_ID) {
@@ -745,7 +924,7 @@ static void shape_notes(kgl_probe_outcome *o, const kgl_probe_keys *k,
       note(o, "X-Request-Id on more than one line");
     } else if (!kgl_request_id_ok(r->request_id, r->request_id_len)) {
       note(o, "X-Request-Id %s is not req_ + 24 base62",
-           kgl_probe_show(k, r->request_id, r->request_id_len, v, 64));
+           kgl_probe_show_answer(k, r->request_id, r->request_id_len, v, 64));
     } else {
       note(o, "X-Request-Id differs from the body's request_id");
     }
@@ -764,6 +943,194 @@ static unsigned check(int status, const char *code, const kgl_response *r) {
   return kgl_verify(&e, r, NULL, NULL);
 }
 
+/* ---- §1.4's challenge, to the letter ------------------------------------ */
+
+/* The Bearer challenge's params as written (values raw: token or
+ * quoted-string). */
+typedef struct bearer_params {
+  const char *realm, *error, *desc;
+  size_t realm_len, error_len, desc_len;
+} bearer_params;
+
+static size_t skip_ws(const char *s, size_t n, size_t i) {
+  while (i < n && (s[i] == ' ' || s[i] == '\t')) {
+    i++;
+  }
+  return i;
+}
+
+static size_t token_end(const char *s, size_t n, size_t i) {
+  while (i < n && s[i] != ' ' && s[i] != '\t' && s[i] != '=' && s[i] != ',' &&
+         s[i] != '"') {
+    i++;
+  }
+  return i;
+}
+
+/* The end of one element of the list (a ',' outside a quoted-string, or
+ * n). */
+static size_t element_end(const char *s, size_t n, size_t i) {
+  int quoted = 0;
+  for (; i < n; i++) {
+    if (quoted && s[i] == '\\' && i + 1 < n) {
+      i++;
+    } else if (s[i] == '"') {
+      quoted = !quoted;
+    } else if (!quoted && s[i] == ',') {
+      break;
+    }
+  }
+  return i;
+}
+
+/* One auth-param "name BWS = BWS value" at s[i..e) of the Bearer
+ * challenge. */
+static void bearer_param(bearer_params *b, const char *s, size_t i, size_t e) {
+  const size_t ne = token_end(s, e, i);
+  size_t v = skip_ws(s, e, ne);
+  if (v >= e || s[v] != '=') {
+    return;
+  }
+  v = skip_ws(s, e, v + 1);
+  size_t ve = e;
+  while (ve > v && (s[ve - 1] == ' ' || s[ve - 1] == '\t')) {
+    ve--;
+  }
+  const char *name = s + i, *val = s + v;
+  const size_t nl = ne - i, vl = ve - v;
+  if (ieq(name, nl, "realm") && b->realm == NULL) {
+    b->realm = val;
+    b->realm_len = vl;
+  } else if (ieq(name, nl, "error") && b->error == NULL) {
+    b->error = val;
+    b->error_len = vl;
+  } else if (ieq(name, nl, "error_description") && b->desc == NULL) {
+    b->desc = val;
+    b->desc_len = vl;
+  }
+}
+
+/* The Bearer challenge's params in (s, n), a #challenge list kgl_verify
+ * already parsed (RFC 9110 §11.6.1): an element that opens with a token
+ * and no '=' starts a challenge, the others are params of the challenge
+ * before them. */
+static void bearer_scan(const char *s, size_t n, bearer_params *b) {
+  memset(b, 0, sizeof *b);
+  int bearer = 0;
+  for (size_t i = 0; i < n;) {
+    const size_t e = element_end(s, n, i);
+    const size_t t = skip_ws(s, e, i);
+    const size_t te = token_end(s, e, t);
+    const size_t after = skip_ws(s, e, te);
+    if (te > t && (after >= e || s[after] != '=')) {
+      bearer = ieq(s + t, te - t, "bearer");
+      if (bearer && after < e) {
+        bearer_param(b, s, after, e);
+      }
+    } else if (bearer && te > t) {
+      bearer_param(b, s, t, e);
+    }
+    i = e + 1;
+  }
+}
+
+static int quoted(const char *v, size_t n) {
+  return n >= 2 && v[0] == '"' && v[n - 1] == '"';
+}
+
+/*
+ * challenge_notes — what the probe checks of a 401's WWW-Authenticate
+ * beyond kgl_verify (which the load generator keeps lenient: RFC 6750
+ * allows a token where §1.4 writes a quoted-string). SPEC §1.4 writes the
+ * challenge as Bearer realm="api"[, error="invalid_token"[,
+ * error_description="..."]]: realm a quoted-string (any realm: it is
+ * configurable); error exactly "invalid_token", quoted, for an invalid or
+ * expired key; error_description present, a quoted-string (any text), for
+ * an expired one.
+ */
+static void challenge_notes(kgl_probe_outcome *o, const kgl_probe_keys *k,
+                            const kgl_response *r, const char *want) {
+  const char *s = r->www_authenticate;
+  const size_t n = r->www_authenticate_len;
+  if (s == NULL || want == NULL) {
+    return;
+  }
+  bearer_params b;
+  bearer_scan(s, n, &b);
+  const int bad_token = strcmp(want, "invalid_api_key") == 0 ||
+                        strcmp(want, "expired_api_key") == 0;
+  const int expired = strcmp(want, "expired_api_key") == 0;
+  const char *why = NULL;
+  if (b.realm == NULL || !quoted(b.realm, b.realm_len)) {
+    why = "realm is not a quoted-string";
+  } else if (bad_token && (b.error == NULL || b.error_len != 15 ||
+                           memcmp(b.error, "\"invalid_token\"", 15) != 0)) {
+    why = "error is not \"invalid_token\" as a quoted-string";
+  } else if (expired && b.desc == NULL) {
+    why = "no error_description for an expired key";
+  } else if (expired && !quoted(b.desc, b.desc_len)) {
+    why = "error_description is not a quoted-string";
+  }
+  if (why != NULL) {
+    char v[160];
+    note(o, "WWW-Authenticate %s: %s (§1.4)",
+         kgl_probe_show_answer(k, s, n, v, sizeof v), why);
+  }
+}
+
+/* ---- the echo check over the body --------------------------------------- */
+
+/* raw's body from off as a chunked body without its framing (RFC 9112
+ * §7.1: hex size, extensions, CRLF, data, CRLF; 0 ends), into out (room
+ * for n - off bytes). Stops where the framing does not fit. Returns the
+ * length. */
+static size_t dechunk(const char *raw, size_t n, size_t off, char *out) {
+  size_t o = 0, i = off;
+  while (i < n) {
+    size_t size = 0, digits = 0;
+    while (i < n && hexval((unsigned char)raw[i]) >= 0) {
+      size = size < n ? size * 16 + (size_t)hexval((unsigned char)raw[i]) : n;
+      i++;
+      digits++;
+    }
+    const char *eol = digits > 0 ? memchr(raw + i, '\n', n - i) : NULL;
+    if (eol == NULL || size == 0) {
+      break;
+    }
+    i = (size_t)(eol - raw) + 1;
+    const size_t take = size < n - i ? size : n - i;
+    memcpy(out + o, raw + i, take);
+    o += take;
+    i += take;
+    i += i < n && raw[i] == '\r';
+    i += i < n && raw[i] == '\n';
+  }
+  return o;
+}
+
+/* A piece of a key sent in the answer: in the bytes as they came, in the
+ * body kgl_h1 kept (de-chunked), and in raw's body de-chunked here (the
+ * kept body stops at KGL_H1_BODY_KEEP). */
+static int answer_echo(const kgl_probe_keys *k, const char *raw, size_t rawlen,
+                       size_t body, const kgl_response *r) {
+  if (kgl_probe_echo(k, raw, rawlen) ||
+      (r->body != NULL && kgl_probe_echo(k, r->body, r->body_len))) {
+    return 1;
+  }
+  if (body >= rawlen) {
+    return 0;
+  }
+  char *d = malloc(rawlen - body);
+  if (d == NULL) {
+    return 1;
+  }
+  const size_t dn = dechunk(raw, rawlen, body, d);
+  const int hit = dn > 0 && kgl_probe_echo(k, d, dn);
+  OPENSSL_cleanse(d, rawlen - body);
+  free(d);
+  return hit;
+}
+
 void kgl_probe_judge(const kgl_probe_case *c, const kgl_probe_keys *k,
                      const char *raw, size_t rawlen, const kgl_response *r,
                      kgl_probe_outcome *o) {
@@ -775,18 +1142,24 @@ void kgl_probe_judge(const kgl_probe_case *c, const kgl_probe_keys *k,
   if (!r->body_truncated &&
       kgl_json_error(r->body, r->body_len, &cs, &cl, &rid, &rl) == 0 &&
       cs != NULL) {
-    kgl_probe_show(k, cs, cl < KGL_CODE_MAX ? cl : KGL_CODE_MAX, code,
-                   sizeof code);
+    kgl_probe_show_answer(k, cs, cl < KGL_CODE_MAX ? cl : KGL_CODE_MAX, code,
+                          sizeof code);
   }
   if (code[0] != '\0') {
     snprintf(o->got, sizeof o->got, "%d %s", r->status, code);
   } else {
     snprintf(o->got, sizeof o->got, "%d", r->status);
   }
+  /* the request id as it came, or not at all: a withheld one would match
+   * every other withheld one in request_id_unique */
   if (r->request_id_count == 1 &&
       kgl_request_id_ok(r->request_id, r->request_id_len)) {
-    memcpy(o->request_id, r->request_id, r->request_id_len);
-    o->request_id[r->request_id_len] = '\0';
+    char v[sizeof o->request_id];
+    kgl_probe_show_answer(k, r->request_id, r->request_id_len, v, sizeof v);
+    if (strlen(v) == r->request_id_len &&
+        memcmp(v, r->request_id, r->request_id_len) == 0) {
+      memcpy(o->request_id, v, r->request_id_len + 1);
+    }
   }
 
   /* the first expectation that the answer meets, else the first one's
@@ -802,15 +1175,19 @@ void kgl_probe_judge(const kgl_probe_case *c, const kgl_probe_keys *k,
       want = c->alt_code;
     }
   }
+  const char *head = NULL;
+  size_t hlen = 0, body = rawlen;
+  const int have_head = final_head(raw, rawlen, &head, &hlen, &body) == 0;
   if (mm & KGL_MM_STATUS) {
     char exp[96];
     note(o, "answered %s, want %s", o->got,
          kgl_probe_expected(c, exp, sizeof exp));
   } else if (status != 0) {
     shape_notes(o, k, mm, r, want);
-    const char *head = NULL;
-    size_t hlen = 0;
-    if (final_head(raw, rawlen, &head, &hlen) != 0 || !no_store(head, hlen)) {
+    if (status == 401 && (mm & KGL_MM_WWW_AUTH) == 0) {
+      challenge_notes(o, k, r, want);
+    }
+    if (!have_head || !no_store(head, hlen)) {
       note(o, "no Cache-Control: no-store");
     }
     if (status == 400 && r->www_authenticate_count > 0) {
@@ -818,10 +1195,7 @@ void kgl_probe_judge(const kgl_probe_case *c, const kgl_probe_keys *k,
     }
   }
   /* no piece of any key sent, the throwaway ones included, may come back */
-  const size_t plen = k->policy.prefix_len;
-  if (holds_piece(raw, rawlen, k->valid, k->valid_len, plen) ||
-      holds_piece(raw, rawlen, k->expired, k->expired_len, plen) ||
-      holds_piece(raw, rawlen, k->unknown, k->unknown_len, plen)) {
+  if (answer_echo(k, raw, rawlen, body, r)) {
     o->echo = 1;
     note(o, "the answer holds a piece of a key sent");
   }

@@ -13,7 +13,6 @@
 #endif
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -28,6 +27,7 @@
 #include <openssl/ssl.h>
 
 #include "internal.h"
+#include "load/outfile.h"
 #include "load/probe.h"
 
 #define RAW_MAX 65536 /* answer bytes kept for the echo and header checks */
@@ -36,14 +36,19 @@
 /* One connection                                                         */
 /* ====================================================================== */
 
+/* The socket is non-blocking and every wait is a poll bounded by the
+ * case's deadline (connect, handshake, send and the whole answer share
+ * --timeout): a server that trickles a byte at a time cannot hold a case
+ * longer. */
 typedef struct conn {
   int fd;
   SSL *ssl;
+  int64_t deadline_ns;
 } conn;
 
 static void conn_close(conn *c) {
   if (c->ssl != NULL) {
-    SSL_shutdown(c->ssl);
+    SSL_shutdown(c->ssl); /* non-blocking: one try */
     SSL_free(c->ssl);
     c->ssl = NULL;
   }
@@ -51,32 +56,41 @@ static void conn_close(conn *c) {
     close(c->fd);
     c->fd = -1;
   }
+  ERR_clear_error();
 }
 
-static void set_timeouts(int fd, double s) {
-  struct timeval tv;
-  tv.tv_sec = (time_t)s;
-  tv.tv_usec = (suseconds_t)((s - (double)tv.tv_sec) * 1e6);
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+/* Wait until fd is ready for ev or the deadline: 1 ready, 0 the deadline
+ * passed, -1 a poll error. */
+static int wait_io(int fd, short ev, int64_t deadline_ns) {
+  for (;;) {
+    const int64_t left = deadline_ns - kgl_now_ns();
+    if (left <= 0) {
+      return 0;
+    }
+    struct pollfd p = {fd, ev, 0};
+    const int rc = poll(&p, 1, (int)((left + 999999) / 1000000));
+    if (rc > 0) {
+      return 1;
+    }
+    if (rc < 0 && errno != EINTR) {
+      return -1;
+    }
+  }
 }
 
-/* A TCP connect bounded by timeout_s. 0, or -1 + why. */
+/* A TCP connect bounded by the deadline; the socket stays non-blocking.
+ * 0, or -1 + why. */
 static int tcp_connect(const struct sockaddr_storage *sa, unsigned salen,
-                       double timeout_s, int *fd_out, char *why,
-                       size_t whycap) {
-  const int fd = socket(sa->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                       conn *c, double timeout_s, char *why, size_t whycap) {
+  const int fd =
+      socket(sa->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) {
     snprintf(why, whycap, "socket: %s", strerror(errno));
     return -1;
   }
-  const int fl = fcntl(fd, F_GETFL, 0);
-  fcntl(fd, F_SETFL, fl | O_NONBLOCK);
   int rc = connect(fd, (const struct sockaddr *)sa, salen);
   if (rc != 0 && errno == EINPROGRESS) {
-    struct pollfd p = {fd, POLLOUT, 0};
-    rc = poll(&p, 1, (int)(timeout_s * 1000));
-    if (rc == 0) {
+    if (wait_io(fd, POLLOUT, c->deadline_ns) != 1) {
       close(fd);
       snprintf(why, whycap, "connect timed out after %gs", timeout_s);
       return -1;
@@ -92,23 +106,42 @@ static int tcp_connect(const struct sockaddr_storage *sa, unsigned salen,
     close(fd);
     return -1;
   }
-  fcntl(fd, F_SETFL, fl);
-  set_timeouts(fd, timeout_s);
-  *fd_out = fd;
+  c->fd = fd;
   return 0;
 }
 
 enum { OPEN_OK = 0, OPEN_FAIL = -1, OPEN_H2_ONLY = 1 };
 
-/* Connect (and shake hands). OPEN_H2_ONLY when the server refused every
- * protocol offered (ALPN http/1.1): it speaks HTTP/2 alone. */
+/* Why a handshake failed, into why; OPEN_H2_ONLY when the server refused
+ * every protocol offered (ALPN http/1.1): it speaks HTTP/2 alone. */
+static int handshake_failed(conn *c, char *why, size_t whycap) {
+  const unsigned long e = ERR_peek_error();
+  const int h2 = ERR_GET_REASON(e) == SSL_R_TLSV1_ALERT_NO_APPLICATION_PROTOCOL;
+  const long vr = SSL_get_verify_result(c->ssl);
+  if (vr != X509_V_OK) {
+    snprintf(why, whycap,
+             "TLS handshake: the certificate does not verify (%s); give "
+             "--cacert FILE, or --insecure",
+             X509_verify_cert_error_string(vr));
+  } else {
+    char es[160];
+    ERR_error_string_n(e, es, sizeof es);
+    snprintf(why, whycap, "TLS handshake failed: %s",
+             e != 0 ? es : "the connection closed");
+  }
+  ERR_clear_error();
+  conn_close(c);
+  return h2 ? OPEN_H2_ONLY : OPEN_FAIL;
+}
+
+/* Connect (and shake hands) before c->deadline_ns. */
 static int conn_open(conn *c, const kgl_url *u,
                      const struct sockaddr_storage *sa, unsigned salen,
                      SSL_CTX *ctx, int verify, double timeout_s, char *why,
                      size_t whycap) {
   c->fd = -1;
   c->ssl = NULL;
-  if (tcp_connect(sa, salen, timeout_s, &c->fd, why, whycap) != 0) {
+  if (tcp_connect(sa, salen, c, timeout_s, why, whycap) != 0) {
     return OPEN_FAIL;
   }
   if (ctx == NULL) {
@@ -129,26 +162,22 @@ static int conn_open(conn *c, const kgl_url *u,
   if (verify) {
     SSL_set1_host(c->ssl, u->host);
   }
-  ERR_clear_error();
-  if (SSL_connect(c->ssl) != 1) {
-    const unsigned long e = ERR_peek_error();
-    const int h2 =
-        ERR_GET_REASON(e) == SSL_R_TLSV1_ALERT_NO_APPLICATION_PROTOCOL;
-    const long vr = SSL_get_verify_result(c->ssl);
-    if (vr != X509_V_OK) {
-      snprintf(why, whycap,
-               "TLS handshake: the certificate does not verify (%s); give "
-               "--cacert FILE, or --insecure",
-               X509_verify_cert_error_string(vr));
-    } else {
-      char es[160];
-      ERR_error_string_n(e, es, sizeof es);
-      snprintf(why, whycap, "TLS handshake failed: %s",
-               e != 0 ? es : "the connection closed");
-    }
+  for (;;) {
     ERR_clear_error();
-    conn_close(c);
-    return h2 ? OPEN_H2_ONLY : OPEN_FAIL;
+    const int r = SSL_connect(c->ssl);
+    if (r == 1) {
+      break;
+    }
+    const int e = SSL_get_error(c->ssl, r);
+    if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+      return handshake_failed(c, why, whycap);
+    }
+    if (wait_io(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT,
+                c->deadline_ns) != 1) {
+      snprintf(why, whycap, "TLS handshake timed out after %gs", timeout_s);
+      conn_close(c);
+      return OPEN_FAIL;
+    }
   }
   const unsigned char *alpn = NULL;
   unsigned alen = 0;
@@ -160,66 +189,103 @@ static int conn_open(conn *c, const kgl_url *u,
   return OPEN_OK;
 }
 
+/* Send all of (b, n) before the deadline. 0, or -1. */
 static int conn_write(conn *c, const char *b, size_t n) {
   while (n > 0) {
     long w;
+    short ev = POLLOUT;
     if (c->ssl != NULL) {
+      ERR_clear_error();
       w = SSL_write(c->ssl, b, (int)n);
+      if (w <= 0) {
+        const int e = SSL_get_error(c->ssl, (int)w);
+        if (e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ) {
+          return -1;
+        }
+        ev = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+      }
     } else {
       w = send(c->fd, b, n, MSG_NOSIGNAL);
-    }
-    if (w <= 0) {
-      if (c->ssl == NULL && w < 0 && errno == EINTR) {
-        continue;
+      if (w < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
+        return -1;
       }
+    }
+    if (w > 0) {
+      b += w;
+      n -= (size_t)w;
+    } else if (wait_io(c->fd, ev, c->deadline_ns) != 1) {
       return -1;
     }
-    b += w;
-    n -= (size_t)w;
   }
   return 0;
 }
 
-/* Read some bytes: > 0, 0 at the peer's close, -1 on an error or timeout
- * (timed_out set). */
+/* The peer closed a TLS connection without close_notify: OpenSSL 3 says
+ * SSL_ERROR_SSL, unexpected EOF (kgl_tls_ctx sets
+ * SSL_OP_IGNORE_UNEXPECTED_EOF, which turns it into a clean close; this is
+ * for a library without that option), OpenSSL 1.1 SSL_ERROR_SYSCALL with
+ * errno 0. An answer delimited by the close ends there; one cut short is
+ * still caught by kgl_h1_eof. */
+static int tls_eof(int e) {
+  if (e == SSL_ERROR_SYSCALL && errno == 0) {
+    return 1;
+  }
+#ifdef SSL_R_UNEXPECTED_EOF_WHILE_READING
+  if (e == SSL_ERROR_SSL &&
+      ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+    return 1;
+  }
+#endif
+  return 0;
+}
+
+/* Read some bytes before the deadline: > 0, 0 at the peer's close, -1 on
+ * an error or at the deadline (timed_out set). */
 static long conn_read(conn *c, char *b, size_t cap, int *timed_out) {
   for (;;) {
     long r;
+    short ev = POLLIN;
     errno = 0;
     if (c->ssl != NULL) {
+      ERR_clear_error();
       r = SSL_read(c->ssl, b, (int)cap);
-      if (r <= 0) {
-        const int e = SSL_get_error(c->ssl, (int)r);
-        if (e == SSL_ERROR_ZERO_RETURN) {
-          return 0;
-        }
-        /* a close without close_notify ends the answer all the same */
-        if (e == SSL_ERROR_SYSCALL && errno == 0) {
-          ERR_clear_error();
-          return 0;
-        }
-        *timed_out = errno == EAGAIN || errno == EWOULDBLOCK;
+      if (r > 0) {
+        return r;
+      }
+      const int e = SSL_get_error(c->ssl, (int)r);
+      if (e == SSL_ERROR_ZERO_RETURN || tls_eof(e)) {
+        ERR_clear_error();
+        return 0;
+      }
+      if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
         ERR_clear_error();
         return -1;
       }
-      return r;
+      ev = e == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN;
+    } else {
+      r = recv(c->fd, b, cap, 0);
+      if (r >= 0) {
+        return r;
+      }
+      if (errno == ECONNRESET) {
+        return 0; /* a reset after a complete answer is read as its end */
+      }
+      if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
+        return -1;
+      }
     }
-    r = recv(c->fd, b, cap, 0);
-    if (r < 0 && errno == EINTR) {
-      continue;
+    const int w = wait_io(c->fd, ev, c->deadline_ns);
+    if (w != 1) {
+      *timed_out = w == 0;
+      return -1;
     }
-    if (r < 0) {
-      *timed_out = errno == EAGAIN || errno == EWOULDBLOCK;
-      /* a reset after a complete answer is read as its end */
-      return errno == ECONNRESET ? 0 : -1;
-    }
-    return r;
   }
 }
 
 /* An HTTP/2 frame header where an HTTP/1.1 status line should be: a
  * server that speaks only h2c (prior knowledge) opens with SETTINGS
- * (RFC 9113 §3.4: type 0x4 on stream 0). */
+ * (RFC 9113 §3.4: type 0x4 on stream 0). Needs the 9 bytes of the frame
+ * header (the caller reads until it has them). */
 static int h2_frame(const char *b, size_t n) {
   return n >= 9 && b[3] == 0x04 && b[5] == 0 && b[6] == 0 && b[7] == 0 &&
          b[8] == 0;
@@ -238,6 +304,29 @@ typedef struct run_ctx {
   char raw[RAW_MAX];
   kgl_h1 h1;
 } run_ctx;
+
+/* Parse raw[*off, len) on: done at a whole answer, err at bytes that are
+ * not HTTP/1.1; *off moves past what the parser took (a head not yet
+ * whole stays for the next read). */
+static void feed(kgl_h1 *h1, const char *raw, size_t len, size_t *off,
+                 int *done, const char **err) {
+  while (*off < len) {
+    size_t used = 0;
+    const kgl_h1_rc hr = kgl_h1_feed(h1, raw + *off, len - *off, &used);
+    *off += used;
+    if (hr == KGL_H1_DONE) {
+      *done = 1;
+      return;
+    }
+    if (hr == KGL_H1_ERROR) {
+      *err = h1->error != NULL ? h1->error : "not HTTP/1.1";
+      return;
+    }
+    if (used == 0) {
+      return; /* a head not yet whole: read more */
+    }
+  }
+}
 
 static void no_answer(kgl_probe_outcome *out, const char *got,
                       const char *why) {
@@ -261,6 +350,7 @@ static int one_case(run_ctx *x, const kgl_probe_case *c, kgl_probe_outcome *out,
     return OPEN_FAIL;
   }
   conn cn;
+  cn.deadline_ns = kgl_now_ns() + (int64_t)(o->timeout_s * 1e9);
   const int rc = conn_open(&cn, &x->url, &x->sa, x->salen, x->ctx, !o->insecure,
                            o->timeout_s, why, whycap);
   if (rc != OPEN_OK) {
@@ -273,37 +363,25 @@ static int one_case(run_ctx *x, const kgl_probe_case *c, kgl_probe_outcome *out,
   size_t len = 0, off = 0;
   int done = 0, timed_out = 0, eof = 0;
   const char *err = NULL;
-  while (!done && len < sizeof x->raw) {
+  while (!done && err == NULL && len < sizeof x->raw) {
     const long r =
         conn_read(&cn, x->raw + len, sizeof x->raw - len, &timed_out);
     if (r <= 0) {
       eof = r == 0;
       break;
     }
-    if (len == 0 && h2_frame(x->raw, (size_t)r)) {
+    len += (size_t)r;
+    if (off == 0 && len < 9) {
+      continue; /* an HTTP/2 frame header is 9 bytes: have them first */
+    }
+    if (off == 0 && h2_frame(x->raw, len)) {
       conn_close(&cn);
       return OPEN_H2_ONLY;
     }
-    len += (size_t)r;
-    while (off < len) {
-      size_t used = 0;
-      const kgl_h1_rc hr = kgl_h1_feed(&x->h1, x->raw + off, len - off, &used);
-      off += used;
-      if (hr == KGL_H1_DONE) {
-        done = 1;
-        break;
-      }
-      if (hr == KGL_H1_ERROR) {
-        err = x->h1.error != NULL ? x->h1.error : "not HTTP/1.1";
-        break;
-      }
-      if (used == 0) {
-        break; /* a head not yet whole: read more */
-      }
-    }
-    if (err != NULL) {
-      break;
-    }
+    feed(&x->h1, x->raw, len, &off, &done, &err);
+  }
+  if (!done && err == NULL && eof && off < len) {
+    feed(&x->h1, x->raw, len, &off, &done, &err); /* fewer than 9 bytes */
   }
   conn_close(&cn);
   if (!done && err == NULL && eof && len > 0) {
@@ -627,6 +705,9 @@ int kgl_probe_write_json(const kgl_probe_report *rep,
   }
   const kgl_probe_keys *k = o->keys;
   char t[1024];
+  if (whycap > 0) {
+    why[0] = '\0'; /* kgl_out_close keeps a reason given before it */
+  }
   json_t *root = json_object();
   json_object_set_new(root, "schema", json_string("keygate-probe v1"));
   json_object_set_new(
@@ -686,36 +767,24 @@ int kgl_probe_write_json(const kgl_probe_report *rep,
     json_object_set_new(j, "status",
                         out->status != 0 ? json_integer(out->status)
                                          : json_null());
-    json_object_set_new(j, "request_id",
-                        out->request_id[0] != '\0'
-                            ? json_string(out->request_id)
-                            : json_null());
+    char rid[sizeof out->request_id];
+    json_object_set_new(
+        j, "request_id",
+        out->request_id[0] != '\0'
+            ? json_string(kgl_probe_show_answer(
+                  k, out->request_id, strlen(out->request_id), rid, sizeof rid))
+            : json_null());
     json_object_set_new(j, "notes", json_string(out->notes));
     json_array_append_new(arr, j);
   }
   json_object_set_new(root, "cases", arr);
-  int rc = 0;
   const size_t flags = JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII;
-  if (strcmp(path, "-") == 0) {
-    rc = json_dumpf(root, stdout, flags);
-    fputc('\n', stdout);
-  } else {
-    FILE *f = fopen(path, "w");
-    if (f == NULL) {
-      snprintf(why, whycap, "cannot write %s: %s", path, strerror(errno));
-      json_decref(root);
-      return -1;
-    }
-    rc = json_dumpf(root, f, flags);
-    fputc('\n', f);
-    if (fclose(f) != 0) {
-      rc = -1;
-    }
-  }
-  json_decref(root);
-  if (rc != 0) {
-    snprintf(why, whycap, "cannot write %s", path);
+  kgl_out f;
+  if (kgl_out_open(&f, path, why, whycap) != 0) {
+    json_decref(root);
     return -1;
   }
-  return 0;
+  const int ok = json_dumpf(root, f.f, flags) == 0 && fputc('\n', f.f) != EOF;
+  json_decref(root);
+  return kgl_out_close(&f, ok, why, whycap);
 }

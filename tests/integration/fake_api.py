@@ -49,18 +49,43 @@ check that `keygate load` blames the right kind in the right class:
     big-head              every answer carries one 20 KiB header
                           (X-Padding), above a 16 KiB head buffer
 
+Modes for `keygate probe` (tests/integration/probe_faults.sh): a server
+that lies in one way the probe must see through.
+
+    rid-key               X-Request-Id and the body's request_id are req_ +
+                          24 characters of the secret part of the key sent
+    echo-b64              every answer for a presented key carries
+    echo-b64url           X-Debug: the key as standard base64, URL-safe
+    echo-pct              base64, or every byte percent-encoded
+    echo-json             every 401 for a presented key has the key, each
+                          character \\uXXXX-escaped, as its message
+    echo-chunked          the 200 of a valid key quotes the key in its body,
+                          sent chunked 4 bytes a chunk (framing splits it)
+    noquote               §1.4's challenge with realm and error as tokens,
+                          not quoted-strings, and no error_description
+    trickle               every answer sent one byte every --delay-ms
+    h2-split              instead of an answer, an HTTP/2 SETTINGS frame in
+                          two writes (4 bytes, --delay-ms, 5 bytes)
+    close-delimited       every answer without Content-Length, its end the
+                          close; over TLS the close skips close_notify
+
+--cert CERT --key KEY serves TLS (any mode; the close at the end of a
+Connection: close answer skips close_notify).
+
 It binds 127.0.0.1 only, prints "listening on PORT" once bound (PORT 0: the
 system picks one, the real one is printed), exits 0 on SIGTERM or SIGINT,
 and exits by itself after --max-seconds. Standard library only.
 """
 
 import argparse
+import base64
 import json
 import os
 import secrets
 import signal
 import socket
 import socketserver
+import ssl
 import string
 import sys
 import threading
@@ -82,7 +107,23 @@ MODES = (
     "extra-bytes",
     "unsolicited",
     "big-head",
+    "rid-key",
+    "echo-b64",
+    "echo-b64url",
+    "echo-pct",
+    "echo-json",
+    "echo-chunked",
+    "noquote",
+    "trickle",
+    "h2-split",
+    "close-delimited",
 )
+NOQUOTE = {
+    "missing_api_key": "Bearer realm=api",
+    "invalid_api_key": "Bearer realm=api, error=invalid_token",
+    "expired_api_key": "Bearer realm=api, error=invalid_token",
+}
+H2_SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"  # RFC 9113 §6.5
 
 BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 
@@ -192,6 +233,9 @@ def answer(state, key):
     if mode == "invalid-200" and cls == "invalid":
         status, code = 200, None
     rid = request_id()
+    secret = key.rsplit("_", 1)[-1] if key is not None else ""
+    if mode == "rid-key" and len(secret) >= 24:
+        rid = "req_" + secret[:24]
     headers = [
         ("Content-Type", "application/json"),
         ("Cache-Control", "no-store"),
@@ -199,7 +243,20 @@ def answer(state, key):
     ]
     if mode == "big-head":
         headers.append(("X-Padding", "p" * BIG_HEADER))
-    if code is None:
+    if key is not None and mode in ("echo-b64", "echo-b64url", "echo-pct"):
+        raw = key.encode("ascii")
+        enc = {
+            "echo-b64": lambda: base64.b64encode(raw),
+            "echo-b64url": lambda: base64.urlsafe_b64encode(raw),
+            "echo-pct": lambda: b"".join(b"%%%02X" % c for c in raw),
+        }[mode]()
+        headers.append(("X-Debug", enc.decode("ascii")))
+    if code is None and mode == "echo-chunked" and key is not None:
+        body = '{"data":[],"count":0,"request_id":"%s","debug":"%s"}' % (
+            rid,
+            key,
+        )
+    elif code is None:
         body = '{"data":[],"count":0,"request_id":"%s"}' % rid
     else:
         sent_code = code
@@ -211,6 +268,8 @@ def answer(state, key):
         message = MESSAGE[code]
         if mode == "echo-key" and key is not None:
             message = json.dumps("API key %s was refused." % key)[1:-1]
+        if mode == "echo-json" and key is not None:
+            message = "".join("\\u%04x" % ord(ch) for ch in key)
         body = '{"error":{"code":"%s","message":"%s","request_id":"%s"}}' % (
             sent_code,
             message,
@@ -219,9 +278,19 @@ def answer(state, key):
         if mode == "malformed-body" and code == "missing_api_key":
             body = body[:-1] + ",}"  # {"error":{...},}
         if not (mode == "no-www-auth" and code == "expired_api_key"):
-            headers.append(("WWW-Authenticate", CHALLENGE[code]))
+            table = NOQUOTE if mode == "noquote" else CHALLENGE
+            headers.append(("WWW-Authenticate", table[code]))
     body = body.encode("ascii")
-    if mode == "ok-chunked":
+    if mode == "echo-chunked" and code is None:
+        headers.append(("Transfer-Encoding", "chunked"))
+        payload = b"".join(
+            b"%x\r\n%s\r\n" % (len(body[i : i + 4]), body[i : i + 4])
+            for i in range(0, len(body), 4)
+        ) + b"0\r\n\r\n"
+    elif mode == "close-delimited":
+        headers.append(("Connection", "close"))
+        payload = body
+    elif mode == "ok-chunked":
         headers.append(("Transfer-Encoding", "chunked"))
         third = max(1, len(body) // 3)
         parts = [body[:third], body[third : 2 * third], body[2 * third :]]
@@ -256,6 +325,31 @@ class Handler(socketserver.BaseRequestHandler):
         state = self.server.state
         sock = self.request
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.server.tls is not None:
+            sock.settimeout(10)
+            try:
+                sock = self.server.tls.wrap_socket(sock, server_side=True)
+            except (OSError, ssl.SSLError):
+                return
+            sock.settimeout(None)
+        try:
+            self.serve(state, sock)
+        finally:
+            if self.server.tls is not None:
+                # the close skips close_notify: the raw descriptor goes
+                try:
+                    socket.socket(fileno=sock.detach()).close()
+                except OSError:
+                    pass
+
+    def serve(self, state, sock):
+        if state.opts.mode == "h2-split":
+            # RFC 9113 §3.4: a server's preface is a SETTINGS frame
+            sock.sendall(H2_SETTINGS[:4])
+            time.sleep(state.opts.delay_ms / 1000.0)
+            sock.sendall(H2_SETTINGS[4:])
+            time.sleep(0.5)
+            return
         buf = b""
         while True:
             end = buf.find(b"\r\n\r\n")
@@ -297,6 +391,11 @@ class Handler(socketserver.BaseRequestHandler):
                     return
                 if state.opts.mode == "extra-bytes":
                     data += GARBAGE
+                if state.opts.mode == "trickle":
+                    for i in range(len(data)):
+                        sock.sendall(data[i : i + 1])
+                        time.sleep(state.opts.delay_ms / 1000.0)
+                    return
                 sock.sendall(data)
                 if state.opts.mode == "unsolicited":
                     time.sleep(state.opts.delay_ms / 1000.0)
@@ -304,7 +403,7 @@ class Handler(socketserver.BaseRequestHandler):
             except OSError:
                 return
             conn = [v.lower() for v in fields.get("connection", [])]
-            if "close" in conn:
+            if "close" in conn or state.opts.mode == "close-delimited":
                 return
 
 
@@ -333,6 +432,8 @@ def main():
         help="close-mid-response: cut every Nth answer",
     )
     p.add_argument("--max-seconds", type=float, default=120.0)
+    p.add_argument("--cert", help="serve TLS with this certificate (PEM)")
+    p.add_argument("--key", dest="tls_key", help="and this private key")
     opts = p.parse_args()
     if opts.close_every < 1:
         p.error("--close-every must be >= 1")
@@ -347,6 +448,10 @@ def main():
 
     server = Server(("127.0.0.1", opts.port), Handler)
     server.state = State(opts, read_keys(opts.keys))
+    server.tls = None
+    if opts.cert:
+        server.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server.tls.load_cert_chain(opts.cert, opts.tls_key)
     print("listening on %d" % server.server_address[1], flush=True)
     try:
         server.serve_forever(poll_interval=0.2)

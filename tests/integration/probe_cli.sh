@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # probe_cli.sh — `keygate probe`'s command line: --list without a target,
 # usage errors (one line, exit 2, never the key), an unreachable target
-# (exit 2), and a target that speaks only HTTP/2 (a fake h2c server that
+# (exit 2, no --json file left), and a target that speaks only HTTP/2 (a fake h2c server that
 # answers with a SETTINGS frame): every case skipped with the reason, exit
 # 2, since nothing could be checked.
 #
@@ -51,7 +51,12 @@ printf 'sk_live_abcdefgh ijklmnop\n' >"$TMP/badkey"
 usage_error "key with a space" "a byte a key cannot hold" -- "$URL" --key-file "$TMP/badkey"
 
 # ---- unreachable ---------------------------------------------------------------
-usage_error "unreachable" "cannot reach 127.0.0.1:$P" -- "$URL" --key-file "$TMP/key" --timeout 2s
+usage_error "unreachable" "cannot reach 127.0.0.1:$P" -- "$URL" --key-file "$TMP/key" --timeout 2s \
+  --json "$TMP/unreachable.json"
+# --json is written whole at the end, through kgl_out: nothing on exit 2
+KG_ASSERTS=$((KG_ASSERTS + 1))
+[ ! -e "$TMP/unreachable.json" ] || kg_fail "unreachable: --json file left behind"
+usage_error "--json in a folder" "is a folder" -- "$URL" --key-file "$TMP/key" --json "$TMP"
 # the key from the environment: read (the target is then what fails)
 export KEYGATE_PROBE_KEY=$K
 usage_error "KEYGATE_PROBE_KEY, unreachable" "cannot reach" -- "$URL" --timeout 2s

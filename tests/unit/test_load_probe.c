@@ -529,6 +529,95 @@ static void an_echoed_key_is_caught_in_the_head_or_the_body(void **state) {
   assert_int_equal(o.echo, 1); /* the expired key's tail */
 }
 
+#define EXPIRED_BODY                                                           \
+  "{\"error\":{\"code\":\"expired_api_key\",\"message\":\"m\",\"request_id\":" \
+  "\"" RID "\"}}"
+#define EXPIRED_HEAD                                                           \
+  "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n"            \
+  "Cache-Control: no-store\r\nX-Request-Id: " RID "\r\nContent-Length: 94\r\n"
+
+static void the_challenge_is_checked_to_the_letter(void **state) {
+  (void)state;
+  kgl_probe_outcome o;
+  judge("expired_bearer",
+        EXPIRED_HEAD "WWW-Authenticate: Bearer realm=\"api\", "
+                     "error=\"invalid_token\", error_description=\"x\"\r\n\r\n"
+                     "" EXPIRED_BODY,
+        &o);
+  assert_string_equal(o.notes, "");
+  assert_int_equal(o.verdict, KGL_PROBE_PASS);
+  /* kgl_verify takes these; §1.4 does not */
+  judge("expired_bearer",
+        EXPIRED_HEAD "WWW-Authenticate: Bearer realm=\"api\", "
+                     "error=\"invalid_token\"\r\n\r\n" EXPIRED_BODY,
+        &o);
+  assert_non_null(strstr(o.notes, "no error_description for an expired key"));
+  judge("expired_bearer",
+        EXPIRED_HEAD "WWW-Authenticate: Bearer realm=\"api\", "
+                     "error=invalid_token, error_description=\"x\"\r\n\r\n"
+                     "" EXPIRED_BODY,
+        &o);
+  assert_non_null(strstr(o.notes, "error is not \"invalid_token\""));
+  judge("no_key",
+        "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n"
+        "Cache-Control: no-store\r\nX-Request-Id: " RID "\r\n"
+        "WWW-Authenticate: Bearer realm=api\r\nContent-Length: 94\r\n\r\n"
+        "" MISSING_BODY,
+        &o);
+  assert_string_equal(o.notes, "WWW-Authenticate Bearer realm=api: realm is "
+                               "not a quoted-string (§1.4)");
+}
+
+static void a_request_id_made_of_the_key_is_not_reported(void **state) {
+  (void)state;
+  kgl_probe_outcome o;
+  /* req_ + 24 characters of the valid key's secret part */
+  judge("bearer_valid",
+        "HTTP/1.1 200 OK\r\nX-Request-Id: req_7KWyWfty6uEvcdZQoaZrknnV\r\n"
+        "Content-Length: 2\r\n\r\n{}",
+        &o);
+  assert_string_equal(o.request_id, "");
+  assert_int_equal(o.echo, 1);
+  /* and a server text that holds the unknown key is withheld too */
+  kgl_probe_keys k;
+  keys_init(&k, 0);
+  char out[128];
+  kgl_probe_show_answer(&k, k.unknown + 8, 10, out, sizeof out);
+  assert_string_equal(out, "(hidden: it would show part of a key)");
+  kgl_probe_show(&k, k.unknown + 8, 10, out, sizeof out); /* a request's */
+  assert_int_equal(strncmp(out, k.unknown + 8, 10), 0);
+}
+
+static void echoes_split_by_chunks_or_encoded_are_caught(void **state) {
+  (void)state;
+  static const char *const ECHOES[] = {
+      /* chunk framing splits the key */
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "4\r\nsk_l\r\n4\r\nive_\r\n4\r\n7KWy\r\n4\r\nWfty\r\n4\r\n6uEv\r\n"
+      "0\r\n\r\n",
+      /* base64 of "x" + the key, standard and URL-safe */
+      "HTTP/1.1 200 OK\r\nX-Debug: eHNrX2xpdmVfN0tXeVdmdHk2dUV2Y2RaUW9hWnJrbm5"
+      "WbW5iU0YwZDUwU2NVR2s=\r\nContent-Length: 2\r\n\r\n{}",
+      "HTTP/1.1 200 OK\r\nX-Debug: c2tfbGl2ZV83S1d5V2Z0eTZ1RXZjZFpRb2Facmtubl"
+      "ZtbmJTRjBkNTBTY1VHaw\r\nContent-Length: 2\r\n\r\n{}",
+      /* percent-encoded, once and twice */
+      "HTTP/1.1 200 OK\r\nX-Debug: %37%4B%57%79%57%66%74%79%36\r\n"
+      "Content-Length: 2\r\n\r\n{}",
+      "HTTP/1.1 200 OK\r\nX-Debug: %2537KWyWfty6\r\nContent-Length: 2\r\n\r\n"
+      "{}",
+      /* JSON-escaped */
+      "HTTP/1.1 200 OK\r\nContent-Length: 56\r\n\r\n"
+      "{\"k\":\"\\u0037\\u004b\\u0057\\u0079\\u0057\\u0066\\u0074\\u0079\"}",
+  };
+  for (size_t i = 0; i < sizeof ECHOES / sizeof ECHOES[0]; i++) {
+    kgl_probe_outcome o;
+    judge("bearer_valid", ECHOES[i], &o);
+    if (o.echo != 1) {
+      fail_msg("echo %zu not caught", i);
+    }
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(at_least_forty_cases),
@@ -546,6 +635,9 @@ int main(void) {
       cmocka_unit_test(a_2xx_where_an_error_was_due_names_both),
       cmocka_unit_test(the_alternative_answer_passes),
       cmocka_unit_test(an_echoed_key_is_caught_in_the_head_or_the_body),
+      cmocka_unit_test(the_challenge_is_checked_to_the_letter),
+      cmocka_unit_test(a_request_id_made_of_the_key_is_not_reported),
+      cmocka_unit_test(echoes_split_by_chunks_or_encoded_are_caught),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

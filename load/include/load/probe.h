@@ -10,8 +10,10 @@
  * http/1.1), one per connection, `Connection: close`; the answer is parsed
  * by the load generator's strict HTTP/1.1 parser and checked with its
  * verifier (load/verify.h), plus what the verifier does not read:
- * `Cache-Control: no-store`, no `WWW-Authenticate` on a 400, and no piece
- * of a presented key anywhere in the answer.
+ * `Cache-Control: no-store`, no `WWW-Authenticate` on a 400, §1.4's
+ * challenge to the letter (quoted realm and error, error_description on
+ * an expired key), and no piece of a presented key anywhere in the answer
+ * (kgl_probe_echo).
  *
  * Keys: the valid key (and the expired one) go only into request headers.
  * Every key the probe puts into a URL, and every wrong key it sends, is
@@ -19,8 +21,9 @@
  * a probe never writes a working key into an access log.
  *
  * Nothing here prints a key: every text a report holds went through
- * kgl_probe_show (kgl_redact, then a check that no 8-character piece of the
- * valid or expired key's secret part survived).
+ * kgl_probe_show (the probe's own texts) or kgl_probe_show_answer (texts
+ * the server sent): kgl_redact, then withheld whole if kgl_probe_echo
+ * still finds an 8-character piece of a key's secret part in it.
  *
  * Thread safety: the table is static and read-only; the other functions
  * touch only what they are given.
@@ -99,6 +102,16 @@ const char *kgl_probe_expected(const kgl_probe_case *c, char *out, size_t cap);
 
 #define KGL_PROBE_KEY_MAX 300 /* a key and its encodings */
 
+/* The base64 forms of one key sent, made once by kgl_probe_keys_init for
+ * kgl_probe_echo: the key from byte a on (a = 0, 1, 2: the three places a
+ * key can sit in the 3-byte groups of a longer encoded text), in the
+ * standard and the URL-safe alphabet, without padding. */
+#define KGL_PROBE_B64_MAX ((KG_KEY_MAX_LEN / 3 + 1) * 4 + 1)
+typedef struct kgl_probe_b64 {
+  char s[2][3][KGL_PROBE_B64_MAX]; /* [alphabet][a] */
+  size_t len[3];                   /* [a] */
+} kgl_probe_b64;
+
 typedef struct kgl_probe_keys {
   kg_key_policy policy; /* strict, under the prefix */
   char valid[KG_KEY_MAX_LEN + 1];
@@ -113,6 +126,7 @@ typedef struct kgl_probe_keys {
   char wrong_prefix[KGL_PROBE_KEY_MAX];
   char encoded[KGL_PROBE_KEY_MAX];
   char double_encoded[KGL_PROBE_KEY_MAX];
+  kgl_probe_b64 b64[3]; /* of valid, expired, unknown */
 } kgl_probe_keys;
 
 /*
@@ -128,13 +142,42 @@ int kgl_probe_keys_init(kgl_probe_keys *k, const char *prefix,
                         size_t elen, char *why, size_t whycap);
 
 /*
- * kgl_probe_show — text fit for a report: (in, n) through kgl_redact with
- * the keys' prefix, then refused whole ("(hidden: ...)") if any 8-character
- * piece of the valid or expired key's part after the prefix is still in
- * it. Returns out.
+ * kgl_probe_echo — 1 when (s, n) holds any 8 consecutive characters of the
+ * part after the prefix of a key sent (valid, expired, or the unknown key
+ * every wrong key is made from), in any of these forms:
+ *   - as they are;
+ *   - percent-encoded, any bytes of them, once or twice (%XX decoded, up
+ *     to three rounds, then searched);
+ *   - JSON-escaped (\uXXXX of an ASCII byte and \/ decoded, then searched;
+ *     the base64 forms below are searched in the decoded text too);
+ *   - base64, standard or URL-safe: every 8 characters of a key hold two
+ *     whole 3-byte groups whatever their place in the encoded text, so the
+ *     8 base64 characters of every two consecutive groups of the secret
+ *     part (at each of the 3 alignments) are searched for.
+ * The work is a few passes over (s, n) per form: bounded by n and the
+ * keys' lengths. Not found: hex, double base64, other encodings. On an
+ * allocation failure it answers 1 (a text is withheld rather than shown).
+ */
+int kgl_probe_echo(const kgl_probe_keys *k, const char *s, size_t n);
+
+/*
+ * kgl_probe_show — one of the probe's own texts (the target, a request)
+ * fit for a report: (in, n) through kgl_redact with the keys' prefix, then
+ * refused whole ("(hidden: ...)") if kgl_probe_echo finds a piece of the
+ * valid or expired key in it in any form (the unknown key may show: it
+ * was never issued, and the URL cases' requests hold it). Returns out.
  */
 const char *kgl_probe_show(const kgl_probe_keys *k, const char *in, size_t n,
                            char *out, size_t cap);
+
+/*
+ * kgl_probe_show_answer — a text the server sent (a code, a header value,
+ * a request id) fit for a report: as kgl_probe_show, but withheld when it
+ * holds a piece of any key sent, the unknown key included (the rule of
+ * kgl_safe_text: any 8 consecutive characters of a key sent). Returns out.
+ */
+const char *kgl_probe_show_answer(const kgl_probe_keys *k, const char *in,
+                                  size_t n, char *out, size_t cap);
 
 /* ---- one request --------------------------------------------------------- */
 
@@ -169,15 +212,17 @@ typedef struct kgl_probe_outcome {
   int status;    /* 0 when no answer */
   char got[128]; /* "401 invalid_api_key", "200", "no answer: ..." */
   char notes[KGL_PROBE_NOTE_MAX]; /* deviations, "; "-separated */
-  char request_id[64];            /* X-Request-Id when well shaped, else "" */
-  int echo;                       /* 1: a piece of a presented key came back */
+  char request_id[64]; /* X-Request-Id when well shaped and showable */
+  int echo;            /* 1: a piece of a presented key came back */
 } kgl_probe_outcome;
 
 /*
  * kgl_probe_judge — check one answer against case c. raw/rawlen are the
  * bytes received (heads and body, for Cache-Control and the echo check);
- * r is the answer as kgl_h1 parsed it. Fills *o (verdict pass or
- * deviation).
+ * r is the answer as kgl_h1 parsed it. The echo check reads raw, the body
+ * kgl_h1 kept (de-chunked) and raw's body de-chunked here (a key split by
+ * chunk framing is whole again). Fills *o (verdict pass or deviation);
+ * every text in it from the server went through kgl_probe_show_answer.
  */
 void kgl_probe_judge(const kgl_probe_case *c, const kgl_probe_keys *k,
                      const char *raw, size_t rawlen, const kgl_response *r,
@@ -189,7 +234,7 @@ typedef struct kgl_probe_options {
   const char *url;
   const kgl_probe_keys *keys;
   double interval_s; /* between two cases */
-  double timeout_s;  /* connect, and each read */
+  double timeout_s;  /* a case's deadline: connect, send, whole answer */
   int insecure;
   const char *cacert;
   const unsigned char *selected; /* per case: 1 run it (NULL: all) */
@@ -225,7 +270,8 @@ void kgl_probe_list(const unsigned char *selected, FILE *f);
 
 /*
  * kgl_probe_write_json — the report as JSON (schema "keygate-probe v1",
- * docs/probe.md) into path ("-": stdout). 0, or -1 + why.
+ * docs/probe.md) into path ("-": stdout), written whole through kgl_out
+ * (load/outfile.h). 0, or -1 + why.
  */
 int kgl_probe_write_json(const kgl_probe_report *rep,
                          const kgl_probe_options *o, const char *path,

@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# probe_faults.sh — `keygate probe` against servers that lie in one way
+# each (fake_api.py's probe modes; a regression test per finding of the
+# review of issue 11):
+#   rid-key          an X-Request-Id made of 24 characters of the key: the
+#                    report (table, stderr, JSON) never shows it, and the
+#                    case deviates naming the echo;
+#   echo-chunked     the key in a 2xx body split by chunk framing: caught;
+#   echo-b64, echo-b64url, echo-pct, echo-json
+#                    the key base64- (both alphabets), percent- or
+#                    \uXXXX-encoded: caught, and no output shows it;
+#   noquote          §1.4's challenge with token realm and error and no
+#                    error_description: each 401 case deviates naming it;
+#   trickle          an answer one byte every 300 ms: --timeout 1s is each
+#                    case's deadline, so the run ends in seconds;
+#   h2-split         an h2c SETTINGS frame in two writes: HTTP/2 only, exit 2;
+#   close-delimited over TLS, closed without close_notify: the answers are
+#                    whole (probe and `keygate load` alike).
+#
+# Environment: KEYGATE. Needs python3 and openssl.
+set -euo pipefail
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+: "${KEYGATE:?KEYGATE must name the keygate program}"
+HERE=$(cd "$(dirname "$0")" && pwd)
+
+# two test keys with valid checksums, in no store (the fake knows them)
+VALID=sk_live_7KWyWfty6uEvcdZQoaZrknnVmnbSF0d50ScUGk
+EXPIRED=sk_live_7Iq6S0qvhVhKDPGMxMpOlWe4kL5ZYIIT4ZTBN4
+printf '%s\n' "$VALID" >"$TMP/valid.key"
+printf '%s\n' "$EXPIRED" >"$TMP/expired.key"
+printf 'valid\t%s\nexpired\t%s\n' "$VALID" "$EXPIRED" >"$TMP/keys.tsv"
+
+# fake MODE [ARGS...] — fake_api.py --mode MODE (it picks its port); sets
+# FAKE_PORT.
+fake() {
+  local mode=$1 out="$TMP/fake.$RANDOM.out"
+  shift
+  python3 "$HERE/fake_api.py" --keys "$TMP/keys.tsv" --mode "$mode" \
+    --max-seconds 120 "$@" >"$out" 2>"$TMP/fake.err" &
+  kg_track $!
+  FAKE_PID=$!
+  FAKE_PORT=""
+  for _ in $(seq 1 100); do
+    FAKE_PORT=$(sed -n 's/^listening on //p' "$out")
+    [ -n "$FAKE_PORT" ] && return 0
+    sleep 0.05
+  done
+  kg_fail "fake_api.py --mode $mode did not start: $(cat "$TMP/fake.err")"
+}
+
+fake_stop() {
+  kill "$FAKE_PID" 2>/dev/null || true
+  wait "$FAKE_PID" 2>/dev/null || true
+}
+
+# probe NAME SCHEME [options] — keygate probe at the fake (at most 60 s);
+# exit status in RC, output in $TMP/NAME.{out,err,json}, time in WALL_MS.
+probe() {
+  local name=$1 scheme=$2 t0
+  shift 2
+  RC=0
+  t0=$(date +%s%N)
+  timeout 60 "$KEYGATE" probe "$scheme://127.0.0.1:$FAKE_PORT/api/v1/iocs" \
+    --key-file "$TMP/valid.key" --expired-key-file "$TMP/expired.key" \
+    --interval 0 --json "$TMP/$name.json" "$@" \
+    >"$TMP/$name.out" 2>"$TMP/$name.err" || RC=$?
+  WALL_MS=$((($(date +%s%N) - t0) / 1000000))
+}
+
+# verdicts NAME CASE=VERDICT[:NOTE]... — each case's verdict in NAME's JSON,
+# and the note it holds.
+verdicts() {
+  local name=$1
+  shift
+  KG_ASSERTS=$((KG_ASSERTS + 1))
+  python3 - "$TMP/$name.json" "$@" <<'EOF' || kg_fail "$name: verdicts"
+import json, sys
+d = json.load(open(sys.argv[1]))
+cases = {c["name"]: c for c in d["cases"]}
+bad = []
+for want in sys.argv[2:]:
+    name, _, rest = want.partition("=")
+    verdict, _, note = rest.partition(":")
+    c = cases[name]
+    if c["verdict"] != verdict or note not in c["notes"]:
+        bad.append("%s: %s (%s), want %s %r" % (name, c["verdict"], c["notes"], verdict, note))
+if bad:
+    sys.exit("\n".join(bad))
+EOF
+}
+
+# no_key_shown NAME — no 8 consecutive characters of either key's secret
+# part in NAME's stdout, stderr or JSON, as they are or base64-, percent-
+# or \u-encoded.
+no_key_shown() {
+  KG_ASSERTS=$((KG_ASSERTS + 1))
+  python3 - "$VALID" "$EXPIRED" "$TMP/$1".out "$TMP/$1".err "$TMP/$1".json <<'EOF' ||
+import base64, sys, urllib.parse
+keys, files = sys.argv[1:3], sys.argv[3:]
+for f in files:
+    text = open(f, encoding="latin-1").read()
+    forms = [text, urllib.parse.unquote(urllib.parse.unquote(text)),
+             text.encode("latin-1").decode("unicode_escape", "replace")]
+    for k in keys:
+        s = k[len("sk_live_"):]
+        for i in range(len(s) - 7):
+            for form in forms:
+                if s[i : i + 8] in form:
+                    sys.exit("%s shows %s" % (f, s[i : i + 8]))
+        for a in range(3):
+            for enc in (base64.b64encode, base64.urlsafe_b64encode):
+                e = enc(k[a:].encode()).decode()
+                for g in range(0, len(e) - 7, 4):
+                    first = a + g // 4 * 3  # the key byte group g starts at
+                    if first >= 8 and first + 6 <= len(k) and e[g : g + 8] in text:
+                        sys.exit("%s shows base64 %s" % (f, e[g : g + 8]))
+EOF
+    kg_fail "$1: a key shown: $(head -c 300 "$TMP/$1.err")"
+}
+
+ECHO="the answer holds a piece of a key sent"
+
+# ---- finding 1: a request id made of the key ----------------------------------
+fake rid-key
+probe rid http --only bearer_valid,unknown_key_bearer,no_key,request_id_unique
+assert_eq 1 "$RC" "rid-key: exit ($(head -c 300 "$TMP/rid.err"))"
+verdicts rid "bearer_valid=deviation:$ECHO" "unknown_key_bearer=deviation:$ECHO" \
+  no_key=pass request_id_unique=pass
+no_key_shown rid
+KG_ASSERTS=$((KG_ASSERTS + 1))
+python3 - "$TMP/rid.json" <<'EOF' || kg_fail "rid-key: request_id reported"
+import json, sys
+c = {c["name"]: c for c in json.load(open(sys.argv[1]))["cases"]}
+assert c["bearer_valid"]["request_id"] is None, c["bearer_valid"]
+assert c["no_key"]["request_id"].startswith("req_"), c["no_key"]
+EOF
+fake_stop
+
+# ---- findings 2 and 3: echoes in a chunked 2xx body, and encoded ---------------
+fake echo-chunked
+probe chunked http --only bearer_valid,x_api_key_valid,no_key
+assert_eq 1 "$RC" "echo-chunked: exit"
+verdicts chunked "bearer_valid=deviation:$ECHO" "x_api_key_valid=deviation:$ECHO" no_key=pass
+no_key_shown chunked
+fake_stop
+
+for mode in echo-b64 echo-b64url echo-pct echo-json; do
+  fake "$mode"
+  probe "$mode" http --only no_key,unknown_key_bearer,bearer_tab,expired_bearer
+  assert_eq 1 "$RC" "$mode: exit ($(head -c 300 "$TMP/$mode.err"))"
+  verdicts "$mode" no_key=pass "unknown_key_bearer=deviation:$ECHO" \
+    "bearer_tab=deviation:$ECHO" "expired_bearer=deviation:$ECHO"
+  no_key_shown "$mode"
+  fake_stop
+done
+
+# ---- finding 7: §1.4's challenge to the letter ---------------------------------
+fake noquote
+probe noquote http --only no_key,unknown_key_bearer,expired_bearer,bearer_valid
+assert_eq 1 "$RC" "noquote: exit"
+verdicts noquote "no_key=deviation:realm is not a quoted-string" \
+  "unknown_key_bearer=deviation:realm is not a quoted-string" \
+  "expired_bearer=deviation:realm is not a quoted-string" bearer_valid=pass
+fake_stop
+
+# ---- finding 5: --timeout is a case's deadline ---------------------------------
+fake trickle --delay-ms 300
+probe trickle http --only no_key,bearer_valid --timeout 1s
+assert_eq 1 "$RC" "trickle: exit ($(head -c 300 "$TMP/trickle.err"))"
+verdicts trickle "no_key=deviation:no whole answer within 1s" \
+  "bearer_valid=deviation:no whole answer within 1s"
+KG_ASSERTS=$((KG_ASSERTS + 1))
+[ "$WALL_MS" -lt 8000 ] || kg_fail "trickle: two cases took $WALL_MS ms with --timeout 1s"
+fake_stop
+
+# ---- finding 6: an HTTP/2 frame header in two reads ----------------------------
+fake h2-split --delay-ms 200
+probe h2split http --only no_key,bearer_valid
+assert_eq 2 "$RC" "h2-split: exit ($(head -c 300 "$TMP/h2split.err"))"
+assert_contains "$(cat "$TMP/h2split.err")" "speaks only HTTP/2" "h2-split: says why"
+fake_stop
+
+# ---- finding 4: TLS closed without close_notify --------------------------------
+openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 1 \
+  -keyout "$TMP/tls.key" -out "$TMP/tls.crt" 2>"$TMP/openssl.err" ||
+  kg_fail "openssl req: $(cat "$TMP/openssl.err")"
+fake close-delimited --cert "$TMP/tls.crt" --key "$TMP/tls.key"
+probe tlseof https --insecure --only no_key,unknown_key_bearer,bearer_valid,expired_bearer
+assert_eq 0 "$RC" "TLS close-delimited: exit ($(head -c 300 "$TMP/tlseof.err"); $(cat "$TMP/tlseof.out"))"
+verdicts tlseof no_key=pass unknown_key_bearer=pass bearer_valid=pass expired_bearer=pass
+# the load generator's native engine reads the same answers whole
+RC=0
+timeout 60 "$KEYGATE" load "https://127.0.0.1:$FAKE_PORT/api/v1/iocs" --insecure \
+  --mix missing=100 -d 1s -c 2 --json "$TMP/load.json" \
+  >"$TMP/load.out" 2>"$TMP/load.err" || RC=$?
+KG_ASSERTS=$((KG_ASSERTS + 1))
+python3 - "$TMP/load.json" <<'EOF' || kg_fail "load over TLS close-delimited: $(head -c 300 "$TMP/load.err")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["errors"]["overall"] == 0, d["errors"]
+assert d["classes"]["all"]["requests"] > 0, d["classes"]["all"]
+assert d["classes"]["all"]["ok"] == d["classes"]["all"]["requests"], d["classes"]["all"]
+EOF
+fake_stop
+
+kg_done
