@@ -174,14 +174,22 @@ void kgl_mask_key(const char *key, size_t n, char *out, size_t cap) {
   size_t o = 0;
   for (size_t i = 0; i < p && o < 16; i++) {
     const unsigned char c = (unsigned char)key[i];
-    buf[o++] = c > 0x20 && c < 0x7f ? key[i] : '?';
+    buf[o] = key[i];
+    if (c <= 0x20 || c >= 0x7f) {
+      buf[o] = '?';
+    }
+    o++;
   }
   memcpy(buf + o, "****", 4);
   o += 4;
   if (n >= p + 12) {
     for (size_t i = n - 4; i < n; i++) {
       const unsigned char c = (unsigned char)key[i];
-      buf[o++] = c > 0x20 && c < 0x7f ? key[i] : '?';
+      buf[o] = key[i];
+    if (c <= 0x20 || c >= 0x7f) {
+      buf[o] = '?';
+    }
+    o++;
     }
   }
   buf[o] = '\0';
