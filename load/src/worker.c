@@ -524,7 +524,7 @@ static int conn_read(kgl_conn *c, int *kind) {
   for (int rounds = 0; rounds < 64; rounds++) {
     if (c->rlen == c->rcap) {
       /* a head that does not fit yet: grow, up to the parser's limit */
-      if (c->rcap >= KGL_H1_HEAD_MAX) {
+      if (c->rcap == 0 || c->rcap >= KGL_H1_HEAD_MAX) {
         *kind = KGL_ERR_PROTOCOL;
         return -1;
       }
