@@ -1085,14 +1085,50 @@ static ngx_table_elt_t *ngx_http_keygate_add_header(ngx_http_request_t *r,
  * www and body are not copied (request pool, configuration or static).
  * Returns what a content handler returns (for ngx_http_finalize_request).
  */
+/*
+ * A refusal does not pay for the body the client announced: no "100
+ * Continue" for Expect: 100-continue (expect_tested), no discarding read,
+ * and no lingering close that would read it for up to lingering_time: the
+ * answer goes out with Connection: close and the connection is closed
+ * (a client still sending gets a reset). 1 when the request has a body
+ * not yet read whole and this applies, else 0 (then the body, if any, is
+ * discarded as usual).
+ */
+static int ngx_http_keygate_refuse_body(ngx_http_request_t *r) {
+  if (r != r->main || r->request_body != NULL ||
+      (r->headers_in.content_length_n <= 0 && !r->headers_in.chunked)) {
+    return 0;
+  }
+  /* A body nginx has read whole already costs nothing more: discard it
+   * and keep the connection (pipelined requests after it still count). */
+  if (!r->headers_in.chunked && r->header_in != NULL &&
+      r->headers_in.content_length_n <=
+          r->header_in->last - r->header_in->pos) {
+    return 0;
+  }
+  r->expect_tested = 1;
+  r->keepalive = 0;
+  r->lingering_close = 0;
+  /* What nginx read past the head, and a pending read event, would make
+   * ngx_http_finalize_connection linger: they are the body, unread. */
+  if (r->header_in != NULL) {
+    r->header_in->pos = r->header_in->last;
+  }
+  r->connection->read->ready = 0;
+  return 1;
+}
+
 static ngx_int_t
 ngx_http_keygate_send_json(ngx_http_request_t *r, ngx_uint_t status,
                            const char *request_id, const ngx_str_t *www,
                            const u_char *body, size_t body_len) {
-  ngx_int_t rc = ngx_http_discard_request_body(r);
-  if (rc != NGX_OK) {
-    return rc;
+  if (status < NGX_HTTP_BAD_REQUEST || !ngx_http_keygate_refuse_body(r)) {
+    ngx_int_t rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+      return rc;
+    }
   }
+  ngx_int_t rc;
   ngx_http_clear_content_length(r);
   ngx_http_clear_accept_ranges(r);
   /* After error_page, ngx_http_send_header would put nginx's own status

@@ -203,6 +203,13 @@ check "query_keys ignore: the upstream URL in the error log is redacted" \
   "$(grep 'connect() failed' "$T/gw/error.log" | grep -c 'upstream: "http://[^"]*/legacy/x?<redacted>"' || true)" 1
 check "query_keys ignore: the request line too" \
   "$(grep 'connect() failed' "$T/gw/error.log" | grep -c 'request: "GET /legacy/x?<redacted> HTTP/1.1"' || true)" 1
+# A request passed on under ignore whose chunked body is broken: nginx
+# reads it for the upstream, logs "client sent invalid chunked body" with
+# the request line, and answers its own 400 (JSON, via error_page).
+send_proxied "POST /legacy/x?api_key=$K HTTP/1.1\r\n${H}X-API-Key: $K\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n"
+check "broken chunked body: nginx's 400" "$(resp_status)" 400
+check "broken chunked body: logged, redacted" \
+  "$(grep 'invalid chunked body' "$T/gw/error.log" | grep -c 'request: "POST /legacy/x?<redacted> HTTP/1.1"' || true)" 1
 check "the upstream got exactly the five valid requests" "$(wc -l <"$T/upstream.count")" 5
 check "no key in the gateway's logs" "$(grep -rl "${K#sk_live_}" "$T/gw" --include='*.log' || true)" ""
 finish

@@ -33,8 +33,7 @@ requests=(
   "GET /api/v1/iocs/%2573k_live_$SECRET HTTP/1.1\r\n$H\r\n"
   "GET /api/v1/iocs%3Fapi_key=$K HTTP/1.1\r\n$H\r\n"
   "GET /api/v1/iocs#$K HTTP/1.1\r\n$H\r\n"
-  # refused, and the body nginx then discards is broken: its error line
-  # ("client sent invalid chunked body") quotes the request line
+  # refused, with a broken body
   "POST /api/v1/iocs/$K HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n"
   "POST /api/v1/iocs?api_key=$K HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n"
   # nginx refuses these itself (info-level lines that would echo them)
@@ -66,9 +65,12 @@ check "one access-log line per request (and the readiness probe)" "$lines" \
 # (SPEC §1.3: the query comes first).
 check "access log names the refusals" \
   "$(grep -c ' api_key_in_query ' "$T/logs/access.log")" 20
-# The broken bodies were logged, with the request line redacted.
-check "broken chunked bodies logged, redacted" \
-  "$(grep 'invalid chunked body' "$T/logs/error.log" | grep -c '<redacted>' || true)" 2
+# A refused request's body is not read (it is not discarded: the
+# connection closes), so nginx finds nothing wrong with it; any line that
+# does speak of it has the request line redacted. (server_gateway.sh has
+# a broken body nginx does read and log.)
+check "broken chunked bodies: any line about them redacted" \
+  "$(grep 'chunked' "$T/logs/error.log" | grep -vc '<redacted>' || true)" 0
 check "no key in any log" \
   "$(grep -rl -e "$SECRET" -e "${SECRET:0:16}" "$T/logs" "$T/private-copy" || true)" ""
 finish
