@@ -186,10 +186,10 @@ void kgl_mask_key(const char *key, size_t n, char *out, size_t cap) {
     for (size_t i = n - 4; i < n; i++) {
       const unsigned char c = (unsigned char)key[i];
       buf[o] = key[i];
-    if (c <= 0x20 || c >= 0x7f) {
-      buf[o] = '?';
-    }
-    o++;
+      if (c <= 0x20 || c >= 0x7f) {
+        buf[o] = '?';
+      }
+      o++;
     }
   }
   buf[o] = '\0';
