@@ -376,7 +376,10 @@ static int write_conf(const serve_opts *o, const char *dir, const char *module,
   /* notice: nginx's info-level lines echo client headers and request
    * lines; nothing at notice or above does for this configuration. */
   fprintf(f, "error_log \"%s/error.log\" notice;\n", log_dir);
-  fprintf(f, "events { worker_connections 1024; }\n");
+  /* One client must not take the gateway down (docs/server.md): room for
+   * thousands of idle or slow connections per worker, each held briefly. */
+  fprintf(f, "worker_rlimit_nofile 16384;\n");
+  fprintf(f, "events { worker_connections 8192; }\n");
   fprintf(f, "http {\n");
   fprintf(f, "  server_tokens off;\n  default_type application/json;\n");
   static const char *const temps[] = {"client_body", "proxy", "fastcgi",
@@ -397,13 +400,20 @@ static int write_conf(const serve_opts *o, const char *dir, const char *module,
   /* RFC 9112 §5.1: whitespace before a colon is a 400, not a line to
    * drop silently. */
   fprintf(f, "  ignore_invalid_headers off;\n");
+  fprintf(f, "  client_header_timeout 10s;\n  client_body_timeout 10s;\n"
+             "  send_timeout 10s;\n  keepalive_timeout 15s;\n");
+  fprintf(f, "  limit_conn_zone $binary_remote_addr "
+             "zone=keygate_per_address:10m;\n"
+             "  limit_conn keygate_per_address 256;\n"
+             "  limit_conn_status 429;\n  limit_conn_log_level notice;\n");
   fprintf(f, "  keygate_refresh %s;\n", o->refresh != NULL ? o->refresh : "1s");
   fprintf(f, "  keygate_max_staleness %s;\n",
           o->max_staleness != NULL ? o->max_staleness : "10s");
   fprintf(f, "  server {\n");
   fprintf(f, "    listen %s:%s;\n", o->host, o->port);
   fprintf(f, "    keygate_db \"%s\";\n", db);
-  fprintf(f, "    error_page 400 405 413 414 501 505 /_keygate/bad_request;\n");
+  fprintf(f, "    error_page 400 405 413 414 429 501 505 "
+             "/_keygate/bad_request;\n");
   fprintf(f, "    error_page 494 =494 /_keygate/bad_request;\n");
   /* From outside, the internal location is a path like any other: nginx
    * answers it 404 before any phase, and that 404 goes to a location that

@@ -1899,6 +1899,14 @@ static ngx_int_t ngx_http_keygate_bad_request_handler(ngx_http_request_t *r) {
     ctx->decision = cred.outcome;
     return ngx_http_keygate_send_error(r, ctx, cred.outcome, NULL, NULL);
   }
+  if (status == NGX_HTTP_TOO_MANY_REQUESTS) {
+    /* limit_conn: too many requests in progress from this address. */
+    static const char fmt[] =
+        "{\"error\":{\"code\":\"too_many_requests\",\"message\":\"Too many "
+        "requests in progress from this address. Retry when some have "
+        "finished.\",\"request_id\":\"%s\"}}";
+    return ngx_http_keygate_send_fixed(r, status, ctx->request_id, fmt);
+  }
   kg_status refusal = ngx_http_keygate_classify(r);
   if (refusal == KG_OK || kg_refusal_http_status(refusal) !=
                               (int)ngx_http_keygate_public_status(status)) {
