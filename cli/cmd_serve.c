@@ -5,11 +5,19 @@
  *   keygate serve --db PATH [--listen 127.0.0.1:8080] [--workers N|auto]
  *                 [--module FILE] [--nginx FILE] [--log-dir DIR]
  *                 [--refresh 1s] [--max-staleness 10s]
+ *                 [--upstream HOST:PORT] [--print-config [--prefix DIR]]
+ *
+ * The configuration is nginx/conf/gateway.conf, built into the program
+ * (cli/CMakeLists.txt) and rendered by render_conf below: the one
+ * configuration of the project. --print-config prints it rendered for the
+ * given options and exits (scripts/bench-server and the server_* tests run
+ * nginx with that); --upstream proxies to an API instead of answering with
+ * the reference API.
  *
  * Writes nginx.conf into a private folder made with mkdtemp (mode 0700;
  * pid, logs and temp paths live there too), runs nginx with `daemon off`
- * and `master_process on`, prints "listening on http://HOST:PORT" once a
- * request has been answered, and on SIGINT or SIGTERM stops nginx
+ * and `master_process on` (nginx -g), prints "listening on http://HOST:PORT"
+ * once a request has been answered, and on SIGINT or SIGTERM stops nginx
  * gracefully (SIGQUIT, then SIGTERM after 10 s) and removes the folder.
  * SIGHUP is passed on to nginx: it reloads its configuration and the store.
  *
@@ -47,6 +55,7 @@
 
 #include "cli.h"
 #include "keygate/store.h"
+#include "keygate_conf_template.h" /* kg_conf_template: gateway.conf */
 
 #define CMD "serve"
 #define MODULE_FILE "ngx_http_keygate_module.so"
@@ -62,6 +71,9 @@ typedef struct serve_opts {
   const char *log_dir;
   const char *refresh;
   const char *max_staleness;
+  const char *upstream; /* HOST:PORT, or NULL for the reference API */
+  const char *prefix;   /* --print-config: the folder for pid and temps */
+  int print_config;
   char host[256];
   char port[8];
 } serve_opts;
@@ -85,30 +97,35 @@ static void usage(FILE *f) {
              "                     [--module FILE] [--nginx FILE] "
              "[--log-dir DIR]\n"
              "                     [--refresh 1s] [--max-staleness 10s]\n"
+             "                     [--upstream HOST:PORT] "
+             "[--print-config [--prefix DIR]]\n"
              "Runs nginx with the keygate module in front of the reference "
-             "API,\nGET /api/v1/iocs. Ctrl-C stops it; SIGHUP reloads.\n");
+             "API,\nGET /api/v1/iocs (or of --upstream). Ctrl-C stops it; "
+             "SIGHUP reloads.\n--print-config prints the nginx.conf it would "
+             "run and exits (pid and temp\nfiles in --prefix, default the "
+             "current folder; logs in --log-dir, default --prefix).\n");
 }
 
 /* ---- arguments ---------------------------------------------------------- */
 
-/* Split "HOST:PORT" (HOST may be [v6]) into o->host and o->port. */
-static int parse_listen(serve_opts *o) {
-  const char *colon = strrchr(o->listen, ':');
-  if (colon == NULL || colon == o->listen || colon[1] == '\0') {
+/* Split "HOST:PORT" (HOST may be [v6]) into host (256 bytes) and port (8
+ * bytes). */
+static int parse_hostport(const char *s, char *out_host, char *out_port) {
+  const char *colon = strrchr(s, ':');
+  if (colon == NULL || colon == s || colon[1] == '\0') {
     return -1;
   }
-  size_t hlen = (size_t)(colon - o->listen);
-  const char *host = o->listen;
-  if (host[0] == '[') {
-    if (hlen < 3 || host[hlen - 1] != ']') {
+  size_t hlen = (size_t)(colon - s);
+  if (s[0] == '[') {
+    if (hlen < 3 || s[hlen - 1] != ']') {
       return -1;
     }
   }
-  if (hlen >= sizeof o->host) {
+  if (hlen >= 256) {
     return -1;
   }
-  memcpy(o->host, host, hlen);
-  o->host[hlen] = '\0';
+  memcpy(out_host, s, hlen);
+  out_host[hlen] = '\0';
   char *end = NULL;
   errno = 0;
   long port = strtol(colon + 1, &end, 10);
@@ -116,8 +133,8 @@ static int parse_listen(serve_opts *o) {
       port > 65535) {
     return -1;
   }
-  snprintf(o->port, sizeof o->port, "%ld", port);
-  for (const char *p = o->host; *p != '\0'; p++) {
+  snprintf(out_port, 8, "%ld", port);
+  for (const char *p = out_host; *p != '\0'; p++) {
     if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
           (*p >= 'A' && *p <= 'Z') || *p == '.' || *p == '-' || *p == ':' ||
           *p == '[' || *p == ']')) {
@@ -125,6 +142,10 @@ static int parse_listen(serve_opts *o) {
     }
   }
   return 0;
+}
+
+static int parse_listen(serve_opts *o) {
+  return parse_hostport(o->listen, o->host, o->port);
 }
 
 /* A time nginx reads (keygate_refresh, keygate_max_staleness): digits and
@@ -138,15 +159,35 @@ static int nginx_time(const char *v) {
          (strcmp(v + digits, "ms") == 0 || strcmp(v + digits, "s") == 0);
 }
 
+/* Take the one flag without a value, --print-config, out of argv. */
+static int take_print_config(int argc, char **argv, serve_opts *o) {
+  int n = 1;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--print-config") == 0) {
+      o->print_config = 1;
+    } else {
+      argv[n++] = argv[i];
+    }
+  }
+  return n;
+}
+
 static int parse_args(int argc, char **argv, serve_opts *o) {
   memset(o, 0, sizeof *o);
   o->listen = "127.0.0.1:8080";
   o->workers = "auto";
+  argc = take_print_config(argc, argv, o);
   const cli_flag flags[] = {
-      {"--db", &o->db},           {"--listen", &o->listen},
-      {"--workers", &o->workers}, {"--module", &o->module},
-      {"--nginx", &o->nginx},     {"--log-dir", &o->log_dir},
-      {"--refresh", &o->refresh}, {"--max-staleness", &o->max_staleness},
+      {"--upstream", &o->upstream},
+      {"--prefix", &o->prefix},
+      {"--db", &o->db},
+      {"--listen", &o->listen},
+      {"--workers", &o->workers},
+      {"--module", &o->module},
+      {"--nginx", &o->nginx},
+      {"--log-dir", &o->log_dir},
+      {"--refresh", &o->refresh},
+      {"--max-staleness", &o->max_staleness},
   };
   int rc = cli_parse_flags(CMD, argc, argv, flags, sizeof flags / sizeof *flags,
                            CLI_EXIT_USAGE);
@@ -165,6 +206,19 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
                      "--listen '%s' is not HOST:PORT (port 1-65535), e.g. "
                      "127.0.0.1:8080",
                      o->listen);
+  }
+  char uhost[256];
+  char uport[8];
+  if (o->upstream != NULL && parse_hostport(o->upstream, uhost, uport) != 0) {
+    return cli_error(CLI_EXIT_USAGE, CMD,
+                     "--upstream '%s' is not HOST:PORT (port 1-65535), e.g. "
+                     "127.0.0.1:9000",
+                     o->upstream);
+  }
+  if (o->prefix != NULL && !o->print_config) {
+    return cli_error(CLI_EXIT_USAGE, CMD,
+                     "--prefix goes with --print-config; keygate serve makes "
+                     "its own folder");
   }
   if (!nginx_time(o->refresh) || !nginx_time(o->max_staleness)) {
     return cli_error(CLI_EXIT_USAGE, CMD,
@@ -344,18 +398,119 @@ static int check_port(const serve_opts *o) {
 
 /* ---- the configuration ---------------------------------------------- */
 
-/* The `user` line: only a master running as root switches users, and then
- * workers must stay the invoking user to read the store and this folder. */
-static void write_user(FILE *f) {
-  if (geteuid() != 0) {
-    return;
+/* The values of the template's placeholders; NULL: none (an error if a
+ * line kept needs it). */
+typedef struct conf_values {
+  const char *module, *db, *listen, *upstream, *prefix, *log_dir, *workers,
+      *refresh, *max_staleness;
+} conf_values;
+
+static const char TAG_UPSTREAM[] = " # upstream only";
+static const char TAG_REFERENCE[] = " # reference API only";
+
+static const char *placeholder(const conf_values *v, const char *name,
+                               size_t len) {
+  const struct {
+    const char *name;
+    const char *value;
+  } table[] = {
+      {"MODULE", v->module},
+      {"DB", v->db},
+      {"LISTEN", v->listen},
+      {"UPSTREAM", v->upstream},
+      {"PREFIX", v->prefix},
+      {"LOG_DIR", v->log_dir},
+      {"WORKERS", v->workers},
+      {"REFRESH", v->refresh},
+      {"MAX_STALENESS", v->max_staleness},
+  };
+  for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+    if (strlen(table[i].name) == len && memcmp(table[i].name, name, len) == 0) {
+      return table[i].value;
+    }
   }
-  struct passwd *pw = getpwuid(getuid());
-  struct group *gr = getgrgid(getgid());
-  if (pw != NULL && gr != NULL && conf_safe(pw->pw_name) &&
-      conf_safe(gr->gr_name)) {
-    fprintf(f, "user \"%s\" \"%s\";\n", pw->pw_name, gr->gr_name);
+  return NULL;
+}
+
+static int ends_with(const char *line, size_t len, const char *tag) {
+  size_t t = strlen(tag);
+  return len >= t && memcmp(line + len - t, tag, t) == 0;
+}
+
+/* Write one template line (without its newline) with every @NAME@
+ * replaced. Returns 0, or -1 after one line on stderr for a placeholder
+ * without a value. */
+static int render_line(FILE *f, const char *line, size_t len,
+                       const conf_values *v) {
+  size_t i = 0;
+  while (i < len) {
+    size_t name_len = 0;
+    if (line[i] == '@') {
+      while (i + 1 + name_len < len && ((line[i + 1 + name_len] >= 'A' &&
+                                         line[i + 1 + name_len] <= 'Z') ||
+                                        line[i + 1 + name_len] == '_')) {
+        name_len++;
+      }
+    }
+    if (name_len == 0 || i + 1 + name_len >= len ||
+        line[i + 1 + name_len] != '@') {
+      fputc(line[i], f);
+      i++;
+      continue;
+    }
+    const char *value = placeholder(v, line + i + 1, name_len);
+    if (value == NULL) {
+      return cli_error(-1, CMD, "the configuration template needs @%.*s@",
+                       (int)name_len, line + i + 1);
+    }
+    fputs(value, f);
+    i += name_len + 2;
   }
+  fputc('\n', f);
+  return 0;
+}
+
+/*
+ * render_conf — write nginx/conf/gateway.conf (kg_conf_template) to f with
+ * its placeholders replaced by v: lines tagged "# upstream only" only with
+ * v->upstream, lines tagged "# reference API only" only without, each
+ * without its tag. The one renderer of the configuration. Returns 0 or -1
+ * (one line on stderr).
+ */
+static int render_conf(FILE *f, const conf_values *v) {
+  const char *p = (const char *)kg_conf_template;
+  while (*p != '\0') {
+    const char *nl = strchr(p, '\n');
+    size_t full = nl != NULL ? (size_t)(nl - p) : strlen(p);
+    size_t len = full;
+    int keep = 1;
+    if (ends_with(p, len, TAG_UPSTREAM)) {
+      keep = v->upstream != NULL;
+      len -= sizeof TAG_UPSTREAM - 1;
+    } else if (ends_with(p, len, TAG_REFERENCE)) {
+      keep = v->upstream == NULL;
+      len -= sizeof TAG_REFERENCE - 1;
+    }
+    if (keep && render_line(f, p, len, v) != 0) {
+      return -1;
+    }
+    p += full + (nl != NULL ? 1 : 0);
+  }
+  return 0;
+}
+
+static void fill_values(const serve_opts *o, conf_values *v, const char *module,
+                        const char *db, const char *prefix,
+                        const char *log_dir) {
+  v->module = module;
+  v->db = db;
+  v->listen = o->listen;
+  v->upstream = o->upstream;
+  v->prefix = prefix;
+  v->log_dir = log_dir;
+  v->workers = o->workers;
+  v->refresh = o->refresh != NULL ? o->refresh : "1s";
+  v->max_staleness = o->max_staleness != NULL ? o->max_staleness : "10s";
 }
 
 static int write_conf(const serve_opts *o, const char *dir, const char *module,
@@ -368,66 +523,31 @@ static int write_conf(const serve_opts *o, const char *dir, const char *module,
                      strerror(errno));
   }
   fprintf(f, "# Written by `keygate serve`; removed when it stops.\n");
-  fprintf(f, "load_module \"%s\";\n", module);
-  fprintf(f, "daemon off;\nmaster_process on;\nworker_processes %s;\n",
-          o->workers);
-  write_user(f);
-  fprintf(f, "pid \"%s/nginx.pid\";\n", dir);
-  /* notice: nginx's info-level lines echo client headers and request
-   * lines; nothing at notice or above does for this configuration. */
-  fprintf(f, "error_log \"%s/error.log\" notice;\n", log_dir);
-  /* One client must not take the gateway down (docs/server.md): room for
-   * thousands of idle or slow connections per worker, each held briefly. */
-  fprintf(f, "worker_rlimit_nofile 16384;\n");
-  fprintf(f, "events { worker_connections 8192; }\n");
-  fprintf(f, "http {\n");
-  fprintf(f, "  server_tokens off;\n  default_type application/json;\n");
-  static const char *const temps[] = {"client_body", "proxy", "fastcgi",
-                                      "uwsgi", "scgi"};
-  for (size_t i = 0; i < sizeof temps / sizeof temps[0]; i++) {
-    fprintf(f, "  %s_temp_path \"%s/%s\";\n", temps[i], dir, temps[i]);
-  }
-  /* No $request, $request_uri, $args or $query_string: a key sent in the
-   * query string must reach no log. */
-  fprintf(f, "  log_format keygate '$remote_addr [$time_iso8601] "
-             "\"$request_method $uri $server_protocol\" $status "
-             "$body_bytes_sent $request_time $keygate_decision "
-             "$keygate_key_id $keygate_account $keygate_request_id';\n");
-  fprintf(f, "  access_log \"%s/access.log\" keygate;\n", log_dir);
-  /* A body limit is checked before the module runs and its error line
-   * holds the request line: no limit, the handlers discard bodies. */
-  fprintf(f, "  client_max_body_size 0;\n");
-  /* RFC 9112 §5.1: whitespace before a colon is a 400, not a line to
-   * drop silently. */
-  fprintf(f, "  ignore_invalid_headers off;\n");
-  fprintf(f, "  client_header_timeout 10s;\n  client_body_timeout 10s;\n"
-             "  send_timeout 10s;\n  keepalive_timeout 15s;\n");
-  fprintf(f, "  limit_conn_zone $binary_remote_addr "
-             "zone=keygate_per_address:10m;\n"
-             "  limit_conn keygate_per_address 256;\n"
-             "  limit_conn_status 429;\n  limit_conn_log_level notice;\n");
-  fprintf(f, "  keygate_refresh %s;\n", o->refresh != NULL ? o->refresh : "1s");
-  fprintf(f, "  keygate_max_staleness %s;\n",
-          o->max_staleness != NULL ? o->max_staleness : "10s");
-  fprintf(f, "  server {\n");
-  fprintf(f, "    listen %s:%s;\n", o->host, o->port);
-  fprintf(f, "    keygate_db \"%s\";\n", db);
-  fprintf(f, "    error_page 400 405 413 414 429 501 505 "
-             "/_keygate/bad_request;\n");
-  fprintf(f, "    error_page 494 =494 /_keygate/bad_request;\n");
-  /* From outside, the internal location is a path like any other: nginx
-   * answers it 404 before any phase, and that 404 goes to a location that
-   * authenticates first and then answers the API's JSON 404. */
-  fprintf(f, "    location = /_keygate/bad_request { internal; "
-             "keygate_bad_request; error_page 404 = @keygate_outside; }\n");
-  fprintf(f, "    location / { keygate on; keygate_mock_iocs; }\n");
-  fprintf(f, "    location @keygate_outside { keygate on; "
-             "keygate_mock_iocs; }\n");
-  fprintf(f, "  }\n}\n");
-  if (fclose(f) != 0) {
+  conf_values v;
+  fill_values(o, &v, module, db, dir, log_dir);
+  int bad = render_conf(f, &v);
+  if (fclose(f) != 0 || bad) {
     return cli_error(CLI_EXIT_FAIL, CMD, "cannot write %s", path);
   }
   return 0;
+}
+
+/* What nginx -g adds to the configuration: the foreground, and the `user`
+ * line — only a master running as root switches users, and then workers
+ * must stay the invoking user to read the store and this folder. */
+static void main_directives(char *out, size_t cap) {
+  snprintf(out, cap, "daemon off; master_process on;");
+  if (geteuid() != 0) {
+    return;
+  }
+  struct passwd *pw = getpwuid(getuid());
+  struct group *gr = getgrgid(getgid());
+  if (pw != NULL && gr != NULL && conf_safe(pw->pw_name) &&
+      conf_safe(gr->gr_name)) {
+    size_t used = strlen(out);
+    snprintf(out + used, cap - used, " user \"%s\" \"%s\";", pw->pw_name,
+             gr->gr_name);
+  }
 }
 
 /* ---- running nginx ---------------------------------------------------- */
@@ -457,7 +577,9 @@ static pid_t start_nginx(const char *nginx, const char *dir) {
   }
   char prefix[PATH_MAX + 2];
   snprintf(prefix, sizeof prefix, "%s/", dir);
-  execl(nginx, nginx, "-p", prefix, "-c", conf, (char *)NULL);
+  char globals[1024];
+  main_directives(globals, sizeof globals);
+  execl(nginx, nginx, "-p", prefix, "-c", conf, "-g", globals, (char *)NULL);
   _exit(127);
 }
 
@@ -598,6 +720,30 @@ static int supervise(const serve_opts *o, pid_t pid, const char *dir) {
   return CLI_EXIT_OK;
 }
 
+/* --print-config: the configuration for these options on stdout, pid and
+ * temp files in --prefix (default: the current folder), logs in --log-dir
+ * (default: --prefix). */
+static int print_config(const serve_opts *o, const char *module, const char *db,
+                        const char *log_dir) {
+  char prefix[PATH_MAX];
+  const char *given = o->prefix != NULL ? o->prefix : ".";
+  if (absolute(given, prefix) != 0) {
+    return cli_error(CLI_EXIT_FAIL, CMD, "--prefix %s: %s", given,
+                     strerror(errno));
+  }
+  if (!conf_safe(prefix)) {
+    return cli_error(CLI_EXIT_FAIL, CMD,
+                     "paths must not hold '\"', '\\', '$' or control "
+                     "characters");
+  }
+  conf_values v;
+  fill_values(o, &v, module, db, prefix, log_dir != NULL ? log_dir : prefix);
+  if (render_conf(stdout, &v) != 0) {
+    return CLI_EXIT_FAIL;
+  }
+  return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+}
+
 int cmd_serve(int argc, char **argv) {
   serve_opts o;
   int rc = parse_args(argc, argv, &o);
@@ -606,14 +752,18 @@ int cmd_serve(int argc, char **argv) {
   }
 
   char db[PATH_MAX];
-  if (absolute(o.db, db) != 0) {
+  if (o.print_config && o.db[0] == '/' && strlen(o.db) < sizeof db) {
+    /* Printed, not run: a store made later (or a missing one, to see nginx
+     * refuse it) is fine. */
+    snprintf(db, sizeof db, "%s", o.db);
+  } else if (absolute(o.db, db) != 0) {
     return cli_error(CLI_EXIT_FAIL, CMD,
                      "cannot read the key store %s: %s; create it with "
                      "'keygate accounts create'",
                      o.db, strerror(errno));
   }
   char nginx[PATH_MAX];
-  if (find_nginx(&o, nginx, sizeof nginx) != 0) {
+  if (!o.print_config && find_nginx(&o, nginx, sizeof nginx) != 0) {
     return cli_error(CLI_EXIT_FAIL, CMD,
                      "nginx not found; install it (apt-get install nginx) or "
                      "pass --nginx FILE");
@@ -634,6 +784,9 @@ int cmd_serve(int argc, char **argv) {
     return cli_error(CLI_EXIT_FAIL, CMD,
                      "paths must not hold '\"', '\\', '$' or control "
                      "characters");
+  }
+  if (o.print_config) {
+    return print_config(&o, module, db, o.log_dir != NULL ? log_dir : NULL);
   }
   if ((rc = check_store(db)) != 0 || (rc = check_port(&o)) != 0) {
     return rc;

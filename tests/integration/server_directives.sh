@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# server_directives.sh — the module's directives and variables in an nginx
-# configuration of our own (not keygate serve's): keygate_realm,
+# server_directives.sh — the module's directives and variables in a server
+# of our own beside the template's (keygate serve --print-config): keygate_realm,
 # keygate_query_keys ignore, keygate_key_format, keygate off, the four
 # variables; `nginx -t` refusing each bad directive with a line that names
 # it; a reload whose store is unreadable keeping the old configuration.
@@ -22,28 +22,21 @@ USER_LINE=""
 if [ "$(id -u)" -eq 0 ]; then USER_LINE="user root root;"; fi
 
 # write_conf DB EXTRA-HTTP-LINES — the configuration under test (DB "":
-# no keygate_db at all).
+# no keygate_db at all): the project's template as `keygate serve
+# --print-config` renders it, serving on PORT2 under a server-wide key
+# policy (nginx's own 400s; $request shows whether the request line was
+# redacted), with a server of our own on PORT and EXTRA and DB at the http
+# level. A keygate_refresh in EXTRA goes to --refresh (the template sets it).
 write_conf() {
-  local db_line=""
-  if [ -n "$1" ]; then db_line="keygate_db $1;"; fi
-  cat >"$D/nginx.conf" <<EOF
-load_module $KEYGATE_NGINX_MODULE;
-$USER_LINE
-daemon off;
-master_process on;
-worker_processes 1;
-pid $D/nginx.pid;
-error_log $D/error.log notice;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path $D/body;
-  proxy_temp_path $D/proxy;
-  fastcgi_temp_path $D/fastcgi;
-  uwsgi_temp_path $D/uwsgi;
-  scgi_temp_path $D/scgi;
+  local db_line="" refresh=500ms extra=$2 drop_db='/^NONE$/d'
+  if [ -n "$1" ]; then db_line="keygate_db $1;"; else drop_db='/^        keygate_db /d'; fi
+  if [[ "$extra" =~ ^keygate_refresh\ ([0-9a-z]+)\;$ ]]; then
+    refresh=${BASH_REMATCH[1]}
+    extra=""
+  fi
+  cat >"$D/own.conf" <<EOF
   $db_line
-  $2
+  $extra
   server {
     listen 127.0.0.1:$PORT;
     add_header X-Decision \$keygate_decision always;
@@ -70,28 +63,22 @@ http {
     location /other/ { keygate on; try_files /none @other; }
     location @other { keygate on; keygate_db $T/other.db; keygate_mock_iocs; }
   }
-  # nginx's own 400s under a server-wide key policy; \$request shows
-  # whether the request line was redacted.
-  server {
-    listen 127.0.0.1:$PORT2;
-    keygate_key_format prefix pk_;
-    add_header X-Decision \$keygate_decision always;
-    add_header X-Request-Line \$request always;
-    error_page 400 405 413 414 501 505 /_keygate/bad_request;
-    error_page 494 =494 /_keygate/bad_request;
-    location = /_keygate/bad_request { internal; keygate_bad_request; }
-    location / { keygate on; keygate_mock_iocs; }
-  }
-}
 EOF
+  "$KEYGATE" serve --print-config --module "$KEYGATE_NGINX_MODULE" \
+    --db "${1:-$KEYGATE_DB}" --listen "127.0.0.1:$PORT2" --workers 1 \
+    --refresh "$refresh" --prefix "$D" |
+    sed -e "/^    server {/e cat $D/own.conf" \
+      -e '/^        listen /a\        keygate_key_format prefix pk_;\n        add_header X-Decision $keygate_decision always;\n        add_header X-Request-Line $request always;' \
+      -e "$drop_db" >"$D/nginx.conf"
 }
+G="daemon off; master_process on; $USER_LINE"
 
 # ---- nginx -t refuses bad directives, naming them ------------------------
 # conf_fails NAME REGEX EXTRA-HTTP-LINES [DB]
 conf_fails() {
   write_conf "${4:-$KEYGATE_DB}" "$3"
   local rc=0
-  nginx -t -p "$D/" -c "$D/nginx.conf" >"$T/t.out" 2>&1 || rc=$?
+  nginx -t -p "$D/" -c "$D/nginx.conf" -g "$G" >"$T/t.out" 2>&1 || rc=$?
   check "$1: nginx -t fails" "$rc" 1
   check_match "$1: says why" "$(grep emerg "$T/t.out" | head -n 1)" "$2"
 }
@@ -105,14 +92,14 @@ conf_fails "keygate_db twice in one block" '"keygate_db" directive is duplicate'
   "keygate_db $KEYGATE_DB;"
 write_conf "" ""
 rc=0
-nginx -t -p "$D/" -c "$D/nginx.conf" >"$T/t.out" 2>&1 || rc=$?
+nginx -t -p "$D/" -c "$D/nginx.conf" -g "$G" >"$T/t.out" 2>&1 || rc=$?
 check "keygate on without a store: nginx -t fails" "$rc" 1
 check_match "keygate on without a store: says why" \
   "$(grep emerg "$T/t.out" | head -n 1)" '"keygate on" needs a "keygate_db" in scope' 
 
 # ---- a good configuration --------------------------------------------------
 write_conf "$KEYGATE_DB" "keygate_refresh 500ms;"
-nginx -t -p "$D/" -c "$D/nginx.conf" >"$T/t.out" 2>&1
+nginx -t -p "$D/" -c "$D/nginx.conf" -g "$G" >"$T/t.out" 2>&1
 check "nginx -t passes" "$(grep -c 'test is successful' "$T/t.out")" 1
 
 # nginx_on PORT — one try at starting nginx with this configuration on PORT
@@ -124,7 +111,7 @@ nginx_on() {
   PORT2=$(kg_free_port)
   write_conf "$KEYGATE_DB" "keygate_refresh 500ms;"
   rm -f "$D/nginx.pid" "$D/error.log"
-  nginx -p "$D/" -c "$D/nginx.conf" >"$D/stderr" 2>&1 &
+  nginx -p "$D/" -c "$D/nginx.conf" -g "$G" >"$D/stderr" 2>&1 &
   NGINX_PID=$!
   for _ in $(seq 1 200); do
     if [ -s "$D/nginx.pid" ] && (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# server_gateway.sh — nginx/conf/gateway.conf in front of an upstream: a
+# server_gateway.sh — nginx/conf/gateway.conf (rendered by `keygate serve
+# --print-config --upstream`) in front of an upstream: a
 # valid request is proxied without its key headers
 # (keygate_hide_credentials) and with the account, key id and request id
 # from the module's variables; a refused one never reaches the upstream.
@@ -105,10 +106,10 @@ if [ "$(id -u)" -eq 0 ]; then EXTRA="$EXTRA user root root;"; fi
 # answers.
 gateway_on() {
   PORT=$1
-  sed -e "s|@MODULE@|$KEYGATE_NGINX_MODULE|" -e "s|@DB@|$KEYGATE_DB|" \
-    -e "s|@LISTEN@|127.0.0.1:$PORT|" -e "s|@UPSTREAM@|127.0.0.1:$UP_PORT|" \
-    -e "s|@PREFIX@|$T/gw|g" -e "/^        location \/ {/e cat $T/gw/redirects.conf" \
-    "$KEYGATE_SRC/nginx/conf/gateway.conf" >"$T/gw/nginx.conf"
+  "$KEYGATE" serve --print-config --module "$KEYGATE_NGINX_MODULE" \
+    --db "$KEYGATE_DB" --listen "127.0.0.1:$PORT" \
+    --upstream "127.0.0.1:$UP_PORT" --prefix "$T/gw" |
+    sed -e "/^        location \/ {/e cat $T/gw/redirects.conf" >"$T/gw/nginx.conf"
   rm -f "$T/gw/nginx.pid" "$T/gw/error.log"
   nginx -p "$T/gw/" -c "$T/gw/nginx.conf" -g "$EXTRA" >"$T/gw/stderr" 2>&1 &
   NGINX_PID=$!
