@@ -105,6 +105,7 @@ typedef struct {
   ngx_msec_t max_staleness;
   kg_digester *digester; /* one per process: workers are single-threaded */
   ngx_event_t timer;
+  ngx_flag_t verbose_error_log; /* accept an error_log at info or debug */
 } ngx_http_keygate_main_conf_t;
 
 typedef struct {
@@ -191,6 +192,10 @@ static ngx_command_t ngx_http_keygate_commands[] = {
      NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF |
          NGX_CONF_TAKE2,
      ngx_http_keygate_key_format, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
+    {ngx_string("keygate_verbose_error_log"),
+     NGX_HTTP_MAIN_CONF | NGX_CONF_FLAG, ngx_conf_set_flag_slot,
+     NGX_HTTP_MAIN_CONF_OFFSET,
+     offsetof(ngx_http_keygate_main_conf_t, verbose_error_log), NULL},
     {ngx_string("keygate_refresh"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
      ngx_conf_set_msec_slot, NGX_HTTP_MAIN_CONF_OFFSET,
      offsetof(ngx_http_keygate_main_conf_t, refresh), NULL},
@@ -268,6 +273,7 @@ static void *ngx_http_keygate_create_main_conf(ngx_conf_t *cf) {
   }
   mcf->refresh = NGX_CONF_UNSET_MSEC;
   mcf->max_staleness = NGX_CONF_UNSET_MSEC;
+  mcf->verbose_error_log = NGX_CONF_UNSET;
   return mcf;
 }
 
@@ -2186,6 +2192,49 @@ static ngx_int_t ngx_http_keygate_add_variables(ngx_conf_t *cf) {
 
 /* ---- postconfiguration -------------------------------------------------- */
 
+/*
+ * At info and debug levels nginx writes client header lines to the error
+ * log before any module runs ("client sent duplicate header line:
+ * \"Authorization: Bearer ...\""): no module can redact them. Where keygate
+ * checks keys, an error_log at info or debug (the main one, or a server's,
+ * which is the log of a request before its location is chosen) is refused
+ * unless keygate_verbose_error_log on says the operator accepts keys in it.
+ */
+static ngx_int_t ngx_http_keygate_check_log(ngx_conf_t *cf, ngx_log_t *log,
+                                            const char *where) {
+  for (; log != NULL; log = log->next) {
+    if (log->log_level >= NGX_LOG_INFO) {
+      ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                         "keygate: the %s error_log is at info or debug "
+                         "level, where nginx writes client header lines, "
+                         "keys included, before any module runs: use notice "
+                         "(or set keygate_verbose_error_log on to accept keys "
+                         "in that log)",
+                         where);
+      return NGX_ERROR;
+    }
+  }
+  return NGX_OK;
+}
+
+static ngx_int_t
+ngx_http_keygate_check_logs(ngx_conf_t *cf, ngx_http_core_main_conf_t *cmcf) {
+  if (ngx_http_keygate_check_log(cf, &cf->cycle->new_log, "main") !=
+      NGX_OK) {
+    return NGX_ERROR;
+  }
+  ngx_http_core_srv_conf_t **servers = cmcf->servers.elts;
+  for (ngx_uint_t i = 0; i < cmcf->servers.nelts; i++) {
+    ngx_http_core_loc_conf_t *clcf =
+        servers[i]->ctx->loc_conf[ngx_http_core_module.ctx_index];
+    if (ngx_http_keygate_check_log(cf, clcf->error_log, "server's") !=
+        NGX_OK) {
+      return NGX_ERROR;
+    }
+  }
+  return NGX_OK;
+}
+
 static ngx_int_t ngx_http_keygate_init(ngx_conf_t *cf) {
   ngx_http_core_main_conf_t *cmcf =
       ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
@@ -2198,6 +2247,12 @@ static ngx_int_t ngx_http_keygate_init(ngx_conf_t *cf) {
     return NGX_ERROR;
   }
   *h = ngx_http_keygate_access_handler;
+
+  /* keygate checks keys somewhere (a keygate_db is configured) */
+  if (mcf->dbs.nelts > 0 && mcf->verbose_error_log != 1 &&
+      ngx_http_keygate_check_logs(cf, cmcf) != NGX_OK) {
+    return NGX_ERROR;
+  }
 
   if (ngx_http_keygate_render_bodies() != NGX_OK ||
       ngx_http_keygate_render_unavailable() != NGX_OK) {
