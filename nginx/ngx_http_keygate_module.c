@@ -2217,18 +2217,16 @@ static ngx_int_t ngx_http_keygate_check_log(ngx_conf_t *cf, ngx_log_t *log,
   return NGX_OK;
 }
 
-static ngx_int_t
-ngx_http_keygate_check_logs(ngx_conf_t *cf, ngx_http_core_main_conf_t *cmcf) {
-  if (ngx_http_keygate_check_log(cf, &cf->cycle->new_log, "main") !=
-      NGX_OK) {
+static ngx_int_t ngx_http_keygate_check_logs(ngx_conf_t *cf,
+                                             ngx_http_core_main_conf_t *cmcf) {
+  if (ngx_http_keygate_check_log(cf, &cf->cycle->new_log, "main") != NGX_OK) {
     return NGX_ERROR;
   }
   ngx_http_core_srv_conf_t **servers = cmcf->servers.elts;
   for (ngx_uint_t i = 0; i < cmcf->servers.nelts; i++) {
     ngx_http_core_loc_conf_t *clcf =
         servers[i]->ctx->loc_conf[ngx_http_core_module.ctx_index];
-    if (ngx_http_keygate_check_log(cf, clcf->error_log, "server's") !=
-        NGX_OK) {
+    if (ngx_http_keygate_check_log(cf, clcf->error_log, "server's") != NGX_OK) {
       return NGX_ERROR;
     }
   }
