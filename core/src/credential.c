@@ -377,6 +377,10 @@ static int is_x_api_key(const kg_span *n) {
          kg_word_ieq(n->ptr + 1, kg_word("-api-key"), all);
 }
 
+static int is_host(const kg_span *n) {
+  return kg_ieq(n->ptr, n->len, "host", 4);
+}
+
 static void set(kg_credential *out, kg_status outcome, kg_status detail,
                 kg_span key) {
   out->outcome = outcome;
@@ -391,6 +395,7 @@ kg_status kg_credential_extract(const kg_key_policy *p, const kg_field *fields,
   const kg_field *xkey = NULL;
   unsigned nauth = 0;
   unsigned nxkey = 0;
+  kg_status in_host = KG_OK;
 
   out->sources = 0;
   for (size_t i = 0; i < n; i++) {
@@ -401,11 +406,18 @@ kg_status kg_credential_extract(const kg_key_policy *p, const kg_field *fields,
     } else if (is_x_api_key(name)) {
       xkey = &fields[i];
       nxkey++;
+    } else if (is_host(name) && in_host == KG_OK) {
+      /* Host is the URL's authority (RFC 9112 §3.2): a key there is a key
+       * in the URL, and nginx writes it into error-log lines. */
+      in_host = kg_target_scan(p, fields[i].value);
     }
   }
 
   /* SPEC §1.3 precedence: a key in the URL first, then ambiguity. */
   kg_status in_url = kg_target_scan(p, target);
+  if (in_url == KG_OK) {
+    in_url = in_host;
+  }
   if (in_url != KG_OK) {
     set(out, KG_API_KEY_IN_QUERY, in_url, none);
     return out->outcome;

@@ -352,6 +352,12 @@ static kg_status screen_target(kg_span t) {
     /* the path after scheme://authority, if any */
     const char *auth = (const char *)memchr(t.ptr, '/', t.len) + 2;
     const char *slash = memchr(auth, '/', t.len - (size_t)(auth - t.ptr));
+    const char *auth_end = slash != NULL ? slash : t.ptr + t.len;
+    if (memchr(auth, '@', (size_t)(auth_end - auth)) != NULL) {
+      /* userinfo (RFC 9110 §4.2.4: deprecated, a credential in the URL):
+       * nginx reads no '@' in the host. */
+      return KG_E_BAD_TARGET;
+    }
     if (slash == NULL) {
       return KG_OK;
     }

@@ -264,6 +264,7 @@ int kg_refusal_http_status(kg_status refusal) {
   case KG_E_BAD_HOST:
   case KG_E_DUPLICATE_HEADER:
   case KG_E_BAD_FRAMING:
+  case KG_E_BAD_BODY:
     return 400;
   default:
     return 0;
@@ -293,6 +294,10 @@ const char *kg_refusal_message(kg_status refusal) {
     return "The request body's length is ambiguous. Send either a "
            "Content-Length of digits or Transfer-Encoding: chunked (HTTP/1.1 "
            "only), not both.";
+  case KG_E_BAD_BODY:
+    return "The request body does not match its framing: a chunk size or "
+           "chunk end is malformed, or fewer bytes came than Content-Length "
+           "announced. Send the body as its headers describe it.";
   case KG_E_METHOD_NOT_ALLOWED:
     return "This method is not allowed. TRACE and CONNECT are refused.";
   case KG_E_URI_TOO_LONG:
@@ -308,7 +313,8 @@ const char *kg_refusal_message(kg_status refusal) {
     return "The method is malformed. Send an uppercase method such as GET.";
   case KG_E_BAD_TARGET:
     return "The request target is malformed. Send a path that starts with "
-           "'/' (or an absolute URL), without '..' above the root or %00.";
+           "'/' (or an absolute URL without user:password@), without '..' "
+           "above the root or %00.";
   case KG_E_BAD_VERSION:
   case KG_E_BAD_REQUEST_LINE:
     return "The request line is malformed. Send METHOD /path HTTP/1.1, "

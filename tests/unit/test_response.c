@@ -474,6 +474,7 @@ static void refusals_have_their_status_code_and_message(void **state) {
       {KG_E_BAD_HOST, 400, "bad_request"},
       {KG_E_DUPLICATE_HEADER, 400, "bad_request"},
       {KG_E_BAD_FRAMING, 400, "bad_request"},
+      {KG_E_BAD_BODY, 400, "bad_request"},
       {KG_E_BAD_TARGET, 400, "bad_request"},
       {KG_E_OBS_FOLD, 400, "bad_request"},
       {KG_E_METHOD_NOT_ALLOWED, 405, "method_not_allowed"},

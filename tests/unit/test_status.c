@@ -72,6 +72,7 @@ static const status_case PINNED[] = {
     {KG_E_HEADER_TOO_LARGE, 86, "header_too_large"},
     {KG_E_UNSUPPORTED_TRANSFER_CODING, 87, "unsupported_transfer_coding"},
     {KG_E_VERSION_NOT_SUPPORTED, 88, "http_version_not_supported"},
+    {KG_E_BAD_BODY, 89, "bad_body"},
 };
 #define NPINNED (sizeof PINNED / sizeof PINNED[0])
 

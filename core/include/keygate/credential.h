@@ -13,8 +13,9 @@
  *    HTAB, 0x7F) anywhere in a value, is a malformed key.
  *  - Both headers holding the same key is one key. Two different keys, or a
  *    name on more than one line, is ambiguous.
- *  - A key anywhere in the request-target is refused, whatever the headers
- *    hold (kg_target_scan).
+ *  - A key anywhere in the request-target, or in a Host field (the URL's
+ *    authority), is refused, whatever the key headers hold
+ *    (kg_target_scan).
  *
  * Timing: depends on the request's bytes only; reads nothing stored.
  */
@@ -53,8 +54,9 @@ typedef struct kg_credential {
  * target is the request-target as sent, undecoded: path, query and all
  * ("/api/v1/iocs?type=ipv4"). A caller that passes only the query string
  * (without '?') gets the same answer for the query, and misses keys in the
- * path: pass the whole target. Returns out->outcome. The policy gives the
- * key prefix the URL check looks for.
+ * path: pass the whole target. A Host field among fields is checked as part
+ * of the URL (pass it along with the key headers). Returns out->outcome.
+ * The policy gives the key prefix the URL check looks for.
  */
 kg_status kg_credential_extract(const kg_key_policy *p, const kg_field *fields,
                                 size_t n, kg_span target, kg_credential *out);

@@ -74,7 +74,9 @@ extern "C" {
   X(KG_E_URI_TOO_LONG, 85, "uri_too_long")                                     \
   X(KG_E_HEADER_TOO_LARGE, 86, "header_too_large")                             \
   X(KG_E_UNSUPPORTED_TRANSFER_CODING, 87, "unsupported_transfer_coding")       \
-  X(KG_E_VERSION_NOT_SUPPORTED, 88, "http_version_not_supported")
+  X(KG_E_VERSION_NOT_SUPPORTED, 88, "http_version_not_supported")              \
+  /* a body that does not match its framing (found while reading it) */        \
+  X(KG_E_BAD_BODY, 89, "bad_body")
 
 typedef enum kg_status {
 /* An enumerator, not an expression: no parentheses around name. */
