@@ -7,14 +7,16 @@
 # name that operation, and only that one. With that cheaper baseline under
 # another toolchain's fingerprint (or none, as older baselines have), it
 # must print the comparison and one warning line on how to refresh, and
-# exit 0. Measuring fresh (rather than reading the committed baseline)
+# exit 0 (outside CI: CI=true is unset here; tests/scripts/gate_fingerprint.sh
+# tests the CI rule). Measuring fresh (rather than reading the committed baseline)
 # keeps this test about the gate itself: the committed baseline is checked
 # by scripts/test, which runs the gate.
 set -euo pipefail
 
 src=${KEYGATE_SRC:?KEYGATE_SRC must point at the source tree}
 py=${PYTHON:-python3}
-gate=("$py" "$src/scripts/bench-instructions")
+# Outside CI: an unknown toolchain warns (CI=true would fail it).
+gate=(env -u CI -u KEYGATE_GATE_REBASELINE "$py" "$src/scripts/bench-instructions")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -41,7 +43,8 @@ grep -q "bench-instructions: ok" "$tmp/pass.out" || fail "no 'ok' line on a pass
 "$py" - "$tmp/base.json" "$tmp/cheaper.json" "$cheap" <<'PY'
 import json, sys
 base = json.load(open(sys.argv[1]))
-base["operations"][sys.argv[3]] = round(base["operations"][sys.argv[3]] * 0.9, 1)
+ops = base["baselines"][0]["operations"]
+ops[sys.argv[3]] = round(ops[sys.argv[3]] * 0.9, 1)
 json.dump(base, open(sys.argv[2], "w"), indent=2)
 PY
 set +e
@@ -62,12 +65,17 @@ grep -Eq "^$cheap .*\+1[01]\.[0-9]%  FAIL" "$tmp/fail.out" ||
 "$py" - "$tmp/cheaper.json" "$tmp/other.json" "$tmp/nofp.json" <<'PY'
 import json, sys
 base = json.load(open(sys.argv[1]))
-assert base["fingerprint"]["openssl"], "no fingerprint in a fresh baseline"
+entry = base["baselines"][0]
+assert len(base["baselines"]) == 1, "a fresh baseline has one toolchain"
+assert entry["fingerprint"]["openssl"], "no fingerprint in a fresh baseline"
 other = json.loads(json.dumps(base))
-other["fingerprint"]["openssl"] = "OpenSSL 0.0.0 (another toolchain)"
+other["baselines"][0]["fingerprint"]["openssl"] = "OpenSSL 0.0.0 (another toolchain)"
 json.dump(other, open(sys.argv[2], "w"), indent=2)
-del base["fingerprint"]
-json.dump(base, open(sys.argv[3], "w"), indent=2)
+# The older one-toolchain format without a fingerprint.
+old = {"iterations": base["iterations"],
+       "tolerance_percent": base["tolerance_percent"],
+       "operations": entry["operations"]}
+json.dump(old, open(sys.argv[3], "w"), indent=2)
 PY
 for variant in other nofp; do
   set +e

@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# bench_compare.sh — scripts/bench-compare on tiny synthetic Google Benchmark
+# JSON files (ctest scripts.bench_compare): verdicts, the repetition
+# warning, benchmarks in one file only, --json, --markdown, --fail-above
+# and the exit codes (0 ok, 1 a regression beyond the gate, 2 trouble).
+set -euo pipefail
+
+src=${KEYGATE_SRC:?KEYGATE_SRC must point at the source tree}
+py=${PYTHON:-python3}
+cmp=("$py" "$src/scripts/bench-compare")
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+fail() {
+  echo "bench_compare: $*" >&2
+  exit 1
+}
+
+# gen OUT COMMIT NAME=CPU,CPU,... ...: a Google Benchmark JSON with one
+# iteration run per value (wall time = 1.1 x CPU) plus a median aggregate.
+gen() {
+  "$py" - "$@" <<'PY'
+import json, statistics, sys
+out, commit, benches = sys.argv[1], sys.argv[2], []
+for spec in sys.argv[3:]:
+    name, vals = spec.split("=")
+    vals = [float(v) for v in vals.split(",")]
+    for i, v in enumerate(vals):
+        benches.append({"name": name, "run_name": name, "run_type": "iteration",
+                        "repetitions": len(vals), "repetition_index": i,
+                        "iterations": 1000, "real_time": v * 1.1,
+                        "cpu_time": v, "time_unit": "ns"})
+    m = statistics.median(vals)
+    benches.append({"name": name + "_median", "run_name": name,
+                    "run_type": "aggregate", "aggregate_name": "median",
+                    "real_time": m * 1.1, "cpu_time": m, "time_unit": "ns"})
+json.dump({"context": {"git_commit": commit, "compiler": "gcc 12.2.0",
+                       "c_flags": "-O3 -DNDEBUG"}, "benchmarks": benches},
+          open(out, "w"))
+PY
+}
+
+# run NAME ARGS...: runs bench-compare, stdout to NAME.out, stderr to
+# NAME.err, the exit code to $rc.
+run() {
+  local name=$1
+  shift
+  set +e
+  "${cmp[@]}" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
+  rc=$?
+  set -e
+}
+
+# 5 repetitions a side: b is 20 % slower (every new value above every old:
+# p = 0.0079), a is unchanged, c is 20 % faster; gone/fresh in one file only.
+gen "$tmp/old.json" aaaa111 a=10,11,12,10.5,11.5 b=100,101,102,100.5,101.5 \
+  c=50,51,52,50.5,51.5 gone=5,5,5,5,5
+gen "$tmp/new.json" bbbb222 a=10.2,11.1,11.9,10.4,11.6 \
+  b=120,121,122,120.5,121.5 c=40,41,42,40.5,41.5 fresh=5,5,5,5,5
+# 3 repetitions a side: even a doubling cannot reach p < 0.05.
+gen "$tmp/old3.json" aaaa111 a=10,11,12 b=100,101,102
+gen "$tmp/new3.json" bbbb222 a=20,21,22 b=100,101,102
+
+# 1. The table: verdicts, p, one-sided benchmarks, each side's context.
+run table "$tmp/old.json" "$tmp/new.json"
+cat "$tmp/table.out"
+[ "$rc" -eq 0 ] || fail "plain comparison exited $rc, expected 0"
+grep -Eq '^a .* same$' "$tmp/table.out" || fail "a is not 'same'"
+grep -Eq '^b .*\+19\.8%  +0\.0079  slower$' "$tmp/table.out" ||
+  fail "b is not 'slower' at +19.8%, p 0.0079"
+grep -Eq '^c .*-19\.6%  +0\.0079  faster$' "$tmp/table.out" || fail "c is not 'faster'"
+grep -q "^only in old ($tmp/old.json): gone$" "$tmp/table.out" ||
+  fail "'gone' is not listed as only in old"
+grep -q "^only in new ($tmp/new.json): fresh$" "$tmp/table.out" ||
+  fail "'fresh' is not listed as only in new"
+grep -q "git_commit aaaa111, compiler gcc 12.2.0, c_flags -O3 -DNDEBUG" \
+  "$tmp/table.out" || fail "the old side's commit, compiler, flags are not shown"
+grep -q "1 faster, 1 slower, 1 same, 0 inconclusive" "$tmp/table.out" ||
+  fail "wrong summary counts"
+[ ! -s "$tmp/table.err" ] || fail "warnings with 5 repetitions a side"
+
+# 2. Three repetitions: never 'same', 'inconclusive (n=3)', and a warning.
+run three "$tmp/old3.json" "$tmp/new3.json"
+cat "$tmp/three.out" "$tmp/three.err"
+[ "$rc" -eq 0 ] || fail "n=3 comparison exited $rc"
+[ "$(grep -c 'inconclusive (n=3)$' "$tmp/three.out")" -eq 2 ] ||
+  fail "both rows should be 'inconclusive (n=3)'"
+if grep -Eq ' (same|slower)$' "$tmp/three.out"; then
+  fail "a row with 3 repetitions got a verdict"
+fi
+grep -q "^bench-compare: warning: .*old3.json (old) has 3 repetitions.*below 5" \
+  "$tmp/three.err" || fail "no warning below 5 repetitions"
+
+# 3. The gate: b (+19.8 %, significant) fails at 10 %, passes at 25 %.
+run gate10 "$tmp/old.json" "$tmp/new.json" --fail-above 10
+[ "$rc" -eq 1 ] || fail "--fail-above 10 exited $rc, expected 1"
+grep -q "^bench-compare: FAIL: 1 significantly slower by more than 10%: b$" \
+  "$tmp/gate10.out" || fail "the gate's failure does not name b"
+run gate25 "$tmp/old.json" "$tmp/new.json" --fail-above 25
+[ "$rc" -eq 0 ] || fail "--fail-above 25 exited $rc, expected 0"
+grep -q "^bench-compare: ok: nothing significantly slower by more than 25%" \
+  "$tmp/gate25.out" || fail "no ok line from the gate"
+# ... and an inconclusive +90 % cannot fail it, but says why.
+run gate3 "$tmp/old3.json" "$tmp/new3.json" --fail-above 5
+[ "$rc" -eq 0 ] || fail "an inconclusive row failed the gate (exit $rc)"
+grep -q "inconclusive row(s) cannot fail the gate" "$tmp/gate3.err" ||
+  fail "the gate does not warn that inconclusive rows cannot fail it"
+
+# 4. --json: machine-readable, the same verdicts, the gate's result.
+run json "$tmp/old.json" "$tmp/new.json" --json - --fail-above 10
+[ "$rc" -eq 1 ] || fail "--json with the gate exited $rc, expected 1"
+"$py" - "$tmp/json.out" <<'PY' || fail "the JSON output is wrong"
+import json, sys
+r = json.load(open(sys.argv[1]))
+v = {row["name"]: row["verdict"] for row in r["rows"]}
+assert v == {"a": "same", "b": "slower", "c": "faster"}, v
+assert r["only_in_old"] == ["gone"] and r["only_in_new"] == ["fresh"]
+assert r["regressions_above"] == ["b"] and r["fail_above_percent"] == 10
+assert r["new"]["context"]["git_commit"] == "bbbb222"
+b = [row for row in r["rows"] if row["name"] == "b"][0]
+assert abs(b["p"] - 0.007937) < 1e-5 and b["old_repetitions"] == 5, b
+PY
+run json3 "$tmp/old3.json" "$tmp/new3.json" --json "$tmp/c3.json"
+"$py" -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["counts"]["inconclusive"] == 2 and r["warnings"], r' \
+  "$tmp/c3.json" || fail "--json FILE lacks the inconclusive count or warnings"
+grep -q "inconclusive (n=3)" "$tmp/json3.out" || fail "--json FILE hid the table"
+
+# 5. --markdown: a pull-request comment.
+run mdown "$tmp/old.json" "$tmp/new.json" --markdown - --fail-above 10
+[ "$rc" -eq 1 ] || fail "--markdown with the gate exited $rc"
+grep -q '^### Benchmark comparison — \*\*FAIL\*\*' "$tmp/mdown.out" || fail "no title"
+grep -q '^| b | 101.0 ns | 121.0 ns | +19.8% | 0.0079 | \*\*slower\*\* |$' \
+  "$tmp/mdown.out" || fail "no markdown row for b"
+grep -q '^Only in old: gone$' "$tmp/mdown.out" || fail "markdown lacks only-in-old"
+grep -q '^| old | .*git_commit aaaa111' "$tmp/mdown.out" || fail "markdown lacks the commit"
+if grep -q '^benchmark ' "$tmp/mdown.out"; then fail "--markdown - mixed in the text table"; fi
+run md3 "$tmp/old3.json" "$tmp/new3.json" --markdown -
+grep -q '^> \*\*Warning:\*\* .*3 repetitions' "$tmp/md3.out" ||
+  fail "markdown lacks the repetition warning"
+
+# 6. Trouble exits 2 with one line naming the fix.
+printf 'not json' >"$tmp/bad.json"
+echo '{"benchmarks": []}' >"$tmp/empty.json"
+for args in "$tmp/bad.json $tmp/new.json" "$tmp/missing.json $tmp/new.json" \
+  "$tmp/old.json $tmp/empty.json" "$tmp/old.json" \
+  "$tmp/old.json $tmp/new.json --alpha 2" \
+  "$tmp/old.json $tmp/new.json --fail-above -1" \
+  "$tmp/old.json $tmp/new.json --filter (" \
+  "$tmp/old.json $tmp/new.json --json - --markdown -" \
+  "$tmp/old.json $tmp/new.json --json $tmp/no/such/dir/x.json" \
+  "$tmp/old.json $tmp/new.json --bogus"; do
+  # shellcheck disable=SC2086
+  run trouble $args
+  [ "$rc" -eq 2 ] || fail "'$args' exited $rc, expected 2"
+  grep -q "^bench-compare: " "$tmp/trouble.err" || fail "'$args': no error line"
+done
+run filt "$tmp/old.json" "$tmp/new.json" --filter '^nothing$'
+[ "$rc" -eq 2 ] && grep -q "no benchmark matching '^nothing\$' in common" "$tmp/filt.err" ||
+  fail "a filter matching nothing is not reported (exit $rc)"
+
+# 7. --help: the whole text, exit 0.
+run help --help
+[ "$rc" -eq 0 ] || fail "--help exited $rc"
+for w in --fail-above --markdown --json "inconclusive (n=N)" "Exit status"; do
+  grep -q -- "$w" "$tmp/help.out" || fail "--help does not mention $w"
+done
+
+echo "bench_compare: ok"
