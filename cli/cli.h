@@ -106,4 +106,21 @@ int cli_want_args(const char *cmd, const char *const *pos, int npos, int want,
  * included, to f. */
 void cli_json_string(FILE *f, const char *s, size_t len);
 
+#ifdef KEYGATE_HAVE_STORE
+#include "keygate/store.h"
+
+/*
+ * cli_pepper_read — the pepper a store command runs with: the file named
+ * by its --pepper-file (flag; NULL when not given), else by
+ * $KEYGATE_PEPPER_FILE (empty counts as unset), read with
+ * kg_pepper_read_file (docs/store.md, "The pepper"). Sets *use to out when
+ * a file was named, to NULL when none was (a plain store). Returns 0, or
+ * prints one line for cmd (which file, what to do; never a byte of it) and
+ * returns CLI_EXIT_FAIL (CLI_EXIT_USAGE for an empty --pepper-file). The
+ * caller wipes out with kg_pepper_wipe once its stores are open.
+ */
+int cli_pepper_read(const char *cmd, const char *flag, kg_pepper *out,
+                    const kg_pepper **use);
+#endif
+
 #endif /* KEYGATE_CLI_H */

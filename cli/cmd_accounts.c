@@ -6,9 +6,11 @@
  *   keygate accounts set-tier NAME free|pro
  *   keygate accounts list
  *
- * Every command takes --db PATH (default $KEYGATE_DB, else keygate.db) and
- * --format text|json|tsv. `accounts create` makes the store when it does
- * not exist yet.
+ * Every command takes --db PATH (default $KEYGATE_DB, else keygate.db),
+ * --pepper-file FILE (default $KEYGATE_PEPPER_FILE; a peppered store needs
+ * it, a plain store refuses it) and --format text|json|tsv. `accounts
+ * create` makes the store when it does not exist yet, peppered when a
+ * pepper is given.
  */
 #define _GNU_SOURCE /* getopt_long with -std=c11 */
 #include <getopt.h>
@@ -20,13 +22,14 @@
 #include "keygate/store.h"
 #include "keygate/store_admin.h"
 
-enum { O_HELP = 'h', O_DB = 1000, O_FORMAT, O_TIER };
+enum { O_HELP = 'h', O_DB = 1000, O_FORMAT, O_TIER, O_PEPPER_FILE };
 
 typedef struct accounts_opts {
   const char *cmd; /* "accounts create", for messages */
   const char *db;
   cli_format format;
   const char *tier;
+  const char *pepper_file; /* --pepper-file, or NULL */
   const char *pos[3];
   int npos;
 } accounts_opts;
@@ -35,6 +38,7 @@ static const struct option OPTS[] = {
     {"db", required_argument, NULL, O_DB},
     {"format", required_argument, NULL, O_FORMAT},
     {"tier", required_argument, NULL, O_TIER},
+    {"pepper-file", required_argument, NULL, O_PEPPER_FILE},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0}};
 
@@ -53,7 +57,10 @@ static void usage(FILE *f) {
           "A free account holds 3 keys, a pro account 50 (deleted keys do not "
           "count).\n"
           "NAME: 1-64 of [A-Za-z0-9._-], starting with a letter or digit.\n"
-          "--db defaults to $KEYGATE_DB, else keygate.db.\n");
+          "--db defaults to $KEYGATE_DB, else keygate.db.\n"
+          "--pepper-file FILE (default $KEYGATE_PEPPER_FILE): the pepper of a "
+          "peppered\n"
+          "store; a store created with it is peppered (docs/store.md).\n");
 }
 
 /* Parse argv (argv[0] is the subcommand). 0, -1 after --help, or an exit
@@ -75,6 +82,9 @@ static int parse_opts(int argc, char **argv, accounts_opts *o) {
       break;
     case O_TIER:
       o->tier = optarg;
+      break;
+    case O_PEPPER_FILE:
+      o->pepper_file = optarg;
       break;
     case O_FORMAT:
       if (cli_parse_format(o->cmd, optarg, &o->format) != 0) {
@@ -103,9 +113,19 @@ static int want_args(const accounts_opts *o, int want, const char *what) {
   return cli_want_args(o->cmd, o->pos, o->npos, want, what);
 }
 
+/* Open the store with the pepper of --pepper-file or $KEYGATE_PEPPER_FILE
+ * (none: a plain store); prints the error. */
 static int open_store(const accounts_opts *o, unsigned flags, kg_store **s) {
+  kg_pepper pepper;
+  const kg_pepper *use;
+  int rc = cli_pepper_read(o->cmd, o->pepper_file, &pepper, &use);
+  if (rc != 0) {
+    return rc;
+  }
   char err[KG_STORE_ERR_MAX];
-  if (kg_store_open(o->db, flags, s, err, sizeof err) != 0) {
+  rc = kg_store_open_peppered(o->db, flags, use, s, err, sizeof err);
+  kg_pepper_wipe(&pepper);
+  if (rc != 0) {
     return cli_error(CLI_EXIT_FAIL, o->cmd, "%s", err);
   }
   return 0;

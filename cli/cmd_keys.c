@@ -9,7 +9,9 @@
  *   keygate keys rotate ID [--grace 24h] [--expires-in D | --expires-at T]
  *   keygate keys seed --valid N --expired M --deactivated K --out FILE
  *
- * Every command takes --db PATH (default $KEYGATE_DB, else keygate.db) and
+ * Every command takes --db PATH (default $KEYGATE_DB, else keygate.db),
+ * --pepper-file FILE (default $KEYGATE_PEPPER_FILE; a peppered store needs
+ * it, a plain store refuses it, `seed` making a store peppers it) and
  * --format text|json|tsv. A key is printed once, by create and rotate, only
  * after the store committed it, and then wiped from memory (the stdout
  * buffer too); list shows hints (sk_live_****Ab3x), never keys.
@@ -48,7 +50,8 @@ enum {
   O_VALID,
   O_EXPIRED,
   O_DEACTIVATED,
-  O_OUT
+  O_OUT,
+  O_PEPPER_FILE
 };
 
 typedef struct keys_opts {
@@ -57,6 +60,7 @@ typedef struct keys_opts {
   cli_format format;
   const char *account, *name, *expires_in, *expires_at, *grace;
   const char *valid, *expired, *deactivated, *out;
+  const char *pepper_file; /* --pepper-file, or NULL */
   int all;
   const char *pos[2]; /* positional arguments */
   int npos;
@@ -64,7 +68,8 @@ typedef struct keys_opts {
 
 #define OPT_COMMON                                                             \
   {"db", required_argument, NULL, O_DB},                                       \
-      {"format", required_argument, NULL, O_FORMAT}, {                         \
+      {"format", required_argument, NULL, O_FORMAT},                           \
+      {"pepper-file", required_argument, NULL, O_PEPPER_FILE}, {               \
     "help", no_argument, NULL, O_HELP                                          \
   }
 #define OPT_EXPIRY                                                             \
@@ -121,6 +126,9 @@ static void usage(FILE *f) {
       "\n"
       "--db defaults to $KEYGATE_DB, else keygate.db. Durations: "
       "<n>s|m|h|d|w.\n"
+      "--pepper-file FILE (default $KEYGATE_PEPPER_FILE): the pepper of a "
+      "peppered store;\n"
+      "a store seed creates with it is peppered (docs/store.md).\n"
       "ISO8601 times are UTC: 2030-01-31T00:00:00Z.\n");
 }
 
@@ -176,6 +184,9 @@ static int parse_opts(int argc, char **argv, const struct option *longopts,
       break;
     case O_OUT:
       o->out = optarg;
+      break;
+    case O_PEPPER_FILE:
+      o->pepper_file = optarg;
       break;
     default: /* ':' for a missing value, '?' for an unknown option */
       return cli_getopt_error(o->cmd, argv, c);
@@ -242,10 +253,19 @@ static int parse_expiry(const keys_opts *o, int64_t now, int64_t *out) {
   return 0;
 }
 
-/* Open the store; prints the error. */
+/* Open the store with the pepper of --pepper-file or $KEYGATE_PEPPER_FILE
+ * (none: a plain store); prints the error. */
 static int open_store(const keys_opts *o, unsigned flags, kg_store **s) {
+  kg_pepper pepper;
+  const kg_pepper *use;
+  int rc = cli_pepper_read(o->cmd, o->pepper_file, &pepper, &use);
+  if (rc != 0) {
+    return rc;
+  }
   char err[KG_STORE_ERR_MAX];
-  if (kg_store_open(o->db, flags, s, err, sizeof err) != 0) {
+  rc = kg_store_open_peppered(o->db, flags, use, s, err, sizeof err);
+  kg_pepper_wipe(&pepper);
+  if (rc != 0) {
     return cli_error(CLI_EXIT_FAIL, o->cmd, "%s", err);
   }
   return 0;

@@ -1,6 +1,7 @@
 /*
  * cli/util.c — helpers every subcommand shares: the one-line error, UTC
- * ISO 8601 times, durations, and JSON string literals (see cli.h).
+ * ISO 8601 times, durations, JSON string literals, and the pepper of the
+ * store commands (see cli.h).
  *
  * Times are converted with the proleptic Gregorian calendar arithmetic of
  * Howard Hinnant's "days_from_civil" / "civil_from_days", so nothing here
@@ -312,3 +313,32 @@ int cli_parse_flags(const char *cmd, int argc, char **argv,
   }
   return 0;
 }
+
+/* ---- the pepper -------------------------------------------------------- */
+
+#ifdef KEYGATE_HAVE_STORE
+int cli_pepper_read(const char *cmd, const char *flag, kg_pepper *out,
+                    const kg_pepper **use) {
+  *use = NULL;
+  kg_pepper_wipe(out);
+  const char *env = getenv("KEYGATE_PEPPER_FILE");
+  const char *path = flag;
+  if (flag != NULL && flag[0] == '\0') {
+    return cli_error(CLI_EXIT_USAGE, cmd,
+                     "--pepper-file needs the path of the pepper file");
+  }
+  if (path == NULL && env != NULL && env[0] != '\0') {
+    path = env;
+  }
+  if (path == NULL) {
+    return 0;
+  }
+  char err[KG_STORE_ERR_MAX];
+  if (kg_pepper_read_file(path, out, err, sizeof err) != 0) {
+    return cli_error(CLI_EXIT_FAIL, cmd, "%s%s",
+                     flag == NULL ? "KEYGATE_PEPPER_FILE: " : "", err);
+  }
+  *use = out;
+  return 0;
+}
+#endif

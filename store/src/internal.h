@@ -22,11 +22,15 @@ struct kg_store {
   kg_digester *digester; /* digests new keys (writers only) */
   kg_key_policy policy;  /* the issued-key format: strict sk_live_ */
   char digest_name[32];  /* meta.digest */
-  int loaded;            /* a kg_store_load has succeeded */
-  int64_t data_version;  /* PRAGMA data_version as of that load */
-  int self_dirty;        /* this connection wrote since that load (data_version
-                            only counts other connections' commits) */
-  int64_t txn_seq;       /* the open write transaction's sequence; 0: none */
+  /* The pepper's check value, in hex, when the store was opened with a
+   * pepper ("" without one); the store's meta must keep saying so. */
+  char pepper_check[2 * KG_DIGEST_LEN + 1];
+  int create_peppered;  /* kg_store_open: a store made now gets the pepper */
+  int loaded;           /* a kg_store_load has succeeded */
+  int64_t data_version; /* PRAGMA data_version as of that load */
+  int self_dirty;       /* this connection wrote since that load (data_version
+                           only counts other connections' commits) */
+  int64_t txn_seq;      /* the open write transaction's sequence; 0: none */
 };
 
 /* store_errf — write one formatted line into err (when err is not NULL).
@@ -42,6 +46,19 @@ int store_sqlerr(kg_store *s, int rc, const char *what, char *err,
 
 /* store_exec — run SQL without results. 0, or -1 with err. */
 int store_exec(kg_store *s, const char *sql, char *err, size_t errcap);
+
+/* The digest names meta.digest holds. */
+#define STORE_DIGEST_PLAIN "sha256"
+#define STORE_DIGEST_PEPPERED "hmac-sha256"
+
+/*
+ * store_check_marking — compare what the store's meta says now (digest,
+ * the digest's name; check, meta.pepper_check or NULL when absent) with the
+ * pepper s was opened with. 0 when they agree; else -1 with the line that
+ * says what to give: the pepper, no pepper, or the right pepper.
+ */
+int store_check_marking(kg_store *s, const char *digest, const char *check,
+                        char *err, size_t errcap);
 
 /* store_begin_write — BEGIN IMMEDIATE (waits up to the busy timeout). */
 int store_begin_write(kg_store *s, char *err, size_t errcap);

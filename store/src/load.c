@@ -156,14 +156,19 @@ static int load_accounts(kg_store *s, kg_snapshot *snap, char *err,
   return 0;
 }
 
-/* meta.seq and meta.epoch inside the current read transaction. */
+/* meta.seq and meta.epoch inside the current read transaction; and the
+ * store's marking (digest, pepper check value), which must still be the
+ * one checked when it was opened: a store re-marked in place is refused on
+ * the read that finds it, before any of its keys are used. */
 static int read_head(kg_store *s, int64_t *seq, uint64_t *epoch, char *err,
                      size_t errcap) {
   sqlite3_stmt *st;
   if (store_prepare(s,
                     "SELECT (SELECT CAST(value AS INTEGER) FROM meta"
                     " WHERE name = 'seq'), (SELECT value FROM meta"
-                    " WHERE name = 'epoch')",
+                    " WHERE name = 'epoch'), (SELECT value FROM meta"
+                    " WHERE name = 'digest'), (SELECT value FROM meta"
+                    " WHERE name = 'pepper_check')",
                     &st, err, errcap) != 0) {
     return -1;
   }
@@ -173,17 +178,23 @@ static int read_head(kg_store *s, int64_t *seq, uint64_t *epoch, char *err,
     return store_sqlerr(s, rc, "reading the change sequence", err, errcap);
   }
   const unsigned char *e = sqlite3_column_text(st, 1);
-  const int ok = sqlite3_column_type(st, 0) != SQLITE_NULL && e != NULL;
+  const unsigned char *digest = sqlite3_column_text(st, 2);
+  const unsigned char *check = sqlite3_column_text(st, 3);
+  const int ok =
+      sqlite3_column_type(st, 0) != SQLITE_NULL && e != NULL && digest != NULL;
   *seq = sqlite3_column_int64(st, 0);
   *epoch = ok ? strtoull((const char *)e, NULL, 16) : 0;
+  const int marked = ok ? store_check_marking(s, (const char *)digest,
+                                              (const char *)check, err, errcap)
+                        : 0;
   sqlite3_finalize(st);
   if (!ok) {
     return store_errf(err, errcap,
                       "%s is damaged: its meta table holds no change "
-                      "sequence or epoch",
+                      "sequence, epoch or digest",
                       s->path);
   }
-  return 0;
+  return marked;
 }
 
 /* Every key that is not deleted, as index records. Sets *recs and *n. */

@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE /* for strdup with -std=c11 */
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -269,6 +270,26 @@ static int query_int(kg_store *s, const char *sql, const char *what,
   return 0;
 }
 
+/* Mark the store being created peppered: meta.digest and the check
+ * value (s->pepper_check, computed at open), never the pepper. */
+static int mark_peppered(kg_store *s, char *err, size_t errcap) {
+  sqlite3_stmt *st;
+  if (store_prepare(s,
+                    "INSERT OR REPLACE INTO meta (name, value) VALUES"
+                    " ('digest', '" STORE_DIGEST_PEPPERED "'),"
+                    " ('pepper_check', ?1)",
+                    &st, err, errcap) != 0) {
+    return -1;
+  }
+  sqlite3_bind_text(st, 1, s->pepper_check, -1, SQLITE_STATIC);
+  const int rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) {
+    return store_sqlerr(s, rc, "marking the store peppered", err, errcap);
+  }
+  return 0;
+}
+
 /* Bring the schema to KG_STORE_SCHEMA_VERSION in one transaction. */
 static int migrate(kg_store *s, char *err, size_t errcap) {
   if (store_begin_write(s, err, errcap) != 0) {
@@ -294,6 +315,15 @@ static int migrate(kg_store *s, char *err, size_t errcap) {
       store_rollback(s);
       return -1;
     }
+  }
+  /* A store made now with a pepper is peppered from its first commit on,
+   * in the same transaction: no process ever sees it plain. A store that
+   * existed already keeps its marking (read_meta then refuses a pepper
+   * given for a plain store). */
+  if (version == 0 && s->create_peppered &&
+      mark_peppered(s, err, errcap) != 0) {
+    store_rollback(s);
+    return -1;
   }
   char sql[64];
   snprintf(sql, sizeof sql, "PRAGMA user_version = %d",
@@ -337,32 +367,107 @@ static int check_schema(kg_store *s, char *err, size_t errcap) {
   return migrate(s, err, errcap);
 }
 
-/* Read meta.digest and refuse an algorithm this build cannot compute. */
+int store_check_marking(kg_store *s, const char *digest, const char *check,
+                        char *err, size_t errcap) {
+  const int have_pepper = s->pepper_check[0] != '\0';
+  if (strcmp(digest, STORE_DIGEST_PLAIN) == 0) {
+    if (have_pepper) {
+      return store_errf(err, errcap,
+                        "%s is a plain store (SHA-256, made without a "
+                        "pepper), and a pepper was given: a store's keys are "
+                        "digested one way; give it no pepper (no "
+                        "--pepper-file, KEYGATE_PEPPER_FILE or "
+                        "keygate_pepper_file), or make a new peppered store "
+                        "(docs/store.md)",
+                        s->path);
+    }
+    return 0;
+  }
+  if (strcmp(digest, STORE_DIGEST_PEPPERED) != 0) {
+    return store_errf(err, errcap,
+                      "%s keeps keys under digest '%s', which this keygate "
+                      "cannot compute (it knows sha256 and hmac-sha256)",
+                      s->path, digest);
+  }
+  if (!have_pepper) {
+    return store_errf(err, errcap,
+                      "%s is peppered (HMAC-SHA-256): give the pepper file it "
+                      "was made with (--pepper-file FILE or "
+                      "KEYGATE_PEPPER_FILE; keygate_pepper_file in nginx)",
+                      s->path);
+  }
+  if (check == NULL || strlen(check) != sizeof s->pepper_check - 1) {
+    return store_errf(err, errcap,
+                      "%s is damaged: it is marked peppered but keeps no "
+                      "pepper check value; restore it from a backup",
+                      s->path);
+  }
+  /* The check value is no secret (it is in the file), but it derives from
+   * the pepper: compare it without an early exit anyway. */
+  if (CRYPTO_memcmp(check, s->pepper_check, sizeof s->pepper_check - 1) != 0) {
+    return store_errf(err, errcap,
+                      "%s was made with another pepper (the one given does "
+                      "not match its check value): give the pepper file it "
+                      "was made with; nothing was read or written",
+                      s->path);
+  }
+  return 0;
+}
+
+/* Read meta.digest and meta.pepper_check, and refuse a store this open
+ * cannot digest for: another algorithm, a peppered store without its
+ * pepper, a plain store with one. */
 static int read_meta(kg_store *s, char *err, size_t errcap) {
   sqlite3_stmt *st;
-  if (store_prepare(s, "SELECT value FROM meta WHERE name = 'digest'", &st, err,
-                    errcap) != 0) {
+  if (store_prepare(s,
+                    "SELECT (SELECT value FROM meta WHERE name = 'digest'),"
+                    " (SELECT value FROM meta WHERE name = 'pepper_check')",
+                    &st, err, errcap) != 0) {
     return -1;
   }
   const int rc = sqlite3_step(st);
   if (rc != SQLITE_ROW) {
     sqlite3_finalize(st);
-    if (rc == SQLITE_DONE) {
-      return store_errf(err, errcap,
-                        "%s is damaged: its meta table names no digest",
-                        s->path);
-    }
     return store_sqlerr(s, rc, "reading the meta table", err, errcap);
   }
   const unsigned char *v = sqlite3_column_text(st, 0);
-  snprintf(s->digest_name, sizeof s->digest_name, "%s",
-           v != NULL ? (const char *)v : "");
-  sqlite3_finalize(st);
-  if (strcmp(s->digest_name, "sha256") != 0) {
+  if (v == NULL) {
+    sqlite3_finalize(st);
     return store_errf(err, errcap,
-                      "%s keeps keys under digest '%s', which this keygate "
-                      "cannot compute (it knows sha256)",
-                      s->path, s->digest_name);
+                      "%s is damaged: its meta table names no digest", s->path);
+  }
+  snprintf(s->digest_name, sizeof s->digest_name, "%s", (const char *)v);
+  const unsigned char *check = sqlite3_column_text(st, 1);
+  const int ret =
+      store_check_marking(s, (const char *)v, (const char *)check, err, errcap);
+  sqlite3_finalize(st);
+  return ret;
+}
+
+/* Make the store's digester (HMAC-SHA-256 under pepper, or SHA-256) and,
+ * with a pepper, its check value: the digest of a label that holds spaces,
+ * so no key (token68) ever has the same digest. */
+static int make_digester(kg_store *s, const kg_pepper *pepper, char *err,
+                         size_t errcap) {
+  static const char LABEL[] = "keygate pepper check v1";
+  if (kg_digester_new(pepper != NULL ? pepper->bytes : NULL,
+                      pepper != NULL ? pepper->len : 0,
+                      &s->digester) != KG_OK) {
+    return store_errf(err, errcap, "cannot set up %s (OpenSSL)",
+                      pepper != NULL ? "HMAC-SHA-256" : "SHA-256");
+  }
+  if (pepper != NULL) {
+    uint8_t d[KG_DIGEST_LEN];
+    static const char HEX[] = "0123456789abcdef";
+    if (kg_digest(s->digester, LABEL, sizeof LABEL - 1, d) != KG_OK) {
+      return store_errf(err, errcap, "cannot compute HMAC-SHA-256 (OpenSSL)");
+    }
+    for (size_t i = 0; i < KG_DIGEST_LEN; i++) {
+      s->pepper_check[2 * i] = HEX[d[i] >> 4];
+      s->pepper_check[2 * i + 1] = HEX[d[i] & 15];
+    }
+    s->pepper_check[sizeof s->pepper_check - 1] = '\0';
+    OPENSSL_cleanse(d, sizeof d);
   }
   return 0;
 }
@@ -395,6 +500,12 @@ static int configure(kg_store *s, char *err, size_t errcap) {
 
 int kg_store_open(const char *path, unsigned flags, kg_store **out, char *err,
                   size_t errcap) {
+  return kg_store_open_peppered(path, flags, NULL, out, err, errcap);
+}
+
+int kg_store_open_peppered(const char *path, unsigned flags,
+                           const kg_pepper *pepper, kg_store **out, char *err,
+                           size_t errcap) {
   if (out == NULL) {
     return store_errf(err, errcap, "kg_store_open: out is NULL");
   }
@@ -404,6 +515,13 @@ int kg_store_open(const char *path, unsigned flags, kg_store **out, char *err,
   }
   if ((flags & KG_STORE_READONLY) && (flags & KG_STORE_CREATE)) {
     return store_errf(err, errcap, "cannot create %s read-only", path);
+  }
+  if (pepper != NULL &&
+      (pepper->len < KG_PEPPER_MIN || pepper->len > KG_PEPPER_MAX)) {
+    return store_errf(err, errcap,
+                      "a pepper is %d to %d bytes, not %zu; see "
+                      "docs/store.md",
+                      KG_PEPPER_MIN, KG_PEPPER_MAX, pepper->len);
   }
   struct stat sb;
   if (!(flags & KG_STORE_CREATE) && stat(path, &sb) != 0) {
@@ -437,7 +555,9 @@ int kg_store_open(const char *path, unsigned flags, kg_store **out, char *err,
     return -1;
   }
   sqlite3_extended_result_codes(s->db, 1);
-  if (configure(s, err, errcap) != 0 || check_schema(s, err, errcap) != 0 ||
+  s->create_peppered = (flags & KG_STORE_CREATE) && pepper != NULL;
+  if (make_digester(s, pepper, err, errcap) != 0 ||
+      configure(s, err, errcap) != 0 || check_schema(s, err, errcap) != 0 ||
       read_meta(s, err, errcap) != 0) {
     kg_store_close(s);
     return -1;
@@ -446,10 +566,10 @@ int kg_store_open(const char *path, unsigned flags, kg_store **out, char *err,
     kg_store_close(s);
     return store_errf(err, errcap, "cannot set up the key format");
   }
-  if (!(flags & KG_STORE_READONLY) &&
-      kg_digester_new(NULL, 0, &s->digester) != KG_OK) {
-    kg_store_close(s);
-    return store_errf(err, errcap, "cannot set up SHA-256 (OpenSSL)");
+  if (flags & KG_STORE_READONLY) {
+    /* Readers digest nothing: the digester served the check value. */
+    kg_digester_free(s->digester);
+    s->digester = NULL;
   }
   *out = s;
   return 0;
@@ -473,6 +593,10 @@ const char *kg_store_path(const kg_store *s) {
 
 const char *kg_store_digest_name(const kg_store *s) {
   return s->digest_name;
+}
+
+int kg_store_peppered(const kg_store *s) {
+  return s != NULL && strcmp(s->digest_name, STORE_DIGEST_PEPPERED) == 0;
 }
 
 /* ---- the file under the path ----------------------------------------- */

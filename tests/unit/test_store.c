@@ -222,13 +222,19 @@ static void newer_schema_is_refused(void **state) {
   assert_non_null(strstr(f->err, "newer than this keygate"));
 }
 
-static void peppered_store_is_recognised(void **state) {
+/* A store marked peppered is opened with its pepper only (the pepper's
+ * own tests: test_store_pepper.c). */
+static void peppered_store_refuses_an_open_without_its_pepper(void **state) {
   fixture *f = *state;
   raw_sql(f->path, "UPDATE meta SET value = 'hmac-sha256' WHERE name = "
                    "'digest'");
   kg_store *s;
   assert_int_equal(kg_store_open(f->path, 0, &s, f->err, sizeof f->err), -1);
-  assert_non_null(strstr(f->err, "hmac-sha256"));
+  assert_non_null(strstr(f->err, "is peppered (HMAC-SHA-256): give the pepper "
+                                 "file it was made with (--pepper-file FILE"));
+  assert_int_equal(
+      kg_store_open(f->path, KG_STORE_READONLY, &s, f->err, sizeof f->err), -1);
+  assert_non_null(strstr(f->err, "is peppered"));
 }
 
 static void read_only_store_refuses_writes(void **state) {
@@ -1303,7 +1309,7 @@ int main(void) {
       T(file_that_is_not_sqlite_is_refused),
       T(empty_file_without_create_is_refused),
       T(newer_schema_is_refused),
-      T(peppered_store_is_recognised),
+      T(peppered_store_refuses_an_open_without_its_pepper),
       T(read_only_store_refuses_writes),
       cmocka_unit_test(account_names_are_checked),
       cmocka_unit_test(key_names_are_one_to_64_printable_characters),

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "keygate/digest.h"
 #include "keygate/index.h"
 
 #ifdef __cplusplus
@@ -39,10 +40,60 @@ typedef struct kg_store kg_store;
  * kg_store_open — open (or with KG_STORE_CREATE, create) the store at path:
  * WAL mode, foreign keys on, schema migrated to the current version (not in
  * read-only mode: an old schema there is an error), a bounded busy timeout.
- * Sets *out. Close with kg_store_close.
+ * Sets *out. Close with kg_store_close. The same as kg_store_open_peppered
+ * without a pepper: a peppered store is refused.
  */
 int kg_store_open(const char *path, unsigned flags, kg_store **out, char *err,
                   size_t errcap);
+
+/* ---- the pepper (docs/store.md, "The pepper") -------------------------- */
+
+#define KG_PEPPER_MIN 32 /* bytes; KG_PEPPER_MAX (64) is the core's */
+
+/* A server pepper in memory: the HMAC-SHA-256 key of a peppered store.
+ * Wipe it with kg_pepper_wipe as soon as the stores are open. */
+typedef struct kg_pepper {
+  unsigned char bytes[KG_PEPPER_MAX];
+  size_t len; /* KG_PEPPER_MIN..KG_PEPPER_MAX once read */
+} kg_pepper;
+
+/*
+ * kg_pepper_read_file — read a pepper file into *out: the file's bytes
+ * with one trailing newline ("\n") removed, KG_PEPPER_MIN to KG_PEPPER_MAX
+ * bytes. Refused: anything but a regular file, a file group or others may
+ * read or write (mode & 077, as ssh refuses a private key; chmod 600), a
+ * size outside the bounds. The error line names the file and the fix,
+ * never a byte of it. On failure *out is wiped; the read buffer is wiped
+ * either way.
+ */
+int kg_pepper_read_file(const char *path, kg_pepper *out, char *err,
+                        size_t errcap);
+
+/* kg_pepper_wipe — erase p (OPENSSL_cleanse). NULL is fine. */
+void kg_pepper_wipe(kg_pepper *p);
+
+/*
+ * kg_store_open_peppered — kg_store_open with a pepper (NULL: none).
+ *
+ * A store is peppered or plain from its creation: created with a pepper
+ * (KG_STORE_CREATE on a path holding no store yet), its meta table says
+ * digest 'hmac-sha256' and keeps a check value, HMAC-SHA-256(pepper,
+ * "keygate pepper check v1"), never the pepper; its keys are digested
+ * HMAC-SHA-256(pepper, key). Opening a peppered store without the pepper,
+ * or with another one (the check value differs), is refused, and so is a
+ * pepper given for a plain store: a store's keys are digested one way.
+ * kg_store_load, kg_store_refresh and kg_store_head compare the store's
+ * marking with the one checked here on every read, so a store re-marked or
+ * replaced in place is refused too. The pepper is not kept in clear: the
+ * store holds it only as the HMAC state of its digester.
+ */
+int kg_store_open_peppered(const char *path, unsigned flags,
+                           const kg_pepper *pepper, kg_store **out, char *err,
+                           size_t errcap);
+
+/* kg_store_peppered — 1 when the store's keys are digested with a pepper
+ * (meta.digest 'hmac-sha256'), else 0. */
+int kg_store_peppered(const kg_store *s);
 
 /* kg_store_close — close the store. NULL is fine. */
 void kg_store_close(kg_store *s);

@@ -11,7 +11,8 @@
  *
  * A new key exists in clear only in a kg_new_key the caller owns: show it
  * once, then wipe it with kg_new_key_wipe. The store keeps its SHA-256
- * digest and its hint (sk_live_****Ab3x), never the key.
+ * digest (HMAC-SHA-256 under the pepper in a peppered store) and its hint
+ * (sk_live_****Ab3x), never the key.
  *
  * Errors: as keygate/store.h — 0 on success, -1 with one line in err.
  * Times are Unix seconds; an expires_at of 0 means "never".
@@ -248,7 +249,8 @@ const char *kg_store_path(const kg_store *s);
 int kg_store_ack_restore(kg_store *s, int64_t *seq, char *err, size_t errcap);
 
 /* kg_store_digest_name — the digest the store's keys are kept under, as
- * recorded in its meta table: "sha256". Owned by s. */
+ * recorded in its meta table: "sha256", or "hmac-sha256" for a peppered
+ * store. Owned by s. */
 const char *kg_store_digest_name(const kg_store *s);
 
 #ifdef __cplusplus
