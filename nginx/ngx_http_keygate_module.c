@@ -133,7 +133,9 @@ typedef struct {
   unsigned hidden : 1;             /* key lines removed from the request */
   unsigned target_set : 1;         /* target holds the request-target */
   unsigned redacted : 1;           /* the request line was redacted */
-  ngx_str_t target; /* the request-target as sent, before any redaction */
+  ngx_str_t target;       /* the request-target as sent, before any redaction */
+  ngx_str_t host_sent;    /* a Host that held a key, as sent (then masked) */
+  ngx_str_t referer_sent; /* the same for Referer */
   uint64_t key_id;
   ngx_str_t account;
   char request_id[KG_REQUEST_ID_LEN + 1]; /* "" until made */
@@ -1307,17 +1309,22 @@ ngx_http_keygate_send_unavailable(ngx_http_request_t *r,
 /* ---- access phase ----------------------------------------------------- */
 
 static int ngx_http_keygate_is_key_field(const ngx_table_elt_t *h) {
-  return (h->key.len == sizeof("authorization") - 1 &&
+  return (h->key.len == sizeof("host") - 1 &&
+          ngx_strncasecmp(h->key.data, (u_char *)"host", h->key.len) == 0) ||
+         (h->key.len == sizeof("authorization") - 1 &&
           ngx_strncasecmp(h->key.data, (u_char *)"authorization", h->key.len) ==
               0) ||
          (h->key.len == sizeof("x-api-key") - 1 &&
           ngx_strncasecmp(h->key.data, (u_char *)"x-api-key", h->key.len) == 0);
 }
 
-/* Copy every Authorization and X-API-Key line of the request, in order and
- * duplicates included, into fields (at most cap). Returns the count. */
+/* Copy every Authorization, X-API-Key and Host line of the request, in
+ * order and duplicates included, into fields (at most cap): a key in Host
+ * is a key in the URL (kg_credential_extract). A Host masked by
+ * ngx_http_keygate_mask_url_fields is passed as sent. Returns the count. */
 static size_t ngx_http_keygate_fields(ngx_http_request_t *r, kg_field *fields,
                                       size_t cap) {
+  const ngx_http_keygate_ctx_t *ctx = ngx_http_keygate_find_ctx(r);
   size_t n = 0;
   for (ngx_list_part_t *part = &r->headers_in.headers.part; part != NULL;
        part = part->next) {
@@ -1330,6 +1337,11 @@ static size_t ngx_http_keygate_fields(ngx_http_request_t *r, kg_field *fields,
       fields[n].name.len = h[i].key.len;
       fields[n].value.ptr = (const char *)h[i].value.data;
       fields[n].value.len = h[i].value.len;
+      if (&h[i] == r->headers_in.host && ctx != NULL &&
+          ctx->host_sent.data != NULL) {
+        fields[n].value.ptr = (const char *)ctx->host_sent.data;
+        fields[n].value.len = ctx->host_sent.len;
+      }
       n++;
     }
   }
@@ -1596,6 +1608,68 @@ ngx_http_keygate_checked_target(ngx_http_request_t *r,
   return lcf->query_keys == NGX_HTTP_KEYGATE_QUERY_IGNORE ? path : whole;
 }
 
+/*
+ * Host and Referer are URLs (Host the request's own authority): nginx
+ * writes both into every error-log line of the request ("host:",
+ * "referrer:", also at the default level: an invalid chunked body, an
+ * upstream error) and passes Referer to the upstream. One holding a key is
+ * replaced by "<redacted>" as soon as the head is read: in the post-read
+ * phase, before any location or module, and in the bad-request handler for
+ * heads nginx refused. The Host as sent stays in ctx, for the decision (a
+ * key there is api_key_in_query); a key in Referer changes no decision (the
+ * previous page's URL is not this request's). NGX_ERROR: out of memory.
+ */
+static u_char ngx_http_keygate_mark[] = "<redacted>";
+
+static int ngx_http_keygate_field_has_key(const ngx_table_elt_t *h,
+                                          const kg_key_policy *p) {
+  if (h == NULL || h->value.data == ngx_http_keygate_mark) {
+    return 0;
+  }
+  kg_span v = {(const char *)h->value.data, h->value.len};
+  return kg_target_has_key(p, v);
+}
+
+static ngx_int_t ngx_http_keygate_mask_url_fields(ngx_http_request_t *r,
+                                                  const kg_key_policy *p) {
+  static const size_t len = sizeof ngx_http_keygate_mark - 1;
+  ngx_table_elt_t *host = r->headers_in.host;
+  if (ngx_http_keygate_field_has_key(host, p)) {
+    ngx_http_keygate_ctx_t *ctx = ngx_http_keygate_ctx(r);
+    if (ctx == NULL) {
+      return NGX_ERROR;
+    }
+    ctx->host_sent = host->value;
+    host->value.data = ngx_http_keygate_mark;
+    host->value.len = len;
+    /* $host: the name nginx took from Host, the key lowercased */
+    r->headers_in.server.data = ngx_http_keygate_mark;
+    r->headers_in.server.len = len;
+  }
+  ngx_table_elt_t *referer = r->headers_in.referer;
+  if (ngx_http_keygate_field_has_key(referer, p)) {
+    ngx_http_keygate_ctx_t *ctx = ngx_http_keygate_ctx(r);
+    if (ctx == NULL) {
+      return NGX_ERROR;
+    }
+    ctx->referer_sent = referer->value;
+    referer->value.data = ngx_http_keygate_mark;
+    referer->value.len = len;
+  }
+  return NGX_OK;
+}
+
+/* The post-read phase: every request of every server, before anything can
+ * log it. The policy (the key prefix) is the server{}'s. */
+static ngx_int_t ngx_http_keygate_post_read_handler(ngx_http_request_t *r) {
+  const ngx_http_keygate_loc_conf_t *lcf =
+      ngx_http_get_module_loc_conf(r, ngx_http_keygate_module);
+  if (ngx_http_keygate_mask_url_fields(r, &lcf->policy) != NGX_OK) {
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+  }
+  return NGX_DECLINED;
+}
+
 /* Remember the decision and what it found, for the variables. The account
  * name is copied: the snapshot may be swapped before the log phase. */
 static void ngx_http_keygate_remember(ngx_http_request_t *r,
@@ -1816,13 +1890,22 @@ static kg_status ngx_http_keygate_classify(ngx_http_request_t *r) {
   ngx_memcpy(copy, start, len);
   /* nginx ended each stored name and value with a NUL in its buffer, over
    * the colon and over the CR (or the whitespace before it): put them
-   * back in the copy. */
+   * back in the copy (a masked value's end is where it was sent). */
+  const ngx_http_keygate_ctx_t *ctx = ngx_http_keygate_find_ctx(r);
   for (ngx_list_part_t *part = &r->headers_in.headers.part; part != NULL;
        part = part->next) {
     ngx_table_elt_t *h = part->elts;
     for (ngx_uint_t i = 0; i < part->nelts; i++) {
+      const ngx_str_t *value = &h[i].value;
+      if (ctx != NULL && &h[i] == r->headers_in.host &&
+          ctx->host_sent.data != NULL) {
+        value = &ctx->host_sent;
+      } else if (ctx != NULL && &h[i] == r->headers_in.referer &&
+                 ctx->referer_sent.data != NULL) {
+        value = &ctx->referer_sent;
+      }
       u_char *k = h[i].key.data + h[i].key.len;
-      u_char *v = h[i].value.data + h[i].value.len;
+      u_char *v = value->data + value->len;
       if (k >= start && k < start + len && copy[k - start] == '\0') {
         copy[k - start] = ':';
       }
@@ -1894,6 +1977,9 @@ static ngx_int_t ngx_http_keygate_bad_request_handler(ngx_http_request_t *r) {
   /* Never keep a connection whose head nginx could not read. */
   r->keepalive = 0;
   ngx_http_keygate_recover_line(r);
+  if (ngx_http_keygate_mask_url_fields(r, &lcf->policy) != NGX_OK) {
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+  }
 
   kg_field fields[NGX_HTTP_KEYGATE_MAX_FIELDS];
   size_t n = ngx_http_keygate_fields(r, fields, NGX_HTTP_KEYGATE_MAX_FIELDS);
@@ -1914,6 +2000,12 @@ static ngx_int_t ngx_http_keygate_bad_request_handler(ngx_http_request_t *r) {
     return ngx_http_keygate_send_fixed(r, status, ctx->request_id, fmt);
   }
   kg_status refusal = ngx_http_keygate_classify(r);
+  if (refusal == KG_OK && status == NGX_HTTP_BAD_REQUEST &&
+      (r->headers_in.chunked || r->headers_in.content_length_n > 0)) {
+    /* A head the core finds nothing wrong with, nginx read whole (it
+     * knows the body's framing): what it refused is the body. */
+    refusal = KG_E_BAD_BODY;
+  }
   if (refusal == KG_OK || kg_refusal_http_status(refusal) !=
                               (int)ngx_http_keygate_public_status(status)) {
     refusal = ngx_http_keygate_refusal_of(status);
@@ -2245,6 +2337,11 @@ static ngx_int_t ngx_http_keygate_init(ngx_conf_t *cf) {
     return NGX_ERROR;
   }
   *h = ngx_http_keygate_access_handler;
+  h = ngx_array_push(&cmcf->phases[NGX_HTTP_POST_READ_PHASE].handlers);
+  if (h == NULL) {
+    return NGX_ERROR;
+  }
+  *h = ngx_http_keygate_post_read_handler;
 
   /* keygate checks keys somewhere (a keygate_db is configured) */
   if (mcf->dbs.nelts > 0 && mcf->verbose_error_log != 1 &&

@@ -41,16 +41,31 @@ requests=(
   "GET /api/v1/iocs?apikey=$K HTTP/1.1\r\n${H}X-API-Key : $K\r\n\r\n"
   "GET /api/v1/iocs?apikey=$K HTTP/1.1\r\n${H}X-API-Key: $K\0\r\n\r\n"
   "GET /api/v1/iocs?apikey=$K HTTP/1.1\r\nConnection: close\r\n\r\n"
+  # Host and Referer are URLs nginx writes into error-log lines ("host:",
+  # "referrer:"): a key in Host is api_key_in_query; one in Referer is
+  # masked, the request passed on, and its broken body logged and
+  # answered as such (issue 12's last review)
+  "POST /api/v1/iocs HTTP/1.1\r\nHost: $K\r\nX-API-Key: $K\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\n"
+  "GET /api/v1/iocs HTTP/1.1\r\n${H}X-API-Key: $K\r\nReferer: $K\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
+  "GET /api/v1/iocs HTTP/1.1\r\n${H}X-API-Key: $K\r\nReferer: https://app.example/?q=sk%5flive%5f$SECRET\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
   # valid requests and a bad parameter, keys in headers only
   "GET /api/v1/iocs?limit=2 HTTP/1.1\r\n${H}X-API-Key: $K\r\n\r\n"
   "GET /api/v1/iocs?limit=0 HTTP/1.1\r\n${H}Authorization: Bearer $K\r\n\r\n"
 )
 statuses=""
+bodies=()
 for r in "${requests[@]}"; do
   send "$r"
   statuses="$statuses$(resp_status) "
+  bodies+=("$(resp_body)")
 done
-check "answers" "$statuses" "400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 200 400 "
+check "answers" "$statuses" "400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 200 400 "
+check_match "a key in Host is a key in the URL" "${bodies[20]}" '"code":"api_key_in_query"'
+check_match "a broken body is named as such" "${bodies[21]}" \
+  '"code":"bad_request","message":"The request body does not match its framing'
+check_match "also with an encoded key in Referer" "${bodies[22]}" \
+  'does not match its framing'
+
 
 # Stop (nginx flushes and closes its logs), then look at every file the
 # server wrote: --log-dir, and the private folder while it still exists.
@@ -64,13 +79,16 @@ check "one access-log line per request (and the readiness probe)" "$lines" \
 # Every request with a key in its query, also those nginx refuses itself
 # (SPEC §1.3: the query comes first).
 check "access log names the refusals" \
-  "$(grep -c ' api_key_in_query ' "$T/logs/access.log")" 20
+  "$(grep -c ' api_key_in_query ' "$T/logs/access.log")" 21
 # A refused request's body is not read (it is not discarded: the
 # connection closes), so nginx finds nothing wrong with it; any line that
 # does speak of it has the request line redacted. (server_gateway.sh has
 # a broken body nginx does read and log.)
 check "broken chunked bodies: any line about them redacted" \
   "$(grep 'chunked' "$T/logs/error.log" | grep -vc '<redacted>' || true)" 0
+check "the broken bodies were logged, each with its referrer masked" \
+  "$(grep 'client sent invalid chunked body' "$T/logs/error.log" |
+    grep -c 'referrer: "<redacted>"' || true)" 2
 check "no key in any log" \
   "$(grep -rl -e "$SECRET" -e "${SECRET:0:16}" "$T/logs" "$T/private-copy" || true)" ""
 finish
