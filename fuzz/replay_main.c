@@ -2,24 +2,28 @@
  * fuzz/replay_main.c — the standalone replay driver: runs a libFuzzer target
  * over files and folders without libFuzzer, under any compiler.
  *
- *   fuzz_<target>_replay FILE|DIR ...
+ *   fuzz_<target>_replay [-v] FILE|DIR ...
  *
- * Each file is read into one malloc of exactly its size (so a read past the
+ * -v names each file before it runs; without it a crash still names its
+ * file (from the sanitizer's death callback or a signal handler). Each
+ * file is read into one malloc of exactly its size (so a read past the
  * end is a heap overflow that ASan reports) and passed once to
  * LLVMFuzzerTestOneInput. Folders are read one level deep, in name order.
  * Exits 0 when at least one input ran and none crashed; 1 when a file or
  * folder cannot be read, or when there was nothing to replay (an empty
- * corpus is a rotten corpus).
+ * corpus is a rotten corpus); 2 on a usage error.
  */
-#define _POSIX_C_SOURCE 200809L /* fileno */
+#define _POSIX_C_SOURCE 200809L /* fileno, sigaction */
 
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "fuzz_util.h"
 
@@ -28,6 +32,46 @@ __attribute__((weak)) int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc;
   (void)argv;
   return 0;
+}
+
+/* The file being replayed, for the crash message; and whether -v was given. */
+static const char *current_path;
+static int verbose;
+
+/* The sanitizers' hook, when linked with one (weak: absent otherwise). */
+__attribute__((weak)) void
+__sanitizer_set_death_callback(void (*callback)(void));
+
+/* name_current — write "replay: crashed on PATH" to stderr; only
+ * async-signal-safe calls, as it runs from a signal handler. */
+static void name_current(void) {
+  if (current_path != NULL) {
+    static const char msg[] = "replay: crashed on ";
+    (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)!write(STDERR_FILENO, current_path, strlen(current_path));
+    (void)!write(STDERR_FILENO, "\n", 1);
+  }
+}
+
+static void on_fatal_signal(int sig) {
+  name_current();
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+/* watch_crashes — name the current file on a sanitizer report or a fatal
+ * signal (FUZZ_CHECK aborts). */
+static void watch_crashes(void) {
+  if (__sanitizer_set_death_callback != NULL) {
+    __sanitizer_set_death_callback(name_current);
+  }
+  static const int sigs[] = {SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL};
+  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_fatal_signal;
+    sigaction(sigs[i], &sa, NULL);
+  }
 }
 
 /* run_file — replay one file. Returns 0, or -1 when it cannot be read. */
@@ -59,9 +103,14 @@ static int run_file(const char *path) {
     free(buf);
     return -1;
   }
-  /* Named before it runs, as libFuzzer does, so a crash says which. */
-  fprintf(stderr, "Running: %s\n", path);
+  /* With -v named before it runs, as libFuzzer does; a crash names it
+   * either way (watch_crashes). */
+  if (verbose) {
+    fprintf(stderr, "Running: %s\n", path);
+  }
+  current_path = path;
   LLVMFuzzerTestOneInput(buf, size);
+  current_path = NULL;
   free(buf);
   return 0;
 }
@@ -126,16 +175,40 @@ static int run_dir(const char *dir, size_t *count) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 2) {
+  int first = 1;
+  for (; first < argc && argv[first][0] == '-'; first++) {
+    if (strcmp(argv[first], "-v") == 0 ||
+        strcmp(argv[first], "--verbose") == 0) {
+      verbose = 1;
+    } else if (strcmp(argv[first], "-h") == 0 ||
+               strcmp(argv[first], "--help") == 0) {
+      printf("usage: %s [-v] FILE|DIR ...\n"
+             "Replays each file (each file of each folder, one level, in "
+             "name order) once\nthrough the fuzz target, without "
+             "libFuzzer. -v names each file before it runs.\nExit: 0 all "
+             "ran without a crash, 1 unreadable input or none, 2 usage.\n",
+             argv[0]);
+      return 0;
+    } else if (strcmp(argv[first], "--") == 0) {
+      first++;
+      break;
+    } else {
+      fprintf(stderr, "replay: unknown option %s (try %s --help)\n",
+              argv[first], argv[0]);
+      return 2;
+    }
+  }
+  if (first >= argc) {
     fprintf(stderr,
-            "usage: %s FILE|DIR ...: replay inputs through the "
-            "fuzz target\n",
+            "usage: %s [-v] FILE|DIR ...: replay inputs through the "
+            "fuzz target (--help)\n",
             argv[0]);
     return 2;
   }
   LLVMFuzzerInitialize(&argc, &argv);
+  watch_crashes();
   size_t count = 0;
-  for (int i = 1; i < argc; i++) {
+  for (int i = first; i < argc; i++) {
     struct stat st;
     if (stat(argv[i], &st) != 0) {
       fprintf(stderr, "replay: cannot stat %s: %s\n", argv[i], strerror(errno));
