@@ -27,7 +27,9 @@
 extern "C" {
 #endif
 
-#define KG_STORE_ERR_MAX 256
+/* Room for one error line: two paths and the fix (a pepper line names
+ * three ways to give it). */
+#define KG_STORE_ERR_MAX 512
 
 enum {
   KG_STORE_READONLY = 1u, /* open for reading only (the server) */
