@@ -282,22 +282,55 @@ static inline int url_stop(unsigned char c, unsigned char lo,
  * mask; the scalar loop is its twin, and takes a target shorter than
  * sixteen bytes (it never reads past n).
  */
+#ifdef KG_HAVE_SSE2
+static unsigned url_stops16(__m128i v, unsigned char lo, unsigned char fold) {
+  __m128i m = _mm_or_si128(
+      _mm_or_si128(
+          _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8((char)(lo & ~fold))),
+                       _mm_cmpeq_epi8(v, _mm_set1_epi8((char)lo))),
+          _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('%')),
+                       _mm_cmpeq_epi8(v, _mm_set1_epi8('=')))),
+      _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('?')),
+                                _mm_cmpeq_epi8(v, _mm_set1_epi8('&'))),
+                   _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(';')),
+                                _mm_cmpeq_epi8(v, _mm_set1_epi8('#')))));
+  return (unsigned)_mm_movemask_epi8(m);
+}
+
+static uint64_t load_u64(const char *s) {
+  uint64_t v;
+  memcpy(&v, s, 8);
+  return v;
+}
+
+static uint32_t load_u32(const char *s) {
+  uint32_t v;
+  memcpy(&v, s, 4);
+  return v;
+}
+#endif
+
 static unsigned url_stops(const char *s, size_t n, unsigned char lo,
                           unsigned char fold) {
 #ifdef KG_HAVE_SSE2
   if (n == 16) {
-    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
-    __m128i m = _mm_or_si128(
-        _mm_or_si128(
-            _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8((char)(lo & ~fold))),
-                         _mm_cmpeq_epi8(v, _mm_set1_epi8((char)lo))),
-            _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('%')),
-                         _mm_cmpeq_epi8(v, _mm_set1_epi8('=')))),
-        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('?')),
-                                  _mm_cmpeq_epi8(v, _mm_set1_epi8('&'))),
-                     _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(';')),
-                                  _mm_cmpeq_epi8(v, _mm_set1_epi8('#')))));
-    return (unsigned)_mm_movemask_epi8(m);
+    return url_stops16(_mm_loadu_si128((const __m128i *)(const void *)s), lo,
+                       fold);
+  }
+  /* A short target (a Host value, "/"): two overlapping loads that cover
+   * s[0..n) exactly, the second half's bits moved to where its bytes are.
+   * Zero lanes are never stops. */
+  if (n >= 8) {
+    unsigned m = url_stops16(
+        _mm_set_epi64x((long long)load_u64(s + n - 8), (long long)load_u64(s)),
+        lo, fold);
+    return ((m & 0xFFu) | ((m >> 8) << (n - 8))) & ((1u << n) - 1u);
+  }
+  if (n >= 4) {
+    unsigned m = url_stops16(
+        _mm_set_epi32(0, 0, (int)load_u32(s + n - 4), (int)load_u32(s)), lo,
+        fold);
+    return ((m & 0xFu) | (((m >> 4) & 0xFu) << (n - 4))) & ((1u << n) - 1u);
   }
 #endif
   unsigned bits = 0;
@@ -307,11 +340,51 @@ static unsigned url_stops(const char *s, size_t n, unsigned char lo,
   return bits;
 }
 
+#if defined(__GNUC__) || defined(__clang__)
+#define KG_NOINLINE __attribute__((noinline))
+#else
+#define KG_NOINLINE
+#endif
+
+/* Where the scan stands: the current parameter's start, and whether it has
+ * had its '=' yet. */
+typedef struct url_state {
+  size_t param;
+  int named;
+} url_state;
+
+/* The work at the stops of one block (bits: positions from `block`). Kept
+ * out of line: most blocks of most targets have no stop at all, and the
+ * loop over them stays a few instructions without this one's frame. */
+static KG_NOINLINE kg_status url_block_stops(const kg_key_policy *p,
+                                             const char *s, size_t len,
+                                             size_t block, unsigned bits,
+                                             url_state *st) {
+  for (; bits != 0; bits &= bits - 1) {
+    size_t i = block + (size_t)__builtin_ctz(bits);
+    unsigned cls = url_class[(unsigned char)s[i]];
+    if ((cls == 0 || cls == URL_PCT) &&
+        spells(s, len, i, p->prefix, p->prefix_len)) {
+      return KG_URL_KEY_PREFIX;
+    }
+    if (cls == URL_EQ && !st->named) {
+      st->named = 1;
+      if (i + 1 < len && (url_class[(unsigned char)s[i + 1]] & URL_END) == 0 &&
+          is_key_param_name(s + st->param, i - st->param)) {
+        return KG_URL_KEY_PARAM;
+      }
+    } else if (cls == URL_END) {
+      st->param = i + 1;
+      st->named = 0;
+    }
+  }
+  return KG_OK;
+}
+
 kg_status kg_target_scan(const kg_key_policy *p, kg_span target) {
   const char *s = target.ptr;
   size_t len = target.len;
-  size_t plen = p->prefix_len;
-  if (len == 0 || plen == 0) {
+  if (len == 0 || p->prefix_len == 0) {
     return KG_OK; /* a policy always has a prefix (kg_key_policy_init) */
   }
   /* The prefix starts at its first character, raw in either case, or at a
@@ -319,8 +392,7 @@ kg_status kg_target_scan(const kg_key_policy *p, kg_span target) {
    * other characters match themselves only. */
   unsigned char lo = kg_lower((unsigned char)p->prefix[0]);
   unsigned char fold = (unsigned)(lo - 'a') < 26u ? 0x20 : 0;
-  size_t param = 0; /* where the current parameter starts */
-  int named = 0;    /* 1 once the current parameter has had its '=' */
+  url_state st = {0, 0};
   for (size_t block = 0; block < len; block += 16) {
     size_t n = len - block < 16 ? len - block : 16;
     unsigned bits;
@@ -331,22 +403,10 @@ kg_status kg_target_scan(const kg_key_policy *p, kg_span target) {
     } else {
       bits = url_stops(s + block, n, lo, fold);
     }
-    for (; bits != 0; bits &= bits - 1) {
-      size_t i = block + (size_t)__builtin_ctz(bits);
-      unsigned cls = url_class[(unsigned char)s[i]];
-      if ((cls == 0 || cls == URL_PCT) && spells(s, len, i, p->prefix, plen)) {
-        return KG_URL_KEY_PREFIX;
-      }
-      if (cls == URL_EQ && !named) {
-        named = 1;
-        if (i + 1 < len &&
-            (url_class[(unsigned char)s[i + 1]] & URL_END) == 0 &&
-            is_key_param_name(s + param, i - param)) {
-          return KG_URL_KEY_PARAM;
-        }
-      } else if (cls == URL_END) {
-        param = i + 1;
-        named = 0;
+    if (bits != 0) {
+      kg_status r = url_block_stops(p, s, len, block, bits, &st);
+      if (r != KG_OK) {
+        return r;
       }
     }
   }

@@ -37,6 +37,7 @@
 
 #include "chars.h"
 #include "ct.h"
+#include "hotpath.h"
 
 #define SLOT_OCCUPIED 1u
 #define MAX_KICKS 1000
@@ -53,6 +54,7 @@ struct kg_index {
   size_t nbuckets;
   size_t bytes; /* allocated for buckets */
   size_t count;
+  int huge; /* 1 when madvise(MADV_HUGEPAGE) accepted the table */
 };
 
 _Static_assert(sizeof(kg_record) == 64, "a slot is one cache line");
@@ -66,28 +68,49 @@ _Static_assert(offsetof(kg_record, key_id) == KG_DIGEST_LEN &&
  * size allocated. Big tables get 2 MiB alignment and the huge-page advice
  * (advice only: ignored where transparent huge pages are off).
  */
-static bucket *alloc_table(size_t bytes, size_t *alloc) {
+static bucket *alloc_table(size_t bytes, size_t *alloc, int *huge) {
   size_t align = 64;
   if (bytes >= HUGE_PAGE) {
     align = HUGE_PAGE;
   }
   *alloc = (bytes + align - 1) / align * align;
   bucket *b = aligned_alloc(align, *alloc);
+  *huge = 0;
   if (b == NULL) {
     return NULL;
   }
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   if (align == HUGE_PAGE) {
-    (void)madvise(b, *alloc, MADV_HUGEPAGE);
+    *huge = madvise(b, *alloc, MADV_HUGEPAGE) == 0;
   }
 #endif
   memset(b, 0, *alloc);
   return b;
 }
 
+/* The high 64 bits of the 128-bit product a * b. Where the compiler has
+ * no 128-bit integer (32-bit targets, MSVC), the schoolbook product of
+ * 32-bit halves: the same value, no branch. */
+static uint64_t mul_hi64(uint64_t a, uint64_t b) {
+#if defined(__SIZEOF_INT128__) && !defined(KEYGATE_NO_INT128)
+  return (uint64_t)(((unsigned __int128)a * b) >> 64);
+#else
+  uint64_t a_lo = (uint32_t)a;
+  uint64_t a_hi = a >> 32;
+  uint64_t b_lo = (uint32_t)b;
+  uint64_t b_hi = b >> 32;
+  uint64_t lo_lo = a_lo * b_lo;
+  uint64_t hi_lo = a_hi * b_lo;
+  uint64_t lo_hi = a_lo * b_hi;
+  uint64_t hi_hi = a_hi * b_hi;
+  uint64_t mid = (lo_lo >> 32) + (uint32_t)hi_lo + lo_hi;
+  return hi_hi + (hi_lo >> 32) + (mid >> 32);
+#endif
+}
+
 /* Bucket for 8 digest bytes: (h * nbuckets) >> 64, uniform over [0, n). */
 static size_t reduce(uint64_t h, size_t nbuckets) {
-  return (size_t)(((unsigned __int128)h * nbuckets) >> 64);
+  return (size_t)mul_hi64(h, (uint64_t)nbuckets);
 }
 
 static size_t bucket1(const kg_index *idx, const uint8_t *digest) {
@@ -168,7 +191,8 @@ static int insert(kg_index *idx, kg_record r, uint64_t *rng) {
 
 static kg_status try_build(const kg_record *recs, size_t n, size_t nbuckets,
                            kg_index *idx) {
-  idx->buckets = alloc_table(nbuckets * sizeof(bucket), &idx->bytes);
+  idx->buckets =
+      alloc_table(nbuckets * sizeof(bucket), &idx->bytes, &idx->huge);
   if (idx->buckets == NULL) {
     return KG_E_NOMEM;
   }
@@ -335,6 +359,29 @@ int kg_index_contains(const kg_index *idx,
 
 /* ---- lookup (constant-time; see index.h) ------------------------------ */
 
+void kg_index_prefetch(const kg_index *idx,
+                       const uint8_t digest[KG_DIGEST_LEN]) {
+#if defined(__GNUC__) || defined(__clang__)
+  if (idx == NULL || idx->nbuckets == 0) {
+    return;
+  }
+  const bucket *b1 = &idx->buckets[bucket1(idx, digest)];
+  const bucket *b2 = &idx->buckets[bucket2(idx, digest)];
+  /* A bucket is KG_INDEX_BUCKET_SLOTS cache lines: ask for each. */
+  for (int s = 0; s < KG_INDEX_BUCKET_SLOTS; s++) {
+    __builtin_prefetch(&b1->slot[s], 0, 3);
+    __builtin_prefetch(&b2->slot[s], 0, 3);
+  }
+#else
+  (void)idx;
+  (void)digest;
+#endif
+}
+
+int kg_index_huge_pages(const kg_index *idx) {
+  return idx != NULL && idx->huge;
+}
+
 int kg_index_lookup(const kg_index *idx, const uint8_t digest[KG_DIGEST_LEN],
                     kg_record *out) {
   if (idx == NULL || idx->nbuckets == 0) {
@@ -390,17 +437,14 @@ kg_status kg_key_id_parse(const char *s, size_t len, uint64_t *key_id) {
   if (s == NULL || key_id == NULL || len != 15 || memcmp(s, "key_", 4) != 0) {
     return KG_E_ARGUMENT;
   }
-  unsigned __int128 v = 0;
+  uint64_t v = 0;
   for (size_t i = 4; i < 15; i++) {
     int d = kg_base62_value((unsigned char)s[i]);
-    if (d < 0) {
-      return KG_E_ARGUMENT;
+    if (d < 0 || v > (UINT64_MAX - (unsigned)d) / 62u) {
+      return KG_E_ARGUMENT; /* not a digit, or past 2^64 - 1 */
     }
     v = v * 62u + (unsigned)d;
   }
-  if (v > UINT64_MAX) {
-    return KG_E_ARGUMENT;
-  }
-  *key_id = (uint64_t)v;
+  *key_id = v;
   return KG_OK;
 }

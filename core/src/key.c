@@ -10,6 +10,7 @@
 
 #include "chars.h"
 #include "crc32.h"
+#include "hotpath.h"
 #include "keygate/credential.h"
 
 kg_status kg_key_policy_init(kg_key_policy *p, kg_key_kind kind,
@@ -71,14 +72,16 @@ static int has_prefix(const kg_key_policy *p, const char *key, size_t len) {
   return memcmp(key, p->prefix, p->prefix_len) == 0;
 }
 
+/* The strict format without the CRC: length, base62 body, checksum
+ * digits decoded into pending->want. */
 static kg_status check_strict(const kg_key_policy *p, const char *key,
-                              size_t len) {
+                              size_t len, kg_key_pending *pending) {
   size_t body = p->prefix_len + KG_KEY_RANDOM_CHARS;
   if (len != body + KG_KEY_CHECKSUM_CHARS) {
     return KG_KEY_BAD_LENGTH;
   }
-  if (kg_span_base62(key + p->prefix_len, body - p->prefix_len) !=
-      body - p->prefix_len) {
+  if (kg_span_base62(key + p->prefix_len, KG_KEY_RANDOM_CHARS) !=
+      KG_KEY_RANDOM_CHARS) {
     return KG_KEY_BAD_CHARACTER;
   }
   int bad = 0;
@@ -91,13 +94,15 @@ static kg_status check_strict(const kg_key_policy *p, const char *key,
   if (bad < 0) {
     return KG_KEY_BAD_CHARACTER; /* some digit was -1 */
   }
-  /* The prefix was compared already: continue its CRC over the rest. */
-  uint32_t crc =
-      kg_crc32(p->prefix_crc, key + p->prefix_len, KG_KEY_RANDOM_CHARS);
-  return sum == crc ? KG_OK : KG_KEY_BAD_CHECKSUM;
+  pending->crc = 1;
+  pending->want = sum;
+  return KG_OK;
 }
 
-kg_status kg_key_check(const kg_key_policy *p, const char *key, size_t len) {
+kg_status kg_key_check_deferred(const kg_key_policy *p, const char *key,
+                                size_t len, kg_key_pending *pending) {
+  pending->crc = 0;
+  pending->want = 0;
   if (p == NULL || key == NULL) {
     return KG_E_ARGUMENT;
   }
@@ -105,7 +110,7 @@ kg_status kg_key_check(const kg_key_policy *p, const char *key, size_t len) {
     return KG_KEY_BAD_PREFIX;
   }
   if (p->kind == KG_KEY_STRICT) {
-    return check_strict(p, key, len);
+    return check_strict(p, key, len, pending);
   }
   if (len < KG_KEY_PREFIX_MIN_LEN || len > KG_KEY_PREFIX_MAX_LEN ||
       len == p->prefix_len) {
@@ -114,6 +119,23 @@ kg_status kg_key_check(const kg_key_policy *p, const char *key, size_t len) {
   return kg_is_token68(key + p->prefix_len, len - p->prefix_len)
              ? KG_OK
              : KG_KEY_BAD_CHARACTER;
+}
+
+kg_status kg_key_crc_ok(const kg_key_policy *p, const char *key,
+                        const kg_key_pending *pending) {
+  if (!pending->crc) {
+    return KG_OK;
+  }
+  /* The prefix was compared already: continue its CRC over the rest. */
+  uint32_t crc =
+      kg_crc32(p->prefix_crc, key + p->prefix_len, KG_KEY_RANDOM_CHARS);
+  return pending->want == crc ? KG_OK : KG_KEY_BAD_CHECKSUM;
+}
+
+kg_status kg_key_check(const kg_key_policy *p, const char *key, size_t len) {
+  kg_key_pending pending;
+  kg_status s = kg_key_check_deferred(p, key, len, &pending);
+  return s == KG_OK ? kg_key_crc_ok(p, key, &pending) : s;
 }
 
 kg_status kg_random_base62(char *out, size_t n) {
