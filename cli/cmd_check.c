@@ -47,8 +47,9 @@ static void usage(FILE *f) {
           "                     [--realm api] < request.txt\n"
           "Reads one raw HTTP request head on stdin and prints the decision "
           "as JSON.\n"
-          "FILE holds lines '<status><TAB><key>', status active, "
-          "deactivated or expired.\n");
+          "FILE holds lines '<status><TAB><key>', status active (or "
+          "valid), deactivated or expired: the file 'keygate keys seed "
+          "--out' writes.\n");
 }
 
 static int parse_args(int argc, char **argv, check_opts *o) {
@@ -89,6 +90,7 @@ static int parse_status(const char *s, size_t len, uint32_t *out) {
     const char *name;
     uint32_t status;
   } names[] = {{"active", KG_REC_ACTIVE},
+               {"valid", KG_REC_ACTIVE}, /* keys seed --out's class name */
                {"deactivated", KG_REC_DEACTIVATED},
                {"expired", KG_REC_EXPIRED}};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -130,7 +132,7 @@ static int load_keys_file(const char *path, kg_digester *dg, kg_index **out) {
     if (tab == NULL || parse_status(line, (size_t)(tab - line), &status) != 0) {
       rc = cli_error(CLI_EXIT_FAIL, CMD,
                      "%s:%lu: expected '<status><TAB><key>' with status "
-                     "active, deactivated or expired",
+                     "active (or valid), deactivated or expired",
                      path, lineno);
       break;
     }

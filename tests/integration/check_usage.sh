@@ -168,6 +168,21 @@ printf '# nothing yet\n\n' >"$TMP/empty.tsv"
 assert_exit 0 "empty keys file" -- "$KEYGATE" check --keys "$TMP/empty.tsv" <"$GOOD"
 assert_eq key_unknown "$(json_get "$TMP/out" detail)" "empty keys file: detail"
 
+# the file 'keys seed --out' writes is a keys file as it is ('valid' lines
+# are active keys), as the README shows
+export KEYGATE_DB=$TMP/seed.db
+"$KEYGATE" keys seed --valid 2 --expired 1 --deactivated 1 --out "$TMP/seed.tsv" >/dev/null
+for class in valid expired deactivated; do
+  key=$(grep -m1 "^$class"$'\t' "$TMP/seed.tsv" | cut -f2)
+  printf 'GET / HTTP/1.1\r\nHost: a\r\nX-API-Key: %s\r\n\r\n' "$key" >"$TMP/seed.req"
+  assert_exit 0 "seeded $class key" -- "$KEYGATE" check --keys "$TMP/seed.tsv" <"$TMP/seed.req"
+  case $class in
+  valid) want=valid ;;
+  *) want=expired_api_key ;;
+  esac
+  assert_eq "$want" "$(json_get "$TMP/out" decision)" "seeded $class key: decision"
+done
+
 # a directory opens with fopen() on Linux but cannot be read: it must not
 # pass for an empty keys file
 mkdir "$TMP/dir.tsv"
