@@ -101,6 +101,20 @@ assert_eq "$WANT_OUTPUT" "$(cat "$TMP/out")" "pkg-config: output"
 assert_contains "$(ldd "$TMP/consumer_pc")" "$LIBDIR/libkeygate.so" \
   "pkg-config: loads the installed library"
 
+# ---- the README's embedding example, as written ------------------------------
+sed -n '/^```c$/,/^```$/p' "$KEYGATE_SRC/README.md" | sed '1d;$d' >"$TMP/app.c"
+assert_contains "$(cat "$TMP/app.c")" "kg_decide" "README: the C example is found"
+# shellcheck disable=SC2046,SC2086 # pkg-config output and $SAN split on purpose
+assert_exit 0 "README example: compile and link as the README says" -- \
+  "$CC" -std=c11 -Wall -Wextra -Werror $SAN $(pkg-config --cflags keygate) \
+  "$TMP/app.c" -o "$TMP/app" $(pkg-config --libs keygate) -Wl,-rpath,"$LIBDIR"
+assert_exit 0 "README example: run" -- "$TMP/app"
+assert_contains "$(cat "$TMP/out")" $'\nvalid 200\n' "README example: a valid key"
+assert_contains "$(cat "$TMP/out")" "WWW-Authenticate: Bearer realm=\"api\"" \
+  "README example: the 401 answer"
+assert_contains "$(cat "$TMP/out")" $'\nmissing_api_key 401' \
+  "README example: a missing key"
+
 # ---- the installed headers are C++-safe ---------------------------------------
 # shellcheck disable=SC2046 # pkg-config output splits on purpose
 assert_exit 0 "headers compile as C++" -- \
