@@ -308,9 +308,16 @@ kg_status ref_credential_extract(const char *prefix, size_t prefix_len,
   kg_span empty = {NULL, 0};
   *key = empty;
 
-  /* 1. A key in the URL outranks everything. */
+  /* 1. A key in the URL outranks everything; a Host line is the URL's
+   *    authority, scanned by the same rules. */
   if (ref_query_has_key(prefix, prefix_len, query) == 1) {
     return KG_API_KEY_IN_QUERY;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (equals_word(fields[i].name.ptr, fields[i].name.len, "host") &&
+        ref_query_has_key(prefix, prefix_len, fields[i].value) == 1) {
+      return KG_API_KEY_IN_QUERY;
+    }
   }
 
   /* 2. Find the recognised lines; a name on two lines is ambiguous. */
