@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# help.sh — --help of the fuzzing and benchmark scripts (ctest
+# help.sh — --help of the fuzzing, benchmark and top-level scripts (ctest
 # scripts.help): exit 0, a usage line, the options documented whole, and
 # nothing started (no build, no run); an unknown option exits 2.
 set -euo pipefail
@@ -21,6 +21,10 @@ cases=(
   "bench|--filter --repetitions --quick --out --report --build-dir git_commit Exit"
   "bench-compare|--fail-above --markdown --json --metric inconclusive Exit"
   "bench-instructions|--update-baseline --rebaseline KEYGATE_GATE_REBASELINE CI=true Exit"
+  "demo|serve load verified Exit"
+  "lint|clang-tidy cppcheck BUILD Exit"
+  "setup|apt-get Idempotent Exit"
+  "test|ctest lint timing Exit"
 )
 for c in "${cases[@]}"; do
   IFS='|' read -r s words <<<"$c"
