@@ -352,7 +352,12 @@ static kg_status screen_target(kg_span t) {
     /* the path after scheme://authority, if any */
     const char *auth = (const char *)memchr(t.ptr, '/', t.len) + 2;
     const char *slash = memchr(auth, '/', t.len - (size_t)(auth - t.ptr));
-    const char *auth_end = slash != NULL ? slash : t.ptr + t.len;
+    /* The authority ends at the first '/', '?' or '#' (RFC 3986 §3.2). */
+    const char *auth_end = auth;
+    while (auth_end < t.ptr + t.len && *auth_end != '/' && *auth_end != '?' &&
+           *auth_end != '#') {
+      auth_end++;
+    }
     if (memchr(auth, '@', (size_t)(auth_end - auth)) != NULL) {
       /* userinfo (RFC 9110 §4.2.4: deprecated, a credential in the URL):
        * nginx reads no '@' in the host. */
@@ -401,6 +406,12 @@ static int is_digits(kg_span v) {
 }
 
 kg_status kg_head_screen(const kg_head *h) {
+  size_t nread;
+  return kg_head_screen_read(h, &nread);
+}
+
+kg_status kg_head_screen_read(const kg_head *h, size_t *nread) {
+  *nread = 0;
   if (h == NULL || h->method.ptr == NULL || h->version.len != 8) {
     return KG_E_ARGUMENT;
   }
@@ -424,16 +435,20 @@ kg_status kg_head_screen(const kg_head *h) {
   if (s != KG_OK) {
     return s;
   }
-  /* While the field lines are read, in their order. */
+  /* While the field lines are read, in their order: a line too long is
+   * not kept; one nginx refuses by its name was stored first. */
   const kg_field *host = NULL;
   const kg_field *length = NULL;
   const kg_field *coding = NULL;
+  const kg_field *auth = NULL;
   for (size_t i = 0; i < h->nfields; i++) {
     const kg_field *f = &h->fields[i];
     size_t line = (size_t)(f->value.ptr + f->value.len - f->name.ptr);
+    *nread = i;
     if (line > SCREEN_LINE_MAX) {
       return KG_E_HEADER_TOO_LARGE;
     }
+    *nread = i + 1;
     const kg_field **one = NULL;
     if (kg_ieq(f->name.ptr, f->name.len, "host", 4)) {
       one = &host;
@@ -441,6 +456,8 @@ kg_status kg_head_screen(const kg_head *h) {
       one = &length;
     } else if (kg_ieq(f->name.ptr, f->name.len, "transfer-encoding", 17)) {
       one = &coding;
+    } else if (kg_ieq(f->name.ptr, f->name.len, "authorization", 13)) {
+      one = &auth;
     } else {
       continue;
     }
@@ -452,6 +469,7 @@ kg_status kg_head_screen(const kg_head *h) {
       return KG_E_BAD_HOST;
     }
   }
+  *nread = h->nfields;
   /* Once the head is read (nginx's order). */
   int http11 = major == '1' && minor >= '1';
   if (host == NULL && http11) {

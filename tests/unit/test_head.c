@@ -743,6 +743,14 @@ static const struct screen_case {
      KG_E_BAD_TARGET},
     {"userinfo_without_path", "GET http://u@x HTTP/1.1\r\nHost: x\r\n\r\n",
      KG_E_BAD_TARGET},
+    {"at_sign_in_absolute_query_is_not_userinfo",
+     "GET http://a?x=@y HTTP/1.1\r\nHost: a\r\n\r\n", KG_OK},
+    {"at_sign_after_a_hash_is_not_userinfo",
+     "GET http://a#@y HTTP/1.1\r\nHost: a\r\n\r\n", KG_OK},
+    {"duplicate_authorization",
+     "GET / HTTP/1.1\r\nHost: a\r\nAuthorization: a\r\n"
+     "authorization: b\r\n\r\n",
+     KG_E_DUPLICATE_HEADER},
     {"at_sign_in_absolute_path_is_fine",
      "GET http://x/a@b HTTP/1.1\r\nHost: x\r\n\r\n", KG_OK},
     {"lowercase_method", "get / HTTP/1.1\r\nHost: a\r\n\r\n", KG_E_BAD_METHOD},
@@ -769,6 +777,64 @@ static void heads_are_screened_as_nginx_does(void **state) {
                  kg_status_str(c->want));
       }
     }
+  }
+  guard_free_all();
+}
+
+/* How many field lines nginx has read when it refuses: none for the
+ * request line, those before a line too long, up to and including a line
+ * refused by its name, all for the whole head. */
+static void screen_says_how_many_fields_were_read(void **state) {
+  (void)state;
+  static char big[9100];
+  static const char start[] = "GET / HTTP/1.1\r\nA: 1\r\nX-Big: ";
+  static const char end[] = "\r\nHost: a\r\n\r\n";
+  memcpy(big, start, sizeof start - 1);
+  memset(big + sizeof start - 1, 'x', 9000);
+  memcpy(big + sizeof start - 1 + 9000, end, sizeof end); /* and its NUL */
+  static const struct {
+    const char *name;
+    const char *head;
+    kg_status want;
+    size_t nread;
+  } cases[] = {
+      {"bad_method", "get / HTTP/1.1\r\nHost: sk_live_x\r\n\r\n",
+       KG_E_BAD_METHOD, 0},
+      {"http2", "GET / HTTP/2.0\r\nHost: a\r\nB: c\r\n\r\n",
+       KG_E_VERSION_NOT_SUPPORTED, 0},
+      {"bad_target", "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", KG_E_BAD_TARGET,
+       0},
+      {"line_too_long", big, KG_E_HEADER_TOO_LARGE, 1},
+      {"second_host",
+       "GET / HTTP/1.1\r\nHost: a\r\nB: c\r\nHost: b\r\nHost: c\r\n\r\n",
+       KG_E_DUPLICATE_HEADER, 3},
+      {"second_authorization",
+       "GET / HTTP/1.1\r\nAuthorization: a\r\nAuthorization: b\r\n"
+       "Host: sk_live_x\r\n\r\n",
+       KG_E_DUPLICATE_HEADER, 2},
+      {"bad_host", "GET / HTTP/1.1\r\nHost: a b\r\nC: d\r\n\r\n", KG_E_BAD_HOST,
+       1},
+      {"missing_host", "GET / HTTP/1.1\r\nA: b\r\nC: d\r\n\r\n",
+       KG_E_MISSING_HOST, 2},
+      {"trace", "TRACE / HTTP/1.1\r\nHost: a\r\nC: d\r\n\r\n",
+       KG_E_METHOD_NOT_ALLOWED, 2},
+      {"accepted", "GET / HTTP/1.1\r\nHost: a\r\nC: d\r\nE: f\r\n\r\n", KG_OK,
+       3},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    parsed p;
+    parse(&p, cases[i].head, strlen(cases[i].head), SIDES[0]);
+    if (p.rc != KG_OK) {
+      fail_msg("%s: does not parse: %s", cases[i].name, kg_status_str(p.rc));
+    }
+    size_t nread = 99;
+    kg_status got = kg_head_screen_read(&p.head, &nread);
+    if (got != cases[i].want || nread != cases[i].nread) {
+      fail_msg("%s: %s after %zu fields, want %s after %zu", cases[i].name,
+               kg_status_str(got), nread, kg_status_str(cases[i].want),
+               cases[i].nread);
+    }
+    assert_int_equal(kg_head_screen(&p.head), got);
   }
   guard_free_all();
 }
@@ -809,6 +875,7 @@ static void long_lines_are_screened_at_eight_kib(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       T(heads_are_screened_as_nginx_does),
+      T(screen_says_how_many_fields_were_read),
       T(long_lines_are_screened_at_eight_kib),
       T(guard_page_faults_on_a_read_past_the_end),
       T(guard_page_faults_on_a_read_before_the_start),

@@ -76,8 +76,9 @@ kg_status kg_head_parse(const char *buf, size_t len, kg_head *head,
  *                                      ('*', host:port), %00 in the path, a
  *                                      ".." (or %2E%2E) above the root
  *   KG_E_HEADER_TOO_LARGE (431)        a field line over 8 KiB
- *   KG_E_DUPLICATE_HEADER (400)        Host, Content-Length or
- *                                      Transfer-Encoding twice
+ *   KG_E_DUPLICATE_HEADER (400)        Host, Content-Length,
+ *                                      Transfer-Encoding or Authorization
+ *                                      twice
  *   KG_E_BAD_HOST (400)                empty Host, SP, '/', '\', ".."
  *   KG_E_MISSING_HOST (400)            HTTP/1.1 without Host (RFC 9112 §3.2)
  *   KG_E_BAD_FRAMING (400)             Content-Length not digits, or
@@ -88,6 +89,16 @@ kg_status kg_head_parse(const char *buf, size_t len, kg_head *head,
  * decisions are in docs/contract.md. Reads only h; allocates nothing.
  */
 kg_status kg_head_screen(const kg_head *h);
+
+/*
+ * kg_head_screen_read — kg_head_screen, and how many of h's field lines
+ * nginx has read when it refuses, in *nread: 0 for a refusal of the request
+ * line; the lines before a line too long; the lines up to and including
+ * one refused by its name (a second Host); all of them for a refusal of
+ * the whole head, and when nothing is refused. A server's answer to a
+ * refused head (api_key_in_query, ambiguous_api_key) sees only those.
+ */
+kg_status kg_head_screen_read(const kg_head *h, size_t *nread);
 
 #ifdef __cplusplus
 }
