@@ -2,10 +2,19 @@
  * cli/cli.h — what the subcommands of the `keygate` program share.
  *
  * Each subcommand lives in its own file, cmd_<name>.c, and is thin over the
- * libraries. Conventions: exit 0 on success, 1 on a runtime failure (missing
- * file, unreachable server, refused operation), 2 on a usage error; every
- * failure prints exactly one line on stderr, "keygate <cmd>: <what>", that
- * names what is wrong and what to do. No key ever reaches stderr.
+ * libraries. Conventions, the same in every subcommand (docs/cli.md):
+ *  - one option parser, getopt_long's: "--name value" and "--name=value",
+ *    options before or after the arguments, "--" ends them, -h/--help;
+ *  - a flag beats the environment ($KEYGATE_DB, $KEYGATE_PEPPER_FILE),
+ *    which beats the default;
+ *  - exit codes as grep and diff have them: 0 success or a positive
+ *    verdict, 1 a negative verdict (a threshold violated, a probe
+ *    deviation, a significant regression, a refused request under
+ *    `check --fail`), 2 trouble (a usage error, a store that cannot be
+ *    opened, a refused operation, a failed write);
+ *  - every failure prints exactly one line on stderr, "keygate <cmd>:
+ *    <what>", that names what is wrong and what to do. No key ever
+ *    reaches stderr.
  */
 #ifndef KEYGATE_CLI_H
 #define KEYGATE_CLI_H
@@ -15,8 +24,16 @@
 #include <stdio.h>
 
 #define CLI_EXIT_OK 0
+#define CLI_EXIT_NO 1      /* a negative verdict */
+#define CLI_EXIT_TROUBLE 2 /* could not do what was asked */
+#define CLI_EXIT_USAGE 2   /* trouble: a usage error */
+/* The old "runtime failure" code; only cmd_serve.c still uses it. */
 #define CLI_EXIT_FAIL 1
-#define CLI_EXIT_USAGE 2
+
+/* The latest time keygate stores or prints: 9999-12-31T23:59:59Z (RFC 3339
+ * has four-digit years). */
+#define CLI_TIME_MAX INT64_C(253402300799)
+#define CLI_TIME_MAX_STR "9999-12-31T23:59:59Z"
 
 typedef struct cli_command {
   const char *name;
@@ -49,11 +66,20 @@ int cli_parse_iso8601(const char *s, int64_t *out);
 char *cli_format_iso8601(int64_t t, char *out, size_t cap);
 
 /*
- * cli_parse_duration — parse a positive duration "<n>s|m|h|d|w" (also a
- * bare number of seconds) into seconds. Returns 0, or -1 on a bad or
- * overflowing value.
+ * cli_parse_duration — parse a positive duration "<n>s|m|h|d|w" into
+ * seconds. A number without its unit is refused, as Go's time package
+ * refuses it ("90" is 90 what?). Returns 0, -2 for a missing unit, or -1
+ * for any other bad or overflowing value.
  */
 int cli_parse_duration(const char *s, int64_t *out);
+
+/*
+ * cli_duration_error — the usage line for a --<opt> value that
+ * cli_parse_duration refused with rc; extra (may be "") is added to the
+ * units it names ("0 or "). Returns CLI_EXIT_USAGE.
+ */
+int cli_duration_error(const char *cmd, const char *opt, const char *value,
+                       int rc, const char *extra);
 
 /*
  * cli_parse_interval — parse a time span of the load tools, "250ms", "2s",
@@ -62,6 +88,30 @@ int cli_parse_duration(const char *s, int64_t *out);
  */
 int cli_parse_interval(const char *s, double *out);
 
+/*
+ * One option of a command for cli_parse_opts: "--name" with a value (value
+ * set to it; a later one overrides an earlier one) or a switch (on set to
+ * 1). Exactly one of value and on is non-NULL.
+ */
+typedef struct cli_opt {
+  const char *name; /* "--db" */
+  const char **value;
+  int *on;
+} cli_opt;
+
+/*
+ * cli_parse_opts — the one option parser of every subcommand: getopt_long
+ * over argv[1..argc) (argv[0] is the command's name), so "--db PATH",
+ * "--db=PATH", options before and after arguments and "--" all work, and
+ * -h/--help everywhere. Up to maxpos arguments go to pos[0..*npos) (pos
+ * may be NULL when maxpos is 0). Returns 0; -1 when --help or -h was
+ * given (the caller prints its usage and exits 0); or, after one usage
+ * line on stderr (unknown option, missing value, unexpected argument),
+ * CLI_EXIT_USAGE.
+ */
+int cli_parse_opts(const char *cmd, int argc, char **argv, const cli_opt *opts,
+                   size_t nopts, const char **pos, int maxpos, int *npos);
+
 /* One "--name VALUE" flag of a command and where its value goes. */
 typedef struct cli_flag {
   const char *name;   /* "--db" */
@@ -69,14 +119,18 @@ typedef struct cli_flag {
 } cli_flag;
 
 /*
- * cli_parse_flags — read argv[1..argc) as "--name VALUE" pairs of flags
- * (a later flag overrides an earlier one). Returns 0; -1 when --help or -h
- * was given (the caller prints its usage and exits 0); or, after one usage
- * line on stderr for an unknown flag or a flag without its value,
- * usage_code.
+ * cli_parse_flags — cli_parse_opts for a command whose options all take a
+ * value and that takes no arguments. Same returns; usage_code is returned
+ * for a usage error.
  */
 int cli_parse_flags(const char *cmd, int argc, char **argv,
                     const cli_flag *flags, size_t nflags, int usage_code);
+
+/*
+ * cli_db_path — the store path of a command: the --db flag when given,
+ * else $KEYGATE_DB when set and not empty, else dflt (may be NULL: none).
+ */
+const char *cli_db_path(const char *flag, const char *dflt);
 
 /* Output formats of the commands that print tables. */
 typedef enum cli_format { CLI_FMT_TEXT, CLI_FMT_JSON, CLI_FMT_TSV } cli_format;
@@ -116,11 +170,26 @@ void cli_json_string(FILE *f, const char *s, size_t len);
  * kg_pepper_read_file (docs/store.md, "The pepper"). Sets *use to out when
  * a file was named, to NULL when none was (a plain store). Returns 0, or
  * prints one line for cmd (which file, what to do; never a byte of it) and
- * returns CLI_EXIT_FAIL (CLI_EXIT_USAGE for an empty --pepper-file). The
- * caller wipes out with kg_pepper_wipe once its stores are open.
+ * returns CLI_EXIT_TROUBLE. The caller wipes out with kg_pepper_wipe once
+ * its stores are open.
  */
 int cli_pepper_read(const char *cmd, const char *flag, kg_pepper *out,
                     const kg_pepper **use);
+
+/*
+ * cli_store_open — open the store at db for cmd with flags (KG_STORE_*)
+ * and the pepper of pepper_flag or $KEYGATE_PEPPER_FILE. A path that is a
+ * directory, or whose folder does not exist, and a file that is not a
+ * keygate store each get one line naming what to do. Returns 0, or prints
+ * one line and returns CLI_EXIT_TROUBLE.
+ */
+int cli_store_open(const char *cmd, const char *db, unsigned flags,
+                   const char *pepper_flag, kg_store **out);
+
+/* cli_store_open_as — cli_store_open with the pepper given (NULL: a plain
+ * store), for a command that has no --pepper-file. */
+int cli_store_open_as(const char *cmd, const char *db, unsigned flags,
+                      const kg_pepper *pepper, kg_store **out);
 #endif
 
 #endif /* KEYGATE_CLI_H */

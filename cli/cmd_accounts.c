@@ -42,32 +42,49 @@ static const struct option OPTS[] = {
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0}};
 
-static void usage(FILE *f) {
-  fprintf(f,
-          "usage: keygate accounts <command> [--db PATH] "
-          "[--format text|json|tsv]\n"
-          "\n"
-          "  create NAME [--tier free|pro]   add an account (default free); "
-          "makes the store\n"
-          "                                  when it does not exist\n"
-          "  set-tier NAME free|pro          change the tier; going down keeps "
-          "every key\n"
-          "  list                            accounts, tiers and key counts\n"
-          "\n"
-          "A free account holds 3 keys, a pro account 50 (deleted keys do not "
-          "count).\n"
-          "NAME: 1-64 of [A-Za-z0-9._-], starting with a letter or digit.\n"
-          "--db defaults to $KEYGATE_DB, else keygate.db.\n"
-          "--pepper-file FILE (default $KEYGATE_PEPPER_FILE): the pepper of a "
-          "peppered\n"
-          "store; a store created with it is peppered (docs/store.md).\n");
+/* The verbs of `keygate accounts`; `keygate accounts VERB --help` prints
+ * one, `keygate accounts --help` all of them. */
+static const struct {
+  const char *name, *synopsis, *what;
+} VERBS[] = {
+    {"create", "create NAME [--tier free|pro]",
+     "add an account (default free); makes the store when it does not "
+     "exist"},
+    {"set-tier", "set-tier NAME free|pro",
+     "change the tier; going down keeps every key"},
+    {"list", "list", "accounts, tiers and key counts"},
+};
+
+/* verb NULL: every verb. */
+static void usage(FILE *f, const char *verb) {
+  if (verb == NULL) {
+    fprintf(f, "usage: keygate accounts <command> [options]\n\n");
+  }
+  for (size_t i = 0; i < sizeof VERBS / sizeof VERBS[0]; i++) {
+    if (verb == NULL) {
+      fprintf(f, "  %s\n      %s\n", VERBS[i].synopsis, VERBS[i].what);
+    } else if (strcmp(verb, VERBS[i].name) == 0) {
+      fprintf(f, "usage: keygate accounts %s\n\n  %s\n", VERBS[i].synopsis,
+              VERBS[i].what);
+    }
+  }
+  fprintf(f, "\n"
+             "A free account holds 3 keys, a pro account 50 (deleted keys do "
+             "not count).\n"
+             "NAME: 1-64 of [A-Za-z0-9._-], starting with a letter or digit.\n"
+             "every command: --db PATH (default $KEYGATE_DB, else keygate.db), "
+             "--format text|json|tsv,\n"
+             "--pepper-file FILE (default $KEYGATE_PEPPER_FILE): the pepper of "
+             "a peppered store;\n"
+             "a store created with it is peppered (docs/store.md).\n"
+             "exit: 0 done, 2 usage error or the store refused or failed "
+             "(one line on stderr).\n");
 }
 
 /* Parse argv (argv[0] is the subcommand). 0, -1 after --help, or an exit
  * code after printing an error. */
 static int parse_opts(int argc, char **argv, accounts_opts *o) {
-  const char *env = getenv("KEYGATE_DB");
-  o->db = env != NULL && env[0] != '\0' ? env : "keygate.db";
+  o->db = cli_db_path(NULL, "keygate.db");
   o->format = CLI_FMT_TEXT;
   opterr = 0;
   optind = 0; /* glibc: start afresh */
@@ -75,7 +92,7 @@ static int parse_opts(int argc, char **argv, accounts_opts *o) {
   while ((c = getopt_long(argc, argv, ":h", OPTS, NULL)) != -1) {
     switch (c) {
     case O_HELP:
-      usage(stdout);
+      usage(stdout, o->cmd + strlen("accounts "));
       return -1;
     case O_DB:
       o->db = optarg;
@@ -113,22 +130,9 @@ static int want_args(const accounts_opts *o, int want, const char *what) {
   return cli_want_args(o->cmd, o->pos, o->npos, want, what);
 }
 
-/* Open the store with the pepper of --pepper-file or $KEYGATE_PEPPER_FILE
- * (none: a plain store); prints the error. */
+/* Open the store (see cli_store_open); prints the error. */
 static int open_store(const accounts_opts *o, unsigned flags, kg_store **s) {
-  kg_pepper pepper;
-  const kg_pepper *use;
-  int rc = cli_pepper_read(o->cmd, o->pepper_file, &pepper, &use);
-  if (rc != 0) {
-    return rc;
-  }
-  char err[KG_STORE_ERR_MAX];
-  rc = kg_store_open_peppered(o->db, flags, use, s, err, sizeof err);
-  kg_pepper_wipe(&pepper);
-  if (rc != 0) {
-    return cli_error(CLI_EXIT_FAIL, o->cmd, "%s", err);
-  }
-  return 0;
+  return cli_store_open(o->cmd, o->db, flags, o->pepper_file, s);
 }
 
 /* ---- printing ---------------------------------------------------------- */
@@ -233,7 +237,7 @@ static int accounts_create(int argc, char **argv) {
   rc = kg_account_create(s, o.pos[0], tier, &a, err, sizeof err);
   kg_store_close(s);
   if (rc != 0) {
-    return cli_error(CLI_EXIT_FAIL, o.cmd, "%s", err);
+    return cli_error(CLI_EXIT_TROUBLE, o.cmd, "%s", err);
   }
   print_account(o.format, &a, "created");
   return CLI_EXIT_OK;
@@ -263,7 +267,7 @@ static int accounts_set_tier(int argc, char **argv) {
   rc = kg_account_set_tier(s, o.pos[0], tier, &a, err, sizeof err);
   kg_store_close(s);
   if (rc != 0) {
-    return cli_error(CLI_EXIT_FAIL, o.cmd, "%s", err);
+    return cli_error(CLI_EXIT_TROUBLE, o.cmd, "%s", err);
   }
   print_account(o.format, &a, "updated");
   return CLI_EXIT_OK;
@@ -287,7 +291,7 @@ static int accounts_list(int argc, char **argv) {
   if (o.format == CLI_FMT_TEXT) {
     if (kg_account_each(s, measure, &l, err, sizeof err) != 0) {
       kg_store_close(s);
-      return cli_error(CLI_EXIT_FAIL, o.cmd, "%s", err);
+      return cli_error(CLI_EXIT_TROUBLE, o.cmd, "%s", err);
     }
     printf("%-*s  %-4s  %4s  %5s  %s\n", l.width, "NAME", "TIER", "KEYS",
            "LIMIT", "CREATED");
@@ -296,7 +300,7 @@ static int accounts_list(int argc, char **argv) {
   kg_store_close(s);
   if (rc != 0) {
     fflush(stdout);
-    return cli_error(CLI_EXIT_FAIL, o.cmd, "%s", err);
+    return cli_error(CLI_EXIT_TROUBLE, o.cmd, "%s", err);
   }
   if (o.format == CLI_FMT_JSON) {
     fputs(l.printed == 0 ? "[]\n" : "\n]\n", stdout);
@@ -321,7 +325,7 @@ int cmd_accounts(int argc, char **argv) {
   const char *sub = argv[1];
   if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 ||
       strcmp(sub, "help") == 0) {
-    usage(stdout);
+    usage(stdout, NULL);
     return CLI_EXIT_OK;
   }
   for (size_t i = 0; i < sizeof SUBCOMMANDS / sizeof SUBCOMMANDS[0]; i++) {

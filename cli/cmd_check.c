@@ -1,22 +1,26 @@
 /*
- * cmd_check.c — `keygate check`: decide one raw request head read from
- * stdin against a keys file or the key store, and print the decision as
- * one JSON object.
+ * cmd_check.c — `keygate check`: decide a raw request head read from stdin
+ * against a keys file or the key store, and print the decision as one JSON
+ * line; with --batch, every head of stdin in a row, one JSON line each.
  *
- *   keygate check (--keys FILE | --db PATH) [--now ISO8601]
- *                 [--prefix sk_live_] [--policy strict|prefix]
+ *   keygate check (--keys FILE | --db PATH) [--now ISO8601] [--fail]
+ *                 [--batch] [--prefix sk_live_] [--policy strict|prefix]
  *                 [--realm api] < request.txt
  *
- * Exit 0 whatever the decision; 1 with one line on stderr for a usage
- * error, an unreadable file or a head that does not parse (the JSON still
- * names the parse error).
+ * --db defaults to $KEYGATE_DB. Exit codes (docs/cli.md): 0 every head was
+ * answered (whatever the answer), or with --fail every head was let
+ * through; 1 with --fail, a head was refused (any decision but valid, or a
+ * refusal before authentication); 2 trouble: a usage error, a keys file
+ * or store that cannot be read, stdin that ends inside a head.
  */
+#define _GNU_SOURCE /* ssize_t, read with -std=c11 */
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "keygate/keygate.h"
@@ -25,10 +29,6 @@
 #endif
 
 #define CMD "check"
-/* check's exit codes are part of its contract (docs/contract.md): 0 for any
- * decision, 1 for everything else, usage errors included, so a script can
- * tell "decided" from "could not decide" with one test. */
-#define CHECK_EXIT_USAGE CLI_EXIT_FAIL
 #define STDIN_MAX (KG_HEAD_MAX_BYTES + 1) /* one byte past the limit */
 
 typedef struct check_opts {
@@ -38,18 +38,47 @@ typedef struct check_opts {
   const char *prefix;
   const char *policy;
   const char *realm;
+  int64_t now_t; /* --now, or the time at the start */
+  int fail;      /* --fail: exit 1 when a head is refused */
+  int batch;     /* --batch: every head of stdin */
 } check_opts;
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: keygate check (--keys FILE | --db PATH) [--now ISO8601]\n"
-          "                     [--prefix sk_live_] [--policy strict|prefix]\n"
+          "usage: keygate check (--keys FILE | --db PATH) [--now ISO8601] "
+          "[--fail] [--batch]\n"
+          "                     [--prefix sk_live_] [--policy "
+          "strict|prefix]\n"
           "                     [--realm api] < request.txt\n"
-          "Reads one raw HTTP request head on stdin and prints the decision "
-          "as JSON.\n"
-          "FILE holds lines '<status><TAB><key>', status active (or "
-          "valid), deactivated or expired: the file 'keygate keys seed "
-          "--out' writes.\n");
+          "\n"
+          "Reads a raw HTTP request head on stdin and prints what the server "
+          "answers\n"
+          "as one JSON line: the decision, or the refusal before "
+          "authentication.\n"
+          "\n"
+          "  --keys FILE      lines '<status><TAB><key>', status active (or "
+          "valid),\n"
+          "                   deactivated or expired: the file 'keygate keys "
+          "seed --out' writes\n"
+          "  --db PATH        the key store (default $KEYGATE_DB)\n"
+          "  --now ISO8601    decide as at this UTC time, e.g. "
+          "2026-01-01T00:00:00Z\n"
+          "  --fail           exit 1 when a request is refused (anything but "
+          "valid)\n"
+          "  --batch          every head on stdin in a row (as pipelined "
+          "requests, no\n"
+          "                   bodies), one JSON line each; stops after a head "
+          "that does\n"
+          "                   not parse, as a server closes the connection\n"
+          "  --prefix P       the key prefix (default sk_live_)\n"
+          "  --policy strict|prefix  the key format (default strict)\n"
+          "  --realm R        the WWW-Authenticate realm (default api)\n"
+          "\n"
+          "exit: 0 answered (with --fail: every request let through), 1 with "
+          "--fail a\n"
+          "request refused, 2 usage error, unreadable keys or store, or stdin "
+          "ending\n"
+          "inside a head.\n");
 }
 
 static int parse_args(int argc, char **argv, check_opts *o) {
@@ -57,26 +86,38 @@ static int parse_args(int argc, char **argv, check_opts *o) {
   o->prefix = "sk_live_";
   o->policy = "strict";
   o->realm = KG_DEFAULT_REALM;
-  const cli_flag flags[] = {
-      {"--keys", &o->keys_file}, {"--db", &o->db},
-      {"--now", &o->now},        {"--prefix", &o->prefix},
-      {"--policy", &o->policy},  {"--realm", &o->realm},
+  const cli_opt opts[] = {
+      {"--keys", &o->keys_file, NULL}, {"--db", &o->db, NULL},
+      {"--now", &o->now, NULL},        {"--prefix", &o->prefix, NULL},
+      {"--policy", &o->policy, NULL},  {"--realm", &o->realm, NULL},
+      {"--fail", NULL, &o->fail},      {"--batch", NULL, &o->batch},
   };
-  int rc = cli_parse_flags(CMD, argc, argv, flags, sizeof flags / sizeof *flags,
-                           CHECK_EXIT_USAGE);
+  int rc = cli_parse_opts(CMD, argc, argv, opts, sizeof opts / sizeof *opts,
+                          NULL, 0, NULL);
   if (rc != 0) {
     if (rc < 0) {
       usage(stdout);
     }
     return rc;
   }
-  if ((o->keys_file == NULL) == (o->db == NULL)) {
-    return cli_error(CHECK_EXIT_USAGE, CMD,
-                     "give exactly one of --keys FILE or --db PATH");
+  /* A flag beats the environment: --keys alone ignores $KEYGATE_DB. */
+  if (o->keys_file != NULL && o->db != NULL) {
+    return cli_error(CLI_EXIT_USAGE, CMD,
+                     "give --keys FILE or --db PATH, not both");
+  }
+  if (o->keys_file == NULL) {
+    o->db = cli_db_path(o->db, NULL);
+  }
+  if (o->keys_file == NULL && o->db == NULL) {
+    return cli_error(CLI_EXIT_USAGE, CMD,
+                     "give --keys FILE or --db PATH (or set KEYGATE_DB)");
+  }
+  if (o->db != NULL && o->db[0] == '\0') {
+    return cli_error(CLI_EXIT_USAGE, CMD, "--db needs a path");
   }
 #ifndef KEYGATE_HAVE_STORE
   if (o->db != NULL) {
-    return cli_error(CHECK_EXIT_USAGE, CMD,
+    return cli_error(CLI_EXIT_USAGE, CMD,
                      "this build has no key store; use --keys FILE");
   }
 #endif
@@ -107,8 +148,8 @@ static int parse_status(const char *s, size_t len, uint32_t *out) {
 static int load_keys_file(const char *path, kg_digester *dg, kg_index **out) {
   FILE *f = fopen(path, "r");
   if (f == NULL) {
-    return cli_error(CLI_EXIT_FAIL, CMD, "cannot read keys file %s: %s", path,
-                     strerror(errno));
+    return cli_error(CLI_EXIT_TROUBLE, CMD, "cannot read keys file %s: %s",
+                     path, strerror(errno));
   }
   kg_record *recs = NULL;
   size_t n = 0;
@@ -120,7 +161,8 @@ static int load_keys_file(const char *path, kg_digester *dg, kg_index **out) {
     lineno++;
     size_t len = strcspn(line, "\r\n");
     if (line[len] == '\0' && !feof(f)) {
-      rc = cli_error(CLI_EXIT_FAIL, CMD, "%s:%lu: line too long", path, lineno);
+      rc = cli_error(CLI_EXIT_TROUBLE, CMD, "%s:%lu: line too long", path,
+                     lineno);
       break;
     }
     line[len] = '\0';
@@ -130,7 +172,7 @@ static int load_keys_file(const char *path, kg_digester *dg, kg_index **out) {
     char *tab = strchr(line, '\t');
     uint32_t status;
     if (tab == NULL || parse_status(line, (size_t)(tab - line), &status) != 0) {
-      rc = cli_error(CLI_EXIT_FAIL, CMD,
+      rc = cli_error(CLI_EXIT_TROUBLE, CMD,
                      "%s:%lu: expected '<status><TAB><key>' with status "
                      "active (or valid), deactivated or expired",
                      path, lineno);
@@ -140,7 +182,7 @@ static int load_keys_file(const char *path, kg_digester *dg, kg_index **out) {
       size_t ncap = cap ? cap * 2 : 16;
       kg_record *r = realloc(recs, ncap * sizeof *r);
       if (r == NULL) {
-        rc = cli_error(CLI_EXIT_FAIL, CMD, "out of memory");
+        rc = cli_error(CLI_EXIT_TROUBLE, CMD, "out of memory");
         break;
       }
       recs = r;
@@ -153,13 +195,13 @@ static int load_keys_file(const char *path, kg_digester *dg, kg_index **out) {
     const char *key = tab + 1;
     size_t klen = strlen(key);
     if (klen == 0 || key[klen - 1] == ' ' || key[klen - 1] == '\t') {
-      rc = cli_error(CLI_EXIT_FAIL, CMD,
+      rc = cli_error(CLI_EXIT_TROUBLE, CMD,
                      "%s:%lu: empty key, or whitespace after the key", path,
                      lineno);
       break;
     }
     if (kg_digest(dg, key, klen, r->digest) != KG_OK) {
-      rc = cli_error(CLI_EXIT_FAIL, CMD, "OpenSSL SHA-256 failed");
+      rc = cli_error(CLI_EXIT_TROUBLE, CMD, "OpenSSL SHA-256 failed");
       break;
     }
     r->key_id = n + 1;
@@ -168,7 +210,7 @@ static int load_keys_file(const char *path, kg_digester *dg, kg_index **out) {
   }
   if (rc == 0 && ferror(f)) {
     /* fopen succeeds on a directory; reading it fails here. */
-    rc = cli_error(CLI_EXIT_FAIL, CMD, "cannot read keys file %s: %s", path,
+    rc = cli_error(CLI_EXIT_TROUBLE, CMD, "cannot read keys file %s: %s", path,
                    strerror(errno));
   }
   OPENSSL_cleanse(line, sizeof line);
@@ -176,7 +218,7 @@ static int load_keys_file(const char *path, kg_digester *dg, kg_index **out) {
   if (rc == 0) {
     kg_status s = kg_index_build(recs, n, out);
     if (s != KG_OK) {
-      rc = cli_error(CLI_EXIT_FAIL, CMD, "cannot index %s: %s", path,
+      rc = cli_error(CLI_EXIT_TROUBLE, CMD, "cannot index %s: %s", path,
                      kg_status_str(s));
     }
   }
@@ -189,31 +231,89 @@ static int load_keys_file(const char *path, kg_digester *dg, kg_index **out) {
 
 /* ---- stdin ------------------------------------------------------------ */
 
-static size_t read_stdin(char *buf, size_t cap) {
-  size_t n = 0;
-  while (n < cap) {
-    size_t r = fread(buf + n, 1, cap - n, stdin);
-    if (r == 0) {
-      break;
+/* stdin as a stream of heads: bytes read and not yet decided. */
+typedef struct input {
+  char buf[STDIN_MAX + 2]; /* +2: the empty line parse_head may add */
+  size_t len;
+  int eof;
+  int error; /* errno of a failed read, or 0 */
+} input;
+
+/* Read more of stdin into in (at most up to STDIN_MAX bytes held).
+ * Returns 0, or -1 on a read error. */
+static int read_more(input *in) {
+  for (;;) {
+    const ssize_t r =
+        read(STDIN_FILENO, in->buf + in->len, STDIN_MAX - in->len);
+    if (r > 0) {
+      in->len += (size_t)r;
+      return 0;
     }
-    n += r;
+    if (r == 0) {
+      in->eof = 1;
+      return 0;
+    }
+    if (errno != EINTR) {
+      in->error = errno;
+      in->eof = 1;
+      return -1;
+    }
   }
-  return n;
 }
 
 /*
- * Parse the head. An input that stops right after a complete field line
- * (a request file saved without its final empty line) is taken as ended.
+ * Parse the next head of in, reading stdin as far as it needs. An input
+ * that stops right after a complete field line (a request file saved
+ * without its final empty line) is taken as ended. Sets *consumed on
+ * KG_OK; KG_INCOMPLETE means stdin ended inside the head (or could not be
+ * read: in->error).
  */
-static kg_status parse_head(char *buf, size_t n, size_t cap, kg_head *head) {
-  size_t consumed;
-  kg_status s = kg_head_parse(buf, n, head, &consumed);
-  if (s == KG_INCOMPLETE && n > 0 && buf[n - 1] == '\n' && n + 2 <= cap) {
-    buf[n] = '\r';
-    buf[n + 1] = '\n';
-    s = kg_head_parse(buf, n + 2, head, &consumed);
+static kg_status parse_head(input *in, kg_head *head, size_t *consumed) {
+  for (;;) {
+    kg_status s = in->len > 0 ? kg_head_parse(in->buf, in->len, head, consumed)
+                              : KG_INCOMPLETE;
+    if (s != KG_INCOMPLETE || in->len >= STDIN_MAX) {
+      return s;
+    }
+    if (!in->eof) {
+      (void)read_more(in); /* an error ends the input (in->error) */
+      continue;
+    }
+    if (in->len > 0 && in->buf[in->len - 1] == '\n') {
+      in->buf[in->len] = '\r';
+      in->buf[in->len + 1] = '\n';
+      s = kg_head_parse(in->buf, in->len + 2, head, consumed);
+      if (s == KG_OK) {
+        *consumed = in->len; /* the added line was never read */
+      }
+    }
+    return s;
   }
-  return s;
+}
+
+/* Drop the empty lines before a head (RFC 9112 §2.2: a server ignores
+ * at least one before a request line). Returns 0 when a head may follow,
+ * -1 at the end of stdin, -2 on a read error. */
+static int skip_empty_lines(input *in) {
+  for (;;) {
+    size_t i = 0;
+    while (i < in->len && (in->buf[i] == '\r' || in->buf[i] == '\n')) {
+      i++;
+    }
+    if (i > 0) {
+      memmove(in->buf, in->buf + i, in->len - i);
+      in->len -= i;
+    }
+    if (in->len > 0) {
+      return 0;
+    }
+    if (in->eof) {
+      return -1;
+    }
+    if (read_more(in) != 0) {
+      return -2;
+    }
+  }
 }
 
 /* ---- output ----------------------------------------------------------- */
@@ -358,16 +458,18 @@ static int load_keys(const check_opts *o, check_state *st,
     return rc;
   }
 #ifdef KEYGATE_HAVE_STORE
+  int rc = cli_store_open_as(CMD, o->db, KG_STORE_READONLY, NULL, &st->store);
+  if (rc != 0) {
+    return rc;
+  }
   char err[KG_STORE_ERR_MAX];
-  if (kg_store_open(o->db, KG_STORE_READONLY, &st->store, err, sizeof err) !=
-          0 ||
-      kg_store_load(st->store, &st->snap, err, sizeof err) != 0) {
-    return cli_error(CLI_EXIT_FAIL, CMD, "%s", err);
+  if (kg_store_load(st->store, &st->snap, err, sizeof err) != 0) {
+    return cli_error(CLI_EXIT_TROUBLE, CMD, "%s", err);
   }
   *index = kg_snapshot_index(st->snap);
   return 0;
 #else
-  return cli_error(CHECK_EXIT_USAGE, CMD, "this build has no key store");
+  return cli_error(CLI_EXIT_USAGE, CMD, "this build has no key store");
 #endif
 }
 
@@ -383,6 +485,101 @@ static const char *account_name(const check_state *st, const kg_decision *d) {
   return NULL;
 }
 
+/* "request N: " before a note, in --batch mode. */
+static const char *which(const check_opts *o, unsigned long n, char *buf,
+                         size_t cap) {
+  if (!o->batch) {
+    return "";
+  }
+  snprintf(buf, cap, "request %lu: ", n);
+  return buf;
+}
+
+/*
+ * Answer the next head of in as the server does and print the JSON line.
+ * Sets *refused when the answer is not "valid", *stop when the rest of
+ * stdin cannot be read as heads (a head that does not parse: a server
+ * closes the connection). Returns CLI_EXIT_OK, or CLI_EXIT_TROUBLE after
+ * one line on stderr (stdin ended inside the head, or the CSPRNG failed).
+ */
+static int check_one(const kg_checker *checker, const check_state *st,
+                     const check_opts *o, input *in, unsigned long n,
+                     int *refused, int *stop) {
+  kg_field fields[KG_HEAD_MAX_FIELDS];
+  kg_head head;
+  memset(&head, 0, sizeof head);
+  head.fields = fields;
+  head.fields_cap = KG_HEAD_MAX_FIELDS;
+  /* Answer as the server does: nginx passes control bytes other than NUL
+   * inside values to the module, where they make a malformed key. */
+  head.flags = KG_HEAD_CTL_IN_VALUES;
+  size_t consumed = 0;
+  const kg_status ps = parse_head(in, &head, &consumed);
+  char request_id[KG_REQUEST_ID_LEN + 1];
+  char nb[32];
+  if (kg_request_id(request_id) != KG_OK) {
+    return cli_error(CLI_EXIT_TROUBLE, CMD, "the OpenSSL CSPRNG failed");
+  }
+  if (in->error != 0) {
+    *stop = 1;
+    return cli_error(CLI_EXIT_TROUBLE, CMD, "cannot read stdin: %s",
+                     strerror(in->error));
+  }
+  if (ps == KG_INCOMPLETE) {
+    /* Nothing to answer: a server would wait for the rest. */
+    printf("{\"decision\":null,\"status\":400,\"parse_error\":\"incomplete\","
+           "\"offset\":%zu,\"request_id\":\"%s\",\"response\":null}\n",
+           head.error_offset, request_id);
+    *stop = 1;
+    return cli_error(CLI_EXIT_TROUBLE, CMD,
+                     "%sstdin ends inside the request head, at byte %zu; "
+                     "end it with an empty line",
+                     which(o, n, nb, sizeof nb), head.error_offset);
+  }
+  /* What the server refuses before authentication: a head that does not
+   * parse, or one kg_head_screen refuses (a missing Host, TRACE, ...). */
+  const kg_status refusal = ps != KG_OK ? ps : kg_head_screen(&head);
+  if (refusal != KG_OK) {
+    *refused = 1;
+    if (!refused_by_decision(checker, &head, refusal, o, request_id)) {
+      print_refusal(&head, ps, refusal, request_id);
+      if (ps != KG_OK) {
+        cli_error(CLI_EXIT_OK, CMD,
+                  "%sthe request head does not parse: %s at byte %zu; the "
+                  "server answers 400%s",
+                  which(o, n, nb, sizeof nb), kg_status_str(ps),
+                  head.error_offset,
+                  o->batch ? " and closes the connection: the rest of stdin "
+                             "is not read"
+                           : "");
+      } else {
+        cli_error(CLI_EXIT_OK, CMD,
+                  "%sthe server refuses this head before authentication: %s",
+                  which(o, n, nb, sizeof nb), kg_status_str(refusal));
+      }
+    }
+  } else {
+    kg_decision d;
+    kg_decide(checker, head.fields, head.nfields, head.target, o->now_t, &d);
+    print_decision(&d, &checker->policy, account_name(st, &d), o->realm,
+                   request_id);
+    *refused = *refused || d.decision != KG_VALID;
+  }
+  if (ps != KG_OK) {
+    *stop = 1; /* where the next head starts is unknown */
+    return CLI_EXIT_OK;
+  }
+  OPENSSL_cleanse(in->buf, consumed);
+  memmove(in->buf, in->buf + consumed, in->len - consumed);
+  in->len -= consumed;
+  if (fflush(stdout) != 0) {
+    *stop = 1;
+    return cli_error(CLI_EXIT_TROUBLE, CMD, "cannot write stdout: %s",
+                     strerror(errno));
+  }
+  return CLI_EXIT_OK;
+}
+
 int cmd_check(int argc, char **argv) {
   check_opts o;
   int rc = parse_args(argc, argv, &o);
@@ -396,12 +593,12 @@ int cmd_check(int argc, char **argv) {
   } else if (strcmp(o.policy, "prefix") == 0) {
     kind = KG_KEY_PREFIX;
   } else {
-    return cli_error(CHECK_EXIT_USAGE, CMD,
+    return cli_error(CLI_EXIT_USAGE, CMD,
                      "--policy must be strict or prefix, not '%s'", o.policy);
   }
   if (kg_key_policy_init(&checker.policy, kind, o.prefix, strlen(o.prefix)) !=
       KG_OK) {
-    return cli_error(CHECK_EXIT_USAGE, CMD,
+    return cli_error(CLI_EXIT_USAGE, CMD,
                      "--prefix must be 1 to %d characters of A-Z a-z 0-9 _ -",
                      KG_KEY_PREFIX_MAX);
   }
@@ -410,14 +607,14 @@ int cmd_check(int argc, char **argv) {
   size_t plen;
   if (kg_www_authenticate(KG_MISSING_API_KEY, o.realm, rlen, probe,
                           sizeof probe, &plen) != KG_OK) {
-    return cli_error(CHECK_EXIT_USAGE, CMD,
+    return cli_error(CLI_EXIT_USAGE, CMD,
                      "--realm must be 1 to %d printable characters without "
                      "'\"' or '\\'",
                      KG_REALM_MAX);
   }
-  int64_t now = (int64_t)time(NULL);
-  if (o.now != NULL && cli_parse_iso8601(o.now, &now) != 0) {
-    return cli_error(CHECK_EXIT_USAGE, CMD,
+  o.now_t = (int64_t)time(NULL);
+  if (o.now != NULL && cli_parse_iso8601(o.now, &o.now_t) != 0) {
+    return cli_error(CLI_EXIT_USAGE, CMD,
                      "--now must look like 2026-01-01T00:00:00Z, not '%s'",
                      o.now);
   }
@@ -425,7 +622,7 @@ int cmd_check(int argc, char **argv) {
   check_state st;
   memset(&st, 0, sizeof st);
   if (kg_digester_new(NULL, 0, &st.dg) != KG_OK) {
-    return cli_error(CLI_EXIT_FAIL, CMD, "OpenSSL SHA-256 is unavailable");
+    return cli_error(CLI_EXIT_TROUBLE, CMD, "OpenSSL SHA-256 is unavailable");
   }
   const kg_index *index = NULL;
   rc = load_keys(&o, &st, &index);
@@ -436,60 +633,34 @@ int cmd_check(int argc, char **argv) {
   checker.digester = st.dg;
   checker.index = index;
 
-  static char buf[STDIN_MAX + 2];
-  size_t n = read_stdin(buf, STDIN_MAX);
-  kg_field fields[KG_HEAD_MAX_FIELDS];
-  kg_head head;
-  memset(&head, 0, sizeof head);
-  head.fields = fields;
-  head.fields_cap = KG_HEAD_MAX_FIELDS;
-  /* Answer as the server does: nginx passes control bytes other than NUL
-   * inside values to the module, where they make a malformed key. */
-  head.flags = KG_HEAD_CTL_IN_VALUES;
-  kg_status ps = parse_head(buf, n, sizeof buf, &head);
-  char request_id[KG_REQUEST_ID_LEN + 1];
-  if (kg_request_id(request_id) != KG_OK) {
-    state_free(&st);
-    return cli_error(CLI_EXIT_FAIL, CMD, "the OpenSSL CSPRNG failed");
-  }
-  if (ps == KG_INCOMPLETE) {
-    printf("{\"decision\":null,\"status\":400,\"parse_error\":\"incomplete\","
-           "\"offset\":%zu,\"request_id\":\"%s\",\"response\":null}\n",
-           head.error_offset, request_id);
-    OPENSSL_cleanse(buf, sizeof buf);
-    state_free(&st);
-    return cli_error(CLI_EXIT_FAIL, CMD,
-                     "the request head on stdin is incomplete at byte %zu",
-                     head.error_offset);
-  }
-  /* What the server refuses before authentication: a head that does not
-   * parse, or one kg_head_screen refuses (a missing Host, TRACE, ...). */
-  kg_status refusal = ps != KG_OK ? ps : kg_head_screen(&head);
-  if (refusal != KG_OK &&
-      !refused_by_decision(&checker, &head, refusal, &o, request_id)) {
-    print_refusal(&head, ps, refusal, request_id);
-    OPENSSL_cleanse(buf, sizeof buf);
-    state_free(&st);
-    if (ps != KG_OK) {
-      return cli_error(CLI_EXIT_FAIL, CMD,
-                       "the request head on stdin does not parse: %s at byte "
-                       "%zu",
-                       kg_status_str(ps), head.error_offset);
+  static input in; /* large: a whole head */
+  in.len = 0;
+  in.eof = 0;
+  in.error = 0;
+  int refused = 0;
+  rc = CLI_EXIT_OK;
+  for (unsigned long n = 1; rc == CLI_EXIT_OK; n++) {
+    if (o.batch) {
+      const int more = skip_empty_lines(&in);
+      if (more == -1) {
+        break;
+      }
+      if (more == -2) {
+        rc = cli_error(CLI_EXIT_TROUBLE, CMD, "cannot read stdin: %s",
+                       strerror(in.error));
+        break;
+      }
     }
-    return cli_error(CLI_EXIT_FAIL, CMD,
-                     "the server refuses this head before authentication: %s",
-                     kg_status_str(refusal));
+    int stop = 0;
+    rc = check_one(&checker, &st, &o, &in, n, &refused, &stop);
+    if (!o.batch || stop) {
+      break;
+    }
   }
-  if (refusal != KG_OK) {
-    OPENSSL_cleanse(buf, sizeof buf);
-    state_free(&st);
-    return CLI_EXIT_OK;
-  }
-  kg_decision d;
-  kg_decide(&checker, head.fields, head.nfields, head.target, now, &d);
-  print_decision(&d, &checker.policy, account_name(&st, &d), o.realm,
-                 request_id);
-  OPENSSL_cleanse(buf, sizeof buf);
+  OPENSSL_cleanse(&in, sizeof in);
   state_free(&st);
-  return CLI_EXIT_OK;
+  if (rc == CLI_EXIT_OK && o.fail && refused) {
+    rc = CLI_EXIT_NO;
+  }
+  return rc;
 }

@@ -51,7 +51,8 @@ enum {
   O_EXPIRED,
   O_DEACTIVATED,
   O_OUT,
-  O_PEPPER_FILE
+  O_PEPPER_FILE,
+  O_FORCE
 };
 
 typedef struct keys_opts {
@@ -62,6 +63,7 @@ typedef struct keys_opts {
   const char *valid, *expired, *deactivated, *out;
   const char *pepper_file; /* --pepper-file, or NULL */
   int all;
+  int force;          /* seed: replace an existing --out FILE */
   const char *pos[2]; /* positional arguments */
   int npos;
 } keys_opts;
@@ -100,44 +102,71 @@ static const struct option SEED_OPTS[] = {
     {"expired", required_argument, NULL, O_EXPIRED},
     {"deactivated", required_argument, NULL, O_DEACTIVATED},
     {"out", required_argument, NULL, O_OUT},
+    {"force", no_argument, NULL, O_FORCE},
     {NULL, 0, NULL, 0}};
 
-static void usage(FILE *f) {
-  fprintf(
-      f,
-      "usage: keygate keys <command> [--db PATH] [--format text|json|tsv]\n"
-      "\n"
-      "  create --account NAME --name LABEL [--expires-in 30d | --expires-at "
-      "ISO8601]\n"
-      "      make a key and print it once (keygate keeps only its digest)\n"
-      "  list [--account NAME] [--all]\n"
-      "      list keys by hint (sk_live_****Ab3x); --all includes deleted\n"
-      "  deactivate ID       the key then answers expired_api_key\n"
-      "  delete ID           the key then answers invalid_api_key\n"
-      "  rotate ID [--grace 24h] [--expires-in D | --expires-at T]\n"
-      "      a new key; the old one keeps working for the grace period\n"
-      "  seed --valid N --expired M --deactivated K --out FILE\n"
-      "      a load-test population over pro accounts seed-NNNN; FILE gets\n"
-      "      '<class><TAB><key>' lines, mode 0600\n"
-      "  ack-restore\n"
-      "      accept the store after a restore from an older backup: servers\n"
-      "      refuse it (503) until then; keys deleted after the backup was\n"
-      "      made answer again, delete them anew\n"
-      "\n"
-      "--db defaults to $KEYGATE_DB, else keygate.db. Durations: "
-      "<n>s|m|h|d|w.\n"
-      "--pepper-file FILE (default $KEYGATE_PEPPER_FILE): the pepper of a "
-      "peppered store;\n"
-      "a store seed creates with it is peppered (docs/store.md).\n"
-      "ISO8601 times are UTC: 2030-01-31T00:00:00Z.\n");
+/* The verbs of `keygate keys`: synopsis and what each does. `keygate keys
+ * VERB --help` prints one, `keygate keys --help` all of them. */
+static const struct {
+  const char *name, *synopsis, *what;
+} VERBS[] = {
+    {"create",
+     "create --account NAME --name LABEL [--expires-in 30d | --expires-at "
+     "ISO8601]",
+     "make a key and print it once (keygate keeps only its digest)"},
+    {"list", "list [--account NAME] [--all]",
+     "list keys by hint (sk_live_****Ab3x); --all includes deleted ones"},
+    {"deactivate", "deactivate ID",
+     "the key then answers expired_api_key (again: says it already was)"},
+    {"delete", "delete ID",
+     "the key then answers invalid_api_key (again: says it already was)"},
+    {"rotate", "rotate ID [--grace 24h] [--expires-in D | --expires-at T]",
+     "a new key; the old one keeps working for the grace period (0: none)"},
+    {"seed", "seed --valid N --expired M --deactivated K --out FILE [--force]",
+     "a load-test population over pro accounts seed-NNNN; FILE gets\n"
+     "      '<class><TAB><key>' lines, mode 0600; an existing FILE is\n"
+     "      refused unless --force (it may hold the only copy of live keys)"},
+    {"ack-restore", "ack-restore",
+     "accept the store after a restore from an older backup: servers\n"
+     "      refuse it (503) until then; keys deleted after the backup was\n"
+     "      made answer again, delete them anew"},
+};
+
+static void usage_common(FILE *f) {
+  fprintf(f, "\n"
+             "every command: --db PATH (default $KEYGATE_DB, else keygate.db), "
+             "--format text|json|tsv,\n"
+             "--pepper-file FILE (default $KEYGATE_PEPPER_FILE): the pepper of "
+             "a peppered store;\n"
+             "a store seed creates with it is peppered (docs/store.md).\n"
+             "Durations: <n>s|m|h|d|w (the unit is required). ISO8601 times "
+             "are UTC:\n"
+             "2030-01-31T00:00:00Z, at most " CLI_TIME_MAX_STR ".\n"
+             "exit: 0 done, 2 usage error or the store refused or failed "
+             "(one line on stderr).\n");
+}
+
+/* verb NULL: every verb. */
+static void usage(FILE *f, const char *verb) {
+  if (verb == NULL) {
+    fprintf(f, "usage: keygate keys <command> [options]\n\n");
+  }
+  for (size_t i = 0; i < sizeof VERBS / sizeof VERBS[0]; i++) {
+    if (verb == NULL) {
+      fprintf(f, "  %s\n      %s\n", VERBS[i].synopsis, VERBS[i].what);
+    } else if (strcmp(verb, VERBS[i].name) == 0) {
+      fprintf(f, "usage: keygate keys %s\n\n  %s\n", VERBS[i].synopsis,
+              VERBS[i].what);
+    }
+  }
+  usage_common(f);
 }
 
 /* Parse argv (argv[0] is the subcommand name) against opts. Returns 0, -1
  * after --help (exit 0), or an exit code after printing an error. */
 static int parse_opts(int argc, char **argv, const struct option *longopts,
                       keys_opts *o) {
-  const char *env = getenv("KEYGATE_DB");
-  o->db = env != NULL && env[0] != '\0' ? env : "keygate.db";
+  o->db = cli_db_path(NULL, "keygate.db");
   o->format = CLI_FMT_TEXT;
   opterr = 0;
   optind = 0; /* glibc: start afresh */
@@ -145,7 +174,7 @@ static int parse_opts(int argc, char **argv, const struct option *longopts,
   while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
     switch (c) {
     case O_HELP:
-      usage(stdout);
+      usage(stdout, o->cmd + strlen("keys "));
       return -1;
     case O_DB:
       o->db = optarg;
@@ -184,6 +213,9 @@ static int parse_opts(int argc, char **argv, const struct option *longopts,
       break;
     case O_OUT:
       o->out = optarg;
+      break;
+    case O_FORCE:
+      o->force = 1;
       break;
     case O_PEPPER_FILE:
       o->pepper_file = optarg;
@@ -231,10 +263,15 @@ static int parse_expiry(const keys_opts *o, int64_t now, int64_t *out) {
   }
   if (o->expires_in != NULL) {
     int64_t d;
-    if (cli_parse_duration(o->expires_in, &d) != 0 || d > INT64_MAX - now) {
+    const int rc = cli_parse_duration(o->expires_in, &d);
+    if (rc != 0) {
+      return cli_duration_error(o->cmd, "--expires-in", o->expires_in, rc, "");
+    }
+    if (d > CLI_TIME_MAX - now) {
       return cli_error(CLI_EXIT_USAGE, o->cmd,
-                       "bad duration '%s' for --expires-in; use a positive "
-                       "number with s, m, h, d or w (e.g. 30d)",
+                       "--expires-in %s ends after " CLI_TIME_MAX_STR
+                       ", the latest expiry keygate keeps; give a shorter "
+                       "duration",
                        o->expires_in);
     }
     *out = now + d;
@@ -242,7 +279,7 @@ static int parse_expiry(const keys_opts *o, int64_t now, int64_t *out) {
     if (cli_parse_iso8601(o->expires_at, out) != 0) {
       return cli_error(CLI_EXIT_USAGE, o->cmd,
                        "bad time '%s' for --expires-at; use UTC ISO 8601 "
-                       "like 2030-01-31T00:00:00Z",
+                       "like 2030-01-31T00:00:00Z, at most " CLI_TIME_MAX_STR,
                        o->expires_at);
     }
     if (*out <= now) {
@@ -253,22 +290,9 @@ static int parse_expiry(const keys_opts *o, int64_t now, int64_t *out) {
   return 0;
 }
 
-/* Open the store with the pepper of --pepper-file or $KEYGATE_PEPPER_FILE
- * (none: a plain store); prints the error. */
+/* Open the store (see cli_store_open); prints the error. */
 static int open_store(const keys_opts *o, unsigned flags, kg_store **s) {
-  kg_pepper pepper;
-  const kg_pepper *use;
-  int rc = cli_pepper_read(o->cmd, o->pepper_file, &pepper, &use);
-  if (rc != 0) {
-    return rc;
-  }
-  char err[KG_STORE_ERR_MAX];
-  rc = kg_store_open_peppered(o->db, flags, use, s, err, sizeof err);
-  kg_pepper_wipe(&pepper);
-  if (rc != 0) {
-    return cli_error(CLI_EXIT_FAIL, o->cmd, "%s", err);
-  }
-  return 0;
+  return cli_store_open(o->cmd, o->db, flags, o->pepper_file, s);
 }
 
 /* ---- printing ---------------------------------------------------------- */
@@ -429,7 +453,7 @@ static int show_key_once(const keys_opts *o, kg_new_key *k,
   OPENSSL_cleanse(key_stdout_buf, sizeof key_stdout_buf);
   kg_new_key_wipe(k);
   if (failed) {
-    return cli_error(CLI_EXIT_FAIL, o->cmd,
+    return cli_error(CLI_EXIT_TROUBLE, o->cmd,
                      "could not write the key to stdout (%s); key %s exists "
                      "but nobody has it: delete it with 'keygate keys delete "
                      "%s'",
@@ -471,7 +495,7 @@ static int keys_create(int argc, char **argv) {
   if (kg_key_create(s, o.account, o.name, expires_at, &k, err, sizeof err) !=
       0) {
     kg_store_close(s);
-    return cli_error(CLI_EXIT_FAIL, o.cmd, "%s", err);
+    return cli_error(CLI_EXIT_TROUBLE, o.cmd, "%s", err);
   }
   kg_store_close(s);
   char id[KG_KEY_ID_STR_LEN];
@@ -498,18 +522,22 @@ static int keys_rotate(int argc, char **argv) {
     return rc;
   }
   int64_t grace = 86400;
-  /* 0 is a valid grace (the old key stops now); durations are positive. */
-  if (o.grace != NULL && strcmp(o.grace, "0") != 0 &&
-      cli_parse_duration(o.grace, &grace) != 0) {
-    return cli_error(CLI_EXIT_USAGE, o.cmd,
-                     "bad duration '%s' for --grace; use 0 or a number with "
-                     "s, m, h, d or w (e.g. 24h)",
-                     o.grace);
-  }
+  /* 0 is a valid grace (the old key stops now) and needs no unit; other
+   * durations are positive and carry theirs. */
   if (o.grace != NULL && strcmp(o.grace, "0") == 0) {
     grace = 0;
+  } else if (o.grace != NULL &&
+             (rc = cli_parse_duration(o.grace, &grace)) != 0) {
+    return cli_duration_error(o.cmd, "--grace", o.grace, rc, "0 or ");
   }
   const int64_t now = (int64_t)time(NULL);
+  if (grace > CLI_TIME_MAX - now) {
+    return cli_error(CLI_EXIT_USAGE, o.cmd,
+                     "--grace %s ends after " CLI_TIME_MAX_STR
+                     ", the latest expiry keygate keeps; give a shorter "
+                     "grace",
+                     o.grace);
+  }
   int64_t expires_at;
   if ((rc = parse_expiry(&o, now, &expires_at)) != 0) {
     return rc;
@@ -524,7 +552,7 @@ static int keys_rotate(int argc, char **argv) {
   kg_key_info old;
   if (kg_key_rotate(s, id, grace, expires_at, &k, &old, err, sizeof err) != 0) {
     kg_store_close(s);
-    return cli_error(CLI_EXIT_FAIL, o.cmd, "%s", err);
+    return cli_error(CLI_EXIT_TROUBLE, o.cmd, "%s", err);
   }
   kg_store_close(s);
   char new_id[KG_KEY_ID_STR_LEN], old_id[KG_KEY_ID_STR_LEN], when[32];
@@ -564,7 +592,7 @@ static int keys_list(int argc, char **argv) {
   if (o.format == CLI_FMT_TEXT && kg_key_each(s, o.account, o.all, measure_key,
                                               &l.w, err, sizeof err) != 0) {
     kg_store_close(s);
-    return cli_error(CLI_EXIT_FAIL, o.cmd, "%s", err);
+    return cli_error(CLI_EXIT_TROUBLE, o.cmd, "%s", err);
   }
   if (o.format == CLI_FMT_TEXT) {
     printf("%-15s  %-*s  %-*s  %-16s  %-11s  %-20s  %s\n", "ID", l.w.account,
@@ -574,7 +602,7 @@ static int keys_list(int argc, char **argv) {
   kg_store_close(s);
   if (rc != 0) {
     fflush(stdout);
-    return cli_error(CLI_EXIT_FAIL, o.cmd, "%s", err);
+    return cli_error(CLI_EXIT_TROUBLE, o.cmd, "%s", err);
   }
   if (o.format == CLI_FMT_JSON) {
     fputs(l.printed == 0 ? "[]\n" : "\n]\n", stdout);
@@ -602,15 +630,25 @@ static int keys_set_status(int argc, char **argv, const char *cmd,
   }
   char err[KG_STORE_ERR_MAX];
   kg_key_info k;
-  rc = status == KG_REC_DELETED ? kg_key_delete(s, id, &k, err, sizeof err)
-                                : kg_key_deactivate(s, id, &k, err, sizeof err);
+  /* The state before, so that a second deactivate or delete says the key
+   * already was so (the store writes nothing then). */
+  rc = kg_key_get(s, id, &k, err, sizeof err);
+  const int already = rc == 0 && k.status == status;
+  if (rc == 0) {
+    rc = status == KG_REC_DELETED
+             ? kg_key_delete(s, id, &k, err, sizeof err)
+             : kg_key_deactivate(s, id, &k, err, sizeof err);
+  }
   kg_store_close(s);
   if (rc != 0) {
-    return cli_error(CLI_EXIT_FAIL, o.cmd, "%s", err);
+    return cli_error(CLI_EXIT_TROUBLE, o.cmd, "%s", err);
   }
   const int64_t now = (int64_t)time(NULL);
   char ids[KG_KEY_ID_STR_LEN];
   kg_key_id_format(k.id, ids);
+  const char *word = status == KG_REC_DELETED ? "deleted" : "deactivated";
+  const char *answer =
+      status == KG_REC_DELETED ? "invalid_api_key" : "expired_api_key";
   switch (o.format) {
   case CLI_FMT_JSON:
     key_json(stdout, &k, now);
@@ -620,10 +658,14 @@ static int keys_set_status(int argc, char **argv, const char *cmd,
     key_tsv(stdout, &k, now);
     break;
   case CLI_FMT_TEXT:
-    printf("%s %s (%s, account %s, name %s): it now answers %s\n",
-           status == KG_REC_DELETED ? "deleted" : "deactivated", ids, k.hint,
-           k.account, k.name,
-           status == KG_REC_DELETED ? "invalid_api_key" : "expired_api_key");
+    if (already) {
+      printf("%s (%s, account %s, name %s) was already %s: it answers %s; "
+             "nothing changed\n",
+             ids, k.hint, k.account, k.name, word, answer);
+    } else {
+      printf("%s %s (%s, account %s, name %s): it now answers %s\n", word, ids,
+             k.hint, k.account, k.name, answer);
+    }
     break;
   }
   return CLI_EXIT_OK;
@@ -701,14 +743,14 @@ static int seed_into(const keys_opts *o, const kg_seed_counts *counts, FILE *f,
   kg_store_close(s);
   if (rc != 0) {
     if (sink.failed != 0) {
-      return cli_error(CLI_EXIT_FAIL, o->cmd,
+      return cli_error(CLI_EXIT_TROUBLE, o->cmd,
                        "cannot write %s: %s; nothing was seeded", o->out,
                        strerror(sink.failed));
     }
-    return cli_error(CLI_EXIT_FAIL, o->cmd, "%s", err);
+    return cli_error(CLI_EXIT_TROUBLE, o->cmd, "%s", err);
   }
   if (fflush(f) != 0 || fsync(fd) != 0) {
-    return cli_error(CLI_EXIT_FAIL, o->cmd,
+    return cli_error(CLI_EXIT_TROUBLE, o->cmd,
                      "seeded %zu keys but cannot finish writing %s: %s",
                      res->keys, o->out, strerror(errno));
   }
@@ -744,6 +786,15 @@ static int keys_seed(int argc, char **argv) {
   if (stat(o.out, &sb) == 0 && S_ISDIR(sb.st_mode)) {
     return cli_error(CLI_EXIT_USAGE, o.cmd, "--out %s is a directory", o.out);
   }
+  /* The file may hold the only copy of live keys: replacing it is asked
+   * for, never done by surprise. (rename below replaces a file that
+   * appears meanwhile; --force is about the file the operator named.) */
+  if (!o.force && lstat(o.out, &sb) == 0) {
+    return cli_error(CLI_EXIT_USAGE, o.cmd,
+                     "--out %s exists and may hold the only copy of live "
+                     "keys; give another path, or --force to replace it",
+                     o.out);
+  }
   /* The keys go to a new file that is 0600 from its creation and becomes
    * FILE only after the store committed them. */
   char tmp[PATH_MAX];
@@ -754,7 +805,7 @@ static int keys_seed(int argc, char **argv) {
   const int fd =
       open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) {
-    return cli_error(CLI_EXIT_FAIL, o.cmd, "cannot create %s: %s", tmp,
+    return cli_error(CLI_EXIT_TROUBLE, o.cmd, "cannot create %s: %s", tmp,
                      strerror(errno));
   }
   (void)fchmod(fd, 0600); /* exactly 0600, whatever the umask */
@@ -763,7 +814,7 @@ static int keys_seed(int argc, char **argv) {
   if (f == NULL) {
     close(fd);
     unlink(tmp);
-    return cli_error(CLI_EXIT_FAIL, o.cmd, "cannot write %s: %s", tmp,
+    return cli_error(CLI_EXIT_TROUBLE, o.cmd, "cannot write %s: %s", tmp,
                      strerror(errno));
   }
   setvbuf(f, buf, _IOFBF, sizeof buf);
@@ -772,7 +823,7 @@ static int keys_seed(int argc, char **argv) {
   const int closed = fclose(f);
   OPENSSL_cleanse(buf, sizeof buf);
   if (rc == 0 && closed != 0) {
-    rc = cli_error(CLI_EXIT_FAIL, o.cmd,
+    rc = cli_error(CLI_EXIT_TROUBLE, o.cmd,
                    "seeded %zu keys but cannot finish writing %s: %s", res.keys,
                    tmp, strerror(errno));
   }
@@ -783,7 +834,7 @@ static int keys_seed(int argc, char **argv) {
     return rc;
   }
   if (rename(tmp, o.out) != 0) {
-    return cli_error(CLI_EXIT_FAIL, o.cmd,
+    return cli_error(CLI_EXIT_TROUBLE, o.cmd,
                      "seeded %zu keys, but cannot rename %s to %s: %s; the "
                      "keys are in %s",
                      res.keys, tmp, o.out, strerror(errno), tmp);
@@ -837,7 +888,7 @@ static int keys_ack_restore(int argc, char **argv) {
   rc = kg_store_ack_restore(s, &seq, err, sizeof err);
   kg_store_close(s);
   if (rc != 0) {
-    return cli_error(CLI_EXIT_FAIL, o.cmd, "%s", err);
+    return cli_error(CLI_EXIT_TROUBLE, o.cmd, "%s", err);
   }
   switch (o.format) {
   case CLI_FMT_JSON:
@@ -879,7 +930,7 @@ int cmd_keys(int argc, char **argv) {
   const char *sub = argv[1];
   if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 ||
       strcmp(sub, "help") == 0) {
-    usage(stdout);
+    usage(stdout, NULL);
     return CLI_EXIT_OK;
   }
   for (size_t i = 0; i < sizeof SUBCOMMANDS / sizeof SUBCOMMANDS[0]; i++) {

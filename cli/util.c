@@ -7,13 +7,16 @@
  * Howard Hinnant's "days_from_civil" / "civil_from_days", so nothing here
  * depends on the process's time zone (no mktime, no TZ).
  */
+#define _GNU_SOURCE /* getopt_long with -std=c11 */
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 
@@ -181,6 +184,7 @@ int cli_parse_duration(const char *s, int64_t *out) {
   int64_t unit;
   switch (s[i]) {
   case '\0':
+    return n == 0 ? -1 : -2; /* Go's "missing unit in duration" */
   case 's':
     unit = 1;
     break;
@@ -207,6 +211,20 @@ int cli_parse_duration(const char *s, int64_t *out) {
   }
   *out = n * unit;
   return 0;
+}
+
+int cli_duration_error(const char *cmd, const char *opt, const char *value,
+                       int rc, const char *extra) {
+  if (rc == -2) {
+    return cli_error(CLI_EXIT_USAGE, cmd,
+                     "missing unit in duration '%s' for %s; add one of s, m, "
+                     "h, d or w (e.g. %sd)",
+                     value, opt, value);
+  }
+  return cli_error(CLI_EXIT_USAGE, cmd,
+                   "bad duration '%s' for %s; use %sa positive number with "
+                   "s, m, h, d or w (e.g. 30d)",
+                   value, opt, extra);
 }
 
 /* ---- JSON -------------------------------------------------------------- */
@@ -287,31 +305,73 @@ int cli_want_args(const char *cmd, const char *const *pos, int npos, int want,
   return 0;
 }
 
-/* ---- "--name VALUE" flags ---------------------------------------------- */
+/* ---- the one option parser --------------------------------------------- */
+
+int cli_parse_opts(const char *cmd, int argc, char **argv, const cli_opt *opts,
+                   size_t nopts, const char **pos, int maxpos, int *npos) {
+  enum { FIRST = 1000, MAX_OPTS = 64 };
+  struct option longopts[MAX_OPTS + 2];
+  if (nopts > MAX_OPTS) {
+    return cli_error(CLI_EXIT_USAGE, cmd, "internal: too many options");
+  }
+  for (size_t i = 0; i < nopts; i++) {
+    longopts[i].name = opts[i].name + 2; /* past "--" */
+    longopts[i].has_arg = opts[i].value != NULL ? required_argument : 0;
+    longopts[i].flag = NULL;
+    longopts[i].val = FIRST + (int)i;
+  }
+  longopts[nopts] = (struct option){"help", no_argument, NULL, 'h'};
+  longopts[nopts + 1] = (struct option){NULL, 0, NULL, 0};
+  if (npos != NULL) {
+    *npos = 0;
+  }
+  opterr = 0;
+  optind = 0; /* glibc: start afresh (the keys verbs parse twice) */
+  int c;
+  while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+    if (c == 'h') {
+      return -1;
+    }
+    if (c < FIRST || c >= FIRST + (int)nopts) {
+      return cli_getopt_error(cmd, argv, c);
+    }
+    const cli_opt *o = &opts[c - FIRST];
+    if (o->value != NULL) {
+      *o->value = optarg;
+    } else {
+      *o->on = 1;
+    }
+  }
+  for (int i = optind; i < argc; i++) {
+    if (npos == NULL || *npos >= maxpos) {
+      return cli_error(CLI_EXIT_USAGE, cmd,
+                       "unexpected argument '%s'; see 'keygate %s --help'",
+                       argv[i], cmd);
+    }
+    pos[(*npos)++] = argv[i];
+  }
+  return 0;
+}
 
 int cli_parse_flags(const char *cmd, int argc, char **argv,
                     const cli_flag *flags, size_t nflags, int usage_code) {
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-      return -1;
-    }
-    const cli_flag *f = NULL;
-    for (size_t k = 0; k < nflags && f == NULL; k++) {
-      if (strcmp(a, flags[k].name) == 0) {
-        f = &flags[k];
-      }
-    }
-    if (f == NULL) {
-      return cli_error(usage_code, cmd,
-                       "unknown option '%s'; see 'keygate %s --help'", a, cmd);
-    }
-    if (i + 1 >= argc) {
-      return cli_error(usage_code, cmd, "option %s needs a value", a);
-    }
-    *f->value = argv[++i];
+  cli_opt opts[64];
+  if (nflags > sizeof opts / sizeof opts[0]) {
+    return cli_error(usage_code, cmd, "internal: too many options");
   }
-  return 0;
+  for (size_t i = 0; i < nflags; i++) {
+    opts[i] = (cli_opt){flags[i].name, flags[i].value, NULL};
+  }
+  const int rc = cli_parse_opts(cmd, argc, argv, opts, nflags, NULL, 0, NULL);
+  return rc > 0 ? usage_code : rc;
+}
+
+const char *cli_db_path(const char *flag, const char *dflt) {
+  if (flag != NULL) {
+    return flag;
+  }
+  const char *env = getenv("KEYGATE_DB");
+  return env != NULL && env[0] != '\0' ? env : dflt;
 }
 
 /* ---- the pepper -------------------------------------------------------- */
@@ -335,10 +395,90 @@ int cli_pepper_read(const char *cmd, const char *flag, kg_pepper *out,
   }
   char err[KG_STORE_ERR_MAX];
   if (kg_pepper_read_file(path, out, err, sizeof err) != 0) {
-    return cli_error(CLI_EXIT_FAIL, cmd, "%s%s",
+    return cli_error(CLI_EXIT_TROUBLE, cmd, "%s%s",
                      flag == NULL ? "KEYGATE_PEPPER_FILE: " : "", err);
   }
   *use = out;
   return 0;
+}
+
+/* What to do about a --db path that SQLite would only call "unable to open
+ * database file": a directory, or a file in a folder that does not exist.
+ * Returns 0 when the path is worth handing to the store. */
+static int db_path_check(const char *cmd, const char *db) {
+  struct stat sb;
+  if (stat(db, &sb) == 0) {
+    if (S_ISDIR(sb.st_mode)) {
+      const size_t n = strlen(db);
+      return cli_error(CLI_EXIT_TROUBLE, cmd,
+                       "--db %s is a directory, not a key store file; give "
+                       "the path of a file in it, e.g. --db %s%skeygate.db",
+                       db, db, n > 0 && db[n - 1] == '/' ? "" : "/");
+    }
+    return 0;
+  }
+  const char *slash = strrchr(db, '/');
+  if (slash == NULL || slash == db) {
+    return 0; /* the working directory, or / itself: they exist */
+  }
+  char dir[PATH_MAX];
+  const size_t dlen = (size_t)(slash - db);
+  if (dlen >= sizeof dir) {
+    return 0;
+  }
+  memcpy(dir, db, dlen);
+  dir[dlen] = '\0';
+  if (stat(dir, &sb) != 0) {
+    return cli_error(CLI_EXIT_TROUBLE, cmd,
+                     "--db %s: the folder %s does not exist; create it "
+                     "(mkdir -p %s) or give another --db path",
+                     db, dir, dir);
+  }
+  if (!S_ISDIR(sb.st_mode)) {
+    return cli_error(CLI_EXIT_TROUBLE, cmd,
+                     "--db %s: %s is a file, not a folder; give another "
+                     "--db path",
+                     db, dir);
+  }
+  return 0;
+}
+
+int cli_store_open_as(const char *cmd, const char *db, unsigned flags,
+                      const kg_pepper *pepper, kg_store **out) {
+  *out = NULL;
+  int rc = db_path_check(cmd, db);
+  if (rc != 0) {
+    return rc;
+  }
+  char err[KG_STORE_ERR_MAX];
+  if (kg_store_open_peppered(db, flags, pepper, out, err, sizeof err) == 0) {
+    return 0;
+  }
+  if (strstr(err, " is not a keygate store") != NULL) {
+    /* The store says what is wrong; the fix is the command line's. */
+    return cli_error(CLI_EXIT_TROUBLE, cmd,
+                     "%s; give --db the path of a keygate store, or of a "
+                     "file that does not exist yet to make a new one",
+                     err);
+  }
+  return cli_error(CLI_EXIT_TROUBLE, cmd, "%s", err);
+}
+
+int cli_store_open(const char *cmd, const char *db, unsigned flags,
+                   const char *pepper_flag, kg_store **out) {
+  *out = NULL;
+  int rc = db_path_check(cmd, db);
+  if (rc != 0) {
+    return rc;
+  }
+  kg_pepper pepper;
+  const kg_pepper *use;
+  rc = cli_pepper_read(cmd, pepper_flag, &pepper, &use);
+  if (rc != 0) {
+    return rc;
+  }
+  rc = cli_store_open_as(cmd, db, flags, use, out);
+  kg_pepper_wipe(&pepper);
+  return rc;
 }
 #endif

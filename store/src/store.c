@@ -345,6 +345,23 @@ static int check_schema(kg_store *s, char *err, size_t errcap) {
   if (version == KG_STORE_SCHEMA_VERSION) {
     return 0;
   }
+  /* Another program's database: tables, but not keygate's meta table
+   * (every keygate schema has it). Said before anything that would
+   * suggest a keygate command, which would refuse it too. */
+  int64_t tables, ours;
+  if (query_int(s, "SELECT count(*) FROM sqlite_master", "reading the schema",
+                &tables, err, errcap) != 0 ||
+      query_int(s,
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
+                "AND name = 'meta'",
+                "reading the schema", &ours, err, errcap) != 0) {
+    return -1;
+  }
+  if (tables > 0 && ours == 0) {
+    return store_errf(err, errcap,
+                      "%s is not a keygate store (it holds other tables)",
+                      s->path);
+  }
   if (version > KG_STORE_SCHEMA_VERSION) {
     return store_errf(err, errcap,
                       "%s has schema version %lld, newer than this keygate "
@@ -524,6 +541,29 @@ int kg_store_open_peppered(const char *path, unsigned flags,
                       KG_PEPPER_MIN, KG_PEPPER_MAX, pepper->len);
   }
   struct stat sb;
+  if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+    return store_errf(err, errcap, "%s is a directory, not a key store file",
+                      path);
+  }
+  if (stat(path, &sb) != 0 && (errno == ENOENT || errno == ENOTDIR)) {
+    /* SQLite says only "unable to open database file" for these. */
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    const size_t dlen = slash == NULL ? 0 : (size_t)(slash - path);
+    if (slash != NULL && dlen > 0 && dlen < sizeof dir) {
+      memcpy(dir, path, dlen);
+      dir[dlen] = '\0';
+      if (stat(dir, &sb) != 0) {
+        return store_errf(err, errcap,
+                          "no key store at %s: its folder %s does not exist",
+                          path, dir);
+      }
+      if (!S_ISDIR(sb.st_mode)) {
+        return store_errf(err, errcap, "no key store at %s: %s is not a folder",
+                          path, dir);
+      }
+    }
+  }
   if (!(flags & KG_STORE_CREATE) && stat(path, &sb) != 0) {
     if (errno == ENOENT) {
       return store_errf(err, errcap,

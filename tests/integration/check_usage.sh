@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# check_usage.sh — `keygate check` fails loudly and clearly: a usage error is
-# one stderr line "keygate check: ..." and exit 1, as is an unreadable or
-# bad keys file, or a request head that does not parse (the JSON on stdout
-# then names the parse error); any decision exits 0 (issue #2). Needs
-# $KEYGATE (set by ctest).
+# check_usage.sh — `keygate check` fails loudly and clearly, with the exit
+# codes of every keygate command (docs/cli.md, issue 16): a usage error is
+# one stderr line "keygate check: ..." and exit 2, as is an unreadable or
+# bad keys file, or stdin that ends inside the head; what the server answers
+# (a decision, a head that does not parse, a refusal before authentication)
+# exits 0, the JSON naming it and a note on stderr naming why a head is
+# refused (--fail: cli_check_batch.sh). Needs $KEYGATE (set by ctest).
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -23,62 +25,62 @@ one_line() {
   assert_not_contains "$(cat "$TMP/out" "$TMP/err")" "$K_ACTIVE" "$1: key shown"
 }
 
-# ---- usage errors: exit 1 ---------------------------------------------------
-assert_exit 1 "unknown flag" -- "$KEYGATE" check --keys "$KEYS" --bogus <"$GOOD"
+# ---- usage errors: exit 2 ---------------------------------------------------
+assert_exit 2 "unknown flag" -- "$KEYGATE" check --keys "$KEYS" --bogus <"$GOOD"
 one_line "unknown flag"
 assert_eq "" "$(cat "$TMP/out")" "unknown flag: stdout"
 
-assert_exit 1 "no --keys" -- "$KEYGATE" check <"$GOOD"
+assert_exit 2 "no --keys" -- "$KEYGATE" check <"$GOOD"
 one_line "no --keys"
 
-assert_exit 1 "--keys without a value" -- "$KEYGATE" check --keys <"$GOOD"
+assert_exit 2 "--keys without a value" -- "$KEYGATE" check --keys <"$GOOD"
 one_line "--keys without a value"
 
-assert_exit 1 "bad --now" -- \
+assert_exit 2 "bad --now" -- \
   "$KEYGATE" check --keys "$KEYS" --now yesterday <"$GOOD"
 one_line "bad --now"
 
-assert_exit 1 "--now with a date only" -- \
+assert_exit 2 "--now with a date only" -- \
   "$KEYGATE" check --keys "$KEYS" --now 2026-01-01 <"$GOOD"
 one_line "--now with a date only"
 
-assert_exit 1 "bad --policy" -- \
+assert_exit 2 "bad --policy" -- \
   "$KEYGATE" check --keys "$KEYS" --policy loose <"$GOOD"
 one_line "bad --policy"
 
-assert_exit 1 "bad --prefix" -- \
+assert_exit 2 "bad --prefix" -- \
   "$KEYGATE" check --keys "$KEYS" --prefix 'sk live' <"$GOOD"
 one_line "bad --prefix"
 
-assert_exit 1 "--prefix over 16 characters" -- \
+assert_exit 2 "--prefix over 16 characters" -- \
   "$KEYGATE" check --keys "$KEYS" --prefix abcdefghijklmnopq <"$GOOD"
 one_line "--prefix over 16 characters"
 
-assert_exit 1 "--realm with a quote" -- \
+assert_exit 2 "--realm with a quote" -- \
   "$KEYGATE" check --keys "$KEYS" --realm 'a"b' <"$GOOD"
 one_line "--realm with a quote"
 
 assert_exit 0 "--help" -- "$KEYGATE" check --help
 assert_contains "$(cat "$TMP/out")" "--keys" "--help: names --keys"
 
-# ---- runtime failures: exit 1 -----------------------------------------------
-assert_exit 1 "missing keys file" -- \
+# ---- trouble: exit 2 -----------------------------------------------
+assert_exit 2 "missing keys file" -- \
   "$KEYGATE" check --keys "$TMP/nope.tsv" <"$GOOD"
 one_line "missing keys file"
 assert_contains "$(cat "$TMP/err")" "nope.tsv" "missing keys file: names it"
 
 printf 'enabled\t%s\n' "$K_ACTIVE" >"$TMP/badstatus.tsv"
-assert_exit 1 "unknown status in keys file" -- \
+assert_exit 2 "unknown status in keys file" -- \
   "$KEYGATE" check --keys "$TMP/badstatus.tsv" <"$GOOD"
 one_line "unknown status in keys file"
 
 printf 'active %s\n' "$K_ACTIVE" >"$TMP/notab.tsv"
-assert_exit 1 "keys line without a tab" -- \
+assert_exit 2 "keys line without a tab" -- \
   "$KEYGATE" check --keys "$TMP/notab.tsv" <"$GOOD"
 one_line "keys line without a tab"
 
 printf 'active\t%s\nactive\t%s\n' "$K_ACTIVE" "$K_ACTIVE" >"$TMP/dup.tsv"
-assert_exit 1 "the same key twice" -- \
+assert_exit 2 "the same key twice" -- \
   "$KEYGATE" check --keys "$TMP/dup.tsv" <"$GOOD"
 one_line "the same key twice"
 
@@ -86,7 +88,9 @@ one_line "the same key twice"
 parse_fails() {
   # shellcheck disable=SC2059 # the request is a printf format on purpose
   printf "$2" >"$TMP/$1.req"
-  assert_exit 1 "$1" -- "$KEYGATE" check --keys "$KEYS" <"$TMP/$1.req"
+  local want=0
+  [ "$3" != incomplete ] || want=2 # nothing to answer: trouble
+  assert_exit "$want" "$1" -- "$KEYGATE" check --keys "$KEYS" <"$TMP/$1.req"
   one_line "$1"
   assert_eq "$3" "$(json_get "$TMP/out" parse_error)" "$1: parse_error"
   assert_eq null "$(json_get "$TMP/out" decision)" "$1: decision"
@@ -114,7 +118,7 @@ assert_eq 28 "$(json_get "$TMP/control_char.json" offset)" \
   head -c 17000 /dev/zero | tr '\0' a
   printf '\r\n\r\n'
 } >"$TMP/big.req"
-assert_exit 1 "head over 16 KiB" -- "$KEYGATE" check --keys "$KEYS" <"$TMP/big.req"
+assert_exit 0 "head over 16 KiB" -- "$KEYGATE" check --keys "$KEYS" <"$TMP/big.req"
 one_line "head over 16 KiB"
 assert_eq head_too_large "$(json_get "$TMP/out" parse_error)" \
   "head over 16 KiB: parse_error"
@@ -125,16 +129,17 @@ assert_eq head_too_large "$(json_get "$TMP/out" parse_error)" \
   for i in $(seq 1 101); do printf 'X-F%d: v\r\n' "$i"; done
   printf '\r\n'
 } >"$TMP/many.req"
-assert_exit 1 "101 fields" -- "$KEYGATE" check --keys "$KEYS" <"$TMP/many.req"
+assert_exit 0 "101 fields" -- "$KEYGATE" check --keys "$KEYS" <"$TMP/many.req"
 assert_eq too_many_fields "$(json_get "$TMP/out" parse_error)" \
   "101 fields: parse_error"
 
 # ---- a head the server refuses before authentication --------------------------
-# exits 1 like a parse error; the JSON names the status and code the server
+# is what the server answers, so it exits 0 like a parse error (1 under
+# --fail); the JSON names the status and code the server
 # answers, why (refusal) and the whole response, whose message names the
 # cause (docs/contract.md, "Heads refused before authentication").
 printf 'GET / HTTP/1.1\r\nX-API-Key: k\r\n\r\n' >"$TMP/nohost.req"
-assert_exit 1 "no Host" -- "$KEYGATE" check --keys "$KEYS" <"$TMP/nohost.req"
+assert_exit 0 "no Host" -- "$KEYGATE" check --keys "$KEYS" <"$TMP/nohost.req"
 one_line "no Host"
 assert_eq null "$(json_get "$TMP/out" decision)" "no Host: decision"
 assert_eq 400 "$(json_get "$TMP/out" status)" "no Host: status"
@@ -145,7 +150,7 @@ case "$(json_get "$TMP/out" response)" in
 *) kg_fail "no Host: the response's message does not name the Host" ;;
 esac
 printf 'TRACE / HTTP/1.1\r\nHost: a\r\n\r\n' >"$TMP/trace.req"
-assert_exit 1 "TRACE" -- "$KEYGATE" check --keys "$KEYS" <"$TMP/trace.req"
+assert_exit 0 "TRACE" -- "$KEYGATE" check --keys "$KEYS" <"$TMP/trace.req"
 assert_eq 405 "$(json_get "$TMP/out" status)" "TRACE: status"
 assert_eq method_not_allowed "$(json_get "$TMP/out" code)" "TRACE: code"
 # a key in the URL still wins (SPEC §1.3): that is a decision, exit 0
@@ -186,7 +191,7 @@ done
 # a directory opens with fopen() on Linux but cannot be read: it must not
 # pass for an empty keys file
 mkdir "$TMP/dir.tsv"
-assert_exit 1 "keys file is a directory" -- \
+assert_exit 2 "keys file is a directory" -- \
   "$KEYGATE" check --keys "$TMP/dir.tsv" <"$GOOD"
 one_line "keys file is a directory"
 

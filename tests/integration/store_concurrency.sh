@@ -68,7 +68,7 @@ check_race() {
         AND hint = 'sk_live_****${key: -4}'")" \
         "$account: printed key $id is stored"
       ;;
-    1)
+    2)
       refused=$((refused + 1))
       assert_eq "$msg" "$(cat "$base.err")" "$account: refusal message"
       assert_eq "" "$(cat "$base.out")" "$account: a refusal prints no key"

@@ -21,7 +21,7 @@ dd if=/dev/zero of="$MNT/fill" bs=4k 2>/dev/null || true
 FULL="the disk holding $DB is full"
 FIX="; free space and retry: nothing was written"
 
-assert_exit 1 "keys create on a full disk" -- \
+assert_exit 2 "keys create on a full disk" -- \
   "$KEYGATE" keys create --db "$DB" --account acme --name after
 assert_contains "$(cat "$TMP/err")" "keygate keys create: $FULL" "create: the cause"
 assert_contains "$(cat "$TMP/err")" "$FIX" "create: the fix"
@@ -31,7 +31,7 @@ assert_not_contains "$(cat "$TMP/err")" "disk I/O error" "create: not SQLite's b
 
 # Before -shm exists (a fresh mount of the same bytes): even a read.
 rm -f "$DB-shm" "$DB-wal"
-assert_exit 1 "keys list on a full disk without -shm" -- \
+assert_exit 2 "keys list on a full disk without -shm" -- \
   "$KEYGATE" keys list --db "$DB"
 assert_contains "$(cat "$TMP/err")" "keygate keys list: $FULL" "list: the cause"
 assert_contains "$(cat "$TMP/err")" "$FIX" "list: the fix"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # store_errors.sh — every failure of `keygate accounts` and `keygate keys`
-# is one clear stderr line "keygate <cmd>: ..." and a non-zero exit: 2 for a
-# usage error (bad flag, bad duration, bad name, bad id), 1 for a runtime
-# failure (missing database, unknown account or key, a refused operation, a
-# database locked by another process after the bounded wait). Needs
+# is one clear stderr line "keygate <cmd>: ..." and exit 2, trouble as every
+# keygate command has it (docs/cli.md): a usage error (bad flag, bad
+# duration, bad name, bad id) as much as a runtime failure (missing
+# database, unknown account or key, a refused operation, a database locked
+# by another process after the bounded wait). Needs
 # $KEYGATE (set by ctest) and the sqlite3 program.
 . "$(dirname "$0")/lib.sh"
 
@@ -37,29 +38,29 @@ fails_like() {
 # ---- a missing database -------------------------------------------------
 NOPE=$TMP/nope.db
 MISSING="no key store at $NOPE; create one with 'keygate accounts create NAME --db $NOPE'"
-fails 1 "keygate keys list: $MISSING" "missing db: keys list" -- \
+fails 2 "keygate keys list: $MISSING" "missing db: keys list" -- \
   "$KEYGATE" keys list --db "$NOPE"
-fails 1 "keygate keys create: $MISSING" "missing db: keys create" -- \
+fails 2 "keygate keys create: $MISSING" "missing db: keys create" -- \
   "$KEYGATE" keys create --db "$NOPE" --account acme --name ci
-fails 1 "keygate accounts list: $MISSING" "missing db: accounts list" -- \
+fails 2 "keygate accounts list: $MISSING" "missing db: accounts list" -- \
   "$KEYGATE" accounts list --db "$NOPE"
-fails 1 "keygate accounts set-tier: $MISSING" "missing db: set-tier" -- \
+fails 2 "keygate accounts set-tier: $MISSING" "missing db: set-tier" -- \
   "$KEYGATE" accounts set-tier acme pro --db "$NOPE"
-fails 1 "keygate keys delete: $MISSING" "missing db: keys delete" -- \
+fails 2 "keygate keys delete: $MISSING" "missing db: keys delete" -- \
   "$KEYGATE" keys delete key_00000000001 --db "$NOPE"
 [ ! -e "$NOPE" ] || kg_fail "a failed command created $NOPE"
-fails 1 "keygate keys list: no key store at keygate.db; create one with 'keygate accounts create NAME --db keygate.db'" \
+fails 2 "keygate keys list: no key store at keygate.db; create one with 'keygate accounts create NAME --db keygate.db'" \
   "default --db" -- env -u KEYGATE_DB -C "$TMP" "$KEYGATE" keys list
 printf 'just text, no database here at all, really not one\n' >"$TMP/text.db"
-fails 1 "keygate keys list: $TMP/text.db is not a keygate store (not an SQLite database)" \
+fails 2 "keygate keys list: $TMP/text.db is not a keygate store (not an SQLite database); give --db the path of a keygate store, or of a file that does not exist yet to make a new one" \
   "not a database" -- "$KEYGATE" keys list --db "$TMP/text.db"
 sqlite3 "$TMP/other.db" "CREATE TABLE users (id INTEGER)"
-fails 1 "keygate accounts create: $TMP/other.db is not a keygate store (it holds other tables)" \
+fails 2 "keygate accounts create: $TMP/other.db is not a keygate store (it holds other tables); give --db the path of a keygate store, or of a file that does not exist yet to make a new one" \
   "a foreign database" -- "$KEYGATE" accounts create acme --db "$TMP/other.db"
 
 # ---- accounts -----------------------------------------------------------
 "$KEYGATE" accounts create acme >/dev/null
-fails 1 "keygate accounts create: account acme already exists" \
+fails 2 "keygate accounts create: account acme already exists" \
   "duplicate account" -- "$KEYGATE" accounts create acme --tier pro
 fails 2 "keygate accounts create: --tier must be free or pro, not 'gold'" \
   "bad --tier" -- "$KEYGATE" accounts create beta --tier gold
@@ -73,7 +74,7 @@ fails 2 "keygate accounts set-tier: the tier must be free or pro, not 'gold'" \
   "set-tier bad tier" -- "$KEYGATE" accounts set-tier acme gold
 fails 2 "keygate accounts set-tier: give the account NAME and a tier, free or pro; see 'keygate accounts set-tier --help'" \
   "set-tier without tier" -- "$KEYGATE" accounts set-tier acme
-fails 1 "keygate accounts set-tier: no account named ghost; see 'keygate accounts list'" \
+fails 2 "keygate accounts set-tier: no account named ghost; see 'keygate accounts list'" \
   "set-tier unknown account" -- "$KEYGATE" accounts set-tier ghost pro
 fails 2 "keygate accounts: unknown command 'remove'; see 'keygate accounts --help'" \
   "unknown accounts command" -- "$KEYGATE" accounts remove acme
@@ -83,9 +84,9 @@ fails 2 "keygate accounts list: unexpected argument 'extra'; see 'keygate accoun
   "accounts list extra arg" -- "$KEYGATE" accounts list extra
 
 # ---- keys create: unknown account, names, durations, times ----------------
-fails 1 "keygate keys create: no account named ghost; see 'keygate accounts list'" \
+fails 2 "keygate keys create: no account named ghost; see 'keygate accounts list'" \
   "unknown account" -- "$KEYGATE" keys create --account ghost --name ci
-fails 1 "keygate keys list: no account named ghost; see 'keygate accounts list'" \
+fails 2 "keygate keys list: no account named ghost; see 'keygate accounts list'" \
   "list unknown account" -- "$KEYGATE" keys list --account ghost
 N65=$(printf 'n%.0s' $(seq 1 65))
 fails 2 "keygate keys create: --name: key name is 65 characters; at most 64 printable characters" \
@@ -101,10 +102,10 @@ for d in 3x 0 -1d 1.5h 30dd 99999999999999999999d ""; do
     "bad duration '$d'" -- "$KEYGATE" keys create --account acme --name ci \
     --expires-in "$d"
 done
-fails 2 "keygate keys create: bad time 'tomorrow' for --expires-at; use UTC ISO 8601 like 2030-01-31T00:00:00Z" \
+fails 2 "keygate keys create: bad time 'tomorrow' for --expires-at; use UTC ISO 8601 like 2030-01-31T00:00:00Z, at most 9999-12-31T23:59:59Z" \
   "bad --expires-at" -- "$KEYGATE" keys create --account acme --name ci \
   --expires-at tomorrow
-fails 2 "keygate keys create: bad time '2030-02-30T00:00:00Z' for --expires-at; use UTC ISO 8601 like 2030-01-31T00:00:00Z" \
+fails 2 "keygate keys create: bad time '2030-02-30T00:00:00Z' for --expires-at; use UTC ISO 8601 like 2030-01-31T00:00:00Z, at most 9999-12-31T23:59:59Z" \
   "impossible date" -- "$KEYGATE" keys create --account acme --name ci \
   --expires-at 2030-02-30T00:00:00Z
 fails 2 "keygate keys create: --expires-at 2001-01-01T00:00:00Z is not in the future" \
@@ -131,19 +132,19 @@ ID=$(json_get "$TMP/out" id)
 
 # ---- unknown and malformed key ids ------------------------------------------
 for cmd in deactivate delete rotate; do
-  fails 1 "keygate keys $cmd: no key key_00000000001 in $DB; see 'keygate keys list'" \
+  fails 2 "keygate keys $cmd: no key key_00000000001 in $DB; see 'keygate keys list'" \
     "$cmd unknown key" -- "$KEYGATE" keys "$cmd" key_00000000001
   fails 2 "keygate keys $cmd: 'sk_live_abc' is not a key id (they look like key_0A1b2C3d4E5; see 'keygate keys list')" \
     "$cmd malformed id" -- "$KEYGATE" keys "$cmd" sk_live_abc
 done
 fails 2 "keygate keys delete: give the id of the key (see 'keygate keys list'); see 'keygate keys delete --help'" \
   "delete without id" -- "$KEYGATE" keys delete
-fails 2 "keygate keys rotate: bad duration '2y' for --grace; use 0 or a number with s, m, h, d or w (e.g. 24h)" \
+fails 2 "keygate keys rotate: bad duration '2y' for --grace; use 0 or a positive number with s, m, h, d or w (e.g. 30d)" \
   "bad --grace" -- "$KEYGATE" keys rotate "$ID" --grace 2y
 "$KEYGATE" keys delete "$ID" >/dev/null
-fails 1 "keygate keys deactivate: key $ID is deleted; it cannot be deactivated" \
+fails 2 "keygate keys deactivate: key $ID is deleted; it cannot be deactivated" \
   "deactivate deleted" -- "$KEYGATE" keys deactivate "$ID"
-fails 1 "keygate keys rotate: key $ID is deleted; make a new one with 'keygate keys create'" \
+fails 2 "keygate keys rotate: key $ID is deleted; make a new one with 'keygate keys create'" \
   "rotate deleted" -- "$KEYGATE" keys rotate "$ID"
 
 # ---- keys seed ------------------------------------------------------------
@@ -157,7 +158,7 @@ fails 2 "keygate keys seed: --expired must be a whole number from 0 to 20000000,
   "seed negative count" -- "$KEYGATE" keys seed --expired -1 --out "$TMP/s.tsv"
 fails 2 "keygate keys seed: --out $TMP is a directory" \
   "seed into a directory" -- "$KEYGATE" keys seed --valid 1 --out "$TMP"
-fails_like 1 "keygate keys seed: cannot create $TMP/no/such/dir/s.tsv.tmp" \
+fails_like 2 "keygate keys seed: cannot create $TMP/no/such/dir/s.tsv.tmp" \
   "seed into a missing directory" -- \
   "$KEYGATE" keys seed --valid 1 --out "$TMP/no/such/dir/s.tsv"
 [ ! -e "$TMP/s.tsv" ] || kg_fail "a refused seed wrote its file"
@@ -182,9 +183,9 @@ for _ in $(seq 1 100); do # up to 10 s for the locker to take the lock
 done
 assert_eq 1 "$held" "the locker holds the write lock"
 LOCKED="database $DB is locked by another process (waited 5 s); try again when it is free"
-fails 1 "keygate keys create: $LOCKED" "locked: keys create" -- \
+fails 2 "keygate keys create: $LOCKED" "locked: keys create" -- \
   "$KEYGATE" keys create --account acme --name ci
-fails 1 "keygate accounts create: $LOCKED" "locked: accounts create" -- \
+fails 2 "keygate accounts create: $LOCKED" "locked: accounts create" -- \
   "$KEYGATE" accounts create beta
 # readers are not blocked by a writer (WAL)
 assert_exit 0 "locked: keys list still reads" -- "$KEYGATE" keys list
@@ -197,7 +198,7 @@ assert_exit 0 "unlocked: keys create" -- \
 rc=0
 "$KEYGATE" keys create --account acme --name lost >/dev/full 2>"$TMP/err" ||
   rc=$?
-assert_eq 1 "$rc" "stdout full: exit"
+assert_eq 2 "$rc" "stdout full: exit"
 assert_eq 1 "$(wc -l <"$TMP/err")" "stdout full: one line"
 LOST=$("$KEYGATE" keys list --format tsv | awk -F'\t' '$3 == "lost" { print $1 }')
 assert_eq "keygate keys create: could not write the key to stdout (No space left on device); key $LOST exists but nobody has it: delete it with 'keygate keys delete $LOST'" \

@@ -152,7 +152,7 @@ assert_eq deleted "$(grep "$ID2" "$TMP/out" | cut -f5)" "list --all status"
 # a deleted key frees its slot on a free account
 new_key acme two
 new_key acme three
-assert_exit 1 "fourth key on free" -- \
+assert_exit 2 "fourth key on free" -- \
   "$KEYGATE" keys create --account acme --name four
 assert_eq "keygate keys create: account acme (free tier) already holds 3 keys; delete one or upgrade to pro" \
   "$(cat "$TMP/err")" "free tier limit message"
@@ -179,7 +179,7 @@ assert_eq valid "$(decision "$K7" "$(iso 7200)")" "new key after the grace"
 assert_exit 0 "list after rotate" -- "$KEYGATE" keys list --format tsv
 assert_eq rotated "$(grep "$ID4" "$TMP/out" | cut -f5)" "old key state"
 assert_eq "$OLD_EXP" "$(grep "$ID4" "$TMP/out" | cut -f7)" "old key expiry"
-assert_exit 1 "rotate twice" -- "$KEYGATE" keys rotate "$ID4"
+assert_exit 2 "rotate twice" -- "$KEYGATE" keys rotate "$ID4"
 assert_eq "keygate keys rotate: key $ID4 was already rotated to $ID7; rotate $ID7 instead" \
   "$(cat "$TMP/err")" "rotate twice message"
 
@@ -209,7 +209,7 @@ assert_contains "$(cat "$TMP/out")" "keep working; new keys are refused" \
   "set-tier explains"
 assert_eq valid "$(decision "$K3")" "key kept after going down"
 assert_eq valid "$(decision "$K7")" "rotated key kept after going down"
-assert_exit 1 "create over the limit" -- \
+assert_exit 2 "create over the limit" -- \
   "$KEYGATE" keys create --account big-co --name more
 assert_eq "keygate keys create: account big-co (free tier) already holds 5 keys, over its limit of 3; delete 3 or upgrade to pro" \
   "$(cat "$TMP/err")" "over-limit message"

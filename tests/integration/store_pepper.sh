@@ -115,12 +115,12 @@ COMMANDS=(
 for entry in "${COMMANDS[@]}"; do
   name=${entry%%|*}
   read -r -a argv <<<"${entry#*|}"
-  run 1 "$name without a pepper" -- "$KEYGATE" "${argv[@]}" --db "$DB"
+  run 2 "$name without a pepper" -- "$KEYGATE" "${argv[@]}" --db "$DB"
   assert_eq "keygate $name: $NO_PEPPER" "$(cat "$TMP/err")" "$name: the line without a pepper"
   assert_eq "" "$(cat "$TMP/out")" "$name: nothing on stdout"
-  run 1 "$name with another pepper" -- "$KEYGATE" "${argv[@]}" --db "$DB" --pepper-file "$Q"
+  run 2 "$name with another pepper" -- "$KEYGATE" "${argv[@]}" --db "$DB" --pepper-file "$Q"
   assert_eq "keygate $name: $WRONG" "$(cat "$TMP/err")" "$name: the line with another pepper"
-  KEYGATE_PEPPER_FILE=$Q run 1 "$name with another pepper in the variable" -- \
+  KEYGATE_PEPPER_FILE=$Q run 2 "$name with another pepper in the variable" -- \
     "$KEYGATE" "${argv[@]}" --db "$DB"
   assert_eq "keygate $name: $WRONG" "$(cat "$TMP/err")" "$name: the variable's pepper"
 done
@@ -138,7 +138,7 @@ PLAIN_BEFORE=$(counts "$PLAIN")
 for argv in "keys list" "accounts create other" "keys create --account acme --name y" \
   "keys seed --valid 5 --out $TMP/seed.tsv"; do
   read -r -a a <<<"$argv"
-  run 1 "plain store: ${a[0]} ${a[1]} with a pepper" -- \
+  run 2 "plain store: ${a[0]} ${a[1]} with a pepper" -- \
     "$KEYGATE" "${a[@]}" --db "$PLAIN" --pepper-file "$P"
   assert_eq "keygate ${a[0]} ${a[1]}: $PLAIN is a plain store (SHA-256, made without a pepper), and a pepper was given: a store's keys are digested one way; give it no pepper (no --pepper-file, KEYGATE_PEPPER_FILE or keygate_pepper_file), or make a new peppered store (docs/store.md)" \
     "$(cat "$TMP/err")" "plain store: ${a[0]} ${a[1]}: the line"
@@ -162,29 +162,29 @@ assert_eq 36 "$HMACS" "every seeded key is kept as HMAC-SHA-256(pepper, key)"
 # ---- pepper files refused -----------------------------------------------------
 printf '%s\n' "$PEPPER" >"$TMP/open"
 chmod 644 "$TMP/open"
-run 1 "a pepper file others can read" -- "$KEYGATE" keys list --db "$DB" --pepper-file "$TMP/open"
+run 2 "a pepper file others can read" -- "$KEYGATE" keys list --db "$DB" --pepper-file "$TMP/open"
 assert_eq "keygate keys list: the pepper file $TMP/open is open to group or others (mode 0644); run 'chmod 600 $TMP/open': a pepper is a secret" \
   "$(cat "$TMP/err")" "mode 0644: the line"
-KEYGATE_PEPPER_FILE=$TMP/open run 1 "the variable names it" -- "$KEYGATE" keys list --db "$DB"
+KEYGATE_PEPPER_FILE=$TMP/open run 2 "the variable names it" -- "$KEYGATE" keys list --db "$DB"
 assert_eq "keygate keys list: KEYGATE_PEPPER_FILE: the pepper file $TMP/open is open to group or others (mode 0644); run 'chmod 600 $TMP/open': a pepper is a secret" \
   "$(cat "$TMP/err")" "mode 0644 from the variable: the line"
 (
   umask 077
   printf 'too short\n' >"$TMP/short"
 )
-run 1 "a pepper too short" -- "$KEYGATE" keys list --db "$DB" --pepper-file "$TMP/short"
+run 2 "a pepper too short" -- "$KEYGATE" keys list --db "$DB" --pepper-file "$TMP/short"
 assert_eq "keygate keys list: the pepper file $TMP/short holds 9 bytes; a pepper is 32 to 64 bytes: make one with 'openssl rand -hex 32 > FILE; chmod 600 FILE'" \
   "$(cat "$TMP/err")" "too short: the line"
-run 1 "no pepper file" -- "$KEYGATE" keys list --db "$DB" --pepper-file "$TMP/absent"
+run 2 "no pepper file" -- "$KEYGATE" keys list --db "$DB" --pepper-file "$TMP/absent"
 assert_eq "keygate keys list: cannot read the pepper file $TMP/absent: No such file or directory" \
   "$(cat "$TMP/err")" "absent: the line"
 run 2 "an empty --pepper-file" -- "$KEYGATE" keys list --db "$DB" --pepper-file ""
 assert_eq "keygate keys list: --pepper-file needs the path of the pepper file" \
   "$(cat "$TMP/err")" "empty flag: the line"
-KEYGATE_PEPPER_FILE= run 1 "an empty variable is unset" -- "$KEYGATE" keys list --db "$DB"
+KEYGATE_PEPPER_FILE= run 2 "an empty variable is unset" -- "$KEYGATE" keys list --db "$DB"
 assert_eq "keygate keys list: $NO_PEPPER" "$(cat "$TMP/err")" "empty variable: no pepper"
 # A new store with a bad pepper file is not made at all.
-run 1 "no store from a bad pepper" -- "$KEYGATE" accounts create acme \
+run 2 "no store from a bad pepper" -- "$KEYGATE" accounts create acme \
   --db "$TMP/never.db" --pepper-file "$TMP/short"
 assert_eq "" "$(ls "$TMP"/never.db* 2>/dev/null || true)" "no file made"
 

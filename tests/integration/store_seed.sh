@@ -3,8 +3,8 @@
 # counts asked for, spread 50 to a pro account over seed-0001, seed-0002,
 # ...; FILE holds one '<class><TAB><key>' line per key, mode 0600, and every
 # line decides as its class says (valid; expired and deactivated answer
-# expired_api_key). A second seed continues the account numbers and
-# replaces FILE whole. Needs $KEYGATE (set by ctest).
+# expired_api_key). A second seed into an existing FILE is refused unless
+# --force; then it continues the account numbers and replaces FILE whole. Needs $KEYGATE (set by ctest).
 . "$(dirname "$0")/lib.sh"
 
 : "${KEYGATE:?set KEYGATE to the keygate program}"
@@ -49,9 +49,18 @@ assert_eq "active 20|deactivated 13|expired 17" \
   "$(cut -f5 "$TMP/out" | sort | uniq -c | awk '{ print $2, $1 }' |
     paste -sd '|')" "states of the last account"
 
-# a second seed: numbering continues, FILE is replaced whole
+# a second seed into the same FILE is refused (it may hold the only copy of
+# live keys) and changes nothing; with --force numbering continues and FILE
+# is replaced whole
+SUM=$(sha256sum <"$OUT")
+assert_exit 2 "seed again without --force" -- "$KEYGATE" keys seed --valid 60 \
+  --out "$OUT"
+assert_eq "keygate keys seed: --out $OUT exists and may hold the only copy of live keys; give another path, or --force to replace it" \
+  "$(cat "$TMP/err")" "seed again: the line"
+assert_eq "$SUM" "$(sha256sum <"$OUT")" "seed again: FILE untouched"
+assert_eq 150 "$("$KEYGATE" keys list --format tsv | wc -l)" "seed again: nothing seeded"
 assert_exit 0 "seed again, json" -- "$KEYGATE" keys seed --valid 60 \
-  --out "$OUT" --format json
+  --out "$OUT" --format json --force
 assert_eq seed-0004 "$(json_get "$TMP/out" first_account)" "numbering goes on"
 assert_eq seed-0005 "$(json_get "$TMP/out" last_account)" "two more accounts"
 assert_eq 60 "$(json_get "$TMP/out" keys)" "json keys"
