@@ -5,6 +5,7 @@
  *   keygate serve --db PATH [--listen 127.0.0.1:8080] [--workers N|auto]
  *                 [--module FILE] [--nginx FILE] [--log-dir DIR]
  *                 [--refresh 1s] [--max-staleness 10s]
+ *                 [--pepper-file FILE]
  *                 [--upstream HOST:PORT] [--print-config [--prefix DIR]]
  *
  * The configuration is nginx/conf/gateway.conf, built into the program
@@ -12,7 +13,10 @@
  * configuration of the project. --print-config prints it rendered for the
  * given options and exits (scripts/bench-server and the server_* tests run
  * nginx with that); --upstream proxies to an API instead of answering with
- * the reference API.
+ * the reference API. --pepper-file (default $KEYGATE_PEPPER_FILE) serves a
+ * peppered store: the store is opened with it once here (a wrong pepper
+ * stops keygate serve before nginx starts) and the configuration names
+ * the file (keygate_pepper_file), which nginx's master reads.
  *
  * Writes nginx.conf into a private folder made with mkdtemp (mode 0700;
  * pid, logs and temp paths live there too), runs nginx with `daemon off`
@@ -71,8 +75,9 @@ typedef struct serve_opts {
   const char *log_dir;
   const char *refresh;
   const char *max_staleness;
-  const char *upstream; /* HOST:PORT, or NULL for the reference API */
-  const char *prefix;   /* --print-config: the folder for pid and temps */
+  const char *pepper_file; /* --pepper-file, or NULL */
+  const char *upstream;    /* HOST:PORT, or NULL for the reference API */
+  const char *prefix;      /* --print-config: the folder for pid and temps */
   int print_config;
   char host[256];
   char port[8];
@@ -97,13 +102,16 @@ static void usage(FILE *f) {
              "                     [--module FILE] [--nginx FILE] "
              "[--log-dir DIR]\n"
              "                     [--refresh 1s] [--max-staleness 10s]\n"
+             "                     [--pepper-file FILE]\n"
              "                     [--upstream HOST:PORT] "
              "[--print-config [--prefix DIR]]\n"
              "Runs nginx with the keygate module in front of the reference "
              "API,\nGET /api/v1/iocs (or of --upstream). Ctrl-C stops it; "
              "SIGHUP reloads.\n--print-config prints the nginx.conf it would "
              "run and exits (pid and temp\nfiles in --prefix, default the "
-             "current folder; logs in --log-dir, default --prefix).\n");
+             "current folder; logs in --log-dir, default --prefix).\n"
+             "--pepper-file FILE (default $KEYGATE_PEPPER_FILE): the pepper "
+             "of a peppered\nstore (docs/store.md).\n");
 }
 
 /* ---- arguments ---------------------------------------------------------- */
@@ -188,6 +196,7 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
       {"--log-dir", &o->log_dir},
       {"--refresh", &o->refresh},
       {"--max-staleness", &o->max_staleness},
+      {"--pepper-file", &o->pepper_file},
   };
   int rc = cli_parse_flags(CMD, argc, argv, flags, sizeof flags / sizeof *flags,
                            CLI_EXIT_USAGE);
@@ -331,13 +340,24 @@ static int find_module(const serve_opts *o, char *out, size_t cap) {
 
 /* ---- preflight -------------------------------------------------------- */
 
-/* Open the store read-only and load it once, as the module will. */
-static int check_store(const char *db) {
+/* Open the store read-only with its pepper (pepper_file NULL: none) and
+ * load it once, as the module will. */
+static int check_store(const char *db, const char *pepper_file) {
+  kg_pepper pepper;
+  const kg_pepper *use = NULL;
+  if (pepper_file != NULL) {
+    const int rc = cli_pepper_read(CMD, pepper_file, &pepper, &use);
+    if (rc != 0) {
+      return rc;
+    }
+  }
   char err[KG_STORE_ERR_MAX];
   kg_store *s = NULL;
   kg_snapshot *snap = NULL;
-  if (kg_store_open(db, KG_STORE_READONLY, &s, err, sizeof err) != 0 ||
-      kg_store_load(s, &snap, err, sizeof err) != 0) {
+  const int opened =
+      kg_store_open_peppered(db, KG_STORE_READONLY, use, &s, err, sizeof err);
+  kg_pepper_wipe(&pepper);
+  if (opened != 0 || kg_store_load(s, &snap, err, sizeof err) != 0) {
     kg_store_close(s);
     return cli_error(CLI_EXIT_FAIL, CMD, "cannot read the key store %s: %s", db,
                      err);
@@ -402,11 +422,12 @@ static int check_port(const serve_opts *o) {
  * line kept needs it). */
 typedef struct conf_values {
   const char *module, *db, *listen, *upstream, *prefix, *log_dir, *workers,
-      *refresh, *max_staleness;
+      *refresh, *max_staleness, *pepper_file;
 } conf_values;
 
 static const char TAG_UPSTREAM[] = " # upstream only";
 static const char TAG_REFERENCE[] = " # reference API only";
+static const char TAG_PEPPER[] = " # pepper only";
 
 static const char *placeholder(const conf_values *v, const char *name,
                                size_t len) {
@@ -423,6 +444,7 @@ static const char *placeholder(const conf_values *v, const char *name,
       {"WORKERS", v->workers},
       {"REFRESH", v->refresh},
       {"MAX_STALENESS", v->max_staleness},
+      {"PEPPER_FILE", v->pepper_file},
   };
   for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
     if (strlen(table[i].name) == len && memcmp(table[i].name, name, len) == 0) {
@@ -473,9 +495,9 @@ static int render_line(FILE *f, const char *line, size_t len,
 /*
  * render_conf — write nginx/conf/gateway.conf (kg_conf_template) to f with
  * its placeholders replaced by v: lines tagged "# upstream only" only with
- * v->upstream, lines tagged "# reference API only" only without, each
- * without its tag. The one renderer of the configuration. Returns 0 or -1
- * (one line on stderr).
+ * v->upstream, lines tagged "# reference API only" only without, lines
+ * tagged "# pepper only" only with v->pepper_file, each without its tag. The
+ * one renderer of the configuration. Returns 0 or -1 (one line on stderr).
  */
 static int render_conf(FILE *f, const conf_values *v) {
   const char *p = (const char *)kg_conf_template;
@@ -490,6 +512,9 @@ static int render_conf(FILE *f, const conf_values *v) {
     } else if (ends_with(p, len, TAG_REFERENCE)) {
       keep = v->upstream == NULL;
       len -= sizeof TAG_REFERENCE - 1;
+    } else if (ends_with(p, len, TAG_PEPPER)) {
+      keep = v->pepper_file != NULL;
+      len -= sizeof TAG_PEPPER - 1;
     }
     if (keep && render_line(f, p, len, v) != 0) {
       return -1;
@@ -502,6 +527,7 @@ static int render_conf(FILE *f, const conf_values *v) {
 static void fill_values(const serve_opts *o, conf_values *v, const char *module,
                         const char *db, const char *prefix,
                         const char *log_dir) {
+  v->pepper_file = o->pepper_file; /* made absolute by cmd_serve */
   v->module = module;
   v->db = db;
   v->listen = o->listen;
@@ -780,7 +806,26 @@ int cmd_serve(int argc, char **argv) {
     return cli_error(CLI_EXIT_FAIL, CMD, "--log-dir %s: %s", o.log_dir,
                      strerror(errno));
   }
-  if (!conf_safe(db) || !conf_safe(module) || !conf_safe(log_dir)) {
+  /* The pepper file's absolute path goes into the configuration; its
+   * bytes never do (nginx's master reads the file). */
+  const char *pepper_env = getenv("KEYGATE_PEPPER_FILE");
+  if (o.pepper_file == NULL && pepper_env != NULL && pepper_env[0] != '\0') {
+    o.pepper_file = pepper_env;
+  }
+  char pepper_file[PATH_MAX] = "";
+  if (o.pepper_file != NULL) {
+    if (o.pepper_file[0] == '\0') {
+      return cli_error(CLI_EXIT_USAGE, CMD,
+                       "--pepper-file needs the path of the pepper file");
+    }
+    if (absolute(o.pepper_file, pepper_file) != 0) {
+      return cli_error(CLI_EXIT_FAIL, CMD, "cannot read the pepper file %s: %s",
+                       o.pepper_file, strerror(errno));
+    }
+    o.pepper_file = pepper_file;
+  }
+  if (!conf_safe(db) || !conf_safe(module) || !conf_safe(log_dir) ||
+      !conf_safe(pepper_file)) {
     return cli_error(CLI_EXIT_FAIL, CMD,
                      "paths must not hold '\"', '\\', '$' or control "
                      "characters");
@@ -788,7 +833,8 @@ int cmd_serve(int argc, char **argv) {
   if (o.print_config) {
     return print_config(&o, module, db, o.log_dir != NULL ? log_dir : NULL);
   }
-  if ((rc = check_store(db)) != 0 || (rc = check_port(&o)) != 0) {
+  if ((rc = check_store(db, o.pepper_file)) != 0 ||
+      (rc = check_port(&o)) != 0) {
     return rc;
   }
 

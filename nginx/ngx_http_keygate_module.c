@@ -68,6 +68,7 @@ typedef struct {
 typedef struct {
   pthread_t thread;
   const char *path;
+  const kg_pepper *pepper; /* keygate_pepper_file, or NULL */
   kg_store *store;
   kg_snapshot *snap;
   char err[KG_STORE_ERR_MAX];
@@ -77,9 +78,10 @@ typedef struct {
 
 /* One key store, shared by every location that names its path. */
 typedef struct {
-  ngx_str_t path;    /* NUL-terminated */
-  kg_snapshot *snap; /* current snapshot; changed only between requests */
-  kg_store *store;   /* this worker's connection; NULL in the master */
+  ngx_str_t path;          /* NUL-terminated */
+  const kg_pepper *pepper; /* keygate_pepper_file, or NULL: a plain store */
+  kg_snapshot *snap;       /* current snapshot; changed only between requests */
+  kg_store *store;         /* this worker's connection; NULL in the master */
   ngx_log_t *log;
   ngx_shm_zone_t *zone; /* ngx_http_keygate_shared_t */
   int64_t fresh_ms;     /* CLOCK_MONOTONIC ms when snap last matched */
@@ -104,6 +106,7 @@ typedef struct {
   ngx_msec_t refresh;
   ngx_msec_t max_staleness;
   kg_digester *digester; /* one per process: workers are single-threaded */
+  kg_pepper *pepper;     /* keygate_pepper_file, or NULL; wiped with the pool */
   ngx_event_t timer;
   ngx_flag_t verbose_error_log; /* accept an error_log at info or debug */
 } ngx_http_keygate_main_conf_t;
@@ -151,6 +154,8 @@ static char *ngx_http_keygate_merge_loc_conf(ngx_conf_t *cf, void *parent,
                                              void *child);
 static char *ngx_http_keygate_db(ngx_conf_t *cf, ngx_command_t *cmd,
                                  void *conf);
+static char *ngx_http_keygate_pepper_file(ngx_conf_t *cf, ngx_command_t *cmd,
+                                          void *conf);
 static char *ngx_http_keygate_realm(ngx_conf_t *cf, ngx_command_t *cmd,
                                     void *conf);
 static char *ngx_http_keygate_key_format(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -204,6 +209,8 @@ static ngx_command_t ngx_http_keygate_commands[] = {
     {ngx_string("keygate_max_staleness"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
      ngx_conf_set_msec_slot, NGX_HTTP_MAIN_CONF_OFFSET,
      offsetof(ngx_http_keygate_main_conf_t, max_staleness), NULL},
+    {ngx_string("keygate_pepper_file"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
+     ngx_http_keygate_pepper_file, NGX_HTTP_MAIN_CONF_OFFSET, 0, NULL},
     {ngx_string("keygate_mock_iocs"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
      ngx_http_keygate_mock_iocs, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
     {ngx_string("keygate_bad_request"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
@@ -386,8 +393,8 @@ static ngx_int_t ngx_http_keygate_load(ngx_http_keygate_db_t *db,
                                        kg_store **store, kg_snapshot **snap,
                                        char *err, size_t errcap) {
   kg_store *s = NULL;
-  if (kg_store_open((const char *)db->path.data, KG_STORE_READONLY, &s, err,
-                    errcap) != 0) {
+  if (kg_store_open_peppered((const char *)db->path.data, KG_STORE_READONLY,
+                             db->pepper, &s, err, errcap) != 0) {
     return NGX_ERROR;
   }
   if (kg_store_load(s, snap, err, errcap) != 0) {
@@ -439,6 +446,7 @@ static char *ngx_http_keygate_db(ngx_conf_t *cf, ngx_command_t *cmd,
   ngx_memcpy(db->path.data, path.data, path.len);
   db->path.data[path.len] = '\0';
   db->path.len = path.len;
+  db->pepper = mcf->pepper;
   db->log = cf->cycle->log;
 
   ngx_pool_cleanup_t *cln = ngx_pool_cleanup_add(cf->pool, 0);
@@ -482,6 +490,50 @@ static char *ngx_http_keygate_db(ngx_conf_t *cf, ngx_command_t *cmd,
   }
   *slot = db;
   lcf->db = db;
+  return NGX_CONF_OK;
+}
+
+static void ngx_http_keygate_pepper_cleanup(void *data) {
+  kg_pepper_wipe(data);
+}
+
+/* keygate_pepper_file PATH — the pepper of a peppered store, read here by
+ * the master (configuration time, and again on each reload) in the one
+ * format of kg_pepper_read_file (docs/store.md), kept in memory for the
+ * cycle and wiped with its pool. Every keygate_db then opens its store
+ * with it, and the store's check value is compared on every load. */
+static char *ngx_http_keygate_pepper_file(ngx_conf_t *cf, ngx_command_t *cmd,
+                                          void *conf) {
+  ngx_http_keygate_main_conf_t *mcf = conf;
+  ngx_str_t *value = cf->args->elts;
+  ngx_str_t path = value[1];
+  (void)cmd;
+  if (mcf->pepper != NULL) {
+    return "is duplicate";
+  }
+  if (mcf->dbs.nelts > 0) {
+    return "must come before every keygate_db (the stores are opened with "
+           "it)";
+  }
+  if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+    return NGX_CONF_ERROR;
+  }
+  char *cpath = ngx_pnalloc(cf->pool, path.len + 1);
+  kg_pepper *pepper = ngx_pcalloc(cf->pool, sizeof(*pepper));
+  ngx_pool_cleanup_t *cln = ngx_pool_cleanup_add(cf->pool, 0);
+  if (cpath == NULL || pepper == NULL || cln == NULL) {
+    return NGX_CONF_ERROR;
+  }
+  ngx_memcpy(cpath, path.data, path.len);
+  cpath[path.len] = '\0';
+  cln->handler = ngx_http_keygate_pepper_cleanup;
+  cln->data = pepper;
+  char err[KG_STORE_ERR_MAX];
+  if (kg_pepper_read_file(cpath, pepper, err, sizeof err) != 0) {
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "keygate_pepper_file: %s", err);
+    return NGX_CONF_ERROR;
+  }
+  mcf->pepper = pepper;
   return NGX_CONF_OK;
 }
 
@@ -757,8 +809,8 @@ static void *ngx_http_keygate_job_run(void *arg) {
   ngx_http_keygate_job_t *job = arg;
   job->store = NULL;
   job->snap = NULL;
-  if (kg_store_open(job->path, KG_STORE_READONLY, &job->store, job->err,
-                    sizeof job->err) == 0 &&
+  if (kg_store_open_peppered(job->path, KG_STORE_READONLY, job->pepper,
+                             &job->store, job->err, sizeof job->err) == 0 &&
       kg_store_load(job->store, &job->snap, job->err, sizeof job->err) != 0) {
     kg_store_close(job->store);
     job->store = NULL;
@@ -775,6 +827,7 @@ static void ngx_http_keygate_job_start(ngx_http_keygate_main_conf_t *mcf,
   kg_store_close(db->store);
   db->store = NULL;
   job->path = (const char *)db->path.data;
+  job->pepper = db->pepper;
   job->done = 0;
   sigset_t all, old;
   sigfillset(&all);
@@ -860,8 +913,8 @@ static void ngx_http_keygate_poll(ngx_http_keygate_main_conf_t *mcf,
     }
     /* the first poll of this worker: the master's snapshot, brought up to
      * date by sequence */
-    if (kg_store_open((const char *)db->path.data, KG_STORE_READONLY,
-                      &db->store, err, sizeof err) != 0) {
+    if (kg_store_open_peppered((const char *)db->path.data, KG_STORE_READONLY,
+                               db->pepper, &db->store, err, sizeof err) != 0) {
       ngx_http_keygate_failed(mcf, db, err);
       return;
     }
@@ -2356,9 +2409,14 @@ static ngx_int_t ngx_http_keygate_init(ngx_conf_t *cf) {
     return NGX_ERROR;
   }
 
-  if (kg_digester_new(NULL, 0, &mcf->digester) != KG_OK) {
+  /* With keygate_pepper_file, presented keys are digested HMAC-SHA-256
+   * under the pepper, as the peppered store's keys were. */
+  if (kg_digester_new(mcf->pepper != NULL ? mcf->pepper->bytes : NULL,
+                      mcf->pepper != NULL ? mcf->pepper->len : 0,
+                      &mcf->digester) != KG_OK) {
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "keygate: cannot make a SHA-256 digester");
+                       "keygate: cannot make a %s digester",
+                       mcf->pepper != NULL ? "HMAC-SHA-256" : "SHA-256");
     return NGX_ERROR;
   }
   ngx_pool_cleanup_t *cln = ngx_pool_cleanup_add(cf->pool, 0);
