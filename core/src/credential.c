@@ -12,6 +12,7 @@
 
 #include "chars.h"
 #include "ct.h"
+#include "hotpath.h"
 
 #if defined(__SSE2__) && !defined(KEYGATE_NO_SIMD)
 #include <emmintrin.h>
@@ -231,6 +232,11 @@ static size_t spells(const char *s, size_t len, size_t i, const char *w,
   return at - i;
 }
 
+/* 1 when c ends a parameter's name and value. */
+static int is_url_end(unsigned char c) {
+  return c == '?' || c == '&' || c == ';' || c == '#';
+}
+
 /* 1 when the whole name (s, len) spells one of the parameter names that by
  * convention carry a key. The first byte picks the candidates: a name
  * starts with its letter, in either case, or with an escape. */
@@ -260,84 +266,209 @@ static int is_key_param_name(const char *s, size_t len) {
   return 0;
 }
 
-/* What a byte of a target may start: a percent-escape (which may spell the
- * prefix's first character), the end of a parameter's name, the end of a
- * parameter ('?', '&', ';', '#'). */
-enum { URL_PCT = 1, URL_EQ = 2, URL_END = 4 };
-static const uint8_t url_class[256] = {
-    ['%'] = URL_PCT, ['='] = URL_EQ,  ['?'] = URL_END,
-    ['&'] = URL_END, [';'] = URL_END, ['#'] = URL_END,
-};
+/* The longest spelling of a name: access_token's 12 characters, each an
+ * escape encoded twice, of at most 9 bytes. */
+#define NAME_SPELLING_MAX (12 * 9)
+#define NO_PARAM ((size_t)-1)
 
-/* 1 when c is a byte the scan stops at: a url_class byte, or the
- * prefix's first character (lo, or lo's other case when fold is 0x20). */
-static inline int url_stop(unsigned char c, unsigned char lo,
-                           unsigned char fold) {
-  return url_class[c] != 0 || (unsigned char)(c | fold) == lo;
+/*
+ * key_param_eq — 1 when the '=' at s[e] is its parameter's first and ends a
+ * name that spells a key-carrying name, with a non-empty value after it.
+ * The parameter begins after the last '?', '&', ';' or '#' before e (or at
+ * the start); a name longer than any spelling is none of them.
+ */
+static int key_param_eq(const char *s, size_t len, size_t e) {
+  if (e + 1 >= len || is_url_end((unsigned char)s[e + 1])) {
+    return 0; /* empty value */
+  }
+  size_t st = e;
+  while (st > 0 && e - st < NAME_SPELLING_MAX + 1) {
+    unsigned char c = (unsigned char)s[st - 1];
+    if (c == '=') {
+      return 0; /* not the parameter's first '=' */
+    }
+    if (is_url_end(c)) {
+      break;
+    }
+    st--;
+  }
+  if (st > 0 && !is_url_end((unsigned char)s[st - 1])) {
+    return 0; /* longer than any spelling of a name */
+  }
+  return is_key_param_name(s + st, e - st);
 }
 
 /*
- * url_stops — a bit per byte of s[0..n) (n <= 16) where url_stop holds.
- * With SSE2 a whole block of sixteen takes eight byte compares and one
- * mask; the scalar loop is its twin, and takes a target shorter than
- * sixteen bytes (it never reads past n).
+ * The scan's stops. Checking every byte that could begin a spelling of the
+ * prefix or end a parameter's name costs a few nanoseconds each, so the
+ * scan first picks, sixteen bytes at a time, the positions where one can,
+ * and does the work there only:
+ *
+ *   - the prefix: s[i] is its first character raw and s[i+1] its second
+ *     raw (case ignored), or s[i] or s[i+1] is '%'. Every spelling of the
+ *     prefix starts at such an i: its first two characters are each raw or
+ *     an escape, and an escape begins with '%'. (A one-character prefix:
+ *     its character raw, or '%'.)
+ *   - a name: an '=' after a raw y or n (case ignored), the last letter of
+ *     key, api_key, apikey, token and access_token; a name written with an
+ *     escape has a '%', a stop already, from which the scan finds the '='
+ *     that ends it.
+ *
+ * The answer (prefix or parameter) is the one at the lower position, the
+ * parameter's being its '=', as a byte-by-byte scan gives
+ * (tests/unit/test_credential.c holds it to one).
  */
+typedef struct url_scan {
+  const char *s;
+  size_t len;
+  unsigned char p0, f0; /* the prefix's first character, lowercase; its fold */
+  unsigned char p1, f1; /* its second; one = 1 when it has none */
+  int one;
+} url_scan;
+
+#ifndef KG_HAVE_SSE2
+/* The stop bit of position i (the scalar twin of url_stops16). */
+static unsigned url_stop_at(const url_scan *u, size_t i) {
+  unsigned char c = (unsigned char)u->s[i];
+  unsigned char next = i + 1 < u->len ? (unsigned char)u->s[i + 1] : 0;
+  unsigned char prev = i > 0 ? (unsigned char)(u->s[i - 1] | 0x20) : 0;
+  int pair = (unsigned char)(c | u->f0) == u->p0 &&
+             (u->one || (unsigned char)(next | u->f1) == u->p1);
+  int pct = c == '%' || next == '%';
+  int eq = c == '=' && (prev == 'y' || prev == 'n');
+  return (unsigned)(pair | pct | eq);
+}
+#endif
+
 #ifdef KG_HAVE_SSE2
-static unsigned url_stops16(__m128i v, unsigned char lo, unsigned char fold) {
-  __m128i m = _mm_or_si128(
-      _mm_or_si128(
-          _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8((char)(lo & ~fold))),
-                       _mm_cmpeq_epi8(v, _mm_set1_epi8((char)lo))),
-          _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('%')),
-                       _mm_cmpeq_epi8(v, _mm_set1_epi8('=')))),
-      _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('?')),
-                                _mm_cmpeq_epi8(v, _mm_set1_epi8('&'))),
-                   _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(';')),
-                                _mm_cmpeq_epi8(v, _mm_set1_epi8('#')))));
+static unsigned movemask(__m128i m) {
   return (unsigned)_mm_movemask_epi8(m);
 }
 
-static uint64_t load_u64(const char *s) {
-  uint64_t v;
-  memcpy(&v, s, 8);
-  return v;
-}
-
-static uint32_t load_u32(const char *s) {
-  uint32_t v;
-  memcpy(&v, s, 4);
-  return v;
-}
-#endif
-
-static unsigned url_stops(const char *s, size_t n, unsigned char lo,
-                          unsigned char fold) {
-#ifdef KG_HAVE_SSE2
-  if (n == 16) {
-    return url_stops16(_mm_loadu_si128((const __m128i *)(const void *)s), lo,
-                       fold);
+/*
+ * url_stops16 — the stop bits of the sixteen bytes of v (lane k is the
+ * byte at position k), given the byte after them (next; 0 past the end)
+ * and the one before (prev; 0 before the start). Each class is compared
+ * once, in lanes; the neighbours come from shifting the lane masks in a
+ * general register.
+ */
+static unsigned url_stops16(const url_scan *u, __m128i v, unsigned char next,
+                            unsigned char prev) {
+  __m128i l = _mm_or_si128(v, _mm_set1_epi8(0x20));
+  unsigned pair =
+      movemask(_mm_cmpeq_epi8(u->f0 ? l : v, _mm_set1_epi8((char)u->p0)));
+  if (!u->one) {
+    unsigned b =
+        movemask(_mm_cmpeq_epi8(u->f1 ? l : v, _mm_set1_epi8((char)u->p1)));
+    unsigned nb = (unsigned char)(next | u->f1) == u->p1;
+    pair &= (b >> 1) | (nb << 15);
   }
-  /* A short target (a Host value, "/"): two overlapping loads that cover
-   * s[0..n) exactly, the second half's bits moved to where its bytes are.
-   * Zero lanes are never stops. */
+  unsigned pct = movemask(_mm_cmpeq_epi8(v, _mm_set1_epi8('%')));
+  unsigned eq = movemask(_mm_cmpeq_epi8(v, _mm_set1_epi8('=')));
+  unsigned yn = movemask(_mm_or_si128(_mm_cmpeq_epi8(l, _mm_set1_epi8('y')),
+                                      _mm_cmpeq_epi8(l, _mm_set1_epi8('n'))));
+  prev |= 0x20;
+  unsigned prev_yn = prev == 'y' || prev == 'n';
+  unsigned starts = pct | (pct >> 1) | ((unsigned)(next == '%') << 15);
+  return (pair | starts | (eq & ((yn << 1) | prev_yn))) & 0xFFFFu;
+}
+
+/* s[0..n), n < 16, zero-padded into one vector, read with loads inside
+ * s[0..n) only. */
+static __m128i load_short(const char *s, size_t n) {
+  uint64_t lo = 0;
+  uint64_t hi = 0;
   if (n >= 8) {
-    unsigned m = url_stops16(
-        _mm_set_epi64x((long long)load_u64(s + n - 8), (long long)load_u64(s)),
-        lo, fold);
-    return ((m & 0xFFu) | ((m >> 8) << (n - 8))) & ((1u << n) - 1u);
+    memcpy(&lo, s, 8);
+    if (n > 8) {
+      memcpy(&hi, s + n - 8, 8);
+      hi >>= 8 * (16 - n);
+    }
+  } else if (n >= 4) {
+    uint32_t a;
+    uint32_t b;
+    memcpy(&a, s, 4);
+    memcpy(&b, s + n - 4, 4);
+    lo = a | (((uint64_t)b >> (8 * (8 - n))) << 32);
+  } else {
+    for (size_t i = 0; i < n; i++) {
+      lo |= (uint64_t)(unsigned char)s[i] << (8 * i);
+    }
   }
-  if (n >= 4) {
-    unsigned m = url_stops16(
-        _mm_set_epi32(0, 0, (int)load_u32(s + n - 4), (int)load_u32(s)), lo,
-        fold);
-    return ((m & 0xFu) | (((m >> 4) & 0xFu) << (n - 4))) & ((1u << n) - 1u);
+  return _mm_set_epi64x((long long)hi, (long long)lo);
+}
+
+/*
+ * url_stops64 — the stop bits of the 64 bytes at s + at (all inside the
+ * target): url_stops16's classes over four loads, their masks joined into
+ * 64-bit words before the neighbours are shifted in, so the general-
+ * register work is paid once per 64 bytes.
+ */
+static uint64_t url_stops64(const url_scan *u, size_t at) {
+  const char *s = u->s;
+  const __m128i f0 = _mm_set1_epi8((char)u->f0);
+  const __m128i p0 = _mm_set1_epi8((char)u->p0);
+  const __m128i f1 = _mm_set1_epi8((char)u->f1);
+  const __m128i p1 = _mm_set1_epi8((char)u->p1);
+  uint64_t a = 0;
+  uint64_t b = 0;
+  uint64_t pct = 0;
+  uint64_t eq = 0;
+  uint64_t yn = 0;
+  for (unsigned k = 0; k < 4; k++) {
+    __m128i v =
+        _mm_loadu_si128((const __m128i *)(const void *)(s + at + 16 * k));
+    __m128i l = _mm_or_si128(v, _mm_set1_epi8(0x20));
+    a |= (uint64_t)movemask(_mm_cmpeq_epi8(_mm_or_si128(v, f0), p0))
+         << (16 * k);
+    b |= (uint64_t)movemask(_mm_cmpeq_epi8(_mm_or_si128(v, f1), p1))
+         << (16 * k);
+    pct |= (uint64_t)movemask(_mm_cmpeq_epi8(v, _mm_set1_epi8('%')))
+           << (16 * k);
+    eq |= (uint64_t)movemask(_mm_cmpeq_epi8(v, _mm_set1_epi8('='))) << (16 * k);
+    yn |=
+        (uint64_t)movemask(_mm_or_si128(_mm_cmpeq_epi8(l, _mm_set1_epi8('y')),
+                                        _mm_cmpeq_epi8(l, _mm_set1_epi8('n'))))
+        << (16 * k);
   }
+  size_t len = u->len;
+  unsigned char next = at + 64 < len ? (unsigned char)s[at + 64] : 0;
+  unsigned char prev = at > 0 ? (unsigned char)(s[at - 1] | 0x20) : 0;
+  uint64_t pair = a;
+  if (!u->one) {
+    uint64_t nb = (unsigned char)(next | u->f1) == u->p1;
+    pair &= (b >> 1) | (nb << 63);
+  }
+  uint64_t starts = pct | (pct >> 1) | ((uint64_t)(next == '%') << 63);
+  uint64_t prev_yn = prev == 'y' || prev == 'n';
+  return pair | starts | (eq & ((yn << 1) | prev_yn));
+}
 #endif
+
+/* The stop bits of positions block..block+n-1 (n = min(16, len - block)). */
+static unsigned url_stops(const url_scan *u, size_t block, size_t n) {
+#ifdef KG_HAVE_SSE2
+  const char *s = u->s;
+  size_t len = u->len;
+  if (len < 16) { /* one short block, the whole target */
+    return url_stops16(u, load_short(s, len), 0, 0) & ((1u << len) - 1u);
+  }
+  /* Sixteen bytes that end at block + n (the last block overlaps the one
+   * before it), the stops of the n positions from block kept. */
+  size_t at = block + n - 16;
+  unsigned char next = at + 16 < len ? (unsigned char)s[at + 16] : 0;
+  unsigned char prev = at > 0 ? (unsigned char)s[at - 1] : 0;
+  return url_stops16(u,
+                     _mm_loadu_si128((const __m128i *)(const void *)(s + at)),
+                     next, prev) >>
+         (16 - n);
+#else
   unsigned bits = 0;
-  for (size_t i = 0; i < n; i++) {
-    bits |= (unsigned)url_stop((unsigned char)s[i], lo, fold) << i;
+  for (size_t k = 0; k < n; k++) {
+    bits |= url_stop_at(u, block + k) << k;
   }
   return bits;
+#endif
 }
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -346,71 +477,87 @@ static unsigned url_stops(const char *s, size_t n, unsigned char lo,
 #define KG_NOINLINE
 #endif
 
-/* Where the scan stands: the current parameter's start, and whether it has
- * had its '=' yet. */
-typedef struct url_state {
-  size_t param;
-  int named;
-} url_state;
-
-/* The work at the stops of one block (bits: positions from `block`). Kept
- * out of line: most blocks of most targets have no stop at all, and the
- * loop over them stays a few instructions without this one's frame. */
+/* The work at one block's stops, in position order. *param is the '=' of
+ * a key-carrying parameter whose name holds an escape, found at an earlier
+ * stop and reported once the scan passes it, or NO_PARAM. Kept out of
+ * line: most blocks of most targets have no stop. */
 static KG_NOINLINE kg_status url_block_stops(const kg_key_policy *p,
-                                             const char *s, size_t len,
-                                             size_t block, unsigned bits,
-                                             url_state *st) {
+                                             const url_scan *u, size_t block,
+                                             uint64_t bits, size_t *param) {
+  const char *s = u->s;
+  size_t len = u->len;
   for (; bits != 0; bits &= bits - 1) {
-    size_t i = block + (size_t)__builtin_ctz(bits);
-    unsigned cls = url_class[(unsigned char)s[i]];
-    if ((cls == 0 || cls == URL_PCT) &&
+    size_t i = block + (size_t)__builtin_ctzll(bits);
+    if (i > *param) {
+      return KG_URL_KEY_PARAM; /* no prefix before that parameter's '=' */
+    }
+    unsigned char c = (unsigned char)s[i];
+    /* A spelling of the prefix starts with '%' or its first character. */
+    if ((c == '%' || (unsigned char)(c | u->f0) == u->p0) &&
         spells(s, len, i, p->prefix, p->prefix_len)) {
       return KG_URL_KEY_PREFIX;
     }
-    if (cls == URL_EQ && !st->named) {
-      st->named = 1;
-      if (i + 1 < len && (url_class[(unsigned char)s[i + 1]] & URL_END) == 0 &&
-          is_key_param_name(s + st->param, i - st->param)) {
+    if (c == '=') {
+      if (key_param_eq(s, len, i)) {
         return KG_URL_KEY_PARAM;
       }
-    } else if (cls == URL_END) {
-      st->param = i + 1;
-      st->named = 0;
+    } else if (c == '%' && *param == NO_PARAM) {
+      /* An escape, maybe in a name: the '=' that would end it. */
+      size_t e = i + 1;
+      while (e < len && e - i <= NAME_SPELLING_MAX && s[e] != '=' &&
+             !is_url_end((unsigned char)s[e])) {
+        e++;
+      }
+      if (e < len && s[e] == '=' && key_param_eq(s, len, e)) {
+        *param = e;
+      }
     }
   }
   return KG_OK;
 }
 
 kg_status kg_target_scan(const kg_key_policy *p, kg_span target) {
-  const char *s = target.ptr;
   size_t len = target.len;
   if (len == 0 || p->prefix_len == 0) {
     return KG_OK; /* a policy always has a prefix (kg_key_policy_init) */
   }
-  /* The prefix starts at its first character, raw in either case, or at a
-   * '%'. For a letter, c | 0x20 == lo matches both cases and nothing else;
+  url_scan u;
+  u.s = target.ptr;
+  u.len = len;
+  /* For a letter, c | 0x20 == lower matches both cases and nothing else;
    * other characters match themselves only. */
-  unsigned char lo = kg_lower((unsigned char)p->prefix[0]);
-  unsigned char fold = (unsigned)(lo - 'a') < 26u ? 0x20 : 0;
-  url_state st = {0, 0};
-  for (size_t block = 0; block < len; block += 16) {
-    size_t n = len - block < 16 ? len - block : 16;
-    unsigned bits;
-    if (n < 16 && len >= 16) {
-      /* The last, short block: the sixteen bytes that end the target,
-       * without the ones the block before has seen. */
-      bits = url_stops(s + len - 16, 16, lo, fold) >> (16 - n);
-    } else {
-      bits = url_stops(s + block, n, lo, fold);
-    }
+  u.p0 = kg_lower((unsigned char)p->prefix[0]);
+  u.f0 = (unsigned)(u.p0 - 'a') < 26u ? 0x20 : 0;
+  u.one = p->prefix_len < 2;
+  u.p1 = u.one ? 0 : kg_lower((unsigned char)p->prefix[1]);
+  u.f1 = (unsigned)(u.p1 - 'a') < 26u ? 0x20 : 0;
+  size_t param = NO_PARAM;
+  size_t block = 0;
+#ifdef KG_HAVE_SSE2
+  /* Sixty-four bytes at a time; the rest of a target of 64 bytes or more
+   * as the 64 that end it, without the positions already seen. */
+  for (; len >= 64 && block < len; block += 64) {
+    size_t n = len - block < 64 ? len - block : 64;
+    uint64_t bits = url_stops64(&u, block + n - 64) >> (64 - n);
     if (bits != 0) {
-      kg_status r = url_block_stops(p, s, len, block, bits, &st);
+      kg_status r = url_block_stops(p, &u, block, bits, &param);
       if (r != KG_OK) {
         return r;
       }
     }
   }
-  return KG_OK;
+#endif
+  for (; block < len; block += 16) {
+    size_t n = len - block < 16 ? len - block : 16;
+    unsigned bits = url_stops(&u, block, n);
+    if (bits != 0) {
+      kg_status r = url_block_stops(p, &u, block, bits, &param);
+      if (r != KG_OK) {
+        return r;
+      }
+    }
+  }
+  return param != NO_PARAM ? KG_URL_KEY_PARAM : KG_OK;
 }
 
 int kg_target_has_key(const kg_key_policy *p, kg_span target) {
@@ -438,7 +585,14 @@ static int is_x_api_key(const kg_span *n) {
 }
 
 static int is_host(const kg_span *n) {
-  return kg_ieq(n->ptr, n->len, "host", 4);
+  uint32_t w;
+  if (n->len != 4) {
+    return 0;
+  }
+  memcpy(&w, n->ptr, 4);
+  uint32_t want;
+  memcpy(&want, "host", 4);
+  return (w | 0x20202020u) == want; /* no byte of "host" folds otherwise */
 }
 
 static void set(kg_credential *out, kg_status outcome, kg_status detail,
@@ -448,15 +602,49 @@ static void set(kg_credential *out, kg_status outcome, kg_status detail,
   out->key = key;
 }
 
+kg_status kg_credential_url(const kg_key_policy *p, kg_span target,
+                            const kg_field *fields, size_t n,
+                            const kg_url_hosts *hosts) {
+  kg_status in_url = kg_target_scan(p, target);
+  /* Host is the URL's authority (RFC 9112 §3.2): a key there is a key in
+   * the URL, and nginx writes it into error-log lines. Every Host field,
+   * in order, until one holds a key. */
+  if (in_url == KG_OK && hosts->first < n) {
+    in_url = kg_target_scan(p, fields[hosts->first].value);
+    for (size_t i = hosts->first + 1; hosts->more && i < n && in_url == KG_OK;
+         i++) {
+      if (is_host(&fields[i].name)) {
+        in_url = kg_target_scan(p, fields[i].value);
+      }
+    }
+  }
+  return in_url;
+}
+
 kg_status kg_credential_extract(const kg_key_policy *p, const kg_field *fields,
                                 size_t n, kg_span target, kg_credential *out) {
+  kg_url_hosts hosts;
+  kg_credential_fields(fields, n, out, &hosts);
+  /* SPEC §1.3 precedence: a key in the URL first. */
+  kg_status in_url = kg_credential_url(p, target, fields, n, &hosts);
+  if (in_url != KG_OK) {
+    static const kg_span none = {NULL, 0};
+    out->sources = 0;
+    set(out, KG_API_KEY_IN_QUERY, in_url, none);
+  }
+  return out->outcome;
+}
+
+kg_status kg_credential_fields(const kg_field *fields, size_t n,
+                               kg_credential *out, kg_url_hosts *hosts) {
   static const kg_span none = {NULL, 0};
   const kg_field *auth = NULL;
   const kg_field *xkey = NULL;
   unsigned nauth = 0;
   unsigned nxkey = 0;
-  kg_status in_host = KG_OK;
 
+  hosts->first = (size_t)-1;
+  hosts->more = 0;
   out->sources = 0;
   for (size_t i = 0; i < n; i++) {
     const kg_span *name = &fields[i].name;
@@ -466,22 +654,17 @@ kg_status kg_credential_extract(const kg_key_policy *p, const kg_field *fields,
     } else if (is_x_api_key(name)) {
       xkey = &fields[i];
       nxkey++;
-    } else if (is_host(name) && in_host == KG_OK) {
-      /* Host is the URL's authority (RFC 9112 §3.2): a key there is a key
-       * in the URL, and nginx writes it into error-log lines. */
-      in_host = kg_target_scan(p, fields[i].value);
+    } else if (is_host(name)) {
+      if (hosts->first == (size_t)-1) {
+        hosts->first = i;
+      } else {
+        hosts->more = 1;
+      }
     }
   }
 
-  /* SPEC §1.3 precedence: a key in the URL first, then ambiguity. */
-  kg_status in_url = kg_target_scan(p, target);
-  if (in_url == KG_OK) {
-    in_url = in_host;
-  }
-  if (in_url != KG_OK) {
-    set(out, KG_API_KEY_IN_QUERY, in_url, none);
-    return out->outcome;
-  }
+  /* SPEC §1.3 precedence: (a key in the URL: kg_credential_url) then
+   * ambiguity. */
   if (nauth > 1 || nxkey > 1) {
     set(out, KG_AMBIGUOUS_API_KEY, KG_KEY_DUPLICATE_FIELD, none);
     return out->outcome;

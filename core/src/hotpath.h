@@ -5,6 +5,7 @@
  * A valid decision's only unavoidable cost is the digest (SPEC §4), so the
  * work around it is ordered to overlap with it:
  *
+ *   0. kg_credential_fields: the key from the fields (the URL scans wait);
  *   1. kg_key_check_deferred: prefix, length and characters, and the
  *      checksum digits decoded (cheap, no table walk over the key);
  *   2. kg_digest (a chain of dependent SHA-256 rounds: the CPU has idle
@@ -12,7 +13,9 @@
  *   3. kg_index_prefetch: both buckets' cache lines requested as soon as
  *      the digest is known, so at millions of keys the two random memory
  *      accesses are in flight together while step 4 runs;
- *   4. kg_key_crc_ok: the CRC-32 over the key body, independent of 2 and 3;
+ *   4. kg_credential_url (the target and Host scans) and kg_key_crc_ok (the
+ *      CRC-32 over the key body), independent of 2 and 3: a key in the URL
+ *      still takes precedence over the key's own outcome;
  *   5. kg_index_lookup: the constant-time compare.
  *
  * kg_key_check is exactly 1 then 4 (key.c), so both orders give the same
@@ -25,8 +28,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "keygate/credential.h"
 #include "keygate/index.h"
 #include "keygate/key.h"
+
+/* The Host fields kg_credential_url scans besides the target: the first
+ * one's index ((size_t)-1 for none), and whether more follow. */
+typedef struct kg_url_hosts {
+  size_t first;
+  int more;
+} kg_url_hosts;
+
+/* kg_credential_fields — kg_credential_extract without the URL: what the
+ * fields say (key, missing, malformed, ambiguous), as if neither the target
+ * nor a Host held a key; notes the Host fields for kg_credential_url. */
+kg_status kg_credential_fields(const kg_field *fields, size_t n,
+                               kg_credential *out, kg_url_hosts *hosts);
+
+/* kg_credential_url — KG_OK, or why the URL holds a key (KG_URL_KEY_*):
+ * the target, then each Host field in order. kg_credential_extract is
+ * kg_credential_fields then this, a URL key taking precedence (SPEC §1.3);
+ * kg_decide runs this one while the digest is in flight. */
+kg_status kg_credential_url(const kg_key_policy *p, kg_span target,
+                            const kg_field *fields, size_t n,
+                            const kg_url_hosts *hosts);
 
 /* What kg_key_crc_ok still has to verify after kg_key_check_deferred. */
 typedef struct kg_key_pending {

@@ -7,12 +7,16 @@
  * (one active key), with every name, value and query string placed against
  * a PROT_NONE page, first after it, then before it.
  */
+#define _DEFAULT_SOURCE 1 /* MAP_ANONYMOUS in <sys/mman.h> */
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -1335,6 +1339,228 @@ static void no_fields_at_all_may_come_as_null(void **state) {
 
 #define T(f) cmocka_unit_test_teardown(f, guard_teardown)
 
+/* ---- the target scan against a byte-by-byte model ---------------------- */
+
+/*
+ * ref_scan — the target scan as it was written before it picked its stops
+ * sixteen bytes at a time (issue 14): every byte visited in order; at each
+ * byte the prefix is tried, and at each parameter's first '=' its name.
+ * The first finding decides the detail. kg_target_scan must agree with it,
+ * detail included, on every input.
+ */
+static int ref_hex(unsigned char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  c = (unsigned char)(c | 0x20);
+  return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+}
+
+static unsigned char ref_lower(unsigned char c) {
+  return (c >= 'A' && c <= 'Z') ? (unsigned char)(c | 0x20) : c;
+}
+
+static size_t ref_decode_once(const char *s, size_t len, size_t i,
+                              unsigned char *out) {
+  unsigned char c = (unsigned char)s[i];
+  if (c == '%' && i + 2 < len) {
+    int hi = ref_hex((unsigned char)s[i + 1]);
+    int lo = ref_hex((unsigned char)s[i + 2]);
+    if (hi >= 0 && lo >= 0) {
+      *out = (unsigned char)(hi * 16 + lo);
+      return 3;
+    }
+  }
+  *out = c;
+  return 1;
+}
+
+static size_t ref_spelled(const char *s, size_t len, size_t i,
+                          unsigned char want) {
+  unsigned char c = (unsigned char)s[i];
+  if (c != '%') {
+    return ref_lower(c) == want ? 1 : 0;
+  }
+  unsigned char d;
+  size_t n = ref_decode_once(s, len, i, &d);
+  if (n == 3 && d != '%') {
+    return ref_lower(d) == want ? 3 : 0;
+  }
+  unsigned char h1;
+  unsigned char h2;
+  if (i + n >= len) {
+    return 0;
+  }
+  size_t n1 = ref_decode_once(s, len, i + n, &h1);
+  if (ref_hex(h1) < 0 || i + n + n1 >= len) {
+    return 0;
+  }
+  size_t n2 = ref_decode_once(s, len, i + n + n1, &h2);
+  if (ref_hex(h2) < 0) {
+    return 0;
+  }
+  d = (unsigned char)(ref_hex(h1) * 16 + ref_hex(h2));
+  return ref_lower(d) == want ? n + n1 + n2 : 0;
+}
+
+static size_t ref_spells(const char *s, size_t len, size_t i, const char *w,
+                         size_t wlen) {
+  size_t at = i;
+  for (size_t k = 0; k < wlen; k++) {
+    if (at >= len) {
+      return 0;
+    }
+    size_t n = ref_spelled(s, len, at, ref_lower((unsigned char)w[k]));
+    if (n == 0) {
+      return 0;
+    }
+    at += n;
+  }
+  return at - i;
+}
+
+static int ref_is_key_name(const char *s, size_t len) {
+  static const char *const names[] = {"key", "token", "api_key", "apikey",
+                                      "access_token"};
+  for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+    if (len > 0 && ref_spells(s, len, 0, names[k], strlen(names[k])) == len) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static int ref_end(unsigned char c) {
+  return c == '?' || c == '&' || c == ';' || c == '#';
+}
+
+static kg_status ref_scan(const kg_key_policy *p, const char *s, size_t len) {
+  size_t param = 0;
+  int named = 0;
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (ref_spells(s, len, i, p->prefix, p->prefix_len) != 0) {
+      return KG_URL_KEY_PREFIX;
+    }
+    if (c == '=' && !named) {
+      named = 1;
+      if (i + 1 < len && !ref_end((unsigned char)s[i + 1]) &&
+          ref_is_key_name(s + param, i - param)) {
+        return KG_URL_KEY_PARAM;
+      }
+    } else if (ref_end(c)) {
+      param = i + 1;
+      named = 0;
+    }
+  }
+  return KG_OK;
+}
+
+/* splitmix64 for the generated targets: the same inputs on every run. */
+static uint64_t scan_rand(uint64_t *st) {
+  uint64_t z = (*st += 0x9E3779B97F4A7C15u);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
+  return z ^ (z >> 31);
+}
+
+/*
+ * Targets of 0 to 200 bytes made of the pieces a key or a key-named
+ * parameter is spelled with (raw, escaped, escaped twice, in both cases),
+ * separators and filler, for policies whose prefixes start with a letter
+ * pair, a letter then '_', and a single character; 300,000 of them, each
+ * in a buffer that ends at an unreadable page. Every one must get the
+ * model's answer, detail included, whatever block boundary its pieces
+ * straddle.
+ */
+static void target_scan_agrees_with_the_byte_by_byte_model(void **state) {
+  (void)state;
+  static const char *const pieces[] = {"sk_live_", "SK_LIVE_",
+                                       "s",        "k",
+                                       "S",        "K",
+                                       "_",        "%73",
+                                       "%6B",      "%6b",
+                                       "%2573",    "%25",
+                                       "%37",      "%33",
+                                       "%",        "=",
+                                       "&",        "?",
+                                       ";",        "#",
+                                       "key",      "KEY",
+                                       "token",    "api_key",
+                                       "apikey",   "access_token",
+                                       "%6Bey",    "t",
+                                       "a",        "x",
+                                       "yz",       "/",
+                                       "0",        "abc=1",
+                                       "p",        "pk_",
+                                       "%70k_",    "q",
+                                       "sk_test_", "a_",
+                                       "%61_"};
+  /* Half the targets from pieces that spell names rather than prefixes. */
+  static const char *const name_pieces[] = {
+      "key",   "KEY",     "%6Bey",  "%256Bey",
+      "token", "api_key", "apikey", "access_token",
+      "=",     "&",       "?",      ";",
+      "#",     "x",       "=v",     "%",
+      "%25",   "%6B",     "t",      "a",
+      "k",     "0",       "%5F",    "_",
+      "to",    "ken"};
+  const size_t npieces = sizeof pieces / sizeof pieces[0];
+  const size_t nname_pieces = sizeof name_pieces / sizeof name_pieces[0];
+  kg_key_policy pol[4];
+  assert_int_equal(kg_key_policy_init(&pol[0], KG_KEY_STRICT, "sk_live_", 8),
+                   KG_OK);
+  assert_int_equal(kg_key_policy_init(&pol[1], KG_KEY_PREFIX, "pk_", 3), KG_OK);
+  assert_int_equal(kg_key_policy_init(&pol[2], KG_KEY_PREFIX, "a_", 2), KG_OK);
+  assert_int_equal(kg_key_policy_init(&pol[3], KG_KEY_PREFIX, "k", 1), KG_OK);
+  /* One readable page between two unreadable ones, reused: each input is
+   * copied against the page after it, or every other one against the page
+   * before it, so a read past either end faults. */
+  long page = sysconf(_SC_PAGESIZE);
+  assert_true(page >= 4096);
+  char *map = mmap(NULL, 3 * (size_t)page, PROT_NONE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  assert_true(map != MAP_FAILED);
+  char *rw = map + page;
+  assert_int_equal(mprotect(rw, (size_t)page, PROT_READ | PROT_WRITE), 0);
+  uint64_t st = 14;
+  char buf[256];
+  size_t found[3] = {0, 0, 0};
+  for (int n = 0; n < 300000; n++) {
+    size_t len = 0;
+    size_t want = scan_rand(&st) % 201;
+    while (len < want) {
+      const char *piece = (n & 2) ? name_pieces[scan_rand(&st) % nname_pieces]
+                                  : pieces[scan_rand(&st) % npieces];
+      size_t pl = strlen(piece);
+      if (len + pl > sizeof buf) {
+        break;
+      }
+      memcpy(buf + len, piece, pl);
+      len += pl;
+    }
+    const kg_key_policy *p = &pol[scan_rand(&st) % 4];
+    char *at = (n & 1) ? rw : rw + page - len;
+    if (len > 0) {
+      memcpy(at, buf, len);
+    }
+    kg_span t = {at, len};
+    kg_status got = kg_target_scan(p, t);
+    kg_status ref = ref_scan(p, buf, len);
+    if (got != ref) {
+      fail_msg("target \"%.*s\" (policy %.*s): scan %s, model %s", (int)len,
+               buf, (int)p->prefix_len, p->prefix, kg_status_str(got),
+               kg_status_str(ref));
+    }
+    found[got == KG_OK ? 0 : got == KG_URL_KEY_PREFIX ? 1 : 2]++;
+  }
+  munmap(map, 3 * (size_t)page);
+  /* The generator reaches every answer, often. */
+  print_message("found: %zu allowed, %zu prefix, %zu parameter\n", found[0],
+                found[1], found[2]);
+  assert_true(found[0] > 5000 && found[1] > 5000 && found[2] > 5000);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       T(header_table_has_at_least_sixty_cases),
@@ -1355,6 +1581,7 @@ int main(void) {
       T(url_table_has_at_least_forty_targets),
       T(keys_anywhere_in_the_target_are_refused),
       T(target_scan_follows_the_policy_prefix),
+      T(target_scan_agrees_with_the_byte_by_byte_model),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
