@@ -5,12 +5,20 @@
  *   head/parse/<kind>          kg_head_parse alone; bytes/s of head
  *   credential/extract/<kind>  kg_credential_extract on the parsed fields
  *   head/parse_extract/<kind>  both, as a server does per request
+ *   head/pico/<kind>           picohttpparser's phr_parse_request on the
+ *                              same bytes (when linked: pico.h)
+ *
+ * Kinds: short, typical, hostile and the realistic heads of fixtures.h.
+ * Counter head_bytes: the head's length, for bytes per nanosecond.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "fixtures.h"
 #include "shim/kgbench.h"
+#ifdef KEYGATE_BENCH_PICO
+#include "pico.h"
+#endif
 
 typedef struct parsed {
   kg_head head;
@@ -45,6 +53,7 @@ static void bm_parse(kgb_state *st, void *ctx) {
   }
   kgb_set_bytes_processed(st, kgb_iterations(st) * (int64_t)len);
   kgb_counter(st, "fields", (double)p.head.nfields, KGB_COUNTER_PLAIN);
+  kgb_counter(st, "head_bytes", (double)len, KGB_COUNTER_PLAIN);
 }
 
 static void bm_extract(kgb_state *st, void *ctx) {
@@ -94,18 +103,56 @@ static void bm_parse_extract(kgb_state *st, void *ctx) {
   kgb_set_bytes_processed(st, kgb_iterations(st) * (int64_t)len);
 }
 
-static fx_head_kind kinds[FX_HEAD_KINDS] = {FX_HEAD_SHORT, FX_HEAD_TYPICAL,
-                                            FX_HEAD_HOSTILE};
+#ifdef KEYGATE_BENCH_PICO
+/* picohttpparser's phr_parse_request on the same bytes, the same way: the
+ * whole head at once, room for as many fields as kg_head_parse allows. */
+static void bm_pico(kgb_state *st, void *ctx) {
+  fx_head_kind k = *(const fx_head_kind *)ctx;
+  size_t len = 0;
+  const char *buf = fx_head(k, &len);
+  struct phr_header h[KG_HEAD_MAX_FIELDS];
+  const char *method = NULL;
+  const char *path = NULL;
+  size_t method_len = 0;
+  size_t path_len = 0;
+  int minor = -1;
+  size_t n = KG_HEAD_MAX_FIELDS;
+  parsed p;
+  if (!parse(k, &p) ||
+      phr_parse_request(buf, len, &method, &method_len, &path, &path_len,
+                        &minor, h, &n, 0) != (int)len ||
+      n != p.head.nfields) {
+    kgb_skip_with_error(st, "picohttpparser reads the head differently");
+    return;
+  }
+  KGB_LOOP(st) {
+    kgb_escape(buf);
+    n = KG_HEAD_MAX_FIELDS;
+    int r = phr_parse_request(buf, len, &method, &method_len, &path, &path_len,
+                              &minor, h, &n, 0);
+    KGB_KEEP(r);
+    kgb_escape(h);
+  }
+  kgb_set_bytes_processed(st, kgb_iterations(st) * (int64_t)len);
+  kgb_counter(st, "head_bytes", (double)len, KGB_COUNTER_PLAIN);
+}
+#endif
+
+static fx_head_kind kinds[FX_HEAD_KINDS];
 
 KGB_REGISTER(head) {
   static const struct {
     const char *prefix;
     kgb_fn fn;
   } groups[] = {{"head/parse/", bm_parse},
+#ifdef KEYGATE_BENCH_PICO
+                {"head/pico/", bm_pico},
+#endif
                 {"credential/extract/", bm_extract},
                 {"head/parse_extract/", bm_parse_extract}};
   for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
     for (size_t k = 0; k < FX_HEAD_KINDS; k++) {
+      kinds[k] = (fx_head_kind)k;
       char name[64];
       snprintf(name, sizeof name, "%s%s", groups[g].prefix,
                fx_head_name((fx_head_kind)k));

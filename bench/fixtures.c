@@ -153,6 +153,72 @@ static void build_heads(void) {
   head_puts(FX_HEAD_HOSTILE, "aUtHoRiZaTiOn:\t bEaReR ");
   head_puts(FX_HEAD_HOSTILE, key);
   head_puts(FX_HEAD_HOSTILE, "\t \r\n\r\n");
+
+  /* The reference API's request from an SDK: issue 14's head. */
+  for (int x = 0; x < 2; x++) {
+    fx_head_kind k = x ? FX_HEAD_API_XKEY : FX_HEAD_API_BEARER;
+    head_puts(k, "GET /api/v1/iocs?type=ipv4&limit=10 HTTP/1.1\r\n"
+                 "Host: api.example.com\r\n"
+                 "User-Agent: keygate-sdk-python/1.4.2 CPython/3.11.7\r\n"
+                 "Accept: application/json\r\n"
+                 "Accept-Encoding: gzip, deflate\r\n");
+    head_puts(k, x ? "X-API-Key: " : "Authorization: Bearer ");
+    head_puts(k, key);
+    head_puts(k, "\r\n\r\n");
+  }
+
+  /* A browser's fetch from a console page: 12 fields, cookies, client
+   * hints, and a 200-byte query of the kind a search UI builds (many
+   * parameters, a cursor, percent-escapes, several 's' that start no
+   * sk_live_). */
+  static const char query_start[] =
+      "type=domain&limit=50&sort=-last_seen&fields=indicator,type,first_seen,"
+      "last_seen,confidence,tags&include=sources%2Ctags&tz=Europe%2FLondon"
+      "&cursor=eyJpZCI6MTIzNDU2Nzg5MCwidHMiOjE3MDAwMDAwMDB9";
+  char query[FX_BROWSER_QUERY_LEN + 1];
+  size_t qlen = sizeof query_start - 1;
+  if (qlen > FX_BROWSER_QUERY_LEN - 8) {
+    fx_die("the browser query is too long");
+  }
+  memcpy(query, query_start, qlen);
+  memcpy(query + qlen, "&q=", 3);
+  qlen += 3;
+  while (qlen < FX_BROWSER_QUERY_LEN) {
+    query[qlen] = "example-domain"[qlen % 14];
+    qlen++;
+  }
+  query[qlen] = '\0';
+  for (int x = 0; x < 2; x++) {
+    fx_head_kind k = x ? FX_HEAD_BROWSER_XKEY : FX_HEAD_BROWSER_BEARER;
+    head_puts(k, "GET /api/v1/iocs?");
+    head_puts(k, query);
+    head_puts(k,
+              " HTTP/1.1\r\n"
+              "Host: api.example.com\r\n"
+              "Connection: keep-alive\r\n"
+              "sec-ch-ua: \"Chromium\";v=\"126\", \"Google Chrome\";v=\"126\", "
+              "\"Not-A.Brand\";v=\"99\"\r\n"
+              "Accept: application/json, text/plain, */*\r\n");
+    head_puts(k, x ? "X-API-Key: " : "Authorization: Bearer ");
+    head_puts(k, key);
+    head_puts(k,
+              "\r\n"
+              "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 "
+              "(KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36\r\n"
+              "Origin: https://console.example.com\r\n"
+              "Sec-Fetch-Site: same-site\r\n"
+              "Referer: https://console.example.com/indicators?page=2\r\n"
+              "Accept-Encoding: gzip, deflate, br, zstd\r\n"
+              "Accept-Language: en-GB,en;q=0.9,de;q=0.8\r\n"
+              "Cookie: _ga=GA1.2.1234567890.1700000000; "
+              "session=7f3c2a9be01d4c55a3b8e6f1; theme=dark; "
+              "consent=analytics:0,ads:0; _gid=GA1.2.987654321.1700000000"
+              "\r\n\r\n");
+  }
+}
+
+int fx_head_xkey(fx_head_kind kind) {
+  return kind == FX_HEAD_API_XKEY || kind == FX_HEAD_BROWSER_XKEY;
 }
 
 const char *fx_head(fx_head_kind kind, size_t *len) {
@@ -164,8 +230,9 @@ const char *fx_head(fx_head_kind kind, size_t *len) {
 }
 
 const char *fx_head_name(fx_head_kind kind) {
-  static const char *const names[FX_HEAD_KINDS] = {"short", "typical",
-                                                   "hostile"};
+  static const char *const names[FX_HEAD_KINDS] = {
+      "short",    "typical",        "hostile",     "api_bearer",
+      "api_xkey", "browser_bearer", "browser_xkey"};
   return names[kind];
 }
 
@@ -237,6 +304,23 @@ static void build_index(fx_index *fx, size_t n) {
             kg_status_str(st));
     exit(1);
   }
+}
+
+const char *fx_unknown_get(const fx_index *fx) {
+  if (fx < index_cache || fx >= index_cache + INDEX_SIZES) {
+    fx_die("fx_unknown_get: not an index fixture");
+  }
+  fx_index *mine = &index_cache[fx - index_cache]; /* the cache's own slot */
+  if (mine->unknown == NULL) {
+    char *u = xcalloc(fx->real, FX_KEY_STRIDE);
+    for (size_t i = 0; i < fx->real; i++) {
+      char key[FX_KEY_LEN + 1];
+      fx_key(FX_UNKNOWN_FIRST + i, key);
+      snprintf(u + i * FX_KEY_STRIDE, FX_KEY_STRIDE, "Bearer %s", key);
+    }
+    mine->unknown = u;
+  }
+  return mine->unknown;
 }
 
 const fx_index *fx_index_get(size_t n) {

@@ -44,14 +44,35 @@ void fx_key(uint64_t i, char out[FX_KEY_LEN + 1]);
 kg_digester *fx_digester(void);
 kg_digester *fx_hmac_digester(void);
 
-/* The request heads the parser benchmarks read, each with the key
- * fx_key(0) in an Authorization field. */
+/* The request heads the parser and decision benchmarks read, each with the
+ * key fx_key(0) in an Authorization field (Bearer) or an X-API-Key field.
+ * The realistic ones (issue 14) are the decision benchmarks' main
+ * fixtures:
+ *   api_*      the reference API's request as an SDK sends it: GET
+ *              /api/v1/iocs?type=ipv4&limit=10, Host, User-Agent, Accept,
+ *              Accept-Encoding and the key (5 fields, ~200 B)
+ *   browser_*  a browser's fetch: 12 fields with cookies, client hints,
+ *              Origin and Referer, and a 200-byte query (~1 KB)
+ */
 typedef enum fx_head_kind {
   FX_HEAD_SHORT = 0,   /* request line, Host, Authorization */
   FX_HEAD_TYPICAL = 1, /* what a browser or SDK sends: ~12 fields, ~700 B */
-  FX_HEAD_HOSTILE = 2  /* 99 fields with long values, just under 16 KiB */
+  FX_HEAD_HOSTILE = 2, /* 99 fields with long values, just under 16 KiB */
+  FX_HEAD_API_BEARER = 3,
+  FX_HEAD_API_XKEY = 4,
+  FX_HEAD_BROWSER_BEARER = 5,
+  FX_HEAD_BROWSER_XKEY = 6
 } fx_head_kind;
-#define FX_HEAD_KINDS 3
+#define FX_HEAD_KINDS 7
+/* The realistic heads, in fx_head_kind order. */
+#define FX_HEAD_REALISTIC_FIRST FX_HEAD_API_BEARER
+#define FX_HEAD_REALISTIC 4
+
+/* 1 when the head of kind k carries its key in X-API-Key, 0 when in
+ * Authorization: Bearer. */
+int fx_head_xkey(fx_head_kind kind);
+/* The length of the query of the browser heads (after '?'). */
+#define FX_BROWSER_QUERY_LEN 200
 
 /* fx_head — the bytes of a head (owned by the fixtures) and its name. */
 const char *fx_head(fx_head_kind kind, size_t *len);
@@ -71,7 +92,15 @@ typedef struct fx_index {
   char *bearer;
   uint8_t (*digests)[KG_DIGEST_LEN];
   uint8_t (*misses)[KG_DIGEST_LEN];
+  char *unknown; /* fx_unknown_get: "Bearer " + real well-formed keys that
+                    are not stored, FX_KEY_STRIDE apart; NULL until asked */
 } fx_index;
+
+/* fx_unknown_get — the fixture's unknown keys (fx_key(FX_UNKNOWN_FIRST +
+ * i), i < real: well formed, right checksum, never stored), built on first
+ * use; key i is at i * FX_KEY_STRIDE + FX_BEARER_LEN, as in `bearer`. */
+#define FX_UNKNOWN_FIRST ((uint64_t)1 << 40)
+const char *fx_unknown_get(const fx_index *fx);
 
 /* Key i of a fixture, and its "Bearer <key>" value (FX_BEARER_LEN +
  * FX_KEY_LEN bytes). */

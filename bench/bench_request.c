@@ -1,0 +1,170 @@
+/*
+ * bench_request.c — the full decision on realistic request heads (issue
+ * 14), the SPEC §4 yardstick's main fixtures.
+ *
+ *   decide/<head>/valid/keys:N     kg_decide of a parsed realistic head
+ *                                  (fixtures.h: api_bearer, api_xkey,
+ *                                  browser_bearer, browser_xkey) whose key
+ *                                  is stored, at 1, 50, 10,000, 1,000,000
+ *                                  and 10,000,000 keys
+ *   decide/<head>/unknown/keys:N   the same head with a well-formed key
+ *                                  that is not stored: constant time means
+ *                                  it costs what a valid one costs
+ *   decide/<head>/malformed        the same head with a key whose checksum
+ *                                  digit is not base62: refused before the
+ *                                  digest, far cheaper
+ *
+ * The head is parsed once, outside the loop (head/parse/<head> measures
+ * parsing); each iteration points the key field at the next key, chosen
+ * from the previous decision's record (`j += 1 + (key_id >> 63)`, which
+ * adds 1 only once the record has been read), so decisions cannot overlap:
+ * the time is one decision's latency, comparable with one access of
+ * context/pointer_chase. Counters: `huge_pages` (1 when the index's table
+ * was advised MADV_HUGEPAGE and the kernel accepted it), `index_MiB`.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "fixtures.h"
+#include "hotpath.h"
+#include "shim/kgbench.h"
+
+static const int64_t sizes[] = {1, 50, 10000, 1000000, 10000000};
+
+typedef enum which { VALID, UNKNOWN, MALFORMED } which;
+
+typedef struct bench_case {
+  fx_head_kind head;
+  which what;
+} bench_case;
+
+typedef struct request {
+  kg_head head;
+  kg_field fields[KG_HEAD_MAX_FIELDS];
+  size_t key_field; /* the Authorization or X-API-Key field */
+  int xkey;         /* 1: the value is the key; 0: "Bearer " + key */
+} request;
+
+/* Parse the fixture head and find its key field; 0 on failure. */
+static int request_parse(fx_head_kind k, request *r) {
+  size_t len = 0;
+  size_t used = 0;
+  const char *buf = fx_head(k, &len);
+  memset(&r->head, 0, sizeof r->head);
+  r->head.fields = r->fields;
+  r->head.fields_cap = KG_HEAD_MAX_FIELDS;
+  if (kg_head_parse(buf, len, &r->head, &used) != KG_OK || used != len) {
+    return 0;
+  }
+  r->xkey = fx_head_xkey(k);
+  const char *want = r->xkey ? "X-API-Key" : "Authorization";
+  for (size_t i = 0; i < r->head.nfields; i++) {
+    if (r->fields[i].name.len == strlen(want) &&
+        memcmp(r->fields[i].name.ptr, want, strlen(want)) == 0) {
+      r->key_field = i;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* Point the key field at entry i of a "Bearer <key>" array. */
+static inline void request_set_key(request *r, const char *bearers, size_t i) {
+  const char *b = bearers + i * FX_KEY_STRIDE;
+  kg_field *f = &r->fields[r->key_field];
+  f->value.ptr = r->xkey ? b + FX_BEARER_LEN : b;
+  f->value.len = r->xkey ? FX_KEY_LEN : FX_BEARER_LEN + FX_KEY_LEN;
+}
+
+static void bm_decide(kgb_state *st, void *ctx) {
+  const bench_case *bc = ctx;
+  const fx_index *fx = fx_index_get((size_t)kgb_arg_get(st, 0));
+  kg_checker c = fx_checker(fx->index);
+  request r;
+  if (!request_parse(bc->head, &r)) {
+    kgb_skip_with_error(st, "the fixture head does not parse");
+    return;
+  }
+  const char *keys = bc->what == VALID ? fx->bearer : fx_unknown_get(fx);
+  kg_status want = bc->what == VALID ? KG_VALID : KG_INVALID_API_KEY;
+  kg_status want_detail = bc->what == VALID ? KG_OK : KG_KEY_UNKNOWN;
+  kg_decision d;
+  size_t j = 0;
+  int64_t right = 0;
+  KGB_LOOP(st) {
+    request_set_key(&r, keys, j);
+    kg_status s =
+        kg_decide(&c, r.fields, r.head.nfields, r.head.target, FX_NOW, &d);
+    right += s == want && d.detail == want_detail;
+    /* key_id < 2^63 (0 on a miss): adds 1, once the record is read. */
+    j += 1 + (size_t)(d.record.key_id >> 63);
+    if (j >= fx->real) {
+      j = 0;
+    }
+  }
+  if (right != kgb_iterations(st)) {
+    kgb_skip_with_error(st, "a decision was not the one expected");
+    return;
+  }
+  kgb_set_items_processed(st, kgb_iterations(st));
+  kgb_counter(st, "huge_pages", kg_index_huge_pages(fx->index),
+              KGB_COUNTER_PLAIN);
+  kgb_counter(st, "index_MiB",
+              (double)kg_index_memory(fx->index) / (1024.0 * 1024.0),
+              KGB_COUNTER_PLAIN);
+}
+
+/* A key whose last character is not base62: the format check refuses it
+ * before the digest. One request, repeated (L1-hot). */
+static void bm_malformed(kgb_state *st, void *ctx) {
+  const bench_case *bc = ctx;
+  kg_checker c = fx_checker(fx_outcomes_get()->index);
+  request r;
+  if (!request_parse(bc->head, &r)) {
+    kgb_skip_with_error(st, "the fixture head does not parse");
+    return;
+  }
+  char bad[FX_BEARER_KEY_SIZE];
+  memcpy(bad, fx_outcomes_get()->valid, sizeof bad);
+  bad[FX_BEARER_LEN + FX_KEY_LEN - 1] = '*';
+  request_set_key(&r, bad, 0);
+  kg_decision d;
+  kg_status s =
+      kg_decide(&c, r.fields, r.head.nfields, r.head.target, FX_NOW, &d);
+  if (s != KG_INVALID_API_KEY) {
+    kgb_skip_with_error(st, "the malformed key was not refused");
+    return;
+  }
+  KGB_LOOP(st) {
+    kgb_escape(&r);
+    s = kg_decide(&c, r.fields, r.head.nfields, r.head.target, FX_NOW, &d);
+    KGB_KEEP(s);
+    kgb_escape(&d);
+  }
+  kgb_set_items_processed(st, kgb_iterations(st));
+}
+
+static bench_case cases[FX_HEAD_REALISTIC][3];
+
+KGB_REGISTER(request) {
+  static const char *const what_name[] = {"valid", "unknown", "malformed"};
+  for (size_t h = 0; h < FX_HEAD_REALISTIC; h++) {
+    fx_head_kind k = (fx_head_kind)(FX_HEAD_REALISTIC_FIRST + h);
+    for (size_t w = 0; w < 3; w++) {
+      cases[h][w].head = k;
+      cases[h][w].what = (which)w;
+      char name[96];
+      snprintf(name, sizeof name, "decide/%s/%s", fx_head_name(k),
+               what_name[w]);
+      if (w == MALFORMED) {
+        kgb_register(name, bm_malformed, &cases[h][w]);
+        continue;
+      }
+      kgb_bench *b =
+          kgb_arg_name(kgb_register(name, bm_decide, &cases[h][w]), "keys");
+      for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        kgb_arg(b, sizes[i]);
+      }
+    }
+  }
+}
