@@ -426,7 +426,7 @@ int cmd_load(int argc, char **argv) {
   }
   /* thresholds say nothing of a run that measured nothing (exit 2 below) */
   r.nthresholds = r.cls[KGL_ALL].requests > 0 ? a.nth : 0;
-  int rc = violated ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+  int rc = violated ? CLI_EXIT_NO : CLI_EXIT_OK;
   if (r.cls[KGL_ALL].requests == 0) {
     /* no threshold means anything of a run that measured nothing */
     cli_error(CLI_EXIT_USAGE, CMD,

@@ -193,7 +193,7 @@ static int parse_only(probe_args *a) {
   const kgl_probe_case *cases = kgl_probe_cases(&n);
   a->selected = calloc(n, 1);
   if (a->selected == NULL) {
-    return cli_error(CLI_EXIT_FAIL, CMD, "out of memory");
+    return cli_error(CLI_EXIT_TROUBLE, CMD, "out of memory");
   }
   const char *p = a->only;
   for (;;) {
@@ -346,7 +346,7 @@ static int parse_args(probe_args *a, int argc, char **argv) {
 static int probe(probe_args *a) {
   kgl_probe_keys *keys = calloc(1, sizeof *keys);
   if (keys == NULL) {
-    return cli_error(CLI_EXIT_FAIL, CMD, "out of memory");
+    return cli_error(CLI_EXIT_TROUBLE, CMD, "out of memory");
   }
   char why[512];
   if (kgl_probe_keys_init(keys, a->prefix, a->key.value, a->key.len,
@@ -376,7 +376,7 @@ static int probe(probe_args *a) {
       fflush(stdout);
     }
     exit_code = rc == 1             ? CLI_EXIT_USAGE
-                : rep.deviation > 0 ? CLI_EXIT_FAIL
+                : rep.deviation > 0 ? CLI_EXIT_NO
                                     : CLI_EXIT_OK;
     if (rc == 1) {
       cli_error(CLI_EXIT_USAGE, CMD, "%s", why);

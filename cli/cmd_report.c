@@ -249,7 +249,7 @@ static int run_check(const char *cmd, char **files, int nfiles) {
     }
   }
   kgl_result_free(&r);
-  return violated ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+  return violated ? CLI_EXIT_NO : CLI_EXIT_OK;
 }
 
 /* ---- compare -------------------------------------------------------------
@@ -285,7 +285,7 @@ static int run_compare(const char *cmd, char **files, int nfiles) {
   } else {
     kgl_compare_print(&c, &old, &new_, A.fail_above, stdout, cf);
     fflush(stdout);
-    rc = kgl_compare_fails(&c, A.fail_above) ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+    rc = kgl_compare_fails(&c, A.fail_above) ? CLI_EXIT_NO : CLI_EXIT_OK;
   }
   kgl_result_free(&old);
   kgl_result_free(&new_);

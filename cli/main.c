@@ -31,11 +31,75 @@ static const cli_command COMMANDS[] = {
 };
 
 static void usage(FILE *f) {
-  fprintf(f, "usage: keygate <command> [options]\n\ncommands:\n");
+  fprintf(f, "usage: keygate <command> [options]\n"
+             "       keygate help <command> [verb]\n"
+             "       keygate version\n\ncommands:\n");
   for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++) {
     fprintf(f, "  %-10s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
   }
-  fprintf(f, "\n'keygate <command> --help' shows a command's options.\n");
+  fprintf(f, "  %-10s %s\n  %-10s %s\n", "help", "show a command's options",
+          "version", "print keygate's version (also -V, --version)");
+  fprintf(f, "\n"
+             "'keygate <command> --help' (or 'keygate help <command>') shows a "
+             "command's\n"
+             "options; 'keygate keys create --help' a verb's. Every command "
+             "takes\n"
+             "'--name value' and '--name=value', and -h/--help.\n"
+             "\n"
+             "environment: KEYGATE_DB (the store of check, serve, accounts and "
+             "keys;\n"
+             "  a --db flag wins), KEYGATE_PEPPER_FILE (the store's pepper).\n"
+             "\n"
+             "exit status, the same for every command (as grep and diff have "
+             "it):\n"
+             "  0  success, or a positive verdict\n"
+             "  1  a negative verdict: a threshold violated (load, report "
+             "check), a\n"
+             "     probe deviation, a significant regression (report compare), "
+             "a\n"
+             "     refused request under 'check --fail'\n"
+             "  2  trouble: a usage error, a store that cannot be opened, a "
+             "refused\n"
+             "     operation, a failed write; one line on stderr says what to "
+             "do\n"
+             "\n"
+             "See keygate(1) and docs/cli.md.\n");
+}
+
+static const cli_command *find(const char *name) {
+  for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++) {
+    if (strcmp(name, COMMANDS[i].name) == 0) {
+      return &COMMANDS[i];
+    }
+  }
+  return NULL;
+}
+
+/* `keygate help [CMD [VERB]]`: CMD's (or VERB's) --help. */
+static int help(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stdout);
+    return CLI_EXIT_OK;
+  }
+  if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "version") == 0) {
+    usage(stdout);
+    return CLI_EXIT_OK;
+  }
+  const cli_command *c = find(argv[1]);
+  if (c == NULL) {
+    return cli_error(CLI_EXIT_USAGE, "help",
+                     "unknown command '%s'; run 'keygate --help' for the list",
+                     argv[1]);
+  }
+  if (argc > 3) {
+    return cli_error(CLI_EXIT_USAGE, "help",
+                     "unexpected argument '%s'; give a command and at most "
+                     "one of its verbs",
+                     argv[3]);
+  }
+  char opt[] = "--help";
+  char *sub[3] = {argv[1], argc == 3 ? argv[2] : opt, opt};
+  return c->run(argc == 3 ? 3 : 2, sub);
 }
 
 int main(int argc, char **argv) {
@@ -44,19 +108,25 @@ int main(int argc, char **argv) {
     return CLI_EXIT_USAGE;
   }
   const char *name = argv[1];
-  if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 ||
-      strcmp(name, "help") == 0) {
+  if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
     usage(stdout);
     return CLI_EXIT_OK;
   }
-  if (strcmp(name, "--version") == 0) {
+  if (strcmp(name, "help") == 0) {
+    return help(argc - 1, argv + 1);
+  }
+  if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0 ||
+      strcmp(name, "version") == 0) {
+    if (argc > 2) {
+      return cli_error(CLI_EXIT_USAGE, "version", "unexpected argument '%s'",
+                       argv[2]);
+    }
     printf("keygate %s\n", KEYGATE_VERSION);
     return CLI_EXIT_OK;
   }
-  for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++) {
-    if (strcmp(name, COMMANDS[i].name) == 0) {
-      return COMMANDS[i].run(argc - 1, argv + 1);
-    }
+  const cli_command *c = find(name);
+  if (c != NULL) {
+    return c->run(argc - 1, argv + 1);
   }
   return cli_error(CLI_EXIT_USAGE, "",
                    "unknown command '%s'; run 'keygate --help' for the list",
