@@ -66,6 +66,7 @@ commit named (in a git checkout) ;; re.fullmatch("[0-9a-f]{40}", d["commit"]) is
 seed: seconds and the population ;; num(d["seed"]["seconds"]) and d["seed"]["seconds"] > 0 and d["seed"]["valid"] + d["seed"]["expired"] + d["seed"]["deactivated"] == 2000 ;; d["seed"]
 start: to listening ;; num(d["start"]["to_listening_s"]) and d["start"]["to_listening_s"] > 0 ;; d["start"]
 start: memory of two workers ;; len(d["start"]["memory_at_start"]["workers"]) == 2
+start: every worker served a valid key, after listening ;; num(d["start"]["to_every_worker_serving_s"]) and d["start"]["to_every_worker_serving_s"] >= d["start"]["to_listening_s"] ;; d["start"]
 visibility: created, 3 samples, each timed ;; d["visibility"]["created"]["samples"] == 3 and len(d["visibility"]["created"]["each_all_s"]) == 3 and all(x is None or x > 0 for x in d["visibility"]["created"]["each_all_s"]) ;; d["visibility"]["created"]
 visibility: deleted, 3 samples, each timed ;; d["visibility"]["deleted"]["samples"] == 3 and len(d["visibility"]["deleted"]["each_all_s"]) == 3 ;; d["visibility"]["deleted"]
 visibility: p50/p99/max ;; all(k in d["visibility"][s]["all_workers_s"] for s in ("created", "deleted") for k in ("p50", "p99", "max"))
@@ -80,6 +81,10 @@ memory: master and two workers after load ;; d["memory"]["master"]["vmrss_kib"] 
 memory: what a worker adds ;; d["memory"]["worker_adds_kib"] == max(w["private_kib"] for w in d["memory"]["workers"])
 reload: one SIGHUP replaced the workers ;; d["reload"]["reloads"] == 1 and d["reload"]["reloads_that_replaced_the_workers"] == 1 ;; d["reload"]
 reload: max latency measured ;; num(d["reload"]["max_ms"]) and d["reload"]["requests"] > 0 ;; d["reload"]
+full load: the bulk key served by every worker ;; num(d["rebuild"]["visible_every_worker_s"]) and d["rebuild"]["bulk_keys"] == 25000 ;; d["rebuild"]
+full load: every worker loaded the store whole (the step measures what it says) ;; d["rebuild"]["full_loads_logged"] >= 2 ;; d["rebuild"]["full_loads_logged"]
+full load: load measured meanwhile ;; d["rebuild"]["requests"] > 0 and num(d["rebuild"]["max_ms"])
+full load: memory after it, master and two workers ;; len(d["rebuild"]["memory_after"]["workers"]) == 2 and d["rebuild"]["memory_after"]["worker_adds_kib"] > 0 ;; d["rebuild"]["memory_after"]
 every target judged ;; len(d["targets"]) == 10 and all(isinstance(t["met"], bool) and t["target"] for t in d["targets"]) ;; d["targets"]
 a verdict that follows the targets ;; d["verdict"] == ("met" if all(t["met"] for t in d["targets"]) else "missed") ;; d["verdict"]
 the exit status follows the verdict ;; RC == (0 if d["verdict"] == "met" else 1) ;; RC
