@@ -1543,21 +1543,15 @@ static kg_span ngx_http_keygate_query_of(ngx_str_t target) {
 
 /*
  * A key in the request-target must reach no log. Replace what nginx logs
- * of the target: the request line (error-log "request:" and $request),
- * $request_uri and, when the key is in the path, $uri. path_key: the
- * whole target becomes "<redacted>"; else the query alone ("?<redacted>").
- * A request passed on with its query (keygate_query_keys ignore) stops
- * using r->unparsed_uri for the upstream URL (valid_unparsed_uri = 0):
- * proxy_pass then builds it from $uri and $args, as it does after a
- * rewrite, and the error log's "upstream:" field is redacted by
- * ngx_http_keygate_log_handler.
+ * of the target: the request line ($request), $request_uri and, when the
+ * key is in the path, $uri. path_key: the whole target becomes
+ * "<redacted>"; else the query alone ("?<redacted>"). A request passed on
+ * with its query (keygate_query_keys ignore) stops using r->unparsed_uri
+ * for the upstream URL (valid_unparsed_uri = 0): proxy_pass then builds it
+ * from $uri and $args, as it does after a rewrite. The error log's fields
+ * are redacted when a line is written (ngx_http_keygate_log_handler), for
+ * every request, also before this runs.
  */
-static ngx_http_log_handler_pt ngx_http_keygate_next_log_handler;
-
-static u_char *ngx_http_keygate_log_handler(ngx_http_request_t *r,
-                                            ngx_http_request_t *sr, u_char *buf,
-                                            size_t len);
-
 static void ngx_http_keygate_redact(ngx_http_request_t *r,
                                     ngx_http_keygate_ctx_t *ctx, int path_key) {
   static const char mark[] = "<redacted>";
@@ -1598,44 +1592,135 @@ static void ngx_http_keygate_redact(ngx_http_request_t *r,
      * it any more. */
     r->uri.data = (u_char *)mark;
     r->uri.len = sizeof(mark) - 1;
-  } else if (r->main->log_handler != ngx_http_keygate_log_handler) {
-    ngx_http_keygate_next_log_handler = r->main->log_handler;
-    r->main->log_handler = ngx_http_keygate_log_handler;
   }
   ctx->redacted = 1;
 }
 
 /*
- * The error log's context of a request whose query held a key and that
- * was passed on anyway (keygate_query_keys ignore): nginx's own handler
- * writes it, then every query in it ("upstream: \"http://...?q\"") is
- * cut to "?<redacted>". The request line is already
- * redacted; the upstream URL is built from $args and still holds it.
+ * The error log's context of a request: nginx's own handler
+ * (ngx_http_log_error_handler) writes the request line ("request:"), a
+ * subrequest's URI, the upstream URL ("upstream:"), Host and Referer, as
+ * they are, at every level: a connection limit's notice before the access
+ * phase, a broken body, an upstream failure, in any location, keygate's or
+ * not. This handler, installed on every request (post-read phase, and the
+ * bad-request handler for heads nginx refused), hands it the request with
+ * each of those that holds a key (kg_target_has_key, the server{}'s
+ * policy) replaced for the call: a URL whose path is clean keeps it
+ * ("GET /path?<redacted> HTTP/1.1"), else "<redacted>". Costs nothing
+ * until a line is logged.
  */
+static ngx_http_log_handler_pt ngx_http_keygate_next_log_handler;
+static u_char ngx_http_keygate_mark[] = "<redacted>";
+
+/* v, or a redacted copy when v holds a key. */
+static ngx_str_t ngx_http_keygate_log_safe(ngx_http_request_t *r,
+                                           const kg_key_policy *p,
+                                           ngx_str_t v) {
+  static const ngx_str_t mark = ngx_string("<redacted>");
+  kg_span all = {(const char *)v.data, v.len};
+  if (v.len == 0 || v.data == ngx_http_keygate_mark ||
+      !kg_target_has_key(p, all)) {
+    return v;
+  }
+  u_char *q = ngx_strlchr(v.data, v.data + v.len, '?');
+  kg_span path = {(const char *)v.data,
+                  q != NULL ? (size_t)(q - v.data) : v.len};
+  if (q == NULL || kg_target_has_key(p, path)) {
+    return mark;
+  }
+  /* The query ends at the space before a request line's protocol. */
+  u_char *sp = ngx_strlchr(q, v.data + v.len, ' ');
+  size_t keep = (size_t)(q + 1 - v.data);
+  size_t tail = sp != NULL ? (size_t)(v.data + v.len - sp) : 0;
+  ngx_str_t out;
+  out.data = ngx_pnalloc(r->pool, keep + mark.len + tail);
+  if (out.data == NULL) {
+    return mark;
+  }
+  u_char *o = ngx_cpymem(out.data, v.data, keep);
+  o = ngx_cpymem(o, mark.data, mark.len);
+  if (tail > 0) {
+    o = ngx_cpymem(o, sp, tail);
+  }
+  out.len = (size_t)(o - out.data);
+  return out;
+}
+
 static u_char *ngx_http_keygate_log_handler(ngx_http_request_t *r,
                                             ngx_http_request_t *sr, u_char *buf,
                                             size_t len) {
-  static const char mark[] = "<redacted>";
+  const ngx_http_keygate_loc_conf_t *lcf =
+      r->loc_conf != NULL
+          ? ngx_http_get_module_loc_conf(r, ngx_http_keygate_module)
+          : NULL;
+  if (lcf == NULL) {
+    return ngx_http_keygate_next_log_handler(r, sr, buf, len);
+  }
+  const kg_key_policy *p = &lcf->policy;
+  /* The request line; before nginx parsed it whole, what it prints is
+   * the raw line from request_start. */
+  ngx_str_t line = r->request_line;
+  ngx_str_t raw = line;
+  if (raw.data == NULL && r->request_start != NULL && r->header_in != NULL &&
+      r->request_start >= r->header_in->start &&
+      r->request_start < r->header_in->last) {
+    u_char *e = r->request_start;
+    while (e < r->header_in->last && *e != CR && *e != LF) {
+      e++;
+    }
+    raw.data = r->request_start;
+    raw.len = (size_t)(e - r->request_start);
+  }
+  ngx_str_t safe = ngx_http_keygate_log_safe(r, p, raw);
+  if (safe.data != raw.data) {
+    r->request_line = safe;
+  }
+  ngx_str_t sr_uri = sr->uri;
+  if (sr != r) {
+    sr->uri = ngx_http_keygate_log_safe(r, p, sr_uri);
+  }
+  ngx_http_upstream_t *u = sr->upstream;
+  ngx_str_t u_uri;
+  ngx_str_null(&u_uri);
+  if (u != NULL) {
+    u_uri = u->uri;
+    u->uri = ngx_http_keygate_log_safe(r, p, u_uri);
+  }
+  ngx_table_elt_t *host = r->headers_in.host;
+  ngx_table_elt_t *referer = r->headers_in.referer;
+  ngx_str_t host_v = host != NULL ? host->value : sr_uri;
+  ngx_str_t referer_v = referer != NULL ? referer->value : sr_uri;
+  if (host != NULL) {
+    host->value = ngx_http_keygate_log_safe(r, p, host_v);
+  }
+  if (referer != NULL) {
+    referer->value = ngx_http_keygate_log_safe(r, p, referer_v);
+  }
+
   u_char *end = ngx_http_keygate_next_log_handler(r, sr, buf, len);
-  u_char *p = buf;
-  while (p < end) {
-    u_char *q = ngx_strlchr(p, end, '?');
-    if (q == NULL) {
-      break;
-    }
-    /* A URL ends at the quote or the space (" HTTP/1.1") after it. */
-    u_char *close = q + 1;
-    while (close < end && *close != '"' && *close != ' ') {
-      close++;
-    }
-    size_t have = (size_t)(close - q - 1);
-    size_t put = have < sizeof(mark) - 1 ? have : sizeof(mark) - 1;
-    ngx_memcpy(q + 1, mark, put);
-    ngx_memmove(q + 1 + put, close, (size_t)(end - close));
-    end -= have - put;
-    p = q + 1 + put;
+
+  r->request_line = line;
+  sr->uri = sr_uri;
+  if (u != NULL) {
+    u->uri = u_uri;
+  }
+  if (host != NULL) {
+    host->value = host_v;
+  }
+  if (referer != NULL) {
+    referer->value = referer_v;
   }
   return end;
+}
+
+/* Put the handler above on r's main request (once). */
+static void ngx_http_keygate_guard_log(ngx_http_request_t *r) {
+  ngx_http_request_t *m = r->main;
+  if (m->log_handler != ngx_http_keygate_log_handler &&
+      m->log_handler != NULL) {
+    ngx_http_keygate_next_log_handler = m->log_handler;
+    m->log_handler = ngx_http_keygate_log_handler;
+  }
 }
 
 /*
@@ -1663,16 +1748,15 @@ ngx_http_keygate_checked_target(ngx_http_request_t *r,
 
 /*
  * Host and Referer are URLs (Host the request's own authority): nginx
- * writes both into every error-log line of the request ("host:",
- * "referrer:", also at the default level: an invalid chunked body, an
- * upstream error) and passes Referer to the upstream. One holding a key is
- * replaced by "<redacted>" as soon as the head is read: in the post-read
- * phase, before any location or module, and in the bad-request handler for
- * heads nginx refused. The Host as sent stays in ctx, for the decision (a
- * key there is api_key_in_query); a key in Referer changes no decision (the
- * previous page's URL is not this request's). NGX_ERROR: out of memory.
+ * passes Referer to the upstream and makes $host of Host. One holding a
+ * key is replaced by "<redacted>" as soon as the head is read: in the
+ * post-read phase, before any location or module, and in the bad-request
+ * handler for heads nginx refused; every Referer line, not only the one
+ * nginx keeps in headers_in.referer. The Host as sent stays in ctx, for the
+ * decision (a key there is api_key_in_query); a key in Referer changes no
+ * decision (the previous page's URL is not this request's). NGX_ERROR: out
+ * of memory.
  */
-static u_char ngx_http_keygate_mark[] = "<redacted>";
 
 static int ngx_http_keygate_field_has_key(const ngx_table_elt_t *h,
                                           const kg_key_policy *p) {
@@ -1699,15 +1783,26 @@ static ngx_int_t ngx_http_keygate_mask_url_fields(ngx_http_request_t *r,
     r->headers_in.server.data = ngx_http_keygate_mark;
     r->headers_in.server.len = len;
   }
-  ngx_table_elt_t *referer = r->headers_in.referer;
-  if (ngx_http_keygate_field_has_key(referer, p)) {
-    ngx_http_keygate_ctx_t *ctx = ngx_http_keygate_ctx(r);
-    if (ctx == NULL) {
-      return NGX_ERROR;
+  for (ngx_list_part_t *part = &r->headers_in.headers.part; part != NULL;
+       part = part->next) {
+    ngx_table_elt_t *h = part->elts;
+    for (ngx_uint_t i = 0; i < part->nelts; i++) {
+      if (h[i].key.len != sizeof("referer") - 1 ||
+          ngx_strncasecmp(h[i].key.data, (u_char *)"referer", h[i].key.len) !=
+              0 ||
+          !ngx_http_keygate_field_has_key(&h[i], p)) {
+        continue;
+      }
+      if (&h[i] == r->headers_in.referer) {
+        ngx_http_keygate_ctx_t *ctx = ngx_http_keygate_ctx(r);
+        if (ctx == NULL) {
+          return NGX_ERROR;
+        }
+        ctx->referer_sent = h[i].value;
+      }
+      h[i].value.data = ngx_http_keygate_mark;
+      h[i].value.len = len;
     }
-    ctx->referer_sent = referer->value;
-    referer->value.data = ngx_http_keygate_mark;
-    referer->value.len = len;
   }
   return NGX_OK;
 }
@@ -1717,6 +1812,7 @@ static ngx_int_t ngx_http_keygate_mask_url_fields(ngx_http_request_t *r,
 static ngx_int_t ngx_http_keygate_post_read_handler(ngx_http_request_t *r) {
   const ngx_http_keygate_loc_conf_t *lcf =
       ngx_http_get_module_loc_conf(r, ngx_http_keygate_module);
+  ngx_http_keygate_guard_log(r);
   if (ngx_http_keygate_mask_url_fields(r, &lcf->policy) != NGX_OK) {
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
   }
@@ -2030,6 +2126,7 @@ static ngx_int_t ngx_http_keygate_bad_request_handler(ngx_http_request_t *r) {
   /* Never keep a connection whose head nginx could not read. */
   r->keepalive = 0;
   ngx_http_keygate_recover_line(r);
+  ngx_http_keygate_guard_log(r);
   if (ngx_http_keygate_mask_url_fields(r, &lcf->policy) != NGX_OK) {
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
   }
@@ -2052,11 +2149,16 @@ static ngx_int_t ngx_http_keygate_bad_request_handler(ngx_http_request_t *r) {
         "finished.\",\"request_id\":\"%s\"}}";
     return ngx_http_keygate_send_fixed(r, status, ctx->request_id, fmt);
   }
-  kg_status refusal = ngx_http_keygate_classify(r);
-  if (refusal == KG_OK && status == NGX_HTTP_BAD_REQUEST &&
-      (r->headers_in.chunked || r->headers_in.content_length_n > 0)) {
-    /* A head the core finds nothing wrong with, nginx read whole (it
-     * knows the body's framing): what it refused is the body. */
+  /* A request keygate decided had a head nginx read whole; one whose head
+   * the core finds nothing wrong with too: with a body announced, what
+   * nginx refused is the body. (A decided request's field list may be
+   * rebuilt without its key lines: it is not classified again.) */
+  int body = r->headers_in.chunked || r->headers_in.content_length_n > 0;
+  kg_status refusal =
+      status == NGX_HTTP_BAD_REQUEST && body && ctx->decision != KG_OK
+          ? KG_E_BAD_BODY
+          : ngx_http_keygate_classify(r);
+  if (refusal == KG_OK && status == NGX_HTTP_BAD_REQUEST && body) {
     refusal = KG_E_BAD_BODY;
   }
   if (refusal == KG_OK || kg_refusal_http_status(refusal) !=

@@ -172,6 +172,23 @@ check "look-alike names: no forged key id" "$(grep -c '999' <<<"$body" || true)"
 check "look-alike names: no forged request id" "$(grep -c 'req_forged' <<<"$body" || true)" 0
 check "look-alike names: the real account" "$(grep -c '\["X-Keygate-Account", "acme"\]' <<<"$body")" 1
 check "look-alike names: other '_' names pass" "$(grep -c '\["X_Trace", "8"\]' <<<"$body")" 1
+# A key in a Referer (any of them: nginx keeps only the first in
+# headers_in.referer) reaches the upstream masked; the request passes.
+send_proxied "GET /v1/things HTTP/1.1\r\n${H}X-API-Key: $K\r\nReferer: https://x/?api_key=$K\r\nreferer: https://y/?q=sk%5flive%5f${K#sk_live_}\r\nReferer: https://z/\r\n\r\n"
+check "keys in two Referers: proxied" "$(resp_status)" 200
+body=$(resp_body)
+check "keys in two Referers: both masked upstream" \
+  "$(grep -o '"[Rr]eferer", "<redacted>"' <<<"$body" | wc -l)" 2
+check "keys in two Referers: a clean one passes" \
+  "$(grep -c '"Referer", "https://z/"' <<<"$body")" 1
+check "keys in two Referers: no key upstream" "$(grep -c "${K#sk_live_}" <<<"$body" || true)" 0
+# A valid request whose body breaks its framing: nginx refuses it while
+# reading the body for the upstream; the answer names the body (the key
+# lines were hidden, so the head is not read again).
+send_proxied "POST /v1/things HTTP/1.1\r\n${H}X-API-Key: $K\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
+check "a broken chunked body: 400" "$(resp_status)" 400
+check_match "a broken chunked body: the message names the body" "$(resp_body)" \
+  '"code":"bad_request","message":"The request body does not match its framing'
 send_proxied "GET /v1/things HTTP/1.1\r\n${H}X_API_Key: $K\r\n\r\n"
 check "X_API_Key is not X-API-Key: missing" "$(resp_status)" 401
 
@@ -211,6 +228,6 @@ send_proxied "POST /legacy/x?api_key=$K HTTP/1.1\r\n${H}X-API-Key: $K\r\nTransfe
 check "broken chunked body: nginx's 400" "$(resp_status)" 400
 check "broken chunked body: logged, redacted" \
   "$(grep 'invalid chunked body' "$T/gw/error.log" | grep -c 'request: "POST /legacy/x?<redacted> HTTP/1.1"' || true)" 1
-check "the upstream got exactly the five valid requests" "$(wc -l <"$T/upstream.count")" 5
+check "the upstream got exactly the six valid requests" "$(wc -l <"$T/upstream.count")" 6
 check "no key in the gateway's logs" "$(grep -rl "${K#sk_live_}" "$T/gw" --include='*.log' || true)" ""
 finish
