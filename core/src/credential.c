@@ -58,7 +58,25 @@ int kg_is_token68(const char *s, size_t len) {
   return i == len;
 }
 
+/*
+ * The two value parsers, with the token68 check left to the caller when
+ * check68 is not NULL (*check68 = 1: the token still has to pass it). The
+ * decision's path first tries the strict key format on the token, which
+ * implies token68 (kg_key_strict_quick), and scans it once instead of
+ * twice.
+ */
+static kg_status auth_token(kg_span value, kg_span *token, int *check68);
+static kg_status xkey_token(kg_span value, kg_span *token, int *check68);
+
 kg_status kg_parse_authorization(kg_span value, kg_span *token) {
+  return auth_token(value, token, NULL);
+}
+
+kg_status kg_parse_x_api_key(kg_span value, kg_span *token) {
+  return xkey_token(value, token, NULL);
+}
+
+static kg_status auth_token(kg_span value, kg_span *token, int *check68) {
   kg_span v = trim_ows(value);
   token->ptr = v.ptr;
   token->len = 0;
@@ -105,19 +123,41 @@ kg_status kg_parse_authorization(kg_span value, kg_span *token) {
   }
   token->ptr = v.ptr + n;
   token->len = v.len - n; /* not empty: trailing OWS was trimmed */
+  if (check68 != NULL) {
+    *check68 = 1;
+    return KG_OK;
+  }
   return kg_is_token68(token->ptr, token->len) ? KG_OK : KG_KEY_MALFORMED;
 }
 
-kg_status kg_parse_x_api_key(kg_span value, kg_span *token) {
+static kg_status xkey_token(kg_span value, kg_span *token, int *check68) {
   kg_span v = trim_ows(value);
   *token = v;
   if (v.len == 0) {
     return KG_MISSING_API_KEY;
   }
+  if (check68 != NULL) {
+    *check68 = 1;
+    return KG_OK;
+  }
   if (!kg_is_token68(v.ptr, v.len)) { /* token68 holds no control char */
     return KG_KEY_MALFORMED;
   }
   return KG_OK;
+}
+
+/* The token68 check a token still owes (check68), unless the strict key
+ * format holds, which implies it: then *pending says what the key check
+ * still has to verify (its CRC). */
+static kg_status settle_token(const kg_key_policy *p, kg_span t, kg_status st,
+                              int check68, kg_key_pending *pending) {
+  if (st != KG_OK || !check68) {
+    return st;
+  }
+  if (kg_key_strict_quick(p, t.ptr, t.len, pending)) {
+    return KG_OK;
+  }
+  return kg_is_token68(t.ptr, t.len) ? KG_OK : KG_KEY_MALFORMED;
 }
 
 /* ---- keys in the request-target ------------------------------------ */
@@ -327,7 +367,7 @@ typedef struct url_scan {
 } url_scan;
 
 #ifndef KG_HAVE_SSE2
-/* The stop bit of position i (the scalar twin of url_stops16). */
+/* The stop bit of position i (the scalar twin of the SSE2 classes). */
 static unsigned url_stop_at(const url_scan *u, size_t i) {
   unsigned char c = (unsigned char)u->s[i];
   unsigned char next = i + 1 < u->len ? (unsigned char)u->s[i + 1] : 0;
@@ -341,36 +381,36 @@ static unsigned url_stop_at(const url_scan *u, size_t i) {
 #endif
 
 #ifdef KG_HAVE_SSE2
-static unsigned movemask(__m128i m) {
-  return (unsigned)_mm_movemask_epi8(m);
-}
+/* The classes of up to 64 bytes, a bit per byte: the prefix's first and
+ * second character (case folded where a letter), '%', '=', and y or n. */
+typedef struct url_masks {
+  uint64_t a, b, pct, eq, yn;
+} url_masks;
 
-/*
- * url_stops16 — the stop bits of the sixteen bytes of v (lane k is the
- * byte at position k), given the byte after them (next; 0 past the end)
- * and the one before (prev; 0 before the start). Each class is compared
- * once, in lanes; the neighbours come from shifting the lane masks in a
- * general register.
- */
-static unsigned url_stops16(const url_scan *u, __m128i v, unsigned char next,
-                            unsigned char prev) {
+typedef struct url_consts {
+  __m128i f0, p0, f1, p1;
+} url_consts;
+
+/* OR the classes of the sixteen bytes of v into m, lane k at bit at + k. */
+static inline void url_classify16(const url_consts *c, __m128i v, unsigned at,
+                                  url_masks *m) {
   __m128i l = _mm_or_si128(v, _mm_set1_epi8(0x20));
-  unsigned pair =
-      movemask(_mm_cmpeq_epi8(u->f0 ? l : v, _mm_set1_epi8((char)u->p0)));
-  if (!u->one) {
-    unsigned b =
-        movemask(_mm_cmpeq_epi8(u->f1 ? l : v, _mm_set1_epi8((char)u->p1)));
-    unsigned nb = (unsigned char)(next | u->f1) == u->p1;
-    pair &= (b >> 1) | (nb << 15);
-  }
-  unsigned pct = movemask(_mm_cmpeq_epi8(v, _mm_set1_epi8('%')));
-  unsigned eq = movemask(_mm_cmpeq_epi8(v, _mm_set1_epi8('=')));
-  unsigned yn = movemask(_mm_or_si128(_mm_cmpeq_epi8(l, _mm_set1_epi8('y')),
-                                      _mm_cmpeq_epi8(l, _mm_set1_epi8('n'))));
-  prev |= 0x20;
-  unsigned prev_yn = prev == 'y' || prev == 'n';
-  unsigned starts = pct | (pct >> 1) | ((unsigned)(next == '%') << 15);
-  return (pair | starts | (eq & ((yn << 1) | prev_yn))) & 0xFFFFu;
+  m->a |= (uint64_t)(unsigned)_mm_movemask_epi8(
+              _mm_cmpeq_epi8(_mm_or_si128(v, c->f0), c->p0))
+          << at;
+  m->b |= (uint64_t)(unsigned)_mm_movemask_epi8(
+              _mm_cmpeq_epi8(_mm_or_si128(v, c->f1), c->p1))
+          << at;
+  m->pct |= (uint64_t)(unsigned)_mm_movemask_epi8(
+                _mm_cmpeq_epi8(v, _mm_set1_epi8('%')))
+            << at;
+  m->eq |= (uint64_t)(unsigned)_mm_movemask_epi8(
+               _mm_cmpeq_epi8(v, _mm_set1_epi8('=')))
+           << at;
+  m->yn |= (uint64_t)(unsigned)_mm_movemask_epi8(
+               _mm_or_si128(_mm_cmpeq_epi8(l, _mm_set1_epi8('y')),
+                            _mm_cmpeq_epi8(l, _mm_set1_epi8('n'))))
+           << at;
 }
 
 /* s[0..n), n < 16, zero-padded into one vector, read with loads inside
@@ -399,77 +439,59 @@ static __m128i load_short(const char *s, size_t n) {
 }
 
 /*
- * url_stops64 — the stop bits of the 64 bytes at s + at (all inside the
- * target): url_stops16's classes over four loads, their masks joined into
- * 64-bit words before the neighbours are shifted in, so the general-
- * register work is paid once per 64 bytes.
+ * url_stops — the stop bits of the n bytes at s + at (1 <= n <= 64, all
+ * inside the target), bit k for position at + k. Sixteen-byte loads, the
+ * last one overlapping the one before it (a byte's classes do not depend
+ * on where it was loaded), a short run zero-padded; the classes are joined
+ * into 64-bit masks and the neighbours shifted in there, once.
  */
-static uint64_t url_stops64(const url_scan *u, size_t at) {
+static uint64_t url_stops(const url_scan *u, size_t at, size_t n) {
   const char *s = u->s;
-  const __m128i f0 = _mm_set1_epi8((char)u->f0);
-  const __m128i p0 = _mm_set1_epi8((char)u->p0);
-  const __m128i f1 = _mm_set1_epi8((char)u->f1);
-  const __m128i p1 = _mm_set1_epi8((char)u->p1);
-  uint64_t a = 0;
-  uint64_t b = 0;
-  uint64_t pct = 0;
-  uint64_t eq = 0;
-  uint64_t yn = 0;
-  for (unsigned k = 0; k < 4; k++) {
-    __m128i v =
-        _mm_loadu_si128((const __m128i *)(const void *)(s + at + 16 * k));
-    __m128i l = _mm_or_si128(v, _mm_set1_epi8(0x20));
-    a |= (uint64_t)movemask(_mm_cmpeq_epi8(_mm_or_si128(v, f0), p0))
-         << (16 * k);
-    b |= (uint64_t)movemask(_mm_cmpeq_epi8(_mm_or_si128(v, f1), p1))
-         << (16 * k);
-    pct |= (uint64_t)movemask(_mm_cmpeq_epi8(v, _mm_set1_epi8('%')))
-           << (16 * k);
-    eq |= (uint64_t)movemask(_mm_cmpeq_epi8(v, _mm_set1_epi8('='))) << (16 * k);
-    yn |=
-        (uint64_t)movemask(_mm_or_si128(_mm_cmpeq_epi8(l, _mm_set1_epi8('y')),
-                                        _mm_cmpeq_epi8(l, _mm_set1_epi8('n'))))
-        << (16 * k);
+  url_consts c;
+  c.f0 = _mm_set1_epi8((char)u->f0);
+  c.p0 = _mm_set1_epi8((char)u->p0);
+  c.f1 = _mm_set1_epi8((char)u->f1);
+  c.p1 = _mm_set1_epi8((char)u->p1);
+  url_masks m = {0, 0, 0, 0, 0};
+  if (n < 16) {
+    url_classify16(&c, load_short(s + at, n), 0, &m);
+  } else {
+    size_t k = 0;
+    for (; k + 16 <= n; k += 16) {
+      url_classify16(
+          &c, _mm_loadu_si128((const __m128i *)(const void *)(s + at + k)),
+          (unsigned)k, &m);
+    }
+    if (k < n) {
+      url_classify16(
+          &c, _mm_loadu_si128((const __m128i *)(const void *)(s + at + n - 16)),
+          (unsigned)(n - 16), &m);
+    }
   }
   size_t len = u->len;
-  unsigned char next = at + 64 < len ? (unsigned char)s[at + 64] : 0;
+  unsigned char next = at + n < len ? (unsigned char)s[at + n] : 0;
   unsigned char prev = at > 0 ? (unsigned char)(s[at - 1] | 0x20) : 0;
-  uint64_t pair = a;
+  unsigned top = (unsigned)(n - 1);
+  uint64_t pair = m.a;
   if (!u->one) {
     uint64_t nb = (unsigned char)(next | u->f1) == u->p1;
-    pair &= (b >> 1) | (nb << 63);
+    pair &= (m.b >> 1) | (nb << top);
   }
-  uint64_t starts = pct | (pct >> 1) | ((uint64_t)(next == '%') << 63);
+  uint64_t starts = m.pct | (m.pct >> 1) | ((uint64_t)(next == '%') << top);
   uint64_t prev_yn = prev == 'y' || prev == 'n';
-  return pair | starts | (eq & ((yn << 1) | prev_yn));
+  uint64_t bits = pair | starts | (m.eq & ((m.yn << 1) | prev_yn));
+  return n == 64 ? bits : bits & (((uint64_t)1 << n) - 1);
 }
-#endif
-
-/* The stop bits of positions block..block+n-1 (n = min(16, len - block)). */
-static unsigned url_stops(const url_scan *u, size_t block, size_t n) {
-#ifdef KG_HAVE_SSE2
-  const char *s = u->s;
-  size_t len = u->len;
-  if (len < 16) { /* one short block, the whole target */
-    return url_stops16(u, load_short(s, len), 0, 0) & ((1u << len) - 1u);
-  }
-  /* Sixteen bytes that end at block + n (the last block overlaps the one
-   * before it), the stops of the n positions from block kept. */
-  size_t at = block + n - 16;
-  unsigned char next = at + 16 < len ? (unsigned char)s[at + 16] : 0;
-  unsigned char prev = at > 0 ? (unsigned char)s[at - 1] : 0;
-  return url_stops16(u,
-                     _mm_loadu_si128((const __m128i *)(const void *)(s + at)),
-                     next, prev) >>
-         (16 - n);
 #else
-  unsigned bits = 0;
+/* The stop bits of the n bytes at s + at (the scalar twin). */
+static uint64_t url_stops(const url_scan *u, size_t at, size_t n) {
+  uint64_t bits = 0;
   for (size_t k = 0; k < n; k++) {
-    bits |= url_stop_at(u, block + k) << k;
+    bits |= (uint64_t)url_stop_at(u, at + k) << k;
   }
   return bits;
-#endif
 }
+#endif
 
 #if defined(__GNUC__) || defined(__clang__)
 #define KG_NOINLINE __attribute__((noinline))
@@ -532,24 +554,16 @@ kg_status kg_target_scan(const kg_key_policy *p, kg_span target) {
   u.p1 = u.one ? 0 : kg_lower((unsigned char)p->prefix[1]);
   u.f1 = (unsigned)(u.p1 - 'a') < 26u ? 0x20 : 0;
   size_t param = NO_PARAM;
-  size_t block = 0;
-#ifdef KG_HAVE_SSE2
-  /* Sixty-four bytes at a time; the rest of a target of 64 bytes or more
-   * as the 64 that end it, without the positions already seen. */
-  for (; len >= 64 && block < len; block += 64) {
+  /* Sixty-four bytes at a time; the rest of a target longer than that as
+   * the 64 that end it, without the positions already seen. */
+  for (size_t block = 0; block < len; block += 64) {
     size_t n = len - block < 64 ? len - block : 64;
-    uint64_t bits = url_stops64(&u, block + n - 64) >> (64 - n);
-    if (bits != 0) {
-      kg_status r = url_block_stops(p, &u, block, bits, &param);
-      if (r != KG_OK) {
-        return r;
-      }
+    uint64_t bits;
+    if (n < 64 && len > 64) {
+      bits = url_stops(&u, len - 64, 64) >> (64 - n);
+    } else {
+      bits = url_stops(&u, block, n);
     }
-  }
-#endif
-  for (; block < len; block += 16) {
-    size_t n = len - block < 16 ? len - block : 16;
-    unsigned bits = url_stops(&u, block, n);
     if (bits != 0) {
       kg_status r = url_block_stops(p, &u, block, bits, &param);
       if (r != KG_OK) {
@@ -624,7 +638,7 @@ kg_status kg_credential_url(const kg_key_policy *p, kg_span target,
 kg_status kg_credential_extract(const kg_key_policy *p, const kg_field *fields,
                                 size_t n, kg_span target, kg_credential *out) {
   kg_url_hosts hosts;
-  kg_credential_fields(fields, n, out, &hosts);
+  kg_credential_fields(p, fields, n, out, &hosts, NULL);
   /* SPEC §1.3 precedence: a key in the URL first. */
   kg_status in_url = kg_credential_url(p, target, fields, n, &hosts);
   if (in_url != KG_OK) {
@@ -635,8 +649,9 @@ kg_status kg_credential_extract(const kg_key_policy *p, const kg_field *fields,
   return out->outcome;
 }
 
-kg_status kg_credential_fields(const kg_field *fields, size_t n,
-                               kg_credential *out, kg_url_hosts *hosts) {
+kg_status kg_credential_fields(const kg_key_policy *p, const kg_field *fields,
+                               size_t n, kg_credential *out,
+                               kg_url_hosts *hosts, kg_key_pending *pending) {
   static const kg_span none = {NULL, 0};
   const kg_field *auth = NULL;
   const kg_field *xkey = NULL;
@@ -672,10 +687,25 @@ kg_status kg_credential_fields(const kg_field *fields, size_t n,
 
   kg_span ta = none;
   kg_span tx = none;
-  kg_status sa =
-      auth ? kg_parse_authorization(auth->value, &ta) : KG_MISSING_API_KEY;
-  kg_status sx =
-      xkey ? kg_parse_x_api_key(xkey->value, &tx) : KG_MISSING_API_KEY;
+  kg_status sa;
+  kg_status sx;
+  if (pending == NULL) {
+    sa = auth ? kg_parse_authorization(auth->value, &ta) : KG_MISSING_API_KEY;
+    sx = xkey ? kg_parse_x_api_key(xkey->value, &tx) : KG_MISSING_API_KEY;
+  } else {
+    int c68a = 0;
+    int c68x = 0;
+    kg_key_pending px;
+    pending->checked = 0;
+    px.checked = 0;
+    sa = auth ? auth_token(auth->value, &ta, &c68a) : KG_MISSING_API_KEY;
+    sx = xkey ? xkey_token(xkey->value, &tx, &c68x) : KG_MISSING_API_KEY;
+    sa = settle_token(p, ta, sa, c68a, pending);
+    sx = settle_token(p, tx, sx, c68x, auth != NULL ? &px : pending);
+    if (auth != NULL && px.checked && !pending->checked) {
+      *pending = px; /* the key is X-API-Key's (or the same in both) */
+    }
+  }
   if (sa != KG_MISSING_API_KEY) {
     out->sources |= KG_SOURCE_AUTHORIZATION;
   }

@@ -54,14 +54,17 @@ static kg_status refused(kg_decision *out, const url_job *url, kg_status why) {
  * hotpath.h. The answer is the one the two steps give in sequence.
  */
 static kg_status decide_key(const kg_checker *c, const char *key, size_t len,
-                            int64_t now, const url_job *url, kg_decision *out) {
+                            int64_t now, const url_job *url,
+                            kg_key_pending pending, kg_decision *out) {
   out->found = 0;
   /* A mistyped or truncated key is refused before any lookup: its prefix,
-   * length and characters here, its checksum below, before the lookup. */
-  kg_key_pending pending;
-  kg_status fmt = kg_key_check_deferred(&c->policy, key, len, &pending);
-  if (fmt != KG_OK) {
-    return refused(out, url, fmt);
+   * length and characters here (unless the extraction checked them
+   * already), its checksum below, before the lookup. */
+  if (!pending.checked) {
+    kg_status fmt = kg_key_check_deferred(&c->policy, key, len, &pending);
+    if (fmt != KG_OK) {
+      return refused(out, url, fmt);
+    }
   }
   uint8_t digest[KG_DIGEST_LEN];
   if (kg_digest(c->digester, key, len, digest) != KG_OK) {
@@ -76,7 +79,7 @@ static kg_status decide_key(const kg_checker *c, const char *key, size_t len,
       return in_url(out, u);
     }
   }
-  fmt = kg_key_crc_ok(&c->policy, key, &pending);
+  kg_status fmt = kg_key_crc_ok(&c->policy, key, &pending);
   if (fmt != KG_OK) {
     kg_ct_wipe(digest, sizeof digest);
     return refused(out, NULL, fmt);
@@ -107,7 +110,8 @@ static kg_status decide_key(const kg_checker *c, const char *key, size_t len,
 
 kg_status kg_decide_key(const kg_checker *c, const char *key, size_t len,
                         int64_t now, kg_decision *out) {
-  return decide_key(c, key, len, now, NULL, out);
+  kg_key_pending none = {0, 0, 0};
+  return decide_key(c, key, len, now, NULL, none, out);
 }
 
 kg_status kg_decide(const kg_checker *c, const kg_field *fields, size_t n,
@@ -118,7 +122,8 @@ kg_status kg_decide(const kg_checker *c, const kg_field *fields, size_t n,
   url.target = target;
   url.fields = fields;
   url.n = n;
-  kg_credential_fields(fields, n, &cred, &url.hosts);
+  kg_key_pending pending = {0, 0, 0};
+  kg_credential_fields(&c->policy, fields, n, &cred, &url.hosts, &pending);
   /* Copied as two words: extract stored them as two words, and one 16-byte
    * load of both would wait for the stores to drain (no store
    * forwarding). */
@@ -131,7 +136,7 @@ kg_status kg_decide(const kg_checker *c, const kg_field *fields, size_t n,
   out->key.len = key_len;
   out->sources = cred.sources;
   if (cred.outcome == KG_OK) {
-    return decide_key(c, key_ptr, key_len, now, &url, out);
+    return decide_key(c, key_ptr, key_len, now, &url, pending, out);
   }
   kg_status u = kg_credential_url(&c->policy, target, fields, n, &url.hosts);
   if (u != KG_OK) {

@@ -32,6 +32,20 @@
 #include "keygate/index.h"
 #include "keygate/key.h"
 
+/* What kg_key_crc_ok still has to verify after kg_key_check_deferred. */
+typedef struct kg_key_pending {
+  int checked;   /* 1: kg_key_check_deferred's part is done, KG_OK */
+  int crc;       /* 1: the CRC-32 of the body must equal `want` */
+  uint64_t want; /* the checksum digits' value */
+} kg_key_pending;
+
+/* kg_key_strict_quick — 1 when (key, len) is a strict key as far as
+ * kg_key_check_deferred goes (policy strict, prefix, length, base62 body
+ * and checksum digits), with *pending set as it would set it (checked = 1);
+ * 0 otherwise, *pending untouched. A key it accepts is token68. */
+int kg_key_strict_quick(const kg_key_policy *p, const char *key, size_t len,
+                        kg_key_pending *pending);
+
 /* The Host fields kg_credential_url scans besides the target: the first
  * one's index ((size_t)-1 for none), and whether more follow. */
 typedef struct kg_url_hosts {
@@ -42,8 +56,9 @@ typedef struct kg_url_hosts {
 /* kg_credential_fields — kg_credential_extract without the URL: what the
  * fields say (key, missing, malformed, ambiguous), as if neither the target
  * nor a Host held a key; notes the Host fields for kg_credential_url. */
-kg_status kg_credential_fields(const kg_field *fields, size_t n,
-                               kg_credential *out, kg_url_hosts *hosts);
+kg_status kg_credential_fields(const kg_key_policy *p, const kg_field *fields,
+                               size_t n, kg_credential *out,
+                               kg_url_hosts *hosts, kg_key_pending *pending);
 
 /* kg_credential_url — KG_OK, or why the URL holds a key (KG_URL_KEY_*):
  * the target, then each Host field in order. kg_credential_extract is
@@ -52,12 +67,6 @@ kg_status kg_credential_fields(const kg_field *fields, size_t n,
 kg_status kg_credential_url(const kg_key_policy *p, kg_span target,
                             const kg_field *fields, size_t n,
                             const kg_url_hosts *hosts);
-
-/* What kg_key_crc_ok still has to verify after kg_key_check_deferred. */
-typedef struct kg_key_pending {
-  int crc;       /* 1: the CRC-32 of the body must equal `want` */
-  uint64_t want; /* the checksum digits' value */
-} kg_key_pending;
 
 /* kg_key_check without the CRC-32 comparison: KG_OK means "well formed if
  * kg_key_crc_ok agrees". Same arguments and statuses as kg_key_check. */

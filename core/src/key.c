@@ -94,13 +94,26 @@ static kg_status check_strict(const kg_key_policy *p, const char *key,
   if (bad < 0) {
     return KG_KEY_BAD_CHARACTER; /* some digit was -1 */
   }
+  pending->checked = 1;
   pending->crc = 1;
   pending->want = sum;
   return KG_OK;
 }
 
+int kg_key_strict_quick(const kg_key_policy *p, const char *key, size_t len,
+                        kg_key_pending *pending) {
+  kg_key_pending got;
+  if (p->kind != KG_KEY_STRICT || key == NULL || !has_prefix(p, key, len) ||
+      check_strict(p, key, len, &got) != KG_OK) {
+    return 0;
+  }
+  *pending = got;
+  return 1;
+}
+
 kg_status kg_key_check_deferred(const kg_key_policy *p, const char *key,
                                 size_t len, kg_key_pending *pending) {
+  pending->checked = 0;
   pending->crc = 0;
   pending->want = 0;
   if (p == NULL || key == NULL) {
@@ -116,9 +129,11 @@ kg_status kg_key_check_deferred(const kg_key_policy *p, const char *key,
       len == p->prefix_len) {
     return KG_KEY_BAD_LENGTH;
   }
-  return kg_is_token68(key + p->prefix_len, len - p->prefix_len)
-             ? KG_OK
-             : KG_KEY_BAD_CHARACTER;
+  if (!kg_is_token68(key + p->prefix_len, len - p->prefix_len)) {
+    return KG_KEY_BAD_CHARACTER;
+  }
+  pending->checked = 1;
+  return KG_OK;
 }
 
 kg_status kg_key_crc_ok(const kg_key_policy *p, const char *key,
