@@ -27,8 +27,6 @@
 #define CLI_EXIT_NO 1      /* a negative verdict */
 #define CLI_EXIT_TROUBLE 2 /* could not do what was asked */
 #define CLI_EXIT_USAGE 2   /* trouble: a usage error */
-/* The old "runtime failure" code; only cmd_serve.c still uses it. */
-#define CLI_EXIT_FAIL 1
 
 /* The latest time keygate stores or prints: 9999-12-31T23:59:59Z (RFC 3339
  * has four-digit years). */
@@ -175,6 +173,14 @@ void cli_json_string(FILE *f, const char *s, size_t len);
  */
 int cli_pepper_read(const char *cmd, const char *flag, kg_pepper *out,
                     const kg_pepper **use);
+
+/*
+ * cli_db_check — what to do about a --db path that SQLite would only call
+ * "unable to open database file": a directory, or a file in a folder that
+ * does not exist. Returns 0 when the path is worth handing to the store,
+ * else prints one line for cmd and returns CLI_EXIT_TROUBLE.
+ */
+int cli_db_check(const char *cmd, const char *db);
 
 /*
  * cli_store_open — open the store at db for cmd with flags (KG_STORE_*)

@@ -2,7 +2,7 @@
  * cmd_serve.c — `keygate serve`: run nginx with ngx_http_keygate_module and
  * the reference API of SPEC §3 in the foreground.
  *
- *   keygate serve --db PATH [--listen 127.0.0.1:8080] [--workers N|auto]
+ *   keygate serve [--db PATH] [--listen 127.0.0.1:8080] [--workers N|auto]
  *                 [--module FILE] [--nginx FILE] [--log-dir DIR]
  *                 [--refresh 1s] [--max-staleness 10s]
  *                 [--pepper-file FILE]
@@ -25,13 +25,20 @@
  * gracefully (SIGQUIT, then SIGTERM after 10 s) and removes the folder.
  * SIGHUP is passed on to nginx: it reloads its configuration and the store.
  *
+ * --db defaults to $KEYGATE_DB. --listen takes HOST:PORT or :PORT, which
+ * is 127.0.0.1:PORT: keygate serve listens on loopback unless told
+ * otherwise (nginx and Go read ":PORT" as every interface; 0.0.0.0:PORT
+ * says that here), and the listening line names the address bound.
+ *
  * The module is found by --module, then $KEYGATE_NGINX_MODULE, then next to
  * the program: ../lib/ and ../lib/keygate/. nginx is found by --nginx, then
- * $KEYGATE_NGINX, then $PATH, then /usr/sbin/nginx.
+ * $KEYGATE_NGINX, then $PATH, then /usr/sbin/nginx. A file named by a flag
+ * or a variable that is not there is reported by the path given.
  *
- * Exit 0 after a requested stop; 1 with one line on stderr when nginx or
- * the module is missing, the port is busy, the store cannot be read, or
- * nginx stops on its own; 2 for a usage error.
+ * Exit 0 after a requested stop; 2 with one line on stderr (trouble, as
+ * every keygate command has it: docs/cli.md) for a usage error, a missing
+ * nginx or module, a busy port, a store that cannot be read, or an nginx
+ * that stops on its own.
  */
 #define _GNU_SOURCE /* mkdtemp, nftw, prctl, PR_SET_PDEATHSIG */
 
@@ -81,6 +88,7 @@ typedef struct serve_opts {
   int print_config;
   char host[256];
   char port[8];
+  char listen_buf[272]; /* HOST:PORT, the address bound */
 } serve_opts;
 
 static volatile sig_atomic_t g_stop;   /* SIGINT/SIGTERM seen */
@@ -97,7 +105,7 @@ static void on_reload(int sig) {
 }
 
 static void usage(FILE *f) {
-  fprintf(f, "usage: keygate serve --db PATH [--listen 127.0.0.1:8080] "
+  fprintf(f, "usage: keygate serve [--db PATH] [--listen 127.0.0.1:8080] "
              "[--workers N|auto]\n"
              "                     [--module FILE] [--nginx FILE] "
              "[--log-dir DIR]\n"
@@ -111,7 +119,12 @@ static void usage(FILE *f) {
              "run and exits (pid and temp\nfiles in --prefix, default the "
              "current folder; logs in --log-dir, default --prefix).\n"
              "--pepper-file FILE (default $KEYGATE_PEPPER_FILE): the pepper "
-             "of a peppered\nstore (docs/store.md).\n");
+             "of a peppered\nstore (docs/store.md).\n"
+             "--db defaults to $KEYGATE_DB. --listen :PORT is "
+             "127.0.0.1:PORT (loopback, not\nevery interface as in nginx; "
+             "0.0.0.0:PORT for that).\n"
+             "exit: 0 stopped when asked, 2 usage error or trouble (one line "
+             "on stderr).\n");
 }
 
 /* ---- arguments ---------------------------------------------------------- */
@@ -152,8 +165,23 @@ static int parse_hostport(const char *s, char *out_host, char *out_port) {
   return 0;
 }
 
+/* --listen: HOST:PORT, or :PORT for 127.0.0.1:PORT (loopback first; see
+ * the top of this file). o->listen becomes the address bound. */
 static int parse_listen(serve_opts *o) {
-  return parse_hostport(o->listen, o->host, o->port);
+  char full[sizeof o->listen_buf];
+  const char *l = o->listen;
+  if (l[0] == ':') {
+    if (snprintf(full, sizeof full, "127.0.0.1%s", l) >= (int)sizeof full) {
+      return -1;
+    }
+    l = full;
+  }
+  if (parse_hostport(l, o->host, o->port) != 0) {
+    return -1;
+  }
+  snprintf(o->listen_buf, sizeof o->listen_buf, "%s:%s", o->host, o->port);
+  o->listen = o->listen_buf;
+  return 0;
 }
 
 /* A time nginx reads (keygate_refresh, keygate_max_staleness): digits and
@@ -206,14 +234,16 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
     }
     return rc;
   }
-  if (o->db == NULL) {
+  o->db = cli_db_path(o->db, NULL);
+  if (o->db == NULL || o->db[0] == '\0') {
     return cli_error(CLI_EXIT_USAGE, CMD,
-                     "--db PATH is required: the key store to serve");
+                     "--db PATH is required: the key store to serve (or set "
+                     "KEYGATE_DB)");
   }
   if (parse_listen(o) != 0) {
     return cli_error(CLI_EXIT_USAGE, CMD,
-                     "--listen '%s' is not HOST:PORT (port 1-65535), e.g. "
-                     "127.0.0.1:8080",
+                     "--listen '%s' is not HOST:PORT or :PORT (port 1-65535), "
+                     "e.g. 127.0.0.1:8080",
                      o->listen);
   }
   char uhost[256];
@@ -273,7 +303,7 @@ static int find_nginx(const serve_opts *o, char *out, size_t cap) {
   const char *given = o->nginx != NULL ? o->nginx : getenv("KEYGATE_NGINX");
   if (given != NULL && given[0] != '\0') {
     if (!is_file(given, X_OK)) {
-      return -1;
+      return -2; /* named, and not there: the caller names it */
     }
     snprintf(out, cap, "%s", given);
     return 0;
@@ -312,7 +342,7 @@ static int find_module(const serve_opts *o, char *out, size_t cap) {
   const char *given =
       o->module != NULL ? o->module : getenv("KEYGATE_NGINX_MODULE");
   if (given != NULL && given[0] != '\0') {
-    return is_file(given, R_OK) && absolute(given, out) == 0 ? 0 : -1;
+    return is_file(given, R_OK) && absolute(given, out) == 0 ? 0 : -2;
   }
   char exe[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -338,6 +368,19 @@ static int find_module(const serve_opts *o, char *out, size_t cap) {
   return -1;
 }
 
+/* The line for a file named by `what` (a flag or a variable) that is not
+ * usable: by the path given, and why. Returns CLI_EXIT_TROUBLE. */
+static int missing_file(const char *what, const char *path, int mode,
+                        const char *want) {
+  struct stat sb;
+  const char *why = stat(path, &sb) != 0   ? strerror(errno)
+                    : !S_ISREG(sb.st_mode) ? "not a file"
+                    : mode == X_OK         ? "not executable"
+                                           : "not readable";
+  return cli_error(CLI_EXIT_TROUBLE, CMD, "%s %s: %s; give the path of %s",
+                   what, path, why, want);
+}
+
 /* ---- preflight -------------------------------------------------------- */
 
 /* Open the store read-only with its pepper (pepper_file NULL: none) and
@@ -359,8 +402,8 @@ static int check_store(const char *db, const char *pepper_file) {
   kg_pepper_wipe(&pepper);
   if (opened != 0 || kg_store_load(s, &snap, err, sizeof err) != 0) {
     kg_store_close(s);
-    return cli_error(CLI_EXIT_FAIL, CMD, "cannot read the key store %s: %s", db,
-                     err);
+    return cli_error(CLI_EXIT_TROUBLE, CMD, "cannot read the key store %s: %s",
+                     db, err);
   }
   kg_snapshot_free(snap);
   kg_store_close(s);
@@ -390,7 +433,7 @@ static int resolve(const serve_opts *o, struct addrinfo **res) {
 static int check_port(const serve_opts *o) {
   struct addrinfo *res = NULL;
   if (resolve(o, &res) != 0) {
-    return cli_error(CLI_EXIT_FAIL, CMD, "cannot resolve the host of %s",
+    return cli_error(CLI_EXIT_TROUBLE, CMD, "cannot resolve the host of %s",
                      o->listen);
   }
   int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -400,13 +443,13 @@ static int check_port(const serve_opts *o) {
       setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
       bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 1) != 0) {
     if (errno == EADDRINUSE) {
-      rc = cli_error(CLI_EXIT_FAIL, CMD,
+      rc = cli_error(CLI_EXIT_TROUBLE, CMD,
                      "%s is already in use; stop what listens there or pick "
                      "another port with --listen",
                      o->listen);
     } else {
-      rc = cli_error(CLI_EXIT_FAIL, CMD, "cannot listen on %s: %s", o->listen,
-                     strerror(errno));
+      rc = cli_error(CLI_EXIT_TROUBLE, CMD, "cannot listen on %s: %s",
+                     o->listen, strerror(errno));
     }
   }
   if (fd >= 0) {
@@ -545,7 +588,7 @@ static int write_conf(const serve_opts *o, const char *dir, const char *module,
   snprintf(path, sizeof path, "%s/nginx.conf", dir);
   FILE *f = fopen(path, "w");
   if (f == NULL) {
-    return cli_error(CLI_EXIT_FAIL, CMD, "cannot write %s: %s", path,
+    return cli_error(CLI_EXIT_TROUBLE, CMD, "cannot write %s: %s", path,
                      strerror(errno));
   }
   fprintf(f, "# Written by `keygate serve`; removed when it stops.\n");
@@ -553,7 +596,7 @@ static int write_conf(const serve_opts *o, const char *dir, const char *module,
   fill_values(o, &v, module, db, dir, log_dir);
   int bad = render_conf(f, &v);
   if (fclose(f) != 0 || bad) {
-    return cli_error(CLI_EXIT_FAIL, CMD, "cannot write %s", path);
+    return cli_error(CLI_EXIT_TROUBLE, CMD, "cannot write %s", path);
   }
   return 0;
 }
@@ -713,11 +756,12 @@ static int supervise(const serve_opts *o, pid_t pid, const char *dir) {
     }
     if (waitpid(pid, &status, WNOHANG) == pid) {
       nginx_reason(dir, reason, sizeof reason);
-      return cli_error(CLI_EXIT_FAIL, CMD, "nginx did not start: %s", reason);
+      return cli_error(CLI_EXIT_TROUBLE, CMD, "nginx did not start: %s",
+                       reason);
     }
     if (waited >= READY_TIMEOUT_MS) {
       stop_nginx(pid);
-      return cli_error(CLI_EXIT_FAIL, CMD,
+      return cli_error(CLI_EXIT_TROUBLE, CMD,
                        "nginx did not answer on %s within %d s", o->listen,
                        READY_TIMEOUT_MS / 1000);
     }
@@ -737,7 +781,7 @@ static int supervise(const serve_opts *o, pid_t pid, const char *dir) {
     pid_t r = waitpid(pid, &status, WNOHANG);
     if (r == pid) {
       nginx_reason(dir, reason, sizeof reason);
-      return cli_error(CLI_EXIT_FAIL, CMD, "nginx stopped on its own: %s",
+      return cli_error(CLI_EXIT_TROUBLE, CMD, "nginx stopped on its own: %s",
                        reason);
     }
     sleep_ms(50);
@@ -754,20 +798,20 @@ static int print_config(const serve_opts *o, const char *module, const char *db,
   char prefix[PATH_MAX];
   const char *given = o->prefix != NULL ? o->prefix : ".";
   if (absolute(given, prefix) != 0) {
-    return cli_error(CLI_EXIT_FAIL, CMD, "--prefix %s: %s", given,
+    return cli_error(CLI_EXIT_TROUBLE, CMD, "--prefix %s: %s", given,
                      strerror(errno));
   }
   if (!conf_safe(prefix)) {
-    return cli_error(CLI_EXIT_FAIL, CMD,
+    return cli_error(CLI_EXIT_TROUBLE, CMD,
                      "paths must not hold '\"', '\\', '$' or control "
                      "characters");
   }
   conf_values v;
   fill_values(o, &v, module, db, prefix, log_dir != NULL ? log_dir : prefix);
   if (render_conf(stdout, &v) != 0) {
-    return CLI_EXIT_FAIL;
+    return CLI_EXIT_TROUBLE;
   }
-  return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+  return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_TROUBLE;
 }
 
 int cmd_serve(int argc, char **argv) {
@@ -778,32 +822,46 @@ int cmd_serve(int argc, char **argv) {
   }
 
   char db[PATH_MAX];
+  if (!o.print_config && (rc = cli_db_check(CMD, o.db)) != 0) {
+    return rc;
+  }
   if (o.print_config && o.db[0] == '/' && strlen(o.db) < sizeof db) {
     /* Printed, not run: a store made later (or a missing one, to see nginx
      * refuse it) is fine. */
     snprintf(db, sizeof db, "%s", o.db);
   } else if (absolute(o.db, db) != 0) {
-    return cli_error(CLI_EXIT_FAIL, CMD,
+    return cli_error(CLI_EXIT_TROUBLE, CMD,
                      "cannot read the key store %s: %s; create it with "
                      "'keygate accounts create'",
                      o.db, strerror(errno));
   }
   char nginx[PATH_MAX];
-  if (!o.print_config && find_nginx(&o, nginx, sizeof nginx) != 0) {
-    return cli_error(CLI_EXIT_FAIL, CMD,
+  if (!o.print_config && (rc = find_nginx(&o, nginx, sizeof nginx)) != 0) {
+    if (rc == -2) {
+      return missing_file(o.nginx != NULL ? "--nginx" : "KEYGATE_NGINX",
+                          o.nginx != NULL ? o.nginx : getenv("KEYGATE_NGINX"),
+                          X_OK, "the nginx program");
+    }
+    return cli_error(CLI_EXIT_TROUBLE, CMD,
                      "nginx not found; install it (apt-get install nginx) or "
                      "pass --nginx FILE");
   }
   char module[PATH_MAX];
-  if (find_module(&o, module, sizeof module) != 0) {
-    return cli_error(CLI_EXIT_FAIL, CMD,
+  if ((rc = find_module(&o, module, sizeof module)) != 0) {
+    if (rc == -2) {
+      return missing_file(
+          o.module != NULL ? "--module" : "KEYGATE_NGINX_MODULE",
+          o.module != NULL ? o.module : getenv("KEYGATE_NGINX_MODULE"), R_OK,
+          "the module " MODULE_FILE);
+    }
+    return cli_error(CLI_EXIT_TROUBLE, CMD,
                      "the nginx module %s was not found; build it (nginx-dev "
                      "installed) or pass --module FILE",
                      MODULE_FILE);
   }
   char log_dir[PATH_MAX] = "";
   if (o.log_dir != NULL && absolute(o.log_dir, log_dir) != 0) {
-    return cli_error(CLI_EXIT_FAIL, CMD, "--log-dir %s: %s", o.log_dir,
+    return cli_error(CLI_EXIT_TROUBLE, CMD, "--log-dir %s: %s", o.log_dir,
                      strerror(errno));
   }
   /* The pepper file's absolute path goes into the configuration; its
@@ -819,14 +877,15 @@ int cmd_serve(int argc, char **argv) {
                        "--pepper-file needs the path of the pepper file");
     }
     if (absolute(o.pepper_file, pepper_file) != 0) {
-      return cli_error(CLI_EXIT_FAIL, CMD, "cannot read the pepper file %s: %s",
-                       o.pepper_file, strerror(errno));
+      return cli_error(CLI_EXIT_TROUBLE, CMD,
+                       "cannot read the pepper file %s: %s", o.pepper_file,
+                       strerror(errno));
     }
     o.pepper_file = pepper_file;
   }
   if (!conf_safe(db) || !conf_safe(module) || !conf_safe(log_dir) ||
       !conf_safe(pepper_file)) {
-    return cli_error(CLI_EXIT_FAIL, CMD,
+    return cli_error(CLI_EXIT_TROUBLE, CMD,
                      "paths must not hold '\"', '\\', '$' or control "
                      "characters");
   }
@@ -843,7 +902,8 @@ int cmd_serve(int argc, char **argv) {
   snprintf(dir, sizeof dir, "%s/keygate-serve-XXXXXX",
            tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
   if (mkdtemp(dir) == NULL || !conf_safe(dir)) {
-    return cli_error(CLI_EXIT_FAIL, CMD, "cannot make a private folder in %s",
+    return cli_error(CLI_EXIT_TROUBLE, CMD,
+                     "cannot make a private folder in %s",
                      tmp != NULL ? tmp : "/tmp");
   }
 
@@ -862,7 +922,7 @@ int cmd_serve(int argc, char **argv) {
   if (rc == 0) {
     pid_t pid = start_nginx(nginx, dir);
     if (pid < 0) {
-      rc = cli_error(CLI_EXIT_FAIL, CMD, "cannot start nginx: %s",
+      rc = cli_error(CLI_EXIT_TROUBLE, CMD, "cannot start nginx: %s",
                      strerror(errno));
     } else {
       rc = supervise(&o, pid, dir);

@@ -402,10 +402,7 @@ int cli_pepper_read(const char *cmd, const char *flag, kg_pepper *out,
   return 0;
 }
 
-/* What to do about a --db path that SQLite would only call "unable to open
- * database file": a directory, or a file in a folder that does not exist.
- * Returns 0 when the path is worth handing to the store. */
-static int db_path_check(const char *cmd, const char *db) {
+int cli_db_check(const char *cmd, const char *db) {
   struct stat sb;
   if (stat(db, &sb) == 0) {
     if (S_ISDIR(sb.st_mode)) {
@@ -446,7 +443,7 @@ static int db_path_check(const char *cmd, const char *db) {
 int cli_store_open_as(const char *cmd, const char *db, unsigned flags,
                       const kg_pepper *pepper, kg_store **out) {
   *out = NULL;
-  int rc = db_path_check(cmd, db);
+  int rc = cli_db_check(cmd, db);
   if (rc != 0) {
     return rc;
   }
@@ -467,7 +464,7 @@ int cli_store_open_as(const char *cmd, const char *db, unsigned flags,
 int cli_store_open(const char *cmd, const char *db, unsigned flags,
                    const char *pepper_flag, kg_store **out) {
   *out = NULL;
-  int rc = db_path_check(cmd, db);
+  int rc = cli_db_check(cmd, db);
   if (rc != 0) {
     return rc;
   }

@@ -69,11 +69,11 @@ serve_fails() {
   cat "$T/fail.out" "$T/fail.err" >>"$T/outputs"
 }
 serve_fails --pepper-file "$Q"
-check "another pepper: exit 1" "$FAIL_RC" 1
+check "another pepper: exit 2" "$FAIL_RC" 2
 check "another pepper: the line" "$FAIL_ERR" \
   "keygate serve: cannot read the key store $DB: $DB was made with another pepper (the one given does not match its check value): give the pepper file it was made with; nothing was read or written"
 serve_fails
-check "no pepper: exit 1" "$FAIL_RC" 1
+check "no pepper: exit 2" "$FAIL_RC" 2
 check "no pepper: the line" "$FAIL_ERR" \
   "keygate serve: cannot read the key store $DB: $DB is peppered (HMAC-SHA-256): give the pepper file it was made with (--pepper-file FILE or KEYGATE_PEPPER_FILE; keygate_pepper_file in nginx)"
 check "no nginx was started: no error log" "$(test -e "$LOG" && echo yes || echo no)" no

@@ -22,7 +22,8 @@ serve_fails() {
 }
 P=$(free_port)
 M=(--module "$KEYGATE_NGINX_MODULE")
-serve_fails "no --db" 2 '^keygate serve: --db PATH is required' \
+# no --db and no KEYGATE_DB (empty counts as unset)
+KEYGATE_DB="" serve_fails "no --db" 2 '^keygate serve: --db PATH is required' \
   --listen "127.0.0.1:$P" "${M[@]}"
 serve_fails "bad --listen" 2 "^keygate serve: --listen '127.0.0.1' is not HOST:PORT" \
   --db "$KEYGATE_DB" --listen 127.0.0.1 "${M[@]}"
@@ -30,15 +31,24 @@ serve_fails "bad --workers" 2 "^keygate serve: --workers '0' must be" \
   --db "$KEYGATE_DB" --listen "127.0.0.1:$P" --workers 0 "${M[@]}"
 serve_fails "unknown option" 2 "^keygate serve: unknown option '--port'" \
   --db "$KEYGATE_DB" --port 80
-serve_fails "missing store" 1 "^keygate serve: cannot read the key store $T/none.db" \
+serve_fails "missing store" 2 "^keygate serve: cannot read the key store $T/none.db" \
   --db "$T/none.db" --listen "127.0.0.1:$P" "${M[@]}"
 echo "not a database" >"$T/junk.db"
-serve_fails "not a store" 1 "^keygate serve: cannot read the key store $T/junk.db: " \
+serve_fails "not a store" 2 "^keygate serve: cannot read the key store $T/junk.db: " \
   --db "$T/junk.db" --listen "127.0.0.1:$P" "${M[@]}"
-serve_fails "missing nginx" 1 '^keygate serve: nginx not found; install it' \
+# a file named by a flag or a variable is reported by the path given
+serve_fails "missing nginx" 2 "^keygate serve: --nginx $T/no-nginx: No such file or directory; give the path of the nginx program\$" \
   --db "$KEYGATE_DB" --listen "127.0.0.1:$P" --nginx "$T/no-nginx" "${M[@]}"
-serve_fails "missing module" 1 '^keygate serve: the nginx module ngx_http_keygate_module.so was not found' \
+serve_fails "missing module" 2 "^keygate serve: --module $T/none.so: No such file or directory; give the path of the module ngx_http_keygate_module.so\$" \
   --db "$KEYGATE_DB" --listen "127.0.0.1:$P" --module "$T/none.so"
+KEYGATE_NGINX_MODULE=$T/gone.so serve_fails "missing module in the variable" 2 \
+  "^keygate serve: KEYGATE_NGINX_MODULE $T/gone.so: No such file or directory; give the path of the module" \
+  --db "$KEYGATE_DB" --listen "127.0.0.1:$P"
+serve_fails "a module that is a folder" 2 "^keygate serve: --module $T: not a file; give the path of the module" \
+  --db "$KEYGATE_DB" --listen "127.0.0.1:$P" --module "$T"
+mkdir -p "$T/store-dir"
+serve_fails "--db a directory" 2 "^keygate serve: --db $T/store-dir is a directory, not a key store file" \
+  --db "$T/store-dir" --listen "127.0.0.1:$P" "${M[@]}"
 
 # A busy port: something else listens there.
 python3 -c 'import socket, sys, time
@@ -50,7 +60,7 @@ time.sleep(30)' "$P" "$T/listening" &
 BLOCKER=$!
 kg_track "$BLOCKER"
 for _ in $(seq 1 100); do [ -f "$T/listening" ] && break; sleep 0.05; done
-serve_fails "busy port" 1 "^keygate serve: 127.0.0.1:$P is already in use" \
+serve_fails "busy port" 2 "^keygate serve: 127.0.0.1:$P is already in use" \
   --db "$KEYGATE_DB" --listen "127.0.0.1:$P" "${M[@]}"
 
 # The port start_serve picked is taken before keygate serve binds it (the
@@ -78,6 +88,22 @@ eval "$(declare -f kg_real_free_port | sed '1s/kg_real_free_port/kg_free_port/')
 kill "$BLOCKER"
 wait "$BLOCKER" 2>/dev/null || true
 check "failed starts leave no private folder" "$(ls "$T/tmp")" ""
+
+# --listen :PORT is 127.0.0.1:PORT (loopback first, docs/cli.md), and the
+# listening line names the address bound.
+colon_on() {
+  local port=$1
+  shift
+  serve_on "$port" --listen ":$port" "$@"
+}
+kg_start_on_free_port colon_on --workers 1 || exit 1
+check ":PORT: listening line" "$(cat "$T/serve.out")" \
+  "listening on http://127.0.0.1:$PORT"
+check ":PORT: bound on loopback only" \
+  "$(ss -Hltn "sport = :$PORT" | awk '{ print $4 }' | sort -u)" "127.0.0.1:$PORT"
+send "GET /api/v1/iocs?limit=1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX-API-Key: $K\r\n\r\n"
+check ":PORT: serves" "$(resp_status)" 200
+stop_serve
 
 # A good start, then SIGTERM: graceful stop, nginx gone, folder removed.
 for sig in TERM INT; do

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# cli_serve_args.sh — `keygate serve` follows the conventions of every
+# command without running nginx (--print-config renders what it would run):
+# --name=value, the store of $KEYGATE_DB (a --db flag wins), --listen :PORT
+# as 127.0.0.1:PORT (loopback first; docs/cli.md), a --module or --nginx
+# file that is not there reported by the path given, exit 2 for trouble.
+# server_serve.sh runs the real thing. Needs $KEYGATE (set by ctest).
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+: "${KEYGATE:?set KEYGATE to the keygate program}"
+unset KEYGATE_DB KEYGATE_PEPPER_FILE KEYGATE_NGINX KEYGATE_NGINX_MODULE
+cd "$TMP"
+"$KEYGATE" accounts create acme --db "$TMP/a.db" >/dev/null
+"$KEYGATE" accounts create acme --db "$TMP/b.db" >/dev/null
+: >"$TMP/module.so" # --print-config names it; nginx would load it
+MOD=(--module "$TMP/module.so")
+
+# conf_line PATTERN — the rendered line matching PATTERN, trimmed
+conf_line() { grep -E "$1" "$TMP/out" | sed 's/^ *//'; }
+
+# ---- --listen ------------------------------------------------------------------
+assert_exit 0 "--listen :PORT" -- "$KEYGATE" serve --print-config "${MOD[@]}" \
+  --db "$TMP/a.db" --listen :18089
+assert_eq "listen 127.0.0.1:18089;" "$(conf_line '^ *listen ')" ":PORT is loopback"
+assert_exit 0 "--listen=:PORT" -- "$KEYGATE" serve --print-config "${MOD[@]}" \
+  --db="$TMP/a.db" --listen=:18090
+assert_eq "listen 127.0.0.1:18090;" "$(conf_line '^ *listen ')" "--listen=:PORT"
+assert_exit 0 "--listen 0.0.0.0:PORT" -- "$KEYGATE" serve --print-config "${MOD[@]}" \
+  --db "$TMP/a.db" --listen 0.0.0.0:18091
+assert_eq "listen 0.0.0.0:18091;" "$(conf_line '^ *listen ')" "every interface when asked"
+assert_exit 0 "the default" -- "$KEYGATE" serve --print-config "${MOD[@]}" --db "$TMP/a.db"
+assert_eq "listen 127.0.0.1:8080;" "$(conf_line '^ *listen ')" "default 127.0.0.1:8080"
+for bad in : :0 :65536 :http 8080; do
+  assert_exit 2 "--listen '$bad'" -- "$KEYGATE" serve --print-config "${MOD[@]}" \
+    --db "$TMP/a.db" --listen "$bad"
+  assert_eq "keygate serve: --listen '$bad' is not HOST:PORT or :PORT (port 1-65535), e.g. 127.0.0.1:8080" \
+    "$(cat "$TMP/err")" "--listen '$bad': the line"
+done
+
+# ---- the store: --db, else $KEYGATE_DB ----------------------------------------------
+KEYGATE_DB=$TMP/a.db assert_exit 0 "KEYGATE_DB" -- "$KEYGATE" serve --print-config "${MOD[@]}"
+assert_eq "keygate_db \"$TMP/a.db\";" "$(conf_line '^ *keygate_db ')" "serve reads KEYGATE_DB"
+KEYGATE_DB=$TMP/a.db assert_exit 0 "--db beats KEYGATE_DB" -- \
+  "$KEYGATE" serve --print-config "${MOD[@]}" --db "$TMP/b.db"
+assert_eq "keygate_db \"$TMP/b.db\";" "$(conf_line '^ *keygate_db ')" "the flag wins"
+KEYGATE_DB="" assert_exit 2 "neither" -- "$KEYGATE" serve --print-config "${MOD[@]}"
+assert_eq "keygate serve: --db PATH is required: the key store to serve (or set KEYGATE_DB)" \
+  "$(cat "$TMP/err")" "neither: the line"
+mkdir "$TMP/dir"
+assert_exit 2 "--db a directory" -- "$KEYGATE" serve "${MOD[@]}" --db "$TMP/dir"
+assert_eq "keygate serve: --db $TMP/dir is a directory, not a key store file; give the path of a file in it, e.g. --db $TMP/dir/keygate.db" \
+  "$(cat "$TMP/err")" "--db a directory: the line"
+assert_exit 2 "--db in a missing folder" -- "$KEYGATE" serve "${MOD[@]}" --db "$TMP/no/k.db"
+assert_eq "keygate serve: --db $TMP/no/k.db: the folder $TMP/no does not exist; create it (mkdir -p $TMP/no) or give another --db path" \
+  "$(cat "$TMP/err")" "--db in a missing folder: the line"
+
+# ---- files named that are not there: by the path given ----------------------------------
+assert_exit 2 "--module missing" -- "$KEYGATE" serve --print-config --db "$TMP/a.db" \
+  --module "$TMP/nope/mod.so"
+assert_eq "keygate serve: --module $TMP/nope/mod.so: No such file or directory; give the path of the module ngx_http_keygate_module.so" \
+  "$(cat "$TMP/err")" "--module missing: the line"
+assert_eq "" "$(cat "$TMP/out")" "--module missing: no configuration"
+KEYGATE_NGINX_MODULE=relative/mod.so assert_exit 2 "KEYGATE_NGINX_MODULE missing" -- \
+  "$KEYGATE" serve --print-config --db "$TMP/a.db"
+assert_eq "keygate serve: KEYGATE_NGINX_MODULE relative/mod.so: No such file or directory; give the path of the module ngx_http_keygate_module.so" \
+  "$(cat "$TMP/err")" "the variable's path, as given"
+assert_exit 2 "--nginx missing" -- "$KEYGATE" serve "${MOD[@]}" --db "$TMP/a.db" \
+  --nginx ./sbin/nginx
+assert_eq "keygate serve: --nginx ./sbin/nginx: No such file or directory; give the path of the nginx program" \
+  "$(cat "$TMP/err")" "--nginx missing: the path as given"
+assert_exit 2 "--nginx not executable" -- "$KEYGATE" serve "${MOD[@]}" --db "$TMP/a.db" \
+  --nginx "$TMP/module.so"
+assert_eq "keygate serve: --nginx $TMP/module.so: not executable; give the path of the nginx program" \
+  "$(cat "$TMP/err")" "--nginx not executable: the line"
+
+kg_done
