@@ -384,14 +384,16 @@ static void print_decision(const kg_decision *d, const kg_key_policy *policy,
  * Prints that decision and returns 1; returns 0 when the refusal stands.
  */
 static int refused_by_decision(const kg_checker *checker, const kg_head *head,
-                               kg_status refusal, const check_opts *o,
-                               const char *request_id) {
+                               size_t nread, kg_status refusal,
+                               const check_opts *o, const char *request_id) {
   if (head->target.ptr == NULL) {
     return 0;
   }
+  /* Only the field lines nginx read before it refused (a Host after the
+   * line it stops at is never seen). */
   kg_credential cred;
-  kg_credential_extract(&checker->policy, head->fields, head->nfields,
-                        head->target, &cred);
+  kg_credential_extract(&checker->policy, head->fields, nread, head->target,
+                        &cred);
   if (cred.outcome != KG_API_KEY_IN_QUERY &&
       (cred.outcome != KG_AMBIGUOUS_API_KEY ||
        kg_refusal_http_status(refusal) != 400)) {
@@ -538,10 +540,12 @@ static int check_one(const kg_checker *checker, const check_state *st,
   }
   /* What the server refuses before authentication: a head that does not
    * parse, or one kg_head_screen refuses (a missing Host, TRACE, ...). */
-  const kg_status refusal = ps != KG_OK ? ps : kg_head_screen(&head);
+  size_t nread = head.nfields; /* a parse error: the lines before it */
+  const kg_status refusal =
+      ps != KG_OK ? ps : kg_head_screen_read(&head, &nread);
   if (refusal != KG_OK) {
     *refused = 1;
-    if (!refused_by_decision(checker, &head, refusal, o, request_id)) {
+    if (!refused_by_decision(checker, &head, nread, refusal, o, request_id)) {
       print_refusal(&head, ps, refusal, request_id);
       if (ps != KG_OK) {
         cli_error(CLI_EXIT_OK, CMD,
