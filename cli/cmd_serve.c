@@ -373,6 +373,9 @@ static int find_module(const serve_opts *o, char *out, size_t cap) {
 static int missing_file(const char *what, const char *path, int mode,
                         const char *want) {
   struct stat sb;
+  if (path == NULL) {
+    path = ""; /* not reached: the caller found it set */
+  }
   const char *why = stat(path, &sb) != 0   ? strerror(errno)
                     : !S_ISREG(sb.st_mode) ? "not a file"
                     : mode == X_OK         ? "not executable"

@@ -338,7 +338,7 @@ int cli_parse_opts(const char *cmd, int argc, char **argv, const cli_opt *opts,
     const cli_opt *o = &opts[c - FIRST];
     if (o->value != NULL) {
       *o->value = optarg;
-    } else {
+    } else if (o->on != NULL) {
       *o->on = 1;
     }
   }
