@@ -123,6 +123,51 @@ kg_start_on_free_port() {
   return "$rc"
 }
 
+# kg_nginx_start PIDFILE LOG OUT PORT... -- CMD... — the one nginx
+# start-and-wait of the tests: run CMD (an nginx) in the background with
+# stdout and stderr in OUT, set NGINX_PID, and wait (10 s at most) until
+# every PORT on 127.0.0.1 accepts and, unless PIDFILE is '-', PIDFILE is
+# written (nginx writes it after binding: a port that accepts without it
+# may be another program's). 0 then; else stop it and return $KG_PORT_TAKEN
+# when OUT or LOG say a bind failed, 1 otherwise (having shown OUT and
+# LOG). For kg_start_on_free_port.
+kg_nginx_start() {
+  local pidfile=$1 log=$2 out=$3 ports=() port up _
+  shift 3
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do
+    ports+=("$1")
+    shift
+  done
+  shift
+  "$@" >"$out" 2>&1 &
+  NGINX_PID=$!
+  for _ in $(seq 1 200); do
+    up=1
+    if [ "$pidfile" != - ] && [ ! -s "$pidfile" ]; then
+      up=0
+    fi
+    for port in "${ports[@]}"; do
+      if [ "$up" = 1 ] && ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        up=0
+      fi
+    done
+    if [ "$up" = 1 ]; then
+      return 0
+    fi
+    kill -0 "$NGINX_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  kill -TERM "$NGINX_PID" 2>/dev/null
+  wait "$NGINX_PID" 2>/dev/null
+  NGINX_PID=""
+  if kg_port_taken "$out" "$log"; then
+    return "$KG_PORT_TAKEN"
+  fi
+  echo "nginx did not start:" >&2
+  cat "$out" "$log" >&2 2>/dev/null || true
+  return 1
+}
+
 kg_wait_port() {
   local port=$1 secs=${2:-10} _
   for _ in $(seq 1 $((secs * 10))); do

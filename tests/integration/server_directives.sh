@@ -111,23 +111,8 @@ nginx_on() {
   PORT2=$(kg_free_port)
   write_conf "$KEYGATE_DB" "keygate_refresh 500ms;"
   rm -f "$D/nginx.pid" "$D/error.log"
-  nginx -p "$D/" -c "$D/nginx.conf" -g "$G" >"$D/stderr" 2>&1 &
-  NGINX_PID=$!
-  for _ in $(seq 1 200); do
-    if [ -s "$D/nginx.pid" ] && (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
-      return 0
-    fi
-    kill -0 "$NGINX_PID" 2>/dev/null || break
-    sleep 0.05
-  done
-  kill -TERM "$NGINX_PID" 2>/dev/null
-  wait "$NGINX_PID" 2>/dev/null
-  if kg_port_taken "$D/stderr" "$D/error.log"; then
-    return "$KG_PORT_TAKEN"
-  fi
-  echo "nginx did not start:" >&2
-  cat "$D/stderr" >&2
-  return 1
+  kg_nginx_start "$D/nginx.pid" "$D/error.log" "$D/stderr" "$PORT" -- \
+    nginx -p "$D/" -c "$D/nginx.conf" -g "$G"
 }
 kg_start_on_free_port nginx_on || exit 1
 kg_track "$NGINX_PID"

@@ -111,23 +111,8 @@ gateway_on() {
     --upstream "127.0.0.1:$UP_PORT" --prefix "$T/gw" |
     sed -e "/^        location \/ {/e cat $T/gw/redirects.conf" >"$T/gw/nginx.conf"
   rm -f "$T/gw/nginx.pid" "$T/gw/error.log"
-  nginx -p "$T/gw/" -c "$T/gw/nginx.conf" -g "$EXTRA" >"$T/gw/stderr" 2>&1 &
-  NGINX_PID=$!
-  for _ in $(seq 1 200); do
-    if [ -s "$T/gw/nginx.pid" ] && (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
-      return 0
-    fi
-    kill -0 "$NGINX_PID" 2>/dev/null || break
-    sleep 0.05
-  done
-  kill -TERM "$NGINX_PID" 2>/dev/null
-  wait "$NGINX_PID" 2>/dev/null
-  if kg_port_taken "$T/gw/stderr" "$T/gw/error.log"; then
-    return "$KG_PORT_TAKEN"
-  fi
-  echo "nginx did not start:" >&2
-  cat "$T/gw/stderr" >&2
-  return 1
+  kg_nginx_start "$T/gw/nginx.pid" "$T/gw/error.log" "$T/gw/stderr" "$PORT" -- \
+    nginx -p "$T/gw/" -c "$T/gw/nginx.conf" -g "$EXTRA"
 }
 kg_start_on_free_port gateway_on || exit 1
 # nginx stops gracefully on QUIT (TERM from kg_track would be fast: fine

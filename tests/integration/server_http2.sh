@@ -104,21 +104,8 @@ http {
   }
 }
 EOF
-  "$NGINX" -c "$T/ngx/nginx.conf" -p "$T/ngx" >"$T/ngx/out" 2>&1 &
-  NGINX_PID=$!
-  for _ in $(seq 1 200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      return 0
-    fi
-    kill -0 "$NGINX_PID" 2>/dev/null || break
-    sleep 0.05
-  done
-  stop_nginx
-  if kg_port_taken "$T/ngx/out" "$T/logs/error.log"; then
-    return "$KG_PORT_TAKEN"
-  fi
-  cat "$T/ngx/out" "$T/logs/error.log" >&2 || true
-  return 1
+  kg_nginx_start - "$T/logs/error.log" "$T/ngx/out" "$port" -- \
+    "$NGINX" -c "$T/ngx/nginx.conf" -p "$T/ngx"
 }
 kg_start_on_free_port nginx_on || kg_fail "nginx with the module did not start"
 TLS=$KG_PORT

@@ -75,22 +75,11 @@ http {
   }
 }
 EOF
-  "$NGINX" -c "$T/proxy/nginx.conf" -p "$T/proxy" >"$T/proxy/out" 2>&1 &
-  PROXY_PID=$!
-  for _ in $(seq 1 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$tls_port") 2>/dev/null &&
-       (exec 3<>"/dev/tcp/127.0.0.1/$H2C_PORT") 2>/dev/null; then
-      return 0
-    fi
-    kill -0 "$PROXY_PID" 2>/dev/null || break
-    sleep 0.05
-  done
-  stop_proxy
-  if kg_port_taken "$T/proxy/out" "$T/proxy/error.log"; then
-    return "$KG_PORT_TAKEN"
-  fi
-  cat "$T/proxy/out" "$T/proxy/error.log" >&2 || true
-  return 1
+  local rc=0
+  kg_nginx_start - "$T/proxy/error.log" "$T/proxy/out" "$tls_port" "$H2C_PORT" -- \
+    "$NGINX" -c "$T/proxy/nginx.conf" -p "$T/proxy" || rc=$?
+  PROXY_PID=$NGINX_PID
+  return "$rc"
 }
 kg_start_on_free_port proxy_on || kg_fail "the TLS/h2 proxy did not start"
 TLS=$KG_PORT

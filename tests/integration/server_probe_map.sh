@@ -66,23 +66,10 @@ http {
   }
 }
 EOF
-  "$NGINX" -p "$TMP/map/" -c "$TMP/map/nginx.conf" >"$TMP/map/stderr" 2>&1 &
-  MAP_PID=$!
-  for _ in $(seq 1 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      kg_track "$MAP_PID"
-      return 0
-    fi
-    kill -0 "$MAP_PID" 2>/dev/null || break
-    sleep 0.05
-  done
-  kill "$MAP_PID" 2>/dev/null || true
-  wait "$MAP_PID" 2>/dev/null || true
-  if kg_port_taken "$TMP/map/stderr" "$TMP/map/error.log"; then
-    return "$KG_PORT_TAKEN"
-  fi
-  cat "$TMP/map/stderr" "$TMP/map/error.log" >&2 || true
-  return 1
+  kg_nginx_start - "$TMP/map/error.log" "$TMP/map/stderr" "$port" -- \
+    "$NGINX" -p "$TMP/map/" -c "$TMP/map/nginx.conf" || return
+  MAP_PID=$NGINX_PID
+  kg_track "$MAP_PID"
 }
 kg_start_on_free_port map_on || kg_fail "the map nginx did not start"
 
