@@ -321,8 +321,9 @@ static const char *time_or(int64_t t, const char *none, char *buf, size_t cap) {
   return t == 0 ? none : cli_format_iso8601(t, buf, cap);
 }
 
-/* One key's public facts as a JSON object (no newline). */
-static void key_json(FILE *f, const kg_key_info *k, int64_t now) {
+/* One key's public facts as a JSON object (no newline); changed 0 or 1
+ * adds "changed" (deactivate, delete), -1 leaves it out. */
+static void key_json(FILE *f, const kg_key_info *k, int64_t now, int changed) {
   fputs("{\"id\":", f);
   print_id_json(f, k->id);
   fputs(",\"account\":", f);
@@ -339,6 +340,9 @@ static void key_json(FILE *f, const kg_key_info *k, int64_t now) {
   print_id_json(f, k->replaces);
   fputs(",\"replaced_by\":", f);
   print_id_json(f, k->replaced_by);
+  if (changed >= 0) {
+    fprintf(f, ",\"changed\":%s", changed ? "true" : "false");
+  }
   fputs("}", f);
 }
 
@@ -388,7 +392,7 @@ static int print_key(const kg_key_info *k, void *ctx) {
   switch (l->format) {
   case CLI_FMT_JSON:
     fputs(l->printed == 0 ? "[\n" : ",\n", stdout);
-    key_json(stdout, k, l->now);
+    key_json(stdout, k, l->now, -1);
     break;
   case CLI_FMT_TSV:
     key_tsv(stdout, k, l->now);
@@ -651,7 +655,7 @@ static int keys_set_status(int argc, char **argv, const char *cmd,
       status == KG_REC_DELETED ? "invalid_api_key" : "expired_api_key";
   switch (o.format) {
   case CLI_FMT_JSON:
-    key_json(stdout, &k, now);
+    key_json(stdout, &k, now, !already);
     fputc('\n', stdout);
     break;
   case CLI_FMT_TSV:

@@ -91,6 +91,16 @@ assert_contains "$(cat "$TMP/out")" "it now answers invalid_api_key" "delete: th
 assert_exit 0 "delete again" -- "$KEYGATE" keys delete "$NEW"
 assert_contains "$(cat "$TMP/out")" ") was already deleted: it answers invalid_api_key; nothing changed" \
   "delete again: already"
+# json says the same: "changed"
+assert_exit 0 "delete again, json" -- "$KEYGATE" keys delete "$NEW" --format json
+assert_eq false "$(json_get "$TMP/out" changed)" "delete again, json: changed false"
+assert_eq deleted "$(json_get "$TMP/out" status)" "delete again, json: status"
+assert_exit 0 "create one more" -- "$KEYGATE" keys create --account acme --name more --format json
+MORE=$(json_get "$TMP/out" id)
+assert_exit 0 "deactivate, json" -- "$KEYGATE" keys deactivate "$MORE" --format json
+assert_eq true "$(json_get "$TMP/out" changed)" "deactivate, json: changed true"
+assert_exit 0 "deactivate again, json" -- "$KEYGATE" keys deactivate "$MORE" --format json
+assert_eq false "$(json_get "$TMP/out" changed)" "deactivate again, json: changed false"
 
 # ---- keys seed keeps an existing --out FILE ---------------------------------------
 printf 'valid\tthe only copy\n' >"$TMP/live.tsv"
