@@ -308,7 +308,7 @@ static int is_key_param_name(const char *s, size_t len) {
 
 /* The longest spelling of a name: access_token's 12 characters, each an
  * escape encoded twice, of at most 9 bytes. */
-#define NAME_SPELLING_MAX (12 * 9)
+#define NAME_SPELLING_MAX ((size_t)12 * 9)
 #define NO_PARAM ((size_t)-1)
 
 /*
@@ -560,7 +560,8 @@ kg_status kg_target_scan(const kg_key_policy *p, kg_span target) {
     size_t n = len - block < 64 ? len - block : 64;
     uint64_t bits;
     if (n < 64 && len > 64) {
-      bits = url_stops(&u, len - 64, 64) >> (64 - n);
+      /* 1 <= n < 64 here: drop the 64 - n positions seen already */
+      bits = url_stops(&u, len - 64, 64) >> ((64 - n) & 63u);
     } else {
       bits = url_stops(&u, block, n);
     }

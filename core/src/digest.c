@@ -123,7 +123,7 @@ static void fill_block(unsigned char block[SHA256_BLOCK],
   }
   uint64_t w[8];
 #define KG_WORD(k)                                                             \
-  ((k) < full ? load_le64(msg + 8 * (k)) : (k) == full ? tail : 0)
+  ((k) < full ? load_le64(msg + (size_t)8 * (k)) : (k) == full ? tail : 0)
   w[0] = KG_WORD(0);
   w[1] = KG_WORD(1);
   w[2] = KG_WORD(2);
