@@ -21,7 +21,8 @@
  * Writes nginx.conf into a private folder made with mkdtemp (mode 0700;
  * pid, logs and temp paths live there too), runs nginx with `daemon off`
  * and `master_process on` (nginx -g), prints "listening on http://HOST:PORT"
- * once a request has been answered, and on SIGINT or SIGTERM stops nginx
+ * once every worker serves the store (/_keygate/status answers 200), and
+ * on SIGINT or SIGTERM stops nginx
  * gracefully (SIGQUIT, then SIGTERM after 10 s) and removes the folder.
  * SIGHUP is passed on to nginx: it reloads its configuration and the store.
  *
@@ -677,31 +678,52 @@ static void nginx_reason(const char *dir, char *out, size_t cap) {
   fclose(f);
 }
 
-/* 1 once an HTTP request to the listen address gets a status line back. */
-static int answers(const serve_opts *o) {
+/*
+ * readiness — ask the listen address for /_keygate/status (the module's
+ * keygate_status location in gateway.conf: 200 when every worker of
+ * nginx serves the key store, else 503; docs/server.md, "Readiness").
+ * Returns the status code, or 0 when nothing answered yet; the body's
+ * first line goes to body (for the message when it never turns 200).
+ */
+static int readiness(const serve_opts *o, char *body, size_t cap) {
   struct addrinfo *res = NULL;
+  body[0] = '\0';
   if (resolve(o, &res) != 0) {
     return 0;
   }
-  int ok = 0;
+  int code = 0;
   int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd >= 0 && connect(fd, res->ai_addr, res->ai_addrlen) == 0) {
-    static const char req[] = "GET /api/v1/iocs HTTP/1.1\r\nHost: keygate\r\n"
-                              "Connection: close\r\n\r\n";
-    struct pollfd p = {fd, POLLIN, 0};
-    char buf[16];
+    static const char req[] = "GET /_keygate/status HTTP/1.1\r\n"
+                              "Host: keygate\r\nConnection: close\r\n\r\n";
+    char buf[2048];
+    size_t have = 0;
     if (send(fd, req, sizeof req - 1, MSG_NOSIGNAL) ==
-            (ssize_t)(sizeof req - 1) &&
-        poll(&p, 1, 1000) == 1 && recv(fd, buf, sizeof buf, 0) >= 12 &&
-        memcmp(buf, "HTTP/1.1 ", 9) == 0) {
-      ok = 1;
+        (ssize_t)(sizeof req - 1)) {
+      /* read to the end (Connection: close), at most 1 s per read */
+      struct pollfd p = {fd, POLLIN, 0};
+      while (have < sizeof buf - 1 && poll(&p, 1, 1000) == 1) {
+        ssize_t n = recv(fd, buf + have, sizeof buf - 1 - have, 0);
+        if (n <= 0) {
+          break;
+        }
+        have += (size_t)n;
+      }
+    }
+    buf[have] = '\0';
+    if (have >= 12 && memcmp(buf, "HTTP/1.1 ", 9) == 0) {
+      code = atoi(buf + 9);
+      const char *b = strstr(buf, "\r\n\r\n");
+      if (b != NULL) {
+        snprintf(body, cap, "%.*s", (int)strcspn(b + 4, "\r\n"), b + 4);
+      }
     }
   }
   if (fd >= 0) {
     close(fd);
   }
   freeaddrinfo(res);
-  return ok;
+  return code;
 }
 
 static void sleep_ms(long ms) {
@@ -747,11 +769,14 @@ static void remove_dir(const char *dir) {
   nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* Wait until nginx answers (or fails); then until a stop signal. */
+/* Wait until every worker of nginx serves the store (or nginx fails);
+ * then until a stop signal. */
 static int supervise(const serve_opts *o, pid_t pid, const char *dir) {
   int status = 0;
   int ready = 0;
+  int code = 0;
   char reason[1024];
+  char body[256];
   for (long waited = 0; !ready; waited += 50) {
     if (g_stop) {
       stop_nginx(pid);
@@ -764,11 +789,19 @@ static int supervise(const serve_opts *o, pid_t pid, const char *dir) {
     }
     if (waited >= READY_TIMEOUT_MS) {
       stop_nginx(pid);
+      if (code == 503) {
+        return cli_error(CLI_EXIT_TROUBLE, CMD,
+                         "not every nginx worker serves the key store "
+                         "after %d s (%s); with --log-dir DIR, DIR/error.log "
+                         "says why",
+                         READY_TIMEOUT_MS / 1000, body);
+      }
       return cli_error(CLI_EXIT_TROUBLE, CMD,
                        "nginx did not answer on %s within %d s", o->listen,
                        READY_TIMEOUT_MS / 1000);
     }
-    ready = answers(o);
+    code = readiness(o, body, sizeof body);
+    ready = code == 200;
     if (!ready) {
       sleep_ms(50);
     }

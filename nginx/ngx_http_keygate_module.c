@@ -8,6 +8,7 @@
  *   responses       the JSON error contract of SPEC §1.4
  *   access phase    one kg_decide per request
  *   bad requests    nginx's own 400s, answered through error_page
+ *   readiness       keygate_status: does every worker serve every store
  *   reference API   keygate_mock_iocs (SPEC §3)
  *   variables       $keygate_decision, $keygate_key_id, $keygate_account,
  *                   $keygate_request_id
@@ -54,13 +55,28 @@
  * three lines of two names already hold a name twice (ambiguous). */
 #define NGX_HTTP_KEYGATE_MAX_FIELDS 8
 
+/* One worker's word about one store, in the store's shared zone: the
+ * worker of slot ngx_worker, pid, of configuration `generation`, serves
+ * the store until serves_until_ms (CLOCK_MONOTONIC; 0: it serves nothing).
+ * Written by that worker after every poll, cleared when it exits; read by
+ * keygate_status. */
+typedef struct {
+  ngx_pid_t pid; /* 0: free */
+  ngx_uint_t generation;
+  int64_t serves_until_ms;
+} ngx_http_keygate_slot_t;
+
 /* What every worker of this server shares about one store (in a shared
  * memory zone, under its slab pool's mutex): the newest change sequence any
- * worker has served, and the epoch it belongs to. */
+ * worker has served, and the epoch it belongs to; the configuration
+ * generation (the master adds one at every start and reload); one slot per
+ * worker. */
 typedef struct {
   int64_t seq;
   uint64_t epoch;
   ngx_uint_t set;
+  ngx_uint_t generation;
+  ngx_http_keygate_slot_t slot[NGX_MAX_PROCESSES];
 } ngx_http_keygate_shared_t;
 
 /* A full load running on its own thread: the thread writes store, snap
@@ -83,10 +99,12 @@ typedef struct {
   kg_snapshot *snap;       /* current snapshot; changed only between requests */
   kg_store *store;         /* this worker's connection; NULL in the master */
   ngx_log_t *log;
-  ngx_shm_zone_t *zone; /* ngx_http_keygate_shared_t */
-  int64_t fresh_ms;     /* CLOCK_MONOTONIC ms when snap last matched */
-  ngx_msec_t stale_at;  /* ngx_current_msec from which snap is too old */
-  int64_t seen_seq;     /* the newest sequence served (this worker or any) */
+  ngx_shm_zone_t *zone;          /* data: this db; the zone holds sh */
+  ngx_http_keygate_shared_t *sh; /* in the zone; NULL before it is mapped */
+  ngx_uint_t generation;         /* this configuration's, from the zone */
+  int64_t fresh_ms;              /* CLOCK_MONOTONIC ms when snap last matched */
+  ngx_msec_t stale_at; /* ngx_current_msec from which snap is too old */
+  int64_t seen_seq;    /* the newest sequence served (this worker or any) */
   uint64_t seen_epoch;
   unsigned refused : 1;    /* the store went backwards: answer 503 */
   unsigned opened : 1;     /* this worker opened the store once */
@@ -109,6 +127,7 @@ typedef struct {
   kg_pepper *pepper;     /* keygate_pepper_file, or NULL; wiped with the pool */
   ngx_event_t timer;
   ngx_flag_t verbose_error_log; /* accept an error_log at info or debug */
+  unsigned status : 1;          /* a keygate_status location exists */
 } ngx_http_keygate_main_conf_t;
 
 typedef struct {
@@ -164,6 +183,8 @@ static char *ngx_http_keygate_mock_iocs(ngx_conf_t *cf, ngx_command_t *cmd,
                                         void *conf);
 static char *ngx_http_keygate_bad_request(ngx_conf_t *cf, ngx_command_t *cmd,
                                           void *conf);
+static char *ngx_http_keygate_status(ngx_conf_t *cf, ngx_command_t *cmd,
+                                     void *conf);
 static ngx_int_t ngx_http_keygate_init_process(ngx_cycle_t *cycle);
 static void ngx_http_keygate_exit_process(ngx_cycle_t *cycle);
 
@@ -215,6 +236,8 @@ static ngx_command_t ngx_http_keygate_commands[] = {
      ngx_http_keygate_mock_iocs, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
     {ngx_string("keygate_bad_request"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
      ngx_http_keygate_bad_request, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
+    {ngx_string("keygate_status"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
+     ngx_http_keygate_status, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
     ngx_null_command};
 
 static ngx_http_module_t ngx_http_keygate_module_ctx = {
@@ -371,18 +394,25 @@ static int64_t ngx_http_keygate_now_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The zone of one store (master, every start and reload). zone->data is
+ * this configuration's db, data the previous configuration's (a reload:
+ * the zone and what it says live on). Either way the configuration gets a
+ * new generation: keygate_status counts only the workers of the newest. */
 static ngx_int_t ngx_http_keygate_zone_init(ngx_shm_zone_t *zone, void *data) {
-  if (data != NULL) { /* a reload: the zone and what it says live on */
-    zone->data = data;
-    return NGX_OK;
-  }
+  ngx_http_keygate_db_t *db = zone->data;
+  ngx_http_keygate_db_t *odb = data;
   ngx_slab_pool_t *shpool = (ngx_slab_pool_t *)zone->shm.addr;
-  ngx_http_keygate_shared_t *sh =
-      ngx_slab_calloc(shpool, sizeof(ngx_http_keygate_shared_t));
-  if (sh == NULL) {
-    return NGX_ERROR;
+  if (odb != NULL) {
+    db->sh = odb->sh;
+  } else {
+    db->sh = ngx_slab_calloc(shpool, sizeof(ngx_http_keygate_shared_t));
+    if (db->sh == NULL) {
+      return NGX_ERROR;
+    }
   }
-  zone->data = sh;
+  ngx_shmtx_lock(&shpool->mutex);
+  db->generation = ++db->sh->generation;
+  ngx_shmtx_unlock(&shpool->mutex);
   return NGX_OK;
 }
 
@@ -477,12 +507,16 @@ static char *ngx_http_keygate_db(ngx_conf_t *cf, ngx_command_t *cmd,
   }
   ngx_memcpy(ngx_cpymem(zname.data, "keygate:", sizeof("keygate:") - 1),
              db->path.data, db->path.len);
-  db->zone = ngx_shared_memory_add(cf, &zname, 8 * ngx_pagesize,
-                                   &ngx_http_keygate_module);
+  db->zone = ngx_shared_memory_add(
+      cf, &zname,
+      8 * ngx_pagesize +
+          ngx_align(sizeof(ngx_http_keygate_shared_t), ngx_pagesize),
+      &ngx_http_keygate_module);
   if (db->zone == NULL) {
     return NGX_CONF_ERROR;
   }
   db->zone->init = ngx_http_keygate_zone_init;
+  db->zone->data = db;
 
   ngx_http_keygate_db_t **slot = ngx_array_push(&mcf->dbs);
   if (slot == NULL) {
@@ -627,11 +661,11 @@ static void ngx_http_keygate_refresh(ngx_event_t *ev);
 /* Bring this worker's view of the shared zone up to date: adopt a newer
  * sequence another worker served for the same epoch. */
 static void ngx_http_keygate_sync_seen(ngx_http_keygate_db_t *db) {
-  if (db->zone == NULL || db->zone->data == NULL) {
+  if (db->sh == NULL) {
     return;
   }
   ngx_slab_pool_t *shpool = (ngx_slab_pool_t *)db->zone->shm.addr;
-  ngx_http_keygate_shared_t *sh = db->zone->data;
+  ngx_http_keygate_shared_t *sh = db->sh;
   ngx_shmtx_lock(&shpool->mutex);
   if (sh->set && sh->epoch == db->seen_epoch && sh->seq > db->seen_seq) {
     db->seen_seq = sh->seq;
@@ -646,11 +680,11 @@ static void ngx_http_keygate_publish(ngx_http_keygate_db_t *db, int64_t seq,
     db->seen_epoch = epoch;
     db->seen_seq = seq;
   }
-  if (db->zone == NULL || db->zone->data == NULL) {
+  if (db->sh == NULL) {
     return;
   }
   ngx_slab_pool_t *shpool = (ngx_slab_pool_t *)db->zone->shm.addr;
-  ngx_http_keygate_shared_t *sh = db->zone->data;
+  ngx_http_keygate_shared_t *sh = db->sh;
   ngx_shmtx_lock(&shpool->mutex);
   if (!sh->set || sh->epoch != epoch || sh->seq < seq) {
     sh->epoch = epoch;
@@ -658,6 +692,67 @@ static void ngx_http_keygate_publish(ngx_http_keygate_db_t *db, int64_t seq,
     sh->set = 1;
   }
   ngx_shmtx_unlock(&shpool->mutex);
+}
+
+/* Say in this worker's slot of db's zone whether, and until when, it
+ * serves db (after every poll). A worker of an older configuration (a
+ * reload's old workers, still finishing requests) never writes over a
+ * newer one's slot. */
+static void ngx_http_keygate_slot_set(ngx_http_keygate_main_conf_t *mcf,
+                                      ngx_http_keygate_db_t *db) {
+  if (db->sh == NULL || ngx_worker >= NGX_MAX_PROCESSES) {
+    return;
+  }
+  const int64_t until = db->snap != NULL && !db->refused
+                            ? db->fresh_ms + (int64_t)mcf->max_staleness
+                            : 0;
+  ngx_slab_pool_t *shpool = (ngx_slab_pool_t *)db->zone->shm.addr;
+  ngx_http_keygate_slot_t *slot = &db->sh->slot[ngx_worker];
+  ngx_shmtx_lock(&shpool->mutex);
+  if (slot->generation <= db->generation) {
+    slot->pid = ngx_pid;
+    slot->generation = db->generation;
+    slot->serves_until_ms = until;
+  }
+  ngx_shmtx_unlock(&shpool->mutex);
+}
+
+/* A worker that exits frees its slot (unless a newer worker has it). */
+static void ngx_http_keygate_slot_clear(ngx_http_keygate_db_t *db) {
+  if (db->sh == NULL || ngx_worker >= NGX_MAX_PROCESSES) {
+    return;
+  }
+  ngx_slab_pool_t *shpool = (ngx_slab_pool_t *)db->zone->shm.addr;
+  ngx_http_keygate_slot_t *slot = &db->sh->slot[ngx_worker];
+  ngx_shmtx_lock(&shpool->mutex);
+  if (slot->pid == ngx_pid) {
+    ngx_memzero(slot, sizeof(*slot));
+  }
+  ngx_shmtx_unlock(&shpool->mutex);
+}
+
+/* How many of the first `workers` slots of db name a live worker of this
+ * configuration that serves db now. */
+static ngx_uint_t ngx_http_keygate_serving(const ngx_http_keygate_db_t *db,
+                                           ngx_uint_t workers) {
+  if (db->sh == NULL) {
+    return 0;
+  }
+  const int64_t now = ngx_http_keygate_now_ms();
+  ngx_slab_pool_t *shpool = (ngx_slab_pool_t *)db->zone->shm.addr;
+  ngx_uint_t n = 0;
+  ngx_shmtx_lock(&shpool->mutex);
+  for (ngx_uint_t i = 0; i < workers && i < NGX_MAX_PROCESSES; i++) {
+    const ngx_http_keygate_slot_t *slot = &db->sh->slot[i];
+    /* a worker killed (-9) never cleared its slot: ask the kernel */
+    if (slot->pid != 0 && slot->generation == db->generation &&
+        slot->serves_until_ms > now &&
+        (slot->pid == ngx_pid || kill(slot->pid, 0) == 0 || errno == EPERM)) {
+      n++;
+    }
+  }
+  ngx_shmtx_unlock(&shpool->mutex);
+  return n;
 }
 
 /* When requests start to get 503 for staleness, in ngx_current_msec. */
@@ -1010,6 +1105,7 @@ static ngx_int_t ngx_http_keygate_init_process(ngx_cycle_t *cycle) {
     db->log = cycle->log;
     ngx_http_keygate_set_stale_at(mcf, db);
     ngx_http_keygate_poll(mcf, db);
+    ngx_http_keygate_slot_set(mcf, db);
   }
   mcf->timer.handler = ngx_http_keygate_refresh;
   mcf->timer.data = mcf;
@@ -1031,6 +1127,7 @@ static void ngx_http_keygate_exit_process(ngx_cycle_t *cycle) {
   }
   ngx_http_keygate_db_t **dbs = mcf->dbs.elts;
   for (ngx_uint_t i = 0; i < mcf->dbs.nelts; i++) {
+    ngx_http_keygate_slot_clear(dbs[i]);
     ngx_http_keygate_job_reap(&dbs[i]->job);
   }
 }
@@ -1044,6 +1141,7 @@ static void ngx_http_keygate_refresh(ngx_event_t *ev) {
   ngx_http_keygate_db_t **dbs = mcf->dbs.elts;
   for (ngx_uint_t i = 0; i < mcf->dbs.nelts; i++) {
     ngx_http_keygate_poll(mcf, dbs[i]);
+    ngx_http_keygate_slot_set(mcf, dbs[i]);
     if (dbs[i]->job.running && next > 100) {
       next = 100; /* pick up a full load soon after it ends */
     }
@@ -2184,6 +2282,108 @@ static char *ngx_http_keygate_bad_request(ngx_conf_t *cf, ngx_command_t *cmd,
   return NGX_CONF_OK;
 }
 
+/* ---- readiness (keygate_status) ----------------------------------------- */
+
+/*
+ * keygate_status — the content handler of a location that tells whether
+ * every worker of the current configuration serves every store
+ * (docs/server.md, "Readiness"): 200 {"ready":true,"workers":N,"serving":N},
+ * else 503 {"ready":false,...}, from the slots the workers keep in each
+ * store's shared zone. It holds no key, no path and no count of keys. Only
+ * a client on this host (a loopback address, the address it connected to,
+ * or a Unix socket) is answered; any other gets 404, which the location hands
+ * to error_page (gateway.conf: the path then behaves as every unknown path, key
+ * check first).
+ */
+static int ngx_http_keygate_is_local(ngx_connection_t *c) {
+  /* A client on this host that reached one of its other addresses comes
+   * from that address (Linux picks the destination as the source). */
+  if (ngx_connection_local_sockaddr(c, NULL, 0) == NGX_OK &&
+      ngx_cmp_sockaddr(c->sockaddr, c->socklen, c->local_sockaddr,
+                       c->local_socklen, 0) == NGX_OK) {
+    return 1;
+  }
+  switch (c->sockaddr->sa_family) {
+  case AF_INET: {
+    const struct sockaddr_in *sin = (const struct sockaddr_in *)c->sockaddr;
+    return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+  }
+#if (NGX_HAVE_INET6)
+  case AF_INET6: {
+    const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)c->sockaddr;
+    return IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr) ||
+           (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr) &&
+            sin6->sin6_addr.s6_addr[12] == 127);
+  }
+#endif
+#if (NGX_HAVE_UNIX_DOMAIN)
+  case AF_UNIX:
+    return 1;
+#endif
+  default:
+    return 0;
+  }
+}
+
+static ngx_int_t ngx_http_keygate_status_handler(ngx_http_request_t *r) {
+  if (!ngx_http_keygate_is_local(r->connection)) {
+    return NGX_HTTP_NOT_FOUND;
+  }
+  ngx_http_keygate_ctx_t *ctx = ngx_http_keygate_ctx(r);
+  if (ctx == NULL || ngx_http_keygate_request_id(ctx) == NULL) {
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+  }
+  if (!(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD))) {
+    static const char fmt[] =
+        "{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"Use GET "
+        "/_keygate/status.\",\"request_id\":\"%s\"}}";
+    if (NGX_HTTP_KEYGATE_HEADER(r, "Allow", "GET, HEAD", 9) == NULL) {
+      return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    return ngx_http_keygate_send_fixed(r, NGX_HTTP_NOT_ALLOWED, ctx->request_id,
+                                       fmt);
+  }
+  ngx_http_keygate_main_conf_t *mcf =
+      ngx_http_get_module_main_conf(r, ngx_http_keygate_module);
+  ngx_core_conf_t *ccf =
+      (ngx_core_conf_t *)ngx_get_conf(ngx_cycle->conf_ctx, ngx_core_module);
+  ngx_uint_t workers =
+      ngx_process == NGX_PROCESS_SINGLE ? 1 : (ngx_uint_t)ccf->worker_processes;
+  ngx_uint_t serving = workers;
+  ngx_http_keygate_db_t **dbs = mcf->dbs.elts;
+  for (ngx_uint_t i = 0; i < mcf->dbs.nelts; i++) {
+    ngx_uint_t n = ngx_http_keygate_serving(dbs[i], workers);
+    serving = n < serving ? n : serving;
+  }
+  const int ready = serving == workers;
+  u_char *body = ngx_pnalloc(r->pool, 96);
+  if (body == NULL) {
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+  }
+  u_char *last =
+      ngx_snprintf(body, 96, "{\"ready\":%s,\"workers\":%ui,\"serving\":%ui}",
+                   ready ? "true" : "false", workers, serving);
+  if (!ready && NGX_HTTP_KEYGATE_HEADER(r, "Retry-After", "1", 1) == NULL) {
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+  }
+  return ngx_http_keygate_send_json(
+      r, ready ? NGX_HTTP_OK : NGX_HTTP_SERVICE_UNAVAILABLE, ctx->request_id,
+      NULL, body, (size_t)(last - body));
+}
+
+static char *ngx_http_keygate_status(ngx_conf_t *cf, ngx_command_t *cmd,
+                                     void *conf) {
+  ngx_http_core_loc_conf_t *clcf =
+      ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+  ngx_http_keygate_main_conf_t *mcf =
+      ngx_http_conf_get_module_main_conf(cf, ngx_http_keygate_module);
+  (void)cmd;
+  (void)conf;
+  clcf->handler = ngx_http_keygate_status_handler;
+  mcf->status = 1;
+  return NGX_CONF_OK;
+}
+
 /* ---- reference API (SPEC §3) ----------------------------------------------
  */
 
@@ -2497,6 +2697,13 @@ static ngx_int_t ngx_http_keygate_init(ngx_conf_t *cf) {
     return NGX_ERROR;
   }
   *h = ngx_http_keygate_post_read_handler;
+
+  if (mcf->status && mcf->dbs.nelts == 0) {
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "keygate_status needs a keygate_db: it says whether "
+                       "every worker serves the key stores");
+    return NGX_ERROR;
+  }
 
   /* keygate checks keys somewhere (a keygate_db is configured) */
   if (mcf->dbs.nelts > 0 && mcf->verbose_error_log != 1 &&
