@@ -18,6 +18,11 @@
  * for a hit and a miss. Empty slots carry occupied = 0 in `reserved` and are
  * compared like the others.
  *
+ * A region (index.h) is the same table in the caller's memory after a
+ * 64-byte header; changes to it are bracketed by the header's generation
+ * (a seqlock: odd while changing), and kg_index_lookup_stable retries a
+ * lookup that a change overlapped.
+ *
  * Tables of 2 MiB and more are allocated on 2 MiB boundaries and advised
  * for transparent huge pages (madvise MADV_HUGEPAGE, where the kernel has
  * it): at millions of keys a lookup's two random bucket reads then miss the
@@ -49,13 +54,37 @@ typedef struct bucket {
   kg_record slot[KG_INDEX_BUCKET_SLOTS];
 } bucket;
 
+/*
+ * A region (kg_index_build_into, kg_index_attach): this header, then the
+ * buckets. One cache line, so the buckets stay line-aligned. `gen` is the
+ * seqlock of index.h: odd while the one writer applies a change. `magic`
+ * is written last when a region is built, so a half-built one never
+ * attaches.
+ */
+typedef struct region_header {
+  uint64_t magic;
+  uint32_t layout; /* sizeof(kg_record) << 8 | KG_INDEX_BUCKET_SLOTS */
+  uint32_t zero;
+  uint64_t nbuckets;
+  uint64_t count;
+  uint64_t gen;
+  uint64_t unused[3];
+} region_header;
+
+#define REGION_MAGIC 0x3178646967796b6bu /* "kkygidx1" little-endian */
+#define REGION_LAYOUT                                                          \
+  ((uint32_t)(sizeof(kg_record) << 8 | KG_INDEX_BUCKET_SLOTS))
+
 struct kg_index {
   bucket *buckets; /* aligned to 64, or to HUGE_PAGE when that big */
   size_t nbuckets;
-  size_t bytes; /* allocated for buckets */
-  size_t count;
-  int huge; /* 1 when madvise(MADV_HUGEPAGE) accepted the table */
+  size_t bytes;          /* allocated for buckets (0 for a region's view) */
+  size_t count;          /* a region's count is in its header */
+  int huge;              /* 1 when madvise(MADV_HUGEPAGE) accepted the table */
+  region_header *region; /* NULL: the table is the index's own */
 };
+
+_Static_assert(sizeof(region_header) == 64, "the header is one cache line");
 
 _Static_assert(sizeof(kg_record) == 64, "a slot is one cache line");
 /* The lookup selects the 32 bytes after the digest as four words. */
@@ -189,16 +218,10 @@ static int insert(kg_index *idx, kg_record r, uint64_t *rng) {
   return 0;
 }
 
-static kg_status try_build(const kg_record *recs, size_t n, size_t nbuckets,
-                           kg_index *idx) {
-  idx->buckets =
-      alloc_table(nbuckets * sizeof(bucket), &idx->bytes, &idx->huge);
-  if (idx->buckets == NULL) {
-    return KG_E_NOMEM;
-  }
-  idx->nbuckets = nbuckets;
+/* Insert recs[0..n) into idx's empty table (buckets and nbuckets set). */
+static kg_status fill(const kg_record *recs, size_t n, kg_index *idx) {
   idx->count = 0;
-  uint64_t rng = 0x9E3779B97F4A7C15u ^ (uint64_t)nbuckets;
+  uint64_t rng = 0x9E3779B97F4A7C15u ^ (uint64_t)idx->nbuckets;
   for (size_t i = 0; i < n; i++) {
     if (contains(idx, recs[i].digest)) {
       return KG_E_DUPLICATE_DIGEST;
@@ -211,6 +234,24 @@ static kg_status try_build(const kg_record *recs, size_t n, size_t nbuckets,
     idx->count++;
   }
   return KG_OK;
+}
+
+static kg_status try_build(const kg_record *recs, size_t n, size_t nbuckets,
+                           kg_index *idx) {
+  idx->buckets =
+      alloc_table(nbuckets * sizeof(bucket), &idx->bytes, &idx->huge);
+  if (idx->buckets == NULL) {
+    return KG_E_NOMEM;
+  }
+  idx->nbuckets = nbuckets;
+  return fill(recs, n, idx);
+}
+
+/* Buckets for `keys` records at the load factor. */
+static size_t buckets_for(size_t keys) {
+  size_t slots = keys * LOAD_FACTOR_DEN / LOAD_FACTOR_NUM + 1;
+  size_t nbuckets = (slots + KG_INDEX_BUCKET_SLOTS - 1) / KG_INDEX_BUCKET_SLOTS;
+  return nbuckets < 1 ? 1 : nbuckets;
 }
 
 kg_status kg_index_build_spare(const kg_record *recs, size_t n, size_t spare,
@@ -226,11 +267,7 @@ kg_status kg_index_build_spare(const kg_record *recs, size_t n, size_t spare,
   if (idx == NULL) {
     return KG_E_NOMEM;
   }
-  size_t slots = (n + spare) * LOAD_FACTOR_DEN / LOAD_FACTOR_NUM + 1;
-  size_t nbuckets = (slots + KG_INDEX_BUCKET_SLOTS - 1) / KG_INDEX_BUCKET_SLOTS;
-  if (nbuckets < 1) {
-    nbuckets = 1;
-  }
+  size_t nbuckets = buckets_for(n + spare);
   for (int attempt = 0; attempt < 8; attempt++) {
     kg_status s = try_build(recs, n, nbuckets, idx);
     if (s == KG_OK) {
@@ -256,11 +293,139 @@ kg_status kg_index_build(const kg_record *recs, size_t n, kg_index **out) {
   return kg_index_build_spare(recs, n, 0, out);
 }
 
+/* ---- regions: an index in the caller's memory ------------------------- */
+
+/* The count, wherever it lives. A region's is changed by its one writer;
+ * relaxed is enough: it is not the request path's business. */
+static size_t held(const kg_index *idx) {
+  return idx->region != NULL
+             ? (size_t)__atomic_load_n(&idx->region->count, __ATOMIC_RELAXED)
+             : idx->count;
+}
+
+static void set_held(kg_index *idx, size_t count) {
+  idx->count = count;
+  if (idx->region != NULL) {
+    __atomic_store_n(&idx->region->count, (uint64_t)count, __ATOMIC_RELAXED);
+  }
+}
+
+/* The writer's side of the seqlock (index.h): odd, then the change, then
+ * even. The release fence keeps the change's stores after the odd
+ * generation; the release store keeps them before the even one. */
+static void change_begin(kg_index *idx) {
+  if (idx->region != NULL) {
+    uint64_t g = __atomic_load_n(&idx->region->gen, __ATOMIC_RELAXED);
+    __atomic_store_n(&idx->region->gen, g + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+  }
+}
+
+static void change_end(kg_index *idx) {
+  if (idx->region != NULL) {
+    uint64_t g = __atomic_load_n(&idx->region->gen, __ATOMIC_RELAXED);
+    __atomic_store_n(&idx->region->gen, g + 1, __ATOMIC_RELEASE);
+  }
+}
+
+size_t kg_index_region_size(size_t keys) {
+  if (keys > KG_INDEX_MAX_KEYS) {
+    return 0;
+  }
+  return sizeof(region_header) + buckets_for(keys) * sizeof(bucket);
+}
+
+kg_status kg_index_build_into(const kg_record *recs, size_t n, void *mem,
+                              size_t cap) {
+  if (mem == NULL || (recs == NULL && n > 0) || ((uintptr_t)mem & 63) != 0 ||
+      cap < sizeof(region_header) + sizeof(bucket)) {
+    return KG_E_ARGUMENT;
+  }
+  region_header *h = mem;
+  kg_index view;
+  memset(&view, 0, sizeof view);
+  view.buckets = (bucket *)(h + 1);
+  view.nbuckets = (cap - sizeof(region_header)) / sizeof(bucket);
+  memset(mem, 0, sizeof(region_header) + view.nbuckets * sizeof(bucket));
+  if (n > KG_INDEX_MAX_KEYS ||
+      n * LOAD_FACTOR_DEN >
+          view.nbuckets * KG_INDEX_BUCKET_SLOTS * LOAD_FACTOR_NUM + 1) {
+    return KG_E_TOO_MANY_KEYS;
+  }
+  kg_status st = fill(recs, n, &view);
+  if (st != KG_OK) {
+    OPENSSL_cleanse(view.buckets, view.nbuckets * sizeof(bucket));
+    return st;
+  }
+  h->layout = REGION_LAYOUT;
+  h->nbuckets = view.nbuckets;
+  h->count = view.count;
+  h->gen = 0;
+  __atomic_store_n(&h->magic, REGION_MAGIC, __ATOMIC_RELEASE);
+  return KG_OK;
+}
+
+kg_status kg_index_attach(void *mem, size_t cap, kg_index **out) {
+  if (out == NULL) {
+    return KG_E_ARGUMENT;
+  }
+  *out = NULL;
+  if (mem == NULL || ((uintptr_t)mem & 63) != 0 ||
+      cap < sizeof(region_header)) {
+    return KG_E_ARGUMENT;
+  }
+  region_header *h = mem;
+  const uint64_t nb = h->nbuckets;
+  if (__atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) != REGION_MAGIC ||
+      h->layout != REGION_LAYOUT || nb == 0 ||
+      nb > (cap - sizeof(region_header)) / sizeof(bucket) ||
+      h->count > nb * KG_INDEX_BUCKET_SLOTS) {
+    return KG_E_ARGUMENT;
+  }
+  kg_index *idx = calloc(1, sizeof *idx);
+  if (idx == NULL) {
+    return KG_E_NOMEM;
+  }
+  idx->buckets = (bucket *)(h + 1);
+  idx->nbuckets = (size_t)nb;
+  idx->count = (size_t)h->count;
+  idx->region = h;
+  *out = idx;
+  return KG_OK;
+}
+
+uint64_t kg_index_generation(const kg_index *idx) {
+  return idx != NULL && idx->region != NULL
+             ? __atomic_load_n(&idx->region->gen, __ATOMIC_ACQUIRE)
+             : 0;
+}
+
+int kg_index_lookup_stable(const kg_index *idx,
+                           const uint8_t digest[KG_DIGEST_LEN], kg_record *out,
+                           unsigned tries) {
+  if (idx == NULL || idx->region == NULL) {
+    return kg_index_lookup(idx, digest, out);
+  }
+  for (unsigned t = 0; t < tries; t++) {
+    const uint64_t g1 = __atomic_load_n(&idx->region->gen, __ATOMIC_ACQUIRE);
+    if ((g1 & 1u) != 0) {
+      continue; /* a change is being applied */
+    }
+    const int found = kg_index_lookup(idx, digest, out);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (__atomic_load_n(&idx->region->gen, __ATOMIC_RELAXED) == g1) {
+      return found;
+    }
+  }
+  memset(out, 0, sizeof *out);
+  return -1;
+}
+
 void kg_index_free(kg_index *idx) {
   if (idx == NULL) {
     return;
   }
-  if (idx->buckets != NULL) {
+  if (idx->region == NULL && idx->buckets != NULL) {
     OPENSSL_cleanse(idx->buckets, idx->bytes);
     free(idx->buckets);
   }
@@ -268,7 +433,7 @@ void kg_index_free(kg_index *idx) {
 }
 
 size_t kg_index_count(const kg_index *idx) {
-  return idx != NULL ? idx->count : 0;
+  return idx != NULL ? held(idx) : 0;
 }
 
 size_t kg_index_memory(const kg_index *idx) {
@@ -290,7 +455,7 @@ static int insert_undoable(kg_index *idx, kg_record r) {
   }
   size_t path_b[MAX_PUT_KICKS];
   int path_s[MAX_PUT_KICKS];
-  uint64_t rng = 0x9E3779B97F4A7C15u ^ (uint64_t)idx->count;
+  uint64_t rng = 0x9E3779B97F4A7C15u ^ (uint64_t)held(idx);
   int kick = 0;
   for (; kick < MAX_PUT_KICKS; kick++) {
     int s = (int)(next_rand(&rng) % KG_INDEX_BUCKET_SLOTS);
@@ -315,10 +480,8 @@ static int insert_undoable(kg_index *idx, kg_record r) {
   return 0;
 }
 
-kg_status kg_index_put(kg_index *idx, const kg_record *rec) {
-  if (idx == NULL || rec == NULL || idx->nbuckets == 0) {
-    return KG_E_ARGUMENT;
-  }
+/* kg_index_put's change; on a region, inside the seqlock. */
+static kg_status put(kg_index *idx, const kg_record *rec) {
   kg_record r = *rec;
   r.reserved = SLOT_OCCUPIED;
   kg_record *slot = find_slot(idx, r.digest);
@@ -326,14 +489,25 @@ kg_status kg_index_put(kg_index *idx, const kg_record *rec) {
     *slot = r;
     return KG_OK;
   }
-  if (idx->count >= KG_INDEX_MAX_KEYS ||
-      (idx->count + 1) * LOAD_FACTOR_DEN >
+  const size_t count = held(idx);
+  if (count >= KG_INDEX_MAX_KEYS ||
+      (count + 1) * LOAD_FACTOR_DEN >
           idx->nbuckets * KG_INDEX_BUCKET_SLOTS * LOAD_FACTOR_NUM + 1 ||
       !insert_undoable(idx, r)) {
     return KG_E_TOO_MANY_KEYS;
   }
-  idx->count++;
+  set_held(idx, count + 1);
   return KG_OK;
+}
+
+kg_status kg_index_put(kg_index *idx, const kg_record *rec) {
+  if (idx == NULL || rec == NULL || idx->nbuckets == 0) {
+    return KG_E_ARGUMENT;
+  }
+  change_begin(idx);
+  const kg_status st = put(idx, rec);
+  change_end(idx);
+  return st;
 }
 
 int kg_index_remove(kg_index *idx, const uint8_t digest[KG_DIGEST_LEN]) {
@@ -344,8 +518,10 @@ int kg_index_remove(kg_index *idx, const uint8_t digest[KG_DIGEST_LEN]) {
   if (slot == NULL) {
     return 0;
   }
+  change_begin(idx);
   OPENSSL_cleanse(slot, sizeof *slot); /* reserved = 0: the slot is free */
-  idx->count--;
+  set_held(idx, held(idx) - 1);
+  change_end(idx);
   return 1;
 }
 

@@ -6,6 +6,8 @@
  * time-expired records, expiry exactly at `now` included. Presented digests
  * sit against a PROT_NONE page.
  */
+#define _DEFAULT_SOURCE 1 /* mkstemp, ftruncate, mmap */
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,7 +17,11 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "guard.h"
 #include "keygate/decision.h"
@@ -575,6 +581,354 @@ static void an_index_built_empty_takes_puts_up_to_its_spare(void **state) {
   free(pool);
 }
 
+/* ---- regions: the index in the caller's memory -------------------------- */
+
+/* 64-byte aligned, zero-filled memory for a region of `keys` records. */
+static void *region_mem(size_t keys, size_t *cap) {
+  *cap = kg_index_region_size(keys);
+  assert_true(*cap > 0 && *cap % 64 == 0);
+  void *mem = aligned_alloc(64, *cap);
+  assert_non_null(mem);
+  memset(mem, 0xA5, *cap); /* build_into writes every byte it uses */
+  return mem;
+}
+
+/* Build recs[0..n) into a region, growing it until the records fit
+ * (a cuckoo walk may give up where the heap build grows its table). */
+static void *build_region(const kg_record *recs, size_t n, size_t spare,
+                          size_t *cap) {
+  size_t keys = n + spare;
+  for (int attempt = 0; attempt < 8; attempt++) {
+    void *mem = region_mem(keys, cap);
+    kg_status st = kg_index_build_into(recs, n, mem, *cap);
+    if (st == KG_OK) {
+      return mem;
+    }
+    assert_int_equal(st, KG_E_TOO_MANY_KEYS);
+    free(mem);
+    keys = keys + keys / 4 + 1;
+  }
+  fail_msg("no region held %zu records", n);
+  return NULL;
+}
+
+/* xorshift64 */
+static uint64_t next64(uint64_t *x) {
+  *x ^= *x << 13;
+  *x ^= *x >> 7;
+  *x ^= *x << 17;
+  return *x;
+}
+
+/* The same answers, byte for byte, from a heap index and a region view of
+ * the same random records: every stored digest, and as many random ones
+ * (and each stored digest with one bit flipped). */
+static void a_region_answers_as_the_heap_index_on_random_sets(void **state) {
+  (void)state;
+  new_slot();
+  static const size_t sizes[] = {0, 1, 2, 37, 1000, 50000};
+  uint64_t x = 0x2545F4914F6CDD1Du;
+  for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+    const size_t n = sizes[si];
+    kg_record *recs = calloc(n ? n : 1, sizeof *recs);
+    assert_non_null(recs);
+    for (size_t i = 0; i < n; i++) {
+      for (size_t b = 0; b < KG_DIGEST_LEN; b += 8) {
+        uint64_t v = next64(&x);
+        memcpy(recs[i].digest + b, &v, 8);
+      }
+      recs[i].key_id = next64(&x);
+      recs[i].account_id = next64(&x) % 1000;
+      recs[i].expires_at = (int64_t)(next64(&x) % 4000000000u);
+      recs[i].status = (uint32_t)(next64(&x) % 4);
+    }
+    kg_index *heap = NULL;
+    assert_int_equal(kg_index_build(recs, n, &heap), KG_OK);
+    size_t cap = 0;
+    void *mem = build_region(recs, n, 0, &cap);
+    kg_index *view = NULL;
+    assert_int_equal(kg_index_attach(mem, cap, &view), KG_OK);
+    assert_int_equal(kg_index_count(view), n);
+    assert_int_equal(kg_index_generation(view), 0);
+    for (size_t i = 0; i < 3 * (n + 10); i++) {
+      uint8_t d[KG_DIGEST_LEN];
+      if (i < n) {
+        memcpy(d, recs[i].digest, KG_DIGEST_LEN);
+      } else if (i < 2 * n) {
+        memcpy(d, recs[i - n].digest, KG_DIGEST_LEN);
+        d[next64(&x) % KG_DIGEST_LEN] ^= (uint8_t)(1u << (next64(&x) % 8));
+      } else {
+        for (size_t b = 0; b < KG_DIGEST_LEN; b += 8) {
+          uint64_t v = next64(&x);
+          memcpy(d + b, &v, 8);
+        }
+      }
+      kg_record a;
+      kg_record b;
+      kg_record c;
+      const int ha = lookup(heap, d, &a);
+      const int hb = lookup(view, d, &b);
+      memcpy(slot, d, KG_DIGEST_LEN);
+      const int hc = kg_index_lookup_stable(view, (const uint8_t *)slot, &c, 4);
+      assert_int_equal(ha, i < n);
+      assert_int_equal(hb, ha);
+      assert_int_equal(hc, ha);
+      assert_memory_equal(&a, &b, sizeof a);
+      assert_memory_equal(&a, &c, sizeof a);
+    }
+    kg_index_free(view);
+    free(mem); /* the view never owned it */
+    kg_index_free(heap);
+    free(recs);
+  }
+}
+
+/* A random stream of puts and removes through a region view (the writer)
+ * and on a heap index: after every step a second view of the same memory
+ * (a reader) answers as the heap index for every digest of the pool, and
+ * the generation went up by 2 per change and is even. */
+static void changes_through_a_region_match_the_heap_index(void **state) {
+  (void)state;
+  new_slot();
+  enum { POOL = 500, STEPS = 3000 };
+  kg_record *pool = make_records(POOL);
+  kg_index *heap = NULL;
+  assert_int_equal(kg_index_build_spare(pool, 100, 250, &heap), KG_OK);
+  size_t cap = 0;
+  void *mem = build_region(pool, 100, 250, &cap);
+  kg_index *writer = NULL;
+  kg_index *reader = NULL;
+  assert_int_equal(kg_index_attach(mem, cap, &writer), KG_OK);
+  assert_int_equal(kg_index_attach(mem, cap, &reader), KG_OK);
+  uint64_t x = 88172645463325252u;
+  uint64_t gen = 0;
+  for (int step = 0; step < STEPS; step++) {
+    const size_t i = (size_t)(next64(&x) % POOL);
+    if ((x >> 20) % 3 == 0) {
+      const int removed = kg_index_remove(heap, pool[i].digest);
+      assert_int_equal(kg_index_remove(writer, pool[i].digest), removed);
+      gen += removed ? 2 : 0;
+    } else {
+      kg_record r = pool[i];
+      r.status = (uint32_t)((x >> 30) % 3);
+      r.expires_at = (int64_t)(x >> 40);
+      const kg_status sh = kg_index_put(heap, &r);
+      const kg_status sw = kg_index_put(writer, &r);
+      /* tables of other sizes could fill at other times: make both
+       * hold the same records again */
+      if (sh != sw) {
+        if (sh == KG_OK) {
+          (void)kg_index_remove(heap, r.digest);
+        } else {
+          assert_int_equal(sw, KG_OK);
+          assert_int_equal(kg_index_remove(writer, r.digest), 1);
+          gen += 2;
+        }
+      }
+      gen += 2;
+    }
+    assert_int_equal(kg_index_generation(reader), gen);
+    assert_int_equal(kg_index_count(reader), kg_index_count(heap));
+    if (step % 100 == 0 || step == STEPS - 1) {
+      for (size_t k = 0; k < POOL; k++) {
+        kg_record a;
+        kg_record b;
+        const int ha = lookup(heap, pool[k].digest, &a);
+        memcpy(slot, pool[k].digest, KG_DIGEST_LEN);
+        assert_int_equal(
+            kg_index_lookup_stable(reader, (const uint8_t *)slot, &b, 1), ha);
+        assert_memory_equal(&a, &b, sizeof a);
+      }
+    }
+  }
+  kg_index_free(reader);
+  kg_index_free(writer);
+  free(mem);
+  kg_index_free(heap);
+  free(pool);
+}
+
+/* One writer and one reader at once, each through its own MAP_SHARED
+ * mapping of one file (as two nginx workers would map it). The writer
+ * updates the STABLE records again and again (each version writes the
+ * same number into account_id and expires_at) and inserts and removes
+ * CHURN others, whose cuckoo walks move stable records between buckets.
+ * The reader looks the stable records up the whole time: every answer it
+ * gets is a hit with the two fields equal — never a miss of a record that
+ * is always there, never half of an update; -1 (no quiet moment in its
+ * tries) is allowed and counted, it fails closed. */
+enum { STABLE = 200, CHURN = 1800, ROUNDS = 100 };
+
+typedef struct {
+  kg_index *view;
+  const kg_record *pool;
+  int done;     /* __atomic */
+  size_t tried; /* __atomic: lookups begun, so the writer can wait */
+  size_t answers, misses, torn, busy;
+} race_t;
+
+static void *race_reader(void *arg) {
+  race_t *r = arg;
+  uint64_t x = 0x9E3779B97F4A7C15u;
+  while (!__atomic_load_n(&r->done, __ATOMIC_ACQUIRE)) {
+    const size_t i = (size_t)(next64(&x) % STABLE);
+    __atomic_add_fetch(&r->tried, 1, __ATOMIC_RELEASE);
+    kg_record out;
+    const int got =
+        kg_index_lookup_stable(r->view, r->pool[i].digest, &out, 1000);
+    if (got < 0) {
+      r->busy++;
+      continue;
+    }
+    r->answers++;
+    if (got != 1) {
+      r->misses++;
+    } else if ((int64_t)out.account_id != out.expires_at ||
+               out.key_id != r->pool[i].key_id) {
+      r->torn++;
+    }
+  }
+  return NULL;
+}
+
+static void a_reader_never_sees_half_a_change(void **state) {
+  (void)state;
+  kg_record *pool = make_records(STABLE + CHURN);
+  for (size_t i = 0; i < STABLE; i++) {
+    pool[i].account_id = 0;
+    pool[i].expires_at = 0;
+  }
+  char path[] = "/tmp/keygate-region-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  unlink(path);
+  /* room for half the churn: the table runs full, inserts walk (and move
+   * stable records) and some find no room */
+  size_t cap = kg_index_region_size(STABLE + CHURN / 2);
+  assert_int_equal(ftruncate(fd, (off_t)cap), 0);
+  void *wmem = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  void *rmem = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  assert_true(wmem != MAP_FAILED && rmem != MAP_FAILED && wmem != rmem);
+  close(fd);
+  assert_int_equal(kg_index_build_into(pool, STABLE, wmem, cap), KG_OK);
+  race_t race = {0};
+  kg_index *writer = NULL;
+  assert_int_equal(kg_index_attach(wmem, cap, &writer), KG_OK);
+  assert_int_equal(kg_index_attach(rmem, cap, &race.view), KG_OK);
+  race.pool = pool;
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, race_reader, &race), 0);
+  uint64_t x = 0xD1B54A32D192ED03u;
+  size_t changes = 0;
+  for (int round = 1; round <= ROUNDS; round++) {
+    for (size_t i = 0; i < STABLE; i++) {
+      kg_record rec = pool[i];
+      rec.account_id = (uint64_t)round;
+      rec.expires_at = round;
+      assert_int_equal(kg_index_put(writer, &rec), KG_OK);
+      const size_t c = STABLE + (size_t)(next64(&x) % CHURN);
+      if (kg_index_contains(writer, pool[c].digest)) {
+        assert_int_equal(kg_index_remove(writer, pool[c].digest), 1);
+      } else {
+        (void)kg_index_put(writer, &pool[c]);
+      }
+      changes += 2;
+      /* let the reader begin a lookup between these changes and the next
+       * ones (bounded: it may be descheduled) */
+      const size_t seen = __atomic_load_n(&race.tried, __ATOMIC_ACQUIRE);
+      for (int spin = 0; spin < 100000 &&
+                         __atomic_load_n(&race.tried, __ATOMIC_ACQUIRE) == seen;
+           spin++) {
+      }
+    }
+  }
+  __atomic_store_n(&race.done, 1, __ATOMIC_RELEASE);
+  assert_int_equal(pthread_join(th, NULL), 0);
+  print_message("%zu changes; the reader: %zu answers, %zu misses, %zu torn, "
+                "%zu without a quiet moment\n",
+                changes, race.answers, race.misses, race.torn, race.busy);
+  assert_true(race.answers > 0);
+  assert_int_equal(race.misses, 0);
+  assert_int_equal(race.torn, 0);
+  assert_true(kg_index_generation(race.view) >= 2 * (uint64_t)ROUNDS * STABLE);
+  kg_index_free(race.view);
+  kg_index_free(writer);
+  munmap(wmem, cap);
+  munmap(rmem, cap);
+  free(pool);
+}
+
+/* A region the writer left mid-change (it died: the generation stays odd)
+ * gives no answer at all, never a guess. */
+static void a_region_left_mid_change_answers_nothing(void **state) {
+  (void)state;
+  new_slot();
+  kg_record *recs = make_records(10);
+  size_t cap = 0;
+  void *mem = build_region(recs, 10, 0, &cap);
+  kg_index *view = NULL;
+  assert_int_equal(kg_index_attach(mem, cap, &view), KG_OK);
+  uint64_t *gen = (uint64_t *)mem + 4; /* the header's gen */
+  assert_int_equal(kg_index_generation(view), *gen);
+  *gen = 7;
+  kg_record out;
+  memset(&out, 0xFF, sizeof out);
+  memcpy(slot, recs[3].digest, KG_DIGEST_LEN);
+  assert_int_equal(
+      kg_index_lookup_stable(view, (const uint8_t *)slot, &out, 50), -1);
+  assert_true(is_zero(&out, sizeof out));
+  *gen = 8;
+  assert_int_equal(kg_index_lookup_stable(view, (const uint8_t *)slot, &out, 1),
+                   1);
+  assert_true(out.key_id == recs[3].key_id);
+  kg_index_free(view);
+  free(mem);
+  free(recs);
+}
+
+/* What is not a whole region of this layout does not attach; a build that
+ * does not fit says so and leaves nothing attachable. */
+static void only_whole_regions_attach(void **state) {
+  (void)state;
+  kg_record *recs = make_records(100);
+  size_t cap = 0;
+  void *mem = build_region(recs, 100, 0, &cap);
+  kg_index *view = NULL;
+  assert_int_equal(kg_index_attach(NULL, cap, &view), KG_E_ARGUMENT);
+  assert_int_equal(kg_index_attach(mem, cap, NULL), KG_E_ARGUMENT);
+  assert_int_equal(kg_index_attach((char *)mem + 8, cap - 64, &view),
+                   KG_E_ARGUMENT); /* misaligned */
+  assert_int_equal(kg_index_attach(mem, cap - 128, &view),
+                   KG_E_ARGUMENT); /* the table runs past cap */
+  assert_int_equal(kg_index_attach(mem, 32, &view), KG_E_ARGUMENT);
+  uint64_t *h = mem;
+  h[3] = h[2] * KG_INDEX_BUCKET_SLOTS + 1; /* count over the table */
+  assert_int_equal(kg_index_attach(mem, cap, &view), KG_E_ARGUMENT);
+  h[3] = 100;
+  h[0] ^= 1; /* not the magic */
+  assert_int_equal(kg_index_attach(mem, cap, &view), KG_E_ARGUMENT);
+  h[0] ^= 1;
+  assert_int_equal(kg_index_attach(mem, cap, &view), KG_OK);
+  assert_null(NULL);
+  kg_index_free(view);
+  /* too small for 100 records: refused, and the memory is no region */
+  size_t small = kg_index_region_size(50);
+  assert_int_equal(kg_index_build_into(recs, 100, mem, small),
+                   KG_E_TOO_MANY_KEYS);
+  assert_int_equal(kg_index_attach(mem, cap, &view), KG_E_ARGUMENT);
+  assert_int_equal(kg_index_build_into(recs, 1, (char *)mem + 8, cap - 64),
+                   KG_E_ARGUMENT);
+  assert_int_equal(kg_index_build_into(recs, 1, mem, 64), KG_E_ARGUMENT);
+  assert_int_equal(kg_index_build_into(NULL, 1, mem, cap), KG_E_ARGUMENT);
+  recs[7] = recs[3];
+  assert_int_equal(kg_index_build_into(recs, 100, mem, cap),
+                   KG_E_DUPLICATE_DIGEST);
+  assert_int_equal(kg_index_attach(mem, cap, &view), KG_E_ARGUMENT);
+  assert_int_equal(kg_index_region_size((size_t)KG_INDEX_MAX_KEYS + 1), 0);
+  free(mem);
+  free(recs);
+}
+
 #define T(f) cmocka_unit_test_teardown(f, guard_teardown)
 
 int main(void) {
@@ -596,6 +950,11 @@ int main(void) {
       T(malformed_key_ids_are_refused),
       T(puts_and_removes_match_a_model_on_random_streams),
       T(an_index_built_empty_takes_puts_up_to_its_spare),
+      T(a_region_answers_as_the_heap_index_on_random_sets),
+      T(changes_through_a_region_match_the_heap_index),
+      T(a_reader_never_sees_half_a_change),
+      T(a_region_left_mid_change_answers_nothing),
+      T(only_whole_regions_attach),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

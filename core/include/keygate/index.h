@@ -15,11 +15,14 @@
  * record, or on whether the lookup hit: a miss does exactly the work of a
  * hit.
  *
- * Building allocates; lookups allocate nothing. A built index may be
+ * Building allocates (or writes into memory the caller gives: a region,
+ * below); lookups allocate nothing. A built index may be
  * shared by any number of threads for lookups as long as nobody changes it;
  * kg_index_put and kg_index_remove change it in place and must not run
- * while another thread looks up (the nginx worker that uses them is
- * single-threaded: a change runs between two requests, never inside one).
+ * while another thread looks up with kg_index_lookup (the nginx worker
+ * that uses them is single-threaded: a change runs between two requests,
+ * never inside one); a region's readers use kg_index_lookup_stable, which
+ * may run while its one writer changes it.
  */
 #ifndef KEYGATE_INDEX_H
 #define KEYGATE_INDEX_H
@@ -107,6 +110,64 @@ int kg_index_remove(kg_index *idx, const uint8_t digest[KG_DIGEST_LEN]);
 /* kg_index_contains — 1 when a record with this digest is held. Not
  * constant-time (maintenance only; requests use kg_index_lookup). */
 int kg_index_contains(const kg_index *idx, const uint8_t digest[KG_DIGEST_LEN]);
+
+/*
+ * An index in memory the caller provides: a region (a self-describing
+ * header, then the buckets) that can live in a file mapped MAP_SHARED by
+ * several processes, written by one of them and read by all (the nginx
+ * module's one index per server, docs/server.md).
+ *
+ * kg_index_region_size — bytes a region for `keys` records needs
+ * (the table kg_index_build_spare would make for them), a multiple of 64.
+ * 0 when keys is over KG_INDEX_MAX_KEYS.
+ *
+ * kg_index_build_into — build a region of recs[0..n) in mem (cap bytes,
+ * 64-byte aligned, zeroed or not: every byte is written). The table takes
+ * all of cap after the header, so what is left over after n records is
+ * room for kg_index_put. KG_OK; KG_E_TOO_MANY_KEYS when they do not fit
+ * (offer a bigger region: kg_index_region_size(n * 5 / 4) ...);
+ * KG_E_DUPLICATE_DIGEST; KG_E_ARGUMENT (NULL, misaligned, smaller than
+ * one bucket). The region is then ready to attach.
+ *
+ * kg_index_attach — a view of the region in mem (cap bytes): no copy, and
+ * freeing the view (kg_index_free) leaves mem alone. The header is checked
+ * (kind, layout, table within cap, count within the table):
+ * KG_E_ARGUMENT when it is not a region of this layout. Every view of one
+ * region sees the others' changes. kg_index_memory counts the view only.
+ */
+size_t kg_index_region_size(size_t keys);
+kg_status kg_index_build_into(const kg_record *recs, size_t n, void *mem,
+                              size_t cap);
+kg_status kg_index_attach(void *mem, size_t cap, kg_index **out);
+
+/*
+ * One writer, many readers (a seqlock). A region carries a generation
+ * counter: even when the table is whole, odd while kg_index_put or
+ * kg_index_remove changes it (each makes it odd, applies its one change,
+ * makes it even: +2 per change, with release ordering). Readers never
+ * write the region, so they never wait for each other or hold up the
+ * writer. There must be one writer per region at a time (the caller
+ * elects it).
+ *
+ * kg_index_lookup_stable — kg_index_lookup on an index another thread or
+ * process may be changing: read the generation (even, else try again),
+ * look up, fence, read it again; a change in between makes the answer
+ * void and the lookup is tried again. Returns 1 or 0 as kg_index_lookup,
+ * the answer of a table between two whole changes — never half of one —,
+ * or -1 (with *out zeroed) when `tries` attempts saw no such table: a
+ * writer mid-change, or one that died mid-change (the generation stays
+ * odd: rebuild the region). The caller decides nothing on -1 (fail
+ * closed). On an index that is not a region it is kg_index_lookup. Its
+ * timing is kg_index_lookup's per attempt; the number of attempts depends
+ * on the writer, never on a stored or presented digest.
+ *
+ * kg_index_generation — the region's generation (0 for an index that is
+ * not a region): a reader that saw it move knows the table changed.
+ */
+int kg_index_lookup_stable(const kg_index *idx,
+                           const uint8_t digest[KG_DIGEST_LEN], kg_record *out,
+                           unsigned tries);
+uint64_t kg_index_generation(const kg_index *idx);
 
 /* "key_" + 11 base62 digits + NUL */
 #define KG_KEY_ID_STR_LEN 16
