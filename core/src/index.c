@@ -365,6 +365,26 @@ kg_status kg_index_build_into(const kg_record *recs, size_t n, void *mem,
   return KG_OK;
 }
 
+size_t kg_index_region_bytes(const kg_index *src) {
+  return src != NULL ? sizeof(region_header) + src->nbuckets * sizeof(bucket)
+                     : 0;
+}
+
+kg_status kg_index_copy_into(const kg_index *src, void *mem, size_t cap) {
+  if (src == NULL || mem == NULL || ((uintptr_t)mem & 63) != 0 ||
+      src->nbuckets == 0 || cap < kg_index_region_bytes(src)) {
+    return KG_E_ARGUMENT;
+  }
+  region_header *h = mem;
+  memset(h, 0, sizeof *h);
+  memcpy(h + 1, src->buckets, src->nbuckets * sizeof(bucket));
+  h->layout = REGION_LAYOUT;
+  h->nbuckets = src->nbuckets;
+  h->count = held(src);
+  __atomic_store_n(&h->magic, REGION_MAGIC, __ATOMIC_RELEASE);
+  return KG_OK;
+}
+
 kg_status kg_index_attach(void *mem, size_t cap, kg_index **out) {
   if (out == NULL) {
     return KG_E_ARGUMENT;

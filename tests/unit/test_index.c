@@ -858,6 +858,56 @@ static void a_reader_never_sees_half_a_change(void **state) {
   free(pool);
 }
 
+/* A copy of a heap index's table into a region answers as the heap index
+ * for every digest, and goes on doing so through the same changes (the
+ * same table: the same room, the same cuckoo walks). */
+static void a_copied_region_answers_as_its_source(void **state) {
+  (void)state;
+  new_slot();
+  enum { POOL = 3000 };
+  kg_record *pool = make_records(POOL);
+  kg_index *heap = NULL;
+  assert_int_equal(kg_index_build_spare(pool, 1000, 500, &heap), KG_OK);
+  const size_t cap = kg_index_region_bytes(heap);
+  assert_true(cap > 64 && cap % 64 == 0);
+  void *mem = aligned_alloc(64, cap);
+  assert_non_null(mem);
+  memset(mem, 0x5A, cap);
+  assert_int_equal(kg_index_copy_into(heap, mem, cap - 64), KG_E_ARGUMENT);
+  assert_int_equal(kg_index_copy_into(NULL, mem, cap), KG_E_ARGUMENT);
+  assert_int_equal(kg_index_copy_into(heap, mem, cap), KG_OK);
+  kg_index *view = NULL;
+  assert_int_equal(kg_index_attach(mem, cap, &view), KG_OK);
+  assert_int_equal(kg_index_count(view), 1000);
+  assert_int_equal(kg_index_region_bytes(view), cap);
+  uint64_t x = 0x9E3779B97F4A7C15u;
+  for (int round = 0; round < 4; round++) {
+    for (size_t k = 0; k < POOL; k++) {
+      kg_record a;
+      kg_record b;
+      const int ha = lookup(heap, pool[k].digest, &a);
+      assert_int_equal(lookup(view, pool[k].digest, &b), ha);
+      assert_memory_equal(&a, &b, sizeof a);
+    }
+    for (int step = 0; step < 400; step++) {
+      const size_t i = (size_t)(next64(&x) % POOL);
+      if (x % 3 == 0) {
+        assert_int_equal(kg_index_remove(view, pool[i].digest),
+                         kg_index_remove(heap, pool[i].digest));
+      } else {
+        kg_record r = pool[i];
+        r.status = (uint32_t)(x >> 40) % 3;
+        assert_int_equal(kg_index_put(view, &r), kg_index_put(heap, &r));
+      }
+    }
+    assert_int_equal(kg_index_count(view), kg_index_count(heap));
+  }
+  kg_index_free(view);
+  free(mem);
+  kg_index_free(heap);
+  free(pool);
+}
+
 /* A region the writer left mid-change (it died: the generation stays odd)
  * gives no answer at all, never a guess. */
 static void a_region_left_mid_change_answers_nothing(void **state) {
@@ -953,6 +1003,7 @@ int main(void) {
       T(a_region_answers_as_the_heap_index_on_random_sets),
       T(changes_through_a_region_match_the_heap_index),
       T(a_reader_never_sees_half_a_change),
+      T(a_copied_region_answers_as_its_source),
       T(a_region_left_mid_change_answers_nothing),
       T(only_whole_regions_attach),
   };
