@@ -3,15 +3,16 @@
  * against a keys file or the key store, and print the decision as one JSON
  * line; with --batch, every head of stdin in a row, one JSON line each.
  *
- *   keygate check (--keys FILE | --db PATH) [--now ISO8601] [--fail]
- *                 [--batch] [--prefix sk_live_] [--policy strict|prefix]
- *                 [--realm api] < request.txt
+ *   keygate check (--keys FILE | --db PATH [--pepper-file FILE])
+ *                 [--now ISO8601] [--fail] [--batch] [--prefix sk_live_]
+ *                 [--policy strict|prefix] [--realm api] < request.txt
  *
- * --db defaults to $KEYGATE_DB. Exit codes (docs/cli.md): 0 every head was
- * answered (whatever the answer), or with --fail every head was let
- * through; 1 with --fail, a head was refused (any decision but valid, or a
- * refusal before authentication); 2 trouble: a usage error, a keys file
- * or store that cannot be read, stdin that ends inside a head.
+ * --db defaults to $KEYGATE_DB, --pepper-file to $KEYGATE_PEPPER_FILE. Exit
+ * codes (docs/cli.md): 0 every head was answered (whatever the answer), or with
+ * --fail every head was let through; 1 with --fail, a head was refused (any
+ * decision but valid, or a refusal before authentication); 2 trouble: a usage
+ * error, a keys file or store that cannot be read, stdin that ends inside a
+ * head.
  */
 #define _GNU_SOURCE /* ssize_t, read with -std=c11 */
 #include <errno.h>
@@ -38,9 +39,10 @@ typedef struct check_opts {
   const char *prefix;
   const char *policy;
   const char *realm;
-  int64_t now_t; /* --now, or the time at the start */
-  int fail;      /* --fail: exit 1 when a head is refused */
-  int batch;     /* --batch: every head of stdin */
+  const char *pepper_file; /* --pepper-file (with --db), or NULL */
+  int64_t now_t;           /* --now, or the time at the start */
+  int fail;                /* --fail: exit 1 when a head is refused */
+  int batch;               /* --batch: every head of stdin */
 } check_opts;
 
 static void usage(FILE *f) {
@@ -61,6 +63,8 @@ static void usage(FILE *f) {
           "                   deactivated or expired: the file 'keygate keys "
           "seed --out' writes\n"
           "  --db PATH        the key store (default $KEYGATE_DB)\n"
+          "  --pepper-file FILE  the pepper of a peppered store (default\n"
+          "                   $KEYGATE_PEPPER_FILE; docs/store.md)\n"
           "  --now ISO8601    decide as at this UTC time, e.g. "
           "2026-01-01T00:00:00Z\n"
           "  --fail           exit 1 when a request is refused (anything but "
@@ -87,10 +91,15 @@ static int parse_args(int argc, char **argv, check_opts *o) {
   o->policy = "strict";
   o->realm = KG_DEFAULT_REALM;
   const cli_opt opts[] = {
-      {"--keys", &o->keys_file, NULL}, {"--db", &o->db, NULL},
-      {"--now", &o->now, NULL},        {"--prefix", &o->prefix, NULL},
-      {"--policy", &o->policy, NULL},  {"--realm", &o->realm, NULL},
-      {"--fail", NULL, &o->fail},      {"--batch", NULL, &o->batch},
+      {"--keys", &o->keys_file, NULL},
+      {"--db", &o->db, NULL},
+      {"--now", &o->now, NULL},
+      {"--prefix", &o->prefix, NULL},
+      {"--policy", &o->policy, NULL},
+      {"--realm", &o->realm, NULL},
+      {"--pepper-file", &o->pepper_file, NULL},
+      {"--fail", NULL, &o->fail},
+      {"--batch", NULL, &o->batch},
   };
   int rc = cli_parse_opts(CMD, argc, argv, opts, sizeof opts / sizeof *opts,
                           NULL, 0, NULL);
@@ -114,6 +123,11 @@ static int parse_args(int argc, char **argv, check_opts *o) {
   }
   if (o->db != NULL && o->db[0] == '\0') {
     return cli_error(CLI_EXIT_USAGE, CMD, "--db needs a path");
+  }
+  if (o->keys_file != NULL && o->pepper_file != NULL) {
+    return cli_error(CLI_EXIT_USAGE, CMD,
+                     "--pepper-file goes with --db (a peppered store); a "
+                     "--keys FILE holds the keys themselves");
   }
 #ifndef KEYGATE_HAVE_STORE
   if (o->db != NULL) {
@@ -460,7 +474,24 @@ static int load_keys(const check_opts *o, check_state *st,
     return rc;
   }
 #ifdef KEYGATE_HAVE_STORE
-  int rc = cli_store_open_as(CMD, o->db, KG_STORE_READONLY, NULL, &st->store);
+  /* A peppered store (--pepper-file, else $KEYGATE_PEPPER_FILE): the store
+   * is opened with the pepper (its check value compared) and presented
+   * keys are digested HMAC-SHA-256 under it, as the server does. */
+  kg_pepper pepper;
+  const kg_pepper *use;
+  int rc = cli_pepper_read(CMD, o->pepper_file, &pepper, &use);
+  if (rc != 0) {
+    return rc;
+  }
+  rc = cli_store_open_as(CMD, o->db, KG_STORE_READONLY, use, &st->store);
+  if (rc == 0 && use != NULL) {
+    kg_digester_free(st->dg);
+    st->dg = NULL;
+    if (kg_digester_new(use->bytes, use->len, &st->dg) != KG_OK) {
+      rc = cli_error(CLI_EXIT_TROUBLE, CMD, "OpenSSL HMAC-SHA-256 failed");
+    }
+  }
+  kg_pepper_wipe(&pepper);
   if (rc != 0) {
     return rc;
   }
@@ -634,7 +665,7 @@ int cmd_check(int argc, char **argv) {
     state_free(&st);
     return rc;
   }
-  checker.digester = st.dg;
+  checker.digester = st.dg; /* after load_keys: a pepper may replace it */
   checker.index = index;
 
   static input in; /* large: a whole head */

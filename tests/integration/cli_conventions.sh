@@ -152,6 +152,24 @@ assert_eq invalid_api_key "$(json_get "$TMP/out" decision)" "--keys wins over KE
 assert_exit 2 "--db beats KEYGATE_DB" -- "$KEYGATE" check --db "$TMP/other.db" <"$TMP/req"
 one_line "--db beats KEYGATE_DB" "keygate check: no key store at $TMP/other.db"
 assert_exit 2 "--keys and --db" -- "$KEYGATE" check --keys "$TMP/empty.tsv" --db "$KEYGATE_DB" <"$TMP/req"
+# a peppered store: check --db needs its pepper, by flag or by variable,
+# as the store commands do
+head -c 48 /dev/urandom | base64 | head -c 48 >"$TMP/pepper"
+chmod 600 "$TMP/pepper"
+"$KEYGATE" keys seed --valid 1 --out "$TMP/p.tsv" --db "$TMP/p.db" --pepper-file "$TMP/pepper" >/dev/null
+PKEY=$(cut -f2 "$TMP/p.tsv")
+printf 'GET / HTTP/1.1\r\nHost: a\r\nX-API-Key: %s\r\n\r\n' "$PKEY" >"$TMP/preq"
+assert_exit 0 "check --db --pepper-file=FILE" -- \
+  "$KEYGATE" check --db "$TMP/p.db" --pepper-file="$TMP/pepper" <"$TMP/preq"
+assert_eq valid "$(json_get "$TMP/out" decision)" "a peppered store's key is valid with its pepper"
+KEYGATE_PEPPER_FILE=$TMP/pepper assert_exit 0 "check with KEYGATE_PEPPER_FILE" -- \
+  "$KEYGATE" check --db "$TMP/p.db" <"$TMP/preq"
+assert_eq valid "$(json_get "$TMP/out" decision)" "the pepper of KEYGATE_PEPPER_FILE"
+assert_exit 2 "check of a peppered store without its pepper" -- "$KEYGATE" check --db "$TMP/p.db" <"$TMP/preq"
+assert_contains "$(cat "$TMP/err")" "is peppered" "without its pepper: says so"
+assert_not_contains "$(cat "$TMP/out" "$TMP/err")" "$PKEY" "no key printed"
+refused "--keys with --pepper-file" "keygate check: --pepper-file goes with --db" \
+  check --keys "$TMP/p.tsv" --pepper-file "$TMP/pepper"
 unset KEYGATE_DB
 refused "check without --keys, --db or KEYGATE_DB" \
   "keygate check: give --keys FILE or --db PATH (or set KEYGATE_DB)" check
