@@ -15,15 +15,6 @@ static kg_status finish(kg_decision *out, kg_status decision,
   return decision;
 }
 
-/* The URL scans kg_decide runs inside the key's path (hotpath.h). */
-typedef struct url_job {
-  const kg_key_policy *policy;
-  kg_span target;
-  const kg_field *fields;
-  size_t n;
-  kg_url_hosts hosts;
-} url_job;
-
 /* A key in the URL outranks the key's own outcome (SPEC §1.3): the
  * decision then names no key and no source, as kg_credential_extract's. */
 static kg_status in_url(kg_decision *out, kg_status why) {
@@ -35,27 +26,19 @@ static kg_status in_url(kg_decision *out, kg_status why) {
   return finish(out, KG_API_KEY_IN_QUERY, why);
 }
 
-/* The key refused before the lookup: the URL first, if there is one. */
-static kg_status refused(kg_decision *out, const url_job *url, kg_status why) {
-  if (url != NULL) {
-    kg_status u = kg_credential_url(url->policy, url->target, url->fields,
-                                    url->n, &url->hosts);
-    if (u != KG_OK) {
-      return in_url(out, u);
-    }
-  }
+/* The key refused before the lookup. */
+static kg_status refused(kg_decision *out, kg_status why) {
   memset(&out->record, 0, sizeof out->record);
   return finish(out, KG_INVALID_API_KEY, why);
 }
 
 /*
- * decide_key — kg_decide_key, with the URL scans of kg_decide (url, or
- * NULL for none) placed while the digest is in flight: the order of
- * hotpath.h. The answer is the one the two steps give in sequence.
+ * decide_key — kg_decide_key, given what the extraction checked of the key
+ * already (pending; checked = 0 for nothing): the order of hotpath.h.
  */
 static kg_status decide_key(const kg_checker *c, const char *key, size_t len,
-                            int64_t now, const url_job *url,
-                            kg_key_pending pending, kg_decision *out) {
+                            int64_t now, kg_key_pending pending,
+                            kg_decision *out) {
   out->found = 0;
   /* A mistyped or truncated key is refused before any lookup: its prefix,
    * length and characters here (unless the extraction checked them
@@ -63,26 +46,18 @@ static kg_status decide_key(const kg_checker *c, const char *key, size_t len,
   if (!pending.checked) {
     kg_status fmt = kg_key_check_deferred(&c->policy, key, len, &pending);
     if (fmt != KG_OK) {
-      return refused(out, url, fmt);
+      return refused(out, fmt);
     }
   }
   uint8_t digest[KG_DIGEST_LEN];
   if (kg_digest(c->digester, key, len, digest) != KG_OK) {
-    return refused(out, url, KG_E_CRYPTO);
+    return refused(out, KG_E_CRYPTO);
   }
   kg_index_prefetch(c->index, digest);
-  if (url != NULL) {
-    kg_status u = kg_credential_url(url->policy, url->target, url->fields,
-                                    url->n, &url->hosts);
-    if (u != KG_OK) {
-      kg_ct_wipe(digest, sizeof digest);
-      return in_url(out, u);
-    }
-  }
   kg_status fmt = kg_key_crc_ok(&c->policy, key, &pending);
   if (fmt != KG_OK) {
     kg_ct_wipe(digest, sizeof digest);
-    return refused(out, NULL, fmt);
+    return refused(out, fmt);
   }
   /* kg_index_lookup writes the whole record, zeroes on a miss. */
   int found = kg_index_lookup(c->index, digest, &out->record);
@@ -111,19 +86,23 @@ static kg_status decide_key(const kg_checker *c, const char *key, size_t len,
 kg_status kg_decide_key(const kg_checker *c, const char *key, size_t len,
                         int64_t now, kg_decision *out) {
   kg_key_pending none = {0, 0, 0};
-  return decide_key(c, key, len, now, NULL, none, out);
+  return decide_key(c, key, len, now, none, out);
 }
 
 kg_status kg_decide(const kg_checker *c, const kg_field *fields, size_t n,
                     kg_span target, int64_t now, kg_decision *out) {
   kg_credential cred;
-  url_job url;
-  url.policy = &c->policy;
-  url.target = target;
-  url.fields = fields;
-  url.n = n;
+  kg_url_hosts hosts;
   kg_key_pending pending = {0, 0, 0};
-  kg_credential_fields(&c->policy, fields, n, &cred, &url.hosts, &pending);
+  kg_credential_fields(&c->policy, fields, n, &cred, &hosts, &pending);
+  /* SPEC §1.3 precedence: a key in the URL first. (Scanning it here or
+   * while the digest runs measured the same: the work is bound by
+   * instructions, not by the digest's latency; here a refused request
+   * costs no digest.) */
+  kg_status u = kg_credential_url(&c->policy, target, fields, n, &hosts);
+  if (u != KG_OK) {
+    return in_url(out, u);
+  }
   /* Copied as two words: extract stored them as two words, and one 16-byte
    * load of both would wait for the stores to drain (no store
    * forwarding). */
@@ -136,11 +115,7 @@ kg_status kg_decide(const kg_checker *c, const kg_field *fields, size_t n,
   out->key.len = key_len;
   out->sources = cred.sources;
   if (cred.outcome == KG_OK) {
-    return decide_key(c, key_ptr, key_len, now, &url, pending, out);
-  }
-  kg_status u = kg_credential_url(&c->policy, target, fields, n, &url.hosts);
-  if (u != KG_OK) {
-    return in_url(out, u);
+    return decide_key(c, key_ptr, key_len, now, pending, out);
   }
   out->found = 0;
   memset(&out->record, 0, sizeof out->record);

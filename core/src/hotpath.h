@@ -2,23 +2,27 @@
  * hotpath.h — internal pieces of the request path that decision.c
  * schedules itself (not installed; the public API is unchanged).
  *
- * A valid decision's only unavoidable cost is the digest (SPEC §4), so the
- * work around it is ordered to overlap with it:
+ * A valid decision's only unavoidable cost is the digest (SPEC §4); the
+ * rest is ordered so that each byte is looked at once and the memory
+ * accesses start early:
  *
- *   0. kg_credential_fields: the key from the fields (the URL scans wait);
- *   1. kg_key_check_deferred: prefix, length and characters, and the
- *      checksum digits decoded (cheap, no table walk over the key);
- *   2. kg_digest (a chain of dependent SHA-256 rounds: the CPU has idle
- *      units to spare while it runs);
- *   3. kg_index_prefetch: both buckets' cache lines requested as soon as
+ *   0. kg_credential_fields: the key from the fields; on its token the
+ *      strict format (prefix, length, base62 body and checksum digits,
+ *      kg_key_strict_quick), which implies token68, so the token is
+ *      scanned once; what is left for the key check is *pending;
+ *   1. kg_credential_url: the target and Host scans (a key in the URL
+ *      outranks the key's own outcome, and costs no digest);
+ *   2. kg_key_check_deferred, when 0 did not check the key (a non-strict
+ *      policy, or kg_decide_key);
+ *   3. kg_digest;
+ *   4. kg_index_prefetch: both buckets' cache lines requested as soon as
  *      the digest is known, so at millions of keys the two random memory
- *      accesses are in flight together while step 4 runs;
- *   4. kg_credential_url (the target and Host scans) and kg_key_crc_ok (the
- *      CRC-32 over the key body), independent of 2 and 3: a key in the URL
- *      still takes precedence over the key's own outcome;
- *   5. kg_index_lookup: the constant-time compare.
+ *      accesses are in flight together while step 5 runs;
+ *   5. kg_key_crc_ok: the CRC-32 over the key body, independent of 3 and 4
+ *      (out-of-order execution runs it beside them);
+ *   6. kg_index_lookup: the constant-time compare.
  *
- * kg_key_check is exactly 1 then 4 (key.c), so both orders give the same
+ * kg_key_check is exactly 2 then 5 (key.c), so both orders give the same
  * answer for every key; only a key with a wrong checksum costs a digest
  * more than before (docs/benchmarks.md).
  */
@@ -63,7 +67,7 @@ kg_status kg_credential_fields(const kg_key_policy *p, const kg_field *fields,
 /* kg_credential_url — KG_OK, or why the URL holds a key (KG_URL_KEY_*):
  * the target, then each Host field in order. kg_credential_extract is
  * kg_credential_fields then this, a URL key taking precedence (SPEC §1.3);
- * kg_decide runs this one while the digest is in flight. */
+ * kg_decide runs the two itself (hotpath.h's order). */
 kg_status kg_credential_url(const kg_key_policy *p, kg_span target,
                             const kg_field *fields, size_t n,
                             const kg_url_hosts *hosts);
