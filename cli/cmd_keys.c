@@ -934,6 +934,18 @@ int cmd_keys(int argc, char **argv) {
   const char *sub = argv[1];
   if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 ||
       strcmp(sub, "help") == 0) {
+    /* "keys help VERB" is "keys VERB --help" */
+    for (size_t i = 0; argc == 3 && i < sizeof VERBS / sizeof VERBS[0]; i++) {
+      if (strcmp(argv[2], VERBS[i].name) == 0) {
+        usage(stdout, VERBS[i].name);
+        return CLI_EXIT_OK;
+      }
+    }
+    if (argc > 2) {
+      return cli_error(CLI_EXIT_USAGE, "keys",
+                       "unknown command '%s'; see 'keygate keys --help'",
+                       argv[2]);
+    }
     usage(stdout, NULL);
     return CLI_EXIT_OK;
   }

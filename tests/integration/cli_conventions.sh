@@ -76,11 +76,17 @@ for c in "${COMMANDS[@]}"; do
 done
 for v in "${KEYS_VERBS[@]}"; do
   help_is "keys $v" "usage: keygate keys $v" keys "$v"
+  want=$(cat "$TMP/out")
+  assert_exit 0 "keys help $v" -- "$KEYGATE" keys help "$v"
+  assert_eq "$want" "$(cat "$TMP/out")" "keys help $v is keys $v --help"
   assert_contains "$(cat "$TMP/out")" "--db PATH" "keys $v --help: the common options"
   assert_contains "$(cat "$TMP/out")" "exit: 0" "keys $v --help: the exit codes"
 done
 for v in "${ACCOUNTS_VERBS[@]}"; do
   help_is "accounts $v" "usage: keygate accounts $v" accounts "$v"
+  want=$(cat "$TMP/out")
+  assert_exit 0 "accounts help $v" -- "$KEYGATE" accounts help "$v"
+  assert_eq "$want" "$(cat "$TMP/out")" "accounts help $v is accounts $v --help"
 done
 # a verb's help is its own: create's names --expires-in, list's does not
 "$KEYGATE" keys create --help >"$TMP/create.help"
@@ -118,6 +124,7 @@ refused "report show --bogus" "keygate report show: unknown option '--bogus'" re
 refused "serve --bogus" "keygate serve: unknown option '--bogus'" serve --bogus
 refused "serve extra" "keygate serve: unexpected argument 'extra'" serve --db x.db extra
 refused "keys list extra" "keygate keys list: unexpected argument 'extra'" keys list extra
+refused "keys help of no verb" "keygate keys: unknown command 'frob'" keys help frob
 
 # ---- --name=value is --name value, in every command ------------------------------
 export KEYGATE_DB=$TMP/env.db
