@@ -712,7 +712,7 @@ static int readiness(const serve_opts *o, char *body, size_t cap) {
     }
     buf[have] = '\0';
     if (have >= 12 && memcmp(buf, "HTTP/1.1 ", 9) == 0) {
-      code = atoi(buf + 9);
+      code = (int)strtol(buf + 9, NULL, 10);
       const char *b = strstr(buf, "\r\n\r\n");
       if (b != NULL) {
         snprintf(body, cap, "%.*s", (int)strcspn(b + 4, "\r\n"), b + 4);

@@ -1716,7 +1716,7 @@ static ngx_str_t ngx_http_keygate_log_safe(ngx_http_request_t *r,
                                            ngx_str_t v) {
   static const ngx_str_t mark = ngx_string("<redacted>");
   kg_span all = {(const char *)v.data, v.len};
-  if (v.len == 0 || v.data == ngx_http_keygate_mark ||
+  if (v.len == 0 || v.data == NULL || v.data == ngx_http_keygate_mark ||
       !kg_target_has_key(p, all)) {
     return v;
   }
