@@ -136,6 +136,10 @@ int kg_index_contains(const kg_index *idx, const uint8_t digest[KG_DIGEST_LEN]);
  * region sees the others' changes. kg_index_memory counts the view only.
  */
 size_t kg_index_region_size(size_t keys);
+kg_status kg_index_build_into(const kg_record *recs, size_t n, void *mem,
+                              size_t cap);
+kg_status kg_index_attach(void *mem, size_t cap, kg_index **out);
+
 /*
  * kg_index_region_bytes — bytes a region holding src's table as it is
  * needs (kg_index_copy_into). kg_index_copy_into — make mem (cap bytes,
@@ -147,9 +151,6 @@ size_t kg_index_region_size(size_t keys);
  */
 size_t kg_index_region_bytes(const kg_index *src);
 kg_status kg_index_copy_into(const kg_index *src, void *mem, size_t cap);
-kg_status kg_index_build_into(const kg_record *recs, size_t n, void *mem,
-                              size_t cap);
-kg_status kg_index_attach(void *mem, size_t cap, kg_index **out);
 
 /*
  * One writer, many readers (a seqlock). A region carries a generation
