@@ -426,60 +426,84 @@ void kg_new_key_wipe(kg_new_key *k) {
   }
 }
 
+int store_make_key(kg_store *s, kg_new_key *out, uint8_t digest[KG_DIGEST_LEN],
+                   char *err, size_t errcap) {
+  memset(out, 0, sizeof *out);
+  if (kg_key_generate(&s->policy, out->key, sizeof out->key, &out->key_len) !=
+      KG_OK) {
+    kg_new_key_wipe(out);
+    return store_errf(err, errcap, "the random generator failed");
+  }
+  if (kg_digest(s->digester, out->key, out->key_len, digest) != KG_OK) {
+    kg_new_key_wipe(out);
+    return store_errf(err, errcap, "SHA-256 failed (OpenSSL)");
+  }
+  kg_key_hint(&s->policy, out->key, out->key_len, out->info.hint,
+              sizeof out->info.hint);
+  return 0;
+}
+
+void store_bind_key_row(sqlite3_stmt *ins, int base, uint64_t id,
+                        const store_new_row *row,
+                        const uint8_t digest[KG_DIGEST_LEN], const char *hint,
+                        int64_t seq) {
+  sqlite3_bind_int64(ins, base + 10, seq);
+  sqlite3_bind_int64(ins, base + 1, (sqlite3_int64)id);
+  sqlite3_bind_int64(ins, base + 2, (sqlite3_int64)row->account_id);
+  sqlite3_bind_blob(ins, base + 3, digest, KG_DIGEST_LEN, SQLITE_TRANSIENT);
+  sqlite3_bind_text(ins, base + 4, hint, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(ins, base + 5, row->name, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(ins, base + 6, row->created);
+  if (row->expires_at != 0) {
+    sqlite3_bind_int64(ins, base + 7, row->expires_at);
+  } else {
+    sqlite3_bind_null(ins, base + 7);
+  }
+  sqlite3_bind_text(ins, base + 8, store_status_word(row->status), -1,
+                    SQLITE_STATIC);
+  if (row->replaces != 0) {
+    sqlite3_bind_int64(ins, base + 9, (sqlite3_int64)row->replaces);
+  } else {
+    sqlite3_bind_null(ins, base + 9);
+  }
+}
+
+void store_key_info_fill(kg_new_key *out, uint64_t id,
+                         const store_new_row *row) {
+  out->info.id = id;
+  out->info.account_id = row->account_id;
+  snprintf(out->info.name, sizeof out->info.name, "%s", row->name);
+  out->info.created = row->created;
+  out->info.updated = row->created;
+  out->info.expires_at = row->expires_at;
+  out->info.status = row->status;
+  out->info.replaces = row->replaces;
+}
+
 int store_insert_key(kg_store *s, sqlite3_stmt *ins, const store_new_row *row,
                      kg_new_key *out, char *err, size_t errcap) {
   memset(out, 0, sizeof *out);
   for (int attempt = 0; attempt < 4; attempt++) {
     uint8_t digest[KG_DIGEST_LEN];
     uint64_t id = attempt == 0 ? row->id : 0;
-    if ((id == 0 && store_random_id(&id, err, errcap) != 0) ||
-        kg_key_generate(&s->policy, out->key, sizeof out->key, &out->key_len) !=
-            KG_OK) {
+    if (id == 0 && store_random_id(&id, err, errcap) != 0) {
       kg_new_key_wipe(out);
       return store_errf(err, errcap, "the random generator failed");
     }
-    if (kg_digest(s->digester, out->key, out->key_len, digest) != KG_OK) {
-      kg_new_key_wipe(out);
-      return store_errf(err, errcap, "SHA-256 failed (OpenSSL)");
+    if (store_make_key(s, out, digest, err, errcap) != 0) {
+      return -1;
     }
-    kg_key_hint(&s->policy, out->key, out->key_len, out->info.hint,
-                sizeof out->info.hint);
     int64_t seq;
     if (store_seq(s, &seq, err, errcap) != 0) {
       kg_new_key_wipe(out);
       return -1;
     }
     sqlite3_reset(ins);
-    sqlite3_bind_int64(ins, 10, seq);
-    sqlite3_bind_int64(ins, 1, (sqlite3_int64)id);
-    sqlite3_bind_int64(ins, 2, (sqlite3_int64)row->account_id);
-    sqlite3_bind_blob(ins, 3, digest, KG_DIGEST_LEN, SQLITE_TRANSIENT);
-    sqlite3_bind_text(ins, 4, out->info.hint, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(ins, 5, row->name, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(ins, 6, row->created);
-    if (row->expires_at != 0) {
-      sqlite3_bind_int64(ins, 7, row->expires_at);
-    } else {
-      sqlite3_bind_null(ins, 7);
-    }
-    sqlite3_bind_text(ins, 8, store_status_word(row->status), -1,
-                      SQLITE_STATIC);
-    if (row->replaces != 0) {
-      sqlite3_bind_int64(ins, 9, (sqlite3_int64)row->replaces);
-    } else {
-      sqlite3_bind_null(ins, 9);
-    }
+    store_bind_key_row(ins, 0, id, row, digest, out->info.hint, seq);
     const int rc = sqlite3_step(ins);
     sqlite3_reset(ins);
     if (rc == SQLITE_DONE) {
-      out->info.id = id;
-      out->info.account_id = row->account_id;
-      snprintf(out->info.name, sizeof out->info.name, "%s", row->name);
-      out->info.created = row->created;
-      out->info.updated = row->created;
-      out->info.expires_at = row->expires_at;
-      out->info.status = row->status;
-      out->info.replaces = row->replaces;
+      store_key_info_fill(out, id, row);
       return 0;
     }
     if (rc != SQLITE_CONSTRAINT_PRIMARYKEY && rc != SQLITE_CONSTRAINT_UNIQUE) {

@@ -105,6 +105,9 @@ int store_account_count(kg_store *s, uint64_t id, unsigned *count, char *err,
   " expires_at, status, replaces, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6,"    \
   " ?7, ?8, ?9, ?10)"
 
+/* How many parameters one row of STORE_INSERT_KEY_SQL takes (?1..?10). */
+#define STORE_INSERT_KEY_PARAMS 10
+
 /* What a new key's row holds besides the key's own digest and hint. */
 typedef struct store_new_row {
   uint64_t id; /* the id to try first; 0 = draw a random one */
@@ -115,6 +118,30 @@ typedef struct store_new_row {
   kg_record_status status;
   uint64_t replaces; /* 0 = none */
 } store_new_row;
+
+/*
+ * store_make_key — generate a fresh key into out->key (from the CSPRNG,
+ * kg_key_generate), its digest under s's digester into digest and its hint
+ * into out->info.hint. 0, or -1 with err and out wiped.
+ */
+int store_make_key(kg_store *s, kg_new_key *out, uint8_t digest[KG_DIGEST_LEN],
+                   char *err, size_t errcap);
+
+/*
+ * store_bind_key_row — bind one row of STORE_INSERT_KEY_SQL's parameters,
+ * shifted by base (?base+1 .. ?base+STORE_INSERT_KEY_PARAMS), so a
+ * statement with several such rows binds each at base 0, 10, 20, ...
+ * digest, hint and row->name are copied (SQLITE_TRANSIENT).
+ */
+void store_bind_key_row(sqlite3_stmt *ins, int base, uint64_t id,
+                        const store_new_row *row,
+                        const uint8_t digest[KG_DIGEST_LEN], const char *hint,
+                        int64_t seq);
+
+/* store_key_info_fill — out->info for the row just stored under id (all
+ * but the account name; the hint is already there). */
+void store_key_info_fill(kg_new_key *out, uint64_t id,
+                         const store_new_row *row);
 
 /*
  * store_insert_key — generate a fresh key into out->key, digest it and

@@ -1291,6 +1291,85 @@ static void seed_aborted_by_its_writer_leaves_nothing(void **state) {
   assert_non_null(strstr(f->err, "nothing to seed"));
 }
 
+/* SQL function clash_once(name): 1 the first time it sees 'valid-70', then
+ * 0; registered on every connection opened after sqlite3_auto_extension. */
+static int clash_calls;
+static void clash_once(sqlite3_context *cx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  const unsigned char *name = sqlite3_value_text(argv[0]);
+  const int hit = name != NULL && strcmp((const char *)name, "valid-70") == 0;
+  clash_calls += hit;
+  sqlite3_result_int(cx, hit && clash_calls == 1);
+}
+
+static int register_clash_once(sqlite3 *db, char **msg,
+                               const struct sqlite3_api_routines *api) {
+  (void)msg;
+  (void)api;
+  return sqlite3_create_function(db, "clash_once", 1, SQLITE_UTF8, NULL,
+                                 clash_once, NULL, NULL);
+}
+
+static void seed_rows_go_in_id_order_and_survive_a_clash(void **state) {
+  fixture *f = *state;
+  static seeded sd;
+  memset(&sd, 0, sizeof sd);
+  /* Key valid-70 (in the second statement of 64 rows) meets a row that
+   * took its id just before it: the statement is undone and its rows go
+   * again one at a time, valid-70 with a new id. */
+  raw_sql(f->path,
+          "CREATE TRIGGER clash BEFORE INSERT ON keys"
+          " WHEN clash_once(NEW.name) BEGIN"
+          " INSERT INTO keys (id, account_id, digest, hint, name, created,"
+          "  updated, status) VALUES (NEW.id, NEW.account_id,"
+          "  randomblob(32), 'x', 'clash', 0, 0, 'active');"
+          " END");
+  clash_calls = 0;
+  kg_store_close(f->s);
+  typedef void (*entry_fn)(void);
+  assert_int_equal(sqlite3_auto_extension((entry_fn)register_clash_once),
+                   SQLITE_OK);
+  assert_int_equal(kg_store_open(f->path, 0, &f->s, f->err, sizeof f->err), 0);
+  const kg_seed_counts counts = {.valid = 200};
+  kg_seed_result res;
+  const int rc = kg_store_seed(f->s, &counts, collect_seed, &sd, &res, f->err,
+                               sizeof f->err);
+  sqlite3_cancel_auto_extension((entry_fn)register_clash_once);
+  assert_int_equal(rc, 0);
+  assert_int_equal(clash_calls, 2); /* in the statement, then alone */
+  assert_int_equal(res.keys, 200);
+  assert_int_equal(sd.n, 200);
+  assert_int_equal(raw_int(f->path, "SELECT count(*) FROM keys"), 200);
+  assert_int_equal(
+      raw_int(f->path, "SELECT count(*) FROM keys WHERE name = 'clash'"), 0);
+  /* Every other row went in the order of its (signed) rowid: valid-N is the
+   * N-th smallest id; only valid-70, with its new id, may be out of place.
+   * Rows sorted as unsigned ids put the negative ones after. */
+  raw_sql(f->path, "DROP TRIGGER clash");
+  assert_int_equal(raw_int(f->path,
+                           "SELECT count(*) FROM (SELECT name, row_number()"
+                           " OVER (ORDER BY id) AS r FROM keys"
+                           " WHERE name != 'valid-70')"
+                           " WHERE name != 'valid-' || (r + (r >= 70))"),
+                   0);
+  kg_snapshot *snap;
+  assert_int_equal(kg_store_load(f->s, &snap, f->err, sizeof f->err), 0);
+  kg_checker c;
+  assert_int_equal(kg_key_policy_init(&c.policy, KG_KEY_STRICT, "sk_live_", 8),
+                   KG_OK);
+  assert_int_equal(kg_digester_new(NULL, 0, &c.digester), KG_OK);
+  c.index = kg_snapshot_index(snap);
+  assert_int_equal(kg_index_count(c.index), 200);
+  const int64_t now = (int64_t)time(NULL);
+  for (size_t i = 0; i < sd.n; i++) {
+    kg_decision d;
+    assert_int_equal(kg_decide_key(&c, sd.key[i], strlen(sd.key[i]), now, &d),
+                     KG_VALID);
+  }
+  kg_digester_free(c.digester);
+  kg_snapshot_free(snap);
+}
+
 static void seed_class_names(void **state) {
   (void)state;
   assert_string_equal(kg_seed_class_name(KG_SEED_VALID), "valid");
@@ -1343,6 +1422,7 @@ int main(void) {
       T(check_file_sees_replaced_truncated_and_overwritten_stores),
       T(seed_makes_every_class_over_pro_accounts),
       T(seed_aborted_by_its_writer_leaves_nothing),
+      T(seed_rows_go_in_id_order_and_survive_a_clash),
       cmocka_unit_test(seed_class_names),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
