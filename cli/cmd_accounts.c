@@ -137,23 +137,24 @@ static int open_store(const accounts_opts *o, unsigned flags, kg_store **s) {
 
 /* ---- printing ---------------------------------------------------------- */
 
-static void account_json(const kg_account_info *a) {
+static void account_json(const kg_store_account_info *a) {
   char t[32];
   printf("{\"id\":%llu,\"name\":", (unsigned long long)a->id);
   cli_json_string(stdout, a->name, strlen(a->name));
   printf(",\"tier\":\"%s\",\"keys\":%u,\"limit\":%u,\"created\":\"%s\"}",
-         kg_tier_name(a->tier), a->keys, kg_tier_limit(a->tier),
+         kg_store_tier_name(a->tier), a->keys, kg_store_tier_limit(a->tier),
          cli_format_iso8601(a->created, t, sizeof t));
 }
 
-static void account_tsv(const kg_account_info *a) {
+static void account_tsv(const kg_store_account_info *a) {
   char t[32];
-  printf("%s\t%s\t%u\t%u\t%s\n", a->name, kg_tier_name(a->tier), a->keys,
-         kg_tier_limit(a->tier), cli_format_iso8601(a->created, t, sizeof t));
+  printf("%s\t%s\t%u\t%u\t%s\n", a->name, kg_store_tier_name(a->tier), a->keys,
+         kg_store_tier_limit(a->tier),
+         cli_format_iso8601(a->created, t, sizeof t));
 }
 
 /* One account, for create and set-tier. */
-static void print_account(cli_format format, const kg_account_info *a,
+static void print_account(cli_format format, const kg_store_account_info *a,
                           const char *verb) {
   switch (format) {
   case CLI_FMT_JSON:
@@ -165,11 +166,11 @@ static void print_account(cli_format format, const kg_account_info *a,
     break;
   case CLI_FMT_TEXT:
     printf("%s account %s: %s tier, %u of %u keys\n", verb, a->name,
-           kg_tier_name(a->tier), a->keys, kg_tier_limit(a->tier));
-    if (a->keys > kg_tier_limit(a->tier)) {
+           kg_store_tier_name(a->tier), a->keys, kg_store_tier_limit(a->tier));
+    if (a->keys > kg_store_tier_limit(a->tier)) {
       printf("its %u keys keep working; new keys are refused until it holds "
              "fewer than %u\n",
-             a->keys, kg_tier_limit(a->tier));
+             a->keys, kg_store_tier_limit(a->tier));
     }
     break;
   }
@@ -181,14 +182,14 @@ typedef struct list_ctx {
   size_t printed;
 } list_ctx;
 
-static int measure(const kg_account_info *a, void *ctx) {
+static int measure(const kg_store_account_info *a, void *ctx) {
   list_ctx *l = ctx;
   const int n = (int)strlen(a->name);
   l->width = n > l->width ? n : l->width;
   return 0;
 }
 
-static int print_row(const kg_account_info *a, void *ctx) {
+static int print_row(const kg_store_account_info *a, void *ctx) {
   list_ctx *l = ctx;
   char t[32];
   switch (l->format) {
@@ -201,7 +202,7 @@ static int print_row(const kg_account_info *a, void *ctx) {
     break;
   case CLI_FMT_TEXT:
     printf("%-*s  %-4s  %4u  %5u  %s\n", l->width, a->name,
-           kg_tier_name(a->tier), a->keys, kg_tier_limit(a->tier),
+           kg_store_tier_name(a->tier), a->keys, kg_store_tier_limit(a->tier),
            cli_format_iso8601(a->created, t, sizeof t));
     break;
   }
@@ -222,19 +223,19 @@ static int accounts_create(int argc, char **argv) {
   }
   char err[KG_STORE_ERR_MAX];
   kg_tier tier = KG_TIER_FREE;
-  if (o.tier != NULL && kg_tier_parse(o.tier, &tier) != 0) {
+  if (o.tier != NULL && kg_store_tier_parse(o.tier, &tier) != 0) {
     return cli_error(CLI_EXIT_USAGE, o.cmd,
                      "--tier must be free or pro, not '%s'", o.tier);
   }
-  if (kg_account_name_check(o.pos[0], err, sizeof err) != 0) {
+  if (kg_store_account_name_check(o.pos[0], err, sizeof err) != 0) {
     return cli_error(CLI_EXIT_USAGE, o.cmd, "%s", err);
   }
   kg_store *s;
   if ((rc = open_store(&o, KG_STORE_CREATE, &s)) != 0) {
     return rc;
   }
-  kg_account_info a;
-  rc = kg_account_create(s, o.pos[0], tier, &a, err, sizeof err);
+  kg_store_account_info a;
+  rc = kg_store_account_create(s, o.pos[0], tier, &a, err, sizeof err);
   kg_store_close(s);
   if (rc != 0) {
     return cli_error(CLI_EXIT_TROUBLE, o.cmd, "%s", err);
@@ -254,7 +255,7 @@ static int accounts_set_tier(int argc, char **argv) {
     return rc;
   }
   kg_tier tier;
-  if (kg_tier_parse(o.pos[1], &tier) != 0) {
+  if (kg_store_tier_parse(o.pos[1], &tier) != 0) {
     return cli_error(CLI_EXIT_USAGE, o.cmd,
                      "the tier must be free or pro, not '%s'", o.pos[1]);
   }
@@ -263,8 +264,8 @@ static int accounts_set_tier(int argc, char **argv) {
     return rc;
   }
   char err[KG_STORE_ERR_MAX];
-  kg_account_info a;
-  rc = kg_account_set_tier(s, o.pos[0], tier, &a, err, sizeof err);
+  kg_store_account_info a;
+  rc = kg_store_account_set_tier(s, o.pos[0], tier, &a, err, sizeof err);
   kg_store_close(s);
   if (rc != 0) {
     return cli_error(CLI_EXIT_TROUBLE, o.cmd, "%s", err);
@@ -289,14 +290,14 @@ static int accounts_list(int argc, char **argv) {
   char err[KG_STORE_ERR_MAX];
   list_ctx l = {.format = o.format, .width = (int)strlen("NAME")};
   if (o.format == CLI_FMT_TEXT) {
-    if (kg_account_each(s, measure, &l, err, sizeof err) != 0) {
+    if (kg_store_account_each(s, measure, &l, err, sizeof err) != 0) {
       kg_store_close(s);
       return cli_error(CLI_EXIT_TROUBLE, o.cmd, "%s", err);
     }
     printf("%-*s  %-4s  %4s  %5s  %s\n", l.width, "NAME", "TIER", "KEYS",
            "LIMIT", "CREATED");
   }
-  rc = kg_account_each(s, print_row, &l, err, sizeof err);
+  rc = kg_store_account_each(s, print_row, &l, err, sizeof err);
   kg_store_close(s);
   if (rc != 0) {
     fflush(stdout);

@@ -323,7 +323,8 @@ static const char *time_or(int64_t t, const char *none, char *buf, size_t cap) {
 
 /* One key's public facts as a JSON object (no newline); changed 0 or 1
  * adds "changed" (deactivate, delete), -1 leaves it out. */
-static void key_json(FILE *f, const kg_key_info *k, int64_t now, int changed) {
+static void key_json(FILE *f, const kg_store_key_info *k, int64_t now,
+                     int changed) {
   fputs("{\"id\":", f);
   print_id_json(f, k->id);
   fputs(",\"account\":", f);
@@ -332,7 +333,8 @@ static void key_json(FILE *f, const kg_key_info *k, int64_t now, int changed) {
   cli_json_string(f, k->name, strlen(k->name));
   fputs(",\"hint\":", f);
   cli_json_string(f, k->hint, strlen(k->hint));
-  fprintf(f, ",\"status\":\"%s\",\"created\":", kg_key_state_name(k, now));
+  fprintf(f,
+          ",\"status\":\"%s\",\"created\":", kg_store_key_state_name(k, now));
   print_time_json(f, k->created);
   fputs(",\"expires_at\":", f);
   print_time_json(f, k->expires_at);
@@ -347,11 +349,11 @@ static void key_json(FILE *f, const kg_key_info *k, int64_t now, int changed) {
 }
 
 /* One key as a tsv row: id account name hint status created expires. */
-static void key_tsv(FILE *f, const kg_key_info *k, int64_t now) {
+static void key_tsv(FILE *f, const kg_store_key_info *k, int64_t now) {
   char id[KG_KEY_ID_STR_LEN], c[32], e[32];
   kg_key_id_format(k->id, id);
   fprintf(f, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id, k->account, k->name, k->hint,
-          kg_key_state_name(k, now),
+          kg_store_key_state_name(k, now),
           cli_format_iso8601(k->created, c, sizeof c),
           time_or(k->expires_at, "", e, sizeof e));
 }
@@ -362,7 +364,7 @@ typedef struct widths {
   size_t rows;
 } widths;
 
-static int measure_key(const kg_key_info *k, void *ctx) {
+static int measure_key(const kg_store_key_info *k, void *ctx) {
   widths *w = ctx;
   const int a = (int)strlen(k->account), n = (int)strlen(k->name);
   w->account = a > w->account ? a : w->account;
@@ -378,16 +380,17 @@ typedef struct list_ctx {
   size_t printed;
 } list_ctx;
 
-static void key_text(const kg_key_info *k, const list_ctx *l) {
+static void key_text(const kg_store_key_info *k, const list_ctx *l) {
   char id[KG_KEY_ID_STR_LEN], c[32], e[32];
   kg_key_id_format(k->id, id);
   printf("%-15s  %-*s  %-*s  %-16s  %-11s  %-20s  %s\n", id, l->w.account,
-         k->account, l->w.name, k->name, k->hint, kg_key_state_name(k, l->now),
+         k->account, l->w.name, k->name, k->hint,
+         kg_store_key_state_name(k, l->now),
          cli_format_iso8601(k->created, c, sizeof c),
          time_or(k->expires_at, "never", e, sizeof e));
 }
 
-static int print_key(const kg_key_info *k, void *ctx) {
+static int print_key(const kg_store_key_info *k, void *ctx) {
   list_ctx *l = ctx;
   switch (l->format) {
   case CLI_FMT_JSON:
@@ -408,7 +411,7 @@ static int print_key(const kg_key_info *k, void *ctx) {
 /* Print a new key (create, rotate) in the chosen format. old is the key
  * it replaced, or NULL. */
 static void print_new_key(const keys_opts *o, const kg_new_key *k,
-                          const kg_key_info *old) {
+                          const kg_store_key_info *old) {
   char id[KG_KEY_ID_STR_LEN], e[32];
   kg_key_id_format(k->info.id, id);
   switch (o->format) {
@@ -448,14 +451,14 @@ static char key_stdout_buf[BUFSIZ];
 
 /* Print the new key, flush, and wipe every copy. Returns an exit code. */
 static int show_key_once(const keys_opts *o, kg_new_key *k,
-                         const kg_key_info *old) {
+                         const kg_store_key_info *old) {
   print_new_key(o, k, old);
   const int failed = fflush(stdout) != 0 || ferror(stdout);
   const int saved = errno;
   char id[KG_KEY_ID_STR_LEN];
   kg_key_id_format(k->info.id, id);
   OPENSSL_cleanse(key_stdout_buf, sizeof key_stdout_buf);
-  kg_new_key_wipe(k);
+  kg_store_new_key_wipe(k);
   if (failed) {
     return cli_error(CLI_EXIT_TROUBLE, o->cmd,
                      "could not write the key to stdout (%s); key %s exists "
@@ -481,7 +484,7 @@ static int keys_create(int argc, char **argv) {
                      "give --account NAME and --name LABEL (one key per "
                      "integration, e.g. --name ci)");
   }
-  if (kg_key_name_check(o.name, err, sizeof err) != 0) {
+  if (kg_store_key_name_check(o.name, err, sizeof err) != 0) {
     return cli_error(CLI_EXIT_USAGE, o.cmd, "--name: %s", err);
   }
   const int64_t now = (int64_t)time(NULL);
@@ -496,8 +499,8 @@ static int keys_create(int argc, char **argv) {
     return rc;
   }
   kg_new_key k;
-  if (kg_key_create(s, o.account, o.name, expires_at, &k, err, sizeof err) !=
-      0) {
+  if (kg_store_key_create(s, o.account, o.name, expires_at, &k, err,
+                          sizeof err) != 0) {
     kg_store_close(s);
     return cli_error(CLI_EXIT_TROUBLE, o.cmd, "%s", err);
   }
@@ -553,8 +556,9 @@ static int keys_rotate(int argc, char **argv) {
   }
   char err[KG_STORE_ERR_MAX];
   kg_new_key k;
-  kg_key_info old;
-  if (kg_key_rotate(s, id, grace, expires_at, &k, &old, err, sizeof err) != 0) {
+  kg_store_key_info old;
+  if (kg_store_key_rotate(s, id, grace, expires_at, &k, &old, err,
+                          sizeof err) != 0) {
     kg_store_close(s);
     return cli_error(CLI_EXIT_TROUBLE, o.cmd, "%s", err);
   }
@@ -593,8 +597,9 @@ static int keys_list(int argc, char **argv) {
   list_ctx l = {.format = o.format, .now = (int64_t)time(NULL)};
   l.w.account = (int)strlen("ACCOUNT");
   l.w.name = (int)strlen("NAME");
-  if (o.format == CLI_FMT_TEXT && kg_key_each(s, o.account, o.all, measure_key,
-                                              &l.w, err, sizeof err) != 0) {
+  if (o.format == CLI_FMT_TEXT &&
+      kg_store_key_each(s, o.account, o.all, measure_key, &l.w, err,
+                        sizeof err) != 0) {
     kg_store_close(s);
     return cli_error(CLI_EXIT_TROUBLE, o.cmd, "%s", err);
   }
@@ -602,7 +607,7 @@ static int keys_list(int argc, char **argv) {
     printf("%-15s  %-*s  %-*s  %-16s  %-11s  %-20s  %s\n", "ID", l.w.account,
            "ACCOUNT", l.w.name, "NAME", "HINT", "STATUS", "CREATED", "EXPIRES");
   }
-  rc = kg_key_each(s, o.account, o.all, print_key, &l, err, sizeof err);
+  rc = kg_store_key_each(s, o.account, o.all, print_key, &l, err, sizeof err);
   kg_store_close(s);
   if (rc != 0) {
     fflush(stdout);
@@ -633,15 +638,15 @@ static int keys_set_status(int argc, char **argv, const char *cmd,
     return rc;
   }
   char err[KG_STORE_ERR_MAX];
-  kg_key_info k;
+  kg_store_key_info k;
   /* The state before, so that a second deactivate or delete says the key
    * already was so (the store writes nothing then). */
-  rc = kg_key_get(s, id, &k, err, sizeof err);
+  rc = kg_store_key_get(s, id, &k, err, sizeof err);
   const int already = rc == 0 && k.status == status;
   if (rc == 0) {
     rc = status == KG_REC_DELETED
-             ? kg_key_delete(s, id, &k, err, sizeof err)
-             : kg_key_deactivate(s, id, &k, err, sizeof err);
+             ? kg_store_key_delete(s, id, &k, err, sizeof err)
+             : kg_store_key_deactivate(s, id, &k, err, sizeof err);
   }
   kg_store_close(s);
   if (rc != 0) {

@@ -18,11 +18,11 @@
 
 /* ---- tiers and names --------------------------------------------------- */
 
-const char *kg_tier_name(kg_tier t) {
+const char *kg_store_tier_name(kg_tier t) {
   return t == KG_TIER_PRO ? "pro" : "free";
 }
 
-int kg_tier_parse(const char *s, kg_tier *out) {
+int kg_store_tier_parse(const char *s, kg_tier *out) {
   if (s != NULL && strcmp(s, "free") == 0) {
     *out = KG_TIER_FREE;
     return 0;
@@ -34,7 +34,7 @@ int kg_tier_parse(const char *s, kg_tier *out) {
   return -1;
 }
 
-unsigned kg_tier_limit(kg_tier t) {
+unsigned kg_store_tier_limit(kg_tier t) {
   return t == KG_TIER_PRO ? 50u : 3u;
 }
 
@@ -43,7 +43,7 @@ static int is_alnum(char c) {
          (c >= 'a' && c <= 'z');
 }
 
-int kg_account_name_check(const char *name, char *err, size_t errcap) {
+int kg_store_account_name_check(const char *name, char *err, size_t errcap) {
   if (name == NULL || name[0] == '\0') {
     return store_errf(err, errcap, "an account name must not be empty");
   }
@@ -67,7 +67,7 @@ int kg_account_name_check(const char *name, char *err, size_t errcap) {
   return 0;
 }
 
-int kg_key_name_check(const char *name, char *err, size_t errcap) {
+int kg_store_key_name_check(const char *name, char *err, size_t errcap) {
   if (name == NULL || name[0] == '\0') {
     return store_errf(err, errcap, "a key name must not be empty");
   }
@@ -104,7 +104,7 @@ int kg_key_name_check(const char *name, char *err, size_t errcap) {
       "a.id") " FROM accounts a"
 
 /* Fill *a from a row of ACCOUNT_SELECT_SQL. */
-static void read_account_row(sqlite3_stmt *st, kg_account_info *a) {
+static void read_account_row(sqlite3_stmt *st, kg_store_account_info *a) {
   memset(a, 0, sizeof *a);
   a->id = (uint64_t)sqlite3_column_int64(st, 0);
   const unsigned char *name = sqlite3_column_text(st, 1);
@@ -113,14 +113,14 @@ static void read_account_row(sqlite3_stmt *st, kg_account_info *a) {
   const unsigned char *tier = sqlite3_column_text(st, 2);
   a->tier = KG_TIER_FREE;
   if (tier != NULL) {
-    (void)kg_tier_parse((const char *)tier, &a->tier);
+    (void)kg_store_tier_parse((const char *)tier, &a->tier);
   }
   a->created = sqlite3_column_int64(st, 3);
   a->keys = (unsigned)sqlite3_column_int64(st, 4);
 }
 
-int kg_account_get(kg_store *s, const char *name, kg_account_info *out,
-                   char *err, size_t errcap) {
+int kg_store_account_get(kg_store *s, const char *name,
+                         kg_store_account_info *out, char *err, size_t errcap) {
   memset(out, 0, sizeof *out);
   sqlite3_stmt *st;
   if (store_prepare(s, ACCOUNT_SELECT_SQL " WHERE a.name = ?1", &st, err,
@@ -159,7 +159,7 @@ int store_account_lookup(kg_store *s, const char *name, uint64_t *id,
     const unsigned char *t = sqlite3_column_text(st, 1);
     *tier = KG_TIER_FREE;
     if (t != NULL) {
-      (void)kg_tier_parse((const char *)t, tier);
+      (void)kg_store_tier_parse((const char *)t, tier);
     }
   }
   sqlite3_finalize(st);
@@ -193,9 +193,10 @@ int store_account_count(kg_store *s, uint64_t id, unsigned *count, char *err,
   return 0;
 }
 
-int kg_account_create(kg_store *s, const char *name, kg_tier tier,
-                      kg_account_info *out, char *err, size_t errcap) {
-  if (kg_account_name_check(name, err, errcap) != 0 ||
+int kg_store_account_create(kg_store *s, const char *name, kg_tier tier,
+                            kg_store_account_info *out, char *err,
+                            size_t errcap) {
+  if (kg_store_account_name_check(name, err, errcap) != 0 ||
       store_begin_write(s, err, errcap) != 0) {
     return -1;
   }
@@ -208,7 +209,7 @@ int kg_account_create(kg_store *s, const char *name, kg_tier tier,
     return -1;
   }
   sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, kg_tier_name(tier), -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, kg_store_tier_name(tier), -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 3, store_now());
   const int rc = sqlite3_step(st);
   sqlite3_finalize(st);
@@ -224,12 +225,13 @@ int kg_account_create(kg_store *s, const char *name, kg_tier tier,
   if (store_commit(s, err, errcap) != 0) {
     return -1;
   }
-  kg_account_info tmp;
-  return kg_account_get(s, name, out != NULL ? out : &tmp, err, errcap);
+  kg_store_account_info tmp;
+  return kg_store_account_get(s, name, out != NULL ? out : &tmp, err, errcap);
 }
 
-int kg_account_set_tier(kg_store *s, const char *name, kg_tier tier,
-                        kg_account_info *out, char *err, size_t errcap) {
+int kg_store_account_set_tier(kg_store *s, const char *name, kg_tier tier,
+                              kg_store_account_info *out, char *err,
+                              size_t errcap) {
   if (store_begin_write(s, err, errcap) != 0) {
     return -1;
   }
@@ -239,7 +241,7 @@ int kg_account_set_tier(kg_store *s, const char *name, kg_tier tier,
     store_rollback(s);
     return -1;
   }
-  sqlite3_bind_text(st, 1, kg_tier_name(tier), -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 1, kg_store_tier_name(tier), -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
   const int rc = sqlite3_step(st);
   sqlite3_finalize(st);
@@ -256,12 +258,12 @@ int kg_account_set_tier(kg_store *s, const char *name, kg_tier tier,
   if (store_commit(s, err, errcap) != 0) {
     return -1;
   }
-  kg_account_info tmp;
-  return kg_account_get(s, name, out != NULL ? out : &tmp, err, errcap);
+  kg_store_account_info tmp;
+  return kg_store_account_get(s, name, out != NULL ? out : &tmp, err, errcap);
 }
 
-int kg_account_each(kg_store *s, kg_account_fn fn, void *ctx, char *err,
-                    size_t errcap) {
+int kg_store_account_each(kg_store *s, kg_store_account_fn fn, void *ctx,
+                          char *err, size_t errcap) {
   sqlite3_stmt *st;
   if (store_prepare(s, ACCOUNT_SELECT_SQL " ORDER BY a.name", &st, err,
                     errcap) != 0) {
@@ -269,7 +271,7 @@ int kg_account_each(kg_store *s, kg_account_fn fn, void *ctx, char *err,
   }
   int rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    kg_account_info a;
+    kg_store_account_info a;
     read_account_row(st, &a);
     if (fn(&a, ctx) != 0) {
       rc = SQLITE_DONE;
@@ -299,7 +301,7 @@ static void column_copy(sqlite3_stmt *st, int i, char *out, size_t cap) {
 }
 
 /* Fill *k from a row of KEY_SELECT_SQL. */
-static void read_key_row(sqlite3_stmt *st, kg_key_info *k) {
+static void read_key_row(sqlite3_stmt *st, kg_store_key_info *k) {
   memset(k, 0, sizeof *k);
   k->id = (uint64_t)sqlite3_column_int64(st, 0);
   k->account_id = (uint64_t)sqlite3_column_int64(st, 1);
@@ -323,8 +325,8 @@ static void read_key_row(sqlite3_stmt *st, kg_key_info *k) {
   k->replaced_by = (uint64_t)sqlite3_column_int64(st, 10);
 }
 
-int kg_key_get(kg_store *s, uint64_t id, kg_key_info *out, char *err,
-               size_t errcap) {
+int kg_store_key_get(kg_store *s, uint64_t id, kg_store_key_info *out,
+                     char *err, size_t errcap) {
   memset(out, 0, sizeof *out);
   sqlite3_stmt *st;
   if (store_prepare(s, KEY_SELECT_SQL " WHERE k.id = ?1", &st, err, errcap) !=
@@ -349,8 +351,9 @@ int kg_key_get(kg_store *s, uint64_t id, kg_key_info *out, char *err,
   return 0;
 }
 
-int kg_key_find_digest(kg_store *s, const uint8_t digest[KG_DIGEST_LEN],
-                       kg_key_info *out, int *found, char *err, size_t errcap) {
+int kg_store_key_find_digest(kg_store *s, const uint8_t digest[KG_DIGEST_LEN],
+                             kg_store_key_info *out, int *found, char *err,
+                             size_t errcap) {
   sqlite3_stmt *st;
   *found = 0;
   if (store_prepare(s, KEY_SELECT_SQL " WHERE k.digest = ?1", &st, err,
@@ -370,8 +373,8 @@ int kg_key_find_digest(kg_store *s, const uint8_t digest[KG_DIGEST_LEN],
   return 0;
 }
 
-int kg_key_each(kg_store *s, const char *account, int include_deleted,
-                kg_key_fn fn, void *ctx, char *err, size_t errcap) {
+int kg_store_key_each(kg_store *s, const char *account, int include_deleted,
+                      kg_store_key_fn fn, void *ctx, char *err, size_t errcap) {
   uint64_t account_id = 0;
   kg_tier tier;
   if (account != NULL &&
@@ -390,7 +393,7 @@ int kg_key_each(kg_store *s, const char *account, int include_deleted,
   sqlite3_bind_int(st, 2, include_deleted != 0);
   int rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    kg_key_info k;
+    kg_store_key_info k;
     read_key_row(st, &k);
     if (fn(&k, ctx) != 0) {
       rc = SQLITE_DONE;
@@ -404,7 +407,7 @@ int kg_key_each(kg_store *s, const char *account, int include_deleted,
   return 0;
 }
 
-const char *kg_key_state_name(const kg_key_info *k, int64_t now) {
+const char *kg_store_key_state_name(const kg_store_key_info *k, int64_t now) {
   if (k->status == KG_REC_DELETED) {
     return "deleted";
   }
@@ -420,7 +423,7 @@ const char *kg_key_state_name(const kg_key_info *k, int64_t now) {
 
 /* ---- making keys ------------------------------------------------------- */
 
-void kg_new_key_wipe(kg_new_key *k) {
+void kg_store_new_key_wipe(kg_new_key *k) {
   if (k != NULL) {
     OPENSSL_cleanse(k, sizeof *k);
   }
@@ -431,11 +434,11 @@ int store_make_key(kg_store *s, kg_new_key *out, uint8_t digest[KG_DIGEST_LEN],
   memset(out, 0, sizeof *out);
   if (kg_key_generate(&s->policy, out->key, sizeof out->key, &out->key_len) !=
       KG_OK) {
-    kg_new_key_wipe(out);
+    kg_store_new_key_wipe(out);
     return store_errf(err, errcap, "the random generator failed");
   }
   if (kg_digest(s->digester, out->key, out->key_len, digest) != KG_OK) {
-    kg_new_key_wipe(out);
+    kg_store_new_key_wipe(out);
     return store_errf(err, errcap, "SHA-256 failed (OpenSSL)");
   }
   kg_key_hint(&s->policy, out->key, out->key_len, out->info.hint,
@@ -487,7 +490,7 @@ int store_insert_key(kg_store *s, sqlite3_stmt *ins, const store_new_row *row,
     uint8_t digest[KG_DIGEST_LEN];
     uint64_t id = attempt == 0 ? row->id : 0;
     if (id == 0 && store_random_id(&id, err, errcap) != 0) {
-      kg_new_key_wipe(out);
+      kg_store_new_key_wipe(out);
       return store_errf(err, errcap, "the random generator failed");
     }
     if (store_make_key(s, out, digest, err, errcap) != 0) {
@@ -495,7 +498,7 @@ int store_insert_key(kg_store *s, sqlite3_stmt *ins, const store_new_row *row,
     }
     int64_t seq;
     if (store_seq(s, &seq, err, errcap) != 0) {
-      kg_new_key_wipe(out);
+      kg_store_new_key_wipe(out);
       return -1;
     }
     sqlite3_reset(ins);
@@ -507,41 +510,41 @@ int store_insert_key(kg_store *s, sqlite3_stmt *ins, const store_new_row *row,
       return 0;
     }
     if (rc != SQLITE_CONSTRAINT_PRIMARYKEY && rc != SQLITE_CONSTRAINT_UNIQUE) {
-      kg_new_key_wipe(out);
+      kg_store_new_key_wipe(out);
       return store_sqlerr(s, rc, "storing a key", err, errcap);
     }
     /* An id or digest clash: draw again. */
   }
-  kg_new_key_wipe(out);
+  kg_store_new_key_wipe(out);
   return store_errf(err, errcap, "could not draw a unique key id");
 }
 
 /* The refusal for a full account; the free-tier wording is the SPEC's. */
 static int limit_error(const char *account, kg_tier tier, unsigned count,
                        char *err, size_t errcap) {
-  const unsigned limit = kg_tier_limit(tier);
+  const unsigned limit = kg_store_tier_limit(tier);
   const char *fix = tier == KG_TIER_FREE ? " or upgrade to pro" : " first";
   if (count <= limit) {
     return store_errf(err, errcap,
                       "account %s (%s tier) already holds %u keys; delete "
                       "one%s",
-                      account, kg_tier_name(tier), count, fix);
+                      account, kg_store_tier_name(tier), count, fix);
   }
   return store_errf(err, errcap,
                     "account %s (%s tier) already holds %u keys, over its "
                     "limit of %u; delete %u%s",
-                    account, kg_tier_name(tier), count, limit,
+                    account, kg_store_tier_name(tier), count, limit,
                     count - limit + 1, fix);
 }
 
-int kg_key_create(kg_store *s, const char *account, const char *name,
-                  int64_t expires_at, kg_new_key *out, char *err,
-                  size_t errcap) {
+int kg_store_key_create(kg_store *s, const char *account, const char *name,
+                        int64_t expires_at, kg_new_key *out, char *err,
+                        size_t errcap) {
   if (out == NULL) {
-    return store_errf(err, errcap, "kg_key_create: out is NULL");
+    return store_errf(err, errcap, "kg_store_key_create: out is NULL");
   }
   memset(out, 0, sizeof *out);
-  if (kg_key_name_check(name, err, errcap) != 0) {
+  if (kg_store_key_name_check(name, err, errcap) != 0) {
     return -1;
   }
   if (expires_at < 0) {
@@ -559,7 +562,7 @@ int kg_key_create(kg_store *s, const char *account, const char *name,
     store_rollback(s);
     return -1;
   }
-  if (count >= kg_tier_limit(tier)) {
+  if (count >= kg_store_tier_limit(tier)) {
     store_rollback(s);
     return limit_error(account, tier, count, err, errcap);
   }
@@ -576,7 +579,7 @@ int kg_key_create(kg_store *s, const char *account, const char *name,
   }
   sqlite3_finalize(ins);
   if (store_commit(s, err, errcap) != 0) {
-    kg_new_key_wipe(out);
+    kg_store_new_key_wipe(out);
     return -1;
   }
   snprintf(out->info.account, sizeof out->info.account, "%s", account);
@@ -618,12 +621,12 @@ static int update_key(kg_store *s, uint64_t id, const char *status,
 
 /* Move key id to `status` (deactivated or deleted). */
 static int set_status(kg_store *s, uint64_t id, kg_record_status status,
-                      kg_key_info *out, char *err, size_t errcap) {
-  kg_key_info k;
+                      kg_store_key_info *out, char *err, size_t errcap) {
+  kg_store_key_info k;
   if (store_begin_write(s, err, errcap) != 0) {
     return -1;
   }
-  if (kg_key_get(s, id, &k, err, errcap) != 0) {
+  if (kg_store_key_get(s, id, &k, err, errcap) != 0) {
     store_rollback(s);
     return -1;
   }
@@ -657,18 +660,18 @@ static int set_status(kg_store *s, uint64_t id, kg_record_status status,
   return 0;
 }
 
-int kg_key_deactivate(kg_store *s, uint64_t id, kg_key_info *out, char *err,
-                      size_t errcap) {
+int kg_store_key_deactivate(kg_store *s, uint64_t id, kg_store_key_info *out,
+                            char *err, size_t errcap) {
   return set_status(s, id, KG_REC_DEACTIVATED, out, err, errcap);
 }
 
-int kg_key_delete(kg_store *s, uint64_t id, kg_key_info *out, char *err,
-                  size_t errcap) {
+int kg_store_key_delete(kg_store *s, uint64_t id, kg_store_key_info *out,
+                        char *err, size_t errcap) {
   return set_status(s, id, KG_REC_DELETED, out, err, errcap);
 }
 
 /* Why key k cannot be rotated at time now, or 0 when it can. */
-static int rotate_refusal(kg_store *s, const kg_key_info *k, int64_t now,
+static int rotate_refusal(kg_store *s, const kg_store_key_info *k, int64_t now,
                           char *err, size_t errcap) {
   char ids[KG_KEY_ID_STR_LEN], other[KG_KEY_ID_STR_LEN];
   kg_key_id_format(k->id, ids);
@@ -687,8 +690,8 @@ static int rotate_refusal(kg_store *s, const kg_key_info *k, int64_t now,
   if (k->replaces == 0) {
     return 0;
   }
-  kg_key_info prev;
-  if (kg_key_get(s, k->replaces, &prev, err, errcap) != 0) {
+  kg_store_key_info prev;
+  if (kg_store_key_get(s, k->replaces, &prev, err, errcap) != 0) {
     return -1;
   }
   if (prev.status == KG_REC_ACTIVE &&
@@ -708,11 +711,11 @@ static int rotate_refusal(kg_store *s, const kg_key_info *k, int64_t now,
   return 0;
 }
 
-int kg_key_rotate(kg_store *s, uint64_t id, int64_t grace_seconds,
-                  int64_t expires_at, kg_new_key *out, kg_key_info *old,
-                  char *err, size_t errcap) {
+int kg_store_key_rotate(kg_store *s, uint64_t id, int64_t grace_seconds,
+                        int64_t expires_at, kg_new_key *out,
+                        kg_store_key_info *old, char *err, size_t errcap) {
   if (out == NULL) {
-    return store_errf(err, errcap, "kg_key_rotate: out is NULL");
+    return store_errf(err, errcap, "kg_store_key_rotate: out is NULL");
   }
   memset(out, 0, sizeof *out);
   const int64_t now = store_now();
@@ -725,9 +728,9 @@ int kg_key_rotate(kg_store *s, uint64_t id, int64_t grace_seconds,
   if (store_begin_write(s, err, errcap) != 0) {
     return -1;
   }
-  kg_key_info k;
+  kg_store_key_info k;
   sqlite3_stmt *ins = NULL;
-  if (kg_key_get(s, id, &k, err, errcap) != 0 ||
+  if (kg_store_key_get(s, id, &k, err, errcap) != 0 ||
       rotate_refusal(s, &k, now, err, errcap) != 0) {
     store_rollback(s);
     return -1;
@@ -751,13 +754,13 @@ int kg_key_rotate(kg_store *s, uint64_t id, int64_t grace_seconds,
       store_insert_key(s, ins, &row, out, err, errcap) != 0 ||
       update_key(s, k.id, NULL, old_expiry, now, err, errcap) != 0) {
     sqlite3_finalize(ins);
-    kg_new_key_wipe(out);
+    kg_store_new_key_wipe(out);
     store_rollback(s);
     return -1;
   }
   sqlite3_finalize(ins);
   if (store_commit(s, err, errcap) != 0) {
-    kg_new_key_wipe(out);
+    kg_store_new_key_wipe(out);
     return -1;
   }
   snprintf(out->info.account, sizeof out->info.account, "%s", k.account);

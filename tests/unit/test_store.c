@@ -66,16 +66,17 @@ static int teardown(void **state) {
 
 static void make_account(fixture *f, const char *name, kg_tier tier) {
   assert_int_equal(
-      kg_account_create(f->s, name, tier, NULL, f->err, sizeof f->err), 0);
+      kg_store_account_create(f->s, name, tier, NULL, f->err, sizeof f->err),
+      0);
 }
 
 /* Create a key and keep it (the test needs it to decide requests). */
 static void make_key(fixture *f, const char *account, const char *name,
                      int64_t expires_at, kg_new_key *k) {
-  const int rc =
-      kg_key_create(f->s, account, name, expires_at, k, f->err, sizeof f->err);
+  const int rc = kg_store_key_create(f->s, account, name, expires_at, k, f->err,
+                                     sizeof f->err);
   if (rc != 0) {
-    fail_msg("kg_key_create: %s", f->err);
+    fail_msg("kg_store_key_create: %s", f->err);
   }
 }
 
@@ -106,8 +107,9 @@ static kg_status decide_new(fixture *f, const kg_new_key *k, int64_t now) {
 }
 
 static unsigned account_keys(fixture *f, const char *name) {
-  kg_account_info a;
-  assert_int_equal(kg_account_get(f->s, name, &a, f->err, sizeof f->err), 0);
+  kg_store_account_info a;
+  assert_int_equal(kg_store_account_get(f->s, name, &a, f->err, sizeof f->err),
+                   0);
   return a.keys;
 }
 
@@ -245,7 +247,7 @@ static void read_only_store_refuses_writes(void **state) {
       kg_store_open(f->path, KG_STORE_READONLY, &ro, f->err, sizeof f->err), 0);
   kg_new_key k;
   assert_int_equal(
-      kg_key_create(ro, "acme", "ci", 0, &k, f->err, sizeof f->err), -1);
+      kg_store_key_create(ro, "acme", "ci", 0, &k, f->err, sizeof f->err), -1);
   assert_non_null(strstr(f->err, "read-only"));
   kg_snapshot *snap;
   assert_int_equal(kg_store_load(ro, &snap, f->err, sizeof f->err), 0);
@@ -278,8 +280,9 @@ static void account_names_are_checked(void **state) {
   };
   char err[KG_STORE_ERR_MAX];
   for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
-    assert_int_equal(kg_account_name_check(CASES[i].name, err, sizeof err),
-                     CASES[i].ok);
+    assert_int_equal(
+        kg_store_account_name_check(CASES[i].name, err, sizeof err),
+        CASES[i].ok);
   }
 }
 
@@ -302,11 +305,11 @@ static void key_names_are_one_to_64_printable_characters(void **state) {
   };
   char err[KG_STORE_ERR_MAX];
   for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
-    assert_int_equal(kg_key_name_check(CASES[i].name, err, sizeof err),
+    assert_int_equal(kg_store_key_name_check(CASES[i].name, err, sizeof err),
                      CASES[i].ok);
   }
   assert_int_equal(
-      kg_key_name_check(
+      kg_store_key_name_check(
           "x2345678901234567890123456789012345678901234567890123456789012345",
           err, sizeof err),
       -1);
@@ -316,15 +319,15 @@ static void key_names_are_one_to_64_printable_characters(void **state) {
 static void tiers_parse_and_limit(void **state) {
   (void)state;
   kg_tier t;
-  assert_int_equal(kg_tier_parse("free", &t), 0);
+  assert_int_equal(kg_store_tier_parse("free", &t), 0);
   assert_int_equal(t, KG_TIER_FREE);
-  assert_int_equal(kg_tier_parse("pro", &t), 0);
+  assert_int_equal(kg_store_tier_parse("pro", &t), 0);
   assert_int_equal(t, KG_TIER_PRO);
-  assert_int_equal(kg_tier_parse("Pro", &t), -1);
-  assert_int_equal(kg_tier_parse("enterprise", &t), -1);
-  assert_int_equal(kg_tier_limit(KG_TIER_FREE), 3);
-  assert_int_equal(kg_tier_limit(KG_TIER_PRO), 50);
-  assert_string_equal(kg_tier_name(KG_TIER_PRO), "pro");
+  assert_int_equal(kg_store_tier_parse("Pro", &t), -1);
+  assert_int_equal(kg_store_tier_parse("enterprise", &t), -1);
+  assert_int_equal(kg_store_tier_limit(KG_TIER_FREE), 3);
+  assert_int_equal(kg_store_tier_limit(KG_TIER_PRO), 50);
+  assert_string_equal(kg_store_tier_name(KG_TIER_PRO), "pro");
 }
 
 /* ---- accounts ---------------------------------------------------------- */
@@ -332,9 +335,9 @@ static void tiers_parse_and_limit(void **state) {
 static void account_names_are_unique(void **state) {
   fixture *f = *state;
   make_account(f, "acme", KG_TIER_FREE);
-  assert_int_equal(
-      kg_account_create(f->s, "acme", KG_TIER_PRO, NULL, f->err, sizeof f->err),
-      -1);
+  assert_int_equal(kg_store_account_create(f->s, "acme", KG_TIER_PRO, NULL,
+                                           f->err, sizeof f->err),
+                   -1);
   assert_string_equal(f->err, "account acme already exists");
 }
 
@@ -342,11 +345,12 @@ static void unknown_account_is_an_error(void **state) {
   fixture *f = *state;
   kg_new_key k;
   assert_int_equal(
-      kg_key_create(f->s, "nobody", "ci", 0, &k, f->err, sizeof f->err), -1);
+      kg_store_key_create(f->s, "nobody", "ci", 0, &k, f->err, sizeof f->err),
+      -1);
   assert_non_null(strstr(f->err, "no account named nobody"));
-  kg_account_info a;
-  assert_int_equal(kg_account_set_tier(f->s, "nobody", KG_TIER_PRO, &a, f->err,
-                                       sizeof f->err),
+  kg_store_account_info a;
+  assert_int_equal(kg_store_account_set_tier(f->s, "nobody", KG_TIER_PRO, &a,
+                                             f->err, sizeof f->err),
                    -1);
   assert_non_null(strstr(f->err, "no account named nobody"));
 }
@@ -356,7 +360,7 @@ typedef struct name_list {
   size_t len;
 } name_list;
 
-static int collect_account(const kg_account_info *a, void *ctx) {
+static int collect_account(const kg_store_account_info *a, void *ctx) {
   name_list *l = ctx;
   const int n =
       snprintf(l->buf + l->len, sizeof l->buf - l->len, "%s,", a->name);
@@ -371,8 +375,9 @@ static void accounts_list_by_name(void **state) {
   make_account(f, "acme", KG_TIER_FREE);
   make_account(f, "mid", KG_TIER_FREE);
   name_list names = {.len = 0};
-  assert_int_equal(
-      kg_account_each(f->s, collect_account, &names, f->err, sizeof f->err), 0);
+  assert_int_equal(kg_store_account_each(f->s, collect_account, &names, f->err,
+                                         sizeof f->err),
+                   0);
   assert_string_equal(names.buf, "acme,mid,zeta,");
 }
 
@@ -386,7 +391,8 @@ static void free_account_holds_three_keys(void **state) {
     make_key(f, "acme", "ci", 0, &k);
   }
   assert_int_equal(
-      kg_key_create(f->s, "acme", "ci", 0, &k, f->err, sizeof f->err), -1);
+      kg_store_key_create(f->s, "acme", "ci", 0, &k, f->err, sizeof f->err),
+      -1);
   assert_string_equal(f->err, "account acme (free tier) already holds 3 "
                               "keys; delete one or upgrade to pro");
   assert_int_equal(k.key_len, 0); /* nothing handed out */
@@ -401,7 +407,7 @@ static void pro_account_holds_fifty_keys(void **state) {
     make_key(f, "big", "ci", 0, &k);
   }
   assert_int_equal(
-      kg_key_create(f->s, "big", "ci", 0, &k, f->err, sizeof f->err), -1);
+      kg_store_key_create(f->s, "big", "ci", 0, &k, f->err, sizeof f->err), -1);
   assert_string_equal(f->err, "account big (pro tier) already holds 50 keys; "
                               "delete one first");
 }
@@ -414,7 +420,7 @@ static void deleted_keys_do_not_count(void **state) {
     make_key(f, "acme", "ci", 0, &k[i]);
   }
   assert_int_equal(
-      kg_key_delete(f->s, k[1].info.id, NULL, f->err, sizeof f->err), 0);
+      kg_store_key_delete(f->s, k[1].info.id, NULL, f->err, sizeof f->err), 0);
   assert_int_equal(account_keys(f, "acme"), 2);
   kg_new_key more;
   make_key(f, "acme", "ci", 0, &more);
@@ -427,12 +433,12 @@ static void deactivated_and_expired_keys_count(void **state) {
   kg_new_key k;
   make_key(f, "acme", "a", 0, &k);
   assert_int_equal(
-      kg_key_deactivate(f->s, k.info.id, NULL, f->err, sizeof f->err), 0);
+      kg_store_key_deactivate(f->s, k.info.id, NULL, f->err, sizeof f->err), 0);
   make_key(f, "acme", "b", 1, &k); /* expired at the epoch */
   make_key(f, "acme", "c", 0, &k);
   assert_int_equal(account_keys(f, "acme"), 3);
   assert_int_equal(
-      kg_key_create(f->s, "acme", "d", 0, &k, f->err, sizeof f->err), -1);
+      kg_store_key_create(f->s, "acme", "d", 0, &k, f->err, sizeof f->err), -1);
 }
 
 static void going_down_to_free_keeps_keys_and_refuses_new(void **state) {
@@ -442,9 +448,9 @@ static void going_down_to_free_keeps_keys_and_refuses_new(void **state) {
   for (int i = 0; i < 5; i++) {
     make_key(f, "acme", "ci", 0, &k[i]);
   }
-  kg_account_info a;
-  assert_int_equal(kg_account_set_tier(f->s, "acme", KG_TIER_FREE, &a, f->err,
-                                       sizeof f->err),
+  kg_store_account_info a;
+  assert_int_equal(kg_store_account_set_tier(f->s, "acme", KG_TIER_FREE, &a,
+                                             f->err, sizeof f->err),
                    0);
   assert_int_equal(a.tier, KG_TIER_FREE);
   assert_int_equal(a.keys, 5);
@@ -454,22 +460,25 @@ static void going_down_to_free_keeps_keys_and_refuses_new(void **state) {
   }
   kg_new_key extra;
   assert_int_equal(
-      kg_key_create(f->s, "acme", "ci", 0, &extra, f->err, sizeof f->err), -1);
+      kg_store_key_create(f->s, "acme", "ci", 0, &extra, f->err, sizeof f->err),
+      -1);
   assert_string_equal(f->err, "account acme (free tier) already holds 5 keys, "
                               "over its limit of 3; delete 3 or upgrade to "
                               "pro");
   for (int i = 0; i < 2; i++) {
     assert_int_equal(
-        kg_key_delete(f->s, k[i].info.id, NULL, f->err, sizeof f->err), 0);
+        kg_store_key_delete(f->s, k[i].info.id, NULL, f->err, sizeof f->err),
+        0);
   }
   assert_int_equal(
-      kg_key_create(f->s, "acme", "ci", 0, &extra, f->err, sizeof f->err), -1);
+      kg_store_key_create(f->s, "acme", "ci", 0, &extra, f->err, sizeof f->err),
+      -1);
   assert_int_equal(
-      kg_key_delete(f->s, k[2].info.id, NULL, f->err, sizeof f->err), 0);
+      kg_store_key_delete(f->s, k[2].info.id, NULL, f->err, sizeof f->err), 0);
   make_key(f, "acme", "ci", 0, &extra);
-  assert_int_equal(
-      kg_account_set_tier(f->s, "acme", KG_TIER_PRO, &a, f->err, sizeof f->err),
-      0);
+  assert_int_equal(kg_store_account_set_tier(f->s, "acme", KG_TIER_PRO, &a,
+                                             f->err, sizeof f->err),
+                   0);
   make_key(f, "acme", "ci", 0, &extra);
 }
 
@@ -498,20 +507,22 @@ static void new_key_is_well_formed_and_stored_as_digest(void **state) {
   assert_int_equal(kg_digester_new(NULL, 0, &d), KG_OK);
   assert_int_equal(kg_digest(d, k.key, k.key_len, digest), KG_OK);
   kg_digester_free(d);
-  kg_key_info found;
+  kg_store_key_info found;
   int hit = 0;
-  assert_int_equal(
-      kg_key_find_digest(f->s, digest, &found, &hit, f->err, sizeof f->err), 0);
+  assert_int_equal(kg_store_key_find_digest(f->s, digest, &found, &hit, f->err,
+                                            sizeof f->err),
+                   0);
   assert_int_equal(hit, 1);
   assert_int_equal(found.id, k.info.id);
   assert_string_equal(found.hint, hint);
   assert_int_equal(found.expires_at, 0);
   digest[0] ^= 1;
-  assert_int_equal(
-      kg_key_find_digest(f->s, digest, &found, &hit, f->err, sizeof f->err), 0);
+  assert_int_equal(kg_store_key_find_digest(f->s, digest, &found, &hit, f->err,
+                                            sizeof f->err),
+                   0);
   assert_int_equal(hit, 0);
 
-  kg_new_key_wipe(&k);
+  kg_store_new_key_wipe(&k);
   static const kg_new_key ZERO;
   assert_memory_equal(&k, &ZERO, sizeof k);
 }
@@ -525,16 +536,18 @@ static void key_ids_round_trip_and_unknown_ids_fail(void **state) {
   assert_int_equal(kg_key_id_format(k.info.id, ids), 15);
   uint64_t back;
   assert_int_equal(kg_key_id_parse(ids, strlen(ids), &back), KG_OK);
-  kg_key_info info;
-  assert_int_equal(kg_key_get(f->s, back, &info, f->err, sizeof f->err), 0);
+  kg_store_key_info info;
+  assert_int_equal(kg_store_key_get(f->s, back, &info, f->err, sizeof f->err),
+                   0);
   assert_string_equal(info.name, "ci");
-  assert_int_equal(kg_key_get(f->s, back ^ 1, &info, f->err, sizeof f->err),
-                   -1);
-  assert_non_null(strstr(f->err, "no key key_"));
-  assert_int_equal(kg_key_delete(f->s, back ^ 1, &info, f->err, sizeof f->err),
-                   -1);
   assert_int_equal(
-      kg_key_deactivate(f->s, back ^ 1, &info, f->err, sizeof f->err), -1);
+      kg_store_key_get(f->s, back ^ 1, &info, f->err, sizeof f->err), -1);
+  assert_non_null(strstr(f->err, "no key key_"));
+  assert_int_equal(
+      kg_store_key_delete(f->s, back ^ 1, &info, f->err, sizeof f->err), -1);
+  assert_int_equal(
+      kg_store_key_deactivate(f->s, back ^ 1, &info, f->err, sizeof f->err),
+      -1);
 }
 
 static void bad_key_name_is_refused_before_writing(void **state) {
@@ -542,10 +555,11 @@ static void bad_key_name_is_refused_before_writing(void **state) {
   make_account(f, "acme", KG_TIER_FREE);
   kg_new_key k;
   assert_int_equal(
-      kg_key_create(f->s, "acme",
-                    "x2345678901234567890123456789012345678901234567890123456"
-                    "789012345",
-                    0, &k, f->err, sizeof f->err),
+      kg_store_key_create(
+          f->s, "acme",
+          "x2345678901234567890123456789012345678901234567890123456"
+          "789012345",
+          0, &k, f->err, sizeof f->err),
       -1);
   assert_int_equal(account_keys(f, "acme"), 0);
 }
@@ -557,32 +571,35 @@ static void deactivate_then_delete(void **state) {
   make_key(f, "acme", "ci", 0, &k);
   const int64_t now = (int64_t)time(NULL);
   assert_int_equal(decide_new(f, &k, now), KG_VALID);
-  kg_key_info info;
+  kg_store_key_info info;
   assert_int_equal(
-      kg_key_deactivate(f->s, k.info.id, &info, f->err, sizeof f->err), 0);
+      kg_store_key_deactivate(f->s, k.info.id, &info, f->err, sizeof f->err),
+      0);
   assert_int_equal(info.status, KG_REC_DEACTIVATED);
-  assert_string_equal(kg_key_state_name(&info, now), "deactivated");
+  assert_string_equal(kg_store_key_state_name(&info, now), "deactivated");
   kg_decision d;
   assert_int_equal(decide(f, k.key, k.key_len, now, &d), KG_EXPIRED_API_KEY);
   assert_int_equal(d.record.status, KG_REC_DEACTIVATED);
   assert_int_equal(d.record.key_id, k.info.id);
   /* twice is fine */
   assert_int_equal(
-      kg_key_deactivate(f->s, k.info.id, &info, f->err, sizeof f->err), 0);
-  assert_int_equal(kg_key_delete(f->s, k.info.id, &info, f->err, sizeof f->err),
-                   0);
+      kg_store_key_deactivate(f->s, k.info.id, &info, f->err, sizeof f->err),
+      0);
+  assert_int_equal(
+      kg_store_key_delete(f->s, k.info.id, &info, f->err, sizeof f->err), 0);
   assert_int_equal(info.status, KG_REC_DELETED);
   assert_int_equal(decide(f, k.key, k.key_len, now, &d), KG_INVALID_API_KEY);
   assert_int_equal(d.found, 0); /* deleted keys are not in the index */
-  assert_int_equal(kg_key_delete(f->s, k.info.id, &info, f->err, sizeof f->err),
-                   0);
   assert_int_equal(
-      kg_key_deactivate(f->s, k.info.id, &info, f->err, sizeof f->err), -1);
+      kg_store_key_delete(f->s, k.info.id, &info, f->err, sizeof f->err), 0);
+  assert_int_equal(
+      kg_store_key_deactivate(f->s, k.info.id, &info, f->err, sizeof f->err),
+      -1);
   assert_non_null(strstr(f->err, "is deleted"));
   /* the row stays, for audit */
-  assert_int_equal(kg_key_get(f->s, k.info.id, &info, f->err, sizeof f->err),
-                   0);
-  assert_string_equal(kg_key_state_name(&info, now), "deleted");
+  assert_int_equal(
+      kg_store_key_get(f->s, k.info.id, &info, f->err, sizeof f->err), 0);
+  assert_string_equal(kg_store_key_state_name(&info, now), "deleted");
 }
 
 static void expiry_is_honoured_by_the_index(void **state) {
@@ -594,7 +611,7 @@ static void expiry_is_honoured_by_the_index(void **state) {
   assert_int_equal(decide_new(f, &k, now), KG_VALID);
   assert_int_equal(decide_new(f, &k, now + 3599), KG_VALID);
   assert_int_equal(decide_new(f, &k, now + 3600), KG_EXPIRED_API_KEY);
-  assert_string_equal(kg_key_state_name(&k.info, now + 3600), "expired");
+  assert_string_equal(kg_store_key_state_name(&k.info, now + 3600), "expired");
   kg_new_key old;
   make_key(f, "acme", "epoch", 1, &old);
   assert_int_equal(decide_new(f, &old, now), KG_EXPIRED_API_KEY);
@@ -609,25 +626,25 @@ static void rotation_keeps_the_old_key_for_the_grace(void **state) {
   }
   const int64_t now = (int64_t)time(NULL);
   kg_new_key fresh;
-  kg_key_info old;
+  kg_store_key_info old;
   /* a full free account can rotate: the old key stops counting */
-  assert_int_equal(kg_key_rotate(f->s, k[0].info.id, 3600, 0, &fresh, &old,
-                                 f->err, sizeof f->err),
+  assert_int_equal(kg_store_key_rotate(f->s, k[0].info.id, 3600, 0, &fresh,
+                                       &old, f->err, sizeof f->err),
                    0);
   assert_int_equal(fresh.info.replaces, k[0].info.id);
   assert_int_equal(old.replaced_by, fresh.info.id);
   assert_string_equal(fresh.info.name, "ci");
   assert_string_equal(fresh.info.account, "acme");
   assert_true(old.expires_at >= now + 3600 && old.expires_at <= now + 3610);
-  assert_string_equal(kg_key_state_name(&old, now), "rotated");
+  assert_string_equal(kg_store_key_state_name(&old, now), "rotated");
   assert_int_equal(account_keys(f, "acme"), 3);
   assert_int_equal(decide_new(f, &fresh, now), KG_VALID);
   assert_int_equal(decide_new(f, &k[0], now), KG_VALID);
   assert_int_equal(decide_new(f, &k[0], old.expires_at), KG_EXPIRED_API_KEY);
   assert_int_equal(decide_new(f, &fresh, old.expires_at + 86400), KG_VALID);
-  kg_key_info info;
-  assert_int_equal(kg_key_get(f->s, k[0].info.id, &info, f->err, sizeof f->err),
-                   0);
+  kg_store_key_info info;
+  assert_int_equal(
+      kg_store_key_get(f->s, k[0].info.id, &info, f->err, sizeof f->err), 0);
   assert_int_equal(info.replaced_by, fresh.info.id);
   assert_int_equal(info.expires_at, old.expires_at);
 }
@@ -638,9 +655,9 @@ static void rotation_never_extends_an_expiry(void **state) {
   const int64_t now = (int64_t)time(NULL);
   kg_new_key k, fresh;
   make_key(f, "acme", "ci", now + 60, &k);
-  kg_key_info old;
-  assert_int_equal(kg_key_rotate(f->s, k.info.id, 86400, now + 7200, &fresh,
-                                 &old, f->err, sizeof f->err),
+  kg_store_key_info old;
+  assert_int_equal(kg_store_key_rotate(f->s, k.info.id, 86400, now + 7200,
+                                       &fresh, &old, f->err, sizeof f->err),
                    0);
   assert_int_equal(old.expires_at, now + 60);
   assert_int_equal(fresh.info.expires_at, now + 7200);
@@ -651,10 +668,10 @@ static void rotation_with_zero_grace_expires_the_old_key_now(void **state) {
   make_account(f, "acme", KG_TIER_FREE);
   kg_new_key k, fresh;
   make_key(f, "acme", "ci", 0, &k);
-  kg_key_info old;
-  assert_int_equal(
-      kg_key_rotate(f->s, k.info.id, 0, 0, &fresh, &old, f->err, sizeof f->err),
-      0);
+  kg_store_key_info old;
+  assert_int_equal(kg_store_key_rotate(f->s, k.info.id, 0, 0, &fresh, &old,
+                                       f->err, sizeof f->err),
+                   0);
   assert_int_equal(decide_new(f, &k, old.expires_at), KG_EXPIRED_API_KEY);
 }
 
@@ -664,41 +681,41 @@ static void rotation_refusals(void **state) {
   kg_new_key a, b, a2, tmp;
   make_key(f, "acme", "a", 0, &a);
   make_key(f, "acme", "b", 0, &b);
-  kg_key_info old;
-  assert_int_equal(
-      kg_key_rotate(f->s, a.info.id, 3600, 0, &a2, &old, f->err, sizeof f->err),
-      0);
+  kg_store_key_info old;
+  assert_int_equal(kg_store_key_rotate(f->s, a.info.id, 3600, 0, &a2, &old,
+                                       f->err, sizeof f->err),
+                   0);
   /* already rotated */
-  assert_int_equal(kg_key_rotate(f->s, a.info.id, 3600, 0, &tmp, &old, f->err,
-                                 sizeof f->err),
+  assert_int_equal(kg_store_key_rotate(f->s, a.info.id, 3600, 0, &tmp, &old,
+                                       f->err, sizeof f->err),
                    -1);
   assert_non_null(strstr(f->err, "was already rotated to"));
   /* the successor cannot rotate while its predecessor is in its grace */
-  assert_int_equal(kg_key_rotate(f->s, a2.info.id, 3600, 0, &tmp, &old, f->err,
-                                 sizeof f->err),
+  assert_int_equal(kg_store_key_rotate(f->s, a2.info.id, 3600, 0, &tmp, &old,
+                                       f->err, sizeof f->err),
                    -1);
   assert_non_null(strstr(f->err, "still in its grace period"));
-  assert_int_equal(kg_key_delete(f->s, a.info.id, NULL, f->err, sizeof f->err),
-                   0);
-  assert_int_equal(kg_key_rotate(f->s, a2.info.id, 3600, 0, &tmp, &old, f->err,
-                                 sizeof f->err),
+  assert_int_equal(
+      kg_store_key_delete(f->s, a.info.id, NULL, f->err, sizeof f->err), 0);
+  assert_int_equal(kg_store_key_rotate(f->s, a2.info.id, 3600, 0, &tmp, &old,
+                                       f->err, sizeof f->err),
                    0);
   /* deactivated and deleted keys do not rotate */
   assert_int_equal(
-      kg_key_deactivate(f->s, b.info.id, NULL, f->err, sizeof f->err), 0);
-  assert_int_equal(kg_key_rotate(f->s, b.info.id, 3600, 0, &tmp, &old, f->err,
-                                 sizeof f->err),
+      kg_store_key_deactivate(f->s, b.info.id, NULL, f->err, sizeof f->err), 0);
+  assert_int_equal(kg_store_key_rotate(f->s, b.info.id, 3600, 0, &tmp, &old,
+                                       f->err, sizeof f->err),
                    -1);
   assert_non_null(strstr(f->err, "is deactivated"));
-  assert_int_equal(kg_key_delete(f->s, b.info.id, NULL, f->err, sizeof f->err),
-                   0);
-  assert_int_equal(kg_key_rotate(f->s, b.info.id, 3600, 0, &tmp, &old, f->err,
-                                 sizeof f->err),
+  assert_int_equal(
+      kg_store_key_delete(f->s, b.info.id, NULL, f->err, sizeof f->err), 0);
+  assert_int_equal(kg_store_key_rotate(f->s, b.info.id, 3600, 0, &tmp, &old,
+                                       f->err, sizeof f->err),
                    -1);
   assert_non_null(strstr(f->err, "is deleted"));
-  assert_int_equal(
-      kg_key_rotate(f->s, b.info.id, -1, 0, &tmp, &old, f->err, sizeof f->err),
-      -1);
+  assert_int_equal(kg_store_key_rotate(f->s, b.info.id, -1, 0, &tmp, &old,
+                                       f->err, sizeof f->err),
+                   -1);
 }
 
 static void deleting_the_successor_counts_the_old_key_again(void **state) {
@@ -706,17 +723,17 @@ static void deleting_the_successor_counts_the_old_key_again(void **state) {
   make_account(f, "acme", KG_TIER_FREE);
   kg_new_key k, fresh;
   make_key(f, "acme", "ci", 0, &k);
-  kg_key_info old;
-  assert_int_equal(kg_key_rotate(f->s, k.info.id, 3600, 0, &fresh, &old, f->err,
-                                 sizeof f->err),
+  kg_store_key_info old;
+  assert_int_equal(kg_store_key_rotate(f->s, k.info.id, 3600, 0, &fresh, &old,
+                                       f->err, sizeof f->err),
                    0);
   assert_int_equal(account_keys(f, "acme"), 1);
   assert_int_equal(
-      kg_key_delete(f->s, fresh.info.id, NULL, f->err, sizeof f->err), 0);
+      kg_store_key_delete(f->s, fresh.info.id, NULL, f->err, sizeof f->err), 0);
   assert_int_equal(account_keys(f, "acme"), 1);
-  kg_key_info info;
-  assert_int_equal(kg_key_get(f->s, k.info.id, &info, f->err, sizeof f->err),
-                   0);
+  kg_store_key_info info;
+  assert_int_equal(
+      kg_store_key_get(f->s, k.info.id, &info, f->err, sizeof f->err), 0);
   assert_int_equal(info.replaced_by, 0);
 }
 
@@ -726,7 +743,7 @@ typedef struct key_list {
   char names[8][KG_KEY_NAME_MAX + 1];
 } key_list;
 
-static int collect_key(const kg_key_info *k, void *ctx) {
+static int collect_key(const kg_store_key_info *k, void *ctx) {
   key_list *l = ctx;
   if (l->n < 8) {
     l->ids[l->n] = k->id;
@@ -743,23 +760,25 @@ static void listing_filters_by_account_and_hides_deleted(void **state) {
   kg_new_key k;
   make_key(f, "acme", "a1", 0, &k);
   make_key(f, "acme", "a2", 0, &k);
-  assert_int_equal(kg_key_delete(f->s, k.info.id, NULL, f->err, sizeof f->err),
-                   0);
+  assert_int_equal(
+      kg_store_key_delete(f->s, k.info.id, NULL, f->err, sizeof f->err), 0);
   make_key(f, "beta", "b1", 0, &k);
   key_list l = {0};
   assert_int_equal(
-      kg_key_each(f->s, NULL, 0, collect_key, &l, f->err, sizeof f->err), 0);
+      kg_store_key_each(f->s, NULL, 0, collect_key, &l, f->err, sizeof f->err),
+      0);
   assert_int_equal(l.n, 2);
   assert_string_equal(l.names[0], "a1");
   assert_string_equal(l.names[1], "b1");
   memset(&l, 0, sizeof l);
-  assert_int_equal(
-      kg_key_each(f->s, "acme", 1, collect_key, &l, f->err, sizeof f->err), 0);
+  assert_int_equal(kg_store_key_each(f->s, "acme", 1, collect_key, &l, f->err,
+                                     sizeof f->err),
+                   0);
   assert_int_equal(l.n, 2);
   assert_string_equal(l.names[1], "a2");
-  assert_int_equal(
-      kg_key_each(f->s, "nobody", 0, collect_key, &l, f->err, sizeof f->err),
-      -1);
+  assert_int_equal(kg_store_key_each(f->s, "nobody", 0, collect_key, &l, f->err,
+                                     sizeof f->err),
+                   -1);
   assert_non_null(strstr(f->err, "no account named nobody"));
 }
 
@@ -789,9 +808,11 @@ static void loader_indexes_every_key_but_deleted_ones(void **state) {
   make_key(f, "acme", "deleted", 0, &deleted);
   make_key(f, "beta", "other", 0, &other);
   assert_int_equal(
-      kg_key_deactivate(f->s, deact.info.id, NULL, f->err, sizeof f->err), 0);
+      kg_store_key_deactivate(f->s, deact.info.id, NULL, f->err, sizeof f->err),
+      0);
   assert_int_equal(
-      kg_key_delete(f->s, deleted.info.id, NULL, f->err, sizeof f->err), 0);
+      kg_store_key_delete(f->s, deleted.info.id, NULL, f->err, sizeof f->err),
+      0);
 
   kg_snapshot *snap;
   assert_int_equal(kg_store_load(f->s, &snap, f->err, sizeof f->err), 0);
@@ -873,7 +894,7 @@ static void changes_are_noticed_across_connections(void **state) {
   assert_int_equal(changed, 0);
 
   assert_int_equal(
-      kg_key_deactivate(f->s, k.info.id, NULL, f->err, sizeof f->err), 0);
+      kg_store_key_deactivate(f->s, k.info.id, NULL, f->err, sizeof f->err), 0);
   assert_int_equal(kg_store_changed(reader, &changed, f->err, sizeof f->err),
                    0);
   assert_int_equal(changed, 1);
@@ -884,8 +905,8 @@ static void changes_are_noticed_across_connections(void **state) {
   kg_snapshot_free(snap);
   assert_int_equal(kg_store_changed(f->s, &changed, f->err, sizeof f->err), 0);
   assert_int_equal(changed, 0);
-  assert_int_equal(kg_key_delete(f->s, k.info.id, NULL, f->err, sizeof f->err),
-                   0);
+  assert_int_equal(
+      kg_store_key_delete(f->s, k.info.id, NULL, f->err, sizeof f->err), 0);
   assert_int_equal(kg_store_changed(f->s, &changed, f->err, sizeof f->err), 0);
   assert_int_equal(changed, 1);
 }
@@ -948,19 +969,19 @@ static void every_key_write_bumps_the_sequence_once(void **state) {
   make_key(f, "acme", "b", 0, &b);
   assert_int_equal(meta_seq(f), 2);
   assert_int_equal(
-      kg_key_deactivate(f->s, a.info.id, NULL, f->err, sizeof f->err), 0);
+      kg_store_key_deactivate(f->s, a.info.id, NULL, f->err, sizeof f->err), 0);
   assert_int_equal(meta_seq(f), 3);
   assert_int_equal(
-      kg_key_deactivate(f->s, a.info.id, NULL, f->err, sizeof f->err), 0);
+      kg_store_key_deactivate(f->s, a.info.id, NULL, f->err, sizeof f->err), 0);
   assert_int_equal(meta_seq(f), 3); /* nothing written */
-  assert_int_equal(kg_key_delete(f->s, a.info.id, NULL, f->err, sizeof f->err),
-                   0);
+  assert_int_equal(
+      kg_store_key_delete(f->s, a.info.id, NULL, f->err, sizeof f->err), 0);
   assert_int_equal(meta_seq(f), 4);
   kg_new_key c;
   /* rotation writes two rows in one transaction: one sequence */
-  assert_int_equal(
-      kg_key_rotate(f->s, b.info.id, 60, 0, &c, NULL, f->err, sizeof f->err),
-      0);
+  assert_int_equal(kg_store_key_rotate(f->s, b.info.id, 60, 0, &c, NULL, f->err,
+                                       sizeof f->err),
+                   0);
   assert_int_equal(meta_seq(f), 5);
   char sql[128];
   snprintf(sql, sizeof sql, "SELECT count(*) FROM keys WHERE seq = 5");
@@ -1035,26 +1056,27 @@ incremental_refresh_matches_a_full_load_on_random_streams(void **state) {
                    (unsigned)(x >> 16) % naccounts);
         }
         kg_new_key k;
-        if (kg_key_create(f->s, acct, "k", what == 4 ? 2000000000 : 0, &k,
-                          f->err, sizeof f->err) != 0) {
+        if (kg_store_key_create(f->s, acct, "k", what == 4 ? 2000000000 : 0, &k,
+                                f->err, sizeof f->err) != 0) {
           continue; /* the account is full */
         }
         assert_int_equal(kg_digest(dg, k.key, k.key_len, digests[nkeys]),
                          KG_OK);
         ids[nkeys++] = k.info.id;
-        kg_new_key_wipe(&k);
+        kg_store_new_key_wipe(&k);
       } else if (what < 7) {
-        (void)kg_key_deactivate(f->s, ids[pick], NULL, f->err, sizeof f->err);
+        (void)kg_store_key_deactivate(f->s, ids[pick], NULL, f->err,
+                                      sizeof f->err);
       } else if (what < 9) {
-        (void)kg_key_delete(f->s, ids[pick], NULL, f->err, sizeof f->err);
+        (void)kg_store_key_delete(f->s, ids[pick], NULL, f->err, sizeof f->err);
       } else {
         kg_new_key k;
-        if (kg_key_rotate(f->s, ids[pick], 3600, 0, &k, NULL, f->err,
-                          sizeof f->err) == 0) {
+        if (kg_store_key_rotate(f->s, ids[pick], 3600, 0, &k, NULL, f->err,
+                                sizeof f->err) == 0) {
           assert_int_equal(kg_digest(dg, k.key, k.key_len, digests[nkeys]),
                            KG_OK);
           ids[nkeys++] = k.info.id;
-          kg_new_key_wipe(&k);
+          kg_store_new_key_wipe(&k);
         }
       }
     }
@@ -1225,13 +1247,13 @@ static void seed_makes_every_class_over_pro_accounts(void **state) {
   assert_int_equal(res.accounts, 3); /* 50 + 50 + 21 */
   assert_int_equal(res.first, 1);
   assert_int_equal(res.last, 3);
-  kg_account_info a;
-  assert_int_equal(kg_account_get(f->s, "seed-0001", &a, f->err, sizeof f->err),
-                   0);
+  kg_store_account_info a;
+  assert_int_equal(
+      kg_store_account_get(f->s, "seed-0001", &a, f->err, sizeof f->err), 0);
   assert_int_equal(a.tier, KG_TIER_PRO);
   assert_int_equal(a.keys, 50);
-  assert_int_equal(kg_account_get(f->s, "seed-0003", &a, f->err, sizeof f->err),
-                   0);
+  assert_int_equal(
+      kg_store_account_get(f->s, "seed-0003", &a, f->err, sizeof f->err), 0);
   assert_int_equal(a.keys, 21);
 
   size_t per_class[3] = {0, 0, 0};

@@ -100,12 +100,12 @@ static void open_refused(fixture *f, unsigned flags, const kg_pepper *p,
 /* A peppered store with account acme (pro) and one key, closed. */
 static void make_peppered_store(fixture *f, kg_new_key *k) {
   kg_store *s = open_ok(f, KG_STORE_CREATE, &f->pepper);
-  assert_int_equal(
-      kg_account_create(s, "acme", KG_TIER_PRO, NULL, f->err, sizeof f->err),
-      0);
+  assert_int_equal(kg_store_account_create(s, "acme", KG_TIER_PRO, NULL, f->err,
+                                           sizeof f->err),
+                   0);
   if (k != NULL &&
-      kg_key_create(s, "acme", "ci", 0, k, f->err, sizeof f->err) != 0) {
-    fail_msg("kg_key_create: %s", f->err);
+      kg_store_key_create(s, "acme", "ci", 0, k, f->err, sizeof f->err) != 0) {
+    fail_msg("kg_store_key_create: %s", f->err);
   }
   kg_store_close(s);
 }
@@ -298,7 +298,7 @@ store_made_with_a_pepper_keeps_a_check_value_not_the_pepper(void **state) {
   fixture *f = *state;
   kg_new_key k;
   make_peppered_store(f, &k);
-  kg_new_key_wipe(&k);
+  kg_store_new_key_wipe(&k);
   char *digest = meta(f->path, "digest");
   char *check = meta(f->path, "pepper_check");
   assert_string_equal(digest, "hmac-sha256");
@@ -332,21 +332,23 @@ static void peppered_store_digests_keys_with_hmac(void **state) {
   unsigned char want[32], plain[32];
   hmac(&f->pepper, k.key, k.key_len, want);
   SHA256((const unsigned char *)k.key, k.key_len, plain);
-  kg_key_info info;
+  kg_store_key_info info;
   int found = 0;
   assert_int_equal(
-      kg_key_find_digest(s, want, &info, &found, f->err, sizeof f->err), 0);
+      kg_store_key_find_digest(s, want, &info, &found, f->err, sizeof f->err),
+      0);
   assert_int_equal(found, 1);
   assert_true(info.id == k.info.id);
   assert_int_equal(
-      kg_key_find_digest(s, plain, &info, &found, f->err, sizeof f->err), 0);
+      kg_store_key_find_digest(s, plain, &info, &found, f->err, sizeof f->err),
+      0);
   assert_int_equal(found, 0);
   /* Loaded, the key answers through a digester with the same pepper only. */
   assert_int_equal(decide(f, s, &f->pepper, &k), KG_VALID);
   assert_int_equal(decide(f, s, NULL, &k), KG_INVALID_API_KEY);
   assert_int_equal(decide(f, s, &f->other, &k), KG_INVALID_API_KEY);
   kg_store_close(s);
-  kg_new_key_wipe(&k);
+  kg_store_new_key_wipe(&k);
 }
 
 static void peppered_store_refuses_no_pepper_and_another_pepper(void **state) {
@@ -374,8 +376,9 @@ static void peppered_store_refuses_no_pepper_and_another_pepper(void **state) {
   /* Nothing was written by the refusals: the right pepper still opens it,
    * with its one account. */
   s = open_ok(f, 0, &f->pepper);
-  kg_account_info a;
-  assert_int_equal(kg_account_get(s, "acme", &a, f->err, sizeof f->err), 0);
+  kg_store_account_info a;
+  assert_int_equal(kg_store_account_get(s, "acme", &a, f->err, sizeof f->err),
+                   0);
   kg_store_close(s);
 }
 
@@ -383,9 +386,9 @@ static void plain_store_refuses_a_pepper(void **state) {
   fixture *f = *state;
   kg_store *s = open_ok(f, KG_STORE_CREATE, NULL);
   assert_int_equal(kg_store_peppered(s), 0);
-  assert_int_equal(
-      kg_account_create(s, "acme", KG_TIER_FREE, NULL, f->err, sizeof f->err),
-      0);
+  assert_int_equal(kg_store_account_create(s, "acme", KG_TIER_FREE, NULL,
+                                           f->err, sizeof f->err),
+                   0);
   kg_store_close(s);
   const unsigned MODES[] = {0, KG_STORE_READONLY, KG_STORE_CREATE};
   for (size_t i = 0; i < 3; i++) {
@@ -464,7 +467,7 @@ a_store_re_marked_under_an_open_reader_is_refused_on_read(void **state) {
   assert_non_null(strstr(f->err, "plain store"));
   kg_snapshot_free(snap);
   kg_store_close(ro);
-  kg_new_key_wipe(&k);
+  kg_store_new_key_wipe(&k);
 }
 
 /* ---- seeding ----------------------------------------------------------- */
@@ -480,17 +483,17 @@ static int check_seeded(kg_seed_class c, const char *key, size_t len,
   (void)c;
   seen *v = ctx;
   unsigned char d[32];
-  kg_key_info info;
+  kg_store_key_info info;
   int found = 0;
   hmac(&v->f->pepper, key, len, d);
-  assert_int_equal(
-      kg_key_find_digest(v->s, d, &info, &found, v->f->err, sizeof v->f->err),
-      0);
+  assert_int_equal(kg_store_key_find_digest(v->s, d, &info, &found, v->f->err,
+                                            sizeof v->f->err),
+                   0);
   v->hmac_found += (size_t)found;
   SHA256((const unsigned char *)key, len, d);
-  assert_int_equal(
-      kg_key_find_digest(v->s, d, &info, &found, v->f->err, sizeof v->f->err),
-      0);
+  assert_int_equal(kg_store_key_find_digest(v->s, d, &info, &found, v->f->err,
+                                            sizeof v->f->err),
+                   0);
   v->plain_found += (size_t)found;
   v->n++;
   return 0;

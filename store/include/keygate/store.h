@@ -9,7 +9,13 @@
  * keygate/store_admin.h.
  *
  * Errors: functions return 0 on success and -1 on failure, writing one
- * human-readable line (no key material, ever) into err[0..errcap).
+ * human-readable line (no key material, ever) into err[0..errcap). Not a
+ * kg_status, by decision: a store fails by I/O and SQLite errors whose only
+ * useful content is the line (which file, what is wrong); no caller
+ * branches on the kind, so a status would be one value plus the same line.
+ * The line says what is wrong; the face (the CLI, the nginx module) adds
+ * what to do. The lifecycle functions are kg_store_* (store_admin.h), the
+ * core's are kg_key_* and kg_index_*: a name says which library it is.
  *
  * Threads: a kg_store is used by one thread at a time (one per thread or
  * per process); a loaded snapshot is immutable and may be shared.

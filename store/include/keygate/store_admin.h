@@ -10,7 +10,7 @@
  * durable (WAL, synchronous=FULL) before a function returns 0.
  *
  * A new key exists in clear only in a kg_new_key the caller owns: show it
- * once, then wipe it with kg_new_key_wipe. The store keeps its SHA-256
+ * once, then wipe it with kg_store_new_key_wipe. The store keeps its SHA-256
  * digest (HMAC-SHA-256 under the pepper in a peppered store) and its hint
  * (sk_live_****Ab3x), never the key.
  *
@@ -41,63 +41,65 @@ extern "C" {
 
 typedef enum kg_tier { KG_TIER_FREE = 0, KG_TIER_PRO = 1 } kg_tier;
 
-/* kg_tier_name — "free" or "pro" (static string). */
-const char *kg_tier_name(kg_tier t);
+/* kg_store_tier_name — "free" or "pro" (static string). */
+const char *kg_store_tier_name(kg_tier t);
 
-/* kg_tier_parse — "free" or "pro" to *out. Returns 0, or -1. */
-int kg_tier_parse(const char *s, kg_tier *out);
+/* kg_store_tier_parse — "free" or "pro" to *out. Returns 0, or -1. */
+int kg_store_tier_parse(const char *s, kg_tier *out);
 
-/* kg_tier_limit — how many keys an account of tier t may hold: 3 or 50.
+/* kg_store_tier_limit — how many keys an account of tier t may hold: 3 or 50.
  * Deleted keys, and keys rotated out by a live successor, do not count. */
-unsigned kg_tier_limit(kg_tier t);
+unsigned kg_store_tier_limit(kg_tier t);
 
 /* ---- names ------------------------------------------------------------ */
 
-/* kg_account_name_check — 0 when name is 1..64 characters of
+/* kg_store_account_name_check — 0 when name is 1..64 characters of
  * [A-Za-z0-9._-] starting with a letter or digit; else -1 and why in err. */
-int kg_account_name_check(const char *name, char *err, size_t errcap);
+int kg_store_account_name_check(const char *name, char *err, size_t errcap);
 
-/* kg_key_name_check — 0 when name is 1..64 printable ASCII characters;
+/* kg_store_key_name_check — 0 when name is 1..64 printable ASCII characters;
  * else -1 and why in err. */
-int kg_key_name_check(const char *name, char *err, size_t errcap);
+int kg_store_key_name_check(const char *name, char *err, size_t errcap);
 
 /* ---- accounts --------------------------------------------------------- */
 
-typedef struct kg_account_info {
+typedef struct kg_store_account_info {
   uint64_t id; /* SQLite rowid; the account_id of kg_record */
   char name[KG_ACCOUNT_NAME_MAX + 1];
   kg_tier tier;
   int64_t created;
   unsigned keys; /* keys counting against the tier limit */
-} kg_account_info;
+} kg_store_account_info;
 
-/* kg_account_create — add an account; refuses a name already taken. Fills
+/* kg_store_account_create — add an account; refuses a name already taken. Fills
  * *out when out is not NULL. */
-int kg_account_create(kg_store *s, const char *name, kg_tier tier,
-                      kg_account_info *out, char *err, size_t errcap);
+int kg_store_account_create(kg_store *s, const char *name, kg_tier tier,
+                            kg_store_account_info *out, char *err,
+                            size_t errcap);
 
 /*
- * kg_account_set_tier — change an account's tier. Going down to free with
+ * kg_store_account_set_tier — change an account's tier. Going down to free with
  * more than 3 keys keeps every key working; only new keys are refused until
  * the account is under the limit. Fills *out (the account afterwards).
  */
-int kg_account_set_tier(kg_store *s, const char *name, kg_tier tier,
-                        kg_account_info *out, char *err, size_t errcap);
+int kg_store_account_set_tier(kg_store *s, const char *name, kg_tier tier,
+                              kg_store_account_info *out, char *err,
+                              size_t errcap);
 
-/* kg_account_get — look an account up by name; unknown is an error. */
-int kg_account_get(kg_store *s, const char *name, kg_account_info *out,
-                   char *err, size_t errcap);
+/* kg_store_account_get — look an account up by name; unknown is an error. */
+int kg_store_account_get(kg_store *s, const char *name,
+                         kg_store_account_info *out, char *err, size_t errcap);
 
 /* Called once per row; return non-zero to stop early (not an error). */
-typedef int (*kg_account_fn)(const kg_account_info *a, void *ctx);
+typedef int (*kg_store_account_fn)(const kg_store_account_info *a, void *ctx);
 
-/* kg_account_each — call fn for every account, by name. */
-int kg_account_each(kg_store *s, kg_account_fn fn, void *ctx, char *err,
-                    size_t errcap);
+/* kg_store_account_each — call fn for every account, by name. */
+int kg_store_account_each(kg_store *s, kg_store_account_fn fn, void *ctx,
+                          char *err, size_t errcap);
 
 /* ---- keys ------------------------------------------------------------- */
 
-typedef struct kg_key_info {
+typedef struct kg_store_key_info {
   uint64_t id;         /* random 64-bit id; kg_key_id_format shows it */
   uint64_t account_id; /* accounts.id */
   char account[KG_ACCOUNT_NAME_MAX + 1];
@@ -109,27 +111,27 @@ typedef struct kg_key_info {
   kg_record_status status; /* KG_REC_ACTIVE, _DEACTIVATED or _DELETED */
   uint64_t replaces;       /* the key this one rotated out; 0 = none */
   uint64_t replaced_by;    /* its live (not deleted) successor; 0 = none */
-} kg_key_info;
+} kg_store_key_info;
 
-/* kg_key_state_name — the state a person should see at time now:
+/* kg_store_key_state_name — the state a person should see at time now:
  * "deleted", "deactivated", "expired" (active but now >= expires_at),
  * "rotated" (replaced by a live successor, working until its expiry) or
  * "active". Static string. */
-const char *kg_key_state_name(const kg_key_info *k, int64_t now);
+const char *kg_store_key_state_name(const kg_store_key_info *k, int64_t now);
 
 /* A key just made. key[0..key_len) is the secret: show it once, then
- * kg_new_key_wipe. */
+ * kg_store_new_key_wipe. */
 typedef struct kg_new_key {
   char key[KG_KEY_MAX_LEN + 1];
   size_t key_len;
-  kg_key_info info;
+  kg_store_key_info info;
 } kg_new_key;
 
-/* kg_new_key_wipe — erase the key (OPENSSL_cleanse) and its info. */
-void kg_new_key_wipe(kg_new_key *k);
+/* kg_store_new_key_wipe — erase the key (OPENSSL_cleanse) and its info. */
+void kg_store_new_key_wipe(kg_new_key *k);
 
 /*
- * kg_key_create — make a key for account `account` named `name`, expiring
+ * kg_store_key_create — make a key for account `account` named `name`, expiring
  * at expires_at (0 = never). Counts the account's keys and inserts in one
  * IMMEDIATE transaction, so the tier limit holds under concurrent
  * creation. On a full account the error is, for example:
@@ -137,12 +139,12 @@ void kg_new_key_wipe(kg_new_key *k);
  *   to pro
  * Fills *out only after the COMMIT succeeded. On failure *out is wiped.
  */
-int kg_key_create(kg_store *s, const char *account, const char *name,
-                  int64_t expires_at, kg_new_key *out, char *err,
-                  size_t errcap);
+int kg_store_key_create(kg_store *s, const char *account, const char *name,
+                        int64_t expires_at, kg_new_key *out, char *err,
+                        size_t errcap);
 
 /*
- * kg_key_rotate — replace key id with a new key of the same account and
+ * kg_store_key_rotate — replace key id with a new key of the same account and
  * name: the new key (expiring at expires_at, 0 = never) records that it
  * replaces id, and the old key expires at now + grace_seconds (or earlier,
  * if it already would). The old key stops counting against the tier limit,
@@ -151,28 +153,28 @@ int kg_key_create(kg_store *s, const char *account, const char *name,
  * its grace period (so no account holds more than two live keys per slot).
  * Fills *out (the new key) and, when old is not NULL, *old (afterwards).
  */
-int kg_key_rotate(kg_store *s, uint64_t id, int64_t grace_seconds,
-                  int64_t expires_at, kg_new_key *out, kg_key_info *old,
-                  char *err, size_t errcap);
+int kg_store_key_rotate(kg_store *s, uint64_t id, int64_t grace_seconds,
+                        int64_t expires_at, kg_new_key *out,
+                        kg_store_key_info *old, char *err, size_t errcap);
 
-/* kg_key_deactivate — mark key id deactivated (it then answers
+/* kg_store_key_deactivate — mark key id deactivated (it then answers
  * expired_api_key). Deactivating twice is fine; a deleted key is refused.
  * Fills *out when not NULL. */
-int kg_key_deactivate(kg_store *s, uint64_t id, kg_key_info *out, char *err,
-                      size_t errcap);
+int kg_store_key_deactivate(kg_store *s, uint64_t id, kg_store_key_info *out,
+                            char *err, size_t errcap);
 
-/* kg_key_delete — mark key id deleted (it then answers invalid_api_key and
- * no longer counts against the tier limit). The row stays for audit.
+/* kg_store_key_delete — mark key id deleted (it then answers invalid_api_key
+ * and no longer counts against the tier limit). The row stays for audit.
  * Deleting twice is fine. Fills *out when not NULL. */
-int kg_key_delete(kg_store *s, uint64_t id, kg_key_info *out, char *err,
-                  size_t errcap);
+int kg_store_key_delete(kg_store *s, uint64_t id, kg_store_key_info *out,
+                        char *err, size_t errcap);
 
-/* kg_key_get — one key by id; unknown is an error. */
-int kg_key_get(kg_store *s, uint64_t id, kg_key_info *out, char *err,
-               size_t errcap);
+/* kg_store_key_get — one key by id; unknown is an error. */
+int kg_store_key_get(kg_store *s, uint64_t id, kg_store_key_info *out,
+                     char *err, size_t errcap);
 
 /*
- * kg_key_find_digest — the key whose digest is `digest`: sets *found to 1
+ * kg_store_key_find_digest — the key whose digest is `digest`: sets *found to 1
  * and fills *out, or sets *found to 0.
  *
  * NOT CONSTANT-TIME: SQLite walks its B-tree comparing the digest with
@@ -180,19 +182,20 @@ int kg_key_get(kg_store *s, uint64_t id, kg_key_info *out, char *err,
  * ADMINISTRATION AND TESTS ONLY; NEVER CALL IT ON A REQUEST PATH. Requests
  * are decided through kg_store_load and the constant-time core index.
  */
-int kg_key_find_digest(kg_store *s, const uint8_t digest[KG_DIGEST_LEN],
-                       kg_key_info *out, int *found, char *err, size_t errcap);
+int kg_store_key_find_digest(kg_store *s, const uint8_t digest[KG_DIGEST_LEN],
+                             kg_store_key_info *out, int *found, char *err,
+                             size_t errcap);
 
 /* Called once per row; return non-zero to stop early (not an error). */
-typedef int (*kg_key_fn)(const kg_key_info *k, void *ctx);
+typedef int (*kg_store_key_fn)(const kg_store_key_info *k, void *ctx);
 
 /*
- * kg_key_each — call fn for the keys of account `account` (NULL: every
+ * kg_store_key_each — call fn for the keys of account `account` (NULL: every
  * account; an unknown account is an error), ordered by account name, then
  * creation time. Deleted keys only when include_deleted is non-zero.
  */
-int kg_key_each(kg_store *s, const char *account, int include_deleted,
-                kg_key_fn fn, void *ctx, char *err, size_t errcap);
+int kg_store_key_each(kg_store *s, const char *account, int include_deleted,
+                      kg_store_key_fn fn, void *ctx, char *err, size_t errcap);
 
 /* ---- seeding ---------------------------------------------------------- */
 
