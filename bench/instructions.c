@@ -188,6 +188,64 @@ static int run_decide(void) {
                    &d) == dcase->expect;
 }
 
+/* The realistic heads (issue 14): parsed once in the setup, decided at the
+ * outcome fixture's 10,000 keys. Their key is fx_key(0), stored and
+ * active there; the unknown variant points the key field at a well-formed
+ * key that is not stored. */
+static kg_status real_expect;
+
+static void setup_real(fx_head_kind k, int unknown) {
+  setup_head(k);
+  if (!run_head_parse()) {
+    fx_die("a realistic head does not parse");
+  }
+  checker = fx_checker(fx_outcomes_get()->index);
+  real_expect = KG_VALID;
+  if (!unknown) {
+    return;
+  }
+  const char *want = fx_head_xkey(k) ? "X-API-Key" : "Authorization";
+  for (size_t i = 0; i < head.nfields; i++) {
+    if (head.fields[i].name.len == strlen(want) &&
+        memcmp(head.fields[i].name.ptr, want, strlen(want)) == 0) {
+      const char *u = fx_outcomes_get()->unknown;
+      head.fields[i].value.ptr = fx_head_xkey(k) ? u + FX_BEARER_LEN : u;
+      head.fields[i].value.len =
+          fx_head_xkey(k) ? FX_KEY_LEN : FX_BEARER_LEN + FX_KEY_LEN;
+      real_expect = KG_INVALID_API_KEY;
+      return;
+    }
+  }
+  fx_die("a realistic head has no key field");
+}
+static void setup_api_bearer(void) {
+  setup_real(FX_HEAD_API_BEARER, 0);
+}
+static void setup_api_xkey(void) {
+  setup_real(FX_HEAD_API_XKEY, 0);
+}
+static void setup_browser_bearer(void) {
+  setup_real(FX_HEAD_BROWSER_BEARER, 0);
+}
+static void setup_browser_xkey(void) {
+  setup_real(FX_HEAD_BROWSER_XKEY, 0);
+}
+static void setup_api_bearer_unknown(void) {
+  setup_real(FX_HEAD_API_BEARER, 1);
+}
+static void setup_head_api_bearer(void) {
+  setup_head(FX_HEAD_API_BEARER);
+}
+static void setup_head_browser_bearer(void) {
+  setup_head(FX_HEAD_BROWSER_BEARER);
+}
+
+static int run_decide_real(void) {
+  kg_decision d;
+  return kg_decide(&checker, head.fields, head.nfields, head.target, FX_NOW,
+                   &d) == real_expect;
+}
+
 static const char request_id[] = "req_0123456789ABCDEFGHIJKLMN";
 
 static int run_error_body(void) {
@@ -222,6 +280,13 @@ static const op ops[] = {
     {"decide_expired", setup_expired, run_decide},
     {"decide_ambiguous", setup_ambiguous, run_decide},
     {"decide_api_key_in_query", setup_in_query, run_decide},
+    {"head_parse_api_bearer", setup_head_api_bearer, run_head_parse},
+    {"head_parse_browser_bearer", setup_head_browser_bearer, run_head_parse},
+    {"decide_api_bearer", setup_api_bearer, run_decide_real},
+    {"decide_api_xkey", setup_api_xkey, run_decide_real},
+    {"decide_browser_bearer", setup_browser_bearer, run_decide_real},
+    {"decide_browser_xkey", setup_browser_xkey, run_decide_real},
+    {"decide_api_bearer_unknown", setup_api_bearer_unknown, run_decide_real},
     {"error_body", NULL, run_error_body},
     {"response_render", NULL, run_render},
 };
