@@ -16,17 +16,17 @@ export TMPDIR="$TMP"
 assert_exit 0 "--help" -- "$BENCH" --help
 for opt in --keys --quick --build --samples --seconds --rounds --connections \
   --refresh --reloads --poll-ms --json --no-pin --commit; do
-  assert_contains "$(cat "$TMP/out")" "$opt" "--help names $opt"
+  assert_contains "$opt" "$(cat "$TMP/out")" "--help names $opt"
 done
 assert_exit 2 "--keys 0" -- "$BENCH" --keys 0
 assert_exit 2 "--refresh 50ms" -- "$BENCH" --refresh 50ms
-assert_contains "$(cat "$TMP/err")" "at least 100ms" "--refresh: the fix"
+assert_contains "at least 100ms" "$(cat "$TMP/err")" "--refresh: the fix"
 assert_exit 2 "an unknown option" -- "$BENCH" --frobnicate
 assert_exit 2 "--build not a folder" -- "$BENCH" --build "$TMP/nowhere"
 mkdir -p "$TMP/nomodule/bin"
 ln -s "$KEYGATE" "$TMP/nomodule/bin/keygate"
 assert_exit 2 "a build without the module" -- "$BENCH" --build "$TMP/nomodule" --json "$TMP/x.json"
-assert_contains "$(cat "$TMP/err")" "nginx module was not built" "no module: named"
+assert_contains "nginx module was not built" "$(cat "$TMP/err")" "no module: named"
 [ ! -e "$TMP/x.json" ] || kg_fail "trouble wrote a JSON file"
 
 # ---- a tiny real run ------------------------------------------------------------
@@ -45,7 +45,7 @@ for row in "seed 2,000 keys" "start to listening" "memory a worker adds" \
   "rps with 1 change/s / without" "max latency with 1 change/s" \
   "mismatches + errors under load" "max latency across nginx -s reload" \
   "verdict: "; do
-  assert_contains "$OUT" "$row" "the table has '$row'"
+  assert_contains "$row" "$OUT" "the table has '$row'"
 done
 # Keys are never printed or written (masked hints only).
 if grep -Eq 'sk_(live|test)_[A-Za-z0-9]{20}' "$TMP/run.out" "$TMP/run.err" "$TMP/r.json"; then

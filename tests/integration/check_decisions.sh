@@ -54,7 +54,7 @@ run_check() {
   local k printed
   printed=$(cat "$TMP/out" "$TMP/err")
   for k in "${ALL_KEYS[@]}"; do
-    assert_not_contains "$printed" "$k" "$name: a presented key in the output"
+    assert_not_contains "$k" "$printed" "$name: a presented key in the output"
   done
   # One python start per run: every top-level field into $TMP/$name.f/KEY
   # (a string raw, anything else as JSON), read back by `field`.
@@ -255,7 +255,7 @@ expect test_prefix_refuses_live invalid_api_key 401 key_bad_prefix null \
   '****cUGk'
 
 # ---- request ids are fresh --------------------------------------------------
-assert_not_contains "$(field missing request_id)" \
-  "$(field missing_basic_scheme request_id)" "two runs share a request_id"
+assert_not_contains "$(field missing_basic_scheme request_id)" \
+  "$(field missing request_id)" "two runs share a request_id"
 
 kg_done

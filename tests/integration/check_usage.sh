@@ -21,8 +21,8 @@ printf 'GET / HTTP/1.1\r\nHost: a\r\nX-API-Key: %s\r\n\r\n' "$K_ACTIVE" >"$GOOD"
 # never the key.
 one_line() {
   assert_eq 1 "$(wc -l <"$TMP/err")" "$1: stderr lines"
-  assert_contains "$(cat "$TMP/err")" "keygate check: " "$1: stderr prefix"
-  assert_not_contains "$(cat "$TMP/out" "$TMP/err")" "$K_ACTIVE" "$1: key shown"
+  assert_contains "keygate check: " "$(cat "$TMP/err")" "$1: stderr prefix"
+  assert_not_contains "$K_ACTIVE" "$(cat "$TMP/out" "$TMP/err")" "$1: key shown"
 }
 
 # ---- usage errors: exit 2 ---------------------------------------------------
@@ -61,13 +61,13 @@ assert_exit 2 "--realm with a quote" -- \
 one_line "--realm with a quote"
 
 assert_exit 0 "--help" -- "$KEYGATE" check --help
-assert_contains "$(cat "$TMP/out")" "--keys" "--help: names --keys"
+assert_contains "--keys" "$(cat "$TMP/out")" "--help: names --keys"
 
 # ---- trouble: exit 2 -----------------------------------------------
 assert_exit 2 "missing keys file" -- \
   "$KEYGATE" check --keys "$TMP/nope.tsv" <"$GOOD"
 one_line "missing keys file"
-assert_contains "$(cat "$TMP/err")" "nope.tsv" "missing keys file: names it"
+assert_contains "nope.tsv" "$(cat "$TMP/err")" "missing keys file: names it"
 
 printf 'enabled\t%s\n' "$K_ACTIVE" >"$TMP/badstatus.tsv"
 assert_exit 2 "unknown status in keys file" -- \

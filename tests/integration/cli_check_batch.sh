@@ -29,8 +29,8 @@ printf 'GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n' >"$TMP/fold.req"
 
 # no_key — nothing printed holds a key
 no_key() {
-  assert_not_contains "$(cat "$TMP/out" "$TMP/err")" "$VALID" "$1: the valid key printed"
-  assert_not_contains "$(cat "$TMP/out" "$TMP/err")" "$EXPIRED" "$1: the expired key printed"
+  assert_not_contains "$VALID" "$(cat "$TMP/out" "$TMP/err")" "$1: the valid key printed"
+  assert_not_contains "$EXPIRED" "$(cat "$TMP/out" "$TMP/err")" "$1: the expired key printed"
 }
 
 # ---- --fail: the exit status says refused ---------------------------------
@@ -92,7 +92,7 @@ assert_exit 0 "--batch stops at a broken head" -- \
   "$KEYGATE" check --keys "$KEYS" --batch <"$TMP/broken.req"
 assert_eq 2 "$(wc -l <"$TMP/out")" "broken: two answers, then stop"
 assert_eq 1 "$(wc -l <"$TMP/err")" "broken: one line on stderr"
-assert_contains "$(cat "$TMP/err")" "keygate check: request 2: the request head does not parse: obs_fold" \
+assert_contains "keygate check: request 2: the request head does not parse: obs_fold" "$(cat "$TMP/err")" \
   "broken: the line names the request"
 assert_exit 1 "--batch --fail stops at a broken head" -- \
   "$KEYGATE" check --keys "$KEYS" --batch --fail <"$TMP/broken.req"
@@ -101,7 +101,7 @@ assert_exit 1 "--batch --fail stops at a broken head" -- \
 assert_exit 2 "--batch ending inside a head" -- \
   "$KEYGATE" check --keys "$KEYS" --batch <"$TMP/tail.req"
 assert_eq 2 "$(wc -l <"$TMP/out")" "ending inside: the answer, then the incomplete line"
-assert_contains "$(cat "$TMP/err")" "request 2: stdin ends inside the request head" \
+assert_contains "request 2: stdin ends inside the request head" "$(cat "$TMP/err")" \
   "ending inside: says which"
 # many heads: more than one read of stdin
 for _ in $(seq 1 300); do cat "$TMP/valid.req" "$TMP/missing.req"; done >"$TMP/many.req"

@@ -28,13 +28,13 @@ REPORT_SUBS=(show merge check compare html)
 assert_exit 0 "keygate --help" -- "$KEYGATE" --help
 TOP=$(cat "$TMP/out")
 for c in "${COMMANDS[@]}" help version; do
-  assert_contains "$TOP" "  $c " "keygate --help lists $c"
+  assert_contains "  $c " "$TOP" "keygate --help lists $c"
 done
-assert_contains "$TOP" "exit status, the same for every command" "--help: the exit rule"
+assert_contains "exit status, the same for every command" "$TOP" "--help: the exit rule"
 for line in "0  success, or a positive verdict" "1  a negative verdict" "2  trouble: a usage error"; do
-  assert_contains "$TOP" "$line" "--help: exit $line"
+  assert_contains "$line" "$TOP" "--help: exit $line"
 done
-assert_contains "$TOP" "KEYGATE_DB" "--help: the environment"
+assert_contains "KEYGATE_DB" "$TOP" "--help: the environment"
 assert_exit 0 "keygate -h" -- "$KEYGATE" -h
 assert_eq "$TOP" "$(cat "$TMP/out")" "-h is --help"
 assert_exit 0 "keygate help" -- "$KEYGATE" help
@@ -79,8 +79,8 @@ for v in "${KEYS_VERBS[@]}"; do
   want=$(cat "$TMP/out")
   assert_exit 0 "keys help $v" -- "$KEYGATE" keys help "$v"
   assert_eq "$want" "$(cat "$TMP/out")" "keys help $v is keys $v --help"
-  assert_contains "$(cat "$TMP/out")" "--db PATH" "keys $v --help: the common options"
-  assert_contains "$(cat "$TMP/out")" "exit: 0" "keys $v --help: the exit codes"
+  assert_contains "--db PATH" "$(cat "$TMP/out")" "keys $v --help: the common options"
+  assert_contains "exit: 0" "$(cat "$TMP/out")" "keys $v --help: the exit codes"
 done
 for v in "${ACCOUNTS_VERBS[@]}"; do
   help_is "accounts $v" "usage: keygate accounts $v" accounts "$v"
@@ -91,12 +91,12 @@ done
 # a verb's help is its own: create's names --expires-in, list's does not
 "$KEYGATE" keys create --help >"$TMP/create.help"
 "$KEYGATE" keys list --help >"$TMP/list.help"
-assert_contains "$(cat "$TMP/create.help")" "--expires-in" "keys create --help: its options"
-assert_not_contains "$(cat "$TMP/list.help")" "--expires-in" "keys list --help: not create's"
-assert_contains "$(cat "$TMP/list.help")" "--all" "keys list --help: its options"
+assert_contains "--expires-in" "$(cat "$TMP/create.help")" "keys create --help: its options"
+assert_not_contains "--expires-in" "$(cat "$TMP/list.help")" "keys list --help: not create's"
+assert_contains "--all" "$(cat "$TMP/list.help")" "keys list --help: its options"
 for s in "${REPORT_SUBS[@]}"; do
   assert_exit 0 "report $s --help" -- "$KEYGATE" report "$s" --help
-  assert_contains "$(cat "$TMP/out")" "usage: keygate report" "report $s --help"
+  assert_contains "usage: keygate report" "$(cat "$TMP/out")" "report $s --help"
 done
 
 # ---- unknown options, stray arguments: one line, exit 2 ------------------------
@@ -129,7 +129,7 @@ refused "keys help of no verb" "keygate keys: unknown command 'frob'" keys help 
 # ---- --name=value is --name value, in every command ------------------------------
 export KEYGATE_DB=$TMP/env.db
 assert_exit 0 "accounts create --tier=pro" -- "$KEYGATE" accounts create acme --tier=pro
-assert_contains "$(cat "$TMP/out")" "pro tier" "--tier=pro is read"
+assert_contains "pro tier" "$(cat "$TMP/out")" "--tier=pro is read"
 assert_exit 0 "keys create --account=acme --name=ci --format=json" -- \
   "$KEYGATE" keys create --account=acme --name=ci --format=json
 KEY=$(json_get "$TMP/out" key)
@@ -173,8 +173,8 @@ KEYGATE_PEPPER_FILE=$TMP/pepper assert_exit 0 "check with KEYGATE_PEPPER_FILE" -
   "$KEYGATE" check --db "$TMP/p.db" <"$TMP/preq"
 assert_eq valid "$(json_get "$TMP/out" decision)" "the pepper of KEYGATE_PEPPER_FILE"
 assert_exit 2 "check of a peppered store without its pepper" -- "$KEYGATE" check --db "$TMP/p.db" <"$TMP/preq"
-assert_contains "$(cat "$TMP/err")" "is peppered" "without its pepper: says so"
-assert_not_contains "$(cat "$TMP/out" "$TMP/err")" "$PKEY" "no key printed"
+assert_contains "is peppered" "$(cat "$TMP/err")" "without its pepper: says so"
+assert_not_contains "$PKEY" "$(cat "$TMP/out" "$TMP/err")" "no key printed"
 refused "--keys with --pepper-file" "keygate check: --pepper-file goes with --db" \
   check --keys "$TMP/p.tsv" --pepper-file "$TMP/pepper"
 unset KEYGATE_DB

@@ -17,7 +17,7 @@ MAN=$KEYGATE_SRC/cli/keygate.1
 
 # ---- every help text, and what it names ---------------------------------------
 COMMANDS=$("$KEYGATE" --help | awk '/^commands:/ { f = 1; next } f && /^$/ { exit } f && /^  [a-z]/ { print $1 }')
-assert_contains "$COMMANDS" "keys" "the command list"
+assert_contains "keys" "$COMMANDS" "the command list"
 HELPS=()
 : >"$TMP/helps"
 for c in $COMMANDS; do
@@ -36,9 +36,9 @@ done
 OPTIONS=$(grep -o -- '--[a-z0-9][a-z0-9.-]*[a-z0-9]' "$TMP/helps" | sort -u)
 SHORTS=$(grep -oE -- '(^|[ ,])-[a-zA-Z]([ ,]|$)' "$TMP/helps" | tr -d ' ,' | sort -u)
 [ "$(printf '%s\n' "$OPTIONS" | wc -l)" -ge 50 ] || kg_fail "too few options found: $OPTIONS"
-assert_contains "$OPTIONS" "--expires-in" "the options of keys create"
-assert_contains "$OPTIONS" "--fail" "check --fail"
-assert_contains "$OPTIONS" "--force" "keys seed --force"
+assert_contains "--expires-in" "$OPTIONS" "the options of keys create"
+assert_contains "--fail" "$OPTIONS" "check --fail"
+assert_contains "--force" "$OPTIONS" "keys seed --force"
 
 # ---- keygate.1 --------------------------------------------------------------------
 assert_eq "" "$(groff -mdoc -Tascii -ww -z "$MAN" 2>&1)" "keygate.1 renders without a warning"
@@ -59,7 +59,7 @@ for h in "${HELPS[@]}"; do
 done
 for t in "EXIT STATUS" "KEYGATE_DB" "KEYGATE_PEPPER_FILE" "A negative verdict" \
   "Trouble: a usage error" "help [command [verb]]" "-V and --version"; do
-  assert_contains "$MANTEXT" "$t" "keygate.1: $t"
+  assert_contains "$t" "$MANTEXT" "keygate.1: $t"
 done
 
 # ---- bash completion ----------------------------------------------------------------
@@ -71,22 +71,22 @@ complete_bash() {
 }
 GOT=$(complete_bash "")
 for c in $COMMANDS; do
-  assert_contains "$GOT" "$c" "bash: the command $c"
+  assert_contains "$c" "$GOT" "bash: the command $c"
 done
 assert_eq "keys" "$(complete_bash ke)" "bash: 'ke' completes to keys"
 for h in "${HELPS[@]}"; do
   read -r -a w <<<"$h"
   [ ${#w[@]} -eq 2 ] || continue
-  assert_contains "$(complete_bash "${w[0]}" "")" "${w[1]}" "bash: the verb $h"
+  assert_contains "${w[1]}" "$(complete_bash "${w[0]}" "")" "bash: the verb $h"
   want=$("$KEYGATE" "${w[@]}" --help | grep -o -- '--[a-z0-9][a-z0-9.-]*[a-z0-9]' | sort -u)
   got=$(complete_bash "${w[@]}" --)
   for o in $want; do
-    assert_contains "$got" "$o" "bash: $h $o"
+    assert_contains "$o" "$got" "bash: $h $o"
   done
 done
 GOT=$(complete_bash check --)
 for o in --keys --db --fail --batch --now --help; do
-  assert_contains "$GOT" "$o" "bash: check $o"
+  assert_contains "$o" "$GOT" "bash: check $o"
 done
 assert_eq "strict
 prefix" "$(complete_bash check --policy "")" "bash: --policy's values"
@@ -105,12 +105,12 @@ if command -v zsh >/dev/null; then
   }
   GOT=$(complete_zsh "")
   for c in $COMMANDS; do
-    assert_contains "$GOT" "$c" "zsh: the command $c"
+    assert_contains "$c" "$GOT" "zsh: the command $c"
   done
-  assert_contains "$(complete_zsh keys "")" "ack-restore" "zsh: the keys verbs"
+  assert_contains "ack-restore" "$(complete_zsh keys "")" "zsh: the keys verbs"
   GOT=$(complete_zsh keys seed --)
   for o in --valid --expired --deactivated --out --force --db --pepper-file; do
-    assert_contains "$GOT" "$o" "zsh: keys seed $o"
+    assert_contains "$o" "$GOT" "zsh: keys seed $o"
   done
   assert_eq FILES "$(complete_zsh check --keys "")" "zsh: --keys takes a file"
 else

@@ -79,17 +79,17 @@ assert_eq 0 "$BAD" "every listed expiry is RFC 3339"
 
 # ---- a second deactivate or delete says it already was -----------------------------
 assert_exit 0 "deactivate" -- "$KEYGATE" keys deactivate "$NEW"
-assert_contains "$(cat "$TMP/out")" "deactivated $NEW (" "deactivate: says it did"
+assert_contains "deactivated $NEW (" "$(cat "$TMP/out")" "deactivate: says it did"
 assert_exit 0 "deactivate again" -- "$KEYGATE" keys deactivate "$NEW"
-assert_contains "$(cat "$TMP/out")" "$NEW (" "deactivate again: names the key"
-assert_contains "$(cat "$TMP/out")" ") was already deactivated: it answers expired_api_key; nothing changed" \
+assert_contains "$NEW (" "$(cat "$TMP/out")" "deactivate again: names the key"
+assert_contains ") was already deactivated: it answers expired_api_key; nothing changed" "$(cat "$TMP/out")" \
   "deactivate again: already"
-assert_not_contains "$(cat "$TMP/out")" "deactivated $NEW" "deactivate again: not 'deactivated' anew"
+assert_not_contains "deactivated $NEW" "$(cat "$TMP/out")" "deactivate again: not 'deactivated' anew"
 assert_exit 0 "delete" -- "$KEYGATE" keys delete "$NEW"
-assert_contains "$(cat "$TMP/out")" "deleted $NEW (" "delete: says it did"
-assert_contains "$(cat "$TMP/out")" "it now answers invalid_api_key" "delete: the answer"
+assert_contains "deleted $NEW (" "$(cat "$TMP/out")" "delete: says it did"
+assert_contains "it now answers invalid_api_key" "$(cat "$TMP/out")" "delete: the answer"
 assert_exit 0 "delete again" -- "$KEYGATE" keys delete "$NEW"
-assert_contains "$(cat "$TMP/out")" ") was already deleted: it answers invalid_api_key; nothing changed" \
+assert_contains ") was already deleted: it answers invalid_api_key; nothing changed" "$(cat "$TMP/out")" \
   "delete again: already"
 # json says the same: "changed"
 assert_exit 0 "delete again, json" -- "$KEYGATE" keys delete "$NEW" --format json
@@ -129,10 +129,10 @@ for c in "keys list" "accounts list" "accounts create x" "keys seed --valid 1 --
 done
 printf 'GET / HTTP/1.1\r\nHost: a\r\n\r\n' >"$TMP/req"
 assert_exit 2 "check: --db a directory" -- "$KEYGATE" check --db "$TMP/dir" <"$TMP/req"
-assert_contains "$(cat "$TMP/err")" "is a directory, not a key store file" "check: directory"
+assert_contains "is a directory, not a key store file" "$(cat "$TMP/err")" "check: directory"
 KEYGATE_DB=$TMP/dir assert_exit 2 "KEYGATE_DB a directory" -- "$KEYGATE" keys list
-assert_contains "$(cat "$TMP/err")" "$TMP/dir is a directory" "KEYGATE_DB a directory: named"
-assert_not_contains "$(cat "$TMP/out" "$TMP/err")" "unable to open database file" "no SQLite wording"
+assert_contains "$TMP/dir is a directory" "$(cat "$TMP/err")" "KEYGATE_DB a directory: named"
+assert_not_contains "unable to open database file" "$(cat "$TMP/out" "$TMP/err")" "no SQLite wording"
 # the fixes named work
 assert_exit 0 "the fix for a directory" -- "$KEYGATE" accounts create x --db "$TMP/dir/keygate.db"
 mkdir -p "$TMP/no/such"
@@ -151,8 +151,8 @@ for db in app.db app0.db; do
       -- "$KEYGATE" "${a[@]}" --db "$TMP/$db"
   done
   assert_exit 2 "check: $db" -- "$KEYGATE" check --db "$TMP/$db" <"$TMP/req"
-  assert_contains "$(cat "$TMP/err")" "is not a keygate store (it holds other tables)" "check: $db"
-  assert_not_contains "$(cat "$TMP/err")" "keygate accounts create" "check: $db: no command that refuses it"
+  assert_contains "is not a keygate store (it holds other tables)" "$(cat "$TMP/err")" "check: $db"
+  assert_not_contains "keygate accounts create" "$(cat "$TMP/err")" "check: $db: no command that refuses it"
   assert_eq users "$(sqlite3 "$TMP/$db" "SELECT group_concat(name) FROM sqlite_master")" \
     "$db: untouched"
 done

@@ -57,18 +57,18 @@ assert_exit 0 "consumer: cmake configure" -- \
   -DCMAKE_PREFIX_PATH="$PREFIX" -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF \
   -DCMAKE_C_COMPILER="$CC" -DCMAKE_C_FLAGS="$SAN" \
   -DCMAKE_EXE_LINKER_FLAGS="$SAN"
-assert_contains "$(grep '^keygate_DIR' "$TMP/consumer/CMakeCache.txt")" \
-  "$PREFIX" "find_package found the installed package"
+assert_contains "$PREFIX" \
+  "$(grep '^keygate_DIR' "$TMP/consumer/CMakeCache.txt")" "find_package found the installed package"
 assert_exit 0 "consumer: cmake build" -- "$CMAKE" --build "$TMP/consumer"
 
 assert_exit 0 "find_package, shared: run" -- "$TMP/consumer/consumer_shared"
 assert_eq "$WANT_OUTPUT" "$(cat "$TMP/out")" "find_package, shared: output"
-assert_contains "$(ldd "$TMP/consumer/consumer_shared")" \
-  "$LIBDIR/libkeygate.so" "find_package, shared: loads the installed library"
+assert_contains "$LIBDIR/libkeygate.so" \
+  "$(ldd "$TMP/consumer/consumer_shared")" "find_package, shared: loads the installed library"
 
 assert_exit 0 "find_package, static: run" -- "$TMP/consumer/consumer_static"
 assert_eq "$WANT_OUTPUT" "$(cat "$TMP/out")" "find_package, static: output"
-assert_not_contains "$(ldd "$TMP/consumer/consumer_static")" "libkeygate" \
+assert_not_contains "libkeygate" "$(ldd "$TMP/consumer/consumer_static")" \
   "find_package, static: no libkeygate.so needed"
 
 # ---- pkg-config keygate -------------------------------------------------------
@@ -88,8 +88,8 @@ assert_eq "$(realpath "$LIBDIR")" "$(realpath -m "$(cat "$TMP/out")")" \
   "pkg-config: library directory is the install prefix's"
 assert_exit 0 "pkg-config --static --libs" -- \
   pkg-config --static --libs keygate
-assert_contains "$(cat "$TMP/out")" "-lcrypto" "pkg-config --static: OpenSSL"
-assert_contains "$(cat "$TMP/out")" "-lz" "pkg-config --static: zlib"
+assert_contains "-lcrypto" "$(cat "$TMP/out")" "pkg-config --static: OpenSSL"
+assert_contains "-lz" "$(cat "$TMP/out")" "pkg-config --static: zlib"
 
 # shellcheck disable=SC2046,SC2086 # pkg-config output and $SAN split on purpose
 assert_exit 0 "pkg-config: compile and link" -- \
@@ -98,21 +98,21 @@ assert_exit 0 "pkg-config: compile and link" -- \
   $(pkg-config --libs keygate) -Wl,-rpath,"$LIBDIR"
 assert_exit 0 "pkg-config: run" -- "$TMP/consumer_pc"
 assert_eq "$WANT_OUTPUT" "$(cat "$TMP/out")" "pkg-config: output"
-assert_contains "$(ldd "$TMP/consumer_pc")" "$LIBDIR/libkeygate.so" \
+assert_contains "$LIBDIR/libkeygate.so" "$(ldd "$TMP/consumer_pc")" \
   "pkg-config: loads the installed library"
 
 # ---- the README's embedding example, as written ------------------------------
 sed -n '/^```c$/,/^```$/p' "$KEYGATE_SRC/README.md" | sed '1d;$d' >"$TMP/app.c"
-assert_contains "$(cat "$TMP/app.c")" "kg_decide" "README: the C example is found"
+assert_contains "kg_decide" "$(cat "$TMP/app.c")" "README: the C example is found"
 # shellcheck disable=SC2046,SC2086 # pkg-config output and $SAN split on purpose
 assert_exit 0 "README example: compile and link as the README says" -- \
   "$CC" -std=c11 -Wall -Wextra -Werror $SAN $(pkg-config --cflags keygate) \
   "$TMP/app.c" -o "$TMP/app" $(pkg-config --libs keygate) -Wl,-rpath,"$LIBDIR"
 assert_exit 0 "README example: run" -- "$TMP/app"
-assert_contains "$(cat "$TMP/out")" $'\nvalid 200\n' "README example: a valid key"
-assert_contains "$(cat "$TMP/out")" "WWW-Authenticate: Bearer realm=\"api\"" \
+assert_contains $'\nvalid 200\n' "$(cat "$TMP/out")" "README example: a valid key"
+assert_contains "WWW-Authenticate: Bearer realm=\"api\"" "$(cat "$TMP/out")" \
   "README example: the 401 answer"
-assert_contains "$(cat "$TMP/out")" $'\nmissing_api_key 401' \
+assert_contains $'\nmissing_api_key 401' "$(cat "$TMP/out")" \
   "README example: a missing key"
 
 # ---- the installed headers are C++-safe ---------------------------------------

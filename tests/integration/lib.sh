@@ -37,12 +37,16 @@
 set -euo pipefail
 
 KG_ASSERTS=0
+KG_FAILED=0
 KG_PIDS=()
 KG_EXIT_CMDS=()
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/keygate-test.XXXXXX")
 
 kg_cleanup() {
   local status=$?
+  if [ "$status" -eq 0 ] && [ "$KG_FAILED" -gt 0 ]; then
+    status=1 # an assertion failed: the test fails however it ended
+  fi
   local cmd pid _
   for cmd in "${KG_EXIT_CMDS[@]+"${KG_EXIT_CMDS[@]}"}"; do
     eval "$cmd" || true
@@ -179,25 +183,46 @@ kg_wait_port() {
   kg_fail "nothing listens on 127.0.0.1:$port after ${secs}s"
 }
 
+# The assertions: one order for all, EXPECTED then ACTUAL then WHAT (what
+# is being checked, for the message). A failed one says so on stderr and
+# the test goes on (one run shows every failing case of a table); the
+# script then exits 1, at kg_done or whenever it ends (kg_cleanup).
+# kg_fail is for what cannot go on (a server that did not start).
+kg_assert_failed() {
+  KG_FAILED=$((KG_FAILED + 1))
+  echo "FAIL: $*" >&2
+}
+
+# assert_eq WANT GOT WHAT
 assert_eq() {
   KG_ASSERTS=$((KG_ASSERTS + 1))
   if [ "$1" != "$2" ]; then
-    kg_fail "$3: want [$1], got [$2]"
+    kg_assert_failed "$3: want [$1], got [$2]"
   fi
 }
 
+# assert_match REGEX GOT WHAT — GOT matches the extended regular expression.
+assert_match() {
+  KG_ASSERTS=$((KG_ASSERTS + 1))
+  if ! [[ "$2" =~ $1 ]]; then
+    kg_assert_failed "$3: [$2] does not match /$1/"
+  fi
+}
+
+# assert_contains NEEDLE HAYSTACK WHAT
 assert_contains() {
   KG_ASSERTS=$((KG_ASSERTS + 1))
-  case "$1" in
-  *"$2"*) ;;
-  *) kg_fail "$3: [$2] not found in [$1]" ;;
+  case "$2" in
+  *"$1"*) ;;
+  *) kg_assert_failed "$3: [$1] not found in [$2]" ;;
   esac
 }
 
+# assert_not_contains NEEDLE HAYSTACK WHAT
 assert_not_contains() {
   KG_ASSERTS=$((KG_ASSERTS + 1))
-  case "$1" in
-  *"$2"*) kg_fail "$3: [$2] must not appear" ;;
+  case "$2" in
+  *"$1"*) kg_assert_failed "$3: [$1] must not appear" ;;
   *) ;;
   esac
 }
@@ -208,7 +233,7 @@ assert_exit() {
   "$@" >"$TMP/out" 2>"$TMP/err" || got=$?
   KG_ASSERTS=$((KG_ASSERTS + 1))
   if [ "$got" != "$want" ]; then
-    kg_fail "$what: exit $got, want $want; stderr: $(head -c 400 "$TMP/err")"
+    kg_assert_failed "$what: exit $got, want $want; stderr: $(head -c 400 "$TMP/err")"
   fi
 }
 
@@ -228,10 +253,15 @@ kg_json_checks() {
   n=$(printf '%s\n' "$out" | head -n 1)
   KG_ASSERTS=$((KG_ASSERTS + ${n:-0}))
   if [ "$rc" -ne 0 ]; then
-    kg_fail "$(printf '%s\n' "$out" | tail -n +2)"
+    kg_assert_failed "$(printf '%s\n' "$out" | tail -n +2)"
   fi
 }
 
+# kg_done — the verdict: exit 1 when an assertion failed, else a PASS line.
 kg_done() {
+  if [ "$KG_FAILED" -gt 0 ]; then
+    echo "FAIL: $(basename "$0"): $KG_FAILED of $KG_ASSERTS assertions failed" >&2
+    exit 1
+  fi
   echo "PASS: $(basename "$0"): $KG_ASSERTS assertions"
 }

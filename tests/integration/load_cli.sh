@@ -96,14 +96,14 @@ usage_error "a target nothing listens on" "^keygate load: cannot connect to 127\
 
 # ---- 0 and --help --------------------------------------------------------------
 assert_exit 0 "--help: exit" -- "$KEYGATE" load --help
-assert_contains "$(cat "$TMP/out")" "usage: keygate load URL" "--help: usage on stdout"
+assert_contains "usage: keygate load URL" "$(cat "$TMP/out")" "--help: usage on stdout"
 assert_eq "" "$(cat "$TMP/err")" "--help: nothing on stderr"
 
 assert_exit 0 "thresholds that hold: exit" -- timeout 30 "$KEYGATE" load "$URL" \
   --keys "$KEYS" -c 4 -n 500 --json "$TMP/hold.json" \
   --threshold 'p99<10s' --threshold 'errors<1%' --threshold 'valid.p99.9<10s'
 assert_eq "" "$(cat "$TMP/err")" "thresholds that hold: nothing on stderr (not a terminal)"
-assert_contains "$(cat "$TMP/out")" "thresholds: 3 of 3 hold" "thresholds that hold: the table says so"
+assert_contains "thresholds: 3 of 3 hold" "$(cat "$TMP/out")" "thresholds that hold: the table says so"
 checks "$TMP/hold.json" <<'EOF'
 thresholds that hold: three in the JSON ;; [t['expr'] for t in d['thresholds']] == ['p99<10s', 'errors<1%', 'valid.p99.9<10s'] ;; d['thresholds']
 thresholds that hold: each holds ;; all(t['holds'] is True for t in d['thresholds']) ;; d['thresholds']
@@ -119,9 +119,9 @@ assert_eq "" "$(cat "$TMP/out")$(cat "$TMP/err")" "--quiet: no output at all"
 assert_exit 1 "rps>=100000000: exit" -- timeout 30 "$KEYGATE" load "$URL" \
   --keys "$KEYS" -c 4 -n 500 --json "$TMP/rps.json" --threshold 'rps>=100000000'
 assert_eq 1 "$(wc -l <"$TMP/err")" "rps>=100000000: one line on stderr"
-assert_contains "$(cat "$TMP/err")" "keygate load: threshold violated: rps>=100000000" \
+assert_contains "keygate load: threshold violated: rps>=100000000" "$(cat "$TMP/err")" \
   "rps>=100000000: stderr names it"
-assert_contains "$(cat "$TMP/out")" "VIOLATED" "rps>=100000000: the table says so"
+assert_contains "VIOLATED" "$(cat "$TMP/out")" "rps>=100000000: the table says so"
 checks "$TMP/rps.json" <<'EOF'
 rps>=100000000: violated in the JSON ;; [(t['expr'], t['holds']) for t in d['thresholds']] == [('rps>=100000000', False)] ;; d['thresholds']
 rps>=100000000: the measured rate is the run's ;; abs(d['thresholds'][0]['actual'] - d['totals']['rps']) <= 0.01 * d['totals']['rps'] ;; [d['thresholds'][0], d['totals']]
@@ -132,15 +132,15 @@ EOF
 assert_exit 1 "one of three violated: exit" -- timeout 30 "$KEYGATE" load "$URL" \
   --keys "$KEYS" -c 4 -n 500 --threshold 'mismatches==0' --threshold 'p99<1us' \
   --threshold 'errors<1%'
-assert_contains "$(cat "$TMP/err")" "threshold violated: p99<1us" "one of three violated: named"
+assert_contains "threshold violated: p99<1us" "$(cat "$TMP/err")" "one of three violated: named"
 assert_eq 1 "$(wc -l <"$TMP/err")" "one of three violated: only it on stderr"
-assert_contains "$(cat "$TMP/out")" "thresholds: 2 of 3 hold" "one of three violated: the table"
+assert_contains "thresholds: 2 of 3 hold" "$(cat "$TMP/out")" "one of three violated: the table"
 
 # A class that was not sent measures 0 on every metric: requests>0 fails.
 assert_exit 1 "expired.requests>0 with no expired traffic: exit" -- timeout 30 \
   "$KEYGATE" load "$URL" --keys "$KEYS" -c 2 -n 100 --mix valid=1 \
   --threshold 'expired.requests>0'
-assert_contains "$(cat "$TMP/err")" "threshold violated: expired.requests>0" \
+assert_contains "threshold violated: expired.requests>0" "$(cat "$TMP/err")" \
   "expired.requests>0 with no expired traffic: named"
 
 fake_stop

@@ -269,9 +269,9 @@ for opt in --json --html; do
   run "folder$opt" "$DEAD" --keys "$KEYS" -c 2 -n 200 "$opt" "$OUTDIR"
   assert_rc 2 "$opt FOLDER: exit"
   assert_one_line "$opt FOLDER"
-  assert_contains "$(cat "$TMP/$RUN.err")" "$OUTDIR" "$opt FOLDER: names the path"
-  assert_contains "$(cat "$TMP/$RUN.err")" "folder" "$opt FOLDER: says it is a folder"
-  assert_not_contains "$(cat "$TMP/$RUN.err")" "reach" "$opt FOLDER: refused before connecting"
+  assert_contains "$OUTDIR" "$(cat "$TMP/$RUN.err")" "$opt FOLDER: names the path"
+  assert_contains "folder" "$(cat "$TMP/$RUN.err")" "$opt FOLDER: says it is a folder"
+  assert_not_contains "reach" "$(cat "$TMP/$RUN.err")" "$opt FOLDER: refused before connecting"
   assert_fast 3000 "$opt FOLDER"
 done
 
@@ -283,13 +283,13 @@ cp "$TMP/json-stdout.out" "$TMP/json-stdout.json"
 checks <<EOF
 --json -: stdout is the JSON document ;; d['schema'] == 'keygate-load' and d['classes']['all']['requests'] == 200 ;; d.get('schema')
 EOF
-assert_contains "$(cat "$TMP/json-stdout.err")" "socket errors:" "--json -: the table on stderr"
-assert_not_contains "$(cat "$TMP/json-stdout.out")" "socket errors:" "--json -: no table on stdout"
+assert_contains "socket errors:" "$(cat "$TMP/json-stdout.err")" "--json -: the table on stderr"
+assert_not_contains "socket errors:" "$(cat "$TMP/json-stdout.out")" "--json -: no table on stdout"
 
 run head "$URL" --keys "$KEYS" -c 2 -n 200 --method HEAD
 assert_rc 2 "--method HEAD: exit"
 assert_one_line "--method HEAD"
-assert_contains "$(cat "$TMP/head.err")" "HEAD" "--method HEAD: names HEAD"
+assert_contains "HEAD" "$(cat "$TMP/head.err")" "--method HEAD: names HEAD"
 
 if [ -c /dev/full ]; then
   # stdout onto /dev/full (a redirection: nothing renames it)
@@ -299,7 +299,7 @@ if [ -c /dev/full ]; then
   RUN=full
   no_sanitizer_report full
   assert_rc 2 "table onto /dev/full: exit"
-  assert_contains "$(cat "$TMP/full.err")" "cannot write the table" "table onto /dev/full: says so"
+  assert_contains "cannot write the table" "$(cat "$TMP/full.err")" "table onto /dev/full: says so"
 else
   echo "skip: a table that cannot be written (no /dev/full)"
 fi
@@ -314,8 +314,8 @@ RUN="ulimit"
 no_sanitizer_report ulimit
 assert_rc 2 "-c 1000 under ulimit -n 200: exit"
 assert_one_line "-c 1000 under ulimit -n 200"
-assert_contains "$(cat "$TMP/ulimit.err")" "--connections" "ulimit: names --connections"
-assert_contains "$(cat "$TMP/ulimit.err")" "ulimit" "ulimit: names ulimit"
+assert_contains "--connections" "$(cat "$TMP/ulimit.err")" "ulimit: names --connections"
+assert_contains "ulimit" "$(cat "$TMP/ulimit.err")" "ulimit: names ulimit"
 
 # ---- ^C during the warm-up: nothing was measured ----------------------------
 spawn warmup-int "$URL" --keys "$KEYS" -c 2 --warmup 5s -d 2s --json "$TMP/warmup-int.json"
@@ -324,7 +324,7 @@ kill -INT "$SPAWNED"
 reap "$SPAWNED" 3000 "^C during --warmup"
 no_sanitizer_report warmup-int
 assert_rc 2 "^C during --warmup: exit"
-assert_contains "$(cat "$TMP/warmup-int.err")" "nothing was measured" "^C during --warmup: says so"
+assert_contains "nothing was measured" "$(cat "$TMP/warmup-int.err")" "^C during --warmup: says so"
 fake_stop
 
 # ---- a 20 KiB response head verifies ---------------------------------------
@@ -341,15 +341,15 @@ fake_stop
 fake_start blackhole
 load bh-p99 -c 2 -d 1s --timeout 300ms --threshold 'p99<100ms'
 assert_rc 1 "blackhole, p99<100ms: exit"
-assert_contains "$(cat "$TMP/$RUN.out")" "p99<100ms VIOLATED (no responses)" "blackhole, p99<100ms: the table"
-assert_contains "$(cat "$TMP/$RUN.err")" "threshold violated: p99<100ms" "blackhole, p99<100ms: stderr"
+assert_contains "p99<100ms VIOLATED (no responses)" "$(cat "$TMP/$RUN.out")" "blackhole, p99<100ms: the table"
+assert_contains "threshold violated: p99<100ms" "$(cat "$TMP/$RUN.err")" "blackhole, p99<100ms: stderr"
 checks <<EOF
 blackhole: only timeouts ;; d['errors']['timeout'] == d['errors']['overall'] == d['classes']['all']['requests'] > 0 ;; d['errors']
 blackhole, p99<100ms: violated in the JSON ;; [t['holds'] for t in d['thresholds']] == [False] ;; d['thresholds']
 EOF
 load bh-rps -c 2 -d 1s --timeout 300ms --threshold 'rps>=1'
 assert_rc 1 "blackhole, rps>=1: exit (rps counts responses)"
-assert_contains "$(cat "$TMP/$RUN.out")" "rps>=1 VIOLATED" "blackhole, rps>=1: the table"
+assert_contains "rps>=1 VIOLATED" "$(cat "$TMP/$RUN.out")" "blackhole, rps>=1: the table"
 checks <<EOF
 blackhole, rps>=1: violated in the JSON ;; [t['holds'] for t in d['thresholds']] == [False] ;; d['thresholds']
 blackhole, rps>=1: requests completed (as timeouts) ;; d['classes']['all']['requests'] > 0 ;; d['classes']['all']
@@ -374,7 +374,7 @@ case "$RC" in
 1 | 2) ;;
 *) kg_fail "^C: exit $RC, want 1 or 2; stderr: $(head -c 600 "$TMP/int-once.err")" ;;
 esac
-assert_contains "$(cat "$TMP/int-once.out")" "socket errors:" "^C: the table is printed"
+assert_contains "socket errors:" "$(cat "$TMP/int-once.out")" "^C: the table is printed"
 checks <<EOF
 ^C: what the run cut is not charged as closed ;; d['errors']['closed'] == 0 ;; d['errors']
 ^C: no other kind than timeout ;; d['errors']['overall'] == d['errors']['timeout'] ;; d['errors']
@@ -427,8 +427,8 @@ fake_stop
 fake_start unsolicited --delay-ms 30
 load unsolicited -c 1 --rate 10 -d 1s
 assert_rc 1 "unsolicited: exit (they are errors)"
-assert_contains "$(grep '^socket errors:' "$TMP/$RUN.out")" "unsolicited" "unsolicited: the table's socket errors line"
-assert_contains "$(cat "$TMP/$RUN.err")" "threshold violated: errors==0" "unsolicited: errors==0 violated"
+assert_contains "unsolicited" "$(grep '^socket errors:' "$TMP/$RUN.out")" "unsolicited: the table's socket errors line"
+assert_contains "threshold violated: errors==0" "$(cat "$TMP/$RUN.err")" "unsolicited: errors==0 violated"
 checks <<EOF
 unsolicited: counted ;; d['errors']['unsolicited'] > 0 ;; d['errors']
 unsolicited: no class blamed with a mismatch ;; d['totals']['mismatches'] == 0 ;; {c: v['mismatch_kinds'] for c, v in d['classes'].items()}
@@ -451,7 +451,7 @@ for mode in close reset; do
   assert_rc 1 "TLS peer that ${mode}s: exit (141 is SIGPIPE)"
   KG_ASSERTS=$((KG_ASSERTS + 1))
   [ -s "$TMP/tls-$mode.json" ] || kg_fail "TLS peer that ${mode}s: no JSON written"
-  assert_contains "$(cat "$TMP/$RUN.out")" "socket errors:" "TLS peer that ${mode}s: the table"
+  assert_contains "socket errors:" "$(cat "$TMP/$RUN.out")" "TLS peer that ${mode}s: the table"
   checks <<EOF
 TLS peer that ${mode}s: errors counted ;; d['errors']['overall'] == d['classes']['all']['requests'] > 0 ;; [d['errors'], d['classes']['all']['requests']]
 TLS peer that ${mode}s: as closed, reset, read, write or tls ;; sum(d['errors'][k] for k in ('closed', 'reset', 'read', 'write', 'tls')) == d['errors']['overall'] ;; d['errors']

@@ -79,7 +79,7 @@ steady: the run lasts its duration ;; wall < 4 + 2.5 ;; wall
 steady: every answer verified ;; d['totals']['mismatches'] == 0 and d['errors']['overall'] == 0 ;; d['totals']
 steady: latency recorded ;; 0 < lat['p50'] <= lat['p99'] <= lat['max'] ;; lat
 EOF
-assert_contains "$(cat "$TMP/$RUN.out")" "open loop: asked 500" "steady: the table's open-loop line"
+assert_contains "open loop: asked 500" "$(cat "$TMP/$RUN.out")" "steady: the table's open-loop line"
 fake_stop
 
 # ---- a server that stalls 200 ms every second -------------------------------
@@ -96,7 +96,7 @@ stall, open loop: rate reported ;; d['rate']['asked'] == 200 and abs(d['rate']['
 stall, open loop: the latest send's lag reported ;; isinstance(d['rate']['max_lag_ms'], (int, float)) and d['rate']['max_lag_ms'] >= 0 ;; d['rate']
 stall, open loop: a second of the series shows it ;; max(s['p99'] for s in series) >= 100000 ;; series
 EOF
-assert_contains "$(cat "$TMP/$RUN.out")" "behind" "stall, open loop: the table says how far behind"
+assert_contains "behind" "$(cat "$TMP/$RUN.out")" "stall, open loop: the table says how far behind"
 
 # Closed loop: four connections simply wait out each stall; its p99 is
 # recorded, whatever it is.

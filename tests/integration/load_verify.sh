@@ -116,8 +116,8 @@ while read -r mode cls kind allowed <&3; do
   fake_start "$mode"
   load "$mode"
   assert_rc 1 "$mode: exit"
-  assert_contains "$(cat "$TMP/$RUN.err")" \
-    "keygate load: threshold violated: mismatches==0" "$mode: names the threshold"
+  assert_contains "keygate load: threshold violated: mismatches==0" \
+    "$(cat "$TMP/$RUN.err")" "$mode: names the threshold"
   c="d['classes']['$cls']"
   checks <<EOF
 $mode: $cls traffic sent ;; ${c}['requests'] > 0 ;; $c
@@ -179,16 +179,16 @@ close-mid-response: errors.closed about N/7 ;; $N // 7 * 0.9 <= d['errors']['clo
 close-mid-response: only 'closed' errors ;; d['errors']['overall'] == d['errors']['closed'] == d['classes']['all']['error_kinds']['closed'] ;; d['errors']
 close-mid-response: requests count the errors ;; d['classes']['all']['requests'] == $N ;; d['classes']['all']['requests']
 EOF
-assert_contains "$(cat "$TMP/$RUN.out")" "closed" "close-mid-response: the table names the error kind"
+assert_contains "closed" "$(cat "$TMP/$RUN.out")" "close-mid-response: the table names the error kind"
 assert_no_keys "close-mid-response"
 load close-threshold --threshold errors==0
 assert_rc 1 "close-mid-response + errors==0: exit"
-assert_contains "$(cat "$TMP/$RUN.err")" "threshold violated: errors==0" \
+assert_contains "threshold violated: errors==0" "$(cat "$TMP/$RUN.err")" \
   "close-mid-response + errors==0: names the threshold"
 # without --threshold the run is held to mismatches==0 and errors==0
 load close-default
 assert_rc 1 "close-mid-response, default thresholds: exit"
-assert_contains "$(cat "$TMP/$RUN.err")" "threshold violated: errors==0" \
+assert_contains "threshold violated: errors==0" "$(cat "$TMP/$RUN.err")" \
   "close-mid-response, default thresholds: names errors==0"
 fake_stop
 

@@ -22,15 +22,15 @@ usage_error() {
   shift 3
   assert_exit 2 "$what" -- "$KEYGATE" probe "$@"
   assert_eq 1 "$(wc -l <"$TMP/err")" "$what: one line"
-  assert_contains "$(cat "$TMP/err")" "$needle" "$what: says why"
-  assert_not_contains "$(cat "$TMP/out" "$TMP/err")" "${K#sk_live_}" "$what: no key"
+  assert_contains "$needle" "$(cat "$TMP/err")" "$what: says why"
+  assert_not_contains "${K#sk_live_}" "$(cat "$TMP/out" "$TMP/err")" "$what: no key"
 }
 
 assert_exit 0 "--help" -- "$KEYGATE" probe --help
-assert_contains "$(cat "$TMP/out")" "--key-file FILE" "--help names --key-file"
+assert_contains "--key-file FILE" "$(cat "$TMP/out")" "--help names --key-file"
 assert_exit 0 "--list" -- "$KEYGATE" probe --list
-assert_contains "$(cat "$TMP/out")" "bearer_tab" "--list names bearer_tab"
-assert_contains "$(cat "$TMP/out")" "(RFC 9110 §11.4)" "--list cites the RFC"
+assert_contains "bearer_tab" "$(cat "$TMP/out")" "--list names bearer_tab"
+assert_contains "(RFC 9110 §11.4)" "$(cat "$TMP/out")" "--list cites the RFC"
 assert_exit 0 "--list --only" -- "$KEYGATE" probe --list --only url,no_key
 assert_eq 19 "$(grep -cE '^[a-z]' "$TMP/out")" "--list --only: the url group and no_key"
 
@@ -87,8 +87,8 @@ done
 [ -n "$H2" ] || kg_fail "the h2c fake did not start"
 assert_exit 2 "h2-only target" -- "$KEYGATE" probe "http://127.0.0.1:$H2/" \
   --key-file "$TMP/key" --json "$TMP/h2.json"
-assert_contains "$(cat "$TMP/err")" "speaks only HTTP/2" "h2-only: says why"
-assert_contains "$(cat "$TMP/out")" " 0 pass, 0 deviations, " "h2-only: nothing judged"
+assert_contains "speaks only HTTP/2" "$(cat "$TMP/err")" "h2-only: says why"
+assert_contains " 0 pass, 0 deviations, " "$(cat "$TMP/out")" "h2-only: nothing judged"
 python3 - "$TMP/h2.json" <<'EOF' || kg_fail "h2-only: the JSON report"
 import json, sys
 d = json.load(open(sys.argv[1]))

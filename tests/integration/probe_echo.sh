@@ -53,15 +53,15 @@ timeout 60 "$KEYGATE" probe "http://127.0.0.1:$FAKE_PORT/api/v1/iocs" \
 assert_eq 1 "$RC" "an echoing server: exit ($(head -c 300 "$TMP/echo.err"))"
 for c in unknown_key_bearer unknown_key_x_api_key bad_checksum bearer_tab; do
   assert_eq deviation "$(field "$TMP/echo.json" "$c" verdict)" "$c: deviation"
-  assert_contains "$(field "$TMP/echo.json" "$c" notes)" \
-    "the answer holds a piece of a key sent" "$c: names the echo"
+  assert_contains "the answer holds a piece of a key sent" \
+    "$(field "$TMP/echo.json" "$c" notes)" "$c: names the echo"
 done
 assert_eq deviation "$(field "$TMP/echo.json" no_key_echo verdict)" "no_key_echo: deviation"
 assert_eq "echoed by: bearer_tab, unknown_key_bearer, unknown_key_x_api_key, bad_checksum" \
   "$(field "$TMP/echo.json" no_key_echo notes)" "no_key_echo: lists the echoing cases"
 assert_eq pass "$(field "$TMP/echo.json" no_key verdict)" "no_key: nothing to echo"
 assert_eq pass "$(field "$TMP/echo.json" x_api_key_valid verdict)" "x_api_key_valid: 200, no echo"
-assert_contains "$(cat "$TMP/echo.out")" "the answer holds a piece of a key sent" \
+assert_contains "the answer holds a piece of a key sent" "$(cat "$TMP/echo.out")" \
   "the table shows the echo"
 for f in "$TMP/echo.out" "$TMP/echo.err" "$TMP/echo.json"; do
   KG_ASSERTS=$((KG_ASSERTS + 1))

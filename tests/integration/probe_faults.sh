@@ -179,7 +179,7 @@ fake_stop
 fake h2-split --delay-ms 200
 probe h2split http --only no_key,bearer_valid
 assert_eq 2 "$RC" "h2-split: exit ($(head -c 300 "$TMP/h2split.err"))"
-assert_contains "$(cat "$TMP/h2split.err")" "speaks only HTTP/2" "h2-split: says why"
+assert_contains "speaks only HTTP/2" "$(cat "$TMP/h2split.err")" "h2-split: says why"
 fake_stop
 
 # ---- finding 4: TLS closed without close_notify --------------------------------

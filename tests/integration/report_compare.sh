@@ -51,17 +51,17 @@ for r in d["rows"]:
 PY
 # the table names it, and says why it fails
 assert_exit 1 "compare ok -> slow, table" -- "$KEYGATE" report compare "$TMP/ok1.json" "$TMP/slow.json"
-assert_contains "$(cat "$TMP/out")" "FAIL: valid is slower" "the table's gate line"
-assert_contains "$(cat "$TMP/out")" "slower (p50 +" "the verdict column"
+assert_contains "FAIL: valid is slower" "$(cat "$TMP/out")" "the table's gate line"
+assert_contains "slower (p50 +" "$(cat "$TMP/out")" "the verdict column"
 # a regression smaller than --fail-above is reported but does not fail
 assert_exit 0 "compare ok -> slow, --fail-above 1000000%" -- "$KEYGATE" report compare "$TMP/ok1.json" "$TMP/slow.json" --fail-above 1000000
-assert_contains "$(cat "$TMP/out")" "slower (p" "still called slower"
-assert_contains "$(cat "$TMP/out")" "no class slower beyond --fail-above 1e+06%" "the gate line"
+assert_contains "slower (p" "$(cat "$TMP/out")" "still called slower"
+assert_contains "no class slower beyond --fail-above 1e+06%" "$(cat "$TMP/out")" "the gate line"
 # markdown for a pull request
 assert_exit 1 "compare markdown" -- "$KEYGATE" report compare "$TMP/ok1.json" "$TMP/slow.json" --format markdown
-assert_contains "$(cat "$TMP/out")" "**keygate report compare**" "markdown heading"
-assert_contains "$(cat "$TMP/out")" "| valid " "markdown row"
-assert_contains "$(cat "$TMP/out")" "**FAIL: valid is slower" "markdown gate line"
+assert_contains "**keygate report compare**" "$(cat "$TMP/out")" "markdown heading"
+assert_contains "| valid " "$(cat "$TMP/out")" "markdown row"
+assert_contains "**FAIL: valid is slower" "$(cat "$TMP/out")" "markdown gate line"
 
 # ---- the other way round: faster, which never fails --------------------------
 
@@ -74,7 +74,7 @@ assert_eq "valid=faster invalid=faster missing=faster expired=faster all=faster"
 assert_exit 0 "compare ok -> ok" -- "$KEYGATE" report compare "$TMP/ok1.json" "$TMP/ok2.json" --format json
 same=$(verdicts "$TMP/out")
 echo "same server twice: $same"
-assert_not_contains "$same" "slower" "two runs of one server"
+assert_not_contains "slower" "$same" "two runs of one server"
 # "same" needs a change inside the 5% floor: a small class's per-second p99
 # can move more between two runs without significance, which is
 # inconclusive, so that is allowed here.
@@ -85,7 +85,7 @@ assert_exit 0 "compare 2 s runs" -- "$KEYGATE" report compare "$TMP/short-ok.jso
 assert_eq "valid=inconclusive invalid=inconclusive missing=inconclusive expired=inconclusive all=inconclusive" \
   "$(verdicts "$TMP/out")" "2 s runs are inconclusive"
 assert_exit 0 "compare 2 s runs, table" -- "$KEYGATE" report compare "$TMP/short-ok.json" "$TMP/short-slow.json"
-assert_contains "$(cat "$TMP/out")" "inconclusive with fewer than 5 seconds" "the method line says why"
+assert_contains "inconclusive with fewer than 5 seconds" "$(cat "$TMP/out")" "the method line says why"
 
 # ---- trouble: exit 2 ---------------------------------------------------------------
 

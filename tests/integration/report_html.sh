@@ -21,7 +21,7 @@ assert_exit 0 "keygate load --html" -- timeout 60 "$KEYGATE" load "$URL_A" --key
 load_json "$URL_A" 2s "$TMP/base.json"
 assert_exit 0 "report html with a baseline" -- "$KEYGATE" report html "$TMP/run.json" "$TMP/base.json" --out "$TMP/cmp.html"
 assert_exit 0 "report html to stdout" -- "$KEYGATE" report html "$TMP/run.json" --out -
-assert_contains "$(head -c 15 "$TMP/out")" "<!DOCTYPE html>" "html --out -: the page on stdout"
+assert_contains "<!DOCTYPE html>" "$(head -c 15 "$TMP/out")" "html --out -: the page on stdout"
 assert_exit 2 "report html where it cannot write" -- "$KEYGATE" report html "$TMP/run.json" --out "$TMP/no/such/dir/r.html"
 one_line_error "report html where it cannot write" "keygate report html: $TMP/no/such/dir/r.html: cannot be written" "."
 

@@ -59,11 +59,11 @@ assert_eq 3 "$(json_get "$TMP/m3.json" runs)" "three runs merged"
 # ---- show ------------------------------------------------------------------
 
 assert_exit 0 "show" -- "$KEYGATE" report show "$TMP/m.json"
-assert_contains "$(cat "$TMP/out")" "2 runs merged" "show: the set-up line"
-assert_contains "$(cat "$TMP/out")" "expired" "show: the class table"
+assert_contains "2 runs merged" "$(cat "$TMP/out")" "show: the set-up line"
+assert_contains "expired" "$(cat "$TMP/out")" "show: the class table"
 assert_exit 0 "show markdown" -- "$KEYGATE" report show "$TMP/m.json" --format markdown
-assert_contains "$(cat "$TMP/out")" "| valid " "show markdown: a table row"
-assert_contains "$(cat "$TMP/out")" "|:--" "show markdown: the rule"
+assert_contains "| valid " "$(cat "$TMP/out")" "show markdown: a table row"
+assert_contains "|:--" "$(cat "$TMP/out")" "show markdown: the rule"
 assert_exit 0 "show json" -- "$KEYGATE" report show "$TMP/m.json" --format json
 KG_ASSERTS=$((KG_ASSERTS + 1))
 python3 -c 'import json,sys; assert json.load(open(sys.argv[1])) == json.load(open(sys.argv[2]))' \
@@ -72,15 +72,15 @@ python3 -c 'import json,sys; assert json.load(open(sys.argv[1])) == json.load(op
 # ---- check: load's exit codes on the merged result -------------------------
 
 assert_exit 0 "check holds" -- "$KEYGATE" report check "$TMP/m.json" --threshold 'p99<60s' --threshold mismatches==0
-assert_contains "$(cat "$TMP/out")" "thresholds: 2 of 2 hold" "check: the summary"
+assert_contains "thresholds: 2 of 2 hold" "$(cat "$TMP/out")" "check: the summary"
 assert_exit 1 "check violated" -- "$KEYGATE" report check "$TMP/m.json" --threshold 'valid.p50<1us' --threshold 'rps>0'
-assert_contains "$(cat "$TMP/out")" "valid.p50<1us VIOLATED" "check: the violated one"
+assert_contains "valid.p50<1us VIOLATED" "$(cat "$TMP/out")" "check: the violated one"
 one_line=$(cat "$TMP/err")
-assert_contains "$one_line" "keygate report check: threshold violated: valid.p50<1us" "check: named on stderr"
-assert_not_contains "$one_line" "rps>0" "check: a threshold that holds is not on stderr"
+assert_contains "keygate report check: threshold violated: valid.p50<1us" "$one_line" "check: named on stderr"
+assert_not_contains "rps>0" "$one_line" "check: a threshold that holds is not on stderr"
 # without --threshold: the thresholds the run recorded (load's default)
 assert_exit 0 "check recorded" -- "$KEYGATE" report check "$TMP/a.json"
-assert_contains "$(cat "$TMP/out")" "mismatches==0 holds" "check: the recorded threshold"
+assert_contains "mismatches==0 holds" "$(cat "$TMP/out")" "check: the recorded threshold"
 assert_exit 2 "check bad expression" -- "$KEYGATE" report check "$TMP/m.json" --threshold 'p99<<5'
 one_line_error "check bad expression" "keygate report check: --threshold 'p99<<5'" "."
 
@@ -171,27 +171,27 @@ craft keys 'd["samples"] = [{"class": "invalid", "kinds": ["code"], "status": 40
 d["config"]["url"] = "http://h/x?t=sk_test_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789ABCD"'
 for fmt in table markdown json; do
   assert_exit 0 "show keys, $fmt" -- "$KEYGATE" report show "$TMP/keys.json" --format "$fmt"
-  assert_not_contains "$(cat "$TMP/out")" "AbCdEfGh" "show $fmt: no key body"
+  assert_not_contains "AbCdEfGh" "$(cat "$TMP/out")" "show $fmt: no key body"
 done
-assert_contains "$(cat "$TMP/out")" "ghp_****6789" "a ghp_ key masked"
+assert_contains "ghp_****6789" "$(cat "$TMP/out")" "a ghp_ key masked"
 # markdown: the file's texts are escaped
 craft md 's = "![pixel](https://evil.example/p.png) @octocat"
 d["config"]["engine"] = s; d["config"]["protocol"] = s'
 assert_exit 0 "show markdown of hostile texts" -- "$KEYGATE" report show "$TMP/md.json" --format markdown
-assert_not_contains "$(cat "$TMP/out")" "![" "show markdown: no image"
-assert_not_contains "$(cat "$TMP/out")" " @oct" "show markdown: no mention"
+assert_not_contains "![" "$(cat "$TMP/out")" "show markdown: no image"
+assert_not_contains " @oct" "$(cat "$TMP/out")" "show markdown: no mention"
 assert_exit 0 "compare markdown of hostile texts" -- "$KEYGATE" report compare "$TMP/a.json" "$TMP/md.json" --format markdown
-assert_contains "$(cat "$TMP/out")" "note: the set-ups differ" "compare: the note"
-assert_not_contains "$(cat "$TMP/out")" "![" "compare markdown: no image"
-assert_not_contains "$(cat "$TMP/out")" " @oct" "compare markdown: no mention"
+assert_contains "note: the set-ups differ" "$(cat "$TMP/out")" "compare: the note"
+assert_not_contains "![" "$(cat "$TMP/out")" "compare markdown: no image"
+assert_not_contains " @oct" "$(cat "$TMP/out")" "compare markdown: no mention"
 # a merged file gets no per-second verdict
 assert_exit 0 "compare a merged file" -- "$KEYGATE" report compare "$TMP/a.json" "$TMP/m.json"
-assert_contains "$(cat "$TMP/out")" "inconclusive (merged: per-second percentiles are upper bounds)" "compare merged"
-assert_not_contains "$(cat "$TMP/out")" "slower (" "compare merged: never slower"
+assert_contains "inconclusive (merged: per-second percentiles are upper bounds)" "$(cat "$TMP/out")" "compare merged"
+assert_not_contains "slower (" "$(cat "$TMP/out")" "compare merged: never slower"
 # the same run twice: merged, with one warning line
 assert_exit 0 "merge a run with itself" -- "$KEYGATE" report merge "$TMP/a.json" "$TMP/a.json" --out "$TMP/aa.json"
 assert_eq 1 "$(wc -l <"$TMP/err")" "merge a run with itself: one warning line"
-assert_contains "$(cat "$TMP/err")" "is the same run as" "merge a run with itself: the warning"
+assert_contains "is the same run as" "$(cat "$TMP/err")" "merge a run with itself: the warning"
 # a folder and a FIFO without a writer are refused at once
 assert_exit 2 "show a folder" -- "$KEYGATE" report show "$TMP"
 one_line_error "show a folder" "keygate report show: $TMP: " "is a folder"
@@ -203,7 +203,7 @@ one_line_error "show a FIFO" "keygate report show: $TMP/fifo: " "not a regular f
 
 assert_exit 2 "no subcommand" -- "$KEYGATE" report
 assert_exit 0 "help" -- "$KEYGATE" report --help
-assert_contains "$(cat "$TMP/out")" "compare OLD.json NEW.json" "help lists compare"
+assert_contains "compare OLD.json NEW.json" "$(cat "$TMP/out")" "help lists compare"
 assert_exit 2 "unknown subcommand" -- "$KEYGATE" report draw "$TMP/a.json"
 one_line_error "unknown subcommand" "keygate report: unknown subcommand 'draw'" "."
 assert_exit 2 "merge of one file" -- "$KEYGATE" report merge "$TMP/a.json"

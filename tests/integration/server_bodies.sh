@@ -60,11 +60,11 @@ PY
 
 for mode in expect plain stream; do
   out=$(timeout 20 python3 "$T/body.py" "$PORT" "$mode")
-  check "$mode: the 401 first (no 100 Continue)" "$(sed -n 1p <<<"$out")" "HTTP/1.1 401 Unauthorized"
-  check "$mode: Connection: close" "$(sed -n 2p <<<"$out")" "Connection: close"
-  check "$mode: closed within 1 s" "$(sed -n 3p <<<"$out")" "closed fast"
+  assert_eq "HTTP/1.1 401 Unauthorized" "$(sed -n 1p <<<"$out")" "$mode: the 401 first (no 100 Continue)"
+  assert_eq "Connection: close" "$(sed -n 2p <<<"$out")" "$mode: Connection: close"
+  assert_eq "closed fast" "$(sed -n 3p <<<"$out")" "$mode: closed within 1 s"
 done
 # The server still answers afterwards.
 send "GET /api/v1/iocs HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
-check "still serving" "$(resp_status)" 401
-finish
+assert_eq 401 "$(resp_status)" "still serving"
+kg_done

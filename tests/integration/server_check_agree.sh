@@ -52,19 +52,19 @@ while IFS=$'\t' read -r name cstatus ccode sstatus scode why request; do
   if [ "$why" != "-" ]; then
     differ=$((differ + 1))
   elif [ "$sstatus $scode" != "$cstatus $ccode" ]; then
-    bad "$name" "the table says both agree but its columns differ"
+    kg_assert_failed "$name: the table says both agree but its columns differ"
   fi
-  check "$name: keygate check" "$(check_answer "$request")" "$cstatus $ccode"
+  assert_eq "$cstatus $ccode" "$(check_answer "$request")" "$name: keygate check"
   got=$(server_answer "$request")
   if [[ "$why" == module:* && "$got" == "$cstatus $ccode" ]]; then
     landed=$((landed + 1)) # the module change of this row is in
-    ok "$name: keygate serve"
+    KG_ASSERTS=$((KG_ASSERTS + 1))
   else
-    check "$name: keygate serve" "$got" "$sstatus $scode"
+    assert_eq "$sstatus $scode" "$got" "$name: keygate serve"
   fi
 done <"$TABLE"
 
-check "heads in the table" "$([ "$rows" -ge 60 ] && echo yes)" yes
+assert_eq yes "$([ "$rows" -ge 60 ] && echo yes)" "heads in the table"
 echo "$rows heads, $((rows - differ)) answered alike, $differ pinned apart" \
   "(see why), of which $landed already answer as check does"
-finish
+kg_done

@@ -22,13 +22,13 @@ configure() {
 
 assert_exit 1 "tests on, no nginx tree: configure fails" -- \
   configure dev -DKEYGATE_TESTS=ON -DKEYGATE_NGINX=ON
-assert_contains "$(tr '\n' ' ' <"$TMP/err" | tr -s ' ')" \
-  "install nginx-dev: run scripts/setup" "tests on, no nginx tree: names the fix"
-assert_contains "$(cat "$TMP/err")" "$NONE" "tests on, no nginx tree: names the path"
+assert_contains "install nginx-dev: run scripts/setup" \
+  "$(tr '\n' ' ' <"$TMP/err" | tr -s ' ')" "tests on, no nginx tree: names the fix"
+assert_contains "$NONE" "$(cat "$TMP/err")" "tests on, no nginx tree: names the path"
 
 assert_exit 0 "tests off (release), no nginx tree: configure passes" -- \
   configure release -DKEYGATE_TESTS=OFF -DKEYGATE_NGINX=ON
-assert_contains "$(cat "$TMP/out")" "the nginx module is not built" \
+assert_contains "the nginx module is not built" "$(cat "$TMP/out")" \
   "tests off, no nginx tree: says so"
 
 assert_exit 0 "tests on, -DKEYGATE_NGINX=OFF: configure passes" -- \

@@ -5,9 +5,9 @@
 #
 # Environment (from tests/integration/CMakeLists.txt): KEYGATE,
 # KEYGATE_NGINX_MODULE. Everything a test makes lives in $T (lib.sh's
-# $TMP), removed on exit with the server stopped first. Assertions here
-# count and go on (one run shows every failing case of a table); finish
-# prints "N passed, M failed" and fails the script if any failed.
+# $TMP), removed on exit with the server stopped first. The assertions are
+# lib.sh's: assert_eq WANT GOT WHAT, assert_match REGEX GOT WHAT, ... (a
+# failed one is reported and the test goes on; kg_done gives the verdict).
 
 # lib.sh (the tests helper's): set -euo pipefail, $TMP removed at exit
 # (also on TERM and INT), kg_on_exit, kg_track, kg_free_port.
@@ -24,8 +24,6 @@ export TMPDIR="$T/tmp" # keygate serve's private folder goes here
 export KEYGATE_DB="$T/keys.db"
 SERVE_PID=""
 PORT=""
-PASSED=0
-FAILED=0
 
 # stop_serve — SIGTERM to keygate serve (it stops nginx gracefully and
 # removes its folder); at most 15 s, then SIGKILL.
@@ -81,33 +79,6 @@ start_serve() {
   kg_start_on_free_port serve_on "$@" || exit 1
 }
 
-# ok NAME / bad NAME WHY — count one assertion.
-ok() {
-  PASSED=$((PASSED + 1))
-}
-bad() {
-  FAILED=$((FAILED + 1))
-  echo "FAIL: $1: $2" >&2
-}
-
-# check NAME ACTUAL EXPECTED
-check() {
-  if [ "$2" = "$3" ]; then
-    ok "$1"
-  else
-    bad "$1" "got [$2], want [$3]"
-  fi
-}
-
-# check_match NAME ACTUAL EXTENDED-REGEX
-check_match() {
-  if [[ "$2" =~ $3 ]]; then
-    ok "$1"
-  else
-    bad "$1" "[$2] does not match /$3/"
-  fi
-}
-
 # send REQUEST — the request is a printf %b string (\r, \n, \t, \x01, \0
 # escapes); sets RESP to rawhttp.py's report of the answers.
 send() {
@@ -150,30 +121,30 @@ declare -A CHALLENGE=(
 expect_error() {
   local name=$1 status=$3 code=$4
   send "$2"
-  check "$name: status" "$(resp_status)" "$status"
-  check "$name: content-type" "$(resp_header content-type)" "application/json"
-  check "$name: cache-control" "$(resp_header cache-control)" "no-store"
+  assert_eq "$status" "$(resp_status)" "$name: status"
+  assert_eq "application/json" "$(resp_header content-type)" "$name: content-type"
+  assert_eq "no-store" "$(resp_header cache-control)" "$name: cache-control"
   local rid
   rid=$(resp_header x-request-id)
-  check_match "$name: x-request-id" "$rid" '^req_[0-9A-Za-z]{24}$'
+  assert_match '^req_[0-9A-Za-z]{24}$' "$rid" "$name: x-request-id"
   if [ -n "${CHALLENGE[$code]:-}" ]; then
-    check "$name: www-authenticate" "$(resp_header www-authenticate)" \
-      "${CHALLENGE[$code]}"
+    assert_eq "${CHALLENGE[$code]}" "$(resp_header www-authenticate)" \
+      "$name: www-authenticate"
   else
-    check "$name: no www-authenticate" "$(resp_header_count www-authenticate)" 0
+    assert_eq 0 "$(resp_header_count www-authenticate)" "$name: no www-authenticate"
   fi
-  check "$name: body" "$(resp_body)" \
-    "{\"error\":{\"code\":\"$code\",\"message\":\"${MESSAGE[$code]}\",\"request_id\":\"$rid\"}}"
+  assert_eq "{\"error\":{\"code\":\"$code\",\"message\":\"${MESSAGE[$code]}\",\"request_id\":\"$rid\"}}" "$(resp_body)" \
+    "$name: body"
 }
 
 # expect_ok NAME REQUEST — a 200 from the reference API with its own id.
 expect_ok() {
   send "$2"
-  check "$1: status" "$(resp_status)" 200
+  assert_eq 200 "$(resp_status)" "$1: status"
   local rid
   rid=$(resp_header x-request-id)
-  check_match "$1: x-request-id" "$rid" '^req_[0-9A-Za-z]{24}$'
-  check_match "$1: body" "$(resp_body)" "^\\{\"data\":\\[.*\\],\"count\":[0-9]+,\"request_id\":\"$rid\"\\}\$"
+  assert_match '^req_[0-9A-Za-z]{24}$' "$rid" "$1: x-request-id"
+  assert_match "^\\{\"data\":\\[.*\\],\"count\":[0-9]+,\"request_id\":\"$rid\"\\}\$" "$(resp_body)" "$1: body"
 }
 
 # new_key ACCOUNT NAME — create a key; prints "ID<TAB>KEY".
@@ -181,8 +152,8 @@ new_key() {
   "$KEYGATE" keys create --account "$1" --name "$2" --format tsv | cut -f1,2
 }
 
-# finish — print the tally and exit with its verdict.
-finish() {
-  echo "$PASSED passed, $FAILED failed"
-  [ "$FAILED" -eq 0 ]
-}
+# TRANSITIONAL (removed before this change lands): the old names, for
+# tests written while the helpers were being merged.
+check() { assert_eq "$3" "$2" "$1"; }
+check_match() { assert_match "$3" "$2" "$1"; }
+finish() { kg_done; }

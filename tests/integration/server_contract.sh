@@ -125,9 +125,9 @@ for q in 'token=a' 'x=sk_live_KEY' 'KEY=1' 'x=sk%5flive%5fa' 'a&sk_live_x' \
   req="GET /api/v1/iocs?${q/sk_live_KEY/$K} HTTP/1.1\r\n${H}$TWICE\r\n"
   expect_error "?$q, Authorization twice (refused by nginx)" "$req" \
     400 api_key_in_query
-  check "?$q, Authorization twice: keygate check agrees" \
+  assert_eq api_key_in_query \
     "$(printf '%b' "$req" | "$KEYGATE" check --db "$KEYGATE_DB" |
-      json_get /dev/stdin decision)" api_key_in_query
+      json_get /dev/stdin decision)" "?$q, Authorization twice: keygate check agrees"
 done
 expect_error "no query, Authorization twice" \
   "GET /api/v1/iocs? HTTP/1.1\r\n${H}$TWICE\r\n" 400 ambiguous_api_key
@@ -160,28 +160,28 @@ expect_error "a head too large (nginx's 494, RFC 6585's 431)" \
 # ---- the reference API (SPEC §3) ---------------------------------------------
 A="${H}X-API-Key: $K\r\n\r\n"
 expect_ok "default list" "$GET$A"
-check "default limit is 10" "$(resp_body | grep -o '"id":' | wc -l)" 10
+assert_eq 10 "$(resp_body | grep -o '"id":' | wc -l)" "default limit is 10"
 for type in ipv4 ipv6 domain url sha256; do
   expect_ok "type=$type" "GET /api/v1/iocs?type=$type&limit=3 HTTP/1.1\r\n$A"
-  check "type=$type: three of that type" \
-    "$(resp_body | grep -o "\"type\":\"$type\"" | wc -l)" 3
-  check "type=$type: count" "$(resp_body | grep -o '"count":3,')" '"count":3,'
+  assert_eq 3 \
+    "$(resp_body | grep -o "\"type\":\"$type\"" | wc -l)" "type=$type: three of that type"
+  assert_eq '"count":3,' "$(resp_body | grep -o '"count":3,')" "type=$type: count"
 done
 expect_ok "limit=100" "GET /api/v1/iocs?limit=100 HTTP/1.1\r\n$A"
-check "limit=100: 100 items" "$(resp_body | grep -o '"id":' | wc -l)" 100
+assert_eq 100 "$(resp_body | grep -o '"id":' | wc -l)" "limit=100: 100 items"
 expect_ok "limit=1" "GET /api/v1/iocs?limit=1&type=url HTTP/1.1\r\n$A"
-check "limit=1: 1 item" "$(resp_body | grep -o '"id":' | wc -l)" 1
+assert_eq 1 "$(resp_body | grep -o '"id":' | wc -l)" "limit=1: 1 item"
 
 # invalid_parameter: the error shape with the parameter's own message.
 expect_param_error() {
   send "GET /api/v1/iocs?$2 HTTP/1.1\r\n$A"
   local rid
   rid=$(resp_header x-request-id)
-  check "$1: status" "$(resp_status)" 400
-  check "$1: content-type" "$(resp_header content-type)" application/json
-  check "$1: cache-control" "$(resp_header cache-control)" no-store
-  check "$1: body" "$(resp_body)" \
-    "{\"error\":{\"code\":\"invalid_parameter\",\"message\":\"$3\",\"request_id\":\"$rid\"}}"
+  assert_eq 400 "$(resp_status)" "$1: status"
+  assert_eq application/json "$(resp_header content-type)" "$1: content-type"
+  assert_eq no-store "$(resp_header cache-control)" "$1: cache-control"
+  assert_eq "{\"error\":{\"code\":\"invalid_parameter\",\"message\":\"$3\",\"request_id\":\"$rid\"}}" "$(resp_body)" \
+    "$1: body"
 }
 LIMIT_MSG='limit must be a whole number from 1 to 100.'
 TYPE_MSG='type must be one of ipv4, ipv6, domain, url, sha256.'
@@ -199,28 +199,28 @@ expect_error "bad parameter, no key" "GET /api/v1/iocs?limit=0 HTTP/1.1\r\n$H\r\
 expect_error "unknown path, no key" "GET /admin HTTP/1.1\r\n$H\r\n" \
   401 missing_api_key
 send "GET /admin HTTP/1.1\r\n$A"
-check "unknown path, valid key: 404" "$(resp_status)" 404
-check_match "unknown path: JSON" "$(resp_body)" '^\{"error":\{"code":"not_found"'
+assert_eq 404 "$(resp_status)" "unknown path, valid key: 404"
+assert_match '^\{"error":\{"code":"not_found"' "$(resp_body)" "unknown path: JSON"
 # The location error_page sends nginx's own 400s to is internal; asked for
 # from outside it is a path like any other: authenticated first, then the
 # JSON 404.
 expect_error "the bad-request location from outside, no key" \
   "GET /_keygate/bad_request HTTP/1.1\r\n$H\r\n" 401 missing_api_key
 send "GET /_keygate/bad_request HTTP/1.1\r\n$A"
-check "the bad-request location from outside, valid key: 404" "$(resp_status)" 404
-check "the bad-request location from outside: JSON" \
-  "$(resp_header content-type)" application/json
+assert_eq 404 "$(resp_status)" "the bad-request location from outside, valid key: 404"
+assert_eq application/json \
+  "$(resp_header content-type)" "the bad-request location from outside: JSON"
 rid=$(resp_header x-request-id)
-check "the bad-request location from outside: the API's 404 body" "$(resp_body)" \
-  "{\"error\":{\"code\":\"not_found\",\"message\":\"No such endpoint. The API serves GET /api/v1/iocs.\",\"request_id\":\"$rid\"}}"
+assert_eq "{\"error\":{\"code\":\"not_found\",\"message\":\"No such endpoint. The API serves GET /api/v1/iocs.\",\"request_id\":\"$rid\"}}" "$(resp_body)" \
+  "the bad-request location from outside: the API's 404 body"
 expect_error "the bad-request location from outside, key in the query" \
   "GET /_keygate/bad_request?api_key=x HTTP/1.1\r\n$A" 400 api_key_in_query
 
 # ---- one connection, several requests ---------------------------------------
 send "${GET}Host: a\r\nX-API-Key: $K\r\n\r\nPOST /api/v1/iocs HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello${GET}Host: a\r\nConnection: close\r\nX-API-Key: $K\r\n\r\n"
-check "keep-alive: three answers" \
-  "$(printf '%s\n' "$RESP" | sed -n 's/^STATUS //p' | tr '\n' ' ')" "200 401 200 "
+assert_eq "200 401 200 " \
+  "$(printf '%s\n' "$RESP" | sed -n 's/^STATUS //p' | tr '\n' ' ')" "keep-alive: three answers"
 ids=$(printf '%s\n' "$RESP" | sed -n 's/^H x-request-id: //p' | sort -u | wc -l)
-check "keep-alive: three request ids" "$ids" 3
+assert_eq 3 "$ids" "keep-alive: three request ids"
 
-finish
+kg_done

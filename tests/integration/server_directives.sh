@@ -79,8 +79,8 @@ conf_fails() {
   write_conf "${4:-$KEYGATE_DB}" "$3"
   local rc=0
   nginx -t -p "$D/" -c "$D/nginx.conf" -g "$G" >"$T/t.out" 2>&1 || rc=$?
-  check "$1: nginx -t fails" "$rc" 1
-  check_match "$1: says why" "$(grep emerg "$T/t.out" | head -n 1)" "$2"
+  assert_eq 1 "$rc" "$1: nginx -t fails"
+  assert_match "$2" "$(grep emerg "$T/t.out" | head -n 1)" "$1: says why"
 }
 conf_fails "unreadable store" 'keygate_db ".*/none.db": cannot load the key store' "" "$T/none.db"
 conf_fails "bad realm" 'keygate_realm.*must be printable ASCII' 'keygate_realm "a\"b";'
@@ -93,14 +93,14 @@ conf_fails "keygate_db twice in one block" '"keygate_db" directive is duplicate'
 write_conf "" ""
 rc=0
 nginx -t -p "$D/" -c "$D/nginx.conf" -g "$G" >"$T/t.out" 2>&1 || rc=$?
-check "keygate on without a store: nginx -t fails" "$rc" 1
-check_match "keygate on without a store: says why" \
-  "$(grep emerg "$T/t.out" | head -n 1)" '"keygate on" needs a "keygate_db" in scope' 
+assert_eq 1 "$rc" "keygate on without a store: nginx -t fails"
+assert_match '"keygate on" needs a "keygate_db" in scope' \
+  "$(grep emerg "$T/t.out" | head -n 1)" "keygate on without a store: says why" 
 
 # ---- a good configuration --------------------------------------------------
 write_conf "$KEYGATE_DB" "keygate_refresh 500ms;"
 nginx -t -p "$D/" -c "$D/nginx.conf" -g "$G" >"$T/t.out" 2>&1
-check "nginx -t passes" "$(grep -c 'test is successful' "$T/t.out")" 1
+assert_eq 1 "$(grep -c 'test is successful' "$T/t.out")" "nginx -t passes"
 
 # nginx_on PORT — one try at starting nginx with this configuration on PORT
 # (and a second free port): 0 once it has bound both (its pid file is
@@ -119,86 +119,86 @@ kg_track "$NGINX_PID"
 
 H='Host: d.test\r\nConnection: close\r\n'
 send "GET /api/v1/iocs?limit=1 HTTP/1.1\r\n${H}X-API-Key: $K\r\n\r\n"
-check "valid: 200" "$(resp_status)" 200
-check "valid: \$keygate_decision" "$(resp_header x-decision)" valid
-check "valid: \$keygate_key_id" "$(resp_header x-key-id)" "$KID"
-check "valid: \$keygate_account" "$(resp_header x-account)" acme
-check "valid: \$keygate_request_id is X-Request-Id" "$(resp_header x-rid)" \
-  "$(resp_header x-request-id)"
+assert_eq 200 "$(resp_status)" "valid: 200"
+assert_eq valid "$(resp_header x-decision)" "valid: \$keygate_decision"
+assert_eq "$KID" "$(resp_header x-key-id)" "valid: \$keygate_key_id"
+assert_eq acme "$(resp_header x-account)" "valid: \$keygate_account"
+assert_eq "$(resp_header x-request-id)" "$(resp_header x-rid)" \
+  "valid: \$keygate_request_id is X-Request-Id"
 
 send "GET /api/v1/iocs HTTP/1.1\r\n$H\r\n"
-check "missing: 401" "$(resp_status)" 401
-check "missing: \$keygate_decision" "$(resp_header x-decision)" missing_api_key
-check "missing: no key id" "$(resp_header x-key-id)" ""
-check "missing: \$keygate_request_id is X-Request-Id" "$(resp_header x-rid)" \
-  "$(resp_header x-request-id)"
-check_match "missing: request id in the body" "$(resp_body)" \
-  "\"request_id\":\"$(resp_header x-request-id)\""
+assert_eq 401 "$(resp_status)" "missing: 401"
+assert_eq missing_api_key "$(resp_header x-decision)" "missing: \$keygate_decision"
+assert_eq "" "$(resp_header x-key-id)" "missing: no key id"
+assert_eq "$(resp_header x-request-id)" "$(resp_header x-rid)" \
+  "missing: \$keygate_request_id is X-Request-Id"
+assert_match "\"request_id\":\"$(resp_header x-request-id)\"" "$(resp_body)" \
+  "missing: request id in the body"
 
 send "GET /api/v1/iocs HTTP/1.1\r\n${H}Authorization: Bearer $OLD\r\n\r\n"
-check "deactivated: 401" "$(resp_status)" 401
-check "deactivated: \$keygate_decision" "$(resp_header x-decision)" expired_api_key
-check "deactivated: its key id" "$(resp_header x-key-id)" "$OLD_ID"
-check "deactivated: its account" "$(resp_header x-account)" acme
+assert_eq 401 "$(resp_status)" "deactivated: 401"
+assert_eq expired_api_key "$(resp_header x-decision)" "deactivated: \$keygate_decision"
+assert_eq "$OLD_ID" "$(resp_header x-key-id)" "deactivated: its key id"
+assert_eq acme "$(resp_header x-account)" "deactivated: its account"
 
 send "GET /realm/x HTTP/1.1\r\n$H\r\n"
-check "keygate_realm" "$(resp_header www-authenticate)" 'Bearer realm="staff area"'
+assert_eq 'Bearer realm="staff area"' "$(resp_header www-authenticate)" "keygate_realm"
 send "GET /realm/x HTTP/1.1\r\n${H}X-API-Key: sk_live_nope\r\n\r\n"
-check "keygate_realm on invalid" "$(resp_header www-authenticate)" \
-  'Bearer realm="staff area", error="invalid_token"'
+assert_eq 'Bearer realm="staff area", error="invalid_token"' "$(resp_header www-authenticate)" \
+  "keygate_realm on invalid"
 
 send "GET /ignore/x?api_key=$K HTTP/1.1\r\n${H}X-API-Key: $K\r\n\r\n"
-check "query_keys ignore: the header decides" "$(resp_header x-decision)" valid
-check "query_keys ignore: past the check (404 of the mock)" "$(resp_status)" 404
+assert_eq valid "$(resp_header x-decision)" "query_keys ignore: the header decides"
+assert_eq 404 "$(resp_status)" "query_keys ignore: past the check (404 of the mock)"
 send "GET /ignore/x?api_key=$K HTTP/1.1\r\n$H\r\n"
-check "query_keys ignore: a query key is no credential" "$(resp_status)" 401
-check "query_keys ignore: missing" "$(resp_header x-decision)" missing_api_key
+assert_eq 401 "$(resp_status)" "query_keys ignore: a query key is no credential"
+assert_eq missing_api_key "$(resp_header x-decision)" "query_keys ignore: missing"
 send "GET /api/v1/iocs?api_key=$K HTTP/1.1\r\n${H}X-API-Key: $K\r\n\r\n"
-check "query_keys reject (default)" "$(resp_header x-decision)" api_key_in_query
+assert_eq api_key_in_query "$(resp_header x-decision)" "query_keys reject (default)"
 send "GET /ignore/$K HTTP/1.1\r\n${H}X-API-Key: $K\r\n\r\n"
-check "query_keys ignore: a key in the path is still refused" \
-  "$(resp_header x-decision)" api_key_in_query
+assert_eq api_key_in_query \
+  "$(resp_header x-decision)" "query_keys ignore: a key in the path is still refused"
 send "GET /ignore/x;k=%2573k_live_abc HTTP/1.1\r\n${H}X-API-Key: $K\r\n\r\n"
-check "query_keys ignore: a double-encoded key after ';' in the path too" \
-  "$(resp_header x-decision)" api_key_in_query
+assert_eq api_key_in_query \
+  "$(resp_header x-decision)" "query_keys ignore: a double-encoded key after ';' in the path too"
 
 send "GET /test-keys/x HTTP/1.1\r\n${H}X-API-Key: $K\r\n\r\n"
-check "key_format prefix sk_test_: a live key is invalid" \
-  "$(resp_header x-decision)" invalid_api_key
+assert_eq invalid_api_key \
+  "$(resp_header x-decision)" "key_format prefix sk_test_: a live key is invalid"
 
 send "GET /open/x HTTP/1.1\r\n$H\r\n"
-check "keygate off: no check" "$(resp_status)" 404
-check "keygate off: no decision" "$(resp_header x-decision)" ""
+assert_eq 404 "$(resp_status)" "keygate off: no check"
+assert_eq "" "$(resp_header x-decision)" "keygate off: no decision"
 
 send "GET /same/x HTTP/1.1\r\n${H}Authorization: Bearer $K\r\n\r\n"
-check "redirect, same store: past the check (404 of the mock)" "$(resp_status)" 404
-check "redirect, same store: the first decision" "$(resp_header x-decision)" valid
-check "redirect, same store: its key id" "$(resp_header x-key-id)" "$KID"
-check "redirect, same store: hidden by the new location" \
-  "$(resp_header x-authorization-left)" ""
+assert_eq 404 "$(resp_status)" "redirect, same store: past the check (404 of the mock)"
+assert_eq valid "$(resp_header x-decision)" "redirect, same store: the first decision"
+assert_eq "$KID" "$(resp_header x-key-id)" "redirect, same store: its key id"
+assert_eq "" \
+  "$(resp_header x-authorization-left)" "redirect, same store: hidden by the new location"
 send "GET /same/x HTTP/1.1\r\n$H\r\n"
-check "redirect, same store: no key is refused before it" "$(resp_status)" 401
+assert_eq 401 "$(resp_status)" "redirect, same store: no key is refused before it"
 send "GET /other/x HTTP/1.1\r\n${H}Authorization: Bearer $K\r\n\r\n"
-check "redirect to another store: decided again" "$(resp_status)" 401
-check "redirect to another store: not in that store" \
-  "$(resp_header x-decision)" invalid_api_key
+assert_eq 401 "$(resp_status)" "redirect to another store: decided again"
+assert_eq invalid_api_key \
+  "$(resp_header x-decision)" "redirect to another store: not in that store"
 
 # ---- nginx's own 400s: the server's policy, the request line redacted --
 TWICE="Authorization: Bearer $K\r\nAuthorization: Bearer $K\r\n"
 PORT_SAVED=$PORT
 PORT=$PORT2
 send "GET /api/v1/iocs?q=pk_0123456789abcdef HTTP/1.1\r\n${H}$TWICE\r\n"
-check "refused by nginx, pk_ key in the query: 400" "$(resp_status)" 400
-check "refused by nginx, pk_ key in the query: the server's policy decides" \
-  "$(resp_header x-decision)" api_key_in_query
-check "refused by nginx, pk_ key in the query: request line redacted" \
-  "$(resp_header x-request-line)" "GET /api/v1/iocs?<redacted> HTTP/1.1"
+assert_eq 400 "$(resp_status)" "refused by nginx, pk_ key in the query: 400"
+assert_eq api_key_in_query \
+  "$(resp_header x-decision)" "refused by nginx, pk_ key in the query: the server's policy decides"
+assert_eq "GET /api/v1/iocs?<redacted> HTTP/1.1" \
+  "$(resp_header x-request-line)" "refused by nginx, pk_ key in the query: request line redacted"
 send "GET /api/v1/iocs?q=sk_live_0123456789abcdef HTTP/1.1\r\n${H}$TWICE\r\n"
-check "refused by nginx, sk_live_ in the query under prefix pk_: ambiguous" \
-  "$(resp_header x-decision)" ambiguous_api_key
-check "refused by nginx, no key in the query: request line kept" \
+assert_eq ambiguous_api_key \
+  "$(resp_header x-decision)" "refused by nginx, sk_live_ in the query under prefix pk_: ambiguous"
+assert_eq "GET /api/v1/iocs?q=sk_live_0123456789abcdef HTTP/1.1" \
   "$(resp_header x-request-line)" \
-  "GET /api/v1/iocs?q=sk_live_0123456789abcdef HTTP/1.1"
+  "refused by nginx, no key in the query: request line kept"
 PORT=$PORT_SAVED
 
 # ---- a reload with an unreadable store keeps the old configuration --------
@@ -208,10 +208,10 @@ for _ in $(seq 1 100); do
   grep -q 'cannot load the key store' "$D/error.log" && break
   sleep 0.05
 done
-check_match "reload refused, with the reason" \
-  "$(grep 'emerg' "$D/error.log" | tail -n 1)" 'keygate_db ".*/none.db": cannot load the key store'
+assert_match 'keygate_db ".*/none.db": cannot load the key store' \
+  "$(grep 'emerg' "$D/error.log" | tail -n 1)" "reload refused, with the reason"
 send "GET /api/v1/iocs HTTP/1.1\r\n${H}X-API-Key: $K\r\n\r\n"
-check "the old configuration still serves" "$(resp_status)" 200
-check "no key in the error log" "$(grep -c "${K#sk_live_}" "$D/error.log" || true)" 0
+assert_eq 200 "$(resp_status)" "the old configuration still serves"
+assert_eq 0 "$(grep -c "${K#sk_live_}" "$D/error.log" || true)" "no key in the error log"
 kill -QUIT "$NGINX_PID"
-finish
+kg_done

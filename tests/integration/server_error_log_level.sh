@@ -19,7 +19,7 @@ assert_exit 0 "render the configuration" -- "$KEYGATE" serve --print-config \
   --db "$KEYGATE_DB" --listen 127.0.0.1:1 --module "$KEYGATE_NGINX_MODULE" \
   --log-dir "$T/logs" --prefix "$T/run"
 cp "$TMP/out" "$T/notice.conf"
-assert_contains "$(cat "$T/notice.conf")" " notice;" "the shipped level is notice"
+assert_contains " notice;" "$(cat "$T/notice.conf")" "the shipped level is notice"
 
 # nginx_t NAME — nginx -t on $T/NAME.conf; its exit status in RC, output in
 # $T/NAME.t
@@ -33,12 +33,12 @@ assert_eq 0 "$RC" "notice: nginx -t passes ($(tail -n 1 "$T/notice.t"))"
 
 for level in info debug; do
   sed "s/^\(error_log [^;]*\) notice;/\1 $level;/" "$T/notice.conf" >"$T/main-$level.conf"
-  assert_contains "$(cat "$T/main-$level.conf")" " $level;" "main error_log at $level"
+  assert_contains " $level;" "$(cat "$T/main-$level.conf")" "main error_log at $level"
   nginx_t "main-$level"
   assert_eq 1 "$RC" "main error_log at $level: refused"
-  assert_contains "$(cat "$T/main-$level.t")" "keygate: the main error_log is at info or debug level" \
+  assert_contains "keygate: the main error_log is at info or debug level" "$(cat "$T/main-$level.t")" \
     "main error_log at $level: says why"
-  assert_contains "$(cat "$T/main-$level.t")" "use notice" "main error_log at $level: names the fix"
+  assert_contains "use notice" "$(cat "$T/main-$level.t")" "main error_log at $level: names the fix"
 done
 
 # a server's own error_log at info
@@ -47,10 +47,10 @@ import re, sys
 conf = open(sys.argv[1]).read()
 print(re.sub(r"^(\s*)server \{", lambda m: "%sserver {\n%s    error_log %s info;" % (m.group(1), m.group(1), sys.argv[2]), conf, count=1, flags=re.M), end="")
 PY
-assert_contains "$(cat "$T/server-info.conf")" "srv.log info;" "a server's error_log at info"
+assert_contains "srv.log info;" "$(cat "$T/server-info.conf")" "a server's error_log at info"
 nginx_t server-info
 assert_eq 1 "$RC" "server error_log at info: refused"
-assert_contains "$(cat "$T/server-info.t")" "the server's error_log is at info or debug level" \
+assert_contains "the server's error_log is at info or debug level" "$(cat "$T/server-info.t")" \
   "server error_log at info: says which"
 
 # the operator may accept keys in that log
@@ -66,5 +66,5 @@ nginx_t unused
 if grep -q "keygate_db" "$T/unused.t"; then
   kg_fail "unused: still names keygate_db: $(cat "$T/unused.t")"
 fi
-assert_not_contains "$(cat "$T/unused.t")" "error_log is at info" "unused module: no refusal"
+assert_not_contains "error_log is at info" "$(cat "$T/unused.t")" "unused module: no refusal"
 kg_done

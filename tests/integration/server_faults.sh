@@ -38,7 +38,7 @@ wait_for() {
     [ "$ANSWER" = "$want" ] && break
     sleep 0.05
   done
-  check "$name" "$ANSWER" "$want"
+  assert_eq "$want" "$ANSWER" "$name"
 }
 
 # never_ok NAME KEY N — N requests with KEY: none is answered 200.
@@ -48,7 +48,7 @@ never_ok() {
     answer_of "$key"
     [ "${ANSWER%% *}" = 200 ] && ok200=$((ok200 + 1))
   done
-  check "$name: never 200 in $n requests" "$ok200" 0
+  assert_eq 0 "$ok200" "$name: never 200 in $n requests"
 }
 
 # all_answer NAME KEY N WANT — N requests, every one WANT.
@@ -58,7 +58,7 @@ all_answer() {
     answer_of "$key"
     [ "$ANSWER" = "$want" ] && agree=$((agree + 1))
   done
-  check "$name: $n of $n" "$agree" "$n"
+  assert_eq "$n" "$agree" "$name: $n of $n"
 }
 
 # copy_store SRC DST — a consistent copy of the live store (VACUUM INTO).
@@ -87,15 +87,15 @@ for _ in $(seq 1 80); do
   [ "$(log_count 'still holds changes of the file it replaced')" -ge 2 ] && break
   sleep 0.05
 done
-check "a replacement beside the old -wal is refused, once per worker" \
-  "$(log_count "cannot read the key store \"$DB\": $DB was replaced while $DB-wal still holds changes.*rm -f $DB-wal $DB-shm")" 2
+assert_eq 2 \
+  "$(log_count "cannot read the key store \"$DB\": $DB was replaced while $DB-wal still holds changes.*rm -f $DB-wal $DB-shm")" "a replacement beside the old -wal is refused, once per worker"
 rm -f "$DB-wal" "$DB-shm"
 wait_for "replaced store: K1 revoked" "$K1" "401 invalid_api_key"
 all_answer "replaced store: K1 on every worker" "$K1" 10 "401 invalid_api_key"
 all_answer "replaced store: K2 still valid" "$K2" 5 "200 "
 never_ok "replaced store: K4" "$K4" 10
-check "the switch is logged at notice, per worker" \
-  "$(log_count '\[notice\].*keygate: ".*keys.db" now names another file')" 2
+assert_eq 2 \
+  "$(log_count '\[notice\].*keygate: ".*keys.db" now names another file')" "the switch is logged at notice, per worker"
 
 # ---- 2. an older backup put back ----------------------------------------
 copy_store "$DB" "$T/backup.db" # K3 valid in the backup
@@ -108,15 +108,15 @@ all_answer "older backup: every answer 503" "$K2" 10 "503 service_unavailable"
 never_ok "older backup: K3 (valid in the backup)" "$K3" 20
 send "GET /api/v1/iocs HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX-API-Key: $K2\r\n\r\n"
 rid=$(resp_header x-request-id)
-check "503: the JSON error shape" "$(resp_body)" \
-  "{\"error\":{\"code\":\"service_unavailable\",\"message\":\"The service cannot check API keys right now. Retry in a few seconds.\",\"request_id\":\"$rid\"}}"
-check "503: content-type" "$(resp_header content-type)" "application/json"
-check "503: cache-control" "$(resp_header cache-control)" "no-store"
-check "503: retry-after" "$(resp_header retry-after)" "5"
+assert_eq "{\"error\":{\"code\":\"service_unavailable\",\"message\":\"The service cannot check API keys right now. Retry in a few seconds.\",\"request_id\":\"$rid\"}}" "$(resp_body)" \
+  "503: the JSON error shape"
+assert_eq "application/json" "$(resp_header content-type)" "503: content-type"
+assert_eq "no-store" "$(resp_header cache-control)" "503: cache-control"
+assert_eq "5" "$(resp_header retry-after)" "503: retry-after"
 alerts=$(log_count '\[alert\].*went back from change sequence')
-check "the refusal is logged loudly, once per worker" "$alerts" 2
-check "the refusal names the operator's action" \
-  "$(log_count "went back.*keygate keys ack-restore --db $DB")" 2
+assert_eq 2 "$alerts" "the refusal is logged loudly, once per worker"
+assert_eq 2 \
+  "$(log_count "went back.*keygate keys ack-restore --db $DB")" "the refusal names the operator's action"
 # More writes to the restored store do not make its history ours.
 IFS=$'\t' read -r _ K5 < <(new_key acme five)
 IFS=$'\t' read -r _ K6 < <(new_key acme six)
@@ -124,8 +124,8 @@ sleep 0.6
 never_ok "older backup after more writes: K3" "$K3" 10
 all_answer "older backup after more writes: still 503" "$K5" 5 "503 service_unavailable"
 "$KEYGATE" keys ack-restore >"$T/ack.out"
-check_match "ack-restore says what it did" "$(cat "$T/ack.out")" \
-  "^accepted .*keys.db as it is now \\(change sequence [0-9]+\\)"
+assert_match "^accepted .*keys.db as it is now \\(change sequence [0-9]+\\)" "$(cat "$T/ack.out")" \
+  "ack-restore says what it did"
 wait_for "after ack-restore: served again" "$K2" "200 "
 all_answer "after ack-restore: K5 on every worker" "$K5" 10 "200 "
 # The documented price of the acknowledgement: K3 answers again.
@@ -148,28 +148,28 @@ for _ in $(seq 1 100); do # the master starts another (bounded: 5 s)
   fi
   sleep 0.05
 done
-check "the master restarted the worker" "$(pgrep -P "$master" | wc -l)" 2
+assert_eq 2 "$(pgrep -P "$master" | wc -l)" "the master restarted the worker"
 never_ok "truncated, worker restarted: K4 (valid in the master's snapshot)" "$K4" 40
 all_answer "truncated, worker restarted: every answer 503" "$K2" 20 "503 service_unavailable"
 sleep 1
 after=$(log_count 'keygate: cannot read the key store')
 # once per worker: the two first ones and the restarted one
-check "the failure is logged once per worker, not per poll" \
-  "$((after - before))" 3
-check "every failure line says what to do" \
-  "$(grep 'keygate: cannot read the key store' "$LOG" | grep -vc "keygate keys list --db $DB" || true)" 0
-check "the failure line names the cause" \
-  "$(($(log_count "cannot read the key store \"$DB\": $DB is truncated") >= 2))" 1
+assert_eq 3 \
+  "$((after - before))" "the failure is logged once per worker, not per poll"
+assert_eq 0 \
+  "$(grep 'keygate: cannot read the key store' "$LOG" | grep -vc "keygate keys list --db $DB" || true)" "every failure line says what to do"
+assert_eq 1 \
+  "$(($(log_count "cannot read the key store \"$DB\": $DB is truncated") >= 2))" "the failure line names the cause"
 # the two first workers and the restarted one (its snapshot, the master's,
 # is older than the bound at once)
-check "the 503s are announced" \
-  "$(log_count 'over keygate_max_staleness (2 s): answering 503')" 3
+assert_eq 3 \
+  "$(log_count 'over keygate_max_staleness (2 s): answering 503')" "the 503s are announced"
 mv "$T/good.db" "$DB" && rm -f "$DB-wal" "$DB-shm"
 wait_for "put back: served again" "$K2" "200 "
 all_answer "put back: K2 on every worker" "$K2" 10 "200 "
 never_ok "put back: K4" "$K4" 10
-check_match "recovery is logged" "$(grep 'reads again after' "$LOG" | head -n 1)" \
-  'keygate: the key store ".*keys.db" reads again after [0-9]+ s'
+assert_match 'keygate: the key store ".*keys.db" reads again after [0-9]+ s' "$(grep 'reads again after' "$LOG" | head -n 1)" \
+  "recovery is logged"
 
 # ---- 4. overwritten in place with garbage -------------------------------
 copy_store "$DB" "$T/good.db"
@@ -178,9 +178,9 @@ with open(sys.argv[1], "r+b") as f:
     f.write(b"garbage!" * 512)' "$DB"
 wait_for "garbage: 503 past the staleness bound" "$K2" "503 service_unavailable"
 never_ok "garbage: K4" "$K4" 10
-check "garbage: the cause is logged" \
-  "$(log_count 'is no longer an SQLite database; restore it from a backup')" 2
+assert_eq 2 \
+  "$(log_count 'is no longer an SQLite database; restore it from a backup')" "garbage: the cause is logged"
 mv "$T/good.db" "$DB" && rm -f "$DB-wal" "$DB-shm"
 wait_for "garbage put back: served again" "$K2" "200 "
 never_ok "garbage put back: K1" "$K1" 10
-finish
+kg_done

@@ -123,62 +123,62 @@ stop_gateway() {
 }
 kg_on_exit stop_gateway
 kg_track "$NGINX_PID"
-check "redirect locations added" "$(grep -c '@backend' "$T/gw/nginx.conf")" 3
-check "template fully substituted" "$(grep -c '@[A-Z]*@' "$T/gw/nginx.conf" || true)" 0
+assert_eq 3 "$(grep -c '@backend' "$T/gw/nginx.conf")" "redirect locations added"
+assert_eq 0 "$(grep -c '@[A-Z]*@' "$T/gw/nginx.conf" || true)" "template fully substituted"
 
 H='Host: api.test\r\nConnection: close\r\n'
 send_proxied "GET /v1/things HTTP/1.1\r\n${H}Authorization: Bearer $K\r\nX-Trace: 7\r\n\r\n"
-check "valid key: proxied" "$(resp_status)" 200
+assert_eq 200 "$(resp_status)" "valid key: proxied"
 body=$(resp_body)
 rid=$(resp_header x-request-id)
-check_match "valid key: X-Request-Id to the client" "$rid" '^req_[0-9A-Za-z]{24}$'
-check "upstream saw no Authorization" "$(grep -ci '"authorization"' <<<"$body" || true)" 0
-check "upstream saw no X-API-Key" "$(grep -ci '"x-api-key"' <<<"$body" || true)" 0
-check "upstream saw no key" "$(grep -c "${K#sk_live_}" <<<"$body" || true)" 0
-check "upstream saw the other headers" "$(grep -c '\["X-Trace", "7"\]' <<<"$body")" 1
-check "upstream saw the account" "$(grep -c '\["X-Keygate-Account", "acme"\]' <<<"$body")" 1
-check "upstream saw the key id" "$(grep -c "\\[\"X-Keygate-Key-Id\", \"$KID\"\\]" <<<"$body")" 1
-check "upstream saw the same request id" "$(grep -c "\\[\"X-Request-Id\", \"$rid\"\\]" <<<"$body")" 1
+assert_match '^req_[0-9A-Za-z]{24}$' "$rid" "valid key: X-Request-Id to the client"
+assert_eq 0 "$(grep -ci '"authorization"' <<<"$body" || true)" "upstream saw no Authorization"
+assert_eq 0 "$(grep -ci '"x-api-key"' <<<"$body" || true)" "upstream saw no X-API-Key"
+assert_eq 0 "$(grep -c "${K#sk_live_}" <<<"$body" || true)" "upstream saw no key"
+assert_eq 1 "$(grep -c '\["X-Trace", "7"\]' <<<"$body")" "upstream saw the other headers"
+assert_eq 1 "$(grep -c '\["X-Keygate-Account", "acme"\]' <<<"$body")" "upstream saw the account"
+assert_eq 1 "$(grep -c "\\[\"X-Keygate-Key-Id\", \"$KID\"\\]" <<<"$body")" "upstream saw the key id"
+assert_eq 1 "$(grep -c "\\[\"X-Request-Id\", \"$rid\"\\]" <<<"$body")" "upstream saw the same request id"
 
 send_proxied "GET /v1/things HTTP/1.1\r\n${H}X-API-Key: $K\r\nAuthorization: Basic dXNlcjpwYXNz\r\n\r\n"
-check "valid X-API-Key beside Basic: proxied" "$(resp_status)" 200
-check "Basic credentials hidden too" "$(grep -ci '"authorization"' <<<"$(resp_body)" || true)" 0
+assert_eq 200 "$(resp_status)" "valid X-API-Key beside Basic: proxied"
+assert_eq 0 "$(grep -ci '"authorization"' <<<"$(resp_body)" || true)" "Basic credentials hidden too"
 
 # Names that read as a key or identity header once '_' is '-' (a CGI-style
 # upstream sees HTTP_X_API_KEY for both) never reach the upstream, whatever
 # keygate_hide_credentials says (docs/contract.md).
 K2=sk_live_$(printf 'L%.0s' $(seq 1 32))
 send_proxied "GET /v1/things HTTP/1.1\r\n${H}Authorization: Bearer $K\r\nX_API_Key: $K2\r\nX_Keygate_Account: evil\r\nX-Keygate_Key_Id: 999\r\nX-Request_Id: req_forged\r\nX_Trace: 8\r\n\r\n"
-check "look-alike names: proxied" "$(resp_status)" 200
+assert_eq 200 "$(resp_status)" "look-alike names: proxied"
 body=$(resp_body)
-check "look-alike names: the upstream saw no X_API_Key" "$(grep -c 'LLLLLLLL' <<<"$body" || true)" 0
-check "look-alike names: no forged account" "$(grep -c 'evil' <<<"$body" || true)" 0
-check "look-alike names: no forged key id" "$(grep -c '999' <<<"$body" || true)" 0
-check "look-alike names: no forged request id" "$(grep -c 'req_forged' <<<"$body" || true)" 0
-check "look-alike names: the real account" "$(grep -c '\["X-Keygate-Account", "acme"\]' <<<"$body")" 1
-check "look-alike names: other '_' names pass" "$(grep -c '\["X_Trace", "8"\]' <<<"$body")" 1
+assert_eq 0 "$(grep -c 'LLLLLLLL' <<<"$body" || true)" "look-alike names: the upstream saw no X_API_Key"
+assert_eq 0 "$(grep -c 'evil' <<<"$body" || true)" "look-alike names: no forged account"
+assert_eq 0 "$(grep -c '999' <<<"$body" || true)" "look-alike names: no forged key id"
+assert_eq 0 "$(grep -c 'req_forged' <<<"$body" || true)" "look-alike names: no forged request id"
+assert_eq 1 "$(grep -c '\["X-Keygate-Account", "acme"\]' <<<"$body")" "look-alike names: the real account"
+assert_eq 1 "$(grep -c '\["X_Trace", "8"\]' <<<"$body")" "look-alike names: other '_' names pass"
 # A key in a Referer (any of them: nginx keeps only the first in
 # headers_in.referer) reaches the upstream masked; the request passes.
 send_proxied "GET /v1/things HTTP/1.1\r\n${H}X-API-Key: $K\r\nReferer: https://x/?api_key=$K\r\nreferer: https://y/?q=sk%5flive%5f${K#sk_live_}\r\nReferer: https://z/\r\n\r\n"
-check "keys in two Referers: proxied" "$(resp_status)" 200
+assert_eq 200 "$(resp_status)" "keys in two Referers: proxied"
 body=$(resp_body)
-check "keys in two Referers: both masked upstream" \
-  "$(grep -o '"[Rr]eferer", "<redacted>"' <<<"$body" | wc -l)" 2
-check "keys in two Referers: a clean one passes" \
-  "$(grep -c '"Referer", "https://z/"' <<<"$body")" 1
-check "keys in two Referers: no key upstream" "$(grep -c "${K#sk_live_}" <<<"$body" || true)" 0
+assert_eq 2 \
+  "$(grep -o '"[Rr]eferer", "<redacted>"' <<<"$body" | wc -l)" "keys in two Referers: both masked upstream"
+assert_eq 1 \
+  "$(grep -c '"Referer", "https://z/"' <<<"$body")" "keys in two Referers: a clean one passes"
+assert_eq 0 "$(grep -c "${K#sk_live_}" <<<"$body" || true)" "keys in two Referers: no key upstream"
 # A valid request whose body breaks its framing: nginx refuses it while
 # reading the body for the upstream; the answer names the body (the key
 # lines were hidden, so the head is not read again).
 send_proxied "POST /v1/things HTTP/1.1\r\n${H}X-API-Key: $K\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
-check "a broken chunked body: 400" "$(resp_status)" 400
-check_match "a broken chunked body: the message names the body" "$(resp_body)" \
-  '"code":"bad_request","message":"The request body does not match its framing'
+assert_eq 400 "$(resp_status)" "a broken chunked body: 400"
+assert_match '"code":"bad_request","message":"The request body does not match its framing' "$(resp_body)" \
+  "a broken chunked body: the message names the body"
 send_proxied "GET /v1/things HTTP/1.1\r\n${H}X_API_Key: $K\r\n\r\n"
-check "X_API_Key is not X-API-Key: missing" "$(resp_status)" 401
+assert_eq 401 "$(resp_status)" "X_API_Key is not X-API-Key: missing"
 
 expect_error "no key: not proxied" "GET /v1/things HTTP/1.1\r\n$H\r\n" 401 missing_api_key
-check "one X-Request-Id on an error" "$(resp_header_count x-request-id)" 1
+assert_eq 1 "$(resp_header_count x-request-id)" "one X-Request-Id on an error"
 expect_error "key in the query: not proxied" \
   "GET /v1/things?api_key=$K HTTP/1.1\r\n${H}X-API-Key: $K\r\n\r\n" 400 api_key_in_query
 expect_error "duplicate Authorization: not proxied" \
@@ -189,30 +189,30 @@ expect_error "duplicate Authorization: not proxied" \
 # the key lines stay hidden.
 for loc in try err; do
   send_proxied "GET /$loc/x HTTP/1.1\r\n${H}Authorization: Bearer $K\r\n\r\n"
-  check "$loc: valid key, proxied after the redirect" "$(resp_status)" 200
+  assert_eq 200 "$(resp_status)" "$loc: valid key, proxied after the redirect"
   body=$(resp_body)
   rid=$(resp_header x-request-id)
-  check "$loc: upstream saw no Authorization" "$(grep -ci '"authorization"' <<<"$body" || true)" 0
-  check "$loc: upstream saw no key" "$(grep -c "${K#sk_live_}" <<<"$body" || true)" 0
-  check "$loc: upstream saw the account" "$(grep -c '\["X-Keygate-Account", "acme"\]' <<<"$body")" 1
-  check "$loc: upstream saw the key id" "$(grep -c "\\[\"X-Keygate-Key-Id\", \"$KID\"\\]" <<<"$body")" 1
-  check "$loc: upstream saw the client's request id" \
-    "$(grep -c "\\[\"X-Request-Id\", \"$rid\"\\]" <<<"$body")" 1
+  assert_eq 0 "$(grep -ci '"authorization"' <<<"$body" || true)" "$loc: upstream saw no Authorization"
+  assert_eq 0 "$(grep -c "${K#sk_live_}" <<<"$body" || true)" "$loc: upstream saw no key"
+  assert_eq 1 "$(grep -c '\["X-Keygate-Account", "acme"\]' <<<"$body")" "$loc: upstream saw the account"
+  assert_eq 1 "$(grep -c "\\[\"X-Keygate-Key-Id\", \"$KID\"\\]" <<<"$body")" "$loc: upstream saw the key id"
+  assert_eq 1 \
+    "$(grep -c "\\[\"X-Request-Id\", \"$rid\"\\]" <<<"$body")" "$loc: upstream saw the client's request id"
   expect_error "$loc: no key, not proxied" "GET /$loc/x HTTP/1.1\r\n$H\r\n" 401 missing_api_key
 done
 send_proxied "GET /legacy/x?api_key=$K&type=ipv4 HTTP/1.1\r\n${H}X-API-Key: $K\r\n\r\n"
-check "query_keys ignore, dead upstream: 502" "$(resp_status)" 502
-check "query_keys ignore: the upstream URL in the error log is redacted" \
-  "$(grep 'connect() failed' "$T/gw/error.log" | grep -c 'upstream: "http://[^"]*/legacy/x?<redacted>"' || true)" 1
-check "query_keys ignore: the request line too" \
-  "$(grep 'connect() failed' "$T/gw/error.log" | grep -c 'request: "GET /legacy/x?<redacted> HTTP/1.1"' || true)" 1
+assert_eq 502 "$(resp_status)" "query_keys ignore, dead upstream: 502"
+assert_eq 1 \
+  "$(grep 'connect() failed' "$T/gw/error.log" | grep -c 'upstream: "http://[^"]*/legacy/x?<redacted>"' || true)" "query_keys ignore: the upstream URL in the error log is redacted"
+assert_eq 1 \
+  "$(grep 'connect() failed' "$T/gw/error.log" | grep -c 'request: "GET /legacy/x?<redacted> HTTP/1.1"' || true)" "query_keys ignore: the request line too"
 # A request passed on under ignore whose chunked body is broken: nginx
 # reads it for the upstream, logs "client sent invalid chunked body" with
 # the request line, and answers its own 400 (JSON, via error_page).
 send_proxied "POST /legacy/x?api_key=$K HTTP/1.1\r\n${H}X-API-Key: $K\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n"
-check "broken chunked body: nginx's 400" "$(resp_status)" 400
-check "broken chunked body: logged, redacted" \
-  "$(grep 'invalid chunked body' "$T/gw/error.log" | grep -c 'request: "POST /legacy/x?<redacted> HTTP/1.1"' || true)" 1
-check "the upstream got exactly the six valid requests" "$(wc -l <"$T/upstream.count")" 6
-check "no key in the gateway's logs" "$(grep -rl "${K#sk_live_}" "$T/gw" --include='*.log' || true)" ""
-finish
+assert_eq 400 "$(resp_status)" "broken chunked body: nginx's 400"
+assert_eq 1 \
+  "$(grep 'invalid chunked body' "$T/gw/error.log" | grep -c 'request: "POST /legacy/x?<redacted> HTTP/1.1"' || true)" "broken chunked body: logged, redacted"
+assert_eq 6 "$(wc -l <"$T/upstream.count")" "the upstream got exactly the six valid requests"
+assert_eq "" "$(grep -rl "${K#sk_live_}" "$T/gw" --include='*.log' || true)" "no key in the gateway's logs"
+kg_done

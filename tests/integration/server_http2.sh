@@ -134,21 +134,21 @@ hdr_count() { grep -c "^$1: " "$T/h" || true; }
 # One answer as the contract states it: status, headers, body.
 check_error_answer() {
   local name=$1 status=$2 code=$3
-  check "$name: status" "$R_STATUS" "$status"
-  check "$name: content-type" "$(hdr content-type)" application/json
-  check "$name: cache-control" "$(hdr cache-control)" no-store
+  assert_eq "$status" "$R_STATUS" "$name: status"
+  assert_eq application/json "$(hdr content-type)" "$name: content-type"
+  assert_eq no-store "$(hdr cache-control)" "$name: cache-control"
   local rid
   rid=$(hdr x-request-id)
-  check_match "$name: x-request-id" "$rid" '^req_[0-9A-Za-z]{24}$'
+  assert_match '^req_[0-9A-Za-z]{24}$' "$rid" "$name: x-request-id"
   if [ -n "${CHALLENGE[$code]:-}" ]; then
-    check "$name: www-authenticate" "$(hdr www-authenticate)" "${CHALLENGE[$code]}"
+    assert_eq "${CHALLENGE[$code]}" "$(hdr www-authenticate)" "$name: www-authenticate"
   else
-    check "$name: no www-authenticate" "$(hdr_count www-authenticate)" 0
+    assert_eq 0 "$(hdr_count www-authenticate)" "$name: no www-authenticate"
   fi
   local msg
   msg=$(printf '%b' "${MESSAGE[$code]}")
-  check "$name: body" "$R_BODY" \
-    "{\"error\":{\"code\":\"$code\",\"message\":\"$msg\",\"request_id\":\"$rid\"}}"
+  assert_eq "{\"error\":{\"code\":\"$code\",\"message\":\"$msg\",\"request_id\":\"$rid\"}}" "$R_BODY" \
+    "$name: body"
 }
 
 # both_error NAME TARGET STATUS CODE [curl options] — over HTTP/2, then
@@ -157,15 +157,15 @@ both_error() {
   local name=$1 target=$2 status=$3 code=$4
   shift 4
   req 2 "$target" "$@"
-  check "$name: h2: spoken" "$R_VERSION" 2
+  assert_eq 2 "$R_VERSION" "$name: h2: spoken"
   check_error_answer "$name: h2" "$status" "$code"
   local h2_status=$R_STATUS h2_code
   h2_code=$(printf '%s' "$R_BODY" | sed -n 's/.*"code":"\([a-z_]*\)".*/\1/p')
   req 1.1 "$target" "$@"
-  check "$name: h1: spoken" "$R_VERSION" 1.1
+  assert_eq 1.1 "$R_VERSION" "$name: h1: spoken"
   check_error_answer "$name: h1" "$status" "$code"
-  check "$name: h2 and h1 agree" "$h2_status $h2_code" \
-    "$R_STATUS $(printf '%s' "$R_BODY" | sed -n 's/.*"code":"\([a-z_]*\)".*/\1/p')"
+  assert_eq "$R_STATUS $(printf '%s' "$R_BODY" | sed -n 's/.*"code":"\([a-z_]*\)".*/\1/p')" "$h2_status $h2_code" \
+    "$name: h2 and h1 agree"
 }
 
 # both_ok NAME TARGET [curl options] — a 200 of the reference API on each.
@@ -174,14 +174,14 @@ both_ok() {
   shift 2
   for v in 2 1.1; do
     req "$v" "$target" "$@"
-    check "$name: h$v: spoken" "$R_VERSION" "$v"
-    check "$name: h$v: status" "$R_STATUS" 200
-    check "$name: h$v: cache-control" "$(hdr cache-control)" no-store
+    assert_eq "$v" "$R_VERSION" "$name: h$v: spoken"
+    assert_eq 200 "$R_STATUS" "$name: h$v: status"
+    assert_eq no-store "$(hdr cache-control)" "$name: h$v: cache-control"
     local rid
     rid=$(hdr x-request-id)
-    check_match "$name: h$v: x-request-id" "$rid" '^req_[0-9A-Za-z]{24}$'
-    check_match "$name: h$v: body" "$R_BODY" \
-      "^\\{\"data\":\\[.*\\],\"count\":[0-9]+,\"request_id\":\"$rid\"\\}\$"
+    assert_match '^req_[0-9A-Za-z]{24}$' "$rid" "$name: h$v: x-request-id"
+    assert_match "^\\{\"data\":\\[.*\\],\"count\":[0-9]+,\"request_id\":\"$rid\"\\}\$" "$R_BODY" \
+      "$name: h$v: body"
   done
 }
 
@@ -223,11 +223,11 @@ both_error "ambiguity beats a malformed key" $P 400 ambiguous_api_key \
 if command -v nghttp >/dev/null; then
   out=$(nghttp -v --timeout=10 -H "authorization: Bearer $K" \
     -H "authorization: Bearer $K" "https://127.0.0.1:$TLS$P" 2>&1 || true)
-  check "nghttp: two authorization fields sent" \
-    "$(printf '%s\n' "$out" | grep -c "authorization: Bearer")" 2
-  check_match "nghttp: status 400" "$out" ':status: 400'
-  check_match "nghttp: ambiguous_api_key" "$out" '"code":"ambiguous_api_key"'
-  check_match "nghttp: no-store" "$out" 'cache-control: no-store'
+  assert_eq 2 \
+    "$(printf '%s\n' "$out" | grep -c "authorization: Bearer")" "nghttp: two authorization fields sent"
+  assert_match ':status: 400' "$out" "nghttp: status 400"
+  assert_match '"code":"ambiguous_api_key"' "$out" "nghttp: ambiguous_api_key"
+  assert_match 'cache-control: no-store' "$out" "nghttp: no-store"
   H2_SENT=$((H2_SENT + 1))
 else
   echo "nghttp not installed: the curl cases stand alone" >&2
@@ -254,20 +254,20 @@ curl -sS -k --http2 --max-time 10 -H "X-API-Key: $K" \
   -o "$T/s2" "https://127.0.0.1:$TLS$P?api_key=$K" \
   -w '%{http_version} %{http_code} %{num_connects}\n' >"$T/streams" 2>&1 || true
 H2_SENT=$((H2_SENT + 2))
-check "two streams: statuses" "$(cut -d' ' -f1,2 "$T/streams" | tr '\n' ' ')" "2 200 2 400 "
-check "two streams: one connection" "$(cut -d' ' -f3 "$T/streams" | tr '\n' ' ')" "1 0 "
-check_match "two streams: first is data" "$(cat "$T/s1")" '^\{"data":'
-check_match "two streams: second refused" "$(cat "$T/s2")" '"code":"api_key_in_query"'
+assert_eq "2 200 2 400 " "$(cut -d' ' -f1,2 "$T/streams" | tr '\n' ' ')" "two streams: statuses"
+assert_eq "1 0 " "$(cut -d' ' -f3 "$T/streams" | tr '\n' ' ')" "two streams: one connection"
+assert_match '^\{"data":' "$(cat "$T/s1")" "two streams: first is data"
+assert_match '"code":"api_key_in_query"' "$(cat "$T/s2")" "two streams: second refused"
 
 # ---- the logs --------------------------------------------------------------
 stop_nginx
 h2_lines=$(grep -c '"GET [^ ]* HTTP/2.0" ' "$T/logs/access.log" || true)
-check "access log: one HTTP/2.0 line per HTTP/2 request" "$h2_lines" "$H2_SENT"
+assert_eq "$H2_SENT" "$h2_lines" "access log: one HTTP/2.0 line per HTTP/2 request"
 for f in "$T/logs/access.log" "$T/logs/error.log" "$T/ngx/out"; do
   [ -f "$f" ] || continue
   for key in "$K" "$K2" "$DEACT" "$EXPIRED" "$UNKNOWN"; do
-    check "no key body in $(basename "$f")" \
-      "$(grep -cF "${key#sk_live_}" "$f" || true)" 0
+    assert_eq 0 \
+      "$(grep -cF "${key#sk_live_}" "$f" || true)" "no key body in $(basename "$f")"
   done
 done
-finish
+kg_done

@@ -106,7 +106,7 @@ assert_no_keys "valid=100" "$T/only-valid.out" "$T/only-valid.err" "$T/only-vali
 sed -n 's/^\(expired\|deactivated\)\t/valid\t/p' "$T/keys.tsv" >"$T/lying.tsv"
 load lying --keys "$T/lying.tsv" --mix valid=100 --requests 300 -c 4
 assert_eq 1 "$RC" "mislabelled keys: exit"
-assert_contains "$(cat "$T/lying.err")" "threshold violated: mismatches==0" \
+assert_contains "threshold violated: mismatches==0" "$(cat "$T/lying.err")" \
   "mislabelled keys: names the threshold"
 checks "$T/lying.json" <<'EOF'
 mislabelled keys: every answer a status mismatch ;; d['classes']['valid']['mismatch_kinds']['status'] == d['classes']['valid']['requests'] == 300 ;; d['classes']['valid']

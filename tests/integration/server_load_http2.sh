@@ -125,13 +125,13 @@ assert_eq curl "$(py "$T/curl.json" 'd["config"]["engine"]')" "curl: engine"
 assert_exit 2 "unknown certificate refused" -- "$KEYGATE" load "https://localhost:$TLS/api/v1/iocs" \
   --keys "$T/keys.tsv" --requests 10 -c 1 --http2
 assert_eq 1 "$(wc -l <"$TMP/err")" "unknown certificate: one line"
-assert_contains "$(cat "$TMP/err")" "keygate load:" "unknown certificate: names the command"
-assert_contains "$(cat "$TMP/err")" "certificate" "unknown certificate: says why"
+assert_contains "keygate load:" "$(cat "$TMP/err")" "unknown certificate: names the command"
+assert_contains "certificate" "$(cat "$TMP/err")" "unknown certificate: says why"
 
 # no key body in any output
 for f in "$T"/*.out "$T"/*.err "$T"/*.json; do
   while IFS=$'\t' read -r _ key; do
-    assert_not_contains "$(cat "$f")" "${key:8}" "no key in $(basename "$f")"
+    assert_not_contains "${key:8}" "$(cat "$f")" "no key in $(basename "$f")"
   done < <(head -n 3 "$T/keys.tsv")
 done
 kg_done

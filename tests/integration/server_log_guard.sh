@@ -53,20 +53,20 @@ for s in held:
 print(" ".join(statuses))
 PY
 out=$(timeout 60 python3 "$T/hold.py" "$PORT" "$K")
-check "over the limit: a key in the URL first (SPEC §1.3), then 429" "$out" "400 400 400 429"
+assert_eq "400 400 400 429" "$out" "over the limit: a key in the URL first (SPEC §1.3), then 429"
 cp "$T/logs/error.log" "$T/error.copy"; stop_serve
 
 limited=$(grep -c 'limiting connections' "$T/logs/error.log" || true)
-check_match "the limit's notice lines were written" "$limited" '^[4-9]$|^[1-9][0-9]+$'
-check "their request fields redacted (query)" \
+assert_match '^[4-9]$|^[1-9][0-9]+$' "$limited" "the limit's notice lines were written"
+assert_eq 1 \
   "$(grep 'limiting connections' "$T/logs/error.log" |
-    grep -c 'request: "GET /api/v1/iocs?<redacted> HTTP/1.1"' || true)" 1
-check "their request fields redacted (path)" \
+    grep -c 'request: "GET /api/v1/iocs?<redacted> HTTP/1.1"' || true)" "their request fields redacted (query)"
+assert_eq 1 \
   "$(grep 'limiting connections' "$T/logs/error.log" |
-    grep -c 'request: "<redacted>"' || true)" 1
-check "their host fields redacted" \
+    grep -c 'request: "<redacted>"' || true)" "their request fields redacted (path)"
+assert_eq 1 \
   "$(grep 'limiting connections' "$T/logs/error.log" |
-    grep -c 'host: "<redacted>"' || true)" 1
-check "no key in any log" \
-  "$(grep -rl -e "$SECRET" -e "${SECRET:0:16}" "$T/logs" || true)" ""
-finish
+    grep -c 'host: "<redacted>"' || true)" "their host fields redacted"
+assert_eq "" \
+  "$(grep -rl -e "$SECRET" -e "${SECRET:0:16}" "$T/logs" || true)" "no key in any log"
+kg_done

@@ -59,12 +59,12 @@ for r in "${requests[@]}"; do
   statuses="$statuses$(resp_status) "
   bodies+=("$(resp_body)")
 done
-check "answers" "$statuses" "400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 200 400 "
-check_match "a key in Host is a key in the URL" "${bodies[20]}" '"code":"api_key_in_query"'
-check_match "a broken body is named as such" "${bodies[21]}" \
-  '"code":"bad_request","message":"The request body does not match its framing'
-check_match "also with an encoded key in Referer" "${bodies[22]}" \
-  'does not match its framing'
+assert_eq "400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 200 400 " "$statuses" "answers"
+assert_match '"code":"api_key_in_query"' "${bodies[20]}" "a key in Host is a key in the URL"
+assert_match '"code":"bad_request","message":"The request body does not match its framing' "${bodies[21]}" \
+  "a broken body is named as such"
+assert_match 'does not match its framing' "${bodies[22]}" \
+  "also with an encoded key in Referer"
 
 
 # Stop (nginx flushes and closes its logs), then look at every file the
@@ -72,23 +72,23 @@ check_match "also with an encoded key in Referer" "${bodies[22]}" \
 cp -r "$T/tmp" "$T/private-copy"
 stop_serve
 files=$(find "$T/logs" "$T/private-copy" -type f | wc -l)
-check_match "log files written" "$files" '^[2-9]|^[1-9][0-9]'
+assert_match '^[2-9]|^[1-9][0-9]' "$files" "log files written"
 lines=$(wc -l <"$T/logs/access.log")
-check "one access-log line per request (and the readiness probe)" "$lines" \
-  $((${#requests[@]} + 1))
+assert_eq $((${#requests[@]} + 1)) "$lines" \
+  "one access-log line per request (and the readiness probe)"
 # Every request with a key in its query, also those nginx refuses itself
 # (SPEC §1.3: the query comes first).
-check "access log names the refusals" \
-  "$(grep -c ' api_key_in_query ' "$T/logs/access.log")" 21
+assert_eq 21 \
+  "$(grep -c ' api_key_in_query ' "$T/logs/access.log")" "access log names the refusals"
 # A refused request's body is not read (it is not discarded: the
 # connection closes), so nginx finds nothing wrong with it; any line that
 # does speak of it has the request line redacted. (server_gateway.sh has
 # a broken body nginx does read and log.)
-check "broken chunked bodies: any line about them redacted" \
-  "$(grep 'chunked' "$T/logs/error.log" | grep -vc '<redacted>' || true)" 0
-check "the broken bodies were logged, each with its referrer masked" \
+assert_eq 0 \
+  "$(grep 'chunked' "$T/logs/error.log" | grep -vc '<redacted>' || true)" "broken chunked bodies: any line about them redacted"
+assert_eq 2 \
   "$(grep 'client sent invalid chunked body' "$T/logs/error.log" |
-    grep -c 'referrer: "<redacted>"' || true)" 2
-check "no key in any log" \
-  "$(grep -rl -e "$SECRET" -e "${SECRET:0:16}" "$T/logs" "$T/private-copy" || true)" ""
-finish
+    grep -c 'referrer: "<redacted>"' || true)" "the broken bodies were logged, each with its referrer masked"
+assert_eq "" \
+  "$(grep -rl -e "$SECRET" -e "${SECRET:0:16}" "$T/logs" "$T/private-copy" || true)" "no key in any log"
+kg_done

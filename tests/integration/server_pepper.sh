@@ -43,7 +43,7 @@ wait_for() {
     [ "$ANSWER" = "$want" ] && break
     sleep 0.05
   done
-  check "$name" "$ANSWER" "$want"
+  assert_eq "$want" "$ANSWER" "$name"
 }
 
 # all_answer NAME KEY N WANT — N requests, every one WANT.
@@ -53,7 +53,7 @@ all_answer() {
     answer_of "$key"
     [ "$ANSWER" = "$want" ] && agree=$((agree + 1))
   done
-  check "$name: $n of $n" "$agree" "$n"
+  assert_eq "$n" "$agree" "$name: $n of $n"
 }
 
 log_count() { grep -c -- "$1" "$LOG" || true; }
@@ -69,20 +69,20 @@ serve_fails() {
   cat "$T/fail.out" "$T/fail.err" >>"$T/outputs"
 }
 serve_fails --pepper-file "$Q"
-check "another pepper: exit 2" "$FAIL_RC" 2
-check "another pepper: the line" "$FAIL_ERR" \
-  "keygate serve: cannot read the key store $DB: $DB was made with another pepper (the one given does not match its check value): give the pepper file it was made with; nothing was read or written"
+assert_eq 2 "$FAIL_RC" "another pepper: exit 2"
+assert_eq "keygate serve: cannot read the key store $DB: $DB was made with another pepper (the one given does not match its check value): give the pepper file it was made with; nothing was read or written" "$FAIL_ERR" \
+  "another pepper: the line"
 serve_fails
-check "no pepper: exit 2" "$FAIL_RC" 2
-check "no pepper: the line" "$FAIL_ERR" \
-  "keygate serve: cannot read the key store $DB: $DB is peppered (HMAC-SHA-256): give the pepper file it was made with (--pepper-file FILE or KEYGATE_PEPPER_FILE; keygate_pepper_file in nginx)"
-check "no nginx was started: no error log" "$(test -e "$LOG" && echo yes || echo no)" no
+assert_eq 2 "$FAIL_RC" "no pepper: exit 2"
+assert_eq "keygate serve: cannot read the key store $DB: $DB is peppered (HMAC-SHA-256): give the pepper file it was made with (--pepper-file FILE or KEYGATE_PEPPER_FILE; keygate_pepper_file in nginx)" "$FAIL_ERR" \
+  "no pepper: the line"
+assert_eq no "$(test -e "$LOG" && echo yes || echo no)" "no nginx was started: no error log"
 
 # ---- served with its pepper ---------------------------------------------------
 start_serve --workers 2 --refresh 200ms --max-staleness 2s --pepper-file "$P"
 cat "$T/serve.out" "$T/serve.err" >>"$T/outputs"
-check "the rendered configuration names the file" \
-  "$(grep -c "keygate_pepper_file \"$P\";" "$T"/tmp/keygate-serve-*/nginx.conf)" 1
+assert_eq 1 \
+  "$(grep -c "keygate_pepper_file \"$P\";" "$T"/tmp/keygate-serve-*/nginx.conf)" "the rendered configuration names the file"
 expect_ok "K1 with its pepper" \
   "GET /api/v1/iocs HTTP/1.1\r\nHost: a\r\nX-API-Key: $K1\r\n\r\n"
 expect_ok "K2 as a bearer token" \
@@ -118,14 +118,14 @@ for _ in $(seq 1 80); do
   [ "$(log_count 'was made with another pepper')" -ge 2 ] && break
   sleep 0.05
 done
-check "another pepper's store: one line per worker" \
-  "$(log_count "cannot read the key store \"$DB\": $DB was made with another pepper (the one given does not match its check value): give the pepper file it was made with")" 2
+assert_eq 2 \
+  "$(log_count "cannot read the key store \"$DB\": $DB was made with another pepper (the one given does not match its check value): give the pepper file it was made with")" "another pepper's store: one line per worker"
 OK200=0
 for _ in $(seq 1 20); do
   answer_of "$KQ"
   [ "${ANSWER%% *}" = 200 ] && OK200=$((OK200 + 1))
 done
-check "its key never answers 200" "$OK200" 0
+assert_eq 0 "$OK200" "its key never answers 200"
 wait_for "past keygate_max_staleness: 503" "$K1" "503 service_unavailable"
 all_answer "every answer 503" "$KQ" 10 "503 service_unavailable"
 # The right store back: served again.
@@ -150,8 +150,8 @@ conf_fails() {
   local rc=0
   nginx -t -p "$D/" -c "$D/nginx.conf" -g "$G" >"$T/t.out" 2>&1 || rc=$?
   cat "$T/t.out" >>"$T/outputs"
-  check "$1: nginx -t fails" "$rc" 1
-  check_match "$1: says why" "$(grep emerg "$T/t.out" | head -n 1)" "$2"
+  assert_eq 1 "$rc" "$1: nginx -t fails"
+  assert_match "$2" "$(grep emerg "$T/t.out" | head -n 1)" "$1: says why"
 }
 conf_fails "another pepper" \
   "keygate_db \"$DB\": cannot load the key store: $DB was made with another pepper" "$Q"
@@ -177,16 +177,16 @@ conf_fails "after keygate_db" \
   --pepper-file "$P" >"$D/nginx.conf"
 rc=0
 nginx -t -p "$D/" -c "$D/nginx.conf" -g "$G" >"$T/t.out" 2>&1 || rc=$?
-check "the right pepper: nginx -t passes" "$rc" 0
-check "no pepper bytes in the configuration" "$(grep -c -F "$PEPPER_P" "$D/nginx.conf" || true)" 0
+assert_eq 0 "$rc" "the right pepper: nginx -t passes"
+assert_eq 0 "$(grep -c -F "$PEPPER_P" "$D/nginx.conf" || true)" "no pepper bytes in the configuration"
 
 # ---- no pepper byte, no key in any log ------------------------------------------
 cat "$T"/logs/* "$T/outputs" >"$T/all-logs"
 for secret in "$PEPPER_P" "${PEPPER_P:0:16}" "$PEPPER_Q" "${PEPPER_Q:0:16}" \
   "$K1" "$K2" "$K3" "$KQ" "${K1:8:32}"; do
-  check "not in any log or output: ${secret:0:4}..." \
-    "$(grep -c -a -F -- "$secret" "$T/all-logs" || true)" 0
+  assert_eq 0 \
+    "$(grep -c -a -F -- "$secret" "$T/all-logs" || true)" "not in any log or output: ${secret:0:4}..."
 done
-check "the logs are not empty (the check reads something)" \
-  "$([ -s "$T/logs/access.log" ] && [ -s "$LOG" ] && echo yes)" yes
-finish
+assert_eq yes \
+  "$([ -s "$T/logs/access.log" ] && [ -s "$LOG" ] && echo yes)" "the logs are not empty (the check reads something)"
+kg_done

@@ -78,7 +78,7 @@ timeout 120 "$KEYGATE" probe "http://127.0.0.1:$KG_PORT/api/v1/iocs" \
   --key-file "$TMP/valid.key" --interval 10ms --json "$TMP/map.json" \
   >"$TMP/map.out" 2>"$TMP/map.err" || RC=$?
 assert_eq 1 "$RC" "the map recipe deviates: exit ($(head -c 300 "$TMP/map.err"))"
-assert_contains "$(cat "$TMP/map.out")" "deviation" "the table names deviations"
+assert_contains "deviation" "$(cat "$TMP/map.out")" "the table names deviations"
 
 # verdict CASE — the case's verdict; note CASE — its notes.
 field() {
@@ -105,10 +105,10 @@ assert_eq 401 "$(field bearer_valid got)" "bearer_valid: refused with 401"
 for c in no_key unknown_key_x_api_key bad_checksum x_api_key_empty; do
   assert_eq deviation "$(field "$c" verdict)" "$c: deviation"
   notes=$(field "$c" notes)
-  assert_contains "$notes" "no WWW-Authenticate" "$c: names the missing challenge"
-  assert_contains "$notes" "no Cache-Control: no-store" "$c: names Cache-Control"
-  assert_contains "$notes" "no X-Request-Id" "$c: names X-Request-Id"
-  assert_contains "$notes" "error.code is not" "$c: names the code"
+  assert_contains "no WWW-Authenticate" "$notes" "$c: names the missing challenge"
+  assert_contains "no Cache-Control: no-store" "$notes" "$c: names Cache-Control"
+  assert_contains "no X-Request-Id" "$notes" "$c: names X-Request-Id"
+  assert_contains "error.code is not" "$notes" "$c: names the code"
 done
 
 # A duplicate X-API-Key takes the first value; two Authorization lines get
@@ -118,7 +118,7 @@ for c in duplicate_x_api_key_same duplicate_x_api_key_different; do
   assert_eq 200 "$(field "$c" got)" "$c: the first value was taken"
 done
 assert_eq deviation "$(field duplicate_authorization_same verdict)" "duplicate Authorization: deviation"
-assert_contains "$(field duplicate_authorization_same notes)" "Content-Type text/html" \
+assert_contains "Content-Type text/html" "$(field duplicate_authorization_same notes)" \
   "duplicate Authorization: nginx's HTML 400"
 
 # A key in the URL is accepted.

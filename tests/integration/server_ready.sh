@@ -76,12 +76,12 @@ for w, s in sorted(have.items()):
 EOF
 }
 workers=$(pgrep -P "$master" | sort | tr '\n' ' ')
-check "two workers" "$(echo "$workers" | wc -w)" 2
+assert_eq 2 "$(echo "$workers" | wc -w)" "two workers"
 answers=$(first_answers "$PORT" "$K1" $workers)
-check "after listening, each worker answers a valid key 200 at once" \
-  "$(printf '%s\n' "$answers" | awk '$2 == 200' | wc -l)" 2
-check_match "keygate serve waited for the status location's 200" \
-  "$(grep -c '"GET /_keygate/status HTTP/1.1" 200 ' "$T/logs/access.log")" '^[1-9]'
+assert_eq 2 \
+  "$(printf '%s\n' "$answers" | awk '$2 == 200' | wc -l)" "after listening, each worker answers a valid key 200 at once"
+assert_match '^[1-9]' \
+  "$(grep -c '"GET /_keygate/status HTTP/1.1" 200 ' "$T/logs/access.log")" "keygate serve waited for the status location's 200"
 
 # ---- 2. the status answer -------------------------------------------------
 status_of() {
@@ -89,14 +89,14 @@ status_of() {
   STATUS="$(resp_status) $(resp_body)"
 }
 status_of
-check "ready: 200 and every worker serving" "$STATUS" \
-  '200 {"ready":true,"workers":2,"serving":2}'
-check "ready: content-type" "$(resp_header content-type)" application/json
-check "ready: cache-control" "$(resp_header cache-control)" no-store
-check_match "ready: x-request-id" "$(resp_header x-request-id)" '^req_[0-9A-Za-z]{24}$'
+assert_eq '200 {"ready":true,"workers":2,"serving":2}' "$STATUS" \
+  "ready: 200 and every worker serving"
+assert_eq application/json "$(resp_header content-type)" "ready: content-type"
+assert_eq no-store "$(resp_header cache-control)" "ready: cache-control"
+assert_match '^req_[0-9A-Za-z]{24}$' "$(resp_header x-request-id)" "ready: x-request-id"
 send "POST /_keygate/status HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-check "POST: 405" "$(resp_status)" 405
-check "POST: allow" "$(resp_header allow)" "GET, HEAD"
+assert_eq 405 "$(resp_status)" "POST: 405"
+assert_eq "GET, HEAD" "$(resp_header allow)" "POST: allow"
 
 # ---- 3. a worker that cannot serve -----------------------------------------
 # The master's snapshot must be older than keygate_max_staleness (3 s), so
@@ -112,7 +112,7 @@ for _ in $(seq 1 100); do # the master starts another (bounded: 5 s)
   fi
   sleep 0.05
 done
-check "the master restarted the worker" "$(pgrep -P "$master" | wc -l)" 2
+assert_eq 2 "$(pgrep -P "$master" | wc -l)" "the master restarted the worker"
 # wait_status NAME WANT SECS — poll until the status answer is WANT.
 wait_status() {
   local deadline=$(($(date +%s%N) + $3 * 1000000000))
@@ -121,11 +121,11 @@ wait_status() {
     [ "$STATUS" = "$2" ] && break
     sleep 0.05
   done
-  check "$1" "$STATUS" "$2"
+  assert_eq "$2" "$STATUS" "$1"
 }
 wait_status "a restarted worker without a store: 1 of 2 serve, 503" \
   '503 {"ready":false,"workers":2,"serving":1}' 3
-check "503: retry-after" "$(resp_header retry-after)" 1
+assert_eq 1 "$(resp_header retry-after)" "503: retry-after"
 wait_status "past the bound: 0 of 2 serve" \
   '503 {"ready":false,"workers":2,"serving":0}' 5
 mv "$T/good.db" "$DB" && rm -f "$DB-wal" "$DB-shm"
@@ -152,13 +152,13 @@ kg_start_on_free_port nginx_on || exit 1
 kg_track "$NGINX_PID"
 wait_status "from loopback: 200" '200 {"ready":true,"workers":1,"serving":1}' 5
 status_of "X-Real-IP: 203.0.113.7\r\n"
-check "from elsewhere, no key: 401 missing_api_key" \
+assert_eq "401 missing_api_key" \
   "$(resp_status) $(resp_body | sed -n 's/^{"error":{"code":"\([a-z_]*\)".*/\1/p')" \
-  "401 missing_api_key"
+  "from elsewhere, no key: 401 missing_api_key"
 status_of "X-Real-IP: 203.0.113.7\r\nX-API-Key: $K1\r\n"
-check "from elsewhere, a valid key: the API's 404" \
+assert_eq "404 not_found" \
   "$(resp_status) $(resp_body | sed -n 's/^{"error":{"code":"\([a-z_]*\)".*/\1/p')" \
-  "404 not_found"
+  "from elsewhere, a valid key: the API's 404"
 kill -QUIT "$NGINX_PID"
 wait "$NGINX_PID" 2>/dev/null || true
 
@@ -171,11 +171,11 @@ http { server { listen 127.0.0.1:1; location = /s { keygate_status; } } }
 EOF
 rc=0
 nginx -t -p "$D/" -c "$D/bare.conf" -g "daemon off;" >"$T/t.out" 2>&1 || rc=$?
-check "keygate_status without a keygate_db: nginx -t fails" "$rc" 1
-check_match "... naming why" "$(grep emerg "$T/t.out" | head -n 1)" \
-  'keygate_status needs a keygate_db'
+assert_eq 1 "$rc" "keygate_status without a keygate_db: nginx -t fails"
+assert_match 'keygate_status needs a keygate_db' "$(grep emerg "$T/t.out" | head -n 1)" \
+  "... naming why"
 
 for f in "$T/logs/"* "$D/error.log"; do
-  check "no key in $(basename "$f")" "$(grep -c "$K1" "$f" || true)" 0
+  assert_eq 0 "$(grep -c "$K1" "$f" || true)" "no key in $(basename "$f")"
 done
-finish
+kg_done

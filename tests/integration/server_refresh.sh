@@ -35,21 +35,21 @@ within_2s() {
     [ "$got" = "$want $code" ] && break
     sleep 0.05
   done
-  check "$name within 2 s" "$got" "$want $code"
+  assert_eq "$want $code" "$got" "$name within 2 s"
   local agree=0
   for _ in $(seq 1 10); do
     answer_of "$key"
     [ "$ANSWER" = "$want $code" ] && agree=$((agree + 1))
   done
-  check "$name: every worker agrees" "$agree" 10
+  assert_eq 10 "$agree" "$name: every worker agrees"
 }
 
-check "first key works" "$(status_of "$K1")" 200
-check "second key works" "$(status_of "$K2")" 200
+assert_eq 200 "$(status_of "$K1")" "first key works"
+assert_eq 200 "$(status_of "$K2")" "second key works"
 
 "$KEYGATE" keys deactivate "$ID1" >/dev/null
 within_2s "deactivation" "$K1" 401 expired_api_key
-check "the other key still works" "$(status_of "$K2")" 200
+assert_eq 200 "$(status_of "$K2")" "the other key still works"
 
 "$KEYGATE" keys delete "$ID2" >/dev/null
 within_2s "deletion" "$K2" 401 invalid_api_key
@@ -58,8 +58,8 @@ IFS=$'\t' read -r _ K3 < <(new_key acme third)
 within_2s "a new key" "$K3" 200 ""
 
 # The workers reloaded the store; nginx itself never reloaded.
-check "no nginx reload" "$(grep -c ': reconfiguring$' "$T/logs/error.log" || true)" 0
+assert_eq 0 "$(grep -c ': reconfiguring$' "$T/logs/error.log" || true)" "no nginx reload"
 # A change costs what changed: no worker loaded the whole store.
-check "no full load in any worker" \
-  "$(grep -c 'keygate: loaded' "$T/logs/error.log" || true)" 0
-finish
+assert_eq 0 \
+  "$(grep -c 'keygate: loaded' "$T/logs/error.log" || true)" "no full load in any worker"
+kg_done

@@ -22,14 +22,14 @@ H='Host: a\r\nConnection: close\r\n'
 # refused NAME REQUEST STATUS CODE MESSAGE-REGEX
 refused() {
   send "$2"
-  check "$1: status" "$(resp_status)" "$3"
-  check "$1: content-type" "$(resp_header content-type)" application/json
-  check "$1: cache-control" "$(resp_header cache-control)" no-store
+  assert_eq "$3" "$(resp_status)" "$1: status"
+  assert_eq application/json "$(resp_header content-type)" "$1: content-type"
+  assert_eq no-store "$(resp_header cache-control)" "$1: cache-control"
   local rid
   rid=$(resp_header x-request-id)
-  check_match "$1: x-request-id" "$rid" '^req_[0-9A-Za-z]{24}$'
-  check_match "$1: body" "$(resp_body)" \
-    "^\\{\"error\":\\{\"code\":\"$4\",\"message\":\"$5\",\"request_id\":\"$rid\"\\}\\}\$"
+  assert_match '^req_[0-9A-Za-z]{24}$' "$rid" "$1: x-request-id"
+  assert_match "^\\{\"error\":\\{\"code\":\"$4\",\"message\":\"$5\",\"request_id\":\"$rid\"\\}\\}\$" "$(resp_body)" \
+    "$1: body"
 }
 
 refused "no Host on HTTP/1.1" "GET /api/v1/iocs HTTP/1.1\r\nConnection: close\r\n\r\n" \
@@ -42,7 +42,7 @@ refused "whitespace before a colon" "GET /api/v1/iocs HTTP/1.1\r\n${H}X-Thing : 
   400 bad_request 'The request is malformed\. Send each header on one line.*'
 refused "TRACE" "TRACE /api/v1/iocs HTTP/1.1\r\n$H\r\n" \
   405 method_not_allowed 'This method is not allowed\..*'
-check "TRACE: Allow" "$(resp_header allow)" "GET, HEAD"
+assert_eq "GET, HEAD" "$(resp_header allow)" "TRACE: Allow"
 refused "URI too long" "GET /api/v1/iocs?q=$LONG HTTP/1.1\r\n$H\r\n" \
   414 uri_too_long 'The request line is too long\..*'
 refused "URI too long holding a key: the key first" \
@@ -68,6 +68,6 @@ refused "no Host, key in the query" \
 
 cp -r "$T/tmp" "$T/private-copy"
 stop_serve
-check "no key in any log" \
-  "$(grep -rl -e "$SECRET" -e "${SECRET:0:16}" "$T/logs" "$T/private-copy" || true)" ""
-finish
+assert_eq "" \
+  "$(grep -rl -e "$SECRET" -e "${SECRET:0:16}" "$T/logs" "$T/private-copy" || true)" "no key in any log"
+kg_done

@@ -39,20 +39,20 @@ for _ in 1 2 3; do
   wait_for $((started + 2)) workers_started || break
   reloads=$((reloads + 1))
 done
-check "three reloads during the stream" "$reloads" 3
-check "the stream was still running" "$(kill -0 "$STREAM" 2>/dev/null && echo yes)" yes
+assert_eq 3 "$reloads" "three reloads during the stream"
+assert_eq yes "$(kill -0 "$STREAM" 2>/dev/null && echo yes)" "the stream was still running"
 wait_for $(($(answered) + 200)) answered || true
 touch "$T/stop"
 stream_rc=0
 wait "$STREAM" || stream_rc=$?
 COUNT=$(answered)
-check_match "at least 800 requests in the stream" "$COUNT" '^([89][0-9]{2}|[0-9]{4,})$'
-check "every request answered 200" "$(cat "$T/stream.out")" "ok=$COUNT failed=0"
-check "stream exit code" "$stream_rc" 0
-check "no error line" "$(grep -vc '^200$' "$T/progress" || true)" 0
+assert_match '^([89][0-9]{2}|[0-9]{4,})$' "$COUNT" "at least 800 requests in the stream"
+assert_eq "ok=$COUNT failed=0" "$(cat "$T/stream.out")" "every request answered 200"
+assert_eq 0 "$stream_rc" "stream exit code"
+assert_eq 0 "$(grep -vc '^200$' "$T/progress" || true)" "no error line"
 
 # The reloads really happened: nginx logged them, and new workers started.
-check "nginx reconfigured three times" "$(grep -c ': reconfiguring$' "$T/logs/error.log")" 3
+assert_eq 3 "$(grep -c ': reconfiguring$' "$T/logs/error.log")" "nginx reconfigured three times"
 send "GET /api/v1/iocs HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX-API-Key: $K\r\n\r\n"
-check "after the reloads: 200" "$(resp_status)" 200
-finish
+assert_eq 200 "$(resp_status)" "after the reloads: 200"
+kg_done

@@ -15,10 +15,10 @@ serve_fails() {
   local name=$1 want=$2 regex=$3 rc=0
   shift 3
   timeout 20 "$KEYGATE" serve "$@" >"$T/fail.out" 2>"$T/fail.err" || rc=$?
-  check "$name: exit code" "$rc" "$want"
-  check "$name: one line on stderr" "$(wc -l <"$T/fail.err")" 1
-  check_match "$name: says why" "$(cat "$T/fail.err")" "$regex"
-  check "$name: nothing on stdout" "$(cat "$T/fail.out")" ""
+  assert_eq "$want" "$rc" "$name: exit code"
+  assert_eq 1 "$(wc -l <"$T/fail.err")" "$name: one line on stderr"
+  assert_match "$regex" "$(cat "$T/fail.err")" "$name: says why"
+  assert_eq "" "$(cat "$T/fail.out")" "$name: nothing on stdout"
 }
 P=$(free_port)
 M=(--module "$KEYGATE_NGINX_MODULE")
@@ -76,18 +76,18 @@ kg_free_port() {
   fi
 }
 start_serve --workers 1
-check "taken port: the busy one was tried first" "$(cat "$T/busy-port-given" && echo given)" given
-check_match "taken port: started on another" "$PORT" '^[0-9]+$'
-check "taken port: not the busy one" "$([ "$PORT" != "$P" ] && echo other)" other
-check "taken port: listening line" "$(cat "$T/serve.out")" \
-  "listening on http://127.0.0.1:$PORT"
+assert_eq given "$(cat "$T/busy-port-given" && echo given)" "taken port: the busy one was tried first"
+assert_match '^[0-9]+$' "$PORT" "taken port: started on another"
+assert_eq other "$([ "$PORT" != "$P" ] && echo other)" "taken port: not the busy one"
+assert_eq "listening on http://127.0.0.1:$PORT" "$(cat "$T/serve.out")" \
+  "taken port: listening line"
 send "GET /api/v1/iocs?limit=1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX-API-Key: $K\r\n\r\n"
-check "taken port: serves" "$(resp_status)" 200
+assert_eq 200 "$(resp_status)" "taken port: serves"
 stop_serve
 eval "$(declare -f kg_real_free_port | sed '1s/kg_real_free_port/kg_free_port/')"
 kill "$BLOCKER"
 wait "$BLOCKER" 2>/dev/null || true
-check "failed starts leave no private folder" "$(ls "$T/tmp")" ""
+assert_eq "" "$(ls "$T/tmp")" "failed starts leave no private folder"
 
 # --listen :PORT is 127.0.0.1:PORT (loopback first, docs/cli.md), and the
 # listening line names the address bound.
@@ -97,37 +97,37 @@ colon_on() {
   serve_on "$port" --listen ":$port" "$@"
 }
 kg_start_on_free_port colon_on --workers 1 || exit 1
-check ":PORT: listening line" "$(cat "$T/serve.out")" \
-  "listening on http://127.0.0.1:$PORT"
-check ":PORT: bound on loopback only" \
-  "$(ss -Hltn "sport = :$PORT" | awk '{ print $4 }' | sort -u)" "127.0.0.1:$PORT"
+assert_eq "listening on http://127.0.0.1:$PORT" "$(cat "$T/serve.out")" \
+  ":PORT: listening line"
+assert_eq "127.0.0.1:$PORT" \
+  "$(ss -Hltn "sport = :$PORT" | awk '{ print $4 }' | sort -u)" ":PORT: bound on loopback only"
 send "GET /api/v1/iocs?limit=1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX-API-Key: $K\r\n\r\n"
-check ":PORT: serves" "$(resp_status)" 200
+assert_eq 200 "$(resp_status)" ":PORT: serves"
 stop_serve
 
 # A good start, then SIGTERM: graceful stop, nginx gone, folder removed.
 for sig in TERM INT; do
   start_serve --workers 2
-  check "$sig: listening line" "$(cat "$T/serve.out")" \
-    "listening on http://127.0.0.1:$PORT"
+  assert_eq "listening on http://127.0.0.1:$PORT" "$(cat "$T/serve.out")" \
+    "$sig: listening line"
   send "GET /api/v1/iocs?type=domain&limit=2 HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX-API-Key: $K\r\n\r\n"
-  check "$sig: serves" "$(resp_status)" 200
+  assert_eq 200 "$(resp_status)" "$sig: serves"
   private=$(ls -d "$T"/tmp/keygate-serve-*)
-  check "$sig: private folder mode" "$(stat -c %a "$private")" 700
+  assert_eq 700 "$(stat -c %a "$private")" "$sig: private folder mode"
   master=$(cat "$private/nginx.pid")
-  check_match "$sig: nginx master runs" "$(ps -o comm= -p "$master")" '^nginx$'
+  assert_match '^nginx$' "$(ps -o comm= -p "$master")" "$sig: nginx master runs"
   kill -"$sig" "$SERVE_PID"
   rc=0
   for _ in $(seq 1 300); do kill -0 "$SERVE_PID" 2>/dev/null || break; sleep 0.05; done
   wait "$SERVE_PID" || rc=$?
   SERVE_PID=""
-  check "$sig: exit 0" "$rc" 0
-  check "$sig: nginx master gone" "$(ps -o pid= -p "$master" | tr -d ' ')" ""
-  check "$sig: no nginx of ours left" "$(pgrep -f "$private" || true)" ""
-  check "$sig: private folder removed" "$(ls "$T/tmp")" ""
-  check "$sig: nothing on stderr" "$(cat "$T/serve.err")" ""
-  check_match "$sig: nginx stopped gracefully" \
-    "$(grep -c 'gracefully shutting down' "$T/logs/error.log")" '^[1-9]'
+  assert_eq 0 "$rc" "$sig: exit 0"
+  assert_eq "" "$(ps -o pid= -p "$master" | tr -d ' ')" "$sig: nginx master gone"
+  assert_eq "" "$(pgrep -f "$private" || true)" "$sig: no nginx of ours left"
+  assert_eq "" "$(ls "$T/tmp")" "$sig: private folder removed"
+  assert_eq "" "$(cat "$T/serve.err")" "$sig: nothing on stderr"
+  assert_match '^[1-9]' \
+    "$(grep -c 'gracefully shutting down' "$T/logs/error.log")" "$sig: nginx stopped gracefully"
   : >"$T/logs/error.log"
 done
-finish
+kg_done

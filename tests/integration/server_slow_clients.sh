@@ -49,7 +49,7 @@ print(" ".join(statuses))
 print("fast" if worst < 1.0 else "slow %.2f" % worst)
 PY
 out=$(timeout 60 python3 "$T/slow.py" "$PORT" "$K" 2000)
-check "2,000 slow connections held" "$(sed -n 1p <<<"$out")" 2000
-check "the second client's answers" "$(sed -n 2p <<<"$out")" "200 200 200 200 200"
-check "each within 1 s" "$(sed -n 3p <<<"$out")" fast
-finish
+assert_eq 2000 "$(sed -n 1p <<<"$out")" "2,000 slow connections held"
+assert_eq "200 200 200 200 200" "$(sed -n 2p <<<"$out")" "the second client's answers"
+assert_eq fast "$(sed -n 3p <<<"$out")" "each within 1 s"
+kg_done

@@ -23,19 +23,19 @@ FIX="; free space and retry: nothing was written"
 
 assert_exit 2 "keys create on a full disk" -- \
   "$KEYGATE" keys create --db "$DB" --account acme --name after
-assert_contains "$(cat "$TMP/err")" "keygate keys create: $FULL" "create: the cause"
-assert_contains "$(cat "$TMP/err")" "$FIX" "create: the fix"
+assert_contains "keygate keys create: $FULL" "$(cat "$TMP/err")" "create: the cause"
+assert_contains "$FIX" "$(cat "$TMP/err")" "create: the fix"
 assert_eq 1 "$(wc -l <"$TMP/err")" "create: one line"
 assert_eq "" "$(cat "$TMP/out")" "create: no key printed"
-assert_not_contains "$(cat "$TMP/err")" "disk I/O error" "create: not SQLite's bare words"
+assert_not_contains "disk I/O error" "$(cat "$TMP/err")" "create: not SQLite's bare words"
 
 # Before -shm exists (a fresh mount of the same bytes): even a read.
 rm -f "$DB-shm" "$DB-wal"
 assert_exit 2 "keys list on a full disk without -shm" -- \
   "$KEYGATE" keys list --db "$DB"
-assert_contains "$(cat "$TMP/err")" "keygate keys list: $FULL" "list: the cause"
-assert_contains "$(cat "$TMP/err")" "$FIX" "list: the fix"
-assert_not_contains "$(cat "$TMP/err")" "disk I/O error" "list: not SQLite's bare words"
+assert_contains "keygate keys list: $FULL" "$(cat "$TMP/err")" "list: the cause"
+assert_contains "$FIX" "$(cat "$TMP/err")" "list: the fix"
+assert_not_contains "disk I/O error" "$(cat "$TMP/err")" "list: not SQLite's bare words"
 
 rm -f "$MNT/fill"
 assert_exit 0 "keys list once space is free" -- "$KEYGATE" keys list --db "$DB"

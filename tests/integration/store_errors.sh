@@ -32,7 +32,7 @@ fails_like() {
   assert_exit "$code" "$what" "$@"
   assert_eq "" "$(cat "$TMP/out")" "$what: stdout"
   assert_eq 1 "$(wc -l <"$TMP/err")" "$what: one stderr line"
-  assert_contains "$(head -c ${#prefix} "$TMP/err")" "$prefix" "$what: prefix"
+  assert_contains "$prefix" "$(head -c ${#prefix} "$TMP/err")" "$what: prefix"
 }
 
 # ---- a missing database -------------------------------------------------

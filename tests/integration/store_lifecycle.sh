@@ -37,7 +37,7 @@ new_key() {
 no_key_in() {
   local k
   for k in "${ALL_KEYS[@]}"; do
-    assert_not_contains "$(cat "$1")" "$k" "$2"
+    assert_not_contains "$k" "$(cat "$1")" "$2"
   done
 }
 
@@ -55,11 +55,11 @@ assert_eq "big-co" "$(json_get "$TMP/out" name)" "json name"
 
 assert_exit 0 "accounts list" -- "$KEYGATE" accounts list
 assert_eq 3 "$(wc -l <"$TMP/out")" "accounts list: header and two rows"
-assert_contains "$(head -n 1 "$TMP/out")" "NAME    TIER  KEYS  LIMIT  CREATED" \
+assert_contains "NAME    TIER  KEYS  LIMIT  CREATED" "$(head -n 1 "$TMP/out")" \
   "accounts list header aligned to the longest name"
-assert_contains "$(sed -n 2p "$TMP/out")" "acme    free     0      3  " \
+assert_contains "acme    free     0      3  " "$(sed -n 2p "$TMP/out")" \
   "accounts list acme row"
-assert_contains "$(sed -n 3p "$TMP/out")" "big-co  pro      0     50  " \
+assert_contains "big-co  pro      0     50  " "$(sed -n 3p "$TMP/out")" \
   "accounts list big-co row"
 assert_exit 0 "accounts list tsv" -- "$KEYGATE" accounts list --format tsv
 assert_eq "acme|free|0|3" "$(head -n 1 "$TMP/out" | cut -f1-4 | tr '\t' '|')" \
@@ -76,8 +76,8 @@ K1=$(cat "$TMP/out")
 ALL_KEYS+=("$K1")
 assert_eq 1 "$(wc -l <"$TMP/out")" "text: the key alone on stdout"
 [[ "$K1" =~ ^sk_live_[0-9A-Za-z]{38}$ ]] || kg_fail "text: not a key: $K1"
-assert_contains "$(cat "$TMP/err")" "only time it is shown" "text: warning"
-assert_not_contains "$(cat "$TMP/err")" "$K1" "text: key on stderr"
+assert_contains "only time it is shown" "$(cat "$TMP/err")" "text: warning"
+assert_not_contains "$K1" "$(cat "$TMP/err")" "text: key on stderr"
 assert_eq valid "$(decision "$K1")" "new key is valid"
 
 assert_exit 0 "keys create json" -- "$KEYGATE" keys create --account acme \
@@ -114,12 +114,12 @@ ALL_KEYS+=("$K4")
 # ---- keys list: hints, never keys -------------------------------------------
 assert_exit 0 "keys list" -- "$KEYGATE" keys list
 assert_eq 5 "$(wc -l <"$TMP/out")" "list: header and four keys"
-assert_contains "$(head -n 1 "$TMP/out")" \
-  "ID               ACCOUNT  NAME        HINT              STATUS" \
+assert_contains "ID               ACCOUNT  NAME        HINT              STATUS" \
+  "$(head -n 1 "$TMP/out")" \
   "list header aligned"
-assert_contains "$(cat "$TMP/out")" "sk_live_****${K1: -4}" "list: K1 hint"
-assert_contains "$(cat "$TMP/out")" "sk_live_****${K3: -4}" "list: K3 hint"
-assert_contains "$(grep "$ID2" "$TMP/out")" "2099-01-01T00:00:00Z" \
+assert_contains "sk_live_****${K1: -4}" "$(cat "$TMP/out")" "list: K1 hint"
+assert_contains "sk_live_****${K3: -4}" "$(cat "$TMP/out")" "list: K3 hint"
+assert_contains "2099-01-01T00:00:00Z" "$(grep "$ID2" "$TMP/out")" \
   "list: expiry shown"
 no_key_in "$TMP/out" "list text"
 assert_exit 0 "keys list json" -- "$KEYGATE" keys list --format json
@@ -135,7 +135,7 @@ assert_eq "big-co big-co" "$(cut -f2 "$TMP/out" | xargs)" "list one account"
 
 # ---- deactivate, delete -----------------------------------------------------
 assert_exit 0 "deactivate" -- "$KEYGATE" keys deactivate "$ID2"
-assert_contains "$(cat "$TMP/out")" "deactivated $ID2 (sk_live_****${K2: -4}" \
+assert_contains "deactivated $ID2 (sk_live_****${K2: -4}" "$(cat "$TMP/out")" \
   "deactivate text"
 assert_eq expired_api_key "$(decision "$K2")" "deactivated key"
 assert_exit 0 "deactivate json" -- \
@@ -145,7 +145,7 @@ assert_eq deactivated "$(json_get "$TMP/out" status)" "deactivate twice"
 assert_exit 0 "delete" -- "$KEYGATE" keys delete "$ID2"
 assert_eq invalid_api_key "$(decision "$K2")" "deleted key"
 assert_exit 0 "list hides deleted" -- "$KEYGATE" keys list --format tsv
-assert_not_contains "$(cat "$TMP/out")" "$ID2" "deleted key listed"
+assert_not_contains "$ID2" "$(cat "$TMP/out")" "deleted key listed"
 assert_exit 0 "list --all" -- "$KEYGATE" keys list --all --format tsv
 assert_eq deleted "$(grep "$ID2" "$TMP/out" | cut -f5)" "list --all status"
 
@@ -190,7 +190,7 @@ assert_exit 0 "rotate on a full free account" -- \
 K8=$(cat "$TMP/out")
 ALL_KEYS+=("$K8")
 [[ "$K8" =~ ^sk_live_[0-9A-Za-z]{38}$ ]] || kg_fail "rotate text: $K8"
-assert_contains "$(cat "$TMP/err")" "replaces $ID1" "rotate text: note"
+assert_contains "replaces $ID1" "$(cat "$TMP/err")" "rotate text: note"
 assert_eq valid "$(decision "$K8")" "rotated key on free account"
 assert_eq expired_api_key "$(decision "$K1")" "--grace 0: old key expired"
 assert_exit 0 "accounts list after rotate" -- \
@@ -203,9 +203,9 @@ for n in 1 2 3; do
   new_key big-co "extra$n"
 done
 assert_exit 0 "set-tier free" -- "$KEYGATE" accounts set-tier big-co free
-assert_contains "$(cat "$TMP/out")" "big-co: free tier, 5 of 3 keys" \
+assert_contains "big-co: free tier, 5 of 3 keys" "$(cat "$TMP/out")" \
   "set-tier text"
-assert_contains "$(cat "$TMP/out")" "keep working; new keys are refused" \
+assert_contains "keep working; new keys are refused" "$(cat "$TMP/out")" \
   "set-tier explains"
 assert_eq valid "$(decision "$K3")" "key kept after going down"
 assert_eq valid "$(decision "$K7")" "rotated key kept after going down"
@@ -220,10 +220,10 @@ new_key big-co more
 
 # ---- help, and no key anywhere but where it was shown ----------------------
 assert_exit 0 "keys --help" -- "$KEYGATE" keys --help
-assert_contains "$(cat "$TMP/out")" "rotate ID [--grace 24h]" "keys help"
+assert_contains "rotate ID [--grace 24h]" "$(cat "$TMP/out")" "keys help"
 assert_exit 0 "keys create --help" -- "$KEYGATE" keys create --help
 assert_exit 0 "accounts --help" -- "$KEYGATE" accounts --help
-assert_contains "$(cat "$TMP/out")" "set-tier NAME free|pro" "accounts help"
+assert_contains "set-tier NAME free|pro" "$(cat "$TMP/out")" "accounts help"
 assert_exit 0 "final list" -- "$KEYGATE" keys list --all --format json
 no_key_in "$TMP/out" "final list"
 

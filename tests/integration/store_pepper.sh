@@ -88,9 +88,9 @@ K2=$(cut -f2 "$TMP/out")
 assert_eq hmac "$(digest_is "$DB" "$P" "$K1")" "K1 is kept as HMAC-SHA-256(pepper, key)"
 assert_eq hmac "$(digest_is "$DB" "$P" "$K2")" "K2 too"
 run 0 "keys list with the pepper" -- "$KEYGATE" keys list --db "$DB"
-assert_contains "$(cat "$TMP/out")" "sk_live_****${K2: -4}" "keys list shows the hint"
+assert_contains "sk_live_****${K2: -4}" "$(cat "$TMP/out")" "keys list shows the hint"
 run 0 "accounts list with the pepper" -- "$KEYGATE" accounts list --db "$DB"
-assert_contains "$(cat "$TMP/out")" "acme" "accounts list"
+assert_contains "acme" "$(cat "$TMP/out")" "accounts list"
 # --pepper-file wins over the variable.
 KEYGATE_PEPPER_FILE=$Q run 0 "--pepper-file beats KEYGATE_PEPPER_FILE" -- \
   "$KEYGATE" keys list --db "$DB" --pepper-file "$P"
@@ -189,10 +189,10 @@ run 2 "no store from a bad pepper" -- "$KEYGATE" accounts create acme \
 assert_eq "" "$(ls "$TMP"/never.db* 2>/dev/null || true)" "no file made"
 
 # ---- secrecy ------------------------------------------------------------------
-assert_not_contains "$(cat "$OUTPUTS")" "$PEPPER" "the pepper in no output"
-assert_not_contains "$(cat "$OUTPUTS")" "${PEPPER:0:16}" "no part of it"
+assert_not_contains "$PEPPER" "$(cat "$OUTPUTS")" "the pepper in no output"
+assert_not_contains "${PEPPER:0:16}" "$(cat "$OUTPUTS")" "no part of it"
 for key in "$K1" "$K2" "$K3"; do
-  assert_not_contains "$(cat "$OUTPUTS")" "$key" "no key in any other output"
+  assert_not_contains "$key" "$(cat "$OUTPUTS")" "no key in any other output"
 done
 for f in "$DB" "$DB-wal" "$DB-shm" "$SEEDDB" "$SEEDDB-wal"; do
   if [ -f "$f" ]; then

@@ -58,8 +58,8 @@ look_for_keys() {
 [ -s "$DB-wal" ] || kg_fail "no -wal to inspect; the holder did not keep it"
 [ -e "$DB-shm" ] || kg_fail "no -shm to inspect"
 # the WAL holds the new rows: their hints are there, the keys are not
-assert_contains "$(grep -a -o -F "sk_live_****${KEYS[0]: -4}" "$DB-wal" |
-  head -n 1)" "sk_live_****" "the WAL holds the key rows"
+assert_contains "sk_live_****" "$(grep -a -o -F "sk_live_****${KEYS[0]: -4}" "$DB-wal" |
+  head -n 1)" "the WAL holds the key rows"
 look_for_keys "db, wal and shm while open" "$DB" "$DB-wal" "$DB-shm"
 
 exec 7>&- # the holder ends; the next writer checkpoints into the main file
@@ -81,7 +81,7 @@ for fmt in text json tsv; do
   "$KEYGATE" keys list --all --format "$fmt" >"$TMP/list.$fmt"
   "$KEYGATE" accounts list --format "$fmt" >>"$TMP/list.$fmt"
   look_for_keys "keys list --format $fmt" "$TMP/list.$fmt"
-  assert_contains "$(cat "$TMP/list.$fmt")" "sk_live_****${KEYS[3]: -4}" \
+  assert_contains "sk_live_****${KEYS[3]: -4}" "$(cat "$TMP/list.$fmt")" \
     "keys list --format $fmt shows hints"
 done
 kg_done
