@@ -91,4 +91,52 @@ unsigned char *HMAC(const EVP_MD *evp_md, const void *key, int key_len,
                     const unsigned char *data, size_t data_len,
                     unsigned char *md, unsigned int *md_len);
 
+/* The digest's provider path (issue 15): EVP_MD_CTX, EVP_MAC, OSSL_PARAM
+ * (openssl/evp.h, openssl/params.h, openssl/core_names.h) and the
+ * per-thread contexts' key (pthread.h). */
+typedef struct evp_md_ctx_st EVP_MD_CTX;
+typedef struct evp_mac_st EVP_MAC;
+typedef struct evp_mac_ctx_st EVP_MAC_CTX;
+typedef struct ossl_param_st {
+  const char *key;
+  unsigned int data_type;
+  void *data;
+  size_t data_size;
+  size_t return_size;
+} OSSL_PARAM;
+#define OSSL_MAC_PARAM_DIGEST "digest"
+EVP_MD_CTX *EVP_MD_CTX_new(void);
+void EVP_MD_CTX_free(EVP_MD_CTX *ctx);
+int EVP_DigestInit_ex2(EVP_MD_CTX *ctx, const EVP_MD *type,
+                       const OSSL_PARAM params[]);
+int EVP_DigestUpdate(EVP_MD_CTX *ctx, const void *d, size_t cnt);
+int EVP_DigestFinal_ex(EVP_MD_CTX *ctx, unsigned char *md, unsigned int *s);
+EVP_MAC *EVP_MAC_fetch(OSSL_LIB_CTX *libctx, const char *algorithm,
+                       const char *properties);
+void EVP_MAC_free(EVP_MAC *mac);
+EVP_MAC_CTX *EVP_MAC_CTX_new(EVP_MAC *mac);
+void EVP_MAC_CTX_free(EVP_MAC_CTX *ctx);
+EVP_MAC_CTX *EVP_MAC_CTX_dup(const EVP_MAC_CTX *src);
+int EVP_MAC_init(EVP_MAC_CTX *ctx, const unsigned char *key, size_t keylen,
+                 const OSSL_PARAM params[]);
+int EVP_MAC_update(EVP_MAC_CTX *ctx, const unsigned char *data, size_t datalen);
+int EVP_MAC_final(EVP_MAC_CTX *ctx, unsigned char *out, size_t *outl,
+                  size_t outsize);
+OSSL_PARAM OSSL_PARAM_construct_utf8_string(const char *key, char *buf,
+                                            size_t bsize);
+OSSL_PARAM OSSL_PARAM_construct_end(void);
+void CRYPTO_free(void *ptr, const char *file, int line);
+#define OPENSSL_free(addr) CRYPTO_free(addr, __FILE__, __LINE__)
+/* <assert.h> (core/src/defensive.h) */
+#define assert(x) ((void)(x))
+char *getenv(const char *name);
+int strcmp(const char *s1, const char *s2);
+typedef unsigned int pthread_key_t;
+typedef int pthread_once_t;
+#define PTHREAD_ONCE_INIT 0
+int pthread_once(pthread_once_t *once_control, void (*init_routine)(void));
+int pthread_key_create(pthread_key_t *key, void (*destructor)(void *));
+void *pthread_getspecific(pthread_key_t key);
+int pthread_setspecific(pthread_key_t key, const void *value);
+
 #endif /* KEYGATE_BENCH_CROSS_AARCH64_H */

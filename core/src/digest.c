@@ -28,14 +28,18 @@
 
 #include "keygate/digest.h"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ct.h"
+#include "defensive.h"
 
 #if defined(__SSE2__) && !defined(KEYGATE_NO_SIMD)
 #include <emmintrin.h>
@@ -49,9 +53,14 @@
 
 struct kg_digester {
   int keyed;
-  SHA256_CTX plain; /* SHA256_Init's state: the IV (plain SHA-256 only) */
-  SHA256_CTX inner; /* after absorbing key ^ ipad (HMAC only) */
-  SHA256_CTX outer; /* after absorbing key ^ opad (HMAC only) */
+  kg_digest_impl impl; /* KG_DIGEST_BUILTIN or KG_DIGEST_EVP */
+  SHA256_CTX plain;    /* SHA256_Init's state: the IV (plain SHA-256 only) */
+  SHA256_CTX inner;    /* after absorbing key ^ ipad (HMAC only) */
+  SHA256_CTX outer;    /* after absorbing key ^ opad (HMAC only) */
+  /* The provider path (KG_DIGEST_EVP) only: */
+  EVP_MD *md;       /* SHA-256, fetched once */
+  EVP_MAC_CTX *mac; /* HMAC keyed with the pepper (keyed only) */
+  uint64_t serial;  /* tells this digester's per-thread contexts apart */
 };
 
 /* ---- the one-block path -------------------------------------------------- */
@@ -215,6 +224,28 @@ static void set_pepper(kg_digester *d, const unsigned char *pepper,
   d->keyed = 1;
 }
 
+/* digest_builtin — the fast path: one compression from a saved state for
+ * a key of up to ONE_BLOCK_MAX bytes, SHA256_Update/Final beyond. Cannot
+ * fail. */
+static kg_status digest_builtin(const kg_digester *d, const char *key,
+                                size_t len, uint8_t out[KG_DIGEST_LEN]) {
+  if (len > ONE_BLOCK_MAX) {
+    digest_long(d, key, len, out);
+    return KG_OK;
+  }
+  if (!d->keyed) {
+    last_block(&d->plain, key, len, 0, out);
+    return KG_OK;
+  }
+  /* HMAC (RFC 2104): H(K ^ opad || H(K ^ ipad || key)); each pad is one
+   * block already absorbed, so each hash is one more block. */
+  unsigned char inner[KG_DIGEST_LEN];
+  last_block(&d->inner, key, len, SHA256_BLOCK, inner);
+  last_block(&d->outer, inner, sizeof inner, SHA256_BLOCK, out);
+  kg_ct_wipe(inner, sizeof inner);
+  return KG_OK;
+}
+
 /*
  * self_test — 1 when a digester made like the caller's (keyed or not)
  * agrees with the provider's SHA-256, or HMAC-SHA-256, on a key-sized
@@ -243,7 +274,7 @@ static int self_test(int keyed) {
     unsigned char a[KG_DIGEST_LEN];
     unsigned char b[EVP_MAX_MD_SIZE];
     unsigned int blen = 0;
-    ok = kg_digest(&t, msg, lens[i], a) == KG_OK;
+    ok = digest_builtin(&t, msg, lens[i], a) == KG_OK;
     if (keyed) {
       ok = ok && HMAC(md, pepper, (int)sizeof pepper,
                       (const unsigned char *)msg, lens[i], b, &blen) != NULL;
@@ -257,30 +288,193 @@ static int self_test(int keyed) {
   return ok;
 }
 
-kg_status kg_digester_new(const unsigned char *pepper, size_t pepper_len,
-                          kg_digester **out) {
-  if (out == NULL || pepper_len > KG_PEPPER_MAX ||
-      (pepper == NULL && pepper_len > 0)) {
+/* ---- the provider path (KG_DIGEST_EVP) ----------------------------------- */
+
+/*
+ * Each thread that digests through the provider keeps its own contexts
+ * (made on its first call, freed when it exits), so that a digester stays
+ * read-only and shareable: per call the SHA-256 context is re-initialised
+ * with the EVP_MD fetched once (EVP_DigestInit_ex2), and the HMAC context
+ * (a copy of the digester's keyed one, EVP_MAC_CTX_dup, made again only for
+ * another digester) is re-initialised with its key (EVP_MAC_init with no
+ * key). From OpenSSL 3.1 on a re-initialisation with the same algorithm
+ * keeps the provider's context; OpenSSL 3.0 frees and re-makes it, one
+ * allocation per call (docs/benchmarks.md measures what that costs).
+ */
+typedef struct evp_scratch {
+  uint64_t owner; /* serial of the digester mac was copied from */
+  EVP_MD_CTX *md;
+  EVP_MAC_CTX *mac;
+} evp_scratch;
+
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static pthread_key_t scratch_key;
+static int scratch_key_ok;
+static uint64_t next_serial; /* under __atomic */
+
+static void scratch_free(void *p) {
+  evp_scratch *sc = p;
+  if (sc != NULL) {
+    EVP_MD_CTX_free(sc->md);
+    EVP_MAC_CTX_free(sc->mac);
+    OPENSSL_free(sc);
+  }
+}
+
+static void scratch_init(void) {
+  scratch_key_ok = pthread_key_create(&scratch_key, scratch_free) == 0;
+}
+
+static evp_scratch *scratch_get(void) {
+  if (pthread_once(&scratch_once, scratch_init) != 0 || !scratch_key_ok) {
+    return NULL;
+  }
+  evp_scratch *sc = pthread_getspecific(scratch_key);
+  if (sc == NULL) {
+    sc = OPENSSL_zalloc(sizeof *sc);
+    if (sc == NULL || pthread_setspecific(scratch_key, sc) != 0) {
+      OPENSSL_free(sc);
+      return NULL;
+    }
+  }
+  return sc;
+}
+
+/* digest_evp — kg_digest through the provider. Cannot fail but for
+ * OpenSSL failing (an allocation: KG_E_CRYPTO). */
+static kg_status digest_evp(const kg_digester *d, const char *key, size_t len,
+                            uint8_t out[KG_DIGEST_LEN]) {
+  evp_scratch *sc = scratch_get();
+  if (sc == NULL) {
+    return KG_E_CRYPTO;
+  }
+  if (!d->keyed) {
+    unsigned int n = 0;
+    if (sc->md == NULL && (sc->md = EVP_MD_CTX_new()) == NULL) {
+      return KG_E_CRYPTO;
+    }
+    if (EVP_DigestInit_ex2(sc->md, d->md, NULL) != 1 ||
+        EVP_DigestUpdate(sc->md, key, len) != 1 ||
+        EVP_DigestFinal_ex(sc->md, out, &n) != 1 || n != KG_DIGEST_LEN) {
+      return KG_E_CRYPTO;
+    }
+    return KG_OK;
+  }
+  if (sc->mac == NULL || sc->owner != d->serial) {
+    EVP_MAC_CTX_free(sc->mac);
+    sc->mac = EVP_MAC_CTX_dup(d->mac);
+    if (sc->mac == NULL) {
+      return KG_E_CRYPTO;
+    }
+    sc->owner = d->serial;
+  }
+  size_t n = 0;
+  if (EVP_MAC_init(sc->mac, NULL, 0, NULL) != 1 ||
+      EVP_MAC_update(sc->mac, (const unsigned char *)key, len) != 1 ||
+      EVP_MAC_final(sc->mac, out, &n, KG_DIGEST_LEN) != 1 ||
+      n != KG_DIGEST_LEN) {
+    return KG_E_CRYPTO;
+  }
+  return KG_OK;
+}
+
+/* evp_setup — fetch SHA-256 (and key an HMAC context) once for d. */
+static kg_status evp_setup(kg_digester *d, const unsigned char *pepper,
+                           size_t pepper_len) {
+  d->md = EVP_MD_fetch(NULL, "SHA256", NULL);
+  if (d->md == NULL) {
+    return KG_E_CRYPTO;
+  }
+  d->serial = __atomic_add_fetch(&next_serial, 1, __ATOMIC_RELAXED);
+  if (pepper_len == 0) {
+    return KG_OK;
+  }
+  EVP_MAC *hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+  if (hmac == NULL) {
+    return KG_E_CRYPTO;
+  }
+  d->mac = EVP_MAC_CTX_new(hmac);
+  EVP_MAC_free(hmac); /* the context holds its own reference */
+  char digest_name[] = "SHA256";
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
+      OSSL_PARAM_construct_end()};
+  if (d->mac == NULL || EVP_MAC_init(d->mac, pepper, pepper_len, params) != 1) {
+    return KG_E_CRYPTO;
+  }
+  return KG_OK;
+}
+
+/* impl_from_env — KEYGATE_DIGEST: unset or empty is the build's default,
+ * "builtin" or "evp" choose; anything else is refused (-1). */
+static int impl_from_env(kg_digest_impl *impl) {
+  const char *v = getenv("KEYGATE_DIGEST");
+  if (v == NULL || v[0] == '\0') {
+#if defined(KEYGATE_DIGEST_DEFAULT_EVP)
+    *impl = KG_DIGEST_EVP;
+#else
+    *impl = KG_DIGEST_BUILTIN;
+#endif
+    return 0;
+  }
+  if (strcmp(v, "builtin") == 0) {
+    *impl = KG_DIGEST_BUILTIN;
+    return 0;
+  }
+  if (strcmp(v, "evp") == 0) {
+    *impl = KG_DIGEST_EVP;
+    return 0;
+  }
+  return -1;
+}
+
+/* ---- the API ------------------------------------------------------------- */
+
+kg_status kg_digester_new_ex(const unsigned char *pepper, size_t pepper_len,
+                             kg_digest_impl impl, kg_digester **out) {
+  if (KG_NEVER(out == NULL) || pepper_len > KG_PEPPER_MAX ||
+      KG_NEVER(pepper == NULL && pepper_len > 0)) {
     return KG_E_ARGUMENT;
   }
   *out = NULL;
-  if (!self_test(pepper_len > 0)) {
+  if (impl == KG_DIGEST_AUTO && impl_from_env(&impl) != 0) {
+    return KG_E_ARGUMENT;
+  }
+  if (impl != KG_DIGEST_BUILTIN && impl != KG_DIGEST_EVP) {
+    return KG_E_ARGUMENT;
+  }
+  if (impl == KG_DIGEST_BUILTIN && !self_test(pepper_len > 0)) {
     return KG_E_CRYPTO;
   }
   kg_digester *d = OPENSSL_zalloc(sizeof *d);
   if (d == NULL) {
     return KG_E_NOMEM;
   }
+  d->impl = impl;
   SHA256_Init(&d->plain);
   if (pepper_len > 0) {
     set_pepper(d, pepper, pepper_len);
+  }
+  if (impl == KG_DIGEST_EVP) {
+    kg_status st = evp_setup(d, pepper, pepper_len);
+    if (st != KG_OK) {
+      kg_digester_free(d);
+      return st;
+    }
   }
   *out = d;
   return KG_OK;
 }
 
+kg_status kg_digester_new(const unsigned char *pepper, size_t pepper_len,
+                          kg_digester **out) {
+  return kg_digester_new_ex(pepper, pepper_len, KG_DIGEST_AUTO, out);
+}
+
 void kg_digester_free(kg_digester *d) {
   if (d != NULL) {
+    EVP_MD_free(d->md);
+    EVP_MAC_CTX_free(d->mac);
     OPENSSL_clear_free(d, sizeof *d);
   }
 }
@@ -289,24 +483,17 @@ int kg_digester_is_keyed(const kg_digester *d) {
   return d != NULL && d->keyed;
 }
 
-kg_status kg_digest(kg_digester *d, const char *key, size_t len,
+kg_digest_impl kg_digester_impl(const kg_digester *d) {
+  return d != NULL ? d->impl : KG_DIGEST_AUTO;
+}
+
+kg_status kg_digest(const kg_digester *d, const char *key, size_t len,
                     uint8_t out[KG_DIGEST_LEN]) {
-  if (d == NULL || out == NULL || (key == NULL && len > 0)) {
+  if (KG_NEVER(d == NULL || out == NULL || (key == NULL && len > 0))) {
     return KG_E_ARGUMENT;
   }
-  if (len > ONE_BLOCK_MAX) {
-    digest_long(d, key, len, out);
-    return KG_OK;
+  if (d->impl == KG_DIGEST_EVP) {
+    return digest_evp(d, key, len, out);
   }
-  if (!d->keyed) {
-    last_block(&d->plain, key, len, 0, out);
-    return KG_OK;
-  }
-  /* HMAC (RFC 2104): H(K ^ opad || H(K ^ ipad || key)); each pad is one
-   * block already absorbed, so each hash is one more block. */
-  unsigned char inner[KG_DIGEST_LEN];
-  last_block(&d->inner, key, len, SHA256_BLOCK, inner);
-  last_block(&d->outer, inner, sizeof inner, SHA256_BLOCK, out);
-  kg_ct_wipe(inner, sizeof inner);
-  return KG_OK;
+  return digest_builtin(d, key, len, out);
 }

@@ -266,6 +266,82 @@ static void freeing_null_is_harmless(void **state) {
   kg_digester_free(NULL);
 }
 
+/* The implementation KEYGATE_DIGEST names is the one kg_digester_new uses
+ * (unit.digest runs without it, unit.digest.evp with KEYGATE_DIGEST=evp). */
+static void keygate_digest_chooses_the_implementation(void **state) {
+  (void)state;
+  const char *env = getenv("KEYGATE_DIGEST");
+  kg_digest_impl want = env != NULL && strcmp(env, "evp") == 0
+                            ? KG_DIGEST_EVP
+                            : KG_DIGEST_BUILTIN;
+  kg_digester *d = NULL;
+  assert_int_equal(kg_digester_new((const unsigned char *)"p", 1, &d), KG_OK);
+  assert_int_equal(kg_digester_impl(d), want);
+  kg_digester_free(d);
+}
+
+/* Both implementations give the same digest, keyed or not, for every
+ * length on both sides of the one-block limit (55 bytes) and the HMAC
+ * block (64), interleaved so a context left dirty would show. */
+static void both_implementations_agree(void **state) {
+  (void)state;
+  static const unsigned char pepper[] = "a pepper of thirty-two bytes....";
+  char buf[200];
+  for (size_t i = 0; i < sizeof buf; i++) {
+    buf[i] = (char)('0' + (i * 13) % 75);
+  }
+  for (int keyed = 0; keyed < 2; keyed++) {
+    kg_digester *a = NULL;
+    kg_digester *b = NULL;
+    size_t plen = keyed ? sizeof pepper - 1 : 0;
+    assert_int_equal(
+        kg_digester_new_ex(keyed ? pepper : NULL, plen, KG_DIGEST_BUILTIN, &a),
+        KG_OK);
+    assert_int_equal(
+        kg_digester_new_ex(keyed ? pepper : NULL, plen, KG_DIGEST_EVP, &b),
+        KG_OK);
+    assert_int_equal(kg_digester_impl(b), KG_DIGEST_EVP);
+    assert_int_equal(kg_digester_is_keyed(b), keyed);
+    for (size_t len = 0; len < sizeof buf; len++) {
+      uint8_t x[KG_DIGEST_LEN];
+      uint8_t y[KG_DIGEST_LEN];
+      const char *m = guard_copy(buf, len);
+      assert_int_equal(kg_digest(a, m, len, x), KG_OK);
+      assert_int_equal(kg_digest(b, m, len, y), KG_OK);
+      assert_memory_equal(x, y, KG_DIGEST_LEN);
+    }
+    guard_free_all();
+    kg_digester_free(a);
+    kg_digester_free(b);
+  }
+}
+
+/* A second keyed digester on the same thread gets its own key, not the
+ * per-thread context the first one left behind. */
+static void provider_digesters_keep_their_own_pepper(void **state) {
+  (void)state;
+  kg_digester *one = NULL;
+  kg_digester *two = NULL;
+  assert_int_equal(kg_digester_new_ex((const unsigned char *)"pepper", 6,
+                                      KG_DIGEST_EVP, &one),
+                   KG_OK);
+  assert_int_equal(kg_digester_new_ex((const unsigned char *)"other", 5,
+                                      KG_DIGEST_EVP, &two),
+                   KG_OK);
+  for (int i = 0; i < 2; i++) {
+    char a[65];
+    char b[65];
+    digest_hex(one, K, strlen(K), a);
+    digest_hex(two, K, strlen(K), b);
+    /* Python: hmac.new(b"pepper", K, sha256) */
+    assert_string_equal(
+        a, "117b3c3cf876483a8b7438f07d72b934d73c18797addab6738d9bc754b5e5f2e");
+    assert_string_not_equal(a, b);
+  }
+  kg_digester_free(one);
+  kg_digester_free(two);
+}
+
 #define T(f) cmocka_unit_test_teardown(f, guard_teardown)
 
 int main(void) {
@@ -280,6 +356,9 @@ int main(void) {
       T(one_digester_serves_many_keys_of_every_length),
       T(digesters_are_independent),
       T(freeing_null_is_harmless),
+      T(keygate_digest_chooses_the_implementation),
+      T(both_implementations_agree),
+      T(provider_digesters_keep_their_own_pepper),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -189,15 +189,17 @@ static kg_status decide(fixture *f, kg_store *s, const kg_pepper *p,
     fail_msg("kg_store_load: %s", f->err);
   }
   kg_checker c;
+  kg_digester *dg = NULL;
   assert_int_equal(kg_key_policy_init(&c.policy, KG_KEY_STRICT, "sk_live_", 8),
                    KG_OK);
   assert_int_equal(kg_digester_new(p != NULL ? p->bytes : NULL,
-                                   p != NULL ? p->len : 0, &c.digester),
+                                   p != NULL ? p->len : 0, &dg),
                    KG_OK);
+  c.digester = dg;
   c.index = kg_snapshot_index(snap);
   kg_decision d;
   const kg_status st = kg_decide_key(&c, k->key, k->key_len, time(NULL), &d);
-  kg_digester_free(c.digester);
+  kg_digester_free(dg);
   kg_snapshot_free(snap);
   return st;
 }

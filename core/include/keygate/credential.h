@@ -22,6 +22,7 @@
 #ifndef KEYGATE_CREDENTIAL_H
 #define KEYGATE_CREDENTIAL_H
 
+#include "keygate/api.h"
 #include <stddef.h>
 
 #include "keygate/key.h"
@@ -58,8 +59,9 @@ typedef struct kg_credential {
  * of the URL (pass it along with the key headers). Returns out->outcome.
  * The policy gives the key prefix the URL check looks for.
  */
-kg_status kg_credential_extract(const kg_key_policy *p, const kg_field *fields,
-                                size_t n, kg_span target, kg_credential *out);
+KG_API kg_status kg_credential_extract(const kg_key_policy *p,
+                                       const kg_field *fields, size_t n,
+                                       kg_span target, kg_credential *out);
 
 /*
  * kg_parse_authorization — one Authorization value (OWS allowed around it).
@@ -68,14 +70,14 @@ kg_status kg_credential_extract(const kg_key_policy *p, const kg_field *fields,
  * token; KG_KEY_MALFORMED for a control character or a token that is not
  * token68 (*token is then the offending rest of the value).
  */
-kg_status kg_parse_authorization(kg_span value, kg_span *token);
+KG_API kg_status kg_parse_authorization(kg_span value, kg_span *token);
 
 /*
  * kg_parse_x_api_key — one X-API-Key value. Same returns as
  * kg_parse_authorization: KG_OK, KG_MISSING_API_KEY (empty),
  * KG_KEY_MALFORMED.
  */
-kg_status kg_parse_x_api_key(kg_span value, kg_span *token);
+KG_API kg_status kg_parse_x_api_key(kg_span value, kg_span *token);
 
 /*
  * kg_target_scan — does the request-target (or any part of it: a path, a
@@ -89,20 +91,20 @@ kg_status kg_parse_x_api_key(kg_span value, kg_span *token);
  * Allocates nothing; timing depends on the target's bytes only. The
  * decisions behind each rule are in docs/contract.md.
  */
-kg_status kg_target_scan(const kg_key_policy *p, kg_span target);
+KG_API kg_status kg_target_scan(const kg_key_policy *p, kg_span target);
 
 /* kg_target_has_key — 1 when kg_target_scan finds a key, else 0. */
-int kg_target_has_key(const kg_key_policy *p, kg_span target);
+KG_API int kg_target_has_key(const kg_key_policy *p, kg_span target);
 
 /*
  * kg_query_has_key — the same as kg_target_has_key (the rules do not depend
  * on where the span starts), kept under its first name for callers that
  * pass the query string alone.
  */
-int kg_query_has_key(const kg_key_policy *p, kg_span query);
+KG_API int kg_query_has_key(const kg_key_policy *p, kg_span query);
 
 /* kg_is_token68 — 1 when (s, len) is a non-empty token68 (RFC 9110 §11.2). */
-int kg_is_token68(const char *s, size_t len);
+KG_API int kg_is_token68(const char *s, size_t len);
 
 #ifdef __cplusplus
 }

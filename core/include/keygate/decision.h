@@ -12,12 +12,14 @@
  * index.h); everything before it depends only on the request; what follows
  * depends on the record found, after the match bit.
  *
- * Allocates nothing. Thread-safety: as kg_digest (one checker per thread,
- * or a digester per thread); the index may be shared.
+ * Allocates nothing (with the default digest; see digest.h). Thread-safety:
+ * a checker only reads its digester and index, so both may be shared by
+ * any number of threads deciding at once.
  */
 #ifndef KEYGATE_DECISION_H
 #define KEYGATE_DECISION_H
 
+#include "keygate/api.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,8 +36,8 @@ extern "C" {
 
 typedef struct kg_checker {
   kg_key_policy policy;
-  kg_digester *digester; /* not owned */
-  const kg_index *index; /* not owned; NULL behaves as an empty index */
+  const kg_digester *digester; /* not owned; may be shared */
+  const kg_index *index;       /* not owned; NULL behaves as an empty index */
 } kg_checker;
 
 typedef struct kg_decision {
@@ -52,16 +54,19 @@ typedef struct kg_decision {
  * sent (path and query, undecoded; see kg_credential_extract), at Unix time
  * `now` (seconds). Fills *out and returns out->decision.
  */
-kg_status kg_decide(const kg_checker *c, const kg_field *fields, size_t n,
-                    kg_span target, int64_t now, kg_decision *out);
+KG_API KG_NODISCARD kg_status kg_decide(const kg_checker *c,
+                                        const kg_field *fields, size_t n,
+                                        kg_span target, int64_t now,
+                                        kg_decision *out);
 
 /*
  * kg_decide_key — the key's own outcome, for a key already extracted:
  * format check, digest, lookup, record. Returns KG_VALID,
  * KG_INVALID_API_KEY or KG_EXPIRED_API_KEY and fills *out.
  */
-kg_status kg_decide_key(const kg_checker *c, const char *key, size_t len,
-                        int64_t now, kg_decision *out);
+KG_API KG_NODISCARD kg_status kg_decide_key(const kg_checker *c,
+                                            const char *key, size_t len,
+                                            int64_t now, kg_decision *out);
 
 #ifdef __cplusplus
 }

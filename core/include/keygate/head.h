@@ -15,6 +15,7 @@
 #ifndef KEYGATE_HEAD_H
 #define KEYGATE_HEAD_H
 
+#include "keygate/api.h"
 #include <stddef.h>
 
 #include "keygate/span.h"
@@ -60,8 +61,8 @@ typedef struct kg_head {
  * a parse error, with head->error_offset set. Allocates nothing; reads only
  * buf[0..len).
  */
-kg_status kg_head_parse(const char *buf, size_t len, kg_head *head,
-                        size_t *consumed);
+KG_API kg_status kg_head_parse(const char *buf, size_t len, kg_head *head,
+                               size_t *consumed);
 
 /*
  * kg_head_screen — the refusals a server makes before any authentication,
@@ -88,7 +89,7 @@ kg_status kg_head_parse(const char *buf, size_t len, kg_head *head,
  * kg_refusal_http_status (response.h) gives each one's status; the
  * decisions are in docs/contract.md. Reads only h; allocates nothing.
  */
-kg_status kg_head_screen(const kg_head *h);
+KG_API kg_status kg_head_screen(const kg_head *h);
 
 /*
  * kg_head_screen_read — kg_head_screen, and how many of h's field lines
@@ -98,7 +99,7 @@ kg_status kg_head_screen(const kg_head *h);
  * the whole head, and when nothing is refused. A server's answer to a
  * refused head (api_key_in_query, ambiguous_api_key) sees only those.
  */
-kg_status kg_head_screen_read(const kg_head *h, size_t *nread);
+KG_API kg_status kg_head_screen_read(const kg_head *h, size_t *nread);
 
 #ifdef __cplusplus
 }

@@ -27,6 +27,7 @@
 #ifndef KEYGATE_INDEX_H
 #define KEYGATE_INDEX_H
 
+#include "keygate/api.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -65,31 +66,34 @@ typedef struct kg_index kg_index;
  * and sets *out, or KG_E_TOO_MANY_KEYS, KG_E_NOMEM, KG_E_ARGUMENT. n may be
  * 0 (every lookup misses). Free with kg_index_free. O(n) expected.
  */
-kg_status kg_index_build(const kg_record *recs, size_t n, kg_index **out);
+KG_API KG_NODISCARD kg_status kg_index_build(const kg_record *recs, size_t n,
+                                             kg_index **out);
 
 /*
  * kg_index_build_spare — kg_index_build with room for `spare` more records
  * (kg_index_put) before the table is full. kg_index_build is spare = 0.
  */
-kg_status kg_index_build_spare(const kg_record *recs, size_t n, size_t spare,
-                               kg_index **out);
+KG_API KG_NODISCARD kg_status kg_index_build_spare(const kg_record *recs,
+                                                   size_t n, size_t spare,
+                                                   kg_index **out);
 
 /* kg_index_free — free an index. NULL is fine. */
-void kg_index_free(kg_index *idx);
+KG_API void kg_index_free(kg_index *idx);
 
 /* kg_index_count — number of records held. */
-size_t kg_index_count(const kg_index *idx);
+KG_API size_t kg_index_count(const kg_index *idx);
 
 /* kg_index_memory — bytes the index holds on the heap. */
-size_t kg_index_memory(const kg_index *idx);
+KG_API size_t kg_index_memory(const kg_index *idx);
 
 /*
  * kg_index_lookup — find the record whose digest equals `digest`.
  * Returns 1 and copies it to *out on a hit; returns 0 and zeroes *out on a
  * miss. See the timing contract at the top of this file.
  */
-int kg_index_lookup(const kg_index *idx, const uint8_t digest[KG_DIGEST_LEN],
-                    kg_record *out);
+KG_API KG_NODISCARD int kg_index_lookup(const kg_index *idx,
+                                        const uint8_t digest[KG_DIGEST_LEN],
+                                        kg_record *out);
 
 /*
  * Changing a built index in place (the store's incremental refresh). These
@@ -101,15 +105,16 @@ int kg_index_lookup(const kg_index *idx, const uint8_t digest[KG_DIGEST_LEN],
  * digest, or insert it. KG_OK; KG_E_TOO_MANY_KEYS when there is no room
  * (the index is then unchanged: rebuild it bigger); KG_E_ARGUMENT.
  */
-kg_status kg_index_put(kg_index *idx, const kg_record *rec);
+KG_API kg_status kg_index_put(kg_index *idx, const kg_record *rec);
 
 /* kg_index_remove — remove the record with this digest. Returns 1 when one
  * was removed, 0 when none was there. */
-int kg_index_remove(kg_index *idx, const uint8_t digest[KG_DIGEST_LEN]);
+KG_API int kg_index_remove(kg_index *idx, const uint8_t digest[KG_DIGEST_LEN]);
 
 /* kg_index_contains — 1 when a record with this digest is held. Not
  * constant-time (maintenance only; requests use kg_index_lookup). */
-int kg_index_contains(const kg_index *idx, const uint8_t digest[KG_DIGEST_LEN]);
+KG_API int kg_index_contains(const kg_index *idx,
+                             const uint8_t digest[KG_DIGEST_LEN]);
 
 /*
  * An index in memory the caller provides: a region (a self-describing
@@ -135,10 +140,12 @@ int kg_index_contains(const kg_index *idx, const uint8_t digest[KG_DIGEST_LEN]);
  * KG_E_ARGUMENT when it is not a region of this layout. Every view of one
  * region sees the others' changes. kg_index_memory counts the view only.
  */
-size_t kg_index_region_size(size_t keys);
-kg_status kg_index_build_into(const kg_record *recs, size_t n, void *mem,
-                              size_t cap);
-kg_status kg_index_attach(void *mem, size_t cap, kg_index **out);
+KG_API size_t kg_index_region_size(size_t keys);
+KG_API KG_NODISCARD kg_status kg_index_build_into(const kg_record *recs,
+                                                  size_t n, void *mem,
+                                                  size_t cap);
+KG_API KG_NODISCARD kg_status kg_index_attach(void *mem, size_t cap,
+                                              kg_index **out);
 
 /*
  * kg_index_region_bytes — bytes a region holding src's table as it is
@@ -149,8 +156,9 @@ kg_status kg_index_attach(void *mem, size_t cap, kg_index **out);
  * full rebuild built aside on the heap and then published in a new file.
  * KG_OK, or KG_E_ARGUMENT (NULL, misaligned, cap too small).
  */
-size_t kg_index_region_bytes(const kg_index *src);
-kg_status kg_index_copy_into(const kg_index *src, void *mem, size_t cap);
+KG_API size_t kg_index_region_bytes(const kg_index *src);
+KG_API KG_NODISCARD kg_status kg_index_copy_into(const kg_index *src, void *mem,
+                                                 size_t cap);
 
 /*
  * One writer, many readers (a seqlock). A region carries a generation
@@ -176,10 +184,10 @@ kg_status kg_index_copy_into(const kg_index *src, void *mem, size_t cap);
  * kg_index_generation — the region's generation (0 for an index that is
  * not a region): a reader that saw it move knows the table changed.
  */
-int kg_index_lookup_stable(const kg_index *idx,
-                           const uint8_t digest[KG_DIGEST_LEN], kg_record *out,
-                           unsigned tries);
-uint64_t kg_index_generation(const kg_index *idx);
+KG_API KG_NODISCARD int
+kg_index_lookup_stable(const kg_index *idx, const uint8_t digest[KG_DIGEST_LEN],
+                       kg_record *out, unsigned tries);
+KG_API uint64_t kg_index_generation(const kg_index *idx);
 
 /* "key_" + 11 base62 digits + NUL */
 #define KG_KEY_ID_STR_LEN 16
@@ -187,13 +195,13 @@ uint64_t kg_index_generation(const kg_index *idx);
  * kg_key_id_format — write the public form of a key id, "key_" followed by
  * 11 base62 digits, into out (NUL-terminated). Returns the length (15).
  */
-size_t kg_key_id_format(uint64_t key_id, char out[KG_KEY_ID_STR_LEN]);
+KG_API size_t kg_key_id_format(uint64_t key_id, char out[KG_KEY_ID_STR_LEN]);
 
 /*
  * kg_key_id_parse — parse the public form back. Returns KG_OK or
  * KG_E_ARGUMENT.
  */
-kg_status kg_key_id_parse(const char *s, size_t len, uint64_t *key_id);
+KG_API kg_status kg_key_id_parse(const char *s, size_t len, uint64_t *key_id);
 
 #ifdef __cplusplus
 }

@@ -17,6 +17,7 @@
 #ifndef KEYGATE_KEY_H
 #define KEYGATE_KEY_H
 
+#include "keygate/api.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,19 +53,22 @@ typedef struct kg_key_policy {
  * KG_KEY_PREFIX_MAX bytes of [A-Za-z0-9_-]). Returns KG_OK or KG_E_ARGUMENT.
  * The policy is a plain value: copy it freely.
  */
-kg_status kg_key_policy_init(kg_key_policy *p, kg_key_kind kind,
-                             const char *prefix, size_t prefix_len);
+KG_API KG_NODISCARD kg_status kg_key_policy_init(kg_key_policy *p,
+                                                 kg_key_kind kind,
+                                                 const char *prefix,
+                                                 size_t prefix_len);
 
 /* kg_key_strict_len — the exact length of a strict key under p (46 for
  * sk_live_). */
-size_t kg_key_strict_len(const kg_key_policy *p);
+KG_API size_t kg_key_strict_len(const kg_key_policy *p);
 
 /*
  * kg_key_check — is (key, len) well formed under p?
  * Returns KG_OK, or why not: KG_KEY_BAD_PREFIX, KG_KEY_BAD_LENGTH,
  * KG_KEY_BAD_CHARACTER, KG_KEY_BAD_CHECKSUM (strict only).
  */
-kg_status kg_key_check(const kg_key_policy *p, const char *key, size_t len);
+KG_API KG_NODISCARD kg_status kg_key_check(const kg_key_policy *p,
+                                           const char *key, size_t len);
 
 /*
  * kg_key_generate — write a fresh strict key under p into out (capacity cap,
@@ -73,8 +77,8 @@ kg_status kg_key_check(const kg_key_policy *p, const char *key, size_t len);
  * KG_E_CRYPTO when the CSPRNG fails. The caller owns out and should wipe it
  * (OPENSSL_cleanse) once the key has been shown.
  */
-kg_status kg_key_generate(const kg_key_policy *p, char *out, size_t cap,
-                          size_t *out_len);
+KG_API kg_status kg_key_generate(const kg_key_policy *p, char *out, size_t cap,
+                                 size_t *out_len);
 
 /*
  * kg_key_hint — the display form of a key, safe for logs: the policy's
@@ -85,20 +89,20 @@ kg_status kg_key_generate(const kg_key_policy *p, char *out, size_t cap,
  * KG_KEY_HINT_MAX bytes including the NUL into out; returns the length written,
  * or 0 when cap is too small.
  */
-size_t kg_key_hint(const kg_key_policy *p, const char *key, size_t len,
-                   char *out, size_t cap);
+KG_API size_t kg_key_hint(const kg_key_policy *p, const char *key, size_t len,
+                          char *out, size_t cap);
 
 /*
  * kg_base62_encode_u32 — write v as exactly `width` base62 digits, most
  * significant first, left-padded with '0'. Returns 0 when v does not fit.
  */
-int kg_base62_encode_u32(unsigned long v, char *out, size_t width);
+KG_API int kg_base62_encode_u32(unsigned long v, char *out, size_t width);
 
 /*
  * kg_random_base62 — fill out[0..n) with uniformly random base62 characters
  * from RAND_bytes (rejection sampling: no modulo bias). KG_OK or KG_E_CRYPTO.
  */
-kg_status kg_random_base62(char *out, size_t n);
+KG_API kg_status kg_random_base62(char *out, size_t n);
 
 #ifdef __cplusplus
 }

@@ -19,6 +19,7 @@
 #ifndef KEYGATE_RESPONSE_H
 #define KEYGATE_RESPONSE_H
 
+#include "keygate/api.h"
 #include <stddef.h>
 
 #include "keygate/status.h"
@@ -40,15 +41,15 @@ extern "C" {
  * kg_request_id — write "req_" + 24 base62 characters from RAND_bytes and a
  * NUL into out. Returns KG_OK or KG_E_CRYPTO.
  */
-kg_status kg_request_id(char out[KG_REQUEST_ID_LEN + 1]);
+KG_API kg_status kg_request_id(char out[KG_REQUEST_ID_LEN + 1]);
 
 /* kg_http_status — the HTTP status for a decision: 200 for KG_VALID, 401 or
  * 400 for errors; 500 for anything that is not a decision. */
-int kg_http_status(kg_status decision);
+KG_API int kg_http_status(kg_status decision);
 
 /* kg_error_message — the documented message for an error decision (static
  * string, unescaped UTF-8), or "" for KG_VALID and non-decisions. */
-const char *kg_error_message(kg_status decision);
+KG_API const char *kg_error_message(kg_status decision);
 
 /*
  * kg_www_authenticate — the WWW-Authenticate value for a decision with the
@@ -57,9 +58,9 @@ const char *kg_error_message(kg_status decision);
  * *out_len to 0 when the decision carries no such header. Returns KG_OK,
  * KG_E_ARGUMENT (bad realm) or KG_E_BUFFER_TOO_SMALL.
  */
-kg_status kg_www_authenticate(kg_status decision, const char *realm,
-                              size_t realm_len, char *out, size_t cap,
-                              size_t *out_len);
+KG_API kg_status kg_www_authenticate(kg_status decision, const char *realm,
+                                     size_t realm_len, char *out, size_t cap,
+                                     size_t *out_len);
 
 /*
  * kg_error_body — the JSON body for `code` with `message` (NULL: the
@@ -67,9 +68,9 @@ kg_status kg_www_authenticate(kg_status decision, const char *realm,
  * bytes). Writes it NUL-terminated into out and sets *out_len. Returns
  * KG_OK, KG_E_ARGUMENT or KG_E_BUFFER_TOO_SMALL.
  */
-kg_status kg_error_body(kg_status code, const char *message, size_t message_len,
-                        const char *request_id, char *out, size_t cap,
-                        size_t *out_len);
+KG_API kg_status kg_error_body(kg_status code, const char *message,
+                               size_t message_len, const char *request_id,
+                               char *out, size_t cap, size_t *out_len);
 
 /*
  * kg_response_render — the whole HTTP/1.1 error response (status line,
@@ -78,9 +79,9 @@ kg_status kg_error_body(kg_status code, const char *message, size_t message_len,
  * For KG_VALID returns KG_E_ARGUMENT: a valid request is the upstream's to
  * answer. Writes NUL-terminated into out, sets *out_len.
  */
-kg_status kg_response_render(kg_status decision, const char *realm,
-                             size_t realm_len, const char *request_id,
-                             char *out, size_t cap, size_t *out_len);
+KG_API kg_status kg_response_render(kg_status decision, const char *realm,
+                                    size_t realm_len, const char *request_id,
+                                    char *out, size_t cap, size_t *out_len);
 
 /*
  * Refusals before authentication: a head that kg_head_parse rejects (its
@@ -91,18 +92,18 @@ kg_status kg_response_render(kg_status decision, const char *realm,
  * classes of kg_head_screen that have their own status; 0 for a status
  * that is not a refusal.
  */
-int kg_refusal_http_status(kg_status refusal);
+KG_API int kg_refusal_http_status(kg_status refusal);
 
 /* kg_refusal_code — the JSON `code`: "bad_request" for every 400, else
  * kg_status_str(refusal) ("method_not_allowed", "uri_too_long",
  * "header_too_large", "unsupported_transfer_coding",
  * "http_version_not_supported"); NULL for a status that is not a
  * refusal. Static string. */
-const char *kg_refusal_code(kg_status refusal);
+KG_API const char *kg_refusal_code(kg_status refusal);
 
 /* kg_refusal_message — the message naming the cause (static, ASCII), or
  * NULL for a status that is not a refusal. */
-const char *kg_refusal_message(kg_status refusal);
+KG_API const char *kg_refusal_message(kg_status refusal);
 
 /*
  * kg_refusal_render — the whole HTTP/1.1 response for a refusal (status
@@ -111,8 +112,8 @@ const char *kg_refusal_message(kg_status refusal);
  * NUL-terminated into out, sets *out_len. Returns KG_OK, KG_E_ARGUMENT (not
  * a refusal, bad request id) or KG_E_BUFFER_TOO_SMALL.
  */
-kg_status kg_refusal_render(kg_status refusal, const char *request_id,
-                            char *out, size_t cap, size_t *out_len);
+KG_API kg_status kg_refusal_render(kg_status refusal, const char *request_id,
+                                   char *out, size_t cap, size_t *out_len);
 
 #ifdef __cplusplus
 }

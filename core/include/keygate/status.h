@@ -12,6 +12,7 @@
 #ifndef KEYGATE_STATUS_H
 #define KEYGATE_STATUS_H
 
+#include "keygate/api.h"
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -91,11 +92,11 @@ typedef enum kg_status {
  * Returns a static string; "unknown_status" for a value not in the list.
  * Never NULL. Owns nothing.
  */
-const char *kg_status_str(kg_status s);
+KG_API const char *kg_status_str(kg_status s);
 
 /* kg_status_is_decision — 1 when s is one of the decisions KG_VALID ..
  * KG_INVALID_PARAMETER, else 0. */
-int kg_status_is_decision(kg_status s);
+KG_API int kg_status_is_decision(kg_status s);
 
 #ifdef __cplusplus
 }
