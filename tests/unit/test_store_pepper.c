@@ -192,9 +192,9 @@ static kg_status decide(fixture *f, kg_store *s, const kg_pepper *p,
   kg_digester *dg = NULL;
   assert_int_equal(kg_key_policy_init(&c.policy, KG_KEY_STRICT, "sk_live_", 8),
                    KG_OK);
-  assert_int_equal(kg_digester_new(p != NULL ? p->bytes : NULL,
-                                   p != NULL ? p->len : 0, &dg),
-                   KG_OK);
+  assert_int_equal(
+      kg_digester_new(p != NULL ? p->bytes : NULL, p != NULL ? p->len : 0, &dg),
+      KG_OK);
   c.digester = dg;
   c.index = kg_snapshot_index(snap);
   kg_decision d;
