@@ -45,11 +45,6 @@ static inline uint64_t kg_ct_mask_u64(uint32_t ctl) {
   return 0 - (uint64_t)kg_ct_barrier_u64(ctl);
 }
 
-/* kg_ct_mux_u64 — x when ctl is 1, y when ctl is 0. */
-static inline uint64_t kg_ct_mux_u64(uint32_t ctl, uint64_t x, uint64_t y) {
-  return y ^ (kg_ct_mask_u64(ctl) & (x ^ y));
-}
-
 /* kg_ct_load_u64 — an unaligned little-or-native-endian 8-byte load. */
 static inline uint64_t kg_ct_load_u64(const uint8_t *p) {
   uint64_t v;
@@ -81,26 +76,6 @@ static inline uint32_t kg_ct_eq32(const uint8_t *a, const uint8_t *b) {
   }
   return kg_ct_nonzero_u64(d) ^ 1u;
 #endif
-}
-
-/*
- * kg_ct_ccopy — if ctl is 1, copy len bytes from src to dst; if 0, leave
- * dst as it is. Reads src and writes dst whole either way.
- * Timing: depends on len only. len must be a multiple of 8.
- */
-static inline void kg_ct_ccopy(uint32_t ctl, void *dst, const void *src,
-                               size_t len) {
-  uint64_t m = kg_ct_mask_u64(ctl);
-  unsigned char *d = dst;
-  const unsigned char *s = src;
-  for (size_t i = 0; i < len; i += 8) {
-    uint64_t x;
-    uint64_t y;
-    memcpy(&x, s + i, 8);
-    memcpy(&y, d + i, 8);
-    y ^= m & (x ^ y);
-    memcpy(d + i, &y, 8);
-  }
 }
 
 /*
