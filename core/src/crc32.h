@@ -15,4 +15,8 @@
  */
 uint32_t kg_crc32(uint32_t crc, const void *buf, size_t len);
 
+/* kg_crc32_tables — the eight slicing-by-8 tables, 256 entries each, for
+ * the test that regenerates them from the polynomial (unit.crc32). */
+const uint32_t (*kg_crc32_tables(void))[256];
+
 #endif /* KEYGATE_CRC32_H */
