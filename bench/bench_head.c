@@ -29,9 +29,7 @@ typedef struct parsed {
 static int parse(fx_head_kind k, parsed *p) {
   size_t len = 0, used = 0;
   const char *buf = fx_head(k, &len);
-  memset(&p->head, 0, sizeof p->head);
-  p->head.fields = p->fields;
-  p->head.fields_cap = KG_HEAD_MAX_FIELDS;
+  kg_head_init(&p->head, p->fields, KG_HEAD_MAX_FIELDS, 0);
   return kg_head_parse(buf, len, &p->head, &used) == KG_OK && used == len;
 }
 

@@ -50,9 +50,7 @@ static int request_parse(fx_head_kind k, request *r) {
   size_t len = 0;
   size_t used = 0;
   const char *buf = fx_head(k, &len);
-  memset(&r->head, 0, sizeof r->head);
-  r->head.fields = r->fields;
-  r->head.fields_cap = KG_HEAD_MAX_FIELDS;
+  kg_head_init(&r->head, r->fields, KG_HEAD_MAX_FIELDS, 0);
   if (kg_head_parse(buf, len, &r->head, &used) != KG_OK || used != len) {
     return 0;
   }

@@ -76,9 +76,7 @@ static char out[KG_RESPONSE_MAX];
 
 static void setup_head(fx_head_kind k) {
   head_buf = fx_head(k, &head_len);
-  memset(&head, 0, sizeof head);
-  head.fields = head_fields;
-  head.fields_cap = KG_HEAD_MAX_FIELDS;
+  kg_head_init(&head, head_fields, KG_HEAD_MAX_FIELDS, 0);
 }
 static void setup_head_short(void) {
   setup_head(FX_HEAD_SHORT);

@@ -540,12 +540,9 @@ static int check_one(const kg_checker *checker, const check_state *st,
                      int *refused, int *stop) {
   kg_field fields[KG_HEAD_MAX_FIELDS];
   kg_head head;
-  memset(&head, 0, sizeof head);
-  head.fields = fields;
-  head.fields_cap = KG_HEAD_MAX_FIELDS;
   /* Answer as the server does: nginx passes control bytes other than NUL
    * inside values to the module, where they make a malformed key. */
-  head.flags = KG_HEAD_CTL_IN_VALUES;
+  kg_head_init(&head, fields, KG_HEAD_MAX_FIELDS, KG_HEAD_CTL_IN_VALUES);
   size_t consumed = 0;
   const kg_status ps = parse_head(in, &head, &consumed);
   char request_id[KG_REQUEST_ID_LEN + 1];

@@ -247,9 +247,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char *buf = fuzz_copy(data, size);
   kg_field fields[KG_HEAD_MAX_FIELDS];
   kg_head head;
-  memset(&head, 0, sizeof head);
-  head.fields = fields;
-  head.fields_cap = KG_HEAD_MAX_FIELDS;
+  kg_head_init(&head, fields, KG_HEAD_MAX_FIELDS, 0);
   size_t consumed = 0;
 
   kg_status st = kg_head_parse(buf, size, &head, &consumed);

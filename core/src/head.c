@@ -282,6 +282,13 @@ static kg_status field_line(cursor *c, kg_field *f, unsigned flags) {
   return KG_OK;
 }
 
+void kg_head_init(kg_head *head, kg_field *fields, size_t cap, unsigned flags) {
+  memset(head, 0, sizeof *head);
+  head->fields = fields;
+  head->fields_cap = cap;
+  head->flags = flags;
+}
+
 kg_status kg_head_parse(const char *buf, size_t len, kg_head *head,
                         size_t *consumed) {
   if (head == NULL || consumed == NULL || (buf == NULL && len > 0)) {

@@ -13,9 +13,7 @@
 static int decide(const kg_checker *c, const char *req, kg_status want) {
   kg_field fields[KG_HEAD_MAX_FIELDS];
   kg_head head;
-  memset(&head, 0, sizeof head);
-  head.fields = fields;
-  head.fields_cap = KG_HEAD_MAX_FIELDS;
+  kg_head_init(&head, fields, KG_HEAD_MAX_FIELDS, 0);
   size_t consumed = 0;
   if (kg_head_parse(req, strlen(req), &head, &consumed) != KG_OK) {
     fprintf(stderr, "consumer: request does not parse\n");

@@ -387,9 +387,7 @@ static void a_raw_request_is_parsed_decided_and_answered(void **state) {
     const char *buf = guard_copy(cases[i].req, n);
     kg_field fields[KG_HEAD_MAX_FIELDS];
     kg_head head;
-    memset(&head, 0, sizeof head);
-    head.fields = fields;
-    head.fields_cap = KG_HEAD_MAX_FIELDS;
+    kg_head_init(&head, fields, KG_HEAD_MAX_FIELDS, 0);
     size_t consumed = 0;
     assert_int_equal(kg_head_parse(buf, n, &head, &consumed), KG_OK);
     kg_decision d;

@@ -39,8 +39,7 @@ static void parse(parsed *p, const char *s, size_t len, guard_side side) {
   memset(p, 0, sizeof *p);
   p->buf = guard_copy_side(s, len, side);
   p->len = len;
-  p->head.fields = p->fields;
-  p->head.fields_cap = KG_HEAD_MAX_FIELDS;
+  kg_head_init(&p->head, p->fields, KG_HEAD_MAX_FIELDS, 0);
   p->consumed = (size_t)-1;
   p->rc = kg_head_parse(p->buf, len, &p->head, &p->consumed);
 }
@@ -510,9 +509,7 @@ static void ctl_in_values_flag_keeps_control_bytes_but_nul(void **state) {
     parsed p;
     memset(&p, 0, sizeof p);
     p.buf = guard_copy(req, (size_t)n);
-    p.head.fields = p.fields;
-    p.head.fields_cap = KG_HEAD_MAX_FIELDS;
-    p.head.flags = KG_HEAD_CTL_IN_VALUES;
+    kg_head_init(&p.head, p.fields, KG_HEAD_MAX_FIELDS, KG_HEAD_CTL_IN_VALUES);
     p.rc = kg_head_parse(p.buf, (size_t)n, &p.head, &p.consumed);
     if (b == 0) {
       assert_int_equal(p.rc, KG_E_CONTROL_CHAR);
@@ -529,10 +526,7 @@ static void ctl_in_values_flag_keeps_control_bytes_but_nul(void **state) {
   static const char bad_name[] = RL "X\x01A: b\r\n\r\n";
   kg_field f[2];
   kg_head h;
-  memset(&h, 0, sizeof h);
-  h.fields = f;
-  h.fields_cap = 2;
-  h.flags = KG_HEAD_CTL_IN_VALUES;
+  kg_head_init(&h, f, 2, KG_HEAD_CTL_IN_VALUES);
   size_t used;
   assert_int_equal(kg_head_parse(guard_copy(bad_name, sizeof bad_name - 1),
                                  sizeof bad_name - 1, &h, &used),
@@ -597,9 +591,7 @@ static void fields_beyond_the_callers_capacity_are_never_written(void **state) {
   /* The array itself sits against the guard page: a third write faults. */
   kg_field *fields = (kg_field *)guard_copy(two, sizeof two);
   kg_head head;
-  memset(&head, 0, sizeof head);
-  head.fields = fields;
-  head.fields_cap = 2;
+  kg_head_init(&head, fields, 2, 0);
   size_t consumed = 0;
   assert_int_equal(kg_head_parse(in, n, &head, &consumed),
                    KG_E_TOO_MANY_FIELDS);

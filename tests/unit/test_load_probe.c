@@ -280,11 +280,8 @@ static void check_request(const kgl_probe_case *c, const kgl_probe_keys *k,
   assert_true(n > 0);
   assert_true(n >= 4 && memcmp(buf + n - 4, "\r\n\r\n", 4) == 0);
   kg_field fields[KG_HEAD_MAX_FIELDS];
-  kg_head h;
-  memset(&h, 0, sizeof h);
-  h.fields = fields;
-  h.fields_cap = KG_HEAD_MAX_FIELDS;
-  h.flags = KG_HEAD_CTL_IN_VALUES; /* as nginx: x_api_key_control_char */
+  kg_head h; /* control bytes in values as nginx: x_api_key_control_char */
+  kg_head_init(&h, fields, KG_HEAD_MAX_FIELDS, KG_HEAD_CTL_IN_VALUES);
   size_t used = 0;
   assert_int_equal(kg_head_parse(buf, n, &h, &used), KG_OK);
   assert_int_equal(used, n); /* one request, nothing after it */

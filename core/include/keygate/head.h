@@ -51,10 +51,18 @@ typedef struct kg_head {
 #define KG_HEAD_CTL_IN_VALUES 1u
 
 /*
+ * kg_head_init — make head empty, parsing into fields[0..cap) (at most
+ * KG_HEAD_MAX_FIELDS are ever used) with the KG_HEAD_* flags. The one way to
+ * prepare a kg_head for kg_head_parse; a head is reused by calling it
+ * again. fields must outlive every use of head.
+ */
+KG_API void kg_head_init(kg_head *head, kg_field *fields, size_t cap,
+                         unsigned flags);
+
+/*
  * kg_head_parse — parse one request head from (buf, len).
  *
- * Before the call, set head->fields to an array of head->fields_cap entries
- * (at most KG_HEAD_MAX_FIELDS are ever used) and head->flags. On KG_OK,
+ * Before the call, prepare head with kg_head_init. On KG_OK,
  * *consumed is the number of bytes of the head including the empty line that
  * ends it, and every span of head points into buf. KG_INCOMPLETE means buf
  * holds a valid prefix of a head and more bytes are needed. Any other value is
