@@ -48,6 +48,28 @@ const kg_index *kg_snapshot_index(const kg_snapshot *snap) {
   return snap->index;
 }
 
+void kg_snapshot_set_index(kg_snapshot *snap, kg_index *idx) {
+  if (snap == NULL || idx == snap->index) {
+    return;
+  }
+  kg_index_free(snap->index);
+  snap->index = idx;
+}
+
+size_t kg_snapshot_account_count(const kg_snapshot *snap) {
+  return snap != NULL ? snap->naccounts : 0;
+}
+
+int kg_snapshot_account_at(const kg_snapshot *snap, size_t i, uint64_t *id,
+                           const char **name) {
+  if (snap == NULL || i >= snap->naccounts || id == NULL || name == NULL) {
+    return -1;
+  }
+  *id = snap->accounts[i].id;
+  *name = snap->names + snap->accounts[i].name;
+  return 0;
+}
+
 int64_t kg_snapshot_seq(const kg_snapshot *snap) {
   return snap->seq;
 }

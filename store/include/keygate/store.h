@@ -127,6 +127,33 @@ const kg_index *kg_snapshot_index(const kg_snapshot *snap);
  * string is owned by the snapshot. */
 const char *kg_snapshot_account(const kg_snapshot *snap, uint64_t account_id);
 
+/*
+ * kg_snapshot_set_index — make idx the snapshot's index: the old one is
+ * freed and the snapshot owns idx from now on (kg_snapshot_free frees it
+ * with kg_index_free, which leaves a region's memory alone). idx must hold
+ * exactly the snapshot's records: the nginx module copies a full load's
+ * heap index into a shared file (kg_index_copy_into) and puts that
+ * region's view here, so kg_store_refresh's puts and removes then go
+ * through the region's generation counter (index.h, "One writer"). The
+ * caller keeps the region's memory mapped as long as the snapshot lives.
+ * The snapshot must not be in use by another thread meanwhile.
+ */
+void kg_snapshot_set_index(kg_snapshot *snap, kg_index *idx);
+
+/*
+ * kg_snapshot_account_count, kg_snapshot_account_at — the snapshot's
+ * account names, i from 0 to count-1 in increasing id order (accounts are
+ * never renamed or removed, and their ids only grow, so a refresh only
+ * appends). kg_snapshot_account_at sets *id and *name (owned by the
+ * snapshot, valid until the next kg_store_refresh or kg_snapshot_free)
+ * and returns 0, or -1 when i is out of range. For a process that
+ * decides with a shared index and has no snapshot of its own (the nginx
+ * module's readers): the writer publishes the names with these.
+ */
+size_t kg_snapshot_account_count(const kg_snapshot *snap);
+int kg_snapshot_account_at(const kg_snapshot *snap, size_t i, uint64_t *id,
+                           const char **name);
+
 /* kg_snapshot_free — free a snapshot. NULL is fine. */
 void kg_snapshot_free(kg_snapshot *snap);
 
