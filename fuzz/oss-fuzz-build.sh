@@ -59,9 +59,16 @@ static_or_shared() {
 libs=("$(static_or_shared jansson)" "$(static_or_shared crypto)"
       "$(static_or_shared z)" -ldl -pthread)
 
-# The core and the shared fuzz sources, compiled once.
+# The core (the one source list, set(KEYGATE_CORE_SOURCES ...) in
+# core/CMakeLists.txt) and the shared fuzz sources, compiled once.
+mapfile -t core_srcs < <(sed -n '/^set(KEYGATE_CORE_SOURCES/,/)/s/^ *\(src\/[a-z0-9_]*\.c\)[ )]*$/\1/p' \
+  "$root/core/CMakeLists.txt")
+if [ "${#core_srcs[@]}" -lt 5 ]; then
+  echo "oss-fuzz-build: cannot read the core's sources from core/CMakeLists.txt" >&2
+  exit 1
+fi
 objs=()
-for src in "$root"/core/src/*.c "$root"/fuzz/reference_credential.c; do
+for src in "${core_srcs[@]/#/$root/core/}" "$root"/fuzz/reference_credential.c; do
   obj="$work/core/$(basename "${src%.c}").o"
   # shellcheck disable=SC2086 # CFLAGS is a list of flags
   $CC $CFLAGS -std=c11 "${inc[@]}" -c "$src" -o "$obj"
