@@ -4,7 +4,8 @@
  *
  * Sections:
  *   configuration   directives, the key stores they name, merge
- *   snapshots       load at configuration time (master), per-worker refresh
+ *   snapshots       load at configuration time (master), the writer's refresh
+ *   shared index    one index per server: the writer, the readers
  *   responses       the JSON error contract of SPEC §1.4
  *   access phase    one kg_decide per request
  *   bad requests    nginx's own 400s, answered through error_page
@@ -15,20 +16,25 @@
  *
  * Ownership: a key store named by keygate_db is opened once per path. The
  * master loads a snapshot while it reads the configuration (so `nginx -t`
- * fails on an unreadable store) and closes its connection; workers inherit
- * that snapshot and open their own read-only connection (SQLite connections
- * do not survive fork). On a timer each worker checks that the path still
- * names the file it has open and applies the keys written since its
- * snapshot's change sequence in place (kg_store_refresh: what changed, not
- * the whole store). A full load, when one is needed (the file was replaced,
- * the store is back after a failure, too much changed), runs on a thread of
- * its own and is swapped in as one pointer by the timer. A worker is
- * single-threaded and a decision is synchronous, so no request ever sees a
- * half-applied change. The cycle's pool cleanup frees whatever snapshot is
- * current.
+ * fails on an unreadable store) and closes its connection. The workers
+ * decide with one index per server, in a file beside the store that every
+ * worker maps MAP_SHARED ("one index per server" below, docs/server.md):
+ * one elected worker, the writer, opens the store (SQLite connections do
+ * not survive fork), checks on a timer that the path still names the file
+ * it has open and applies the keys written since its snapshot's change
+ * sequence in place on that shared region, under the region's seqlock
+ * (kg_store_refresh: what changed, not the whole store). A full load, when
+ * one is needed (the file was replaced, the store is back after a failure,
+ * too much changed, a new writer), runs on a thread, is copied into a new
+ * file on a thread and published by its number in the store's shared zone.
+ * The other workers, the readers, open no store: they map the published
+ * file and decide under the seqlock. The cycle's pool cleanup frees
+ * whatever snapshot and mappings are current; the master removes the
+ * shared files when it stops.
  *
- * Never older data (SPEC §2): a worker whose snapshot was last confirmed
- * longer ago than keygate_max_staleness, or whose store went back to an
+ * Never older data (SPEC §2): a worker whose keys were last confirmed (by
+ * itself, or by the writer for the shared index) longer ago than
+ * keygate_max_staleness, or whose store went back to an
  * older change sequence than any worker of this server has served (a shared
  * memory zone per store holds that sequence), answers 503
  * service_unavailable instead of deciding (docs/server.md).
@@ -39,9 +45,15 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "keygate/keygate.h"
 #include "keygate/store.h"
@@ -77,7 +89,50 @@ typedef struct {
   ngx_uint_t set;
   ngx_uint_t generation;
   ngx_http_keygate_slot_t slot[NGX_MAX_PROCESSES];
+  /* One index per server (docs/server.md): the one worker that reads the
+   * store and writes the shared index, its configuration generation and
+   * its last poll (CLOCK_MONOTONIC ms). Written under the mutex; the
+   * fields readers look at per request (index_no, names_no, confirmed_ms,
+   * refused) also with __atomic stores, so a reader loads them without
+   * the mutex. */
+  ngx_pid_t writer; /* 0: none yet, or it left */
+  ngx_uint_t writer_generation;
+  int64_t beat_ms;
+  ngx_pid_t owner;      /* the master's pid: names this server's files */
+  ngx_uint_t next_no;   /* the last file number handed out */
+  ngx_uint_t index_no;  /* the published PATH-index.OWNER.N; 0: none */
+  ngx_uint_t names_no;  /* the published PATH-names.OWNER.N; 0: none */
+  int64_t confirmed_ms; /* when the published index last matched the store */
+  ngx_uint_t refused;   /* the writer refuses the store (it went back) */
 } ngx_http_keygate_shared_t;
+
+/* A file mapped by this process: a region (the shared index) or the
+ * account names. */
+typedef struct {
+  void *addr; /* NULL: none */
+  size_t len;
+} ngx_http_keygate_map_t;
+
+/* The account names file, PATH-names.OWNER.N: this header, count entries
+ * (id, offset and length into the strings), then the strings. Written
+ * whole by the writer, renamed into place, never changed after. */
+typedef struct {
+  uint64_t magic; /* NGX_HTTP_KEYGATE_NAMES_MAGIC */
+  uint64_t count;
+  uint64_t strings; /* bytes of strings after the entries */
+} ngx_http_keygate_names_head_t;
+
+typedef struct {
+  uint64_t id;
+  uint32_t off;
+  uint32_t len;
+} ngx_http_keygate_names_entry_t;
+
+#define NGX_HTTP_KEYGATE_NAMES_MAGIC 0x31534d414e474bULL /* "KGNAMS1" */
+
+/* A worker that finds the writer's last poll older than this many
+ * keygate_refresh takes its place. */
+#define NGX_HTTP_KEYGATE_WRITER_BEATS 3
 
 /* A full load running on its own thread: the thread writes store, snap
  * and err, then sets done; the timer joins it. */
@@ -87,9 +142,17 @@ typedef struct {
   const kg_pepper *pepper; /* keygate_pepper_file, or NULL */
   kg_store *store;
   kg_snapshot *snap;
-  char err[KG_STORE_ERR_MAX];
+  char err[KG_STORE_ERR_MAX + NGX_MAX_PATH];
   int done; /* read and written with __atomic builtins */
   unsigned running : 1;
+  /* a copy (copy = 1): the writer's current index, src, copied into a new
+   * file tmp (a region), mapped afresh as map, with view attached */
+  unsigned copy : 1;
+  const kg_index *src;
+  ngx_uint_t no;
+  char tmp[NGX_MAX_PATH];
+  ngx_http_keygate_map_t map;
+  kg_index *view;
 } ngx_http_keygate_job_t;
 
 /* One key store, shared by every location that names its path. */
@@ -111,6 +174,27 @@ typedef struct {
   unsigned stale_said : 1; /* "answering 503" logged for this failure */
   ino_t foreign_wal;       /* PATH-wal of the replaced file (0: none) */
   ngx_http_keygate_job_t job;
+  /* one index per server */
+  unsigned writer : 1;         /* this worker is the elected writer */
+  unsigned reader_stale : 1;   /* a reader said "503: too old" */
+  ngx_msec_t max_staleness;    /* keygate_max_staleness, for readers */
+  ngx_http_keygate_map_t wmap; /* the writer's region: snap's index wview */
+  kg_index *wview;
+  ngx_uint_t wno;              /* its number */
+  ngx_http_keygate_map_t rmap; /* a reader's map of the published index */
+  kg_index *rview;
+  ngx_uint_t rno;
+  ngx_http_keygate_map_t nmap; /* the published account names */
+  ngx_uint_t nno;
+  const kg_snapshot *names_snap; /* the writer: names published of it, */
+  size_t names_count;            /* this many */
+  int64_t publish_said_ms;       /* the last "cannot publish" line */
+  /* The master's snapshot (or its index), once this worker stops deciding
+   * with it: kept, not freed, since freeing wipes it and so copies every
+   * page fork shares with the master; freed with the cycle. */
+  kg_snapshot *master_snap;
+  kg_index *master_index;
+  unsigned snap_is_master : 1; /* snap is the master's snapshot */
   /* failures, logged once and then once a minute */
   ngx_uint_t failures;   /* consecutive failed polls */
   ngx_uint_t unsaid;     /* failed polls since the last line */
@@ -187,6 +271,7 @@ static char *ngx_http_keygate_status(ngx_conf_t *cf, ngx_command_t *cmd,
                                      void *conf);
 static ngx_int_t ngx_http_keygate_init_process(ngx_cycle_t *cycle);
 static void ngx_http_keygate_exit_process(ngx_cycle_t *cycle);
+static void ngx_http_keygate_exit_master(ngx_cycle_t *cycle);
 
 static ngx_conf_enum_t ngx_http_keygate_query_keys_values[] = {
     {ngx_string("reject"), NGX_HTTP_KEYGATE_QUERY_REJECT},
@@ -261,7 +346,7 @@ ngx_module_t ngx_http_keygate_module = {NGX_MODULE_V1,
                                         NULL, /* init thread */
                                         NULL, /* exit thread */
                                         ngx_http_keygate_exit_process,
-                                        NULL, /* exit master */
+                                        ngx_http_keygate_exit_master,
                                         NGX_MODULE_V1_PADDING};
 
 /* Wait for a full load still running and drop what it made. */
@@ -275,6 +360,15 @@ static void ngx_http_keygate_job_reap(ngx_http_keygate_job_t *job) {
   job->snap = NULL;
   kg_store_close(job->store);
   job->store = NULL;
+  if (job->copy) {
+    kg_index_free(job->view);
+    job->view = NULL;
+    if (job->map.addr != NULL) {
+      (void)munmap(job->map.addr, job->map.len);
+      job->map.addr = NULL;
+      (void)unlink(job->tmp);
+    }
+  }
 }
 
 /* Free the snapshot current when the cycle goes (reload in the master,
@@ -284,8 +378,27 @@ static void ngx_http_keygate_db_cleanup(void *data) {
   ngx_http_keygate_job_reap(&db->job);
   kg_snapshot_free(db->snap);
   db->snap = NULL;
+  kg_snapshot_free(db->master_snap);
+  db->master_snap = NULL;
+  kg_index_free(db->master_index);
+  db->master_index = NULL;
   kg_store_close(db->store);
   db->store = NULL;
+  db->wview = NULL; /* freed with the snapshot */
+  if (db->wmap.addr != NULL) {
+    (void)munmap(db->wmap.addr, db->wmap.len);
+    db->wmap.addr = NULL;
+  }
+  kg_index_free(db->rview);
+  db->rview = NULL;
+  if (db->rmap.addr != NULL) {
+    (void)munmap(db->rmap.addr, db->rmap.len);
+    db->rmap.addr = NULL;
+  }
+  if (db->nmap.addr != NULL) {
+    (void)munmap(db->nmap.addr, db->nmap.len);
+    db->nmap.addr = NULL;
+  }
 }
 
 static void ngx_http_keygate_digester_cleanup(void *data) {
@@ -412,6 +525,9 @@ static ngx_int_t ngx_http_keygate_zone_init(ngx_shm_zone_t *zone, void *data) {
   }
   ngx_shmtx_lock(&shpool->mutex);
   db->generation = ++db->sh->generation;
+  if (db->sh->owner == 0) {
+    db->sh->owner = ngx_pid; /* the master: names the shared files */
+  }
   ngx_shmtx_unlock(&shpool->mutex);
   return NGX_OK;
 }
@@ -493,6 +609,7 @@ static char *ngx_http_keygate_db(ngx_conf_t *cf, ngx_command_t *cmd,
                        &db->path, err);
     return NGX_CONF_ERROR;
   }
+  db->snap_is_master = 1;
   db->fresh_ms = ngx_http_keygate_now_ms();
   db->seen_seq = kg_snapshot_seq(db->snap);
   db->seen_epoch = kg_snapshot_epoch(db->snap);
@@ -651,12 +768,490 @@ static void ngx_http_keygate_check_shm(ngx_http_keygate_db_t *db) {
 /* ---- refresh (workers) ------------------------------------------------- */
 
 static void ngx_http_keygate_refresh(ngx_event_t *ev);
+static ngx_msec_t
+ngx_http_keygate_next_poll(const ngx_http_keygate_main_conf_t *mcf);
 
 /* What an operator does about a store a worker cannot read: the store's own
  * line says what is wrong; this says what happens and what to do. */
 #define NGX_HTTP_KEYGATE_FIX                                                   \
   "fix or restore the store (run 'keygate keys list --db %V' to see the "      \
   "store's own error); the worker reloads it by itself once it reads"
+
+/* ---- one index per server (workers) ----------------------------------- */
+
+/*
+ * Every worker decides with one index, held once per server in a file the
+ * workers map MAP_SHARED (docs/server.md, "One index per server"). One
+ * worker, the writer (elected in the store's zone: its pid and its last
+ * poll), reads the store as a worker did before: it applies the changed
+ * keys in place, now on the region, so each change goes through the
+ * region's generation counter (a seqlock), and it copies a full load into
+ * a new file, renamed into place and published by its number in the zone.
+ * The other workers, the readers, open no store: they map the published
+ * file, decide under the seqlock, and answer 503 when the writer's last
+ * confirmation is older than keygate_max_staleness, when it refuses the
+ * store, or when the table is mid-change for too long (a writer that died
+ * there). A reader that finds the writer gone, or its last poll older than
+ * three keygate_refresh, takes its place and loads the store whole into a
+ * new file: it never writes a region another process wrote.
+ */
+
+static void ngx_http_keygate_unmap(ngx_http_keygate_map_t *m) {
+  if (m->addr != NULL) {
+    (void)munmap(m->addr, m->len);
+  }
+  m->addr = NULL;
+  m->len = 0;
+}
+
+/* PATH-KIND.OWNER.N (KIND: index or names), with ".tmp" when tmp. 0, or
+ * -1 when the name does not fit. */
+static int ngx_http_keygate_file(const ngx_http_keygate_db_t *db,
+                                 const char *kind, ngx_uint_t no, int tmp,
+                                 char *out, size_t cap) {
+  const ngx_pid_t owner = db->sh != NULL ? db->sh->owner : 0;
+  const int n =
+      snprintf(out, cap, "%s-%s.%ld.%lu%s", (const char *)db->path.data, kind,
+               (long)owner, (unsigned long)no, tmp ? ".tmp" : "");
+  return n > 0 && (size_t)n < cap ? 0 : -1;
+}
+
+/* Map the file at path (read-only, or read-write when writable), all of
+ * it. NGX_OK, or NGX_ERROR with errno set. */
+static ngx_int_t ngx_http_keygate_map_file(const char *path, int writable,
+                                           ngx_http_keygate_map_t *m) {
+  const int fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+  if (fd < 0) {
+    return NGX_ERROR;
+  }
+  struct stat sb;
+  void *addr = MAP_FAILED;
+  if (fstat(fd, &sb) == 0 && sb.st_size > 0) {
+    addr =
+        mmap(NULL, (size_t)sb.st_size,
+             writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
+  } else if (fstat(fd, &sb) == 0) {
+    errno = EINVAL; /* an empty file: nothing was published in it */
+  }
+  const int saved = errno;
+  (void)close(fd);
+  if (addr == MAP_FAILED) {
+    errno = saved;
+    return NGX_ERROR;
+  }
+  m->addr = addr;
+  m->len = (size_t)sb.st_size;
+  return NGX_OK;
+}
+
+/* The thread of a copy: write job->src into a new file job->tmp (room
+ * reserved first: a full disk is an error here, never a SIGBUS later),
+ * then map it again for the writer's changes (the copy's pages leave this
+ * process's resident set: a worker holds only the pages it touches) and
+ * attach the view. */
+static void ngx_http_keygate_region_write(ngx_http_keygate_job_t *job) {
+  const size_t bytes = kg_index_region_bytes(job->src);
+  const int fd = open(job->tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    (void)snprintf(job->err, sizeof job->err,
+                   "cannot create the shared index %s: %s; let the user "
+                   "nginx runs its workers as write the store's folder",
+                   job->tmp, strerror(errno));
+    return;
+  }
+  int rc = posix_fallocate(fd, 0, (off_t)bytes);
+  void *mem = MAP_FAILED;
+  if (rc == 0) {
+    mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    rc = mem == MAP_FAILED ? errno : 0;
+  }
+  (void)close(fd);
+  if (rc != 0) {
+    (void)snprintf(job->err, sizeof job->err,
+                   "cannot make the shared index %s (%zu bytes): %s%s",
+                   job->tmp, bytes, strerror(rc),
+                   rc == ENOSPC ? "; the disk holding the store is full: free "
+                                  "space, the writer retries by itself"
+                                : "");
+    (void)unlink(job->tmp);
+    return;
+  }
+  const kg_status st = kg_index_copy_into(job->src, mem, bytes);
+  (void)munmap(mem, bytes);
+  if (st != KG_OK) {
+    (void)snprintf(job->err, sizeof job->err,
+                   "cannot copy the index into %s: %s", job->tmp,
+                   kg_status_str(st));
+    (void)unlink(job->tmp);
+    return;
+  }
+  if (ngx_http_keygate_map_file(job->tmp, 1, &job->map) != NGX_OK) {
+    (void)snprintf(job->err, sizeof job->err, "cannot map %s: %s", job->tmp,
+                   strerror(errno));
+    (void)unlink(job->tmp);
+    return;
+  }
+  if (kg_index_attach(job->map.addr, job->map.len, &job->view) != KG_OK) {
+    (void)snprintf(job->err, sizeof job->err,
+                   "%s does not hold a whole index after the copy", job->tmp);
+    ngx_http_keygate_unmap(&job->map);
+    (void)unlink(job->tmp);
+  }
+}
+
+/* A reader: map the published index number no (when it is not the one
+ * mapped). Keeps the old mapping when the new one cannot be had (the
+ * caller sees rno != no and answers 503). */
+static void ngx_http_keygate_map_index(ngx_http_keygate_db_t *db,
+                                       ngx_uint_t no) {
+  char name[NGX_MAX_PATH];
+  ngx_http_keygate_map_t m = {NULL, 0};
+  kg_index *view = NULL;
+  if (no == 0 ||
+      ngx_http_keygate_file(db, "index", no, 0, name, sizeof name) != 0 ||
+      ngx_http_keygate_map_file(name, 0, &m) != NGX_OK) {
+    return; /* unlinked meanwhile: a newer one is published */
+  }
+  if (kg_index_attach(m.addr, m.len, &view) != KG_OK) {
+    ngx_http_keygate_unmap(&m);
+    return;
+  }
+  kg_index_free(db->rview);
+  ngx_http_keygate_unmap(&db->rmap);
+  db->rview = view;
+  db->rmap = m;
+  db->rno = no;
+}
+
+/* A reader: map the published names number no. */
+static void ngx_http_keygate_map_names(ngx_http_keygate_db_t *db,
+                                       ngx_uint_t no) {
+  char name[NGX_MAX_PATH];
+  ngx_http_keygate_map_t m = {NULL, 0};
+  if (no == 0 ||
+      ngx_http_keygate_file(db, "names", no, 0, name, sizeof name) != 0 ||
+      ngx_http_keygate_map_file(name, 0, &m) != NGX_OK) {
+    return;
+  }
+  const ngx_http_keygate_names_head_t *h = m.addr;
+  if (m.len < sizeof *h || h->magic != NGX_HTTP_KEYGATE_NAMES_MAGIC ||
+      h->count > (m.len - sizeof *h) / sizeof(ngx_http_keygate_names_entry_t) ||
+      h->strings > m.len - sizeof *h -
+                       h->count * sizeof(ngx_http_keygate_names_entry_t)) {
+    ngx_http_keygate_unmap(&m);
+    return;
+  }
+  ngx_http_keygate_unmap(&db->nmap);
+  db->nmap = m;
+  db->nno = no;
+}
+
+/* A reader: the name of account id from the published names ("" with
+ * *len 0 when unknown). */
+static const char *ngx_http_keygate_names_find(ngx_http_keygate_db_t *db,
+                                               uint64_t id, size_t *len) {
+  *len = 0;
+  const ngx_uint_t no = __atomic_load_n(&db->sh->names_no, __ATOMIC_ACQUIRE);
+  if (no != db->nno) {
+    ngx_http_keygate_map_names(db, no);
+  }
+  const ngx_http_keygate_names_head_t *h = db->nmap.addr;
+  if (h == NULL) {
+    return NULL;
+  }
+  const ngx_http_keygate_names_entry_t *e = (const void *)(h + 1);
+  const char *strings = (const char *)(e + h->count);
+  size_t lo = 0, hi = (size_t)h->count;
+  while (lo < hi) {
+    const size_t mid = lo + (hi - lo) / 2;
+    if (e[mid].id < id) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  if (lo == h->count || e[lo].id != id ||
+      (uint64_t)e[lo].off + e[lo].len > h->strings) {
+    return NULL;
+  }
+  *len = e[lo].len;
+  return strings + e[lo].off;
+}
+
+/* The writer: publish its snapshot's account names when they changed (a
+ * new snapshot, or accounts added by a refresh): a new file, renamed into
+ * place, its number in the zone, the previous file unlinked. */
+static void ngx_http_keygate_publish_names(ngx_http_keygate_db_t *db) {
+  const size_t count = kg_snapshot_account_count(db->snap);
+  if (db->sh == NULL ||
+      (db->names_snap == db->snap && db->names_count == count)) {
+    return;
+  }
+  size_t strings = 0;
+  for (size_t i = 0; i < count; i++) {
+    uint64_t id;
+    const char *name;
+    if (kg_snapshot_account_at(db->snap, i, &id, &name) == 0) {
+      strings += ngx_strlen(name);
+    }
+  }
+  const size_t bytes = sizeof(ngx_http_keygate_names_head_t) +
+                       count * sizeof(ngx_http_keygate_names_entry_t) + strings;
+  if (strings > UINT32_MAX) {
+    return;
+  }
+  u_char *buf = ngx_alloc(bytes, db->log);
+  if (buf == NULL) {
+    return;
+  }
+  ngx_http_keygate_names_head_t *h = (ngx_http_keygate_names_head_t *)buf;
+  ngx_http_keygate_names_entry_t *e = (ngx_http_keygate_names_entry_t *)(h + 1);
+  u_char *str = (u_char *)(e + count);
+  size_t off = 0;
+  for (size_t i = 0; i < count; i++) {
+    uint64_t id = 0;
+    const char *name = "";
+    (void)kg_snapshot_account_at(db->snap, i, &id, &name);
+    const size_t len = ngx_strlen(name);
+    e[i].id = id;
+    e[i].off = (uint32_t)off;
+    e[i].len = (uint32_t)len;
+    ngx_memcpy(str + off, name, len);
+    off += len;
+  }
+  h->magic = NGX_HTTP_KEYGATE_NAMES_MAGIC;
+  h->count = count;
+  h->strings = strings;
+
+  ngx_slab_pool_t *shpool = (ngx_slab_pool_t *)db->zone->shm.addr;
+  ngx_shmtx_lock(&shpool->mutex);
+  const ngx_uint_t no = ++db->sh->next_no;
+  ngx_shmtx_unlock(&shpool->mutex);
+  char tmp[NGX_MAX_PATH], name[NGX_MAX_PATH];
+  int ok = ngx_http_keygate_file(db, "names", no, 1, tmp, sizeof tmp) == 0 &&
+           ngx_http_keygate_file(db, "names", no, 0, name, sizeof name) == 0;
+  if (ok) {
+    const int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    ok = fd >= 0 && write(fd, buf, bytes) == (ssize_t)bytes;
+    if (fd >= 0) {
+      ok = close(fd) == 0 && ok;
+    }
+    ok = ok && rename(tmp, name) == 0;
+    if (!ok) {
+      ngx_log_error(NGX_LOG_ERR, db->log, ngx_errno,
+                    "keygate: cannot write the account names %s; readers "
+                    "leave $keygate_account empty for new accounts until "
+                    "it can: let the user nginx runs its workers as write "
+                    "the store's folder, and free space on its disk",
+                    tmp);
+      (void)unlink(tmp);
+    }
+  }
+  ngx_free(buf);
+  if (!ok) {
+    return;
+  }
+  ngx_uint_t old = 0;
+  ngx_shmtx_lock(&shpool->mutex);
+  if (db->sh->writer == ngx_pid) {
+    old = db->sh->names_no;
+    __atomic_store_n(&db->sh->names_no, no, __ATOMIC_RELEASE);
+  } else {
+    old = no; /* no longer the writer: this file is nobody's */
+  }
+  ngx_shmtx_unlock(&shpool->mutex);
+  if (old != 0 &&
+      ngx_http_keygate_file(db, "names", old, 0, name, sizeof name) == 0) {
+    (void)unlink(name);
+  }
+  db->names_snap = db->snap;
+  db->names_count = count;
+}
+
+/* The writer, after a copy: publish its region (renamed into place, the
+ * number in the zone; the previous file unlinked: readers that map it keep
+ * it until they map the new one). */
+static void ngx_http_keygate_publish_index(ngx_http_keygate_db_t *db) {
+  char tmp[NGX_MAX_PATH], name[NGX_MAX_PATH];
+  if (ngx_http_keygate_file(db, "index", db->wno, 1, tmp, sizeof tmp) != 0 ||
+      ngx_http_keygate_file(db, "index", db->wno, 0, name, sizeof name) != 0) {
+    return;
+  }
+  if (rename(tmp, name) != 0) {
+    ngx_log_error(NGX_LOG_ERR, db->log, ngx_errno,
+                  "keygate: cannot rename %s into place; readers answer 503 "
+                  "until the writer publishes an index",
+                  tmp);
+    return;
+  }
+  ngx_slab_pool_t *shpool = (ngx_slab_pool_t *)db->zone->shm.addr;
+  ngx_uint_t old;
+  ngx_shmtx_lock(&shpool->mutex);
+  if (db->sh->writer == ngx_pid) {
+    old = db->sh->index_no;
+    __atomic_store_n(&db->sh->index_no, db->wno, __ATOMIC_RELEASE);
+  } else {
+    old = db->wno;
+  }
+  ngx_shmtx_unlock(&shpool->mutex);
+  if (old != 0 &&
+      ngx_http_keygate_file(db, "index", old, 0, name, sizeof name) == 0) {
+    (void)unlink(name);
+  }
+  ngx_log_error(NGX_LOG_NOTICE, db->log, 0,
+                "keygate: published the shared index of \"%V\" (%uz keys, "
+                "change sequence %L, %uz MiB)",
+                &db->path, kg_index_count(db->wview),
+                (long long)kg_snapshot_seq(db->snap), db->wmap.len >> 20);
+}
+
+/* 1 when the writer's snapshot is its published region. */
+static int ngx_http_keygate_on_region(const ngx_http_keygate_db_t *db) {
+  return db->snap != NULL && db->wview != NULL &&
+         kg_snapshot_index(db->snap) == db->wview && db->sh != NULL &&
+         __atomic_load_n(&db->sh->index_no, __ATOMIC_ACQUIRE) == db->wno;
+}
+
+/* The writer, after every poll: its heartbeat, and what readers need to
+ * decide (the time its published index last matched the store; whether it
+ * refuses the store). The confirmation moves only while the published
+ * index is the one it changes. */
+static void ngx_http_keygate_writer_say(ngx_http_keygate_db_t *db) {
+  if (db->sh == NULL || !db->writer) {
+    return;
+  }
+  const int on_region = ngx_http_keygate_on_region(db);
+  ngx_slab_pool_t *shpool = (ngx_slab_pool_t *)db->zone->shm.addr;
+  ngx_shmtx_lock(&shpool->mutex);
+  if (db->sh->writer == ngx_pid) {
+    db->sh->beat_ms = ngx_http_keygate_now_ms();
+    __atomic_store_n(&db->sh->refused, db->refused ? 1 : 0, __ATOMIC_RELEASE);
+    if (on_region) { /* what the published file holds, confirmed then */
+      __atomic_store_n(&db->sh->confirmed_ms, db->fresh_ms, __ATOMIC_RELEASE);
+    }
+  }
+  ngx_shmtx_unlock(&shpool->mutex);
+}
+
+/* Stop being the writer (another took over, or this worker exits): drop
+ * the snapshot, the region and the connection; the files stay for the
+ * readers until the new writer publishes its own. */
+static void ngx_http_keygate_drop_writer(ngx_http_keygate_db_t *db) {
+  db->writer = 0;
+  db->reader_stale = db->stale_said;
+  if (db->snap_is_master && db->master_snap == NULL) {
+    db->master_snap = db->snap;
+  } else {
+    kg_snapshot_free(db->snap);
+  }
+  db->snap = NULL;
+  db->snap_is_master = 0;
+  db->wview = NULL; /* freed with the snapshot */
+  ngx_http_keygate_unmap(&db->wmap);
+  db->wno = 0;
+  kg_store_close(db->store);
+  db->store = NULL;
+  db->names_snap = NULL;
+  db->names_count = 0;
+}
+
+/* Who writes: this worker keeps the role, or takes it from a writer that
+ * is gone (killed: it never said so), has not polled for
+ * NGX_HTTP_KEYGATE_WRITER_BEATS keygate_refresh (stuck), or runs an older
+ * configuration (a reload's old workers); a worker of an older
+ * configuration never takes it. Sets db->writer; returns the pid of the
+ * writer it took over from when it just took the role (0 for none), or
+ * -1 when nothing changed. */
+static ngx_pid_t ngx_http_keygate_elect(ngx_http_keygate_main_conf_t *mcf,
+                                        ngx_http_keygate_db_t *db) {
+  if (db->sh == NULL) {
+    db->writer = 1;
+    return -1;
+  }
+  const int64_t now = ngx_http_keygate_now_ms();
+  ngx_slab_pool_t *shpool = (ngx_slab_pool_t *)db->zone->shm.addr;
+  ngx_http_keygate_shared_t *sh = db->sh;
+  ngx_pid_t from = -1;
+  int mine;
+  ngx_shmtx_lock(&shpool->mutex);
+  const ngx_pid_t w = sh->writer;
+  mine = w == ngx_pid;
+  if (!mine && sh->writer_generation <= db->generation &&
+      (w == 0 || sh->writer_generation < db->generation ||
+       now - sh->beat_ms >
+           (int64_t)(NGX_HTTP_KEYGATE_WRITER_BEATS * mcf->refresh) ||
+       (kill(w, 0) != 0 && errno == ESRCH))) {
+    sh->writer = ngx_pid;
+    sh->writer_generation = db->generation;
+    sh->beat_ms = now;
+    mine = 1;
+    from = w;
+  }
+  ngx_shmtx_unlock(&shpool->mutex);
+  if (mine && !db->writer) {
+    db->writer = 1;
+    return from < 0 ? 0 : from;
+  }
+  if (!mine && db->writer) {
+    ngx_log_error(NGX_LOG_NOTICE, db->log, 0,
+                  "keygate: another worker (pid %P) writes the shared index "
+                  "of \"%V\" now; this one reads it",
+                  w, &db->path);
+    ngx_http_keygate_drop_writer(db);
+  }
+  return -1;
+}
+
+/* A reader's poll: no store connection; map the published index (requests
+ * do it too), say once when the shared keys get too old and when they are
+ * fresh again. */
+static void ngx_http_keygate_reader_poll(ngx_http_keygate_db_t *db) {
+  if (db->snap != NULL) {
+    /* the master's snapshot: a reader decides with the shared index only */
+    if (db->snap_is_master && db->master_snap == NULL) {
+      db->master_snap = db->snap;
+    } else {
+      kg_snapshot_free(db->snap);
+    }
+    db->snap = NULL;
+    db->snap_is_master = 0;
+  }
+  kg_store_close(db->store);
+  db->store = NULL;
+  if (db->sh == NULL) {
+    return;
+  }
+  const ngx_uint_t no = __atomic_load_n(&db->sh->index_no, __ATOMIC_ACQUIRE);
+  if (no != db->rno) {
+    ngx_http_keygate_map_index(db, no);
+  }
+  if (__atomic_load_n(&db->sh->refused, __ATOMIC_ACQUIRE)) {
+    return; /* 503, and the writer's alert says why and what to do */
+  }
+  const int64_t confirmed =
+      __atomic_load_n(&db->sh->confirmed_ms, __ATOMIC_ACQUIRE);
+  const int64_t now = ngx_http_keygate_now_ms();
+  const int fresh = db->rview != NULL && db->rno == no &&
+                    confirmed + (int64_t)db->max_staleness > now;
+  db->fresh_ms = db->rview != NULL ? confirmed : 0;
+  if (!fresh && !db->reader_stale && db->rview != NULL) {
+    db->reader_stale = 1;
+    ngx_log_error(NGX_LOG_ERR, db->log, 0,
+                  "keygate: the shared keys of \"%V\" were last confirmed by "
+                  "the writer worker (pid %P) %L s ago, over "
+                  "keygate_max_staleness (%M s): answering 503 "
+                  "service_unavailable until it confirms them again; the "
+                  "writer's own lines say why (" NGX_HTTP_KEYGATE_FIX ")",
+                  &db->path, db->sh->writer,
+                  (long long)((now - confirmed) / 1000),
+                  db->max_staleness / 1000, &db->path);
+  } else if (fresh && db->reader_stale) {
+    db->reader_stale = 0;
+    ngx_log_error(NGX_LOG_NOTICE, db->log, 0,
+                  "keygate: the shared keys of \"%V\" are fresh again",
+                  &db->path);
+  }
+}
 
 /* Bring this worker's view of the shared zone up to date: adopt a newer
  * sequence another worker served for the same epoch. */
@@ -703,9 +1298,16 @@ static void ngx_http_keygate_slot_set(ngx_http_keygate_main_conf_t *mcf,
   if (db->sh == NULL || ngx_worker >= NGX_MAX_PROCESSES) {
     return;
   }
-  const int64_t until = db->snap != NULL && !db->refused
-                            ? db->fresh_ms + (int64_t)mcf->max_staleness
-                            : 0;
+  int64_t until = db->snap != NULL && !db->refused
+                      ? db->fresh_ms + (int64_t)mcf->max_staleness
+                      : 0;
+  if (db->snap == NULL && db->rview != NULL &&
+      db->rno == __atomic_load_n(&db->sh->index_no, __ATOMIC_ACQUIRE) &&
+      !__atomic_load_n(&db->sh->refused, __ATOMIC_ACQUIRE)) {
+    /* deciding with the shared index: until its confirmation is too old */
+    until = __atomic_load_n(&db->sh->confirmed_ms, __ATOMIC_ACQUIRE) +
+            (int64_t)mcf->max_staleness;
+  }
   ngx_slab_pool_t *shpool = (ngx_slab_pool_t *)db->zone->shm.addr;
   ngx_http_keygate_slot_t *slot = &db->sh->slot[ngx_worker];
   ngx_shmtx_lock(&shpool->mutex);
@@ -902,6 +1504,11 @@ static int ngx_http_keygate_foreign_wal(ngx_http_keygate_main_conf_t *mcf,
 /* The thread of a full load: open the path afresh and load it whole. */
 static void *ngx_http_keygate_job_run(void *arg) {
   ngx_http_keygate_job_t *job = arg;
+  if (job->copy) {
+    ngx_http_keygate_region_write(job);
+    __atomic_store_n(&job->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+  }
   job->store = NULL;
   job->snap = NULL;
   if (kg_store_open_peppered(job->path, KG_STORE_READONLY, job->pepper,
@@ -919,8 +1526,11 @@ static void *ngx_http_keygate_job_run(void *arg) {
 static void ngx_http_keygate_job_start(ngx_http_keygate_main_conf_t *mcf,
                                        ngx_http_keygate_db_t *db) {
   ngx_http_keygate_job_t *job = &db->job;
-  kg_store_close(db->store);
-  db->store = NULL;
+  if (!job->copy) {
+    kg_store_close(db->store);
+    db->store = NULL;
+  }
+  job->err[0] = '\0';
   job->path = (const char *)db->path.data;
   job->pepper = db->pepper;
   job->done = 0;
@@ -936,12 +1546,93 @@ static void ngx_http_keygate_job_start(ngx_http_keygate_main_conf_t *mcf,
     return;
   }
   ngx_log_error(NGX_LOG_WARN, db->log, rc,
-                "keygate: cannot start a thread to load \"%V\"; loading it "
+                "keygate: cannot start a thread to %s \"%V\"; doing it "
                 "while requests wait",
-                &db->path);
+                job->copy ? "copy the index of" : "load", &db->path);
   (void)ngx_http_keygate_job_run(job);
   job->running = 0;
   (void)mcf;
+}
+
+static void ngx_http_keygate_job_finish(ngx_http_keygate_main_conf_t *mcf,
+                                        ngx_http_keygate_db_t *db);
+
+/* A copy finished: the writer's snapshot now decides with the region (its
+ * heap index is freed), which is renamed into place and published. */
+static void ngx_http_keygate_copy_finish(ngx_http_keygate_main_conf_t *mcf,
+                                         ngx_http_keygate_db_t *db) {
+  ngx_http_keygate_job_t *job = &db->job;
+  job->copy = 0;
+  if (job->view == NULL) {
+    const int64_t now = ngx_http_keygate_now_ms();
+    if (now - db->publish_said_ms >= 60000 || db->publish_said_ms == 0) {
+      db->publish_said_ms = now;
+      ngx_log_error(NGX_LOG_ERR, db->log, 0,
+                    "keygate: cannot publish the shared index of \"%V\": %s; "
+                    "the other workers answer 503 service_unavailable once "
+                    "the index they have is older than keygate_max_staleness",
+                    &db->path, job->err);
+    }
+    return;
+  }
+  if (!db->writer || db->snap == NULL ||
+      kg_snapshot_index(db->snap) != job->src) {
+    kg_index_free(job->view);
+    job->view = NULL;
+    ngx_http_keygate_unmap(&job->map);
+    (void)unlink(job->tmp);
+    return;
+  }
+  const ngx_http_keygate_map_t oldmap = db->wmap;
+  kg_index *old = kg_snapshot_set_index(db->snap, job->view);
+  if (db->snap_is_master && db->master_index == NULL) {
+    db->master_index = old; /* shared with the master: left as it is */
+  } else {
+    kg_index_free(old);
+  }
+  if (oldmap.addr != NULL) {
+    (void)munmap(oldmap.addr, oldmap.len);
+  }
+  db->wview = job->view;
+  db->wmap = job->map;
+  db->wno = job->no;
+  job->view = NULL;
+  job->map.addr = NULL;
+  job->map.len = 0;
+  db->publish_said_ms = 0;
+  ngx_http_keygate_publish_index(db);
+  ngx_http_keygate_writer_say(db);
+  (void)mcf;
+}
+
+/* The writer, after a poll that confirmed its snapshot: when the snapshot
+ * is not its published region (the master's at the start, or a full load),
+ * copy it into a new file on a thread. */
+static void ngx_http_keygate_maybe_copy(ngx_http_keygate_main_conf_t *mcf,
+                                        ngx_http_keygate_db_t *db) {
+  ngx_http_keygate_job_t *job = &db->job;
+  if (!db->writer || db->sh == NULL || job->running || db->snap == NULL ||
+      db->refused || db->failures > 0 || ngx_http_keygate_on_region(db)) {
+    return;
+  }
+  ngx_slab_pool_t *shpool = (ngx_slab_pool_t *)db->zone->shm.addr;
+  ngx_shmtx_lock(&shpool->mutex);
+  const ngx_uint_t no = ++db->sh->next_no;
+  ngx_shmtx_unlock(&shpool->mutex);
+  if (ngx_http_keygate_file(db, "index", no, 1, job->tmp, sizeof job->tmp) !=
+      0) {
+    return;
+  }
+  job->copy = 1;
+  job->no = no;
+  job->src = kg_snapshot_index(db->snap);
+  job->view = NULL;
+  job->map.addr = NULL;
+  job->map.len = 0;
+  ngx_http_keygate_job_start(mcf, db);
+  if (!job->running) {
+    ngx_http_keygate_job_finish(mcf, db);
+  }
 }
 
 /* A full load finished: swap it in, unless it is older than what was
@@ -954,6 +1645,10 @@ static void ngx_http_keygate_job_finish(ngx_http_keygate_main_conf_t *mcf,
     job->running = 0;
   }
   job->done = 0;
+  if (job->copy) {
+    ngx_http_keygate_copy_finish(mcf, db);
+    return;
+  }
   kg_store *store = job->store;
   kg_snapshot *fresh = job->snap;
   job->store = NULL;
@@ -973,7 +1668,18 @@ static void ngx_http_keygate_job_finish(ngx_http_keygate_main_conf_t *mcf,
   }
   kg_snapshot *old = db->snap;
   db->snap = fresh;
-  kg_snapshot_free(old);
+  if (db->snap_is_master && db->master_snap == NULL) {
+    db->master_snap = old; /* shared with the master: left as it is */
+  } else {
+    kg_snapshot_free(old);
+  }
+  db->snap_is_master = 0;
+  if (db->wview != NULL) {
+    /* old's index was the region: readers keep the published file until
+     * the copy of this snapshot replaces it */
+    db->wview = NULL;
+    ngx_http_keygate_unmap(&db->wmap);
+  }
   ngx_log_error(NGX_LOG_NOTICE, db->log, 0,
                 "keygate: loaded \"%V\": %uz keys, change sequence %L",
                 &db->path, kg_index_count(kg_snapshot_index(fresh)),
@@ -989,9 +1695,41 @@ static void ngx_http_keygate_poll(ngx_http_keygate_main_conf_t *mcf,
   ngx_http_keygate_job_t *job = &db->job;
   if (job->running) {
     if (__atomic_load_n(&job->done, __ATOMIC_ACQUIRE)) {
-      ngx_http_keygate_job_finish(mcf, db);
+      if (db->writer) {
+        ngx_http_keygate_job_finish(mcf, db);
+      } else {
+        ngx_http_keygate_job_reap(job);
+      }
     }
     return;
+  }
+  const ngx_pid_t from = ngx_http_keygate_elect(mcf, db);
+  if (!db->writer) {
+    ngx_http_keygate_reader_poll(db);
+    return;
+  }
+  if (from >= 0) {
+    /* A new writer never changes a region another process wrote (it may
+     * have died in the middle of a change): it builds its own from its
+     * snapshot (the master's, as a new worker has it, brought up to date
+     * by sequence) or, without one, from the store read whole. Until then
+     * it decides with the published index, as a reader. */
+    /* one "answering 503" line per worker and episode, whatever its role */
+    db->stale_said = db->reader_stale;
+    db->reader_stale = 0;
+    if (db->snap == NULL) {
+      db->opened = 1;
+      db->fresh_ms = __atomic_load_n(&db->sh->confirmed_ms, __ATOMIC_ACQUIRE);
+      ngx_http_keygate_set_stale_at(mcf, db);
+    }
+    if (from > 0) {
+      ngx_log_error(NGX_LOG_NOTICE, db->log, 0,
+                    "keygate: this worker now writes the shared index of "
+                    "\"%V\" in place of pid %P (gone, silent for %ui "
+                    "keygate_refresh, or of an older configuration)%s",
+                    &db->path, from, (ngx_uint_t)NGX_HTTP_KEYGATE_WRITER_BEATS,
+                    db->snap == NULL ? "; loading the store whole" : "");
+    }
   }
   if (db->store == NULL) {
     if (ngx_http_keygate_foreign_wal(mcf, db)) {
@@ -1103,8 +1841,14 @@ static ngx_int_t ngx_http_keygate_init_process(ngx_cycle_t *cycle) {
   for (ngx_uint_t i = 0; i < mcf->dbs.nelts; i++) {
     ngx_http_keygate_db_t *db = dbs[i];
     db->log = cycle->log;
+    db->max_staleness = mcf->max_staleness;
     ngx_http_keygate_set_stale_at(mcf, db);
     ngx_http_keygate_poll(mcf, db);
+    ngx_http_keygate_maybe_copy(mcf, db);
+    ngx_http_keygate_writer_say(db);
+    if (db->writer && db->snap != NULL) {
+      ngx_http_keygate_publish_names(db);
+    }
     ngx_http_keygate_slot_set(mcf, db);
   }
   mcf->timer.handler = ngx_http_keygate_refresh;
@@ -1112,7 +1856,7 @@ static ngx_int_t ngx_http_keygate_init_process(ngx_cycle_t *cycle) {
   mcf->timer.log = cycle->log;
   mcf->timer.cancelable = 1; /* a shutting-down worker does not wait for it */
   ngx_time_update();
-  ngx_add_timer(&mcf->timer, mcf->refresh);
+  ngx_add_timer(&mcf->timer, ngx_http_keygate_next_poll(mcf));
   return NGX_OK;
 }
 
@@ -1127,9 +1871,62 @@ static void ngx_http_keygate_exit_process(ngx_cycle_t *cycle) {
   }
   ngx_http_keygate_db_t **dbs = mcf->dbs.elts;
   for (ngx_uint_t i = 0; i < mcf->dbs.nelts; i++) {
-    ngx_http_keygate_slot_clear(dbs[i]);
-    ngx_http_keygate_job_reap(&dbs[i]->job);
+    ngx_http_keygate_db_t *db = dbs[i];
+    ngx_http_keygate_slot_clear(db);
+    ngx_http_keygate_job_reap(&db->job);
+    if (db->sh != NULL && db->writer) {
+      /* leave the role: the next poll of another worker takes it */
+      ngx_slab_pool_t *shpool = (ngx_slab_pool_t *)db->zone->shm.addr;
+      ngx_shmtx_lock(&shpool->mutex);
+      if (db->sh->writer == ngx_pid) {
+        db->sh->writer = 0;
+      }
+      ngx_shmtx_unlock(&shpool->mutex);
+    }
   }
+}
+
+/* The master, when it stops: the shared files it named go with it. */
+static void ngx_http_keygate_exit_master(ngx_cycle_t *cycle) {
+  ngx_http_keygate_main_conf_t *mcf =
+      ngx_http_cycle_get_module_main_conf(cycle, ngx_http_keygate_module);
+  if (mcf == NULL) {
+    return;
+  }
+  ngx_http_keygate_db_t **dbs = mcf->dbs.elts;
+  for (ngx_uint_t i = 0; i < mcf->dbs.nelts; i++) {
+    ngx_http_keygate_db_t *db = dbs[i];
+    char name[NGX_MAX_PATH];
+    if (db->sh == NULL || db->sh->owner != ngx_pid) {
+      continue;
+    }
+    if (db->sh->index_no != 0 &&
+        ngx_http_keygate_file(db, "index", db->sh->index_no, 0, name,
+                              sizeof name) == 0) {
+      (void)unlink(name);
+    }
+    if (db->sh->names_no != 0 &&
+        ngx_http_keygate_file(db, "names", db->sh->names_no, 0, name,
+                              sizeof name) == 0) {
+      (void)unlink(name);
+    }
+  }
+}
+
+/* keygate_refresh, or 100 ms while a full load or a copy runs (pick it up
+ * soon after it ends) or a reader has no index yet (the first one is
+ * published soon after the start). */
+static ngx_msec_t
+ngx_http_keygate_next_poll(const ngx_http_keygate_main_conf_t *mcf) {
+  ngx_msec_t next = mcf->refresh;
+  ngx_http_keygate_db_t **dbs = mcf->dbs.elts;
+  for (ngx_uint_t i = 0; i < mcf->dbs.nelts; i++) {
+    const ngx_http_keygate_db_t *db = dbs[i];
+    if (db->job.running || (db->snap == NULL && db->rview == NULL)) {
+      next = next > 100 ? 100 : next;
+    }
+  }
+  return next;
 }
 
 static void ngx_http_keygate_refresh(ngx_event_t *ev) {
@@ -1137,19 +1934,20 @@ static void ngx_http_keygate_refresh(ngx_event_t *ev) {
   if (ngx_exiting || ngx_quit || ngx_terminate) {
     return;
   }
-  ngx_msec_t next = mcf->refresh;
   ngx_http_keygate_db_t **dbs = mcf->dbs.elts;
   for (ngx_uint_t i = 0; i < mcf->dbs.nelts; i++) {
     ngx_http_keygate_poll(mcf, dbs[i]);
-    ngx_http_keygate_slot_set(mcf, dbs[i]);
-    if (dbs[i]->job.running && next > 100) {
-      next = 100; /* pick up a full load soon after it ends */
+    ngx_http_keygate_maybe_copy(mcf, dbs[i]);
+    ngx_http_keygate_writer_say(dbs[i]);
+    if (dbs[i]->writer && dbs[i]->snap != NULL) {
+      ngx_http_keygate_publish_names(dbs[i]);
     }
+    ngx_http_keygate_slot_set(mcf, dbs[i]);
   }
   /* nginx's cached clock does not move while a handler runs: the next
    * poll is timed from the real one. */
   ngx_time_update();
-  ngx_add_timer(ev, next);
+  ngx_add_timer(ev, ngx_http_keygate_next_poll(mcf));
 }
 
 /* ---- responses -------------------------------------------------------- */
@@ -1443,6 +2241,64 @@ static ngx_int_t ngx_http_keygate_render_unavailable(void) {
 static int ngx_http_keygate_usable(const ngx_http_keygate_db_t *db) {
   return db->snap != NULL && !db->refused &&
          (ngx_msec_int_t)(db->stale_at - ngx_current_msec) > 0;
+}
+
+/* The index to decide with now, or NULL: answer 503. The writer's own
+ * snapshot (its region, or a heap index until the copy is published); a
+ * reader's (or a writer's still loading) the published shared index, mapped
+ * anew here when the writer has published another, while the writer's
+ * last confirmation is within keygate_max_staleness and it refuses no
+ * store. */
+static const kg_index *ngx_http_keygate_index_now(ngx_http_keygate_db_t *db) {
+  if (db->snap != NULL) {
+    return ngx_http_keygate_usable(db) ? kg_snapshot_index(db->snap) : NULL;
+  }
+  if (db->sh == NULL || __atomic_load_n(&db->sh->refused, __ATOMIC_ACQUIRE)) {
+    return NULL;
+  }
+  const ngx_uint_t no = __atomic_load_n(&db->sh->index_no, __ATOMIC_ACQUIRE);
+  if (no != db->rno) {
+    ngx_http_keygate_map_index(db, no);
+  }
+  if (db->rview == NULL || db->rno != no ||
+      __atomic_load_n(&db->sh->confirmed_ms, __ATOMIC_ACQUIRE) +
+              (int64_t)db->max_staleness <=
+          ngx_http_keygate_now_ms()) {
+    return NULL;
+  }
+  return db->rview;
+}
+
+/* kg_decide under the shared index's seqlock (index.h, "One writer, many
+ * readers"): kg_decide looks up with kg_index_lookup, so the module keeps
+ * kg_index_lookup_stable's protocol around the whole decision — an even
+ * generation before, the same one after (an acquire fence between): the
+ * decision was made on a table between two whole changes, else it is made
+ * again. 0, or -1 when no try saw a whole table (a writer that died in the
+ * middle of a change leaves the generation odd): decide nothing, 503. On
+ * an index that is not a region the generation is 0: one try. */
+#define NGX_HTTP_KEYGATE_TRIES 8
+#define NGX_HTTP_KEYGATE_SPINS 4096
+static int ngx_http_keygate_decide(const kg_checker *c, const kg_field *fields,
+                                   size_t n, kg_span target, int64_t now,
+                                   kg_decision *d) {
+  for (int t = 0; t < NGX_HTTP_KEYGATE_TRIES; t++) {
+    uint64_t g = kg_index_generation(c->index);
+    for (int spin = 0; (g & 1u) != 0 && spin < NGX_HTTP_KEYGATE_SPINS; spin++) {
+      ngx_cpu_pause();
+      g = kg_index_generation(c->index);
+    }
+    if ((g & 1u) != 0) {
+      break;
+    }
+    (void)kg_decide(c, fields, n, target, now, d);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (kg_index_generation(c->index) == g) {
+      return 0;
+    }
+  }
+  ngx_memzero(d, sizeof(*d));
+  return -1;
 }
 
 static ngx_int_t
@@ -1921,7 +2777,7 @@ static ngx_int_t ngx_http_keygate_post_read_handler(ngx_http_request_t *r) {
  * name is copied: the snapshot may be swapped before the log phase. */
 static void ngx_http_keygate_remember(ngx_http_request_t *r,
                                       ngx_http_keygate_ctx_t *ctx,
-                                      const ngx_http_keygate_db_t *db,
+                                      ngx_http_keygate_db_t *db,
                                       const kg_decision *d) {
   ctx->db = db;
   ctx->decision = d->decision;
@@ -1933,9 +2789,15 @@ static void ngx_http_keygate_remember(ngx_http_request_t *r,
   }
   ctx->found = 1;
   ctx->key_id = d->record.key_id;
-  const char *account = kg_snapshot_account(db->snap, d->record.account_id);
-  if (account != NULL) {
-    size_t len = ngx_strlen(account);
+  size_t len = 0;
+  const char *account = NULL;
+  if (db->snap != NULL) {
+    account = kg_snapshot_account(db->snap, d->record.account_id);
+    len = account != NULL ? ngx_strlen(account) : 0;
+  } else if (db->sh != NULL) {
+    account = ngx_http_keygate_names_find(db, d->record.account_id, &len);
+  }
+  if (account != NULL && len > 0) {
     ctx->account.data = ngx_pnalloc(r->pool, len);
     if (ctx->account.data != NULL) {
       ngx_memcpy(ctx->account.data, account, len);
@@ -1976,7 +2838,18 @@ static ngx_int_t ngx_http_keygate_access_handler(ngx_http_request_t *r) {
     }
     return NGX_OK;
   }
-  if (!ngx_http_keygate_usable(lcf->db)) {
+  const kg_index *idx = ngx_http_keygate_index_now(lcf->db);
+  kg_decision d;
+  int decided = -1;
+  if (idx != NULL) {
+    kg_field fields[NGX_HTTP_KEYGATE_MAX_FIELDS];
+    size_t n = ngx_http_keygate_fields(r, fields, NGX_HTTP_KEYGATE_MAX_FIELDS);
+    kg_span query = ngx_http_keygate_checked_target(r, ctx, lcf);
+    kg_checker checker = {lcf->policy, mcf->digester, idx};
+    decided = ngx_http_keygate_decide(&checker, fields, n, query,
+                                      (int64_t)ngx_time(), &d);
+  }
+  if (decided != 0) {
     /* Never decide with keys older than the server vouches for: no stale
      * allow, and no stale refusal either. */
     ctx->db = lcf->db;
@@ -1984,15 +2857,6 @@ static ngx_int_t ngx_http_keygate_access_handler(ngx_http_request_t *r) {
     ngx_http_finalize_request(r, ngx_http_keygate_send_unavailable(r, ctx));
     return NGX_DONE;
   }
-
-  kg_field fields[NGX_HTTP_KEYGATE_MAX_FIELDS];
-  size_t n = ngx_http_keygate_fields(r, fields, NGX_HTTP_KEYGATE_MAX_FIELDS);
-  kg_span query = ngx_http_keygate_checked_target(r, ctx, lcf);
-
-  kg_checker checker = {lcf->policy, mcf->digester,
-                        kg_snapshot_index(lcf->db->snap)};
-  kg_decision d;
-  kg_decide(&checker, fields, n, query, (int64_t)ngx_time(), &d);
   ngx_http_keygate_remember(r, ctx, lcf->db, &d);
 
   if (d.decision == KG_VALID) {

@@ -48,12 +48,13 @@ const kg_index *kg_snapshot_index(const kg_snapshot *snap) {
   return snap->index;
 }
 
-void kg_snapshot_set_index(kg_snapshot *snap, kg_index *idx) {
+kg_index *kg_snapshot_set_index(kg_snapshot *snap, kg_index *idx) {
   if (snap == NULL || idx == snap->index) {
-    return;
+    return NULL;
   }
-  kg_index_free(snap->index);
+  kg_index *old = snap->index;
   snap->index = idx;
+  return old;
 }
 
 size_t kg_snapshot_account_count(const kg_snapshot *snap) {

@@ -128,9 +128,12 @@ const kg_index *kg_snapshot_index(const kg_snapshot *snap);
 const char *kg_snapshot_account(const kg_snapshot *snap, uint64_t account_id);
 
 /*
- * kg_snapshot_set_index — make idx the snapshot's index: the old one is
- * freed and the snapshot owns idx from now on (kg_snapshot_free frees it
- * with kg_index_free, which leaves a region's memory alone). idx must hold
+ * kg_snapshot_set_index — make idx the snapshot's index and return the one
+ * it held, which the caller owns from now on (kg_index_free it, or keep
+ * it: a worker leaves the master's index unfreed, since freeing wipes it
+ * and so copies every page fork shared); the snapshot owns idx
+ * (kg_snapshot_free frees it with kg_index_free, which leaves a region's
+ * memory alone). idx must hold
  * exactly the snapshot's records: the nginx module copies a full load's
  * heap index into a shared file (kg_index_copy_into) and puts that
  * region's view here, so kg_store_refresh's puts and removes then go
@@ -138,7 +141,7 @@ const char *kg_snapshot_account(const kg_snapshot *snap, uint64_t account_id);
  * caller keeps the region's memory mapped as long as the snapshot lives.
  * The snapshot must not be in use by another thread meanwhile.
  */
-void kg_snapshot_set_index(kg_snapshot *snap, kg_index *idx);
+kg_index *kg_snapshot_set_index(kg_snapshot *snap, kg_index *idx);
 
 /*
  * kg_snapshot_account_count, kg_snapshot_account_at — the snapshot's
