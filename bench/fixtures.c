@@ -8,8 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <zlib.h>
-
 /* ---- randomness and keys ------------------------------------------------ */
 
 uint64_t fx_rand(uint64_t *state) {
@@ -36,25 +34,28 @@ const kg_key_policy *fx_policy(void) {
   return &policy;
 }
 
-static const char base62[] =
+/* Filler for header values: not keys. */
+static const char alnum[] =
     "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
+/* Key i: a fixed, reproducible random part from fx_rand, made into a key
+ * the one way keys are made (kg_key_compose). */
 void fx_key(uint64_t i, char out[FX_KEY_LEN + 1]) {
   uint64_t state = i * 0x2545f4914f6cdd1du + 1;
-  memcpy(out, "sk_live_", 8);
-  for (size_t k = 8; k < 40; k += 8) {
+  char body[KG_KEY_RANDOM_CHARS];
+  for (size_t k = 0; k < KG_KEY_RANDOM_CHARS; k += 8) {
     uint64_t r = fx_rand(&state);
     for (size_t j = 0; j < 8; j++) {
       /* 64 -> 62 has a small bias; these keys only need to be fixed. */
-      out[k + j] = base62[(r & 0xff) % 62];
+      body[k + j] = alnum[(r & 0xff) % 62];
       r >>= 8;
     }
   }
-  uLong crc = crc32(0L, (const Bytef *)out, 40);
-  if (!kg_base62_encode_u32(crc, out + 40, KG_KEY_CHECKSUM_CHARS)) {
-    fx_die("cannot encode a checksum");
+  size_t len = 0;
+  if (kg_key_compose(fx_policy(), body, out, FX_KEY_LEN + 1, &len) != KG_OK ||
+      len != FX_KEY_LEN) {
+    fx_die("cannot compose a key");
   }
-  out[FX_KEY_LEN] = '\0';
 }
 
 static kg_digester *make_digester(const unsigned char *pepper, size_t len) {
@@ -145,7 +146,7 @@ static void build_heads(void) {
     int n = snprintf(line, sizeof line, "%s-%02d:  \t", names[i % 5], i);
     head_put(FX_HEAD_HOSTILE, line, (size_t)n);
     for (int j = 0; j < 120; j++) {
-      line[j] = (char)((j % 17 == 16) ? '\t' : base62[(i * 7 + j) % 62]);
+      line[j] = (char)((j % 17 == 16) ? '\t' : alnum[(i * 7 + j) % 62]);
     }
     head_put(FX_HEAD_HOSTILE, line, 120);
     head_puts(FX_HEAD_HOSTILE, " \t\r\n");

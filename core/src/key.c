@@ -191,25 +191,51 @@ kg_status kg_random_base62(char *out, size_t n) {
   return KG_OK;
 }
 
+/* Prefix and checksum around the random part already at out[prefix_len]. */
+static void finish_key(const kg_key_policy *p, char *out, size_t *out_len) {
+  size_t len = kg_key_strict_len(p);
+  memcpy(out, p->prefix, p->prefix_len);
+  size_t body = p->prefix_len + KG_KEY_RANDOM_CHARS;
+  kg_base62_encode_u32(issue_crc(out, body), out + body, KG_KEY_CHECKSUM_CHARS);
+  out[len] = '\0';
+  *out_len = len;
+}
+
 kg_status kg_key_generate(const kg_key_policy *p, char *out, size_t cap,
                           size_t *out_len) {
   if (p == NULL || out == NULL || out_len == NULL) {
     return KG_E_ARGUMENT;
   }
-  size_t len = kg_key_strict_len(p);
-  if (cap < len + 1) {
+  if (cap < kg_key_strict_len(p) + 1) {
     return KG_E_BUFFER_TOO_SMALL;
   }
-  memcpy(out, p->prefix, p->prefix_len);
   kg_status s = kg_random_base62(out + p->prefix_len, KG_KEY_RANDOM_CHARS);
   if (s != KG_OK) {
     OPENSSL_cleanse(out, cap);
     return s;
   }
-  size_t body = p->prefix_len + KG_KEY_RANDOM_CHARS;
-  kg_base62_encode_u32(issue_crc(out, body), out + body, KG_KEY_CHECKSUM_CHARS);
-  out[len] = '\0';
-  *out_len = len;
+  finish_key(p, out, out_len);
+  return KG_OK;
+}
+
+kg_status kg_key_compose(const kg_key_policy *p,
+                         const char body[KG_KEY_RANDOM_CHARS], char *out,
+                         size_t cap, size_t *out_len) {
+  if (p == NULL || body == NULL || out == NULL || out_len == NULL) {
+    return KG_E_ARGUMENT;
+  }
+  if (cap < kg_key_strict_len(p) + 1) {
+    return KG_E_BUFFER_TOO_SMALL;
+  }
+  for (size_t i = 0; i < KG_KEY_RANDOM_CHARS; i++) {
+    unsigned char c = (unsigned char)body[i];
+    if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
+          (c >= 'a' && c <= 'z'))) {
+      return KG_E_ARGUMENT;
+    }
+  }
+  memmove(out + p->prefix_len, body, KG_KEY_RANDOM_CHARS);
+  finish_key(p, out, out_len);
   return KG_OK;
 }
 

@@ -381,6 +381,47 @@ static void generated_keys_are_always_valid_and_distinct(void **state) {
   free(all);
 }
 
+/* kg_key_compose: the key of a given random part, sealed as the test's
+ * own reference (zlib's crc32, base62 written here) seals it; generated
+ * keys are composed from their own random part. */
+static void composed_keys_are_the_given_body_sealed(void **state) {
+  (void)state;
+  kg_key_policy live = policy(KG_KEY_STRICT, "sk_live_");
+  static const char body[] = "0123456789ABCDEFGHIJKLMNOPQRSTuv";
+  char out[KLEN + 1];
+  size_t len = 0;
+  assert_int_equal(kg_key_compose(&live, body, out, sizeof out, &len), KG_OK);
+  assert_int_equal(len, KLEN);
+  assert_memory_equal(out, "sk_live_", 8);
+  assert_memory_equal(out + 8, body, 32);
+  char ref[KLEN];
+  memcpy(ref, out, KLEN);
+  ref_seal(ref, KLEN);
+  assert_memory_equal(ref, out, KLEN);
+  assert_int_equal(kg_key_check(&live, out, len), KG_OK);
+  for (int n = 0; n < 100; n++) {
+    char gen[KLEN + 1];
+    char again[KLEN + 1];
+    size_t glen = 0;
+    assert_int_equal(kg_key_generate(&live, gen, sizeof gen, &glen), KG_OK);
+    assert_int_equal(kg_key_compose(&live, gen + 8, again, sizeof again, &glen),
+                     KG_OK);
+    assert_string_equal(again, gen);
+  }
+  /* a body byte that is not base62, a buffer without room: refused */
+  char bad[32];
+  memcpy(bad, body, 32);
+  for (int c = 0; c < 256; c++) {
+    bad[17] = (char)c;
+    int b62 = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
+              (c >= 'a' && c <= 'z');
+    assert_int_equal(kg_key_compose(&live, bad, out, sizeof out, &len),
+                     b62 ? KG_OK : KG_E_ARGUMENT);
+  }
+  assert_int_equal(kg_key_compose(&live, body, out, KLEN, &len),
+                   KG_E_BUFFER_TOO_SMALL);
+}
+
 static void generated_keys_follow_the_policy_prefix(void **state) {
   (void)state;
   static const char *const prefixes[] = {"sk_test_", "a", "abcdefghijklmnop"};
@@ -669,6 +710,7 @@ int main(void) {
       T(prefix_policy_checks_characters_and_prefix),
       T(hints_show_prefix_stars_and_last_four),
       T(hints_of_generated_keys_hide_the_middle),
+      T(composed_keys_are_the_given_body_sealed),
       T(hint_of_a_very_long_key_still_fits),
       T(hint_with_the_longest_prefix_fits_hint_max),
       T(hint_needs_room_for_the_nul),

@@ -81,6 +81,19 @@ KG_API kg_status kg_key_generate(const kg_key_policy *p, char *out, size_t cap,
                                  size_t *out_len);
 
 /*
+ * kg_key_compose — the strict key under p whose random part is body
+ * (KG_KEY_RANDOM_CHARS base62 characters): prefix, body, checksum, NUL, in
+ * out (capacity cap); sets *out_len. kg_key_generate is this with a body
+ * from the CSPRNG; a caller with its own source (a benchmark's fixed,
+ * reproducible keys) uses it so that every key is made one way. Returns
+ * KG_OK, KG_E_BUFFER_TOO_SMALL, or KG_E_ARGUMENT (a NULL argument, or a
+ * body byte that is not base62).
+ */
+KG_API kg_status kg_key_compose(const kg_key_policy *p,
+                                const char body[KG_KEY_RANDOM_CHARS], char *out,
+                                size_t cap, size_t *out_len);
+
+/*
  * kg_key_hint — the display form of a key, safe for logs: the policy's
  * prefix when the key starts with it, "****", and the key's last four
  * characters ("sk_live_****Ab3x"), shown only when at least 12 characters
