@@ -1668,6 +1668,7 @@ static void ngx_http_keygate_job_finish(ngx_http_keygate_main_conf_t *mcf,
   }
   kg_snapshot *old = db->snap;
   db->snap = fresh;
+  db->names_snap = NULL; /* a new snapshot: publish its names anew */
   if (db->snap_is_master && db->master_snap == NULL) {
     db->master_snap = old; /* shared with the master: left as it is */
   } else {
