@@ -45,6 +45,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -194,6 +195,7 @@ typedef struct {
    * page fork shares with the master; freed with the cycle. */
   kg_snapshot *master_snap;
   kg_index *master_index;
+  const char *took_why;        /* why this worker took the writer's role */
   unsigned snap_is_master : 1; /* snap is the master's snapshot */
   /* failures, logged once and then once a minute */
   ngx_uint_t failures;   /* consecutive failed polls */
@@ -511,6 +513,53 @@ static int64_t ngx_http_keygate_now_ms(void) {
  * this configuration's db, data the previous configuration's (a reload:
  * the zone and what it says live on). Either way the configuration gets a
  * new generation: keygate_status counts only the workers of the newest. */
+/* A new server (a fresh zone, in the master): remove the shared files a
+ * master that no longer runs left beside the store (killed -9: it could
+ * not remove them), PATH-index.PID.N and PATH-names.PID.N (and .tmp). A
+ * pid that runs (another server on the same store) keeps its files. */
+static void ngx_http_keygate_sweep(const ngx_http_keygate_db_t *db) {
+  char dir[NGX_MAX_PATH];
+  const char *path = (const char *)db->path.data;
+  const char *slash = strrchr(path, '/');
+  if (slash == NULL || (size_t)(slash - path) + 1 > sizeof dir) {
+    return;
+  }
+  const size_t dlen = slash == path ? 1 : (size_t)(slash - path);
+  ngx_memcpy(dir, path, dlen);
+  dir[dlen] = '\0';
+  const char *base = slash + 1;
+  const size_t blen = ngx_strlen(base);
+  DIR *d = opendir(dir);
+  if (d == NULL) {
+    return;
+  }
+  const struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    const char *n = e->d_name;
+    if (ngx_strncmp(n, base, blen) != 0 ||
+        (ngx_strncmp(n + blen, "-index.", 7) != 0 &&
+         ngx_strncmp(n + blen, "-names.", 7) != 0)) {
+      continue;
+    }
+    char *end = NULL;
+    const long pid = strtol(n + blen + 7, &end, 10);
+    if (pid <= 0 || end == NULL || *end != '.' || pid == (long)ngx_pid ||
+        kill((pid_t)pid, 0) == 0 || errno != ESRCH) {
+      continue;
+    }
+    char full[NGX_MAX_PATH];
+    const int len = snprintf(full, sizeof full, "%s/%s",
+                             dlen == 1 && dir[0] == '/' ? "" : dir, n);
+    if (len > 0 && (size_t)len < sizeof full && unlink(full) == 0) {
+      ngx_log_error(NGX_LOG_NOTICE, db->log, 0,
+                    "keygate: removed %s, left by a server that no longer "
+                    "runs",
+                    full);
+    }
+  }
+  (void)closedir(d);
+}
+
 static ngx_int_t ngx_http_keygate_zone_init(ngx_shm_zone_t *zone, void *data) {
   ngx_http_keygate_db_t *db = zone->data;
   ngx_http_keygate_db_t *odb = data;
@@ -525,10 +574,14 @@ static ngx_int_t ngx_http_keygate_zone_init(ngx_shm_zone_t *zone, void *data) {
   }
   ngx_shmtx_lock(&shpool->mutex);
   db->generation = ++db->sh->generation;
-  if (db->sh->owner == 0) {
+  const int fresh = db->sh->owner == 0;
+  if (fresh) {
     db->sh->owner = ngx_pid; /* the master: names the shared files */
   }
   ngx_shmtx_unlock(&shpool->mutex);
+  if (fresh) {
+    ngx_http_keygate_sweep(db);
+  }
   return NGX_OK;
 }
 
@@ -1176,11 +1229,21 @@ static ngx_pid_t ngx_http_keygate_elect(ngx_http_keygate_main_conf_t *mcf,
   ngx_shmtx_lock(&shpool->mutex);
   const ngx_pid_t w = sh->writer;
   mine = w == ngx_pid;
-  if (!mine && sh->writer_generation <= db->generation &&
-      (w == 0 || sh->writer_generation < db->generation ||
-       now - sh->beat_ms >
-           (int64_t)(NGX_HTTP_KEYGATE_WRITER_BEATS * mcf->refresh) ||
-       (kill(w, 0) != 0 && errno == ESRCH))) {
+  const char *why = NULL;
+  if (!mine && sh->writer_generation <= db->generation) {
+    if (w == 0) {
+      why = "none, or it left";
+    } else if (sh->writer_generation < db->generation) {
+      why = "a worker of an older configuration";
+    } else if (kill(w, 0) != 0 && errno == ESRCH) {
+      why = "gone: killed or crashed";
+    } else if (now - sh->beat_ms >
+               (int64_t)(NGX_HTTP_KEYGATE_WRITER_BEATS * mcf->refresh)) {
+      why = "stuck: silent for more than 3 keygate_refresh";
+    }
+  }
+  if (why != NULL) {
+    db->took_why = why;
     sh->writer = ngx_pid;
     sh->writer_generation = db->generation;
     sh->beat_ms = now;
@@ -1726,10 +1789,11 @@ static void ngx_http_keygate_poll(ngx_http_keygate_main_conf_t *mcf,
     if (from > 0) {
       ngx_log_error(NGX_LOG_NOTICE, db->log, 0,
                     "keygate: this worker now writes the shared index of "
-                    "\"%V\" in place of pid %P (gone, silent for %ui "
-                    "keygate_refresh, or of an older configuration)%s",
-                    &db->path, from, (ngx_uint_t)NGX_HTTP_KEYGATE_WRITER_BEATS,
-                    db->snap == NULL ? "; loading the store whole" : "");
+                    "\"%V\" in place of pid %P (%s)%s",
+                    &db->path, from, db->took_why,
+                    db->snap == NULL ? "; loading the store whole"
+                                     : "; from its own snapshot, brought up "
+                                       "to date by sequence");
     }
   }
   if (db->store == NULL) {

@@ -4,7 +4,8 @@
 # that one elected worker, the writer, keeps up to date.
 #   1. the shared files: one PATH-index.OWNER.N and one PATH-names.OWNER.N
 #      beside the store, mode 0600; every worker fills $keygate_account
-#      from them; the master removes them when it stops;
+#      from them; the master removes them when it stops, and a new one
+#      those a master that no longer runs left;
 #   2. the writer killed -9 under a stream of requests: another worker
 #      takes its place within a bound, a key revoked before never answers
 #      200 again (watched by a second stream through the whole takeover),
@@ -74,8 +75,19 @@ wait_writer_other() {
 }
 
 # ---- 1. the shared files ---------------------------------------------------
+# What a master killed -9 left (a pid that runs no more) is removed at the
+# start; a running server's (pid 1 runs) is not.
+dead=4194303
+while kill -0 "$dead" 2>/dev/null; do dead=$((dead - 1)); done
+printf 'x' >"$DB-index.$dead.3"
+printf 'x' >"$DB-names.$dead.4.tmp"
+printf 'x' >"$DB-index.1.5"
 start_serve --workers 2 --refresh 200ms --max-staleness 2s
 master=$(cat "$T"/tmp/keygate-serve-*/nginx.pid)
+assert_eq "no no yes" \
+  "$([ -e "$DB-index.$dead.3" ] && echo yes || echo no) $([ -e "$DB-names.$dead.4.tmp" ] && echo yes || echo no) $([ -e "$DB-index.1.5" ] && echo yes || echo no)" \
+  "the files of a server that no longer runs are removed at the start, a running one's kept"
+rm -f "$DB-index.1.5"
 assert_eq 1 \
   "$(find "$T" -maxdepth 1 -name "keys.db-index.$master.*" | wc -l)" "one shared index beside the store"
 assert_eq 1 \
@@ -110,7 +122,7 @@ took_ms=$((($(date +%s%N) - killed_at) / 1000000))
 assert_eq 1 "$(($(printf '%s' "$new" | wc -c) > 0))" "another worker writes after the kill -9"
 assert_eq 1 "$((took_ms < 5000))" "... within 5 s (took ${took_ms} ms)"
 assert_eq 1 \
-  "$(grep -c "now writes the shared index of \".*keys.db\" in place of pid $old " "$LOG")" "the takeover is logged with the old writer's pid"
+  "$(grep -c "now writes the shared index of \".*keys.db\" in place of pid $old (gone: killed or crashed)" "$LOG")" "the takeover is logged with the old writer's pid and why"
 wait_for "K3, revoked while the writer was gone" "$K3" "401 invalid_api_key" 4
 wait_for "K4, created while the writer was gone" "$K4" "200 " 4
 all_answer "K3 refused by every worker" "$K3" 20 "401 invalid_api_key"
