@@ -1364,12 +1364,16 @@ static void ngx_http_keygate_slot_set(ngx_http_keygate_main_conf_t *mcf,
   int64_t until = db->snap != NULL && !db->refused
                       ? db->fresh_ms + (int64_t)mcf->max_staleness
                       : 0;
-  if (db->snap == NULL && db->rview != NULL &&
-      db->rno == __atomic_load_n(&db->sh->index_no, __ATOMIC_ACQUIRE) &&
-      !__atomic_load_n(&db->sh->refused, __ATOMIC_ACQUIRE)) {
-    /* deciding with the shared index: until its confirmation is too old */
-    until = __atomic_load_n(&db->sh->confirmed_ms, __ATOMIC_ACQUIRE) +
-            (int64_t)mcf->max_staleness;
+  const ngx_uint_t no = __atomic_load_n(&db->sh->index_no, __ATOMIC_ACQUIRE);
+  if (no != 0 && (db->snap == NULL || !db->refused) &&
+      !__atomic_load_n(&db->sh->refused, __ATOMIC_ACQUIRE) &&
+      ((db->rview != NULL && db->rno == no) || db->snap != NULL)) {
+    /* deciding with the shared index (index_now): until its confirmation
+     * is too old */
+    const int64_t shared =
+        __atomic_load_n(&db->sh->confirmed_ms, __ATOMIC_ACQUIRE) +
+        (int64_t)mcf->max_staleness;
+    until = shared > until ? shared : until;
   }
   ngx_slab_pool_t *shpool = (ngx_slab_pool_t *)db->zone->shm.addr;
   ngx_http_keygate_slot_t *slot = &db->sh->slot[ngx_worker];
@@ -2315,10 +2319,14 @@ static int ngx_http_keygate_usable(const ngx_http_keygate_db_t *db) {
  * last confirmation is within keygate_max_staleness and it refuses no
  * store. */
 static const kg_index *ngx_http_keygate_index_now(ngx_http_keygate_db_t *db) {
-  if (db->snap != NULL) {
-    return ngx_http_keygate_usable(db) ? kg_snapshot_index(db->snap) : NULL;
+  if (db->snap != NULL && ngx_http_keygate_usable(db)) {
+    return kg_snapshot_index(db->snap);
   }
-  if (db->sh == NULL || __atomic_load_n(&db->sh->refused, __ATOMIC_ACQUIRE)) {
+  /* A writer whose own snapshot is too old (a new worker that took the
+   * role with the master's snapshot while the store cannot be read) still
+   * has the published index, confirmed by the writer before it. */
+  if ((db->snap != NULL && db->refused) || db->sh == NULL ||
+      __atomic_load_n(&db->sh->refused, __ATOMIC_ACQUIRE)) {
     return NULL;
   }
   const ngx_uint_t no = __atomic_load_n(&db->sh->index_no, __ATOMIC_ACQUIRE);

@@ -8,11 +8,11 @@
 #      200 on its first request, and keygate serve's probe was the status
 #      location (its 200 is in the access log);
 #   2. the status answer: 200 and its JSON, no key data; 405 for POST;
-#   3. a worker that cannot serve: the store truncated and a worker killed
-#      -9 (the restarted one has only the master's snapshot, older than
-#      keygate_max_staleness): 503 with 1 of 2 serving, then 0 of 2 once
-#      the other's keys are too old too, and 200 again when the store is
-#      back;
+#   3. workers that cannot serve: the store truncated and a worker killed
+#      -9 (the restarted one decides with the shared index, as the other
+#      does: issue 13's one index per server): 2 of 2 serving, then 503 with
+#      0 of 2 once the shared keys are older than keygate_max_staleness,
+#      and 200 again when the store is back;
 #   4. from a client that is not on this host (made so with nginx's realip
 #      module and X-Real-IP), the path is an unknown one: 401 without a
 #      key, the API's 404 with one; keygate_status without a keygate_db
@@ -100,7 +100,7 @@ assert_eq "GET, HEAD" "$(resp_header allow)" "POST: allow"
 
 # ---- 3. a worker that cannot serve -----------------------------------------
 # The master's snapshot must be older than keygate_max_staleness (3 s), so
-# that a worker restarted now cannot serve it.
+# that a worker restarted now cannot serve it (it serves the shared index).
 while [ $(($(date +%s%N) - started)) -lt 3500000000 ]; do sleep 0.1; done
 cp "$DB" "$T/good.db"
 truncate -s 0 "$DB"
@@ -123,11 +123,11 @@ wait_status() {
   done
   assert_eq "$2" "$STATUS" "$1"
 }
-wait_status "a restarted worker without a store: 1 of 2 serve, 503" \
-  '503 {"ready":false,"workers":2,"serving":1}' 3
-assert_eq 1 "$(resp_header retry-after)" "503: retry-after"
+wait_status "a restarted worker without a store serves the shared keys: 2 of 2" \
+  '200 {"ready":true,"workers":2,"serving":2}' 3
 wait_status "past the bound: 0 of 2 serve" \
   '503 {"ready":false,"workers":2,"serving":0}' 5
+assert_eq 1 "$(resp_header retry-after)" "503: retry-after"
 mv "$T/good.db" "$DB" && rm -f "$DB-wal" "$DB-shm"
 wait_status "the store back: 200 again" \
   '200 {"ready":true,"workers":2,"serving":2}' 5
