@@ -219,10 +219,13 @@ finally:
     conn.close()
     os.kill(stuck, signal.SIGCONT)
 EOF
+# The writer's last confirmation came 0-1 s (one keygate_refresh) before
+# the stop, so the first 503 is due 1-2 s after it; the bounds leave room
+# for a busy machine, and still tell "at the bound" from "at once".
 first503=$(awk '$2 == 503 { print $1; exit }' "$T/stuck")
 assert_eq 1 "$(($(printf '%s' "$first503" | wc -c) > 0))" "a reader of a stuck writer answers 503"
 assert_eq 1 \
-  "$((${first503:-0} >= 900 && ${first503:-99999} <= 2600))" "... once the last confirmation is older than the bound (at ${first503:-none} ms)"
+  "$((${first503:-0} >= 500 && ${first503:-99999} <= 3000))" "... once the last confirmation is older than the bound (at ${first503:-none} ms)"
 assert_eq 0 \
   "$(awk 'NR > 1 && $2 != 200 && $2 != 503' "$T/stuck" | wc -l)" "... and only 200 or 503 meanwhile"
 assert_eq 200 \
