@@ -16,11 +16,55 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "cli.h"
 
 /* ---- errors ------------------------------------------------------------ */
+
+/* 1 for a byte of a key's token (RFC 7235 token68, as keys are). */
+static int key_char(unsigned char c) {
+  return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
+         (c >= 'a' && c <= 'z') || c == '-' || c == '.' || c == '_' ||
+         c == '~' || c == '+' || c == '/' || c == '=';
+}
+
+/*
+ * Mask every key in msg in place, as the hint rule has it (SPEC §1.4,
+ * docs/security.md §5): "sk_live_" or "sk_test_" (any case), then "****"
+ * and the last four characters when at least twelve follow the prefix,
+ * else "****" alone. A user who pastes a key where an id, a file or a name
+ * belongs gets an error line that does not repeat it.
+ */
+static void mask_keys(char *msg) {
+  static const char *const prefixes[] = {"sk_live_", "sk_test_"};
+  for (char *p = msg; *p != '\0'; p++) {
+    for (size_t k = 0; k < 2; k++) {
+      if (strncasecmp(p, prefixes[k], 8) != 0) {
+        continue;
+      }
+      char *tok = p + 8;
+      size_t n = 0;
+      while (key_char((unsigned char)tok[n])) {
+        n++;
+      }
+      if (n == 0) {
+        continue;
+      }
+      char tail[5] = "";
+      if (n >= 12) {
+        memcpy(tail, tok + n - 4, 4);
+      }
+      char masked[9];
+      int w = snprintf(masked, sizeof masked, "****%s", tail);
+      memmove(tok + w, tok + n, strlen(tok + n) + 1);
+      memcpy(tok, masked, (size_t)w);
+      p = tok + w - 1;
+      break;
+    }
+  }
+}
 
 int cli_error(int code, const char *cmd, const char *fmt, ...) {
   char msg[1024];
@@ -31,6 +75,7 @@ int cli_error(int code, const char *cmd, const char *fmt, ...) {
   // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  mask_keys(msg);
   if (cmd == NULL || cmd[0] == '\0') {
     fprintf(stderr, "keygate: %s\n", msg);
   } else {

@@ -12,6 +12,7 @@
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "internal.h"
@@ -43,6 +44,17 @@ static int is_alnum(char c) {
          (c >= 'a' && c <= 'z');
 }
 
+/* 1 when s holds a key's prefix ("sk_live_", "sk_test_", any case). */
+static int looks_like_a_key(const char *s) {
+  for (; *s != '\0'; s++) {
+    if (strncasecmp(s, "sk_live_", 8) == 0 ||
+        strncasecmp(s, "sk_test_", 8) == 0) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
 int kg_store_account_name_check(const char *name, char *err, size_t errcap) {
   if (name == NULL || name[0] == '\0') {
     return store_errf(err, errcap, "an account name must not be empty");
@@ -63,6 +75,12 @@ int kg_store_account_name_check(const char *name, char *err, size_t errcap) {
                         "account name may hold only letters, digits, '.', "
                         "'_' and '-'");
     }
+  }
+  if (looks_like_a_key(name)) {
+    return store_errf(
+        err, errcap,
+        "an account name must not look like a key (starting sk_live_ "
+        "or sk_test_ anywhere): names are printed whole in lists");
   }
   return 0;
 }
@@ -86,6 +104,11 @@ int kg_store_key_name_check(const char *name, char *err, size_t errcap) {
                         "(byte %zu is 0x%02x)",
                         i + 1, c);
     }
+  }
+  if (looks_like_a_key(name)) {
+    return store_errf(err, errcap,
+                      "a key name must not hold a key (sk_live_ or sk_test_ "
+                      "anywhere): names are printed whole in lists");
   }
   return 0;
 }

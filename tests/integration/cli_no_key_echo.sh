@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# cli_no_key_echo.sh — a key pasted where something else belongs (an id, a
+# file, a stray argument, an option's value, a name) is never repeated
+# whole in an error line: at most sk_live_****Ab3x (the hint rule); and a
+# name that holds a key is refused, since names are printed whole in lists.
+# Needs $KEYGATE (set by ctest).
+. "$(dirname "$0")/lib.sh"
+: "${KEYGATE:?set KEYGATE to the keygate program}"
+
+export KEYGATE_DB=$TMP/keys.db
+"$KEYGATE" accounts create acme >/dev/null
+KEY=$("$KEYGATE" keys create --account acme --name ci)
+SECRET=${KEY#sk_live_}
+HINT="sk_live_****${KEY: -4}"
+
+# pasted: WHAT STATUS ARGS... — the command exits STATUS, its output holds
+# no part of the key beyond the hint, and the hint is there.
+pasted() {
+  local what=$1 status=$2
+  shift 2
+  assert_exit "$status" "$what" -- "$KEYGATE" "$@"
+  assert_not_contains "${SECRET:0:20}" "$(cat "$TMP/out" "$TMP/err")" "$what: the key"
+  assert_contains "$HINT" "$(cat "$TMP/err")" "$what: its hint names it"
+}
+pasted "keys delete KEY" 2 keys delete "$KEY"
+pasted "keys deactivate KEY" 2 keys deactivate "$KEY"
+pasted "keys rotate KEY" 2 keys rotate "$KEY"
+pasted "check KEY" 2 check "$KEY"
+pasted "load --key=KEY (an abbreviation of --keys)" 2 load http://127.0.0.1:9/ --key="$KEY"
+pasted "serve --bogus=KEY" 2 serve --bogus="$KEY"
+pasted "keys create --account KEY" 2 keys create --account "$KEY" --name x
+
+# names that hold a key are refused (they would be listed whole)
+assert_exit 2 "accounts create KEY" -- "$KEYGATE" accounts create "$KEY"
+assert_contains "must not look like a key" "$(cat "$TMP/err")" "accounts create KEY: why"
+assert_not_contains "${SECRET:0:20}" "$(cat "$TMP/err")" "accounts create KEY: the key"
+assert_exit 2 "keys create --name KEY" -- \
+  "$KEYGATE" keys create --account acme --name "mine: $KEY"
+assert_contains "must not hold a key" "$(cat "$TMP/err")" "keys create --name KEY: why"
+assert_exit 0 "keys list" -- "$KEYGATE" keys list
+assert_not_contains "${SECRET:0:20}" "$(cat "$TMP/out")" "keys list: no key"
+kg_done
