@@ -109,7 +109,7 @@ for e in base["baselines"]:
 json.dump(base, open(sys.argv[2], "w"), indent=2)
 PY
 cp "$tmp/cheaper.json" "$tmp/cheaper.orig.json"
-run hide CI=true KEYGATE_GATE_REBASELINE=1 -- --ops "$ops" --baseline "$tmp/cheaper.json" --rebaseline
+run hide CI=true KEYGATE_GATE_REBASELINE=1 -- --ops "$ops" --baseline "$tmp/cheaper.json"
 [ "$rc" -eq 1 ] || fail "a re-baseline hid a regression on a known toolchain (exit $rc)"
 grep -q "^bench-instructions: FAIL decide_valid: " "$tmp/hide.out" || fail "decide_valid not named"
 cmp -s "$tmp/cheaper.json" "$tmp/cheaper.orig.json" || fail "a failing re-baseline wrote the file"
@@ -125,6 +125,12 @@ run ok CI=true -- --ops "$ops" --baseline "$tmp/cheaper.json"
 [ "$rc" -eq 0 ] || fail "after --update-baseline the gate exited $rc"
 run drop -- --ops "$ops" --update-baseline --drop-others --baseline "$tmp/cheaper.json"
 [ "$(entries "$tmp/cheaper.json")" -eq 1 ] || fail "--drop-others kept another entry"
+
+# 7. --rebaseline with --ops is a usage error: a new entry measures every
+#    operation (it used to be ignored, and the failure named it as the fix).
+run both CI=true -- --ops "$ops" --baseline "$tmp/other.json" --rebaseline
+[ "$rc" -eq 2 ] || fail "--rebaseline --ops exited $rc, expected 2"
+grep -q "drop --ops" "$tmp/both.out" || fail "--rebaseline --ops does not say to drop --ops"
 
 echo "gate_fingerprint: ok (unknown toolchain: fails in CI, warns elsewhere;" \
   "re-baseline adds an entry and cannot hide a regression)"
