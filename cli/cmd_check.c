@@ -592,10 +592,11 @@ static int check_one(const kg_checker *checker, const check_state *st,
     }
   } else {
     kg_decision d;
-    kg_decide(checker, head.fields, head.nfields, head.target, o->now_t, &d);
+    const kg_status decided = kg_decide(checker, head.fields, head.nfields,
+                                        head.target, o->now_t, &d);
     print_decision(&d, &checker->policy, account_name(st, &d), o->realm,
                    request_id);
-    *refused = *refused || d.decision != KG_VALID;
+    *refused = *refused || decided != KG_VALID;
   }
   if (ps != KG_OK) {
     *stop = 1; /* where the next head starts is unknown */

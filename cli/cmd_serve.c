@@ -577,7 +577,14 @@ static void fill_values(const serve_opts *o, conf_values *v, const char *module,
   v->pepper_file = o->pepper_file; /* made absolute by cmd_serve */
   v->module = module;
   v->db = db;
+  /* "[::]:PORT" means every interface (docs/cli.md): nginx's listen on
+   * [::] is IPv6 only unless told otherwise. */
+  static char any6[sizeof o->listen_buf + 16];
   v->listen = o->listen;
+  if (strncmp(o->listen, "[::]:", 5) == 0) {
+    snprintf(any6, sizeof any6, "%s ipv6only=off", o->listen);
+    v->listen = any6;
+  }
   v->upstream = o->upstream;
   v->prefix = prefix;
   v->log_dir = log_dir;

@@ -29,6 +29,10 @@ assert_eq "listen 127.0.0.1:18090;" "$(conf_line '^ *listen ')" "--listen=:PORT"
 assert_exit 0 "--listen 0.0.0.0:PORT" -- "$KEYGATE" serve --print-config "${MOD[@]}" \
   --db "$TMP/a.db" --listen 0.0.0.0:18091
 assert_eq "listen 0.0.0.0:18091;" "$(conf_line '^ *listen ')" "every interface when asked"
+assert_exit 0 "--listen [::]:PORT" -- "$KEYGATE" serve --print-config "${MOD[@]}" \
+  --db "$TMP/a.db" --listen '[::]:18092'
+assert_eq "listen [::]:18092 ipv6only=off;" "$(conf_line '^ *listen ')" \
+  "[::] is every interface, IPv4 too (nginx's default is IPv6 only)"
 assert_exit 0 "the default" -- "$KEYGATE" serve --print-config "${MOD[@]}" --db "$TMP/a.db"
 assert_eq "listen 127.0.0.1:8080;" "$(conf_line '^ *listen ')" "default 127.0.0.1:8080"
 for bad in : :0 :65536 :http 8080; do
