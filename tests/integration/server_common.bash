@@ -152,8 +152,3 @@ new_key() {
   "$KEYGATE" keys create --account "$1" --name "$2" --format tsv | cut -f1,2
 }
 
-# TRANSITIONAL (removed before this change lands): the old names, for
-# tests written while the helpers were being merged.
-check() { assert_eq "$3" "$2" "$1"; }
-check_match() { assert_match "$3" "$2" "$1"; }
-finish() { kg_done; }
