@@ -4,10 +4,11 @@
  * (keygate_pepper_file) alike.
  *
  * The format (docs/store.md, "The pepper"): the file's bytes, one trailing
- * newline removed, 32 to 64 bytes; `openssl rand -hex 32 > FILE` makes one
- * (64 characters of text). A file that group or others can read or write is
- * refused, as ssh refuses a private key. No byte of the file ever reaches
- * an error line.
+ * line end removed (LF or CRLF), 32 to 64 bytes; `openssl rand -hex 32 >
+ * FILE` makes one (64 characters of text). A file that group or others can
+ * read or write, or that belongs to a user other than the reader or root,
+ * is refused, as ssh refuses a private key. No byte of the file ever
+ * reaches an error line.
  */
 #define _POSIX_C_SOURCE 200809L /* O_CLOEXEC with -std=c11 */
 #include <errno.h>
@@ -27,8 +28,8 @@ void kg_pepper_wipe(kg_pepper *p) {
 
 /* How to make a pepper, for the error lines. */
 #define PEPPER_HOWTO                                                           \
-  "a pepper is 32 to 64 bytes: make one with 'openssl rand -hex 32 > FILE;"    \
-  " chmod 600 FILE'"
+  "a pepper is 32 to 64 bytes: make one with '(umask 077; openssl rand -hex"   \
+  " 32 > FILE)'"
 
 /* Read fd into buf until its end or cap bytes (*n = cap then: maybe
  * more). Returns 0, or -1 with errno. */
@@ -78,6 +79,15 @@ int kg_pepper_read_file(const char *path, kg_pepper *out, char *err,
                       "file that holds the pepper",
                       path);
   }
+  if (sb.st_uid != geteuid() && sb.st_uid != 0) {
+    close(fd);
+    return store_errf(err, errcap,
+                      "the pepper file %s belongs to uid %u, not to this "
+                      "user (uid %u) or root: that user could change it; "
+                      "run 'chown %u %s'",
+                      path, (unsigned)sb.st_uid, (unsigned)geteuid(),
+                      (unsigned)geteuid(), path);
+  }
   if ((sb.st_mode & 077) != 0) {
     close(fd);
     return store_errf(err, errcap,
@@ -85,9 +95,9 @@ int kg_pepper_read_file(const char *path, kg_pepper *out, char *err,
                       "%04o); run 'chmod 600 %s': a pepper is a secret",
                       path, (unsigned)(sb.st_mode & 07777), path);
   }
-  /* Room for the longest pepper, its newline and one byte more, so that a
-   * file too long is told from one that fits. */
-  unsigned char buf[KG_PEPPER_MAX + 2];
+  /* Room for the longest pepper, its line end (CR LF at most) and one byte
+   * more, so that a file too long is told from one that fits. */
+  unsigned char buf[KG_PEPPER_MAX + 3];
   size_t n = 0;
   const int rc = read_upto(fd, buf, sizeof buf, &n);
   const int e = errno;
@@ -99,6 +109,9 @@ int kg_pepper_read_file(const char *path, kg_pepper *out, char *err,
   }
   if (n > 0 && n < sizeof buf && buf[n - 1] == '\n') {
     n--;
+    if (n > 0 && buf[n - 1] == '\r') {
+      n--; /* saved on Windows: the same pepper as with LF */
+    }
   }
   if (n < KG_PEPPER_MIN || n > KG_PEPPER_MAX) {
     OPENSSL_cleanse(buf, sizeof buf);

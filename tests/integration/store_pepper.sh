@@ -173,8 +173,25 @@ assert_eq "keygate keys list: KEYGATE_PEPPER_FILE: the pepper file $TMP/open is 
   printf 'too short\n' >"$TMP/short"
 )
 run 2 "a pepper too short" -- "$KEYGATE" keys list --db "$DB" --pepper-file "$TMP/short"
-assert_eq "keygate keys list: the pepper file $TMP/short holds 9 bytes; a pepper is 32 to 64 bytes: make one with 'openssl rand -hex 32 > FILE; chmod 600 FILE'" \
+assert_eq "keygate keys list: the pepper file $TMP/short holds 9 bytes; a pepper is 32 to 64 bytes: make one with '(umask 077; openssl rand -hex 32 > FILE)'" \
   "$(cat "$TMP/err")" "too short: the line"
+# The same pepper saved with a CRLF line end (a Windows editor) is the same
+# pepper; a file of another user (not root) is refused: that user could
+# swap it (as ssh refuses a key file).
+(
+  umask 077
+  printf '%s\r\n' "$PEPPER" >"$TMP/crlf"
+  printf '%s\n' "$PEPPER" >"$TMP/theirs"
+)
+run 0 "a CRLF pepper file is the same pepper" -- \
+  "$KEYGATE" keys list --db "$DB" --pepper-file "$TMP/crlf"
+if [ "$(id -u)" = 0 ]; then
+  chown nobody "$TMP/theirs"
+  run 2 "a pepper file of another user" -- \
+    "$KEYGATE" keys list --db "$DB" --pepper-file "$TMP/theirs"
+  assert_contains "belongs to uid $(id -u nobody), not to this user (uid 0) or root" \
+    "$(cat "$TMP/err")" "another user's pepper file: the line"
+fi
 run 2 "no pepper file" -- "$KEYGATE" keys list --db "$DB" --pepper-file "$TMP/absent"
 assert_eq "keygate keys list: cannot read the pepper file $TMP/absent: No such file or directory" \
   "$(cat "$TMP/err")" "absent: the line"
