@@ -81,7 +81,8 @@ static int help(int argc, char **argv) {
     usage(stdout);
     return CLI_EXIT_OK;
   }
-  if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "version") == 0) {
+  if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "version") == 0 ||
+      strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
     usage(stdout);
     return CLI_EXIT_OK;
   }
@@ -117,8 +118,15 @@ int main(int argc, char **argv) {
   }
   if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0 ||
       strcmp(name, "version") == 0) {
+    if (argc > 2 &&
+        (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
+      printf("usage: keygate version (also -V, --version)\n"
+             "Prints keygate's version.\n");
+      return CLI_EXIT_OK;
+    }
     if (argc > 2) {
-      return cli_error(CLI_EXIT_USAGE, "version", "unexpected argument '%s'",
+      return cli_error(CLI_EXIT_USAGE, "version",
+                       "unexpected argument '%s'; see 'keygate version --help'",
                        argv[2]);
     }
     printf("keygate %s\n", KEYGATE_VERSION);

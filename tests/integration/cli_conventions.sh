@@ -189,4 +189,12 @@ for argv in "check --db $TMP/none.db" "keys list --db $TMP/none.db" \
   assert_eq 1 "$(wc -l <"$TMP/err")" "${a[0]} ${a[1]}: one line"
 done
 
+# help and version are commands too: --help exits 0 for them as well
+assert_exit 0 "help --help" -- "$KEYGATE" help --help
+assert_contains "usage: keygate" "$(cat "$TMP/out")" "help --help: the usage"
+assert_exit 0 "version --help" -- "$KEYGATE" version --help
+assert_contains "keygate version" "$(cat "$TMP/out")" "version --help: its usage"
+assert_exit 2 "version extra" -- "$KEYGATE" version extra
+assert_contains "see 'keygate version --help'" "$(cat "$TMP/err")" "version extra: the hint"
+
 kg_done
