@@ -196,6 +196,15 @@ static int nginx_time(const char *v) {
          (strcmp(v + digits, "ms") == 0 || strcmp(v + digits, "s") == 0);
 }
 
+/* Milliseconds of a time nginx_time accepts (NULL: dflt). */
+static long nginx_ms(const char *v, long dflt) {
+  if (v == NULL) {
+    return dflt;
+  }
+  long n = strtol(v, NULL, 10);
+  return strcmp(v + strspn(v, "0123456789"), "s") == 0 ? n * 1000 : n;
+}
+
 /* Take the one flag without a value, --print-config, out of argv. */
 static int take_print_config(int argc, char **argv, serve_opts *o) {
   int n = 1;
@@ -264,6 +273,22 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
     return cli_error(CLI_EXIT_USAGE, CMD,
                      "--refresh and --max-staleness take a time such as "
                      "500ms, 1s or 10s");
+  }
+  /* The module's bounds (keygate_refresh, keygate_max_staleness), said here
+   * by the flags' names rather than by nginx about a file of its own. */
+  const long refresh = nginx_ms(o->refresh, 1000);
+  const long staleness = nginx_ms(o->max_staleness, 10000);
+  /* (--print-config renders any time: nginx -t then judges it) */
+  if (!o->print_config && refresh < 100) {
+    return cli_error(CLI_EXIT_USAGE, CMD,
+                     "--refresh %s is too short: at least 100ms", o->refresh);
+  }
+  if (!o->print_config && staleness < 2 * refresh) {
+    return cli_error(CLI_EXIT_USAGE, CMD,
+                     "--max-staleness must be at least twice --refresh "
+                     "(%ld ms): a store is polled at least twice before "
+                     "the server stops answering from it",
+                     2 * refresh);
   }
   if (strcmp(o->workers, "auto") != 0) {
     char *end = NULL;
@@ -904,8 +929,9 @@ int cmd_serve(int argc, char **argv) {
   }
   char log_dir[PATH_MAX] = "";
   if (o.log_dir != NULL && absolute(o.log_dir, log_dir) != 0) {
-    return cli_error(CLI_EXIT_TROUBLE, CMD, "--log-dir %s: %s", o.log_dir,
-                     strerror(errno));
+    return cli_error(CLI_EXIT_TROUBLE, CMD,
+                     "--log-dir %s: %s; make it first (mkdir -p %s)", o.log_dir,
+                     strerror(errno), o.log_dir);
   }
   /* The pepper file's absolute path goes into the configuration; its
    * bytes never do (nginx's master reads the file). */

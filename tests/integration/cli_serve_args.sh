@@ -78,4 +78,17 @@ assert_exit 2 "--nginx not executable" -- "$KEYGATE" serve "${MOD[@]}" --db "$TM
 assert_eq "keygate serve: --nginx $TMP/module.so: not executable; give the path of the nginx program" \
   "$(cat "$TMP/err")" "--nginx not executable: the line"
 
+# the module's time bounds, said by the flags' names before nginx runs
+# (--print-config renders any time: nginx -t judges it, server_directives.sh)
+assert_exit 2 "--refresh 0s" -- "$KEYGATE" serve "${MOD[@]}" \
+  --db "$TMP/a.db" --refresh 0s
+assert_eq "keygate serve: --refresh 0s is too short: at least 100ms" \
+  "$(cat "$TMP/err")" "--refresh 0s: the line"
+assert_exit 2 "--max-staleness under twice --refresh" -- "$KEYGATE" serve \
+  "${MOD[@]}" --db "$TMP/a.db" --refresh 2s --max-staleness 3s
+assert_contains "--max-staleness must be at least twice --refresh (4000 ms)" \
+  "$(cat "$TMP/err")" "--max-staleness 3s: the line"
+assert_exit 0 "--refresh 100ms --max-staleness 200ms" -- "$KEYGATE" serve \
+  --print-config "${MOD[@]}" --db "$TMP/a.db" --refresh 100ms --max-staleness 200ms
+
 kg_done
