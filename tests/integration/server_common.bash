@@ -147,6 +147,47 @@ expect_ok() {
   assert_match "^\\{\"data\":\\[.*\\],\"count\":[0-9]+,\"request_id\":\"$rid\"\\}\$" "$(resp_body)" "$1: body"
 }
 
+# answer_of KEY — sets ANSWER to "STATUS CODE" of GET /api/v1/iocs with KEY
+# in X-API-Key, on a new connection (new connections spread over the
+# workers); CODE is the error code, empty for a 200.
+answer_of() {
+  send "GET /api/v1/iocs HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX-API-Key: $1\r\n\r\n"
+  ANSWER="$(resp_status) $(resp_body | sed -n 's/^{"error":{"code":"\([a-z_]*\)".*/\1/p')"
+}
+
+# wait_for_answer NAME KEY WANT [SECS] — poll (at most SECS, default 5)
+# until KEY answers WANT; one assertion.
+wait_for_answer() {
+  local name=$1 key=$2 want=$3 deadline
+  deadline=$(($(date +%s%N) + ${4:-5} * 1000000000))
+  while [ "$(date +%s%N)" -lt "$deadline" ]; do
+    answer_of "$key"
+    [ "$ANSWER" = "$want" ] && break
+    sleep 0.05
+  done
+  assert_eq "$want" "$ANSWER" "$name"
+}
+
+# never_ok NAME KEY N — N requests with KEY: none is answered 200.
+never_ok() {
+  local name=$1 key=$2 n=$3 ok200=0 _
+  for _ in $(seq 1 "$n"); do
+    answer_of "$key"
+    [ "${ANSWER%% *}" = 200 ] && ok200=$((ok200 + 1))
+  done
+  assert_eq 0 "$ok200" "$name: never 200 in $n requests"
+}
+
+# all_answer NAME KEY N WANT — N requests, every one WANT.
+all_answer() {
+  local name=$1 key=$2 n=$3 want=$4 agree=0 _
+  for _ in $(seq 1 "$n"); do
+    answer_of "$key"
+    [ "$ANSWER" = "$want" ] && agree=$((agree + 1))
+  done
+  assert_eq "$n" "$agree" "$name: $n of $n"
+}
+
 # new_key ACCOUNT NAME — create a key; prints "ID<TAB>KEY".
 new_key() {
   "$KEYGATE" keys create --account "$1" --name "$2" --format tsv | cut -f1,2

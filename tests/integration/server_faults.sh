@@ -23,44 +23,6 @@ IFS=$'\t' read -r ID4 K4 < <(new_key acme four)
 # The master's snapshot (taken at start) holds K4 as valid.
 start_serve --workers 2 --refresh 200ms --max-staleness 2s
 
-# answer_of KEY — "STATUS CODE" on a new connection (spread over workers).
-answer_of() {
-  send "GET /api/v1/iocs HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX-API-Key: $1\r\n\r\n"
-  ANSWER="$(resp_status) $(resp_body | sed -n 's/^{"error":{"code":"\([a-z_]*\)".*/\1/p')"
-}
-
-# wait_for NAME KEY WANT — poll (at most 4 s) until KEY answers WANT.
-wait_for() {
-  local name=$1 key=$2 want=$3 deadline
-  deadline=$(($(date +%s%N) + 4000000000))
-  while [ "$(date +%s%N)" -lt "$deadline" ]; do
-    answer_of "$key"
-    [ "$ANSWER" = "$want" ] && break
-    sleep 0.05
-  done
-  assert_eq "$want" "$ANSWER" "$name"
-}
-
-# never_ok NAME KEY N — N requests with KEY: none is answered 200.
-never_ok() {
-  local name=$1 key=$2 n=$3 ok200=0
-  for _ in $(seq 1 "$n"); do
-    answer_of "$key"
-    [ "${ANSWER%% *}" = 200 ] && ok200=$((ok200 + 1))
-  done
-  assert_eq 0 "$ok200" "$name: never 200 in $n requests"
-}
-
-# all_answer NAME KEY N WANT — N requests, every one WANT.
-all_answer() {
-  local name=$1 key=$2 n=$3 want=$4 agree=0
-  for _ in $(seq 1 "$n"); do
-    answer_of "$key"
-    [ "$ANSWER" = "$want" ] && agree=$((agree + 1))
-  done
-  assert_eq "$n" "$agree" "$name: $n of $n"
-}
-
 # copy_store SRC DST — a consistent copy of the live store (VACUUM INTO).
 copy_store() {
   rm -f "$2"
@@ -74,7 +36,7 @@ log_count() { grep -c -- "$1" "$LOG" || true; }
 
 # K4 is revoked after the start: the master's snapshot still holds it.
 "$KEYGATE" keys delete "$ID4" >/dev/null
-wait_for "K4 revoked" "$K4" "401 invalid_api_key"
+wait_for_answer "K4 revoked" "$K4" "401 invalid_api_key"
 all_answer "both workers revoked K4" "$K4" 10 "401 invalid_api_key"
 
 # ---- 1. rename-replace --------------------------------------------------
@@ -90,7 +52,7 @@ done
 assert_eq 1 \
   "$(log_count "cannot read the key store \"$DB\": $DB was replaced while $DB-wal still holds changes.*rm -f $DB-wal $DB-shm")" "a replacement beside the old -wal is refused, once (by the writer: the one worker that reads the store)"
 rm -f "$DB-wal" "$DB-shm"
-wait_for "replaced store: K1 revoked" "$K1" "401 invalid_api_key"
+wait_for_answer "replaced store: K1 revoked" "$K1" "401 invalid_api_key"
 all_answer "replaced store: K1 on every worker" "$K1" 10 "401 invalid_api_key"
 all_answer "replaced store: K2 still valid" "$K2" 5 "200 "
 never_ok "replaced store: K4" "$K4" 10
@@ -100,10 +62,10 @@ assert_eq 1 \
 # ---- 2. an older backup put back ----------------------------------------
 copy_store "$DB" "$T/backup.db" # K3 valid in the backup
 "$KEYGATE" keys delete "$ID3" >/dev/null
-wait_for "K3 revoked" "$K3" "401 invalid_api_key"
+wait_for_answer "K3 revoked" "$K3" "401 invalid_api_key"
 all_answer "K3 revoked on every worker" "$K3" 10 "401 invalid_api_key"
 mv "$T/backup.db" "$DB" && rm -f "$DB-wal" "$DB-shm"
-wait_for "older backup: refused" "$K2" "503 service_unavailable"
+wait_for_answer "older backup: refused" "$K2" "503 service_unavailable"
 all_answer "older backup: every answer 503" "$K2" 10 "503 service_unavailable"
 never_ok "older backup: K3 (valid in the backup)" "$K3" 20
 send "GET /api/v1/iocs HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX-API-Key: $K2\r\n\r\n"
@@ -126,19 +88,19 @@ all_answer "older backup after more writes: still 503" "$K5" 5 "503 service_unav
 "$KEYGATE" keys ack-restore >"$T/ack.out"
 assert_match "^accepted .*keys.db as it is now \\(change sequence [0-9]+\\)" "$(cat "$T/ack.out")" \
   "ack-restore says what it did"
-wait_for "after ack-restore: served again" "$K2" "200 "
+wait_for_answer "after ack-restore: served again" "$K2" "200 "
 all_answer "after ack-restore: K5 on every worker" "$K5" 10 "200 "
 # The documented price of the acknowledgement: K3 answers again.
 all_answer "after ack-restore: K3 as the backup says" "$K3" 5 "200 "
 "$KEYGATE" keys delete "$ID3" >/dev/null
-wait_for "K3 deleted anew" "$K3" "401 invalid_api_key"
+wait_for_answer "K3 deleted anew" "$K3" "401 invalid_api_key"
 
 # ---- 3. truncated, and a worker killed -9 meanwhile ---------------------
 copy_store "$DB" "$T/good.db"
 before=$(log_count 'keygate: cannot read the key store')
 mark=$(wc -l <"$LOG")
 truncate -s 0 "$DB"
-wait_for "truncated: 503 past the staleness bound" "$K2" "503 service_unavailable"
+wait_for_answer "truncated: 503 past the staleness bound" "$K2" "503 service_unavailable"
 all_answer "truncated: every answer 503" "$K2" 10 "503 service_unavailable"
 master=$(cat "$T"/tmp/keygate-serve-*/nginx.pid)
 worker=$(pgrep -P "$master" | head -n 1)
@@ -174,7 +136,7 @@ assert_eq 0 \
     sed -n 's/^.*\] \([0-9]*\)#.*$/\1/p' | sort | uniq -d | wc -l)" \
   "the 503s are announced once per worker"
 mv "$T/good.db" "$DB" && rm -f "$DB-wal" "$DB-shm"
-wait_for "put back: served again" "$K2" "200 "
+wait_for_answer "put back: served again" "$K2" "200 "
 all_answer "put back: K2 on every worker" "$K2" 10 "200 "
 never_ok "put back: K4" "$K4" 10
 assert_match 'keygate: the key store ".*keys.db" reads again after [0-9]+ s' "$(grep 'reads again after' "$LOG" | head -n 1)" \
@@ -185,11 +147,11 @@ copy_store "$DB" "$T/good.db"
 python3 -c 'import sys
 with open(sys.argv[1], "r+b") as f:
     f.write(b"garbage!" * 512)' "$DB"
-wait_for "garbage: 503 past the staleness bound" "$K2" "503 service_unavailable"
+wait_for_answer "garbage: 503 past the staleness bound" "$K2" "503 service_unavailable"
 never_ok "garbage: K4" "$K4" 10
 assert_eq 1 \
   "$(log_count 'is no longer an SQLite database; restore it from a backup')" "garbage: the cause is logged (by the writer)"
 mv "$T/good.db" "$DB" && rm -f "$DB-wal" "$DB-shm"
-wait_for "garbage put back: served again" "$K2" "200 "
+wait_for_answer "garbage put back: served again" "$K2" "200 "
 never_ok "garbage put back: K1" "$K1" 10
 kg_done

@@ -28,34 +28,6 @@ IFS=$'\t' read -r _ K1 < <(new_key acme one)
 IFS=$'\t' read -r ID2 K2 < <(new_key acme two)
 unset KEYGATE_PEPPER_FILE
 
-# answer_of KEY — "STATUS CODE" on a new connection (spread over workers).
-answer_of() {
-  send "GET /api/v1/iocs HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX-API-Key: $1\r\n\r\n"
-  ANSWER="$(resp_status) $(resp_body | sed -n 's/^{"error":{"code":"\([a-z_]*\)".*/\1/p')"
-}
-
-# wait_for NAME KEY WANT — poll (at most 5 s) until KEY answers WANT.
-wait_for() {
-  local name=$1 key=$2 want=$3 deadline
-  deadline=$(($(date +%s%N) + 5000000000))
-  while [ "$(date +%s%N)" -lt "$deadline" ]; do
-    answer_of "$key"
-    [ "$ANSWER" = "$want" ] && break
-    sleep 0.05
-  done
-  assert_eq "$want" "$ANSWER" "$name"
-}
-
-# all_answer NAME KEY N WANT — N requests, every one WANT.
-all_answer() {
-  local name=$1 key=$2 n=$3 want=$4 agree=0
-  for _ in $(seq 1 "$n"); do
-    answer_of "$key"
-    [ "$ANSWER" = "$want" ] && agree=$((agree + 1))
-  done
-  assert_eq "$n" "$agree" "$name: $n of $n"
-}
-
 log_count() { grep -c -- "$1" "$LOG" || true; }
 
 # ---- keygate serve refuses a wrong or missing pepper before nginx starts ---
@@ -94,9 +66,9 @@ all_answer "K1 on every worker" "$K1" 10 "200 "
 
 # Changes are seen while running, under the pepper.
 IFS=$'\t' read -r _ K3 < <(KEYGATE_PEPPER_FILE=$P new_key acme three)
-wait_for "a key made while running answers" "$K3" "200 "
+wait_for_answer "a key made while running answers" "$K3" "200 "
 KEYGATE_PEPPER_FILE=$P "$KEYGATE" keys delete "$ID2" >/dev/null
-wait_for "a key deleted while running is refused" "$K2" "401 invalid_api_key"
+wait_for_answer "a key deleted while running is refused" "$K2" "401 invalid_api_key"
 all_answer "K2 refused on every worker" "$K2" 10 "401 invalid_api_key"
 
 # ---- a store with another pepper put in its place -----------------------------
@@ -126,11 +98,11 @@ for _ in $(seq 1 20); do
   [ "${ANSWER%% *}" = 200 ] && OK200=$((OK200 + 1))
 done
 assert_eq 0 "$OK200" "its key never answers 200"
-wait_for "past keygate_max_staleness: 503" "$K1" "503 service_unavailable"
+wait_for_answer "past keygate_max_staleness: 503" "$K1" "503 service_unavailable"
 all_answer "every answer 503" "$KQ" 10 "503 service_unavailable"
 # The right store back: served again.
 mv "$T/good.db" "$DB" && rm -f "$DB-wal" "$DB-shm"
-wait_for "the right store back: K1 answers" "$K1" "200 "
+wait_for_answer "the right store back: K1 answers" "$K1" "200 "
 all_answer "K1 on every worker again" "$K1" 10 "200 "
 all_answer "K2 still refused" "$K2" 5 "401 invalid_api_key"
 stop_serve

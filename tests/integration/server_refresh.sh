@@ -11,13 +11,6 @@ IFS=$'\t' read -r ID1 K1 < <(new_key acme first)
 IFS=$'\t' read -r ID2 K2 < <(new_key acme second)
 start_serve --workers 2
 
-# answer_of KEY — "STATUS CODE" of one request with KEY on a new
-# connection (new connections spread over both workers); CODE is the error
-# code, empty for a 200.
-answer_of() {
-  send "GET /api/v1/iocs HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX-API-Key: $1\r\n\r\n"
-  ANSWER="$(resp_status) $(resp_body | sed -n 's/^{"error":{"code":"\([a-z_]*\)".*/\1/p')"
-}
 status_of() {
   answer_of "$1"
   echo "${ANSWER%% *}"

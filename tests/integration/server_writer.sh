@@ -27,34 +27,6 @@ IFS=$'\t' read -r ID1 K1 < <(new_key acme one)
 IFS=$'\t' read -r _ K2 < <(new_key acme two)
 IFS=$'\t' read -r ID3 K3 < <(new_key acme three)
 
-# answer_of KEY — "STATUS CODE" on a new connection (spread over workers).
-answer_of() {
-  send "GET /api/v1/iocs HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX-API-Key: $1\r\n\r\n"
-  ANSWER="$(resp_status) $(resp_body | sed -n 's/^{"error":{"code":"\([a-z_]*\)".*/\1/p')"
-}
-
-# wait_for NAME KEY WANT SECS — poll until KEY answers WANT (at most SECS).
-wait_for() {
-  local name=$1 key=$2 want=$3 deadline
-  deadline=$(($(date +%s%N) + $4 * 1000000000))
-  while [ "$(date +%s%N)" -lt "$deadline" ]; do
-    answer_of "$key"
-    [ "$ANSWER" = "$want" ] && break
-    sleep 0.05
-  done
-  assert_eq "$want" "$ANSWER" "$name"
-}
-
-# all_answer NAME KEY N WANT — N requests, every one WANT.
-all_answer() {
-  local name=$1 key=$2 n=$3 want=$4 agree=0
-  for _ in $(seq 1 "$n"); do
-    answer_of "$key"
-    [ "$ANSWER" = "$want" ] && agree=$((agree + 1))
-  done
-  assert_eq "$n" "$agree" "$name: $n of $n"
-}
-
 # writer — the pid of the worker that published the shared index last.
 writer() {
   grep 'keygate: published the shared index' "$LOG" | tail -n 1 |
@@ -101,7 +73,7 @@ assert_eq 10 \
 
 # ---- 2. the writer killed -9 under load -----------------------------------
 "$KEYGATE" keys delete "$ID1" >/dev/null
-wait_for "K1 revoked" "$K1" "401 invalid_api_key" 3
+wait_for_answer "K1 revoked" "$K1" "401 invalid_api_key" 3
 all_answer "K1 revoked on every worker" "$K1" 10 "401 invalid_api_key"
 python3 "$HERE/server_stream.py" "$PORT" "$K2" 100000 "$T/stream2" \
   "$T/stop" >/dev/null 2>&1 &
@@ -123,8 +95,8 @@ assert_eq 1 "$(($(printf '%s' "$new" | wc -c) > 0))" "another worker writes afte
 assert_eq 1 "$((took_ms < 5000))" "... within 5 s (took ${took_ms} ms)"
 assert_eq 1 \
   "$(grep -c "now writes the shared index of \".*keys.db\" in place of pid $old (gone: killed or crashed)" "$LOG")" "the takeover is logged with the old writer's pid and why"
-wait_for "K3, revoked while the writer was gone" "$K3" "401 invalid_api_key" 4
-wait_for "K4, created while the writer was gone" "$K4" "200 " 4
+wait_for_answer "K3, revoked while the writer was gone" "$K3" "401 invalid_api_key" 4
+wait_for_answer "K4, created while the writer was gone" "$K4" "200 " 4
 all_answer "K3 refused by every worker" "$K3" 20 "401 invalid_api_key"
 all_answer "K4 served by every worker" "$K4" 20 "200 "
 sleep 0.5
@@ -240,7 +212,7 @@ done
 assert_eq 1 \
   "$(grep -c "\] $stuck#.*another worker (pid [0-9]*) writes the shared index" "$LOG")" "the woken writer gives the role up"
 "$KEYGATE" keys delete "$ID4" >/dev/null
-wait_for "K4 deleted after the wake-up" "$K4" "401 invalid_api_key" 4
+wait_for_answer "K4 deleted after the wake-up" "$K4" "401 invalid_api_key" 4
 all_answer "K4 refused by every worker" "$K4" 20 "401 invalid_api_key"
 all_answer "K2 served by every worker" "$K2" 10 "200 "
 stop_serve
