@@ -31,19 +31,16 @@ master=$(cat "$T"/tmp/keygate-serve-*/nginx.pid)
 # first_answers PORT KEY PID... — one keep-alive connection per worker pid
 # (at most 120 connections tried), then KEY once on each: "PID STATUS" lines.
 first_answers() {
-  python3 - "$@" <<'EOF'
-import re, socket, subprocess, sys
+  KG_HERE=$HERE python3 - "$@" <<'EOF'
+import os, socket, sys
 port, key, pids = int(sys.argv[1]), sys.argv[2], {int(p) for p in sys.argv[3:]}
 
+sys.path.insert(0, os.environ["KG_HERE"])
+import workers  # noqa: E402  (tests/integration/workers.py)
+
+
 def owners():
-    r = subprocess.run(["ss", "-Htnp", "state", "established", f"( sport = :{port} )"],
-                       stdout=subprocess.PIPE, text=True, check=True)
-    out = {}
-    for line in r.stdout.splitlines():
-        m = re.search(r"127\.0\.0\.1:(\d+)\s+users:\(\(\"nginx\",pid=(\d+)", line)
-        if m:
-            out[int(m.group(1))] = int(m.group(2))
-    return out
+    return workers.owners(port)
 
 have, spare = {}, []
 for _ in range(20):

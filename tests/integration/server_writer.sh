@@ -130,19 +130,16 @@ reader=$(pgrep -P "$master" | grep -vx "$stuck" | head -n 1)
 # reader (told apart with ss -p), SIGSTOP to the writer, then KEY every
 # 100 ms on that connection for at most 10 s: "MS STATUS" lines, until a
 # 200 follows a 503; then SIGCONT.
-python3 - "$PORT" "$K2" "$reader" "$stuck" >"$T/stuck" <<'EOF'
-import os, re, signal, socket, subprocess, sys, time
+KG_HERE=$HERE python3 - "$PORT" "$K2" "$reader" "$stuck" >"$T/stuck" <<'EOF'
+import os, re, signal, socket, sys, time
 port, key, reader, stuck = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 
+sys.path.insert(0, os.environ["KG_HERE"])
+import workers  # noqa: E402  (tests/integration/workers.py)
+
+
 def owners():
-    r = subprocess.run(["ss", "-Htnp", "state", "established", f"( sport = :{port} )"],
-                       stdout=subprocess.PIPE, text=True, check=True)
-    out = {}
-    for line in r.stdout.splitlines():
-        m = re.search(r"127\.0\.0\.1:(\d+)\s+users:\(\(\"nginx\",pid=(\d+)", line)
-        if m:
-            out[int(m.group(1))] = int(m.group(2))
-    return out
+    return workers.owners(port)
 
 conn = None
 for _ in range(40):
