@@ -647,34 +647,166 @@ static uint32_t be32(const unsigned char *p) {
          (uint32_t)p[3];
 }
 
-/* Check the header of the open database file through SQLite's own file
- * handle (xRead goes to the file, not to the page cache, which would keep
- * answering from memory; and opening and closing another descriptor of the
- * file would drop SQLite's POSIX locks): the magic string, a page size, and
- * a file no shorter than the pages its header counts. */
-static int check_header(kg_store *s, char *err, size_t errcap) {
-  sqlite3_file *fp = NULL;
-  if (sqlite3_file_control(s->db, "main", SQLITE_FCNTL_FILE_POINTER, &fp) !=
-          SQLITE_OK ||
-      fp == NULL || fp->pMethods == NULL) {
-    return 0; /* no handle to read: nothing to say */
+/*
+ * The WAL index (PATH-shm; sqlite.org/walformat.html, section 2), read
+ * through the connection's own mapping: in native byte order, two copies of
+ * a 48-byte header (iChange, isInit, mxFrame, salts, ...), then nBackfill,
+ * the frames a checkpoint has copied into the database file. After the 136
+ * header bytes, then at the start of every further 32 KiB region, the page
+ * number of each frame (4062 in the first region, 4096 in the others).
+ *
+ * Why the check needs it: a checkpoint copies the WAL's frames into the
+ * file in page order, so page 1, whose header counts the pages of the new
+ * size, is written before the file has grown to that size (no size hint
+ * without SQLITE_FCNTL_CHUNK_SIZE), and a checkpoint interrupted (kill -9)
+ * leaves it so until the next one: a healthy store whose file is shorter
+ * than its header says, the missing pages being in the WAL. nBackfill only
+ * moves when a checkpoint's pass is done.
+ */
+enum {
+  WI_REGION = 32768, /* bytes of one region of the WAL index */
+  WI_HEADER = 136,   /* two headers of 48 bytes and the checkpoint info */
+  WI_NPAGE = 4096,   /* frames a region numbers ... */
+  WI_NPAGE_ONE = WI_NPAGE - WI_HEADER / 4, /* ... the first one fewer */
+  WI_BACKFILL = 96 / 4 /* nBackfill's word, after the two headers */
+};
+
+/* What says whether the WAL moved: two reads with the same stamp had no
+ * commit, no checkpoint pass and no WAL restart between them. */
+typedef struct wal_stamp {
+  uint32_t change, mx_frame, salt1, salt2, backfill;
+} wal_stamp;
+
+/* Map region i of the WAL index as the connection already has it (never
+ * extended): a pointer, or NULL when there is none to read (no WAL index:
+ * a heap-memory one, an unreadable PATH-shm). */
+static const volatile uint32_t *wal_region(sqlite3_file *fp, int i) {
+  if (fp->pMethods->iVersion < 2 || fp->pMethods->xShmMap == NULL) {
+    return NULL;
   }
-  unsigned char h[100];
-  sqlite3_int64 size = 0;
-  if (fp->pMethods->xFileSize(fp, &size) != SQLITE_OK) {
+  void volatile *p = NULL;
+  const int rc = fp->pMethods->xShmMap(fp, i, WI_REGION, 0, &p);
+  /* SQLITE_READONLY: a PATH-shm this process may only read; still the
+   * writers' WAL index */
+  return rc == SQLITE_OK || rc == SQLITE_READONLY ? (const volatile uint32_t *)p
+                                                  : NULL;
+}
+
+/* Read the WAL index's stamp: 0, or -1 when there is none or its two
+ * header copies differ (a writer mid-update: read again). */
+static int wal_stamp_read(sqlite3_file *fp, wal_stamp *st) {
+  const volatile uint32_t *w = wal_region(fp, 0);
+  if (w == NULL) {
+    return -1;
+  }
+  uint32_t h[2][12];
+  for (int c = 1; c >= 0; c--) { /* copy 1 first: SQLite writes it first */
+    for (int i = 0; i < 12; i++) {
+      h[c][i] = w[c * 12 + i];
+    }
+  }
+  st->backfill = w[WI_BACKFILL];
+  const volatile unsigned char *b = (const volatile unsigned char *)w;
+  if (memcmp(h[0], h[1], sizeof h[0]) != 0 || b[12] == 0 /* isInit */) {
+    return -1;
+  }
+  st->change = h[0][2];
+  st->mx_frame = h[0][4];
+  st->salt1 = h[0][8];
+  st->salt2 = h[0][9];
+  return 0;
+}
+
+static int wal_stamp_same(const wal_stamp *a, const wal_stamp *b) {
+  return a->change == b->change && a->mx_frame == b->mx_frame &&
+         a->salt1 == b->salt1 && a->salt2 == b->salt2 &&
+         a->backfill == b->backfill;
+}
+
+/* 1 when every page from have + 1 to want is in a frame of the WAL that no
+ * checkpoint has copied yet (st->backfill < frame <= st->mx_frame): the
+ * file is short by pages a checkpoint is writing or will write. 0 when a
+ * page is in no such frame, -1 when the WAL index cannot be read or the
+ * memory for the tally is missing. */
+static int wal_holds_pages(sqlite3_file *fp, const wal_stamp *st, uint32_t have,
+                           uint32_t want) {
+  const uint32_t n = want - have;
+  unsigned char *seen = calloc((n + 7) / 8, 1);
+  if (seen == NULL) {
+    return -1;
+  }
+  uint32_t found = 0;
+  int region = -1;
+  const volatile uint32_t *pgno = NULL;
+  uint32_t first = 0; /* the frame before pgno[0] */
+  for (uint32_t frame = st->backfill + 1; frame <= st->mx_frame; frame++) {
+    const int r = (int)((frame + WI_NPAGE - WI_NPAGE_ONE - 1) / WI_NPAGE);
+    if (pgno == NULL || r != region) {
+      const volatile uint32_t *w = wal_region(fp, r);
+      if (w == NULL) {
+        free(seen);
+        return -1;
+      }
+      region = r;
+      pgno = r == 0 ? w + WI_HEADER / 4 : w;
+      first = r == 0 ? 0 : WI_NPAGE_ONE + (uint32_t)(r - 1) * WI_NPAGE;
+    }
+    const uint32_t page = pgno[frame - first - 1];
+    if (page > have && page <= want) {
+      const uint32_t bit = page - have - 1;
+      if (!(seen[bit / 8] & (1u << (bit % 8)))) {
+        seen[bit / 8] |= (unsigned char)(1u << (bit % 8));
+        found++;
+      }
+    }
+  }
+  free(seen);
+  return found == n;
+}
+
+/* One look at the file: its size and its header (h, 100 bytes), read
+ * through SQLite's own file handle (xRead goes to the file, not to the page
+ * cache, which would keep answering from memory; and opening and closing
+ * another descriptor of the file would drop SQLite's POSIX locks). */
+static int read_look(kg_store *s, sqlite3_file *fp, sqlite3_int64 *size,
+                     unsigned char *h, char *err, size_t errcap) {
+  if (fp->pMethods->xFileSize(fp, size) != SQLITE_OK) {
     return store_errf(err, errcap, "cannot read %s: %s", s->path,
                       strerror(errno));
   }
-  if (size < (sqlite3_int64)sizeof h) {
-    return store_errf(err, errcap,
-                      "%s is truncated (%lld bytes, shorter than a database "
-                      "header); restore it from a backup",
-                      s->path, (long long)size);
+  if (*size < 100) {
+    return 0;
   }
-  const int rc = fp->pMethods->xRead(fp, h, (int)sizeof h, 0);
+  const int rc = fp->pMethods->xRead(fp, h, 100, 0);
   if (rc != SQLITE_OK) {
     return store_errf(err, errcap, "cannot read %s: %s", s->path,
                       sqlite3_errstr(rc));
+  }
+  return 0;
+}
+
+/* The outcome of one look at the file. */
+enum look { LOOK_FINE, LOOK_SHORT, LOOK_UNSURE };
+
+/* Look at the file once, between two reads of the WAL index's stamp: is it
+ * short (its header counts more pages than it holds, and the WAL does not
+ * hold them), fine, or unsure (the WAL moved meanwhile, or there is no WAL
+ * index to ask)? Sets *size and *pages, or returns -1 with err for a file
+ * that is no database at all. */
+static int look_once(kg_store *s, sqlite3_file *fp, enum look *out,
+                     sqlite3_int64 *size, uint32_t *pages, uint32_t *page,
+                     char *err, size_t errcap) {
+  wal_stamp before, after;
+  const int stamped = wal_stamp_read(fp, &before) == 0;
+  unsigned char h[100] = {0};
+  if (read_look(s, fp, size, h, err, errcap) != 0) {
+    return -1;
+  }
+  if (*size < 100) {
+    return store_errf(err, errcap,
+                      "%s is truncated (%lld bytes, shorter than a database "
+                      "header); restore it from a backup",
+                      s->path, (long long)*size);
   }
   if (memcmp(h, "SQLite format 3", 16) != 0) {
     return store_errf(err, errcap,
@@ -682,18 +814,88 @@ static int check_header(kg_store *s, char *err, size_t errcap) {
                       "database; restore it from a backup",
                       s->path);
   }
-  uint32_t page = (uint32_t)h[16] << 8 | h[17];
-  if (page == 1) {
-    page = 65536;
+  *page = (uint32_t)h[16] << 8 | h[17];
+  if (*page == 1) {
+    *page = 65536;
   }
-  const uint32_t pages = be32(h + 28);
-  const int pages_valid = be32(h + 24) == be32(h + 92);
-  if (page < 512 || (page & (page - 1)) != 0 || (uint64_t)size % page != 0 ||
-      (pages_valid && (uint64_t)size < (uint64_t)pages * page)) {
+  *pages = be32(h + 28);
+  /* A checkpoint writes whole pages, so a size that is not a whole number
+   * of them, or a page size that is none, is damage whatever the WAL
+   * holds. */
+  if (*page < 512 || (*page & (*page - 1)) != 0 ||
+      (uint64_t)*size % *page != 0) {
     return store_errf(err, errcap,
                       "%s is truncated or damaged (%lld bytes; its header "
                       "counts %u pages of %u); restore it from a backup",
-                      s->path, (long long)size, pages, page);
+                      s->path, (long long)*size, *pages, *page);
+  }
+  /* The page count is valid only when the change counter matches the
+   * version-valid-for number (sqlite.org/fileformat2, offset 28). */
+  const uint32_t have = (uint32_t)((uint64_t)*size / *page);
+  if (be32(h + 24) != be32(h + 92) || have >= *pages) {
+    *out = LOOK_FINE;
+    return 0;
+  }
+  /* Short by the header. In WAL mode (bytes 18-19 = 2) the pages may be
+   * in the WAL, on their way into the file (see the WAL index above). */
+  if (h[18] != 2 || h[19] != 2) {
+    *out = LOOK_SHORT; /* no WAL: nothing else writes the file */
+    return 0;
+  }
+  if (!stamped) {
+    *out = LOOK_UNSURE;
+    return 0;
+  }
+  int held = 0;
+  if (before.backfill < before.mx_frame) {
+    held = wal_holds_pages(fp, &before, have, *pages);
+  }
+  if (held < 0 || wal_stamp_read(fp, &after) != 0 ||
+      !wal_stamp_same(&before, &after)) {
+    *out = LOOK_UNSURE;
+  } else {
+    *out = held ? LOOK_FINE : LOOK_SHORT;
+  }
+  return 0;
+}
+
+/* Check the header of the open database file: the magic string, a page
+ * size, and a file no shorter than the pages its header counts unless the
+ * WAL holds the rest. A file found short is looked at again: reported
+ * only when two looks with a still WAL agree (a page 1 read while a
+ * checkpoint writes it may mix two versions); when the WAL keeps moving,
+ * the length is judged at the next call. */
+static int check_header(kg_store *s, char *err, size_t errcap) {
+  sqlite3_file *fp = NULL;
+  if (sqlite3_file_control(s->db, "main", SQLITE_FCNTL_FILE_POINTER, &fp) !=
+          SQLITE_OK ||
+      fp == NULL || fp->pMethods == NULL) {
+    return 0; /* no handle to read: nothing to say */
+  }
+  enum { LOOKS = 8 };
+  int shorts = 0;
+  sqlite3_int64 size = 0, last_size = -1;
+  uint32_t pages = 0, page = 0, last_pages = 0;
+  for (int i = 0; i < LOOKS; i++) {
+    enum look look = LOOK_UNSURE;
+    if (look_once(s, fp, &look, &size, &pages, &page, err, errcap) != 0) {
+      return -1;
+    }
+    if (look == LOOK_FINE) {
+      return 0;
+    }
+    if (look == LOOK_SHORT) {
+      shorts = size == last_size && pages == last_pages ? shorts + 1 : 1;
+      last_size = size;
+      last_pages = pages;
+      if (shorts == 2) {
+        return store_errf(err, errcap,
+                          "%s is truncated or damaged (%lld bytes; its "
+                          "header counts %u pages of %u); restore it from a "
+                          "backup",
+                          s->path, (long long)size, pages, page);
+      }
+    }
   }
   return 0;
 }

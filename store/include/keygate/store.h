@@ -210,6 +210,14 @@ int kg_store_head(kg_store *s, int64_t *seq, uint64_t *epoch, char *err,
  * path again). Returns -1 with err when the path names nothing or a file
  * that is truncated or no longer an SQLite database. Reads the file's
  * header with plain reads each call: cheap enough every second.
+ *
+ * A file shorter than its header's page count is reported only when the
+ * WAL does not hold the missing pages: a checkpoint (of any process) writes
+ * page 1 before the pages that grow the file, and one killed midway leaves
+ * the file so until the next. Judged with the WAL index (PATH-shm) as the
+ * connection maps it, between two reads that show the WAL unchanged, and
+ * on two looks that agree; without a WAL index to read, or while the WAL
+ * keeps moving, the length is left to the next call (docs/store.md).
  */
 int kg_store_check_file(kg_store *s, int *moved, char *err, size_t errcap);
 
