@@ -50,6 +50,7 @@
 #define KG_COMPILER "unknown"
 #endif
 
+#include "cpu.h"
 #include "ct.h"
 #include "fixtures.h"
 
@@ -389,6 +390,11 @@ static void print_about(void) {
   printf("about compiler %s\n", KG_COMPILER);
   print_cpu();
   print_glibc_active();
+  /* the core's own run-time choices (cpu.h): "none" under the gate's
+   * KEYGATE_CPU=baseline pin */
+  unsigned kc = kg_cpu();
+  printf("about keygate_cpu%s%s%s\n", (kc & KG_CPU_PCLMUL) ? " pclmul" : "",
+         (kc & KG_CPU_AVX2) ? " avx2" : "", kc == 0 ? " none" : "");
 }
 
 /* ---- running ------------------------------------------------------------ */

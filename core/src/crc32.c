@@ -1,18 +1,36 @@
 /*
  * crc32.c — CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320, the CRC
- * of zlib's crc32()) by slicing-by-8 (Kounavis and Berry, 2008).
+ * of zlib's crc32()), two ways:
+ *
+ * - by carry-less multiplication (PCLMULQDQ, chosen at run time: cpu.h),
+ *   folding 16 bytes a step (Gopal et al., "Fast CRC Computation for
+ *   Generic Polynomials Using PCLMULQDQ Instruction", Intel, 2009): no
+ *   table, so no address depends on the data. A key's 32 random
+ *   characters are its secret; this path is what checks them on x86-64.
+ * - by slicing-by-8 (Kounavis and Berry, 2008), the portable path and the
+ *   fallback (KEYGATE_NO_SIMD, another architecture, KEYGATE_CPU=baseline,
+ *   a CPU without PCLMULQDQ): eight table loads per 8 bytes, at addresses
+ *   taken from the data.
  *
  * Why not zlib's crc32(): for the 40 bytes of a key body zlib 1.2.13 runs
  * its byte-at-a-time loop, which costs more than the SHA-256 of the key
  * itself on this hardware (docs/benchmarks.md); the format check runs on
- * every request. This computes the same function; the unit tests and
- * fuzz_key_format check it against zlib's crc32 on every input they make.
- * The tables (a 256-entry table per byte lane) are checked against the
- * polynomial by unit.crc32, which regenerates every entry.
+ * every request. Both paths compute the same function; unit.crc32 checks
+ * each against zlib's crc32 (every length to 300 bytes, every alignment,
+ * chained) and regenerates every table entry from the polynomial, and
+ * fuzz_key_format compares kg_crc32 with zlib on every input it makes.
  */
 #include "crc32.h"
 
 #include <string.h>
+
+#include "cpu.h"
+
+#ifdef KG_CPU_X86_DISPATCH
+#include <emmintrin.h>
+#include <wmmintrin.h>
+#define KG_CRC_FOLD 1
+#endif
 
 /* clang-format off */
 static const uint32_t CRC_TABLE[8][256] = {
@@ -383,8 +401,8 @@ const uint32_t (*kg_crc32_tables(void))[256] {
   return CRC_TABLE;
 }
 
-uint32_t kg_crc32(uint32_t crc, const void *buf, size_t len) {
-  const unsigned char *p = buf;
+static inline __attribute__((always_inline)) uint32_t
+by_table(uint32_t crc, const unsigned char *p, size_t len) {
   uint32_t c = ~crc;
   while (len >= 8) {
     uint32_t lo;
@@ -407,4 +425,105 @@ uint32_t kg_crc32(uint32_t crc, const void *buf, size_t len) {
     c = (c >> 8) ^ CRC_TABLE[0][(c ^ *p++) & 0xff];
   }
   return ~c;
+}
+
+#ifdef KG_CRC_FOLD
+/*
+ * The carry-less fold, for len >= 16. In the reflected bit order a 16-byte
+ * load is a polynomial of degree < 128 whose low 64-bit half holds the
+ * high-degree terms. Each step multiplies the running remainder's halves
+ * by x^160 and x^96 mod P (two PCLMULQDQs: the remainder moved 128 bits
+ * further into the message) and adds the next 16 bytes; the last 128 bits
+ * are reduced to 64, then to 32 by Barrett reduction with
+ * mu = floor(x^64 / P). The constants are those powers of x mod P, bit-
+ * reflected into 33 bits and shifted left once (the product of two
+ * reflected operands comes out one bit low); unit.crc32 recomputes them
+ * from the polynomial (kg_crc32_fold_constants) and checks the result
+ * against zlib's.
+ *
+ * Timing: the same instructions for every byte value; only len chooses.
+ * The first len % 16 bytes go through the tables (by_table) to start the
+ * remainder, so for a key (prefix, then a multiple of 16 random
+ * characters) only bytes of the prefix, which is public, do.
+ */
+static const uint64_t FOLD_K[6] = {
+    0x1751997d0u, /* x^(128+32) mod P: folds the low (high-degree) half */
+    0x0ccaa009eu, /* x^(128-32) mod P: folds the high half; 128 -> 64 too */
+    0x163cd6124u, /* x^64 mod P: 96 -> 64 bits */
+    0x000000000u, /* (pads k5 to a 16-byte load) */
+    0x1db710641u, /* P itself, reflected */
+    0x1f7011641u, /* mu = floor(x^64 / P), reflected */
+};
+
+__attribute__((target("pclmul"))) static uint32_t
+by_fold(uint32_t crc, const unsigned char *p, size_t len) {
+  size_t head = len % 16;
+  crc = by_table(crc, p, head);
+  p += head;
+  len -= head;
+  const __m128i k34 = _mm_loadu_si128((const __m128i *)(const void *)FOLD_K);
+  const __m128i k5 =
+      _mm_loadu_si128((const __m128i *)(const void *)(FOLD_K + 2));
+  const __m128i poly =
+      _mm_loadu_si128((const __m128i *)(const void *)(FOLD_K + 4));
+  const __m128i low32 = _mm_setr_epi32(-1, 0, -1, 0);
+
+  __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+  x = _mm_xor_si128(x, _mm_cvtsi32_si128((int)~crc));
+  for (size_t off = 16; off < len; off += 16) {
+    __m128i d = _mm_loadu_si128((const __m128i *)(const void *)(p + off));
+    __m128i lo = _mm_clmulepi64_si128(x, k34, 0x00);
+    __m128i hi = _mm_clmulepi64_si128(x, k34, 0x11);
+    x = _mm_xor_si128(_mm_xor_si128(lo, hi), d);
+  }
+  /* 128 -> 64 bits (times x^32): the low half times x^96, plus the high. */
+  __m128i t = _mm_clmulepi64_si128(x, k34, 0x10);
+  x = _mm_xor_si128(_mm_srli_si128(x, 8), t);
+  /* 96 -> 64 bits: the low 32 bits times x^64, plus the rest. */
+  t = _mm_srli_si128(x, 4);
+  x = _mm_clmulepi64_si128(_mm_and_si128(x, low32), k5, 0x00);
+  x = _mm_xor_si128(x, t);
+  /* Barrett: q = (low 32 bits * mu) mod x^32; remainder = x + q * P. */
+  t = _mm_and_si128(x, low32);
+  t = _mm_clmulepi64_si128(t, poly, 0x10);
+  t = _mm_and_si128(t, low32);
+  t = _mm_clmulepi64_si128(t, poly, 0x00);
+  x = _mm_xor_si128(x, t);
+  return ~(uint32_t)_mm_cvtsi128_si32(_mm_srli_si128(x, 4));
+}
+#endif
+
+uint32_t kg_crc32(uint32_t crc, const void *buf, size_t len) {
+#ifdef KG_CRC_FOLD
+  if (len >= 16 && (kg_cpu() & KG_CPU_PCLMUL) != 0) {
+    return by_fold(crc, buf, len);
+  }
+#endif
+  return by_table(crc, buf, len);
+}
+
+uint32_t kg_crc32_table(uint32_t crc, const void *buf, size_t len) {
+  return by_table(crc, buf, len);
+}
+
+int kg_crc32_fold(uint32_t crc, const void *buf, size_t len, uint32_t *out) {
+#ifdef KG_CRC_FOLD
+  if (len >= 16 && (kg_cpu() & KG_CPU_PCLMUL) != 0) {
+    *out = by_fold(crc, buf, len);
+    return 1;
+  }
+#endif
+  (void)crc;
+  (void)buf;
+  (void)len;
+  (void)out;
+  return 0;
+}
+
+const uint64_t *kg_crc32_fold_constants(void) {
+#ifdef KG_CRC_FOLD
+  return FOLD_K;
+#else
+  return NULL;
+#endif
 }

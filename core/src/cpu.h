@@ -1,0 +1,49 @@
+/*
+ * cpu.h — the x86-64 features the core chooses code by at run time
+ * (internal; issue 14).
+ *
+ * Every SIMD path of the core is SSE2 (every x86-64 CPU has it) with a
+ * scalar twin (KEYGATE_NO_SIMD). A few paths have a faster variant for
+ * features beyond that baseline, chosen here once per process:
+ *
+ *   KG_CPU_PCLMUL  crc32.c: the CRC-32 by carry-less multiplication
+ *   KG_CPU_AVX2    credential.c: the request-target scan 32 bytes a step
+ *
+ * A feature is used when the CPU has it (and, for AVX2, the OS saves its
+ * registers) and the environment variable KEYGATE_CPU does not take it
+ * away: KEYGATE_CPU=baseline takes every one away (the instruction gate
+ * sets it, so counts do not depend on the CPU; docs/benchmarks.md), and a
+ * comma-separated list of "-pclmul" and "-avx2" takes those named. Other
+ * words are ignored. The variable is read once, by a constructor when the
+ * program starts (before main, before any thread); code that runs before
+ * it (another constructor) sees no feature and takes the baseline paths,
+ * which give the same answers.
+ */
+#ifndef KEYGATE_CPU_H
+#define KEYGATE_CPU_H
+
+#define KG_CPU_PCLMUL 1u
+#define KG_CPU_AVX2 2u
+
+/* The x86-64 variants are compiled where the compiler can target them per
+ * function (GCC and clang on x86-64 with SSE2) and KEYGATE_NO_SIMD is not
+ * set; elsewhere kg_cpu() is 0 and only the baseline code exists. */
+#if defined(__x86_64__) && defined(__SSE2__) && !defined(KEYGATE_NO_SIMD) &&   \
+    (defined(__GNUC__) || defined(__clang__))
+#define KG_CPU_X86_DISPATCH 1
+#endif
+
+/* Written once by cpu.c's constructor, read only afterwards. */
+extern unsigned kg_cpu_word;
+
+/* kg_cpu — the KG_CPU_* features this process uses; the same answer for
+ * the process's life once it started. One load. */
+static inline unsigned kg_cpu(void) {
+  return kg_cpu_word;
+}
+
+/* kg_cpu_allowed — what KEYGATE_CPU's value `spec` (NULL: unset) leaves of
+ * `detected`. Pure; for kg_cpu and its test. */
+unsigned kg_cpu_allowed(const char *spec, unsigned detected);
+
+#endif /* KEYGATE_CPU_H */
