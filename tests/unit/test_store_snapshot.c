@@ -1,0 +1,283 @@
+/*
+ * tests/unit/test_store_snapshot.c — what a snapshot hands the nginx
+ * module's one index per server (docs/server.md): kg_snapshot_set_index
+ * (a shared region's view swapped in, the old index handed back, the
+ * refresh then writing through the region) and the account names in id
+ * order (kg_snapshot_account_count, kg_snapshot_account_at), as loaded and
+ * as a refresh appends them.
+ *
+ * Each test gets a fresh database in its own temporary directory.
+ */
+#define _GNU_SOURCE /* mkdtemp */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "keygate/digest.h"
+#include "keygate/index.h"
+#include "keygate/store.h"
+#include "keygate/store_admin.h"
+
+typedef struct fixture {
+  char dir[64];
+  char path[96];
+  kg_store *s;
+  kg_digester *dg;
+  char err[KG_STORE_ERR_MAX];
+} fixture;
+
+static int setup(void **state) {
+  fixture *f = calloc(1, sizeof *f);
+  assert_non_null(f);
+  const char *tmp = getenv("TMPDIR");
+  snprintf(f->dir, sizeof f->dir, "%s/kgsnapXXXXXX",
+           tmp != NULL && strlen(tmp) < 40 ? tmp : "/tmp");
+  assert_non_null(mkdtemp(f->dir));
+  snprintf(f->path, sizeof f->path, "%s/keys.db", f->dir);
+  assert_int_equal(
+      kg_store_open(f->path, KG_STORE_CREATE, &f->s, f->err, sizeof f->err), 0);
+  assert_int_equal(kg_digester_new(NULL, 0, &f->dg), KG_OK);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture *f = *state;
+  kg_store_close(f->s);
+  kg_digester_free(f->dg);
+  static const char *const SUFFIX[] = {"", "-wal", "-shm", "-journal"};
+  for (size_t i = 0; i < 4; i++) {
+    char p[128];
+    snprintf(p, sizeof p, "%s%s", f->path, SUFFIX[i]);
+    unlink(p);
+  }
+  rmdir(f->dir);
+  free(f);
+  return 0;
+}
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static uint64_t make_account(fixture *f, const char *name) {
+  kg_store_account_info a;
+  if (kg_store_account_create(f->s, name, KG_TIER_PRO, &a, f->err,
+                              sizeof f->err) != 0) {
+    fail_msg("kg_store_account_create: %s", f->err);
+  }
+  return a.id;
+}
+
+static void make_key(fixture *f, const char *account, const char *name,
+                     kg_new_key *k) {
+  if (kg_store_key_create(f->s, account, name, 0, k, f->err, sizeof f->err) !=
+      0) {
+    fail_msg("kg_store_key_create: %s", f->err);
+  }
+}
+
+static kg_snapshot *load(fixture *f) {
+  kg_snapshot *snap;
+  if (kg_store_load(f->s, &snap, f->err, sizeof f->err) != 0) {
+    fail_msg("kg_store_load: %s", f->err);
+  }
+  return snap;
+}
+
+static kg_refresh refresh(fixture *f, kg_snapshot *snap) {
+  kg_refresh r;
+  if (kg_store_refresh(f->s, snap, &r, NULL, f->err, sizeof f->err) != 0) {
+    fail_msg("kg_store_refresh: %s", f->err);
+  }
+  return r;
+}
+
+/* 1 when idx holds the key k (by its digest), else 0. */
+static int holds(fixture *f, const kg_index *idx, const kg_new_key *k) {
+  uint8_t d[KG_DIGEST_LEN];
+  assert_int_equal(kg_digest(f->dg, k->key, k->key_len, d), KG_OK);
+  kg_record rec;
+  const int hit = kg_index_lookup(idx, d, &rec);
+  if (hit) {
+    assert_int_equal(rec.key_id, k->info.id);
+  }
+  return hit;
+}
+
+/* A region (as the nginx module maps it from a file) holding exactly
+ * src's table, and its view. */
+static kg_index *region_copy(const kg_index *src, void **mem) {
+  const size_t bytes = kg_index_region_bytes(src);
+  assert_true(bytes > 0);
+  *mem = aligned_alloc(64, bytes);
+  assert_non_null(*mem);
+  assert_int_equal(kg_index_copy_into(src, *mem, bytes), KG_OK);
+  kg_index *view;
+  assert_int_equal(kg_index_attach(*mem, bytes, &view), KG_OK);
+  return view;
+}
+
+/* ---- kg_snapshot_set_index --------------------------------------------- */
+
+/* The old index comes back (the caller's now), the region's view is the
+ * one lookups use, and a refresh writes its changes into the region,
+ * through its generation counter: the old index does not see them. */
+static void set_index_hands_back_the_old_and_uses_the_new(void **state) {
+  fixture *f = *state;
+  make_account(f, "acme");
+  kg_new_key a, b, c;
+  make_key(f, "acme", "a", &a);
+  make_key(f, "acme", "b", &b);
+  kg_snapshot *snap = load(f);
+  const kg_index *loaded = kg_snapshot_index(snap);
+  assert_int_equal(kg_index_count(loaded), 2);
+
+  void *mem;
+  kg_index *view = region_copy(loaded, &mem);
+  assert_int_equal(kg_index_count(view), 2);
+  kg_index *old = kg_snapshot_set_index(snap, view);
+  assert_ptr_equal(old, loaded);
+  assert_ptr_equal(kg_snapshot_index(snap), view);
+  /* handing the same index again changes nothing and hands nothing back */
+  assert_null(kg_snapshot_set_index(snap, view));
+  assert_ptr_equal(kg_snapshot_index(snap), view);
+  assert_null(kg_snapshot_set_index(NULL, view));
+
+  /* a new key and a deleted one, applied by sequence: into the region */
+  const uint64_t gen = kg_index_generation(view);
+  make_key(f, "acme", "c", &c);
+  kg_store_key_info info;
+  assert_int_equal(
+      kg_store_key_delete(f->s, a.info.id, &info, f->err, sizeof f->err), 0);
+  assert_int_equal(refresh(f, snap), KG_REFRESH_APPLIED);
+  const kg_index *now = kg_snapshot_index(snap);
+  assert_ptr_equal(now, view);
+  assert_int_equal(kg_index_count(now), 2);
+  assert_false(holds(f, now, &a));
+  assert_true(holds(f, now, &b));
+  assert_true(holds(f, now, &c));
+  /* two changes, each +2 on the region's generation (index.h) */
+  assert_int_equal(kg_index_generation(view), gen + 4);
+  /* the old index is as the load left it */
+  assert_int_equal(kg_index_count(old), 2);
+  assert_true(holds(f, old, &a));
+  assert_true(holds(f, old, &b));
+  assert_false(holds(f, old, &c));
+
+  kg_index_free(old);
+  kg_snapshot_free(snap); /* frees the view, leaves the region's memory */
+  free(mem);
+  kg_store_new_key_wipe(&a);
+  kg_store_new_key_wipe(&b);
+  kg_store_new_key_wipe(&c);
+}
+
+/* ---- the account names ------------------------------------------------- */
+
+/* Loaded: every account, in increasing id order, with its name; out of
+ * range and bad arguments are -1 and leave the outputs alone. */
+static void account_names_in_id_order_after_a_load(void **state) {
+  fixture *f = *state;
+  static const char *const NAMES[] = {"zulu", "alpha", "mike", "bravo"};
+  uint64_t ids[4];
+  for (size_t i = 0; i < 4; i++) {
+    ids[i] = make_account(f, NAMES[i]);
+  }
+  kg_snapshot *snap = load(f);
+  assert_int_equal(kg_snapshot_account_count(snap), 4);
+  uint64_t prev = 0;
+  for (size_t i = 0; i < 4; i++) {
+    uint64_t id = 0;
+    const char *name = NULL;
+    assert_int_equal(kg_snapshot_account_at(snap, i, &id, &name), 0);
+    assert_true(id > prev);
+    prev = id;
+    /* created in this order, so their ids grow in it too */
+    assert_int_equal(id, ids[i]);
+    assert_string_equal(name, NAMES[i]);
+    assert_string_equal(kg_snapshot_account(snap, id), NAMES[i]);
+  }
+  uint64_t id = 77;
+  const char *name = "untouched";
+  assert_int_equal(kg_snapshot_account_at(snap, 4, &id, &name), -1);
+  assert_int_equal(kg_snapshot_account_at(snap, SIZE_MAX, &id, &name), -1);
+  assert_int_equal(id, 77);
+  assert_string_equal(name, "untouched");
+  assert_int_equal(kg_snapshot_account_at(snap, 0, NULL, &name), -1);
+  assert_int_equal(kg_snapshot_account_at(snap, 0, &id, NULL), -1);
+  assert_int_equal(kg_snapshot_account_at(NULL, 0, &id, &name), -1);
+  assert_int_equal(kg_snapshot_account_count(NULL), 0);
+  kg_snapshot_free(snap);
+}
+
+/* An empty store: no names, and index 0 is out of range. */
+static void no_accounts_no_names(void **state) {
+  fixture *f = *state;
+  kg_snapshot *snap = load(f);
+  assert_int_equal(kg_snapshot_account_count(snap), 0);
+  uint64_t id;
+  const char *name;
+  assert_int_equal(kg_snapshot_account_at(snap, 0, &id, &name), -1);
+  kg_snapshot_free(snap);
+}
+
+/* A refresh appends the accounts made since (with their keys), after the
+ * ones loaded, still in id order; what was there keeps its place. */
+static void refresh_appends_new_accounts(void **state) {
+  fixture *f = *state;
+  const uint64_t first = make_account(f, "first");
+  kg_new_key k1;
+  make_key(f, "first", "k", &k1);
+  kg_snapshot *snap = load(f);
+  assert_int_equal(kg_snapshot_account_count(snap), 1);
+
+  const uint64_t second = make_account(f, "second");
+  const uint64_t third = make_account(f, "third");
+  kg_new_key k2, k3;
+  make_key(f, "third", "k", &k3);
+  make_key(f, "second", "k", &k2);
+  assert_int_equal(refresh(f, snap), KG_REFRESH_APPLIED);
+  assert_int_equal(kg_snapshot_account_count(snap), 3);
+  const uint64_t want[] = {first, second, third};
+  static const char *const NAMES[] = {"first", "second", "third"};
+  for (size_t i = 0; i < 3; i++) {
+    uint64_t id;
+    const char *name;
+    assert_int_equal(kg_snapshot_account_at(snap, i, &id, &name), 0);
+    assert_int_equal(id, want[i]);
+    assert_string_equal(name, NAMES[i]);
+  }
+  uint64_t id;
+  const char *name;
+  assert_int_equal(kg_snapshot_account_at(snap, 3, &id, &name), -1);
+  /* the refreshed snapshot names the new keys' accounts */
+  assert_true(holds(f, kg_snapshot_index(snap), &k2));
+  assert_string_equal(kg_snapshot_account(snap, k2.info.account_id), "second");
+
+  /* nothing new: the names stay as they are */
+  assert_int_equal(refresh(f, snap), KG_REFRESH_UNCHANGED);
+  assert_int_equal(kg_snapshot_account_count(snap), 3);
+  kg_snapshot_free(snap);
+  kg_store_new_key_wipe(&k1);
+  kg_store_new_key_wipe(&k2);
+  kg_store_new_key_wipe(&k3);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(
+          set_index_hands_back_the_old_and_uses_the_new, setup, teardown),
+      cmocka_unit_test_setup_teardown(account_names_in_id_order_after_a_load,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(no_accounts_no_names, setup, teardown),
+      cmocka_unit_test_setup_teardown(refresh_appends_new_accounts, setup,
+                                      teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
