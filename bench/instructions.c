@@ -393,8 +393,8 @@ static void print_about(void) {
   /* the core's own run-time choices (cpu.h): "none" under the gate's
    * KEYGATE_CPU=baseline pin */
   unsigned kc = kg_cpu();
-  printf("about keygate_cpu%s%s%s\n", (kc & KG_CPU_PCLMUL) ? " pclmul" : "",
-         (kc & KG_CPU_AVX2) ? " avx2" : "", kc == 0 ? " none" : "");
+  printf("about keygate_cpu%s%s\n", (kc & KG_CPU_PCLMUL) ? " pclmul" : "",
+         kc == 0 ? " none" : "");
 }
 
 /* ---- running ------------------------------------------------------------ */

@@ -44,23 +44,16 @@ unsigned kg_cpu_allowed(const char *spec, unsigned detected) {
   if (has_word(spec, "-pclmul")) {
     out &= ~KG_CPU_PCLMUL;
   }
-  if (has_word(spec, "-avx2")) {
-    out &= ~KG_CPU_AVX2;
-  }
   return out;
 }
 
 static unsigned detect(void) {
   unsigned f = 0;
 #ifdef KG_CPU_X86_DISPATCH
-  /* libgcc's and compiler-rt's CPUID reading; "avx2" includes the OS
-   * check (XGETBV) that the YMM registers are saved. */
+  /* libgcc's and compiler-rt's CPUID reading */
   __builtin_cpu_init();
   if (__builtin_cpu_supports("pclmul")) {
     f |= KG_CPU_PCLMUL;
-  }
-  if (__builtin_cpu_supports("avx2")) {
-    f |= KG_CPU_AVX2;
   }
 #endif
   return f;
