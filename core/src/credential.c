@@ -358,12 +358,23 @@ static int key_param_eq(const char *s, size_t len, size_t e) {
  * parameter's being its '=', as a byte-by-byte scan gives
  * (tests/unit/test_credential.c holds it to one).
  */
+#ifdef KG_HAVE_SSE2
+typedef struct url_consts {
+  __m128i f0, p0, f1, p1;
+} url_consts;
+#endif
+
+/* The policy's part of a scan is set once (url_scan_init) for the target
+ * and every Host field; s and len are the span being scanned. */
 typedef struct url_scan {
   const char *s;
   size_t len;
   unsigned char p0, f0; /* the prefix's first character, lowercase; its fold */
   unsigned char p1, f1; /* its second; one = 1 when it has none */
   int one;
+#ifdef KG_HAVE_SSE2
+  url_consts c; /* the four above in every lane */
+#endif
 } url_scan;
 
 #ifndef KG_HAVE_SSE2
@@ -386,10 +397,6 @@ static unsigned url_stop_at(const url_scan *u, size_t i) {
 typedef struct url_masks {
   uint64_t a, b, pct, eq, yn;
 } url_masks;
-
-typedef struct url_consts {
-  __m128i f0, p0, f1, p1;
-} url_consts;
 
 /* OR the classes of the sixteen bytes of v into m, lane k at bit at + k. */
 static inline void url_classify16(const url_consts *c, __m128i v, unsigned at,
@@ -445,26 +452,23 @@ static __m128i load_short(const char *s, size_t n) {
  * on where it was loaded), a short run zero-padded; the classes are joined
  * into 64-bit masks and the neighbours shifted in there, once.
  */
-static uint64_t url_stops(const url_scan *u, size_t at, size_t n) {
+static inline __attribute__((always_inline)) uint64_t
+url_stops(const url_scan *u, size_t at, size_t n) {
   const char *s = u->s;
-  url_consts c;
-  c.f0 = _mm_set1_epi8((char)u->f0);
-  c.p0 = _mm_set1_epi8((char)u->p0);
-  c.f1 = _mm_set1_epi8((char)u->f1);
-  c.p1 = _mm_set1_epi8((char)u->p1);
+  const url_consts *c = &u->c;
   url_masks m = {0, 0, 0, 0, 0};
   if (n < 16) {
-    url_classify16(&c, load_short(s + at, n), 0, &m);
+    url_classify16(c, load_short(s + at, n), 0, &m);
   } else {
     size_t k = 0;
     for (; k + 16 <= n; k += 16) {
       url_classify16(
-          &c, _mm_loadu_si128((const __m128i *)(const void *)(s + at + k)),
+          c, _mm_loadu_si128((const __m128i *)(const void *)(s + at + k)),
           (unsigned)k, &m);
     }
     if (k < n) {
       url_classify16(
-          &c, _mm_loadu_si128((const __m128i *)(const void *)(s + at + n - 16)),
+          c, _mm_loadu_si128((const __m128i *)(const void *)(s + at + n - 16)),
           (unsigned)(n - 16), &m);
     }
   }
@@ -484,7 +488,8 @@ static uint64_t url_stops(const url_scan *u, size_t at, size_t n) {
 }
 #else
 /* The stop bits of the n bytes at s + at (the scalar twin). */
-static uint64_t url_stops(const url_scan *u, size_t at, size_t n) {
+static inline __attribute__((always_inline)) uint64_t
+url_stops(const url_scan *u, size_t at, size_t n) {
   uint64_t bits = 0;
   for (size_t k = 0; k < n; k++) {
     bits |= (uint64_t)url_stop_at(u, at + k) << k;
@@ -538,41 +543,65 @@ static KG_NOINLINE kg_status url_block_stops(const kg_key_policy *p,
   return KG_OK;
 }
 
-kg_status kg_target_scan(const kg_key_policy *p, kg_span target) {
-  size_t len = target.len;
-  if (len == 0 || p->prefix_len == 0) {
-    return KG_OK; /* a policy always has a prefix (kg_key_policy_init) */
-  }
-  url_scan u;
-  u.s = target.ptr;
-  u.len = len;
+/* The policy's part of a scan: its prefix's first two characters. */
+static void url_scan_init(url_scan *u, const kg_key_policy *p) {
   /* For a letter, c | 0x20 == lower matches both cases and nothing else;
    * other characters match themselves only. */
-  u.p0 = kg_lower((unsigned char)p->prefix[0]);
-  u.f0 = (unsigned)(u.p0 - 'a') < 26u ? 0x20 : 0;
-  u.one = p->prefix_len < 2;
-  u.p1 = u.one ? 0 : kg_lower((unsigned char)p->prefix[1]);
-  u.f1 = (unsigned)(u.p1 - 'a') < 26u ? 0x20 : 0;
+  u->p0 = kg_lower((unsigned char)p->prefix[0]);
+  u->f0 = (unsigned)(u->p0 - 'a') < 26u ? 0x20 : 0;
+  u->one = p->prefix_len < 2;
+  u->p1 = u->one ? 0 : kg_lower((unsigned char)p->prefix[1]);
+  u->f1 = (unsigned)(u->p1 - 'a') < 26u ? 0x20 : 0;
+#ifdef KG_HAVE_SSE2
+  u->c.f0 = _mm_set1_epi8((char)u->f0);
+  u->c.p0 = _mm_set1_epi8((char)u->p0);
+  u->c.f1 = _mm_set1_epi8((char)u->f1);
+  u->c.p1 = _mm_set1_epi8((char)u->p1);
+#endif
+}
+
+/* kg_target_scan on one span, the policy's part of u set. */
+static kg_status url_scan_span(const kg_key_policy *p, url_scan *u,
+                               kg_span target) {
+  size_t len = target.len;
+  u->s = target.ptr;
+  u->len = len;
+  if (len <= 64) {
+    /* the common case: one block (none for an empty span) */
+    uint64_t bits = len > 0 ? url_stops(u, 0, len) : 0;
+    size_t param = NO_PARAM;
+    kg_status r = bits != 0 ? url_block_stops(p, u, 0, bits, &param) : KG_OK;
+    return r != KG_OK ? r : param != NO_PARAM ? KG_URL_KEY_PARAM : KG_OK;
+  }
   size_t param = NO_PARAM;
   /* Sixty-four bytes at a time; the rest of a target longer than that as
    * the 64 that end it, without the positions already seen. */
   for (size_t block = 0; block < len; block += 64) {
     size_t n = len - block < 64 ? len - block : 64;
     uint64_t bits;
-    if (n < 64 && len > 64) {
+    if (n < 64) {
       /* 1 <= n < 64 here: drop the 64 - n positions seen already */
-      bits = url_stops(&u, len - 64, 64) >> ((64 - n) & 63u);
+      bits = url_stops(u, len - 64, 64) >> ((64 - n) & 63u);
     } else {
-      bits = url_stops(&u, block, n);
+      bits = url_stops(u, block, n);
     }
     if (bits != 0) {
-      kg_status r = url_block_stops(p, &u, block, bits, &param);
+      kg_status r = url_block_stops(p, u, block, bits, &param);
       if (r != KG_OK) {
         return r;
       }
     }
   }
   return param != NO_PARAM ? KG_URL_KEY_PARAM : KG_OK;
+}
+
+kg_status kg_target_scan(const kg_key_policy *p, kg_span target) {
+  if (target.len == 0 || p->prefix_len == 0) {
+    return KG_OK; /* a policy always has a prefix (kg_key_policy_init) */
+  }
+  url_scan u;
+  url_scan_init(&u, p);
+  return url_scan_span(p, &u, target);
 }
 
 int kg_target_has_key(const kg_key_policy *p, kg_span target) {
@@ -620,16 +649,21 @@ static void set(kg_credential *out, kg_status outcome, kg_status detail,
 kg_status kg_credential_url(const kg_key_policy *p, kg_span target,
                             const kg_field *fields, size_t n,
                             const kg_url_hosts *hosts) {
-  kg_status in_url = kg_target_scan(p, target);
+  if (p->prefix_len == 0) {
+    return KG_OK; /* a policy always has a prefix (kg_key_policy_init) */
+  }
+  url_scan u; /* the policy's part once, for the target and every Host */
+  url_scan_init(&u, p);
+  kg_status in_url = url_scan_span(p, &u, target);
   /* Host is the URL's authority (RFC 9112 §3.2): a key there is a key in
    * the URL, and nginx writes it into error-log lines. Every Host field,
    * in order, until one holds a key. */
   if (in_url == KG_OK && hosts->first < n) {
-    in_url = kg_target_scan(p, fields[hosts->first].value);
+    in_url = url_scan_span(p, &u, fields[hosts->first].value);
     for (size_t i = hosts->first + 1; hosts->more && i < n && in_url == KG_OK;
          i++) {
       if (is_host(&fields[i].name)) {
-        in_url = kg_target_scan(p, fields[i].value);
+        in_url = url_scan_span(p, &u, fields[i].value);
       }
     }
   }
