@@ -19,6 +19,14 @@
 #define KG_HAVE_SSE2 1
 #endif
 
+#if defined(__GNUC__) || defined(__clang__)
+#define KG_NOINLINE __attribute__((noinline))
+#define KG_INLINE static inline __attribute__((always_inline))
+#else
+#define KG_NOINLINE
+#define KG_INLINE static inline
+#endif
+
 static int is_ows(unsigned char c) {
   return c == ' ' || c == '\t';
 }
@@ -392,32 +400,41 @@ static unsigned url_stop_at(const url_scan *u, size_t i) {
 #endif
 
 #ifdef KG_HAVE_SSE2
-/* The classes of up to 64 bytes, a bit per byte: the prefix's first and
- * second character (case folded where a letter), '%', '=', and y or n. */
-typedef struct url_masks {
-  uint64_t a, b, pct, eq, yn;
-} url_masks;
+/*
+ * url_chunk — the stop bits of the sixteen bytes v = s[q..q+16), given
+ * the same bytes one position back (vp = s[q-1..q+15), 0 before the span)
+ * and one forward (vn = s[q+1..q+17), 0 past it): each lane is decided by
+ * its own byte and its neighbours' in the same lane, so the classes are
+ * joined in the vector and read out with one movemask.
+ */
+KG_INLINE unsigned url_chunk(const url_scan *u, __m128i v, __m128i vp,
+                             __m128i vn) {
+  const url_consts *c = &u->c;
+  const __m128i pct = _mm_set1_epi8('%');
+  __m128i a = _mm_cmpeq_epi8(_mm_or_si128(v, c->f0), c->p0);
+  __m128i b = _mm_cmpeq_epi8(_mm_or_si128(vn, c->f1), c->p1);
+  __m128i pc = _mm_or_si128(_mm_cmpeq_epi8(v, pct), _mm_cmpeq_epi8(vn, pct));
+  __m128i lp = _mm_or_si128(vp, _mm_set1_epi8(0x20));
+  __m128i yn = _mm_or_si128(_mm_cmpeq_epi8(lp, _mm_set1_epi8('y')),
+                            _mm_cmpeq_epi8(lp, _mm_set1_epi8('n')));
+  __m128i eq = _mm_and_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('=')), yn);
+  return (unsigned)_mm_movemask_epi8(
+      _mm_or_si128(_mm_or_si128(_mm_and_si128(a, b), pc), eq));
+}
 
-/* OR the classes of the sixteen bytes of v into m, lane k at bit at + k. */
-static inline void url_classify16(const url_consts *c, __m128i v, unsigned at,
-                                  url_masks *m) {
-  __m128i l = _mm_or_si128(v, _mm_set1_epi8(0x20));
-  m->a |= (uint64_t)(unsigned)_mm_movemask_epi8(
-              _mm_cmpeq_epi8(_mm_or_si128(v, c->f0), c->p0))
-          << at;
-  m->b |= (uint64_t)(unsigned)_mm_movemask_epi8(
-              _mm_cmpeq_epi8(_mm_or_si128(v, c->f1), c->p1))
-          << at;
-  m->pct |= (uint64_t)(unsigned)_mm_movemask_epi8(
-                _mm_cmpeq_epi8(v, _mm_set1_epi8('%')))
-            << at;
-  m->eq |= (uint64_t)(unsigned)_mm_movemask_epi8(
-               _mm_cmpeq_epi8(v, _mm_set1_epi8('=')))
-           << at;
-  m->yn |= (uint64_t)(unsigned)_mm_movemask_epi8(
-               _mm_or_si128(_mm_cmpeq_epi8(l, _mm_set1_epi8('y')),
-                            _mm_cmpeq_epi8(l, _mm_set1_epi8('n'))))
-           << at;
+/* The stop bits of the sixteen bytes at s + q (q + 16 <= len): the
+ * neighbours from loads one byte off where they are inside the span, else
+ * the run shifted by a byte (a zero coming in). */
+KG_INLINE unsigned url_chunk_at(const url_scan *u, size_t q) {
+  const char *s = u->s;
+  __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + q));
+  __m128i vp = q > 0
+                   ? _mm_loadu_si128((const __m128i *)(const void *)(s + q - 1))
+                   : _mm_slli_si128(v, 1);
+  __m128i vn = q + 16 < u->len
+                   ? _mm_loadu_si128((const __m128i *)(const void *)(s + q + 1))
+                   : _mm_srli_si128(v, 1);
+  return url_chunk(u, v, vp, vn);
 }
 
 /* s[0..n), n < 16, zero-padded into one vector, read with loads inside
@@ -447,61 +464,36 @@ static __m128i load_short(const char *s, size_t n) {
 
 /*
  * url_stops — the stop bits of the n bytes at s + at (1 <= n <= 64, all
- * inside the target), bit k for position at + k. Sixteen-byte loads, the
- * last one overlapping the one before it (a byte's classes do not depend
- * on where it was loaded), a short run zero-padded; the classes are joined
- * into 64-bit masks and the neighbours shifted in there, once.
+ * inside the span), bit k for position at + k. Sixteen-byte steps, the
+ * last one overlapping the one before it (a byte's stop bit does not
+ * depend on where it was loaded); a whole span under sixteen bytes (the
+ * only short run the scan asks for: at = 0, n = len) zero-padded, which
+ * is also what lies before and after it.
  */
-static inline __attribute__((always_inline)) uint64_t
-url_stops(const url_scan *u, size_t at, size_t n) {
-  const char *s = u->s;
-  const url_consts *c = &u->c;
-  url_masks m = {0, 0, 0, 0, 0};
+KG_INLINE uint64_t url_stops(const url_scan *u, size_t at, size_t n) {
   if (n < 16) {
-    url_classify16(c, load_short(s + at, n), 0, &m);
-  } else {
-    size_t k = 0;
-    for (; k + 16 <= n; k += 16) {
-      url_classify16(
-          c, _mm_loadu_si128((const __m128i *)(const void *)(s + at + k)),
-          (unsigned)k, &m);
-    }
-    if (k < n) {
-      url_classify16(
-          c, _mm_loadu_si128((const __m128i *)(const void *)(s + at + n - 16)),
-          (unsigned)(n - 16), &m);
-    }
+    __m128i v = load_short(u->s + at, n);
+    return url_chunk(u, v, _mm_slli_si128(v, 1), _mm_srli_si128(v, 1));
   }
-  size_t len = u->len;
-  unsigned char next = at + n < len ? (unsigned char)s[at + n] : 0;
-  unsigned char prev = at > 0 ? (unsigned char)(s[at - 1] | 0x20) : 0;
-  unsigned top = (unsigned)(n - 1);
-  uint64_t pair = m.a;
-  if (!u->one) {
-    uint64_t nb = (unsigned char)(next | u->f1) == u->p1;
-    pair &= (m.b >> 1) | (nb << top);
+  uint64_t bits = 0;
+  size_t k = 0;
+  for (; k + 16 <= n; k += 16) {
+    bits |= (uint64_t)url_chunk_at(u, at + k) << k;
   }
-  uint64_t starts = m.pct | (m.pct >> 1) | ((uint64_t)(next == '%') << top);
-  uint64_t prev_yn = prev == 'y' || prev == 'n';
-  uint64_t bits = pair | starts | (m.eq & ((m.yn << 1) | prev_yn));
-  return n == 64 ? bits : bits & (((uint64_t)1 << n) - 1);
+  if (k < n) {
+    bits |= (uint64_t)url_chunk_at(u, at + n - 16) << (n - 16);
+  }
+  return bits;
 }
 #else
 /* The stop bits of the n bytes at s + at (the scalar twin). */
-static inline __attribute__((always_inline)) uint64_t
-url_stops(const url_scan *u, size_t at, size_t n) {
+KG_INLINE uint64_t url_stops(const url_scan *u, size_t at, size_t n) {
   uint64_t bits = 0;
   for (size_t k = 0; k < n; k++) {
     bits |= (uint64_t)url_stop_at(u, at + k) << k;
   }
   return bits;
 }
-#endif
-
-#if defined(__GNUC__) || defined(__clang__)
-#define KG_NOINLINE __attribute__((noinline))
-#else
-#define KG_NOINLINE
 #endif
 
 /* The work at one block's stops, in position order. *param is the '=' of
@@ -553,10 +545,12 @@ static void url_scan_init(url_scan *u, const kg_key_policy *p) {
   u->p1 = u->one ? 0 : kg_lower((unsigned char)p->prefix[1]);
   u->f1 = (unsigned)(u->p1 - 'a') < 26u ? 0x20 : 0;
 #ifdef KG_HAVE_SSE2
+  /* A one-character prefix has no second character to match: f1 = p1 =
+   * 0xff matches every byte. */
   u->c.f0 = _mm_set1_epi8((char)u->f0);
   u->c.p0 = _mm_set1_epi8((char)u->p0);
-  u->c.f1 = _mm_set1_epi8((char)u->f1);
-  u->c.p1 = _mm_set1_epi8((char)u->p1);
+  u->c.f1 = _mm_set1_epi8((char)(u->one ? 0xff : u->f1));
+  u->c.p1 = _mm_set1_epi8((char)(u->one ? 0xff : u->p1));
 #endif
 }
 
