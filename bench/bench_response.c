@@ -12,8 +12,8 @@ static void bm_body(kgb_state *st, void *ctx) {
   char out[KG_ERROR_BODY_MAX];
   size_t len = 0;
   KGB_LOOP(st) {
-    kg_status s =
-        kg_error_body(code, NULL, 0, request_id, out, sizeof out, &len);
+    kg_status s = kg_error_body(code, NULL, 0, request_id, KG_REQUEST_ID_LEN,
+                                out, sizeof out, &len);
     KGB_KEEP(s);
     kgb_escape(out);
   }
@@ -25,8 +25,8 @@ static void bm_render(kgb_state *st, void *ctx) {
   char out[KG_RESPONSE_MAX];
   size_t len = 0;
   KGB_LOOP(st) {
-    kg_status s = kg_response_render(code, KG_DEFAULT_REALM, 3, request_id, out,
-                                     sizeof out, &len);
+    kg_status s = kg_response_render(code, KG_DEFAULT_REALM, 3, request_id,
+                                     KG_REQUEST_ID_LEN, out, sizeof out, &len);
     KGB_KEEP(s);
     kgb_escape(out);
   }

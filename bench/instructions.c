@@ -249,14 +249,14 @@ static const char request_id[] = "req_0123456789ABCDEFGHIJKLMN";
 
 static int run_error_body(void) {
   size_t len = 0;
-  return kg_error_body(KG_INVALID_API_KEY, NULL, 0, request_id, out, sizeof out,
-                       &len) == KG_OK;
+  return kg_error_body(KG_INVALID_API_KEY, NULL, 0, request_id,
+                       KG_REQUEST_ID_LEN, out, sizeof out, &len) == KG_OK;
 }
 
 static int run_render(void) {
   size_t len = 0;
   return kg_response_render(KG_EXPIRED_API_KEY, KG_DEFAULT_REALM, 3, request_id,
-                            out, sizeof out, &len) == KG_OK;
+                            KG_REQUEST_ID_LEN, out, sizeof out, &len) == KG_OK;
 }
 
 /* The gate's operations. Names are the keys of

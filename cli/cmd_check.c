@@ -379,8 +379,9 @@ static void print_decision(const kg_decision *d, const kg_key_policy *policy,
   char resp[KG_RESPONSE_MAX];
   size_t resp_len;
   if (d->decision != KG_VALID &&
-      kg_response_render(d->decision, realm, strlen(realm), request_id, resp,
-                         sizeof resp, &resp_len) == KG_OK) {
+      kg_response_render(d->decision, realm, strlen(realm), request_id,
+                         strlen(request_id), resp, sizeof resp,
+                         &resp_len) == KG_OK) {
     cli_json_string(stdout, resp, resp_len);
   } else {
     printf("null");
@@ -437,8 +438,8 @@ static void print_refusal(const kg_head *head, kg_status parse,
   printf(",\"request_id\":\"%s\",\"response\":", request_id);
   char resp[KG_RESPONSE_MAX];
   size_t resp_len;
-  if (kg_refusal_render(refusal, request_id, resp, sizeof resp, &resp_len) ==
-      KG_OK) {
+  if (kg_refusal_render(refusal, request_id, strlen(request_id), resp,
+                        sizeof resp, &resp_len) == KG_OK) {
     cli_json_string(stdout, resp, resp_len);
   } else {
     printf("null");
@@ -621,11 +622,7 @@ int cmd_check(int argc, char **argv) {
   }
   kg_checker checker;
   kg_key_kind kind;
-  if (strcmp(o.policy, "strict") == 0) {
-    kind = KG_KEY_STRICT;
-  } else if (strcmp(o.policy, "prefix") == 0) {
-    kind = KG_KEY_PREFIX;
-  } else {
+  if (kg_key_kind_parse(o.policy, strlen(o.policy), &kind) != KG_OK) {
     return cli_error(CLI_EXIT_USAGE, CMD,
                      "--policy must be strict or prefix, not '%s'", o.policy);
   }
@@ -635,11 +632,7 @@ int cmd_check(int argc, char **argv) {
                      "--prefix must be 1 to %d characters of A-Z a-z 0-9 _ -",
                      KG_KEY_PREFIX_MAX);
   }
-  size_t rlen = strlen(o.realm);
-  char probe[KG_REALM_MAX + 96];
-  size_t plen;
-  if (kg_www_authenticate(KG_MISSING_API_KEY, o.realm, rlen, probe,
-                          sizeof probe, &plen) != KG_OK) {
+  if (kg_realm_check(o.realm, strlen(o.realm)) != KG_OK) {
     return cli_error(CLI_EXIT_USAGE, CMD,
                      "--realm must be 1 to %d printable characters without "
                      "'\"' or '\\'",

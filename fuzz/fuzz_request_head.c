@@ -206,7 +206,8 @@ static void render_templates(void) {
     size_t i = (size_t)(s - KG_VALID);
     memset(templates[i], 0, sizeof templates[i]);
     FUZZ_CHECK(kg_response_render((kg_status)s, KG_DEFAULT_REALM, 3, request_id,
-                                  templates[i], sizeof templates[i],
+                                  KG_REQUEST_ID_LEN, templates[i],
+                                  sizeof templates[i],
                                   &template_len[i]) == KG_OK);
     FUZZ_CHECK(template_len[i] < sizeof templates[i]);
     check_shape((kg_status)s, templates[i], template_len[i]);
@@ -225,7 +226,8 @@ static void check_response(const kg_decision *d) {
   }
   size_t len = 0;
   FUZZ_CHECK(kg_response_render(d->decision, KG_DEFAULT_REALM, 3, request_id,
-                                out, sizeof out, &len) == KG_OK);
+                                KG_REQUEST_ID_LEN, out, sizeof out,
+                                &len) == KG_OK);
   FUZZ_CHECK(len < sizeof out && out[len] == '\0');
 
   /* The usual case: byte for byte the checked template, so its JSON parsed

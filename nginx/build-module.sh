@@ -53,8 +53,8 @@ make)
   build=$2 out=$3
   cd "$build"
   # The archives it links are not in nginx's Makefile: always relink, and
-  # recompile the one source file (headers of libkeygate may have changed).
-  rm -f objs/ngx_http_keygate_module.so objs/addon/*/ngx_http_keygate_module.o
+  # recompile the module's sources (headers of libkeygate may have changed).
+  rm -f objs/ngx_http_keygate_module.so objs/addon/*/ngx_http_keygate_*.o
   if ! make -f objs/Makefile modules >make.log 2>&1; then
     cat make.log >&2
     die "building the module failed (full log: $build/make.log)"

@@ -1,6 +1,7 @@
 /*
  * ngx_http_keygate_module.c — API-key authentication for nginx with
- * libkeygate (SPEC §1), and the reference API of SPEC §3.
+ * libkeygate (SPEC §1). The reference API of SPEC §3 (keygate_mock_iocs) is
+ * its own module, ngx_http_keygate_mock_module.c, in the same .so.
  *
  * Sections:
  *   configuration   directives, the key stores they name, merge
@@ -10,7 +11,6 @@
  *   access phase    one kg_decide per request
  *   bad requests    nginx's own 400s, answered through error_page
  *   readiness       keygate_status: does every worker serve every store
- *   reference API   keygate_mock_iocs (SPEC §3)
  *   variables       $keygate_decision, $keygate_key_id, $keygate_account,
  *                   $keygate_request_id
  *
@@ -39,7 +39,10 @@
  * memory zone per store holds that sequence), answers 503
  * service_unavailable instead of deciding (docs/server.md).
  *
- * Decisions where nginx and the contract meet are in docs/server.md.
+ * Every error body, status, WWW-Authenticate value and limit comes from
+ * libkeygate (response.h, status.h, key.h): the module renders no JSON of
+ * its own but the readiness answer. Decisions where nginx and the contract
+ * meet are in docs/server.md.
  */
 #include <ngx_config.h>
 #include <ngx_core.h>
@@ -220,7 +223,9 @@ typedef struct {
   ngx_flag_t enable;
   ngx_http_keygate_db_t *db;
   ngx_str_t realm;
-  ngx_str_t www[3]; /* WWW-Authenticate for missing, invalid, expired */
+  /* WWW-Authenticate per decision (kg_decision_index); empty for a
+   * decision without a challenge */
+  ngx_str_t www[KG_DECISION_COUNT];
   ngx_uint_t query_keys;
   ngx_flag_t hide_credentials;
   kg_key_policy policy;
@@ -265,8 +270,6 @@ static char *ngx_http_keygate_realm(ngx_conf_t *cf, ngx_command_t *cmd,
                                     void *conf);
 static char *ngx_http_keygate_key_format(ngx_conf_t *cf, ngx_command_t *cmd,
                                          void *conf);
-static char *ngx_http_keygate_mock_iocs(ngx_conf_t *cf, ngx_command_t *cmd,
-                                        void *conf);
 static char *ngx_http_keygate_bad_request(ngx_conf_t *cf, ngx_command_t *cmd,
                                           void *conf);
 static char *ngx_http_keygate_status(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -319,8 +322,6 @@ static ngx_command_t ngx_http_keygate_commands[] = {
      offsetof(ngx_http_keygate_main_conf_t, max_staleness), NULL},
     {ngx_string("keygate_pepper_file"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
      ngx_http_keygate_pepper_file, NGX_HTTP_MAIN_CONF_OFFSET, 0, NULL},
-    {ngx_string("keygate_mock_iocs"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
-     ngx_http_keygate_mock_iocs, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
     {ngx_string("keygate_bad_request"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
      ngx_http_keygate_bad_request, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
     {ngx_string("keygate_status"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
@@ -476,20 +477,22 @@ static char *ngx_http_keygate_merge_loc_conf(ngx_conf_t *cf, void *parent,
     }
     conf->policy_set = 1;
   }
-  for (int i = 0; i < 3; i++) {
-    char buf[KG_REALM_MAX + 160];
+  for (size_t i = 0; i < KG_DECISION_COUNT; i++) {
+    char buf[KG_WWW_AUTHENTICATE_MAX];
     size_t len = 0;
-    if (kg_www_authenticate((kg_status)(KG_MISSING_API_KEY + i),
-                            (const char *)conf->realm.data, conf->realm.len,
-                            buf, sizeof buf, &len) != KG_OK) {
+    if (kg_www_authenticate(kg_decision_at(i), (const char *)conf->realm.data,
+                            conf->realm.len, buf, sizeof buf, &len) != KG_OK) {
       return NGX_CONF_ERROR;
     }
-    conf->www[i].data = ngx_pnalloc(cf->pool, len);
-    if (conf->www[i].data == NULL) {
-      return NGX_CONF_ERROR;
-    }
-    ngx_memcpy(conf->www[i].data, buf, len);
     conf->www[i].len = len;
+    conf->www[i].data = NULL;
+    if (len > 0) {
+      conf->www[i].data = ngx_pnalloc(cf->pool, len);
+      if (conf->www[i].data == NULL) {
+        return NGX_CONF_ERROR;
+      }
+      ngx_memcpy(conf->www[i].data, buf, len);
+    }
   }
   if (conf->enable && conf->db == NULL) {
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -741,31 +744,25 @@ static char *ngx_http_keygate_pepper_file(ngx_conf_t *cf, ngx_command_t *cmd,
   return NGX_CONF_OK;
 }
 
-/* keygate_realm STRING — printable ASCII without '"' or '\' (the realm is
- * written inside a quoted-string, RFC 9110 §11.6.1). */
+/* A macro's value as a string literal (KG_REALM_MAX in a message). */
+#define NGX_HTTP_KEYGATE_STR_(x) #x
+#define NGX_HTTP_KEYGATE_STR(x) NGX_HTTP_KEYGATE_STR_(x)
+
+/* keygate_realm STRING — what kg_realm_check accepts: 1 to KG_REALM_MAX
+ * bytes of printable ASCII without '"' or '\' (the realm is written inside
+ * a quoted-string, RFC 9110 §11.6.1). */
 static char *ngx_http_keygate_realm(ngx_conf_t *cf, ngx_command_t *cmd,
                                     void *conf) {
   ngx_http_keygate_loc_conf_t *lcf = conf;
   ngx_str_t *value = cf->args->elts;
-  char probe[256];
-  size_t len;
   (void)cmd;
 
   if (lcf->realm.data != NULL) {
     return "is duplicate";
   }
-  if (value[1].len == 0 || value[1].len > KG_REALM_MAX) {
-    return "must be 1 to 128 characters";
-  }
-  for (size_t i = 0; i < value[1].len; i++) {
-    u_char c = value[1].data[i];
-    if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') {
-      return "must be printable ASCII without '\"' or '\\'";
-    }
-  }
-  if (kg_www_authenticate(KG_MISSING_API_KEY, (const char *)value[1].data,
-                          value[1].len, probe, sizeof probe, &len) != KG_OK) {
-    return "is not accepted by libkeygate";
+  if (kg_realm_check((const char *)value[1].data, value[1].len) != KG_OK) {
+    return "must be printable ASCII without '\"' or '\\', 1 "
+           "to " NGX_HTTP_KEYGATE_STR(KG_REALM_MAX) " characters";
   }
   lcf->realm = value[1];
   return NGX_CONF_OK;
@@ -783,11 +780,8 @@ static char *ngx_http_keygate_key_format(ngx_conf_t *cf, ngx_command_t *cmd,
   if (lcf->policy_set != NGX_CONF_UNSET) {
     return "is duplicate";
   }
-  if (ngx_strcmp(value[1].data, "strict") == 0) {
-    kind = KG_KEY_STRICT;
-  } else if (ngx_strcmp(value[1].data, "prefix") == 0) {
-    kind = KG_KEY_PREFIX;
-  } else {
+  if (kg_key_kind_parse((const char *)value[1].data, value[1].len, &kind) !=
+      KG_OK) {
     return "takes \"strict\" or \"prefix\", then the key prefix";
   }
   if (kg_key_policy_init(&lcf->policy, kind, (const char *)value[2].data,
@@ -2197,68 +2191,16 @@ ngx_http_keygate_send_json(ngx_http_request_t *r, ngx_uint_t status,
   return ngx_http_output_filter(r, &out);
 }
 
-/* Send a small JSON body rendered from fmt with the request id as its one
- * "%s" (the bodies of 400 bad_request, 404 and 405). */
-static ngx_int_t ngx_http_keygate_send_fixed(ngx_http_request_t *r,
-                                             ngx_uint_t status,
-                                             const char *request_id,
-                                             const char *fmt) {
-  size_t cap = ngx_strlen(fmt) + KG_REQUEST_ID_LEN;
-  u_char *body = ngx_pnalloc(r->pool, cap);
-  if (body == NULL) {
-    return NGX_HTTP_INTERNAL_SERVER_ERROR;
-  }
-  int len = snprintf((char *)body, cap, fmt, request_id);
-  if (len < 0 || (size_t)len >= cap) {
-    return NGX_HTTP_INTERNAL_SERVER_ERROR;
-  }
-  return ngx_http_keygate_send_json(r, status, request_id, NULL, body,
-                                    (size_t)len);
-}
-
 /*
- * The error bodies of the five decisions with their documented messages,
- * rendered once by kg_error_body with a placeholder request id; a request
- * copies its decision's body and writes its own id over the placeholder, so
- * the bytes are exactly kg_error_body's. See ngx_http_keygate_init.
+ * Send the answer `code` in the error shape of SPEC §1.4 with the request's
+ * id: the body is kg_error_body's (any decision, refusal or server answer;
+ * message NULL: its documented one), status is nginx's (kg_http_status(code)
+ * for a decision), www the location's WWW-Authenticate value for it (NULL
+ * or empty: none).
  */
-#define NGX_HTTP_KEYGATE_DECISIONS 5 /* KG_MISSING_API_KEY .. IN_QUERY */
-static const char ngx_http_keygate_rid_placeholder[] =
-    "req_000000000000000000000000";
-static struct {
-  size_t len;
-  size_t rid_at; /* offset of the request id in body */
-  char body[KG_ERROR_BODY_MAX];
-} ngx_http_keygate_bodies[NGX_HTTP_KEYGATE_DECISIONS];
-
-static ngx_int_t ngx_http_keygate_render_bodies(void) {
-  for (int i = 0; i < NGX_HTTP_KEYGATE_DECISIONS; i++) {
-    kg_status d = (kg_status)(KG_MISSING_API_KEY + i);
-    size_t len = 0;
-    if (kg_error_body(d, NULL, 0, ngx_http_keygate_rid_placeholder,
-                      ngx_http_keygate_bodies[i].body,
-                      sizeof ngx_http_keygate_bodies[i].body, &len) != KG_OK ||
-        len < KG_REQUEST_ID_LEN + 3) {
-      return NGX_ERROR;
-    }
-    /* The body ends with the id, a quote and two braces. */
-    size_t at = len - 3 - KG_REQUEST_ID_LEN;
-    if (ngx_memcmp(ngx_http_keygate_bodies[i].body + at,
-                   ngx_http_keygate_rid_placeholder, KG_REQUEST_ID_LEN) != 0) {
-      return NGX_ERROR;
-    }
-    ngx_http_keygate_bodies[i].len = len;
-    ngx_http_keygate_bodies[i].rid_at = at;
-  }
-  return NGX_OK;
-}
-
-/* Send the SPEC §1.4 answer for an error decision with the request's id.
- * www is the location's WWW-Authenticate value for it (empty for 400s). A
- * message (invalid_parameter) renders through kg_error_body. */
 static ngx_int_t ngx_http_keygate_send_error(ngx_http_request_t *r,
                                              ngx_http_keygate_ctx_t *ctx,
-                                             kg_status decision,
+                                             ngx_uint_t status, kg_status code,
                                              const ngx_str_t *www,
                                              const char *message) {
   const char *rid = ngx_http_keygate_request_id(ctx);
@@ -2270,40 +2212,26 @@ static ngx_int_t ngx_http_keygate_send_error(ngx_http_request_t *r,
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
   }
   size_t len = 0;
-  int i = (int)decision - (int)KG_MISSING_API_KEY;
-  if (message == NULL && i >= 0 && i < NGX_HTTP_KEYGATE_DECISIONS) {
-    len = ngx_http_keygate_bodies[i].len;
-    ngx_memcpy(body, ngx_http_keygate_bodies[i].body, len);
-    ngx_memcpy(body + ngx_http_keygate_bodies[i].rid_at, rid,
-               KG_REQUEST_ID_LEN);
-  } else if (kg_error_body(decision, message,
-                           message != NULL ? ngx_strlen(message) : 0, rid,
-                           (char *)body, KG_ERROR_BODY_MAX, &len) != KG_OK) {
+  if (kg_error_body(code, message, message != NULL ? ngx_strlen(message) : 0,
+                    rid, KG_REQUEST_ID_LEN, (char *)body, KG_ERROR_BODY_MAX,
+                    &len) != KG_OK) {
     ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                  "keygate: cannot render the %s answer",
-                  kg_status_str(decision));
+                  "keygate: cannot render the %s answer", kg_status_str(code));
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
   }
-  return ngx_http_keygate_send_json(r, (ngx_uint_t)kg_http_status(decision),
-                                    rid, www, body, len);
+  return ngx_http_keygate_send_json(r, status, rid, www, body, len);
 }
 
-/* The 503 answer of a worker that cannot vouch for its keys (store
- * unreadable past keygate_max_staleness, or gone back to an older
- * sequence): the error shape of SPEC §1.4, code service_unavailable,
- * rendered once at configuration time with the request id as its "%s". */
-static char ngx_http_keygate_unavailable_fmt[256];
-
-static ngx_int_t ngx_http_keygate_render_unavailable(void) {
-  int n = snprintf(ngx_http_keygate_unavailable_fmt,
-                   sizeof ngx_http_keygate_unavailable_fmt,
-                   "{\"error\":{\"code\":\"%s\",\"message\":\"The "
-                   "service cannot check API keys right now. Retry in a few "
-                   "seconds.\",\"request_id\":\"%%s\"}}",
-                   kg_status_str(KG_SERVICE_UNAVAILABLE));
-  return n > 0 && (size_t)n < sizeof ngx_http_keygate_unavailable_fmt
-             ? NGX_OK
-             : NGX_ERROR;
+/* Send the SPEC §1.4 answer for an error decision: its status, and the
+ * WWW-Authenticate value of lcf (NULL: none, as for a refused head). */
+static ngx_int_t
+ngx_http_keygate_send_decision(ngx_http_request_t *r,
+                               ngx_http_keygate_ctx_t *ctx, kg_status decision,
+                               const ngx_http_keygate_loc_conf_t *lcf) {
+  int i = kg_decision_index(decision);
+  const ngx_str_t *www = lcf != NULL && i >= 0 ? &lcf->www[i] : NULL;
+  return ngx_http_keygate_send_error(
+      r, ctx, (ngx_uint_t)kg_http_status(decision), decision, www, NULL);
 }
 
 /* 1 when the worker may decide with db's snapshot now. */
@@ -2374,16 +2302,17 @@ static int ngx_http_keygate_decide(const kg_checker *c, const kg_field *fields,
   return -1;
 }
 
+/* The 503 answer of a worker that cannot vouch for its keys (store
+ * unreadable past keygate_max_staleness, or gone back to an older
+ * sequence): service_unavailable, with Retry-After. */
 static ngx_int_t
 ngx_http_keygate_send_unavailable(ngx_http_request_t *r,
                                   ngx_http_keygate_ctx_t *ctx) {
-  const char *rid = ngx_http_keygate_request_id(ctx);
-  if (rid == NULL ||
-      NGX_HTTP_KEYGATE_HEADER(r, "Retry-After", "5", 1) == NULL) {
+  if (NGX_HTTP_KEYGATE_HEADER(r, "Retry-After", "5", 1) == NULL) {
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
   }
-  return ngx_http_keygate_send_fixed(r, NGX_HTTP_SERVICE_UNAVAILABLE, rid,
-                                     ngx_http_keygate_unavailable_fmt);
+  return ngx_http_keygate_send_error(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                     KG_SERVICE_UNAVAILABLE, NULL, NULL);
 }
 
 /* ---- access phase ----------------------------------------------------- */
@@ -2949,10 +2878,8 @@ static ngx_int_t ngx_http_keygate_access_handler(ngx_http_request_t *r) {
   }
   /* The answer is sent here, not through error_page: send and finalize as
    * the content phase would, and stop the phases. */
-  int i = (int)d.decision - (int)KG_MISSING_API_KEY;
-  const ngx_str_t *www = (i >= 0 && i < 3) ? &lcf->www[i] : NULL;
   ngx_http_finalize_request(
-      r, ngx_http_keygate_send_error(r, ctx, d.decision, www, NULL));
+      r, ngx_http_keygate_send_decision(r, ctx, d.decision, lcf));
   return NGX_DONE;
 }
 
@@ -3100,10 +3027,7 @@ static kg_status ngx_http_keygate_classify(ngx_http_request_t *r) {
     }
   }
   kg_head head;
-  ngx_memzero(&head, sizeof head);
-  head.fields = fields;
-  head.fields_cap = KG_HEAD_MAX_FIELDS;
-  head.flags = KG_HEAD_CTL_IN_VALUES;
+  kg_head_init(&head, fields, KG_HEAD_MAX_FIELDS, KG_HEAD_CTL_IN_VALUES);
   size_t consumed = 0;
   kg_status s = kg_head_parse((const char *)copy, len, &head, &consumed);
   if (s == KG_OK) {
@@ -3112,35 +3036,17 @@ static kg_status ngx_http_keygate_classify(ngx_http_request_t *r) {
   return s == KG_INCOMPLETE ? KG_OK : s;
 }
 
-/* Send a refusal's answer: the body of kg_refusal_render (one home for
- * the code and message), with nginx's status. */
+/* Send a refusal's answer (the code and message of kg_error_body, their
+ * one home), with nginx's status. */
 static ngx_int_t ngx_http_keygate_send_refusal(ngx_http_request_t *r,
                                                ngx_http_keygate_ctx_t *ctx,
                                                ngx_uint_t status,
                                                kg_status refusal) {
-  u_char *buf = ngx_pnalloc(r->pool, 1024);
-  size_t len = 0;
-  if (buf == NULL) {
-    return NGX_HTTP_INTERNAL_SERVER_ERROR;
-  }
-  if (kg_refusal_render(refusal, ctx->request_id, (char *)buf, 1024, &len) !=
-      KG_OK) {
-    ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                  "keygate: cannot render the %s answer",
-                  kg_status_str(refusal));
-    return NGX_HTTP_INTERNAL_SERVER_ERROR;
-  }
-  u_char *body = ngx_strlcasestrn(buf, buf + len, (u_char *)"\r\n\r\n", 3);
-  if (body == NULL) {
-    return NGX_HTTP_INTERNAL_SERVER_ERROR;
-  }
-  body += 4;
   if (status == NGX_HTTP_NOT_ALLOWED &&
       NGX_HTTP_KEYGATE_HEADER(r, "Allow", "GET, HEAD", 9) == NULL) {
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
   }
-  return ngx_http_keygate_send_json(r, status, ctx->request_id, NULL, body,
-                                    (size_t)(buf + len - body));
+  return ngx_http_keygate_send_error(r, ctx, status, refusal, NULL, NULL);
 }
 
 static ngx_int_t ngx_http_keygate_bad_request_handler(ngx_http_request_t *r) {
@@ -3174,15 +3080,12 @@ static ngx_int_t ngx_http_keygate_bad_request_handler(ngx_http_request_t *r) {
   if (cred.outcome == KG_API_KEY_IN_QUERY ||
       cred.outcome == KG_AMBIGUOUS_API_KEY) {
     ctx->decision = cred.outcome;
-    return ngx_http_keygate_send_error(r, ctx, cred.outcome, NULL, NULL);
+    return ngx_http_keygate_send_decision(r, ctx, cred.outcome, NULL);
   }
   if (status == NGX_HTTP_TOO_MANY_REQUESTS) {
     /* limit_conn: too many requests in progress from this address. */
-    static const char fmt[] =
-        "{\"error\":{\"code\":\"too_many_requests\",\"message\":\"Too many "
-        "requests in progress from this address. Retry when some have "
-        "finished.\",\"request_id\":\"%s\"}}";
-    return ngx_http_keygate_send_fixed(r, status, ctx->request_id, fmt);
+    return ngx_http_keygate_send_error(r, ctx, status, KG_TOO_MANY_REQUESTS,
+                                       NULL, NULL);
   }
   /* A request keygate decided had a head nginx read whole; one whose head
    * the core finds nothing wrong with too: with a body announced, what
@@ -3271,14 +3174,12 @@ static ngx_int_t ngx_http_keygate_status_handler(ngx_http_request_t *r) {
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
   }
   if (!(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD))) {
-    static const char fmt[] =
-        "{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"Use GET "
-        "/_keygate/status.\",\"request_id\":\"%s\"}}";
     if (NGX_HTTP_KEYGATE_HEADER(r, "Allow", "GET, HEAD", 9) == NULL) {
       return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-    return ngx_http_keygate_send_fixed(r, NGX_HTTP_NOT_ALLOWED, ctx->request_id,
-                                       fmt);
+    return ngx_http_keygate_send_error(r, ctx, NGX_HTTP_NOT_ALLOWED,
+                                       KG_E_METHOD_NOT_ALLOWED, NULL,
+                                       "Use GET /_keygate/status.");
   }
   ngx_http_keygate_main_conf_t *mcf =
       ngx_http_get_module_main_conf(r, ngx_http_keygate_module);
@@ -3318,183 +3219,6 @@ static char *ngx_http_keygate_status(ngx_conf_t *cf, ngx_command_t *cmd,
   (void)conf;
   clcf->handler = ngx_http_keygate_status_handler;
   mcf->status = 1;
-  return NGX_CONF_OK;
-}
-
-/* ---- reference API (SPEC §3) ----------------------------------------------
- */
-
-#define NGX_HTTP_KEYGATE_IOC_TYPES 5
-#define NGX_HTTP_KEYGATE_IOC_MAX 100
-#define NGX_HTTP_KEYGATE_IOC_DEFAULT 10
-
-static const char
-    *const ngx_http_keygate_ioc_types[NGX_HTTP_KEYGATE_IOC_TYPES] = {
-        "ipv4", "ipv6", "domain", "url", "sha256"};
-
-/*
- * Write the value of sample indicator i (0-based) of type t into out. The
- * built-in set is generated, so it is the same on every server: addresses
- * from the documentation ranges (RFC 5737, RFC 3849), names under .example
- * (RFC 2606), digests of a fixed counter pattern.
- */
-static int ngx_http_keygate_ioc_value(ngx_uint_t t, ngx_uint_t i, char *out,
-                                      size_t cap) {
-  static const char *const nets[3] = {"192.0.2", "198.51.100", "203.0.113"};
-  switch (t) {
-  case 0:
-    return snprintf(out, cap, "%s.%u", nets[i % 3], (unsigned)(i / 3 + 1));
-  case 1:
-    return snprintf(out, cap, "2001:db8:%x::%x", (unsigned)(i / 16 + 1),
-                    (unsigned)(i % 16 + 1));
-  case 2:
-    return snprintf(out, cap, "c2-%03u.malware.example", (unsigned)i + 1);
-  case 3:
-    return snprintf(out, cap, "http://drop-%03u.phish.example/login.php",
-                    (unsigned)i + 1);
-  default: {
-    /* 64 hex digits: a fixed mixing of i, not a real digest. */
-    uint64_t x = 0x9e3779b97f4a7c15ull * (i + 1);
-    int len = 0;
-    for (int k = 0; k < 4 && (size_t)len < cap; k++) {
-      x ^= x >> 29;
-      x *= 0xbf58476d1ce4e5b9ull;
-      len += snprintf(out + len, cap - (size_t)len, "%016llx",
-                      (unsigned long long)x);
-    }
-    return len;
-  }
-  }
-}
-
-/* Parse limit: decimal digits only, 1 to 100. Returns it, or 0 when bad. */
-static ngx_uint_t ngx_http_keygate_parse_limit(const ngx_str_t *v) {
-  if (v->len == 0 || v->len > 3) {
-    return 0;
-  }
-  ngx_uint_t n = 0;
-  for (size_t i = 0; i < v->len; i++) {
-    if (v->data[i] < '0' || v->data[i] > '9') {
-      return 0;
-    }
-    n = n * 10 + (ngx_uint_t)(v->data[i] - '0');
-  }
-  return (n >= 1 && n <= NGX_HTTP_KEYGATE_IOC_MAX) ? n : 0;
-}
-
-static ngx_int_t ngx_http_keygate_invalid_parameter(ngx_http_request_t *r,
-                                                    ngx_http_keygate_ctx_t *ctx,
-                                                    const char *message) {
-  return ngx_http_keygate_send_error(r, ctx, KG_INVALID_PARAMETER, NULL,
-                                     message);
-}
-
-/* The JSON answer of GET /api/v1/iocs: {"data":[...],"count":N,
- * "request_id":"req_..."}; type < 0 means every type, interleaved. */
-static ngx_int_t ngx_http_keygate_iocs_render(ngx_http_request_t *r,
-                                              ngx_http_keygate_ctx_t *ctx,
-                                              ngx_int_t type,
-                                              ngx_uint_t limit) {
-  size_t cap = 64 + limit * 192;
-  char *body = ngx_pnalloc(r->pool, cap);
-  if (body == NULL) {
-    return NGX_HTTP_INTERNAL_SERVER_ERROR;
-  }
-  size_t len = 0;
-  int w = snprintf(body, cap, "{\"data\":[");
-  len += (size_t)w;
-  for (ngx_uint_t i = 0; i < limit; i++) {
-    ngx_uint_t t =
-        type >= 0 ? (ngx_uint_t)type : i % NGX_HTTP_KEYGATE_IOC_TYPES;
-    ngx_uint_t nth = type >= 0 ? i : i / NGX_HTTP_KEYGATE_IOC_TYPES;
-    char value[80];
-    if (ngx_http_keygate_ioc_value(t, nth, value, sizeof value) <= 0) {
-      return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-    w = snprintf(body + len, cap - len,
-                 "%s{\"id\":\"ioc_%s_%03u\",\"type\":\"%s\",\"value\":\"%s\","
-                 "\"confidence\":%u,\"first_seen\":\"2024-01-%02uT00:00:00Z\"}",
-                 i == 0 ? "" : ",", ngx_http_keygate_ioc_types[t],
-                 (unsigned)nth + 1, ngx_http_keygate_ioc_types[t], value,
-                 (unsigned)(50 + (nth * 7) % 50), (unsigned)(nth % 28 + 1));
-    if (w < 0 || (size_t)w >= cap - len) {
-      return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-    len += (size_t)w;
-  }
-  w = snprintf(body + len, cap - len, "],\"count\":%u,\"request_id\":\"%s\"}",
-               (unsigned)limit, ctx->request_id);
-  if (w < 0 || (size_t)w >= cap - len) {
-    return NGX_HTTP_INTERNAL_SERVER_ERROR;
-  }
-  len += (size_t)w;
-  return ngx_http_keygate_send_json(r, NGX_HTTP_OK, ctx->request_id, NULL,
-                                    (u_char *)body, len);
-}
-
-/*
- * keygate_mock_iocs — GET /api/v1/iocs?type=T&limit=N. type: ipv4, ipv6,
- * domain, url or sha256 (absent: every type); limit: 1 to 100 (absent: 10).
- * Anything else about them is 400 invalid_parameter. Another URI in the
- * location answers 404, another method 405, both in the error shape.
- */
-static ngx_int_t ngx_http_keygate_mock_iocs_handler(ngx_http_request_t *r) {
-  ngx_http_keygate_ctx_t *ctx = ngx_http_keygate_ctx(r);
-  if (ctx == NULL || ngx_http_keygate_request_id(ctx) == NULL) {
-    return NGX_HTTP_INTERNAL_SERVER_ERROR;
-  }
-  static const char path[] = "/api/v1/iocs";
-  if (r->uri.len != sizeof(path) - 1 ||
-      ngx_strncmp(r->uri.data, path, r->uri.len) != 0) {
-    static const char fmt[] =
-        "{\"error\":{\"code\":\"not_found\",\"message\":\"No such endpoint. "
-        "The API serves GET /api/v1/iocs.\",\"request_id\":\"%s\"}}";
-    return ngx_http_keygate_send_fixed(r, NGX_HTTP_NOT_FOUND, ctx->request_id,
-                                       fmt);
-  }
-  if (!(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD))) {
-    static const char fmt[] =
-        "{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"Use GET "
-        "/api/v1/iocs.\",\"request_id\":\"%s\"}}";
-    if (NGX_HTTP_KEYGATE_HEADER(r, "Allow", "GET, HEAD", 9) == NULL) {
-      return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-    return ngx_http_keygate_send_fixed(r, NGX_HTTP_NOT_ALLOWED, ctx->request_id,
-                                       fmt);
-  }
-
-  ngx_int_t type = -1;
-  ngx_str_t v;
-  if (ngx_http_arg(r, (u_char *)"type", 4, &v) == NGX_OK) {
-    for (ngx_int_t t = 0; t < NGX_HTTP_KEYGATE_IOC_TYPES; t++) {
-      if (v.len == ngx_strlen(ngx_http_keygate_ioc_types[t]) &&
-          ngx_strncmp(v.data, ngx_http_keygate_ioc_types[t], v.len) == 0) {
-        type = t;
-      }
-    }
-    if (type < 0) {
-      return ngx_http_keygate_invalid_parameter(
-          r, ctx, "type must be one of ipv4, ipv6, domain, url, sha256.");
-    }
-  }
-  ngx_uint_t limit = NGX_HTTP_KEYGATE_IOC_DEFAULT;
-  if (ngx_http_arg(r, (u_char *)"limit", 5, &v) == NGX_OK) {
-    limit = ngx_http_keygate_parse_limit(&v);
-    if (limit == 0) {
-      return ngx_http_keygate_invalid_parameter(
-          r, ctx, "limit must be a whole number from 1 to 100.");
-    }
-  }
-  return ngx_http_keygate_iocs_render(r, ctx, type, limit);
-}
-
-static char *ngx_http_keygate_mock_iocs(ngx_conf_t *cf, ngx_command_t *cmd,
-                                        void *conf) {
-  ngx_http_core_loc_conf_t *clcf =
-      ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-  (void)cmd;
-  (void)conf;
-  clcf->handler = ngx_http_keygate_mock_iocs_handler;
   return NGX_CONF_OK;
 }
 
@@ -3645,13 +3369,6 @@ static ngx_int_t ngx_http_keygate_init(ngx_conf_t *cf) {
   /* keygate checks keys somewhere (a keygate_db is configured) */
   if (mcf->dbs.nelts > 0 && mcf->verbose_error_log != 1 &&
       ngx_http_keygate_check_logs(cf, cmcf) != NGX_OK) {
-    return NGX_ERROR;
-  }
-
-  if (ngx_http_keygate_render_bodies() != NGX_OK ||
-      ngx_http_keygate_render_unavailable() != NGX_OK) {
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "keygate: libkeygate renders no error body");
     return NGX_ERROR;
   }
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ct.h"
+#include "defensive.h"
 #include "hotpath.h"
 
 static kg_status finish(kg_decision *out, kg_status decision,
@@ -85,12 +86,18 @@ static kg_status decide_key(const kg_checker *c, const char *key, size_t len,
 
 kg_status kg_decide_key(const kg_checker *c, const char *key, size_t len,
                         int64_t now, kg_decision *out) {
+  if (KG_NEVER(c == NULL || out == NULL || (key == NULL && len > 0))) {
+    return KG_E_ARGUMENT;
+  }
   kg_key_pending none = {0, 0, 0};
   return decide_key(c, key, len, now, none, out);
 }
 
 kg_status kg_decide(const kg_checker *c, const kg_field *fields, size_t n,
                     kg_span target, int64_t now, kg_decision *out) {
+  if (KG_NEVER(c == NULL || out == NULL || (fields == NULL && n > 0))) {
+    return KG_E_ARGUMENT;
+  }
   kg_credential cred;
   kg_url_hosts hosts;
   kg_key_pending pending = {0, 0, 0};

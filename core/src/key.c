@@ -9,13 +9,40 @@
 
 #include "chars.h"
 #include "crc32.h"
+#include "defensive.h"
 #include "hotpath.h"
 #include "keygate/credential.h"
 
+kg_status kg_key_kind_parse(const char *name, size_t len, kg_key_kind *kind) {
+  if (KG_NEVER(kind == NULL || (name == NULL && len > 0))) {
+    return KG_E_ARGUMENT;
+  }
+  if (len == 6 && memcmp(name, "strict", 6) == 0) {
+    *kind = KG_KEY_STRICT;
+    return KG_OK;
+  }
+  if (len == 6 && memcmp(name, "prefix", 6) == 0) {
+    *kind = KG_KEY_PREFIX;
+    return KG_OK;
+  }
+  return KG_E_ARGUMENT;
+}
+
+const char *kg_key_kind_str(kg_key_kind kind) {
+  switch (kind) {
+  case KG_KEY_STRICT:
+    return "strict";
+  case KG_KEY_PREFIX:
+    return "prefix";
+  default:
+    return "";
+  }
+}
+
 kg_status kg_key_policy_init(kg_key_policy *p, kg_key_kind kind,
                              const char *prefix, size_t prefix_len) {
-  if (p == NULL || prefix == NULL || prefix_len == 0 ||
-      prefix_len > KG_KEY_PREFIX_MAX ||
+  if (KG_NEVER(p == NULL || (prefix == NULL && prefix_len > 0)) ||
+      prefix_len == 0 || prefix_len > KG_KEY_PREFIX_MAX ||
       (kind != KG_KEY_STRICT && kind != KG_KEY_PREFIX)) {
     return KG_E_ARGUMENT;
   }
@@ -34,10 +61,16 @@ kg_status kg_key_policy_init(kg_key_policy *p, kg_key_kind kind,
 }
 
 size_t kg_key_strict_len(const kg_key_policy *p) {
+  if (KG_NEVER(p == NULL)) {
+    return 0;
+  }
   return p->prefix_len + KG_KEY_RANDOM_CHARS + KG_KEY_CHECKSUM_CHARS;
 }
 
 int kg_base62_encode_u32(unsigned long v, char *out, size_t width) {
+  if (KG_NEVER(out == NULL && width > 0)) {
+    return 0;
+  }
   for (size_t i = width; i > 0; i--) {
     out[i - 1] = kg_base62_digits[v % 62];
     v /= 62;
@@ -120,7 +153,10 @@ static kg_status check_deferred(const kg_key_policy *p, const char *key,
   pending->checked = 0;
   pending->crc = 0;
   pending->want = 0;
-  if (p == NULL || key == NULL) {
+  /* The NULL policy: no policy, or a key of some length at NULL, is the
+   * caller's bug; (NULL, 0) is no key (KG_E_ARGUMENT as well). In a release
+   * build this is the one test key == NULL (kg_key_check's cost). */
+  if (KG_NEVER(p == NULL) || KG_NEVER(key == NULL && len > 0) || key == NULL) {
     return KG_E_ARGUMENT;
   }
   if (!has_prefix(p, key, len)) {
@@ -168,6 +204,9 @@ kg_status kg_key_check(const kg_key_policy *p, const char *key, size_t len) {
 }
 
 kg_status kg_random_base62(char *out, size_t n) {
+  if (KG_NEVER(out == NULL && n > 0)) {
+    return KG_E_ARGUMENT;
+  }
   unsigned char pool[64];
   size_t have = 0;
   size_t next = 0;
@@ -203,7 +242,7 @@ static void finish_key(const kg_key_policy *p, char *out, size_t *out_len) {
 
 kg_status kg_key_generate(const kg_key_policy *p, char *out, size_t cap,
                           size_t *out_len) {
-  if (p == NULL || out == NULL || out_len == NULL) {
+  if (KG_NEVER(p == NULL || out == NULL || out_len == NULL)) {
     return KG_E_ARGUMENT;
   }
   if (cap < kg_key_strict_len(p) + 1) {
@@ -221,7 +260,7 @@ kg_status kg_key_generate(const kg_key_policy *p, char *out, size_t cap,
 kg_status kg_key_compose(const kg_key_policy *p,
                          const char body[KG_KEY_RANDOM_CHARS], char *out,
                          size_t cap, size_t *out_len) {
-  if (p == NULL || body == NULL || out == NULL || out_len == NULL) {
+  if (KG_NEVER(p == NULL || body == NULL || out == NULL || out_len == NULL)) {
     return KG_E_ARGUMENT;
   }
   if (cap < kg_key_strict_len(p) + 1) {
@@ -241,9 +280,11 @@ kg_status kg_key_compose(const kg_key_policy *p,
 
 size_t kg_key_hint(const kg_key_policy *p, const char *key, size_t len,
                    char *out, size_t cap) {
+  if (KG_NEVER(out == NULL || (key == NULL && len > 0))) {
+    return 0;
+  }
   if (key == NULL) {
     key = "";
-    len = 0;
   }
   size_t shown = 0;
   if (p != NULL && len >= p->prefix_len &&
@@ -253,7 +294,7 @@ size_t kg_key_hint(const kg_key_policy *p, const char *key, size_t len,
   /* Show the tail only when at least 8 characters stay hidden. */
   size_t tail = (len - shown >= 12) ? 4 : 0;
   size_t need = shown + 4 + tail;
-  if (out == NULL || cap < need + 1) {
+  if (cap < need + 1) {
     return 0;
   }
   size_t n = 0;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "chars.h"
+#include "defensive.h"
 #include "keygate/key.h"
 
 /* ---- a bounded writer ------------------------------------------------- */
@@ -65,14 +66,17 @@ static kg_status finish(writer *w, size_t *out_len) {
 /* ---- the pieces ------------------------------------------------------- */
 
 kg_status kg_request_id(char out[KG_REQUEST_ID_LEN + 1]) {
+  if (KG_NEVER(out == NULL)) {
+    return KG_E_ARGUMENT;
+  }
   memcpy(out, "req_", 4);
   kg_status s = kg_random_base62(out + 4, KG_REQUEST_ID_RANDOM);
   out[s == KG_OK ? KG_REQUEST_ID_LEN : 0] = '\0';
   return s;
 }
 
-int kg_http_status(kg_status decision) {
-  switch (decision) {
+int kg_http_status(kg_status code) {
+  switch (code) {
   case KG_VALID:
     return 200;
   case KG_MISSING_API_KEY:
@@ -83,13 +87,21 @@ int kg_http_status(kg_status decision) {
   case KG_API_KEY_IN_QUERY:
   case KG_INVALID_PARAMETER:
     return 400;
-  default:
-    return 500;
+  case KG_SERVICE_UNAVAILABLE:
+    return 503;
+  case KG_TOO_MANY_REQUESTS:
+    return 429;
+  case KG_NOT_FOUND:
+    return 404;
+  default: {
+    int refusal = kg_refusal_http_status(code);
+    return refusal != 0 ? refusal : 500;
+  }
   }
 }
 
-const char *kg_error_message(kg_status decision) {
-  switch (decision) {
+const char *kg_error_message(kg_status code) {
+  switch (code) {
   case KG_MISSING_API_KEY:
     /* The documented message, word for word. */
     return "API key is required. Include it in the Authorization header as "
@@ -109,29 +121,50 @@ const char *kg_error_message(kg_status decision) {
            "this key: the URL may already be in logs.";
   case KG_INVALID_PARAMETER:
     return "A query parameter is invalid.";
-  default:
-    return "";
+  case KG_SERVICE_UNAVAILABLE:
+    return "The service cannot check API keys right now. Retry in a few "
+           "seconds.";
+  case KG_TOO_MANY_REQUESTS:
+    return "Too many requests in progress from this address. Retry when "
+           "some have finished.";
+  case KG_NOT_FOUND:
+    return "No such endpoint.";
+  default: {
+    const char *refusal = kg_refusal_message(code);
+    return refusal != NULL ? refusal : "";
+  }
   }
 }
 
-static int realm_ok(const char *realm, size_t len) {
-  if (realm == NULL || len == 0 || len > KG_REALM_MAX) {
-    return 0;
+kg_status kg_realm_check(const char *realm, size_t len) {
+  if (KG_NEVER(realm == NULL && len > 0) || len == 0 || len > KG_REALM_MAX) {
+    return KG_E_ARGUMENT;
   }
   for (size_t i = 0; i < len; i++) {
     unsigned char c = (unsigned char)realm[i];
     /* quoted-string without escapes (RFC 9110 §5.6.4) */
     if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') {
-      return 0;
+      return KG_E_ARGUMENT;
     }
   }
-  return 1;
+  return KG_OK;
 }
+
+/* The longest challenge: KG_WWW_AUTHENTICATE_MAX is its size. */
+#define CHALLENGE_OPEN "Bearer realm=\""
+#define CHALLENGE_INVALID ", error=\"invalid_token\""
+#define CHALLENGE_EXPIRED ", error_description=\"The API key has expired\""
+_Static_assert(sizeof CHALLENGE_OPEN - 1 + KG_REALM_MAX + 1 +
+                       sizeof CHALLENGE_INVALID - 1 + sizeof CHALLENGE_EXPIRED -
+                       1 + 1 ==
+                   KG_WWW_AUTHENTICATE_MAX,
+               "KG_WWW_AUTHENTICATE_MAX is the longest challenge and its NUL");
 
 kg_status kg_www_authenticate(kg_status decision, const char *realm,
                               size_t realm_len, char *out, size_t cap,
                               size_t *out_len) {
-  if (out == NULL || out_len == NULL || !realm_ok(realm, realm_len)) {
+  if (KG_NEVER(out == NULL || out_len == NULL) ||
+      kg_realm_check(realm, realm_len) != KG_OK) {
     return KG_E_ARGUMENT;
   }
   writer w = {out, cap, 0, 0};
@@ -140,20 +173,21 @@ kg_status kg_www_authenticate(kg_status decision, const char *realm,
     return finish(&w, out_len); /* no challenge for 400s */
   }
   /* RFC 6750 §3: the Bearer challenge and its error codes. */
-  puts_(&w, "Bearer realm=\"");
+  puts_(&w, CHALLENGE_OPEN);
   put(&w, realm, realm_len);
   puts_(&w, "\"");
   if (decision != KG_MISSING_API_KEY) {
-    puts_(&w, ", error=\"invalid_token\"");
+    puts_(&w, CHALLENGE_INVALID);
   }
   if (decision == KG_EXPIRED_API_KEY) {
-    puts_(&w, ", error_description=\"The API key has expired\"");
+    puts_(&w, CHALLENGE_EXPIRED);
   }
   return finish(&w, out_len);
 }
 
-static int request_id_ok(const char *id) {
-  if (id == NULL || memcmp(id, "req_", 4) != 0) {
+/* A request id of kg_request_id's shape: "req_" and 24 base62. */
+static int request_id_ok(const char *id, size_t len) {
+  if (len != KG_REQUEST_ID_LEN || memcmp(id, "req_", 4) != 0) {
     return 0;
   }
   for (size_t i = 4; i < KG_REQUEST_ID_LEN; i++) {
@@ -164,12 +198,28 @@ static int request_id_ok(const char *id) {
   return 1;
 }
 
+/* The JSON code of an answer kg_error_body takes, or NULL for any other
+ * status: "bad_request" for every 400 refusal (kg_refusal_code). */
+static const char *answer_code(kg_status code) {
+  if (code == KG_VALID) {
+    return NULL;
+  }
+  if (kg_status_is_decision(code) || code == KG_SERVICE_UNAVAILABLE ||
+      code == KG_TOO_MANY_REQUESTS || code == KG_NOT_FOUND) {
+    return kg_status_str(code);
+  }
+  return kg_refusal_code(code);
+}
+
 kg_status kg_error_body(kg_status code, const char *message, size_t message_len,
-                        const char *request_id, char *out, size_t cap,
-                        size_t *out_len) {
-  if (out == NULL || out_len == NULL || !kg_status_is_decision(code) ||
-      code == KG_VALID || !request_id_ok(request_id) ||
-      (message == NULL && message_len > 0)) {
+                        const char *request_id, size_t request_id_len,
+                        char *out, size_t cap, size_t *out_len) {
+  if (KG_NEVER(out == NULL || out_len == NULL || request_id == NULL ||
+               (message == NULL && message_len > 0))) {
+    return KG_E_ARGUMENT;
+  }
+  const char *json_code = answer_code(code);
+  if (json_code == NULL || !request_id_ok(request_id, request_id_len)) {
     return KG_E_ARGUMENT;
   }
   if (message == NULL) {
@@ -178,7 +228,7 @@ kg_status kg_error_body(kg_status code, const char *message, size_t message_len,
   }
   writer w = {out, cap, 0, 0};
   puts_(&w, "{\"error\":{\"code\":\"");
-  puts_(&w, kg_status_str(code));
+  puts_(&w, json_code);
   puts_(&w, "\",\"message\":\"");
   put_json(&w, message, message_len);
   puts_(&w, "\",\"request_id\":\"");
@@ -189,18 +239,20 @@ kg_status kg_error_body(kg_status code, const char *message, size_t message_len,
 
 kg_status kg_response_render(kg_status decision, const char *realm,
                              size_t realm_len, const char *request_id,
-                             char *out, size_t cap, size_t *out_len) {
-  if (out == NULL || out_len == NULL) {
+                             size_t request_id_len, char *out, size_t cap,
+                             size_t *out_len) {
+  if (KG_NEVER(out == NULL || out_len == NULL) ||
+      !kg_status_is_decision(decision)) {
     return KG_E_ARGUMENT;
   }
   char body[KG_ERROR_BODY_MAX];
   size_t body_len;
-  kg_status s = kg_error_body(decision, NULL, 0, request_id, body, sizeof body,
-                              &body_len);
+  kg_status s = kg_error_body(decision, NULL, 0, request_id, request_id_len,
+                              body, sizeof body, &body_len);
   if (s != KG_OK) {
     return s;
   }
-  char challenge[KG_REALM_MAX + 96];
+  char challenge[KG_WWW_AUTHENTICATE_MAX];
   size_t challenge_len;
   s = kg_www_authenticate(decision, realm, realm_len, challenge,
                           sizeof challenge, &challenge_len);
@@ -352,24 +404,19 @@ static const char *reason_phrase(int status) {
 }
 
 kg_status kg_refusal_render(kg_status refusal, const char *request_id,
-                            char *out, size_t cap, size_t *out_len) {
-  int status = kg_refusal_http_status(refusal);
-  if (out == NULL || out_len == NULL || status == 0 ||
-      !request_id_ok(request_id)) {
+                            size_t request_id_len, char *out, size_t cap,
+                            size_t *out_len) {
+  if (KG_NEVER(out == NULL || out_len == NULL || request_id == NULL)) {
     return KG_E_ARGUMENT;
   }
-  const char *message = kg_refusal_message(refusal);
+  int status = kg_refusal_http_status(refusal);
+  if (status == 0) {
+    return KG_E_ARGUMENT;
+  }
   char body[KG_ERROR_BODY_MAX];
-  writer b = {body, sizeof body, 0, 0};
-  puts_(&b, "{\"error\":{\"code\":\"");
-  puts_(&b, kg_refusal_code(refusal));
-  puts_(&b, "\",\"message\":\"");
-  put_json(&b, message, strlen(message));
-  puts_(&b, "\",\"request_id\":\"");
-  put(&b, request_id, KG_REQUEST_ID_LEN);
-  puts_(&b, "\"}}");
   size_t body_len;
-  kg_status s = finish(&b, &body_len);
+  kg_status s = kg_error_body(refusal, NULL, 0, request_id, request_id_len,
+                              body, sizeof body, &body_len);
   if (s != KG_OK) {
     return s;
   }

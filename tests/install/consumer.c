@@ -28,7 +28,8 @@ static int decide(const kg_checker *c, const char *req, kg_status want) {
     char out[KG_RESPONSE_MAX];
     size_t len = 0;
     if (kg_request_id(id) != KG_OK ||
-        kg_response_render(got, "api", 3, id, out, sizeof out, &len) != KG_OK ||
+        kg_response_render(got, "api", 3, id, KG_REQUEST_ID_LEN, out,
+                           sizeof out, &len) != KG_OK ||
         strstr(out, kg_status_str(got)) == NULL) {
       fprintf(stderr, "consumer: cannot render the response\n");
       return 1;

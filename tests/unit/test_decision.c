@@ -16,6 +16,7 @@
 
 #include "guard.h"
 #include "keygate/keygate.h"
+#include "null_policy.h"
 
 #define NOW 1767225600 /* 2026-01-01T00:00:00Z */
 
@@ -401,7 +402,8 @@ static void a_raw_request_is_parsed_decided_and_answered(void **state) {
     assert_int_equal(kg_request_id(id), KG_OK);
     char out[KG_RESPONSE_MAX];
     size_t len = 0;
-    kg_status r = kg_response_render(rc, "api", 3, id, out, sizeof out, &len);
+    kg_status r = kg_response_render(rc, "api", 3, id, KG_REQUEST_ID_LEN, out,
+                                     sizeof out, &len);
     if (rc == KG_VALID) {
       assert_int_equal(r, KG_E_ARGUMENT);
       continue;
@@ -415,6 +417,59 @@ static void a_raw_request_is_parsed_decided_and_answered(void **state) {
     assert_null(strstr(out, "sk_live_7KWy"));
     assert_null(strstr(out, "sk_live_7Iq6"));
   }
+}
+
+/* ---- the NULL policy (api.h) -------------------------------------------- */
+
+static int decide_without_checker(void) {
+  kg_decision d;
+  kg_span none = {NULL, 0};
+  return (int)kg_decide(NULL, NULL, 0, none, 0, &d);
+}
+
+static int decide_into_null(void) {
+  kg_checker c;
+  memset(&c, 0, sizeof c);
+  kg_span none = {NULL, 0};
+  return (int)kg_decide(&c, NULL, 0, none, 0, NULL);
+}
+
+static int decide_null_fields_of_count_2(void) {
+  kg_checker c;
+  memset(&c, 0, sizeof c);
+  kg_decision d;
+  kg_span none = {NULL, 0};
+  return (int)kg_decide(&c, NULL, 2, none, 0, &d);
+}
+
+static int decide_key_null_of_length_5(void) {
+  kg_checker c;
+  memset(&c, 0, sizeof c);
+  kg_decision d;
+  return (int)kg_decide_key(&c, NULL, 5, 0, &d);
+}
+
+static void a_null_where_none_is_allowed_is_a_caller_bug(void **state) {
+  (void)state;
+  expect_caller_bug(decide_without_checker, KG_E_ARGUMENT, "kg_decide(NULL)");
+  expect_caller_bug(decide_into_null, KG_E_ARGUMENT, "kg_decide(out NULL)");
+  expect_caller_bug(decide_null_fields_of_count_2, KG_E_ARGUMENT,
+                    "kg_decide(fields NULL, 2)");
+  expect_caller_bug(decide_key_null_of_length_5, KG_E_ARGUMENT,
+                    "kg_decide_key(key NULL, 5)");
+}
+
+/* Where the header allows NULL, it is no bug: no fields (n 0) and no key
+ * (len 0) are missing_api_key and invalid_api_key. */
+static void no_fields_and_no_key_are_decisions(void **state) {
+  fixture *f = *state;
+  kg_decision d;
+  kg_span none = {NULL, 0};
+  assert_int_equal(kg_decide(&f->strict, NULL, 0, none, NOW, &d),
+                   KG_MISSING_API_KEY);
+  assert_int_equal(kg_decide_key(&f->strict, NULL, 0, NOW, &d),
+                   KG_INVALID_API_KEY);
+  assert_int_equal(d.found, 0);
 }
 
 #define T(f) cmocka_unit_test_teardown(f, guard_teardown)
@@ -431,6 +486,8 @@ int main(void) {
       T(decide_key_checks_format_before_lookup),
       T(missing_and_refused_requests_report_no_key_and_no_record),
       T(a_raw_request_is_parsed_decided_and_answered),
+      T(a_null_where_none_is_allowed_is_a_caller_bug),
+      T(no_fields_and_no_key_are_decisions),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

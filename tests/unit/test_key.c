@@ -19,6 +19,7 @@
 
 #include "guard.h"
 #include "keygate/key.h"
+#include "null_policy.h"
 
 static const char B62[] =
     "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -682,6 +683,101 @@ static void hint_needs_room_for_the_nul(void **state) {
   assert_string_equal(out, "sk_live_****cUGk");
 }
 
+/* ---- key kinds (keygate_key_format, keygate check --policy) ------------- */
+
+static void key_kinds_are_strict_and_prefix_exactly(void **state) {
+  (void)state;
+  kg_key_kind k = (kg_key_kind)99;
+  assert_int_equal(kg_key_kind_parse(guard_copy("strict", 6), 6, &k), KG_OK);
+  assert_int_equal(k, KG_KEY_STRICT);
+  assert_int_equal(kg_key_kind_parse(guard_copy("prefix", 6), 6, &k), KG_OK);
+  assert_int_equal(k, KG_KEY_PREFIX);
+  /* the names are its inverse */
+  assert_string_equal(kg_key_kind_str(KG_KEY_STRICT), "strict");
+  assert_string_equal(kg_key_kind_str(KG_KEY_PREFIX), "prefix");
+  assert_string_equal(kg_key_kind_str((kg_key_kind)7), "");
+  static const struct {
+    const char *s;
+    size_t len;
+  } bad[] = {
+      {"", 0},        {"Strict", 6},  {"STRICT", 6},   {"stric", 5},
+      {"strict ", 7}, {" strict", 7}, {"strict\0", 7}, {"prefixes", 8},
+      {"loose", 5},   {"s", 1},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    k = (kg_key_kind)99;
+    if (kg_key_kind_parse(guard_copy(bad[i].s, bad[i].len), bad[i].len, &k) !=
+        KG_E_ARGUMENT) {
+      fail_msg("kind %zu (\"%.*s\") accepted", i, (int)bad[i].len, bad[i].s);
+    }
+    assert_int_equal(k, 99); /* untouched */
+  }
+  /* A prefix of the input names no kind: the length is the whole name. */
+  assert_int_equal(kg_key_kind_parse(guard_copy("strict", 6), 3, &k),
+                   KG_E_ARGUMENT);
+  assert_int_equal(kg_key_kind_parse(NULL, 0, &k), KG_E_ARGUMENT);
+}
+
+/* ---- the NULL policy (api.h) -------------------------------------------- */
+
+static int kind_into_null(void) {
+  return (int)kg_key_kind_parse("strict", 6, NULL);
+}
+
+static int policy_into_null(void) {
+  return (int)kg_key_policy_init(NULL, KG_KEY_STRICT, "sk_", 3);
+}
+
+static int check_without_policy(void) {
+  return (int)kg_key_check(NULL, "sk_live_x", 9);
+}
+
+static int check_null_key_of_length_9(void) {
+  kg_key_policy p;
+  if (kg_key_policy_init(&p, KG_KEY_STRICT, "sk_live_", 8) != KG_OK) {
+    return -1;
+  }
+  return (int)kg_key_check(&p, NULL, 9);
+}
+
+static int generate_without_len(void) {
+  kg_key_policy p;
+  char out[64];
+  if (kg_key_policy_init(&p, KG_KEY_STRICT, "sk_live_", 8) != KG_OK) {
+    return -1;
+  }
+  return (int)kg_key_generate(&p, out, sizeof out, NULL);
+}
+
+static int hint_into_null(void) {
+  return (int)kg_key_hint(NULL, "sk_live_abcdefghijkl", 20, NULL, 32);
+}
+
+static void a_null_where_none_is_allowed_is_a_caller_bug(void **state) {
+  (void)state;
+  expect_caller_bug(kind_into_null, KG_E_ARGUMENT, "kg_key_kind_parse(NULL)");
+  expect_caller_bug(policy_into_null, KG_E_ARGUMENT,
+                    "kg_key_policy_init(NULL)");
+  expect_caller_bug(check_without_policy, KG_E_ARGUMENT, "kg_key_check(NULL)");
+  expect_caller_bug(check_null_key_of_length_9, KG_E_ARGUMENT,
+                    "kg_key_check(key NULL, 9)");
+  expect_caller_bug(generate_without_len, KG_E_ARGUMENT,
+                    "kg_key_generate(out_len NULL)");
+  expect_caller_bug(hint_into_null, 0, "kg_key_hint(out NULL)");
+}
+
+/* Where the header allows NULL, it is no bug. */
+static void a_hint_takes_a_null_policy_and_no_key(void **state) {
+  (void)state;
+  char out[KG_KEY_HINT_MAX];
+  assert_int_equal(kg_key_hint(NULL, NULL, 0, out, sizeof out), 4);
+  assert_string_equal(out, "****");
+  assert_int_equal(kg_key_hint(NULL, guard_copy("sk_live_abcdefghijkl", 20), 20,
+                               out, sizeof out),
+                   8);
+  assert_string_equal(out, "****ijkl");
+}
+
 #define T(f) cmocka_unit_test_teardown(f, guard_teardown)
 
 int main(void) {
@@ -714,6 +810,9 @@ int main(void) {
       T(hint_of_a_very_long_key_still_fits),
       T(hint_with_the_longest_prefix_fits_hint_max),
       T(hint_needs_room_for_the_nul),
+      T(key_kinds_are_strict_and_prefix_exactly),
+      T(a_null_where_none_is_allowed_is_a_caller_bug),
+      T(a_hint_takes_a_null_policy_and_no_key),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -914,9 +914,9 @@ static void conforming_make(kg_status d, conforming *c) {
                                      : KGL_NCLASS;
   kgl_expect_default(c->cls, &c->e);
   size_t body_len = 0, www_len = 0;
-  assert_int_equal(
-      kg_error_body(d, NULL, 0, RID, c->body, sizeof c->body, &body_len),
-      KG_OK);
+  assert_int_equal(kg_error_body(d, NULL, 0, RID, KG_REQUEST_ID_LEN, c->body,
+                                 sizeof c->body, &body_len),
+                   KG_OK);
   assert_int_equal(kg_www_authenticate(d, KG_DEFAULT_REALM,
                                        strlen(KG_DEFAULT_REALM), c->www,
                                        sizeof c->www, &www_len),

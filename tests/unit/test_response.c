@@ -16,6 +16,7 @@
 
 #include "guard.h"
 #include "keygate/response.h"
+#include "null_policy.h"
 
 #define RID "req_0123456789ABCDEFGHIJKLMN"
 
@@ -95,11 +96,17 @@ static void http_status_follows_the_decision(void **state) {
   for (size_t i = 0; i < NANSWERS; i++) {
     assert_int_equal(kg_http_status(ANSWERS[i].decision), ANSWERS[i].status);
   }
-  static const kg_status not_decisions[] = {
-      KG_OK,          KG_INCOMPLETE,       KG_E_NOMEM,    KG_KEY_MALFORMED,
-      KG_KEY_UNKNOWN, KG_E_HEAD_TOO_LARGE, (kg_status)999};
-  for (size_t i = 0; i < sizeof not_decisions / sizeof not_decisions[0]; i++) {
-    assert_int_equal(kg_http_status(not_decisions[i]), 500);
+  /* A server's other answers. */
+  assert_int_equal(kg_http_status(KG_SERVICE_UNAVAILABLE), 503);
+  assert_int_equal(kg_http_status(KG_TOO_MANY_REQUESTS), 429);
+  assert_int_equal(kg_http_status(KG_NOT_FOUND), 404);
+  assert_int_equal(kg_http_status(KG_E_METHOD_NOT_ALLOWED), 405);
+  assert_int_equal(kg_http_status(KG_E_HEAD_TOO_LARGE), 400);
+  static const kg_status not_answers[] = {
+      KG_OK,          KG_INCOMPLETE, KG_E_NOMEM,    KG_KEY_MALFORMED,
+      KG_KEY_UNKNOWN, KG_E_ARGUMENT, (kg_status)999};
+  for (size_t i = 0; i < sizeof not_answers / sizeof not_answers[0]; i++) {
+    assert_int_equal(kg_http_status(not_answers[i]), 500);
   }
 }
 
@@ -210,6 +217,67 @@ static void www_authenticate_never_writes_past_cap(void **state) {
   guard_free_all();
 }
 
+/* kg_realm_check is the one check of a realm: printable ASCII (0x20-0x7e)
+ * but '"' and '\\', 1 to KG_REALM_MAX bytes, and kg_www_authenticate
+ * agrees with it byte for byte. */
+static void
+realm_check_takes_printable_ascii_but_quote_and_backslash(void **state) {
+  (void)state;
+  char out[KG_WWW_AUTHENTICATE_MAX];
+  size_t len;
+  for (int c = 0; c < 256; c++) {
+    char r[3] = {'a', (char)c, 'b'};
+    kg_status want = (c >= 0x20 && c <= 0x7e && c != '"' && c != '\\')
+                         ? KG_OK
+                         : KG_E_ARGUMENT;
+    if (kg_realm_check(guard_copy(r, 3), 3) != want) {
+      fail_msg("realm a\\x%02xb: want %s", c, kg_status_str(want));
+    }
+    if (kg_www_authenticate(KG_MISSING_API_KEY, guard_copy(r, 3), 3, out,
+                            sizeof out, &len) != want) {
+      fail_msg("kg_www_authenticate disagrees on realm a\\x%02xb", c);
+    }
+  }
+  char realm[KG_REALM_MAX + 1];
+  memset(realm, 'r', sizeof realm);
+  assert_int_equal(kg_realm_check(guard_copy(realm, 1), 1), KG_OK);
+  assert_int_equal(
+      kg_realm_check(guard_copy(realm, KG_REALM_MAX), KG_REALM_MAX), KG_OK);
+  assert_int_equal(
+      kg_realm_check(guard_copy(realm, KG_REALM_MAX + 1), KG_REALM_MAX + 1),
+      KG_E_ARGUMENT);
+  assert_int_equal(kg_realm_check(guard_copy(realm, 0), 0), KG_E_ARGUMENT);
+  assert_int_equal(KG_REALM_MAX, 128); /* docs/server.md says 128 */
+}
+
+/* KG_WWW_AUTHENTICATE_MAX is exactly the longest challenge and its NUL:
+ * expired_api_key with a realm of KG_REALM_MAX bytes. */
+static void
+www_authenticate_max_holds_exactly_the_longest_challenge(void **state) {
+  (void)state;
+  char realm[KG_REALM_MAX];
+  memset(realm, 'R', sizeof realm);
+  char want[KG_WWW_AUTHENTICATE_MAX + 16];
+  int n = snprintf(want, sizeof want,
+                   "Bearer realm=\"%.*s\", error=\"invalid_token\", "
+                   "error_description=\"The API key has expired\"",
+                   KG_REALM_MAX, realm);
+  assert_int_equal(n + 1, KG_WWW_AUTHENTICATE_MAX);
+  size_t len = 0;
+  char *out = out_buf(KG_WWW_AUTHENTICATE_MAX);
+  assert_int_equal(
+      kg_www_authenticate(KG_EXPIRED_API_KEY, guard_copy(realm, KG_REALM_MAX),
+                          KG_REALM_MAX, out, KG_WWW_AUTHENTICATE_MAX, &len),
+      KG_OK);
+  assert_int_equal(len, KG_WWW_AUTHENTICATE_MAX - 1);
+  assert_string_equal(out, want);
+  assert_int_equal(
+      kg_www_authenticate(KG_EXPIRED_API_KEY, guard_copy(realm, KG_REALM_MAX),
+                          KG_REALM_MAX, out_buf(KG_WWW_AUTHENTICATE_MAX - 1),
+                          KG_WWW_AUTHENTICATE_MAX - 1, &len),
+      KG_E_BUFFER_TOO_SMALL);
+}
+
 /* ---- request ids -------------------------------------------------------- */
 
 static int cmp_ids(const void *a, const void *b) {
@@ -249,8 +317,8 @@ static void error_bodies_are_exact(void **state) {
     size_t cap = strlen(ANSWERS[i].body) + 1;
     char *out = out_buf(cap);
     size_t len = 0;
-    kg_status rc =
-        kg_error_body(ANSWERS[i].decision, NULL, 0, rid(), out, cap, &len);
+    kg_status rc = kg_error_body(ANSWERS[i].decision, NULL, 0, rid(),
+                                 KG_REQUEST_ID_LEN, out, cap, &len);
     assert_int_equal(rc, KG_OK);
     assert_int_equal(len, strlen(ANSWERS[i].body));
     assert_string_equal(out, ANSWERS[i].body);
@@ -261,9 +329,9 @@ static void the_documented_missing_body_is_exact(void **state) {
   (void)state;
   char out[KG_ERROR_BODY_MAX];
   size_t len;
-  assert_int_equal(
-      kg_error_body(KG_MISSING_API_KEY, NULL, 0, rid(), out, sizeof out, &len),
-      KG_OK);
+  assert_int_equal(kg_error_body(KG_MISSING_API_KEY, NULL, 0, rid(),
+                                 KG_REQUEST_ID_LEN, out, sizeof out, &len),
+                   KG_OK);
   assert_string_equal(
       out, "{\"error\":{\"code\":\"missing_api_key\",\"message\":\"API key is "
            "required. Include it in the Authorization header as \\\"Bearer "
@@ -278,7 +346,8 @@ static void custom_messages_are_json_escaped(void **state) {
   size_t len;
   assert_int_equal(kg_error_body(KG_INVALID_PARAMETER,
                                  guard_copy(msg, sizeof msg - 1),
-                                 sizeof msg - 1, rid(), out, sizeof out, &len),
+                                 sizeof msg - 1, rid(), KG_REQUEST_ID_LEN, out,
+                                 sizeof out, &len),
                    KG_OK);
   assert_int_equal(len, strlen(out));
   for (size_t i = 0; i < len; i++) {
@@ -299,9 +368,9 @@ static void bodies_refuse_non_errors_and_bad_request_ids(void **state) {
   static const kg_status codes[] = {KG_VALID, KG_OK, KG_E_NOMEM,
                                     KG_KEY_UNKNOWN};
   for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
-    assert_int_equal(
-        kg_error_body(codes[i], NULL, 0, rid(), out, sizeof out, &len),
-        KG_E_ARGUMENT);
+    assert_int_equal(kg_error_body(codes[i], NULL, 0, rid(), KG_REQUEST_ID_LEN,
+                                   out, sizeof out, &len),
+                     KG_E_ARGUMENT);
   }
   static const char *const ids[] = {
       "req-0123456789ABCDEFGHIJKLMN", "REQ_0123456789ABCDEFGHIJKLMN",
@@ -309,16 +378,96 @@ static void bodies_refuse_non_errors_and_bad_request_ids(void **state) {
       "req_0123456789ABCDEFGHIJKL\nN"};
   for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
     assert_int_equal(kg_error_body(KG_MISSING_API_KEY, NULL, 0,
-                                   guard_copy(ids[i], KG_REQUEST_ID_LEN), out,
-                                   sizeof out, &len),
+                                   guard_copy(ids[i], KG_REQUEST_ID_LEN),
+                                   KG_REQUEST_ID_LEN, out, sizeof out, &len),
                      KG_E_ARGUMENT);
   }
-  assert_int_equal(
-      kg_error_body(KG_MISSING_API_KEY, NULL, 0, NULL, out, sizeof out, &len),
-      KG_E_ARGUMENT);
-  assert_int_equal(
-      kg_error_body(KG_MISSING_API_KEY, NULL, 5, rid(), out, sizeof out, &len),
-      KG_E_ARGUMENT);
+  /* The id is passed with its length, which must be KG_REQUEST_ID_LEN. */
+  static const size_t lens[] = {0, 4, KG_REQUEST_ID_LEN - 1,
+                                KG_REQUEST_ID_LEN + 1};
+  static const char longer[] = RID "x";
+  for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+    assert_int_equal(kg_error_body(KG_MISSING_API_KEY, NULL, 0,
+                                   guard_copy(longer, lens[i]), lens[i], out,
+                                   sizeof out, &len),
+                     KG_E_ARGUMENT);
+    assert_int_equal(kg_refusal_render(KG_E_MISSING_HOST,
+                                       guard_copy(longer, lens[i]), lens[i],
+                                       out, sizeof out, &len),
+                     KG_E_ARGUMENT);
+  }
+}
+
+/* ---- the NULL policy (api.h) -------------------------------------------- */
+
+static int body_without_id(void) {
+  char out[KG_ERROR_BODY_MAX];
+  size_t len;
+  return (int)kg_error_body(KG_MISSING_API_KEY, NULL, 0, NULL,
+                            KG_REQUEST_ID_LEN, out, sizeof out, &len);
+}
+
+static int body_without_out(void) {
+  size_t len;
+  return (int)kg_error_body(KG_MISSING_API_KEY, NULL, 0, RID, KG_REQUEST_ID_LEN,
+                            NULL, 0, &len);
+}
+
+static int body_with_a_null_message_of_length_5(void) {
+  char out[KG_ERROR_BODY_MAX];
+  size_t len;
+  return (int)kg_error_body(KG_MISSING_API_KEY, NULL, 5, RID, KG_REQUEST_ID_LEN,
+                            out, sizeof out, &len);
+}
+
+static int challenge_without_len(void) {
+  char out[KG_WWW_AUTHENTICATE_MAX];
+  return (int)kg_www_authenticate(KG_MISSING_API_KEY, "api", 3, out, sizeof out,
+                                  NULL);
+}
+
+static int realm_null_of_length_3(void) {
+  return (int)kg_realm_check(NULL, 3);
+}
+
+static int response_without_out(void) {
+  size_t len;
+  return (int)kg_response_render(KG_MISSING_API_KEY, "api", 3, RID,
+                                 KG_REQUEST_ID_LEN, NULL, 0, &len);
+}
+
+static int refusal_without_id(void) {
+  char out[KG_RESPONSE_MAX];
+  size_t len;
+  return (int)kg_refusal_render(KG_E_MISSING_HOST, NULL, KG_REQUEST_ID_LEN, out,
+                                sizeof out, &len);
+}
+
+static int request_id_into_null(void) {
+  return (int)kg_request_id(NULL);
+}
+
+static void a_null_where_none_is_allowed_is_a_caller_bug(void **state) {
+  (void)state;
+  expect_caller_bug(body_without_id, KG_E_ARGUMENT, "kg_error_body(id NULL)");
+  expect_caller_bug(body_without_out, KG_E_ARGUMENT, "kg_error_body(out NULL)");
+  expect_caller_bug(body_with_a_null_message_of_length_5, KG_E_ARGUMENT,
+                    "kg_error_body(message NULL, 5)");
+  expect_caller_bug(challenge_without_len, KG_E_ARGUMENT,
+                    "kg_www_authenticate(out_len NULL)");
+  expect_caller_bug(realm_null_of_length_3, KG_E_ARGUMENT,
+                    "kg_realm_check(NULL, 3)");
+  expect_caller_bug(response_without_out, KG_E_ARGUMENT,
+                    "kg_response_render(out NULL)");
+  expect_caller_bug(refusal_without_id, KG_E_ARGUMENT,
+                    "kg_refusal_render(id NULL)");
+  expect_caller_bug(request_id_into_null, KG_E_ARGUMENT, "kg_request_id(NULL)");
+}
+
+/* Where a header allows NULL, it is no bug: an empty realm is refused. */
+static void a_null_realm_of_length_0_is_an_empty_realm(void **state) {
+  (void)state;
+  assert_int_equal(kg_realm_check(NULL, 0), KG_E_ARGUMENT);
 }
 
 static void bodies_never_write_past_cap(void **state) {
@@ -327,8 +476,8 @@ static void bodies_never_write_past_cap(void **state) {
     size_t need = strlen(ANSWERS[i].body) + 1;
     for (size_t cap = 0; cap < need; cap++) {
       size_t len = 99;
-      if (kg_error_body(ANSWERS[i].decision, NULL, 0, rid(), out_buf(cap), cap,
-                        &len) != KG_E_BUFFER_TOO_SMALL) {
+      if (kg_error_body(ANSWERS[i].decision, NULL, 0, rid(), KG_REQUEST_ID_LEN,
+                        out_buf(cap), cap, &len) != KG_E_BUFFER_TOO_SMALL) {
         fail_msg("%s body fitted in %zu bytes of %zu",
                  kg_status_str(ANSWERS[i].decision), cap, need);
       }
@@ -342,6 +491,113 @@ static void every_default_body_fits_the_documented_maximum(void **state) {
   for (size_t i = 0; i < NANSWERS; i++) {
     assert_true(strlen(ANSWERS[i].body) + 1 <= KG_ERROR_BODY_MAX);
   }
+}
+
+/* The server's answers that are not decisions, byte for byte: what the
+ * nginx module sends (docs/server.md). */
+static void server_answers_have_exact_bodies(void **state) {
+  (void)state;
+  static const struct {
+    kg_status code;
+    int status;
+    const char *message; /* NULL: the default */
+    const char *body;
+  } cases[] = {
+      {KG_SERVICE_UNAVAILABLE, 503, NULL,
+       "{\"error\":{\"code\":\"service_unavailable\",\"message\":\"The "
+       "service cannot check API keys right now. Retry in a few seconds.\","
+       "\"request_id\":\"" RID "\"}}"},
+      {KG_TOO_MANY_REQUESTS, 429, NULL,
+       "{\"error\":{\"code\":\"too_many_requests\",\"message\":\"Too many "
+       "requests in progress from this address. Retry when some have "
+       "finished.\",\"request_id\":\"" RID "\"}}"},
+      {KG_NOT_FOUND, 404, NULL,
+       "{\"error\":{\"code\":\"not_found\",\"message\":\"No such "
+       "endpoint.\",\"request_id\":\"" RID "\"}}"},
+      {KG_NOT_FOUND, 404, "No such endpoint. The API serves GET /api/v1/iocs.",
+       "{\"error\":{\"code\":\"not_found\",\"message\":\"No such endpoint. "
+       "The API serves GET /api/v1/iocs.\",\"request_id\":\"" RID "\"}}"},
+      {KG_E_METHOD_NOT_ALLOWED, 405, "Use GET /_keygate/status.",
+       "{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"Use GET "
+       "/_keygate/status.\",\"request_id\":\"" RID "\"}}"},
+      {KG_E_METHOD_NOT_ALLOWED, 405, NULL,
+       "{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"This "
+       "method is not allowed. TRACE and CONNECT are refused.\","
+       "\"request_id\":\"" RID "\"}}"},
+      {KG_E_MISSING_HOST, 400, NULL,
+       "{\"error\":{\"code\":\"bad_request\",\"message\":\"The request has "
+       "no Host header. HTTP/1.1 requests must send exactly one Host header "
+       "(RFC 9112 section 3.2).\",\"request_id\":\"" RID "\"}}"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const char *m = cases[i].message;
+    size_t ml = m != NULL ? strlen(m) : 0;
+    size_t cap = strlen(cases[i].body) + 1;
+    char *out = out_buf(cap);
+    size_t len = 0;
+    assert_int_equal(kg_error_body(cases[i].code,
+                                   m != NULL ? guard_copy(m, ml) : NULL, ml,
+                                   rid(), KG_REQUEST_ID_LEN, out, cap, &len),
+                     KG_OK);
+    assert_string_equal(out, cases[i].body);
+    assert_int_equal(len, cap - 1);
+    assert_int_equal(kg_http_status(cases[i].code), cases[i].status);
+    /* one byte less does not fit */
+    assert_int_equal(kg_error_body(cases[i].code,
+                                   m != NULL ? guard_copy(m, ml) : NULL, ml,
+                                   rid(), KG_REQUEST_ID_LEN, out_buf(cap - 1),
+                                   cap - 1, &len),
+                     KG_E_BUFFER_TOO_SMALL);
+  }
+}
+
+/* kg_error_body takes every answer and nothing else, each with its own
+ * code, its default message and its status: walked over every status
+ * value, against the refusal functions and the decision table. */
+static void every_answer_code_has_a_body_and_nothing_else_does(void **state) {
+  (void)state;
+  size_t answers = 0;
+  for (int v = -5; v < 256; v++) {
+    kg_status s = (kg_status)v;
+    const int refusal = kg_refusal_http_status(s) != 0;
+    const int server = s == KG_SERVICE_UNAVAILABLE ||
+                       s == KG_TOO_MANY_REQUESTS || s == KG_NOT_FOUND;
+    const int error = kg_status_is_decision(s) && s != KG_VALID;
+    char out[KG_ERROR_BODY_MAX];
+    size_t len = 0;
+    kg_status rc = kg_error_body(s, NULL, 0, rid(), KG_REQUEST_ID_LEN, out,
+                                 sizeof out, &len);
+    if (!(refusal || server || error)) {
+      if (rc != KG_E_ARGUMENT) {
+        fail_msg("%s (%d) got a body", kg_status_str(s), v);
+      }
+      assert_int_equal(kg_http_status(s), s == KG_VALID ? 200 : 500);
+      continue;
+    }
+    answers++;
+    if (rc != KG_OK) {
+      fail_msg("%s (%d): %s", kg_status_str(s), v, kg_status_str(rc));
+    }
+    const char *code = refusal ? kg_refusal_code(s) : kg_status_str(s);
+    const char *message = kg_error_message(s);
+    assert_true(message[0] != '\0');
+    char want[KG_ERROR_BODY_MAX];
+    int n = snprintf(want, sizeof want,
+                     "{\"error\":{\"code\":\"%s\",\"message\":\"%s\","
+                     "\"request_id\":\"" RID "\"}}",
+                     code, message);
+    assert_true(n > 0 && (size_t)n < sizeof want);
+    if (strchr(message, '"') == NULL) { /* else escaped: the table above */
+      assert_string_equal(out, want);
+    }
+    assert_int_not_equal(kg_http_status(s), 500);
+    if (refusal) {
+      assert_string_equal(message, kg_refusal_message(s));
+      assert_int_equal(kg_http_status(s), kg_refusal_http_status(s));
+    }
+  }
+  /* 6 error decisions, 3 server answers, 21 refusals */
+  assert_int_equal(answers, 6 + 3 + 21);
 }
 
 /* ---- whole responses ---------------------------------------------------- */
@@ -381,8 +637,8 @@ static void responses_are_exact_for_every_error_decision(void **state) {
     char *out = out_buf(wl + 1);
     size_t len = 0;
     assert_int_equal(kg_response_render(ANSWERS[i].decision,
-                                        guard_copy("api", 3), 3, rid(), out,
-                                        wl + 1, &len),
+                                        guard_copy("api", 3), 3, rid(),
+                                        KG_REQUEST_ID_LEN, out, wl + 1, &len),
                      KG_OK);
     assert_int_equal(len, wl);
     assert_string_equal(out, want);
@@ -400,10 +656,11 @@ static void responses_with_the_longest_realm_fit_response_max(void **state) {
     assert_true(wl + 1 <= KG_RESPONSE_MAX);
     char *out = out_buf(KG_RESPONSE_MAX);
     size_t len = 0;
-    assert_int_equal(
-        kg_response_render(ANSWERS[i].decision, guard_copy(realm, KG_REALM_MAX),
-                           KG_REALM_MAX, rid(), out, KG_RESPONSE_MAX, &len),
-        KG_OK);
+    assert_int_equal(kg_response_render(ANSWERS[i].decision,
+                                        guard_copy(realm, KG_REALM_MAX),
+                                        KG_REALM_MAX, rid(), KG_REQUEST_ID_LEN,
+                                        out, KG_RESPONSE_MAX, &len),
+                     KG_OK);
     assert_string_equal(out, want);
   }
 }
@@ -413,10 +670,16 @@ static void a_valid_request_gets_no_rendered_response(void **state) {
   char out[KG_RESPONSE_MAX];
   size_t len;
   assert_int_equal(kg_response_render(KG_VALID, guard_copy("api", 3), 3, rid(),
-                                      out, sizeof out, &len),
+                                      KG_REQUEST_ID_LEN, out, sizeof out, &len),
                    KG_E_ARGUMENT);
   assert_int_equal(kg_response_render(KG_OK, guard_copy("api", 3), 3, rid(),
-                                      out, sizeof out, &len),
+                                      KG_REQUEST_ID_LEN, out, sizeof out, &len),
+                   KG_E_ARGUMENT);
+  /* A refusal has its own renderer (kg_refusal_render), without a
+   * challenge: kg_response_render is for the decisions. */
+  assert_int_equal(kg_response_render(KG_E_MISSING_HOST, guard_copy("api", 3),
+                                      3, rid(), KG_REQUEST_ID_LEN, out,
+                                      sizeof out, &len),
                    KG_E_ARGUMENT);
 }
 
@@ -428,7 +691,7 @@ static void responses_never_write_past_cap(void **state) {
     for (size_t cap = 0; cap <= wl; cap++) {
       size_t len = 99;
       if (kg_response_render(ANSWERS[i].decision, guard_copy("api", 3), 3,
-                             rid(), out_buf(cap), cap,
+                             rid(), KG_REQUEST_ID_LEN, out_buf(cap), cap,
                              &len) != KG_E_BUFFER_TOO_SMALL) {
         fail_msg("%s response fitted in %zu bytes of %zu",
                  kg_status_str(ANSWERS[i].decision), cap, wl + 1);
@@ -445,10 +708,10 @@ static void x_request_id_equals_the_body_request_id(void **state) {
     assert_int_equal(kg_request_id(id), KG_OK);
     char out[KG_RESPONSE_MAX];
     size_t len;
-    assert_int_equal(kg_response_render(ANSWERS[i].decision,
-                                        guard_copy("api", 3), 3, id, out,
-                                        sizeof out, &len),
-                     KG_OK);
+    assert_int_equal(
+        kg_response_render(ANSWERS[i].decision, guard_copy("api", 3), 3, id,
+                           KG_REQUEST_ID_LEN, out, sizeof out, &len),
+        KG_OK);
     char hdr[64], body[64];
     snprintf(hdr, sizeof hdr, "\r\nX-Request-Id: %s\r\n", id);
     snprintf(body, sizeof body, "\"request_id\":\"%s\"}}", id);
@@ -498,8 +761,9 @@ static void missing_host_answer_names_the_host(void **state) {
   char out[KG_RESPONSE_MAX];
   size_t len = 0;
   static const char id[] = "req_0123456789ABCDEFGHIJKLMN";
-  assert_int_equal(
-      kg_refusal_render(KG_E_MISSING_HOST, id, out, sizeof out, &len), KG_OK);
+  assert_int_equal(kg_refusal_render(KG_E_MISSING_HOST, id, KG_REQUEST_ID_LEN,
+                                     out, sizeof out, &len),
+                   KG_OK);
   assert_int_equal(len, strlen(out));
   assert_non_null(strstr(out, "HTTP/1.1 400 Bad Request\r\n"));
   assert_non_null(strstr(out, "\r\nCache-Control: no-store\r\n"));
@@ -510,14 +774,15 @@ static void missing_host_answer_names_the_host(void **state) {
                   "\"The request has no Host header."));
   assert_non_null(strstr(out, "\"request_id\":\"req_0123456789ABCDEFGHIJKLMN"
                               "\"}}"));
-  assert_int_equal(
-      kg_refusal_render(KG_E_VERSION_NOT_SUPPORTED, id, out, sizeof out, &len),
-      KG_OK);
+  assert_int_equal(kg_refusal_render(KG_E_VERSION_NOT_SUPPORTED, id,
+                                     KG_REQUEST_ID_LEN, out, sizeof out, &len),
+                   KG_OK);
   assert_non_null(strstr(out, "HTTP/1.1 505 HTTP Version Not Supported\r\n"));
-  assert_int_equal(
-      kg_refusal_render(KG_MISSING_API_KEY, id, out, sizeof out, &len),
-      KG_E_ARGUMENT);
-  assert_int_equal(kg_refusal_render(KG_E_MISSING_HOST, id, out, 10, &len),
+  assert_int_equal(kg_refusal_render(KG_MISSING_API_KEY, id, KG_REQUEST_ID_LEN,
+                                     out, sizeof out, &len),
+                   KG_E_ARGUMENT);
+  assert_int_equal(kg_refusal_render(KG_E_MISSING_HOST, id, KG_REQUEST_ID_LEN,
+                                     out, 10, &len),
                    KG_E_BUFFER_TOO_SMALL);
 }
 
@@ -538,6 +803,12 @@ int main(void) {
       T(the_documented_missing_body_is_exact),
       T(custom_messages_are_json_escaped),
       T(bodies_refuse_non_errors_and_bad_request_ids),
+      T(a_null_where_none_is_allowed_is_a_caller_bug),
+      T(a_null_realm_of_length_0_is_an_empty_realm),
+      T(realm_check_takes_printable_ascii_but_quote_and_backslash),
+      T(www_authenticate_max_holds_exactly_the_longest_challenge),
+      T(server_answers_have_exact_bodies),
+      T(every_answer_code_has_a_body_and_nothing_else_does),
       T(bodies_never_write_past_cap),
       T(every_default_body_fits_the_documented_maximum),
       T(responses_are_exact_for_every_error_decision),

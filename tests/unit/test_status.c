@@ -63,6 +63,8 @@ static const status_case PINNED[] = {
     {KG_E_TOO_MANY_KEYS, 64, "too_many_keys"},
     {KG_E_DUPLICATE_DIGEST, 65, "duplicate_digest"},
     {KG_SERVICE_UNAVAILABLE, 70, "service_unavailable"},
+    {KG_TOO_MANY_REQUESTS, 71, "too_many_requests"},
+    {KG_NOT_FOUND, 72, "not_found"},
     {KG_E_MISSING_HOST, 80, "missing_host"},
     {KG_E_BAD_HOST, 81, "bad_host"},
     {KG_E_DUPLICATE_HEADER, 82, "duplicate_header"},
@@ -177,6 +179,39 @@ static void only_the_seven_spec_decisions_are_decisions(void **state) {
   assert_int_equal(seen, sizeof decisions / sizeof decisions[0]);
 }
 
+/* The decision table, in SPEC §1.3's order, written out: a caller's array
+ * of KG_DECISION_COUNT entries indexed by kg_decision_index holds one entry
+ * per decision, and kg_decision_at walks them. */
+static void decision_table_lists_the_seven_in_spec_order(void **state) {
+  (void)state;
+  static const char *const spec[] = {"valid",
+                                     "missing_api_key",
+                                     "invalid_api_key",
+                                     "expired_api_key",
+                                     "ambiguous_api_key",
+                                     "api_key_in_query",
+                                     "invalid_parameter"};
+  assert_int_equal(KG_DECISION_COUNT, sizeof spec / sizeof spec[0]);
+  for (size_t i = 0; i < KG_DECISION_COUNT; i++) {
+    kg_status d = kg_decision_at(i);
+    assert_string_equal(kg_status_str(d), spec[i]);
+    assert_int_equal(kg_decision_index(d), (int)i);
+  }
+  assert_int_equal(kg_decision_at(KG_DECISION_COUNT), KG_OK);
+  assert_int_equal(kg_decision_at((size_t)-1), KG_OK);
+  assert_int_equal(kg_decision_index(KG_VALID), 0);
+  assert_int_equal(kg_decision_index(KG_MISSING_API_KEY), 1);
+  assert_int_equal(kg_decision_index(KG_INVALID_PARAMETER), 6);
+  /* Not decisions: no position. */
+  static const kg_status others[] = {
+      KG_OK,          KG_INCOMPLETE,          KG_E_BAD_METHOD,
+      KG_KEY_UNKNOWN, KG_SERVICE_UNAVAILABLE, KG_E_METHOD_NOT_ALLOWED,
+      (kg_status)17,  (kg_status)9,           (kg_status)-1};
+  for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+    assert_int_equal(kg_decision_index(others[i]), -1);
+  }
+}
+
 static void decision_strings_are_the_json_error_codes(void **state) {
   (void)state;
   assert_string_equal(kg_status_str(KG_MISSING_API_KEY), "missing_api_key");
@@ -196,6 +231,7 @@ int main(void) {
       T(status_strings_are_unique_lowercase_identifiers),
       T(unknown_status_values_get_a_fixed_string),
       T(only_the_seven_spec_decisions_are_decisions),
+      T(decision_table_lists_the_seven_in_spec_order),
       T(decision_strings_are_the_json_error_codes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

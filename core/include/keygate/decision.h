@@ -52,7 +52,9 @@ typedef struct kg_decision {
 /*
  * kg_decide — decide one request: fields[0..n) and its request-target as
  * sent (path and query, undecoded; see kg_credential_extract), at Unix time
- * `now` (seconds). Fills *out and returns out->decision.
+ * `now` (seconds). Fills *out and returns out->decision. fields may be NULL
+ * when n is 0; c and out never (api.h's NULL policy: KG_E_ARGUMENT, *out
+ * untouched).
  */
 KG_API KG_NODISCARD kg_status kg_decide(const kg_checker *c,
                                         const kg_field *fields, size_t n,
@@ -62,7 +64,8 @@ KG_API KG_NODISCARD kg_status kg_decide(const kg_checker *c,
 /*
  * kg_decide_key — the key's own outcome, for a key already extracted:
  * format check, digest, lookup, record. Returns KG_VALID,
- * KG_INVALID_API_KEY or KG_EXPIRED_API_KEY and fills *out.
+ * KG_INVALID_API_KEY or KG_EXPIRED_API_KEY and fills *out. key may be NULL
+ * when len is 0 (invalid_api_key); c and out never.
  */
 KG_API KG_NODISCARD kg_status kg_decide_key(const kg_checker *c,
                                             const char *key, size_t len,

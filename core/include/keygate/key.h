@@ -11,6 +11,8 @@
  *     bytes in all.
  * Base62 digits are 0-9A-Za-z in that order.
  *
+ * Arguments follow the NULL policy of api.h.
+ *
  * Timing: the format check depends on the presented key's bytes. It runs
  * before any lookup, on the client's input, and reads no stored secret.
  */
@@ -47,6 +49,17 @@ typedef struct kg_key_policy {
   size_t prefix_len;
   uint32_t prefix_crc; /* CRC-32 of the prefix, so a check starts after it */
 } kg_key_policy;
+
+/*
+ * kg_key_kind_parse — the kind named by (name, len): "strict" or "prefix",
+ * exactly (the values of keygate_key_format and keygate check --policy).
+ * Sets *kind and returns KG_OK, or returns KG_E_ARGUMENT for any other
+ * name. kg_key_kind_str is its inverse ("strict", "prefix"; "" for a value
+ * that is not a kind).
+ */
+KG_API KG_NODISCARD kg_status kg_key_kind_parse(const char *name, size_t len,
+                                                kg_key_kind *kind);
+KG_API const char *kg_key_kind_str(kg_key_kind kind);
 
 /*
  * kg_key_policy_init — set *p to kind with the given prefix (1 to
@@ -100,7 +113,8 @@ KG_API kg_status kg_key_compose(const kg_key_policy *p,
  * follow the shown prefix, so at least 8 stay hidden ("sk_live_****" else).
  * Only printable ASCII is shown; other bytes become '?'. Writes at most
  * KG_KEY_HINT_MAX bytes including the NUL into out; returns the length written,
- * or 0 when cap is too small.
+ * or 0 when cap is too small. p may be NULL (no prefix is shown) and key
+ * may be NULL with len 0 (nothing was presented): "****".
  */
 KG_API size_t kg_key_hint(const kg_key_policy *p, const char *key, size_t len,
                           char *out, size_t cap);

@@ -1,6 +1,8 @@
 /*
  * keygate/response.h — the error responses of SPEC §1.4, rendered into
- * caller buffers.
+ * caller buffers: the one home of every error body, status and
+ * WWW-Authenticate value a keygate face (the nginx module, keygate check)
+ * sends.
  *
  *   decision            status  WWW-Authenticate
  *   missing_api_key     401     Bearer realm="api"
@@ -11,10 +13,18 @@
  *   api_key_in_query    400     none
  *   invalid_parameter   400     none
  *
+ * A server's other answers take the same shape: the refusals before
+ * authentication (kg_refusal_*, below), service_unavailable (503),
+ * too_many_requests (429) and not_found (404).
+ *
  * Every error also carries Content-Type: application/json,
  * Cache-Control: no-store and X-Request-Id, and the body
  *   {"error":{"code":"...","message":"...","request_id":"req_..."}}
  * No function here ever writes a presented key.
+ *
+ * Arguments follow the NULL policy of api.h: a NULL pointer is accepted
+ * only where a comment says so; anywhere else a debug build asserts and a
+ * release build returns KG_E_ARGUMENT.
  */
 #ifndef KEYGATE_RESPONSE_H
 #define KEYGATE_RESPONSE_H
@@ -32,6 +42,9 @@ extern "C" {
 #define KG_REQUEST_ID_LEN (4 + KG_REQUEST_ID_RANDOM) /* "req_" + 24 */
 #define KG_DEFAULT_REALM "api"
 #define KG_REALM_MAX 128
+/* Room for any value kg_www_authenticate writes, its NUL included: the
+ * expired_api_key challenge with a realm of KG_REALM_MAX bytes. */
+#define KG_WWW_AUTHENTICATE_MAX (KG_REALM_MAX + 84)
 /* Enough for any body this file renders with the default messages. */
 #define KG_ERROR_BODY_MAX 512
 /* Enough for any full response rendered by kg_response_render. */
@@ -39,38 +52,61 @@ extern "C" {
 
 /*
  * kg_request_id — write "req_" + 24 base62 characters from RAND_bytes and a
- * NUL into out. Returns KG_OK or KG_E_CRYPTO.
+ * NUL into out. Returns KG_OK or KG_E_CRYPTO (out is then ""). A request id
+ * is passed on with its length, KG_REQUEST_ID_LEN: the functions below
+ * refuse any other length, and any other shape.
  */
 KG_API kg_status kg_request_id(char out[KG_REQUEST_ID_LEN + 1]);
 
-/* kg_http_status — the HTTP status for a decision: 200 for KG_VALID, 401 or
- * 400 for errors; 500 for anything that is not a decision. */
-KG_API int kg_http_status(kg_status decision);
+/* kg_http_status — the HTTP status of an answer: 200 for KG_VALID, 401 or
+ * 400 for an error decision, a refusal's own (kg_refusal_http_status), 503
+ * for KG_SERVICE_UNAVAILABLE, 429 for KG_TOO_MANY_REQUESTS, 404 for
+ * KG_NOT_FOUND; 500 for any other status (not an answer). */
+KG_API int kg_http_status(kg_status code);
 
-/* kg_error_message — the documented message for an error decision (static
- * string, unescaped UTF-8), or "" for KG_VALID and non-decisions. */
-KG_API const char *kg_error_message(kg_status decision);
+/* kg_error_message — the documented message of an answer (static string,
+ * unescaped UTF-8): an error decision's, a refusal's (kg_refusal_message),
+ * or a server answer's (service_unavailable, too_many_requests,
+ * not_found); "" for KG_VALID and for a status that is not an answer. */
+KG_API const char *kg_error_message(kg_status code);
+
+/*
+ * kg_realm_check — is (realm, len) a realm keygate can send: 1 to
+ * KG_REALM_MAX bytes of printable ASCII without '"' or '\' (it is written
+ * inside a quoted-string without escapes, RFC 9110 §5.6.4)? KG_OK or
+ * KG_E_ARGUMENT. The one check of keygate_realm, keygate check --realm and
+ * kg_www_authenticate. realm may be NULL when len is 0 (refused: empty).
+ */
+KG_API KG_NODISCARD kg_status kg_realm_check(const char *realm, size_t len);
 
 /*
  * kg_www_authenticate — the WWW-Authenticate value for a decision with the
- * given realm (printable ASCII without '"' or '\', at most KG_REALM_MAX
- * bytes). Writes it NUL-terminated into out and sets *out_len; sets
- * *out_len to 0 when the decision carries no such header. Returns KG_OK,
- * KG_E_ARGUMENT (bad realm) or KG_E_BUFFER_TOO_SMALL.
+ * given realm (kg_realm_check). Writes it NUL-terminated into out
+ * (KG_WWW_AUTHENTICATE_MAX bytes always suffice) and sets *out_len; sets
+ * *out_len to 0 when the decision carries no such header (every code but
+ * the three 401 decisions). Returns KG_OK, KG_E_ARGUMENT (bad realm) or
+ * KG_E_BUFFER_TOO_SMALL.
  */
 KG_API kg_status kg_www_authenticate(kg_status decision, const char *realm,
                                      size_t realm_len, char *out, size_t cap,
                                      size_t *out_len);
 
 /*
- * kg_error_body — the JSON body for `code` with `message` (NULL: the
- * documented message), JSON-escaped, and request_id (KG_REQUEST_ID_LEN
- * bytes). Writes it NUL-terminated into out and sets *out_len. Returns
- * KG_OK, KG_E_ARGUMENT or KG_E_BUFFER_TOO_SMALL.
+ * kg_error_body — the JSON body {"error":{"code","message","request_id"}}
+ * of any answer but KG_VALID: an error decision, a refusal, or a server
+ * answer (KG_SERVICE_UNAVAILABLE, KG_TOO_MANY_REQUESTS, KG_NOT_FOUND). The
+ * code is kg_status_str(code), or kg_refusal_code(code) for a refusal; the
+ * message is `message` (NULL with message_len 0: kg_error_message(code)),
+ * JSON-escaped; request_id is (request_id, request_id_len), of
+ * kg_request_id's shape. Writes it NUL-terminated into out and sets
+ * *out_len; KG_ERROR_BODY_MAX bytes suffice for every default message.
+ * Returns KG_OK, KG_E_ARGUMENT (not an answer, a bad request id) or
+ * KG_E_BUFFER_TOO_SMALL.
  */
 KG_API kg_status kg_error_body(kg_status code, const char *message,
                                size_t message_len, const char *request_id,
-                               char *out, size_t cap, size_t *out_len);
+                               size_t request_id_len, char *out, size_t cap,
+                               size_t *out_len);
 
 /*
  * kg_response_render — the whole HTTP/1.1 error response (status line,
@@ -81,7 +117,8 @@ KG_API kg_status kg_error_body(kg_status code, const char *message,
  */
 KG_API kg_status kg_response_render(kg_status decision, const char *realm,
                                     size_t realm_len, const char *request_id,
-                                    char *out, size_t cap, size_t *out_len);
+                                    size_t request_id_len, char *out,
+                                    size_t cap, size_t *out_len);
 
 /*
  * Refusals before authentication: a head that kg_head_parse rejects (its
@@ -113,7 +150,8 @@ KG_API const char *kg_refusal_message(kg_status refusal);
  * a refusal, bad request id) or KG_E_BUFFER_TOO_SMALL.
  */
 KG_API kg_status kg_refusal_render(kg_status refusal, const char *request_id,
-                                   char *out, size_t cap, size_t *out_len);
+                                   size_t request_id_len, char *out, size_t cap,
+                                   size_t *out_len);
 
 #ifdef __cplusplus
 }

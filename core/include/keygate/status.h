@@ -6,13 +6,16 @@
  * never renumbered, only appended. The enum and kg_status_str() are generated
  * from the single list below so the two cannot drift.
  *
- * Decisions (KG_VALID .. KG_INVALID_PARAMETER) are statuses too: their string
- * is the `code` of the JSON error body of SPEC §1.4.
+ * Decisions (the table below) are statuses too: their string is the `code`
+ * of the JSON error body of SPEC §1.4, as are the strings of a server's
+ * other answers (service_unavailable, too_many_requests, not_found).
  */
 #ifndef KEYGATE_STATUS_H
 #define KEYGATE_STATUS_H
 
 #include "keygate/api.h"
+#include <stddef.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -66,6 +69,8 @@ extern "C" {
   X(KG_E_DUPLICATE_DIGEST, 65, "duplicate_digest")                             \
   /* a server's answers that are not decisions */                              \
   X(KG_SERVICE_UNAVAILABLE, 70, "service_unavailable")                         \
+  X(KG_TOO_MANY_REQUESTS, 71, "too_many_requests")                             \
+  X(KG_NOT_FOUND, 72, "not_found")                                             \
   /* heads a server refuses before authentication (kg_head_screen) */          \
   X(KG_E_MISSING_HOST, 80, "missing_host")                                     \
   X(KG_E_BAD_HOST, 81, "bad_host")                                             \
@@ -94,8 +99,29 @@ typedef enum kg_status {
  */
 KG_API const char *kg_status_str(kg_status s);
 
-/* kg_status_is_decision — 1 when s is one of the decisions KG_VALID ..
- * KG_INVALID_PARAMETER, else 0. */
+/*
+ * The decision table: the seven decisions of SPEC §1.3, in this order,
+ * positions 0 .. KG_DECISION_COUNT - 1:
+ *   0 KG_VALID             3 KG_EXPIRED_API_KEY    6 KG_INVALID_PARAMETER
+ *   1 KG_MISSING_API_KEY   4 KG_AMBIGUOUS_API_KEY
+ *   2 KG_INVALID_API_KEY   5 KG_API_KEY_IN_QUERY
+ * A caller that keeps something per decision (a rendered header, a
+ * counter) sizes its array KG_DECISION_COUNT and indexes it with
+ * kg_decision_index, and walks it with kg_decision_at: never with
+ * arithmetic on the status values.
+ */
+#define KG_DECISION_COUNT 7
+
+/* kg_decision_at — the decision at position i of the table, or KG_OK (not
+ * a decision) when i >= KG_DECISION_COUNT. */
+KG_API kg_status kg_decision_at(size_t i);
+
+/* kg_decision_index — the position of decision s in the table, or -1 when
+ * s is not a decision. */
+KG_API int kg_decision_index(kg_status s);
+
+/* kg_status_is_decision — 1 when s is one of the decisions of the table,
+ * else 0. */
 KG_API int kg_status_is_decision(kg_status s);
 
 #ifdef __cplusplus
