@@ -369,16 +369,12 @@ static int check_schema(kg_store *s, char *err, size_t errcap) {
                       s->path, (long long)version, KG_STORE_SCHEMA_VERSION);
   }
   if (version == 0 && !(s->flags & KG_STORE_CREATE)) {
-    return store_errf(err, errcap,
-                      "%s holds no key store; create one with 'keygate "
-                      "accounts create NAME --db %s'",
-                      s->path, s->path);
+    return store_errf(err, errcap, "%s holds no key store", s->path);
   }
   if (s->flags & KG_STORE_READONLY) {
     return store_errf(err, errcap,
                       "%s has schema version %lld, older than %d; open it "
-                      "read-write once to migrate it (any 'keygate keys' "
-                      "command does)",
+                      "read-write once to migrate it",
                       s->path, (long long)version, KG_STORE_SCHEMA_VERSION);
   }
   return migrate(s, err, errcap);
@@ -566,10 +562,7 @@ int kg_store_open_peppered(const char *path, unsigned flags,
   }
   if (!(flags & KG_STORE_CREATE) && stat(path, &sb) != 0) {
     if (errno == ENOENT) {
-      return store_errf(err, errcap,
-                        "no key store at %s; create one with 'keygate "
-                        "accounts create NAME --db %s'",
-                        path, path);
+      return store_errf(err, errcap, "no key store at %s", path);
     }
     return store_errf(err, errcap, "cannot open %s: %s", path, strerror(errno));
   }
@@ -764,6 +757,26 @@ static int wal_holds_pages(sqlite3_file *fp, const wal_stamp *st, uint32_t have,
   return found == n;
 }
 
+/* 1 when the connection reads the store through its WAL now (PATH-shm
+ * mapped), else 0. Its WAL index is asked only then: mapping it for a
+ * connection still in rollback mode (a backup made with VACUUM INTO, put
+ * back, until a keygate command switches it to WAL) would open PATH-shm
+ * under SQLite's feet, and that connection then never saw another
+ * commit (server_faults.sh, after ack-restore). A query of the mode does
+ * no I/O. */
+static int connection_in_wal(kg_store *s) {
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(s->db, "PRAGMA main.journal_mode", -1, &st, NULL) !=
+      SQLITE_OK) {
+    return 0;
+  }
+  const unsigned char *mode =
+      sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
+  const int wal = mode != NULL && strcmp((const char *)mode, "wal") == 0;
+  sqlite3_finalize(st);
+  return wal;
+}
+
 /* One look at the file: its size and its header (h, 100 bytes), read
  * through SQLite's own file handle (xRead goes to the file, not to the page
  * cache, which would keep answering from memory; and opening and closing
@@ -793,11 +806,11 @@ enum look { LOOK_FINE, LOOK_SHORT, LOOK_UNSURE };
  * hold them), fine, or unsure (the WAL moved meanwhile, or there is no WAL
  * index to ask)? Sets *size and *pages, or returns -1 with err for a file
  * that is no database at all. */
-static int look_once(kg_store *s, sqlite3_file *fp, enum look *out,
+static int look_once(kg_store *s, sqlite3_file *fp, int wal, enum look *out,
                      sqlite3_int64 *size, uint32_t *pages, uint32_t *page,
                      char *err, size_t errcap) {
   wal_stamp before, after;
-  const int stamped = wal_stamp_read(fp, &before) == 0;
+  const int stamped = wal && wal_stamp_read(fp, &before) == 0;
   unsigned char h[100] = {0};
   if (read_look(s, fp, size, h, err, errcap) != 0) {
     return -1;
@@ -872,13 +885,14 @@ static int check_header(kg_store *s, char *err, size_t errcap) {
       fp == NULL || fp->pMethods == NULL) {
     return 0; /* no handle to read: nothing to say */
   }
+  const int wal = connection_in_wal(s);
   enum { LOOKS = 8 };
   int shorts = 0;
   sqlite3_int64 size = 0, last_size = -1;
   uint32_t pages = 0, page = 0, last_pages = 0;
   for (int i = 0; i < LOOKS; i++) {
     enum look look = LOOK_UNSURE;
-    if (look_once(s, fp, &look, &size, &pages, &page, err, errcap) != 0) {
+    if (look_once(s, fp, wal, &look, &size, &pages, &page, err, errcap) != 0) {
       return -1;
     }
     if (look == LOOK_FINE) {
