@@ -437,6 +437,15 @@ KG_INLINE unsigned url_chunk_at(const url_scan *u, size_t q) {
   return url_chunk(u, v, vp, vn);
 }
 
+/* url_chunk_at for a chunk with both neighbours inside the span (q > 0,
+ * q + 16 < len): three loads, no shift. */
+KG_INLINE unsigned url_chunk_in(const url_scan *u, size_t q) {
+  const char *s = u->s + q;
+  return url_chunk(u, _mm_loadu_si128((const __m128i *)(const void *)s),
+                   _mm_loadu_si128((const __m128i *)(const void *)(s - 1)),
+                   _mm_loadu_si128((const __m128i *)(const void *)(s + 1)));
+}
+
 /* s[0..n), n < 16, zero-padded into one vector, read with loads inside
  * s[0..n) only. */
 static __m128i load_short(const char *s, size_t n) {
@@ -478,7 +487,10 @@ KG_INLINE uint64_t url_stops(const url_scan *u, size_t at, size_t n) {
   uint64_t bits = 0;
   size_t k = 0;
   for (; k + 16 <= n; k += 16) {
-    bits |= (uint64_t)url_chunk_at(u, at + k) << k;
+    size_t q = at + k;
+    bits |= (uint64_t)(q > 0 && q + 16 < u->len ? url_chunk_in(u, q)
+                                                : url_chunk_at(u, q))
+            << k;
   }
   if (k < n) {
     bits |= (uint64_t)url_chunk_at(u, at + n - 16) << (n - 16);
@@ -547,29 +559,29 @@ static void url_scan_init(url_scan *u, const kg_key_policy *p) {
 #ifdef KG_HAVE_SSE2
   /* A one-character prefix has no second character to match: f1 = p1 =
    * 0xff matches every byte. */
-  u->c.f0 = _mm_set1_epi8((char)u->f0);
-  u->c.p0 = _mm_set1_epi8((char)u->p0);
-  u->c.f1 = _mm_set1_epi8((char)(u->one ? 0xff : u->f1));
-  u->c.p1 = _mm_set1_epi8((char)(u->one ? 0xff : u->p1));
+  const uint32_t every = 0x01010101u; /* a byte times this: in all four */
+  u->c.f0 = _mm_set1_epi32((int)(every * u->f0));
+  u->c.p0 = _mm_set1_epi32((int)(every * u->p0));
+  u->c.f1 = _mm_set1_epi32((int)(every * (u->one ? 0xffu : u->f1)));
+  u->c.p1 = _mm_set1_epi32((int)(every * (u->one ? 0xffu : u->p1)));
 #endif
 }
 
-/* kg_target_scan on one span, the policy's part of u set. */
-static kg_status url_scan_span(const kg_key_policy *p, url_scan *u,
-                               kg_span target) {
-  size_t len = target.len;
-  u->s = target.ptr;
-  u->len = len;
-  if (len <= 64) {
-    /* the common case: one block (none for an empty span) */
-    uint64_t bits = len > 0 ? url_stops(u, 0, len) : 0;
-    size_t param = NO_PARAM;
-    kg_status r = bits != 0 ? url_block_stops(p, u, 0, bits, &param) : KG_OK;
-    return r != KG_OK ? r : param != NO_PARAM ? KG_URL_KEY_PARAM : KG_OK;
-  }
+/* The stops of a span of up to 64 bytes, worked through (kept out of line
+ * with what follows: most spans have none). */
+static KG_NOINLINE kg_status url_scan_stops(const kg_key_policy *p,
+                                            const url_scan *u, uint64_t bits) {
   size_t param = NO_PARAM;
-  /* Sixty-four bytes at a time; the rest of a target longer than that as
-   * the 64 that end it, without the positions already seen. */
+  kg_status r = url_block_stops(p, u, 0, bits, &param);
+  return r != KG_OK ? r : param != NO_PARAM ? KG_URL_KEY_PARAM : KG_OK;
+}
+
+/* A span longer than 64 bytes: sixty-four bytes at a time; the rest as the
+ * 64 that end it, without the positions already seen. */
+static KG_NOINLINE kg_status url_scan_long(const kg_key_policy *p,
+                                           const url_scan *u) {
+  size_t len = u->len;
+  size_t param = NO_PARAM;
   for (size_t block = 0; block < len; block += 64) {
     size_t n = len - block < 64 ? len - block : 64;
     uint64_t bits;
@@ -587,6 +599,21 @@ static kg_status url_scan_span(const kg_key_policy *p, url_scan *u,
     }
   }
   return param != NO_PARAM ? KG_URL_KEY_PARAM : KG_OK;
+}
+
+/* kg_target_scan on one span, the policy's part of u set. Inlined: the
+ * common span (a target or Host of up to 64 bytes without a stop) is one
+ * url_stops and no call. */
+KG_INLINE kg_status url_scan_span(const kg_key_policy *p, url_scan *u,
+                                  kg_span target) {
+  size_t len = target.len;
+  u->s = target.ptr;
+  u->len = len;
+  if (len > 64) {
+    return url_scan_long(p, u);
+  }
+  uint64_t bits = len > 0 ? url_stops(u, 0, len) : 0;
+  return bits != 0 ? url_scan_stops(p, u, bits) : KG_OK;
 }
 
 kg_status kg_target_scan(const kg_key_policy *p, kg_span target) {
