@@ -238,7 +238,7 @@ static int accounts_create(int argc, char **argv) {
   rc = kg_store_account_create(s, o.pos[0], tier, &a, err, sizeof err);
   kg_store_close(s);
   if (rc != 0) {
-    return cli_error(CLI_EXIT_TROUBLE, o.cmd, "%s", err);
+    return cli_store_error(o.cmd, o.db, err);
   }
   print_account(o.format, &a, "created");
   return CLI_EXIT_OK;
@@ -268,7 +268,7 @@ static int accounts_set_tier(int argc, char **argv) {
   rc = kg_store_account_set_tier(s, o.pos[0], tier, &a, err, sizeof err);
   kg_store_close(s);
   if (rc != 0) {
-    return cli_error(CLI_EXIT_TROUBLE, o.cmd, "%s", err);
+    return cli_store_error(o.cmd, o.db, err);
   }
   print_account(o.format, &a, "updated");
   return CLI_EXIT_OK;
@@ -292,7 +292,7 @@ static int accounts_list(int argc, char **argv) {
   if (o.format == CLI_FMT_TEXT) {
     if (kg_store_account_each(s, measure, &l, err, sizeof err) != 0) {
       kg_store_close(s);
-      return cli_error(CLI_EXIT_TROUBLE, o.cmd, "%s", err);
+      return cli_store_error(o.cmd, o.db, err);
     }
     printf("%-*s  %-4s  %4s  %5s  %s\n", l.width, "NAME", "TIER", "KEYS",
            "LIMIT", "CREATED");
@@ -301,7 +301,7 @@ static int accounts_list(int argc, char **argv) {
   kg_store_close(s);
   if (rc != 0) {
     fflush(stdout);
-    return cli_error(CLI_EXIT_TROUBLE, o.cmd, "%s", err);
+    return cli_store_error(o.cmd, o.db, err);
   }
   if (o.format == CLI_FMT_JSON) {
     fputs(l.printed == 0 ? "[]\n" : "\n]\n", stdout);

@@ -498,7 +498,7 @@ static int load_keys(const check_opts *o, check_state *st,
   }
   char err[KG_STORE_ERR_MAX];
   if (kg_store_load(st->store, &st->snap, err, sizeof err) != 0) {
-    return cli_error(CLI_EXIT_TROUBLE, CMD, "%s", err);
+    return cli_store_error(CMD, o->db, err);
   }
   *index = kg_snapshot_index(st->snap);
   return 0;

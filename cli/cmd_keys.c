@@ -502,7 +502,7 @@ static int keys_create(int argc, char **argv) {
   if (kg_store_key_create(s, o.account, o.name, expires_at, &k, err,
                           sizeof err) != 0) {
     kg_store_close(s);
-    return cli_error(CLI_EXIT_TROUBLE, o.cmd, "%s", err);
+    return cli_store_error(o.cmd, o.db, err);
   }
   kg_store_close(s);
   char id[KG_KEY_ID_STR_LEN];
@@ -560,7 +560,7 @@ static int keys_rotate(int argc, char **argv) {
   if (kg_store_key_rotate(s, id, grace, expires_at, &k, &old, err,
                           sizeof err) != 0) {
     kg_store_close(s);
-    return cli_error(CLI_EXIT_TROUBLE, o.cmd, "%s", err);
+    return cli_store_error(o.cmd, o.db, err);
   }
   kg_store_close(s);
   char new_id[KG_KEY_ID_STR_LEN], old_id[KG_KEY_ID_STR_LEN], when[32];
@@ -601,7 +601,7 @@ static int keys_list(int argc, char **argv) {
       kg_store_key_each(s, o.account, o.all, measure_key, &l.w, err,
                         sizeof err) != 0) {
     kg_store_close(s);
-    return cli_error(CLI_EXIT_TROUBLE, o.cmd, "%s", err);
+    return cli_store_error(o.cmd, o.db, err);
   }
   if (o.format == CLI_FMT_TEXT) {
     printf("%-15s  %-*s  %-*s  %-16s  %-11s  %-20s  %s\n", "ID", l.w.account,
@@ -611,7 +611,7 @@ static int keys_list(int argc, char **argv) {
   kg_store_close(s);
   if (rc != 0) {
     fflush(stdout);
-    return cli_error(CLI_EXIT_TROUBLE, o.cmd, "%s", err);
+    return cli_store_error(o.cmd, o.db, err);
   }
   if (o.format == CLI_FMT_JSON) {
     fputs(l.printed == 0 ? "[]\n" : "\n]\n", stdout);
@@ -650,7 +650,7 @@ static int keys_set_status(int argc, char **argv, const char *cmd,
   }
   kg_store_close(s);
   if (rc != 0) {
-    return cli_error(CLI_EXIT_TROUBLE, o.cmd, "%s", err);
+    return cli_store_error(o.cmd, o.db, err);
   }
   const int64_t now = (int64_t)time(NULL);
   char ids[KG_KEY_ID_STR_LEN];
@@ -756,7 +756,7 @@ static int seed_into(const keys_opts *o, const kg_seed_counts *counts, FILE *f,
                        "cannot write %s: %s; nothing was seeded", o->out,
                        strerror(sink.failed));
     }
-    return cli_error(CLI_EXIT_TROUBLE, o->cmd, "%s", err);
+    return cli_store_error(o->cmd, o->db, err);
   }
   if (fflush(f) != 0 || fsync(fd) != 0) {
     return cli_error(CLI_EXIT_TROUBLE, o->cmd,
@@ -897,7 +897,7 @@ static int keys_ack_restore(int argc, char **argv) {
   rc = kg_store_ack_restore(s, &seq, err, sizeof err);
   kg_store_close(s);
   if (rc != 0) {
-    return cli_error(CLI_EXIT_TROUBLE, o.cmd, "%s", err);
+    return cli_store_error(o.cmd, o.db, err);
   }
   switch (o.format) {
   case CLI_FMT_JSON:

@@ -431,8 +431,10 @@ static int check_store(const char *db, const char *pepper_file) {
   kg_pepper_wipe(&pepper);
   if (opened != 0 || kg_store_load(s, &snap, err, sizeof err) != 0) {
     kg_store_close(s);
-    return cli_error(CLI_EXIT_TROUBLE, CMD, "cannot read the key store %s: %s",
-                     db, err);
+    char fix[PATH_MAX + 96];
+    return cli_error(CLI_EXIT_TROUBLE, CMD,
+                     "cannot read the key store %s: %s%s", db, err,
+                     cli_store_fix(err, db, fix, sizeof fix));
   }
   kg_snapshot_free(snap);
   kg_store_close(s);

@@ -140,7 +140,7 @@ static int64_t raw_int(const char *path, const char *sql) {
 
 /* ---- opening and the schema ------------------------------------------- */
 
-static void open_missing_store_names_the_fix(void **state) {
+static void open_missing_store_says_it_is_missing(void **state) {
   fixture *f = *state;
   char path[128];
   kg_store *s = (kg_store *)1;
@@ -148,7 +148,8 @@ static void open_missing_store_names_the_fix(void **state) {
   assert_int_equal(kg_store_open(path, 0, &s, f->err, sizeof f->err), -1);
   assert_null(s);
   assert_non_null(strstr(f->err, "no key store at"));
-  assert_non_null(strstr(f->err, "keygate accounts create"));
+  /* what is wrong, not what to run: the CLI or the module says that */
+  assert_null(strstr(f->err, "keygate "));
   assert_int_equal(access(path, F_OK), -1); /* not created by a look */
   assert_int_equal(
       kg_store_open(path, KG_STORE_READONLY, &s, f->err, sizeof f->err), -1);
@@ -1409,7 +1410,7 @@ static void seed_class_names(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      T(open_missing_store_names_the_fix),
+      T(open_missing_store_says_it_is_missing),
       T(new_store_is_wal_with_current_schema),
       T(reopening_keeps_the_data),
       T(foreign_database_is_refused),
