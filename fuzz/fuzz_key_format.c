@@ -49,10 +49,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     FUZZ_CHECK(kg_key_generate(&policies[i], key, len, &len) ==
                KG_E_BUFFER_TOO_SMALL);
   }
-  /* The documented answers to misuse. */
+  /* The documented answers to misuse. (A NULL where the header allows none
+   * is a caller's bug that debug builds assert on: the NULL policy of
+   * keygate/api.h, tested in both builds by unit.key; not here, since the
+   * replay of this target runs in the debug build.) */
   char hint[KG_KEY_HINT_MAX];
-  size_t len = 0;
-  FUZZ_CHECK(kg_key_generate(NULL, hint, sizeof hint, &len) == KG_E_ARGUMENT);
   FUZZ_CHECK(kg_key_check(&policies[0], NULL, 0) == KG_E_ARGUMENT);
   FUZZ_CHECK(kg_key_hint(&policies[0], NULL, 0, hint, sizeof hint) == 4 &&
              strcmp(hint, "****") == 0);

@@ -749,6 +749,12 @@ static int generate_without_len(void) {
   return (int)kg_key_generate(&p, out, sizeof out, NULL);
 }
 
+static int generate_without_policy(void) {
+  char out[64];
+  size_t len = 0;
+  return (int)kg_key_generate(NULL, out, sizeof out, &len);
+}
+
 static int hint_into_null(void) {
   return (int)kg_key_hint(NULL, "sk_live_abcdefghijkl", 20, NULL, 32);
 }
@@ -761,6 +767,8 @@ static void a_null_where_none_is_allowed_is_a_caller_bug(void **state) {
   expect_caller_bug(check_without_policy, KG_E_ARGUMENT, "kg_key_check(NULL)");
   expect_caller_bug(check_null_key_of_length_9, KG_E_ARGUMENT,
                     "kg_key_check(key NULL, 9)");
+  expect_caller_bug(generate_without_policy, KG_E_ARGUMENT,
+                    "kg_key_generate(NULL policy)");
   expect_caller_bug(generate_without_len, KG_E_ARGUMENT,
                     "kg_key_generate(out_len NULL)");
   expect_caller_bug(hint_into_null, 0, "kg_key_hint(out NULL)");
