@@ -1115,6 +1115,14 @@ static void ngx_http_keygate_publish_names(ngx_http_keygate_db_t *db) {
   db->names_count = count;
 }
 
+/* kg_snapshot_on_accounts' hook: the writer's refresh added accounts. */
+static void ngx_http_keygate_names_hook(void *arg, const kg_snapshot *snap) {
+  ngx_http_keygate_db_t *db = arg;
+  if (db->writer && db->snap == snap) {
+    ngx_http_keygate_publish_names(db);
+  }
+}
+
 /* The writer, after a copy: publish its region (renamed into place, the
  * number in the zone; the previous file unlinked: readers that map it keep
  * it until they map the new one). */
@@ -1661,6 +1669,7 @@ static void ngx_http_keygate_copy_finish(ngx_http_keygate_main_conf_t *mcf,
   job->map.addr = NULL;
   job->map.len = 0;
   db->publish_said_ms = 0;
+  ngx_http_keygate_publish_names(db); /* before the index that needs them */
   ngx_http_keygate_publish_index(db);
   ngx_http_keygate_writer_say(db);
   (void)mcf;
@@ -1855,6 +1864,10 @@ static void ngx_http_keygate_poll(ngx_http_keygate_main_conf_t *mcf,
   }
   kg_refresh result;
   size_t rows = 0;
+  /* A new account's name is published before its keys reach the shared
+   * index (which the refresh writes in place): no reader leaves
+   * $keygate_account empty for a key it finds. */
+  kg_snapshot_on_accounts(db->snap, ngx_http_keygate_names_hook, db);
   if (kg_store_refresh(db->store, db->snap, &result, &rows, err, sizeof err) !=
       0) {
     ngx_http_keygate_failed(mcf, db, err);

@@ -24,8 +24,10 @@ struct kg_snapshot {
   size_t naccounts, accounts_cap;
   char *names; /* every account name, NUL-terminated, back to back */
   size_t names_len, names_cap;
-  int64_t seq;    /* meta.seq as of the read */
-  uint64_t epoch; /* meta.epoch as of the read */
+  int64_t seq;                 /* meta.seq as of the read */
+  uint64_t epoch;              /* meta.epoch as of the read */
+  kg_accounts_fn *on_accounts; /* kg_snapshot_on_accounts */
+  void *on_accounts_arg;
 };
 
 /* Room kept in a loaded index for keys added by kg_store_refresh before a
@@ -55,6 +57,13 @@ kg_index *kg_snapshot_set_index(kg_snapshot *snap, kg_index *idx) {
   kg_index *old = snap->index;
   snap->index = idx;
   return old;
+}
+
+void kg_snapshot_on_accounts(kg_snapshot *snap, kg_accounts_fn *fn, void *arg) {
+  if (snap != NULL) {
+    snap->on_accounts = fn;
+    snap->on_accounts_arg = arg;
+  }
 }
 
 size_t kg_snapshot_account_count(const kg_snapshot *snap) {
@@ -455,6 +464,7 @@ int kg_store_refresh(kg_store *s, kg_snapshot *snap, kg_refresh *result,
   uint64_t epoch = 0;
   changed_key *c = NULL;
   size_t n = 0;
+  const size_t accounts_before = snap->naccounts;
   int rc = read_head(s, &seq, &epoch, err, errcap);
   if (rc == 0 && epoch != snap->epoch) {
     *result = KG_REFRESH_FULL;
@@ -474,6 +484,10 @@ int kg_store_refresh(kg_store *s, kg_snapshot *snap, kg_refresh *result,
   }
   store_rollback(s); /* a read: nothing to commit */
   if (rc == 0 && *result == KG_REFRESH_APPLIED) {
+    /* New accounts are announced before their keys can be found. */
+    if (snap->naccounts > accounts_before && snap->on_accounts != NULL) {
+      snap->on_accounts(snap->on_accounts_arg, snap);
+    }
     if (apply_changes(snap->index, c, n) != 0) {
       *result = KG_REFRESH_FULL;
     } else {

@@ -4,7 +4,8 @@
  * (a shared region's view swapped in, the old index handed back, the
  * refresh then writing through the region) and the account names in id
  * order (kg_snapshot_account_count, kg_snapshot_account_at), as loaded and
- * as a refresh appends them.
+ * as a refresh appends them, announced through kg_snapshot_on_accounts
+ * before their keys reach the index.
  *
  * Each test gets a fresh database in its own temporary directory.
  */
@@ -269,6 +270,70 @@ static void refresh_appends_new_accounts(void **state) {
   kg_store_new_key_wipe(&k3);
 }
 
+/* ---- kg_snapshot_on_accounts ------------------------------------------ */
+
+/* What the hook saw when it ran: the names already grown, the new
+ * account's key not yet in the index. */
+typedef struct seen {
+  fixture *f;
+  const kg_new_key *key; /* the new account's key */
+  int calls;
+  size_t accounts;
+  int key_found;
+  const char *name;
+} seen;
+
+static void on_accounts(void *arg, const kg_snapshot *snap) {
+  seen *w = arg;
+  w->calls++;
+  w->accounts = kg_snapshot_account_count(snap);
+  w->key_found = holds(w->f, kg_snapshot_index(snap), w->key);
+  w->name = kg_snapshot_account(snap, w->key->info.account_id);
+}
+
+/* The nginx module publishes the names from this hook: a reader must never
+ * find a new account's key before its name (else $keygate_account is
+ * empty for it). So the hook runs after the names grew and before the
+ * key reaches the index, and only when accounts were added. */
+static void new_accounts_are_announced_before_their_keys(void **state) {
+  fixture *f = *state;
+  make_account(f, "first");
+  kg_snapshot *snap = load(f);
+  kg_new_key k2, k3;
+  seen w = {.f = f, .key = &k2};
+  kg_snapshot_on_accounts(snap, on_accounts, &w);
+
+  make_account(f, "second");
+  make_key(f, "second", "k", &k2);
+  assert_int_equal(refresh(f, snap), KG_REFRESH_APPLIED);
+  assert_int_equal(w.calls, 1);
+  assert_int_equal(w.accounts, 2);
+  assert_int_equal(w.key_found, 0); /* not yet: the hook came first */
+  assert_non_null(w.name);
+  assert_string_equal(w.name, "second");
+  assert_true(holds(f, kg_snapshot_index(snap), &k2)); /* and then it was */
+
+  /* a key of a known account: no new names, no call */
+  make_key(f, "first", "k", &k3);
+  assert_int_equal(refresh(f, snap), KG_REFRESH_APPLIED);
+  assert_int_equal(w.calls, 1);
+  assert_int_equal(refresh(f, snap), KG_REFRESH_UNCHANGED);
+  assert_int_equal(w.calls, 1);
+
+  /* no hook: a refresh adding accounts works as before */
+  kg_snapshot_on_accounts(snap, NULL, NULL);
+  make_account(f, "third");
+  kg_new_key k4;
+  make_key(f, "third", "k", &k4);
+  assert_int_equal(refresh(f, snap), KG_REFRESH_APPLIED);
+  assert_int_equal(kg_snapshot_account_count(snap), 3);
+  assert_int_equal(w.calls, 1);
+  kg_snapshot_free(snap);
+  kg_store_new_key_wipe(&k2);
+  kg_store_new_key_wipe(&k3);
+  kg_store_new_key_wipe(&k4);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(
@@ -278,6 +343,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(no_accounts_no_names, setup, teardown),
       cmocka_unit_test_setup_teardown(refresh_appends_new_accounts, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(
+          new_accounts_are_announced_before_their_keys, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

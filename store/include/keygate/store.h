@@ -157,6 +157,17 @@ size_t kg_snapshot_account_count(const kg_snapshot *snap);
 int kg_snapshot_account_at(const kg_snapshot *snap, size_t i, uint64_t *id,
                            const char **name);
 
+/*
+ * kg_snapshot_on_accounts — have kg_store_refresh call fn(arg, snap) when a
+ * refresh adds accounts: after they joined the snapshot's names, before any
+ * change reaches its index. A process that publishes the names apart from
+ * the index (the nginx module's writer: a names file beside the shared
+ * index) publishes them there, so no reader finds a new account's key
+ * before its name. fn NULL: no call. Kept for the snapshot's life.
+ */
+typedef void kg_accounts_fn(void *arg, const kg_snapshot *snap);
+void kg_snapshot_on_accounts(kg_snapshot *snap, kg_accounts_fn *fn, void *arg);
+
 /* kg_snapshot_free — free a snapshot. NULL is fine. */
 void kg_snapshot_free(kg_snapshot *snap);
 
