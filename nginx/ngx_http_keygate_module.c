@@ -2853,13 +2853,15 @@ static ngx_int_t ngx_http_keygate_access_handler(ngx_http_request_t *r) {
     }
     return NGX_OK;
   }
+  /* The target is checked (and a key in it redacted from $uri and the
+   * logs) before anything else, whatever is answered: also the 503 below. */
+  const kg_span query = ngx_http_keygate_checked_target(r, ctx, lcf);
   const kg_index *idx = ngx_http_keygate_index_now(lcf->db);
   kg_decision d;
   int decided = -1;
   if (idx != NULL) {
     kg_field fields[NGX_HTTP_KEYGATE_MAX_FIELDS];
     size_t n = ngx_http_keygate_fields(r, fields, NGX_HTTP_KEYGATE_MAX_FIELDS);
-    kg_span query = ngx_http_keygate_checked_target(r, ctx, lcf);
     kg_checker checker = {lcf->policy, mcf->digester, idx};
     decided = ngx_http_keygate_decide(&checker, fields, n, query,
                                       (int64_t)ngx_time(), &d);

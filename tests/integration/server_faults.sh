@@ -102,6 +102,18 @@ mark=$(wc -l <"$LOG")
 truncate -s 0 "$DB"
 wait_for_answer "truncated: 503 past the staleness bound" "$K2" "503 service_unavailable"
 all_answer "truncated: every answer 503" "$K2" 10 "503 service_unavailable"
+# A key in the path of a request answered 503 is redacted like any other
+# (the review found it whole in the access log: the 503 came before the
+# target was checked).
+send "GET /api/v1/$K3 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+assert_eq 503 "$(resp_status)" "truncated: a key in the path is answered 503 too"
+for _ in $(seq 1 40); do # the access log line is written at the end of the request
+  grep -q 'GET <redacted>' "$T/logs/access.log" 2>/dev/null && break
+  sleep 0.05
+done
+assert_eq 0 "$(grep -c -- "${K3:8:20}" "$T/logs/access.log" "$LOG" | awk -F: '{s += $NF} END {print s}')" \
+  "truncated: the key in the path reaches neither log"
+assert_match 'GET <redacted> HTTP/1.1" 503' "$(cat "$T/logs/access.log")" "truncated: the 503's access line redacts the target"
 master=$(cat "$T"/tmp/keygate-serve-*/nginx.pid)
 worker=$(pgrep -P "$master" | head -n 1)
 kill -9 "$worker"
