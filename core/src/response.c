@@ -33,19 +33,69 @@ static void puts_(writer *w, const char *s) {
   put(w, s, strlen(s));
 }
 
-/* JSON string contents (RFC 8259 §7): escape '"', '\' and controls. */
+/* The length of the well-formed UTF-8 sequence at s[0..len) (RFC 3629
+ * §4: no overlong form, no surrogate, nothing above U+10FFFF), or 0. */
+static size_t utf8_len(const unsigned char *s, size_t len) {
+  const unsigned char c = s[0];
+  size_t n;
+  unsigned char lo = 0x80, hi = 0xbf; /* the second byte's range */
+  if (c >= 0xc2 && c <= 0xdf) {
+    n = 2;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    n = 3;
+    lo = c == 0xe0 ? 0xa0 : 0x80;
+    hi = c == 0xed ? 0x9f : 0xbf;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4;
+    lo = c == 0xf0 ? 0x90 : 0x80;
+    hi = c == 0xf4 ? 0x8f : 0xbf;
+  } else {
+    return 0;
+  }
+  if (len < n || s[1] < lo || s[1] > hi) {
+    return 0;
+  }
+  for (size_t i = 2; i < n; i++) {
+    if ((s[i] & 0xc0) != 0x80) {
+      return 0;
+    }
+  }
+  return n;
+}
+
+/* JSON string contents (RFC 8259 §7, §8.1): escape '"', '\' and controls;
+ * a byte that starts no well-formed UTF-8 sequence becomes U+FFFD, so the
+ * body is valid JSON whatever message a caller passes. */
 static void put_json(writer *w, const char *s, size_t len) {
   static const char hex[] = "0123456789abcdef";
-  for (size_t i = 0; i < len; i++) {
-    unsigned char c = (unsigned char)s[i];
+  size_t i = 0;
+  while (i < len) {
+    /* a run of printable ASCII that needs no escape, copied at once */
+    size_t j = i;
+    while (j < len && (unsigned char)s[j] >= 0x20 &&
+           (unsigned char)s[j] < 0x7f && s[j] != '"' && s[j] != '\\') {
+      j++;
+    }
+    put(w, s + i, j - i);
+    if (j == len) {
+      return;
+    }
+    const unsigned char c = (unsigned char)s[j];
+    i = j + 1;
     if (c == '"' || c == '\\') {
-      char e[2] = {'\\', (char)c};
+      const char e[2] = {'\\', (char)c};
       put(w, e, 2);
-    } else if (c < 0x20 || c == 0x7f) {
-      char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+    } else if (c < 0x80) { /* a control byte or DEL */
+      const char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
       put(w, e, 6);
     } else {
-      put(w, (const char *)&c, 1);
+      const size_t n = utf8_len((const unsigned char *)s + j, len - j);
+      if (n == 0) {
+        puts_(w, "\\ufffd");
+      } else {
+        put(w, s + j, n);
+        i = j + n;
+      }
     }
   }
 }

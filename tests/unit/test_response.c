@@ -361,6 +361,52 @@ static void custom_messages_are_json_escaped(void **state) {
   assert_memory_equal(out, "{\"error\":{\"code\":\"invalid_parameter\"", 36);
 }
 
+/* A message that is not UTF-8 still makes valid JSON: every byte that
+ * starts no well-formed sequence (RFC 3629) is U+FFFD, escaped; a
+ * well-formed one of 2, 3 or 4 bytes is kept as it is. */
+static void
+messages_that_are_not_utf8_become_replacement_characters(void **state) {
+  (void)state;
+  static const struct {
+    const char *in, *want;
+  } cases[] = {
+      {"a\xc3\xa9"
+       "b",
+       "a\xc3\xa9"
+       "b"},                                    /* U+00E9 */
+      {"\xe2\x82\xac", "\xe2\x82\xac"},         /* U+20AC */
+      {"\xf0\x9f\x94\x91", "\xf0\x9f\x94\x91"}, /* U+1F511 */
+      {"\xf4\x8f\xbf\xbf", "\xf4\x8f\xbf\xbf"}, /* U+10FFFF */
+      {"a\x80"
+       "b",
+       "a\\ufffd"
+       "b"},                                     /* lone continuation */
+      {"\xc0\x80", "\\ufffd\\ufffd"},            /* overlong NUL */
+      {"\xe0\x80\x80", "\\ufffd\\ufffd\\ufffd"}, /* overlong */
+      {"\xed\xa0\x80", "\\ufffd\\ufffd\\ufffd"}, /* surrogate D800 */
+      {"\xf4\x90\x80\x80", "\\ufffd\\ufffd\\ufffd\\ufffd"}, /* > U+10FFFF */
+      {"\xf5", "\\ufffd"},
+      {"\xff", "\\ufffd"},
+      {"x\xe2\x82", "x\\ufffd\\ufffd"}, /* cut short at the end */
+      {"\xc3(", "\\ufffd("},            /* a bad second byte */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char out[KG_ERROR_BODY_MAX], want[KG_ERROR_BODY_MAX];
+    size_t len = 0;
+    const size_t n = strlen(cases[i].in);
+    assert_int_equal(kg_error_body(KG_INVALID_PARAMETER,
+                                   guard_copy(cases[i].in, n), n, rid(),
+                                   KG_REQUEST_ID_LEN, out, sizeof out, &len),
+                     KG_OK);
+    snprintf(want, sizeof want,
+             "{\"error\":{\"code\":\"invalid_parameter\",\"message\":\"%s\","
+             "\"request_id\":\"" RID "\"}}",
+             cases[i].want);
+    assert_string_equal(out, want);
+    assert_int_equal(len, strlen(want));
+  }
+}
+
 static void bodies_refuse_non_errors_and_bad_request_ids(void **state) {
   (void)state;
   char out[KG_ERROR_BODY_MAX];
@@ -802,6 +848,7 @@ int main(void) {
       T(error_bodies_are_exact),
       T(the_documented_missing_body_is_exact),
       T(custom_messages_are_json_escaped),
+      T(messages_that_are_not_utf8_become_replacement_characters),
       T(bodies_refuse_non_errors_and_bad_request_ids),
       T(a_null_where_none_is_allowed_is_a_caller_bug),
       T(a_null_realm_of_length_0_is_an_empty_realm),
