@@ -51,7 +51,7 @@ static char fixture_keys[NFIX][KG_KEY_MAX_LEN + 1];
 static kg_checker checker;
 static const char request_id[KG_REQUEST_ID_LEN + 1] =
     "req_FuzzRequestId00000000000";
-/* The fixed text of each decision's response (index: decision - KG_VALID). */
+/* The fixed text of each decision's response, by kg_decision_index. */
 static char templates[KG_DECISION_COUNT][KG_RESPONSE_MAX];
 static size_t template_len[KG_DECISION_COUNT];
 

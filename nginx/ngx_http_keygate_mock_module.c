@@ -254,6 +254,13 @@ static ngx_int_t ngx_http_keygate_mock_handler(ngx_http_request_t *r) {
         "No such endpoint. The API serves GET /api/v1/iocs.");
   }
   if (!(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD))) {
+    /* The body first: a body nginx refuses (bad framing) ends in its 400,
+     * which must not carry this 405's Allow. (A second discard in
+     * ngx_http_keygate_mock_send is a no-op.) */
+    const ngx_int_t rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+      return rc;
+    }
     ngx_table_elt_t *h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
       return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -43,6 +43,17 @@ refused "whitespace before a colon" "GET /api/v1/iocs HTTP/1.1\r\n${H}X-Thing : 
 refused "TRACE" "TRACE /api/v1/iocs HTTP/1.1\r\n$H\r\n" \
   405 method_not_allowed 'This method is not allowed\..*'
 assert_eq "GET, HEAD" "$(resp_header allow)" "TRACE: Allow"
+# A POST to the reference API with a valid key and a body nginx refuses
+# (bad chunk size): nginx's 400 for the body, without the Allow of the 405
+# it would have been (the review found it carried over).
+refused "POST with a broken chunked body" \
+  "POST /api/v1/iocs HTTP/1.1\r\n${H}X-API-Key: $K\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n" \
+  400 bad_request 'The request body does not match its framing.*'
+assert_eq 0 "$(resp_header_count allow)" "POST with a broken chunked body: no Allow"
+refused "POST with a valid key" \
+  "POST /api/v1/iocs HTTP/1.1\r\n${H}X-API-Key: $K\r\nContent-Length: 3\r\n\r\nabc" \
+  405 method_not_allowed 'Use GET /api/v1/iocs\.'
+assert_eq "GET, HEAD" "$(resp_header allow)" "POST with a valid key: Allow"
 refused "URI too long" "GET /api/v1/iocs?q=$LONG HTTP/1.1\r\n$H\r\n" \
   414 uri_too_long 'The request line is too long\..*'
 refused "URI too long holding a key: the key first" \
