@@ -107,12 +107,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   FUZZ_CHECK(strlen(request_id) == KG_REQUEST_ID_LEN);
 
   render_templates();
-  /* Misuse is refused, not read. */
-  kg_head h;
-  size_t consumed = 0;
-  memset(&h, 0, sizeof h);
-  FUZZ_CHECK(kg_head_parse(NULL, 1, &h, &consumed) == KG_E_ARGUMENT);
-  FUZZ_CHECK(kg_head_parse("", 0, NULL, &consumed) == KG_E_ARGUMENT);
+  /* No misuse here: a NULL where head.h allows none is a caller's bug that
+   * debug builds assert on (the NULL policy of keygate/api.h), and the
+   * replay of this target runs in the debug build; unit.head checks those
+   * calls in both builds. */
   return 0;
 }
 

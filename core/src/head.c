@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "chars.h"
+#include "defensive.h"
 
 #if defined(__SSE2__) && !defined(KEYGATE_NO_SIMD)
 #include <emmintrin.h>
@@ -283,6 +284,12 @@ static kg_status field_line(cursor *c, kg_field *f, unsigned flags) {
 }
 
 void kg_head_init(kg_head *head, kg_field *fields, size_t cap, unsigned flags) {
+  if (KG_NEVER(head == NULL)) {
+    return;
+  }
+  if (KG_NEVER(fields == NULL && cap > 0)) {
+    cap = 0; /* a head with room for no field line: a parse fails closed */
+  }
   memset(head, 0, sizeof *head);
   head->fields = fields;
   head->fields_cap = cap;
@@ -291,7 +298,7 @@ void kg_head_init(kg_head *head, kg_field *fields, size_t cap, unsigned flags) {
 
 kg_status kg_head_parse(const char *buf, size_t len, kg_head *head,
                         size_t *consumed) {
-  if (head == NULL || consumed == NULL || (buf == NULL && len > 0)) {
+  if (KG_NEVER(head == NULL || consumed == NULL || (buf == NULL && len > 0))) {
     return KG_E_ARGUMENT;
   }
   cursor c;
@@ -501,8 +508,16 @@ kg_status kg_head_screen(const kg_head *h) {
 }
 
 kg_status kg_head_screen_read(const kg_head *h, size_t *nread) {
+  if (KG_NEVER(nread == NULL)) {
+    return KG_E_ARGUMENT;
+  }
   *nread = 0;
-  if (h == NULL || h->method.ptr == NULL || h->version.len != 8) {
+  if (KG_NEVER(h == NULL)) {
+    return KG_E_ARGUMENT;
+  }
+  /* A head kg_head_parse has not filled (no request line): not a bug of
+   * the NULL policy, a documented KG_E_ARGUMENT. */
+  if (h->method.ptr == NULL || h->version.len != 8) {
     return KG_E_ARGUMENT;
   }
   /* While the request line is read (nginx: 414, then 400, then 505). */

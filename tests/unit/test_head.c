@@ -2,7 +2,9 @@
  * tests/unit/test_head.c — the request-head parser (keygate/head.h):
  * RFC 9112 request line and field lines, strict refusals with their offsets,
  * limits, and incremental input. Every input sits against a PROT_NONE page,
- * after it and (in a second pass) before it.
+ * after it and (in a second pass) before it. The NULL policy of
+ * keygate/api.h: each NULL the header allows none for is a caller's bug
+ * (tested in a child, null_policy.h), and each it allows is none.
  */
 #define _DEFAULT_SOURCE
 #include <fcntl.h>
@@ -22,6 +24,7 @@
 
 #include "guard.h"
 #include "keygate/head.h"
+#include "null_policy.h"
 
 static const guard_side SIDES[] = {GUARD_AFTER, GUARD_BEFORE};
 
@@ -864,6 +867,118 @@ static void long_lines_are_screened_at_eight_kib(void **state) {
   guard_free_all();
 }
 
+/* ---- the NULL policy (keygate/api.h) ---------------------------------- */
+
+static const char ONE_FIELD[] = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+
+static int parse_null_buf_of_length_1(void) {
+  kg_field f[2];
+  kg_head h;
+  size_t used = 0;
+  kg_head_init(&h, f, 2, 0);
+  return (int)kg_head_parse(NULL, 1, &h, &used);
+}
+
+static int parse_into_no_head(void) {
+  size_t used = 0;
+  return (int)kg_head_parse(ONE_FIELD, sizeof ONE_FIELD - 1, NULL, &used);
+}
+
+static int parse_without_consumed(void) {
+  kg_field f[2];
+  kg_head h;
+  kg_head_init(&h, f, 2, 0);
+  return (int)kg_head_parse(ONE_FIELD, sizeof ONE_FIELD - 1, &h, NULL);
+}
+
+/* kg_head_init returns nothing: in a release build the child goes on (0). */
+static int init_no_head(void) {
+  kg_field f[2];
+  kg_head_init(NULL, f, 2, 0);
+  return 0;
+}
+
+/* No fields array but room for 4: a release build makes a head with room
+ * for none, so a head with a field line fails closed. */
+static int init_null_fields_of_capacity_4(void) {
+  kg_head h;
+  size_t used = 0;
+  kg_head_init(&h, NULL, 4, 0);
+  return (int)kg_head_parse(ONE_FIELD, sizeof ONE_FIELD - 1, &h, &used);
+}
+
+static int screen_no_head(void) {
+  return (int)kg_head_screen(NULL);
+}
+
+static int screen_read_no_head(void) {
+  size_t nread = 7;
+  return (int)kg_head_screen_read(NULL, &nread);
+}
+
+static int screen_read_without_nread(void) {
+  kg_field f[2];
+  kg_head h;
+  size_t used = 0;
+  kg_head_init(&h, f, 2, 0);
+  if (kg_head_parse(ONE_FIELD, sizeof ONE_FIELD - 1, &h, &used) != KG_OK) {
+    return -1;
+  }
+  return (int)kg_head_screen_read(&h, NULL);
+}
+
+static void a_null_where_none_is_allowed_is_a_caller_bug(void **state) {
+  (void)state;
+  expect_caller_bug(parse_null_buf_of_length_1, KG_E_ARGUMENT,
+                    "kg_head_parse(buf NULL, 1)");
+  expect_caller_bug(parse_into_no_head, KG_E_ARGUMENT,
+                    "kg_head_parse(head NULL)");
+  expect_caller_bug(parse_without_consumed, KG_E_ARGUMENT,
+                    "kg_head_parse(consumed NULL)");
+  expect_caller_bug(init_no_head, 0, "kg_head_init(NULL)");
+  expect_caller_bug(init_null_fields_of_capacity_4, KG_E_TOO_MANY_FIELDS,
+                    "kg_head_init(fields NULL, 4)");
+  expect_caller_bug(screen_no_head, KG_E_ARGUMENT, "kg_head_screen(NULL)");
+  expect_caller_bug(screen_read_no_head, KG_E_ARGUMENT,
+                    "kg_head_screen_read(NULL)");
+  expect_caller_bug(screen_read_without_nread, KG_E_ARGUMENT,
+                    "kg_head_screen_read(nread NULL)");
+}
+
+/* Where the header allows NULL, it is no bug: (NULL, 0) is nothing received
+ * yet, a NULL fields array of capacity 0 a head with room for no field
+ * line; a head only prepared is refused, not asserted on. */
+static void the_nulls_the_header_allows_are_no_bug(void **state) {
+  (void)state;
+  kg_field f[2];
+  kg_head h;
+  size_t used = 99;
+  kg_head_init(&h, f, 2, 0);
+  assert_int_equal(kg_head_parse(NULL, 0, &h, &used), KG_INCOMPLETE);
+  assert_int_equal(used, 0);
+  assert_int_equal(h.nfields, 0);
+
+  kg_head_init(&h, NULL, 0, 0);
+  assert_null(h.fields);
+  assert_int_equal(h.fields_cap, 0);
+  static const char bare[] = "GET /a HTTP/1.0\r\n\r\n";
+  const char *b = guard_copy(bare, sizeof bare - 1);
+  assert_int_equal(kg_head_parse(b, sizeof bare - 1, &h, &used), KG_OK);
+  assert_int_equal(used, sizeof bare - 1);
+  assert_int_equal(h.nfields, 0);
+  assert_int_equal(h.path.len, 2);
+  const char *one = guard_copy(ONE_FIELD, sizeof ONE_FIELD - 1);
+  assert_int_equal(kg_head_parse(one, sizeof ONE_FIELD - 1, &h, &used),
+                   KG_E_TOO_MANY_FIELDS);
+
+  size_t nread = 7;
+  kg_head_init(&h, f, 2, 0);
+  assert_int_equal(kg_head_screen_read(&h, &nread), KG_E_ARGUMENT);
+  assert_int_equal(nread, 0);
+  assert_int_equal(kg_head_screen(&h), KG_E_ARGUMENT);
+  guard_free_all();
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       T(heads_are_screened_as_nginx_does),
@@ -899,6 +1014,8 @@ int main(void) {
       T(an_unterminated_input_over_16_kib_is_too_large_not_incomplete),
       T(a_16_kib_head_followed_by_a_body_is_accepted),
       T(a_small_head_followed_by_a_large_body_is_accepted),
+      T(a_null_where_none_is_allowed_is_a_caller_bug),
+      T(the_nulls_the_header_allows_are_no_bug),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

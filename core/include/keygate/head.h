@@ -9,6 +9,9 @@
  * HTAB is allowed inside a value), more than KG_HEAD_MAX_FIELDS fields, and a
  * head longer than KG_HEAD_MAX_BYTES.
  *
+ * Arguments follow the NULL policy of api.h: each function below says which
+ * pointer may be NULL; any other NULL is the caller's bug.
+ *
  * Timing: depends on the bytes of the input. The head is not a secret of the
  * server's; presented keys inside it are compared only by the index.
  */
@@ -54,7 +57,9 @@ typedef struct kg_head {
  * kg_head_init — make head empty, parsing into fields[0..cap) (at most
  * KG_HEAD_MAX_FIELDS are ever used) with the KG_HEAD_* flags. The one way to
  * prepare a kg_head for kg_head_parse; a head is reused by calling it
- * again. fields must outlive every use of head.
+ * again. fields must outlive every use of head. head is never NULL;
+ * fields may be NULL only with cap 0 (a head with room for no field line:
+ * a request that has one is KG_E_TOO_MANY_FIELDS).
  */
 KG_API void kg_head_init(kg_head *head, kg_field *fields, size_t cap,
                          unsigned flags);
@@ -67,7 +72,8 @@ KG_API void kg_head_init(kg_head *head, kg_field *fields, size_t cap,
  * ends it, and every span of head points into buf. KG_INCOMPLETE means buf
  * holds a valid prefix of a head and more bytes are needed. Any other value is
  * a parse error, with head->error_offset set. Allocates nothing; reads only
- * buf[0..len).
+ * buf[0..len). buf may be NULL with len 0 (nothing received yet:
+ * KG_INCOMPLETE); head and consumed are never NULL.
  */
 KG_API kg_status kg_head_parse(const char *buf, size_t len, kg_head *head,
                                size_t *consumed);
@@ -96,6 +102,8 @@ KG_API kg_status kg_head_parse(const char *buf, size_t len, kg_head *head,
  *   KG_E_METHOD_NOT_ALLOWED (405)      TRACE, CONNECT
  * kg_refusal_http_status (response.h) gives each one's status; the
  * decisions are in docs/contract.md. Reads only h; allocates nothing.
+ * h is never NULL; KG_E_ARGUMENT for a head kg_head_parse has not filled
+ * (one only prepared by kg_head_init).
  */
 KG_API kg_status kg_head_screen(const kg_head *h);
 
@@ -106,6 +114,7 @@ KG_API kg_status kg_head_screen(const kg_head *h);
  * one refused by its name (a second Host); all of them for a refusal of
  * the whole head, and when nothing is refused. A server's answer to a
  * refused head (api_key_in_query, ambiguous_api_key) sees only those.
+ * h and nread are never NULL.
  */
 KG_API kg_status kg_head_screen_read(const kg_head *h, size_t *nread);
 
