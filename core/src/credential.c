@@ -12,6 +12,7 @@
 
 #include "chars.h"
 #include "ct.h"
+#include "defensive.h"
 #include "hotpath.h"
 
 #if defined(__SSE2__) && !defined(KEYGATE_NO_SIMD)
@@ -54,7 +55,11 @@ static int has_ctl(kg_span v) {
   return 0;
 }
 
-int kg_is_token68(const char *s, size_t len) {
+/* kg_is_token68 without the NULL policy's test: the parsers below call it
+ * on spans they made. Out of line, as kg_is_token68 was: inlined into the
+ * parsers it changes kg_decide's code (a few more instructions a request,
+ * scripts/bench-instructions). */
+static KG_NOINLINE int is_token68(const char *s, size_t len) {
   /* token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" */
   size_t i = kg_span_token68(s, len);
   if (i == 0) {
@@ -64,6 +69,13 @@ int kg_is_token68(const char *s, size_t len) {
     i++;
   }
   return i == len;
+}
+
+int kg_is_token68(const char *s, size_t len) {
+  if (KG_NEVER(s == NULL && len > 0)) {
+    return 0;
+  }
+  return is_token68(s, len);
 }
 
 /*
@@ -76,12 +88,29 @@ int kg_is_token68(const char *s, size_t len) {
 static kg_status auth_token(kg_span value, kg_span *token, int *check68);
 static kg_status xkey_token(kg_span value, kg_span *token, int *check68);
 
-kg_status kg_parse_authorization(kg_span value, kg_span *token) {
+/* The two parsers whole, without the NULL policy's test, for
+ * kg_credential_fields (spans of the caller's fields); out of line, as the
+ * public functions they were. */
+static KG_NOINLINE kg_status parse_auth(kg_span value, kg_span *token) {
   return auth_token(value, token, NULL);
 }
 
-kg_status kg_parse_x_api_key(kg_span value, kg_span *token) {
+static KG_NOINLINE kg_status parse_xkey(kg_span value, kg_span *token) {
   return xkey_token(value, token, NULL);
+}
+
+kg_status kg_parse_authorization(kg_span value, kg_span *token) {
+  if (KG_NEVER(token == NULL || (value.ptr == NULL && value.len > 0))) {
+    return KG_E_ARGUMENT;
+  }
+  return parse_auth(value, token);
+}
+
+kg_status kg_parse_x_api_key(kg_span value, kg_span *token) {
+  if (KG_NEVER(token == NULL || (value.ptr == NULL && value.len > 0))) {
+    return KG_E_ARGUMENT;
+  }
+  return parse_xkey(value, token);
 }
 
 static kg_status auth_token(kg_span value, kg_span *token, int *check68) {
@@ -135,7 +164,7 @@ static kg_status auth_token(kg_span value, kg_span *token, int *check68) {
     *check68 = 1;
     return KG_OK;
   }
-  return kg_is_token68(token->ptr, token->len) ? KG_OK : KG_KEY_MALFORMED;
+  return is_token68(token->ptr, token->len) ? KG_OK : KG_KEY_MALFORMED;
 }
 
 static kg_status xkey_token(kg_span value, kg_span *token, int *check68) {
@@ -148,7 +177,7 @@ static kg_status xkey_token(kg_span value, kg_span *token, int *check68) {
     *check68 = 1;
     return KG_OK;
   }
-  if (!kg_is_token68(v.ptr, v.len)) { /* token68 holds no control char */
+  if (!is_token68(v.ptr, v.len)) { /* token68 holds no control char */
     return KG_KEY_MALFORMED;
   }
   return KG_OK;
@@ -165,7 +194,7 @@ static kg_status settle_token(const kg_key_policy *p, kg_span t, kg_status st,
   if (kg_key_strict_quick(p, t.ptr, t.len, pending)) {
     return KG_OK;
   }
-  return kg_is_token68(t.ptr, t.len) ? KG_OK : KG_KEY_MALFORMED;
+  return is_token68(t.ptr, t.len) ? KG_OK : KG_KEY_MALFORMED;
 }
 
 /* ---- keys in the request-target ------------------------------------ */
@@ -617,6 +646,11 @@ KG_INLINE kg_status url_scan_span(const kg_key_policy *p, url_scan *u,
 }
 
 kg_status kg_target_scan(const kg_key_policy *p, kg_span target) {
+  /* The NULL policy's failure is not KG_OK: kg_target_has_key then says
+   * the target holds a key (closed). */
+  if (KG_NEVER(p == NULL || (target.ptr == NULL && target.len > 0))) {
+    return KG_E_ARGUMENT;
+  }
   if (target.len == 0 || p->prefix_len == 0) {
     return KG_OK; /* a policy always has a prefix (kg_key_policy_init) */
   }
@@ -693,6 +727,10 @@ kg_status kg_credential_url(const kg_key_policy *p, kg_span target,
 
 kg_status kg_credential_extract(const kg_key_policy *p, const kg_field *fields,
                                 size_t n, kg_span target, kg_credential *out) {
+  if (KG_NEVER(p == NULL || out == NULL || (fields == NULL && n > 0) ||
+               (target.ptr == NULL && target.len > 0))) {
+    return KG_E_ARGUMENT;
+  }
   kg_url_hosts hosts;
   kg_credential_fields(p, fields, n, out, &hosts, NULL);
   /* SPEC §1.3 precedence: a key in the URL first. */
@@ -746,8 +784,8 @@ kg_status kg_credential_fields(const kg_key_policy *p, const kg_field *fields,
   kg_status sa;
   kg_status sx;
   if (pending == NULL) {
-    sa = auth ? kg_parse_authorization(auth->value, &ta) : KG_MISSING_API_KEY;
-    sx = xkey ? kg_parse_x_api_key(xkey->value, &tx) : KG_MISSING_API_KEY;
+    sa = auth ? parse_auth(auth->value, &ta) : KG_MISSING_API_KEY;
+    sx = xkey ? parse_xkey(xkey->value, &tx) : KG_MISSING_API_KEY;
   } else {
     int c68a = 0;
     int c68x = 0;

@@ -5,7 +5,9 @@
  * The heart of this file is HEADER_CASES: one row per rule of §1.1, each run
  * through kg_credential_extract and through kg_decide against a small index
  * (one active key), with every name, value and query string placed against
- * a PROT_NONE page, first after it, then before it.
+ * a PROT_NONE page, first after it, then before it. The NULL policy of
+ * keygate/api.h: each NULL the header allows none for is a caller's bug
+ * (tested in a child, null_policy.h), and each it allows is none.
  */
 #define _DEFAULT_SOURCE 1 /* MAP_ANONYMOUS in <sys/mman.h> */
 
@@ -26,6 +28,7 @@
 #include "keygate/digest.h"
 #include "keygate/index.h"
 #include "keygate/key.h"
+#include "null_policy.h"
 
 /* Strict sk_live_ keys with valid checksums (computed independently with
  * Python's zlib.crc32). K is in the index; K2 is well formed but unknown. */
@@ -1561,6 +1564,155 @@ static void target_scan_agrees_with_the_byte_by_byte_model(void **state) {
   assert_true(found[0] > 5000 && found[1] > 5000 && found[2] > 5000);
 }
 
+/* ---- the NULL policy (keygate/api.h) ---------------------------------- */
+
+/* The calls below run in a child: each makes its own policy and spans. */
+static const char BEARER_K[] = "Bearer " K;
+
+static kg_key_policy live_policy(void) {
+  kg_key_policy p;
+  memset(&p, 0, sizeof p);
+  if (kg_key_policy_init(&p, KG_KEY_STRICT, "sk_live_", 8) != KG_OK) {
+    _exit(3); /* neither an assert nor a documented failure */
+  }
+  return p;
+}
+
+static kg_field bearer_field(void) {
+  kg_field f = {{AUTH, sizeof AUTH - 1}, {BEARER_K, sizeof BEARER_K - 1}};
+  return f;
+}
+
+static int extract_without_policy(void) {
+  kg_field f = bearer_field();
+  kg_credential out;
+  kg_span target = {"/", 1};
+  return (int)kg_credential_extract(NULL, &f, 1, target, &out);
+}
+
+static int extract_into_null(void) {
+  kg_key_policy p = live_policy();
+  kg_field f = bearer_field();
+  kg_span target = {"/", 1};
+  return (int)kg_credential_extract(&p, &f, 1, target, NULL);
+}
+
+static int extract_null_fields_of_count_2(void) {
+  kg_key_policy p = live_policy();
+  kg_credential out;
+  kg_span target = {"/", 1};
+  return (int)kg_credential_extract(&p, NULL, 2, target, &out);
+}
+
+static int extract_null_target_of_length_5(void) {
+  kg_key_policy p = live_policy();
+  kg_field f = bearer_field();
+  kg_credential out;
+  kg_span target = {NULL, 5};
+  return (int)kg_credential_extract(&p, &f, 1, target, &out);
+}
+
+static int authorization_into_null(void) {
+  kg_span v = {BEARER_K, sizeof BEARER_K - 1};
+  return (int)kg_parse_authorization(v, NULL);
+}
+
+static int authorization_null_value_of_length_9(void) {
+  kg_span v = {NULL, 9};
+  kg_span token;
+  return (int)kg_parse_authorization(v, &token);
+}
+
+static int x_api_key_into_null(void) {
+  kg_span v = {K, sizeof K - 1};
+  return (int)kg_parse_x_api_key(v, NULL);
+}
+
+static int x_api_key_null_value_of_length_9(void) {
+  kg_span v = {NULL, 9};
+  kg_span token;
+  return (int)kg_parse_x_api_key(v, &token);
+}
+
+static int target_scan_without_policy(void) {
+  kg_span t = {"/a?token=1", 10};
+  return (int)kg_target_scan(NULL, t);
+}
+
+static int target_scan_null_target_of_length_4(void) {
+  kg_key_policy p = live_policy();
+  kg_span t = {NULL, 4};
+  return (int)kg_target_scan(&p, t);
+}
+
+/* A release build answers 1, "holds a key": refused, never let through. */
+static int target_has_key_without_policy(void) {
+  kg_span t = {"/", 1};
+  return kg_target_has_key(NULL, t);
+}
+
+static int query_has_key_without_policy(void) {
+  kg_span q = {"a=b", 3};
+  return kg_query_has_key(NULL, q);
+}
+
+static int token68_null_of_length_3(void) {
+  return kg_is_token68(NULL, 3);
+}
+
+static void a_null_where_none_is_allowed_is_a_caller_bug(void **state) {
+  (void)state;
+  expect_caller_bug(extract_without_policy, KG_E_ARGUMENT,
+                    "kg_credential_extract(p NULL)");
+  expect_caller_bug(extract_into_null, KG_E_ARGUMENT,
+                    "kg_credential_extract(out NULL)");
+  expect_caller_bug(extract_null_fields_of_count_2, KG_E_ARGUMENT,
+                    "kg_credential_extract(fields NULL, 2)");
+  expect_caller_bug(extract_null_target_of_length_5, KG_E_ARGUMENT,
+                    "kg_credential_extract(target (NULL, 5))");
+  expect_caller_bug(authorization_into_null, KG_E_ARGUMENT,
+                    "kg_parse_authorization(token NULL)");
+  expect_caller_bug(authorization_null_value_of_length_9, KG_E_ARGUMENT,
+                    "kg_parse_authorization(value (NULL, 9))");
+  expect_caller_bug(x_api_key_into_null, KG_E_ARGUMENT,
+                    "kg_parse_x_api_key(token NULL)");
+  expect_caller_bug(x_api_key_null_value_of_length_9, KG_E_ARGUMENT,
+                    "kg_parse_x_api_key(value (NULL, 9))");
+  expect_caller_bug(target_scan_without_policy, KG_E_ARGUMENT,
+                    "kg_target_scan(p NULL)");
+  expect_caller_bug(target_scan_null_target_of_length_4, KG_E_ARGUMENT,
+                    "kg_target_scan(target (NULL, 4))");
+  expect_caller_bug(target_has_key_without_policy, 1,
+                    "kg_target_has_key(p NULL)");
+  expect_caller_bug(query_has_key_without_policy, 1,
+                    "kg_query_has_key(p NULL)");
+  expect_caller_bug(token68_null_of_length_3, 0, "kg_is_token68(NULL, 3)");
+}
+
+/* Where the header allows NULL, it is no bug: every span may be (NULL, 0),
+ * and no fields may come as (NULL, 0) (no_fields_at_all_may_come_as_null). */
+static void empty_spans_may_be_null(void **state) {
+  const fixture *f = *state;
+  kg_span none = {NULL, 0};
+  kg_span token = {"x", 1};
+  assert_int_equal(kg_parse_authorization(none, &token), KG_MISSING_API_KEY);
+  assert_int_equal(token.len, 0);
+  token.len = 1;
+  assert_int_equal(kg_parse_x_api_key(none, &token), KG_MISSING_API_KEY);
+  assert_int_equal(token.len, 0);
+  assert_int_equal(kg_target_scan(&f->policy, none), KG_OK);
+  assert_int_equal(kg_target_has_key(&f->policy, none), 0);
+  assert_int_equal(kg_query_has_key(&f->policy, none), 0);
+  assert_int_equal(kg_is_token68(NULL, 0), 0);
+  kg_field fld =
+      guard_field(AUTH, sizeof AUTH - 1, BEARER_K, sizeof BEARER_K - 1);
+  kg_credential cred;
+  assert_int_equal(kg_credential_extract(&f->policy, &fld, 1, none, &cred),
+                   KG_OK);
+  assert_int_equal(cred.key.len, sizeof K - 1);
+  assert_memory_equal(cred.key.ptr, K, sizeof K - 1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       T(header_table_has_at_least_sixty_cases),
@@ -1582,6 +1734,8 @@ int main(void) {
       T(keys_anywhere_in_the_target_are_refused),
       T(target_scan_follows_the_policy_prefix),
       T(target_scan_agrees_with_the_byte_by_byte_model),
+      T(a_null_where_none_is_allowed_is_a_caller_bug),
+      T(empty_spans_may_be_null),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -17,6 +17,10 @@
  *    authority), is refused, whatever the key headers hold
  *    (kg_target_scan).
  *
+ * Arguments follow the NULL policy of api.h: a span may be (NULL, 0), and a
+ * pointer may be NULL only where its function says so; any other NULL is
+ * the caller's bug.
+ *
  * Timing: depends on the request's bytes only; reads nothing stored.
  */
 #ifndef KEYGATE_CREDENTIAL_H
@@ -57,7 +61,9 @@ typedef struct kg_credential {
  * (without '?') gets the same answer for the query, and misses keys in the
  * path: pass the whole target. A Host field among fields is checked as part
  * of the URL (pass it along with the key headers). Returns out->outcome.
- * The policy gives the key prefix the URL check looks for.
+ * The policy gives the key prefix the URL check looks for. fields may be
+ * NULL when n is 0 (a request with no field line); p and out are never
+ * NULL.
  */
 KG_API kg_status kg_credential_extract(const kg_key_policy *p,
                                        const kg_field *fields, size_t n,
@@ -68,14 +74,15 @@ KG_API kg_status kg_credential_extract(const kg_key_policy *p,
  * Returns KG_OK with *token set (never empty) for a Bearer token68;
  * KG_MISSING_API_KEY for another scheme, an empty value or an empty Bearer
  * token; KG_KEY_MALFORMED for a control character or a token that is not
- * token68 (*token is then the offending rest of the value).
+ * token68 (*token is then the offending rest of the value). token is
+ * never NULL.
  */
 KG_API kg_status kg_parse_authorization(kg_span value, kg_span *token);
 
 /*
  * kg_parse_x_api_key — one X-API-Key value. Same returns as
  * kg_parse_authorization: KG_OK, KG_MISSING_API_KEY (empty),
- * KG_KEY_MALFORMED.
+ * KG_KEY_MALFORMED. token is never NULL.
  */
 KG_API kg_status kg_parse_x_api_key(kg_span value, kg_span *token);
 
@@ -89,7 +96,9 @@ KG_API kg_status kg_parse_x_api_key(kg_span value, kg_span *token);
  *    '#') named api_key, apikey, key, access_token or token, written the
  *    same ways and in any case, with a non-empty value.
  * Allocates nothing; timing depends on the target's bytes only. The
- * decisions behind each rule are in docs/contract.md.
+ * decisions behind each rule are in docs/contract.md. p is never NULL (in
+ * a release build, KG_E_ARGUMENT: not KG_OK, so kg_target_has_key says
+ * 1).
  */
 KG_API kg_status kg_target_scan(const kg_key_policy *p, kg_span target);
 
@@ -103,7 +112,8 @@ KG_API int kg_target_has_key(const kg_key_policy *p, kg_span target);
  */
 KG_API int kg_query_has_key(const kg_key_policy *p, kg_span query);
 
-/* kg_is_token68 — 1 when (s, len) is a non-empty token68 (RFC 9110 §11.2). */
+/* kg_is_token68 — 1 when (s, len) is a non-empty token68 (RFC 9110 §11.2);
+ * (NULL, 0) is not. */
 KG_API int kg_is_token68(const char *s, size_t len);
 
 #ifdef __cplusplus
