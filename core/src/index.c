@@ -42,6 +42,7 @@
 
 #include "chars.h"
 #include "ct.h"
+#include "defensive.h"
 #include "hotpath.h"
 
 #define SLOT_OCCUPIED 1u
@@ -256,7 +257,7 @@ static size_t buckets_for(size_t keys) {
 
 kg_status kg_index_build_spare(const kg_record *recs, size_t n, size_t spare,
                                kg_index **out) {
-  if (out == NULL || (recs == NULL && n > 0)) {
+  if (KG_NEVER(out == NULL || (recs == NULL && n > 0))) {
     return KG_E_ARGUMENT;
   }
   *out = NULL;
@@ -337,7 +338,8 @@ size_t kg_index_region_size(size_t keys) {
 
 kg_status kg_index_build_into(const kg_record *recs, size_t n, void *mem,
                               size_t cap) {
-  if (mem == NULL || (recs == NULL && n > 0) || ((uintptr_t)mem & 63) != 0 ||
+  if (KG_NEVER(mem == NULL || (recs == NULL && n > 0)) ||
+      ((uintptr_t)mem & 63) != 0 ||
       cap < sizeof(region_header) + sizeof(bucket)) {
     return KG_E_ARGUMENT;
   }
@@ -366,12 +368,14 @@ kg_status kg_index_build_into(const kg_record *recs, size_t n, void *mem,
 }
 
 size_t kg_index_region_bytes(const kg_index *src) {
-  return src != NULL ? sizeof(region_header) + src->nbuckets * sizeof(bucket)
-                     : 0;
+  if (KG_NEVER(src == NULL)) {
+    return 0;
+  }
+  return sizeof(region_header) + src->nbuckets * sizeof(bucket);
 }
 
 kg_status kg_index_copy_into(const kg_index *src, void *mem, size_t cap) {
-  if (src == NULL || mem == NULL || ((uintptr_t)mem & 63) != 0 ||
+  if (KG_NEVER(src == NULL || mem == NULL) || ((uintptr_t)mem & 63) != 0 ||
       src->nbuckets == 0 || cap < kg_index_region_bytes(src)) {
     return KG_E_ARGUMENT;
   }
@@ -386,11 +390,11 @@ kg_status kg_index_copy_into(const kg_index *src, void *mem, size_t cap) {
 }
 
 kg_status kg_index_attach(void *mem, size_t cap, kg_index **out) {
-  if (out == NULL) {
+  if (KG_NEVER(out == NULL)) {
     return KG_E_ARGUMENT;
   }
   *out = NULL;
-  if (mem == NULL || ((uintptr_t)mem & 63) != 0 ||
+  if (KG_NEVER(mem == NULL) || ((uintptr_t)mem & 63) != 0 ||
       cap < sizeof(region_header)) {
     return KG_E_ARGUMENT;
   }
@@ -423,6 +427,9 @@ uint64_t kg_index_generation(const kg_index *idx) {
 int kg_index_lookup_stable(const kg_index *idx,
                            const uint8_t digest[KG_DIGEST_LEN], kg_record *out,
                            unsigned tries) {
+  if (KG_NEVER(digest == NULL || out == NULL)) {
+    return -1; /* no answer: the caller decides nothing */
+  }
   if (idx == NULL || idx->region == NULL) {
     return kg_index_lookup(idx, digest, out);
   }
@@ -521,7 +528,7 @@ static kg_status put(kg_index *idx, const kg_record *rec) {
 }
 
 kg_status kg_index_put(kg_index *idx, const kg_record *rec) {
-  if (idx == NULL || rec == NULL || idx->nbuckets == 0) {
+  if (KG_NEVER(idx == NULL || rec == NULL) || idx->nbuckets == 0) {
     return KG_E_ARGUMENT;
   }
   change_begin(idx);
@@ -531,7 +538,7 @@ kg_status kg_index_put(kg_index *idx, const kg_record *rec) {
 }
 
 int kg_index_remove(kg_index *idx, const uint8_t digest[KG_DIGEST_LEN]) {
-  if (idx == NULL || digest == NULL || idx->nbuckets == 0) {
+  if (KG_NEVER(digest == NULL) || idx == NULL || idx->nbuckets == 0) {
     return 0;
   }
   kg_record *slot = find_slot(idx, digest);
@@ -547,7 +554,7 @@ int kg_index_remove(kg_index *idx, const uint8_t digest[KG_DIGEST_LEN]) {
 
 int kg_index_contains(const kg_index *idx,
                       const uint8_t digest[KG_DIGEST_LEN]) {
-  if (idx == NULL || digest == NULL || idx->nbuckets == 0) {
+  if (KG_NEVER(digest == NULL) || idx == NULL || idx->nbuckets == 0) {
     return 0;
   }
   return contains(idx, digest);
@@ -580,6 +587,10 @@ int kg_index_huge_pages(const kg_index *idx) {
 
 int kg_index_lookup(const kg_index *idx, const uint8_t digest[KG_DIGEST_LEN],
                     kg_record *out) {
+  if (KG_NEVER(digest == NULL || out == NULL)) {
+    return 0;
+  }
+  /* An empty index (none, or no buckets) misses at once (security.md). */
   if (idx == NULL || idx->nbuckets == 0) {
     memset(out, 0, sizeof *out);
     return 0;
@@ -620,6 +631,9 @@ int kg_index_lookup(const kg_index *idx, const uint8_t digest[KG_DIGEST_LEN],
 /* ---- key ids ---------------------------------------------------------- */
 
 size_t kg_key_id_format(uint64_t key_id, char out[KG_KEY_ID_STR_LEN]) {
+  if (KG_NEVER(out == NULL)) {
+    return 0;
+  }
   memcpy(out, "key_", 4);
   for (size_t i = 15; i > 4; i--) {
     out[i - 1] = kg_base62_digits[key_id % 62];
@@ -630,7 +644,9 @@ size_t kg_key_id_format(uint64_t key_id, char out[KG_KEY_ID_STR_LEN]) {
 }
 
 kg_status kg_key_id_parse(const char *s, size_t len, uint64_t *key_id) {
-  if (s == NULL || key_id == NULL || len != 15 || memcmp(s, "key_", 4) != 0) {
+  /* (NULL, 0) is no key id, as any string not 15 bytes long. */
+  if (KG_NEVER(key_id == NULL || (s == NULL && len > 0)) || len != 15 ||
+      memcmp(s, "key_", 4) != 0) {
     return KG_E_ARGUMENT;
   }
   uint64_t v = 0;

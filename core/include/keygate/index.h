@@ -23,6 +23,14 @@
  * that uses them is single-threaded: a change runs between two requests,
  * never inside one); a region's readers use kg_index_lookup_stable, which
  * may run while its one writer changes it.
+ *
+ * Arguments follow the NULL policy of api.h. An index pointer may be NULL,
+ * the empty index, wherever an empty index has an answer: the lookups and
+ * kg_index_contains (a miss), kg_index_remove (nothing removed),
+ * kg_index_count, kg_index_memory and kg_index_generation (0),
+ * kg_index_free; docs/security.md §4. Every other NULL is the caller's
+ * bug: kg_index_put, kg_index_region_bytes and kg_index_copy_into need an
+ * index, and no digest, record, memory or out-parameter may be NULL.
  */
 #ifndef KEYGATE_INDEX_H
 #define KEYGATE_INDEX_H
@@ -64,7 +72,8 @@ typedef struct kg_index kg_index;
  * kg_index_build — build an index holding copies of recs[0..n). Two records
  * with the same digest are refused (KG_E_DUPLICATE_DIGEST). Returns KG_OK
  * and sets *out, or KG_E_TOO_MANY_KEYS, KG_E_NOMEM, KG_E_ARGUMENT. n may be
- * 0 (every lookup misses). Free with kg_index_free. O(n) expected.
+ * 0 (every lookup misses), and recs NULL with it; out is never NULL. Free
+ * with kg_index_free. O(n) expected.
  */
 KG_API KG_NODISCARD kg_status kg_index_build(const kg_record *recs, size_t n,
                                              kg_index **out);
@@ -80,16 +89,18 @@ KG_API KG_NODISCARD kg_status kg_index_build_spare(const kg_record *recs,
 /* kg_index_free — free an index. NULL is fine. */
 KG_API void kg_index_free(kg_index *idx);
 
-/* kg_index_count — number of records held. */
+/* kg_index_count — number of records held (0 for NULL, the empty index). */
 KG_API size_t kg_index_count(const kg_index *idx);
 
-/* kg_index_memory — bytes the index holds on the heap. */
+/* kg_index_memory — bytes the index holds on the heap (0 for NULL). */
 KG_API size_t kg_index_memory(const kg_index *idx);
 
 /*
  * kg_index_lookup — find the record whose digest equals `digest`.
  * Returns 1 and copies it to *out on a hit; returns 0 and zeroes *out on a
- * miss. See the timing contract at the top of this file.
+ * miss. See the timing contract at the top of this file. idx may be NULL
+ * (the empty index: a miss at once); digest and out are never NULL (in a
+ * release build: 0, *out untouched).
  */
 KG_API KG_NODISCARD int kg_index_lookup(const kg_index *idx,
                                         const uint8_t digest[KG_DIGEST_LEN],
@@ -103,16 +114,19 @@ KG_API KG_NODISCARD int kg_index_lookup(const kg_index *idx,
  *
  * kg_index_put — store a copy of *rec: replace the record with the same
  * digest, or insert it. KG_OK; KG_E_TOO_MANY_KEYS when there is no room
- * (the index is then unchanged: rebuild it bigger); KG_E_ARGUMENT.
+ * (the index is then unchanged: rebuild it bigger); KG_E_ARGUMENT. idx and
+ * rec are never NULL.
  */
 KG_API kg_status kg_index_put(kg_index *idx, const kg_record *rec);
 
 /* kg_index_remove — remove the record with this digest. Returns 1 when one
- * was removed, 0 when none was there. */
+ * was removed, 0 when none was there (idx NULL: the empty index). digest is
+ * never NULL. */
 KG_API int kg_index_remove(kg_index *idx, const uint8_t digest[KG_DIGEST_LEN]);
 
-/* kg_index_contains — 1 when a record with this digest is held. Not
- * constant-time (maintenance only; requests use kg_index_lookup). */
+/* kg_index_contains — 1 when a record with this digest is held (idx NULL:
+ * 0). Not constant-time (maintenance only; requests use kg_index_lookup).
+ * digest is never NULL. */
 KG_API int kg_index_contains(const kg_index *idx,
                              const uint8_t digest[KG_DIGEST_LEN]);
 
@@ -131,14 +145,16 @@ KG_API int kg_index_contains(const kg_index *idx,
  * all of cap after the header, so what is left over after n records is
  * room for kg_index_put. KG_OK; KG_E_TOO_MANY_KEYS when they do not fit
  * (offer a bigger region: kg_index_region_size(n * 5 / 4) ...);
- * KG_E_DUPLICATE_DIGEST; KG_E_ARGUMENT (NULL, misaligned, smaller than
- * one bucket). The region is then ready to attach.
+ * KG_E_DUPLICATE_DIGEST; KG_E_ARGUMENT (misaligned, smaller than one
+ * bucket). mem is never NULL; recs may be NULL with n 0. The region is then
+ * ready to attach.
  *
  * kg_index_attach — a view of the region in mem (cap bytes): no copy, and
  * freeing the view (kg_index_free) leaves mem alone. The header is checked
  * (kind, layout, table within cap, count within the table):
  * KG_E_ARGUMENT when it is not a region of this layout. Every view of one
  * region sees the others' changes. kg_index_memory counts the view only.
+ * mem and out are never NULL.
  */
 KG_API size_t kg_index_region_size(size_t keys);
 KG_API KG_NODISCARD kg_status kg_index_build_into(const kg_record *recs,
@@ -154,7 +170,9 @@ KG_API KG_NODISCARD kg_status kg_index_attach(void *mem, size_t cap,
  * so the same answers for every digest and the same room for puts; src
  * may itself be a region's view (held still: no writer meanwhile). For a
  * full rebuild built aside on the heap and then published in a new file.
- * KG_OK, or KG_E_ARGUMENT (NULL, misaligned, cap too small).
+ * KG_OK, or KG_E_ARGUMENT (misaligned, cap too small). src and mem are
+ * never NULL (an empty index has no table to copy; in a release build
+ * kg_index_region_bytes(NULL) is 0).
  */
 KG_API size_t kg_index_region_bytes(const kg_index *src);
 KG_API KG_NODISCARD kg_status kg_index_copy_into(const kg_index *src, void *mem,
@@ -177,12 +195,14 @@ KG_API KG_NODISCARD kg_status kg_index_copy_into(const kg_index *src, void *mem,
  * or -1 (with *out zeroed) when `tries` attempts saw no such table: a
  * writer mid-change, or one that died mid-change (the generation stays
  * odd: rebuild the region). The caller decides nothing on -1 (fail
- * closed). On an index that is not a region it is kg_index_lookup. Its
- * timing is kg_index_lookup's per attempt; the number of attempts depends
- * on the writer, never on a stored or presented digest.
+ * closed). On an index that is not a region (or NULL) it is
+ * kg_index_lookup. digest and out are never NULL (in a release build: -1,
+ * no answer). Its timing is kg_index_lookup's per attempt; the number of
+ * attempts depends on the writer, never on a stored or presented digest.
  *
  * kg_index_generation — the region's generation (0 for an index that is
- * not a region): a reader that saw it move knows the table changed.
+ * not a region, and for NULL): a reader that saw it move knows the table
+ * changed.
  */
 KG_API KG_NODISCARD int
 kg_index_lookup_stable(const kg_index *idx, const uint8_t digest[KG_DIGEST_LEN],
@@ -194,12 +214,14 @@ KG_API uint64_t kg_index_generation(const kg_index *idx);
 /*
  * kg_key_id_format — write the public form of a key id, "key_" followed by
  * 11 base62 digits, into out (NUL-terminated). Returns the length (15).
+ * out is never NULL (in a release build: 0).
  */
 KG_API size_t kg_key_id_format(uint64_t key_id, char out[KG_KEY_ID_STR_LEN]);
 
 /*
  * kg_key_id_parse — parse the public form back. Returns KG_OK or
- * KG_E_ARGUMENT.
+ * KG_E_ARGUMENT; (NULL, 0) is no key id (KG_E_ARGUMENT). key_id is never
+ * NULL.
  */
 KG_API kg_status kg_key_id_parse(const char *s, size_t len, uint64_t *key_id);
 
