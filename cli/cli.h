@@ -198,19 +198,21 @@ int cli_store_open_as(const char *cmd, const char *db, unsigned flags,
                       const kg_pepper *pepper, kg_store **out);
 
 /*
- * cli_store_fix — what to do about a store's error message err, on the
- * command line: the store says what is wrong, the CLI names the command
- * that helps ("; see 'keygate accounts list'" after "no account named X",
- * "; create one with 'keygate accounts create NAME --db DB'" after "no key
- * store at DB", ...). Returns the text to print after err, in buf
- * (capacity cap), or "" when there is nothing to add. db is the --db path
+ * cli_store_fix — what to do about a store error of kind `kind` (store.h,
+ * kg_store_error_kind), on the command line: the store says what is
+ * wrong, the CLI names the command, flag or variable that helps ("; see
+ * 'keygate accounts list'" after "no account named X", "; create one with
+ * 'keygate accounts create NAME --db DB'" after "no key store at DB", ...).
+ * Returns the text to print after the store's line, in buf (capacity cap)
+ * or a literal, or "" when there is nothing to add. db is the --db path
  * (NULL: none known).
  */
-const char *cli_store_fix(const char *err, const char *db, char *buf,
+const char *cli_store_fix(kg_store_error_kind kind, const char *db, char *buf,
                           size_t cap);
 
-/* cli_store_error — print err and its fix (cli_store_fix) for cmd; returns
- * CLI_EXIT_TROUBLE. */
+/* cli_store_error — print err and its fix (cli_store_fix of
+ * kg_store_last_error_kind: call it right after the store call that
+ * failed) for cmd; returns CLI_EXIT_TROUBLE. */
 int cli_store_error(const char *cmd, const char *db, const char *err);
 #endif
 

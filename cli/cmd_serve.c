@@ -430,11 +430,12 @@ static int check_store(const char *db, const char *pepper_file) {
       kg_store_open_peppered(db, KG_STORE_READONLY, use, &s, err, sizeof err);
   kg_pepper_wipe(&pepper);
   if (opened != 0 || kg_store_load(s, &snap, err, sizeof err) != 0) {
+    const kg_store_error_kind kind = kg_store_last_error_kind();
     kg_store_close(s);
     char fix[PATH_MAX + 96];
     return cli_error(CLI_EXIT_TROUBLE, CMD,
                      "cannot read the key store %s: %s%s", db, err,
-                     cli_store_fix(err, db, fix, sizeof fix));
+                     cli_store_fix(kind, db, fix, sizeof fix));
   }
   kg_snapshot_free(snap);
   kg_store_close(s);

@@ -499,48 +499,51 @@ int cli_store_open_as(const char *cmd, const char *db, unsigned flags,
   return cli_store_error(cmd, db, err);
 }
 
-static int starts_with(const char *s, const char *prefix) {
-  return strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
-static int ends_with(const char *s, const char *suffix) {
-  size_t n = strlen(s), m = strlen(suffix);
-  return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
-const char *cli_store_fix(const char *err, const char *db, char *buf,
+const char *cli_store_fix(kg_store_error_kind kind, const char *db, char *buf,
                           size_t cap) {
-  /* The store says what is wrong (store/ names no command); the fix is
-   * the command line's. The store's messages are pinned by
-   * tests/integration/store_errors.sh, which sees the two together. */
-  const char *fix = "";
-  if (strstr(err, " is not a keygate store") != NULL) {
-    fix = "; give --db the path of a keygate store, or of a file that does "
-          "not exist yet to make a new one";
-  } else if ((starts_with(err, "no key store at ") ||
-              strstr(err, " holds no key store") != NULL) &&
-             db != NULL) {
-    int n = snprintf(buf, cap,
-                     "; create one with 'keygate accounts create NAME --db %s'",
-                     db);
+  /* The store says what is wrong (store/ names no command, flag or
+   * variable) and which kind of error it is; the fix is the command
+   * line's, here only. tests/integration/store_errors.sh and
+   * store_pepper.sh pin the two together. */
+  switch (kind) {
+  case KG_STORE_E_NO_STORE: {
+    if (db == NULL) {
+      return "";
+    }
+    const int n = snprintf(
+        buf, cap, "; create one with 'keygate accounts create NAME --db %s'",
+        db);
     return n > 0 && (size_t)n < cap ? buf : "";
-  } else if (starts_with(err, "no account named ")) {
-    fix = "; see 'keygate accounts list'";
-  } else if (starts_with(err, "no key ")) {
-    fix = "; see 'keygate keys list'";
-  } else if (starts_with(err, "key ") && (ends_with(err, " is deleted") ||
-                                          ends_with(err, " is deactivated"))) {
-    fix = "; make a new one with 'keygate keys create'";
-  } else if (ends_with(err, "open it read-write once to migrate it")) {
-    fix = " (any 'keygate keys' command does)";
   }
-  return fix;
+  case KG_STORE_E_NOT_A_STORE:
+    return "; give --db the path of a keygate store, or of a file that does "
+           "not exist yet to make a new one";
+  case KG_STORE_E_NO_ACCOUNT:
+    return "; see 'keygate accounts list'";
+  case KG_STORE_E_NO_KEY:
+    return "; see 'keygate keys list'";
+  case KG_STORE_E_KEY_GONE:
+    return "; make a new one with 'keygate keys create'";
+  case KG_STORE_E_NEEDS_MIGRATION:
+    return "; run any 'keygate keys' command on it once to migrate it";
+  case KG_STORE_E_PEPPER_NEEDED:
+  case KG_STORE_E_PEPPER_WRONG:
+    return "; give the pepper file it was made with (--pepper-file FILE or "
+           "KEYGATE_PEPPER_FILE)";
+  case KG_STORE_E_PEPPER_UNWANTED:
+    return "; give it no pepper (no --pepper-file or KEYGATE_PEPPER_FILE), "
+           "or make a new peppered store (docs/store.md)";
+  case KG_STORE_E_OTHER:
+  default:
+    return "";
+  }
 }
 
 int cli_store_error(const char *cmd, const char *db, const char *err) {
   char buf[PATH_MAX + 96];
-  return cli_error(CLI_EXIT_TROUBLE, cmd, "%s%s", err,
-                   cli_store_fix(err, db, buf, sizeof buf));
+  return cli_error(
+      CLI_EXIT_TROUBLE, cmd, "%s%s", err,
+      cli_store_fix(kg_store_last_error_kind(), db, buf, sizeof buf));
 }
 
 int cli_store_open(const char *cmd, const char *db, unsigned flags,

@@ -157,7 +157,8 @@ int kg_store_account_get(kg_store *s, const char *name,
   }
   sqlite3_finalize(st);
   if (rc == SQLITE_DONE) {
-    return store_errf(err, errcap, "no account named %s", name);
+    return store_errk(KG_STORE_E_NO_ACCOUNT, err, errcap, "no account named %s",
+                      name);
   }
   if (rc != SQLITE_ROW) {
     return store_sqlerr(s, rc, "reading an account", err, errcap);
@@ -186,7 +187,8 @@ int store_account_lookup(kg_store *s, const char *name, uint64_t *id,
   }
   sqlite3_finalize(st);
   if (rc == SQLITE_DONE) {
-    return store_errf(err, errcap, "no account named %s", name);
+    return store_errk(KG_STORE_E_NO_ACCOUNT, err, errcap, "no account named %s",
+                      name);
   }
   if (rc != SQLITE_ROW) {
     return store_sqlerr(s, rc, "reading an account", err, errcap);
@@ -273,7 +275,8 @@ int kg_store_account_set_tier(kg_store *s, const char *name, kg_tier tier,
   }
   if (sqlite3_changes(s->db) == 0) {
     store_rollback(s);
-    return store_errf(err, errcap, "no account named %s", name);
+    return store_errk(KG_STORE_E_NO_ACCOUNT, err, errcap, "no account named %s",
+                      name);
   }
   if (store_commit(s, err, errcap) != 0) {
     return -1;
@@ -362,7 +365,8 @@ int kg_store_key_get(kg_store *s, uint64_t id, kg_store_key_info *out,
   if (rc == SQLITE_DONE) {
     char ids[KG_KEY_ID_STR_LEN];
     kg_key_id_format(id, ids);
-    return store_errf(err, errcap, "no key %s in %s", ids, s->path);
+    return store_errk(KG_STORE_E_NO_KEY, err, errcap, "no key %s in %s", ids,
+                      s->path);
   }
   if (rc != SQLITE_ROW) {
     return store_sqlerr(s, rc, "reading a key", err, errcap);
@@ -695,7 +699,7 @@ static int rotate_refusal(kg_store *s, const kg_store_key_info *k, int64_t now,
   char ids[KG_KEY_ID_STR_LEN], other[KG_KEY_ID_STR_LEN];
   kg_key_id_format(k->id, ids);
   if (k->status == KG_REC_DELETED || k->status == KG_REC_DEACTIVATED) {
-    return store_errf(err, errcap, "key %s is %s", ids,
+    return store_errk(KG_STORE_E_KEY_GONE, err, errcap, "key %s is %s", ids,
                       store_status_word(k->status));
   }
   if (k->replaced_by != 0) {

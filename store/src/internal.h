@@ -33,10 +33,18 @@ struct kg_store {
   int64_t txn_seq;      /* the open write transaction's sequence; 0: none */
 };
 
-/* store_errf — write one formatted line into err (when err is not NULL).
- * Always returns -1, so callers can `return store_errf(...)`. */
+/* store_errf — write one formatted line into err (when err is not NULL)
+ * and make KG_STORE_E_OTHER the kind of this thread's last error
+ * (kg_store_last_error_kind). Always returns -1, so callers can `return
+ * store_errf(...)`. Every error line the store makes passes here or
+ * through store_errk: the kind always goes with the line. */
 int store_errf(char *err, size_t errcap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* store_errk — store_errf for an error of a kind a face has a fix for:
+ * the line, and kind as the thread's last error kind. Returns -1. */
+int store_errk(kg_store_error_kind kind, char *err, size_t errcap,
+               const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* store_sqlerr — describe SQLite failure rc while doing `what`: a busy or
  * locked database becomes the one "locked" line, anything else
@@ -55,7 +63,8 @@ int store_exec(kg_store *s, const char *sql, char *err, size_t errcap);
  * store_check_marking — compare what the store's meta says now (digest,
  * the digest's name; check, meta.pepper_check or NULL when absent) with the
  * pepper s was opened with. 0 when they agree; else -1 with the line that
- * says what to give: the pepper, no pepper, or the right pepper.
+ * says which disagreement it is (KG_STORE_E_PEPPER_NEEDED, _UNWANTED,
+ * _WRONG; a face says what to give).
  */
 int store_check_marking(kg_store *s, const char *digest, const char *check,
                         char *err, size_t errcap);

@@ -71,14 +71,37 @@ static const char *const MIGRATIONS[KG_STORE_SCHEMA_VERSION] = {
 
 /* ---- helpers shared by the store's files ------------------------------- */
 
-int store_errf(char *err, size_t errcap, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
+/* The kind of this thread's last error (kg_store_last_error_kind): set
+ * with every error line, by store_errf (OTHER) and store_errk. */
+static _Thread_local kg_store_error_kind last_kind = KG_STORE_E_OTHER;
+
+kg_store_error_kind kg_store_last_error_kind(void) {
+  return last_kind;
+}
+
+static void store_verrf(char *err, size_t errcap, const char *fmt, va_list ap) {
   if (err != NULL && errcap > 0) {
     /* The analyzer loses va_start when it inlines a variadic function. */
     // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
     vsnprintf(err, errcap, fmt, ap);
   }
+}
+
+int store_errf(char *err, size_t errcap, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  last_kind = KG_STORE_E_OTHER;
+  store_verrf(err, errcap, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+int store_errk(kg_store_error_kind kind, char *err, size_t errcap,
+               const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  last_kind = kind;
+  store_verrf(err, errcap, fmt, ap);
   va_end(ap);
   return -1;
 }
@@ -122,7 +145,7 @@ int store_sqlerr(kg_store *s, int rc, const char *what, char *err,
                       s->path, KG_STORE_BUSY_TIMEOUT_MS / 1000);
   }
   if (primary == SQLITE_NOTADB) {
-    return store_errf(err, errcap,
+    return store_errk(KG_STORE_E_NOT_A_STORE, err, errcap,
                       "%s is not a keygate store (not an SQLite database)",
                       s->path);
   }
@@ -306,7 +329,7 @@ static int migrate(kg_store *s, char *err, size_t errcap) {
   }
   if (version == 0 && tables > 0) {
     store_rollback(s);
-    return store_errf(err, errcap,
+    return store_errk(KG_STORE_E_NOT_A_STORE, err, errcap,
                       "%s is not a keygate store (it holds other tables)",
                       s->path);
   }
@@ -358,7 +381,7 @@ static int check_schema(kg_store *s, char *err, size_t errcap) {
     return -1;
   }
   if (tables > 0 && ours == 0) {
-    return store_errf(err, errcap,
+    return store_errk(KG_STORE_E_NOT_A_STORE, err, errcap,
                       "%s is not a keygate store (it holds other tables)",
                       s->path);
   }
@@ -369,12 +392,13 @@ static int check_schema(kg_store *s, char *err, size_t errcap) {
                       s->path, (long long)version, KG_STORE_SCHEMA_VERSION);
   }
   if (version == 0 && !(s->flags & KG_STORE_CREATE)) {
-    return store_errf(err, errcap, "%s holds no key store", s->path);
+    return store_errk(KG_STORE_E_NO_STORE, err, errcap, "%s holds no key store",
+                      s->path);
   }
   if (s->flags & KG_STORE_READONLY) {
-    return store_errf(err, errcap,
-                      "%s has schema version %lld, older than %d; open it "
-                      "read-write once to migrate it",
+    return store_errk(KG_STORE_E_NEEDS_MIGRATION, err, errcap,
+                      "%s has schema version %lld, older than %d, and a "
+                      "read-only open does not migrate it",
                       s->path, (long long)version, KG_STORE_SCHEMA_VERSION);
   }
   return migrate(s, err, errcap);
@@ -385,13 +409,10 @@ int store_check_marking(kg_store *s, const char *digest, const char *check,
   const int have_pepper = s->pepper_check[0] != '\0';
   if (strcmp(digest, STORE_DIGEST_PLAIN) == 0) {
     if (have_pepper) {
-      return store_errf(err, errcap,
+      return store_errk(KG_STORE_E_PEPPER_UNWANTED, err, errcap,
                         "%s is a plain store (SHA-256, made without a "
                         "pepper), and a pepper was given: a store's keys are "
-                        "digested one way; give it no pepper (no "
-                        "--pepper-file, KEYGATE_PEPPER_FILE or "
-                        "keygate_pepper_file), or make a new peppered store "
-                        "(docs/store.md)",
+                        "digested one way",
                         s->path);
     }
     return 0;
@@ -403,10 +424,8 @@ int store_check_marking(kg_store *s, const char *digest, const char *check,
                       s->path, digest);
   }
   if (!have_pepper) {
-    return store_errf(err, errcap,
-                      "%s is peppered (HMAC-SHA-256): give the pepper file it "
-                      "was made with (--pepper-file FILE or "
-                      "KEYGATE_PEPPER_FILE; keygate_pepper_file in nginx)",
+    return store_errk(KG_STORE_E_PEPPER_NEEDED, err, errcap,
+                      "%s is peppered (HMAC-SHA-256) and no pepper was given",
                       s->path);
   }
   if (check == NULL || strlen(check) != sizeof s->pepper_check - 1) {
@@ -418,10 +437,10 @@ int store_check_marking(kg_store *s, const char *digest, const char *check,
   /* The check value is no secret (it is in the file), but it derives from
    * the pepper: compare it without an early exit anyway. */
   if (CRYPTO_memcmp(check, s->pepper_check, sizeof s->pepper_check - 1) != 0) {
-    return store_errf(err, errcap,
+    return store_errk(KG_STORE_E_PEPPER_WRONG, err, errcap,
                       "%s was made with another pepper (the one given does "
-                      "not match its check value): give the pepper file it "
-                      "was made with; nothing was read or written",
+                      "not match its check value); nothing was read or "
+                      "written",
                       s->path);
   }
   return 0;
@@ -562,7 +581,8 @@ int kg_store_open_peppered(const char *path, unsigned flags,
   }
   if (!(flags & KG_STORE_CREATE) && stat(path, &sb) != 0) {
     if (errno == ENOENT) {
-      return store_errf(err, errcap, "no key store at %s", path);
+      return store_errk(KG_STORE_E_NO_STORE, err, errcap, "no key store at %s",
+                        path);
     }
     return store_errf(err, errcap, "cannot open %s: %s", path, strerror(errno));
   }

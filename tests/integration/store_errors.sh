@@ -204,4 +204,25 @@ LOST=$("$KEYGATE" keys list --format tsv | awk -F'\t' '$3 == "lost" { print $1 }
 assert_eq "keygate keys create: could not write the key to stdout (No space left on device); key $LOST exists but nobody has it: delete it with 'keygate keys delete $LOST'" \
   "$(cat "$TMP/err")" "stdout full: message"
 
+# ---- an older schema: a read-only reader refuses it, and says how to migrate
+# it (the store's line says what is wrong, the command line's fix follows) ---
+OLD=$TMP/old.db
+sqlite3 "$OLD" "PRAGMA journal_mode = WAL;
+CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+INSERT INTO meta VALUES ('digest', 'sha256');
+CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+  tier TEXT NOT NULL, created INTEGER NOT NULL);
+CREATE TABLE keys (id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL,
+  digest BLOB NOT NULL UNIQUE, hint TEXT NOT NULL, name TEXT NOT NULL,
+  created INTEGER NOT NULL, updated INTEGER NOT NULL, expires_at INTEGER,
+  status TEXT NOT NULL, replaces INTEGER);
+INSERT INTO accounts VALUES (1, 'acme', 'pro', 0);
+PRAGMA user_version = 1;" >/dev/null
+printf 'GET /x HTTP/1.1\r\nHost: a\r\n\r\n' >"$TMP/head"
+fails 2 "keygate check: $OLD has schema version 1, older than 2, and a read-only open does not migrate it; run any 'keygate keys' command on it once to migrate it" \
+  "check of an older store" -- "$KEYGATE" check --db "$OLD" <"$TMP/head"
+assert_exit 0 "keys list migrates it" -- "$KEYGATE" keys list --db "$OLD"
+assert_exit 0 "then check reads it" -- "$KEYGATE" check --db "$OLD" <"$TMP/head"
+assert_contains '"decision"' "$(cat "$TMP/out")" "then check decides"
+
 kg_done

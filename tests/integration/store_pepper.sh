@@ -97,8 +97,9 @@ KEYGATE_PEPPER_FILE=$Q run 0 "--pepper-file beats KEYGATE_PEPPER_FILE" -- \
 unset KEYGATE_PEPPER_FILE
 
 # ---- every command refuses no pepper and another pepper -------------------
-NO_PEPPER="$DB is peppered (HMAC-SHA-256): give the pepper file it was made with (--pepper-file FILE or KEYGATE_PEPPER_FILE; keygate_pepper_file in nginx)"
-WRONG="$DB was made with another pepper (the one given does not match its check value): give the pepper file it was made with; nothing was read or written"
+# What is wrong (the store's line), then the fix (the command line's).
+NO_PEPPER="$DB is peppered (HMAC-SHA-256) and no pepper was given; give the pepper file it was made with (--pepper-file FILE or KEYGATE_PEPPER_FILE)"
+WRONG="$DB was made with another pepper (the one given does not match its check value); nothing was read or written; give the pepper file it was made with (--pepper-file FILE or KEYGATE_PEPPER_FILE)"
 BEFORE=$(counts "$DB")
 COMMANDS=(
   "accounts create|accounts create globex"
@@ -140,7 +141,7 @@ for argv in "keys list" "accounts create other" "keys create --account acme --na
   read -r -a a <<<"$argv"
   run 2 "plain store: ${a[0]} ${a[1]} with a pepper" -- \
     "$KEYGATE" "${a[@]}" --db "$PLAIN" --pepper-file "$P"
-  assert_eq "keygate ${a[0]} ${a[1]}: $PLAIN is a plain store (SHA-256, made without a pepper), and a pepper was given: a store's keys are digested one way; give it no pepper (no --pepper-file, KEYGATE_PEPPER_FILE or keygate_pepper_file), or make a new peppered store (docs/store.md)" \
+  assert_eq "keygate ${a[0]} ${a[1]}: $PLAIN is a plain store (SHA-256, made without a pepper), and a pepper was given: a store's keys are digested one way; give it no pepper (no --pepper-file or KEYGATE_PEPPER_FILE), or make a new peppered store (docs/store.md)" \
     "$(cat "$TMP/err")" "plain store: ${a[0]} ${a[1]}: the line"
 done
 assert_eq "$PLAIN_BEFORE" "$(counts "$PLAIN")" "the plain store is untouched"

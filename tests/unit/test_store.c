@@ -235,11 +235,146 @@ static void peppered_store_refuses_an_open_without_its_pepper(void **state) {
                    "'digest'");
   kg_store *s;
   assert_int_equal(kg_store_open(f->path, 0, &s, f->err, sizeof f->err), -1);
-  assert_non_null(strstr(f->err, "is peppered (HMAC-SHA-256): give the pepper "
-                                 "file it was made with (--pepper-file FILE"));
+  char want[256];
+  snprintf(want, sizeof want,
+           "%s is peppered (HMAC-SHA-256) and no pepper was given", f->path);
+  assert_string_equal(f->err, want);
+  assert_int_equal(kg_store_last_error_kind(), KG_STORE_E_PEPPER_NEEDED);
   assert_int_equal(
       kg_store_open(f->path, KG_STORE_READONLY, &s, f->err, sizeof f->err), -1);
   assert_non_null(strstr(f->err, "is peppered"));
+}
+
+/* ---- the kinds of errors ------------------------------------------------ */
+
+/* The last error was of kind `want` with exactly the line `line` (f->err);
+ * then an unrelated error (an empty path) is KG_STORE_E_OTHER again. */
+static void kind_is(fixture *f, kg_store_error_kind want, const char *line) {
+  if (kg_store_last_error_kind() != want) {
+    fail_msg("'%s': kind %d, not %d", f->err, (int)kg_store_last_error_kind(),
+             (int)want);
+  }
+  assert_string_equal(f->err, line);
+  /* what is wrong, never what to run or set: that is the face's (no
+   * command, flag, variable or directive) */
+  assert_null(strstr(f->err, "'keygate"));
+  assert_null(strstr(f->err, "--"));
+  assert_null(strstr(f->err, "KEYGATE_"));
+  assert_null(strstr(f->err, "keygate_"));
+  kg_store *s;
+  char err[KG_STORE_ERR_MAX];
+  assert_int_equal(kg_store_open("", 0, &s, err, sizeof err), -1);
+  assert_string_equal(err, "no database path given");
+  assert_int_equal(kg_store_last_error_kind(), KG_STORE_E_OTHER);
+}
+
+/* The store sets each kind where it makes that line (the pepper's kinds:
+ * test_store_pepper.c), and every other line is KG_STORE_E_OTHER. */
+static void every_error_kind_is_set_with_its_line(void **state) {
+  fixture *f = *state;
+  char path[128], line[512];
+  kg_store *s;
+  /* NO_STORE: no file; an empty file */
+  snprintf(path, sizeof path, "%s/other.db", f->dir);
+  assert_int_equal(kg_store_open(path, 0, &s, f->err, sizeof f->err), -1);
+  snprintf(line, sizeof line, "no key store at %s", path);
+  kind_is(f, KG_STORE_E_NO_STORE, line);
+  FILE *fp = fopen(path, "w");
+  assert_non_null(fp);
+  fclose(fp);
+  assert_int_equal(
+      kg_store_open(path, KG_STORE_READONLY, &s, f->err, sizeof f->err), -1);
+  snprintf(line, sizeof line, "%s holds no key store", path);
+  kind_is(f, KG_STORE_E_NO_STORE, line);
+  /* a missing folder is no NO_STORE: making the store would fail too, and
+   * the line names the folder */
+  char deep[160];
+  snprintf(deep, sizeof deep, "%s/none/keys.db", f->dir);
+  assert_int_equal(kg_store_open(deep, 0, &s, f->err, sizeof f->err), -1);
+  assert_int_equal(kg_store_last_error_kind(), KG_STORE_E_OTHER);
+  /* NOT_A_STORE: not SQLite; another program's database */
+  fp = fopen(path, "w");
+  assert_non_null(fp);
+  fputs("this is not a database, not even close; just some bytes\n", fp);
+  fclose(fp);
+  assert_int_equal(kg_store_open(path, 0, &s, f->err, sizeof f->err), -1);
+  snprintf(line, sizeof line,
+           "%s is not a keygate store (not an SQLite database)", path);
+  kind_is(f, KG_STORE_E_NOT_A_STORE, line);
+  unlink(path);
+  raw_sql(path, "CREATE TABLE users (id INTEGER)");
+  assert_int_equal(
+      kg_store_open(path, KG_STORE_CREATE, &s, f->err, sizeof f->err), -1);
+  snprintf(line, sizeof line,
+           "%s is not a keygate store (it holds other tables)", path);
+  kind_is(f, KG_STORE_E_NOT_A_STORE, line);
+  /* NO_ACCOUNT, NO_KEY */
+  kg_store_account_info a;
+  assert_int_equal(
+      kg_store_account_get(f->s, "nobody", &a, f->err, sizeof f->err), -1);
+  kind_is(f, KG_STORE_E_NO_ACCOUNT, "no account named nobody");
+  kg_store_key_info info;
+  char ids[KG_KEY_ID_STR_LEN];
+  kg_key_id_format(1, ids);
+  assert_int_equal(kg_store_key_get(f->s, 1, &info, f->err, sizeof f->err), -1);
+  snprintf(line, sizeof line, "no key %s in %s", ids, f->path);
+  kind_is(f, KG_STORE_E_NO_KEY, line);
+  /* KEY_GONE: rotating a deactivated or a deleted key */
+  make_account(f, "acme", KG_TIER_PRO);
+  kg_new_key k, tmp;
+  make_key(f, "acme", "ci", 0, &k);
+  kg_key_id_format(k.info.id, ids);
+  assert_int_equal(
+      kg_store_key_deactivate(f->s, k.info.id, NULL, f->err, sizeof f->err), 0);
+  assert_int_equal(kg_store_key_rotate(f->s, k.info.id, 3600, 0, &tmp, &info,
+                                       f->err, sizeof f->err),
+                   -1);
+  snprintf(line, sizeof line, "key %s is deactivated", ids);
+  kind_is(f, KG_STORE_E_KEY_GONE, line);
+  assert_int_equal(
+      kg_store_key_delete(f->s, k.info.id, NULL, f->err, sizeof f->err), 0);
+  assert_int_equal(kg_store_key_rotate(f->s, k.info.id, 3600, 0, &tmp, &info,
+                                       f->err, sizeof f->err),
+                   -1);
+  snprintf(line, sizeof line, "key %s is deleted", ids);
+  kind_is(f, KG_STORE_E_KEY_GONE, line);
+  /* a line about a deleted key that is no KEY_GONE: no new key helps */
+  assert_int_equal(
+      kg_store_key_deactivate(f->s, k.info.id, NULL, f->err, sizeof f->err),
+      -1);
+  assert_int_equal(kg_store_last_error_kind(), KG_STORE_E_OTHER);
+  /* NEEDS_MIGRATION: an older schema, opened read-only */
+  kg_store_close(f->s);
+  f->s = NULL;
+  raw_sql(f->path, "PRAGMA user_version = 1");
+  assert_int_equal(
+      kg_store_open(f->path, KG_STORE_READONLY, &s, f->err, sizeof f->err), -1);
+  snprintf(line, sizeof line,
+           "%s has schema version 1, older than %d, and a read-only open "
+           "does not migrate it",
+           f->path, KG_STORE_SCHEMA_VERSION);
+  kind_is(f, KG_STORE_E_NEEDS_MIGRATION, line);
+  /* a success leaves the kind as it was (it is read right after a -1);
+   * the next error sets it, whatever it was (the schema is version 2
+   * already: put its number back) */
+  char sql[64];
+  snprintf(sql, sizeof sql, "PRAGMA user_version = %d",
+           KG_STORE_SCHEMA_VERSION);
+  raw_sql(f->path, sql);
+  assert_int_equal(kg_store_open(f->path, 0, &f->s, f->err, sizeof f->err), 0);
+  assert_int_equal(
+      kg_store_account_get(f->s, "nobody", &a, f->err, sizeof f->err), -1);
+  assert_int_equal(kg_store_last_error_kind(), KG_STORE_E_NO_ACCOUNT);
+  assert_int_equal(
+      kg_store_account_get(f->s, "acme", &a, f->err, sizeof f->err), 0);
+  assert_int_equal(kg_store_last_error_kind(), KG_STORE_E_NO_ACCOUNT);
+  assert_int_equal(kg_store_account_create(f->s, "acme", KG_TIER_PRO, NULL,
+                                           f->err, sizeof f->err),
+                   -1);
+  assert_string_equal(f->err, "account acme already exists");
+  assert_int_equal(kg_store_last_error_kind(), KG_STORE_E_OTHER);
+  kg_store_new_key_wipe(&k);
+  unlink(path);
 }
 
 static void read_only_store_refuses_writes(void **state) {
@@ -1418,6 +1553,7 @@ int main(void) {
       T(empty_file_without_create_is_refused),
       T(newer_schema_is_refused),
       T(peppered_store_refuses_an_open_without_its_pepper),
+      T(every_error_kind_is_set_with_its_line),
       T(read_only_store_refuses_writes),
       cmocka_unit_test(account_names_are_checked),
       cmocka_unit_test(key_names_are_one_to_64_printable_characters),

@@ -84,9 +84,10 @@ static kg_store *open_ok(fixture *f, unsigned flags, const kg_pepper *p) {
   return s;
 }
 
-/* Open must fail with `want` in its one error line. */
+/* Open must fail with `want` in its one error line, an error of kind
+ * `kind` (kg_store_last_error_kind). */
 static void open_refused(fixture *f, unsigned flags, const kg_pepper *p,
-                         const char *want) {
+                         const char *want, kg_store_error_kind kind) {
   kg_store *s = (kg_store *)1;
   assert_int_equal(
       kg_store_open_peppered(f->path, flags, p, &s, f->err, sizeof f->err), -1);
@@ -94,8 +95,32 @@ static void open_refused(fixture *f, unsigned flags, const kg_pepper *p,
   if (strstr(f->err, want) == NULL) {
     fail_msg("error '%s' lacks '%s'", f->err, want);
   }
+  if (kg_store_last_error_kind() != kind) {
+    fail_msg("error '%s': kind %d, not %d", f->err,
+             (int)kg_store_last_error_kind(), (int)kind);
+  }
   assert_null(strchr(f->err, '\n'));
 }
+
+/* f->err is exactly "<the store's path><rest>", and names no face: no
+ * flag, variable or directive (the CLI and the module add those). */
+static void line_is(const fixture *f, const char *rest) {
+  char want[KG_STORE_ERR_MAX];
+  snprintf(want, sizeof want, "%s%s", f->path, rest);
+  assert_string_equal(f->err, want);
+  assert_null(strstr(f->err, "--pepper-file"));
+  assert_null(strstr(f->err, "KEYGATE_PEPPER_FILE"));
+  assert_null(strstr(f->err, "keygate_pepper_file"));
+}
+
+/* The store's three pepper lines, after its path. */
+#define NEEDED " is peppered (HMAC-SHA-256) and no pepper was given"
+#define WRONG                                                                  \
+  " was made with another pepper (the one given does not match its check "     \
+  "value); nothing was read or written"
+#define UNWANTED                                                               \
+  " is a plain store (SHA-256, made without a pepper), and a pepper was "      \
+  "given: a store's keys are digested one way"
 
 /* A peppered store with account acme (pro) and one key, closed. */
 static void make_peppered_store(fixture *f, kg_new_key *k) {
@@ -358,23 +383,22 @@ static void peppered_store_refuses_no_pepper_and_another_pepper(void **state) {
   make_peppered_store(f, NULL);
   const unsigned MODES[] = {0, KG_STORE_READONLY, KG_STORE_CREATE};
   for (size_t i = 0; i < 3; i++) {
-    open_refused(f, MODES[i], NULL,
-                 "is peppered (HMAC-SHA-256): give the "
-                 "pepper file it was made with "
-                 "(--pepper-file FILE or "
-                 "KEYGATE_PEPPER_FILE; keygate_pepper_file");
-    open_refused(f, MODES[i], &f->other, "was made with another pepper");
+    open_refused(f, MODES[i], NULL, NEEDED, KG_STORE_E_PEPPER_NEEDED);
+    line_is(f, NEEDED);
+    open_refused(f, MODES[i], &f->other, WRONG, KG_STORE_E_PEPPER_WRONG);
+    line_is(f, WRONG);
   }
   /* The same bytes and one more are another pepper too. (Not a NUL: HMAC
    * pads its key with zeros, so K and K || 0x00 are the same key.) */
   kg_pepper longer = f->pepper;
   longer.bytes[32] = 'x';
   longer.len = 33;
-  open_refused(f, 0, &longer, "another pepper");
+  open_refused(f, 0, &longer, WRONG, KG_STORE_E_PEPPER_WRONG);
   /* kg_store_open is the open without a pepper. */
   kg_store *s;
   assert_int_equal(kg_store_open(f->path, 0, &s, f->err, sizeof f->err), -1);
-  assert_non_null(strstr(f->err, "is peppered"));
+  line_is(f, NEEDED);
+  assert_int_equal(kg_store_last_error_kind(), KG_STORE_E_PEPPER_NEEDED);
   /* Nothing was written by the refusals: the right pepper still opens it,
    * with its one account. */
   s = open_ok(f, 0, &f->pepper);
@@ -394,9 +418,8 @@ static void plain_store_refuses_a_pepper(void **state) {
   kg_store_close(s);
   const unsigned MODES[] = {0, KG_STORE_READONLY, KG_STORE_CREATE};
   for (size_t i = 0; i < 3; i++) {
-    open_refused(f, MODES[i], &f->pepper,
-                 "is a plain store (SHA-256, made without a pepper), and a "
-                 "pepper was given");
+    open_refused(f, MODES[i], &f->pepper, UNWANTED, KG_STORE_E_PEPPER_UNWANTED);
+    line_is(f, UNWANTED);
   }
   char *digest = meta(f->path, "digest");
   assert_string_equal(digest, "sha256");
@@ -409,11 +432,13 @@ static void pepper_outside_the_bounds_is_refused_before_opening(void **state) {
   fixture *f = *state;
   kg_pepper p;
   make_pepper(&p, 31, 3);
-  open_refused(f, KG_STORE_CREATE, &p, "a pepper is 32 to 64 bytes, not 31");
+  open_refused(f, KG_STORE_CREATE, &p, "a pepper is 32 to 64 bytes, not 31",
+               KG_STORE_E_OTHER);
   assert_int_equal(access(f->path, F_OK), -1); /* nothing made */
   make_pepper(&p, 64, 3);
   p.len = 65;
-  open_refused(f, KG_STORE_CREATE, &p, "a pepper is 32 to 64 bytes, not 65");
+  open_refused(f, KG_STORE_CREATE, &p, "a pepper is 32 to 64 bytes, not 65",
+               KG_STORE_E_OTHER);
   kg_store *s = open_ok(f, KG_STORE_CREATE, &f->pepper);
   assert_int_equal(kg_store_peppered(s), 1);
   kg_store_close(s);
@@ -426,11 +451,13 @@ a_store_marked_peppered_without_check_value_is_damaged(void **state) {
   raw_sql(f->path, "DELETE FROM meta WHERE name = 'pepper_check'");
   open_refused(f, 0, &f->pepper,
                "is damaged: it is marked peppered but keeps "
-               "no pepper check value");
+               "no pepper check value",
+               KG_STORE_E_OTHER);
   raw_sql(f->path, "UPDATE meta SET value = 'sha512' WHERE name = 'digest'");
   open_refused(f, 0, &f->pepper,
                "digest 'sha512', which this keygate cannot "
-               "compute");
+               "compute",
+               KG_STORE_E_OTHER);
 }
 
 /* ---- every read checks the marking ------------------------------------ */
@@ -455,18 +482,26 @@ a_store_re_marked_under_an_open_reader_is_refused_on_read(void **state) {
   kg_snapshot *again = NULL;
   assert_int_equal(kg_store_load(ro, &again, f->err, sizeof f->err), -1);
   assert_null(again);
-  assert_non_null(strstr(f->err, "another pepper"));
+  line_is(f, WRONG);
+  assert_int_equal(kg_store_last_error_kind(), KG_STORE_E_PEPPER_WRONG);
   kg_refresh r;
   assert_int_equal(kg_store_refresh(ro, snap, &r, NULL, f->err, sizeof f->err),
                    -1);
-  assert_non_null(strstr(f->err, "another pepper"));
+  line_is(f, WRONG);
+  assert_int_equal(kg_store_last_error_kind(), KG_STORE_E_PEPPER_WRONG);
   int64_t seq;
   uint64_t epoch;
+  /* an unrelated error between: the kind goes with each line */
+  assert_int_equal(kg_store_changed(NULL, NULL, f->err, sizeof f->err), -1);
+  assert_int_equal(kg_store_last_error_kind(), KG_STORE_E_OTHER);
   assert_int_equal(kg_store_head(ro, &seq, &epoch, f->err, sizeof f->err), -1);
+  line_is(f, WRONG);
+  assert_int_equal(kg_store_last_error_kind(), KG_STORE_E_PEPPER_WRONG);
   /* Marked plain in place: refused as a plain store given a pepper. */
   raw_sql(f->path, "UPDATE meta SET value = 'sha256' WHERE name = 'digest'");
   assert_int_equal(kg_store_load(ro, &again, f->err, sizeof f->err), -1);
-  assert_non_null(strstr(f->err, "plain store"));
+  line_is(f, UNWANTED);
+  assert_int_equal(kg_store_last_error_kind(), KG_STORE_E_PEPPER_UNWANTED);
   kg_snapshot_free(snap);
   kg_store_close(ro);
   kg_store_new_key_wipe(&k);

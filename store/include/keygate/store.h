@@ -10,12 +10,14 @@
  *
  * Errors: functions return 0 on success and -1 on failure, writing one
  * human-readable line (no key material, ever) into err[0..errcap). Not a
- * kg_status, by decision: a store fails by I/O and SQLite errors whose only
- * useful content is the line (which file, what is wrong); no caller
- * branches on the kind, so a status would be one value plus the same line.
- * The line says what is wrong; the face (the CLI, the nginx module) adds
- * what to do. The lifecycle functions are kg_store_* (store_admin.h), the
- * core's are kg_key_* and kg_index_*: a name says which library it is.
+ * kg_status, by decision: a store fails mostly by I/O and SQLite errors
+ * whose only useful content is the line (which file, what is wrong). The
+ * line says what is wrong and names no face: no command, flag, variable or
+ * directive. What to do is the face's (the CLI, the nginx module): for the
+ * errors a face has a fix for, kg_store_last_error_kind says which one it
+ * was, and the face maps that kind to its own words (see below). The
+ * lifecycle functions are kg_store_* (store_admin.h), the core's are
+ * kg_key_* and kg_index_*: a name says which library it is.
  *
  * Threads: a kg_store is used by one thread at a time (one per thread or
  * per process); a loaded snapshot is immutable and may be shared.
@@ -33,9 +35,42 @@
 extern "C" {
 #endif
 
-/* Room for one error line: two paths and the fix (a pepper line names
- * three ways to give it). */
+/* Room for one error line: two paths and what is wrong (a face's fix
+ * goes after it, in the face's own buffer). */
 #define KG_STORE_ERR_MAX 512
+
+/*
+ * The kind of a store error, for the faces: each maps the kinds it has a
+ * fix for to its own words, once (the CLI's cli_store_fix, the nginx
+ * module's ngx_http_keygate_store_fix), and prints the line, then the fix.
+ * Set where the line is made (store/src: store_errk), so a line and its
+ * kind never disagree; every other error is KG_STORE_E_OTHER, whose line
+ * says all there is (a damaged file: restore it from a backup; a full disk:
+ * free space and retry; ...).
+ */
+typedef enum kg_store_error_kind {
+  KG_STORE_E_OTHER = 0,       /* no fix a face knows better than the line */
+  KG_STORE_E_NO_STORE,        /* no file at the path, or an empty file
+                                 holding no store (its folder exists) */
+  KG_STORE_E_NOT_A_STORE,     /* another program's file or database */
+  KG_STORE_E_NO_ACCOUNT,      /* no account of that name */
+  KG_STORE_E_NO_KEY,          /* no key of that id */
+  KG_STORE_E_KEY_GONE,        /* the key is deleted or deactivated (rotate) */
+  KG_STORE_E_NEEDS_MIGRATION, /* an older schema, opened read-only */
+  KG_STORE_E_PEPPER_NEEDED,   /* a peppered store, opened with no pepper */
+  KG_STORE_E_PEPPER_UNWANTED, /* a plain store, opened with a pepper */
+  KG_STORE_E_PEPPER_WRONG     /* a peppered store, opened with another one */
+} kg_store_error_kind;
+
+/*
+ * kg_store_last_error_kind — the kind of the last error a store function
+ * (this header's, store_admin.h's, kg_pepper_read_file) reported on the
+ * calling thread. Meaningful right after a call returned -1, on the thread
+ * that made it: every error sets it, a success leaves it as it was. A
+ * face that fails on another thread (the nginx module's loading thread)
+ * reads it there and hands it over with the line.
+ */
+kg_store_error_kind kg_store_last_error_kind(void);
 
 enum {
   KG_STORE_READONLY = 1u, /* open for reading only (the server) */
