@@ -147,7 +147,8 @@ typedef struct {
   kg_store *store;
   kg_snapshot *snap;
   char err[KG_STORE_ERR_MAX + NGX_MAX_PATH];
-  int done; /* read and written with __atomic builtins */
+  kg_store_error_kind kind; /* of err: the thread's, read there */
+  int done;                 /* read and written with __atomic builtins */
   unsigned running : 1;
   /* a copy (copy = 1): the writer's current index, src, copied into a new
    * file tmp (a region), mapped afresh as map, with view attached */
@@ -588,6 +589,52 @@ static ngx_int_t ngx_http_keygate_zone_init(ngx_shm_zone_t *zone, void *data) {
   return NGX_OK;
 }
 
+/*
+ * What an operator does about a store error of kind `kind`, in nginx's
+ * terms: the store's line says what is wrong, this the fix, written after
+ * it ("; ..."), into buf (capacity cap, NUL-terminated). "" for a kind
+ * with no fix of the module's (the line says all). One place for the
+ * module's fixes: the configuration's lines and the writer's use it.
+ * `keygate serve` opens the store itself before nginx starts: its lines
+ * are the command line's (cli_store_fix).
+ */
+static const char *ngx_http_keygate_store_fix(kg_store_error_kind kind,
+                                              const ngx_str_t *path, char *buf,
+                                              size_t cap) {
+  const char *fix = NULL;
+  switch (kind) {
+  case KG_STORE_E_NO_STORE:
+    *ngx_snprintf((u_char *)buf, cap - 1,
+                  "; create it with 'keygate accounts create NAME --db %V'",
+                  path) = '\0';
+    return buf;
+  case KG_STORE_E_NOT_A_STORE:
+    fix = "; point keygate_db at a keygate store";
+    break;
+  case KG_STORE_E_NEEDS_MIGRATION:
+    fix = "; run any 'keygate keys' command on it once to migrate it";
+    break;
+  case KG_STORE_E_PEPPER_NEEDED:
+    fix = "; name its pepper file with keygate_pepper_file";
+    break;
+  case KG_STORE_E_PEPPER_UNWANTED:
+    fix = "; remove keygate_pepper_file, or make a new peppered store "
+          "(docs/store.md)";
+    break;
+  case KG_STORE_E_PEPPER_WRONG:
+    fix = "; give keygate_pepper_file the file it was made with";
+    break;
+  case KG_STORE_E_OTHER:
+  case KG_STORE_E_NO_ACCOUNT: /* the module reads whole stores only */
+  case KG_STORE_E_NO_KEY:
+  case KG_STORE_E_KEY_GONE:
+  default:
+    return "";
+  }
+  ngx_cpystrn((u_char *)buf, (u_char *)fix, cap);
+  return buf;
+}
+
 /* Open the store at db->path read-only and load a snapshot into *snap.
  * Keeps the connection in *store when store is not NULL, else closes it.
  * Returns NGX_OK, or NGX_ERROR with one line in err. */
@@ -660,9 +707,12 @@ static char *ngx_http_keygate_db(ngx_conf_t *cf, ngx_command_t *cmd,
 
   char err[KG_STORE_ERR_MAX];
   if (ngx_http_keygate_load(db, NULL, &db->snap, err, sizeof err) != NGX_OK) {
+    char fix[NGX_MAX_PATH + 96];
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "keygate_db \"%V\": cannot load the key store: %s",
-                       &db->path, err);
+                       "keygate_db \"%V\": cannot load the key store: %s%s",
+                       &db->path, err,
+                       ngx_http_keygate_store_fix(kg_store_last_error_kind(),
+                                                  &db->path, fix, sizeof fix));
     return NGX_CONF_ERROR;
   }
   db->snap_is_master = 1;
@@ -1434,12 +1484,17 @@ static void ngx_http_keygate_set_stale_at(ngx_http_keygate_main_conf_t *mcf,
   db->stale_at = ngx_current_msec + (ngx_msec_t)(left > 0 ? left : 0);
 }
 
-/* A poll failed: close the connection (the next poll opens the path again
- * and loads it whole), log once, then a summary once a minute. */
+/* A poll failed with err, a store error of kind `kind` (KG_STORE_E_OTHER
+ * for the module's own): close the connection (the next poll opens the
+ * path again and loads it whole), log once, then a summary once a
+ * minute; the line says what is wrong, then the fix for its kind. */
 static void ngx_http_keygate_failed(ngx_http_keygate_main_conf_t *mcf,
-                                    ngx_http_keygate_db_t *db,
-                                    const char *err) {
+                                    ngx_http_keygate_db_t *db, const char *err,
+                                    kg_store_error_kind kind) {
   const int64_t now = ngx_http_keygate_now_ms();
+  char fixbuf[NGX_MAX_PATH + 96];
+  const char *fix =
+      ngx_http_keygate_store_fix(kind, &db->path, fixbuf, sizeof fixbuf);
   kg_store_close(db->store);
   db->store = NULL;
   ngx_cpystrn((u_char *)db->fail_err, (u_char *)err, sizeof db->fail_err);
@@ -1449,19 +1504,19 @@ static void ngx_http_keygate_failed(ngx_http_keygate_main_conf_t *mcf,
     db->said_ms = now;
     db->unsaid = 0;
     ngx_log_error(NGX_LOG_ERR, db->log, 0,
-                  "keygate: cannot read the key store \"%V\": %s; "
+                  "keygate: cannot read the key store \"%V\": %s%s; "
                   "requests are decided with the keys as of %L s ago, and "
                   "answered 503 service_unavailable once that is over "
                   "keygate_max_staleness (%M s); " NGX_HTTP_KEYGATE_FIX,
-                  &db->path, err, (long long)((now - db->fresh_ms) / 1000),
+                  &db->path, err, fix, (long long)((now - db->fresh_ms) / 1000),
                   mcf->max_staleness / 1000, &db->path);
   } else if (now - db->said_ms >= 60000) {
     ngx_log_error(NGX_LOG_ERR, db->log, 0,
                   "keygate: the key store \"%V\" has been unreadable for "
-                  "%L s (%ui failed polls since the last line): %s; "
+                  "%L s (%ui failed polls since the last line): %s%s; "
                   "%s; " NGX_HTTP_KEYGATE_FIX,
                   &db->path, (long long)((now - db->fail_since_ms) / 1000),
-                  db->unsaid, err,
+                  db->unsaid, err, fix,
                   now - db->fresh_ms > (int64_t)mcf->max_staleness
                       ? "every request is answered 503 service_unavailable"
                       : "requests are still decided with the last keys read",
@@ -1566,7 +1621,7 @@ static int ngx_http_keygate_foreign_wal(ngx_http_keygate_main_conf_t *mcf,
                &db->path, &db->path, &db->path, &db->path, &db->path, &db->path,
                &db->path);
   err[sizeof err - 1] = '\0';
-  ngx_http_keygate_failed(mcf, db, err);
+  ngx_http_keygate_failed(mcf, db, err, KG_STORE_E_OTHER);
   return 1;
 }
 
@@ -1580,9 +1635,13 @@ static void *ngx_http_keygate_job_run(void *arg) {
   }
   job->store = NULL;
   job->snap = NULL;
+  job->kind = KG_STORE_E_OTHER;
   if (kg_store_open_peppered(job->path, KG_STORE_READONLY, job->pepper,
-                             &job->store, job->err, sizeof job->err) == 0 &&
-      kg_store_load(job->store, &job->snap, job->err, sizeof job->err) != 0) {
+                             &job->store, job->err, sizeof job->err) != 0) {
+    job->kind = kg_store_last_error_kind(); /* this thread's */
+  } else if (kg_store_load(job->store, &job->snap, job->err, sizeof job->err) !=
+             0) {
+    job->kind = kg_store_last_error_kind();
     kg_store_close(job->store);
     job->store = NULL;
   }
@@ -1724,7 +1783,7 @@ static void ngx_http_keygate_job_finish(ngx_http_keygate_main_conf_t *mcf,
   job->store = NULL;
   job->snap = NULL;
   if (fresh == NULL) {
-    ngx_http_keygate_failed(mcf, db, job->err);
+    ngx_http_keygate_failed(mcf, db, job->err, job->kind);
     return;
   }
   db->store = store;
@@ -1820,7 +1879,7 @@ static void ngx_http_keygate_poll(ngx_http_keygate_main_conf_t *mcf,
      * date by sequence */
     if (kg_store_open_peppered((const char *)db->path.data, KG_STORE_READONLY,
                                db->pepper, &db->store, err, sizeof err) != 0) {
-      ngx_http_keygate_failed(mcf, db, err);
+      ngx_http_keygate_failed(mcf, db, err, kg_store_last_error_kind());
       return;
     }
     db->opened = 1;
@@ -1828,7 +1887,7 @@ static void ngx_http_keygate_poll(ngx_http_keygate_main_conf_t *mcf,
   } else {
     int moved = 0;
     if (kg_store_check_file(db->store, &moved, err, sizeof err) != 0) {
-      ngx_http_keygate_failed(mcf, db, err);
+      ngx_http_keygate_failed(mcf, db, err, kg_store_last_error_kind());
       return;
     }
     if (moved) {
@@ -1849,7 +1908,7 @@ static void ngx_http_keygate_poll(ngx_http_keygate_main_conf_t *mcf,
     int64_t seq;
     uint64_t epoch;
     if (kg_store_head(db->store, &seq, &epoch, err, sizeof err) != 0) {
-      ngx_http_keygate_failed(mcf, db, err);
+      ngx_http_keygate_failed(mcf, db, err, kg_store_last_error_kind());
       return;
     }
     if (epoch != db->seen_epoch) {
@@ -1870,7 +1929,7 @@ static void ngx_http_keygate_poll(ngx_http_keygate_main_conf_t *mcf,
   kg_snapshot_on_accounts(db->snap, ngx_http_keygate_names_hook, db);
   if (kg_store_refresh(db->store, db->snap, &result, &rows, err, sizeof err) !=
       0) {
-    ngx_http_keygate_failed(mcf, db, err);
+    ngx_http_keygate_failed(mcf, db, err, kg_store_last_error_kind());
     return;
   }
   switch (result) {

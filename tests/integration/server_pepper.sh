@@ -42,11 +42,11 @@ serve_fails() {
 }
 serve_fails --pepper-file "$Q"
 assert_eq 2 "$FAIL_RC" "another pepper: exit 2"
-assert_eq "keygate serve: cannot read the key store $DB: $DB was made with another pepper (the one given does not match its check value): give the pepper file it was made with; nothing was read or written" "$FAIL_ERR" \
+assert_eq "keygate serve: cannot read the key store $DB: $DB was made with another pepper (the one given does not match its check value); nothing was read or written; give the pepper file it was made with (--pepper-file FILE or KEYGATE_PEPPER_FILE)" "$FAIL_ERR" \
   "another pepper: the line"
 serve_fails
 assert_eq 2 "$FAIL_RC" "no pepper: exit 2"
-assert_eq "keygate serve: cannot read the key store $DB: $DB is peppered (HMAC-SHA-256): give the pepper file it was made with (--pepper-file FILE or KEYGATE_PEPPER_FILE; keygate_pepper_file in nginx)" "$FAIL_ERR" \
+assert_eq "keygate serve: cannot read the key store $DB: $DB is peppered (HMAC-SHA-256) and no pepper was given; give the pepper file it was made with (--pepper-file FILE or KEYGATE_PEPPER_FILE)" "$FAIL_ERR" \
   "no pepper: the line"
 assert_eq no "$(test -e "$LOG" && echo yes || echo no)" "no nginx was started: no error log"
 
@@ -91,7 +91,7 @@ for _ in $(seq 1 80); do
   sleep 0.05
 done
 assert_eq 1 \
-  "$(log_count "cannot read the key store \"$DB\": $DB was made with another pepper (the one given does not match its check value): give the pepper file it was made with")" "another pepper's store: one line (the writer is the one worker that reads the store)"
+  "$(log_count "cannot read the key store \"$DB\": $DB was made with another pepper (the one given does not match its check value); nothing was read or written; give keygate_pepper_file the file it was made with; requests are decided")" "another pepper's store: one line, with the module's fix (the writer is the one worker that reads the store)"
 OK200=0
 for _ in $(seq 1 20); do
   answer_of "$KQ"
@@ -125,22 +125,32 @@ conf_fails() {
   assert_eq 1 "$rc" "$1: nginx -t fails"
   assert_match "$2" "$(grep emerg "$T/t.out" | head -n 1)" "$1: says why"
 }
+# Each line: what is wrong (the store's), then the fix in nginx's terms (the
+# module's), then nginx's " in FILE:LINE".
 conf_fails "another pepper" \
-  "keygate_db \"$DB\": cannot load the key store: $DB was made with another pepper" "$Q"
+  "keygate_db \"$DB\": cannot load the key store: $DB was made with another pepper \\(the one given does not match its check value\\); nothing was read or written; give keygate_pepper_file the file it was made with in $D/nginx\\.conf:" "$Q"
 cp "$P" "$T/open-pepper"
 chmod 644 "$T/open-pepper"
 conf_fails "an open pepper file" \
   "keygate_pepper_file: the pepper file $T/open-pepper is open to group or others \\(mode 0644\\); run 'chmod 600 $T/open-pepper'" \
   "$T/open-pepper"
-conf_fails "no pepper" "keygate_db \"$DB\": cannot load the key store: $DB is peppered" \
+conf_fails "no pepper" "keygate_db \"$DB\": cannot load the key store: $DB is peppered \\(HMAC-SHA-256\\) and no pepper was given; name its pepper file with keygate_pepper_file in $D/nginx\\.conf:" \
   "$P" '/keygate_pepper_file/d'
 # A plain store refuses the pepper; and after a keygate_db (one that
 # loaded: a plain store's) the directive comes too late, and says so.
 PLAIN=$T/plain.db
 KEYGATE_DB=$PLAIN "$KEYGATE" accounts create acme >/dev/null
 CONF_DB=$PLAIN conf_fails "a plain store" \
-  "keygate_db \"$PLAIN\": cannot load the key store: $PLAIN is a plain store \\(SHA-256, made without a pepper\\), and a pepper was given" \
+  "keygate_db \"$PLAIN\": cannot load the key store: $PLAIN is a plain store \\(SHA-256, made without a pepper\\), and a pepper was given: a store's keys are digested one way; remove keygate_pepper_file, or make a new peppered store \\(docs/store\\.md\\) in $D/nginx\\.conf:" \
   "$P"
+# No store at the path, another program's file: the module's fix too.
+CONF_DB=$T/none.db conf_fails "no store" \
+  "keygate_db \"$T/none\\.db\": cannot load the key store: no key store at $T/none\\.db; create it with 'keygate accounts create NAME --db $T/none\\.db' in $D/nginx\\.conf:" \
+  "$P" '/keygate_pepper_file/d'
+echo "not a database, just some words in a file" >"$T/notes.txt"
+CONF_DB=$T/notes.txt conf_fails "not a store" \
+  "keygate_db \"$T/notes\\.txt\": cannot load the key store: $T/notes\\.txt is not a keygate store \\(not an SQLite database\\); point keygate_db at a keygate store in $D/nginx\\.conf:" \
+  "$P" '/keygate_pepper_file/d'
 conf_fails "after keygate_db" \
   '"keygate_pepper_file" directive must come before every keygate_db' "$P" \
   "s|^    keygate_pepper_file .*|    keygate_db \"$PLAIN\";\n&|"
