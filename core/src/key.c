@@ -106,42 +106,142 @@ static int has_prefix(const kg_key_policy *p, const char *key, size_t len) {
   return memcmp(key, p->prefix, p->prefix_len) == 0;
 }
 
-/* The strict format without the CRC: length, base62 body, checksum
- * digits decoded into pending->want. */
-static kg_status check_strict(const kg_key_policy *p, const char *key,
-                              size_t len, kg_key_pending *pending) {
-  size_t body = p->prefix_len + KG_KEY_RANDOM_CHARS;
-  if (len != body + KG_KEY_CHECKSUM_CHARS) {
-    return KG_KEY_BAD_LENGTH;
+#if defined(__GNUC__) || defined(__clang__)
+#define KG_KEY_INLINE static inline __attribute__((always_inline))
+#else
+#define KG_KEY_INLINE static inline
+#endif
+
+/* The 38 characters after the prefix: 32 random, then the 6 checksum
+ * digits, most significant first. */
+#define KG_KEY_TAIL (KG_KEY_RANDOM_CHARS + KG_KEY_CHECKSUM_CHARS)
+
+#if defined(__SSE2__) && !defined(KEYGATE_NO_SIMD)
+#include <emmintrin.h>
+
+/* 0xff in each lane of v holding a base62 digit (0-9 A-Z a-z), else 0.
+ * Each range is one add and one signed compare (the add moves the range's
+ * first byte to -128); letters are folded to lower case first (c | 0x20 is
+ * in a-z exactly when c is in A-Z or a-z). */
+KG_KEY_INLINE __m128i base62_lanes(__m128i v) {
+  __m128i digit = _mm_cmplt_epi8(_mm_add_epi8(v, _mm_set1_epi8(0x50)),
+                                 _mm_set1_epi8((char)(-128 + 10)));
+  __m128i lower = _mm_or_si128(v, _mm_set1_epi8(0x20));
+  __m128i alpha = _mm_cmplt_epi8(_mm_add_epi8(lower, _mm_set1_epi8(0x1f)),
+                                 _mm_set1_epi8((char)(-128 + 26)));
+  return _mm_or_si128(digit, alpha);
+}
+
+/*
+ * strict_tail — 1 when the KG_KEY_TAIL bytes at t are all base62, with
+ * *want = the checksum digits' value; 0 otherwise (*want untouched). Three
+ * 16-byte loads inside t[0..38) (at 0, 16 and 22) checked at once; the
+ * digits' value from the last load: each lane's digit value (c - '0',
+ * less 7 above '9', less 6 above 'Z'), neighbours joined by one
+ * multiply-add (d * 62 + d'), pairs of those by a second (* 3844), the
+ * rest in 64 bits. No table, no call, no loop; nothing outside t[0..38) is
+ * read. The scalar twin below gives the same answers.
+ */
+KG_KEY_INLINE int strict_tail(const char *t, uint64_t *want) {
+  __m128i v0 = _mm_loadu_si128((const __m128i *)(const void *)t);
+  __m128i v1 = _mm_loadu_si128((const __m128i *)(const void *)(t + 16));
+  __m128i v2 =
+      _mm_loadu_si128((const __m128i *)(const void *)(t + KG_KEY_TAIL - 16));
+  __m128i ok = _mm_and_si128(_mm_and_si128(base62_lanes(v0), base62_lanes(v1)),
+                             base62_lanes(v2));
+  if (_mm_movemask_epi8(ok) != 0xFFFF) {
+    return 0;
   }
-  if (kg_span_base62(key + p->prefix_len, KG_KEY_RANDOM_CHARS) !=
-      KG_KEY_RANDOM_CHARS) {
-    return KG_KEY_BAD_CHARACTER;
+  /* v2's lanes 10..15 are the checksum digits, most significant first. */
+  __m128i d = _mm_sub_epi8(v2, _mm_set1_epi8('0'));
+  d = _mm_sub_epi8(d, _mm_and_si128(_mm_cmpgt_epi8(v2, _mm_set1_epi8('9')),
+                                    _mm_set1_epi8(7)));
+  d = _mm_sub_epi8(d, _mm_and_si128(_mm_cmpgt_epi8(v2, _mm_set1_epi8('Z')),
+                                    _mm_set1_epi8(6)));
+  /* 16-bit lanes of bytes 8..15; pairs (10,11) (12,13) (14,15) become
+   * 32-bit [0, P1, P2, P3], P = d * 62 + d' < 3844 */
+  __m128i w = _mm_unpackhi_epi8(d, _mm_setzero_si128());
+  __m128i pairs = _mm_madd_epi16(w, _mm_set_epi16(1, 62, 1, 62, 1, 62, 0, 0));
+  /* 16-bit [0, P1, P2, P3, ...] -> 32-bit [P1, P2 * 3844 + P3, ...] */
+  __m128i quads = _mm_madd_epi16(_mm_packs_epi32(pairs, pairs),
+                                 _mm_set_epi16(0, 0, 0, 0, 1, 3844, 1, 0));
+  uint64_t hi = (uint32_t)_mm_cvtsi128_si32(quads);
+  uint64_t lo = (uint32_t)_mm_cvtsi128_si32(_mm_srli_si128(quads, 4));
+  *want = hi * (3844u * 3844u) + lo;
+  return 1;
+}
+#else
+/* strict_tail — the scalar twin: the random part through the class
+ * table, the digits through the value table. */
+KG_KEY_INLINE int strict_tail(const char *t, uint64_t *want) {
+  if (kg_span_base62(t, KG_KEY_RANDOM_CHARS) != KG_KEY_RANDOM_CHARS) {
+    return 0;
   }
   int bad = 0;
   uint64_t sum = 0;
-  for (size_t i = body; i < len; i++) {
-    int d = kg_base62_value((unsigned char)key[i]);
+  for (size_t i = KG_KEY_RANDOM_CHARS; i < KG_KEY_TAIL; i++) {
+    int d = kg_base62_value((unsigned char)t[i]);
     bad |= d;
     sum = sum * 62u + (unsigned)d;
   }
   if (bad < 0) {
-    return KG_KEY_BAD_CHARACTER; /* some digit was -1 */
+    return 0; /* some digit was -1 */
+  }
+  *want = sum;
+  return 1;
+}
+#endif
+
+/* has_prefix for a key of at least 16 bytes (a strict key's length,
+ * KG_KEY_PREFIX_MAX + 1 <= 16 + 38, was checked): the common 8-byte prefix
+ * one word compare, any other one 16-byte compare against the policy's
+ * prefix array (17 bytes), no call. */
+KG_KEY_INLINE int prefix_in_16(const kg_key_policy *p, const char *key) {
+  if (p->prefix_len == 8) {
+    uint64_t a;
+    uint64_t b;
+    memcpy(&a, key, 8);
+    memcpy(&b, p->prefix, 8);
+    return a == b;
+  }
+#if defined(__SSE2__) && !defined(KEYGATE_NO_SIMD)
+  __m128i a = _mm_loadu_si128((const __m128i *)(const void *)key);
+  __m128i b = _mm_loadu_si128((const __m128i *)(const void *)p->prefix);
+  unsigned differ = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(a, b)) ^ 0xFFFFu;
+  return (differ & ((1u << p->prefix_len) - 1u)) == 0;
+#else
+  return memcmp(key, p->prefix, p->prefix_len) == 0;
+#endif
+}
+
+/* The strict format without the CRC: length, base62 body, checksum
+ * digits decoded into pending->want. */
+KG_KEY_INLINE kg_status check_strict(const kg_key_policy *p, const char *key,
+                                     size_t len, kg_key_pending *pending) {
+  if (len != p->prefix_len + KG_KEY_TAIL) {
+    return KG_KEY_BAD_LENGTH;
+  }
+  uint64_t want;
+  if (!strict_tail(key + p->prefix_len, &want)) {
+    return KG_KEY_BAD_CHARACTER;
   }
   pending->checked = 1;
   pending->crc = 1;
-  pending->want = sum;
+  pending->want = want;
   return KG_OK;
 }
 
 int kg_key_strict_quick(const kg_key_policy *p, const char *key, size_t len,
                         kg_key_pending *pending) {
-  kg_key_pending got;
-  if (p->kind != KG_KEY_STRICT || key == NULL || !has_prefix(p, key, len) ||
-      check_strict(p, key, len, &got) != KG_OK) {
+  uint64_t want;
+  if (p->kind != KG_KEY_STRICT || key == NULL ||
+      len != p->prefix_len + KG_KEY_TAIL || !prefix_in_16(p, key) ||
+      !strict_tail(key + p->prefix_len, &want)) {
     return 0;
   }
-  *pending = got;
+  pending->checked = 1;
+  pending->crc = 1;
+  pending->want = want;
   return 1;
 }
 

@@ -192,8 +192,9 @@ static void every_non_base62_byte_is_a_bad_character(void **state) {
   (void)state;
   kg_key_policy live = policy(KG_KEY_STRICT, "sk_live_");
   /* In the random part (checksum resealed, so the byte is the only fault)
-   * and in the checksum itself. */
-  static const size_t positions[] = {8, 20, 39, 40, 45};
+   * and in the checksum itself; 27 is read only by the middle one of
+   * key.c's three 16-byte loads. */
+  static const size_t positions[] = {8, 20, 27, 39, 40, 45};
   for (int b = 0; b < 256; b++) {
     if (is_b62((unsigned char)b)) {
       continue;
