@@ -65,6 +65,12 @@ struct kg_digester {
 
 /* ---- the one-block path -------------------------------------------------- */
 
+#if defined(__GNUC__) || defined(__clang__)
+#define KG_DIGEST_INLINE static inline __attribute__((always_inline))
+#else
+#define KG_DIGEST_INLINE static inline
+#endif
+
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 /* One byte swap and one store each (a byte-wise loop here is what GCC's
  * vectoriser turns into a hundred shuffles). */
@@ -122,8 +128,9 @@ static uint64_t load_le64(const unsigned char *p) {
  * msg + len and is shifted down), so nothing past msg is read. Branches
  * depend on len only.
  */
-static void fill_block(unsigned char block[SHA256_BLOCK],
-                       const unsigned char *msg, size_t len, uint64_t bitlen) {
+KG_DIGEST_INLINE void fill_block(unsigned char block[SHA256_BLOCK],
+                                 const unsigned char *msg, size_t len,
+                                 uint64_t bitlen) {
   size_t full = len / 8;
   unsigned rem = (unsigned)(len % 8);
   uint64_t tail = (uint64_t)0x80 << (8 * rem);
@@ -151,13 +158,14 @@ static void fill_block(unsigned char block[SHA256_BLOCK],
 #endif
 
 /*
- * last_block — out = the SHA-256 that continues `from` (whose state has
+ * one_block — out = the SHA-256 that continues `from` (whose state has
  * absorbed `prior` bytes, a multiple of the block size) with msg[0..len),
  * len <= ONE_BLOCK_MAX, as its last block (FIPS 180-4 §5.1.1 padding).
  * Timing: depends on len only. Wipes its copies of the message and state.
  */
-static void last_block(const SHA256_CTX *from, const void *msg, size_t len,
-                       uint64_t prior, uint8_t out[KG_DIGEST_LEN]) {
+KG_DIGEST_INLINE void one_block(const SHA256_CTX *from, const void *msg,
+                                size_t len, uint64_t prior,
+                                uint8_t out[KG_DIGEST_LEN]) {
   unsigned char block[SHA256_BLOCK];
   SHA256_CTX c;
   /* SHA256_Transform reads and writes the chaining value h only. */
@@ -179,6 +187,12 @@ static void last_block(const SHA256_CTX *from, const void *msg, size_t len,
   store_digest(out, c.h);
   kg_ct_wipe(block, sizeof block);
   kg_ct_wipe(c.h, sizeof c.h);
+}
+
+/* last_block — one_block out of line, for HMAC and the general path. */
+static void last_block(const SHA256_CTX *from, const void *msg, size_t len,
+                       uint64_t prior, uint8_t out[KG_DIGEST_LEN]) {
+  one_block(from, msg, len, prior, out);
 }
 
 /* digest_long — the general path, for keys over ONE_BLOCK_MAX bytes. */
@@ -428,6 +442,20 @@ static int impl_from_env(kg_digest_impl *impl) {
   return -1;
 }
 
+/* digest_other — kg_digest's every other case (HMAC, a long key, the
+ * provider), out of line so that the inline one saves no registers. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline))
+#endif
+static kg_status
+digest_other(const kg_digester *d, const char *key, size_t len,
+             uint8_t out[KG_DIGEST_LEN]) {
+  if (d->impl == KG_DIGEST_EVP) {
+    return digest_evp(d, key, len, out);
+  }
+  return digest_builtin(d, key, len, out);
+}
+
 /* ---- the API ------------------------------------------------------------- */
 
 kg_status kg_digester_new_ex(const unsigned char *pepper, size_t pepper_len,
@@ -492,8 +520,11 @@ kg_status kg_digest(const kg_digester *d, const char *key, size_t len,
   if (KG_NEVER(d == NULL || out == NULL || (key == NULL && len > 0))) {
     return KG_E_ARGUMENT;
   }
-  if (d->impl == KG_DIGEST_EVP) {
-    return digest_evp(d, key, len, out);
+  /* The request path's case, plain SHA-256 of a key that fits one block,
+   * inline: no further call but the compression function's. */
+  if (d->impl == KG_DIGEST_BUILTIN && !d->keyed && len <= ONE_BLOCK_MAX) {
+    one_block(&d->plain, key, len, 0, out);
+    return KG_OK;
   }
-  return digest_builtin(d, key, len, out);
+  return digest_other(d, key, len, out);
 }
