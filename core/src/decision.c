@@ -36,10 +36,14 @@ static kg_status refused(kg_decision *out, kg_status why) {
 /*
  * decide_key — kg_decide_key, given what the extraction checked of the key
  * already (pending; checked = 0 for nothing): the order of hotpath.h.
+ * Inline in both callers: kg_decide then runs in one frame.
  */
-static kg_status decide_key(const kg_checker *c, const char *key, size_t len,
-                            int64_t now, kg_key_pending pending,
-                            kg_decision *out) {
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((always_inline))
+#endif
+static inline kg_status
+decide_key(const kg_checker *c, const char *key, size_t len, int64_t now,
+           kg_key_pending pending, kg_decision *out) {
   out->found = 0;
   /* A mistyped or truncated key is refused before any lookup: its prefix,
    * length and characters here (unless the extraction checked them
@@ -68,15 +72,16 @@ static kg_status decide_key(const kg_checker *c, const char *key, size_t len,
     return finish(out, KG_INVALID_API_KEY, KG_KEY_UNKNOWN);
   }
   out->found = 1;
-  switch (out->record.status) {
-  case KG_REC_ACTIVE:
-    break;
-  case KG_REC_DEACTIVATED:
-    return finish(out, KG_EXPIRED_API_KEY, KG_KEY_DEACTIVATED);
-  case KG_REC_EXPIRED:
-    return finish(out, KG_EXPIRED_API_KEY, KG_KEY_EXPIRED);
-  default: /* KG_REC_DELETED, or a status this build does not know */
-    return finish(out, KG_INVALID_API_KEY, KG_KEY_DELETED);
+  /* An active key first: the one case a valid decision takes. */
+  if (out->record.status != KG_REC_ACTIVE) {
+    switch (out->record.status) {
+    case KG_REC_DEACTIVATED:
+      return finish(out, KG_EXPIRED_API_KEY, KG_KEY_DEACTIVATED);
+    case KG_REC_EXPIRED:
+      return finish(out, KG_EXPIRED_API_KEY, KG_KEY_EXPIRED);
+    default: /* KG_REC_DELETED, or a status this build does not know */
+      return finish(out, KG_INVALID_API_KEY, KG_KEY_DELETED);
+    }
   }
   if (out->record.expires_at != 0 && now >= out->record.expires_at) {
     return finish(out, KG_EXPIRED_API_KEY, KG_KEY_EXPIRED);

@@ -32,6 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "crc32.h"
 #include "keygate/credential.h"
 #include "keygate/index.h"
 #include "keygate/key.h"
@@ -77,9 +78,18 @@ kg_status kg_credential_url(const kg_key_policy *p, kg_span target,
 kg_status kg_key_check_deferred(const kg_key_policy *p, const char *key,
                                 size_t len, kg_key_pending *pending);
 
-/* KG_OK, or KG_KEY_BAD_CHECKSUM; key is what kg_key_check_deferred saw. */
-kg_status kg_key_crc_ok(const kg_key_policy *p, const char *key,
-                        const kg_key_pending *pending);
+/* KG_OK, or KG_KEY_BAD_CHECKSUM; key is what kg_key_check_deferred saw.
+ * Inline: the CRC-32 of the body continued from the prefix's (the prefix
+ * was compared already), against the checksum digits' value. */
+static inline kg_status kg_key_crc_ok(const kg_key_policy *p, const char *key,
+                                      const kg_key_pending *pending) {
+  if (!pending->crc) {
+    return KG_OK;
+  }
+  uint32_t crc =
+      kg_crc32(p->prefix_crc, key + p->prefix_len, KG_KEY_RANDOM_CHARS);
+  return pending->want == crc ? KG_OK : KG_KEY_BAD_CHECKSUM;
+}
 
 /* kg_index_prefetch — request the cache lines kg_index_lookup will read
  * for this digest (both buckets, whole). Addresses depend on the presented

@@ -245,9 +245,9 @@ int kg_key_strict_quick(const kg_key_policy *p, const char *key, size_t len,
   return 1;
 }
 
-/* The bodies of kg_key_check_deferred and kg_key_crc_ok, static so that
- * kg_key_check inlines them (exported functions of a -fPIC library are
- * called through the PLT, not inlined). */
+/* The body of kg_key_check_deferred, static so that kg_key_check inlines
+ * it (exported functions of a -fPIC library are called through the PLT, not
+ * inlined); kg_key_crc_ok is inline in hotpath.h. */
 static kg_status check_deferred(const kg_key_policy *p, const char *key,
                                 size_t len, kg_key_pending *pending) {
   pending->checked = 0;
@@ -276,31 +276,15 @@ static kg_status check_deferred(const kg_key_policy *p, const char *key,
   return KG_OK;
 }
 
-static kg_status crc_ok(const kg_key_policy *p, const char *key,
-                        const kg_key_pending *pending) {
-  if (!pending->crc) {
-    return KG_OK;
-  }
-  /* The prefix was compared already: continue its CRC over the rest. */
-  uint32_t crc =
-      kg_crc32(p->prefix_crc, key + p->prefix_len, KG_KEY_RANDOM_CHARS);
-  return pending->want == crc ? KG_OK : KG_KEY_BAD_CHECKSUM;
-}
-
 kg_status kg_key_check_deferred(const kg_key_policy *p, const char *key,
                                 size_t len, kg_key_pending *pending) {
   return check_deferred(p, key, len, pending);
 }
 
-kg_status kg_key_crc_ok(const kg_key_policy *p, const char *key,
-                        const kg_key_pending *pending) {
-  return crc_ok(p, key, pending);
-}
-
 kg_status kg_key_check(const kg_key_policy *p, const char *key, size_t len) {
   kg_key_pending pending;
   kg_status s = check_deferred(p, key, len, &pending);
-  return s == KG_OK ? crc_ok(p, key, &pending) : s;
+  return s == KG_OK ? kg_key_crc_ok(p, key, &pending) : s;
 }
 
 kg_status kg_random_base62(char *out, size_t n) {
