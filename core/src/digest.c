@@ -128,15 +128,13 @@ static uint64_t load_le64(const unsigned char *p) {
  * msg + len and is shifted down), so nothing past msg is read. Branches
  * depend on len only.
  */
-KG_DIGEST_INLINE void fill_block(unsigned char block[SHA256_BLOCK],
-                                 const unsigned char *msg, size_t len,
-                                 uint64_t bitlen) {
-  size_t full = len / 8;
-  unsigned rem = (unsigned)(len % 8);
-  uint64_t tail = (uint64_t)0x80 << (8 * rem);
-  if (rem != 0) {
-    tail |= load_le64(msg + len - 8) >> (8 * (8 - rem));
-  }
+/* fill_words — fill_block's stores for a message of `full` whole words
+ * (a constant where it is inlined, so each word is a load, the tail or 0
+ * with no test) and its last word `tail` (the message's last bytes and
+ * 0x80). */
+KG_DIGEST_INLINE void fill_words(unsigned char block[SHA256_BLOCK],
+                                 const unsigned char *msg, size_t full,
+                                 uint64_t tail, uint64_t bitlen) {
   uint64_t w[8];
 #define KG_WORD(k)                                                             \
   ((k) < full ? load_le64(msg + (size_t)8 * (k)) : (k) == full ? tail : 0)
@@ -153,6 +151,38 @@ KG_DIGEST_INLINE void fill_block(unsigned char block[SHA256_BLOCK],
     _mm_storeu_si128(
         (__m128i *)(void *)(block + 16 * i),
         _mm_set_epi64x((long long)w[2 * i + 1], (long long)w[2 * i]));
+  }
+}
+
+KG_DIGEST_INLINE void fill_block(unsigned char block[SHA256_BLOCK],
+                                 const unsigned char *msg, size_t len,
+                                 uint64_t bitlen) {
+  unsigned rem = (unsigned)(len % 8);
+  uint64_t tail = (uint64_t)0x80 << (8 * rem);
+  if (rem != 0) {
+    tail |= load_le64(msg + len - 8) >> (8 * (8 - rem));
+  }
+  /* One jump on the number of whole words (len only), then straight-line
+   * loads: a chain of compares, one per word, cost more. */
+  switch (len / 8) {
+  case 1:
+    fill_words(block, msg, 1, tail, bitlen);
+    break;
+  case 2:
+    fill_words(block, msg, 2, tail, bitlen);
+    break;
+  case 3:
+    fill_words(block, msg, 3, tail, bitlen);
+    break;
+  case 4:
+    fill_words(block, msg, 4, tail, bitlen);
+    break;
+  case 5:
+    fill_words(block, msg, 5, tail, bitlen);
+    break;
+  default: /* 6: len <= ONE_BLOCK_MAX */
+    fill_words(block, msg, 6, tail, bitlen);
+    break;
   }
 }
 #endif
