@@ -167,7 +167,7 @@ KG_KEY_INLINE int strict_tail(const char *t, uint64_t *want) {
                                  _mm_set_epi16(0, 0, 0, 0, 1, 3844, 1, 0));
   uint64_t hi = (uint32_t)_mm_cvtsi128_si32(quads);
   uint64_t lo = (uint32_t)_mm_cvtsi128_si32(_mm_srli_si128(quads, 4));
-  *want = hi * (3844u * 3844u) + lo;
+  *want = hi * ((uint64_t)3844 * 3844) + lo;
   return 1;
 }
 #else
