@@ -100,7 +100,8 @@ kg_status kg_decide_key(const kg_checker *c, const char *key, size_t len,
 
 kg_status kg_decide(const kg_checker *c, const kg_field *fields, size_t n,
                     kg_span target, int64_t now, kg_decision *out) {
-  if (KG_NEVER(c == NULL || out == NULL || (fields == NULL && n > 0))) {
+  if (KG_NEVER(c == NULL || out == NULL || (fields == NULL && n > 0) ||
+               (target.ptr == NULL && target.len > 0))) {
     return KG_E_ARGUMENT;
   }
   kg_credential cred;

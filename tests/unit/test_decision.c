@@ -442,6 +442,14 @@ static int decide_null_fields_of_count_2(void) {
   return (int)kg_decide(&c, NULL, 2, none, 0, &d);
 }
 
+static int decide_null_target_of_length_3(void) {
+  kg_checker c;
+  memset(&c, 0, sizeof c);
+  kg_decision d;
+  kg_span bad = {NULL, 3};
+  return (int)kg_decide(&c, NULL, 0, bad, 0, &d);
+}
+
 static int decide_key_null_of_length_5(void) {
   kg_checker c;
   memset(&c, 0, sizeof c);
@@ -455,6 +463,8 @@ static void a_null_where_none_is_allowed_is_a_caller_bug(void **state) {
   expect_caller_bug(decide_into_null, KG_E_ARGUMENT, "kg_decide(out NULL)");
   expect_caller_bug(decide_null_fields_of_count_2, KG_E_ARGUMENT,
                     "kg_decide(fields NULL, 2)");
+  expect_caller_bug(decide_null_target_of_length_3, KG_E_ARGUMENT,
+                    "kg_decide(target NULL, 3)");
   expect_caller_bug(decide_key_null_of_length_5, KG_E_ARGUMENT,
                     "kg_decide_key(key NULL, 5)");
 }

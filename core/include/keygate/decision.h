@@ -53,8 +53,8 @@ typedef struct kg_decision {
  * kg_decide — decide one request: fields[0..n) and its request-target as
  * sent (path and query, undecoded; see kg_credential_extract), at Unix time
  * `now` (seconds). Fills *out and returns out->decision. fields may be NULL
- * when n is 0; c and out never (api.h's NULL policy: KG_E_ARGUMENT, *out
- * untouched).
+ * when n is 0, target.ptr when target.len is 0; c and out never (api.h's
+ * NULL policy: KG_E_ARGUMENT, *out untouched).
  */
 KG_API KG_NODISCARD kg_status kg_decide(const kg_checker *c,
                                         const kg_field *fields, size_t n,
