@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -149,9 +150,23 @@ int store_sqlerr(kg_store *s, int rc, const char *what, char *err,
                       "%s is not a keygate store (not an SQLite database)",
                       s->path);
   }
+  if (rc == SQLITE_READONLY_CANTINIT || rc == SQLITE_READONLY_DIRECTORY ||
+      rc == SQLITE_READONLY_CANTLOCK ||
+      (primary == SQLITE_READONLY && (sys == EACCES || sys == EPERM))) {
+    /* The file may be writable: SQLite keeps PATH-wal and PATH-shm beside
+     * it, which reading needs too, and this user cannot make them. */
+    return store_errf(err, errcap,
+                      "%s: %s: this user (uid %ld) cannot create or write the "
+                      "store's -wal and -shm files beside it, which reading "
+                      "needs too; let this user write the store's folder "
+                      "and those files, and retry",
+                      s->path, what, (long)geteuid());
+  }
   if (primary == SQLITE_READONLY) {
-    return store_errf(err, errcap, "%s: %s: the database is read-only", s->path,
-                      what);
+    return store_errf(err, errcap,
+                      "%s: %s: the database is read-only (%s); let this user "
+                      "write it, and retry",
+                      s->path, what, sqlite3_errstr(rc));
   }
   return store_errf(err, errcap, "%s: %s: %s", s->path, what,
                     s->db != NULL ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
@@ -602,8 +617,18 @@ int kg_store_open_peppered(const char *path, unsigned flags,
                  ((flags & KG_STORE_CREATE) ? SQLITE_OPEN_CREATE : 0));
   const int rc = sqlite3_open_v2(path, &s->db, oflags, NULL);
   if (rc != SQLITE_OK) {
-    store_errf(err, errcap, "cannot open %s: %s", path,
-               s->db != NULL ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+    const int sys = s->db != NULL ? sqlite3_system_errno(s->db) : 0;
+    if (sys == EACCES || sys == EPERM) {
+      store_errf(err, errcap,
+                 "cannot open %s: %s: this user (uid %ld) may not %s it; "
+                 "let this user read%s it (and search its folder), and retry",
+                 path, strerror(sys), (long)geteuid(),
+                 (flags & KG_STORE_READONLY) ? "read" : "read and write",
+                 (flags & KG_STORE_READONLY) ? "" : " and write");
+    } else {
+      store_errf(err, errcap, "cannot open %s: %s", path,
+                 s->db != NULL ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+    }
     kg_store_close(s);
     return -1;
   }
@@ -744,6 +769,9 @@ static int wal_stamp_same(const wal_stamp *a, const wal_stamp *b) {
 static int wal_holds_pages(sqlite3_file *fp, const wal_stamp *st, uint32_t have,
                            uint32_t want) {
   const uint32_t n = want - have;
+  if (st->mx_frame < st->backfill || n > st->mx_frame - st->backfill) {
+    return 0; /* fewer frames to copy than pages missing: short */
+  }
   unsigned char *seen = calloc((n + 7) / 8, 1);
   if (seen == NULL) {
     return -1;

@@ -225,4 +225,28 @@ assert_exit 0 "keys list migrates it" -- "$KEYGATE" keys list --db "$OLD"
 assert_exit 0 "then check reads it" -- "$KEYGATE" check --db "$OLD" <"$TMP/head"
 assert_contains '"decision"' "$(cat "$TMP/out")" "then check decides"
 
+# Another user's view (root only: runuser): a store it may not read, and a
+# store whose folder it may not write (SQLite's -wal and -shm live there,
+# reading needs them) — each line names the cause and the fix, not
+# SQLite's "unable to open database file" or "the database is read-only".
+if [ "$(id -u)" = 0 ] && command -v runuser >/dev/null; then
+  chmod 711 "$TMP"
+  mkdir -m 755 "$TMP/perm" "$TMP/ro"
+  "$KEYGATE" accounts create a --db "$TMP/perm/s.db" >/dev/null
+  "$KEYGATE" accounts create a --db "$TMP/ro/s.db" >/dev/null
+  chmod 000 "$TMP/perm/s.db"
+  chmod 555 "$TMP/ro"
+  chmod 666 "$TMP/ro/s.db"
+  rm -f "$TMP/ro/s.db-wal" "$TMP/ro/s.db-shm"
+  nob=$(id -u nobody)
+  fails 2 "keygate keys list: cannot open $TMP/perm/s.db: Permission denied: this user (uid $nob) may not read and write it; let this user read and write it (and search its folder), and retry" \
+    "a store another user may not read" -- runuser -u nobody -- "$KEYGATE" keys list --db "$TMP/perm/s.db"
+  fails 2 "keygate keys list: $TMP/ro/s.db: preparing a query: this user (uid $nob) cannot create or write the store's -wal and -shm files beside it, which reading needs too; let this user write the store's folder and those files, and retry" \
+    "a store in a folder another user may not write" -- runuser -u nobody -- "$KEYGATE" keys list --db "$TMP/ro/s.db"
+  chmod 755 "$TMP/ro"
+  chmod 700 "$TMP"
+else
+  echo "store_errors: not root: the other-user cases (runuser) are not run"
+fi
+
 kg_done
