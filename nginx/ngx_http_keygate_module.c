@@ -1981,7 +1981,8 @@ static ngx_int_t ngx_http_keygate_init_process(ngx_cycle_t *cycle) {
     ngx_http_keygate_poll(mcf, db);
     ngx_http_keygate_maybe_copy(mcf, db);
     ngx_http_keygate_writer_say(db);
-    if (db->writer && db->snap != NULL) {
+    if (db->writer && db->snap != NULL && db->failures == 0 && !db->refused) {
+      /* only names of a snapshot this poll confirmed current */
       ngx_http_keygate_publish_names(db);
     }
     ngx_http_keygate_slot_set(mcf, db);
@@ -2074,7 +2075,9 @@ static void ngx_http_keygate_refresh(ngx_event_t *ev) {
     ngx_http_keygate_poll(mcf, dbs[i]);
     ngx_http_keygate_maybe_copy(mcf, dbs[i]);
     ngx_http_keygate_writer_say(dbs[i]);
-    if (dbs[i]->writer && dbs[i]->snap != NULL) {
+    if (dbs[i]->writer && dbs[i]->snap != NULL && dbs[i]->failures == 0 &&
+        !dbs[i]->refused) {
+      /* only names of a snapshot this poll confirmed current */
       ngx_http_keygate_publish_names(dbs[i]);
     }
     ngx_http_keygate_slot_set(mcf, dbs[i]);

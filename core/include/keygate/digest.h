@@ -72,13 +72,14 @@ KG_API KG_NODISCARD kg_status kg_digester_new_ex(const unsigned char *pepper,
                                                  kg_digester **out);
 
 /* kg_digester_impl — the implementation d uses (KG_DIGEST_BUILTIN or
- * KG_DIGEST_EVP). */
+ * KG_DIGEST_EVP); KG_DIGEST_AUTO for NULL (no digester, no implementation). */
 KG_API kg_digest_impl kg_digester_impl(const kg_digester *d);
 
 /* kg_digester_free — free d and wipe its state. NULL is fine. */
 KG_API void kg_digester_free(kg_digester *d);
 
-/* kg_digester_is_keyed — 1 when d computes HMAC with a pepper. */
+/* kg_digester_is_keyed — 1 when d computes HMAC with a pepper; 0 for
+ * NULL. */
 KG_API int kg_digester_is_keyed(const kg_digester *d);
 
 /*

@@ -198,7 +198,8 @@ int kg_snapshot_account_at(const kg_snapshot *snap, size_t i, uint64_t *id,
  * change reaches its index. A process that publishes the names apart from
  * the index (the nginx module's writer: a names file beside the shared
  * index) publishes them there, so no reader finds a new account's key
- * before its name. fn NULL: no call. Kept for the snapshot's life.
+ * before its name. fn NULL: no call. Kept for the snapshot's life. snap
+ * NULL: nothing is done.
  */
 typedef void kg_accounts_fn(void *arg, const kg_snapshot *snap);
 void kg_snapshot_on_accounts(kg_snapshot *snap, kg_accounts_fn *fn, void *arg);
