@@ -188,6 +188,21 @@ all_answer() {
   assert_eq "$n" "$agree" "$name: $n of $n"
 }
 
+# kill_worker MASTER — SIGKILL one of MASTER's two workers and wait (at most
+# 5 s) until the master has started another; one assertion.
+kill_worker() {
+  local master=$1 worker _
+  worker=$(pgrep -P "$master" | head -n 1)
+  kill -9 "$worker"
+  for _ in $(seq 1 100); do
+    if [ "$(pgrep -P "$master" | wc -l)" -ge 2 ] && ! kill -0 "$worker" 2>/dev/null; then
+      break
+    fi
+    sleep 0.05
+  done
+  assert_eq 2 "$(pgrep -P "$master" | wc -l)" "the master restarted the worker"
+}
+
 # new_key ACCOUNT NAME — create a key; prints "ID<TAB>KEY".
 new_key() {
   "$KEYGATE" keys create --account "$1" --name "$2" --format tsv | cut -f1,2
