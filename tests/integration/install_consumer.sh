@@ -3,7 +3,8 @@
 # `cmake --install` into a fresh prefix, then the consumer in tests/install
 # is built against that prefix both ways, find_package(keygate) with
 # keygate::keygate (shared) and keygate::keygate_static, and pkg-config
-# keygate, and each build runs. Also checks the installed headers compile
+# keygate, and each build runs; the key store (libkeygate_store.a, store.h,
+# store_admin.h) both ways too, keygate::keygate_store and keygate-store. Also checks the installed headers compile
 # as C++ and that no internal header is installed. Needs KEYGATE_BUILD and
 # KEYGATE_SRC (set by ctest).
 # shellcheck source=tests/integration/lib.sh
@@ -71,6 +72,9 @@ assert_eq "$WANT_OUTPUT" "$(cat "$TMP/out")" "find_package, static: output"
 assert_not_contains "libkeygate" "$(ldd "$TMP/consumer/consumer_static")" \
   "find_package, static: no libkeygate.so needed"
 
+assert_exit 0 "find_package, store: run" -- "$TMP/consumer/consumer_store" "$TMP/cmake-store.db"
+assert_eq "store valid 200 acme" "$(cat "$TMP/out")" "find_package, store: a key made in the store decides valid"
+
 # ---- pkg-config keygate -------------------------------------------------------
 export PKG_CONFIG_PATH
 PKG_CONFIG_PATH="$(dirname "$PC")${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
@@ -100,6 +104,19 @@ assert_exit 0 "pkg-config: run" -- "$TMP/consumer_pc"
 assert_eq "$WANT_OUTPUT" "$(cat "$TMP/out")" "pkg-config: output"
 assert_contains "$LIBDIR/libkeygate.so" "$(ldd "$TMP/consumer_pc")" \
   "pkg-config: loads the installed library"
+
+# ---- pkg-config keygate-store ---------------------------------------------------
+for h in store.h store_admin.h; do
+  [ -f "$PREFIX/include/keygate/$h" ] || kg_fail "store header $h not installed"
+  KG_ASSERTS=$((KG_ASSERTS + 1))
+done
+# shellcheck disable=SC2046,SC2086 # pkg-config output and $SAN split on purpose
+assert_exit 0 "pkg-config keygate-store: compile and link" -- \
+  "$CC" $SAN $(pkg-config --cflags keygate-store) \
+  "$KEYGATE_SRC/tests/install/consumer_store.c" -o "$TMP/consumer_store_pc" \
+  $(pkg-config --libs keygate-store) -Wl,-rpath,"$LIBDIR"
+assert_exit 0 "pkg-config keygate-store: run" -- "$TMP/consumer_store_pc" "$TMP/pc-store.db"
+assert_eq "store valid 200 acme" "$(cat "$TMP/out")" "pkg-config keygate-store: output"
 
 # ---- the README's embedding example, as written ------------------------------
 sed -n '/^```c$/,/^```$/p' "$KEYGATE_SRC/README.md" | sed '1d;$d' >"$TMP/app.c"
