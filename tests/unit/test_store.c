@@ -80,6 +80,18 @@ static void make_key(fixture *f, const char *account, const char *name,
   }
 }
 
+/* checker_over — a checker of the store's strict sk_live_ keys over snap's
+ * index; returns its digester (the caller frees it after the checks). */
+static kg_digester *checker_over(const kg_snapshot *snap, kg_checker *c) {
+  kg_digester *dg = NULL;
+  assert_int_equal(kg_key_policy_init(&c->policy, KG_KEY_STRICT, "sk_live_", 8),
+                   KG_OK);
+  assert_int_equal(kg_digester_new(NULL, 0, &dg), KG_OK);
+  c->digester = dg;
+  c->index = kg_snapshot_index(snap);
+  return dg;
+}
+
 /* Load the store and decide key (len) at time now. */
 static kg_status decide(fixture *f, const char *key, size_t len, int64_t now,
                         kg_decision *d) {
@@ -88,12 +100,7 @@ static kg_status decide(fixture *f, const char *key, size_t len, int64_t now,
     fail_msg("kg_store_load: %s", f->err);
   }
   kg_checker c;
-  kg_digester *dg = NULL;
-  assert_int_equal(kg_key_policy_init(&c.policy, KG_KEY_STRICT, "sk_live_", 8),
-                   KG_OK);
-  assert_int_equal(kg_digester_new(NULL, 0, &dg), KG_OK);
-  c.digester = dg;
-  c.index = kg_snapshot_index(snap);
+  kg_digester *dg = checker_over(snap, &c);
   kg_decision tmp;
   if (d == NULL) {
     d = &tmp;
@@ -1398,12 +1405,7 @@ static void seed_makes_every_class_over_pro_accounts(void **state) {
   kg_snapshot *snap;
   assert_int_equal(kg_store_load(f->s, &snap, f->err, sizeof f->err), 0);
   kg_checker c;
-  kg_digester *dg = NULL;
-  assert_int_equal(kg_key_policy_init(&c.policy, KG_KEY_STRICT, "sk_live_", 8),
-                   KG_OK);
-  assert_int_equal(kg_digester_new(NULL, 0, &dg), KG_OK);
-  c.digester = dg;
-  c.index = kg_snapshot_index(snap);
+  kg_digester *dg = checker_over(snap, &c);
   assert_int_equal(kg_index_count(c.index), 121);
   const int64_t now = (int64_t)time(NULL);
   for (size_t i = 0; i < sd.n; i++) {
@@ -1517,12 +1519,7 @@ static void seed_rows_go_in_id_order_and_survive_a_clash(void **state) {
   kg_snapshot *snap;
   assert_int_equal(kg_store_load(f->s, &snap, f->err, sizeof f->err), 0);
   kg_checker c;
-  kg_digester *dg = NULL;
-  assert_int_equal(kg_key_policy_init(&c.policy, KG_KEY_STRICT, "sk_live_", 8),
-                   KG_OK);
-  assert_int_equal(kg_digester_new(NULL, 0, &dg), KG_OK);
-  c.digester = dg;
-  c.index = kg_snapshot_index(snap);
+  kg_digester *dg = checker_over(snap, &c);
   assert_int_equal(kg_index_count(c.index), 200);
   const int64_t now = (int64_t)time(NULL);
   for (size_t i = 0; i < sd.n; i++) {
