@@ -355,6 +355,40 @@ int kg_store_load(kg_store *s, kg_snapshot **out, char *err, size_t errcap) {
   return 0;
 }
 
+int kg_store_adopt(kg_store *s, kg_index *idx, int64_t seq, uint64_t epoch,
+                   kg_snapshot **out, char *err, size_t errcap) {
+  if (s == NULL || idx == NULL || out == NULL || seq < 0) {
+    return store_errf(err, errcap, "kg_store_adopt: bad argument");
+  }
+  *out = NULL;
+  kg_snapshot *snap = calloc(1, sizeof *snap);
+  if (snap == NULL) {
+    return store_errf(err, errcap, "out of memory");
+  }
+  if (store_exec(s, "BEGIN", err, errcap) != 0) {
+    kg_snapshot_free(snap);
+    return -1;
+  }
+  int64_t now_seq = 0;
+  uint64_t now_epoch = 0;
+  int rc = read_head(s, &now_seq, &now_epoch, err, errcap);
+  if (rc == 0) {
+    rc = load_accounts(s, snap, err, errcap);
+  }
+  store_rollback(s); /* a read: nothing to commit */
+  if (rc != 0) {
+    kg_snapshot_free(snap);
+    return -1;
+  }
+  /* The store's own sequence and epoch are kg_store_refresh's to judge
+   * (another epoch: full; below seq: backwards). */
+  snap->index = idx;
+  snap->seq = seq;
+  snap->epoch = epoch;
+  *out = snap;
+  return 0;
+}
+
 /* ---- incremental refresh ---------------------------------------------- */
 
 /* One changed key as read for kg_store_refresh. */

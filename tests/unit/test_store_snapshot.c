@@ -5,7 +5,10 @@
  * refresh then writing through the region) and the account names in id
  * order (kg_snapshot_account_count, kg_snapshot_account_at), as loaded and
  * as a refresh appends them, announced through kg_snapshot_on_accounts
- * before their keys reach the index.
+ * before their keys reach the index; kg_store_adopt (a region another
+ * process kept up to date taken over at its sequence and brought up to
+ * date: the same answers as a fresh load, also when it already holds some
+ * of the changes).
  *
  * Each test gets a fresh database in its own temporary directory.
  */
@@ -334,6 +337,176 @@ static void new_accounts_are_announced_before_their_keys(void **state) {
   kg_store_new_key_wipe(&k4);
 }
 
+/* ---- kg_store_adopt ---------------------------------------------------- */
+
+/* Every key of keys[0..n) answers in a the same as in b: found or not, and
+ * the same record. */
+static void same_answers(fixture *f, const kg_index *a, const kg_index *b,
+                         const kg_new_key *keys, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    uint8_t d[KG_DIGEST_LEN];
+    assert_int_equal(kg_digest(f->dg, keys[i].key, keys[i].key_len, d), KG_OK);
+    kg_record ra, rb;
+    memset(&ra, 0, sizeof ra);
+    memset(&rb, 0, sizeof rb);
+    const int ha = kg_index_lookup(a, d, &ra);
+    const int hb = kg_index_lookup(b, d, &rb);
+    if (ha != hb) {
+      fail_msg("key %zu: %s in the adopted index, %s in a fresh load", i,
+               ha ? "found" : "missing", hb ? "found" : "missing");
+    }
+    if (ha) {
+      assert_int_equal(ra.key_id, rb.key_id);
+      assert_int_equal(ra.account_id, rb.account_id);
+      assert_int_equal(ra.status, rb.status);
+      assert_int_equal(ra.expires_at, rb.expires_at);
+    }
+  }
+  assert_int_equal(kg_index_count(a), kg_index_count(b));
+}
+
+/* A region kept up to date to S1 by one process is adopted by another at
+ * S1, and at an older S0 (it then holds changes past its sequence: applying
+ * them again changes nothing), brought up to date by kg_store_refresh, and
+ * answers every key as a fresh load does; the names are the store's now. */
+static void adopt_brings_a_region_up_to_date_from_its_sequence(void **state) {
+  fixture *f = *state;
+  make_account(f, "acme");
+  enum { N = 40 };
+  kg_new_key k[N];
+  for (size_t i = 0; i < 16; i++) {
+    char name[16];
+    snprintf(name, sizeof name, "k%zu", i);
+    make_key(f, "acme", name, &k[i]);
+  }
+  kg_snapshot *first = load(f);
+  const int64_t s0 = kg_snapshot_seq(first);
+  const uint64_t epoch = kg_snapshot_epoch(first);
+  void *mem;
+  kg_index *view = region_copy(kg_snapshot_index(first), &mem);
+  kg_index_free(kg_snapshot_set_index(first, view));
+
+  /* the first writer applies a batch in place: S0 -> S1 */
+  kg_store_key_info info;
+  for (size_t i = 16; i < 24; i++) {
+    char name[16];
+    snprintf(name, sizeof name, "k%zu", i);
+    make_key(f, "acme", name, &k[i]);
+  }
+  for (size_t i = 0; i < 4; i++) {
+    assert_int_equal(
+        kg_store_key_delete(f->s, k[i].info.id, &info, f->err, sizeof f->err),
+        0);
+  }
+  assert_int_equal(kg_store_key_deactivate(f->s, k[4].info.id, &info, f->err,
+                                           sizeof f->err),
+                   0);
+  assert_int_equal(refresh(f, first), KG_REFRESH_APPLIED);
+  const int64_t s1 = kg_snapshot_seq(first);
+  assert_true(s1 > s0);
+
+  /* more changes the first writer never applied, and a new account */
+  make_account(f, "bolt");
+  for (size_t i = 24; i < N; i++) {
+    char name[16];
+    snprintf(name, sizeof name, "k%zu", i);
+    make_key(f, i % 2 ? "bolt" : "acme", name, &k[i]);
+  }
+  for (size_t i = 16; i < 20; i++) {
+    assert_int_equal(
+        kg_store_key_delete(f->s, k[i].info.id, &info, f->err, sizeof f->err),
+        0);
+  }
+  assert_int_equal(kg_store_key_deactivate(f->s, k[5].info.id, &info, f->err,
+                                           sizeof f->err),
+                   0);
+  kg_snapshot *fresh = load(f);
+
+  const int64_t at[2] = {s1, s0};
+  for (size_t t = 0; t < 2; t++) {
+    kg_index *other;
+    assert_int_equal(
+        kg_index_attach(mem, kg_index_region_bytes(view), &other), KG_OK);
+    kg_snapshot *adopted = NULL;
+    if (kg_store_adopt(f->s, other, at[t], epoch, &adopted, f->err,
+                       sizeof f->err) != 0) {
+      fail_msg("kg_store_adopt: %s", f->err);
+    }
+    assert_int_equal(kg_snapshot_seq(adopted), at[t]);
+    assert_int_equal(kg_snapshot_epoch(adopted), epoch);
+    assert_ptr_equal(kg_snapshot_index(adopted), other);
+    assert_int_equal(refresh(f, adopted), KG_REFRESH_APPLIED);
+    assert_int_equal(kg_snapshot_seq(adopted), kg_snapshot_seq(fresh));
+    same_answers(f, kg_snapshot_index(adopted), kg_snapshot_index(fresh), k,
+                 N);
+    assert_int_equal(kg_snapshot_account_count(adopted), 2);
+    assert_string_equal(kg_snapshot_account(adopted, k[25].info.account_id),
+                        "bolt");
+    assert_int_equal(refresh(f, adopted), KG_REFRESH_UNCHANGED);
+    kg_snapshot_free(adopted); /* frees the view, leaves the region */
+  }
+
+  kg_snapshot_free(fresh);
+  kg_snapshot_free(first);
+  free(mem);
+  for (size_t i = 0; i < N; i++) {
+    kg_store_new_key_wipe(&k[i]);
+  }
+}
+
+/* Adopted at a sequence the store never reached: backwards; under another
+ * epoch: full (kg_store_refresh's verdicts); the index untouched by both.
+ * A bad argument takes nothing: the index stays the caller's. */
+static void adopt_leaves_the_verdict_to_refresh(void **state) {
+  fixture *f = *state;
+  make_account(f, "acme");
+  kg_new_key a;
+  make_key(f, "acme", "a", &a);
+  kg_snapshot *base = load(f);
+  const int64_t seq = kg_snapshot_seq(base);
+  const uint64_t epoch = kg_snapshot_epoch(base);
+  void *mem;
+  kg_index *view = region_copy(kg_snapshot_index(base), &mem);
+
+  kg_snapshot *ahead = NULL;
+  assert_int_equal(kg_store_adopt(f->s, view, seq + 5, epoch, &ahead, f->err,
+                                  sizeof f->err),
+                   0);
+  const uint64_t gen = kg_index_generation(view);
+  assert_int_equal(refresh(f, ahead), KG_REFRESH_BACKWARDS);
+  kg_index *back = kg_snapshot_set_index(ahead, NULL);
+  assert_ptr_equal(back, view);
+  kg_snapshot_free(ahead);
+
+  kg_snapshot *other = NULL;
+  assert_int_equal(kg_store_adopt(f->s, view, seq, epoch ^ 1, &other, f->err,
+                                  sizeof f->err),
+                   0);
+  kg_store_key_info info;
+  assert_int_equal(
+      kg_store_key_delete(f->s, a.info.id, &info, f->err, sizeof f->err), 0);
+  assert_int_equal(refresh(f, other), KG_REFRESH_FULL);
+  assert_int_equal(kg_index_generation(view), gen);
+  assert_true(holds(f, view, &a));
+  assert_ptr_equal(kg_snapshot_set_index(other, NULL), view);
+  kg_snapshot_free(other);
+
+  kg_snapshot *none = (kg_snapshot *)&none;
+  assert_int_equal(
+      kg_store_adopt(f->s, view, -1, epoch, &none, f->err, sizeof f->err), -1);
+  assert_non_null(strstr(f->err, "bad argument"));
+  assert_int_equal(
+      kg_store_adopt(NULL, view, seq, epoch, &none, f->err, sizeof f->err), -1);
+  assert_int_equal(
+      kg_store_adopt(f->s, NULL, seq, epoch, &none, f->err, sizeof f->err), -1);
+  assert_true(holds(f, view, &a)); /* still the caller's, still whole */
+
+  kg_index_free(view);
+  kg_snapshot_free(base);
+  free(mem);
+  kg_store_new_key_wipe(&a);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(
@@ -345,6 +518,10 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(
           new_accounts_are_announced_before_their_keys, setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          adopt_brings_a_region_up_to_date_from_its_sequence, setup, teardown),
+      cmocka_unit_test_setup_teardown(adopt_leaves_the_verdict_to_refresh,
+                                      setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -179,6 +179,25 @@ const char *kg_snapshot_account(const kg_snapshot *snap, uint64_t account_id);
 kg_index *kg_snapshot_set_index(kg_snapshot *snap, kg_index *idx);
 
 /*
+ * kg_store_adopt — a snapshot around idx, an index that already holds this
+ * store's keys as of change sequence seq of epoch epoch (every key write up
+ * to seq; some later ones may be in it too): a shared region another
+ * process kept up to date, taken over by a process that did not load the
+ * store (the nginx module's new writer after a reload, docs/server.md).
+ * The account names are read now; kg_store_refresh then applies the keys
+ * written after seq (applying one already in idx again changes nothing),
+ * and answers KG_REFRESH_FULL when the store has another epoch. The store's
+ * marking (digest, pepper) is checked as on every read. On success *out
+ * owns idx (kg_snapshot_free frees it with kg_index_free, which leaves a
+ * region's memory alone); on failure idx stays the caller's. The caller
+ * must know that idx describes this store's file: the same history, not a
+ * copy that went another way (the module compares the file's device and
+ * inode with the ones the previous writer confirmed).
+ */
+int kg_store_adopt(kg_store *s, kg_index *idx, int64_t seq, uint64_t epoch,
+                   kg_snapshot **out, char *err, size_t errcap);
+
+/*
  * kg_snapshot_account_count, kg_snapshot_account_at — the snapshot's
  * account names, i from 0 to count-1 in increasing id order (accounts are
  * never renamed or removed, and their ids only grow, so a refresh only
