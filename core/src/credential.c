@@ -381,15 +381,22 @@ static int key_param_eq(const char *s, size_t len, size_t e) {
  * scan first picks, sixteen bytes at a time, the positions where one can,
  * and does the work there only:
  *
- *   - the prefix: s[i] is its first character raw and s[i+1] its second
- *     raw (case ignored), or s[i] or s[i+1] is '%'. Every spelling of the
- *     prefix starts at such an i: its first two characters are each raw or
- *     an escape, and an escape begins with '%'. (A one-character prefix:
- *     its character raw, or '%'.)
+ *   - the prefix: s[i] is '%', or s[i] is its first character raw (case
+ *     ignored) and s[i+1] its second raw or a '%'. Every spelling of the
+ *     prefix starts at such an i: its first character is raw or an escape,
+ *     which begins with '%', and so is its second, right after a raw first.
+ *     (A one-character prefix: its character raw, or '%'.)
  *   - a name: an '=' after a raw y or n (case ignored), the last letter of
  *     key, api_key, apikey, token and access_token; a name written with an
  *     escape has a '%', a stop already, from which the scan finds the '='
  *     that ends it.
+ *
+ * At a '%' the work starts with its escape: a valid one of a byte that
+ * neither is the prefix's first character nor can stand in a name or a
+ * second encoding ('%', a letter, '_': url_idle_escape) is passed over in
+ * a few instructions. Those are the escapes real queries hold (%2C, %2F,
+ * %20, %3A, a UTF-8 byte); every '%' of a name that spells a key-carrying
+ * one is in one of the other kinds, as is the first '%' of any spelling.
  *
  * The answer (prefix or parameter) is the one at the lower position, the
  * parameter's being its '=', as a byte-by-byte scan gives
@@ -421,8 +428,8 @@ static unsigned url_stop_at(const url_scan *u, size_t i) {
   unsigned char next = i + 1 < u->len ? (unsigned char)u->s[i + 1] : 0;
   unsigned char prev = i > 0 ? (unsigned char)(u->s[i - 1] | 0x20) : 0;
   int pair = (unsigned char)(c | u->f0) == u->p0 &&
-             (u->one || (unsigned char)(next | u->f1) == u->p1);
-  int pct = c == '%' || next == '%';
+             (u->one || (unsigned char)(next | u->f1) == u->p1 || next == '%');
+  int pct = c == '%';
   int eq = c == '=' && (prev == 'y' || prev == 'n');
   return (unsigned)(pair | pct | eq);
 }
@@ -441,14 +448,14 @@ KG_INLINE unsigned url_chunk(const url_scan *u, __m128i v, __m128i vp,
   const url_consts *c = &u->c;
   const __m128i pct = _mm_set1_epi8('%');
   __m128i a = _mm_cmpeq_epi8(_mm_or_si128(v, c->f0), c->p0);
-  __m128i b = _mm_cmpeq_epi8(_mm_or_si128(vn, c->f1), c->p1);
-  __m128i pc = _mm_or_si128(_mm_cmpeq_epi8(v, pct), _mm_cmpeq_epi8(vn, pct));
+  __m128i b = _mm_or_si128(_mm_cmpeq_epi8(_mm_or_si128(vn, c->f1), c->p1),
+                           _mm_cmpeq_epi8(vn, pct));
   __m128i lp = _mm_or_si128(vp, _mm_set1_epi8(0x20));
   __m128i yn = _mm_or_si128(_mm_cmpeq_epi8(lp, _mm_set1_epi8('y')),
                             _mm_cmpeq_epi8(lp, _mm_set1_epi8('n')));
   __m128i eq = _mm_and_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('=')), yn);
-  return (unsigned)_mm_movemask_epi8(
-      _mm_or_si128(_mm_or_si128(_mm_and_si128(a, b), pc), eq));
+  return (unsigned)_mm_movemask_epi8(_mm_or_si128(
+      _mm_or_si128(_mm_and_si128(a, b), _mm_cmpeq_epi8(v, pct)), eq));
 }
 
 /* The stop bits of the sixteen bytes at s + q (q + 16 <= len): the
@@ -537,6 +544,24 @@ KG_INLINE uint64_t url_stops(const url_scan *u, size_t at, size_t n) {
 }
 #endif
 
+/* 1 when the '%' at s[i] starts a valid escape of a byte that no rule of
+ * the scan looks for: not '%' (a second encoding), not the prefix's first
+ * character, not a letter or '_' (0x41-0x7f holds every character of the
+ * names). No spelling of the prefix starts at it, and a name holding it
+ * spells none of the key-carrying names. */
+KG_INLINE int url_idle_escape(const url_scan *u, size_t i) {
+  if (i + 2 >= u->len) {
+    return 0;
+  }
+  int hi = hex_value((unsigned char)u->s[i + 1]);
+  int lo = hex_value((unsigned char)u->s[i + 2]);
+  if ((hi | lo) < 0) {
+    return 0;
+  }
+  unsigned d = (unsigned)(hi * 16 + lo);
+  return d != '%' && d != u->p0 && d - 0x41u >= 0x3fu;
+}
+
 /* The work at one block's stops, in position order. *param is the '=' of
  * a key-carrying parameter whose name holds an escape, found at an earlier
  * stop and reported once the scan passes it, or NO_PARAM. Kept out of
@@ -552,6 +577,9 @@ static KG_NOINLINE kg_status url_block_stops(const kg_key_policy *p,
       return KG_URL_KEY_PARAM; /* no prefix before that parameter's '=' */
     }
     unsigned char c = (unsigned char)s[i];
+    if (c == '%' && url_idle_escape(u, i)) {
+      continue;
+    }
     /* A spelling of the prefix starts with '%' or its first character. */
     if ((c == '%' || (unsigned char)(c | u->f0) == u->p0) &&
         spells(s, len, i, p->prefix, p->prefix_len)) {
