@@ -108,6 +108,19 @@ typedef struct {
   ngx_uint_t names_no;  /* the published PATH-names.OWNER.N; 0: none */
   int64_t confirmed_ms; /* when the published index last matched the store */
   ngx_uint_t refused;   /* the writer refuses the store (it went back) */
+  /* What a new writer needs to adopt the published region instead of
+   * loading the store whole (a reload, a writer killed): the region
+   * lineage_no held every key write up to lineage_seq of lineage_epoch
+   * when the writer last confirmed it against the store file (device,
+   * inode) of lineage_dev/lineage_ino; 0: no region can be adopted. The
+   * writer marks `writing` (its pid) while it changes the region in place:
+   * a region whose writer left it so is never adopted. */
+  ngx_uint_t lineage_no;
+  int64_t lineage_seq;
+  uint64_t lineage_epoch;
+  dev_t lineage_dev;
+  ino_t lineage_ino;
+  ngx_pid_t writing;
 } ngx_http_keygate_shared_t;
 
 /* A file mapped by this process: a region (the shared index) or the
@@ -200,6 +213,16 @@ typedef struct {
   kg_snapshot *master_snap;
   kg_index *master_index;
   const char *took_why;        /* why this worker took the writer's role */
+  /* the published region this worker may adopt (it just took the role
+   * from a writer that left the region whole; 0: none), as the zone's
+   * lineage said then */
+  ngx_uint_t adopt_no;
+  int64_t adopt_seq;
+  uint64_t adopt_epoch;
+  dev_t adopt_dev;
+  ino_t adopt_ino;
+  struct stat poll_file; /* the store's path at this poll's start */
+  unsigned poll_file_ok : 1;
   unsigned snap_is_master : 1; /* snap is the master's snapshot */
   /* failures, logged once and then once a minute */
   ngx_uint_t failures;   /* consecutive failed polls */
@@ -658,8 +681,67 @@ static ngx_int_t ngx_http_keygate_load(ngx_http_keygate_db_t *db,
   return NGX_OK;
 }
 
+/* The master at a reload: 1 when the running server publishes a shared
+ * index of this store (the previous configuration's zone named zname says
+ * so); its new workers then take that index over instead of loading. 0 at
+ * the start, for `nginx -t`, and when nothing is published. */
+static int ngx_http_keygate_published(ngx_conf_t *cf, const ngx_str_t *zname) {
+  const ngx_cycle_t *old = cf->cycle->old_cycle;
+  if (old == NULL || ngx_is_init_cycle(old)) {
+    return 0;
+  }
+  const ngx_list_part_t *part = &old->shared_memory.part;
+  const ngx_shm_zone_t *z = part->elts;
+  for (ngx_uint_t i = 0;; i++) {
+    if (i >= part->nelts) {
+      if (part->next == NULL) {
+        return 0;
+      }
+      part = part->next;
+      z = part->elts;
+      i = 0;
+      if (part->nelts == 0) {
+        continue;
+      }
+    }
+    if (z[i].tag != &ngx_http_keygate_module ||
+        z[i].shm.name.len != zname->len ||
+        ngx_strncmp(z[i].shm.name.data, zname->data, zname->len) != 0) {
+      continue;
+    }
+    const ngx_http_keygate_db_t *odb = z[i].data;
+    if (odb == NULL || odb->sh == NULL) {
+      return 0;
+    }
+    return __atomic_load_n(&odb->sh->index_no, __ATOMIC_ACQUIRE) != 0;
+  }
+}
+
+/* Open the store at db->path read-only and read its change sequence and
+ * epoch (the store, its schema and its pepper checked; no key read) into
+ * db->seen_seq and db->seen_epoch. NGX_OK, or NGX_ERROR with err. */
+static ngx_int_t ngx_http_keygate_head(ngx_http_keygate_db_t *db, char *err,
+                                       size_t errcap) {
+  kg_store *s = NULL;
+  if (kg_store_open_peppered((const char *)db->path.data, KG_STORE_READONLY,
+                             db->pepper, &s, err, errcap) != 0) {
+    return NGX_ERROR;
+  }
+  int64_t seq = 0;
+  uint64_t epoch = 0;
+  const int rc = kg_store_head(s, &seq, &epoch, err, errcap);
+  kg_store_close(s);
+  if (rc != 0) {
+    return NGX_ERROR;
+  }
+  db->seen_seq = seq;
+  db->seen_epoch = epoch;
+  return NGX_OK;
+}
+
 /* keygate_db PATH — name the store; the first mention of a path loads it
- * (master, configuration time), so a bad path fails `nginx -t`. */
+ * (master, configuration time), so a bad path fails `nginx -t`; a reload
+ * of a server that publishes its index only opens and checks it. */
 static char *ngx_http_keygate_db(ngx_conf_t *cf, ngx_command_t *cmd,
                                  void *conf) {
   ngx_http_keygate_loc_conf_t *lcf = conf;
@@ -705,21 +787,6 @@ static char *ngx_http_keygate_db(ngx_conf_t *cf, ngx_command_t *cmd,
   cln->handler = ngx_http_keygate_db_cleanup;
   cln->data = db;
 
-  char err[KG_STORE_ERR_MAX];
-  if (ngx_http_keygate_load(db, NULL, &db->snap, err, sizeof err) != NGX_OK) {
-    char fix[NGX_MAX_PATH + 96];
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "keygate_db \"%V\": cannot load the key store: %s%s",
-                       &db->path, err,
-                       ngx_http_keygate_store_fix(kg_store_last_error_kind(),
-                                                  &db->path, fix, sizeof fix));
-    return NGX_CONF_ERROR;
-  }
-  db->snap_is_master = 1;
-  db->fresh_ms = ngx_http_keygate_now_ms();
-  db->seen_seq = kg_snapshot_seq(db->snap);
-  db->seen_epoch = kg_snapshot_epoch(db->snap);
-
   /* One zone per store path, named after it, so a reload finds the
    * sequence the previous workers served. */
   ngx_str_t zname;
@@ -730,6 +797,38 @@ static char *ngx_http_keygate_db(ngx_conf_t *cf, ngx_command_t *cmd,
   }
   ngx_memcpy(ngx_cpymem(zname.data, "keygate:", sizeof("keygate:") - 1),
              db->path.data, db->path.len);
+
+  if (ngx_process == NGX_PROCESS_SIGNALLER) {
+    /* `nginx -s reload`: that process only reads the pid file's path */
+    goto zone;
+  }
+  char err[KG_STORE_ERR_MAX];
+  ngx_int_t rc;
+  if (ngx_http_keygate_published(cf, &zname)) {
+    /* A reload of a server that publishes this store's index: its workers
+     * take that index over (docs/server.md), so the store is only opened
+     * and checked here, not loaded whole beside the running workers. */
+    rc = ngx_http_keygate_head(db, err, sizeof err);
+  } else {
+    rc = ngx_http_keygate_load(db, NULL, &db->snap, err, sizeof err);
+    db->snap_is_master = 1;
+    if (rc == NGX_OK) {
+      db->seen_seq = kg_snapshot_seq(db->snap);
+      db->seen_epoch = kg_snapshot_epoch(db->snap);
+    }
+  }
+  if (rc != NGX_OK) {
+    char fix[NGX_MAX_PATH + 96];
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "keygate_db \"%V\": cannot load the key store: %s%s",
+                       &db->path, err,
+                       ngx_http_keygate_store_fix(kg_store_last_error_kind(),
+                                                  &db->path, fix, sizeof fix));
+    return NGX_CONF_ERROR;
+  }
+  db->fresh_ms = ngx_http_keygate_now_ms();
+
+zone:
   db->zone = ngx_shared_memory_add(
       cf, &zname,
       8 * ngx_pagesize +
@@ -1282,12 +1381,16 @@ static ngx_pid_t ngx_http_keygate_elect(ngx_http_keygate_main_conf_t *mcf,
   const ngx_pid_t w = sh->writer;
   mine = w == ngx_pid;
   const char *why = NULL;
+  const int gone = w != 0 && kill(w, 0) != 0 && errno == ESRCH;
   if (!mine && sh->writer_generation <= db->generation) {
     if (w == 0) {
       why = "none, or it left";
     } else if (sh->writer_generation < db->generation) {
-      why = "a worker of an older configuration";
-    } else if (kill(w, 0) != 0 && errno == ESRCH) {
+      /* one that is changing the region right now finishes first (a
+       * moment: one refresh), so its region can be adopted */
+      why = sh->writing == w && !gone ? NULL
+                                      : "a worker of an older configuration";
+    } else if (gone) {
       why = "gone: killed or crashed";
     } else if (now - sh->beat_ms >
                (int64_t)(NGX_HTTP_KEYGATE_WRITER_BEATS * mcf->refresh)) {
@@ -1296,6 +1399,21 @@ static ngx_pid_t ngx_http_keygate_elect(ngx_http_keygate_main_conf_t *mcf,
   }
   if (why != NULL) {
     db->took_why = why;
+    /* Adopt the published region when its writer left it whole (not in
+     * the middle of a change) after confirming it; a region left
+     * mid-change is never adopted, by this worker or a later one. */
+    db->adopt_no = 0;
+    if (sh->writing != 0) {
+      sh->lineage_no = 0;
+      sh->writing = 0;
+    } else if (sh->index_no != 0 && sh->lineage_no == sh->index_no &&
+               !sh->refused) {
+      db->adopt_no = sh->index_no;
+      db->adopt_seq = sh->lineage_seq;
+      db->adopt_epoch = sh->lineage_epoch;
+      db->adopt_dev = sh->lineage_dev;
+      db->adopt_ino = sh->lineage_ino;
+    }
     sh->writer = ngx_pid;
     sh->writer_generation = db->generation;
     sh->beat_ms = now;
@@ -1315,6 +1433,121 @@ static ngx_pid_t ngx_http_keygate_elect(ngx_http_keygate_main_conf_t *mcf,
     ngx_http_keygate_drop_writer(db);
   }
   return -1;
+}
+
+/*
+ * A new writer takes the published region over instead of loading the
+ * store whole (a reload's new workers, a writer killed or stuck): the
+ * region its predecessor confirmed at change sequence adopt_seq against
+ * the same store file, mapped writable, whole (an even generation), put in
+ * a snapshot with the store's account names (kg_store_adopt); the poll
+ * then brings it up to date by sequence (keys applied twice change
+ * nothing). 1 when adopted: db->snap, db->store and the region are set;
+ * 0 when not, with the reason at notice (the caller loads the store whole,
+ * as before).
+ */
+static int ngx_http_keygate_adopt(ngx_http_keygate_db_t *db) {
+  const ngx_uint_t no = db->adopt_no;
+  db->adopt_no = 0;
+  if (no == 0 || db->sh == NULL) {
+    return 0;
+  }
+  char err[KG_STORE_ERR_MAX];
+  char name[NGX_MAX_PATH];
+  const char *why = NULL;
+  kg_store *store = NULL;
+  ngx_http_keygate_map_t m = {NULL, 0};
+  kg_index *view = NULL;
+  kg_snapshot *snap = NULL;
+  struct stat sb;
+  int moved = 0;
+  if (kg_store_open_peppered((const char *)db->path.data, KG_STORE_READONLY,
+                             db->pepper, &store, err, sizeof err) != 0) {
+    return 0; /* the load that follows fails the same way, and says so */
+  }
+  /* the file opened is the one the path names (checked after the stat),
+   * and the one the region was confirmed against */
+  if (stat((const char *)db->path.data, &sb) != 0 ||
+      sb.st_dev != db->adopt_dev || sb.st_ino != db->adopt_ino ||
+      kg_store_check_file(store, &moved, err, sizeof err) != 0 || moved) {
+    why = "the store is not the file it was confirmed against";
+  } else if (ngx_http_keygate_file(db, "index", no, 0, name, sizeof name) !=
+                 0 ||
+             ngx_http_keygate_map_file(name, 1, &m) != NGX_OK) {
+    why = "it cannot be mapped";
+  } else if (kg_index_attach(m.addr, m.len, &view) != KG_OK ||
+             (kg_index_generation(view) & 1) != 0) {
+    why = "it is not whole";
+  } else if (kg_store_adopt(store, view, db->adopt_seq, db->adopt_epoch, &snap,
+                            err, sizeof err) != 0) {
+    why = err;
+  }
+  if (why != NULL) {
+    ngx_log_error(NGX_LOG_NOTICE, db->log, 0,
+                  "keygate: not taking over the shared index of \"%V\" (%s); "
+                  "loading the store whole",
+                  &db->path, why);
+    kg_index_free(view);
+    ngx_http_keygate_unmap(&m);
+    kg_store_close(store);
+    return 0;
+  }
+  if (db->snap != NULL) { /* the master's: left as it is (see db_cleanup) */
+    if (db->snap_is_master && db->master_snap == NULL) {
+      db->master_snap = db->snap;
+    } else {
+      kg_snapshot_free(db->snap);
+    }
+  }
+  kg_store_close(db->store);
+  db->snap = snap;
+  db->snap_is_master = 0;
+  db->store = store;
+  db->opened = 1;
+  db->wview = view;
+  db->wmap = m;
+  db->wno = no;
+  db->names_snap = NULL;
+  db->fresh_ms = __atomic_load_n(&db->sh->confirmed_ms, __ATOMIC_ACQUIRE);
+  ngx_log_error(NGX_LOG_NOTICE, db->log, 0,
+                "keygate: adopted the shared index of \"%V\" (%uz keys, "
+                "change sequence %L): bringing it up to date by sequence, "
+                "no full load",
+                &db->path, kg_index_count(view), (long long)db->adopt_seq);
+  return 1;
+}
+
+/* The writer around a change of its published region in place: on, mark
+ * it (0 when this worker is no longer the writer: change nothing); off,
+ * clear the mark and, when the poll confirmed the snapshot against the
+ * store (confirmed), record the region's lineage for a later writer to
+ * adopt: its sequence, epoch and the store file the poll began with. */
+static int ngx_http_keygate_writing(ngx_http_keygate_db_t *db, int on,
+                                    int confirmed) {
+  ngx_slab_pool_t *shpool = (ngx_slab_pool_t *)db->zone->shm.addr;
+  ngx_http_keygate_shared_t *sh = db->sh;
+  int ok = 1;
+  ngx_shmtx_lock(&shpool->mutex);
+  if (on) {
+    ok = sh->writer == ngx_pid;
+    if (ok) {
+      sh->writing = ngx_pid;
+    }
+  } else {
+    if (sh->writing == ngx_pid) {
+      sh->writing = 0;
+    }
+    if (confirmed && db->poll_file_ok && sh->writer == ngx_pid &&
+        sh->index_no == db->wno) {
+      sh->lineage_no = db->wno;
+      sh->lineage_seq = kg_snapshot_seq(db->snap);
+      sh->lineage_epoch = kg_snapshot_epoch(db->snap);
+      sh->lineage_dev = db->poll_file.st_dev;
+      sh->lineage_ino = db->poll_file.st_ino;
+    }
+  }
+  ngx_shmtx_unlock(&shpool->mutex);
+  return ok;
 }
 
 /* A reader's poll: no store connection; map the published index (requests
@@ -1847,7 +2080,8 @@ static void ngx_http_keygate_poll(ngx_http_keygate_main_conf_t *mcf,
     /* one "answering 503" line per worker and episode, whatever its role */
     db->stale_said = db->reader_stale;
     db->reader_stale = 0;
-    if (db->snap == NULL) {
+    const int adopted = ngx_http_keygate_adopt(db);
+    if (db->snap == NULL || adopted) {
       db->opened = 1;
       db->fresh_ms = __atomic_load_n(&db->sh->confirmed_ms, __ATOMIC_ACQUIRE);
       ngx_http_keygate_set_stale_at(mcf, db);
@@ -1857,11 +2091,15 @@ static void ngx_http_keygate_poll(ngx_http_keygate_main_conf_t *mcf,
                     "keygate: this worker now writes the shared index of "
                     "\"%V\" in place of pid %P (%s)%s",
                     &db->path, from, db->took_why,
-                    db->snap == NULL ? "; loading the store whole"
-                                     : "; from its own snapshot, brought up "
-                                       "to date by sequence");
+                    adopted            ? "; adopting its published index"
+                    : db->snap == NULL ? "; loading the store whole"
+                                       : "; from its own snapshot, brought up "
+                                         "to date by sequence");
     }
   }
+  /* the file the path names as this poll begins: what a confirmed
+   * region's lineage records (ngx_http_keygate_writing) */
+  db->poll_file_ok = stat((const char *)db->path.data, &db->poll_file) == 0;
   if (db->store == NULL) {
     if (ngx_http_keygate_foreign_wal(mcf, db)) {
       return;
@@ -1927,8 +2165,21 @@ static void ngx_http_keygate_poll(ngx_http_keygate_main_conf_t *mcf,
    * index (which the refresh writes in place): no reader leaves
    * $keygate_account empty for a key it finds. */
   kg_snapshot_on_accounts(db->snap, ngx_http_keygate_names_hook, db);
-  if (kg_store_refresh(db->store, db->snap, &result, &rows, err, sizeof err) !=
-      0) {
+  /* a change of the published region in place is marked in the zone: a
+   * writer that takes over never adopts a region left mid-change */
+  const int on_region = ngx_http_keygate_on_region(db);
+  if (on_region && !ngx_http_keygate_writing(db, 1, 0)) {
+    return; /* no longer the writer: the next poll reads */
+  }
+  const int rc = kg_store_refresh(db->store, db->snap, &result, &rows, err,
+                                  sizeof err);
+  if (on_region) {
+    (void)ngx_http_keygate_writing(
+        db, 0,
+        rc == 0 && (result == KG_REFRESH_UNCHANGED ||
+                    result == KG_REFRESH_APPLIED));
+  }
+  if (rc != 0) {
     ngx_http_keygate_failed(mcf, db, err, kg_store_last_error_kind());
     return;
   }

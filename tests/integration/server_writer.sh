@@ -7,7 +7,8 @@
 #      from them; the master removes them when it stops, and a new one
 #      those a master that no longer runs left;
 #   2. the writer killed -9 under a stream of requests: another worker
-#      takes its place within a bound, a key revoked before never answers
+#      takes its place within a bound, adopting the published region (it
+#      was killed between two changes: no full load), a key revoked before never answers
 #      200 again (watched by a second stream through the whole takeover),
 #      a key revoked and a key created meanwhile are served as the store
 #      says on every worker, the valid key streamed is never refused 401;
@@ -27,9 +28,10 @@ IFS=$'\t' read -r ID1 K1 < <(new_key acme one)
 IFS=$'\t' read -r _ K2 < <(new_key acme two)
 IFS=$'\t' read -r ID3 K3 < <(new_key acme three)
 
-# writer — the pid of the worker that published the shared index last.
+# writer — the pid of the worker that published or adopted the shared index
+# last.
 writer() {
-  grep 'keygate: published the shared index' "$LOG" | tail -n 1 |
+  grep -E 'keygate: (published|adopted) the shared index' "$LOG" | tail -n 1 |
     sed -n 's/^.*\] \([0-9]*\)#.*$/\1/p'
 }
 
@@ -94,7 +96,8 @@ took_ms=$((($(date +%s%N) - killed_at) / 1000000))
 assert_eq 1 "$(($(printf '%s' "$new" | wc -c) > 0))" "another worker writes after the kill -9"
 assert_eq 1 "$((took_ms < 5000))" "... within 5 s (took ${took_ms} ms)"
 assert_eq 1 \
-  "$(grep -c "now writes the shared index of \".*keys.db\" in place of pid $old (gone: killed or crashed)" "$LOG")" "the takeover is logged with the old writer's pid and why"
+  "$(grep -c "now writes the shared index of \".*keys.db\" in place of pid $old (gone: killed or crashed); adopting its published index" "$LOG")" "the takeover is logged with the old writer's pid and why, and adopts the region (killed between two changes)"
+assert_eq 0 "$(grep -c "not taking over the shared index\|keygate: loaded \"" "$LOG" || true)" "... with no full load"
 wait_for_answer "K3, revoked while the writer was gone" "$K3" "401 invalid_api_key" 4
 wait_for_answer "K4, created while the writer was gone" "$K4" "200 " 4
 all_answer "K3 refused by every worker" "$K3" 20 "401 invalid_api_key"
