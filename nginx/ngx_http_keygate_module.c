@@ -212,7 +212,7 @@ typedef struct {
    * page fork shares with the master; freed with the cycle. */
   kg_snapshot *master_snap;
   kg_index *master_index;
-  const char *took_why;        /* why this worker took the writer's role */
+  const char *took_why; /* why this worker took the writer's role */
   /* the published region this worker may adopt (it just took the role
    * from a writer that left the region whole; 0: none), as the zone's
    * lineage said then */
@@ -2171,13 +2171,12 @@ static void ngx_http_keygate_poll(ngx_http_keygate_main_conf_t *mcf,
   if (on_region && !ngx_http_keygate_writing(db, 1, 0)) {
     return; /* no longer the writer: the next poll reads */
   }
-  const int rc = kg_store_refresh(db->store, db->snap, &result, &rows, err,
-                                  sizeof err);
+  const int rc =
+      kg_store_refresh(db->store, db->snap, &result, &rows, err, sizeof err);
   if (on_region) {
-    (void)ngx_http_keygate_writing(
-        db, 0,
-        rc == 0 && (result == KG_REFRESH_UNCHANGED ||
-                    result == KG_REFRESH_APPLIED));
+    (void)ngx_http_keygate_writing(db, 0,
+                                   rc == 0 && (result == KG_REFRESH_UNCHANGED ||
+                                               result == KG_REFRESH_APPLIED));
   }
   if (rc != 0) {
     ngx_http_keygate_failed(mcf, db, err, kg_store_last_error_kind());
