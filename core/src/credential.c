@@ -393,10 +393,13 @@ static int key_param_eq(const char *s, size_t len, size_t e) {
  *
  * At a '%' the work starts with its escape: a valid one of a byte that
  * neither is the prefix's first character nor can stand in a name or a
- * second encoding ('%', a letter, '_': url_idle_escape) is passed over in
+ * second encoding ('%', a letter, '_': url_stop_idle) is passed over in
  * a few instructions. Those are the escapes real queries hold (%2C, %2F,
  * %20, %3A, a UTF-8 byte); every '%' of a name that spells a key-carrying
  * one is in one of the other kinds, as is the first '%' of any spelling.
+ * The prefix's first character raw before an escape of a byte other than
+ * its second character (the 's' of "sources%2C") is passed over the same
+ * way.
  *
  * The answer (prefix or parameter) is the one at the lower position, the
  * parameter's being its '=', as a byte-by-byte scan gives
@@ -544,60 +547,88 @@ KG_INLINE uint64_t url_stops(const url_scan *u, size_t at, size_t n) {
 }
 #endif
 
-/* 1 when the '%' at s[i] starts a valid escape of a byte that no rule of
- * the scan looks for: not '%' (a second encoding), not the prefix's first
- * character, not a letter or '_' (0x41-0x7f holds every character of the
- * names). No spelling of the prefix starts at it, and a name holding it
- * spells none of the key-carrying names. */
-KG_INLINE int url_idle_escape(const url_scan *u, size_t i) {
-  if (i + 2 >= u->len) {
-    return 0;
+/* The byte the escape at s[i] stands for (a '%' and two hex digits inside
+ * the span), or -1 when none starts there. */
+KG_INLINE int url_escape_at(const url_scan *u, size_t i) {
+  if (i + 2 >= u->len || u->s[i] != '%') {
+    return -1;
   }
   int hi = hex_value((unsigned char)u->s[i + 1]);
   int lo = hex_value((unsigned char)u->s[i + 2]);
-  if ((hi | lo) < 0) {
-    return 0;
-  }
-  unsigned d = (unsigned)(hi * 16 + lo);
-  return d != '%' && d != u->p0 && d - 0x41u >= 0x3fu;
+  return (hi | lo) < 0 ? -1 : hi * 16 + lo;
 }
 
-/* The work at one block's stops, in position order. *param is the '=' of
- * a key-carrying parameter whose name holds an escape, found at an earlier
- * stop and reported once the scan passes it, or NO_PARAM. Kept out of
- * line: most blocks of most targets have no stop. */
-static KG_NOINLINE kg_status url_block_stops(const kg_key_policy *p,
-                                             const url_scan *u, size_t block,
-                                             uint64_t bits, size_t *param) {
+/*
+ * 1 when the stop at s[i] needs no work, from its escape alone:
+ *  - a '%' whose escape is valid and stands for a byte that no rule looks
+ *    for: not '%' (a second encoding), not the prefix's first character,
+ *    not a letter or '_' (0x41-0x7f holds every character of the names).
+ *    No spelling of the prefix starts at it, and a name holding it spells
+ *    none of the key-carrying names;
+ *  - the prefix's first character raw before an escape that stands for
+ *    neither its second character (case ignored) nor '%'.
+ */
+KG_INLINE int url_stop_idle(const url_scan *u, size_t i) {
+  unsigned char c = (unsigned char)u->s[i];
+  if (c == '%') {
+    int d = url_escape_at(u, i);
+    return d >= 0 && d != '%' && d != u->p0 && (unsigned)d - 0x41u >= 0x3fu;
+  }
+  if (c == '=' || u->one) {
+    return 0;
+  }
+  int d = url_escape_at(u, i + 1);
+  return d >= 0 && d != '%' && kg_lower((unsigned char)d) != u->p1;
+}
+
+/* The work at one stop: the prefix spelled from it, or a key-carrying
+ * parameter's '=' at it or (from a '%' that may be in a name) after it.
+ * *param is the '=' of a key-carrying parameter whose name holds an
+ * escape, found at an earlier stop and reported once the scan passes it,
+ * or NO_PARAM. Out of line: most spans have no stop that needs it. */
+static KG_NOINLINE kg_status url_stop(const kg_key_policy *p,
+                                      const url_scan *u, size_t i,
+                                      size_t *param) {
   const char *s = u->s;
   size_t len = u->len;
+  unsigned char c = (unsigned char)s[i];
+  /* A spelling of the prefix starts with '%' or its first character. */
+  if ((c == '%' || (unsigned char)(c | u->f0) == u->p0) &&
+      spells(s, len, i, p->prefix, p->prefix_len)) {
+    return KG_URL_KEY_PREFIX;
+  }
+  if (c == '=') {
+    if (key_param_eq(s, len, i)) {
+      return KG_URL_KEY_PARAM;
+    }
+  } else if (c == '%' && *param == NO_PARAM) {
+    /* An escape, maybe in a name: the '=' that would end it. */
+    size_t e = i + 1;
+    while (e < len && e - i <= NAME_SPELLING_MAX && s[e] != '=' &&
+           !is_url_end((unsigned char)s[e])) {
+      e++;
+    }
+    if (e < len && s[e] == '=' && key_param_eq(s, len, e)) {
+      *param = e;
+    }
+  }
+  return KG_OK;
+}
+
+/* The work at one block's stops, in position order (bit k: position
+ * block + k). Inline: a stop that needs no work costs no call. */
+KG_INLINE kg_status url_block_stops(const kg_key_policy *p, const url_scan *u,
+                                    size_t block, uint64_t bits,
+                                    size_t *param) {
   for (; bits != 0; bits &= bits - 1) {
     size_t i = block + (size_t)__builtin_ctzll(bits);
     if (i > *param) {
       return KG_URL_KEY_PARAM; /* no prefix before that parameter's '=' */
     }
-    unsigned char c = (unsigned char)s[i];
-    if (c == '%' && url_idle_escape(u, i)) {
-      continue;
-    }
-    /* A spelling of the prefix starts with '%' or its first character. */
-    if ((c == '%' || (unsigned char)(c | u->f0) == u->p0) &&
-        spells(s, len, i, p->prefix, p->prefix_len)) {
-      return KG_URL_KEY_PREFIX;
-    }
-    if (c == '=') {
-      if (key_param_eq(s, len, i)) {
-        return KG_URL_KEY_PARAM;
-      }
-    } else if (c == '%' && *param == NO_PARAM) {
-      /* An escape, maybe in a name: the '=' that would end it. */
-      size_t e = i + 1;
-      while (e < len && e - i <= NAME_SPELLING_MAX && s[e] != '=' &&
-             !is_url_end((unsigned char)s[e])) {
-        e++;
-      }
-      if (e < len && s[e] == '=' && key_param_eq(s, len, e)) {
-        *param = e;
+    if (!url_stop_idle(u, i)) {
+      kg_status r = url_stop(p, u, i, param);
+      if (r != KG_OK) {
+        return r;
       }
     }
   }
@@ -633,6 +664,35 @@ static KG_NOINLINE kg_status url_scan_stops(const kg_key_policy *p,
   return r != KG_OK ? r : param != NO_PARAM ? KG_URL_KEY_PARAM : KG_OK;
 }
 
+#ifdef KG_HAVE_SSE2
+/* A span longer than 64 bytes, sixteen bytes at a time: the first chunk,
+ * then every chunk with both neighbours inside the span by three loads and
+ * one movemask, a call only where a chunk has a stop; the rest as the 16
+ * bytes that end the span, without the positions already seen. */
+static KG_NOINLINE kg_status url_scan_long(const kg_key_policy *p,
+                                           const url_scan *u) {
+  size_t len = u->len;
+  size_t param = NO_PARAM;
+  kg_status r;
+  uint64_t bits = url_chunk_at(u, 0);
+  if (bits != 0 && (r = url_block_stops(p, u, 0, bits, &param)) != KG_OK) {
+    return r;
+  }
+  size_t q = 16;
+  for (; q + 16 < len; q += 16) {
+    bits = url_chunk_in(u, q);
+    if (bits != 0 && (r = url_block_stops(p, u, q, bits, &param)) != KG_OK) {
+      return r;
+    }
+  }
+  /* 1 <= len - q <= 16 here: that many of the last 16 bytes are new */
+  bits = url_chunk_at(u, len - 16) >> (16 - (len - q));
+  if (bits != 0 && (r = url_block_stops(p, u, q, bits, &param)) != KG_OK) {
+    return r;
+  }
+  return param != NO_PARAM ? KG_URL_KEY_PARAM : KG_OK;
+}
+#else
 /* A span longer than 64 bytes: sixty-four bytes at a time; the rest as the
  * 64 that end it, without the positions already seen. */
 static KG_NOINLINE kg_status url_scan_long(const kg_key_policy *p,
@@ -657,6 +717,7 @@ static KG_NOINLINE kg_status url_scan_long(const kg_key_policy *p,
   }
   return param != NO_PARAM ? KG_URL_KEY_PARAM : KG_OK;
 }
+#endif
 
 /* kg_target_scan on one span, the policy's part of u set. Inlined: the
  * common span (a target or Host of up to 64 bytes without a stop) is one
