@@ -2600,11 +2600,23 @@ static const kg_index *ngx_http_keygate_index_now(ngx_http_keygate_db_t *db) {
  * kg_index_lookup_stable's protocol around the whole decision — an even
  * generation before, the same one after (an acquire fence between): the
  * decision was made on a table between two whole changes, else it is made
- * again. 0, or -1 when no try saw a whole table (a writer that died in the
- * middle of a change leaves the generation odd): decide nothing, 503. On
- * an index that is not a region the generation is 0: one try. */
+ * again. 0, or -1 when no try saw a whole table: decide nothing, 503. On
+ * an index that is not a region the generation is 0: one try.
+ *
+ * An odd generation that outlasts the spins is a writer off its CPU in the
+ * middle of a change: preempted, or its store into the file's page waiting
+ * on a page fault (the first write to a clean page of a file mapping goes
+ * through the file system, which can wait for its journal). The reader
+ * then sleeps 50 us at a time (the writer may share its CPU) and looks again,
+ * for at most NGX_HTTP_KEYGATE_WAIT_MS: a short stall of this worker instead of
+ * 503s. A generation still odd after that is a writer that died or hangs
+ * mid-change: 503, and later requests that find the same odd generation
+ * answer 503 at once, until it moves or another index is published. */
 #define NGX_HTTP_KEYGATE_TRIES 8
 #define NGX_HTTP_KEYGATE_SPINS 4096
+#define NGX_HTTP_KEYGATE_WAIT_MS 200
+static const kg_index *ngx_http_keygate_stuck_index;
+static uint64_t ngx_http_keygate_stuck_gen;
 static int ngx_http_keygate_decide(const kg_checker *c, const kg_field *fields,
                                    size_t n, kg_span target, int64_t now,
                                    kg_decision *d) {
@@ -2615,7 +2627,22 @@ static int ngx_http_keygate_decide(const kg_checker *c, const kg_field *fields,
       g = kg_index_generation(c->index);
     }
     if ((g & 1u) != 0) {
-      break;
+      if (c->index == ngx_http_keygate_stuck_index &&
+          g == ngx_http_keygate_stuck_gen) {
+        break; /* waited for this one already */
+      }
+      const int64_t until =
+          ngx_http_keygate_now_ms() + NGX_HTTP_KEYGATE_WAIT_MS;
+      while ((g & 1u) != 0 && ngx_http_keygate_now_ms() < until) {
+        const struct timespec nap = {0, 50000}; /* gives the CPU up */
+        (void)nanosleep(&nap, NULL);
+        g = kg_index_generation(c->index);
+      }
+      if ((g & 1u) != 0) {
+        ngx_http_keygate_stuck_index = c->index;
+        ngx_http_keygate_stuck_gen = g;
+        break;
+      }
     }
     (void)kg_decide(c, fields, n, target, now, d);
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
