@@ -4,7 +4,7 @@
  *
  *   keygate serve [--db PATH] [--listen 127.0.0.1:8080] [--workers N|auto]
  *                 [--module FILE] [--nginx FILE] [--log-dir DIR]
- *                 [--refresh 1s] [--max-staleness 10s]
+ *                 [--refresh 500ms] [--max-staleness 10s]
  *                 [--pepper-file FILE]
  *                 [--upstream HOST:PORT] [--print-config [--prefix DIR]]
  *
@@ -110,7 +110,7 @@ static void usage(FILE *f) {
              "[--workers N|auto]\n"
              "                     [--module FILE] [--nginx FILE] "
              "[--log-dir DIR]\n"
-             "                     [--refresh 1s] [--max-staleness 10s]\n"
+             "                     [--refresh 500ms] [--max-staleness 10s]\n"
              "                     [--pepper-file FILE]\n"
              "                     [--upstream HOST:PORT] "
              "[--print-config [--prefix DIR]]\n"
@@ -276,7 +276,7 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
   }
   /* The module's bounds (keygate_refresh, keygate_max_staleness), said here
    * by the flags' names rather than by nginx about a file of its own. */
-  const long refresh = nginx_ms(o->refresh, 1000);
+  const long refresh = nginx_ms(o->refresh, 500);
   const long staleness = nginx_ms(o->max_staleness, 10000);
   /* (--print-config renders any time: nginx -t then judges it) */
   if (!o->print_config && refresh < 100) {
@@ -617,7 +617,7 @@ static void fill_values(const serve_opts *o, conf_values *v, const char *module,
   v->prefix = prefix;
   v->log_dir = log_dir;
   v->workers = o->workers;
-  v->refresh = o->refresh != NULL ? o->refresh : "1s";
+  v->refresh = o->refresh != NULL ? o->refresh : "500ms";
   v->max_staleness = o->max_staleness != NULL ? o->max_staleness : "10s";
 }
 

@@ -451,7 +451,7 @@ static void *ngx_http_keygate_create_main_conf(ngx_conf_t *cf) {
 
 static char *ngx_http_keygate_init_main_conf(ngx_conf_t *cf, void *conf) {
   ngx_http_keygate_main_conf_t *mcf = conf;
-  ngx_conf_init_msec_value(mcf->refresh, 1000);
+  ngx_conf_init_msec_value(mcf->refresh, 500);
   if (mcf->refresh < 100) {
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "keygate_refresh must be at least 100ms");
