@@ -33,33 +33,59 @@ static kg_status refused(kg_decision *out, kg_status why) {
   return finish(out, KG_INVALID_API_KEY, why);
 }
 
+/* The URL's scan when kg_decide leaves it to decide_key (below). */
+typedef struct url_later {
+  kg_span target;
+  const kg_field *fields;
+  size_t n;
+  const kg_url_hosts *hosts;
+} url_later;
+
 /*
  * decide_key — kg_decide_key, given what the extraction checked of the key
- * already (pending; checked = 0 for nothing): the order of hotpath.h.
- * Inline in both callers: kg_decide then runs in one frame.
+ * already (*pending; checked = 0 for nothing): the order of hotpath.h.
+ * Inline in both callers: kg_decide then runs in one frame. url, when not
+ * NULL, is the URL's scan still to do (a key there outranks every outcome
+ * of the key's own): right after the digest starts, so that it runs while
+ * the digest's rounds do; only with a key the extraction checked whole
+ * (pending->checked), so nothing is refused before it. *pending is the
+ * caller's, used in place: a copy would load its 16 bytes in one, before
+ * the extraction's separate stores of them have drained (no store
+ * forwarding).
  */
 #if defined(__GNUC__) || defined(__clang__)
 __attribute__((always_inline))
 #endif
 static inline kg_status
 decide_key(const kg_checker *c, const char *key, size_t len, int64_t now,
-           kg_key_pending pending, kg_decision *out) {
+           kg_key_pending *pending, const url_later *url, kg_decision *out) {
   out->found = 0;
   /* A mistyped or truncated key is refused before any lookup: its prefix,
    * length and characters here (unless the extraction checked them
    * already), its checksum below, before the lookup. */
-  if (!pending.checked) {
-    kg_status fmt = kg_key_check_deferred(&c->policy, key, len, &pending);
+  if (!pending->checked) {
+    kg_status fmt = kg_key_check_deferred(&c->policy, key, len, pending);
     if (fmt != KG_OK) {
       return refused(out, fmt);
     }
   }
   uint8_t digest[KG_DIGEST_LEN];
-  if (kg_digest(c->digester, key, len, digest) != KG_OK) {
+  kg_status dg = kg_digest(c->digester, key, len, digest);
+  if (dg == KG_OK) {
+    kg_index_prefetch(c->index, digest);
+  }
+  if (url != NULL) {
+    kg_status u = kg_credential_url(&c->policy, url->target, url->fields,
+                                    url->n, url->hosts);
+    if (u != KG_OK) {
+      kg_ct_wipe(digest, sizeof digest);
+      return in_url(out, u);
+    }
+  }
+  if (dg != KG_OK) {
     return refused(out, KG_E_CRYPTO);
   }
-  kg_index_prefetch(c->index, digest);
-  kg_status fmt = kg_key_crc_ok(&c->policy, key, &pending);
+  kg_status fmt = kg_key_crc_ok(&c->policy, key, pending);
   if (fmt != KG_OK) {
     kg_ct_wipe(digest, sizeof digest);
     return refused(out, fmt);
@@ -95,7 +121,7 @@ kg_status kg_decide_key(const kg_checker *c, const char *key, size_t len,
     return KG_E_ARGUMENT;
   }
   kg_key_pending none = {0, 0, 0};
-  return decide_key(c, key, len, now, none, out);
+  return decide_key(c, key, len, now, &none, NULL, out);
 }
 
 kg_status kg_decide(const kg_checker *c, const kg_field *fields, size_t n,
@@ -108,13 +134,18 @@ kg_status kg_decide(const kg_checker *c, const kg_field *fields, size_t n,
   kg_url_hosts hosts;
   kg_key_pending pending = {0, 0, 0};
   kg_credential_fields(&c->policy, fields, n, &cred, &hosts, &pending);
-  /* SPEC §1.3 precedence: a key in the URL first. (Scanning it here or
-   * while the digest runs measured the same: the work is bound by
-   * instructions, not by the digest's latency; here a refused request
-   * costs no digest.) */
-  kg_status u = kg_credential_url(&c->policy, target, fields, n, &hosts);
-  if (u != KG_OK) {
-    return in_url(out, u);
+  /* SPEC §1.3 precedence: a key in the URL first. A well-formed key's
+   * request with a target of up to 64 bytes has it scanned while the
+   * digest runs (decide_key; the scan's few hundred instructions then fill
+   * the digest's idle slots); a longer target first (its scan would
+   * compete with the digest's rounds), as every other request, which then
+   * costs no digest when refused for it. */
+  int defer = cred.outcome == KG_OK && pending.checked && target.len <= 64;
+  if (!defer) {
+    kg_status u = kg_credential_url(&c->policy, target, fields, n, &hosts);
+    if (u != KG_OK) {
+      return in_url(out, u);
+    }
   }
   /* Copied as two words: extract stored them as two words, and one 16-byte
    * load of both would wait for the stores to drain (no store
@@ -128,7 +159,9 @@ kg_status kg_decide(const kg_checker *c, const kg_field *fields, size_t n,
   out->key.len = key_len;
   out->sources = cred.sources;
   if (cred.outcome == KG_OK) {
-    return decide_key(c, key_ptr, key_len, now, pending, out);
+    const url_later later = {target, fields, n, &hosts};
+    return decide_key(c, key_ptr, key_len, now, &pending,
+                      defer ? &later : NULL, out);
   }
   out->found = 0;
   memset(&out->record, 0, sizeof out->record);
