@@ -382,24 +382,28 @@ static int key_param_eq(const char *s, size_t len, size_t e) {
  * and does the work there only:
  *
  *   - the prefix: s[i] is '%', or s[i] is its first character raw (case
- *     ignored) and s[i+1] its second raw or a '%'. Every spelling of the
- *     prefix starts at such an i: its first character is raw or an escape,
- *     which begins with '%', and so is its second, right after a raw first.
- *     (A one-character prefix: its character raw, or '%'.)
- *   - a name: an '=' after a raw y or n (case ignored), the last letter of
- *     key, api_key, apikey, token and access_token; a name written with an
- *     escape has a '%', a stop already, from which the scan finds the '='
- *     that ends it.
+ *     ignored) and s[i+1] its second raw. Every spelling of the prefix
+ *     starts at such an i or one byte before a '%': its first character
+ *     is raw or an escape, which begins with '%', and so is its second,
+ *     right after a raw first (the work at a '%' looks one byte back). (A
+ *     one-character prefix: its character raw, or '%'.)
+ *   - a name: a raw y or n (case ignored) before an '=': the last letter of
+ *     key, api_key, apikey, token and access_token; the stop is the letter,
+ *     the work is at the '=' after it. A name written with an escape has a
+ *     '%', a stop already, from which the scan finds the '=' that ends it.
+ *
+ * Each lane needs its own byte and the next one only (two loads a chunk),
+ * and the letters are folded with 0x20 whatever the prefix's first
+ * character: for one that is no letter a few other bytes stop too (a
+ * control byte 0x20 below it), which the work at the stop passes over.
  *
  * At a '%' the work starts with its escape: a valid one of a byte that
- * neither is the prefix's first character nor can stand in a name or a
- * second encoding ('%', a letter, '_': url_stop_idle) is passed over in
- * a few instructions. Those are the escapes real queries hold (%2C, %2F,
- * %20, %3A, a UTF-8 byte); every '%' of a name that spells a key-carrying
- * one is in one of the other kinds, as is the first '%' of any spelling.
- * The prefix's first character raw before an escape of a byte other than
- * its second character (the 's' of "sources%2C") is passed over the same
- * way.
+ * neither is the prefix's first or second character nor can stand in a
+ * name or a second encoding ('%', a letter, '_': url_stop_idle) is passed
+ * over in a few instructions. Those are the escapes real queries hold
+ * (%2C, %2F, %20, %3A, a UTF-8 byte); every '%' of a name that spells a
+ * key-carrying one is in one of the other kinds, as is the first '%' of
+ * any spelling and the '%' of an escaped second character.
  *
  * The answer (prefix or parameter) is the one at the lower position, the
  * parameter's being its '=', as a byte-by-byte scan gives
@@ -407,7 +411,7 @@ static int key_param_eq(const char *s, size_t len, size_t e) {
  */
 #ifdef KG_HAVE_SSE2
 typedef struct url_consts {
-  __m128i f0, p0, f1, p1;
+  __m128i p0, f1, p1; /* p0 | 0x20 (letters folded), f1, p1 */
 } url_consts;
 #endif
 
@@ -429,11 +433,11 @@ typedef struct url_scan {
 static unsigned url_stop_at(const url_scan *u, size_t i) {
   unsigned char c = (unsigned char)u->s[i];
   unsigned char next = i + 1 < u->len ? (unsigned char)u->s[i + 1] : 0;
-  unsigned char prev = i > 0 ? (unsigned char)(u->s[i - 1] | 0x20) : 0;
+  unsigned char lc = (unsigned char)(c | 0x20);
   int pair = (unsigned char)(c | u->f0) == u->p0 &&
-             (u->one || (unsigned char)(next | u->f1) == u->p1 || next == '%');
+             (u->one || (unsigned char)(next | u->f1) == u->p1);
   int pct = c == '%';
-  int eq = c == '=' && (prev == 'y' || prev == 'n');
+  int eq = next == '=' && (lc == 'y' || lc == 'n');
   return (unsigned)(pair | pct | eq);
 }
 #endif
@@ -441,47 +445,41 @@ static unsigned url_stop_at(const url_scan *u, size_t i) {
 #ifdef KG_HAVE_SSE2
 /*
  * url_chunk — the stop bits of the sixteen bytes v = s[q..q+16), given
- * the same bytes one position back (vp = s[q-1..q+15), 0 before the span)
- * and one forward (vn = s[q+1..q+17), 0 past it): each lane is decided by
- * its own byte and its neighbours' in the same lane, so the classes are
- * joined in the vector and read out with one movemask.
+ * the same bytes one position forward (vn = s[q+1..q+17), 0 past the
+ * span): each lane is decided by its own byte and the next one's in the
+ * same lane, so the classes are joined in the vector and read out with
+ * one movemask.
  */
-KG_INLINE unsigned url_chunk(const url_scan *u, __m128i v, __m128i vp,
-                             __m128i vn) {
+KG_INLINE unsigned url_chunk(const url_scan *u, __m128i v, __m128i vn) {
   const url_consts *c = &u->c;
-  const __m128i pct = _mm_set1_epi8('%');
-  __m128i a = _mm_cmpeq_epi8(_mm_or_si128(v, c->f0), c->p0);
-  __m128i b = _mm_or_si128(_mm_cmpeq_epi8(_mm_or_si128(vn, c->f1), c->p1),
-                           _mm_cmpeq_epi8(vn, pct));
-  __m128i lp = _mm_or_si128(vp, _mm_set1_epi8(0x20));
-  __m128i yn = _mm_or_si128(_mm_cmpeq_epi8(lp, _mm_set1_epi8('y')),
-                            _mm_cmpeq_epi8(lp, _mm_set1_epi8('n')));
-  __m128i eq = _mm_and_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('=')), yn);
-  return (unsigned)_mm_movemask_epi8(_mm_or_si128(
-      _mm_or_si128(_mm_and_si128(a, b), _mm_cmpeq_epi8(v, pct)), eq));
+  __m128i lv = _mm_or_si128(v, _mm_set1_epi8(0x20));
+  __m128i a = _mm_cmpeq_epi8(lv, c->p0);
+  __m128i b = _mm_cmpeq_epi8(_mm_or_si128(vn, c->f1), c->p1);
+  __m128i yn = _mm_or_si128(_mm_cmpeq_epi8(lv, _mm_set1_epi8('y')),
+                            _mm_cmpeq_epi8(lv, _mm_set1_epi8('n')));
+  __m128i eq = _mm_and_si128(_mm_cmpeq_epi8(vn, _mm_set1_epi8('=')), yn);
+  __m128i pc = _mm_cmpeq_epi8(v, _mm_set1_epi8('%'));
+  return (unsigned)_mm_movemask_epi8(
+      _mm_or_si128(_mm_or_si128(_mm_and_si128(a, b), pc), eq));
 }
 
-/* The stop bits of the sixteen bytes at s + q (q + 16 <= len): the
- * neighbours from loads one byte off where they are inside the span, else
- * the run shifted by a byte (a zero coming in). */
+/* The stop bits of the sixteen bytes at s + q (q + 16 <= len): the next
+ * bytes from a load one byte on where they are inside the span, else the
+ * run shifted by a byte (a zero coming in). */
 KG_INLINE unsigned url_chunk_at(const url_scan *u, size_t q) {
   const char *s = u->s;
   __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + q));
-  __m128i vp = q > 0
-                   ? _mm_loadu_si128((const __m128i *)(const void *)(s + q - 1))
-                   : _mm_slli_si128(v, 1);
   __m128i vn = q + 16 < u->len
                    ? _mm_loadu_si128((const __m128i *)(const void *)(s + q + 1))
                    : _mm_srli_si128(v, 1);
-  return url_chunk(u, v, vp, vn);
+  return url_chunk(u, v, vn);
 }
 
-/* url_chunk_at for a chunk with both neighbours inside the span (q > 0,
- * q + 16 < len): three loads, no shift. */
+/* url_chunk_at for a chunk whose next byte is inside the span (q + 16 <
+ * len): two loads, no shift. */
 KG_INLINE unsigned url_chunk_in(const url_scan *u, size_t q) {
   const char *s = u->s + q;
   return url_chunk(u, _mm_loadu_si128((const __m128i *)(const void *)s),
-                   _mm_loadu_si128((const __m128i *)(const void *)(s - 1)),
                    _mm_loadu_si128((const __m128i *)(const void *)(s + 1)));
 }
 
@@ -521,14 +519,14 @@ static __m128i load_short(const char *s, size_t n) {
 KG_INLINE uint64_t url_stops(const url_scan *u, size_t at, size_t n) {
   if (n < 16) {
     __m128i v = load_short(u->s + at, n);
-    return url_chunk(u, v, _mm_slli_si128(v, 1), _mm_srli_si128(v, 1));
+    return url_chunk(u, v, _mm_srli_si128(v, 1));
   }
   uint64_t bits = 0;
   size_t k = 0;
   for (; k + 16 <= n; k += 16) {
     size_t q = at + k;
-    bits |= (uint64_t)(q > 0 && q + 16 < u->len ? url_chunk_in(u, q)
-                                                : url_chunk_at(u, q))
+    bits |= (uint64_t)(q + 16 < u->len ? url_chunk_in(u, q)
+                                       : url_chunk_at(u, q))
             << k;
   }
   if (k < n) {
@@ -559,30 +557,22 @@ KG_INLINE int url_escape_at(const url_scan *u, size_t i) {
 }
 
 /*
- * 1 when the stop at s[i] needs no work, from its escape alone:
- *  - a '%' whose escape is valid and stands for a byte that no rule looks
- *    for: not '%' (a second encoding), not the prefix's first character,
- *    not a letter or '_' (0x41-0x7f holds every character of the names).
- *    No spelling of the prefix starts at it, and a name holding it spells
- *    none of the key-carrying names;
- *  - the prefix's first character raw before an escape that stands for
- *    neither its second character (case ignored) nor '%'.
+ * 1 when the stop at s[i] needs no work: a '%' whose escape is valid and
+ * stands for a byte that no rule looks for: not '%' (a second encoding),
+ * not the prefix's first or second character, not a letter or '_'
+ * (0x41-0x7f holds every character of the names). No spelling of the
+ * prefix starts at it or holds it as its second character, and a name
+ * holding it spells none of the key-carrying names.
  */
 KG_INLINE int url_stop_idle(const url_scan *u, size_t i) {
-  unsigned char c = (unsigned char)u->s[i];
-  if (c == '%') {
-    int d = url_escape_at(u, i);
-    return d >= 0 && d != '%' && d != u->p0 && (unsigned)d - 0x41u >= 0x3fu;
-  }
-  if (c == '=' || u->one) {
-    return 0;
-  }
-  int d = url_escape_at(u, i + 1);
-  return d >= 0 && d != '%' && kg_lower((unsigned char)d) != u->p1;
+  int d = url_escape_at(u, i);
+  return d >= 0 && d != '%' && d != u->p0 && d != u->p1 &&
+         (unsigned)d - 0x41u >= 0x3fu;
 }
 
-/* The work at one stop: the prefix spelled from it, or a key-carrying
- * parameter's '=' at it or (from a '%' that may be in a name) after it.
+/* The work at one stop: the prefix spelled from it (or, at a '%', from
+ * the raw first character before it), or a key-carrying parameter's '='
+ * after it (next to a y or n; from a '%' that may be in a name, further).
  * *param is the '=' of a key-carrying parameter whose name holds an
  * escape, found at an earlier stop and reported once the scan passes it,
  * or NO_PARAM. Out of line: most spans have no stop that needs it. */
@@ -592,16 +582,24 @@ static KG_NOINLINE kg_status url_stop(const kg_key_policy *p,
   const char *s = u->s;
   size_t len = u->len;
   unsigned char c = (unsigned char)s[i];
+  /* The first character raw, the second an escape: no stop of its own. */
+  if (c == '%' && !u->one && i > 0 &&
+      (unsigned char)((unsigned char)s[i - 1] | u->f0) == u->p0 &&
+      spells(s, len, i - 1, p->prefix, p->prefix_len)) {
+    return KG_URL_KEY_PREFIX;
+  }
   /* A spelling of the prefix starts with '%' or its first character. */
   if ((c == '%' || (unsigned char)(c | u->f0) == u->p0) &&
       spells(s, len, i, p->prefix, p->prefix_len)) {
     return KG_URL_KEY_PREFIX;
   }
-  if (c == '=') {
-    if (key_param_eq(s, len, i)) {
+  unsigned char lc = (unsigned char)(c | 0x20);
+  if (c != '%') {
+    if ((lc == 'y' || lc == 'n') && i + 1 < len && s[i + 1] == '=' &&
+        key_param_eq(s, len, i + 1)) {
       return KG_URL_KEY_PARAM;
     }
-  } else if (c == '%' && *param == NO_PARAM) {
+  } else if (*param == NO_PARAM) {
     /* An escape, maybe in a name: the '=' that would end it. */
     size_t e = i + 1;
     while (e < len && e - i <= NAME_SPELLING_MAX && s[e] != '=' &&
@@ -625,7 +623,7 @@ KG_INLINE kg_status url_block_stops(const kg_key_policy *p, const url_scan *u,
     if (i > *param) {
       return KG_URL_KEY_PARAM; /* no prefix before that parameter's '=' */
     }
-    if (!url_stop_idle(u, i)) {
+    if ((unsigned char)u->s[i] != '%' || !url_stop_idle(u, i)) {
       kg_status r = url_stop(p, u, i, param);
       if (r != KG_OK) {
         return r;
@@ -648,8 +646,7 @@ static void url_scan_init(url_scan *u, const kg_key_policy *p) {
   /* A one-character prefix has no second character to match: f1 = p1 =
    * 0xff matches every byte. */
   const uint32_t every = 0x01010101u; /* a byte times this: in all four */
-  u->c.f0 = _mm_set1_epi32((int)(every * u->f0));
-  u->c.p0 = _mm_set1_epi32((int)(every * u->p0));
+  u->c.p0 = _mm_set1_epi32((int)(every * (u->p0 | 0x20u)));
   u->c.f1 = _mm_set1_epi32((int)(every * (u->one ? 0xffu : u->f1)));
   u->c.p1 = _mm_set1_epi32((int)(every * (u->one ? 0xffu : u->p1)));
 #endif
