@@ -525,9 +525,9 @@ KG_INLINE uint64_t url_stops(const url_scan *u, size_t at, size_t n) {
   size_t k = 0;
   for (; k + 16 <= n; k += 16) {
     size_t q = at + k;
-    bits |= (uint64_t)(q + 16 < u->len ? url_chunk_in(u, q)
-                                       : url_chunk_at(u, q))
-            << k;
+    bits |=
+        (uint64_t)(q + 16 < u->len ? url_chunk_in(u, q) : url_chunk_at(u, q))
+        << k;
   }
   if (k < n) {
     bits |= (uint64_t)url_chunk_at(u, at + n - 16) << (n - 16);
@@ -576,9 +576,8 @@ KG_INLINE int url_stop_idle(const url_scan *u, size_t i) {
  * *param is the '=' of a key-carrying parameter whose name holds an
  * escape, found at an earlier stop and reported once the scan passes it,
  * or NO_PARAM. Out of line: most spans have no stop that needs it. */
-static KG_NOINLINE kg_status url_stop(const kg_key_policy *p,
-                                      const url_scan *u, size_t i,
-                                      size_t *param) {
+static KG_NOINLINE kg_status url_stop(const kg_key_policy *p, const url_scan *u,
+                                      size_t i, size_t *param) {
   const char *s = u->s;
   size_t len = u->len;
   unsigned char c = (unsigned char)s[i];

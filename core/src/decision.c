@@ -160,8 +160,8 @@ kg_status kg_decide(const kg_checker *c, const kg_field *fields, size_t n,
   out->sources = cred.sources;
   if (cred.outcome == KG_OK) {
     const url_later later = {target, fields, n, &hosts};
-    return decide_key(c, key_ptr, key_len, now, &pending,
-                      defer ? &later : NULL, out);
+    return decide_key(c, key_ptr, key_len, now, &pending, defer ? &later : NULL,
+                      out);
   }
   out->found = 0;
   memset(&out->record, 0, sizeof out->record);
