@@ -83,10 +83,11 @@ int kg_is_token68(const char *s, size_t len) {
  * check68 is not NULL (*check68 = 1: the token still has to pass it). The
  * decision's path first tries the strict key format on the token, which
  * implies token68 (kg_key_strict_quick), and scans it once instead of
- * twice.
+ * twice. Always inline: in kg_credential_fields the token's span then
+ * stays in registers, no call.
  */
-static kg_status auth_token(kg_span value, kg_span *token, int *check68);
-static kg_status xkey_token(kg_span value, kg_span *token, int *check68);
+KG_INLINE kg_status auth_token(kg_span value, kg_span *token, int *check68);
+KG_INLINE kg_status xkey_token(kg_span value, kg_span *token, int *check68);
 
 /* The two parsers whole, without the NULL policy's test, for
  * kg_credential_fields (spans of the caller's fields); out of line, as the
@@ -113,7 +114,7 @@ kg_status kg_parse_x_api_key(kg_span value, kg_span *token) {
   return parse_xkey(value, token);
 }
 
-static kg_status auth_token(kg_span value, kg_span *token, int *check68) {
+KG_INLINE kg_status auth_token(kg_span value, kg_span *token, int *check68) {
   kg_span v = trim_ows(value);
   token->ptr = v.ptr;
   token->len = 0;
@@ -167,7 +168,7 @@ static kg_status auth_token(kg_span value, kg_span *token, int *check68) {
   return is_token68(token->ptr, token->len) ? KG_OK : KG_KEY_MALFORMED;
 }
 
-static kg_status xkey_token(kg_span value, kg_span *token, int *check68) {
+KG_INLINE kg_status xkey_token(kg_span value, kg_span *token, int *check68) {
   kg_span v = trim_ows(value);
   *token = v;
   if (v.len == 0) {
