@@ -56,6 +56,7 @@
 #include <stdio.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -81,6 +82,16 @@ typedef struct {
   ngx_uint_t generation;
   int64_t serves_until_ms;
 } ngx_http_keygate_slot_t;
+
+/* Which file a path named: device, inode and birth time (statx; 0 where
+ * the file system keeps none), so an inode number reused by a new file is
+ * another file. */
+typedef struct {
+  dev_t dev;
+  ino_t ino;
+  int64_t btime_sec;
+  uint32_t btime_nsec;
+} ngx_http_keygate_file_id_t;
 
 /* What every worker of this server shares about one store (in a shared
  * memory zone, under its slab pool's mutex): the newest change sequence any
@@ -118,9 +129,12 @@ typedef struct {
   ngx_uint_t lineage_no;
   int64_t lineage_seq;
   uint64_t lineage_epoch;
-  dev_t lineage_dev;
-  ino_t lineage_ino;
+  ngx_http_keygate_file_id_t lineage_file;
   ngx_pid_t writing;
+  /* PATH-wal of a file the path no longer names, while it holds frames
+   * (0: none): every writer refuses to read the store until it is gone,
+   * also one that took the role after the replacement was seen */
+  ino_t foreign_wal;
 } ngx_http_keygate_shared_t;
 
 /* A file mapped by this process: a region (the shared index) or the
@@ -219,9 +233,8 @@ typedef struct {
   ngx_uint_t adopt_no;
   int64_t adopt_seq;
   uint64_t adopt_epoch;
-  dev_t adopt_dev;
-  ino_t adopt_ino;
-  struct stat poll_file; /* the store's path at this poll's start */
+  ngx_http_keygate_file_id_t adopt_file;
+  ngx_http_keygate_file_id_t poll_file; /* the store's path as a poll began */
   unsigned poll_file_ok : 1;
   unsigned snap_is_master : 1; /* snap is the master's snapshot */
   /* failures, logged once and then once a minute */
@@ -277,6 +290,7 @@ typedef struct {
   ngx_str_t account;
   char request_id[KG_REQUEST_ID_LEN + 1]; /* "" until made */
   char key_id_text[KG_KEY_ID_STR_LEN];    /* "" until made */
+  int64_t busy_since_ms; /* the first try that found the table mid-change */
 } ngx_http_keygate_ctx_t;
 
 static ngx_int_t ngx_http_keygate_add_variables(ngx_conf_t *cf);
@@ -992,6 +1006,19 @@ ngx_http_keygate_next_poll(const ngx_http_keygate_main_conf_t *mcf);
  * new file: it never writes a region another process wrote.
  */
 
+/* An odd generation a request waited out in vain (a writer that died or
+ * hangs mid-change): later requests that find the same one on the same
+ * view answer 503 at once (ngx_http_keygate_access_handler). Forgotten
+ * whenever this process maps or adopts another region, so a view
+ * allocated at a freed one's address is never taken for it. */
+static const kg_index *ngx_http_keygate_stuck_index;
+static uint64_t ngx_http_keygate_stuck_gen;
+
+static void ngx_http_keygate_forget_stuck(void) {
+  ngx_http_keygate_stuck_index = NULL;
+  ngx_http_keygate_stuck_gen = 0;
+}
+
 static void ngx_http_keygate_unmap(ngx_http_keygate_map_t *m) {
   if (m->addr != NULL) {
     (void)munmap(m->addr, m->len);
@@ -1112,6 +1139,7 @@ static void ngx_http_keygate_map_index(ngx_http_keygate_db_t *db,
     ngx_http_keygate_unmap(&m);
     return;
   }
+  ngx_http_keygate_forget_stuck();
   kg_index_free(db->rview);
   ngx_http_keygate_unmap(&db->rmap);
   db->rview = view;
@@ -1387,9 +1415,14 @@ static ngx_pid_t ngx_http_keygate_elect(ngx_http_keygate_main_conf_t *mcf,
       why = "none, or it left";
     } else if (sh->writer_generation < db->generation) {
       /* one that is changing the region right now finishes first (a
-       * moment: one refresh), so its region can be adopted */
-      why = sh->writing == w && !gone ? NULL
-                                      : "a worker of an older configuration";
+       * moment: one refresh), so its region can be adopted; unless it has
+       * been silent for three keygate_refresh (stuck in the change: taken
+       * from, its region never adopted) */
+      why = sh->writing == w && !gone &&
+                    now - sh->beat_ms <=
+                        (int64_t)(NGX_HTTP_KEYGATE_WRITER_BEATS * mcf->refresh)
+                ? NULL
+                : "a worker of an older configuration";
     } else if (gone) {
       why = "gone: killed or crashed";
     } else if (now - sh->beat_ms >
@@ -1411,8 +1444,7 @@ static ngx_pid_t ngx_http_keygate_elect(ngx_http_keygate_main_conf_t *mcf,
       db->adopt_no = sh->index_no;
       db->adopt_seq = sh->lineage_seq;
       db->adopt_epoch = sh->lineage_epoch;
-      db->adopt_dev = sh->lineage_dev;
-      db->adopt_ino = sh->lineage_ino;
+      db->adopt_file = sh->lineage_file;
     }
     sh->writer = ngx_pid;
     sh->writer_generation = db->generation;
@@ -1433,6 +1465,42 @@ static ngx_pid_t ngx_http_keygate_elect(ngx_http_keygate_main_conf_t *mcf,
     ngx_http_keygate_drop_writer(db);
   }
   return -1;
+}
+
+/* The identity of the file db's path names now (0), or -1. */
+static int ngx_http_keygate_file_id(const ngx_http_keygate_db_t *db,
+                                    ngx_http_keygate_file_id_t *id) {
+  struct statx sx;
+  ngx_memzero(id, sizeof(*id));
+  if (statx(AT_FDCWD, (const char *)db->path.data, 0, STATX_INO | STATX_BTIME,
+            &sx) != 0) {
+    return -1;
+  }
+  id->dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
+  id->ino = sx.stx_ino;
+  if (sx.stx_mask & STATX_BTIME) {
+    id->btime_sec = sx.stx_btime.tv_sec;
+    id->btime_nsec = sx.stx_btime.tv_nsec;
+  }
+  return 0;
+}
+
+static int ngx_http_keygate_same_file(const ngx_http_keygate_file_id_t *a,
+                                      const ngx_http_keygate_file_id_t *b) {
+  return a->dev == b->dev && a->ino == b->ino && a->btime_sec == b->btime_sec &&
+         a->btime_nsec == b->btime_nsec;
+}
+
+static ino_t ngx_http_keygate_wal_with_frames(ngx_http_keygate_db_t *db);
+
+/* 1 while the zone names a foreign PATH-wal (the -wal of a file the path
+ * no longer names, seen by this or an earlier writer) that is still there
+ * with frames. */
+static int ngx_http_keygate_foreign_wal_left(ngx_http_keygate_db_t *db) {
+  const ino_t w = db->sh != NULL
+                      ? __atomic_load_n(&db->sh->foreign_wal, __ATOMIC_ACQUIRE)
+                      : 0;
+  return w != 0 && ngx_http_keygate_wal_with_frames(db) == w;
 }
 
 /*
@@ -1459,7 +1527,7 @@ static int ngx_http_keygate_adopt(ngx_http_keygate_db_t *db) {
   ngx_http_keygate_map_t m = {NULL, 0};
   kg_index *view = NULL;
   kg_snapshot *snap = NULL;
-  struct stat sb;
+  ngx_http_keygate_file_id_t id;
   int moved = 0;
   if (kg_store_open_peppered((const char *)db->path.data, KG_STORE_READONLY,
                              db->pepper, &store, err, sizeof err) != 0) {
@@ -1467,9 +1535,12 @@ static int ngx_http_keygate_adopt(ngx_http_keygate_db_t *db) {
   }
   /* the file opened is the one the path names (checked after the stat),
    * and the one the region was confirmed against */
-  if (stat((const char *)db->path.data, &sb) != 0 ||
-      sb.st_dev != db->adopt_dev || sb.st_ino != db->adopt_ino ||
-      kg_store_check_file(store, &moved, err, sizeof err) != 0 || moved) {
+  if (ngx_http_keygate_foreign_wal_left(db)) {
+    why = "the store was replaced beside a -wal of the file it replaced";
+  } else if (ngx_http_keygate_file_id(db, &id) != 0 ||
+             !ngx_http_keygate_same_file(&id, &db->adopt_file) ||
+             kg_store_check_file(store, &moved, err, sizeof err) != 0 ||
+             moved) {
     why = "the store is not the file it was confirmed against";
   } else if (ngx_http_keygate_file(db, "index", no, 0, name, sizeof name) !=
                  0 ||
@@ -1484,8 +1555,7 @@ static int ngx_http_keygate_adopt(ngx_http_keygate_db_t *db) {
   }
   if (why != NULL) {
     ngx_log_error(NGX_LOG_NOTICE, db->log, 0,
-                  "keygate: not taking over the shared index of \"%V\" (%s); "
-                  "loading the store whole",
+                  "keygate: not taking over the shared index of \"%V\": %s",
                   &db->path, why);
     kg_index_free(view);
     ngx_http_keygate_unmap(&m);
@@ -1509,6 +1579,11 @@ static int ngx_http_keygate_adopt(ngx_http_keygate_db_t *db) {
   db->wno = no;
   db->names_snap = NULL;
   db->fresh_ms = __atomic_load_n(&db->sh->confirmed_ms, __ATOMIC_ACQUIRE);
+  ngx_http_keygate_forget_stuck();
+  /* the names read now, before this poll's refresh puts keys of accounts
+   * made since the recorded sequence into the region (the refresh's hook
+   * does not see them as new: kg_store_adopt read them already) */
+  ngx_http_keygate_publish_names(db);
   ngx_log_error(NGX_LOG_NOTICE, db->log, 0,
                 "keygate: adopted the shared index of \"%V\" (%uz keys, "
                 "change sequence %L): bringing it up to date by sequence, "
@@ -1542,8 +1617,7 @@ static int ngx_http_keygate_writing(ngx_http_keygate_db_t *db, int on,
       sh->lineage_no = db->wno;
       sh->lineage_seq = kg_snapshot_seq(db->snap);
       sh->lineage_epoch = kg_snapshot_epoch(db->snap);
-      sh->lineage_dev = db->poll_file.st_dev;
-      sh->lineage_ino = db->poll_file.st_ino;
+      sh->lineage_file = db->poll_file;
     }
   }
   ngx_shmtx_unlock(&shpool->mutex);
@@ -1832,16 +1906,35 @@ static ino_t ngx_http_keygate_wal_with_frames(ngx_http_keygate_db_t *db) {
   return sb.st_ino;
 }
 
+/* Put `now` in the zone's foreign_wal when it holds `was` (0 for any). */
+static void ngx_http_keygate_share_foreign_wal(ngx_http_keygate_db_t *db,
+                                               ino_t was, ino_t now) {
+  if (db->sh == NULL) {
+    return;
+  }
+  ngx_slab_pool_t *shpool = (ngx_slab_pool_t *)db->zone->shm.addr;
+  ngx_shmtx_lock(&shpool->mutex);
+  if (was == 0 || db->sh->foreign_wal == was) {
+    __atomic_store_n(&db->sh->foreign_wal, now, __ATOMIC_RELEASE);
+  }
+  ngx_shmtx_unlock(&shpool->mutex);
+}
+
 /* After a replacement: PATH-wal, when it still holds frames, belongs to
  * the file that was replaced, and SQLite would read them over the new file
  * (deleted keys could come back). Refuse until it is gone. 1 when loading
  * must wait. */
 static int ngx_http_keygate_foreign_wal(ngx_http_keygate_main_conf_t *mcf,
                                         ngx_http_keygate_db_t *db) {
+  if (db->foreign_wal == 0 && db->sh != NULL) {
+    /* seen by an earlier writer (this worker took the role since) */
+    db->foreign_wal = __atomic_load_n(&db->sh->foreign_wal, __ATOMIC_ACQUIRE);
+  }
   if (db->foreign_wal == 0) {
     return 0;
   }
   if (ngx_http_keygate_wal_with_frames(db) != db->foreign_wal) {
+    ngx_http_keygate_share_foreign_wal(db, db->foreign_wal, 0);
     db->foreign_wal = 0;
     return 0;
   }
@@ -1954,6 +2047,7 @@ static void ngx_http_keygate_copy_finish(ngx_http_keygate_main_conf_t *mcf,
   if (oldmap.addr != NULL) {
     (void)munmap(oldmap.addr, oldmap.len);
   }
+  ngx_http_keygate_forget_stuck();
   db->wview = job->view;
   db->wmap = job->map;
   db->wno = job->no;
@@ -2099,7 +2193,7 @@ static void ngx_http_keygate_poll(ngx_http_keygate_main_conf_t *mcf,
   }
   /* the file the path names as this poll begins: what a confirmed
    * region's lineage records (ngx_http_keygate_writing) */
-  db->poll_file_ok = stat((const char *)db->path.data, &db->poll_file) == 0;
+  db->poll_file_ok = ngx_http_keygate_file_id(db, &db->poll_file) == 0;
   if (db->store == NULL) {
     if (ngx_http_keygate_foreign_wal(mcf, db)) {
       return;
@@ -2136,6 +2230,7 @@ static void ngx_http_keygate_poll(ngx_http_keygate_main_conf_t *mcf,
       kg_store_close(db->store);
       db->store = NULL;
       db->foreign_wal = ngx_http_keygate_wal_with_frames(db);
+      ngx_http_keygate_share_foreign_wal(db, 0, db->foreign_wal);
       ngx_http_keygate_poll(mcf, db);
       return;
     }
@@ -2600,49 +2695,23 @@ static const kg_index *ngx_http_keygate_index_now(ngx_http_keygate_db_t *db) {
  * kg_index_lookup_stable's protocol around the whole decision — an even
  * generation before, the same one after (an acquire fence between): the
  * decision was made on a table between two whole changes, else it is made
- * again. 0, or -1 when no try saw a whole table: decide nothing, 503. On
- * an index that is not a region the generation is 0: one try.
- *
- * An odd generation that outlasts the spins is a writer off its CPU in the
- * middle of a change: preempted, or its store into the file's page waiting
- * on a page fault (the first write to a clean page of a file mapping goes
- * through the file system, which can wait for its journal). The reader
- * then sleeps 50 us at a time (the writer may share its CPU) and looks again,
- * for at most NGX_HTTP_KEYGATE_WAIT_MS: a short stall of this worker instead of
- * 503s. A generation still odd after that is a writer that died or hangs
- * mid-change: 503, and later requests that find the same odd generation
- * answer 503 at once, until it moves or another index is published. */
+ * again. 0; or 1 when no try saw a whole table, with the generation last
+ * seen in *gen: the caller waits (ngx_http_keygate_wait). On an index that
+ * is not a region the generation is 0: one try. */
 #define NGX_HTTP_KEYGATE_TRIES 8
 #define NGX_HTTP_KEYGATE_SPINS 4096
-#define NGX_HTTP_KEYGATE_WAIT_MS 200
-static const kg_index *ngx_http_keygate_stuck_index;
-static uint64_t ngx_http_keygate_stuck_gen;
 static int ngx_http_keygate_decide(const kg_checker *c, const kg_field *fields,
                                    size_t n, kg_span target, int64_t now,
-                                   kg_decision *d) {
+                                   kg_decision *d, uint64_t *gen) {
+  uint64_t g = 0;
   for (int t = 0; t < NGX_HTTP_KEYGATE_TRIES; t++) {
-    uint64_t g = kg_index_generation(c->index);
+    g = kg_index_generation(c->index);
     for (int spin = 0; (g & 1u) != 0 && spin < NGX_HTTP_KEYGATE_SPINS; spin++) {
       ngx_cpu_pause();
       g = kg_index_generation(c->index);
     }
     if ((g & 1u) != 0) {
-      if (c->index == ngx_http_keygate_stuck_index &&
-          g == ngx_http_keygate_stuck_gen) {
-        break; /* waited for this one already */
-      }
-      const int64_t until =
-          ngx_http_keygate_now_ms() + NGX_HTTP_KEYGATE_WAIT_MS;
-      while ((g & 1u) != 0 && ngx_http_keygate_now_ms() < until) {
-        const struct timespec nap = {0, 50000}; /* gives the CPU up */
-        (void)nanosleep(&nap, NULL);
-        g = kg_index_generation(c->index);
-      }
-      if ((g & 1u) != 0) {
-        ngx_http_keygate_stuck_index = c->index;
-        ngx_http_keygate_stuck_gen = g;
-        break;
-      }
+      break;
     }
     (void)kg_decide(c, fields, n, target, now, d);
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
@@ -2651,7 +2720,71 @@ static int ngx_http_keygate_decide(const kg_checker *c, const kg_field *fields,
     }
   }
   ngx_memzero(d, sizeof(*d));
-  return -1;
+  *gen = g;
+  return 1;
+}
+
+/*
+ * The table stayed mid-change through every try: a writer off its CPU in
+ * the middle of a change (preempted, or its store into the file's page
+ * waiting on a page fault: the first write to a clean page of a file
+ * mapping goes through the file system, which can wait for its journal).
+ * The request waits on a timer, 1 ms at a time, and the access phase runs
+ * again (as limit_req delays a request), for at most
+ * NGX_HTTP_KEYGATE_WAIT_MS from its first try: the worker serves its other
+ * connections meanwhile, and SPEC §4's "no request waits over 50 ms for a
+ * refresh" holds. NGX_AGAIN while it waits; NGX_DECLINED when it must be
+ * answered 503: the time is up (the generation is then remembered: a
+ * writer that died or hangs mid-change, so later requests that find it
+ * answer at once), or it is the remembered one.
+ */
+#define NGX_HTTP_KEYGATE_WAIT_MS 40
+static void ngx_http_keygate_resume(ngx_http_request_t *r);
+static ngx_int_t ngx_http_keygate_wait(ngx_http_request_t *r,
+                                       ngx_http_keygate_ctx_t *ctx,
+                                       const kg_index *idx, uint64_t gen) {
+  if (idx == ngx_http_keygate_stuck_index &&
+      gen == ngx_http_keygate_stuck_gen) {
+    return NGX_DECLINED;
+  }
+  const int64_t now = ngx_http_keygate_now_ms();
+  if (ctx->busy_since_ms == 0) {
+    ctx->busy_since_ms = now;
+  }
+  if (now - ctx->busy_since_ms >= NGX_HTTP_KEYGATE_WAIT_MS) {
+    if ((gen & 1u) != 0) {
+      ngx_http_keygate_stuck_index = idx;
+      ngx_http_keygate_stuck_gen = gen;
+    }
+    return NGX_DECLINED;
+  }
+  if (ngx_handle_read_event(r->connection->read, 0) != NGX_OK) {
+    return NGX_DECLINED;
+  }
+  r->read_event_handler = ngx_http_test_reading;
+  r->write_event_handler = ngx_http_keygate_resume;
+  r->connection->write->delayed = 1;
+  ngx_add_timer(r->connection->write, 1);
+  return NGX_AGAIN;
+}
+
+/* The wait's timer: run the phases again from the access phase (woken
+ * early by the connection becoming writable: wait on). */
+static void ngx_http_keygate_resume(ngx_http_request_t *r) {
+  ngx_event_t *wev = r->connection->write;
+  if (wev->delayed) {
+    if (ngx_handle_write_event(wev, 0) != NGX_OK) {
+      ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+    return;
+  }
+  if (ngx_handle_read_event(r->connection->read, 0) != NGX_OK) {
+    ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    return;
+  }
+  r->read_event_handler = ngx_http_block_reading;
+  r->write_event_handler = ngx_http_core_run_phases;
+  ngx_http_core_run_phases(r);
 }
 
 /* The 503 answer of a worker that cannot vouch for its keys (store
@@ -3202,8 +3335,12 @@ static ngx_int_t ngx_http_keygate_access_handler(ngx_http_request_t *r) {
     kg_field fields[NGX_HTTP_KEYGATE_MAX_FIELDS];
     size_t n = ngx_http_keygate_fields(r, fields, NGX_HTTP_KEYGATE_MAX_FIELDS);
     kg_checker checker = {lcf->policy, mcf->digester, idx};
+    uint64_t gen = 0;
     decided = ngx_http_keygate_decide(&checker, fields, n, query,
-                                      (int64_t)ngx_time(), &d);
+                                      (int64_t)ngx_time(), &d, &gen);
+    if (decided == 1 && ngx_http_keygate_wait(r, ctx, idx, gen) == NGX_AGAIN) {
+      return NGX_AGAIN;
+    }
   }
   if (decided != 0) {
     /* Never decide with keys older than the server vouches for: no stale

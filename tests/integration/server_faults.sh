@@ -51,6 +51,23 @@ for _ in $(seq 1 80); do
 done
 assert_eq 1 \
   "$(log_count "cannot read the key store \"$DB\": $DB was replaced while $DB-wal still holds changes.*rm -f $DB-wal $DB-shm")" "a replacement beside the old -wal is refused, once (by the writer: the one worker that reads the store)"
+# The refusal outlives the writer: killed -9 now, it is replaced by a
+# worker that never saw the replacement, which refuses too (the zone keeps
+# the foreign -wal; it neither adopts the old file's index nor loads the
+# new file through the old one's frames).
+writer=$(grep -E 'keygate: (published|adopted) the shared index' "$LOG" | tail -n 1 |
+  sed -n 's/^.*\] \([0-9]*\)#.*$/\1/p')
+loads=$(log_count 'keygate: loaded "')
+kill -9 "$writer"
+for _ in $(seq 1 100); do
+  [ "$(log_count 'still holds changes of the file it replaced')" -ge 2 ] && break
+  sleep 0.05
+done
+assert_eq 2 "$(log_count 'still holds changes of the file it replaced')" \
+  "the worker that took the killed writer's place refuses it too"
+assert_eq 1 "$(log_count 'not taking over the shared index of ".*keys.db": the store was replaced beside a -wal of the file it replaced')" \
+  "... without adopting the old file's index"
+assert_eq "$loads" "$(log_count 'keygate: loaded "')" "... and without loading the new file"
 rm -f "$DB-wal" "$DB-shm"
 wait_for_answer "replaced store: K1 revoked" "$K1" "401 invalid_api_key"
 all_answer "replaced store: K1 on every worker" "$K1" 10 "401 invalid_api_key"

@@ -398,9 +398,9 @@ static void adopt_brings_a_region_up_to_date_from_its_sequence(void **state) {
         kg_store_key_delete(f->s, k[i].info.id, &info, f->err, sizeof f->err),
         0);
   }
-  assert_int_equal(kg_store_key_deactivate(f->s, k[4].info.id, &info, f->err,
-                                           sizeof f->err),
-                   0);
+  assert_int_equal(
+      kg_store_key_deactivate(f->s, k[4].info.id, &info, f->err, sizeof f->err),
+      0);
   assert_int_equal(refresh(f, first), KG_REFRESH_APPLIED);
   const int64_t s1 = kg_snapshot_seq(first);
   assert_true(s1 > s0);
@@ -417,16 +417,16 @@ static void adopt_brings_a_region_up_to_date_from_its_sequence(void **state) {
         kg_store_key_delete(f->s, k[i].info.id, &info, f->err, sizeof f->err),
         0);
   }
-  assert_int_equal(kg_store_key_deactivate(f->s, k[5].info.id, &info, f->err,
-                                           sizeof f->err),
-                   0);
+  assert_int_equal(
+      kg_store_key_deactivate(f->s, k[5].info.id, &info, f->err, sizeof f->err),
+      0);
   kg_snapshot *fresh = load(f);
 
   const int64_t at[2] = {s1, s0};
   for (size_t t = 0; t < 2; t++) {
     kg_index *other;
-    assert_int_equal(
-        kg_index_attach(mem, kg_index_region_bytes(view), &other), KG_OK);
+    assert_int_equal(kg_index_attach(mem, kg_index_region_bytes(view), &other),
+                     KG_OK);
     kg_snapshot *adopted = NULL;
     if (kg_store_adopt(f->s, other, at[t], epoch, &adopted, f->err,
                        sizeof f->err) != 0) {
@@ -437,8 +437,7 @@ static void adopt_brings_a_region_up_to_date_from_its_sequence(void **state) {
     assert_ptr_equal(kg_snapshot_index(adopted), other);
     assert_int_equal(refresh(f, adopted), KG_REFRESH_APPLIED);
     assert_int_equal(kg_snapshot_seq(adopted), kg_snapshot_seq(fresh));
-    same_answers(f, kg_snapshot_index(adopted), kg_snapshot_index(fresh), k,
-                 N);
+    same_answers(f, kg_snapshot_index(adopted), kg_snapshot_index(fresh), k, N);
     assert_int_equal(kg_snapshot_account_count(adopted), 2);
     assert_string_equal(kg_snapshot_account(adopted, k[25].info.account_id),
                         "bolt");
@@ -469,9 +468,9 @@ static void adopt_leaves_the_verdict_to_refresh(void **state) {
   kg_index *view = region_copy(kg_snapshot_index(base), &mem);
 
   kg_snapshot *ahead = NULL;
-  assert_int_equal(kg_store_adopt(f->s, view, seq + 5, epoch, &ahead, f->err,
-                                  sizeof f->err),
-                   0);
+  assert_int_equal(
+      kg_store_adopt(f->s, view, seq + 5, epoch, &ahead, f->err, sizeof f->err),
+      0);
   const uint64_t gen = kg_index_generation(view);
   assert_int_equal(refresh(f, ahead), KG_REFRESH_BACKWARDS);
   kg_index *back = kg_snapshot_set_index(ahead, NULL);
@@ -479,9 +478,9 @@ static void adopt_leaves_the_verdict_to_refresh(void **state) {
   kg_snapshot_free(ahead);
 
   kg_snapshot *other = NULL;
-  assert_int_equal(kg_store_adopt(f->s, view, seq, epoch ^ 1, &other, f->err,
-                                  sizeof f->err),
-                   0);
+  assert_int_equal(
+      kg_store_adopt(f->s, view, seq, epoch ^ 1, &other, f->err, sizeof f->err),
+      0);
   kg_store_key_info info;
   assert_int_equal(
       kg_store_key_delete(f->s, a.info.id, &info, f->err, sizeof f->err), 0);
