@@ -40,10 +40,11 @@ req = (f"GET /api/v1/iocs?limit=1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n"
        f"X-API-Key: {key}\r\n\r\n").encode()
 
 
-def ask():
+def fetch(raw):
+    """One request on a new connection: (status, milliseconds)."""
     t0 = time.monotonic()
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    s.sendall(req)
+    s.sendall(raw)
     data = b""
     while True:
         b = s.recv(65536)
@@ -52,6 +53,10 @@ def ask():
         data += b
     s.close()
     return data.split(b" ")[1].decode(), int((time.monotonic() - t0) * 1000)
+
+
+def ask():
+    return fetch(req)
 
 
 def put(v):
@@ -71,17 +76,7 @@ status = {}
 
 def ask_status():
     time.sleep(0.01)
-    t0 = time.monotonic()
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    s.sendall(b"GET /_keygate/status HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-    data = b""
-    while True:
-        b = s.recv(65536)
-        if not b:
-            break
-        data += b
-    s.close()
-    status["st"] = data.split(b" ")[1].decode()
+    status["st"], _ = fetch(b"GET /_keygate/status HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
     status["done"] = time.monotonic()
 
 
