@@ -26,7 +26,12 @@
  *                 tainted: strict keys (one-block digest path) and 100-byte
  *                 prefix-policy keys (general path), each with plain SHA-256
  *                 and with HMAC under a tainted pepper. Making the digester
- *                 (load time, self-test) runs with reporting off.
+ *                 (load time, self-test) runs with reporting off. Then the
+ *                 same keys through kg_decide in three requests (an SDK's
+ *                 short target, scanned while the digest runs; a browser's
+ *                 long one, scanned first; a key in the query beside the
+ *                 header's key), so the request path's own order is checked
+ *                 too.
  *   leak-branch   a deliberately leaky lookup (early-exit comparison over
  *                 the tainted digests): valgrind must report a conditional
  *                 jump.
@@ -265,6 +270,64 @@ static kg_status make_key(const kg_key_policy *pol, key_case *c) {
                           PREFIX_KEY_LEN - pol->prefix_len);
 }
 
+/* A field from two C strings. */
+static kg_field field(const char *name, const char *value, size_t value_len) {
+  kg_field f = {{name, strlen(name)}, {value, value_len}};
+  return f;
+}
+
+/*
+ * kg_decide of c's key in three requests: got[0] an SDK's (X-API-Key, a
+ * 31-byte target), got[1] a browser's (Authorization: Bearer, a target of
+ * over 64 bytes), got[2] the SDK's with `api_key=` in its query as well.
+ * Returns 1 when a call fails outright.
+ */
+static int decide_request(const kg_checker *chk, const key_case *c, int64_t now,
+                          kg_status got[3]) {
+  static const char sdk_target[] = "/api/v1/iocs?type=ipv4&limit=10";
+  static const char browser_target[] =
+      "/api/v1/iocs?type=domain&limit=100&sort=-first_seen&fields=value%2C"
+      "type%2Cfirst_seen&cursor=eyJvZmZzZXQiOjEwMH0%3D&q=example.org";
+  static const char query_target[] = "/api/v1/iocs?type=ipv4&api_key=x";
+  char bearer[8 + KG_KEY_MAX_LEN];
+  memcpy(bearer, "Bearer ", 7);
+  memcpy(bearer + 7, c->key, c->len);
+  kg_field sdk[5] = {
+      field("Host", "api.example.com", 15),
+      field("User-Agent", "keygate-sdk/1.0", 15),
+      field("Accept", "application/json", 16),
+      field("Accept-Encoding", "gzip", 4),
+      field("X-API-Key", c->key, c->len),
+  };
+  kg_field browser[5] = {
+      field("Host", "api.example.com", 15),
+      field("Origin", "https://app.example.com", 23),
+      field("Cookie", "session=0123456789abcdef; theme=dark", 36),
+      field("Authorization", bearer, 7 + c->len),
+      field("Accept", "*/*", 3),
+  };
+  const struct {
+    const kg_field *fields;
+    const char *target;
+    size_t target_len;
+  } req[3] = {
+      {sdk, sdk_target, sizeof sdk_target - 1},
+      {browser, browser_target, sizeof browser_target - 1},
+      {sdk, query_target, sizeof query_target - 1},
+  };
+  for (size_t r = 0; r < 3; r++) {
+    kg_decision d;
+    kg_span target = {req[r].target, req[r].target_len};
+    got[r] = kg_decide(chk, req[r].fields, 5, target, now, &d);
+    if (got[r] != d.decision) {
+      OPENSSL_cleanse(bearer, sizeof bearer);
+      return 1;
+    }
+  }
+  OPENSSL_cleanse(bearer, sizeof bearer);
+  return 0;
+}
+
 /*
  * Decide NKEYS stored keys (every record status, expired and not), NKEYS
  * well-formed unknown keys and two malformed ones with one digester; the
@@ -340,15 +403,31 @@ static int decide_with(const kg_key_policy *pol, const uint8_t *pepper,
     kg_status got = kg_decide_key(&chk, cases[i].key, cases[i].len, now, &d);
     bad |= got != cases[i].want;
   }
+  unsigned tainted_bits = g_lookup.tainted_found - tainted_before;
+  /* The same keys through kg_decide, in the request shapes whose order
+   * differs (decision.c): a short target scanned while the digest runs, a
+   * long one scanned first, and a key in the URL beside a well-formed
+   * header key (refused after the digest, before the CRC and the lookup,
+   * for a key the extraction checked whole). */
+  unsigned via_fields = 0;
+  for (size_t i = 0; i < ncases; i++) {
+    kg_status got[3];
+    bad |= decide_request(&chk, &cases[i], now, got);
+    bad |= got[0] != cases[i].want || got[1] != cases[i].want ||
+           got[2] != KG_API_KEY_IN_QUERY;
+    via_fields += 3;
+  }
+  unsigned tainted_fields =
+      g_lookup.tainted_found - tainted_before - tainted_bits;
   unsigned errors = VALGRIND_COUNT_ERRORS - errors_before;
   unsigned inside = g_lookup.errors_inside - inside_before;
-  unsigned tainted_bits = g_lookup.tainted_found - tainted_before;
-  printf("taint decide (%s keys of %zu bytes, %s): %zu decisions, %u "
-         "valgrind errors (%u inside kg_index_lookup, %u elsewhere), %u "
-         "tainted match bits\n",
+  printf("taint decide (%s keys of %zu bytes, %s): %zu kg_decide_key and %u "
+         "kg_decide decisions, %u valgrind errors (%u inside "
+         "kg_index_lookup, %u elsewhere), %u + %u tainted match bits\n",
          pol->kind == KG_KEY_STRICT ? "strict" : "prefix", cases[0].len,
          pepper_len > 0 ? "HMAC-SHA-256, pepper tainted" : "SHA-256", ncases,
-         errors, inside, errors - inside, tainted_bits);
+         via_fields, errors, inside, errors - inside, tainted_bits,
+         tainted_fields);
   OPENSSL_cleanse(cases, sizeof cases);
   OPENSSL_cleanse(secret_pepper, sizeof secret_pepper);
   kg_index_free(idx);
@@ -357,8 +436,9 @@ static int decide_with(const kg_key_policy *pol, const uint8_t *pepper,
   if (bad) {
     return fail("a decision was wrong");
   }
-  /* Every stored key's lookup compares against a tainted slot. */
-  if (tainted_bits < NKEYS) {
+  /* Every stored key's lookup compares against a tainted slot: once by
+   * kg_decide_key, twice by kg_decide (the two shapes that look it up). */
+  if (tainted_bits < NKEYS || tainted_fields < 2 * NKEYS) {
     return fail("the taint did not reach the match bits: the check would "
                 "be vacuous");
   }
