@@ -4,9 +4,11 @@
 # The commands, verbs and options come from the program's own --help texts,
 # so the completion never drifts from the program it completes.
 
-# _keygate_words HELP-ARGS... — the words of `keygate HELP-ARGS --help`:
-# with "commands", the command names; with "verbs CMD", CMD's verbs; else
-# every --option the text names.
+# _keygate_words PROG WHAT HELP-ARGS... — the words of `keygate HELP-ARGS
+# --help`: with "commands", the command names; with "verbs CMD", CMD's
+# verbs; with "values OPT ARGS...", the values the text lists for OPT
+# ("--format text|json|tsv": text, json, tsv); else every --option the text
+# names.
 _keygate_words() {
   local prog=$1 what=$2
   shift 2
@@ -17,6 +19,13 @@ _keygate_words() {
     ;;
   verbs)
     "$prog" "$1" --help 2>/dev/null | awk '/^  [a-z][a-z-]*( |$)/ { print $1 }'
+    ;;
+  values)
+    local opt=$1
+    shift
+    "$prog" "$@" --help 2>/dev/null |
+      grep -oE -- "$opt [a-z0-9-]+(\|[a-z0-9-]+)+" | head -n 1 |
+      cut -d' ' -f2 | tr '|' '\n'
     ;;
   options)
     "$prog" "$@" --help 2>/dev/null | grep -o -- '--[a-z0-9][a-z0-9.-]*' |
@@ -55,20 +64,13 @@ _keygate() {
     verb=${COMP_WORDS[2]}
     ;;
   esac
+  local args=("$cmd")
+  [ -z "$verb" ] || args+=("$verb")
   case $prev in
-  --format)
+  --format | --policy | --tier)
+    # the values this command's own help lists: keys' --format is not report's
     # shellcheck disable=SC2207
-    COMPREPLY=($(compgen -W "text json tsv table markdown" -- "$cur"))
-    return
-    ;;
-  --policy)
-    # shellcheck disable=SC2207
-    COMPREPLY=($(compgen -W "strict prefix" -- "$cur"))
-    return
-    ;;
-  --tier)
-    # shellcheck disable=SC2207
-    COMPREPLY=($(compgen -W "free pro" -- "$cur"))
+    COMPREPLY=($(compgen -W "$(_keygate_words "$prog" values "$prev" "${args[@]}")" -- "$cur"))
     return
     ;;
   --keys | --db | --out | --json | --html | --key-file | --expired-key-file | \
@@ -84,8 +86,6 @@ _keygate() {
     ;;
   esac
   if [[ $cur == -* ]]; then
-    local args=("$cmd")
-    [ -z "$verb" ] || args+=("$verb")
     # shellcheck disable=SC2207
     COMPREPLY=($(compgen -W "$(_keygate_words "$prog" options "${args[@]}")" -- "$cur"))
     return

@@ -90,6 +90,20 @@ for o in --keys --db --fail --batch --now --help; do
 done
 assert_eq "strict
 prefix" "$(complete_bash check --policy "")" "bash: --policy's values"
+# An option's values are the ones the command's own help lists: keys'
+# --format is not report's.
+assert_eq "$(printf '%s\n' text json tsv)" "$(complete_bash keys list --format "")" \
+  "bash: keys list --format's values"
+assert_eq "$(printf '%s\n' text json tsv)" "$(complete_bash accounts create x --format "")" \
+  "bash: accounts create --format's values"
+assert_eq "$(printf '%s\n' table json markdown)" "$(complete_bash report show --format "")" \
+  "bash: report show --format's values"
+assert_eq "$(printf '%s\n' json markdown table)" "$(complete_bash report compare --format "" | sort)" \
+  "bash: report compare --format's values"
+assert_eq "json" "$(complete_bash keys create --format j)" "bash: a value's prefix"
+assert_eq "free
+pro" "$(complete_bash accounts create x --tier "")" "bash: --tier's values"
+assert_eq "" "$(complete_bash load --format "")" "bash: no values for an option load does not have"
 assert_eq "$(printf '%s\n' create list deactivate delete rotate seed ack-restore)" \
   "$(complete_bash help keys "")" "bash: help keys <verb>"
 
@@ -113,6 +127,12 @@ if command -v zsh >/dev/null; then
     assert_contains "$o" "$GOT" "zsh: keys seed $o"
   done
   assert_eq FILES "$(complete_zsh check --keys "")" "zsh: --keys takes a file"
+  assert_eq "$(printf '%s\n' text json tsv)" "$(complete_zsh keys list --format "")" \
+    "zsh: keys list --format's values"
+  assert_eq "$(printf '%s\n' table json markdown)" "$(complete_zsh report show --format "")" \
+    "zsh: report show --format's values"
+  assert_eq "$(printf '%s\n' strict prefix)" "$(complete_zsh check --policy "")" \
+    "zsh: check --policy's values"
 else
   echo "note: zsh not installed; _keygate checked only by the install below"
 fi
