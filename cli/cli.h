@@ -63,11 +63,25 @@ int cli_parse_iso8601(const char *s, int64_t *out);
  * 21). Returns out. */
 char *cli_format_iso8601(int64_t t, char *out, size_t cap);
 
+/* The longest time span cli_parse_time takes: about 31,700 years. */
+#define CLI_TIME_SPAN_MAX_MS INT64_C(1000000000000000)
+
 /*
- * cli_parse_duration — parse a positive duration "<n>s|m|h|d|w" into
- * seconds. A number without its unit is refused, as Go's time package
- * refuses it ("90" is 90 what?). Returns 0, -2 for a missing unit, or -1
- * for any other bad or overflowing value.
+ * cli_parse_time — the one grammar of every time span keygate takes on its
+ * command line: a decimal number (digits, then optionally '.' and digits)
+ * and its unit, ms, s, m, h, d or w ("250ms", "30s", "1.5h", "90d"); "0"
+ * alone is zero. Into whole milliseconds (*ms). Returns 0; -2 for a
+ * non-zero number without a unit ("90" is 90 what? as Go's time package
+ * asks); -1 for anything else: a sign or space, an exponent, another unit
+ * or two ("1h30m"), a fraction of a millisecond, over
+ * CLI_TIME_SPAN_MAX_MS. Each option then says what it allows.
+ */
+int cli_parse_time(const char *s, int64_t *ms);
+
+/*
+ * cli_parse_duration — cli_parse_time for the key lifecycle's durations
+ * (--expires-in, --grace): positive and whole seconds, into seconds.
+ * Returns 0, -2 for a missing unit, or -1 for any other bad value.
  */
 int cli_parse_duration(const char *s, int64_t *out);
 
@@ -80,9 +94,9 @@ int cli_duration_error(const char *cmd, const char *opt, const char *value,
                        int rc, const char *extra);
 
 /*
- * cli_parse_interval — parse a time span of the load tools, "250ms", "2s",
- * "1.5m", "1h" (a decimal number and its unit; "0" alone is allowed), into
- * seconds. A number without a unit is refused. Returns 0, or -1.
+ * cli_parse_interval — cli_parse_time for the load tools (--duration,
+ * --warmup, --timeout, --interval), into seconds; each caller checks its
+ * own bounds. Returns 0, or -1.
  */
 int cli_parse_interval(const char *s, double *out);
 

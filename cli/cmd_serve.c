@@ -89,7 +89,9 @@ typedef struct serve_opts {
   int print_config;
   char host[256];
   char port[8];
-  char listen_buf[272]; /* HOST:PORT, the address bound */
+  char listen_buf[272];   /* HOST:PORT, the address bound */
+  char refresh_buf[32];   /* --refresh as nginx reads it, "<N>ms" */
+  char staleness_buf[32]; /* --max-staleness, the same */
 } serve_opts;
 
 static volatile sig_atomic_t g_stop;   /* SIGINT/SIGTERM seen */
@@ -185,26 +187,6 @@ static int parse_listen(serve_opts *o) {
   return 0;
 }
 
-/* A time nginx reads (keygate_refresh, keygate_max_staleness): digits and
- * ms or s. NULL (not given) is fine. */
-static int nginx_time(const char *v) {
-  if (v == NULL) {
-    return 1;
-  }
-  size_t digits = strspn(v, "0123456789");
-  return digits > 0 && digits <= 6 &&
-         (strcmp(v + digits, "ms") == 0 || strcmp(v + digits, "s") == 0);
-}
-
-/* Milliseconds of a time nginx_time accepts (NULL: dflt). */
-static long nginx_ms(const char *v, long dflt) {
-  if (v == NULL) {
-    return dflt;
-  }
-  long n = strtol(v, NULL, 10);
-  return strcmp(v + strspn(v, "0123456789"), "s") == 0 ? n * 1000 : n;
-}
-
 /* Take the one flag without a value, --print-config, out of argv. */
 static int take_print_config(int argc, char **argv, serve_opts *o) {
   int n = 1;
@@ -269,16 +251,23 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
                      "--prefix goes with --print-config; keygate serve makes "
                      "its own folder");
   }
-  if (!nginx_time(o->refresh) || !nginx_time(o->max_staleness)) {
+  /* cli_parse_time's grammar (every time keygate takes), rendered for
+   * nginx in milliseconds (fill_values): nginx's own has no fractions. */
+  int64_t refresh = 500;
+  int64_t staleness = 10000;
+  if ((o->refresh != NULL && cli_parse_time(o->refresh, &refresh) != 0) ||
+      (o->max_staleness != NULL &&
+       cli_parse_time(o->max_staleness, &staleness) != 0)) {
     return cli_error(CLI_EXIT_USAGE, CMD,
                      "--refresh and --max-staleness take a time such as "
                      "500ms, 1s or 10s");
   }
+  snprintf(o->refresh_buf, sizeof o->refresh_buf, "%lldms", (long long)refresh);
+  snprintf(o->staleness_buf, sizeof o->staleness_buf, "%lldms",
+           (long long)staleness);
   /* The module's bounds (keygate_refresh, keygate_max_staleness), said here
-   * by the flags' names rather than by nginx about a file of its own. */
-  const long refresh = nginx_ms(o->refresh, 500);
-  const long staleness = nginx_ms(o->max_staleness, 10000);
-  /* (--print-config renders any time: nginx -t then judges it) */
+   * by the flags' names rather than by nginx about a file of its own
+   * (--print-config renders any time: nginx -t then judges it). */
   if (!o->print_config && refresh < 100) {
     return cli_error(CLI_EXIT_USAGE, CMD,
                      "--refresh %s is too short: at least 100ms", o->refresh);
@@ -286,9 +275,9 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
   if (!o->print_config && staleness < 2 * refresh) {
     return cli_error(CLI_EXIT_USAGE, CMD,
                      "--max-staleness must be at least twice --refresh "
-                     "(%ld ms): a store is polled at least twice before "
+                     "(%lld ms): a store is polled at least twice before "
                      "the server stops answering from it",
-                     2 * refresh);
+                     (long long)(2 * refresh));
   }
   if (strcmp(o->workers, "auto") != 0) {
     char *end = NULL;
@@ -617,8 +606,8 @@ static void fill_values(const serve_opts *o, conf_values *v, const char *module,
   v->prefix = prefix;
   v->log_dir = log_dir;
   v->workers = o->workers;
-  v->refresh = o->refresh != NULL ? o->refresh : "500ms";
-  v->max_staleness = o->max_staleness != NULL ? o->max_staleness : "10s";
+  v->refresh = o->refresh != NULL ? o->refresh_buf : "500ms";
+  v->max_staleness = o->max_staleness != NULL ? o->staleness_buf : "10s";
 }
 
 static int write_conf(const serve_opts *o, const char *dir, const char *module,

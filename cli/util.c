@@ -188,73 +188,77 @@ char *cli_format_iso8601(int64_t t, char *out, size_t cap) {
 
 /* ---- durations --------------------------------------------------------- */
 
+int cli_parse_time(const char *s, int64_t *ms) {
+  if (s == NULL || ms == NULL || s[0] < '0' || s[0] > '9') {
+    return -1; /* no sign, no space, no ".5": a digit first */
+  }
+  /* The number as an exact fraction num / den: no strtod, so no exponent,
+   * hex, inf, locale or rounding. */
+  int64_t num = 0;
+  int64_t den = 1;
+  size_t i = 0;
+  int fraction = 0;
+  for (; (s[i] >= '0' && s[i] <= '9') || (s[i] == '.' && !fraction); i++) {
+    if (s[i] == '.') {
+      fraction = 1;
+      if (s[i + 1] < '0' || s[i + 1] > '9') {
+        return -1; /* "5." */
+      }
+      continue;
+    }
+    if (num > (INT64_MAX - 9) / 10 || (fraction && den > INT64_MAX / 10)) {
+      return -1;
+    }
+    num = num * 10 + (s[i] - '0');
+    den *= fraction ? 10 : 1;
+  }
+  static const struct {
+    const char *name;
+    int64_t ms;
+  } units[] = {{"ms", 1},      {"s", 1000},     {"m", 60000},
+               {"h", 3600000}, {"d", 86400000}, {"w", 604800000}};
+  if (s[i] == '\0') {
+    if (num != 0) {
+      return -2; /* "90": 90 what? (Go's "missing unit in duration") */
+    }
+    *ms = 0;
+    return 0;
+  }
+  for (size_t u = 0; u < sizeof units / sizeof units[0]; u++) {
+    if (strcmp(s + i, units[u].name) == 0) {
+      if (num > CLI_TIME_SPAN_MAX_MS / units[u].ms) {
+        return -1;
+      }
+      const int64_t scaled = num * units[u].ms;
+      if (scaled % den != 0) {
+        return -1; /* a fraction of a millisecond */
+      }
+      *ms = scaled / den;
+      return 0;
+    }
+  }
+  return -1; /* another unit, or two: "30dd", "1h30m" */
+}
+
 int cli_parse_interval(const char *s, double *out) {
-  char *end = NULL;
-  const double v = strtod(s, &end);
-  if (end == s || !isfinite(v) || v < 0 || s[0] == '-' || s[0] == '+' ||
-      s[0] == ' ') {
+  int64_t ms;
+  if (cli_parse_time(s, &ms) != 0) {
     return -1;
   }
-  double scale;
-  if (strcmp(end, "ms") == 0) {
-    scale = 1e-3;
-  } else if (strcmp(end, "s") == 0) {
-    scale = 1;
-  } else if (strcmp(end, "m") == 0) {
-    scale = 60;
-  } else if (strcmp(end, "h") == 0) {
-    scale = 3600;
-  } else if (*end == '\0' && v == 0) {
-    scale = 0; /* zero needs no unit */
-  } else {
-    return -1; /* no unit: "10" is refused (10 what?) */
-  }
-  *out = v * scale;
+  *out = (double)ms / 1000.0;
   return 0;
 }
 
 int cli_parse_duration(const char *s, int64_t *out) {
-  if (s == NULL || out == NULL || s[0] < '0' || s[0] > '9') {
-    return -1;
+  int64_t ms;
+  const int rc = cli_parse_time(s, &ms);
+  if (rc != 0) {
+    return rc;
   }
-  int64_t n = 0;
-  size_t i = 0;
-  for (; s[i] >= '0' && s[i] <= '9'; i++) {
-    const int digit = s[i] - '0';
-    if (n > (INT64_MAX - digit) / 10) {
-      return -1;
-    }
-    n = n * 10 + digit;
+  if (ms == 0 || ms % 1000 != 0) {
+    return -1; /* positive, whole seconds */
   }
-  int64_t unit;
-  switch (s[i]) {
-  case '\0':
-    return n == 0 ? -1 : -2; /* Go's "missing unit in duration" */
-  case 's':
-    unit = 1;
-    break;
-  case 'm':
-    unit = 60;
-    break;
-  case 'h':
-    unit = 3600;
-    break;
-  case 'd':
-    unit = 86400;
-    break;
-  case 'w':
-    unit = (int64_t)7 * 86400;
-    break;
-  default:
-    return -1;
-  }
-  if (s[i] != '\0' && s[i + 1] != '\0') {
-    return -1; /* "30dd", "1h30m": one number, one unit */
-  }
-  if (n == 0 || n > INT64_MAX / unit) {
-    return -1;
-  }
-  *out = n * unit;
+  *out = ms / 1000;
   return 0;
 }
 
@@ -267,8 +271,8 @@ int cli_duration_error(const char *cmd, const char *opt, const char *value,
                      value, opt, value);
   }
   return cli_error(CLI_EXIT_USAGE, cmd,
-                   "bad duration '%s' for %s; use %sa positive number with "
-                   "s, m, h, d or w (e.g. 30d)",
+                   "bad duration '%s' for %s; use %sa number and s, m, h, d "
+                   "or w, in whole seconds (e.g. 30d or 1.5h)",
                    value, opt, extra);
 }
 

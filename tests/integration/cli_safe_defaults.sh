@@ -45,6 +45,15 @@ GOT=$(date -u -d "$EXP" +%s)
 [ $((GOT - NOW)) -ge $((90 * 86400 - 60)) ] && [ $((GOT - NOW)) -le $((90 * 86400 + 60)) ] ||
   kg_fail "--expires-in 90d: expires $EXP, not 90 days from now"
 KG_ASSERTS=$((KG_ASSERTS + 1))
+# one grammar for every time span (cli_parse_time): a fraction is fine
+# when it comes to whole seconds
+assert_exit 0 "--expires-in 1.5h" -- "$KEYGATE" keys create --account acme --name ci2 \
+  --expires-in 1.5h --format json
+EXP=$(json_get "$TMP/out" expires_at)
+GOT=$(($(date -u -d "$EXP" +%s) - $(date -u +%s)))
+[ "$GOT" -ge $((5400 - 60)) ] && [ "$GOT" -le 5400 ] ||
+  kg_fail "--expires-in 1.5h: expires $EXP, not 5400 s from now"
+KG_ASSERTS=$((KG_ASSERTS + 1))
 fails "--grace 90" \
   "keygate keys rotate: missing unit in duration '90' for --grace; add one of s, m, h, d or w (e.g. 90d)" \
   -- "$KEYGATE" keys rotate "$ID" --grace 90

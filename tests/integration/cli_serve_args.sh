@@ -90,5 +90,17 @@ assert_contains "--max-staleness must be at least twice --refresh (4000 ms)" \
   "$(cat "$TMP/err")" "--max-staleness 3s: the line"
 assert_exit 0 "--refresh 100ms --max-staleness 200ms" -- "$KEYGATE" serve \
   --print-config "${MOD[@]}" --db "$TMP/a.db" --refresh 100ms --max-staleness 200ms
+# every time keygate takes has one grammar (cli_parse_time): nginx gets
+# milliseconds, which its own grammar reads without fractions
+assert_exit 0 "--refresh 1.5s --max-staleness 0.5m" -- "$KEYGATE" serve \
+  --print-config "${MOD[@]}" --db "$TMP/a.db" --refresh 1.5s --max-staleness 0.5m
+assert_contains "keygate_refresh 1500ms;" "$(cat "$TMP/out")" "--refresh 1.5s: in ms"
+assert_contains "keygate_max_staleness 30000ms;" "$(cat "$TMP/out")" "--max-staleness 0.5m: in ms"
+for bad in 1.5 1e3ms 0.5ms 1h30m -1s; do
+  assert_exit 2 "--refresh $bad" -- "$KEYGATE" serve --print-config "${MOD[@]}" \
+    --db "$TMP/a.db" --refresh "$bad"
+  assert_eq "keygate serve: --refresh and --max-staleness take a time such as 500ms, 1s or 10s" \
+    "$(cat "$TMP/err")" "--refresh $bad: the line"
+done
 
 kg_done

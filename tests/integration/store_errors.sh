@@ -97,8 +97,8 @@ fails 2 "keygate keys create: --name: key name may hold only printable ASCII cha
   "name with a tab" -- "$KEYGATE" keys create --account acme --name $'tab\there'
 fails 2 "keygate keys create: give --account NAME and --name LABEL (one key per integration, e.g. --name ci)" \
   "no --name" -- "$KEYGATE" keys create --account acme
-for d in 3x 0 -1d 1.5h 30dd 99999999999999999999d ""; do
-  fails 2 "keygate keys create: bad duration '$d' for --expires-in; use a positive number with s, m, h, d or w (e.g. 30d)" \
+for d in 3x 0 0s -1d 30dd 1h30m 1500ms 0.5s 1e3s 0x10s .5h 5.d 99999999999999999999d ""; do
+  fails 2 "keygate keys create: bad duration '$d' for --expires-in; use a number and s, m, h, d or w, in whole seconds (e.g. 30d or 1.5h)" \
     "bad duration '$d'" -- "$KEYGATE" keys create --account acme --name ci \
     --expires-in "$d"
 done
@@ -139,7 +139,7 @@ for cmd in deactivate delete rotate; do
 done
 fails 2 "keygate keys delete: give the id of the key (see 'keygate keys list'); see 'keygate keys delete --help'" \
   "delete without id" -- "$KEYGATE" keys delete
-fails 2 "keygate keys rotate: bad duration '2y' for --grace; use 0 or a positive number with s, m, h, d or w (e.g. 30d)" \
+fails 2 "keygate keys rotate: bad duration '2y' for --grace; use 0 or a number and s, m, h, d or w, in whole seconds (e.g. 30d or 1.5h)" \
   "bad --grace" -- "$KEYGATE" keys rotate "$ID" --grace 2y
 "$KEYGATE" keys delete "$ID" >/dev/null
 fails 2 "keygate keys deactivate: key $ID is deleted; it cannot be deactivated" \
