@@ -6,6 +6,10 @@
 #include <stddef.h>
 #include <stdlib.h>
 
+#ifdef KG_CPU_X86_DISPATCH
+#include <cpuid.h>
+#endif
+
 /* One word of `spec` (comma-separated) equal to `w`. */
 static int has_word(const char *spec, const char *w) {
   size_t wl = 0;
@@ -44,6 +48,9 @@ unsigned kg_cpu_allowed(const char *spec, unsigned detected) {
   if (has_word(spec, "-pclmul")) {
     out &= ~KG_CPU_PCLMUL;
   }
+  if (has_word(spec, "-sha")) {
+    out &= ~KG_CPU_SHA;
+  }
   return out;
 }
 
@@ -54,6 +61,16 @@ static unsigned detect(void) {
   __builtin_cpu_init();
   if (__builtin_cpu_supports("pclmul")) {
     f |= KG_CPU_PCLMUL;
+  }
+  /* The SHA extensions (CPUID leaf 7, EBX bit 29; clang 14's
+   * __builtin_cpu_supports knows no "sha"), used with SSE4.1. */
+  unsigned a = 0;
+  unsigned b = 0;
+  unsigned c = 0;
+  unsigned d = 0;
+  if (__builtin_cpu_supports("sse4.1") &&
+      __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b >> 29 & 1u) != 0) {
+    f |= KG_CPU_SHA;
   }
 #endif
   return f;

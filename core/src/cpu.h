@@ -7,21 +7,24 @@
  * features beyond that baseline, chosen here once per process:
  *
  *   KG_CPU_PCLMUL  crc32.c: the CRC-32 by carry-less multiplication
+ *   KG_CPU_SHA     digest.c: a one-block SHA-256 by the SHA extensions
+ *                  (SHA-NI, with SSE4.1), its block built in registers
  *
  * (An AVX2 target scan was measured and not kept: docs/benchmarks.md,
  * issue 14.) A feature is used when the CPU has it and the environment
  * variable KEYGATE_CPU does not take it away: KEYGATE_CPU=baseline takes
  * every one away (the instruction gate sets it, so counts do not depend on
  * the CPU; docs/benchmarks.md), and a comma-separated list of "-pclmul"
- * takes those named. Other words are ignored. The variable is read once, by a
- * constructor when the program starts (before main, before any thread); code
- * that runs before it (another constructor) sees no feature and takes the
- * baseline paths, which give the same answers.
+ * and "-sha" takes those named. Other words are ignored. The variable is read
+ * once, by a constructor when the program starts (before main, before any
+ * thread); code that runs before it (another constructor) sees no feature and
+ * takes the baseline paths, which give the same answers.
  */
 #ifndef KEYGATE_CPU_H
 #define KEYGATE_CPU_H
 
 #define KG_CPU_PCLMUL 1u
+#define KG_CPU_SHA 2u
 
 /* The x86-64 variants are compiled where the compiler can target them per
  * function (GCC and clang on x86-64 with SSE2) and KEYGATE_NO_SIMD is not

@@ -38,8 +38,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu.h"
 #include "ct.h"
 #include "defensive.h"
+
+#ifdef KG_CPU_X86_DISPATCH
+#include <immintrin.h>
+#endif
 
 #if defined(__SSE2__) && !defined(KEYGATE_NO_SIMD)
 #include <emmintrin.h>
@@ -187,6 +192,143 @@ KG_DIGEST_INLINE void fill_block(unsigned char block[SHA256_BLOCK],
 }
 #endif
 
+#ifdef KG_CPU_X86_DISPATCH
+/* FIPS 180-4 §4.2.2's round constants, four a round group. */
+static const uint32_t sha256_k[64] __attribute__((aligned(16))) = {
+    0x428a2f98u, 0x71374491u, 0xb5c0fbcfu, 0xe9b5dba5u, 0x3956c25bu,
+    0x59f111f1u, 0x923f82a4u, 0xab1c5ed5u, 0xd807aa98u, 0x12835b01u,
+    0x243185beu, 0x550c7dc3u, 0x72be5d74u, 0x80deb1feu, 0x9bdc06a7u,
+    0xc19bf174u, 0xe49b69c1u, 0xefbe4786u, 0x0fc19dc6u, 0x240ca1ccu,
+    0x2de92c6fu, 0x4a7484aau, 0x5cb0a9dcu, 0x76f988dau, 0x983e5152u,
+    0xa831c66du, 0xb00327c8u, 0xbf597fc7u, 0xc6e00bf3u, 0xd5a79147u,
+    0x06ca6351u, 0x14292967u, 0x27b70a85u, 0x2e1b2138u, 0x4d2c6dfcu,
+    0x53380d13u, 0x650a7354u, 0x766a0abbu, 0x81c2c92eu, 0x92722c85u,
+    0xa2bfe8a1u, 0xa81a664bu, 0xc24b8b70u, 0xc76c51a3u, 0xd192e819u,
+    0xd6990624u, 0xf40e3585u, 0x106aa070u, 0x19a4c116u, 0x1e376c08u,
+    0x2748774cu, 0x34b0bcb5u, 0x391c0cb3u, 0x4ed8aa4au, 0x5b9cca4fu,
+    0x682e6ff3u, 0x748f82eeu, 0x78a5636fu, 0x84c87814u, 0x8cc70208u,
+    0x90befffau, 0xa4506cebu, 0xbef9a3f7u, 0xc67178f2u};
+
+#define KG_SHA_TARGET __attribute__((target("sha,sse4.1")))
+
+/* Four rounds of the group g: two SHA256RNDS2, the message words plus
+ * the constants in the low then the high half. abef and cdgh as the
+ * instruction wants them (A in the high lane). */
+#define KG_SHA_ROUNDS(g, m)                                                    \
+  do {                                                                         \
+    __m128i kw = _mm_add_epi32(                                                \
+        (m),                                                                   \
+        _mm_load_si128((const __m128i *)(const void *)(sha256_k + 4 * (g))));  \
+    cdgh = _mm_sha256rnds2_epu32(cdgh, abef, kw);                              \
+    abef = _mm_sha256rnds2_epu32(abef, cdgh, _mm_shuffle_epi32(kw, 0x0E));     \
+  } while (0)
+
+/*
+ * one_block_sha — one_block by the SHA extensions: the padded block's
+ * four 16-byte words of message schedule built in registers, the
+ * chaining value kept in them, the digest stored with two 16-byte stores.
+ * A message of 32 to 47 bytes (an sk_live_ key's 46) is loaded as three
+ * 16-byte words inside it, the last one ending at its end and moved into
+ * place by a shuffle (its pad byte OR-ed in); any other length from a
+ * block in memory (fill_block, or byte stores under 8 bytes). No branch
+ * and no address depends on the message's bytes; nothing of the message
+ * or the state is left in memory but the digest. KG_CPU_SHA only.
+ */
+static KG_SHA_TARGET void one_block_sha(const uint32_t h[8], const void *msg,
+                                        size_t len, uint64_t bitlen,
+                                        uint8_t out[KG_DIGEST_LEN]) {
+  const unsigned char *p = msg;
+  /* the bytes of each 32-bit lane reversed: the words are big-endian */
+  const __m128i bswap =
+      _mm_set_epi8(12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7, 0, 1, 2, 3);
+  __m128i m0;
+  __m128i m1;
+  __m128i m2;
+  __m128i m3;
+  if (len >= 32 && len < 48) {
+    const __m128i iota =
+        _mm_set_epi8(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    /* lane i of the third word is byte 32 + i: lane i + 48 - len of the
+     * load that ends at the message's end; past the end a zero (a
+     * shuffle index with its high bit set), at lane len - 32 the 0x80 */
+    __m128i idx = _mm_add_epi8(iota, _mm_set1_epi8((char)(48 - len)));
+    idx = _mm_or_si128(idx, _mm_cmpgt_epi8(idx, _mm_set1_epi8(15)));
+    __m128i pad =
+        _mm_and_si128(_mm_cmpeq_epi8(iota, _mm_set1_epi8((char)(len - 32))),
+                      _mm_set1_epi8((char)0x80));
+    m0 = _mm_loadu_si128((const __m128i *)(const void *)p);
+    m1 = _mm_loadu_si128((const __m128i *)(const void *)(p + 16));
+    m2 = _mm_shuffle_epi8(
+        _mm_loadu_si128((const __m128i *)(const void *)(p + len - 16)), idx);
+    m2 = _mm_or_si128(m2, pad);
+    m3 = _mm_set_epi64x((long long)__builtin_bswap64(bitlen), 0);
+  } else {
+    unsigned char block[SHA256_BLOCK];
+    if (len >= 8) {
+      fill_block(block, p, len, bitlen);
+    } else {
+      memset(block, 0, sizeof block);
+      if (len > 0) {
+        memcpy(block, p, len);
+      }
+      block[len] = 0x80;
+      store_be64(block + ONE_BLOCK_MAX + 1, bitlen);
+    }
+    m0 = _mm_loadu_si128((const __m128i *)(const void *)block);
+    m1 = _mm_loadu_si128((const __m128i *)(const void *)(block + 16));
+    m2 = _mm_loadu_si128((const __m128i *)(const void *)(block + 32));
+    m3 = _mm_loadu_si128((const __m128i *)(const void *)(block + 48));
+    kg_ct_wipe(block, sizeof block);
+  }
+  m0 = _mm_shuffle_epi8(m0, bswap);
+  m1 = _mm_shuffle_epi8(m1, bswap);
+  m2 = _mm_shuffle_epi8(m2, bswap);
+  m3 = _mm_shuffle_epi8(m3, bswap);
+
+  /* h0..h7 as ABEF and CDGH (A and C in the high lanes) */
+  __m128i t = _mm_shuffle_epi32(
+      _mm_loadu_si128((const __m128i *)(const void *)h), 0xB1);
+  __m128i cdgh = _mm_shuffle_epi32(
+      _mm_loadu_si128((const __m128i *)(const void *)(h + 4)), 0x1B);
+  __m128i abef = _mm_alignr_epi8(t, cdgh, 8);
+  cdgh = _mm_blend_epi16(cdgh, t, 0xF0);
+  const __m128i abef0 = abef;
+  const __m128i cdgh0 = cdgh;
+
+  KG_SHA_ROUNDS(0, m0);
+  KG_SHA_ROUNDS(1, m1);
+  KG_SHA_ROUNDS(2, m2);
+  KG_SHA_ROUNDS(3, m3);
+  /* W[4g..4g+3] from the four words before them (FIPS 180-4 §6.2.2) */
+#define KG_SHA_NEXT(a, b, c, d)                                                \
+  _mm_sha256msg2_epu32(_mm_add_epi32(_mm_sha256msg1_epu32((a), (b)),           \
+                                     _mm_alignr_epi8((d), (c), 4)),            \
+                       (d))
+  for (int g = 4; g < 16; g += 4) {
+    m0 = KG_SHA_NEXT(m0, m1, m2, m3);
+    KG_SHA_ROUNDS(g, m0);
+    m1 = KG_SHA_NEXT(m1, m2, m3, m0);
+    KG_SHA_ROUNDS(g + 1, m1);
+    m2 = KG_SHA_NEXT(m2, m3, m0, m1);
+    KG_SHA_ROUNDS(g + 2, m2);
+    m3 = KG_SHA_NEXT(m3, m0, m1, m2);
+    KG_SHA_ROUNDS(g + 3, m3);
+  }
+#undef KG_SHA_NEXT
+  abef = _mm_add_epi32(abef, abef0);
+  cdgh = _mm_add_epi32(cdgh, cdgh0);
+
+  /* back to h0..h3 and h4..h7, each word's bytes big-endian */
+  t = _mm_shuffle_epi32(abef, 0x1B);    /* A B E F */
+  cdgh = _mm_shuffle_epi32(cdgh, 0xB1); /* G H C D */
+  __m128i lo = _mm_blend_epi16(t, cdgh, 0xF0);
+  __m128i hi = _mm_alignr_epi8(cdgh, t, 8);
+  _mm_storeu_si128((__m128i *)(void *)out, _mm_shuffle_epi8(lo, bswap));
+  _mm_storeu_si128((__m128i *)(void *)(out + 16), _mm_shuffle_epi8(hi, bswap));
+}
+#undef KG_SHA_ROUNDS
+#endif
+
 /*
  * one_block — out = the SHA-256 that continues `from` (whose state has
  * absorbed `prior` bytes, a multiple of the block size) with msg[0..len),
@@ -196,6 +338,12 @@ KG_DIGEST_INLINE void fill_block(unsigned char block[SHA256_BLOCK],
 KG_DIGEST_INLINE void one_block(const SHA256_CTX *from, const void *msg,
                                 size_t len, uint64_t prior,
                                 uint8_t out[KG_DIGEST_LEN]) {
+#ifdef KG_CPU_X86_DISPATCH
+  if ((kg_cpu() & KG_CPU_SHA) != 0) {
+    one_block_sha(from->h, msg, len, (prior + len) * 8u, out);
+    return;
+  }
+#endif
   unsigned char block[SHA256_BLOCK];
   SHA256_CTX c;
   /* SHA256_Transform reads and writes the chaining value h only. */

@@ -15,9 +15,14 @@
 #include <cmocka.h>
 
 #include "cpu.h"
+
+#ifdef KG_CPU_X86_DISPATCH
+#include <cpuid.h>
+#endif
 #include "guard.h"
 
 #define ALL KG_CPU_PCLMUL
+#define BOTH (KG_CPU_PCLMUL | KG_CPU_SHA)
 
 static void keygate_cpu_only_takes_features_away(void **state) {
   (void)state;
@@ -36,6 +41,21 @@ static void keygate_cpu_only_takes_features_away(void **state) {
       {"x,-pclmul,y", ALL, 0}, {"native", ALL, ALL}, /* an unknown word is
                                                         ignored */
   };
+  /* each feature taken away alone, or both */
+  static const struct {
+    const char *spec;
+    unsigned want;
+  } each[] = {
+      {"-pclmul", KG_CPU_SHA}, {"-sha", KG_CPU_PCLMUL}, {"-sha,-pclmul", 0},
+      {"-shaa", BOTH},         {"sha", BOTH},           {"-sha,baseline", 0},
+  };
+  for (size_t i = 0; i < sizeof each / sizeof each[0]; i++) {
+    unsigned got = kg_cpu_allowed(each[i].spec, BOTH);
+    if (got != each[i].want) {
+      fail_msg("KEYGATE_CPU=%s on %#x: %#x, want %#x", each[i].spec, BOTH, got,
+               each[i].want);
+    }
+  }
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     unsigned got = kg_cpu_allowed(cases[i].spec, cases[i].detected);
     if (got != cases[i].want) {
@@ -51,6 +71,15 @@ static unsigned detected(void) {
 #ifdef KG_CPU_X86_DISPATCH
   __builtin_cpu_init();
   f |= __builtin_cpu_supports("pclmul") ? KG_CPU_PCLMUL : 0u;
+  /* SHA: CPUID leaf 7, EBX bit 29, with SSE4.1 */
+  unsigned a = 0;
+  unsigned b = 0;
+  unsigned c = 0;
+  unsigned d = 0;
+  if (__builtin_cpu_supports("sse4.1") &&
+      __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b >> 29 & 1u) != 0) {
+    f |= KG_CPU_SHA;
+  }
 #endif
   return f;
 }
@@ -62,8 +91,9 @@ static void kg_cpu_is_the_cpu_less_the_variable_for_good(void **state) {
   /* read once: a later change of the variable changes nothing */
   setenv("KEYGATE_CPU", want ? "baseline" : "", 1);
   assert_int_equal(kg_cpu(), want);
-  print_message("features in use: %s\n",
-                (want & KG_CPU_PCLMUL) ? "pclmul" : "none");
+  print_message("features in use:%s%s%s\n",
+                (want & KG_CPU_PCLMUL) ? " pclmul" : "",
+                (want & KG_CPU_SHA) ? " sha" : "", want == 0 ? " none" : "");
 }
 
 int main(void) {
