@@ -829,9 +829,9 @@ kg_status kg_credential_extract(const kg_key_policy *p, const kg_field *fields,
   return out->outcome;
 }
 
-kg_status kg_credential_fields(const kg_key_policy *p, const kg_field *fields,
-                               size_t n, kg_credential *out,
-                               kg_url_hosts *hosts, kg_key_pending *pending) {
+kg_span kg_credential_fields(const kg_key_policy *p, const kg_field *fields,
+                             size_t n, kg_credential *out, kg_url_hosts *hosts,
+                             kg_key_pending *pending) {
   static const kg_span none = {NULL, 0};
   const kg_field *auth = NULL;
   const kg_field *xkey = NULL;
@@ -868,7 +868,7 @@ kg_status kg_credential_fields(const kg_key_policy *p, const kg_field *fields,
    * ambiguity. */
   if (nauth > 1 || nxkey > 1) {
     set(out, KG_AMBIGUOUS_API_KEY, KG_KEY_DUPLICATE_FIELD, none);
-    return out->outcome;
+    return none;
   }
 
   kg_span ta = none;
@@ -907,7 +907,7 @@ kg_status kg_credential_fields(const kg_key_policy *p, const kg_field *fields,
      * all the same. */
     if (ta.len != tx.len || !kg_ct_eq(ta.ptr, tx.ptr, ta.len)) {
       set(out, KG_AMBIGUOUS_API_KEY, KG_KEY_CONFLICT, none);
-      return out->outcome;
+      return none;
     }
     s = (sa == KG_OK && sx == KG_OK) ? KG_OK : KG_KEY_MALFORMED;
     key = ta;
@@ -919,12 +919,12 @@ kg_status kg_credential_fields(const kg_key_policy *p, const kg_field *fields,
     key = tx;
   } else {
     set(out, KG_MISSING_API_KEY, KG_OK, none);
-    return out->outcome;
+    return none;
   }
   if (s == KG_OK) {
     set(out, KG_OK, KG_OK, key);
   } else {
     set(out, KG_INVALID_API_KEY, KG_KEY_MALFORMED, key);
   }
-  return out->outcome;
+  return key;
 }

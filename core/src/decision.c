@@ -133,7 +133,8 @@ kg_status kg_decide(const kg_checker *c, const kg_field *fields, size_t n,
   kg_credential cred;
   kg_url_hosts hosts;
   kg_key_pending pending = {0, 0, 0};
-  kg_credential_fields(&c->policy, fields, n, &cred, &hosts, &pending);
+  const kg_span key =
+      kg_credential_fields(&c->policy, fields, n, &cred, &hosts, &pending);
   /* SPEC §1.3 precedence: a key in the URL first. A well-formed key's
    * request with a target of up to 64 bytes has it scanned while the
    * digest runs (decide_key; the scan's few hundred instructions then fill
@@ -147,14 +148,10 @@ kg_status kg_decide(const kg_checker *c, const kg_field *fields, size_t n,
       return in_url(out, u);
     }
   }
-  /* Copied as two words: extract stored them as two words, and one 16-byte
-   * load of both would wait for the stores to drain (no store
-   * forwarding). */
-  const char *key_ptr = cred.key.ptr;
-  size_t key_len = cred.key.len;
-#if defined(__GNUC__) || defined(__clang__)
-  __asm__("" : "+r"(key_ptr), "+r"(key_len));
-#endif
+  /* The key's span as kg_credential_fields returned it (registers), not
+   * read back from cred. */
+  const char *key_ptr = key.ptr;
+  size_t key_len = key.len;
   out->key.ptr = key_ptr;
   out->key.len = key_len;
   out->sources = cred.sources;

@@ -17,7 +17,8 @@
  *   3. kg_digest;
  *   4. kg_index_prefetch: both buckets' cache lines requested as soon as
  *      the digest is known, so at millions of keys the two random memory
- *      accesses are in flight together while step 5 runs;
+ *      accesses are in flight together while step 5 runs (tables over
+ *      1 MiB only);
  *   5. kg_key_crc_ok: the CRC-32 over the key body, independent of 3 and 4
  *      (out-of-order execution runs it beside them);
  *   6. kg_index_lookup: the constant-time compare.
@@ -60,10 +61,13 @@ typedef struct kg_url_hosts {
 
 /* kg_credential_fields — kg_credential_extract without the URL: what the
  * fields say (key, missing, malformed, ambiguous), as if neither the target
- * nor a Host held a key; notes the Host fields for kg_credential_url. */
-kg_status kg_credential_fields(const kg_key_policy *p, const kg_field *fields,
-                               size_t n, kg_credential *out,
-                               kg_url_hosts *hosts, kg_key_pending *pending);
+ * nor a Host held a key; notes the Host fields for kg_credential_url.
+ * Returns out->key, in registers: the decision's next step (the digest)
+ * reads it from them, not back from *out (a store-forwarding wait on the
+ * key's own latency chain). */
+kg_span kg_credential_fields(const kg_key_policy *p, const kg_field *fields,
+                             size_t n, kg_credential *out, kg_url_hosts *hosts,
+                             kg_key_pending *pending);
 
 /* kg_credential_url — KG_OK, or why the URL holds a key (KG_URL_KEY_*):
  * the target, then each Host field in order. kg_credential_extract is
@@ -94,7 +98,8 @@ static inline kg_status kg_key_crc_ok(const kg_key_policy *p, const char *key,
 /* kg_index_prefetch — request the cache lines kg_index_lookup will read
  * for this digest (both buckets, whole). Addresses depend on the presented
  * digest only, exactly the ones the lookup reads. No-op without a
- * prefetch builtin. */
+ * prefetch builtin, and for a table of up to 1 MiB (a core's L2 cache,
+ * where it cost more than it saved). */
 void kg_index_prefetch(const kg_index *idx,
                        const uint8_t digest[KG_DIGEST_LEN]);
 
