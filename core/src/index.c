@@ -562,10 +562,19 @@ int kg_index_contains(const kg_index *idx,
 
 /* ---- lookup (constant-time; see index.h) ------------------------------ */
 
+/* The table size below which kg_index_prefetch asks for nothing. */
+#define PREFETCH_MIN_BUCKETS (((size_t)1 << 20) / sizeof(bucket))
+
 void kg_index_prefetch(const kg_index *idx,
                        const uint8_t digest[KG_DIGEST_LEN]) {
 #if defined(__GNUC__) || defined(__clang__)
-  if (idx == NULL || idx->nbuckets == 0) {
+  /* A table of up to 1 MiB stays in the L2 cache of a core that looks
+   * keys up (1 MiB a core here, Zen 4; 1-2 MiB on current server cores):
+   * there the lookup's own loads, both buckets' independent of each other,
+   * come as early, and the prefetch measured 1.5-5 ns dearer than none at
+   * 1, 50 and 10,000 keys (docs/benchmarks.md, issue 14's fifth pass). At
+   * millions of keys both buckets' random accesses are started here. */
+  if (idx == NULL || idx->nbuckets <= PREFETCH_MIN_BUCKETS) {
     return;
   }
   const bucket *b1 = &idx->buckets[bucket1(idx, digest)];
