@@ -2661,13 +2661,19 @@ static int ngx_http_keygate_usable(const ngx_http_keygate_db_t *db) {
 }
 
 /* The index to decide with now, or NULL: answer 503. The writer's own
- * snapshot (its region, or a heap index until the copy is published); a
- * reader's (or a writer's still loading) the published shared index, mapped
- * anew here when the writer has published another, while the writer's
- * last confirmation is within keygate_max_staleness and it refuses no
- * store. */
+ * snapshot when it is the published region, or when nothing is published
+ * yet; else (a full load or a takeover not yet copied and published, a
+ * writer still loading) the published shared index, as every reader: a
+ * writer that answered from a snapshot the readers do not have yet would
+ * refuse a key it deleted while the next request, on a reader, accepts it
+ * again (SPEC §2: never older than what was served). A reader's: the
+ * published index, mapped anew here when the writer has published
+ * another, while the writer's last confirmation is within
+ * keygate_max_staleness and it refuses no store. */
 static const kg_index *ngx_http_keygate_index_now(ngx_http_keygate_db_t *db) {
-  if (db->snap != NULL && ngx_http_keygate_usable(db)) {
+  if (db->snap != NULL && ngx_http_keygate_usable(db) &&
+      (db->sh == NULL || ngx_http_keygate_on_region(db) ||
+       __atomic_load_n(&db->sh->index_no, __ATOMIC_ACQUIRE) == 0)) {
     return kg_snapshot_index(db->snap);
   }
   /* A writer whose own snapshot is too old (a new worker that took the
@@ -3331,9 +3337,9 @@ static ngx_int_t ngx_http_keygate_access_handler(ngx_http_request_t *r) {
   const kg_index *idx = ngx_http_keygate_index_now(lcf->db);
   kg_decision d;
   int decided = -1;
+  kg_field fields[NGX_HTTP_KEYGATE_MAX_FIELDS];
+  size_t n = ngx_http_keygate_fields(r, fields, NGX_HTTP_KEYGATE_MAX_FIELDS);
   if (idx != NULL) {
-    kg_field fields[NGX_HTTP_KEYGATE_MAX_FIELDS];
-    size_t n = ngx_http_keygate_fields(r, fields, NGX_HTTP_KEYGATE_MAX_FIELDS);
     kg_checker checker = {lcf->policy, mcf->digester, idx};
     uint64_t gen = 0;
     decided = ngx_http_keygate_decide(&checker, fields, n, query,
@@ -3344,11 +3350,21 @@ static ngx_int_t ngx_http_keygate_access_handler(ngx_http_request_t *r) {
   }
   if (decided != 0) {
     /* Never decide with keys older than the server vouches for: no stale
-     * allow, and no stale refusal either. */
-    ctx->db = lcf->db;
-    ctx->decision = KG_SERVICE_UNAVAILABLE;
-    ngx_http_finalize_request(r, ngx_http_keygate_send_unavailable(r, ctx));
-    return NGX_DONE;
+     * allow, and no stale refusal either. What needs no key of the store
+     * is answered as always, in SPEC §1.3's order (a key in the URL, two
+     * keys, none, a malformed one or a wrong checksum): the request made
+     * with an empty index; only a well-formed key, which the store would
+     * decide, waits for it (503). */
+    kg_checker none = {lcf->policy, mcf->digester, NULL};
+    (void)kg_decide(&none, fields, n, query, (int64_t)ngx_time(), &d);
+    if (d.decision == KG_VALID ||
+        (d.decision == KG_INVALID_API_KEY && d.detail == KG_KEY_UNKNOWN) ||
+        !kg_status_is_decision(d.decision)) {
+      ctx->db = lcf->db;
+      ctx->decision = KG_SERVICE_UNAVAILABLE;
+      ngx_http_finalize_request(r, ngx_http_keygate_send_unavailable(r, ctx));
+      return NGX_DONE;
+    }
   }
   ngx_http_keygate_remember(r, ctx, lcf->db, &d);
 

@@ -76,6 +76,35 @@ never_ok "replaced store: K4" "$K4" 10
 assert_eq 1 \
   "$(log_count '\[notice\].*keygate: ".*keys.db" now names another file')" "the switch is logged at notice, by the writer"
 
+# ---- 1b. no worker accepts again what another refused ----------------------
+# The replacement's keys reach the writer first (a full load) and the
+# readers when its copy is published: until then the writer decides with
+# the published index too, or a key deleted in the new file is refused by
+# the writer and accepted again by a reader (a review saw 401, then 200
+# for ~100 ms). A stream of new connections (spread over both workers)
+# runs across the replacement: after its first 401, never a 200.
+IFS=$'\t' read -r ID7 K7 < <(new_key acme seven)
+wait_for_answer "K7 served" "$K7" "200 "
+all_answer "K7 on every worker" "$K7" 10 "200 "
+copy_store "$DB" "$T/new7.db"
+"$KEYGATE" keys delete --db "$T/new7.db" "$ID7" >/dev/null
+python3 "$HERE/server_stream.py" "$PORT" "$K7" 100000 "$T/stream7" \
+  "$T/stop7" >/dev/null 2>&1 &
+s7=$!
+kg_track "$s7"
+sleep 0.3
+mv "$T/new7.db" "$DB" && rm -f "$DB-wal" "$DB-shm"
+wait_for_answer "replaced again: K7 revoked" "$K7" "401 invalid_api_key"
+sleep 1.5 # past the copy and its publication
+touch "$T/stop7"
+wait "$s7" || true
+first401=$(awk '/^401$/ { print NR; exit }' "$T/stream7")
+assert_eq 1 "$((${first401:-0} > 1))" "the stream saw K7 accepted, then refused"
+assert_eq 0 "$(tail -n "+${first401:-1}" "$T/stream7" | grep -c '^200$' || true)" \
+  "after the first 401 (of $(wc -l <"$T/stream7") requests), no worker accepts K7 again"
+assert_eq 0 "$(tail -n "+${first401:-1}" "$T/stream7" | grep -vc '^401$' || true)" \
+  "... and every answer after it is 401 (no error, no 503)"
+
 # ---- 2. an older backup put back ----------------------------------------
 copy_store "$DB" "$T/backup.db" # K3 valid in the backup
 "$KEYGATE" keys delete "$ID3" >/dev/null
@@ -119,18 +148,36 @@ mark=$(wc -l <"$LOG")
 truncate -s 0 "$DB"
 wait_for_answer "truncated: 503 past the staleness bound" "$K2" "503 service_unavailable"
 all_answer "truncated: every answer 503" "$K2" 10 "503 service_unavailable"
-# A key in the path of a request answered 503 is redacted like any other
-# (the review found it whole in the access log: the 503 came before the
-# target was checked).
+# Only a well-formed key waits for the store: what SPEC §1.3 refuses
+# without a stored key is answered as always (a review saw 503 for a key in
+# the URL and for two keys).
+for req in "X-API-Key: ${K2:0:45}" "X-API-Key: ${K2:0:45}x" "Accept: */*" \
+  "X-API-Key: $K2\r\nX-API-Key: $K4"; do
+  send "GET /api/v1/iocs?api_key=x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n$req\r\n\r\n"
+  assert_eq "400 api_key_in_query" "$(resp_status) $(resp_body | sed -n 's/^{"error":{"code":"\([a-z_]*\)".*/\1/p')" \
+    "truncated: a key in the URL is refused as always"
+done
+answer_of "${K2:0:45}"
+assert_eq "401 invalid_api_key" "$ANSWER" "truncated: a truncated key is refused as always"
+answer_of "${K2:0:45}$([ "${K2:45:1}" = A ] && echo B || echo A)"
+assert_eq "401 invalid_api_key" "$ANSWER" "truncated: a wrong checksum is refused as always"
+send "GET /api/v1/iocs HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+assert_eq "401 missing_api_key" "$(resp_status) $(resp_body | sed -n 's/^{"error":{"code":"\([a-z_]*\)".*/\1/p')" \
+  "truncated: no key is missing_api_key as always"
+send "GET /api/v1/iocs HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX-API-Key: $K2\r\nAuthorization: Bearer $K4\r\n\r\n"
+assert_eq "400 ambiguous_api_key" "$(resp_status) $(resp_body | sed -n 's/^{"error":{"code":"\([a-z_]*\)".*/\1/p')" \
+  "truncated: two keys are ambiguous as always"
+# A key in the path is redacted like any other (the review found it whole
+# in the access log when the 503 came before the target was checked).
 send "GET /api/v1/$K3 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-assert_eq 503 "$(resp_status)" "truncated: a key in the path is answered 503 too"
+assert_eq 400 "$(resp_status)" "truncated: a key in the path is refused as always"
 for _ in $(seq 1 40); do # the access log line is written at the end of the request
   grep -q 'GET <redacted>' "$T/logs/access.log" 2>/dev/null && break
   sleep 0.05
 done
 assert_eq 0 "$(grep -c -- "${K3:8:20}" "$T/logs/access.log" "$LOG" | awk -F: '{s += $NF} END {print s}')" \
   "truncated: the key in the path reaches neither log"
-assert_match 'GET <redacted> HTTP/1.1" 503' "$(cat "$T/logs/access.log")" "truncated: the 503's access line redacts the target"
+assert_match 'GET <redacted> HTTP/1.1" 400' "$(cat "$T/logs/access.log")" "truncated: the access line redacts the target"
 master=$(cat "$T"/tmp/keygate-serve-*/nginx.pid)
 kill_worker "$master"
 never_ok "truncated, worker restarted: K4 (valid in the master's snapshot)" "$K4" 40
