@@ -221,6 +221,8 @@ typedef struct {
   const kg_snapshot *names_snap; /* the writer: names published of it, */
   size_t names_count;            /* this many */
   int64_t publish_said_ms;       /* the last "cannot publish" line */
+  int64_t names_said_ms;         /* the last "cannot write the names" line */
+  ngx_uint_t names_failed;       /* failures since that line */
   /* The master's snapshot (or its index), once this worker stops deciding
    * with it: kept, not freed, since freeing wipes it and so copies every
    * page fork shares with the master; freed with the cycle. */
@@ -1262,18 +1264,44 @@ static void ngx_http_keygate_publish_names(ngx_http_keygate_db_t *db) {
     }
     ok = ok && rename(tmp, name) == 0;
     if (!ok) {
-      ngx_log_error(NGX_LOG_ERR, db->log, ngx_errno,
-                    "keygate: cannot write the account names %s; readers "
-                    "leave $keygate_account empty for new accounts until "
-                    "it can: let the user nginx runs its workers as write "
-                    "the store's folder, and free space on its disk",
-                    tmp);
+      const ngx_err_t err = ngx_errno;
       (void)unlink(tmp);
+      /* Tried again at every poll: said once, then once a minute while it
+       * lasts, with how often it failed meanwhile. */
+      const int64_t now = ngx_http_keygate_now_ms();
+      db->names_failed++;
+      if (db->names_said_ms == 0) {
+        ngx_log_error(NGX_LOG_ERR, db->log, err,
+                      "keygate: cannot write the account names %s; readers "
+                      "leave $keygate_account empty for new accounts until "
+                      "it can (tried at every poll, said again once a "
+                      "minute): let the user nginx runs its workers as "
+                      "write the store's folder, and free space on its disk",
+                      tmp);
+        db->names_said_ms = now;
+        db->names_failed = 0;
+      } else if (now - db->names_said_ms >= 60000) {
+        ngx_log_error(NGX_LOG_ERR, db->log, err,
+                      "keygate: still cannot write the account names %s "
+                      "(%ui failed tries since the last such line): let "
+                      "the user nginx runs its workers as write the store's "
+                      "folder, and free space on its disk",
+                      tmp, db->names_failed);
+        db->names_said_ms = now;
+        db->names_failed = 0;
+      }
     }
   }
   ngx_free(buf);
   if (!ok) {
     return;
+  }
+  if (db->names_said_ms != 0) {
+    ngx_log_error(NGX_LOG_NOTICE, db->log, 0,
+                  "keygate: wrote the account names of \"%V\" again",
+                  &db->path);
+    db->names_said_ms = 0;
+    db->names_failed = 0;
   }
   ngx_uint_t old = 0;
   ngx_shmtx_lock(&shpool->mutex);
