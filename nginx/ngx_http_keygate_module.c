@@ -3016,6 +3016,61 @@ static kg_span ngx_http_keygate_query_of(ngx_str_t target) {
   return s;
 }
 
+/* The value of a hexadecimal digit, or -1. */
+static int ngx_http_keygate_hex(u_char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  c = (u_char)(c | 0x20);
+  return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/*
+ * 1 when s[0..len) holds a key under more percent-encodings than SPEC
+ * §1.1's scan decodes (once, and again where %25 hides an escape): each
+ * "%25" can hide one more level, so the bytes are decoded whole, up to 8
+ * times, and each result scanned as a target. Such a request is decided
+ * as SPEC §1.1 says (no key in its URL), but its target reaches no log:
+ * redacted as one that holds a key. Free for a target without "%25";
+ * out of memory, or still decoding after 8 levels: 1 (redact).
+ */
+static int ngx_http_keygate_deep_key(ngx_pool_t *pool, const kg_key_policy *p,
+                                     const u_char *s, size_t len) {
+  if (len < 3 || ngx_strlcasestrn((u_char *)s, (u_char *)s + len,
+                                  (u_char *)"%25", 3 - 1) == NULL) {
+    return 0;
+  }
+  u_char *buf = ngx_pnalloc(pool, len);
+  if (buf == NULL) {
+    return 1;
+  }
+  const u_char *src = s;
+  size_t n = len;
+  for (int level = 0; level < 8; level++) {
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) { /* buf may be src: m <= i */
+      int hi = i + 2 < n ? ngx_http_keygate_hex(src[i + 1]) : -1;
+      int lo = hi >= 0 ? ngx_http_keygate_hex(src[i + 2]) : -1;
+      if (src[i] == '%' && lo >= 0) {
+        buf[m++] = (u_char)(hi << 4 | lo);
+        i += 2;
+      } else {
+        buf[m++] = src[i];
+      }
+    }
+    if (m == n) {
+      return 0; /* nothing left to decode */
+    }
+    kg_span decoded = {(const char *)buf, m};
+    if (kg_target_has_key(p, decoded)) {
+      return 1;
+    }
+    src = buf;
+    n = m;
+  }
+  return 1;
+}
+
 /*
  * A key in the request-target must reach no log. Replace what nginx logs
  * of the target: the request line ($request), $request_uri and, when the
@@ -3094,13 +3149,15 @@ static ngx_str_t ngx_http_keygate_log_safe(ngx_http_request_t *r,
   static const ngx_str_t mark = ngx_string("<redacted>");
   kg_span all = {(const char *)v.data, v.len};
   if (v.len == 0 || v.data == NULL || v.data == ngx_http_keygate_mark ||
-      !kg_target_has_key(p, all)) {
+      (!kg_target_has_key(p, all) &&
+       !ngx_http_keygate_deep_key(r->pool, p, v.data, v.len))) {
     return v;
   }
   u_char *q = ngx_strlchr(v.data, v.data + v.len, '?');
   kg_span path = {(const char *)v.data,
                   q != NULL ? (size_t)(q - v.data) : v.len};
-  if (q == NULL || kg_target_has_key(p, path)) {
+  if (q == NULL || kg_target_has_key(p, path) ||
+      ngx_http_keygate_deep_key(r->pool, p, v.data, path.len)) {
     return mark;
   }
   /* The query ends at the space before a request line's protocol. */
@@ -3217,6 +3274,12 @@ ngx_http_keygate_checked_target(ngx_http_request_t *r,
   int path_key = path.len > 0 && kg_target_has_key(&lcf->policy, path);
   if (path_key || (query.len > 0 && kg_target_has_key(&lcf->policy, query))) {
     ngx_http_keygate_redact(r, ctx, path_key);
+  } else if (ngx_http_keygate_deep_key(r->pool, &lcf->policy,
+                                       (const u_char *)path.ptr, path.len)) {
+    ngx_http_keygate_redact(r, ctx, 1);
+  } else if (ngx_http_keygate_deep_key(r->pool, &lcf->policy,
+                                       (const u_char *)query.ptr, query.len)) {
+    ngx_http_keygate_redact(r, ctx, 0);
   }
   return lcf->query_keys == NGX_HTTP_KEYGATE_QUERY_IGNORE ? path : whole;
 }
