@@ -2913,6 +2913,76 @@ static int ngx_http_keygate_is_lookalike(const ngx_table_elt_t *h) {
   return 0;
 }
 
+/* What replaces a value or target that holds a key, in logs and in the
+ * request passed on. */
+static u_char ngx_http_keygate_mark[] = "<redacted>";
+
+/* 1 for a byte of RFC 9110's token68 (what a key is made of). */
+static int ngx_http_keygate_token68(u_char c) {
+  return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
+         (c >= 'a' && c <= 'z') || c == '-' || c == '.' || c == '_' ||
+         c == '~' || c == '+' || c == '/' || c == '=';
+}
+
+/*
+ * With keygate_hide_credentials, a key sent in any other field than the
+ * key headers (a cookie, Proxy-Authorization, X-Forwarded-Authorization,
+ * a header of the client's own naming) reaches the upstream masked too:
+ * each run of the policy's prefix (any case) and the token68 bytes after
+ * it becomes kg_key_hint's "sk_live_****Ab3x", the rest of the value kept.
+ * Host and Referer were masked whole before (a key there is a URL's);
+ * the key lines themselves go. The scan is a search for the prefix in
+ * each value, a valid request's only.
+ */
+static ngx_int_t ngx_http_keygate_mask_values(ngx_http_request_t *r,
+                                              const kg_key_policy *p) {
+  const size_t plen = p->prefix_len;
+  if (plen == 0) {
+    return NGX_OK;
+  }
+  for (ngx_list_part_t *part = &r->headers_in.headers.part; part != NULL;
+       part = part->next) {
+    ngx_table_elt_t *h = part->elts;
+    for (ngx_uint_t i = 0; i < part->nelts; i++) {
+      ngx_str_t v = h[i].value;
+      if (ngx_http_keygate_is_key_field(&h[i]) ||
+          v.data == ngx_http_keygate_mark || v.len < plen ||
+          ngx_strlcasestrn(v.data, v.data + v.len, (u_char *)p->prefix,
+                           plen - 1) == NULL) {
+        continue;
+      }
+      /* A hint is at most KG_KEY_HINT_MAX - 1 bytes and replaces at least
+       * the prefix: each run grows the value by less than that. */
+      size_t cap = v.len + (v.len / plen + 1) * KG_KEY_HINT_MAX;
+      u_char *out = ngx_pnalloc(r->pool, cap);
+      if (out == NULL) {
+        return NGX_ERROR;
+      }
+      u_char *o = out;
+      u_char *q = v.data;
+      u_char *end = v.data + v.len;
+      u_char *hit;
+      while ((hit = ngx_strlcasestrn(q, end, (u_char *)p->prefix, plen - 1)) !=
+             NULL) {
+        o = ngx_cpymem(o, q, (size_t)(hit - q));
+        u_char *k = hit + plen;
+        while (k < end && ngx_http_keygate_token68(*k)) {
+          k++;
+        }
+        char hint[KG_KEY_HINT_MAX];
+        size_t n = kg_key_hint(p, (const char *)hit, (size_t)(k - hit), hint,
+                               sizeof hint);
+        o = ngx_cpymem(o, hint, n);
+        q = k;
+      }
+      o = ngx_cpymem(o, q, (size_t)(end - q));
+      h[i].value.data = out;
+      h[i].value.len = (size_t)(o - out);
+    }
+  }
+  return NGX_OK;
+}
+
 /*
  * Rebuild the request's header list without the lines no upstream may
  * receive: names that read as a key or identity header once '_' is read
@@ -3140,7 +3210,6 @@ static void ngx_http_keygate_redact(ngx_http_request_t *r,
  * until a line is logged.
  */
 static ngx_http_log_handler_pt ngx_http_keygate_next_log_handler;
-static u_char ngx_http_keygate_mark[] = "<redacted>";
 
 /* v, or a redacted copy when v holds a key. */
 static ngx_str_t ngx_http_keygate_log_safe(ngx_http_request_t *r,
@@ -3415,7 +3484,8 @@ static ngx_int_t ngx_http_keygate_access_handler(ngx_http_request_t *r) {
      * request whose key lines are already hidden: the decision stands. A
      * location with another store decides again. */
     if (lcf->hide_credentials && !ctx->hidden) {
-      if (ngx_http_keygate_hide(r, 1) != NGX_OK) {
+      if (ngx_http_keygate_hide(r, 1) != NGX_OK ||
+          ngx_http_keygate_mask_values(r, &lcf->policy) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
       }
       ctx->hidden = 1;
@@ -3463,7 +3533,9 @@ static ngx_int_t ngx_http_keygate_access_handler(ngx_http_request_t *r) {
     /* Look-alike names go whatever keygate_hide_credentials says: an
      * upstream that folds '_' into '-' would take X_API_Key for the key
      * or X_Keygate_Account for the gateway's word (docs/contract.md). */
-    if (ngx_http_keygate_hide(r, lcf->hide_credentials != 0) != NGX_OK) {
+    if (ngx_http_keygate_hide(r, lcf->hide_credentials != 0) != NGX_OK ||
+        (lcf->hide_credentials &&
+         ngx_http_keygate_mask_values(r, &lcf->policy) != NGX_OK)) {
       return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
     ctx->hidden = lcf->hide_credentials ? 1 : 0;

@@ -167,6 +167,23 @@ assert_eq 2 \
 assert_eq 1 \
   "$(grep -c '"Referer", "https://z/"' <<<"$body")" "keys in two Referers: a clean one passes"
 assert_eq 0 "$(grep -c "${K#sk_live_}" <<<"$body" || true)" "keys in two Referers: no key upstream"
+# A key in any other field (a cookie, Proxy-Authorization, a header of
+# the client's own naming) reaches the upstream masked as the logs show
+# keys, the rest of the value kept (a review found them forwarded whole).
+send_proxied "GET /v1/things HTTP/1.1\r\n${H}X-API-Key: $K\r\nCookie: theme=dark; api_key=$K; x=1\r\nProxy-Authorization: Bearer $K\r\nX-Forwarded-Authorization: bearer SK_LIVE_${K#sk_live_}\r\nX-API-Key2: $K,$K2\r\n\r\n"
+assert_eq 200 "$(resp_status)" "keys in other fields: proxied"
+body=$(resp_body)
+hint="sk_live_****${K: -4}"
+assert_contains "[\"Cookie\", \"theme=dark; api_key=$hint; x=1\"]" "$body" \
+  "a key in a cookie: masked, the other cookies kept"
+assert_contains "[\"Proxy-Authorization\", \"Bearer $hint\"]" "$body" \
+  "a key in Proxy-Authorization: masked"
+assert_contains "[\"X-Forwarded-Authorization\", \"bearer ****${K: -4}\"]" "$body" \
+  "a key with its prefix in another case: masked (kg_key_hint shows no prefix it does not know)"
+assert_contains "[\"X-API-Key2\", \"$hint,sk_live_****LLLL\"]" "$body" \
+  "two keys in one value: each masked"
+assert_eq 0 "$(grep -c -e "${K#sk_live_}" -e "${K:8:20}" -e 'LLLLLLLL' <<<"$body" || true)" \
+  "keys in other fields: no key upstream"
 # A valid request whose body breaks its framing: nginx refuses it while
 # reading the body for the upstream; the answer names the body (the key
 # lines were hidden, so the head is not read again).
@@ -213,6 +230,6 @@ send_proxied "POST /legacy/x?api_key=$K HTTP/1.1\r\n${H}X-API-Key: $K\r\nTransfe
 assert_eq 400 "$(resp_status)" "broken chunked body: nginx's 400"
 assert_eq 1 \
   "$(grep 'invalid chunked body' "$T/gw/error.log" | grep -c 'request: "POST /legacy/x?<redacted> HTTP/1.1"' || true)" "broken chunked body: logged, redacted"
-assert_eq 6 "$(wc -l <"$T/upstream.count")" "the upstream got exactly the six valid requests"
+assert_eq 7 "$(wc -l <"$T/upstream.count")" "the upstream got exactly the seven valid requests"
 assert_eq "" "$(grep -rl "${K#sk_live_}" "$T/gw" --include='*.log' || true)" "no key in the gateway's logs"
 kg_done
