@@ -3734,6 +3734,17 @@ static ngx_int_t ngx_http_keygate_bad_request_handler(ngx_http_request_t *r) {
   ngx_uint_t status = r->err_status >= NGX_HTTP_BAD_REQUEST
                           ? r->err_status
                           : NGX_HTTP_BAD_REQUEST;
+  if (status == NGX_HTTP_BAD_GATEWAY || status == NGX_HTTP_GATEWAY_TIME_OUT) {
+    /* A gateway's upstream failed (refused, reset, timed out) after a valid
+     * decision passed the request on: the answer in the JSON shape with
+     * the id the upstream was sent too. An upstream's own 502 passes as it
+     * is (error_page needs proxy_intercept_errors for those). */
+    return ngx_http_keygate_send_error(r, ctx, status,
+                                       status == NGX_HTTP_BAD_GATEWAY
+                                           ? KG_BAD_GATEWAY
+                                           : KG_GATEWAY_TIMEOUT,
+                                       NULL, NULL);
+  }
   /* Never keep a connection whose head nginx could not read. */
   r->keepalive = 0;
   ngx_http_keygate_recover_line(r);

@@ -143,6 +143,10 @@ int kg_http_status(kg_status code) {
     return 429;
   case KG_NOT_FOUND:
     return 404;
+  case KG_BAD_GATEWAY:
+    return 502;
+  case KG_GATEWAY_TIMEOUT:
+    return 504;
   default: {
     int refusal = kg_refusal_http_status(code);
     return refusal != 0 ? refusal : 500;
@@ -179,6 +183,12 @@ const char *kg_error_message(kg_status code) {
            "some have finished.";
   case KG_NOT_FOUND:
     return "No such endpoint.";
+  case KG_BAD_GATEWAY:
+    return "The API behind the gateway could not be reached. Retry in a few "
+           "seconds.";
+  case KG_GATEWAY_TIMEOUT:
+    return "The API behind the gateway did not answer in time. Retry in a "
+           "few seconds.";
   default: {
     const char *refusal = kg_refusal_message(code);
     return refusal != NULL ? refusal : "";
@@ -255,7 +265,8 @@ static const char *answer_code(kg_status code) {
     return NULL;
   }
   if (kg_status_is_decision(code) || code == KG_SERVICE_UNAVAILABLE ||
-      code == KG_TOO_MANY_REQUESTS || code == KG_NOT_FOUND) {
+      code == KG_TOO_MANY_REQUESTS || code == KG_NOT_FOUND ||
+      code == KG_BAD_GATEWAY || code == KG_GATEWAY_TIMEOUT) {
     return kg_status_str(code);
   }
   return kg_refusal_code(code);

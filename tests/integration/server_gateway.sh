@@ -219,6 +219,14 @@ for loc in try err; do
 done
 send_proxied "GET /legacy/x?api_key=$K&type=ipv4 HTTP/1.1\r\n${H}X-API-Key: $K\r\n\r\n"
 assert_eq 502 "$(resp_status)" "query_keys ignore, dead upstream: 502"
+# nginx's own 502 (the upstream unreachable) is an answer in the JSON shape,
+# with the request id the upstream would have been sent
+rid=$(resp_header x-request-id)
+assert_match '^req_[0-9A-Za-z]{24}$' "$rid" "dead upstream: X-Request-Id"
+assert_eq "{\"error\":{\"code\":\"bad_gateway\",\"message\":\"The API behind the gateway could not be reached. Retry in a few seconds.\",\"request_id\":\"$rid\"}}" \
+  "$(resp_body)" "dead upstream: the JSON body"
+assert_eq "no-store" "$(resp_header cache-control)" "dead upstream: Cache-Control"
+assert_eq "application/json" "$(resp_header content-type)" "dead upstream: Content-Type"
 assert_eq 1 \
   "$(grep 'connect() failed' "$T/gw/error.log" | grep -c 'upstream: "http://[^"]*/legacy/x?<redacted>"' || true)" "query_keys ignore: the upstream URL in the error log is redacted"
 assert_eq 1 \

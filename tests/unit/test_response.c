@@ -100,6 +100,8 @@ static void http_status_follows_the_decision(void **state) {
   assert_int_equal(kg_http_status(KG_SERVICE_UNAVAILABLE), 503);
   assert_int_equal(kg_http_status(KG_TOO_MANY_REQUESTS), 429);
   assert_int_equal(kg_http_status(KG_NOT_FOUND), 404);
+  assert_int_equal(kg_http_status(KG_BAD_GATEWAY), 502);
+  assert_int_equal(kg_http_status(KG_GATEWAY_TIMEOUT), 504);
   assert_int_equal(kg_http_status(KG_E_METHOD_NOT_ALLOWED), 405);
   assert_int_equal(kg_http_status(KG_E_HEAD_TOO_LARGE), 400);
   static const kg_status not_answers[] = {
@@ -563,6 +565,14 @@ static void server_answers_have_exact_bodies(void **state) {
       {KG_NOT_FOUND, 404, "No such endpoint. The API serves GET /api/v1/iocs.",
        "{\"error\":{\"code\":\"not_found\",\"message\":\"No such endpoint. "
        "The API serves GET /api/v1/iocs.\",\"request_id\":\"" RID "\"}}"},
+      {KG_BAD_GATEWAY, 502, NULL,
+       "{\"error\":{\"code\":\"bad_gateway\",\"message\":\"The API "
+       "behind the gateway could not be reached. Retry in a few seconds.\","
+       "\"request_id\":\"" RID "\"}}"},
+      {KG_GATEWAY_TIMEOUT, 504, NULL,
+       "{\"error\":{\"code\":\"gateway_timeout\",\"message\":\"The API "
+       "behind the gateway did not answer in time. Retry in a few "
+       "seconds.\",\"request_id\":\"" RID "\"}}"},
       {KG_E_METHOD_NOT_ALLOWED, 405, "Use GET /_keygate/status.",
        "{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"Use GET "
        "/_keygate/status.\",\"request_id\":\"" RID "\"}}"},
@@ -607,7 +617,8 @@ static void every_answer_code_has_a_body_and_nothing_else_does(void **state) {
     kg_status s = (kg_status)v;
     const int refusal = kg_refusal_http_status(s) != 0;
     const int server = s == KG_SERVICE_UNAVAILABLE ||
-                       s == KG_TOO_MANY_REQUESTS || s == KG_NOT_FOUND;
+                       s == KG_TOO_MANY_REQUESTS || s == KG_NOT_FOUND ||
+                       s == KG_BAD_GATEWAY || s == KG_GATEWAY_TIMEOUT;
     const int error = kg_status_is_decision(s) && s != KG_VALID;
     char out[KG_ERROR_BODY_MAX];
     size_t len = 0;
@@ -642,8 +653,8 @@ static void every_answer_code_has_a_body_and_nothing_else_does(void **state) {
       assert_int_equal(kg_http_status(s), kg_refusal_http_status(s));
     }
   }
-  /* 6 error decisions, 3 server answers, 21 refusals */
-  assert_int_equal(answers, 6 + 3 + 21);
+  /* 6 error decisions, 5 server answers, 21 refusals */
+  assert_int_equal(answers, 6 + 5 + 21);
 }
 
 /* ---- whole responses ---------------------------------------------------- */

@@ -65,6 +65,8 @@ static const status_case PINNED[] = {
     {KG_SERVICE_UNAVAILABLE, 70, "service_unavailable"},
     {KG_TOO_MANY_REQUESTS, 71, "too_many_requests"},
     {KG_NOT_FOUND, 72, "not_found"},
+    {KG_BAD_GATEWAY, 73, "bad_gateway"},
+    {KG_GATEWAY_TIMEOUT, 74, "gateway_timeout"},
     {KG_E_MISSING_HOST, 80, "missing_host"},
     {KG_E_BAD_HOST, 81, "bad_host"},
     {KG_E_DUPLICATE_HEADER, 82, "duplicate_header"},

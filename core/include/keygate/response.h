@@ -61,13 +61,14 @@ KG_API kg_status kg_request_id(char out[KG_REQUEST_ID_LEN + 1]);
 /* kg_http_status — the HTTP status of an answer: 200 for KG_VALID, 401 or
  * 400 for an error decision, a refusal's own (kg_refusal_http_status), 503
  * for KG_SERVICE_UNAVAILABLE, 429 for KG_TOO_MANY_REQUESTS, 404 for
- * KG_NOT_FOUND; 500 for any other status (not an answer). */
+ * KG_NOT_FOUND, 502 for KG_BAD_GATEWAY, 504 for KG_GATEWAY_TIMEOUT (a
+ * gateway's upstream failed); 500 for any other status (not an answer). */
 KG_API int kg_http_status(kg_status code);
 
 /* kg_error_message — the documented message of an answer (static string,
  * unescaped UTF-8): an error decision's, a refusal's (kg_refusal_message),
  * or a server answer's (service_unavailable, too_many_requests,
- * not_found); "" for KG_VALID and for a status that is not an answer. */
+ * not_found, bad_gateway, gateway_timeout); "" for KG_VALID and for a status that is not an answer. */
 KG_API const char *kg_error_message(kg_status code);
 
 /*
@@ -94,7 +95,8 @@ KG_API kg_status kg_www_authenticate(kg_status decision, const char *realm,
 /*
  * kg_error_body — the JSON body {"error":{"code","message","request_id"}}
  * of any answer but KG_VALID: an error decision, a refusal, or a server
- * answer (KG_SERVICE_UNAVAILABLE, KG_TOO_MANY_REQUESTS, KG_NOT_FOUND). The
+ * answer (KG_SERVICE_UNAVAILABLE, KG_TOO_MANY_REQUESTS, KG_NOT_FOUND,
+ * KG_BAD_GATEWAY, KG_GATEWAY_TIMEOUT). The
  * code is kg_status_str(code), or kg_refusal_code(code) for a refusal; the
  * message is `message` (NULL with message_len 0: kg_error_message(code)),
  * JSON-escaped; request_id is (request_id, request_id_len), of

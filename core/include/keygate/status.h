@@ -71,6 +71,8 @@ extern "C" {
   X(KG_SERVICE_UNAVAILABLE, 70, "service_unavailable")                         \
   X(KG_TOO_MANY_REQUESTS, 71, "too_many_requests")                             \
   X(KG_NOT_FOUND, 72, "not_found")                                             \
+  X(KG_BAD_GATEWAY, 73, "bad_gateway")                                         \
+  X(KG_GATEWAY_TIMEOUT, 74, "gateway_timeout")                                 \
   /* heads a server refuses before authentication (kg_head_screen) */          \
   X(KG_E_MISSING_HOST, 80, "missing_host")                                     \
   X(KG_E_BAD_HOST, 81, "bad_host")                                             \
