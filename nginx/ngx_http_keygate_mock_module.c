@@ -103,6 +103,31 @@ static int ngx_http_keygate_mock_ioc_value(ngx_uint_t t, ngx_uint_t i,
   }
 }
 
+/* The first query parameter named `name` (any case, as ngx_http_arg): its
+ * value in *value, empty for a name without '=' ("?type": present, empty,
+ * as URLSearchParams reads it; ngx_http_arg would not see it). NGX_OK, or
+ * NGX_DECLINED when there is none. Values are not decoded. */
+static ngx_int_t ngx_http_keygate_mock_arg(ngx_http_request_t *r,
+                                           const char *name, ngx_str_t *value) {
+  const size_t len = ngx_strlen(name);
+  u_char *p = r->args.data;
+  u_char *end = p + r->args.len;
+  while (p != NULL && p < end) {
+    u_char *amp = ngx_strlchr(p, end, '&');
+    u_char *stop = amp != NULL ? amp : end;
+    u_char *eq = ngx_strlchr(p, stop, '=');
+    u_char *name_end = eq != NULL ? eq : stop;
+    if ((size_t)(name_end - p) == len &&
+        ngx_strncasecmp(p, (u_char *)name, len) == 0) {
+      value->data = eq != NULL ? eq + 1 : stop;
+      value->len = (size_t)(stop - value->data);
+      return NGX_OK;
+    }
+    p = amp != NULL ? amp + 1 : NULL;
+  }
+  return NGX_DECLINED;
+}
+
 /* Parse limit: decimal digits only, 1 to 100. Returns it, or 0 when bad. */
 static ngx_uint_t ngx_http_keygate_mock_parse_limit(const ngx_str_t *v) {
   if (v->len == 0 || v->len > 3) {
@@ -275,7 +300,7 @@ static ngx_int_t ngx_http_keygate_mock_handler(ngx_http_request_t *r) {
 
   ngx_int_t type = -1;
   ngx_str_t arg;
-  if (ngx_http_arg(r, (u_char *)"type", 4, &arg) == NGX_OK) {
+  if (ngx_http_keygate_mock_arg(r, "type", &arg) == NGX_OK) {
     for (ngx_int_t t = 0; t < NGX_HTTP_KEYGATE_MOCK_IOC_TYPES; t++) {
       if (arg.len == ngx_strlen(ngx_http_keygate_mock_ioc_types[t]) &&
           ngx_strncmp(arg.data, ngx_http_keygate_mock_ioc_types[t], arg.len) ==
@@ -290,7 +315,7 @@ static ngx_int_t ngx_http_keygate_mock_handler(ngx_http_request_t *r) {
     }
   }
   ngx_uint_t limit = NGX_HTTP_KEYGATE_MOCK_IOC_DEFAULT;
-  if (ngx_http_arg(r, (u_char *)"limit", 5, &arg) == NGX_OK) {
+  if (ngx_http_keygate_mock_arg(r, "limit", &arg) == NGX_OK) {
     limit = ngx_http_keygate_mock_parse_limit(&arg);
     if (limit == 0) {
       return ngx_http_keygate_mock_error(

@@ -192,6 +192,13 @@ expect_param_error "limit=-5" "limit=-5" "$LIMIT_MSG"
 expect_param_error "limit empty" "limit=" "$LIMIT_MSG"
 expect_param_error "type=ipv7" "type=ipv7" "$TYPE_MSG"
 expect_param_error "type empty" "type=&limit=5" "$TYPE_MSG"
+# a name without '=' is there with an empty value (as URLSearchParams reads
+# it), not absent (a review saw 200 for "?type" and 400 for "?type=")
+expect_param_error "type without =" "type&limit=5" "$TYPE_MSG"
+expect_param_error "limit without =" "type=url&limit" "$LIMIT_MSG"
+expect_param_error "the first one counts, any case" "LIMIT=0&limit=5" "$LIMIT_MSG"
+expect_ok "a longer name is another parameter" "GET /api/v1/iocs?types&limits=0&xtype=bad HTTP/1.1\r\n$A"
+assert_eq 10 "$(resp_body | grep -o '"id":' | wc -l)" "a longer name: the defaults"
 
 # Authentication comes before the parameters and before routing.
 expect_error "bad parameter, no key" "GET /api/v1/iocs?limit=0 HTTP/1.1\r\n$H\r\n" \
