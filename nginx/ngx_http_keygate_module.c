@@ -293,6 +293,12 @@ typedef struct {
   char request_id[KG_REQUEST_ID_LEN + 1]; /* "" until made */
   char key_id_text[KG_KEY_ID_STR_LEN];    /* "" until made */
   int64_t busy_since_ms; /* the first try that found the table mid-change */
+  /* keygate_bad_request: the rest of a request line too long, read from
+   * the socket (ngx_http_keygate_recover_line) */
+  u_char *line;
+  u_char *line_end;
+  u_char *line_last; /* the buffer's end */
+  ngx_uint_t bad_status;
 } ngx_http_keygate_ctx_t;
 
 static ngx_int_t ngx_http_keygate_add_variables(ngx_conf_t *cf);
@@ -3596,51 +3602,78 @@ static ngx_uint_t ngx_http_keygate_public_status(ngx_uint_t status) {
   return status == NGX_HTTP_REQUEST_HEADER_TOO_LARGE ? 431 : status;
 }
 
-/* How much more of a line too long the module reads to look for a key. */
+/* How much more of a line too long the module reads to look for a key,
+ * and for how long it waits for it at most. */
 #define NGX_HTTP_KEYGATE_LINE_MORE 65536
+#define NGX_HTTP_KEYGATE_LINE_WAIT_MS 5000
 
 /*
  * The request line nginx refused, when nginx did not parse it whole (a
- * line too long: 414; a line that is not one): from the request's start to the
- * end of the line. nginx stops reading at its buffer's end, so the rest of the
- * line is read here from the socket, what is there already and at most 64 KiB:
- * SPEC §1.3 puts a key in the URL before every other answer, also one at the
- * end of a line too long (the connection is closed after the answer anyway).
+ * line too long: 414; a line that is not one): from the request's start to
+ * the end of the line. nginx stops reading at its buffer's end, so the
+ * rest of the line is read here from the socket, at most 64 KiB more: SPEC
+ * §1.3 puts a key in the URL before every other answer, also one at the
+ * end of a line too long (the connection is closed after the answer
+ * anyway). NGX_OK when the line is whole in ctx->line (its end, the
+ * buffer's end, or the peer's end of sending), NGX_AGAIN when more is
+ * still to come (ngx_http_keygate_line_handler waits for it, as long as
+ * the server's client_header_timeout, at most 5 s: a line sent in
+ * several TCP segments, as any real network sends 9 KB), NGX_DECLINED when
+ * there is nothing to recover.
  */
-static void ngx_http_keygate_recover_line(ngx_http_request_t *r) {
-  if (r->request_start == NULL || r->header_in == NULL ||
-      r->request_start < r->header_in->start ||
-      r->request_start >= r->header_in->last) {
-    return;
-  }
-  /* A line nginx parsed ends before what it read; one it gave up on is
-   * unset, or (414) the whole buffer. */
-  if (r->request_line.data != NULL &&
-      r->request_line.data + r->request_line.len < r->header_in->last) {
-    return;
-  }
-  size_t have = (size_t)(r->header_in->last - r->request_start);
-  u_char *line = ngx_pnalloc(r->pool, have + NGX_HTTP_KEYGATE_LINE_MORE);
-  if (line == NULL) {
-    return;
-  }
-  ngx_memcpy(line, r->request_start, have);
-  u_char *end = line + have;
-  /* recv(2) itself: c->recv answers NGX_AGAIN until epoll reports more,
-   * and on TLS the bytes are not the line (nothing is read there). */
+static ngx_int_t ngx_http_keygate_recover_line(ngx_http_request_t *r,
+                                               ngx_http_keygate_ctx_t *ctx) {
   ngx_connection_t *c = r->connection;
-  while (c->ssl == NULL && ngx_strlchr(line, end, LF) == NULL &&
-         end < line + have + NGX_HTTP_KEYGATE_LINE_MORE) {
-    ssize_t n =
-        recv(c->fd, end,
-             (size_t)(line + have + NGX_HTTP_KEYGATE_LINE_MORE - end), 0);
-    if (n <= 0) {
-      break; /* EAGAIN: nothing more yet; 0 or an error: no more */
+  if (ctx->line == NULL) {
+    if (r->request_start == NULL || r->header_in == NULL ||
+        r->request_start < r->header_in->start ||
+        r->request_start >= r->header_in->last) {
+      return NGX_DECLINED;
     }
-    end += n;
+    /* A line nginx parsed ends before what it read; one it gave up on is
+     * unset, or (414) the whole buffer. */
+    if (r->request_line.data != NULL &&
+        r->request_line.data + r->request_line.len < r->header_in->last) {
+      return NGX_DECLINED;
+    }
+    size_t have = (size_t)(r->header_in->last - r->request_start);
+    ctx->line = ngx_pnalloc(r->pool, have + NGX_HTTP_KEYGATE_LINE_MORE);
+    if (ctx->line == NULL) {
+      return NGX_DECLINED;
+    }
+    ngx_memcpy(ctx->line, r->request_start, have);
+    ctx->line_end = ctx->line + have;
+    ctx->line_last = ctx->line_end + NGX_HTTP_KEYGATE_LINE_MORE;
   }
+  /* recv(2) itself: c->recv answers NGX_AGAIN until epoll reports more;
+   * on TLS the bytes are not the line, and an HTTP/2 stream's socket holds
+   * frames: nothing is read there. */
+  int stream = 0;
+#if (NGX_HTTP_V2)
+  stream = r->stream != NULL;
+#endif
+  ngx_int_t rc = NGX_OK;
+  while (!stream && c->ssl == NULL &&
+         ngx_strlchr(ctx->line, ctx->line_end, LF) == NULL &&
+         ctx->line_end < ctx->line_last) {
+    ssize_t n = recv(c->fd, ctx->line_end,
+                     (size_t)(ctx->line_last - ctx->line_end), 0);
+    if (n < 0 && (ngx_socket_errno == NGX_EAGAIN ||
+                  ngx_socket_errno == NGX_EINTR)) {
+      rc = NGX_AGAIN; /* more may come */
+      break;
+    }
+    if (n <= 0) {
+      break; /* 0: the peer sent all it will; an error: nothing more */
+    }
+    ctx->line_end += n;
+  }
+  if (rc == NGX_AGAIN) {
+    return NGX_AGAIN;
+  }
+  u_char *line = ctx->line;
   u_char *p = line;
-  while (p < end && *p != CR && *p != LF) {
+  while (p < ctx->line_end && *p != CR && *p != LF) {
     p++;
   }
   r->request_line.data = line;
@@ -3650,6 +3683,7 @@ static void ngx_http_keygate_recover_line(ngx_http_request_t *r) {
     r->method_name.data = line;
     r->method_name.len = (size_t)(sp - line);
   }
+  return NGX_OK;
 }
 
 /* What the core finds wrong with the head nginx refused: a parse error or
@@ -3719,6 +3753,53 @@ static ngx_int_t ngx_http_keygate_send_refusal(ngx_http_request_t *r,
   return ngx_http_keygate_send_error(r, ctx, status, refusal, NULL, NULL);
 }
 
+static ngx_int_t
+ngx_http_keygate_bad_request_answer(ngx_http_request_t *r,
+                                    ngx_http_keygate_ctx_t *ctx,
+                                    const ngx_http_keygate_loc_conf_t *lcf,
+                                    ngx_uint_t status);
+
+/* The configuration a refused request was under: its server{}'s (nginx
+ * refused it before choosing a location). */
+static const ngx_http_keygate_loc_conf_t *
+ngx_http_keygate_server_lcf(ngx_http_request_t *r) {
+  ngx_http_core_srv_conf_t *cscf =
+      ngx_http_get_module_srv_conf(r, ngx_http_core_module);
+  return cscf->ctx->loc_conf[ngx_http_keygate_module.ctx_index];
+}
+
+/* The read event while the rest of a line too long is awaited: read it,
+ * then answer (or answer with what came, once the wait is over). */
+static void ngx_http_keygate_line_handler(ngx_event_t *rev) {
+  ngx_connection_t *c = rev->data;
+  ngx_http_request_t *r = c->data;
+  ngx_http_keygate_ctx_t *ctx = ngx_http_keygate_find_ctx(r);
+  if (ctx == NULL || ctx->line == NULL) {
+    ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    ngx_http_run_posted_requests(c);
+    return;
+  }
+  if (rev->timedout) {
+    rev->timedout = 0;
+    ctx->line_last = ctx->line_end; /* no more: decide on what came */
+  }
+  if (ngx_http_keygate_recover_line(r, ctx) == NGX_AGAIN) {
+    if (ngx_handle_read_event(rev, 0) == NGX_OK) {
+      return;
+    }
+    ctx->line_last = ctx->line_end;
+    (void)ngx_http_keygate_recover_line(r, ctx);
+  }
+  if (rev->timer_set) {
+    ngx_del_timer(rev);
+  }
+  rev->handler = ngx_http_empty_handler;
+  ngx_http_finalize_request(
+      r, ngx_http_keygate_bad_request_answer(
+             r, ctx, ngx_http_keygate_server_lcf(r), ctx->bad_status));
+  ngx_http_run_posted_requests(c);
+}
+
 static ngx_int_t ngx_http_keygate_bad_request_handler(ngx_http_request_t *r) {
   ngx_http_keygate_ctx_t *ctx = ngx_http_keygate_ctx(r);
   if (ctx == NULL || ngx_http_keygate_request_id(ctx) == NULL) {
@@ -3726,10 +3807,7 @@ static ngx_int_t ngx_http_keygate_bad_request_handler(ngx_http_request_t *r) {
   }
   /* nginx refused the request before choosing a location: the
    * configuration it was under is its server{}'s, not this location's. */
-  ngx_http_core_srv_conf_t *cscf =
-      ngx_http_get_module_srv_conf(r, ngx_http_core_module);
-  const ngx_http_keygate_loc_conf_t *lcf =
-      cscf->ctx->loc_conf[ngx_http_keygate_module.ctx_index];
+  const ngx_http_keygate_loc_conf_t *lcf = ngx_http_keygate_server_lcf(r);
   /* The status nginx chose (error_page keeps it in err_status). */
   ngx_uint_t status = r->err_status >= NGX_HTTP_BAD_REQUEST
                           ? r->err_status
@@ -3747,7 +3825,35 @@ static ngx_int_t ngx_http_keygate_bad_request_handler(ngx_http_request_t *r) {
   }
   /* Never keep a connection whose head nginx could not read. */
   r->keepalive = 0;
-  ngx_http_keygate_recover_line(r);
+  ctx->bad_status = status;
+  if (ngx_http_keygate_recover_line(r, ctx) == NGX_AGAIN) {
+    /* The rest of the line is on its way: wait for it on the connection's
+     * read event (nginx left it to ngx_http_process_request_line), then
+     * answer from ngx_http_keygate_line_handler. */
+    ngx_connection_t *c = r->connection;
+    ngx_http_core_srv_conf_t *hcf =
+        ngx_http_get_module_srv_conf(r, ngx_http_core_module);
+    ngx_msec_t wait = hcf->client_header_timeout;
+    c->read->handler = ngx_http_keygate_line_handler;
+    ngx_add_timer(c->read, wait < NGX_HTTP_KEYGATE_LINE_WAIT_MS
+                               ? wait
+                               : NGX_HTTP_KEYGATE_LINE_WAIT_MS);
+    if (ngx_handle_read_event(c->read, 0) == NGX_OK) {
+      r->main->count++;
+      return NGX_DONE;
+    }
+    ngx_del_timer(c->read);
+    c->read->handler = ngx_http_empty_handler;
+  }
+  return ngx_http_keygate_bad_request_answer(r, ctx, lcf, status);
+}
+
+/* The bad-request answer, once the request line is what can be had. */
+static ngx_int_t
+ngx_http_keygate_bad_request_answer(ngx_http_request_t *r,
+                                    ngx_http_keygate_ctx_t *ctx,
+                                    const ngx_http_keygate_loc_conf_t *lcf,
+                                    ngx_uint_t status) {
   ngx_http_keygate_guard_log(r);
   if (ngx_http_keygate_mask_url_fields(r, &lcf->policy) != NGX_OK) {
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
