@@ -3656,10 +3656,10 @@ static ngx_int_t ngx_http_keygate_recover_line(ngx_http_request_t *r,
   while (!stream && c->ssl == NULL &&
          ngx_strlchr(ctx->line, ctx->line_end, LF) == NULL &&
          ctx->line_end < ctx->line_last) {
-    ssize_t n = recv(c->fd, ctx->line_end,
-                     (size_t)(ctx->line_last - ctx->line_end), 0);
-    if (n < 0 && (ngx_socket_errno == NGX_EAGAIN ||
-                  ngx_socket_errno == NGX_EINTR)) {
+    ssize_t n =
+        recv(c->fd, ctx->line_end, (size_t)(ctx->line_last - ctx->line_end), 0);
+    if (n < 0 &&
+        (ngx_socket_errno == NGX_EAGAIN || ngx_socket_errno == NGX_EINTR)) {
       rc = NGX_AGAIN; /* more may come */
       break;
     }
@@ -3753,11 +3753,9 @@ static ngx_int_t ngx_http_keygate_send_refusal(ngx_http_request_t *r,
   return ngx_http_keygate_send_error(r, ctx, status, refusal, NULL, NULL);
 }
 
-static ngx_int_t
-ngx_http_keygate_bad_request_answer(ngx_http_request_t *r,
-                                    ngx_http_keygate_ctx_t *ctx,
-                                    const ngx_http_keygate_loc_conf_t *lcf,
-                                    ngx_uint_t status);
+static ngx_int_t ngx_http_keygate_bad_request_answer(
+    ngx_http_request_t *r, ngx_http_keygate_ctx_t *ctx,
+    const ngx_http_keygate_loc_conf_t *lcf, ngx_uint_t status);
 
 /* The configuration a refused request was under: its server{}'s (nginx
  * refused it before choosing a location). */
@@ -3817,11 +3815,10 @@ static ngx_int_t ngx_http_keygate_bad_request_handler(ngx_http_request_t *r) {
      * decision passed the request on: the answer in the JSON shape with
      * the id the upstream was sent too. An upstream's own 502 passes as it
      * is (error_page needs proxy_intercept_errors for those). */
-    return ngx_http_keygate_send_error(r, ctx, status,
-                                       status == NGX_HTTP_BAD_GATEWAY
-                                           ? KG_BAD_GATEWAY
-                                           : KG_GATEWAY_TIMEOUT,
-                                       NULL, NULL);
+    return ngx_http_keygate_send_error(
+        r, ctx, status,
+        status == NGX_HTTP_BAD_GATEWAY ? KG_BAD_GATEWAY : KG_GATEWAY_TIMEOUT,
+        NULL, NULL);
   }
   /* Never keep a connection whose head nginx could not read. */
   r->keepalive = 0;
@@ -3849,11 +3846,9 @@ static ngx_int_t ngx_http_keygate_bad_request_handler(ngx_http_request_t *r) {
 }
 
 /* The bad-request answer, once the request line is what can be had. */
-static ngx_int_t
-ngx_http_keygate_bad_request_answer(ngx_http_request_t *r,
-                                    ngx_http_keygate_ctx_t *ctx,
-                                    const ngx_http_keygate_loc_conf_t *lcf,
-                                    ngx_uint_t status) {
+static ngx_int_t ngx_http_keygate_bad_request_answer(
+    ngx_http_request_t *r, ngx_http_keygate_ctx_t *ctx,
+    const ngx_http_keygate_loc_conf_t *lcf, ngx_uint_t status) {
   ngx_http_keygate_guard_log(r);
   if (ngx_http_keygate_mask_url_fields(r, &lcf->policy) != NGX_OK) {
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
