@@ -51,6 +51,9 @@ unsigned kg_cpu_allowed(const char *spec, unsigned detected) {
   if (has_word(spec, "-sha")) {
     out &= ~KG_CPU_SHA;
   }
+  if (has_word(spec, "-avx2")) {
+    out &= ~KG_CPU_AVX2;
+  }
   return out;
 }
 
@@ -71,6 +74,9 @@ static unsigned detect(void) {
   if (__builtin_cpu_supports("sse4.1") &&
       __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b >> 29 & 1u) != 0) {
     f |= KG_CPU_SHA;
+  }
+  if (__builtin_cpu_supports("avx2")) {
+    f |= KG_CPU_AVX2;
   }
 #endif
   return f;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "chars.h"
+#include "cpu.h"
 #include "ct.h"
 #include "defensive.h"
 #include "hotpath.h"
@@ -18,6 +19,10 @@
 #if defined(__SSE2__) && !defined(KEYGATE_NO_SIMD)
 #include <emmintrin.h>
 #define KG_HAVE_SSE2 1
+#endif
+#ifdef KG_CPU_X86_DISPATCH
+#include <immintrin.h>
+#define KG_HAVE_AVX2 1
 #endif
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -689,6 +694,60 @@ static KG_NOINLINE kg_status url_scan_long(const kg_key_policy *p,
   }
   return param != NO_PARAM ? KG_URL_KEY_PARAM : KG_OK;
 }
+
+#ifdef KG_HAVE_AVX2
+/*
+ * url_scan_long's AVX2 twin (KG_CPU_AVX2): the same lanes, thirty-two
+ * bytes a step (url_chunk's operations on 256-bit vectors: two loads, one
+ * movemask), every chunk with its next byte inside the span; the rest, 1
+ * to 32 bytes, by the 16-byte chunks, without the positions already seen.
+ */
+#define KG_AVX2_TARGET __attribute__((target("avx2")))
+static KG_AVX2_TARGET KG_NOINLINE kg_status
+url_scan_long_avx2(const kg_key_policy *p, const url_scan *u) {
+  const char *s = u->s;
+  size_t len = u->len;
+  size_t param = NO_PARAM;
+  kg_status r;
+  const __m256i p0 = _mm256_broadcastsi128_si256(u->c.p0);
+  const __m256i f1 = _mm256_broadcastsi128_si256(u->c.f1);
+  const __m256i p1 = _mm256_broadcastsi128_si256(u->c.p1);
+  const __m256i low = _mm256_set1_epi8(0x20);
+  const __m256i y = _mm256_set1_epi8('y');
+  const __m256i n = _mm256_set1_epi8('n');
+  const __m256i eqs = _mm256_set1_epi8('=');
+  const __m256i pct = _mm256_set1_epi8('%');
+  size_t q = 0;
+  for (; q + 32 < len; q += 32) {
+    __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(s + q));
+    __m256i vn = _mm256_loadu_si256((const __m256i *)(const void *)(s + q + 1));
+    __m256i lv = _mm256_or_si256(v, low);
+    __m256i a = _mm256_cmpeq_epi8(lv, p0);
+    __m256i b = _mm256_cmpeq_epi8(_mm256_or_si256(vn, f1), p1);
+    __m256i yn =
+        _mm256_or_si256(_mm256_cmpeq_epi8(lv, y), _mm256_cmpeq_epi8(lv, n));
+    __m256i eq = _mm256_and_si256(_mm256_cmpeq_epi8(vn, eqs), yn);
+    __m256i pc = _mm256_cmpeq_epi8(v, pct);
+    uint64_t bits = (uint32_t)_mm256_movemask_epi8(
+        _mm256_or_si256(_mm256_or_si256(_mm256_and_si256(a, b), pc), eq));
+    if (bits != 0 && (r = url_block_stops(p, u, q, bits, &param)) != KG_OK) {
+      return r;
+    }
+  }
+  /* 1 <= len - q <= 32 here */
+  uint64_t bits;
+  if (len - q > 16) {
+    bits = url_chunk_in(u, q);
+    bits |= (uint64_t)(url_chunk_at(u, len - 16) >> (32 - (len - q))) << 16;
+  } else {
+    bits = url_chunk_at(u, len - 16) >> (16 - (len - q));
+  }
+  if (bits != 0 && (r = url_block_stops(p, u, q, bits, &param)) != KG_OK) {
+    return r;
+  }
+  return param != NO_PARAM ? KG_URL_KEY_PARAM : KG_OK;
+}
+#endif
 #else
 /* A span longer than 64 bytes: sixty-four bytes at a time; the rest as the
  * 64 that end it, without the positions already seen. */
@@ -725,6 +784,11 @@ KG_INLINE kg_status url_scan_span(const kg_key_policy *p, url_scan *u,
   u->s = target.ptr;
   u->len = len;
   if (len > 64) {
+#ifdef KG_HAVE_AVX2
+    if ((kg_cpu() & KG_CPU_AVX2) != 0) {
+      return url_scan_long_avx2(p, u);
+    }
+#endif
     return url_scan_long(p, u);
   }
   uint64_t bits = len > 0 ? url_stops(u, 0, len) : 0;

@@ -22,7 +22,7 @@
 #include "guard.h"
 
 #define ALL KG_CPU_PCLMUL
-#define BOTH (KG_CPU_PCLMUL | KG_CPU_SHA)
+#define EVERY (KG_CPU_PCLMUL | KG_CPU_SHA | KG_CPU_AVX2)
 
 static void keygate_cpu_only_takes_features_away(void **state) {
   (void)state;
@@ -36,23 +36,31 @@ static void keygate_cpu_only_takes_features_away(void **state) {
       {"+pclmul", 0, 0},                             /* cannot add */
       {"pclmul", 0, 0},        {"-pclmu", ALL, ALL}, /* whole words only */
       {"-pclmulx", ALL, ALL},  {"x,baseline", ALL, 0}, {"-pclmul,", ALL, 0},
-      {",,-pclmul", ALL, 0},   {"-avx2", ALL, ALL},  /* an unknown word is
+      {",,-pclmul", ALL, 0},   {"-avx512", ALL, ALL}, /* an unknown word is
                                                         ignored */
-      {"x,-pclmul,y", ALL, 0}, {"native", ALL, ALL}, /* an unknown word is
-                                                        ignored */
+      {"x,-pclmul,y", ALL, 0}, {"native", ALL, ALL},  /* an unknown word is
+                                                         ignored */
   };
   /* each feature taken away alone, or both */
   static const struct {
     const char *spec;
     unsigned want;
   } each[] = {
-      {"-pclmul", KG_CPU_SHA}, {"-sha", KG_CPU_PCLMUL}, {"-sha,-pclmul", 0},
-      {"-shaa", BOTH},         {"sha", BOTH},           {"-sha,baseline", 0},
+      {"-pclmul", KG_CPU_SHA | KG_CPU_AVX2},
+      {"-sha", KG_CPU_PCLMUL | KG_CPU_AVX2},
+      {"-avx2", KG_CPU_PCLMUL | KG_CPU_SHA},
+      {"-sha,-pclmul", KG_CPU_AVX2},
+      {"-avx2,-sha,-pclmul", 0},
+      {"-shaa", EVERY},
+      {"sha", EVERY},
+      {"avx2", EVERY},
+      {"-avx", EVERY},
+      {"-sha,baseline", 0},
   };
   for (size_t i = 0; i < sizeof each / sizeof each[0]; i++) {
-    unsigned got = kg_cpu_allowed(each[i].spec, BOTH);
+    unsigned got = kg_cpu_allowed(each[i].spec, EVERY);
     if (got != each[i].want) {
-      fail_msg("KEYGATE_CPU=%s on %#x: %#x, want %#x", each[i].spec, BOTH, got,
+      fail_msg("KEYGATE_CPU=%s on %#x: %#x, want %#x", each[i].spec, EVERY, got,
                each[i].want);
     }
   }
@@ -80,6 +88,7 @@ static unsigned detected(void) {
       __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b >> 29 & 1u) != 0) {
     f |= KG_CPU_SHA;
   }
+  f |= __builtin_cpu_supports("avx2") ? KG_CPU_AVX2 : 0u;
 #endif
   return f;
 }
@@ -91,9 +100,10 @@ static void kg_cpu_is_the_cpu_less_the_variable_for_good(void **state) {
   /* read once: a later change of the variable changes nothing */
   setenv("KEYGATE_CPU", want ? "baseline" : "", 1);
   assert_int_equal(kg_cpu(), want);
-  print_message("features in use:%s%s%s\n",
+  print_message("features in use:%s%s%s%s\n",
                 (want & KG_CPU_PCLMUL) ? " pclmul" : "",
-                (want & KG_CPU_SHA) ? " sha" : "", want == 0 ? " none" : "");
+                (want & KG_CPU_SHA) ? " sha" : "",
+                (want & KG_CPU_AVX2) ? " avx2" : "", want == 0 ? " none" : "");
 }
 
 int main(void) {
