@@ -216,9 +216,9 @@ static const uint32_t sha256_k[64] __attribute__((aligned(16))) = {
  * instruction wants them (A in the high lane). */
 #define KG_SHA_ROUNDS(g, m)                                                    \
   do {                                                                         \
+    const uint32_t *kg_k = sha256_k + (size_t)4 * (g);                         \
     __m128i kw = _mm_add_epi32(                                                \
-        (m),                                                                   \
-        _mm_load_si128((const __m128i *)(const void *)(sha256_k + 4 * (g))));  \
+        (m), _mm_load_si128((const __m128i *)(const void *)kg_k));             \
     cdgh = _mm_sha256rnds2_epu32(cdgh, abef, kw);                              \
     abef = _mm_sha256rnds2_epu32(abef, cdgh, _mm_shuffle_epi32(kw, 0x0E));     \
   } while (0)
@@ -304,7 +304,7 @@ static KG_SHA_TARGET void one_block_sha(const uint32_t h[8], const void *msg,
   _mm_sha256msg2_epu32(_mm_add_epi32(_mm_sha256msg1_epu32((a), (b)),           \
                                      _mm_alignr_epi8((d), (c), 4)),            \
                        (d))
-  for (int g = 4; g < 16; g += 4) {
+  for (size_t g = 4; g < 16; g += 4) {
     m0 = KG_SHA_NEXT(m0, m1, m2, m3);
     KG_SHA_ROUNDS(g, m0);
     m1 = KG_SHA_NEXT(m1, m2, m3, m0);
