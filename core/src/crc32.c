@@ -455,8 +455,8 @@ static const uint64_t FOLD_K[6] = {
     0x1f7011641u, /* mu = floor(x^64 / P), reflected */
 };
 
-__attribute__((target("pclmul"))) static uint32_t
-by_fold(uint32_t crc, const unsigned char *p, size_t len) {
+static inline __attribute__((always_inline, target("pclmul"))) uint32_t
+fold(uint32_t crc, const unsigned char *p, size_t len) {
   size_t head = len % 16;
   crc = by_table(crc, p, head);
   p += head;
@@ -491,6 +491,17 @@ by_fold(uint32_t crc, const unsigned char *p, size_t len) {
   x = _mm_xor_si128(x, t);
   return ~(uint32_t)_mm_cvtsi128_si32(_mm_srli_si128(x, 4));
 }
+
+__attribute__((target("pclmul"))) static uint32_t
+by_fold(uint32_t crc, const unsigned char *p, size_t len) {
+  return fold(crc, p, len);
+}
+
+/* fold for exactly 32 bytes: one step, no head, no loop. */
+__attribute__((target("pclmul"))) static uint32_t
+by_fold32(uint32_t crc, const unsigned char *p) {
+  return fold(crc, p, 32);
+}
 #endif
 
 uint32_t kg_crc32(uint32_t crc, const void *buf, size_t len) {
@@ -500,6 +511,15 @@ uint32_t kg_crc32(uint32_t crc, const void *buf, size_t len) {
   }
 #endif
   return by_table(crc, buf, len);
+}
+
+uint32_t kg_crc32_32(uint32_t crc, const void *buf) {
+#ifdef KG_CRC_FOLD
+  if ((kg_cpu() & KG_CPU_PCLMUL) != 0) {
+    return by_fold32(crc, buf);
+  }
+#endif
+  return by_table(crc, buf, 32);
 }
 
 uint32_t kg_crc32_table(uint32_t crc, const void *buf, size_t len) {

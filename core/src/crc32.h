@@ -23,6 +23,10 @@ uint32_t kg_crc32(uint32_t crc, const void *buf, size_t len);
 uint32_t kg_crc32_table(uint32_t crc, const void *buf, size_t len);
 int kg_crc32_fold(uint32_t crc, const void *buf, size_t len, uint32_t *out);
 
+/* kg_crc32_32 — kg_crc32(crc, buf, 32): the key body's 32 random
+ * characters, the fold without its length's tests. */
+uint32_t kg_crc32_32(uint32_t crc, const void *buf);
+
 /* kg_crc32_tables — the eight slicing-by-8 tables, 256 entries each, for
  * the test that regenerates them from the polynomial (unit.crc32). */
 const uint32_t (*kg_crc32_tables(void))[256];
