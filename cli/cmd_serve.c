@@ -277,7 +277,7 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
                      "--max-staleness must be at least twice --refresh "
                      "(%lld ms): a store is polled at least twice before "
                      "the server stops answering from it",
-                     (long long)(2 * refresh));
+                     2 * (long long)refresh);
   }
   if (strcmp(o->workers, "auto") != 0) {
     char *end = NULL;

@@ -68,7 +68,8 @@ KG_API int kg_http_status(kg_status code);
 /* kg_error_message — the documented message of an answer (static string,
  * unescaped UTF-8): an error decision's, a refusal's (kg_refusal_message),
  * or a server answer's (service_unavailable, too_many_requests,
- * not_found, bad_gateway, gateway_timeout); "" for KG_VALID and for a status that is not an answer. */
+ * not_found, bad_gateway, gateway_timeout); "" for KG_VALID and for a status
+ * that is not an answer. */
 KG_API const char *kg_error_message(kg_status code);
 
 /*
