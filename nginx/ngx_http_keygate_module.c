@@ -3756,6 +3756,9 @@ static ngx_int_t ngx_http_keygate_send_refusal(ngx_http_request_t *r,
 static ngx_int_t ngx_http_keygate_bad_request_answer(
     ngx_http_request_t *r, ngx_http_keygate_ctx_t *ctx,
     const ngx_http_keygate_loc_conf_t *lcf, ngx_uint_t status);
+static void ngx_http_keygate_sent_uri(ngx_http_request_t *r,
+                                      ngx_http_keygate_ctx_t *ctx,
+                                      const kg_key_policy *p);
 
 /* The configuration a refused request was under: its server{}'s (nginx
  * refused it before choosing a location). */
@@ -3815,6 +3818,7 @@ static ngx_int_t ngx_http_keygate_bad_request_handler(ngx_http_request_t *r) {
      * decision passed the request on: the answer in the JSON shape with
      * the id the upstream was sent too. An upstream's own 502 passes as it
      * is (error_page needs proxy_intercept_errors for those). */
+    ngx_http_keygate_sent_uri(r, ctx, &lcf->policy);
     return ngx_http_keygate_send_error(
         r, ctx, status,
         status == NGX_HTTP_BAD_GATEWAY ? KG_BAD_GATEWAY : KG_GATEWAY_TIMEOUT,
@@ -3845,11 +3849,40 @@ static ngx_int_t ngx_http_keygate_bad_request_handler(ngx_http_request_t *r) {
   return ngx_http_keygate_bad_request_answer(r, ctx, lcf, status);
 }
 
+/*
+ * error_page moved the request to /_keygate/bad_request: $uri says that
+ * path, and an access log of "$request_method $uri" would name it for
+ * every request nginx refused (or whose upstream failed). Give $uri back
+ * the path the client sent, as sent (the request line's, not decoded: the
+ * decoded one is gone), "<redacted>" when that path holds a key (also
+ * under more encodings than SPEC §1.1's scan), or empty when nginx read no
+ * request-target. Nothing routes by $uri once the answer is chosen.
+ */
+static void ngx_http_keygate_sent_uri(ngx_http_request_t *r,
+                                      ngx_http_keygate_ctx_t *ctx,
+                                      const kg_key_policy *p) {
+  kg_span path = ngx_http_keygate_path_of(ngx_http_keygate_target(r, ctx));
+  if (path.len == 0) {
+    r->uri.len = 0;
+    return;
+  }
+  if (kg_target_has_key(p, path) ||
+      ngx_http_keygate_deep_key(r->pool, p, (const u_char *)path.ptr,
+                                path.len)) {
+    r->uri.data = ngx_http_keygate_mark;
+    r->uri.len = sizeof(ngx_http_keygate_mark) - 1;
+    return;
+  }
+  r->uri.data = (u_char *)path.ptr;
+  r->uri.len = path.len;
+}
+
 /* The bad-request answer, once the request line is what can be had. */
 static ngx_int_t ngx_http_keygate_bad_request_answer(
     ngx_http_request_t *r, ngx_http_keygate_ctx_t *ctx,
     const ngx_http_keygate_loc_conf_t *lcf, ngx_uint_t status) {
   ngx_http_keygate_guard_log(r);
+  ngx_http_keygate_sent_uri(r, ctx, &lcf->policy);
   if (ngx_http_keygate_mask_url_fields(r, &lcf->policy) != NGX_OK) {
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
   }

@@ -57,6 +57,12 @@ requests=(
   "GET /api/v1/iocs/%252573k_live_$SECRET HTTP/1.1\r\n$H\r\n"
   "GET /api/v1/iocs?q=%252573k_live_$SECRET HTTP/1.1\r\n${H}X-API-Key: $K\r\n\r\n"
   "POST /api/v1/iocs?q=%25252573k_live_$SECRET HTTP/1.1\r\n${H}X-API-Key: $K\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
+  # nginx refuses these too, no key anywhere: the access log names the
+  # path sent (raw), not the error_page's /_keygate/bad_request; a key in
+  # the path (raw, or encoded past SPEC's scan) is "<redacted>" there
+  "GET /logged/by%20path?type=ipv4 HTTP/1.1\r\n${H}X-Thing : 1\r\n\r\n"
+  "GET /logged/$K HTTP/1.1\r\n${H}X-Thing : 1\r\n\r\n"
+  "GET /logged/%252573k_live_$SECRET HTTP/1.1\r\n${H}X-Thing : 1\r\n\r\n"
 )
 statuses=""
 bodies=()
@@ -65,7 +71,7 @@ for r in "${requests[@]}"; do
   statuses="$statuses$(resp_status) "
   bodies+=("$(resp_body)")
 done
-assert_eq "400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 200 400 401 200 400 " "$statuses" "answers"
+assert_eq "400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 200 400 401 200 400 400 400 400 " "$statuses" "answers"
 assert_match '"code":"missing_api_key"' "${bodies[25]}" "a key encoded three times is not a key in the URL (SPEC §1.1)"
 assert_match '"code":"api_key_in_query"' "${bodies[20]}" "a key in Host is a key in the URL"
 assert_match '"code":"bad_request","message":"The request body does not match its framing' "${bodies[21]}" \
@@ -85,7 +91,7 @@ assert_eq $((${#requests[@]} + 1)) "$lines" \
   "one access-log line per request (and the readiness probe)"
 # Every request with a key in its query, also those nginx refuses itself
 # (SPEC §1.3: the query comes first).
-assert_eq 21 \
+assert_eq 22 \
   "$(grep -c ' api_key_in_query ' "$T/logs/access.log")" "access log names the refusals"
 # A refused request's body is not read (it is not discarded: the
 # connection closes), so nginx finds nothing wrong with it; any line that
@@ -97,6 +103,13 @@ assert_eq 0 \
 assert_eq 2 \
   "$(grep 'client sent invalid chunked body' "$T/logs/error.log" |
     grep -c 'referrer: "<redacted>"' || true)" "the broken bodies were logged, each with its referrer masked"
+# error_page's internal path is never what a line names (issue 13's review)
+assert_eq 0 "$(grep -c '_keygate/bad_request' "$T/logs/access.log" || true)" \
+  "no access-log line names /_keygate/bad_request"
+assert_eq 1 "$(grep -c '"GET /logged/by%20path HTTP/1.1" 400 ' "$T/logs/access.log" || true)" \
+  "a request nginx refused is logged with the path it sent"
+assert_eq 2 "$(tail -n 2 "$T/logs/access.log" | grep -c '"GET <redacted> HTTP/1.1" 400 ' || true)" \
+  "... and a key in that path redacted (raw, and encoded three times)"
 assert_eq "" \
   "$(grep -rl -e "$SECRET" -e "${SECRET:0:16}" "$T/logs" "$T/private-copy" || true)" "no key in any log"
 kg_done
