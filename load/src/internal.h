@@ -427,6 +427,15 @@ SSL *kgl_tls_new(SSL_CTX *ctx, const kgl_options *o, const kgl_url *u, int fd);
 int kgl_tls_check(SSL_CTX *ctx, const kgl_options *o, const kgl_url *u, int fd,
                   int timeout_ms, char *why, size_t whycap);
 
+/* kgl_h2c_check — on the connected, non-blocking fd of an http:// target
+ * under --http2: send the client preface (RFC 9113 §3.4) and an empty
+ * SETTINGS frame, and read until the server's preface, a SETTINGS frame
+ * (RFC 9113 §6.5), has come whole. 0, or -1 + why (one line with the fix)
+ * when the server answered otherwise (HTTP/1.1, other bytes), closed the
+ * connection, or sent nothing within timeout_ms. */
+int kgl_h2c_check(int fd, const kgl_url *u, int timeout_ms, char *why,
+                  size_t whycap);
+
 /* kgl_resolve — the target's address (first of getaddrinfo). 0, or -1. */
 int kgl_resolve(const kgl_url *u, struct sockaddr_storage *sa, unsigned *salen,
                 char *why, size_t whycap);

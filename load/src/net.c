@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -164,4 +165,107 @@ int kgl_tls_check(SSL_CTX *ctx, const kgl_options *o, const kgl_url *u, int fd,
   SSL_free(ssl);
   ERR_clear_error();
   return rc;
+}
+
+/* ---- h2c: the server's preface before the run ------------------------------
+ */
+
+static int64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait for ev on fd until deadline (ms, monotonic). 1 ready, 0 timed out. */
+static int wait_fd(int fd, short ev, int64_t deadline) {
+  for (;;) {
+    const int64_t left = deadline - mono_ms();
+    if (left <= 0) {
+      return 0;
+    }
+    struct pollfd p = {fd, ev, 0};
+    const int rc = poll(&p, 1, (int)left);
+    if (rc > 0) {
+      return 1;
+    }
+    if (rc < 0 && errno != EINTR) {
+      return 1; /* let the read or write say what is wrong */
+    }
+  }
+}
+
+int kgl_h2c_check(int fd, const kgl_url *u, int timeout_ms, char *why,
+                  size_t whycap) {
+  /* RFC 9113 §3.4: the client preface, then its (empty) SETTINGS frame */
+  static const char PREFACE[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+                                "\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+  const int64_t deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 1);
+  const char *fix = "leave out --http2 (HTTP/1.1), or use https:// where the "
+                    "server offers h2 by ALPN";
+  size_t off = 0;
+  while (off < sizeof PREFACE - 1) {
+    const ssize_t n =
+        send(fd, PREFACE + off, sizeof PREFACE - 1 - off, MSG_NOSIGNAL);
+    if (n > 0) {
+      off += (size_t)n;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (!wait_fd(fd, POLLOUT, deadline)) {
+        break;
+      }
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else {
+      snprintf(why, whycap,
+               "%s:%d refused the HTTP/2 preface (h2c with prior knowledge: "
+               "%s): %s",
+               u->host, u->port, strerror(errno), fix);
+      return -1;
+    }
+  }
+  unsigned char head[9]; /* a frame header (RFC 9113 §4.1) */
+  size_t got = 0;
+  const char *what = NULL;
+  while (off == sizeof PREFACE - 1 && got < sizeof head) {
+    const ssize_t n = recv(fd, head + got, sizeof head - got, 0);
+    if (n > 0) {
+      got += (size_t)n;
+    } else if (n == 0) {
+      what = "closed the connection";
+      break;
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+      if (!wait_fd(fd, POLLIN, deadline)) {
+        break;
+      }
+    } else {
+      what = errno == ECONNRESET ? "reset the connection"
+                                 : "failed the connection";
+      break;
+    }
+  }
+  if (got >= 5 && memcmp(head, "HTTP/", 5) == 0) {
+    what = "answered in HTTP/1.x";
+  } else if (got == sizeof head) {
+    const uint32_t len =
+        (uint32_t)head[0] << 16 | (uint32_t)head[1] << 8 | head[2];
+    const uint32_t stream = ((uint32_t)head[5] << 24 | (uint32_t)head[6] << 16 |
+                             (uint32_t)head[7] << 8 | head[8]) &
+                            0x7fffffffu;
+    /* the server's preface: SETTINGS, not an ACK, on stream 0 (§6.5) */
+    if (head[3] == 0x04 && (head[4] & 0x01) == 0 && stream == 0 &&
+        len % 6 == 0) {
+      return 0;
+    }
+    what = "answered with something other than HTTP/2 SETTINGS";
+  } else if (what == NULL) {
+    snprintf(why, whycap,
+             "%s:%d sent no HTTP/2 SETTINGS within %d ms of the preface (h2c "
+             "with prior knowledge): %s",
+             u->host, u->port, timeout_ms, fix);
+    return -1;
+  }
+  snprintf(why, whycap,
+           "%s:%d does not speak HTTP/2 without TLS (h2c with prior "
+           "knowledge): it %s to the preface; %s",
+           u->host, u->port, what, fix);
+  return -1;
 }

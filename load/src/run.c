@@ -56,8 +56,9 @@ static void on_sigint(int sig) {
 /* ---- the target is reachable ----------------------------------------------
  */
 
-/* One connection (and TLS handshake) before the run: a target that cannot
- * be reached, or whose certificate is not trusted, is a run that cannot
+/* One connection (and TLS handshake, or h2c's prefaces) before the run: a
+ * target that cannot be reached, whose certificate is not trusted, or
+ * that does not speak the HTTP/2 --http2 asks for, is a run that cannot
  * happen (exit 2), not a run of errors. */
 static int probe_connect(const kgl_shared *sh, const kgl_options *o,
                          const kgl_url *u, char *why, size_t whycap) {
@@ -92,9 +93,13 @@ static int probe_connect(const kgl_shared *sh, const kgl_options *o,
     return -1;
   }
   const int ms = timeout_s > 5 ? 5000 : (int)(timeout_s * 1000) + 1;
+  /* --http2 on http:// is h2c with prior knowledge: a server without it
+   * (most HTTP/1.1 servers answer the preface with a 400) is told here,
+   * before the run, not as a run of protocol errors */
   const int trc = sh->ssl_ctx != NULL
                       ? kgl_tls_check(sh->ssl_ctx, o, u, fd, ms, why, whycap)
-                      : 0;
+                  : sh->h2c ? kgl_h2c_check(fd, u, ms, why, whycap)
+                            : 0;
   close(fd);
   return trc;
 }
@@ -408,6 +413,7 @@ int kgl_load_run(const kgl_options *o, kgl_result *r, char *why,
         goto out;
       }
     }
+    sh.h2c = !traffic.url.tls && o->http == KGL_HTTP_2;
     if (kgl_resolve(&traffic.url, &sh.addr, &sh.addrlen, why, whycap) != 0 ||
         probe_connect(&sh, o, &traffic.url, why, whycap) != 0) {
       goto out;

@@ -20,6 +20,8 @@
 #                           ^C ends it at once
 #   --json -, HEAD, a table that cannot be written, a 20 KiB response head,
 #   more connections than ulimit -n allows
+#   --http2 on http://      a server without h2c (HTTP/1.1 only, or silent):
+#                           exit 2, one line, before the run
 #   a TLS peer that closes  after the handshake, closed or reset: errors,
 #                           a report, exit 1 — not SIGPIPE (141), no crash
 #
@@ -434,6 +436,37 @@ unsolicited: counted ;; d['errors']['unsolicited'] > 0 ;; d['errors']
 unsolicited: no class blamed with a mismatch ;; d['totals']['mismatches'] == 0 ;; {c: v['mismatch_kinds'] for c, v in d['classes'].items()}
 unsolicited: no request failed for them ;; d['classes']['all']['errors'] == 0 and d['classes']['all']['ok'] == d['classes']['all']['requests'] > 0 ;; [d['classes']['all'], d['errors']]
 EOF
+fake_stop
+
+# ---- --http2 on http:// against a server without h2c ------------------------
+# h2c with prior knowledge: a server that answers the preface in HTTP/1.1
+# (fake_api.py, like `keygate serve` or nginx without http2 on the port), or
+# never answers it, is a run that cannot happen: exit 2, one line with the
+# fix, before anything is measured — it was a run of protocol errors, exit 1.
+# A server whose preface is SETTINGS (h2-split: in two writes) passes.
+fake_start ok
+run h2c-http1 "$URL" --keys "$KEYS" --http2 -d 1s -c 2 --json "$TMP/h2c-http1.json"
+assert_rc 2 "--http2 on http:// to an HTTP/1.1 server"
+assert_one_line "--http2 on http:// to an HTTP/1.1 server"
+assert_contains "does not speak HTTP/2 without TLS" "$(cat "$TMP/$RUN.err")" "h2c refused: says so"
+assert_contains "leave out --http2" "$(cat "$TMP/$RUN.err")" "h2c refused: names the fix"
+KG_ASSERTS=$((KG_ASSERTS + 1))
+[ ! -e "$TMP/h2c-http1.json" ] || kg_fail "h2c refused: a JSON was written for a run that did not happen"
+run h2c-http1-curl "$URL" --keys "$KEYS" --http2 --engine curl -d 1s -c 2
+assert_rc 2 "--http2 on http:// with --engine curl"
+assert_one_line "--http2 on http:// with --engine curl"
+fake_stop
+fake_start blackhole
+run h2c-silent "$URL" --keys "$KEYS" --http2 -d 1s -c 2 --timeout 500ms
+assert_rc 2 "--http2 on http:// to a server that never answers the preface"
+assert_one_line "h2c silent"
+assert_contains "sent no HTTP/2 SETTINGS within" "$(cat "$TMP/$RUN.err")" "h2c silent: says so"
+assert_fast 5000 "h2c silent: bounded by --timeout"
+fake_stop
+fake_start h2-split --delay-ms 20
+run h2c-settings "$URL" --keys "$KEYS" --http2 -d 1s -c 1 --mix missing=100
+KG_ASSERTS=$((KG_ASSERTS + 1))
+[ "$RC" != 2 ] || kg_fail "a server whose preface is SETTINGS was refused: $(cat "$TMP/$RUN.err")"
 fake_stop
 
 # ---- a TLS peer that closes or resets after the handshake -------------------
