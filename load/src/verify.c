@@ -1129,6 +1129,11 @@ unsigned kgl_verify(const kgl_expect *e, const kgl_response *r,
 /* Redaction                                                              */
 /* ---------------------------------------------------------------------- */
 
+/* Longest text a piece found in the percent-decoded input renders to: a
+ * decoded prefix of up to DEC_PREFIX_MAX bytes, "****" and four more. */
+#define DEC_PREFIX_MAX 64
+#define DEC_SHOW_MAX (DEC_PREFIX_MAX + 8)
+
 /* One piece of the output: a byte, or a whole masked run. */
 typedef struct redact_piece {
   size_t in_len;  /* input bytes it stands for */
@@ -1136,6 +1141,9 @@ typedef struct redact_piece {
   int masked;     /* prefix + "****" [+ tail] */
   size_t plen;    /* masked: the prefix length */
   size_t tail;    /* masked: index of the 4 visible bytes, or NPOS */
+  /* masked == 2: found in the percent-decoded input; renders as show
+   * (out_len bytes: the decoded prefix, "****" and perhaps four more) */
+  char show[DEC_SHOW_MAX];
 } redact_piece;
 
 /* A byte that may continue a key in text: printable ASCII other than the
@@ -1156,7 +1164,7 @@ static char printable(char c) {
 /* The piece that starts at in[i] (i < n). */
 static redact_piece redact_next(const char *in, size_t n, size_t i,
                                 const char *prefix, size_t plen) {
-  redact_piece p = {1, 1, 0, 0, NPOS};
+  redact_piece p = {1, 1, 0, 0, NPOS, {0}};
   if (plen == 0 || n - i < plen) {
     return p;
   }
@@ -1207,7 +1215,7 @@ static redact_piece redact_next(const char *in, size_t n, size_t i,
 
 /* verbatim — the piece of the k bytes at in[i], written as they are. */
 static redact_piece verbatim(size_t k) {
-  redact_piece p = {k, k, 0, 0, NPOS};
+  redact_piece p = {k, k, 0, 0, NPOS, {0}};
   return p;
 }
 
@@ -1219,7 +1227,7 @@ static redact_piece masked(const char *in, size_t i, size_t plen, size_t e) {
   if (run <= 8 && run >= 4 && memcmp(in + body, "****", 4) == 0) {
     return verbatim(e - i);
   }
-  redact_piece p = {e - i, plen + 4, 1, plen, NPOS};
+  redact_piece p = {e - i, plen + 4, 1, plen, NPOS, {0}};
   if (run >= 12) {
     p.tail = e - 4;
     p.out_len += 4;
@@ -1271,6 +1279,10 @@ static redact_piece shape_next(const char *in, size_t n, size_t i) {
 
 static void redact_put(const char *in, size_t i, const redact_piece *p,
                        char *out) {
+  if (p->masked == 2) {
+    memcpy(out, p->show, p->out_len);
+    return;
+  }
   if (!p->masked) {
     for (size_t k = 0; k < p->in_len; k++) {
       out[k] = printable(in[i + k]);
@@ -1290,18 +1302,217 @@ static void redact_put(const char *in, size_t i, const redact_piece *p,
   }
 }
 
-/* The rules a redaction applies: named prefixes, and perhaps the shape. */
+/* ---------------------------------------------------------------------- */
+/* Redaction of percent-encoded keys                                      */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * SPEC §1.1 counts a key in a URL raw or percent-decoded (once, and again
+ * where %25 hides an escape): "sk%5Flive%5F...", "%73k_live_...",
+ * "sk%255Flive%255F..." are keys, and a report must not show them. A run
+ * of key bytes (in_key_run: '%' and hex digits are) is decoded level by
+ * level, up to DEC_LEVELS times (deeper than the SPEC's two: masking too
+ * much is safe), and each level is matched as the raw text is. Decoding
+ * never joins runs: every decoded byte comes from key bytes only, and a
+ * byte that is not '%' is itself at every level.
+ */
+#define DEC_LEVELS 8
+#define DEC_WINDOW 1024 /* input bytes decoded at one place, at most */
+
+/* The decoded text of a window of the input: byte k of c comes from the
+ * input bytes before end[k] (offsets from the window's start). */
+typedef struct dec_window {
+  char c[DEC_WINDOW];
+  unsigned short end[DEC_WINDOW];
+  size_t len;
+} dec_window;
+
+/* dec_level — one level of percent-decoding of w, in place (the decoded
+ * text is never longer). 1 when some escape was decoded, else 0. */
+static int dec_level(dec_window *w) {
+  size_t o = 0;
+  int changed = 0;
+  for (size_t j = 0; j < w->len; o++) {
+    int hi = -1, lo = -1;
+    if (w->c[j] == '%' && j + 2 < w->len) {
+      hi = hex_value((unsigned char)w->c[j + 1]);
+      lo = hex_value((unsigned char)w->c[j + 2]);
+    }
+    if (hi >= 0 && lo >= 0) {
+      w->c[o] = (char)(hi * 16 + lo);
+      w->end[o] = w->end[j + 2];
+      j += 3;
+      changed = 1;
+    } else {
+      w->c[o] = w->c[j];
+      w->end[o] = w->end[j];
+      j++;
+    }
+  }
+  w->len = o;
+  return changed;
+}
+
+/* The end of the run of key bytes from in[i]. */
+static size_t key_run_end(const char *in, size_t n, size_t i) {
+  while (i < n && in_key_run((unsigned char)in[i])) {
+    i++;
+  }
+  return i;
+}
+
+/* The rules a redaction applies: named prefixes, and perhaps the shape and
+ * the key parameters' values. */
 typedef struct redact_rules {
   const char *const *prefixes;
   size_t nprefixes;
-  int shape; /* 1: shape_next for what no named prefix masked */
+  int shape;  /* 1: shape_next for what no named prefix masked */
+  int params; /* 1: param_value for the values of SPEC §1.1's names */
 } redact_rules;
 
+/* A piece found in decoded text d (d->c[0] is in[i]'s level), as a piece of
+ * the input, rendered from d: it covers the whole run of key bytes as it
+ * is in the input, up to seg_end, as a raw key's piece would (a decoded
+ * delimiter such as %26 ends the key, not what is hidden: masking again
+ * then changes nothing). */
+static redact_piece dec_piece(const dec_window *d, const redact_piece *p,
+                              size_t i, size_t seg_end) {
+  redact_piece o = verbatim(seg_end - i);
+  o.masked = 2;
+  const size_t plen = p->plen <= DEC_PREFIX_MAX ? p->plen : 0;
+  size_t w = 0;
+  for (size_t k = 0; k < plen; k++) {
+    o.show[w++] = printable(d->c[k]);
+  }
+  memcpy(o.show + w, "****", 4);
+  w += 4;
+  if (p->tail != NPOS) {
+    for (size_t k = 0; k < 4; k++) { /* printable: in_key_run */
+      o.show[w++] = d->c[p->tail + k];
+    }
+  }
+  o.out_len = w; /* <= the decoded run's length <= o.in_len */
+  return o;
+}
+
+/*
+ * decoded_next — the piece at in[i] when some level of the percent-decoded
+ * text from in[i] starts with a named prefix's key (or, with r->shape, a
+ * key of the shape) at the first level that does: masked to the end of the
+ * run of key bytes (dec_piece); verbatim(1) otherwise. Only places where such a
+ * match can start are decoded: in[i] is '%', or the first byte of a prefix (a
+ * letter starting a word, for the shape), and a '%' follows in the run.
+ */
+static redact_piece decoded_next(const char *in, size_t n, size_t i,
+                                 const redact_rules *r) {
+  const unsigned char c0 = (unsigned char)in[i];
+  int cand = c0 == '%';
+  for (size_t k = 0; !cand && k < r->nprefixes; k++) {
+    const char *pre = r->prefixes[k];
+    cand = pre != NULL && pre[0] != '\0' &&
+           ascii_lower(c0) == ascii_lower((unsigned char)pre[0]);
+  }
+  if (!cand && r->shape && is_alpha(c0)) {
+    cand = i == 0 || !is_alpha((unsigned char)in[i - 1]);
+  }
+  const size_t seg_end = key_run_end(in, n, i);
+  if (!cand || seg_end == i || memchr(in + i, '%', seg_end - i) == NULL) {
+    return verbatim(1);
+  }
+  dec_window d;
+  d.len = seg_end - i < DEC_WINDOW ? seg_end - i : DEC_WINDOW;
+  memcpy(d.c, in + i, d.len);
+  for (size_t k = 0; k < d.len; k++) {
+    d.end[k] = (unsigned short)(k + 1);
+  }
+  for (int level = 0; level < DEC_LEVELS && dec_level(&d); level++) {
+    for (size_t k = 0; k <= r->nprefixes; k++) {
+      redact_piece p;
+      if (k < r->nprefixes) {
+        const char *pre = r->prefixes[k];
+        p = redact_next(d.c, d.len, 0, pre, pre != NULL ? strlen(pre) : 0);
+      } else if (r->shape) {
+        p = shape_next(d.c, d.len, 0);
+      } else {
+        break;
+      }
+      if (p.masked) {
+        return dec_piece(&d, &p, i, seg_end);
+      }
+    }
+  }
+  return verbatim(1);
+}
+
+/*
+ * param_value — with r->params, the piece at in[i] when in[i] starts the
+ * value of a query parameter SPEC §1.1 names (api_key, apikey, key,
+ * access_token, token, ASCII case-insensitively, after percent-decoding the
+ * name): "name=" before it, the name starting the text or after a byte no
+ * name holds ('?', '/', '&', ';', a space, a quote, ...). A value of 8 or more
+ * key bytes is a key body whatever its prefix and is masked whole: "****" and,
+ * when 12 or more bytes long and free of '%', its last four. verbatim(1)
+ * otherwise.
+ */
+static redact_piece param_value(const char *in, size_t n, size_t i) {
+  static const char *const names[] = {"api_key", "apikey", "key",
+                                      "access_token", "token"};
+  if (i == 0 || in[i - 1] != '=') {
+    return verbatim(1);
+  }
+  size_t ns = i - 1;
+  while (ns > 0 && in_key_run((unsigned char)in[ns - 1]) && in[ns - 1] != '?' &&
+         in[ns - 1] != '/' && i - 1 - ns < 64) {
+    ns--;
+  }
+  if (ns > 0 && in_key_run((unsigned char)in[ns - 1]) && in[ns - 1] != '?' &&
+      in[ns - 1] != '/') {
+    return verbatim(1); /* a name longer than any of ours */
+  }
+  dec_window d;
+  d.len = i - 1 - ns;
+  memcpy(d.c, in + ns, d.len);
+  for (size_t k = 0; k < d.len; k++) {
+    d.end[k] = (unsigned short)(k + 1);
+  }
+  for (int level = 0; level < DEC_LEVELS && dec_level(&d); level++) {
+  }
+  int named = 0;
+  for (size_t k = 0; !named && k < sizeof names / sizeof names[0]; k++) {
+    named = ci_eq(d.c, d.len, names[k]);
+  }
+  const size_t e = key_run_end(in, n, i);
+  if (!named || e - i < 8) {
+    return verbatim(1);
+  }
+  if (e - i <= 8 && memcmp(in + i, "****", 4) == 0) {
+    return verbatim(e - i); /* already masked */
+  }
+  redact_piece p = {e - i, 4, 1, 0, NPOS, {0}};
+  if (e - i >= 12 && memchr(in + i, '%', e - i) == NULL) {
+    p.tail = e - 4;
+    p.out_len += 4;
+  }
+  return p;
+}
+
+/* The piece at in[i]: a named prefix's key as it is, then in the decoded
+ * text, then a key parameter's value, then the shape. */
 static redact_piece piece_at(const char *in, size_t n, size_t i,
                              const redact_rules *r) {
   for (size_t k = 0; k < r->nprefixes; k++) {
     const char *pre = r->prefixes[k];
     redact_piece p = redact_next(in, n, i, pre, pre != NULL ? strlen(pre) : 0);
+    if (p.masked || p.in_len > 1) {
+      return p;
+    }
+  }
+  redact_piece p = decoded_next(in, n, i, r);
+  if (p.masked || p.in_len > 1) {
+    return p;
+  }
+  if (r->params) {
+    p = param_value(in, n, i);
     if (p.masked || p.in_len > 1) {
       return p;
     }
@@ -1348,12 +1559,12 @@ static size_t redact(const char *in, size_t n, const redact_rules *rules,
 
 size_t kgl_redact(const char *in, size_t n, const char *prefix, char *out,
                   size_t cap) {
-  const redact_rules r = {&prefix, 1, 0};
+  const redact_rules r = {&prefix, 1, 0, 0};
   return redact(in, n, &r, out, cap);
 }
 
 size_t kgl_redact_keys(const char *in, size_t n, char *out, size_t cap) {
   static const char *const named[] = {"sk_live_", "sk_test_"};
-  const redact_rules r = {named, 2, 1};
+  const redact_rules r = {named, 2, 1, 1};
   return redact(in, n, &r, out, cap);
 }

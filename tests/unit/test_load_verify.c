@@ -20,8 +20,10 @@
 #include <cmocka.h>
 
 #include "guard.h"
+#include "internal.h"
 #include "keygate/response.h"
 #include "keygate/status.h"
+#include "load/probe.h"
 #include "load/verify.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -1936,6 +1938,229 @@ static void redact_keys_masks_every_prefix_shape(void **state) {
   }
 }
 
+/* ====================================================================== */
+/* Redaction of percent-encoded keys and key parameters (SPEC §1.1)        */
+/* ====================================================================== */
+
+/* K's body (the 38 characters after the prefix) */
+#define KB "7KWyWfty6uEvcdZQoaZrknnVmnbSF0d50ScUGk"
+
+/* No 5 consecutive characters of K's body show in out (a masked key shows
+ * at most four: the last four of what it was given). */
+static void hides_k(const char *out, const char *what) {
+  const size_t n = strlen(KB);
+  for (size_t k = 0; k + 5 <= n; k++) {
+    char w[6];
+    memcpy(w, KB + k, 5);
+    w[5] = '\0';
+    if (strstr(out, w) != NULL) {
+      fail_msg("%s: \"%s\" shows \"%s\" of the key", what, out, w);
+    }
+  }
+}
+
+typedef struct enc_case {
+  const char *in;   /* a key under one encoding, in some text */
+  const char *want; /* kgl_redact_keys and kgl_redact(PREFIX) of it */
+} enc_case;
+
+static const enc_case ENC_CASES[] = {
+    /* the prefix's '_' escaped, in either case of hex, prefix in any case */
+    {"sk%5Flive%5F" KB, "sk_live_****cUGk"},
+    {"sk%5flive%5f" KB, "sk_live_****cUGk"},
+    {"SK%5FLIVE%5F" KB, "SK_LIVE_****cUGk"},
+    {"Sk%5fLiVe%5F" KB, "Sk_LiVe_****cUGk"},
+    /* a letter of the prefix escaped, or every byte of it */
+    {"%73k_live_" KB, "sk_live_****cUGk"},
+    {"sk_liv%65_" KB, "sk_live_****cUGk"},
+    {"%73%6B%5F%6C%69%76%65%5F" KB, "sk_live_****cUGk"},
+    {"%53%4b%5f%4c%49%56%45%5f" KB, "SK_LIVE_****cUGk"},
+    /* twice, three times, and %25 hiding an escape whose digits are
+     * escaped themselves */
+    {"sk%255Flive%255F" KB, "sk_live_****cUGk"},
+    {"sk%25255Flive%25255F" KB, "sk_live_****cUGk"},
+    {"sk%2525255Flive%2525255F" KB, "sk_live_****cUGk"},
+    {"%2573k_live_" KB, "sk_live_****cUGk"},
+    {"sk%25%35Flive%25%35F" KB, "sk_live_****cUGk"},
+    {"sk%25%35%46live%25%35%46" KB, "sk_live_****cUGk"},
+    /* the body escaped too: the tail shown is the decoded one */
+    {"sk%5Flive%5F7KWyWfty6uEvcdZQoaZrknnVmnbSF0d50Sc%55%47%6B",
+     "sk_live_****cUGk"},
+    /* where the key sits */
+    {"http://127.0.0.1:8080/v1/iocs?q=sk%5Flive%5F" KB "&limit=1",
+     "http://127.0.0.1:8080/v1/iocs?q=sk_live_****cUGk&limit=1"},
+    /* as for a raw key, '/' (token68) does not end the run */
+    {"/v1/sk%5Flive%5F" KB "/items", "/v1/sk_live_****tems"},
+    {"/v1;p=x%73k_live_" KB, "/v1;p=xsk_live_****cUGk"},
+    {"GET /v1?q=sk%255Flive%255F" KB " HTTP/1.1",
+     "GET /v1?q=sk_live_****cUGk HTTP/1.1"},
+    /* a decoded delimiter ends the key, not the masked run (as raw) */
+    {"sk%5Flive%5F7KWyWfty%26limit&x=1", "sk_live_****&x=1"},
+    /* cut by the caller: the prefix and the stars, never the body */
+    {"sk%5Flive%5F7KWy", "sk_live_****"},
+    {"sk%5Flive%5F7KWyWfty6uE", "sk_live_****"},
+    {"sk%5Flive%5F7KWyWfty6uEv", "sk_live_****6uEv"},
+    {"sk%5Flive%5F7K", "sk%5Flive%5F7K"}, /* too short to be a key */
+    {"sk%5Flive%5", "sk%5Flive%5"},       /* cut inside the escape */
+    /* already masked: kept */
+    {"sk%5Flive%5F****cUGk", "sk_live_****cUGk"},
+    /* escapes that are not keys are left alone */
+    {"/search?q=a%20b%2Fc", "/search?q=a%20b%2Fc"},
+    {"%%%%25%2", "%%%%25%2"},
+};
+
+static void percent_encoded_keys_are_masked(void **state) {
+  (void)state;
+  char out[512];
+  for (size_t i = 0; i < NELEM(ENC_CASES); i++) {
+    const enc_case *c = &ENC_CASES[i];
+    size_t r;
+    const char *got = redact(c->in, strlen(c->in), PREFIX, BIG, &r);
+    if (strcmp(got, c->want) != 0) {
+      fail_msg("kgl_redact \"%s\": \"%s\", want \"%s\"", c->in, got, c->want);
+    }
+    hides_k(got, c->in);
+    kgl_redact_keys(c->in, strlen(c->in), out, sizeof out);
+    if (strcmp(out, c->want) != 0) {
+      fail_msg("kgl_redact_keys \"%s\": \"%s\", want \"%s\"", c->in, out,
+               c->want);
+    }
+    /* masking twice changes nothing */
+    char again[512];
+    kgl_redact_keys(out, strlen(out), again, sizeof again);
+    assert_string_equal(again, out);
+  }
+  guard_free_all();
+}
+
+/* Every capacity, every cut of the input: no key body shows. */
+static void percent_encoded_keys_stay_hidden_when_cut(void **state) {
+  (void)state;
+  static const char *const ins[] = {
+      "sk%5Flive%5F" KB,
+      "x %73%6B%5F%6C%69%76%65%5F" KB " y",
+      "/v1?api_key=sk%255Flive%255F" KB "&z=1",
+      "/v1?q=sk%25%35Flive%25%35F" KB,
+  };
+  char out[512];
+  for (size_t i = 0; i < NELEM(ins); i++) {
+    const size_t n = strlen(ins[i]);
+    for (size_t len = 0; len <= n; len++) {
+      for (size_t cap = 1; cap <= n + 2; cap += (len == n ? 1 : 17)) {
+        kgl_redact_keys(ins[i], len, out, cap);
+        hides_k(out, ins[i]);
+        (void)redact(ins[i], len, PREFIX, cap, NULL);
+      }
+    }
+    guard_free_all();
+  }
+}
+
+/* The shape rule (kgl_redact_keys) reads the decoded text as well. */
+static void percent_encoded_keys_of_other_issuers_are_masked(void **state) {
+  (void)state;
+  static const struct {
+    const char *in, *want;
+  } KS[] = {
+      {"ghp%5FAbCdEfGhIjKlMnOpQrSt", "ghp_****QrSt"},
+      {"github%5Fpat%5F11AbCdEfGh0123456789", "github_pat_****6789"},
+      {"%67hp_AbCdEfGhIjKlMnOpQrSt", "ghp_****QrSt"},
+      {"pk%255Flive%255FAbCdEfGh12", "pk_live_****"},
+  };
+  char out[256];
+  for (size_t i = 0; i < NELEM(KS); i++) {
+    kgl_redact_keys(KS[i].in, strlen(KS[i].in), out, sizeof out);
+    if (strcmp(out, KS[i].want) != 0) {
+      fail_msg("\"%s\": \"%s\", want \"%s\"", KS[i].in, out, KS[i].want);
+    }
+  }
+}
+
+/* A key body without its prefix as the value of a parameter SPEC §1.1
+ * names is masked by kgl_redact_keys (every report of a URL). */
+static void key_parameter_values_are_masked(void **state) {
+  (void)state;
+  static const struct {
+    const char *in, *want;
+  } KS[] = {
+      {"/v1?api_key=" KB, "/v1?api_key=****cUGk"},
+      {"/v1?x=1&apikey=" KB "&y=2", "/v1?x=1&apikey=****cUGk&y=2"},
+      {"/v1?key=" KB, "/v1?key=****cUGk"},
+      {"/v1?access_token=" KB, "/v1?access_token=****cUGk"},
+      {"/v1;token=" KB, "/v1;token=****cUGk"},
+      {"/v1?API_KEY=" KB, "/v1?API_KEY=****cUGk"},
+      {"/v1?Token=" KB, "/v1?Token=****cUGk"},
+      {"/v1?api%5Fkey=" KB, "/v1?api%5Fkey=****cUGk"},
+      {"/v1?access%255Ftoken=" KB, "/v1?access%255Ftoken=****cUGk"},
+      {"http://h/?token=" KB, "http://h/?token=****cUGk"},
+      /* the value escaped: masked whole, no tail */
+      {"/v1?key=%37%4B%57%79Wfty6uEvcdZQoaZ", "/v1?key=****"},
+      /* 8 bytes are masked, 7 are not a key */
+      {"/v1?token=abcdefgh", "/v1?token=****"},
+      {"/v1?token=abcdefg", "/v1?token=abcdefg"},
+      /* with its prefix the value shows the prefix */
+      {"/v1?api_key=" K, "/v1?api_key=" K_MASKED},
+      /* other names are not key parameters */
+      {"/v1?monkey=abcdefghijkl", "/v1?monkey=abcdefghijkl"},
+      {"/v1?keys=abcdefghijkl", "/v1?keys=abcdefghijkl"},
+      {"/v1?limit=100&type=ip", "/v1?limit=100&type=ip"},
+      {"/v1?token=", "/v1?token="},
+      /* already masked */
+      {"/v1?token=****cUGk", "/v1?token=****cUGk"},
+  };
+  char out[256];
+  for (size_t i = 0; i < NELEM(KS); i++) {
+    kgl_redact_keys(KS[i].in, strlen(KS[i].in), out, sizeof out);
+    if (strcmp(out, KS[i].want) != 0) {
+      fail_msg("\"%s\": \"%s\", want \"%s\"", KS[i].in, out, KS[i].want);
+    }
+    char again[256];
+    kgl_redact_keys(out, strlen(out), again, sizeof again);
+    assert_string_equal(again, out);
+  }
+}
+
+/* Every place a report's text is made: kgl_redact, kgl_redact_keys,
+ * kgl_safe_text (what a server sent) and kgl_probe_show (the probe's
+ * target and requests) mask a percent-encoded key. */
+static void every_surface_masks_a_percent_encoded_key(void **state) {
+  (void)state;
+  static const char *const urls[] = {
+      "http://127.0.0.1:1/v1?api_key=sk%5Flive%5F" KB,
+      "http://127.0.0.1:1/v1?q=sk%255Flive%255F" KB,
+      "http://127.0.0.1:1/v1?q=%73k_live_" KB,
+      "http://127.0.0.1:1/v1?api_key=" KB,
+  };
+  kgl_traffic t;
+  memset(&t, 0, sizeof t);
+  snprintf(t.prefixes[0], sizeof t.prefixes[0], "sk_live_");
+  t.nprefixes = 1;
+  kgl_probe_keys *pk = calloc(1, sizeof *pk);
+  assert_non_null(pk);
+  char why[256];
+  assert_int_equal(
+      kgl_probe_keys_init(pk, PREFIX, K2, strlen(K2), NULL, 0, why, sizeof why),
+      0);
+  char out[512];
+  for (size_t i = 0; i < NELEM(urls); i++) {
+    const size_t n = strlen(urls[i]);
+    kgl_redact_keys(urls[i], n, out, sizeof out);
+    hides_k(out, urls[i]);
+    kgl_safe_text(&t, NULL, 0, urls[i], n, out, sizeof out);
+    hides_k(out, urls[i]);
+    kgl_probe_show(pk, urls[i], n, out, sizeof out);
+    if (i < 3) { /* kgl_redact: keys with their prefix */
+      hides_k(out, urls[i]);
+      assert_non_null(strstr(out, "sk_live_****cUGk"));
+    }
+    kgl_redact(urls[i], n, PREFIX, out, sizeof out);
+    if (i < 3) {
+      hides_k(out, urls[i]);
+    }
+  }
+  free(pk);
+}
+
 #define T(f) cmocka_unit_test_teardown(f, guard_teardown)
 
 int main(void) {
@@ -1981,6 +2206,11 @@ int main(void) {
       T(every_capacity_keeps_keys_hidden),
       T(a_key_cut_by_the_caller_shows_at_most_four_chars),
       T(every_byte_is_itself_when_printable_else_a_question_mark),
+      T(percent_encoded_keys_are_masked),
+      T(percent_encoded_keys_stay_hidden_when_cut),
+      T(percent_encoded_keys_of_other_issuers_are_masked),
+      T(key_parameter_values_are_masked),
+      T(every_surface_masks_a_percent_encoded_key),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

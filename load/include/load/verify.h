@@ -201,6 +201,15 @@ int kgl_request_id_ok(const char *s, size_t n);
  * the end of (in, n) shows the last four of the characters it was given.
  * cap 0 writes nothing; cap 1..3 leaves only as many dots as fit when the
  * text does not. A NULL or empty prefix masks nothing.
+ *
+ * Percent-encoded keys (SPEC §1.1: a key in a URL counts raw or decoded)
+ * are masked as well: where a run of key bytes holds a '%', it is decoded
+ * level by level (up to 8 levels, deeper than the SPEC's two; at most its
+ * first 1024 bytes), and when some level starts with the prefix and 4 or
+ * more key bytes ("sk%5Flive%5F...", "%73k_live_...", "sk%255Flive...",
+ * any case), the whole run, as it is in the input, becomes the decoded
+ * prefix + "****" + the decoded run's last four when at least 8 more
+ * precede them: "sk_live_****Ab3x".
  */
 size_t kgl_redact(const char *in, size_t n, const char *prefix, char *out,
                   size_t cap);
@@ -216,7 +225,14 @@ size_t kgl_redact(const char *in, size_t n, const char *prefix, char *out,
  * such a prefix are ever shown. Snake-case words with a long tail are
  * masked too ("api_key_in_query" -> "api_key_****"): masking too much is
  * safe. A request id ("req_" + 24 base62, kgl_request_id_ok) is not a key
- * and is kept. Output, cut and return value as kgl_redact's.
+ * and is kept. Percent-encoded keys of either kind are masked as
+ * kgl_redact masks them ("ghp%5F..."). A key body without its prefix is
+ * masked where it is the value of a parameter SPEC §1.1 names (api_key,
+ * apikey, key, access_token, token; the name in any case, percent-decoded,
+ * after '?', '&', ';', '/', a space or the start): a value of 8 or more
+ * key bytes becomes "****" and, when 12 or more long without a '%', its
+ * last four ("?api_key=****Ab3x"). Output, cut and return value as
+ * kgl_redact's.
  */
 size_t kgl_redact_keys(const char *in, size_t n, char *out, size_t cap);
 
