@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# report_leak.sh — no key reaches an output of `keygate load`, `keygate
+# probe` or `keygate report` beyond its masked form, whatever its
+# encoding (SPEC §1.1: a key in the URL counts raw or percent-decoded):
+# the target URL carries a key percent-encoded (once, twice, its letters
+# escaped), or a key body without its prefix as api_key/token; load's
+# table, stderr, JSON and HTML, probe's table and JSON, and every report
+# subcommand (show in each format, merge, compare, html, check) of a
+# result file crafted to hold such keys in every text field are searched
+# for any 8 consecutive characters of the key body. A hit fails the test.
+#
+# Environment: KEYGATE (the keygate program). Needs python3.
+# shellcheck source=tests/integration/report_common.bash
+. "$(dirname "$0")/report_common.bash"
+
+# A key the server never saw: 32 + 6 base62 characters after the prefix.
+BODY=$(python3 -c 'import secrets, string
+a = string.digits + string.ascii_letters
+print("".join(secrets.choice(a) for _ in range(38)))')
+# the key's body with every byte escaped (a key body hidden from a raw scan)
+BODY_ESC=$(python3 -c 'import sys; print("".join("%%%02X" % ord(c) for c in sys.argv[1]))' "$BODY")
+
+# holds_key FILE... — exit 1 when any FILE holds 8 consecutive characters
+# of BODY (raw, or percent-decoded up to 8 times), naming where on stderr.
+holds_key() {
+  python3 - "$BODY" "$@" <<'PY'
+import sys, urllib.parse
+body, files = sys.argv[1], sys.argv[2:]
+bad = []
+for path in files:
+    try:
+        text = open(path, encoding="utf-8", errors="replace").read()
+    except FileNotFoundError:
+        continue
+    forms = [text]
+    for _ in range(8):
+        forms.append(urllib.parse.unquote(forms[-1]))
+    for k in range(len(body) - 7):
+        w = body[k:k + 8]
+        if any(w in f for f in forms):
+            line = next(l for f in forms for l in f.splitlines() if w in l)
+            bad.append("%s: %s" % (path, line.replace(w, "<KEY BYTES>")[:200]))
+            break
+for b in bad:
+    print(b, file=sys.stderr)
+sys.exit(1 if bad else 0)
+PY
+}
+
+# leak_scan WHAT FILE... — one assertion: no FILE holds the key.
+leak_scan() {
+  local what=$1
+  shift
+  KG_ASSERTS=$((KG_ASSERTS + 1))
+  holds_key "$@" 2>"$TMP/leak.why" ||
+    kg_assert_failed "$what: a key body reached the output: $(head -c 600 "$TMP/leak.why")"
+}
+
+fake_start A ok
+BASE=${URL_A%/api/v1/iocs}
+
+# ---- keygate load: the URL as given, in every output ------------------------
+TARGETS=(
+  "$URL_A?api_key=sk%5Flive%5F$BODY"
+  "$URL_A?q=sk%5flive%5f$BODY&limit=1"
+  "$URL_A?q=SK%255FLIVE%255F$BODY"
+  "$URL_A?q=%73%6B%5F%6C%69%76%65%5F$BODY"
+  "$URL_A?q=sk%25%35Flive%25%35F$BODY"
+  "$BASE/api/v1/%73k_live_$BODY"
+  "$URL_A?api_key=$BODY"
+  "$URL_A?access_token=$BODY&x=1"
+  "$URL_A?api%5Fkey=$BODY_ESC"
+  "$URL_A?token=$BODY_ESC"
+)
+i=0
+for url in "${TARGETS[@]}"; do
+  i=$((i + 1))
+  rc=0
+  timeout 60 "$KEYGATE" load "$url" --keys "$KEYS" -d 300ms -c 2 \
+    --json "$TMP/l$i.json" --html "$TMP/l$i.html" \
+    >"$TMP/l$i.out" 2>"$TMP/l$i.err" || rc=$?
+  KG_ASSERTS=$((KG_ASSERTS + 1))
+  if [ "$rc" -gt 1 ] || [ ! -s "$TMP/l$i.json" ]; then
+    kg_assert_failed "load #$i: exit $rc, want a result; $(head -c 300 "$TMP/l$i.err")"
+  fi
+  assert_contains "****" "$(cat "$TMP/l$i.out")" "load #$i: the table shows the URL masked"
+  leak_scan "load #$i" "$TMP/l$i.out" "$TMP/l$i.err" "$TMP/l$i.json" "$TMP/l$i.html"
+done
+# the first URL shows as the masked form the standard names
+assert_contains "api_key=sk_live_****${BODY: -4}" "$(cat "$TMP/l1.out")" "load: the masked form"
+assert_eq "$URL_A?api_key=sk_live_****${BODY: -4}" "$(python3 -c 'import json, sys
+print(json.load(open(sys.argv[1]))["config"]["url"])' "$TMP/l1.json")" "load: config.url masked"
+
+# ---- keygate probe: its target and per-case requests --------------------------
+valid_key=$(awk -F'\t' '$1 == "valid" { print $2; exit }' "$KEYS")
+printf '%s\n' "$valid_key" >"$TMP/valid.key"
+chmod 600 "$TMP/valid.key"
+for i in 1 3 4; do
+  timeout 60 "$KEYGATE" probe "${TARGETS[$((i - 1))]}" --key-file "$TMP/valid.key" \
+    --interval 0 --only bearer_valid,no_key --json "$TMP/p$i.json" \
+    >"$TMP/p$i.out" 2>"$TMP/p$i.err" || true
+  KG_ASSERTS=$((KG_ASSERTS + 1))
+  [ -s "$TMP/p$i.json" ] || kg_assert_failed "probe #$i wrote no report: $(head -c 300 "$TMP/p$i.err")"
+  leak_scan "probe #$i" "$TMP/p$i.out" "$TMP/p$i.err" "$TMP/p$i.json"
+done
+
+# ---- keygate report: a file whose every text holds a key -----------------------
+python3 - "$TMP/l1.json" "$TMP/craft.json" "$BODY" "$BODY_ESC" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+body, esc = sys.argv[3], sys.argv[4]
+forms = ["sk%5Flive%5F" + body, "sk%255Flive%255F" + body, "%73k_live_" + body,
+         "sk_live_" + esc, "SK%5FLIVE%5F" + body]
+d["config"]["url"] = "http://127.0.0.1:1/v1?api_key=sk%5Flive%5F" + body + \
+    "&token=" + body + "&q=%73k_live_" + body
+d["config"]["method"] = "GET"
+samples = d.get("samples") or []
+base = {"class": "invalid", "kinds": ["code"], "status": 401,
+        "expected_status": 401, "expected_code": "invalid_api_key",
+        "code": "x", "request_id": "req_AbCdEfGhIjKlMnOpQrStUvWx",
+        "key": "sk_live_****Ab3x", "detail": ""}
+samples = [dict(samples[0]) if samples else dict(base) for _ in forms]
+for s, f in zip(samples, forms):
+    s["code"] = f[:60]
+    s["detail"] = "got " + f + " in the body, ?api_key=" + body
+    s["request_id"] = f[:39]
+    s["key"] = f
+d["samples"] = samples
+json.dump(d, open(sys.argv[2], "w"))
+PY
+# the scan itself: it finds the key in the crafted file, every form of it
+KG_ASSERTS=$((KG_ASSERTS + 1))
+! holds_key "$TMP/craft.json" 2>/dev/null ||
+  kg_assert_failed "holds_key does not see the key in the crafted file: the test tests nothing"
+for form in "sk%5Flive%5F$BODY" "sk%255Flive%255F$BODY" "sk_live_$BODY_ESC" "token=$BODY"; do
+  printf '%s\n' "$form" >"$TMP/form.txt"
+  KG_ASSERTS=$((KG_ASSERTS + 1))
+  ! holds_key "$TMP/form.txt" 2>/dev/null || kg_assert_failed "holds_key misses $form"
+done
+
+for sub in "show" "show --format markdown" "show --format json" "check"; do
+  # shellcheck disable=SC2086
+  "$KEYGATE" report $sub "$TMP/craft.json" >"$TMP/r.out" 2>"$TMP/r.err" || true
+  KG_ASSERTS=$((KG_ASSERTS + 1))
+  [ -s "$TMP/r.out" ] || [ -s "$TMP/r.err" ] || kg_assert_failed "report $sub: no output"
+  leak_scan "report $sub" "$TMP/r.out" "$TMP/r.err"
+done
+"$KEYGATE" report merge "$TMP/craft.json" "$TMP/craft.json" --out "$TMP/rm.json" \
+  >"$TMP/rm.out" 2>"$TMP/rm.err" || true
+"$KEYGATE" report merge "$TMP/craft.json" "$TMP/craft.json" \
+  >"$TMP/rm2.out" 2>"$TMP/rm2.err" || true
+leak_scan "report merge" "$TMP/rm.json" "$TMP/rm.out" "$TMP/rm.err" "$TMP/rm2.out" "$TMP/rm2.err"
+for f in table markdown json; do
+  "$KEYGATE" report compare "$TMP/l2.json" "$TMP/craft.json" --format $f \
+    >"$TMP/rc.out" 2>"$TMP/rc.err" || true
+  KG_ASSERTS=$((KG_ASSERTS + 1))
+  [ -s "$TMP/rc.out" ] || kg_assert_failed "report compare --format $f: no output ($(head -c 200 "$TMP/rc.err"))"
+  leak_scan "report compare --format $f" "$TMP/rc.out" "$TMP/rc.err"
+done
+"$KEYGATE" report html "$TMP/craft.json" "$TMP/l2.json" --out "$TMP/rh.html" \
+  >"$TMP/rh.out" 2>"$TMP/rh.err" || true
+KG_ASSERTS=$((KG_ASSERTS + 1))
+[ -s "$TMP/rh.html" ] || kg_assert_failed "report html: no page ($(head -c 200 "$TMP/rh.err"))"
+leak_scan "report html" "$TMP/rh.html" "$TMP/rh.out" "$TMP/rh.err"
+
+kg_done
