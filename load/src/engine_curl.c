@@ -42,10 +42,12 @@ typedef struct curl_slot {
   int busy;              /* a transfer is on it */
   int64_t rest_until_ns; /* after a failed connect: not before this */
   kgl_flight flight;
-  int keep;      /* KGL_H1_KEEP_* for this request (kgl_keep_body) */
-  int head_done; /* the head's empty line went by: what follows is body or
-                    trailers */
-  kgl_h1 resp;   /* the fields and body kept (h1.c's storage and rules) */
+  int keep;          /* KGL_H1_KEEP_* for this request (kgl_keep_body) */
+  int head_done;     /* the head's empty line went by: what follows is body or
+                        trailers */
+  kgl_h1 resp;       /* the fields and body kept (h1.c's storage and rules) */
+  int short_timeout; /* CURLOPT_TIMEOUT_MS is below --timeout (an owed
+                        request's rest): set back on the next start */
 } curl_slot;
 
 typedef struct curl_engine {
@@ -413,6 +415,16 @@ static int slot_start(curl_engine *e, const kgl_flight *f) {
   s->keep = kgl_keep_body(w->opt, f->req->cls);
   kgl_h1_reset(&s->resp, s->keep, e->head);
   w->in_flight++;
+  /* an open-loop request sent after the run's end has --timeout from its
+   * due time (sent_ns, kgl_worker_next_flight), not from now */
+  const int64_t now = kgl_now_ns();
+  const int64_t limit_ms = (int64_t)(w->opt->timeout_s * 1000);
+  const int64_t left_ms = limit_ms - (now - f->sent_ns) / 1000000;
+  if (left_ms < limit_ms || s->short_timeout) {
+    s->short_timeout = left_ms < limit_ms;
+    curl_easy_setopt(s->easy, CURLOPT_TIMEOUT_MS,
+                     (long)(left_ms > 1 ? left_ms : 1));
+  }
   if (curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, list_of(e, f->req)) !=
           CURLE_OK ||
       curl_multi_add_handle(e->multi, s->easy) != CURLM_OK) {

@@ -371,12 +371,17 @@ void kgl_worker_fail(kgl_worker *w, const kgl_flight *f, int kind);
 void kgl_worker_tick(kgl_worker *w, int64_t now);
 
 /* kgl_worker_next_flight — is another request due now (closed loop: always
- * while the run lasts; open loop: when its scheduled time has come)? Fills
- * *f and counts it issued. 0 when none is due. */
+ * while the run lasts; open loop: when its scheduled time has come, also
+ * past the end for what was due before it)? Fills *f and counts it issued.
+ * 0 when none is due. An open-loop request sent after the end carries its
+ * due time as sent_ns: its --timeout counts from when it was due. */
 int kgl_worker_next_flight(kgl_worker *w, int64_t now, kgl_flight *f);
 
 /* kgl_worker_more — 1 while the run will still send requests (now or
- * later), 0 once the duration, the quota or a stop has ended it. */
+ * later), 0 once the duration, the quota or a stop has ended it. Open loop
+ * past the end: 1 while requests due before the end are owed; those owed
+ * --timeout past their due time are failed here as timeouts (every
+ * engine's loop calls it, so none is left unsettled). */
 int kgl_worker_more(kgl_worker *w, int64_t now);
 
 /* kgl_worker_over — 1 when an engine's loop ends: nothing more to send
@@ -385,7 +390,8 @@ int kgl_worker_more(kgl_worker *w, int64_t now);
 int kgl_worker_over(kgl_worker *w, int64_t now, int more);
 
 /* kgl_worker_wait_ms — how long an engine's loop may wait for events: up
- * to the next due time in open loop, never more than 10 ms. */
+ * to the next due time in open loop (1 ms when it has passed: no
+ * connection could take it), never more than 10 ms. */
 int kgl_worker_wait_ms(const kgl_worker *w, int64_t now, int more);
 
 /* kgl_worker_wait_start — sleep until the run's common start (t0). */

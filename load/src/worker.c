@@ -251,6 +251,44 @@ void kgl_worker_retry(kgl_worker *w, const kgl_flight *f) {
 /* ---- schedule ---------------------------------------------------------------
  */
 
+/* Open loop: the next due time of this thread's schedule (request i is
+ * due at t0 + i / rate; this thread sends i = id, id + T, id + 2T, ...). */
+static void advance_due(kgl_worker *w) {
+  const kgl_shared *sh = w->sh;
+  w->next_seq++;
+  w->next_due_ns =
+      sh->t0_ns + (int64_t)((double)(w->next_seq * sh->nthreads + w->id) * 1e9 /
+                            w->opt->rate);
+}
+
+/* Open loop with a duration: requests due before the end are owed even
+ * when the end has passed before a connection was free to send them
+ * (coordinated omission hides them otherwise: a server that stops
+ * answering for the last seconds would show only what it answered). Past
+ * the end, an owed request that has not left --timeout after its due time
+ * never will: it is a timeout, counted in its class (picked by the mix, as
+ * if it had been sent). During the run nothing is settled here: a late
+ * request still leaves, its latency counted from its due time. */
+static void expire_owed(kgl_worker *w, int64_t now) {
+  const kgl_shared *sh = w->sh;
+  if (w->opt->rate <= 0 || w->quota != 0 || now < sh->end_ns) {
+    return;
+  }
+  const int64_t limit = (int64_t)(w->opt->timeout_s * 1e9);
+  while (w->next_due_ns < sh->end_ns && now - w->next_due_ns >= limit) {
+    kgl_flight f;
+    memset(&f, 0, sizeof f);
+    f.req = kgl_traffic_pick(w->traffic, &w->rng);
+    f.sched_ns = w->next_due_ns;
+    f.sent_ns = w->next_due_ns;
+    f.warmup = f.sched_ns < sh->start_ns;
+    advance_due(w);
+    w->issued++;
+    w->in_flight++;
+    kgl_worker_fail(w, &f, KGL_ERR_TIMEOUT);
+  }
+}
+
 /* Is another request due now? Fills *f (its due time) when so. */
 int kgl_worker_next_flight(kgl_worker *w, int64_t now, kgl_flight *f) {
   const kgl_options *o = w->opt;
@@ -270,6 +308,7 @@ int kgl_worker_next_flight(kgl_worker *w, int64_t now, kgl_flight *f) {
   }
   int64_t due;
   if (o->rate > 0) {
+    expire_owed(w, now);
     due = w->next_due_ns;
     if (due > now) {
       return 0;
@@ -277,15 +316,18 @@ int kgl_worker_next_flight(kgl_worker *w, int64_t now, kgl_flight *f) {
   } else {
     due = now;
   }
-  /* duration mode: nothing due at or after the end is sent, and nothing
-   * at all once the end has passed (a server that fell behind is not
-   * given the backlog: it shows as the rate it did not reach) */
-  if (w->quota == 0 && (due >= sh->end_ns || now >= sh->end_ns)) {
+  /* duration mode: nothing due at or after the end is sent. Closed loop
+   * sends nothing once the end has passed; open loop still sends what was
+   * due before it (expire_owed: within --timeout of its due time) */
+  if (w->quota == 0 &&
+      (due >= sh->end_ns || (o->rate <= 0 && now >= sh->end_ns))) {
     return 0;
   }
   f->req = kgl_traffic_pick(w->traffic, &w->rng);
   f->sched_ns = due;
-  f->sent_ns = now;
+  /* an owed request sent after the end must be answered within --timeout
+   * of when it was due: the run ends at most --timeout after its span */
+  f->sent_ns = w->quota == 0 && now >= sh->end_ns ? due : now;
   f->warmup = due < sh->start_ns;
   f->retries = 0;
   if (o->rate > 0) {
@@ -293,13 +335,10 @@ int kgl_worker_next_flight(kgl_worker *w, int64_t now, kgl_flight *f) {
     if (!f->warmup && lag > w->max_lag_ms) {
       w->max_lag_ms = lag;
     }
-    w->next_seq++;
-    w->next_due_ns =
-        sh->t0_ns +
-        (int64_t)((double)(w->next_seq * sh->nthreads + w->id) * 1e9 / o->rate);
+    advance_due(w);
   }
-  if (!f->warmup) {
-    w->sent_measured++;
+  if (!f->warmup && now < sh->end_ns) {
+    w->sent_measured++; /* the rate sent over the measured span */
   }
   /* in requests mode the warmup does not use the quota */
   if (!f->warmup || w->quota == 0) {
@@ -308,7 +347,9 @@ int kgl_worker_next_flight(kgl_worker *w, int64_t now, kgl_flight *f) {
   return 1;
 }
 
-/* Is there (or will there be) more to send? */
+/* Is there (or will there be) more to send? Open loop past the end: while
+ * requests due before it are owed (the overdue ones are settled here as
+ * timeouts, so every engine's loop settles them). */
 int kgl_worker_more(kgl_worker *w, int64_t now) {
   if (w->retry_n > 0) {
     return 1;
@@ -319,8 +360,11 @@ int kgl_worker_more(kgl_worker *w, int64_t now) {
   if (w->quota > 0) {
     return w->issued < w->quota;
   }
-  const int64_t due = w->opt->rate > 0 ? w->next_due_ns : now;
-  return due < w->sh->end_ns && now < w->sh->end_ns;
+  if (w->opt->rate > 0) {
+    expire_owed(w, now);
+    return w->next_due_ns < w->sh->end_ns;
+  }
+  return now < w->sh->end_ns;
 }
 
 /* ---- connections ------------------------------------------------------------
@@ -721,7 +765,10 @@ int kgl_worker_wait_ms(const kgl_worker *w, int64_t now, int more) {
     return 10;
   }
   const int64_t d = w->next_due_ns - now;
-  return d <= 0 ? 0 : d >= 10 * 1000000LL ? 10 : (int)(d / 1000000);
+  /* already due and not sent: no connection could take it, and an event
+   * (an answer, a connection up) wakes the loop when one can; 1 ms keeps
+   * a stalled server from making the loop spin */
+  return d <= 0 ? 1 : d >= 10 * 1000000LL ? 10 : (int)(d / 1000000);
 }
 
 void kgl_worker_wait_start(kgl_worker *w) {

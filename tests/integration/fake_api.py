@@ -36,6 +36,9 @@ check that `keygate load` blames the right kind in the right class:
                           head and half the body, then the connection closed
     stall                 nothing is answered during the first 200 ms of
                           every second (answers wait for the stall to end)
+    stall-end             one stall: from --stall-at seconds after the first
+                          request, for --stall-for seconds, nothing is
+                          answered (answers wait for the stall to end)
     slow                  every answer waits --delay-ms first
     echo-key              every 401 for a presented key quotes the key in its
                           message (the leak `keygate probe` must catch)
@@ -101,6 +104,7 @@ MODES = (
     "request-id-mismatch",
     "close-mid-response",
     "stall",
+    "stall-end",
     "slow",
     "echo-key",
     "blackhole",
@@ -162,6 +166,7 @@ class State:
         self.t0 = time.monotonic()
         self.lock = threading.Lock()
         self.count = 0
+        self.first = None  # stall-end: when the first request came
 
     def next_count(self):
         with self.lock:
@@ -318,6 +323,15 @@ def delay(state):
         phase = (time.monotonic() - state.t0) % 1.0
         if phase < STALL_S:
             time.sleep(STALL_S - phase)
+    elif mode == "stall-end":
+        now = time.monotonic()
+        with state.lock:
+            if state.first is None:
+                state.first = now
+        start = state.first + state.opts.stall_at
+        end = start + state.opts.stall_for
+        if start <= now < end:
+            time.sleep(end - now)
 
 
 class Handler(socketserver.BaseRequestHandler):
@@ -430,6 +444,18 @@ def main():
         type=int,
         default=7,
         help="close-mid-response: cut every Nth answer",
+    )
+    p.add_argument(
+        "--stall-at",
+        type=float,
+        default=1.0,
+        help="stall-end: seconds after the first request",
+    )
+    p.add_argument(
+        "--stall-for",
+        type=float,
+        default=2.0,
+        help="stall-end: how long nothing is answered",
     )
     p.add_argument("--max-seconds", type=float, default=120.0)
     p.add_argument("--cert", help="serve TLS with this certificate (PEM)")

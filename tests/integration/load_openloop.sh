@@ -6,8 +6,9 @@
 # far it fell behind when the server cannot keep up.
 #
 # Against fake_api.py: ok, stall (nothing answered in the first 200 ms of
-# every second) and slow (every answer 50 ms late, two connections: at most
-# 40 answers a second).
+# every second), slow (every answer 50 ms late, two connections: at most
+# 40 answers a second) and stall-end (nothing answered from 1.8 s on: the
+# requests due then and never sent are counted, coordinated omission).
 #
 # Environment: KEYGATE (the keygate program). Needs python3.
 # shellcheck source=tests/integration/lib.sh
@@ -35,8 +36,8 @@ EOF
 . "$(dirname "$0")/fake_common.bash"
 
 # load NAME [options] — one run against $URL (at most 40 s); its exit
-# status in RC, its wall time in WALL (seconds), its stdout, stderr and
-# JSON in $TMP/NAME.{out,err,json}.
+# status in RC (it must be $WANT_RC, default 0), its wall time in WALL
+# (seconds), its stdout, stderr and JSON in $TMP/NAME.{out,err,json}.
 load() {
   local name=$1 t0 t1
   shift
@@ -48,8 +49,8 @@ load() {
   WALL=$(((t1 - t0) / 1000000))e-3
   RUN=$name
   KG_ASSERTS=$((KG_ASSERTS + 1))
-  if [ "$RC" != 0 ]; then
-    kg_fail "$name: exit $RC, want 0; stderr: $(head -c 600 "$TMP/$name.err")"
+  if [ "$RC" != "${WANT_RC:-0}" ]; then
+    kg_fail "$name: exit $RC, want ${WANT_RC:-0}; stderr: $(head -c 600 "$TMP/$name.err")"
   fi
 }
 
@@ -111,19 +112,61 @@ fake_stop
 # ---- a server that cannot keep up: the shortfall is reported -----------------
 # 2 connections x 50 ms per answer = at most 40 answers a second, asked 200:
 # the schedule falls further behind every second. The run still ends with
-# its duration (plus at most --timeout for what is in flight), reports a rate
-# well below the asked one, and latencies (from the schedule) that grow.
+# its duration (plus at most --timeout for what is owed or in flight),
+# reports a rate well below the asked one, latencies (from the schedule)
+# that grow, and every request due in the span: what never got an answer
+# within --timeout of its due time is a timeout (exit 1), not left out.
 fake_start slow --delay-ms 50
-load slow --rate 200 --duration 3s -c 2 --timeout 2s
+WANT_RC=1 load slow --rate 200 --duration 3s -c 2 --timeout 2s
 checks <<'EOF'
 slow: rate achieved well below 200 ;; d['rate']['achieved'] < 100 ;; d['rate']
-slow: no more answers than the server can give ;; d['classes']['all']['requests'] <= 3 * 40 * 1.25 ;; d['classes']['all']['requests']
+slow: no more answers than the server can give ;; d['classes']['all']['ok'] <= (3 + 2) * 40 * 1.25 ;; d['classes']['all']
+slow: every request due is counted ;; abs(d['classes']['all']['requests'] - 600) <= 30 ;; d['classes']['all']['requests']
+slow: the unanswered ones are timeouts ;; d['errors']['timeout'] == d['errors']['overall'] == d['classes']['all']['requests'] - d['classes']['all']['ok'] >= 300 ;; d['errors']
 slow: the run ends with its duration ;; wall < 3 + 2 + 2 ;; wall
 slow: the lag reported ;; d['rate']['max_lag_ms'] > 1000 ;; d['rate']
 slow: latencies grow ;; len(series) >= 2 and series[-1]['p50'] > 2 * series[0]['p50'] ;; [s['p50'] for s in series]
 slow: p99 shows the backlog ;; lat['p99'] >= 1000000 ;; lat
-slow: every answer verified ;; d['totals']['mismatches'] == 0 and d['errors']['overall'] == 0 ;; d['totals']
+slow: every answer verified ;; d['totals']['mismatches'] == 0 ;; d['totals']
 EOF
 fake_stop
+
+# ---- a server that stalls at the end: coordinated omission ------------------
+# Two connections, 200 requests a second for 3 s; the server answers nothing
+# from 1.8 s on. The two requests out wait; the ~240 due meanwhile cannot
+# leave (no connection is free) and the duration ends. They are owed: sent
+# once a connection frees, their latency from their due time, or, with no
+# answer within --timeout of it, timeouts. Before, they were never counted:
+# 364 requests, p99 10 ms, exit 0 for a server that stopped answering.
+# (a) the stall ends 2 s later, within --timeout: every request answered,
+#     and the p99 shows the stall;
+fake_start stall-end --stall-at 1.8 --stall-for 2
+load stall-end --rate 200 --duration 3s -c 2 --timeout 5s
+checks <<'EOF'
+stall at the end: every request due is counted ;; abs(d['classes']['all']['requests'] - 600) <= 15 ;; d['classes']['all']
+stall at the end: all answered ;; d['errors']['overall'] == 0 and d['classes']['all']['ok'] == d['classes']['all']['requests'] ;; d['errors']
+stall at the end: p99 shows the stall ;; lat['p99'] >= 1000000 ;; lat
+stall at the end: the rate sent in the span shows it ;; d['rate']['achieved'] < 170 ;; d['rate']
+stall at the end: the run ends when the stall does ;; wall < 3 + 2 + 2 ;; wall
+EOF
+fake_stop
+fake_start stall-end --stall-at 1.8 --stall-for 2
+WANT_RC=1 load stall-end-p99 --rate 200 --duration 3s -c 2 --threshold 'p99<100ms'
+assert_contains "p99<100ms VIOLATED" "$(cat "$TMP/$RUN.err")" "stall at the end: a p99 threshold sees it"
+fake_stop
+# (b) the server never answers again: what was owed is a timeout each
+#     (native engine and curl), the run ends --timeout after its span.
+for engine in native curl; do
+  fake_start stall-end --stall-at 1.8 --stall-for 60
+  WANT_RC=1 load "stall-dead-$engine" --rate 200 --duration 3s -c 2 --timeout 1s --engine "$engine"
+  checks <<'EOF'
+stall, dead: every request due is counted ;; abs(d['classes']['all']['requests'] - 600) <= 15 ;; d['classes']['all']
+stall, dead: the owed ones are timeouts ;; d['errors']['timeout'] == d['errors']['overall'] >= 200 ;; d['errors']
+stall, dead: in their classes ;; all(d['classes'][c]['errors'] > 0 for c in ('valid', 'invalid', 'missing')) ;; {c: v['errors'] for c, v in d['classes'].items()}
+stall, dead: the run ends --timeout after its span ;; wall < 3 + 1 + 1.5 ;; wall
+EOF
+  assert_contains "errors==0 VIOLATED" "$(cat "$TMP/$RUN.err")" "stall, dead ($engine): the threshold says it"
+  fake_stop
+done
 
 kg_done
