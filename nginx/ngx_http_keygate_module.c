@@ -2609,6 +2609,14 @@ ngx_http_keygate_send_json(ngx_http_request_t *r, ngx_uint_t status,
    * (err_status: 414, 494, ...) over the one chosen here. */
   r->err_status = 0;
   r->headers_out.status = status;
+  if (status == 431) {
+    /* nginx's status table ends its 4xx at 429: without a status line it
+     * would send "HTTP/1.1 431 " with no reason phrase. */
+    ngx_str_set(&r->headers_out.status_line,
+                "431 Request Header Fields Too Large");
+  } else {
+    ngx_str_null(&r->headers_out.status_line);
+  }
   ngx_str_set(&r->headers_out.content_type, "application/json");
   r->headers_out.content_type_len = r->headers_out.content_type.len;
   r->headers_out.content_type_lowcase = NULL;

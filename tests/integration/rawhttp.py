@@ -9,6 +9,7 @@ connection is read (Content-Length framing; until close otherwise) and
 printed as
 
     STATUS <code>
+    REASON <reason phrase, empty when none was sent>
     H <lowercased name>: <value>      (one line per header, in order)
     BODY <body bytes, with \\r, \\n and non-printables escaped as \\xNN>
 
@@ -49,6 +50,7 @@ def read_responses(sock: socket.socket) -> list:
         lines = head.split(b"\r\n")
         parts = lines[0].split(b" ", 2)
         status = parts[1].decode() if len(parts) > 1 else "?"
+        reason = parts[2].decode("latin-1") if len(parts) > 2 else ""
         headers = []
         length = None
         for line in lines[1:]:
@@ -72,7 +74,7 @@ def read_responses(sock: socket.socket) -> list:
                     closed = True
                 rest += chunk
             body, buf = rest[:length], rest[length:]
-        responses.append((status, headers, body))
+        responses.append((status, reason, headers, body))
         if closed and not buf:
             return responses
 
@@ -97,8 +99,9 @@ def main() -> int:
         sock.close()
     if not responses:
         print("STATUS none")
-    for status, headers, body in responses:
+    for status, reason, headers, body in responses:
         print("STATUS " + status)
+        print("REASON " + reason)
         for name, value in headers:
             print("H %s: %s" % (name, value))
         print("BODY " + escape(body))

@@ -91,6 +91,7 @@ send_proxied() {
 
 # Fields of the first answer in RESP.
 resp_status() { printf '%s\n' "$RESP" | sed -n 's/^STATUS //p' | head -n 1; }
+resp_reason() { printf '%s\n' "$RESP" | sed -n 's/^REASON //p' | head -n 1; }
 resp_header() {
   printf '%s\n' "$RESP" | sed -n "s/^H $1: //p" | head -n 1
 }
@@ -122,6 +123,7 @@ expect_error() {
   local name=$1 status=$3 code=$4
   send "$2"
   assert_eq "$status" "$(resp_status)" "$name: status"
+  assert_match '^[A-Z][A-Za-z -]+$' "$(resp_reason)" "$name: a reason phrase"
   assert_eq "application/json" "$(resp_header content-type)" "$name: content-type"
   assert_eq "no-store" "$(resp_header cache-control)" "$name: cache-control"
   local rid
