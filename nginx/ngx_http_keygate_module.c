@@ -267,6 +267,7 @@ typedef struct {
   ngx_str_t www[KG_DECISION_COUNT];
   ngx_uint_t query_keys;
   ngx_flag_t hide_credentials;
+  ngx_flag_t request_id_header;
   kg_key_policy policy;
   ngx_flag_t policy_set;
 } ngx_http_keygate_loc_conf_t;
@@ -352,6 +353,10 @@ static ngx_command_t ngx_http_keygate_commands[] = {
      NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_FLAG,
      ngx_conf_set_flag_slot, NGX_HTTP_LOC_CONF_OFFSET,
      offsetof(ngx_http_keygate_loc_conf_t, hide_credentials), NULL},
+    {ngx_string("keygate_request_id_header"),
+     NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_FLAG,
+     ngx_conf_set_flag_slot, NGX_HTTP_LOC_CONF_OFFSET,
+     offsetof(ngx_http_keygate_loc_conf_t, request_id_header), NULL},
     {ngx_string("keygate_key_format"),
      NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF |
          NGX_CONF_TAKE2,
@@ -499,6 +504,7 @@ static void *ngx_http_keygate_create_loc_conf(ngx_conf_t *cf) {
   lcf->db = NGX_CONF_UNSET_PTR;
   lcf->query_keys = NGX_CONF_UNSET_UINT;
   lcf->hide_credentials = NGX_CONF_UNSET;
+  lcf->request_id_header = NGX_CONF_UNSET;
   lcf->policy_set = NGX_CONF_UNSET;
   return lcf;
 }
@@ -514,6 +520,7 @@ static char *ngx_http_keygate_merge_loc_conf(ngx_conf_t *cf, void *parent,
   ngx_conf_merge_uint_value(conf->query_keys, prev->query_keys,
                             NGX_HTTP_KEYGATE_QUERY_REJECT);
   ngx_conf_merge_value(conf->hide_credentials, prev->hide_credentials, 0);
+  ngx_conf_merge_value(conf->request_id_header, prev->request_id_header, 0);
   if (conf->policy_set == NGX_CONF_UNSET) {
     if (prev->policy_set == 1) {
       conf->policy = prev->policy;
@@ -4164,6 +4171,47 @@ static ngx_int_t ngx_http_keygate_check_logs(ngx_conf_t *cf,
   return NGX_OK;
 }
 
+/*
+ * keygate_request_id_header on: an answer the upstream sent (any status:
+ * add_header without "always" skips 4xx and 5xx, and with it doubles the
+ * header on keygate's own answers, which carry theirs) to a request
+ * keygate decided gets X-Request-Id: $keygate_request_id, the id the
+ * upstream was sent, unless the upstream's answer has an X-Request-Id of
+ * its own (kept: it may be quoted in its body).
+ */
+static ngx_http_output_header_filter_pt ngx_http_keygate_next_header_filter;
+
+static ngx_int_t ngx_http_keygate_header_filter(ngx_http_request_t *r) {
+  if (r != r->main || r->upstream == NULL) {
+    return ngx_http_keygate_next_header_filter(r);
+  }
+  const ngx_http_keygate_loc_conf_t *lcf =
+      ngx_http_get_module_loc_conf(r, ngx_http_keygate_module);
+  ngx_http_keygate_ctx_t *ctx = ngx_http_keygate_find_ctx(r);
+  if (lcf == NULL || !lcf->request_id_header || ctx == NULL ||
+      ctx->decision == KG_OK) {
+    return ngx_http_keygate_next_header_filter(r);
+  }
+  for (ngx_list_part_t *part = &r->headers_out.headers.part; part != NULL;
+       part = part->next) {
+    ngx_table_elt_t *h = part->elts;
+    for (ngx_uint_t i = 0; i < part->nelts; i++) {
+      if (h[i].hash != 0 && h[i].key.len == sizeof("X-Request-Id") - 1 &&
+          ngx_strncasecmp(h[i].key.data, (u_char *)"X-Request-Id",
+                          h[i].key.len) == 0) {
+        return ngx_http_keygate_next_header_filter(r);
+      }
+    }
+  }
+  const char *rid = ngx_http_keygate_request_id(ctx);
+  if (rid == NULL ||
+      NGX_HTTP_KEYGATE_HEADER(r, "X-Request-Id", rid, KG_REQUEST_ID_LEN) ==
+          NULL) {
+    return NGX_ERROR;
+  }
+  return ngx_http_keygate_next_header_filter(r);
+}
+
 static ngx_int_t ngx_http_keygate_init(ngx_conf_t *cf) {
   ngx_http_core_main_conf_t *cmcf =
       ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
@@ -4181,6 +4229,9 @@ static ngx_int_t ngx_http_keygate_init(ngx_conf_t *cf) {
     return NGX_ERROR;
   }
   *h = ngx_http_keygate_post_read_handler;
+
+  ngx_http_keygate_next_header_filter = ngx_http_top_header_filter;
+  ngx_http_top_header_filter = ngx_http_keygate_header_filter;
 
   if (mcf->status && mcf->dbs.nelts == 0) {
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

@@ -21,7 +21,13 @@ class Echo(http.server.BaseHTTPRequestHandler):
         with open(count, "a") as f:
             f.write("1\n")
         body = json.dumps([[k, v] for k, v in self.headers.items()]).encode()
-        self.send_response(200)
+        # /.../status/NNN answers NNN; /.../own-id answers with an id of its own
+        status = 200
+        if "/status/" in self.path:
+            status = int(self.path.split("/status/")[1][:3])
+        self.send_response(status)
+        if "/own-id" in self.path:
+            self.send_header("X-Request-Id", "req_" + "u" * 24)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -32,7 +38,7 @@ http.server.HTTPServer.timeout = 30
 srv = http.server.HTTPServer(("127.0.0.1", port), Echo)
 srv.timeout = 30
 open(ready, "w").close()
-for _ in range(50):  # bounded: at most 50 requests or 30 s each
+for _ in range(80):  # bounded: at most 80 requests or 30 s each
     srv.handle_request()
 PY
 : >"$T/upstream.count"
@@ -94,7 +100,7 @@ cat >"$T/gw/redirects.conf" <<EOF
             proxy_set_header X-Keygate-Account \$keygate_account;
             proxy_set_header X-Keygate-Key-Id \$keygate_key_id;
             proxy_set_header X-Request-Id \$keygate_request_id;
-            add_header X-Request-Id \$keygate_request_id;
+            keygate_request_id_header on;
             proxy_pass http://127.0.0.1:$UP_PORT;
         }
 EOF
@@ -132,6 +138,7 @@ assert_eq 200 "$(resp_status)" "valid key: proxied"
 body=$(resp_body)
 rid=$(resp_header x-request-id)
 assert_match '^req_[0-9A-Za-z]{24}$' "$rid" "valid key: X-Request-Id to the client"
+assert_eq 1 "$(resp_header_count x-request-id)" "valid key: one X-Request-Id"
 assert_eq 0 "$(grep -ci '"authorization"' <<<"$body" || true)" "upstream saw no Authorization"
 assert_eq 0 "$(grep -ci '"x-api-key"' <<<"$body" || true)" "upstream saw no X-API-Key"
 assert_eq 0 "$(grep -c "${K#sk_live_}" <<<"$body" || true)" "upstream saw no key"
@@ -223,6 +230,7 @@ assert_eq 502 "$(resp_status)" "query_keys ignore, dead upstream: 502"
 # with the request id the upstream would have been sent
 rid=$(resp_header x-request-id)
 assert_match '^req_[0-9A-Za-z]{24}$' "$rid" "dead upstream: X-Request-Id"
+assert_eq 1 "$(resp_header_count x-request-id)" "dead upstream: one X-Request-Id"
 assert_eq "{\"error\":{\"code\":\"bad_gateway\",\"message\":\"The API behind the gateway could not be reached. Retry in a few seconds.\",\"request_id\":\"$rid\"}}" \
   "$(resp_body)" "dead upstream: the JSON body"
 assert_eq "no-store" "$(resp_header cache-control)" "dead upstream: Cache-Control"
@@ -238,6 +246,24 @@ send_proxied "POST /legacy/x?api_key=$K HTTP/1.1\r\n${H}X-API-Key: $K\r\nTransfe
 assert_eq 400 "$(resp_status)" "broken chunked body: nginx's 400"
 assert_eq 1 \
   "$(grep 'invalid chunked body' "$T/gw/error.log" | grep -c 'request: "POST /legacy/x?<redacted> HTTP/1.1"' || true)" "broken chunked body: logged, redacted"
-assert_eq 7 "$(wc -l <"$T/upstream.count")" "the upstream got exactly the seven valid requests"
+# keygate_request_id_header on: the upstream's answers of any status carry
+# the id it was sent (add_header without "always" drops it on 4xx/5xx),
+# once; an upstream's own id is kept; keygate's own answers carry theirs.
+for path in /v1/status/500 /v1/status/404 /try/status/503; do
+  send_proxied "GET $path HTTP/1.1\r\n${H}X-API-Key: $K\r\n\r\n"
+  assert_eq "${path: -3}" "$(resp_status)" "$path: the upstream's status"
+  rid=$(resp_header x-request-id)
+  assert_eq 1 "$(resp_header_count x-request-id)" "$path: one X-Request-Id"
+  assert_match '^req_[0-9A-Za-z]{24}$' "$rid" "$path: the id"
+  assert_eq 1 "$(grep -c "\\[\"X-Request-Id\", \"$rid\"\\]" <<<"$(resp_body)")" \
+    "$path: the id the upstream was sent"
+done
+send_proxied "GET /v1/own-id HTTP/1.1\r\n${H}X-API-Key: $K\r\n\r\n"
+assert_eq "req_uuuuuuuuuuuuuuuuuuuuuuuu" "$(resp_header x-request-id)" "an upstream's own id is kept"
+assert_eq 1 "$(resp_header_count x-request-id)" "... and not doubled"
+send_proxied "GET /v1/status/500 HTTP/1.1\r\n$H\r\n"
+assert_eq 401 "$(resp_status)" "no key: keygate's own answer"
+assert_eq 1 "$(resp_header_count x-request-id)" "no key: one X-Request-Id"
+assert_eq 11 "$(wc -l <"$T/upstream.count")" "the upstream got exactly the eleven valid requests"
 assert_eq "" "$(grep -rl "${K#sk_live_}" "$T/gw" --include='*.log' || true)" "no key in the gateway's logs"
 kg_done
