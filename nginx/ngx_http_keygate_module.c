@@ -4204,9 +4204,8 @@ static ngx_int_t ngx_http_keygate_header_filter(ngx_http_request_t *r) {
     }
   }
   const char *rid = ngx_http_keygate_request_id(ctx);
-  if (rid == NULL ||
-      NGX_HTTP_KEYGATE_HEADER(r, "X-Request-Id", rid, KG_REQUEST_ID_LEN) ==
-          NULL) {
+  if (rid == NULL || NGX_HTTP_KEYGATE_HEADER(r, "X-Request-Id", rid,
+                                             KG_REQUEST_ID_LEN) == NULL) {
     return NGX_ERROR;
   }
   return ngx_http_keygate_next_header_filter(r);
