@@ -48,6 +48,8 @@ void kgl_h1_reset(kgl_h1 *p, int keep_body, int head_request) {
   p->body_len = 0;
   p->body_truncated = 0;
   p->error = NULL;
+  p->body_sink = NULL;
+  p->body_sink_ud = NULL;
 }
 
 int kgl_h1_waiting(const kgl_h1 *p) {
@@ -375,7 +377,11 @@ static kgl_h1_rc parse_head(kgl_h1 *p, const char *buf, size_t len,
       return fail(p, "101 Switching Protocols");
     }
     const int kb = p->keep_body, nb = p->no_body;
+    void (*sink)(void *, const char *, size_t) = p->body_sink;
+    void *ud = p->body_sink_ud;
     kgl_h1_reset(p, kb, nb);
+    p->body_sink = sink; /* the final response's body goes there too */
+    p->body_sink_ud = ud;
     return KGL_H1_MORE;
   }
   kgl_h1_head_done(p, p->status);
@@ -398,6 +404,9 @@ incomplete:
 }
 
 void kgl_h1_keep_body(kgl_h1 *p, const char *b, size_t n) {
+  if (p->body_sink != NULL) {
+    p->body_sink(p->body_sink_ud, b, n);
+  }
   if (!p->keep_body) {
     return;
   }

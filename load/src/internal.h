@@ -148,6 +148,11 @@ typedef struct kgl_h1 {
   size_t body_len;
   int body_truncated;
   const char *error; /* what was wrong, for the report */
+  /* every body byte (de-chunked) as it is parsed, kept or not: for a
+   * reader that checks more than KGL_H1_BODY_KEEP (the probe's echo check).
+   * NULL: none. kgl_h1_reset clears it: set it after. */
+  void (*body_sink)(void *ud, const char *b, size_t n);
+  void *body_sink_ud;
 } kgl_h1;
 
 /* kgl_h1_reset — ready p for the response to one request; keep_body is a
@@ -174,7 +179,8 @@ kgl_h1_rc kgl_h1_eof(kgl_h1 *p);
  * kgl_h1_head_done — the final (non-1xx) head is whole with this status:
  *   records it and settles KGL_H1_KEEP_ERRORS.
  * kgl_h1_keep_body — body bytes: kept up to KGL_H1_BODY_KEEP when
- *   p->keep_body says so, the body marked truncated past that. */
+ *   p->keep_body says so, the body marked truncated past that; all of them
+ *   handed to p->body_sink when set. */
 void kgl_h1_keep_field(kgl_h1 *p, const char *name, size_t nlen, const char *v,
                        size_t vl);
 void kgl_h1_head_done(kgl_h1 *p, int status);

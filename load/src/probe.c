@@ -1196,8 +1196,16 @@ void kgl_probe_judge(const kgl_probe_case *c, const kgl_probe_keys *k,
   }
   /* no piece of any key sent, the throwaway ones included, may come back */
   if (answer_echo(k, raw, rawlen, body, r)) {
-    o->echo = 1;
-    note(o, "the answer holds a piece of a key sent");
+    kgl_probe_note_echo(o);
   }
   o->verdict = o->notes[0] != '\0' ? KGL_PROBE_DEVIATION : KGL_PROBE_PASS;
+}
+
+void kgl_probe_note_echo(kgl_probe_outcome *o) {
+  if (o->echo) {
+    return;
+  }
+  o->echo = 1;
+  note(o, "the answer holds a piece of a key sent");
+  o->verdict = KGL_PROBE_DEVIATION;
 }

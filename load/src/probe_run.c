@@ -31,6 +31,14 @@
 #include "load/probe.h"
 
 #define RAW_MAX 65536 /* answer bytes kept for the echo and header checks */
+/* A 2xx body longer than what raw holds is read on (until it ends or the
+ * case's deadline) and searched for key pieces as it streams, a window at
+ * a time; consecutive windows share ECHO_OVERLAP bytes, more than the
+ * longest form of an 8-character piece kgl_probe_echo finds (percent-
+ * encoded three rounds: 7 bytes a character, 56 in all). */
+#define ECHO_WINDOW 65536
+#define ECHO_OVERLAP 1024
+#define SPILL_MAX 16384 /* a read beyond raw, parsed and dropped */
 
 /* ====================================================================== */
 /* One connection                                                         */
@@ -303,7 +311,52 @@ typedef struct run_ctx {
   SSL_CTX *ctx;
   char raw[RAW_MAX];
   kgl_h1 h1;
+  char spill[SPILL_MAX];
+  char window[ECHO_WINDOW];
+  size_t window_len;
+  int window_hit; /* a piece of a key in the body, as it streamed */
 } run_ctx;
+
+/* The echo check over the window so far (until the first piece found). */
+static void window_scan(run_ctx *x) {
+  if (!x->window_hit && x->window_len > 0 &&
+      kgl_probe_echo(x->o->keys, x->window, x->window_len)) {
+    x->window_hit = 1;
+  }
+}
+
+/* kgl_h1's body sink: every body byte (de-chunked) into the window; a full
+ * window is searched, and its last ECHO_OVERLAP bytes start the next. */
+static void window_sink(void *ud, const char *b, size_t n) {
+  run_ctx *x = ud;
+  while (n > 0 && !x->window_hit) {
+    const size_t room = sizeof x->window - x->window_len;
+    const size_t k = n < room ? n : room;
+    memcpy(x->window + x->window_len, b, k);
+    x->window_len += k;
+    b += k;
+    n -= k;
+    if (x->window_len == sizeof x->window) {
+      window_scan(x);
+      memmove(x->window, x->window + sizeof x->window - ECHO_OVERLAP,
+              ECHO_OVERLAP);
+      x->window_len = ECHO_OVERLAP;
+    }
+  }
+}
+
+/* raw is full and the answer is not whole: why it is not read on (a head
+ * that does not fit, an error answer: its body is checked as JSON), or
+ * NULL for a 2xx, whose body is read on and dropped. */
+static const char *raw_full(const kgl_h1 *h1) {
+  if (kgl_h1_waiting(h1)) {
+    return "the answer's head is longer than 64 KiB";
+  }
+  if (h1->status < 200 || h1->status > 299) {
+    return "an error answer longer than 64 KiB";
+  }
+  return NULL;
+}
 
 /* Parse raw[*off, len) on: done at a whole answer, err at bytes that are
  * not HTTP/1.1; *off moves past what the parser took (a head not yet
@@ -360,10 +413,30 @@ static int one_case(run_ctx *x, const kgl_probe_case *c, kgl_probe_outcome *out,
   const int wrc = conn_write(&cn, req, n);
   OPENSSL_cleanse(req, n);
   kgl_h1_reset(&x->h1, KGL_H1_KEEP_ALL, 0);
+  x->h1.body_sink = window_sink;
+  x->h1.body_sink_ud = x;
+  x->window_len = 0;
+  x->window_hit = 0;
   size_t len = 0, off = 0;
   int done = 0, timed_out = 0, eof = 0;
-  const char *err = NULL;
-  while (!done && err == NULL && len < sizeof x->raw) {
+  const char *err = NULL, *too_long = NULL;
+  while (!done && err == NULL) {
+    if (len == sizeof x->raw) {
+      /* past raw: a 2xx body is read on (bounded by the deadline),
+       * parsed for its framing, searched by the window and dropped */
+      too_long = raw_full(&x->h1);
+      if (too_long != NULL) {
+        break;
+      }
+      const long r = conn_read(&cn, x->spill, sizeof x->spill, &timed_out);
+      if (r <= 0) {
+        eof = r == 0;
+        break;
+      }
+      size_t soff = 0;
+      feed(&x->h1, x->spill, (size_t)r, &soff, &done, &err);
+      continue;
+    }
     const long r =
         conn_read(&cn, x->raw + len, sizeof x->raw - len, &timed_out);
     if (r <= 0) {
@@ -403,8 +476,8 @@ static int one_case(run_ctx *x, const kgl_probe_case *c, kgl_probe_outcome *out,
     } else if (timed_out) {
       snprintf(w, sizeof w, "no whole answer within %gs", o->timeout_s);
       no_answer(out, "no answer", w);
-    } else if (len >= sizeof x->raw) {
-      no_answer(out, "no answer", "the answer is longer than 64 KiB");
+    } else if (too_long != NULL) {
+      no_answer(out, "no answer", too_long);
     } else {
       no_answer(out, "no answer", "the connection failed mid-answer");
     }
@@ -413,6 +486,11 @@ static int one_case(run_ctx *x, const kgl_probe_case *c, kgl_probe_outcome *out,
   kgl_response resp;
   kgl_h1_response(&x->h1, &resp);
   kgl_probe_judge(c, o->keys, x->raw, len, &resp, out);
+  window_scan(x); /* the body's last window */
+  OPENSSL_cleanse(x->window, sizeof x->window);
+  if (x->window_hit && !out->echo) {
+    kgl_probe_note_echo(out); /* beyond what raw held */
+  }
   return OPEN_OK;
 }
 

@@ -71,6 +71,12 @@ that lies in one way the probe must see through.
                           two writes (4 bytes, --delay-ms, 5 bytes)
     close-delimited       every answer without Content-Length, its end the
                           close; over TLS the close skips close_notify
+    big-body              the 200 of a valid key has a --body-kib KiB body
+                          (default 256: a long "data" list), Content-Length
+    big-body-echo         the same sent chunked (4 KiB chunks), the key sent
+                          quoted at about 200 KiB across a chunk boundary
+    big-error             every error body is followed by --body-kib KiB of
+                          spaces (still JSON, longer than a probe reads)
 
 --cert CERT --key KEY serves TLS (any mode; the close at the end of a
 Connection: close answer skips close_notify).
@@ -121,6 +127,9 @@ MODES = (
     "trickle",
     "h2-split",
     "close-delimited",
+    "big-body",
+    "big-body-echo",
+    "big-error",
 )
 NOQUOTE = {
     "missing_api_key": "Bearer realm=api",
@@ -261,6 +270,19 @@ def answer(state, key):
             rid,
             key,
         )
+    elif code is None and mode in ("big-body", "big-body-echo"):
+        item = '{"type":"ipv4","value":"192.0.2.1"},'
+        n = state.opts.body_kib * 1024 // len(item) + 1
+        items = item * n
+        if mode == "big-body-echo" and key is not None:
+            # the key across the 4 KiB chunk boundary nearest 200 KiB
+            at = 200 * 1024 - len('{"data":[') - len(key) // 2
+            items = items[:at] + key + items[at:]
+        body = '{"data":[%s],"count":%d,"request_id":"%s"}' % (
+            items[:-1] if items.endswith(",") else items,
+            n,
+            rid,
+        )
     elif code is None:
         body = '{"data":[],"count":0,"request_id":"%s"}' % rid
     else:
@@ -282,11 +304,19 @@ def answer(state, key):
         )
         if mode == "malformed-body" and code == "missing_api_key":
             body = body[:-1] + ",}"  # {"error":{...},}
+        if mode == "big-error":
+            body += " " * (state.opts.body_kib * 1024)
         if not (mode == "no-www-auth" and code == "expired_api_key"):
             table = NOQUOTE if mode == "noquote" else CHALLENGE
             headers.append(("WWW-Authenticate", table[code]))
     body = body.encode("ascii")
-    if mode == "echo-chunked" and code is None:
+    if mode == "big-body-echo" and code is None:
+        headers.append(("Transfer-Encoding", "chunked"))
+        payload = b"".join(
+            b"%x\r\n%s\r\n" % (len(body[i : i + 4096]), body[i : i + 4096])
+            for i in range(0, len(body), 4096)
+        ) + b"0\r\n\r\n"
+    elif mode == "echo-chunked" and code is None:
         headers.append(("Transfer-Encoding", "chunked"))
         payload = b"".join(
             b"%x\r\n%s\r\n" % (len(body[i : i + 4]), body[i : i + 4])
@@ -456,6 +486,12 @@ def main():
         type=float,
         default=2.0,
         help="stall-end: how long nothing is answered",
+    )
+    p.add_argument(
+        "--body-kib",
+        type=int,
+        default=256,
+        help="big-body, big-body-echo, big-error: the body's size",
     )
     p.add_argument("--max-seconds", type=float, default=120.0)
     p.add_argument("--cert", help="serve TLS with this certificate (PEM)")

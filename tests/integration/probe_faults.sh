@@ -15,7 +15,11 @@
 #                    case's deadline, so the run ends in seconds;
 #   h2-split         an h2c SETTINGS frame in two writes: HTTP/2 only, exit 2;
 #   close-delimited over TLS, closed without close_notify: the answers are
-#                    whole (probe and `keygate load` alike).
+#                    whole (probe and `keygate load` alike);
+#   big-body, big-body-echo, big-error
+#                    a 256 KiB 2xx body passes (it was a deviation: "longer
+#                    than 64 KiB"), a key at 200 KiB across a chunk boundary
+#                    is caught, an error answer over 64 KiB still deviates.
 #
 # Environment: KEYGATE. Needs python3 and openssl.
 set -euo pipefail
@@ -180,6 +184,30 @@ fake h2-split --delay-ms 200
 probe h2split http --only no_key,bearer_valid
 assert_eq 2 "$RC" "h2-split: exit ($(head -c 300 "$TMP/h2split.err"))"
 assert_contains "speaks only HTTP/2" "$(cat "$TMP/h2split.err")" "h2-split: says why"
+fake_stop
+
+# ---- a long valid answer: read on, searched, not a deviation -------------------
+# A 2xx body over the 64 KiB the probe keeps (256 KiB here) was "the answer
+# is longer than 64 KiB", a deviation of every valid-key case against a
+# conforming API. It is read to its end now (bounded by --timeout) and
+# searched for key pieces as it streams: a key at 200 KiB, split by chunk
+# framing, is still caught. An error answer stays bounded (its body is
+# checked as JSON).
+fake big-body
+probe bigbody http --only bearer_valid,x_api_key_valid,no_key
+assert_eq 0 "$RC" "big-body: exit ($(head -c 300 "$TMP/bigbody.err"); $(head -c 600 "$TMP/bigbody.out"))"
+verdicts bigbody bearer_valid=pass x_api_key_valid=pass no_key=pass
+fake_stop
+fake big-body-echo
+probe bigecho http --only bearer_valid,no_key
+assert_eq 1 "$RC" "big-body-echo: exit"
+verdicts bigecho "bearer_valid=deviation:$ECHO" no_key=pass
+no_key_shown bigecho
+fake_stop
+fake big-error --body-kib 100
+probe bigerror http --only bearer_valid,no_key
+assert_eq 1 "$RC" "big-error: exit"
+verdicts bigerror bearer_valid=pass "no_key=deviation:an error answer longer than 64 KiB"
 fake_stop
 
 # ---- finding 4: TLS closed without close_notify --------------------------------

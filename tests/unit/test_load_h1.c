@@ -788,6 +788,71 @@ static void without_keep_body_the_body_is_consumed_not_kept(void **state) {
   assert_int_equal(r.p.body_len, 0);
 }
 
+/* A body sink that collects what it is handed. */
+typedef struct sink_buf {
+  char *b;
+  size_t n, cap;
+} sink_buf;
+
+static void collect(void *ud, const char *b, size_t n) {
+  sink_buf *k = ud;
+  assert_true(k->n + n <= k->cap);
+  memcpy(k->b + k->n, b, n);
+  k->n += n;
+}
+
+/* The probe reads bodies longer than KGL_H1_BODY_KEEP through the sink:
+ * every body byte reaches it once, de-chunked, whether kept or not and
+ * however the bytes arrive, after an interim 100 too; a reset clears it. */
+static void every_body_byte_reaches_the_sink_dechunked(void **state) {
+  (void)state;
+  const size_t n = 3 * KGL_H1_BODY_KEEP + 123;
+  for (int chunked = 0; chunked < 2; chunked++) {
+    for (int interim = 0; interim < 2; interim++) {
+      for (int keep = 0; keep < 2; keep++) {
+        char *resp;
+        const size_t rlen = body_response(n, chunked, &resp);
+        static const char CONT[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        const size_t pre = interim ? sizeof CONT - 1 : 0;
+        char *s = malloc(pre + rlen);
+        assert_non_null(s);
+        memcpy(s, CONT, pre);
+        memcpy(s + pre, resp, rlen);
+        free(resp);
+        sink_buf k = {malloc(n), 0, n};
+        assert_non_null(k.b);
+        run r;
+        kgl_h1_reset(&r.p, keep, 0);
+        r.p.body_sink = collect;
+        r.p.body_sink_ud = &k;
+        size_t off = 0;
+        r.rc = KGL_H1_MORE;
+        /* pieces of 777 bytes: heads whole before they are parsed */
+        size_t have = 0;
+        while (r.rc == KGL_H1_MORE && off < pre + rlen) {
+          have = have + 777 < pre + rlen ? have + 777 : pre + rlen;
+          size_t used = 0;
+          do {
+            r.rc = feed(&r.p, s + off, have - off, GUARD_AFTER, &used);
+            off += used;
+          } while (r.rc == KGL_H1_MORE && used > 0 && off < have);
+        }
+        assert_int_equal(r.rc, KGL_H1_DONE);
+        assert_int_equal(off, pre + rlen);
+        assert_int_equal(k.n, n);
+        for (size_t j = 0; j < n; j++) {
+          assert_int_equal(k.b[j], 'a' + (int)(j % 26));
+        }
+        assert_int_equal(r.p.body_len, keep ? KGL_H1_BODY_KEEP : 0);
+        kgl_h1_reset(&r.p, keep, 0);
+        assert_null(r.p.body_sink);
+        free(k.b);
+        free(s);
+      }
+    }
+  }
+}
+
 static void a_body_to_the_close_is_kept_up_to_body_keep(void **state) {
   (void)state;
   char *s = malloc(KGL_H1_BODY_KEEP + 100);
@@ -1270,6 +1335,7 @@ int main(void) {
       T(the_body_is_kept_up_to_body_keep_and_marked_truncated),
       T(without_keep_body_the_body_is_consumed_not_kept),
       T(a_body_to_the_close_is_kept_up_to_body_keep),
+      T(every_body_byte_reaches_the_sink_dechunked),
       T(malformed_responses_are_refused),
       T(a_refusal_does_not_depend_on_how_the_bytes_arrive),
       T(control_bytes_in_fields_it_does_not_read_are_skipped),

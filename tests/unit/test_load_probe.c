@@ -526,6 +526,27 @@ static void an_echoed_key_is_caught_in_the_head_or_the_body(void **state) {
   assert_int_equal(o.echo, 1); /* the expired key's tail */
 }
 
+/* A piece found where judge did not read (a long 2xx body, searched as it
+ * streamed): the same note, once, and the verdict a deviation. */
+static void an_echo_found_beyond_raw_is_noted_once(void **state) {
+  (void)state;
+  kgl_probe_outcome o;
+  judge("bearer_valid", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", &o);
+  assert_int_equal(o.verdict, KGL_PROBE_PASS);
+  kgl_probe_note_echo(&o);
+  assert_int_equal(o.verdict, KGL_PROBE_DEVIATION);
+  assert_int_equal(o.echo, 1);
+  assert_string_equal(o.notes, "the answer holds a piece of a key sent");
+  kgl_probe_note_echo(&o);
+  assert_string_equal(o.notes, "the answer holds a piece of a key sent");
+  /* judge found it already: nothing added */
+  judge("bearer_valid",
+        "HTTP/1.1 200 OK\r\nX-Debug: 6uEvcdZQ\r\nContent-Length: 2\r\n\r\n{}",
+        &o);
+  kgl_probe_note_echo(&o);
+  assert_string_equal(o.notes, "the answer holds a piece of a key sent");
+}
+
 #define EXPIRED_BODY                                                           \
   "{\"error\":{\"code\":\"expired_api_key\",\"message\":\"m\",\"request_id\":" \
   "\"" RID "\"}}"
@@ -632,6 +653,7 @@ int main(void) {
       cmocka_unit_test(a_2xx_where_an_error_was_due_names_both),
       cmocka_unit_test(the_alternative_answer_passes),
       cmocka_unit_test(an_echoed_key_is_caught_in_the_head_or_the_body),
+      cmocka_unit_test(an_echo_found_beyond_raw_is_noted_once),
       cmocka_unit_test(the_challenge_is_checked_to_the_letter),
       cmocka_unit_test(a_request_id_made_of_the_key_is_not_reported),
       cmocka_unit_test(echoes_split_by_chunks_or_encoded_are_caught),

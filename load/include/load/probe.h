@@ -228,6 +228,12 @@ void kgl_probe_judge(const kgl_probe_case *c, const kgl_probe_keys *k,
                      const char *raw, size_t rawlen, const kgl_response *r,
                      kgl_probe_outcome *o);
 
+/* kgl_probe_note_echo — o's answer holds a piece of a key sent (found
+ * where kgl_probe_judge did not read: a 2xx body beyond raw, searched as
+ * it streamed): o->echo set, the note added, the verdict a deviation.
+ * Once only: a second call changes nothing. */
+void kgl_probe_note_echo(kgl_probe_outcome *o);
+
 /* ---- a run --------------------------------------------------------------- */
 
 typedef struct kgl_probe_options {
