@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -407,6 +408,26 @@ static int parse_args(load_args *a, int argc, char **argv) {
   return 0;
 }
 
+/* mark_cut_warmup — a run stopped (^C, SIGTERM) before its measured start
+ * measured nothing, and the engine leaves its planned span, which lies
+ * ahead of now: the result says instead that the warm-up was cut, how long
+ * it ran, and puts the (empty) measured span at the moment it stopped. */
+static void mark_cut_warmup(kgl_result *r) {
+  struct timespec ts;
+  if (kgl_result_measured(r) || clock_gettime(CLOCK_REALTIME, &ts) != 0) {
+    return;
+  }
+  const int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+  if (r->start_unix_ns <= now) {
+    return; /* the warm-up ran whole: the measured span is as planned */
+  }
+  double done = r->config.warmup_s - (double)(r->start_unix_ns - now) / 1e9;
+  r->warmup_cut = 1;
+  r->warmup_done_s = done > 0 ? done : 0;
+  r->start_unix_ns = now;
+  r->end_unix_ns = now;
+}
+
 int cmd_load(int argc, char **argv) {
   static load_args a; /* large: the thresholds */
   memset(&a, 0, sizeof a);
@@ -420,18 +441,26 @@ int cmd_load(int argc, char **argv) {
     kgl_result_free(&r);
     return cli_error(CLI_EXIT_USAGE, CMD, "%s", why);
   }
+  mark_cut_warmup(&r);
   int violated = 0;
   for (int i = 0; i < a.nth; i++) {
     violated |= !kgl_threshold_eval(&a.th[i], &r, &r.thresholds[i]);
   }
   /* thresholds say nothing of a run that measured nothing (exit 2 below) */
-  r.nthresholds = r.cls[KGL_ALL].requests > 0 ? a.nth : 0;
+  r.nthresholds = kgl_result_measured(&r) ? a.nth : 0;
   int rc = violated ? CLI_EXIT_NO : CLI_EXIT_OK;
-  if (r.cls[KGL_ALL].requests == 0) {
+  if (!kgl_result_measured(&r)) {
     /* no threshold means anything of a run that measured nothing */
-    cli_error(CLI_EXIT_USAGE, CMD,
-              "nothing was measured (no request completed after the "
-              "warm-up): run longer, or check the target");
+    if (r.warmup_cut) {
+      cli_error(CLI_EXIT_USAGE, CMD,
+                "nothing was measured: the run was stopped in its warm-up "
+                "(%.1f of %.1f s)",
+                r.warmup_done_s, r.config.warmup_s);
+    } else {
+      cli_error(CLI_EXIT_USAGE, CMD,
+                "nothing was measured (no request completed after the "
+                "warm-up): run longer, or check the target");
+    }
     rc = CLI_EXIT_USAGE;
   }
   if (!a.quiet) {

@@ -36,9 +36,12 @@ static void usage(FILE *f) {
       "\n"
       "  show RUN.json [--format table|json|markdown]\n"
       "      the end-of-run table again (markdown for a pull request)\n"
-      "  merge A.json B.json ... [--out M.json]\n"
-      "      one result of several runs, histograms merged exactly; the\n"
-      "      result goes to standard output without --out\n"
+      "  merge A.json B.json ... [--out M.json] [--force]\n"
+      "      one result of concurrent runs of the same traffic, histograms\n"
+      "      merged exactly; refused when the URL, method, header form,\n"
+      "      mix or expectations differ or the spans do not overlap\n"
+      "      (--force merges anyway); the result goes to standard output\n"
+      "      without --out\n"
       "  check RUN.json [--threshold EXPR]...\n"
       "      evaluate thresholds on a (merged) result; without --threshold\n"
       "      the ones the run recorded, or mismatches==0\n"
@@ -57,7 +60,7 @@ static void usage(FILE *f) {
       KGL_CMP_FAIL_ABOVE);
 }
 
-enum { O_FORMAT = 1000, O_OUT, O_THRESHOLD, O_FAIL_ABOVE };
+enum { O_FORMAT = 1000, O_OUT, O_THRESHOLD, O_FAIL_ABOVE, O_FORCE };
 
 /* Which options each subcommand takes (bit = option - O_FORMAT). */
 typedef struct sub {
@@ -77,6 +80,7 @@ static const struct option LONGOPTS[] = {
     {"out", required_argument, NULL, O_OUT},
     {"threshold", required_argument, NULL, O_THRESHOLD},
     {"fail-above", required_argument, NULL, O_FAIL_ABOVE},
+    {"force", no_argument, NULL, O_FORCE},
     {NULL, 0, NULL, 0}};
 
 typedef struct report_args {
@@ -85,6 +89,7 @@ typedef struct report_args {
   kgl_threshold th[KGL_MAX_THRESHOLDS];
   int nth;
   double fail_above;
+  int force; /* merge: skip kgl_result_mergeable's traffic and span tests */
 } report_args;
 
 static report_args A;
@@ -96,6 +101,22 @@ static int read_one(const char *cmd, const char *path, kgl_result *r) {
     return cli_error(CLI_EXIT_USAGE, cmd, "%s", why);
   }
   return 0;
+}
+
+/* read_measured — read_one, and a one-line refusal (exit 2) of a result
+ * that measured nothing (kgl_result_measured): no threshold, comparison or
+ * merge says anything of it. */
+static int read_measured(const char *cmd, const char *path, kgl_result *r) {
+  int rc = read_one(cmd, path, r);
+  if (rc == 0 && !kgl_result_measured(r)) {
+    const int cut = r->warmup_cut;
+    kgl_result_free(r);
+    rc = cli_error(CLI_EXIT_USAGE, cmd,
+                   "%s measured nothing (no request completed after the "
+                   "warm-up%s): run the load again",
+                   path, cut ? ", which was cut short" : "");
+  }
+  return rc;
 }
 
 /* ---- show ----------------------------------------------------------------
@@ -164,20 +185,23 @@ static int run_merge(const char *cmd, char **files, int nfiles) {
   if (ids == NULL) {
     return cli_error(CLI_EXIT_USAGE, cmd, "out of memory");
   }
-  int rc = read_one(cmd, files[0], &acc);
+  int rc = read_measured(cmd, files[0], &acc);
   if (rc != 0) {
     free(ids);
     return rc;
   }
   ids[0] = id_of(&acc);
   for (int i = 1; i < nfiles && rc == 0; i++) {
-    rc = read_one(cmd, files[i], &next);
+    rc = read_measured(cmd, files[i], &next);
     if (rc != 0) {
       break;
     }
     ids[i] = id_of(&next);
     warn_twice(cmd, files, ids, i);
-    if (kgl_result_merge(&acc, &next, why, sizeof why) != 0) {
+    if (!A.force && kgl_result_mergeable(&acc, &next, why, sizeof why) != 0) {
+      rc = cli_error(CLI_EXIT_USAGE, cmd, "%s: cannot merge with %s: %s",
+                     files[i], i == 1 ? files[0] : "the files before it", why);
+    } else if (kgl_result_merge(&acc, &next, why, sizeof why) != 0) {
       rc = cli_error(CLI_EXIT_USAGE, cmd, "%s: cannot merge with %s: %s",
                      files[i], files[0], why);
     }
@@ -221,10 +245,11 @@ static int thresholds_to_check(const char *cmd, const kgl_result *r) {
 static int run_check(const char *cmd, char **files, int nfiles) {
   (void)nfiles;
   kgl_result r;
-  int rc = read_one(cmd, files[0], &r);
-  if (rc == 0) {
-    rc = thresholds_to_check(cmd, &r);
+  int rc = read_measured(cmd, files[0], &r);
+  if (rc != 0) {
+    return rc;
   }
+  rc = thresholds_to_check(cmd, &r);
   if (rc != 0) {
     kgl_result_free(&r);
     return rc;
@@ -270,11 +295,11 @@ static int run_compare(const char *cmd, char **files, int nfiles) {
                      "--format '%s': want table, markdown or json", fmt);
   }
   kgl_result old, new_;
-  int rc = read_one(cmd, files[0], &old);
+  int rc = read_measured(cmd, files[0], &old);
   if (rc != 0) {
     return rc;
   }
-  rc = read_one(cmd, files[1], &new_);
+  rc = read_measured(cmd, files[1], &new_);
   if (rc != 0) {
     kgl_result_free(&old);
     return rc;
@@ -330,7 +355,8 @@ static int run_html(const char *cmd, char **files, int nfiles) {
 
 static const sub SUBS[] = {
     {"show", OPT(O_FORMAT), 1, 1, "RUN.json", run_show},
-    {"merge", OPT(O_OUT), 2, 1 << 16, "A.json B.json ...", run_merge},
+    {"merge", OPT(O_OUT) | OPT(O_FORCE), 2, 1 << 16, "A.json B.json ...",
+     run_merge},
     {"check", OPT(O_THRESHOLD), 1, 1, "RUN.json", run_check},
     {"compare", OPT(O_FORMAT) | OPT(O_FAIL_ABOVE), 2, 2, "OLD.json NEW.json",
      run_compare},
@@ -352,7 +378,7 @@ static int parse_pct(const char *s, double *out) {
 /* one_option — 0, -1 for --help, or CLI_EXIT_USAGE. */
 static int one_option(const sub *s, const char *cmd, int c, char **argv) {
   char why[256];
-  if (c >= O_FORMAT && c <= O_FAIL_ABOVE && !(s->options & OPT(c))) {
+  if (c >= O_FORMAT && c <= O_FORCE && !(s->options & OPT(c))) {
     return cli_error(CLI_EXIT_USAGE, cmd,
                      "--%s does not apply to 'report %s'; see keygate report "
                      "--help",
@@ -367,6 +393,9 @@ static int one_option(const sub *s, const char *cmd, int c, char **argv) {
     return 0;
   case O_OUT:
     A.out = optarg;
+    return 0;
+  case O_FORCE:
+    A.force = 1;
     return 0;
   case O_THRESHOLD:
     if (A.nth >= KGL_MAX_THRESHOLDS) {

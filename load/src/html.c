@@ -217,7 +217,7 @@ static void classes(const kgl_result *r, FILE *f) {
     td(f, NULL, kgl_class_name((kgl_class)row));
     fprintf(f, "<td>%lld</td><td>%.1f</td><td>%lld</td><td>%lld</td>",
             (long long)c->requests, kgl_result_rps(r, row),
-            (long long)c->mismatches, (long long)c->errors);
+            (long long)c->mismatches, (long long)kgl_result_errors(r, row));
     for (int i = 0; i < 4; i++) {
       if (c->latency.total == 0) {
         snprintf(cell, sizeof cell, "-");

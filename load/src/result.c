@@ -9,6 +9,8 @@
  */
 #include "load/result.h"
 
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -151,6 +153,75 @@ int kgl_result_add_second(kgl_result *r, const kgl_second *s) {
     return -1;
   }
   r->series[r->nseries++] = *s;
+  return 0;
+}
+
+int kgl_result_measured(const kgl_result *r) {
+  return r->cls[KGL_ALL].requests > 0;
+}
+
+int64_t kgl_result_errors(const kgl_result *r, int row) {
+  if (row < 0 || row >= KGL_ROWS) {
+    return 0;
+  }
+  int64_t n = r->cls[row].errors;
+  if (row == KGL_ALL && r->unsolicited > 0) {
+    /* both are counts the reader bounds to INT64_MAX: saturate, never wrap */
+    n = n > INT64_MAX - r->unsolicited ? INT64_MAX : n + r->unsolicited;
+  }
+  return n;
+}
+
+double kgl_result_warmup_s(const kgl_result *r) {
+  return r->warmup_cut ? r->warmup_done_s : r->config.warmup_s;
+}
+
+/* same_expect — the two expectations check the same things. */
+static int same_expect(const kgl_expect *a, const kgl_expect *b) {
+  return a->status == b->status && a->contract == b->contract &&
+         strncmp(a->code, b->code, sizeof a->code) == 0;
+}
+
+int kgl_result_mergeable(const kgl_result *a, const kgl_result *b, char *why,
+                         size_t whycap) {
+  const kgl_config *x = &a->config, *y = &b->config;
+  if (!kgl_result_measured(a) || !kgl_result_measured(b)) {
+    snprintf(why, whycap,
+             "%s measured nothing (no request completed after the warm-up): "
+             "leave it out",
+             kgl_result_measured(a) ? "the second" : "the first");
+    return -1;
+  }
+  const char *field = NULL;
+  if (strncmp(x->url, y->url, sizeof x->url) != 0) {
+    field = "config.url";
+  } else if (strncmp(x->method, y->method, sizeof x->method) != 0) {
+    field = "config.method";
+  } else if (strncmp(x->header, y->header, sizeof x->header) != 0) {
+    field = "config.header";
+  } else if (memcmp(x->mix, y->mix, sizeof x->mix) != 0) {
+    field = "config.mix";
+  }
+  for (int c = 0; field == NULL && c < KGL_NCLASS; c++) {
+    if (!same_expect(&x->expect[c], &y->expect[c])) {
+      field = "config.expect";
+    }
+  }
+  if (field != NULL) {
+    snprintf(why, whycap,
+             "%s differs: the runs sent other traffic, so their counts do "
+             "not add up (--force merges them anyway)",
+             field);
+    return -1;
+  }
+  if (a->start_unix_ns >= b->end_unix_ns ||
+      b->start_unix_ns >= a->end_unix_ns) {
+    snprintf(why, whycap,
+             "the measured spans do not overlap: merge takes runs as "
+             "concurrent (rates add, rps over the union of the spans); run "
+             "them side by side, or --force");
+    return -1;
+  }
   return 0;
 }
 

@@ -266,7 +266,7 @@ static json_t *result_json(wctx *w, const kgl_result *r) {
     put(w, root, "rate", json_null());
   }
   json_t *warm = json_object();
-  put(w, warm, "seconds", jreal(r->config.warmup_s));
+  put(w, warm, "seconds", jreal(kgl_result_warmup_s(r)));
   put(w, warm, "requests", jint(r->warmup_requests));
   put(w, warm, "mismatches", jint(r->warmup_mismatches));
   put(w, warm, "errors", jint(r->warmup_errors));
@@ -277,7 +277,7 @@ static json_t *result_json(wctx *w, const kgl_result *r) {
   put(w, totals, "requests", jint(all->requests));
   put(w, totals, "rps", jreal(kgl_result_rps(r, KGL_ALL)));
   put(w, totals, "mismatches", jint(all->mismatches));
-  put(w, totals, "errors", jint(all->errors));
+  put(w, totals, "errors", jint(kgl_result_errors(r, KGL_ALL)));
   put(w, root, "totals", totals);
 
   json_t *classes = json_object();
@@ -290,7 +290,7 @@ static json_t *result_json(wctx *w, const kgl_result *r) {
   for (int k = 0; k < KGL_ERR_KINDS; k++) {
     put(w, errors, kgl_err_name(k), jint(all->error_kinds[k]));
   }
-  put(w, errors, "overall", jint(all->errors));
+  put(w, errors, "overall", jint(kgl_result_errors(r, KGL_ALL)));
   put(w, errors, "unsolicited", jint(r->unsolicited));
   put(w, root, "errors", errors);
 
@@ -1012,11 +1012,29 @@ static int read_root(const rctx *d, const json_t *root, kgl_result *r) {
       get_i64(d, warm, "warmup", "errors", 0, &r->warmup_errors) != 0) {
     return -1;
   }
+  /* warmup.seconds: the warm-up as run; less than config.warmup_s when it
+   * was cut short */
+  double warm_s = 0;
+  if (get_num(d, warm, "warmup", "seconds", &warm_s) != 0) {
+    return -1;
+  }
+  if (!(warm_s >= 0) || warm_s > r->config.warmup_s) {
+    return fail(d, "warmup.seconds", "%g is not within 0..config.warmup_s (%g)",
+                warm_s, r->config.warmup_s);
+  }
+  if (warm_s < r->config.warmup_s) {
+    r->warmup_cut = 1;
+    r->warmup_done_s = warm_s;
+  }
   /* errors.unsolicited: optional (files of the first builds lack it) */
   const json_t *errs = json_object_get(root, "errors");
   const json_t *uns =
       json_is_object(errs) ? json_object_get(errs, "unsolicited") : NULL;
   r->unsolicited = json_is_integer(uns) ? json_integer_value(uns) : 0;
+  if (r->unsolicited < 0) {
+    return fail(d, "errors.unsolicited", "%lld is below 0",
+                (long long)r->unsolicited);
+  }
   for (int i = 0; i < KGL_ROWS; i++) {
     if (read_class(d, classes, i, &r->cls[i]) != 0) {
       return -1;

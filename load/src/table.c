@@ -109,7 +109,7 @@ static void fill_row(const kgl_result *r, int row, char (*cell)[CELL]) {
   fmt_count(c->requests, cell[1], CELL);
   fmt_rate(kgl_result_rps(r, row), 0, cell[2], CELL);
   fmt_count(c->mismatches, cell[3], CELL);
-  fmt_count(c->errors, cell[4], CELL);
+  fmt_count(kgl_result_errors(r, row), cell[4], CELL);
   static const double pcts[3] = {50.0, 99.0, 99.9};
   for (int i = 0; i < 3; i++) {
     if (h->total > 0) {
@@ -303,11 +303,21 @@ static void open_loop(const kgl_result *r, char *out, size_t cap) {
 static void warmup(const kgl_result *r, char *out, size_t cap) {
   char n[32];
   fmt_count(r->warmup_requests, n, sizeof n);
-  snprintf(out, cap,
-           "%.1f s, %s requests not counted (%lld mismatches, %lld errors)",
-           r->config.warmup_s, n, (long long)r->warmup_mismatches,
-           (long long)r->warmup_errors);
+  int w = snprintf(out, cap,
+                   "%.1f s, %s requests not counted (%lld mismatches, %lld "
+                   "errors)",
+                   kgl_result_warmup_s(r), n, (long long)r->warmup_mismatches,
+                   (long long)r->warmup_errors);
+  if (r->warmup_cut && w > 0 && (size_t)w < cap) {
+    snprintf(out + w, cap - (size_t)w, "; cut short (%.1f s asked)",
+             r->config.warmup_s);
+  }
 }
+
+/* NOTHING — what the report says of a run that measured nothing. */
+#define NOTHING                                                                \
+  "nothing was measured: no request completed after the warm-up, so no "       \
+  "threshold is evaluated on this run"
 
 static const char *or_dash(const char *s) {
   return s[0] != '\0' ? s : "-";
@@ -361,6 +371,9 @@ static void print_text(const kgl_result *r, FILE *f) {
   fprintf(f, "keygate load  %s  %s\n", or_dash(r->config.url), line);
   build_table(r, &t);
   print_text_table(&t, f);
+  if (!kgl_result_measured(r)) {
+    fprintf(f, "%s\n", NOTHING);
+  }
   socket_errors(r, line, sizeof line);
   fprintf(f, "socket errors: %s\n", line);
   mismatch_kinds(r, line, sizeof line);
@@ -371,7 +384,7 @@ static void print_text(const kgl_result *r, FILE *f) {
     open_loop(r, line, sizeof line);
     fprintf(f, "open loop: %s\n", line);
   }
-  if (r->config.warmup_s > 0 || r->warmup_requests > 0) {
+  if (r->config.warmup_s > 0 || r->warmup_requests > 0 || r->warmup_cut) {
     warmup(r, line, sizeof line);
     fprintf(f, "warmup: %s\n", line);
   }
@@ -405,6 +418,9 @@ static void print_markdown(const kgl_result *r, FILE *f) {
   build_table(r, &t);
   print_md_table(&t, f);
   fputc('\n', f);
+  if (!kgl_result_measured(r)) {
+    fprintf(f, "- **%s**\n", NOTHING);
+  }
   socket_errors(r, line, sizeof line);
   fprintf(f, "- socket errors: %s\n", line);
   mismatch_kinds(r, line, sizeof line);
@@ -417,7 +433,7 @@ static void print_markdown(const kgl_result *r, FILE *f) {
     open_loop(r, line, sizeof line);
     fprintf(f, "- open loop: %s\n", line);
   }
-  if (r->config.warmup_s > 0 || r->warmup_requests > 0) {
+  if (r->config.warmup_s > 0 || r->warmup_requests > 0 || r->warmup_cut) {
     warmup(r, line, sizeof line);
     fprintf(f, "- warmup: %s\n", line);
   }

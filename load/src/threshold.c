@@ -332,10 +332,10 @@ static double measure(const kgl_threshold *t, const kgl_result *r,
     *cmp = (double)c->requests;
     return *cmp;
   default: {
-    int64_t n = t->metric == KGL_M_ERRORS ? c->errors : c->mismatches;
-    if (t->metric == KGL_M_ERRORS && t->row == KGL_ALL) {
-      n += r->unsolicited; /* they belong to no class, but they are errors */
-    }
+    /* errors: kgl_result_errors, the one definition (unsolicited
+     * responses count in the overall row) */
+    int64_t n = t->metric == KGL_M_ERRORS ? kgl_result_errors(r, t->row)
+                                          : c->mismatches;
     if (!t->percent) {
       *cmp = (double)n;
       return *cmp;

@@ -5,15 +5,21 @@
 # percentiles are those of one histogram fed both sample sets), counts
 # summed, rps over the union of the spans; thresholds evaluated on the
 # merged file with load's exit codes; files of another layout, another
-# schema version or no JSON refused in one line with exit 2.
+# schema version or no JSON refused in one line with exit 2; runs of other
+# traffic (URL, method, header form, mix, expectations) or spans that do
+# not overlap refused in one line naming the field (--force merges them);
+# a run that measured nothing (its warm-up cut by ^C) refused by check,
+# merge and compare, and said by show.
 #
 # Environment: KEYGATE (the keygate program). Needs python3.
 # shellcheck source=tests/integration/report_common.bash
 . "$(dirname "$0")/report_common.bash"
 
 fake_start A ok
-load_json "$URL_A" 2s "$TMP/a.json"
-load_json "$URL_A" 2s "$TMP/b.json" --seed 7
+# side by side: a merge takes its runs as concurrent (spans that overlap)
+load_bg a "$URL_A" 2s
+load_bg b "$URL_A" 2s --seed 7
+load_wait
 
 # ---- merge: exact, bucket for bucket --------------------------------------
 
@@ -120,6 +126,82 @@ assert_exit 2 "show a cut file" -- "$KEYGATE" report show "$TMP/cut.json"
 one_line_error "show a cut file" "keygate report show: $TMP/cut.json: not JSON" "."
 assert_exit 2 "show a missing file" -- "$KEYGATE" report show "$TMP/none.json"
 one_line_error "show a missing file" "keygate report show: " "none.json"
+
+# ---- what may be merged (review finding: unrelated runs merged silently) ----
+
+# other traffic, or a span apart: exit 2, one line naming the field;
+# --force merges anyway
+unrelated() { # NAME PYTHON REGEX
+  python3 - "$TMP/b.json" "$TMP/$1.json" "$2" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+exec(sys.argv[3])
+json.dump(d, open(sys.argv[2], "w"))
+PY
+  assert_exit 2 "merge $1" -- "$KEYGATE" report merge "$TMP/a.json" "$TMP/$1.json" --out "$TMP/u.json"
+  one_line_error "merge $1" "keygate report merge: $TMP/$1.json: cannot merge with $TMP/a.json: " "$3"
+  KG_ASSERTS=$((KG_ASSERTS + 1))
+  [ ! -e "$TMP/u.json" ] || kg_fail "merge $1: a refused merge wrote its --out"
+  assert_exit 0 "merge $1 --force" -- "$KEYGATE" report merge "$TMP/a.json" "$TMP/$1.json" --force --out "$TMP/u.json"
+  assert_eq 2 "$(json_get "$TMP/u.json" runs)" "merge $1 --force: two runs"
+  rm -f "$TMP/u.json"
+}
+unrelated url 'd["config"]["url"] = d["config"]["url"] + "?type=ip"' "config.url differs"
+unrelated method 'd["config"]["method"] = "POST"' "config.method differs"
+unrelated header 'd["config"]["header"] = "bearer"' "config.header differs"
+unrelated mix 'd["config"]["mix"]["valid"] = 1' "config.mix differs"
+unrelated expect 'd["config"]["expect"]["valid"]["status"] = 204' "config.expect differs"
+unrelated later 'd["start_unix_ns"] += 3600 * 10**9; d["end_unix_ns"] += 3600 * 10**9' \
+  "spans do not overlap.*--force"
+unrelated before 'd["end_unix_ns"] = d["start_unix_ns"] - 5 * 10**9; d["start_unix_ns"] -= 10 * 10**9' \
+  "spans do not overlap"
+# the third file is checked against what was merged before it
+assert_exit 2 "merge three, the third apart" -- "$KEYGATE" report merge "$TMP/a.json" "$TMP/b.json" "$TMP/later.json"
+one_line_error "merge three, the third apart" \
+  "keygate report merge: $TMP/later.json: cannot merge with the files before it: " "do not overlap"
+assert_exit 2 "--force is merge's" -- "$KEYGATE" report show "$TMP/a.json" --force
+one_line_error "--force is merge's" "keygate report show: --force does not apply" "."
+
+# ---- a run that measured nothing (review finding: its warm-up cut) -----------
+
+timeout 60 "$KEYGATE" load "$URL_A" --keys "$KEYS" -d 2s --warmup 30s -c 2 \
+  --json "$TMP/cut.json" -q >"$TMP/cut.out" 2>"$TMP/cut.err" &
+cut_pid=$!
+kg_track "$cut_pid"
+sleep 1.5
+kill -INT "$cut_pid"
+rc=0
+wait "$cut_pid" || rc=$?
+assert_eq 2 "$rc" "load stopped in its warm-up: exit"
+assert_eq 1 "$(wc -l <"$TMP/cut.err")" "load stopped in its warm-up: one line ($(cat "$TMP/cut.err"))"
+assert_contains "keygate load: nothing was measured: the run was stopped in its warm-up (" \
+  "$(cat "$TMP/cut.err")" "load stopped in its warm-up: the line"
+now_ns=$(date +%s%N)
+kg_json_checks "$TMP/cut.json" "now = $now_ns" <<'CHECKS'
+nothing measured ;; d["totals"]["requests"] == 0 ;; d["totals"]
+the warm-up as run, not as asked ;; 0.5 <= d["warmup"]["seconds"] < 10 ;; d["warmup"]
+as asked in config ;; d["config"]["warmup_s"] == 30 ;; d["config"]["warmup_s"]
+warmed up ;; d["warmup"]["requests"] > 0 ;; d["warmup"]
+the span is when it stopped, not in the future ;; d["start_unix_ns"] == d["end_unix_ns"] <= now ;; (d["start_unix_ns"], now)
+and not before the warm-up ;; d["start_unix_ns"] > now - 30 * 10**9 ;; (d["start_unix_ns"], now)
+no threshold recorded ;; d["thresholds"] == [] ;; d["thresholds"]
+CHECKS
+assert_exit 2 "check a run that measured nothing" -- "$KEYGATE" report check "$TMP/cut.json"
+one_line_error "check a run that measured nothing" "keygate report check: $TMP/cut.json measured nothing" \
+  "warm-up, which was cut short"
+assert_exit 2 "check --threshold a run that measured nothing" -- "$KEYGATE" report check "$TMP/cut.json" --threshold mismatches==0
+assert_exit 2 "merge a run that measured nothing" -- "$KEYGATE" report merge "$TMP/a.json" "$TMP/cut.json"
+one_line_error "merge a run that measured nothing" "keygate report merge: $TMP/cut.json measured nothing" "."
+assert_exit 2 "merge --force a run that measured nothing" -- "$KEYGATE" report merge "$TMP/cut.json" "$TMP/a.json" --force
+assert_exit 2 "compare a run that measured nothing" -- "$KEYGATE" report compare "$TMP/a.json" "$TMP/cut.json"
+one_line_error "compare a run that measured nothing" "keygate report compare: $TMP/cut.json measured nothing" "."
+for fmt in table markdown; do
+  assert_exit 0 "show a run that measured nothing, $fmt" -- "$KEYGATE" report show "$TMP/cut.json" --format $fmt
+  assert_contains "nothing was measured" "$(cat "$TMP/out")" "show $fmt: says it"
+  assert_contains "cut short (30.0 s asked)" "$(cat "$TMP/out")" "show $fmt: the warm-up cut"
+done
+assert_exit 0 "html of a run that measured nothing" -- "$KEYGATE" report html "$TMP/cut.json" --out "$TMP/cut.html"
+assert_contains "No response was measured" "$(cat "$TMP/cut.html")" "html: says it"
 
 # ---- hostile files (the review of issue 10) ----------------------------------
 

@@ -237,6 +237,9 @@ static void assert_result_equal(const kgl_result *a, const kgl_result *b) {
   assert_int_equal(a->warmup_requests, b->warmup_requests);
   assert_int_equal(a->warmup_mismatches, b->warmup_mismatches);
   assert_int_equal(a->warmup_errors, b->warmup_errors);
+  assert_int_equal(a->warmup_cut, b->warmup_cut);
+  assert_true(!a->warmup_cut || a->warmup_done_s == b->warmup_done_s);
+  assert_int_equal(a->unsolicited, b->unsolicited);
   for (int i = 0; i < KGL_ROWS; i++) {
     assert_stats_equal(&a->cls[i], &b->cls[i]);
   }
@@ -619,6 +622,12 @@ static const refusal REFUSALS[] = {
      "classes.valid: requests 3000 is not ok + mismatches + errors"},
     {"classes.invalid.errors", "9223372036854775807",
      "classes.invalid: requests 700 is not ok + mismatches + errors"},
+    /* a warm-up longer than asked, or negative; unsolicited below 0 */
+    {"warmup.seconds", "2.6",
+     "warmup.seconds: 2.6 is not within 0..config.warmup_s (2.5)"},
+    {"warmup.seconds", "-1", "warmup.seconds: -1 is not within"},
+    {"warmup.seconds", NULL, "warmup.seconds: missing"},
+    {"errors.unsolicited", "-1", "errors.unsolicited: -1 is below 0"},
 };
 
 static void reading_refuses_what_it_cannot_read_in_one_line(void **state) {
@@ -1140,6 +1149,224 @@ static void a_closed_loop_run_without_errors_says_none(void **state) {
   kgl_result_free(&r);
 }
 
+/* ---- review findings: nothing measured, one errors figure, what merges -- */
+
+/* A run cut in its warm-up: nothing measured, and the file says how long
+ * the warm-up ran, read back as cut. */
+static void a_cut_warmup_is_written_as_run_and_read_back(void **state) {
+  (void)state;
+  kgl_result a, b;
+  char why[256] = "";
+  assert_int_equal(kgl_result_init(&a), 0);
+  a.config.warmup_s = 30;
+  a.warmup_cut = 1;
+  a.warmup_done_s = 1.25;
+  a.warmup_requests = 97;
+  a.start_unix_ns = a.end_unix_ns = INT64_C(1735689600123456789);
+  assert_false(kgl_result_measured(&a));
+  assert_true(kgl_result_warmup_s(&a) == 1.25);
+  assert_int_equal(kgl_result_write_json(&a, file("cut.json"), why, sizeof why),
+                   0);
+  json_error_t err;
+  json_t *j = json_load_file(file("cut.json"), 0, &err);
+  assert_non_null(j);
+  assert_true(json_real_value(json_object_get(json_object_get(j, "warmup"),
+                                              "seconds")) == 1.25);
+  assert_true(json_real_value(json_object_get(json_object_get(j, "config"),
+                                              "warmup_s")) == 30);
+  json_decref(j);
+  assert_int_equal(kgl_result_read_json(file("cut.json"), &b, why, sizeof why),
+                   0);
+  assert_result_equal(&a, &b);
+  char *text = render(&b, KGL_TABLE_TEXT);
+  assert_non_null(strstr(text, "nothing was measured"));
+  assert_non_null(strstr(text, "1.2 s, 97 requests not counted"));
+  assert_non_null(strstr(text, "cut short (30.0 s asked)"));
+  free(text);
+  /* a whole warm-up reads back as not cut */
+  a.warmup_cut = 0;
+  feed(&a, KGL_VALID, 10, 4);
+  assert_true(kgl_result_measured(&a));
+  assert_true(kgl_result_warmup_s(&a) == 30);
+  assert_int_equal(kgl_result_write_json(&a, file("cut.json"), why, sizeof why),
+                   0);
+  kgl_result_free(&b);
+  assert_int_equal(kgl_result_read_json(file("cut.json"), &b, why, sizeof why),
+                   0);
+  assert_int_equal(b.warmup_cut, 0);
+  text = render(&b, KGL_TABLE_TEXT);
+  assert_null(strstr(text, "nothing was measured"));
+  free(text);
+  kgl_result_free(&a);
+  kgl_result_free(&b);
+}
+
+/* Unsolicited responses are errors of all traffic: the JSON's totals and
+ * errors.overall, the table's all row and the errors threshold agree. */
+static void
+unsolicited_responses_count_in_every_overall_errors_figure(void **state) {
+  (void)state;
+  kgl_result a;
+  char why[256] = "";
+  full(&a);
+  const int64_t socket = a.cls[KGL_ALL].errors;
+  a.unsolicited = 7;
+  assert_int_equal(kgl_result_errors(&a, KGL_ALL), socket + 7);
+  assert_int_equal(kgl_result_errors(&a, KGL_VALID), a.cls[KGL_VALID].errors);
+  assert_int_equal(kgl_result_errors(&a, -1), 0);
+  assert_int_equal(kgl_result_errors(&a, KGL_ROWS), 0);
+  assert_int_equal(kgl_result_write_json(&a, file("sum.json"), why, sizeof why),
+                   0);
+  json_error_t err;
+  json_t *j = json_load_file(file("sum.json"), 0, &err);
+  assert_non_null(j);
+  assert_int_equal(json_integer_value(json_object_get(
+                       json_object_get(j, "errors"), "overall")),
+                   socket + 7);
+  assert_int_equal(json_integer_value(
+                       json_object_get(json_object_get(j, "totals"), "errors")),
+                   socket + 7);
+  /* classes.all stays the sum of the classes */
+  assert_int_equal(
+      json_integer_value(json_object_get(
+          json_object_get(json_object_get(j, "classes"), "all"), "errors")),
+      socket);
+  json_decref(j);
+  kgl_threshold th;
+  kgl_threshold_outcome out;
+  char expr[64];
+  snprintf(expr, sizeof expr, "errors<=%lld", (long long)(socket + 7));
+  assert_int_equal(kgl_threshold_parse(expr, &th, why, sizeof why), 0);
+  assert_true(kgl_threshold_eval(&th, &a, &out));
+  assert_true(out.actual == (double)(socket + 7));
+  snprintf(expr, sizeof expr, "errors<%lld", (long long)(socket + 7));
+  assert_int_equal(kgl_threshold_parse(expr, &th, why, sizeof why), 0);
+  assert_false(kgl_threshold_eval(&th, &a, &out));
+  /* the table's overall row shows the same figure */
+  a.cls[KGL_ALL].errors = 0;
+  for (int c = 0; c < KGL_NCLASS; c++) {
+    a.cls[c].errors = 0;
+  }
+  a.unsolicited = 123457;
+  char *text = render(&a, KGL_TABLE_TEXT);
+  assert_non_null(strstr(text, "123,457"));
+  free(text);
+  /* a count at the top saturates, never wraps */
+  a.cls[KGL_ALL].errors = INT64_MAX - 1;
+  assert_int_equal(kgl_result_errors(&a, KGL_ALL), INT64_MAX);
+  kgl_result_free(&a);
+}
+
+/* two — a and b: full() results of the same traffic over overlapping
+ * spans, b a second later. */
+static void two(kgl_result *a, kgl_result *b) {
+  full(a);
+  full(b);
+  b->start_unix_ns += INT64_C(1000000000);
+  b->end_unix_ns += INT64_C(1000000000);
+}
+
+static void mergeable_takes_concurrent_runs_of_the_same_traffic(void **state) {
+  (void)state;
+  kgl_result a, b;
+  char why[256];
+  two(&a, &b);
+  assert_int_equal(kgl_result_mergeable(&a, &b, why, sizeof why), 0);
+  assert_int_equal(kgl_result_mergeable(&b, &a, why, sizeof why), 0);
+  /* what may differ: the machines and their set-up */
+  snprintf(b.config.protocol, sizeof b.config.protocol, "http/1.1");
+  snprintf(b.config.engine, sizeof b.config.engine, "curl");
+  b.config.connections = 1;
+  b.config.threads = 1;
+  b.config.rate = 0;
+  b.config.duration_s = 5;
+  b.config.seed = 1;
+  assert_int_equal(kgl_result_mergeable(&a, &b, why, sizeof why), 0);
+  kgl_result_free(&a);
+  kgl_result_free(&b);
+}
+
+static void mergeable_refuses_other_traffic_naming_the_field(void **state) {
+  (void)state;
+  static const char *const fields[] = {"config.url",    "config.method",
+                                       "config.header", "config.mix",
+                                       "config.expect", "config.expect"};
+  for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+    kgl_result a, b;
+    char why[256] = "";
+    two(&a, &b);
+    switch (i) {
+    case 0:
+      snprintf(b.config.url, sizeof b.config.url, "https://other.example/");
+      break;
+    case 1:
+      snprintf(b.config.method, sizeof b.config.method, "POST");
+      break;
+    case 2:
+      snprintf(b.config.header, sizeof b.config.header, "bearer");
+      break;
+    case 3:
+      b.config.mix[KGL_EXPIRED] = 0;
+      break;
+    case 4:
+      snprintf(b.config.expect[KGL_INVALID].code,
+               sizeof b.config.expect[KGL_INVALID].code, "unauthorized");
+      break;
+    default:
+      b.config.expect[KGL_VALID].status = 204;
+      break;
+    }
+    assert_int_equal(kgl_result_mergeable(&a, &b, why, sizeof why), -1);
+    if (strncmp(why, fields[i], strlen(fields[i])) != 0 ||
+        strstr(why, " differs") == NULL || strstr(why, "--force") == NULL) {
+      fail_msg("case %zu: \"%s\", want %s differs ... --force", i, why,
+               fields[i]);
+    }
+    /* kgl_result_merge itself (--force) still merges them */
+    assert_int_equal(kgl_result_merge(&a, &b, why, sizeof why), 0);
+    kgl_result_free(&a);
+    kgl_result_free(&b);
+  }
+}
+
+static void mergeable_refuses_spans_that_do_not_overlap(void **state) {
+  (void)state;
+  kgl_result a, b;
+  char why[256] = "";
+  two(&a, &b);
+  const int64_t len = a.end_unix_ns - a.start_unix_ns;
+  /* b starts where a ends: apart (the spans are half-open) */
+  b.start_unix_ns = a.end_unix_ns;
+  b.end_unix_ns = b.start_unix_ns + len;
+  assert_int_equal(kgl_result_mergeable(&a, &b, why, sizeof why), -1);
+  assert_non_null(strstr(why, "the measured spans do not overlap"));
+  assert_int_equal(kgl_result_mergeable(&b, &a, why, sizeof why), -1);
+  /* one nanosecond of overlap is concurrent */
+  b.start_unix_ns -= 1;
+  assert_int_equal(kgl_result_mergeable(&a, &b, why, sizeof why), 0);
+  assert_int_equal(kgl_result_mergeable(&b, &a, why, sizeof why), 0);
+  kgl_result_free(&a);
+  kgl_result_free(&b);
+}
+
+static void mergeable_refuses_a_run_that_measured_nothing(void **state) {
+  (void)state;
+  kgl_result a, b;
+  char why[256] = "";
+  full(&a);
+  assert_int_equal(kgl_result_init(&b), 0);
+  b.config = a.config;
+  b.start_unix_ns = a.start_unix_ns;
+  b.end_unix_ns = a.end_unix_ns;
+  assert_false(kgl_result_measured(&b));
+  assert_int_equal(kgl_result_mergeable(&a, &b, why, sizeof why), -1);
+  assert_non_null(strstr(why, "the second measured nothing"));
+  assert_int_equal(kgl_result_mergeable(&b, &a, why, sizeof why), -1);
+  assert_non_null(strstr(why, "the first measured nothing"));
+  kgl_result_free(&a);
+  kgl_result_free(&b);
+}
+
 /* ---- the scratch directory ----------------------------------------------- */
 
 static int setup(void **state) {
@@ -1153,7 +1380,7 @@ static int teardown(void **state) {
   static const char *const names[] = {
       "run.json",  "empty.json", "sum.json",  "old.json",
       "leak.json", "good.json",  "bad.json",  "lay.json",
-      "lay2.json", "leak2.json", "wide.json",
+      "lay2.json", "leak2.json", "wide.json", "cut.json",
   };
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     (void)unlink(file(names[i]));
@@ -1192,6 +1419,12 @@ int main(void) {
       T(latencies_read_in_the_unit_that_fits),
       T(the_markdown_table_is_a_github_table_with_threshold_bullets),
       T(a_closed_loop_run_without_errors_says_none),
+      T(a_cut_warmup_is_written_as_run_and_read_back),
+      T(unsolicited_responses_count_in_every_overall_errors_figure),
+      T(mergeable_takes_concurrent_runs_of_the_same_traffic),
+      T(mergeable_refuses_other_traffic_naming_the_field),
+      T(mergeable_refuses_spans_that_do_not_overlap),
+      T(mergeable_refuses_a_run_that_measured_nothing),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -126,6 +126,10 @@ typedef struct kgl_result {
   double rate_achieved;
   double max_lag_ms;
   int64_t warmup_requests, warmup_mismatches, warmup_errors;
+  /* 1 when the warm-up was cut short (^C, SIGTERM before the measured
+   * start): it ran warmup_done_s seconds, not config.warmup_s */
+  int warmup_cut;
+  double warmup_done_s;
   /* responses nobody asked for (HTTP/1.1 bytes on an idle connection):
    * they belong to no request and no class; the overall `errors`
    * threshold counts them */
@@ -152,6 +156,41 @@ double kgl_result_elapsed_s(const kgl_result *r);
 
 /* kgl_result_rps — requests of row `row` per second of the measured span. */
 double kgl_result_rps(const kgl_result *r, int row);
+
+/* kgl_result_measured — 1 when the run measured something: at least one
+ * request completed (a response or a socket error) after the warm-up; 0
+ * for a run cut short in its warm-up or one whose target never answered in
+ * time. A result that measured nothing holds no threshold, compares with
+ * nothing and merges with nothing (`keygate load` and `keygate report` exit
+ * 2 on it). */
+int kgl_result_measured(const kgl_result *r);
+
+/* kgl_result_errors — the errors of row `row`: its requests that got no
+ * response, and for the overall row (KGL_ALL) the responses nobody asked
+ * for as well (r->unsolicited: they belong to no class, but they are
+ * errors). The one definition the `errors` threshold, the JSON's
+ * totals.errors and errors.overall and the table's overall row use. */
+int64_t kgl_result_errors(const kgl_result *r, int row);
+
+/* kgl_result_warmup_s — the seconds of warm-up the run had: config.warmup_s,
+ * or warmup_done_s when it was cut short. */
+double kgl_result_warmup_s(const kgl_result *r);
+
+/*
+ * kgl_result_mergeable — 0 when `keygate report merge` may fold b into a
+ * (a: the first file, or what was merged so far); else -1 with one line in
+ * why naming what differs. The rule: both measured something
+ * (kgl_result_measured); the same traffic — config.url, method, header
+ * form, mix and per-class expectations equal, or the merged counts mean
+ * different things; and their measured spans overlap (start < the other's
+ * end, both ways), since a merge takes its runs as concurrent (rates add
+ * up, rps is over the union of the spans): runs one after the other would
+ * show half their rps. Protocol, engine, connections, threads, rate and
+ * duration may differ (machines driving one target). `merge --force`
+ * skips the traffic and span tests, never the measured one.
+ */
+int kgl_result_mergeable(const kgl_result *a, const kgl_result *b, char *why,
+                         size_t whycap);
 
 /* kgl_class_stats_merge — add src's counts and histogram into dst. 0, or -1
  * when the histogram layouts differ or a count would pass INT64_MAX (dst
