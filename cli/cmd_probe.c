@@ -53,6 +53,8 @@ static void usage(FILE *f) {
       "                           the expired cases are skipped\n"
       "  --expired-key KEY        the same, on the command line\n"
       "  --prefix P               the keys' prefix (default sk_live_)\n"
+      "  --policy strict|prefix   the keys' format (default strict: SPEC\n"
+      "                           §1.2, checksum checked before any request)\n"
       "cases:\n"
       "  --only LIST              cases or groups, comma-separated\n"
       "  --list                   print the cases with their rationale\n"
@@ -77,6 +79,7 @@ enum {
   O_EXPIRED_KEY,
   O_EXPIRED_KEY_FILE,
   O_PREFIX,
+  O_POLICY,
   O_ONLY,
   O_LIST,
   O_INTERVAL,
@@ -92,6 +95,7 @@ static const struct option LONGOPTS[] = {
     {"expired-key", required_argument, NULL, O_EXPIRED_KEY},
     {"expired-key-file", required_argument, NULL, O_EXPIRED_KEY_FILE},
     {"prefix", required_argument, NULL, O_PREFIX},
+    {"policy", required_argument, NULL, O_POLICY},
     {"only", required_argument, NULL, O_ONLY},
     {"list", no_argument, NULL, O_LIST},
     {"interval", required_argument, NULL, O_INTERVAL},
@@ -113,6 +117,7 @@ typedef struct key_src {
 typedef struct probe_args {
   key_src key, expired;
   const char *prefix;
+  kg_key_kind policy;
   const char *only;
   const char *json;
   const char *url;
@@ -244,6 +249,12 @@ static int one_option(probe_args *a, int c, char **argv) {
   case O_PREFIX:
     a->prefix = optarg;
     return 0;
+  case O_POLICY:
+    if (kg_key_kind_parse(optarg, strlen(optarg), &a->policy) != KG_OK) {
+      return cli_error(CLI_EXIT_USAGE, CMD,
+                       "--policy must be strict or prefix, not '%s'", optarg);
+    }
+    return 0;
   case O_ONLY:
     a->only = optarg;
     return 0;
@@ -285,6 +296,7 @@ static int one_option(probe_args *a, int c, char **argv) {
 
 static int parse_args(probe_args *a, int argc, char **argv) {
   a->prefix = "sk_live_";
+  a->policy = KG_KEY_STRICT;
   a->interval_s = 0.1;
   a->timeout_s = 5;
   optind = 1;
@@ -349,9 +361,13 @@ static int probe(probe_args *a) {
     return cli_error(CLI_EXIT_TROUBLE, CMD, "out of memory");
   }
   char why[512];
+  /* the keys' format is checked offline, before any request: a mistyped
+   * key would make every valid-key case blame the server */
   if (kgl_probe_keys_init(keys, a->prefix, a->key.value, a->key.len,
                           a->expired.value, a->expired.len, why,
-                          sizeof why) != 0) {
+                          sizeof why) != 0 ||
+      kgl_probe_key_check(keys, a->policy, "valid", why, sizeof why) != 0 ||
+      kgl_probe_key_check(keys, a->policy, "expired", why, sizeof why) != 0) {
     OPENSSL_cleanse(keys, sizeof *keys);
     free(keys);
     return cli_error(CLI_EXIT_USAGE, CMD, "%s", why);

@@ -491,6 +491,62 @@ int kgl_probe_keys_init(kgl_probe_keys *k, const char *prefix,
   return 0;
 }
 
+int kgl_probe_key_check(const kgl_probe_keys *k, kg_key_kind kind,
+                        const char *what, char *why, size_t whycap) {
+  const int expired = strcmp(what, "expired") == 0;
+  const char *key = expired ? k->expired : k->valid;
+  const size_t n = expired ? k->expired_len : k->valid_len;
+  kg_key_policy p;
+  if (n == 0 || kg_key_policy_init(&p, kind, k->policy.prefix,
+                                   k->policy.prefix_len) != KG_OK) {
+    return 0; /* no such key given; the prefix was checked already */
+  }
+  const kg_status st = kg_key_check(&p, key, n);
+  if (st == KG_OK) {
+    return 0;
+  }
+  char hint[KG_KEY_HINT_MAX];
+  if (kg_key_hint(&p, key, n, hint, sizeof hint) == 0) {
+    snprintf(hint, sizeof hint, "****");
+  }
+  const char *other = kind == KG_KEY_STRICT
+                          ? "; for keys of another format give --policy prefix"
+                          : "";
+  switch (st) {
+  case KG_KEY_BAD_CHECKSUM:
+    snprintf(why, whycap,
+             "the %s key %s fails its checksum (SPEC §1.2: its last %d "
+             "characters are the CRC-32 of the rest): mistyped? copy it "
+             "again%s",
+             what, hint, KG_KEY_CHECKSUM_CHARS, other);
+    break;
+  case KG_KEY_BAD_LENGTH:
+    if (kind == KG_KEY_STRICT) {
+      snprintf(why, whycap,
+               "the %s key %s is %zu characters; a key under %s is %zu (SPEC "
+               "§1.2): cut short or run on? copy it again%s",
+               what, hint, n, p.prefix, kg_key_strict_len(&p), other);
+    } else {
+      snprintf(why, whycap, "the %s key %s is %zu bytes; a key is %d to %d",
+               what, hint, n, KG_KEY_PREFIX_MIN_LEN, KG_KEY_PREFIX_MAX_LEN);
+    }
+    break;
+  case KG_KEY_BAD_CHARACTER:
+    snprintf(why, whycap,
+             "the %s key %s holds a character a key under %s cannot hold "
+             "(%s): mistyped? copy it again%s",
+             what, hint, p.prefix,
+             kind == KG_KEY_STRICT ? "base62 after the prefix" : "token68",
+             other);
+    break;
+  default:
+    snprintf(why, whycap, "the %s key %s is not a key under %s (%s)", what,
+             hint, p.prefix, kg_status_str(st));
+    break;
+  }
+  return -1;
+}
+
 /* ---- the echo check ----------------------------------------------------- */
 
 /* Does (s, n) hold an 8-byte piece of the secret (key, klen) after

@@ -49,6 +49,21 @@ usage_error "bad URL" "http:// or https://" -- "ftp://x/" --key-file "$TMP/key"
 usage_error "unknown option" "--nope" -- "$URL" --key-file "$TMP/key" --nope
 printf 'sk_live_abcdefgh ijklmnop\n' >"$TMP/badkey"
 usage_error "key with a space" "a byte a key cannot hold" -- "$URL" --key-file "$TMP/badkey"
+# SPEC §1.2's checksum and length are checked offline, before any request
+# (the target does not listen: the key, not the target, is what fails; a
+# mistyped key made every valid-key case blame the server). Named by its
+# hint, never whole.
+printf '%s\n' "${K%k}j" >"$TMP/typo"
+printf '%s\n' "${K%k}" >"$TMP/cut"
+usage_error "mistyped key" "the valid key sk_live_****cUGj fails its checksum" -- "$URL" --key-file "$TMP/typo"
+usage_error "mistyped key: the fix" "copy it again" -- "$URL" --key-file "$TMP/typo"
+usage_error "truncated key" "the valid key sk_live_****ScUG is 45 characters; a key under sk_live_ is 46" -- "$URL" --key-file "$TMP/cut"
+usage_error "mistyped expired key" "the expired key sk_live_****cUGj fails its checksum" -- "$URL" \
+  --key sk_live_7Iq6S0qvhVhKDPGMxMpOlWe4kL5ZYIIT4ZTBN4 --expired-key-file "$TMP/typo"
+usage_error "--policy bogus" "--policy must be strict or prefix" -- "$URL" --key-file "$TMP/key" --policy bogus
+# --policy prefix: keys of another format (no checksum) go on to the target
+usage_error "--policy prefix" "cannot reach 127.0.0.1:$P" -- "$URL" --key-file "$TMP/typo" \
+  --policy prefix --timeout 2s
 
 # ---- unreachable ---------------------------------------------------------------
 usage_error "unreachable" "cannot reach 127.0.0.1:$P" -- "$URL" --key-file "$TMP/key" --timeout 2s \

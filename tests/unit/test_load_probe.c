@@ -401,6 +401,53 @@ static void expired_cases_need_the_expired_key(void **state) {
 /* ====================================================================== */
 
 #define RID "req_AbCdEfGhIjKlMnOpQrStUvWx"
+/* SPEC §1.2 is checkable offline: a mistyped, cut or mis-charactered key
+ * given to the probe is refused before any request, named by its hint and
+ * the rule it fails, never whole; --policy prefix checks token68 only. */
+static void a_given_key_is_checked_under_the_policy(void **state) {
+  (void)state;
+  static const struct {
+    kg_key_kind kind;
+    const char *valid, *expired, *why; /* why NULL: accepted */
+  } cases[] = {
+      {KG_KEY_STRICT, K_VALID, K_EXPIRED, NULL},
+      {KG_KEY_STRICT, "sk_live_7KWyWfty6uEvcdZQoaZrknnVmnbSF0d50ScUGj", "",
+       "the valid key sk_live_****cUGj fails its checksum"},
+      {KG_KEY_STRICT, "sk_live_7KWyWfty6uEvcdZQoaZrknnVmnbSF0d50ScUG", "",
+       "the valid key sk_live_****ScUG is 45 characters; a key under "
+       "sk_live_ is 46"},
+      {KG_KEY_STRICT, "sk_live_7KWyWfty6uEvcdZQoaZrknnVmnbSF0d50ScUGkk", "",
+       "is 47 characters"},
+      {KG_KEY_STRICT, "sk_live_7KWyWfty6uEvcd-QoaZrknnVmnbSF0d50ScUGk", "",
+       "holds a character a key under sk_live_ cannot hold"},
+      {KG_KEY_STRICT, K_VALID, "sk_live_7Iq6S0qvhVhKDPGMxMpOlWe4kL5ZYIIT4ZTBN5",
+       "the expired key sk_live_****TBN5 fails its checksum"},
+      {KG_KEY_PREFIX, "sk_live_7KWyWfty6uEvcdZQoaZrknnVmnbSF0d50ScUGj",
+       "sk_live_7Iq6S0qvhVhKDPGMxMpOlWe4kL5ZYIIT4ZTBN5", NULL},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    kgl_probe_keys k;
+    char why[256] = "";
+    assert_int_equal(
+        kgl_probe_keys_init(&k, "sk_live_", cases[i].valid,
+                            strlen(cases[i].valid), cases[i].expired,
+                            strlen(cases[i].expired), why, sizeof why),
+        0);
+    const int rc =
+        kgl_probe_key_check(&k, cases[i].kind, "valid", why, sizeof why) ||
+        kgl_probe_key_check(&k, cases[i].kind, "expired", why, sizeof why);
+    if (cases[i].why == NULL) {
+      assert_int_equal(rc, 0);
+      continue;
+    }
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(why, cases[i].why));
+    assert_null(strstr(why, "7KWyWfty")); /* the key never named */
+    assert_null(strstr(why, "7Iq6S0qv"));
+    assert_null(strchr(why, '\n'));
+  }
+}
+
 #define MISSING_BODY                                                           \
   "{\"error\":{\"code\":\"missing_api_key\",\"message\":\"m\",\"request_id\":" \
   "\"" RID "\"}}"
@@ -643,6 +690,7 @@ int main(void) {
       cmocka_unit_test(every_case_has_an_expectation_and_a_rationale),
       cmocka_unit_test(the_made_keys_fail_as_their_names_say),
       cmocka_unit_test(keys_init_refuses_what_is_no_key),
+      cmocka_unit_test(a_given_key_is_checked_under_the_policy),
       cmocka_unit_test(show_masks_and_refuses_pieces_of_keys),
       cmocka_unit_test(every_request_is_well_formed_and_decided_as_expected),
       cmocka_unit_test(the_request_bytes_are_exact),

@@ -142,6 +142,18 @@ int kgl_probe_keys_init(kgl_probe_keys *k, const char *prefix,
                         size_t elen, char *why, size_t whycap);
 
 /*
+ * kgl_probe_key_check — is the key given (what: "valid" or "expired")
+ * well formed under the key policy `kind` with k's prefix (kg_key_check;
+ * after kgl_probe_keys_init)? Under KG_KEY_STRICT that is SPEC §1.2's
+ * length, base62 and checksum, all checkable offline: a mistyped or cut
+ * key found here, before any request, is not blamed on the server. 0, or
+ * -1 with one line in why naming the key by its hint (sk_live_****Ab3x),
+ * the rule it fails and the fix.
+ */
+int kgl_probe_key_check(const kgl_probe_keys *k, kg_key_kind kind,
+                        const char *what, char *why, size_t whycap);
+
+/*
  * kgl_probe_echo — 1 when (s, n) holds any 8 consecutive characters of the
  * part after the prefix of a key sent (valid, expired, or the unknown key
  * every wrong key is made from), in any of these forms:
