@@ -87,6 +87,11 @@ static inline uint64_t kgl_rand(uint64_t *s) {
  * a mismatch sample of a valid key can say which error came back). */
 int kgl_keep_body(const kgl_options *o, kgl_class c);
 
+/* kgl_token68 — 1 when (s, n) is one token68 (RFC 9110 §11.2: 1*( ALPHA /
+ * DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="), the form a key must
+ * have (SPEC §1.1: any other is a malformed key). */
+int kgl_token68(const char *s, size_t n);
+
 /* kgl_key_prefix_len — the length of key's prefix: through its last '_'
  * within the first 16 bytes ("sk_live_" of sk_live_...), or 0. */
 size_t kgl_key_prefix_len(const char *key, size_t n);

@@ -18,6 +18,7 @@
 
 #include <openssl/crypto.h>
 
+#include "internal.h"
 #include "keygate/status.h"
 #include "load/probe.h"
 
@@ -312,24 +313,6 @@ const char *kgl_probe_verdict_name(kgl_probe_verdict v) {
 /* Keys                                                                   */
 /* ====================================================================== */
 
-/* RFC 9110 §11.2 token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+"
- * / "/" ) *"=" */
-static int token68(const char *s, size_t n) {
-  size_t i = 0;
-  while (i < n &&
-         ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-          (s[i] >= '0' && s[i] <= '9') || strchr("-._~+/", s[i]))) {
-    i++;
-  }
-  if (i == 0) {
-    return 0;
-  }
-  while (i < n && s[i] == '=') {
-    i++;
-  }
-  return i == n;
-}
-
 static int given_key(const kgl_probe_keys *k, const char *what, const char *s,
                      size_t n, char *why, size_t whycap) {
   if (n < KG_KEY_PREFIX_MIN_LEN || n > KG_KEY_MAX_LEN) {
@@ -337,7 +320,7 @@ static int given_key(const kgl_probe_keys *k, const char *what, const char *s,
              what, n, KG_KEY_PREFIX_MIN_LEN, KG_KEY_MAX_LEN);
     return -1;
   }
-  if (!token68(s, n)) {
+  if (!kgl_token68(s, n)) {
     snprintf(why, whycap,
              "the %s key holds a byte a key cannot hold (token68: letters, "
              "digits, -._~+/ and trailing =); check for quotes or spaces",

@@ -139,6 +139,22 @@ static int add_key(builder *b, kgl_class cls, const char *key, size_t n) {
 /* ---- prefixes and masking --------------------------------------------------
  */
 
+int kgl_token68(const char *s, size_t n) {
+  size_t i = 0;
+  while (i < n && s[i] != '\0' &&
+         ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+          (s[i] >= '0' && s[i] <= '9') || strchr("-._~+/", s[i]) != NULL)) {
+    i++;
+  }
+  if (i == 0) {
+    return 0;
+  }
+  while (i < n && s[i] == '=') {
+    i++;
+  }
+  return i == n;
+}
+
 size_t kgl_key_prefix_len(const char *key, size_t n) {
   size_t p = 0;
   for (size_t i = 0; i < n && i < 16; i++) {
@@ -290,6 +306,20 @@ static int read_keys(builder *b, char *why, size_t whycap) {
                "%s:%ld: the key is empty, too long, or holds a space or "
                "control byte",
                b->o->keys_path, lineno);
+      rc = -1;
+      break;
+    }
+    if (!kgl_token68(key, klen)) {
+      /* a quote, comma or semicolon around or in a key (SPEC §1.1: a
+       * malformed key): every request with it would be refused, and the
+       * refusals blamed on the server */
+      char hint[32];
+      kgl_mask_key(key, klen, hint, sizeof hint);
+      snprintf(why, whycap,
+               "%s:%ld: the %.*s key %s is not a token68 (letters, digits, "
+               "-._~+/ and trailing =): a quote or stray character? fix the "
+               "line",
+               b->o->keys_path, lineno, (int)(tab - line), line, hint);
       rc = -1;
       break;
     }

@@ -438,6 +438,17 @@ unsolicited: no request failed for them ;; d['classes']['all']['errors'] == 0 an
 EOF
 fake_stop
 
+# ---- a key-file key that is not a token68 ----------------------------------
+# A quoted key was sent as it stood, and every refusal blamed on the server:
+# now exit 2, one line naming its line, class and masked form, nothing sent.
+QK=$(sed -n '3s/^valid\t//p' "$KEYS")
+printf 'valid\t%s\nvalid\t"%s"\n' "$QK" "$QK" >"$TMP/quoted.tsv"
+run quoted-key "http://127.0.0.1:$(kg_free_port)/" --keys "$TMP/quoted.tsv" --mix valid=100 -d 1s
+assert_rc 2 "a quoted key in the key file"
+assert_one_line "a quoted key in the key file"
+assert_contains "quoted.tsv:2: the valid key \"sk_live_****" "$(cat "$TMP/$RUN.err")" "quoted key: line, class, mask"
+assert_not_contains "${QK:8:12}" "$(cat "$TMP/$RUN.err")" "quoted key: never whole"
+
 # ---- --http2 on http:// against a server without h2c ------------------------
 # h2c with prior knowledge: a server that answers the preface in HTTP/1.1
 # (fake_api.py, like `keygate serve` or nginx without http2 on the port), or

@@ -227,6 +227,11 @@ static const bad_line BAD_LINES[] = {
     {"bare_cr_in_key", "valid\tsk_live_a\rb\n", 0},
     {"nul_in_key", "valid\tsk_live_a\0b\n",
      sizeof("valid\tsk_live_a\0b\n") - 1},
+    /* not a token68 (SPEC §1.1: malformed): refused, not sent */
+    {"quoted_key", "valid\t\"" K40 "\"\n", 0},
+    {"comma_after_key", "expired\t" K40 ",\n", 0},
+    {"semicolon_in_key", "valid\tsk_live_0123;456789abcdef\n", 0},
+    {"equals_inside_key", "deactivated\tsk_live_0123=456789abcdef\n", 0},
 };
 
 static void a_malformed_line_is_refused_by_its_number(void **state) {
@@ -260,6 +265,29 @@ static void a_malformed_line_is_refused_by_its_number(void **state) {
     }
   }
   assert_int_equal(failures, 0);
+}
+
+/* A key that is not a token68 is named by its class and masked form,
+ * never whole; keys of other issuers (token68) are read. */
+static void a_key_that_is_no_token68_is_named_masked(void **state) {
+  (void)state;
+  static const char file[] = "valid\t" K40 "\n"
+                             "valid\tghp_abcdefghij0123456789ABCDEFGHIJ0123xy\n"
+                             "valid\tAKIAABCDEFGHIJKLMNOP\n"
+                             "valid\tpk-foreign.token~v1/AB+cd==\n"
+                             "valid\t\"" K40 "\"\n";
+  kgl_options o;
+  options(&o, write_file_n("quoted.txt", file, sizeof file - 1), 1, 0, 0, 0);
+  kgl_traffic t;
+  char why[512] = "";
+  assert_int_equal(kgl_traffic_build(&t, &o, why, sizeof why), -1);
+  char want[300];
+  snprintf(want, sizeof want,
+           "%s:5: the valid key \"sk_live_****tuv\" is not a token68",
+           o.keys_path);
+  assert_non_null(strstr(why, want));
+  assert_null(strstr(why, "0123456789")); /* never the key's body */
+  assert_null(strchr(why, '\n'));
 }
 
 static void a_key_longer_than_any_key_is_refused(void **state) {
@@ -777,6 +805,7 @@ int main(void) {
       cmocka_unit_test(key_lines_are_read_by_class_in_file_order),
       cmocka_unit_test(a_class_left_out_of_the_mix_is_not_loaded),
       cmocka_unit_test(a_malformed_line_is_refused_by_its_number),
+      cmocka_unit_test(a_key_that_is_no_token68_is_named_masked),
       cmocka_unit_test(a_key_longer_than_any_key_is_refused),
       cmocka_unit_test(a_key_of_the_longest_length_is_accepted),
       cmocka_unit_test(an_unreadable_key_file_is_refused_by_name),
