@@ -80,11 +80,30 @@ static void usage(FILE *f) {
 static int parse_count(const char *s, long long lo, long long hi,
                        long long *out) {
   char *end = NULL;
+  errno = 0;
   const long long v = strtoll(s, &end, 10);
-  if (end == s || *end != '\0' || v < lo || v > hi) {
+  /* ERANGE: strtoll clamps, and a clamped value is not what was asked */
+  if (end == s || *end != '\0' || errno == ERANGE || v < lo || v > hi) {
     return -1;
   }
   *out = v;
+  return 0;
+}
+
+/* parse_seed — decimal digits only, 0..2^64-1 (the JSON keeps seeds above
+ * 2^63 as text); -1 for anything else, a value beyond included (strtoull
+ * would clamp it, or wrap a '-'). */
+static int parse_seed(const char *s, uint64_t *out) {
+  if (*s < '0' || *s > '9') {
+    return -1;
+  }
+  char *end = NULL;
+  errno = 0;
+  const unsigned long long v = strtoull(s, &end, 10);
+  if (*end != '\0' || errno == ERANGE) {
+    return -1;
+  }
+  *out = (uint64_t)v;
   return 0;
 }
 
@@ -290,10 +309,9 @@ static int one_option(load_args *a, int c, char **argv) {
     o->timeout_s = d;
     return 0;
   case O_SEED:
-    if (parse_count(optarg, 0, INT64_MAX, &n) != 0) {
-      return bad("--seed", optarg, "want a number >= 0");
+    if (parse_seed(optarg, &o->seed) != 0) {
+      return bad("--seed", optarg, "want a number 0..18446744073709551615");
     }
-    o->seed = (uint64_t)n;
     return 0;
   case O_HTTP2:
     o->http = KGL_HTTP_2;
@@ -396,6 +414,12 @@ static int parse_args(load_args *a, int argc, char **argv) {
   /* a result that cannot be written is found out before the run, not
    * after it */
   char why[512];
+  if (a->json != NULL && a->html != NULL && strcmp(a->json, "-") == 0 &&
+      strcmp(a->html, "-") == 0) {
+    return cli_error(CLI_EXIT_USAGE, CMD,
+                     "--json - and --html - both want standard output: give "
+                     "one of them a file");
+  }
   if ((a->json != NULL && kgl_out_check(a->json, why, sizeof why) != 0) ||
       (a->html != NULL && kgl_out_check(a->html, why, sizeof why) != 0)) {
     return cli_error(CLI_EXIT_USAGE, CMD, "%s", why);

@@ -269,8 +269,11 @@ static int run_check(const char *cmd, char **files, int nfiles) {
   fflush(stdout);
   for (int i = 0; i < A.nth; i++) {
     if (!out[i].holds) {
-      fprintf(stderr, "keygate %s: threshold violated: %s (measured %g)\n", cmd,
-              out[i].expr, out[i].actual);
+      /* the words of the table and of keygate load ("no responses", the
+       * value in the expression's unit): kgl_threshold_format */
+      char line[256];
+      kgl_threshold_format(&out[i], line, sizeof line);
+      fprintf(stderr, "keygate %s: threshold violated: %s\n", cmd, line);
     }
   }
   kgl_result_free(&r);

@@ -160,12 +160,13 @@ static int parse_number(const char **p, double *out) {
   return 0;
 }
 
-/* unit_scale — µs per unit, 0 for "%", -1 for an unknown unit; "" is ms. */
+/* unit_scale — µs per unit, 0 for "%" and for "" (no unit), -1 for an
+ * unknown unit. */
 static double unit_scale(const char *u, size_t n) {
   static const struct {
     const char *name;
     double scale;
-  } units[] = {{"", 1000.0},   {"us", 1.0}, {"\xc2\xb5s", 1.0},
+  } units[] = {{"", 0.0},      {"us", 1.0}, {"\xc2\xb5s", 1.0},
                {"ms", 1000.0}, {"s", 1e6},  {"%", 0.0}};
   for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
     if (strlen(units[i].name) == n && memcmp(units[i].name, u, n) == 0) {
@@ -217,6 +218,18 @@ static int parse_rhs(const char *s, kgl_threshold *t, char *why,
   }
   int percent = un == 1 && s[0] == '%';
   if (is_latency(t->metric)) {
+    /* no default unit: the JSON's latencies are µs, k6's thresholds ms, so
+     * "p99<50" is read one way by half its readers (a review finding);
+     * 0 is 0 in any unit */
+    if (un == 0 && v == 0) {
+      scale = 1.0;
+    } else if (un == 0) {
+      snprintf(why, whycap,
+               "threshold '%s': %s is a latency: give its unit (us, ms or s), "
+               "as in %s<50ms",
+               t->expr, name, name);
+      return -1;
+    }
     if (percent) {
       snprintf(why, whycap,
                "threshold '%s': %s is a latency: use us, ms or s, not %%",

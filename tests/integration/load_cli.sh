@@ -77,7 +77,17 @@ usage_error "--duration with --requests" "exclude each other" "$URL" --keys "$KE
 usage_error "bad --threshold (operator)" "^keygate load: --threshold 'p99<<5'" "$URL" --keys "$KEYS" -n 10 --threshold 'p99<<5'
 usage_error "bad --threshold (metric)" "^keygate load: --threshold 'p98<5ms'" "$URL" --keys "$KEYS" -n 10 --threshold 'p98<5ms'
 usage_error "bad --threshold (unit)" "^keygate load: --threshold 'p99<5parsecs'" "$URL" --keys "$KEYS" -n 10 --threshold 'p99<5parsecs'
+usage_error "a latency threshold without its unit" \
+  "^keygate load: --threshold 'p99<50': .*p99 is a latency: give its unit \(us, ms or s\)" \
+  "$URL" --keys "$KEYS" -n 10 --threshold 'p99<50'
 usage_error "bad --expect" "^keygate load: --expect 'invalid=99'" "$URL" --keys "$KEYS" -n 10 --expect invalid=99
+usage_error "--json - and --html - both" "^keygate load: --json - and --html - both want standard output" \
+  "$URL" --keys "$KEYS" -n 10 --json - --html -
+# a seed past 2^64 - 1 is refused, never clamped; negative and signed ones too
+for seed in 18446744073709551616 99999999999999999999 -1 +5 1e3 ""; do
+  usage_error "--seed '$seed'" "^keygate load: --seed '.*': want a number 0\.\.18446744073709551615" \
+    "$URL" --keys "$KEYS" -n 10 --seed "$seed"
+done
 usage_error "fewer connections than threads" "^keygate load: --connections \(1\) must be at least --threads \(2\)" \
   "$URL" --keys "$KEYS" -n 10 -c 1 -t 2
 usage_error "a class the key file lacks" "^keygate load: --mix asks for expired keys and the key file has none" \
@@ -93,6 +103,12 @@ usage_error "a --json file that cannot be written" "^keygate load: $TMP/adir/no/
 DEAD=$(kg_free_port) # nothing listens there
 usage_error "a target nothing listens on" "^keygate load: cannot connect to 127\.0\.0\.1:$DEAD" \
   "http://127.0.0.1:$DEAD/api/v1/iocs" --keys "$KEYS" -n 10
+
+# the largest seed is kept exactly (it was clamped to 2^63 - 1 before)
+assert_exit 0 "--seed 2^64 - 1: exit" -- timeout 30 "$KEYGATE" load "$URL" \
+  --keys "$KEYS" -c 2 -n 20 -q --seed 18446744073709551615 --json "$TMP/seed.json"
+assert_eq 18446744073709551615 "$(json_get "$TMP/seed.json" config | python3 -c 'import json, sys
+print(json.load(sys.stdin)["seed"])')" "--seed 2^64 - 1: in the JSON"
 
 # ---- 0 and --help --------------------------------------------------------------
 assert_exit 0 "--help: exit" -- "$KEYGATE" load --help

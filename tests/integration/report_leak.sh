@@ -92,9 +92,18 @@ assert_eq "$URL_A?api_key=sk_live_****${BODY: -4}" "$(python3 -c 'import json, s
 print(json.load(open(sys.argv[1]))["config"]["url"])' "$TMP/l1.json")" "load: config.url masked"
 
 # ---- keygate probe: its target and per-case requests --------------------------
-valid_key=$(awk -F'\t' '$1 == "valid" { print $2; exit }' "$KEYS")
-printf '%s\n' "$valid_key" >"$TMP/valid.key"
-chmod 600 "$TMP/valid.key"
+# a well-formed key (SPEC §1.2: its last 6 characters the CRC-32 of the rest)
+python3 - "$TMP/valid.key" <<'PY'
+import os, secrets, string, sys, zlib
+a = string.digits + string.ascii_uppercase + string.ascii_lowercase
+head = "sk_live_" + "".join(secrets.choice(a) for _ in range(32))
+crc, tail = zlib.crc32(head.encode()), ""
+for _ in range(6):
+    crc, d = divmod(crc, 62)
+    tail = a[d] + tail
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+os.write(fd, (head + tail + "\n").encode())
+PY
 for i in 1 3 4; do
   timeout 60 "$KEYGATE" probe "${TARGETS[$((i - 1))]}" --key-file "$TMP/valid.key" \
     --interval 0 --only bearer_valid,no_key --json "$TMP/p$i.json" \

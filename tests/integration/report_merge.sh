@@ -84,6 +84,16 @@ assert_contains "valid.p50<1us VIOLATED" "$(cat "$TMP/out")" "check: the violate
 one_line=$(cat "$TMP/err")
 assert_contains "keygate report check: threshold violated: valid.p50<1us" "$one_line" "check: named on stderr"
 assert_not_contains "rps>0" "$one_line" "check: a threshold that holds is not on stderr"
+# stderr says what the table says: the value in the expression's unit, or
+# "no responses" for a latency of a class without any (not "measured 0")
+load_json "$URL_A" 500ms "$TMP/valid-only.json" --mix valid=100
+assert_exit 1 "check a latency without responses" -- "$KEYGATE" report check "$TMP/valid-only.json" \
+  --threshold 'expired.p99<1s' --threshold 'valid.p50<1us'
+assert_contains "keygate report check: threshold violated: expired.p99<1s VIOLATED (no responses)" \
+  "$(cat "$TMP/err")" "check: no responses, as the table says"
+assert_match "keygate report check: threshold violated: valid.p50<1us VIOLATED \([0-9]+us\)" \
+  "$(cat "$TMP/err")" "check: the value in the expression's unit"
+assert_not_contains "measured" "$(cat "$TMP/err")" "check: no 'measured 0'"
 # without --threshold: the thresholds the run recorded (load's default)
 assert_exit 0 "check recorded" -- "$KEYGATE" report check "$TMP/a.json"
 assert_contains "mismatches==0 holds" "$(cat "$TMP/out")" "check: the recorded threshold"

@@ -35,15 +35,17 @@ static const parse_case ACCEPTED[] = {
     {"mismatches==0", KGL_ALL, KGL_M_MISMATCHES, KGL_OP_EQ, 0, 0, 1},
     {"errors<0.1%", KGL_ALL, KGL_M_ERRORS, KGL_OP_LT, 0.001, 1, 1},
     {"rps>=1000", KGL_ALL, KGL_M_RPS, KGL_OP_GE, 1000, 0, 1},
-    /* every latency metric, every unit; no unit means ms */
+    /* every latency metric, every unit */
     {"p50<=850us", KGL_ALL, KGL_M_P50, KGL_OP_LE, 850, 0, 1},
     {"p90<3.4ms", KGL_ALL, KGL_M_P90, KGL_OP_LT, 3400, 0, 1000},
     {"p99.99<2s", KGL_ALL, KGL_M_P9999, KGL_OP_LT, 2000000, 0, 1000000},
-    {"invalid.max<1.5", KGL_INVALID, KGL_M_MAX, KGL_OP_LT, 1500, 0, 1000},
+    {"invalid.max<1.5ms", KGL_INVALID, KGL_M_MAX, KGL_OP_LT, 1500, 0, 1000},
     {"missing.mean>0.25ms", KGL_MISSING, KGL_M_MEAN, KGL_OP_GT, 250, 0, 1000},
     {"expired.min!=0us", KGL_EXPIRED, KGL_M_MIN, KGL_OP_NE, 0, 0, 1},
     {"p99<250\xc2\xb5s", KGL_ALL, KGL_M_P99, KGL_OP_LT, 250, 0, 1},
     {"p50>.5ms", KGL_ALL, KGL_M_P50, KGL_OP_GT, 500, 0, 1000},
+    /* 0 needs no unit: it is 0 in every one */
+    {"expired.max==0", KGL_EXPIRED, KGL_M_MAX, KGL_OP_EQ, 0, 0, 1},
     /* counts and shares, per class */
     {"valid.errors<=5", KGL_VALID, KGL_M_ERRORS, KGL_OP_LE, 5, 0, 1},
     {"invalid.mismatches<0.5%", KGL_INVALID, KGL_M_MISMATCHES, KGL_OP_LT, 0.005,
@@ -108,6 +110,11 @@ static const refused_case REFUSED[] = {
     {"p99<-5ms", "the number must not be negative"},
     {"errors<-1", "must not be negative"},
     {"p99<5parsecs", "unknown unit 'parsecs'"},
+    /* a latency has no default unit (us in the JSON, ms in k6) */
+    {"p99<50", "threshold 'p99<50': p99 is a latency: give its unit (us, ms "
+               "or s), as in p99<50ms"},
+    {"valid.max <= 2 ", "max is a latency: give its unit"},
+    {"p99.9<0.5", "p99.9 is a latency: give its unit"},
     {"p99<1e3", "unknown unit 'e3'"},
     {"p99<0x10", "unknown unit 'x10'"},
     {"p99<5 ms extra", "unknown unit 'ms extra'"},

@@ -274,8 +274,8 @@ void kgl_result_print(const kgl_result *r, FILE *f, kgl_table_format fmt);
  * Grammar: [CLASS "."] METRIC OP NUMBER [UNIT]
  *   CLASS  valid | invalid | missing | expired   (absent: all traffic)
  *   METRIC p50 p90 p99 p99.9 p99.99 max mean min (latency; UNIT us|ms|s,
- *          default ms) | rps | requests | mismatches | errors (a count, or
- *          with UNIT % a share of requests)
+ *          required: no default) | rps | requests | mismatches | errors (a
+ *          count, or with UNIT % a share of requests)
  *   OP     < <= > >= == !=
  * Examples: p99<50ms  valid.p99.9<100ms  mismatches==0  errors<0.1%
  *           rps>=1000
