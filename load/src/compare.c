@@ -320,6 +320,9 @@ int kgl_compare(const kgl_result *old, const kgl_result *new_,
       r->verdict = KGL_V_INCONCLUSIVE;
       for (int m = 0; m < KGL_CMP_METRICS; m++) {
         r->metric[m].verdict = KGL_V_INCONCLUSIVE;
+        /* no test of upper bounds: no p-value (null in JSON, not 1) */
+        r->metric[m].p = NAN;
+        r->metric[m].exact = 0;
       }
     } else if (r->n_old < c->min_n || r->n_new < c->min_n) {
       r->why = KGL_WHY_FEW_SECONDS;
@@ -695,7 +698,10 @@ static void json_row(const kgl_cmp_row *r, int row, FILE *f) {
     fputs(", \"p\": ", f);
     json_num(x->p, f);
     fprintf(f, ", \"exact\": %s, \"verdict\": \"%s\"}",
-            x->exact ? "true" : "false", kgl_verdict_name(x->verdict));
+            !isfinite(x->p) ? "null"
+            : x->exact      ? "true"
+                            : "false",
+            kgl_verdict_name(x->verdict));
   }
   fputs("}}", f);
 }

@@ -374,6 +374,17 @@ static void a_merged_file_gets_no_per_second_verdict(void **state) {
   assert_true(json_is_null(json_object_get(v, "decided_by")));
   assert_non_null(
       strstr(json_string_value(json_object_get(v, "reason")), "merged"));
+  /* no test was made: no p-value and no exactness, not p 1 (review nit) */
+  json_t *ps = json_object_get(v, "per_second");
+  static const char *const metrics[] = {"p50", "p99"};
+  for (size_t m = 0; m < 2; m++) {
+    json_t *x = json_object_get(ps, metrics[m]);
+    assert_non_null(x);
+    assert_true(json_is_null(json_object_get(x, "p")));
+    assert_true(json_is_null(json_object_get(x, "exact")));
+    assert_string_equal(json_string_value(json_object_get(x, "verdict")),
+                        "inconclusive");
+  }
   json_decref(root);
   free(js);
   kgl_result_free(&old);

@@ -91,7 +91,8 @@ double kgl_change_pct(double old, double new_);
 typedef struct kgl_cmp_metric {
   double old_median, new_median; /* µs, of the per-second values */
   double change_pct;             /* of the medians */
-  double p;                      /* two-sided, Bonferroni-doubled, <= 1 */
+  double p; /* two-sided, Bonferroni-doubled, <= 1; NAN when no test was
+             * made (a merged file: its seconds are upper bounds) */
   int exact;
   kgl_verdict verdict;
 } kgl_cmp_metric;
