@@ -33,6 +33,16 @@ static kg_status refused(kg_decision *out, kg_status why) {
   return finish(out, KG_INVALID_API_KEY, why);
 }
 
+/*
+ * The longest target kg_decide scans in the digest's shadow. 64 until
+ * issue 14's sixth pass: with OpenSSL's digest and the 16-byte chunks, a
+ * browser's 213-byte target deferred cost 1-7 ns (the fourth pass); with
+ * the SHA extensions' rounds and the AVX2 scan it saves 10-12 ns
+ * (docs/benchmarks.md). 256 bytes is eight AVX2 steps, well inside the
+ * digest's 32 rounds; a longer target is scanned first.
+ */
+#define DEFER_TARGET_MAX 256
+
 /* The URL's scan when kg_decide leaves it to decide_key (below). */
 typedef struct url_later {
   kg_span target;
@@ -136,12 +146,14 @@ kg_status kg_decide(const kg_checker *c, const kg_field *fields, size_t n,
   const kg_span key =
       kg_credential_fields(&c->policy, fields, n, &cred, &hosts, &pending);
   /* SPEC §1.3 precedence: a key in the URL first. A well-formed key's
-   * request with a target of up to 64 bytes has it scanned while the
-   * digest runs (decide_key; the scan's few hundred instructions then fill
-   * the digest's idle slots); a longer target first (its scan would
-   * compete with the digest's rounds), as every other request, which then
-   * costs no digest when refused for it. */
-  int defer = cred.outcome == KG_OK && pending.checked && target.len <= 64;
+   * request with a target of up to DEFER_TARGET_MAX bytes has it scanned
+   * while the digest runs (decide_key): the one-block digest by the SHA
+   * extensions waits on SHA256RNDS2's latency, and the scan's vector
+   * operations (a few hundred instructions, 32 bytes a step by AVX2) fill
+   * its idle slots. A longer target first, as every other request, which
+   * then costs no digest when refused for it. */
+  int defer = cred.outcome == KG_OK && pending.checked &&
+              target.len <= DEFER_TARGET_MAX;
   if (!defer) {
     kg_status u = kg_credential_url(&c->policy, target, fields, n, &hosts);
     if (u != KG_OK) {

@@ -361,6 +361,66 @@ missing_and_refused_requests_report_no_key_and_no_record(void **state) {
   assert_memory_equal(&d.record, &zero, sizeof zero);
 }
 
+/*
+ * kg_decide scans a target of up to 256 bytes while the digest runs
+ * (decision.c, DEFER_TARGET_MAX) and a longer one first: either way a key
+ * in the URL (or in Host) outranks a valid key, and the decision carries
+ * no record. Lengths on both sides of 64 and 256; the key-carrying part
+ * first or last.
+ */
+static void a_key_in_a_target_of_any_length_outranks_a_valid_key(void **state) {
+  const fixture *f = *state;
+  static const size_t lens[] = {31, 64, 65, 128, 213, 255, 256, 257, 300, 700};
+  static const char *const marks[] = {"&token=x", "sk_live_", "%73k_live_"};
+  kg_record zero;
+  memset(&zero, 0, sizeof zero);
+  char target[701];
+  for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+    const size_t len = lens[i];
+    for (size_t m = 0; m <= sizeof marks / sizeof marks[0]; m++) {
+      for (int last = 0; last < 2; last++) {
+        memset(target, 'a', len);
+        memcpy(target, "/v1?q=", 6);
+        if (m < sizeof marks / sizeof marks[0]) {
+          size_t ml = strlen(marks[m]);
+          memcpy(target + (last ? len - ml : 6), marks[m], ml);
+        }
+        target[len] = '\0';
+        kg_field fld[2] = {guard_field("Host", 4, "api.example.com", 15),
+                           guard_field("X-API-Key", 9, K_ACTIVE, 46)};
+        kg_decision d;
+        memset(&d, 0xa5, sizeof d);
+        kg_status rc =
+            kg_decide(&f->strict, fld, 2, guard_str(target), NOW, &d);
+        kg_status want =
+            m < sizeof marks / sizeof marks[0] ? KG_API_KEY_IN_QUERY : KG_VALID;
+        if (rc != want) {
+          fail_msg("target of %zu bytes, mark %zu %s: %s, want %s", len, m,
+                   last ? "last" : "first", kg_status_str(rc),
+                   kg_status_str(want));
+        }
+        if (want == KG_VALID) {
+          assert_int_equal(d.found, 1);
+          assert_true(d.record.key_id == 1);
+        } else {
+          assert_int_equal(d.found, 0);
+          assert_memory_equal(&d.record, &zero, sizeof zero);
+        }
+      }
+    }
+    /* A clean target of this length, the prefix in Host. */
+    memset(target, 'a', len);
+    memcpy(target, "/v1?q=", 6);
+    target[len] = '\0';
+    kg_field fld[2] = {guard_field("Host", 4, "sk_live_x.example.com", 21),
+                       guard_field("X-API-Key", 9, K_ACTIVE, 46)};
+    kg_decision d;
+    assert_int_equal(kg_decide(&f->strict, fld, 2, guard_str(target), NOW, &d),
+                     KG_API_KEY_IN_QUERY);
+    assert_int_equal(d.found, 0);
+  }
+}
+
 /* ---- from raw bytes to the answer --------------------------------------- */
 
 static void a_raw_request_is_parsed_decided_and_answered(void **state) {
@@ -495,6 +555,7 @@ int main(void) {
       T(no_index_behaves_as_an_empty_one),
       T(decide_key_checks_format_before_lookup),
       T(missing_and_refused_requests_report_no_key_and_no_record),
+      T(a_key_in_a_target_of_any_length_outranks_a_valid_key),
       T(a_raw_request_is_parsed_decided_and_answered),
       T(a_null_where_none_is_allowed_is_a_caller_bug),
       T(no_fields_and_no_key_are_decisions),
