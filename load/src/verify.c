@@ -1254,6 +1254,34 @@ static size_t letters(const char *in, size_t n, size_t i, size_t max) {
  * segment when 4 or more bytes follow it. Exempt: a request id, "req_" and
  * exactly 24 base62 (kgl_request_id_ok), which names a request, not a key.
  */
+/*
+ * snake_words — (s, n), up to its first '/', '?' or '#', reads as lower-case
+ * words, the way identifiers and URL path segments are written: two or
+ * more joined by single '_' ("methods_list", "key_in_query"), or one of 4
+ * or more letters that such a delimiter ends ("methods" of
+ * "payment_methods/items"). Then the run is not taken for a key body, so
+ * "payment_methods_list" stays readable (a review nit). Safe enough: no
+ * base62 key holds '_', '/', '?' or '#'; base64 holds '/' or '_', never
+ * both; and a random key whose first 4 or more bytes are only [a-z] and
+ * then one of those is rarer than one in a thousand.
+ */
+static int snake_words(const char *s, size_t n) {
+  size_t k = 0;
+  int inner = 0;
+  for (; k < n && s[k] != '/' && s[k] != '?' && s[k] != '#'; k++) {
+    if (s[k] == '_') {
+      if (k == 0 || k + 1 == n || s[k - 1] == '_' || s[k + 1] == '/' ||
+          s[k + 1] == '?' || s[k + 1] == '#') {
+        return 0;
+      }
+      inner = 1;
+    } else if (s[k] < 'a' || s[k] > 'z') {
+      return 0;
+    }
+  }
+  return inner || (k < n && k >= 4);
+}
+
 static redact_piece shape_next(const char *in, size_t n, size_t i) {
   const size_t j = letters(in, n, i, n);
   if (j - i < 2 || j >= n || in[j] != '_') {
@@ -1265,6 +1293,10 @@ static redact_piece shape_next(const char *in, size_t n, size_t i) {
     e++;
   }
   if (e - p1 < 8) {
+    return verbatim(1);
+  }
+  /* one byte only: the named prefixes are still tried inside the run */
+  if (snake_words(in + p1, e - p1)) {
     return verbatim(1);
   }
   if (e - i == KG_REQUEST_ID_LEN && kgl_request_id_ok(in + i, e - i)) {

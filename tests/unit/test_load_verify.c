@@ -1902,7 +1902,7 @@ static void redact_keys_masks_every_prefix_shape(void **state) {
        "ghp_****6789 and more"},
       {"github_pat_11AbCdEfGh0123456789", "github_pat_****6789"},
       {"t=pk_live_AbCdEfGh12&x", "t=pk_live_****&x"},
-      {"xoxghp_ab_cdefghijkl", "xoxghp_ab_****"},
+      {"xoxghp_ab_cDefghijkl", "xoxghp_ab_****"},
       {"ghp_abcdefgh", "ghp_****"},   /* 8 after the prefix: masked */
       {"ghp_abcdefg", "ghp_abcdefg"}, /* 7: too short to be a key */
       {"ghp_Ab_Cd_Ef_Gh_Ij_Kl", "ghp_Ab_****j_Kl"}, /* '_' in the body */
@@ -1917,8 +1917,27 @@ static void redact_keys_masks_every_prefix_shape(void **state) {
       {"want 401 expired_api_key", "want 401 expired_api_key"},
       {"req_AbCdEfGhIjKlMnOpQrStUvWx", "req_AbCdEfGhIjKlMnOpQrStUvWx"},
       {"req_AbCdEfGhIjKlMnOpQrStUvWxY", "req_****vWxY"},
-      /* over-masking is safe: a snake-case word with a long tail */
-      {"api_key_in_query", "api_key_****"},
+      /* lower-case words joined by '_' are not a key body: snake-case
+       * identifiers and path segments stay readable; one capital, digit,
+       * doubled or end '_' is enough to mask */
+      {"api_key_in_query", "api_key_in_query"},
+      {"/api/v1/payment_methods_list?x=1", "/api/v1/payment_methods_list?x=1"},
+      {"/v1/payment_methods/items_and_more/x",
+       "/v1/payment_methods/items_and_more/x"},
+      {"http://h/payment_methods_list#top",
+       "http://h/payment_methods_list#top"},
+      {"/v1/ghp_AbCdEfGhIjKl/x", "/v1/ghp_****Kl/x"},
+      {"/v1/ghp_abc/defghijk", "/v1/ghp_****hijk"}, /* 3 letters: masked */
+      {"want 401 expired_api_key, got invalid_api_key",
+       "want 401 expired_api_key, got invalid_api_key"},
+      {"ghp_abcdefghijkl", "ghp_****ijkl"}, /* one word: masked */
+      {"ghp_abcd_Efghijkl", "ghp_abcd_****"},
+      {"ghp_abcd_efgh1jkl", "ghp_abcd_****"},
+      {"ghp_abcd__efghijkl", "ghp_abcd_****"},
+      {"ghp_abcd_efghijkl_", "ghp_abcd_****"},
+      /* a named prefix inside a snake-case run is still found */
+      {"payment_methods_sk_live_abcdefghijkl",
+       "payment_methods_sk_live_****ijkl"},
       {"http://127.0.0.1:8080/api/v1/iocs",
        "http://127.0.0.1:8080/api/v1/iocs"},
   };

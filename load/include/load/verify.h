@@ -222,17 +222,19 @@ size_t kgl_redact(const char *in, size_t n, const char *prefix, char *out,
  * optionally 1..6 more; "ghp_", "github_pat_", "pk_live_"): a run of key
  * bytes after the first "_" that is 8 or more long is masked (the second
  * segment shown when 4 or more bytes follow it), so no 8 bytes that follow
- * such a prefix are ever shown. Snake-case words with a long tail are
- * masked too ("api_key_in_query" -> "api_key_****"): masking too much is
- * safe. A request id ("req_" + 24 base62, kgl_request_id_ok) is not a key
- * and is kept. Percent-encoded keys of either kind are masked as
- * kgl_redact masks them ("ghp%5F..."). A key body without its prefix is
- * masked where it is the value of a parameter SPEC §1.1 names (api_key,
- * apikey, key, access_token, token; the name in any case, percent-decoded,
- * after '?', '&', ';', '/', a space or the start): a value of 8 or more
- * key bytes becomes "****" and, when 12 or more long without a '%', its
- * last four ("?api_key=****Ab3x"). Output, cut and return value as
- * kgl_redact's.
+ * such a prefix are ever shown, except where what follows the first "_"
+ * reads as lower-case words (two or more joined by "_", or one of 4 or more
+ * letters ended by '/', '?' or '#'): "api_key_in_query" and
+ * "/payment_methods_list" are identifiers, not keys, and stay whole (no
+ * base62 key holds those bytes; see snake_words in verify.c). A request id
+ * ("req_" + 24 base62, kgl_request_id_ok) is not a key and is kept.
+ * Percent-encoded keys of either kind are masked as kgl_redact masks them
+ * ("ghp%5F..."). A key body without its prefix is masked where it is the value
+ * of a parameter SPEC §1.1 names (api_key, apikey, key, access_token, token;
+ * the name in any case, percent-decoded, after '?', '&', ';', '/', a space or
+ * the start): a value of 8 or more key bytes becomes "****" and, when 12 or
+ * more long without a '%', its last four ("?api_key=****Ab3x"). Output, cut and
+ * return value as kgl_redact's.
  */
 size_t kgl_redact_keys(const char *in, size_t n, char *out, size_t cap);
 
