@@ -638,22 +638,52 @@ KG_INLINE kg_status url_block_stops(const kg_key_policy *p, const url_scan *u,
   return KG_OK;
 }
 
-/* The policy's part of a scan: its prefix's first two characters. */
-static void url_scan_init(url_scan *u, const kg_key_policy *p) {
+/* Where kg_url_scan_prepare puts each part in kg_key_policy's url_scan:
+ * three runs of 16 lanes, then the five bytes of url_scan's scalars. */
+enum {
+  URL_K_P0 = 0,    /* p0 | 0x20 in every lane */
+  URL_K_F1 = 16,   /* f1 in every lane (0xff: a one-character prefix) */
+  URL_K_P1 = 32,   /* p1 in every lane (0xff: a one-character prefix) */
+  URL_K_BYTES = 48 /* p0, f0, p1, f1, one */
+};
+_Static_assert(URL_K_BYTES + 5 <= KG_KEY_URL_SCAN_BYTES,
+               "kg_key_policy's url_scan holds the scan's view");
+
+void kg_url_scan_prepare(const char *prefix, size_t prefix_len,
+                         unsigned char out[KG_KEY_URL_SCAN_BYTES]) {
   /* For a letter, c | 0x20 == lower matches both cases and nothing else;
    * other characters match themselves only. */
-  u->p0 = kg_lower((unsigned char)p->prefix[0]);
-  u->f0 = (unsigned)(u->p0 - 'a') < 26u ? 0x20 : 0;
-  u->one = p->prefix_len < 2;
-  u->p1 = u->one ? 0 : kg_lower((unsigned char)p->prefix[1]);
-  u->f1 = (unsigned)(u->p1 - 'a') < 26u ? 0x20 : 0;
-#ifdef KG_HAVE_SSE2
+  unsigned char p0 = kg_lower((unsigned char)prefix[0]);
+  unsigned char f0 = (unsigned)(p0 - 'a') < 26u ? 0x20 : 0;
+  unsigned char one = prefix_len < 2;
+  unsigned char p1 = one ? 0 : kg_lower((unsigned char)prefix[1]);
+  unsigned char f1 = (unsigned)(p1 - 'a') < 26u ? 0x20 : 0;
+  memset(out, 0, KG_KEY_URL_SCAN_BYTES);
   /* A one-character prefix has no second character to match: f1 = p1 =
-   * 0xff matches every byte. */
-  const uint32_t every = 0x01010101u; /* a byte times this: in all four */
-  u->c.p0 = _mm_set1_epi32((int)(every * (u->p0 | 0x20u)));
-  u->c.f1 = _mm_set1_epi32((int)(every * (u->one ? 0xffu : u->f1)));
-  u->c.p1 = _mm_set1_epi32((int)(every * (u->one ? 0xffu : u->p1)));
+   * 0xff in the lanes matches every byte. */
+  memset(out + URL_K_P0, p0 | 0x20, 16);
+  memset(out + URL_K_F1, one ? 0xff : f1, 16);
+  memset(out + URL_K_P1, one ? 0xff : p1, 16);
+  out[URL_K_BYTES] = p0;
+  out[URL_K_BYTES + 1] = f0;
+  out[URL_K_BYTES + 2] = p1;
+  out[URL_K_BYTES + 3] = f1;
+  out[URL_K_BYTES + 4] = one;
+}
+
+/* The policy's part of a scan, as kg_key_policy_init prepared it: loads,
+ * no per-request work. */
+KG_INLINE void url_scan_init(url_scan *u, const kg_key_policy *p) {
+  const unsigned char *k = p->url_scan;
+  u->p0 = k[URL_K_BYTES];
+  u->f0 = k[URL_K_BYTES + 1];
+  u->p1 = k[URL_K_BYTES + 2];
+  u->f1 = k[URL_K_BYTES + 3];
+  u->one = k[URL_K_BYTES + 4];
+#ifdef KG_HAVE_SSE2
+  u->c.p0 = _mm_loadu_si128((const __m128i *)(const void *)(k + URL_K_P0));
+  u->c.f1 = _mm_loadu_si128((const __m128i *)(const void *)(k + URL_K_F1));
+  u->c.p1 = _mm_loadu_si128((const __m128i *)(const void *)(k + URL_K_P1));
 #endif
 }
 

@@ -52,6 +52,12 @@ typedef struct kg_key_pending {
 int kg_key_strict_quick(const kg_key_policy *p, const char *key, size_t len,
                         kg_key_pending *pending);
 
+/* kg_url_scan_prepare — the URL scan's view of a policy's prefix
+ * (credential.c), into kg_key_policy's url_scan: kg_key_policy_init calls
+ * it once, so no request computes it. prefix_len >= 1. */
+void kg_url_scan_prepare(const char *prefix, size_t prefix_len,
+                         unsigned char out[KG_KEY_URL_SCAN_BYTES]);
+
 /* The Host fields kg_credential_url scans besides the target: the first
  * one's index ((size_t)-1 for none), and whether more follow. */
 typedef struct kg_url_hosts {

@@ -57,6 +57,7 @@ kg_status kg_key_policy_init(kg_key_policy *p, kg_key_kind kind,
   memcpy(p->prefix, prefix, prefix_len);
   p->prefix_len = prefix_len;
   p->prefix_crc = kg_crc32(0, prefix, prefix_len);
+  kg_url_scan_prepare(prefix, prefix_len, p->url_scan);
   return KG_OK;
 }
 
