@@ -48,6 +48,11 @@ typedef struct curl_slot {
   kgl_h1 resp;       /* the fields and body kept (h1.c's storage and rules) */
   int short_timeout; /* CURLOPT_TIMEOUT_MS is below --timeout (an owed
                         request's rest): set back on the next start */
+  /* framing the native parser refuses (h1.c) and libcurl would guess at:
+   * the head's Content-Length (-1: none yet) and Transfer-Encoding */
+  long long content_length;
+  int transfer_encoding;
+  int framing_error; /* the transfer was aborted for it: a protocol error */
 } curl_slot;
 
 typedef struct curl_engine {
@@ -240,6 +245,36 @@ static int is_ows(char ch) {
   return ch == ' ' || ch == '\t';
 }
 
+/* Content-Length and Transfer-Encoding of the head, as the native parser
+ * reads them (h1.c): two Content-Lengths that differ, or one that is not
+ * digits, are not HTTP/1.1 (RFC 9112 §6.3) — libcurl takes one and waits
+ * for a body that never comes. -1 for such a field, else 0. */
+static int framing_field(curl_slot *s, const char *name, size_t nlen,
+                         const char *v, size_t vl) {
+  if (nlen == 17 && strncasecmp(name, "transfer-encoding", 17) == 0) {
+    s->transfer_encoding = 1;
+    return 0;
+  }
+  if (nlen != 14 || strncasecmp(name, "content-length", 14) != 0) {
+    return 0;
+  }
+  long long cl = 0;
+  if (vl == 0 || vl > 18) {
+    return -1;
+  }
+  for (size_t i = 0; i < vl; i++) {
+    if (v[i] < '0' || v[i] > '9') {
+      return -1;
+    }
+    cl = cl * 10 + (v[i] - '0');
+  }
+  if (s->content_length >= 0 && s->content_length != cl) {
+    return -1;
+  }
+  s->content_length = cl;
+  return 0;
+}
+
 /* One header line as libcurl hands it: a status line (a new response: an
  * interim 1xx, or a proxy's CONNECT answer, came before), "name: value",
  * or the empty line ending the head. Trailers are not read. */
@@ -249,6 +284,8 @@ static size_t on_header(char *buf, size_t size, size_t n, void *ud) {
   if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
     kgl_h1_reset(&s->resp, s->keep, s->resp.no_body);
     s->head_done = 0;
+    s->content_length = -1;
+    s->transfer_encoding = 0;
     return len;
   }
   size_t ll = len;
@@ -260,6 +297,10 @@ static size_t on_header(char *buf, size_t size, size_t n, void *ud) {
      * settles nothing, the next status line resets) */
     long status = 0;
     curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (!s->head_done && s->content_length >= 0 && s->transfer_encoding) {
+      s->framing_error = 1; /* RFC 9112 §6.3: a smuggling shape */
+      return 0;
+    }
     if (!s->head_done && status >= 200) {
       kgl_h1_head_done(&s->resp, (int)status);
     }
@@ -278,6 +319,10 @@ static size_t on_header(char *buf, size_t size, size_t n, void *ud) {
   }
   while (vl > 0 && is_ows(v[vl - 1])) {
     vl--;
+  }
+  if (framing_field(s, buf, (size_t)(colon - buf), v, vl) != 0) {
+    s->framing_error = 1;
+    return 0; /* aborts the transfer now, not at --timeout */
   }
   kgl_h1_keep_field(&s->resp, buf, (size_t)(colon - buf), v, vl);
   return len;
@@ -412,6 +457,9 @@ static int slot_start(curl_engine *e, const kgl_flight *f) {
   e->nbusy++;
   s->flight = *f;
   s->head_done = 0;
+  s->content_length = -1;
+  s->transfer_encoding = 0;
+  s->framing_error = 0;
   s->keep = kgl_keep_body(w->opt, f->req->cls);
   kgl_h1_reset(&s->resp, s->keep, e->head);
   w->in_flight++;
@@ -447,7 +495,9 @@ static void slot_done(curl_engine *e, CURL *easy, CURLcode result) {
   long version = 0;
   curl_easy_getinfo(easy, CURLINFO_HTTP_VERSION, &version);
   const int h2 = version == CURL_HTTP_VERSION_2_0;
-  const int kind = result != CURLE_OK ? error_kind(easy, result) : -1;
+  const int kind = s->framing_error     ? KGL_ERR_PROTOCOL
+                   : result != CURLE_OK ? error_kind(easy, result)
+                                        : -1;
   s->busy = 0;
   e->nbusy--;
   if (kind >= 0) {

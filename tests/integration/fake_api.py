@@ -51,6 +51,8 @@ check that `keygate load` blames the right kind in the right class:
                           connection, which nobody asked for
     big-head              every answer carries one 20 KiB header
                           (X-Padding), above a 16 KiB head buffer
+    two-cl                every answer has two Content-Length lines that
+                          differ (the body's length, and one more)
 
 Modes for `keygate probe` (tests/integration/probe_faults.sh): a server
 that lies in one way the probe must see through.
@@ -117,6 +119,7 @@ MODES = (
     "extra-bytes",
     "unsolicited",
     "big-head",
+    "two-cl",
     "rid-key",
     "echo-b64",
     "echo-b64url",
@@ -334,6 +337,8 @@ def answer(state, key):
         ) + b"0\r\n\r\n"
     else:
         headers.append(("Content-Length", str(len(body))))
+        if mode == "two-cl":
+            headers.append(("Content-Length", str(len(body) + 1)))
         payload = body
     head = "HTTP/1.1 %d %s\r\n" % (status, REASON.get(status, "Other"))
     head += "".join("%s: %s\r\n" % h for h in headers) + "\r\n"

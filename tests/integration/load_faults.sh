@@ -20,6 +20,7 @@
 #                           ^C ends it at once
 #   --json -, HEAD, a table that cannot be written, a 20 KiB response head,
 #   more connections than ulimit -n allows
+#   two Content-Lengths     a protocol error at once, curl engine too
 #   --http2 on http://      a server without h2c (HTTP/1.1 only, or silent):
 #                           exit 2, one line, before the run
 #   a TLS peer that closes  after the handshake, closed or reset: errors,
@@ -165,7 +166,7 @@ tls_start() {
   TLS_PID=$!
   kg_track "$TLS_PID"
   for _ in $(seq 1 200); do
-    port=$(sed -n 's/^listening on \([0-9][0-9]*\)$/\1/p' "$out" 2>/dev/null)
+    port=$(sed -n 's/^listening on \([0-9][0-9]*\)$/\1/p' "$out" 2>/dev/null || true)
     if [ -n "$port" ] || ! kill -0 "$TLS_PID" 2>/dev/null; then
       break
     fi
@@ -436,6 +437,22 @@ unsolicited: counted ;; d['errors']['unsolicited'] > 0 ;; d['errors']
 unsolicited: no class blamed with a mismatch ;; d['totals']['mismatches'] == 0 ;; {c: v['mismatch_kinds'] for c, v in d['classes'].items()}
 unsolicited: no request failed for them ;; d['classes']['all']['errors'] == 0 and d['classes']['all']['ok'] == d['classes']['all']['requests'] > 0 ;; [d['classes']['all'], d['errors']]
 EOF
+fake_stop
+
+# ---- two Content-Lengths that differ: a protocol error at once -------------
+# The native parser refuses the answer at once; the curl engine took one of
+# them and waited for a body that never came, until --timeout (5 s a
+# request). Both now count protocol errors, none a timeout, in about the
+# run's 1 s.
+fake_start two-cl
+for engine in native curl; do
+  load "two-cl-$engine" --engine "$engine" --mix missing=100 -d 1s -c 2 --timeout 5s
+  assert_rc 1 "two Content-Lengths ($engine)"
+  checks <<EOF
+two Content-Lengths ($engine): protocol errors ;; d['errors']['protocol'] == d['errors']['overall'] == d['classes']['all']['requests'] > 2 ;; d['errors']
+EOF
+  assert_fast 4000 "two Content-Lengths ($engine): not held to --timeout"
+done
 fake_stop
 
 # ---- a key-file key that is not a token68 ----------------------------------
