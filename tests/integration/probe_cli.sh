@@ -95,7 +95,7 @@ EOF
 python3 "$TMP/h2c.py" >"$TMP/h2c.out" 2>&1 &
 kg_track $!
 for _ in $(seq 1 100); do
-  H2=$(sed -n 's/^listening on //p' "$TMP/h2c.out")
+  H2=$(sed -n 's/^listening on //p' "$TMP/h2c.out" 2>/dev/null || true)
   [ -n "$H2" ] && break
   sleep 0.05
 done

@@ -28,7 +28,7 @@ fake() {
     --max-seconds 120 >"$TMP/fake-$1.out" 2>"$TMP/fake-$1.err" &
   kg_track $!
   for _ in $(seq 1 100); do
-    FAKE_PORT=$(sed -n 's/^listening on //p' "$TMP/fake-$1.out")
+    FAKE_PORT=$(sed -n 's/^listening on //p' "$TMP/fake-$1.out" 2>/dev/null || true)
     [ -n "$FAKE_PORT" ] && return 0
     sleep 0.05
   done

@@ -47,7 +47,7 @@ fake() {
   FAKE_PID=$!
   FAKE_PORT=""
   for _ in $(seq 1 100); do
-    FAKE_PORT=$(sed -n 's/^listening on //p' "$out")
+    FAKE_PORT=$(sed -n 's/^listening on //p' "$out" 2>/dev/null || true)
     [ -n "$FAKE_PORT" ] && return 0
     sleep 0.05
   done
