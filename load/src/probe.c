@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <openssl/crypto.h>
 
 #include "internal.h"
@@ -928,6 +929,48 @@ static int no_store(const char *head, size_t n) {
 
 /* The notes for the mismatch bits of an error answer whose status was the
  * expected one. */
+/* SPEC §1.4's body is "byte for byte in this shape": one member "error"
+ * holding code, message and request_id, nothing else (kgl_verify, lenient
+ * for the load generator, ignores other members). The first other member,
+ * in `out` (masked), or "" when there is none or the body is not an object
+ * (kgl_verify named that already). Order is not checked: JSON objects are
+ * unordered (RFC 8259 §4). */
+static void extra_member(const kgl_probe_keys *k, const kgl_response *r,
+                         char *out, size_t cap) {
+  out[0] = '\0';
+  if (r->body == NULL || r->body_truncated) {
+    return;
+  }
+  json_t *doc = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, NULL);
+  if (!json_is_object(doc)) {
+    json_decref(doc);
+    return;
+  }
+  static const char *const INNER[] = {"code", "message", "request_id"};
+  const char *key;
+  json_t *v;
+  json_object_foreach(doc, key, v) {
+    if (strcmp(key, "error") != 0) {
+      kgl_probe_show_answer(k, key, strlen(key), out, cap);
+      break;
+    }
+    const char *ik;
+    json_t *iv;
+    json_object_foreach(v, ik, iv) {
+      int known = 0;
+      for (size_t i = 0; i < sizeof INNER / sizeof INNER[0]; i++) {
+        known |= strcmp(ik, INNER[i]) == 0;
+      }
+      if (!known && out[0] == '\0') {
+        char m[96];
+        kgl_probe_show_answer(k, ik, strlen(ik), m, sizeof m);
+        snprintf(out, cap, "error.%s", m);
+      }
+    }
+  }
+  json_decref(doc);
+}
+
 static void shape_notes(kgl_probe_outcome *o, const kgl_probe_keys *k,
                         unsigned mm, const kgl_response *r, const char *want) {
   char v[160];
@@ -937,6 +980,16 @@ static void shape_notes(kgl_probe_outcome *o, const kgl_probe_keys *k,
   if (mm & KGL_MM_BODY) {
     note(o, "body is not {\"error\":{\"code\",\"message\",\"request_id\"}} "
             "JSON");
+  } else {
+    char extra[128];
+    extra_member(k, r, extra, sizeof extra);
+    if (extra[0] != '\0') {
+      note(o,
+           "the body has a member %s beyond "
+           "{\"error\":{\"code\",\"message\",\"request_id\"}} (§1.4: this "
+           "shape)",
+           extra);
+    }
   }
   if (mm & KGL_MM_CONTENT_TYPE) {
     if (r->content_type_count == 0) {

@@ -494,6 +494,48 @@ static void a_conforming_error_passes(void **state) {
   assert_string_equal(o.notes, "");
 }
 
+/* SPEC §1.4: the body is exactly {"error":{"code","message","request_id"}};
+ * a member beyond it, in "error" or beside it, is named (kgl_verify, which
+ * the load generator keeps lenient, passes it). Order is free (JSON). */
+static void a_member_beyond_the_shape_is_named(void **state) {
+  (void)state;
+  static const struct {
+    const char *body, *note; /* note NULL: passes */
+  } cases[] = {
+      {"{\"error\":{\"code\":\"missing_api_key\",\"message\":\"m\","
+       "\"request_id\":\"" RID "\",\"doc_url\":\"x\"}}",
+       "the body has a member error.doc_url beyond"},
+      {"{\"error\":{\"code\":\"missing_api_key\",\"message\":\"m\","
+       "\"request_id\":\"" RID "\"},\"debug\":true}",
+       "the body has a member debug beyond"},
+      {"{\"error\":{\"request_id\":\"" RID "\",\"message\":\"m\","
+       "\"code\":\"missing_api_key\"}}",
+       NULL},
+      /* a member named by a key's piece is withheld, not shown */
+      {"{\"error\":{\"code\":\"missing_api_key\",\"message\":\"m\","
+       "\"request_id\":\"" RID "\",\"6uEvcdZQoaZr\":1}}",
+       "(hidden"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char raw[1024];
+    snprintf(raw, sizeof raw,
+             "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n"
+             "Cache-Control: no-store\r\nX-Request-Id: " RID "\r\n"
+             "WWW-Authenticate: Bearer realm=\"api\"\r\n"
+             "Content-Length: %zu\r\n\r\n%s",
+             strlen(cases[i].body), cases[i].body);
+    kgl_probe_outcome o;
+    judge("no_key", raw, &o);
+    if (cases[i].note == NULL) {
+      assert_int_equal(o.verdict, KGL_PROBE_PASS);
+      continue;
+    }
+    assert_int_equal(o.verdict, KGL_PROBE_DEVIATION);
+    assert_non_null(strstr(o.notes, cases[i].note));
+    assert_null(strstr(o.notes, "6uEvcdZQ"));
+  }
+}
+
 static void each_missing_header_is_named(void **state) {
   (void)state;
   kgl_probe_outcome o;
@@ -696,6 +738,7 @@ int main(void) {
       cmocka_unit_test(the_request_bytes_are_exact),
       cmocka_unit_test(expired_cases_need_the_expired_key),
       cmocka_unit_test(a_conforming_error_passes),
+      cmocka_unit_test(a_member_beyond_the_shape_is_named),
       cmocka_unit_test(each_missing_header_is_named),
       cmocka_unit_test(a_400_with_a_challenge_deviates),
       cmocka_unit_test(a_2xx_where_an_error_was_due_names_both),
