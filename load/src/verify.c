@@ -1129,28 +1129,35 @@ unsigned kgl_verify(const kgl_expect *e, const kgl_response *r,
 /* Redaction                                                              */
 /* ---------------------------------------------------------------------- */
 
-/* Longest text a piece found in the percent-decoded input renders to: a
- * decoded prefix of up to DEC_PREFIX_MAX bytes, "****" and four more. */
+/* Longest decoded prefix a piece found in the percent-decoded input shows
+ * (a longer one shows as "****" alone). */
 #define DEC_PREFIX_MAX 64
-#define DEC_SHOW_MAX (DEC_PREFIX_MAX + 8)
 
-/* One piece of the output: a byte, or a whole masked run. */
+/* One piece of the output: a byte, or a whole masked run. Small: pieces
+ * are made twice a byte (measure, then write). */
 typedef struct redact_piece {
   size_t in_len;  /* input bytes it stands for */
   size_t out_len; /* bytes it renders to */
-  int masked;     /* prefix + "****" [+ tail] */
-  size_t plen;    /* masked: the prefix length */
-  size_t tail;    /* masked: index of the 4 visible bytes, or NPOS */
-  /* masked == 2: found in the percent-decoded input; renders as show
-   * (out_len bytes: the decoded prefix, "****" and perhaps four more) */
-  char show[DEC_SHOW_MAX];
+  /* 1: prefix + "****" [+ tail]; 2: found in the percent-decoded input,
+   * rendered by decoded_next again when written (the decoded prefix,
+   * "****" and perhaps the decoded last four) */
+  int masked;
+  size_t plen; /* masked: the prefix length */
+  size_t tail; /* masked: index of the 4 visible bytes, or NPOS */
 } redact_piece;
+
+/* The delimiters of headers, URLs and JSON that end a key run. */
+static const unsigned char KEY_DELIM[128] = {
+    ['"'] = 1, ['\''] = 1, ['('] = 1, [')'] = 1, [','] = 1, [';'] = 1,
+    ['&'] = 1, ['<'] = 1,  ['>'] = 1, ['['] = 1, [']'] = 1, ['{'] = 1,
+    ['}'] = 1, ['\\'] = 1, ['`'] = 1, ['='] = 1};
 
 /* A byte that may continue a key in text: printable ASCII other than the
  * delimiters of headers, URLs and JSON (space, quotes, brackets, ',', ';',
- * '&', '<', '>', '\\'). */
+ * '&', '<', '>', '\\', '`', '='). A table: it is asked of every byte of a
+ * report, several times. */
 static int in_key_run(unsigned char c) {
-  return c > 0x20 && c < 0x7f && strchr("\"'(),;&<>[]{}\\`=", c) == NULL;
+  return c > 0x20 && c < 0x7f && !KEY_DELIM[c];
 }
 
 static char printable(char c) {
@@ -1164,7 +1171,7 @@ static char printable(char c) {
 /* The piece that starts at in[i] (i < n). */
 static redact_piece redact_next(const char *in, size_t n, size_t i,
                                 const char *prefix, size_t plen) {
-  redact_piece p = {1, 1, 0, 0, NPOS, {0}};
+  redact_piece p = {1, 1, 0, 0, NPOS};
   if (plen == 0 || n - i < plen) {
     return p;
   }
@@ -1215,7 +1222,7 @@ static redact_piece redact_next(const char *in, size_t n, size_t i,
 
 /* verbatim — the piece of the k bytes at in[i], written as they are. */
 static redact_piece verbatim(size_t k) {
-  redact_piece p = {k, k, 0, 0, NPOS, {0}};
+  redact_piece p = {k, k, 0, 0, NPOS};
   return p;
 }
 
@@ -1227,7 +1234,7 @@ static redact_piece masked(const char *in, size_t i, size_t plen, size_t e) {
   if (run <= 8 && run >= 4 && memcmp(in + body, "****", 4) == 0) {
     return verbatim(e - i);
   }
-  redact_piece p = {e - i, plen + 4, 1, plen, NPOS, {0}};
+  redact_piece p = {e - i, plen + 4, 1, plen, NPOS};
   if (run >= 12) {
     p.tail = e - 4;
     p.out_len += 4;
@@ -1283,6 +1290,12 @@ static int snake_words(const char *s, size_t n) {
 }
 
 static redact_piece shape_next(const char *in, size_t n, size_t i) {
+  /* Mid-word: the word's first letter was tried with the same letters,
+   * '_' and run after it, and did not match, or its piece would have
+   * taken this byte. Skipping keeps a long word linear, not quadratic. */
+  if (i > 0 && is_alpha((unsigned char)in[i - 1])) {
+    return verbatim(1);
+  }
   const size_t j = letters(in, n, i, n);
   if (j - i < 2 || j >= n || in[j] != '_') {
     return verbatim(1);
@@ -1311,10 +1324,6 @@ static redact_piece shape_next(const char *in, size_t n, size_t i) {
 
 static void redact_put(const char *in, size_t i, const redact_piece *p,
                        char *out) {
-  if (p->masked == 2) {
-    memcpy(out, p->show, p->out_len);
-    return;
-  }
   if (!p->masked) {
     for (size_t k = 0; k < p->in_len; k++) {
       out[k] = printable(in[i + k]);
@@ -1403,56 +1412,36 @@ typedef struct redact_rules {
 } redact_rules;
 
 /* A piece found in decoded text d (d->c[0] is in[i]'s level), as a piece of
- * the input, rendered from d: it covers the whole run of key bytes as it
- * is in the input, up to seg_end, as a raw key's piece would (a decoded
- * delimiter such as %26 ends the key, not what is hidden: masking again
- * then changes nothing). */
+ * the input: it covers the whole run of key bytes as it is in the input,
+ * up to seg_end, as a raw key's piece would (a decoded delimiter such as
+ * %26 ends the key, not what is hidden: masking again then changes
+ * nothing). Rendered from d: the decoded prefix, "****", the decoded last
+ * four when p shows them; into show when not NULL (out_len bytes). */
 static redact_piece dec_piece(const dec_window *d, const redact_piece *p,
-                              size_t i, size_t seg_end) {
+                              size_t i, size_t seg_end, char *show) {
   redact_piece o = verbatim(seg_end - i);
   o.masked = 2;
   const size_t plen = p->plen <= DEC_PREFIX_MAX ? p->plen : 0;
-  size_t w = 0;
-  for (size_t k = 0; k < plen; k++) {
-    o.show[w++] = printable(d->c[k]);
-  }
-  memcpy(o.show + w, "****", 4);
-  w += 4;
-  if (p->tail != NPOS) {
-    for (size_t k = 0; k < 4; k++) { /* printable: in_key_run */
-      o.show[w++] = d->c[p->tail + k];
+  o.out_len = plen + 4 + (p->tail != NPOS ? 4 : 0); /* <= o.in_len */
+  if (show != NULL) {
+    for (size_t k = 0; k < plen; k++) {
+      show[k] = printable(d->c[k]);
+    }
+    memcpy(show + plen, "****", 4);
+    if (p->tail != NPOS) { /* printable: in_key_run */
+      memcpy(show + plen + 4, d->c + p->tail, 4);
     }
   }
-  o.out_len = w; /* <= the decoded run's length <= o.in_len */
   return o;
 }
 
-/*
- * decoded_next — the piece at in[i] when some level of the percent-decoded
- * text from in[i] starts with a named prefix's key (or, with r->shape, a
- * key of the shape) at the first level that does: masked to the end of the
- * run of key bytes (dec_piece); verbatim(1) otherwise. Only places where such a
- * match can start are decoded: in[i] is '%', or the first byte of a prefix (a
- * letter starting a word, for the shape), and a '%' follows in the run.
- */
-static redact_piece decoded_next(const char *in, size_t n, size_t i,
-                                 const redact_rules *r) {
-  const unsigned char c0 = (unsigned char)in[i];
-  int cand = c0 == '%';
-  for (size_t k = 0; !cand && k < r->nprefixes; k++) {
-    const char *pre = r->prefixes[k];
-    cand = pre != NULL && pre[0] != '\0' &&
-           ascii_lower(c0) == ascii_lower((unsigned char)pre[0]);
-  }
-  if (!cand && r->shape && is_alpha(c0)) {
-    cand = i == 0 || !is_alpha((unsigned char)in[i - 1]);
-  }
-  const size_t seg_end = key_run_end(in, n, i);
-  if (!cand || seg_end == i || memchr(in + i, '%', seg_end - i) == NULL) {
-    return verbatim(1);
-  }
+/* decoded_match — decoded_next's work where a match can start (w_end: the
+ * end of the run of key bytes within the window). */
+static redact_piece decoded_match(const char *in, size_t n, size_t i,
+                                  size_t w_end, const redact_rules *r,
+                                  char *show) {
   dec_window d;
-  d.len = seg_end - i < DEC_WINDOW ? seg_end - i : DEC_WINDOW;
+  d.len = w_end - i;
   memcpy(d.c, in + i, d.len);
   for (size_t k = 0; k < d.len; k++) {
     d.end[k] = (unsigned short)(k + 1);
@@ -1469,11 +1458,50 @@ static redact_piece decoded_next(const char *in, size_t n, size_t i,
         break;
       }
       if (p.masked) {
-        return dec_piece(&d, &p, i, seg_end);
+        const size_t seg_end = key_run_end(in, n, i);
+        if (seg_end > w_end && p.in_len == d.len) {
+          p.tail = NPOS; /* the run goes on past the window: its last four
+                          * are not the key's, show none */
+        }
+        return dec_piece(&d, &p, i, seg_end, show);
       }
     }
   }
   return verbatim(1);
+}
+
+/*
+ * decoded_next — the piece at in[i] when some level of the percent-decoded
+ * text from in[i] starts with a named prefix's key (or, with r->shape, a
+ * key of the shape) at the first level that does: masked to the end of the
+ * run of key bytes (dec_piece), written into show when not NULL;
+ * verbatim(1) otherwise. Only places where such a match can start are
+ * decoded: in[i] is '%', or the first byte of a prefix (a letter starting
+ * a word, for the shape), and a '%' follows in the run.
+ */
+static redact_piece decoded_next(const char *in, size_t n, size_t i,
+                                 const redact_rules *r, char *show) {
+  const unsigned char c0 = (unsigned char)in[i];
+  int cand = c0 == '%';
+  for (size_t k = 0; !cand && k < r->nprefixes; k++) {
+    const char *pre = r->prefixes[k];
+    cand = pre != NULL && pre[0] != '\0' &&
+           ascii_lower(c0) == ascii_lower((unsigned char)pre[0]);
+  }
+  if (!cand && r->shape && is_alpha(c0)) {
+    cand = i == 0 || !is_alpha((unsigned char)in[i - 1]);
+  }
+  if (!cand) {
+    return verbatim(1);
+  }
+  /* the run of key bytes within the window only: the whole run is found
+   * on a match, so a long run costs DEC_WINDOW a place, not its length */
+  const size_t w_end =
+      key_run_end(in, n - i > DEC_WINDOW ? i + DEC_WINDOW : n, i);
+  if (w_end == i || memchr(in + i, '%', w_end - i) == NULL) {
+    return verbatim(1);
+  }
+  return decoded_match(in, n, i, w_end, r, show);
 }
 
 /*
@@ -1520,7 +1548,7 @@ static redact_piece param_value(const char *in, size_t n, size_t i) {
   if (e - i <= 8 && memcmp(in + i, "****", 4) == 0) {
     return verbatim(e - i); /* already masked */
   }
-  redact_piece p = {e - i, 4, 1, 0, NPOS, {0}};
+  redact_piece p = {e - i, 4, 1, 0, NPOS};
   if (e - i >= 12 && memchr(in + i, '%', e - i) == NULL) {
     p.tail = e - 4;
     p.out_len += 4;
@@ -1539,7 +1567,7 @@ static redact_piece piece_at(const char *in, size_t n, size_t i,
       return p;
     }
   }
-  redact_piece p = decoded_next(in, n, i, r);
+  redact_piece p = decoded_next(in, n, i, r, NULL);
   if (p.masked || p.in_len > 1) {
     return p;
   }
@@ -1576,7 +1604,11 @@ static size_t redact(const char *in, size_t n, const redact_rules *rules,
     if (p.out_len > budget - w) {
       break; /* a piece is written whole or not at all */
     }
-    redact_put(in, i, &p, out + w);
+    if (p.masked == 2) {
+      (void)decoded_next(in, n, i, rules, out + w); /* the same piece */
+    } else {
+      redact_put(in, i, &p, out + w);
+    }
     w += p.out_len;
     i += p.in_len;
   }

@@ -2075,6 +2075,24 @@ static void percent_encoded_keys_stay_hidden_when_cut(void **state) {
   }
 }
 
+/* A run longer than the decoding window (1024 bytes) is masked to its
+ * end, with no tail: what the window's last four are is not the key's. */
+static void a_run_past_the_decoding_window_is_masked_whole(void **state) {
+  (void)state;
+  static char in[4096], out[4096];
+  size_t n = (size_t)snprintf(in, sizeof in, "x sk%%5Flive%%5F");
+  while (n < 1500) {
+    n += (size_t)snprintf(in + n, sizeof in - n, "%s", KB);
+  }
+  memcpy(in + n, " y", 3);
+  n += 2;
+  kgl_redact_keys(in, n, out, sizeof out);
+  assert_string_equal(out, "x sk_live_**** y");
+  (void)redact(in, n, PREFIX, BIG, NULL);
+  hides_k(out, "a long run");
+  guard_free_all();
+}
+
 /* The shape rule (kgl_redact_keys) reads the decoded text as well. */
 static void percent_encoded_keys_of_other_issuers_are_masked(void **state) {
   (void)state;
@@ -2227,6 +2245,7 @@ int main(void) {
       T(every_byte_is_itself_when_printable_else_a_question_mark),
       T(percent_encoded_keys_are_masked),
       T(percent_encoded_keys_stay_hidden_when_cut),
+      T(a_run_past_the_decoding_window_is_masked_whole),
       T(percent_encoded_keys_of_other_issuers_are_masked),
       T(key_parameter_values_are_masked),
       T(every_surface_masks_a_percent_encoded_key),
