@@ -1427,8 +1427,8 @@ static redact_piece dec_piece(const dec_window *d, const redact_piece *p,
     for (size_t k = 0; k < plen; k++) {
       show[k] = printable(d->c[k]);
     }
-    memcpy(show + plen, "****", 4);
-    if (p->tail != NPOS) { /* printable: in_key_run */
+    memset(show + plen, '*', 4); /* a piece of the output, not a string */
+    if (p->tail != NPOS) {       /* printable: in_key_run */
       memcpy(show + plen + 4, d->c + p->tail, 4);
     }
   }
