@@ -33,7 +33,7 @@ fake_start() {
   pid=$!
   kg_track "$pid"
   for _ in $(seq 1 200); do
-    port=$(sed -n 's/^listening on \([0-9][0-9]*\)$/\1/p' "$TMP/fake.$name.out")
+    port=$(sed -n 's/^listening on \([0-9][0-9]*\)$/\1/p' "$TMP/fake.$name.out" 2>/dev/null || true)
     if [ -n "$port" ] || ! kill -0 "$pid" 2>/dev/null; then
       break
     fi
