@@ -583,10 +583,11 @@ int kgl_curl_prepare(const kgl_options *o, const kgl_traffic *t, char *why,
     const char *m = err[0] ? err : curl_easy_strerror(rc);
     char shown[CURL_ERROR_SIZE];
     kgl_safe_text(t, NULL, 0, m, strlen(m), shown, sizeof shown);
+    char ep[KGL_ENDPOINT_MAX];
     snprintf(why, whycap,
-             "cannot connect to %s:%d through libcurl: %s (is the server "
+             "cannot connect to %s through libcurl: %s (is the server "
              "running, the URL right, the proxy reachable?)",
-             t->url.host, t->url.port, shown);
+             kgl_url_endpoint(&t->url, ep), shown);
     curl_global_cleanup();
     return -1;
   }

@@ -33,6 +33,11 @@ typedef struct kgl_url {
  * userinfo; a #fragment is dropped (it is never sent). 0, or -1 + why. */
 int kgl_url_parse(const char *s, kgl_url *u, char *why, size_t whycap);
 
+/* kgl_url_endpoint — "host:port" for a message, an IPv6 host in brackets
+ * ("[::1]:8080"); out has room for KGL_ENDPOINT_MAX bytes. Returns out. */
+#define KGL_ENDPOINT_MAX (256 + 2 + 1 + 11 + 1)
+const char *kgl_url_endpoint(const kgl_url *u, char *out);
+
 /* ---- traffic ------------------------------------------------------------- */
 
 /* One request, serialised once and sent again and again. */

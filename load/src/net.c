@@ -128,24 +128,27 @@ int kgl_tls_check(SSL_CTX *ctx, const kgl_options *o, const kgl_url *u, int fd,
     const int e = SSL_get_error(ssl, r);
     if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
       const long v = SSL_get_verify_result(ssl);
+      char ep[KGL_ENDPOINT_MAX];
       if (v != X509_V_OK) {
         snprintf(why, whycap,
-                 "the certificate of %s:%d is not trusted: %s (give its CA "
+                 "the certificate of %s is not trusted: %s (give its CA "
                  "with --cacert FILE, or --insecure to skip the check)",
-                 u->host, u->port, X509_verify_cert_error_string(v));
+                 kgl_url_endpoint(u, ep), X509_verify_cert_error_string(v));
       } else {
         char err[160];
         ERR_error_string_n(ERR_peek_last_error(), err, sizeof err);
-        snprintf(why, whycap, "the TLS handshake with %s:%d failed: %s",
-                 u->host, u->port, ERR_peek_last_error() ? err : "closed");
+        snprintf(why, whycap, "the TLS handshake with %s failed: %s",
+                 kgl_url_endpoint(u, ep),
+                 ERR_peek_last_error() ? err : "closed");
       }
       break;
     }
     struct pollfd p = {fd, (short)(e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT),
                        0};
     if (poll(&p, 1, timeout_ms) != 1) {
-      snprintf(why, whycap, "the TLS handshake with %s:%d timed out", u->host,
-               u->port);
+      char ep[KGL_ENDPOINT_MAX];
+      snprintf(why, whycap, "the TLS handshake with %s timed out",
+               kgl_url_endpoint(u, ep));
       break;
     }
   }
@@ -154,10 +157,11 @@ int kgl_tls_check(SSL_CTX *ctx, const kgl_options *o, const kgl_url *u, int fd,
     unsigned alen = 0;
     SSL_get0_alpn_selected(ssl, &alpn, &alen);
     if (alen != 2 || memcmp(alpn, "h2", 2) != 0) {
+      char ep[KGL_ENDPOINT_MAX];
       snprintf(why, whycap,
-               "%s:%d does not speak HTTP/2 (ALPN chose %.*s): leave out "
+               "%s does not speak HTTP/2 (ALPN chose %.*s): leave out "
                "--http2",
-               u->host, u->port, alen ? (int)alen : 4,
+               kgl_url_endpoint(u, ep), alen ? (int)alen : 4,
                alen ? (const char *)alpn : "none");
       rc = -1;
     }
@@ -202,6 +206,8 @@ int kgl_h2c_check(int fd, const kgl_url *u, int timeout_ms, char *why,
   const int64_t deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 1);
   const char *fix = "leave out --http2 (HTTP/1.1), or use https:// where the "
                     "server offers h2 by ALPN";
+  char ep[KGL_ENDPOINT_MAX];
+  kgl_url_endpoint(u, ep);
   size_t off = 0;
   while (off < sizeof PREFACE - 1) {
     const ssize_t n =
@@ -216,9 +222,9 @@ int kgl_h2c_check(int fd, const kgl_url *u, int timeout_ms, char *why,
       continue;
     } else {
       snprintf(why, whycap,
-               "%s:%d refused the HTTP/2 preface (h2c with prior knowledge: "
+               "%s refused the HTTP/2 preface (h2c with prior knowledge: "
                "%s): %s",
-               u->host, u->port, strerror(errno), fix);
+               ep, strerror(errno), fix);
       return -1;
     }
   }
@@ -258,14 +264,14 @@ int kgl_h2c_check(int fd, const kgl_url *u, int timeout_ms, char *why,
     what = "answered with something other than HTTP/2 SETTINGS";
   } else if (what == NULL) {
     snprintf(why, whycap,
-             "%s:%d sent no HTTP/2 SETTINGS within %d ms of the preface (h2c "
+             "%s sent no HTTP/2 SETTINGS within %d ms of the preface (h2c "
              "with prior knowledge): %s",
-             u->host, u->port, timeout_ms, fix);
+             ep, timeout_ms, fix);
     return -1;
   }
   snprintf(why, whycap,
-           "%s:%d does not speak HTTP/2 without TLS (h2c with prior "
+           "%s does not speak HTTP/2 without TLS (h2c with prior "
            "knowledge): it %s to the preface; %s",
-           u->host, u->port, what, fix);
+           ep, what, fix);
   return -1;
 }

@@ -647,8 +647,9 @@ int kgl_probe_run(const kgl_probe_options *o, kgl_probe_report *rep, char *why,
       rep->h2_only = 1;
       rc = 1;
     } else if (one == OPEN_FAIL) {
-      snprintf(why, whycap, "cannot reach %s:%d (case %s): %s", x->url.host,
-               x->url.port, c->name, w);
+      char ep[KGL_ENDPOINT_MAX];
+      snprintf(why, whycap, "cannot reach %s (case %s): %s",
+               kgl_url_endpoint(&x->url, ep), c->name, w);
       rc = -1;
     }
   }

@@ -86,10 +86,11 @@ static int probe_connect(const kgl_shared *sh, const kgl_options *o,
   }
   if (err != 0) {
     close(fd);
+    char ep[KGL_ENDPOINT_MAX];
     snprintf(why, whycap,
-             "cannot connect to %s:%d: %s (is the server running and the URL "
+             "cannot connect to %s: %s (is the server running and the URL "
              "right?)",
-             u->host, u->port, strerror(err));
+             kgl_url_endpoint(u, ep), strerror(err));
     return -1;
   }
   const int ms = timeout_s > 5 ? 5000 : (int)(timeout_s * 1000) + 1;

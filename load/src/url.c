@@ -120,3 +120,10 @@ int kgl_url_parse(const char *s, kgl_url *u, char *why, size_t whycap) {
   u->target[o + tlen] = '\0';
   return 0;
 }
+
+const char *kgl_url_endpoint(const kgl_url *u, char *out) {
+  const int v6 = strchr(u->host, ':') != NULL;
+  snprintf(out, KGL_ENDPOINT_MAX, "%s%s%s:%d", v6 ? "[" : "", u->host,
+           v6 ? "]" : "", u->port);
+  return out;
+}

@@ -299,6 +299,29 @@ static void the_reason_is_cut_to_the_callers_buffer(void **state) {
   assert_int_equal(strlen(why), sizeof why - 1);
 }
 
+/* Messages name the endpoint as a URL would: an IPv6 host in brackets, and
+ * the longest host with the largest port fits whole. */
+static void the_endpoint_brackets_an_ipv6_host(void **state) {
+  (void)state;
+  kgl_url u;
+  char why[256];
+  char ep[KGL_ENDPOINT_MAX];
+  assert_int_equal(kgl_url_parse("http://[::1]:8080/x", &u, why, sizeof why),
+                   0);
+  assert_string_equal(kgl_url_endpoint(&u, ep), "[::1]:8080");
+  assert_int_equal(
+      kgl_url_parse("https://[2001:db8::7]/x", &u, why, sizeof why), 0);
+  assert_string_equal(kgl_url_endpoint(&u, ep), "[2001:db8::7]:443");
+  assert_int_equal(kgl_url_parse("http://127.0.0.1/x", &u, why, sizeof why), 0);
+  assert_string_equal(kgl_url_endpoint(&u, ep), "127.0.0.1:80");
+  memset(u.host, 'a', 255);
+  u.host[255] = '\0';
+  u.host[7] = ':'; /* the worst case: brackets around 255 bytes */
+  u.port = 65535;
+  assert_int_equal(strlen(kgl_url_endpoint(&u, ep)), 1 + 255 + 1 + 6);
+  assert_string_equal(ep + strlen(ep) - 7, "]:65535");
+}
+
 static void a_refused_fragment_byte_does_not_matter(void **state) {
   (void)state;
   /* what follows '#' is never sent, so it is not checked either */
@@ -318,6 +341,7 @@ int main(void) {
       cmocka_unit_test(a_long_target_fits_and_an_overlong_one_is_refused),
       cmocka_unit_test(the_reason_is_cut_to_the_callers_buffer),
       cmocka_unit_test(a_refused_fragment_byte_does_not_matter),
+      cmocka_unit_test(the_endpoint_brackets_an_ipv6_host),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
