@@ -3067,7 +3067,17 @@ static ngx_str_t ngx_http_keygate_target(ngx_http_request_t *r,
       r->request_line.len > r->method_name.len) {
     u_char *line = r->request_line.data;
     u_char *end = line + r->request_line.len;
-    u_char *p = line + r->method_name.len;
+    u_char *p = line;
+    if (r->method_name.data == line &&
+        r->method_name.len <= (size_t)(end - line)) {
+      p += r->method_name.len;
+    } else {
+      /* no method nginx took from this line (its default "GET" for a line
+       * it could not parse): the target starts after the first word, or is
+       * the whole line when it has one word */
+      u_char *sp = ngx_strlchr(line, end, ' ');
+      p = sp != NULL ? sp : line;
+    }
     while (p < end && *p == ' ') {
       p++;
     }
@@ -3075,6 +3085,18 @@ static ngx_str_t ngx_http_keygate_target(ngx_http_request_t *r,
     if (r->http_protocol.len > 0 && r->http_protocol.data > p &&
         r->http_protocol.data <= end) {
       stop = r->http_protocol.data;
+    } else {
+      /* nginx refused the line before it recorded the protocol (a control
+       * byte in the target, 414): the last word is the protocol when it
+       * reads like one */
+      u_char *sp = end;
+      while (sp > p && sp[-1] != ' ') {
+        sp--;
+      }
+      if (sp > p && end - sp >= 5 &&
+          ngx_strncasecmp(sp, (u_char *)"HTTP/", 5) == 0) {
+        stop = sp;
+      }
     }
     while (stop > p && stop[-1] == ' ') {
       stop--;
@@ -3445,6 +3467,42 @@ static ngx_int_t ngx_http_keygate_post_read_handler(ngx_http_request_t *r) {
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
   }
   return NGX_DECLINED;
+}
+
+/*
+ * The log phase, first of its handlers: every request of every server,
+ * also one nginx gave up on before any phase ran (a head never finished:
+ * 408, a client that closed mid-head, a malformed line after a keep-alive
+ * request: no error_page, no module handler) and one whose method or
+ * protocol holds a key. What an access log can show of the request line
+ * — $request_method, $uri, $server_protocol, $request, $request_uri — is
+ * replaced where it holds a key (kg_target_has_key, or encoded past its
+ * depth): <redacted>, or the query alone (ngx_http_keygate_log_safe).
+ * A few scans of short strings, once per request.
+ */
+static void ngx_http_keygate_log_field(ngx_http_request_t *r,
+                                       const kg_key_policy *p, ngx_str_t *v) {
+  if (v->len > 0 && v->data != NULL) {
+    *v = ngx_http_keygate_log_safe(r, p, *v);
+  }
+}
+
+static ngx_int_t ngx_http_keygate_log_phase_handler(ngx_http_request_t *r) {
+  if (r->loc_conf == NULL) {
+    return NGX_OK;
+  }
+  const ngx_http_keygate_loc_conf_t *lcf =
+      ngx_http_get_module_loc_conf(r, ngx_http_keygate_module);
+  if (lcf == NULL) {
+    return NGX_OK;
+  }
+  const kg_key_policy *p = &lcf->policy;
+  ngx_http_keygate_log_field(r, p, &r->method_name);
+  ngx_http_keygate_log_field(r, p, &r->http_protocol);
+  ngx_http_keygate_log_field(r, p, &r->request_line);
+  ngx_http_keygate_log_field(r, p, &r->unparsed_uri);
+  ngx_http_keygate_log_field(r, p, &r->uri);
+  return NGX_OK;
 }
 
 /* Remember the decision and what it found, for the variables. The account
@@ -4177,7 +4235,8 @@ static ngx_int_t ngx_http_keygate_check_logs(ngx_conf_t *cf,
  * header on keygate's own answers, which carry theirs) to a request
  * keygate decided gets X-Request-Id: $keygate_request_id, the id the
  * upstream was sent, unless the upstream's answer has an X-Request-Id of
- * its own (kept: it may be quoted in its body).
+ * its own (kept: it may be quoted in its body; an empty one is given the
+ * id).
  */
 static ngx_http_output_header_filter_pt ngx_http_keygate_next_header_filter;
 
@@ -4199,6 +4258,14 @@ static ngx_int_t ngx_http_keygate_header_filter(ngx_http_request_t *r) {
       if (h[i].hash != 0 && h[i].key.len == sizeof("X-Request-Id") - 1 &&
           ngx_strncasecmp(h[i].key.data, (u_char *)"X-Request-Id",
                           h[i].key.len) == 0) {
+        if (h[i].value.len == 0) { /* an empty one names no request */
+          const char *rid = ngx_http_keygate_request_id(ctx);
+          if (rid == NULL) {
+            return NGX_ERROR;
+          }
+          h[i].value.data = (u_char *)rid;
+          h[i].value.len = KG_REQUEST_ID_LEN;
+        }
         return ngx_http_keygate_next_header_filter(r);
       }
     }
@@ -4228,6 +4295,20 @@ static ngx_int_t ngx_http_keygate_init(ngx_conf_t *cf) {
     return NGX_ERROR;
   }
   *h = ngx_http_keygate_post_read_handler;
+
+  /* First in the log phase: ngx_http_log_request calls its handlers in
+   * the order of this array, and the access log's (a static module) is
+   * already in it. */
+  h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+  if (h == NULL) {
+    return NGX_ERROR;
+  }
+  ngx_http_handler_pt *log_handlers =
+      cmcf->phases[NGX_HTTP_LOG_PHASE].handlers.elts;
+  ngx_uint_t nlog = cmcf->phases[NGX_HTTP_LOG_PHASE].handlers.nelts;
+  ngx_memmove(&log_handlers[1], &log_handlers[0],
+              (nlog - 1) * sizeof(ngx_http_handler_pt));
+  log_handlers[0] = ngx_http_keygate_log_phase_handler;
 
   ngx_http_keygate_next_header_filter = ngx_http_top_header_filter;
   ngx_http_top_header_filter = ngx_http_keygate_header_filter;

@@ -28,6 +28,8 @@ class Echo(http.server.BaseHTTPRequestHandler):
         self.send_response(status)
         if "/own-id" in self.path:
             self.send_header("X-Request-Id", "req_" + "u" * 24)
+        if "/empty-id" in self.path:
+            self.send_header("X-Request-Id", "")
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -261,9 +263,15 @@ done
 send_proxied "GET /v1/own-id HTTP/1.1\r\n${H}X-API-Key: $K\r\n\r\n"
 assert_eq "req_uuuuuuuuuuuuuuuuuuuuuuuu" "$(resp_header x-request-id)" "an upstream's own id is kept"
 assert_eq 1 "$(resp_header_count x-request-id)" "... and not doubled"
+send_proxied "GET /v1/empty-id HTTP/1.1\r\n${H}X-API-Key: $K\r\n\r\n"
+rid=$(resp_header x-request-id)
+assert_match '^req_[0-9A-Za-z]{24}$' "$rid" "an upstream's empty id is given the request's"
+assert_eq 1 "$(resp_header_count x-request-id)" "... once"
+assert_eq 1 "$(grep -c "\\[\"X-Request-Id\", \"$rid\"\\]" <<<"$(resp_body)")" \
+  "... the one the upstream was sent"
 send_proxied "GET /v1/status/500 HTTP/1.1\r\n$H\r\n"
 assert_eq 401 "$(resp_status)" "no key: keygate's own answer"
 assert_eq 1 "$(resp_header_count x-request-id)" "no key: one X-Request-Id"
-assert_eq 11 "$(wc -l <"$T/upstream.count")" "the upstream got exactly the eleven valid requests"
+assert_eq 12 "$(wc -l <"$T/upstream.count")" "the upstream got exactly the twelve valid requests"
 assert_eq "" "$(grep -rl "${K#sk_live_}" "$T/gw" --include='*.log' || true)" "no key in the gateway's logs"
 kg_done

@@ -57,6 +57,21 @@ requests=(
   "GET /api/v1/iocs/%252573k_live_$SECRET HTTP/1.1\r\n$H\r\n"
   "GET /api/v1/iocs?q=%252573k_live_$SECRET HTTP/1.1\r\n${H}X-API-Key: $K\r\n\r\n"
   "POST /api/v1/iocs?q=%25252573k_live_$SECRET HTTP/1.1\r\n${H}X-API-Key: $K\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
+  # heads nginx gives up on before any phase (the client closes mid-head,
+  # also after a keep-alive request): no error_page, no module handler —
+  # the module's log-phase handler redacts them (a review found the key in
+  # the access log's $uri)
+  "GET /v1/$K HTTP/1.1\r\nHost: a\r\n"
+  "GET /v1/%73k_live_$SECRET HTTP/1.1\r\nHost: a\r\n"
+  "GET /x HTTP/1.1\r\nHost: a\r\n\r\nGET /%2573k_live_$SECRET HTTP/1.1\r\n"
+  # a key in the method, or a line that is only a key
+  "$K /a HTTP/1.1\r\n$H\r\n"
+  "GET_$K /a HTTP/1.1\r\n$H\r\n"
+  "$K\r\n\r\n"
+  "GET\0$K /a HTTP/1.1\r\n$H\r\n"
+  # nginx refuses the target before it records the protocol: $uri is the
+  # path alone
+  "GET /ctl\x01byte HTTP/1.1\r\n$H\r\n"
   # nginx refuses these too, no key anywhere: the access log names the
   # path sent (raw), not the error_page's /_keygate/bad_request; a key in
   # the path (raw, or encoded past SPEC's scan) is "<redacted>" there
@@ -71,7 +86,7 @@ for r in "${requests[@]}"; do
   statuses="$statuses$(resp_status) "
   bodies+=("$(resp_body)")
 done
-assert_eq "400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 200 400 401 200 400 400 400 400 " "$statuses" "answers"
+assert_eq "400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 200 400 401 200 400 none none 401 400 400 400 400 400 400 400 400 " "$statuses" "answers"
 assert_match '"code":"missing_api_key"' "${bodies[25]}" "a key encoded three times is not a key in the URL (SPEC §1.1)"
 assert_match '"code":"api_key_in_query"' "${bodies[20]}" "a key in Host is a key in the URL"
 assert_match '"code":"bad_request","message":"The request body does not match its framing' "${bodies[21]}" \
@@ -87,11 +102,11 @@ stop_serve
 files=$(find "$T/logs" "$T/private-copy" -type f | wc -l)
 assert_match '^[2-9]|^[1-9][0-9]' "$files" "log files written"
 lines=$(wc -l <"$T/logs/access.log")
-assert_eq $((${#requests[@]} + 1)) "$lines" \
-  "one access-log line per request (and the readiness probe)"
+assert_eq $((${#requests[@]} + 2)) "$lines" \
+  "one access-log line per request (one sends two; and the readiness probe)"
 # Every request with a key in its query, also those nginx refuses itself
 # (SPEC §1.3: the query comes first).
-assert_eq 22 \
+assert_eq 23 \
   "$(grep -c ' api_key_in_query ' "$T/logs/access.log")" "access log names the refusals"
 # A refused request's body is not read (it is not discarded: the
 # connection closes), so nginx finds nothing wrong with it; any line that
@@ -103,6 +118,12 @@ assert_eq 0 \
 assert_eq 2 \
   "$(grep 'client sent invalid chunked body' "$T/logs/error.log" |
     grep -c 'referrer: "<redacted>"' || true)" "the broken bodies were logged, each with its referrer masked"
+# a key in the method is redacted, and the protocol nginx did not record
+# is not taken for part of the path
+assert_eq 3 "$(grep -c '"<redacted> /a -" 400 ' "$T/logs/access.log" || true)" \
+  "a key in the method: redacted"
+assert_eq 1 "$(grep -c '"GET /ctl\\x01byte -" 400 ' "$T/logs/access.log" || true)" \
+  "a target nginx refused before its protocol: the path alone"
 # error_page's internal path is never what a line names (issue 13's review)
 assert_eq 0 "$(grep -c '_keygate/bad_request' "$T/logs/access.log" || true)" \
   "no access-log line names /_keygate/bad_request"
