@@ -463,8 +463,8 @@ static int slot_start(curl_engine *e, const kgl_flight *f) {
   s->keep = kgl_keep_body(w->opt, f->req->cls);
   kgl_h1_reset(&s->resp, s->keep, e->head);
   w->in_flight++;
-  /* an open-loop request sent after the run's end has --timeout from its
-   * due time (sent_ns, kgl_worker_next_flight), not from now */
+  /* an open-loop request has --timeout from its due time (sent_ns,
+   * kgl_worker_next_flight), not from now */
   const int64_t now = kgl_now_ns();
   const int64_t limit_ms = (int64_t)(w->opt->timeout_s * 1000);
   const int64_t left_ms = limit_ms - (now - f->sent_ns) / 1000000;

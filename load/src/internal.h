@@ -213,7 +213,8 @@ struct kgl_conn;
 typedef struct kgl_flight {
   const kgl_req *req;
   int64_t sched_ns; /* when it was due (open loop) or sent (closed) */
-  int64_t sent_ns;  /* when it went on the wire (for --timeout) */
+  int64_t sent_ns;  /* --timeout counts from it: the send (closed loop),
+                     * the due time (open loop) */
   int warmup;       /* due before the measured start */
   int retries;      /* times it was sent again after a refusal */
 } kgl_flight;
@@ -389,8 +390,8 @@ void kgl_worker_tick(kgl_worker *w, int64_t now);
 /* kgl_worker_next_flight — is another request due now (closed loop: always
  * while the run lasts; open loop: when its scheduled time has come, also
  * past the end for what was due before it)? Fills *f and counts it issued.
- * 0 when none is due. An open-loop request sent after the end carries its
- * due time as sent_ns: its --timeout counts from when it was due. */
+ * 0 when none is due. An open-loop request carries its due time as sent_ns:
+ * its --timeout counts from when it was due, whenever it leaves. */
 int kgl_worker_next_flight(kgl_worker *w, int64_t now, kgl_flight *f);
 
 /* kgl_worker_more — 1 while the run will still send requests (now or

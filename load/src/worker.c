@@ -264,14 +264,15 @@ static void advance_due(kgl_worker *w) {
 /* Open loop with a duration: requests due before the end are owed even
  * when the end has passed before a connection was free to send them
  * (coordinated omission hides them otherwise: a server that stops
- * answering for the last seconds would show only what it answered). Past
- * the end, an owed request that has not left --timeout after its due time
- * never will: it is a timeout, counted in its class (picked by the mix, as
- * if it had been sent). During the run nothing is settled here: a late
- * request still leaves, its latency counted from its due time. */
+ * answering for the last seconds would show only what it answered). An
+ * owed request that has not left --timeout after its due time can no
+ * longer be answered in time (the one rule: within --timeout of its due
+ * time), during the run or after its end: it is a timeout, counted in its
+ * class (picked by the mix, as if it had been sent), and is not sent. With
+ * --requests a late request still leaves and times out at once. */
 static void expire_owed(kgl_worker *w, int64_t now) {
   const kgl_shared *sh = w->sh;
-  if (w->opt->rate <= 0 || w->quota != 0 || now < sh->end_ns) {
+  if (w->opt->rate <= 0 || w->quota != 0) {
     return;
   }
   const int64_t limit = (int64_t)(w->opt->timeout_s * 1e9);
@@ -297,7 +298,8 @@ int kgl_worker_next_flight(kgl_worker *w, int64_t now, kgl_flight *f) {
     *f = w->retry[w->retry_head];
     w->retry_head = (w->retry_head + 1) % w->retry_cap;
     w->retry_n--;
-    f->sent_ns = now;
+    /* open loop: --timeout counts from its due time, as for every request */
+    f->sent_ns = o->rate > 0 ? f->sched_ns : now;
     return 1;
   }
   if (atomic_load_explicit(&sh->stop, memory_order_relaxed)) {
@@ -325,9 +327,10 @@ int kgl_worker_next_flight(kgl_worker *w, int64_t now, kgl_flight *f) {
   }
   f->req = kgl_traffic_pick(w->traffic, &w->rng);
   f->sched_ns = due;
-  /* an owed request sent after the end must be answered within --timeout
-   * of when it was due: the run ends at most --timeout after its span */
-  f->sent_ns = w->quota == 0 && now >= sh->end_ns ? due : now;
+  /* open loop: every request must be answered within --timeout of when it
+   * was due (its latency counts from then too), whenever it left; the run
+   * ends at most --timeout after its span. Closed loop: from the send. */
+  f->sent_ns = o->rate > 0 ? due : now;
   f->warmup = due < sh->start_ns;
   f->retries = 0;
   if (o->rate > 0) {

@@ -169,4 +169,41 @@ EOF
   fake_stop
 done
 
+
+# ---- --timeout counts from the due time, during the run and after it --------
+# One rule in open loop: a request must be answered within --timeout of its
+# due time (its latency counts from then too), whenever it left. A slow
+# server (every answer 300 ms late, 4 connections, 100 asked a second, all
+# waiting longer and longer): no latency above --timeout is recorded — the
+# later answers are timeouts (before: every one of the OK answers took more
+# than --timeout, counted from its send). Both engines.
+for engine in native curl; do
+  fake_start slow --delay-ms 300
+  WANT_RC=1 load "due-slow-$engine" --rate 100 --duration 2s -c 4 --timeout 1s --engine "$engine"
+  checks <<'EOF2'
+due, slow: answers recorded ;; d['classes']['all']['ok'] > 0 ;; d['classes']['all']
+due, slow: no recorded latency above --timeout ;; lat['max'] <= 1000000 ;; lat
+due, slow: no second's latency above it ;; all(s['max'] <= 1000000 for s in series if s.get('max')) ;; series
+due, slow: the late ones are timeouts ;; d['errors']['timeout'] >= 100 ;; d['errors']
+EOF2
+  fake_stop
+done
+# The same 1.25 s stall, ending inside the span or just after its end
+# (shifted by 0.1 s): the requests due in its first 0.25 s wait more than
+# --timeout either way, ~25 timeouts each (before: 2 when it ended inside
+# the span, their latency counted up to 1.22 s; 23 when it ended after).
+SHIFT=()
+for at in 0.7 0.8; do
+  fake_start stall-end --stall-at "$at" --stall-for 1.25
+  WANT_RC=1 load "due-shift-$at" --rate 100 --duration 2s -c 2 --timeout 1s
+  checks <<'EOF2'
+due, stall: no recorded latency above --timeout ;; lat['max'] <= 1000000 ;; lat
+due, stall: the stall's first quarter second times out ;; 10 <= d['errors']['timeout'] <= 60 ;; d['errors']
+EOF2
+  SHIFT+=("$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["errors"]["timeout"])' "$TMP/$RUN.json")")
+  fake_stop
+done
+assert_eq 1 "$(python3 -c 'import sys; a, b = map(int, sys.argv[1:]); print(int(max(a, b) <= 2 * min(a, b)))' "${SHIFT[@]}")" \
+  "due, stall shifted by 0.1 s: timeouts of the same order (${SHIFT[*]})"
+
 kg_done
