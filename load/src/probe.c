@@ -932,16 +932,32 @@ static int no_store(const char *head, size_t n) {
 /* SPEC §1.4's body is "byte for byte in this shape": one member "error"
  * holding code, message and request_id, nothing else (kgl_verify, lenient
  * for the load generator, ignores other members). The first other member,
- * in `out` (masked), or "" when there is none or the body is not an object
- * (kgl_verify named that already). Order is not checked: JSON objects are
- * unordered (RFC 8259 §4). */
+ * in `out` (masked), or "" when there is none. Order is not checked: JSON
+ * objects are unordered (RFC 8259 §4). Fails closed: a body kgl_verify read
+ * that this second, strict read refuses (a duplicate member at any depth, a
+ * \u0000 in a member's name, nesting deeper than jansson reads) cannot be
+ * shown to hold nothing more, so its reason is the deviation, in `why`. */
 static void extra_member(const kgl_probe_keys *k, const kgl_response *r,
-                         char *out, size_t cap) {
+                         char *out, size_t cap, char *why, size_t why_cap) {
   out[0] = '\0';
+  why[0] = '\0';
   if (r->body == NULL || r->body_truncated) {
     return;
   }
-  json_t *doc = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, NULL);
+  json_error_t err;
+  json_t *doc = json_loadb(r->body, r->body_len,
+                           JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
+  if (doc == NULL) {
+    /* jansson's own text quotes the body: not shown (a key may be in it) */
+    const enum json_error_code ec = json_error_code(&err);
+    snprintf(why, why_cap, "%s",
+             ec == json_error_duplicate_key ? "a duplicate member"
+             : ec == json_error_null_byte_in_key
+                 ? "a \\u0000 in a member's name"
+             : ec == json_error_stack_overflow ? "nesting too deep"
+                                               : "not strict JSON");
+    return;
+  }
   if (!json_is_object(doc)) {
     json_decref(doc);
     return;
@@ -982,8 +998,15 @@ static void shape_notes(kgl_probe_outcome *o, const kgl_probe_keys *k,
             "JSON");
   } else {
     char extra[128];
-    extra_member(k, r, extra, sizeof extra);
-    if (extra[0] != '\0') {
+    char why[64];
+    extra_member(k, r, extra, sizeof extra, why, sizeof why);
+    if (why[0] != '\0') {
+      note(o,
+           "the body cannot be read strictly (%s): not shown to be "
+           "{\"error\":{\"code\",\"message\",\"request_id\"}} (§1.4: "
+           "this shape)",
+           why);
+    } else if (extra[0] != '\0') {
       note(o,
            "the body has a member %s beyond "
            "{\"error\":{\"code\",\"message\",\"request_id\"}} (§1.4: this "

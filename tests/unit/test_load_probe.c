@@ -515,6 +515,21 @@ static void a_member_beyond_the_shape_is_named(void **state) {
       {"{\"error\":{\"code\":\"missing_api_key\",\"message\":\"m\","
        "\"request_id\":\"" RID "\",\"6uEvcdZQoaZr\":1}}",
        "(hidden"},
+      /* what kgl_verify reads and a strict read refuses fails closed,
+       * naming why (before: no member found, the case passed) */
+      {"{\"error\":{\"code\":\"missing_api_key\",\"message\":\"m\","
+       "\"request_id\":\"" RID "\",\"x\":{\"a\":1,\"a\":2}}}",
+       "cannot be read strictly (a duplicate member)"},
+      {"{\"error\":{\"code\":\"missing_api_key\",\"message\":\"m\","
+       "\"request_id\":\"" RID "\",\"a\\u0000b\":1}}",
+       "cannot be read strictly (a \\u0000 in a member's name)"},
+      /* a \u0000 in a value is JSON: the member is named */
+      {"{\"error\":{\"code\":\"missing_api_key\",\"message\":\"m\","
+       "\"request_id\":\"" RID "\",\"doc_url\":\"x\\u0000\"}}",
+       "the body has a member error.doc_url beyond"},
+      {"{\"error\":{\"code\":\"missing_api_key\",\"message\":\"m\","
+       "\"request_id\":\"" RID "\"},\"debug\":\"\\u0000\"}",
+       "the body has a member debug beyond"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     char raw[1024];
