@@ -513,6 +513,18 @@ static int get_text(const rctx *d, const json_t *obj, const char *parent,
   return 0;
 }
 
+/* get_key_hint — a sample's key, shown as a hint whatever the file holds
+ * (kgl_key_hint: at most a prefix, "****" and four characters). */
+static int get_key_hint(const rctx *d, const json_t *obj, const char *parent,
+                        char *out, size_t cap) {
+  json_t *v = field(d, obj, parent, "key", W_STR);
+  if (v == NULL) {
+    return -1;
+  }
+  kgl_key_hint(json_string_value(v), json_string_length(v), out, cap);
+  return 0;
+}
+
 /* class_index — the row named (s), "all" included; -1 when unknown. */
 static int class_index(const char *s) {
   for (int i = 0; i < KGL_ROWS; i++) {
@@ -823,7 +835,7 @@ static int read_sample(const rctx *d, const json_t *o, const char *p,
                  get_text(d, o, p, "code", s->code, sizeof s->code) != 0 ||
                  get_text(d, o, p, "request_id", s->request_id,
                           sizeof s->request_id) != 0 ||
-                 get_text(d, o, p, "key", s->key, sizeof s->key) != 0 ||
+                 get_key_hint(d, o, p, s->key, sizeof s->key) != 0 ||
                  get_text(d, o, p, "detail", s->detail, sizeof s->detail) != 0
              ? -1
              : 0;

@@ -1504,6 +1504,40 @@ static redact_piece decoded_next(const char *in, size_t n, size_t i,
   return decoded_match(in, n, i, w_end, r, show);
 }
 
+/* A byte that may dress a parameter's value before the value itself: a
+ * repeated '=', a quote, a space or '+' (a space in a query). */
+static int dress_byte(unsigned char c) {
+  return c == '=' || c == '"' || c == '\'' || c == ' ' || c == '+';
+}
+
+/* value_dress_end — the end of the dressing at in[i] (dress_byte, raw or
+ * percent-encoded at any depth: "%3D", "%22", "%2522"), at most 64 bytes
+ * of it; i when there is none. The server counts "api_key==B" as a
+ * non-empty api_key (SPEC §1.1), so B is a key body all the same. */
+static size_t value_dress_end(const char *in, size_t n, size_t i) {
+  size_t j = i;
+  while (j < n && j - i < 64) {
+    if (dress_byte((unsigned char)in[j])) {
+      j++;
+      continue;
+    }
+    if (in[j] != '%') {
+      break;
+    }
+    size_t k = j + 1;
+    while (k + 1 < n && in[k] == '2' && in[k + 1] == '5') {
+      k += 2; /* "%25" hides an escape, level after level */
+    }
+    const int hi = k + 1 < n ? hex_value((unsigned char)in[k]) : -1;
+    const int lo = k + 1 < n ? hex_value((unsigned char)in[k + 1]) : -1;
+    if (hi < 0 || lo < 0 || !dress_byte((unsigned char)(hi * 16 + lo))) {
+      break;
+    }
+    j = k + 2;
+  }
+  return j;
+}
+
 /*
  * param_value — with r->params, the piece at in[i] when in[i] starts the
  * value of a query parameter SPEC §1.1 names (api_key, apikey, key,
@@ -1511,8 +1545,9 @@ static redact_piece decoded_next(const char *in, size_t n, size_t i,
  * name): "name=" before it, the name starting the text or after a byte no
  * name holds ('?', '/', '&', ';', a space, a quote, ...). A value of 8 or more
  * key bytes is a key body whatever its prefix and is masked whole: "****" and,
- * when 12 or more bytes long and free of '%', its last four. verbatim(1)
- * otherwise.
+ * when 12 or more bytes long and free of '%', its last four. The value starts
+ * after its dressing (value_dress_end: "api_key==B", "token=\"B\""), which is
+ * shown as it is. verbatim(1) otherwise.
  */
 static redact_piece param_value(const char *in, size_t n, size_t i) {
   static const char *const names[] = {"api_key", "apikey", "key",
@@ -1541,15 +1576,21 @@ static redact_piece param_value(const char *in, size_t n, size_t i) {
   for (size_t k = 0; !named && k < sizeof names / sizeof names[0]; k++) {
     named = ci_eq(d.c, d.len, names[k]);
   }
-  const size_t e = key_run_end(in, n, i);
-  if (!named || e - i < 8) {
+  if (!named) {
     return verbatim(1);
   }
-  if (e - i <= 8 && memcmp(in + i, "****", 4) == 0) {
+  /* the value as it may be dressed: "api_key==B", "token=\"B\"", '+' or
+   * spaces, the same escaped ("%3D", "%22", "%2522"): shown as it is */
+  const size_t v = value_dress_end(in, n, i);
+  const size_t e = key_run_end(in, n, v);
+  if (e - v < 8) {
+    return verbatim(1);
+  }
+  if (e - v <= 8 && memcmp(in + v, "****", 4) == 0) {
     return verbatim(e - i); /* already masked */
   }
-  redact_piece p = {e - i, 4, 1, 0, NPOS};
-  if (e - i >= 12 && memchr(in + i, '%', e - i) == NULL) {
+  redact_piece p = {e - i, (v - i) + 4, 1, v - i, NPOS};
+  if (e - v >= 12 && memchr(in + v, '%', e - v) == NULL) {
     p.tail = e - 4;
     p.out_len += 4;
   }
@@ -1631,4 +1672,62 @@ size_t kgl_redact_keys(const char *in, size_t n, char *out, size_t cap) {
   static const char *const named[] = {"sk_live_", "sk_test_"};
   const redact_rules r = {named, 2, 1, 1};
   return redact(in, n, &r, out, cap);
+}
+
+/* hint_prefix — the length of (s, n)'s prefix as a hint shows it: through
+ * its last '_' within the first 16 bytes, when every segment before a '_'
+ * is 1..7 ASCII letters or digits ("sk_live_", "github_pat_"); else 0, so
+ * no 8 characters of a key ever pass as a prefix ("8yDoYITcMs_"). */
+static size_t hint_prefix(const char *s, size_t n) {
+  size_t p = 0, seg = 0;
+  for (size_t i = 0; i < n && i < 16; i++) {
+    const unsigned char c = (unsigned char)s[i];
+    if (c == '_' && seg >= 1) {
+      p = i + 1;
+      seg = 0;
+    } else if ((is_alpha(c) || is_digit(c)) && seg < 7) {
+      seg++;
+    } else {
+      break;
+    }
+  }
+  return p;
+}
+
+size_t kgl_key_hint(const char *in, size_t n, char *out, size_t cap) {
+  if (out == NULL || cap == 0) {
+    return 0;
+  }
+  char buf[16 + 4 + 4 + 1];
+  size_t o = 0;
+  if (in == NULL || n == 0 || (n == 6 && memcmp(in, "(none)", 6) == 0)) {
+    o = in == NULL ? 0 : n; /* no key: the missing class */
+    if (o > 0) {
+      memcpy(buf, in, o);
+    }
+  } else {
+    const size_t p = hint_prefix(in, n);
+    const size_t body = n - p;
+    int hint =
+        body >= 4 && memcmp(in + p, "****", 4) == 0 && (body == 4 || body == 8);
+    for (size_t k = p + 4; hint && k < n; k++) {
+      hint = in_key_run((unsigned char)in[k]);
+    }
+    memcpy(buf, in, p);
+    o = p;
+    memcpy(buf + o, "****", 4);
+    o += 4;
+    if (hint ? body == 8 : body >= 12) { /* its last four, eight hidden */
+      for (size_t k = n - 4; k < n; k++) {
+        buf[o++] = printable(in[k]);
+      }
+    }
+    for (size_t k = 0; k < p; k++) {
+      buf[k] = printable(buf[k]);
+    }
+  }
+  const size_t w = o < cap - 1 ? o : cap - 1;
+  memcpy(out, buf, w);
+  out[w] = '\0';
+  return w;
 }

@@ -71,6 +71,13 @@ TARGETS=(
   "$URL_A?access_token=$BODY&x=1"
   "$URL_A?api%5Fkey=$BODY_ESC"
   "$URL_A?token=$BODY_ESC"
+  "$URL_A?api_key==$BODY"
+  "$URL_A?token=\"$BODY\""
+  "$URL_A?key=+$BODY"
+  "$URL_A?apikey=%22$BODY%22"
+  "$URL_A?access_token=%3D$BODY"
+  "$URL_A?api_key=%253D%2522$BODY"
+  "$URL_A?api_key=&api_key==\"$BODY"
 )
 i=0
 for url in "${TARGETS[@]}"; do
@@ -90,6 +97,10 @@ done
 assert_contains "api_key=sk_live_****${BODY: -4}" "$(cat "$TMP/l1.out")" "load: the masked form"
 assert_eq "$URL_A?api_key=sk_live_****${BODY: -4}" "$(python3 -c 'import json, sys
 print(json.load(open(sys.argv[1]))["config"]["url"])' "$TMP/l1.json")" "load: config.url masked"
+# a dressed value (SPEC §1.1 counts api_key==B as a key): the dressing shows
+assert_contains "api_key==****${BODY: -4}" "$(cat "$TMP/l11.out")" "load: api_key== masked"
+assert_eq "$URL_A?api_key==****${BODY: -4}" "$(python3 -c 'import json, sys
+print(json.load(open(sys.argv[1]))["config"]["url"])' "$TMP/l11.json")" "load: config.url of api_key== masked"
 
 # ---- keygate probe: its target and per-case requests --------------------------
 # a well-formed key (SPEC §1.2: its last 6 characters the CRC-32 of the rest)
@@ -119,9 +130,17 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 body, esc = sys.argv[3], sys.argv[4]
 forms = ["sk%5Flive%5F" + body, "sk%255Flive%255F" + body, "%73k_live_" + body,
-         "sk_live_" + esc, "SK%5FLIVE%5F" + body]
+         "sk_live_" + esc, "SK%5FLIVE%5F" + body, "?api_key==" + body,
+         '?token="' + body + '"', "?key=%3D" + body]
+# a sample's key is a hint whatever it holds: a key of no known prefix
+# shape, a bare body, a hint with more than four characters shown
+keys_only = ["kg." + body, body, "sk_live_" + body[:12] + "****",
+             body[:10] + "_****" + body[-4:]]
 d["config"]["url"] = "http://127.0.0.1:1/v1?api_key=sk%5Flive%5F" + body + \
-    "&token=" + body + "&q=%73k_live_" + body
+    "&token=" + body + "&q=%73k_live_" + body + "&api_key==" + body + \
+    '&token="' + body + '"'
+for t in d.get("thresholds") or []:
+    t["expr"] = "valid.p99<5ms?api_key==" + body
 d["config"]["method"] = "GET"
 samples = d.get("samples") or []
 base = {"class": "invalid", "kinds": ["code"], "status": 401,
@@ -131,8 +150,11 @@ base = {"class": "invalid", "kinds": ["code"], "status": 401,
 samples = [dict(samples[0]) if samples else dict(base) for _ in forms]
 for s, f in zip(samples, forms):
     s["code"] = f[:60]
+    s["expected_code"] = f[:60]
     s["detail"] = "got " + f + " in the body, ?api_key=" + body
     s["request_id"] = f[:39]
+    s["key"] = f
+for s, f in zip(samples, keys_only):
     s["key"] = f
 d["samples"] = samples
 json.dump(d, open(sys.argv[2], "w"))

@@ -2157,6 +2157,94 @@ static void key_parameter_values_are_masked(void **state) {
   }
 }
 
+/* A key parameter's value dressed the way a server still reads a
+ * non-empty key (SPEC §1.1: "api_key==B" is api_key "=B"): a leading '=',
+ * quotes, '+' or spaces, the same escaped, an empty parameter repeated.
+ * The body is masked; the dressing shows as it is. */
+static void dressed_key_parameter_values_are_masked(void **state) {
+  (void)state;
+  static const struct {
+    const char *in, *want;
+  } KS[] = {
+      {"/v1?api_key==" KB, "/v1?api_key==****cUGk"},
+      {"/v1?api_key===" KB "&x=1", "/v1?api_key===****cUGk&x=1"},
+      {"/v1?token=\"" KB "\"", "/v1?token=\"****cUGk\""},
+      {"/v1?token='" KB "'", "/v1?token='****cUGk'"},
+      {"/v1?key= " KB, "/v1?key= ****cUGk"},
+      {"/v1?apikey=+" KB, "/v1?apikey=+****cUGk"},
+      {"/v1?apikey=+%20" KB, "/v1?apikey=+%20****cUGk"},
+      {"/v1?access_token=%22" KB "%22", "/v1?access_token=%22****"},
+      {"/v1?api_key=%3D" KB, "/v1?api_key=%3D****cUGk"},
+      {"/v1?api_key=%253D%2522" KB, "/v1?api_key=%253D%2522****cUGk"},
+      {"/v1?api_key=\"=+ %22'" KB, "/v1?api_key=\"=+ %22'****cUGk"},
+      {"/v1?api_key=&api_key=" KB, "/v1?api_key=&api_key=****cUGk"},
+      {"/v1?api_key=&api_key==" KB, "/v1?api_key=&api_key==****cUGk"},
+      /* dressing alone, or a short value, is not a key */
+      {"/v1?token===", "/v1?token==="},
+      {"/v1?token=\"abc\"", "/v1?token=\"abc\""},
+      {"/v1?token==abcdefg", "/v1?token==abcdefg"},
+      /* other names stay as they are, dressed or not */
+      {"/v1?monkey==abcdefghijkl", "/v1?monkey==abcdefghijkl"},
+      /* already masked */
+      {"/v1?api_key==****cUGk", "/v1?api_key==****cUGk"},
+  };
+  char out[256];
+  for (size_t i = 0; i < NELEM(KS); i++) {
+    kgl_redact_keys(KS[i].in, strlen(KS[i].in), out, sizeof out);
+    if (strcmp(out, KS[i].want) != 0) {
+      fail_msg("\"%s\": \"%s\", want \"%s\"", KS[i].in, out, KS[i].want);
+    }
+    char again[256];
+    kgl_redact_keys(out, strlen(out), again, sizeof again);
+    assert_string_equal(again, out);
+  }
+}
+
+/* A sample's key read from a result file is a hint whatever the file
+ * holds: at most a prefix of short segments, "****" and four characters. */
+static void key_hints_show_at_most_a_prefix_and_four(void **state) {
+  (void)state;
+  static const struct {
+    const char *in, *want;
+  } KS[] = {
+      {"sk_live_****cUGk", "sk_live_****cUGk"},
+      {"sk_live_****", "sk_live_****"},
+      {"ghp_****wxyz", "ghp_****wxyz"},
+      {"github_pat_****wxyz", "github_pat_****wxyz"},
+      {"****1234", "****1234"},
+      {"(none)", "(none)"},
+      {"", ""},
+      /* a key itself, with or without a prefix */
+      {K, K_MASKED},
+      {KB, "****cUGk"},
+      {"kg." KB, "****cUGk"},
+      {"kg_" KB, "kg_****cUGk"},
+      /* a hint that shows more than four */
+      {"sk_live_7KWyWfty6uEv****", "sk_live_********"},
+      {"sk_live_****" KB, "sk_live_****cUGk"},
+      {"7KWyWfty6u_****cUGk", "****cUGk"},
+      {"sk_live_****cUGk!", "sk_live_****"},
+      {"abcdefgh", "****"},
+      /* a prefix of long segments is not a prefix */
+      {"7KWyWfty_" KB, "****cUGk"},
+  };
+  char out[64];
+  for (size_t i = 0; i < NELEM(KS); i++) {
+    kgl_key_hint(KS[i].in, strlen(KS[i].in), out, sizeof out);
+    if (strcmp(out, KS[i].want) != 0) {
+      fail_msg("\"%s\": \"%s\", want \"%s\"", KS[i].in, out, KS[i].want);
+    }
+    assert_true(strlen(out) <= 24);
+    char again[64];
+    kgl_key_hint(out, strlen(out), again, sizeof again);
+    assert_string_equal(again, out);
+  }
+  /* cut to its capacity, NUL-terminated */
+  kgl_key_hint(K, strlen(K), out, 5);
+  assert_string_equal(out, "sk_l");
+  assert_int_equal(kgl_key_hint(K, strlen(K), out, 0), 0);
+}
+
 /* Every place a report's text is made: kgl_redact, kgl_redact_keys,
  * kgl_safe_text (what a server sent) and kgl_probe_show (the probe's
  * target and requests) mask a percent-encoded key. */
@@ -2248,6 +2336,8 @@ int main(void) {
       T(a_run_past_the_decoding_window_is_masked_whole),
       T(percent_encoded_keys_of_other_issuers_are_masked),
       T(key_parameter_values_are_masked),
+      T(dressed_key_parameter_values_are_masked),
+      T(key_hints_show_at_most_a_prefix_and_four),
       T(every_surface_masks_a_percent_encoded_key),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

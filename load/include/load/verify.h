@@ -233,10 +233,26 @@ size_t kgl_redact(const char *in, size_t n, const char *prefix, char *out,
  * of a parameter SPEC §1.1 names (api_key, apikey, key, access_token, token;
  * the name in any case, percent-decoded, after '?', '&', ';', '/', a space or
  * the start): a value of 8 or more key bytes becomes "****" and, when 12 or
- * more long without a '%', its last four ("?api_key=****Ab3x"). Output, cut and
- * return value as kgl_redact's.
+ * more long without a '%', its last four ("?api_key=****Ab3x"). A value dressed
+ * with '=', quotes, spaces or '+' (raw or percent-encoded, up to 64 bytes of
+ * them) is the value after them: "?api_key==****Ab3x", "?token=\"****Ab3x\"".
+ * Output, cut and return value as kgl_redact's.
  */
 size_t kgl_redact_keys(const char *in, size_t n, char *out, size_t cap);
+
+/*
+ * kgl_key_hint — (in, n), a sample's key as a result file holds it, as the
+ * hint a report may show: "" and "(none)" (no key) as they are; otherwise
+ * a prefix (through the last '_' within the first 16 bytes when every
+ * segment is 1..7 letters or digits: "sk_live_", "github_pat_"; else none),
+ * "****", and 4 characters only where a hint already showed them
+ * (prefix + "****" + 4) or, for anything else, the last four when at least
+ * eight more follow the prefix: a hint stays itself, "kg.<body>" or a bare
+ * body becomes "****" + its last four, "sk_live_<12 of the body>****"
+ * becomes "sk_live_********". Never more than 24 bytes; out as kgl_redact's
+ * (NUL-terminated, cut to cap-1). Returns the length written.
+ */
+size_t kgl_key_hint(const char *in, size_t n, char *out, size_t cap);
 
 #ifdef __cplusplus
 }
