@@ -79,6 +79,16 @@ that lies in one way the probe must see through.
                           quoted at about 200 KiB across a chunk boundary
     big-error             every error body is followed by --body-kib KiB of
                           spaces (still JSON, longer than a probe reads)
+    echo-short            the 200 of a valid key quotes the key in its body,
+                          with a Content-Length 5000 larger than what is
+                          sent, then the connection is closed
+    echo-forever          the 200 of a valid key is chunked, quotes the key in
+                          its first chunk, and never ends (a 4 KiB chunk
+                          every 10 ms until the client closes, or 30 s)
+    echo-trailer          the 200 of a valid key: --body-kib KiB chunked
+                          (4 KiB chunks), the key in a trailer field
+    echo-ext              the same, the key in the extension of a last 4-byte
+                          chunk (after --body-kib KiB)
 
 --cert CERT --key KEY serves TLS (any mode; the close at the end of a
 Connection: close answer skips close_notify).
@@ -132,6 +142,10 @@ MODES = (
     "close-delimited",
     "big-body",
     "big-body-echo",
+    "echo-short",
+    "echo-forever",
+    "echo-trailer",
+    "echo-ext",
     "big-error",
 )
 NOQUOTE = {
@@ -273,7 +287,13 @@ def answer(state, key):
             rid,
             key,
         )
-    elif code is None and mode in ("big-body", "big-body-echo"):
+    elif code is None and mode in ("echo-short", "echo-forever") and key:
+        body = '{"data":[],"count":0,"request_id":"%s","debug":"%s"}' % (
+            rid,
+            key,
+        )
+    elif code is None and mode in ("big-body", "big-body-echo",
+                                   "echo-trailer", "echo-ext"):
         item = '{"type":"ipv4","value":"192.0.2.1"},'
         n = state.opts.body_kib * 1024 // len(item) + 1
         items = item * n
@@ -313,7 +333,25 @@ def answer(state, key):
             table = NOQUOTE if mode == "noquote" else CHALLENGE
             headers.append(("WWW-Authenticate", table[code]))
     body = body.encode("ascii")
-    if mode == "big-body-echo" and code is None:
+    cut = None
+    if mode in ("echo-trailer", "echo-ext") and code is None and key:
+        # the key past the first 64 KiB, where only framing carries it
+        headers.append(("Transfer-Encoding", "chunked"))
+        payload = b"".join(
+            b"%x\r\n%s\r\n" % (len(body[i : i + 4096]), body[i : i + 4096])
+            for i in range(0, len(body), 4096)
+        )
+        if mode == "echo-ext":
+            payload += b"4;leak=%s\r\n    \r\n0\r\n\r\n" % key.encode()
+        else:
+            payload += b"0\r\nX-Leak: %s\r\n\r\n" % key.encode()
+    elif mode == "echo-forever" and code is None and key:
+        headers.append(("Transfer-Encoding", "chunked"))
+        payload = b"%x\r\n%s\r\n" % (len(body), body)  # serve() goes on
+    elif mode == "echo-short" and code is None and key:
+        headers.append(("Content-Length", str(len(body) + 5000)))
+        payload = body
+    elif mode == "big-body-echo" and code is None:
         headers.append(("Transfer-Encoding", "chunked"))
         payload = b"".join(
             b"%x\r\n%s\r\n" % (len(body[i : i + 4096]), body[i : i + 4096])
@@ -343,7 +381,8 @@ def answer(state, key):
     head = "HTTP/1.1 %d %s\r\n" % (status, REASON.get(status, "Other"))
     head += "".join("%s: %s\r\n" % h for h in headers) + "\r\n"
     data = head.encode("latin-1") + payload
-    cut = None
+    if mode == "echo-short" and code is None and key:
+        cut = len(data)
     if mode == "close-mid-response":
         if state.next_count() % state.opts.close_every == 0:
             cut = len(head) + len(payload) // 2
@@ -440,6 +479,14 @@ class Handler(socketserver.BaseRequestHandler):
                     return
                 if state.opts.mode == "extra-bytes":
                     data += GARBAGE
+                if state.opts.mode == "echo-forever" and b"chunked" in data[:512]:
+                    sock.sendall(data)
+                    filler = b"1000\r\n" + b" " * 4096 + b"\r\n"
+                    t_end = time.monotonic() + 30
+                    while time.monotonic() < t_end:
+                        sock.sendall(filler)  # OSError once the client closed
+                        time.sleep(0.01)
+                    return
                 if state.opts.mode == "trickle":
                     for i in range(len(data)):
                         sock.sendall(data[i : i + 1])

@@ -19,7 +19,15 @@
 #   big-body, big-body-echo, big-error
 #                    a 256 KiB 2xx body passes (it was a deviation: "longer
 #                    than 64 KiB"), a key at 200 KiB across a chunk boundary
-#                    is caught, an error answer over 64 KiB still deviates.
+#                    is caught, an error answer over 64 KiB still deviates;
+#   echo-short, echo-forever
+#                    the key in an answer that closes early (Content-Length
+#                    larger than sent) or never ends (chunked forever): the
+#                    key crossed the wire, the echo is noted and the case
+#                    listed under no_key_echo (review 3, F5);
+#   echo-trailer, echo-ext
+#                    the key in a chunk trailer or a chunk extension past
+#                    the first 64 KiB: caught (review 3, F4).
 #
 # Environment: KEYGATE. Needs python3 and openssl.
 set -euo pipefail
@@ -209,6 +217,34 @@ probe bigerror http --only bearer_valid,no_key
 assert_eq 1 "$RC" "big-error: exit"
 verdicts bigerror bearer_valid=pass "no_key=deviation:an error answer longer than 64 KiB"
 fake_stop
+
+# ---- the key in an answer that never became whole, or in framing past 64 KiB ---
+# Before, an answer that closed early or never ended was "no answer" only
+# (its echo computed and dropped, raw bytes never searched), and bytes past
+# the first 64 KiB reached the search only de-chunked: a key in a trailer
+# or a chunk extension there was not found.
+fake echo-short
+probe echoshort http --only bearer_valid,no_key,no_key_echo
+assert_eq 1 "$RC" "echo-short: exit"
+verdicts echoshort "bearer_valid=deviation:$ECHO" "bearer_valid=deviation:closed in the middle" \
+  no_key=pass "no_key_echo=deviation:bearer_valid"
+no_key_shown echoshort
+fake_stop
+fake echo-forever
+probe echoforever http --only bearer_valid,no_key,no_key_echo --timeout 1s
+assert_eq 1 "$RC" "echo-forever: exit"
+verdicts echoforever "bearer_valid=deviation:$ECHO" "bearer_valid=deviation:no whole answer within" \
+  no_key=pass "no_key_echo=deviation:bearer_valid"
+no_key_shown echoforever
+fake_stop
+for mode in echo-trailer echo-ext; do
+  fake "$mode" --body-kib 100
+  probe "$mode" http --only bearer_valid,no_key,no_key_echo
+  assert_eq 1 "$RC" "$mode: exit ($(head -c 300 "$TMP/$mode.err"))"
+  verdicts "$mode" "bearer_valid=deviation:$ECHO" no_key=pass "no_key_echo=deviation:bearer_valid"
+  no_key_shown "$mode"
+  fake_stop
+done
 
 # ---- finding 4: TLS closed without close_notify --------------------------------
 openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 1 \
