@@ -207,8 +207,22 @@ typedef struct load_args {
   int duration_given, requests_given;
 } load_args;
 
+/* bad — the option refused, its value echoed masked (kgl_redact_arg: a key
+ * or a key body typed into the wrong option never reaches the terminal),
+ * and what it wants (which may quote the value: masked too). */
 static int bad(const char *opt, const char *val, const char *want) {
-  return cli_error(CLI_EXIT_USAGE, CMD, "%s '%s': %s", opt, val, want);
+  char v[256], w[512];
+  kgl_redact_arg(val, strlen(val), v, sizeof v);
+  kgl_redact_arg(want, strlen(want), w, sizeof w);
+  return cli_error(CLI_EXIT_USAGE, CMD, "%s '%s': %s", opt, v, w);
+}
+
+/* failed — a message of the load library (which may quote the URL or an
+ * argument), masked as every report is. */
+static int failed(int rc, const char *why) {
+  char w[512];
+  kgl_redact_keys(why, strlen(why), w, sizeof w);
+  return cli_error(rc, CMD, "%s", w);
 }
 
 /* One option; 0, -1 for --help, or CLI_EXIT_USAGE. */
@@ -408,7 +422,7 @@ static int parse_args(load_args *a, int argc, char **argv) {
     static const char *const DEFAULTS[] = {"mismatches==0", "errors==0"};
     for (int i = 0; i < 2; i++) {
       if (kgl_threshold_parse(DEFAULTS[i], &a->th[i], why, sizeof why) != 0) {
-        return cli_error(CLI_EXIT_USAGE, CMD, "%s", why);
+        return failed(CLI_EXIT_USAGE, why);
       }
     }
     a->nth = 2;
@@ -425,7 +439,7 @@ static int parse_args(load_args *a, int argc, char **argv) {
   }
   if ((a->json != NULL && kgl_out_check(a->json, why, sizeof why) != 0) ||
       (a->html != NULL && kgl_out_check(a->html, why, sizeof why) != 0)) {
-    return cli_error(CLI_EXIT_USAGE, CMD, "%s", why);
+    return failed(CLI_EXIT_USAGE, why);
   }
   if (strcmp(a->o.method, "HEAD") == 0) {
     return cli_error(CLI_EXIT_USAGE, CMD,
@@ -466,7 +480,7 @@ int cmd_load(int argc, char **argv) {
   char why[512];
   if (kgl_load_run(&a.o, &r, why, sizeof why) != 0) {
     kgl_result_free(&r);
-    return cli_error(CLI_EXIT_USAGE, CMD, "%s", why);
+    return failed(CLI_EXIT_USAGE, why);
   }
   mark_cut_warmup(&r);
   int violated = 0;
@@ -503,12 +517,12 @@ int cmd_load(int argc, char **argv) {
   }
   if (a.json != NULL &&
       kgl_result_write_json(&r, a.json, why, sizeof why) != 0) {
-    cli_error(CLI_EXIT_USAGE, CMD, "%s", why);
+    failed(CLI_EXIT_USAGE, why);
     rc = CLI_EXIT_USAGE;
   }
   if (a.html != NULL &&
       kgl_html_write_file(&r, NULL, a.html, why, sizeof why) != 0) {
-    cli_error(CLI_EXIT_USAGE, CMD, "%s", why);
+    failed(CLI_EXIT_USAGE, why);
     rc = CLI_EXIT_USAGE;
   }
   for (int i = 0; i < r.nthresholds; i++) {

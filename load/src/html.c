@@ -305,11 +305,14 @@ static void samples(const kgl_result *r, FILE *f) {
     char status[16], kinds[128];
     size_t n = 0;
     snprintf(status, sizeof status, "%d", s->status);
+    /* the code given to --expect is the user's text: it may hold a key */
+    char code[sizeof s->expected_code];
+    kgl_redact_keys(s->expected_code, strlen(s->expected_code), code,
+                    sizeof code);
     if (s->expected_status == 0) {
-      snprintf(want, sizeof want, "2xx %s", s->expected_code);
+      snprintf(want, sizeof want, "2xx %s", code);
     } else {
-      snprintf(want, sizeof want, "%d %s", s->expected_status,
-               s->expected_code);
+      snprintf(want, sizeof want, "%d %s", s->expected_status, code);
     }
     kinds[0] = '\0';
     for (int k = 0; k < KGL_MM_KINDS; k++) {

@@ -63,10 +63,12 @@ static json_t *jreal(double d) {
   return json_real(isfinite(d) ? d : 0.0);
 }
 
-/* jtext — the string in the fixed buffer (s, cap) as printable ASCII: the
- * caller redacted it; anything else (never expected) becomes '?'. */
+/* jtext — the string in the fixed buffer (s, cap) as printable ASCII ('?'
+ * for anything else), through kgl_redact_keys once more: the caller masked
+ * what a server sent, but a text the user gave (the code --expect wants) is
+ * stored as given, and masking again changes nothing already masked. */
 static json_t *jtext(const char *s, size_t cap) {
-  char buf[600];
+  char buf[600], out[600];
   size_t n = 0;
   while (n < cap && n < sizeof buf - 1 && s[n] != '\0') {
     const unsigned char c = (unsigned char)s[n];
@@ -76,7 +78,7 @@ static json_t *jtext(const char *s, size_t cap) {
     }
     n++;
   }
-  return json_stringn(buf, n);
+  return json_stringn(out, kgl_redact_keys(buf, n, out, sizeof out));
 }
 #define JTEXT(field) jtext((field), sizeof(field))
 

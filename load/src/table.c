@@ -334,8 +334,12 @@ static void sample(const kgl_sample *s, char *out, size_t cap) {
     snprintf(want, sizeof want, "%d", s->expected_status);
   }
   if (s->expected_code[0] != '\0') {
+    /* the code given to --expect is the user's text: it may hold a key */
+    char code[sizeof s->expected_code];
+    kgl_redact_keys(s->expected_code, strlen(s->expected_code), code,
+                    sizeof code);
     size_t w = strlen(want);
-    snprintf(want + w, sizeof want - w, " %s", s->expected_code);
+    snprintf(want + w, sizeof want - w, " %s", code);
   }
   kinds[0] = '\0';
   for (int k = 0; k < KGL_MM_KINDS; k++) {

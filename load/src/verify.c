@@ -9,6 +9,7 @@
  */
 #include "load/verify.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "keygate/response.h"
@@ -1729,5 +1730,47 @@ size_t kgl_key_hint(const char *in, size_t n, char *out, size_t cap) {
   const size_t w = o < cap - 1 ? o : cap - 1;
   memcpy(out, buf, w);
   out[w] = '\0';
+  return w;
+}
+
+size_t kgl_redact_arg(const char *in, size_t n, char *out, size_t cap) {
+  if (out == NULL || cap == 0) {
+    return 0;
+  }
+  out[0] = '\0';
+  if (in == NULL) {
+    return 0;
+  }
+  char *t = malloc(n + 1);
+  if (t == NULL) {
+    return 0;
+  }
+  const size_t m = kgl_redact_keys(in, n, t, n + 1);
+  size_t w = 0;
+  for (size_t i = 0; i < m;) {
+    size_t j = i;
+    int up = 0, lo = 0, dg = 0;
+    while (j < m && is_base62((unsigned char)t[j])) {
+      const unsigned char c = (unsigned char)t[j];
+      up |= c >= 'A' && c <= 'Z';
+      lo |= c >= 'a' && c <= 'z';
+      dg |= is_digit(c);
+      j++;
+    }
+    const int key = j - i >= 8 && up && lo && dg;
+    if (j == i) {
+      j = i + 1;
+    }
+    const char *piece = key ? "****" : t + i;
+    const size_t len = key ? 4 : j - i;
+    if (len > cap - 1 - w) {
+      break; /* a piece is written whole or not at all */
+    }
+    memcpy(out + w, piece, len);
+    w += len;
+    i = j;
+  }
+  out[w] = '\0';
+  free(t);
   return w;
 }

@@ -102,6 +102,36 @@ assert_contains "api_key==****${BODY: -4}" "$(cat "$TMP/l11.out")" "load: api_ke
 assert_eq "$URL_A?api_key==****${BODY: -4}" "$(python3 -c 'import json, sys
 print(json.load(open(sys.argv[1]))["config"]["url"])' "$TMP/l11.json")" "load: config.url of api_key== masked"
 
+# ---- keygate load: a key typed into an option ---------------------------------
+# the code --expect wants, echoed by every mismatch sample in each output
+timeout 60 "$KEYGATE" load "$URL_A" --keys "$KEYS" -d 300ms -c 2 --mix invalid=1 \
+  --expect "invalid=401:sk_live_$BODY" --json "$TMP/x.json" --html "$TMP/x.html" \
+  >"$TMP/x.out" 2>"$TMP/x.err" || true
+KG_ASSERTS=$((KG_ASSERTS + 1))
+grep -q "want 401 sk_live_\*\*\*\*${BODY: -4}" "$TMP/x.out" ||
+  kg_assert_failed "load --expect: no mismatch sample names the masked code: $(head -c 300 "$TMP/x.out" "$TMP/x.err")"
+leak_scan "load --expect CLASS=STATUS:<key>" "$TMP/x.out" "$TMP/x.err" "$TMP/x.json" "$TMP/x.html"
+# a bare body where a number, a duration, a mix or a threshold goes: refused,
+# one line, the body masked
+OPTS=("--seed=$BODY" "-d$BODY" "--mix=valid=$BODY" "--threshold=p99<5$BODY"
+  "--expect=invalid=4$BODY" "--rate=$BODY" "--timeout=1$BODY" "--header=$BODY")
+i=0
+for opt in "${OPTS[@]}"; do
+  i=$((i + 1))
+  rc=0
+  "$KEYGATE" load "$URL_A" --keys "$KEYS" "$opt" >"$TMP/o$i.out" 2>"$TMP/o$i.err" || rc=$?
+  KG_ASSERTS=$((KG_ASSERTS + 1))
+  if [ "$rc" -ne 2 ] || [ "$(wc -l <"$TMP/o$i.err")" -ne 1 ]; then
+    kg_assert_failed "load ${opt%%=*}: exit $rc, want 2 and one line: $(head -c 300 "$TMP/o$i.err")"
+  fi
+  leak_scan "load ${opt%%=*} <body>" "$TMP/o$i.out" "$TMP/o$i.err"
+done
+"$KEYGATE" report check "$TMP/l1.json" --threshold "p99<5$BODY" \
+  >"$TMP/rt.out" 2>"$TMP/rt.err" || true
+KG_ASSERTS=$((KG_ASSERTS + 1))
+[ -s "$TMP/rt.err" ] || kg_assert_failed "report check --threshold <body>: no message"
+leak_scan "report check --threshold <body>" "$TMP/rt.out" "$TMP/rt.err"
+
 # ---- keygate probe: its target and per-case requests --------------------------
 # a well-formed key (SPEC §1.2: its last 6 characters the CRC-32 of the rest)
 python3 - "$TMP/valid.key" <<'PY'

@@ -175,6 +175,21 @@ static void the_page_is_self_contained_and_escapes_every_text(void **s) {
   kgl_result_free(&r);
 }
 
+/* The code --expect wants is the user's text: a key typed there shows
+ * masked in the page (review F5: "401 sk_live_..." was drawn whole). */
+static void a_key_given_as_the_expected_code_is_masked(void **s) {
+  (void)s;
+  kgl_result r;
+  result(&r, 1000, 0);
+  snprintf(r.samples[0].expected_code, sizeof r.samples[0].expected_code,
+           "sk_live_8yDoYITcMsb9cvgQnkiIOqFeUXXd9j0hM6GO");
+  char *html = page(&r, NULL);
+  assert_null(strstr(html, "8yDoYITc"));
+  assert_non_null(strstr(html, "401 sk_live_****M6GO"));
+  free(html);
+  kgl_result_free(&r);
+}
+
 static void the_page_holds_classes_thresholds_and_charts(void **s) {
   (void)s;
   kgl_result r;
@@ -262,6 +277,7 @@ int main(void) {
       T(the_page_holds_classes_thresholds_and_charts),
       T(a_baseline_is_drawn_dashed_with_the_verdicts),
       T(an_empty_result_still_makes_a_page),
+      T(a_key_given_as_the_expected_code_is_masked),
       T(writing_where_it_cannot_says_so_in_one_line),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -478,6 +478,45 @@ static void reading_redacts_a_full_key_an_edited_file_holds(void **state) {
 /* The reader masks as the writer does (kgl_redact_keys): sk_test_ keys and
  * keys of other issuers (ghp_...) too, in every text field, and the report
  * shows no 8 characters after any such prefix. */
+/* The code --expect wants is the user's text: a key typed there is masked
+ * in the table and the JSON (review F5); a sample's key read back is a
+ * hint whatever the file holds (review F4: "kg.<body>" showed whole). */
+static void a_key_given_as_a_code_or_a_sample_key_is_masked(void **state) {
+  (void)state;
+  static const char KEY[] = "sk_live_8yDoYITcMsb9cvgQnkiIOqFeUXXd9j0hM6GO";
+  kgl_result a, b;
+  char why[256] = "";
+  full(&a);
+  snprintf(a.samples[0].expected_code, sizeof a.samples[0].expected_code, "%s",
+           KEY);
+  snprintf(a.config.expect[KGL_INVALID].code,
+           sizeof a.config.expect[KGL_INVALID].code, "%s", KEY);
+  char *s = render(&a, KGL_TABLE_TEXT);
+  assert_null(strstr(s, "8yDoYITc"));
+  assert_non_null(strstr(s, "sk_live_****M6GO"));
+  free(s);
+  assert_int_equal(
+      kgl_result_write_json(&a, file("leak3.json"), why, sizeof why), 0);
+  FILE *f = fopen(file("leak3.json"), "r");
+  assert_non_null(f);
+  char text[65536];
+  const size_t n = fread(text, 1, sizeof text - 1, f);
+  text[n] = '\0';
+  fclose(f);
+  assert_null(strstr(text, "8yDoYITc"));
+  /* a crafted key field: a key of no prefix shape, a long "hint" */
+  mutate(file("leak3.json"), file("leak3.json"), "samples.0.key",
+         "\"kg.8yDoYITcMsb9cvgQnkiIOqFeUXXd9j0hM6GO\"");
+  mutate(file("leak3.json"), file("leak3.json"), "samples.1.key",
+         "\"sk_live_8yDoYITcMsb9****\"");
+  assert_int_equal(
+      kgl_result_read_json(file("leak3.json"), &b, why, sizeof why), 0);
+  assert_string_equal(b.samples[0].key, "****M6GO");
+  assert_string_equal(b.samples[1].key, "sk_live_********");
+  kgl_result_free(&a);
+  kgl_result_free(&b);
+}
+
 static void reading_masks_keys_of_every_issuer(void **state) {
   (void)state;
   kgl_result a, b;
@@ -1378,9 +1417,9 @@ static int setup(void **state) {
 static int teardown(void **state) {
   (void)state;
   static const char *const names[] = {
-      "run.json",  "empty.json", "sum.json",  "old.json",
-      "leak.json", "good.json",  "bad.json",  "lay.json",
-      "lay2.json", "leak2.json", "wide.json", "cut.json",
+      "run.json",  "empty.json", "sum.json",   "old.json",  "leak.json",
+      "good.json", "bad.json",   "lay.json",   "lay2.json", "leak2.json",
+      "wide.json", "cut.json",   "leak3.json",
   };
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     (void)unlink(file(names[i]));
@@ -1402,6 +1441,7 @@ int main(void) {
       T(writing_where_it_cannot_says_so_in_one_line),
       T(reading_redacts_a_full_key_an_edited_file_holds),
       T(reading_masks_keys_of_every_issuer),
+      T(a_key_given_as_a_code_or_a_sample_key_is_masked),
       T(reading_refuses_what_it_cannot_read_in_one_line),
       T(reading_refuses_an_all_row_that_is_not_the_sum),
       T(the_widest_span_reads_without_overflow),

@@ -2245,6 +2245,48 @@ static void key_hints_show_at_most_a_prefix_and_four(void **state) {
   assert_int_equal(kgl_key_hint(K, strlen(K), out, 0), 0);
 }
 
+/* An argument echoed in an error: a key, a bare key body, masked; a
+ * number, a word, a unit readable (review F5: --seed <body> was echoed). */
+static void echoed_arguments_hide_key_bodies(void **state) {
+  (void)state;
+  static const struct {
+    const char *in, *want;
+  } KS[] = {
+      {KB, "****"},
+      {K, K_MASKED},
+      {"valid=" KB, "valid=****"},
+      {"p99<5" KB, "p99<****"},
+      {"invalid=401:" K, "invalid=401:" K_MASKED},
+      {"invalid=4" KB, "invalid=****"},
+      {"-" KB "-", "-****-"},
+      /* not key bodies: shown */
+      {"123abc", "123abc"},
+      {"1500msx", "1500msx"},
+      {"valid=70,invalid=15", "valid=70,invalid=15"},
+      {"valid.p99.9<100ms", "valid.p99.9<100ms"},
+      {"18446744073709551616", "18446744073709551616"},
+      {"Bearer", "Bearer"},
+      {"aB3", "aB3"},
+      /* 8 mixed characters are a body; 7 are not */
+      {"aB3dE6g8", "****"},
+      {"aB3dE6g", "aB3dE6g"},
+  };
+  char out[128];
+  for (size_t i = 0; i < NELEM(KS); i++) {
+    kgl_redact_arg(KS[i].in, strlen(KS[i].in), out, sizeof out);
+    if (strcmp(out, KS[i].want) != 0) {
+      fail_msg("\"%s\": \"%s\", want \"%s\"", KS[i].in, out, KS[i].want);
+    }
+  }
+  /* cut by whole pieces: never a piece of the body */
+  for (size_t cap = 1; cap < 16; cap++) {
+    kgl_redact_arg("x=" KB, strlen("x=" KB), out, cap);
+    assert_true(strlen(out) < cap);
+    assert_null(strstr(out, "7KW"));
+  }
+  assert_int_equal(kgl_redact_arg(KB, strlen(KB), out, 0), 0);
+}
+
 /* Every place a report's text is made: kgl_redact, kgl_redact_keys,
  * kgl_safe_text (what a server sent) and kgl_probe_show (the probe's
  * target and requests) mask a percent-encoded key. */
@@ -2338,6 +2380,7 @@ int main(void) {
       T(key_parameter_values_are_masked),
       T(dressed_key_parameter_values_are_masked),
       T(key_hints_show_at_most_a_prefix_and_four),
+      T(echoed_arguments_hide_key_bodies),
       T(every_surface_masks_a_percent_encoded_key),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

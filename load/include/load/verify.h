@@ -254,6 +254,16 @@ size_t kgl_redact_keys(const char *in, size_t n, char *out, size_t cap);
  */
 size_t kgl_key_hint(const char *in, size_t n, char *out, size_t cap);
 
+/*
+ * kgl_redact_arg — a command-line argument fit to be echoed in an error:
+ * kgl_redact_keys, and then every run of 8 or more base62 characters that
+ * mixes upper-case letters, lower-case letters and digits (a key body typed
+ * without its prefix: "--seed 8yDoYITc...") becomes "****". Numbers, words
+ * and units ("1500ms", "valid", "p99") stay readable. Written by whole
+ * pieces up to cap-1 bytes, NUL-terminated; returns the length written.
+ */
+size_t kgl_redact_arg(const char *in, size_t n, char *out, size_t cap);
+
 #ifdef __cplusplus
 }
 #endif
