@@ -198,6 +198,89 @@ static int wait_fd(int fd, short ev, int64_t deadline) {
   }
 }
 
+/* Read up to n bytes into b (NULL: read and drop) until deadline: how many
+ * came; *closed set at the peer's close or a failed read. */
+static size_t read_until(int fd, unsigned char *b, size_t n, int64_t deadline,
+                         int *closed) {
+  unsigned char sink[512];
+  size_t got = 0;
+  while (got < n) {
+    const size_t want = b != NULL           ? n - got
+                        : n - got < sizeof sink ? n - got
+                                            : sizeof sink;
+    const ssize_t r = recv(fd, b != NULL ? b + got : sink, want, 0);
+    if (r > 0) {
+      got += (size_t)r;
+    } else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+                         errno == EINTR)) {
+      if (!wait_fd(fd, POLLIN, deadline)) {
+        break;
+      }
+    } else {
+      *closed = 1;
+      break;
+    }
+  }
+  return got;
+}
+
+/* RFC 9113 §7's error codes, for a GOAWAY's one line: in words (the
+ * names' capitals and '_' read as a key's shape to the error line's
+ * redaction, which would mask HTTP_1_1_REQUIRED). */
+static const char *h2_error_name(uint32_t code) {
+  static const char *const NAMES[] = {
+      "no error",          "protocol error",      "internal error",
+      "flow control error", "settings timeout",   "stream closed",
+      "frame size error",  "refused stream",      "cancel",
+      "compression error", "connect error",       "enhance your calm",
+      "inadequate security", "HTTP/1.1 required"};
+  return code < sizeof NAMES / sizeof NAMES[0] ? NAMES[code] : "unknown";
+}
+
+/* After the server's SETTINGS: what follows within H2C_AFTER_MS (or the
+ * check's deadline, if sooner). A server that sends its SETTINGS and then
+ * a GOAWAY (HTTP_1_1_REQUIRED, say) or closes does not serve h2c: the run
+ * would be a run of resets. 0 when nothing says so (frames of other types
+ * are skipped; silence is fine: a server waits for requests), else what
+ * it did, in `what`. */
+#define H2C_AFTER_MS 150
+static int h2c_after_settings(int fd, uint32_t settings_len, int64_t deadline,
+                              char *what, size_t cap) {
+  const int64_t soon = mono_ms() + H2C_AFTER_MS;
+  const int64_t until = soon < deadline ? soon : deadline;
+  int closed = 0;
+  uint32_t skip = settings_len;
+  for (int frames = 0; frames < 16; frames++) {
+    if (read_until(fd, NULL, skip, until, &closed) < skip) {
+      break;
+    }
+    unsigned char h[9];
+    if (read_until(fd, h, sizeof h, until, &closed) < sizeof h) {
+      break;
+    }
+    const uint32_t len = (uint32_t)h[0] << 16 | (uint32_t)h[1] << 8 | h[2];
+    if (h[3] == 0x07 && len >= 8) { /* GOAWAY (§6.8) */
+      unsigned char g[8];
+      if (read_until(fd, g, sizeof g, until, &closed) < sizeof g) {
+        snprintf(what, cap, "sent a GOAWAY after its SETTINGS");
+        return 1;
+      }
+      const uint32_t code = (uint32_t)g[4] << 24 | (uint32_t)g[5] << 16 |
+                            (uint32_t)g[6] << 8 | g[7];
+      snprintf(what, cap,
+               "sent a GOAWAY after its SETTINGS, error code 0x%x (%s)", code,
+               h2_error_name(code));
+      return 1;
+    }
+    skip = len;
+  }
+  if (closed) {
+    snprintf(what, cap, "closed the connection after its SETTINGS");
+    return 1;
+  }
+  return 0;
+}
+
 int kgl_h2c_check(int fd, const kgl_url *u, int timeout_ms, char *why,
                   size_t whycap) {
   /* RFC 9113 §3.4: the client preface, then its (empty) SETTINGS frame */
@@ -231,6 +314,7 @@ int kgl_h2c_check(int fd, const kgl_url *u, int timeout_ms, char *why,
   unsigned char head[9]; /* a frame header (RFC 9113 §4.1) */
   size_t got = 0;
   const char *what = NULL;
+  char after[96];
   while (off == sizeof PREFACE - 1 && got < sizeof head) {
     const ssize_t n = recv(fd, head + got, sizeof head - got, 0);
     if (n > 0) {
@@ -259,7 +343,14 @@ int kgl_h2c_check(int fd, const kgl_url *u, int timeout_ms, char *why,
     /* the server's preface: SETTINGS, not an ACK, on stream 0 (§6.5) */
     if (head[3] == 0x04 && (head[4] & 0x01) == 0 && stream == 0 &&
         len % 6 == 0) {
-      return 0;
+      if (!h2c_after_settings(fd, len, deadline, after, sizeof after)) {
+        return 0;
+      }
+      snprintf(why, whycap,
+               "%s does not speak HTTP/2 without TLS (h2c with prior "
+               "knowledge): it %s; %s",
+               ep, after, fix);
+      return -1;
     }
     what = "answered with something other than HTTP/2 SETTINGS";
   } else if (what == NULL) {

@@ -71,6 +71,9 @@ that lies in one way the probe must see through.
     trickle               every answer sent one byte every --delay-ms
     h2-split              instead of an answer, an HTTP/2 SETTINGS frame in
                           two writes (4 bytes, --delay-ms, 5 bytes)
+    h2-goaway             to a connection's first bytes: an HTTP/2 SETTINGS
+                          frame, then a GOAWAY (HTTP_1_1_REQUIRED), then the
+                          connection held open 0.5 s
     close-delimited       every answer without Content-Length, its end the
                           close; over TLS the close skips close_notify
     big-body              the 200 of a valid key has a --body-kib KiB body
@@ -139,6 +142,7 @@ MODES = (
     "noquote",
     "trickle",
     "h2-split",
+    "h2-goaway",
     "close-delimited",
     "big-body",
     "big-body-echo",
@@ -436,6 +440,16 @@ class Handler(socketserver.BaseRequestHandler):
             sock.sendall(H2_SETTINGS[:4])
             time.sleep(state.opts.delay_ms / 1000.0)
             sock.sendall(H2_SETTINGS[4:])
+            time.sleep(0.5)
+            return
+        if state.opts.mode == "h2-goaway":
+            # RFC 9113 §6.8: last stream 0, error HTTP_1_1_REQUIRED (0xd)
+            try:
+                sock.recv(65536)
+                sock.sendall(H2_SETTINGS + b"\x00\x00\x08\x07\x00\x00\x00\x00\x00"
+                             + b"\x00\x00\x00\x00\x00\x00\x00\x0d")
+            except OSError:
+                return
             time.sleep(0.5)
             return
         buf = b""

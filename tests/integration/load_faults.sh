@@ -21,8 +21,8 @@
 #   --json -, HEAD, a table that cannot be written, a 20 KiB response head,
 #   more connections than ulimit -n allows
 #   two Content-Lengths     a protocol error at once, curl engine too
-#   --http2 on http://      a server without h2c (HTTP/1.1 only, or silent):
-#                           exit 2, one line, before the run
+#   --http2 on http://      a server without h2c (HTTP/1.1 only, silent, or
+#                           GOAWAY after SETTINGS): exit 2, one line, before the run
 #   a TLS peer that closes  after the handshake, closed or reset: errors,
 #                           a report, exit 1 — not SIGPIPE (141), no crash
 #
@@ -495,6 +495,18 @@ fake_start h2-split --delay-ms 20
 run h2c-settings "$URL" --keys "$KEYS" --http2 -d 1s -c 1 --mix missing=100
 KG_ASSERTS=$((KG_ASSERTS + 1))
 [ "$RC" != 2 ] || kg_fail "a server whose preface is SETTINGS was refused: $(cat "$TMP/$RUN.err")"
+fake_stop
+# SETTINGS, then at once a GOAWAY (HTTP_1_1_REQUIRED): it passed the check
+# and the run was thousands of resets, exit 1 (review 3, F6); now the
+# check reads briefly past the SETTINGS: exit 2, one line with the code.
+fake_start h2-goaway
+run h2c-goaway "$URL" --keys "$KEYS" --http2 -d 1s -c 2 --json "$TMP/h2c-goaway.json"
+assert_rc 2 "--http2 on http:// to a server that sends GOAWAY after SETTINGS"
+assert_one_line "h2c GOAWAY"
+assert_contains "sent a GOAWAY after its SETTINGS, error code 0xd (HTTP/1.1 required)" "$(cat "$TMP/$RUN.err")" "h2c GOAWAY: names the code"
+assert_contains "leave out --http2" "$(cat "$TMP/$RUN.err")" "h2c GOAWAY: names the fix"
+KG_ASSERTS=$((KG_ASSERTS + 1))
+[ ! -e "$TMP/h2c-goaway.json" ] || kg_fail "h2c GOAWAY: a JSON was written for a run that did not happen"
 fake_stop
 
 # ---- a TLS peer that closes or resets after the handshake -------------------
