@@ -331,10 +331,14 @@ static int one_option(load_args *a, int c, char **argv) {
     }
     return 0;
   case O_HTTP2:
-    o->http = KGL_HTTP_2;
-    return 0;
   case O_HTTP11:
-    o->http = KGL_HTTP_1;
+    if (o->http != KGL_HTTP_AUTO &&
+        o->http != (c == O_HTTP2 ? KGL_HTTP_2 : KGL_HTTP_1)) {
+      return cli_error(CLI_EXIT_USAGE, CMD,
+                       "--http2 and --http1.1 exclude each other: give one "
+                       "(neither: https:// offers both by ALPN)");
+    }
+    o->http = c == O_HTTP2 ? KGL_HTTP_2 : KGL_HTTP_1;
     return 0;
   case O_STREAMS:
     if (parse_count(optarg, 1, 1000, &n) != 0) {

@@ -499,7 +499,7 @@ int kgl_probe_key_check(const kgl_probe_keys *k, kg_key_kind kind,
   switch (st) {
   case KG_KEY_BAD_CHECKSUM:
     snprintf(why, whycap,
-             "the %s key %s fails its checksum (SPEC §1.2: its last %d "
+             "the %s key %s fails its checksum (docs/contract.md §3: its last %d "
              "characters are the CRC-32 of the rest): mistyped? copy it "
              "again%s",
              what, hint, KG_KEY_CHECKSUM_CHARS, other);
@@ -507,8 +507,8 @@ int kgl_probe_key_check(const kgl_probe_keys *k, kg_key_kind kind,
   case KG_KEY_BAD_LENGTH:
     if (kind == KG_KEY_STRICT) {
       snprintf(why, whycap,
-               "the %s key %s is %zu characters; a key under %s is %zu (SPEC "
-               "§1.2): cut short or run on? copy it again%s",
+               "the %s key %s is %zu characters; a key under %s is %zu (docs/"
+               "contract.md §3): cut short or run on? copy it again%s",
                what, hint, n, p.prefix, kg_key_strict_len(&p), other);
     } else {
       snprintf(why, whycap, "the %s key %s is %zu bytes; a key is %d to %d",

@@ -488,7 +488,7 @@ fake_start blackhole
 run h2c-silent "$URL" --keys "$KEYS" --http2 -d 1s -c 2 --timeout 500ms
 assert_rc 2 "--http2 on http:// to a server that never answers the preface"
 assert_one_line "h2c silent"
-assert_contains "sent no HTTP/2 SETTINGS within" "$(cat "$TMP/$RUN.err")" "h2c silent: says so"
+assert_contains "sent no HTTP/2 SETTINGS within 500 ms of" "$(cat "$TMP/$RUN.err")" "h2c silent: says so, the time as given (not 501)"
 assert_fast 5000 "h2c silent: bounded by --timeout"
 fake_stop
 fake_start h2-split --delay-ms 20
@@ -499,6 +499,11 @@ fake_stop
 # SETTINGS, then at once a GOAWAY (HTTP_1_1_REQUIRED): it passed the check
 # and the run was thousands of resets, exit 1 (review 3, F6); now the
 # check reads briefly past the SETTINGS: exit 2, one line with the code.
+# --http2 with --http1.1 was taken silently (the last won): refused
+run h2-and-h11 "$URL" --keys "$KEYS" --http2 --http1.1 -d 1s -c 2
+assert_rc 2 "--http2 --http1.1"
+assert_one_line "--http2 --http1.1"
+assert_contains "--http2 and --http1.1 exclude each other" "$(cat "$TMP/$RUN.err")" "--http2 --http1.1: says so"
 fake_start h2-goaway
 run h2c-goaway "$URL" --keys "$KEYS" --http2 -d 1s -c 2 --json "$TMP/h2c-goaway.json"
 assert_rc 2 "--http2 on http:// to a server that sends GOAWAY after SETTINGS"

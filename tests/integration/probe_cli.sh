@@ -57,6 +57,8 @@ printf '%s\n' "${K%k}j" >"$TMP/typo"
 printf '%s\n' "${K%k}" >"$TMP/cut"
 usage_error "mistyped key" "the valid key sk_live_****cUGj fails its checksum" -- "$URL" --key-file "$TMP/typo"
 usage_error "mistyped key: the fix" "copy it again" -- "$URL" --key-file "$TMP/typo"
+# the rule is cited where a user can read it, not the SPEC they do not have
+usage_error "mistyped key: the rule cited" "(docs/contract.md §3: its last 6 characters" -- "$URL" --key-file "$TMP/typo"
 usage_error "truncated key" "the valid key sk_live_****ScUG is 45 characters; a key under sk_live_ is 46" -- "$URL" --key-file "$TMP/cut"
 usage_error "mistyped expired key" "the expired key sk_live_****cUGj fails its checksum" -- "$URL" \
   --key sk_live_7Iq6S0qvhVhKDPGMxMpOlWe4kL5ZYIIT4ZTBN4 --expired-key-file "$TMP/typo"
