@@ -67,6 +67,10 @@ typedef struct kgl_traffic {
   int nprefixes;
   char *arena; /* every serialised request and key */
   size_t arena_len, arena_cap;
+  /* every 8 bytes of every key sent that are not all prefix, sorted: what
+   * kgl_safe_text masks whatever the key's prefix shape ("kg.<body>") */
+  uint64_t *key_windows;
+  size_t nkey_windows, key_windows_bytes;
 } kgl_traffic;
 
 /*
@@ -107,8 +111,9 @@ size_t kgl_key_prefix_len(const char *key, size_t n);
 void kgl_mask_key(const char *key, size_t n, char *out, size_t cap);
 
 /* kgl_safe_text — (in, n), received from a server, fit for a report:
- * redacted with every prefix the traffic knows, and withheld whole when
- * it still holds any 8 consecutive characters of `key` (the key sent). */
+ * redacted with every prefix the traffic knows, any 8 or more characters
+ * of any key the traffic sends masked (t->key_windows), and withheld whole
+ * when it still holds any 8 consecutive characters of `key` (the key sent). */
 void kgl_safe_text(const kgl_traffic *t, const char *key, size_t keylen,
                    const char *in, size_t n, char *out, size_t cap);
 

@@ -102,6 +102,28 @@ assert_contains "api_key==****${BODY: -4}" "$(cat "$TMP/l11.out")" "load: api_ke
 assert_eq "$URL_A?api_key==****${BODY: -4}" "$(python3 -c 'import json, sys
 print(json.load(open(sys.argv[1]))["config"]["url"])' "$TMP/l11.json")" "load: config.url of api_key== masked"
 
+# ---- keygate load: a key-file key of no prefix shape in the URL ---------------
+# (the masking prefix comes from the file's first key, and "kg." has no '_':
+# every key the run sends is masked wherever it shows, by its characters)
+printf 'valid\tkg.%s\n' "$BODY" >"$TMP/kg.tsv"
+KG_URLS=("$URL_A?q=kg.$BODY" "$URL_A?q=$BODY&limit=1" "$URL_A?q=kg%2E$BODY"
+  "$URL_A?q=${BODY:3:20}")
+i=0
+for url in "${KG_URLS[@]}"; do
+  i=$((i + 1))
+  rc=0
+  timeout 60 "$KEYGATE" load "$url" --keys "$TMP/kg.tsv" -d 300ms -c 2 --mix valid=1,invalid=1,missing=1 \
+    --json "$TMP/k$i.json" --html "$TMP/k$i.html" >"$TMP/k$i.out" 2>"$TMP/k$i.err" || rc=$?
+  KG_ASSERTS=$((KG_ASSERTS + 1))
+  if [ "$rc" -gt 1 ] || [ ! -s "$TMP/k$i.json" ]; then
+    kg_assert_failed "load kg.<body> #$i: exit $rc, want a result; $(head -c 300 "$TMP/k$i.err")"
+  fi
+  assert_contains "****" "$(head -1 "$TMP/k$i.out")" "load kg.<body> #$i: the URL line masked"
+  leak_scan "load kg.<body> #$i" "$TMP/k$i.out" "$TMP/k$i.err" "$TMP/k$i.json" "$TMP/k$i.html"
+done
+assert_eq "$URL_A?q=****${BODY: -4}" "$(python3 -c 'import json, sys
+print(json.load(open(sys.argv[1]))["config"]["url"])' "$TMP/k1.json")" "load: config.url of kg.<body> masked"
+
 # ---- keygate load: a key typed into an option ---------------------------------
 # the code --expect wants, echoed by every mismatch sample in each output
 timeout 60 "$KEYGATE" load "$URL_A" --keys "$KEYS" -d 300ms -c 2 --mix invalid=1 \

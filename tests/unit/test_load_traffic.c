@@ -689,6 +689,64 @@ static void the_prefix_comes_from_the_first_key(void **state) {
   kgl_traffic_free(&t);
 }
 
+/* Every key the run sends is masked in what it reports, whatever its
+ * prefix shape (review F4: "kg.<body>" in the URL was printed whole): the
+ * whole key, its body, 8 or more characters of it, escaped; the masked
+ * form of an sk_live_ key and text that holds no key stay as they are. */
+static void every_key_sent_is_masked_whatever_its_prefix(void **state) {
+  (void)state;
+  static const char BODY[] = "8yDoYITcMsb9cvgQnkiIOqFeUXXd9j0hM6GO";
+  char live[300];
+  new_key("sk_live_", live);
+  char file[1024];
+  snprintf(file, sizeof file, "valid\tkg.%s\nvalid\t%s\n", BODY, live);
+  kgl_options o;
+  options(&o, write_file("dotted.txt", file), 1, 1, 0, 0);
+  kgl_traffic t;
+  build_ok(&t, &o);
+  assert_true(t.nkey_windows > 0);
+  static const struct {
+    const char *in, *want;
+  } KS[] = {
+      {"http://h/?q=kg.8yDoYITcMsb9cvgQnkiIOqFeUXXd9j0hM6GO",
+       "http://h/?q=****M6GO"},
+      {"http://h/kg.8yDoYITcMsb9cvgQnkiIOqFeUXXd9j0hM6GO/x",
+       "http://h/****/x"}, /* '/' may continue a token68: no last four */
+      {"http://h/?q=8yDoYITcMsb9cvgQnkiIOqFeUXXd9j0hM6GO&z=1",
+       "http://h/?q=****M6GO&z=1"},
+      {"echo kg.8yDoYITcMsb9cvgQnkiIOqFeUXXd9j0hM6GOxyz", "echo ****xyz"},
+      {"got ITcMsb9cvg only", "got **** only"},
+      {"got ITcMsb9 only", "got ITcMsb9 only"},
+      {"http://h/?q=kg%2E8yDoYITcMsb9cvgQnkiIOqFeUXXd9j0hM6GO",
+       "http://h/?q=****"}, /* a run that decodes to a key: masked whole */
+      {"http://h/?q=%38%79%44%6F%59%49%54%63%4D%73%62", "http://h/?q=****"},
+      {"http://h/?q=%2538%2579%2544%256F%2559%2549%2554%2563&z",
+       "http://h/?q=****&z"},
+      {"http://h/api/v1/iocs?limit=10", "http://h/api/v1/iocs?limit=10"},
+      {"kg.ok %41%42", "kg.ok %41%42"},
+  };
+  char out[512];
+  for (size_t i = 0; i < sizeof KS / sizeof KS[0]; i++) {
+    kgl_safe_text(&t, NULL, 0, KS[i].in, strlen(KS[i].in), out, sizeof out);
+    if (strcmp(out, KS[i].want) != 0) {
+      fail_msg("\"%s\": \"%s\", want \"%s\"", KS[i].in, out, KS[i].want);
+    }
+  }
+  /* the sk_live_ key: its masked form stays, "sk_live_" is no key piece */
+  char in[512], want[64];
+  snprintf(in, sizeof in, "http://h/?api_key=%s", live);
+  snprintf(want, sizeof want, "http://h/?api_key=sk_live_****%s",
+           live + strlen(live) - 4);
+  kgl_safe_text(&t, NULL, 0, in, strlen(in), out, sizeof out);
+  assert_string_equal(out, want);
+  snprintf(in, sizeof in, "x %s y", live + 8);
+  kgl_safe_text(&t, NULL, 0, in, strlen(in), out, sizeof out);
+  assert_null(strstr(out, live + 30));
+  kgl_traffic_free(&t);
+  assert_null(t.key_windows);
+  assert_int_equal(t.nkey_windows, 0);
+}
+
 /* ---- the mix ------------------------------------------------------------ */
 
 static void picks_follow_the_mix_weights(void **state) {
@@ -827,6 +885,7 @@ int main(void) {
       cmocka_unit_test(picks_reach_every_request_of_a_class_evenly),
       cmocka_unit_test(the_same_seed_picks_the_same_requests),
       cmocka_unit_test(free_is_safe_twice_and_leaves_nothing),
+      cmocka_unit_test(every_key_sent_is_masked_whatever_its_prefix),
   };
   return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }
