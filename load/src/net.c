@@ -202,17 +202,18 @@ static int wait_fd(int fd, short ev, int64_t deadline) {
  * came; *closed set at the peer's close or a failed read. */
 static size_t read_until(int fd, unsigned char *b, size_t n, int64_t deadline,
                          int *closed) {
-  unsigned char sink[512];
+  unsigned char sink[512] = {0}; /* cppcheck: never read, only written */
   size_t got = 0;
   while (got < n) {
-    const size_t want = b != NULL           ? n - got
-                        : n - got < sizeof sink ? n - got
-                                            : sizeof sink;
+    size_t want = n - got;
+    if (b == NULL && want > sizeof sink) {
+      want = sizeof sink;
+    }
     const ssize_t r = recv(fd, b != NULL ? b + got : sink, want, 0);
     if (r > 0) {
       got += (size_t)r;
-    } else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
-                         errno == EINTR)) {
+    } else if (r < 0 &&
+               (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
       if (!wait_fd(fd, POLLIN, deadline)) {
         break;
       }
@@ -228,12 +229,20 @@ static size_t read_until(int fd, unsigned char *b, size_t n, int64_t deadline,
  * names' capitals and '_' read as a key's shape to the error line's
  * redaction, which would mask HTTP_1_1_REQUIRED). */
 static const char *h2_error_name(uint32_t code) {
-  static const char *const NAMES[] = {
-      "no error",          "protocol error",      "internal error",
-      "flow control error", "settings timeout",   "stream closed",
-      "frame size error",  "refused stream",      "cancel",
-      "compression error", "connect error",       "enhance your calm",
-      "inadequate security", "HTTP/1.1 required"};
+  static const char *const NAMES[] = {"no error",
+                                      "protocol error",
+                                      "internal error",
+                                      "flow control error",
+                                      "settings timeout",
+                                      "stream closed",
+                                      "frame size error",
+                                      "refused stream",
+                                      "cancel",
+                                      "compression error",
+                                      "connect error",
+                                      "enhance your calm",
+                                      "inadequate security",
+                                      "HTTP/1.1 required"};
   return code < sizeof NAMES / sizeof NAMES[0] ? NAMES[code] : "unknown";
 }
 

@@ -498,11 +498,12 @@ int kgl_probe_key_check(const kgl_probe_keys *k, kg_key_kind kind,
                           : "";
   switch (st) {
   case KG_KEY_BAD_CHECKSUM:
-    snprintf(why, whycap,
-             "the %s key %s fails its checksum (docs/contract.md §3: its last %d "
-             "characters are the CRC-32 of the rest): mistyped? copy it "
-             "again%s",
-             what, hint, KG_KEY_CHECKSUM_CHARS, other);
+    snprintf(
+        why, whycap,
+        "the %s key %s fails its checksum (docs/contract.md §3: its last %d "
+        "characters are the CRC-32 of the rest): mistyped? copy it "
+        "again%s",
+        what, hint, KG_KEY_CHECKSUM_CHARS, other);
     break;
   case KG_KEY_BAD_LENGTH:
     if (kind == KG_KEY_STRICT) {
