@@ -1716,7 +1716,7 @@ size_t kgl_key_hint(const char *in, size_t n, char *out, size_t cap) {
     }
     memcpy(buf, in, p);
     o = p;
-    memcpy(buf + o, "****", 4);
+    memset(buf + o, '*', 4); /* a piece of the hint, not a string */
     o += 4;
     if (hint ? body == 8 : body >= 12) { /* its last four, eight hidden */
       for (size_t k = n - 4; k < n; k++) {
