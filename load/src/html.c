@@ -307,8 +307,8 @@ static void samples(const kgl_result *r, FILE *f) {
     snprintf(status, sizeof status, "%d", s->status);
     /* the code given to --expect is the user's text: it may hold a key */
     char code[sizeof s->expected_code];
-    kgl_redact_keys(s->expected_code, strlen(s->expected_code), code,
-                    sizeof code);
+    kgl_redact_arg(s->expected_code, strlen(s->expected_code), code,
+                   sizeof code);
     if (s->expected_status == 0) {
       snprintf(want, sizeof want, "2xx %s", code);
     } else {

@@ -82,6 +82,19 @@ static json_t *jtext(const char *s, size_t cap) {
 }
 #define JTEXT(field) jtext((field), sizeof(field))
 
+/* jcode — an error code the user gave (--expect): jtext after
+ * kgl_redact_arg, which also hides a bare key body typed there. */
+static json_t *jcode(const char *s, size_t cap) {
+  char buf[KGL_CODE_MAX + 1];
+  size_t n = 0;
+  while (n < cap && s[n] != '\0') {
+    n++;
+  }
+  kgl_redact_arg(s, n, buf, sizeof buf);
+  return jtext(buf, sizeof buf);
+}
+#define JCODE(field) jcode((field), sizeof(field))
+
 static json_t *hist_json(wctx *w, const kgl_hist *h) {
   json_t *o = json_object();
   json_t *counts = json_array();
@@ -171,7 +184,7 @@ static json_t *config_json(wctx *w, const kgl_config *c) {
     json_t *e = json_object();
     put(w, mix, kgl_class_name((kgl_class)i), json_integer(c->mix[i]));
     put(w, e, "status", json_integer(c->expect[i].status));
-    put(w, e, "code", JTEXT(c->expect[i].code));
+    put(w, e, "code", JCODE(c->expect[i].code));
     put(w, e, "contract", json_boolean(c->expect[i].contract));
     put(w, expect, kgl_class_name((kgl_class)i), e);
   }
@@ -196,7 +209,7 @@ static json_t *sample_json(wctx *w, const kgl_sample *s) {
   put(w, o, "kinds", kinds);
   put(w, o, "status", json_integer(s->status));
   put(w, o, "expected_status", json_integer(s->expected_status));
-  put(w, o, "expected_code", JTEXT(s->expected_code));
+  put(w, o, "expected_code", JCODE(s->expected_code));
   put(w, o, "code", JTEXT(s->code));
   put(w, o, "request_id", JTEXT(s->request_id));
   put(w, o, "key", JTEXT(s->key));
@@ -515,6 +528,17 @@ static int get_text(const rctx *d, const json_t *obj, const char *parent,
   return 0;
 }
 
+/* get_code — an expected code: as get_text, through kgl_redact_arg. */
+static int get_code(const rctx *d, const json_t *obj, const char *parent,
+                    const char *key, char *out, size_t cap) {
+  json_t *v = field(d, obj, parent, key, W_STR);
+  if (v == NULL) {
+    return -1;
+  }
+  kgl_redact_arg(json_string_value(v), json_string_length(v), out, cap);
+  return 0;
+}
+
 /* get_key_hint — a sample's key, shown as a hint whatever the file holds
  * (kgl_key_hint: at most a prefix, "****" and four characters). */
 static int get_key_hint(const rctx *d, const json_t *obj, const char *parent,
@@ -796,7 +820,7 @@ static int read_config(const rctx *d, const json_t *root, kgl_config *c) {
     json_t *e = field(d, expect, "config.expect", name, W_OBJ);
     if (get_int(d, mix, "config.mix", name, 0, &c->mix[i]) != 0 || e == NULL ||
         get_int(d, e, ep.s, "status", 0, &c->expect[i].status) != 0 ||
-        get_text(d, e, ep.s, "code", c->expect[i].code,
+        get_code(d, e, ep.s, "code", c->expect[i].code,
                  sizeof c->expect[i].code) != 0 ||
         get_bool(d, e, ep.s, "contract", &c->expect[i].contract) != 0) {
       return -1;
@@ -832,7 +856,7 @@ static int read_sample(const rctx *d, const json_t *o, const char *p,
   return get_int(d, o, p, "status", 0, &s->status) != 0 ||
                  get_int(d, o, p, "expected_status", 0, &s->expected_status) !=
                      0 ||
-                 get_text(d, o, p, "expected_code", s->expected_code,
+                 get_code(d, o, p, "expected_code", s->expected_code,
                           sizeof s->expected_code) != 0 ||
                  get_text(d, o, p, "code", s->code, sizeof s->code) != 0 ||
                  get_text(d, o, p, "request_id", s->request_id,

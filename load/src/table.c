@@ -336,8 +336,8 @@ static void sample(const kgl_sample *s, char *out, size_t cap) {
   if (s->expected_code[0] != '\0') {
     /* the code given to --expect is the user's text: it may hold a key */
     char code[sizeof s->expected_code];
-    kgl_redact_keys(s->expected_code, strlen(s->expected_code), code,
-                    sizeof code);
+    kgl_redact_arg(s->expected_code, strlen(s->expected_code), code,
+                   sizeof code);
     size_t w = strlen(want);
     snprintf(want + w, sizeof want - w, " %s", code);
   }

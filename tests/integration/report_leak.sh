@@ -133,6 +133,13 @@ KG_ASSERTS=$((KG_ASSERTS + 1))
 grep -q "want 401 sk_live_\*\*\*\*${BODY: -4}" "$TMP/x.out" ||
   kg_assert_failed "load --expect: no mismatch sample names the masked code: $(head -c 300 "$TMP/x.out" "$TMP/x.err")"
 leak_scan "load --expect CLASS=STATUS:<key>" "$TMP/x.out" "$TMP/x.err" "$TMP/x.json" "$TMP/x.html"
+timeout 60 "$KEYGATE" load "$URL_A" --keys "$KEYS" -d 300ms -c 2 --mix invalid=1 \
+  --expect "invalid=401:$BODY" --json "$TMP/x2.json" --html "$TMP/x2.html" \
+  >"$TMP/x2.out" 2>"$TMP/x2.err" || true
+KG_ASSERTS=$((KG_ASSERTS + 1))
+grep -q "want 401 \*\*\*\* (" "$TMP/x2.out" ||
+  kg_assert_failed "load --expect <body>: no mismatch sample names the masked code: $(head -c 300 "$TMP/x2.out" "$TMP/x2.err")"
+leak_scan "load --expect CLASS=STATUS:<body>" "$TMP/x2.out" "$TMP/x2.err" "$TMP/x2.json" "$TMP/x2.html"
 # a bare body where a number, a duration, a mix or a threshold goes: refused,
 # one line, the body masked
 OPTS=("--seed=$BODY" "-d$BODY" "--mix=valid=$BODY" "--threshold=p99<5$BODY"

@@ -187,6 +187,13 @@ static void a_key_given_as_the_expected_code_is_masked(void **s) {
   assert_null(strstr(html, "8yDoYITc"));
   assert_non_null(strstr(html, "401 sk_live_****M6GO"));
   free(html);
+  /* a bare body: no prefix rule sees it */
+  snprintf(r.samples[0].expected_code, sizeof r.samples[0].expected_code,
+           "8yDoYITcMsb9cvgQnkiIOqFeUXXd9j0hM6GO");
+  html = page(&r, NULL);
+  assert_null(strstr(html, "8yDoYITc"));
+  assert_non_null(strstr(html, "401 ****"));
+  free(html);
   kgl_result_free(&r);
 }
 

@@ -513,6 +513,29 @@ static void a_key_given_as_a_code_or_a_sample_key_is_masked(void **state) {
       kgl_result_read_json(file("leak3.json"), &b, why, sizeof why), 0);
   assert_string_equal(b.samples[0].key, "****M6GO");
   assert_string_equal(b.samples[1].key, "sk_live_********");
+  assert_string_equal(b.samples[0].expected_code, "sk_live_****M6GO");
+  /* a bare body given as the code: no prefix rule sees it */
+  snprintf(a.samples[0].expected_code, sizeof a.samples[0].expected_code, "%s",
+           KEY + 8);
+  s = render(&a, KGL_TABLE_TEXT);
+  assert_null(strstr(s, "8yDoYITc"));
+  assert_non_null(strstr(s, "want 401 ****"));
+  free(s);
+  assert_int_equal(
+      kgl_result_write_json(&a, file("leak3.json"), why, sizeof why), 0);
+  f = fopen(file("leak3.json"), "r");
+  assert_non_null(f);
+  const size_t m = fread(text, 1, sizeof text - 1, f);
+  text[m] = '\0';
+  fclose(f);
+  assert_null(strstr(text, "8yDoYITc"));
+  /* a file edited to hold one is masked on read */
+  mutate(file("leak3.json"), file("leak3.json"), "samples.0.expected_code",
+         "\"8yDoYITcMsb9cvgQnkiIOqFeUXXd9j0hM6GO\"");
+  kgl_result_free(&b);
+  assert_int_equal(
+      kgl_result_read_json(file("leak3.json"), &b, why, sizeof why), 0);
+  assert_string_equal(b.samples[0].expected_code, "****");
   kgl_result_free(&a);
   kgl_result_free(&b);
 }
