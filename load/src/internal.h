@@ -101,8 +101,12 @@ int kgl_keep_body(const kgl_options *o, kgl_class c);
  * have (SPEC §1.1: any other is a malformed key). */
 int kgl_token68(const char *s, size_t n);
 
-/* kgl_key_prefix_len — the length of key's prefix: through its last '_'
- * within the first 16 bytes ("sk_live_" of sk_live_...), or 0. */
+/* kgl_key_prefix_len — the length of key's prefix, the part a mask shows:
+ * one to three words of 2-6 ASCII letters, each ended by '_', 16 bytes at
+ * most ("sk_live_", "ghp_", "github_pat_"), after up to 4 quotes or
+ * brackets typed around the key, or 0. A '_' inside a random
+ * part ("Zm9vYmFyYmF6_qux...", "ghp_abcdefghi_...") ends no prefix: the
+ * characters before it are secret. */
 size_t kgl_key_prefix_len(const char *key, size_t n);
 
 /* kgl_mask_key — the display form of a key that was sent, whatever its

@@ -157,10 +157,21 @@ int kgl_token68(const char *s, size_t n) {
 
 size_t kgl_key_prefix_len(const char *key, size_t n) {
   size_t p = 0;
-  for (size_t i = 0; i < n && i < 16; i++) {
-    if (key[i] == '_') {
-      p = i + 1;
+  while (p < n && p < 4 && strchr("\"'<(", key[p]) != NULL) {
+    p++; /* a quote typed around the key: not a secret */
+  }
+  for (int word = 0; word < 3; word++) {
+    size_t i = p;
+    while (i < n && i - p < 7 &&
+           ((key[i] >= 'a' && key[i] <= 'z') ||
+            (key[i] >= 'A' && key[i] <= 'Z'))) {
+      i++;
     }
+    const size_t letters = i - p;
+    if (letters < 2 || letters > 6 || i >= n || key[i] != '_' || i + 1 > 16) {
+      break;
+    }
+    p = i + 1;
   }
   return p;
 }

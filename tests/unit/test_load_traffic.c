@@ -689,6 +689,40 @@ static void the_prefix_comes_from_the_first_key(void **state) {
   kgl_traffic_free(&t);
 }
 
+/* A prefix is words of letters each ended by '_': a '_' inside a random
+ * part ends none, so a mask never shows the secret characters before it
+ * (review: "Zm9vYmFyYmF6_****lugh", "ghp_abcdefghi_****6789"). */
+static void a_prefix_is_words_of_letters_only(void **state) {
+  (void)state;
+  static const struct {
+    const char *key;
+    size_t prefix;
+  } cases[] = {
+      {"sk_live_8yDoYITcaJMsb9cvgQnkiIOqFeUXXd9j0hM6GO", 8},
+      {"github_pat_11ABCDEFG0abcdefghijklmnopqrstuvwxyz", 11},
+      {"acme_sk_live_ABCDEFGH12345678", 13},
+      {"ghp_abcdefghi_jklmnopqrstuvwxyz0123456789", 4},
+      {"Zm9vYmFyYmF6_quxQUUXcorgegraultgarplywaldofredplugh", 0},
+      {"abcdefg_hijklmnopqrstuvwxyz0123456789", 0}, /* 7 letters: random */
+      {"x_abcdefghijklmnopqrstuvwxyz", 0},          /* 1 letter */
+      {"ab_cd_ef_gh_ijklmnopqrstuvwxyz", 9},        /* three words at most */
+      {"kg.8yDoYITcaJMsb9cvgQnkiIOqFeUXXd9j0hM6GO", 0},
+      {"sk_", 3}, /* nothing after it */
+      {"\"sk_live_8yDoYITcaJMsb9cvgQnkiIOqFeUXXd9j0hM6GO\"", 9}, /* quoted */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    assert_int_equal(kgl_key_prefix_len(cases[i].key, strlen(cases[i].key)),
+                     cases[i].prefix);
+  }
+  char m[64];
+  const char *zm = "Zm9vYmFyYmF6_quxQUUXcorgegraultgarplywaldofredplugh";
+  kgl_mask_key(zm, strlen(zm), m, sizeof m);
+  assert_string_equal(m, "****lugh");
+  const char *ghp = "ghp_abcdefghi_jklmnopqrstuvwxyz0123456789";
+  kgl_mask_key(ghp, strlen(ghp), m, sizeof m);
+  assert_string_equal(m, "ghp_****6789");
+}
+
 /* Every key the run sends is masked in what it reports, whatever its
  * prefix shape (review F4: "kg.<body>" in the URL was printed whole): the
  * whole key, its body, 8 or more characters of it, escaped; the masked
@@ -885,6 +919,7 @@ int main(void) {
       cmocka_unit_test(picks_reach_every_request_of_a_class_evenly),
       cmocka_unit_test(the_same_seed_picks_the_same_requests),
       cmocka_unit_test(free_is_safe_twice_and_leaves_nothing),
+      cmocka_unit_test(a_prefix_is_words_of_letters_only),
       cmocka_unit_test(every_key_sent_is_masked_whatever_its_prefix),
   };
   return cmocka_run_group_tests(tests, make_dir, remove_dir);
