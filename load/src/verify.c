@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal.h"
 #include "keygate/response.h"
 #include "keygate/status.h"
 
@@ -1675,24 +1676,12 @@ size_t kgl_redact_keys(const char *in, size_t n, char *out, size_t cap) {
   return redact(in, n, &r, out, cap);
 }
 
-/* hint_prefix — the length of (s, n)'s prefix as a hint shows it: through
- * its last '_' within the first 16 bytes, when every segment before a '_'
- * is 1..7 ASCII letters or digits ("sk_live_", "github_pat_"); else 0, so
- * no 8 characters of a key ever pass as a prefix ("8yDoYITcMs_"). */
+/* hint_prefix — the length of (s, n)'s prefix as a hint shows it: the one
+ * rule of load's masks (kgl_key_prefix_len: words of 2-6 letters, each
+ * ended by '_'), so no character of a key's random part ever passes as a
+ * prefix ("8yDoYITcMs_", "ghp_abcdefghi_"). */
 static size_t hint_prefix(const char *s, size_t n) {
-  size_t p = 0, seg = 0;
-  for (size_t i = 0; i < n && i < 16; i++) {
-    const unsigned char c = (unsigned char)s[i];
-    if (c == '_' && seg >= 1) {
-      p = i + 1;
-      seg = 0;
-    } else if ((is_alpha(c) || is_digit(c)) && seg < 7) {
-      seg++;
-    } else {
-      break;
-    }
-  }
-  return p;
+  return kgl_key_prefix_len(s, n);
 }
 
 size_t kgl_key_hint(const char *in, size_t n, char *out, size_t cap) {
