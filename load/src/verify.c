@@ -1191,6 +1191,16 @@ static redact_piece redact_next(const char *in, size_t n, size_t i,
   while (e < n && in_key_run((unsigned char)in[e])) {
     e++;
   }
+  /* bytes no key holds at the run's end (a ':' or '!' after a key in a
+   * sentence) are the sentence's: written as they are after the mask, so
+   * its last four are the key's ("file sk_live_****Ab3x: ...") */
+  size_t t = e;
+  while (t - body > 4 && !is_alpha((unsigned char)in[t - 1]) &&
+         !is_digit((unsigned char)in[t - 1]) &&
+         strchr("-._~+/=", in[t - 1]) == NULL) {
+    t--;
+  }
+  e = t;
   if (e - body < 4) {
     return p; /* the prefix alone, or too short to be a key */
   }
@@ -1545,8 +1555,10 @@ static size_t value_dress_end(const char *in, size_t n, size_t i) {
  * value of a query parameter SPEC §1.1 names (api_key, apikey, key,
  * access_token, token, ASCII case-insensitively, after percent-decoding the
  * name): "name=" before it, the name starting the text or after a byte no
- * name holds ('?', '/', '&', ';', a space, a quote, ...). A value of 8 or more
- * key bytes is a key body whatever its prefix and is masked whole: "****" and,
+ * name holds ('?', '/', '&', ';', a space, a quote, ...), the '=' raw or as
+ * "%3D". A value of 8 or more bytes, to the parameter's end ('&', '#',
+ * whitespace or a quote: "(B)", "<B>", "a,B" included), is a key body
+ * whatever its prefix and is masked whole: "****" and,
  * when 12 or more bytes long and free of '%', its last four. The value starts
  * after its dressing (value_dress_end: "api_key==B", "token=\"B\""), which is
  * shown as it is. verbatim(1) otherwise.
@@ -1554,12 +1566,19 @@ static size_t value_dress_end(const char *in, size_t n, size_t i) {
 static redact_piece param_value(const char *in, size_t n, size_t i) {
   static const char *const names[] = {"api_key", "apikey", "key",
                                       "access_token", "token"};
-  if (i == 0 || in[i - 1] != '=') {
+  /* the '=', or "%3D" (the server decodes the query: "token%3DB") */
+  size_t eq = 0;
+  if (i >= 1 && in[i - 1] == '=') {
+    eq = 1;
+  } else if (i >= 3 && in[i - 3] == '%' && in[i - 2] == '3' &&
+             (in[i - 1] == 'D' || in[i - 1] == 'd')) {
+    eq = 3;
+  } else {
     return verbatim(1);
   }
-  size_t ns = i - 1;
+  size_t ns = i - eq;
   while (ns > 0 && in_key_run((unsigned char)in[ns - 1]) && in[ns - 1] != '?' &&
-         in[ns - 1] != '/' && i - 1 - ns < 64) {
+         in[ns - 1] != '/' && i - eq - ns < 64) {
     ns--;
   }
   if (ns > 0 && in_key_run((unsigned char)in[ns - 1]) && in[ns - 1] != '?' &&
@@ -1567,7 +1586,7 @@ static redact_piece param_value(const char *in, size_t n, size_t i) {
     return verbatim(1); /* a name longer than any of ours */
   }
   dec_window d;
-  d.len = i - 1 - ns;
+  d.len = i - eq - ns;
   memcpy(d.c, in + ns, d.len);
   for (size_t k = 0; k < d.len; k++) {
     d.end[k] = (unsigned short)(k + 1);
@@ -1584,7 +1603,15 @@ static redact_piece param_value(const char *in, size_t n, size_t i) {
   /* the value as it may be dressed: "api_key==B", "token=\"B\"", '+' or
    * spaces, the same escaped ("%3D", "%22", "%2522"): shown as it is */
   const size_t v = value_dress_end(in, n, i);
-  const size_t e = key_run_end(in, n, v);
+  /* the value runs to the parameter's end, whatever it holds: a body
+   * bracketed or after a few other bytes ("(B)", "<B>", "a,B") is still the
+   * value the server refuses as a key (review) */
+  size_t e = v;
+  while (e < n && e - v < 4096 && in[e] != '&' && in[e] != '#' &&
+         in[e] != ' ' && in[e] != '\t' && in[e] != '\r' && in[e] != '\n' &&
+         in[e] != '"' && in[e] != '\'') {
+    e++;
+  }
   if (e - v < 8) {
     return verbatim(1);
   }
