@@ -102,11 +102,12 @@ int kgl_keep_body(const kgl_options *o, kgl_class c);
 int kgl_token68(const char *s, size_t n);
 
 /* kgl_key_prefix_len — the length of key's prefix, the part a mask shows:
- * one to three words of 2-6 ASCII letters, each ended by '_', 16 bytes at
- * most ("sk_live_", "ghp_", "github_pat_"), after up to 4 quotes or
- * brackets typed around the key, or 0. A '_' inside a random
- * part ("Zm9vYmFyYmF6_qux...", "ghp_abcdefghi_...") ends no prefix: the
- * characters before it are secret. */
+ * one or two words of 2-6 lower-case ASCII letters, each ended by '_', 11
+ * bytes at most ("sk_live_", "ghp_", "github_pat_"), after up to 4 quotes
+ * or brackets typed around the key, or 0. What a random part may look
+ * like is what limits it: a '_' after a digit or a capital
+ * ("Zm9vYmFyYmF6_qux...") ends no prefix, and lower-case words long enough
+ * to show 8 random characters ("abcdef_ghijkl_...") are too long for one. */
 size_t kgl_key_prefix_len(const char *key, size_t n);
 
 /* kgl_mask_key — the display form of a key that was sent, whatever its

@@ -160,15 +160,15 @@ size_t kgl_key_prefix_len(const char *key, size_t n) {
   while (p < n && p < 4 && strchr("\"'<(", key[p]) != NULL) {
     p++; /* a quote typed around the key: not a secret */
   }
-  for (int word = 0; word < 3; word++) {
+  const size_t quotes = p;
+  for (int word = 0; word < 2; word++) {
     size_t i = p;
-    while (i < n && i - p < 7 &&
-           ((key[i] >= 'a' && key[i] <= 'z') ||
-            (key[i] >= 'A' && key[i] <= 'Z'))) {
+    while (i < n && i - p < 7 && key[i] >= 'a' && key[i] <= 'z') {
       i++;
     }
     const size_t letters = i - p;
-    if (letters < 2 || letters > 6 || i >= n || key[i] != '_' || i + 1 > 16) {
+    if (letters < 2 || letters > 6 || i >= n || key[i] != '_' ||
+        i + 1 - quotes > 11) {
       break;
     }
     p = i + 1;

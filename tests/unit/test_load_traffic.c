@@ -680,12 +680,12 @@ static void the_prefix_comes_from_the_first_key(void **state) {
   build_ok(&t, &o);
   assert_string_equal(t.prefix, "sk_live_");
   kgl_traffic_free(&t);
-  /* a prefix with several underscores: up to the last one */
+  /* a prefix of more words: its first two (kgl_key_prefix_len) */
   options(&o,
           write_file("org_key.txt", "valid\tacme_sk_live_ABCDEFGH12345678\n"),
           1, 0, 0, 0);
   build_ok(&t, &o);
-  assert_string_equal(t.prefix, "acme_sk_live_");
+  assert_string_equal(t.prefix, "acme_sk_");
   kgl_traffic_free(&t);
 }
 
@@ -700,12 +700,14 @@ static void a_prefix_is_words_of_letters_only(void **state) {
   } cases[] = {
       {"sk_live_8yDoYITcaJMsb9cvgQnkiIOqFeUXXd9j0hM6GO", 8},
       {"github_pat_11ABCDEFG0abcdefghijklmnopqrstuvwxyz", 11},
-      {"acme_sk_live_ABCDEFGH12345678", 13},
+      {"acme_sk_live_ABCDEFGH12345678", 8}, /* two words at most */
       {"ghp_abcdefghi_jklmnopqrstuvwxyz0123456789", 4},
       {"Zm9vYmFyYmF6_quxQUUXcorgegraultgarplywaldofredplugh", 0},
-      {"abcdefg_hijklmnopqrstuvwxyz0123456789", 0}, /* 7 letters: random */
-      {"x_abcdefghijklmnopqrstuvwxyz", 0},          /* 1 letter */
-      {"ab_cd_ef_gh_ijklmnopqrstuvwxyz", 9},        /* three words at most */
+      {"abcdefg_hijklmnopqrstuvwxyz0123456789", 0},  /* 7 letters: random */
+      {"x_abcdefghijklmnopqrstuvwxyz", 0},           /* 1 letter */
+      {"abcdef_ghijkl_EuoR4EbR85cGOvPDHA1OPU3m", 7}, /* 11 bytes at most */
+      {"ghp_abcdef_Xy_Sn3MrRBrO3jdjLORtL7AyzhU", 11},
+      {"AbCdEf_GhIjKl_EuoR4EbR85cGOvPDHA1OPU3m", 0}, /* lower case only */
       {"kg.8yDoYITcaJMsb9cvgQnkiIOqFeUXXd9j0hM6GO", 0},
       {"sk_", 3}, /* nothing after it */
       {"\"sk_live_8yDoYITcaJMsb9cvgQnkiIOqFeUXXd9j0hM6GO\"", 9}, /* quoted */

@@ -2179,6 +2179,13 @@ static void dressed_key_parameter_values_are_masked(void **state) {
       {"/v1?api_key=\"=+ %22'" KB, "/v1?api_key=\"=+ %22'****cUGk"},
       {"/v1?api_key=&api_key=" KB, "/v1?api_key=&api_key=****cUGk"},
       {"/v1?api_key=&api_key==" KB, "/v1?api_key=&api_key==****cUGk"},
+      /* the value runs to the parameter's end: bracketed, after other
+       * bytes, or after an escaped '=' (review) */
+      {"/v1?api_key=(" KB ")", "/v1?api_key=****UGk)"},
+      {"/v1?api_key=<" KB ">&x=1", "/v1?api_key=****UGk>&x=1"},
+      {"/v1?api_key=a," KB, "/v1?api_key=****cUGk"},
+      {"/v1?token=a;" KB "#f", "/v1?token=****cUGk#f"},
+      {"/v1?token%3D" KB, "/v1?token%3D****cUGk"},
       /* dressing alone, or a short value, is not a key */
       {"/v1?token===", "/v1?token==="},
       {"/v1?token=\"abc\"", "/v1?token=\"abc\""},
