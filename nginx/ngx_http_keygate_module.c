@@ -3497,6 +3497,19 @@ static ngx_int_t ngx_http_keygate_log_phase_handler(ngx_http_request_t *r) {
     return NGX_OK;
   }
   const kg_key_policy *p = &lcf->policy;
+  if (r->request_line.data == NULL && r->request_start != NULL &&
+      r->header_in != NULL && r->request_start >= r->header_in->start &&
+      r->request_start < r->header_in->last) {
+    /* a line nginx never finished: $request is made from request_start
+     * when it is logged (ngx_http_variable_request_line), up to CR or LF;
+     * make it here, so it is redacted with the rest */
+    u_char *e = r->request_start;
+    while (e < r->header_in->last && *e != CR && *e != LF) {
+      e++;
+    }
+    r->request_line.data = r->request_start;
+    r->request_line.len = (size_t)(e - r->request_start);
+  }
   ngx_http_keygate_log_field(r, p, &r->method_name);
   ngx_http_keygate_log_field(r, p, &r->http_protocol);
   ngx_http_keygate_log_field(r, p, &r->request_line);
