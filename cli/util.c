@@ -8,6 +8,7 @@
  * depends on the process's time zone (no mktime, no TZ).
  */
 #define _GNU_SOURCE /* getopt_long with -std=c11 */
+#include <ctype.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
@@ -66,6 +67,42 @@ static void mask_keys(char *msg) {
   }
 }
 
+/*
+ * Mask a key body typed without its prefix (an unknown option's value, a
+ * file path, a stray argument: "--api-key=<body>"): a run of 16 or more
+ * base62 characters that mixes upper-case letters, lower-case letters and
+ * digits, as random keys do, becomes "****" and its last four. Words,
+ * numbers, hex digests and key ids (11 characters) stay readable; a
+ * request id ("req_" + 24) is not a key and is kept.
+ */
+static void mask_bodies(char *msg) {
+  for (char *p = msg; *p != '\0';) {
+    if (!isalnum((unsigned char)*p)) {
+      p++;
+      continue;
+    }
+    size_t n = 0;
+    int upper = 0, lower = 0, digit = 0;
+    while (isalnum((unsigned char)p[n])) {
+      upper |= isupper((unsigned char)p[n]) != 0;
+      lower |= islower((unsigned char)p[n]) != 0;
+      digit |= isdigit((unsigned char)p[n]) != 0;
+      n++;
+    }
+    const int request_id =
+        n == 24 && p - msg >= 4 && strncmp(p - 4, "req_", 4) == 0;
+    if (n < 16 || !upper || !lower || !digit || request_id) {
+      p += n;
+      continue;
+    }
+    char masked[9];
+    const int w = snprintf(masked, sizeof masked, "****%.4s", p + n - 4);
+    memmove(p + w, p + n, strlen(p + n) + 1);
+    memcpy(p, masked, (size_t)w);
+    p += w;
+  }
+}
+
 int cli_error(int code, const char *cmd, const char *fmt, ...) {
   char msg[1024];
   va_list ap;
@@ -76,6 +113,7 @@ int cli_error(int code, const char *cmd, const char *fmt, ...) {
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   mask_keys(msg);
+  mask_bodies(msg);
   if (cmd == NULL || cmd[0] == '\0') {
     fprintf(stderr, "keygate: %s\n", msg);
   } else {

@@ -30,6 +30,27 @@ pasted "load --key=KEY (an abbreviation of --keys)" 2 load http://127.0.0.1:9/ -
 pasted "serve --bogus=KEY" 2 serve --bogus="$KEY"
 pasted "keys create --account KEY" 2 keys create --account "$KEY" --name x
 
+# a key body pasted without its prefix (a review: an unknown option's
+# value, a file path): masked as "****" and its last four. A fixed body
+# that mixes upper case, lower case and digits, as random keys do.
+BODY=8yDoYITcaJMsb9cvgQnkiIOqFeUXXd9j0hM6GO
+body_pasted() {
+  local what=$1 status=$2
+  shift 2
+  assert_exit "$status" "$what" -- "$KEYGATE" "$@"
+  assert_not_contains "${BODY:0:12}" "$(cat "$TMP/out" "$TMP/err")" "$what: the body"
+  assert_contains "****M6GO" "$(cat "$TMP/err")" "$what: its last four name it"
+}
+body_pasted "load --api-key=BODY" 2 load http://127.0.0.1:9/ --api-key="$BODY"
+body_pasted "load --keys /nonexistent/BODY" 2 load http://127.0.0.1:9/ --keys "/nonexistent/$BODY"
+body_pasted "probe --token=BODY" 2 probe http://127.0.0.1:9/ --token="$BODY"
+body_pasted "check BODY" 2 check "$BODY"
+body_pasted "keys deactivate BODY" 2 keys deactivate "$BODY"
+body_pasted "report show /nonexistent/BODY" 2 report show "/nonexistent/$BODY"
+# what is not a key stays readable: a request id, a hex digest, words
+assert_exit 2 "check req_" -- "$KEYGATE" keys deactivate "req_8yDoYITcaJMsb9cvgQnkiIOq"
+assert_contains "req_8yDoYITcaJMsb9cvgQnkiIOq" "$(cat "$TMP/err")" "a request id is kept"
+
 # names that hold a key are refused (they would be listed whole)
 assert_exit 2 "accounts create KEY" -- "$KEYGATE" accounts create "$KEY"
 assert_contains "must not look like a key" "$(cat "$TMP/err")" "accounts create KEY: why"
