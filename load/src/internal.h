@@ -375,6 +375,11 @@ typedef struct kgl_worker {
 /* Monotonic nanoseconds. */
 int64_t kgl_now_ns(void);
 
+/* kgl_wait_io — wait until fd is ready for ev (POLLIN, POLLOUT) or the
+ * deadline (kgl_now_ns's clock): 1 ready, 0 the deadline passed, -1 a
+ * poll error (the read or write that follows says what is wrong). */
+int kgl_wait_io(int fd, short ev, int64_t deadline_ns);
+
 /* kgl_worker_complete — one response arrived for f: verify, record. */
 void kgl_worker_complete(kgl_worker *w, const kgl_flight *f,
                          const kgl_response *r);

@@ -174,26 +174,19 @@ int kgl_tls_check(SSL_CTX *ctx, const kgl_options *o, const kgl_url *u, int fd,
 /* ---- h2c: the server's preface before the run ------------------------------
  */
 
-static int64_t mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Wait for ev on fd until deadline (ms, monotonic). 1 ready, 0 timed out. */
-static int wait_fd(int fd, short ev, int64_t deadline) {
+int kgl_wait_io(int fd, short ev, int64_t deadline_ns) {
   for (;;) {
-    const int64_t left = deadline - mono_ms();
+    const int64_t left = deadline_ns - kgl_now_ns();
     if (left <= 0) {
       return 0;
     }
     struct pollfd p = {fd, ev, 0};
-    const int rc = poll(&p, 1, (int)left);
+    const int rc = poll(&p, 1, (int)((left + 999999) / 1000000));
     if (rc > 0) {
       return 1;
     }
     if (rc < 0 && errno != EINTR) {
-      return 1; /* let the read or write say what is wrong */
+      return -1;
     }
   }
 }
@@ -214,7 +207,7 @@ static size_t read_until(int fd, unsigned char *b, size_t n, int64_t deadline,
       got += (size_t)r;
     } else if (r < 0 &&
                (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-      if (!wait_fd(fd, POLLIN, deadline)) {
+      if (kgl_wait_io(fd, POLLIN, deadline) == 0) {
         break;
       }
     } else {
@@ -255,7 +248,7 @@ static const char *h2_error_name(uint32_t code) {
 #define H2C_AFTER_MS 150
 static int h2c_after_settings(int fd, uint32_t settings_len, int64_t deadline,
                               char *what, size_t cap) {
-  const int64_t soon = mono_ms() + H2C_AFTER_MS;
+  const int64_t soon = kgl_now_ns() + (int64_t)H2C_AFTER_MS * 1000000;
   const int64_t until = soon < deadline ? soon : deadline;
   int closed = 0;
   uint32_t skip = settings_len;
@@ -295,7 +288,8 @@ int kgl_h2c_check(int fd, const kgl_url *u, int timeout_ms, char *why,
   /* RFC 9113 §3.4: the client preface, then its (empty) SETTINGS frame */
   static const char PREFACE[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
                                 "\x00\x00\x00\x04\x00\x00\x00\x00\x00";
-  const int64_t deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 1);
+  const int64_t deadline =
+      kgl_now_ns() + (int64_t)(timeout_ms > 0 ? timeout_ms : 1) * 1000000;
   const char *fix = "leave out --http2 (HTTP/1.1), or use https:// where the "
                     "server offers h2 by ALPN";
   char ep[KGL_ENDPOINT_MAX];
@@ -307,7 +301,7 @@ int kgl_h2c_check(int fd, const kgl_url *u, int timeout_ms, char *why,
     if (n > 0) {
       off += (size_t)n;
     } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      if (!wait_fd(fd, POLLOUT, deadline)) {
+      if (kgl_wait_io(fd, POLLOUT, deadline) == 0) {
         break;
       }
     } else if (n < 0 && errno == EINTR) {
@@ -332,7 +326,7 @@ int kgl_h2c_check(int fd, const kgl_url *u, int timeout_ms, char *why,
       what = "closed the connection";
       break;
     } else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-      if (!wait_fd(fd, POLLIN, deadline)) {
+      if (kgl_wait_io(fd, POLLIN, deadline) == 0) {
         break;
       }
     } else {

@@ -67,25 +67,6 @@ static void conn_close(conn *c) {
   ERR_clear_error();
 }
 
-/* Wait until fd is ready for ev or the deadline: 1 ready, 0 the deadline
- * passed, -1 a poll error. */
-static int wait_io(int fd, short ev, int64_t deadline_ns) {
-  for (;;) {
-    const int64_t left = deadline_ns - kgl_now_ns();
-    if (left <= 0) {
-      return 0;
-    }
-    struct pollfd p = {fd, ev, 0};
-    const int rc = poll(&p, 1, (int)((left + 999999) / 1000000));
-    if (rc > 0) {
-      return 1;
-    }
-    if (rc < 0 && errno != EINTR) {
-      return -1;
-    }
-  }
-}
-
 /* A TCP connect bounded by the deadline; the socket stays non-blocking.
  * 0, or -1 + why. */
 static int tcp_connect(const struct sockaddr_storage *sa, unsigned salen,
@@ -98,7 +79,7 @@ static int tcp_connect(const struct sockaddr_storage *sa, unsigned salen,
   }
   int rc = connect(fd, (const struct sockaddr *)sa, salen);
   if (rc != 0 && errno == EINPROGRESS) {
-    if (wait_io(fd, POLLOUT, c->deadline_ns) != 1) {
+    if (kgl_wait_io(fd, POLLOUT, c->deadline_ns) != 1) {
       close(fd);
       snprintf(why, whycap, "connect timed out after %gs", timeout_s);
       return -1;
@@ -180,8 +161,8 @@ static int conn_open(conn *c, const kgl_url *u,
     if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
       return handshake_failed(c, why, whycap);
     }
-    if (wait_io(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT,
-                c->deadline_ns) != 1) {
+    if (kgl_wait_io(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT,
+                    c->deadline_ns) != 1) {
       snprintf(why, whycap, "TLS handshake timed out after %gs", timeout_s);
       conn_close(c);
       return OPEN_FAIL;
@@ -221,7 +202,7 @@ static int conn_write(conn *c, const char *b, size_t n) {
     if (w > 0) {
       b += w;
       n -= (size_t)w;
-    } else if (wait_io(c->fd, ev, c->deadline_ns) != 1) {
+    } else if (kgl_wait_io(c->fd, ev, c->deadline_ns) != 1) {
       return -1;
     }
   }
@@ -282,7 +263,7 @@ static long conn_read(conn *c, char *b, size_t cap, int *timed_out) {
         return -1;
       }
     }
-    const int w = wait_io(c->fd, ev, c->deadline_ns);
+    const int w = kgl_wait_io(c->fd, ev, c->deadline_ns);
     if (w != 1) {
       *timed_out = w == 0;
       return -1;
