@@ -10,6 +10,14 @@
  *                                 the same in memory advised for transparent
  *                                 huge pages (fewer TLB misses), as the
  *                                 index asks for its big tables
+ *   context/bucket_chase_hugepages/MiB:N
+ *                                 one dependent random access of an index
+ *                                 bucket's size (KG_INDEX_BUCKET_SLOTS
+ *                                 lines, aligned as the index's buckets
+ *                                 are), the next address made from a word
+ *                                 of every line, so the access ends when
+ *                                 its last line arrives: what a lookup's
+ *                                 bucket costs beyond a one-line access
  *   context/plaintext_map/keys:N  what nginx's `map $http_x_api_key` recipe
  *                                 does: hash the plaintext key (nginx's
  *                                 hash, key*31 + c), find its bucket, compare
@@ -22,6 +30,7 @@
 #include <sys/mman.h>
 
 #include "fixtures.h"
+#include "keygate/index.h"
 #include "shim/kgbench.h"
 
 /* ---- pointer chase ------------------------------------------------------ */
@@ -87,6 +96,72 @@ static void bm_chase(kgb_state *st, void *ctx) {
     KGB_KEEP(p);
   }
   kgb_escape(p);
+  kgb_set_items_processed(st, kgb_iterations(st));
+}
+
+/* ---- bucket chase ------------------------------------------------------- */
+
+#define BUCKET_BYTES (64u * KG_INDEX_BUCKET_SLOTS)
+
+/* The chase's cycle over blocks of BUCKET_BYTES: block i's next address,
+ * XOR-split over the first word of each of its lines. */
+static unsigned char *bucket_make(size_t bytes) {
+  size_t n = bytes / BUCKET_BYTES;
+  unsigned char *mem = aligned_alloc(HUGE_PAGE, bytes);
+  uint32_t *perm = malloc(n * sizeof *perm);
+  if (mem == NULL || perm == NULL || n < 2) {
+    fx_die("out of memory for the bucket chase");
+  }
+#ifdef MADV_HUGEPAGE
+  (void)madvise(mem, bytes, MADV_HUGEPAGE);
+#endif
+  memset(mem, 0, bytes);
+  for (size_t i = 0; i < n; i++) {
+    perm[i] = (uint32_t)i;
+  }
+  uint64_t state = 43;
+  for (size_t i = n - 1; i > 0; i--) {
+    size_t j = (size_t)(fx_rand(&state) % i);
+    uint32_t t = perm[i];
+    perm[i] = perm[j];
+    perm[j] = t;
+  }
+  for (size_t i = 0; i < n; i++) {
+    uintptr_t rest = (uintptr_t)(mem + (size_t)perm[i] * BUCKET_BYTES);
+    unsigned char *b = mem + i * BUCKET_BYTES;
+    for (size_t l = 1; l < KG_INDEX_BUCKET_SLOTS; l++) {
+      uintptr_t w = (uintptr_t)fx_rand(&state);
+      memcpy(b + 64 * l, &w, sizeof w);
+      rest ^= w;
+    }
+    memcpy(b, &rest, sizeof rest);
+  }
+  free(perm);
+  return mem;
+}
+
+static void bm_bucket_chase(kgb_state *st, void *ctx) {
+  (void)ctx;
+  static unsigned char *mem;
+  static size_t bytes;
+  size_t want = (size_t)kgb_arg_get(st, 0) << 20;
+  if (mem == NULL || bytes != want) {
+    free(mem);
+    mem = bucket_make(want);
+    bytes = want;
+  }
+  const unsigned char *p = mem;
+  KGB_LOOP(st) {
+    uintptr_t next = 0;
+    for (size_t l = 0; l < KG_INDEX_BUCKET_SLOTS; l++) {
+      uintptr_t w;
+      memcpy(&w, p + 64 * l, sizeof w);
+      next ^= w;
+    }
+    p = (const unsigned char *)next;
+    KGB_KEEP(p);
+  }
+  kgb_escape(&p);
   kgb_set_items_processed(st, kgb_iterations(st));
 }
 
@@ -206,6 +281,10 @@ KGB_REGISTER(context) {
       kgb_arg(kgb_register("context/pointer_chase_hugepages", bm_chase, &huge),
               1024),
       "MiB");
+  kgb_arg_name(kgb_arg(kgb_register("context/bucket_chase_hugepages",
+                                    bm_bucket_chase, NULL),
+                       1024),
+               "MiB");
   kgb_bench *m =
       kgb_arg_name(kgb_register("context/plaintext_map", bm_map, NULL), "keys");
   kgb_arg(m, 10000);
