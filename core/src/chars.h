@@ -127,4 +127,8 @@ static inline int kg_base62_value(unsigned char c) {
   return kg_base62_value_table[c];
 }
 
+/* hex digit values by byte (0-9 A-F a-f), -1 for a byte that is not
+ * one: a percent-escape's digits by one load each. */
+extern const int8_t kg_hex_value_table[256];
+
 #endif /* KEYGATE_CHARS_H */

@@ -224,14 +224,7 @@ static kg_status settle_token(const kg_key_policy *p, kg_span t, kg_status st,
  */
 
 static int hex_value(unsigned char c) {
-  if ((unsigned)(c - '0') < 10u) {
-    return c - '0';
-  }
-  c = kg_lower(c);
-  if ((unsigned)(c - 'a') < 6u) {
-    return c - 'a' + 10;
-  }
-  return -1;
+  return kg_hex_value_table[c];
 }
 
 /* Decode one byte of a percent-encoded string at i into *out; returns the
@@ -641,12 +634,13 @@ KG_INLINE kg_status url_block_stops(const kg_key_policy *p, const url_scan *u,
 /* Where kg_url_scan_prepare puts each part in kg_key_policy's url_scan:
  * three runs of 16 lanes, then the five bytes of url_scan's scalars. */
 enum {
-  URL_K_P0 = 0,    /* p0 | 0x20 in every lane */
-  URL_K_F1 = 16,   /* f1 in every lane (0xff: a one-character prefix) */
-  URL_K_P1 = 32,   /* p1 in every lane (0xff: a one-character prefix) */
-  URL_K_BYTES = 48 /* p0, f0, p1, f1, one */
+  URL_K_P0 = 0,     /* p0 | 0x20 in every lane */
+  URL_K_F1 = 16,    /* f1 in every lane (0xff: a one-character prefix) */
+  URL_K_P1 = 32,    /* p1 in every lane (0xff: a one-character prefix) */
+  URL_K_BYTES = 48, /* p0, f0, p1, f1, one */
+  URL_K_TABLE = 53  /* 1: url_scan_long_avx2's nibble tables fit */
 };
-_Static_assert(URL_K_BYTES + 5 <= KG_KEY_URL_SCAN_BYTES,
+_Static_assert(URL_K_TABLE + 1 <= KG_KEY_URL_SCAN_BYTES,
                "kg_key_policy's url_scan holds the scan's view");
 
 void kg_url_scan_prepare(const char *prefix, size_t prefix_len,
@@ -669,6 +663,11 @@ void kg_url_scan_prepare(const char *prefix, size_t prefix_len,
   out[URL_K_BYTES + 2] = p1;
   out[URL_K_BYTES + 3] = f1;
   out[URL_K_BYTES + 4] = one;
+  /* The AVX2 scan looks a folded byte's class up by its low nibble: p0's
+   * must be neither 'y''s (9) nor 'n''s (14), and a second character must
+   * be there to want. Other prefixes take the 16-byte chunks. */
+  unsigned char nib = (unsigned char)(p0 & 0x0f);
+  out[URL_K_TABLE] = !one && nib != 9 && nib != 14;
 }
 
 /* The policy's part of a scan, as kg_key_policy_init prepared it: loads,
@@ -727,51 +726,68 @@ static KG_NOINLINE kg_status url_scan_long(const kg_key_policy *p,
 
 #ifdef KG_HAVE_AVX2
 /*
- * url_scan_long's AVX2 twin (KG_CPU_AVX2): the same lanes, thirty-two
- * bytes a step (url_chunk's operations on 256-bit vectors: two loads, one
- * movemask), every chunk with its next byte inside the span; the rest, 1
- * to 32 bytes, by the 16-byte chunks, without the positions already seen.
+ * url_scan_long's AVX2 twin (KG_CPU_AVX2), for a policy whose
+ * kg_url_scan_prepare set URL_K_TABLE: the same stops, thirty-two bytes a
+ * step, by nine vector operations and one movemask where url_chunk takes
+ * twelve. A lane's byte folded (lv = v | 0x20) picks, by its low nibble
+ * (vpshufb), the one folded byte of its class, p0 | 0x20, 'y' or 'n', and
+ * the next byte that class wants: p1 (folded with f1), or '='. Where
+ * those two are what the lane and the next one hold, the lane stops (the
+ * pair, or a name's last letter before '='); a '%' stops by its own
+ * compare. Nibbles that hold none of the three hold 0, which no folded
+ * byte equals, and a byte from 0x80 up looks up 0 (vpshufb's high bit).
+ * The next byte is folded with f1 for the 'y'/'n' lanes too: '=' has the
+ * 0x20 bit, so a y or n before 0x1d stops as well (an extra stop, which
+ * url_stop passes over). Steps while the next byte's load stays inside
+ * the span; then the 32 bytes that end it, their next bytes by a one-byte
+ * shift of the same vector (a zero after the last), without the positions
+ * already seen.
  */
 #define KG_AVX2_TARGET __attribute__((target("avx2")))
+
+KG_AVX2_TARGET KG_INLINE unsigned
+url_step_avx2(__m256i v, __m256i vn, __m256i tid, __m256i texp, __m256i f1) {
+  __m256i lv = _mm256_or_si256(v, _mm256_set1_epi8(0x20));
+  __m256i id = _mm256_cmpeq_epi8(_mm256_shuffle_epi8(tid, lv), lv);
+  __m256i nx =
+      _mm256_cmpeq_epi8(_mm256_shuffle_epi8(texp, lv), _mm256_or_si256(vn, f1));
+  __m256i pc = _mm256_cmpeq_epi8(v, _mm256_set1_epi8('%'));
+  return (unsigned)_mm256_movemask_epi8(
+      _mm256_or_si256(_mm256_and_si256(id, nx), pc));
+}
+
 static KG_AVX2_TARGET KG_NOINLINE kg_status
 url_scan_long_avx2(const kg_key_policy *p, const url_scan *u) {
   const char *s = u->s;
   size_t len = u->len;
   size_t param = NO_PARAM;
   kg_status r;
-  const __m256i p0 = _mm256_broadcastsi128_si256(u->c.p0);
+  /* The two tables from the policy's lanes: p0 | 0x20 and p1 at p0's low
+   * nibble, 'y' and 'n' (wanting '=') at theirs. */
+  const __m128i nib = _mm_and_si128(u->c.p0, _mm_set1_epi8(0x0f));
+  const __m128i at = _mm_cmpeq_epi8(
+      nib, _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+  const __m256i tid = _mm256_broadcastsi128_si256(_mm_or_si128(
+      _mm_and_si128(at, u->c.p0),
+      _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 'y', 0, 0, 0, 0, 'n', 0)));
+  const __m256i texp = _mm256_broadcastsi128_si256(_mm_or_si128(
+      _mm_and_si128(at, u->c.p1),
+      _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, '=', 0, 0, 0, 0, '=', 0)));
   const __m256i f1 = _mm256_broadcastsi128_si256(u->c.f1);
-  const __m256i p1 = _mm256_broadcastsi128_si256(u->c.p1);
-  const __m256i low = _mm256_set1_epi8(0x20);
-  const __m256i y = _mm256_set1_epi8('y');
-  const __m256i n = _mm256_set1_epi8('n');
-  const __m256i eqs = _mm256_set1_epi8('=');
-  const __m256i pct = _mm256_set1_epi8('%');
   size_t q = 0;
   for (; q + 32 < len; q += 32) {
-    __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(s + q));
-    __m256i vn = _mm256_loadu_si256((const __m256i *)(const void *)(s + q + 1));
-    __m256i lv = _mm256_or_si256(v, low);
-    __m256i a = _mm256_cmpeq_epi8(lv, p0);
-    __m256i b = _mm256_cmpeq_epi8(_mm256_or_si256(vn, f1), p1);
-    __m256i yn =
-        _mm256_or_si256(_mm256_cmpeq_epi8(lv, y), _mm256_cmpeq_epi8(lv, n));
-    __m256i eq = _mm256_and_si256(_mm256_cmpeq_epi8(vn, eqs), yn);
-    __m256i pc = _mm256_cmpeq_epi8(v, pct);
-    uint64_t bits = (uint32_t)_mm256_movemask_epi8(
-        _mm256_or_si256(_mm256_or_si256(_mm256_and_si256(a, b), pc), eq));
+    uint64_t bits = url_step_avx2(
+        _mm256_loadu_si256((const __m256i *)(const void *)(s + q)),
+        _mm256_loadu_si256((const __m256i *)(const void *)(s + q + 1)), tid,
+        texp, f1);
     if (bits != 0 && (r = url_block_stops(p, u, q, bits, &param)) != KG_OK) {
       return r;
     }
   }
-  /* 1 <= len - q <= 32 here */
-  uint64_t bits;
-  if (len - q > 16) {
-    bits = url_chunk_in(u, q);
-    bits |= (uint64_t)(url_chunk_at(u, len - 16) >> (32 - (len - q))) << 16;
-  } else {
-    bits = url_chunk_at(u, len - 16) >> (16 - (len - q));
-  }
+  /* 1 <= len - q <= 32 here: that many of the last 32 bytes are new */
+  __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(s + len - 32));
+  __m256i vn = _mm256_alignr_epi8(_mm256_permute2x128_si256(v, v, 0x81), v, 1);
+  uint64_t bits = url_step_avx2(v, vn, tid, texp, f1) >> (32 - (len - q));
   if (bits != 0 && (r = url_block_stops(p, u, q, bits, &param)) != KG_OK) {
     return r;
   }
@@ -815,7 +831,7 @@ KG_INLINE kg_status url_scan_span(const kg_key_policy *p, url_scan *u,
   u->len = len;
   if (len > 64) {
 #ifdef KG_HAVE_AVX2
-    if ((kg_cpu() & KG_CPU_AVX2) != 0) {
+    if ((kg_cpu() & KG_CPU_AVX2) != 0 && p->url_scan[URL_K_TABLE] != 0) {
       return url_scan_long_avx2(p, u);
     }
 #endif

@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -1564,6 +1565,93 @@ static void target_scan_agrees_with_the_byte_by_byte_model(void **state) {
   assert_true(found[0] > 5000 && found[1] > 5000 && found[2] > 5000);
 }
 
+/*
+ * One piece at every position of a target of 60 to 257 bytes of filler
+ * ('.', which no rule stops at), for prefixes whose first character's low
+ * nibble the AVX2 scan's tables can hold (sk_live_, pk_, a_, EU_, 9a, _x,
+ * -a) and those that take the 16-byte chunks ('n' and 'y' share a nibble
+ * with a name's last letter, '9' and 'i' too; a single character): so
+ * every lane of a 32-byte step, both sides of each step's boundary, and
+ * the last 32 bytes (next bytes by a shift, a zero after the last) each
+ * hold a stop of every kind: the prefix raw, in upper case, with its first
+ * or second character escaped, its first character before a wrong
+ * second, a name's last letter before '=' (and before 0x1d, which '='
+ * folds to), an idle escape, a second encoding. Each target ends at an
+ * unreadable page and must get the model's answer, detail included.
+ */
+static void target_scan_finds_a_stop_in_every_lane(void **state) {
+  (void)state;
+  static const char *const prefixes[] = {"sk_live_", "pk_", "a_", "EU_",
+                                         "9a",       "_x",  "-a", "nk_",
+                                         "yz",       "i9",  "99", "k"};
+  static const size_t lens[] = {60,  63,  64,  65,  66,  95,  96,  97,
+                                98,  127, 128, 129, 130, 159, 160, 161,
+                                191, 192, 193, 213, 255, 256, 257};
+  const size_t nprefixes = sizeof prefixes / sizeof prefixes[0];
+  long page = sysconf(_SC_PAGESIZE);
+  assert_true(page >= 4096);
+  char *map = mmap(NULL, 2 * (size_t)page, PROT_NONE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  assert_true(map != MAP_FAILED);
+  assert_int_equal(mprotect(map, (size_t)page, PROT_READ | PROT_WRITE), 0);
+  char *end = map + page;
+  size_t found[3] = {0, 0, 0};
+  for (size_t k = 0; k < nprefixes; k++) {
+    const char *pre = prefixes[k];
+    size_t pl = strlen(pre);
+    kg_key_policy p;
+    assert_int_equal(kg_key_policy_init(&p, KG_KEY_PREFIX, pre, pl), KG_OK);
+    /* The pieces for this prefix. */
+    char up[16];
+    char esc1[24];
+    char esc2[24];
+    char wrong[4];
+    for (size_t i = 0; i <= pl; i++) {
+      up[i] = (char)((pre[i] >= 'a' && pre[i] <= 'z') ? pre[i] - 32 : pre[i]);
+    }
+    snprintf(esc1, sizeof esc1, "%%%02X%s", (unsigned char)pre[0], pre + 1);
+    if (pl > 1) {
+      snprintf(esc2, sizeof esc2, "%c%%%02x%s", pre[0], (unsigned char)pre[1],
+               pre + 2);
+    } else {
+      snprintf(esc2, sizeof esc2, "%%25%02X", (unsigned char)pre[0]);
+    }
+    wrong[0] = pre[0];
+    wrong[1] = '=';
+    wrong[2] = '\0';
+    const char *const pieces[] = {pre,      up,        esc1,       esc2,
+                                  wrong,    "&key=v",  "#%6Bey=v", "?apikey=1",
+                                  "&ay=1",  ";ny=",    "y=1",      "&key\x1d=v",
+                                  "n\x1d=", "y\x1dv",  "%2C",      "%2573",
+                                  "%25%",   "&token=", "&",        "%"};
+    const size_t npieces = sizeof pieces / sizeof pieces[0];
+    for (size_t l = 0; l < sizeof lens / sizeof lens[0]; l++) {
+      size_t len = lens[l];
+      char *at = end - len;
+      for (size_t j = 0; j < npieces; j++) {
+        size_t plen = strlen(pieces[j]);
+        for (size_t pos = 0; pos + plen <= len; pos++) {
+          memset(at, '.', len);
+          memcpy(at + pos, pieces[j], plen);
+          kg_span t = {at, len};
+          kg_status got = kg_target_scan(&p, t);
+          kg_status ref = ref_scan(&p, at, len);
+          if (got != ref) {
+            fail_msg("prefix %s, %zu bytes, \"%s\" at %zu: scan %s, model %s",
+                     pre, len, pieces[j], pos, kg_status_str(got),
+                     kg_status_str(ref));
+          }
+          found[got == KG_OK ? 0 : got == KG_URL_KEY_PREFIX ? 1 : 2]++;
+        }
+      }
+    }
+  }
+  munmap(map, 2 * (size_t)page);
+  print_message("found: %zu allowed, %zu prefix, %zu parameter\n", found[0],
+                found[1], found[2]);
+  assert_true(found[0] > 10000 && found[1] > 10000 && found[2] > 10000);
+}
+
 /* ---- the NULL policy (keygate/api.h) ---------------------------------- */
 
 /* The calls below run in a child: each makes its own policy and spans. */
@@ -1734,6 +1822,7 @@ int main(void) {
       T(keys_anywhere_in_the_target_are_refused),
       T(target_scan_follows_the_policy_prefix),
       T(target_scan_agrees_with_the_byte_by_byte_model),
+      T(target_scan_finds_a_stop_in_every_lane),
       T(a_null_where_none_is_allowed_is_a_caller_bug),
       T(empty_spans_may_be_null),
   };
