@@ -10,7 +10,9 @@
  *   KG_CPU_SHA     digest.c: a one-block SHA-256 by the SHA extensions
  *                  (SHA-NI, with SSE4.1), its block built in registers
  *   KG_CPU_AVX2    credential.c: a target over 64 bytes scanned 32 bytes
- *                  a step (the 16-byte chunk's lanes, twice as wide)
+ *                  a step (the 16-byte chunk's lanes, twice as wide);
+ *                  index.c: the lookup's slots compared and selected 32
+ *                  bytes at a time
  *
  * (A first AVX2 target scan, with 64-byte joins, was measured slower and
  * not kept: docs/benchmarks.md, issue 14.) A feature is used when the CPU has

@@ -9,11 +9,13 @@
  * table can be any size. The digest is SHA-256 output: uniform, no further
  * hashing.
  *
- * Lookup reads b1 and b2 whole and compares every slot's digest with
- * kg_ct_eq32. Each slot's fields after the digest are ANDed with its match
- * mask and ORed into an accumulator, so only the matching slot (at most one:
- * digests are unique) lands there, and no address depends on which slot
- * matched; the valgrind taint check (tests/ct/taint.c) holds it to that. The
+ * Lookup reads b1 and b2 whole and compares every slot's digest with the
+ * presented one (32-byte vector compares: SSE2, or AVX2 where the CPU has
+ * it; a scalar twin). Each slot's fields after the digest are ANDed with its
+ * match mask and ORed into an accumulator, so only the matching slot (at
+ * most one: digests are unique) lands there, and no address depends on
+ * which slot matched; the valgrind taint check (tests/ct/taint.c) holds it
+ * to that. The
  * addresses read depend on the presented digest only; the work is the same
  * for a hit and a miss. Empty slots carry occupied = 0 in `reserved` and are
  * compared like the others.
@@ -41,9 +43,17 @@
 #endif
 
 #include "chars.h"
+#include "cpu.h"
 #include "ct.h"
 #include "defensive.h"
 #include "hotpath.h"
+
+#if defined(__SSE2__) && !defined(KEYGATE_NO_SIMD)
+#include <emmintrin.h>
+#endif
+#ifdef KG_CPU_X86_DISPATCH
+#include <immintrin.h>
+#endif
 
 #define SLOT_OCCUPIED 1u
 #define MAX_KICKS 1000
@@ -594,28 +604,141 @@ int kg_index_huge_pages(const kg_index *idx) {
   return idx != NULL && idx->huge;
 }
 
-int kg_index_lookup(const kg_index *idx, const uint8_t digest[KG_DIGEST_LEN],
-                    kg_record *out) {
-  if (KG_NEVER(digest == NULL || out == NULL)) {
-    return 0;
+/*
+ * The lookup's compare and select, three ways with the same answer: the
+ * scalar twin (KEYGATE_NO_SIMD: four 8-byte words a slot), SSE2 (every
+ * x86-64) and AVX2 (chosen at run time, cpu.h). Each reads every slot of
+ * both buckets whole; a slot's hit bit is 1 when its 32-byte digest equals
+ * the presented one and its `reserved` has the occupied bit, and the 32
+ * bytes after its digest are ANDed with the hit's mask and ORed into the
+ * accumulator. The vector paths: the digest compared bytewise (pcmpeqb),
+ * the byte mask's movemask + 1 carries into bit 16 (or 32) only when every
+ * byte matched, the hit made a 16- (32-)byte mask and the tail selected
+ * with pand/por, no scalar word per slot. No branch and no address depends
+ * on a stored byte or on which slot matched; the taint check
+ * (tests/ct/taint.c) runs each path (ct.taint.*, and *_baseline with
+ * KEYGATE_CPU=baseline).
+ *
+ * lookup_out — the record out of the accumulated tail (hi's last 4 bytes
+ * are `reserved`, cleared) and the presented digest masked by found.
+ */
+#if defined(__SSE2__) && !defined(KEYGATE_NO_SIMD)
+#define KG_INDEX_SSE2 1
+
+/* The vector mask of a 0/1 hit, opaque to the optimiser. */
+static inline __m128i hit_mask128(uint32_t hit) {
+  return _mm_set1_epi64x((long long)kg_ct_mask_u64(hit));
+}
+
+/* The 16 bytes at p, 16-aligned (buckets are 64-aligned, index.h). */
+static inline __m128i load_a16(const uint8_t *p) {
+  return _mm_load_si128((const __m128i *)(const void *)p);
+}
+
+static inline uint32_t reserved_of(const uint8_t *rec) {
+  uint32_t v;
+  memcpy(&v, rec + offsetof(kg_record, reserved), sizeof v);
+  return v;
+}
+
+static inline int lookup_out(__m128i p0, __m128i p1, __m128i lo, __m128i hi,
+                             uint32_t found, kg_record *out) {
+  const __m128i keep = hit_mask128(found);
+  /* every byte of hi but the last 4 (reserved) */
+  const __m128i no_reserved = _mm_set_epi32(0, -1, -1, -1);
+  uint8_t *o = (uint8_t *)out;
+  _mm_storeu_si128((__m128i *)(void *)o, _mm_and_si128(p0, keep));
+  _mm_storeu_si128((__m128i *)(void *)(o + 16), _mm_and_si128(p1, keep));
+  _mm_storeu_si128((__m128i *)(void *)(o + 32), lo);
+  _mm_storeu_si128((__m128i *)(void *)(o + 48), _mm_and_si128(hi, no_reserved));
+  return (int)found;
+}
+
+/* One slot, SSE2: its hit bit; its tail ORed into lo and hi. */
+#define KG_SLOT_SSE2(rec)                                                      \
+  do {                                                                         \
+    const uint8_t *kg_r = (rec);                                               \
+    __m128i kg_e = _mm_and_si128(_mm_cmpeq_epi8(p0, load_a16(kg_r)),           \
+                                 _mm_cmpeq_epi8(p1, load_a16(kg_r + 16)));     \
+    uint32_t kg_m = (uint32_t)_mm_movemask_epi8(kg_e); /* 0xFFFF: equal */     \
+    uint32_t kg_hit = ((kg_m + 1u) >> 16) & reserved_of(kg_r);                 \
+    __m128i kg_k = hit_mask128(kg_hit);                                        \
+    lo = _mm_or_si128(lo, _mm_and_si128(kg_k, load_a16(kg_r + 32)));           \
+    hi = _mm_or_si128(hi, _mm_and_si128(kg_k, load_a16(kg_r + 48)));           \
+    found |= kg_hit;                                                           \
+  } while (0)
+
+static inline int lookup_sse2(const uint8_t *b1, const uint8_t *b2,
+                              const uint8_t *digest, kg_record *out) {
+  const __m128i p0 = _mm_loadu_si128((const __m128i *)(const void *)digest);
+  const __m128i p1 =
+      _mm_loadu_si128((const __m128i *)(const void *)(digest + 16));
+  __m128i lo = _mm_setzero_si128();
+  __m128i hi = _mm_setzero_si128();
+  uint32_t found = 0;
+  for (size_t s = 0; s < KG_INDEX_BUCKET_SLOTS; s++) {
+    KG_SLOT_SSE2(b1 + sizeof(kg_record) * s);
+    KG_SLOT_SSE2(b2 + sizeof(kg_record) * s);
   }
-  /* An empty index (none, or no buckets) misses at once (security.md). */
-  if (idx == NULL || idx->nbuckets == 0) {
-    memset(out, 0, sizeof *out);
-    return 0;
+  return lookup_out(p0, p1, lo, hi, found, out);
+}
+#undef KG_SLOT_SSE2
+#endif
+
+#if defined(KG_INDEX_SSE2) && defined(KG_CPU_X86_DISPATCH)
+#define KG_INDEX_AVX2 1
+#define KG_AVX2_TARGET __attribute__((target("avx2")))
+
+/* One slot, AVX2: the digest in one compare, the tail in one AND. */
+#define KG_SLOT_AVX2(rec)                                                      \
+  do {                                                                         \
+    const uint8_t *kg_r = (rec);                                               \
+    __m256i kg_e = _mm256_cmpeq_epi8(                                          \
+        p, _mm256_load_si256((const __m256i *)(const void *)kg_r));            \
+    /* all 32 bits set: + 1 carries into bit 32 */                             \
+    uint64_t kg_m = (uint64_t)(uint32_t)_mm256_movemask_epi8(kg_e);            \
+    uint32_t kg_hit = (uint32_t)((kg_m + 1u) >> 32) & reserved_of(kg_r);       \
+    __m256i kg_k = _mm256_set1_epi64x((long long)kg_ct_mask_u64(kg_hit));      \
+    acc = _mm256_or_si256(                                                     \
+        acc, _mm256_and_si256(                                                 \
+                 kg_k, _mm256_load_si256(                                      \
+                           (const __m256i *)(const void *)(kg_r + 32))));      \
+    found |= kg_hit;                                                           \
+  } while (0)
+
+static KG_AVX2_TARGET int lookup_avx2(const uint8_t *b1, const uint8_t *b2,
+                                      const uint8_t *digest, kg_record *out) {
+  const __m256i p = _mm256_loadu_si256((const __m256i *)(const void *)digest);
+  __m256i acc = _mm256_setzero_si256();
+  uint32_t found = 0;
+  for (size_t s = 0; s < KG_INDEX_BUCKET_SLOTS; s++) {
+    KG_SLOT_AVX2(b1 + sizeof(kg_record) * s);
+    KG_SLOT_AVX2(b2 + sizeof(kg_record) * s);
   }
-  const bucket *b[2] = {&idx->buckets[bucket1(idx, digest)],
-                        &idx->buckets[bucket2(idx, digest)]};
-  /*
-   * Compare every slot. The words after each slot's digest (key_id,
-   * account_id, expires_at, status and reserved) are masked with its match
-   * bit and ORed together: the matching slot's words, or zeroes.
-   */
+  /* lookup_out's stores, 32 bytes wide: the digest masked by found, the
+   * tail with `reserved` cleared */
+  const __m256i keep = _mm256_set1_epi64x((long long)kg_ct_mask_u64(found));
+  const __m256i no_reserved = _mm256_set_epi32(0, -1, -1, -1, -1, -1, -1, -1);
+  uint8_t *o = (uint8_t *)out;
+  _mm256_storeu_si256((__m256i *)(void *)o, _mm256_and_si256(p, keep));
+  _mm256_storeu_si256((__m256i *)(void *)(o + 32),
+                      _mm256_and_si256(acc, no_reserved));
+  return (int)found;
+}
+#undef KG_SLOT_AVX2
+#endif
+
+#if !defined(KG_INDEX_SSE2)
+static int lookup_scalar(const uint8_t *b1, const uint8_t *b2,
+                         const uint8_t *digest, kg_record *out) {
+  const uint8_t *b[2] = {b1, b2};
   uint32_t found = 0;
   uint64_t tail[4] = {0, 0, 0, 0};
   for (int k = 0; k < 2; k++) {
     for (int s = 0; s < KG_INDEX_BUCKET_SLOTS; s++) {
-      const kg_record *r = &b[k]->slot[s];
+      const kg_record *r =
+          (const kg_record *)(const void *)(b[k] +
+                                            sizeof(kg_record) * (size_t)s);
       uint32_t hit = kg_ct_eq32(r->digest, digest) & (r->reserved & 1u);
       uint64_t m = kg_ct_mask_u64(hit);
       const uint8_t *w = (const uint8_t *)r + KG_DIGEST_LEN;
@@ -633,8 +756,33 @@ int kg_index_lookup(const kg_index *idx, const uint8_t digest[KG_DIGEST_LEN],
   }
   memcpy((uint8_t *)out + KG_DIGEST_LEN, tail, sizeof tail);
   out->reserved = 0;
-  /* The match bit is final: from here on branching is allowed. */
   return (int)found;
+}
+#endif
+
+int kg_index_lookup(const kg_index *idx, const uint8_t digest[KG_DIGEST_LEN],
+                    kg_record *out) {
+  if (KG_NEVER(digest == NULL || out == NULL)) {
+    return 0;
+  }
+  /* An empty index (none, or no buckets) misses at once (security.md). */
+  if (idx == NULL || idx->nbuckets == 0) {
+    memset(out, 0, sizeof *out);
+    return 0;
+  }
+  const uint8_t *b1 = (const uint8_t *)&idx->buckets[bucket1(idx, digest)];
+  const uint8_t *b2 = (const uint8_t *)&idx->buckets[bucket2(idx, digest)];
+  /* The match bit is final on return: from there branching is allowed. */
+#if defined(KG_INDEX_AVX2)
+  if ((kg_cpu() & KG_CPU_AVX2) != 0) {
+    return lookup_avx2(b1, b2, digest, out);
+  }
+#endif
+#if defined(KG_INDEX_SSE2)
+  return lookup_sse2(b1, b2, digest, out);
+#else
+  return lookup_scalar(b1, b2, digest, out);
+#endif
 }
 
 /* ---- key ids ---------------------------------------------------------- */

@@ -25,6 +25,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "cpu.h"
 #include "guard.h"
 #include "keygate/decision.h"
 #include "keygate/digest.h"
@@ -898,6 +899,108 @@ static void a_copied_region_answers_as_its_source(void **state) {
   free(pool);
 }
 
+/* The lookup's paths: AVX2 where the CPU has it (cpu.h), SSE2, the scalar
+ * twin in unit.scalar.index. kg_cpu_word is the constructor's; the test
+ * takes AVX2 away and puts it back itself (one thread). */
+static const unsigned LOOKUP_PATHS = 2;
+
+static unsigned lookup_path(unsigned k, unsigned all) {
+  return k == 0 ? all : (all & ~KG_CPU_AVX2);
+}
+
+/* The slot holding digest d in a region (header, then the buckets). */
+static uint8_t *region_slot(void *mem, size_t cap, const uint8_t *d) {
+  uint8_t *m = mem;
+  for (size_t off = 64; off + sizeof(kg_record) <= cap;
+       off += sizeof(kg_record)) {
+    if (memcmp(m + off, d, KG_DIGEST_LEN) == 0) {
+      return m + off;
+    }
+  }
+  fail_msg("digest not in the region");
+  return NULL;
+}
+
+/* A slot is matched by its digest only when its occupied bit (bit 0 of
+ * `reserved`) is set, whatever else that word or the slot holds: an
+ * unoccupied slot whose digest equals the presented one misses, and leaves
+ * nothing of its bytes in the answer; an occupied one's `reserved` is
+ * never copied out. The same answers on every path of the lookup, and on
+ * each path the same as the records' model. */
+static void a_slot_matches_by_its_occupied_bit_on_every_path(void **state) {
+  (void)state;
+  new_slot();
+  const unsigned all = kg_cpu_word;
+  const size_t n = 50;
+  kg_record *recs = make_records(n);
+  size_t cap = 0;
+  void *mem = build_region(recs, n, 0, &cap);
+  kg_index *view = NULL;
+  assert_int_equal(kg_index_attach(mem, cap, &view), KG_OK);
+  static const uint32_t reserved[] = {1, 0, 2, 3, 0xFFFFFFFEu, 0xFFFFFFFFu};
+  for (size_t i = 0; i < n; i += 7) {
+    uint8_t *sl = region_slot(mem, cap, recs[i].digest);
+    kg_record saved;
+    memcpy(&saved, sl, sizeof saved);
+    for (size_t v = 0; v < sizeof reserved / sizeof reserved[0]; v++) {
+      /* the tail's words garbage too when the slot is not occupied */
+      if ((reserved[v] & 1u) == 0) {
+        memset(sl + KG_DIGEST_LEN, 0x5A, 28);
+      } else {
+        memcpy(sl, &saved, sizeof saved);
+      }
+      memcpy(sl + offsetof(kg_record, reserved), &reserved[v], 4);
+      for (unsigned k = 0; k < LOOKUP_PATHS; k++) {
+        kg_cpu_word = lookup_path(k, all);
+        kg_record out;
+        memset(&out, 0xC3, sizeof out);
+        const int found = lookup(view, recs[i].digest, &out);
+        kg_cpu_word = all;
+        if ((reserved[v] & 1u) != 0) {
+          kg_record want = recs[i];
+          want.reserved = 0;
+          assert_int_equal(found, 1);
+          assert_memory_equal(&out, &want, sizeof out);
+        } else {
+          assert_int_equal(found, 0);
+          assert_true(is_zero(&out, sizeof out));
+        }
+      }
+    }
+    memcpy(sl, &saved, sizeof saved);
+  }
+  /* Every record, and digests one bit away from each, alike on every
+   * path: the same bit and the same 64 bytes. */
+  for (size_t i = 0; i < n; i++) {
+    for (size_t bit = 0; bit <= 8 * KG_DIGEST_LEN; bit += 5) {
+      uint8_t d[KG_DIGEST_LEN];
+      memcpy(d, recs[i].digest, KG_DIGEST_LEN);
+      if (bit < 8 * KG_DIGEST_LEN) {
+        d[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+      }
+      kg_record first;
+      int first_found = -1;
+      for (unsigned k = 0; k < LOOKUP_PATHS; k++) {
+        kg_cpu_word = lookup_path(k, all);
+        kg_record out;
+        memset(&out, 0xC3, sizeof out);
+        const int found = lookup(view, d, &out);
+        kg_cpu_word = all;
+        assert_int_equal(found, bit == 8 * KG_DIGEST_LEN);
+        if (k == 0) {
+          first = out;
+          first_found = found;
+        } else {
+          assert_int_equal(found, first_found);
+          assert_memory_equal(&out, &first, sizeof out);
+        }
+      }
+    }
+  }
+  kg_index_free(view);
+  free(mem);
+  free(recs);
+}
 /* A region the writer left mid-change (it died: the generation stays odd)
  * gives no answer at all, never a guess. */
 static void a_region_left_mid_change_answers_nothing(void **state) {
@@ -1225,6 +1328,7 @@ int main(void) {
       T(changes_through_a_region_match_the_heap_index),
       T(a_reader_never_sees_half_a_change),
       T(a_copied_region_answers_as_its_source),
+      T(a_slot_matches_by_its_occupied_bit_on_every_path),
       T(a_region_left_mid_change_answers_nothing),
       T(only_whole_regions_attach),
       T(a_null_where_none_is_allowed_is_a_caller_bug),
