@@ -708,7 +708,13 @@ static inline int lookup_sse2(const uint8_t *b1, const uint8_t *b2,
 
 static KG_AVX2_TARGET int lookup_avx2(const uint8_t *b1, const uint8_t *b2,
                                       const uint8_t *digest, kg_record *out) {
-  const __m256i p = _mm256_loadu_si256((const __m256i *)(const void *)digest);
+  /* two 16-byte loads, as the digest was stored (digest.c): one 32-byte
+   * load of two stores would wait for them to reach the cache (no store
+   * forwarding) */
+  const __m256i p = _mm256_inserti128_si256(
+      _mm256_castsi128_si256(
+          _mm_loadu_si128((const __m128i *)(const void *)digest)),
+      _mm_loadu_si128((const __m128i *)(const void *)(digest + 16)), 1);
   __m256i acc = _mm256_setzero_si256();
   uint32_t found = 0;
   for (size_t s = 0; s < KG_INDEX_BUCKET_SLOTS; s++) {
