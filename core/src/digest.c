@@ -60,6 +60,7 @@ struct kg_digester {
   int keyed;
   kg_digest_impl impl; /* KG_DIGEST_BUILTIN or KG_DIGEST_EVP */
   SHA256_CTX plain;    /* SHA256_Init's state: the IV (plain SHA-256 only) */
+  uint32_t sha_iv[8];  /* plain's IV as ABEF, CDGH (sha_arrange) */
   SHA256_CTX inner;    /* after absorbing key ^ ipad (HMAC only) */
   SHA256_CTX outer;    /* after absorbing key ^ opad (HMAC only) */
   /* The provider path (KG_DIGEST_EVP) only: */
@@ -211,6 +212,15 @@ static const uint32_t sha256_k[64] __attribute__((aligned(16))) = {
 
 #define KG_SHA_TARGET __attribute__((target("sha,sse4.1")))
 
+/* one_block_sha's windows for a 32- to 47-byte message's third word
+ * (loaded at 48 - len): the shuffle index i + 48 - len while below 16,
+ * else 0x80 (a zero lane); the pad byte 0x80 at lane len - 32. */
+static const unsigned char tail_shuffle[32] = {
+    0,    1,    2,    3,    4,    5,    6,    7,    8,    9,    10,
+    11,   12,   13,   14,   15,   0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+    0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80};
+static const unsigned char tail_pad[32] = {[16] = 0x80};
+
 /* Four rounds of the group g: two SHA256RNDS2, the message words plus
  * the constants in the low then the high half. abef and cdgh as the
  * instruction wants them (A in the high lane). */
@@ -224,74 +234,34 @@ static const uint32_t sha256_k[64] __attribute__((aligned(16))) = {
   } while (0)
 
 /*
- * one_block_sha — one_block by the SHA extensions: the padded block's
- * four 16-byte words of message schedule built in registers, the
- * chaining value kept in them, the digest stored with two 16-byte stores.
- * A message of 32 to 47 bytes (an sk_live_ key's 46) is loaded as three
- * 16-byte words inside it, the last one ending at its end and moved into
- * place by a shuffle (its pad byte OR-ed in); any other length from a
- * block in memory (fill_block, or byte stores under 8 bytes). No branch
- * and no address depends on the message's bytes; nothing of the message
- * or the state is left in memory but the digest. KG_CPU_SHA only.
+ * sha_arrange — a chaining value h0..h7 as SHA256RNDS2 wants it: ABEF
+ * (h5, h4, h1, h0 from the low lane up) then CDGH (h7, h6, h3, h2). Made
+ * once for the digester's IV (kg_digester_new_ex), per call for a state
+ * from elsewhere (HMAC's pads).
  */
-static KG_SHA_TARGET void one_block_sha(const uint32_t h[8], const void *msg,
-                                        size_t len, uint64_t bitlen,
-                                        uint8_t out[KG_DIGEST_LEN]) {
-  const unsigned char *p = msg;
-  /* the bytes of each 32-bit lane reversed: the words are big-endian */
-  const __m128i bswap =
-      _mm_set_epi8(12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7, 0, 1, 2, 3);
-  __m128i m0;
-  __m128i m1;
-  __m128i m2;
-  __m128i m3;
-  if (len >= 32 && len < 48) {
-    const __m128i iota =
-        _mm_set_epi8(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-    /* lane i of the third word is byte 32 + i: lane i + 48 - len of the
-     * load that ends at the message's end; past the end a zero (a
-     * shuffle index with its high bit set), at lane len - 32 the 0x80 */
-    __m128i idx = _mm_add_epi8(iota, _mm_set1_epi8((char)(48 - len)));
-    idx = _mm_or_si128(idx, _mm_cmpgt_epi8(idx, _mm_set1_epi8(15)));
-    __m128i pad =
-        _mm_and_si128(_mm_cmpeq_epi8(iota, _mm_set1_epi8((char)(len - 32))),
-                      _mm_set1_epi8((char)0x80));
-    m0 = _mm_loadu_si128((const __m128i *)(const void *)p);
-    m1 = _mm_loadu_si128((const __m128i *)(const void *)(p + 16));
-    m2 = _mm_shuffle_epi8(
-        _mm_loadu_si128((const __m128i *)(const void *)(p + len - 16)), idx);
-    m2 = _mm_or_si128(m2, pad);
-    m3 = _mm_set_epi64x((long long)__builtin_bswap64(bitlen), 0);
-  } else {
-    unsigned char block[SHA256_BLOCK];
-    if (len >= 8) {
-      fill_block(block, p, len, bitlen);
-    } else {
-      memset(block, 0, sizeof block);
-      if (len > 0) {
-        memcpy(block, p, len);
-      }
-      block[len] = 0x80;
-      store_be64(block + ONE_BLOCK_MAX + 1, bitlen);
-    }
-    m0 = _mm_loadu_si128((const __m128i *)(const void *)block);
-    m1 = _mm_loadu_si128((const __m128i *)(const void *)(block + 16));
-    m2 = _mm_loadu_si128((const __m128i *)(const void *)(block + 32));
-    m3 = _mm_loadu_si128((const __m128i *)(const void *)(block + 48));
-    kg_ct_wipe(block, sizeof block);
+static void sha_arrange(const uint32_t h[8], uint32_t state[8]) {
+  static const unsigned char from[8] = {5, 4, 1, 0, 7, 6, 3, 2};
+  for (size_t i = 0; i < 8; i++) {
+    state[i] = h[from[i]];
   }
-  m0 = _mm_shuffle_epi8(m0, bswap);
-  m1 = _mm_shuffle_epi8(m1, bswap);
-  m2 = _mm_shuffle_epi8(m2, bswap);
-  m3 = _mm_shuffle_epi8(m3, bswap);
+}
 
-  /* h0..h7 as ABEF and CDGH (A and C in the high lanes) */
-  __m128i t = _mm_shuffle_epi32(
-      _mm_loadu_si128((const __m128i *)(const void *)h), 0xB1);
-  __m128i cdgh = _mm_shuffle_epi32(
-      _mm_loadu_si128((const __m128i *)(const void *)(h + 4)), 0x1B);
-  __m128i abef = _mm_alignr_epi8(t, cdgh, 8);
-  cdgh = _mm_blend_epi16(cdgh, t, 0xF0);
+/* the bytes of each 32-bit lane reversed: the words are big-endian */
+#define KG_SHA_BSWAP                                                           \
+  _mm_set_epi8(12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7, 0, 1, 2, 3)
+
+/*
+ * sha_rounds — the compression of one block by the SHA extensions, its
+ * four 16-byte words of message schedule m0..m3 (as words) in registers,
+ * from the chaining value as sha_arrange leaves it; the digest stored with
+ * two 16-byte stores. Inlined in both of one_block_sha's entries.
+ */
+static inline __attribute__((always_inline)) KG_SHA_TARGET void
+sha_rounds(const uint32_t state[8], __m128i m0, __m128i m1, __m128i m2,
+           __m128i m3, uint8_t out[KG_DIGEST_LEN]) {
+  const __m128i bswap = KG_SHA_BSWAP;
+  __m128i abef = _mm_loadu_si128((const __m128i *)(const void *)state);
+  __m128i cdgh = _mm_loadu_si128((const __m128i *)(const void *)(state + 4));
   const __m128i abef0 = abef;
   const __m128i cdgh0 = cdgh;
 
@@ -319,13 +289,92 @@ static KG_SHA_TARGET void one_block_sha(const uint32_t h[8], const void *msg,
   cdgh = _mm_add_epi32(cdgh, cdgh0);
 
   /* back to h0..h3 and h4..h7, each word's bytes big-endian */
-  t = _mm_shuffle_epi32(abef, 0x1B);    /* A B E F */
-  cdgh = _mm_shuffle_epi32(cdgh, 0xB1); /* G H C D */
+  __m128i t = _mm_shuffle_epi32(abef, 0x1B); /* A B E F */
+  cdgh = _mm_shuffle_epi32(cdgh, 0xB1);      /* G H C D */
   __m128i lo = _mm_blend_epi16(t, cdgh, 0xF0);
   __m128i hi = _mm_alignr_epi8(cdgh, t, 8);
   _mm_storeu_si128((__m128i *)(void *)out, _mm_shuffle_epi8(lo, bswap));
   _mm_storeu_si128((__m128i *)(void *)(out + 16), _mm_shuffle_epi8(hi, bswap));
 }
+
+/*
+ * one_block_sha_mid — one_block by the SHA extensions for a message of 32
+ * to 47 bytes (an sk_live_ key's 46): loaded as three 16-byte words inside
+ * it, the last one ending at its end and moved into place by a shuffle
+ * (its pad byte OR-ed in), the block built in registers. No stack frame
+ * and no memory but the message, the constants and the digest: kg_digest
+ * jumps here (a tail call). No branch and no address depends on the
+ * message's bytes. KG_CPU_SHA only.
+ */
+static KG_SHA_TARGET kg_status one_block_sha_mid(const uint32_t state[8],
+                                                 const void *msg, size_t len,
+                                                 uint64_t bitlen,
+                                                 uint8_t out[KG_DIGEST_LEN]) {
+  const unsigned char *p = msg;
+  const __m128i bswap = KG_SHA_BSWAP;
+  /* lane i of the third word is byte 32 + i: lane i + 48 - len of the
+   * load that ends at the message's end; past the end a zero, at lane
+   * len - 32 the 0x80. Both from a window of a constant (the shuffle
+   * index, its high bit set for a zero lane; the pad byte), at an offset
+   * that depends on len only. */
+  const size_t sh = 48 - len; /* 1..16 */
+  __m128i m2 = _mm_shuffle_epi8(
+      _mm_loadu_si128((const __m128i *)(const void *)(p + len - 16)),
+      _mm_loadu_si128((const __m128i *)(const void *)(tail_shuffle + sh)));
+  m2 = _mm_or_si128(
+      m2, _mm_loadu_si128((const __m128i *)(const void *)(tail_pad + sh)));
+  /* W14 = bitlen >> 32 and W15 its low half, as words: no swap */
+  const __m128i m3 = _mm_slli_si128(
+      _mm_cvtsi64_si128((long long)((bitlen << 32) | (bitlen >> 32))), 8);
+  sha_rounds(
+      state,
+      _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)p),
+                       bswap),
+      _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + 16)),
+                       bswap),
+      _mm_shuffle_epi8(m2, bswap), m3, out);
+  return KG_OK;
+}
+
+/*
+ * one_block_sha — one_block by the SHA extensions for any length up to
+ * ONE_BLOCK_MAX: 32 to 47 bytes by one_block_sha_mid, any other from a
+ * block in memory (fill_block, or byte stores under 8 bytes), wiped after.
+ * Nothing of the message or the state is left in memory but the digest.
+ */
+static KG_SHA_TARGET void one_block_sha(const uint32_t h[8], const void *msg,
+                                        size_t len, uint64_t bitlen,
+                                        uint8_t out[KG_DIGEST_LEN]) {
+  uint32_t state[8];
+  sha_arrange(h, state);
+  if (len >= 32 && len < 48) {
+    (void)one_block_sha_mid(state, msg, len, bitlen, out);
+    kg_ct_wipe(state, sizeof state);
+    return;
+  }
+  const unsigned char *p = msg;
+  const __m128i bswap = KG_SHA_BSWAP;
+  unsigned char block[SHA256_BLOCK];
+  if (len >= 8) {
+    fill_block(block, p, len, bitlen);
+  } else {
+    memset(block, 0, sizeof block);
+    if (len > 0) {
+      memcpy(block, p, len);
+    }
+    block[len] = 0x80;
+    store_be64(block + ONE_BLOCK_MAX + 1, bitlen);
+  }
+  __m128i m0 = _mm_loadu_si128((const __m128i *)(const void *)block);
+  __m128i m1 = _mm_loadu_si128((const __m128i *)(const void *)(block + 16));
+  __m128i m2 = _mm_loadu_si128((const __m128i *)(const void *)(block + 32));
+  __m128i m3 = _mm_loadu_si128((const __m128i *)(const void *)(block + 48));
+  kg_ct_wipe(block, sizeof block);
+  sha_rounds(state, _mm_shuffle_epi8(m0, bswap), _mm_shuffle_epi8(m1, bswap),
+             _mm_shuffle_epi8(m2, bswap), _mm_shuffle_epi8(m3, bswap), out);
+  kg_ct_wipe(state, sizeof state);
+}
+#undef KG_SHA_BSWAP
 #undef KG_SHA_ROUNDS
 #endif
 
@@ -658,6 +707,9 @@ kg_status kg_digester_new_ex(const unsigned char *pepper, size_t pepper_len,
   }
   d->impl = impl;
   SHA256_Init(&d->plain);
+#ifdef KG_CPU_X86_DISPATCH
+  sha_arrange(d->plain.h, d->sha_iv);
+#endif
   if (pepper_len > 0) {
     set_pepper(d, pepper, pepper_len);
   }
@@ -698,10 +750,18 @@ kg_status kg_digest(const kg_digester *d, const char *key, size_t len,
   if (KG_NEVER(d == NULL || out == NULL || (key == NULL && len > 0))) {
     return KG_E_ARGUMENT;
   }
-  /* The request path's case, plain SHA-256 of a key that fits one block,
-   * inline: no further call but the compression function's. */
+  /* The request path's case, plain SHA-256 of a key that fits one block:
+   * one compression from the saved IV, no SHA256_Update/Final. */
   if (d->impl == KG_DIGEST_BUILTIN && !d->keyed && len <= ONE_BLOCK_MAX) {
-    one_block(&d->plain, key, len, 0, out);
+#ifdef KG_CPU_X86_DISPATCH
+    /* A key of 32 to 47 bytes by the SHA extensions: a tail call, so
+     * kg_digest makes no frame of its own; any other case through
+     * last_block, out of line (its block is on its own stack). */
+    if ((kg_cpu() & KG_CPU_SHA) != 0 && len - 32 < 16) {
+      return one_block_sha_mid(d->sha_iv, key, len, (uint64_t)len * 8u, out);
+    }
+#endif
+    last_block(&d->plain, key, len, 0, out);
     return KG_OK;
   }
   return digest_other(d, key, len, out);
