@@ -34,7 +34,8 @@
 #endif
 
 static int is_ows(unsigned char c) {
-  return c == ' ' || c == '\t';
+  /* SP or HTAB: a byte above SP (every token's) fails the first test. */
+  return c <= ' ' && ((((uint64_t)1 << ' ') | ((uint64_t)1 << '\t')) >> c) & 1u;
 }
 
 /* Trim leading and trailing OWS (RFC 9110 §5.5). */
@@ -952,22 +953,24 @@ kg_span kg_credential_fields(const kg_key_policy *p, const kg_field *fields,
   hosts->more = 0;
   out->sources = 0;
   /* The lengths of the three names (13, 9, 4) as bits: one test passes
-   * over most fields. */
-  const uint32_t lens = 1u << 13 | 1u << 9 | 1u << 4;
-  for (size_t i = 0; i < n; i++) {
-    const kg_span *name = &fields[i].name;
-    if (name->len > 13 || ((lens >> name->len) & 1u) == 0) {
+   * over most fields. The length is taken mod 64 (one bit test); a longer
+   * name that lands on one of them fails its name's own length test. */
+  const uint64_t lens = (uint64_t)1 << 13 | (uint64_t)1 << 9 | (uint64_t)1 << 4;
+  const kg_field *end = n > 0 ? fields + n : fields;
+  for (const kg_field *f = fields; f != end; f++) {
+    const kg_span *name = &f->name;
+    if (((lens >> (name->len & 63u)) & 1u) == 0) {
       continue;
     }
     if (is_authorization(name)) {
-      auth = &fields[i];
+      auth = f;
       nauth++;
     } else if (is_x_api_key(name)) {
-      xkey = &fields[i];
+      xkey = f;
       nxkey++;
     } else if (is_host(name)) {
       if (hosts->first == (size_t)-1) {
-        hosts->first = i;
+        hosts->first = (size_t)(f - fields);
       } else {
         hosts->more = 1;
       }
