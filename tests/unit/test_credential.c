@@ -1341,6 +1341,35 @@ static void no_fields_at_all_may_come_as_null(void **state) {
                    KG_MISSING_API_KEY);
 }
 
+/* A name 64 bytes longer than Authorization, X-API-Key or Host (the field
+ * walk tests a name's length mod 64 first) that starts with that name is
+ * another field: its key is not presented, and its value not scanned as
+ * the URL's authority; the real field after it still is. */
+static void names_longer_by_64_are_other_fields(void **state) {
+  const fixture *f = *state;
+  static const char *const names[] = {AUTH, XAK, "Host"};
+  static const char *const values[] = {"Bearer " K, K, "sk_live_abc.example"};
+  for (size_t i = 0; i < 3; i++) {
+    char name[128];
+    size_t nl = strlen(names[i]);
+    memcpy(name, names[i], nl);
+    memset(name + nl, 'x', 64);
+    kg_field fld[2];
+    fld[0].name = guard_span(name, nl + 64);
+    fld[0].value = guard_str(values[i]);
+    kg_credential cred;
+    assert_int_equal(
+        kg_credential_extract(&f->policy, fld, 1, guard_span("/", 1), &cred),
+        KG_MISSING_API_KEY);
+    assert_int_equal(cred.sources, 0);
+    fld[1].name = guard_str(names[i]);
+    fld[1].value = guard_str(values[i]);
+    assert_int_equal(
+        kg_credential_extract(&f->policy, fld, 2, guard_span("/", 1), &cred),
+        i < 2 ? KG_OK : KG_API_KEY_IN_QUERY);
+  }
+}
+
 #define T(f) cmocka_unit_test_teardown(f, guard_teardown)
 
 /* ---- the target scan against a byte-by-byte model ---------------------- */
@@ -1818,6 +1847,7 @@ int main(void) {
       T(query_strings_are_checked_as_specified),
       T(query_prefix_follows_the_policy),
       T(no_fields_at_all_may_come_as_null),
+      T(names_longer_by_64_are_other_fields),
       T(url_table_has_at_least_forty_targets),
       T(keys_anywhere_in_the_target_are_refused),
       T(target_scan_follows_the_policy_prefix),
