@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "chars.h"
+#include "cpu.h"
 #include "crc32.h"
 #include "defensive.h"
 #include "hotpath.h"
@@ -133,15 +134,43 @@ KG_KEY_INLINE __m128i base62_lanes(__m128i v) {
   return _mm_or_si128(digit, alpha);
 }
 
+/* The value of the six checksum digits in lanes 10..15 of v2 (base62
+ * digits, checked), most significant first: each lane's digit value (c -
+ * '0', less 7 above '9', less 6 above 'Z'), neighbours joined by one
+ * multiply-add (d * 62 + d'), pairs of those by a second (* 3844), the
+ * rest in 64 bits. */
+KG_KEY_INLINE uint64_t checksum_of_digits(__m128i d);
+
+KG_KEY_INLINE uint64_t checksum_value(__m128i v2) {
+  __m128i d = _mm_sub_epi8(v2, _mm_set1_epi8('0'));
+  d = _mm_sub_epi8(d, _mm_and_si128(_mm_cmpgt_epi8(v2, _mm_set1_epi8('9')),
+                                    _mm_set1_epi8(7)));
+  d = _mm_sub_epi8(d, _mm_and_si128(_mm_cmpgt_epi8(v2, _mm_set1_epi8('Z')),
+                                    _mm_set1_epi8(6)));
+  return checksum_of_digits(d);
+}
+
+/* checksum_value's second half: lanes 10..15 of d the digits' values. */
+KG_KEY_INLINE uint64_t checksum_of_digits(__m128i d) {
+  /* 16-bit lanes of bytes 8..15; pairs (10,11) (12,13) (14,15) become
+   * 32-bit [0, P1, P2, P3], P = d * 62 + d' < 3844 */
+  __m128i w = _mm_unpackhi_epi8(d, _mm_setzero_si128());
+  __m128i pairs = _mm_madd_epi16(w, _mm_set_epi16(1, 62, 1, 62, 1, 62, 0, 0));
+  /* 16-bit [0, P1, P2, P3, ...] -> 32-bit [P1, P2 * 3844 + P3, ...] */
+  __m128i quads = _mm_madd_epi16(_mm_packs_epi32(pairs, pairs),
+                                 _mm_set_epi16(0, 0, 0, 0, 1, 3844, 1, 0));
+  uint64_t hi = (uint32_t)_mm_cvtsi128_si32(quads);
+  uint64_t lo = (uint32_t)_mm_cvtsi128_si32(_mm_srli_si128(quads, 4));
+  return hi * ((uint64_t)3844 * 3844) + lo;
+}
+
 /*
  * strict_tail — 1 when the KG_KEY_TAIL bytes at t are all base62, with
  * *want = the checksum digits' value; 0 otherwise (*want untouched). Three
  * 16-byte loads inside t[0..38) (at 0, 16 and 22) checked at once; the
- * digits' value from the last load: each lane's digit value (c - '0',
- * less 7 above '9', less 6 above 'Z'), neighbours joined by one
- * multiply-add (d * 62 + d'), pairs of those by a second (* 3844), the
- * rest in 64 bits. No table, no call, no loop; nothing outside t[0..38) is
- * read. The scalar twin below gives the same answers.
+ * digits' value from the last load (checksum_value). No table, no call, no
+ * loop; nothing outside t[0..38) is read. The scalar twin below gives the
+ * same answers.
  */
 KG_KEY_INLINE int strict_tail(const char *t, uint64_t *want) {
   __m128i v0 = _mm_loadu_si128((const __m128i *)(const void *)t);
@@ -153,24 +182,50 @@ KG_KEY_INLINE int strict_tail(const char *t, uint64_t *want) {
   if (_mm_movemask_epi8(ok) != 0xFFFF) {
     return 0;
   }
-  /* v2's lanes 10..15 are the checksum digits, most significant first. */
-  __m128i d = _mm_sub_epi8(v2, _mm_set1_epi8('0'));
-  d = _mm_sub_epi8(d, _mm_and_si128(_mm_cmpgt_epi8(v2, _mm_set1_epi8('9')),
-                                    _mm_set1_epi8(7)));
-  d = _mm_sub_epi8(d, _mm_and_si128(_mm_cmpgt_epi8(v2, _mm_set1_epi8('Z')),
-                                    _mm_set1_epi8(6)));
-  /* 16-bit lanes of bytes 8..15; pairs (10,11) (12,13) (14,15) become
-   * 32-bit [0, P1, P2, P3], P = d * 62 + d' < 3844 */
-  __m128i w = _mm_unpackhi_epi8(d, _mm_setzero_si128());
-  __m128i pairs = _mm_madd_epi16(w, _mm_set_epi16(1, 62, 1, 62, 1, 62, 0, 0));
-  /* 16-bit [0, P1, P2, P3, ...] -> 32-bit [P1, P2 * 3844 + P3, ...] */
-  __m128i quads = _mm_madd_epi16(_mm_packs_epi32(pairs, pairs),
-                                 _mm_set_epi16(0, 0, 0, 0, 1, 3844, 1, 0));
-  uint64_t hi = (uint32_t)_mm_cvtsi128_si32(quads);
-  uint64_t lo = (uint32_t)_mm_cvtsi128_si32(_mm_srli_si128(quads, 4));
-  *want = hi * ((uint64_t)3844 * 3844) + lo;
+  *want = checksum_value(v2);
   return 1;
 }
+
+#ifdef KG_CPU_X86_DISPATCH
+#include <immintrin.h>
+#define KG_KEY_AVX2 __attribute__((target("avx2")))
+
+/*
+ * strict_tail's AVX2 twin (KG_CPU_AVX2): two 32-byte loads inside
+ * t[0..38) (at 0 and 6), each lane classed by its nibbles: the low one
+ * (vpshufb on the byte itself: a byte from 0x80 up looks up 0) says which
+ * rows hold a digit at that column (bit 0: row 3, '0'-'9'; bit 1: rows 4
+ * and 6, 'A'-'O' 'a'-'o'; bit 2: rows 5 and 7, 'P'-'Z' 'p'-'z'), the high
+ * one the row's bit; a lane is base62 when the two share a bit. Seven
+ * operations a load where base62_lanes takes six per 16 bytes; the digits'
+ * value from the second load's upper half (t[22..38)), as strict_tail.
+ */
+KG_KEY_AVX2 KG_KEY_INLINE __m256i base62_class_avx2(__m256i v, __m256i hi) {
+  const __m256i lo_rows =
+      _mm256_setr_epi8(5, 7, 7, 7, 7, 7, 7, 7, 7, 7, 6, 2, 2, 2, 2, 2, 5, 7, 7,
+                       7, 7, 7, 7, 7, 7, 7, 6, 2, 2, 2, 2, 2);
+  const __m256i row_bit =
+      _mm256_setr_epi8(0, 0, 0, 1, 2, 4, 2, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                       1, 2, 4, 2, 4, 0, 0, 0, 0, 0, 0, 0, 0);
+  return _mm256_and_si256(_mm256_shuffle_epi8(lo_rows, v),
+                          _mm256_shuffle_epi8(row_bit, hi));
+}
+
+/* Each lane's high nibble, in its low four bits with bit 7 clear (what
+ * vpshufb reads). After the 16-bit shift an even byte holds its odd
+ * neighbour's low nibble above its own high one, an odd byte zeros: the
+ * mask is 0x0f in even lanes, and in odd lanes any byte with bit 7 clear
+ * (0x7f, 0x3f: not one value a lane, so that GCC loads the constant rather
+ * than building it by a broadcast, three instructions). */
+KG_KEY_AVX2 KG_KEY_INLINE __m256i high_nibbles_avx2(__m256i v) {
+  const __m256i mask = _mm256_setr_epi8(
+      0x0f, 0x7f, 0x0f, 0x7f, 0x0f, 0x7f, 0x0f, 0x7f, 0x0f, 0x3f, 0x0f, 0x3f,
+      0x0f, 0x3f, 0x0f, 0x3f, 0x0f, 0x7f, 0x0f, 0x7f, 0x0f, 0x7f, 0x0f, 0x7f,
+      0x0f, 0x3f, 0x0f, 0x3f, 0x0f, 0x3f, 0x0f, 0x3f);
+  return _mm256_and_si256(_mm256_srli_epi16(v, 4), mask);
+}
+
+#endif
 #else
 /* strict_tail — the scalar twin: the random part through the class
  * table, the digits through the value table. */
@@ -232,8 +287,48 @@ KG_KEY_INLINE kg_status check_strict(const kg_key_policy *p, const char *key,
   return KG_OK;
 }
 
+#ifdef KG_CPU_X86_DISPATCH
+/* kg_key_strict_quick's AVX2 twin: the same tests, the tail classed by
+ * base62_class_avx2. */
+static KG_KEY_AVX2 __attribute__((noinline)) int
+strict_quick_avx2(const kg_key_policy *p, const char *key, size_t len,
+                  kg_key_pending *pending) {
+  if (p->kind != KG_KEY_STRICT || key == NULL ||
+      len != p->prefix_len + KG_KEY_TAIL || !prefix_in_16(p, key)) {
+    return 0;
+  }
+  const char *t = key + p->prefix_len;
+  __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)t);
+  __m256i b =
+      _mm256_loadu_si256((const __m256i *)(const void *)(t + KG_KEY_TAIL - 32));
+  __m256i hb = high_nibbles_avx2(b);
+  __m256i none = _mm256_cmpeq_epi8(
+      _mm256_min_epu8(base62_class_avx2(a, high_nibbles_avx2(a)),
+                      base62_class_avx2(b, hb)),
+      _mm256_setzero_si256());
+  if (_mm256_movemask_epi8(none) != 0) {
+    return 0;
+  }
+  /* A digit's value is its byte less its row's offset: '0' (row 3), '7'
+   * (rows 4 and 5: 'A' is 10), '=' (rows 6 and 7: 'a' is 36). */
+  const __m256i row_offset = _mm256_setr_epi8(
+      0, 0, 0, -'0', -'7', -'7', -'=', -'=', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+      -'0', -'7', -'7', -'=', -'=', 0, 0, 0, 0, 0, 0, 0, 0);
+  __m256i d = _mm256_add_epi8(b, _mm256_shuffle_epi8(row_offset, hb));
+  pending->checked = 1;
+  pending->crc = 1;
+  pending->want = checksum_of_digits(_mm256_extracti128_si256(d, 1));
+  return 1;
+}
+#endif
+
 int kg_key_strict_quick(const kg_key_policy *p, const char *key, size_t len,
                         kg_key_pending *pending) {
+#ifdef KG_CPU_X86_DISPATCH
+  if ((kg_cpu() & KG_CPU_AVX2) != 0) {
+    return strict_quick_avx2(p, key, len, pending);
+  }
+#endif
   uint64_t want;
   if (p->kind != KG_KEY_STRICT || key == NULL ||
       len != p->prefix_len + KG_KEY_TAIL || !prefix_in_16(p, key) ||

@@ -7,17 +7,23 @@
  * written for this test) and checked against vectors computed with Python's
  * zlib.crc32. Every key handed to libkeygate sits against a PROT_NONE page.
  */
+#define _DEFAULT_SOURCE 1 /* MAP_ANONYMOUS in <sys/mman.h> */
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <zlib.h>
 
+#include "cpu.h"
 #include "guard.h"
+#include "hotpath.h"
 #include "keygate/key.h"
 #include "null_policy.h"
 
@@ -214,6 +220,86 @@ static void every_non_base62_byte_is_a_bad_character(void **state) {
     }
     guard_free_all();
   }
+}
+
+/*
+ * kg_key_strict_quick — the decision's check of the strict format before
+ * the digest (hotpath.h) — on each of its paths: AVX2 where the CPU has it
+ * (cpu.h) and SSE2 (kg_cpu_word taken away and put back here, one
+ * thread), the scalar twin in unit.scalar.key. For prefixes of 1, 3, 8 and
+ * 16 bytes, every byte value at every position of the 38 after the prefix
+ * (the checksum not resealed: the quick check leaves the CRC to later),
+ * a length one short or long, the prefix's bytes changed, a prefix policy:
+ * 1 exactly when the prefix is the policy's and the 38 bytes are base62,
+ * and then the checksum digits' value in pending. Each key ends at an
+ * unreadable page.
+ */
+static void strict_quick_holds_the_format_on_every_path(void **state) {
+  (void)state;
+  static const char *const prefixes[] = {"k", "pk_", "sk_live_",
+                                         "abcdefghijklmnop"};
+  const unsigned all = kg_cpu_word;
+  long page = sysconf(_SC_PAGESIZE);
+  assert_true(page >= 4096);
+  char *map = mmap(NULL, 2 * (size_t)page, PROT_NONE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  assert_true(map != MAP_FAILED);
+  assert_int_equal(mprotect(map, (size_t)page, PROT_READ | PROT_WRITE), 0);
+  char *end = map + page;
+  size_t accepted = 0;
+  for (unsigned path = 0; path < 2; path++) {
+    kg_cpu_word = path == 0 ? all : (all & ~KG_CPU_AVX2);
+    for (size_t k = 0; k < sizeof prefixes / sizeof prefixes[0]; k++) {
+      size_t pl = strlen(prefixes[k]);
+      size_t len = pl + 38;
+      kg_key_policy strict = policy(KG_KEY_STRICT, prefixes[k]);
+      kg_key_policy loose = policy(KG_KEY_PREFIX, prefixes[k]);
+      char good[KG_KEY_PREFIX_MAX + 38];
+      memcpy(good, prefixes[k], pl);
+      for (size_t j = 0; j < 38; j++) {
+        good[pl + j] = B62[(k * 7 + j * 11) % 62];
+      }
+      for (size_t pos = 0; pos < len; pos++) {
+        for (int b = 0; b < 256; b++) {
+          char *key = end - len;
+          memcpy(key, good, len);
+          key[pos] = (char)b;
+          int want = pos < pl ? b == (unsigned char)prefixes[k][pos]
+                              : is_b62((unsigned char)b);
+          uint64_t value = 0;
+          for (size_t j = pl + 32; j < len; j++) {
+            value = value * 62u + (uint64_t)(strchr(B62, key[j]) - B62);
+          }
+          kg_key_pending pending = {0, 0, 0};
+          int got = kg_key_strict_quick(&strict, key, len, &pending);
+          if (got != want || (got && (!pending.checked || !pending.crc ||
+                                      pending.want != value))) {
+            kg_cpu_word = all;
+            fail_msg("path %u, prefix %s, byte 0x%02x at %zu: %d, want %d",
+                     path, prefixes[k], b, pos, got, want);
+          }
+          accepted += (size_t)got;
+          kg_key_pending unused = {0, 0, 0};
+          assert_int_equal(kg_key_strict_quick(&loose, key, len, &unused), 0);
+        }
+      }
+      kg_key_pending pending = {0, 0, 0};
+      memcpy(end - len + 1, good, len - 1);
+      assert_int_equal(
+          kg_key_strict_quick(&strict, end - len + 1, len - 1, &pending), 0);
+      memcpy(end - len - 1, good, len);
+      *(end - 1) = 'a';
+      assert_int_equal(
+          kg_key_strict_quick(&strict, end - len - 1, len + 1, &pending), 0);
+      assert_int_equal(kg_key_strict_quick(&strict, NULL, len, &pending), 0);
+      assert_int_equal(pending.checked, 0);
+    }
+  }
+  kg_cpu_word = all;
+  munmap(map, 2 * (size_t)page);
+  /* 62 of the 256 bytes at each of the 38 positions, one at each prefix
+   * position, on both paths. */
+  assert_int_equal(accepted, (size_t)2 * (62 * 38 * 4 + (1 + 3 + 8 + 16)));
 }
 
 static void every_truncation_is_refused(void **state) {
@@ -798,6 +884,7 @@ int main(void) {
       T(known_strict_keys_are_valid),
       T(keys_of_every_base62_class_are_valid),
       T(every_non_base62_byte_is_a_bad_character),
+      T(strict_quick_holds_the_format_on_every_path),
       T(every_truncation_is_refused),
       T(every_extension_is_refused_by_length),
       T(a_changed_character_at_every_position_is_caught),
