@@ -107,15 +107,17 @@ static void bm_chase(kgb_state *st, void *ctx) {
  * XOR-split over the first word of each of its lines. */
 static unsigned char *bucket_make(size_t bytes) {
   size_t n = bytes / BUCKET_BYTES;
+  if (n < 2) {
+    fx_die("the bucket chase needs two buckets at least");
+  }
   unsigned char *mem = aligned_alloc(HUGE_PAGE, bytes);
   uint32_t *perm = malloc(n * sizeof *perm);
-  if (mem == NULL || perm == NULL || n < 2) {
+  if (mem == NULL || perm == NULL) {
     fx_die("out of memory for the bucket chase");
   }
 #ifdef MADV_HUGEPAGE
   (void)madvise(mem, bytes, MADV_HUGEPAGE);
 #endif
-  memset(mem, 0, bytes);
   for (size_t i = 0; i < n; i++) {
     perm[i] = (uint32_t)i;
   }
