@@ -42,6 +42,22 @@ typedef struct node {
 
 #define HUGE_PAGE (2u << 20)
 
+/* perm[0..n): Sattolo's uniformly random permutation with a single cycle,
+ * from seed; returns the generator's state after it. */
+static uint64_t sattolo(uint32_t *perm, size_t n, uint64_t seed) {
+  for (size_t i = 0; i < n; i++) {
+    perm[i] = (uint32_t)i;
+  }
+  uint64_t state = seed;
+  for (size_t i = n - 1; i > 0; i--) {
+    size_t j = (size_t)(fx_rand(&state) % i);
+    uint32_t t = perm[i];
+    perm[i] = perm[j];
+    perm[j] = t;
+  }
+  return state;
+}
+
 static node *chase_make(size_t bytes, int huge, size_t *count) {
   size_t n = bytes / sizeof(node);
   bytes = (n * sizeof(node) + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
@@ -58,17 +74,7 @@ static node *chase_make(size_t bytes, int huge, size_t *count) {
 #else
   (void)huge;
 #endif
-  for (size_t i = 0; i < n; i++) {
-    perm[i] = (uint32_t)i;
-  }
-  /* Sattolo: a uniformly random permutation with a single cycle. */
-  uint64_t state = 42;
-  for (size_t i = n - 1; i > 0; i--) {
-    size_t j = (size_t)(fx_rand(&state) % i);
-    uint32_t t = perm[i];
-    perm[i] = perm[j];
-    perm[j] = t;
-  }
+  sattolo(perm, n, 42);
   for (size_t i = 0; i < n; i++) {
     nodes[i].next = &nodes[perm[i]];
   }
@@ -118,16 +124,7 @@ static unsigned char *bucket_make(size_t bytes) {
 #ifdef MADV_HUGEPAGE
   (void)madvise(mem, bytes, MADV_HUGEPAGE);
 #endif
-  for (size_t i = 0; i < n; i++) {
-    perm[i] = (uint32_t)i;
-  }
-  uint64_t state = 43;
-  for (size_t i = n - 1; i > 0; i--) {
-    size_t j = (size_t)(fx_rand(&state) % i);
-    uint32_t t = perm[i];
-    perm[i] = perm[j];
-    perm[j] = t;
-  }
+  uint64_t state = sattolo(perm, n, 43);
   for (size_t i = 0; i < n; i++) {
     uintptr_t rest = (uintptr_t)(mem + (size_t)perm[i] * BUCKET_BYTES);
     unsigned char *b = mem + i * BUCKET_BYTES;
