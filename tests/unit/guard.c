@@ -40,7 +40,9 @@ static void remember(void *base, size_t size) {
   nregions++;
 }
 
-char *guard_copy_side(const void *src, size_t len, guard_side side) {
+/* len bytes next to a fresh PROT_NONE page on the given side (the guard
+ * page itself for len 0), uninitialised. */
+static char *guard_map(size_t len, guard_side side) {
   size_t page = page_size();
   size_t data_pages = (len + page - 1) / page;
   size_t size = (data_pages + 1) * page;
@@ -59,18 +61,22 @@ char *guard_copy_side(const void *src, size_t len, guard_side side) {
     perror("guard: mprotect");
     abort();
   }
-  char *data;
   if (len == 0) {
-    data = guard;
-  } else if (side == GUARD_BEFORE) {
-    data = base + page;
-  } else {
-    data = guard - len;
+    return guard;
   }
+  return side == GUARD_BEFORE ? base + page : guard - len;
+}
+
+char *guard_copy_side(const void *src, size_t len, guard_side side) {
+  char *data = guard_map(len, side);
   if (len > 0) {
     memcpy(data, src, len);
   }
   return data;
+}
+
+char *guard_end(size_t room) {
+  return guard_map(room, GUARD_AFTER) + room;
 }
 
 char *guard_copy(const void *src, size_t len) {

@@ -50,6 +50,13 @@ kg_span guard_str(const char *s);
 kg_field guard_field(const char *name, size_t name_len, const char *value,
                      size_t value_len);
 
+/*
+ * guard_end — room writable bytes that end exactly where a PROT_NONE page
+ * begins; returns that end (the guard page's first byte), so a test can
+ * place inputs of any length up to room at end - len again and again.
+ */
+char *guard_end(size_t room);
+
 /* guard_count — number of regions mapped now (tests of this module). */
 size_t guard_count(void);
 

@@ -1617,13 +1617,7 @@ static void target_scan_finds_a_stop_in_every_lane(void **state) {
                                 98,  127, 128, 129, 130, 159, 160, 161,
                                 191, 192, 193, 213, 255, 256, 257};
   const size_t nprefixes = sizeof prefixes / sizeof prefixes[0];
-  long page = sysconf(_SC_PAGESIZE);
-  assert_true(page >= 4096);
-  char *map = mmap(NULL, 2 * (size_t)page, PROT_NONE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  assert_true(map != MAP_FAILED);
-  assert_int_equal(mprotect(map, (size_t)page, PROT_READ | PROT_WRITE), 0);
-  char *end = map + page;
+  char *end = guard_end(4096);
   size_t found[3] = {0, 0, 0};
   for (size_t k = 0; k < nprefixes; k++) {
     const char *pre = prefixes[k];
@@ -1675,7 +1669,6 @@ static void target_scan_finds_a_stop_in_every_lane(void **state) {
       }
     }
   }
-  munmap(map, 2 * (size_t)page);
   print_message("found: %zu allowed, %zu prefix, %zu parameter\n", found[0],
                 found[1], found[2]);
   assert_true(found[0] > 10000 && found[1] > 10000 && found[2] > 10000);

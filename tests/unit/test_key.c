@@ -7,7 +7,6 @@
  * written for this test) and checked against vectors computed with Python's
  * zlib.crc32. Every key handed to libkeygate sits against a PROT_NONE page.
  */
-#define _DEFAULT_SOURCE 1 /* MAP_ANONYMOUS in <sys/mman.h> */
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,8 +14,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 #include <zlib.h>
@@ -239,13 +236,7 @@ static void strict_quick_holds_the_format_on_every_path(void **state) {
   static const char *const prefixes[] = {"k", "pk_", "sk_live_",
                                          "abcdefghijklmnop"};
   const unsigned all = kg_cpu_word;
-  long page = sysconf(_SC_PAGESIZE);
-  assert_true(page >= 4096);
-  char *map = mmap(NULL, 2 * (size_t)page, PROT_NONE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  assert_true(map != MAP_FAILED);
-  assert_int_equal(mprotect(map, (size_t)page, PROT_READ | PROT_WRITE), 0);
-  char *end = map + page;
+  char *end = guard_end(4096);
   size_t accepted = 0;
   for (unsigned path = 0; path < 2; path++) {
     kg_cpu_word = path == 0 ? all : (all & ~KG_CPU_AVX2);
@@ -296,7 +287,6 @@ static void strict_quick_holds_the_format_on_every_path(void **state) {
     }
   }
   kg_cpu_word = all;
-  munmap(map, 2 * (size_t)page);
   /* 62 of the 256 bytes at each of the 38 positions, one at each prefix
    * position, on both paths. */
   assert_int_equal(accepted, (size_t)2 * (62 * 38 * 4 + (1 + 3 + 8 + 16)));
