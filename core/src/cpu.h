@@ -38,6 +38,8 @@
 #if defined(__x86_64__) && defined(__SSE2__) && !defined(KEYGATE_NO_SIMD) &&   \
     (defined(__GNUC__) || defined(__clang__))
 #define KG_CPU_X86_DISPATCH 1
+/* A function compiled for AVX2, called only when kg_cpu() has KG_CPU_AVX2. */
+#define KG_AVX2_TARGET __attribute__((target("avx2")))
 #endif
 
 /* Written once by cpu.c's constructor, read only afterwards. */

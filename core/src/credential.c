@@ -744,7 +744,6 @@ static KG_NOINLINE kg_status url_scan_long(const kg_key_policy *p,
  * shift of the same vector (a zero after the last), without the positions
  * already seen.
  */
-#define KG_AVX2_TARGET __attribute__((target("avx2")))
 
 KG_AVX2_TARGET KG_INLINE unsigned
 url_step_avx2(__m256i v, __m256i vn, __m256i tid, __m256i texp, __m256i f1) {

@@ -687,7 +687,6 @@ static inline int lookup_sse2(const uint8_t *b1, const uint8_t *b2,
 
 #if defined(KG_INDEX_SSE2) && defined(KG_CPU_X86_DISPATCH)
 #define KG_INDEX_AVX2 1
-#define KG_AVX2_TARGET __attribute__((target("avx2")))
 
 /* One slot, AVX2: the digest in one compare, the tail in one AND. */
 #define KG_SLOT_AVX2(rec)                                                      \

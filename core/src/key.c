@@ -188,7 +188,6 @@ KG_KEY_INLINE int strict_tail(const char *t, uint64_t *want) {
 
 #ifdef KG_CPU_X86_DISPATCH
 #include <immintrin.h>
-#define KG_KEY_AVX2 __attribute__((target("avx2")))
 
 /*
  * strict_tail's AVX2 twin (KG_CPU_AVX2): two 32-byte loads inside
@@ -200,7 +199,7 @@ KG_KEY_INLINE int strict_tail(const char *t, uint64_t *want) {
  * operations a load where base62_lanes takes six per 16 bytes; the digits'
  * value from the second load's upper half (t[22..38)), as strict_tail.
  */
-KG_KEY_AVX2 KG_KEY_INLINE __m256i base62_class_avx2(__m256i v, __m256i hi) {
+KG_AVX2_TARGET KG_KEY_INLINE __m256i base62_class_avx2(__m256i v, __m256i hi) {
   const __m256i lo_rows =
       _mm256_setr_epi8(5, 7, 7, 7, 7, 7, 7, 7, 7, 7, 6, 2, 2, 2, 2, 2, 5, 7, 7,
                        7, 7, 7, 7, 7, 7, 7, 6, 2, 2, 2, 2, 2);
@@ -217,7 +216,7 @@ KG_KEY_AVX2 KG_KEY_INLINE __m256i base62_class_avx2(__m256i v, __m256i hi) {
  * mask is 0x0f in even lanes, and in odd lanes any byte with bit 7 clear
  * (0x7f, 0x3f: not one value a lane, so that GCC loads the constant rather
  * than building it by a broadcast, three instructions). */
-KG_KEY_AVX2 KG_KEY_INLINE __m256i high_nibbles_avx2(__m256i v) {
+KG_AVX2_TARGET KG_KEY_INLINE __m256i high_nibbles_avx2(__m256i v) {
   const __m256i mask = _mm256_setr_epi8(
       0x0f, 0x7f, 0x0f, 0x7f, 0x0f, 0x7f, 0x0f, 0x7f, 0x0f, 0x3f, 0x0f, 0x3f,
       0x0f, 0x3f, 0x0f, 0x3f, 0x0f, 0x7f, 0x0f, 0x7f, 0x0f, 0x7f, 0x0f, 0x7f,
@@ -290,7 +289,7 @@ KG_KEY_INLINE kg_status check_strict(const kg_key_policy *p, const char *key,
 #ifdef KG_CPU_X86_DISPATCH
 /* kg_key_strict_quick's AVX2 twin: the same tests, the tail classed by
  * base62_class_avx2. */
-static KG_KEY_AVX2 __attribute__((noinline)) int
+static KG_AVX2_TARGET __attribute__((noinline)) int
 strict_quick_avx2(const kg_key_policy *p, const char *key, size_t len,
                   kg_key_pending *pending) {
   if (p->kind != KG_KEY_STRICT || key == NULL ||
