@@ -84,19 +84,19 @@ static node *chase_make(size_t bytes, int huge, size_t *count) {
 }
 
 static void bm_chase(kgb_state *st, void *ctx) {
-  /* One buffer at a time: the last one made is kept for the next run. */
-  static node *nodes;
-  static size_t bytes, count;
-  static int nodes_huge;
+  /* One buffer per kind of page, kept for the next run: scripts/bench
+   * interleaves repetitions at random, and a rebuilt GiB would cost more
+   * than the repetition. */
+  static node *nodes[2];
+  static size_t bytes[2], count[2];
   const int huge = ctx != NULL;
   size_t want = (size_t)kgb_arg_get(st, 0) << 20;
-  if (nodes == NULL || bytes != want || nodes_huge != huge) {
-    free(nodes);
-    nodes = chase_make(want, huge, &count);
-    bytes = want;
-    nodes_huge = huge;
+  if (nodes[huge] == NULL || bytes[huge] != want) {
+    free(nodes[huge]);
+    nodes[huge] = chase_make(want, huge, &count[huge]);
+    bytes[huge] = want;
   }
-  node *p = nodes;
+  node *p = nodes[huge];
   KGB_LOOP(st) {
     p = p->next;
     KGB_KEEP(p);
