@@ -48,6 +48,7 @@
 #include <string.h>
 #include <valgrind/memcheck.h>
 
+#include "expect_cpu.h"
 #include "keygate/decision.h"
 #include "keygate/digest.h"
 #include "keygate/index.h"
@@ -537,6 +538,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "ct_taint: not running under valgrind: run it through "
                     "tests/ct/taint.sh\n");
     return 2;
+  }
+  if (!ct_expect_cpu("ct_taint")) {
+    return CT_SKIP;
   }
   const char *mode = argv[1];
   if (strcmp(mode, "index") == 0) {

@@ -25,6 +25,18 @@
  *   lookup_slot0_vs_slot1     two records forced into one bucket, one per slot
  *   eq32_equal_vs_random      kg_ct_eq32 (core/src/ct.h) against a fixed
  *                             secret: an equal vs a random input
+ * Experiments on the digest of a 46-byte key (an sk_live_ key's length), on
+ * the path the CPU takes (SHA-NI where it has the SHA extensions: valgrind's
+ * CPU has not, so the taint check never runs that path; docs/security.md
+ * section 3) and, with KEYGATE_CPU=baseline, on OpenSSL's compression:
+ *   digest_key_fixed_vs_random   kg_digest without a pepper: a fixed key vs
+ *                                random keys
+ *   digest_hmac_key_fixed_vs_random  the same with a pepper (HMAC)
+ * The pepper is fixed for a digester's life; what a client varies is the
+ * key, which the second experiment varies under a pepper. (A pepper
+ * against another needs a digester each, at two places: such experiments
+ * measured the places, |t| just over 10 with either sign from run to run,
+ * not the pepper; the taint check taints the pepper instead.)
  * two A/A checks of the harness itself, where both classes come from one
  * population and |t| must stay small:
  *   null_hit_vs_hit, null_miss_vs_miss
@@ -35,7 +47,10 @@
  *                             32 bytes: equal vs differing in the first byte
  *
  * Usage: ct_timing EXPERIMENT|all|list. Exit 0 when every experiment ran
- * agreed with its expectation, 1 when one did not, 2 on a usage error.
+ * agreed with its expectation, 1 when one did not, 2 on a usage error, 77
+ * (ctest's skip) when KG_CT_EXPECT_CPU names a feature (sha, avx2, pclmul;
+ * comma-separated) this process does not use: the run would time another
+ * path than the one it is registered for.
  * Budget per experiment: KG_CT_SECONDS (default 2.5) and KG_CT_MAX_MEAS
  * (default 4,000,000) measurements, whichever comes first. KG_CT_SEED fixes
  * the random class sequence (default: from the clock; printed).
@@ -54,6 +69,8 @@
 #endif
 
 #include "ct.h"
+#include "expect_cpu.h"
+#include "keygate/digest.h"
 #include "keygate/index.h"
 
 #define T_THRESHOLD 10.0
@@ -63,7 +80,8 @@
 #define NRANDOM 9808  /* random keys in the index... */
 #define NINSTANCES 32 /* ...plus 6 crafted records per instance */
 #define NCRAFTED_WORDS (3 * NINSTANCES)
-#define INPUT_LEN 32  /* one input: a digest */
+#define INPUT_LEN 64  /* one input: a digest, or a key and its class */
+#define KEY_LEN 46    /* the digest experiments' key: an sk_live_ key's */
 #define LONG_LEN 4096 /* leak_memcmp's buffers */
 
 /* ---- the clock ----------------------------------------------------------- */
@@ -296,6 +314,47 @@ static void prep_equal_vs_first_byte(uint8_t *in, int cls) {
   in[0] ^= (uint8_t)cls;
 }
 
+/* The digest experiments: a plain digester, a keyed one (a random
+ * pepper), the fixed key. */
+static kg_digester *g_plain;
+static kg_digester *g_keyed;
+static uint8_t g_fixed_key[KEY_LEN];
+
+static void prep_key_fixed_vs_random(uint8_t *in, int cls) {
+  if (cls == 0) {
+    memcpy(in, g_fixed_key, KEY_LEN);
+  } else {
+    rnd_bytes(in, KEY_LEN);
+  }
+}
+
+static uint64_t digest_word(const kg_digester *d, const uint8_t *in) {
+  uint8_t out[KG_DIGEST_LEN];
+  (void)kg_digest(d, (const char *)in, KEY_LEN, out);
+  uint64_t w;
+  memcpy(&w, out, sizeof w);
+  return w;
+}
+
+__attribute__((noinline)) static uint64_t run_digest_plain(const uint8_t *in) {
+  return digest_word(g_plain, in);
+}
+
+__attribute__((noinline)) static uint64_t run_digest_hmac(const uint8_t *in) {
+  return digest_word(g_keyed, in);
+}
+
+static int digesters_new(void) {
+  uint8_t pepper[32];
+  rnd_bytes(pepper, sizeof pepper);
+  rnd_bytes(g_fixed_key, sizeof g_fixed_key);
+  int ok = kg_digester_new_ex(NULL, 0, KG_DIGEST_BUILTIN, &g_plain) == KG_OK &&
+           kg_digester_new_ex(pepper, sizeof pepper, KG_DIGEST_BUILTIN,
+                              &g_keyed) == KG_OK;
+  kg_ct_wipe(pepper, sizeof pepper);
+  return ok;
+}
+
 static uint8_t g_long_a[LONG_LEN];
 static uint8_t g_long_b[2][LONG_LEN]; /* [0] equal to a, [1] differs at 0 */
 
@@ -334,6 +393,12 @@ static const experiment g_experiments[] = {
      prep_slot0_vs_slot1, run_lookup},
     {"eq32_equal_vs_random", "kg_ct_eq32: equal vs random 32 bytes", 0,
      prep_equal_vs_random, run_eq32},
+    {"digest_key_fixed_vs_random",
+     "kg_digest, no pepper: a fixed 46-byte key vs random ones", 0,
+     prep_key_fixed_vs_random, run_digest_plain},
+    {"digest_hmac_key_fixed_vs_random",
+     "kg_digest, a pepper: a fixed 46-byte key vs random ones", 0,
+     prep_key_fixed_vs_random, run_digest_hmac},
     {"null_hit_vs_hit", "A/A: kg_index_lookup, two classes of random hits", 0,
      prep_hit_vs_hit, run_lookup},
     {"null_miss_vs_miss", "A/A: kg_index_lookup, two classes of random misses",
@@ -520,6 +585,9 @@ int main(int argc, char **argv) {
                       ? strtoull(seed_env, NULL, 0)
                       : (uint64_t)now_ticks() ^ (uint64_t)time(NULL);
   g_rng = seed | 1;
+  if (!ct_expect_cpu("ct_timing")) {
+    return CT_SKIP;
+  }
   double budget_s = env_double("KG_CT_SECONDS", 2.5);
   double max_meas = env_double("KG_CT_MAX_MEAS", 4e6);
   printf("ct_timing: seed %llu, budget %.1f s or %.1f M measurements per "
@@ -531,6 +599,10 @@ int main(int argc, char **argv) {
   }
   printf("ct_timing: index of %zu keys, %zu KiB\n", kg_index_count(g_idx),
          kg_index_memory(g_idx) / 1024);
+  if (!digesters_new()) {
+    fprintf(stderr, "ct_timing: could not make the digesters\n");
+    return 1;
+  }
   if (!sanity()) {
     fprintf(stderr, "ct_timing: the inputs do not hit and miss as the "
                     "experiments need\n");
@@ -553,6 +625,8 @@ int main(int argc, char **argv) {
   }
   kg_index_free(g_idx);
   free(g_recs);
+  kg_digester_free(g_plain);
+  kg_digester_free(g_keyed);
   if (ran == 0) {
     fprintf(stderr,
             "ct_timing: unknown experiment '%s'; run 'ct_timing "
