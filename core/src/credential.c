@@ -671,6 +671,10 @@ void kg_url_scan_prepare(const char *prefix, size_t prefix_len,
   out[URL_K_TABLE] = !one && nib != 9 && nib != 14;
 }
 
+int kg_url_scan_wide(const kg_key_policy *p) {
+  return p->url_scan[URL_K_TABLE] != 0;
+}
+
 /* The policy's part of a scan, as kg_key_policy_init prepared it: loads,
  * no per-request work. */
 KG_INLINE void url_scan_init(url_scan *u, const kg_key_policy *p) {
@@ -831,7 +835,7 @@ KG_INLINE kg_status url_scan_span(const kg_key_policy *p, url_scan *u,
   u->len = len;
   if (len > 64) {
 #ifdef KG_HAVE_AVX2
-    if ((kg_cpu() & KG_CPU_AVX2) != 0 && p->url_scan[URL_K_TABLE] != 0) {
+    if ((kg_cpu() & KG_CPU_AVX2) != 0 && kg_url_scan_wide(p)) {
       return url_scan_long_avx2(p, u);
     }
 #endif

@@ -58,6 +58,13 @@ int kg_key_strict_quick(const kg_key_policy *p, const char *key, size_t len,
 void kg_url_scan_prepare(const char *prefix, size_t prefix_len,
                          unsigned char out[KG_KEY_URL_SCAN_BYTES]);
 
+/* kg_url_scan_wide — 1 when kg_url_scan_prepare found p's prefix fit for
+ * the AVX2 scan of a target over 64 bytes (two characters at least, the
+ * first's low nibble neither 'y''s nor 'n''s: the nibble tables' classes),
+ * which a request then takes where the CPU has AVX2; 0: the 16-byte
+ * chunks, with the same answers. */
+int kg_url_scan_wide(const kg_key_policy *p);
+
 /* The Host fields kg_credential_url scans besides the target: the first
  * one's index ((size_t)-1 for none), and whether more follow. */
 typedef struct kg_url_hosts {

@@ -236,6 +236,10 @@ static void strict_quick_holds_the_format_on_every_path(void **state) {
   static const char *const prefixes[] = {"k", "pk_", "sk_live_",
                                          "abcdefghijklmnop"};
   const unsigned all = kg_cpu_word;
+  if ((all & KG_CPU_AVX2) == 0) {
+    print_message("no AVX2 in this process (CPU or KEYGATE_CPU): both "
+                  "passes below take the SSE2 check\n");
+  }
   char *end = guard_end(4096);
   size_t accepted = 0;
   for (unsigned path = 0; path < 2; path++) {

@@ -51,7 +51,8 @@ typedef struct kg_key_policy {
   uint32_t prefix_crc; /* CRC-32 of the prefix, so a check starts after it */
   /* The URL scan's view of the prefix, set by kg_key_policy_init and read
    * by the library only (credential.c): its first two characters as the
-   * scan matches them, in 16 lanes each, then as bytes. */
+   * scan matches them, in 16 lanes each, then as bytes, then whether the
+   * AVX2 scan's nibble tables can hold the first. */
   unsigned char url_scan[KG_KEY_URL_SCAN_BYTES];
 } kg_key_policy;
 
