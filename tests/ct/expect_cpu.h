@@ -20,36 +20,52 @@
 
 #define CT_SKIP 77
 
-/* Print the features this process uses; 0 (after printing SKIP) when
- * KG_CT_EXPECT_CPU names one it does not. */
-static inline int ct_expect_cpu(const char *prog) {
+/* The KG_CPU_* bit of the feature named by want[0..len); 0 for none. */
+static inline unsigned ct_cpu_feature(const char *want, size_t len) {
   static const struct {
     const char *word;
     unsigned bit;
   } features[] = {
       {"sha", KG_CPU_SHA}, {"avx2", KG_CPU_AVX2}, {"pclmul", KG_CPU_PCLMUL}};
-  const unsigned cpu = kg_cpu();
-  const char *want = getenv("KG_CT_EXPECT_CPU");
-  char used[64] = "";
-  char missing[64] = "";
   for (size_t i = 0; i < sizeof features / sizeof features[0]; i++) {
-    char *to = NULL;
-    if ((cpu & features[i].bit) != 0) {
-      to = used;
-    } else if (want != NULL && strstr(want, features[i].word) != NULL) {
-      to = missing;
-    }
-    if (to != NULL) {
-      size_t n = strlen(to);
-      snprintf(to + n, sizeof used - n, " %s", features[i].word);
+    if (strlen(features[i].word) == len &&
+        memcmp(features[i].word, want, len) == 0) {
+      return features[i].bit;
     }
   }
-  printf("%s: CPU paths:%s\n", prog,
-         used[0] != '\0' ? used : " none beyond the x86-64 baseline");
-  if (missing[0] != '\0') {
-    printf("%s: SKIP: this run is for the%s path, which this CPU (or "
+  return 0;
+}
+
+/* Print the features this process uses, then check KG_CT_EXPECT_CPU: 1
+ * when the process takes every feature it names (or it is unset), 0
+ * (after printing SKIP) when it lacks one, -1 (after saying why) when a
+ * word of it names no feature: a mistyped word must not pass a run on
+ * whatever path it takes. */
+static inline int ct_expect_cpu(const char *prog) {
+  const unsigned cpu = kg_cpu();
+  printf("%s: CPU paths:%s%s%s%s\n", prog, (cpu & KG_CPU_SHA) ? " sha" : "",
+         (cpu & KG_CPU_AVX2) ? " avx2" : "",
+         (cpu & KG_CPU_PCLMUL) ? " pclmul" : "",
+         cpu == 0 ? " none beyond the x86-64 baseline" : "");
+  const char *want = getenv("KG_CT_EXPECT_CPU");
+  unsigned need = 0;
+  while (want != NULL && *want != '\0') {
+    size_t len = strcspn(want, ",");
+    unsigned bit = ct_cpu_feature(want, len);
+    if (bit == 0) {
+      printf("%s: KG_CT_EXPECT_CPU: '%.*s' is not sha, avx2 or pclmul\n", prog,
+             (int)len, want);
+      return -1;
+    }
+    need |= bit;
+    want += len + (want[len] == ',');
+  }
+  if ((need & ~cpu) != 0) {
+    printf("%s: SKIP: this run is for the%s%s%s path, which this CPU (or "
            "KEYGATE_CPU) does not give\n",
-           prog, missing);
+           prog, (need & ~cpu & KG_CPU_SHA) ? " sha" : "",
+           (need & ~cpu & KG_CPU_AVX2) ? " avx2" : "",
+           (need & ~cpu & KG_CPU_PCLMUL) ? " pclmul" : "");
     fflush(stdout);
     return 0;
   }

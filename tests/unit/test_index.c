@@ -976,7 +976,7 @@ static void a_slot_matches_by_its_occupied_bit_on_every_path(void **state) {
   /* Every record, and every digest one bit away from each, alike on
    * every path: the same bit and the same 64 bytes. A bit of bytes 16-31
    * keeps the digest's two buckets (bytes 0-15 choose them), so only the
-   * compare turns that near miss away; one of bytes 0-15 moves it. */
+   * compare turns that near miss away; one of bytes 0-15 can move it. */
   for (size_t i = 0; i < n; i++) {
     for (size_t bit = 0; bit <= 8 * KG_DIGEST_LEN; bit++) {
       uint8_t d[KG_DIGEST_LEN];
