@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # bench_compare.sh — scripts/bench-compare on tiny synthetic Google Benchmark
 # JSON files (ctest scripts.bench_compare): verdicts, the repetition
-# warning, benchmarks in one file only, --json, --markdown, --fail-above
-# and the exit codes (0 ok, 1 a regression beyond the gate, 2 trouble).
+# warning, the warning for sides run differently (interleaved or not),
+# benchmarks in one file only, --json, --markdown, --fail-above and the exit
+# codes (0 ok, 1 a regression beyond the gate, 2 trouble).
 set -euo pipefail
 
 src=${KEYGATE_SRC:?KEYGATE_SRC must point at the source tree}
@@ -162,6 +163,22 @@ done
 run filt "$tmp/old.json" "$tmp/new.json" --filter '^nothing$'
 [ "$rc" -eq 2 ] && grep -q "no benchmark matching '^nothing\$' in common" "$tmp/filt.err" ||
   fail "a filter matching nothing is not reported (exit $rc)"
+
+# 6b. Sides run differently (interleaved or back to back; a file without the
+# key ran back to back) are warned about; sides run alike are not.
+"$py" - "$tmp/new.json" "$tmp/new-il.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["context"]["interleaved"] = True
+json.dump(d, open(sys.argv[2], "w"))
+PY
+run il "$tmp/old.json" "$tmp/new-il.json"
+[ "$rc" -eq 0 ] || fail "interleaved against back to back exited $rc"
+grep -q "^bench-compare: warning: the repetitions ran back to back in .*old.json (old) and interleaved in .*new-il.json (new)" \
+  "$tmp/il.err" || fail "no warning for sides run differently"
+grep -q "interleaved True" "$tmp/il.out" || fail "the table does not show the new side's interleaving"
+run il2 "$tmp/new-il.json" "$tmp/new-il.json"
+! grep -q "repetitions ran" "$tmp/il2.err" || fail "a warning for sides run alike"
 
 # 7. --help: the whole text, exit 0.
 run help --help
