@@ -92,7 +92,13 @@ python3 "$HERE/server_stream.py" "$PORT" "$K7" 100000 "$T/stream7" \
   "$T/stop7" >/dev/null 2>&1 &
 s7=$!
 kg_track "$s7"
-sleep 0.3
+# The replacement only once the stream has been answered 200 (a fixed
+# pause lost that race on a loaded CI machine: python's start-up alone
+# outlasted it, and the stream's first answer was already the 401).
+for _ in $(seq 1 200); do
+  grep -q '^200$' "$T/stream7" 2>/dev/null && break
+  sleep 0.05
+done
 mv "$T/new7.db" "$DB" && rm -f "$DB-wal" "$DB-shm"
 wait_for_answer "replaced again: K7 revoked" "$K7" "401 invalid_api_key"
 sleep 1.5 # past the copy and its publication
