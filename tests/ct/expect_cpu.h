@@ -20,33 +20,47 @@
 
 #define CT_SKIP 77
 
+static const struct {
+  const char *word;
+  unsigned bit;
+} ct_cpu_features[] = {
+    {"sha", KG_CPU_SHA}, {"avx2", KG_CPU_AVX2}, {"pclmul", KG_CPU_PCLMUL}};
+#define CT_CPU_NFEATURES (sizeof ct_cpu_features / sizeof ct_cpu_features[0])
+
 /* The KG_CPU_* bit of the feature named by want[0..len); 0 for none. */
 static inline unsigned ct_cpu_feature(const char *want, size_t len) {
-  static const struct {
-    const char *word;
-    unsigned bit;
-  } features[] = {
-      {"sha", KG_CPU_SHA}, {"avx2", KG_CPU_AVX2}, {"pclmul", KG_CPU_PCLMUL}};
-  for (size_t i = 0; i < sizeof features / sizeof features[0]; i++) {
-    if (strlen(features[i].word) == len &&
-        memcmp(features[i].word, want, len) == 0) {
-      return features[i].bit;
+  for (size_t i = 0; i < CT_CPU_NFEATURES; i++) {
+    if (strlen(ct_cpu_features[i].word) == len &&
+        memcmp(ct_cpu_features[i].word, want, len) == 0) {
+      return ct_cpu_features[i].bit;
     }
   }
   return 0;
 }
 
-/* Print the features this process uses, then check KG_CT_EXPECT_CPU: 1
- * when the process takes every feature it names (or it is unset), 0
- * (after printing SKIP) when it lacks one, -1 (after saying why) when a
- * word of it names no feature: a mistyped word must not pass a run on
- * whatever path it takes. */
+/* The names of the features in bits, each after a space, into out. */
+static inline void ct_cpu_words(unsigned bits, char *out, size_t size) {
+  out[0] = '\0';
+  for (size_t i = 0; i < CT_CPU_NFEATURES; i++) {
+    if ((bits & ct_cpu_features[i].bit) != 0) {
+      size_t n = strlen(out);
+      snprintf(out + n, size - n, " %s", ct_cpu_features[i].word);
+    }
+  }
+}
+
+/* Print the features this process uses, then check KG_CT_EXPECT_CPU.
+ * Returns 0 when the process takes every feature it names (or it is
+ * unset): go on; CT_SKIP (after printing SKIP) when it lacks one; 2 (after
+ * saying why) when a word of it names no feature: a mistyped word must not
+ * pass a run on whatever path it takes. A nonzero answer is the program's
+ * exit code. */
 static inline int ct_expect_cpu(const char *prog) {
   const unsigned cpu = kg_cpu();
-  printf("%s: CPU paths:%s%s%s%s\n", prog, (cpu & KG_CPU_SHA) ? " sha" : "",
-         (cpu & KG_CPU_AVX2) ? " avx2" : "",
-         (cpu & KG_CPU_PCLMUL) ? " pclmul" : "",
-         cpu == 0 ? " none beyond the x86-64 baseline" : "");
+  char words[64];
+  ct_cpu_words(cpu, words, sizeof words);
+  printf("%s: CPU paths:%s\n", prog,
+         cpu == 0 ? " none beyond the x86-64 baseline" : words);
   const char *want = getenv("KG_CT_EXPECT_CPU");
   unsigned need = 0;
   while (want != NULL && *want != '\0') {
@@ -55,21 +69,20 @@ static inline int ct_expect_cpu(const char *prog) {
     if (bit == 0) {
       printf("%s: KG_CT_EXPECT_CPU: '%.*s' is not sha, avx2 or pclmul\n", prog,
              (int)len, want);
-      return -1;
+      return 2;
     }
     need |= bit;
     want += len + (want[len] == ',');
   }
   if ((need & ~cpu) != 0) {
-    printf("%s: SKIP: this run is for the%s%s%s path, which this CPU (or "
+    ct_cpu_words(need & ~cpu, words, sizeof words);
+    printf("%s: SKIP: this run is for the%s path, which this CPU (or "
            "KEYGATE_CPU) does not give\n",
-           prog, (need & ~cpu & KG_CPU_SHA) ? " sha" : "",
-           (need & ~cpu & KG_CPU_AVX2) ? " avx2" : "",
-           (need & ~cpu & KG_CPU_PCLMUL) ? " pclmul" : "");
+           prog, words);
     fflush(stdout);
-    return 0;
+    return CT_SKIP;
   }
-  return 1;
+  return 0;
 }
 
 #endif /* KEYGATE_TESTS_CT_EXPECT_CPU_H */
