@@ -36,6 +36,24 @@
 
 set -euo pipefail
 
+# python3 resolved once, to the interpreter itself: a version manager's shim
+# (pyenv's is a bash script that runs pyenv to pick a version) costs 0.2 s a
+# start on a quiet machine and about 1 s on a busy one, and these scripts
+# start python3 hundreds of times (rawhttp.py per request, json_get per
+# assertion). The same python3 the caller's PATH names, only without its
+# shim: its directory goes first on PATH, for child processes too.
+kg_python_resolve() {
+  local shim real
+  shim=$(command -v python3 2>/dev/null) || return 0
+  real=$("$shim" -c 'import sys; print(sys.executable)' 2>/dev/null) || return 0
+  if [ -n "$real" ] && [ -x "$real" ] && [ "$real" != "$shim" ] &&
+    [ "$(basename "$real")" = python3 ]; then
+    PATH="$(dirname "$real"):$PATH"
+    export PATH
+  fi
+}
+kg_python_resolve
+
 KG_ASSERTS=0
 KG_FAILED=0
 KG_PIDS=()
