@@ -2230,6 +2230,14 @@ static void ngx_http_keygate_poll(ngx_http_keygate_main_conf_t *mcf,
                     : db->snap == NULL ? "; loading the store whole"
                                        : "; from its own snapshot, brought up "
                                          "to date by sequence");
+    } else if (adopted) {
+      /* the writer before it had left already (a reload's old worker
+       * exits as soon as its connections are done): the adoption is as
+       * worth a line as a takeover from a live one */
+      ngx_log_error(NGX_LOG_NOTICE, db->log, 0,
+                    "keygate: this worker now writes the shared index of "
+                    "\"%V\" (%s); adopting its published index",
+                    &db->path, db->took_why);
     }
   }
   /* the file the path names as this poll begins: what a confirmed

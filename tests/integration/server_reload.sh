@@ -85,9 +85,11 @@ assert_eq 3 "$(grep -c ': reconfiguring$' "$T/logs/error.log")" "nginx reconfigu
 send "GET /api/v1/iocs HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX-API-Key: $K\r\n\r\n"
 assert_eq 200 "$(resp_status)" "after the reloads: 200"
 
-# Each reload's new writer adopted the published index; no full load.
+# Each reload's new writer adopted the published index; no full load. The
+# old writer is either still draining its connections (in place of its pid)
+# or gone already (it left the role on exit), as the machine's pace has it.
 LOG=$T/logs/error.log
-assert_eq 3 "$(grep -c 'in place of pid [0-9]* (a worker of an older configuration); adopting its published index' "$LOG")" \
+assert_eq 3 "$(grep -Ec 'now writes the shared index of ".*keys.db" (in place of pid [0-9]* \(a worker of an older configuration\)|\(none, or it left\)); adopting its published index' "$LOG")" \
   "each reload's new writer adopts the published index"
 assert_eq 3 "$(grep -c 'keygate: adopted the shared index of ".*keys.db" ([0-9]* keys, change sequence [0-9]*): bringing it up to date by sequence, no full load' "$LOG")" \
   "... and says so"
