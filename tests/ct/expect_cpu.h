@@ -4,10 +4,10 @@
  *
  * A run registered for a path (the lookup's AVX2 one, the digest's SHA-NI
  * one) sets KG_CT_EXPECT_CPU to the features it needs ("sha", "avx2",
- * "pclmul"; comma-separated). Where this process does not use one of them
- * (the CPU lacks it, or KEYGATE_CPU took it away: core/src/cpu.h), the run
- * would check another path under that path's name: it says SKIP and exits
- * CT_SKIP, ctest's SKIP_RETURN_CODE, instead.
+ * "pclmul"; comma-separated), a _baseline run to "none". Where this process
+ * does not use one of them (the CPU lacks it, or KEYGATE_CPU took it away:
+ * core/src/cpu.h), the run would check another path under that path's name: it
+ * says SKIP and exits CT_SKIP, ctest's SKIP_RETURN_CODE, instead.
  */
 #ifndef KEYGATE_TESTS_CT_EXPECT_CPU_H
 #define KEYGATE_TESTS_CT_EXPECT_CPU_H
@@ -52,27 +52,55 @@ static inline void ct_cpu_words(unsigned bits, char *out, size_t size) {
 /* Print the features this process uses, then check KG_CT_EXPECT_CPU.
  * Returns 0 when the process takes every feature it names (or it is
  * unset): go on; CT_SKIP (after printing SKIP) when it lacks one; 2 (after
- * saying why) when a word of it names no feature: a mistyped word must not
- * pass a run on whatever path it takes. A nonzero answer is the program's
- * exit code. */
+ * saying why on stderr) when the value is not a list of feature words: a
+ * mistyped word, an empty one (",sha", "sha,,avx2", "sha,") or an empty
+ * value (a CMake variable that expanded to nothing) must not pass a run on
+ * whatever path it takes. "none" is a run for the x86-64 baseline (the
+ * _baseline runs, KEYGATE_CPU=baseline): a process that still uses a
+ * feature answers 2, since no CPU can make that run take its path. A
+ * nonzero answer is the program's exit code. */
 static inline int ct_expect_cpu(const char *prog) {
   const unsigned cpu = kg_cpu();
   char words[64];
   ct_cpu_words(cpu, words, sizeof words);
   printf("%s: CPU paths:%s\n", prog,
          cpu == 0 ? " none beyond the x86-64 baseline" : words);
+  fflush(stdout);
   const char *want = getenv("KG_CT_EXPECT_CPU");
+  if (want == NULL) {
+    return 0;
+  }
   unsigned need = 0;
-  while (want != NULL && *want != '\0') {
+  int none = 0, words_seen = 0;
+  for (;;) {
     size_t len = strcspn(want, ",");
     unsigned bit = ct_cpu_feature(want, len);
-    if (bit == 0) {
-      printf("%s: KG_CT_EXPECT_CPU: '%.*s' is not sha, avx2 or pclmul\n", prog,
-             (int)len, want);
+    if (len == 4 && memcmp(want, "none", 4) == 0) {
+      none = 1;
+    } else if (bit == 0) {
+      fprintf(stderr,
+              "%s: KG_CT_EXPECT_CPU='%s': '%.*s' is not sha, avx2, pclmul "
+              "or none\n",
+              prog, getenv("KG_CT_EXPECT_CPU"), (int)len, want);
       return 2;
     }
     need |= bit;
-    want += len + (want[len] == ',');
+    words_seen++;
+    if (want[len] == '\0') {
+      break;
+    }
+    want += len + 1;
+  }
+  if (none && words_seen > 1) {
+    fprintf(stderr, "%s: KG_CT_EXPECT_CPU: 'none' goes alone\n", prog);
+    return 2;
+  }
+  if (none && cpu != 0) {
+    fprintf(stderr,
+            "%s: this run is for the x86-64 baseline (KG_CT_EXPECT_CPU=none), "
+            "but the process uses%s: set KEYGATE_CPU=baseline\n",
+            prog, words);
+    return 2;
   }
   if ((need & ~cpu) != 0) {
     ct_cpu_words(need & ~cpu, words, sizeof words);

@@ -17,7 +17,13 @@ if ! command -v valgrind >/dev/null 2>&1; then
 fi
 # ASan and UBSan runtimes do not work under valgrind, and a sanitized build
 # is not the code that ships: refuse it.
-if nm "$bin" | grep -qE '__(a|ub)san_'; then
+# nm's whole list first: `nm | grep -q` under pipefail fails open when grep
+# stops reading early and nm dies of SIGPIPE.
+if ! syms=$(nm "$bin"); then
+  echo "taint: nm $bin failed"
+  exit 1
+fi
+if [[ $syms =~ __(a|ub)san_ ]]; then
   echo "taint: $bin is built with sanitizers; tests/ct must build it without"
   exit 1
 fi
@@ -42,6 +48,10 @@ echo "taint: mode $mode, valgrind exit $rc, ${errors:-?} errors"
 # tests/ct/expect_cpu.h) is skipped, not judged: ctest's SKIP_RETURN_CODE.
 if [ "$rc" -eq 77 ] && grep -q '^ct_taint: SKIP: ' "$out"; then
   exit 77
+fi
+if [ "$rc" -eq 2 ]; then
+  echo "taint: FAIL: ct_taint $mode refused its arguments or environment (exit 2: its message is above)"
+  exit 1
 fi
 # The program prints one summary line per part when it finished its work.
 if ! grep -q "^taint $mode" "$out"; then
