@@ -55,7 +55,8 @@ load_json() {
 }
 
 # load_bg NAME URL DURATION [keygate load options] — start one run in the
-# background, its result in $TMP/NAME.json; load_wait checks they all
+# background (KG_LOAD_CONNECTIONS connections, default 4), its result in
+# $TMP/NAME.json; load_wait checks they all
 # exited 0. Runs made side by side share the machine's state, so a
 # comparison of them is not fooled by the machine getting busier between
 # one run and the next.
@@ -63,7 +64,8 @@ LOAD_BG=()
 load_bg() {
   local name=$1 url=$2 dur=$3
   shift 3
-  timeout 60 "$KEYGATE" load "$url" --keys "$KEYS" -d "$dur" -c 4 \
+  timeout 60 "$KEYGATE" load "$url" --keys "$KEYS" -d "$dur" \
+    -c "${KG_LOAD_CONNECTIONS:-4}" \
     --json "$TMP/$name.json" -q "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
   LOAD_BG+=("$name:$!")
 }
