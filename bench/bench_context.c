@@ -87,9 +87,10 @@ static void bm_chase(kgb_state *st, void *ctx) {
   /* One buffer per kind of page, kept for the next run: scripts/bench
    * interleaves repetitions at random, and a rebuilt GiB would cost more
    * than the repetition. Each run goes on from where the last one
-   * stopped (`at`): one that started at the cycle's head again would walk
-   * the lines the runs before it had just walked, some of them still in
-   * the caches (a run of 0.1 s walks ~27 MB of a 1 GiB cycle). */
+   * stopped (`at`), so no run can re-walk lines the run before it left in
+   * the caches. A possible bias removed, not one measured: a review found
+   * a restart at the head no faster once a run walks 30,000 steps, and a
+   * run walks about a million (docs/benchmarks.md). */
   static node *nodes[2];
   static node *at[2];
   static size_t bytes[2], count[2];

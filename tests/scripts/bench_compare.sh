@@ -179,6 +179,24 @@ grep -q "^bench-compare: warning: the repetitions ran back to back in .*old.json
 grep -q "interleaved True" "$tmp/il.out" || fail "the table does not show the new side's interleaving"
 run il2 "$tmp/new-il.json" "$tmp/new-il.json"
 ! grep -q "repetitions ran" "$tmp/il2.err" || fail "a warning for sides run alike"
+run il3 "$tmp/new-il.json" "$tmp/old.json"
+grep -q "^bench-compare: warning: the repetitions ran interleaved in .*new-il.json (old) and back to back in .*old.json (new)" \
+  "$tmp/il3.err" || fail "no warning for sides run differently, the other way round"
+# Google Benchmark's --benchmark_context writes strings: "false" is back to
+# back (no warning against a file without the key), "true" interleaved.
+for v in false true; do
+  "$py" - "$tmp/new.json" "$tmp/new-$v.json" "$v" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["context"]["interleaved"] = sys.argv[3]
+json.dump(d, open(sys.argv[2], "w"))
+PY
+done
+run ilf "$tmp/old.json" "$tmp/new-false.json"
+! grep -q "repetitions ran" "$tmp/ilf.err" || fail "the string 'false' taken for interleaved"
+run ilt "$tmp/old.json" "$tmp/new-true.json"
+grep -q "repetitions ran back to back in .*old.json (old) and interleaved in .*new-true.json (new)" \
+  "$tmp/ilt.err" || fail "the string 'true' not taken for interleaved"
 
 # 7. --help: the whole text, exit 0.
 run help --help
