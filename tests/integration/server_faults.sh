@@ -99,6 +99,8 @@ for _ in $(seq 1 200); do
   grep -q '^200$' "$T/stream7" 2>/dev/null && break
   sleep 0.05
 done
+grep -q '^200$' "$T/stream7" 2>/dev/null ||
+  kg_fail "K7's request stream had no 200 within 10 s: 'accepted, then refused' cannot be seen"
 mv "$T/new7.db" "$DB" && rm -f "$DB-wal" "$DB-shm"
 wait_for_answer "replaced again: K7 revoked" "$K7" "401 invalid_api_key"
 sleep 1.5 # past the copy and its publication
