@@ -40,25 +40,37 @@ set -euo pipefail
 # (pyenv's is a bash script that runs pyenv to pick a version) costs 0.2 s a
 # start on a quiet machine and about 1 s on a busy one, and these scripts
 # start python3 hundreds of times (rawhttp.py per request, json_get per
-# assertion). The same python3 the caller's PATH names, only without its
-# shim: its directory goes first on PATH, for child processes too.
+# assertion). The same python3 the caller's PATH names, without its shim:
+# a two-line python3 in $TMP/.python (first on PATH, for child processes too)
+# execs the interpreter sys.executable names, so only python3 is shadowed
+# (the interpreter's own directory may hold an openssl or a sqlite3); only
+# when that interpreter starts on its own and names itself again.
+# KG_TEST_KEEP_PYTHON=1 keeps the caller's python3 as it is (a wrapper that
+# sets up its interpreter's environment would be bypassed).
 kg_python_resolve() {
   local shim real
+  [ "${KG_TEST_KEEP_PYTHON:-}" = 1 ] && return 0
   shim=$(command -v python3 2>/dev/null) || return 0
   real=$("$shim" -c 'import sys; print(sys.executable)' 2>/dev/null) || return 0
-  if [ -n "$real" ] && [ -x "$real" ] && [ "$real" != "$shim" ] &&
-    [ "$(basename "$real")" = python3 ]; then
-    PATH="$(dirname "$real"):$PATH"
-    export PATH
+  if [ -z "$real" ] || [ "$real" = "$shim" ] || [ ! -x "$real" ] ||
+    [ "$("$real" -c 'import sys; print(sys.executable)' 2>/dev/null)" != "$real" ]; then
+    return 0
   fi
+  mkdir "$TMP/.python"
+  # single-quoted for sh: each ' in the path as '\''
+  printf "#!/bin/sh\nexec '%s' \"\$@\"\n" "${real//\'/\'\\\'\'}" \
+    >"$TMP/.python/python3"
+  chmod 755 "$TMP/.python/python3"
+  PATH="$TMP/.python:$PATH"
+  export PATH
 }
-kg_python_resolve
 
 KG_ASSERTS=0
 KG_FAILED=0
 KG_PIDS=()
 KG_EXIT_CMDS=()
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/keygate-test.XXXXXX")
+kg_python_resolve
 
 kg_cleanup() {
   local status=$?
