@@ -194,6 +194,7 @@ PY
 done
 run ilf "$tmp/old.json" "$tmp/new-false.json"
 ! grep -q "repetitions ran" "$tmp/ilf.err" || fail "the string 'false' taken for interleaved"
+grep -q "interleaved False" "$tmp/ilf.out" || fail "the table does not show the string 'false' as judged"
 run ilt "$tmp/old.json" "$tmp/new-true.json"
 grep -q "repetitions ran back to back in .*old.json (old) and interleaved in .*new-true.json (new)" \
   "$tmp/ilt.err" || fail "the string 'true' not taken for interleaved"
