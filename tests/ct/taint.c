@@ -545,12 +545,13 @@ int main(int argc, char **argv) {
   /* The mode first: a mistyped one is a usage error, never a skip. */
   static const char *const modes[] = {"index", "decide", "leak-branch",
                                       "leak-address"};
+  const int nmodes = (int)(sizeof modes / sizeof modes[0]);
   const char *mode = argv[1];
   int m = 0;
-  while (m < 4 && strcmp(mode, modes[m]) != 0) {
+  while (m < nmodes && strcmp(mode, modes[m]) != 0) {
     m++;
   }
-  if (m == 4) {
+  if (m == nmodes) {
     fprintf(stderr,
             "ct_taint: unknown mode '%s': use index, decide, "
             "leak-branch or leak-address\n",
