@@ -114,7 +114,7 @@ static void bm_chase(kgb_state *st, void *ctx) {
 
 /* ---- bucket chase ------------------------------------------------------- */
 
-#define BUCKET_BYTES ((size_t)64 * KG_INDEX_BUCKET_SLOTS)
+#define BUCKET_BYTES ((size_t)64) /* index.c: a bucket is one cache line */
 
 /* The chase's cycle over blocks of BUCKET_BYTES: block i's next address,
  * XOR-split over the first word of each of its lines. */

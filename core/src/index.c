@@ -2,23 +2,33 @@
  * index.c — the constant-time key index of index.h.
  *
  * A bucketed cuckoo hash table (Pagh and Rodler; buckets of several slots
- * as in Fan et al.'s cuckoo filters). Slot = kg_record (64 bytes, one cache
- * line), bucket = KG_INDEX_BUCKET_SLOTS slots, aligned. Every digest may
- * live in one of two buckets, b1 and b2, taken from the first and second 8
- * bytes of the digest by multiply-shift range reduction (Lemire), so the
- * table can be any size. The digest is SHA-256 output: uniform, no further
- * hashing.
+ * as in Fan et al.'s cuckoo filters). Slot = 32 bytes (struct slot below),
+ * bucket = KG_INDEX_BUCKET_SLOTS slots = one 64-byte cache line, aligned.
+ * Every digest may live in one of two buckets, b1 and b2, taken from the
+ * digest's bytes 0-3 and 4-7 by multiply-shift range reduction (Lemire), so
+ * the table can be any size. The digest is SHA-256 output: uniform, no
+ * further hashing.
  *
- * Lookup reads b1 and b2 whole and compares every slot's digest with the
- * presented one (32-byte vector compares: SSE2, or AVX2 where the CPU has
- * it; a scalar twin). Each slot's fields after the digest are ANDed with its
- * match mask and ORed into an accumulator, so only the matching slot (at
- * most one: digests are unique) lands there, and no address depends on
- * which slot matched; the valgrind taint check (tests/ct/taint.c) holds it
- * to that. The
- * addresses read depend on the presented digest only; the work is the same
- * for a hit and a miss. Empty slots carry occupied = 0 in `reserved` and are
- * compared like the others.
+ * A slot keeps the digest's first 14 bytes (its tag: they choose the
+ * buckets too, so the cuckoo walk can move a slot without its record) and
+ * the record packed in 18 bytes (index.h's KG_RECORD_*_MAX are the
+ * fields' widths). A presented digest matches a slot when its first 14
+ * bytes equal the tag: 112 bits (the record's digest is not kept whole; on
+ * a hit the answer carries the presented one; docs/security.md §4). Half
+ * the bytes of a whole kg_record a slot, so a lookup reads two cache lines,
+ * not four, of a table half the size (issue 14's ninth pass,
+ * docs/benchmarks.md).
+ *
+ * Lookup reads b1 and b2 whole and compares every slot's tag with the
+ * presented one (16-byte vector compares: SSE2, or a slot per 32-byte load
+ * where the CPU has AVX2; a scalar twin). Each slot's record bytes are ANDed
+ * with its match mask and ORed into an accumulator, so only the matching
+ * slot (at most one: tags are unique in a bucket pair) lands there, and no
+ * address depends on which slot matched; the valgrind taint check
+ * (tests/ct/taint.c) holds it to that. The addresses read depend on the
+ * presented digest only; the work is the same for a hit and a miss. Empty
+ * slots carry occupied = 0 (w1's top bit) and are compared like the
+ * others.
  *
  * A region (index.h) is the same table in the caller's memory after a
  * 64-byte header; changes to it are bracketed by the header's generation
@@ -55,14 +65,30 @@
 #include <immintrin.h>
 #endif
 
-#define SLOT_OCCUPIED 1u
+#define SLOT_OCCUPIED ((uint64_t)1 << 63) /* in w1 */
+#define TAG_LEN KG_INDEX_DIGEST_KEPT /* a slot's tag: the digest's first 14 */
 #define MAX_KICKS 1000
 #define LOAD_FACTOR_NUM 85 /* at most 85 % of slots used */
 #define LOAD_FACTOR_DEN 100
 #define HUGE_PAGE ((size_t)2 << 20)
 
+/*
+ * A slot: the digest's tag, then the record in 18 bytes,
+ *   lo = account_id's low 16 bits
+ *   w0 = key_id (all 64 bits: the store's ids are random)
+ *   w1 = account_id >> 16 (20 bits) | expires_at << 20 (41 bits)
+ *        | status << 61 (2 bits) | occupied << 63
+ * An empty slot is all zeroes.
+ */
+typedef struct slot {
+  uint8_t tag[TAG_LEN];
+  uint16_t lo;
+  uint64_t w0;
+  uint64_t w1;
+} slot;
+
 typedef struct bucket {
-  kg_record slot[KG_INDEX_BUCKET_SLOTS];
+  slot slot[KG_INDEX_BUCKET_SLOTS];
 } bucket;
 
 /*
@@ -74,7 +100,7 @@ typedef struct bucket {
  */
 typedef struct region_header {
   uint64_t magic;
-  uint32_t layout; /* sizeof(kg_record) << 8 | KG_INDEX_BUCKET_SLOTS */
+  uint32_t layout; /* REGION_LAYOUT */
   uint32_t zero;
   uint64_t nbuckets;
   uint64_t count;
@@ -83,8 +109,11 @@ typedef struct region_header {
 } region_header;
 
 #define REGION_MAGIC 0x3178646967796b6bu /* "kkygidx1" little-endian */
+/* The slot's size and packing, and the bucket's slots: a region of the
+ * 64-byte whole-record slots (layout 0x4002, before issue 14's ninth pass)
+ * does not attach. */
 #define REGION_LAYOUT                                                          \
-  ((uint32_t)(sizeof(kg_record) << 8 | KG_INDEX_BUCKET_SLOTS))
+  ((uint32_t)(1u << 16 | sizeof(slot) << 8 | KG_INDEX_BUCKET_SLOTS))
 
 struct kg_index {
   bucket *buckets; /* aligned to 64, or to HUGE_PAGE when that big */
@@ -97,11 +126,42 @@ struct kg_index {
 
 _Static_assert(sizeof(region_header) == 64, "the header is one cache line");
 
-_Static_assert(sizeof(kg_record) == 64, "a slot is one cache line");
-/* The lookup selects the 32 bytes after the digest as four words. */
-_Static_assert(offsetof(kg_record, key_id) == KG_DIGEST_LEN &&
-                   sizeof(kg_record) == KG_DIGEST_LEN + 4 * 8,
-               "a record is its digest and four words");
+_Static_assert(sizeof(slot) == 32 && offsetof(slot, lo) == TAG_LEN &&
+                   offsetof(slot, w0) == 16 && offsetof(slot, w1) == 24,
+               "a slot is a 14-byte tag, 2 bytes and two words");
+_Static_assert(sizeof(bucket) == 64, "a bucket is one cache line");
+
+/* ---- a record in a slot ---------------------------------------------- */
+
+#define LOW20 (((uint64_t)1 << 20) - 1)
+#define LOW41 (((uint64_t)1 << 41) - 1)
+
+/* 1 when every field of r fits its slot (index.h's limits). */
+static int record_fits(const kg_record *r) {
+  return r->account_id <= KG_RECORD_ACCOUNT_ID_MAX && r->expires_at >= 0 &&
+         r->expires_at <= KG_RECORD_EXPIRES_MAX && r->status <= 3u;
+}
+
+/* r (record_fits) in a slot, occupied. */
+static slot pack(const kg_record *r) {
+  slot s;
+  memcpy(s.tag, r->digest, sizeof s.tag);
+  s.lo = (uint16_t)(r->account_id & 0xFFFFu);
+  s.w0 = r->key_id;
+  s.w1 = r->account_id >> 16 | (uint64_t)r->expires_at << 20 |
+         (uint64_t)r->status << 61 | SLOT_OCCUPIED;
+  return s;
+}
+
+/* The record's fields of a slot's lo, w0, w1 (zeroes: the zero record's):
+ * shifts and masks, no branch. The digest is the caller's to write. */
+static void unpack(uint64_t lo, uint64_t w0, uint64_t w1, kg_record *out) {
+  out->key_id = w0;
+  out->account_id = (lo & 0xFFFFu) | (w1 & LOW20) << 16;
+  out->expires_at = (int64_t)((w1 >> 20) & LOW41);
+  out->status = (uint32_t)((w1 >> 61) & 3u);
+  out->reserved = 0;
+}
 
 /*
  * alloc_table — zeroed memory for `bytes` of buckets; sets *alloc to the
@@ -128,64 +188,58 @@ static bucket *alloc_table(size_t bytes, size_t *alloc, int *huge) {
   return b;
 }
 
-/* The high 64 bits of the 128-bit product a * b. Where the compiler has
- * no 128-bit integer (32-bit targets, MSVC), the schoolbook product of
- * 32-bit halves: the same value, no branch. */
-static uint64_t mul_hi64(uint64_t a, uint64_t b) {
-#if defined(__SIZEOF_INT128__) && !defined(KEYGATE_NO_INT128)
-  return (uint64_t)(((unsigned __int128)a * b) >> 64);
-#else
-  uint64_t a_lo = (uint32_t)a;
-  uint64_t a_hi = a >> 32;
-  uint64_t b_lo = (uint32_t)b;
-  uint64_t b_hi = b >> 32;
-  uint64_t lo_lo = a_lo * b_lo;
-  uint64_t hi_lo = a_hi * b_lo;
-  uint64_t lo_hi = a_lo * b_hi;
-  uint64_t hi_hi = a_hi * b_hi;
-  uint64_t mid = (lo_lo >> 32) + (uint32_t)hi_lo + lo_hi;
-  return hi_hi + (hi_lo >> 32) + (mid >> 32);
-#endif
+/* Buckets a table may have: h * nbuckets below fits 64 bits. */
+#define MAX_BUCKETS ((size_t)1 << 31)
+
+/* Bucket for 4 digest bytes: (h * nbuckets) >> 32 (Lemire's multiply-shift
+ * range reduction), uniform over [0, n) to within n / 2^32 (0.3 % at the
+ * 12 million buckets of KG_INDEX_MAX_KEYS). */
+static size_t reduce(uint32_t h, size_t nbuckets) {
+  return (size_t)(((uint64_t)h * (uint64_t)nbuckets) >> 32);
 }
 
-/* Bucket for 8 digest bytes: (h * nbuckets) >> 64, uniform over [0, n). */
-static size_t reduce(uint64_t h, size_t nbuckets) {
-  return (size_t)mul_hi64(h, (uint64_t)nbuckets);
+static uint32_t load_u32(const uint8_t *p) {
+  uint32_t v;
+  memcpy(&v, p, sizeof v);
+  return v;
 }
 
+/* The digest's bytes 0-3 and 4-7: inside the 14 a slot keeps (its tag), so
+ * the cuckoo walk can move a slot; bytes 8-13 leave the buckets alone
+ * (tests/ct/timing.c crafts records on that). */
 static size_t bucket1(const kg_index *idx, const uint8_t *digest) {
-  return reduce(kg_ct_load_u64(digest), idx->nbuckets);
+  return reduce(load_u32(digest), idx->nbuckets);
 }
 
 static size_t bucket2(const kg_index *idx, const uint8_t *digest) {
-  return reduce(kg_ct_load_u64(digest + 8), idx->nbuckets);
+  return reduce(load_u32(digest + 4), idx->nbuckets);
 }
 
 /* ---- building (not constant-time: runs at load, not per request) ---- */
 
-static int slot_used(const kg_record *r) {
-  return (r->reserved & SLOT_OCCUPIED) != 0;
+static int slot_used(const slot *sl) {
+  return (sl->w1 & SLOT_OCCUPIED) != 0;
 }
 
-/* Place r in a free slot of bucket b; 1 when done. */
-static int place(bucket *b, const kg_record *r) {
+/* Place sl in a free slot of bucket b; 1 when done. */
+static int place(bucket *b, const slot *sl) {
   for (int s = 0; s < KG_INDEX_BUCKET_SLOTS; s++) {
     if (!slot_used(&b->slot[s])) {
-      b->slot[s] = *r;
+      b->slot[s] = *sl;
       return 1;
     }
   }
   return 0;
 }
 
-/* The slot holding digest, or NULL. */
-static kg_record *find_slot(const kg_index *idx, const uint8_t *digest) {
+/* The slot holding digest (its tag), or NULL. */
+static slot *find_slot(const kg_index *idx, const uint8_t *digest) {
   size_t bs[2] = {bucket1(idx, digest), bucket2(idx, digest)};
   for (int k = 0; k < 2; k++) {
     bucket *b = &idx->buckets[bs[k]];
     for (int s = 0; s < KG_INDEX_BUCKET_SLOTS; s++) {
       if (slot_used(&b->slot[s]) &&
-          memcmp(b->slot[s].digest, digest, KG_DIGEST_LEN) == 0) {
+          memcmp(b->slot[s].tag, digest, TAG_LEN) == 0) {
         return &b->slot[s];
       }
     }
@@ -207,25 +261,26 @@ static uint64_t next_rand(uint64_t *st) {
   return x;
 }
 
-/* Insert r; 1 when placed, 0 when the walk gave up (table too full). */
-static int insert(kg_index *idx, kg_record r, uint64_t *rng) {
-  size_t b = bucket1(idx, r.digest);
-  if (place(&idx->buckets[b], &r) ||
-      place(&idx->buckets[bucket2(idx, r.digest)], &r)) {
+/* Insert sl; 1 when placed, 0 when the walk gave up (table too full). A
+ * slot's other bucket comes from its tag, the digest's first 14 bytes. */
+static int insert(kg_index *idx, slot sl, uint64_t *rng) {
+  size_t b = bucket1(idx, sl.tag);
+  if (place(&idx->buckets[b], &sl) ||
+      place(&idx->buckets[bucket2(idx, sl.tag)], &sl)) {
     return 1;
   }
   for (int kick = 0; kick < MAX_KICKS; kick++) {
     int s = (int)(next_rand(rng) % KG_INDEX_BUCKET_SLOTS);
-    kg_record victim = idx->buckets[b].slot[s];
-    idx->buckets[b].slot[s] = r;
-    r = victim;
-    size_t b1 = bucket1(idx, r.digest);
-    b = (b1 == b) ? bucket2(idx, r.digest) : b1;
-    if (place(&idx->buckets[b], &r)) {
+    slot victim = idx->buckets[b].slot[s];
+    idx->buckets[b].slot[s] = sl;
+    sl = victim;
+    size_t b1 = bucket1(idx, sl.tag);
+    b = (b1 == b) ? bucket2(idx, sl.tag) : b1;
+    if (place(&idx->buckets[b], &sl)) {
       return 1;
     }
   }
-  /* r is the record left homeless; put it back by failing the build. */
+  /* sl is the record left homeless; put it back by failing the build. */
   return 0;
 }
 
@@ -234,12 +289,13 @@ static kg_status fill(const kg_record *recs, size_t n, kg_index *idx) {
   idx->count = 0;
   uint64_t rng = 0x9E3779B97F4A7C15u ^ (uint64_t)idx->nbuckets;
   for (size_t i = 0; i < n; i++) {
+    if (!record_fits(&recs[i])) {
+      return KG_E_RECORD_RANGE;
+    }
     if (contains(idx, recs[i].digest)) {
       return KG_E_DUPLICATE_DIGEST;
     }
-    kg_record r = recs[i];
-    r.reserved = SLOT_OCCUPIED;
-    if (!insert(idx, r, &rng)) {
+    if (!insert(idx, pack(&recs[i]), &rng)) {
       return KG_E_TOO_MANY_KEYS; /* caller grows the table and retries */
     }
     idx->count++;
@@ -358,6 +414,9 @@ kg_status kg_index_build_into(const kg_record *recs, size_t n, void *mem,
   memset(&view, 0, sizeof view);
   view.buckets = (bucket *)(h + 1);
   view.nbuckets = (cap - sizeof(region_header)) / sizeof(bucket);
+  if (view.nbuckets > MAX_BUCKETS) {
+    view.nbuckets = MAX_BUCKETS; /* 128 GiB: the rest of cap unused */
+  }
   memset(mem, 0, sizeof(region_header) + view.nbuckets * sizeof(bucket));
   if (n > KG_INDEX_MAX_KEYS ||
       n * LOAD_FACTOR_DEN >
@@ -411,7 +470,7 @@ kg_status kg_index_attach(void *mem, size_t cap, kg_index **out) {
   region_header *h = mem;
   const uint64_t nb = h->nbuckets;
   if (__atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) != REGION_MAGIC ||
-      h->layout != REGION_LAYOUT || nb == 0 ||
+      h->layout != REGION_LAYOUT || nb == 0 || nb > MAX_BUCKETS ||
       nb > (cap - sizeof(region_header)) / sizeof(bucket) ||
       h->count > nb * KG_INDEX_BUCKET_SLOTS) {
     return KG_E_ARGUMENT;
@@ -484,10 +543,10 @@ size_t kg_index_memory(const kg_index *idx) {
 
 /* Insert r (not present); 1 when placed, 0 when there is no room, with the
  * table exactly as before (every move of the walk undone in reverse). */
-static int insert_undoable(kg_index *idx, kg_record r) {
-  size_t b = bucket1(idx, r.digest);
+static int insert_undoable(kg_index *idx, slot r) {
+  size_t b = bucket1(idx, r.tag);
   if (place(&idx->buckets[b], &r) ||
-      place(&idx->buckets[bucket2(idx, r.digest)], &r)) {
+      place(&idx->buckets[bucket2(idx, r.tag)], &r)) {
     return 1;
   }
   size_t path_b[MAX_PUT_KICKS];
@@ -498,20 +557,20 @@ static int insert_undoable(kg_index *idx, kg_record r) {
     int s = (int)(next_rand(&rng) % KG_INDEX_BUCKET_SLOTS);
     path_b[kick] = b;
     path_s[kick] = s;
-    kg_record victim = idx->buckets[b].slot[s];
+    slot victim = idx->buckets[b].slot[s];
     idx->buckets[b].slot[s] = r;
     r = victim;
-    size_t b1 = bucket1(idx, r.digest);
-    b = (b1 == b) ? bucket2(idx, r.digest) : b1;
+    size_t b1 = bucket1(idx, r.tag);
+    b = (b1 == b) ? bucket2(idx, r.tag) : b1;
     if (place(&idx->buckets[b], &r)) {
       return 1;
     }
   }
   /* r is homeless: put every record back where it was. */
   while (kick-- > 0) {
-    kg_record *slot = &idx->buckets[path_b[kick]].slot[path_s[kick]];
-    kg_record moved = *slot;
-    *slot = r;
+    slot *at = &idx->buckets[path_b[kick]].slot[path_s[kick]];
+    slot moved = *at;
+    *at = r;
     r = moved;
   }
   return 0;
@@ -519,11 +578,10 @@ static int insert_undoable(kg_index *idx, kg_record r) {
 
 /* kg_index_put's change; on a region, inside the seqlock. */
 static kg_status put(kg_index *idx, const kg_record *rec) {
-  kg_record r = *rec;
-  r.reserved = SLOT_OCCUPIED;
-  kg_record *slot = find_slot(idx, r.digest);
-  if (slot != NULL) {
-    *slot = r;
+  const slot r = pack(rec);
+  slot *at = find_slot(idx, rec->digest);
+  if (at != NULL) {
+    *at = r;
     return KG_OK;
   }
   const size_t count = held(idx);
@@ -541,6 +599,9 @@ kg_status kg_index_put(kg_index *idx, const kg_record *rec) {
   if (KG_NEVER(idx == NULL || rec == NULL) || idx->nbuckets == 0) {
     return KG_E_ARGUMENT;
   }
+  if (!record_fits(rec)) {
+    return KG_E_RECORD_RANGE; /* the index unchanged */
+  }
   change_begin(idx);
   const kg_status st = put(idx, rec);
   change_end(idx);
@@ -551,12 +612,12 @@ int kg_index_remove(kg_index *idx, const uint8_t digest[KG_DIGEST_LEN]) {
   if (KG_NEVER(digest == NULL) || idx == NULL || idx->nbuckets == 0) {
     return 0;
   }
-  kg_record *slot = find_slot(idx, digest);
-  if (slot == NULL) {
+  slot *at = find_slot(idx, digest);
+  if (at == NULL) {
     return 0;
   }
   change_begin(idx);
-  OPENSSL_cleanse(slot, sizeof *slot); /* reserved = 0: the slot is free */
+  OPENSSL_cleanse(at, sizeof *at); /* occupied = 0: the slot is free */
   set_held(idx, held(idx) - 1);
   change_end(idx);
   return 1;
@@ -589,11 +650,9 @@ void kg_index_prefetch(const kg_index *idx,
   }
   const bucket *b1 = &idx->buckets[bucket1(idx, digest)];
   const bucket *b2 = &idx->buckets[bucket2(idx, digest)];
-  /* A bucket is KG_INDEX_BUCKET_SLOTS cache lines: ask for each. */
-  for (int s = 0; s < KG_INDEX_BUCKET_SLOTS; s++) {
-    __builtin_prefetch(&b1->slot[s], 0, 3);
-    __builtin_prefetch(&b2->slot[s], 0, 3);
-  }
+  /* A bucket is one cache line. */
+  __builtin_prefetch(b1, 0, 3);
+  __builtin_prefetch(b2, 0, 3);
 #else
   (void)idx;
   (void)digest;
@@ -606,22 +665,25 @@ int kg_index_huge_pages(const kg_index *idx) {
 
 /*
  * The lookup's compare and select, three ways with the same answer: the
- * scalar twin (KEYGATE_NO_SIMD: four 8-byte words a slot), SSE2 (every
+ * scalar twin (KEYGATE_NO_SIMD: a tag in two 8-byte words), SSE2 (every
  * x86-64) and AVX2 (chosen at run time, cpu.h). Each reads every slot of
- * both buckets whole; a slot's hit bit is 1 when its 32-byte digest equals
- * the presented one and its `reserved` has the occupied bit, and the 32
- * bytes after its digest are ANDed with the hit's mask and ORed into the
- * accumulator. The vector paths: the digest compared bytewise (pcmpeqb),
- * the byte mask's movemask + 1 carries into bit 16 (or 32) only when every
- * byte matched, the hit made a 16- (32-)byte mask and the tail selected
- * with pand/por, no scalar word per slot. No branch and no address depends
- * on a stored byte or on which slot matched; the taint check
+ * both buckets whole; a slot's hit bit is 1 when its 14-byte tag equals the
+ * presented digest's first 14 bytes and its occupied bit is set, and the
+ * slot is ANDed with the hit's mask and ORed into the accumulator. The
+ * vector paths: the slot's first 16 bytes compared bytewise (pcmpeqb) with
+ * the digest's, the mask's 14 tag bits + 1 carry into bit 14 only when
+ * every tag byte matched, the hit made a vector mask and the slot selected
+ * with pand/por. Then unpack, in shifts and masks. No branch and no address
+ * depends on a stored byte or on which slot matched; the taint check
  * (tests/ct/taint.c) runs each path (ct.taint.*, and *_baseline with
  * KEYGATE_CPU=baseline).
- *
- * lookup_out — the record out of the accumulated tail (hi's last 4 bytes
- * are `reserved`, cleared) and the presented digest masked by found.
  */
+#define TAG_BITS ((1u << TAG_LEN) - 1u) /* a 16-byte compare's tag bytes */
+
+static inline uint32_t occupied_of(const uint8_t *sl) {
+  return (uint32_t)(kg_ct_load_u64(sl + offsetof(slot, w1)) >> 63);
+}
+
 #if defined(__SSE2__) && !defined(KEYGATE_NO_SIMD)
 #define KG_INDEX_SSE2 1
 
@@ -635,52 +697,52 @@ static inline __m128i load_a16(const uint8_t *p) {
   return _mm_load_si128((const __m128i *)(const void *)p);
 }
 
-static inline uint32_t reserved_of(const uint8_t *rec) {
-  uint32_t v;
-  memcpy(&v, rec + offsetof(kg_record, reserved), sizeof v);
-  return v;
-}
-
-static inline int lookup_out(__m128i p0, __m128i p1, __m128i lo, __m128i hi,
-                             uint32_t found, kg_record *out) {
+/* The accumulated slot out: head = its bytes 0..15 (lo is bytes 14-15),
+ * words = bytes 16..31 (w0, w1). */
+static inline int lookup_out(__m128i head, __m128i words,
+                             const uint8_t *digest, uint32_t found,
+                             kg_record *out) {
+  const uint64_t lo = (uint64_t)_mm_extract_epi16(head, 7); /* bytes 14-15 */
+  const uint64_t w0 = (uint64_t)_mm_cvtsi128_si64(words);
+  const uint64_t w1 =
+      (uint64_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(words, words));
+  /* the presented digest masked by found */
   const __m128i keep = hit_mask128(found);
-  /* every byte of hi but the last 4 (reserved) */
-  const __m128i no_reserved = _mm_set_epi32(0, -1, -1, -1);
-  uint8_t *o = (uint8_t *)out;
-  _mm_storeu_si128((__m128i *)(void *)o, _mm_and_si128(p0, keep));
-  _mm_storeu_si128((__m128i *)(void *)(o + 16), _mm_and_si128(p1, keep));
-  _mm_storeu_si128((__m128i *)(void *)(o + 32), lo);
-  _mm_storeu_si128((__m128i *)(void *)(o + 48), _mm_and_si128(hi, no_reserved));
+  _mm_storeu_si128(
+      (__m128i *)(void *)out->digest,
+      _mm_and_si128(keep, _mm_loadu_si128((const __m128i *)(const void *)digest)));
+  _mm_storeu_si128((__m128i *)(void *)(out->digest + 16),
+                   _mm_and_si128(keep, _mm_loadu_si128((const __m128i *)(
+                                           const void *)(digest + 16))));
+  unpack(lo, w0, w1, out);
   return (int)found;
 }
 
-/* One slot, SSE2: its hit bit; its tail ORed into lo and hi. */
-#define KG_SLOT_SSE2(rec)                                                      \
+/* One slot, SSE2: its hit bit; its bytes ORed into head and words. */
+#define KG_SLOT_SSE2(sl)                                                       \
   do {                                                                         \
-    const uint8_t *kg_r = (rec);                                               \
-    __m128i kg_e = _mm_and_si128(_mm_cmpeq_epi8(p0, load_a16(kg_r)),           \
-                                 _mm_cmpeq_epi8(p1, load_a16(kg_r + 16)));     \
-    uint32_t kg_m = (uint32_t)_mm_movemask_epi8(kg_e); /* 0xFFFF: equal */     \
-    uint32_t kg_hit = ((kg_m + 1u) >> 16) & reserved_of(kg_r);                 \
-    __m128i kg_k = hit_mask128(kg_hit);                                        \
-    lo = _mm_or_si128(lo, _mm_and_si128(kg_k, load_a16(kg_r + 32)));           \
-    hi = _mm_or_si128(hi, _mm_and_si128(kg_k, load_a16(kg_r + 48)));           \
+    const uint8_t *kg_s = (sl);                                                \
+    const __m128i kg_h = load_a16(kg_s);                                       \
+    uint32_t kg_m = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(t, kg_h));      \
+    uint32_t kg_hit =                                                          \
+        (((kg_m & TAG_BITS) + 1u) >> TAG_LEN) & occupied_of(kg_s);             \
+    const __m128i kg_k = hit_mask128(kg_hit);                                  \
+    head = _mm_or_si128(head, _mm_and_si128(kg_k, kg_h));                      \
+    words = _mm_or_si128(words, _mm_and_si128(kg_k, load_a16(kg_s + 16)));     \
     found |= kg_hit;                                                           \
   } while (0)
 
 static inline int lookup_sse2(const uint8_t *b1, const uint8_t *b2,
                               const uint8_t *digest, kg_record *out) {
-  const __m128i p0 = _mm_loadu_si128((const __m128i *)(const void *)digest);
-  const __m128i p1 =
-      _mm_loadu_si128((const __m128i *)(const void *)(digest + 16));
-  __m128i lo = _mm_setzero_si128();
-  __m128i hi = _mm_setzero_si128();
+  const __m128i t = _mm_loadu_si128((const __m128i *)(const void *)digest);
+  __m128i head = _mm_setzero_si128();
+  __m128i words = _mm_setzero_si128();
   uint32_t found = 0;
   for (size_t s = 0; s < KG_INDEX_BUCKET_SLOTS; s++) {
-    KG_SLOT_SSE2(b1 + sizeof(kg_record) * s);
-    KG_SLOT_SSE2(b2 + sizeof(kg_record) * s);
+    KG_SLOT_SSE2(b1 + sizeof(slot) * s);
+    KG_SLOT_SSE2(b2 + sizeof(slot) * s);
   }
-  return lookup_out(p0, p1, lo, hi, found, out);
+  return lookup_out(head, words, digest, found, out);
 }
 #undef KG_SLOT_SSE2
 #endif
@@ -688,47 +750,35 @@ static inline int lookup_sse2(const uint8_t *b1, const uint8_t *b2,
 #if defined(KG_INDEX_SSE2) && defined(KG_CPU_X86_DISPATCH)
 #define KG_INDEX_AVX2 1
 
-/* One slot, AVX2: the digest in one compare, the tail in one AND. */
-#define KG_SLOT_AVX2(rec)                                                      \
+/* One slot, AVX2: the slot in one 32-byte load, compared in its low lane
+ * (the tag's bits of the mask decide) and selected whole. */
+#define KG_SLOT_AVX2(sl)                                                       \
   do {                                                                         \
-    const uint8_t *kg_r = (rec);                                               \
-    __m256i kg_e = _mm256_cmpeq_epi8(                                          \
-        p, _mm256_load_si256((const __m256i *)(const void *)kg_r));            \
-    /* all 32 bits set: + 1 carries into bit 32 */                             \
-    uint64_t kg_m = (uint64_t)(uint32_t)_mm256_movemask_epi8(kg_e);            \
-    uint32_t kg_hit = (uint32_t)((kg_m + 1u) >> 32) & reserved_of(kg_r);       \
-    __m256i kg_k = _mm256_set1_epi64x((long long)kg_ct_mask_u64(kg_hit));      \
+    const uint8_t *kg_s = (sl);                                                \
+    const __m256i kg_v =                                                       \
+        _mm256_load_si256((const __m256i *)(const void *)kg_s);                \
+    uint32_t kg_m =                                                            \
+        (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(t, kg_v));            \
+    uint32_t kg_hit =                                                          \
+        (((kg_m & TAG_BITS) + 1u) >> TAG_LEN) & occupied_of(kg_s);             \
     acc = _mm256_or_si256(                                                     \
         acc, _mm256_and_si256(                                                 \
-                 kg_k, _mm256_load_si256(                                      \
-                           (const __m256i *)(const void *)(kg_r + 32))));      \
+                 _mm256_set1_epi64x((long long)kg_ct_mask_u64(kg_hit)), kg_v)); \
     found |= kg_hit;                                                           \
   } while (0)
 
 static KG_AVX2_TARGET int lookup_avx2(const uint8_t *b1, const uint8_t *b2,
                                       const uint8_t *digest, kg_record *out) {
-  /* two 16-byte loads, as the digest was stored (digest.c): one 32-byte
-   * load of two stores would wait for them to reach the cache (no store
-   * forwarding) */
-  const __m256i p = _mm256_inserti128_si256(
-      _mm256_castsi128_si256(
-          _mm_loadu_si128((const __m128i *)(const void *)digest)),
-      _mm_loadu_si128((const __m128i *)(const void *)(digest + 16)), 1);
+  const __m256i t = _mm256_castsi128_si256(
+      _mm_loadu_si128((const __m128i *)(const void *)digest));
   __m256i acc = _mm256_setzero_si256();
   uint32_t found = 0;
   for (size_t s = 0; s < KG_INDEX_BUCKET_SLOTS; s++) {
-    KG_SLOT_AVX2(b1 + sizeof(kg_record) * s);
-    KG_SLOT_AVX2(b2 + sizeof(kg_record) * s);
+    KG_SLOT_AVX2(b1 + sizeof(slot) * s);
+    KG_SLOT_AVX2(b2 + sizeof(slot) * s);
   }
-  /* lookup_out's stores, 32 bytes wide: the digest masked by found, the
-   * tail with `reserved` cleared */
-  const __m256i keep = _mm256_set1_epi64x((long long)kg_ct_mask_u64(found));
-  const __m256i no_reserved = _mm256_set_epi32(0, -1, -1, -1, -1, -1, -1, -1);
-  uint8_t *o = (uint8_t *)out;
-  _mm256_storeu_si256((__m256i *)(void *)o, _mm256_and_si256(p, keep));
-  _mm256_storeu_si256((__m256i *)(void *)(o + 32),
-                      _mm256_and_si256(acc, no_reserved));
-  return (int)found;
+  return lookup_out(_mm256_castsi256_si128(acc),
+                    _mm256_extracti128_si256(acc, 1), digest, found, out);
 }
 #undef KG_SLOT_AVX2
 #endif
@@ -737,30 +787,34 @@ static KG_AVX2_TARGET int lookup_avx2(const uint8_t *b1, const uint8_t *b2,
 static int lookup_scalar(const uint8_t *b1, const uint8_t *b2,
                          const uint8_t *digest, kg_record *out) {
   const uint8_t *b[2] = {b1, b2};
+  /* the tag's 14 bytes as the first word and the second's low 6 bytes */
+  const uint64_t t0 = kg_ct_load_u64(digest);
+  const uint64_t t1 = kg_ct_load_u64(digest + TAG_LEN - 8);
   uint32_t found = 0;
-  uint64_t tail[4] = {0, 0, 0, 0};
+  uint64_t lo = 0;
+  uint64_t w0 = 0;
+  uint64_t w1 = 0;
   for (int k = 0; k < 2; k++) {
     for (int s = 0; s < KG_INDEX_BUCKET_SLOTS; s++) {
-      const kg_record *r =
-          (const kg_record *)(const void *)(b[k] +
-                                            sizeof(kg_record) * (size_t)s);
-      uint32_t hit = kg_ct_eq32(r->digest, digest) & (r->reserved & 1u);
-      uint64_t m = kg_ct_mask_u64(hit);
-      const uint8_t *w = (const uint8_t *)r + KG_DIGEST_LEN;
-      for (size_t i = 0; i < 4; i++) {
-        tail[i] |= kg_ct_load_u64(w + 8 * i) & m;
-      }
+      const uint8_t *sl = b[k] + sizeof(slot) * (size_t)s;
+      const uint64_t diff = (kg_ct_load_u64(sl) ^ t0) |
+                            (kg_ct_load_u64(sl + TAG_LEN - 8) ^ t1);
+      const uint32_t hit = (1u ^ kg_ct_nonzero_u64(diff)) & occupied_of(sl);
+      const uint64_t m = kg_ct_mask_u64(hit);
+      uint16_t l;
+      memcpy(&l, sl + offsetof(slot, lo), sizeof l);
+      lo |= (uint64_t)l & m;
+      w0 |= kg_ct_load_u64(sl + offsetof(slot, w0)) & m;
+      w1 |= kg_ct_load_u64(sl + offsetof(slot, w1)) & m;
       found |= hit;
     }
   }
-  /* On a hit the stored digest equals the presented one. */
-  uint64_t keep = kg_ct_mask_u64(found);
-  for (size_t i = 0; i < 4; i++) {
-    uint64_t d = kg_ct_load_u64(digest + 8 * i) & keep;
-    memcpy(out->digest + 8 * i, &d, 8);
+  const uint64_t keep = kg_ct_mask_u64(found);
+  for (size_t i = 0; i < KG_DIGEST_LEN; i += 8) {
+    const uint64_t d = kg_ct_load_u64(digest + i) & keep;
+    memcpy(out->digest + i, &d, 8);
   }
-  memcpy((uint8_t *)out + KG_DIGEST_LEN, tail, sizeof tail);
-  out->reserved = 0;
+  unpack(lo, w0, w1, out);
   return (int)found;
 }
 #endif

@@ -16,9 +16,9 @@
  *
  * Experiments on the index (10,000 random keys plus crafted ones):
  *   lookup_hit_vs_miss        a stored digest vs a random one
- *   lookup_hit_vs_near_miss   a stored digest vs the same digest with its last
- *                             byte changed (same buckets; only the compare
- *                             differs)
+ *   lookup_hit_vs_near_miss   a stored digest vs the same digest with its
+ *                             byte 13 changed, the last the index keeps
+ *                             (same buckets; only the compare differs)
  *   lookup_first_vs_second    two records with the same two buckets, one
  *                             living in the first bucket read, one in the
  *                             second
@@ -168,14 +168,17 @@ static uint8_t g_fill_y[NINSTANCES][KG_DIGEST_LEN]; /* words (Y, Y) */
 static uint8_t g_xy_a[NINSTANCES][KG_DIGEST_LEN];   /* words (X, Y) */
 static uint8_t g_xy_b[NINSTANCES][KG_DIGEST_LEN];   /* words (X, Y) */
 
-static void set_words(uint8_t *digest, uint64_t w1, uint64_t w2) {
+/* A random digest with words w1, w2: its bytes 0-3 and 4-7. The bytes
+ * after them are random: two records with the same words differ there, in
+ * the 14 bytes the index keeps (bytes 8-13), not in their buckets. */
+static void set_words(uint8_t *digest, uint32_t w1, uint32_t w2) {
   rnd_bytes(digest, KG_DIGEST_LEN);
-  memcpy(digest, &w1, 8);
-  memcpy(digest + 8, &w2, 8);
+  memcpy(digest, &w1, 4);
+  memcpy(digest + 4, &w2, 4);
 }
 
 /*
- * The index takes its two buckets from the digest's first and second 8-byte
+ * The index takes its two buckets from the digest's first and second 4-byte
  * words by range reduction (index.c), so a record's buckets follow from its
  * words whatever the table size, and equal words mean one bucket.
  *
@@ -194,19 +197,22 @@ static void set_words(uint8_t *digest, uint64_t w1, uint64_t w2) {
  * about 5,900). A random record has at least one word at or above the
  * crafted range, so it always has a bucket that no crafted record fills.
  */
-#define CRAFTED_LIMIT ((uint64_t)NCRAFTED_WORDS << 54)
+#define CRAFTED_LIMIT ((uint32_t)NCRAFTED_WORDS << 22)
 
-static uint64_t crafted_word(size_t c) {
-  return ((uint64_t)c << 54) | ((uint64_t)1 << 53) | (rnd() >> 20);
+static uint32_t crafted_word(size_t c) {
+  return ((uint32_t)c << 22) | ((uint32_t)1 << 21) |
+         (uint32_t)(rnd() >> 43);
 }
 
 static void random_digest(uint8_t *digest) {
   rnd_bytes(digest, KG_DIGEST_LEN);
-  uint64_t w1 = kg_ct_load_u64(digest);
-  uint64_t w2 = kg_ct_load_u64(digest + 8);
+  uint32_t w1;
+  uint32_t w2;
+  memcpy(&w1, digest, 4);
+  memcpy(&w2, digest + 4, 4);
   if (w1 < CRAFTED_LIMIT && w2 < CRAFTED_LIMIT) {
     w2 += CRAFTED_LIMIT;
-    memcpy(digest + 8, &w2, 8);
+    memcpy(digest + 4, &w2, 4);
   }
 }
 
@@ -220,9 +226,9 @@ static int build_index(void) {
   }
   size_t k = 0;
   for (size_t i = 0; i < NINSTANCES; i++) {
-    uint64_t p = crafted_word(3 * i);
-    uint64_t x = crafted_word(3 * i + 1);
-    uint64_t y = crafted_word(3 * i + 2);
+    uint32_t p = crafted_word(3 * i);
+    uint32_t x = crafted_word(3 * i + 1);
+    uint32_t y = crafted_word(3 * i + 2);
     set_words(g_pair_a[i], p, p);
     set_words(g_pair_b[i], p, p);
     set_words(g_fill_x[i], x, x);
@@ -282,7 +288,7 @@ static void prep_miss_vs_miss(uint8_t *in, int cls) {
 
 static void prep_hit_vs_near_miss(uint8_t *in, int cls) {
   memcpy(in, g_recs[rnd() % NRANDOM].digest, KG_DIGEST_LEN);
-  in[KG_DIGEST_LEN - 1] ^= (uint8_t)cls;
+  in[KG_INDEX_DIGEST_KEPT - 1] ^= (uint8_t)cls; /* the last byte it keeps */
 }
 
 static void prep_first_vs_second(uint8_t *in, int cls) {
@@ -384,7 +390,7 @@ static const experiment g_experiments[] = {
     {"lookup_hit_vs_miss", "kg_index_lookup: stored digest vs random digest", 0,
      prep_hit_vs_miss, run_lookup},
     {"lookup_hit_vs_near_miss",
-     "kg_index_lookup: stored digest vs same digest, last byte changed", 0,
+     "kg_index_lookup: stored digest vs same digest, byte 13 changed", 0,
      prep_hit_vs_near_miss, run_lookup},
     {"lookup_first_vs_second",
      "kg_index_lookup: same two buckets, match in the first vs the second", 0,

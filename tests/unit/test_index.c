@@ -163,7 +163,10 @@ static void digests_not_stored_miss_at_every_size(void **state) {
   }
 }
 
-static void a_digest_one_bit_away_misses(void **state) {
+/* The index keeps a digest's first 14 bytes (index.h): a digest one bit
+ * away there misses; one bit away in the last 18 finds the record, and the
+ * answer carries the presented digest. */
+static void a_digest_one_bit_away_in_its_first_14_bytes_misses(void **state) {
   (void)state;
   new_slot();
   for (size_t s = 0; s < NSIZES; s++) {
@@ -179,9 +182,19 @@ static void a_digest_one_bit_away_misses(void **state) {
         memcpy(d, recs[r].digest, KG_DIGEST_LEN);
         d[bit / 8] ^= (uint8_t)(1u << (bit % 8));
         kg_record out;
-        if (lookup(idx, d, &out) != 0) {
+        const int found = lookup(idx, d, &out);
+        if (bit < 8 * KG_INDEX_DIGEST_KEPT && found != 0) {
           fail_msg("%zu keys: record %zu with bit %zu flipped was found", n, r,
                    bit);
+        }
+        if (bit >= 8 * KG_INDEX_DIGEST_KEPT) {
+          kg_record want = recs[r];
+          memcpy(want.digest, d, KG_DIGEST_LEN);
+          if (found != 1 || memcmp(&out, &want, sizeof out) != 0) {
+            fail_msg("%zu keys: record %zu with bit %zu flipped: not the "
+                     "record with the presented digest",
+                     n, r, bit);
+          }
         }
       }
     }
@@ -273,7 +286,7 @@ static const state_case STATES[] = {
     {KG_REC_ACTIVE, NOW, KG_EXPIRED_API_KEY, KG_KEY_EXPIRED},
     {KG_REC_ACTIVE, NOW + 1, KG_VALID, KG_OK},
     {KG_REC_ACTIVE, NOW - 1, KG_EXPIRED_API_KEY, KG_KEY_EXPIRED},
-    {KG_REC_ACTIVE, INT64_MAX, KG_VALID, KG_OK},
+    {KG_REC_ACTIVE, KG_RECORD_EXPIRES_MAX, KG_VALID, KG_OK},
     {KG_REC_DEACTIVATED, NOW + 3600, KG_EXPIRED_API_KEY, KG_KEY_DEACTIVATED},
     {KG_REC_DELETED, NOW - 1, KG_INVALID_API_KEY, KG_KEY_DELETED},
 };
@@ -398,28 +411,83 @@ static void expiry_is_exactly_at_now(void **state) {
   kg_digester_free(dg);
 }
 
-static void a_record_status_unknown_to_this_build_is_invalid(void **state) {
+/* A status this build does not know cannot be stored: the index keeps two
+ * bits of it, and refuses the record rather than answer from a status it
+ * would misread. */
+static void a_record_status_unknown_to_this_build_is_refused(void **state) {
   (void)state;
-  kg_digester *dg = NULL;
-  assert_int_equal(kg_digester_new(NULL, 0, &dg), KG_OK);
-  kg_key_policy pol;
-  assert_int_equal(
-      kg_key_policy_init(&pol, KG_KEY_STRICT, guard_copy("sk_live_", 8), 8),
-      KG_OK);
-  char k[KLEN + 1];
-  size_t len = 0;
-  assert_int_equal(kg_key_generate(&pol, k, sizeof k, &len), KG_OK);
   kg_record rec;
   memset(&rec, 0, sizeof rec);
-  assert_int_equal(kg_digest(dg, k, len, rec.digest), KG_OK);
-  rec.status = 9;
+  fake_digest("status", 9, rec.digest);
+  for (uint32_t st = 4; st < 40; st += 5) {
+    rec.status = st;
+    kg_index *idx = (kg_index *)&rec; /* set to NULL by the refusal */
+    assert_int_equal(kg_index_build(guarded(&rec, 1), 1, &idx),
+                     KG_E_RECORD_RANGE);
+    assert_null(idx);
+  }
+}
+
+/* Each field at its limit is kept exactly; one past it (or a negative
+ * expiry) is refused whole by kg_index_build, kg_index_build_into and
+ * kg_index_put, which leaves the index as it was. */
+static void a_field_out_of_its_range_is_refused_whole(void **state) {
+  (void)state;
+  new_slot();
+  kg_record at_limit[3];
+  memset(at_limit, 0, sizeof at_limit);
+  for (size_t i = 0; i < 3; i++) {
+    fake_digest("limit", i, at_limit[i].digest);
+  }
+  at_limit[0].key_id = UINT64_MAX;
+  at_limit[0].account_id = KG_RECORD_ACCOUNT_ID_MAX;
+  at_limit[0].expires_at = KG_RECORD_EXPIRES_MAX;
+  at_limit[0].status = KG_REC_DELETED;
+  at_limit[1].key_id = 0x8000A5A5A5A5A5A5u;
+  at_limit[1].account_id = 0x0000000F0F0F0F0Fu;
+  at_limit[1].expires_at = 0x000001C3C3C3C3C3;
+  at_limit[1].status = KG_REC_EXPIRED;
+  at_limit[2].key_id = 1; /* the rest 0 */
   kg_index *idx = NULL;
-  assert_int_equal(kg_index_build(guarded(&rec, 1), 1, &idx), KG_OK);
-  kg_checker c = {pol, dg, idx};
-  kg_decision d;
-  assert_int_equal(kg_decide_key(&c, k, len, NOW, &d), KG_INVALID_API_KEY);
+  assert_int_equal(kg_index_build_spare(guarded(at_limit, 3), 3, 8, &idx),
+                   KG_OK);
+  for (size_t i = 0; i < 3; i++) {
+    kg_record out;
+    assert_int_equal(lookup(idx, at_limit[i].digest, &out), 1);
+    assert_memory_equal(&out, &at_limit[i], sizeof out);
+  }
+  kg_record bad[4];
+  for (size_t b = 0; b < 4; b++) {
+    bad[b] = at_limit[2];
+    fake_digest("bad", b, bad[b].digest);
+  }
+  bad[0].account_id = KG_RECORD_ACCOUNT_ID_MAX + 1;
+  bad[1].expires_at = KG_RECORD_EXPIRES_MAX + 1;
+  bad[2].expires_at = -1;
+  bad[3].status = 4;
+  size_t cap = kg_index_region_size(8);
+  void *mem = aligned_alloc(64, cap);
+  assert_non_null(mem);
+  for (size_t b = 0; b < 4; b++) {
+    kg_record two[2] = {at_limit[0], bad[b]};
+    kg_index *other = NULL;
+    assert_int_equal(kg_index_build(guarded(two, 2), 2, &other),
+                     KG_E_RECORD_RANGE);
+    assert_null(other);
+    assert_int_equal(kg_index_build_into(two, 2, mem, cap), KG_E_RECORD_RANGE);
+    assert_int_equal(kg_index_put(idx, &bad[b]), KG_E_RECORD_RANGE);
+    assert_int_equal(kg_index_count(idx), 3 + b); /* the earlier rounds' */
+    kg_record out;
+    assert_int_equal(lookup(idx, bad[b].digest, &out), 0);
+    /* the same digest, in range: taken */
+    bad[b] = at_limit[2];
+    fake_digest("bad", b, bad[b].digest);
+    assert_int_equal(kg_index_put(idx, &bad[b]), KG_OK);
+    assert_int_equal(lookup(idx, bad[b].digest, &out), 1);
+    assert_memory_equal(&out, &bad[b], sizeof out);
+  }
+  free(mem);
   kg_index_free(idx);
-  kg_digester_free(dg);
 }
 
 /* ---- key ids ------------------------------------------------------------ */
@@ -648,7 +716,8 @@ static void a_region_answers_as_the_heap_index_on_random_sets(void **state) {
         memcpy(d, recs[i].digest, KG_DIGEST_LEN);
       } else if (i < 2 * n) {
         memcpy(d, recs[i - n].digest, KG_DIGEST_LEN);
-        d[next64(&x) % KG_DIGEST_LEN] ^= (uint8_t)(1u << (next64(&x) % 8));
+        /* in the 14 bytes the index keeps: a miss */
+        d[next64(&x) % KG_INDEX_DIGEST_KEPT] ^= (uint8_t)(1u << (next64(&x) % 8));
       } else {
         for (size_t b = 0; b < KG_DIGEST_LEN; b += 8) {
           uint64_t v = next64(&x);
@@ -908,12 +977,12 @@ static unsigned lookup_path(unsigned k, unsigned all) {
   return k == 0 ? all : (all & ~KG_CPU_AVX2);
 }
 
-/* The slot holding digest d in a region (header, then the buckets). */
+/* The 32-byte slot holding digest d in a region (header, then the
+ * buckets): its first 14 bytes are the digest's (index.c). */
 static uint8_t *region_slot(void *mem, size_t cap, const uint8_t *d) {
   uint8_t *m = mem;
-  for (size_t off = 64; off + sizeof(kg_record) <= cap;
-       off += sizeof(kg_record)) {
-    if (memcmp(m + off, d, KG_DIGEST_LEN) == 0) {
+  for (size_t off = 64; off + 32 <= cap; off += 32) {
+    if (memcmp(m + off, d, KG_INDEX_DIGEST_KEPT) == 0) {
       return m + off;
     }
   }
@@ -921,12 +990,11 @@ static uint8_t *region_slot(void *mem, size_t cap, const uint8_t *d) {
   return NULL;
 }
 
-/* A slot is matched by its digest only when its occupied bit (bit 0 of
- * `reserved`) is set, whatever else that word or the slot holds: an
- * unoccupied slot whose digest equals the presented one misses, and leaves
- * nothing of its bytes in the answer; an occupied one's `reserved` is
- * never copied out. The same answers on every path of the lookup, and on
- * each path the same as the records' model. */
+/* A slot is matched by its tag only when its occupied bit (the top bit of
+ * its last word, byte 31) is set, whatever else its words hold: an
+ * unoccupied slot whose tag equals the presented digest's misses, and
+ * leaves nothing of its bytes in the answer. The same answers on every
+ * path of the lookup, and on each path the same as the records' model. */
 static void a_slot_matches_by_its_occupied_bit_on_every_path(void **state) {
   (void)state;
   new_slot();
@@ -941,42 +1009,61 @@ static void a_slot_matches_by_its_occupied_bit_on_every_path(void **state) {
   void *mem = build_region(recs, n, 0, &cap);
   kg_index *view = NULL;
   assert_int_equal(kg_index_attach(mem, cap, &view), KG_OK);
-  static const uint32_t reserved[] = {1, 0, 2, 3, 0xFFFFFFFEu, 0xFFFFFFFFu};
+  /* v = 0: as built; 1: occupied bit cleared; 2: cleared, words garbage;
+   * 3: words garbage, occupied bit set (a hit, whose words are those) */
   for (size_t i = 0; i < n; i += 7) {
     uint8_t *sl = region_slot(mem, cap, recs[i].digest);
-    kg_record saved;
-    memcpy(&saved, sl, sizeof saved);
-    for (size_t v = 0; v < sizeof reserved / sizeof reserved[0]; v++) {
-      /* the tail's words garbage too when the slot is not occupied */
-      if ((reserved[v] & 1u) == 0) {
-        memset(sl + KG_DIGEST_LEN, 0x5A, 28);
-      } else {
-        memcpy(sl, &saved, sizeof saved);
+    uint8_t saved[32];
+    memcpy(saved, sl, sizeof saved);
+    for (int v = 0; v < 4; v++) {
+      memcpy(sl, saved, sizeof saved);
+      if (v >= 2) {
+        memset(sl + 14, 0x5A, 18);
       }
-      memcpy(sl + offsetof(kg_record, reserved), &reserved[v], 4);
+      if (v == 3) {
+        sl[31] |= 0x80u;
+      } else if (v != 0) {
+        sl[31] &= 0x7Fu;
+      }
+      kg_record first;
       for (unsigned k = 0; k < LOOKUP_PATHS; k++) {
         kg_cpu_word = lookup_path(k, all);
         kg_record out;
         memset(&out, 0xC3, sizeof out);
         const int found = lookup(view, recs[i].digest, &out);
         kg_cpu_word = all;
-        if ((reserved[v] & 1u) != 0) {
+        if (v == 0) {
           kg_record want = recs[i];
           want.reserved = 0;
           assert_int_equal(found, 1);
           assert_memory_equal(&out, &want, sizeof out);
+        } else if (v == 3) {
+          /* bytes 14-31 0x5A, the last 0xDA: the words' fields */
+          assert_int_equal(found, 1);
+          assert_true(out.key_id == 0x5A5A5A5A5A5A5A5Au);
+          assert_true(out.account_id == 0xA5A5A5A5Au);
+          assert_true(out.expires_at == (int64_t)((0xDA5A5A5A5A5A5A5Au >> 20) &
+                                                  KG_RECORD_EXPIRES_MAX));
+          assert_int_equal(out.status, 2);
+          assert_memory_equal(out.digest, recs[i].digest, KG_DIGEST_LEN);
+          assert_int_equal(out.reserved, 0);
         } else {
           assert_int_equal(found, 0);
           assert_true(is_zero(&out, sizeof out));
         }
+        if (k == 0) {
+          first = out;
+        } else {
+          assert_memory_equal(&out, &first, sizeof out);
+        }
       }
     }
-    memcpy(sl, &saved, sizeof saved);
+    memcpy(sl, saved, sizeof saved);
   }
   /* Every record, and every digest one bit away from each, alike on
-   * every path: the same bit and the same 64 bytes. A bit of bytes 16-31
-   * keeps the digest's two buckets (bytes 0-15 choose them), so only the
-   * compare turns that near miss away; one of bytes 0-15 can move it. */
+   * every path: the same bit and the same 64 bytes. A bit of bytes 0-13
+   * is a miss (those bytes choose the buckets and are the tag); one of
+   * bytes 14-31 is not kept, so finds the record. */
   for (size_t i = 0; i < n; i++) {
     for (size_t bit = 0; bit <= 8 * KG_DIGEST_LEN; bit++) {
       uint8_t d[KG_DIGEST_LEN];
@@ -992,7 +1079,7 @@ static void a_slot_matches_by_its_occupied_bit_on_every_path(void **state) {
         memset(&out, 0xC3, sizeof out);
         const int found = lookup(view, d, &out);
         kg_cpu_word = all;
-        assert_int_equal(found, bit == 8 * KG_DIGEST_LEN);
+        assert_int_equal(found, bit >= 8 * KG_INDEX_DIGEST_KEPT);
         if (k == 0) {
           first = out;
           first_found = found;
@@ -1317,14 +1404,15 @@ int main(void) {
       T(an_empty_index_misses_everything),
       T(every_record_is_found_whole_at_every_size),
       T(digests_not_stored_miss_at_every_size),
-      T(a_digest_one_bit_away_misses),
+      T(a_digest_one_bit_away_in_its_first_14_bytes_misses),
+      T(a_field_out_of_its_range_is_refused_whole),
       T(the_index_keeps_its_own_copy_of_the_records),
       T(records_are_read_only_within_the_given_array),
       T(a_duplicate_digest_is_refused),
       T(more_keys_than_the_maximum_are_refused),
       T(decisions_follow_record_state_at_every_size),
       T(expiry_is_exactly_at_now),
-      T(a_record_status_unknown_to_this_build_is_invalid),
+      T(a_record_status_unknown_to_this_build_is_refused),
       T(key_ids_format_as_key_and_11_base62_digits),
       T(key_ids_round_trip),
       T(malformed_key_ids_are_refused),

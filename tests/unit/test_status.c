@@ -62,6 +62,7 @@ static const status_case PINNED[] = {
     {KG_E_CRYPTO, 63, "crypto_failure"},
     {KG_E_TOO_MANY_KEYS, 64, "too_many_keys"},
     {KG_E_DUPLICATE_DIGEST, 65, "duplicate_digest"},
+    {KG_E_RECORD_RANGE, 66, "record_out_of_range"},
     {KG_SERVICE_UNAVAILABLE, 70, "service_unavailable"},
     {KG_TOO_MANY_REQUESTS, 71, "too_many_requests"},
     {KG_NOT_FOUND, 72, "not_found"},
@@ -139,7 +140,7 @@ static void status_strings_are_unique_lowercase_identifiers(void **state) {
 
 static void unknown_status_values_get_a_fixed_string(void **state) {
   (void)state;
-  static const int unknown[] = {-1, 2, 9, 17, 19, 31, 39, 53, 59, 66, 1000};
+  static const int unknown[] = {-1, 2, 9, 17, 19, 31, 39, 53, 59, 67, 1000};
   for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
     assert_false(is_pinned(unknown[i]));
     assert_string_equal(kg_status_str((kg_status)unknown[i]), "unknown_status");

@@ -4,11 +4,14 @@
  *
  * Layout: a bucketed cuckoo table. Every digest has two candidate buckets,
  * chosen from bits of the *presented* digest, of KG_INDEX_BUCKET_SLOTS slots
- * each; a slot is a whole kg_record (64 bytes), so a bucket is two cache
- * lines and a lookup needs no second, dependent memory access. A lookup
- * always reads both buckets whole, compares every slot's digest with the
- * constant-time helpers and copies the matching record out with masks. Only
- * after the final match bit is known does the code branch.
+ * each; a slot is 32 bytes, the digest's first 14 bytes and the record's
+ * fields packed (so two fields have a range: KG_RECORD_*_MAX below), so a
+ * bucket is one cache line and a lookup reads two lines and needs no
+ * second, dependent memory access. A digest is found by its first 14 bytes
+ * (112 bits; docs/security.md §4). A lookup always reads both buckets
+ * whole, compares every slot with the constant-time helpers and copies the
+ * matching record out with masks. Only after the final match bit is known
+ * does the code branch.
  *
  * Timing of kg_index_lookup: depends on the presented digest (which bucket
  * addresses are read) and the table size; never on any stored digest,
@@ -47,6 +50,8 @@ extern "C" {
 #endif
 
 #define KG_INDEX_BUCKET_SLOTS 2
+/* The bytes of a digest the index keeps and compares: its first 14. */
+#define KG_INDEX_DIGEST_KEPT 14
 #define KG_INDEX_MAX_KEYS 20000000u /* 2 x the 10M of SPEC §4 */
 
 /* A record's lifecycle status as the index sees it. */
@@ -57,21 +62,35 @@ typedef enum kg_record_status {
   KG_REC_DELETED = 3      /* answers invalid_api_key */
 } kg_record_status;
 
+/*
+ * A record. The index keeps some fields in fewer bits than their types, so
+ * a record it takes has account_id <= KG_RECORD_ACCOUNT_ID_MAX (2^36 - 1,
+ * 68 billion), 0 <= expires_at <= KG_RECORD_EXPIRES_MAX (2^41 - 1 seconds,
+ * past the year 71,000) and a kg_record_status; another is refused whole
+ * (KG_E_RECORD_RANGE). key_id takes any value. A lookup gives back the
+ * record as it was put, with the presented digest (equal to the stored one
+ * in the 14 bytes the index keeps) and reserved 0.
+ */
+#define KG_RECORD_ACCOUNT_ID_MAX ((UINT64_C(1) << 36) - 1)
+#define KG_RECORD_EXPIRES_MAX ((INT64_C(1) << 41) - 1)
+
 typedef struct kg_record {
   uint8_t digest[KG_DIGEST_LEN];
   uint64_t key_id;     /* store's id; kg_key_id_format() shows it */
   uint64_t account_id; /* store's account id */
   int64_t expires_at;  /* Unix seconds; 0 = never. Expired when now >= it. */
   uint32_t status;     /* kg_record_status */
-  uint32_t reserved;   /* zero */
+  uint32_t reserved;   /* zero; not kept */
 } kg_record;
 
 typedef struct kg_index kg_index;
 
 /*
  * kg_index_build — build an index holding copies of recs[0..n). Two records
- * with the same digest are refused (KG_E_DUPLICATE_DIGEST). Returns KG_OK
- * and sets *out, or KG_E_TOO_MANY_KEYS, KG_E_NOMEM, KG_E_ARGUMENT. n may be
+ * whose digests share their first 14 bytes are refused
+ * (KG_E_DUPLICATE_DIGEST), and so is a record with a field out of its range
+ * (KG_E_RECORD_RANGE). Returns KG_OK and sets *out, or KG_E_TOO_MANY_KEYS,
+ * KG_E_NOMEM, KG_E_ARGUMENT. n may be
  * 0 (every lookup misses), and recs NULL with it; out is never NULL. Free
  * with kg_index_free. O(n) expected.
  */
@@ -96,7 +115,8 @@ KG_API size_t kg_index_count(const kg_index *idx);
 KG_API size_t kg_index_memory(const kg_index *idx);
 
 /*
- * kg_index_lookup — find the record whose digest equals `digest`.
+ * kg_index_lookup — find the record whose digest's first 14 bytes equal
+ * `digest`'s.
  * Returns 1 and copies it to *out on a hit; returns 0 and zeroes *out on a
  * miss. See the timing contract at the top of this file. idx may be NULL
  * (the empty index: a miss at once); digest and out are never NULL (in a
@@ -113,9 +133,10 @@ KG_API KG_NODISCARD int kg_index_lookup(const kg_index *idx,
  * time is not observable by a client). A removed slot is wiped.
  *
  * kg_index_put — store a copy of *rec: replace the record with the same
- * digest, or insert it. KG_OK; KG_E_TOO_MANY_KEYS when there is no room
- * (the index is then unchanged: rebuild it bigger); KG_E_ARGUMENT. idx and
- * rec are never NULL.
+ * digest (its first 14 bytes), or insert it. KG_OK; KG_E_TOO_MANY_KEYS when
+ * there is no room (the index is then unchanged: rebuild it bigger);
+ * KG_E_RECORD_RANGE (a field out of range; unchanged too); KG_E_ARGUMENT.
+ * idx and rec are never NULL.
  */
 KG_API kg_status kg_index_put(kg_index *idx, const kg_record *rec);
 
@@ -145,7 +166,7 @@ KG_API int kg_index_contains(const kg_index *idx,
  * all of cap after the header, so what is left over after n records is
  * room for kg_index_put. KG_OK; KG_E_TOO_MANY_KEYS when they do not fit
  * (offer a bigger region: kg_index_region_size(n * 5 / 4) ...);
- * KG_E_DUPLICATE_DIGEST; KG_E_ARGUMENT (misaligned, smaller than one
+ * KG_E_DUPLICATE_DIGEST; KG_E_RECORD_RANGE; KG_E_ARGUMENT (misaligned, smaller than one
  * bucket). mem is never NULL; recs may be NULL with n 0. The region is then
  * ready to attach.
  *

@@ -67,6 +67,7 @@ extern "C" {
   X(KG_E_CRYPTO, 63, "crypto_failure")                                         \
   X(KG_E_TOO_MANY_KEYS, 64, "too_many_keys")                                   \
   X(KG_E_DUPLICATE_DIGEST, 65, "duplicate_digest")                             \
+  X(KG_E_RECORD_RANGE, 66, "record_out_of_range")                              \
   /* a server's answers that are not decisions */                              \
   X(KG_SERVICE_UNAVAILABLE, 70, "service_unavailable")                         \
   X(KG_TOO_MANY_REQUESTS, 71, "too_many_requests")                             \
