@@ -570,8 +570,8 @@ int kg_store_key_create(kg_store *s, const char *account, const char *name,
   if (kg_store_key_name_check(name, err, errcap) != 0) {
     return -1;
   }
-  if (expires_at < 0) {
-    return store_errf(err, errcap, "an expiry must not be before 1970");
+  if (store_expiry_check(expires_at, err, errcap) != 0) {
+    return -1;
   }
   if (store_begin_write(s, err, errcap) != 0) {
     return -1;
@@ -740,11 +740,12 @@ int kg_store_key_rotate(kg_store *s, uint64_t id, int64_t grace_seconds,
   }
   memset(out, 0, sizeof *out);
   const int64_t now = store_now();
-  if (grace_seconds < 0 || grace_seconds > INT64_MAX - now) {
+  /* the old key's expiry must fit a record too (store_expiry_check) */
+  if (grace_seconds < 0 || grace_seconds > KG_RECORD_EXPIRES_MAX - now) {
     return store_errf(err, errcap, "the grace period is out of range");
   }
-  if (expires_at < 0) {
-    return store_errf(err, errcap, "an expiry must not be before 1970");
+  if (store_expiry_check(expires_at, err, errcap) != 0) {
+    return -1;
   }
   if (store_begin_write(s, err, errcap) != 0) {
     return -1;

@@ -98,6 +98,12 @@ int64_t store_now(void);
 /* store_random_id — a fresh non-zero 64-bit id from RAND_bytes. */
 int store_random_id(uint64_t *out, char *err, size_t errcap);
 
+/* store_expiry_check — 0 when expires_at (Unix seconds, 0 = never) can be
+ * stored: not before 1970 and not past what the index keeps
+ * (KG_RECORD_EXPIRES_MAX, index.h: Unix time 2^41 - 1, past the year
+ * 71,000); else -1 with the reason in err. */
+int store_expiry_check(int64_t expires_at, char *err, size_t errcap);
+
 /* store_account_lookup — id and tier of account `name` inside the current
  * transaction; "no account named X" when absent. */
 int store_account_lookup(kg_store *s, const char *name, uint64_t *id,

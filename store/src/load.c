@@ -229,6 +229,15 @@ static int read_head(kg_store *s, int64_t *seq, uint64_t *epoch, char *err,
   return marked;
 }
 
+/* A stored expiry as a record's. 0 means "never" in a record: an expiry at
+ * or before the epoch is still in the past, so it becomes 1. One past what
+ * the index keeps (KG_RECORD_EXPIRES_MAX, the year 71,000: only a store
+ * written before the limit, or by hand, holds one) becomes that limit,
+ * which is the same answer for every `now` before it. */
+static int64_t record_expiry(int64_t at) {
+  return at < 1 ? 1 : at > KG_RECORD_EXPIRES_MAX ? KG_RECORD_EXPIRES_MAX : at;
+}
+
 /* Every key that is not deleted, as index records. Sets *recs and *n. */
 static int load_keys(kg_store *s, kg_record **recs, size_t *n, char *err,
                      size_t errcap) {
@@ -271,10 +280,7 @@ static int load_keys(kg_store *s, kg_record **recs, size_t *n, char *err,
     }
     memcpy(rec->digest, digest, KG_DIGEST_LEN);
     if (sqlite3_column_type(st, 3) != SQLITE_NULL) {
-      /* 0 means "never" in a record: an expiry at or before the epoch is
-       * still in the past, so it becomes 1. */
-      const int64_t at = sqlite3_column_int64(st, 3);
-      rec->expires_at = at < 1 ? 1 : at;
+      rec->expires_at = record_expiry(sqlite3_column_int64(st, 3));
     }
     rec->status =
         sqlite3_column_int(st, 4) ? KG_REC_DEACTIVATED : KG_REC_ACTIVE;
@@ -298,8 +304,15 @@ static int build_index(kg_store *s, const kg_record *recs, size_t n,
   case KG_OK:
     return 0;
   case KG_E_DUPLICATE_DIGEST:
-    return store_errf(err, errcap, "%s is damaged: two keys share a digest",
+    return store_errf(err, errcap,
+                      "%s is damaged: two keys share a digest (or its first "
+                      "14 bytes, all the index keeps)",
                       s->path);
+  case KG_E_RECORD_RANGE:
+    return store_errf(err, errcap,
+                      "%s holds an account id past %llu, more than the index "
+                      "keeps (36 bits)",
+                      s->path, (unsigned long long)KG_RECORD_ACCOUNT_ID_MAX);
   case KG_E_TOO_MANY_KEYS:
     return store_errf(err, errcap, "%s holds %zu keys; at most %u load",
                       s->path, n, KG_INDEX_MAX_KEYS);
@@ -439,8 +452,7 @@ static int read_changes(kg_store *s, int64_t after, changed_key **out,
     }
     memcpy(ck->rec.digest, digest, KG_DIGEST_LEN);
     if (sqlite3_column_type(st, 3) != SQLITE_NULL) {
-      const int64_t at = sqlite3_column_int64(st, 3);
-      ck->rec.expires_at = at < 1 ? 1 : at;
+      ck->rec.expires_at = record_expiry(sqlite3_column_int64(st, 3));
     }
     const unsigned char *status = sqlite3_column_text(st, 4);
     const char *word = status != NULL ? (const char *)status : "";

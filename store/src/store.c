@@ -275,6 +275,19 @@ int store_random_id(uint64_t *out, char *err, size_t errcap) {
   return 0;
 }
 
+int store_expiry_check(int64_t expires_at, char *err, size_t errcap) {
+  if (expires_at < 0) {
+    return store_errf(err, errcap, "an expiry must not be before 1970");
+  }
+  if (expires_at > KG_RECORD_EXPIRES_MAX) {
+    return store_errf(err, errcap,
+                      "an expiry must not be past Unix time %lld (the year "
+                      "71,000; the index keeps 41 bits of it)",
+                      (long long)KG_RECORD_EXPIRES_MAX);
+  }
+  return 0;
+}
+
 const char *store_status_word(kg_record_status st) {
   switch (st) {
   case KG_REC_DEACTIVATED:

@@ -762,6 +762,54 @@ static void expiry_is_honoured_by_the_index(void **state) {
   assert_int_equal(decide_new(f, &old, now), KG_EXPIRED_API_KEY);
 }
 
+/* The index keeps an expiry in 41 bits and an account id in 36
+ * (keygate/index.h). A key is never created or rotated past the first; a
+ * row past it (written by hand, or before the limit) loads as the limit,
+ * the same answer for any `now` before it; an account id past the second
+ * fails the load, saying why. */
+static void expiries_and_account_ids_past_the_index_limits(void **state) {
+  fixture *f = *state;
+  make_account(f, "acme", KG_TIER_PRO);
+  const int64_t now = (int64_t)time(NULL);
+  kg_new_key k;
+  assert_int_equal(kg_store_key_create(f->s, "acme", "far",
+                                       KG_RECORD_EXPIRES_MAX + 1, &k, f->err,
+                                       sizeof f->err),
+                   -1);
+  assert_non_null(strstr(f->err, "must not be past Unix time 2199023255551"));
+  assert_int_equal(account_keys(f, "acme"), 0);
+  make_key(f, "acme", "at-limit", KG_RECORD_EXPIRES_MAX, &k);
+  assert_int_equal(decide_new(f, &k, now), KG_VALID);
+  assert_int_equal(decide_new(f, &k, KG_RECORD_EXPIRES_MAX),
+                   KG_EXPIRED_API_KEY);
+  kg_new_key next;
+  kg_store_key_info old;
+  assert_int_equal(kg_store_key_rotate(f->s, k.info.id,
+                                       KG_RECORD_EXPIRES_MAX - now + 10, 0,
+                                       &next, &old, f->err, sizeof f->err),
+                   -1);
+  assert_non_null(strstr(f->err, "grace period is out of range"));
+  assert_int_equal(kg_store_key_rotate(f->s, k.info.id, 0,
+                                       KG_RECORD_EXPIRES_MAX + 1, &next, &old,
+                                       f->err, sizeof f->err),
+                   -1);
+  assert_non_null(strstr(f->err, "must not be past Unix time"));
+  /* by hand: the largest expiry SQLite holds */
+  raw_sql(f->path, "UPDATE keys SET expires_at = 9223372036854775807");
+  kg_decision d;
+  assert_int_equal(decide(f, k.key, k.key_len, now, &d), KG_VALID);
+  assert_true(d.record.expires_at == KG_RECORD_EXPIRES_MAX);
+  assert_int_equal(decide(f, k.key, k.key_len, KG_RECORD_EXPIRES_MAX, &d),
+                   KG_EXPIRED_API_KEY);
+  raw_sql(f->path, "PRAGMA foreign_keys = OFF;"
+                   " UPDATE keys SET account_id = 68719476736");
+  kg_snapshot *snap = NULL;
+  assert_int_not_equal(kg_store_load(f->s, &snap, f->err, sizeof f->err), 0);
+  assert_null(snap);
+  assert_non_null(strstr(f->err, "account id past 68719476735"));
+  kg_store_new_key_wipe(&k);
+}
+
 static void rotation_keeps_the_old_key_for_the_grace(void **state) {
   fixture *f = *state;
   make_account(f, "acme", KG_TIER_FREE);
@@ -1568,6 +1616,7 @@ int main(void) {
       T(bad_key_name_is_refused_before_writing),
       T(deactivate_then_delete),
       T(expiry_is_honoured_by_the_index),
+      T(expiries_and_account_ids_past_the_index_limits),
       T(rotation_keeps_the_old_key_for_the_grace),
       T(rotation_never_extends_an_expiry),
       T(rotation_with_zero_grace_expires_the_old_key_now),
