@@ -24,8 +24,8 @@
  * table (both buckets come from the first 8 bytes), and the index promises
  * expected O(n) only for uniform digests. Whenever it builds, every lookup
  * must agree with the linear scan over those bytes, record and all (its
- * digest the presented one), and a miss must leave a zeroed record. Also: kg_key_id_format and kg_key_id_parse round-trip each
- * key id.
+ * digest the presented one), and a miss must leave a zeroed record. Also:
+ * kg_key_id_format and kg_key_id_parse round-trip each key id.
  */
 #include <stdint.h>
 #include <string.h>

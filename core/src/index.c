@@ -699,9 +699,8 @@ static inline __m128i load_a16(const uint8_t *p) {
 
 /* The accumulated slot out: head = its bytes 0..15 (lo is bytes 14-15),
  * words = bytes 16..31 (w0, w1). */
-static inline int lookup_out(__m128i head, __m128i words,
-                             const uint8_t *digest, uint32_t found,
-                             kg_record *out) {
+static inline int lookup_out(__m128i head, __m128i words, const uint8_t *digest,
+                             uint32_t found, kg_record *out) {
   const uint64_t lo = (uint64_t)_mm_extract_epi16(head, 7); /* bytes 14-15 */
   const uint64_t w0 = (uint64_t)_mm_cvtsi128_si64(words);
   const uint64_t w1 =
@@ -710,10 +709,12 @@ static inline int lookup_out(__m128i head, __m128i words,
   const __m128i keep = hit_mask128(found);
   _mm_storeu_si128(
       (__m128i *)(void *)out->digest,
-      _mm_and_si128(keep, _mm_loadu_si128((const __m128i *)(const void *)digest)));
-  _mm_storeu_si128((__m128i *)(void *)(out->digest + 16),
-                   _mm_and_si128(keep, _mm_loadu_si128((const __m128i *)(
-                                           const void *)(digest + 16))));
+      _mm_and_si128(keep,
+                    _mm_loadu_si128((const __m128i *)(const void *)digest)));
+  _mm_storeu_si128(
+      (__m128i *)(void *)(out->digest + 16),
+      _mm_and_si128(
+          keep, _mm_loadu_si128((const __m128i *)(const void *)(digest + 16))));
   unpack(lo, w0, w1, out);
   return (int)found;
 }
@@ -762,8 +763,9 @@ static inline int lookup_sse2(const uint8_t *b1, const uint8_t *b2,
     uint32_t kg_hit =                                                          \
         (((kg_m & TAG_BITS) + 1u) >> TAG_LEN) & occupied_of(kg_s);             \
     acc = _mm256_or_si256(                                                     \
-        acc, _mm256_and_si256(                                                 \
-                 _mm256_set1_epi64x((long long)kg_ct_mask_u64(kg_hit)), kg_v)); \
+        acc,                                                                   \
+        _mm256_and_si256(                                                      \
+            _mm256_set1_epi64x((long long)kg_ct_mask_u64(kg_hit)), kg_v));     \
     found |= kg_hit;                                                           \
   } while (0)
 
@@ -797,8 +799,8 @@ static int lookup_scalar(const uint8_t *b1, const uint8_t *b2,
   for (int k = 0; k < 2; k++) {
     for (int s = 0; s < KG_INDEX_BUCKET_SLOTS; s++) {
       const uint8_t *sl = b[k] + sizeof(slot) * (size_t)s;
-      const uint64_t diff = (kg_ct_load_u64(sl) ^ t0) |
-                            (kg_ct_load_u64(sl + TAG_LEN - 8) ^ t1);
+      const uint64_t diff =
+          (kg_ct_load_u64(sl) ^ t0) | (kg_ct_load_u64(sl + TAG_LEN - 8) ^ t1);
       const uint32_t hit = (1u ^ kg_ct_nonzero_u64(diff)) & occupied_of(sl);
       const uint64_t m = kg_ct_mask_u64(hit);
       uint16_t l;

@@ -200,8 +200,7 @@ static void set_words(uint8_t *digest, uint32_t w1, uint32_t w2) {
 #define CRAFTED_LIMIT ((uint32_t)NCRAFTED_WORDS << 22)
 
 static uint32_t crafted_word(size_t c) {
-  return ((uint32_t)c << 22) | ((uint32_t)1 << 21) |
-         (uint32_t)(rnd() >> 43);
+  return ((uint32_t)c << 22) | ((uint32_t)1 << 21) | (uint32_t)(rnd() >> 43);
 }
 
 static void random_digest(uint8_t *digest) {

@@ -166,9 +166,9 @@ KG_API int kg_index_contains(const kg_index *idx,
  * all of cap after the header, so what is left over after n records is
  * room for kg_index_put. KG_OK; KG_E_TOO_MANY_KEYS when they do not fit
  * (offer a bigger region: kg_index_region_size(n * 5 / 4) ...);
- * KG_E_DUPLICATE_DIGEST; KG_E_RECORD_RANGE; KG_E_ARGUMENT (misaligned, smaller than one
- * bucket). mem is never NULL; recs may be NULL with n 0. The region is then
- * ready to attach.
+ * KG_E_DUPLICATE_DIGEST; KG_E_RECORD_RANGE; KG_E_ARGUMENT (misaligned, smaller
+ * than one bucket). mem is never NULL; recs may be NULL with n 0. The region is
+ * then ready to attach.
  *
  * kg_index_attach — a view of the region in mem (cap bytes): no copy, and
  * freeing the view (kg_index_free) leaves mem alone. The header is checked
