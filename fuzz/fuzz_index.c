@@ -13,11 +13,15 @@
  *     raw mode, c & 1 and a record exists: a near twin of an earlier
  *           record's digest (record (c >> 1) % i, one byte XOR-ed at a
  *           chosen position); else 32 digest bytes;
- *     then status (byte % 4), expires_at (one byte, scaled), key_id (2 bytes)
+ *     then status (byte % 4), expires_at (2 bytes: bits 33-40 and 0-7),
+ *     key_id (2 bytes, spread), account_id (a byte: bits 28-35), and a
+ *     byte x: x & 0xF0 == 0xF0 puts one field just out of its packed range
+ *     (x & 3: status, expires_at + 1, expires_at -1, account_id)
  *   per lookup: a control byte c, then
  *     c % 3 == 0: a stored digest (hit), c % 3 == 1: a stored digest with
  *     one byte changed, else 32 raw bytes.
- * Build must refuse exactly the record sets that hold a duplicate digest
+ * Build must refuse a set with a field out of range (KG_E_RECORD_RANGE),
+ * and otherwise exactly the record sets that hold a duplicate digest
  * (two that agree in the KG_INDEX_DIGEST_KEPT bytes the index keeps).
  * With SHA-256 digests it must never fail otherwise. With raw digests it may
  * give up with KG_E_TOO_MANY_KEYS: chosen digests can crowd any two-choice
@@ -89,6 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
   kg_record recs[MAX_RECORDS];
   memset(recs, 0, sizeof recs);
+  int out_of_range = 0;
   for (size_t i = 0; i < n; i++) {
     uint8_t c = next_byte(&r);
     if (sha_mode) {
@@ -102,10 +107,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       next_bytes(&r, recs[i].digest, KG_DIGEST_LEN);
     }
     recs[i].status = next_byte(&r) % 4;
-    recs[i].expires_at = (int64_t)next_byte(&r) * 1000000;
+    /* the fields over their whole packed ranges (index.h) */
+    recs[i].expires_at = (int64_t)next_byte(&r) << 33 | next_byte(&r);
     recs[i].key_id = (uint64_t)next_byte(&r) << 8 | next_byte(&r);
     recs[i].key_id *= 0x9E3779B97F4A7C15u; /* spread over 64 bits */
-    recs[i].account_id = i;
+    recs[i].account_id = (uint64_t)next_byte(&r) << 28 | i;
+    const uint8_t x = next_byte(&r);
+    if ((x & 0xF0) == 0xF0) { /* one field just out of its range */
+      out_of_range = 1;
+      switch (x & 3) {
+      case 0:
+        recs[i].status = 4u + (x >> 2 & 3u);
+        break;
+      case 1:
+        recs[i].expires_at = KG_RECORD_EXPIRES_MAX + 1;
+        break;
+      case 2:
+        recs[i].expires_at = -1;
+        break;
+      default:
+        recs[i].account_id = KG_RECORD_ACCOUNT_ID_MAX + 1;
+        break;
+      }
+    }
     check_key_id(recs[i].key_id);
   }
 
@@ -121,6 +145,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
   kg_index *idx = NULL;
   kg_status st = kg_index_build(recs, n, &idx);
+  if (out_of_range) {
+    /* refused whole, whatever else the set holds (checked first) */
+    FUZZ_CHECK(st == KG_E_RECORD_RANGE && idx == NULL);
+    free(copy);
+    return 0;
+  }
   if (st == KG_E_TOO_MANY_KEYS && !sha_mode) {
     FUZZ_CHECK(idx == NULL); /* crowded raw digests: see the top */
     free(copy);

@@ -284,14 +284,17 @@ static int insert(kg_index *idx, slot sl, uint64_t *rng) {
   return 0;
 }
 
-/* Insert recs[0..n) into idx's empty table (buckets and nbuckets set). */
+/* Insert recs[0..n) into idx's empty table (buckets and nbuckets set). A
+ * record out of range refuses the set before anything else is looked at. */
 static kg_status fill(const kg_record *recs, size_t n, kg_index *idx) {
   idx->count = 0;
-  uint64_t rng = 0x9E3779B97F4A7C15u ^ (uint64_t)idx->nbuckets;
   for (size_t i = 0; i < n; i++) {
     if (!record_fits(&recs[i])) {
       return KG_E_RECORD_RANGE;
     }
+  }
+  uint64_t rng = 0x9E3779B97F4A7C15u ^ (uint64_t)idx->nbuckets;
+  for (size_t i = 0; i < n; i++) {
     if (contains(idx, recs[i].digest)) {
       return KG_E_DUPLICATE_DIGEST;
     }
@@ -702,9 +705,8 @@ static inline __m128i load_a16(const uint8_t *p) {
 static inline int lookup_out(__m128i head, __m128i words, const uint8_t *digest,
                              uint32_t found, kg_record *out) {
   const uint64_t lo = (uint64_t)_mm_extract_epi16(head, 7); /* bytes 14-15 */
-  const uint64_t w0 = (uint64_t)_mm_cvtsi128_si64(words);
-  const uint64_t w1 =
-      (uint64_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(words, words));
+  uint64_t w[2]; /* a store, not _mm_cvtsi128_si64: 32-bit x86 has SSE2 too */
+  _mm_storeu_si128((__m128i *)(void *)w, words);
   /* the presented digest masked by found */
   const __m128i keep = hit_mask128(found);
   _mm_storeu_si128(
@@ -715,7 +717,7 @@ static inline int lookup_out(__m128i head, __m128i words, const uint8_t *digest,
       (__m128i *)(void *)(out->digest + 16),
       _mm_and_si128(
           keep, _mm_loadu_si128((const __m128i *)(const void *)(digest + 16))));
-  unpack(lo, w0, w1, out);
+  unpack(lo, w[0], w[1], out);
   return (int)found;
 }
 

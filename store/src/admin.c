@@ -245,6 +245,14 @@ int kg_store_account_create(kg_store *s, const char *name, kg_tier tier,
     store_rollback(s);
     return -1;
   }
+  if ((uint64_t)sqlite3_last_insert_rowid(s->db) > KG_RECORD_ACCOUNT_ID_MAX) {
+    /* only after ids were written by hand: the index keeps 36 bits */
+    store_rollback(s);
+    return store_errf(err, errcap,
+                      "no account id left below %llu for account %s (the "
+                      "index keeps 36 bits)",
+                      (unsigned long long)KG_RECORD_ACCOUNT_ID_MAX, name);
+  }
   if (store_commit(s, err, errcap) != 0) {
     return -1;
   }

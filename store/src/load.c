@@ -238,6 +238,24 @@ static int64_t record_expiry(int64_t at) {
   return at < 1 ? 1 : at > KG_RECORD_EXPIRES_MAX ? KG_RECORD_EXPIRES_MAX : at;
 }
 
+/* 1 (and the reason in err) when rec's account id is past what the index
+ * keeps (KG_RECORD_ACCOUNT_ID_MAX, 36 bits): only a row written by hand
+ * holds one (kg_store_account_create refuses to make such an account). */
+static int account_too_big(const kg_store *s, const kg_record *rec, char *err,
+                           size_t errcap) {
+  if (rec->account_id <= KG_RECORD_ACCOUNT_ID_MAX) {
+    return 0;
+  }
+  char id[KG_KEY_ID_STR_LEN];
+  kg_key_id_format(rec->key_id, id);
+  store_errf(err, errcap,
+             "%s is damaged: key %s has account id %llu, past %llu (the "
+             "index keeps 36 bits)",
+             s->path, id, (unsigned long long)rec->account_id,
+             (unsigned long long)KG_RECORD_ACCOUNT_ID_MAX);
+  return 1;
+}
+
 /* Every key that is not deleted, as index records. Sets *recs and *n. */
 static int load_keys(kg_store *s, kg_record **recs, size_t *n, char *err,
                      size_t errcap) {
@@ -279,6 +297,11 @@ static int load_keys(kg_store *s, kg_record **recs, size_t *n, char *err,
                         s->path, id);
     }
     memcpy(rec->digest, digest, KG_DIGEST_LEN);
+    if (account_too_big(s, rec, err, errcap)) {
+      sqlite3_finalize(st);
+      free(r);
+      return -1;
+    }
     if (sqlite3_column_type(st, 3) != SQLITE_NULL) {
       rec->expires_at = record_expiry(sqlite3_column_int64(st, 3));
     }
@@ -308,10 +331,10 @@ static int build_index(kg_store *s, const kg_record *recs, size_t n,
                       "%s is damaged: two keys share a digest (or its first "
                       "14 bytes, all the index keeps)",
                       s->path);
-  case KG_E_RECORD_RANGE:
+  case KG_E_RECORD_RANGE: /* load_keys checks first: not reached */
     return store_errf(err, errcap,
-                      "%s holds an account id past %llu, more than the index "
-                      "keeps (36 bits)",
+                      "%s holds a key the index cannot keep (an account id "
+                      "past %llu)",
                       s->path, (unsigned long long)KG_RECORD_ACCOUNT_ID_MAX);
   case KG_E_TOO_MANY_KEYS:
     return store_errf(err, errcap, "%s holds %zu keys; at most %u load",
@@ -450,13 +473,20 @@ static int read_changes(kg_store *s, int64_t after, changed_key **out,
       return store_errf(err, errcap, "%s is damaged: a key has no digest",
                         s->path);
     }
+    const unsigned char *status = sqlite3_column_text(st, 4);
+    const char *word = status != NULL ? (const char *)status : "";
+    ck->deleted = strcmp(word, "deleted") == 0;
+    /* Refused before any change is applied, as the full load refuses it:
+     * never half a refresh. */
+    if (!ck->deleted && account_too_big(s, &ck->rec, err, errcap)) {
+      free(c);
+      sqlite3_finalize(st);
+      return -1;
+    }
     memcpy(ck->rec.digest, digest, KG_DIGEST_LEN);
     if (sqlite3_column_type(st, 3) != SQLITE_NULL) {
       ck->rec.expires_at = record_expiry(sqlite3_column_int64(st, 3));
     }
-    const unsigned char *status = sqlite3_column_text(st, 4);
-    const char *word = status != NULL ? (const char *)status : "";
-    ck->deleted = strcmp(word, "deleted") == 0;
     ck->rec.status =
         strcmp(word, "deactivated") == 0 ? KG_REC_DEACTIVATED : KG_REC_ACTIVE;
     k++;

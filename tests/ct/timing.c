@@ -193,7 +193,7 @@ static void set_words(uint8_t *digest, uint32_t w1, uint32_t w2) {
  *
  * Crafted word number c has its top 10 bits equal to c and the next bit set:
  * it falls in the middle of the c-th 1024th of the table, so no two crafted
- * words share a bucket in a table of 1024 buckets or more (10,000 keys make
+ * words share a bucket in a table of 2048 buckets or more (10,000 keys make
  * about 5,900). A random record has at least one word at or above the
  * crafted range, so it always has a bucket that no crafted record fills.
  */

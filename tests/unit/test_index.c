@@ -486,6 +486,20 @@ static void a_field_out_of_its_range_is_refused_whole(void **state) {
     assert_int_equal(lookup(idx, bad[b].digest, &out), 1);
     assert_memory_equal(&out, &bad[b], sizeof out);
   }
+  /* checked before duplicates: a set with both is out of range */
+  kg_record mixed[3] = {at_limit[0], at_limit[0], at_limit[1]};
+  mixed[2].status = 7;
+  kg_index *other = NULL;
+  assert_int_equal(kg_index_build(guarded(mixed, 3), 3, &other),
+                   KG_E_RECORD_RANGE);
+  /* a whole region, then a refused build over it: it no longer attaches */
+  assert_int_equal(kg_index_build_into(at_limit, 3, mem, cap), KG_OK);
+  assert_int_equal(kg_index_attach(mem, cap, &other), KG_OK);
+  kg_index_free(other);
+  other = NULL;
+  assert_int_equal(kg_index_build_into(mixed, 3, mem, cap), KG_E_RECORD_RANGE);
+  assert_int_equal(kg_index_attach(mem, cap, &other), KG_E_ARGUMENT);
+  assert_null(other);
   free(mem);
   kg_index_free(idx);
 }
@@ -717,7 +731,8 @@ static void a_region_answers_as_the_heap_index_on_random_sets(void **state) {
       } else if (i < 2 * n) {
         memcpy(d, recs[i - n].digest, KG_DIGEST_LEN);
         /* in the 14 bytes the index keeps: a miss */
-        d[next64(&x) % KG_INDEX_DIGEST_KEPT] ^= (uint8_t)(1u << (next64(&x) % 8));
+        d[next64(&x) % KG_INDEX_DIGEST_KEPT] ^=
+            (uint8_t)(1u << (next64(&x) % 8));
       } else {
         for (size_t b = 0; b < KG_DIGEST_LEN; b += 8) {
           uint64_t v = next64(&x);

@@ -801,12 +801,52 @@ static void expiries_and_account_ids_past_the_index_limits(void **state) {
   assert_true(d.record.expires_at == KG_RECORD_EXPIRES_MAX);
   assert_int_equal(decide(f, k.key, k.key_len, KG_RECORD_EXPIRES_MAX, &d),
                    KG_EXPIRED_API_KEY);
-  raw_sql(f->path, "PRAGMA foreign_keys = OFF;"
-                   " UPDATE keys SET account_id = 68719476736");
+  /* A refresh meets the row among other changes: it is refused whole,
+   * before any is applied (the deactivation of b too), and says why; the
+   * snapshot keeps answering as it was. */
+  kg_new_key b;
+  make_key(f, "acme", "b", 0, &b);
   kg_snapshot *snap = NULL;
+  assert_int_equal(kg_store_load(f->s, &snap, f->err, sizeof f->err), 0);
+  raw_sql(f->path, "PRAGMA foreign_keys = OFF;"
+                   " UPDATE meta SET value = CAST(value AS INTEGER) + 1"
+                   " WHERE name = 'seq';"
+                   " UPDATE keys SET account_id = 68719476736,"
+                   " seq = (SELECT CAST(value AS INTEGER) FROM meta"
+                   " WHERE name = 'seq') WHERE name = 'at-limit'");
+  assert_int_equal(
+      kg_store_key_deactivate(f->s, b.info.id, NULL, f->err, sizeof f->err), 0);
+  const int64_t seq = kg_snapshot_seq(snap);
+  kg_refresh r = KG_REFRESH_UNCHANGED;
+  assert_int_equal(
+      kg_store_refresh(f->s, snap, &r, NULL, f->err, sizeof f->err), -1);
+  assert_non_null(strstr(f->err, "has account id 68719476736, past "
+                                 "68719476735"));
+  assert_null(strstr(f->err, b.key));
+  assert_null(strstr(f->err, k.key));
+  assert_int_equal(kg_snapshot_seq(snap), seq);
+  kg_checker c;
+  kg_digester *dg = checker_over(snap, &c);
+  assert_int_equal(kg_decide_key(&c, b.key, b.key_len, now, &d), KG_VALID);
+  kg_digester_free(dg);
+  kg_snapshot_free(snap);
+  snap = NULL;
+  /* and the full load refuses it, naming the key's id, not the key */
   assert_int_not_equal(kg_store_load(f->s, &snap, f->err, sizeof f->err), 0);
   assert_null(snap);
-  assert_non_null(strstr(f->err, "account id past 68719476735"));
+  assert_non_null(strstr(f->err, "is damaged: key key_"));
+  assert_non_null(strstr(f->err, "past 68719476735"));
+  /* no account is made past the limit */
+  raw_sql(f->path, "INSERT INTO accounts (id, name, tier, created)"
+                   " VALUES (68719476735, 'last', 'free', 0)");
+  assert_int_equal(kg_store_account_create(f->s, "next", KG_TIER_FREE, NULL,
+                                           f->err, sizeof f->err),
+                   -1);
+  assert_non_null(strstr(f->err, "no account id left below 68719476735"));
+  kg_store_account_info info;
+  assert_int_equal(
+      kg_store_account_get(f->s, "next", &info, f->err, sizeof f->err), -1);
+  kg_store_new_key_wipe(&b);
   kg_store_new_key_wipe(&k);
 }
 

@@ -88,11 +88,11 @@ typedef struct kg_index kg_index;
 /*
  * kg_index_build — build an index holding copies of recs[0..n). Two records
  * whose digests share their first 14 bytes are refused
- * (KG_E_DUPLICATE_DIGEST), and so is a record with a field out of its range
- * (KG_E_RECORD_RANGE). Returns KG_OK and sets *out, or KG_E_TOO_MANY_KEYS,
- * KG_E_NOMEM, KG_E_ARGUMENT. n may be
- * 0 (every lookup misses), and recs NULL with it; out is never NULL. Free
- * with kg_index_free. O(n) expected.
+ * (KG_E_DUPLICATE_DIGEST), and a set with a record out of range is refused
+ * before anything else is checked (KG_E_RECORD_RANGE). Returns KG_OK and sets
+ * *out, or KG_E_TOO_MANY_KEYS, KG_E_NOMEM, KG_E_ARGUMENT. n may be 0 (every
+ * lookup misses), and recs NULL with it; out is never NULL. Free with
+ * kg_index_free. O(n) expected.
  */
 KG_API KG_NODISCARD kg_status kg_index_build(const kg_record *recs, size_t n,
                                              kg_index **out);
@@ -133,21 +133,22 @@ KG_API KG_NODISCARD int kg_index_lookup(const kg_index *idx,
  * time is not observable by a client). A removed slot is wiped.
  *
  * kg_index_put — store a copy of *rec: replace the record with the same
- * digest (its first 14 bytes), or insert it. KG_OK; KG_E_TOO_MANY_KEYS when
+ * digest (its first 14 bytes: one that differs only after them is the same
+ * to the index, and replaced), or insert it. KG_OK; KG_E_TOO_MANY_KEYS when
  * there is no room (the index is then unchanged: rebuild it bigger);
  * KG_E_RECORD_RANGE (a field out of range; unchanged too); KG_E_ARGUMENT.
  * idx and rec are never NULL.
  */
 KG_API kg_status kg_index_put(kg_index *idx, const kg_record *rec);
 
-/* kg_index_remove — remove the record with this digest. Returns 1 when one
- * was removed, 0 when none was there (idx NULL: the empty index). digest is
- * never NULL. */
+/* kg_index_remove — remove the record with this digest (its first 14
+ * bytes, as every match here). Returns 1 when one was removed, 0 when none
+ * was there (idx NULL: the empty index). digest is never NULL. */
 KG_API int kg_index_remove(kg_index *idx, const uint8_t digest[KG_DIGEST_LEN]);
 
-/* kg_index_contains — 1 when a record with this digest is held (idx NULL:
- * 0). Not constant-time (maintenance only; requests use kg_index_lookup).
- * digest is never NULL. */
+/* kg_index_contains — 1 when a record with this digest (its first 14 bytes)
+ * is held (idx NULL: 0). Not constant-time (maintenance only; requests use
+ * kg_index_lookup). digest is never NULL. */
 KG_API int kg_index_contains(const kg_index *idx,
                              const uint8_t digest[KG_DIGEST_LEN]);
 
