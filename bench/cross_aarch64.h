@@ -15,8 +15,10 @@
  * What the check covers: every core source parses and type-checks for an
  * LP64 little-endian arm64 target with -Wall -Wextra -Werror, the SIMD
  * paths are compiled out there (an x86 intrinsic outside its guard fails),
- * and the scalar twins and 128-bit fallbacks compile. What it does not
- * cover: arm64's real glibc and OpenSSL headers, linking, or running.
+ * and the scalar twins compile. core.cross_i686 uses the same declarations
+ * for 32-bit x86 with SSE2 (ILP32): there the SSE2 paths compile, and an
+ * x86-64-only intrinsic in them fails. What neither covers: the targets'
+ * real glibc and OpenSSL headers, linking, or running.
  */
 #ifndef KEYGATE_BENCH_CROSS_AARCH64_H
 #define KEYGATE_BENCH_CROSS_AARCH64_H

@@ -107,9 +107,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       next_bytes(&r, recs[i].digest, KG_DIGEST_LEN);
     }
     recs[i].status = next_byte(&r) % 4;
-    /* the fields over their whole packed ranges (index.h) */
-    recs[i].expires_at = (int64_t)next_byte(&r) << 33 | next_byte(&r);
-    recs[i].key_id = (uint64_t)next_byte(&r) << 8 | next_byte(&r);
+    /* the packed fields' top and bottom bits (index.h); one read per
+     * statement: C leaves the order of two calls in one expression open */
+    const uint8_t e_hi = next_byte(&r);
+    const uint8_t e_lo = next_byte(&r);
+    recs[i].expires_at = (int64_t)e_hi << 33 | e_lo;
+    const uint8_t k_hi = next_byte(&r);
+    const uint8_t k_lo = next_byte(&r);
+    recs[i].key_id = (uint64_t)k_hi << 8 | k_lo;
     recs[i].key_id *= 0x9E3779B97F4A7C15u; /* spread over 64 bits */
     recs[i].account_id = (uint64_t)next_byte(&r) << 28 | i;
     const uint8_t x = next_byte(&r);

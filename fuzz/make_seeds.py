@@ -283,13 +283,16 @@ def seeds():
         add("fuzz_key_format",
             bytes([kind, len(prefix)]) + prefix + enc(k))
 
-    # fuzz_index: (n, m, records..., lookups...), see fuzz_index.c.
-    def rec_raw(seed, status, exp):
+    # fuzz_index: (n, m, records..., lookups...), see fuzz_index.c. After
+    # the digest: status, expires_at (2 bytes), key_id (2), account_id (1)
+    # and the range byte (0xF0 and up: one field out of range).
+    def rec_raw(seed, status, exp, rng=0):
         digest = hashlib.sha256(bytes([seed])).digest()
-        return bytes([0]) + digest + bytes([status, exp, seed, 1])
+        return bytes([0]) + digest + bytes([status, exp, seed, seed, 1,
+                                            seed, rng])
 
     def rec_twin(of, pos, x, status):
-        return bytes([(of << 1) | 1, pos, x, status, 0, 7, 7])
+        return bytes([(of << 1) | 1, pos, x, status, 0, 0, 7, 7, 0, 0])
 
     idx = []
     idx.append(bytes([0, 3, 2] + [0] * 32))  # empty index, raw lookup
@@ -306,6 +309,12 @@ def seeds():
                                           for i in range(30))
     idx.append(bytes([31, 20]) + recs + b"".join(bytes([i % 3, i, 4, 4])
                                                  for i in range(20)))
+    # the packed ranges' tops, then each field just past its range
+    recs = rec_raw(3, 3, 255) + rec_raw(4, 1, 128)
+    idx.append(bytes([2, 2]) + recs + bytes([0, 0, 0, 1]))
+    for rng in (0xF0, 0xF1, 0xF2, 0xF3):
+        recs = rec_raw(5, 0, 0) + rec_raw(6, 0, 0, rng)
+        idx.append(bytes([2, 1]) + recs + bytes([0, 0]))
     for d in idx:
         add("fuzz_index", d)
     return out

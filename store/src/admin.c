@@ -249,9 +249,9 @@ int kg_store_account_create(kg_store *s, const char *name, kg_tier tier,
     /* only after ids were written by hand: the index keeps 36 bits */
     store_rollback(s);
     return store_errf(err, errcap,
-                      "no account id left below %llu for account %s (the "
-                      "index keeps 36 bits)",
-                      (unsigned long long)KG_RECORD_ACCOUNT_ID_MAX, name);
+                      "account %s would get an id past %llu, more than the "
+                      "index keeps (36 bits)",
+                      name, (unsigned long long)KG_RECORD_ACCOUNT_ID_MAX);
   }
   if (store_commit(s, err, errcap) != 0) {
     return -1;
@@ -596,6 +596,14 @@ int kg_store_key_create(kg_store *s, const char *account, const char *name,
   if (count >= kg_store_tier_limit(tier)) {
     store_rollback(s);
     return limit_error(account, tier, count, err, errcap);
+  }
+  if (account_id > KG_RECORD_ACCOUNT_ID_MAX) { /* written by hand */
+    store_rollback(s);
+    return store_errf(err, errcap,
+                      "account %s has id %llu, past %llu: the index cannot "
+                      "hold its keys (36 bits)",
+                      account, (unsigned long long)account_id,
+                      (unsigned long long)KG_RECORD_ACCOUNT_ID_MAX);
   }
   const store_new_row row = {.account_id = account_id,
                              .name = name,

@@ -842,10 +842,27 @@ static void expiries_and_account_ids_past_the_index_limits(void **state) {
   assert_int_equal(kg_store_account_create(f->s, "next", KG_TIER_FREE, NULL,
                                            f->err, sizeof f->err),
                    -1);
-  assert_non_null(strstr(f->err, "no account id left below 68719476735"));
+  assert_non_null(strstr(f->err, "would get an id past 68719476735"));
   kg_store_account_info info;
   assert_int_equal(
       kg_store_account_get(f->s, "next", &info, f->err, sizeof f->err), -1);
+  /* nor seeded past it (the whole seed rolled back) */
+  kg_seed_counts counts = {.valid = 3};
+  kg_seed_result res;
+  assert_int_equal(
+      kg_store_seed(f->s, &counts, NULL, NULL, &res, f->err, sizeof f->err),
+      -1);
+  assert_non_null(strstr(f->err, "would get an id past 68719476735"));
+  assert_int_equal(raw_int(f->path, "SELECT count(*) FROM accounts"
+                                    " WHERE name LIKE 'seed-%'"),
+                   0);
+  /* and no key is made in an account past it */
+  raw_sql(f->path, "INSERT INTO accounts (id, name, tier, created)"
+                   " VALUES (68719476736, 'big', 'free', 0)");
+  kg_new_key x;
+  assert_int_equal(
+      kg_store_key_create(f->s, "big", "x", 0, &x, f->err, sizeof f->err), -1);
+  assert_non_null(strstr(f->err, "account big has id 68719476736"));
   kg_store_new_key_wipe(&b);
   kg_store_new_key_wipe(&k);
 }

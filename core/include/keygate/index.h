@@ -89,7 +89,7 @@ typedef struct kg_index kg_index;
  * kg_index_build — build an index holding copies of recs[0..n). Two records
  * whose digests share their first 14 bytes are refused
  * (KG_E_DUPLICATE_DIGEST), and a set with a record out of range is refused
- * before anything else is checked (KG_E_RECORD_RANGE). Returns KG_OK and sets
+ * before duplicates are looked for (KG_E_RECORD_RANGE). Returns KG_OK and sets
  * *out, or KG_E_TOO_MANY_KEYS, KG_E_NOMEM, KG_E_ARGUMENT. n may be 0 (every
  * lookup misses), and recs NULL with it; out is never NULL. Free with
  * kg_index_free. O(n) expected.
@@ -169,7 +169,7 @@ KG_API int kg_index_contains(const kg_index *idx,
  * (offer a bigger region: kg_index_region_size(n * 5 / 4) ...);
  * KG_E_DUPLICATE_DIGEST; KG_E_RECORD_RANGE; KG_E_ARGUMENT (misaligned, smaller
  * than one bucket). mem is never NULL; recs may be NULL with n 0. The region is
- * then ready to attach.
+ * then ready to attach; after a refusal of the records it does not attach.
  *
  * kg_index_attach — a view of the region in mem (cap bytes): no copy, and
  * freeing the view (kg_index_free) leaves mem alone. The header is checked
