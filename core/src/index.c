@@ -130,6 +130,15 @@ _Static_assert(sizeof(slot) == 32 && offsetof(slot, lo) == TAG_LEN &&
                    offsetof(slot, w0) == 16 && offsetof(slot, w1) == 24,
                "a slot is a 14-byte tag, 2 bytes and two words");
 _Static_assert(sizeof(bucket) == 64, "a bucket is one cache line");
+/* The SSE2 lookup writes the record as two 16-byte halves after the
+ * digest: key_id and account_id, then expires_at, status and reserved. */
+_Static_assert(offsetof(kg_record, key_id) == KG_DIGEST_LEN &&
+                   offsetof(kg_record, account_id) == KG_DIGEST_LEN + 8 &&
+                   offsetof(kg_record, expires_at) == KG_DIGEST_LEN + 16 &&
+                   offsetof(kg_record, status) == KG_DIGEST_LEN + 24 &&
+                   offsetof(kg_record, reserved) == KG_DIGEST_LEN + 28 &&
+                   sizeof(kg_record) == KG_DIGEST_LEN + 32,
+               "a record is its digest and 32 bytes of fields");
 
 /* ---- a record in a slot ---------------------------------------------- */
 
@@ -151,16 +160,6 @@ static slot pack(const kg_record *r) {
   s.w1 = r->account_id >> 16 | (uint64_t)r->expires_at << 20 |
          (uint64_t)r->status << 61 | SLOT_OCCUPIED;
   return s;
-}
-
-/* The record's fields of a slot's lo, w0, w1 (zeroes: the zero record's):
- * shifts and masks, no branch. The digest is the caller's to write. */
-static void unpack(uint64_t lo, uint64_t w0, uint64_t w1, kg_record *out) {
-  out->key_id = w0;
-  out->account_id = (lo & 0xFFFFu) | (w1 & LOW20) << 16;
-  out->expires_at = (int64_t)((w1 >> 20) & LOW41);
-  out->status = (uint32_t)((w1 >> 61) & 3u);
-  out->reserved = 0;
 }
 
 /*
@@ -701,13 +700,12 @@ static inline __m128i load_a16(const uint8_t *p) {
 }
 
 /* The accumulated slot out: head = its bytes 0..15 (lo is bytes 14-15),
- * words = bytes 16..31 (w0, w1). */
+ * words = bytes 16..31 (w0, w1). unpack's shifts and masks done in vector
+ * registers, the record written in four 16-byte stores as the 64-byte
+ * slots' lookup wrote it: key_id (a caller's next step may wait on it)
+ * goes from the slot to memory with no trip through a general register. */
 static inline int lookup_out(__m128i head, __m128i words, const uint8_t *digest,
                              uint32_t found, kg_record *out) {
-  const uint64_t lo = (uint64_t)_mm_extract_epi16(head, 7); /* bytes 14-15 */
-  uint64_t w[2]; /* a store, not _mm_cvtsi128_si64: 32-bit x86 has SSE2 too */
-  _mm_storeu_si128((__m128i *)(void *)w, words);
-  /* the presented digest masked by found */
   const __m128i keep = hit_mask128(found);
   _mm_storeu_si128(
       (__m128i *)(void *)out->digest,
@@ -717,7 +715,20 @@ static inline int lookup_out(__m128i head, __m128i words, const uint8_t *digest,
       (__m128i *)(void *)(out->digest + 16),
       _mm_and_si128(
           keep, _mm_loadu_si128((const __m128i *)(const void *)(digest + 16))));
-  unpack(lo, w[0], w[1], out);
+  const __m128i w1 = _mm_unpackhi_epi64(words, words); /* w1 in the low half */
+  /* account_id = lo | (w1 & LOW20) << 16; lo: bytes 14-15 shifted down */
+  const __m128i account = _mm_or_si128(
+      _mm_srli_si128(head, 14),
+      _mm_slli_epi64(_mm_and_si128(w1, _mm_set1_epi64x((long long)LOW20)), 16));
+  const __m128i expires =
+      _mm_and_si128(_mm_srli_epi64(w1, 20), _mm_set1_epi64x((long long)LOW41));
+  /* status = w1 >> 61 & 3, and reserved (the upper 4 bytes) 0 */
+  const __m128i status =
+      _mm_and_si128(_mm_srli_epi64(w1, 61), _mm_set1_epi64x(3));
+  _mm_storeu_si128((__m128i *)(void *)&out->key_id,
+                   _mm_unpacklo_epi64(words, account));
+  _mm_storeu_si128((__m128i *)(void *)&out->expires_at,
+                   _mm_unpacklo_epi64(expires, status));
   return (int)found;
 }
 
@@ -788,6 +799,17 @@ static KG_AVX2_TARGET int lookup_avx2(const uint8_t *b1, const uint8_t *b2,
 #endif
 
 #if !defined(KG_INDEX_SSE2)
+/* The record's fields of a slot's lo, w0, w1 (zeroes: the zero record's):
+ * shifts and masks, no branch. The digest is the caller's to write. (The SSE2
+ * lookup does the same in vector registers: lookup_out.) */
+static void unpack(uint64_t lo, uint64_t w0, uint64_t w1, kg_record *out) {
+  out->key_id = w0;
+  out->account_id = (lo & 0xFFFFu) | (w1 & LOW20) << 16;
+  out->expires_at = (int64_t)((w1 >> 20) & LOW41);
+  out->status = (uint32_t)((w1 >> 61) & 3u);
+  out->reserved = 0;
+}
+
 static int lookup_scalar(const uint8_t *b1, const uint8_t *b2,
                          const uint8_t *digest, kg_record *out) {
   const uint8_t *b[2] = {b1, b2};
