@@ -118,6 +118,8 @@ static void bm_chase(kgb_state *st, void *ctx) {
 
 #define BUCKET_BYTES ((size_t)64) /* index.c: a bucket is one cache line */
 #define BUCKET_LINES (BUCKET_BYTES / 64)
+_Static_assert(KG_INDEX_BUCKET_SLOTS * 32 == BUCKET_BYTES,
+               "index.c: two 32-byte slots a bucket");
 
 /* The chase's cycle over blocks of BUCKET_BYTES: block i's next address,
  * XOR-split over the first word of each of its lines. */

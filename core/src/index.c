@@ -725,9 +725,11 @@ static inline int lookup_out(__m128i head, __m128i words, const uint8_t *digest,
   /* status = w1 >> 61 & 3, and reserved (the upper 4 bytes) 0 */
   const __m128i status =
       _mm_and_si128(_mm_srli_epi64(w1, 61), _mm_set1_epi64x(3));
-  _mm_storeu_si128((__m128i *)(void *)&out->key_id,
+  /* 16 bytes each, two fields a store: through the record's bytes */
+  uint8_t *const fields = (uint8_t *)out + offsetof(kg_record, key_id);
+  _mm_storeu_si128((__m128i *)(void *)fields,
                    _mm_unpacklo_epi64(words, account));
-  _mm_storeu_si128((__m128i *)(void *)&out->expires_at,
+  _mm_storeu_si128((__m128i *)(void *)(fields + 16),
                    _mm_unpacklo_epi64(expires, status));
   return (int)found;
 }
