@@ -260,21 +260,33 @@ static uint64_t next_rand(uint64_t *st) {
   return x;
 }
 
-/* Insert sl; 1 when placed, 0 when the walk gave up (table too full). A
- * slot's other bucket comes from its tag, the digest's first 14 bytes. */
+/* Place sl in a free slot of either of its buckets; 1 when done. *b is its
+ * first bucket either way (where a cuckoo walk starts). A slot's buckets
+ * come from its tag, the digest's first 14 bytes. */
+static int place_either(kg_index *idx, const slot *sl, size_t *b) {
+  *b = bucket1(idx, sl->tag);
+  return place(&idx->buckets[*b], sl) ||
+         place(&idx->buckets[bucket2(idx, sl->tag)], sl);
+}
+
+/* One move of a cuckoo walk: *sl takes slot s of bucket *b; *sl is then
+ * the record it pushed out, and *b that record's other bucket. */
+static void kick_out(kg_index *idx, size_t *b, int s, slot *sl) {
+  const slot victim = idx->buckets[*b].slot[s];
+  idx->buckets[*b].slot[s] = *sl;
+  *sl = victim;
+  const size_t b1 = bucket1(idx, sl->tag);
+  *b = (b1 == *b) ? bucket2(idx, sl->tag) : b1;
+}
+
+/* Insert sl; 1 when placed, 0 when the walk gave up (table too full). */
 static int insert(kg_index *idx, slot sl, uint64_t *rng) {
-  size_t b = bucket1(idx, sl.tag);
-  if (place(&idx->buckets[b], &sl) ||
-      place(&idx->buckets[bucket2(idx, sl.tag)], &sl)) {
+  size_t b = 0;
+  if (place_either(idx, &sl, &b)) {
     return 1;
   }
   for (int kick = 0; kick < MAX_KICKS; kick++) {
-    int s = (int)(next_rand(rng) % KG_INDEX_BUCKET_SLOTS);
-    slot victim = idx->buckets[b].slot[s];
-    idx->buckets[b].slot[s] = sl;
-    sl = victim;
-    size_t b1 = bucket1(idx, sl.tag);
-    b = (b1 == b) ? bucket2(idx, sl.tag) : b1;
+    kick_out(idx, &b, (int)(next_rand(rng) % KG_INDEX_BUCKET_SLOTS), &sl);
     if (place(&idx->buckets[b], &sl)) {
       return 1;
     }
@@ -546,9 +558,8 @@ size_t kg_index_memory(const kg_index *idx) {
 /* Insert r (not present); 1 when placed, 0 when there is no room, with the
  * table exactly as before (every move of the walk undone in reverse). */
 static int insert_undoable(kg_index *idx, slot r) {
-  size_t b = bucket1(idx, r.tag);
-  if (place(&idx->buckets[b], &r) ||
-      place(&idx->buckets[bucket2(idx, r.tag)], &r)) {
+  size_t b = 0;
+  if (place_either(idx, &r, &b)) {
     return 1;
   }
   size_t path_b[MAX_PUT_KICKS];
@@ -559,11 +570,7 @@ static int insert_undoable(kg_index *idx, slot r) {
     int s = (int)(next_rand(&rng) % KG_INDEX_BUCKET_SLOTS);
     path_b[kick] = b;
     path_s[kick] = s;
-    slot victim = idx->buckets[b].slot[s];
-    idx->buckets[b].slot[s] = r;
-    r = victim;
-    size_t b1 = bucket1(idx, r.tag);
-    b = (b1 == b) ? bucket2(idx, r.tag) : b1;
+    kick_out(idx, &b, s, &r);
     if (place(&idx->buckets[b], &r)) {
       return 1;
     }
