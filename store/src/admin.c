@@ -245,13 +245,9 @@ int kg_store_account_create(kg_store *s, const char *name, kg_tier tier,
     store_rollback(s);
     return -1;
   }
-  if ((uint64_t)sqlite3_last_insert_rowid(s->db) > KG_RECORD_ACCOUNT_ID_MAX) {
-    /* only after ids were written by hand: the index keeps 36 bits */
+  if (store_new_account_check(s, name, err, errcap) != 0) {
     store_rollback(s);
-    return store_errf(err, errcap,
-                      "account %s would get an id past %llu, more than the "
-                      "index keeps (36 bits)",
-                      name, (unsigned long long)KG_RECORD_ACCOUNT_ID_MAX);
+    return -1;
   }
   if (store_commit(s, err, errcap) != 0) {
     return -1;

@@ -104,6 +104,13 @@ int store_random_id(uint64_t *out, char *err, size_t errcap);
  * 71,000); else -1 with the reason in err. */
 int store_expiry_check(int64_t expires_at, char *err, size_t errcap);
 
+/* store_new_account_check — 0 when the account just inserted (the
+ * connection's last rowid) has an id the index keeps (KG_RECORD_ACCOUNT_ID_MAX,
+ * 36 bits: only ids written by hand can push past it); else -1 with the
+ * reason in err, and the caller rolls back. */
+int store_new_account_check(kg_store *s, const char *name, char *err,
+                            size_t errcap);
+
 /* store_account_lookup — id and tier of account `name` inside the current
  * transaction; "no account named X" when absent. */
 int store_account_lookup(kg_store *s, const char *name, uint64_t *id,

@@ -76,13 +76,8 @@ static int add_account(kg_store *s, sqlite3_stmt *st, unsigned number,
     return store_sqlerr(s, rc, "creating a seed account", err, errcap);
   }
   *id = (uint64_t)sqlite3_last_insert_rowid(s->db);
-  if (*id > KG_RECORD_ACCOUNT_ID_MAX) { /* the seed is rolled back */
-    return store_errf(err, errcap,
-                      "account %s would get an id past %llu, more than the "
-                      "index keeps (36 bits)",
-                      name, (unsigned long long)KG_RECORD_ACCOUNT_ID_MAX);
-  }
-  return 0;
+  /* on an error the seed is rolled back */
+  return store_new_account_check(s, name, err, errcap);
 }
 
 /* The class of the i-th seeded key: valid ones first, then expired. */

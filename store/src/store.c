@@ -288,6 +288,17 @@ int store_expiry_check(int64_t expires_at, char *err, size_t errcap) {
   return 0;
 }
 
+int store_new_account_check(kg_store *s, const char *name, char *err,
+                            size_t errcap) {
+  if ((uint64_t)sqlite3_last_insert_rowid(s->db) <= KG_RECORD_ACCOUNT_ID_MAX) {
+    return 0;
+  }
+  return store_errf(err, errcap,
+                    "account %s would get an id past %llu, more than the "
+                    "index keeps (36 bits)",
+                    name, (unsigned long long)KG_RECORD_ACCOUNT_ID_MAX);
+}
+
 const char *store_status_word(kg_record_status st) {
   switch (st) {
   case KG_REC_DEACTIVATED:
