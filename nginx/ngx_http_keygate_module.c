@@ -1587,9 +1587,12 @@ static int ngx_http_keygate_adopt(ngx_http_keygate_db_t *db) {
                  0 ||
              ngx_http_keygate_map_file(name, 1, &m) != NGX_OK) {
     why = "it cannot be mapped";
-  } else if (kg_index_attach(m.addr, m.len, &view) != KG_OK ||
-             (kg_index_generation(view) & 1) != 0) {
-    why = "it is not whole";
+  } else if (kg_index_attach(m.addr, m.len, &view) != KG_OK) {
+    /* an index file of another build's layout (issue 14's ninth pass
+     * changed it) or a damaged one: the full load that follows rebuilds */
+    why = "it is not an index of this build's layout";
+  } else if ((kg_index_generation(view) & 1) != 0) {
+    why = "a change to it was left half made";
   } else if (kg_store_adopt(store, view, db->adopt_seq, db->adopt_epoch, &snap,
                             err, sizeof err) != 0) {
     why = err;
