@@ -433,6 +433,15 @@ typedef struct changed_key {
   int deleted;
 } changed_key;
 
+/* Free the first k of c, their digests cleansed first (as a snapshot's
+ * are, and as the success path does): an error path leaves none behind. */
+static void drop_changes(changed_key *c, size_t k) {
+  if (c != NULL) {
+    OPENSSL_cleanse(c, k * sizeof *c);
+    free(c);
+  }
+}
+
 /* The keys written after sequence `after`, at most KG_REFRESH_MAX_ROWS
  * (*n = KG_REFRESH_MAX_ROWS + 1 when there are more). */
 static int read_changes(kg_store *s, int64_t after, changed_key **out,
@@ -454,12 +463,17 @@ static int read_changes(kg_store *s, int64_t after, changed_key **out,
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     if (k == cap) {
       cap = cap * 2 + 16;
-      changed_key *m = realloc(c, cap * sizeof *c);
+      /* not realloc: it would free the old block's digests uncleansed */
+      changed_key *m = malloc(cap * sizeof *c);
       if (m == NULL) {
-        free(c);
+        drop_changes(c, k);
         sqlite3_finalize(st);
         return store_errf(err, errcap, "out of memory reading changes");
       }
+      if (k > 0) {
+        memcpy(m, c, k * sizeof *c);
+      }
+      drop_changes(c, k);
       c = m;
     }
     changed_key *ck = &c[k];
@@ -468,7 +482,7 @@ static int read_changes(kg_store *s, int64_t after, changed_key **out,
     ck->rec.account_id = (uint64_t)sqlite3_column_int64(st, 1);
     const void *digest = sqlite3_column_blob(st, 2);
     if (digest == NULL || sqlite3_column_bytes(st, 2) != KG_DIGEST_LEN) {
-      free(c);
+      drop_changes(c, k);
       sqlite3_finalize(st);
       return store_errf(err, errcap, "%s is damaged: a key has no digest",
                         s->path);
@@ -479,7 +493,7 @@ static int read_changes(kg_store *s, int64_t after, changed_key **out,
     /* Refused before any change is applied, as the full load refuses it:
      * never half a refresh. */
     if (!ck->deleted && account_too_big(s, &ck->rec, err, errcap)) {
-      free(c);
+      drop_changes(c, k);
       sqlite3_finalize(st);
       return -1;
     }
@@ -493,7 +507,7 @@ static int read_changes(kg_store *s, int64_t after, changed_key **out,
   }
   sqlite3_finalize(st);
   if (rc != SQLITE_DONE) {
-    free(c);
+    drop_changes(c, k);
     return store_sqlerr(s, rc, "reading changed keys", err, errcap);
   }
   *out = c;
@@ -573,10 +587,7 @@ int kg_store_refresh(kg_store *s, kg_snapshot *snap, kg_refresh *result,
       }
     }
   }
-  if (c != NULL) {
-    OPENSSL_cleanse(c, n * sizeof *c);
-    free(c);
-  }
+  drop_changes(c, n);
   if (rc != 0) {
     return -1;
   }
