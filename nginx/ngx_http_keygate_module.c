@@ -1570,6 +1570,7 @@ static int ngx_http_keygate_adopt(ngx_http_keygate_db_t *db) {
   kg_snapshot *snap = NULL;
   ngx_http_keygate_file_id_t id;
   int moved = 0;
+  kg_status st;
   if (kg_store_open_peppered((const char *)db->path.data, KG_STORE_READONLY,
                              db->pepper, &store, err, sizeof err) != 0) {
     return 0; /* the load that follows fails the same way, and says so */
@@ -1587,10 +1588,12 @@ static int ngx_http_keygate_adopt(ngx_http_keygate_db_t *db) {
                  0 ||
              ngx_http_keygate_map_file(name, 1, &m) != NGX_OK) {
     why = "it cannot be mapped";
-  } else if (kg_index_attach(m.addr, m.len, &view) != KG_OK) {
+  } else if ((st = kg_index_attach(m.addr, m.len, &view)) != KG_OK) {
     /* an index file of another build's layout (issue 14's ninth pass
-     * changed it) or a damaged one: the full load that follows rebuilds */
-    why = "it is not an index of this build's layout";
+     * changed it), or a damaged or cut one: the writer builds its own */
+    why = st == KG_E_NOMEM ? "no memory for a view of it"
+                           : "it is not an index this build reads (another "
+                             "build's layout, or damaged)";
   } else if ((kg_index_generation(view) & 1) != 0) {
     why = "a change to it was left half made";
   } else if (kg_store_adopt(store, view, db->adopt_seq, db->adopt_epoch, &snap,

@@ -110,14 +110,24 @@ for f in "$KEYGATE_DB"-index.*; do
   case $f in *.tmp) continue ;; esac
   python3 -c 'import sys; f = open(sys.argv[1], "r+b"); f.seek(8); f.write((0x4002).to_bytes(4, "little"))' "$f"
 done
+loads=$(grep -c 'keygate: loaded "' "$LOG" || true)
+published=$(grep -c 'keygate: published the shared index' "$LOG" || true)
 started=$(workers_started)
 kill -HUP "$SERVE_PID"
-wait_for $((started + 2)) workers_started
-wait_for 1 grep -c "not taking over the shared index of \".*keys.db\": it is not an index of this build's layout" "$LOG" ||
-  true
-assert_eq 1 "$(grep -c "not taking over the shared index of \".*keys.db\": it is not an index of this build's layout" "$LOG" || true)" \
+wait_for $((started + 2)) workers_started || kg_fail "the fourth reload's workers did not start"
+refused="not taking over the shared index of \".*keys.db\": it is not an index this build reads (another build's layout, or damaged)"
+wait_for 1 grep -c "$refused" "$LOG" || kg_fail "no line refusing the index of another layout"
+assert_eq 1 "$(grep -c "$refused" "$LOG" || true)" \
   "an index of another layout is not adopted, and the log says why"
-assert_eq 0 "$(grep -c 'it is not whole' "$LOG" || true)" "... not that it is half made"
+assert_eq 0 "$(grep -c 'a change to it was left half made' "$LOG" || true)" \
+  "... not that a change to it was left half made"
+# The new writer has no snapshot after a reload (the master only checks
+# the store): it loads the store whole and publishes an index of its own.
+wait_for $((loads + 1)) grep -c 'keygate: loaded "' "$LOG" || kg_fail "no full load after the refusal"
+wait_for $((published + 1)) grep -c 'keygate: published the shared index' "$LOG" ||
+  kg_fail "no index published after the refusal"
+assert_eq $((published + 1)) "$(grep -c 'keygate: published the shared index' "$LOG")" \
+  "one index published by the writer that refused the old one"
 wait_for_answer "K after the refused adoption" "$K" "200 " 5
 all_answer "K served by every worker after it" "$K" 10 "200 "
 all_answer "KR still refused by every worker" "$KR" 10 "401 invalid_api_key"
