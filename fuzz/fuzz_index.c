@@ -15,7 +15,7 @@
  *           chosen position); else 32 digest bytes;
  *     then status (byte % 4), expires_at (2 bytes: bits 33-40 and 0-7),
  *     key_id (2 bytes, spread), account_id (a byte: bits 28-35), and a
- *     byte x, spread into expires_at's bits 8-32 and account_id's 8-27;
+ *     byte x, spread into expires_at's bits 8-32 and account_id's 6-27;
  *     x & 0xF0 == 0xF0 also puts one field just out of its packed range
  *     (x & 3: status, expires_at + 1, expires_at -1, account_id)
  *   per lookup: a control byte c, then
@@ -119,11 +119,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     recs[i].key_id *= 0x9E3779B97F4A7C15u; /* spread over 64 bits */
     recs[i].account_id = (uint64_t)next_byte(&r) << 28 | i;
     const uint8_t x = next_byte(&r);
-    /* x also fills the bits between (expires_at 8-32, account_id 8-27),
-     * spread, so the packing's middle bits are drawn too (x = 0: none) */
+    /* x also fills the bits between (expires_at 8-32, account_id 6-27,
+     * above the record's number), spread, so the packing's middle bits
+     * are drawn too (x = 0: none) */
     const uint64_t mid = (uint64_t)x * 0x9E3779B97F4A7C15u;
     recs[i].expires_at |= (int64_t)(mid >> 8 & 0x1FFFFFF00u);
-    recs[i].account_id |= mid >> 31 & 0xFFFFF00u;
+    recs[i].account_id |= mid >> 31 & 0xFFFFFC0u;
     if ((x & 0xF0) == 0xF0) { /* one field just out of its range */
       out_of_range = 1;
       switch (x & 3) {

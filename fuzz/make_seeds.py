@@ -316,7 +316,7 @@ def seeds():
         recs = rec_raw(5, 0, 0) + rec_raw(6, 0, 0, rng)
         idx.append(bytes([2, 1]) + recs + bytes([0, 0]))
     # the range byte's other use: spread into expires_at's bits 8-32 and
-    # account_id's 8-27 (the packing's middle bits), looked up whole
+    # account_id's 6-27 (the packing's middle bits), looked up whole
     recs = b"".join(rec_raw(10 + i, i % 2, 200 + i, rng)
                     for i, rng in enumerate((0x01, 0x5A, 0xA5, 0xEF)))
     idx.append(bytes([4, 4]) + recs + bytes([0, 0, 0, 1, 0, 2, 0, 3]))
