@@ -9,7 +9,10 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <iostream>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -149,12 +152,137 @@ void kgb_counter(kgb_state *st, const char *name, double value, int flags) {
 
 } // extern "C"
 
+namespace {
+
+// Rounds (--kgb_rounds=R --kgb_out=FILE): the benchmarks run R times in
+// one process, each time in a new random order when
+// --benchmark_enable_random_interleaving is given, so round r holds every
+// benchmark's r-th repetition and its benchmarks ran within the round's
+// span (a ratio of two of them then sees one stretch of the machine's
+// load). Google Benchmark's own interleaving shuffles all repetitions of
+// all benchmarks at once: there, a benchmark's r-th repetition and
+// another's can be the whole run apart. Fixtures are built once per
+// process, so the rounds cost no rebuild.
+//
+// The display reporter prints as usual; every iteration run is kept, its
+// repetition_index made round * (repetitions a round) + its own, and FILE
+// gets them all as one Google Benchmark JSON, without aggregates
+// (scripts/bench adds them).
+class RoundReporter : public benchmark::BenchmarkReporter {
+public:
+  RoundReporter(benchmark::BenchmarkReporter *display, std::ostream *out,
+                long rounds)
+      : display_(display), rounds_(rounds) {
+    json_.SetOutputStream(out);
+    json_.SetErrorStream(&std::cerr);
+  }
+
+  void StartRound(long r) {
+    round_ = r;
+  }
+
+  bool ReportContext(const Context &context) override {
+    if (round_ != 0) {
+      return true; // printed once, with the first round
+    }
+    json_.ReportContext(context);
+    return display_->ReportContext(context);
+  }
+
+  void ReportRuns(const std::vector<Run> &runs) override {
+    display_->ReportRuns(runs);
+    for (const Run &run : runs) {
+      if (run.run_type != Run::RT_Iteration) {
+        continue;
+      }
+      Run kept = run;
+      kept.repetition_index = round_ * run.repetitions + run.repetition_index;
+      kept.repetitions = rounds_ * run.repetitions;
+      kept_.push_back(kept);
+    }
+  }
+
+  void Finalize() override {} // once, by Write, after the last round
+
+  void Write() {
+    json_.ReportRuns(kept_);
+    json_.Finalize();
+    display_->Finalize();
+  }
+
+private:
+  benchmark::BenchmarkReporter *display_;
+  benchmark::JSONReporter json_;
+  std::vector<Run> kept_;
+  long rounds_;
+  long round_ = 0;
+};
+
+int usage(const char *why) {
+  std::fprintf(stderr, "keygate_bench: %s\n", why);
+  return 2;
+}
+
+} // namespace
+
 int main(int argc, char **argv) {
+  // Take --kgb_rounds and --kgb_out out before Google Benchmark reads the
+  // rest (it refuses flags it does not know).
+  long rounds = 1;
+  const char *out = nullptr;
+  bool benchmark_out = false;
+  int kept = 1;
+  for (int i = 1; i < argc; i++) {
+    const std::string a = argv[i];
+    if (a.rfind("--kgb_rounds=", 0) == 0) {
+      char *end = nullptr;
+      rounds = std::strtol(a.c_str() + 13, &end, 10);
+      if (end == a.c_str() + 13 || *end != '\0' || rounds < 1 ||
+          rounds > 1000) {
+        return usage("--kgb_rounds takes a count from 1 to 1000");
+      }
+    } else if (a.rfind("--kgb_out=", 0) == 0) {
+      out = argv[i] + 10;
+    } else {
+      benchmark_out = benchmark_out || a.rfind("--benchmark_out=", 0) == 0;
+      argv[kept++] = argv[i];
+    }
+  }
+  argc = kept;
+  argv[argc] = nullptr;
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
     return 2;
   }
-  benchmark::RunSpecifiedBenchmarks();
+  if (rounds == 1 && out == nullptr) {
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+  }
+  if (out == nullptr || *out == '\0') {
+    return usage("--kgb_rounds needs --kgb_out=FILE");
+  }
+  if (benchmark_out) {
+    return usage("--kgb_out writes the rounds' file: leave --benchmark_out "
+                 "out (it would be rewritten every round)");
+  }
+  std::ofstream file(out);
+  if (!file) {
+    return usage((std::string("cannot write ") + out).c_str());
+  }
+  // The library's own display reporter (--benchmark_format, colours): it
+  // keeps it, so it is not ours to free.
+  RoundReporter rr(benchmark::CreateDefaultDisplayReporter(), &file, rounds);
+  for (long r = 0; r < rounds; r++) {
+    std::fprintf(stderr, "keygate_bench: round %ld of %ld\n", r + 1, rounds);
+    rr.StartRound(r);
+    benchmark::RunSpecifiedBenchmarks(&rr);
+  }
+  rr.Write();
   benchmark::Shutdown();
+  file.close();
+  if (!file) {
+    return usage((std::string("cannot write ") + out).c_str());
+  }
   return 0;
 }

@@ -3,7 +3,9 @@
 # JSON files (ctest scripts.bench_report): SPEC §4's verdicts from the
 # medians (1.5x bare SHA-256 up to 10,000 keys; 1.5x + one chase above,
 # against the cheaper chase), the round-by-round view of the 1M/10M rows
-# (only for interleaved repetitions), and an unreadable file (exit 2).
+# (only for a run made in rounds, each round against its own SHA-256 and
+# chase), the aggregates scripts/bench adds to such a run, and an
+# unreadable file (exit 2).
 set -euo pipefail
 
 src=${KEYGATE_SRC:?KEYGATE_SRC must point at the source tree}
@@ -17,12 +19,13 @@ fail() {
   exit 1
 }
 
-# gen OUT INTERLEAVED NAME=CPU,CPU,... ...: one iteration run per value
-# (repetition_index = its position) plus the median aggregate.
+# gen OUT CONTEXT NAME=CPU,CPU,... ...: one iteration run per value
+# (repetition_index = its position) plus the median aggregate; CONTEXT is
+# JSON merged into the file's context.
 gen() {
   "$py" - "$@" <<'PY'
 import json, statistics, sys
-out, inter, benches = sys.argv[1], sys.argv[2], []
+out, ctx_extra, benches = sys.argv[1], json.loads(sys.argv[2]), []
 for spec in sys.argv[3:]:
     name, vals = spec.split("=")
     vals = [float(v) for v in vals.split(",")]
@@ -36,8 +39,7 @@ for spec in sys.argv[3:]:
                     "run_type": "aggregate", "aggregate_name": "median",
                     "real_time": m, "cpu_time": m, "time_unit": "ns"})
 ctx = {"git_commit": "aaaa111"}
-if inter != "absent":
-    ctx["interleaved"] = {"true": True, "false": False}.get(inter, inter)
+ctx.update(ctx_extra)
 json.dump({"context": ctx, "benchmarks": benches}, open(out, "w"))
 PY
 }
@@ -58,10 +60,24 @@ rows=(openssl/sha256_bare=50,50,50,50,50
   decide/api_bearer/valid/keys:10000=80,80,80,80,80
   decide/api_bearer/valid/keys:10000000=255,265,270,290,300
   decide/browser_xkey/valid/keys:10000000=300,300,300,300,300)
-gen "$tmp/inter.json" true "${rows[@]}"
-gen "$tmp/b2b.json" false "${rows[@]}"
-gen "$tmp/old.json" absent "${rows[@]}"
-gen "$tmp/str.json" "false" "${rows[@]}"
+gen "$tmp/inter.json" '{"interleaved": true, "rounds": 5}' "${rows[@]}"
+gen "$tmp/b2b.json" '{"interleaved": false}' "${rows[@]}"
+gen "$tmp/old.json" '{}' "${rows[@]}"
+gen "$tmp/str.json" '{"interleaved": "true", "rounds": "5"}' "${rows[@]}"
+# Interleaved before the rounds: one shuffle of every repetition, so a
+# benchmark's r-th repetition and another's can be the whole run apart.
+gen "$tmp/shuffle.json" '{"interleaved": true}' "${rows[@]}"
+
+# Each round paired with its own SHA-256 and chase: the rounds' values move
+# together (a round with a slow machine is slow on all three), so the
+# medians would say 1.00 chase and every round says 0.50. The 4 KiB chase
+# is the cheaper one here, so it is the rounds' yardstick too; a round
+# whose chase is 0 (a damaged file) is left out, not divided by.
+gen "$tmp/pair.json" '{"interleaved": true, "rounds": 4}' \
+  openssl/sha256_bare=40,60,80,100 \
+  context/pointer_chase/MiB:1024=100,200,300,0 \
+  context/pointer_chase_hugepages/MiB:1024=900,900,900,900 \
+  decide/api_xkey/valid/keys:1000000=110,190,270,350
 
 # run NAME ARGS...: stdout to NAME.out, stderr to NAME.err, exit code to $rc.
 run() {
@@ -88,9 +104,9 @@ grep -Eq '^  api_bearer +10,000,000 +270\.0 ns .*1\.5x \+ chase = 275 ns +meets 
 grep -Eq '^  browser_xkey +10,000,000 +300\.0 ns .*MISSES \(excess 1\.12 chase\)' \
   "$tmp/inter.out" || fail "browser_xkey at 10,000,000 keys does not miss at 1.12 chase"
 
-# 2. Interleaved: each round's own excess, and how many are under one
+# 2. Made in rounds: each round's own excess, and how many are under one
 # chase; the median verdict meets, the rounds say it is on the line.
-grep -q "round by round" "$tmp/inter.out" || fail "no round-by-round view of an interleaved run"
+grep -q "round by round (5 rounds" "$tmp/inter.out" || fail "no round-by-round view of a run made in rounds"
 grep -Eq '^  api_bearer +10,000,000 +0\.90 +0\.95 +0\.97 +1\.07 +1\.12 +3 of 5$' \
   "$tmp/inter.out" || fail "api_bearer's rounds are not 0.90 0.95 0.97 1.07 1.12, 3 of 5"
 grep -Eq '^  browser_xkey +10,000,000 +1\.12 +1\.12 +1\.12 +1\.12 +1\.12 +0 of 5$' \
@@ -99,19 +115,58 @@ if grep -Eq '^  api_bearer +10,000 .*of 5' "$tmp/inter.out"; then
   fail "a row of up to 10,000 keys in the round-by-round view"
 fi
 
-# 3. Back to back (false, the string "false", or no key at all: a file
-# from before scripts/bench interleaved): round r of two benchmarks ran
-# minutes apart, so there is no round-by-round view.
-for f in b2b str old; do
+# 3. Back to back, with no mark at all (a file from before), interleaved
+# in one shuffle (before the rounds), or with "rounds" as a string (not
+# scripts/bench's): no round-by-round view, the medians' verdicts as ever.
+for f in b2b old shuffle str; do
   run "$f" --report "$tmp/$f.json"
   [ "$rc" -eq 0 ] || fail "--report of $f exited $rc"
   grep -Eq 'meets \(excess 0\.97 chase\)' "$tmp/$f.out" || fail "$f: no median verdict"
   if grep -q "round by round" "$tmp/$f.out"; then
-    fail "$f: a round-by-round view of repetitions not interleaved"
+    fail "$f: a round-by-round view of a run not made in rounds"
   fi
 done
 
-# 4. A file that is not JSON: exit 2, named.
+# 4. Each round against its own SHA-256 and chase (the cheaper kind).
+run pair --report "$tmp/pair.json"
+cat "$tmp/pair.out"
+[ "$rc" -eq 0 ] || fail "--report of pair exited $rc"
+grep -q "the 1M/10M rows use the cheaper: 150.0 ns" "$tmp/pair.out" ||
+  fail "pair: the 4 KiB chase (median 150) is not the yardstick"
+grep -Eq '^  api_xkey +1,000,000 +0\.50 +0\.50 +0\.50 +3 of 3$' "$tmp/pair.out" ||
+  fail "pair: the rounds are not each against their own SHA-256 and chase"
+
+# 5. A run made in rounds gets Google Benchmark's aggregates from
+# scripts/bench (add_aggregates): mean, median, sample stddev, cv.
+"$py" - "$src/scripts/bench" <<'PY' || fail "add_aggregates is wrong"
+import importlib.machinery, importlib.util, sys
+loader = importlib.machinery.SourceFileLoader("bench", sys.argv[1])
+mod = importlib.util.module_from_spec(
+    importlib.util.spec_from_loader("bench", loader))
+loader.exec_module(mod)
+runs = [{"name": "x", "run_name": "x", "run_type": "iteration",
+         "repetition_index": i, "repetitions": 4, "family_index": 3,
+         "per_family_instance_index": 0, "threads": 1, "time_unit": "ns",
+         "real_time": v + 1, "cpu_time": v} for i, v in enumerate((1, 2, 4, 9))]
+runs.append({"name": "bad", "run_name": "bad", "run_type": "iteration",
+             "error_occurred": True, "cpu_time": 0, "real_time": 0})
+data = {"benchmarks": runs}
+mod.add_aggregates(data)
+agg = {b["aggregate_name"]: b for b in data["benchmarks"]
+       if b.get("run_type") == "aggregate"}
+assert sorted(agg) == ["cv", "mean", "median", "stddev"], sorted(agg)
+assert agg["mean"]["cpu_time"] == 4.0 and agg["median"]["cpu_time"] == 3.0
+assert abs(agg["stddev"]["cpu_time"] - 3.5590260840104) < 1e-9
+assert abs(agg["cv"]["cpu_time"] - 3.5590260840104 / 4) < 1e-9
+assert agg["median"]["real_time"] == 4.0
+assert agg["median"]["name"] == "x_median" and agg["median"]["repetitions"] == 4
+assert agg["cv"]["aggregate_unit"] == "percentage"
+assert agg["median"]["family_index"] == 3
+assert not any(b.get("run_name") == "bad" and b.get("run_type") == "aggregate"
+               for b in data["benchmarks"]), "an aggregate of an errored run"
+PY
+
+# 6. A file that is not JSON: exit 2, named.
 echo '{"benchmarks": [' >"$tmp/broken.json"
 run broken --report "$tmp/broken.json"
 [ "$rc" -eq 2 ] || fail "a broken file exited $rc, expected 2"
