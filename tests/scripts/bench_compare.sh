@@ -4,63 +4,18 @@
 # warning, the warning for sides run differently (interleaved or not),
 # benchmarks in one file only, --json, --markdown, --fail-above and the exit
 # codes (0 ok, 1 a regression beyond the gate, 2 trouble).
-set -euo pipefail
-
-src=${KEYGATE_SRC:?KEYGATE_SRC must point at the source tree}
-py=${PYTHON:-python3}
-cmp=("$py" "$src/scripts/bench-compare")
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-fail() {
-  echo "bench_compare: $*" >&2
-  exit 1
-}
-
-# gen OUT COMMIT NAME=CPU,CPU,... ...: a Google Benchmark JSON with one
-# iteration run per value (wall time = 1.1 x CPU) plus a median aggregate.
-gen() {
-  "$py" - "$@" <<'PY'
-import json, statistics, sys
-out, commit, benches = sys.argv[1], sys.argv[2], []
-for spec in sys.argv[3:]:
-    name, vals = spec.split("=")
-    vals = [float(v) for v in vals.split(",")]
-    for i, v in enumerate(vals):
-        benches.append({"name": name, "run_name": name, "run_type": "iteration",
-                        "repetitions": len(vals), "repetition_index": i,
-                        "iterations": 1000, "real_time": v * 1.1,
-                        "cpu_time": v, "time_unit": "ns"})
-    m = statistics.median(vals)
-    benches.append({"name": name + "_median", "run_name": name,
-                    "run_type": "aggregate", "aggregate_name": "median",
-                    "real_time": m * 1.1, "cpu_time": m, "time_unit": "ns"})
-json.dump({"context": {"git_commit": commit, "compiler": "gcc 12.2.0",
-                       "c_flags": "-O3 -DNDEBUG"}, "benchmarks": benches},
-          open(out, "w"))
-PY
-}
-
-# run NAME ARGS...: runs bench-compare, stdout to NAME.out, stderr to
-# NAME.err, the exit code to $rc.
-run() {
-  local name=$1
-  shift
-  set +e
-  "${cmp[@]}" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
-  rc=$?
-  set -e
-}
+. "$(dirname "$0")/common.bash"
+cmd=("$py" "$src/scripts/bench-compare")
 
 # 5 repetitions a side: b is 20 % slower (every new value above every old:
 # p = 0.0079), a is unchanged, c is 20 % faster; gone/fresh in one file only.
-gen "$tmp/old.json" aaaa111 a=10,11,12,10.5,11.5 b=100,101,102,100.5,101.5 \
+gen "$tmp/old.json" '{}' a=10,11,12,10.5,11.5 b=100,101,102,100.5,101.5 \
   c=50,51,52,50.5,51.5 gone=5,5,5,5,5
-gen "$tmp/new.json" bbbb222 a=10.2,11.1,11.9,10.4,11.6 \
+gen "$tmp/new.json" '{"git_commit": "bbbb222"}' a=10.2,11.1,11.9,10.4,11.6 \
   b=120,121,122,120.5,121.5 c=40,41,42,40.5,41.5 fresh=5,5,5,5,5
 # 3 repetitions a side: even a doubling cannot reach p < 0.05.
-gen "$tmp/old3.json" aaaa111 a=10,11,12 b=100,101,102
-gen "$tmp/new3.json" bbbb222 a=20,21,22 b=100,101,102
+gen "$tmp/old3.json" '{}' a=10,11,12 b=100,101,102
+gen "$tmp/new3.json" '{"git_commit": "bbbb222"}' a=20,21,22 b=100,101,102
 
 # 1. The table: verdicts, p, one-sided benchmarks, each side's context.
 run table "$tmp/old.json" "$tmp/new.json"

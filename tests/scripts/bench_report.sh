@@ -6,43 +6,8 @@
 # (only for a run made in rounds, each round against its own SHA-256 and
 # chase), the aggregates scripts/bench adds to such a run, and an
 # unreadable file (exit 2).
-set -euo pipefail
-
-src=${KEYGATE_SRC:?KEYGATE_SRC must point at the source tree}
-py=${PYTHON:-python3}
-bench=("$py" "$src/scripts/bench")
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-fail() {
-  echo "bench_report: $*" >&2
-  exit 1
-}
-
-# gen OUT CONTEXT NAME=CPU,CPU,... ...: one iteration run per value
-# (repetition_index = its position) plus the median aggregate; CONTEXT is
-# JSON merged into the file's context.
-gen() {
-  "$py" - "$@" <<'PY'
-import json, statistics, sys
-out, ctx_extra, benches = sys.argv[1], json.loads(sys.argv[2]), []
-for spec in sys.argv[3:]:
-    name, vals = spec.split("=")
-    vals = [float(v) for v in vals.split(",")]
-    for i, v in enumerate(vals):
-        benches.append({"name": name, "run_name": name, "run_type": "iteration",
-                        "repetitions": len(vals), "repetition_index": i,
-                        "iterations": 1000, "real_time": v, "cpu_time": v,
-                        "time_unit": "ns"})
-    m = statistics.median(vals)
-    benches.append({"name": name + "_median", "run_name": name,
-                    "run_type": "aggregate", "aggregate_name": "median",
-                    "real_time": m, "cpu_time": m, "time_unit": "ns"})
-ctx = {"git_commit": "aaaa111"}
-ctx.update(ctx_extra)
-json.dump({"context": ctx, "benchmarks": benches}, open(out, "w"))
-PY
-}
+. "$(dirname "$0")/common.bash"
+cmd=("$py" "$src/scripts/bench")
 
 # The bare SHA-256 is 50 ns in every round: 1.5x is 75 ns. The huge-page
 # chase (200 ns a round) is cheaper than the 4 KiB one (400), so it is the
@@ -78,16 +43,6 @@ gen "$tmp/pair.json" '{"interleaved": true, "rounds": 4}' \
   context/pointer_chase/MiB:1024=100,200,300,0 \
   context/pointer_chase_hugepages/MiB:1024=900,900,900,900 \
   decide/api_xkey/valid/keys:1000000=110,190,270,350
-
-# run NAME ARGS...: stdout to NAME.out, stderr to NAME.err, exit code to $rc.
-run() {
-  local name=$1
-  shift
-  set +e
-  "${bench[@]}" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
-  rc=$?
-  set -e
-}
 
 # 1. The medians' verdicts.
 run inter --report "$tmp/inter.json"

@@ -4,17 +4,8 @@
 # random order each round, in one process, and writes one Google Benchmark
 # JSON: one context, each benchmark's runs with repetition_index 0..2 (its
 # round) and repetitions 3, no aggregates; and the flags' refusals (exit 2).
-set -euo pipefail
-
 exe=${1:?usage: bench_rounds.sh KEYGATE_BENCH}
-py=${PYTHON:-python3}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-fail() {
-  echo "bench_rounds: $*" >&2
-  exit 1
-}
+. "$(dirname "$0")/common.bash"
 
 # Six cheap benchmarks: three rounds in one order by chance is 1 in 720^2.
 filter='^(ct/eq32/(equal|differ_first_byte)|ct/memcmp/(equal|differ_first_byte)|ct/crypto_memcmp/(equal|differ_first_byte))$'
