@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <string>
@@ -157,17 +158,20 @@ namespace {
 // Rounds (--kgb_rounds=R --kgb_out=FILE): the benchmarks run R times in
 // one process, each time in a new random order when
 // --benchmark_enable_random_interleaving is given, so round r holds every
-// benchmark's r-th repetition and its benchmarks ran within the round's
-// span (a ratio of two of them then sees one stretch of the machine's
-// load). Google Benchmark's own interleaving shuffles all repetitions of
-// all benchmarks at once: there, a benchmark's r-th repetition and
-// another's can be the whole run apart. Fixtures are built once per
-// process, so the rounds cost no rebuild.
+// benchmark's r-th repetition, all run within the round's span (a fifth
+// of a whole run at five rounds). Google Benchmark's own interleaving
+// shuffles all repetitions of all benchmarks at once: there, a
+// benchmark's r-th repetition and another's can be the whole run apart.
+// Fixtures are built once per process, so the rounds cost no rebuild;
+// each round estimates its iteration counts afresh (about a fifth more
+// time than the library's repetitions on cheap benchmarks).
 //
 // The display reporter prints as usual; every iteration run is kept, its
 // repetition_index made round * (repetitions a round) + its own, and FILE
 // gets them all as one Google Benchmark JSON, without aggregates
-// (scripts/bench adds them).
+// (scripts/bench adds them). This reporter stands in the display's slot,
+// so it sees what the display is sent: the aggregates-only flags, which
+// would leave it no iteration runs, are refused with rounds (main).
 class RoundReporter : public benchmark::BenchmarkReporter {
 public:
   RoundReporter(benchmark::BenchmarkReporter *display, std::ostream *out,
@@ -182,11 +186,17 @@ public:
   }
 
   bool ReportContext(const Context &context) override {
-    if (round_ != 0) {
-      return true; // printed once, with the first round
+    if (reported_) {
+      return true; // printed once, with the first round that runs
     }
+    reported_ = true;
     json_.ReportContext(context);
     return display_->ReportContext(context);
+  }
+
+  // Whether a round ran anything (no context: no benchmark matched).
+  bool Reported() const {
+    return reported_;
   }
 
   void ReportRuns(const std::vector<Run> &runs) override {
@@ -216,7 +226,22 @@ private:
   std::vector<Run> kept_;
   long rounds_;
   long round_ = 0;
+  bool reported_ = false;
 };
+
+// A flag Google Benchmark would take from argv or, as its default, from
+// the environment (BENCHMARK_OUT for --benchmark_out, ...).
+bool given(const std::vector<std::string> &args, const char *flag,
+           const char *env) {
+  for (const std::string &a : args) {
+    if (a.rfind(flag, 0) == 0 &&
+        (a.size() == std::strlen(flag) || a[std::strlen(flag)] == '=')) {
+      return true;
+    }
+  }
+  const char *e = std::getenv(env);
+  return e != nullptr && *e != '\0';
+}
 
 int usage(const char *why) {
   std::fprintf(stderr, "keygate_bench: %s\n", why);
@@ -230,7 +255,7 @@ int main(int argc, char **argv) {
   // rest (it refuses flags it does not know).
   long rounds = 1;
   const char *out = nullptr;
-  bool benchmark_out = false;
+  std::vector<std::string> passed;
   int kept = 1;
   for (int i = 1; i < argc; i++) {
     const std::string a = argv[i];
@@ -244,7 +269,7 @@ int main(int argc, char **argv) {
     } else if (a.rfind("--kgb_out=", 0) == 0) {
       out = argv[i] + 10;
     } else {
-      benchmark_out = benchmark_out || a.rfind("--benchmark_out=", 0) == 0;
+      passed.push_back(a);
       argv[kept++] = argv[i];
     }
   }
@@ -262,9 +287,19 @@ int main(int argc, char **argv) {
   if (out == nullptr || *out == '\0') {
     return usage("--kgb_rounds needs --kgb_out=FILE");
   }
-  if (benchmark_out) {
+  if (given(passed, "--benchmark_out", "BENCHMARK_OUT")) {
     return usage("--kgb_out writes the rounds' file: leave --benchmark_out "
-                 "out (it would be rewritten every round)");
+                 "(and BENCHMARK_OUT) out: it would be rewritten every round");
+  }
+  if (given(passed, "--benchmark_display_aggregates_only",
+            "BENCHMARK_DISPLAY_AGGREGATES_ONLY") ||
+      given(passed, "--benchmark_report_aggregates_only",
+            "BENCHMARK_REPORT_AGGREGATES_ONLY")) {
+    return usage("--kgb_rounds keeps every run: leave the aggregates-only "
+                 "flags out (scripts/bench adds the aggregates)");
+  }
+  if (given(passed, "--benchmark_list_tests", "BENCHMARK_LIST_TESTS")) {
+    return usage("--benchmark_list_tests runs nothing: leave --kgb_rounds out");
   }
   std::ofstream file(out);
   if (!file) {
@@ -276,7 +311,12 @@ int main(int argc, char **argv) {
   for (long r = 0; r < rounds; r++) {
     std::fprintf(stderr, "keygate_bench: round %ld of %ld\n", r + 1, rounds);
     rr.StartRound(r);
-    benchmark::RunSpecifiedBenchmarks(&rr);
+    if (benchmark::RunSpecifiedBenchmarks(&rr) == 0 || !rr.Reported()) {
+      file.close();
+      (void)std::remove(out);
+      return usage("no benchmark ran (a filter that matches none?): no file "
+                   "written");
+    }
   }
   rr.Write();
   benchmark::Shutdown();

@@ -40,6 +40,19 @@ assert all(sorted(o) == names for o in orders), orders
 assert len({tuple(o) for o in orders}) > 1, ("one order every round", orders)
 PY
 
+# Two rounds of two repetitions: a benchmark's runs are 0..3 (round * 2 +
+# its own), each marked of 4.
+"$exe" --kgb_rounds=2 --kgb_out="$tmp/r22.json" --benchmark_repetitions=2 \
+  --benchmark_min_time=0.001 --benchmark_enable_random_interleaving=true \
+  --benchmark_filter='^ct/eq32/equal$' >/dev/null 2>"$tmp/err22" ||
+  fail "2 rounds of 2 repetitions exited $?: $(cat "$tmp/err22")"
+"$py" - "$tmp/r22.json" <<'PY' || fail "2 rounds of 2 repetitions: wrong indices"
+import json, sys
+runs = json.load(open(sys.argv[1]))["benchmarks"]
+assert sorted(b["repetition_index"] for b in runs) == [0, 1, 2, 3], runs
+assert all(b["repetitions"] == 4 and b["run_type"] == "iteration" for b in runs)
+PY
+
 # The refusals: exit 2, saying why, and no file written.
 expect2() {
   local why=$1
@@ -54,9 +67,34 @@ expect2() {
 expect2 "needs --kgb_out" --kgb_rounds=3
 expect2 "a count from 1 to 1000" --kgb_rounds=0 --kgb_out="$tmp/x.json"
 expect2 "a count from 1 to 1000" --kgb_rounds=3x --kgb_out="$tmp/x.json"
-expect2 "leave --benchmark_out out" --kgb_rounds=2 --kgb_out="$tmp/x.json" \
+expect2 "leave --benchmark_out (and BENCHMARK_OUT) out" --kgb_rounds=2 --kgb_out="$tmp/x.json" \
   --benchmark_out="$tmp/y.json"
 expect2 "cannot write $tmp/no/x.json" --kgb_rounds=2 --kgb_out="$tmp/no/x.json"
+# The aggregates-only flags would leave the rounds no runs to keep.
+expect2 "leave the aggregates-only flags out" --kgb_rounds=2 \
+  --kgb_out="$tmp/x.json" --benchmark_repetitions=2 \
+  --benchmark_display_aggregates_only=true
+expect2 "leave the aggregates-only flags out" --kgb_rounds=2 \
+  --kgb_out="$tmp/x.json" --benchmark_report_aggregates_only
+expect2 "runs nothing" --kgb_rounds=2 --kgb_out="$tmp/x.json" \
+  --benchmark_list_tests=true
 [ ! -e "$tmp/x.json" ] || fail "a refused run wrote its file"
+# Google Benchmark takes BENCHMARK_OUT from the environment as well.
+set +e
+BENCHMARK_OUT="$tmp/env.json" "$exe" --kgb_rounds=2 --kgb_out="$tmp/x.json" \
+  --benchmark_filter="$filter" >/dev/null 2>"$tmp/e2"
+rc=$?
+set -e
+[ "$rc" -eq 2 ] && grep -q "BENCHMARK_OUT" "$tmp/e2" || fail "BENCHMARK_OUT was not refused (rc $rc)"
+[ ! -e "$tmp/env.json" ] && [ ! -e "$tmp/x.json" ] || fail "BENCHMARK_OUT's run wrote a file"
+# A filter that matches nothing: no file at all (not half a JSON), exit 2.
+set +e
+"$exe" --kgb_rounds=2 --kgb_out="$tmp/none.json" --benchmark_filter='^nothing$' \
+  >/dev/null 2>"$tmp/e3"
+rc=$?
+set -e
+[ "$rc" -eq 2 ] || fail "a filter matching nothing exited $rc, expected 2"
+grep -q "no benchmark ran" "$tmp/e3" || fail "a filter matching nothing does not say so"
+[ ! -e "$tmp/none.json" ] || fail "a filter matching nothing left a file"
 
 echo "bench_rounds: ok"
