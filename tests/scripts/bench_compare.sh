@@ -154,6 +154,15 @@ run ilt "$tmp/old.json" "$tmp/new-true.json"
 grep -q "repetitions ran back to back in .*old.json (old) and interleaved in .*new-true.json (new)" \
   "$tmp/ilt.err" || fail "the string 'true' not taken for interleaved"
 
+# 6c. A side made in rounds (scripts/bench's default) says so in its
+# context line; one without the key shows none.
+gen "$tmp/rounds.json" '{"git_commit": "cccc333", "interleaved": true, "rounds": 5}' \
+  a=10,11,12,10.5,11.5
+run rounds "$tmp/old.json" "$tmp/rounds.json"
+grep -q "git_commit cccc333, .*interleaved True, rounds 5" "$tmp/rounds.out" ||
+  fail "the rounds of a side are not shown"
+! grep -q "git_commit aaaa111.*rounds" "$tmp/rounds.out" || fail "rounds shown for a side without them"
+
 # 7. --help: the whole text, exit 0.
 run help --help
 [ "$rc" -eq 0 ] || fail "--help exited $rc"
