@@ -277,10 +277,7 @@ static void bm_map(kgb_state *st, void *ctx) {
     const char *k = m->keys + j * FX_KEY_STRIDE;
     const char *v = map_find(m, k, FX_KEY_LEN);
     /* v == k: the next key depends on the answer, as in bench_index.c. */
-    j += 1 + (size_t)(v - k);
-    if (j >= n) {
-      j = 0;
-    }
+    j = fx_next(j, 1 + (size_t)(v - k), n);
     KGB_KEEP(j);
   }
   kgb_set_items_processed(st, kgb_iterations(st));

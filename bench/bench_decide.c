@@ -3,8 +3,10 @@
  *
  *   decide/valid/keys:N      a valid key at each index size; the key of the
  *                            next request is chosen by this decision's
- *                            record (data dependence), so decisions do not
- *                            overlap and the time is a decision's latency
+ *                            record (data dependence, through the wrap to
+ *                            key 0 too: fx_next), so decisions do not
+ *                            overlap and the time is a decision's latency,
+ *                            at one key as at ten million
  *   decide/outcome/<name>    every outcome of SPEC §1.3 (fixtures.h:
  *                            fx_case_kind) at 10,000 keys
  *
@@ -36,10 +38,7 @@ static void bm_valid(kgb_state *st, void *ctx) {
                             FX_NOW, &d);
     valid += s == KG_VALID;
     /* key_id < 2^63: adds 1, but only once the record has been read. */
-    j += 1 + (size_t)(d.record.key_id >> 63);
-    if (j >= fx->real) {
-      j = 0;
-    }
+    j = fx_next(j, 1 + (size_t)(d.record.key_id >> 63), fx->real);
   }
   if (valid != kgb_iterations(st)) {
     kgb_skip_with_error(st, "a valid key was not valid");

@@ -4,6 +4,12 @@
  * and digest/sha256_evp, the same SHA-256 through OpenSSL's providers
  * (KG_DIGEST_EVP, keygate/digest.h). The bare OpenSSL yardsticks are in
  * bench_openssl.c.
+ *
+ * digest/sha256 lets one digest start before the last ends (nothing joins
+ * them: its time is the digest's throughput); digest/sha256_chained makes
+ * each key's address wait on the last digest (fx_hide(0) joins them), so
+ * its time is the digest's latency, what a decision's chain of digest,
+ * access and compare pays at millions of keys (docs/benchmarks.md).
  */
 #include "fixtures.h"
 #include "shim/kgbench.h"
@@ -16,6 +22,19 @@ static void bm_digest(kgb_state *st, void *ctx) {
   KGB_LOOP(st) {
     kgb_escape(key);
     kg_status s = kg_digest(d, key, FX_KEY_LEN, out);
+    KGB_KEEP(s);
+    kgb_escape(out);
+  }
+  kgb_set_bytes_processed(st, kgb_iterations(st) * FX_KEY_LEN);
+}
+
+static void bm_digest_chained(kgb_state *st, void *ctx) {
+  (void)ctx;
+  kg_digester *d = fx_digester();
+  uint8_t out[KG_DIGEST_LEN] = {0};
+  const size_t zero = fx_hide(0);
+  KGB_LOOP(st) {
+    kg_status s = kg_digest(d, key + (out[0] & zero), FX_KEY_LEN, out);
     KGB_KEEP(s);
     kgb_escape(out);
   }
@@ -43,6 +62,7 @@ KGB_REGISTER(digest) {
   static int hmac = 1;
   fx_key(0, key);
   kgb_register("digest/sha256", bm_digest, NULL);
+  kgb_register("digest/sha256_chained", bm_digest_chained, NULL);
   kgb_register("digest/hmac_sha256", bm_digest, &hmac);
   kgb_register("digest/sha256_evp", bm_digest_evp, NULL);
 }

@@ -5,8 +5,9 @@
  * Big indexes are random digests (fixtures.c) plus up to 2^18 digests of
  * real keys; lookups walk those 2^18 in order, so at 1M and 10M keys nearly
  * every lookup misses the caches. Each lookup's digest is chosen by the
- * previous lookup's result (adding 0 or 1 from it), so lookups do not
- * overlap: the time is a lookup's latency, comparable with one access of
+ * previous lookup's result (adding 0 or 1 from it; fx_next wraps without
+ * a branch), so lookups do not overlap, at one key either: the time is a
+ * lookup's latency, comparable with one access of
  * the pointer chase (bench_context.c).
  */
 #include "fixtures.h"
@@ -31,10 +32,7 @@ static void bm_lookup(kgb_state *st, void *ctx) {
     int r = kg_index_lookup(fx->index, probe[j], &rec);
     found += r;
     /* A hit adds 1 (r), a miss adds 1 - r: data-dependent either way. */
-    j += (size_t)(hit ? r : 1 - r);
-    if (j >= fx->real) {
-      j = 0;
-    }
+    j = fx_next(j, (size_t)(hit ? r : 1 - r), fx->real);
   }
   if (found != (hit ? kgb_iterations(st) : 0)) {
     kgb_skip_with_error(st, "a lookup answered wrongly");

@@ -16,8 +16,9 @@
  *
  * The head is parsed once, outside the loop (head/parse/<head> measures
  * parsing); each iteration points the key field at the next key, chosen
- * from the previous decision's record (`j += 1 + (key_id >> 63)`, which
- * adds 1 only once the record has been read), so decisions cannot overlap:
+ * from the previous decision's record (`fx_next(j, 1 + (key_id >> 63))`,
+ * which adds 1 only once the record has been read, and wraps to key 0
+ * without a branch), so decisions cannot overlap, at one key either:
  * the time is one decision's latency, comparable with one access of
  * context/pointer_chase. Counters: `huge_pages` (1 when the index's table
  * was advised MADV_HUGEPAGE and the kernel accepted it), `index_MiB`.
@@ -95,10 +96,7 @@ static void bm_decide(kgb_state *st, void *ctx) {
         kg_decide(&c, r.fields, r.head.nfields, r.head.target, FX_NOW, &d);
     right += s == want && d.detail == want_detail;
     /* key_id < 2^63 (0 on a miss): adds 1, once the record is read. */
-    j += 1 + (size_t)(d.record.key_id >> 63);
-    if (j >= fx->real) {
-      j = 0;
-    }
+    j = fx_next(j, 1 + (size_t)(d.record.key_id >> 63), fx->real);
   }
   if (right != kgb_iterations(st)) {
     kgb_skip_with_error(st, "a decision was not the one expected");

@@ -26,6 +26,33 @@
  * more memory than the last-level cache. */
 #define FX_REAL_KEYS_MAX (1u << 18)
 
+/*
+ * fx_hide — x, unknown to the compiler: it cannot fold an expression of
+ * it, so fx_hide(0) joins two values (a & fx_hide(0)) without the
+ * compiler removing the join.
+ */
+static inline size_t fx_hide(size_t x) {
+#if defined(__GNUC__) || defined(__clang__)
+  __asm__("" : "+r"(x));
+#endif
+  return x;
+}
+
+/*
+ * fx_next — the next fixture index in a latency loop: j + step, or 0 once
+ * that reaches n, without a branch. A latency loop makes each iteration's
+ * input depend on the last one's answer (step comes from it); with
+ * `if (j >= n) j = 0` the reset is a predicted branch whose j is the
+ * constant 0, so at n = 1 every iteration (and at small n every n-th)
+ * starts without waiting for the last: the row measured overlapping
+ * iterations, not a latency (~8 ns less for a decision at one key, issue
+ * 14's eleventh pass). The AND below reads j + step whatever the mask.
+ */
+static inline size_t fx_next(size_t j, size_t step, size_t n) {
+  const size_t k = j + step;
+  return k & fx_hide((size_t)0 - (size_t)(k < n));
+}
+
 /* fx_rand — splitmix64: the next value from *state. */
 uint64_t fx_rand(uint64_t *state);
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench_report.sh — scripts/bench --report on tiny synthetic Google Benchmark
-# JSON files (ctest scripts.bench_report): SPEC §4's verdicts from the
+# JSON files (ctest scripts.bench_report): the digests' latencies (each
+# waiting on the last) beside their throughput, SPEC §4's verdicts from the
 # medians (1.5x bare SHA-256 up to 10,000 keys; 1.5x + one chase above,
 # against the cheaper chase), the round-by-round view of the 1M/10M rows
 # (only for a run made in rounds, each round against its own SHA-256 and
@@ -19,6 +20,9 @@ cmd=("$py" "$src/scripts/bench")
 #   0.95, 0.97, 1.07, 1.12: under one chase in 3 of 5.
 # - browser_xkey at 10,000,000: median 300 (MISSES, 1.12 chase).
 rows=(openssl/sha256_bare=50,50,50,50,50
+  openssl/sha256_bare_chained=51,51,51,51,51
+  digest/sha256=25,25,25,25,25
+  digest/sha256_chained=45,45,45,45,45
   context/pointer_chase/MiB:1024=400,400,400,400,400
   context/pointer_chase_hugepages/MiB:1024=200,200,200,200,200
   decide/api_bearer/valid/keys:50=70,70,70,70,70
@@ -58,6 +62,14 @@ grep -Eq '^  api_bearer +10,000,000 +270\.0 ns .*1\.5x \+ chase = 275 ns +meets 
   "$tmp/inter.out" || fail "api_bearer at 10,000,000 keys does not meet at 0.97 chase"
 grep -Eq '^  browser_xkey +10,000,000 +300\.0 ns .*MISSES \(excess 1\.12 chase\)' \
   "$tmp/inter.out" || fail "browser_xkey at 10,000,000 keys does not miss at 1.12 chase"
+
+# The digests' latencies beside their throughput (each waiting on the last).
+grep -Eq '^  kg_digest \(SHA-256\): +25\.0 ns +\(0\.50x bare\)$' "$tmp/inter.out" ||
+  fail "kg_digest's throughput is not 0.50x bare"
+grep -Eq '^  kg_digest, each waiting on the last: +45\.0 ns +\(0\.90x bare: its latency\)$' \
+  "$tmp/inter.out" || fail "kg_digest's latency is not 0.90x bare"
+grep -Eq '^  bare SHA-256, each waiting on the last: +51\.0 ns +\(1\.02x bare\)$' \
+  "$tmp/inter.out" || fail "the bare SHA-256's latency is not 1.02x bare"
 
 # 2. Made in rounds: each round's own excess, and how many are under one
 # chase; the median verdict meets, the rounds say it is on the line.
