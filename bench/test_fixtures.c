@@ -1,10 +1,11 @@
 /*
  * test_fixtures.c — the latency loops' helpers of fixtures.h: fx_next
  * wraps to 0 exactly when j + step reaches n (at n = 1 always, at small n
- * every n-th step), keeps j on a step of 0, and fx_hide returns its value.
- * That fx_next has no branch is its code's business (an AND reads j + step
- * whatever the mask); what a wrong wrap would do, an index past the keys,
- * is what this catches.
+ * every n-th step), keeps j on a step of 0, and fx_hide returns its value:
+ * a wrong wrap (an index past the keys, or a reset too early) is what this
+ * catches. Not that the loops keep the data dependence: a branching wrap
+ * would pass here (its values are the same); fixtures.h says how that was
+ * checked (the compiled loops, read).
  */
 #include <setjmp.h>
 #include <stdarg.h>
