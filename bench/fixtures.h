@@ -50,10 +50,10 @@ static inline size_t fx_hide(size_t x) {
  * constant 0, so at n = 1 every iteration (and at small n every n-th)
  * starts without waiting for the last: the row measured overlapping
  * iterations, not a latency (6-11 ns less for a decision at one key,
- * docs/benchmarks.md, the eleventh session). The AND below reads j + step whatever the mask.
- * gcc 12 and clang 14 compile every loop that uses it to cmp/sbb/and (x86)
- * or cmp/csetm/and (arm64), read with objdump when it was written and by
- * review 65; bench.fixtures tests its values, not its code.
+ * docs/benchmarks.md, the eleventh session). The AND below reads j + step
+ * whatever the mask. gcc 12 and clang 14 compile every loop that uses it to
+ * cmp/sbb/and (x86) or cmp/csetm/and (arm64), read with objdump when it was
+ * written and by review 65; bench.fixtures tests its values, not its code.
  */
 static inline size_t fx_next(size_t j, size_t step, size_t n) {
   const size_t k = j + step;
