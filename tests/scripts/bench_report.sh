@@ -131,22 +131,58 @@ grep -Eq '^  api_xkey +10,000,000 .*MISSES \(excess 1\.07 chase\)' "$tmp/wild.ou
 if grep -q WARNING "$tmp/wild.out"; then fail "wild: a warning with a sound chase"; fi
 
 # Wild rounds that would raise a sound-looking median: chase 150, 150,
-# 2000, 2000, 300 against a fastest lookup of 180 (360 is the line): the
-# median of all (300) would say 0.68 chase, meets; over rounds 1, 2 and 5
-# the chase is 150 and the row misses at 1.37. Exactly 2x (360) is no
-# outlier.
+# 2000, 2000, 360 against a fastest lookup of 180 (360 is the line, and
+# exactly 2x is no outlier): the median of all (360) would say meets; over
+# rounds 1, 2 and 5 the chase is 150. The SHA-256 (40, 50, 70, 70, 60) and
+# the decisions (valid 270, 280, 600, 600, 290; unknown 300, 308, 100, 100,
+# 316) are taken over the same rounds: 50 and 280 (all rounds: 60 and
+# 290), so the row misses at 1.37 chase (1.33 from all rounds' SHA-256 and
+# decision) and unknown/valid is 308/280 = +10.0 % (all rounds: +3.4 %).
 gen "$tmp/raised.json" '{"interleaved": true, "rounds": 5}' \
-  openssl/sha256_bare=50,50,50,50,50 \
+  openssl/sha256_bare=40,50,70,70,60 \
   context/pointer_chase_hugepages/MiB:1024=150,150,2000,2000,360 \
   index/lookup_hit/keys:10000000=180,180,180,180,180 \
-  decide/valid/keys:10000000=280,280,280,280,280
+  decide/api_xkey/valid/keys:10000000=270,280,600,600,290 \
+  decide/api_xkey/unknown/keys:10000000=300,308,100,100,316
 run raised --report "$tmp/raised.json"
 cat "$tmp/raised.out"
 [ "$rc" -eq 0 ] || fail "--report of raised exited $rc"
 grep -q '^  2 of its 5 rounds took over 2x' "$tmp/raised.out" ||
   fail "raised: not 2 of 5 rounds left out (360 = 2x is no outlier)"
-grep -Eq '^  10,000,000 .*MISSES \(excess 205 ns = 1\.37 chase\)$' "$tmp/raised.out" ||
-  fail "raised: the verdict is not over the rounds whose chase was an access"
+grep -q 'are over the other 3: chase 150.0 ns, bare SHA-256 50.0 ns$' "$tmp/raised.out" ||
+  fail "raised: the kept rounds' chase and SHA-256 are not 150 and 50 ns"
+grep -Eq '^  api_xkey +10,000,000 +280\.0 ns +5\.60x .*MISSES \(excess 1\.37 chase\) +308\.0 ns +\+10\.0% !$' \
+  "$tmp/raised.out" || fail "raised: the verdict or unk/valid is not over the rounds whose chase was an access"
+grep -Eq '^  api_xkey +10,000,000 +1\.40 +1\.37 +0\.25\* +0\.25\* +0\.56 +1 of 3 \(2 left out\)$' \
+  "$tmp/raised.out" || fail "raised: the rounds are not 1.40 1.37 0.25* 0.25* 0.56, 1 of 3"
+
+# The line is twice the run's FASTEST lookup, not its median: lookups 150,
+# 300, 300; a chase of 400 is over 300 (fastest) though under 600 (median).
+gen "$tmp/fastest.json" '{"interleaved": true, "rounds": 3}' \
+  openssl/sha256_bare=50,50,50 \
+  context/pointer_chase_hugepages/MiB:1024=200,400,200 \
+  index/lookup_hit/keys:10000000=150,300,300 \
+  decide/api_xkey/valid/keys:10000000=290,290,290
+run fastest --report "$tmp/fastest.json"
+cat "$tmp/fastest.out"
+[ "$rc" -eq 0 ] || fail "--report of fastest exited $rc"
+grep -Eq '^  api_xkey +10,000,000 +1\.07 +0\.54\* +1\.07 +0 of 2 \(1 left out\)$' \
+  "$tmp/fastest.out" || fail "fastest: a chase over twice the fastest lookup is not marked"
+
+# Not made in rounds (back to back): only the chase's median leaves the
+# marked repetitions out; the line says so.
+gen "$tmp/b2bwild.json" '{"interleaved": false}' \
+  openssl/sha256_bare=50,50,50 \
+  context/pointer_chase_hugepages/MiB:1024=200,2000,2000 \
+  index/lookup_hit/keys:10000000=180,180,180 \
+  decide/api_xkey/valid/keys:10000000=290,290,290
+run b2bwild --report "$tmp/b2bwild.json"
+cat "$tmp/b2bwild.out"
+[ "$rc" -eq 0 ] || fail "--report of b2bwild exited $rc"
+grep -q "take the chase's median over the other 1: 200.0 ns" "$tmp/b2bwild.out" ||
+  fail "b2bwild: the line does not say only the chase's median is over the others"
+grep -Eq '^  api_xkey +10,000,000 .*MISSES \(excess 1\.07 chase\)' "$tmp/b2bwild.out" ||
+  fail "b2bwild: not MISSES against the unmarked chase"
 
 # Every round's chase wild: a row under it gets no verdict, a row over it
 # (5000 ns: over even that chase) still misses.
