@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ct.h"
 #include "keygate/keygate.h"
 
 /* Length of a strict sk_live_ key. Key arrays hold "Bearer " + key + NUL
@@ -29,17 +30,10 @@
 /*
  * fx_hide — x, unknown to the compiler: it cannot fold an expression of
  * it, so fx_hide(0) joins two values (a & fx_hide(0)) without the
- * compiler removing the join.
+ * compiler removing the join. The core's own barrier (ct.h).
  */
 static inline size_t fx_hide(size_t x) {
-#if defined(__GNUC__) || defined(__clang__)
-  __asm__("" : "+r"(x));
-  return x;
-#else
-  /* Elsewhere a volatile round trip: a store and a load, but unfoldable. */
-  volatile size_t v = x;
-  return v;
-#endif
+  return (size_t)kg_ct_barrier_u64((uint64_t)x);
 }
 
 /*
