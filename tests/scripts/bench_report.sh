@@ -3,12 +3,12 @@
 # JSON files (ctest scripts.bench_report): the digests' latencies (each
 # waiting on the last) beside their throughput, SPEC §4's verdicts from the
 # medians (1.5x bare SHA-256 up to 10,000 keys; 1.5x + one chase above,
-# against the cheaper chase), the round-by-round view of the 1M/10M rows
-# (only for a run made in rounds, each round against its own SHA-256 and
-# chase; a round whose chase was no access left out when under it, the
-# verdicts over the other rounds, and no meet from such a chase), the
-# aggregates scripts/bench adds to such a run, and an
-# unreadable file (exit 2).
+# against the cheaper chase); for a run made in rounds only, the rows round
+# by round: up to 10,000 keys each over its round's SHA-256, the 1M/10M
+# rows each against its round's own SHA-256 and chase (a round whose chase
+# was no access left out when under it, the verdicts over the other rounds,
+# and no meet from such a chase); the aggregates scripts/bench adds to such
+# a run; and an unreadable file (exit 2).
 . "$(dirname "$0")/common.bash"
 cmd=("$py" "$src/scripts/bench")
 
@@ -29,6 +29,7 @@ rows=(openssl/sha256_bare=50,50,50,50,50
   context/pointer_chase_hugepages/MiB:1024=200,200,200,200,200
   decide/api_bearer/valid/keys:50=70,70,70,70,70
   decide/api_bearer/valid/keys:10000=80,80,80,80,80
+  decide/api_xkey/valid/keys:1=70,80,70,80,70
   decide/api_bearer/valid/keys:10000000=255,265,270,290,300
   decide/browser_xkey/valid/keys:10000000=300,300,300,300,300)
 gen "$tmp/inter.json" '{"interleaved": true, "rounds": 5}' "${rows[@]}"
@@ -48,7 +49,8 @@ gen "$tmp/pair.json" '{"interleaved": true, "rounds": 4}' \
   openssl/sha256_bare=40,60,80,100 \
   context/pointer_chase/MiB:1024=100,200,300,0 \
   context/pointer_chase_hugepages/MiB:1024=900,900,900,900 \
-  decide/api_xkey/valid/keys:1000000=110,190,270,350
+  decide/api_xkey/valid/keys:1000000=110,190,270,350 \
+  decide/api_xkey/valid/keys:50=60,90,120,150
 
 # 1. The medians' verdicts.
 run inter --report "$tmp/inter.json"
@@ -80,8 +82,28 @@ grep -Eq '^  api_bearer +10,000,000 +0\.90 +0\.95 +0\.97 +1\.07 +1\.12 +3 of 5$'
   "$tmp/inter.out" || fail "api_bearer's rounds are not 0.90 0.95 0.97 1.07 1.12, 3 of 5"
 grep -Eq '^  browser_xkey +10,000,000 +1\.12 +1\.12 +1\.12 +1\.12 +1\.12 +0 of 5$' \
   "$tmp/inter.out" || fail "browser_xkey's rounds are not 1.12 x5, 0 of 5"
-if grep -Eq '^  api_bearer +10,000 .*of 5' "$tmp/inter.out"; then
-  fail "a row of up to 10,000 keys in the round-by-round view"
+sed -n '/the 1M\/10M rows round by round/,$p' "$tmp/inter.out" >"$tmp/inter.big"
+if grep -Eq '^  api_bearer +10,000 ' "$tmp/inter.big"; then
+  fail "a row of up to 10,000 keys in the 1M/10M rows' round-by-round view"
+fi
+
+# 2b. The rows up to 10,000 keys round by round: each round's decision over
+# its own SHA-256, and in how many rounds within 1.5x (at 1.5x exactly is
+# within, as the verdict has it). api_xkey at one key: 70, 80, 70, 80, 70
+# against 50: median 70 meets, two rounds of five do not.
+sed -n '/the rows up to 10,000 keys round by round/,/^$/p' "$tmp/inter.out" >"$tmp/inter.small"
+grep -q "the rows up to 10,000 keys round by round (5 rounds)" "$tmp/inter.small" ||
+  fail "no round-by-round view of the rows up to 10,000 keys"
+grep -Eq '^  api_xkey +1 +70\.0 ns +1\.40x +<= 1\.5x +meets' "$tmp/inter.out" ||
+  fail "api_xkey at one key is not 1.40x, meets (the median)"
+grep -Eq '^  api_xkey +1 +1\.40 +1\.60 +1\.40 +1\.60 +1\.40 +3 of 5$' "$tmp/inter.small" ||
+  fail "api_xkey at one key's rounds are not 1.40 1.60 1.40 1.60 1.40, 3 of 5"
+grep -Eq '^  api_bearer +50 +1\.40 +1\.40 +1\.40 +1\.40 +1\.40 +5 of 5$' "$tmp/inter.small" ||
+  fail "api_bearer at 50 keys' rounds are not 1.40 x5, 5 of 5"
+grep -Eq '^  api_bearer +10,000 +1\.60 +1\.60 +1\.60 +1\.60 +1\.60 +0 of 5$' "$tmp/inter.small" ||
+  fail "api_bearer at 10,000 keys' rounds are not 1.60 x5, 0 of 5"
+if grep -Eq '10,000,000' "$tmp/inter.small"; then
+  fail "a 1M/10M row in the small rows' round-by-round view"
 fi
 
 # 3. Back to back, with no mark at all (a file from before), interleaved
@@ -104,6 +126,8 @@ grep -q "the 1M/10M rows use the cheaper: 150.0 ns" "$tmp/pair.out" ||
   fail "pair: the 4 KiB chase (median 150) is not the yardstick"
 grep -Eq '^  api_xkey +1,000,000 +0\.50 +0\.50 +0\.50 +3 of 3$' "$tmp/pair.out" ||
   fail "pair: the rounds are not each against their own SHA-256 and chase"
+grep -Eq '^  api_xkey +50 +1\.50 +1\.50 +1\.50 +1\.50 +4 of 4$' "$tmp/pair.out" ||
+  fail "pair: the small rows' rounds are not each against their own SHA-256 (1.50, within)"
 
 # 4b. A chase over twice the run's fastest lookup at 10,000,000 keys (one
 # random access into the table) measured something else than one access
