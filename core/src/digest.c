@@ -269,11 +269,24 @@ sha_rounds(const uint32_t state[8], __m128i m0, __m128i m1, __m128i m2,
   KG_SHA_ROUNDS(1, m1);
   KG_SHA_ROUNDS(2, m2);
   KG_SHA_ROUNDS(3, m3);
-  /* W[4g..4g+3] from the four words before them (FIPS 180-4 §6.2.2) */
+  /*
+   * W[4g..4g+3] from the sixteen words before them (FIPS 180-4 §6.2.2),
+   * four in each of a, b, c, d, oldest first. W[t-7] for the four is c's
+   * lanes 1-3 and d's lane 0; SHA256MSG2 adds sigma1 of d's lanes 2-3 to
+   * its first two lanes, then sigma1 of those two to its last two, so d's
+   * lane 0, which belongs in its last lane only, is added after it instead
+   * of before (the usual alignr of d and c): each group's words then wait
+   * on the group before by SHA256MSG2 and one add, not by an alignr, an
+   * add and SHA256MSG2. That chain of twelve, not the rounds', was the
+   * digest's longest: 50.2 -> 45.9 ns each waiting on the last
+   * (docs/benchmarks.md, the twelfth session).
+   */
 #define KG_SHA_NEXT(a, b, c, d)                                                \
-  _mm_sha256msg2_epu32(_mm_add_epi32(_mm_sha256msg1_epu32((a), (b)),           \
-                                     _mm_alignr_epi8((d), (c), 4)),            \
-                       (d))
+  _mm_add_epi32(                                                               \
+      _mm_sha256msg2_epu32(_mm_add_epi32(_mm_sha256msg1_epu32((a), (b)),       \
+                                         _mm_srli_si128((c), 4)),              \
+                           (d)),                                               \
+      _mm_slli_si128((d), 12))
   for (size_t g = 4; g < 16; g += 4) {
     m0 = KG_SHA_NEXT(m0, m1, m2, m3);
     KG_SHA_ROUNDS(g, m0);
