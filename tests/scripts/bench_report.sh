@@ -290,6 +290,40 @@ grep -q "has no positive time: the chase is not checked" "$tmp/nolookup.out" ||
 grep -Eq '^  api_xkey +10,000,000 .*meets \(excess 0\.11 chase\)' "$tmp/nolookup.out" ||
   fail "nolookup: the medians' verdict changed without a lookup to check by"
 
+# 4d. The fastest SHA-256 is the run's minimum (56, 50, 56, 56: rounds 1,
+# 3 and 4, over 1.1x its 50, are marked and, within 1.5x, left out); a
+# decision index past the file's rounds gets a column of its own ('-': no
+# SHA-256 there); a decision of 0 (a damaged file) is '-', not a ratio;
+# the CPUs the run was allowed (the context's "cpus") head the report.
+gen "$tmp/fastmin.json" '{"interleaved": true, "rounds": 4, "cpus": [1]}' \
+  openssl/sha256_bare=56,50,56,56 \
+  decide/api_xkey/valid/keys:50=80,70,80,80,70 \
+  decide/api_xkey/valid/keys:1=0,70,70,70
+run fastmin --report "$tmp/fastmin.json"
+cat "$tmp/fastmin.out"
+[ "$rc" -eq 0 ] || fail "--report of fastmin exited $rc"
+grep -Eq '^  api_xkey +50 +1\.43 \^ +1\.40 +1\.43 \^ +1\.43 \^ +- +1 of 1 \(3 left out\)$' \
+  "$tmp/fastmin.out" || fail "fastmin: the marks are not against the run's fastest SHA-256 (50 ns)"
+grep -Eq '^  api_xkey +1 +- +1\.40 +1\.25 \^ +1\.25 \^ +1 of 1 \(2 left out\)$' "$tmp/fastmin.out" ||
+  fail "fastmin: a decision of 0 is not '-'"
+grep -Eq '^SPEC §4 yardsticks \(median CPU time, .*; CPU 1\)$' "$tmp/fastmin.out" ||
+  fail "fastmin: the report does not name the run's CPU"
+
+# Nine rounds: the cells are wider than the column's 40 characters; the
+# counts stay under their header.
+gen "$tmp/wide.json" '{"interleaved": true, "rounds": 9}' \
+  openssl/sha256_bare=50,50,50,50,50,50,50,50,50 \
+  decide/api_xkey/valid/keys:1=70,70,70,70,70,70,70,70,80
+run wide --report "$tmp/wide.json"
+[ "$rc" -eq 0 ] || fail "--report of wide exited $rc"
+"$py" - "$tmp/wide.out" <<'PY' || fail "wide: the counts are not under their header"
+import sys
+lines = open(sys.argv[1]).read().splitlines()
+head = [l for l in lines if l.endswith("within 1.5x")][0]
+row = [l for l in lines if l.startswith("  api_xkey ") and l.endswith("8 of 9")][0]
+assert head.index("within") == row.index("8 of 9"), (head, row)
+PY
+
 # 5. A run made in rounds gets Google Benchmark's aggregates from
 # scripts/bench (add_aggregates): mean, median, sample stddev, cv.
 "$py" - "$src/scripts/bench" <<'PY' || fail "add_aggregates is wrong"
@@ -319,6 +353,22 @@ assert agg["median"]["family_index"] == 3
 assert not any(b.get("run_name") == "bad" and b.get("run_type") == "aggregate"
                for b in data["benchmarks"]), "an aggregate of an errored run"
 PY
+
+# record_build writes the CPUs the run was allowed into the context: run
+# under taskset -c 0, it records [0].
+printf '{"benchmarks": []}' >"$tmp/rec.json"
+mkdir -p "$tmp/recbuild/bin"
+taskset -c 0 "$py" - "$src/scripts/bench" "$tmp/rec.json" "$tmp/recbuild/bin/keygate_bench" <<'PY' ||
+import importlib.machinery, importlib.util, json, sys
+loader = importlib.machinery.SourceFileLoader("bench", sys.argv[1])
+mod = importlib.util.module_from_spec(
+    importlib.util.spec_from_loader("bench", loader))
+loader.exec_module(mod)
+mod.record_build(sys.argv[2], sys.argv[3], True, 0)
+ctx = json.load(open(sys.argv[2]))["context"]
+assert ctx["cpus"] == [0], ctx.get("cpus")
+PY
+  fail "record_build does not record the CPUs the run was allowed"
 
 # 6. A file that is not JSON: exit 2, named.
 echo '{"benchmarks": [' >"$tmp/broken.json"
