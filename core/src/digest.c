@@ -278,9 +278,10 @@ sha_rounds(const uint32_t state[8], __m128i m0, __m128i m1, __m128i m2,
    * of before (the usual alignr of d and c): each group's words then wait
    * on the group before by SHA256MSG2 and one add, not by an alignr, an
    * add and SHA256MSG2 (two more instructions a step, none on that
-   * chain). Measured faster on Zen 4 (the digest's latency ~4 ns less);
-   * why is not settled: the two chains' latencies measured alone do not
-   * explain it (docs/benchmarks.md, the twelfth session).
+   * chain). Measured faster on this EPYC (family 1Ah, Zen 5: the digest's
+   * latency ~4 ns less); why is not settled: the two chains' latencies
+   * measured alone do not explain it (docs/benchmarks.md, the twelfth
+   * session).
    */
 #define KG_SHA_NEXT(a, b, c, d)                                                \
   _mm_add_epi32(                                                               \
