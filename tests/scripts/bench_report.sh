@@ -12,6 +12,14 @@
 . "$(dirname "$0")/common.bash"
 cmd=("$py" "$src/scripts/bench")
 
+# report NAME: --report of $tmp/NAME.json into $tmp/NAME.out (shown), which
+# must exit 0.
+report() {
+  run "$1" --report "$tmp/$1.json"
+  cat "$tmp/$1.out"
+  [ "$rc" -eq 0 ] || fail "--report of $1 exited $rc"
+}
+
 # The bare SHA-256 is 50 ns in every round: 1.5x is 75 ns. The huge-page
 # chase (200 ns a round) is cheaper than the 4 KiB one (400), so it is the
 # yardstick: 1.5x + chase = 275 ns.
@@ -52,9 +60,7 @@ gen "$tmp/pair.json" '{"interleaved": true, "rounds": 4}' \
   decide/api_xkey/valid/keys:1000000=110,190,270,350
 
 # 1. The medians' verdicts.
-run inter --report "$tmp/inter.json"
-cat "$tmp/inter.out"
-[ "$rc" -eq 0 ] || fail "--report exited $rc"
+report inter
 grep -q "the 1M/10M rows use the cheaper: 200.0 ns" "$tmp/inter.out" ||
   fail "the cheaper chase is not the yardstick"
 grep -Eq '^  api_bearer +50 +70\.0 ns +1\.40x +<= 1\.5x +meets' "$tmp/inter.out" ||
@@ -118,9 +124,7 @@ for f in b2b old shuffle str; do
 done
 
 # 4. Each round against its own SHA-256 and chase (the cheaper kind).
-run pair --report "$tmp/pair.json"
-cat "$tmp/pair.out"
-[ "$rc" -eq 0 ] || fail "--report of pair exited $rc"
+report pair
 grep -q "the 1M/10M rows use the cheaper: 150.0 ns" "$tmp/pair.out" ||
   fail "pair: the 4 KiB chase (median 150) is not the yardstick"
 grep -Eq '^  api_xkey +1,000,000 +0\.50 +0\.50 +0\.50 +3 of 3$' "$tmp/pair.out" ||
@@ -133,9 +137,7 @@ grep -Eq '^  api_xkey +1,000,000 +0\.50 +0\.50 +0\.50 +3 of 3$' "$tmp/pair.out" 
 gen "$tmp/smallpair.json" '{"interleaved": true, "rounds": 4}' \
   openssl/sha256_bare=50,52,54,50 \
   decide/api_xkey/valid/keys:50=75,78,81,75
-run smallpair --report "$tmp/smallpair.json"
-cat "$tmp/smallpair.out"
-[ "$rc" -eq 0 ] || fail "--report of smallpair exited $rc"
+report smallpair
 grep -Eq '^  api_xkey +50 +1\.50 +1\.50 +1\.50 +1\.50 +4 of 4$' "$tmp/smallpair.out" ||
   fail "smallpair: the rounds are not each over their own SHA-256 (1.50, within)"
 if grep -q '^  \^' "$tmp/smallpair.out"; then
@@ -154,9 +156,7 @@ gen "$tmp/ragged.json" '{"interleaved": true, "rounds": 4}' \
   decide/valid/keys:3=80,80,80,95 \
   decide/valid/keys:50=70 \
   decide/api_bearer/valid/keys:1=75.0001,75,75,75
-run ragged --report "$tmp/ragged.json"
-cat "$tmp/ragged.out"
-[ "$rc" -eq 0 ] || fail "--report of ragged exited $rc"
+report ragged
 grep -Eq '^  former +1 +1\.40 +- +1\.40 +1\.17 \^ +2 of 2 \(1 left out\)$' "$tmp/ragged.out" ||
   fail "ragged: the former fixture at one key is not 1.40 - 1.40 1.17^, 2 of 2 (1 left out)"
 grep -Eq '^  former +3 +1\.60! +- +1\.60! +1\.58!\^ +0 of 3$' "$tmp/ragged.out" ||
@@ -182,9 +182,7 @@ gen "$tmp/wild.json" '{"interleaved": true, "rounds": 4}' \
   context/pointer_chase_hugepages/MiB:1024=200,200,2000,200 \
   index/lookup_hit/keys:10000000=180,190,180,0 \
   decide/api_xkey/valid/keys:10000000=290,290,290,290
-run wild --report "$tmp/wild.json"
-cat "$tmp/wild.out"
-[ "$rc" -eq 0 ] || fail "--report of wild exited $rc"
+report wild
 grep -Eq '^  api_xkey +10,000,000 +1\.07 +1\.07 +0\.11\* +1\.07 +0 of 3 \(1 left out\)$' \
   "$tmp/wild.out" || fail "wild: round 3 (chase 2000 ns, fastest lookup 180) is counted"
 grep -q '^  1 of its 4 rounds took over 2x the run.s fastest lookup' "$tmp/wild.out" ||
@@ -208,9 +206,7 @@ gen "$tmp/raised.json" '{"interleaved": true, "rounds": 5}' \
   index/lookup_hit/keys:10000000=180,180,180,180,180 \
   decide/api_xkey/valid/keys:10000000=270,280,600,600,290 \
   decide/api_xkey/unknown/keys:10000000=300,308,100,100,316
-run raised --report "$tmp/raised.json"
-cat "$tmp/raised.out"
-[ "$rc" -eq 0 ] || fail "--report of raised exited $rc"
+report raised
 grep -q '^  2 of its 5 rounds took over 2x' "$tmp/raised.out" ||
   fail "raised: not 2 of 5 rounds left out (360 = 2x is no outlier)"
 grep -q 'are over the other 3: chase 150.0 ns, bare SHA-256 50.0 ns$' "$tmp/raised.out" ||
@@ -227,9 +223,7 @@ gen "$tmp/fastest.json" '{"interleaved": true, "rounds": 3}' \
   context/pointer_chase_hugepages/MiB:1024=200,400,200 \
   index/lookup_hit/keys:10000000=150,300,300 \
   decide/api_xkey/valid/keys:10000000=290,290,290
-run fastest --report "$tmp/fastest.json"
-cat "$tmp/fastest.out"
-[ "$rc" -eq 0 ] || fail "--report of fastest exited $rc"
+report fastest
 grep -Eq '^  api_xkey +10,000,000 +1\.07 +0\.54\* +1\.07 +0 of 2 \(1 left out\)$' \
   "$tmp/fastest.out" || fail "fastest: a chase over twice the fastest lookup is not marked"
 
@@ -240,9 +234,7 @@ gen "$tmp/b2bwild.json" '{"interleaved": false}' \
   context/pointer_chase_hugepages/MiB:1024=200,2000,2000 \
   index/lookup_hit/keys:10000000=180,180,180 \
   decide/api_xkey/valid/keys:10000000=290,290,290
-run b2bwild --report "$tmp/b2bwild.json"
-cat "$tmp/b2bwild.out"
-[ "$rc" -eq 0 ] || fail "--report of b2bwild exited $rc"
+report b2bwild
 grep -q "take the chase's median over the other 1: 200.0 ns" "$tmp/b2bwild.out" ||
   fail "b2bwild: the line does not say only the chase's median is over the others"
 grep -Eq '^  api_xkey +10,000,000 .*MISSES \(excess 1\.07 chase\)' "$tmp/b2bwild.out" ||
@@ -257,9 +249,7 @@ gen "$tmp/wilder.json" '{"interleaved": true, "rounds": 3}' \
   decide/api_xkey/valid/keys:10000000=290,290,290 \
   decide/api_bearer/valid/keys:10000000=5000,5000,5000 \
   decide/valid/keys:1000000=250,250,250
-run wilder --report "$tmp/wilder.json"
-cat "$tmp/wilder.out"
-[ "$rc" -eq 0 ] || fail "--report of wilder exited $rc"
+report wilder
 grep -q "WARNING: that chase is over 2x the run's fastest lookup" "$tmp/wilder.out" ||
   fail "wilder: no warning on a chase of no access"
 grep -Eq '^  api_xkey +10,000,000 .*no verdict \(the chase\)' "$tmp/wilder.out" ||
@@ -282,9 +272,7 @@ gen "$tmp/nolookup.json" '{"interleaved": true, "rounds": 2}' \
   context/pointer_chase_hugepages/MiB:1024=2000,2000 \
   index/lookup_hit/keys:10000000=0,0 \
   decide/api_xkey/valid/keys:10000000=290,290
-run nolookup --report "$tmp/nolookup.json"
-cat "$tmp/nolookup.out"
-[ "$rc" -eq 0 ] || fail "--report of nolookup exited $rc"
+report nolookup
 grep -q "has no positive time: the chase is not checked" "$tmp/nolookup.out" ||
   fail "nolookup: no word that the chase went unchecked"
 grep -Eq '^  api_xkey +10,000,000 .*meets \(excess 0\.11 chase\)' "$tmp/nolookup.out" ||
@@ -299,9 +287,7 @@ gen "$tmp/fastmin.json" '{"interleaved": true, "rounds": 4, "cpus": [1]}' \
   openssl/sha256_bare=56,50,56,56 \
   decide/api_xkey/valid/keys:50=80,70,80,80,70 \
   decide/api_xkey/valid/keys:1=0,70,70,70
-run fastmin --report "$tmp/fastmin.json"
-cat "$tmp/fastmin.out"
-[ "$rc" -eq 0 ] || fail "--report of fastmin exited $rc"
+report fastmin
 grep -Eq '^  api_xkey +50 +1\.43 \^ +1\.40 +1\.43 \^ +1\.43 \^ +- +1 of 1 \(3 left out\)$' \
   "$tmp/fastmin.out" || fail "fastmin: the marks are not against the run's fastest SHA-256 (50 ns)"
 grep -Eq '^  api_xkey +1 +- +1\.40 +1\.25 \^ +1\.25 \^ +1 of 1 \(2 left out\)$' "$tmp/fastmin.out" ||
@@ -314,8 +300,7 @@ grep -Eq '^SPEC §4 yardsticks \(median CPU time, .*; CPU 1\)$' "$tmp/fastmin.ou
 gen "$tmp/wide.json" '{"interleaved": true, "rounds": 9}' \
   openssl/sha256_bare=50,50,50,50,50,50,50,50,50 \
   decide/api_xkey/valid/keys:1=70,70,70,70,70,70,70,70,80
-run wide --report "$tmp/wide.json"
-[ "$rc" -eq 0 ] || fail "--report of wide exited $rc"
+report wide
 "$py" - "$tmp/wide.out" <<'PY' || fail "wide: the counts are not under their header"
 import sys
 lines = open(sys.argv[1]).read().splitlines()
