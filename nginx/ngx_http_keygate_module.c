@@ -2960,59 +2960,89 @@ static int ngx_http_keygate_token68(u_char c) {
 }
 
 /*
+ * Mask each run of the policy's prefix (any case) and the token68 bytes
+ * after it in *s as kg_key_hint's "sk_live_****Ab3x", the rest kept; *s is
+ * left alone when it holds no prefix. 1 when *s changed, 0 when not,
+ * -1 when memory ran out.
+ */
+static int ngx_http_keygate_mask_span(ngx_http_request_t *r,
+                                      const kg_key_policy *p, ngx_str_t *s) {
+  const size_t plen = p->prefix_len;
+  if (s->len < plen || ngx_strlcasestrn(s->data, s->data + s->len,
+                                        (u_char *)p->prefix, plen - 1) == NULL) {
+    return 0;
+  }
+  /* A hint is at most KG_KEY_HINT_MAX - 1 bytes and replaces at least
+   * the prefix: each run grows the span by less than that. */
+  size_t cap = s->len + (s->len / plen + 1) * KG_KEY_HINT_MAX;
+  u_char *out = ngx_pnalloc(r->pool, cap);
+  if (out == NULL) {
+    return -1;
+  }
+  u_char *o = out;
+  u_char *q = s->data;
+  u_char *end = s->data + s->len;
+  u_char *hit;
+  while ((hit = ngx_strlcasestrn(q, end, (u_char *)p->prefix, plen - 1)) !=
+         NULL) {
+    o = ngx_cpymem(o, q, (size_t)(hit - q));
+    u_char *k = hit + plen;
+    while (k < end && ngx_http_keygate_token68(*k)) {
+      k++;
+    }
+    char hint[KG_KEY_HINT_MAX];
+    size_t n = kg_key_hint(p, (const char *)hit, (size_t)(k - hit), hint,
+                           sizeof hint);
+    o = ngx_cpymem(o, hint, n);
+    q = k;
+  }
+  o = ngx_cpymem(o, q, (size_t)(end - q));
+  s->data = out;
+  s->len = (size_t)(o - out);
+  return 1;
+}
+
+/*
  * With keygate_hide_credentials, a key sent in any other field than the
  * key headers (a cookie, Proxy-Authorization, X-Forwarded-Authorization,
  * a header of the client's own naming) reaches the upstream masked too:
- * each run of the policy's prefix (any case) and the token68 bytes after
- * it becomes kg_key_hint's "sk_live_****Ab3x", the rest of the value kept.
- * Host and Referer were masked whole before (a key there is a URL's);
- * the key lines themselves go. The scan is a search for the prefix in
- * each value, a valid request's only.
+ * ngx_http_keygate_mask_span over each value, and over each name (with
+ * `ignore_invalid_headers off` a name such as "X-sk_live_..." passes
+ * nginx; a review found it forwarded whole). A masked name is still a
+ * field name ('*' is a tchar), its lowercase form and hash made again so
+ * that proxy_set_header and $http_ see the masked one. Host and Referer
+ * were masked whole before (a key there is a URL's); the key lines
+ * themselves go. The scan is a search for the prefix in each name and
+ * value, a valid request's only.
  */
 static ngx_int_t ngx_http_keygate_mask_values(ngx_http_request_t *r,
                                               const kg_key_policy *p) {
-  const size_t plen = p->prefix_len;
-  if (plen == 0) {
+  if (p->prefix_len == 0) {
     return NGX_OK;
   }
   for (ngx_list_part_t *part = &r->headers_in.headers.part; part != NULL;
        part = part->next) {
     ngx_table_elt_t *h = part->elts;
     for (ngx_uint_t i = 0; i < part->nelts; i++) {
-      ngx_str_t v = h[i].value;
-      if (ngx_http_keygate_is_key_field(&h[i]) ||
-          v.data == ngx_http_keygate_mark || v.len < plen ||
-          ngx_strlcasestrn(v.data, v.data + v.len, (u_char *)p->prefix,
-                           plen - 1) == NULL) {
+      if (ngx_http_keygate_is_key_field(&h[i])) {
         continue;
       }
-      /* A hint is at most KG_KEY_HINT_MAX - 1 bytes and replaces at least
-       * the prefix: each run grows the value by less than that. */
-      size_t cap = v.len + (v.len / plen + 1) * KG_KEY_HINT_MAX;
-      u_char *out = ngx_pnalloc(r->pool, cap);
-      if (out == NULL) {
+      if (h[i].value.data != ngx_http_keygate_mark &&
+          ngx_http_keygate_mask_span(r, p, &h[i].value) < 0) {
         return NGX_ERROR;
       }
-      u_char *o = out;
-      u_char *q = v.data;
-      u_char *end = v.data + v.len;
-      u_char *hit;
-      while ((hit = ngx_strlcasestrn(q, end, (u_char *)p->prefix, plen - 1)) !=
-             NULL) {
-        o = ngx_cpymem(o, q, (size_t)(hit - q));
-        u_char *k = hit + plen;
-        while (k < end && ngx_http_keygate_token68(*k)) {
-          k++;
-        }
-        char hint[KG_KEY_HINT_MAX];
-        size_t n = kg_key_hint(p, (const char *)hit, (size_t)(k - hit), hint,
-                               sizeof hint);
-        o = ngx_cpymem(o, hint, n);
-        q = k;
+      int named = ngx_http_keygate_mask_span(r, p, &h[i].key);
+      if (named < 0) {
+        return NGX_ERROR;
       }
-      o = ngx_cpymem(o, q, (size_t)(end - q));
-      h[i].value.data = out;
-      h[i].value.len = (size_t)(o - out);
+      if (named > 0) {
+        u_char *low = ngx_pnalloc(r->pool, h[i].key.len);
+        if (low == NULL) {
+          return NGX_ERROR;
+        }
+        h[i].hash = ngx_hash_strlow(low, h[i].key.data, h[i].key.len);
+        h[i].lowcase_key = low;
+      }
     }
   }
   return NGX_OK;
