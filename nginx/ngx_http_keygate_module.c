@@ -101,6 +101,7 @@ typedef struct {
 typedef struct {
   int64_t seq;
   uint64_t epoch;
+  uint64_t mark; /* the store's history mark of seq; 0: not known */
   ngx_uint_t set;
   ngx_uint_t generation;
   ngx_http_keygate_slot_t slot[NGX_MAX_PROCESSES];
@@ -201,6 +202,7 @@ typedef struct {
   ngx_msec_t stale_at; /* ngx_current_msec from which snap is too old */
   int64_t seen_seq;    /* the newest sequence served (this worker or any) */
   uint64_t seen_epoch;
+  uint64_t seen_mark;  /* the store's history mark of seen_seq; 0: unknown */
   unsigned refused : 1;    /* the store went backwards: answer 503 */
   unsigned opened : 1;     /* this worker opened the store once */
   unsigned stale_said : 1; /* "answering 503" logged for this failure */
@@ -757,14 +759,16 @@ static ngx_int_t ngx_http_keygate_head(ngx_http_keygate_db_t *db, char *err,
     return NGX_ERROR;
   }
   int64_t seq = 0;
-  uint64_t epoch = 0;
-  const int rc = kg_store_head(s, &seq, &epoch, err, errcap);
+  uint64_t epoch = 0, mark = 0;
+  const int rc = kg_store_head(s, &seq, &epoch, err, errcap) != 0 ||
+                 kg_store_mark(s, seq, &mark, err, errcap) != 0;
   kg_store_close(s);
   if (rc != 0) {
     return NGX_ERROR;
   }
   db->seen_seq = seq;
   db->seen_epoch = epoch;
+  db->seen_mark = mark;
   return NGX_OK;
 }
 
@@ -844,6 +848,7 @@ static char *ngx_http_keygate_db(ngx_conf_t *cf, ngx_command_t *cmd,
     if (rc == NGX_OK) {
       db->seen_seq = kg_snapshot_seq(db->snap);
       db->seen_epoch = kg_snapshot_epoch(db->snap);
+      db->seen_mark = kg_snapshot_mark(db->snap);
     }
   }
   if (rc != NGX_OK) {
@@ -1723,7 +1728,9 @@ static void ngx_http_keygate_reader_poll(ngx_http_keygate_db_t *db) {
 }
 
 /* Bring this worker's view of the shared zone up to date: adopt a newer
- * sequence another worker served for the same epoch. */
+ * sequence another worker served for the same epoch, and the history mark
+ * the zone records for it (the zone's, what was served, wins over one this
+ * worker read from the file). */
 static void ngx_http_keygate_sync_seen(ngx_http_keygate_db_t *db) {
   if (db->sh == NULL) {
     return;
@@ -1731,18 +1738,23 @@ static void ngx_http_keygate_sync_seen(ngx_http_keygate_db_t *db) {
   ngx_slab_pool_t *shpool = (ngx_slab_pool_t *)db->zone->shm.addr;
   ngx_http_keygate_shared_t *sh = db->sh;
   ngx_shmtx_lock(&shpool->mutex);
-  if (sh->set && sh->epoch == db->seen_epoch && sh->seq > db->seen_seq) {
+  if (sh->set && sh->epoch == db->seen_epoch &&
+      (sh->seq > db->seen_seq || (sh->seq == db->seen_seq && sh->mark != 0))) {
     db->seen_seq = sh->seq;
+    db->seen_mark = sh->mark;
   }
   ngx_shmtx_unlock(&shpool->mutex);
 }
 
-/* Record that this worker now serves (epoch, seq), here and in the zone. */
+/* Record that this worker now serves (epoch, seq) of history mark `mark`,
+ * here and in the zone. */
 static void ngx_http_keygate_publish(ngx_http_keygate_db_t *db, int64_t seq,
-                                     uint64_t epoch) {
-  if (epoch != db->seen_epoch || seq > db->seen_seq) {
+                                     uint64_t epoch, uint64_t mark) {
+  if (epoch != db->seen_epoch || seq > db->seen_seq ||
+      (seq == db->seen_seq && db->seen_mark == 0)) {
     db->seen_epoch = epoch;
     db->seen_seq = seq;
+    db->seen_mark = mark;
   }
   if (db->sh == NULL) {
     return;
@@ -1750,9 +1762,11 @@ static void ngx_http_keygate_publish(ngx_http_keygate_db_t *db, int64_t seq,
   ngx_slab_pool_t *shpool = (ngx_slab_pool_t *)db->zone->shm.addr;
   ngx_http_keygate_shared_t *sh = db->sh;
   ngx_shmtx_lock(&shpool->mutex);
-  if (!sh->set || sh->epoch != epoch || sh->seq < seq) {
+  if (!sh->set || sh->epoch != epoch || sh->seq < seq ||
+      (sh->seq == seq && sh->mark == 0)) {
     sh->epoch = epoch;
     sh->seq = seq;
+    sh->mark = mark;
     sh->set = 1;
   }
   ngx_shmtx_unlock(&shpool->mutex);
@@ -1890,23 +1904,59 @@ static void ngx_http_keygate_failed(ngx_http_keygate_main_conf_t *mcf,
   }
 }
 
-/* Refuse the store: its sequence is older than one already served. */
+/* Refuse the store: its sequence is older than one already served, or
+ * (seq at or past it) its history is not the one served. */
 static void ngx_http_keygate_refuse(ngx_http_keygate_db_t *db, int64_t seq) {
   const int64_t now = ngx_http_keygate_now_ms();
   if (db->refused && now - db->said_ms < 60000) {
     return;
   }
-  ngx_log_error(NGX_LOG_ALERT, db->log, 0,
-                "keygate: the key store \"%V\" went back from change "
-                "sequence %L to %L (an older backup put back?): refusing it, "
-                "every request is answered 503 service_unavailable so that no "
-                "key deleted since comes back; put the newer store back, or "
-                "accept this one with 'keygate keys ack-restore --db %V' (keys "
-                "deleted since that backup then answer again: delete them "
-                "anew)",
-                &db->path, (long long)db->seen_seq, (long long)seq, &db->path);
+  if (seq < db->seen_seq) {
+    ngx_log_error(NGX_LOG_ALERT, db->log, 0,
+                  "keygate: the key store \"%V\" went back from change "
+                  "sequence %L to %L (an older backup put back?): refusing "
+                  "it, every request is answered 503 service_unavailable so "
+                  "that no key deleted since comes back; put the newer store "
+                  "back, or accept this one with 'keygate keys ack-restore "
+                  "--db %V' (keys deleted since that backup then answer "
+                  "again: delete them anew)",
+                  &db->path, (long long)db->seen_seq, (long long)seq,
+                  &db->path);
+  } else {
+    ngx_log_error(NGX_LOG_ALERT, db->log, 0,
+                  "keygate: the key store \"%V\" is at change sequence %L "
+                  "but not by the changes this server served up to %L (its "
+                  "history mark of %L differs: an older backup put back and "
+                  "written to since?): refusing it, every request is "
+                  "answered 503 service_unavailable so that no key deleted "
+                  "since comes back; put the newer store back, or accept "
+                  "this one with 'keygate keys ack-restore --db %V' (keys "
+                  "deleted since that backup then answer again: delete them "
+                  "anew)",
+                  &db->path, (long long)seq, (long long)db->seen_seq,
+                  (long long)db->seen_seq, &db->path);
+  }
   db->refused = 1;
   db->said_ms = now;
+}
+
+/* 1 when store, of epoch `epoch` at sequence seq (at or past the one
+ * served), holds another history than the one this server served: its
+ * mark of the sequence served is not the one served (a backup put back
+ * and written to since reaches that sequence by other writes). 0 when it
+ * is the same history, or the mark served is not known; -1 with err on a
+ * store error. */
+static int ngx_http_keygate_other_history(ngx_http_keygate_db_t *db,
+                                          kg_store *store, uint64_t epoch,
+                                          char *err, size_t errcap) {
+  if (epoch != db->seen_epoch || db->seen_mark == 0) {
+    return 0;
+  }
+  uint64_t mark = 0;
+  if (kg_store_mark(store, db->seen_seq, &mark, err, errcap) != 0) {
+    return -1;
+  }
+  return mark != db->seen_mark;
 }
 
 /* The snapshot matches the store: it is fresh, unless it is older than
@@ -1915,12 +1965,31 @@ static void ngx_http_keygate_current(ngx_http_keygate_main_conf_t *mcf,
                                      ngx_http_keygate_db_t *db) {
   const int64_t seq = kg_snapshot_seq(db->snap);
   const uint64_t epoch = kg_snapshot_epoch(db->snap);
+  char err[KG_STORE_ERR_MAX];
   ngx_http_keygate_sync_seen(db);
   if (epoch == db->seen_epoch && seq < db->seen_seq) {
     ngx_http_keygate_refuse(db, seq);
     return;
   }
-  ngx_http_keygate_publish(db, seq, epoch);
+  /* the same history as the one served, by the mark of its sequence; and
+   * the mark of the sequence now served */
+  uint64_t mark = kg_snapshot_mark(db->snap);
+  const int other =
+      ngx_http_keygate_other_history(db, db->store, epoch, err, sizeof err);
+  if (other == 0 && mark == 0 &&
+      kg_store_mark(db->store, seq, &mark, err, sizeof err) != 0) {
+    ngx_http_keygate_failed(mcf, db, err, kg_store_last_error_kind());
+    return;
+  }
+  if (other < 0) {
+    ngx_http_keygate_failed(mcf, db, err, kg_store_last_error_kind());
+    return;
+  }
+  if (other > 0) {
+    ngx_http_keygate_refuse(db, seq);
+    return;
+  }
+  ngx_http_keygate_publish(db, seq, epoch, mark);
   db->refused = 0;
   db->fresh_ms = ngx_http_keygate_now_ms();
   ngx_http_keygate_set_stale_at(mcf, db);
@@ -2163,10 +2232,19 @@ static void ngx_http_keygate_job_finish(ngx_http_keygate_main_conf_t *mcf,
   db->store = store;
   db->opened = 1;
   ngx_http_keygate_sync_seen(db);
-  if (kg_snapshot_epoch(fresh) == db->seen_epoch &&
-      kg_snapshot_seq(fresh) < db->seen_seq) {
+  char err[KG_STORE_ERR_MAX];
+  int other = 0;
+  if ((kg_snapshot_epoch(fresh) == db->seen_epoch &&
+       kg_snapshot_seq(fresh) < db->seen_seq) ||
+      (other = ngx_http_keygate_other_history(
+           db, store, kg_snapshot_epoch(fresh), err, sizeof err)) > 0) {
     ngx_http_keygate_refuse(db, kg_snapshot_seq(fresh));
-    kg_snapshot_free(fresh); /* keep the newer one; it is not served */
+    kg_snapshot_free(fresh); /* keep the served one; this one is not served */
+    return;
+  }
+  if (other < 0) {
+    kg_snapshot_free(fresh);
+    ngx_http_keygate_failed(mcf, db, err, kg_store_last_error_kind());
     return;
   }
   kg_snapshot *old = db->snap;

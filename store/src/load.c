@@ -26,6 +26,7 @@ struct kg_snapshot {
   size_t names_len, names_cap;
   int64_t seq;                 /* meta.seq as of the read */
   uint64_t epoch;              /* meta.epoch as of the read */
+  uint64_t mark;               /* history's mark of seq; 0: not known */
   kg_accounts_fn *on_accounts; /* kg_snapshot_on_accounts */
   void *on_accounts_arg;
 };
@@ -86,6 +87,10 @@ int64_t kg_snapshot_seq(const kg_snapshot *snap) {
 
 uint64_t kg_snapshot_epoch(const kg_snapshot *snap) {
   return snap->epoch;
+}
+
+uint64_t kg_snapshot_mark(const kg_snapshot *snap) {
+  return snap->mark;
 }
 
 const char *kg_snapshot_account(const kg_snapshot *snap, uint64_t account_id) {
@@ -188,19 +193,22 @@ static int load_accounts(kg_store *s, kg_snapshot *snap, char *err,
   return 0;
 }
 
-/* meta.seq and meta.epoch inside the current read transaction; and the
+/* meta.seq and meta.epoch inside the current read transaction, and (mark
+ * not NULL) the history's mark of that sequence (0: no row); and the
  * store's marking (digest, pepper check value), which must still be the
  * one checked when it was opened: a store re-marked in place is refused on
  * the read that finds it, before any of its keys are used. */
-static int read_head(kg_store *s, int64_t *seq, uint64_t *epoch, char *err,
-                     size_t errcap) {
+static int read_head(kg_store *s, int64_t *seq, uint64_t *epoch,
+                     uint64_t *mark, char *err, size_t errcap) {
   sqlite3_stmt *st;
   if (store_prepare(s,
                     "SELECT (SELECT CAST(value AS INTEGER) FROM meta"
                     " WHERE name = 'seq'), (SELECT value FROM meta"
                     " WHERE name = 'epoch'), (SELECT value FROM meta"
                     " WHERE name = 'digest'), (SELECT value FROM meta"
-                    " WHERE name = 'pepper_check')",
+                    " WHERE name = 'pepper_check'), (SELECT mark FROM history"
+                    " WHERE seq = (SELECT CAST(value AS INTEGER) FROM meta"
+                    " WHERE name = 'seq'))",
                     &st, err, errcap) != 0) {
     return -1;
   }
@@ -216,6 +224,9 @@ static int read_head(kg_store *s, int64_t *seq, uint64_t *epoch, char *err,
       sqlite3_column_type(st, 0) != SQLITE_NULL && e != NULL && digest != NULL;
   *seq = sqlite3_column_int64(st, 0);
   *epoch = ok ? strtoull((const char *)e, NULL, 16) : 0;
+  if (mark != NULL) {
+    *mark = (uint64_t)sqlite3_column_int64(st, 4);
+  }
   const int marked = ok ? store_check_marking(s, (const char *)digest,
                                               (const char *)check, err, errcap)
                         : 0;
@@ -227,6 +238,25 @@ static int read_head(kg_store *s, int64_t *seq, uint64_t *epoch, char *err,
                       s->path);
   }
   return marked;
+}
+
+/* The history's mark of sequence seq inside the current read transaction:
+ * 0 when the store has no row for it. */
+static int read_mark(kg_store *s, int64_t seq, uint64_t *mark, char *err,
+                     size_t errcap) {
+  sqlite3_stmt *st;
+  if (store_prepare(s, "SELECT mark FROM history WHERE seq = ?1", &st, err,
+                    errcap) != 0) {
+    return -1;
+  }
+  sqlite3_bind_int64(st, 1, seq);
+  const int rc = sqlite3_step(st);
+  *mark = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+  sqlite3_finalize(st);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    return store_sqlerr(s, rc, "reading the history", err, errcap);
+  }
+  return 0;
 }
 
 /* A stored expiry as a record's. 0 means "never" in a record: an expiry at
@@ -370,7 +400,7 @@ int kg_store_load(kg_store *s, kg_snapshot **out, char *err, size_t errcap) {
     rc = load_keys(s, &recs, &n, err, errcap);
   }
   if (rc == 0) {
-    rc = read_head(s, &snap->seq, &snap->epoch, err, errcap);
+    rc = read_head(s, &snap->seq, &snap->epoch, &snap->mark, err, errcap);
   }
   if (rc == 0) {
     rc = row_ints(s, "PRAGMA data_version", 1, &version, err, errcap);
@@ -407,7 +437,7 @@ int kg_store_adopt(kg_store *s, kg_index *idx, int64_t seq, uint64_t epoch,
   }
   int64_t now_seq = 0;
   uint64_t now_epoch = 0;
-  int rc = read_head(s, &now_seq, &now_epoch, err, errcap);
+  int rc = read_head(s, &now_seq, &now_epoch, NULL, err, errcap);
   if (rc == 0) {
     rc = load_accounts(s, snap, err, errcap);
   }
@@ -555,10 +585,22 @@ int kg_store_refresh(kg_store *s, kg_snapshot *snap, kg_refresh *result,
   changed_key *c = NULL;
   size_t n = 0;
   const size_t accounts_before = snap->naccounts;
-  int rc = read_head(s, &seq, &epoch, err, errcap);
+  uint64_t mark = 0, then = 0;
+  int rc = read_head(s, &seq, &epoch, &mark, err, errcap);
+  if (rc == 0 && epoch == snap->epoch && seq >= snap->seq && snap->mark != 0) {
+    /* The same history only if the store's mark of the snapshot's
+     * sequence is the snapshot's: a backup put back in place and written
+     * to since reaches that sequence by other writes. */
+    then = mark;
+    if (seq > snap->seq) {
+      rc = read_mark(s, snap->seq, &then, err, errcap);
+    }
+  } else {
+    then = snap->mark;
+  }
   if (rc == 0 && epoch != snap->epoch) {
     *result = KG_REFRESH_FULL;
-  } else if (rc == 0 && seq < snap->seq) {
+  } else if (rc == 0 && (seq < snap->seq || then != snap->mark)) {
     *result = KG_REFRESH_BACKWARDS;
   } else if (rc == 0 && seq > snap->seq) {
     rc = read_changes(s, snap->seq, &c, &n, err, errcap);
@@ -582,6 +624,7 @@ int kg_store_refresh(kg_store *s, kg_snapshot *snap, kg_refresh *result,
       *result = KG_REFRESH_FULL;
     } else {
       snap->seq = seq;
+      snap->mark = mark;
       if (rows != NULL) {
         *rows = n;
       }
@@ -607,7 +650,20 @@ int kg_store_head(kg_store *s, int64_t *seq, uint64_t *epoch, char *err,
   if (store_exec(s, "BEGIN", err, errcap) != 0) {
     return -1;
   }
-  const int rc = read_head(s, seq, epoch, err, errcap);
+  const int rc = read_head(s, seq, epoch, NULL, err, errcap);
+  store_rollback(s);
+  return rc;
+}
+
+int kg_store_mark(kg_store *s, int64_t seq, uint64_t *mark, char *err,
+                  size_t errcap) {
+  if (s == NULL || mark == NULL) {
+    return store_errf(err, errcap, "kg_store_mark: bad argument");
+  }
+  if (store_exec(s, "BEGIN", err, errcap) != 0) {
+    return -1;
+  }
+  const int rc = read_mark(s, seq, mark, err, errcap);
   store_rollback(s);
   return rc;
 }

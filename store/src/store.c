@@ -68,7 +68,19 @@ static const char *const MIGRATIONS[KG_STORE_SCHEMA_VERSION] = {
     "CREATE INDEX keys_by_seq ON keys (seq);\n"
     "INSERT INTO meta (name, value) VALUES ('seq', '0');\n"
     "INSERT INTO meta (name, value)\n"
-    "  VALUES ('epoch', lower(hex(randomblob(8))));\n"};
+    "  VALUES ('epoch', lower(hex(randomblob(8))));\n",
+    /* Version 3: the history (docs/store.md). One row per change
+     * sequence, written by the transaction that made it: a random mark,
+     * so that two stores that went separate ways from one copy (a backup
+     * put back and written to) differ at the first sequence they do not
+     * share, even where their sequences are the same. A server compares
+     * the mark of the sequence it served with the file's. */
+    "CREATE TABLE history (\n"
+    "  seq  INTEGER PRIMARY KEY,\n"
+    "  mark INTEGER NOT NULL\n"
+    ");\n"
+    "INSERT INTO history (seq, mark)\n"
+    "  SELECT CAST(value AS INTEGER), random() FROM meta WHERE name = 'seq';\n"};
 
 /* ---- helpers shared by the store's files ------------------------------- */
 
@@ -197,6 +209,9 @@ int store_seq(kg_store *s, int64_t *seq, char *err, size_t errcap) {
     sqlite3_stmt *st;
     if (store_exec(s,
                    "UPDATE meta SET value = CAST(value AS INTEGER) + 1"
+                   " WHERE name = 'seq';"
+                   " INSERT OR REPLACE INTO history (seq, mark)"
+                   " SELECT CAST(value AS INTEGER), random() FROM meta"
                    " WHERE name = 'seq'",
                    err, errcap) != 0 ||
         store_prepare(s,

@@ -5,6 +5,8 @@
 #   1. a store replaced by a rename (mv new.db keys.db) is noticed and loaded;
 #   2. an older backup put back (the change sequence goes backwards) is
 #      refused, 503 service_unavailable, until `keygate keys ack-restore`;
+#      so is one written to since (2b: its sequence reaches the one served
+#      by other writes), by a rename or in place;
 #   3. a truncated store, with a worker killed (-9) meanwhile: past
 #      keygate_max_staleness every answer is 503, the restarted worker never
 #      serves the master's startup snapshot, the failure is logged once per
@@ -148,6 +150,53 @@ all_answer "after ack-restore: K5 on every worker" "$K5" 10 "200 "
 all_answer "after ack-restore: K3 as the backup says" "$K3" 5 "200 "
 "$KEYGATE" keys delete "$ID3" >/dev/null
 wait_for_answer "K3 deleted anew" "$K3" "401 invalid_api_key"
+
+# ---- 2b. a backup put back after it was written to ----------------------
+# A write to the backup brings its change sequence to the one served, by
+# other changes: the history's mark of that sequence (docs/store.md) tells
+# the two apart, whether the backup comes back by a rename (a full load)
+# or in place (a refresh). A review saw the deleted key accepted again.
+IFS=$'\t' read -r ID8 K8 < <(new_key acme eight)
+wait_for_answer "K8 valid" "$K8" "200 "
+copy_store "$DB" "$T/backup8.db" # K8 valid in the backup
+"$KEYGATE" keys delete "$ID8" >/dev/null
+wait_for_answer "K8 revoked" "$K8" "401 invalid_api_key"
+all_answer "K8 revoked on every worker" "$K8" 10 "401 invalid_api_key"
+"$KEYGATE" keys create --db "$T/backup8.db" --account acme --name nine >/dev/null
+# the backup now stands at the sequence served (one write each way)
+assert_eq "$(sqlite3 "$DB" "SELECT value FROM meta WHERE name = 'seq'")" \
+  "$(sqlite3 "$T/backup8.db" "SELECT value FROM meta WHERE name = 'seq'")" \
+  "the written-to backup is at the sequence served"
+cp "$T/backup8.db" "$T/backup8b.db"
+mv "$T/backup8.db" "$DB" && rm -f "$DB-wal" "$DB-shm"
+wait_for_answer "backup written to, by a rename: refused" "$K2" "503 service_unavailable"
+never_ok "backup written to, by a rename: K8 (valid in the backup)" "$K8" 20
+all_answer "backup written to, by a rename: every answer 503" "$K2" 10 "503 service_unavailable"
+assert_eq 1 "$(log_count '\[alert\].*not by the changes this server served')" \
+  "the other history is logged loudly, once (by the writer)"
+"$KEYGATE" keys ack-restore >/dev/null
+wait_for_answer "after ack-restore: served again" "$K2" "200 "
+# In place: the server serves the sequence the backup reaches by its own
+# write; the backup is written over the live file through SQLite (the
+# file stays the one the server has open).
+"$KEYGATE" keys delete "$ID8" >/dev/null
+wait_for_answer "K8 revoked again" "$K8" "401 invalid_api_key"
+copy_store "$DB" "$T/backup8c.db" # K8 deleted here: put K8 back by hand
+sqlite3 "$T/backup8c.db" "UPDATE keys SET status = 'active' WHERE id = (SELECT id FROM keys WHERE status = 'deleted' ORDER BY seq DESC LIMIT 1)"
+"$KEYGATE" keys create --db "$T/backup8c.db" --account acme --name ten >/dev/null
+"$KEYGATE" keys create --account acme --name eleven >/dev/null
+wait_for_answer "K2 still valid" "$K2" "200 "
+python3 -c 'import sqlite3, sys
+src = sqlite3.connect(sys.argv[1]); dst = sqlite3.connect(sys.argv[2])
+src.backup(dst); dst.close(); src.close()' "$T/backup8c.db" "$DB"
+wait_for_answer "backup written to, in place: refused" "$K2" "503 service_unavailable"
+never_ok "backup written to, in place: K8" "$K8" 20
+assert_eq 1 "$(($(log_count '\[alert\].*not by the changes this server served') >= 2))" \
+  "the other history in place is logged loudly too"
+"$KEYGATE" keys ack-restore >/dev/null
+wait_for_answer "after ack-restore: served again" "$K2" "200 "
+"$KEYGATE" keys delete "$ID8" >/dev/null
+wait_for_answer "K8 deleted anew" "$K8" "401 invalid_api_key"
 
 # ---- 3. truncated, and a worker killed -9 meanwhile ---------------------
 copy_store "$DB" "$T/good.db"

@@ -219,7 +219,7 @@ CREATE TABLE keys (id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL,
 INSERT INTO accounts VALUES (1, 'acme', 'pro', 0);
 PRAGMA user_version = 1;" >/dev/null
 printf 'GET /x HTTP/1.1\r\nHost: a\r\n\r\n' >"$TMP/head"
-fails 2 "keygate check: $OLD has schema version 1, older than 2, and a read-only open does not migrate it; run any 'keygate keys' command on it once to migrate it" \
+fails 2 "keygate check: $OLD has schema version 1, older than 3, and a read-only open does not migrate it; run any 'keygate keys' command on it once to migrate it" \
   "check of an older store" -- "$KEYGATE" check --db "$OLD" <"$TMP/head"
 assert_exit 0 "keys list migrates it" -- "$KEYGATE" keys list --db "$OLD"
 assert_exit 0 "then check reads it" -- "$KEYGATE" check --db "$OLD" <"$TMP/head"

@@ -1193,10 +1193,14 @@ static void a_version_1_store_is_migrated_to_the_sequence(void **state) {
   assert_int_equal(
       kg_store_open(f->path, KG_STORE_READONLY, &ro, f->err, sizeof f->err),
       -1);
-  assert_non_null(strstr(f->err, "older than 2"));
+  assert_non_null(strstr(f->err, "older than 3"));
   assert_int_equal(kg_store_open(f->path, 0, &f->s, f->err, sizeof f->err), 0);
-  assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 2);
+  assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 3);
   assert_int_equal(meta_seq(f), 0);
+  /* version 3: the history starts at the sequence the store is at */
+  assert_int_equal(raw_int(f->path, "SELECT count(*) FROM history"), 1);
+  assert_int_equal(
+      raw_int(f->path, "SELECT count(*) FROM history WHERE seq = 0"), 1);
   assert_int_equal(raw_int(f->path, "SELECT seq FROM keys WHERE id = 7"), 0);
   assert_int_equal(
       raw_int(f->path, "SELECT length(value) FROM meta WHERE name = 'epoch'"),
@@ -1351,6 +1355,72 @@ incremental_refresh_matches_a_full_load_on_random_streams(void **state) {
   kg_snapshot_free(inc);
   kg_store_close(reader);
   kg_digester_free(dg);
+}
+
+/* The history's mark (schema 3): each key write draws one for its
+ * sequence; a refresh refuses a store whose mark of the snapshot's
+ * sequence is not the snapshot's, at that sequence or past it (a backup
+ * put back and written to since). */
+static void refresh_reports_another_history_by_its_mark(void **state) {
+  fixture *f = *state;
+  make_account(f, "acme", KG_TIER_PRO);
+  kg_new_key a;
+  make_key(f, "acme", "a", 0, &a);
+  make_key(f, "acme", "b", 0, &a);
+  assert_int_equal(raw_int(f->path, "SELECT count(*) FROM history"), 3);
+  assert_int_equal(
+      raw_int(f->path, "SELECT count(DISTINCT mark) FROM history"), 3);
+  kg_snapshot *snap;
+  assert_int_equal(kg_store_load(f->s, &snap, f->err, sizeof f->err), 0);
+  assert_int_equal(kg_snapshot_seq(snap), 2);
+  const uint64_t m2 = kg_snapshot_mark(snap);
+  assert_true(m2 != 0);
+  assert_int_equal(m2, (uint64_t)raw_int(f->path, "SELECT mark FROM history"
+                                                  " WHERE seq = 2"));
+  uint64_t m = 0;
+  assert_int_equal(kg_store_mark(f->s, 2, &m, f->err, sizeof f->err), 0);
+  assert_int_equal(m, m2);
+  assert_int_equal(kg_store_mark(f->s, 99, &m, f->err, sizeof f->err), 0);
+  assert_int_equal(m, 0); /* no such sequence */
+  kg_refresh r;
+  /* another history at the same sequence */
+  raw_sql(f->path, "UPDATE history SET mark = mark + 1 WHERE seq = 2");
+  assert_int_equal(
+      kg_store_refresh(f->s, snap, &r, NULL, f->err, sizeof f->err), 0);
+  assert_int_equal(r, KG_REFRESH_BACKWARDS);
+  assert_int_equal(kg_snapshot_seq(snap), 2); /* untouched */
+  assert_int_equal(kg_snapshot_mark(snap), m2);
+  raw_sql(f->path, "UPDATE history SET mark = mark - 1 WHERE seq = 2");
+  assert_int_equal(
+      kg_store_refresh(f->s, snap, &r, NULL, f->err, sizeof f->err), 0);
+  assert_int_equal(r, KG_REFRESH_UNCHANGED);
+  /* one write on: applied, and the snapshot takes the new mark */
+  make_key(f, "acme", "c", 0, &a);
+  assert_int_equal(
+      kg_store_refresh(f->s, snap, &r, NULL, f->err, sizeof f->err), 0);
+  assert_int_equal(r, KG_REFRESH_APPLIED);
+  assert_int_equal(kg_snapshot_seq(snap), 3);
+  assert_int_equal(kg_snapshot_mark(snap),
+                   (uint64_t)raw_int(f->path, "SELECT mark FROM history"
+                                              " WHERE seq = 3"));
+  /* another history past the snapshot's sequence: its mark of 3 differs */
+  raw_sql(f->path, "UPDATE history SET mark = mark + 1 WHERE seq = 3");
+  make_key(f, "acme", "d", 0, &a);
+  assert_int_equal(
+      kg_store_refresh(f->s, snap, &r, NULL, f->err, sizeof f->err), 0);
+  assert_int_equal(r, KG_REFRESH_BACKWARDS);
+  assert_int_equal(kg_snapshot_seq(snap), 3);
+  /* and one without the snapshot's sequence at all */
+  raw_sql(f->path, "UPDATE history SET mark = mark - 1 WHERE seq = 3");
+  assert_int_equal(
+      kg_store_refresh(f->s, snap, &r, NULL, f->err, sizeof f->err), 0);
+  assert_int_equal(r, KG_REFRESH_APPLIED);
+  make_key(f, "acme", "e", 0, &a);
+  raw_sql(f->path, "DELETE FROM history WHERE seq = 4");
+  assert_int_equal(
+      kg_store_refresh(f->s, snap, &r, NULL, f->err, sizeof f->err), 0);
+  assert_int_equal(r, KG_REFRESH_BACKWARDS);
+  kg_snapshot_free(snap);
 }
 
 static void
@@ -1686,6 +1756,7 @@ int main(void) {
       T(a_version_1_store_is_migrated_to_the_sequence),
       T(every_key_write_bumps_the_sequence_once),
       T(incremental_refresh_matches_a_full_load_on_random_streams),
+      T(refresh_reports_another_history_by_its_mark),
       T(refresh_reports_a_sequence_gone_backwards_and_a_new_epoch),
       T(check_file_sees_replaced_truncated_and_overwritten_stores),
       T(seed_makes_every_class_over_pro_accounts),

@@ -235,12 +235,20 @@ int64_t kg_snapshot_seq(const kg_snapshot *snap);
  * (kg_store_ack_restore) a new one. */
 uint64_t kg_snapshot_epoch(const kg_snapshot *snap);
 
+/* kg_snapshot_mark — the store's history mark (docs/store.md) of the
+ * snapshot's sequence: a random number the write that made the sequence
+ * drew; 0 when not known (an adopted snapshot). Two stores that went
+ * separate ways from one copy differ in it at a sequence they both reached
+ * by other writes. */
+uint64_t kg_snapshot_mark(const kg_snapshot *snap);
+
 /* What kg_store_refresh did. */
 typedef enum kg_refresh {
   KG_REFRESH_UNCHANGED = 0, /* the store is at the snapshot's sequence */
   KG_REFRESH_APPLIED = 1,   /* the changed keys were applied in place */
   KG_REFRESH_FULL = 2,      /* out of reach: load the store whole */
-  KG_REFRESH_BACKWARDS = 3  /* the store's sequence is below the snapshot's */
+  KG_REFRESH_BACKWARDS = 3  /* the store's sequence is below the snapshot's,
+                               or its history is not the snapshot's */
 } kg_refresh;
 
 /* Changes beyond this many keys are a full load's job, not an update's. */
@@ -257,8 +265,9 @@ typedef enum kg_refresh {
  * KG_REFRESH_MAX_ROWS changed, or the index has no room; the snapshot may
  * then hold some of the changes (removals first, so never a key the store
  * no longer accepts) and must be replaced by a kg_store_load. With
- * KG_REFRESH_BACKWARDS (an older backup restored) the snapshot is
- * untouched: the caller decides. *rows (may be NULL) is the number of keys
+ * KG_REFRESH_BACKWARDS (an older backup restored, or one restored and
+ * written to since: its history mark of the snapshot's sequence differs)
+ * the snapshot is untouched: the caller decides. *rows (may be NULL) is the number of keys
  * applied. The snapshot must not be in use by another thread meanwhile.
  */
 int kg_store_refresh(kg_store *s, kg_snapshot *snap, kg_refresh *result,
@@ -267,6 +276,14 @@ int kg_store_refresh(kg_store *s, kg_snapshot *snap, kg_refresh *result,
 /* kg_store_head — the store's change sequence and epoch now (one small
  * read transaction). */
 int kg_store_head(kg_store *s, int64_t *seq, uint64_t *epoch, char *err,
+                  size_t errcap);
+
+/* kg_store_mark — the store's history mark of change sequence seq (one
+ * small read transaction): *mark 0 when the store has no such sequence (or
+ * none recorded: a store migrated from schema 2 has marks from then on). A
+ * server that served seq with mark m and finds another mark there now
+ * holds a store of another history (docs/store.md). */
+int kg_store_mark(kg_store *s, int64_t seq, uint64_t *mark, char *err,
                   size_t errcap);
 
 /*

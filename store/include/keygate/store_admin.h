@@ -31,7 +31,7 @@
 extern "C" {
 #endif
 
-#define KG_STORE_SCHEMA_VERSION 2
+#define KG_STORE_SCHEMA_VERSION 3
 #define KG_STORE_BUSY_TIMEOUT_MS 5000
 #define KG_ACCOUNT_NAME_MAX 64 /* [A-Za-z0-9._-], first alphanumeric */
 #define KG_KEY_NAME_MAX 64     /* printable ASCII, 0x20..0x7E */
