@@ -4,7 +4,7 @@
  *
  *   keygate serve [--db PATH] [--listen 127.0.0.1:8080] [--workers N|auto]
  *                 [--module FILE] [--nginx FILE] [--log-dir DIR]
- *                 [--refresh 500ms] [--max-staleness 10s]
+ *                 [--refresh 500ms] [--max-staleness 2s]
  *                 [--pepper-file FILE]
  *                 [--upstream HOST:PORT] [--print-config [--prefix DIR]]
  *
@@ -112,7 +112,7 @@ static void usage(FILE *f) {
              "[--workers N|auto]\n"
              "                     [--module FILE] [--nginx FILE] "
              "[--log-dir DIR]\n"
-             "                     [--refresh 500ms] [--max-staleness 10s]\n"
+             "                     [--refresh 500ms] [--max-staleness 2s]\n"
              "                     [--pepper-file FILE]\n"
              "                     [--upstream HOST:PORT] "
              "[--print-config [--prefix DIR]]\n"
@@ -254,13 +254,16 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
   /* cli_parse_time's grammar (every time keygate takes), rendered for
    * nginx in milliseconds (fill_values): nginx's own has no fractions. */
   int64_t refresh = 500;
-  int64_t staleness = 10000;
+  int64_t staleness = -1; /* default: 2 s (SPEC §2), or twice --refresh */
   if ((o->refresh != NULL && cli_parse_time(o->refresh, &refresh) != 0) ||
       (o->max_staleness != NULL &&
        cli_parse_time(o->max_staleness, &staleness) != 0)) {
     return cli_error(CLI_EXIT_USAGE, CMD,
                      "--refresh and --max-staleness take a time such as "
                      "500ms, 1s or 10s");
+  }
+  if (staleness < 0) {
+    staleness = 2 * refresh > 2000 ? 2 * refresh : 2000;
   }
   snprintf(o->refresh_buf, sizeof o->refresh_buf, "%lldms", (long long)refresh);
   snprintf(o->staleness_buf, sizeof o->staleness_buf, "%lldms",
@@ -607,7 +610,7 @@ static void fill_values(const serve_opts *o, conf_values *v, const char *module,
   v->log_dir = log_dir;
   v->workers = o->workers;
   v->refresh = o->refresh != NULL ? o->refresh_buf : "500ms";
-  v->max_staleness = o->max_staleness != NULL ? o->staleness_buf : "10s";
+  v->max_staleness = o->staleness_buf;
 }
 
 static int write_conf(const serve_opts *o, const char *dir, const char *module,

@@ -486,7 +486,11 @@ static char *ngx_http_keygate_init_main_conf(ngx_conf_t *cf, void *conf) {
                        "keygate_refresh must be at least 100ms");
     return NGX_CONF_ERROR;
   }
-  ngx_conf_init_msec_value(mcf->max_staleness, 10000);
+  /* SPEC §2: a deletion is seen within 2 s, so by default a snapshot no
+   * poll has confirmed for 2 s (or two polls, when they are further
+   * apart) is not answered from. */
+  ngx_conf_init_msec_value(mcf->max_staleness,
+                           2 * mcf->refresh > 2000 ? 2 * mcf->refresh : 2000);
   if (mcf->max_staleness < 2 * mcf->refresh) {
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "keygate_max_staleness must be at least twice "

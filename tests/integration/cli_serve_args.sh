@@ -96,6 +96,15 @@ assert_exit 0 "--refresh 1.5s --max-staleness 0.5m" -- "$KEYGATE" serve \
   --print-config "${MOD[@]}" --db "$TMP/a.db" --refresh 1.5s --max-staleness 0.5m
 assert_contains "keygate_refresh 1500ms;" "$(cat "$TMP/out")" "--refresh 1.5s: in ms"
 assert_contains "keygate_max_staleness 30000ms;" "$(cat "$TMP/out")" "--max-staleness 0.5m: in ms"
+# the default staleness bound is SPEC §2's 2 s, or two polls when they are
+# further apart (review 70: 10 s let a deleted key through for 10 s)
+assert_exit 0 "no --max-staleness" -- "$KEYGATE" serve --print-config "${MOD[@]}" \
+  --db "$TMP/a.db"
+assert_contains "keygate_max_staleness 2000ms;" "$(cat "$TMP/out")" "the default: 2 s"
+assert_exit 0 "--refresh 1.5s alone" -- "$KEYGATE" serve --print-config "${MOD[@]}" \
+  --db "$TMP/a.db" --refresh 1.5s
+assert_contains "keygate_max_staleness 3000ms;" "$(cat "$TMP/out")" \
+  "the default after --refresh 1.5s: two polls"
 for bad in 1.5 1e3ms 0.5ms 1h30m -1s; do
   assert_exit 2 "--refresh $bad" -- "$KEYGATE" serve --print-config "${MOD[@]}" \
     --db "$TMP/a.db" --refresh "$bad"
