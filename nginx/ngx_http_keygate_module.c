@@ -1867,6 +1867,21 @@ static void ngx_http_keygate_failed(ngx_http_keygate_main_conf_t *mcf,
   char fixbuf[NGX_MAX_PATH + 96];
   const char *fix =
       ngx_http_keygate_store_fix(kind, &db->path, fixbuf, sizeof fixbuf);
+  /* what to do, last on each line; beside a foreign -wal, not a command
+   * that opens the store: keygate or sqlite3 would read that -wal into
+   * the new file (review 70: `keygate keys list` brought a deleted key
+   * back) */
+  u_char todo[NGX_MAX_PATH + 256];
+  if (db->foreign_wal != 0) {
+    ngx_snprintf(todo, sizeof todo - 1,
+                 "remove %V-wal and %V-shm before anything opens %V (keygate "
+                 "and sqlite3 would read that -wal into it); the worker "
+                 "loads it by itself then%Z",
+                 &db->path, &db->path, &db->path);
+  } else {
+    ngx_snprintf(todo, sizeof todo - 1, NGX_HTTP_KEYGATE_FIX "%Z", &db->path);
+  }
+  todo[sizeof todo - 1] = '\0';
   kg_store_close(db->store);
   db->store = NULL;
   ngx_cpystrn((u_char *)db->fail_err, (u_char *)err, sizeof db->fail_err);
@@ -1879,20 +1894,20 @@ static void ngx_http_keygate_failed(ngx_http_keygate_main_conf_t *mcf,
                   "keygate: cannot read the key store \"%V\": %s%s; "
                   "requests are decided with the keys as of %L s ago, and "
                   "answered 503 service_unavailable once that is over "
-                  "keygate_max_staleness (%M s); " NGX_HTTP_KEYGATE_FIX,
+                  "keygate_max_staleness (%M s); %s",
                   &db->path, err, fix, (long long)((now - db->fresh_ms) / 1000),
-                  mcf->max_staleness / 1000, &db->path);
+                  mcf->max_staleness / 1000, todo);
   } else if (now - db->said_ms >= 60000) {
     ngx_log_error(NGX_LOG_ERR, db->log, 0,
                   "keygate: the key store \"%V\" has been unreadable for "
                   "%L s (%ui failed polls since the last line): %s%s; "
-                  "%s; " NGX_HTTP_KEYGATE_FIX,
+                  "%s; %s",
                   &db->path, (long long)((now - db->fail_since_ms) / 1000),
                   db->unsaid, err, fix,
                   now - db->fresh_ms > (int64_t)mcf->max_staleness
                       ? "every request is answered 503 service_unavailable"
                       : "requests are still decided with the last keys read",
-                  &db->path);
+                  todo);
     db->said_ms = now;
     db->unsaid = 0;
   }
@@ -1902,9 +1917,9 @@ static void ngx_http_keygate_failed(ngx_http_keygate_main_conf_t *mcf,
                   "keygate: the keys of \"%V\" were last read %L s ago, "
                   "over keygate_max_staleness (%M s): answering 503 "
                   "service_unavailable until the store reads "
-                  "again; " NGX_HTTP_KEYGATE_FIX,
+                  "again; %s",
                   &db->path, (long long)((now - db->fresh_ms) / 1000),
-                  mcf->max_staleness / 1000, &db->path);
+                  mcf->max_staleness / 1000, todo);
   }
 }
 

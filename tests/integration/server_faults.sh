@@ -53,6 +53,12 @@ for _ in $(seq 1 80); do
 done
 assert_eq 1 \
   "$(log_count "cannot read the key store \"$DB\": $DB was replaced while $DB-wal still holds changes.*rm -f $DB-wal $DB-shm")" "a replacement beside the old -wal is refused, once (by the writer: the one worker that reads the store)"
+# ... and the line names no command that opens the store: keygate and
+# sqlite3 would read the old -wal into the new file (review 70).
+assert_eq 0 "$(grep 'still holds changes of the file it replaced' "$LOG" | grep -c 'keys list' || true)" \
+  "beside a foreign -wal the line suggests no command that opens the store"
+assert_eq 1 "$(log_count "remove $DB-wal and $DB-shm before anything opens $DB")" \
+  "beside a foreign -wal the line says to remove it before anything opens the store"
 # The refusal outlives the writer: killed -9 now, it is replaced by a
 # worker that never saw the replacement, which refuses too (the zone keeps
 # the foreign -wal; it neither adopts the old file's index nor loads the
@@ -249,7 +255,9 @@ assert_eq 0 \
     sed -n 's/^.*\] \([0-9]*\)#.*$/\1/p' | sort | uniq -d | wc -l)" \
   "the failure is logged once per worker, not per poll"
 assert_eq 0 \
-  "$(grep 'keygate: cannot read the key store' "$LOG" | grep -vc "keygate keys list --db $DB" || true)" "every failure line says what to do"
+  "$(grep 'keygate: cannot read the key store' "$LOG" |
+    grep -v "keygate keys list --db $DB" | grep -vc "remove $DB-wal and $DB-shm before anything opens" || true)" \
+  "every failure line says what to do"
 assert_eq 1 \
   "$(($(log_count "cannot read the key store \"$DB\": $DB is truncated") >= 1))" "the failure line names the cause"
 # by every worker that answers 503 (the writer, the reader, the restarted
