@@ -31,6 +31,8 @@ struct kg_store {
   int self_dirty;       /* this connection wrote since that load (data_version
                            only counts other connections' commits) */
   int64_t txn_seq;      /* the open write transaction's sequence; 0: none */
+  int wrote;            /* a write was committed: kg_store_close empties the
+                           -wal (docs/store.md, "The -wal after a write") */
 };
 
 /* store_errf — write one formatted line into err (when err is not NULL)

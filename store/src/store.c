@@ -244,6 +244,7 @@ int store_commit(kg_store *s, char *err, size_t errcap) {
     return -1;
   }
   s->self_dirty = 1;
+  s->wrote = 1;
   return 0;
 }
 
@@ -697,6 +698,17 @@ void kg_store_close(kg_store *s) {
     return;
   }
   if (s->db != NULL) {
+    if (s->wrote) {
+      /* Leave no frame in PATH-wal: a server keeps the store open, so
+       * SQLite's own checkpoint at the last close does not run, and a
+       * -wal left with frames beside a file renamed over the path is read
+       * into the new file by the next program that opens it (review 70: a
+       * deleted key came back). Best effort: a reader that holds its
+       * snapshot past the busy timeout leaves the frames for the next
+       * writer's close. */
+      (void)sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
+                                      NULL, NULL);
+    }
     sqlite3_close_v2(s->db);
   }
   kg_digester_free(s->digester);

@@ -42,9 +42,27 @@ wait_for_answer "K4 revoked" "$K4" "401 invalid_api_key"
 all_answer "both workers revoked K4" "$K4" 10 "401 invalid_api_key"
 
 # ---- 1. rename-replace --------------------------------------------------
+# keygate's own writes leave the -wal empty when they close, though the
+# server keeps the store open (review 70: frames left there are read into
+# a file renamed over the path by the next program that opens it)
+wal_size() { stat -c %s "$DB-wal" 2>/dev/null || echo 0; }
+assert_eq 0 "$(wal_size)" "after a keygate write beside a running server, $DB-wal holds no frame"
 copy_store "$DB" "$T/new.db"
 "$KEYGATE" keys delete --db "$T/new.db" "$ID1" >/dev/null
+# another program's write may leave frames: one still running (or killed)
+# when the store is replaced
+python3 -c 'import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1])
+c.execute("UPDATE accounts SET created = created + 1")
+c.commit()
+open(sys.argv[2], "w").close()
+time.sleep(60)' "$DB" "$T/holder.ready" &
+holder=$!
+for _ in $(seq 1 100); do [ -e "$T/holder.ready" ] && break; sleep 0.05; done
+assert_eq 1 "$(($(wal_size) > 32))" "another program's write left frames in $DB-wal"
 mv "$T/new.db" "$DB"
+kill -9 "$holder" 2>/dev/null || true
+wait "$holder" 2>/dev/null || true
 # The old file's -wal still holds its changes: SQLite would read them over
 # the new file. The worker says so and waits for it to go.
 for _ in $(seq 1 80); do
