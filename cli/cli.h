@@ -11,7 +11,8 @@
  *    verdict, 1 a negative verdict (a threshold violated, a probe
  *    deviation, a significant regression, a refused request under
  *    `check --fail`), 2 trouble (a usage error, a store that cannot be
- *    opened, a refused operation, a failed write);
+ *    opened, a refused operation, a failed write); 128 + the signal's
+ *    number for a run cut short by SIGINT or SIGTERM (CLI_EXIT_SIGNAL);
  *  - every failure prints exactly one line on stderr, "keygate <cmd>:
  *    <what>", that names what is wrong and what to do. No key ever
  *    reaches stderr.
@@ -27,6 +28,10 @@
 #define CLI_EXIT_NO 1      /* a negative verdict */
 #define CLI_EXIT_TROUBLE 2 /* could not do what was asked */
 #define CLI_EXIT_USAGE 2   /* trouble: a usage error */
+/* A run stopped by a signal it caught (load's first ^C or SIGTERM): what a
+ * shell reports for a program the signal killed, 130 for SIGINT, 143 for
+ * SIGTERM, so a script stops as it would for grep. */
+#define CLI_EXIT_SIGNAL(sig) (128 + (sig))
 
 /* The latest time keygate stores or prints: 9999-12-31T23:59:59Z (RFC 3339
  * has four-digit years). */

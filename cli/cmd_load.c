@@ -5,7 +5,9 @@
  *
  * Exit codes, as grep and diff have them: 0 every threshold holds; 1 one is
  * violated (each named); 2 a usage error or a run that could not happen
- * (unreachable target, untrusted certificate, unreadable key file).
+ * (unreachable target, untrusted certificate, unreadable key file); 130
+ * or 143 a run stopped by SIGINT or SIGTERM (it says so, and its results
+ * are still written, marked interrupted).
  * Without --threshold the run is held to mismatches==0 and errors==0: a load
  * test whose answers are wrong, or missing, has failed.
  */
@@ -77,7 +79,8 @@ static void usage(FILE *f) {
       "  -q, --quiet            no progress line and no table\n"
       "\n"
       "exit: 0 every threshold holds, 1 one is violated, 2 usage error or the\n"
-      "run could not happen. Keys are never printed: sk_live_****Ab3x.\n");
+      "run could not happen, 130 (SIGINT) or 143 (SIGTERM) the run was cut\n"
+      "short. Keys are never printed: sk_live_****Ab3x.\n");
 }
 
 static int parse_count(const char *s, long long lo, long long hi,
@@ -494,9 +497,13 @@ int cmd_load(int argc, char **argv) {
   /* thresholds say nothing of a run that measured nothing (exit 2 below) */
   r.nthresholds = kgl_result_measured(&r) ? a.nth : 0;
   int rc = violated ? CLI_EXIT_NO : CLI_EXIT_OK;
+  char cut[160];
+  kgl_result_interruption(&r, cut, sizeof cut);
   if (!kgl_result_measured(&r)) {
     /* no threshold means anything of a run that measured nothing */
-    if (r.warmup_cut) {
+    if (r.interrupted) {
+      cli_error(CLI_EXIT_USAGE, CMD, "nothing was measured: %s", cut);
+    } else if (r.warmup_cut) {
       cli_error(CLI_EXIT_USAGE, CMD,
                 "nothing was measured: the run was stopped in its warm-up "
                 "(%.1f of %.1f s)",
@@ -535,6 +542,16 @@ int cmd_load(int argc, char **argv) {
       kgl_threshold_format(&r.thresholds[i], line, sizeof line);
       fprintf(stderr, "keygate load: threshold violated: %s\n", line);
     }
+  }
+  if (r.interrupted) {
+    /* a cut run is no verdict: it exits as a shell reports the signal,
+     * whatever its thresholds say of the span that ran */
+    if (kgl_result_measured(&r)) {
+      cli_error(
+          0, CMD, "interrupted: %s; the table%s cover only the span that ran",
+          cut, a.json != NULL || a.html != NULL ? " and result files" : "");
+    }
+    rc = CLI_EXIT_SIGNAL(r.interrupted);
   }
   kgl_result_free(&r);
   return rc;

@@ -105,7 +105,9 @@ static int read_one(const char *cmd, const char *path, kgl_result *r) {
 
 /* read_measured — read_one, and a one-line refusal (exit 2) of a result
  * that measured nothing (kgl_result_measured): no threshold, comparison or
- * merge says anything of it. */
+ * merge says anything of it. A run cut short by a signal is read, with a
+ * warning line: what it measured is true of its span (a merge of it is
+ * marked interrupted too). */
 static int read_measured(const char *cmd, const char *path, kgl_result *r) {
   int rc = read_one(cmd, path, r);
   if (rc == 0 && !kgl_result_measured(r)) {
@@ -115,6 +117,15 @@ static int read_measured(const char *cmd, const char *path, kgl_result *r) {
                    "%s measured nothing (no request completed after the "
                    "warm-up%s): run the load again",
                    path, cut ? ", which was cut short" : "");
+  }
+  if (rc == 0 && r->interrupted) {
+    /* figures of a cut run are true of the span that ran: used, said */
+    char cut[160];
+    kgl_result_interruption(r, cut, sizeof cut);
+    fprintf(stderr,
+            "keygate %s: warning: %s was interrupted (%s): its figures cover "
+            "only the span that ran\n",
+            cmd, path, cut);
   }
   return rc;
 }

@@ -488,8 +488,14 @@ static void fmt_start(const kgl_result *r, char *out, size_t cap) {
 static void run_line(const kgl_result *r, char *out, size_t cap) {
   char start[32];
   fmt_start(r, start, sizeof start);
-  snprintf(out, cap, "started %s, %.1f s, %d run%s", start,
-           kgl_result_elapsed_s(r), r->runs, r->runs == 1 ? "" : "s");
+  const int n =
+      snprintf(out, cap, "started %s, %.1f s, %d run%s", start,
+               kgl_result_elapsed_s(r), r->runs, r->runs == 1 ? "" : "s");
+  if (r->interrupted && n > 0 && (size_t)n < cap) {
+    char cut[160];
+    kgl_result_interruption(r, cut, sizeof cut);
+    snprintf(out + n, cap - (size_t)n, ", interrupted: %s", cut);
+  }
 }
 
 /* differences — the set-up fields that differ, "connections 4 -> 8,
@@ -578,7 +584,7 @@ static void put_code(const char *s, FILE *f) {
 static void print_table(const kgl_comparison *c, const kgl_result *old,
                         const kgl_result *new_, double pct, FILE *f, int md) {
   static cells t; /* 7 KB: off the stack */
-  char line[1024], run[128];
+  char line[1024], run[320];
   if (md) {
     fputs("**keygate report compare**\n\n", f);
   } else {
@@ -652,7 +658,15 @@ static void json_run(const char *name, const kgl_result *r, FILE *f) {
   fprintf(f, ", \"start_unix_ns\": %lld, \"elapsed_s\": ",
           (long long)r->start_unix_ns);
   json_num(kgl_result_elapsed_s(r), f);
-  fprintf(f, ", \"runs\": %d},\n", r->runs);
+  fprintf(f,
+          ", \"runs\": %d, \"interrupted\": %s, \"interrupted_by\": ", r->runs,
+          r->interrupted ? "true" : "false");
+  if (r->interrupted) {
+    json_str(kgl_signal_name(r->interrupted), f);
+  } else {
+    fputs("null", f);
+  }
+  fputs("},\n", f);
 }
 
 static void json_row(const kgl_cmp_row *r, int row, FILE *f) {

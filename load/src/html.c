@@ -162,7 +162,17 @@ static void runs(const kgl_result *run, const kgl_result *base, FILE *f) {
     td(f, NULL, n);
     fputs("</tr>\n", f);
   }
-  fputs("</table>\n</section>\n", f);
+  fputs("</table>\n", f);
+  for (int i = 0; i < 2 && both[i] != NULL; i++) {
+    if (both[i]->interrupted) {
+      kgl_result_interruption(both[i], line, sizeof line);
+      fprintf(f, "<p class=\"note\"><strong>%s interrupted:</strong> ",
+              i == 0 ? "This run was" : "The baseline was");
+      kgl_html_escape(line, f);
+      fputs("; its figures cover the span that ran.</p>\n", f);
+    }
+  }
+  fputs("</section>\n", f);
 }
 
 static void thresholds(const kgl_result *r, FILE *f) {

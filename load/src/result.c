@@ -9,6 +9,7 @@
  */
 #include "load/result.h"
 
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -174,6 +175,42 @@ int64_t kgl_result_errors(const kgl_result *r, int row) {
 
 double kgl_result_warmup_s(const kgl_result *r) {
   return r->warmup_cut ? r->warmup_done_s : r->config.warmup_s;
+}
+
+const char *kgl_signal_name(int sig) {
+  switch (sig) {
+  case SIGINT:
+    return "SIGINT";
+  case SIGTERM:
+    return "SIGTERM";
+  default:
+    return "a signal";
+  }
+}
+
+void kgl_result_interruption(const kgl_result *r, char *out, size_t cap) {
+  if (cap == 0) {
+    return;
+  }
+  out[0] = '\0';
+  if (r->interrupted == 0) {
+    return;
+  }
+  const char *sig = kgl_signal_name(r->interrupted);
+  if (r->runs > 1) {
+    snprintf(out, cap, "at least one of the %d runs merged was stopped by %s",
+             r->runs, sig);
+  } else if (r->warmup_cut) {
+    snprintf(out, cap, "stopped by %s in its warm-up (%.1f of %.1f s)", sig,
+             r->warmup_done_s, r->config.warmup_s);
+  } else if (r->config.requests > 0) {
+    snprintf(out, cap, "stopped by %s after %lld of the %lld requests asked",
+             sig, (long long)r->cls[KGL_ALL].requests,
+             (long long)r->config.requests);
+  } else {
+    snprintf(out, cap, "stopped by %s after %.1f s of the %.1f s asked", sig,
+             kgl_result_elapsed_s(r), r->config.duration_s);
+  }
 }
 
 /* same_expect — the two expectations check the same things. */
@@ -400,6 +437,10 @@ int kgl_result_merge(kgl_result *dst, const kgl_result *src, char *why,
   dst->warmup_mismatches += src->warmup_mismatches;
   dst->warmup_errors += src->warmup_errors;
   dst->unsolicited += src->unsolicited;
+  /* one interrupted run makes the merge a result of a cut run */
+  if (dst->interrupted == 0) {
+    dst->interrupted = src->interrupted;
+  }
   /* Outcomes described the inputs, not their union: evaluate again. */
   dst->nthresholds = 0;
   return 0;

@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -286,6 +287,11 @@ static json_t *result_json(wctx *w, const kgl_result *r) {
   put(w, warm, "mismatches", jint(r->warmup_mismatches));
   put(w, warm, "errors", jint(r->warmup_errors));
   put(w, root, "warmup", warm);
+  /* a run cut short by a signal says so, and which one */
+  put(w, root, "interrupted", json_boolean(r->interrupted != 0));
+  put(w, root, "interrupted_by",
+      r->interrupted != 0 ? json_string(kgl_signal_name(r->interrupted))
+                          : json_null());
 
   const kgl_class_stats *all = &r->cls[KGL_ALL];
   json_t *totals = json_object();
@@ -1013,6 +1019,38 @@ static int read_header(const rctx *d, const json_t *root) {
   return 0;
 }
 
+/* read_interrupted — "interrupted" (boolean) and "interrupted_by" ("SIGINT"
+ * or "SIGTERM" when interrupted, else null): optional, files written before
+ * they were added read as a run that ran whole. */
+static int read_interrupted(const rctx *d, const json_t *root, kgl_result *r) {
+  const json_t *flag = json_object_get(root, "interrupted");
+  const json_t *by = json_object_get(root, "interrupted_by");
+  r->interrupted = 0;
+  if (flag == NULL || json_is_false(flag)) {
+    if (by != NULL && !json_is_null(by)) {
+      return fail(d, "interrupted_by",
+                  "set, but the run was not interrupted (\"interrupted\" is "
+                  "false or missing)");
+    }
+    return 0;
+  }
+  if (!json_is_true(flag)) {
+    return fail(d, "interrupted", "expected a boolean, found %s",
+                type_name(flag));
+  }
+  static const int SIGNALS[] = {SIGINT, SIGTERM};
+  for (size_t i = 0; json_is_string(by) && i < 2; i++) {
+    if (strcmp(json_string_value(by), kgl_signal_name(SIGNALS[i])) == 0) {
+      r->interrupted = SIGNALS[i];
+      return 0;
+    }
+  }
+  return fail(d, "interrupted_by",
+              "expected \"SIGINT\" or \"SIGTERM\" for an interrupted run, "
+              "found %s",
+              by ? type_name(by) : "nothing");
+}
+
 static int read_root(const rctx *d, const json_t *root, kgl_result *r) {
   if (read_header(d, root) != 0) {
     return -1;
@@ -1063,6 +1101,9 @@ static int read_root(const rctx *d, const json_t *root, kgl_result *r) {
   if (warm_s < r->config.warmup_s) {
     r->warmup_cut = 1;
     r->warmup_done_s = warm_s;
+  }
+  if (read_interrupted(d, root, r) != 0) {
+    return -1;
   }
   /* errors.unsolicited: optional (files of the first builds lack it) */
   const json_t *errs = json_object_get(root, "errors");

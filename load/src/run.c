@@ -43,14 +43,19 @@ void kgl_options_default(kgl_options *o) {
 /* ---- SIGINT: stop sending, finish what is in flight --------------------- */
 
 static atomic_int *volatile g_stop;
+/* the first signal that stopped the run (the result says so) */
+static volatile sig_atomic_t g_signal;
 
-/* The first ^C stops sending and lets what is out finish (at most
- * --timeout); a second one ends the program at once. */
+/* The first ^C (or SIGTERM) stops sending and lets what is out finish (at
+ * most --timeout), and is recorded; a second one ends the program at
+ * once. */
 static void on_sigint(int sig) {
   if (g_stop == NULL || atomic_exchange(g_stop, 1) != 0) {
     signal(sig, SIG_DFL);
     raise(sig);
+    return;
   }
+  g_signal = sig;
 }
 
 /* ---- the target is reachable ----------------------------------------------
@@ -469,6 +474,7 @@ int kgl_load_run(const kgl_options *o, kgl_result *r, char *why,
         t0 + (o->rate > 0 ? (int64_t)((double)i * 1e9 / o->rate) : 0);
   }
   const int64_t wall_t0 = wall_ns() + (t0 - kgl_now_ns());
+  g_signal = 0;
   g_stop = &sh.stop;
   /* OpenSSL writes alerts with write(): a peer that closed must not kill
    * the run with SIGPIPE (plain sockets use MSG_NOSIGNAL) */
@@ -514,6 +520,7 @@ int kgl_load_run(const kgl_options *o, kgl_result *r, char *why,
   sigaction(SIGTERM, &old_term, NULL);
   sigaction(SIGPIPE, &old_pipe, NULL);
   g_stop = NULL;
+  r->interrupted = g_signal;
 
   /* merge the workers once */
   int64_t last = sh.start_ns;

@@ -378,6 +378,10 @@ static void print_text(const kgl_result *r, FILE *f) {
   if (!kgl_result_measured(r)) {
     fprintf(f, "%s\n", NOTHING);
   }
+  if (r->interrupted) {
+    kgl_result_interruption(r, line, sizeof line);
+    fprintf(f, "interrupted: %s; the figures cover the span that ran\n", line);
+  }
   socket_errors(r, line, sizeof line);
   fprintf(f, "socket errors: %s\n", line);
   mismatch_kinds(r, line, sizeof line);
@@ -424,6 +428,11 @@ static void print_markdown(const kgl_result *r, FILE *f) {
   fputc('\n', f);
   if (!kgl_result_measured(r)) {
     fprintf(f, "- **%s**\n", NOTHING);
+  }
+  if (r->interrupted) {
+    kgl_result_interruption(r, line, sizeof line);
+    fprintf(f, "- **interrupted: %s**; the figures cover the span that ran\n",
+            line);
   }
   socket_errors(r, line, sizeof line);
   fprintf(f, "- socket errors: %s\n", line);

@@ -195,9 +195,9 @@ done
 kill -KILL "$cut_pid" 2>/dev/null || true
 rc=0
 wait "$cut_pid" || rc=$?
-assert_eq 2 "$rc" "load stopped in its warm-up: exit"
+assert_eq 130 "$rc" "load stopped in its warm-up: exit (interrupted: SIGINT)"
 assert_eq 1 "$(wc -l <"$TMP/warmcut.err")" "load stopped in its warm-up: one line ($(cat "$TMP/warmcut.err"))"
-assert_contains "keygate load: nothing was measured: the run was stopped in its warm-up (" \
+assert_contains "keygate load: nothing was measured: stopped by SIGINT in its warm-up (" \
   "$(cat "$TMP/warmcut.err")" "load stopped in its warm-up: the line"
 now_ns=$(date +%s%N)
 kg_json_checks "$TMP/warmcut.json" "now = $now_ns" <<'CHECKS'

@@ -11,6 +11,7 @@
 #define _GNU_SOURCE /* open_memstream, mkdtemp */
 #endif
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -239,6 +240,7 @@ static void assert_result_equal(const kgl_result *a, const kgl_result *b) {
   assert_int_equal(a->warmup_errors, b->warmup_errors);
   assert_int_equal(a->warmup_cut, b->warmup_cut);
   assert_true(!a->warmup_cut || a->warmup_done_s == b->warmup_done_s);
+  assert_int_equal(a->interrupted, b->interrupted);
   assert_int_equal(a->unsolicited, b->unsolicited);
   for (int i = 0; i < KGL_ROWS; i++) {
     assert_stats_equal(&a->cls[i], &b->cls[i]);
@@ -1263,6 +1265,64 @@ static void a_cut_warmup_is_written_as_run_and_read_back(void **state) {
   kgl_result_free(&b);
 }
 
+/* A run stopped by a signal: the file says so and which signal, the table
+ * says so, and a merge with it is marked too (review: an interrupted run
+ * read as a whole one). */
+static void an_interrupted_run_is_marked_in_file_table_and_merge(void **state) {
+  (void)state;
+  kgl_result a, b, m;
+  char why[256] = "";
+  assert_int_equal(kgl_result_init(&a), 0);
+  a.config.duration_s = 10;
+  a.start_unix_ns = INT64_C(1735689600000000000);
+  a.end_unix_ns = a.start_unix_ns + INT64_C(3200000000);
+  feed(&a, KGL_VALID, 10, 4);
+  a.interrupted = SIGINT;
+  assert_int_equal(kgl_result_write_json(&a, file("int.json"), why, sizeof why),
+                   0);
+  json_error_t err;
+  json_t *j = json_load_file(file("int.json"), 0, &err);
+  assert_non_null(j);
+  assert_true(json_is_true(json_object_get(j, "interrupted")));
+  assert_string_equal(json_string_value(json_object_get(j, "interrupted_by")),
+                      "SIGINT");
+  json_decref(j);
+  assert_int_equal(kgl_result_read_json(file("int.json"), &b, why, sizeof why),
+                   0);
+  assert_result_equal(&a, &b);
+  char line[160];
+  kgl_result_interruption(&b, line, sizeof line);
+  assert_string_equal(line,
+                      "stopped by SIGINT after 3.2 s of the 10.0 s asked");
+  char *text = render(&b, KGL_TABLE_TEXT);
+  assert_non_null(strstr(text, "interrupted: stopped by SIGINT after 3.2 s"));
+  free(text);
+  /* a merge of a whole run and a cut one is a result of a cut run */
+  assert_int_equal(kgl_result_init(&m), 0);
+  b.interrupted = 0;
+  assert_int_equal(kgl_result_merge(&m, &b, why, sizeof why), 0);
+  assert_int_equal(m.interrupted, 0);
+  b.interrupted = SIGTERM;
+  assert_int_equal(kgl_result_merge(&m, &b, why, sizeof why), 0);
+  assert_int_equal(m.interrupted, SIGTERM);
+  kgl_result_interruption(&m, line, sizeof line);
+  assert_string_equal(
+      line, "at least one of the 2 runs merged was stopped by SIGTERM");
+  /* a whole run writes false and null, and reads back whole */
+  a.interrupted = 0;
+  assert_int_equal(kgl_result_write_json(&a, file("int.json"), why, sizeof why),
+                   0);
+  kgl_result_free(&b);
+  assert_int_equal(kgl_result_read_json(file("int.json"), &b, why, sizeof why),
+                   0);
+  assert_int_equal(b.interrupted, 0);
+  kgl_result_interruption(&b, line, sizeof line);
+  assert_string_equal(line, "");
+  kgl_result_free(&a);
+  kgl_result_free(&b);
+  kgl_result_free(&m);
+}
+
 /* Unsolicited responses are errors of all traffic: the JSON's totals and
  * errors.overall, the table's all row and the errors threshold agree. */
 static void
@@ -1483,6 +1543,7 @@ int main(void) {
       T(the_markdown_table_is_a_github_table_with_threshold_bullets),
       T(a_closed_loop_run_without_errors_says_none),
       T(a_cut_warmup_is_written_as_run_and_read_back),
+      T(an_interrupted_run_is_marked_in_file_table_and_merge),
       T(unsolicited_responses_count_in_every_overall_errors_figure),
       T(mergeable_takes_concurrent_runs_of_the_same_traffic),
       T(mergeable_refuses_other_traffic_naming_the_field),

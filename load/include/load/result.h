@@ -130,6 +130,11 @@ typedef struct kgl_result {
    * start): it ran warmup_done_s seconds, not config.warmup_s */
   int warmup_cut;
   double warmup_done_s;
+  /* 0 for a run that ran as asked; else the signal that stopped it early
+   * (SIGINT or SIGTERM: the first one stops sending, lets what is out
+   * finish, and the result covers the span that ran). A merge keeps the
+   * first interrupted run's. */
+  int interrupted;
   /* responses nobody asked for (HTTP/1.1 bytes on an idle connection):
    * they belong to no request and no class; the overall `errors`
    * threshold counts them */
@@ -164,6 +169,17 @@ double kgl_result_rps(const kgl_result *r, int row);
  * nothing and merges with nothing (`keygate load` and `keygate report` exit
  * 2 on it). */
 int kgl_result_measured(const kgl_result *r);
+
+/* kgl_signal_name — "SIGINT", "SIGTERM", or "a signal" for any other. */
+const char *kgl_signal_name(int sig);
+
+/* kgl_result_interruption — when r->interrupted, one phrase for reports
+ * into out (capacity cap): "stopped by SIGINT after 3.2 s of the 10.0 s
+ * asked" (or "... after 812 of the 10000 requests asked", or for a merge
+ * "at least one of the 3 runs merged was
+ * stopped by SIGTERM"); "" otherwise. The
+ * one wording the table, the HTML page, compare and the CLI print. */
+void kgl_result_interruption(const kgl_result *r, char *out, size_t cap);
 
 /* kgl_result_errors — the errors of row `row`: its requests that got no
  * response, and for the overall row (KGL_ALL) the responses nobody asked
@@ -212,10 +228,11 @@ int kgl_result_add_second(kgl_result *r, const kgl_second *s);
  * what their type holds. 0, or -1 (dst unchanged).
  * Merged runs are taken as concurrent (threads of one run, machines on one
  * target): config.rate and rate_achieved add up, max_lag_ms is the larger;
- * dst keeps its other config. A dst that has measured nothing (fresh from
- * kgl_result_init: no span, requests, samples or series) takes src's config,
- * tool version and runs. Threshold outcomes are dropped (they described the
- * inputs): evaluate again on the merged result.
+ * dst keeps its other config. The merge is interrupted when an input was
+ * (the first interrupted input's signal). A dst that has measured nothing
+ * (fresh from kgl_result_init: no span, requests, samples or series) takes
+ * src's config, tool version and runs. Threshold outcomes are dropped (they
+ * described the inputs): evaluate again on the merged result.
  */
 int kgl_result_merge(kgl_result *dst, const kgl_result *src, char *why,
                      size_t whycap);
