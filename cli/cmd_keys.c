@@ -23,6 +23,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <openssl/crypto.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -715,9 +716,63 @@ typedef struct seed_sink {
   int failed; /* errno of the first write error */
 } seed_sink;
 
+/* The signal (SIGINT, SIGTERM) that asked a seed to stop, 0 while none
+ * did: the next key line aborts the seed (the store rolls back), the
+ * temporary file of plaintext keys is removed, and the program dies of the
+ * signal (seed_stop). */
+static volatile sig_atomic_t g_seed_signal;
+
+static void on_seed_signal(int sig) {
+  if (g_seed_signal != 0) {
+    /* a second one: go now (the temporary file may stay behind) */
+    signal(sig, SIG_DFL);
+    raise(sig);
+    return;
+  }
+  g_seed_signal = sig;
+}
+
+/* seed_catch — catch SIGINT and SIGTERM for the seed (on 1) or put back
+ * what was there (on 0). */
+static void seed_catch(int on) {
+  static struct sigaction old_int, old_term;
+  if (on) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_seed_signal;
+    sa.sa_flags = SA_RESTART; /* the writes go on until the next line */
+    sigemptyset(&sa.sa_mask);
+    g_seed_signal = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+  } else {
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+  }
+}
+
+/* seed_stop — after a signal: one line, then die of it (as the shell
+ * reports a program ^C stopped: 130, 143). */
+static int seed_stop(const keys_opts *o, int committed) {
+  const int sig = g_seed_signal;
+  seed_catch(0);
+  fprintf(stderr, "keygate %s: interrupted by %s: %s\n", o->cmd,
+          sig == SIGINT ? "SIGINT" : "SIGTERM",
+          committed ? "the keys were already seeded and written"
+                    : "nothing was seeded, and the temporary key file is "
+                      "removed");
+  fflush(stderr);
+  signal(sig, SIG_DFL);
+  raise(sig);
+  return CLI_EXIT_SIGNAL(sig); /* if the signal is blocked */
+}
+
 static int write_seed_line(kg_seed_class c, const char *key, size_t len,
                            void *ctx) {
   seed_sink *sink = ctx;
+  if (g_seed_signal != 0) {
+    return 1; /* the whole seed rolls back */
+  }
   if (fprintf(sink->f, "%s\t%.*s\n", kg_seed_class_name(c), (int)len, key) <
       0) {
     sink->failed = errno != 0 ? errno : EIO;
@@ -751,6 +806,9 @@ static int seed_into(const keys_opts *o, const kg_seed_counts *counts, FILE *f,
   rc = kg_store_seed(s, counts, write_seed_line, &sink, res, err, sizeof err);
   kg_store_close(s);
   if (rc != 0) {
+    if (g_seed_signal != 0) {
+      return -1; /* keys_seed removes the file and says so */
+    }
     if (sink.failed != 0) {
       return cli_error(CLI_EXIT_TROUBLE, o->cmd,
                        "cannot write %s: %s; nothing was seeded", o->out,
@@ -828,21 +886,28 @@ static int keys_seed(int argc, char **argv) {
   }
   setvbuf(f, buf, _IOFBF, sizeof buf);
   kg_seed_result res = {0};
+  seed_catch(1);
   rc = seed_into(&o, &counts, f, fd, &res);
   const int closed = fclose(f);
   OPENSSL_cleanse(buf, sizeof buf);
+  if (g_seed_signal != 0 && rc != 0 && res.keys == 0) {
+    unlink(tmp); /* rolled back: the lines name no stored key */
+    return seed_stop(&o, 0);
+  }
   if (rc == 0 && closed != 0) {
     rc = cli_error(CLI_EXIT_TROUBLE, o.cmd,
                    "seeded %zu keys but cannot finish writing %s: %s", res.keys,
                    tmp, strerror(errno));
   }
   if (rc != 0) {
+    seed_catch(0);
     if (res.keys == 0) {
       unlink(tmp); /* nothing committed: the lines name no stored key */
     }
     return rc;
   }
   if (rename(tmp, o.out) != 0) {
+    seed_catch(0);
     return cli_error(CLI_EXIT_TROUBLE, o.cmd,
                      "seeded %zu keys, but cannot rename %s to %s: %s; the "
                      "keys are in %s",
@@ -871,6 +936,12 @@ static int keys_seed(int argc, char **argv) {
            res.accounts, res.first, res.last, o.out);
     break;
   }
+  if (g_seed_signal != 0) {
+    /* too late to stop: the store had committed; it is all written */
+    fflush(stdout);
+    return seed_stop(&o, 1);
+  }
+  seed_catch(0);
   return CLI_EXIT_OK;
 }
 
