@@ -35,6 +35,7 @@
 #include "keygate/keygate.h"
 #include "keygate/store.h"
 #include "keygate/store_admin.h"
+#include "load/outfile.h"
 
 /* ---- options ----------------------------------------------------------- */
 
@@ -848,6 +849,15 @@ static int keys_seed(int argc, char **argv) {
                      "give --valid, --expired and --deactivated counts adding "
                      "up to 1..%u keys",
                      KG_INDEX_MAX_KEYS);
+  }
+  /* --out naming the store (or the pepper) would rename keys over it */
+  const char *pepper =
+      o.pepper_file != NULL ? o.pepper_file : getenv("KEYGATE_PEPPER_FILE");
+  const kgl_named_path in[] = {{"--db", o.db}, {"--pepper-file", pepper}};
+  const kgl_named_path out = {"--out", o.out};
+  char why[PATH_MAX * 2 + 128];
+  if (kgl_out_distinct(in, 2, &out, 1, why, sizeof why) != 0) {
+    return cli_error(CLI_EXIT_USAGE, o.cmd, "%s", why);
   }
   struct stat sb;
   if (stat(o.out, &sb) == 0 && S_ISDIR(sb.st_mode)) {

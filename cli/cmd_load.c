@@ -444,6 +444,12 @@ static int parse_args(load_args *a, int argc, char **argv) {
                      "--json - and --html - both want standard output: give "
                      "one of them a file");
   }
+  const kgl_named_path in[] = {{"--keys", a->o.keys_path},
+                               {"--cacert", a->o.cacert}};
+  const kgl_named_path out[] = {{"--json", a->json}, {"--html", a->html}};
+  if (kgl_out_distinct(in, 2, out, 2, why, sizeof why) != 0) {
+    return failed(CLI_EXIT_USAGE, why);
+  }
   if ((a->json != NULL && kgl_out_check(a->json, why, sizeof why) != 0) ||
       (a->html != NULL && kgl_out_check(a->html, why, sizeof why) != 0)) {
     return failed(CLI_EXIT_USAGE, why);

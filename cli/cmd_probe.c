@@ -350,6 +350,13 @@ static int parse_args(probe_args *a, int argc, char **argv) {
                      "in the environment, or --key KEY");
   }
   char why[512];
+  const kgl_named_path in[] = {{"--key-file", a->key.file},
+                               {"--expired-key-file", a->expired.file},
+                               {"--cacert", a->cacert}};
+  const kgl_named_path out = {"--json", a->json};
+  if (kgl_out_distinct(in, 3, &out, 1, why, sizeof why) != 0) {
+    return cli_error(CLI_EXIT_USAGE, CMD, "%s", why);
+  }
   if (a->json != NULL && kgl_out_check(a->json, why, sizeof why) != 0) {
     return cli_error(CLI_EXIT_USAGE, CMD, "--json %s", why);
   }

@@ -24,6 +24,7 @@
 #include "cli.h"
 #include "load/compare.h"
 #include "load/html.h"
+#include "load/outfile.h"
 #include "load/result.h"
 
 static void usage(FILE *f) {
@@ -377,6 +378,28 @@ static const sub SUBS[] = {
     {"html", OPT(O_OUT), 1, 2, "RUN.json [BASELINE.json]", run_html},
 };
 
+/* distinct_out — --out names no input file (report html r.json --out
+ * r.json would replace the run with its page before anyone read it whole);
+ * else one line, CLI_EXIT_USAGE. */
+static int distinct_out(const char *cmd, char **files, int nfiles) {
+  kgl_named_path *in = calloc((size_t)nfiles, sizeof *in);
+  if (in == NULL) {
+    return cli_error(CLI_EXIT_USAGE, cmd, "out of memory");
+  }
+  for (int i = 0; i < nfiles; i++) {
+    in[i].what = "the input";
+    in[i].path = files[i];
+  }
+  const kgl_named_path out = {"--out", A.out};
+  char why[PATH_MAX * 2 + 128];
+  int rc = 0;
+  if (kgl_out_distinct(in, (size_t)nfiles, &out, 1, why, sizeof why) != 0) {
+    rc = cli_error(CLI_EXIT_USAGE, cmd, "%s", why);
+  }
+  free(in);
+  return rc;
+}
+
 /* parse_pct — "10%" or "10" into 10; -1 when not a number 0..1000000. */
 static int parse_pct(const char *s, double *out) {
   char *end = NULL;
@@ -474,6 +497,9 @@ int cmd_report(int argc, char **argv) {
   if (nfiles < s->min_files || nfiles > s->max_files) {
     return cli_error(CLI_EXIT_USAGE, cmd, "want %s, got %d file%s", s->files,
                      nfiles, nfiles == 1 ? "" : "s");
+  }
+  if (A.out != NULL && distinct_out(cmd, argv + optind, nfiles) != 0) {
+    return CLI_EXIT_USAGE;
   }
   return s->run(cmd, argv + optind, nfiles);
 }

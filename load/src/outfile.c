@@ -52,6 +52,57 @@ int kgl_out_check(const char *path, char *why, size_t whycap) {
   return 0;
 }
 
+/* same_file — a and b name one file: the same device and inode when both
+ * exist, else the same string. */
+static int same_file(const char *a, const char *b) {
+  struct stat sa, sb;
+  const int ea = stat(a, &sa) == 0, eb = stat(b, &sb) == 0;
+  if (ea && eb) {
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+  }
+  return !ea && !eb && strcmp(a, b) == 0;
+}
+
+/* written_in_place — an existing device or FIFO: any number of outputs
+ * may write it (/dev/null twice is no loss). */
+static int written_in_place(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
+}
+
+static int named(const kgl_named_path *p) {
+  return p->path != NULL && strcmp(p->path, "-") != 0;
+}
+
+int kgl_out_distinct(const kgl_named_path *in, size_t nin,
+                     const kgl_named_path *out, size_t nout, char *why,
+                     size_t whycap) {
+  for (size_t i = 0; i < nout; i++) {
+    if (!named(&out[i]) || written_in_place(out[i].path)) {
+      continue;
+    }
+    for (size_t j = 0; j < nin; j++) {
+      if (named(&in[j]) && same_file(out[i].path, in[j].path)) {
+        snprintf(why, whycap,
+                 "%s %s names the same file as %s %s: writing it would "
+                 "destroy what is read; give another path",
+                 out[i].what, out[i].path, in[j].what, in[j].path);
+        return -1;
+      }
+    }
+    for (size_t j = 0; j < i; j++) {
+      if (named(&out[j]) && same_file(out[i].path, out[j].path)) {
+        snprintf(why, whycap,
+                 "%s %s and %s %s are the same file: one would replace the "
+                 "other; give each its own path",
+                 out[j].what, out[j].path, out[i].what, out[i].path);
+        return -1;
+      }
+    }
+  }
+  return 0;
+}
+
 int kgl_out_open(kgl_out *o, const char *path, char *why, size_t whycap) {
   o->f = NULL;
   o->in_place = 0;

@@ -33,6 +33,26 @@ typedef struct kgl_out {
  * run: 0, or -1 + a one-line reason naming path and the fix. */
 int kgl_out_check(const char *path, char *why, size_t whycap);
 
+/* A path a command was given, and what gave it ("--json", "the input"). */
+typedef struct kgl_named_path {
+  const char *what;
+  const char *path; /* NULL: not given; "-": a standard stream */
+} kgl_named_path;
+
+/*
+ * kgl_out_distinct — before anything is written: 0 when no output of
+ * out[0..nout) names an input of in[0..nin) or another output; else -1 +
+ * a one-line reason naming both and the fix. Two paths name the same file
+ * when both exist and have the same device and inode (a symbolic link, a
+ * hard link or "./a" for "a" included), or when one does not exist yet
+ * and the strings are equal. "-", NULL, and an existing device or FIFO as
+ * an output (/dev/null, written in place, takes any number) are never
+ * refused.
+ */
+int kgl_out_distinct(const kgl_named_path *in, size_t nin,
+                     const kgl_named_path *out, size_t nout, char *why,
+                     size_t whycap);
+
 /* kgl_out_open — start writing path. 0, or -1 + why. */
 int kgl_out_open(kgl_out *o, const char *path, char *why, size_t whycap);
 
