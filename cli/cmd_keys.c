@@ -54,7 +54,8 @@ enum {
   O_DEACTIVATED,
   O_OUT,
   O_PEPPER_FILE,
-  O_FORCE
+  O_FORCE,
+  O_NO_EXPIRY
 };
 
 typedef struct keys_opts {
@@ -66,6 +67,7 @@ typedef struct keys_opts {
   const char *pepper_file; /* --pepper-file, or NULL */
   int all;
   int force;          /* seed: replace an existing --out FILE */
+  int no_expiry;      /* rotate: the new key never expires */
   const char *pos[2]; /* positional arguments */
   int npos;
 } keys_opts;
@@ -96,6 +98,7 @@ static const struct option ID_OPTS[] = {OPT_COMMON, {NULL, 0, NULL, 0}};
 static const struct option ROTATE_OPTS[] = {
     OPT_COMMON,
     OPT_EXPIRY,
+    {"no-expiry", no_argument, NULL, O_NO_EXPIRY},
     {"grace", required_argument, NULL, O_GRACE},
     {NULL, 0, NULL, 0}};
 static const struct option SEED_OPTS[] = {
@@ -122,8 +125,11 @@ static const struct {
      "the key then answers expired_api_key (again: says it already was)"},
     {"delete", "delete ID",
      "the key then answers invalid_api_key (again: says it already was)"},
-    {"rotate", "rotate ID [--grace 24h] [--expires-in D | --expires-at T]",
-     "a new key; the old one keeps working for the grace period (0: none)"},
+    {"rotate",
+     "rotate ID [--grace 24h] [--expires-in D | --expires-at T | "
+     "--no-expiry]",
+     "a new key; the old one keeps working for the grace period (0: none);\n"
+     "      the new key keeps the old one's expiry unless told otherwise"},
     {"seed", "seed --valid N --expired M --deactivated K --out FILE [--force]",
      "a load-test population over pro accounts seed-NNNN; FILE gets\n"
      "      '<class><TAB><key>' lines, mode 0600; an existing FILE is\n"
@@ -218,6 +224,9 @@ static int parse_opts(int argc, char **argv, const struct option *longopts,
       break;
     case O_FORCE:
       o->force = 1;
+      break;
+    case O_NO_EXPIRY:
+      o->no_expiry = 1;
       break;
     case O_PEPPER_FILE:
       o->pepper_file = optarg;
@@ -519,6 +528,33 @@ static int keys_create(int argc, char **argv) {
   return rc;
 }
 
+/* inherit_expiry — the expiry a rotated key keeps when rotate is given none:
+ * the old key's, absolute (rotation never extends a key's life: a key made
+ * to last 90 days stays a 90-day key). An old key already expired is
+ * refused: its expiry would make the new key dead at birth. Returns 0 with
+ * *expires_at set, or an exit code after one line. */
+static int inherit_expiry(const keys_opts *o, kg_store *s, uint64_t id,
+                          int64_t now, kg_store_key_info *old,
+                          int64_t *expires_at) {
+  char err[KG_STORE_ERR_MAX];
+  if (kg_store_key_get(s, id, old, err, sizeof err) != 0) {
+    return cli_store_error(o->cmd, o->db, err);
+  }
+  if (old->status == KG_REC_ACTIVE && old->expires_at != 0 &&
+      old->expires_at <= now) {
+    char ids[KG_KEY_ID_STR_LEN], when[32];
+    kg_key_id_format(old->id, ids);
+    return cli_error(CLI_EXIT_USAGE, o->cmd,
+                     "key %s expired at %s, and the new key would keep that "
+                     "expiry: give --expires-in D, --expires-at T or "
+                     "--no-expiry",
+                     ids,
+                     cli_format_iso8601(old->expires_at, when, sizeof when));
+  }
+  *expires_at = old->expires_at;
+  return 0;
+}
+
 static int keys_rotate(int argc, char **argv) {
   keys_opts o = {.cmd = "keys rotate"};
   int rc = parse_opts(argc, argv, ROTATE_OPTS, &o);
@@ -551,12 +587,23 @@ static int keys_rotate(int argc, char **argv) {
   if ((rc = parse_expiry(&o, now, &expires_at)) != 0) {
     return rc;
   }
+  const int expiry_given = o.expires_in != NULL || o.expires_at != NULL;
+  if (o.no_expiry && expiry_given) {
+    return cli_error(CLI_EXIT_USAGE, o.cmd,
+                     "give --no-expiry or --expires-in/--expires-at, not both");
+  }
   setvbuf(stdout, key_stdout_buf, _IOFBF, sizeof key_stdout_buf);
   kg_store *s;
   if ((rc = open_store(&o, 0, &s)) != 0) {
     return rc;
   }
   char err[KG_STORE_ERR_MAX];
+  kg_store_key_info before;
+  if (!expiry_given && !o.no_expiry &&
+      (rc = inherit_expiry(&o, s, id, now, &before, &expires_at)) != 0) {
+    kg_store_close(s);
+    return rc;
+  }
   kg_new_key k;
   kg_store_key_info old;
   if (kg_store_key_rotate(s, id, grace, expires_at, &k, &old, err,
@@ -565,17 +612,37 @@ static int keys_rotate(int argc, char **argv) {
     return cli_store_error(o.cmd, o.db, err);
   }
   kg_store_close(s);
-  char new_id[KG_KEY_ID_STR_LEN], old_id[KG_KEY_ID_STR_LEN], when[32];
+  char new_id[KG_KEY_ID_STR_LEN], old_id[KG_KEY_ID_STR_LEN], when[32],
+      until[32];
   kg_key_id_format(k.info.id, new_id);
   kg_key_id_format(old.id, old_id);
+  const int64_t new_expiry = k.info.expires_at;
   rc = show_key_once(&o, &k, &old);
   if (rc == CLI_EXIT_OK && o.format == CLI_FMT_TEXT) {
-    fprintf(stderr,
-            "keygate keys rotate: key %s replaces %s, which keeps working "
-            "until %s; this is the only time the new key is shown, store it "
-            "now\n",
-            new_id, old_id,
-            cli_format_iso8601(old.expires_at, when, sizeof when));
+    /* the old key's end as it is: already past (an expired key rotated),
+     * now (--grace 0), or later */
+    cli_format_iso8601(old.expires_at, when, sizeof when);
+    char old_end[96];
+    if (old.expires_at < now) {
+      snprintf(old_end, sizeof old_end, "which had already expired at %s",
+               when);
+    } else if (grace == 0) {
+      snprintf(old_end, sizeof old_end, "which stops working now");
+    } else {
+      snprintf(old_end, sizeof old_end, "which keeps working until %s", when);
+    }
+    fprintf(
+        stderr,
+        "keygate keys rotate: key %s replaces %s, %s; the new key %s%s%s%s; "
+        "this is the only time the new key is shown, store it now\n",
+        new_id, old_id, old_end,
+        new_expiry == 0 ? "never expires" : "expires at ",
+        new_expiry == 0 ? ""
+                        : cli_format_iso8601(new_expiry, until, sizeof until),
+        expiry_given || o.no_expiry ? "" : " (the old key's expiry",
+        expiry_given || o.no_expiry
+            ? ""
+            : "; --expires-in, --expires-at or --no-expiry change it)");
   }
   return rc;
 }
