@@ -783,6 +783,27 @@ static void every_key_sent_is_masked_whatever_its_prefix(void **state) {
   assert_int_equal(t.nkey_windows, 0);
 }
 
+/* A server text holding 8 characters of the key sent is withheld whole,
+ * and a sample's request id holds that note whole (review: it lost its
+ * closing parenthesis to a 40-byte field). */
+static void a_withheld_request_id_reads_whole_in_a_sample(void **state) {
+  (void)state;
+  kgl_options o;
+  options(&o, NULL, 0, 1, 0, 0);
+  kgl_traffic t;
+  build_ok(&t, &o);
+  static const char key[] = "sk_live_8yDoYITcMsb9cvgQnkiIOqFeUXXd9j0hM6GOab";
+  const char *rid = "req-8yDoYITcMsb9cvgQ";
+  kgl_sample s;
+  kgl_safe_text(&t, key, strlen(key), rid, strlen(rid), s.request_id,
+                sizeof s.request_id);
+  assert_string_equal(s.request_id, KGL_WITHHELD);
+  assert_string_equal(s.request_id, "(withheld: it held part of the key sent)");
+  kgl_safe_text(&t, key, strlen(key), rid, strlen(rid), s.code, sizeof s.code);
+  assert_string_equal(s.code, KGL_WITHHELD);
+  kgl_traffic_free(&t);
+}
+
 /* ---- the mix ------------------------------------------------------------ */
 
 static void picks_follow_the_mix_weights(void **state) {
@@ -920,6 +941,7 @@ int main(void) {
       cmocka_unit_test(picks_follow_the_mix_weights),
       cmocka_unit_test(picks_reach_every_request_of_a_class_evenly),
       cmocka_unit_test(the_same_seed_picks_the_same_requests),
+      cmocka_unit_test(a_withheld_request_id_reads_whole_in_a_sample),
       cmocka_unit_test(free_is_safe_twice_and_leaves_nothing),
       cmocka_unit_test(a_prefix_is_words_of_letters_only),
       cmocka_unit_test(every_key_sent_is_masked_whatever_its_prefix),

@@ -68,6 +68,11 @@ typedef struct kgl_class_stats {
   kgl_hist latency; /* µs, every response (ok and mismatched) */
 } kgl_class_stats;
 
+/* What a sample's text field holds instead of a server text that still
+ * held 8 characters of the key sent (kgl_safe_text): every such field has
+ * room for it whole. */
+#define KGL_WITHHELD "(withheld: it held part of the key sent)"
+
 /* One mismatched response, for the report; every text field redacted. */
 typedef struct kgl_sample {
   int cls;             /* kgl_class */
@@ -76,7 +81,7 @@ typedef struct kgl_sample {
   int expected_status; /* 0: any 2xx */
   char expected_code[KGL_CODE_MAX + 1];
   char code[KGL_CODE_MAX + 8]; /* error.code received, redacted */
-  char request_id[40];         /* X-Request-Id received, redacted */
+  char request_id[48];         /* X-Request-Id received, redacted */
   char key[32];                /* the key sent, as sk_live_****Ab3x */
   char detail[128];            /* what exactly differed */
 } kgl_sample;
