@@ -278,9 +278,9 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
   if (!o->print_config && staleness < 2 * refresh) {
     return cli_error(CLI_EXIT_USAGE, CMD,
                      "--max-staleness must be at least twice --refresh "
-                     "(%lld ms): a store is polled at least twice before "
-                     "the server stops answering from it",
-                     2 * (long long)refresh);
+                     "(2 x %lld ms = %lld ms): a store is polled at least "
+                     "twice before the server stops answering from it",
+                     (long long)refresh, 2 * (long long)refresh);
   }
   if (strcmp(o->workers, "auto") != 0) {
     char *end = NULL;

@@ -86,7 +86,7 @@ assert_eq "keygate serve: --refresh 0s is too short: at least 100ms" \
   "$(cat "$TMP/err")" "--refresh 0s: the line"
 assert_exit 2 "--max-staleness under twice --refresh" -- "$KEYGATE" serve \
   "${MOD[@]}" --db "$TMP/a.db" --refresh 2s --max-staleness 3s
-assert_contains "--max-staleness must be at least twice --refresh (4000 ms)" \
+assert_contains "--max-staleness must be at least twice --refresh (2 x 2000 ms = 4000 ms)" \
   "$(cat "$TMP/err")" "--max-staleness 3s: the line"
 assert_exit 0 "--refresh 100ms --max-staleness 200ms" -- "$KEYGATE" serve \
   --print-config "${MOD[@]}" --db "$TMP/a.db" --refresh 100ms --max-staleness 200ms
