@@ -1007,10 +1007,17 @@ static int keys_seed(int argc, char **argv) {
            res.first, res.last, o.out);
     break;
   case CLI_FMT_TEXT:
-    printf("seeded %zu keys (%zu valid, %zu expired, %zu deactivated) over "
-           "%zu pro accounts seed-%04u..seed-%04u; keys in %s (mode 0600)\n",
-           res.keys, counts.valid, counts.expired, counts.deactivated,
-           res.accounts, res.first, res.last, o.out);
+    if (res.accounts == 1) {
+      printf("seeded %zu key%s (%zu valid, %zu expired, %zu deactivated) in "
+             "1 pro account seed-%04u; keys in %s (mode 0600)\n",
+             res.keys, res.keys == 1 ? "" : "s", counts.valid, counts.expired,
+             counts.deactivated, res.first, o.out);
+    } else {
+      printf("seeded %zu keys (%zu valid, %zu expired, %zu deactivated) over "
+             "%zu pro accounts seed-%04u..seed-%04u; keys in %s (mode 0600)\n",
+             res.keys, counts.valid, counts.expired, counts.deactivated,
+             res.accounts, res.first, res.last, o.out);
+    }
     break;
   }
   if (g_seed_signal != 0) {

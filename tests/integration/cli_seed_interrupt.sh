@@ -48,5 +48,11 @@ done
 # a seed that is not interrupted still ends well
 assert_exit 0 "a seed left alone" -- "$KEYGATE" keys seed --valid 3 --out "$TMP/small.tsv" --db "$TMP/small.db"
 assert_eq 3 "$(wc -l <"$TMP/small.tsv")" "a seed left alone: its keys"
+# one account is one account (review: "over 1 pro accounts seed-0001..seed-0001")
+assert_eq "seeded 3 keys (3 valid, 0 expired, 0 deactivated) in 1 pro account seed-0001; keys in $TMP/small.tsv (mode 0600)" \
+  "$(cat "$TMP/out")" "a seed into one account: singular"
+assert_exit 0 "a seed of one key" -- "$KEYGATE" keys seed --valid 1 --out "$TMP/one.tsv" --db "$TMP/small.db"
+assert_eq "seeded 1 key (1 valid, 0 expired, 0 deactivated) in 1 pro account seed-0002; keys in $TMP/one.tsv (mode 0600)" \
+  "$(cat "$TMP/out")" "a seed of one key: singular"
 
 kg_done
