@@ -558,8 +558,11 @@ const char *cli_store_fix(kg_store_error_kind kind, const char *db, char *buf,
     return n > 0 && (size_t)n < cap ? buf : "";
   }
   case KG_STORE_E_NOT_A_STORE:
-    return "; give --db the path of a keygate store, or of a file that does "
-           "not exist yet to make a new one";
+    /* true of every command: only accounts create and keys seed make a
+     * store of a path that does not exist, so name the one that does
+     * (serve, keys list, check --db would refuse a new path) */
+    return "; give --db the path of a keygate store, or make one: 'keygate "
+           "accounts create NAME --db NEW.db'";
   case KG_STORE_E_NO_ACCOUNT:
     return "; see 'keygate accounts list'";
   case KG_STORE_E_NO_KEY:

@@ -156,12 +156,13 @@ for db in app.db app0.db; do
   for c in "keys list" "accounts list" "accounts create acme" "keys create --account acme --name ci"; do
     read -r -a a <<<"$c"
     fails "$c: $db" \
-      "keygate ${a[0]} ${a[1]}: $TMP/$db is not a keygate store (it holds other tables); give --db the path of a keygate store, or of a file that does not exist yet to make a new one" \
+      "keygate ${a[0]} ${a[1]}: $TMP/$db is not a keygate store (it holds other tables); give --db the path of a keygate store, or make one: 'keygate accounts create NAME --db NEW.db'" \
       -- "$KEYGATE" "${a[@]}" --db "$TMP/$db"
   done
   assert_exit 2 "check: $db" -- "$KEYGATE" check --db "$TMP/$db" <"$TMP/req"
   assert_contains "is not a keygate store (it holds other tables)" "$(cat "$TMP/err")" "check: $db"
-  assert_not_contains "keygate accounts create" "$(cat "$TMP/err")" "check: $db: no command that refuses it"
+  # the command named makes a store at a new path: none is named on this one
+  assert_not_contains "--db $TMP/$db'" "$(cat "$TMP/err")" "check: $db: no command that refuses it"
   assert_eq users "$(sqlite3 "$TMP/$db" "SELECT group_concat(name) FROM sqlite_master")" \
     "$db: untouched"
 done

@@ -112,4 +112,18 @@ for bad in 1.5 1e3ms 0.5ms 1h30m -1s; do
     "$(cat "$TMP/err")" "--refresh $bad: the line"
 done
 
+# ---- a --db that is not a store: advice serve can follow ---------------------
+# (review: serve suggested "a file that does not exist yet to make a new
+# one", which serve itself refuses). The store is read before nginx is
+# started: /bin/false is never run, nothing is bound.
+echo '{"not": "a store"}' >"$TMP/g.json"
+assert_exit 2 "--db of a JSON file" -- "$KEYGATE" serve "${MOD[@]}" --nginx /bin/false \
+  --listen 127.0.0.1:1 --db "$TMP/g.json"
+assert_eq "keygate serve: cannot read the key store $TMP/g.json: $TMP/g.json is not a keygate store (not an SQLite database); give --db the path of a keygate store, or make one: 'keygate accounts create NAME --db NEW.db'" \
+  "$(cat "$TMP/err")" "--db of a JSON file: the line"
+assert_not_contains "does not exist yet" "$(cat "$TMP/err")" "--db of a JSON file: no path serve refuses"
+assert_exit 2 "--db that does not exist" -- "$KEYGATE" serve "${MOD[@]}" --nginx /bin/false \
+  --listen 127.0.0.1:1 --db "$TMP/new.db"
+assert_exit 0 "the advice, followed" -- "$KEYGATE" accounts create acme --db "$TMP/new.db"
+
 kg_done

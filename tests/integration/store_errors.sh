@@ -52,10 +52,10 @@ fails 2 "keygate keys delete: $MISSING" "missing db: keys delete" -- \
 fails 2 "keygate keys list: no key store at keygate.db; create one with 'keygate accounts create NAME --db keygate.db'" \
   "default --db" -- env -u KEYGATE_DB -C "$TMP" "$KEYGATE" keys list
 printf 'just text, no database here at all, really not one\n' >"$TMP/text.db"
-fails 2 "keygate keys list: $TMP/text.db is not a keygate store (not an SQLite database); give --db the path of a keygate store, or of a file that does not exist yet to make a new one" \
+fails 2 "keygate keys list: $TMP/text.db is not a keygate store (not an SQLite database); give --db the path of a keygate store, or make one: 'keygate accounts create NAME --db NEW.db'" \
   "not a database" -- "$KEYGATE" keys list --db "$TMP/text.db"
 sqlite3 "$TMP/other.db" "CREATE TABLE users (id INTEGER)"
-fails 2 "keygate accounts create: $TMP/other.db is not a keygate store (it holds other tables); give --db the path of a keygate store, or of a file that does not exist yet to make a new one" \
+fails 2 "keygate accounts create: $TMP/other.db is not a keygate store (it holds other tables); give --db the path of a keygate store, or make one: 'keygate accounts create NAME --db NEW.db'" \
   "a foreign database" -- "$KEYGATE" accounts create acme --db "$TMP/other.db"
 
 # ---- accounts -----------------------------------------------------------
