@@ -214,6 +214,20 @@ static int load_keys_file(const char *path, kg_digester *dg, kg_index **out) {
                      lineno);
       break;
     }
+    /* A line whose key is not a token68 (a space before it, a third
+     * field, a control byte) holds no key any request could present: it
+     * would only ever answer key_unknown. Refused here, by line, the key
+     * not shown (a review found such lines taken silently). A token68
+     * that is malformed under this run's --prefix/--policy stays: one
+     * file serves several policies, and such a key's decision says why it
+     * fails (key_bad_length, key_bad_prefix, ...). */
+    if (!kg_is_token68(key, klen)) {
+      rc = cli_error(CLI_EXIT_TROUBLE, CMD,
+                     "%s:%lu: the key is not a token68 (a space, a tab, a "
+                     "control byte or another byte no key holds)",
+                     path, lineno);
+      break;
+    }
     if (kg_digest(dg, key, klen, r->digest) != KG_OK) {
       rc = cli_error(CLI_EXIT_TROUBLE, CMD, "OpenSSL SHA-256 failed");
       break;

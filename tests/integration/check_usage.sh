@@ -188,6 +188,30 @@ for class in valid expired deactivated; do
   assert_eq "$want" "$(json_get "$TMP/out" decision)" "seeded $class key: decision"
 done
 
+# a key line whose key is not a token68 holds no key a request could
+# present: refused by line, not taken to answer key_unknown later (a review
+# found these loaded silently)
+i=0
+for line in "active\t $K_ACTIVE" "active\t$K_ACTIVE\textra" "active\t$K_ACTIVE x" \
+  "active\tsk_live_\001${K_ACTIVE#sk_live_?}"; do
+  i=$((i + 1))
+  printf "active\t%s\n$line\n" "$K_ACTIVE" >"$TMP/bad$i.tsv"
+  assert_exit 2 "a key line that is no token68 ($i)" -- "$KEYGATE" check --keys "$TMP/bad$i.tsv" <"$GOOD"
+  one_line "a key line that is no token68 ($i)"
+  assert_contains "bad$i.tsv:2: the key is not a token68" \
+    "$(cat "$TMP/err")" "a key line that is no token68 ($i): file, line and why"
+done
+# a token68 malformed under this run's policy stays (one file serves
+# several policies): its decision says why it fails
+printf 'active\t%sxy\n' "$K_ACTIVE" >"$TMP/long.tsv"
+printf 'GET / HTTP/1.1\r\nHost: a\r\nX-API-Key: %sxy\r\n\r\n' "$K_ACTIVE" >"$TMP/long.req"
+assert_exit 0 "a longer key in the file, strict policy" -- \
+  "$KEYGATE" check --keys "$TMP/long.tsv" <"$TMP/long.req"
+assert_eq key_bad_length "$(json_get "$TMP/out" detail)" "a longer key, strict: the decision says why"
+assert_exit 0 "a longer key in the file, prefix policy" -- \
+  "$KEYGATE" check --keys "$TMP/long.tsv" --policy prefix <"$TMP/long.req"
+assert_eq valid "$(json_get "$TMP/out" decision)" "a longer key, prefix policy: valid"
+
 # a directory opens with fopen() on Linux but cannot be read: it must not
 # pass for an empty keys file
 mkdir "$TMP/dir.tsv"
