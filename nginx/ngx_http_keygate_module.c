@@ -202,9 +202,9 @@ typedef struct {
   ngx_msec_t stale_at; /* ngx_current_msec from which snap is too old */
   int64_t seen_seq;    /* the newest sequence served (this worker or any) */
   uint64_t seen_epoch;
-  uint64_t seen_mark;  /* the store's history mark of seen_seq; 0: unknown */
-  unsigned refused : 1;    /* the store went backwards: answer 503 */
-  unsigned opened : 1;     /* this worker opened the store once */
+  uint64_t seen_mark;   /* the store's history mark of seen_seq; 0: unknown */
+  unsigned refused : 1; /* the store went backwards: answer 503 */
+  unsigned opened : 1;  /* this worker opened the store once */
   unsigned stale_said : 1; /* "answering 503" logged for this failure */
   ino_t foreign_wal;       /* PATH-wal of the replaced file (0: none) */
   ngx_http_keygate_job_t job;
@@ -1719,10 +1719,12 @@ static void ngx_http_keygate_reader_poll(ngx_http_keygate_db_t *db) {
                   "the writer worker (pid %P) %L s ago, over "
                   "keygate_max_staleness (%M s): answering 503 "
                   "service_unavailable until it confirms them again; the "
-                  "writer's own lines say why (" NGX_HTTP_KEYGATE_FIX ")",
+                  "writer's own lines say why (a store it cannot read, or a "
+                  "full load of a replaced or much changed store still "
+                  "running: docs/server.md)",
                   &db->path, db->sh->writer,
                   (long long)((now - confirmed) / 1000),
-                  db->max_staleness / 1000, &db->path);
+                  db->max_staleness / 1000);
   } else if (fresh && db->reader_stale) {
     db->reader_stale = 0;
     ngx_log_error(NGX_LOG_NOTICE, db->log, 0,
@@ -1959,23 +1961,44 @@ static void ngx_http_keygate_refuse(ngx_http_keygate_db_t *db, int64_t seq) {
   db->said_ms = now;
 }
 
-/* 1 when store, of epoch `epoch` at sequence seq (at or past the one
- * served), holds another history than the one this server served: its
- * mark of the sequence served is not the one served (a backup put back
- * and written to since reaches that sequence by other writes). 0 when it
- * is the same history, or the mark served is not known; -1 with err on a
- * store error. */
+/* 1 when store, of epoch `epoch` (at or past the sequence served),
+ * holds another history than the one this server served: its mark of a
+ * sequence served is not the one served (a backup put back and written to
+ * since reaches that sequence by other writes). Both records are asked:
+ * this worker's, and the zone's, which is what any worker served — after
+ * a reload this worker's came from the file, and a backup written past the
+ * sequence served would vouch for itself (review 72). 0 when it is the
+ * same history, or no mark served is known; -1 with err on a store
+ * error. */
 static int ngx_http_keygate_other_history(ngx_http_keygate_db_t *db,
                                           kg_store *store, uint64_t epoch,
                                           char *err, size_t errcap) {
-  if (epoch != db->seen_epoch || db->seen_mark == 0) {
-    return 0;
+  int64_t seq[2];
+  uint64_t want[2];
+  int n = 0;
+  if (epoch == db->seen_epoch && db->seen_mark != 0) {
+    seq[n] = db->seen_seq;
+    want[n++] = db->seen_mark;
   }
-  uint64_t mark = 0;
-  if (kg_store_mark(store, db->seen_seq, &mark, err, errcap) != 0) {
-    return -1;
+  if (db->sh != NULL) {
+    ngx_slab_pool_t *shpool = (ngx_slab_pool_t *)db->zone->shm.addr;
+    ngx_shmtx_lock(&shpool->mutex);
+    if (db->sh->set && db->sh->epoch == epoch && db->sh->mark != 0) {
+      seq[n] = db->sh->seq;
+      want[n++] = db->sh->mark;
+    }
+    ngx_shmtx_unlock(&shpool->mutex);
   }
-  return mark != db->seen_mark;
+  for (int i = 0; i < n; i++) {
+    uint64_t mark = 0;
+    if (kg_store_mark(store, seq[i], &mark, err, errcap) != 0) {
+      return -1;
+    }
+    if (mark != want[i]) {
+      return 1;
+    }
+  }
+  return 0;
 }
 
 /* The snapshot matches the store: it is fresh, unless it is older than
@@ -2405,6 +2428,27 @@ static void ngx_http_keygate_poll(ngx_http_keygate_main_conf_t *mcf,
     }
     ngx_http_keygate_refuse(db, seq);
     return;
+  }
+  if (kg_snapshot_mark(db->snap) == 0) {
+    /* An adopted snapshot knows no mark, so kg_store_refresh cannot tell
+     * another history by it: asked here, before any row of the store
+     * reaches the shared index (review 72). */
+    int64_t hseq;
+    uint64_t hepoch;
+    int other = kg_store_head(db->store, &hseq, &hepoch, err, sizeof err);
+    if (other == 0) {
+      ngx_http_keygate_sync_seen(db);
+      other = ngx_http_keygate_other_history(db, db->store, hepoch, err,
+                                             sizeof err);
+    }
+    if (other < 0) {
+      ngx_http_keygate_failed(mcf, db, err, kg_store_last_error_kind());
+      return;
+    }
+    if (other > 0) {
+      ngx_http_keygate_refuse(db, hseq);
+      return;
+    }
   }
   kg_refresh result;
   size_t rows = 0;
@@ -3065,8 +3109,9 @@ static int ngx_http_keygate_token68(u_char c) {
 static int ngx_http_keygate_mask_span(ngx_http_request_t *r,
                                       const kg_key_policy *p, ngx_str_t *s) {
   const size_t plen = p->prefix_len;
-  if (s->len < plen || ngx_strlcasestrn(s->data, s->data + s->len,
-                                        (u_char *)p->prefix, plen - 1) == NULL) {
+  if (s->len < plen ||
+      ngx_strlcasestrn(s->data, s->data + s->len, (u_char *)p->prefix,
+                       plen - 1) == NULL) {
     return 0;
   }
   /* A hint is at most KG_KEY_HINT_MAX - 1 bytes and replaces at least
@@ -3088,8 +3133,8 @@ static int ngx_http_keygate_mask_span(ngx_http_request_t *r,
       k++;
     }
     char hint[KG_KEY_HINT_MAX];
-    size_t n = kg_key_hint(p, (const char *)hit, (size_t)(k - hit), hint,
-                           sizeof hint);
+    size_t n =
+        kg_key_hint(p, (const char *)hit, (size_t)(k - hit), hint, sizeof hint);
     o = ngx_cpymem(o, hint, n);
     q = k;
   }

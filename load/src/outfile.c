@@ -53,14 +53,32 @@ int kgl_out_check(const char *path, char *why, size_t whycap) {
 }
 
 /* same_file — a and b name one file: the same device and inode when both
- * exist, else the same string. */
+ * exist; when neither does yet, the same name in the same folder (device
+ * and inode of the folders), so "new.db" and "./new.db" are one (review
+ * 72: `keys seed --db new.db --out ./new.db` wrote the key file over the
+ * store it had just made). */
 static int same_file(const char *a, const char *b) {
   struct stat sa, sb;
   const int ea = stat(a, &sa) == 0, eb = stat(b, &sb) == 0;
   if (ea && eb) {
     return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
   }
-  return !ea && !eb && strcmp(a, b) == 0;
+  if (ea || eb) {
+    return 0;
+  }
+  const char *na = strrchr(a, '/'), *nb = strrchr(b, '/');
+  na = na != NULL ? na + 1 : a;
+  nb = nb != NULL ? nb + 1 : b;
+  if (strcmp(na, nb) != 0) {
+    return 0;
+  }
+  char da[PATH_MAX], db[PATH_MAX];
+  folder_of(a, da, sizeof da);
+  folder_of(b, db, sizeof db);
+  if (stat(da, &sa) != 0 || stat(db, &sb) != 0) {
+    return strcmp(a, b) == 0;
+  }
+  return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 /* written_in_place — an existing device or FIFO: any number of outputs

@@ -198,8 +198,8 @@ static int load_accounts(kg_store *s, kg_snapshot *snap, char *err,
  * store's marking (digest, pepper check value), which must still be the
  * one checked when it was opened: a store re-marked in place is refused on
  * the read that finds it, before any of its keys are used. */
-static int read_head(kg_store *s, int64_t *seq, uint64_t *epoch,
-                     uint64_t *mark, char *err, size_t errcap) {
+static int read_head(kg_store *s, int64_t *seq, uint64_t *epoch, uint64_t *mark,
+                     char *err, size_t errcap) {
   sqlite3_stmt *st;
   if (store_prepare(s,
                     "SELECT (SELECT CAST(value AS INTEGER) FROM meta"

@@ -80,7 +80,8 @@ static const char *const MIGRATIONS[KG_STORE_SCHEMA_VERSION] = {
     "  mark INTEGER NOT NULL\n"
     ");\n"
     "INSERT INTO history (seq, mark)\n"
-    "  SELECT CAST(value AS INTEGER), random() FROM meta WHERE name = 'seq';\n"};
+    "  SELECT CAST(value AS INTEGER), random() FROM meta WHERE name = "
+    "'seq';\n"};
 
 /* ---- helpers shared by the store's files ------------------------------- */
 
@@ -703,9 +704,13 @@ void kg_store_close(kg_store *s) {
        * SQLite's own checkpoint at the last close does not run, and a
        * -wal left with frames beside a file renamed over the path is read
        * into the new file by the next program that opens it (review 70: a
-       * deleted key came back). Best effort: a reader that holds its
-       * snapshot past the busy timeout leaves the frames for the next
+       * deleted key came back). Best effort, and short: the checkpoint
+       * waits for readers while it keeps other writers out, so it waits
+       * 100 ms, not the busy timeout (review 72: a reader held for
+       * seconds stalled every write 5 s and failed concurrent ones); a
+       * reader still in the -wal then leaves the frames to the next
        * writer's close. */
+      sqlite3_busy_timeout(s->db, KG_STORE_CLOSE_CHECKPOINT_MS);
       (void)sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
                                       NULL, NULL);
     }

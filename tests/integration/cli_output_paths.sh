@@ -89,6 +89,18 @@ refused "keys seed" "seed --out over its store" \
   "--out $TMP/s.db names the same file as --db $TMP/s.db" \
   keys seed --valid 1 --out "$TMP/s.db" --force --db "$TMP/s.db"
 assert_eq "$db" "$(sum "$TMP/s.db")" "seed: the store untouched"
+# one new file spelled two ways: the same name in the same folder (review
+# 72: the key file was written over the store the seed had just made)
+rc=0
+(cd "$TMP" && "$KEYGATE" keys seed --valid 1 --out ./new.db --db new.db) \
+  >"$TMP/out" 2>"$TMP/err" || rc=$?
+assert_eq 2 "$rc" "seed --db new.db --out ./new.db: exit"
+assert_match "^keygate keys seed: --out \./new.db names the same file as --db new.db" \
+  "$(cat "$TMP/err")" "seed --db new.db --out ./new.db: the line"
+assert_eq "" "$(find "$TMP" -maxdepth 1 -name 'new.db*')" "seed: nothing made"
+refused load "--json and --html one new file spelled two ways" \
+  "--json $TMP/two.out and --html $TMP/\./two.out are the same file" \
+  load http://127.0.0.1:9/ --keys "$KEYS" -n 1 --json "$TMP/two.out" --html "$TMP/./two.out"
 head -n 1 "$KEYS" | cut -f2 >"$TMP/probe.key"
 refused probe "probe --json over its key file" \
   "--json $TMP/probe.key names the same file as --key-file $TMP/probe.key" \

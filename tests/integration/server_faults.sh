@@ -198,8 +198,35 @@ never_ok "backup written to, by a rename: K8 (valid in the backup)" "$K8" 20
 all_answer "backup written to, by a rename: every answer 503" "$K2" 10 "503 service_unavailable"
 assert_eq 1 "$(log_count '\[alert\].*not by the changes this server served')" \
   "the other history is logged loudly, once (by the writer)"
+# A backup written past the sequence served, and a reload meanwhile: the
+# new workers read the file's sequence and mark at configuration time,
+# but the zone keeps what was served (review 72 saw the reload end the
+# refusal, the deleted key 200 again).
 "$KEYGATE" keys ack-restore >/dev/null
 wait_for_answer "after ack-restore: served again" "$K2" "200 "
+"$KEYGATE" keys delete "$ID8" >/dev/null
+IFS=$'\t' read -r ID8 K8 < <(new_key acme eight-b)
+wait_for_answer "K8b valid" "$K8" "200 "
+copy_store "$DB" "$T/backup8d.db" # K8b valid in the backup
+"$KEYGATE" keys delete "$ID8" >/dev/null
+wait_for_answer "K8b revoked" "$K8" "401 invalid_api_key"
+"$KEYGATE" keys create --db "$T/backup8d.db" --account acme --name twelve >/dev/null
+"$KEYGATE" keys create --db "$T/backup8d.db" --account acme --name thirteen >/dev/null
+mv "$T/backup8d.db" "$DB" && rm -f "$DB-wal" "$DB-shm"
+wait_for_answer "backup written past the sequence served: refused" "$K2" "503 service_unavailable"
+never_ok "backup written past the sequence served: K8b" "$K8" 10
+kill -HUP "$SERVE_PID"
+for _ in $(seq 1 100); do
+  [ "$(log_count 'reconfiguring')" -ge 1 ] && break
+  sleep 0.05
+done
+sleep 1.5 # the new workers' first polls
+never_ok "after a reload: K8b (valid in the backup)" "$K8" 20
+all_answer "after a reload: still 503" "$K2" 10 "503 service_unavailable"
+"$KEYGATE" keys ack-restore >/dev/null
+wait_for_answer "after ack-restore: served again" "$K2" "200 "
+"$KEYGATE" keys delete "$ID8" >/dev/null
+wait_for_answer "K8b deleted anew" "$K8" "401 invalid_api_key"
 # In place: the server serves the sequence the backup reaches by its own
 # write; the backup is written over the live file through SQLite (the
 # file stays the one the server has open).

@@ -1368,8 +1368,8 @@ static void refresh_reports_another_history_by_its_mark(void **state) {
   make_key(f, "acme", "a", 0, &a);
   make_key(f, "acme", "b", 0, &a);
   assert_int_equal(raw_int(f->path, "SELECT count(*) FROM history"), 3);
-  assert_int_equal(
-      raw_int(f->path, "SELECT count(DISTINCT mark) FROM history"), 3);
+  assert_int_equal(raw_int(f->path, "SELECT count(DISTINCT mark) FROM history"),
+                   3);
   kg_snapshot *snap;
   assert_int_equal(kg_store_load(f->s, &snap, f->err, sizeof f->err), 0);
   assert_int_equal(kg_snapshot_seq(snap), 2);

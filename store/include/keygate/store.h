@@ -267,8 +267,9 @@ typedef enum kg_refresh {
  * no longer accepts) and must be replaced by a kg_store_load. With
  * KG_REFRESH_BACKWARDS (an older backup restored, or one restored and
  * written to since: its history mark of the snapshot's sequence differs)
- * the snapshot is untouched: the caller decides. *rows (may be NULL) is the number of keys
- * applied. The snapshot must not be in use by another thread meanwhile.
+ * the snapshot is untouched: the caller decides. *rows (may be NULL) is the
+ * number of keys applied. The snapshot must not be in use by another thread
+ * meanwhile.
  */
 int kg_store_refresh(kg_store *s, kg_snapshot *snap, kg_refresh *result,
                      size_t *rows, char *err, size_t errcap);

@@ -33,6 +33,9 @@ extern "C" {
 
 #define KG_STORE_SCHEMA_VERSION 3
 #define KG_STORE_BUSY_TIMEOUT_MS 5000
+/* kg_store_close's checkpoint after a write waits at most this for
+ * readers (docs/store.md, "The -wal after a write") */
+#define KG_STORE_CLOSE_CHECKPOINT_MS 100
 #define KG_ACCOUNT_NAME_MAX 64 /* [A-Za-z0-9._-], first alphanumeric */
 #define KG_KEY_NAME_MAX 64     /* printable ASCII, 0x20..0x7E */
 #define KG_SEED_PER_ACCOUNT 50 /* keys per seeded (pro) account */
