@@ -14,14 +14,7 @@
 : "${KEYGATE:?KEYGATE must name the keygate program}"
 
 KEYS=$TMP/keys.tsv
-python3 - "$KEYS" <<'PY'
-import os, secrets, string, sys
-a = string.digits + string.ascii_letters
-fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-with os.fdopen(fd, "w") as f:
-    for cls in ("valid", "valid", "expired"):
-        f.write("%s\tsk_live_%s\n" % (cls, "".join(secrets.choice(a) for _ in range(38))))
-PY
+key_file "$KEYS" valid valid expired
 . "$(dirname "$0")/fake_common.bash"
 fake_start ok
 "$KEYGATE" load "$URL" --keys "$KEYS" -c 2 -n 40 --json "$TMP/r1.json" -q ||

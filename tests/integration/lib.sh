@@ -287,6 +287,21 @@ kg_json_checks() {
   fi
 }
 
+# key_file FILE CLASS... — a key file as `keygate keys seed --out` writes
+# one: a random sk_live_ key (38 base62 characters after the prefix) per
+# CLASS, in that order, mode 0600. Not checksummed: for load and report,
+# which send keys as given.
+key_file() {
+  python3 - "$@" <<'PY'
+import os, secrets, string, sys
+a = string.digits + string.ascii_letters
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+with os.fdopen(fd, "w") as f:
+    for cls in sys.argv[2:]:
+        f.write("%s\tsk_live_%s\n" % (cls, "".join(secrets.choice(a) for _ in range(38))))
+PY
+}
+
 # kg_done — the verdict: exit 1 when an assertion failed, else a PASS line.
 kg_done() {
   if [ "$KG_FAILED" -gt 0 ]; then

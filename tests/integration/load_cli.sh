@@ -18,14 +18,7 @@ FAKE="$(cd "$(dirname "$0")" && pwd)/fake_api.py"
 # make_keys FILE [CLASS...] — a key file as `keygate keys seed --out` writes
 # one, one random key (sk_live_ + 38 base62) per CLASS, mode 0600.
 make_keys() {
-  python3 - "$@" <<'EOF'
-import os, secrets, string, sys
-a = string.digits + string.ascii_letters
-fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-with os.fdopen(fd, "w") as f:
-    for cls in sys.argv[2:]:
-        f.write("%s\tsk_live_%s\n" % (cls, "".join(secrets.choice(a) for _ in range(38))))
-EOF
+  key_file "$@"
 }
 
 # fake_start / fake_stop: tests/integration/fake_common.bash

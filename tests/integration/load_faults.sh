@@ -44,14 +44,7 @@ T_START=$(date +%s%N)
 # make_keys FILE — 8 valid, 2 expired, 2 deactivated random keys, as
 # `keygate keys seed --out` writes them, mode 0600.
 make_keys() {
-  python3 - "$1" <<'EOF'
-import os, secrets, string, sys
-a = string.digits + string.ascii_letters
-fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-with os.fdopen(fd, "w") as f:
-    for cls in ["valid"] * 8 + ["expired"] * 2 + ["deactivated"] * 2:
-        f.write("%s\tsk_live_%s\n" % (cls, "".join(secrets.choice(a) for _ in range(38))))
-EOF
+  key_file "$1" valid valid valid valid valid valid valid valid expired expired deactivated deactivated
 }
 
 # fake_start / fake_stop: tests/integration/fake_common.bash

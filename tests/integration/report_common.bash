@@ -14,14 +14,7 @@ KEYS="$TMP/keys.tsv"
 
 # A key file as `keygate keys seed --out` writes one: one random key per
 # class, mode 0600.
-python3 - "$KEYS" valid expired deactivated <<'PY'
-import os, secrets, string, sys
-a = string.digits + string.ascii_letters
-fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-with os.fdopen(fd, "w") as f:
-    for cls in sys.argv[2:]:
-        f.write("%s\tsk_live_%s\n" % (cls, "".join(secrets.choice(a) for _ in range(38))))
-PY
+key_file "$KEYS" valid expired deactivated
 
 # fake_start NAME MODE [fake_api.py options] — start fake_api.py; sets
 # URL_<NAME> once it prints "listening on PORT".
