@@ -813,8 +813,18 @@ int kg_store_ack_restore(kg_store *s, int64_t *seq, char *err, size_t errcap) {
   if (store_begin_write(s, err, errcap) != 0) {
     return -1;
   }
+  /* The epoch replaced joins meta.left_epochs (space-separated, 16 hex
+   * digits each, the newest last): the last KG_STORE_LEFT_EPOCHS_MAX of
+   * them are the last 17 * MAX - 1 characters. */
+  char left[256];
+  snprintf(left, sizeof left,
+           "INSERT INTO meta (name, value) SELECT 'left_epochs', value"
+           " FROM meta WHERE name = 'epoch' ON CONFLICT (name) DO UPDATE"
+           " SET value = substr(value || ' ' || excluded.value, -%d)",
+           17 * KG_STORE_LEFT_EPOCHS_MAX - 1);
   int64_t next;
-  if (store_exec(s,
+  if (store_exec(s, left, err, errcap) != 0 ||
+      store_exec(s,
                  "UPDATE meta SET value = lower(hex(randomblob(8)))"
                  " WHERE name = 'epoch'",
                  err, errcap) != 0 ||

@@ -7,6 +7,7 @@
  * keys do. Deactivated keys go in as KG_REC_DEACTIVATED and keys with an
  * expiry carry it, so both answer expired_api_key.
  */
+#include <ctype.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,9 +25,11 @@ struct kg_snapshot {
   size_t naccounts, accounts_cap;
   char *names; /* every account name, NUL-terminated, back to back */
   size_t names_len, names_cap;
-  int64_t seq;                 /* meta.seq as of the read */
-  uint64_t epoch;              /* meta.epoch as of the read */
-  uint64_t mark;               /* history's mark of seq; 0: not known */
+  int64_t seq;    /* meta.seq as of the read */
+  uint64_t epoch; /* meta.epoch as of the read */
+  uint64_t mark;  /* history's mark of seq; 0: not known */
+  uint64_t left[KG_STORE_LEFT_EPOCHS_MAX]; /* meta.left_epochs, newest last */
+  size_t nleft;
   kg_accounts_fn *on_accounts; /* kg_snapshot_on_accounts */
   void *on_accounts_arg;
 };
@@ -87,6 +90,11 @@ int64_t kg_snapshot_seq(const kg_snapshot *snap) {
 
 uint64_t kg_snapshot_epoch(const kg_snapshot *snap) {
   return snap->epoch;
+}
+
+const uint64_t *kg_snapshot_left_epochs(const kg_snapshot *snap, size_t *n) {
+  *n = snap->nleft;
+  return snap->nleft > 0 ? snap->left : NULL;
 }
 
 uint64_t kg_snapshot_mark(const kg_snapshot *snap) {
@@ -238,6 +246,55 @@ static int read_head(kg_store *s, int64_t *seq, uint64_t *epoch, uint64_t *mark,
                       s->path);
   }
   return marked;
+}
+
+/* meta.left_epochs inside the current read transaction into snap (the
+ * last KG_STORE_LEFT_EPOCHS_MAX; none when the store has no such row):
+ * hex numbers separated by single spaces, as kg_store_ack_restore writes
+ * them. Anything else is a damaged store: refused, not read as fewer
+ * epochs. */
+static int read_left(kg_store *s, kg_snapshot *snap, char *err, size_t errcap) {
+  sqlite3_stmt *st;
+  if (store_prepare(s, "SELECT value FROM meta WHERE name = 'left_epochs'", &st,
+                    err, errcap) != 0) {
+    return -1;
+  }
+  snap->nleft = 0;
+  const int rc = sqlite3_step(st);
+  const char *v =
+      rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+  int bad = rc == SQLITE_ROW && v == NULL;
+  for (const char *p = v; p != NULL && *p != '\0' && !bad;) {
+    size_t len = 0;
+    uint64_t e = 0;
+    for (; len < 17 && isxdigit((unsigned char)p[len]); len++) {
+      const char c = (char)tolower((unsigned char)p[len]);
+      e = e << 4 | (uint64_t)(c <= '9' ? c - '0' : c - 'a' + 10);
+    }
+    bad = len == 0 || len > 16 || (p[len] != ' ' && p[len] != '\0') ||
+          (p[len] == ' ' && p[len + 1] == '\0');
+    if (!bad) {
+      if (snap->nleft == KG_STORE_LEFT_EPOCHS_MAX) {
+        memmove(snap->left, snap->left + 1,
+                (KG_STORE_LEFT_EPOCHS_MAX - 1) * sizeof snap->left[0]);
+        snap->nleft--;
+      }
+      snap->left[snap->nleft++] = e;
+      p += len + (p[len] == ' ');
+    }
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    return store_sqlerr(s, rc, "reading the left epochs", err, errcap);
+  }
+  if (bad) {
+    snap->nleft = 0;
+    return store_errf(err, errcap,
+                      "%s is damaged: its meta table's left_epochs is not a "
+                      "list of epochs",
+                      s->path);
+  }
+  return 0;
 }
 
 /* The history's mark of sequence seq inside the current read transaction:
@@ -401,6 +458,9 @@ int kg_store_load(kg_store *s, kg_snapshot **out, char *err, size_t errcap) {
   }
   if (rc == 0) {
     rc = read_head(s, &snap->seq, &snap->epoch, &snap->mark, err, errcap);
+  }
+  if (rc == 0) {
+    rc = read_left(s, snap, err, errcap);
   }
   if (rc == 0) {
     rc = row_ints(s, "PRAGMA data_version", 1, &version, err, errcap);

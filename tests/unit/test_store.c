@@ -1452,6 +1452,60 @@ refresh_reports_a_sequence_gone_backwards_and_a_new_epoch(void **state) {
   kg_snapshot_free(snap);
 }
 
+/* Each ack-restore records the epoch it replaced, the newest last, the
+ * last KG_STORE_LEFT_EPOCHS_MAX kept; a list that is not one is a damaged
+ * store, never read as fewer epochs (a server would serve a backup of a
+ * forgotten one). */
+static void ack_restore_records_the_epochs_left(void **state) {
+  fixture *f = *state;
+  make_account(f, "acme", KG_TIER_PRO);
+  kg_new_key a;
+  make_key(f, "acme", "a", 0, &a);
+  kg_snapshot *snap;
+  assert_int_equal(kg_store_load(f->s, &snap, f->err, sizeof f->err), 0);
+  size_t n = 99;
+  assert_null(kg_snapshot_left_epochs(snap, &n));
+  assert_int_equal(n, 0);
+  uint64_t epochs[KG_STORE_LEFT_EPOCHS_MAX + 3];
+  const size_t rounds = sizeof epochs / sizeof epochs[0];
+  for (size_t i = 0; i < rounds; i++) {
+    epochs[i] = kg_snapshot_epoch(snap);
+    kg_snapshot_free(snap);
+    int64_t seq = 0;
+    assert_int_equal(kg_store_ack_restore(f->s, &seq, f->err, sizeof f->err),
+                     0);
+    assert_int_equal(kg_store_load(f->s, &snap, f->err, sizeof f->err), 0);
+    const uint64_t *left = kg_snapshot_left_epochs(snap, &n);
+    const size_t want =
+        i + 1 < KG_STORE_LEFT_EPOCHS_MAX ? i + 1 : KG_STORE_LEFT_EPOCHS_MAX;
+    assert_int_equal(n, want);
+    for (size_t j = 0; j < n; j++) { /* the newest last */
+      assert_true(left[j] == epochs[i + 1 - n + j]);
+    }
+    assert_true(kg_snapshot_epoch(snap) != epochs[i]);
+  }
+  kg_snapshot_free(snap);
+  const char *bad[] = {"abc  def",          "abc ", " abc", "xyz",
+                       "0123456789abcdef0", "12,34"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char sql[160];
+    snprintf(sql, sizeof sql,
+             "UPDATE meta SET value = '%s' WHERE name = 'left_epochs'", bad[i]);
+    raw_sql(f->path, sql);
+    snap = NULL;
+    assert_int_equal(kg_store_load(f->s, &snap, f->err, sizeof f->err), -1);
+    assert_null(snap);
+    assert_non_null(strstr(f->err, "left_epochs is not a list of epochs"));
+  }
+  raw_sql(f->path,
+          "UPDATE meta SET value = '0A ff' WHERE name = 'left_epochs'");
+  assert_int_equal(kg_store_load(f->s, &snap, f->err, sizeof f->err), 0);
+  const uint64_t *left = kg_snapshot_left_epochs(snap, &n);
+  assert_int_equal(n, 2);
+  assert_true(left[0] == 0x0a && left[1] == 0xff);
+  kg_snapshot_free(snap);
+}
+
 /* Overwrite the file at path with n bytes of `byte`, or cut it to n. */
 static void damage(const char *path, long n, int byte) {
   if (byte < 0) {
@@ -1758,6 +1812,7 @@ int main(void) {
       T(incremental_refresh_matches_a_full_load_on_random_streams),
       T(refresh_reports_another_history_by_its_mark),
       T(refresh_reports_a_sequence_gone_backwards_and_a_new_epoch),
+      T(ack_restore_records_the_epochs_left),
       T(check_file_sees_replaced_truncated_and_overwritten_stores),
       T(seed_makes_every_class_over_pro_accounts),
       T(seed_aborted_by_its_writer_leaves_nothing),

@@ -242,6 +242,15 @@ uint64_t kg_snapshot_epoch(const kg_snapshot *snap);
  * by other writes. */
 uint64_t kg_snapshot_mark(const kg_snapshot *snap);
 
+/* kg_snapshot_left_epochs — the epochs the store has left behind, as of
+ * the snapshot: each kg_store_ack_restore records the epoch it replaces
+ * (meta.left_epochs), the newest last, the last KG_STORE_LEFT_EPOCHS_MAX
+ * kept. Sets *n (0: none) and returns them (owned by snap). A file of one
+ * of them is an older backup, from before that restore: a server that
+ * served this store refuses it (docs/store.md). */
+#define KG_STORE_LEFT_EPOCHS_MAX 32
+const uint64_t *kg_snapshot_left_epochs(const kg_snapshot *snap, size_t *n);
+
 /* What kg_store_refresh did. */
 typedef enum kg_refresh {
   KG_REFRESH_UNCHANGED = 0, /* the store is at the snapshot's sequence */

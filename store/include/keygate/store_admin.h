@@ -249,8 +249,10 @@ const char *kg_store_path(const kg_store *s);
  * from an older backup: give it a new epoch (meta.epoch) and bump its
  * change sequence, in one write transaction. Servers that refused the
  * store because its sequence went backwards load it again (keys deleted
- * after the backup was made answer again: delete them anew). Sets *seq to
- * the new sequence.
+ * after the backup was made answer again: delete them anew). The epoch
+ * replaced joins the store's left epochs (kg_snapshot_left_epochs): a
+ * server that loads the store from then on refuses a file of that epoch.
+ * Sets *seq to the new sequence.
  */
 int kg_store_ack_restore(kg_store *s, int64_t *seq, char *err, size_t errcap);
 
