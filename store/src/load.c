@@ -482,7 +482,7 @@ int kg_store_load(kg_store *s, kg_snapshot **out, char *err, size_t errcap) {
 }
 
 int kg_store_adopt(kg_store *s, kg_index *idx, int64_t seq, uint64_t epoch,
-                   kg_snapshot **out, char *err, size_t errcap) {
+                   uint64_t mark, kg_snapshot **out, char *err, size_t errcap) {
   if (s == NULL || idx == NULL || out == NULL || seq < 0) {
     return store_errf(err, errcap, "kg_store_adopt: bad argument");
   }
@@ -511,6 +511,7 @@ int kg_store_adopt(kg_store *s, kg_index *idx, int64_t seq, uint64_t epoch,
   snap->index = idx;
   snap->seq = seq;
   snap->epoch = epoch;
+  snap->mark = mark;
   *out = snap;
   return 0;
 }
@@ -715,15 +716,18 @@ int kg_store_head(kg_store *s, int64_t *seq, uint64_t *epoch, char *err,
   return rc;
 }
 
-int kg_store_mark(kg_store *s, int64_t seq, uint64_t *mark, char *err,
-                  size_t errcap) {
-  if (s == NULL || mark == NULL) {
-    return store_errf(err, errcap, "kg_store_mark: bad argument");
+int kg_store_marks(kg_store *s, const int64_t *seq, uint64_t *mark, size_t n,
+                   char *err, size_t errcap) {
+  if (s == NULL || (n > 0 && (seq == NULL || mark == NULL))) {
+    return store_errf(err, errcap, "kg_store_marks: bad argument");
   }
   if (store_exec(s, "BEGIN", err, errcap) != 0) {
     return -1;
   }
-  const int rc = read_mark(s, seq, mark, err, errcap);
+  int rc = 0;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    rc = read_mark(s, seq[i], &mark[i], err, errcap);
+  }
   store_rollback(s);
   return rc;
 }

@@ -1377,11 +1377,16 @@ static void refresh_reports_another_history_by_its_mark(void **state) {
   assert_true(m2 != 0);
   assert_int_equal(m2, (uint64_t)raw_int(f->path, "SELECT mark FROM history"
                                                   " WHERE seq = 2"));
-  uint64_t m = 0;
-  assert_int_equal(kg_store_mark(f->s, 2, &m, f->err, sizeof f->err), 0);
-  assert_int_equal(m, m2);
-  assert_int_equal(kg_store_mark(f->s, 99, &m, f->err, sizeof f->err), 0);
-  assert_int_equal(m, 0); /* no such sequence */
+  const int64_t at[3] = {2, 99, 1};
+  uint64_t m[3] = {0, 7, 0};
+  assert_int_equal(kg_store_marks(f->s, at, m, 3, f->err, sizeof f->err), 0);
+  assert_int_equal(m[0], m2);
+  assert_int_equal(m[1], 0); /* no such sequence */
+  assert_int_equal(m[2], (uint64_t)raw_int(f->path, "SELECT mark FROM history"
+                                                    " WHERE seq = 1"));
+  assert_int_equal(kg_store_marks(f->s, NULL, NULL, 0, f->err, sizeof f->err),
+                   0);
+  assert_int_equal(kg_store_marks(f->s, NULL, m, 1, f->err, sizeof f->err), -1);
   kg_refresh r;
   /* another history at the same sequence */
   raw_sql(f->path, "UPDATE history SET mark = mark + 1 WHERE seq = 2");

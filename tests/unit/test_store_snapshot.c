@@ -428,7 +428,7 @@ static void adopt_brings_a_region_up_to_date_from_its_sequence(void **state) {
     assert_int_equal(kg_index_attach(mem, kg_index_region_bytes(view), &other),
                      KG_OK);
     kg_snapshot *adopted = NULL;
-    if (kg_store_adopt(f->s, other, at[t], epoch, &adopted, f->err,
+    if (kg_store_adopt(f->s, other, at[t], epoch, 0, &adopted, f->err,
                        sizeof f->err) != 0) {
       fail_msg("kg_store_adopt: %s", f->err);
     }
@@ -467,10 +467,38 @@ static void adopt_leaves_the_verdict_to_refresh(void **state) {
   void *mem;
   kg_index *view = region_copy(kg_snapshot_index(base), &mem);
 
+  /* Told the mark of seq, refresh tells another history by it in its own
+   * transaction: the right one is the same store, another is refused
+   * before a row is applied, also with keys written since (review 73: the
+   * module judged in a transaction of its own before the refresh). */
+  const uint64_t mark = kg_snapshot_mark(base);
+  assert_true(mark != 0);
+  kg_snapshot *same = NULL;
+  assert_int_equal(kg_store_adopt(f->s, view, seq, epoch, mark, &same, f->err,
+                                  sizeof f->err),
+                   0);
+  assert_int_equal(kg_snapshot_mark(same), mark);
+  assert_int_equal(refresh(f, same), KG_REFRESH_UNCHANGED);
+  assert_ptr_equal(kg_snapshot_set_index(same, NULL), view);
+  kg_snapshot_free(same);
+  kg_new_key b;
+  make_key(f, "acme", "b", &b);
+  kg_snapshot *wrong = NULL;
+  assert_int_equal(kg_store_adopt(f->s, view, seq, epoch, mark ^ 1, &wrong,
+                                  f->err, sizeof f->err),
+                   0);
+  const uint64_t gen0 = kg_index_generation(view);
+  assert_int_equal(refresh(f, wrong), KG_REFRESH_BACKWARDS);
+  assert_int_equal(kg_index_generation(view), gen0);
+  assert_false(holds(f, view, &b));
+  assert_int_equal(kg_snapshot_seq(wrong), seq);
+  assert_ptr_equal(kg_snapshot_set_index(wrong, NULL), view);
+  kg_snapshot_free(wrong);
+
   kg_snapshot *ahead = NULL;
-  assert_int_equal(
-      kg_store_adopt(f->s, view, seq + 5, epoch, &ahead, f->err, sizeof f->err),
-      0);
+  assert_int_equal(kg_store_adopt(f->s, view, seq + 5, epoch, 0, &ahead, f->err,
+                                  sizeof f->err),
+                   0);
   const uint64_t gen = kg_index_generation(view);
   assert_int_equal(refresh(f, ahead), KG_REFRESH_BACKWARDS);
   kg_index *back = kg_snapshot_set_index(ahead, NULL);
@@ -478,9 +506,9 @@ static void adopt_leaves_the_verdict_to_refresh(void **state) {
   kg_snapshot_free(ahead);
 
   kg_snapshot *other = NULL;
-  assert_int_equal(
-      kg_store_adopt(f->s, view, seq, epoch ^ 1, &other, f->err, sizeof f->err),
-      0);
+  assert_int_equal(kg_store_adopt(f->s, view, seq, epoch ^ 1, 0, &other, f->err,
+                                  sizeof f->err),
+                   0);
   kg_store_key_info info;
   assert_int_equal(
       kg_store_key_delete(f->s, a.info.id, &info, f->err, sizeof f->err), 0);
@@ -492,18 +520,22 @@ static void adopt_leaves_the_verdict_to_refresh(void **state) {
 
   kg_snapshot *none = (kg_snapshot *)&none;
   assert_int_equal(
-      kg_store_adopt(f->s, view, -1, epoch, &none, f->err, sizeof f->err), -1);
+      kg_store_adopt(f->s, view, -1, epoch, 0, &none, f->err, sizeof f->err),
+      -1);
   assert_non_null(strstr(f->err, "bad argument"));
   assert_int_equal(
-      kg_store_adopt(NULL, view, seq, epoch, &none, f->err, sizeof f->err), -1);
+      kg_store_adopt(NULL, view, seq, epoch, 0, &none, f->err, sizeof f->err),
+      -1);
   assert_int_equal(
-      kg_store_adopt(f->s, NULL, seq, epoch, &none, f->err, sizeof f->err), -1);
+      kg_store_adopt(f->s, NULL, seq, epoch, 0, &none, f->err, sizeof f->err),
+      -1);
   assert_true(holds(f, view, &a)); /* still the caller's, still whole */
 
   kg_index_free(view);
   kg_snapshot_free(base);
   free(mem);
   kg_store_new_key_wipe(&a);
+  kg_store_new_key_wipe(&b);
 }
 
 int main(void) {

@@ -181,7 +181,10 @@ kg_index *kg_snapshot_set_index(kg_snapshot *snap, kg_index *idx);
 /*
  * kg_store_adopt — a snapshot around idx, an index that already holds this
  * store's keys as of change sequence seq of epoch epoch (every key write up
- * to seq; some later ones may be in it too): a shared region another
+ * to seq; some later ones may be in it too), whose history mark is mark
+ * (0: not known; kg_store_refresh then cannot tell another history by it,
+ * so the caller must judge the store before the first refresh applies a
+ * row, in a transaction of its own): a shared region another
  * process kept up to date, taken over by a process that did not load the
  * store (the nginx module's new writer after a reload, docs/server.md).
  * The account names are read now; kg_store_refresh then applies the keys
@@ -195,7 +198,7 @@ kg_index *kg_snapshot_set_index(kg_snapshot *snap, kg_index *idx);
  * inode with the ones the previous writer confirmed).
  */
 int kg_store_adopt(kg_store *s, kg_index *idx, int64_t seq, uint64_t epoch,
-                   kg_snapshot **out, char *err, size_t errcap);
+                   uint64_t mark, kg_snapshot **out, char *err, size_t errcap);
 
 /*
  * kg_snapshot_account_count, kg_snapshot_account_at — the snapshot's
@@ -237,7 +240,7 @@ uint64_t kg_snapshot_epoch(const kg_snapshot *snap);
 
 /* kg_snapshot_mark — the store's history mark (docs/store.md) of the
  * snapshot's sequence: a random number the write that made the sequence
- * drew; 0 when not known (an adopted snapshot). Two stores that went
+ * drew; 0 when not known (an adopted snapshot told none). Two stores that went
  * separate ways from one copy differ in it at a sequence they both reached
  * by other writes. */
 uint64_t kg_snapshot_mark(const kg_snapshot *snap);
@@ -288,13 +291,15 @@ int kg_store_refresh(kg_store *s, kg_snapshot *snap, kg_refresh *result,
 int kg_store_head(kg_store *s, int64_t *seq, uint64_t *epoch, char *err,
                   size_t errcap);
 
-/* kg_store_mark — the store's history mark of change sequence seq (one
- * small read transaction): *mark 0 when the store has no such sequence (or
- * none recorded: a store migrated from schema 2 has marks from then on). A
- * server that served seq with mark m and finds another mark there now
- * holds a store of another history (docs/store.md). */
-int kg_store_mark(kg_store *s, int64_t seq, uint64_t *mark, char *err,
-                  size_t errcap);
+/* kg_store_marks — the store's history marks of the n change sequences
+ * seq[] into mark[], in one small read transaction (so they describe one
+ * file, even one overwritten in place meanwhile): 0 where the store has no
+ * such sequence (or none recorded: a store migrated from schema 2 has
+ * marks from then on). A server that served a sequence with mark m and
+ * finds another mark there now holds a store of another history
+ * (docs/store.md). */
+int kg_store_marks(kg_store *s, const int64_t *seq, uint64_t *mark, size_t n,
+                   char *err, size_t errcap);
 
 /*
  * kg_store_check_file — is the open store still the file at its path, and
