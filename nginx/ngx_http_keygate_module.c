@@ -83,6 +83,9 @@ typedef struct {
   int64_t serves_until_ms;
 } ngx_http_keygate_slot_t;
 
+/* The epochs left a shared zone remembers (ngx_http_keygate_shared_t). */
+#define NGX_HTTP_KEYGATE_LEFT_MAX (2 * KG_STORE_LEFT_EPOCHS_MAX)
+
 /* Which file a path named: device, inode and birth time (statx; 0 where
  * the file system keeps none), so an inode number reused by a new file is
  * another file. */
@@ -103,6 +106,12 @@ typedef struct {
   uint64_t epoch;
   uint64_t mark; /* the store's history mark of seq; 0: not known */
   ngx_uint_t set;
+  /* The epochs this server has left, newest last: one a worker served
+   * before it served another (an ack-restore), and those each store
+   * served had left (kg_snapshot_left_epochs). A file of one of them is
+   * an older backup, from before such a restore: refused. */
+  uint64_t left[NGX_HTTP_KEYGATE_LEFT_MAX];
+  ngx_uint_t nleft;
   ngx_uint_t generation;
   ngx_http_keygate_slot_t slot[NGX_MAX_PROCESSES];
   /* One index per server (docs/server.md): the one worker that reads the
@@ -130,6 +139,7 @@ typedef struct {
   ngx_uint_t lineage_no;
   int64_t lineage_seq;
   uint64_t lineage_epoch;
+  uint64_t lineage_mark; /* the history mark of lineage_seq; 0: unknown */
   ngx_http_keygate_file_id_t lineage_file;
   ngx_pid_t writing;
   /* PATH-wal of a file the path no longer names, while it holds frames
@@ -204,7 +214,10 @@ typedef struct {
   uint64_t seen_epoch;
   uint64_t seen_mark;   /* the store's history mark of seen_seq; 0: unknown */
   unsigned refused : 1; /* the store went backwards: answer 503 */
-  unsigned opened : 1;  /* this worker opened the store once */
+  /* the master's snapshot of a reload, while no poll of this worker has
+   * judged it against what the server served: too old to answer with */
+  unsigned unconfirmed : 1;
+  unsigned opened : 1;     /* this worker opened the store once */
   unsigned stale_said : 1; /* "answering 503" logged for this failure */
   ino_t foreign_wal;       /* PATH-wal of the replaced file (0: none) */
   ngx_http_keygate_job_t job;
@@ -237,6 +250,7 @@ typedef struct {
   ngx_uint_t adopt_no;
   int64_t adopt_seq;
   uint64_t adopt_epoch;
+  uint64_t adopt_mark;
   ngx_http_keygate_file_id_t adopt_file;
   ngx_http_keygate_file_id_t poll_file; /* the store's path as a poll began */
   unsigned poll_file_ok : 1;
@@ -636,6 +650,11 @@ static ngx_int_t ngx_http_keygate_zone_init(ngx_shm_zone_t *zone, void *data) {
   }
   ngx_shmtx_lock(&shpool->mutex);
   db->generation = ++db->sh->generation;
+  /* A reload: the master's snapshot (read at configuration time) is not
+   * yet judged against what the server served; until a worker's poll does,
+   * it is too old to answer with (review 73: a first poll that failed
+   * served it for keygate_max_staleness). */
+  db->unconfirmed = db->snap != NULL && db->sh->set;
   const int fresh = db->sh->owner == 0;
   if (fresh) {
     db->sh->owner = ngx_pid; /* the master: names the shared files */
@@ -765,7 +784,7 @@ static ngx_int_t ngx_http_keygate_head(ngx_http_keygate_db_t *db, char *err,
   int64_t seq = 0;
   uint64_t epoch = 0, mark = 0;
   const int rc = kg_store_head(s, &seq, &epoch, err, errcap) != 0 ||
-                 kg_store_mark(s, seq, &mark, err, errcap) != 0;
+                 kg_store_marks(s, &seq, &mark, 1, err, errcap) != 0;
   kg_store_close(s);
   if (rc != 0) {
     return NGX_ERROR;
@@ -1494,6 +1513,7 @@ static ngx_pid_t ngx_http_keygate_elect(ngx_http_keygate_main_conf_t *mcf,
       db->adopt_no = sh->index_no;
       db->adopt_seq = sh->lineage_seq;
       db->adopt_epoch = sh->lineage_epoch;
+      db->adopt_mark = sh->lineage_mark;
       db->adopt_file = sh->lineage_file;
     }
     sh->writer = ngx_pid;
@@ -1605,8 +1625,8 @@ static int ngx_http_keygate_adopt(ngx_http_keygate_db_t *db) {
                              "build's layout, or damaged)";
   } else if ((kg_index_generation(view) & 1) != 0) {
     why = "a change to it was left half made";
-  } else if (kg_store_adopt(store, view, db->adopt_seq, db->adopt_epoch, &snap,
-                            err, sizeof err) != 0) {
+  } else if (kg_store_adopt(store, view, db->adopt_seq, db->adopt_epoch,
+                            db->adopt_mark, &snap, err, sizeof err) != 0) {
     why = err;
   }
   if (why != NULL) {
@@ -1673,6 +1693,14 @@ static int ngx_http_keygate_writing(ngx_http_keygate_db_t *db, int on,
       sh->lineage_no = db->wno;
       sh->lineage_seq = kg_snapshot_seq(db->snap);
       sh->lineage_epoch = kg_snapshot_epoch(db->snap);
+      /* the mark, so that the adopter's first refresh judges the store in
+       * its own transaction: the snapshot's, or the one the zone records
+       * as served for that sequence */
+      sh->lineage_mark = kg_snapshot_mark(db->snap);
+      if (sh->lineage_mark == 0 && sh->set && sh->epoch == sh->lineage_epoch &&
+          sh->seq == sh->lineage_seq) {
+        sh->lineage_mark = sh->mark;
+      }
       sh->lineage_file = db->poll_file;
     }
   }
@@ -1733,10 +1761,12 @@ static void ngx_http_keygate_reader_poll(ngx_http_keygate_db_t *db) {
   }
 }
 
-/* Bring this worker's view of the shared zone up to date: adopt a newer
- * sequence another worker served for the same epoch, and the history mark
- * the zone records for it (the zone's, what was served, wins over one this
- * worker read from the file). */
+/* Bring this worker's view of the shared zone up to date: the zone's
+ * record, once any worker served, is what this server served (epoch,
+ * newest sequence, its history mark); a worker's own differs only when it
+ * came from the file at configuration time, which nobody served yet
+ * (review 73: after a reload during a refusal, the refused file's own
+ * record kept the good store refused). */
 static void ngx_http_keygate_sync_seen(ngx_http_keygate_db_t *db) {
   if (db->sh == NULL) {
     return;
@@ -1744,18 +1774,51 @@ static void ngx_http_keygate_sync_seen(ngx_http_keygate_db_t *db) {
   ngx_slab_pool_t *shpool = (ngx_slab_pool_t *)db->zone->shm.addr;
   ngx_http_keygate_shared_t *sh = db->sh;
   ngx_shmtx_lock(&shpool->mutex);
-  if (sh->set && sh->epoch == db->seen_epoch &&
-      (sh->seq > db->seen_seq || (sh->seq == db->seen_seq && sh->mark != 0))) {
+  if (sh->set) {
+    db->seen_epoch = sh->epoch;
     db->seen_seq = sh->seq;
     db->seen_mark = sh->mark;
   }
   ngx_shmtx_unlock(&shpool->mutex);
 }
 
+/* Add epoch to the zone's epochs left (under its mutex), once. */
+static void ngx_http_keygate_left_add(ngx_http_keygate_shared_t *sh,
+                                      uint64_t epoch) {
+  for (ngx_uint_t i = 0; i < sh->nleft; i++) {
+    if (sh->left[i] == epoch) {
+      return;
+    }
+  }
+  if (sh->nleft == NGX_HTTP_KEYGATE_LEFT_MAX) {
+    ngx_memmove(sh->left, sh->left + 1,
+                (NGX_HTTP_KEYGATE_LEFT_MAX - 1) * sizeof sh->left[0]);
+    sh->nleft--;
+  }
+  sh->left[sh->nleft++] = epoch;
+}
+
+/* 1 when epoch is one this server has left (the zone's record). */
+static int ngx_http_keygate_left(ngx_http_keygate_db_t *db, uint64_t epoch) {
+  if (db->sh == NULL) {
+    return 0;
+  }
+  ngx_slab_pool_t *shpool = (ngx_slab_pool_t *)db->zone->shm.addr;
+  int left = 0;
+  ngx_shmtx_lock(&shpool->mutex);
+  for (ngx_uint_t i = 0; i < db->sh->nleft && !left; i++) {
+    left = db->sh->left[i] == epoch;
+  }
+  ngx_shmtx_unlock(&shpool->mutex);
+  return left;
+}
+
 /* Record that this worker now serves (epoch, seq) of history mark `mark`,
- * here and in the zone. */
+ * here and in the zone; the zone learns the epochs left: the one served
+ * before, when epoch is another, and the store's own (snap's). */
 static void ngx_http_keygate_publish(ngx_http_keygate_db_t *db, int64_t seq,
-                                     uint64_t epoch, uint64_t mark) {
+                                     uint64_t epoch, uint64_t mark,
+                                     const kg_snapshot *snap) {
   if (epoch != db->seen_epoch || seq > db->seen_seq ||
       (seq == db->seen_seq && db->seen_mark == 0)) {
     db->seen_epoch = epoch;
@@ -1768,6 +1831,16 @@ static void ngx_http_keygate_publish(ngx_http_keygate_db_t *db, int64_t seq,
   ngx_slab_pool_t *shpool = (ngx_slab_pool_t *)db->zone->shm.addr;
   ngx_http_keygate_shared_t *sh = db->sh;
   ngx_shmtx_lock(&shpool->mutex);
+  if (sh->set && sh->epoch != epoch) {
+    ngx_http_keygate_left_add(sh, sh->epoch);
+  }
+  size_t nleft = 0;
+  const uint64_t *left = kg_snapshot_left_epochs(snap, &nleft);
+  for (size_t i = 0; i < nleft; i++) {
+    if (left[i] != epoch) {
+      ngx_http_keygate_left_add(sh, left[i]);
+    }
+  }
   if (!sh->set || sh->epoch != epoch || sh->seq < seq ||
       (sh->seq == seq && sh->mark == 0)) {
     sh->epoch = epoch;
@@ -1925,22 +1998,41 @@ static void ngx_http_keygate_failed(ngx_http_keygate_main_conf_t *mcf,
   }
 }
 
-/* Refuse the store: its sequence is older than one already served, or
- * (seq at or past it) its history is not the one served. */
-static void ngx_http_keygate_refuse(ngx_http_keygate_db_t *db, int64_t seq) {
+/* How a store compares with what this server served
+ * (ngx_http_keygate_judge). */
+typedef enum {
+  NGX_HTTP_KEYGATE_SAME = 0, /* the history served, or an acknowledged one */
+  NGX_HTTP_KEYGATE_BACK,     /* an older sequence of the epoch served */
+  NGX_HTTP_KEYGATE_OTHER,    /* at or past it by other writes */
+  NGX_HTTP_KEYGATE_LEFT      /* an epoch this server left (ack-restore) */
+} ngx_http_keygate_verdict_e;
+
+/* Refuse the store (seq: its sequence) for the verdict why: every request
+ * 503, one alert now and then once a minute. */
+static void ngx_http_keygate_refuse(ngx_http_keygate_db_t *db, int64_t seq,
+                                    ngx_http_keygate_verdict_e why) {
   const int64_t now = ngx_http_keygate_now_ms();
   if (db->refused && now - db->said_ms < 60000) {
     return;
   }
-  if (seq < db->seen_seq) {
+  /* each line: what is wrong, then the same consequence and way out */
+#define NGX_HTTP_KEYGATE_REFUSING                                              \
+  "refusing it, every request is answered 503 service_unavailable so that "    \
+  "no key deleted since comes back; put the newer store back, or accept "      \
+  "this one with 'keygate keys ack-restore --db %V' (keys deleted since "      \
+  "that backup then answer again: delete them anew)"
+  if (why == NGX_HTTP_KEYGATE_LEFT) {
+    ngx_log_error(NGX_LOG_ALERT, db->log, 0,
+                  "keygate: the key store \"%V\" is of an epoch this server "
+                  "left when 'keygate keys ack-restore' replaced it (an "
+                  "older backup, from before that restore, put "
+                  "back?): " NGX_HTTP_KEYGATE_REFUSING,
+                  &db->path, &db->path);
+  } else if (why == NGX_HTTP_KEYGATE_BACK) {
     ngx_log_error(NGX_LOG_ALERT, db->log, 0,
                   "keygate: the key store \"%V\" went back from change "
-                  "sequence %L to %L (an older backup put back?): refusing "
-                  "it, every request is answered 503 service_unavailable so "
-                  "that no key deleted since comes back; put the newer store "
-                  "back, or accept this one with 'keygate keys ack-restore "
-                  "--db %V' (keys deleted since that backup then answer "
-                  "again: delete them anew)",
+                  "sequence %L to %L (an older backup put "
+                  "back?): " NGX_HTTP_KEYGATE_REFUSING,
                   &db->path, (long long)db->seen_seq, (long long)seq,
                   &db->path);
   } else {
@@ -1948,57 +2040,58 @@ static void ngx_http_keygate_refuse(ngx_http_keygate_db_t *db, int64_t seq) {
                   "keygate: the key store \"%V\" is at change sequence %L "
                   "but not by the changes this server served up to %L (its "
                   "history mark of %L differs: an older backup put back and "
-                  "written to since?): refusing it, every request is "
-                  "answered 503 service_unavailable so that no key deleted "
-                  "since comes back; put the newer store back, or accept "
-                  "this one with 'keygate keys ack-restore --db %V' (keys "
-                  "deleted since that backup then answer again: delete them "
-                  "anew)",
+                  "written to since?): " NGX_HTTP_KEYGATE_REFUSING,
                   &db->path, (long long)seq, (long long)db->seen_seq,
                   (long long)db->seen_seq, &db->path);
   }
+#undef NGX_HTTP_KEYGATE_REFUSING
   db->refused = 1;
   db->said_ms = now;
 }
 
-/* 1 when store, of epoch `epoch` (at or past the sequence served),
- * holds another history than the one this server served: its mark of a
- * sequence served is not the one served (a backup put back and written to
- * since reaches that sequence by other writes). Both records are asked:
- * this worker's, and the zone's, which is what any worker served — after
- * a reload this worker's came from the file, and a backup written past the
- * sequence served would vouch for itself (review 72). 0 when it is the
- * same history, or no mark served is known; -1 with err on a store
- * error. */
-static int ngx_http_keygate_other_history(ngx_http_keygate_db_t *db,
-                                          kg_store *store, uint64_t epoch,
-                                          char *err, size_t errcap) {
-  int64_t seq[2];
-  uint64_t want[2];
-  int n = 0;
-  if (epoch == db->seen_epoch && db->seen_mark != 0) {
-    seq[n] = db->seen_seq;
-    want[n++] = db->seen_mark;
+/*
+ * How store, at change sequence seq of epoch `epoch`, compares with what
+ * this server served (the zone's record: ngx_http_keygate_sync_seen). One
+ * place for the judgement, asked before a store's keys are served: a full
+ * load before its snapshot is swapped in, a refresh's result, an adopted
+ * snapshot before the refresh applies a row, a refused store at each poll.
+ *
+ * LEFT: an epoch the server left (an older backup from before an
+ * ack-restore; review 73 saw one served). Another epoch otherwise is an
+ * acknowledged restore: SAME. In the epoch served: BACK below the
+ * sequence served; OTHER when the store's history mark of that sequence
+ * is not the one served (a backup put back and written to since). And in
+ * any epoch OTHER when the store's mark of seq is not *mark: it is not
+ * the file a snapshot of seq with that mark was read from (overwritten in
+ * place since; the next poll judges it afresh). Both marks come from one
+ * read transaction (kg_store_marks).
+ *
+ * *mark: in, the mark of seq the caller read (0: none); out, the store's.
+ * -1 with err on a store error.
+ */
+static int ngx_http_keygate_judge(ngx_http_keygate_db_t *db, kg_store *store,
+                                  int64_t seq, uint64_t epoch, uint64_t *mark,
+                                  char *err, size_t errcap) {
+  ngx_http_keygate_sync_seen(db);
+  if (ngx_http_keygate_left(db, epoch)) {
+    return NGX_HTTP_KEYGATE_LEFT;
   }
-  if (db->sh != NULL) {
-    ngx_slab_pool_t *shpool = (ngx_slab_pool_t *)db->zone->shm.addr;
-    ngx_shmtx_lock(&shpool->mutex);
-    if (db->sh->set && db->sh->epoch == epoch && db->sh->mark != 0) {
-      seq[n] = db->sh->seq;
-      want[n++] = db->sh->mark;
-    }
-    ngx_shmtx_unlock(&shpool->mutex);
+  const int served = epoch == db->seen_epoch;
+  if (served && seq < db->seen_seq) {
+    return NGX_HTTP_KEYGATE_BACK;
   }
-  for (int i = 0; i < n; i++) {
-    uint64_t mark = 0;
-    if (kg_store_mark(store, seq[i], &mark, err, errcap) != 0) {
-      return -1;
-    }
-    if (mark != want[i]) {
-      return 1;
-    }
+  const int64_t at[2] = {seq, db->seen_seq};
+  uint64_t got[2] = {0, 0};
+  if (kg_store_marks(store, at, got, served ? 2 : 1, err, errcap) != 0) {
+    return -1;
   }
-  return 0;
+  const uint64_t read = *mark;
+  *mark = got[0];
+  if ((read != 0 && got[0] != read) ||
+      (served && db->seen_mark != 0 && got[1] != db->seen_mark)) {
+    return NGX_HTTP_KEYGATE_OTHER;
+  }
+  return NGX_HTTP_KEYGATE_SAME;
 }
 
 /* The snapshot matches the store: it is fresh, unless it is older than
@@ -2008,31 +2101,20 @@ static void ngx_http_keygate_current(ngx_http_keygate_main_conf_t *mcf,
   const int64_t seq = kg_snapshot_seq(db->snap);
   const uint64_t epoch = kg_snapshot_epoch(db->snap);
   char err[KG_STORE_ERR_MAX];
-  ngx_http_keygate_sync_seen(db);
-  if (epoch == db->seen_epoch && seq < db->seen_seq) {
-    ngx_http_keygate_refuse(db, seq);
-    return;
-  }
-  /* the same history as the one served, by the mark of its sequence; and
-   * the mark of the sequence now served */
   uint64_t mark = kg_snapshot_mark(db->snap);
-  const int other =
-      ngx_http_keygate_other_history(db, db->store, epoch, err, sizeof err);
-  if (other == 0 && mark == 0 &&
-      kg_store_mark(db->store, seq, &mark, err, sizeof err) != 0) {
+  const int why =
+      ngx_http_keygate_judge(db, db->store, seq, epoch, &mark, err, sizeof err);
+  if (why < 0) {
     ngx_http_keygate_failed(mcf, db, err, kg_store_last_error_kind());
     return;
   }
-  if (other < 0) {
-    ngx_http_keygate_failed(mcf, db, err, kg_store_last_error_kind());
+  if (why != NGX_HTTP_KEYGATE_SAME) {
+    ngx_http_keygate_refuse(db, seq, why);
     return;
   }
-  if (other > 0) {
-    ngx_http_keygate_refuse(db, seq);
-    return;
-  }
-  ngx_http_keygate_publish(db, seq, epoch, mark);
+  ngx_http_keygate_publish(db, seq, epoch, mark, db->snap);
   db->refused = 0;
+  db->unconfirmed = 0;
   db->fresh_ms = ngx_http_keygate_now_ms();
   ngx_http_keygate_set_stale_at(mcf, db);
   if (db->failures > 0) {
@@ -2273,18 +2355,17 @@ static void ngx_http_keygate_job_finish(ngx_http_keygate_main_conf_t *mcf,
   }
   db->store = store;
   db->opened = 1;
-  ngx_http_keygate_sync_seen(db);
   char err[KG_STORE_ERR_MAX];
-  int other = 0;
-  if ((kg_snapshot_epoch(fresh) == db->seen_epoch &&
-       kg_snapshot_seq(fresh) < db->seen_seq) ||
-      (other = ngx_http_keygate_other_history(
-           db, store, kg_snapshot_epoch(fresh), err, sizeof err)) > 0) {
-    ngx_http_keygate_refuse(db, kg_snapshot_seq(fresh));
+  uint64_t mark = kg_snapshot_mark(fresh);
+  const int why =
+      ngx_http_keygate_judge(db, store, kg_snapshot_seq(fresh),
+                             kg_snapshot_epoch(fresh), &mark, err, sizeof err);
+  if (why > 0) {
+    ngx_http_keygate_refuse(db, kg_snapshot_seq(fresh), why);
     kg_snapshot_free(fresh); /* keep the served one; this one is not served */
     return;
   }
-  if (other < 0) {
+  if (why < 0) {
     kg_snapshot_free(fresh);
     ngx_http_keygate_failed(mcf, db, err, kg_store_last_error_kind());
     return;
@@ -2341,6 +2422,9 @@ static void ngx_http_keygate_poll(ngx_http_keygate_main_conf_t *mcf,
     /* one "answering 503" line per worker and episode, whatever its role */
     db->stale_said = db->reader_stale;
     db->reader_stale = 0;
+    /* a refusal stands until this writer judges the store itself: readers
+     * are not told "served" before that (review 73) */
+    db->refused = __atomic_load_n(&db->sh->refused, __ATOMIC_ACQUIRE) != 0;
     const int adopted = ngx_http_keygate_adopt(db);
     if (db->snap == NULL || adopted) {
       db->opened = 1;
@@ -2410,43 +2494,34 @@ static void ngx_http_keygate_poll(ngx_http_keygate_main_conf_t *mcf,
       return;
     }
   }
-  if (db->refused) {
-    /* Only a new epoch (ack-restore) or another file ends a refusal: more
-     * writes to the restored store do not make its history ours. */
+  if (db->refused || kg_snapshot_mark(db->snap) == 0) {
+    /* A refused store is judged afresh at each poll (more writes to a
+     * restored store do not make its history ours; the newer store put
+     * back, even in place, or an ack-restore does): only one judged the
+     * same is loaded, whole. An adopted snapshot told no mark (the writer
+     * before knew none) cannot be judged by kg_store_refresh: judged
+     * here, before any row of the store reaches the shared index (review
+     * 72). */
     int64_t seq;
-    uint64_t epoch;
-    if (kg_store_head(db->store, &seq, &epoch, err, sizeof err) != 0) {
+    uint64_t epoch, mark = 0;
+    int why = kg_store_head(db->store, &seq, &epoch, err, sizeof err);
+    if (why == 0) {
+      why = ngx_http_keygate_judge(db, db->store, seq, epoch, &mark, err,
+                                   sizeof err);
+    }
+    if (why < 0) {
       ngx_http_keygate_failed(mcf, db, err, kg_store_last_error_kind());
       return;
     }
-    if (epoch != db->seen_epoch) {
+    if (why > 0) {
+      ngx_http_keygate_refuse(db, seq, why);
+      return;
+    }
+    if (db->refused) {
       ngx_http_keygate_job_start(mcf, db);
       if (!job->running) {
         ngx_http_keygate_job_finish(mcf, db);
       }
-      return;
-    }
-    ngx_http_keygate_refuse(db, seq);
-    return;
-  }
-  if (kg_snapshot_mark(db->snap) == 0) {
-    /* An adopted snapshot knows no mark, so kg_store_refresh cannot tell
-     * another history by it: asked here, before any row of the store
-     * reaches the shared index (review 72). */
-    int64_t hseq;
-    uint64_t hepoch;
-    int other = kg_store_head(db->store, &hseq, &hepoch, err, sizeof err);
-    if (other == 0) {
-      ngx_http_keygate_sync_seen(db);
-      other = ngx_http_keygate_other_history(db, db->store, hepoch, err,
-                                             sizeof err);
-    }
-    if (other < 0) {
-      ngx_http_keygate_failed(mcf, db, err, kg_store_last_error_kind());
-      return;
-    }
-    if (other > 0) {
-      ngx_http_keygate_refuse(db, hseq);
       return;
     }
   }
@@ -2478,7 +2553,11 @@ static void ngx_http_keygate_poll(ngx_http_keygate_main_conf_t *mcf,
     int64_t seq = 0;
     uint64_t epoch = 0;
     (void)kg_store_head(db->store, &seq, &epoch, err, sizeof err);
-    ngx_http_keygate_refuse(db, seq);
+    ngx_http_keygate_sync_seen(db); /* for the line */
+    ngx_http_keygate_refuse(db, seq,
+                            seq < kg_snapshot_seq(db->snap)
+                                ? NGX_HTTP_KEYGATE_BACK
+                                : NGX_HTTP_KEYGATE_OTHER);
     return;
   }
   case KG_REFRESH_FULL:
@@ -2518,6 +2597,10 @@ static ngx_int_t ngx_http_keygate_init_process(ngx_cycle_t *cycle) {
     ngx_http_keygate_db_t *db = dbs[i];
     db->log = cycle->log;
     db->max_staleness = mcf->max_staleness;
+    if (db->unconfirmed) {
+      db->fresh_ms =
+          ngx_http_keygate_now_ms() - (int64_t)mcf->max_staleness - 1;
+    }
     ngx_http_keygate_set_stale_at(mcf, db);
     ngx_http_keygate_poll(mcf, db);
     ngx_http_keygate_maybe_copy(mcf, db);

@@ -6,7 +6,8 @@
 #   2. an older backup put back (the change sequence goes backwards) is
 #      refused, 503 service_unavailable, until `keygate keys ack-restore`;
 #      so is one written to since (2b: its sequence reaches the one served
-#      by other writes), by a rename or in place;
+#      by other writes), by a rename or in place, and one from before an
+#      earlier ack-restore (2c: an epoch left), also after a restart;
 #   3. a truncated store, with a worker killed (-9) meanwhile: past
 #      keygate_max_staleness every answer is 503, the restarted worker never
 #      serves the master's startup snapshot, the failure is logged once per
@@ -212,6 +213,7 @@ copy_store "$DB" "$T/backup8d.db" # K8b valid in the backup
 wait_for_answer "K8b revoked" "$K8" "401 invalid_api_key"
 "$KEYGATE" keys create --db "$T/backup8d.db" --account acme --name twelve >/dev/null
 "$KEYGATE" keys create --db "$T/backup8d.db" --account acme --name thirteen >/dev/null
+copy_store "$DB" "$T/good8d.db"
 mv "$T/backup8d.db" "$DB" && rm -f "$DB-wal" "$DB-shm"
 wait_for_answer "backup written past the sequence served: refused" "$K2" "503 service_unavailable"
 never_ok "backup written past the sequence served: K8b" "$K8" 10
@@ -223,10 +225,12 @@ done
 sleep 1.5 # the new workers' first polls
 never_ok "after a reload: K8b (valid in the backup)" "$K8" 20
 all_answer "after a reload: still 503" "$K2" 10 "503 service_unavailable"
-"$KEYGATE" keys ack-restore >/dev/null
-wait_for_answer "after ack-restore: served again" "$K2" "200 "
-"$KEYGATE" keys delete "$ID8" >/dev/null
-wait_for_answer "K8b deleted anew" "$K8" "401 invalid_api_key"
+# ... and the newer store put back ends it (review 73: the new workers
+# judged by the refused file's record, a sequence past the one served,
+# and took the newer store for one gone back)
+mv "$T/good8d.db" "$DB" && rm -f "$DB-wal" "$DB-shm"
+wait_for_answer "after a reload, the newer store back: served" "$K2" "200 "
+all_answer "after a reload, the newer store back: K8b revoked" "$K8" 10 "401 invalid_api_key"
 # In place: the server serves the sequence the backup reaches by its own
 # write; the backup is written over the live file through SQLite (the
 # file stays the one the server has open).
@@ -248,6 +252,71 @@ assert_eq 1 "$(($(log_count '\[alert\].*not by the changes this server served') 
 wait_for_answer "after ack-restore: served again" "$K2" "200 "
 "$KEYGATE" keys delete "$ID8" >/dev/null
 wait_for_answer "K8 deleted anew" "$K8" "401 invalid_api_key"
+
+# ---- 2c. a backup from before an ack-restore ----------------------------
+# ack-restore gives the store a new epoch; a backup of the epoch before it
+# is not what it acknowledged (review 73 saw such a backup served, a key
+# deleted since 200 again). The server remembers the epochs it left, and
+# the store records them (meta.left_epochs): a server started after the
+# restore refuses that backup too.
+IFS=$'\t' read -r ID9 K9 < <(new_key acme nine-c)
+wait_for_answer "K9 valid" "$K9" "200 "
+copy_store "$DB" "$T/backup9.db" # K9 valid in the backup, of this epoch
+cp "$T/backup9.db" "$T/backup9b.db"
+"$KEYGATE" keys delete "$ID9" >/dev/null
+wait_for_answer "K9 revoked" "$K9" "401 invalid_api_key"
+loads=$(log_count 'keygate: loaded "')
+"$KEYGATE" keys ack-restore >/dev/null # a new epoch: loaded whole
+for _ in $(seq 1 100); do
+  [ "$(log_count 'keygate: loaded "')" -gt "$loads" ] && break
+  sleep 0.05
+done
+assert_eq 1 "$(($(log_count 'keygate: loaded "') > loads))" "the new epoch is loaded"
+copy_store "$DB" "$T/good9.db"
+mv "$T/backup9.db" "$DB" && rm -f "$DB-wal" "$DB-shm"
+wait_for_answer "a backup of the epoch left: refused" "$K2" "503 service_unavailable"
+never_ok "a backup of the epoch left: K9 (valid in the backup)" "$K9" 20
+all_answer "a backup of the epoch left: every answer 503" "$K2" 10 "503 service_unavailable"
+assert_eq 1 "$(log_count "\[alert\].*of an epoch this server left when 'keygate keys ack-restore' replaced it.*ack-restore --db $DB")" \
+  "the epoch left is logged loudly, once (by the writer), with the way out"
+# A reload during the refusal, then the newer store put back: served again
+# (review 73: the new workers judged by the refused file's own record,
+# read at configuration time, and stayed refused).
+reloads=$(log_count 'reconfiguring')
+kill -HUP "$SERVE_PID"
+for _ in $(seq 1 100); do
+  [ "$(log_count 'reconfiguring')" -gt "$reloads" ] && break
+  sleep 0.05
+done
+sleep 1.5 # the new workers' first polls
+never_ok "after a reload: K9 (valid in the backup)" "$K9" 10
+all_answer "after a reload: still 503" "$K2" 10 "503 service_unavailable"
+cp "$T/good9.db" "$T/good9b.db"
+mv "$T/good9b.db" "$DB" && rm -f "$DB-wal" "$DB-shm"
+wait_for_answer "the newer store back after a reload: served" "$K2" "200 "
+all_answer "the newer store back: every worker serves it" "$K2" 10 "200 "
+all_answer "the newer store back: K9 revoked" "$K9" 10 "401 invalid_api_key"
+# A restart: nothing served is remembered, but the store says which epoch
+# it left.
+stop_serve
+start_serve --workers 2 --refresh 200ms --max-staleness 2s
+wait_for_answer "restarted: served" "$K2" "200 "
+mv "$T/backup9b.db" "$DB" && rm -f "$DB-wal" "$DB-shm"
+wait_for_answer "restarted, the backup of the epoch left: refused" "$K2" "503 service_unavailable"
+never_ok "restarted, the backup of the epoch left: K9" "$K9" 20
+# ack-restore of the backup itself is the operator's word: served, K9 too
+# (the documented price), until deleted anew.
+"$KEYGATE" keys ack-restore >/dev/null
+wait_for_answer "the backup acknowledged: served" "$K2" "200 "
+all_answer "the backup acknowledged: K9 as the backup says" "$K9" 5 "200 "
+"$KEYGATE" keys delete "$ID9" >/dev/null
+wait_for_answer "K9 deleted anew" "$K9" "401 invalid_api_key"
+# ... and the newer store, of the epoch the backup's acknowledgement left
+# behind on this server, is refused in its turn
+mv "$T/good9.db" "$DB" && rm -f "$DB-wal" "$DB-shm"
+wait_for_answer "the epoch left by the second ack-restore: refused" "$K2" "503 service_unavailable"
+"$KEYGATE" keys ack-restore >/dev/null
+wait_for_answer "acknowledged again: served" "$K2" "200 "
 
 # ---- 3. truncated, and a worker killed -9 meanwhile ---------------------
 copy_store "$DB" "$T/good.db"
