@@ -917,13 +917,21 @@ static int keys_seed(int argc, char **argv) {
                      "up to 1..%u keys",
                      KG_INDEX_MAX_KEYS);
   }
-  /* --out naming the store (or the pepper) would rename keys over it */
+  /* --out naming the store (or the pepper) would rename keys over it; one
+   * of SQLite's files beside the store (PATH-wal, PATH-shm,
+   * PATH-journal) would have the store read key lines as its pages */
   const char *pepper =
       o.pepper_file != NULL ? o.pepper_file : getenv("KEYGATE_PEPPER_FILE");
-  const kgl_named_path in[] = {{"--db", o.db}, {"--pepper-file", pepper}};
+  static const char *const beside[] = {"-wal", "-shm", "-journal"};
+  char side[3][PATH_MAX];
+  kgl_named_path in[5] = {{"--db", o.db}, {"--pepper-file", pepper}};
+  for (size_t i = 0; i < 3; i++) {
+    snprintf(side[i], sizeof side[i], "%s%s", o.db, beside[i]);
+    in[2 + i] = (kgl_named_path){"the store's own", side[i]};
+  }
   const kgl_named_path out = {"--out", o.out};
-  char why[PATH_MAX * 2 + 128];
-  if (kgl_out_distinct(in, 2, &out, 1, why, sizeof why) != 0) {
+  char why[PATH_MAX * 4 + 128];
+  if (kgl_out_distinct(in, 5, &out, 1, why, sizeof why) != 0) {
     return cli_error(CLI_EXIT_USAGE, o.cmd, "%s", why);
   }
   struct stat sb;

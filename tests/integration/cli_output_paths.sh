@@ -82,6 +82,15 @@ refused "keys seed" "seed --out over its store" \
   "--out $TMP/s.db names the same file as --db $TMP/s.db" \
   keys seed --valid 1 --out "$TMP/s.db" --force --db "$TMP/s.db"
 assert_eq "$db" "$(sum "$TMP/s.db")" "seed: the store untouched"
+# SQLite's files beside the store: it would read key lines as its pages
+# (review 73)
+for side in -wal -shm -journal; do
+  refused "keys seed" "seed --out over the store's $side" \
+    "--out $TMP/s.db$side names the same file as the store's own $TMP/s.db$side" \
+    keys seed --valid 1 --out "$TMP/s.db$side" --force --db "$TMP/s.db"
+  assert_eq "" "$(find "$TMP" -maxdepth 1 -name "s.db$side")" "seed --out over the store's $side: nothing made"
+done
+assert_eq "$db" "$(sum "$TMP/s.db")" "seed: the store untouched"
 # one new file spelled two ways: the same name in the same folder (review
 # 72: the key file was written over the store the seed had just made)
 rc=0
