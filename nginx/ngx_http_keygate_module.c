@@ -4343,6 +4343,22 @@ static ngx_int_t ngx_http_keygate_status_handler(ngx_http_request_t *r) {
   if (ctx == NULL || ngx_http_keygate_request_id(ctx) == NULL) {
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
   }
+  /* A key in the URL is refused here as on the API (SPEC §1.1: it is in
+   * someone's logs already; review 70 saw 200), the logs made safe; the
+   * location checks no key otherwise. */
+  const ngx_http_keygate_loc_conf_t *lcf =
+      ngx_http_get_module_loc_conf(r, ngx_http_keygate_module);
+  ngx_http_keygate_guard_log(r);
+  kg_field fields[NGX_HTTP_KEYGATE_MAX_FIELDS];
+  const size_t n =
+      ngx_http_keygate_fields(r, fields, NGX_HTTP_KEYGATE_MAX_FIELDS);
+  kg_credential cred;
+  kg_credential_extract(&lcf->policy, fields, n,
+                        ngx_http_keygate_checked_target(r, ctx, lcf), &cred);
+  if (cred.outcome == KG_API_KEY_IN_QUERY) {
+    ctx->decision = cred.outcome;
+    return ngx_http_keygate_send_decision(r, ctx, cred.outcome, NULL);
+  }
   if (!(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD))) {
     if (NGX_HTTP_KEYGATE_HEADER(r, "Allow", "GET, HEAD", 9) == NULL) {
       return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -94,6 +94,17 @@ assert_match '^req_[0-9A-Za-z]{24}$' "$(resp_header x-request-id)" "ready: x-req
 send "POST /_keygate/status HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 assert_eq 405 "$(resp_status)" "POST: 405"
 assert_eq "GET, HEAD" "$(resp_header allow)" "POST: allow"
+# A key in the URL is refused here as on the API (SPEC §1.1; a review saw
+# 200), whatever the parameter's name, and the access log never holds it.
+for target in "/_keygate/status?api_key=$K1" "/_keygate/status?x=$K1" \
+  "/_keygate/status;$K1"; do
+  send "GET $target HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+  assert_eq "400 api_key_in_query" \
+    "$(resp_status) $(resp_body | sed -n 's/^{"error":{"code":"\([a-z_]*\)".*/\1/p')" \
+    "a key in the status URL ($(printf '%s' "$target" | cut -c1-24)...): 400 api_key_in_query"
+done
+sleep 0.2 # the access log's lines
+assert_eq 0 "$(grep -c -- "$K1" "$T/logs/access.log" || true)" "no key of a status URL in the access log"
 
 # ---- 3. a worker that cannot serve -----------------------------------------
 # The master's snapshot must be older than keygate_max_staleness (3 s), so
