@@ -4269,6 +4269,13 @@ static ngx_int_t ngx_http_keygate_bad_request_answer(
   if (refusal == KG_OK && status == NGX_HTTP_BAD_REQUEST && body) {
     refusal = KG_E_BAD_BODY;
   }
+  /* HTTP/2's preface on a plain port (PRI * HTTP/2.0): nginx refuses the
+   * '*' with 400 before it looks at the version; the core names the
+   * version, as `keygate check` does, and as nginx does for GET / HTTP/2.0
+   * (review 70-5) */
+  if (status == NGX_HTTP_BAD_REQUEST && refusal == KG_E_VERSION_NOT_SUPPORTED) {
+    status = NGX_HTTP_VERSION_NOT_SUPPORTED;
+  }
   if (refusal == KG_OK || kg_refusal_http_status(refusal) !=
                               (int)ngx_http_keygate_public_status(status)) {
     refusal = ngx_http_keygate_refusal_of(status);

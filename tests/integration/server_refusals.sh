@@ -120,6 +120,9 @@ refused "Transfer-Encoding: identity" \
   501 unsupported_transfer_coding 'This Transfer-Encoding is not supported\..*'
 refused "HTTP/2.0 on a plain port" "GET /api/v1/iocs HTTP/2.0\r\n$H\r\n" \
   505 http_version_not_supported 'This HTTP version is not supported here\..*'
+refused "HTTP/2's preface on a plain port: 505 as keygate check says" \
+  "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" \
+  505 http_version_not_supported 'This HTTP version is not supported here\..*'
 refused "HTTP/0.9: a status line and headers after all" "GET /api/v1/iocs\r\n" \
   400 bad_request 'The request line is malformed\..*'
 refused "HTTP/0.9 with a key in the path" "GET /api/v1/iocs/$K\r\n" \
