@@ -1600,14 +1600,16 @@ static int ngx_http_keygate_adopt(ngx_http_keygate_db_t *db) {
   ngx_http_keygate_file_id_t id;
   int moved = 0;
   kg_status st;
-  if (kg_store_open_peppered((const char *)db->path.data, KG_STORE_READONLY,
-                             db->pepper, &store, err, sizeof err) != 0) {
-    return 0; /* the load that follows fails the same way, and says so */
-  }
-  /* the file opened is the one the path names (checked after the stat),
-   * and the one the region was confirmed against */
+  /* beside the replaced file's -wal nothing is opened (kg_store_open
+   * refuses it too, where the file system keeps birth times); the file
+   * opened is the one the path names (checked after the stat), and the
+   * one the region was confirmed against */
   if (ngx_http_keygate_foreign_wal_left(db)) {
     why = "the store was replaced beside a -wal of the file it replaced";
+  } else if (kg_store_open_peppered((const char *)db->path.data,
+                                    KG_STORE_READONLY, db->pepper, &store, err,
+                                    sizeof err) != 0) {
+    return 0; /* the load that follows fails the same way, and says so */
   } else if (ngx_http_keygate_file_id(db, &id) != 0 ||
              !ngx_http_keygate_same_file(&id, &db->adopt_file) ||
              kg_store_check_file(store, &moved, err, sizeof err) != 0 ||

@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE /* for strdup with -std=c11 */
 #include <errno.h>
+#include <fcntl.h> /* AT_FDCWD */
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <stdarg.h>
@@ -586,6 +587,30 @@ static int configure(kg_store *s, char *err, size_t errcap) {
                     err, errcap);
 }
 
+/* 1 when PATH-wal holds frames (more than its 32-byte header) and was
+ * made before the file PATH names (birth times, statx): SQLite makes a
+ * -wal for a file that exists, so this one belongs to the file PATH named
+ * before a rename over it (or both were copied back, the -wal first).
+ * SQLite pairs a -wal with its file by name only and would read those
+ * frames over this file (review 70: a deleted key came back that way).
+ * 0 when not, or when the file system keeps no birth time. */
+static int wal_of_another_file(const char *path) {
+  char wal[4096 + 8];
+  if (snprintf(wal, sizeof wal, "%s-wal", path) >= (int)sizeof wal) {
+    return 0;
+  }
+  struct statx db, w;
+  if (statx(AT_FDCWD, path, 0, STATX_BTIME, &db) != 0 ||
+      statx(AT_FDCWD, wal, 0, STATX_BTIME | STATX_SIZE, &w) != 0 ||
+      !(db.stx_mask & STATX_BTIME) || !(w.stx_mask & STATX_BTIME) ||
+      w.stx_size <= 32) {
+    return 0;
+  }
+  return w.stx_btime.tv_sec < db.stx_btime.tv_sec ||
+         (w.stx_btime.tv_sec == db.stx_btime.tv_sec &&
+          w.stx_btime.tv_nsec < db.stx_btime.tv_nsec);
+}
+
 int kg_store_open(const char *path, unsigned flags, kg_store **out, char *err,
                   size_t errcap) {
   return kg_store_open_peppered(path, flags, NULL, out, err, errcap);
@@ -641,6 +666,17 @@ int kg_store_open_peppered(const char *path, unsigned flags,
                         path);
     }
     return store_errf(err, errcap, "cannot open %s: %s", path, strerror(errno));
+  }
+  if (wal_of_another_file(path)) {
+    return store_errf(err, errcap,
+                      "%s-wal holds changes and is older than %s: SQLite "
+                      "would read them into %s, so nothing was opened. If "
+                      "%s was renamed over the store, the -wal is the "
+                      "replaced file's: remove %s-wal and %s-shm and retry; "
+                      "if the two were copied back together, the -wal is "
+                      "its own: merge it with sqlite3 %s 'PRAGMA "
+                      "wal_checkpoint(TRUNCATE)' and retry",
+                      path, path, path, path, path, path, path);
   }
   kg_store *s = calloc(1, sizeof *s);
   if (s == NULL || (s->path = strdup(path)) == NULL) {

@@ -95,6 +95,15 @@ assert_eq 2 "$(log_count 'still holds changes of the file it replaced')" \
 assert_eq 1 "$(log_count 'not taking over the shared index of ".*keys.db": the store was replaced beside a -wal of the file it replaced')" \
   "... without adopting the old file's index"
 assert_eq "$loads" "$(log_count 'keygate: loaded "')" "... and without loading the new file"
+# keygate itself refuses to open the store beside that -wal (review 70:
+# `keys list` read it into the new file, and K1, deleted there, came back)
+before=$(sha256sum <"$DB")
+rc=0
+"$KEYGATE" keys list >"$T/list.out" 2>"$T/list.err" || rc=$?
+assert_eq 2 "$rc" "keys list beside the older -wal: exit 2"
+assert_match "^keygate keys list: $DB-wal holds changes and is older than $DB: .*remove $DB-wal and $DB-shm" \
+  "$(cat "$T/list.err")" "keys list beside the older -wal: the line and both ways out"
+assert_eq "$before" "$(sha256sum <"$DB")" "keys list beside the older -wal: the store untouched"
 rm -f "$DB-wal" "$DB-shm"
 wait_for_answer "replaced store: K1 revoked" "$K1" "401 invalid_api_key"
 all_answer "replaced store: K1 on every worker" "$K1" 10 "401 invalid_api_key"

@@ -2,11 +2,14 @@
  * tests/unit/test_store_check.c — kg_store_check_file under SQLite's
  * checkpoints (issue 13): a healthy store whose WAL another process copies
  * into the database file, many times over, is never reported truncated;
- * a store really cut short still is, with or without frames in its WAL.
+ * a store really cut short still is, with or without frames in its WAL;
+ * a store renamed over the path beside a -wal of the file it replaced is
+ * refused by every open.
  *
  * Each test gets a fresh database in its own temporary directory.
  */
 #define _GNU_SOURCE /* mkdtemp */
+#include <fcntl.h>  /* AT_FDCWD */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -449,8 +452,108 @@ static void rollback_mode_store_then_wal(void **state) {
   kg_store_close(reader);
 }
 
+/* The file's bytes (at most cap), for "nothing was written". */
+static size_t read_all(const char *path, unsigned char *buf, size_t cap) {
+  FILE *fp = fopen(path, "rb");
+  assert_non_null(fp);
+  const size_t n = fread(buf, 1, cap, fp);
+  fclose(fp);
+  return n;
+}
+
+/* A store renamed over the path beside a -wal of the file it replaced,
+ * still holding frames (a writer killed after its commit): SQLite would
+ * read them into the new file. Every open refuses it, reading and
+ * writing, and the file stays as it was; the -wal removed, the new file
+ * opens with its own keys. A -wal of the file itself (made after it)
+ * opens as always. */
+static void wal_of_a_replaced_file_is_refused(void **state) {
+  fixture *f = *state;
+  seed_killed(f->path, 5); /* frames of this file left in its -wal */
+  char wal[128], shm[128], copy[128];
+  snprintf(wal, sizeof wal, "%s-wal", f->path);
+  snprintf(shm, sizeof shm, "%s-shm", f->path);
+  snprintf(copy, sizeof copy, "%s/copy.db", f->dir);
+  assert_true(file_size(wal) > 32);
+  kg_store *s = open_reader(f, f->path); /* its own -wal: fine */
+  kg_store_close(s);
+  seed_killed(f->path, 5);
+  assert_true(file_size(wal) > 32);
+  struct statx sx;
+  if (statx(AT_FDCWD, wal, 0, STATX_BTIME, &sx) != 0 ||
+      !(sx.stx_mask & STATX_BTIME)) {
+    skip(); /* no birth times here: the check cannot tell */
+  }
+  if (seed(copy, 3, f->err, sizeof f->err) != 0) { /* made after the -wal */
+    fail_msg("seed: %s", f->err);
+  }
+  assert_int_equal(rename(copy, f->path), 0);
+  static unsigned char before[1 << 20], after[1 << 20];
+  const size_t n = read_all(f->path, before, sizeof before);
+  const unsigned modes[] = {KG_STORE_READONLY, 0};
+  for (size_t i = 0; i < 2; i++) {
+    s = (kg_store *)&s;
+    assert_int_equal(
+        kg_store_open(f->path, modes[i], &s, f->err, sizeof f->err), -1);
+    assert_null(s);
+    assert_non_null(strstr(f->err, "-wal holds changes and is older than"));
+    assert_non_null(strstr(f->err, "remove "));
+  }
+  assert_int_equal(read_all(f->path, after, sizeof after), n);
+  assert_memory_equal(before, after, n);
+  unlink(wal);
+  unlink(shm);
+  s = open_reader(f, f->path);
+  kg_snapshot *snap;
+  if (kg_store_load(s, &snap, f->err, sizeof f->err) != 0) {
+    fail_msg("kg_store_load: %s", f->err);
+  }
+  assert_int_equal(kg_index_count(kg_snapshot_index(snap)), 3);
+  kg_snapshot_free(snap);
+  kg_store_close(s);
+}
+
+/* A store and its -wal copied back, the -wal first (a copy in directory
+ * order): the -wal is the store's own, but older. Refused the same way;
+ * the line's other way out, a checkpoint by sqlite3, merges it, and the
+ * store then opens with every key. */
+static void own_wal_copied_first_merges_by_checkpoint(void **state) {
+  fixture *f = *state;
+  seed_killed(f->path, 5);
+  char wal[128], copy[128], copywal[140];
+  snprintf(wal, sizeof wal, "%s-wal", f->path);
+  snprintf(copy, sizeof copy, "%s/copy.db", f->dir);
+  snprintf(copywal, sizeof copywal, "%s-wal", copy);
+  assert_true(file_size(wal) > 32);
+  copy_file(wal, copywal);
+  struct statx sx;
+  if (statx(AT_FDCWD, copywal, 0, STATX_BTIME, &sx) != 0 ||
+      !(sx.stx_mask & STATX_BTIME)) {
+    skip();
+  }
+  usleep(2000); /* birth times a clock tick apart, whatever the clock */
+  copy_file(f->path, copy);
+  kg_store *s = NULL;
+  assert_int_equal(
+      kg_store_open(copy, KG_STORE_READONLY, &s, f->err, sizeof f->err), -1);
+  assert_non_null(strstr(f->err, "PRAGMA wal_checkpoint(TRUNCATE)"));
+  must_sql(copy, "PRAGMA wal_checkpoint(TRUNCATE)");
+  s = open_reader(f, copy);
+  kg_snapshot *snap;
+  if (kg_store_load(s, &snap, f->err, sizeof f->err) != 0) {
+    fail_msg("kg_store_load: %s", f->err);
+  }
+  assert_int_equal(kg_index_count(kg_snapshot_index(snap)), 5);
+  kg_snapshot_free(snap);
+  kg_store_close(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(own_wal_copied_first_merges_by_checkpoint,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(wal_of_a_replaced_file_is_refused, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(checkpoints_never_look_truncated, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(truncated_copy_is_reported, setup,
