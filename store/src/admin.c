@@ -813,17 +813,60 @@ int kg_store_ack_restore(kg_store *s, int64_t *seq, char *err, size_t errcap) {
   if (store_begin_write(s, err, errcap) != 0) {
     return -1;
   }
-  /* The epoch replaced joins meta.left_epochs (space-separated, 16 hex
-   * digits each, the newest last): the last KG_STORE_LEFT_EPOCHS_MAX of
-   * them are the last 17 * MAX - 1 characters. */
-  char left[256];
-  snprintf(left, sizeof left,
-           "INSERT INTO meta (name, value) SELECT 'left_epochs', value"
-           " FROM meta WHERE name = 'epoch' ON CONFLICT (name) DO UPDATE"
-           " SET value = substr(value || ' ' || excluded.value, -%d)",
-           17 * KG_STORE_LEFT_EPOCHS_MAX - 1);
+  /* The epoch replaced joins meta.left_epochs, written anew as the list
+   * store_read_left reads (16 hex digits each, one space apart, the newest
+   * last, the last KG_STORE_LEFT_EPOCHS_MAX); a damaged list is refused,
+   * never appended to. */
+  uint64_t left[KG_STORE_LEFT_EPOCHS_MAX];
+  size_t n = 0;
+  uint64_t epoch = 0;
+  char list[KG_STORE_LEFT_EPOCHS_MAX * 17 + 1];
+  int rc = store_read_left(s, left, &n, err, errcap);
+  if (rc == 0) {
+    sqlite3_stmt *st;
+    rc = store_prepare(s, "SELECT value FROM meta WHERE name = 'epoch'", &st,
+                       err, errcap);
+    if (rc == 0) {
+      const int step = sqlite3_step(st);
+      const unsigned char *v =
+          step == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
+      epoch = v != NULL ? strtoull((const char *)v, NULL, 16) : 0;
+      sqlite3_finalize(st);
+      rc = v != NULL ? 0
+                     : store_errf(err, errcap,
+                                  "%s is damaged: its meta table holds no "
+                                  "epoch",
+                                  s->path);
+    }
+  }
+  if (rc == 0) {
+    if (n == KG_STORE_LEFT_EPOCHS_MAX) {
+      memmove(left, left + 1, (n - 1) * sizeof left[0]);
+      n--;
+    }
+    left[n++] = epoch;
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+      len += (size_t)snprintf(list + len, sizeof list - len, "%s%016llx",
+                              i > 0 ? " " : "", (unsigned long long)left[i]);
+    }
+    sqlite3_stmt *st;
+    rc = store_prepare(s,
+                       "INSERT INTO meta (name, value) VALUES"
+                       " ('left_epochs', ?1) ON CONFLICT (name) DO UPDATE"
+                       " SET value = excluded.value",
+                       &st, err, errcap);
+    if (rc == 0) {
+      sqlite3_bind_text(st, 1, list, (int)len, SQLITE_STATIC);
+      const int step = sqlite3_step(st);
+      sqlite3_finalize(st);
+      rc = step == SQLITE_DONE
+               ? 0
+               : store_sqlerr(s, step, "recording the epoch left", err, errcap);
+    }
+  }
   int64_t next;
-  if (store_exec(s, left, err, errcap) != 0 ||
+  if (rc != 0 ||
       store_exec(s,
                  "UPDATE meta SET value = lower(hex(randomblob(8)))"
                  " WHERE name = 'epoch'",

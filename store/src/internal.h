@@ -177,6 +177,17 @@ void store_key_info_fill(kg_new_key *out, uint64_t id,
 int store_insert_key(kg_store *s, sqlite3_stmt *ins, const store_new_row *row,
                      kg_new_key *out, char *err, size_t errcap);
 
+/*
+ * store_read_left — the store's left epochs (meta.left_epochs, written by
+ * kg_store_ack_restore: hex numbers one space apart, the newest last; no
+ * row or "" is none) into out (room for KG_STORE_LEFT_EPOCHS_MAX: the
+ * last ones kept), *n of them. Anything else (a blob, a NUL inside, two
+ * spaces, a number over 16 digits) is a damaged store: -1, never read as
+ * fewer epochs. Checked at every open, read by every load.
+ */
+int store_read_left(kg_store *s, uint64_t *out, size_t *n, char *err,
+                    size_t errcap);
+
 /* The status words stored in keys.status. */
 const char *store_status_word(kg_record_status st);
 

@@ -248,22 +248,25 @@ static int read_head(kg_store *s, int64_t *seq, uint64_t *epoch, uint64_t *mark,
   return marked;
 }
 
-/* meta.left_epochs inside the current read transaction into snap (the
- * last KG_STORE_LEFT_EPOCHS_MAX; none when the store has no such row):
- * hex numbers separated by single spaces, as kg_store_ack_restore writes
- * them. Anything else is a damaged store: refused, not read as fewer
- * epochs. */
-static int read_left(kg_store *s, kg_snapshot *snap, char *err, size_t errcap) {
+int store_read_left(kg_store *s, uint64_t *out, size_t *n, char *err,
+                    size_t errcap) {
   sqlite3_stmt *st;
   if (store_prepare(s, "SELECT value FROM meta WHERE name = 'left_epochs'", &st,
                     err, errcap) != 0) {
     return -1;
   }
-  snap->nleft = 0;
+  *n = 0;
   const int rc = sqlite3_step(st);
-  const char *v =
-      rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
-  int bad = rc == SQLITE_ROW && v == NULL;
+  const char *v = NULL;
+  int bad = 0;
+  if (rc == SQLITE_ROW) {
+    /* text, and no NUL inside it (a blob, or text cut short, would read
+     * as fewer epochs); the type asked before column_text converts it */
+    const int type = sqlite3_column_type(st, 0);
+    v = (const char *)sqlite3_column_text(st, 0);
+    bad = type != SQLITE_TEXT || v == NULL ||
+          strlen(v) != (size_t)sqlite3_column_bytes(st, 0);
+  }
   for (const char *p = v; p != NULL && *p != '\0' && !bad;) {
     size_t len = 0;
     uint64_t e = 0;
@@ -274,12 +277,11 @@ static int read_left(kg_store *s, kg_snapshot *snap, char *err, size_t errcap) {
     bad = len == 0 || len > 16 || (p[len] != ' ' && p[len] != '\0') ||
           (p[len] == ' ' && p[len + 1] == '\0');
     if (!bad) {
-      if (snap->nleft == KG_STORE_LEFT_EPOCHS_MAX) {
-        memmove(snap->left, snap->left + 1,
-                (KG_STORE_LEFT_EPOCHS_MAX - 1) * sizeof snap->left[0]);
-        snap->nleft--;
+      if (*n == KG_STORE_LEFT_EPOCHS_MAX) {
+        memmove(out, out + 1, (KG_STORE_LEFT_EPOCHS_MAX - 1) * sizeof out[0]);
+        (*n)--;
       }
-      snap->left[snap->nleft++] = e;
+      out[(*n)++] = e;
       p += len + (p[len] == ' ');
     }
   }
@@ -288,10 +290,13 @@ static int read_left(kg_store *s, kg_snapshot *snap, char *err, size_t errcap) {
     return store_sqlerr(s, rc, "reading the left epochs", err, errcap);
   }
   if (bad) {
-    snap->nleft = 0;
+    *n = 0;
     return store_errf(err, errcap,
                       "%s is damaged: its meta table's left_epochs is not a "
-                      "list of epochs",
+                      "list of epochs (hex numbers one space apart, as "
+                      "'keygate keys ack-restore' writes them); nothing was "
+                      "read or written; put the store back from a backup, or "
+                      "set that row right with sqlite3 (docs/store.md)",
                       s->path);
   }
   return 0;
@@ -460,7 +465,7 @@ int kg_store_load(kg_store *s, kg_snapshot **out, char *err, size_t errcap) {
     rc = read_head(s, &snap->seq, &snap->epoch, &snap->mark, err, errcap);
   }
   if (rc == 0) {
-    rc = read_left(s, snap, err, errcap);
+    rc = store_read_left(s, snap->left, &snap->nleft, err, errcap);
   }
   if (rc == 0) {
     rc = row_ints(s, "PRAGMA data_version", 1, &version, err, errcap);

@@ -530,7 +530,14 @@ static int read_meta(kg_store *s, char *err, size_t errcap) {
   const int ret =
       store_check_marking(s, (const char *)v, (const char *)check, err, errcap);
   sqlite3_finalize(st);
-  return ret;
+  if (ret != 0) {
+    return ret;
+  }
+  /* a damaged list of left epochs is refused by every open, so that
+   * `keys list` shows what a server's load refuses */
+  uint64_t left[KG_STORE_LEFT_EPOCHS_MAX];
+  size_t n = 0;
+  return store_read_left(s, left, &n, err, errcap);
 }
 
 /* Make the store's digester (HMAC-SHA-256 under pepper, or SHA-256) and,

@@ -1490,18 +1490,43 @@ static void ack_restore_records_the_epochs_left(void **state) {
     assert_true(kg_snapshot_epoch(snap) != epochs[i]);
   }
   kg_snapshot_free(snap);
-  const char *bad[] = {"abc  def",          "abc ", " abc", "xyz",
-                       "0123456789abcdef0", "12,34"};
+  /* Damaged: refused by a load, by every open (so `keys list` says it), and
+   * by ack-restore, which writes nothing then (review 74: it appended to a
+   * damaged list, and wrote " E" after an empty one, which it then
+   * refused). */
+  const char *bad[] = {"'abc  def'",
+                       "'abc '",
+                       "' abc'",
+                       "'xyz'",
+                       "'0123456789abcdef0'",
+                       "'12,34'",
+                       "x'00'",
+                       "'ab' || char(0) || ' cd'",
+                       "x'6162'"};
+  const int64_t seq_before =
+      raw_int(f->path, "SELECT value FROM meta WHERE name = 'seq'");
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     char sql[160];
     snprintf(sql, sizeof sql,
-             "UPDATE meta SET value = '%s' WHERE name = 'left_epochs'", bad[i]);
+             "UPDATE meta SET value = %s WHERE name = 'left_epochs'", bad[i]);
     raw_sql(f->path, sql);
     snap = NULL;
     assert_int_equal(kg_store_load(f->s, &snap, f->err, sizeof f->err), -1);
     assert_null(snap);
     assert_non_null(strstr(f->err, "left_epochs is not a list of epochs"));
+    kg_store *other = NULL;
+    assert_int_equal(kg_store_open(f->path, KG_STORE_READONLY, &other, f->err,
+                                   sizeof f->err),
+                     -1);
+    assert_non_null(strstr(f->err, "left_epochs is not a list of epochs"));
+    int64_t seq = 0;
+    assert_int_equal(kg_store_ack_restore(f->s, &seq, f->err, sizeof f->err),
+                     -1);
+    assert_non_null(strstr(f->err, "left_epochs is not a list of epochs"));
   }
+  assert_int_equal(
+      raw_int(f->path, "SELECT value FROM meta WHERE name = 'seq'"),
+      seq_before); /* nothing written */
   raw_sql(f->path,
           "UPDATE meta SET value = '0A ff' WHERE name = 'left_epochs'");
   assert_int_equal(kg_store_load(f->s, &snap, f->err, sizeof f->err), 0);
@@ -1509,6 +1534,23 @@ static void ack_restore_records_the_epochs_left(void **state) {
   assert_int_equal(n, 2);
   assert_true(left[0] == 0x0a && left[1] == 0xff);
   kg_snapshot_free(snap);
+  /* an empty list is none, and ack-restore writes the list anew as it
+   * reads it: one epoch, no space before it */
+  raw_sql(f->path, "UPDATE meta SET value = '' WHERE name = 'left_epochs'");
+  assert_int_equal(kg_store_load(f->s, &snap, f->err, sizeof f->err), 0);
+  assert_null(kg_snapshot_left_epochs(snap, &n));
+  const uint64_t before = kg_snapshot_epoch(snap);
+  kg_snapshot_free(snap);
+  int64_t seq = 0;
+  assert_int_equal(kg_store_ack_restore(f->s, &seq, f->err, sizeof f->err), 0);
+  assert_int_equal(kg_store_load(f->s, &snap, f->err, sizeof f->err), 0);
+  left = kg_snapshot_left_epochs(snap, &n);
+  assert_int_equal(n, 1);
+  assert_true(left[0] == before);
+  kg_snapshot_free(snap);
+  assert_int_equal(raw_int(f->path, "SELECT length(value) FROM meta"
+                                    " WHERE name = 'left_epochs'"),
+                   16);
 }
 
 /* Overwrite the file at path with n bytes of `byte`, or cut it to n. */
