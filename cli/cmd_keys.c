@@ -923,15 +923,19 @@ static int keys_seed(int argc, char **argv) {
   const char *pepper =
       o.pepper_file != NULL ? o.pepper_file : getenv("KEYGATE_PEPPER_FILE");
   static const char *const beside[] = {"-wal", "-shm", "-journal"};
-  char side[3][PATH_MAX];
-  kgl_named_path in[5] = {{"--db", o.db}, {"--pepper-file", pepper}};
-  for (size_t i = 0; i < 3; i++) {
-    snprintf(side[i], sizeof side[i], "%s%s", o.db, beside[i]);
+  char side[6][PATH_MAX + 16];
+  char real[PATH_MAX];
+  /* SQLite names them after the file a symbolic link --db leads to
+   * (review 74), and after --db as given where it is no link */
+  const char *base[2] = {o.db, realpath(o.db, real) != NULL ? real : o.db};
+  kgl_named_path in[8] = {{"--db", o.db}, {"--pepper-file", pepper}};
+  for (size_t i = 0; i < 6; i++) {
+    snprintf(side[i], sizeof side[i], "%s%s", base[i / 3], beside[i % 3]);
     in[2 + i] = (kgl_named_path){"the store's own", side[i]};
   }
   const kgl_named_path out = {"--out", o.out};
   char why[PATH_MAX * 4 + 128];
-  if (kgl_out_distinct(in, 5, &out, 1, why, sizeof why) != 0) {
+  if (kgl_out_distinct(in, 8, &out, 1, why, sizeof why) != 0) {
     return cli_error(CLI_EXIT_USAGE, o.cmd, "%s", why);
   }
   struct stat sb;

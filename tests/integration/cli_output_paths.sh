@@ -90,6 +90,13 @@ for side in -wal -shm -journal; do
     keys seed --valid 1 --out "$TMP/s.db$side" --force --db "$TMP/s.db"
   assert_eq "" "$(find "$TMP" -maxdepth 1 -name "s.db$side")" "seed --out over the store's $side: nothing made"
 done
+# ... also where --db is a symbolic link to the store (review 74: SQLite
+# names them after the file the link leads to)
+ln -s "$TMP/s.db" "$TMP/link.db"
+refused "keys seed" "seed --db LINK --out over the linked store's -wal" \
+  "--out $TMP/s.db-wal names the same file as the store's own $TMP/s.db-wal" \
+  keys seed --valid 1 --out "$TMP/s.db-wal" --force --db "$TMP/link.db"
+assert_eq "" "$(find "$TMP" -maxdepth 1 -name "s.db-wal")" "seed --db LINK --out over the -wal: nothing made"
 assert_eq "$db" "$(sum "$TMP/s.db")" "seed: the store untouched"
 # one new file spelled two ways: the same name in the same folder (review
 # 72: the key file was written over the store the seed had just made)
