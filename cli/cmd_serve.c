@@ -705,6 +705,44 @@ static void nginx_reason(const char *dir, char *out, size_t cap) {
   fclose(f);
 }
 
+/* Bytes in LOGDIR/error.log now (0: none), where this run's lines
+ * start. */
+static long log_size(const char *logdir) {
+  char path[PATH_MAX + 32];
+  struct stat sb;
+  snprintf(path, sizeof path, "%s/error.log", logdir);
+  return stat(path, &sb) == 0 ? (long)sb.st_size : 0;
+}
+
+/* The last refusal the module logged at alert in LOGDIR/error.log past
+ * byte `from` (a store gone back, of another history or of an epoch
+ * left: what keeps the workers from serving), from "the key store" on;
+ * 0, or -1 when none. */
+static int refusal_reason(const char *logdir, long from, char *out,
+                          size_t cap) {
+  char path[PATH_MAX + 32];
+  snprintf(path, sizeof path, "%s/error.log", logdir);
+  FILE *f = fopen(path, "r");
+  if (f == NULL || fseek(f, from, SEEK_SET) != 0) {
+    if (f != NULL) {
+      fclose(f);
+    }
+    return -1;
+  }
+  char line[4096];
+  int found = -1;
+  while (fgets(line, sizeof line, f) != NULL) {
+    const char *at = strstr(line, "keygate: the key store ");
+    if (strstr(line, "[alert]") != NULL && at != NULL) {
+      line[strcspn(line, "\n")] = '\0';
+      snprintf(out, cap, "%s", at + sizeof "keygate: " - 1);
+      found = 0;
+    }
+  }
+  fclose(f);
+  return found;
+}
+
 /*
  * readiness — ask the listen address for /_keygate/status (the module's
  * keygate_status location in gateway.conf: 200 when every worker of
@@ -798,7 +836,8 @@ static void remove_dir(const char *dir) {
 
 /* Wait until every worker of nginx serves the store (or nginx fails);
  * then until a stop signal. */
-static int supervise(const serve_opts *o, pid_t pid, const char *dir) {
+static int supervise(const serve_opts *o, pid_t pid, const char *dir,
+                     const char *logdir, long log_from) {
   int status = 0;
   int ready = 0;
   int code = 0;
@@ -816,6 +855,15 @@ static int supervise(const serve_opts *o, pid_t pid, const char *dir) {
     }
     if (waited >= READY_TIMEOUT_MS) {
       stop_nginx(pid);
+      char why[4096];
+      if (code == 503 &&
+          refusal_reason(logdir, log_from, why, sizeof why) == 0) {
+        /* what a server remembers refuses this store (docs/server.md) */
+        return cli_error(CLI_EXIT_TROUBLE, CMD,
+                         "no nginx worker serves the key store after %d s: "
+                         "%s",
+                         READY_TIMEOUT_MS / 1000, why);
+      }
       if (code == 503) {
         return cli_error(CLI_EXIT_TROUBLE, CMD,
                          "not every nginx worker serves the key store "
@@ -982,14 +1030,16 @@ int cmd_serve(int argc, char **argv) {
   sa.sa_handler = on_reload;
   sigaction(SIGHUP, &sa, NULL);
 
-  rc = write_conf(&o, dir, module, db, o.log_dir != NULL ? log_dir : dir);
+  const char *logs = o.log_dir != NULL ? log_dir : dir;
+  rc = write_conf(&o, dir, module, db, logs);
   if (rc == 0) {
+    const long log_from = log_size(logs);
     pid_t pid = start_nginx(nginx, dir);
     if (pid < 0) {
       rc = cli_error(CLI_EXIT_TROUBLE, CMD, "cannot start nginx: %s",
                      strerror(errno));
     } else {
-      rc = supervise(&o, pid, dir);
+      rc = supervise(&o, pid, dir, logs, log_from);
     }
   }
   remove_dir(dir);

@@ -148,6 +148,18 @@ typedef struct {
   ino_t foreign_wal;
 } ngx_http_keygate_shared_t;
 
+/* What a server served of one store, kept in PATH-served across
+ * restarts (docs/server.md, "What a server remembers"): the zone's record
+ * as the writer last changed it. */
+typedef struct {
+  uint64_t epoch;
+  int64_t seq;
+  uint64_t mark;
+  uint64_t left[NGX_HTTP_KEYGATE_LEFT_MAX];
+  ngx_uint_t nleft;
+  unsigned set : 1;
+} ngx_http_keygate_record_t;
+
 /* A file mapped by this process: a region (the shared index) or the
  * account names. */
 typedef struct {
@@ -212,8 +224,10 @@ typedef struct {
   ngx_msec_t stale_at; /* ngx_current_msec from which snap is too old */
   int64_t seen_seq;    /* the newest sequence served (this worker or any) */
   uint64_t seen_epoch;
-  uint64_t seen_mark;   /* the store's history mark of seen_seq; 0: unknown */
-  unsigned refused : 1; /* the store went backwards: answer 503 */
+  uint64_t seen_mark;     /* the store's history mark of seen_seq; 0: unknown */
+  unsigned refused : 1;   /* the store went backwards: answer 503 */
+  ngx_uint_t refuse_why;  /* the verdict of the last refusal line */
+  int64_t refuse_said_ms; /* when it was logged */
   /* the master's snapshot of a reload, while no poll of this worker has
    * judged it against what the server served: too old to answer with */
   unsigned unconfirmed : 1;
@@ -251,6 +265,8 @@ typedef struct {
   int64_t adopt_seq;
   uint64_t adopt_epoch;
   uint64_t adopt_mark;
+  ngx_http_keygate_record_t record; /* PATH-served as configuration read it */
+  int64_t record_said_ms;           /* the last "cannot keep" line */
   ngx_http_keygate_file_id_t adopt_file;
   ngx_http_keygate_file_id_t poll_file; /* the store's path as a poll began */
   unsigned poll_file_ok : 1;
@@ -636,6 +652,156 @@ static void ngx_http_keygate_sweep(const ngx_http_keygate_db_t *db) {
   (void)closedir(d);
 }
 
+/* ---- what a server served, across restarts (PATH-served) ------------- */
+
+/* The text of a record: its own lines, each "name value". */
+#define NGX_HTTP_KEYGATE_RECORD_MAGIC "keygate-served 1"
+#define NGX_HTTP_KEYGATE_RECORD_MAX                                            \
+  (64 + 3 * 32 + NGX_HTTP_KEYGATE_LEFT_MAX * 17)
+
+/* Parse buf (NUL-terminated, changed) into r: every line, once, as
+ * ngx_http_keygate_record_save writes them. 0, or -1 for anything else. */
+static int ngx_http_keygate_record_parse(char *buf,
+                                         ngx_http_keygate_record_t *r) {
+  ngx_memzero(r, sizeof *r);
+  unsigned got = 0;
+  char *save = NULL;
+  for (char *line = strtok_r(buf, "\n", &save); line != NULL;
+       line = strtok_r(NULL, "\n", &save)) {
+    char *end = NULL;
+    errno = 0;
+    if (got == 0) {
+      if (strcmp(line, NGX_HTTP_KEYGATE_RECORD_MAGIC) != 0) {
+        return -1;
+      }
+      got = 1;
+    } else if (strncmp(line, "epoch ", 6) == 0 && !(got & 2)) {
+      r->epoch = strtoull(line + 6, &end, 16);
+      got |= 2;
+    } else if (strncmp(line, "seq ", 4) == 0 && !(got & 4)) {
+      r->seq = strtoll(line + 4, &end, 10);
+      got |= r->seq >= 0 ? 4 : 0x100;
+    } else if (strncmp(line, "mark ", 5) == 0 && !(got & 8)) {
+      r->mark = strtoull(line + 5, &end, 10);
+      got |= 8;
+    } else if (strncmp(line, "left", 4) == 0 && !(got & 16)) {
+      end = line + 4;
+      while (*end == ' ' && r->nleft < NGX_HTTP_KEYGATE_LEFT_MAX) {
+        char *p = end + 1;
+        r->left[r->nleft++] = strtoull(p, &end, 16);
+        if (end == p) {
+          return -1;
+        }
+      }
+      got |= 16;
+    } else {
+      return -1;
+    }
+    if (errno != 0 || (end != NULL && *end != '\0') ||
+        (end != NULL && end == line)) {
+      return -1;
+    }
+  }
+  if (got != 31) {
+    return -1;
+  }
+  r->set = 1;
+  return 0;
+}
+
+/* Configuration time: read PATH-served into db->record (none: no file).
+ * A file that is not a record is said and left out: the server then
+ * starts from the store as it finds it, as with no record. */
+static void ngx_http_keygate_record_read(ngx_conf_t *cf,
+                                         ngx_http_keygate_db_t *db) {
+  char name[NGX_MAX_PATH];
+  char buf[NGX_HTTP_KEYGATE_RECORD_MAX + 2];
+  db->record.set = 0;
+  if (ngx_snprintf((u_char *)name, sizeof name - 1, "%V-served%Z", &db->path) ==
+      (u_char *)name + sizeof name - 1) {
+    return;
+  }
+  const int fd = open(name, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno != ENOENT) {
+      ngx_conf_log_error(NGX_LOG_WARN, cf, ngx_errno,
+                         "keygate_db \"%V\": cannot read %s: the server "
+                         "starts from the store as it finds it",
+                         &db->path, name);
+    }
+    return;
+  }
+  const ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n < 0 || (size_t)n >= sizeof buf - 1 ||
+      (buf[n] = '\0', ngx_http_keygate_record_parse(buf, &db->record) != 0)) {
+    db->record.set = 0;
+    ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                       "keygate_db \"%V\": %s is not a record of what a "
+                       "server served (damaged?): left out, the server "
+                       "starts from the store as it finds it",
+                       &db->path, name);
+  }
+}
+
+/* The writer, after the zone's record changed: write it to PATH-served
+ * (a new file renamed into place). A failure is said once a minute; the
+ * server goes on, and a restart would start from the store as it finds
+ * it. */
+static void ngx_http_keygate_record_save(ngx_http_keygate_db_t *db) {
+  ngx_http_keygate_record_t r;
+  ngx_slab_pool_t *shpool = (ngx_slab_pool_t *)db->zone->shm.addr;
+  ngx_shmtx_lock(&shpool->mutex);
+  r.epoch = db->sh->epoch;
+  r.seq = db->sh->seq;
+  r.mark = db->sh->mark;
+  r.nleft = db->sh->nleft;
+  ngx_memcpy(r.left, db->sh->left, sizeof r.left);
+  ngx_shmtx_unlock(&shpool->mutex);
+  char buf[NGX_HTTP_KEYGATE_RECORD_MAX];
+  size_t len =
+      (size_t)snprintf(buf, sizeof buf,
+                       NGX_HTTP_KEYGATE_RECORD_MAGIC "\nepoch %016llx\nseq "
+                                                     "%lld\nmark %llu\nleft",
+                       (unsigned long long)r.epoch, (long long)r.seq,
+                       (unsigned long long)r.mark);
+  for (ngx_uint_t i = 0; i < r.nleft; i++) {
+    len += (size_t)snprintf(buf + len, sizeof buf - len, " %016llx",
+                            (unsigned long long)r.left[i]);
+  }
+  len += (size_t)snprintf(buf + len, sizeof buf - len, "\n");
+  char name[NGX_MAX_PATH], tmp[NGX_MAX_PATH];
+  const int ok =
+      snprintf(name, sizeof name, "%s-served", (const char *)db->path.data) <
+          (int)sizeof name &&
+      snprintf(tmp, sizeof tmp, "%s-served.tmp.%ld",
+               (const char *)db->path.data, (long)ngx_pid) < (int)sizeof tmp;
+  int fd = ok ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
+  int err = fd < 0 ? errno : 0;
+  if (fd >= 0) {
+    const int wrote = write(fd, buf, len) == (ssize_t)len;
+    err = wrote ? 0 : errno != 0 ? errno : EIO;
+    if (close(fd) != 0 && err == 0) {
+      err = errno;
+    }
+    if (err == 0 && rename(tmp, name) != 0) {
+      err = errno;
+    }
+    if (err != 0) {
+      (void)unlink(tmp);
+    }
+  }
+  const int64_t now = ngx_http_keygate_now_ms();
+  if (err != 0 && now - db->record_said_ms >= 60000) {
+    db->record_said_ms = now;
+    ngx_log_error(NGX_LOG_ERR, db->log, err,
+                  "keygate: cannot keep what this server served of \"%V\" "
+                  "in %V-served; it serves on, but a restart would start "
+                  "from the store as it finds it",
+                  &db->path, &db->path);
+  }
+}
+
 static ngx_int_t ngx_http_keygate_zone_init(ngx_shm_zone_t *zone, void *data) {
   ngx_http_keygate_db_t *db = zone->data;
   ngx_http_keygate_db_t *odb = data;
@@ -650,10 +816,20 @@ static ngx_int_t ngx_http_keygate_zone_init(ngx_shm_zone_t *zone, void *data) {
   }
   ngx_shmtx_lock(&shpool->mutex);
   db->generation = ++db->sh->generation;
-  /* A reload: the master's snapshot (read at configuration time) is not
-   * yet judged against what the server served; until a worker's poll does,
-   * it is too old to answer with (review 73: a first poll that failed
-   * served it for keygate_max_staleness). */
+  if (!db->sh->set && db->record.set) {
+    /* a start: what the server served before it stopped (PATH-served) */
+    ngx_http_keygate_shared_t *sh = db->sh;
+    sh->epoch = db->record.epoch;
+    sh->seq = db->record.seq;
+    sh->mark = db->record.mark;
+    sh->nleft = db->record.nleft;
+    ngx_memcpy(sh->left, db->record.left, sizeof sh->left);
+    sh->set = 1;
+  }
+  /* A reload (or a start with a record): the master's snapshot (read at
+   * configuration time) is not yet judged against what the server served; until
+   * a worker's poll does, it is too old to answer with (review 73: a first poll
+   * that failed served it for keygate_max_staleness). */
   db->unconfirmed = db->snap != NULL && db->sh->set;
   const int fresh = db->sh->owner == 0;
   if (fresh) {
@@ -884,6 +1060,7 @@ static char *ngx_http_keygate_db(ngx_conf_t *cf, ngx_command_t *cmd,
     return NGX_CONF_ERROR;
   }
   db->fresh_ms = ngx_http_keygate_now_ms();
+  ngx_http_keygate_record_read(cf, db);
 
 zone:
   db->zone = ngx_shared_memory_add(
@@ -1784,12 +1961,13 @@ static void ngx_http_keygate_sync_seen(ngx_http_keygate_db_t *db) {
   ngx_shmtx_unlock(&shpool->mutex);
 }
 
-/* Add epoch to the zone's epochs left (under its mutex), once. */
-static void ngx_http_keygate_left_add(ngx_http_keygate_shared_t *sh,
-                                      uint64_t epoch) {
+/* Add epoch to the zone's epochs left (under its mutex), once: 1 when it
+ * was not there. */
+static int ngx_http_keygate_left_add(ngx_http_keygate_shared_t *sh,
+                                     uint64_t epoch) {
   for (ngx_uint_t i = 0; i < sh->nleft; i++) {
     if (sh->left[i] == epoch) {
-      return;
+      return 0;
     }
   }
   if (sh->nleft == NGX_HTTP_KEYGATE_LEFT_MAX) {
@@ -1798,6 +1976,7 @@ static void ngx_http_keygate_left_add(ngx_http_keygate_shared_t *sh,
     sh->nleft--;
   }
   sh->left[sh->nleft++] = epoch;
+  return 1;
 }
 
 /* 1 when epoch is one this server has left (the zone's record). */
@@ -1817,40 +1996,57 @@ static int ngx_http_keygate_left(ngx_http_keygate_db_t *db, uint64_t epoch) {
 
 /* Record that this worker now serves (epoch, seq) of history mark `mark`,
  * here and in the zone; the zone learns the epochs left: the one served
- * before, when epoch is another, and the store's own (snap's). */
-static void ngx_http_keygate_publish(ngx_http_keygate_db_t *db, int64_t seq,
-                                     uint64_t epoch, uint64_t mark,
-                                     const kg_snapshot *snap) {
-  if (epoch != db->seen_epoch || seq > db->seen_seq ||
-      (seq == db->seen_seq && db->seen_mark == 0)) {
+ * before, when epoch is another, and the store's own (snap's). 0, or 1
+ * when epoch is one the server left after all (another worker's record
+ * since the judgement: asked again under the same lock as the record).
+ * A worker that is no longer the writer (an old configuration's, its full
+ * load finishing after a reload) leaves the zone as it is (review 74). */
+static int ngx_http_keygate_publish(ngx_http_keygate_db_t *db, int64_t seq,
+                                    uint64_t epoch, uint64_t mark,
+                                    const kg_snapshot *snap, int *changed) {
+  *changed = 0;
+  if (db->sh == NULL) {
     db->seen_epoch = epoch;
     db->seen_seq = seq;
     db->seen_mark = mark;
-  }
-  if (db->sh == NULL) {
-    return;
+    return 0;
   }
   ngx_slab_pool_t *shpool = (ngx_slab_pool_t *)db->zone->shm.addr;
   ngx_http_keygate_shared_t *sh = db->sh;
   ngx_shmtx_lock(&shpool->mutex);
+  for (ngx_uint_t i = 0; i < sh->nleft; i++) {
+    if (sh->left[i] == epoch) {
+      ngx_shmtx_unlock(&shpool->mutex);
+      return 1;
+    }
+  }
+  db->seen_epoch = epoch;
+  db->seen_seq = seq;
+  db->seen_mark = mark;
+  if (sh->writer != ngx_pid) {
+    ngx_shmtx_unlock(&shpool->mutex);
+    return 0;
+  }
   if (sh->set && sh->epoch != epoch) {
-    ngx_http_keygate_left_add(sh, sh->epoch);
+    *changed |= ngx_http_keygate_left_add(sh, sh->epoch);
   }
   size_t nleft = 0;
   const uint64_t *left = kg_snapshot_left_epochs(snap, &nleft);
   for (size_t i = 0; i < nleft; i++) {
     if (left[i] != epoch) {
-      ngx_http_keygate_left_add(sh, left[i]);
+      *changed |= ngx_http_keygate_left_add(sh, left[i]);
     }
   }
   if (!sh->set || sh->epoch != epoch || sh->seq < seq ||
-      (sh->seq == seq && sh->mark == 0)) {
+      (sh->seq == seq && sh->mark == 0 && mark != 0)) {
     sh->epoch = epoch;
     sh->seq = seq;
     sh->mark = mark;
     sh->set = 1;
+    *changed = 1;
   }
   ngx_shmtx_unlock(&shpool->mutex);
+  return 0;
 }
 
 /* Say in this worker's slot of db's zone whether, and until when, it
@@ -2014,9 +2210,13 @@ typedef enum {
 static void ngx_http_keygate_refuse(ngx_http_keygate_db_t *db, int64_t seq,
                                     ngx_http_keygate_verdict_e why) {
   const int64_t now = ngx_http_keygate_now_ms();
-  if (db->refused && now - db->said_ms < 60000) {
-    return;
+  const int again = db->refused && db->refuse_why == (ngx_uint_t)why;
+  db->refused = 1;
+  if (again && now - db->refuse_said_ms < 60000) {
+    return; /* the same verdict: once a minute; another one at once */
   }
+  db->refuse_why = why;
+  db->refuse_said_ms = now;
   /* each line: what is wrong, then the same consequence and way out */
 #define NGX_HTTP_KEYGATE_REFUSING                                              \
   "refusing it, every request is answered 503 service_unavailable so that "    \
@@ -2026,9 +2226,14 @@ static void ngx_http_keygate_refuse(ngx_http_keygate_db_t *db, int64_t seq,
   if (why == NGX_HTTP_KEYGATE_LEFT) {
     ngx_log_error(NGX_LOG_ALERT, db->log, 0,
                   "keygate: the key store \"%V\" is of an epoch this server "
-                  "left when 'keygate keys ack-restore' replaced it (an "
-                  "older backup, from before that restore, put "
-                  "back?): " NGX_HTTP_KEYGATE_REFUSING,
+                  "served and then left for another (an older store put "
+                  "back: from before a 'keygate keys ack-restore', or one "
+                  "another store was renamed over?): refusing it, every "
+                  "request is answered 503 service_unavailable so that no "
+                  "key deleted since comes back; put back the store it "
+                  "served last, or accept this one with 'keygate keys "
+                  "ack-restore --db %V' (keys deleted since then answer "
+                  "again: delete them anew)",
                   &db->path, &db->path);
   } else if (why == NGX_HTTP_KEYGATE_BACK) {
     ngx_log_error(NGX_LOG_ALERT, db->log, 0,
@@ -2047,8 +2252,6 @@ static void ngx_http_keygate_refuse(ngx_http_keygate_db_t *db, int64_t seq,
                   (long long)db->seen_seq, &db->path);
   }
 #undef NGX_HTTP_KEYGATE_REFUSING
-  db->refused = 1;
-  db->said_ms = now;
 }
 
 /*
@@ -2114,7 +2317,14 @@ static void ngx_http_keygate_current(ngx_http_keygate_main_conf_t *mcf,
     ngx_http_keygate_refuse(db, seq, why);
     return;
   }
-  ngx_http_keygate_publish(db, seq, epoch, mark, db->snap);
+  int changed = 0;
+  if (ngx_http_keygate_publish(db, seq, epoch, mark, db->snap, &changed) != 0) {
+    ngx_http_keygate_refuse(db, seq, NGX_HTTP_KEYGATE_LEFT);
+    return;
+  }
+  if (changed) {
+    ngx_http_keygate_record_save(db);
+  }
   db->refused = 0;
   db->unconfirmed = 0;
   db->fresh_ms = ngx_http_keygate_now_ms();
