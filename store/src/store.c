@@ -595,13 +595,19 @@ static int configure(kg_store *s, char *err, size_t errcap) {
 }
 
 /* 1 when PATH-wal holds frames (more than its 32-byte header) and was
- * made before the file PATH names (birth times, statx): SQLite makes a
+ * made before the file PATH names (birth times, statx; PATH the file a
+ * symbolic link `given` leads to, into path): SQLite makes a
  * -wal for a file that exists, so this one belongs to the file PATH named
  * before a rename over it (or both were copied back, the -wal first).
  * SQLite pairs a -wal with its file by name only and would read those
  * frames over this file (review 70: a deleted key came back that way).
  * 0 when not, or when the file system keeps no birth time. */
-static int wal_of_another_file(const char *path) {
+static int wal_of_another_file(const char *given, char *path, size_t cap) {
+  /* SQLite names the -wal after the file a symbolic link leads to (review
+   * 75: beside a linked --db the check looked at the link's name): path
+   * is that file's name, for the line */
+  char real[4096];
+  snprintf(path, cap, "%s", realpath(given, real) != NULL ? real : given);
   char wal[4096 + 8];
   if (snprintf(wal, sizeof wal, "%s-wal", path) >= (int)sizeof wal) {
     return 0;
@@ -674,7 +680,9 @@ int kg_store_open_peppered(const char *path, unsigned flags,
     }
     return store_errf(err, errcap, "cannot open %s: %s", path, strerror(errno));
   }
-  if (wal_of_another_file(path)) {
+  char file[4096];
+  if (wal_of_another_file(path, file, sizeof file)) {
+    path = file;
     return store_errf(err, errcap,
                       "%s-wal holds changes and is older than %s: SQLite "
                       "would read them into %s, so nothing was opened. If "
