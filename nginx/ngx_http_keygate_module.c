@@ -48,6 +48,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -112,6 +113,11 @@ typedef struct {
    * an older backup, from before such a restore: refused. */
   uint64_t left[NGX_HTTP_KEYGATE_LEFT_MAX];
   ngx_uint_t nleft;
+  /* changes of the record above, and the last one PATH-served holds: the
+   * writer writes it at every poll until they agree (review 75: a failed
+   * write was never tried again) */
+  ngx_uint_t record_changes;
+  ngx_uint_t record_saved;
   ngx_uint_t generation;
   ngx_http_keygate_slot_t slot[NGX_MAX_PROCESSES];
   /* One index per server (docs/server.md): the one worker that reads the
@@ -266,7 +272,9 @@ typedef struct {
   uint64_t adopt_epoch;
   uint64_t adopt_mark;
   ngx_http_keygate_record_t record; /* PATH-served as configuration read it */
-  int64_t record_said_ms;           /* the last "cannot keep" line */
+  const char *record_bad; /* why PATH-served was left out (NULL: it was not) */
+  ngx_err_t record_errno;
+  int64_t record_said_ms; /* the last "cannot keep" line */
   ngx_http_keygate_file_id_t adopt_file;
   ngx_http_keygate_file_id_t poll_file; /* the store's path as a poll began */
   unsigned poll_file_ok : 1;
@@ -659,6 +667,18 @@ static void ngx_http_keygate_sweep(const ngx_http_keygate_db_t *db) {
 #define NGX_HTTP_KEYGATE_RECORD_MAX                                            \
   (64 + 3 * 32 + NGX_HTTP_KEYGATE_LEFT_MAX * 17)
 
+/* One number of a record at p: digits of base only (no sign, no space),
+ * up to the end of the line; 0, or -1. */
+static int ngx_http_keygate_record_num(const char *p, int base, uint64_t *v) {
+  char *end = NULL;
+  if (base == 16 ? !isxdigit((unsigned char)*p) : !isdigit((unsigned char)*p)) {
+    return -1;
+  }
+  errno = 0;
+  *v = strtoull(p, &end, base);
+  return errno == 0 && *end == '\0' ? 0 : -1;
+}
+
 /* Parse buf (NUL-terminated, changed) into r: every line, once, as
  * ngx_http_keygate_record_save writes them. 0, or -1 for anything else. */
 static int ngx_http_keygate_record_parse(char *buf,
@@ -668,39 +688,44 @@ static int ngx_http_keygate_record_parse(char *buf,
   char *save = NULL;
   for (char *line = strtok_r(buf, "\n", &save); line != NULL;
        line = strtok_r(NULL, "\n", &save)) {
-    char *end = NULL;
-    errno = 0;
+    uint64_t v = 0;
+    unsigned bit;
+    int bad = 0;
     if (got == 0) {
-      if (strcmp(line, NGX_HTTP_KEYGATE_RECORD_MAGIC) != 0) {
-        return -1;
-      }
-      got = 1;
-    } else if (strncmp(line, "epoch ", 6) == 0 && !(got & 2)) {
-      r->epoch = strtoull(line + 6, &end, 16);
-      got |= 2;
-    } else if (strncmp(line, "seq ", 4) == 0 && !(got & 4)) {
-      r->seq = strtoll(line + 4, &end, 10);
-      got |= r->seq >= 0 ? 4 : 0x100;
-    } else if (strncmp(line, "mark ", 5) == 0 && !(got & 8)) {
-      r->mark = strtoull(line + 5, &end, 10);
-      got |= 8;
-    } else if (strncmp(line, "left", 4) == 0 && !(got & 16)) {
-      end = line + 4;
-      while (*end == ' ' && r->nleft < NGX_HTTP_KEYGATE_LEFT_MAX) {
-        char *p = end + 1;
-        r->left[r->nleft++] = strtoull(p, &end, 16);
-        if (end == p) {
-          return -1;
+      bit = 1;
+      bad = strcmp(line, NGX_HTTP_KEYGATE_RECORD_MAGIC) != 0;
+    } else if (strncmp(line, "epoch ", 6) == 0) {
+      bit = 2;
+      bad = ngx_http_keygate_record_num(line + 6, 16, &r->epoch) != 0;
+    } else if (strncmp(line, "seq ", 4) == 0) {
+      bit = 4;
+      bad = ngx_http_keygate_record_num(line + 4, 10, &v) != 0 ||
+            v > (uint64_t)INT64_MAX;
+      r->seq = (int64_t)v;
+    } else if (strncmp(line, "mark ", 5) == 0) {
+      bit = 8;
+      bad = ngx_http_keygate_record_num(line + 5, 10, &r->mark) != 0;
+    } else if (strncmp(line, "left", 4) == 0 &&
+               (line[4] == '\0' || line[4] == ' ')) {
+      bit = 16;
+      for (char *p = line + 4; *p != '\0' && !bad;) {
+        char *tok = p + 1;
+        char *sp = strchr(tok, ' ');
+        if (sp != NULL) {
+          *sp = '\0';
         }
+        bad = r->nleft == NGX_HTTP_KEYGATE_LEFT_MAX ||
+              ngx_http_keygate_record_num(tok, 16, &r->left[r->nleft]) != 0;
+        r->nleft++;
+        p = sp != NULL ? (*sp = ' ', sp) : tok + strlen(tok);
       }
-      got |= 16;
     } else {
       return -1;
     }
-    if (errno != 0 || (end != NULL && *end != '\0') ||
-        (end != NULL && end == line)) {
+    if (bad || (got & bit)) {
       return -1;
     }
+    got |= bit;
   }
   if (got != 31) {
     return -1;
@@ -717,13 +742,19 @@ static void ngx_http_keygate_record_read(ngx_conf_t *cf,
   char name[NGX_MAX_PATH];
   char buf[NGX_HTTP_KEYGATE_RECORD_MAX + 2];
   db->record.set = 0;
+  db->record_bad = NULL;
   if (ngx_snprintf((u_char *)name, sizeof name - 1, "%V-served%Z", &db->path) ==
       (u_char *)name + sizeof name - 1) {
     return;
   }
   const int fd = open(name, O_RDONLY | O_CLOEXEC);
+  struct stat sb;
   if (fd < 0) {
-    if (errno != ENOENT) {
+    /* none: no record; anything else (unreadable, a dangling link) is
+     * said, here and in the error log when the zone starts from nothing */
+    if (errno != ENOENT || lstat(name, &sb) == 0) {
+      db->record_errno = ngx_errno;
+      db->record_bad = "cannot be read";
       ngx_conf_log_error(NGX_LOG_WARN, cf, ngx_errno,
                          "keygate_db \"%V\": cannot read %s: the server "
                          "starts from the store as it finds it",
@@ -736,6 +767,8 @@ static void ngx_http_keygate_record_read(ngx_conf_t *cf,
   if (n < 0 || (size_t)n >= sizeof buf - 1 ||
       (buf[n] = '\0', ngx_http_keygate_record_parse(buf, &db->record) != 0)) {
     db->record.set = 0;
+    db->record_errno = n < 0 ? ngx_errno : 0;
+    db->record_bad = "is not a record of what a server served (damaged?)";
     ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
                        "keygate_db \"%V\": %s is not a record of what a "
                        "server served (damaged?): left out, the server "
@@ -744,14 +777,19 @@ static void ngx_http_keygate_record_read(ngx_conf_t *cf,
   }
 }
 
-/* The writer, after the zone's record changed: write it to PATH-served
- * (a new file renamed into place). A failure is said once a minute; the
- * server goes on, and a restart would start from the store as it finds
- * it. */
+/* The writer, after every poll: when the zone's record changed since
+ * PATH-served last took it, write it there (a new file renamed into
+ * place). A failure is said once a minute and tried again at the next
+ * poll; the server serves on. */
 static void ngx_http_keygate_record_save(ngx_http_keygate_db_t *db) {
   ngx_http_keygate_record_t r;
   ngx_slab_pool_t *shpool = (ngx_slab_pool_t *)db->zone->shm.addr;
   ngx_shmtx_lock(&shpool->mutex);
+  const ngx_uint_t version = db->sh->record_changes;
+  if (version == db->sh->record_saved || !db->sh->set) {
+    ngx_shmtx_unlock(&shpool->mutex);
+    return;
+  }
   r.epoch = db->sh->epoch;
   r.seq = db->sh->seq;
   r.mark = db->sh->mark;
@@ -791,14 +829,21 @@ static void ngx_http_keygate_record_save(ngx_http_keygate_db_t *db) {
       (void)unlink(tmp);
     }
   }
+  if (err == 0) {
+    ngx_shmtx_lock(&shpool->mutex);
+    db->sh->record_saved = version;
+    ngx_shmtx_unlock(&shpool->mutex);
+    return;
+  }
   const int64_t now = ngx_http_keygate_now_ms();
-  if (err != 0 && now - db->record_said_ms >= 60000) {
+  if (now - db->record_said_ms >= 60000) {
     db->record_said_ms = now;
     ngx_log_error(NGX_LOG_ERR, db->log, err,
                   "keygate: cannot keep what this server served of \"%V\" "
-                  "in %V-served; it serves on, but a restart would start "
-                  "from the store as it finds it",
-                  &db->path, &db->path);
+                  "(change sequence %L) in %V-served; it serves on and "
+                  "tries again at every poll; a restart before then knows "
+                  "only what that file held",
+                  &db->path, (long long)r.seq, &db->path);
   }
 }
 
@@ -816,6 +861,16 @@ static ngx_int_t ngx_http_keygate_zone_init(ngx_shm_zone_t *zone, void *data) {
   }
   ngx_shmtx_lock(&shpool->mutex);
   db->generation = ++db->sh->generation;
+  if (!db->sh->set && db->record_bad != NULL) {
+    /* the configuration's warning goes to nginx's stderr, which keygate
+     * serve keeps in a folder it removes (review 75): said here too */
+    ngx_log_error(NGX_LOG_ALERT, zone->shm.log, db->record_errno,
+                  "keygate: %V-served %s: left out, this start trusts the "
+                  "store as it finds it (an older backup put back while "
+                  "the server was stopped is served); remove that file to "
+                  "silence this",
+                  &db->path, db->record_bad);
+  }
   if (!db->sh->set && db->record.set) {
     /* a start: what the server served before it stopped (PATH-served) */
     ngx_http_keygate_shared_t *sh = db->sh;
@@ -1598,6 +1653,7 @@ static void ngx_http_keygate_writer_say(ngx_http_keygate_db_t *db) {
   if (db->sh == NULL || !db->writer) {
     return;
   }
+  ngx_http_keygate_record_save(db); /* when the record changed since */
   const int on_region = ngx_http_keygate_on_region(db);
   ngx_slab_pool_t *shpool = (ngx_slab_pool_t *)db->zone->shm.addr;
   ngx_shmtx_lock(&shpool->mutex);
@@ -2003,8 +2059,8 @@ static int ngx_http_keygate_left(ngx_http_keygate_db_t *db, uint64_t epoch) {
  * load finishing after a reload) leaves the zone as it is (review 74). */
 static int ngx_http_keygate_publish(ngx_http_keygate_db_t *db, int64_t seq,
                                     uint64_t epoch, uint64_t mark,
-                                    const kg_snapshot *snap, int *changed) {
-  *changed = 0;
+                                    const kg_snapshot *snap) {
+  int changed = 0;
   if (db->sh == NULL) {
     db->seen_epoch = epoch;
     db->seen_seq = seq;
@@ -2028,13 +2084,13 @@ static int ngx_http_keygate_publish(ngx_http_keygate_db_t *db, int64_t seq,
     return 0;
   }
   if (sh->set && sh->epoch != epoch) {
-    *changed |= ngx_http_keygate_left_add(sh, sh->epoch);
+    changed |= ngx_http_keygate_left_add(sh, sh->epoch);
   }
   size_t nleft = 0;
   const uint64_t *left = kg_snapshot_left_epochs(snap, &nleft);
   for (size_t i = 0; i < nleft; i++) {
     if (left[i] != epoch) {
-      *changed |= ngx_http_keygate_left_add(sh, left[i]);
+      changed |= ngx_http_keygate_left_add(sh, left[i]);
     }
   }
   if (!sh->set || sh->epoch != epoch || sh->seq < seq ||
@@ -2043,7 +2099,10 @@ static int ngx_http_keygate_publish(ngx_http_keygate_db_t *db, int64_t seq,
     sh->seq = seq;
     sh->mark = mark;
     sh->set = 1;
-    *changed = 1;
+    changed = 1;
+  }
+  if (changed) {
+    sh->record_changes++; /* the writer writes PATH-served after the poll */
   }
   ngx_shmtx_unlock(&shpool->mutex);
   return 0;
@@ -2317,13 +2376,9 @@ static void ngx_http_keygate_current(ngx_http_keygate_main_conf_t *mcf,
     ngx_http_keygate_refuse(db, seq, why);
     return;
   }
-  int changed = 0;
-  if (ngx_http_keygate_publish(db, seq, epoch, mark, db->snap, &changed) != 0) {
+  if (ngx_http_keygate_publish(db, seq, epoch, mark, db->snap) != 0) {
     ngx_http_keygate_refuse(db, seq, NGX_HTTP_KEYGATE_LEFT);
     return;
-  }
-  if (changed) {
-    ngx_http_keygate_record_save(db);
   }
   db->refused = 0;
   db->unconfirmed = 0;

@@ -364,6 +364,39 @@ wait_for_answer "the backup acknowledged while stopped: served" "$K2" "200 "
 all_answer "the backup acknowledged: K10 as the backup says" "$K10" 5 "200 "
 "$KEYGATE" keys delete "$ID10" >/dev/null
 wait_for_answer "K10 deleted anew" "$K10" "401 invalid_api_key"
+# PATH-served that cannot be written is tried again at every poll (review
+# 75: a failed write was never retried, and a restart then served from the
+# older record)
+served_seq() { sed -n 's/^seq //p' "$DB-served" 2>/dev/null; }
+store_seq() { sqlite3 "$DB" "SELECT value FROM meta WHERE name = 'seq'"; }
+rm -f "$DB-served" && mkdir "$DB-served"
+IFS=$'\t' read -r ID11 K11 < <(new_key acme eleven-d)
+wait_for_answer "K11 valid" "$K11" "200 "
+"$KEYGATE" keys delete "$ID11" >/dev/null
+wait_for_answer "K11 revoked" "$K11" "401 invalid_api_key"
+assert_eq 1 "$(log_count "cannot keep what this server served of \"$DB\" (change sequence [0-9]*) in $DB-served.*tries again at every poll")" \
+  "a record that cannot be written: one line"
+rmdir "$DB-served"
+for _ in $(seq 1 60); do
+  [ "$(served_seq)" = "$(store_seq)" ] && break
+  sleep 0.05
+done
+assert_eq "$(store_seq)" "$(served_seq)" "written again once it can be: the sequence served"
+# A damaged record is said in the error log (the configuration's warning
+# went to a file keygate serve removes) and left out: the start trusts the
+# store; the writer then writes a record anew.
+stop_serve
+printf 'garbage\n' >"$DB-served"
+start_serve --workers 2 --refresh 200ms --max-staleness 2s
+wait_for_answer "a damaged record: served from the store" "$K2" "200 "
+assert_eq 1 "$(log_count "\[alert\].*keygate: $DB-served is not a record of what a server served (damaged?): left out, this start trusts the store")" \
+  "a damaged record: said at alert in the error log"
+for _ in $(seq 1 60); do
+  [ "$(served_seq)" = "$(store_seq)" ] && break
+  sleep 0.05
+done
+assert_eq "keygate-served 1 $(store_seq)" "$(head -n 1 "$DB-served") $(served_seq)" \
+  "a damaged record: written anew by the writer"
 
 # ---- 3. truncated, and a worker killed -9 meanwhile ---------------------
 copy_store "$DB" "$T/good.db"
