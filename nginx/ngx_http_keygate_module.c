@@ -85,7 +85,7 @@ typedef struct {
 } ngx_http_keygate_slot_t;
 
 /* The epochs left a shared zone remembers (ngx_http_keygate_shared_t). */
-#define NGX_HTTP_KEYGATE_LEFT_MAX (2 * KG_STORE_LEFT_EPOCHS_MAX)
+#define NGX_HTTP_KEYGATE_LEFT_MAX ((ngx_uint_t)2 * KG_STORE_LEFT_EPOCHS_MAX)
 
 /* Which file a path named: device, inode and birth time (statx; 0 where
  * the file system keeps none), so an inode number reused by a new file is
