@@ -670,10 +670,17 @@ static void ngx_http_keygate_sweep(const ngx_http_keygate_db_t *db) {
 /* One number of a record at p: digits of base only (no sign, no space),
  * up to the end of the line; 0, or -1. */
 static int ngx_http_keygate_record_num(const char *p, int base, uint64_t *v) {
-  char *end = NULL;
-  if (base == 16 ? !isxdigit((unsigned char)*p) : !isdigit((unsigned char)*p)) {
+  /* an epoch is 16 hex digits, as written (review 76: a record cut inside
+   * one read as a shorter number); a decimal is digits only */
+  size_t n = 0;
+  while (base == 16 ? isxdigit((unsigned char)p[n])
+                    : isdigit((unsigned char)p[n])) {
+    n++;
+  }
+  if (p[n] != '\0' || n == 0 || (base == 16 && n != 16) || n > 20) {
     return -1;
   }
+  char *end = NULL;
   errno = 0;
   *v = strtoull(p, &end, base);
   return errno == 0 && *end == '\0' ? 0 : -1;
@@ -684,6 +691,11 @@ static int ngx_http_keygate_record_num(const char *p, int base, uint64_t *v) {
 static int ngx_http_keygate_record_parse(char *buf,
                                          ngx_http_keygate_record_t *r) {
   ngx_memzero(r, sizeof *r);
+  if (strstr(buf, "\n\n") != NULL ||
+      strncmp(buf, NGX_HTTP_KEYGATE_RECORD_MAGIC "\n",
+              sizeof NGX_HTTP_KEYGATE_RECORD_MAGIC) != 0) {
+    return -1; /* no blank line, the magic first */
+  }
   unsigned got = 0;
   char *save = NULL;
   for (char *line = strtok_r(buf, "\n", &save); line != NULL;
@@ -763,13 +775,17 @@ static void ngx_http_keygate_record_read(ngx_conf_t *cf,
     return;
   }
   const ssize_t n = read(fd, buf, sizeof buf - 1);
+  const ngx_err_t rerr = n < 0 ? ngx_errno : 0;
   close(fd);
-  if (n < 0 || (size_t)n >= sizeof buf - 1 ||
+  /* whole: written with a last newline and no NUL (a file cut short, by a
+   * power cut before its data reached the disk, is damaged: review 76) */
+  if (n <= 0 || (size_t)n >= sizeof buf - 1 || buf[n - 1] != '\n' ||
+      memchr(buf, '\0', (size_t)n) != NULL ||
       (buf[n] = '\0', ngx_http_keygate_record_parse(buf, &db->record) != 0)) {
     db->record.set = 0;
-    db->record_errno = n < 0 ? ngx_errno : 0;
+    db->record_errno = rerr;
     db->record_bad = "is not a record of what a server served (damaged?)";
-    ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+    ngx_conf_log_error(NGX_LOG_WARN, cf, rerr,
                        "keygate_db \"%V\": %s is not a record of what a "
                        "server served (damaged?): left out, the server "
                        "starts from the store as it finds it",
@@ -814,25 +830,41 @@ static void ngx_http_keygate_record_save(ngx_http_keygate_db_t *db) {
           (int)sizeof name &&
       snprintf(tmp, sizeof tmp, "%s-served.tmp.%ld",
                (const char *)db->path.data, (long)ngx_pid) < (int)sizeof tmp;
-  int fd = ok ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
-  int err = fd < 0 ? errno : 0;
+  if (ok) {
+    (void)unlink(tmp); /* one a crash left: made anew, never followed */
+  }
+  int fd =
+      ok ? open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644)
+         : -1;
+  int err = fd < 0 ? (ok ? errno : ENAMETOOLONG) : 0;
   if (fd >= 0) {
-    const int wrote = write(fd, buf, len) == (ssize_t)len;
+    /* on the disk before it is renamed into place: a power cut leaves the
+     * old record or the new one, never one cut short (review 76) */
+    errno = 0;
+    const int wrote = write(fd, buf, len) == (ssize_t)len && fsync(fd) == 0;
     err = wrote ? 0 : errno != 0 ? errno : EIO;
     if (close(fd) != 0 && err == 0) {
       err = errno;
     }
-    if (err == 0 && rename(tmp, name) != 0) {
-      err = errno;
+    int stale = 0;
+    if (err == 0) {
+      /* renamed under the zone's lock, by the writer, only when no newer
+       * record was written meanwhile (review 76: an old writer's rename
+       * could land after a newer one, the counters saying saved) */
+      ngx_shmtx_lock(&shpool->mutex);
+      stale = db->sh->writer != ngx_pid || version < db->sh->record_saved;
+      if (!stale && rename(tmp, name) != 0) {
+        err = errno;
+      } else if (!stale) {
+        db->sh->record_saved = version;
+      }
+      ngx_shmtx_unlock(&shpool->mutex);
     }
-    if (err != 0) {
+    if (err != 0 || stale) {
       (void)unlink(tmp);
     }
   }
   if (err == 0) {
-    ngx_shmtx_lock(&shpool->mutex);
-    db->sh->record_saved = version;
-    ngx_shmtx_unlock(&shpool->mutex);
     return;
   }
   const int64_t now = ngx_http_keygate_now_ms();
@@ -861,16 +893,7 @@ static ngx_int_t ngx_http_keygate_zone_init(ngx_shm_zone_t *zone, void *data) {
   }
   ngx_shmtx_lock(&shpool->mutex);
   db->generation = ++db->sh->generation;
-  if (!db->sh->set && db->record_bad != NULL) {
-    /* the configuration's warning goes to nginx's stderr, which keygate
-     * serve keeps in a folder it removes (review 75): said here too */
-    ngx_log_error(NGX_LOG_ALERT, zone->shm.log, db->record_errno,
-                  "keygate: %V-served %s: left out, this start trusts the "
-                  "store as it finds it (an older backup put back while "
-                  "the server was stopped is served); remove that file to "
-                  "silence this",
-                  &db->path, db->record_bad);
-  }
+  const int say_bad = !db->sh->set && db->record_bad != NULL;
   if (!db->sh->set && db->record.set) {
     /* a start: what the server served before it stopped (PATH-served) */
     ngx_http_keygate_shared_t *sh = db->sh;
@@ -891,6 +914,17 @@ static ngx_int_t ngx_http_keygate_zone_init(ngx_shm_zone_t *zone, void *data) {
     db->sh->owner = ngx_pid; /* the master: names the shared files */
   }
   ngx_shmtx_unlock(&shpool->mutex);
+  if (say_bad) {
+    /* the configuration's warning goes to nginx's stderr, which keygate
+     * serve keeps in a folder it removes (review 75): said here too, in
+     * the new configuration's error log, outside the zone's lock */
+    ngx_log_error(NGX_LOG_ALERT, zone->shm.log, db->record_errno,
+                  "keygate: %V-served %s: left out, this start trusts the "
+                  "store as it finds it (an older backup put back while "
+                  "the server was stopped is served); the writer writes a "
+                  "new record",
+                  &db->path, db->record_bad);
+  }
   if (fresh) {
     ngx_http_keygate_sweep(db);
   }
@@ -1653,7 +1687,6 @@ static void ngx_http_keygate_writer_say(ngx_http_keygate_db_t *db) {
   if (db->sh == NULL || !db->writer) {
     return;
   }
-  ngx_http_keygate_record_save(db); /* when the record changed since */
   const int on_region = ngx_http_keygate_on_region(db);
   ngx_slab_pool_t *shpool = (ngx_slab_pool_t *)db->zone->shm.addr;
   ngx_shmtx_lock(&shpool->mutex);
@@ -1665,6 +1698,8 @@ static void ngx_http_keygate_writer_say(ngx_http_keygate_db_t *db) {
     }
   }
   ngx_shmtx_unlock(&shpool->mutex);
+  /* after the heartbeat: a slow disk never makes the writer look stuck */
+  ngx_http_keygate_record_save(db);
 }
 
 /* Stop being the writer (another took over, or this worker exits): drop

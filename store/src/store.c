@@ -607,7 +607,10 @@ static int wal_of_another_file(const char *given, char *path, size_t cap) {
    * 75: beside a linked --db the check looked at the link's name): path
    * is that file's name, for the line */
   char real[4096];
-  snprintf(path, cap, "%s", realpath(given, real) != NULL ? real : given);
+  if (snprintf(path, cap, "%s", realpath(given, real) != NULL ? real : given) >=
+      (int)cap) {
+    return 0;
+  }
   char wal[4096 + 8];
   if (snprintf(wal, sizeof wal, "%s-wal", path) >= (int)sizeof wal) {
     return 0;

@@ -384,9 +384,12 @@ done
 assert_eq "$(store_seq)" "$(served_seq)" "written again once it can be: the sequence served"
 # A damaged record is said in the error log (the configuration's warning
 # went to a file keygate serve removes) and left out: the start trusts the
-# store; the writer then writes a record anew.
+# store; the writer then writes a record anew. Damaged here: cut short
+# inside its last epoch, as a power cut could leave it (review 76: read as
+# a shorter list before).
 stop_serve
-printf 'garbage\n' >"$DB-served"
+assert_match "^left( [0-9a-f]{16})+\$" "$(tail -n 1 "$DB-served")" "the record lists the epochs left"
+head -c -9 "$DB-served" >"$T/cut" && cat "$T/cut" >"$DB-served"
 start_serve --workers 2 --refresh 200ms --max-staleness 2s
 wait_for_answer "a damaged record: served from the store" "$K2" "200 "
 assert_eq 1 "$(log_count "\[alert\].*keygate: $DB-served is not a record of what a server served (damaged?): left out, this start trusts the store")" \
