@@ -461,6 +461,25 @@ static size_t read_all(const char *path, unsigned char *buf, size_t cap) {
   return n;
 }
 
+/* 1 when the file system under path keeps birth times (statx). */
+static int has_birth_time(const char *path) {
+  struct statx sx;
+  return statx(AT_FDCWD, path, 0, STATX_BTIME, &sx) == 0 &&
+         (sx.stx_mask & STATX_BTIME);
+}
+
+/* The store at path opens and loads with n keys. */
+static void expect_keys(fixture *f, const char *path, size_t n) {
+  kg_store *s = open_reader(f, path);
+  kg_snapshot *snap;
+  if (kg_store_load(s, &snap, f->err, sizeof f->err) != 0) {
+    fail_msg("kg_store_load: %s", f->err);
+  }
+  assert_int_equal(kg_index_count(kg_snapshot_index(snap)), n);
+  kg_snapshot_free(snap);
+  kg_store_close(s);
+}
+
 /* A store renamed over the path beside a -wal of the file it replaced,
  * still holding frames (a writer killed after its commit): SQLite would
  * read them into the new file. Every open refuses it, reading and
@@ -479,9 +498,7 @@ static void wal_of_a_replaced_file_is_refused(void **state) {
   kg_store_close(s);
   seed_killed(f->path, 5);
   assert_true(file_size(wal) > 32);
-  struct statx sx;
-  if (statx(AT_FDCWD, wal, 0, STATX_BTIME, &sx) != 0 ||
-      !(sx.stx_mask & STATX_BTIME)) {
+  if (!has_birth_time(wal)) {
     skip(); /* no birth times here: the check cannot tell */
   }
   if (seed(copy, 3, f->err, sizeof f->err) != 0) { /* made after the -wal */
@@ -518,14 +535,7 @@ static void wal_of_a_replaced_file_is_refused(void **state) {
   assert_memory_equal(before, after, n);
   unlink(wal);
   unlink(shm);
-  s = open_reader(f, f->path);
-  kg_snapshot *snap;
-  if (kg_store_load(s, &snap, f->err, sizeof f->err) != 0) {
-    fail_msg("kg_store_load: %s", f->err);
-  }
-  assert_int_equal(kg_index_count(kg_snapshot_index(snap)), 3);
-  kg_snapshot_free(snap);
-  kg_store_close(s);
+  expect_keys(f, f->path, 3);
 }
 
 /* A store and its -wal copied back, the -wal first (a copy in directory
@@ -541,9 +551,7 @@ static void own_wal_copied_first_merges_by_checkpoint(void **state) {
   snprintf(copywal, sizeof copywal, "%s-wal", copy);
   assert_true(file_size(wal) > 32);
   copy_file(wal, copywal);
-  struct statx sx;
-  if (statx(AT_FDCWD, copywal, 0, STATX_BTIME, &sx) != 0 ||
-      !(sx.stx_mask & STATX_BTIME)) {
+  if (!has_birth_time(copywal)) {
     skip();
   }
   usleep(2000); /* birth times a clock tick apart, whatever the clock */
@@ -553,14 +561,7 @@ static void own_wal_copied_first_merges_by_checkpoint(void **state) {
       kg_store_open(copy, KG_STORE_READONLY, &s, f->err, sizeof f->err), -1);
   assert_non_null(strstr(f->err, "PRAGMA wal_checkpoint(TRUNCATE)"));
   must_sql(copy, "PRAGMA wal_checkpoint(TRUNCATE)");
-  s = open_reader(f, copy);
-  kg_snapshot *snap;
-  if (kg_store_load(s, &snap, f->err, sizeof f->err) != 0) {
-    fail_msg("kg_store_load: %s", f->err);
-  }
-  assert_int_equal(kg_index_count(kg_snapshot_index(snap)), 5);
-  kg_snapshot_free(snap);
-  kg_store_close(s);
+  expect_keys(f, copy, 5);
 }
 
 int main(void) {
