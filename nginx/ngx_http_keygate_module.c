@@ -2786,7 +2786,8 @@ static void ngx_http_keygate_poll(ngx_http_keygate_main_conf_t *mcf,
     if (moved) {
       ngx_log_error(NGX_LOG_NOTICE, db->log, 0,
                     "keygate: \"%V\" now names another file (renamed over, "
-                    "or deleted and restored); loading that file",
+                    "or deleted and restored; or its -wal was removed under "
+                    "this worker); loading that file",
                     &db->path);
       kg_store_close(db->store);
       db->store = NULL;

@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "keygate/digest.h"
 #include "keygate/key.h"
@@ -33,7 +34,18 @@ struct kg_store {
   int64_t txn_seq;      /* the open write transaction's sequence; 0: none */
   int wrote;            /* a write was committed: kg_store_close empties the
                            -wal (docs/store.md, "The -wal after a write") */
+  /* PATH-wal as a load or an adoption left it (store_note_wal): 0 not
+   * noted, 1 its device and inode below, 2 missing though the connection
+   * reads through a -wal (removed under it) */
+  int wal_seen;
+  dev_t wal_dev;
+  ino_t wal_ino;
 };
+
+/* store_note_wal — after a read: note which file PATH-wal is, for
+ * kg_store_check_file to tell when it is removed or replaced under the
+ * connection (which then reads a -wal nobody else writes). */
+void store_note_wal(kg_store *s);
 
 /* store_errf — write one formatted line into err (when err is not NULL)
  * and make KG_STORE_E_OTHER the kind of this thread's last error

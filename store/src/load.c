@@ -482,6 +482,7 @@ int kg_store_load(kg_store *s, kg_snapshot **out, char *err, size_t errcap) {
   s->loaded = 1;
   s->data_version = version;
   s->self_dirty = 0;
+  store_note_wal(s);
   *out = snap;
   return 0;
 }
@@ -517,6 +518,7 @@ int kg_store_adopt(kg_store *s, kg_index *idx, int64_t seq, uint64_t epoch,
   snap->seq = seq;
   snap->epoch = epoch;
   snap->mark = mark;
+  store_note_wal(s);
   *out = snap;
   return 0;
 }

@@ -564,8 +564,45 @@ static void own_wal_copied_first_merges_by_checkpoint(void **state) {
   expect_keys(f, copy, 5);
 }
 
+/* The -wal and -shm removed under a reader's open connection (`mv new.db
+ * keys.db && rm -f keys.db-wal keys.db-shm` with the reader opened between
+ * the two): it would read files nobody else writes, blind to every later
+ * change (CI saw a server answer a deleted key 200). kg_store_check_file
+ * says moved, whether a writer made a new -wal since or not; a write
+ * through the same -wal is no move. */
+static void wal_removed_under_a_reader_is_a_move(void **state) {
+  fixture *f = *state;
+  if (seed(f->path, 20, f->err, sizeof f->err) != 0) {
+    fail_msg("seed: %s", f->err);
+  }
+  char wal[128], shm[128];
+  snprintf(wal, sizeof wal, "%s-wal", f->path);
+  snprintf(shm, sizeof shm, "%s-shm", f->path);
+  for (int round = 0; round < 2; round++) {
+    kg_store *reader = open_reader(f, f->path);
+    int moved = -1;
+    seed_elsewhere(f->path, 1); /* the same -wal: no move */
+    assert_int_equal(kg_store_check_file(reader, &moved, f->err, sizeof f->err),
+                     0);
+    assert_int_equal(moved, 0);
+    assert_int_equal(unlink(wal), 0);
+    (void)unlink(shm);
+    if (round == 1) {
+      seed_elsewhere(f->path, 1); /* a new -wal since */
+      assert_true(file_size(wal) >= 0);
+    }
+    assert_int_equal(kg_store_check_file(reader, &moved, f->err, sizeof f->err),
+                     0);
+    assert_int_equal(moved, 1);
+    kg_store_close(reader);
+  }
+  expect_keys(f, f->path, 23);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(wal_removed_under_a_reader_is_a_move,
+                                      setup, teardown),
       cmocka_unit_test_setup_teardown(own_wal_copied_first_merges_by_checkpoint,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(wal_of_a_replaced_file_is_refused, setup,
