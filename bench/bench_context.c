@@ -10,6 +10,11 @@
  *                                 the same in memory advised for transparent
  *                                 huge pages (fewer TLB misses), as the
  *                                 index asks for its big tables
+ *   context/digest_chase_hugepages/MiB:N
+ *                                 the huge-page chase with a kg_digest on
+ *                                 each step's chain before its access: less
+ *                                 digest/sha256_chained, one access as a
+ *                                 decision meets it, after its digest
  *   context/bucket_chase_hugepages/MiB:N
  *                                 one dependent random access of an index
  *                                 bucket's size (BUCKET_BYTES, aligned as
@@ -32,6 +37,7 @@
 #include <sys/mman.h>
 
 #include "fixtures.h"
+#include "keygate/digest.h"
 #include "keygate/index.h"
 #include "shim/kgbench.h"
 
@@ -85,32 +91,72 @@ static node *chase_make(size_t bytes, int huge, size_t *count) {
   return nodes;
 }
 
-static void bm_chase(kgb_state *st, void *ctx) {
-  /* One buffer per kind of page, kept for the next run: scripts/bench
-   * interleaves repetitions at random, and a rebuilt GiB would cost more
-   * than the repetition. Each run goes on from where the last one
-   * stopped (`at`), so no run can re-walk lines the run before it left in
-   * the caches. A possible bias removed, not one measured: a review found
-   * a restart at the head no faster once a run walks 30,000 steps, and a
-   * run walks about a million (docs/benchmarks.md). */
-  static node *nodes[2];
-  static node *at[2];
-  static size_t bytes[2], count[2];
-  const int huge = ctx != NULL;
+/* The chase's buffer of each kind of page, kept for the next run:
+ * scripts/bench interleaves repetitions at random, and a rebuilt GiB would
+ * cost more than the repetition. Each run goes on from where the last one
+ * stopped (`at`), so no run can re-walk lines the run before it left in
+ * the caches. A possible bias removed, not one measured: a review found
+ * a restart at the head no faster once a run walks 30,000 steps, and a
+ * run walks about a million (docs/benchmarks.md). Both chases of huge
+ * pages walk the one buffer. */
+typedef struct chase {
+  node *nodes, *at;
+  size_t bytes, count;
+} chase;
+
+static chase *chase_get(kgb_state *st, int huge) {
+  static chase chases[2];
+  chase *c = &chases[huge];
   size_t want = (size_t)kgb_arg_get(st, 0) << 20;
-  if (nodes[huge] == NULL || bytes[huge] != want) {
-    free(nodes[huge]);
-    nodes[huge] = chase_make(want, huge, &count[huge]);
-    bytes[huge] = want;
-    at[huge] = nodes[huge];
+  if (c->nodes == NULL || c->bytes != want) {
+    free(c->nodes);
+    c->nodes = chase_make(want, huge, &c->count);
+    c->bytes = want;
+    c->at = c->nodes;
   }
-  node *p = at[huge];
+  return c;
+}
+
+static void bm_chase(kgb_state *st, void *ctx) {
+  chase *c = chase_get(st, ctx != NULL);
+  node *p = c->at;
   KGB_LOOP(st) {
     p = p->next;
     KGB_KEEP(p);
   }
   kgb_escape(p);
-  at[huge] = p;
+  c->at = p;
+  kgb_set_items_processed(st, kgb_iterations(st));
+}
+
+/* The same chase with a kg_digest before each access, the decision's chain
+ * at millions of keys without its parse and compare: the key's address
+ * waits on the last access and the next access on the digest (fx_hide(0)
+ * joins both, as digest/sha256_chained joins its digests). Less
+ * digest/sha256_chained, what one access costs after ~50 ns of dependent
+ * work rather than back to back (docs/benchmarks.md, the fourteenth
+ * session). */
+static void bm_digest_chase(kgb_state *st, void *ctx) {
+  (void)ctx;
+  static char key[FX_KEY_LEN + 1];
+  if (key[0] == '\0') {
+    fx_key(0, key);
+  }
+  chase *c = chase_get(st, 1);
+  kg_digester *d = fx_digester();
+  const uintptr_t zero = fx_hide(0);
+  uint8_t out[KG_DIGEST_LEN];
+  node *p = c->at;
+  KGB_LOOP(st) {
+    kg_status s = kg_digest(d, key + ((uintptr_t)p & zero), FX_KEY_LEN, out);
+    KGB_KEEP(s);
+    uint64_t w;
+    memcpy(&w, out, sizeof w);
+    p = ((node *)((uintptr_t)p ^ ((uintptr_t)w & zero)))->next;
+    KGB_KEEP(p);
+  }
+  kgb_escape(p);
+  c->at = p;
   kgb_set_items_processed(st, kgb_iterations(st));
 }
 
@@ -292,6 +338,10 @@ KGB_REGISTER(context) {
       kgb_arg(kgb_register("context/pointer_chase_hugepages", bm_chase, &huge),
               1024),
       "MiB");
+  kgb_arg_name(kgb_arg(kgb_register("context/digest_chase_hugepages",
+                                    bm_digest_chase, NULL),
+                       1024),
+               "MiB");
   kgb_arg_name(kgb_arg(kgb_register("context/bucket_chase_hugepages",
                                     bm_bucket_chase, NULL),
                        1024),

@@ -35,6 +35,7 @@ rows=(openssl/sha256_bare=50,50,50,50,50
   digest/sha256_chained=45,45,45,45,45
   context/pointer_chase/MiB:1024=400,400,400,400,400
   context/pointer_chase_hugepages/MiB:1024=200,200,200,200,200
+  context/digest_chase_hugepages/MiB:1024=265,265,265,265,265
   decide/api_bearer/valid/keys:50=70,70,70,70,70
   decide/api_bearer/valid/keys:10000=80,80,80,80,80
   decide/api_xkey/valid/keys:1=70,80,70,80,70
@@ -71,6 +72,17 @@ grep -Eq '^  api_bearer +10,000,000 +270\.0 ns .*1\.5x \+ chase = 275 ns +meets 
   "$tmp/inter.out" || fail "api_bearer at 10,000,000 keys does not meet at 0.97 chase"
 grep -Eq '^  browser_xkey +10,000,000 +300\.0 ns .*MISSES \(excess 1\.12 chase\)' \
   "$tmp/inter.out" || fail "browser_xkey at 10,000,000 keys does not miss at 1.12 chase"
+
+# The digest then one access (265 ns): the access after the digest's 45 ns
+# latency is 220 ns, 1.10x the huge-page chase; the 10,000,000-key rows
+# over it, api_bearer 270 / 265 and browser_xkey 300 / 265. Context only:
+# the verdicts above stay the chase's.
+grep -Eq '^  kg_digest then one access, 1 GiB, each waiting on the last: +265\.0 ns$' \
+  "$tmp/inter.out" || fail "the digest chase is not reported"
+grep -Eq '^    the access after a digest: +220\.0 ns \(1\.10x the huge-page chase; context, not the yardstick\)$' \
+  "$tmp/inter.out" || fail "the access after a digest is not 220 ns, 1.10x"
+grep -Eq '^    api_bearer 1\.02x  browser_xkey 1\.13x$' "$tmp/inter.out" ||
+  fail "the 10,000,000-key rows over the digest chase are not 1.02x and 1.13x"
 
 # The digests' latencies beside their throughput (each waiting on the last).
 grep -Eq '^  kg_digest \(SHA-256\): +25\.0 ns +\(0\.50x bare\)$' "$tmp/inter.out" ||
@@ -127,6 +139,9 @@ done
 report pair
 grep -q "the 1M/10M rows use the cheaper: 150.0 ns" "$tmp/pair.out" ||
   fail "pair: the 4 KiB chase (median 150) is not the yardstick"
+if grep -q "digest then one access\|over kg_digest" "$tmp/pair.out"; then
+  fail "a run without the digest chase reports it"
+fi
 grep -Eq '^  api_xkey +1,000,000 +0\.50 +0\.50 +0\.50 +3 of 3$' "$tmp/pair.out" ||
   fail "pair: the rounds are not each against their own SHA-256 and chase"
 
