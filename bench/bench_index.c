@@ -2,9 +2,11 @@
  * bench_index.c — kg_index_lookup, hit and miss, at 1, 3, 50, 10,000,
  * 1,000,000 and 10,000,000 keys, with the index's memory per key.
  *
- * Big indexes are random digests (fixtures.c) plus up to 2^18 digests of
- * real keys; lookups walk those 2^18 in order, so at 1M and 10M keys nearly
- * every lookup misses the caches. Each lookup's digest is chosen by the
+ * Big indexes are random digests (fixtures.c) plus up to FX_REAL_KEYS_MAX
+ * (2^21) digests of real keys; lookups walk those in order, and their
+ * 256 MiB of bucket lines are eight times the last-level cache, so at 10M
+ * keys nearly every lookup misses the caches (at 1M the whole 36 MiB table
+ * is about the cache's size). Each lookup's digest is chosen by the
  * previous lookup's result (adding 0 or 1 from it; fx_next wraps without
  * a branch), so lookups do not overlap, at one key either: the time is a
  * lookup's latency, comparable with one access of

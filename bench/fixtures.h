@@ -23,9 +23,13 @@
 #define FX_BEARER_LEN 7 /* "Bearer " */
 #define FX_KEY_STRIDE 56
 /* Most real keys (with a known plaintext) an index fixture holds; the rest
- * of a big index is random digests. 2^18 keys spread their buckets over far
- * more memory than the last-level cache. */
-#define FX_REAL_KEYS_MAX (1u << 18)
+ * of a big index is random digests. A lookup reads two bucket lines, so the
+ * keys a loop cycles through touch 2 x 64 bytes each: 2^21 keys 256 MiB of
+ * lines, eight times a 32 MiB last-level cache, so at 10,000,000 keys a
+ * lookup is a random memory access as SPEC §4 means. (Until the fourteenth
+ * session 2^18: 32 MiB of lines, which the cache partly held, docs/
+ * benchmarks.md.) */
+#define FX_REAL_KEYS_MAX (1u << 21)
 
 /*
  * fx_hide — x, unknown to the compiler: it cannot fold an expression of
