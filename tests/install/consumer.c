@@ -1,7 +1,7 @@
 /*
  * tests/install/consumer.c — a program outside the keygate tree that uses
  * an installed libkeygate: it generates a key, indexes its digest, and
- * decides three raw requests (valid, missing, deactivated-free unknown),
+ * decides four raw requests (valid, missing, unknown, a key in the path),
  * rendering the error responses. Prints one line per request and exits 0
  * only when every decision is the expected one.
  */
@@ -21,7 +21,7 @@ static int decide(const kg_checker *c, const char *req, kg_status want) {
   }
   kg_decision d;
   kg_status got =
-      kg_decide(c, head.fields, head.nfields, head.query, 1767225600, &d);
+      kg_decide(c, head.fields, head.nfields, head.target, 1767225600, &d);
   printf("%s %d\n", kg_status_str(got), kg_http_status(got));
   if (got != KG_VALID) {
     char id[KG_REQUEST_ID_LEN + 1];
@@ -69,6 +69,13 @@ int main(void) {
                 "GET / HTTP/1.1\r\nAuthorization: Bearer "
                 "sk_live_7KWyWfty6uEvcdZQoaZrknnVmnbSF0d50ScUGk\r\n\r\n",
                 KG_INVALID_API_KEY);
+  /* The whole target goes to kg_decide: a key in the path is refused
+   * although the head also carries it rightly (review 78: with only the
+   * query, this request was valid). */
+  char in_path[1024];
+  snprintf(in_path, sizeof in_path,
+           "GET /v1/%s HTTP/1.1\r\nX-API-Key: %s\r\n\r\n", key, key);
+  bad |= decide(&c, in_path, KG_API_KEY_IN_QUERY);
   kg_index_free(idx);
   kg_digester_free(dg);
   return bad;

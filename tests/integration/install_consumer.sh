@@ -17,7 +17,7 @@ CC=${CC:-cc}
 CXX=${CXX:-c++}
 
 PREFIX=$TMP/prefix
-WANT_OUTPUT=$'keygate 0.1.0\nvalid 200\nmissing_api_key 401\ninvalid_api_key 401'
+WANT_OUTPUT=$'keygate 0.1.0\nvalid 200\nmissing_api_key 401\ninvalid_api_key 401\napi_key_in_query 400'
 
 # A sanitized build's libraries need the sanitizer runtime in the program.
 SAN=""
@@ -131,6 +131,8 @@ assert_contains "WWW-Authenticate: Bearer realm=\"api\"" "$(cat "$TMP/out")" \
   "README example: the 401 answer"
 assert_contains $'\nmissing_api_key 401' "$(cat "$TMP/out")" \
   "README example: a missing key"
+assert_contains $'\napi_key_in_query 400' "$(cat "$TMP/out")" \
+  "README example: a key in the path (the whole target goes to kg_decide; review 78)"
 
 # ---- the installed headers are C++-safe ---------------------------------------
 # shellcheck disable=SC2046 # pkg-config output splits on purpose

@@ -453,7 +453,7 @@ static void a_raw_request_is_parsed_decided_and_answered(void **state) {
     assert_int_equal(kg_head_parse(buf, n, &head, &consumed), KG_OK);
     kg_decision d;
     kg_status rc =
-        kg_decide(&f->strict, head.fields, head.nfields, head.query, NOW, &d);
+        kg_decide(&f->strict, head.fields, head.nfields, head.target, NOW, &d);
     if (rc != cases[i].want) {
       fail_msg("request %zu: %s, want %s", i, kg_status_str(rc),
                kg_status_str(cases[i].want));
