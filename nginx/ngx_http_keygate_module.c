@@ -4507,6 +4507,46 @@ static ngx_int_t ngx_http_keygate_bad_request_handler(ngx_http_request_t *r) {
   return ngx_http_keygate_bad_request_answer(r, ctx, lcf, status);
 }
 
+static ngx_str_t ngx_http_keygate_no_method = ngx_string("-");
+
+/*
+ * error_page also made the method GET (all but HEAD): an access log of
+ * "$request_method $uri" said GET for a TRACE refused 405, a POST whose
+ * upstream failed, ... (review 78). Give $request_method back the request
+ * line's first word when it is a method as nginx takes one (1 to 32 of
+ * A-Z, '-', '_'), "<redacted>" when it holds a key, else "-" (a line
+ * nginx could not read: its first word may be anything).
+ */
+static void ngx_http_keygate_sent_method(ngx_http_request_t *r,
+                                         const kg_key_policy *p) {
+  if (r->method == NGX_HTTP_HEAD && r->method_name.len == 4) {
+    return; /* error_page keeps HEAD */
+  }
+  if (r->request_line.data == NULL || r->request_line.len == 0) {
+    /* no line to take it from (an HTTP/2 stream nginx refused before it
+     * made one): nginx's own method_name stands */
+    return;
+  }
+  r->method_name = ngx_http_keygate_no_method;
+  u_char *line = r->request_line.data;
+  size_t n = 0, token = 1;
+  while (n < r->request_line.len && line[n] != ' ') {
+    u_char ch = line[n];
+    token &= (ch >= 'A' && ch <= 'Z') || ch == '-' || ch == '_';
+    n++;
+  }
+  if (kg_target_has_key(p, (kg_span){(const char *)line, n})) {
+    r->method_name.data = ngx_http_keygate_mark;
+    r->method_name.len = sizeof(ngx_http_keygate_mark) - 1;
+    return;
+  }
+  if (n == 0 || n > 32 || !token) {
+    return;
+  }
+  r->method_name.data = line;
+  r->method_name.len = n;
+}
+
 /*
  * error_page moved the request to /_keygate/bad_request: $uri says that
  * path, and an access log of "$request_method $uri" would name it for
@@ -4519,6 +4559,7 @@ static ngx_int_t ngx_http_keygate_bad_request_handler(ngx_http_request_t *r) {
 static void ngx_http_keygate_sent_uri(ngx_http_request_t *r,
                                       ngx_http_keygate_ctx_t *ctx,
                                       const kg_key_policy *p) {
+  ngx_http_keygate_sent_method(r, p);
   kg_span path = ngx_http_keygate_path_of(ngx_http_keygate_target(r, ctx));
   if (path.len == 0) {
     r->uri.len = 0;

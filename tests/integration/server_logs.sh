@@ -72,6 +72,10 @@ requests=(
   # nginx refuses the target before it records the protocol: $uri is the
   # path alone
   "GET /ctl\x01byte HTTP/1.1\r\n$H\r\n"
+  # nginx refuses a method or a framing itself (405, 501): error_page makes
+  # the method GET, the access log names the one sent (review 78)
+  "TRACE /traced HTTP/1.1\r\n$H\r\n"
+  "DELETE /deleted HTTP/1.1\r\n${H}Transfer-Encoding: gzip\r\n\r\n"
   # nginx refuses these too, no key anywhere: the access log names the
   # path sent (raw), not the error_page's /_keygate/bad_request; a key in
   # the path (raw, or encoded past SPEC's scan) is "<redacted>" there
@@ -86,7 +90,7 @@ for r in "${requests[@]}"; do
   statuses="$statuses$(resp_status) "
   bodies+=("$(resp_body)")
 done
-assert_eq "400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 200 400 401 200 400 none none 401 400 400 400 400 400 400 400 400 " "$statuses" "answers"
+assert_eq "400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 200 400 401 200 400 none none 401 400 400 400 400 400 405 501 400 400 400 " "$statuses" "answers"
 assert_match '"code":"missing_api_key"' "${bodies[25]}" "a key encoded three times is not a key in the URL (SPEC §1.1)"
 assert_match '"code":"api_key_in_query"' "${bodies[20]}" "a key in Host is a key in the URL"
 assert_match '"code":"bad_request","message":"The request body does not match its framing' "${bodies[21]}" \
@@ -124,6 +128,10 @@ assert_eq 3 "$(grep -c '"<redacted> /a -" 400 ' "$T/logs/access.log" || true)" \
   "a key in the method: redacted"
 assert_eq 1 "$(grep -c '"GET /ctl\\x01byte -" 400 ' "$T/logs/access.log" || true)" \
   "a target nginx refused before its protocol: the path alone"
+assert_eq 1 "$(grep -c '"TRACE /traced HTTP/1.1" 405 ' "$T/logs/access.log" || true)" \
+  "a method nginx refused (405) is logged as sent, not as error_page's GET"
+assert_eq 1 "$(grep -c '"DELETE /deleted HTTP/1.1" 501 ' "$T/logs/access.log" || true)" \
+  "... and one whose framing nginx refused (501)"
 # error_page's internal path is never what a line names (issue 13's review)
 assert_eq 0 "$(grep -c '_keygate/bad_request' "$T/logs/access.log" || true)" \
   "no access-log line names /_keygate/bad_request"
