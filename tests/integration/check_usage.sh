@@ -106,6 +106,16 @@ parse_fails control_char 'GET / HTTP/1.1\r\nX-API-Key: k\000\r\n\r\n' \
 parse_fails bad_version 'GET / HTTP/2\r\n\r\n' bad_version
 parse_fails empty_stdin '' incomplete
 parse_fails request_line_only 'GET / HTTP/1.1' incomplete
+# a head cut short: the offset and the line say where stdin ended (review
+# 78: "at byte 0" whatever was read); empty stdin says so
+assert_eq 14 "$(json_get "$TMP/request_line_only.json" offset)" \
+  "request_line_only: offset (where stdin ended)"
+"$KEYGATE" check --keys "$KEYS" <"$TMP/request_line_only.req" >/dev/null 2>"$TMP/cut.err" || true
+assert_contains "stdin ends inside the request head, after 14 bytes" \
+  "$(cat "$TMP/cut.err")" "request_line_only: the line says where stdin ended"
+"$KEYGATE" check --keys "$KEYS" <"$TMP/empty_stdin.req" >/dev/null 2>"$TMP/empty.err" || true
+assert_contains "stdin holds no request head" "$(cat "$TMP/empty.err")" \
+  "empty stdin: the line says so"
 assert_eq 22 "$(json_get "$TMP/obs_fold.json" offset)" "obs_fold: offset"
 assert_eq 26 "$(json_get "$TMP/ws_before_colon.json" offset)" \
   "ws_before_colon: offset (the colon)"
