@@ -910,6 +910,20 @@ static int keys_seed(int argc, char **argv) {
     return cli_error(CLI_EXIT_USAGE, o.cmd,
                      "give --out FILE for the '<class><TAB><key>' lines");
   }
+  /* The keys go to a file of mode 0600, never to a terminal or a pipe:
+   * "-" is not stdout here (review 78: it made a file named "-"). A path
+   * that holds a key was a key pasted in the wrong place: the line that
+   * names the file would print it (cli_error masks it in the refusal). */
+  if (strcmp(o.out, "-") == 0) {
+    return cli_error(CLI_EXIT_USAGE, o.cmd,
+                     "--out - : the keys go to a file of mode 0600, not to "
+                     "stdout; give a file path");
+  }
+  if (strcasestr(o.out, "sk_live_") != NULL ||
+      strcasestr(o.out, "sk_test_") != NULL) {
+    return cli_error(CLI_EXIT_USAGE, o.cmd,
+                     "--out %s looks like a key, not a file path", o.out);
+  }
   const size_t total = counts.valid + counts.expired + counts.deactivated;
   if (total == 0 || total > KG_INDEX_MAX_KEYS) {
     return cli_error(CLI_EXIT_USAGE, o.cmd,

@@ -90,6 +90,17 @@ for side in -wal -shm -journal; do
     keys seed --valid 1 --out "$TMP/s.db$side" --force --db "$TMP/s.db"
   assert_eq "" "$(find "$TMP" -maxdepth 1 -name "s.db$side")" "seed --out over the store's $side: nothing made"
 done
+# "-" is not stdout for the keys, and a key pasted as the path is refused
+# without being repeated (review 78: a file named "-"; the path printed
+# whole)
+refused "keys seed" "seed --out -" "--out - : the keys go to a file of mode 0600, not to stdout" \
+  keys seed --valid 1 --out - --db "$TMP/s.db"
+assert_eq "" "$(find "$TMP" -maxdepth 1 -name '-')" "seed --out -: no file named -"
+PASTED=sk_live_wtACaaaaaaaaaaaaaaaaaaaaaaaaaaaDTnnB
+refused "keys seed" "seed --out KEY" "--out .*/sk_live_\*\*\*\*TnnB looks like a key, not a file path" \
+  keys seed --valid 1 --out "$TMP/$PASTED" --db "$TMP/s.db"
+assert_not_contains "wtACaaaa" "$(cat "$TMP/err")" "seed --out KEY: the key not repeated"
+assert_eq "$db" "$(sum "$TMP/s.db")" "seed: the store untouched"
 # ... also where --db is a symbolic link to the store (review 74: SQLite
 # names them after the file the link leads to)
 ln -s "$TMP/s.db" "$TMP/link.db"
