@@ -640,8 +640,10 @@ static int check_one(const kg_checker *checker, const check_state *st,
       ps != KG_OK ? ps : kg_head_screen_read(&head, &nread);
   if (refusal != KG_OK) {
     *refused = 1;
-    kg_span target =
-        head.target.ptr != NULL ? head.target : line_target(in->buf, in->len);
+    /* A head that does not parse: its request line read whole, as the
+     * module reads it, also where the parser took a target before the
+     * byte it refused (review 79: "GET /x sk_live_... HTTP/1.1"). */
+    kg_span target = ps != KG_OK ? line_target(in->buf, in->len) : head.target;
     if (!refused_by_decision(checker, &head, target, nread, o, request_id)) {
       print_refusal(&head, ps, refusal, request_id);
       if (ps != KG_OK) {

@@ -17,6 +17,7 @@
  * buffer too); list shows hints (sk_live_****Ab3x), never keys.
  */
 #define _GNU_SOURCE /* getopt_long, fdopen, fsync with -std=c11 */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -27,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -760,6 +762,28 @@ static int keys_delete(int argc, char **argv) {
 /* ---- keys seed --------------------------------------------------------- */
 
 /* A non-negative count for option `name`. */
+/* 1 when path holds a key: "sk_live_" or "sk_test_" (any case), then at
+ * least 12 key characters, as the error lines' mask has it (a folder named
+ * sk_live_exports is no key). */
+static int path_holds_key(const char *path) {
+  static const char *const prefixes[] = {"sk_live_", "sk_test_"};
+  for (const char *p = path; *p != '\0'; p++) {
+    for (size_t k = 0; k < 2; k++) {
+      if (strncasecmp(p, prefixes[k], 8) != 0) {
+        continue;
+      }
+      size_t n = 0;
+      while (isalnum((unsigned char)p[8 + n])) {
+        n++;
+      }
+      if (n >= 12) {
+        return 1;
+      }
+    }
+  }
+  return 0;
+}
+
 static int parse_count(const keys_opts *o, const char *name, const char *s,
                        size_t *out) {
   *out = 0;
@@ -919,8 +943,7 @@ static int keys_seed(int argc, char **argv) {
                      "--out - : the keys go to a file of mode 0600, not to "
                      "stdout; give a file path");
   }
-  if (strcasestr(o.out, "sk_live_") != NULL ||
-      strcasestr(o.out, "sk_test_") != NULL) {
+  if (path_holds_key(o.out)) {
     return cli_error(CLI_EXIT_USAGE, o.cmd,
                      "--out %s looks like a key, not a file path", o.out);
   }

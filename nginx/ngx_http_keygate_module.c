@@ -4559,8 +4559,12 @@ static void ngx_http_keygate_sent_method(ngx_http_request_t *r,
 static void ngx_http_keygate_sent_uri(ngx_http_request_t *r,
                                       ngx_http_keygate_ctx_t *ctx,
                                       const kg_key_policy *p) {
-  ngx_http_keygate_sent_method(r, p);
+  /* The target first: ngx_http_keygate_target reads it after the method
+   * nginx took, and caches it (review 79: with the method rewritten
+   * first, a one-word line of up to 10 bytes had no target, and a key in
+   * it was no longer api_key_in_query). */
   kg_span path = ngx_http_keygate_path_of(ngx_http_keygate_target(r, ctx));
+  ngx_http_keygate_sent_method(r, p);
   if (path.len == 0) {
     r->uri.len = 0;
     return;

@@ -100,6 +100,10 @@ PASTED=sk_live_wtACaaaaaaaaaaaaaaaaaaaaaaaaaaaDTnnB
 refused "keys seed" "seed --out KEY" "--out .*/sk_live_\*\*\*\*TnnB looks like a key, not a file path" \
   keys seed --valid 1 --out "$TMP/$PASTED" --db "$TMP/s.db"
 assert_not_contains "wtACaaaa" "$(cat "$TMP/err")" "seed --out KEY: the key not repeated"
+# ... but a folder named like the prefix is no key (review 79)
+mkdir "$TMP/sk_live_exports"
+assert_exit 0 "seed --out into a folder named sk_live_exports" -- \
+  "$KEYGATE" keys seed --valid 1 --out "$TMP/sk_live_exports/k.tsv" --db "$TMP/exports.db"
 assert_eq "$db" "$(sum "$TMP/s.db")" "seed: the store untouched"
 # ... also where --db is a symbolic link to the store (review 74: SQLite
 # names them after the file the link leads to)

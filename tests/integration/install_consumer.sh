@@ -125,6 +125,15 @@ assert_contains "kg_decide" "$(cat "$TMP/app.c")" "README: the C example is foun
 assert_exit 0 "README example: compile and link as the README says" -- \
   "$CC" -std=c11 -Wall -Wextra -Werror $SAN $(pkg-config --cflags keygate) \
   "$TMP/app.c" -o "$TMP/app" $(pkg-config --libs keygate) -Wl,-rpath,"$LIBDIR"
+# ... and with clang too, whose warn_unused_result is stricter than gcc's
+# (review 79: the example dropped kg_decide's result and clang -Werror
+# refused it)
+if command -v clang >/dev/null; then
+  # shellcheck disable=SC2046,SC2086 # pkg-config output and $SAN split on purpose
+  assert_exit 0 "README example: compile with clang -Werror" -- \
+    clang -std=c11 -Wall -Wextra -Werror $SAN $(pkg-config --cflags keygate) \
+    "$TMP/app.c" -o "$TMP/app-clang" $(pkg-config --libs keygate) -Wl,-rpath,"$LIBDIR"
+fi
 assert_exit 0 "README example: run" -- "$TMP/app"
 assert_contains $'\nvalid 200\n' "$(cat "$TMP/out")" "README example: a valid key"
 assert_contains "WWW-Authenticate: Bearer realm=\"api\"" "$(cat "$TMP/out")" \
