@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench_compare.sh — scripts/bench-compare on tiny synthetic Google Benchmark
 # JSON files (ctest scripts.bench_compare): verdicts, the repetition
-# warning, the warning for sides run differently (interleaved or not),
+# warning, the warnings for sides run differently (interleaved or not, on
+# different CPUs),
 # benchmarks in one file only, --json, --markdown, --fail-above and the exit
 # codes (0 ok, 1 a regression beyond the gate, 2 trouble).
 . "$(dirname "$0")/common.bash"
@@ -162,6 +163,24 @@ run rounds "$tmp/old.json" "$tmp/rounds.json"
 grep -q "git_commit cccc333, .*interleaved True, rounds 5" "$tmp/rounds.out" ||
   fail "the rounds of a side are not shown"
 ! grep -q "git_commit aaaa111.*rounds" "$tmp/rounds.out" || fail "rounds shown for a side without them"
+
+# 6d. Sides made on different CPUs (scripts/bench's cpu_model) are warned
+# about, and each side's model shown; the same model, or a side without
+# one, is not warned about.
+zen4='AMD EPYC (AuthenticAMD, family 25, model 17; sha_ni pclmulqdq avx2)'
+zen5='AMD EPYC (AuthenticAMD, family 26, model 2; sha_ni pclmulqdq avx2)'
+gen "$tmp/cpu4.json" "{\"cpu_model\": \"$zen4\"}" a=10,11,12,10.5,11.5
+gen "$tmp/cpu4b.json" "{\"cpu_model\": \"$zen4\"}" a=10,11,12,10.5,11.5
+gen "$tmp/cpu5.json" "{\"cpu_model\": \"$zen5\"}" a=10,11,12,10.5,11.5
+run cpu "$tmp/cpu4.json" "$tmp/cpu5.json"
+[ "$rc" -eq 0 ] || fail "different CPUs exited $rc (a warning, not trouble)"
+grep -qF "bench-compare: warning: the two runs were made on different CPUs: $zen4 in $tmp/cpu4.json (old), $zen5 in $tmp/cpu5.json (new)" \
+  "$tmp/cpu.err" || fail "no warning for runs on different CPUs"
+grep -qF "cpu_model $zen5" "$tmp/cpu.out" || fail "the table does not show the new side's CPU"
+run cpusame "$tmp/cpu4.json" "$tmp/cpu4b.json"
+! grep -q "different CPUs" "$tmp/cpusame.err" || fail "a warning for runs on one CPU"
+run cpuone "$tmp/old.json" "$tmp/cpu5.json"
+! grep -q "different CPUs" "$tmp/cpuone.err" || fail "a warning against a side without a CPU model"
 
 # 7. --help: the whole text, exit 0.
 run help --help

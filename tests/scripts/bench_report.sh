@@ -405,8 +405,44 @@ loader.exec_module(mod)
 mod.record_build(sys.argv[2], sys.argv[3], True, 0)
 ctx = json.load(open(sys.argv[2]))["context"]
 assert ctx["cpus"] == [0], ctx.get("cpus")
+# ... and this machine's CPU model, as cpu_model() reads /proc/cpuinfo.
+assert ctx["cpu_model"] == mod.cpu_model(), ctx.get("cpu_model")
 PY
-  fail "record_build does not record the CPUs the run was allowed"
+  fail "record_build does not record the CPUs the run was allowed, or the CPU"
+
+# cpu_model: name, vendor, family, model, the features keygate chooses
+# among that the CPU offers (in cpu.h's order), KEYGATE_CPU when set; None
+# without /proc/cpuinfo. The first processor's lines only.
+printf '%s\n' 'processor	: 0' 'vendor_id	: AuthenticAMD' 'cpu family	: 25' \
+  'model		: 17' 'model name	: AMD EPYC' 'flags		: fpu sse2 avx2 pclmulqdq sha_ni' '' \
+  'processor	: 1' 'vendor_id	: GenuineIntel' 'model name	: not the first' >"$tmp/cpuinfo"
+printf '%s\n' 'processor	: 0' 'vendor_id	: GenuineIntel' 'cpu family	: 6' \
+  'model		: 60' 'model name	: Old' 'flags		: fpu sse2' >"$tmp/cpuinfo-old"
+"$py" - "$src/scripts/bench" "$tmp/cpuinfo" "$tmp/cpuinfo-old" <<'PY' || fail "cpu_model is wrong"
+import importlib.machinery, importlib.util, sys
+loader = importlib.machinery.SourceFileLoader("bench", sys.argv[1])
+mod = importlib.util.module_from_spec(
+    importlib.util.spec_from_loader("bench", loader))
+loader.exec_module(mod)
+got = mod.cpu_model(sys.argv[2], env={})
+assert got == "AMD EPYC (AuthenticAMD, family 25, model 17; sha_ni pclmulqdq avx2)", got
+got = mod.cpu_model(sys.argv[2], env={"KEYGATE_CPU": "-sha"})
+assert got.endswith("avx2); KEYGATE_CPU=-sha"), got
+got = mod.cpu_model(sys.argv[3], env={})
+assert got == "Old (GenuineIntel, family 6, model 60; none of sha_ni pclmulqdq avx2)", got
+assert mod.cpu_model(sys.argv[2] + ".absent", env={}) is None
+PY
+
+# The report names the run's CPU under its heading; a file without a model
+# gets no such line.
+gen "$tmp/withcpu.json" '{"cpu_model": "AMD EPYC (AuthenticAMD, family 25, model 17; sha_ni)"}' \
+  openssl/sha256_bare=60,60,60,60,60
+report withcpu
+grep -qF "  on AMD EPYC (AuthenticAMD, family 25, model 17; sha_ni): the ratios below are this core's" \
+  "$tmp/withcpu.out" || fail "the report does not name the run's CPU"
+gen "$tmp/nocpu.json" '{}' openssl/sha256_bare=60,60,60,60,60
+report nocpu
+! grep -q "the ratios below are this core's" "$tmp/nocpu.out" || fail "a CPU line for a file without one"
 
 # 6. A file that is not JSON: exit 2, named.
 echo '{"benchmarks": [' >"$tmp/broken.json"
