@@ -431,6 +431,12 @@ assert got.endswith("avx2); KEYGATE_CPU=-sha"), got
 got = mod.cpu_model(sys.argv[3], env={})
 assert got == "Old (GenuineIntel, family 6, model 60; none of sha_ni pclmulqdq avx2)", got
 assert mod.cpu_model(sys.argv[2] + ".absent", env={}) is None
+# arm64: no name, vendor or flags; its implementer and part.
+with open(sys.argv[2] + ".arm", "w") as f:
+    f.write("processor\t: 0\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd sha2\n"
+            "CPU implementer\t: 0x41\nCPU part\t: 0xd0c\n")
+got = mod.cpu_model(sys.argv[2] + ".arm", env={})
+assert got.endswith(" (implementer 0x41, part 0xd0c)") and "none of" not in got, got
 PY
 
 # The report names the run's CPU under its heading; a file without a model
