@@ -636,8 +636,16 @@ static int check_one(const kg_checker *checker, const check_state *st,
   /* What the server refuses before authentication: a head that does not
    * parse, or one kg_head_screen refuses (a missing Host, TRACE, ...). */
   size_t nread = head.nfields; /* a parse error: the lines before it */
-  const kg_status refusal =
-      ps != KG_OK ? ps : kg_head_screen_read(&head, &nread);
+  kg_status refusal = ps != KG_OK ? ps : kg_head_screen_read(&head, &nread);
+  /* A byte the parser refuses past the request line's limit: nginx's
+   * buffer is full before it comes, and the answer is 414, as for a long
+   * line that parses (kg_head_screen). */
+  const int too_long = ps != KG_OK && head.error_offset > KG_HEAD_LINE_MAX &&
+                       in->len >= KG_HEAD_LINE_MAX &&
+                       memchr(in->buf, '\n', KG_HEAD_LINE_MAX) == NULL;
+  if (too_long) {
+    refusal = KG_E_URI_TOO_LONG;
+  }
   if (refusal != KG_OK) {
     *refused = 1;
     /* A head that does not parse: its request line read whole, as the
@@ -646,7 +654,16 @@ static int check_one(const kg_checker *checker, const check_state *st,
     kg_span target = ps != KG_OK ? line_target(in->buf, in->len) : head.target;
     if (!refused_by_decision(checker, &head, target, nread, o, request_id)) {
       print_refusal(&head, ps, refusal, request_id);
-      if (ps != KG_OK) {
+      if (too_long) {
+        cli_error(CLI_EXIT_OK, CMD,
+                  "%sthe request line is over %d bytes before the byte "
+                  "check refuses (%s at byte %zu): the server answers 414%s",
+                  which(o, n, nb, sizeof nb), KG_HEAD_LINE_MAX,
+                  kg_status_str(ps), head.error_offset,
+                  o->batch ? " and closes the connection: the rest of stdin "
+                             "is not read"
+                           : "");
+      } else if (ps != KG_OK) {
         cli_error(CLI_EXIT_OK, CMD,
                   "%sthe request head does not parse: %s at byte %zu; the "
                   "server answers 400 too, but for what docs/contract.md "

@@ -356,7 +356,7 @@ kg_status kg_head_parse(const char *buf, size_t len, kg_head *head,
 
 /* nginx's defaults, which `keygate serve` keeps: a request line or a field
  * line must fit one of large_client_header_buffers' 8 KiB buffers. */
-#define SCREEN_LINE_MAX ((size_t)8192)
+#define SCREEN_LINE_MAX ((size_t)KG_HEAD_LINE_MAX)
 
 /* The request line's length without its line end. */
 static size_t request_line_len(const kg_head *h) {
@@ -438,37 +438,47 @@ static kg_status screen_path(kg_span p) {
 }
 
 /* request-target: origin-form, or absolute-form (RFC 9112 §3.2); nginx
- * refuses the asterisk and authority forms with 400. */
-static kg_status screen_target(kg_span t) {
+ * refuses the asterisk and authority forms with 400, and an absolute
+ * form's userinfo. nginx finds these as the line's bytes arrive (its
+ * parser's states), so before a line too long. */
+static kg_status screen_target_form(kg_span t) {
   if (t.len > 0 && t.ptr[0] == '/') {
-    const char *q = memchr(t.ptr, '?', t.len);
-    kg_span path = {t.ptr, q != NULL ? (size_t)(q - t.ptr) : t.len};
-    return screen_path(path);
+    return KG_OK;
   }
-  if (is_absolute_form(t)) {
-    /* the path after scheme://authority, if any */
+  if (!is_absolute_form(t)) {
+    return KG_E_BAD_TARGET;
+  }
+  const char *auth = (const char *)memchr(t.ptr, '/', t.len) + 2;
+  /* The authority ends at the first '/', '?' or '#' (RFC 3986 §3.2). */
+  const char *auth_end = auth;
+  while (auth_end < t.ptr + t.len && *auth_end != '/' && *auth_end != '?' &&
+         *auth_end != '#') {
+    auth_end++;
+  }
+  if (memchr(auth, '@', (size_t)(auth_end - auth)) != NULL) {
+    /* userinfo (RFC 9110 §4.2.4: deprecated, a credential in the URL):
+     * nginx reads no '@' in the host. */
+    return KG_E_BAD_TARGET;
+  }
+  return KG_OK;
+}
+
+/* The path of a target screen_target_form accepted: nginx reads its
+ * escapes and dot segments once the line is whole, so after a line too
+ * long. */
+static kg_status screen_target_path(kg_span t) {
+  if (t.len == 0 || t.ptr[0] != '/') {
+    /* absolute-form: the path after scheme://authority, if any */
     const char *auth = (const char *)memchr(t.ptr, '/', t.len) + 2;
     const char *slash = memchr(auth, '/', t.len - (size_t)(auth - t.ptr));
-    /* The authority ends at the first '/', '?' or '#' (RFC 3986 §3.2). */
-    const char *auth_end = auth;
-    while (auth_end < t.ptr + t.len && *auth_end != '/' && *auth_end != '?' &&
-           *auth_end != '#') {
-      auth_end++;
-    }
-    if (memchr(auth, '@', (size_t)(auth_end - auth)) != NULL) {
-      /* userinfo (RFC 9110 §4.2.4: deprecated, a credential in the URL):
-       * nginx reads no '@' in the host. */
-      return KG_E_BAD_TARGET;
-    }
     if (slash == NULL) {
       return KG_OK;
     }
-    kg_span rest = {slash, t.len - (size_t)(slash - t.ptr)};
-    const char *q = memchr(rest.ptr, '?', rest.len);
-    kg_span path = {rest.ptr, q != NULL ? (size_t)(q - rest.ptr) : rest.len};
-    return screen_path(path);
+    t = (kg_span){slash, t.len - (size_t)(slash - t.ptr)};
   }
-  return KG_E_BAD_TARGET;
+  const char *q = memchr(t.ptr, '?', t.len);
+  kg_span path = {t.ptr, q != NULL ? (size_t)(q - t.ptr) : t.len};
+  return screen_path(path);
 }
 
 /* A Host value nginx accepts: not empty, no SP, '/', '\' or control byte,
@@ -520,13 +530,22 @@ kg_status kg_head_screen_read(const kg_head *h, size_t *nread) {
   if (h->method.ptr == NULL || h->version.len != 8) {
     return KG_E_ARGUMENT;
   }
-  /* While the request line is read (nginx: 414, then 400, then 505). */
-  if (request_line_len(h) > SCREEN_LINE_MAX) {
-    return KG_E_URI_TOO_LONG;
-  }
+  /* While the request line is read, in nginx's order: what its parser
+   * finds as the bytes arrive at the line's start (the method, the
+   * target's form: 400), then a line that fills the buffer before it ends
+   * (414), then the version at its end (400 or 505), then the path, read
+   * once the line is whole (400). Review 79 found a long line with a bad
+   * method answered 414 here, 400 by the server. */
   kg_status s = screen_method(h->method);
   if (s != KG_OK) {
     return s;
+  }
+  s = screen_target_form(h->target);
+  if (s != KG_OK) {
+    return s;
+  }
+  if (request_line_len(h) > SCREEN_LINE_MAX) {
+    return KG_E_URI_TOO_LONG;
   }
   unsigned char major = (unsigned char)h->version.ptr[5];
   unsigned char minor = (unsigned char)h->version.ptr[7];
@@ -536,7 +555,7 @@ kg_status kg_head_screen_read(const kg_head *h, size_t *nread) {
   if (major >= '2') {
     return KG_E_VERSION_NOT_SUPPORTED; /* RFC 9110 §15.6.6 */
   }
-  s = screen_target(h->target);
+  s = screen_target_path(h->target);
   if (s != KG_OK) {
     return s;
   }

@@ -122,6 +122,24 @@ assert_eq 26 "$(json_get "$TMP/ws_before_colon.json" offset)" \
 assert_eq 28 "$(json_get "$TMP/control_char.json" offset)" \
   "control_char: offset"
 
+# A byte the parser refuses past the request line's first 8 KiB: nginx's
+# buffer is full before it, so 414 uri_too_long, the parse error and its
+# offset kept, and a line that says why (not "the server answers 400 too").
+{
+  printf 'GET /'
+  head -c 9000 /dev/zero | tr '\0' b
+  printf '\001 HTTP/1.1\r\nHost: a\r\n\r\n'
+} >"$TMP/late_ctl.req"
+assert_exit 0 "a control byte past 8 KiB" -- "$KEYGATE" check --keys "$KEYS" <"$TMP/late_ctl.req"
+one_line "a control byte past 8 KiB"
+assert_eq 414 "$(json_get "$TMP/out" status)" "late control byte: status"
+assert_eq uri_too_long "$(json_get "$TMP/out" code)" "late control byte: code"
+assert_eq bad_target "$(json_get "$TMP/out" parse_error)" "late control byte: parse_error"
+assert_eq 9005 "$(json_get "$TMP/out" offset)" "late control byte: offset"
+"$KEYGATE" check --keys "$KEYS" <"$TMP/late_ctl.req" >/dev/null 2>"$TMP/late.err" || true
+assert_contains "the request line is over 8192 bytes before the byte check refuses (bad_target at byte 9005): the server answers 414" \
+  "$(cat "$TMP/late.err")" "late control byte: the line says why 414"
+
 # over 16 KiB of head
 {
   printf 'GET / HTTP/1.1\r\nX-Pad: '

@@ -867,6 +867,49 @@ static void long_lines_are_screened_at_eight_kib(void **state) {
   guard_free_all();
 }
 
+/* A line over 8 KiB, in nginx's order: what its parser finds at the line's
+ * start (the method, the target's form) before the 414; the version at its
+ * end and the path's escapes and dot segments after it (review 79; the
+ * server's answers are in integration.server_check_agree). */
+static void long_lines_keep_nginx_order(void **state) {
+  (void)state;
+  static char buf[12000];
+  static const struct {
+    const char *method, *target_start, *version;
+    kg_status want;
+  } cases[] = {
+      {"get", "/", "HTTP/1.1", KG_E_BAD_METHOD},
+      {"GET", "*", "HTTP/1.1", KG_E_BAD_TARGET},
+      {"GET", "http://u@x/", "HTTP/1.1", KG_E_BAD_TARGET},
+      {"GET", "/", "HTTP/1.1", KG_E_URI_TOO_LONG},
+      {"GET", "http://x/", "HTTP/1.1", KG_E_URI_TOO_LONG},
+      {"GET", "/", "HTTP/2.0", KG_E_URI_TOO_LONG},
+      {"GET", "/", "HTTP/0.9", KG_E_URI_TOO_LONG},
+      {"GET", "/%00", "HTTP/1.1", KG_E_URI_TOO_LONG},
+      {"GET", "/../", "HTTP/1.1", KG_E_URI_TOO_LONG},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    size_t n = (size_t)snprintf(buf, sizeof buf, "%s %s", cases[i].method,
+                                cases[i].target_start);
+    memset(buf + n, 'b', 8300);
+    n += 8300;
+    n += (size_t)snprintf(buf + n, sizeof buf - n, " %s\r\nHost: x\r\n\r\n",
+                          cases[i].version);
+    parsed p;
+    parse(&p, buf, n, GUARD_AFTER);
+    if (p.rc != KG_OK) {
+      fail_msg("case %zu: does not parse: %s", i, kg_status_str(p.rc));
+    }
+    kg_status got = kg_head_screen(&p.head);
+    if (got != cases[i].want) {
+      fail_msg("case %zu (%s %s... %s): %s, want %s", i, cases[i].method,
+               cases[i].target_start, cases[i].version, kg_status_str(got),
+               kg_status_str(cases[i].want));
+    }
+  }
+  guard_free_all();
+}
+
 /* ---- the NULL policy (keygate/api.h) ---------------------------------- */
 
 static const char ONE_FIELD[] = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
@@ -984,6 +1027,7 @@ int main(void) {
       T(heads_are_screened_as_nginx_does),
       T(screen_says_how_many_fields_were_read),
       T(long_lines_are_screened_at_eight_kib),
+      T(long_lines_keep_nginx_order),
       T(guard_page_faults_on_a_read_past_the_end),
       T(guard_page_faults_on_a_read_before_the_start),
       T(guard_empty_input_points_at_the_guard_page),

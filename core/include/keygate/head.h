@@ -78,19 +78,25 @@ KG_API void kg_head_init(kg_head *head, kg_field *fields, size_t cap,
 KG_API kg_status kg_head_parse(const char *buf, size_t len, kg_head *head,
                                size_t *consumed);
 
+/* The longest request line or field line (without its line end) nginx
+ * reads with keygate serve's defaults: one of large_client_header_buffers'
+ * 8 KiB buffers. */
+#define KG_HEAD_LINE_MAX 8192
+
 /*
  * kg_head_screen — the refusals a server makes before any authentication,
  * for a head kg_head_parse accepted: what nginx (with keygate serve's
  * defaults) refuses before its access phase. KG_OK when none applies, else
  * the first that does, in the order nginx finds them:
- *   KG_E_URI_TOO_LONG (414)            request line over 8 KiB
  *   KG_E_BAD_METHOD (400)              a method byte other than A-Z _ -
+ *   KG_E_BAD_TARGET (400)              not origin- or absolute-form
+ *                                      ('*', host:port), or userinfo
+ *   KG_E_URI_TOO_LONG (414)            request line over KG_HEAD_LINE_MAX
  *   KG_E_BAD_VERSION (400)             HTTP/0.x on a request line
  *   KG_E_VERSION_NOT_SUPPORTED (505)   HTTP/2.0 and above
- *   KG_E_BAD_TARGET (400)              not origin- or absolute-form
- *                                      ('*', host:port), %00 in the path, a
- *                                      ".." (or %2E%2E) above the root
- *   KG_E_HEADER_TOO_LARGE (431)        a field line over 8 KiB
+ *   KG_E_BAD_TARGET (400)              %00 in the path, a ".." (or %2E%2E)
+ *                                      above the root
+ *   KG_E_HEADER_TOO_LARGE (431)        a field line over KG_HEAD_LINE_MAX
  *   KG_E_DUPLICATE_HEADER (400)        Host, Content-Length,
  *                                      Transfer-Encoding or Authorization
  *                                      twice
