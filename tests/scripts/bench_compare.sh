@@ -165,22 +165,35 @@ grep -q "git_commit cccc333, .*interleaved True, rounds 5" "$tmp/rounds.out" ||
 ! grep -q "git_commit aaaa111.*rounds" "$tmp/rounds.out" || fail "rounds shown for a side without them"
 
 # 6d. Sides made on different CPUs (scripts/bench's cpu_model) are warned
-# about, and each side's model shown; the same model, or a side without
-# one, is not warned about.
-zen4='AMD EPYC (AuthenticAMD, family 25, model 17; sha_ni pclmulqdq avx2)'
-zen5='AMD EPYC (AuthenticAMD, family 26, model 2; sha_ni pclmulqdq avx2)'
+# about, and each side's model shown, quoted; the same model (spaces around
+# it aside) is not; a model on one side only, and a different KEYGATE_CPU,
+# get warnings of their own; control bytes are shown as '?'.
+zen4='AMD EPYC (AuthenticAMD, family 25, model 17; offers sha_ni pclmulqdq avx2)'
+zen5='AMD EPYC (AuthenticAMD, family 26, model 2; offers sha_ni pclmulqdq avx2)'
 gen "$tmp/cpu4.json" "{\"cpu_model\": \"$zen4\"}" a=10,11,12,10.5,11.5
-gen "$tmp/cpu4b.json" "{\"cpu_model\": \"$zen4\"}" a=10,11,12,10.5,11.5
-gen "$tmp/cpu5.json" "{\"cpu_model\": \"$zen5\"}" a=10,11,12,10.5,11.5
-run cpu "$tmp/cpu4.json" "$tmp/cpu5.json"
+gen "$tmp/cpu4b.json" "{\"cpu_model\": \" $zen4 \"}" a=10,11,12,10.5,11.5
+gen "$tmp/cpu4k.json" "{\"cpu_model\": \"$zen4\", \"keygate_cpu\": \"-sha\"}" a=10,11,12,10.5,11.5
+gen "$tmp/cpu5.json" "{\"cpu_model\": \"$zen5\\u001b[2J\"}" a=10,11,12,10.5,11.5
+run cpu "$tmp/cpu4.json" "$tmp/cpu5.json" --json "$tmp/cpu-res.json" --markdown "$tmp/cpu.md"
 [ "$rc" -eq 0 ] || fail "different CPUs exited $rc (a warning, not trouble)"
-grep -qF "bench-compare: warning: the two runs were made on different CPUs: $zen4 in $tmp/cpu4.json (old), $zen5 in $tmp/cpu5.json (new)" \
-  "$tmp/cpu.err" || fail "no warning for runs on different CPUs"
-grep -qF "cpu_model $zen5" "$tmp/cpu.out" || fail "the table does not show the new side's CPU"
+grep -qF "bench-compare: warning: the two runs were made on different CPUs: $zen4 in $tmp/cpu4.json (old), $zen5?[2J in $tmp/cpu5.json (new)" \
+  "$tmp/cpu.err" || fail "no warning for runs on different CPUs (or a control byte shown raw)"
+grep -qF "cpu_model \"$zen4\"" "$tmp/cpu.out" || fail "the table does not show the old side's CPU"
+grep -qF "cpu_model \"$zen5?[2J\"" "$tmp/cpu.out" || fail "the table does not show the new side's CPU"
+"$py" -c 'import json,sys; r=json.load(open(sys.argv[1])); assert any("different CPUs" in w for w in r["warnings"]) and r["old"]["context"]["cpu_model"].startswith("AMD EPYC"), r' \
+  "$tmp/cpu-res.json" || fail "--json lacks the CPU warning or the model"
+grep -q "different CPUs" "$tmp/cpu.md" || fail "--markdown lacks the CPU warning"
 run cpusame "$tmp/cpu4.json" "$tmp/cpu4b.json"
-! grep -q "different CPUs" "$tmp/cpusame.err" || fail "a warning for runs on one CPU"
-run cpuone "$tmp/old.json" "$tmp/cpu5.json"
-! grep -q "different CPUs" "$tmp/cpuone.err" || fail "a warning against a side without a CPU model"
+[ ! -s "$tmp/cpusame.err" ] || fail "a warning for runs on one CPU: $(cat "$tmp/cpusame.err")"
+run cpuone "$tmp/old.json" "$tmp/cpu4.json"
+grep -qF "bench-compare: warning: $tmp/old.json (old) records no CPU model" "$tmp/cpuone.err" ||
+  fail "no warning against a side without a CPU model"
+! grep -q "different CPUs" "$tmp/cpuone.err" || fail "'different CPUs' against a side without a model"
+run cpukg "$tmp/cpu4.json" "$tmp/cpu4k.json"
+grep -qF "bench-compare: warning: KEYGATE_CPU was unset in $tmp/cpu4.json (old) and -sha in $tmp/cpu4k.json (new)" \
+  "$tmp/cpukg.err" || fail "no warning for a different KEYGATE_CPU"
+! grep -q "different CPUs" "$tmp/cpukg.err" || fail "KEYGATE_CPU taken for a different CPU"
+grep -qF 'keygate_cpu "-sha"' "$tmp/cpukg.out" || fail "the table does not show KEYGATE_CPU"
 
 # 7. --help: the whole text, exit 0.
 run help --help

@@ -405,38 +405,57 @@ loader.exec_module(mod)
 mod.record_build(sys.argv[2], sys.argv[3], True, 0)
 ctx = json.load(open(sys.argv[2]))["context"]
 assert ctx["cpus"] == [0], ctx.get("cpus")
-# ... and this machine's CPU model, as cpu_model() reads /proc/cpuinfo.
-assert ctx["cpu_model"] == mod.cpu_model(), ctx.get("cpu_model")
+# ... this machine's CPU model, as cpu_model() reads /proc/cpuinfo for CPU
+# 0 (absent where it reads none), and KEYGATE_CPU when set, else nothing.
+assert ctx.get("cpu_model") == mod.cpu_model(cpu=0), ctx.get("cpu_model")
+assert "keygate_cpu" not in ctx, ctx
+import os
+os.environ["KEYGATE_CPU"] = "baseline"
+mod.record_build(sys.argv[2], sys.argv[3], True, 0)
+assert json.load(open(sys.argv[2]))["context"]["keygate_cpu"] == "baseline"
 PY
-  fail "record_build does not record the CPUs the run was allowed, or the CPU"
+  fail "record_build does not record the CPUs the run was allowed, the CPU or KEYGATE_CPU"
 
-# cpu_model: name, vendor, family, model, the features keygate chooses
-# among that the CPU offers (in cpu.h's order), KEYGATE_CPU when set; None
-# without /proc/cpuinfo. The first processor's lines only.
-printf '%s\n' 'processor	: 0' 'vendor_id	: AuthenticAMD' 'cpu family	: 25' \
+# cpu_model: the block of the CPU asked for (else the first), its name,
+# vendor, family, model, P-core or E-core from sysfs, the features keygate
+# chooses among that it offers (in cpu.h's order); arm64's implementer and
+# part; None without /proc/cpuinfo; bytes that are not UTF-8 read anyway.
+printf '%s\n' '' 'processor	: 0' 'vendor_id	: AuthenticAMD' 'cpu family	: 25' \
   'model		: 17' 'model name	: AMD EPYC' 'flags		: fpu sse2 avx2 pclmulqdq sha_ni' '' \
-  'processor	: 1' 'vendor_id	: GenuineIntel' 'model name	: not the first' >"$tmp/cpuinfo"
-printf '%s\n' 'processor	: 0' 'vendor_id	: GenuineIntel' 'cpu family	: 6' \
-  'model		: 60' 'model name	: Old' 'flags		: fpu sse2' >"$tmp/cpuinfo-old"
-"$py" - "$src/scripts/bench" "$tmp/cpuinfo" "$tmp/cpuinfo-old" <<'PY' || fail "cpu_model is wrong"
+  'processor	: 1' 'vendor_id	: GenuineIntel' 'cpu family	: 6' 'model		: 151' \
+  'model name	: Hybrid: i9' 'flags		: sse2' >"$tmp/cpuinfo"
+mkdir -p "$tmp/sys/cpu_core" "$tmp/sys/cpu_atom"
+echo 0 >"$tmp/sys/cpu_core/cpus"
+echo 1-3,8 >"$tmp/sys/cpu_atom/cpus"
+printf 'processor\t: 0\r\nBogoMIPS\t: 50.00\r\nFeatures\t: fp asimd\r\nCPU implementer\t: 0x41\r\nCPU part\t: 0xd0c\r\n' >"$tmp/cpuinfo-arm"
+printf 'Processor\t: AArch64 Processor rev 4 (aarch64)\nprocessor\t: 0\nCPU implementer\t: 0x51\n' >"$tmp/cpuinfo-oldarm"
+printf 'processor\t: 0\nmodel name\t: Caf\351\nflags\t: avx2\n' >"$tmp/cpuinfo-latin1"
+"$py" - "$src/scripts/bench" "$tmp" <<'PY' || fail "cpu_model is wrong"
 import importlib.machinery, importlib.util, sys
 loader = importlib.machinery.SourceFileLoader("bench", sys.argv[1])
 mod = importlib.util.module_from_spec(
     importlib.util.spec_from_loader("bench", loader))
 loader.exec_module(mod)
-got = mod.cpu_model(sys.argv[2], env={})
-assert got == "AMD EPYC (AuthenticAMD, family 25, model 17; sha_ni pclmulqdq avx2)", got
-got = mod.cpu_model(sys.argv[2], env={"KEYGATE_CPU": "-sha"})
-assert got.endswith("avx2); KEYGATE_CPU=-sha"), got
-got = mod.cpu_model(sys.argv[3], env={})
-assert got == "Old (GenuineIntel, family 6, model 60; none of sha_ni pclmulqdq avx2)", got
-assert mod.cpu_model(sys.argv[2] + ".absent", env={}) is None
-# arm64: no name, vendor or flags; its implementer and part.
-with open(sys.argv[2] + ".arm", "w") as f:
-    f.write("processor\t: 0\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd sha2\n"
-            "CPU implementer\t: 0x41\nCPU part\t: 0xd0c\n")
-got = mod.cpu_model(sys.argv[2] + ".arm", env={})
+t = sys.argv[2]
+none = t + "/nosys"
+got = mod.cpu_model(t + "/cpuinfo", cpu=0, sysfs=none)
+assert got == "AMD EPYC (AuthenticAMD, family 25, model 17; offers sha_ni pclmulqdq avx2)", got
+got = mod.cpu_model(t + "/cpuinfo", cpu=1, sysfs=none)
+assert got == "Hybrid: i9 (GenuineIntel, family 6, model 151; none of sha_ni pclmulqdq avx2)", got
+got = mod.cpu_model(t + "/cpuinfo", cpu=1, sysfs=t + "/sys")
+assert got == "Hybrid: i9 (GenuineIntel, family 6, model 151, E-core; none of sha_ni pclmulqdq avx2)", got
+got = mod.cpu_model(t + "/cpuinfo", cpu=0, sysfs=t + "/sys")
+assert ", P-core;" in got, got
+got = mod.cpu_model(t + "/cpuinfo", cpu=7, sysfs=none)  # no block: the first
+assert got.startswith("AMD EPYC (AuthenticAMD"), got
+got = mod.cpu_model(t + "/cpuinfo-arm", cpu=0, sysfs=none)
 assert got.endswith(" (implementer 0x41, part 0xd0c)") and "none of" not in got, got
+got = mod.cpu_model(t + "/cpuinfo-oldarm", cpu=0, sysfs=none)
+assert got == "AArch64 Processor rev 4 (aarch64) (implementer 0x51)", got
+got = mod.cpu_model(t + "/cpuinfo-latin1", cpu=0, sysfs=none)
+assert got.startswith("Caf") and got.endswith("(offers avx2)"), got
+assert mod.cpu_model(t + "/absent", cpu=0, sysfs=none) is None
+assert mod.cpu_list("0-3,8") == {0, 1, 2, 3, 8} and mod.cpu_list("x") == set()
 PY
 
 # The report names the run's CPU under its heading; a file without a model
@@ -446,6 +465,11 @@ gen "$tmp/withcpu.json" '{"cpu_model": "AMD EPYC (AuthenticAMD, family 25, model
 report withcpu
 grep -qF "  on AMD EPYC (AuthenticAMD, family 25, model 17; sha_ni): the ratios below are this core's" \
   "$tmp/withcpu.out" || fail "the report does not name the run's CPU"
+gen "$tmp/limited.json" '{"cpu_model": "X (offers avx2)", "keygate_cpu": "baseline"}' \
+  openssl/sha256_bare=60,60,60,60,60
+report limited
+grep -qF "  on X (offers avx2), keygate's choices limited by KEYGATE_CPU=baseline: the ratios" \
+  "$tmp/limited.out" || fail "the report does not say KEYGATE_CPU limited the run"
 gen "$tmp/nocpu.json" '{}' openssl/sha256_bare=60,60,60,60,60
 report nocpu
 ! grep -q "the ratios below are this core's" "$tmp/nocpu.out" || fail "a CPU line for a file without one"
