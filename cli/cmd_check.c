@@ -637,12 +637,12 @@ static int check_one(const kg_checker *checker, const check_state *st,
    * parse, or one kg_head_screen refuses (a missing Host, TRACE, ...). */
   size_t nread = head.nfields; /* a parse error: the lines before it */
   kg_status refusal = ps != KG_OK ? ps : kg_head_screen_read(&head, &nread);
-  /* A byte the parser refuses past the request line's limit: nginx's
-   * buffer is full before it comes, and the answer is 414, as for a long
-   * line that parses (kg_head_screen). */
-  const int too_long = ps != KG_OK && head.error_offset > KG_HEAD_LINE_MAX &&
-                       in->len >= KG_HEAD_LINE_MAX &&
-                       memchr(in->buf, '\n', KG_HEAD_LINE_MAX) == NULL;
+  /* A head that does not parse, whose request line nginx's buffer cannot
+   * hold before a byte its parser refuses (kg_head_screen_line): the
+   * server answers 414 before it would see what check's parser refused
+   * (review 81: a control byte past 8 KiB, a line over 16 KiB). */
+  const int too_long =
+      ps != KG_OK && kg_head_screen_line(in->buf, in->len) == KG_E_URI_TOO_LONG;
   if (too_long) {
     refusal = KG_E_URI_TOO_LONG;
   }
@@ -656,8 +656,9 @@ static int check_one(const kg_checker *checker, const check_state *st,
       print_refusal(&head, ps, refusal, request_id);
       if (too_long) {
         cli_error(CLI_EXIT_OK, CMD,
-                  "%sthe request line is over %d bytes before the byte "
-                  "check refuses (%s at byte %zu): the server answers 414%s",
+                  "%sthe request line does not fit %d bytes before the "
+                  "byte check refuses (%s at byte %zu): the server answers "
+                  "414%s",
                   which(o, n, nb, sizeof nb), KG_HEAD_LINE_MAX,
                   kg_status_str(ps), head.error_offset,
                   o->batch ? " and closes the connection: the rest of stdin "

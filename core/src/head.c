@@ -363,28 +363,6 @@ static size_t request_line_len(const kg_head *h) {
   return (size_t)(h->version.ptr + h->version.len - h->method.ptr);
 }
 
-/* nginx reads a method of uppercase letters, '_' and '-' only. */
-static kg_status screen_method(kg_span m) {
-  for (size_t i = 0; i < m.len; i++) {
-    unsigned char c = (unsigned char)m.ptr[i];
-    if (!((unsigned)(c - 'A') < 26u || c == '_' || c == '-')) {
-      return KG_E_BAD_METHOD;
-    }
-  }
-  return KG_OK;
-}
-
-/* 1 when the target is absolute-form: scheme "://" (RFC 9112 §3.2.2). */
-static int is_absolute_form(kg_span t) {
-  size_t i = 0;
-  while (i < t.len && (kg_is((unsigned char)t.ptr[i], KG_C_BASE62) ||
-                       t.ptr[i] == '+' || t.ptr[i] == '-' || t.ptr[i] == '.')) {
-    i++;
-  }
-  return i > 0 && (unsigned)(kg_lower((unsigned char)t.ptr[0]) - 'a') < 26u &&
-         i + 3 <= t.len && memcmp(t.ptr + i, "://", 3) == 0;
-}
-
 /* The byte at path[*i], percent-decoded (a '.' may come as %2E); advances
  * *i. */
 static unsigned char path_byte(kg_span p, size_t *i) {
@@ -437,44 +415,143 @@ static kg_status screen_path(kg_span p) {
   return KG_OK;
 }
 
-/* request-target: origin-form, or absolute-form (RFC 9112 §3.2); nginx
- * refuses the asterisk and authority forms with 400, and an absolute
- * form's userinfo. nginx finds these as the line's bytes arrive (its
- * parser's states), so before a line too long. */
-static kg_status screen_target_form(kg_span t) {
-  if (t.len > 0 && t.ptr[0] == '/') {
-    return KG_OK;
+/* A byte nginx's parser refuses anywhere in a request-target: a control
+ * byte other than CR and LF (which end the line), and DEL. */
+static int target_byte_refused(unsigned char c) {
+  return (c < 0x20 && c != '\r' && c != '\n') || c == 0x7f;
+}
+
+/*
+ * The first byte of line[0..n) that nginx's request-line parser refuses
+ * while it reads the method and the request-target (ngx_http_parse_
+ * request_line's states), n when none is; *why is KG_E_BAD_METHOD or
+ * KG_E_BAD_TARGET for it. The method: A-Z, '_', '-' up to a SP. The
+ * target: origin-form ('/'), or absolute-form: a scheme (a letter, then
+ * letters, digits, '+', '-', '.'), "://", a host of letters, digits, '.'
+ * and '-' (or an IP literal in brackets), an optional port of digits, then
+ * '/', '?' or SP; anything else is refused, the asterisk and authority
+ * forms and userinfo's '@' among it. In the path and the query a control
+ * byte is refused. The scan ends at the SP after the target or at a line
+ * end (CR, LF): the version, and the path's escapes and dot segments,
+ * nginx reads after the line is whole (kg_head_screen).
+ */
+static size_t line_refused_at(const char *line, size_t n, kg_status *why) {
+  size_t i = 0;
+  *why = KG_E_BAD_METHOD;
+  for (; i < n && line[i] != ' '; i++) {
+    unsigned char c = (unsigned char)line[i];
+    if (c == '\r' || c == '\n') {
+      return n; /* the parser's to refuse (a line of one word) */
+    }
+    if (!((unsigned)(c - 'A') < 26u || c == '_' || c == '-')) {
+      return i;
+    }
   }
-  if (!is_absolute_form(t)) {
-    return KG_E_BAD_TARGET;
+  while (i < n && line[i] == ' ') {
+    i++;
   }
-  const char *auth = (const char *)memchr(t.ptr, '/', t.len) + 2;
-  /* The authority ends at the first '/', '?' or '#' (RFC 3986 §3.2). */
-  const char *auth_end = auth;
-  while (auth_end < t.ptr + t.len && *auth_end != '/' && *auth_end != '?' &&
-         *auth_end != '#') {
-    auth_end++;
+  *why = KG_E_BAD_TARGET;
+  if (i < n && line[i] != '/') {
+    if ((unsigned)(kg_lower((unsigned char)line[i]) - 'a') >= 26u) {
+      return i;
+    }
+    while (i < n && (kg_is((unsigned char)line[i], KG_C_BASE62) ||
+                     line[i] == '+' || line[i] == '-' || line[i] == '.')) {
+      i++;
+    }
+    for (const char *want = "://"; *want != '\0' && i < n; want++, i++) {
+      if (line[i] != *want) {
+        return i;
+      }
+    }
+    if (i < n && line[i] == '[') {
+      while (i < n && line[i] != ']') {
+        if (target_byte_refused((unsigned char)line[i]) || line[i] == ' ' ||
+            line[i] == '\r' || line[i] == '\n') {
+          return i;
+        }
+        i++;
+      }
+      i += i < n; /* the ']' */
+    } else {
+      while (i < n && (kg_is((unsigned char)line[i], KG_C_BASE62) ||
+                       line[i] == '.' || line[i] == '-')) {
+        i++;
+      }
+    }
+    if (i < n && line[i] == ':') {
+      i++;
+      while (i < n && (unsigned)(line[i] - '0') < 10u) {
+        i++;
+      }
+    }
+    if (i < n && line[i] != '/' && line[i] != '?' && line[i] != ' ') {
+      return i;
+    }
   }
-  if (memchr(auth, '@', (size_t)(auth_end - auth)) != NULL) {
-    /* userinfo (RFC 9110 §4.2.4: deprecated, a credential in the URL):
-     * nginx reads no '@' in the host. */
-    return KG_E_BAD_TARGET;
+  for (; i < n && line[i] != ' '; i++) {
+    unsigned char c = (unsigned char)line[i];
+    if (c == '\r' || c == '\n') {
+      return n;
+    }
+    if (target_byte_refused(c)) {
+      return i;
+    }
+  }
+  return n;
+}
+
+/* The index of the LF that ends the line at p, whose bytes (at most n)
+ * hold one; n when they do not. */
+static size_t line_end_at(const char *p, size_t n) {
+  if (n == 0) {
+    return 0; /* memchr takes no NULL, even for no bytes */
+  }
+  const char *lf = memchr(p, '\n', n);
+  return lf != NULL ? (size_t)(lf - p) : n;
+}
+
+kg_status kg_head_screen_line(const char *buf, size_t len) {
+  if (KG_NEVER(buf == NULL && len > 0)) {
+    return KG_E_ARGUMENT;
+  }
+  size_t start = 0; /* RFC 9112 §2.2: empty lines before it are skipped */
+  while (start < len && (buf[start] == '\r' || buf[start] == '\n')) {
+    start++;
+  }
+  const char *line = buf + start;
+  size_t n = len - start;
+  if (n > SCREEN_LINE_MAX) {
+    n = SCREEN_LINE_MAX;
+  }
+  kg_status why;
+  if (line_refused_at(line, n, &why) < n) {
+    return why;
+  }
+  /* The whole line, its LF included, must fit the buffer. */
+  if (line_end_at(line, n) == n && len - start > SCREEN_LINE_MAX) {
+    return KG_E_URI_TOO_LONG;
   }
   return KG_OK;
 }
 
-/* The path of a target screen_target_form accepted: nginx reads its
+/* The path of a target kg_head_screen_line accepted: nginx reads its
  * escapes and dot segments once the line is whole, so after a line too
  * long. */
 static kg_status screen_target_path(kg_span t) {
   if (t.len == 0 || t.ptr[0] != '/') {
-    /* absolute-form: the path after scheme://authority, if any */
+    /* absolute-form: the path after scheme://authority, if it has one; the
+     * authority ends at the first '/', '?' or '#' (RFC 3986 §3.2), and a
+     * '/' in the query is no path (review 81) */
     const char *auth = (const char *)memchr(t.ptr, '/', t.len) + 2;
-    const char *slash = memchr(auth, '/', t.len - (size_t)(auth - t.ptr));
-    if (slash == NULL) {
+    const char *end = t.ptr + t.len;
+    while (auth < end && *auth != '/' && *auth != '?' && *auth != '#') {
+      auth++;
+    }
+    if (auth == end || *auth != '/') {
       return KG_OK;
     }
-    t = (kg_span){slash, t.len - (size_t)(slash - t.ptr)};
+    t = (kg_span){auth, (size_t)(end - auth)};
   }
   const char *q = memchr(t.ptr, '?', t.len);
   kg_span path = {t.ptr, q != NULL ? (size_t)(q - t.ptr) : t.len};
@@ -530,25 +607,28 @@ kg_status kg_head_screen_read(const kg_head *h, size_t *nread) {
   if (h->method.ptr == NULL || h->version.len != 8) {
     return KG_E_ARGUMENT;
   }
-  /* While the request line is read, in nginx's order: what its parser
-   * finds as the bytes arrive at the line's start (the method, the
-   * target's form: 400), then a line that fills the buffer before it ends
-   * (414), then the version at its end (400 or 505), then the path, read
-   * once the line is whole (400). Review 79 found a long line with a bad
-   * method answered 414 here, 400 by the server. */
-  kg_status s = screen_method(h->method);
-  if (s != KG_OK) {
-    return s;
-  }
-  s = screen_target_form(h->target);
-  if (s != KG_OK) {
-    return s;
-  }
-  if (request_line_len(h) > SCREEN_LINE_MAX) {
-    return KG_E_URI_TOO_LONG;
-  }
+  /* While the request line is read, in nginx's order: a byte its parser
+   * refuses in the method or the target's form within the buffer (400),
+   * else a line that does not fit it, its line end included (414); then
+   * the version at its end (400 or 505), then the path, read once the
+   * line is whole (400). Review 79 found a long line with a bad method
+   * answered 414 here, 400 by the server; review 81 the converse past the
+   * buffer, and lines of 8191 and 8192 bytes (with their CRLF over 8 KiB)
+   * accepted. */
+  const size_t line_len = request_line_len(h);
+  const size_t eol = h->version.ptr[h->version.len] == '\r' ? 2 : 1;
   unsigned char major = (unsigned char)h->version.ptr[5];
   unsigned char minor = (unsigned char)h->version.ptr[7];
+  kg_status s = kg_head_screen_line(h->method.ptr, line_len + eol);
+  if (s == KG_E_BAD_TARGET && major >= '2') {
+    /* HTTP/2's preface on a plain port (PRI * HTTP/2.0): nginx refuses
+     * the '*' first, but the version is what the client must change, and
+     * the module answers 505 for it (review 70-5, server_refusals). */
+    return KG_E_VERSION_NOT_SUPPORTED;
+  }
+  if (s != KG_OK) {
+    return s;
+  }
   if (major == '0') {
     return KG_E_BAD_VERSION; /* nginx reads no HTTP/0.x request line */
   }
@@ -567,7 +647,14 @@ kg_status kg_head_screen_read(const kg_head *h, size_t *nread) {
   const kg_field *auth = NULL;
   for (size_t i = 0; i < h->nfields; i++) {
     const kg_field *f = &h->fields[i];
-    size_t line = (size_t)(f->value.ptr + f->value.len - f->name.ptr);
+    /* the line with its trailing OWS and line end, as nginx's buffer
+     * holds it */
+    const char *after = f->value.ptr + f->value.len;
+    size_t tail = 0; /* kg_head_parse ended every field line with an LF */
+    while (after[tail] != '\n') {
+      tail++;
+    }
+    size_t line = (size_t)(after - f->name.ptr) + tail + 1;
     *nread = i;
     if (line > SCREEN_LINE_MAX) {
       return KG_E_HEADER_TOO_LARGE;

@@ -137,7 +137,7 @@ assert_eq uri_too_long "$(json_get "$TMP/out" code)" "late control byte: code"
 assert_eq bad_target "$(json_get "$TMP/out" parse_error)" "late control byte: parse_error"
 assert_eq 9005 "$(json_get "$TMP/out" offset)" "late control byte: offset"
 "$KEYGATE" check --keys "$KEYS" <"$TMP/late_ctl.req" >/dev/null 2>"$TMP/late.err" || true
-assert_contains "the request line is over 8192 bytes before the byte check refuses (bad_target at byte 9005): the server answers 414" \
+assert_contains "the request line does not fit 8192 bytes before the byte check refuses (bad_target at byte 9005): the server answers 414" \
   "$(cat "$TMP/late.err")" "late control byte: the line says why 414"
 
 # over 16 KiB of head

@@ -47,6 +47,12 @@ while IFS=$'\t' read -r name cstatus ccode sstatus scode why request; do
   case "$name" in '' | '#'*) continue ;; esac
   rows=$((rows + 1))
   request=${request//\{LONG\}/$LONG}
+  # {c:n}: n bytes c (a letter), for lines of an exact length
+  while [[ $request =~ \{([A-Za-z]):([0-9]+)\} ]]; do
+    c=${BASH_REMATCH[1]}
+    n=${BASH_REMATCH[2]}
+    request=${request//\{$c:$n\}/$(head -c "$n" /dev/zero | tr '\0' "$c")}
+  done
   [ "$sstatus" = "=" ] && sstatus=$cstatus
   [ "$scode" = "=" ] && scode=$ccode
   if [ "$why" != "-" ]; then

@@ -78,10 +78,26 @@ KG_API void kg_head_init(kg_head *head, kg_field *fields, size_t cap,
 KG_API kg_status kg_head_parse(const char *buf, size_t len, kg_head *head,
                                size_t *consumed);
 
-/* The longest request line or field line (without its line end) nginx
+/* The longest request line or field line, its line end included, nginx
  * reads with keygate serve's defaults: one of large_client_header_buffers'
  * 8 KiB buffers. */
 #define KG_HEAD_LINE_MAX 8192
+
+/*
+ * kg_head_screen_line — what nginx refuses while it reads the request line
+ * at the start of buf[0..len) (after any empty lines), before it has the
+ * whole line: KG_E_BAD_METHOD or KG_E_BAD_TARGET for a byte its parser
+ * refuses in the method or the request-target's form (not origin- or
+ * absolute-form, a host byte other than a letter, digit, '.' or '-', a
+ * port that is not digits, a control byte) within the line's first
+ * KG_HEAD_LINE_MAX bytes; else KG_E_URI_TOO_LONG when those bytes hold no
+ * line end and more follow; else KG_OK (also when buf ends first: the
+ * rest is kg_head_parse's and kg_head_screen's). A byte past the limit is
+ * never read by nginx: the answer is then 414. For a head that does not
+ * parse (keygate check answers it as the server does); kg_head_screen
+ * applies it first to a head that does. Reads only buf; allocates nothing.
+ */
+KG_API kg_status kg_head_screen_line(const char *buf, size_t len);
 
 /*
  * kg_head_screen — the refusals a server makes before any authentication,
@@ -90,7 +106,9 @@ KG_API kg_status kg_head_parse(const char *buf, size_t len, kg_head *head,
  * the first that does, in the order nginx finds them:
  *   KG_E_BAD_METHOD (400)              a method byte other than A-Z _ -
  *   KG_E_BAD_TARGET (400)              not origin- or absolute-form
- *                                      ('*', host:port), or userinfo
+ *                                      ('*', host:port), userinfo, a host
+ *                                      or port byte nginx refuses
+ *   (both: within the first KG_HEAD_LINE_MAX bytes; kg_head_screen_line)
  *   KG_E_URI_TOO_LONG (414)            request line over KG_HEAD_LINE_MAX
  *   KG_E_BAD_VERSION (400)             HTTP/0.x on a request line
  *   KG_E_VERSION_NOT_SUPPORTED (505)   HTTP/2.0 and above
