@@ -84,6 +84,18 @@ start_serve() {
 send() {
   RESP=$(printf '%b' "$1" | python3 "$RAWHTTP" "$PORT")
 }
+# wait_ready — until /_keygate/status answers 200 on $PORT (every worker
+# serves every store; what `keygate serve` waits for before "listening"),
+# at most 10 s. For a test that starts nginx itself: until then a
+# well-formed key gets 503 (CI, session 32: server_gateway's first request).
+wait_ready() {
+  for _ in $(seq 1 100); do
+    send "GET /_keygate/status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    [ "$(resp_status)" = 200 ] && return 0
+    sleep 0.1
+  done
+  kg_fail "/_keygate/status on 127.0.0.1:$PORT did not answer 200 in 10 s"
+}
 # send_proxied REQUEST — as send, without the half-close (see rawhttp.py).
 send_proxied() {
   RESP=$(printf '%b' "$1" | python3 "$RAWHTTP" "$PORT" --no-half-close)

@@ -139,6 +139,8 @@ kg_track "$NGINX_PID"
 assert_eq 3 "$(grep -c '@backend' "$T/gw/nginx.conf")" "redirect locations added"
 assert_eq 0 "$(grep -c '@[A-Z]*@' "$T/gw/nginx.conf" || true)" "template fully substituted"
 
+wait_ready
+
 H='Host: api.test\r\nConnection: close\r\n'
 send_proxied "GET /v1/things HTTP/1.1\r\n${H}Authorization: Bearer $K\r\nX-Trace: 7\r\n\r\n"
 assert_eq 200 "$(resp_status)" "valid key: proxied"
