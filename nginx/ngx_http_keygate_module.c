@@ -150,9 +150,8 @@ typedef struct {
   ngx_pid_t writing;
   /* PATH-wal of a file the path no longer names, while it holds frames
    * (0: none): every writer refuses to read the store until it is gone,
-   * also one that took the role after the replacement was seen; its
-   * identity, ngx_http_keygate_wal_with_frames) */
-  uint64_t foreign_wal;
+   * also one that took the role after the replacement was seen */
+  ino_t foreign_wal;
 } ngx_http_keygate_shared_t;
 
 /* What a server served of one store, kept in PATH-served across
@@ -240,8 +239,7 @@ typedef struct {
   unsigned unconfirmed : 1;
   unsigned opened : 1;     /* this worker opened the store once */
   unsigned stale_said : 1; /* "answering 503" logged for this failure */
-  uint64_t foreign_wal;    /* PATH-wal of the replaced file (0: none) */
-  uint64_t served_wal;     /* PATH-wal beside the file last read (0: none) */
+  ino_t foreign_wal;       /* PATH-wal of the replaced file (0: none) */
   ngx_http_keygate_job_t job;
   /* one index per server */
   unsigned writer : 1;         /* this worker is the elected writer */
@@ -1831,15 +1829,15 @@ static int ngx_http_keygate_same_file(const ngx_http_keygate_file_id_t *a,
          a->btime_nsec == b->btime_nsec;
 }
 
-static uint64_t ngx_http_keygate_wal_with_frames(ngx_http_keygate_db_t *db);
+static ino_t ngx_http_keygate_wal_with_frames(ngx_http_keygate_db_t *db);
 
 /* 1 while the zone names a foreign PATH-wal (the -wal of a file the path
  * no longer names, seen by this or an earlier writer) that is still there
  * with frames. */
 static int ngx_http_keygate_foreign_wal_left(ngx_http_keygate_db_t *db) {
-  const uint64_t w =
-      db->sh != NULL ? __atomic_load_n(&db->sh->foreign_wal, __ATOMIC_ACQUIRE)
-                     : 0;
+  const ino_t w = db->sh != NULL
+                      ? __atomic_load_n(&db->sh->foreign_wal, __ATOMIC_ACQUIRE)
+                      : 0;
   return w != 0 && ngx_http_keygate_wal_with_frames(db) == w;
 }
 
@@ -2434,43 +2432,25 @@ static void ngx_http_keygate_current(ngx_http_keygate_main_conf_t *mcf,
   db->stale_said = 0;
 }
 
-/* The identity of PATH-wal (with_frames: only when it holds frames, more
- * than its 32-byte header), else 0: a nonzero mix of its device, inode
- * and birth time, as ngx_http_keygate_file_id names the store (a new file
- * that takes a removed one's inode number is another file). Not its
- * header: SQLite rewrites that when it starts the -wal over. */
-static uint64_t ngx_http_keygate_wal_identity(ngx_http_keygate_db_t *db,
-                                              int with_frames) {
+/* The inode of PATH-wal when it holds frames (more than its 32-byte
+ * header), else 0. */
+static ino_t ngx_http_keygate_wal_with_frames(ngx_http_keygate_db_t *db) {
   char wal[NGX_MAX_PATH];
-  struct statx sx;
+  struct stat sb;
   if (db->path.len + sizeof("-wal") > sizeof wal) {
     return 0;
   }
   ngx_memcpy(wal, db->path.data, db->path.len);
   ngx_memcpy(wal + db->path.len, "-wal", sizeof("-wal"));
-  if (statx(AT_FDCWD, wal, 0, STATX_INO | STATX_SIZE | STATX_BTIME, &sx) != 0 ||
-      (with_frames && sx.stx_size <= 32)) {
+  if (stat(wal, &sb) != 0 || sb.st_size <= 32) {
     return 0;
   }
-  const uint64_t part[] = {
-      (uint64_t)sx.stx_dev_major << 32 | sx.stx_dev_minor, sx.stx_ino,
-      (sx.stx_mask & STATX_BTIME) ? (uint64_t)sx.stx_btime.tv_sec : 0,
-      (sx.stx_mask & STATX_BTIME) ? sx.stx_btime.tv_nsec : 0};
-  uint64_t h = 0xcbf29ce484222325u; /* FNV-1a's offset, over the words */
-  for (size_t i = 0; i < sizeof part / sizeof part[0]; i++) {
-    h = (h ^ part[i]) * 0x100000001b3u;
-    h ^= h >> 29;
-  }
-  return h | 1; /* never 0, which means none */
-}
-
-static uint64_t ngx_http_keygate_wal_with_frames(ngx_http_keygate_db_t *db) {
-  return ngx_http_keygate_wal_identity(db, 1);
+  return sb.st_ino;
 }
 
 /* Put `now` in the zone's foreign_wal when it holds `was` (0 for any). */
 static void ngx_http_keygate_share_foreign_wal(ngx_http_keygate_db_t *db,
-                                               uint64_t was, uint64_t now) {
+                                               ino_t was, ino_t now) {
   if (db->sh == NULL) {
     return;
   }
@@ -2796,17 +2776,12 @@ static void ngx_http_keygate_poll(ngx_http_keygate_main_conf_t *mcf,
       return;
     }
     db->opened = 1;
-    db->served_wal = ngx_http_keygate_wal_identity(db, 0);
     ngx_http_keygate_check_shm(db);
   } else {
     int moved = 0;
     if (kg_store_check_file(db->store, &moved, err, sizeof err) != 0) {
       ngx_http_keygate_failed(mcf, db, err, kg_store_last_error_kind());
       return;
-    }
-    if (!moved) {
-      /* the -wal beside the file this connection reads: its own */
-      db->served_wal = ngx_http_keygate_wal_identity(db, 0);
     }
     if (moved) {
       ngx_log_error(NGX_LOG_NOTICE, db->log, 0,
@@ -2816,12 +2791,14 @@ static void ngx_http_keygate_poll(ngx_http_keygate_main_conf_t *mcf,
                     &db->path);
       kg_store_close(db->store);
       db->store = NULL;
-      /* Foreign: the -wal the replaced file had, still there with frames.
-       * One made since (the old one removed, as the docs say, and a write
-       * to the new file) is the new file's own: refusing it kept a server
-       * at 503 while a reader held its frames back (CI, session 32). */
-      const uint64_t now_wal = ngx_http_keygate_wal_with_frames(db);
-      db->foreign_wal = now_wal != 0 && now_wal == db->served_wal ? now_wal : 0;
+      /* After a rename over the path, a -wal with frames is the replaced
+       * file's. After its -wal alone was removed or replaced (moved == 2:
+       * the path still names the file read), a -wal there now was made
+       * beside that file and is its own: refusing it held a worker at 503
+       * while a reader kept a deletion's frames in it (CI, session 32:
+       * integration.server_wal_removed, when the poll saw the removal only
+       * after the deletion was written). */
+      db->foreign_wal = moved == 1 ? ngx_http_keygate_wal_with_frames(db) : 0;
       ngx_http_keygate_share_foreign_wal(db, 0, db->foreign_wal);
       ngx_http_keygate_poll(mcf, db);
       return;
