@@ -641,10 +641,14 @@ static int check_one(const kg_checker *checker, const check_state *st,
    * hold before a byte its parser refuses (kg_head_screen_line): the
    * server answers 414 before it would see what check's parser refused
    * (review 81: a control byte past 8 KiB, a line over 16 KiB). */
-  const int too_long =
-      ps != KG_OK && kg_head_screen_line(in->buf, in->len) == KG_E_URI_TOO_LONG;
+  const kg_status line =
+      ps != KG_OK ? kg_head_screen_line(in->buf, in->len) : KG_OK;
+  /* what nginx answers other than 400 while reading the line: 414 for a
+   * line its buffer cannot hold, 505 for a version (review 82: "GET /
+   * HTTP/2" followed by 9000 bytes) */
+  const int too_long = line != KG_OK && kg_refusal_http_status(line) != 400;
   if (too_long) {
-    refusal = KG_E_URI_TOO_LONG;
+    refusal = line;
   }
   if (refusal != KG_OK) {
     *refused = 1;
@@ -654,13 +658,23 @@ static int check_one(const kg_checker *checker, const check_state *st,
     kg_span target = ps != KG_OK ? line_target(in->buf, in->len) : head.target;
     if (!refused_by_decision(checker, &head, target, nread, o, request_id)) {
       print_refusal(&head, ps, refusal, request_id);
-      if (too_long) {
+      if (too_long && line == KG_E_URI_TOO_LONG) {
         cli_error(CLI_EXIT_OK, CMD,
                   "%sthe request line does not fit %d bytes before the "
                   "byte check refuses (%s at byte %zu): the server answers "
                   "414%s",
                   which(o, n, nb, sizeof nb), KG_HEAD_LINE_MAX,
                   kg_status_str(ps), head.error_offset,
+                  o->batch ? " and closes the connection: the rest of stdin "
+                             "is not read"
+                           : "");
+      } else if (too_long) {
+        cli_error(CLI_EXIT_OK, CMD,
+                  "%sthe server refuses this request line (%s, %d) before "
+                  "the byte check refuses (%s at byte %zu)%s",
+                  which(o, n, nb, sizeof nb), kg_status_str(line),
+                  kg_refusal_http_status(line), kg_status_str(ps),
+                  head.error_offset,
                   o->batch ? " and closes the connection: the rest of stdin "
                              "is not read"
                            : "");

@@ -4,10 +4,10 @@
  * kg_response_render for an error decision.
  *
  * Invariants:
- *  - kg_head_screen_line answers OK, bad_method, bad_target or
- *    uri_too_long, and kg_head_screen the same for a head that parses when
- *    it refuses (but http_version_not_supported for a bad target on an
- *    HTTP/2 line: the preface);
+ *  - kg_head_screen_line answers OK, bad_method, bad_target,
+ *    bad_version, http_version_not_supported or uri_too_long, and
+ * kg_head_screen the same for a head that parses when it refuses (but
+ * http_version_not_supported for a bad target on an HTTP/2 line: the preface);
  *  - every span of a parsed head lies inside the input; an error offset
  *    lies inside it too;
  *  - the decision is one of SPEC §1.3's six, and the one worked out from
@@ -264,7 +264,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
    * that parses (it starts with the same reading of the same line). */
   const kg_status line = kg_head_screen_line(buf, size);
   FUZZ_CHECK(line == KG_OK || line == KG_E_BAD_METHOD ||
-             line == KG_E_BAD_TARGET || line == KG_E_URI_TOO_LONG);
+             line == KG_E_BAD_TARGET || line == KG_E_BAD_VERSION ||
+             line == KG_E_VERSION_NOT_SUPPORTED || line == KG_E_URI_TOO_LONG);
   kg_status st = kg_head_parse(buf, size, &head, &consumed);
   if (st == KG_OK && line != KG_OK) {
     const kg_status screened = kg_head_screen(&head);

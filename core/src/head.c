@@ -421,31 +421,54 @@ static int target_byte_refused(unsigned char c) {
   return (c < 0x20 && c != '\r' && c != '\n') || c == 0x7f;
 }
 
+/* A byte of an IP literal's brackets nginx reads (sw_host_ip_literal):
+ * letters, digits and : - . _ ~ ! $ & ' ( ) * + , ; = */
+static int ip_literal_byte(unsigned char c) {
+  return kg_is(c, KG_C_BASE62) || (c != '\0' && strchr(":-._~!$&'()*+,;=", c));
+}
+
+/* A line end at line[i] (i < n): LF, or CR then LF. 1 when it is one
+ * (also a CR that is the last byte read: its LF may follow), 0 when it is
+ * no line end, -1 for a CR followed by anything else (refused). */
+static int line_end_here(const char *line, size_t n, size_t i) {
+  if (line[i] == '\n') {
+    return 1;
+  }
+  if (line[i] != '\r') {
+    return 0;
+  }
+  return i + 1 >= n || line[i + 1] == '\n' ? 1 : -1;
+}
+
 /*
  * The first byte of line[0..n) that nginx's request-line parser refuses
- * while it reads the method and the request-target (ngx_http_parse_
- * request_line's states), n when none is; *why is KG_E_BAD_METHOD or
- * KG_E_BAD_TARGET for it. The method: A-Z, '_', '-' up to a SP. The
- * target: origin-form ('/'), or absolute-form: a scheme (a letter, then
- * letters, digits, '+', '-', '.'), "://", a host of letters, digits, '.'
- * and '-' (or an IP literal in brackets), an optional port of digits, then
- * '/', '?' or SP; anything else is refused, the asterisk and authority
- * forms and userinfo's '@' among it. In the path and the query a control
- * byte is refused. The scan ends at the SP after the target or at a line
- * end (CR, LF): the version, and the path's escapes and dot segments,
- * nginx reads after the line is whole (kg_head_screen).
+ * while it reads the line (ngx_http_parse_request_line's states), n when
+ * none is; *why is KG_E_BAD_METHOD, KG_E_BAD_TARGET, KG_E_BAD_VERSION or
+ * KG_E_VERSION_NOT_SUPPORTED for it. The method: one or more of A-Z, '_',
+ * '-', then a SP. The target: origin-form ('/'), or absolute-form: a
+ * scheme (a letter, then letters, digits, '+', '-', '.'), "://", a host of
+ * letters, digits, '.' and '-' (or an IP literal in brackets), an optional
+ * port of digits, then '/', '?', SP or the line end; anything else is
+ * refused, the asterisk and authority forms and userinfo's '@' among it.
+ * In the path and the query a control byte, and a CR not followed by LF,
+ * is refused. The version (review 82: nginx reads it byte by byte too):
+ * "HTTP/", a major digit 1-9 (2 and above: 505), '.', digits, SPs, the
+ * line end; none at all is HTTP/0.9's line. The path's escapes and dot
+ * segments nginx reads after the line is whole (kg_head_screen).
  */
 static size_t line_refused_at(const char *line, size_t n, kg_status *why) {
   size_t i = 0;
   *why = KG_E_BAD_METHOD;
+  /* the method: one or more of A-Z _ -, and nothing else, up to a SP (a
+   * CR or LF too is refused: an HTTP/0.9 line still has a target) */
   for (; i < n && line[i] != ' '; i++) {
     unsigned char c = (unsigned char)line[i];
-    if (c == '\r' || c == '\n') {
-      return n; /* the parser's to refuse (a line of one word) */
-    }
     if (!((unsigned)(c - 'A') < 26u || c == '_' || c == '-')) {
       return i;
     }
+  }
+  if (i == 0 && n > 0) {
+    return 0; /* no method: a SP first */
   }
   while (i < n && line[i] == ' ') {
     i++;
@@ -465,12 +488,10 @@ static size_t line_refused_at(const char *line, size_t n, kg_status *why) {
       }
     }
     if (i < n && line[i] == '[') {
-      while (i < n && line[i] != ']') {
-        if (target_byte_refused((unsigned char)line[i]) || line[i] == ' ' ||
-            line[i] == '\r' || line[i] == '\n') {
+      for (i++; i < n && line[i] != ']'; i++) {
+        if (!ip_literal_byte((unsigned char)line[i])) {
           return i;
         }
-        i++;
       }
       i += i < n; /* the ']' */
     } else {
@@ -485,17 +506,60 @@ static size_t line_refused_at(const char *line, size_t n, kg_status *why) {
         i++;
       }
     }
-    if (i < n && line[i] != '/' && line[i] != '?' && line[i] != ' ') {
+    if (i < n && line[i] != '/' && line[i] != '?' && line[i] != ' ' &&
+        line_end_here(line, n, i) != 1) {
       return i;
     }
   }
   for (; i < n && line[i] != ' '; i++) {
-    unsigned char c = (unsigned char)line[i];
-    if (c == '\r' || c == '\n') {
-      return n;
+    int end = line_end_here(line, n, i);
+    if (end != 0) {
+      return end > 0 ? n : i + 1; /* HTTP/0.9's line end, or a bare CR */
     }
-    if (target_byte_refused(c)) {
+    if (target_byte_refused((unsigned char)line[i])) {
       return i;
+    }
+  }
+  /* the version, as nginx reads it byte by byte: SPs, "HTTP/", a major
+   * digit 1-9 (2 and above: 505), '.', minor digits, SPs, the line end */
+  *why = KG_E_BAD_VERSION;
+  while (i < n && line[i] == ' ') {
+    i++;
+  }
+  if (i < n && line_end_here(line, n, i) != 0) {
+    return line_end_here(line, n, i) > 0 ? n : i + 1; /* HTTP/0.9 */
+  }
+  for (const char *want = "HTTP/"; *want != '\0' && i < n; want++, i++) {
+    if (line[i] != *want) {
+      return i;
+    }
+  }
+  if (i < n) {
+    if ((unsigned)(line[i] - '1') >= 9u) {
+      return i;
+    }
+    if (line[i] != '1') {
+      *why = KG_E_VERSION_NOT_SUPPORTED;
+      return i;
+    }
+    i++;
+  }
+  if (i < n && line[i++] != '.') {
+    return i - 1;
+  }
+  if (i < n && (unsigned)(line[i] - '0') >= 10u) {
+    return i;
+  }
+  while (i < n && (unsigned)(line[i] - '0') < 10u) {
+    i++;
+  }
+  while (i < n && line[i] == ' ') {
+    i++;
+  }
+  if (i < n) {
+    int end = line_end_here(line, n, i);
+    if (end <= 0) {
+      return end < 0 ? i + 1 : i;
     }
   }
   return n;
@@ -608,10 +672,10 @@ kg_status kg_head_screen_read(const kg_head *h, size_t *nread) {
     return KG_E_ARGUMENT;
   }
   /* While the request line is read, in nginx's order: a byte its parser
-   * refuses in the method or the target's form within the buffer (400),
-   * else a line that does not fit it, its line end included (414); then
-   * the version at its end (400 or 505), then the path, read once the
-   * line is whole (400). Review 79 found a long line with a bad method
+   * refuses in the method, the target or the version within the buffer
+   * (400, 505), else a line that does not fit it, its line end included
+   * (414); then the path, read once the line is whole (400). Review 79
+   * found a long line with a bad method
    * answered 414 here, 400 by the server; review 81 the converse past the
    * buffer, and lines of 8191 and 8192 bytes (with their CRLF over 8 KiB)
    * accepted. */
@@ -620,10 +684,12 @@ kg_status kg_head_screen_read(const kg_head *h, size_t *nread) {
   unsigned char major = (unsigned char)h->version.ptr[5];
   unsigned char minor = (unsigned char)h->version.ptr[7];
   kg_status s = kg_head_screen_line(h->method.ptr, line_len + eol);
-  if (s == KG_E_BAD_TARGET && major >= '2') {
+  if (s == KG_E_BAD_TARGET && major >= '2' && line_len + eol <= 1024) {
     /* HTTP/2's preface on a plain port (PRI * HTTP/2.0): nginx refuses
      * the '*' first, but the version is what the client must change, and
-     * the module answers 505 for it (review 70-5, server_refusals). */
+     * the module answers 505 for it (review 70-5, server_refusals) where
+     * it can read the version: the line in nginx's first 1 KiB buffer
+     * (client_header_buffer_size; review 82). */
     return KG_E_VERSION_NOT_SUPPORTED;
   }
   if (s != KG_OK) {

@@ -944,6 +944,32 @@ static void screen_line_reads_as_nginx_does(void **state) {
                    KG_OK);
   assert_int_equal(kg_head_screen_line("GET http:/a HTTP/1.1\r\n", 21),
                    KG_E_BAD_TARGET);
+  /* review 82: the version byte by byte, a bare CR, no method, an IP
+   * literal's bytes */
+  assert_int_equal(kg_head_screen_line("GET / HTTP/1.1\r\n", 16), KG_OK);
+  assert_int_equal(kg_head_screen_line("GET /\r\n", 7), KG_OK); /* 0.9 */
+  assert_int_equal(kg_head_screen_line("GET / HTTX/1.1\r\n", 16),
+                   KG_E_BAD_VERSION);
+  assert_int_equal(kg_head_screen_line("GET / HTTP/0.9\r\n", 16),
+                   KG_E_BAD_VERSION);
+  assert_int_equal(kg_head_screen_line("GET / HTTP/2.0\r\n", 16),
+                   KG_E_VERSION_NOT_SUPPORTED);
+  assert_int_equal(kg_head_screen_line("GET / HTTP/1.1x\r\n", 17),
+                   KG_E_BAD_VERSION);
+  assert_int_equal(kg_head_screen_line("GET / HTTP/1.1 x\r\n", 18),
+                   KG_E_BAD_VERSION);
+  assert_int_equal(kg_head_screen_line("GET / HTTP/1.\r\n", 15),
+                   KG_E_BAD_VERSION);
+  assert_int_equal(kg_head_screen_line("GET /a\rb HTTP/1.1\r\n", 20),
+                   KG_E_BAD_TARGET);
+  assert_int_equal(kg_head_screen_line("GET\rb / HTTP/1.1\r\n", 19),
+                   KG_E_BAD_METHOD);
+  assert_int_equal(kg_head_screen_line(" / HTTP/1.1\r\n", 14), KG_E_BAD_METHOD);
+  assert_int_equal(kg_head_screen_line("GET http://[a@b]/ HTTP/1.1\r\n", 28),
+                   KG_E_BAD_TARGET);
+  assert_int_equal(
+      kg_head_screen_line("GET http://[v1.a_b~!$&'()*+,;=]/ HTTP/1.1\r\n", 43),
+      KG_OK);
   /* a line whose LF is the buffer's last byte is read; one byte more, or
    * empty lines before it that do not count, and it is not */
   for (size_t lead = 0; lead < 3; lead += 2) {

@@ -86,10 +86,12 @@ KG_API kg_status kg_head_parse(const char *buf, size_t len, kg_head *head,
 /*
  * kg_head_screen_line — what nginx refuses while it reads the request line
  * at the start of buf[0..len) (after any empty lines), before it has the
- * whole line: KG_E_BAD_METHOD or KG_E_BAD_TARGET for a byte its parser
- * refuses in the method or the request-target's form (not origin- or
- * absolute-form, a host byte other than a letter, digit, '.' or '-', a
- * port that is not digits, a control byte) within the line's first
+ * whole line: KG_E_BAD_METHOD, KG_E_BAD_TARGET, KG_E_BAD_VERSION or
+ * KG_E_VERSION_NOT_SUPPORTED (HTTP/2 and above) for a byte its parser
+ * refuses in the method, the request-target (not origin- or absolute-form,
+ * a host byte other than a letter, digit, '.' or '-', an IP literal's byte
+ * nginx does not take, a port that is not digits, a control byte, a CR not
+ * followed by LF) or the version within the line's first
  * KG_HEAD_LINE_MAX bytes; else KG_E_URI_TOO_LONG when those bytes hold no
  * line end and more follow; else KG_OK (also when buf ends first: the
  * rest is kg_head_parse's and kg_head_screen's). A byte past the limit is
