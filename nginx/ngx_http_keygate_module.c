@@ -2791,14 +2791,7 @@ static void ngx_http_keygate_poll(ngx_http_keygate_main_conf_t *mcf,
                     &db->path);
       kg_store_close(db->store);
       db->store = NULL;
-      /* After a rename over the path, a -wal with frames is the replaced
-       * file's. After its -wal alone was removed or replaced (moved == 2:
-       * the path still names the file read), a -wal there now was made
-       * beside that file and is its own: refusing it held a worker at 503
-       * while a reader kept a deletion's frames in it (CI, session 32:
-       * integration.server_wal_removed, when the poll saw the removal only
-       * after the deletion was written). */
-      db->foreign_wal = moved == 1 ? ngx_http_keygate_wal_with_frames(db) : 0;
+      db->foreign_wal = ngx_http_keygate_wal_with_frames(db);
       ngx_http_keygate_share_foreign_wal(db, 0, db->foreign_wal);
       ngx_http_keygate_poll(mcf, db);
       return;

@@ -424,7 +424,8 @@ static int target_byte_refused(unsigned char c) {
 /* A byte of an IP literal's brackets nginx reads (sw_host_ip_literal):
  * letters, digits and : - . _ ~ ! $ & ' ( ) * + , ; = */
 static int ip_literal_byte(unsigned char c) {
-  return kg_is(c, KG_C_BASE62) || (c != '\0' && strchr(":-._~!$&'()*+,;=", c));
+  static const char more[] = ":-._~!$&'()*+,;=";
+  return kg_is(c, KG_C_BASE62) || memchr(more, c, sizeof more - 1) != NULL;
 }
 
 /* A line end at line[i] (i < n): LF, or CR then LF. 1 when it is one

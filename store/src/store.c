@@ -1121,7 +1121,7 @@ int kg_store_check_file(kg_store *s, int *moved, char *err, size_t errcap) {
     const int there = stat(wal, &w) == 0;
     if (s->wal_seen == 2 || (!there && errno == ENOENT) ||
         (there && (w.st_dev != s->wal_dev || w.st_ino != s->wal_ino))) {
-      *moved = 2; /* the same file: its -wal, not it, moved */
+      *moved = 1;
       return 0;
     }
   }

@@ -71,15 +71,42 @@ assert_eq 0 "$rc" "keys delete beside a reader's snapshot: $(cat "$T/delete.err"
 frames=$(($(stat -c %s "$DB-wal" 2>/dev/null || echo 0) > 0))
 assert_eq 1 "$frames" "the deletion's frames are still in the new -wal (the reader held the checkpoint back)"
 
-# Past the bound, K1 is refused and never served again; K2 still is.
-wait_for_answer "K1 deleted after the -wal was removed under the server" "$K1" \
-  "401 invalid_api_key" 4
+# Past the bound, K1 is refused and never served again. Which refusal
+# depends on when the worker's poll saw the -wal removed: before the
+# deletion was written, the worker reads the file again and K1 is 401 (K2
+# 200); after it, the new -wal holding the deletion's frames counts as the
+# replaced file's (a move and a -wal with frames look alike), and every
+# well-formed key is 503 until a checkpoint empties it: fail closed, never
+# the blind connection's 200 (this session's machine saw the second,
+# every run; session 31's the first). Telling the two -wal apart was tried
+# twice and not kept (docs/server.md).
+refused_k1() {
+  answer_of "$K1"
+  [ "$ANSWER" = "401 invalid_api_key" ] || [ "$ANSWER" = "503 service_unavailable" ]
+}
+ok=0
+for _ in $(seq 1 80); do
+  refused_k1 && { ok=1; break; }
+  sleep 0.05
+done
+assert_eq 1 "$ok" "K1 deleted after the -wal was removed under the server: refused (401, or 503 beside the new -wal)"
 never_ok "K1 after its deletion" "$K1" 10
-all_answer "K2 still valid" "$K2" 5 "200 "
+answer_of "$K2"
+case "$ANSWER" in
+"200 " | "503 service_unavailable") ok=1 ;;
+*) ok=0 ;;
+esac
+assert_eq 1 "$ok" "K2 valid, or 503 with every key: $ANSWER"
 touch "$T/stop-reading"
 wait "$reader" || true
 never_ok "K1 once the reader is gone" "$K1" 5
-assert_eq 2 "$(switched)" "the -wal removed under the server counts as a move, logged at notice"
+# A keygate write checkpoints the -wal at its close (the reader is gone):
+# the worker then reads the file, K1 is 401 and K2 200 again.
+"$KEYGATE" accounts create other >/dev/null
+wait_for_answer "K1 once the -wal is checkpointed" "$K1" "401 invalid_api_key" 4
+wait_for_answer "K2 once the -wal is checkpointed" "$K2" "200 " 4
+[ "$(switched)" -ge 2 ] && ok=1 || ok=0
+assert_eq 1 "$ok" "the -wal removed under the server counts as a move, logged at notice"
 
 stop_serve
 kg_done

@@ -304,12 +304,11 @@ int kg_store_marks(kg_store *s, const int64_t *seq, uint64_t *mark, size_t n,
 /*
  * kg_store_check_file — is the open store still the file at its path, and
  * does that file still look like a database? Sets *moved to 1 when the path
- * now names another file (renamed over, or deleted and restored), or to 2
- * when the path names the same file but PATH-wal is no longer the -wal the
- * connection read through at its last load (removed or replaced under it:
- * the connection would read files no other connection writes; a -wal there
- * now was made beside this file): open the path again. Returns -1 with err when
- * the path names nothing or a file that is truncated or no longer an SQLite
+ * now names another file (renamed over, or deleted and restored), or when
+ * PATH-wal is no longer the -wal the connection read through at its last
+ * load (removed or replaced under it: the connection would read files no
+ * other connection writes): open the path again. Returns -1 with err when the
+ * path names nothing or a file that is truncated or no longer an SQLite
  * database. Reads the file's header with plain reads each call: cheap enough
  * every second.
  *
