@@ -171,7 +171,10 @@ LOCKER=$!
 kg_track "$LOCKER"
 exec 7>"$TMP/lock.fifo"
 kg_on_exit 'exec 7>&-'
-echo "BEGIN IMMEDIATE; UPDATE accounts SET tier = tier;" >&7
+# The locker waits for a lock the probe below may hold for an instant (CI,
+# session 32: without a busy timeout its BEGIN IMMEDIATE failed once, and
+# it never held the lock).
+echo "PRAGMA busy_timeout = 5000; BEGIN IMMEDIATE; UPDATE accounts SET tier = tier;" >&7
 held=0
 for _ in $(seq 1 100); do # up to 10 s for the locker to take the lock
   if ! sqlite3 "$DB" "PRAGMA busy_timeout = 0; BEGIN IMMEDIATE; ROLLBACK;" \
