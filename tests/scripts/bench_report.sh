@@ -474,7 +474,63 @@ gen "$tmp/nocpu.json" '{}' openssl/sha256_bare=60,60,60,60,60
 report nocpu
 ! grep -q "the ratios below are this core's" "$tmp/nocpu.out" || fail "a CPU line for a file without one"
 
-# 6. A file that is not JSON: exit 2, named.
+# 6. The core watched (bench/bench_request.c's sensor counters): per head,
+# a repetition whose sensor's fastest reading is over 1.2x the run's
+# fastest for that head (valid and unknown alike) is left out; the quiet
+# time is the median of the others' quiet_ns, over the run's median bare
+# SHA-256 (50 ns). api_bearer at 1 key: sensors 30, 31, 40 (40 > 36: out),
+# quiet 60, 64, 99 -> 62 (1.24x, meets, 2 of 3); the unknown key's 61, 63
+# -> 62 (+0.0%). browser_xkey at 1 key: 80, 76, 78 -> 78 (1.56x, MISSES);
+# its unknown 70 (-10.3% !). A repetition without quiet_ns (no quiet
+# slice) is not kept. api_xkey has no sensor counters: no row. A benchmark
+# whose sensor_ns is not a number is ignored. The share of quiet slices is
+# the mean over the valid rows' repetitions: (3 x 0.5 + 3 x 0.2 + 0) / 7.
+"$py" - "$tmp/quiet.json" <<'PY'
+import json, sys
+benches = []
+def rep(name, i, t, counters):
+    b = {"name": name, "run_name": name, "run_type": "iteration",
+         "repetitions": 3, "repetition_index": i, "iterations": 1000,
+         "real_time": t, "cpu_time": t, "time_unit": "ns"}
+    b.update(counters)
+    benches.append(b)
+for i in range(3):
+    rep("openssl/sha256_bare", i, 50, {})
+    rep("decide/api_xkey/valid/keys:1", i, 100, {})
+for i, (q, s) in enumerate([(60, 30), (64, 31), (99, 40)]):
+    rep("decide/api_bearer/valid/keys:1", i, 120,
+        {"quiet_ns": q, "sensor_ns": s, "quiet_share": 0.5})
+for i, (q, s) in enumerate([(61, 30.5), (63, 31)]):
+    rep("decide/api_bearer/unknown/keys:1", i, 120,
+        {"quiet_ns": q, "sensor_ns": s, "quiet_share": 0.5})
+for i, (q, s) in enumerate([(80, 50), (76, 52), (78, 55)]):
+    rep("decide/browser_xkey/valid/keys:1", i, 130,
+        {"quiet_ns": q, "sensor_ns": s, "quiet_share": 0.2})
+rep("decide/browser_xkey/valid/keys:50", 0, 130,
+    {"sensor_ns": 50, "quiet_share": 0.0})
+rep("decide/browser_xkey/unknown/keys:1", 0, 130,
+    {"quiet_ns": 70, "sensor_ns": 50, "quiet_share": 0.2})
+rep("decide/browser_bearer/valid/keys:1", 0, 130,
+    {"quiet_ns": 70, "sensor_ns": "x", "quiet_share": 0.2})
+json.dump({"context": {}, "benchmarks": benches}, open(sys.argv[1], "w"))
+PY
+report quiet
+grep -Eq '^  api_bearer +1 +62\.0 ns +1\.24x +meets +2 of 3 +62\.0 ns +\+0\.0%$' \
+  "$tmp/quiet.out" || fail "api_bearer's quiet row is not 62 ns, 1.24x, 2 of 3"
+grep -Eq '^  browser_xkey +1 +78\.0 ns +1\.56x +MISSES +3 of 3 +70\.0 ns +-10\.3% !$' \
+  "$tmp/quiet.out" || fail "browser_xkey's quiet row is not 78 ns, 1.56x, MISSES"
+grep -Eq '^  browser_xkey +50 +- +- +- +0 of 1$' "$tmp/quiet.out" ||
+  fail "a row with no quiet slice is not shown as 0 of 1"
+! grep -Eq '^  (api_xkey|browser_bearer) +1 .* of ' "$tmp/quiet.out" ||
+  fail "a row without sensor counters got a quiet row"
+grep -qF "slices with the core to themselves: 30% of the valid decisions'" "$tmp/quiet.out" ||
+  fail "the share of quiet slices is not the mean of the repetitions'"
+grep -Eq '^  api_bearer +1 +120\.0 ns +2\.40x +<= 1\.5x +MISSES' "$tmp/quiet.out" ||
+  fail "the medians' verdict changed beside the quiet view"
+! grep -q "core to themselves" "$tmp/inter.out" ||
+  fail "a run without sensor counters shows the quiet view"
+
+# 7. A file that is not JSON: exit 2, named.
 echo '{"benchmarks": [' >"$tmp/broken.json"
 run broken --report "$tmp/broken.json"
 [ "$rc" -eq 2 ] || fail "a broken file exited $rc, expected 2"

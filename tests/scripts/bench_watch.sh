@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# bench_watch.sh KEYGATE_BENCH — the core watched in the realistic heads'
+# decisions (ctest bench.watch, bench/bench_request.c): up to 10,000 keys a
+# run reports sensor_ns (the sensor's fastest reading), quiet_share (the
+# share of slices between two quiet readings) and quiet_ns (their median
+# time, present exactly when that share is not 0); the valid and unknown
+# decisions alike; each checked its answers (a wrong one is an error).
+exe=${1:?usage: bench_watch.sh KEYGATE_BENCH}
+. "$(dirname "$0")/common.bash"
+
+"$exe" --benchmark_filter='^decide/api_bearer/(valid|unknown)/keys:(1|50)$' \
+  --benchmark_min_time=0.05 --benchmark_format=json >"$tmp/w.json" 2>"$tmp/err" ||
+  fail "the run exited $?: $(cat "$tmp/err")"
+
+"$py" - "$tmp/w.json" <<'PY' || fail "the watch's counters are not what they should be"
+import json, sys
+runs = [b for b in json.load(open(sys.argv[1]))["benchmarks"]
+        if b.get("run_type") == "iteration"]
+names = sorted(b["run_name"] for b in runs)
+assert names == ["decide/api_bearer/unknown/keys:1",
+                 "decide/api_bearer/unknown/keys:50",
+                 "decide/api_bearer/valid/keys:1",
+                 "decide/api_bearer/valid/keys:50"], names
+for b in runs:
+    assert not b.get("error_occurred"), (b["run_name"], b.get("error_message"))
+    s, share = b.get("sensor_ns"), b.get("quiet_share")
+    assert isinstance(s, (int, float)) and s > 0, (b["run_name"], s)
+    assert isinstance(share, (int, float)) and 0 <= share <= 1, (b["run_name"], share)
+    # at least one slice: 4,096 decisions in 0.05 s
+    assert b["iterations"] >= 4096, (b["run_name"], b["iterations"])
+    q = b.get("quiet_ns")
+    assert (q is not None) == (share > 0), (b["run_name"], q, share)
+    if q is not None:
+        # a slice's decisions, each a digest and more: not under the sensor's
+        # missing-key path, nor absurdly long
+        assert s < q < 1e6, (b["run_name"], s, q)
+PY
+echo "bench_watch: ok"
