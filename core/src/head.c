@@ -363,6 +363,20 @@ static size_t request_line_len(const kg_head *h) {
   return (size_t)(h->version.ptr + h->version.len - h->method.ptr);
 }
 
+/* One past the empty line that ends a head kg_head_parse read whole: it
+ * ended every line, the empty one too, with an LF (a CR before it or not),
+ * and the field lines' trailing OWS is between a value and its line end. */
+static const char *head_end(const kg_head *h) {
+  const kg_field *last = h->nfields > 0 ? &h->fields[h->nfields - 1] : NULL;
+  const char *p = last != NULL ? last->value.ptr + last->value.len
+                               : h->version.ptr + h->version.len;
+  while (*p != '\n') {
+    p++;
+  }
+  p++;
+  return p + (*p == '\r' ? 2 : 1);
+}
+
 /* The byte at path[*i], percent-decoded (a '.' may come as %2E); advances
  * *i. */
 static unsigned char path_byte(kg_span p, size_t *i) {
@@ -453,8 +467,9 @@ static int line_end_here(const char *line, size_t n, size_t i) {
  * refused, the asterisk and authority forms and userinfo's '@' among it.
  * In the path and the query a control byte, and a CR not followed by LF,
  * is refused. The version (review 82: nginx reads it byte by byte too):
- * "HTTP/", a major digit 1-9 (2 and above: 505), '.', digits, SPs, the
- * line end; none at all is HTTP/0.9's line. The path's escapes and dot
+ * "HTTP/", a major digit 1-9 (2 and above, or a second digit: 505), '.',
+ * digits up to a minor of 99 then one more, SPs, the line end; none at
+ * all is HTTP/0.9's line. The path's escapes and dot
  * segments nginx reads after the line is whole (kg_head_screen).
  */
 static size_t line_refused_at(const char *line, size_t n, kg_status *why) {
@@ -545,14 +560,25 @@ static size_t line_refused_at(const char *line, size_t n, kg_status *why) {
     }
     i++;
   }
-  if (i < n && line[i++] != '.') {
-    return i - 1;
+  if (i < n && line[i] != '.') {
+    /* a second major digit makes the major 10 and above: 505, as HTTP/2 */
+    if ((unsigned)(line[i] - '0') < 10u) {
+      *why = KG_E_VERSION_NOT_SUPPORTED;
+    }
+    return i;
   }
+  i += i < n; /* the '.' */
   if (i < n && (unsigned)(line[i] - '0') >= 10u) {
     return i;
   }
-  while (i < n && (unsigned)(line[i] - '0') < 10u) {
-    i++;
+  /* minor digits: nginx refuses a digit once the minor is over 99 (its
+   * value, not its digits: HTTP/1.1000 is refused at the last 0,
+   * HTTP/1.0999 is read) */
+  for (unsigned minor = 0; i < n && (unsigned)(line[i] - '0') < 10u; i++) {
+    if (minor > 99u) {
+      return i;
+    }
+    minor = minor * 10u + (unsigned)(line[i] - '0');
   }
   while (i < n && line[i] == ' ') {
     i++;
@@ -685,12 +711,14 @@ kg_status kg_head_screen_read(const kg_head *h, size_t *nread) {
   unsigned char major = (unsigned char)h->version.ptr[5];
   unsigned char minor = (unsigned char)h->version.ptr[7];
   kg_status s = kg_head_screen_line(h->method.ptr, line_len + eol);
-  if (s == KG_E_BAD_TARGET && major >= '2' && line_len + eol <= 1024) {
+  if (s == KG_E_BAD_TARGET && major >= '2' &&
+      (size_t)(head_end(h) - h->method.ptr) <= 1024) {
     /* HTTP/2's preface on a plain port (PRI * HTTP/2.0): nginx refuses
      * the '*' first, but the version is what the client must change, and
      * the module answers 505 for it (review 70-5, server_refusals) where
-     * it can read the version: the line in nginx's first 1 KiB buffer
-     * (client_header_buffer_size; review 82). */
+     * it can read the version: where the whole head is in nginx's first
+     * 1 KiB buffer (client_header_buffer_size), which the module parses
+     * (review 82: the line past it; review 83: the fields past it). */
     return KG_E_VERSION_NOT_SUPPORTED;
   }
   if (s != KG_OK) {

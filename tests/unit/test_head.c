@@ -779,6 +779,40 @@ static void heads_are_screened_as_nginx_does(void **state) {
   guard_free_all();
 }
 
+/* HTTP/2's version on a line nginx refuses for its target is 505 only
+ * where the module can read it: the whole head in nginx's first 1 KiB
+ * buffer (review 83: the fields count too), 1024 bytes and not one more. */
+static void http2_exception_needs_the_head_in_the_first_kib(void **state) {
+  (void)state;
+  static const char start[] = "GET http://a_b/ HTTP/2.0\r\nHost: a\r\nX-Pad: ";
+  static const char end[] = "\r\n\r\n";
+  static char head[1100];
+  for (size_t total = 1020; total <= 1028; total++) {
+    size_t pad = total - (sizeof start - 1) - (sizeof end - 1);
+    memcpy(head, start, sizeof start - 1);
+    memset(head + sizeof start - 1, 'b', pad);
+    memcpy(head + sizeof start - 1 + pad, end, sizeof end - 1);
+    parsed p;
+    parse(&p, head, total, SIDES[0]);
+    if (p.rc != KG_OK || p.consumed != total) {
+      fail_msg("%zu bytes: does not parse whole: %s", total,
+               kg_status_str(p.rc));
+    }
+    kg_status want =
+        total <= 1024 ? KG_E_VERSION_NOT_SUPPORTED : KG_E_BAD_TARGET;
+    if (kg_head_screen(&p.head) != want) {
+      fail_msg("%zu bytes: %s, want %s", total,
+               kg_status_str(kg_head_screen(&p.head)), kg_status_str(want));
+    }
+  }
+  /* with bare LF line ends, and no field line at all */
+  static const char bare[] = "GET http://a_b/ HTTP/2.0\n\n";
+  parsed p;
+  parse(&p, bare, sizeof bare - 1, SIDES[0]);
+  assert_int_equal(p.rc, KG_OK);
+  assert_int_equal(kg_head_screen(&p.head), KG_E_VERSION_NOT_SUPPORTED);
+}
+
 /* How many field lines nginx has read when it refuses: none for the
  * request line, those before a line too long, up to and including a line
  * refused by its name, all for the whole head. */
@@ -957,6 +991,15 @@ static void screen_line_reads_as_nginx_does(void **state) {
       {" / HTTP/1.1\r\n", KG_E_BAD_METHOD},
       {"GET http://[a@b]/ HTTP/1.1\r\n", KG_E_BAD_TARGET},
       {"GET http://[v1.a_b~!$&'()*+,;=]/ HTTP/1.1\r\n", KG_OK},
+      /* review 83: a second major digit is a major of 10 and above (505);
+       * a minor digit once the minor is over 99 is refused, by value */
+      {"GET / HTTP/10.0\r\n", KG_E_VERSION_NOT_SUPPORTED},
+      {"GET / HTTP/19\r\n", KG_E_VERSION_NOT_SUPPORTED},
+      {"GET / HTTP/1x\r\n", KG_E_BAD_VERSION},
+      {"GET / HTTP/1.100\r\n", KG_OK},
+      {"GET / HTTP/1.0999\r\n", KG_OK},
+      {"GET / HTTP/1.1000\r\n", KG_E_BAD_VERSION},
+      {"GET / HTTP/1.09999\r\n", KG_E_BAD_VERSION},
   };
   for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
     kg_status got = kg_head_screen_line(lines[i].line, strlen(lines[i].line));
@@ -1119,6 +1162,7 @@ int main(void) {
       T(long_lines_are_screened_at_eight_kib),
       T(long_lines_keep_nginx_order),
       T(screen_line_reads_as_nginx_does),
+      T(http2_exception_needs_the_head_in_the_first_kib),
       T(guard_page_faults_on_a_read_past_the_end),
       T(guard_page_faults_on_a_read_before_the_start),
       T(guard_empty_input_points_at_the_guard_page),
