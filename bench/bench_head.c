@@ -7,12 +7,28 @@
  *   head/parse_extract/<kind>  both, as a server does per request
  *   head/pico/<kind>           picohttpparser's phr_parse_request on the
  *                              same bytes (when linked: pico.h)
+ *   head/paired/<kind>         the two side by side: an iteration is a
+ *                              slice of kg_head_parse then one of
+ *                              phr_parse_request (the order swapped every
+ *                              other iteration), each timed; counters
+ *                              kg_ns and pico_ns (the slices' medians, ns
+ *                              a parse) and kg_over_pico (the median of
+ *                              each iteration's two slices' ratio). The
+ *                              two sides of a ratio are a few tens of
+ *                              microseconds apart, so the core's other
+ *                              thread, which slows both kinds of code
+ *                              alike and comes and goes over tenths of a
+ *                              second (docs/benchmarks.md, the sixteenth
+ *                              session), falls on both or neither.
  *
  * Kinds: short, typical, hostile and the realistic heads of fixtures.h.
  * Counter head_bytes: the head's length, for bytes per nanosecond.
  */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime with -std=c11 */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fixtures.h"
 #include "shim/kgbench.h"
@@ -134,6 +150,116 @@ static void bm_pico(kgb_state *st, void *ctx) {
   kgb_set_bytes_processed(st, kgb_iterations(st) * (int64_t)len);
   kgb_counter(st, "head_bytes", (double)len, KGB_COUNTER_PLAIN);
 }
+
+/* ---- the two parsers side by side -------------------------------------- */
+
+#define PAIRS_KEPT 65536 /* iterations whose slices are kept */
+
+static double now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  const double x = *(const double *)a;
+  const double y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double median_of(double *v, size_t n) {
+  qsort(v, n, sizeof *v, cmp_double);
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* ns a parse over `reps` parses of buf by kg_head_parse. */
+static double slice_kg(const char *buf, size_t len, parsed *p, size_t reps) {
+  const double t0 = now_ns();
+  for (size_t i = 0; i < reps; i++) {
+    size_t used = 0;
+    kgb_escape(buf);
+    kg_status s = kg_head_parse(buf, len, &p->head, &used);
+    KGB_KEEP(s);
+    kgb_escape(p);
+  }
+  return (now_ns() - t0) / (double)reps;
+}
+
+/* The same by phr_parse_request. */
+static double slice_pico(const char *buf, size_t len, struct phr_header *h,
+                         size_t reps) {
+  const char *method = NULL;
+  const char *path = NULL;
+  size_t method_len = 0;
+  size_t path_len = 0;
+  int minor = -1;
+  const double t0 = now_ns();
+  for (size_t i = 0; i < reps; i++) {
+    size_t n = KG_HEAD_MAX_FIELDS;
+    kgb_escape(buf);
+    int r = phr_parse_request(buf, len, &method, &method_len, &path, &path_len,
+                              &minor, h, &n, 0);
+    KGB_KEEP(r);
+    kgb_escape(h);
+  }
+  return (now_ns() - t0) / (double)reps;
+}
+
+static void bm_paired(kgb_state *st, void *ctx) {
+  fx_head_kind k = *(const fx_head_kind *)ctx;
+  size_t len = 0;
+  const char *buf = fx_head(k, &len);
+  struct phr_header h[KG_HEAD_MAX_FIELDS];
+  const char *method = NULL;
+  const char *path = NULL;
+  size_t method_len = 0;
+  size_t path_len = 0;
+  int minor = -1;
+  size_t n = KG_HEAD_MAX_FIELDS;
+  parsed p;
+  if (!parse(k, &p) ||
+      phr_parse_request(buf, len, &method, &method_len, &path, &path_len,
+                        &minor, h, &n, 0) != (int)len ||
+      n != p.head.nfields) {
+    kgb_skip_with_error(st, "picohttpparser reads the head differently");
+    return;
+  }
+  /* a slice of ~64 KiB of head: ~20-40 us on either parser */
+  const size_t reps = len >= 4096 ? 16 : 65536 / len;
+  double *kg = malloc(PAIRS_KEPT * sizeof *kg);
+  double *pico = malloc(PAIRS_KEPT * sizeof *pico);
+  double *ratio = malloc(PAIRS_KEPT * sizeof *ratio);
+  if (kg == NULL || pico == NULL || ratio == NULL) {
+    fx_die("out of memory for the paired slices");
+  }
+  size_t kept = 0;
+  KGB_LOOP(st) {
+    double a;
+    double b;
+    if ((kgb_i_ & 1) == 0) {
+      a = slice_kg(buf, len, &p, reps);
+      b = slice_pico(buf, len, h, reps);
+    } else {
+      b = slice_pico(buf, len, h, reps);
+      a = slice_kg(buf, len, &p, reps);
+    }
+    if (kept < PAIRS_KEPT) {
+      kg[kept] = a;
+      pico[kept] = b;
+      ratio[kept] = a / b;
+      kept++;
+    }
+  }
+  if (kept > 0) {
+    kgb_counter(st, "kg_ns", median_of(kg, kept), KGB_COUNTER_PLAIN);
+    kgb_counter(st, "pico_ns", median_of(pico, kept), KGB_COUNTER_PLAIN);
+    kgb_counter(st, "kg_over_pico", median_of(ratio, kept), KGB_COUNTER_PLAIN);
+  }
+  kgb_counter(st, "head_bytes", (double)len, KGB_COUNTER_PLAIN);
+  free(kg);
+  free(pico);
+  free(ratio);
+}
 #endif
 
 static fx_head_kind kinds[FX_HEAD_KINDS];
@@ -145,6 +271,7 @@ KGB_REGISTER(head) {
   } groups[] = {{"head/parse/", bm_parse},
 #ifdef KEYGATE_BENCH_PICO
                 {"head/pico/", bm_pico},
+                {"head/paired/", bm_paired},
 #endif
                 {"credential/extract/", bm_extract},
                 {"head/parse_extract/", bm_parse_extract}};

@@ -8,7 +8,9 @@
 # rows each against its round's own SHA-256 and chase (a round whose chase
 # was no access left out when under it, the verdicts over the other rounds,
 # and no meet from such a chase); the aggregates scripts/bench adds to such
-# a run; and an unreadable file (exit 2).
+# a run; the decisions over the slices the core was theirs (the watch's
+# counters); kg_head_parse against picohttpparser, side by side; and an
+# unreadable file (exit 2).
 . "$(dirname "$0")/common.bash"
 cmd=("$py" "$src/scripts/bench")
 
@@ -530,7 +532,45 @@ grep -Eq '^  api_bearer +1 +120\.0 ns +2\.40x +<= 1\.5x +MISSES' "$tmp/quiet.out
 ! grep -q "core to themselves" "$tmp/inter.out" ||
   fail "a run without sensor counters shows the quiet view"
 
-# 7. A file that is not JSON: exit 2, named.
+# 7. kg_head_parse against picohttpparser: each on its own (medians) and
+# side by side (head/paired's kg_over_pico, the median over repetitions).
+# The verdict (at least as fast) is the side-by-side ratio's where there is
+# one, the medians' ratio where not, and only on the hostile and realistic
+# heads. hostile: alone 100 vs 80 (1.25x), side by side 0.90, 0.95, 1.20 ->
+# 0.95: meets. api_xkey: alone 90 vs 100 (0.90x), side by side 1.02, 1.04
+# -> 1.03: MISSES. api_bearer: no paired run, alone 90 vs 100: meets.
+# short: alone 60 vs 50, side by side 1.10: no verdict (context).
+"$py" - "$tmp/parse.json" <<'PY'
+import json, sys
+benches = []
+def rep(name, i, t, counters):
+    b = {"name": name, "run_name": name, "run_type": "iteration",
+         "repetitions": 3, "repetition_index": i, "iterations": 1000,
+         "real_time": t, "cpu_time": t, "time_unit": "ns"}
+    b.update(counters)
+    benches.append(b)
+for h, kg, pico, size, pairs in (("hostile", 100, 80, 14682, [0.90, 0.95, 1.20]),
+                                 ("api_xkey", 90, 100, 241, [1.02, 1.04]),
+                                 ("api_bearer", 90, 100, 252, []),
+                                 ("short", 60, 50, 97, [1.10])):
+    for i in range(3):
+        rep(f"head/parse/{h}", i, kg, {"head_bytes": size})
+        rep(f"head/pico/{h}", i, pico, {"head_bytes": size})
+    for i, r in enumerate(pairs):
+        rep(f"head/paired/{h}", i, 40000, {"kg_over_pico": r, "head_bytes": size})
+json.dump({"context": {}, "benchmarks": benches}, open(sys.argv[1], "w"))
+PY
+report parse
+grep -Eq '^  hostile +14682 +100\.0 ns .* 1\.25x +0\.95x +meets$' "$tmp/parse.out" ||
+  fail "hostile's side-by-side 0.95x does not meet"
+grep -Eq '^  api_xkey +241 .* 0\.90x +1\.03x +MISSES$' "$tmp/parse.out" ||
+  fail "api_xkey's side-by-side 1.03x does not miss"
+grep -Eq '^  api_bearer +252 .* 0\.90x +- +meets$' "$tmp/parse.out" ||
+  fail "api_bearer without a paired run is not judged by its medians"
+grep -Eq '^  short +97 .* 1\.20x +1\.10x +-$' "$tmp/parse.out" ||
+  fail "the short head got a verdict"
+
+# 8. A file that is not JSON: exit 2, named.
 echo '{"benchmarks": [' >"$tmp/broken.json"
 run broken --report "$tmp/broken.json"
 [ "$rc" -eq 2 ] || fail "a broken file exited $rc, expected 2"

@@ -4,7 +4,8 @@
 # run reports sensor_ns (the sensor's fastest reading), quiet_share (the
 # share of slices between two quiet readings) and quiet_ns (their median
 # time, present exactly when that share is not 0); the valid and unknown
-# decisions alike; each checked its answers (a wrong one is an error).
+# decisions alike; each checked its answers (a wrong one is an error). And
+# head/paired's counters, where picohttpparser is linked.
 exe=${1:?usage: bench_watch.sh KEYGATE_BENCH}
 . "$(dirname "$0")/common.bash"
 
@@ -35,4 +36,23 @@ for b in runs:
         # missing-key path, nor absurdly long
         assert s < q < 1e6, (b["run_name"], s, q)
 PY
+# head/paired (when picohttpparser is linked): both parsers side by side,
+# each iteration a slice of each; its counters are the slices' medians and
+# the median of their ratios, all positive.
+if "$exe" --benchmark_list_tests | grep -qx 'head/paired/api_bearer'; then
+  "$exe" --benchmark_filter='^head/paired/api_bearer$' --benchmark_min_time=0.02 \
+    --benchmark_format=json >"$tmp/p.json" 2>"$tmp/err" ||
+    fail "the paired run exited $?: $(cat "$tmp/err")"
+  "$py" - "$tmp/p.json" <<'PY' || fail "head/paired's counters are not what they should be"
+import json, sys
+(b,) = [b for b in json.load(open(sys.argv[1]))["benchmarks"]
+        if b.get("run_type") == "iteration"]
+assert not b.get("error_occurred"), b.get("error_message")
+for c in ("kg_ns", "pico_ns", "kg_over_pico"):
+    assert isinstance(b.get(c), (int, float)) and b[c] > 0, (c, b.get(c))
+assert b["head_bytes"] == 252, b["head_bytes"]
+# a parse of 252 bytes: more than a nanosecond, less than a millisecond
+assert 1 < b["kg_ns"] < 1e6 and 1 < b["pico_ns"] < 1e6, b
+PY
+fi
 echo "bench_watch: ok"
