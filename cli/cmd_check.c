@@ -643,11 +643,11 @@ static int check_one(const kg_checker *checker, const check_state *st,
    * (review 81: a control byte past 8 KiB, a line over 16 KiB). */
   const kg_status line =
       ps != KG_OK ? kg_head_screen_line(in->buf, in->len) : KG_OK;
-  /* what nginx answers other than 400 while reading the line: 414 for a
+  /* line_first: nginx answers other than 400 while reading the line, 414 for a
    * line its buffer cannot hold, 505 for a version (review 82: "GET /
    * HTTP/2" followed by 9000 bytes) */
-  const int too_long = line != KG_OK && kg_refusal_http_status(line) != 400;
-  if (too_long) {
+  const int line_first = line != KG_OK && kg_refusal_http_status(line) != 400;
+  if (line_first) {
     refusal = line;
   }
   if (refusal != KG_OK) {
@@ -658,7 +658,7 @@ static int check_one(const kg_checker *checker, const check_state *st,
     kg_span target = ps != KG_OK ? line_target(in->buf, in->len) : head.target;
     if (!refused_by_decision(checker, &head, target, nread, o, request_id)) {
       print_refusal(&head, ps, refusal, request_id);
-      if (too_long && line == KG_E_URI_TOO_LONG) {
+      if (line_first && line == KG_E_URI_TOO_LONG) {
         cli_error(CLI_EXIT_OK, CMD,
                   "%sthe request line does not fit %d bytes before the "
                   "byte check refuses (%s at byte %zu): the server answers "
@@ -668,7 +668,7 @@ static int check_one(const kg_checker *checker, const check_state *st,
                   o->batch ? " and closes the connection: the rest of stdin "
                              "is not read"
                            : "");
-      } else if (too_long) {
+      } else if (line_first) {
         cli_error(CLI_EXIT_OK, CMD,
                   "%sthe server refuses this request line (%s, %d) before "
                   "the byte check refuses (%s at byte %zu)%s",

@@ -308,6 +308,7 @@ kg_status kg_head_parse(const char *buf, size_t len, kg_head *head,
   c.end = c.truncated ? KG_HEAD_MAX_BYTES : len;
   head->nfields = 0;
   head->error_offset = 0;
+  head->lead = 0;
   *consumed = 0;
 
   size_t cap = head->fields_cap < KG_HEAD_MAX_FIELDS ? head->fields_cap
@@ -323,6 +324,7 @@ kg_status kg_head_parse(const char *buf, size_t len, kg_head *head,
   if (c.pos >= c.end) {
     return out_of_bytes(&c);
   }
+  head->lead = c.pos;
   kg_status s = request_line(&c, head);
   while (s == KG_OK) {
     if (c.pos >= c.end) {
@@ -542,8 +544,9 @@ static size_t line_refused_at(const char *line, size_t n, kg_status *why) {
   while (i < n && line[i] == ' ') {
     i++;
   }
-  if (i < n && line_end_here(line, n, i) != 0) {
-    return line_end_here(line, n, i) > 0 ? n : i + 1; /* HTTP/0.9 */
+  const int end09 = i < n ? line_end_here(line, n, i) : 0;
+  if (end09 != 0) {
+    return end09 > 0 ? n : i + 1; /* HTTP/0.9 */
   }
   for (const char *want = "HTTP/"; *want != '\0' && i < n; want++, i++) {
     if (line[i] != *want) {
@@ -712,13 +715,15 @@ kg_status kg_head_screen_read(const kg_head *h, size_t *nread) {
   unsigned char minor = (unsigned char)h->version.ptr[7];
   kg_status s = kg_head_screen_line(h->method.ptr, line_len + eol);
   if (s == KG_E_BAD_TARGET && major >= '2' &&
-      (size_t)(head_end(h) - h->method.ptr) <= 1024) {
+      h->lead + (size_t)(head_end(h) - h->method.ptr) <= 1024) {
     /* HTTP/2's preface on a plain port (PRI * HTTP/2.0): nginx refuses
      * the '*' first, but the version is what the client must change, and
      * the module answers 505 for it (review 70-5, server_refusals) where
-     * it can read the version: where the whole head is in nginx's first
-     * 1 KiB buffer (client_header_buffer_size), which the module parses
-     * (review 82: the line past it; review 83: the fields past it). */
+     * it can read the version: where the whole head, and the empty lines
+     * before it, are in nginx's first 1 KiB buffer
+     * (client_header_buffer_size), which the module parses (review 82:
+     * the line past it; review 83: the fields; review 84: the empty
+     * lines). nginx has it whole there only when it came in one read. */
     return KG_E_VERSION_NOT_SUPPORTED;
   }
   if (s != KG_OK) {

@@ -805,6 +805,23 @@ static void http2_exception_needs_the_head_in_the_first_kib(void **state) {
                kg_status_str(kg_head_screen(&p.head)), kg_status_str(want));
     }
   }
+  /* empty lines before the request line fill nginx's buffer too (review
+   * 84): after "\r\n\n", 1021 bytes of head are 505, 1022 are 400 */
+  static char led[1100];
+  for (size_t total = 1021; total <= 1022; total++) {
+    size_t pad = total - (sizeof start - 1) - (sizeof end - 1);
+    memcpy(led, "\r\n\n", 3);
+    memcpy(led + 3, start, sizeof start - 1);
+    memset(led + 3 + sizeof start - 1, 'b', pad);
+    memcpy(led + 3 + sizeof start - 1 + pad, end, sizeof end - 1);
+    parsed p;
+    parse(&p, led, 3 + total, SIDES[0]);
+    assert_int_equal(p.rc, KG_OK);
+    assert_int_equal(p.head.lead, 3);
+    assert_int_equal(kg_head_screen(&p.head), total <= 1021
+                                                  ? KG_E_VERSION_NOT_SUPPORTED
+                                                  : KG_E_BAD_TARGET);
+  }
   /* with bare LF line ends, and no field line at all */
   static const char bare[] = "GET http://a_b/ HTTP/2.0\n\n";
   parsed p;

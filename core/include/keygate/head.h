@@ -41,6 +41,8 @@ typedef struct kg_head {
   size_t fields_cap;
   size_t nfields;
   size_t error_offset; /* on an error, offset in buf where it was found */
+  size_t lead;         /* bytes of empty lines before the request line, skipped
+                          (RFC 9112 §2.2): the line starts at buf + lead */
   unsigned flags;      /* KG_HEAD_* options, set by the caller */
 } kg_head;
 
