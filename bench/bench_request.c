@@ -23,28 +23,19 @@
  * context/pointer_chase. Counters: `huge_pages` (1 when the index's table
  * was advised MADV_HUGEPAGE and the kernel accepted it), `index_MiB`.
  *
- * Up to 10,000 keys the loop also watches the core: every SLICE decisions
- * (a few hundred microseconds), with the timer paused, it times SENSOR
- * decisions of the same head without its key field (the missing-key path:
- * the extraction and the URL scan, no digest). On a shared host the core's
- * other hardware thread is sometimes busy (another tenant's): then every
- * piece of code of many varied instructions runs ~1.6x slower, while the
- * bare SHA-256 yardstick, one chain of SHA instructions, barely moves
- * (docs/benchmarks.md, the sixteenth session). Counters: `sensor_ns`, the
- * sensor's fastest slice (ns a decision); `quiet_ns`, the median over the
- * slices whose sensor before and after were both within QUIET of that
- * fastest; `quiet_share`, their share of the slices. scripts/bench reads
- * them; the benchmark's own time is the plain one, every slice.
+ * Up to 10,000 keys the loop also watches the core (watch.h): every
+ * FX_WATCH_SLICE decisions, with the timer paused, a sensor reads whether
+ * the core's other hardware thread was busy; counters sensor_ns,
+ * quiet_share and quiet_ns (the decision over the slices the core was its
+ * own). The benchmark's own time is the plain one, every slice.
  */
-#define _POSIX_C_SOURCE 200809L /* clock_gettime with -std=c11 */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "fixtures.h"
 #include "hotpath.h"
 #include "shim/kgbench.h"
+#include "watch.h"
 
 static const int64_t sizes[] = {1, 50, 10000, 1000000, 10000000};
 
@@ -91,103 +82,8 @@ static inline void request_set_key(request *r, const char *bearers, size_t i) {
   f->value.len = r->xkey ? FX_KEY_LEN : FX_BEARER_LEN + FX_KEY_LEN;
 }
 
-/* ---- the core watched (rows up to WATCH_MAX_KEYS keys) --------------- */
-
+/* Rows up to this many keys watch the core (watch.h). */
 #define WATCH_MAX_KEYS 10000
-#define SLICE 4096        /* decisions between two sensor readings */
-#define SENSOR 256        /* sensor decisions a reading */
-#define QUIET 1.2         /* a sensor reading within 1.2x its fastest */
-#define WATCH_SLICES 4096 /* slices kept (~1.5 s of decisions at 80 ns) */
-
-typedef struct watch {
-  kg_field fields[KG_HEAD_MAX_FIELDS]; /* the head without its key field */
-  size_t n;
-  double *slice_ns;  /* ns a decision, slice by slice */
-  double *sensor_ns; /* ns a sensor decision, reading k before slice k */
-  size_t nslices;
-  int ok;
-} watch;
-
-static double now_ns(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
-}
-
-/* One sensor reading: ns a missing-key decision, over SENSOR of them. */
-static double sense(watch *w, const request *r, const kg_checker *c) {
-  kg_decision d;
-  const double t0 = now_ns();
-  for (int i = 0; i < SENSOR; i++) {
-    kgb_escape(w->fields);
-    kg_status s = kg_decide(c, w->fields, w->n, r->head.target, FX_NOW, &d);
-    w->ok &= s == KG_MISSING_API_KEY;
-  }
-  return (now_ns() - t0) / SENSOR;
-}
-
-static int watch_init(watch *w, const request *r, const kg_checker *c) {
-  w->n = 0;
-  for (size_t i = 0; i < r->head.nfields; i++) {
-    if (i != r->key_field) {
-      w->fields[w->n++] = r->fields[i];
-    }
-  }
-  w->slice_ns = malloc(WATCH_SLICES * sizeof *w->slice_ns);
-  w->sensor_ns = malloc((WATCH_SLICES + 1) * sizeof *w->sensor_ns);
-  w->nslices = 0;
-  w->ok = 1;
-  if (w->slice_ns == NULL || w->sensor_ns == NULL) {
-    fx_die("out of memory for the sensor's readings");
-  }
-  w->sensor_ns[0] = sense(w, r, c);
-  return w->ok;
-}
-
-/* After a slice of m = SLICE decisions: keep its time and the reading
- * after it (the next slice's reading before). */
-static void watch_slice(watch *w, double ns, const request *r,
-                        const kg_checker *c) {
-  if (w->nslices < WATCH_SLICES) {
-    w->slice_ns[w->nslices] = ns;
-    w->sensor_ns[w->nslices + 1] = sense(w, r, c);
-    w->nslices++;
-  }
-}
-
-static int cmp_double(const void *a, const void *b) {
-  const double x = *(const double *)a;
-  const double y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-/* The counters: sensor_ns, quiet_ns, quiet_share (none without a slice). */
-static void watch_report(watch *w, kgb_state *st) {
-  if (w->nslices == 0) {
-    return;
-  }
-  double fastest = w->sensor_ns[0];
-  for (size_t k = 1; k <= w->nslices; k++) {
-    fastest = w->sensor_ns[k] < fastest ? w->sensor_ns[k] : fastest;
-  }
-  size_t q = 0;
-  for (size_t k = 0; k < w->nslices; k++) {
-    if (w->sensor_ns[k] <= QUIET * fastest &&
-        w->sensor_ns[k + 1] <= QUIET * fastest) {
-      w->slice_ns[q++] = w->slice_ns[k];
-    }
-  }
-  kgb_counter(st, "sensor_ns", fastest, KGB_COUNTER_PLAIN);
-  kgb_counter(st, "quiet_share", (double)q / (double)w->nslices,
-              KGB_COUNTER_PLAIN);
-  if (q > 0) {
-    qsort(w->slice_ns, q, sizeof *w->slice_ns, cmp_double);
-    const double med = q % 2
-                           ? w->slice_ns[q / 2]
-                           : (w->slice_ns[q / 2 - 1] + w->slice_ns[q / 2]) / 2;
-    kgb_counter(st, "quiet_ns", med, KGB_COUNTER_PLAIN);
-  }
-}
 
 static void bm_decide(kgb_state *st, void *ctx) {
   const bench_case *bc = ctx;
@@ -214,15 +110,15 @@ static void bm_decide(kgb_state *st, void *ctx) {
       j = fx_next(j, 1 + (size_t)(d.record.key_id >> 63), fx->real);
     }
   } else {
-    watch w;
-    if (!watch_init(&w, &r, &c)) {
+    fx_watch *w = fx_watch_new();
+    if (w == NULL) {
       kgb_skip_with_error(st, "the sensor's head is not a missing key");
       return;
     }
     for (int64_t n = kgb_batch(st); n > 0; n = kgb_batch(st)) {
       for (int64_t done = 0; done < n;) {
-        const int64_t m = n - done < SLICE ? n - done : SLICE;
-        const double t0 = now_ns();
+        const int64_t m = n - done < FX_WATCH_SLICE ? n - done : FX_WATCH_SLICE;
+        const double t0 = fx_now_ns();
         for (int64_t i = 0; i < m; i++) {
           request_set_key(&r, keys, j);
           kg_status s = kg_decide(&c, r.fields, r.head.nfields, r.head.target,
@@ -230,22 +126,19 @@ static void bm_decide(kgb_state *st, void *ctx) {
           right += s == want && d.detail == want_detail;
           j = fx_next(j, 1 + (size_t)(d.record.key_id >> 63), fx->real);
         }
-        const double t1 = now_ns();
+        const double t1 = fx_now_ns();
         done += m;
-        if (m == SLICE) {
+        if (m == FX_WATCH_SLICE) {
           kgb_pause(st);
-          watch_slice(&w, (t1 - t0) / (double)m, &r, &c);
+          fx_watch_slice(w, (t1 - t0) / (double)m);
           kgb_resume(st);
         }
       }
     }
-    if (!w.ok) {
+    if (!fx_watch_report(w, st)) {
       kgb_skip_with_error(st, "a sensor decision was not a missing key");
       return;
     }
-    watch_report(&w, st);
-    free(w.slice_ns);
-    free(w.sensor_ns);
   }
   if (right != kgb_iterations(st)) {
     kgb_skip_with_error(st, "a decision was not the one expected");

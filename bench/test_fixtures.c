@@ -5,7 +5,8 @@
  * a wrong wrap (an index past the keys, or a reset too early) is what this
  * catches. Not that the loops keep the data dependence: a branching wrap
  * would pass here (its values are the same); fixtures.h says how that was
- * checked (the compiled loops, read).
+ * checked (the compiled loops, read). And watch.h's fx_watch_quiet: which
+ * slices count as quiet, their median and share.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 #include <cmocka.h>
 
 #include "fixtures.h"
+#include "watch.h"
 
 static void next_at_one_key(void **state) {
   (void)state;
@@ -59,12 +61,42 @@ static void hide_is_identity(void **state) {
   assert_true(fx_hide(SIZE_MAX) == SIZE_MAX);
 }
 
+/* fx_watch_quiet (watch.h): a slice is quiet when the readings on both
+ * its sides are within 1.2x the fastest; the median of those, their share. */
+static void watch_keeps_slices_between_quiet_readings(void **state) {
+  (void)state;
+  /* readings 10, 12 (1.2x: quiet), 12.5 (over), 10, 11, 30; slices k
+   * between readings k and k + 1 */
+  const double sensor[] = {10, 12, 12.5, 10, 11, 30};
+  double slice[] = {70, 90, 95, 72, 200};
+  double fastest = 0;
+  double share = 0;
+  double quiet = 0;
+  /* quiet: slice 0 (10, 12) and 3 (10, 11); 1 and 2 touch 12.5, 4 the 30 */
+  assert_int_equal(fx_watch_quiet(slice, sensor, 5, &fastest, &share, &quiet),
+                   1);
+  assert_true(fastest == 10);
+  assert_true(share == 2.0 / 5.0);
+  assert_true(quiet == 71); /* the median of 70 and 72 */
+  /* an odd count: the middle one, not the mean */
+  const double s3[] = {10, 10, 10, 10};
+  double v3[] = {100, 60, 61};
+  assert_int_equal(fx_watch_quiet(v3, s3, 3, &fastest, &share, &quiet), 1);
+  assert_true(quiet == 61 && share == 1.0);
+  /* no quiet slice: every slice has a reading over 1.2x on one side */
+  const double s2[] = {10, 13, 10};
+  double v2[] = {80, 81};
+  assert_int_equal(fx_watch_quiet(v2, s2, 2, &fastest, &share, &quiet), 0);
+  assert_true(share == 0.0 && fastest == 10);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(next_at_one_key),
       cmocka_unit_test(next_walks_and_wraps),
       cmocka_unit_test(next_stays_below_n),
       cmocka_unit_test(hide_is_identity),
+      cmocka_unit_test(watch_keeps_slices_between_quiet_readings),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -476,61 +476,107 @@ gen "$tmp/nocpu.json" '{}' openssl/sha256_bare=60,60,60,60,60
 report nocpu
 ! grep -q "the ratios below are this core's" "$tmp/nocpu.out" || fail "a CPU line for a file without one"
 
-# 6. The core watched (bench/bench_request.c's sensor counters): per head,
-# a repetition whose sensor's fastest reading is over 1.2x the run's
-# fastest for that head (valid and unknown alike) is left out; the quiet
-# time is the median of the others' quiet_ns, over the run's median bare
-# SHA-256 (50 ns). api_bearer at 1 key: sensors 30, 31, 40 (40 > 36: out),
-# quiet 60, 64, 99 -> 62 (1.24x, meets, 2 of 3); the unknown key's 61, 63
-# -> 62 (+0.0%). browser_xkey at 1 key: 80, 76, 78 -> 78 (1.56x, MISSES);
-# its unknown 70 (-10.3% !). A repetition without quiet_ns (no quiet
-# slice) is not kept. api_xkey has no sensor counters: no row. A benchmark
-# whose sensor_ns is not a number is ignored. The share of quiet slices is
-# the mean over the valid rows' repetitions: (3 x 0.5 + 3 x 0.2 + 0) / 7.
+# 6. The core watched (bench/watch.h's counters). One sensor in every
+# watched benchmark: the run's fastest reading is 30; a repetition whose
+# own fastest is over 1.2x that (36) is left out, its quiet_ns and its
+# quiet_share alike; one at exactly 36 is kept. The quiet ratio divides by
+# the bare SHA-256's quiet_ns over its kept repetitions (50, 52, 60 ->
+# 52; its median CPU time, 70, is not used).
+# - api_bearer at 1 key: quiet 60 (sensor 30), 64 (36: kept), 99 (36.5:
+#   out), 70 (31) -> median of 60, 64, 70 = 64 (1.23x, meets, 3 of 4; the
+#   mean would be 64.67); unknown 66 (30) and 200 (40: out) -> 66, +3.1%.
+# - browser_xkey at 1 key: 80, 76, 78 -> 78 (1.50x: meets, the boundary);
+#   its unknown 70 (-10.3% !).
+# - browser_xkey at 50 keys: 80 -> 1.54x, MISSES.
+# - api_xkey at 50 keys: no quiet_ns (no quiet slice): 0 of 1.
+# - api_xkey at 1 key: no counters at all: no row. browser_bearer at 1 key:
+#   its one repetition's share is NaN: no row. Counters that are strings, NaN,
+#   a share over 1 or a zero sensor make a repetition unread, not a crash.
+# - the share: the mean over the valid rows' kept repetitions, api_bearer's
+#   0.5, 0.5, 0.2, browser_xkey's 0.1 x 4, api_xkey's 0 at 50 keys: 1.6 /
+#   8 = 20 %.
 "$py" - "$tmp/quiet.json" <<'PY'
 import json, sys
 benches = []
 def rep(name, i, t, counters):
     b = {"name": name, "run_name": name, "run_type": "iteration",
-         "repetitions": 3, "repetition_index": i, "iterations": 1000,
+         "repetitions": 4, "repetition_index": i, "iterations": 1000,
          "real_time": t, "cpu_time": t, "time_unit": "ns"}
     b.update(counters)
     benches.append(b)
+def watched(name, runs, t=120):
+    for i, (q, s, share) in enumerate(runs):
+        c = {"sensor_ns": s, "quiet_share": share}
+        if q is not None:
+            c["quiet_ns"] = q
+        rep(name, i, t, c)
+watched("openssl/sha256_bare", [(50, 30, 1.0), (52, 31, 1.0), (60, 35, 1.0),
+                                (40, 37, 1.0)], t=70)
 for i in range(3):
-    rep("openssl/sha256_bare", i, 50, {})
     rep("decide/api_xkey/valid/keys:1", i, 100, {})
-for i, (q, s) in enumerate([(60, 30), (64, 31), (99, 40)]):
-    rep("decide/api_bearer/valid/keys:1", i, 120,
-        {"quiet_ns": q, "sensor_ns": s, "quiet_share": 0.5})
-for i, (q, s) in enumerate([(61, 30.5), (63, 31)]):
-    rep("decide/api_bearer/unknown/keys:1", i, 120,
-        {"quiet_ns": q, "sensor_ns": s, "quiet_share": 0.5})
-for i, (q, s) in enumerate([(80, 50), (76, 52), (78, 55)]):
-    rep("decide/browser_xkey/valid/keys:1", i, 130,
-        {"quiet_ns": q, "sensor_ns": s, "quiet_share": 0.2})
-rep("decide/browser_xkey/valid/keys:50", 0, 130,
-    {"sensor_ns": 50, "quiet_share": 0.0})
-rep("decide/browser_xkey/unknown/keys:1", 0, 130,
-    {"quiet_ns": 70, "sensor_ns": 50, "quiet_share": 0.2})
-rep("decide/browser_bearer/valid/keys:1", 0, 130,
+watched("decide/api_bearer/valid/keys:1",
+        [(60, 30, 0.5), (64, 36, 0.5), (99, 36.5, 0.9), (70, 31, 0.2)])
+watched("decide/api_bearer/unknown/keys:1", [(66, 30, 0.5), (200, 40, 0.9)])
+watched("decide/browser_xkey/valid/keys:1",
+        [(80, 30, 0.1), (76, 30, 0.1), (78, 30, 0.1)], t=130)
+watched("decide/browser_xkey/unknown/keys:1", [(70, 30, 0.1)], t=130)
+watched("decide/browser_xkey/valid/keys:50", [(80, 30, 0.1)], t=130)
+watched("decide/browser_bearer/valid/keys:1", [(None, 30, 0.0)], t=130)
+watched("decide/api_xkey/valid/keys:50", [(None, 30, 0)], t=130)
+# unreadable counters: never a traceback, never a reading
+rep("decide/browser_bearer/valid/keys:50", 0, 130,
     {"quiet_ns": 70, "sensor_ns": "x", "quiet_share": 0.2})
+rep("decide/browser_bearer/valid/keys:50", 1, 130,
+    {"quiet_ns": 70, "sensor_ns": 30, "quiet_share": "x"})
+rep("decide/browser_bearer/valid/keys:50", 2, 130,
+    {"quiet_ns": 70, "sensor_ns": 30, "quiet_share": 1.5})
+benches.append({"name": "decide/browser_bearer/valid/keys:10000",
+                "run_name": "decide/browser_bearer/valid/keys:10000",
+                "run_type": "iteration", "repetition_index": 0,
+                "iterations": 1, "real_time": 1, "cpu_time": 1,
+                "time_unit": "ns", "sensor_ns": 0, "quiet_share": 0.5})
 json.dump({"context": {}, "benchmarks": benches}, open(sys.argv[1], "w"))
 PY
+# NaN in the JSON (Python writes it; Google Benchmark can): read as no value
+sed -i 's/"quiet_share": 0.0}/"quiet_share": NaN}/' "$tmp/quiet.json"
 report quiet
-grep -Eq '^  api_bearer +1 +62\.0 ns +1\.24x +meets +2 of 3 +62\.0 ns +\+0\.0%$' \
-  "$tmp/quiet.out" || fail "api_bearer's quiet row is not 62 ns, 1.24x, 2 of 3"
-grep -Eq '^  browser_xkey +1 +78\.0 ns +1\.56x +MISSES +3 of 3 +70\.0 ns +-10\.3% !$' \
-  "$tmp/quiet.out" || fail "browser_xkey's quiet row is not 78 ns, 1.56x, MISSES"
-grep -Eq '^  browser_xkey +50 +- +- +- +0 of 1$' "$tmp/quiet.out" ||
-  fail "a row with no quiet slice is not shown as 0 of 1"
-! grep -Eq '^  (api_xkey|browser_bearer) +1 .* of ' "$tmp/quiet.out" ||
+grep -qF "Divided by the bare SHA-256 over its quiet slices, 52.0 ns (3 of 4 repetitions)" \
+  "$tmp/quiet.out" || fail "the quiet view does not divide by the SHA-256's quiet 52 ns"
+grep -Eq '^  api_bearer +1 +64\.0 ns +1\.23x +meets +3 of 4 +66\.0 ns +\+3\.1%$' \
+  "$tmp/quiet.out" || fail "api_bearer's quiet row is not 64 ns, 1.23x, 3 of 4, unknown 66"
+grep -Eq '^  browser_xkey +1 +78\.0 ns +1\.50x +meets +3 of 3 +70\.0 ns +-10\.3% !$' \
+  "$tmp/quiet.out" || fail "browser_xkey at 1.50x does not meet, or its unknown row is off"
+grep -Eq '^  browser_xkey +50 +80\.0 ns +1\.54x +MISSES +1 of 1' "$tmp/quiet.out" ||
+  fail "browser_xkey at 50 keys (1.54x) does not miss"
+! grep -Eq '^  browser_bearer +1 .* of ' "$tmp/quiet.out" ||
+  fail "a row whose only repetition has a NaN share was read"
+! grep -Eq '^  browser_bearer +(50|10,000) .* of ' "$tmp/quiet.out" ||
+  fail "unreadable counters made a row"
+! grep -Eq '^  api_xkey +1 .* of ' "$tmp/quiet.out" ||
   fail "a row without sensor counters got a quiet row"
-grep -qF "slices with the core to themselves: 30% of the valid decisions'" "$tmp/quiet.out" ||
-  fail "the share of quiet slices is not the mean of the repetitions'"
-grep -Eq '^  api_bearer +1 +120\.0 ns +2\.40x +<= 1\.5x +MISSES' "$tmp/quiet.out" ||
+grep -Eq '^  api_xkey +50 +- +- +- +0 of 1$' "$tmp/quiet.out" ||
+  fail "a row with no quiet slice is not shown as 0 of 1"
+grep -qF "slices with the core to themselves: 20% of the valid decisions' in the repetitions kept" \
+  "$tmp/quiet.out" || fail "the share is not the kept repetitions' mean"
+grep -Eq '^  api_bearer +1 +120\.0 ns +1\.71x +<= 1\.5x +MISSES' "$tmp/quiet.out" ||
   fail "the medians' verdict changed beside the quiet view"
 ! grep -q "core to themselves" "$tmp/inter.out" ||
   fail "a run without sensor counters shows the quiet view"
+# without a watched SHA-256 the view divides by its median and says so
+"$py" - "$tmp/quiet.json" "$tmp/unwatched.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+for b in d["benchmarks"]:
+    if b["run_name"] == "openssl/sha256_bare":
+        for k in ("quiet_ns", "sensor_ns", "quiet_share"):
+            b.pop(k, None)
+json.dump(d, open(sys.argv[2], "w"))
+PY
+report unwatched
+grep -qF "the bare SHA-256 not watched in this run: its median, 70.0 ns" \
+  "$tmp/unwatched.out" || fail "an unwatched SHA-256 is not named as the divisor"
+grep -Eq '^  api_bearer +1 +64\.0 ns +0\.91x' "$tmp/unwatched.out" ||
+  fail "the unwatched SHA-256's median is not the divisor"
 
 # 7. kg_head_parse against picohttpparser: each on its own (medians) and
 # side by side (head/paired's kg_over_pico, the median over repetitions).
@@ -538,8 +584,9 @@ grep -Eq '^  api_bearer +1 +120\.0 ns +2\.40x +<= 1\.5x +MISSES' "$tmp/quiet.out
 # one, the medians' ratio where not, and only on the hostile and realistic
 # heads. hostile: alone 100 vs 80 (1.25x), side by side 0.90, 0.95, 1.20 ->
 # 0.95: meets. api_xkey: alone 90 vs 100 (0.90x), side by side 1.02, 1.04
-# -> 1.03: MISSES. api_bearer: no paired run, alone 90 vs 100: meets.
-# short: alone 60 vs 50, side by side 1.10: no verdict (context).
+# (and a 0 and a -1, which are no ratio) -> 1.03: MISSES. browser_bearer
+# side by side 1.00: meets (at least as fast). api_bearer: no paired run, alone 90 vs 100: meets.
+# short and typical, side by side 1.10: no verdict (context).
 "$py" - "$tmp/parse.json" <<'PY'
 import json, sys
 benches = []
@@ -550,8 +597,10 @@ def rep(name, i, t, counters):
     b.update(counters)
     benches.append(b)
 for h, kg, pico, size, pairs in (("hostile", 100, 80, 14682, [0.90, 0.95, 1.20]),
-                                 ("api_xkey", 90, 100, 241, [1.02, 1.04]),
+                                 ("api_xkey", 90, 100, 241, [1.02, 1.04, 0, -1]),
                                  ("api_bearer", 90, 100, 252, []),
+                                 ("browser_bearer", 90, 100, 934, [1.0]),
+                                 ("typical", 90, 100, 677, [1.10]),
                                  ("short", 60, 50, 97, [1.10])):
     for i in range(3):
         rep(f"head/parse/{h}", i, kg, {"head_bytes": size})
@@ -569,6 +618,10 @@ grep -Eq '^  api_bearer +252 .* 0\.90x +- +meets$' "$tmp/parse.out" ||
   fail "api_bearer without a paired run is not judged by its medians"
 grep -Eq '^  short +97 .* 1\.20x +1\.10x +-$' "$tmp/parse.out" ||
   fail "the short head got a verdict"
+grep -Eq '^  typical +677 .* 1\.10x +-$' "$tmp/parse.out" ||
+  fail "the typical head got a verdict"
+grep -Eq '^  browser_bearer +934 .* 1\.00x +meets$' "$tmp/parse.out" ||
+  fail "a side-by-side ratio of exactly 1.00 does not meet"
 
 # 8. A file that is not JSON: exit 2, named.
 echo '{"benchmarks": [' >"$tmp/broken.json"

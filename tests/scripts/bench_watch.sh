@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench_watch.sh KEYGATE_BENCH — the core watched in the realistic heads'
-# decisions (ctest bench.watch, bench/bench_request.c): up to 10,000 keys a
-# run reports sensor_ns (the sensor's fastest reading), quiet_share (the
+# decisions and the bare SHA-256 (ctest bench.watch, bench/watch.h): a
+# watched run (decisions up to 10,000 keys) reports sensor_ns (the
+# sensor's fastest reading), quiet_share (the
 # share of slices between two quiet readings) and quiet_ns (their median
 # time, present exactly when that share is not 0); the valid and unknown
 # decisions alike; each checked its answers (a wrong one is an error). And
@@ -9,7 +10,7 @@
 exe=${1:?usage: bench_watch.sh KEYGATE_BENCH}
 . "$(dirname "$0")/common.bash"
 
-"$exe" --benchmark_filter='^decide/api_bearer/(valid|unknown)/keys:(1|50)$' \
+"$exe" --benchmark_filter='^(decide/api_bearer/(valid|unknown)/keys:(1|50)|openssl/sha256_bare)$' \
   --benchmark_min_time=0.05 --benchmark_format=json >"$tmp/w.json" 2>"$tmp/err" ||
   fail "the run exited $?: $(cat "$tmp/err")"
 
@@ -21,7 +22,8 @@ names = sorted(b["run_name"] for b in runs)
 assert names == ["decide/api_bearer/unknown/keys:1",
                  "decide/api_bearer/unknown/keys:50",
                  "decide/api_bearer/valid/keys:1",
-                 "decide/api_bearer/valid/keys:50"], names
+                 "decide/api_bearer/valid/keys:50",
+                 "openssl/sha256_bare"], names
 for b in runs:
     assert not b.get("error_occurred"), (b["run_name"], b.get("error_message"))
     s, share = b.get("sensor_ns"), b.get("quiet_share")
@@ -32,9 +34,12 @@ for b in runs:
     q = b.get("quiet_ns")
     assert (q is not None) == (share > 0), (b["run_name"], q, share)
     if q is not None:
-        # a slice's decisions, each a digest and more: not under the sensor's
-        # missing-key path, nor absurdly long
-        assert s < q < 1e6, (b["run_name"], s, q)
+        # an operation of a slice: more than a nanosecond, not absurdly long
+        assert 1 < q < 1e6, (b["run_name"], s, q)
+# one sensor, the same work, in every watched benchmark: its fastest
+# readings agree within a factor that only a busy core would reach
+fast = [b["sensor_ns"] for b in runs]
+assert max(fast) < 3 * min(fast), fast
 PY
 # head/paired (when picohttpparser is linked): both parsers side by side,
 # each iteration a slice of each; its counters are the slices' medians and
