@@ -62,17 +62,17 @@ static void hide_is_identity(void **state) {
 }
 
 /* fx_watch_quiet (watch.h): a slice is quiet when the readings on both
- * its sides are within 1.2x the fastest; the median of those, their share. */
+ * its sides are within 1.125x the fastest; the median of those, their share. */
 static void watch_keeps_slices_between_quiet_readings(void **state) {
   (void)state;
-  /* readings 10, 12 (1.2x: quiet), 12.5 (over), 10, 11, 30; slices k
+  /* readings 10, 11.25 (1.125x: quiet), 11.5 (over), 10, 11, 30; slices k
    * between readings k and k + 1 */
-  const double sensor[] = {10, 12, 12.5, 10, 11, 30};
+  const double sensor[] = {10, 11.25, 11.5, 10, 11, 30};
   double slice[] = {70, 90, 95, 72, 200};
   double fastest = 0;
   double share = 0;
   double quiet = 0;
-  /* quiet: slice 0 (10, 12) and 3 (10, 11); 1 and 2 touch 12.5, 4 the 30 */
+  /* quiet: slice 0 (10, 11.25) and 3 (10, 11); 1 and 2 touch 11.5, 4 30 */
   assert_int_equal(fx_watch_quiet(slice, sensor, 5, &fastest, &share, &quiet),
                    1);
   assert_true(fastest == 10);
@@ -83,8 +83,8 @@ static void watch_keeps_slices_between_quiet_readings(void **state) {
   double v3[] = {100, 60, 61};
   assert_int_equal(fx_watch_quiet(v3, s3, 3, &fastest, &share, &quiet), 1);
   assert_true(quiet == 61 && share == 1.0);
-  /* no quiet slice: every slice has a reading over 1.2x on one side */
-  const double s2[] = {10, 13, 10};
+  /* no quiet slice: every slice has a reading over 1.125x on one side */
+  const double s2[] = {10, 11.3, 10};
   double v2[] = {80, 81};
   assert_int_equal(fx_watch_quiet(v2, s2, 2, &fastest, &share, &quiet), 0);
   assert_true(share == 0.0 && fastest == 10);
