@@ -9,7 +9,7 @@
  * kg_head_screen the same for a head that parses when it refuses (but
  * http_version_not_supported for a bad target on an HTTP/2 line: the preface);
  *  - every span of a parsed head lies inside the input; an error offset
- *    lies inside it too;
+ *    lies inside it too; the request line starts lead bytes in;
  *  - the decision is one of SPEC §1.3's six, and the one worked out from
  *    kg_credential_extract, kg_key_check and the fixture table (what each
  *    fixture key must decide) without the index;
@@ -278,6 +278,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     return 0;
   }
   FUZZ_CHECK(consumed > 0 && consumed <= size);
+  /* the empty lines kg_head_parse skipped are what lies before the line */
+  FUZZ_CHECK(head.method.ptr == buf + head.lead);
   FUZZ_CHECK(consumed <= KG_HEAD_MAX_BYTES);
   check_head(&head, buf, consumed);
 

@@ -41,8 +41,10 @@ typedef struct kg_head {
   size_t fields_cap;
   size_t nfields;
   size_t error_offset; /* on an error, offset in buf where it was found */
-  size_t lead;         /* bytes of empty lines before the request line, skipped
-                          (RFC 9112 §2.2): the line starts at buf + lead */
+  size_t lead;         /* bytes of empty lines kg_head_parse skipped before the
+                          request line (RFC 9112 §2.2): once that line has begun,
+                          method.ptr is buf + lead; 0 before (an error or too few
+                          bytes inside the empty lines) */
   unsigned flags;      /* KG_HEAD_* options, set by the caller */
 } kg_head;
 
