@@ -83,6 +83,16 @@ static void watch_keeps_slices_between_quiet_readings(void **state) {
   double v3[] = {100, 60, 61};
   assert_int_equal(fx_watch_quiet(v3, s3, 3, &fastest, &share, &quiet), 1);
   assert_true(quiet == 61 && share == 1.0);
+  /* the fastest reading is looked for in every reading, the first and the
+   * last (n + 1 of them) */
+  const double first[] = {10, 11, 12};
+  double vf[] = {70, 80};
+  assert_int_equal(fx_watch_quiet(vf, first, 2, &fastest, &share, &quiet), 1);
+  assert_true(fastest == 10 && share == 0.5 && quiet == 70);
+  const double last[] = {11, 11.5, 12, 10};
+  double vl[] = {70, 80, 90};
+  assert_int_equal(fx_watch_quiet(vl, last, 3, &fastest, &share, &quiet), 0);
+  assert_true(fastest == 10 && share == 0.0);
   /* no quiet slice: every slice has a reading over 1.125x on one side */
   const double s2[] = {10, 11.3, 10};
   double v2[] = {80, 81};

@@ -18,7 +18,8 @@
  *                clock), absent when there is none
  *
  * and scripts/bench leaves out a repetition whose own fastest reading is
- * over FX_WATCH_QUIET times the run's fastest (no quiet slice at all).
+ * over 1.0625x the run's fastest (its REP_QUIET): such a repetition judged
+ * its slices against a reading the neighbour had already slowed.
  */
 #ifndef KEYGATE_BENCH_WATCH_H
 #define KEYGATE_BENCH_WATCH_H
