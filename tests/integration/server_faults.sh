@@ -184,6 +184,7 @@ assert_eq 1 "$(log_count '\[alert\].*is at change sequence [0-9]* but not by the
 assert_match "^accepted .*keys.db as it is now \\(change sequence [0-9]+\\)" "$(cat "$T/ack.out")" \
   "ack-restore says what it did"
 wait_for_answer "after ack-restore: served again" "$K2" "200 "
+served_by_every_worker "after ack-restore" "$K2"
 all_answer "after ack-restore: K5 on every worker" "$K5" 10 "200 "
 # The documented price of the acknowledgement: K3 answers again.
 all_answer "after ack-restore: K3 as the backup says" "$K3" 5 "200 "
@@ -309,6 +310,7 @@ all_answer "after a reload: still 503" "$K2" 10 "503 service_unavailable"
 cp "$T/good9.db" "$T/good9b.db"
 mv "$T/good9b.db" "$DB" && rm -f "$DB-wal" "$DB-shm"
 wait_for_answer "the newer store back after a reload: served" "$K2" "200 "
+served_by_every_worker "the newer store back after a reload" "$K2"
 all_answer "the newer store back: every worker serves it" "$K2" 10 "200 "
 all_answer "the newer store back: K9 revoked" "$K9" 10 "401 invalid_api_key"
 # A restart: nothing served is remembered, but the store says which epoch
@@ -323,6 +325,7 @@ never_ok "restarted, the backup of the epoch left: K9" "$K9" 20
 # (the documented price), until deleted anew.
 "$KEYGATE" keys ack-restore >/dev/null
 wait_for_answer "the backup acknowledged: served" "$K2" "200 "
+served_by_every_worker "the backup acknowledged" "$K2"
 all_answer "the backup acknowledged: K9 as the backup says" "$K9" 5 "200 "
 "$KEYGATE" keys delete "$ID9" >/dev/null
 wait_for_answer "K9 deleted anew" "$K9" "401 invalid_api_key"
@@ -361,6 +364,7 @@ assert_eq "" "$(cat "$T/serve10.out")" "... and it never said listening"
 "$KEYGATE" keys ack-restore >/dev/null
 start_serve --workers 2 --refresh 200ms --max-staleness 2s
 wait_for_answer "the backup acknowledged while stopped: served" "$K2" "200 "
+served_by_every_worker "the backup acknowledged while stopped" "$K2"
 all_answer "the backup acknowledged: K10 as the backup says" "$K10" 5 "200 "
 "$KEYGATE" keys delete "$ID10" >/dev/null
 wait_for_answer "K10 deleted anew" "$K10" "401 invalid_api_key"
@@ -467,6 +471,7 @@ assert_eq 0 \
   "the 503s are announced once per worker"
 mv "$T/good.db" "$DB" && rm -f "$DB-wal" "$DB-shm"
 wait_for_answer "put back: served again" "$K2" "200 "
+served_by_every_worker "put back" "$K2"
 all_answer "put back: K2 on every worker" "$K2" 10 "200 "
 never_ok "put back: K4" "$K4" 10
 assert_match 'keygate: the key store ".*keys.db" reads again after [0-9]+ s' "$(grep 'reads again after' "$LOG" | head -n 1)" \
