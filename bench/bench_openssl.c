@@ -41,25 +41,12 @@ static void bm_sha256_bare(kgb_state *st, void *ctx) {
     kgb_skip_with_error(st, "the sensor's head is not a missing key");
     return;
   }
-  for (int64_t n = kgb_batch(st); n > 0; n = kgb_batch(st)) {
-    for (int64_t done = 0; done < n;) {
-      const int64_t m = n - done < FX_WATCH_SLICE ? n - done : FX_WATCH_SLICE;
-      const double t0 = fx_now_ns();
-      for (int64_t i = 0; i < m; i++) {
-        kgb_escape(key);
-        SHA256_Init(&c);
-        SHA256_Update(&c, key, FX_KEY_LEN);
-        SHA256_Final(out, &c);
-        kgb_escape(out);
-      }
-      const double t1 = fx_now_ns();
-      done += m;
-      if (m == FX_WATCH_SLICE) {
-        kgb_pause(st);
-        fx_watch_slice(w, (t1 - t0) / (double)m);
-        kgb_resume(st);
-      }
-    }
+  FX_WATCH_LOOP(st, w) {
+    kgb_escape(key);
+    SHA256_Init(&c);
+    SHA256_Update(&c, key, FX_KEY_LEN);
+    SHA256_Final(out, &c);
+    kgb_escape(out);
   }
   if (!fx_watch_report(w, st)) {
     kgb_skip_with_error(st, "a sensor decision was not a missing key");

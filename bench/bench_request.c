@@ -100,45 +100,22 @@ static void bm_decide(kgb_state *st, void *ctx) {
   kg_decision d;
   size_t j = 0;
   int64_t right = 0;
-  if (kgb_arg_get(st, 0) > WATCH_MAX_KEYS) {
-    KGB_LOOP(st) {
-      request_set_key(&r, keys, j);
-      kg_status s =
-          kg_decide(&c, r.fields, r.head.nfields, r.head.target, FX_NOW, &d);
-      right += s == want && d.detail == want_detail;
-      /* key_id < 2^63 (0 on a miss): adds 1, once the record is read. */
-      j = fx_next(j, 1 + (size_t)(d.record.key_id >> 63), fx->real);
-    }
-  } else {
-    fx_watch *w = fx_watch_new();
-    if (w == NULL) {
-      kgb_skip_with_error(st, "the sensor's head is not a missing key");
-      return;
-    }
-    for (int64_t n = kgb_batch(st); n > 0; n = kgb_batch(st)) {
-      for (int64_t done = 0; done < n;) {
-        const int64_t m = n - done < FX_WATCH_SLICE ? n - done : FX_WATCH_SLICE;
-        const double t0 = fx_now_ns();
-        for (int64_t i = 0; i < m; i++) {
-          request_set_key(&r, keys, j);
-          kg_status s = kg_decide(&c, r.fields, r.head.nfields, r.head.target,
-                                  FX_NOW, &d);
-          right += s == want && d.detail == want_detail;
-          j = fx_next(j, 1 + (size_t)(d.record.key_id >> 63), fx->real);
-        }
-        const double t1 = fx_now_ns();
-        done += m;
-        if (m == FX_WATCH_SLICE) {
-          kgb_pause(st);
-          fx_watch_slice(w, (t1 - t0) / (double)m);
-          kgb_resume(st);
-        }
-      }
-    }
-    if (!fx_watch_report(w, st)) {
-      kgb_skip_with_error(st, "a sensor decision was not a missing key");
-      return;
-    }
+  fx_watch *w = NULL;
+  if (kgb_arg_get(st, 0) <= WATCH_MAX_KEYS && (w = fx_watch_new()) == NULL) {
+    kgb_skip_with_error(st, "the sensor's head is not a missing key");
+    return;
+  }
+  FX_WATCH_LOOP(st, w) {
+    request_set_key(&r, keys, j);
+    kg_status s =
+        kg_decide(&c, r.fields, r.head.nfields, r.head.target, FX_NOW, &d);
+    right += s == want && d.detail == want_detail;
+    /* key_id < 2^63 (0 on a miss): adds 1, once the record is read. */
+    j = fx_next(j, 1 + (size_t)(d.record.key_id >> 63), fx->real);
+  }
+  if (w != NULL && !fx_watch_report(w, st)) {
+    kgb_skip_with_error(st, "a sensor decision was not a missing key");
+    return;
   }
   if (right != kgb_iterations(st)) {
     kgb_skip_with_error(st, "a decision was not the one expected");

@@ -85,6 +85,31 @@ void fx_watch_slice(fx_watch *w, double ns_per_op) {
   }
 }
 
+int fx_slice_next(fx_slices *s, kgb_state *st, fx_watch *w) {
+  if (s->m > 0) {
+    const double t1 = w != NULL ? fx_now_ns() : 0;
+    s->done += s->m;
+    if (w != NULL && s->m == FX_WATCH_SLICE) {
+      kgb_pause(st);
+      fx_watch_slice(w, (t1 - s->t0) / (double)s->m);
+      kgb_resume(st);
+    }
+  }
+  if (s->done >= s->n) {
+    s->n = kgb_batch(st); /* 0 (the timer stopped) after the last batch */
+    s->done = 0;
+    if (s->n <= 0) {
+      return 0;
+    }
+  }
+  const int64_t left = s->n - s->done;
+  s->m = w == NULL || left < FX_WATCH_SLICE ? left : FX_WATCH_SLICE;
+  if (w != NULL) {
+    s->t0 = fx_now_ns();
+  }
+  return 1;
+}
+
 int fx_watch_report(fx_watch *w, kgb_state *st) {
   const int ok = w->ok;
   double fastest = 0;

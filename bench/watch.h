@@ -50,6 +50,28 @@ void fx_watch_slice(fx_watch *w, double ns_per_op);
  * wrong (the caller reports an error). Frees w. */
 int fx_watch_report(fx_watch *w, kgb_state *st);
 
+/*
+ * FX_WATCH_LOOP(st, w) { body } — KGB_LOOP in slices: body runs the number
+ * of times Google Benchmark asks for, timed, in slices of FX_WATCH_SLICE,
+ * and after each whole slice the sensor is read with the timer paused
+ * (fx_watch_slice). With w NULL, one slice a batch and no reading: exactly
+ * KGB_LOOP. `break` leaves the slice only, as in KGB_LOOP.
+ */
+typedef struct fx_slices {
+  int64_t n;    /* the batch Google Benchmark asked for */
+  int64_t done; /* of it, run */
+  int64_t m;    /* the slice running */
+  double t0;    /* when it began (with a watch) */
+} fx_slices;
+
+/* End the slice *s ran (its time to w), begin the next; 0 when the
+ * benchmark is done. FX_WATCH_LOOP's step. */
+int fx_slice_next(fx_slices *s, kgb_state *st, fx_watch *w);
+
+#define FX_WATCH_LOOP(st, w)                                                   \
+  for (fx_slices fx_s_ = {0, 0, 0, 0}; fx_slice_next(&fx_s_, (st), (w));)      \
+    for (int64_t fx_i_ = 0, fx_m_ = fx_s_.m; fx_i_ < fx_m_; fx_i_++)
+
 /* qsort's order for doubles (no NaN here: times and ratios). */
 static inline int fx_cmp_double(const void *a, const void *b) {
   const double x = *(const double *)a;
