@@ -80,16 +80,38 @@ decide_key(const kg_checker *c, const char *key, size_t len, int64_t now,
     }
   }
   uint8_t digest[KG_DIGEST_LEN];
-  kg_status dg = kg_digest(c->digester, key, len, digest);
-  if (dg == KG_OK) {
-    kg_index_prefetch(c->index, digest);
+  /* With the URL's scan to do, the digest in two halves around it
+   * (kg_digest_begin): the scan's instructions then enter the core while
+   * the first half's rounds wait on each other, and the second half's
+   * follow. Whole, the digest's instructions come first and the scan's
+   * enter only as the rounds retire. Otherwise, or where there are no
+   * halves, kg_digest. */
+  kg_digest_half half;
+  const int split =
+      url != NULL && kg_digest_begin(c->digester, key, len, &half);
+  kg_status dg = KG_OK;
+  if (!split) {
+    dg = kg_digest(c->digester, key, len, digest);
+    if (dg == KG_OK) {
+      kg_index_prefetch(c->index, digest);
+    }
   }
   if (url != NULL) {
     kg_status u = kg_credential_url(&c->policy, url->target, url->fields,
                                     url->n, url->hosts);
     if (u != KG_OK) {
-      kg_ct_wipe(digest, sizeof digest);
+      if (split) {
+        kg_ct_wipe(&half, sizeof half);
+      } else {
+        kg_ct_wipe(digest, sizeof digest);
+      }
       return in_url(out, u);
+    }
+  }
+  if (split) {
+    dg = kg_digest_finish(c->digester, &half, digest);
+    if (dg == KG_OK) {
+      kg_index_prefetch(c->index, digest);
     }
   }
   if (dg != KG_OK) {

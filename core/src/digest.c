@@ -41,6 +41,7 @@
 #include "cpu.h"
 #include "ct.h"
 #include "defensive.h"
+#include "hotpath.h"
 
 #ifdef KG_CPU_X86_DISPATCH
 #include <immintrin.h>
@@ -251,45 +252,54 @@ static void sha_arrange(const uint32_t h[8], uint32_t state[8]) {
   _mm_set_epi8(12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7, 0, 1, 2, 3)
 
 /*
- * sha_rounds — the compression of one block by the SHA extensions, its
- * four 16-byte words of message schedule m0..m3 (as words) in registers,
- * from the chaining value as sha_arrange leaves it; the digest stored with
- * two 16-byte stores. Inlined in both of one_block_sha's entries.
+ * sha_lanes — what the SHA extensions hold while a block is compressed:
+ * the working state as SHA256RNDS2 wants it, and the message schedule's
+ * last sixteen words (W[4g-16..4g) before group g), four in each of m0..m3,
+ * oldest first. A local of the always-inline functions below: registers,
+ * except where kg_digest_begin keeps it between its two halves.
  */
-static inline __attribute__((always_inline)) KG_SHA_TARGET void
-sha_rounds(const uint32_t state[8], __m128i m0, __m128i m1, __m128i m2,
-           __m128i m3, uint8_t out[KG_DIGEST_LEN]) {
-  const __m128i bswap = KG_SHA_BSWAP;
-  __m128i abef = _mm_loadu_si128((const __m128i *)(const void *)state);
-  __m128i cdgh = _mm_loadu_si128((const __m128i *)(const void *)(state + 4));
-  const __m128i abef0 = abef;
-  const __m128i cdgh0 = cdgh;
+typedef struct sha_lanes {
+  __m128i abef, cdgh;
+  __m128i m0, m1, m2, m3;
+} sha_lanes;
 
-  KG_SHA_ROUNDS(0, m0);
-  KG_SHA_ROUNDS(1, m1);
-  KG_SHA_ROUNDS(2, m2);
-  KG_SHA_ROUNDS(3, m3);
-  /*
-   * W[4g..4g+3] from the sixteen words before them (FIPS 180-4 §6.2.2),
-   * four in each of a, b, c, d, oldest first. W[t-7] for the four is c's
-   * lanes 1-3 and d's lane 0; SHA256MSG2 adds sigma1 of d's lanes 2-3 to
-   * its first two lanes, then sigma1 of those two to its last two, so d's
-   * lane 0, which belongs in its last lane only, is added after it instead
-   * of before (the usual alignr of d and c): each group's words then wait
-   * on the group before by SHA256MSG2 and one add, not by an alignr, an
-   * add and SHA256MSG2 (two more instructions a step, none on that
-   * chain). Measured faster on this EPYC (family 1Ah, Zen 5: the digest's
-   * latency ~4 ns less); why is not settled: the two chains' latencies
-   * measured alone do not explain it (docs/benchmarks.md, the twelfth
-   * session).
-   */
+/*
+ * sha_groups — the round groups [from, to) of a block (four rounds a
+ * group, 0 <= from < to <= 16): groups 0-3 take the message's words as
+ * they are, each later one the words made from the sixteen before them
+ * (FIPS 180-4 §6.2.2). W[t-7] for the four is c's lanes 1-3 and d's lane
+ * 0; SHA256MSG2 adds sigma1 of d's lanes 2-3 to its first two lanes, then
+ * sigma1 of those two to its last two, so d's lane 0, which belongs in its
+ * last lane only, is added after it instead of before (the usual alignr of
+ * d and c): each group's words then wait on the group before by
+ * SHA256MSG2 and one add, not by an alignr, an add and SHA256MSG2 (two
+ * more instructions a step, none on that chain). Measured faster on this
+ * EPYC (family 1Ah, Zen 5: the digest's latency ~4 ns less); why is not
+ * settled: the two chains' latencies measured alone do not explain it
+ * (docs/benchmarks.md, the twelfth session).
+ */
 #define KG_SHA_NEXT(a, b, c, d)                                                \
   _mm_add_epi32(                                                               \
       _mm_sha256msg2_epu32(_mm_add_epi32(_mm_sha256msg1_epu32((a), (b)),       \
                                          _mm_srli_si128((c), 4)),              \
                            (d)),                                               \
       _mm_slli_si128((d), 12))
-  for (size_t g = 4; g < 16; g += 4) {
+static inline __attribute__((always_inline)) KG_SHA_TARGET void
+sha_groups(sha_lanes *l, size_t from, size_t to) {
+  __m128i abef = l->abef;
+  __m128i cdgh = l->cdgh;
+  __m128i m0 = l->m0;
+  __m128i m1 = l->m1;
+  __m128i m2 = l->m2;
+  __m128i m3 = l->m3;
+  if (from == 0) {
+    KG_SHA_ROUNDS(0, m0);
+    KG_SHA_ROUNDS(1, m1);
+    KG_SHA_ROUNDS(2, m2);
+    KG_SHA_ROUNDS(3, m3);
+    from = 4;
+  }
+  for (size_t g = from; g < to; g += 4) {
     m0 = KG_SHA_NEXT(m0, m1, m2, m3);
     KG_SHA_ROUNDS(g, m0);
     m1 = KG_SHA_NEXT(m1, m2, m3, m0);
@@ -299,11 +309,26 @@ sha_rounds(const uint32_t state[8], __m128i m0, __m128i m1, __m128i m2,
     m3 = KG_SHA_NEXT(m3, m0, m1, m2);
     KG_SHA_ROUNDS(g + 3, m3);
   }
+  l->abef = abef;
+  l->cdgh = cdgh;
+  l->m0 = m0;
+  l->m1 = m1;
+  l->m2 = m2;
+  l->m3 = m3;
+}
 #undef KG_SHA_NEXT
-  abef = _mm_add_epi32(abef, abef0);
-  cdgh = _mm_add_epi32(cdgh, cdgh0);
 
-  /* back to h0..h3 and h4..h7, each word's bytes big-endian */
+/* sha_finish — the chaining value (as sha_arrange leaves it) added to the
+ * state after the last group, stored as the digest with two 16-byte
+ * stores: back to h0..h3 and h4..h7, each word's bytes big-endian. */
+static inline __attribute__((always_inline)) KG_SHA_TARGET void
+sha_finish(const uint32_t state[8], const sha_lanes *l,
+           uint8_t out[KG_DIGEST_LEN]) {
+  const __m128i bswap = KG_SHA_BSWAP;
+  __m128i abef = _mm_add_epi32(
+      l->abef, _mm_loadu_si128((const __m128i *)(const void *)state));
+  __m128i cdgh = _mm_add_epi32(
+      l->cdgh, _mm_loadu_si128((const __m128i *)(const void *)(state + 4)));
   __m128i t = _mm_shuffle_epi32(abef, 0x1B); /* A B E F */
   cdgh = _mm_shuffle_epi32(cdgh, 0xB1);      /* G H C D */
   __m128i lo = _mm_blend_epi16(t, cdgh, 0xF0);
@@ -313,42 +338,127 @@ sha_rounds(const uint32_t state[8], __m128i m0, __m128i m1, __m128i m2,
 }
 
 /*
- * one_block_sha_mid — one_block by the SHA extensions for a message of 32
- * to 47 bytes (an sk_live_ key's 46): loaded as three 16-byte words inside
- * it, the last one ending at its end and moved into place by a shuffle
- * (its pad byte OR-ed in), the block built in registers. No stack frame
- * and no memory but the message, the constants and the digest: kg_digest
- * jumps here (a tail call). No branch and no address depends on the
- * message's bytes. KG_CPU_SHA only.
+ * sha_rounds — the compression of one block by the SHA extensions, its
+ * four 16-byte words of message schedule m0..m3 (as words) in registers,
+ * from the chaining value as sha_arrange leaves it; the digest stored.
+ * Inlined in both of one_block_sha's entries.
  */
-static KG_SHA_TARGET kg_status one_block_sha_mid(const uint32_t state[8],
-                                                 const void *msg, size_t len,
-                                                 uint64_t bitlen,
-                                                 uint8_t out[KG_DIGEST_LEN]) {
+static inline __attribute__((always_inline)) KG_SHA_TARGET void
+sha_rounds(const uint32_t state[8], __m128i m0, __m128i m1, __m128i m2,
+           __m128i m3, uint8_t out[KG_DIGEST_LEN]) {
+  sha_lanes l;
+  l.abef = _mm_loadu_si128((const __m128i *)(const void *)state);
+  l.cdgh = _mm_loadu_si128((const __m128i *)(const void *)(state + 4));
+  l.m0 = m0;
+  l.m1 = m1;
+  l.m2 = m2;
+  l.m3 = m3;
+  sha_groups(&l, 0, 16);
+  sha_finish(state, &l, out);
+}
+
+/*
+ * sha_mid_words — the block of a message of 32 to 47 bytes (an sk_live_
+ * key's 46), built in registers as m0..m3: loaded as three 16-byte words
+ * inside it, the last one ending at its end and moved into place by a
+ * shuffle (its pad byte OR-ed in). Lane i of the third word is byte 32 +
+ * i: lane i + 48 - len of the load that ends at the message's end; past
+ * the end a zero, at lane len - 32 the 0x80. Both from a window of a
+ * constant (the shuffle index, its high bit set for a zero lane; the pad
+ * byte), at an offset that depends on len only.
+ */
+static inline __attribute__((always_inline)) KG_SHA_TARGET void
+sha_mid_words(const void *msg, size_t len, uint64_t bitlen, sha_lanes *l) {
   const unsigned char *p = msg;
   const __m128i bswap = KG_SHA_BSWAP;
-  /* lane i of the third word is byte 32 + i: lane i + 48 - len of the
-   * load that ends at the message's end; past the end a zero, at lane
-   * len - 32 the 0x80. Both from a window of a constant (the shuffle
-   * index, its high bit set for a zero lane; the pad byte), at an offset
-   * that depends on len only. */
   const size_t sh = 48 - len; /* 1..16 */
   __m128i m2 = _mm_shuffle_epi8(
       _mm_loadu_si128((const __m128i *)(const void *)(p + len - 16)),
       _mm_loadu_si128((const __m128i *)(const void *)(tail_shuffle + sh)));
   m2 = _mm_or_si128(
       m2, _mm_loadu_si128((const __m128i *)(const void *)(tail_pad + sh)));
+  l->m0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)p),
+                           bswap);
+  l->m1 = _mm_shuffle_epi8(
+      _mm_loadu_si128((const __m128i *)(const void *)(p + 16)), bswap);
+  l->m2 = _mm_shuffle_epi8(m2, bswap);
   /* W14 = bitlen >> 32 and W15 its low half, as words: no swap */
-  const __m128i m3 = _mm_slli_si128(
+  l->m3 = _mm_slli_si128(
       _mm_cvtsi64_si128((long long)((bitlen << 32) | (bitlen >> 32))), 8);
-  sha_rounds(
-      state,
-      _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)p),
-                       bswap),
-      _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + 16)),
-                       bswap),
-      _mm_shuffle_epi8(m2, bswap), m3, out);
+}
+
+/*
+ * one_block_sha_mid — one_block by the SHA extensions for a message of 32
+ * to 47 bytes (sha_mid_words). No stack frame and no memory but the
+ * message, the constants and the digest: kg_digest jumps here (a tail
+ * call). No branch and no address depends on the message's bytes.
+ * KG_CPU_SHA only.
+ */
+static KG_SHA_TARGET kg_status one_block_sha_mid(const uint32_t state[8],
+                                                 const void *msg, size_t len,
+                                                 uint64_t bitlen,
+                                                 uint8_t out[KG_DIGEST_LEN]) {
+  sha_lanes l;
+  sha_mid_words(msg, len, bitlen, &l);
+  l.abef = _mm_loadu_si128((const __m128i *)(const void *)state);
+  l.cdgh = _mm_loadu_si128((const __m128i *)(const void *)(state + 4));
+  sha_groups(&l, 0, 16);
+  sha_finish(state, &l, out);
   return KG_OK;
+}
+
+/*
+ * The halves of one_block_sha_mid (kg_digest_begin, kg_digest_finish):
+ * groups 0-7 then 8-15, the lanes in a kg_digest_half between them.
+ * KG_DIGEST_HALF_GROUPS is where the first half ends: with 8, the two
+ * halves' chains are as long (docs/benchmarks.md, the seventeenth
+ * session, for where else it was measured).
+ */
+#define KG_DIGEST_HALF_GROUPS 8
+_Static_assert(sizeof(sha_lanes) == sizeof(((kg_digest_half *)0)->lanes),
+               "kg_digest_half holds the SHA extensions' six lanes");
+
+static KG_SHA_TARGET void sha_mid_begin(const uint32_t state[8],
+                                        const void *msg, size_t len,
+                                        kg_digest_half *h) {
+  sha_lanes l;
+  sha_mid_words(msg, len, (uint64_t)len * 8u, &l);
+  l.abef = _mm_loadu_si128((const __m128i *)(const void *)state);
+  l.cdgh = _mm_loadu_si128((const __m128i *)(const void *)(state + 4));
+  sha_groups(&l, 0, KG_DIGEST_HALF_GROUPS);
+  __m128i *to = (__m128i *)(void *)h->lanes;
+  _mm_store_si128(to, l.abef);
+  _mm_store_si128(to + 1, l.cdgh);
+  _mm_store_si128(to + 2, l.m0);
+  _mm_store_si128(to + 3, l.m1);
+  _mm_store_si128(to + 4, l.m2);
+  _mm_store_si128(to + 5, l.m3);
+}
+
+static KG_SHA_TARGET void sha_mid_finish(const uint32_t state[8],
+                                         kg_digest_half *h,
+                                         uint8_t out[KG_DIGEST_LEN]) {
+  __m128i *from = (__m128i *)(void *)h->lanes;
+  sha_lanes l;
+  l.abef = _mm_load_si128(from);
+  l.cdgh = _mm_load_si128(from + 1);
+  l.m0 = _mm_load_si128(from + 2);
+  l.m1 = _mm_load_si128(from + 3);
+  l.m2 = _mm_load_si128(from + 4);
+  l.m3 = _mm_load_si128(from + 5);
+  /* the half wiped by six stores, kept by the barrier (kg_ct_wipe's
+   * memset of it compiles to rep stos here, whose start-up cost about
+   * what the halves save) */
+  const __m128i zero = _mm_setzero_si128();
+  _mm_store_si128(from, zero);
+  _mm_store_si128(from + 1, zero);
+  _mm_store_si128(from + 2, zero);
+  _mm_store_si128(from + 3, zero);
+  _mm_store_si128(from + 4, zero);
+  _mm_store_si128(from + 5, zero);
+  __asm__ __volatile__("" : : "r"(h) : "memory");
+  sha_groups(&l, KG_DIGEST_HALF_GROUPS, 16);
+  sha_finish(state, &l, out);
 }
 
 /*
@@ -780,4 +890,37 @@ kg_status kg_digest(const kg_digester *d, const char *key, size_t len,
     return KG_OK;
   }
   return digest_other(d, key, len, out);
+}
+
+int kg_digest_begin(const kg_digester *d, const char *key, size_t len,
+                    kg_digest_half *h) {
+  if (KG_NEVER(d == NULL || h == NULL || (key == NULL && len > 0))) {
+    return 0; /* kg_digest then answers KG_E_ARGUMENT */
+  }
+#ifdef KG_CPU_X86_DISPATCH
+  /* exactly kg_digest's one_block_sha_mid case */
+  if (d->impl == KG_DIGEST_BUILTIN && !d->keyed && len <= ONE_BLOCK_MAX &&
+      (kg_cpu() & KG_CPU_SHA) != 0 && len - 32 < 16) {
+    sha_mid_begin(d->sha_iv, key, len, h);
+    return 1;
+  }
+#else
+  (void)key;
+  (void)len;
+#endif
+  return 0;
+}
+
+kg_status kg_digest_finish(const kg_digester *d, kg_digest_half *h,
+                           uint8_t out[KG_DIGEST_LEN]) {
+  kg_status r = KG_OK;
+#ifdef KG_CPU_X86_DISPATCH
+  sha_mid_finish(d->sha_iv, h, out); /* wipes *h */
+#else
+  (void)d;
+  memset(out, 0, KG_DIGEST_LEN); /* kg_digest_begin began none */
+  kg_ct_wipe(h, sizeof *h);
+  r = KG_E_CRYPTO;
+#endif
+  return r;
 }

@@ -14,7 +14,9 @@
  *      outranks the key's own outcome, and costs no digest);
  *   2. kg_key_check_deferred, when 0 did not check the key (a non-strict
  *      policy, or kg_decide_key);
- *   3. kg_digest;
+ *   3. kg_digest; where kg_decide leaves the URL's scan (1) to run in the
+ *      digest's shadow, in two halves around it (kg_digest_begin,
+ *      kg_digest_finish);
  *   4. kg_index_prefetch: both buckets' cache lines requested as soon as
  *      the digest is known, so at millions of keys the two random memory
  *      accesses are in flight together while step 5 runs (tables over
@@ -35,6 +37,7 @@
 
 #include "crc32.h"
 #include "keygate/credential.h"
+#include "keygate/digest.h"
 #include "keygate/index.h"
 #include "keygate/key.h"
 
@@ -111,6 +114,38 @@ static inline kg_status kg_key_crc_ok(const kg_key_policy *p, const char *key,
 #endif
   return pending->want == crc ? KG_OK : KG_KEY_BAD_CHECKSUM;
 }
+
+/*
+ * kg_digest_half — a digest kg_digest_begin began: the SHA extensions'
+ * working state after the block's first half of rounds and the last
+ * sixteen words of its message schedule, from which the key can be
+ * recomputed. kg_digest_finish wipes it; a caller that does not finish it
+ * wipes it itself (kg_ct_wipe).
+ */
+typedef struct kg_digest_half {
+  _Alignas(16) unsigned char lanes[96];
+} kg_digest_half;
+
+/*
+ * kg_digest_begin — 1 when kg_digest's digest of (key, len) is computed
+ * in two halves, the first done here into *h: plain SHA-256 by the SHA
+ * extensions (KG_CPU_SHA) of a key of 32 to 47 bytes (an sk_live_ key's
+ * 46), the case kg_digest computes in one block held in registers; 0 for
+ * any other, with nothing done and *h untouched (kg_digest computes it
+ * whole). No branch and no address depends on the key's bytes. Between
+ * the halves the caller runs work that does not need the digest: the
+ * second half's rounds wait on the first's, and out-of-order execution
+ * runs that work beside them (decision.c: the URL scan).
+ */
+int kg_digest_begin(const kg_digester *d, const char *key, size_t len,
+                    kg_digest_half *h);
+
+/* kg_digest_finish — the digest kg_digest_begin began (it returned 1)
+ * into out: the bytes kg_digest gives. KG_OK, or KG_E_CRYPTO where
+ * kg_digest_begin begins none (a build without the SHA extensions' path:
+ * a caller's bug, out zeroed). Wipes *h either way. */
+kg_status kg_digest_finish(const kg_digester *d, kg_digest_half *h,
+                           uint8_t out[KG_DIGEST_LEN]);
 
 /* kg_index_prefetch — request the cache lines kg_index_lookup will read
  * for this digest (both buckets, whole). Addresses depend on the presented

@@ -15,7 +15,9 @@
 #include <cmocka.h>
 #include <openssl/evp.h>
 
+#include "cpu.h"
 #include "guard.h"
+#include "hotpath.h"
 #include "keygate/digest.h"
 
 #define K "sk_live_7KWyWfty6uEvcdZQoaZrknnVmnbSF0d50ScUGk"
@@ -342,6 +344,89 @@ static void provider_digesters_keep_their_own_pepper(void **state) {
   kg_digester_free(two);
 }
 
+/* 1 when every byte of p[0..len) is b. */
+static int all_bytes(const void *p, size_t len, unsigned char b) {
+  const unsigned char *q = p;
+  for (size_t i = 0; i < len; i++) {
+    if (q[i] != b) {
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/*
+ * kg_digest_begin and kg_digest_finish (hotpath.h), the digest in two
+ * halves around kg_decide's URL scan: for every length up to two blocks,
+ * each under plain SHA-256, HMAC and the provider path, either the halves
+ * give kg_digest's bytes and the half is wiped after, or begin declines
+ * with the half untouched. They begin exactly where kg_digest takes the
+ * SHA extensions' one-block path: a plain builtin digester, 32 to 47
+ * bytes, the SHA extensions there (unit.baseline.digest runs this with
+ * them taken away: no halves).
+ */
+static void digest_halves_give_kg_digests_bytes(void **state) {
+  (void)state;
+  const int sha = (kg_cpu() & KG_CPU_SHA) != 0;
+  unsigned char buf[129];
+  uint64_t x = 0x9e3779b97f4a7c15u;
+  for (size_t i = 0; i < sizeof buf; i++) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    buf[i] = (unsigned char)x;
+  }
+  for (int kind = 0; kind < 3; kind++) {
+    kg_digester *d = NULL;
+    assert_int_equal(
+        kg_digester_new_ex(kind == 1 ? (const unsigned char *)"pepper" : NULL,
+                           kind == 1 ? 6 : 0,
+                           kind == 2 ? KG_DIGEST_EVP : KG_DIGEST_BUILTIN, &d),
+        KG_OK);
+    unsigned begun = 0;
+    for (size_t len = 0; len < sizeof buf; len++) {
+      const char *m = guard_copy(buf, len);
+      uint8_t whole[KG_DIGEST_LEN];
+      assert_int_equal(kg_digest(d, m, len, whole), KG_OK);
+      kg_digest_half h;
+      memset(&h, 0xa5, sizeof h);
+      if (!kg_digest_begin(d, m, len, &h)) {
+        assert_true(all_bytes(&h, sizeof h, 0xa5));
+        assert_false(kind == 0 && sha && len >= 32 && len < 48);
+        continue;
+      }
+      begun++;
+      assert_true(kind == 0 && sha && len >= 32 && len < 48);
+      assert_false(all_bytes(&h, sizeof h, 0xa5)); /* the first half's lanes */
+      uint8_t out[KG_DIGEST_LEN];
+      memset(out, 0, sizeof out);
+      assert_int_equal(kg_digest_finish(d, &h, out), KG_OK);
+      assert_memory_equal(out, whole, KG_DIGEST_LEN);
+      assert_true(all_bytes(&h, sizeof h, 0));
+    }
+    assert_int_equal(begun, kind == 0 && sha ? 16u : 0u);
+    guard_free_all();
+    kg_digester_free(d);
+  }
+  /* the sk_live_ key's 46 bytes, by the halves, against SHA-256 as
+   * Python's hashlib.sha256 gives it */
+  kg_digester *d = NULL;
+  assert_int_equal(kg_digester_new_ex(NULL, 0, KG_DIGEST_BUILTIN, &d), KG_OK);
+  kg_digest_half h;
+  assert_int_equal(kg_digest_begin(d, guard_copy(K, strlen(K)), strlen(K), &h),
+                   sha);
+  if (sha) {
+    uint8_t out[KG_DIGEST_LEN];
+    char got[65];
+    assert_int_equal(kg_digest_finish(d, &h, out), KG_OK);
+    hex(out, got);
+    assert_string_equal(
+        got,
+        "f9bf92ccd45bf5b3511dd419d60e770e1c86ff2a0783f9e3309384c78f4cff6d");
+  }
+  kg_digester_free(d);
+}
+
 #define T(f) cmocka_unit_test_teardown(f, guard_teardown)
 
 int main(void) {
@@ -359,6 +444,7 @@ int main(void) {
       T(keygate_digest_chooses_the_implementation),
       T(both_implementations_agree),
       T(provider_digesters_keep_their_own_pepper),
+      T(digest_halves_give_kg_digests_bytes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
