@@ -629,18 +629,26 @@ kg_status kg_head_screen_line(const char *buf, size_t len) {
   return KG_OK;
 }
 
-/* The path of a target kg_head_screen_line accepted: nginx reads its
- * escapes and dot segments once the line is whole, so after a line too
- * long. */
+static int host_ok(kg_span v);
+
+/* The target kg_head_screen_line accepted, as nginx reads it once the line
+ * is whole, so after a line too long: an absolute form's host, then the
+ * path's escapes and dot segments. */
 static kg_status screen_target_path(kg_span t) {
   if (t.len == 0 || t.ptr[0] != '/') {
-    /* absolute-form: the path after scheme://authority, if it has one; the
-     * authority ends at the first '/', '?' or '#' (RFC 3986 §3.2), and a
-     * '/' in the query is no path (review 81) */
-    const char *auth = (const char *)memchr(t.ptr, '/', t.len) + 2;
+    /* absolute-form: the authority after "scheme://" ends at the first
+     * '/', '?' or '#' (RFC 3986 §3.2); its host, the port aside, is
+     * checked as a Host field is (review 82: "http://", "http://:80/" and
+     * "http://a..b/" are 400 in the server). The path follows it, if it
+     * has one; a '/' in the query is no path (review 81). */
+    const char *host = (const char *)memchr(t.ptr, '/', t.len) + 2;
     const char *end = t.ptr + t.len;
+    const char *auth = host;
     while (auth < end && *auth != '/' && *auth != '?' && *auth != '#') {
       auth++;
+    }
+    if (!host_ok((kg_span){host, (size_t)(auth - host)})) {
+      return KG_E_BAD_TARGET;
     }
     if (auth == end || *auth != '/') {
       return KG_OK;
@@ -652,22 +660,56 @@ static kg_status screen_target_path(kg_span t) {
   return screen_path(path);
 }
 
-/* A Host value nginx accepts: not empty, no SP, '/', '\' or control byte,
- * and no ".." (ngx_http_validate_host). */
+/*
+ * 1 when nginx accepts v as a host (ngx_http_validate_host, which reads
+ * the Host field and an absolute-form target's host alike): no NUL, '/',
+ * SP, control byte or DEL, no two dots in a row, and a name that is not
+ * empty once the port (from the first ':' outside an IP literal's
+ * brackets) and one trailing dot are set aside: ":80", "." and ".:80" are
+ * refused, "a." and "[::1]:80" accepted. A '\' is accepted, as nginx on
+ * Unix accepts it (server_check_agree's host_with_a_backslash_is_fine).
+ */
 static int host_ok(kg_span v) {
-  if (v.len == 0) {
-    return 0;
-  }
+  enum { USUAL, LITERAL, REST } state = USUAL;
+  size_t name_len = v.len;
+  size_t dot = v.len; /* the last '.', v.len for none yet */
   for (size_t i = 0; i < v.len; i++) {
     unsigned char c = (unsigned char)v.ptr[i];
-    if (c <= ' ' || c == 0x7f || c == '/' || c == '\\') {
-      return 0;
-    }
-    if (c == '.' && i + 1 < v.len && v.ptr[i + 1] == '.') {
-      return 0;
+    switch (c) {
+    case '.':
+      if (dot + 1 == i) {
+        return 0;
+      }
+      dot = i;
+      break;
+    case ':':
+      if (state == USUAL) {
+        name_len = i;
+        state = REST;
+      }
+      break;
+    case '[':
+      if (i == 0) {
+        state = LITERAL;
+      }
+      break;
+    case ']':
+      if (state == LITERAL) {
+        name_len = i + 1;
+        state = REST;
+      }
+      break;
+    default:
+      if (c <= ' ' || c == 0x7f || c == '/') {
+        return 0;
+      }
+      break;
     }
   }
-  return 1;
+  if (name_len > 0 && dot == name_len - 1) {
+    name_len--; /* one trailing dot names the same host */
+  }
+  return name_len > 0;
 }
 
 /* 1 when v is 1*DIGIT (RFC 9110 §8.6). */

@@ -426,8 +426,8 @@ const char *kg_refusal_message(kg_status refusal) {
     return "The method is malformed. Send an uppercase method such as GET.";
   case KG_E_BAD_TARGET:
     return "The request target is malformed. Send a path that starts with "
-           "'/' (or an absolute URL without user:password@), without '..' "
-           "above the root or %00.";
+           "'/' (or an absolute URL with a valid host and no "
+           "user:password@), without '..' above the root or %00.";
   case KG_E_BAD_VERSION:
   case KG_E_BAD_REQUEST_LINE:
     return "The request line is malformed. Send METHOD /path HTTP/1.1, "
