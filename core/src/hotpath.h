@@ -140,10 +140,11 @@ typedef struct kg_digest_half {
 int kg_digest_begin(const kg_digester *d, const char *key, size_t len,
                     kg_digest_half *h);
 
-/* kg_digest_finish — the digest kg_digest_begin began (it returned 1)
- * into out: the bytes kg_digest gives. KG_OK, or KG_E_CRYPTO where
- * kg_digest_begin begins none (a build without the SHA extensions' path:
- * a caller's bug, out zeroed). Wipes *h either way. */
+/* kg_digest_finish — the digest kg_digest_begin began (it must have
+ * returned 1 for this *h; any other call is a caller's bug) into out: the
+ * bytes kg_digest gives, KG_OK. In a build without the SHA extensions'
+ * path, where kg_digest_begin begins none, KG_E_CRYPTO and out zeroed.
+ * Wipes *h either way. */
 kg_status kg_digest_finish(const kg_digester *d, kg_digest_half *h,
                            uint8_t out[KG_DIGEST_LEN]);
 
