@@ -4484,6 +4484,12 @@ static ngx_int_t ngx_http_keygate_bad_request_handler(ngx_http_request_t *r) {
   }
   /* Never keep a connection whose head nginx could not read. */
   r->keepalive = 0;
+  if (r->http_version < NGX_HTTP_VERSION_10) {
+    /* An HTTP/0.9 line nginx refused itself (GET /../x): its answer has no
+     * status line and no headers; answer as HTTP/1.0 in the JSON shape, as
+     * the access phase does for one it reads (review 86). */
+    r->http_version = NGX_HTTP_VERSION_10;
+  }
   ctx->bad_status = status;
   if (ngx_http_keygate_recover_line(r, ctx) == NGX_AGAIN) {
     /* The rest of the line is on its way: wait for it on the connection's

@@ -712,6 +712,25 @@ static int host_ok(kg_span v) {
   return name_len > 0;
 }
 
+/*
+ * A field's value as nginx 1.22 delimits it (ngx_http_parse_header_line):
+ * spaces set aside at both ends, tabs kept; lf is the line's LF. The
+ * field's own value (kg_head_parse) sets RFC 9110's OWS aside, tabs too:
+ * "Host:\ta" and "Host: a\t" are a host "a" there, a host with a tab,
+ * which ngx_http_validate_host refuses, in the server (review 86).
+ */
+static kg_span nginx_value(const kg_field *f, const char *lf) {
+  const char *v = f->name.ptr + f->name.len + 1; /* after the ':' */
+  const char *end = lf > v && lf[-1] == '\r' ? lf - 1 : lf;
+  while (v < end && *v == ' ') {
+    v++;
+  }
+  while (end > v && end[-1] == ' ') {
+    end--;
+  }
+  return (kg_span){v, (size_t)(end - v)};
+}
+
 /* 1 when v is 1*DIGIT (RFC 9110 §8.6). */
 static int is_digits(kg_span v) {
   if (v.len == 0) {
@@ -818,7 +837,7 @@ kg_status kg_head_screen_read(const kg_head *h, size_t *nread) {
       return KG_E_DUPLICATE_HEADER;
     }
     *one = f;
-    if (one == &host && !host_ok(f->value)) {
+    if (one == &host && !host_ok(nginx_value(f, after + tail))) {
       return KG_E_BAD_HOST;
     }
   }
