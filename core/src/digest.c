@@ -273,8 +273,8 @@ typedef struct sha_lanes {
  * last lane only, is added after it instead of before (the usual alignr of
  * d and c): each group's words then wait on the group before by
  * SHA256MSG2 and one add, not by an alignr, an add and SHA256MSG2 (two
- * more instructions a step, none on that chain). Measured faster on this
- * EPYC (family 1Ah, Zen 5: the digest's latency ~4 ns less); why is not
+ * more instructions a step, none on that chain). Measured faster on an
+ * EPYC of family 1Ah (Zen 5: the digest's latency ~4 ns less); why is not
  * settled: the two chains' latencies measured alone do not explain it
  * (docs/benchmarks.md, the twelfth session).
  */
