@@ -714,14 +714,21 @@ static int host_ok(kg_span v) {
 
 /*
  * A field's value as nginx 1.22 delimits it (ngx_http_parse_header_line):
- * spaces set aside at both ends, tabs kept; lf is the line's LF. The
- * field's own value (kg_head_parse) sets RFC 9110's OWS aside, tabs too:
- * "Host:\ta" and "Host: a\t" are a host "a" there, a host with a tab,
- * which ngx_http_validate_host refuses, in the server (review 86).
+ * spaces set aside at both ends, tabs kept. The field's own value
+ * (kg_head_parse) sets RFC 9110's OWS aside, tabs too: "Host:\ta" is a host
+ * "a" there, a host with a tab, which ngx_http_validate_host refuses, in
+ * the server (review 86); "Content-Length:\t0" is not digits there (400),
+ * "Transfer-Encoding:\tchunked" not chunked (501) (review 87).
  */
-static kg_span nginx_value(const kg_field *f, const char *lf) {
+static kg_span nginx_value(const kg_field *f) {
   const char *v = f->name.ptr + f->name.len + 1; /* after the ':' */
-  const char *end = lf > v && lf[-1] == '\r' ? lf - 1 : lf;
+  const char *end = f->value.ptr + f->value.len;
+  while (*end != '\n') { /* kg_head_parse ended the line with an LF */
+    end++;
+  }
+  if (end > v && end[-1] == '\r') {
+    end--;
+  }
   while (v < end && *v == ' ') {
     v++;
   }
@@ -837,7 +844,7 @@ kg_status kg_head_screen_read(const kg_head *h, size_t *nread) {
       return KG_E_DUPLICATE_HEADER;
     }
     *one = f;
-    if (one == &host && !host_ok(nginx_value(f, after + tail))) {
+    if (one == &host && !host_ok(nginx_value(f))) {
       return KG_E_BAD_HOST;
     }
   }
@@ -847,15 +854,21 @@ kg_status kg_head_screen_read(const kg_head *h, size_t *nread) {
   if (host == NULL && http11) {
     return KG_E_MISSING_HOST; /* RFC 9112 §3.2 */
   }
-  if (length != NULL && !is_digits(length->value)) {
+  if (length != NULL && !is_digits(nginx_value(length))) {
     return KG_E_BAD_FRAMING;
   }
   if (coding != NULL) {
-    if (!http11 || length != NULL) {
+    /* nginx's order: HTTP/1.0, then the coding, then a length beside it
+     * (review 87: "gzip" with a Content-Length is 501 there) */
+    if (!http11) {
       return KG_E_BAD_FRAMING; /* RFC 9112 §6.1 */
     }
-    if (!kg_ieq(coding->value.ptr, coding->value.len, "chunked", 7)) {
+    kg_span te = nginx_value(coding);
+    if (!kg_ieq(te.ptr, te.len, "chunked", 7)) {
       return KG_E_UNSUPPORTED_TRANSFER_CODING;
+    }
+    if (length != NULL) {
+      return KG_E_BAD_FRAMING; /* RFC 9112 §6.1 */
     }
   }
   if (kg_ieq(h->method.ptr, h->method.len, "trace", 5) ||
