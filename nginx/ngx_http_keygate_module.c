@@ -4362,8 +4362,17 @@ static kg_status ngx_http_keygate_classify(ngx_http_request_t *r) {
   }
   ngx_memcpy(copy, start, len);
   /* nginx ended each stored name and value with a NUL in its buffer, over
-   * the colon and over the CR (or the whitespace before it): put them
-   * back in the copy (a masked value's end is where it was sent). */
+   * the colon and over the line end's first byte, or the spaces before
+   * it. Put them back in the copy (a masked value's end is where it was
+   * sent): the LF of a line ended by LF alone when the next line's first
+   * byte follows (review 87: a space there ran two lines into one); a
+   * space before a space or a CR; before an LF, the client's line end, as
+   * its request line ends (CR LF, or an LF alone and the empty line after
+   * it). A client that mixes them: reread with an LF at the last such
+   * place if the head comes out incomplete. */
+  const u_char *eol = ngx_strlchr(copy, copy + len, LF);
+  u_char lf_end = eol != NULL && eol > copy && eol[-1] == CR ? CR : LF;
+  u_char *last_end = NULL;
   const ngx_http_keygate_ctx_t *ctx = ngx_http_keygate_find_ctx(r);
   for (ngx_list_part_t *part = &r->headers_in.headers.part; part != NULL;
        part = part->next) {
@@ -4383,8 +4392,15 @@ static kg_status ngx_http_keygate_classify(ngx_http_request_t *r) {
         copy[k - start] = ':';
       }
       if (v >= start && v + 1 < start + len && copy[v - start] == '\0') {
-        u_char next = copy[v - start + 1];
-        copy[v - start] = next == '\n' ? '\r' : ' ';
+        u_char *at = copy + (v - start);
+        if (at[1] == LF) {
+          *at = lf_end;
+          if (lf_end == CR && (last_end == NULL || at > last_end)) {
+            last_end = at;
+          }
+        } else {
+          *at = at[1] == CR || at[1] == ' ' ? ' ' : LF;
+        }
       }
     }
   }
@@ -4392,6 +4408,11 @@ static kg_status ngx_http_keygate_classify(ngx_http_request_t *r) {
   kg_head_init(&head, fields, KG_HEAD_MAX_FIELDS, KG_HEAD_CTL_IN_VALUES);
   size_t consumed = 0;
   kg_status s = kg_head_parse((const char *)copy, len, &head, &consumed);
+  if (s == KG_INCOMPLETE && last_end != NULL) {
+    *last_end = LF;
+    kg_head_init(&head, fields, KG_HEAD_MAX_FIELDS, KG_HEAD_CTL_IN_VALUES);
+    s = kg_head_parse((const char *)copy, len, &head, &consumed);
+  }
   if (s == KG_OK) {
     return kg_head_screen(&head);
   }

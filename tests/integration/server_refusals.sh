@@ -118,6 +118,21 @@ refused "header too large" "GET /api/v1/iocs HTTP/1.1\r\n${H}X-Big: $LONG\r\n\r\
 refused "Transfer-Encoding: identity" \
   "POST /api/v1/iocs HTTP/1.1\r\n${H}Transfer-Encoding: identity\r\n\r\n" \
   501 unsupported_transfer_coding 'This Transfer-Encoding is not supported\..*'
+# Heads whose lines end in an LF alone: the message names the cause as for
+# CR LF (review 87: the module read two lines as one and fell back to the
+# generic message), a body after the head too.
+refused "LF alone: Host twice" \
+  "GET /api/v1/iocs HTTP/1.1\nHost: a\nConnection: close\nHost: b\n\n" \
+  400 bad_request 'Host, Content-Length or Transfer-Encoding was sent more than once\..*'
+refused "LF alone: no Host, a body after the head" \
+  "POST /api/v1/iocs HTTP/1.1\nConnection: close\nContent-Length: 3\n\nabc" \
+  400 bad_request 'The request has no Host header\..*'
+refused "LF alone: a coding nginx does not take, spaces before the line end" \
+  "POST /api/v1/iocs HTTP/1.1\nHost: a\nConnection: close\nTransfer-Encoding: gzip  \n\n" \
+  501 unsupported_transfer_coding 'This Transfer-Encoding is not supported\..*'
+refused "CR LF, a coding with a Content-Length: the coding first, as nginx" \
+  "POST /api/v1/iocs HTTP/1.1\r\n${H}Transfer-Encoding: gzip\r\nContent-Length: 0\r\n\r\n" \
+  501 unsupported_transfer_coding 'This Transfer-Encoding is not supported\..*'
 refused "HTTP/2.0 on a plain port" "GET /api/v1/iocs HTTP/2.0\r\n$H\r\n" \
   505 http_version_not_supported 'This HTTP version is not supported here\..*'
 refused "HTTP/2's preface on a plain port: 505 as keygate check says" \
