@@ -6,8 +6,11 @@
  * Invariants:
  *  - kg_head_screen_line answers OK, bad_method, bad_target,
  *    bad_version, http_version_not_supported or uri_too_long, and
- * kg_head_screen the same for a head that parses when it refuses (but
- * http_version_not_supported for a bad target on an HTTP/2 line: the preface);
+ *    kg_head_screen the same for a head that parses when it refuses (but
+ *    http_version_not_supported for a bad target on an HTTP/2 line: the
+ *    preface); kg_head_screen_read answers one of head.h's refusals on
+ *    every parsed head, with the lines read that its kind implies (values
+ *    parsed both ways: KG_HEAD_CTL_IN_VALUES on inputs of odd length);
  *  - every span of a parsed head lies inside the input; an error offset
  *    lies inside it too; the request line starts lead bytes in;
  *  - the decision is one of SPEC §1.3's six, and the one worked out from
@@ -252,11 +255,59 @@ static void check_response(const kg_decision *d) {
   }
 }
 
+/*
+ * What kg_head_screen_read answers for a parsed head: the request line's
+ * refusal when the raw bytes had one (the preface aside), else one of
+ * head.h's list; the lines read: none for a refusal of the line, all of
+ * them when nothing is refused or the whole head is.
+ */
+static void check_screen(const kg_head *h, kg_status line) {
+  size_t nread = SIZE_MAX;
+  const kg_status s = kg_head_screen_read(h, &nread);
+  FUZZ_CHECK(s == kg_head_screen(h));
+  FUZZ_CHECK(nread <= h->nfields);
+  if (line != KG_OK) {
+    FUZZ_CHECK(s == line ||
+               (line == KG_E_BAD_TARGET && s == KG_E_VERSION_NOT_SUPPORTED));
+  }
+  switch (s) {
+  case KG_E_BAD_METHOD:
+  case KG_E_BAD_TARGET:
+  case KG_E_URI_TOO_LONG:
+  case KG_E_BAD_VERSION:
+  case KG_E_VERSION_NOT_SUPPORTED:
+    FUZZ_CHECK(nread == 0);
+    break;
+  case KG_E_HEADER_TOO_LARGE:
+    FUZZ_CHECK(nread < h->nfields);
+    break;
+  case KG_E_DUPLICATE_HEADER:
+  case KG_E_BAD_HOST:
+    FUZZ_CHECK(nread > 0);
+    break;
+  case KG_OK:
+  case KG_E_MISSING_HOST:
+  case KG_E_BAD_FRAMING:
+  case KG_E_UNSUPPORTED_TRANSFER_CODING:
+  case KG_E_METHOD_NOT_ALLOWED:
+    FUZZ_CHECK(nread == h->nfields);
+    break;
+  default:
+    fprintf(stderr, "kg_head_screen_read answered %s, outside head.h's list\n",
+            kg_status_str(s));
+    abort();
+  }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char *buf = fuzz_copy(data, size);
   kg_field fields[KG_HEAD_MAX_FIELDS];
   kg_head head;
-  kg_head_init(&head, fields, KG_HEAD_MAX_FIELDS, 0);
+  /* an input of odd length is read as nginx and keygate check read it,
+   * control bytes kept in values (review 87: the screen's reading of the
+   * values was never reached with them) */
+  kg_head_init(&head, fields, KG_HEAD_MAX_FIELDS,
+               (size & 1) != 0 ? KG_HEAD_CTL_IN_VALUES : 0);
   size_t consumed = 0;
 
   /* What nginx refuses while reading the request line, from the raw
@@ -267,10 +318,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
              line == KG_E_BAD_TARGET || line == KG_E_BAD_VERSION ||
              line == KG_E_VERSION_NOT_SUPPORTED || line == KG_E_URI_TOO_LONG);
   kg_status st = kg_head_parse(buf, size, &head, &consumed);
-  if (st == KG_OK && line != KG_OK) {
-    const kg_status screened = kg_head_screen(&head);
-    FUZZ_CHECK(screened == line || (line == KG_E_BAD_TARGET &&
-                                    screened == KG_E_VERSION_NOT_SUPPORTED));
+  if (st == KG_OK) {
+    check_screen(&head, line);
   }
   if (st != KG_OK) {
     FUZZ_CHECK(st == KG_INCOMPLETE || head.error_offset <= size);
