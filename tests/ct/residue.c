@@ -5,17 +5,23 @@
  * URL (kg_digest_begin, core/src/hotpath.h): the SHA state after 32 rounds
  * and the last sixteen words of the message schedule, from which the key
  * can be recomputed. kg_digest_finish wipes it; a decision refused for a
- * key in the URL returns without finishing and wipes it itself, and the
- * digest itself is wiped once looked up. No test caught the removal of
- * those wipes (review 86).
+ * key in the URL returns without finishing and wipes it itself; the digest
+ * is wiped once looked up, when the checksum refuses the key, and when the
+ * URL refuses it unsplit. No test caught the removal of those wipes
+ * (review 86; review 87: two of them).
  *
  * This program makes decisions and, right after each returns, reads the
  * stack below the caller's frame, where kg_decide's dead frames are, for
- * any sixteen bytes of that half or of the key's digest:
+ * any sixteen bytes of the key's half or of its digest:
  *   1. a well-formed valid key with a key in the URL (refused, unfinished);
  *   2. the same key with a clean URL (valid: finished and looked up);
- *   3. the control: a function that begins a half and leaves it, which
- *      must be found, so that a miss above means something.
+ *   3. a key whose checksum is wrong (finished, refused before the lookup);
+ *   4. the control: a function that begins a half (or, without halves,
+ *      makes a digest) and leaves it, which must be found whole, so that a
+ *      miss above means something.
+ * Where the digest has no halves (no SHA extensions, KEYGATE_CPU=baseline:
+ * the _baseline runs) the same decisions are read for the digest alone,
+ * which the first one then makes and wipes whole.
  * It needs the code that ships, optimised and unsanitized (tests/ct's own
  * copy of the core): at -O0 every intermediate of the digest has a stack
  * slot, which no caller wipes. Reading dead frames is outside what C
@@ -23,7 +29,7 @@
  * smaller than the one it reads under.
  *
  * Exit 0 when nothing is found and the control is; 1 when something is
- * left; CT_SKIP (77) where the digest has no halves (no SHA extensions).
+ * left; CT_SKIP (77) when KG_CT_EXPECT_CPU names a path not taken.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -37,6 +43,8 @@
 
 #define NOW 1767225600 /* 2026-01-01T00:00:00Z */
 #define KEY "sk_live_7KWyWfty6uEvcdZQoaZrknnVmnbSF0d50ScUGk"
+/* KEY with its checksum's last character changed: invalid_api_key */
+#define BAD_KEY "sk_live_7KWyWfty6uEvcdZQoaZrknnVmnbSF0d50ScUGj"
 #define DEPTH 8192 /* bytes read below the reader's frame */
 /* Bytes each caller of kg_decide keeps above its callee's frames, more
  * than found's own frame (its saved registers) writes over them. */
@@ -44,13 +52,22 @@
 
 #define RESIDUE_FN __attribute__((noinline))
 
-static kg_digest_half g_half;           /* the key's first half */
-static uint8_t g_digest[KG_DIGEST_LEN]; /* the key's digest */
+/* What one key leaves if it is not wiped: its first half (when the
+ * digest has halves) and its digest. */
+typedef struct {
+  kg_digest_half half;
+  uint8_t digest[KG_DIGEST_LEN];
+  int halves;
+} secret;
 
-/* Sixteen-byte runs of g_half's lanes (16-aligned in any frame, as the
- * type is) and of g_digest (at any byte) in the DEPTH bytes below this
+static secret g_key, g_bad; /* KEY's, BAD_KEY's */
+
+#define LANES (sizeof g_key.half.lanes / 16)
+
+/* Sixteen-byte runs of s's half's lanes (16-aligned in any frame, as the
+ * type is) and of its digest (at any byte) in the DEPTH bytes below this
  * frame; *half and *digest count them. */
-static RESIDUE_FN void found(size_t *half, size_t *digest) {
+static RESIDUE_FN void found(const secret *s, size_t *half, size_t *digest) {
   uintptr_t top = (uintptr_t)__builtin_frame_address(0) & ~(uintptr_t)15;
   const volatile unsigned char *m =
       (const volatile unsigned char *)(top - DEPTH);
@@ -58,17 +75,17 @@ static RESIDUE_FN void found(size_t *half, size_t *digest) {
   for (size_t a = 0; a + 16 <= DEPTH; a++) {
     for (size_t part = 0; part < KG_DIGEST_LEN; part += 16) {
       size_t k = 0;
-      while (k < 16 && m[a + k] == g_digest[part + k]) {
+      while (k < 16 && m[a + k] == s->digest[part + k]) {
         k++;
       }
       d += k == 16;
     }
-    if (a % 16 != 0) {
+    if (a % 16 != 0 || !s->halves) {
       continue;
     }
-    for (size_t lane = 0; lane < sizeof g_half.lanes; lane += 16) {
+    for (size_t lane = 0; lane < sizeof s->half.lanes; lane += 16) {
       size_t k = 0;
-      while (k < 16 && m[a + k] == g_half.lanes[lane + k]) {
+      while (k < 16 && m[a + k] == s->half.lanes[lane + k]) {
         k++;
       }
       h += k == 16;
@@ -78,10 +95,11 @@ static RESIDUE_FN void found(size_t *half, size_t *digest) {
   *digest = d;
 }
 
-/* The pages found reads, mapped (a stack grows as it is written). */
+/* The bytes found reads, mapped (a stack grows as it is written) and
+ * zeroed, so that what it finds was written by what ran after. */
 static RESIDUE_FN void reach(void) {
   volatile unsigned char deep[DEPTH + 4096];
-  for (size_t i = 0; i < sizeof deep; i += 64) {
+  for (size_t i = 0; i < sizeof deep; i++) {
     deep[i] = 0;
   }
 }
@@ -98,16 +116,33 @@ static RESIDUE_FN kg_status decide(const kg_checker *c, const kg_field *f,
   return rc;
 }
 
-/* The control: a half begun and left as it is. */
-static RESIDUE_FN int leave(const kg_digester *dg) {
+/* The control: a half begun and left as it is, or where there are no
+ * halves a digest made and left. */
+static RESIDUE_FN int leave(const kg_digester *dg, int halves) {
   unsigned char pad[PAD];
   __asm__ volatile("" : : "r"(pad) : "memory");
-  kg_digest_half h;
-  return kg_digest_begin(dg, KEY, strlen(KEY), &h);
+  if (halves) {
+    kg_digest_half h;
+    return kg_digest_begin(dg, KEY, strlen(KEY), &h);
+  }
+  uint8_t digest[KG_DIGEST_LEN];
+  int ok = kg_digest(dg, KEY, strlen(KEY), digest) == KG_OK;
+  __asm__ volatile("" : : "r"(digest) : "memory");
+  return ok;
+}
+
+/* A key's secret: its digest, and its half where the digest has one. */
+static int secret_of(const kg_digester *dg, const char *key, secret *s) {
+  memset(s, 0, sizeof *s);
+  if (kg_digest(dg, key, strlen(key), s->digest) != KG_OK) {
+    return 0;
+  }
+  s->halves = kg_digest_begin(dg, key, strlen(key), &s->half);
+  return 1;
 }
 
 static int report(const char *what, size_t half, size_t digest) {
-  printf("residue: %-44s half %zu, digest %zu\n", what, half, digest);
+  printf("residue: %-46s half %zu, digest %zu\n", what, half, digest);
   return half == 0 && digest == 0;
 }
 
@@ -118,27 +153,26 @@ int main(void) {
   }
   kg_digester *dg = NULL;
   kg_index *idx = NULL;
-  kg_record rec;
-  memset(&rec, 0, sizeof rec);
-  if (kg_digester_new(NULL, 0, &dg) != KG_OK ||
-      kg_digest(dg, KEY, strlen(KEY), rec.digest) != KG_OK) {
+  if (kg_digester_new(NULL, 0, &dg) != KG_OK || !secret_of(dg, KEY, &g_key) ||
+      !secret_of(dg, BAD_KEY, &g_bad)) {
     fprintf(stderr, "residue: no digester\n");
     return 1;
   }
+  kg_record rec;
+  memset(&rec, 0, sizeof rec);
+  memcpy(rec.digest, g_key.digest, sizeof rec.digest);
   rec.key_id = 1;
   rec.account_id = 1;
   rec.status = KG_REC_ACTIVE;
-  memcpy(g_digest, rec.digest, sizeof g_digest);
   if (kg_index_build(&rec, 1, &idx) != KG_OK) {
     fprintf(stderr, "residue: no index\n");
     return 1;
   }
   kg_ct_wipe(&rec, sizeof rec);
-  if (!kg_digest_begin(dg, KEY, strlen(KEY), &g_half)) {
-    printf("residue: SKIP: the digest has no halves here (no SHA "
-           "extensions, or KEYGATE_CPU took them away)\n");
-    return CT_SKIP;
-  }
+  const int halves = g_key.halves;
+  printf("residue: the digest %s\n",
+         halves ? "in halves around the URL's scan (SHA extensions)"
+                : "whole (no halves on this path): the digest alone is read");
   kg_checker c;
   memset(&c, 0, sizeof c);
   if (kg_key_policy_init(&c.policy, KG_KEY_STRICT, "sk_live_", 8) != KG_OK) {
@@ -148,36 +182,53 @@ int main(void) {
   c.index = idx;
   const kg_field f[2] = {{{"Host", 4}, {"api.example.com", 15}},
                          {{"X-API-Key", 9}, {KEY, strlen(KEY)}}};
+  const kg_field bad[2] = {{{"Host", 4}, {"api.example.com", 15}},
+                           {{"X-API-Key", 9}, {BAD_KEY, strlen(BAD_KEY)}}};
 
   /* Each call and its read back to back: a printf between them would run
    * its own frames over the dead ones. */
-  size_t h1, d1, h2, d2, h3, d3;
+  size_t h1, d1, h2, d2, h3, d3, h4, d4;
   reach();
   kg_status r1 = decide(&c, f, 2, "/v1/iocs?type=ipv4&api_key=x");
-  found(&h1, &d1);
+  found(&g_key, &h1, &d1);
+  reach();
   kg_status r2 = decide(&c, f, 2, "/v1/iocs?type=ipv4&limit=10");
-  found(&h2, &d2);
-  int left = leave(dg);
-  found(&h3, &d3);
+  found(&g_key, &h2, &d2);
+  reach();
+  kg_status r3 = decide(&c, bad, 2, "/v1/iocs?type=ipv4&limit=10");
+  found(&g_bad, &h3, &d3);
+  reach();
+  int left = leave(dg, halves);
+  found(&g_key, &h4, &d4);
 
   int ok = 1;
-  if (r1 != KG_API_KEY_IN_QUERY || r2 != KG_VALID || !left) {
+  if (r1 != KG_API_KEY_IN_QUERY || r2 != KG_VALID || r3 != KG_INVALID_API_KEY ||
+      !left) {
     fprintf(stderr,
-            "residue: decisions %s, %s (want api_key_in_query, "
-            "valid), control began %d\n",
-            kg_status_str(r1), kg_status_str(r2), left);
+            "residue: decisions %s, %s, %s (want api_key_in_query, valid, "
+            "invalid_api_key), control made %d\n",
+            kg_status_str(r1), kg_status_str(r2), kg_status_str(r3), left);
     ok = 0;
   }
-  ok &= report("after a key in the URL (half unfinished):", h1, d1);
+  ok &= report(halves ? "after a key in the URL (half unfinished):"
+                      : "after a key in the URL (digest made):",
+               h1, d1);
   ok &= report("after a valid decision (finished, looked up):", h2, d2);
-  printf("residue: %-44s half %zu (must be found)\n",
-         "control, a half begun and left:", h3);
-  if (h3 < 2) {
-    fprintf(stderr, "residue: the control's half was not found: the read "
+  ok &= report("after a bad checksum (finished, not looked up):", h3, d3);
+  /* The control must be found whole: every lane of its half, or both
+   * sixteen-byte runs of its digest. */
+  const size_t want = halves ? LANES : KG_DIGEST_LEN / 16;
+  const size_t got = halves ? h4 : d4;
+  printf("residue: %-46s %s %zu of %zu (must be found)\n",
+         "control, left as it is:", halves ? "half lanes" : "digest runs", got,
+         want);
+  if (got < want) {
+    fprintf(stderr, "residue: the control was not found whole: the read "
                     "cannot see a dead frame here, so it proves nothing\n");
     ok = 0;
   }
-  kg_ct_wipe(&g_half, sizeof g_half);
+  kg_ct_wipe(&g_key, sizeof g_key);
+  kg_ct_wipe(&g_bad, sizeof g_bad);
   kg_index_free(idx);
   kg_digester_free(dg);
   printf("residue: %s\n", ok ? "nothing left" : "FAILED");
