@@ -398,8 +398,17 @@ int kg_store_seed(kg_store *s, const kg_seed_counts *counts, kg_seed_fn fn,
   const size_t kib = total / 4 + 2048;
   snprintf(pragma, sizeof pragma, "PRAGMA cache_size = -%zu",
            kib < 1048576 ? kib : 1048576);
-  if (store_exec(s, pragma, err, errcap) != 0 ||
-      seed_keys(s, counts, total, fn, ctx, res, err, errcap) != 0) {
+  int rc = store_exec(s, pragma, err, errcap);
+  if (rc == 0) {
+    rc = seed_keys(s, counts, total, fn, ctx, res, err, errcap);
+  }
+  /* the writer's last call: its keys durable before the store's are */
+  if (rc == 0 && fn != NULL && fn(KG_SEED_VALID, NULL, 0, ctx) != 0) {
+    rc = store_errf(err, errcap,
+                    "seeding stopped: the key writer could "
+                    "not make its keys durable");
+  }
+  if (rc != 0) {
     store_rollback(s);
     restore_settings(s);
     const unsigned first = res->first;
@@ -407,7 +416,7 @@ int kg_store_seed(kg_store *s, const kg_seed_counts *counts, kg_seed_fn fn,
     res->first = first;
     return -1;
   }
-  const int rc = store_commit(s, err, errcap);
+  rc = store_commit(s, err, errcap);
   restore_settings(s);
   return rc;
 }

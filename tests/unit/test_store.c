@@ -1637,12 +1637,22 @@ typedef struct seeded {
   size_t n;
   kg_seed_class cls[200];
   char key[200][KG_KEY_MAX_LEN + 1];
-  size_t abort_at; /* return 1 at this key (0: never) */
+  size_t abort_at;      /* return 1 at this key (0: never) */
+  int abort_durable;    /* return 1 when asked to make the keys durable */
+  size_t durable;       /* the calls that asked it (key NULL) */
+  size_t durable_after; /* keys handed over before the first of them */
 } seeded;
 
 static int collect_seed(kg_seed_class c, const char *key, size_t len,
                         void *ctx) {
   seeded *sd = ctx;
+  if (key == NULL) { /* the last call, before the commit */
+    assert_int_equal(len, 0);
+    if (sd->durable++ == 0) {
+      sd->durable_after = sd->n;
+    }
+    return sd->abort_durable;
+  }
   if (sd->abort_at != 0 && sd->n + 1 == sd->abort_at) {
     return 1;
   }
@@ -1665,6 +1675,9 @@ static void seed_makes_every_class_over_pro_accounts(void **state) {
                    0);
   assert_int_equal(res.keys, 121);
   assert_int_equal(sd.n, 121);
+  /* asked once, after every key, to make them durable */
+  assert_int_equal(sd.durable, 1);
+  assert_int_equal(sd.durable_after, 121);
   assert_int_equal(res.accounts, 3); /* 50 + 50 + 21 */
   assert_int_equal(res.first, 1);
   assert_int_equal(res.last, 3);
@@ -1723,6 +1736,19 @@ static void seed_aborted_by_its_writer_leaves_nothing(void **state) {
                                  sizeof f->err),
                    -1);
   assert_int_equal(res.keys, 0);
+  assert_int_equal(raw_int(f->path, "SELECT count(*) FROM keys"), 0);
+  assert_int_equal(raw_int(f->path, "SELECT count(*) FROM accounts"), 0);
+  assert_int_equal(sd.durable, 0); /* never asked: nothing to keep */
+  /* a writer that cannot make its keys durable: nothing is committed */
+  memset(&sd, 0, sizeof sd);
+  sd.abort_durable = 1;
+  assert_int_equal(kg_store_seed(f->s, &counts, collect_seed, &sd, &res, f->err,
+                                 sizeof f->err),
+                   -1);
+  assert_int_equal(sd.n, 100);
+  assert_int_equal(sd.durable, 1);
+  assert_int_equal(res.keys, 0);
+  assert_non_null(strstr(f->err, "durable"));
   assert_int_equal(raw_int(f->path, "SELECT count(*) FROM keys"), 0);
   assert_int_equal(raw_int(f->path, "SELECT count(*) FROM accounts"), 0);
   const kg_seed_counts none = {0};
