@@ -650,11 +650,13 @@ void kg_index_prefetch(const kg_index *idx,
 #if defined(__GNUC__) || defined(__clang__)
   /* A table of up to 1 MiB stays in the L2 cache of a core that looks
    * keys up (1 MiB a core on Zen 5, 1-2 MiB on current server cores; on
-   * Zen 3's 512 KiB, in its L3 a few nanoseconds further):
-   * there the lookup's own loads, both buckets' independent of each other,
-   * come as early, and the prefetch measured 1.5-5 ns dearer than none at
-   * 1, 50 and 10,000 keys (docs/benchmarks.md, issue 14's fifth pass). At
-   * millions of keys both buckets' random accesses are started here. */
+   * Zen 3, whose L2 is 512 KiB, in its L3): there the lookup's own loads,
+   * both buckets' independent of each other, come as early, and the
+   * prefetch measured 1.5-5 ns dearer than none at 1, 50 and 10,000 keys
+   * (docs/benchmarks.md, issue 14's fifth pass); a prefetch for every
+   * table measured no gain at 10,000 keys on Zen 3 either (0.99-1.02x, the
+   * eighteenth session). At millions of keys both buckets' random accesses
+   * are started here. */
   if (idx == NULL || idx->nbuckets <= PREFETCH_MIN_BUCKETS) {
     return;
   }
