@@ -9,6 +9,7 @@
  */
 #include "keygate/head.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "chars.h"
@@ -738,15 +739,21 @@ static kg_span nginx_value(const kg_field *f) {
   return (kg_span){v, (size_t)(end - v)};
 }
 
-/* 1 when v is 1*DIGIT (RFC 9110 §8.6). */
-static int is_digits(kg_span v) {
+/* 1 when v is 1*DIGIT (RFC 9110 §8.6) of a value nginx can hold: at most
+ * 2^63 - 1, leading zeros aside (ngx_atoof into an off_t; review 88:
+ * 9223372036854775808 was a length here, a 400 there). */
+static int is_length(kg_span v) {
   if (v.len == 0) {
     return 0;
   }
+  const uint64_t max = (uint64_t)INT64_MAX;
+  uint64_t n = 0;
   for (size_t i = 0; i < v.len; i++) {
-    if ((unsigned)(v.ptr[i] - '0') >= 10u) {
+    unsigned d = (unsigned)(unsigned char)v.ptr[i] - '0';
+    if (d >= 10u || n > (max - d) / 10) {
       return 0;
     }
+    n = n * 10 + d;
   }
   return 1;
 }
@@ -854,7 +861,7 @@ kg_status kg_head_screen_read(const kg_head *h, size_t *nread) {
   if (host == NULL && http11) {
     return KG_E_MISSING_HOST; /* RFC 9112 §3.2 */
   }
-  if (length != NULL && !is_digits(nginx_value(length))) {
+  if (length != NULL && !is_length(nginx_value(length))) {
     return KG_E_BAD_FRAMING;
   }
   if (coding != NULL) {

@@ -772,6 +772,22 @@ static const struct screen_case {
      KG_E_BAD_FRAMING},
     {"content_length_trailing_tab_lf_only",
      "POST / HTTP/1.1\nHost: a\nContent-Length: 0\t\n\n", KG_E_BAD_FRAMING},
+    /* nginx holds a length in an off_t (ngx_atoof; review 88) */
+    {"content_length_largest",
+     "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 9223372036854775807\r\n"
+     "\r\n",
+     KG_OK},
+    {"content_length_over_off_t",
+     "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 9223372036854775808\r\n"
+     "\r\n",
+     KG_E_BAD_FRAMING},
+    {"content_length_leading_zeros",
+     "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: "
+     "0009223372036854775807\r\n\r\n",
+     KG_OK},
+    {"content_length_over_two_to_the_64",
+     "POST / HTTP/1.0\r\nContent-Length: 18446744073709551616\r\n\r\n",
+     KG_E_BAD_FRAMING},
     {"content_length_spaces_around",
      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length:  0  \r\n\r\n", KG_OK},
     {"chunked_leading_tab",

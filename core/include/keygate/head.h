@@ -126,8 +126,9 @@ KG_API kg_status kg_head_screen_line(const char *buf, size_t len);
  *                                      twice
  *   KG_E_BAD_HOST (400)                empty Host, SP, '/', '\', ".."
  *   KG_E_MISSING_HOST (400)            HTTP/1.1 without Host (RFC 9112 §3.2)
- *   KG_E_BAD_FRAMING (400)             Content-Length not digits, or
- *                                      Transfer-Encoding on HTTP/1.0
+ *   KG_E_BAD_FRAMING (400)             Content-Length not digits or over
+ *                                      2^63 - 1, or Transfer-Encoding on
+ *                                      HTTP/1.0
  *   KG_E_UNSUPPORTED_TRANSFER_CODING (501) a coding other than chunked
  *   KG_E_BAD_FRAMING (400)             chunked with a Content-Length
  *   (values delimited as nginx's: spaces aside, a tab kept)
