@@ -4344,79 +4344,148 @@ static ngx_int_t ngx_http_keygate_recover_line(ngx_http_request_t *r,
   return NGX_OK;
 }
 
+/* A field's value as the client sent it: the Host and Referer the module
+ * masked, as they came. */
+static const ngx_str_t *
+ngx_http_keygate_sent_value(ngx_http_request_t *r,
+                            const ngx_http_keygate_ctx_t *ctx,
+                            const ngx_table_elt_t *h) {
+  if (ctx != NULL && h == r->headers_in.host && ctx->host_sent.data != NULL) {
+    return &ctx->host_sent;
+  }
+  if (ctx != NULL && h == r->headers_in.referer &&
+      ctx->referer_sent.data != NULL) {
+    return &ctx->referer_sent;
+  }
+  return &h->value;
+}
+
+/* The head rebuilt from what nginx stored, for one it did not keep in one
+ * buffer (over client_header_buffer_size, the lines read since moved to
+ * large_client_header_buffers, review 88): the request line and each
+ * stored field line, "name: value" as nginx delimited it (the screen reads
+ * the same value from it), CR LF each, then the empty line. A line nginx
+ * refused unstored is not in it. NULL when there is no request line. */
+static u_char *ngx_http_keygate_rebuilt_head(ngx_http_request_t *r,
+                                             size_t *len) {
+  if (r->request_line.data == NULL || r->request_line.len == 0) {
+    return NULL;
+  }
+  const ngx_http_keygate_ctx_t *ctx = ngx_http_keygate_find_ctx(r);
+  size_t n = r->request_line.len + 4;
+  for (ngx_list_part_t *part = &r->headers_in.headers.part; part != NULL;
+       part = part->next) {
+    ngx_table_elt_t *h = part->elts;
+    for (ngx_uint_t i = 0; i < part->nelts; i++) {
+      n += h[i].key.len + ngx_http_keygate_sent_value(r, ctx, &h[i])->len + 4;
+    }
+  }
+  u_char *head = ngx_pnalloc(r->pool, n);
+  if (head == NULL) {
+    return NULL;
+  }
+  u_char *p = ngx_cpymem(head, r->request_line.data, r->request_line.len);
+  *p++ = CR;
+  *p++ = LF;
+  for (ngx_list_part_t *part = &r->headers_in.headers.part; part != NULL;
+       part = part->next) {
+    ngx_table_elt_t *h = part->elts;
+    for (ngx_uint_t i = 0; i < part->nelts; i++) {
+      const ngx_str_t *v = ngx_http_keygate_sent_value(r, ctx, &h[i]);
+      p = ngx_cpymem(p, h[i].key.data, h[i].key.len);
+      *p++ = ':';
+      *p++ = ' ';
+      p = ngx_cpymem(p, v->data, v->len);
+      *p++ = CR;
+      *p++ = LF;
+    }
+  }
+  *p++ = CR;
+  *p++ = LF;
+  *len = (size_t)(p - head);
+  return head;
+}
+
+/* The core's reading of a head: a parse error, its kg_head_screen
+ * refusal, or KG_OK. */
+static kg_status ngx_http_keygate_read_head(ngx_http_request_t *r,
+                                            const u_char *buf, size_t len) {
+  kg_field *fields = ngx_palloc(r->pool, KG_HEAD_MAX_FIELDS * sizeof(kg_field));
+  if (fields == NULL) {
+    return KG_OK;
+  }
+  kg_head head;
+  kg_head_init(&head, fields, KG_HEAD_MAX_FIELDS, KG_HEAD_CTL_IN_VALUES);
+  size_t consumed = 0;
+  kg_status s = kg_head_parse((const char *)buf, len, &head, &consumed);
+  if (s == KG_OK) {
+    return kg_head_screen(&head);
+  }
+  return s == KG_INCOMPLETE ? KG_OK : s;
+}
+
 /* What the core finds wrong with the head nginx refused: a parse error or
- * a kg_head_screen refusal, when the head is whole in one buffer; KG_OK
- * when it cannot tell. */
-static kg_status ngx_http_keygate_classify(ngx_http_request_t *r) {
+ * a kg_head_screen refusal; KG_OK when it cannot tell. *known is 0 when
+ * the head could not be read at all. */
+static kg_status ngx_http_keygate_classify(ngx_http_request_t *r, int *known) {
+  *known = 1;
   if (r->request_start == NULL || r->header_in == NULL ||
       r->request_start < r->header_in->start ||
       r->request_start >= r->header_in->last) {
-    return KG_OK;
+    size_t len = 0;
+    u_char *rebuilt = ngx_http_keygate_rebuilt_head(r, &len);
+    if (rebuilt == NULL) {
+      *known = 0;
+      return KG_OK;
+    }
+    return ngx_http_keygate_read_head(r, rebuilt, len);
   }
   u_char *start = r->request_start;
   size_t len = (size_t)(r->header_in->last - start);
   u_char *copy = ngx_pnalloc(r->pool, len);
-  kg_field *fields = ngx_palloc(r->pool, KG_HEAD_MAX_FIELDS * sizeof(kg_field));
-  if (copy == NULL || fields == NULL) {
+  if (copy == NULL) {
+    *known = 0;
     return KG_OK;
   }
   ngx_memcpy(copy, start, len);
   /* nginx ended each stored name and value with a NUL in its buffer, over
-   * the colon and over the line end's first byte, or the spaces before
-   * it. Put them back in the copy (a masked value's end is where it was
-   * sent): the LF of a line ended by LF alone when the next line's first
-   * byte follows (review 87: a space there ran two lines into one); a
-   * space before a space or a CR; before an LF, the client's line end, as
-   * its request line ends (CR LF, or an LF alone and the empty line after
-   * it). A client that mixes them: reread with an LF at the last such
-   * place if the head comes out incomplete. */
-  const u_char *eol = ngx_strlchr(copy, copy + len, LF);
-  u_char lf_end = eol != NULL && eol > copy && eol[-1] == CR ? CR : LF;
-  u_char *last_end = NULL;
+   * the colon and over the value's end: its first trailing space, its
+   * line end's first CR, or the LF of a line ended by an LF alone. Put
+   * them back in the copy (a masked value's end is where it was sent):
+   * the LF where the next line begins right after it, which is where what
+   * follows is not spaces and CRs up to an LF, or where nginx found the
+   * head's empty line (r->header_end, review 88); else a space, which
+   * reads as the CR or space it was (review 87: a space over an LF ran two
+   * lines into one). A line refused as it was stored ends the head. */
   const ngx_http_keygate_ctx_t *ctx = ngx_http_keygate_find_ctx(r);
   for (ngx_list_part_t *part = &r->headers_in.headers.part; part != NULL;
        part = part->next) {
     ngx_table_elt_t *h = part->elts;
     for (ngx_uint_t i = 0; i < part->nelts; i++) {
-      const ngx_str_t *value = &h[i].value;
-      if (ctx != NULL && &h[i] == r->headers_in.host &&
-          ctx->host_sent.data != NULL) {
-        value = &ctx->host_sent;
-      } else if (ctx != NULL && &h[i] == r->headers_in.referer &&
-                 ctx->referer_sent.data != NULL) {
-        value = &ctx->referer_sent;
-      }
+      const ngx_str_t *value = ngx_http_keygate_sent_value(r, ctx, &h[i]);
       u_char *k = h[i].key.data + h[i].key.len;
       u_char *v = value->data + value->len;
       if (k >= start && k < start + len && copy[k - start] == '\0') {
         copy[k - start] = ':';
       }
-      if (v >= start && v + 1 < start + len && copy[v - start] == '\0') {
-        u_char *at = copy + (v - start);
-        if (at[1] == LF) {
-          *at = lf_end;
-          if (lf_end == CR && (last_end == NULL || at > last_end)) {
-            last_end = at;
-          }
-        } else {
-          *at = at[1] == CR || at[1] == ' ' ? ' ' : LF;
+      if (v >= start && v + 1 < start + len && copy[v - start] == '\0' &&
+          r->header_end == v) {
+        /* the line nginx refused as it stored it (a second Host): it read
+         * nothing after it, and the head ends there */
+        copy[v - start] = LF;
+        copy[v - start + 1] = LF;
+        len = (size_t)(v - start) + 2;
+      } else if (v >= start && v + 1 < start + len && copy[v - start] == '\0') {
+        const u_char *j = copy + (v - start) + 1;
+        while (j < copy + len && (*j == ' ' || *j == CR)) {
+          j++;
         }
+        copy[v - start] =
+            (j < copy + len && *j != LF) || r->header_end == v + 1 ? LF : ' ';
       }
     }
   }
-  kg_head head;
-  kg_head_init(&head, fields, KG_HEAD_MAX_FIELDS, KG_HEAD_CTL_IN_VALUES);
-  size_t consumed = 0;
-  kg_status s = kg_head_parse((const char *)copy, len, &head, &consumed);
-  if (s == KG_INCOMPLETE && last_end != NULL) {
-    *last_end = LF;
-    kg_head_init(&head, fields, KG_HEAD_MAX_FIELDS, KG_HEAD_CTL_IN_VALUES);
-    s = kg_head_parse((const char *)copy, len, &head, &consumed);
-  }
-  if (s == KG_OK) {
-    return kg_head_screen(&head);
-  }
-  return s == KG_INCOMPLETE ? KG_OK : s;
+  return ngx_http_keygate_read_head(r, copy, len);
 }
 
 /* Send a refusal's answer (the code and message of kg_error_body, their
@@ -4637,11 +4706,12 @@ static ngx_int_t ngx_http_keygate_bad_request_answer(
    * nginx refused is the body. (A decided request's field list may be
    * rebuilt without its key lines: it is not classified again.) */
   int body = r->headers_in.chunked || r->headers_in.content_length_n > 0;
+  int known = 1;
   kg_status refusal =
       status == NGX_HTTP_BAD_REQUEST && body && ctx->decision != KG_OK
           ? KG_E_BAD_BODY
-          : ngx_http_keygate_classify(r);
-  if (refusal == KG_OK && status == NGX_HTTP_BAD_REQUEST && body) {
+          : ngx_http_keygate_classify(r, &known);
+  if (refusal == KG_OK && known && status == NGX_HTTP_BAD_REQUEST && body) {
     refusal = KG_E_BAD_BODY;
   }
   /* HTTP/2's preface on a plain port (PRI * HTTP/2.0): nginx refuses the

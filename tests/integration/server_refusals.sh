@@ -130,6 +130,41 @@ refused "LF alone: no Host, a body after the head" \
 refused "LF alone: a coding nginx does not take, spaces before the line end" \
   "POST /api/v1/iocs HTTP/1.1\nHost: a\nConnection: close\nTransfer-Encoding: gzip  \n\n" \
   501 unsupported_transfer_coding 'This Transfer-Encoding is not supported\..*'
+# Review 88: a space nginx wrote its NUL over before an LF; an LF-only
+# obs-fold; a body after the line nginx refused; CR LF and LF mixed.
+DUP='Host, Content-Length or Transfer-Encoding was sent more than once\..*'
+FRAMING='The request body.s length is ambiguous\..*'
+refused "LF alone: a trailing space, then Host twice" \
+  "GET /api/v1/iocs HTTP/1.1\nConnection: close\nX-A: a \nHost: a\nHost: b\n\n" \
+  400 bad_request "$DUP"
+refused "LF alone: an obs-fold" \
+  "GET /api/v1/iocs HTTP/1.1\nConnection: close\nX-A: 1\n Host: a\n\n" \
+  400 bad_request 'The request is malformed\. Send each header on one line.*'
+refused "LF alone: chunked and a length, a body after" \
+  "POST /api/v1/iocs HTTP/1.1\nConnection: close\nHost: a \nTransfer-Encoding: chunked\nContent-Length: 5\n\nabcde" \
+  400 bad_request "$FRAMING"
+refused "LF alone: a length not digits after a trailing space" \
+  "POST /api/v1/iocs HTTP/1.1\nConnection: close\nHost: a \nContent-Length: x\n\n" \
+  400 bad_request "$FRAMING"
+refused "LF then CR LF: Host twice" \
+  "GET /api/v1/iocs HTTP/1.1\nConnection: close\nHost: a\r\nHost: b\r\n\r\n" \
+  400 bad_request "$DUP"
+refused "CR LF then LF: Host twice, a body after the refused line" \
+  "POST /api/v1/iocs HTTP/1.1\r\nConnection: close\r\nHost: a\r\nContent-Length: 2\nHost: b\n\n{}" \
+  400 bad_request "$DUP"
+# A head over client_header_buffer_size (1 KiB): nginx reads the rest into
+# its large buffers, and the module rebuilds the head from what nginx
+# stored (review 88: the generic message, or the body blamed).
+PAD=$(head -c 1100 /dev/zero | tr '\0' b)
+refused "over 1 KiB: chunked and a length, a body after" \
+  "POST /api/v1/iocs HTTP/1.1\r\n${H}Cookie: $PAD\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\nabcde" \
+  400 bad_request "$FRAMING"
+refused "over 1 KiB: Host twice" \
+  "GET /api/v1/iocs HTTP/1.1\r\n${H}X-Pad: $PAD\r\nHost: b\r\n\r\n" \
+  400 bad_request "$DUP"
+refused "over 1 KiB: no Host" \
+  "GET /api/v1/iocs HTTP/1.1\r\nConnection: close\r\nX-Pad: $PAD\r\n\r\n" \
+  400 bad_request 'The request has no Host header\..*'
 refused "CR LF, a coding with a Content-Length: the coding first, as nginx" \
   "POST /api/v1/iocs HTTP/1.1\r\n${H}Transfer-Encoding: gzip\r\nContent-Length: 0\r\n\r\n" \
   501 unsupported_transfer_coding 'This Transfer-Encoding is not supported\..*'
