@@ -34,6 +34,7 @@
 #include <jansson.h>
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 #include <zlib.h>
 
 #include "fuzz_util.h"
@@ -255,6 +256,90 @@ static void check_response(const kg_decision *d) {
   }
 }
 
+/* How many of h's fields are named name (any case). */
+static size_t count_named(const kg_head *h, const char *name) {
+  size_t n = 0;
+  size_t len = strlen(name);
+  for (size_t i = 0; i < h->nfields; i++) {
+    n += (size_t)(h->fields[i].name.len == len &&
+                  strncasecmp(h->fields[i].name.ptr, name, len) == 0);
+  }
+  return n;
+}
+
+/* The first field named name, or NULL. */
+static const kg_field *field_named(const kg_head *h, const char *name) {
+  size_t len = strlen(name);
+  for (size_t i = 0; i < h->nfields; i++) {
+    if (h->fields[i].name.len == len &&
+        strncasecmp(h->fields[i].name.ptr, name, len) == 0) {
+      return &h->fields[i];
+    }
+  }
+  return NULL;
+}
+
+/* 1 when v is digits of a number up to 2^63 - 1 (leading zeros aside),
+ * compared as text: another reading than head.c's. */
+static int fits_off_t(kg_span v) {
+  size_t i = 0;
+  for (size_t k = 0; k < v.len; k++) {
+    if (v.ptr[k] < '0' || v.ptr[k] > '9') {
+      return 0;
+    }
+  }
+  while (i + 1 < v.len && v.ptr[i] == '0') {
+    i++;
+  }
+  static const char max[] = "9223372036854775807";
+  size_t n = v.len - i;
+  return v.len > 0 && (n < sizeof max - 1 ||
+                       (n == sizeof max - 1 && memcmp(v.ptr + i, max, n) <= 0));
+}
+
+/*
+ * What each refusal of the whole head implies of the head, read here
+ * without head.c's code (review 88: the invariants were only structural,
+ * and a length over 2^63 - 1 passed them).
+ */
+static void check_screen_meaning(const kg_head *h, kg_status s) {
+  const int http11 = h->version.ptr[5] == '1' && h->version.ptr[7] >= '1';
+  const size_t hosts = count_named(h, "host");
+  const size_t lengths = count_named(h, "content-length");
+  const size_t codings = count_named(h, "transfer-encoding");
+  const size_t auths = count_named(h, "authorization");
+  switch (s) {
+  case KG_E_BAD_FRAMING:
+    FUZZ_CHECK(lengths == 1 || codings == 1);
+    break;
+  case KG_E_UNSUPPORTED_TRANSFER_CODING:
+    FUZZ_CHECK(codings == 1 && http11);
+    break;
+  case KG_E_MISSING_HOST:
+    FUZZ_CHECK(hosts == 0 && http11);
+    break;
+  case KG_E_METHOD_NOT_ALLOWED:
+    FUZZ_CHECK(
+        (h->method.len == 5 && strncasecmp(h->method.ptr, "trace", 5) == 0) ||
+        (h->method.len == 7 && strncasecmp(h->method.ptr, "connect", 7) == 0));
+    break;
+  case KG_E_DUPLICATE_HEADER:
+    FUZZ_CHECK(hosts > 1 || lengths > 1 || codings > 1 || auths > 1);
+    break;
+  case KG_OK: {
+    FUZZ_CHECK(hosts <= 1 && lengths <= 1 && codings <= 1 && auths <= 1);
+    FUZZ_CHECK(hosts == 1 || !http11);
+    const kg_field *cl = field_named(h, "content-length");
+    /* accepted: the value, OWS aside, is a length nginx holds */
+    FUZZ_CHECK(cl == NULL || fits_off_t(cl->value));
+    FUZZ_CHECK(codings == 0 || (http11 && cl == NULL));
+    break;
+  }
+  default:
+    break;
+  }
+}
+
 /*
  * What kg_head_screen_read answers for a parsed head: the request line's
  * refusal when the raw bytes had one (the preface aside), else one of
@@ -297,6 +382,7 @@ static void check_screen(const kg_head *h, kg_status line) {
             kg_status_str(s));
     abort();
   }
+  check_screen_meaning(h, s);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

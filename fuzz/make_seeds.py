@@ -164,6 +164,13 @@ RAW_HEADS = [
     b"GET /a?b HTTP/1.1\r\nX-API-Key:" + ACTIVE.encode() + b"\r\n\r\n",  # no OWS
     b"GET /api HTTP/1.1\r\n" + b"".join(b"F%d: v\r\n" % i for i in range(101)) + b"\r\n",
     b"GET /api HTTP/1.1\r\nBig: " + b"a" * 17000 + b"\r\n\r\n",
+    # the framing nginx reads (review 88): a length at and over 2^63 - 1,
+    # tabs around a length and a coding, a coding beside a length
+    b"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 9223372036854775807\r\n\r\n",
+    b"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 9223372036854775808\r\n\r\n",
+    b"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length:\t0\r\n\r\n",
+    b"POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\tchunked\r\n\r\n",
+    b"POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nContent-Length: 0\r\n\r\n",
 ]
 
 
