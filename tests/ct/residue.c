@@ -12,7 +12,9 @@
  *
  * This program makes decisions and, right after each returns, reads the
  * stack below the caller's frame, where kg_decide's dead frames are, for
- * any sixteen bytes of the key's half or of its digest:
+ * any sixteen bytes of the key's half, of its digest (in either byte order:
+ * the compression's state holds it in host-order words) or of the key's
+ * text (the message block; review 88):
  *   1. a well-formed valid key with a key in the URL (refused, unfinished);
  *   2. the same key with a clean URL (valid: finished and looked up);
  *   3. a key whose checksum is wrong (finished, refused before the lookup);
@@ -57,6 +59,10 @@
 typedef struct {
   kg_digest_half half;
   uint8_t digest[KG_DIGEST_LEN];
+  uint8_t words[KG_DIGEST_LEN]; /* the digest's words in host order, as the
+                                   compression's state holds them */
+  const char *key;              /* its text, which the message block holds */
+  size_t key_len;
   int halves;
 } secret;
 
@@ -64,35 +70,43 @@ static secret g_key, g_bad; /* KEY's, BAD_KEY's */
 
 #define LANES (sizeof g_key.half.lanes / 16)
 
+/* How many of the sixteen bytes at m equal want's (volatile reads). */
+static int run_at(const volatile unsigned char *m, const uint8_t *want) {
+  size_t k = 0;
+  while (k < 16 && m[k] == want[k]) {
+    k++;
+  }
+  return k == 16;
+}
+
 /* Sixteen-byte runs of s's half's lanes (16-aligned in any frame, as the
- * type is) and of its digest (at any byte) in the DEPTH bytes below this
- * frame; *half and *digest count them. */
-static RESIDUE_FN void found(const secret *s, size_t *half, size_t *digest) {
+ * type is), of its digest, in either byte order, and of the key's text (at
+ * any byte) in the DEPTH bytes below this frame; *half, *digest and *text
+ * count them. */
+static RESIDUE_FN void found(const secret *s, size_t *half, size_t *digest,
+                             size_t *text) {
   uintptr_t top = (uintptr_t)__builtin_frame_address(0) & ~(uintptr_t)15;
   const volatile unsigned char *m =
       (const volatile unsigned char *)(top - DEPTH);
-  size_t h = 0, d = 0;
+  size_t h = 0, d = 0, t = 0;
   for (size_t a = 0; a + 16 <= DEPTH; a++) {
     for (size_t part = 0; part < KG_DIGEST_LEN; part += 16) {
-      size_t k = 0;
-      while (k < 16 && m[a + k] == s->digest[part + k]) {
-        k++;
-      }
-      d += k == 16;
+      d += (size_t)run_at(m + a, s->digest + part);
+      d += (size_t)run_at(m + a, s->words + part);
+    }
+    for (size_t part = 0; part + 16 <= s->key_len; part += 8) {
+      t += (size_t)run_at(m + a, (const uint8_t *)s->key + part);
     }
     if (a % 16 != 0 || !s->halves) {
       continue;
     }
     for (size_t lane = 0; lane < sizeof s->half.lanes; lane += 16) {
-      size_t k = 0;
-      while (k < 16 && m[a + k] == s->half.lanes[lane + k]) {
-        k++;
-      }
-      h += k == 16;
+      h += (size_t)run_at(m + a, s->half.lanes + lane);
     }
   }
   *half = h;
   *digest = d;
+  *text = t;
 }
 
 /* The bytes found reads, mapped (a stack grows as it is written) and
@@ -137,13 +151,19 @@ static int secret_of(const kg_digester *dg, const char *key, secret *s) {
   if (kg_digest(dg, key, strlen(key), s->digest) != KG_OK) {
     return 0;
   }
+  for (size_t i = 0; i < KG_DIGEST_LEN; i++) {
+    s->words[i] = s->digest[(i & ~(size_t)3) + 3 - (i & 3)];
+  }
+  s->key = key;
+  s->key_len = strlen(key);
   s->halves = kg_digest_begin(dg, key, strlen(key), &s->half);
   return 1;
 }
 
-static int report(const char *what, size_t half, size_t digest) {
-  printf("residue: %-46s half %zu, digest %zu\n", what, half, digest);
-  return half == 0 && digest == 0;
+static int report(const char *what, size_t half, size_t digest, size_t text) {
+  printf("residue: %-46s half %zu, digest %zu, key text %zu\n", what, half,
+         digest, text);
+  return half == 0 && digest == 0 && text == 0;
 }
 
 int main(void) {
@@ -187,19 +207,19 @@ int main(void) {
 
   /* Each call and its read back to back: a printf between them would run
    * its own frames over the dead ones. */
-  size_t h1, d1, h2, d2, h3, d3, h4, d4;
+  size_t h1, d1, t1, h2, d2, t2, h3, d3, t3, h4, d4, t4;
   reach();
   kg_status r1 = decide(&c, f, 2, "/v1/iocs?type=ipv4&api_key=x");
-  found(&g_key, &h1, &d1);
+  found(&g_key, &h1, &d1, &t1);
   reach();
   kg_status r2 = decide(&c, f, 2, "/v1/iocs?type=ipv4&limit=10");
-  found(&g_key, &h2, &d2);
+  found(&g_key, &h2, &d2, &t2);
   reach();
   kg_status r3 = decide(&c, bad, 2, "/v1/iocs?type=ipv4&limit=10");
-  found(&g_bad, &h3, &d3);
+  found(&g_bad, &h3, &d3, &t3);
   reach();
   int left = leave(dg, halves);
-  found(&g_key, &h4, &d4);
+  found(&g_key, &h4, &d4, &t4);
 
   int ok = 1;
   if (r1 != KG_API_KEY_IN_QUERY || r2 != KG_VALID || r3 != KG_INVALID_API_KEY ||
@@ -212,9 +232,9 @@ int main(void) {
   }
   ok &= report(halves ? "after a key in the URL (half unfinished):"
                       : "after a key in the URL (digest made):",
-               h1, d1);
-  ok &= report("after a valid decision (finished, looked up):", h2, d2);
-  ok &= report("after a bad checksum (finished, not looked up):", h3, d3);
+               h1, d1, t1);
+  ok &= report("after a valid decision (finished, looked up):", h2, d2, t2);
+  ok &= report("after a bad checksum (finished, not looked up):", h3, d3, t3);
   /* The control must be found whole: every lane of its half, or both
    * sixteen-byte runs of its digest. */
   const size_t want = halves ? LANES : KG_DIGEST_LEN / 16;
