@@ -805,7 +805,8 @@ static int parse_count(const keys_opts *o, const char *name, const char *s,
 
 typedef struct seed_sink {
   FILE *f;
-  int failed; /* errno of the first write error */
+  const char *path; /* the temporary file's */
+  int failed;       /* errno of the first write error */
 } seed_sink;
 
 /* The signal (SIGINT, SIGTERM) that asked a seed to stop, 0 while none
@@ -859,14 +860,33 @@ static int seed_stop(const keys_opts *o, int committed) {
   return CLI_EXIT_SIGNAL(sig); /* if the signal is blocked */
 }
 
+/* fsync the directory holding path, so a file created or renamed in it is
+ * durable: 0, or -1 with errno (a file system that cannot sync a
+ * directory, EINVAL, is not an error). */
+static int sync_dir_of(const char *path) {
+  char copy[PATH_MAX];
+  snprintf(copy, sizeof copy, "%s", path);
+  const int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    return -1;
+  }
+  int rc = fsync(fd) != 0 && errno != EINVAL ? -1 : 0;
+  const int saved = errno;
+  close(fd);
+  errno = saved;
+  return rc;
+}
+
 static int write_seed_line(kg_seed_class c, const char *key, size_t len,
                            void *ctx) {
   seed_sink *sink = ctx;
   if (g_seed_signal != 0) {
     return 1; /* the whole seed rolls back */
   }
-  if (key == NULL) { /* before the commit: every line on disk */
-    if (fflush(sink->f) != 0 || fsync(fileno(sink->f)) != 0) {
+  if (key == NULL) { /* before the commit: every line, and the file's
+                      * name, on disk */
+    if (fflush(sink->f) != 0 || fsync(fileno(sink->f)) != 0 ||
+        sync_dir_of(sink->path) != 0) {
       sink->failed = errno != 0 ? errno : EIO;
       return 1;
     }
@@ -880,29 +900,18 @@ static int write_seed_line(kg_seed_class c, const char *key, size_t len,
   return 0;
 }
 
-/* fsync the directory holding path, so a rename into it is durable. */
-static void sync_dir_of(const char *path) {
-  char copy[PATH_MAX];
-  snprintf(copy, sizeof copy, "%s", path);
-  const int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    (void)fsync(fd);
-    close(fd);
-  }
-}
-
 /* Seed into the store and the temporary file f, which is durable before
  * the store commits (a kill between the two leaves the keys in f, never
  * only in the store). Returns 0, or an exit code after printing. */
 static int seed_into(const keys_opts *o, const kg_seed_counts *counts, FILE *f,
-                     kg_seed_result *res) {
+                     const char *tmp, kg_seed_result *res) {
   kg_store *s;
   int rc = open_store(o, KG_STORE_CREATE, &s);
   if (rc != 0) {
     return rc;
   }
   char err[KG_STORE_ERR_MAX];
-  seed_sink sink = {.f = f};
+  seed_sink sink = {.f = f, .path = tmp};
   rc = kg_store_seed(s, counts, write_seed_line, &sink, res, err, sizeof err);
   kg_store_close(s);
   if (rc != 0) {
@@ -1016,7 +1025,7 @@ static int keys_seed(int argc, char **argv) {
   setvbuf(f, buf, _IOFBF, sizeof buf);
   kg_seed_result res = {0};
   seed_catch(1);
-  rc = seed_into(&o, &counts, f, &res);
+  rc = seed_into(&o, &counts, f, tmp, &res);
   const int closed = fclose(f);
   OPENSSL_cleanse(buf, sizeof buf);
   if (g_seed_signal != 0 && rc != 0 && res.keys == 0) {
@@ -1042,7 +1051,7 @@ static int keys_seed(int argc, char **argv) {
                      "keys are in %s",
                      res.keys, tmp, o.out, strerror(errno), tmp);
   }
-  sync_dir_of(o.out);
+  (void)sync_dir_of(o.out); /* the rename's: the keys are durable already */
   switch (o.format) {
   case CLI_FMT_JSON:
     printf("{\"keys\":%zu,\"valid\":%zu,\"expired\":%zu,\"deactivated\":%zu,"

@@ -408,7 +408,8 @@ int kg_store_seed(kg_store *s, const kg_seed_counts *counts, kg_seed_fn fn,
                     "seeding stopped: the key writer could "
                     "not make its keys durable");
   }
-  if (rc != 0) {
+  /* a COMMIT that fails is rolled back (store_commit): nothing is made */
+  if (rc != 0 || store_commit(s, err, errcap) != 0) {
     store_rollback(s);
     restore_settings(s);
     const unsigned first = res->first;
@@ -416,7 +417,6 @@ int kg_store_seed(kg_store *s, const kg_seed_counts *counts, kg_seed_fn fn,
     res->first = first;
     return -1;
   }
-  rc = store_commit(s, err, errcap);
   restore_settings(s);
-  return rc;
+  return 0;
 }

@@ -41,4 +41,18 @@ rm -f "$MNT/fill"
 assert_exit 0 "keys list once space is free" -- "$KEYGATE" keys list --db "$DB"
 assert_eq 1 "$(grep -c 'before' "$TMP/out")" "the first key is there"
 assert_eq 0 "$(grep -c 'after' "$TMP/out" || true)" "nothing was written"
+
+# A seed that the disk cannot hold fails at its COMMIT, after its key file
+# was written (on another disk): the file goes too, since no key in it is
+# stored (review 88 found it left, 1 MB of keys the message never named).
+rm -f "$DB" "$DB-wal" "$DB-shm"
+assert_exit 0 "accounts create for the seed" -- \
+  "$KEYGATE" accounts create acme --tier pro --db "$DB"
+mkdir -p "$TMP/seedout"
+assert_exit 2 "a seed the disk cannot hold" -- \
+  "$KEYGATE" keys seed --db "$DB" --valid 20000 --out "$TMP/seedout/seed.tsv"
+assert_contains "keygate keys seed: $FULL" "$(cat "$TMP/err")" "seed: the cause"
+assert_contains "$FIX" "$(cat "$TMP/err")" "seed: the fix"
+assert_eq "" "$(ls -A "$TMP/seedout")" "seed: no key file, temporary or not"
+assert_eq 0 "$(sqlite3 "$DB" 'SELECT count(*) FROM keys')" "seed: no key stored"
 kg_done

@@ -225,9 +225,11 @@ typedef struct kg_seed_result {
  * Called once per new key, inside the transaction: the key is NOT durable
  * until kg_store_seed returns 0, so the callee must not publish it before
  * then (write it to a temporary file, rename after). key is wiped after the
- * call. Then once more with key NULL and len 0, after the last key and
- * before the commit: make what was written durable now (flush, fsync), so
- * that no key the store commits exists nowhere else. Return non-zero to
+ * call. Then once more with key NULL, len 0 and c KG_SEED_VALID (no
+ * meaning), after the last key and before the commit: make what was
+ * written durable now (flush, fsync the file and its directory entry), so
+ * that no key the store commits exists nowhere else; a callee written
+ * before this call existed must check key for NULL. Return non-zero to
  * abort the whole seed (rolled back).
  */
 typedef int (*kg_seed_fn)(kg_seed_class c, const char *key, size_t len,
