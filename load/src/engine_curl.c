@@ -570,7 +570,7 @@ int kgl_curl_prepare(const kgl_options *o, const kgl_traffic *t, char *why,
   }
   char err[CURL_ERROR_SIZE];
   err[0] = '\0';
-  const long ms = o->timeout_s > 5 ? 5000 : (long)(o->timeout_s * 1000) + 1;
+  const long ms = kgl_probe_ms(o->timeout_s);
   CURLcode rc = common_opts(h, o, t->url.tls);
   rc |= curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, ms);
   rc |= curl_easy_setopt(h, CURLOPT_CONNECT_ONLY, 1L);

@@ -83,6 +83,16 @@ int kgl_traffic_build(kgl_traffic *t, const kgl_options *o, char *why,
                       size_t whycap);
 void kgl_traffic_free(kgl_traffic *t);
 
+/* kgl_probe_ms — how long the check before the run waits to connect (and
+ * for a TLS handshake or h2c's prefaces): --timeout, but at least 1 s and
+ * at most 5 s. Whether a target can be reached is not a request's budget:
+ * a --timeout of 10 ms on a busy machine made a 24 ms connect an
+ * unreachable target (exit 2) and not a run of timeouts. */
+static inline int kgl_probe_ms(double timeout_s) {
+  const double ms = timeout_s * 1000;
+  return ms < 1000 ? 1000 : ms > 5000 ? 5000 : (int)(ms + 0.5);
+}
+
 /* xoshiro-style per-thread PRNG (splitmix64): fast, seeded, no locking. */
 static inline uint64_t kgl_rand(uint64_t *s) {
   uint64_t z = (*s += 0x9E3779B97F4A7C15ull);

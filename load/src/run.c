@@ -80,8 +80,7 @@ static int probe_connect(const kgl_shared *sh, const kgl_options *o,
   int err = rc == 0 ? 0 : errno;
   if (rc != 0 && errno == EINPROGRESS) {
     struct pollfd p = {fd, POLLOUT, 0};
-    const int ms = timeout_s > 5 ? 5000 : (int)(timeout_s * 1000);
-    rc = poll(&p, 1, ms > 0 ? ms : 1);
+    rc = poll(&p, 1, kgl_probe_ms(timeout_s));
     if (rc == 1) {
       socklen_t len = sizeof err;
       getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
@@ -98,10 +97,7 @@ static int probe_connect(const kgl_shared *sh, const kgl_options *o,
              kgl_url_endpoint(u, ep), strerror(err));
     return -1;
   }
-  /* the start-up check's time: --timeout, at most 5 s, at least 1 ms (as
-   * the messages print it: no +1) */
-  const double want_ms = timeout_s > 5 ? 5000 : timeout_s * 1000;
-  const int ms = want_ms < 1 ? 1 : (int)(want_ms + 0.5);
+  const int ms = kgl_probe_ms(timeout_s);
   /* --http2 on http:// is h2c with prior knowledge: a server without it
    * (most HTTP/1.1 servers answer the preface with a 400) is told here,
    * before the run, not as a run of protocol errors */
