@@ -4364,22 +4364,35 @@ ngx_http_keygate_sent_value(ngx_http_request_t *r,
  * buffer (over client_header_buffer_size, the lines read since moved to
  * large_client_header_buffers, review 88): the request line and each
  * stored field line, "name: value" as nginx delimited it (the screen reads
- * the same value from it), CR LF each, then the empty line. A line nginx
- * refused unstored is not in it. NULL when there is no request line. */
+ * the same value from it), CR LF each; then, where nginx refused a line it
+ * did not store, that line and what came after it as they came (review 89:
+ * without it the head read as ending before it, missing a Host that came
+ * later), else the empty line. NULL when there is no request line. */
 static u_char *ngx_http_keygate_rebuilt_head(ngx_http_request_t *r,
                                              size_t *len) {
   if (r->request_line.data == NULL || r->request_line.len == 0) {
     return NULL;
   }
   const ngx_http_keygate_ctx_t *ctx = ngx_http_keygate_find_ctx(r);
-  size_t n = r->request_line.len + 4;
+  size_t n = r->request_line.len + 2;
+  const u_char *last_key = NULL;
   for (ngx_list_part_t *part = &r->headers_in.headers.part; part != NULL;
        part = part->next) {
     ngx_table_elt_t *h = part->elts;
     for (ngx_uint_t i = 0; i < part->nelts; i++) {
       n += h[i].key.len + ngx_http_keygate_sent_value(r, ctx, &h[i])->len + 4;
+      last_key = h[i].key.data;
     }
   }
+  /* the line nginx was reading when it refused: not stored, not the empty
+   * line that ended the head */
+  const u_char *tail = r->header_name_start;
+  size_t tail_len = 0;
+  if (tail != NULL && r->header_in != NULL && tail >= r->header_in->start &&
+      tail < r->header_in->last && tail != last_key && tail != r->header_end) {
+    tail_len = (size_t)(r->header_in->last - tail);
+  }
+  n += tail_len > 0 ? tail_len : 2;
   u_char *head = ngx_pnalloc(r->pool, n);
   if (head == NULL) {
     return NULL;
@@ -4400,8 +4413,12 @@ static u_char *ngx_http_keygate_rebuilt_head(ngx_http_request_t *r,
       *p++ = LF;
     }
   }
-  *p++ = CR;
-  *p++ = LF;
+  if (tail_len > 0) {
+    p = ngx_cpymem(p, tail, tail_len);
+  } else {
+    *p++ = CR;
+    *p++ = LF;
+  }
   *len = (size_t)(p - head);
   return head;
 }
@@ -4429,6 +4446,11 @@ static kg_status ngx_http_keygate_read_head(ngx_http_request_t *r,
  * the head could not be read at all. */
 static kg_status ngx_http_keygate_classify(ngx_http_request_t *r, int *known) {
   *known = 1;
+  if (r->http_version >= NGX_HTTP_VERSION_20) {
+    /* an HTTP/2 stream's head is no text to read (review 89: rebuilt with
+     * its "HTTP/2.0", the core's 505 replaced nginx's 400) */
+    return KG_OK;
+  }
   if (r->request_start == NULL || r->header_in == NULL ||
       r->request_start < r->header_in->start ||
       r->request_start >= r->header_in->last) {
@@ -4442,47 +4464,58 @@ static kg_status ngx_http_keygate_classify(ngx_http_request_t *r, int *known) {
   }
   u_char *start = r->request_start;
   size_t len = (size_t)(r->header_in->last - start);
-  u_char *copy = ngx_pnalloc(r->pool, len);
+  u_char *copy = ngx_pnalloc(r->pool, len + 1); /* + the LF that may end it */
   if (copy == NULL) {
     *known = 0;
     return KG_OK;
   }
   ngx_memcpy(copy, start, len);
-  /* nginx ended each stored name and value with a NUL in its buffer, over
-   * the colon and over the value's end: its first trailing space, its
-   * line end's first CR, or the LF of a line ended by an LF alone. Put
-   * them back in the copy (a masked value's end is where it was sent):
-   * the LF where the next line begins right after it, which is where what
-   * follows is not spaces and CRs up to an LF, or where nginx found the
-   * head's empty line (r->header_end, review 88); else a space, which
-   * reads as the CR or space it was (review 87: a space over an LF ran two
-   * lines into one). A line refused as it was stored ends the head. */
-  const ngx_http_keygate_ctx_t *ctx = ngx_http_keygate_find_ctx(r);
-  for (ngx_list_part_t *part = &r->headers_in.headers.part; part != NULL;
-       part = part->next) {
+  /* nginx ended each stored name and value with a NUL in its buffer: over
+   * the colon, and over the value's end (its first trailing space, its line
+   * end's first CR, or the LF of a line ended by an LF alone); a line with
+   * no colon has one NUL, its line end's. Put them back in the copy: the
+   * colon; at the value's end (the first NUL after the colon: a value holds
+   * none), the LF where the next line begins right after it, which is where
+   * what follows is not spaces and CRs up to an LF, or where nginx found the
+   * head's empty line (r->header_end, review 88); else a space, which reads
+   * as the CR or space it was (review 87: a space over an LF ran two lines
+   * into one). The value is found by its NUL, not by the field's value,
+   * which the module may have pointed at a mask (review 89: a second
+   * Referer holding a key). A line refused as it was stored (r->header_end
+   * on its value's end) ends the head: nginx read nothing after it. */
+  int ended = 0;
+  for (ngx_list_part_t *part = &r->headers_in.headers.part;
+       part != NULL && !ended; part = part->next) {
     ngx_table_elt_t *h = part->elts;
-    for (ngx_uint_t i = 0; i < part->nelts; i++) {
-      const ngx_str_t *value = ngx_http_keygate_sent_value(r, ctx, &h[i]);
-      u_char *k = h[i].key.data + h[i].key.len;
-      u_char *v = value->data + value->len;
-      if (k >= start && k < start + len && copy[k - start] == '\0') {
-        copy[k - start] = ':';
+    for (ngx_uint_t i = 0; i < part->nelts && !ended; i++) {
+      const u_char *k = h[i].key.data + h[i].key.len;
+      if (k < start || k >= start + len || copy[k - start] != '\0') {
+        continue;
       }
-      if (v >= start && v + 1 < start + len && copy[v - start] == '\0' &&
-          r->header_end == v) {
-        /* the line nginx refused as it stored it (a second Host): it read
-         * nothing after it, and the head ends there */
-        copy[v - start] = LF;
-        copy[v - start + 1] = LF;
-        len = (size_t)(v - start) + 2;
-      } else if (v >= start && v + 1 < start + len && copy[v - start] == '\0') {
-        const u_char *j = copy + (v - start) + 1;
-        while (j < copy + len && (*j == ' ' || *j == CR)) {
-          j++;
+      size_t at = (size_t)(k - start);
+      if (h[i].value.len != 0 || h[i].value.data != k) {
+        copy[at++] = ':';
+        while (at < len && copy[at] != '\0' && copy[at] != LF) {
+          at++;
         }
-        copy[v - start] =
-            (j < copy + len && *j != LF) || r->header_end == v + 1 ? LF : ' ';
+        if (at >= len || copy[at] != '\0') {
+          continue;
+        }
       }
+      const u_char *v = start + at;
+      if (r->header_end == v) {
+        copy[at] = LF;
+        copy[at + 1] = LF;
+        len = at + 2;
+        ended = 1;
+        continue;
+      }
+      size_t j = at + 1;
+      while (j < len && (copy[j] == ' ' || copy[j] == CR)) {
+        j++;
+      }
+      copy[at] =
+          (j < len && copy[j] != LF) || r->header_end == v + 1 ? LF : ' ';
     }
   }
   return ngx_http_keygate_read_head(r, copy, len);

@@ -35,7 +35,7 @@ refused() {
 refused "no Host on HTTP/1.1" "GET /api/v1/iocs HTTP/1.1\r\nConnection: close\r\n\r\n" \
   400 bad_request 'The request has no Host header\..*'
 refused "Host twice" "GET /api/v1/iocs HTTP/1.1\r\n${H}Host: b\r\n\r\n" \
-  400 bad_request 'Host, Content-Length or Transfer-Encoding was sent more than once\..*'
+  400 bad_request 'Host, Content-Length, Transfer-Encoding or another header the server takes once (.*) was sent more than once\..*'
 refused "bad method" "G@T /api/v1/iocs HTTP/1.1\r\n$H\r\n" \
   400 bad_request 'The method is malformed\..*'
 refused "whitespace before a colon" "GET /api/v1/iocs HTTP/1.1\r\n${H}X-Thing : 1\r\n\r\n" \
@@ -123,7 +123,7 @@ refused "Transfer-Encoding: identity" \
 # generic message), a body after the head too.
 refused "LF alone: Host twice" \
   "GET /api/v1/iocs HTTP/1.1\nHost: a\nConnection: close\nHost: b\n\n" \
-  400 bad_request 'Host, Content-Length or Transfer-Encoding was sent more than once\..*'
+  400 bad_request 'Host, Content-Length, Transfer-Encoding or another header the server takes once (.*) was sent more than once\..*'
 refused "LF alone: no Host, a body after the head" \
   "POST /api/v1/iocs HTTP/1.1\nConnection: close\nContent-Length: 3\n\nabc" \
   400 bad_request 'The request has no Host header\..*'
@@ -132,7 +132,7 @@ refused "LF alone: a coding nginx does not take, spaces before the line end" \
   501 unsupported_transfer_coding 'This Transfer-Encoding is not supported\..*'
 # Review 88: a space nginx wrote its NUL over before an LF; an LF-only
 # obs-fold; a body after the line nginx refused; CR LF and LF mixed.
-DUP='Host, Content-Length or Transfer-Encoding was sent more than once\..*'
+DUP='Host, Content-Length, Transfer-Encoding or another header the server takes once (.*) was sent more than once\..*'
 FRAMING='The request body.s length is ambiguous\..*'
 refused "LF alone: a trailing space, then Host twice" \
   "GET /api/v1/iocs HTTP/1.1\nConnection: close\nX-A: a \nHost: a\nHost: b\n\n" \
@@ -165,6 +165,31 @@ refused "over 1 KiB: Host twice" \
 refused "over 1 KiB: no Host" \
   "GET /api/v1/iocs HTTP/1.1\r\nConnection: close\r\nX-Pad: $PAD\r\n\r\n" \
   400 bad_request 'The request has no Host header\..*'
+# Review 89: a line nginx refused without storing it, in a head over 1 KiB;
+# a refused line whose LF is the last byte read; a second Referer the
+# module masked; a line without a colon, LF alone.
+refused "over 1 KiB: a bad name before Host" \
+  "GET /api/v1/iocs HTTP/1.1\r\nConnection: close\r\nX-Pad: $PAD\r\nBad Name: x\r\nHost: a\r\n\r\n" \
+  400 bad_request 'The request is malformed\. Send each header on one line.*'
+refused "over 1 KiB: a bad name after a length not digits" \
+  "GET /api/v1/iocs HTTP/1.1\r\n${H}Content-Length: x\r\nX-Pad: $PAD\r\nBad Name: x\r\n\r\n" \
+  400 bad_request 'The request is malformed\. Send each header on one line.*'
+PAD973=$(head -c 973 /dev/zero | tr '\0' b)
+refused "LF alone: Host twice, its LF the buffer's last byte" \
+  "GET /api/v1/iocs HTTP/1.1\nHost: a\nX-Pad: $PAD973\nHost: b\n\n" \
+  400 bad_request "$DUP"
+refused "a second Referer holding a key, Host twice" \
+  "GET /api/v1/iocs HTTP/1.1\r\n${H}Referer: https://x/\r\nReferer: https://y/?api_key=sk_live_abc\r\nHost: b\r\n\r\n" \
+  400 bad_request "$DUP"
+# (check refuses the colon-less line, docs/contract.md: the core's answer
+# for the same head, never the body's; review 89 saw the body blamed)
+refused "LF alone: a line without a colon, chunked and a length" \
+  "POST /api/v1/iocs HTTP/1.1\nConnection: close\nHost: a\nTransfer-Encoding: chunked\nFoo\nContent-Length: 5\n\nabcde" \
+  400 bad_request 'The request is malformed\. Send each header on one line.*'
+refused "CR LF: a line without a colon, chunked and a length" \
+  "POST /api/v1/iocs HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\nFoo\r\nContent-Length: 5\r\n\r\nabcde" \
+  400 bad_request 'The request is malformed\. Send each header on one line.*'
+
 refused "CR LF, a coding with a Content-Length: the coding first, as nginx" \
   "POST /api/v1/iocs HTTP/1.1\r\n${H}Transfer-Encoding: gzip\r\nContent-Length: 0\r\n\r\n" \
   501 unsupported_transfer_coding 'This Transfer-Encoding is not supported\..*'
