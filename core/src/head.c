@@ -758,6 +758,21 @@ static int is_length(kg_span v) {
   return 1;
 }
 
+/* Fields nginx 1.22 refuses twice besides Host, Content-Length,
+ * Transfer-Encoding and Authorization (ngx_http_headers_in). */
+static const struct {
+  const char *name;
+  size_t len;
+} once_names[] = {
+    {"if-modified-since", 17},
+    {"if-unmodified-since", 19},
+    {"if-match", 8},
+    {"if-none-match", 13},
+    {"content-range", 13},
+    {"if-range", 8},
+    {"expect", 6},
+};
+
 kg_status kg_head_screen(const kg_head *h) {
   size_t nread;
   return kg_head_screen_read(h, &nread);
@@ -820,6 +835,7 @@ kg_status kg_head_screen_read(const kg_head *h, size_t *nread) {
   const kg_field *length = NULL;
   const kg_field *coding = NULL;
   const kg_field *auth = NULL;
+  unsigned seen_once = 0; /* bit j: once_names[j] was read */
   for (size_t i = 0; i < h->nfields; i++) {
     const kg_field *f = &h->fields[i];
     /* the line with its trailing OWS and line end, as nginx's buffer
@@ -845,6 +861,18 @@ kg_status kg_head_screen_read(const kg_head *h, size_t *nread) {
     } else if (kg_ieq(f->name.ptr, f->name.len, "authorization", 13)) {
       one = &auth;
     } else {
+      /* the other fields nginx 1.22 takes once (its
+       * ngx_http_process_unique_header_line; review 89: a second Expect
+       * was 401 here, 400 in the server) */
+      for (size_t j = 0; j < sizeof once_names / sizeof once_names[0]; j++) {
+        if (kg_ieq(f->name.ptr, f->name.len, once_names[j].name,
+                   once_names[j].len)) {
+          if ((seen_once & (1u << j)) != 0) {
+            return KG_E_DUPLICATE_HEADER;
+          }
+          seen_once |= 1u << j;
+        }
+      }
       continue;
     }
     if (*one != NULL) {

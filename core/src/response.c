@@ -401,7 +401,8 @@ const char *kg_refusal_message(kg_status refusal) {
     return "The Host header is not a valid host. Send the server's name, "
            "with its port if needed.";
   case KG_E_DUPLICATE_HEADER:
-    return "Host, Content-Length or Transfer-Encoding was sent more than "
+    return "Host, Content-Length, Transfer-Encoding or another header the "
+           "server takes once (Expect, a conditional) was sent more than "
            "once. Send each of them at most once.";
   case KG_E_BAD_FRAMING:
     return "The request body's length is ambiguous. Send either a "

@@ -741,6 +741,21 @@ static const struct screen_case {
      KG_E_VERSION_NOT_SUPPORTED},
     {"host_twice", "GET / HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n",
      KG_E_DUPLICATE_HEADER},
+    /* the other fields nginx takes once (review 89) */
+    {"expect_twice",
+     "GET / HTTP/1.1\r\nHost: a\r\nExpect: a\r\nEXPECT: b\r\n\r\n",
+     KG_E_DUPLICATE_HEADER},
+    {"if_none_match_twice",
+     "GET / HTTP/1.1\r\nHost: a\r\nIf-None-Match: a\r\nIf-None-Match: "
+     "a\r\n\r\n",
+     KG_E_DUPLICATE_HEADER},
+    {"range_twice", "GET / HTTP/1.1\r\nHost: a\r\nRange: a\r\nRange: a\r\n\r\n",
+     KG_OK},
+    {"each_once",
+     "GET / HTTP/1.1\r\nHost: a\r\nExpect: a\r\nIf-Match: a\r\n"
+     "If-Range: a\r\nContent-Range: a\r\nIf-Modified-Since: a\r\n"
+     "If-Unmodified-Since: a\r\nIf-None-Match: a\r\n\r\n",
+     KG_OK},
     {"content_length_twice",
      "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n"
      "\r\n",

@@ -122,8 +122,9 @@ KG_API kg_status kg_head_screen_line(const char *buf, size_t len);
  *                                      above the root
  *   KG_E_HEADER_TOO_LARGE (431)        a field line over KG_HEAD_LINE_MAX
  *   KG_E_DUPLICATE_HEADER (400)        Host, Content-Length,
- *                                      Transfer-Encoding or Authorization
- *                                      twice
+ *                                      Transfer-Encoding, Authorization,
+ *                                      Expect, Content-Range, If-Range or
+ *                                      another conditional twice
  *   KG_E_BAD_HOST (400)                empty Host, SP, '/', '\', ".."
  *   KG_E_MISSING_HOST (400)            HTTP/1.1 without Host (RFC 9112 §3.2)
  *   KG_E_BAD_FRAMING (400)             Content-Length not digits or over
