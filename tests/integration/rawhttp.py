@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """rawhttp.py — send raw request bytes to 127.0.0.1:PORT, print the answers.
 
-Usage: rawhttp.py PORT [--no-half-close] < request-bytes
+Usage: rawhttp.py PORT [--no-half-close] [--last-later] < request-bytes
 
 The request bytes go out exactly as given (duplicate lines, tabs, control
 bytes, bad framing: whatever the test writes). Every response on the
@@ -16,12 +16,15 @@ printed as
 After sending, the write side is shut (a half-close) so a server waiting
 for more bytes sees the end; --no-half-close leaves it open (nginx takes a
 half-close during a proxied request for a client abort, 499), and then the
-request must end with Connection: close. A connection closed before any
+request must end with Connection: close. --last-later sends the last byte
+200 ms after the rest (the server reads the head in two parts, the first
+ending one byte short). A connection closed before any
 response prints "STATUS none". Exit code 0
 unless the connection could not be made. Bounded: 5 s per socket read.
 """
 import socket
 import sys
+import time
 
 
 def escape(data: bytes) -> str:
@@ -89,9 +92,19 @@ def main() -> int:
         return 1
     responses = []
     try:
-        sock.sendall(request)
+        late = "--last-later" in sys.argv[2:] and len(request) > 1
+        sock.sendall(request[:-1] if late else request)
+        if late:
+            time.sleep(0.2)
+            try:  # the server may have answered and closed meanwhile
+                sock.sendall(request[-1:])
+            except OSError:
+                pass
         if "--no-half-close" not in sys.argv[2:]:
-            sock.shutdown(socket.SHUT_WR)
+            try:  # after --last-later the server may have closed already
+                sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
         responses = read_responses(sock)
     except (socket.timeout, ConnectionResetError):
         pass

@@ -82,7 +82,8 @@ start_serve() {
 # send REQUEST — the request is a printf %b string (\r, \n, \t, \x01, \0
 # escapes); sets RESP to rawhttp.py's report of the answers.
 send() {
-  RESP=$(printf '%b' "$1" | python3 "$RAWHTTP" "$PORT")
+  # shellcheck disable=SC2086 # RAW_OPTS: rawhttp.py's options, word-split
+  RESP=$(printf '%b' "$1" | python3 "$RAWHTTP" "$PORT" ${RAW_OPTS-})
 }
 # wait_ready — until /_keygate/status answers 200 on $PORT (every worker
 # serves every store; what `keygate serve` waits for before "listening"),
