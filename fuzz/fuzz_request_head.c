@@ -346,6 +346,14 @@ static void check_screen_meaning(const kg_head *h, kg_status s) {
     /* accepted: the value, OWS aside, is a length nginx holds */
     FUZZ_CHECK(cl == NULL || fits_off_t(cl->value));
     FUZZ_CHECK(codings == 0 || (http11 && cl == NULL));
+    /* accepted: a coding is chunked, and the method neither TRACE nor
+     * CONNECT (review 89) */
+    const kg_field *te = field_named(h, "transfer-encoding");
+    FUZZ_CHECK(te == NULL || (te->value.len == 7 &&
+                              strncasecmp(te->value.ptr, "chunked", 7) == 0));
+    FUZZ_CHECK(
+        !(h->method.len == 5 && strncasecmp(h->method.ptr, "trace", 5) == 0) &&
+        !(h->method.len == 7 && strncasecmp(h->method.ptr, "connect", 7) == 0));
     break;
   }
   default:
