@@ -131,4 +131,9 @@ static inline int kg_base62_value(unsigned char c) {
  * one: a percent-escape's digits by one load each. */
 extern const int8_t kg_hex_value_table[256];
 
+/* hex digit value of c, or -1. */
+static inline int kg_hex_value(unsigned char c) {
+  return kg_hex_value_table[c];
+}
+
 #endif /* KEYGATE_CHARS_H */

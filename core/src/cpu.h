@@ -8,7 +8,10 @@
  *
  *   KG_CPU_PCLMUL  crc32.c: the CRC-32 by carry-less multiplication
  *   KG_CPU_SHA     digest.c: a one-block SHA-256 by the SHA extensions
- *                  (SHA-NI, with SSE4.1), its block built in registers
+ *                  (SHA-NI, with SSE4.1), its block built in registers,
+ *                  and kg_decide's URL scan among its rounds (urlscan.h:
+ *                  16-byte steps by SSSE3's pshufb, which every SHA CPU
+ *                  has)
  *   KG_CPU_AVX2    credential.c: a target over 64 bytes scanned 32 bytes
  *                  a step (the 16-byte chunk's lanes, twice as wide);
  *                  index.c: the lookup's slots compared and selected 32

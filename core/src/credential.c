@@ -15,6 +15,7 @@
 #include "ct.h"
 #include "defensive.h"
 #include "hotpath.h"
+#include "urlscan.h"
 
 #if defined(__SSE2__) && !defined(KEYGATE_NO_SIMD)
 #include <emmintrin.h>
@@ -224,10 +225,6 @@ static kg_status settle_token(const kg_key_policy *p, kg_span t, kg_status st,
  * docs/contract.md. Timing depends on the target's bytes only.
  */
 
-static int hex_value(unsigned char c) {
-  return kg_hex_value_table[c];
-}
-
 /* Decode one byte of a percent-encoded string at i into *out; returns the
  * bytes it took (3 for a valid escape, else 1: an invalid escape stands for
  * itself). The caller guarantees i < len. */
@@ -235,8 +232,8 @@ static size_t decode_once(const char *s, size_t len, size_t i,
                           unsigned char *out) {
   unsigned char c = (unsigned char)s[i];
   if (c == '%' && i + 2 < len) {
-    int hi = hex_value((unsigned char)s[i + 1]);
-    int lo = hex_value((unsigned char)s[i + 2]);
+    int hi = kg_hex_value((unsigned char)s[i + 1]);
+    int lo = kg_hex_value((unsigned char)s[i + 2]);
     if (hi >= 0 && lo >= 0) {
       *out = (unsigned char)(hi * 16 + lo);
       return 3;
@@ -271,14 +268,14 @@ static size_t spelled(const char *s, size_t len, size_t i, unsigned char want) {
     return 0;
   }
   size_t n1 = decode_once(s, len, i + n, &h1);
-  if (hex_value(h1) < 0 || i + n + n1 >= len) {
+  if (kg_hex_value(h1) < 0 || i + n + n1 >= len) {
     return 0;
   }
   size_t n2 = decode_once(s, len, i + n + n1, &h2);
-  if (hex_value(h2) < 0) {
+  if (kg_hex_value(h2) < 0) {
     return 0;
   }
-  d = (unsigned char)(hex_value(h1) * 16 + hex_value(h2));
+  d = (unsigned char)(kg_hex_value(h1) * 16 + kg_hex_value(h2));
   return kg_lower(d) == want ? n + n1 + n2 : 0;
 }
 
@@ -483,31 +480,6 @@ KG_INLINE unsigned url_chunk_in(const url_scan *u, size_t q) {
                    _mm_loadu_si128((const __m128i *)(const void *)(s + 1)));
 }
 
-/* s[0..n), n < 16, zero-padded into one vector, read with loads inside
- * s[0..n) only. */
-static __m128i load_short(const char *s, size_t n) {
-  uint64_t lo = 0;
-  uint64_t hi = 0;
-  if (n >= 8) {
-    memcpy(&lo, s, 8);
-    if (n > 8) {
-      memcpy(&hi, s + n - 8, 8);
-      hi >>= 8 * (16 - n);
-    }
-  } else if (n >= 4) {
-    uint32_t a;
-    uint32_t b;
-    memcpy(&a, s, 4);
-    memcpy(&b, s + n - 4, 4);
-    lo = a | (((uint64_t)b >> (8 * (8 - n))) << 32);
-  } else {
-    for (size_t i = 0; i < n; i++) {
-      lo |= (uint64_t)(unsigned char)s[i] << (8 * i);
-    }
-  }
-  return _mm_set_epi64x((long long)hi, (long long)lo);
-}
-
 /*
  * url_stops — the stop bits of the n bytes at s + at (1 <= n <= 64, all
  * inside the span), bit k for position at + k. Sixteen-byte steps, the
@@ -518,7 +490,7 @@ static __m128i load_short(const char *s, size_t n) {
  */
 KG_INLINE uint64_t url_stops(const url_scan *u, size_t at, size_t n) {
   if (n < 16) {
-    __m128i v = load_short(u->s + at, n);
+    __m128i v = kg_url_load_short(u->s + at, n);
     return url_chunk(u, v, _mm_srli_si128(v, 1));
   }
   uint64_t bits = 0;
@@ -545,29 +517,9 @@ KG_INLINE uint64_t url_stops(const url_scan *u, size_t at, size_t n) {
 }
 #endif
 
-/* The byte the escape at s[i] stands for (a '%' and two hex digits inside
- * the span), or -1 when none starts there. */
-KG_INLINE int url_escape_at(const url_scan *u, size_t i) {
-  if (i + 2 >= u->len || u->s[i] != '%') {
-    return -1;
-  }
-  int hi = hex_value((unsigned char)u->s[i + 1]);
-  int lo = hex_value((unsigned char)u->s[i + 2]);
-  return (hi | lo) < 0 ? -1 : hi * 16 + lo;
-}
-
-/*
- * 1 when the stop at s[i] needs no work: a '%' whose escape is valid and
- * stands for a byte that no rule looks for: not '%' (a second encoding),
- * not the prefix's first or second character, not a letter or '_'
- * (0x41-0x7f holds every character of the names). No spelling of the
- * prefix starts at it or holds it as its second character, and a name
- * holding it spells none of the key-carrying names.
- */
+/* 1 when the stop at s[i] needs no work (urlscan.h). */
 KG_INLINE int url_stop_idle(const url_scan *u, size_t i) {
-  int d = url_escape_at(u, i);
-  return d >= 0 && d != '%' && d != u->p0 && d != u->p1 &&
-         (unsigned)d - 0x41u >= 0x3fu;
+  return kg_url_idle_escape(u->s, u->len, i, u->p0, u->p1);
 }
 
 /* The work at one stop: the prefix spelled from it (or, at a '%', from
@@ -633,15 +585,20 @@ KG_INLINE kg_status url_block_stops(const kg_key_policy *p, const url_scan *u,
 }
 
 /* Where kg_url_scan_prepare puts each part in kg_key_policy's url_scan:
- * three runs of 16 lanes, then the five bytes of url_scan's scalars. */
+ * three runs of 16 lanes, the five bytes of url_scan's scalars, a flag,
+ * then the nibble tables of the AVX2 scan and of urlscan.h's step. */
 enum {
-  URL_K_P0 = 0,     /* p0 | 0x20 in every lane */
-  URL_K_F1 = 16,    /* f1 in every lane (0xff: a one-character prefix) */
-  URL_K_P1 = 32,    /* p1 in every lane (0xff: a one-character prefix) */
-  URL_K_BYTES = 48, /* p0, f0, p1, f1, one */
-  URL_K_TABLE = 53  /* 1: url_scan_long_avx2's nibble tables fit */
+  URL_K_P0 = 0,           /* p0 | 0x20 in every lane */
+  URL_K_F1 = KG_URL_K_F1, /* f1 in every lane (0xff: a one-character prefix) */
+  URL_K_P1 = 32,          /* p1 in every lane (0xff: a one-character prefix) */
+  URL_K_BYTES = KG_URL_K_BYTES, /* p0, f0, p1, f1, one */
+  URL_K_TABLE = KG_URL_K_WIDE,  /* 1: the nibble tables hold the classes */
+  URL_K_TID = KG_URL_K_TID,     /* p0 | 0x20 at its low nibble, 'y', 'n' */
+  URL_K_TEXP = KG_URL_K_TEXP    /* p1 at p0's low nibble, '=' at y's and n's */
 };
-_Static_assert(URL_K_TABLE + 1 <= KG_KEY_URL_SCAN_BYTES,
+_Static_assert(URL_K_F1 == 16 && URL_K_TID >= URL_K_TABLE + 1 &&
+                   URL_K_TEXP == URL_K_TID + 16 &&
+                   URL_K_TEXP + 16 <= KG_KEY_URL_SCAN_BYTES,
                "kg_key_policy's url_scan holds the scan's view");
 
 void kg_url_scan_prepare(const char *prefix, size_t prefix_len,
@@ -669,10 +626,14 @@ void kg_url_scan_prepare(const char *prefix, size_t prefix_len,
    * be there to want. Other prefixes take the 16-byte chunks. */
   unsigned char nib = (unsigned char)(p0 & 0x0f);
   out[URL_K_TABLE] = !one && nib != 9 && nib != 14;
-}
-
-int kg_url_scan_wide(const kg_key_policy *p) {
-  return p->url_scan[URL_K_TABLE] != 0;
+  out[URL_K_TID + 9] = 'y';
+  out[URL_K_TID + 14] = 'n';
+  out[URL_K_TEXP + 9] = '=';
+  out[URL_K_TEXP + 14] = '=';
+  if (out[URL_K_TABLE]) {
+    out[URL_K_TID + nib] = (unsigned char)(p0 | 0x20);
+    out[URL_K_TEXP + nib] = p1;
+  }
 }
 
 /* The policy's part of a scan, as kg_key_policy_init prepared it: loads,
@@ -766,17 +727,11 @@ url_scan_long_avx2(const kg_key_policy *p, const url_scan *u) {
   size_t len = u->len;
   size_t param = NO_PARAM;
   kg_status r;
-  /* The two tables from the policy's lanes: p0 | 0x20 and p1 at p0's low
-   * nibble, 'y' and 'n' (wanting '=') at theirs. */
-  const __m128i nib = _mm_and_si128(u->c.p0, _mm_set1_epi8(0x0f));
-  const __m128i at = _mm_cmpeq_epi8(
-      nib, _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
-  const __m256i tid = _mm256_broadcastsi128_si256(_mm_or_si128(
-      _mm_and_si128(at, u->c.p0),
-      _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 'y', 0, 0, 0, 0, 'n', 0)));
-  const __m256i texp = _mm256_broadcastsi128_si256(_mm_or_si128(
-      _mm_and_si128(at, u->c.p1),
-      _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, '=', 0, 0, 0, 0, '=', 0)));
+  /* The nibble tables kg_url_scan_prepare made. */
+  const __m256i tid = _mm256_broadcastsi128_si256(_mm_loadu_si128(
+      (const __m128i *)(const void *)(p->url_scan + URL_K_TID)));
+  const __m256i texp = _mm256_broadcastsi128_si256(_mm_loadu_si128(
+      (const __m128i *)(const void *)(p->url_scan + URL_K_TEXP)));
   const __m256i f1 = _mm256_broadcastsi128_si256(u->c.f1);
   size_t q = 0;
   for (; q + 32 < len; q += 32) {
@@ -923,6 +878,41 @@ kg_status kg_credential_url(const kg_key_policy *p, kg_span target,
     }
   }
   return in_url;
+}
+
+kg_status kg_url_job_stops(const kg_key_policy *p, const kg_url_job *j,
+                           const kg_field *fields, size_t n,
+                           const kg_url_hosts *hosts) {
+  url_scan u;
+  url_scan_init(&u, p);
+  u.s = j->target.ptr;
+  u.len = j->target.len;
+  size_t param = NO_PARAM;
+  kg_status r = KG_OK;
+  for (size_t w = 0; w < KG_URL_JOB_TARGET_MAX / 64 && r == KG_OK; w++) {
+    if (j->target_stops[w] != 0) {
+      r = url_block_stops(p, &u, 64 * w, j->target_stops[w], &param);
+    }
+  }
+  if (r == KG_OK && param != NO_PARAM) {
+    r = KG_URL_KEY_PARAM;
+  }
+  if (r == KG_OK && j->host_stops != 0) {
+    u.s = j->host.ptr;
+    u.len = j->host.len;
+    param = NO_PARAM;
+    r = url_block_stops(p, &u, 0, j->host_stops, &param);
+    if (r == KG_OK && param != NO_PARAM) {
+      r = KG_URL_KEY_PARAM;
+    }
+  }
+  /* Every later Host field, as kg_credential_url scans them. */
+  for (size_t i = hosts->first + 1; hosts->more && i < n && r == KG_OK; i++) {
+    if (is_host(&fields[i].name)) {
+      r = url_scan_span(p, &u, fields[i].value);
+    }
+  }
+  return r;
 }
 
 kg_status kg_credential_extract(const kg_key_policy *p, const kg_field *fields,

@@ -34,14 +34,16 @@ static kg_status refused(kg_decision *out, kg_status why) {
 }
 
 /*
- * The longest target kg_decide scans in the digest's shadow. 64 until
- * issue 14's sixth pass: with OpenSSL's digest and the 16-byte chunks, a
- * browser's 213-byte target deferred cost 1-7 ns (the fourth pass); with
- * the SHA extensions' rounds and the AVX2 scan it saves 10-12 ns
- * (docs/benchmarks.md). 256 bytes is eight AVX2 steps, well inside the
- * digest's 32 rounds; a longer target is scanned first.
+ * The longest target kg_decide scans in the digest's shadow: what one
+ * kg_url_job holds, sixteen steps of sixteen bytes, one a round group
+ * (urlscan.h). Until issue 14's sixth pass 64; the browser's 213-byte
+ * target deferred saved 10-12 ns with the SHA extensions and the AVX2 scan
+ * between two halves of the rounds, and 12-15 % of the decision more among
+ * them (the nineteenth session; docs/benchmarks.md). A longer target is
+ * scanned first, as every other request's, which then costs no digest
+ * when refused for it.
  */
-#define DEFER_TARGET_MAX 256
+#define DEFER_TARGET_MAX KG_URL_JOB_TARGET_MAX
 
 /* The URL's scan when kg_decide leaves it to decide_key (below). */
 typedef struct url_later {
@@ -56,8 +58,9 @@ typedef struct url_later {
  * already (*pending; checked = 0 for nothing): the order of hotpath.h.
  * Inline in both callers: kg_decide then runs in one frame. url, when not
  * NULL, is the URL's scan still to do (a key there outranks every outcome
- * of the key's own): right after the digest starts, so that it runs while
- * the digest's rounds do; only with a key the extraction checked whole
+ * of the key's own): among the digest's rounds where it can
+ * (kg_digest_scan), else right after the digest; only with a key the
+ * extraction checked whole
  * (pending->checked), so nothing is refused before it. *pending is the
  * caller's, used in place: a copy would load its 16 bytes in one, before
  * the extraction's separate stores of them have drained (no store
@@ -80,38 +83,28 @@ decide_key(const kg_checker *c, const char *key, size_t len, int64_t now,
     }
   }
   uint8_t digest[KG_DIGEST_LEN];
-  /* With the URL's scan to do, the digest in two halves around it
-   * (kg_digest_begin): the scan's instructions then enter the core while
-   * the first half's rounds wait on each other, and the second half's
-   * follow. Whole, the digest's instructions come first and the scan's
-   * enter only as the rounds retire. Otherwise, or where there are no
-   * halves, kg_digest. */
-  kg_digest_half half;
-  const int split =
-      url != NULL && kg_digest_begin(c->digester, key, len, &half);
-  kg_status dg = KG_OK;
-  if (!split) {
-    dg = kg_digest(c->digester, key, len, digest);
-    if (dg == KG_OK) {
-      kg_index_prefetch(c->index, digest);
-    }
+  /* With the URL's scan to do, its steps among the digest's rounds where
+   * the CPU has the SHA extensions (kg_digest_scan): the steps run beside
+   * the rounds, which wait on each other; the work at any stop they found
+   * after. Otherwise the digest, then the scan. */
+  kg_url_job job;
+  const int scanned = url != NULL &&
+                      kg_url_job_init(&c->policy, url->target, url->fields,
+                                      url->n, url->hosts, &job) &&
+                      kg_digest_scan(c->digester, key, len, &job, digest);
+  const kg_status dg =
+      scanned ? KG_OK : kg_digest(c->digester, key, len, digest);
+  if (dg == KG_OK) {
+    kg_index_prefetch(c->index, digest);
   }
   if (url != NULL) {
-    kg_status u = kg_credential_url(&c->policy, url->target, url->fields,
-                                    url->n, url->hosts);
+    kg_status u = scanned ? kg_url_job_finish(&c->policy, &job, url->fields,
+                                              url->n, url->hosts)
+                          : kg_credential_url(&c->policy, url->target,
+                                              url->fields, url->n, url->hosts);
     if (u != KG_OK) {
-      if (split) {
-        kg_ct_wipe(&half, sizeof half);
-      } else {
-        kg_ct_wipe(digest, sizeof digest);
-      }
+      kg_ct_wipe(digest, sizeof digest);
       return in_url(out, u);
-    }
-  }
-  if (split) {
-    dg = kg_digest_finish(c->digester, &half, digest);
-    if (dg == KG_OK) {
-      kg_index_prefetch(c->index, digest);
     }
   }
   if (dg != KG_OK) {
@@ -169,11 +162,10 @@ kg_status kg_decide(const kg_checker *c, const kg_field *fields, size_t n,
       kg_credential_fields(&c->policy, fields, n, &cred, &hosts, &pending);
   /* SPEC §1.3 precedence: a key in the URL first. A well-formed key's
    * request with a target of up to DEFER_TARGET_MAX bytes has it scanned
-   * while the digest runs (decide_key): the one-block digest by the SHA
-   * extensions waits on SHA256RNDS2's latency, and the scan's vector
-   * operations (a few hundred instructions, 32 bytes a step by AVX2) fill
-   * its idle slots. A longer target first, as every other request, which
-   * then costs no digest when refused for it. */
+   * with the digest (decide_key): the one-block digest by the SHA
+   * extensions waits on SHA256RNDS2's latency, and the scan's steps, one a
+   * round group, fill its idle slots. A longer target first, as every
+   * other request, which then costs no digest when refused for it. */
   int defer = cred.outcome == KG_OK && pending.checked &&
               target.len <= DEFER_TARGET_MAX;
   if (!defer) {

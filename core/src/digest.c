@@ -255,8 +255,7 @@ static void sha_arrange(const uint32_t h[8], uint32_t state[8]) {
  * sha_lanes — what the SHA extensions hold while a block is compressed:
  * the working state as SHA256RNDS2 wants it, and the message schedule's
  * last sixteen words (W[4g-16..4g) before group g), four in each of m0..m3,
- * oldest first. A local of the always-inline functions below: registers,
- * except where kg_digest_begin keeps it between its two halves.
+ * oldest first. A local of the always-inline functions below: registers.
  */
 typedef struct sha_lanes {
   __m128i abef, cdgh;
@@ -316,7 +315,6 @@ sha_groups(sha_lanes *l, size_t from, size_t to) {
   l->m2 = m2;
   l->m3 = m3;
 }
-#undef KG_SHA_NEXT
 
 /* sha_finish — the chaining value (as sha_arrange leaves it) added to the
  * state after the last group, stored as the digest with two 16-byte
@@ -408,58 +406,128 @@ static KG_SHA_TARGET kg_status one_block_sha_mid(const uint32_t state[8],
 }
 
 /*
- * The halves of one_block_sha_mid (kg_digest_begin, kg_digest_finish):
- * groups 0-7 then 8-15, the lanes in a kg_digest_half between them.
- * KG_DIGEST_HALF_GROUPS is where the first half ends: with 8, the two
- * halves' chains are as long (docs/benchmarks.md, the seventeenth
- * session, for where else it was measured).
+ * sha_mid_scan — one_block_sha_mid with a URL's scan among its rounds
+ * (kg_digest_scan; urlscan.h): step k of the target, and for k < 4 of the
+ * Host, after round group first + k. Sixteen steps of sixteen bytes hold
+ * a target of KG_URL_JOB_TARGET_MAX, four a Host of KG_URL_JOB_HOST_MAX.
+ * A step is about a dozen vector instructions and one group's two rounds
+ * wait ~8 cycles on the group before, so the steps run beside the rounds.
+ * Against the AVX2 scan as one block between two halves of the rounds
+ * (the eighteenth session's build) the browser heads' decision read
+ * 12-15 % cheaper and the API heads' the same (docs/benchmarks.md, the
+ * nineteenth session). Only 128-bit vectors (urlscan.h says why). The
+ * working state and the message stay in registers (gcc 12 spills only the
+ * IV's second half, which is public); nothing is stored but the digest
+ * and the job's stop bits.
  */
-#define KG_DIGEST_HALF_GROUPS 8
-_Static_assert(sizeof(sha_lanes) == sizeof(((kg_digest_half *)0)->lanes),
-               "kg_digest_half holds the SHA extensions' six lanes");
+#define KG_SHA_GROUP(g, a, b, c, d)                                            \
+  do {                                                                         \
+    (a) = KG_SHA_NEXT(a, b, c, d);                                             \
+    KG_SHA_ROUNDS(g, a);                                                       \
+  } while (0)
+/* Step k = g - first of the target and, for k < 4, of the Host, while
+ * k < steps (first and steps are constants in each copy below). */
+#define KG_JOB_STEP(g)                                                         \
+  do {                                                                         \
+    if ((g) >= first && (g)-first < steps) {                                   \
+      const size_t k = (g)-first;                                              \
+      ts[k / 4] |= kg_url_span_step(target, k, p0, p1, tid, texp, f1)          \
+                   << (16 * (k % 4));                                          \
+      if (k < KG_URL_JOB_HOST_MAX / 16) {                                      \
+        hs |= kg_url_span_step(host, k, p0, p1, tid, texp, f1)                 \
+              << (16 * (k % 4));                                               \
+      }                                                                        \
+    }                                                                          \
+  } while (0)
+_Static_assert(KG_URL_JOB_TARGET_MAX == 16 * 16 && KG_URL_JOB_HOST_MAX <= 64,
+               "sha_mid_scan's steps hold the job's spans");
 
-static KG_SHA_TARGET void sha_mid_begin(const uint32_t state[8],
-                                        const void *msg, size_t len,
-                                        kg_digest_half *h) {
+static inline __attribute__((always_inline)) KG_SHA_TARGET void
+sha_mid_scan(const uint32_t state[8], const void *msg, size_t len,
+             kg_url_job *job, const size_t first, const size_t steps,
+             uint8_t out[KG_DIGEST_LEN]) {
   sha_lanes l;
   sha_mid_words(msg, len, (uint64_t)len * 8u, &l);
-  l.abef = _mm_loadu_si128((const __m128i *)(const void *)state);
-  l.cdgh = _mm_loadu_si128((const __m128i *)(const void *)(state + 4));
-  sha_groups(&l, 0, KG_DIGEST_HALF_GROUPS);
-  __m128i *to = (__m128i *)(void *)h->lanes;
-  _mm_store_si128(to, l.abef);
-  _mm_store_si128(to + 1, l.cdgh);
-  _mm_store_si128(to + 2, l.m0);
-  _mm_store_si128(to + 3, l.m1);
-  _mm_store_si128(to + 4, l.m2);
-  _mm_store_si128(to + 5, l.m3);
+  __m128i abef = _mm_loadu_si128((const __m128i *)(const void *)state);
+  __m128i cdgh = _mm_loadu_si128((const __m128i *)(const void *)(state + 4));
+  __m128i m0 = l.m0;
+  __m128i m1 = l.m1;
+  __m128i m2 = l.m2;
+  __m128i m3 = l.m3;
+  const kg_span target = job->target;
+  const kg_span host = job->host;
+  const unsigned p0 = job->p0;
+  const unsigned p1 = job->p1;
+  const unsigned char *t = job->tables;
+  const __m128i tid =
+      _mm_loadu_si128((const __m128i *)(const void *)(t + KG_URL_K_TID));
+  const __m128i texp =
+      _mm_loadu_si128((const __m128i *)(const void *)(t + KG_URL_K_TEXP));
+  const __m128i f1 =
+      _mm_loadu_si128((const __m128i *)(const void *)(t + KG_URL_K_F1));
+  uint64_t ts[KG_URL_JOB_TARGET_MAX / 64] = {0, 0, 0, 0};
+  uint64_t hs = 0;
+  KG_SHA_ROUNDS(0, m0);
+  KG_JOB_STEP(0);
+  KG_SHA_ROUNDS(1, m1);
+  KG_JOB_STEP(1);
+  KG_SHA_ROUNDS(2, m2);
+  KG_JOB_STEP(2);
+  KG_SHA_ROUNDS(3, m3);
+  KG_JOB_STEP(3);
+  KG_SHA_GROUP(4, m0, m1, m2, m3);
+  KG_JOB_STEP(4);
+  KG_SHA_GROUP(5, m1, m2, m3, m0);
+  KG_JOB_STEP(5);
+  KG_SHA_GROUP(6, m2, m3, m0, m1);
+  KG_JOB_STEP(6);
+  KG_SHA_GROUP(7, m3, m0, m1, m2);
+  KG_JOB_STEP(7);
+  KG_SHA_GROUP(8, m0, m1, m2, m3);
+  KG_JOB_STEP(8);
+  KG_SHA_GROUP(9, m1, m2, m3, m0);
+  KG_JOB_STEP(9);
+  KG_SHA_GROUP(10, m2, m3, m0, m1);
+  KG_JOB_STEP(10);
+  KG_SHA_GROUP(11, m3, m0, m1, m2);
+  KG_JOB_STEP(11);
+  KG_SHA_GROUP(12, m0, m1, m2, m3);
+  KG_JOB_STEP(12);
+  KG_SHA_GROUP(13, m1, m2, m3, m0);
+  KG_JOB_STEP(13);
+  KG_SHA_GROUP(14, m2, m3, m0, m1);
+  KG_JOB_STEP(14);
+  KG_SHA_GROUP(15, m3, m0, m1, m2);
+  KG_JOB_STEP(15);
+  l.abef = abef;
+  l.cdgh = cdgh;
+  sha_finish(state, &l, out);
+  for (size_t w = 0; w < KG_URL_JOB_TARGET_MAX / 64; w++) {
+    job->target_stops[w] = ts[w];
+  }
+  job->host_stops = hs;
 }
 
-static KG_SHA_TARGET void sha_mid_finish(const uint32_t state[8],
-                                         kg_digest_half *h,
-                                         uint8_t out[KG_DIGEST_LEN]) {
-  __m128i *from = (__m128i *)(void *)h->lanes;
-  sha_lanes l;
-  l.abef = _mm_load_si128(from);
-  l.cdgh = _mm_load_si128(from + 1);
-  l.m0 = _mm_load_si128(from + 2);
-  l.m1 = _mm_load_si128(from + 3);
-  l.m2 = _mm_load_si128(from + 4);
-  l.m3 = _mm_load_si128(from + 5);
-  /* the half wiped by six stores, kept by the barrier (kg_ct_wipe's
-   * memset of it compiles to rep stos here, whose start-up cost about
-   * what the halves save) */
-  const __m128i zero = _mm_setzero_si128();
-  _mm_store_si128(from, zero);
-  _mm_store_si128(from + 1, zero);
-  _mm_store_si128(from + 2, zero);
-  _mm_store_si128(from + 3, zero);
-  _mm_store_si128(from + 4, zero);
-  _mm_store_si128(from + 5, zero);
-  __asm__ __volatile__("" : : "r"(h) : "memory");
-  sha_groups(&l, KG_DIGEST_HALF_GROUPS, 16);
-  sha_finish(state, &l, out);
+/* sha_mid_scan for a target of up to 64 bytes (an API's: four steps,
+ * after groups 8-11, where the halves had the scan; 1-2 % cheaper than
+ * after groups 0-3) and for one of up to KG_URL_JOB_TARGET_MAX (a
+ * browser's: sixteen, after every group). */
+static KG_SHA_TARGET void sha_mid_scan_short(const uint32_t state[8],
+                                             const void *msg, size_t len,
+                                             kg_url_job *job,
+                                             uint8_t out[KG_DIGEST_LEN]) {
+  sha_mid_scan(state, msg, len, job, 8, 4, out);
 }
+
+static KG_SHA_TARGET void sha_mid_scan_long(const uint32_t state[8],
+                                            const void *msg, size_t len,
+                                            kg_url_job *job,
+                                            uint8_t out[KG_DIGEST_LEN]) {
+  sha_mid_scan(state, msg, len, job, 0, 16, out);
+}
+#undef KG_JOB_STEP
+#undef KG_SHA_GROUP
+#undef KG_SHA_NEXT
 
 /*
  * one_block_sha — one_block by the SHA extensions for any length up to
@@ -892,35 +960,26 @@ kg_status kg_digest(const kg_digester *d, const char *key, size_t len,
   return digest_other(d, key, len, out);
 }
 
-int kg_digest_begin(const kg_digester *d, const char *key, size_t len,
-                    kg_digest_half *h) {
-  if (KG_NEVER(d == NULL || h == NULL || (key == NULL && len > 0))) {
+int kg_digest_scan(const kg_digester *d, const char *key, size_t len,
+                   kg_url_job *job, uint8_t out[KG_DIGEST_LEN]) {
+  if (KG_NEVER(d == NULL || job == NULL || (key == NULL && len > 0))) {
     return 0; /* kg_digest then answers KG_E_ARGUMENT */
   }
 #ifdef KG_CPU_X86_DISPATCH
   /* exactly kg_digest's one_block_sha_mid case */
   if (d->impl == KG_DIGEST_BUILTIN && !d->keyed && len <= ONE_BLOCK_MAX &&
       (kg_cpu() & KG_CPU_SHA) != 0 && len - 32 < 16) {
-    sha_mid_begin(d->sha_iv, key, len, h);
+    if (job->target.len <= 64) {
+      sha_mid_scan_short(d->sha_iv, key, len, job, out);
+    } else {
+      sha_mid_scan_long(d->sha_iv, key, len, job, out);
+    }
     return 1;
   }
 #else
   (void)key;
   (void)len;
+  (void)out;
 #endif
   return 0;
-}
-
-kg_status kg_digest_finish(const kg_digester *d, kg_digest_half *h,
-                           uint8_t out[KG_DIGEST_LEN]) {
-  kg_status r = KG_OK;
-#ifdef KG_CPU_X86_DISPATCH
-  sha_mid_finish(d->sha_iv, h, out); /* wipes *h */
-#else
-  (void)d;
-  memset(out, 0, KG_DIGEST_LEN); /* kg_digest_begin began none */
-  kg_ct_wipe(h, sizeof *h);
-  r = KG_E_CRYPTO;
-#endif
-  return r;
 }

@@ -15,8 +15,9 @@
  *   2. kg_key_check_deferred, when 0 did not check the key (a non-strict
  *      policy, or kg_decide_key);
  *   3. kg_digest; where kg_decide leaves the URL's scan (1) to run in the
- *      digest's shadow, in two halves around it (kg_digest_begin,
- *      kg_digest_finish);
+ *      digest's shadow, kg_digest_scan: the scan's steps among the SHA
+ *      rounds (urlscan.h), the work at any stop they find after them
+ *      (kg_url_job_finish);
  *   4. kg_index_prefetch: both buckets' cache lines requested as soon as
  *      the digest is known, so at millions of keys the two random memory
  *      accesses are in flight together while step 5 runs (tables over
@@ -40,6 +41,7 @@
 #include "keygate/digest.h"
 #include "keygate/index.h"
 #include "keygate/key.h"
+#include "urlscan.h"
 
 /* What kg_key_crc_ok still has to verify after kg_key_check_deferred. */
 typedef struct kg_key_pending {
@@ -62,11 +64,13 @@ void kg_url_scan_prepare(const char *prefix, size_t prefix_len,
                          unsigned char out[KG_KEY_URL_SCAN_BYTES]);
 
 /* kg_url_scan_wide — 1 when kg_url_scan_prepare found p's prefix fit for
- * the AVX2 scan of a target over 64 bytes (two characters at least, the
- * first's low nibble neither 'y''s nor 'n''s: the nibble tables' classes),
- * which a request then takes where the CPU has AVX2; 0: the 16-byte
- * chunks, with the same answers. */
-int kg_url_scan_wide(const kg_key_policy *p);
+ * the nibble tables (two characters at least, the first's low nibble
+ * neither 'y''s nor 'n''s: the tables' classes): the AVX2 scan of a
+ * target over 64 bytes where the CPU has AVX2, and kg_url_job; 0: the
+ * 16-byte chunks, with the same answers. */
+static inline int kg_url_scan_wide(const kg_key_policy *p) {
+  return p->url_scan[KG_URL_K_WIDE] != 0;
+}
 
 /* The Host fields kg_credential_url scans besides the target: the first
  * one's index ((size_t)-1 for none), and whether more follow. */
@@ -93,6 +97,60 @@ kg_status kg_credential_url(const kg_key_policy *p, kg_span target,
                             const kg_field *fields, size_t n,
                             const kg_url_hosts *hosts);
 
+/*
+ * kg_url_job_init — 1 when kg_credential_url's scan of this request can be
+ * a kg_url_job (urlscan.h) for the digest's rounds to run, set in *j: a
+ * CPU with the SHA extensions (KG_CPU_SHA: only their rounds run a job),
+ * a policy whose prefix the nibble tables hold (kg_url_scan_wide), a target
+ * of at most KG_URL_JOB_TARGET_MAX bytes and a first Host (if any) of at
+ * most KG_URL_JOB_HOST_MAX; 0 otherwise, *j not to be used. Inline, as is
+ * kg_url_job_finish's common case: both run on the decision's chain.
+ */
+static inline int kg_url_job_init(const kg_key_policy *p, kg_span target,
+                                  const kg_field *fields, size_t n,
+                                  const kg_url_hosts *hosts, kg_url_job *j) {
+  if ((kg_cpu() & KG_CPU_SHA) == 0 || !kg_url_scan_wide(p) ||
+      target.len > KG_URL_JOB_TARGET_MAX) {
+    return 0;
+  }
+  j->host.ptr = NULL;
+  j->host.len = 0;
+  if (hosts->first < n) {
+    j->host = fields[hosts->first].value;
+    if (j->host.len > KG_URL_JOB_HOST_MAX) {
+      return 0;
+    }
+  }
+  j->target = target;
+  j->tables = p->url_scan;
+  j->p0 = p->url_scan[KG_URL_K_BYTES];
+  j->p1 = p->url_scan[KG_URL_K_BYTES + 2];
+  return 1;
+}
+
+/* kg_url_job_stops — kg_url_job_finish's work when a stop is left or
+ * more Host fields follow (credential.c). */
+kg_status kg_url_job_stops(const kg_key_policy *p, const kg_url_job *j,
+                           const kg_field *fields, size_t n,
+                           const kg_url_hosts *hosts);
+
+/* kg_url_job_finish — what kg_credential_url answers for the same request,
+ * from the stops kg_digest_scan found: the work at each in position order,
+ * the target's then the first Host's, then the Host fields after it. */
+static inline kg_status kg_url_job_finish(const kg_key_policy *p,
+                                          const kg_url_job *j,
+                                          const kg_field *fields, size_t n,
+                                          const kg_url_hosts *hosts) {
+  uint64_t any = j->host_stops;
+  for (size_t w = 0; w < KG_URL_JOB_TARGET_MAX / 64; w++) {
+    any |= j->target_stops[w];
+  }
+  if (any == 0 && !hosts->more) {
+    return KG_OK; /* most requests: no stop left to work at */
+  }
+  return kg_url_job_stops(p, j, fields, n, hosts);
+}
+
 /* kg_key_check without the CRC-32 comparison: KG_OK means "well formed if
  * kg_key_crc_ok agrees". Same arguments and statuses as kg_key_check. */
 kg_status kg_key_check_deferred(const kg_key_policy *p, const char *key,
@@ -116,37 +174,18 @@ static inline kg_status kg_key_crc_ok(const kg_key_policy *p, const char *key,
 }
 
 /*
- * kg_digest_half — a digest kg_digest_begin began: the SHA extensions'
- * working state after the block's first half of rounds and the last
- * sixteen words of its message schedule, from which the key can be
- * recomputed. kg_digest_finish wipes it; a caller that does not finish it
- * wipes it itself (kg_ct_wipe).
- */
-typedef struct kg_digest_half {
-  _Alignas(16) unsigned char lanes[96];
-} kg_digest_half;
-
-/*
- * kg_digest_begin — 1 when kg_digest's digest of (key, len) is computed
- * in two halves, the first done here into *h: plain SHA-256 by the SHA
+ * kg_digest_scan — 1 when kg_digest's digest of (key, len) was computed
+ * into out with the URL scan's steps of *job run among its rounds
+ * (urlscan.h), job's stop bits written: plain SHA-256 by the SHA
  * extensions (KG_CPU_SHA) of a key of 32 to 47 bytes (an sk_live_ key's
  * 46), the case kg_digest computes in one block held in registers; 0 for
- * any other, with nothing done and *h untouched (kg_digest computes it
- * whole). No branch and no address depends on the key's bytes. Between
- * the halves the caller runs work that does not need the digest: the
- * second half's rounds wait on the first's, and out-of-order execution
- * runs that work beside them (decision.c: the URL scan).
+ * any other, with nothing done (the caller then calls kg_digest and
+ * kg_credential_url). No branch and no address depends on the key's bytes;
+ * the steps' depend on the URL's. Nothing of the key or the state is left
+ * in memory but the digest.
  */
-int kg_digest_begin(const kg_digester *d, const char *key, size_t len,
-                    kg_digest_half *h);
-
-/* kg_digest_finish — the digest kg_digest_begin began (it must have
- * returned 1 for this *h; any other call is a caller's bug) into out: the
- * bytes kg_digest gives, KG_OK. In a build without the SHA extensions'
- * path, where kg_digest_begin begins none, KG_E_CRYPTO and out zeroed.
- * Wipes *h either way. */
-kg_status kg_digest_finish(const kg_digester *d, kg_digest_half *h,
-                           uint8_t out[KG_DIGEST_LEN]);
+int kg_digest_scan(const kg_digester *d, const char *key, size_t len,
+                   kg_url_job *job, uint8_t out[KG_DIGEST_LEN]);
 
 /* kg_index_prefetch — request the cache lines kg_index_lookup will read
  * for this digest (both buckets, whole). Addresses depend on the presented

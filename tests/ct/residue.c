@@ -1,29 +1,29 @@
 /*
  * residue.c — what kg_decide leaves on the stack (docs/security.md §6).
  *
- * kg_decide keeps the digest's first half in its frame while it scans the
- * URL (kg_digest_begin, core/src/hotpath.h): the SHA state after 32 rounds
- * and the last sixteen words of the message schedule, from which the key
- * can be recomputed. kg_digest_finish wipes it; a decision refused for a
- * key in the URL returns without finishing and wipes it itself; the digest
- * is wiped once looked up, when the checksum refuses the key, and when the
- * URL refuses it unsplit. No test caught the removal of those wipes
+ * kg_decide keeps the digest in its frame until the lookup: it is wiped
+ * once looked up, when the checksum refuses the key, and when the URL
+ * refuses the request. Where the CPU has the SHA extensions the URL's scan
+ * runs among the digest's rounds (kg_digest_scan, core/src/hotpath.h),
+ * whose state stays in registers; until issue 14's nineteenth session a
+ * first half of the rounds was kept in the frame between two calls, and
+ * this test looked for it too. No test caught the removal of those wipes
  * (review 86; review 87: two of them).
  *
  * This program makes decisions and, right after each returns, reads the
  * stack below the caller's frame, where kg_decide's dead frames are, for
- * any sixteen bytes of the key's half, of its digest (in either byte order:
- * the compression's state holds it in host-order words) or of the key's
- * text (the message block; review 88):
- *   1. a well-formed valid key with a key in the URL (refused, unfinished);
- *   2. the same key with a clean URL (valid: finished and looked up);
- *   3. a key whose checksum is wrong (finished, refused before the lookup);
- *   4. the control: a function that begins a half (or, without halves,
- *      makes a digest) and leaves it, which must be found whole, so that a
- *      miss above means something.
- * Where the digest has no halves (no SHA extensions, KEYGATE_CPU=baseline:
- * the _baseline runs) the same decisions are read for the digest alone,
- * which the first one then makes and wipes whole.
+ * any sixteen bytes of the key's digest (in either byte order: the
+ * compression's state holds it in host-order words) or of the key's text
+ * (the message block; review 88):
+ *   1. a well-formed valid key with a key in the URL (refused);
+ *   2. the same key with a clean URL (valid: looked up);
+ *   3. a key whose checksum is wrong (refused before the lookup);
+ *   4. the control: a function that makes a digest and leaves it, and a
+ *      copy of the key's text, which must be found whole, so that a miss
+ *      above means something.
+ * Both paths run: the SHA extensions' (the scan among the rounds) and,
+ * with KEYGATE_CPU=baseline (the _baseline runs), OpenSSL's compression,
+ * the scan after it.
  * It needs the code that ships, optimised and unsanitized (tests/ct's own
  * copy of the core): at -O0 every intermediate of the digest has a stack
  * slot, which no caller wipes. Reading dead frames is outside what C
@@ -54,21 +54,16 @@
 
 #define RESIDUE_FN __attribute__((noinline))
 
-/* What one key leaves if it is not wiped: its first half (when the
- * digest has halves) and its digest. */
+/* What one key leaves if it is not wiped: its digest and its text. */
 typedef struct {
-  kg_digest_half half;
   uint8_t digest[KG_DIGEST_LEN];
   uint8_t words[KG_DIGEST_LEN]; /* the digest's words in host order, as the
                                    compression's state holds them */
   const char *key;              /* its text, which the message block holds */
   size_t key_len;
-  int halves;
 } secret;
 
 static secret g_key, g_bad; /* KEY's, BAD_KEY's */
-
-#define LANES (sizeof g_key.half.lanes / 16)
 
 /* How many of the sixteen bytes at m equal want's (volatile reads). */
 static int run_at(const volatile unsigned char *m, const uint8_t *want) {
@@ -79,16 +74,14 @@ static int run_at(const volatile unsigned char *m, const uint8_t *want) {
   return k == 16;
 }
 
-/* Sixteen-byte runs of s's half's lanes (16-aligned in any frame, as the
- * type is), of its digest, in either byte order, and of the key's text (at
- * any byte) in the DEPTH bytes below this frame; *half, *digest and *text
- * count them. */
-static RESIDUE_FN void found(const secret *s, size_t *half, size_t *digest,
-                             size_t *text) {
+/* Sixteen-byte runs of s's digest, in either byte order, and of the key's
+ * text (at any byte) in the DEPTH bytes below this frame; *digest and
+ * *text count them. */
+static RESIDUE_FN void found(const secret *s, size_t *digest, size_t *text) {
   uintptr_t top = (uintptr_t)__builtin_frame_address(0) & ~(uintptr_t)15;
   const volatile unsigned char *m =
       (const volatile unsigned char *)(top - DEPTH);
-  size_t h = 0, d = 0, t = 0;
+  size_t d = 0, t = 0;
   for (size_t a = 0; a + 16 <= DEPTH; a++) {
     for (size_t part = 0; part < KG_DIGEST_LEN; part += 16) {
       d += (size_t)run_at(m + a, s->digest + part);
@@ -97,14 +90,7 @@ static RESIDUE_FN void found(const secret *s, size_t *half, size_t *digest,
     for (size_t part = 0; part + 16 <= s->key_len; part += 8) {
       t += (size_t)run_at(m + a, (const uint8_t *)s->key + part);
     }
-    if (a % 16 != 0 || !s->halves) {
-      continue;
-    }
-    for (size_t lane = 0; lane < sizeof s->half.lanes; lane += 16) {
-      h += (size_t)run_at(m + a, s->half.lanes + lane);
-    }
   }
-  *half = h;
   *digest = d;
   *text = t;
 }
@@ -130,26 +116,21 @@ static RESIDUE_FN kg_status decide(const kg_checker *c, const kg_field *f,
   return rc;
 }
 
-/* The control: a half begun and left as it is, or where there are no
- * halves a digest made and left; the key's text copied and left. */
-static RESIDUE_FN int leave(const kg_digester *dg, int halves) {
+/* The control: a digest made and left; the key's text copied and left. */
+static RESIDUE_FN int leave(const kg_digester *dg) {
   unsigned char pad[PAD];
   __asm__ volatile("" : : "r"(pad) : "memory");
   /* and the key's text, as a message block would hold it */
   char text[sizeof KEY];
   memcpy(text, KEY, sizeof text);
   __asm__ volatile("" : : "r"(text) : "memory");
-  if (halves) {
-    kg_digest_half h;
-    return kg_digest_begin(dg, KEY, strlen(KEY), &h);
-  }
   uint8_t digest[KG_DIGEST_LEN];
   int ok = kg_digest(dg, KEY, strlen(KEY), digest) == KG_OK;
   __asm__ volatile("" : : "r"(digest) : "memory");
   return ok;
 }
 
-/* A key's secret: its digest, and its half where the digest has one. */
+/* A key's secret: its digest and its text. */
 static int secret_of(const kg_digester *dg, const char *key, secret *s) {
   memset(s, 0, sizeof *s);
   if (kg_digest(dg, key, strlen(key), s->digest) != KG_OK) {
@@ -160,14 +141,12 @@ static int secret_of(const kg_digester *dg, const char *key, secret *s) {
   }
   s->key = key;
   s->key_len = strlen(key);
-  s->halves = kg_digest_begin(dg, key, strlen(key), &s->half);
   return 1;
 }
 
-static int report(const char *what, size_t half, size_t digest, size_t text) {
-  printf("residue: %-46s half %zu, digest %zu, key text %zu\n", what, half,
-         digest, text);
-  return half == 0 && digest == 0 && text == 0;
+static int report(const char *what, size_t digest, size_t text) {
+  printf("residue: %-46s digest %zu, key text %zu\n", what, digest, text);
+  return digest == 0 && text == 0;
 }
 
 int main(void) {
@@ -193,10 +172,10 @@ int main(void) {
     return 1;
   }
   kg_ct_wipe(&rec, sizeof rec);
-  const int halves = g_key.halves;
-  printf("residue: the digest %s\n",
-         halves ? "in halves around the URL's scan (SHA extensions)"
-                : "whole (no halves on this path): the digest alone is read");
+  printf("residue: the URL's scan %s\n",
+         (kg_cpu() & KG_CPU_SHA) != 0
+             ? "among the digest's rounds (SHA extensions)"
+             : "after the digest (OpenSSL's compression)");
   kg_checker c;
   memset(&c, 0, sizeof c);
   if (kg_key_policy_init(&c.policy, KG_KEY_STRICT, "sk_live_", 8) != KG_OK) {
@@ -211,19 +190,19 @@ int main(void) {
 
   /* Each call and its read back to back: a printf between them would run
    * its own frames over the dead ones. */
-  size_t h1, d1, t1, h2, d2, t2, h3, d3, t3, h4, d4, t4;
+  size_t d1, t1, d2, t2, d3, t3, d4, t4;
   reach();
   kg_status r1 = decide(&c, f, 2, "/v1/iocs?type=ipv4&api_key=x");
-  found(&g_key, &h1, &d1, &t1);
+  found(&g_key, &d1, &t1);
   reach();
   kg_status r2 = decide(&c, f, 2, "/v1/iocs?type=ipv4&limit=10");
-  found(&g_key, &h2, &d2, &t2);
+  found(&g_key, &d2, &t2);
   reach();
   kg_status r3 = decide(&c, bad, 2, "/v1/iocs?type=ipv4&limit=10");
-  found(&g_bad, &h3, &d3, &t3);
+  found(&g_bad, &d3, &t3);
   reach();
-  int left = leave(dg, halves);
-  found(&g_key, &h4, &d4, &t4);
+  int left = leave(dg);
+  found(&g_key, &d4, &t4);
 
   int ok = 1;
   if (r1 != KG_API_KEY_IN_QUERY || r2 != KG_VALID || r3 != KG_INVALID_API_KEY ||
@@ -234,18 +213,15 @@ int main(void) {
             kg_status_str(r1), kg_status_str(r2), kg_status_str(r3), left);
     ok = 0;
   }
-  ok &= report(halves ? "after a key in the URL (half unfinished):"
-                      : "after a key in the URL (digest made):",
-               h1, d1, t1);
-  ok &= report("after a valid decision (finished, looked up):", h2, d2, t2);
-  ok &= report("after a bad checksum (finished, not looked up):", h3, d3, t3);
-  /* The control must be found whole: every lane of its half, or both
-   * sixteen-byte runs of its digest. */
-  const size_t want = halves ? LANES : KG_DIGEST_LEN / 16;
-  const size_t got = halves ? h4 : d4;
-  printf("residue: %-46s %s %zu of %zu (must be found)\n",
-         "control, left as it is:", halves ? "half lanes" : "digest runs", got,
-         want);
+  ok &= report("after a key in the URL (digest made):", d1, t1);
+  ok &= report("after a valid decision (looked up):", d2, t2);
+  ok &= report("after a bad checksum (not looked up):", d3, t3);
+  /* The control must be found whole: both sixteen-byte runs of its
+   * digest (in one byte order at least). */
+  const size_t want = KG_DIGEST_LEN / 16;
+  const size_t got = d4;
+  printf("residue: %-46s digest runs %zu of %zu (must be found)\n",
+         "control, left as it is:", got, want);
   /* and every sixteen-byte run of its key's text that found looks for */
   const size_t want_text = (strlen(KEY) - 16) / 8 + 1;
   printf("residue: %-46s key text runs %zu of %zu (must be found)\n",

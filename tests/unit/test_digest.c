@@ -356,16 +356,16 @@ static int all_bytes(const void *p, size_t len, unsigned char b) {
 }
 
 /*
- * kg_digest_begin and kg_digest_finish (hotpath.h), the digest in two
- * halves around kg_decide's URL scan: for every length up to two blocks,
- * each under plain SHA-256, HMAC and the provider path, either the halves
- * give kg_digest's bytes and the half is wiped after, or begin declines
- * with the half untouched. They begin exactly where kg_digest takes the
- * SHA extensions' one-block path: a plain builtin digester, 32 to 47
- * bytes, the SHA extensions there (unit.baseline.digest runs this with
- * them taken away: no halves).
+ * kg_digest_scan (hotpath.h), the digest with kg_decide's URL scan among
+ * its rounds: for every length up to two blocks, each under plain
+ * SHA-256, HMAC and the provider path, either it gives kg_digest's bytes
+ * and the job's stop bits, or it declines with the digest untouched. It
+ * takes exactly what kg_digest's SHA extensions' one-block path takes: a
+ * plain builtin digester, 32 to 47 bytes, the SHA extensions there
+ * (unit.baseline.digest runs this with them taken away: none taken). The
+ * stops' own answers are test_credential.c's (job_scan).
  */
-static void digest_halves_give_kg_digests_bytes(void **state) {
+static void digest_scan_gives_kg_digests_bytes(void **state) {
   (void)state;
   const int sha = (kg_cpu() & KG_CPU_SHA) != 0;
   unsigned char buf[129];
@@ -376,6 +376,15 @@ static void digest_halves_give_kg_digests_bytes(void **state) {
     x ^= x << 17;
     buf[i] = (unsigned char)x;
   }
+  kg_key_policy pol;
+  assert_int_equal(kg_key_policy_init(&pol, KG_KEY_STRICT, "sk_live_", 8),
+                   KG_OK);
+  /* '%' at 0 and 21 (not idle: a second encoding, a bad escape), a name's
+   * last letter before '=' at 9; the Host's '%' at 2 */
+  static const char target[] = "%25/v1?key=1&q=abcdef%zz";
+  static const char host_v[] = "a.%6B";
+  const kg_field host = {{"Host", 4}, {host_v, sizeof host_v - 1}};
+  const kg_url_hosts hosts = {0, 0};
   for (int kind = 0; kind < 3; kind++) {
     kg_digester *d = NULL;
     assert_int_equal(
@@ -383,42 +392,52 @@ static void digest_halves_give_kg_digests_bytes(void **state) {
                            kind == 1 ? 6 : 0,
                            kind == 2 ? KG_DIGEST_EVP : KG_DIGEST_BUILTIN, &d),
         KG_OK);
-    unsigned begun = 0;
+    unsigned took = 0;
     for (size_t len = 0; len < sizeof buf; len++) {
       const char *m = guard_copy(buf, len);
       uint8_t whole[KG_DIGEST_LEN];
       assert_int_equal(kg_digest(d, m, len, whole), KG_OK);
-      kg_digest_half h;
-      memset(&h, 0xa5, sizeof h);
-      if (!kg_digest_begin(d, m, len, &h)) {
-        assert_true(all_bytes(&h, sizeof h, 0xa5));
+      kg_url_job job;
+      assert_int_equal(kg_url_job_init(&pol,
+                                       guard_span(target, sizeof target - 1),
+                                       &host, 1, &hosts, &job),
+                       sha);
+      if (!sha) {
+        continue; /* no job without the SHA extensions' rounds */
+      }
+      memset(job.target_stops, 0xa5, sizeof job.target_stops);
+      uint8_t out[KG_DIGEST_LEN];
+      memset(out, 0xa5, sizeof out);
+      if (!kg_digest_scan(d, m, len, &job, out)) {
+        assert_true(all_bytes(out, sizeof out, 0xa5));
         assert_false(kind == 0 && sha && len >= 32 && len < 48);
         continue;
       }
-      begun++;
+      took++;
       assert_true(kind == 0 && sha && len >= 32 && len < 48);
-      assert_false(all_bytes(&h, sizeof h, 0xa5)); /* the first half's lanes */
-      uint8_t out[KG_DIGEST_LEN];
-      memset(out, 0, sizeof out);
-      assert_int_equal(kg_digest_finish(d, &h, out), KG_OK);
       assert_memory_equal(out, whole, KG_DIGEST_LEN);
-      assert_true(all_bytes(&h, sizeof h, 0));
+      assert_true(job.target_stops[0] ==
+                  ((uint64_t)1 << 0 | (uint64_t)1 << 9 | (uint64_t)1 << 21));
+      assert_true(job.target_stops[1] == 0 && job.target_stops[2] == 0 &&
+                  job.target_stops[3] == 0);
+      assert_true(job.host_stops == (uint64_t)1 << 2);
     }
-    assert_int_equal(begun, kind == 0 && sha ? 16u : 0u);
+    assert_int_equal(took, kind == 0 && sha ? 16u : 0u);
     guard_free_all();
     kg_digester_free(d);
   }
-  /* the sk_live_ key's 46 bytes, by the halves, against SHA-256 as
-   * Python's hashlib.sha256 gives it */
+  /* the sk_live_ key's 46 bytes, against SHA-256 as Python's
+   * hashlib.sha256 gives it */
   kg_digester *d = NULL;
   assert_int_equal(kg_digester_new_ex(NULL, 0, KG_DIGEST_BUILTIN, &d), KG_OK);
-  kg_digest_half h;
-  assert_int_equal(kg_digest_begin(d, guard_copy(K, strlen(K)), strlen(K), &h),
-                   sha);
+  kg_url_job job;
+  assert_int_equal(
+      kg_url_job_init(&pol, guard_span("/", 1), &host, 0, &hosts, &job), sha);
+  uint8_t out[KG_DIGEST_LEN];
   if (sha) {
-    uint8_t out[KG_DIGEST_LEN];
+    assert_int_equal(
+        kg_digest_scan(d, guard_copy(K, strlen(K)), strlen(K), &job, out), 1);
     char got[65];
-    assert_int_equal(kg_digest_finish(d, &h, out), KG_OK);
     hex(out, got);
     assert_string_equal(
         got,
@@ -444,7 +463,7 @@ int main(void) {
       T(keygate_digest_chooses_the_implementation),
       T(both_implementations_agree),
       T(provider_digesters_keep_their_own_pepper),
-      T(digest_halves_give_kg_digests_bytes),
+      T(digest_scan_gives_kg_digests_bytes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

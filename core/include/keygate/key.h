@@ -35,7 +35,7 @@ extern "C" {
 #define KG_KEY_PREFIX_MIN_LEN 16  /* prefix policy: shortest whole key */
 #define KG_KEY_PREFIX_MAX_LEN 256 /* prefix policy: longest whole key */
 #define KG_KEY_MAX_LEN 256        /* no accepted key is longer */
-#define KG_KEY_URL_SCAN_BYTES 56  /* kg_key_policy's url_scan */
+#define KG_KEY_URL_SCAN_BYTES 88  /* kg_key_policy's url_scan */
 /* "sk_live_" + "****" + 4 characters + NUL */
 #define KG_KEY_HINT_MAX (KG_KEY_PREFIX_MAX + 4 + 4 + 1)
 
@@ -52,7 +52,7 @@ typedef struct kg_key_policy {
   /* The URL scan's view of the prefix, set by kg_key_policy_init and read
    * by the library only (credential.c): its first two characters as the
    * scan matches them, in 16 lanes each, then as bytes, then whether the
-   * AVX2 scan's nibble tables can hold the first. */
+   * vector scans' nibble tables can hold the first, and those tables. */
   unsigned char url_scan[KG_KEY_URL_SCAN_BYTES];
 } kg_key_policy;
 
