@@ -13,8 +13,9 @@
  * This program makes decisions and, right after each returns, reads the
  * stack below the caller's frame, where kg_decide's dead frames are, for
  * any sixteen bytes of the key's digest (in either byte order: the
- * compression's state holds it in host-order words) or of the key's text
- * (the message block; review 88):
+ * compression's state holds it in host-order words) or of the key's text,
+ * as bytes (the message block; review 88) and as SHA's message words, each
+ * four bytes reversed (the SHA extensions' registers, spilled; review 90):
  *   1. a well-formed valid key with a key in the URL (refused);
  *   2. the same key with a clean URL (valid: looked up);
  *   3. a key whose checksum is wrong (refused before the lookup);
@@ -61,6 +62,9 @@ typedef struct {
                                    compression's state holds them */
   const char *key;              /* its text, which the message block holds */
   size_t key_len;
+  uint8_t msg[48]; /* the text as SHA's message words, each 4 bytes reversed
+                      (as the SHA extensions' registers hold it, and a
+                      spill of them would leave it) */
 } secret;
 
 static secret g_key, g_bad; /* KEY's, BAD_KEY's */
@@ -89,6 +93,7 @@ static RESIDUE_FN void found(const secret *s, size_t *digest, size_t *text) {
     }
     for (size_t part = 0; part + 16 <= s->key_len; part += 8) {
       t += (size_t)run_at(m + a, (const uint8_t *)s->key + part);
+      t += (size_t)run_at(m + a, s->msg + part);
     }
   }
   *digest = d;
@@ -124,6 +129,10 @@ static RESIDUE_FN int leave(const kg_digester *dg) {
   char text[sizeof KEY];
   memcpy(text, KEY, sizeof text);
   __asm__ volatile("" : : "r"(text) : "memory");
+  /* and as message words, as a spill of the SHA registers would */
+  uint8_t words[sizeof g_key.msg];
+  memcpy(words, g_key.msg, sizeof words);
+  __asm__ volatile("" : : "r"(words) : "memory");
   uint8_t digest[KG_DIGEST_LEN];
   int ok = kg_digest(dg, KEY, strlen(KEY), digest) == KG_OK;
   __asm__ volatile("" : : "r"(digest) : "memory");
@@ -141,6 +150,9 @@ static int secret_of(const kg_digester *dg, const char *key, secret *s) {
   }
   s->key = key;
   s->key_len = strlen(key);
+  for (size_t i = 0; i < sizeof s->msg && i < s->key_len; i++) {
+    s->msg[(i & ~(size_t)3) + 3 - (i & 3)] = (uint8_t)key[i];
+  }
   return 1;
 }
 
@@ -195,7 +207,10 @@ int main(void) {
   kg_status r1 = decide(&c, f, 2, "/v1/iocs?type=ipv4&api_key=x");
   found(&g_key, &d1, &t1);
   reach();
-  kg_status r2 = decide(&c, f, 2, "/v1/iocs?type=ipv4&limit=10");
+  /* a target over 64 bytes: the SHA extensions' longer copy of the scan */
+  kg_status r2 = decide(&c, f, 2,
+                        "/v1/iocs?type=ipv4&limit=10&fields=indicator,type,"
+                        "first_seen,last_seen&sort=-last_seen&tz=Europe%2F");
   found(&g_key, &d2, &t2);
   reach();
   kg_status r3 = decide(&c, bad, 2, "/v1/iocs?type=ipv4&limit=10");
@@ -223,7 +238,8 @@ int main(void) {
   printf("residue: %-46s digest runs %zu of %zu (must be found)\n",
          "control, left as it is:", got, want);
   /* and every sixteen-byte run of its key's text that found looks for */
-  const size_t want_text = (strlen(KEY) - 16) / 8 + 1;
+  /* both spellings: the text and its message words */
+  const size_t want_text = 2 * ((strlen(KEY) - 16) / 8 + 1);
   printf("residue: %-46s key text runs %zu of %zu (must be found)\n",
          "control, left as it is:", t4, want_text);
   if (got < want || t4 < want_text) {
