@@ -1511,28 +1511,45 @@ static uint64_t scan_rand(uint64_t *st) {
  * The URL's scan as kg_decide runs it where the CPU has the SHA
  * extensions: its steps among the digest's rounds (kg_digest_scan, whose
  * digest must be kg_digest's), the work at the stops they leave after
- * (kg_url_job_finish). span is the target (as_host 0, the Host "h") or
- * the one Host field (as_host 1, the target "/"). 1 with *out set when
- * that path took the request; 0 when it declines it (kg_decide then runs
- * kg_credential_url), which must be exactly when the CPU has no SHA
- * extensions, the prefix is not kg_url_scan_wide or the span is longer
- * than the job holds.
+ * (kg_url_job_finish). span is, by where:
+ *   0  the target (the one Host "h");
+ *   1  the one Host field (the target "/");
+ *   2  a second Host, right after a first one ("h"), before the key field;
+ *   3  a second Host after the key field (review 90: the later Hosts were
+ *      never tested, and two mutations of their scan survived).
+ * 1 with *out set when that path took the request; 0 when it declines it
+ * (kg_decide then runs kg_credential_url), which must be exactly when the
+ * CPU has no SHA extensions, the prefix is not kg_url_scan_wide or the
+ * target or first Host is longer than the job holds.
  */
 static int job_scan(const kg_digester *d, const kg_key_policy *p, kg_span span,
-                    int as_host, kg_status *out) {
+                    int where, kg_status *out) {
   static const kg_span slash = {"/", 1};
   static const kg_span h = {"h", 1};
-  const kg_field f[2] = {{{"Host", 4}, as_host ? span : h},
-                         {{XAK, strlen(XAK)}, {K, strlen(K)}}};
-  const kg_url_hosts hosts = {0, 0};
-  const kg_span target = as_host ? slash : span;
+  const kg_span key = {K, strlen(K)};
+  kg_field f[3];
+  size_t n = 3;
+  kg_url_hosts hosts = {0, 1};
+  if (where < 2) {
+    f[0] = (kg_field){{"Host", 4}, where == 1 ? span : h};
+    f[1] = (kg_field){{XAK, strlen(XAK)}, key};
+    n = 2;
+    hosts.more = 0;
+  } else {
+    f[0] = (kg_field){{"Host", 4}, h};
+    f[where == 2 ? 1 : 2] = (kg_field){{"Host", 4}, span};
+    f[where == 2 ? 2 : 1] = (kg_field){{XAK, strlen(XAK)}, key};
+  }
+  const kg_span target = where == 0 ? span : slash;
+  const size_t max = where == 0   ? KG_URL_JOB_TARGET_MAX
+                     : where == 1 ? KG_URL_JOB_HOST_MAX
+                                  : (size_t)-1;
   const int can =
-      (kg_cpu() & KG_CPU_SHA) != 0 && kg_url_scan_wide(p) &&
-      span.len <= (as_host ? KG_URL_JOB_HOST_MAX : KG_URL_JOB_TARGET_MAX);
+      (kg_cpu() & KG_CPU_SHA) != 0 && kg_url_scan_wide(p) && span.len <= max;
   kg_url_job job;
   uint8_t got[KG_DIGEST_LEN];
   uint8_t want[KG_DIGEST_LEN];
-  int took = kg_url_job_init(p, target, f, 2, &hosts, &job) &&
+  int took = kg_url_job_init(p, target, f, n, &hosts, &job) &&
              kg_digest_scan(d, K, strlen(K), &job, got);
   assert_int_equal(took, can);
   if (!took) {
@@ -1540,24 +1557,27 @@ static int job_scan(const kg_digester *d, const kg_key_policy *p, kg_span span,
   }
   assert_int_equal(kg_digest(d, K, strlen(K), want), KG_OK);
   assert_memory_equal(got, want, KG_DIGEST_LEN);
-  *out = kg_url_job_finish(p, &job, f, 2, &hosts);
+  *out = kg_url_job_finish(p, &job, f, n, &hosts);
+  /* and kg_credential_url on the same request */
+  assert_int_equal(*out, kg_credential_url(p, target, f, n, &hosts));
   return 1;
 }
 
-/* A target's answer by kg_decide's other path, the job (job_scan), as a
- * target and, when it fits, as the Host: the model's, or a failure. */
+/* A span's answer by kg_decide's other path, the job (job_scan), in each
+ * of its four places: the model's, or a failure. */
 static size_t check_job(const kg_digester *d, const kg_key_policy *p, kg_span t,
                         kg_status ref) {
+  static const char *const where_name[] = {"target", "Host", "second Host",
+                                           "later Host"};
   size_t took = 0;
-  for (int as_host = 0; as_host < 2; as_host++) {
+  for (int where = 0; where < 4; where++) {
     kg_status got;
-    if (job_scan(d, p, t, as_host, &got)) {
+    if (job_scan(d, p, t, where, &got)) {
       took++;
       if (got != ref) {
         fail_msg("%s \"%.*s\" (policy %.*s): job %s, model %s",
-                 as_host ? "Host" : "target", (int)t.len, t.ptr,
-                 (int)p->prefix_len, p->prefix, kg_status_str(got),
-                 kg_status_str(ref));
+                 where_name[where], (int)t.len, t.ptr, (int)p->prefix_len,
+                 p->prefix, kg_status_str(got), kg_status_str(ref));
       }
     }
   }
@@ -1654,9 +1674,10 @@ static void target_scan_agrees_with_the_byte_by_byte_model(void **state) {
                 found[0], found[1], found[2], jobs);
   assert_true(found[0] > 5000 && found[1] > 5000 && found[2] > 5000);
   /* sk_live_, pk_ and a_ are wide: with the SHA extensions every target
-   * of three policies in four takes the job (~225,000), and as a Host
-   * those of up to 64 bytes */
-  assert_true((kg_cpu() & KG_CPU_SHA) == 0 || jobs > 250000);
+   * of three policies in four takes the job (~225,000) and so does each as
+   * a later Host (twice that), and as the first Host those of up to 64
+   * bytes */
+  assert_true((kg_cpu() & KG_CPU_SHA) == 0 || jobs > 700000);
 }
 
 /*
@@ -1704,6 +1725,7 @@ static void target_scan_finds_a_stop_in_every_lane(void **state) {
     char up[16];
     char esc1[24];
     char esc2[24];
+    char esc3[24];
     char wrong[4];
     for (size_t i = 0; i <= pl; i++) {
       up[i] = (char)((pre[i] >= 'a' && pre[i] <= 'z') ? pre[i] - 32 : pre[i]);
@@ -1715,14 +1737,17 @@ static void target_scan_finds_a_stop_in_every_lane(void **state) {
     } else {
       snprintf(esc2, sizeof esc2, "%%25%02X", (unsigned char)pre[0]);
     }
+    /* the first character escaped in upper case (review 90: an idle
+     * rule one byte too wide passed every other piece) */
+    snprintf(esc3, sizeof esc3, "%%%02X%s", (unsigned char)up[0], pre + 1);
     wrong[0] = pre[0];
     wrong[1] = '=';
     wrong[2] = '\0';
-    const char *const pieces[] = {pre,      up,        esc1,       esc2,
-                                  wrong,    "&key=v",  "#%6Bey=v", "?apikey=1",
-                                  "&ay=1",  ";ny=",    "y=1",      "&key\x1d=v",
-                                  "n\x1d=", "y\x1dv",  "%2C",      "%2573",
-                                  "%25%",   "&token=", "&",        "%"};
+    const char *const pieces[] = {
+        pre,          up,         esc1,        esc2,    esc3,    wrong,
+        "&key=v",     "#%6Bey=v", "?apikey=1", "&ay=1", ";ny=",  "y=1",
+        "&key\x1d=v", "n\x1d=",   "y\x1dv",    "%2C",   "%2573", "%25%",
+        "&token=",    "&",        "%"};
     const size_t npieces = sizeof pieces / sizeof pieces[0];
     for (size_t l = 0; l < sizeof lens / sizeof lens[0]; l++) {
       size_t len = lens[l];
