@@ -868,6 +868,21 @@ static void set(kg_credential *out, kg_status outcome, kg_status detail,
   out->key = key;
 }
 
+/* Every Host field after the first, in order, until one holds a key:
+ * Host is the URL's authority (RFC 9112 §3.2), so a key there is a key in
+ * the URL, and nginx writes it into error-log lines. */
+static kg_status later_hosts_scan(const kg_key_policy *p, url_scan *u,
+                                  const kg_field *fields, size_t n,
+                                  const kg_url_hosts *hosts) {
+  kg_status r = KG_OK;
+  for (size_t i = hosts->first + 1; hosts->more && i < n && r == KG_OK; i++) {
+    if (is_host(&fields[i].name)) {
+      r = url_scan_span(p, u, fields[i].value);
+    }
+  }
+  return r;
+}
+
 kg_status kg_credential_url(const kg_key_policy *p, kg_span target,
                             const kg_field *fields, size_t n,
                             const kg_url_hosts *hosts) {
@@ -877,16 +892,10 @@ kg_status kg_credential_url(const kg_key_policy *p, kg_span target,
   url_scan u; /* the policy's part once, for the target and every Host */
   url_scan_init(&u, p);
   kg_status in_url = url_scan_span(p, &u, target);
-  /* Host is the URL's authority (RFC 9112 §3.2): a key there is a key in
-   * the URL, and nginx writes it into error-log lines. Every Host field,
-   * in order, until one holds a key. */
   if (in_url == KG_OK && hosts->first < n) {
     in_url = url_scan_span(p, &u, fields[hosts->first].value);
-    for (size_t i = hosts->first + 1; hosts->more && i < n && in_url == KG_OK;
-         i++) {
-      if (is_host(&fields[i].name)) {
-        in_url = url_scan_span(p, &u, fields[i].value);
-      }
+    if (in_url == KG_OK) {
+      in_url = later_hosts_scan(p, &u, fields, n, hosts);
     }
   }
   return in_url;
@@ -918,11 +927,8 @@ kg_status kg_url_job_stops(const kg_key_policy *p, const kg_url_job *j,
       r = KG_URL_KEY_PARAM;
     }
   }
-  /* Every later Host field, as kg_credential_url scans them. */
-  for (size_t i = hosts->first + 1; hosts->more && i < n && r == KG_OK; i++) {
-    if (is_host(&fields[i].name)) {
-      r = url_scan_span(p, &u, fields[i].value);
-    }
+  if (r == KG_OK) {
+    r = later_hosts_scan(p, &u, fields, n, hosts);
   }
   return r;
 }
