@@ -14,6 +14,14 @@
  *                                  digit is not base62: refused before the
  *                                  digest, far cheaper
  *
+ *   context/decide_distinct/api_bearer/keys:10000/distinct:M
+ *                                  decide/api_bearer/valid at 10,000
+ *                                  keys, deciding only the first M of
+ *                                  them in turn (1, 256, 2,048, 10,000):
+ *                                  the same table and code, the lookup's
+ *                                  lines in L1, L2 or beyond (the
+ *                                  10,000-key step, docs/benchmarks.md)
+ *
  * The head is parsed once, outside the loop (head/parse/<head> measures
  * parsing); each iteration points the key field at the next key, chosen
  * from the previous decision's record (`fx_next(j, 1 + (key_id >> 63))`,
@@ -44,6 +52,7 @@ typedef enum which { VALID, UNKNOWN, MALFORMED } which;
 typedef struct bench_case {
   fx_head_kind head;
   which what;
+  int distinct; /* 1: argument 0 is how many different keys, at DISTINCT_OF */
 } bench_case;
 
 typedef struct request {
@@ -85,9 +94,23 @@ static inline void request_set_key(request *r, const char *bearers, size_t i) {
 /* Rows up to this many keys watch the core (watch.h). */
 #define WATCH_MAX_KEYS 10000
 
+/* The table the context/decide_distinct rows decide against. */
+#define DISTINCT_OF 10000
+
 static void bm_decide(kgb_state *st, void *ctx) {
   const bench_case *bc = ctx;
-  const fx_index *fx = fx_index_get((size_t)kgb_arg_get(st, 0));
+  const size_t nkeys = bc->distinct ? DISTINCT_OF : (size_t)kgb_arg_get(st, 0);
+  const fx_index *fx = fx_index_get(nkeys);
+  /* The keys decided in turn: all of the table's, or its first `distinct`. */
+  size_t cycle = fx->real;
+  if (bc->distinct) {
+    const int64_t m = kgb_arg_get(st, 0);
+    if (m < 1 || (size_t)m > fx->real) {
+      kgb_skip_with_error(st, "distinct keys out of the table's range");
+      return;
+    }
+    cycle = (size_t)m;
+  }
   kg_checker c = fx_checker(fx->index);
   request r;
   if (!request_parse(bc->head, &r)) {
@@ -101,7 +124,7 @@ static void bm_decide(kgb_state *st, void *ctx) {
   size_t j = 0;
   int64_t right = 0;
   fx_watch *w = NULL;
-  if (kgb_arg_get(st, 0) <= WATCH_MAX_KEYS && (w = fx_watch_new()) == NULL) {
+  if (nkeys <= WATCH_MAX_KEYS && (w = fx_watch_new()) == NULL) {
     kgb_skip_with_error(st, "the sensor's head is not a missing key");
     return;
   }
@@ -111,7 +134,7 @@ static void bm_decide(kgb_state *st, void *ctx) {
         kg_decide(&c, r.fields, r.head.nfields, r.head.target, FX_NOW, &d);
     right += s == want && d.detail == want_detail;
     /* key_id < 2^63 (0 on a miss): adds 1, once the record is read. */
-    j = fx_next(j, 1 + (size_t)(d.record.key_id >> 63), fx->real);
+    j = fx_next(j, 1 + (size_t)(d.record.key_id >> 63), cycle);
   }
   if (w != NULL && !fx_watch_report(w, st)) {
     kgb_skip_with_error(st, "a sensor decision was not a missing key");
@@ -161,6 +184,9 @@ static void bm_malformed(kgb_state *st, void *ctx) {
 
 static bench_case cases[FX_HEAD_REALISTIC][3];
 
+/* How many different keys the context/decide_distinct rows decide. */
+static const int64_t distinct_counts[] = {1, 256, 2048, 10000};
+
 KGB_REGISTER(request) {
   static const char *const what_name[] = {"valid", "unknown", "malformed"};
   for (size_t h = 0; h < FX_HEAD_REALISTIC; h++) {
@@ -181,5 +207,14 @@ KGB_REGISTER(request) {
         kgb_arg(b, sizes[i]);
       }
     }
+  }
+  static bench_case distinct = {FX_HEAD_API_BEARER, VALID, 1};
+  kgb_bench *b =
+      kgb_arg_name(kgb_register("context/decide_distinct/api_bearer/keys:10000",
+                                bm_decide, &distinct),
+                   "distinct");
+  for (size_t i = 0; i < sizeof distinct_counts / sizeof distinct_counts[0];
+       i++) {
+    kgb_arg(b, distinct_counts[i]);
   }
 }
