@@ -184,7 +184,8 @@ static void bm_malformed(kgb_state *st, void *ctx) {
 
 static bench_case cases[FX_HEAD_REALISTIC][3];
 
-/* How many different keys the context/decide_distinct rows decide. */
+/* How many different keys the context/decide_distinct rows decide
+ * (scripts/bench's DISTINCT_COUNTS reports them). */
 static const int64_t distinct_counts[] = {1, 256, 2048, 10000};
 
 KGB_REGISTER(request) {
@@ -208,11 +209,13 @@ KGB_REGISTER(request) {
       }
     }
   }
-  static bench_case distinct = {FX_HEAD_API_BEARER, VALID, 1};
+  static bench_case distinct = {
+      .head = FX_HEAD_API_BEARER, .what = VALID, .distinct = 1};
+  char name[96];
+  snprintf(name, sizeof name, "context/decide_distinct/%s/keys:%d",
+           fx_head_name(distinct.head), DISTINCT_OF);
   kgb_bench *b =
-      kgb_arg_name(kgb_register("context/decide_distinct/api_bearer/keys:10000",
-                                bm_decide, &distinct),
-                   "distinct");
+      kgb_arg_name(kgb_register(name, bm_decide, &distinct), "distinct");
   for (size_t i = 0; i < sizeof distinct_counts / sizeof distinct_counts[0];
        i++) {
     kgb_arg(b, distinct_counts[i]);

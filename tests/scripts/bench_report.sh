@@ -635,7 +635,22 @@ grep -Eq '^  typical +677 .* 1\.10x +-$' "$tmp/parse.out" ||
 grep -Eq '^  browser_bearer +934 .* 1\.00x +meets$' "$tmp/parse.out" ||
   fail "a side-by-side ratio of exactly 1.00 does not meet"
 
-# 8. A file that is not JSON: exit 2, named.
+# 8. The 10,000-key table over fewer different keys: one line with the
+# four rows' medians, and none when a row is missing.
+d=context/decide_distinct/api_bearer/keys:10000/distinct
+gen "$tmp/distinct.json" '{}' openssl/sha256_bare=50,50,50 \
+  "$d:1=80,80,80" "$d:256=83,83,83" "$d:2048=88,88,88" "$d:10000=90,90,90"
+report distinct
+grep -Eq '^    N=1: 80\.0 ns   N=256: 83\.0 ns   N=2,048: 88\.0 ns   N=10,000: 90\.0 ns$' \
+  "$tmp/distinct.out" || fail "the distinct-key rows are not reported"
+gen "$tmp/distinct3.json" '{}' openssl/sha256_bare=50,50,50 \
+  "$d:1=80,80,80" "$d:256=83,83,83" "$d:2048=88,88,88"
+report distinct3
+if grep -q "deciding only the first N" "$tmp/distinct3.out"; then
+  fail "the distinct-key line printed with a row missing"
+fi
+
+# 9. A file that is not JSON: exit 2, named.
 echo '{"benchmarks": [' >"$tmp/broken.json"
 run broken --report "$tmp/broken.json"
 [ "$rc" -eq 2 ] || fail "a broken file exited $rc, expected 2"
