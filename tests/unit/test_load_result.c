@@ -10,8 +10,6 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* open_memstream, mkdtemp */
 #endif
-#include <dirent.h>
-#include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -27,8 +25,9 @@
 #include <jansson.h>
 
 #include "load/result.h"
+#include "scratch.h"
 
-static char dir[64];
+static char dir[SCRATCH_DIR_MAX];
 
 /* file — a path inside this run's scratch directory. */
 static const char *file(const char *name) {
@@ -1495,34 +1494,7 @@ static void mergeable_refuses_a_run_that_measured_nothing(void **state) {
 
 static int setup(void **state) {
   (void)state;
-  snprintf(dir, sizeof dir, "/tmp/test_load_result.XXXXXX");
-  return mkdtemp(dir) == NULL ? -1 : 0;
-}
-
-/* Every file a test left, whatever its name (a list of names went stale:
- * int.json stayed behind), then the directory; a failure says which entry
- * and fails the run (main: cmocka does not count a group teardown's). */
-static int remove_dir(void) {
-  DIR *d = opendir(dir);
-  if (d == NULL) {
-    fprintf(stderr, "cannot open %s: %s\n", dir, strerror(errno));
-    return -1;
-  }
-  int rc = 0;
-  for (struct dirent *e = readdir(d); e != NULL; e = readdir(d)) {
-    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
-        unlink(file(e->d_name)) != 0) {
-      fprintf(stderr, "cannot remove %s: %s\n", file(e->d_name),
-              strerror(errno));
-      rc = -1;
-    }
-  }
-  (void)closedir(d);
-  if (rmdir(dir) != 0) {
-    fprintf(stderr, "cannot remove %s: %s\n", dir, strerror(errno));
-    rc = -1;
-  }
-  return rc;
+  return scratch_make(dir, "kgresult");
 }
 
 #define T(f) cmocka_unit_test(f)
@@ -1566,5 +1538,5 @@ int main(void) {
       T(mergeable_refuses_a_run_that_measured_nothing),
   };
   const int failed = cmocka_run_group_tests(tests, setup, NULL);
-  return failed + (remove_dir() != 0);
+  return failed + (scratch_remove(dir) != 0);
 }

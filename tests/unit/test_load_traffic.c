@@ -31,6 +31,7 @@
 #include "internal.h"
 #include "keygate/key.h"
 #include "keygate/keygate.h"
+#include "scratch.h"
 
 #define URL "http://127.0.0.1:8080/api/v1/iocs?limit=1"
 #define UA "User-Agent: keygate-load/" KEYGATE_VERSION "\r\n"
@@ -38,26 +39,24 @@
 
 /* ---- temp files --------------------------------------------------------- */
 
-static char g_dir[64];
+static char g_dir[SCRATCH_DIR_MAX];
 static char *g_made[64]; /* paths made in g_dir, removed at the end */
 static size_t g_nmade;
 
 static int make_dir(void **state) {
   (void)state;
-  snprintf(g_dir, sizeof g_dir, "/tmp/kgl_traffic_XXXXXX");
-  return mkdtemp(g_dir) == NULL ? -1 : 0;
+  return scratch_make(g_dir, "kgl_traffic_");
 }
 
-static int remove_dir(void **state) {
+/* The names path_of made; the files go with the directory (main:
+ * scratch_remove). */
+static int free_names(void **state) {
   (void)state;
   for (size_t i = g_nmade; i > 0; i--) {
-    if (remove(g_made[i - 1]) != 0 && errno != ENOENT) {
-      fprintf(stderr, "cannot remove %s: %s\n", g_made[i - 1], strerror(errno));
-    }
     free(g_made[i - 1]);
   }
   g_nmade = 0;
-  return rmdir(g_dir);
+  return 0;
 }
 
 /* A path in the temp dir, remembered for removal. Owned by this module. */
@@ -946,5 +945,6 @@ int main(void) {
       cmocka_unit_test(a_prefix_is_words_of_letters_only),
       cmocka_unit_test(every_key_sent_is_masked_whatever_its_prefix),
   };
-  return cmocka_run_group_tests(tests, make_dir, remove_dir);
+  const int failed = cmocka_run_group_tests(tests, make_dir, free_names);
+  return failed + (scratch_remove(g_dir) != 0);
 }

@@ -23,9 +23,10 @@
 #include "keygate/keygate.h"
 #include "keygate/store.h"
 #include "keygate/store_admin.h"
+#include "scratch.h"
 
 typedef struct fixture {
-  char dir[64];
+  char dir[SCRATCH_DIR_MAX];
   char path[96];
   kg_store *s;
   char err[KG_STORE_ERR_MAX];
@@ -34,10 +35,7 @@ typedef struct fixture {
 static int setup(void **state) {
   fixture *f = calloc(1, sizeof *f);
   assert_non_null(f);
-  const char *tmp = getenv("TMPDIR");
-  snprintf(f->dir, sizeof f->dir, "%s/kgstoreXXXXXX",
-           tmp != NULL && strlen(tmp) < 40 ? tmp : "/tmp");
-  assert_non_null(mkdtemp(f->dir));
+  assert_int_equal(scratch_make(f->dir, "kgstore"), 0);
   snprintf(f->path, sizeof f->path, "%s/keys.db", f->dir);
   assert_int_equal(
       kg_store_open(f->path, KG_STORE_CREATE, &f->s, f->err, sizeof f->err), 0);
@@ -48,18 +46,9 @@ static int setup(void **state) {
 static int teardown(void **state) {
   fixture *f = *state;
   kg_store_close(f->s);
-  static const char *const SUFFIX[] = {"", "-wal", "-shm", "-journal"};
-  for (size_t i = 0; i < 4; i++) {
-    char p[128];
-    snprintf(p, sizeof p, "%s%s", f->path, SUFFIX[i]);
-    unlink(p);
-  }
-  char other[128];
-  snprintf(other, sizeof other, "%s/other.db", f->dir);
-  unlink(other);
-  rmdir(f->dir);
+  const int rc = scratch_remove(f->dir);
   free(f);
-  return 0;
+  return rc;
 }
 
 /* ---- helpers ----------------------------------------------------------- */

@@ -27,29 +27,18 @@
 #include "keygate/index.h"
 #include "keygate/store.h"
 #include "keygate/store_admin.h"
+#include "scratch.h"
 
 typedef struct fixture {
-  char dir[64];
+  char dir[SCRATCH_DIR_MAX];
   char path[96];
   char err[KG_STORE_ERR_MAX];
 } fixture;
 
-static void remove_store(const char *path) {
-  static const char *const SUFFIX[] = {"", "-wal", "-shm", "-journal"};
-  for (size_t i = 0; i < 4; i++) {
-    char p[160];
-    snprintf(p, sizeof p, "%s%s", path, SUFFIX[i]);
-    unlink(p);
-  }
-}
-
 static int setup(void **state) {
   fixture *f = calloc(1, sizeof *f);
   assert_non_null(f);
-  const char *tmp = getenv("TMPDIR");
-  snprintf(f->dir, sizeof f->dir, "%s/kgcheckXXXXXX",
-           tmp != NULL && strlen(tmp) < 40 ? tmp : "/tmp");
-  assert_non_null(mkdtemp(f->dir));
+  assert_int_equal(scratch_make(f->dir, "kgcheck"), 0);
   snprintf(f->path, sizeof f->path, "%s/keys.db", f->dir);
   *state = f;
   return 0;
@@ -57,13 +46,9 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   fixture *f = *state;
-  remove_store(f->path);
-  char copy[128];
-  snprintf(copy, sizeof copy, "%s/copy.db", f->dir);
-  remove_store(copy);
-  rmdir(f->dir);
+  const int rc = scratch_remove(f->dir);
   free(f);
-  return 0;
+  return rc;
 }
 
 /* ---- helpers ----------------------------------------------------------- */

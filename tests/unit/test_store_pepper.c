@@ -30,12 +30,13 @@
 #include "keygate/keygate.h"
 #include "keygate/store.h"
 #include "keygate/store_admin.h"
+#include "scratch.h"
 
 #define CHECK_LABEL "keygate pepper check v1"
 #define HEX64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 typedef struct fixture {
-  char dir[64];
+  char dir[SCRATCH_DIR_MAX];
   char path[96];
   kg_pepper pepper, other;
   char err[KG_STORE_ERR_MAX];
@@ -53,10 +54,7 @@ static void make_pepper(kg_pepper *p, size_t len, unsigned seed) {
 static int setup(void **state) {
   fixture *f = calloc(1, sizeof *f);
   assert_non_null(f);
-  const char *tmp = getenv("TMPDIR");
-  snprintf(f->dir, sizeof f->dir, "%s/kgpepXXXXXX",
-           tmp != NULL && strlen(tmp) < 40 ? tmp : "/tmp");
-  assert_non_null(mkdtemp(f->dir));
+  assert_int_equal(scratch_make(f->dir, "kgpep"), 0);
   snprintf(f->path, sizeof f->path, "%s/keys.db", f->dir);
   make_pepper(&f->pepper, 32, 1);
   make_pepper(&f->other, 32, 2);
@@ -66,11 +64,9 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   fixture *f = *state;
-  char cmd[160];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-  assert_int_equal(system(cmd), 0);
+  const int rc = scratch_remove(f->dir);
   free(f);
-  return 0;
+  return rc;
 }
 
 /* ---- helpers ----------------------------------------------------------- */
