@@ -98,7 +98,11 @@ static void store_verrf(char *err, size_t errcap, const char *fmt, va_list ap) {
   if (err != NULL && errcap > 0) {
     /* The analyzer loses va_start when it inlines a variadic function. */
     // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
-    vsnprintf(err, errcap, fmt, ap);
+    int n = vsnprintf(err, errcap, fmt, ap);
+    /* A line cut short (long paths) says so, not a sentence that stops. */
+    if (n >= 0 && (size_t)n >= errcap && errcap > 4) {
+      memcpy(err + errcap - 4, "...", 4);
+    }
   }
 }
 
@@ -687,14 +691,14 @@ int kg_store_open_peppered(const char *path, unsigned flags,
   if (wal_of_another_file(path, file, sizeof file)) {
     path = file;
     return store_errf(err, errcap,
-                      "%s-wal holds changes and is older than %s: SQLite "
-                      "would read them into %s, so nothing was opened. If "
-                      "%s was renamed over the store, the -wal is the "
-                      "replaced file's: remove %s-wal and %s-shm and retry; "
-                      "if the two were copied back together, the -wal is "
-                      "its own: merge it with sqlite3 %s 'PRAGMA "
-                      "wal_checkpoint(TRUNCATE)' and retry",
-                      path, path, path, path, path, path, path);
+                      "%s-wal holds changes and is older than %s, so "
+                      "SQLite would read them into it: nothing was opened. "
+                      "If the file was renamed over the store, the -wal is "
+                      "the replaced file's: remove it and the -shm beside "
+                      "it, and retry; if the two were copied back "
+                      "together, the -wal is its own: merge it with sqlite3 "
+                      "and 'PRAGMA wal_checkpoint(TRUNCATE)', and retry",
+                      path, path);
   }
   kg_store *s = calloc(1, sizeof *s);
   if (s == NULL || (s->path = strdup(path)) == NULL) {

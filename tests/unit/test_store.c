@@ -151,6 +151,24 @@ static void open_missing_store_says_it_is_missing(void **state) {
       kg_store_open(path, KG_STORE_READONLY, &s, f->err, sizeof f->err), -1);
 }
 
+/* A line longer than the caller's buffer (a long path) ends in "..." where
+ * it was cut, so a reader sees the end is missing. */
+static void a_line_cut_short_says_so(void **state) {
+  fixture *f = *state;
+  char path[700];
+  int n = snprintf(path, sizeof path, "%s/", f->dir);
+  memset(path + n, 'a', sizeof path - (size_t)n - 1);
+  path[sizeof path - 1] = '\0';
+  kg_store *s = NULL;
+  assert_int_equal(kg_store_open(path, 0, &s, f->err, sizeof f->err), -1);
+  assert_int_equal(strlen(f->err), sizeof f->err - 1);
+  assert_string_equal(f->err + sizeof f->err - 4, "...");
+  /* a line that fits is whole */
+  char small[64];
+  assert_int_equal(kg_store_open("", 0, &s, small, sizeof small), -1);
+  assert_string_equal(small, "no database path given");
+}
+
 static void new_store_is_wal_with_current_schema(void **state) {
   fixture *f = *state;
   assert_int_equal(raw_int(f->path, "PRAGMA user_version"),
@@ -1834,6 +1852,7 @@ static void seed_class_names(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       T(open_missing_store_says_it_is_missing),
+      T(a_line_cut_short_says_so),
       T(new_store_is_wal_with_current_schema),
       T(reopening_keeps_the_data),
       T(foreign_database_is_refused),
