@@ -8,6 +8,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,20 +21,37 @@ int scratch_make(char dir[SCRATCH_DIR_MAX], const char *stem) {
   }
   int n = snprintf(dir, SCRATCH_DIR_MAX, "%s/%sXXXXXX", tmp, stem);
   if (n < 0 || n >= SCRATCH_DIR_MAX) {
-    fprintf(stderr, "scratch directory name too long: %s/%s\n", tmp, stem);
+    fprintf(stderr, "scratch: directory name too long: %s/%s\n", tmp, stem);
+    dir[0] = '\0';
     return -1;
   }
   if (mkdtemp(dir) == NULL) {
-    fprintf(stderr, "cannot make %s: %s\n", dir, strerror(errno));
+    const int e = errno;
+    fprintf(stderr, "scratch: cannot make a directory in %s: %s\n", tmp,
+            strerror(e));
+    dir[0] = '\0'; /* glibc rewrote the X's: not a directory of ours */
     return -1;
   }
   return 0;
 }
 
+/* An entry of d: a file or a link (unlinkat never follows one), or an
+ * empty directory. */
+static int remove_entry(int fd, const char *name) {
+  if (unlinkat(fd, name, 0) == 0) {
+    return 0;
+  }
+  return errno == EISDIR ? unlinkat(fd, name, AT_REMOVEDIR) : -1;
+}
+
 int scratch_remove(const char *dir) {
+  if (dir[0] == '\0') {
+    return 0; /* scratch_make failed, and said so */
+  }
   DIR *d = opendir(dir);
   if (d == NULL) {
-    fprintf(stderr, "cannot open %s: %s\n", dir, strerror(errno));
+    const int e = errno;
+    fprintf(stderr, "scratch: FAIL: cannot open %s: %s\n", dir, strerror(e));
     return -1;
   }
   int rc = 0;
@@ -41,18 +59,19 @@ int scratch_remove(const char *dir) {
     if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
       continue;
     }
-    char path[SCRATCH_DIR_MAX + 256 + 2];
-    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-    /* remove: unlink for a file or a symlink (not what it names), rmdir
-     * for an empty directory */
-    if (remove(path) != 0) {
-      fprintf(stderr, "cannot remove %s: %s\n", path, strerror(errno));
+    if (remove_entry(dirfd(d), e->d_name) != 0) {
+      const int err = errno;
+      fprintf(stderr,
+              "scratch: FAIL: the test left %s/%s behind and it cannot be "
+              "removed: %s\n",
+              dir, e->d_name, strerror(err));
       rc = -1;
     }
   }
   (void)closedir(d);
   if (rmdir(dir) != 0) {
-    fprintf(stderr, "cannot remove %s: %s\n", dir, strerror(errno));
+    const int e = errno;
+    fprintf(stderr, "scratch: FAIL: cannot remove %s: %s\n", dir, strerror(e));
     rc = -1;
   }
   return rc;

@@ -3,13 +3,15 @@
  * one place.
  *
  * scratch_make makes a fresh directory "<stem>XXXXXX" under $TMPDIR (when
- * set and short) or /tmp. scratch_remove removes every entry in it (files,
- * and empty directories), then the directory itself. It prints each entry
- * it could not remove and returns -1 then, so a test that leaves something
- * behind fails: as a cmocka per-test teardown's result, or added to main's
- * failure count (cmocka does not count a group teardown's failure). The
- * directory is not walked recursively: a test that makes a subdirectory
- * empties it itself.
+ * set and short; ctest sets it to the build tree, tests/unit/CMakeLists.txt,
+ * so what a crashed test leaves stays there) or /tmp. scratch_remove removes
+ * every entry in it (files, links, not what they name, and empty
+ * directories), then the directory itself. It says which entry it could not
+ * remove and returns -1 then, so a test that leaves something behind fails:
+ * as a cmocka per-test teardown's result, or added to main's failure count
+ * (cmocka does not count a group teardown's failure). It does not recurse:
+ * a test that makes a subdirectory empties it itself. After a failed
+ * scratch_make, dir is "" and scratch_remove does nothing.
  */
 #ifndef KEYGATE_TESTS_SCRATCH_H
 #define KEYGATE_TESTS_SCRATCH_H
