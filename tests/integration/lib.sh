@@ -9,6 +9,8 @@
 #
 #   kg_track PID              stop PID at exit (TERM, up to 5 s, then KILL)
 #   kg_on_exit 'COMMAND'      run COMMAND at exit (before $TMP is removed)
+#   kg_nginx_stop PID         stop an nginx master and its workers: QUIT,
+#                             TERM, then KILL (scripts/lib/nginx-stop.bash)
 #   kg_free_port              print a TCP port free on 127.0.0.1 right now
 #   kg_start_on_free_port FUNC [ARGS...]
 #                             start a server on a free port, and on another
@@ -69,8 +71,10 @@ KG_ASSERTS=0
 KG_FAILED=0
 KG_PIDS=()
 KG_EXIT_CMDS=()
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/keygate-test.XXXXXX")
-kg_python_resolve
+TMP=""
+
+# shellcheck source=scripts/lib/nginx-stop.bash
+. "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib/nginx-stop.bash"
 
 kg_cleanup() {
   local status=$?
@@ -91,13 +95,19 @@ kg_cleanup() {
       kill -KILL "$pid" 2>/dev/null || true
     fi
   done
-  rm -rf "$TMP"
+  if [ -n "$TMP" ]; then
+    rm -rf "$TMP"
+  fi
   exit "$status"
 }
+# The traps before $TMP is made: a TERM (or ^C) from then on still stops
+# what we started and removes $TMP. (A ctest timeout is a KILL, under
+# CMake 3.25: nothing runs then, and $TMP stays.)
 trap kg_cleanup EXIT
-# A timeout's TERM (or ^C) must still stop what we started and remove $TMP.
 trap 'exit 143' TERM
 trap 'exit 130' INT
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/keygate-test.XXXXXX")
+kg_python_resolve
 
 kg_track() {
   KG_PIDS+=("$1")

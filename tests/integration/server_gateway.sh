@@ -128,14 +128,8 @@ gateway_on() {
     nginx -p "$T/gw/" -c "$T/gw/nginx.conf" -g "$EXTRA"
 }
 kg_start_on_free_port gateway_on || exit 1
-# nginx stops gracefully on QUIT (TERM from kg_track would be fast: fine
-# too, but QUIT is what a gateway gets).
-stop_gateway() {
-  kill -QUIT "$NGINX_PID" 2>/dev/null || true
-  for _ in $(seq 1 200); do kill -0 "$NGINX_PID" 2>/dev/null || break; sleep 0.05; done
-}
-kg_on_exit stop_gateway
-kg_track "$NGINX_PID"
+# nginx stops gracefully on QUIT, what a gateway gets (kg_nginx_stop).
+kg_on_exit 'kg_nginx_stop "$NGINX_PID"'
 assert_eq 3 "$(grep -c '@backend' "$T/gw/nginx.conf")" "redirect locations added"
 assert_eq 0 "$(grep -c '@[A-Z]*@' "$T/gw/nginx.conf" || true)" "template fully substituted"
 

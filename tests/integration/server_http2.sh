@@ -48,15 +48,7 @@ fi
 
 NGINX_PID=""
 stop_nginx() {
-  if [ -n "$NGINX_PID" ] && kill -0 "$NGINX_PID" 2>/dev/null; then
-    kill -QUIT "$NGINX_PID" 2>/dev/null || true
-    for _ in $(seq 1 100); do
-      kill -0 "$NGINX_PID" 2>/dev/null || break
-      sleep 0.05
-    done
-    kill -KILL "$NGINX_PID" 2>/dev/null || true
-    wait "$NGINX_PID" 2>/dev/null || true
-  fi
+  kg_nginx_stop "$NGINX_PID"
   NGINX_PID=""
 }
 kg_on_exit stop_nginx

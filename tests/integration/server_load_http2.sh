@@ -33,11 +33,7 @@ else
 fi
 PROXY_PID=""
 stop_proxy() {
-  if [ -n "$PROXY_PID" ] && kill -0 "$PROXY_PID" 2>/dev/null; then
-    kill -QUIT "$PROXY_PID" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$PROXY_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$PROXY_PID" 2>/dev/null || true
-  fi
+  kg_nginx_stop "$PROXY_PID"
 }
 kg_on_exit stop_proxy
 
