@@ -61,6 +61,7 @@ load_bg() {
     -c "${KG_LOAD_CONNECTIONS:-4}" \
     --json "$TMP/$name.json" -q "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
   LOAD_BG+=("$name:$!")
+  kg_track "$!"
 }
 
 load_wait() {

@@ -60,6 +60,7 @@ c.commit()
 open(sys.argv[2], "w").close()
 time.sleep(60)' "$DB" "$T/holder.ready" &
 holder=$!
+kg_track "$holder"
 for _ in $(seq 1 100); do [ -e "$T/holder.ready" ] && break; sleep 0.05; done
 assert_eq 1 "$(($(wal_size) > 32))" "another program's write left frames in $DB-wal"
 mv "$T/new.db" "$DB"

@@ -34,6 +34,7 @@ race() {
       done
     ) &
     pids+=($!)
+    kg_track "$!"
   done
   sleep 0.3 # let every process reach the start line
   touch "$TMP/go"
@@ -106,6 +107,7 @@ c.execute("BEGIN"); c.execute("SELECT count(*) FROM keys").fetchall()
 open(sys.argv[2], "w").close()
 time.sleep(20)' "$KEYGATE_DB" "$TMP/reader.ready" &
 reader=$!
+kg_track "$reader"
 for _ in $(seq 1 100); do [ -e "$TMP/reader.ready" ] && break; sleep 0.05; done
 race gamma 4 2
 rcs=$(cat "$TMP"/race/*.rc | sort | uniq -c | tr -s ' ')
