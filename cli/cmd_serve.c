@@ -657,14 +657,19 @@ static pid_t start_nginx(const char *nginx, const char *dir) {
   char errfile[PATH_MAX + 32];
   snprintf(conf, sizeof conf, "%s/nginx.conf", dir);
   snprintf(errfile, sizeof errfile, "%s/nginx.stderr", dir);
+  const pid_t parent = getpid();
   pid_t pid = fork();
   if (pid != 0) {
     return pid;
   }
   /* The child: its own process group (a terminal's Ctrl-C reaches only
-   * keygate, which stops nginx gracefully), gone when keygate dies. */
+   * keygate, which stops nginx gracefully), gone when keygate dies. A
+   * keygate that died before the prctl sent no signal: then the child's
+   * parent is another process already, and it stops here. */
   setpgid(0, 0);
-  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent) {
+    _exit(127);
+  }
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
