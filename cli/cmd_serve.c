@@ -663,10 +663,15 @@ static pid_t start_nginx(const char *nginx, const char *dir) {
     return pid;
   }
   /* The child: its own process group (a terminal's Ctrl-C reaches only
-   * keygate, which stops nginx gracefully), gone when keygate dies. A
-   * keygate that died before the prctl sent no signal: then the child's
-   * parent is another process already, and it stops here. */
+   * keygate, which stops nginx gracefully), gone when keygate dies: the
+   * default actions back first (keygate's handlers, inherited, would only
+   * note the death signal and carry on), then the death signal. A keygate
+   * that died before the prctl sent none: then the child's parent is
+   * another process already, and it stops here. */
   setpgid(0, 0);
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
+  signal(SIGHUP, SIG_DFL);
   if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent) {
     _exit(127);
   }
@@ -685,6 +690,8 @@ static pid_t start_nginx(const char *nginx, const char *dir) {
   char globals[1024];
   main_directives(globals, sizeof globals);
   execl(nginx, nginx, "-p", prefix, "-c", conf, "-g", globals, (char *)NULL);
+  /* on nginx.stderr, where nginx_reason reads it */
+  dprintf(2, "cannot run %s: %s\n", nginx, strerror(errno));
   _exit(127);
 }
 
@@ -855,6 +862,16 @@ static int supervise(const serve_opts *o, pid_t pid, const char *dir,
     }
     if (waitpid(pid, &status, WNOHANG) == pid) {
       nginx_reason(dir, reason, sizeof reason);
+      if (strcmp(reason, "no message") == 0) {
+        /* nothing on its stderr: how it ended, at least */
+        if (WIFSIGNALED(status)) {
+          snprintf(reason, sizeof reason, "no message (killed by signal %d)",
+                   WTERMSIG(status));
+        } else {
+          snprintf(reason, sizeof reason, "no message (exit %d)",
+                   WEXITSTATUS(status));
+        }
+      }
       return cli_error(CLI_EXIT_TROUBLE, CMD, "nginx did not start: %s",
                        reason);
     }
