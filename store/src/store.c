@@ -690,14 +690,17 @@ int kg_store_open_peppered(const char *path, unsigned flags,
   char file[4096];
   if (wal_of_another_file(path, file, sizeof file)) {
     path = file;
+    /* The path first and last: what to do stays in the line however long
+     * the path (KG_STORE_ERR_MAX; a longer line is cut, with "...") */
     return store_errf(err, errcap,
-                      "%s-wal holds changes and is older than %s, so "
-                      "SQLite would read them into it: nothing was opened. "
-                      "If the file was renamed over the store, the -wal is "
-                      "the replaced file's: remove it and the -shm beside "
-                      "it, and retry; if the two were copied back "
-                      "together, the -wal is its own: merge it with sqlite3 "
-                      "and 'PRAGMA wal_checkpoint(TRUNCATE)', and retry",
+                      "%s-wal holds changes and is older than the store "
+                      "beside it, so SQLite would read them into the store: "
+                      "nothing was opened. If another file was renamed over "
+                      "the store, the -wal is that file's: remove the -wal "
+                      "and the -shm beside the store, and retry; if the two "
+                      "were copied back together, the -wal is the store's "
+                      "own: merge it with 'PRAGMA wal_checkpoint(TRUNCATE)' "
+                      "run by sqlite3 on %s, and retry",
                       path, path);
   }
   kg_store *s = calloc(1, sizeof *s);

@@ -514,8 +514,8 @@ static void wal_of_a_replaced_file_is_refused(void **state) {
   assert_null(s);
   char real[4096], named[8300];
   assert_non_null(realpath(f->path, real));
-  snprintf(named, sizeof named, "%s-wal holds changes and is older than %s,",
-           real, real);
+  snprintf(named, sizeof named,
+           "%s-wal holds changes and is older than the store beside it", real);
   assert_non_null(strstr(f->err, named));
   assert_int_equal(read_all(f->path, after, sizeof after), n);
   assert_memory_equal(before, after, n);

@@ -35,8 +35,10 @@
 extern "C" {
 #endif
 
-/* Room for one error line: two paths and what is wrong (a face's fix
- * goes after it, in the face's own buffer). */
+/* Room for one error line: what is wrong, and the paths it names (a
+ * face's fix goes after it, in the face's own buffer). A line longer than
+ * the caller's buffer is cut and ends in "..."; a line names its paths
+ * after what to do where they could push that out. */
 #define KG_STORE_ERR_MAX 512
 
 /*
