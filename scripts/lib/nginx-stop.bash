@@ -8,7 +8,7 @@
 # worker it had. A master killed alone leaves its workers running, still
 # holding the port. Waits for PID when it is this shell's child. Returns 0.
 kg_nginx_stop() {
-  local pid=$1 workers sig _
+  local pid=${1-} workers sig _
   if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
     return 0
   fi

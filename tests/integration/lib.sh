@@ -8,6 +8,8 @@
 # offers:
 #
 #   kg_track PID              stop PID at exit (TERM, up to 5 s, then KILL)
+#   kg_untrack PID            forget PID (after waiting for it: its number
+#                             may be another process's by the exit)
 #   kg_on_exit 'COMMAND'      run COMMAND at exit (before $TMP is removed)
 #   kg_nginx_stop PID         stop an nginx master and its workers: QUIT,
 #                             TERM, then KILL (scripts/lib/nginx-stop.bash)
@@ -78,6 +80,9 @@ TMP=""
 
 kg_cleanup() {
   local status=$?
+  # A second TERM or ^C must not cut the cleanup short (nginx takes up to
+  # 10 s to stop): once here, the signals wait.
+  trap '' TERM INT
   if [ "$status" -eq 0 ] && [ "$KG_FAILED" -gt 0 ]; then
     status=1 # an assertion failed: the test fails however it ended
   fi
@@ -111,6 +116,15 @@ kg_python_resolve
 
 kg_track() {
   KG_PIDS+=("$1")
+}
+
+kg_untrack() {
+  local i
+  for i in "${!KG_PIDS[@]}"; do
+    if [ "${KG_PIDS[$i]}" = "$1" ]; then
+      unset 'KG_PIDS[i]'
+    fi
+  done
 }
 
 kg_on_exit() {
@@ -201,8 +215,7 @@ kg_nginx_start() {
     kill -0 "$NGINX_PID" 2>/dev/null || break
     sleep 0.05
   done
-  kill -TERM "$NGINX_PID" 2>/dev/null
-  wait "$NGINX_PID" 2>/dev/null
+  kg_nginx_stop "$NGINX_PID"
   NGINX_PID=""
   if kg_port_taken "$out" "$log"; then
     return "$KG_PORT_TAKEN"

@@ -115,7 +115,7 @@ nginx_on() {
     nginx -p "$D/" -c "$D/nginx.conf" -g "$G"
 }
 kg_start_on_free_port nginx_on || exit 1
-kg_track "$NGINX_PID"
+kg_on_exit 'kg_nginx_stop "$NGINX_PID"'
 
 H='Host: d.test\r\nConnection: close\r\n'
 send "GET /api/v1/iocs?limit=1 HTTP/1.1\r\n${H}X-API-Key: $K\r\n\r\n"

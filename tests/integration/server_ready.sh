@@ -149,7 +149,7 @@ nginx_on() {
     nginx -p "$D/" -c "$D/nginx.conf" -g "daemon off; master_process on; $USER_LINE"
 }
 kg_start_on_free_port nginx_on || exit 1
-kg_track "$NGINX_PID"
+kg_on_exit 'kg_nginx_stop "$NGINX_PID"'
 wait_status "from loopback: 200" '200 {"ready":true,"workers":1,"serving":1}' 5
 status_of "X-Real-IP: 203.0.113.7\r\n"
 assert_eq "401 missing_api_key" \
@@ -161,6 +161,7 @@ assert_eq "404 not_found" \
   "from elsewhere, a valid key: the API's 404"
 kill -QUIT "$NGINX_PID"
 wait "$NGINX_PID" 2>/dev/null || true
+NGINX_PID="" # waited for: its number may be another process's by the exit
 
 cat >"$D/bare.conf" <<EOF
 load_module "$KEYGATE_NGINX_MODULE";
