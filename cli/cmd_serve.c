@@ -658,8 +658,20 @@ static pid_t start_nginx(const char *nginx, const char *dir) {
   snprintf(conf, sizeof conf, "%s/nginx.conf", dir);
   snprintf(errfile, sizeof errfile, "%s/nginx.stderr", dir);
   const pid_t parent = getpid();
+  /* The stop and reload signals held across the fork: one sent then
+   * reaches the parent's handler after it, or the child's default action,
+   * never a handler the child inherited. */
+  sigset_t held;
+  sigset_t before;
+  sigemptyset(&held);
+  sigaddset(&held, SIGINT);
+  sigaddset(&held, SIGTERM);
+  sigaddset(&held, SIGHUP);
+  sigaddset(&held, SIGQUIT);
+  sigprocmask(SIG_BLOCK, &held, &before);
   pid_t pid = fork();
   if (pid != 0) {
+    sigprocmask(SIG_SETMASK, &before, NULL);
     return pid;
   }
   /* The child: its own process group (a terminal's Ctrl-C reaches only
@@ -672,6 +684,7 @@ static pid_t start_nginx(const char *nginx, const char *dir) {
   signal(SIGINT, SIG_DFL);
   signal(SIGTERM, SIG_DFL);
   signal(SIGHUP, SIG_DFL);
+  signal(SIGQUIT, SIG_DFL); /* ignored when keygate was started with & */
   if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent) {
     _exit(127);
   }
@@ -693,6 +706,15 @@ static pid_t start_nginx(const char *nginx, const char *dir) {
   /* on nginx.stderr, where nginx_reason reads it */
   dprintf(2, "cannot run %s: %s\n", nginx, strerror(errno));
   _exit(127);
+}
+
+/* How nginx ended (waitpid's status), for a reason it did not write. */
+static void ended_reason(int status, char *out, size_t cap) {
+  if (WIFSIGNALED(status)) {
+    snprintf(out, cap, "no message (killed by signal %d)", WTERMSIG(status));
+  } else {
+    snprintf(out, cap, "no message (exit %d)", WEXITSTATUS(status));
+  }
 }
 
 /* The last "[emerg]" (or else last) line nginx wrote on stderr. */
@@ -863,14 +885,7 @@ static int supervise(const serve_opts *o, pid_t pid, const char *dir,
     if (waitpid(pid, &status, WNOHANG) == pid) {
       nginx_reason(dir, reason, sizeof reason);
       if (strcmp(reason, "no message") == 0) {
-        /* nothing on its stderr: how it ended, at least */
-        if (WIFSIGNALED(status)) {
-          snprintf(reason, sizeof reason, "no message (killed by signal %d)",
-                   WTERMSIG(status));
-        } else {
-          snprintf(reason, sizeof reason, "no message (exit %d)",
-                   WEXITSTATUS(status));
-        }
+        ended_reason(status, reason, sizeof reason);
       }
       return cli_error(CLI_EXIT_TROUBLE, CMD, "nginx did not start: %s",
                        reason);
@@ -914,6 +929,9 @@ static int supervise(const serve_opts *o, pid_t pid, const char *dir,
     pid_t r = waitpid(pid, &status, WNOHANG);
     if (r == pid) {
       nginx_reason(dir, reason, sizeof reason);
+      if (strcmp(reason, "no message") == 0) {
+        ended_reason(status, reason, sizeof reason);
+      }
       return cli_error(CLI_EXIT_TROUBLE, CMD, "nginx stopped on its own: %s",
                        reason);
     }

@@ -128,16 +128,18 @@ assert_exit 0 "the advice, followed" -- "$KEYGATE" accounts create acme --db "$T
 
 # ---- an nginx that does not start: why, even when it says nothing -----------
 # (review 94: the child's exec failure, and an exit with an empty stderr,
-# read "no message"). Port 1: neither program binds anything.
+# read "no message"). keygate binds the port to check it is free, then lets
+# it go: a free one, so any user can run this.
 printf 'not a program\n' >"$TMP/notexe"
 chmod +x "$TMP/notexe"
 assert_exit 2 "--nginx of a text file" -- "$KEYGATE" serve "${MOD[@]}" \
-  --nginx "$TMP/notexe" --listen 127.0.0.1:1 --db "$TMP/a.db"
+  --nginx "$TMP/notexe" --listen "127.0.0.1:$(kg_free_port)" --db "$TMP/a.db"
 assert_eq "keygate serve: nginx did not start: cannot run $TMP/notexe: Exec format error" \
   "$(cat "$TMP/err")" "--nginx of a text file: exec's reason"
-assert_exit 2 "--nginx /bin/false" -- "$KEYGATE" serve "${MOD[@]}" \
-  --nginx /bin/false --listen 127.0.0.1:1 --db "$TMP/a.db"
+FALSE=$(type -P false) # the program, not the builtin
+assert_exit 2 "--nginx false" -- "$KEYGATE" serve "${MOD[@]}" \
+  --nginx "$FALSE" --listen "127.0.0.1:$(kg_free_port)" --db "$TMP/a.db"
 assert_eq "keygate serve: nginx did not start: no message (exit 1)" \
-  "$(cat "$TMP/err")" "--nginx /bin/false: how it ended"
+  "$(cat "$TMP/err")" "--nginx false: how it ended"
 
 kg_done
