@@ -690,18 +690,19 @@ int kg_store_open_peppered(const char *path, unsigned flags,
   char file[4096];
   if (wal_of_another_file(path, file, sizeof file)) {
     path = file;
-    /* The path first and last: what to do stays in the line however long
-     * the path (KG_STORE_ERR_MAX; a longer line is cut, with "...") */
+    /* The path once, last: what to do stays in the line however long the
+     * path (KG_STORE_ERR_MAX: a longer line is cut there, with "...") */
     return store_errf(err, errcap,
-                      "%s-wal holds changes and is older than the store "
-                      "beside it, so SQLite would read them into the store: "
-                      "nothing was opened. If another file was renamed over "
-                      "the store, the -wal is that file's: remove the -wal "
-                      "and the -shm beside the store, and retry; if the two "
+                      "the store's -wal holds changes and is older than the "
+                      "store, so SQLite would read them into it: nothing "
+                      "was opened. If another file was renamed over the "
+                      "store, the -wal is that file's: remove the -wal and "
+                      "the -shm beside the store, and retry; if the two "
                       "were copied back together, the -wal is the store's "
-                      "own: merge it with 'PRAGMA wal_checkpoint(TRUNCATE)' "
-                      "run by sqlite3 on %s, and retry",
-                      path, path);
+                      "own: merge it by running sqlite3 on the store with "
+                      "'PRAGMA wal_checkpoint(TRUNCATE)', and retry. The "
+                      "store: %s",
+                      path);
   }
   kg_store *s = calloc(1, sizeof *s);
   if (s == NULL || (s->path = strdup(path)) == NULL) {

@@ -104,7 +104,7 @@ before=$(sha256sum <"$DB")
 rc=0
 "$KEYGATE" keys list >"$T/list.out" 2>"$T/list.err" || rc=$?
 assert_eq 2 "$rc" "keys list beside the older -wal: exit 2"
-assert_match "^keygate keys list: $DB-wal holds changes and is older than the store beside it, .*remove the -wal and the -shm beside the store.*merge it with 'PRAGMA wal_checkpoint\(TRUNCATE\)' run by sqlite3 on $DB, and retry" \
+assert_match "^keygate keys list: the store's -wal holds changes and is older than the store, .*remove the -wal and the -shm beside the store.*running sqlite3 on the store with 'PRAGMA wal_checkpoint\(TRUNCATE\)', and retry\. The store: " \
   "$(cat "$T/list.err")" "keys list beside the older -wal: the line and both ways out"
 assert_eq "$before" "$(sha256sum <"$DB")" "keys list beside the older -wal: the store untouched"
 rm -f "$DB-wal" "$DB-shm"

@@ -514,8 +514,7 @@ static void wal_of_a_replaced_file_is_refused(void **state) {
   assert_null(s);
   char real[4096], named[8300];
   assert_non_null(realpath(f->path, real));
-  snprintf(named, sizeof named,
-           "%s-wal holds changes and is older than the store beside it", real);
+  snprintf(named, sizeof named, "and retry. The store: %s", real);
   assert_non_null(strstr(f->err, named));
   assert_int_equal(read_all(f->path, after, sizeof after), n);
   assert_memory_equal(before, after, n);
@@ -548,6 +547,41 @@ static void own_wal_copied_first_merges_by_checkpoint(void **state) {
   assert_non_null(strstr(f->err, "PRAGMA wal_checkpoint(TRUNCATE)"));
   must_sql(copy, "PRAGMA wal_checkpoint(TRUNCATE)");
   expect_keys(f, copy, 5);
+}
+
+/* The same refusal beside a path of 240 bytes: both ways out stay in the
+ * line (the path, last, is what is cut, with "..."). */
+static void the_ways_out_survive_a_long_path(void **state) {
+  fixture *f = *state;
+  seed_killed(f->path, 5);
+  char deep[400];
+  int n = snprintf(deep, sizeof deep, "%s/", f->dir);
+  memset(deep + n, 'd', 240 - (size_t)n);
+  deep[240] = '\0';
+  assert_int_equal(mkdir(deep, 0700), 0);
+  char wal[160], copy[420], copywal[430];
+  snprintf(wal, sizeof wal, "%s-wal", f->path);
+  snprintf(copy, sizeof copy, "%s/k.db", deep);
+  snprintf(copywal, sizeof copywal, "%s-wal", copy);
+  copy_file(wal, copywal);
+  int birth = has_birth_time(copywal);
+  usleep(2000);
+  copy_file(f->path, copy);
+  kg_store *s = NULL;
+  int rc = kg_store_open(copy, KG_STORE_READONLY, &s, f->err, sizeof f->err);
+  unlink(copywal);
+  unlink(copy);
+  rmdir(deep);
+  if (!birth) {
+    skip();
+  }
+  assert_int_equal(rc, -1);
+  assert_non_null(
+      strstr(f->err, "remove the -wal and the -shm beside the store"));
+  assert_non_null(
+      strstr(f->err, "'PRAGMA wal_checkpoint(TRUNCATE)', and retry"));
+  assert_int_equal(strlen(f->err), sizeof f->err - 1);
+  assert_string_equal(f->err + sizeof f->err - 4, "...");
 }
 
 /* The -wal and -shm removed under a reader's open connection (`mv new.db
@@ -591,6 +625,8 @@ int main(void) {
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(own_wal_copied_first_merges_by_checkpoint,
                                       setup, teardown),
+      cmocka_unit_test_setup_teardown(the_ways_out_survive_a_long_path, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(wal_of_a_replaced_file_is_refused, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(checkpoints_never_look_truncated, setup,
