@@ -7,9 +7,9 @@
 # it on exit, after stopping every process registered with kg_track. It
 # offers:
 #
-#   kg_track PID              stop PID at exit (TERM, up to 5 s, then KILL)
-#   kg_untrack PID            forget PID (after waiting for it: its number
-#                             may be another process's by the exit)
+#   kg_track PID              stop PID at exit (TERM, up to 5 s, then KILL),
+#                             if it is still that process (its start time)
+#   kg_untrack PID            forget PID
 #   kg_on_exit 'COMMAND'      run COMMAND at exit (before $TMP is removed)
 #   kg_nginx_stop PID         stop an nginx master and its workers: QUIT,
 #                             TERM, then KILL (scripts/lib/nginx-stop.bash)
@@ -90,8 +90,12 @@ kg_cleanup() {
   for cmd in "${KG_EXIT_CMDS[@]+"${KG_EXIT_CMDS[@]}"}"; do
     eval "$cmd" || true
   done
-  for pid in "${KG_PIDS[@]+"${KG_PIDS[@]}"}"; do
-    if kill -0 "$pid" 2>/dev/null; then
+  local entry
+  for entry in "${KG_PIDS[@]+"${KG_PIDS[@]}"}"; do
+    pid=${entry%%:*}
+    # a number the kernel gave to another process since is not ours
+    if kill -0 "$pid" 2>/dev/null &&
+      [ "$(kg_start_time "$pid")" = "${entry#*:}" ]; then
       kill -TERM "$pid" 2>/dev/null || true
       for _ in $(seq 1 50); do
         kill -0 "$pid" 2>/dev/null || break
@@ -109,19 +113,30 @@ kg_cleanup() {
 # what we started and removes $TMP. (A ctest timeout is a KILL, under
 # CMake 3.25: nothing runs then, and $TMP stays.)
 trap kg_cleanup EXIT
-trap 'exit 143' TERM
-trap 'exit 130' INT
+trap 'trap "" TERM INT; exit 143' TERM
+trap 'trap "" TERM INT; exit 130' INT
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/keygate-test.XXXXXX")
 kg_python_resolve
 
+# kg_start_time PID — when PID started (field 22 of /proc/PID/stat, after
+# the command's name, which may hold spaces); empty when it is gone.
+kg_start_time() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+  stat=${stat##*) }
+  # shellcheck disable=SC2086 # the fields, one word each
+  set -- $stat
+  echo "${20-}"
+}
+
 kg_track() {
-  KG_PIDS+=("$1")
+  KG_PIDS+=("$1:$(kg_start_time "$1")")
 }
 
 kg_untrack() {
   local i
   for i in "${!KG_PIDS[@]}"; do
-    if [ "${KG_PIDS[$i]}" = "$1" ]; then
+    if [ "${KG_PIDS[$i]%%:*}" = "$1" ]; then
       unset 'KG_PIDS[i]'
     fi
   done
