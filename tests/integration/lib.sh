@@ -9,7 +9,6 @@
 #
 #   kg_track PID              stop PID at exit (TERM, up to 5 s, then KILL),
 #                             if it is still that process (its start time)
-#   kg_untrack PID            forget PID
 #   kg_on_exit 'COMMAND'      run COMMAND at exit (before $TMP is removed)
 #   kg_nginx_stop PID         stop an nginx master and its workers: QUIT,
 #                             TERM, then KILL (scripts/lib/nginx-stop.bash)
@@ -131,15 +130,6 @@ kg_start_time() {
 
 kg_track() {
   KG_PIDS+=("$1:$(kg_start_time "$1")")
-}
-
-kg_untrack() {
-  local i
-  for i in "${!KG_PIDS[@]}"; do
-    if [ "${KG_PIDS[$i]%%:*}" = "$1" ]; then
-      unset 'KG_PIDS[i]'
-    fi
-  done
 }
 
 kg_on_exit() {

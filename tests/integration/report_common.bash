@@ -69,7 +69,6 @@ load_wait() {
   for item in "${LOAD_BG[@]}"; do
     rc=0
     wait "${item#*:}" || rc=$?
-    kg_untrack "${item#*:}"
     assert_eq 0 "$rc" "keygate load ${item%%:*} exit ($(head -c 300 "$TMP/${item%%:*}.err"))"
   done
   LOAD_BG=()

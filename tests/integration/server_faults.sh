@@ -66,7 +66,6 @@ assert_eq 1 "$(($(wal_size) > 32))" "another program's write left frames in $DB-
 mv "$T/new.db" "$DB"
 kill -9 "$holder" 2>/dev/null || true
 wait "$holder" 2>/dev/null || true
-kg_untrack "$holder"
 # The old file's -wal still holds its changes: SQLite would read them over
 # the new file. The worker says so and waits for it to go.
 for _ in $(seq 1 80); do
