@@ -284,7 +284,6 @@ typedef struct {
   ngx_uint_t unsaid;     /* failed polls since the last line */
   int64_t fail_since_ms; /* CLOCK_MONOTONIC */
   int64_t said_ms;
-  char fail_err[1024];
 } ngx_http_keygate_db_t;
 
 typedef struct {
@@ -2241,17 +2240,18 @@ static void ngx_http_keygate_failed(ngx_http_keygate_main_conf_t *mcf,
   u_char todo[NGX_MAX_PATH + 256];
   if (db->foreign_wal != 0) {
     ngx_snprintf(todo, sizeof todo - 1,
-                 "remove %V-wal and %V-shm before anything opens %V (keygate "
-                 "and sqlite3 would read that -wal into it); the worker "
-                 "loads it by itself then%Z",
-                 &db->path, &db->path, &db->path);
+                 "remove %V-wal and %V-shm before anything opens the store "
+                 "(keygate and sqlite3 would read that -wal into it), and "
+                 "remove them in the same step as every rename over it from "
+                 "now on (docs/server.md); the worker loads it by itself "
+                 "then%Z",
+                 &db->path, &db->path);
   } else {
     ngx_snprintf(todo, sizeof todo - 1, NGX_HTTP_KEYGATE_FIX "%Z", &db->path);
   }
   todo[sizeof todo - 1] = '\0';
   kg_store_close(db->store);
   db->store = NULL;
-  ngx_cpystrn((u_char *)db->fail_err, (u_char *)err, sizeof db->fail_err);
   db->unsaid++;
   if (db->failures++ == 0) {
     db->fail_since_ms = now;
@@ -2480,16 +2480,14 @@ static int ngx_http_keygate_foreign_wal(ngx_http_keygate_main_conf_t *mcf,
     db->foreign_wal = 0;
     return 0;
   }
-  char err[1024];
-  ngx_snprintf((u_char *)err, sizeof err - 1,
-               "%V was replaced while %V-wal still holds changes of the file "
-               "it replaced, which SQLite would mix into the new one (deleted "
-               "keys could come back); remove %V-wal and %V-shm right after "
-               "replacing the store (mv new.db %V && rm -f %V-wal %V-shm)%Z",
-               &db->path, &db->path, &db->path, &db->path, &db->path, &db->path,
-               &db->path);
-  err[sizeof err - 1] = '\0';
-  ngx_http_keygate_failed(mcf, db, err, KG_STORE_E_OTHER);
+  /* No path here: the line names the store first, and its todo says to
+   * remove PATH-wal and PATH-shm (ngx_http_keygate_failed). Named seven
+   * times, a path of 100 bytes cut the remedy off this line's end. */
+  ngx_http_keygate_failed(mcf, db,
+                          "it was replaced while its -wal still holds changes "
+                          "of the file it replaced, which SQLite would mix "
+                          "into the new one (deleted keys could come back)",
+                          KG_STORE_E_OTHER);
   return 1;
 }
 

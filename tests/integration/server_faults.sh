@@ -73,12 +73,12 @@ for _ in $(seq 1 80); do
   sleep 0.05
 done
 assert_eq 1 \
-  "$(log_count "cannot read the key store \"$DB\": $DB was replaced while $DB-wal still holds changes.*rm -f $DB-wal $DB-shm")" "a replacement beside the old -wal is refused, once (by the writer: the one worker that reads the store)"
+  "$(log_count "cannot read the key store \"$DB\": it was replaced while its -wal still holds changes.*remove $DB-wal and $DB-shm before anything opens the store .*in the same step as every rename over it")" "a replacement beside the old -wal is refused, once (by the writer: the one worker that reads the store), the remedy at the line's end"
 # ... and the line names no command that opens the store: keygate and
 # sqlite3 would read the old -wal into the new file (review 70).
 assert_eq 0 "$(grep 'still holds changes of the file it replaced' "$LOG" | grep -c 'keys list' || true)" \
   "beside a foreign -wal the line suggests no command that opens the store"
-assert_eq 1 "$(log_count "remove $DB-wal and $DB-shm before anything opens $DB")" \
+assert_eq 1 "$(log_count "remove $DB-wal and $DB-shm before anything opens the store")" \
   "beside a foreign -wal the line says to remove it before anything opens the store"
 # The refusal outlives the writer: killed -9 now, it is replaced by a
 # worker that never saw the replacement, which refuses too (the zone keeps
