@@ -75,6 +75,17 @@ static void mask_keys(char *msg) {
  * numbers, hex digests and key ids (11 characters) stay readable; a
  * request id ("req_" + 24) is not a key and is kept.
  */
+/* 1 when the n alphanumerics at p mix upper case, lower case and digits. */
+static int mixed(const char *p, size_t n) {
+  int upper = 0, lower = 0, digit = 0;
+  for (size_t i = 0; i < n; i++) {
+    upper |= isupper((unsigned char)p[i]) != 0;
+    lower |= islower((unsigned char)p[i]) != 0;
+    digit |= isdigit((unsigned char)p[i]) != 0;
+  }
+  return upper && lower && digit;
+}
+
 static void mask_bodies(char *msg) {
   for (char *p = msg; *p != '\0';) {
     if (!isalnum((unsigned char)*p)) {
@@ -82,16 +93,12 @@ static void mask_bodies(char *msg) {
       continue;
     }
     size_t n = 0;
-    int upper = 0, lower = 0, digit = 0;
     while (isalnum((unsigned char)p[n])) {
-      upper |= isupper((unsigned char)p[n]) != 0;
-      lower |= islower((unsigned char)p[n]) != 0;
-      digit |= isdigit((unsigned char)p[n]) != 0;
       n++;
     }
     const int request_id =
         n == 24 && p - msg >= 4 && strncmp(p - 4, "req_", 4) == 0;
-    if (n < 16 || !upper || !lower || !digit || request_id) {
+    if (n < 16 || !mixed(p, n) || request_id) {
       p += n;
       continue;
     }
@@ -110,8 +117,24 @@ int cli_error(int code, const char *cmd, const char *fmt, ...) {
   /* va_start is above: a known false positive of clang-tidy 14 on glibc's
    * va_list. The NOLINT must sit on the line just before the call. */
   // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized)
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  const int want = vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  if (want >= (int)sizeof msg) {
+    /* Cut, and "..." says so. The word at the cut may be the start of a
+     * key body, which mask_bodies would miss (under 16 characters) or
+     * mask by four characters of its middle: it goes, unless it is a long
+     * run that is no key's ("aaaa..."). A prefixed key's start mask_keys
+     * masks as "****". */
+    size_t n = sizeof msg - 4;
+    size_t run = 0;
+    while (run < n && isalnum((unsigned char)msg[n - 1 - run])) {
+      run++;
+    }
+    if (run < 16 || mixed(msg + n - run, run)) {
+      n -= run;
+    }
+    memcpy(msg + n, "...", 4);
+  }
   mask_keys(msg);
   mask_bodies(msg);
   if (cmd == NULL || cmd[0] == '\0') {

@@ -47,6 +47,16 @@ body_pasted "probe --token=BODY" 2 probe http://127.0.0.1:9/ --token="$BODY"
 body_pasted "check BODY" 2 check "$BODY"
 body_pasted "keys deactivate BODY" 2 keys deactivate "$BODY"
 body_pasted "report show /nonexistent/BODY" 2 report show "/nonexistent/$BODY"
+# a line cut at its end (1,024 bytes) with a body at the cut: the body's
+# start goes whole, the line ends in "...". The pad is 'x/' pairs, so the
+# body is the only long run; its start moves across the cut one byte a run.
+for pad in $(seq 960 2 1000); do
+  arg=$(printf "%$((pad / 2))s" "" | sed 's| |x/|g')$BODY
+  assert_exit 2 "check PAD($pad)BODY" -- "$KEYGATE" check "$arg"
+  assert_not_contains "${BODY:0:6}" "$(cat "$TMP/err")" "check PAD($pad)BODY: the body's start"
+  assert_not_contains "${BODY:14:6}" "$(cat "$TMP/err")" "check PAD($pad)BODY: the body's middle"
+  assert_match '(\.\.\.|\*\*\*\*M6GO.)$' "$(cat "$TMP/err")" "check PAD($pad)BODY: cut with '...', or the body whole and masked"
+done
 # what is not a key stays readable: a request id, a hex digest, words
 assert_exit 2 "check req_" -- "$KEYGATE" keys deactivate "req_8yDoYITcaJMsb9cvgQnkiIOq"
 assert_contains "req_8yDoYITcaJMsb9cvgQnkiIOq" "$(cat "$TMP/err")" "a request id is kept"
