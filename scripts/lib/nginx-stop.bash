@@ -5,8 +5,9 @@
 # kg_nginx_stop PID — stop the nginx master PID and its workers: QUIT (a
 # graceful stop, up to 5 s), then TERM (the master stops its workers, and
 # kills one that hangs, up to 5 s), then KILL to the master and to each
-# worker it had. A master killed alone leaves its workers running, still
-# holding the port. Waits for PID when it is this shell's child. Returns 0.
+# worker it had or has then. A master killed alone leaves its workers
+# running, still holding the port. Waits for PID when it is this shell's
+# child. Returns 0.
 kg_nginx_stop() {
   local pid=${1-} workers sig _
   if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
@@ -24,6 +25,8 @@ kg_nginx_stop() {
       return 0
     fi
   done
+  # the workers it had, and any it started since (a reload's, a respawn)
+  workers="$workers $(pgrep -P "$pid" 2>/dev/null | tr '\n' ' ' || true)"
   # shellcheck disable=SC2086 # the workers' pids, one word each
   kill -KILL "$pid" $workers 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
