@@ -33,6 +33,13 @@ typedef struct kgl_url {
  * userinfo; a #fragment is dropped (it is never sent). 0, or -1 + why. */
 int kgl_url_parse(const char *s, kgl_url *u, char *why, size_t whycap);
 
+/* kgl_url_holds_key — 1 when u's target or authority holds a key by SPEC
+ * 1.1's rules for prefix (any spelling of it, or a parameter named api_key,
+ * apikey, key, access_token or token with a value), else 0. kgl_url_parse
+ * refuses a URL that holds one for sk_live_ or sk_test_; a run whose keys
+ * have another prefix checks that one as well. */
+int kgl_url_holds_key(const kgl_url *u, const char *prefix);
+
 /* kgl_url_endpoint — "host:port" for a message, an IPv6 host in brackets
  * ("[::1]:8080"); out has room for KGL_ENDPOINT_MAX bytes. Returns out. */
 #define KGL_ENDPOINT_MAX (256 + 2 + 1 + 11 + 1)

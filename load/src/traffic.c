@@ -627,6 +627,15 @@ int kgl_traffic_build(kgl_traffic *t, const kgl_options *o, char *why,
   if (o->keys_path != NULL) {
     rc = read_keys(&b, why, whycap);
   }
+  if (rc == 0 && t->prefix[0] != '\0' &&
+      kgl_url_holds_key(&t->url, t->prefix)) {
+    snprintf(why, whycap,
+             "the URL holds an API key (%s..., or a parameter api_key, "
+             "apikey, key, access_token or token with a value: SPEC 1.1): "
+             "it would reach the server's logs; keys go in headers (--keys)",
+             t->prefix);
+    rc = -1;
+  }
   if (rc == 0 && o->mix[KGL_INVALID] > 0 && add_invalid(&b) != 0) {
     snprintf(why, whycap, "cannot make invalid keys (CSPRNG or memory)");
     rc = -1;

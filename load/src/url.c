@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "keygate/credential.h"
 
 static int fail(char *why, size_t cap, const char *msg) {
   snprintf(why, cap, "%s", msg);
@@ -118,7 +119,29 @@ int kgl_url_parse(const char *s, kgl_url *u, char *why, size_t whycap) {
   }
   memcpy(u->target + o, rest, tlen);
   u->target[o + tlen] = '\0';
+  if (kgl_url_holds_key(u, "sk_live_") || kgl_url_holds_key(u, "sk_test_")) {
+    return fail(why, whycap,
+                "the URL holds an API key (a key's prefix, or a parameter "
+                "api_key, apikey, key, access_token or token with a value: "
+                "SPEC 1.1): it would reach the server's logs, and the "
+                "server answers 400 api_key_in_query; keys go in headers "
+                "(load --keys, probe --key-file)");
+  }
   return 0;
+}
+
+int kgl_url_holds_key(const kgl_url *u, const char *prefix) {
+  kg_key_policy pol;
+  if (kg_key_policy_init(&pol, KG_KEY_PREFIX, prefix, strlen(prefix)) !=
+      KG_OK) {
+    return 0;
+  }
+  /* The URL's authority is the Host field, which SPEC 1.1 checks too. */
+  const kg_field host = {{"Host", 4}, {u->authority, strlen(u->authority)}};
+  const kg_span target = {u->target, strlen(u->target)};
+  kg_credential c;
+  return kg_credential_extract(&pol, &host, 1, target, &c) ==
+         KG_API_KEY_IN_QUERY;
 }
 
 const char *kgl_url_endpoint(const kgl_url *u, char *out) {

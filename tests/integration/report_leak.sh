@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # report_leak.sh — no key reaches an output of `keygate load`, `keygate
 # probe` or `keygate report` beyond its masked form, whatever its
-# encoding (SPEC §1.1: a key in the URL counts raw or percent-decoded):
-# the target URL carries a key percent-encoded (once, twice, its letters
-# escaped), or a key body without its prefix as api_key/token; load's
-# table, stderr, JSON and HTML, probe's table and JSON, and every report
-# subcommand (show in each format, merge, compare, html, check) of a
-# result file crafted to hold such keys in every text field are searched
-# for any 8 consecutive characters of the key body. A hit fails the test.
+# encoding (SPEC §1.1: a key in the URL counts raw or percent-decoded): a
+# target URL that carries a key percent-encoded (once, twice, its letters
+# escaped), or a key body without its prefix as api_key/token, is refused
+# by load and probe without a word of it; the same URLs in a result file
+# are shown masked; load's table, stderr, JSON and HTML with a key-file key
+# of no prefix shape in the URL, and every report subcommand (show in each
+# format, merge, compare, html, check) of a result file crafted to hold
+# such keys in every text field are searched for any 8 consecutive
+# characters of the key body. A hit fails the test.
 #
 # Environment: KEYGATE (the keygate program). Needs python3.
 # shellcheck source=tests/integration/report_common.bash
@@ -79,6 +81,8 @@ TARGETS=(
   "$URL_A?api_key=%253D%2522$BODY"
   "$URL_A?api_key=&api_key==\"$BODY"
 )
+# Each is refused before anything is sent (review 96: they were sent, the
+# key in every request line): exit 2, one line, no result, the key nowhere.
 i=0
 for url in "${TARGETS[@]}"; do
   i=$((i + 1))
@@ -87,20 +91,36 @@ for url in "${TARGETS[@]}"; do
     --json "$TMP/l$i.json" --html "$TMP/l$i.html" \
     >"$TMP/l$i.out" 2>"$TMP/l$i.err" || rc=$?
   KG_ASSERTS=$((KG_ASSERTS + 1))
-  if [ "$rc" -gt 1 ] || [ ! -s "$TMP/l$i.json" ]; then
-    kg_assert_failed "load #$i: exit $rc, want a result; $(head -c 300 "$TMP/l$i.err")"
+  if [ "$rc" -ne 2 ] || [ -e "$TMP/l$i.json" ] || [ "$(wc -l <"$TMP/l$i.err")" -ne 1 ]; then
+    kg_assert_failed "load #$i: exit $rc, want 2, one line and no result; $(head -c 300 "$TMP/l$i.err")"
   fi
-  assert_contains "****" "$(cat "$TMP/l$i.out")" "load #$i: the table shows the URL masked"
-  leak_scan "load #$i" "$TMP/l$i.out" "$TMP/l$i.err" "$TMP/l$i.json" "$TMP/l$i.html"
+  assert_contains "the URL holds an API key" "$(cat "$TMP/l$i.err")" "load #$i: refused, saying why"
+  leak_scan "load #$i" "$TMP/l$i.out" "$TMP/l$i.err"
 done
-# the first URL shows as the masked form the standard names
-assert_contains "api_key=sk_live_****${BODY: -4}" "$(cat "$TMP/l1.out")" "load: the masked form"
+# A run on a clean URL: its result is the base of the crafted files below.
+timeout 60 "$KEYGATE" load "$URL_A" --keys "$KEYS" -d 300ms -c 2 \
+  --json "$TMP/l1.json" >"$TMP/l1.out" 2>"$TMP/l1.err" || true
+KG_ASSERTS=$((KG_ASSERTS + 1))
+[ -s "$TMP/l1.json" ] || kg_assert_failed "load on a clean URL wrote no result: $(head -c 300 "$TMP/l1.err")"
+# What load refuses to send may still be in a result file (an older
+# keygate's, an edited one): report shows its URL masked, in the form the
+# standard names, the dressing of a dressed value kept.
+url_as() {
+  python3 -c 'import json, sys
+d = json.load(open(sys.argv[1])); d["config"]["url"] = sys.argv[2]
+json.dump(d, open(sys.argv[3], "w"))' "$TMP/l1.json" "$1" "$2"
+}
+url_as "${TARGETS[0]}" "$TMP/u1.json"
+assert_exit 0 "report show of a URL key" -- "$KEYGATE" report show "$TMP/u1.json"
+assert_contains "api_key=sk_live_****${BODY: -4}" "$(cat "$TMP/out")" "report show: the masked form"
+leak_scan "report show of a URL key" "$TMP/out" "$TMP/err"
+assert_exit 0 "report show json of a URL key" -- "$KEYGATE" report show "$TMP/u1.json" --format json
 assert_eq "$URL_A?api_key=sk_live_****${BODY: -4}" "$(python3 -c 'import json, sys
-print(json.load(open(sys.argv[1]))["config"]["url"])' "$TMP/l1.json")" "load: config.url masked"
-# a dressed value (SPEC §1.1 counts api_key==B as a key): the dressing shows
-assert_contains "api_key==****${BODY: -4}" "$(cat "$TMP/l11.out")" "load: api_key== masked"
-assert_eq "$URL_A?api_key==****${BODY: -4}" "$(python3 -c 'import json, sys
-print(json.load(open(sys.argv[1]))["config"]["url"])' "$TMP/l11.json")" "load: config.url of api_key== masked"
+print(json.load(open(sys.argv[1]))["config"]["url"])' "$TMP/out")" "report show json: config.url masked"
+url_as "${TARGETS[10]}" "$TMP/u11.json"
+assert_exit 0 "report show of api_key==" -- "$KEYGATE" report show "$TMP/u11.json"
+assert_contains "api_key==****${BODY: -4}" "$(cat "$TMP/out")" "report show: api_key== masked"
+leak_scan "report show of api_key==" "$TMP/out" "$TMP/err"
 
 # ---- keygate load: a key-file key of no prefix shape in the URL ---------------
 # (the masking prefix comes from the file's first key, and "kg." has no '_':
@@ -161,7 +181,7 @@ KG_ASSERTS=$((KG_ASSERTS + 1))
 [ -s "$TMP/rt.err" ] || kg_assert_failed "report check --threshold <body>: no message"
 leak_scan "report check --threshold <body>" "$TMP/rt.out" "$TMP/rt.err"
 
-# ---- keygate probe: its target and per-case requests --------------------------
+# ---- keygate probe: a target URL holding a key is refused ---------------------
 # a well-formed key (SPEC §1.2: its last 6 characters the CRC-32 of the rest)
 python3 - "$TMP/valid.key" <<'PY'
 import os, secrets, string, sys, zlib
@@ -175,12 +195,16 @@ fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
 os.write(fd, (head + tail + "\n").encode())
 PY
 for i in 1 3 4; do
+  rc=0
   timeout 60 "$KEYGATE" probe "${TARGETS[$((i - 1))]}" --key-file "$TMP/valid.key" \
     --interval 0 --only bearer_valid,no_key --json "$TMP/p$i.json" \
-    >"$TMP/p$i.out" 2>"$TMP/p$i.err" || true
+    >"$TMP/p$i.out" 2>"$TMP/p$i.err" || rc=$?
   KG_ASSERTS=$((KG_ASSERTS + 1))
-  [ -s "$TMP/p$i.json" ] || kg_assert_failed "probe #$i wrote no report: $(head -c 300 "$TMP/p$i.err")"
-  leak_scan "probe #$i" "$TMP/p$i.out" "$TMP/p$i.err" "$TMP/p$i.json"
+  if [ "$rc" -ne 2 ] || [ -e "$TMP/p$i.json" ]; then
+    kg_assert_failed "probe #$i: exit $rc, want 2 and no report: $(head -c 300 "$TMP/p$i.err")"
+  fi
+  assert_contains "the URL holds an API key" "$(cat "$TMP/p$i.err")" "probe #$i: refused, saying why"
+  leak_scan "probe #$i" "$TMP/p$i.out" "$TMP/p$i.err"
 done
 
 # ---- keygate report: a file whose every text holds a key -----------------------
@@ -241,13 +265,13 @@ done
   >"$TMP/rm2.out" 2>"$TMP/rm2.err" || true
 leak_scan "report merge" "$TMP/rm.json" "$TMP/rm.out" "$TMP/rm.err" "$TMP/rm2.out" "$TMP/rm2.err"
 for f in table markdown json; do
-  "$KEYGATE" report compare "$TMP/l2.json" "$TMP/craft.json" --format $f \
+  "$KEYGATE" report compare "$TMP/u1.json" "$TMP/craft.json" --format $f \
     >"$TMP/rc.out" 2>"$TMP/rc.err" || true
   KG_ASSERTS=$((KG_ASSERTS + 1))
   [ -s "$TMP/rc.out" ] || kg_assert_failed "report compare --format $f: no output ($(head -c 200 "$TMP/rc.err"))"
   leak_scan "report compare --format $f" "$TMP/rc.out" "$TMP/rc.err"
 done
-"$KEYGATE" report html "$TMP/craft.json" "$TMP/l2.json" --out "$TMP/rh.html" \
+"$KEYGATE" report html "$TMP/craft.json" "$TMP/u1.json" --out "$TMP/rh.html" \
   >"$TMP/rh.out" 2>"$TMP/rh.err" || true
 KG_ASSERTS=$((KG_ASSERTS + 1))
 [ -s "$TMP/rh.html" ] || kg_assert_failed "report html: no page ($(head -c 200 "$TMP/rh.err"))"

@@ -71,6 +71,11 @@ static const good_case GOOD[] = {
     /* everything else printable stays as given */
     {"http://h/%7Euser/~x/a;b,c!$&'()*+=:@", 0, "h", "h", 80,
      "/%7Euser/~x/a;b,c!$&'()*+=:@"},
+    /* no key by SPEC 1.1's rules: an empty key parameter, names that hold
+     * one of the names, a path word */
+    {"http://h/?key=&monkey=1&tokens=2", 0, "h", "h", 80,
+     "/?key=&monkey=1&tokens=2"},
+    {"http://h/keys/sk_live/list", 0, "h", "h", 80, "/keys/sk_live/list"},
 };
 
 static void accepted_urls_parse_to_their_parts(void **state) {
@@ -163,6 +168,15 @@ static const bad_case BAD[] = {
     {"control_in_query", "http://h/?a=\x01", "percent-encode"},
     {"del_in_path", "http://h/\x7f", "percent-encode"},
     {"non_ascii_in_path", "http://h/caf\xc3\xa9", "percent-encode"},
+    /* a key in the URL (SPEC 1.1): it would be in every request line */
+    {"key_in_query", "http://h/x?q=sk_live_abcdefgh", "API key"},
+    {"key_in_path", "http://h/sk_live_abcdefgh/x", "API key"},
+    {"key_escaped", "http://h/x?q=sk%5Flive%5Fabcdefgh", "API key"},
+    {"test_key_any_case", "http://h/?q=SK_TEST_abcdefgh", "API key"},
+    {"api_key_param", "http://h/?api_key=x", "API key"},
+    {"token_param", "http://h/?a=1&token=abc", "API key"},
+    {"key_param_escaped", "http://h/?%6Bey=abc", "API key"},
+    {"key_in_host", "http://sk_live_abcdefgh.example.com/", "API key"},
 };
 
 static void malformed_urls_are_refused_with_a_reason(void **state) {
@@ -213,6 +227,19 @@ static void bytes_that_cannot_go_in_a_host_header_are_refused(void **state) {
     }
   }
   assert_int_equal(failures, 0);
+}
+
+/* A run whose keys have another prefix checks that one too (traffic.c). */
+static void a_key_of_another_prefix_is_found(void **state) {
+  (void)state;
+  kgl_url u;
+  char why[256] = "";
+  assert_int_equal(
+      kgl_url_parse("http://h/x?q=ak_abcdefgh", &u, why, sizeof why), 0);
+  assert_int_equal(kgl_url_holds_key(&u, "ak_"), 1);
+  assert_int_equal(kgl_url_holds_key(&u, "sk_live_"), 0);
+  assert_int_equal(kgl_url_parse("http://h/x?q=ak", &u, why, sizeof why), 0);
+  assert_int_equal(kgl_url_holds_key(&u, "ak_"), 0);
 }
 
 static void the_longest_host_fits_and_a_longer_one_is_refused(void **state) {
@@ -337,6 +364,7 @@ int main(void) {
       cmocka_unit_test(a_parse_clears_what_a_previous_one_left),
       cmocka_unit_test(malformed_urls_are_refused_with_a_reason),
       cmocka_unit_test(bytes_that_cannot_go_in_a_host_header_are_refused),
+      cmocka_unit_test(a_key_of_another_prefix_is_found),
       cmocka_unit_test(the_longest_host_fits_and_a_longer_one_is_refused),
       cmocka_unit_test(a_long_target_fits_and_an_overlong_one_is_refused),
       cmocka_unit_test(the_reason_is_cut_to_the_callers_buffer),
