@@ -365,9 +365,9 @@ static int one_option(load_args *a, int c, char **argv) {
     o->cacert = optarg;
     return 0;
   case O_THRESHOLD:
-    if (a->nth >= KGL_MAX_THRESHOLDS) {
+    if (a->nth >= KGL_MAX_USER_THRESHOLDS) {
       return cli_error(CLI_EXIT_USAGE, CMD, "at most %d thresholds",
-                       KGL_MAX_THRESHOLDS);
+                       KGL_MAX_USER_THRESHOLDS);
     }
     if (kgl_threshold_parse(optarg, &a->th[a->nth], why, sizeof why) != 0) {
       return bad("--threshold", optarg, why);
@@ -424,16 +424,7 @@ static int parse_args(load_args *a, int argc, char **argv) {
                      "--connections (%d) must be at least --threads (%d)",
                      a->o.connections, a->o.threads);
   }
-  if (a->nth == 0) {
-    char why[128];
-    static const char *const DEFAULTS[] = {"mismatches==0", "errors==0"};
-    for (int i = 0; i < 2; i++) {
-      if (kgl_threshold_parse(DEFAULTS[i], &a->th[i], why, sizeof why) != 0) {
-        return failed(CLI_EXIT_USAGE, why);
-      }
-    }
-    a->nth = 2;
-  }
+  a->nth = kgl_threshold_defaults(a->th, a->nth, KGL_MAX_THRESHOLDS);
   a->o.progress = !a->quiet && isatty(STDERR_FILENO);
   /* a result that cannot be written is found out before the run, not
    * after it */

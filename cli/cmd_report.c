@@ -87,7 +87,7 @@ static const struct option LONGOPTS[] = {
 typedef struct report_args {
   const char *format;
   const char *out;
-  kgl_threshold th[KGL_MAX_THRESHOLDS];
+  kgl_threshold th[KGL_MAX_THRESHOLDS + 2]; /* and the defaults */
   int nth;
   double fail_above;
   int force; /* merge: skip kgl_result_mergeable's traffic and span tests */
@@ -231,8 +231,11 @@ static int run_merge(const char *cmd, char **files, int nfiles) {
 /* ---- check ---------------------------------------------------------------
  */
 
-/* thresholds_to_check — --threshold's, else those the run recorded, else
- * mismatches==0 (as `keygate load` holds a run to). */
+/* thresholds_to_check — --threshold's, else those the run recorded; then
+ * mismatches==0 and errors==0 where none of those names its metric, as
+ * `keygate load` holds a run to (kgl_threshold_defaults). A merged file
+ * records none: until review 96 it was held to mismatches==0 alone, and
+ * passed with every request an error. */
 static int thresholds_to_check(const char *cmd, const kgl_result *r) {
   char why[256];
   for (int i = 0; A.nth == 0 && i < r->nthresholds; i++) {
@@ -245,12 +248,7 @@ static int thresholds_to_check(const char *cmd, const kgl_result *r) {
       A.nth = r->nthresholds;
     }
   }
-  if (A.nth == 0) {
-    if (kgl_threshold_parse("mismatches==0", &A.th[0], why, sizeof why) != 0) {
-      return cli_error(CLI_EXIT_USAGE, cmd, "%s", why);
-    }
-    A.nth = 1;
-  }
+  A.nth = kgl_threshold_defaults(A.th, A.nth, KGL_MAX_THRESHOLDS + 2);
   return 0;
 }
 
@@ -266,7 +264,7 @@ static int run_check(const char *cmd, char **files, int nfiles) {
     kgl_result_free(&r);
     return rc;
   }
-  kgl_threshold_outcome out[KGL_MAX_THRESHOLDS];
+  kgl_threshold_outcome out[KGL_MAX_THRESHOLDS + 2];
   int violated = 0;
   for (int i = 0; i < A.nth; i++) {
     violated += !kgl_threshold_eval(&A.th[i], &r, &out[i]);
@@ -435,9 +433,9 @@ static int one_option(const sub *s, const char *cmd, int c, char **argv) {
     A.force = 1;
     return 0;
   case O_THRESHOLD:
-    if (A.nth >= KGL_MAX_THRESHOLDS) {
+    if (A.nth >= KGL_MAX_USER_THRESHOLDS) {
       return cli_error(CLI_EXIT_USAGE, cmd, "at most %d thresholds",
-                       KGL_MAX_THRESHOLDS);
+                       KGL_MAX_USER_THRESHOLDS);
     }
     if (kgl_threshold_parse(optarg, &A.th[A.nth], why, sizeof why) != 0) {
       /* echoed masked: a key typed here never reaches the terminal */

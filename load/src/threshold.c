@@ -265,8 +265,36 @@ static int parse_rhs(const char *s, kgl_threshold *t, char *why,
     t->value = v / 100.0;
     return 0;
   }
+  if (t->metric != KGL_M_RPS && v != floor(v)) {
+    /* mismatches==0.5 could never hold, errors<2.5 reads as errors<=2 */
+    snprintf(why, whycap,
+             "threshold '%s': %s counts requests: give a whole number, or "
+             "a share with %%",
+             t->expr, name);
+    return -1;
+  }
   t->value = v;
   return 0;
+}
+
+int kgl_threshold_defaults(kgl_threshold *th, int n, int cap) {
+  static const struct {
+    int metric;
+    const char *expr;
+  } DEFAULTS[] = {{KGL_M_MISMATCHES, "mismatches==0"},
+                  {KGL_M_ERRORS, "errors==0"}};
+  for (size_t d = 0; d < sizeof DEFAULTS / sizeof DEFAULTS[0]; d++) {
+    int named = 0;
+    for (int i = 0; i < n; i++) {
+      named |= th[i].metric == DEFAULTS[d].metric;
+    }
+    char why[128];
+    if (!named && n < cap &&
+        kgl_threshold_parse(DEFAULTS[d].expr, &th[n], why, sizeof why) == 0) {
+      n++;
+    }
+  }
+  return n;
 }
 
 int kgl_threshold_parse(const char *expr, kgl_threshold *t, char *why,

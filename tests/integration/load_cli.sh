@@ -112,9 +112,10 @@ assert_exit 0 "thresholds that hold: exit" -- timeout 30 "$KEYGATE" load "$URL" 
   --keys "$KEYS" -c 4 -n 500 --json "$TMP/hold.json" \
   --threshold 'p99<10s' --threshold 'errors<1%' --threshold 'valid.p99.9<10s'
 assert_eq "" "$(cat "$TMP/err")" "thresholds that hold: nothing on stderr (not a terminal)"
-assert_contains "thresholds: 3 of 3 hold" "$(cat "$TMP/out")" "thresholds that hold: the table says so"
+# and mismatches==0, whose metric none of them names (errors<1% names errors)
+assert_contains "thresholds: 4 of 4 hold" "$(cat "$TMP/out")" "thresholds that hold: the table says so"
 checks "$TMP/hold.json" <<'EOF'
-thresholds that hold: three in the JSON ;; [t['expr'] for t in d['thresholds']] == ['p99<10s', 'errors<1%', 'valid.p99.9<10s'] ;; d['thresholds']
+thresholds that hold: four in the JSON ;; [t['expr'] for t in d['thresholds']] == ['p99<10s', 'errors<1%', 'valid.p99.9<10s', 'mismatches==0'] ;; d['thresholds']
 thresholds that hold: each holds ;; all(t['holds'] is True for t in d['thresholds']) ;; d['thresholds']
 thresholds that hold: 500 requests ;; d['classes']['all']['requests'] == 500 ;; d['classes']['all']['requests']
 thresholds that hold: p99 measured in seconds, below 10 ;; 0 < d['thresholds'][0]['actual'] < 10 ;; d['thresholds'][0]
@@ -132,7 +133,7 @@ assert_contains "keygate load: threshold violated: rps>=100000000" "$(cat "$TMP/
   "rps>=100000000: stderr names it"
 assert_contains "VIOLATED" "$(cat "$TMP/out")" "rps>=100000000: the table says so"
 checks "$TMP/rps.json" <<'EOF'
-rps>=100000000: violated in the JSON ;; [(t['expr'], t['holds']) for t in d['thresholds']] == [('rps>=100000000', False)] ;; d['thresholds']
+rps>=100000000: violated in the JSON, the defaults held ;; [(t['expr'], t['holds']) for t in d['thresholds']] == [('rps>=100000000', False), ('mismatches==0', True), ('errors==0', True)] ;; d['thresholds']
 rps>=100000000: the measured rate is the run's ;; abs(d['thresholds'][0]['actual'] - d['totals']['rps']) <= 0.01 * d['totals']['rps'] ;; [d['thresholds'][0], d['totals']]
 rps>=100000000: every answer verified ;; d['totals']['mismatches'] == 0 and d['errors']['overall'] == 0 ;; d['totals']
 EOF

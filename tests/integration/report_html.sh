@@ -110,7 +110,7 @@ text = " ".join(p.text)
 for cls in ("valid", "invalid", "missing", "expired", "all"):
     assert cls in text, cls
 if page == "load.html":
-    for t in ("valid.p99<30s", "mismatches==0", "rps>=1", "3 of 3 hold"):
+    for t in ("valid.p99<30s", "mismatches==0", "rps>=1", "errors==0", "4 of 4 hold"):
         assert t in text, t
 else:
     assert "Compared with the baseline" in text and "baseline (dashed)" in text

@@ -78,7 +78,11 @@ python3 -c 'import json,sys; assert json.load(open(sys.argv[1])) == json.load(op
 # ---- check: load's exit codes on the merged result -------------------------
 
 assert_exit 0 "check holds" -- "$KEYGATE" report check "$TMP/m.json" --threshold 'p99<60s' --threshold mismatches==0
-assert_contains "thresholds: 2 of 2 hold" "$(cat "$TMP/out")" "check: the summary"
+assert_contains "thresholds: 3 of 3 hold" "$(cat "$TMP/out")" "check: the summary (and errors==0, which neither names)"
+# a merged file records no threshold: it is held to load's defaults, both
+assert_exit 0 "check, no threshold" -- "$KEYGATE" report check "$TMP/m.json"
+assert_contains "mismatches==0 holds" "$(cat "$TMP/out")" "check, no threshold: mismatches==0"
+assert_contains "errors==0 holds" "$(cat "$TMP/out")" "check, no threshold: errors==0 (review 96: merged files were not held to it)"
 assert_exit 1 "check violated" -- "$KEYGATE" report check "$TMP/m.json" --threshold 'valid.p50<1us' --threshold 'rps>0'
 assert_contains "valid.p50<1us VIOLATED" "$(cat "$TMP/out")" "check: the violated one"
 one_line=$(cat "$TMP/err")

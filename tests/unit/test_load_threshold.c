@@ -125,6 +125,10 @@ static const refused_case REFUSED[] = {
     {"rps>5%", "% applies to errors and mismatches, not to rps"},
     {"requests>5%", "% applies to errors and mismatches, not to requests"},
     {"errors<150%", "a share above 100%"},
+    /* a count is whole: mismatches==0.5 could never hold */
+    {"mismatches==0.5", "mismatches counts requests: give a whole number"},
+    {"valid.errors<2.5", "errors counts requests: give a whole number"},
+    {"requests>=.5", "requests counts requests"},
     {"p99<500000000000000000000000000000000000000000000000000000000000000000"
      "ms",
      "the number is too long"},
@@ -299,6 +303,47 @@ static void outcomes_read_with_the_actual_value_in_their_unit(void **state) {
   kgl_result_free(&r);
 }
 
+/* The defaults (kgl_threshold_defaults): mismatches==0 and errors==0,
+ * each unless a threshold names its metric, on any row; never past cap. */
+static void defaults_are_added_unless_their_metric_is_named(void **state) {
+  (void)state;
+  static const struct {
+    const char *given[3];
+    const char *want[5];
+  } cases[] = {
+      {{NULL}, {"mismatches==0", "errors==0", NULL}},
+      {{"p99<20ms", NULL}, {"p99<20ms", "mismatches==0", "errors==0", NULL}},
+      {{"errors<1%", NULL}, {"errors<1%", "mismatches==0", NULL}},
+      {{"valid.mismatches<=3", "p50<1s", NULL},
+       {"valid.mismatches<=3", "p50<1s", "errors==0", NULL}},
+      {{"invalid.errors==0", "mismatches!=0", NULL},
+       {"invalid.errors==0", "mismatches!=0", NULL}},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    kgl_threshold th[5];
+    char why[128];
+    int n = 0;
+    for (; cases[i].given[n] != NULL; n++) {
+      assert_int_equal(
+          kgl_threshold_parse(cases[i].given[n], &th[n], why, sizeof why), 0);
+    }
+    n = kgl_threshold_defaults(th, n, 5);
+    int want = 0;
+    for (; cases[i].want[want] != NULL; want++) {
+      assert_true(want < n);
+      assert_string_equal(th[want].expr, cases[i].want[want]);
+    }
+    assert_int_equal(n, want);
+  }
+  /* cap: one room left, the first default takes it */
+  kgl_threshold th[2];
+  char why[128];
+  assert_int_equal(kgl_threshold_parse("p99<1s", &th[0], why, sizeof why), 0);
+  assert_int_equal(kgl_threshold_defaults(th, 1, 2), 2);
+  assert_string_equal(th[1].expr, "mismatches==0");
+  assert_int_equal(kgl_threshold_defaults(th, 2, 2), 2);
+}
+
 #define T(f) cmocka_unit_test(f)
 int main(void) {
   const struct CMUnitTest tests[] = {
@@ -307,6 +352,7 @@ int main(void) {
       T(a_reason_is_cut_to_the_buffer_given),
       T(thresholds_evaluate_on_a_known_result),
       T(outcomes_read_with_the_actual_value_in_their_unit),
+      T(defaults_are_added_unless_their_metric_is_named),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
