@@ -29,6 +29,10 @@
 
 #define CMD "load"
 
+/* The longest --duration and --warmup: 30 days (their sum in ns stays far
+ * inside an int64_t). */
+#define DURATION_MAX_S (30.0 * 24 * 3600)
+
 static void usage(FILE *f) {
   fprintf(
       f,
@@ -54,7 +58,8 @@ static void usage(FILE *f) {
       "  -t, --threads T        threads, one event loop each (default 1)\n"
       "  -R, --rate R           open loop: R requests/s over all threads,\n"
       "                         latency from each request's scheduled time\n"
-      "  -d, --duration D       how long to send (default 10s; ms, s, m, h);\n"
+      "  -d, --duration D       how long to send (default 10s; ms, s, m, h;\n"
+      "                         at most 720h);\n"
       "                         open loop: what was due in it is still owed,\n"
       "                         the run ends at most --timeout after it\n"
       "  -n, --requests N       send N requests instead of a duration\n"
@@ -306,6 +311,10 @@ static int one_option(load_args *a, int c, char **argv) {
       return bad("--duration", optarg,
                  "want a duration with its unit: 500ms, 30s, 2m, 1h");
     }
+    if (d > DURATION_MAX_S) {
+      /* in ns it must fit an int64_t: 10000000000s overflowed (review 96) */
+      return bad("--duration", optarg, "at most 720h (30 days)");
+    }
     o->duration_s = d;
     a->duration_given = 1;
     return 0;
@@ -319,6 +328,9 @@ static int one_option(load_args *a, int c, char **argv) {
   case O_WARMUP:
     if (cli_parse_interval(optarg, &d) != 0) {
       return bad("--warmup", optarg, "want a duration with its unit: 2s");
+    }
+    if (d > DURATION_MAX_S) {
+      return bad("--warmup", optarg, "at most 720h (30 days)");
     }
     o->warmup_s = d;
     return 0;
