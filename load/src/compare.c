@@ -581,6 +581,26 @@ static void put_code(const char *s, FILE *f) {
   fputc('`', f);
 }
 
+/* answers_note — "" when r's answers all verified; else one line naming
+ * its mismatches and errors: its latencies are not all of the answers the
+ * contract wants, which compare cannot see (review 96: a new run whose
+ * requests were a quarter errors compared as "inconclusive", exit 0). */
+static void answers_note(const kgl_result *r, const char *which, char *out,
+                         size_t cap) {
+  const int64_t mm = r->cls[KGL_ALL].mismatches;
+  const int64_t err = kgl_result_errors(r, KGL_ALL);
+  out[0] = '\0';
+  if (mm == 0 && err == 0) {
+    return;
+  }
+  snprintf(out, cap,
+           "the %s run has %lld mismatches and %lld errors in %lld "
+           "requests: compare reads latencies only (keygate report check "
+           "holds a run to its answers)",
+           which, (long long)mm, (long long)err,
+           (long long)r->cls[KGL_ALL].requests);
+}
+
 static void print_table(const kgl_comparison *c, const kgl_result *old,
                         const kgl_result *new_, double pct, FILE *f, int md) {
   static cells t; /* 7 KB: off the stack */
@@ -609,6 +629,12 @@ static void print_table(const kgl_comparison *c, const kgl_result *old,
     fputc('\n', f);
   } else if (line[0] != '\0') {
     fprintf(f, "note: the set-ups differ: %s\n", line);
+  }
+  for (int i = 0; i < 2; i++) {
+    answers_note(both[i], i == 0 ? "old" : "new", line, sizeof line);
+    if (line[0] != '\0') {
+      fprintf(f, "%snote: %s\n", md ? "- " : "", line);
+    }
   }
   if (md) {
     fputc('\n', f);

@@ -38,6 +38,18 @@ d = json.load(open(sys.argv[1]))
 print(" ".join("%s=%s" % (r["class"], r["verdict"]) for r in d["rows"]))' "$1"
 }
 
+# ---- runs whose answers did not all verify: compare says so ----------------
+fake_start WRONG wrong-code
+"$KEYGATE" load "$URL_WRONG" --keys "$KEYS" -d 1s -c 2 --json "$TMP/wrong.json" -q || true
+KG_ASSERTS=$((KG_ASSERTS + 1))
+[ -s "$TMP/wrong.json" ] || kg_fail "no result of the wrong-code run"
+assert_exit 0 "compare ok -> wrong codes" -- "$KEYGATE" report compare "$TMP/short-ok.json" "$TMP/wrong.json"
+assert_match "note: the new run has [1-9][0-9]* mismatches and 0 errors in [0-9]+ requests" \
+  "$(cat "$TMP/out")" "compare ok -> wrong codes: the new run's mismatches named"
+assert_not_contains "the old run has" "$(cat "$TMP/out")" "compare ok -> wrong codes: the old run's answers all verified"
+assert_exit 0 "compare wrong codes -> ok, markdown" -- "$KEYGATE" report compare "$TMP/wrong.json" "$TMP/short-ok.json" --format markdown
+assert_contains "- note: the old run has" "$(cat "$TMP/out")" "compare, markdown: the old run's mismatches named"
+
 # ---- a slowed server is slower, with significance ---------------------------
 
 assert_exit 1 "compare ok -> slow" -- "$KEYGATE" report compare "$TMP/ok1.json" "$TMP/slow.json" --fail-above 10% --format json
