@@ -971,6 +971,14 @@ static int read_series(const rctx *d, const json_t *root, kgl_result *r) {
     if (read_second(d, json_array_get(a, i), p, &s) != 0) {
       return -1;
     }
+    /* a written file has each second once, in order (a merge sums equal
+     * ones); a second twice would count twice in compare's test */
+    if (r->nseries > 0 && s.t <= r->series[r->nseries - 1].t) {
+      return fail(d, p,
+                  "second %lld comes after second %lld: each second is "
+                  "there once, in increasing order",
+                  (long long)s.t, (long long)r->series[r->nseries - 1].t);
+    }
     if (kgl_result_add_second(r, &s) != 0) {
       return fail(d, "series", "out of memory");
     }

@@ -654,6 +654,11 @@ static const refusal REFUSALS[] = {
     {"rate", "[]", "rate: expected an object or null, found an array"},
     {"samples.0.class", "\"bogus\"", "samples[0].class: unknown class"},
     {"series.3.classes.all", NULL, "series[3].classes.all: missing"},
+    /* each second once, in order (a merge sums equal ones) */
+    {"series.3.t", "2",
+     "series[3]: second 2 comes after second 2: each second is there once, "
+     "in increasing order"},
+    {"series.3.t", "1", "series[3]: second 1 comes after second 2"},
     {"thresholds.1.holds", "null",
      "thresholds[1].holds: expected true or false, found null"},
     /* histograms that cannot be rebuilt exactly */
