@@ -52,11 +52,17 @@ static void fmt_count(int64_t v, char *out, size_t cap) {
   group(d, out, cap);
 }
 
-/* fmt_rate — one decimal ("7,001.2"), or none when `whole` and integral. */
+/* fmt_rate — one decimal ("7,001.2"), or none when `whole` and integral;
+ * two significant digits below 0.05, which one decimal shows as 0.0
+ * (--rate 0.0001 read "asked 0.0 rps"). */
 static void fmt_rate(double v, int whole, char *out, size_t cap) {
   char d[48];
   if (!isfinite(v) || fabs(v) >= 1e18) {
     v = 0.0;
+  }
+  if (v > 0 && v < 0.05) {
+    snprintf(out, cap, "%.2g", v);
+    return;
   }
   if (whole && v == nearbyint(v)) {
     snprintf(d, sizeof d, "%.0f", v);

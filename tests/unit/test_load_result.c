@@ -1098,6 +1098,20 @@ static void assert_no_full_key(const char *s) {
   }
 }
 
+/* A rate too small for one decimal keeps two significant digits. */
+static void a_tiny_rate_is_not_shown_as_zero(void **state) {
+  (void)state;
+  kgl_result r;
+  table_result(&r);
+  r.config.rate = 0.0001;
+  char *s = render(&r, KGL_TABLE_TEXT);
+  if (strstr(s, "asked 0.0001 rps") == NULL) {
+    fail_msg("no 'asked 0.0001 rps' in:\n%s", s);
+  }
+  free(s);
+  kgl_result_free(&r);
+}
+
 static void the_text_table_has_a_row_per_class_with_traffic(void **state) {
   (void)state;
   kgl_result r;
@@ -1531,6 +1545,7 @@ int main(void) {
       T(merging_refuses_counts_that_would_overflow),
       T(class_stats_refuse_another_layout_and_stay_unchanged),
       T(the_text_table_has_a_row_per_class_with_traffic),
+      T(a_tiny_rate_is_not_shown_as_zero),
       T(latencies_read_in_the_unit_that_fits),
       T(the_markdown_table_is_a_github_table_with_threshold_bullets),
       T(a_closed_loop_run_without_errors_says_none),
