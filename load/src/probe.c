@@ -864,68 +864,55 @@ static int ieq(const char *a, size_t n, const char *b) {
   return 1;
 }
 
+/* The end of the line at raw[i] (its LF), or n when it has none. */
+static size_t line_end(const char *raw, size_t n, size_t i) {
+  const char *lf = memchr(raw + i, '\n', n - i);
+  return lf != NULL ? (size_t)(lf - raw) : n;
+}
+
 /* The final (non-1xx) response head in raw: its span, without the empty
- * line, and where its body starts. 0, or -1 when raw holds none. */
+ * line, and where its body starts. 0, or -1 when raw holds none. Heads
+ * are split into lines as kgl_h1 splits them (load/src/h1.c, parse_head;
+ * the judge sees only answers it parsed): a line ends at LF, a CR before
+ * it dropped, so "\n", "\r\n" or a mix of them end field lines, and the
+ * head ends at the first line that is empty ("\n" or "\r\n"), not at the
+ * first "\r\n\r\n" or "\n\n" in the bytes (a field line ending in LF
+ * then "\r\n" is neither: searching for them ran into the body). */
 static int final_head(const char *raw, size_t n, const char **head,
                       size_t *hlen, size_t *body) {
   size_t off = 0;
   while (off < n) {
-    const char *end = memmem(raw + off, n - off, "\r\n\r\n", 4);
-    size_t sep = 4;
-    const char *lf = memmem(raw + off, n - off, "\n\n", 2);
-    if (end == NULL || (lf != NULL && lf < end)) {
-      end = lf;
-      sep = 2;
-    }
-    if (end == NULL) {
+    size_t i = line_end(raw, n, off); /* the status line */
+    if (i >= n) {
       return -1;
     }
-    const size_t len = (size_t)(end - (raw + off));
-    const int interim = len > 12 && raw[off + 9] == '1';
-    if (!interim) {
-      *head = raw + off;
-      *hlen = len;
-      *body = off + len + sep;
-      return 0;
+    for (i++;;) {
+      if (i >= n) {
+        return -1;
+      }
+      const size_t sep = raw[i] == '\n' ? 1
+                         : raw[i] == '\r' && i + 1 < n && raw[i + 1] == '\n'
+                             ? 2
+                             : 0;
+      if (sep > 0) {
+        const int interim = i - off > 12 && raw[off + 9] == '1';
+        if (!interim) {
+          *head = raw + off;
+          *hlen = i - off;
+          *body = i + sep;
+          return 0;
+        }
+        off = i + sep;
+        break;
+      }
+      i = line_end(raw, n, i);
+      if (i >= n) {
+        return -1;
+      }
+      i++;
     }
-    off += len + sep;
   }
   return -1;
-}
-
-/* Cache-Control of the head holds the no-store directive (RFC 9111 §5.2:
- * a list over every line, directive names case-insensitive). */
-static int no_store(const char *head, size_t n) {
-  const char *p = head, *end = head + n;
-  while (p < end) {
-    const char *eol = memchr(p, '\n', (size_t)(end - p));
-    const char *le = eol != NULL ? eol : end;
-    const char *colon = memchr(p, ':', (size_t)(le - p));
-    if (colon != NULL && ieq(p, (size_t)(colon - p), "cache-control")) {
-      const char *v = colon + 1;
-      while (v < le) {
-        while (v < le && (*v == ' ' || *v == '\t' || *v == ',')) {
-          v++;
-        }
-        const char *d = v;
-        while (v < le && *v != ',' && *v != '\r') {
-          v++;
-        }
-        const char *de = v;
-        while (de > d && (de[-1] == ' ' || de[-1] == '\t')) {
-          de--;
-        }
-        if (ieq(d, (size_t)(de - d), "no-store")) {
-          return 1;
-        }
-        if (v < le && *v == '\r') {
-          break;
-        }
-      }
-    }
-    p = le + 1;
-  }
-  return 0;
 }
 
 /* The notes for the mismatch bits of an error answer whose status was the
@@ -1192,6 +1179,85 @@ static void challenge_notes(kgl_probe_outcome *o, const kgl_probe_keys *k,
     note(o, "WWW-Authenticate %s: %s (§1.4)",
          kgl_probe_show_answer(k, s, n, v, sizeof v), why);
   }
+}
+
+/* ---- Cache-Control: no-store -------------------------------------------- */
+
+/* RFC 9110 §5.6.2 tchar. */
+static int tchar(int c) {
+  return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
+         (c >= 'a' && c <= 'z') ||
+         (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* One element s[i, e) of a Cache-Control list (OWS around it allowed) is
+ * the directive no-store: RFC 9111 §5.2, cache-directive = token [ "="
+ * ( token / quoted-string ) ], the name compared case-insensitively. An
+ * element that is not a cache-directive (a stray word, a quoted-string
+ * left open) is none. */
+static int no_store_directive(const char *s, size_t i, size_t e) {
+  i = skip_ws(s, e, i);
+  while (e > i && (s[e - 1] == ' ' || s[e - 1] == '\t')) {
+    e--;
+  }
+  size_t ne = i;
+  while (ne < e && tchar((unsigned char)s[ne])) {
+    ne++;
+  }
+  if (ne == i || !ieq(s + i, ne - i, "no-store")) {
+    return 0;
+  }
+  if (ne == e) {
+    return 1;
+  }
+  if (s[ne] != '=' || ne + 1 == e) {
+    return 0;
+  }
+  size_t v = ne + 1;
+  if (s[v] != '"') {
+    while (v < e && tchar((unsigned char)s[v])) {
+      v++;
+    }
+    return v == e;
+  }
+  for (v++; v < e && s[v] != '"'; v++) {
+    v += s[v] == '\\' && v + 1 < e;
+  }
+  return v + 1 == e; /* the closing quote, and nothing after it */
+}
+
+/* The head's Cache-Control holds the no-store directive. The head (its
+ * span from final_head, status line first) is read as kgl_h1 reads field
+ * lines: name ":" OWS value OWS, a line ending at LF with a CR before it
+ * dropped. Every Cache-Control line is one more part of one list (RFC
+ * 9110 §5.3), each split into elements at commas outside quoted-strings
+ * (a "no-store" inside community="a,no-store,b" is an argument's text,
+ * not a directive). */
+static int no_store(const char *head, size_t n) {
+  size_t i = line_end(head, n, 0); /* past the status line */
+  while (i < n) {
+    const size_t ls = i + 1;
+    size_t le = line_end(head, n, ls);
+    i = le;
+    if (le > ls && head[le - 1] == '\r') {
+      le--;
+    }
+    const char *colon = memchr(head + ls, ':', le - ls);
+    if (colon == NULL ||
+        !ieq(head + ls, (size_t)(colon - (head + ls)), "cache-control")) {
+      continue;
+    }
+    const char *v = colon + 1;
+    const size_t vl = (size_t)(head + le - v);
+    for (size_t j = 0; j <= vl;) {
+      const size_t e = element_end(v, vl, j);
+      if (no_store_directive(v, j, e)) {
+        return 1;
+      }
+      j = e + 1;
+    }
+  }
+  return 0;
 }
 
 /* ---- the echo check over the body --------------------------------------- */

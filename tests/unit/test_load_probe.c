@@ -565,6 +565,87 @@ static void each_missing_header_is_named(void **state) {
   assert_non_null(strstr(o.notes, "no Cache-Control: no-store"));
 }
 
+/* Cache-Control is judged from the head's field lines, as kgl_h1 splits
+ * them, with RFC 9111 §5.2's directive syntax: a no-store inside a
+ * quoted-string argument is text, not a directive (it passed: the value
+ * was split at every comma); a head whose last field line ends in a bare
+ * LF before a CRLF empty line ends there, so a no-store in a chunked
+ * trailer is not the head's (it passed: the head was searched for
+ * "\r\n\r\n" and ran into the trailer). */
+static void cache_control_is_read_as_directives_of_the_head(void **state) {
+  (void)state;
+  static const struct {
+    const char *fields; /* Cache-Control lines, each ending in CRLF */
+    int pass;
+  } cases[] = {
+      {"Cache-Control: no-store\r\n", 1},
+      {"Cache-Control: NO-STORE\r\n", 1},
+      {"Cache-Control: private,no-store\r\n", 1},
+      {"Cache-Control: , private ,, no-store ,\r\n", 1},
+      {"Cache-Control: private\r\nCache-Control: no-store\r\n", 1},
+      {"Cache-Control: community=\"a,b\", no-store\r\n", 1},
+      {"Cache-Control: community=\"a\\\",b\", no-store\r\n", 1},
+      {"Cache-Control: max-age=0, no-store\n", 1},
+      {"Cache-Control: community=\"a,no-store,b\"\r\n", 0},
+      {"Cache-Control: community=\"a, no-store\"\r\n", 0},
+      {"Cache-Control: community=\"a\\\",no-store\"\r\n", 0},
+      {"Cache-Control: community=\"a, no-store\r\n", 0},
+      {"Cache-Control: private no-store\r\n", 0},
+      {"Cache-Control: no-store-please\r\n", 0},
+      {"Cache-Control: x-no-store\r\n", 0},
+      {"Cache-Control: private\r\n", 0},
+      {"X-Cache-Control: no-store\r\n", 0},
+      {"Cache-Control:\r\n", 0},
+      {"", 0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char raw[1024];
+    snprintf(raw, sizeof raw,
+             "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n"
+             "%sX-Request-Id: " RID "\r\n"
+             "WWW-Authenticate: Bearer realm=\"api\"\r\nContent-Length: 94\r\n"
+             "\r\n" MISSING_BODY,
+             cases[i].fields);
+    kgl_probe_outcome o;
+    judge("no_key", raw, &o);
+    if (cases[i].pass) {
+      assert_int_equal(o.verdict, KGL_PROBE_PASS);
+    } else {
+      assert_int_equal(o.verdict, KGL_PROBE_DEVIATION);
+      assert_string_equal(o.notes, "no Cache-Control: no-store");
+    }
+  }
+  /* the head's end as kgl_h1 reads it: a bare LF, then CRLF */
+  kgl_probe_outcome o;
+  judge("no_key",
+        "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n"
+        "X-Request-Id: " RID "\r\n"
+        "WWW-Authenticate: Bearer realm=\"api\"\r\n"
+        "Transfer-Encoding: chunked\n\r\n"
+        "5e\r\n" MISSING_BODY "\r\n0\r\nCache-Control: no-store\r\n\r\n",
+        &o);
+  assert_int_equal(o.verdict, KGL_PROBE_DEVIATION);
+  assert_string_equal(o.notes, "no Cache-Control: no-store");
+  judge("no_key",
+        "HTTP/1.1 401 Unauthorized\nContent-Type: application/json\n"
+        "Cache-Control: no-store\nX-Request-Id: " RID "\n"
+        "WWW-Authenticate: Bearer realm=\"api\"\n"
+        "Transfer-Encoding: chunked\n\r\n"
+        "5e\r\n" MISSING_BODY "\r\n0\r\n\r\n",
+        &o);
+  assert_int_equal(o.verdict, KGL_PROBE_PASS);
+  /* an interim 1xx head before it is skipped, as kgl_h1 skips it */
+  judge("no_key",
+        "HTTP/1.1 100 Continue\r\nCache-Control: no-store\n\r\n"
+        "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n"
+        "X-Request-Id: " RID "\r\n"
+        "WWW-Authenticate: Bearer realm=\"api\"\r\nContent-Length: 94\r\n"
+        "\r\n" MISSING_BODY,
+        &o);
+  assert_int_equal(o.verdict, KGL_PROBE_DEVIATION);
+  assert_string_equal(o.notes, "no Cache-Control: no-store");
+}
+
 static void a_400_with_a_challenge_deviates(void **state) {
   (void)state;
   kgl_probe_outcome o;
@@ -755,6 +836,7 @@ int main(void) {
       cmocka_unit_test(a_conforming_error_passes),
       cmocka_unit_test(a_member_beyond_the_shape_is_named),
       cmocka_unit_test(each_missing_header_is_named),
+      cmocka_unit_test(cache_control_is_read_as_directives_of_the_head),
       cmocka_unit_test(a_400_with_a_challenge_deviates),
       cmocka_unit_test(a_2xx_where_an_error_was_due_names_both),
       cmocka_unit_test(the_alternative_answer_passes),

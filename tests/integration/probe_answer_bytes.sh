@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# probe_answer_bytes.sh — `keygate probe` judges the bytes the server sent,
+# all of them, as kgl_h1 reads them. A server (below, one mode each) that
+#   ok          answers by the contract and closes (Connection: close)
+#   keepopen    answers by the contract and keeps the connection open
+# passes; one that
+#   cc-quoted   writes no-store only inside a quoted-string argument,
+#               Cache-Control: community="a,no-store,b"
+#   cc-trailer  ends its last field line in a bare LF before the CRLF empty
+#               line, and sends no-store only in the chunked trailer
+# deviates with "no Cache-Control: no-store" (both passed: the value was
+# split at every comma, and the head's end searched for as "\r\n\r\n",
+# which ran into the trailer).
+#
+# Environment: KEYGATE. Needs python3.
+set -euo pipefail
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+: "${KEYGATE:?KEYGATE must name the keygate program}"
+
+# two test keys with valid checksums, in no store (the server knows them)
+VALID=sk_live_7KWyWfty6uEvcdZQoaZrknnVmnbSF0d50ScUGk
+EXPIRED=sk_live_7Iq6S0qvhVhKDPGMxMpOlWe4kL5ZYIIT4ZTBN4
+printf '%s\n' "$VALID" >"$TMP/valid.key"
+printf '%s\n' "$EXPIRED" >"$TMP/expired.key"
+
+cat >"$TMP/server.py" <<'EOF'
+# server.py VALID EXPIRED MODE — one thread a connection, answers each
+# request head by SPEC §1.4 (401 for no key, an unknown or the expired
+# key; 200 for the valid one), bent as MODE says. Prints its port; gone
+# after 120 s.
+import re, secrets, socket, string, sys, threading, time
+
+VALID, EXPIRED, MODE = sys.argv[1:4]
+A = string.digits + string.ascii_letters
+WWW = {
+    "missing_api_key": 'Bearer realm="api"',
+    "invalid_api_key": 'Bearer realm="api", error="invalid_token"',
+    "expired_api_key": 'Bearer realm="api", error="invalid_token", '
+    'error_description="The API key has expired"',
+}
+
+
+def answer(head):
+    m = re.search(rb"(?im)^(?:x-api-key:[ \t]*|authorization:[ \t]*bearer +)(\S+)[ \t]*\r?$", head)
+    key = m.group(1).decode() if m else None
+    if key == VALID:
+        return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+    code = "missing_api_key" if key is None else "expired_api_key" if key == EXPIRED else "invalid_api_key"
+    rid = "req_" + "".join(secrets.choice(A) for _ in range(24))
+    cc = "Cache-Control: no-store\r\n"
+    if MODE == "cc-quoted":
+        cc = 'Cache-Control: community="a,no-store,b"\r\n'
+    body = ('{"error":{"code":"%s","message":"m","request_id":"%s"}}' % (code, rid)).encode()
+    head = "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n%sX-Request-Id: %s\r\nWWW-Authenticate: %s\r\n" % (
+        cc, rid, WWW[code])
+    if MODE == "cc-trailer":
+        head = head.replace(cc, "") + "Transfer-Encoding: chunked\n\r\n"
+        return head.encode() + b"%x\r\n" % len(body) + body + b"\r\n0\r\nCache-Control: no-store\r\n\r\n"
+    return (head + "Content-Length: %d\r\n\r\n" % len(body)).encode() + body
+
+
+def serve(c):
+    buf = b""
+    try:
+        while True:
+            while b"\r\n\r\n" not in buf:
+                d = c.recv(65536)
+                if not d:
+                    return
+                buf += d
+            i = buf.index(b"\r\n\r\n") + 4
+            c.sendall(answer(buf[:i]))
+            buf = buf[i:]
+            if MODE != "keepopen":
+                return  # the request said Connection: close
+    except OSError:
+        pass
+    finally:
+        c.close()
+
+
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(64)
+print("listening on %d" % s.getsockname()[1], flush=True)
+end = time.monotonic() + 120
+while time.monotonic() < end:
+    s.settimeout(max(0.1, end - time.monotonic()))
+    try:
+        c, _ = s.accept()
+    except socket.timeout:
+        break
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+EOF
+
+# server MODE — start server.py (it picks its port); sets PORT, SERVER_PID.
+server() {
+  local out="$TMP/server-$1.out"
+  python3 "$TMP/server.py" "$VALID" "$EXPIRED" "$1" >"$out" 2>"$TMP/server-$1.err" &
+  SERVER_PID=$!
+  kg_track "$SERVER_PID"
+  PORT=""
+  for _ in $(seq 1 100); do
+    PORT=$(sed -n 's/^listening on //p' "$out" 2>/dev/null || true)
+    [ -n "$PORT" ] && return 0
+    sleep 0.05
+  done
+  kg_fail "server.py $1 did not start: $(cat "$TMP/server-$1.err")"
+}
+
+server_stop() {
+  kill "$SERVER_PID" 2>/dev/null || true
+  wait "$SERVER_PID" 2>/dev/null || true
+}
+
+CASES=bearer_valid,no_key,unknown_key_bearer,expired_bearer
+
+# probe NAME — keygate probe at the server, CASES (at most 60 s); exit
+# status in RC, output in $TMP/NAME.{out,err,json}, time in WALL_MS.
+probe() {
+  local name=$1 t0
+  RC=0
+  t0=$(date +%s%N)
+  timeout 60 "$KEYGATE" probe "http://127.0.0.1:$PORT/api/v1/iocs" \
+    --key-file "$TMP/valid.key" --expired-key-file "$TMP/expired.key" \
+    --interval 0 --only "$CASES" --json "$TMP/$name.json" \
+    >"$TMP/$name.out" 2>"$TMP/$name.err" || RC=$?
+  WALL_MS=$((($(date +%s%N) - t0) / 1000000))
+}
+
+# verdicts NAME CASE=VERDICT[:NOTE]... — each case's verdict in NAME's JSON,
+# and the note it holds.
+verdicts() {
+  local name=$1
+  shift
+  KG_ASSERTS=$((KG_ASSERTS + 1))
+  python3 - "$TMP/$name.json" "$@" <<'EOF' || kg_fail "$name: verdicts ($(head -c 300 "$TMP/$name.err"))"
+import json, sys
+d = json.load(open(sys.argv[1]))
+cases = {c["name"]: c for c in d["cases"]}
+bad = []
+for want in sys.argv[2:]:
+    name, _, rest = want.partition("=")
+    verdict, _, note = rest.partition(":")
+    c = cases[name]
+    if c["verdict"] != verdict or note not in c["notes"]:
+        bad.append("%s: %s (%s), want %s %r" % (name, c["verdict"], c["notes"], verdict, note))
+if bad:
+    sys.exit("\n".join(bad))
+EOF
+}
+
+# ---- conforming servers pass, closing or not -----------------------------------
+server ok
+probe ok
+assert_eq 0 "$RC" "ok: exit ($(head -c 300 "$TMP/ok.err"); $(head -c 600 "$TMP/ok.out"))"
+verdicts ok bearer_valid=pass no_key=pass unknown_key_bearer=pass expired_bearer=pass
+server_stop
+
+server keepopen
+probe keepopen
+assert_eq 0 "$RC" "keepopen: exit ($(head -c 300 "$TMP/keepopen.err"); $(head -c 600 "$TMP/keepopen.out"))"
+verdicts keepopen bearer_valid=pass no_key=pass unknown_key_bearer=pass expired_bearer=pass
+server_stop
+
+# ---- Cache-Control from the head's fields, as directives -----------------------
+NOSTORE="no Cache-Control: no-store"
+for mode in cc-quoted cc-trailer; do
+  server "$mode"
+  probe "$mode"
+  assert_eq 1 "$RC" "$mode: exit ($(head -c 300 "$TMP/$mode.err"))"
+  verdicts "$mode" bearer_valid=pass "no_key=deviation:$NOSTORE" \
+    "unknown_key_bearer=deviation:$NOSTORE" "expired_bearer=deviation:$NOSTORE"
+  server_stop
+done
+
+kg_done
