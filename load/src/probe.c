@@ -1391,3 +1391,11 @@ void kgl_probe_note_echo(kgl_probe_outcome *o) {
   note(o, "the answer holds a piece of a key sent");
   o->verdict = KGL_PROBE_DEVIATION;
 }
+
+void kgl_probe_note_extra(kgl_probe_outcome *o, size_t n) {
+  note(o,
+       "the server sent %zu byte%s beyond the answer's framing: a protocol "
+       "error (RFC 9112 §6.3)",
+       n, n == 1 ? "" : "s");
+  o->verdict = KGL_PROBE_DEVIATION;
+}

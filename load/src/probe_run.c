@@ -39,6 +39,12 @@
 #define ECHO_WINDOW 65536
 #define ECHO_OVERLAP 1024
 #define SPILL_MAX 16384 /* a read beyond raw, parsed and dropped */
+/* How long the probe reads on once an answer is whole, for bytes beyond
+ * its framing (a second answer, garbage) that come in a later segment.
+ * The request says Connection: close, so a conforming server closes and
+ * the wait ends at once; one that keeps the connection open costs this
+ * much a case. Bounded by the case's deadline too. */
+#define LINGER_NS ((int64_t)200 * 1000000)
 
 /* ====================================================================== */
 /* One connection                                                         */
@@ -367,7 +373,8 @@ static const char *raw_full(const kgl_h1 *h1) {
 
 /* Parse raw[*off, len) on: done at a whole answer, err at bytes that are
  * not HTTP/1.1; *off moves past what the parser took (a head not yet
- * whole stays for the next read). */
+ * whole stays for the next read). At done, raw[*off, len) is what came
+ * beyond the answer's framing. */
 static void feed(kgl_h1 *h1, const char *raw, size_t len, size_t *off,
                  int *done, const char **err) {
   while (*off < len) {
@@ -394,6 +401,44 @@ static void no_answer(kgl_probe_outcome *out, const char *got,
   out->verdict = KGL_PROBE_DEVIATION;
   snprintf(out->got, sizeof out->got, "%s", got);
   snprintf(out->notes, sizeof out->notes, "%s", why);
+}
+
+/* Where the next read beyond raw goes (raw full): the spill, after the
+ * stream's last ECHO_OVERLAP bytes (raw's tail before the first). */
+static char *spill_at(run_ctx *x) {
+  if (x->spill_carry == 0) { /* raw's tail leads the first */
+    memcpy(x->spill, x->raw + sizeof x->raw - ECHO_OVERLAP, ECHO_OVERLAP);
+    x->spill_carry = ECHO_OVERLAP;
+  }
+  return x->spill + x->spill_carry;
+}
+
+/* The answer is whole: read on until the server closes (it was asked to:
+ * Connection: close), LINGER_NS pass or the deadline, whichever comes
+ * first. What comes is beyond the answer's framing: counted into *extra,
+ * kept in raw while it has room (the judge searches raw for keys as it
+ * came), else searched as the spill is. */
+static void linger(run_ctx *x, conn *cn, size_t *len, size_t *extra) {
+  const int64_t until = kgl_now_ns() + LINGER_NS;
+  if (until < cn->deadline_ns) {
+    cn->deadline_ns = until;
+  }
+  for (;;) {
+    int timed_out = 0;
+    const int in_raw = *len < sizeof x->raw;
+    char *const at = in_raw ? x->raw + *len : spill_at(x);
+    const size_t cap = in_raw ? sizeof x->raw - *len : SPILL_MAX;
+    const long r = conn_read(cn, at, cap, &timed_out);
+    if (r <= 0) {
+      return; /* closed, the wait over, or an error: nothing more came */
+    }
+    *extra += (size_t)r;
+    if (in_raw) {
+      *len += (size_t)r;
+    } else {
+      spill_scan(x, (size_t)r);
+    }
+  }
 }
 
 /* Send case c, judge the answer. OPEN_OK (out filled), OPEN_FAIL (the
@@ -427,6 +472,7 @@ static int one_case(run_ctx *x, const kgl_probe_case *c, kgl_probe_outcome *out,
   x->spill_carry = 0;
   x->spill_hit = 0;
   size_t len = 0, off = 0;
+  size_t extra = 0; /* bytes beyond the answer's framing */
   int done = 0, timed_out = 0, eof = 0;
   const char *err = NULL, *too_long = NULL;
   while (!done && err == NULL) {
@@ -437,11 +483,7 @@ static int one_case(run_ctx *x, const kgl_probe_case *c, kgl_probe_outcome *out,
       if (too_long != NULL) {
         break;
       }
-      if (x->spill_carry == 0) { /* raw's tail leads the first */
-        memcpy(x->spill, x->raw + len - ECHO_OVERLAP, ECHO_OVERLAP);
-        x->spill_carry = ECHO_OVERLAP;
-      }
-      char *const at = x->spill + x->spill_carry;
+      char *const at = spill_at(x);
       const long r = conn_read(&cn, at, SPILL_MAX, &timed_out);
       if (r <= 0) {
         eof = r == 0;
@@ -449,6 +491,9 @@ static int one_case(run_ctx *x, const kgl_probe_case *c, kgl_probe_outcome *out,
       }
       size_t soff = 0;
       feed(&x->h1, at, (size_t)r, &soff, &done, &err);
+      if (done) {
+        extra += (size_t)r - soff;
+      }
       spill_scan(x, (size_t)r);
       continue;
     }
@@ -467,9 +512,18 @@ static int one_case(run_ctx *x, const kgl_probe_case *c, kgl_probe_outcome *out,
       return OPEN_H2_ONLY;
     }
     feed(&x->h1, x->raw, len, &off, &done, &err);
+    if (done) {
+      extra += len - off;
+    }
   }
   if (!done && err == NULL && eof && off < len) {
     feed(&x->h1, x->raw, len, &off, &done, &err); /* fewer than 9 bytes */
+    if (done) {
+      extra += len - off;
+    }
+  }
+  if (done && !eof) {
+    linger(x, &cn, &len, &extra);
   }
   conn_close(&cn);
   if (!done && err == NULL && eof && len > 0) {
@@ -510,6 +564,9 @@ static int one_case(run_ctx *x, const kgl_probe_case *c, kgl_probe_outcome *out,
   OPENSSL_cleanse(x->window, sizeof x->window);
   if ((x->window_hit || x->spill_hit) && !out->echo) {
     kgl_probe_note_echo(out); /* beyond what raw held */
+  }
+  if (extra > 0) {
+    kgl_probe_note_extra(out, extra);
   }
   return OPEN_OK;
 }

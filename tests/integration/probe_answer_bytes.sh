@@ -10,7 +10,15 @@
 #               line, and sends no-store only in the chunked trailer
 # deviates with "no Cache-Control: no-store" (both passed: the value was
 # split at every comma, and the head's end searched for as "\r\n\r\n",
-# which ran into the trailer).
+# which ran into the trailer). And one that sends bytes beyond an answer's
+# framing (all passed: the probe stopped reading at the framed end)
+#   trailing    one byte more, in the same write
+#   later       a second whole answer, 30 ms later (a later segment)
+#   echo        the key it was sent, 30 ms later
+#   big+...     the same after a 2xx body of 100 KiB (past the 64 KiB the
+#               probe keeps: read on and searched as it streams)
+# deviates naming the bytes beyond the framing, and the echo where the key
+# came back; no output shows the key.
 #
 # Environment: KEYGATE. Needs python3.
 set -euo pipefail
@@ -42,11 +50,19 @@ WWW = {
 }
 
 
-def answer(head):
+FLAGS = set(MODE.split("+"))
+BIG = b'{"a":"' + b"x" * 102400 + b'"}'
+
+
+def presented(head):
     m = re.search(rb"(?im)^(?:x-api-key:[ \t]*|authorization:[ \t]*bearer +)(\S+)[ \t]*\r?$", head)
-    key = m.group(1).decode() if m else None
+    return m.group(1).decode() if m else None
+
+
+def answer(key):
     if key == VALID:
-        return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+        body = BIG if "big" in FLAGS else b"{}"
+        return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body
     code = "missing_api_key" if key is None else "expired_api_key" if key == EXPIRED else "invalid_api_key"
     rid = "req_" + "".join(secrets.choice(A) for _ in range(24))
     cc = "Cache-Control: no-store\r\n"
@@ -71,8 +87,15 @@ def serve(c):
                     return
                 buf += d
             i = buf.index(b"\r\n\r\n") + 4
-            c.sendall(answer(buf[:i]))
+            key = presented(buf[:i])
             buf = buf[i:]
+            c.sendall(answer(key) + (b"x" if "trailing" in FLAGS else b""))
+            if "later" in FLAGS:
+                time.sleep(0.03)
+                c.sendall(answer(None))
+            if "echo" in FLAGS and key is not None:
+                time.sleep(0.03)
+                c.sendall(b"\r\n" + key.encode() + b"\r\n")
             if MODE != "keepopen":
                 return  # the request said Connection: close
     except OSError:
@@ -173,6 +196,51 @@ for mode in cc-quoted cc-trailer; do
   assert_eq 1 "$RC" "$mode: exit ($(head -c 300 "$TMP/$mode.err"))"
   verdicts "$mode" bearer_valid=pass "no_key=deviation:$NOSTORE" \
     "unknown_key_bearer=deviation:$NOSTORE" "expired_bearer=deviation:$NOSTORE"
+  server_stop
+done
+
+# ---- bytes beyond an answer's framing ------------------------------------------
+BEYOND="beyond the answer's framing: a protocol error"
+ECHO="the answer holds a piece of a key sent"
+
+# no_key_shown NAME — no 8 consecutive characters of either key's secret
+# part in NAME's stdout, stderr or JSON.
+no_key_shown() {
+  KG_ASSERTS=$((KG_ASSERTS + 1))
+  python3 - "$VALID" "$EXPIRED" "$TMP/$1".out "$TMP/$1".err "$TMP/$1".json <<'EOF' ||
+import sys
+keys, files = sys.argv[1:3], sys.argv[3:]
+for f in files:
+    text = open(f, encoding="latin-1").read()
+    for k in keys:
+        s = k[len("sk_live_"):]
+        for i in range(len(s) - 7):
+            if s[i : i + 8] in text:
+                sys.exit("%s shows %s" % (f, s[i : i + 8]))
+EOF
+    kg_fail "$1: a key shown"
+}
+
+for mode in trailing later big+trailing big+later; do
+  server "$mode"
+  probe "$mode"
+  assert_eq 1 "$RC" "$mode: exit ($(head -c 300 "$TMP/$mode.err"))"
+  verdicts "$mode" "bearer_valid=deviation:$BEYOND" "no_key=deviation:$BEYOND" \
+    "unknown_key_bearer=deviation:$BEYOND" "expired_bearer=deviation:$BEYOND"
+  server_stop
+done
+# the count of bytes is named: one, or a whole second answer
+assert_contains "the server sent 1 byte beyond" "$(cat "$TMP/trailing.out")" "trailing: the count"
+assert_match "the server sent [0-9]{3} bytes beyond" "$(cat "$TMP/later.out")" "later: the count"
+
+for mode in echo big+echo; do
+  server "$mode"
+  probe "$mode"
+  assert_eq 1 "$RC" "$mode: exit ($(head -c 300 "$TMP/$mode.err"))"
+  verdicts "$mode" "bearer_valid=deviation:$BEYOND" "bearer_valid=deviation:$ECHO" \
+    "unknown_key_bearer=deviation:$ECHO" "expired_bearer=deviation:$ECHO" \
+    "no_key=pass"
+  no_key_shown "$mode"
   server_stop
 done
 

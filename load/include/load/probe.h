@@ -246,6 +246,13 @@ void kgl_probe_judge(const kgl_probe_case *c, const kgl_probe_keys *k,
  * Once only: a second call changes nothing. */
 void kgl_probe_note_echo(kgl_probe_outcome *o);
 
+/* kgl_probe_note_extra — the server sent n (> 0) bytes beyond o's answer's
+ * framing (its Content-Length, or its last chunk and trailer): a second
+ * answer, or garbage, which no client may take as anything (RFC 9112
+ * §6.3); `keygate load` counts it a protocol error. The note added (it
+ * names the count, never the bytes), the verdict a deviation. */
+void kgl_probe_note_extra(kgl_probe_outcome *o, size_t n);
+
 /* ---- a run --------------------------------------------------------------- */
 
 typedef struct kgl_probe_options {
