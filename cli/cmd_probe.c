@@ -145,7 +145,11 @@ static int key_from_arg(key_src *k, const char *opt, char *arg) {
   return 0;
 }
 
-/* The first line of path, without its line end and surrounding blanks. */
+/* The first line of path, without its line end and surrounding blanks.
+ * Read as bytes, not as a C string: a NUL after the key (fgets stops
+ * nowhere for it, and strcspn stopped there) is refused, as `keygate load`
+ * refuses a NUL in a key file's line; so is a UTF-8 byte-order mark, named
+ * (not "a byte a key cannot hold"). */
 static int key_from_file(key_src *k, const char *opt) {
   FILE *f = fopen(k->file, "r");
   if (f == NULL) {
@@ -153,9 +157,14 @@ static int key_from_file(key_src *k, const char *opt) {
                      strerror(errno));
   }
   char line[KG_KEY_MAX_LEN + 64];
-  const int got = fgets(line, sizeof line, f) != NULL;
+  const size_t got = fread(line, 1, sizeof line, f);
   fclose(f);
-  size_t n = got ? strcspn(line, "\r\n") : 0;
+  const char *lf = memchr(line, '\n', got);
+  const size_t end = lf != NULL ? (size_t)(lf - line) : got; /* the line */
+  const char *cr = memchr(line, '\r', end);
+  size_t n = cr != NULL ? (size_t)(cr - line) : end;
+  const int nul = memchr(line, '\0', end) != NULL;
+  const int bom = n >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0;
   size_t b = 0;
   while (b < n && (line[b] == ' ' || line[b] == '\t')) {
     b++;
@@ -163,12 +172,24 @@ static int key_from_file(key_src *k, const char *opt) {
   while (n > b && (line[n - 1] == ' ' || line[n - 1] == '\t')) {
     n--;
   }
-  const int ok = n > b && n - b <= KG_KEY_MAX_LEN;
+  const int ok = !nul && !bom && n > b && n - b <= KG_KEY_MAX_LEN;
   if (ok) {
     memcpy(k->value, line + b, n - b);
     k->len = n - b;
   }
   OPENSSL_cleanse(line, sizeof line);
+  if (nul) {
+    return cli_error(CLI_EXIT_USAGE, CMD,
+                     "%s %s: a NUL byte in the first line: write the key "
+                     "alone on it, as plain text (UTF-16 is not)",
+                     opt, k->file);
+  }
+  if (bom) {
+    return cli_error(CLI_EXIT_USAGE, CMD,
+                     "%s %s: the file starts with a byte-order mark: save it "
+                     "as plain UTF-8 (or ASCII) without one",
+                     opt, k->file);
+  }
   if (!ok) {
     return cli_error(CLI_EXIT_USAGE, CMD,
                      "%s %s: the first line must hold the key (1 to %d "

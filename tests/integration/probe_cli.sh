@@ -49,6 +49,20 @@ usage_error "bad URL" "http:// or https://" -- "ftp://x/" --key-file "$TMP/key"
 usage_error "unknown option" "--nope" -- "$URL" --key-file "$TMP/key" --nope
 printf 'sk_live_abcdefgh ijklmnop\n' >"$TMP/badkey"
 usage_error "key with a space" "a byte a key cannot hold" -- "$URL" --key-file "$TMP/badkey"
+# a key file is read as bytes, as `keygate load` reads its: a NUL after
+# the key is refused (it was cut there and the key before it taken, with
+# or without a line end after it), and a byte-order mark is named (it
+# was "a byte a key cannot hold ... check for quotes or spaces")
+printf '%s\0junk\n' "$K" >"$TMP/nulkey"
+usage_error "NUL after the key" "a NUL byte in the first line" -- "$URL" --key-file "$TMP/nulkey"
+printf '%s\0' "$K" >"$TMP/nulkey-noeol"
+usage_error "NUL after the key, no line end" "a NUL byte in the first line" -- "$URL" \
+  --key-file "$TMP/nulkey-noeol"
+usage_error "NUL after the expired key" "--expired-key-file $TMP/nulkey: a NUL byte" -- "$URL" \
+  --key-file "$TMP/key" --expired-key-file "$TMP/nulkey"
+printf '\xEF\xBB\xBF%s\n' "$K" >"$TMP/bomkey"
+usage_error "a byte-order mark" "the file starts with a byte-order mark: save it as plain UTF-8" -- \
+  "$URL" --key-file "$TMP/bomkey"
 # SPEC §1.2's checksum and length are checked offline, before any request
 # (the target does not listen: the key, not the target, is what fails; a
 # mistyped key made every valid-key case blame the server). Named by its
