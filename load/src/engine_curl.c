@@ -53,6 +53,7 @@ typedef struct curl_slot {
   long long content_length;
   int transfer_encoding;
   int framing_error; /* the transfer was aborted for it: a protocol error */
+  int head_echo;     /* a head line held the key sent (kgl_h1_set_key) */
 } curl_slot;
 
 typedef struct curl_engine {
@@ -281,8 +282,13 @@ static int framing_field(curl_slot *s, const char *name, size_t nlen,
 static size_t on_header(char *buf, size_t size, size_t n, void *ud) {
   curl_slot *s = ud;
   const size_t len = size * n;
+  const kgl_req *req = s->flight.req;
+  if (req->key != NULL && memmem(buf, len, req->key, req->key_len) != NULL) {
+    s->head_echo = 1; /* judged when the head is whole (kgl_h1_set_key) */
+  }
   if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
     kgl_h1_reset(&s->resp, s->keep, s->resp.no_body);
+    kgl_h1_set_key(&s->resp, req->key, req->key_len);
     s->head_done = 0;
     s->content_length = -1;
     s->transfer_encoding = 0;
@@ -303,6 +309,8 @@ static size_t on_header(char *buf, size_t size, size_t n, void *ud) {
     }
     if (!s->head_done && status >= 200) {
       kgl_h1_head_done(&s->resp, (int)status);
+      /* a response read whole holds no key, as the native parser checks */
+      s->resp.key_echo = s->resp.keep_body && s->head_echo;
     }
     s->head_done = 1;
     return len;
@@ -460,8 +468,10 @@ static int slot_start(curl_engine *e, const kgl_flight *f) {
   s->content_length = -1;
   s->transfer_encoding = 0;
   s->framing_error = 0;
+  s->head_echo = 0;
   s->keep = kgl_keep_body(w->opt, f->req->cls);
   kgl_h1_reset(&s->resp, s->keep, e->head);
+  kgl_h1_set_key(&s->resp, f->req->key, f->req->key_len);
   w->in_flight++;
   /* an open-loop request has --timeout from its due time (sent_ns,
    * kgl_worker_next_flight), not from now */

@@ -14,6 +14,9 @@
  * malformed chunk size, a head over KGL_H1_HEAD_MAX bytes. A bare LF ends a
  * line as CRLF does (RFC 9112 §2.2 allows a recipient that).
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memmem */
+#endif
 #include <string.h>
 
 #include "internal.h"
@@ -45,6 +48,11 @@ void kgl_h1_reset(kgl_h1 *p, int keep_body, int head_request) {
   p->www_authenticate_count = 0;
   p->request_id_len = 0;
   p->request_id_count = 0;
+  p->cut = 0;
+  p->no_store = 0;
+  p->key = NULL;
+  p->key_len = 0;
+  p->key_echo = 0;
   p->body_len = 0;
   p->body_truncated = 0;
   p->error = NULL;
@@ -110,14 +118,63 @@ static int name_is(const char *s, size_t n, const char *want, size_t wn) {
 }
 #define NAME_IS(s, n, lit) name_is((s), (n), (lit), sizeof(lit) - 1)
 
-static void keep(char *dst, size_t cap, size_t *len, int *count, const char *v,
-                 size_t n) {
+/* The first value whole, or as much as fits with its kind set in *cut: a
+ * value is never judged by its start (a padded X-Request-Id, a second
+ * error= past the buffer). */
+static void keep(char *dst, size_t cap, size_t *len, int *count, unsigned *cut,
+                 unsigned kind, const char *v, size_t n) {
   if (*count == 0) {
-    const size_t k = n < cap ? n : cap;
+    size_t k = n;
+    if (n > cap) {
+      k = cap;
+      *cut |= kind;
+    }
     memcpy(dst, v, k);
     *len = k;
   }
   (*count)++;
+}
+
+int kgl_cache_control_no_store(const char *v, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) {
+      i++;
+    }
+    const size_t d = i;
+    while (i < n && v[i] != '=' && v[i] != ',' && v[i] != ' ' && v[i] != '\t') {
+      i++;
+    }
+    const size_t de = i;
+    while (i < n && (v[i] == ' ' || v[i] == '\t')) {
+      i++;
+    }
+    if (i < n && v[i] == '=') {
+      /* an argument: a token or a quoted-string, whose commas are not
+       * the list's; no-store takes none */
+      i++;
+      while (i < n && (v[i] == ' ' || v[i] == '\t')) {
+        i++;
+      }
+      if (i < n && v[i] == '"') {
+        for (i++; i < n && v[i] != '"'; i++) {
+          i += v[i] == '\\';
+        }
+        i++;
+      }
+      while (i < n && v[i] != ',') {
+        i++;
+      }
+      continue;
+    }
+    if (NAME_IS(v + d, de - d, "no-store")) {
+      return 1;
+    }
+    while (i < n && v[i] != ',') {
+      i++; /* not a directive list element: skipped to the next */
+    }
+  }
+  return 0;
 }
 
 /* Parse one decimal Content-Length value. -1 when malformed. */
@@ -152,7 +209,8 @@ enum {
   F_REQUEST_ID,
   F_CONTENT_LENGTH,
   F_WWW_AUTHENTICATE,
-  F_TRANSFER_ENCODING
+  F_TRANSFER_ENCODING,
+  F_CACHE_CONTROL
 };
 
 static int field_id(const char *n, size_t nl) {
@@ -163,6 +221,8 @@ static int field_id(const char *n, size_t nl) {
     return NAME_IS(n, nl, "content-type")   ? F_CONTENT_TYPE
            : NAME_IS(n, nl, "x-request-id") ? F_REQUEST_ID
                                             : F_OTHER;
+  case 13:
+    return NAME_IS(n, nl, "cache-control") ? F_CACHE_CONTROL : F_OTHER;
   case 14:
     return NAME_IS(n, nl, "content-length") ? F_CONTENT_LENGTH : F_OTHER;
   case 16:
@@ -217,6 +277,7 @@ static kgl_h1_rc field(kgl_h1 *p, framing *fr, const char *n, size_t nl,
   case F_CONTENT_TYPE:
   case F_REQUEST_ID:
   case F_WWW_AUTHENTICATE:
+  case F_CACHE_CONTROL:
     kgl_h1_keep_field(p, n, nl, v, vl);
     break;
   case F_CONTENT_LENGTH: {
@@ -243,15 +304,19 @@ void kgl_h1_keep_field(kgl_h1 *p, const char *n, size_t nl, const char *v,
   switch (field_id(n, nl)) {
   case F_CONTENT_TYPE:
     keep(p->content_type, sizeof p->content_type, &p->content_type_len,
-         &p->content_type_count, v, vl);
+         &p->content_type_count, &p->cut, KGL_MM_CONTENT_TYPE, v, vl);
     break;
   case F_REQUEST_ID:
     keep(p->request_id, sizeof p->request_id, &p->request_id_len,
-         &p->request_id_count, v, vl);
+         &p->request_id_count, &p->cut, KGL_MM_REQUEST_ID, v, vl);
     break;
   case F_WWW_AUTHENTICATE:
     keep(p->www_authenticate, sizeof p->www_authenticate,
-         &p->www_authenticate_len, &p->www_authenticate_count, v, vl);
+         &p->www_authenticate_len, &p->www_authenticate_count, &p->cut,
+         KGL_MM_WWW_AUTH, v, vl);
+    break;
+  case F_CACHE_CONTROL:
+    p->no_store |= kgl_cache_control_no_store(v, vl);
     break;
   default:
     break;
@@ -263,6 +328,17 @@ void kgl_h1_head_done(kgl_h1 *p, int status) {
   if (p->keep_body == KGL_H1_KEEP_ERRORS) {
     p->keep_body = status < 200 || status > 299;
   }
+}
+
+/* (b, n) holds the key the request sent (kgl_h1_set_key). */
+static int has_key(const kgl_h1 *p, const char *b, size_t n) {
+  return p->key_len != 0 && n >= p->key_len &&
+         memmem(b, n, p->key, p->key_len) != NULL;
+}
+
+void kgl_h1_set_key(kgl_h1 *p, const char *key, size_t n) {
+  p->key = n != 0 ? key : NULL;
+  p->key_len = key != NULL ? n : 0;
 }
 
 /* The status line at buf: HTTP/1.x SP 3DIGIT [SP reason]. Sets *next past
@@ -311,6 +387,8 @@ static kgl_h1_rc parse_head(kgl_h1 *p, const char *buf, size_t len,
   p->close = 0;
   p->content_type_count = p->www_authenticate_count = 0;
   p->request_id_count = 0;
+  p->cut = 0;
+  p->no_store = 0;
   for (;;) {
     if (st == 0 || s >= end) {
       goto incomplete;
@@ -379,12 +457,21 @@ static kgl_h1_rc parse_head(kgl_h1 *p, const char *buf, size_t len,
     const int kb = p->keep_body, nb = p->no_body;
     void (*sink)(void *, const char *, size_t) = p->body_sink;
     void *ud = p->body_sink_ud;
+    const char *key = p->key;
+    const size_t key_len = p->key_len;
+    const int echo = p->key_echo || has_key(p, buf, *used);
     kgl_h1_reset(p, kb, nb);
     p->body_sink = sink; /* the final response's body goes there too */
     p->body_sink_ud = ud;
+    p->key = key;
+    p->key_len = key_len;
+    p->key_echo = echo;
     return KGL_H1_MORE;
   }
   kgl_h1_head_done(p, p->status);
+  if (p->keep_body && has_key(p, buf, *used)) {
+    p->key_echo = 1; /* read whole: the head holds the key sent */
+  }
   if (p->no_body || p->status == 204 || p->status == 304) {
     p->state = ST_DONE;
   } else if (fr.chunked) {
@@ -589,4 +676,10 @@ void kgl_h1_response(const kgl_h1 *p, kgl_response *r) {
   r->body = p->body;
   r->body_len = p->body_len;
   r->body_truncated = p->body_truncated;
+  r->cut = p->cut;
+  r->no_store = p->no_store;
+  /* the head was searched as it was parsed, the kept body is searched
+   * here (de-chunked: a key split across chunks is found) */
+  r->key_echo =
+      p->key_echo || (p->keep_body && has_key(p, p->body, p->body_len));
 }

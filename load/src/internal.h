@@ -150,6 +150,15 @@ const kgl_req *kgl_traffic_pick(const kgl_traffic *t, uint64_t *rng);
                                */
 #define KGL_RBUF_START 16384  /* a connection's read buffer grows from this */
 #define KGL_H1_BODY_KEEP 8192 /* body bytes kept for verification */
+/* Field values kept for verification (docs/load.md, "What is checked"):
+ * room for any conforming value with a wide margin. SPEC §1.4's
+ * Content-Type is application/json (16 bytes; a charset parameter makes
+ * it 31), its X-Request-Id 28 bytes, its longest challenge 96 bytes (an
+ * error_description of any text may be longer: 2 KiB leaves it 1.9 KiB).
+ * A longer value is a mismatch of its kind, never judged by its start. */
+#define KGL_H1_CONTENT_TYPE_KEEP 256
+#define KGL_H1_WWW_AUTHENTICATE_KEEP 2048
+#define KGL_H1_REQUEST_ID_KEEP 64
 
 /* Which bodies the parser keeps for the verifier. */
 #define KGL_H1_KEEP_NONE 0
@@ -172,15 +181,23 @@ typedef struct kgl_h1 {
   int chunk_ext;     /* bytes of the current extension or trailer line */
   int chunk_state;   /* within a chunk-size line (h1.c) */
   int chunk_digits;  /* hex digits of the chunk size so far */
-  char content_type[128];
+  /* the first value of each field the verifier reads, whole when it fits
+   * (KGL_H1_*_KEEP: every conforming value does); a longer one is never
+   * judged by its start: its KGL_MM_* bit is set in `cut` */
+  char content_type[KGL_H1_CONTENT_TYPE_KEEP];
   size_t content_type_len;
   int content_type_count;
-  char www_authenticate[512];
+  char www_authenticate[KGL_H1_WWW_AUTHENTICATE_KEEP];
   size_t www_authenticate_len;
   int www_authenticate_count;
-  char request_id[64];
+  char request_id[KGL_H1_REQUEST_ID_KEEP];
   size_t request_id_len;
   int request_id_count;
+  unsigned cut;    /* KGL_MM_CONTENT_TYPE, _WWW_AUTH, _REQUEST_ID: cut */
+  int no_store;    /* a Cache-Control line holds the no-store directive */
+  const char *key; /* the key the request sent (kgl_h1_set_key), or NULL */
+  size_t key_len;
+  int key_echo; /* the key came back in a head (kgl_h1_set_key) */
   char body[KGL_H1_BODY_KEEP];
   size_t body_len;
   int body_truncated;
@@ -212,7 +229,8 @@ kgl_h1_rc kgl_h1_eof(kgl_h1 *p);
  * by the parser's rules, in p after kgl_h1_reset:
  * kgl_h1_keep_field — one field (name; value without OWS): Content-Type,
  *   WWW-Authenticate and X-Request-Id (names case-insensitive) keep their
- *   first value, cut to the buffer, and count every one; others ignored.
+ *   first value (one longer than the buffer is marked cut) and count every
+ *   one; Cache-Control notes no-store; others ignored.
  * kgl_h1_head_done — the final (non-1xx) head is whole with this status:
  *   records it and settles KGL_H1_KEEP_ERRORS.
  * kgl_h1_keep_body — body bytes: kept up to KGL_H1_BODY_KEEP when
@@ -222,6 +240,18 @@ void kgl_h1_keep_field(kgl_h1 *p, const char *name, size_t nlen, const char *v,
                        size_t vl);
 void kgl_h1_head_done(kgl_h1 *p, int status);
 void kgl_h1_keep_body(kgl_h1 *p, const char *b, size_t n);
+
+/* kgl_h1_set_key — after kgl_h1_reset: the key the request sent (n > 0),
+ * so that a response the verifier reads whole (its body is kept: an error
+ * class's, or any that is not a 2xx) is searched for it, head and kept
+ * body, and r->key_echo says when it came back (SPEC §1.4: no response
+ * holds a presented key). key must outlive the response. */
+void kgl_h1_set_key(kgl_h1 *p, const char *key, size_t n);
+
+/* kgl_cache_control_no_store — 1 when the Cache-Control value (v, n)
+ * holds the no-store directive (RFC 9111 §5.2: a list of directives,
+ * names case-insensitive, quoted-string arguments skipped). */
+int kgl_cache_control_no_store(const char *v, size_t n);
 
 /* kgl_h1_waiting — 1 while no response head has been parsed (the caller
  * may hold part of one in its buffer: the parser keeps no bytes). */
@@ -379,7 +409,8 @@ typedef struct kgl_worker {
   int *idle;       /* stack of connections that take requests */
   int nidle;
   int64_t next_timeout_check_ns;
-  int64_t last_ns; /* time of the latest completion */
+  int64_t last_ns;    /* time of the latest completion */
+  size_t min_key_len; /* the shortest key sent (HTTP/2); 0 until known */
   pthread_t thread;
   int rc;
   char why[256];

@@ -27,6 +27,7 @@ static int h1_submit(kgl_conn *c, const kgl_flight *f) {
   c->h1_out_off = 0;
   kgl_h1_reset(&c->h1, kgl_keep_body(c->w->opt, f->req->cls),
                c->w->traffic->head_method);
+  kgl_h1_set_key(&c->h1, f->req->key, f->req->key_len);
   return 0;
 }
 

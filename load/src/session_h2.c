@@ -21,7 +21,11 @@
  * secret must not enter the HPACK dynamic table, where a compression oracle
  * could probe it (CRIME-style), nor be re-sent by reference.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memmem */
+#endif
 #include <nghttp2/nghttp2.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,6 +53,9 @@ typedef struct h2_slot {
   int www_authenticate_count;
   size_t request_id_len;
   int request_id_count;
+  unsigned cut;  /* KGL_MM_* of a field longer than its buffer (h1.c's) */
+  int no_store;  /* a cache-control field holds no-store */
+  int head_echo; /* a field value held the key sent */
   size_t auth_len;
   size_t body_len;
   int body_truncated;
@@ -59,9 +66,9 @@ typedef struct h2_slot {
  * touches sit together in a few cache lines, while these (9 KiB a stream,
  * the body written only when a check reads it) stay cold. */
 typedef struct h2_buf {
-  char content_type[128];
-  char www_authenticate[512];
-  char request_id[64];
+  char content_type[KGL_H1_CONTENT_TYPE_KEEP];
+  char www_authenticate[KGL_H1_WWW_AUTHENTICATE_KEEP];
+  char request_id[KGL_H1_REQUEST_ID_KEEP];
   char auth[H2_AUTH_CAP]; /* the Authorization value (NO_COPY: lives here) */
   char body[KGL_H1_BODY_KEEP];
 } h2_buf;
@@ -74,6 +81,7 @@ typedef struct h2_state {
   int goaway;                /* GOAWAY received: no new streams */
   int fatal;                 /* nghttp2 failed: the connection is done */
   int keep_body[KGL_NCLASS]; /* kgl_keep_body, per class */
+  size_t min_key_len; /* the shortest key sent: a shorter value holds none */
   h2_slot *slots;
   h2_buf *bufs;
   int *free_stack; /* indices of free slots */
@@ -126,6 +134,8 @@ static void slot_reset_head(h2_slot *sl) {
   sl->www_authenticate_len = 0;
   sl->request_id_count = 0;
   sl->request_id_len = 0;
+  sl->cut = 0;
+  sl->no_store = 0;
 }
 
 static void slot_fail(h2_state *s, h2_slot *sl, int kind) {
@@ -180,6 +190,13 @@ static void slot_finish(h2_state *s, h2_slot *sl, uint32_t error_code) {
   r.body = sl->b->body;
   r.body_len = sl->body_len;
   r.body_truncated = sl->body_truncated;
+  r.cut = sl->cut;
+  r.no_store = sl->no_store;
+  /* a response read whole (its body kept) holds no key: SPEC §1.4 */
+  const kgl_req *q = sl->flight.req;
+  r.key_echo = sl->keep_body == KGL_H1_KEEP_ALL && q->key != NULL &&
+               (sl->head_echo ||
+                memmem(sl->b->body, sl->body_len, q->key, q->key_len) != NULL);
   /* the slot's buffers stay intact until the next submit(): release first
    * so the worker sees the capacity, then verify from the slot */
   const kgl_flight f = sl->flight;
@@ -193,10 +210,17 @@ static int name_is(const uint8_t *n, size_t nl, const char *lit, size_t ll) {
   return nl == ll && memcmp(n, lit, ll) == 0;
 }
 
+/* The first value whole, or its start with its kind set in *cut: never
+ * judged by its start (as h1.c keeps them). */
 static void keep_value(char *dst, size_t cap, size_t *len, int *count,
-                       const uint8_t *v, size_t n) {
+                       unsigned *cut, unsigned kind, const uint8_t *v,
+                       size_t n) {
   if (*count == 0) {
-    const size_t k = n < cap ? n : cap;
+    size_t k = n;
+    if (n > cap) {
+      k = cap;
+      *cut |= kind;
+    }
     memcpy(dst, v, k);
     *len = k;
   }
@@ -215,7 +239,7 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *frame,
   /* the name first: most fields (date, server, content-length) are not
    * read, and finding the slot costs a lookup and a cache miss. Names
    * arrive lowercase: nghttp2 refuses uppercase (RFC 9113 §8.2.1). */
-  enum { F_STATUS, F_CTYPE, F_WWW, F_RID } which;
+  enum { F_OTHER, F_STATUS, F_CTYPE, F_WWW, F_RID, F_CC } which = F_OTHER;
   if (name_is(name, namelen, ":status", 7)) {
     which = F_STATUS;
   } else if (name_is(name, namelen, "content-type", 12)) {
@@ -224,14 +248,26 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *frame,
     which = F_WWW;
   } else if (name_is(name, namelen, "x-request-id", 12)) {
     which = F_RID;
-  } else {
-    return 0;
+  } else if (name_is(name, namelen, "cache-control", 13)) {
+    which = F_CC;
+  } else if (valuelen < s->min_key_len) {
+    return 0; /* not read, and too short to hold a key sent */
   }
   h2_slot *sl = slot_of(s, frame->hd.stream_id);
   if (sl == NULL || sl->head_done) {
     return 0; /* trailers: nothing the verifier reads */
   }
+  const kgl_req *q = sl->flight.req;
+  if (valuelen >= s->min_key_len && q->key != NULL &&
+      memmem(value, valuelen, q->key, q->key_len) != NULL) {
+    sl->head_echo = 1; /* judged at the end, when the body is kept */
+  }
   switch (which) {
+  case F_OTHER:
+    break;
+  case F_CC:
+    sl->no_store |= kgl_cache_control_no_store((const char *)value, valuelen);
+    break;
   case F_STATUS:
     if (sl->status != 0 || valuelen != 3) {
       sl->bad = 1; /* nghttp2 catches both first; defence in depth */
@@ -242,16 +278,18 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *frame,
     break;
   case F_CTYPE:
     keep_value(sl->b->content_type, sizeof sl->b->content_type,
-               &sl->content_type_len, &sl->content_type_count, value, valuelen);
+               &sl->content_type_len, &sl->content_type_count, &sl->cut,
+               KGL_MM_CONTENT_TYPE, value, valuelen);
     break;
   case F_WWW:
     keep_value(sl->b->www_authenticate, sizeof sl->b->www_authenticate,
-               &sl->www_authenticate_len, &sl->www_authenticate_count, value,
-               valuelen);
+               &sl->www_authenticate_len, &sl->www_authenticate_count, &sl->cut,
+               KGL_MM_WWW_AUTH, value, valuelen);
     break;
   case F_RID:
     keep_value(sl->b->request_id, sizeof sl->b->request_id, &sl->request_id_len,
-               &sl->request_id_count, value, valuelen);
+               &sl->request_id_count, &sl->cut, KGL_MM_REQUEST_ID, value,
+               valuelen);
     break;
   }
   return 0;
@@ -410,6 +448,19 @@ static int h2_start(kgl_conn *c) {
   for (int k = 0; k < KGL_NCLASS; k++) {
     s->keep_body[k] = kgl_keep_body(o, (kgl_class)k); /* as HTTP/1.1 does */
   }
+  if (c->w->min_key_len == 0) { /* once per worker: it walks every key */
+    const kgl_traffic *t = c->w->traffic;
+    c->w->min_key_len = SIZE_MAX;
+    for (int k = 0; k < KGL_NCLASS; k++) {
+      for (size_t i = 0; i < t->nreq[k]; i++) {
+        const size_t kl = t->reqs[k][i].key_len;
+        if (t->reqs[k][i].key != NULL && kl > 0 && kl < c->w->min_key_len) {
+          c->w->min_key_len = kl;
+        }
+      }
+    }
+  }
+  s->min_key_len = c->w->min_key_len;
 
   nghttp2_session_callbacks *cb;
   if (nghttp2_session_callbacks_new(&cb) != 0) {
@@ -492,6 +543,7 @@ static int h2_submit(kgl_conn *c, const kgl_flight *f) {
   sl->bad = 0;
   sl->keep_body = t->head_method ? KGL_H1_KEEP_NONE : s->keep_body[q->cls];
   slot_reset_head(sl);
+  sl->head_echo = 0;
   sl->body_len = 0;
   sl->body_truncated = 0;
 

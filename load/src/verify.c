@@ -126,7 +126,8 @@ int kgl_class_parse(const char *s, size_t n, kgl_class *out) {
 }
 
 static const char *const MISMATCH_NAMES[KGL_MM_KINDS] = {
-    "status", "code", "body", "www_authenticate", "request_id", "content_type"};
+    "status",     "code",         "body",          "www_authenticate",
+    "request_id", "content_type", "cache_control", "key_echo"};
 
 const char *kgl_mismatch_name(int i) {
   if (i < 0 || i >= KGL_MM_KINDS) {
@@ -1027,7 +1028,8 @@ static int code_is(const char *code, size_t len, kg_status decision) {
 
 static int www_authenticate_ok(const kgl_response *r, const char *code,
                                size_t code_len) {
-  if (r->www_authenticate_count != 1 || r->www_authenticate == NULL) {
+  if (r->www_authenticate_count != 1 || r->www_authenticate == NULL ||
+      (r->cut & KGL_MM_WWW_AUTH)) {
     return 0;
   }
   const char *s = r->www_authenticate;
@@ -1053,6 +1055,7 @@ static int www_authenticate_ok(const kgl_response *r, const char *code,
 
 static int content_type_ok(const kgl_response *r) {
   return r->content_type_count == 1 && r->content_type != NULL &&
+         !(r->cut & KGL_MM_CONTENT_TYPE) &&
          media_type_is_json(r->content_type, r->content_type_len);
 }
 
@@ -1060,7 +1063,8 @@ static int content_type_ok(const kgl_response *r) {
  * request_id when the body gave one (rid NULL otherwise). */
 static int request_id_header_ok(const kgl_response *r, const char *rid,
                                 size_t rid_len) {
-  if (r->request_id_count != 1 || r->request_id == NULL) {
+  if (r->request_id_count != 1 || r->request_id == NULL ||
+      (r->cut & KGL_MM_REQUEST_ID)) {
     return 0;
   }
   const char *s = r->request_id;
@@ -1083,6 +1087,9 @@ unsigned kgl_verify(const kgl_expect *e, const kgl_response *r,
                                  : r->status == e->status;
   if (!status_ok) {
     mm |= KGL_MM_STATUS;
+  }
+  if (r->key_echo) {
+    mm |= KGL_MM_KEY_ECHO; /* SPEC §1.4: no response holds a presented key */
   }
 
   /* e->code is NUL-terminated by its makers; read no further than it */
@@ -1123,6 +1130,9 @@ unsigned kgl_verify(const kgl_expect *e, const kgl_response *r,
   }
   if (e->status == 401 && !www_authenticate_ok(r, e->code, want_len)) {
     mm |= KGL_MM_WWW_AUTH;
+  }
+  if (!r->no_store) {
+    mm |= KGL_MM_CACHE_CONTROL;
   }
   return mm;
 }

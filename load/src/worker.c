@@ -180,16 +180,32 @@ void kgl_worker_complete(kgl_worker *w, const kgl_flight *f,
      * that was wrong, as received (redacted when kept) */
     const char *d = "";
     size_t dn = 0;
-    if (mm & KGL_MM_WWW_AUTH) {
+    int span = 0; /* d is a value received (dn bytes), not a text here */
+    const unsigned cut = mm & r->cut;
+    if (mm & KGL_MM_KEY_ECHO) {
+      d = "(the key sent came back in the response)";
+    } else if (cut & KGL_MM_WWW_AUTH) {
+      d = "(WWW-Authenticate longer than kept: not judged by its start)";
+    } else if (mm & KGL_MM_WWW_AUTH) {
       d = r->www_authenticate_count ? r->www_authenticate
                                     : "(no WWW-Authenticate)";
-      dn = r->www_authenticate_count ? r->www_authenticate_len : strlen(d);
+      span = r->www_authenticate_count != 0;
+      dn = r->www_authenticate_len;
+    } else if (cut & KGL_MM_CONTENT_TYPE) {
+      d = "(Content-Type longer than kept: not judged by its start)";
     } else if (mm & KGL_MM_CONTENT_TYPE) {
       d = r->content_type_count ? r->content_type : "(no Content-Type)";
-      dn = r->content_type_count ? r->content_type_len : strlen(d);
+      span = r->content_type_count != 0;
+      dn = r->content_type_len;
+    } else if (cut & KGL_MM_REQUEST_ID) {
+      d = "(X-Request-Id longer than kept: not judged by its start)";
     } else if (mm & KGL_MM_BODY) {
       d = r->body_truncated ? "(body longer than kept)"
                             : "(body not the contract's JSON)";
+    } else if (mm & KGL_MM_CACHE_CONTROL) {
+      d = "(no Cache-Control: no-store)";
+    }
+    if (!span) {
       dn = strlen(d);
     }
     keep_sample(w, f, mm, r, code, code_len, d, dn);

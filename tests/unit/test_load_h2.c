@@ -41,7 +41,8 @@ typedef enum srv_mode {
   SRV_OK = 2,           /* 200 "ok" */
   SRV_RST = 3,          /* RST_STREAM(INTERNAL_ERROR) */
   SRV_HOLD = 4,         /* no answer until the test says so */
-  SRV_NO_STATUS = 5     /* a response HEADERS without :status */
+  SRV_NO_STATUS = 5,    /* a response HEADERS without :status */
+  SRV_CUSTOM = 6        /* custom_nva and custom_body */
 } srv_mode;
 
 typedef struct srv {
@@ -56,6 +57,9 @@ typedef struct srv {
   int32_t held[16]; /* streams held in SRV_HOLD */
   int nheld;
   uint32_t max_streams; /* its SETTINGS_MAX_CONCURRENT_STREAMS; 0: none */
+  const nghttp2_nv *custom_nva; /* SRV_CUSTOM's answer */
+  size_t custom_n;
+  const char *custom_body;
 } srv;
 
 typedef struct fixture {
@@ -96,13 +100,13 @@ static void srv_answer(srv *s, int32_t id) {
         MKNV(":status", "401"), MKNV("content-type", "application/json"),
         MKNV("www-authenticate",
              "Bearer realm=\"keygate\", error=\"invalid_token\""),
-        MKNV("x-request-id", RID)};
+        MKNV("x-request-id", RID), MKNV("cache-control", "no-store")};
     nghttp2_data_provider d;
     d.source.ptr =
         (void *)(uintptr_t)(s->mode == SRV_CONTRACT_401 ? CONTRACT_BODY
                                                         : WRONG_CODE_BODY);
     d.read_callback = body_read;
-    assert_int_equal(nghttp2_submit_response(s->ng, id, nva, 4, &d), 0);
+    assert_int_equal(nghttp2_submit_response(s->ng, id, nva, 5, &d), 0);
     break;
   }
   case SRV_OK: {
@@ -126,6 +130,14 @@ static void srv_answer(srv *s, int32_t id) {
   case SRV_NO_STATUS: {
     nghttp2_nv nva[] = {MKNV("content-type", "application/json")};
     assert_int_equal(nghttp2_submit_response(s->ng, id, nva, 1, NULL), 0);
+    break;
+  }
+  case SRV_CUSTOM: {
+    nghttp2_data_provider d;
+    d.source.ptr = (void *)(uintptr_t)s->custom_body;
+    d.read_callback = body_read;
+    assert_int_equal(
+        nghttp2_submit_response(s->ng, id, s->custom_nva, s->custom_n, &d), 0);
     break;
   }
   }
@@ -247,6 +259,8 @@ static int setup_with(void **state, uint32_t srv_max, int streams) {
     fx->req[k].key = k == KGL_MISSING ? NULL : KEY;
     fx->req[k].key_len = k == KGL_MISSING ? 0 : strlen(KEY);
     fx->req[k].bearer = 1;
+    t->reqs[k] = &fx->req[k];
+    t->nreq[k] = 1;
   }
   fx->sh.opt = &fx->opt;
   fx->sh.traffic = t;
@@ -322,6 +336,108 @@ static void a_wrong_error_code_is_a_mismatch(void **state) {
   assert_int_equal(st->mismatch_kinds[1], 1); /* KGL_MM_CODE */
   assert_int_equal(fx->w.res.nsamples, 1);
   assert_string_equal(fx->w.res.samples[0].code, "missing_api_key");
+}
+
+/* One answer of SRV_CUSTOM to an invalid key: its mismatch bits (by the
+ * counts of the kinds), and the sample's detail in *detail. */
+static unsigned custom_answer(fixture *fx, const nghttp2_nv *nva, size_t n,
+                              const char *body, const char **detail) {
+  fx->s.mode = SRV_CUSTOM;
+  fx->s.custom_nva = nva;
+  fx->s.custom_n = n;
+  fx->s.custom_body = body;
+  assert_int_equal(submit(fx, KGL_INVALID), 0);
+  pump(fx);
+  const kgl_class_stats *st = &fx->w.res.cls[KGL_INVALID];
+  assert_int_equal(st->errors, 0);
+  unsigned mm = 0;
+  for (int i = 0; i < KGL_MM_KINDS; i++) {
+    mm |= st->mismatch_kinds[i] != 0 ? 1u << i : 0;
+  }
+  *detail = fx->w.res.nsamples > 0 ? fx->w.res.samples[0].detail : "";
+  return mm;
+}
+
+#define WWW_INVALID "Bearer realm=\"keygate\", error=\"invalid_token\""
+
+static void h2_a_conforming_custom_answer_verifies(void **state) {
+  fixture *fx = *state;
+  const nghttp2_nv nva[] = {
+      MKNV(":status", "401"), MKNV("content-type", "application/json"),
+      MKNV("www-authenticate", WWW_INVALID), MKNV("x-request-id", RID),
+      MKNV("cache-control", "private, no-store")};
+  const char *d;
+  assert_int_equal(custom_answer(fx, nva, 5, CONTRACT_BODY, &d), 0);
+  assert_int_equal(fx->w.res.cls[KGL_INVALID].ok, 1);
+}
+
+/* BUG (reported, HTTP/1.1; HTTP/2 kept values the same way): a value
+ * longer than its buffer was judged by its start. */
+static void h2_a_padded_request_id_is_a_mismatch(void **state) {
+  fixture *fx = *state;
+  const nghttp2_nv nva[] = {
+      MKNV(":status", "401"), MKNV("content-type", "application/json"),
+      MKNV("www-authenticate", WWW_INVALID),
+      MKNV("x-request-id", RID "                                        x"),
+      MKNV("cache-control", "no-store")};
+  const char *d;
+  assert_int_equal(custom_answer(fx, nva, 5, CONTRACT_BODY, &d),
+                   KGL_MM_REQUEST_ID);
+  assert_non_null(strstr(d, "X-Request-Id longer than kept"));
+}
+
+static void h2_a_second_error_past_the_old_buffer_is_a_mismatch(void **state) {
+  fixture *fx = *state;
+  static char www[1024];
+  int n = snprintf(www, sizeof www, "%s, x=\"", WWW_INVALID);
+  while (n < 600) {
+    www[n++] = 'a';
+  }
+  snprintf(www + n, sizeof www - (size_t)n, "\", error=\"insufficient_scope\"");
+  const nghttp2_nv nva[] = {MKNV(":status", "401"),
+                            MKNV("content-type", "application/json"),
+                            {(uint8_t *)(uintptr_t) "www-authenticate",
+                             (uint8_t *)www, 16, strlen(www),
+                             NGHTTP2_NV_FLAG_NONE},
+                            MKNV("x-request-id", RID),
+                            MKNV("cache-control", "no-store")};
+  const char *d;
+  assert_int_equal(custom_answer(fx, nva, 5, CONTRACT_BODY, &d),
+                   KGL_MM_WWW_AUTH);
+}
+
+/* BUG (reported): no Cache-Control: no-store, and the key sent coming
+ * back, passed. */
+static void h2_an_error_without_no_store_is_a_mismatch(void **state) {
+  fixture *fx = *state;
+  const nghttp2_nv nva[] = {
+      MKNV(":status", "401"), MKNV("content-type", "application/json"),
+      MKNV("www-authenticate", WWW_INVALID), MKNV("x-request-id", RID),
+      MKNV("cache-control", "no-cache")};
+  const char *d;
+  assert_int_equal(custom_answer(fx, nva, 5, CONTRACT_BODY, &d),
+                   KGL_MM_CACHE_CONTROL);
+  assert_string_equal(d, "(no Cache-Control: no-store)");
+}
+
+static void h2_the_key_sent_coming_back_is_a_mismatch(void **state) {
+  fixture *fx = *state;
+  const nghttp2_nv nva[] = {MKNV(":status", "401"),
+                            MKNV("content-type", "application/json"),
+                            MKNV("www-authenticate", WWW_INVALID),
+                            MKNV("x-request-id", RID),
+                            MKNV("cache-control", "no-store"),
+                            MKNV("x-echo", "was " KEY)};
+  const char *d;
+  assert_int_equal(custom_answer(fx, nva, 6, CONTRACT_BODY, &d),
+                   KGL_MM_KEY_ECHO);
+  assert_string_equal(d, "(the key sent came back in the response)");
+  static const char body[] =
+      "{\"error\":{\"code\":\"invalid_api_key\",\"message\":\"" KEY
+      "\",\"request_id\":\"" RID "\"}}";
+  assert_int_equal(custom_answer(fx, nva, 5, body, &d), KGL_MM_KEY_ECHO);
+  assert_int_equal(fx->w.res.cls[KGL_INVALID].mismatch_kinds[7], 2);
+  assert_int_equal(fx->w.res.cls[KGL_INVALID].mismatches, 2);
 }
 
 static void
@@ -633,6 +749,16 @@ int main(void) {
           teardown),
       cmocka_unit_test_setup_teardown(
           abort_fails_every_stream_and_oldest_tracks_them, setup, teardown),
+      cmocka_unit_test_setup_teardown(h2_a_conforming_custom_answer_verifies,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(h2_a_padded_request_id_is_a_mismatch,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          h2_a_second_error_past_the_old_buffer_is_a_mismatch, setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          h2_an_error_without_no_store_is_a_mismatch, setup, teardown),
+      cmocka_unit_test_setup_teardown(h2_the_key_sent_coming_back_is_a_mismatch,
+                                      setup, teardown),
       cmocka_unit_test_setup_teardown(garbage_from_the_server_is_fatal, setup,
                                       teardown),
   };

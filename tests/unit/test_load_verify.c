@@ -116,6 +116,8 @@ static void mismatch_names_follow_the_bit_order(void **state) {
       {KGL_MM_WWW_AUTH, "www_authenticate"},
       {KGL_MM_REQUEST_ID, "request_id"},
       {KGL_MM_CONTENT_TYPE, "content_type"},
+      {KGL_MM_CACHE_CONTROL, "cache_control"},
+      {KGL_MM_KEY_ECHO, "key_echo"},
   };
   assert_int_equal(NELEM(cases), KGL_MM_KINDS);
   for (int i = 0; i < KGL_MM_KINDS; i++) {
@@ -870,6 +872,9 @@ typedef struct parts {
   const char *body;
   size_t body_len;
   int truncated;
+  int no_cache; /* no Cache-Control: no-store (present by default) */
+  unsigned cut; /* the engine cut these fields (KGL_MM_* bits) */
+  int echo;     /* the engine found the key sent in the response */
 } parts;
 
 static kgl_response guarded(const parts *p) {
@@ -894,6 +899,9 @@ static kgl_response guarded(const parts *p) {
   r.body = guard_copy(p->body, p->body_len);
   r.body_len = p->body_len;
   r.body_truncated = p->truncated;
+  r.no_store = !p->no_cache;
+  r.cut = p->cut;
+  r.key_echo = p->echo;
   return r;
 }
 
@@ -981,12 +989,32 @@ typedef struct mutation {
   int rid_count;
   const char *body; /* a template (expand), NULL: keep */
   int truncated;
+  int no_cache;
+  unsigned cut;
+  int echo;
   unsigned want;
 } mutation;
 
 #define BODY_REST ",\"message\":\"m\",\"request_id\":\"%R\"}}"
 
 static const mutation MUTATIONS[] = {
+    /* ---- what the engine saw (BUG, reported: none was checked) ---- */
+    {.name = "no_cache_control_no_store",
+     .no_cache = 1,
+     .want = KGL_MM_CACHE_CONTROL},
+    {.name = "the_key_sent_came_back", .echo = 1, .want = KGL_MM_KEY_ECHO},
+    {.name = "request_id_cut",
+     .cut = KGL_MM_REQUEST_ID,
+     .want = KGL_MM_REQUEST_ID},
+    {.name = "content_type_cut",
+     .cut = KGL_MM_CONTENT_TYPE,
+     .want = KGL_MM_CONTENT_TYPE},
+    {.name = "www_authenticate_cut",
+     .cut = KGL_MM_WWW_AUTH,
+     .want = KGL_MM_WWW_AUTH},
+    {.name = "every_field_cut",
+     .cut = KGL_MM_WWW_AUTH | KGL_MM_REQUEST_ID | KGL_MM_CONTENT_TYPE,
+     .want = KGL_MM_WWW_AUTH | KGL_MM_REQUEST_ID | KGL_MM_CONTENT_TYPE},
     /* ---- status ---- */
     {.name = "status_400", .status = 400, .want = KGL_MM_STATUS},
     {.name = "status_200", .status = 200, .want = KGL_MM_STATUS},
@@ -1181,6 +1209,9 @@ static void apply(const mutation *m, const conforming *c, parts *p, char *body,
     p->body = body;
   }
   p->truncated = m->truncated;
+  p->no_cache = m->no_cache;
+  p->cut = m->cut;
+  p->echo = m->echo;
 }
 
 static void each_mutation_sets_exactly_its_bits(void **state) {
@@ -1603,6 +1634,7 @@ static void contract_zero_checks_status_and_code_only(void **state) {
     parts p = bare;
     p.status = cases[i].status;
     p.truncated = cases[i].truncated;
+    p.no_cache = 1; /* the contract's Cache-Control is not asked for */
     unsigned got = verify_parts(&e, &p, NULL, NULL);
     if (got != cases[i].want) {
       fail_msg("%s vs %d: 0x%02x, want 0x%02x", cases[i].expect,
@@ -1623,6 +1655,273 @@ static void contract_zero_checks_status_and_code_only(void **state) {
       kgl_expect_parse("expired=401:expired_api_key", 27, &cls, &e, NULL, 0),
       0);
   assert_int_equal(verify_parts(&e, &c.p, NULL, NULL), 0);
+}
+
+/* ====================================================================== */
+/* From the wire: h1.c's parse, then the verifier                         */
+/* ====================================================================== */
+
+#define WIRE_RID "req_AbCdEfGhIjKlMnOpQrStUvWx"
+#define WIRE_BODY(code)                                                        \
+  "{\"error\":{\"code\":\"" code                                               \
+  "\",\"message\":\"m\",\"request_id\":\"" WIRE_RID "\"}}"
+#define WIRE_WWW_INVALID "Bearer realm=\"api\", error=\"invalid_token\""
+#define WIRE_WWW_EXPIRED                                                       \
+  WIRE_WWW_INVALID ", error_description=\"The API key has expired\""
+
+/* A 401 of code `code` with these fields (ct, cc: Cache-Control or NULL,
+ * rid, www) and `extra` head lines, parsed by h1.c for a request that sent
+ * key (NULL: none), and verified against class cls's expectation. */
+static unsigned wire(kgl_class cls, const char *ct, const char *cc,
+                     const char *rid, const char *www, const char *extra,
+                     const char *body, const char *key) {
+  static char resp[16384];
+  char ccl[512] = "";
+  if (cc != NULL) {
+    snprintf(ccl, sizeof ccl, "Cache-Control: %s\r\n", cc);
+  }
+  const int n = snprintf(resp, sizeof resp,
+                         "HTTP/1.1 401 Unauthorized\r\nContent-Type: %s\r\n%s"
+                         "X-Request-Id: %s\r\nWWW-Authenticate: %s\r\n%s"
+                         "Content-Length: %zu\r\n\r\n%s",
+                         ct, ccl, rid, www, extra, strlen(body), body);
+  assert_true(n > 0 && (size_t)n < sizeof resp);
+  kgl_options o;
+  memset(&o, 0, sizeof o);
+  for (int c = 0; c < KGL_NCLASS; c++) {
+    kgl_expect_default((kgl_class)c, &o.expect[c]);
+  }
+  static kgl_h1 p;
+  kgl_h1_reset(&p, kgl_keep_body(&o, cls), 0);
+  kgl_h1_set_key(&p, key, key != NULL ? strlen(key) : 0);
+  size_t used = 0;
+  const char *g = guard_copy(resp, (size_t)n);
+  assert_int_equal(kgl_h1_feed(&p, g, (size_t)n, &used), KGL_H1_DONE);
+  assert_int_equal(used, (size_t)n);
+  kgl_response r;
+  kgl_h1_response(&p, &r);
+  return kgl_verify(&o.expect[cls], &r, NULL, NULL);
+}
+
+static void wire_conforming_answers_pass(void **state) {
+  (void)state;
+  assert_int_equal(wire(KGL_INVALID, "application/json", "no-store", WIRE_RID,
+                        WIRE_WWW_INVALID, "", WIRE_BODY("invalid_api_key"), K),
+                   0);
+  assert_int_equal(wire(KGL_MISSING, "application/json; charset=utf-8",
+                        "private, No-Store", WIRE_RID, "Bearer realm=\"api\"",
+                        "Cache-Control: max-age=0\r\n",
+                        WIRE_BODY("missing_api_key"), NULL),
+                   0);
+  assert_int_equal(wire(KGL_EXPIRED, "application/json", "no-cache, no-store",
+                        WIRE_RID, WIRE_WWW_EXPIRED, "",
+                        WIRE_BODY("expired_api_key"), K),
+                   0);
+}
+
+/* BUG (reported): values were cut to 64/128/512 bytes and judged by their
+ * start. Each of the review's cases, and the false mismatch it found. */
+static void wire_a_padded_request_id_is_a_mismatch(void **state) {
+  (void)state;
+  char rid[128];
+  snprintf(rid, sizeof rid, "%s%40sx", WIRE_RID, "");
+  assert_int_equal(wire(KGL_INVALID, "application/json", "no-store", rid,
+                        WIRE_WWW_INVALID, "", WIRE_BODY("invalid_api_key"), K),
+                   KGL_MM_REQUEST_ID);
+}
+
+static void wire_a_padded_content_type_is_a_mismatch(void **state) {
+  (void)state;
+  char ct[512];
+  snprintf(ct, sizeof ct, "application/json%112s, text/html", "");
+  assert_int_equal(wire(KGL_INVALID, ct, "no-store", WIRE_RID, WIRE_WWW_INVALID,
+                        "", WIRE_BODY("invalid_api_key"), K),
+                   KGL_MM_CONTENT_TYPE);
+  /* past the buffer too */
+  snprintf(ct, sizeof ct, "application/json%*s, text/html",
+           KGL_H1_CONTENT_TYPE_KEEP, "");
+  assert_int_equal(wire(KGL_INVALID, ct, "no-store", WIRE_RID, WIRE_WWW_INVALID,
+                        "", WIRE_BODY("invalid_api_key"), K),
+                   KGL_MM_CONTENT_TYPE);
+}
+
+static void
+wire_a_second_error_far_in_the_challenge_is_a_mismatch(void **state) {
+  (void)state;
+  for (size_t at = 511; at <= KGL_H1_WWW_AUTHENTICATE_KEEP + 64; at += 1537) {
+    char www[KGL_H1_WWW_AUTHENTICATE_KEEP + 256];
+    int n = snprintf(www, sizeof www, "%s, x=\"", WIRE_WWW_INVALID);
+    while ((size_t)n < at) {
+      www[n++] = 'a';
+    }
+    snprintf(www + n, sizeof www - (size_t)n,
+             "\", error=\"insufficient_scope\"");
+    assert_int_equal(wire(KGL_INVALID, "application/json", "no-store", WIRE_RID,
+                          www, "", WIRE_BODY("invalid_api_key"), K),
+                     KGL_MM_WWW_AUTH);
+  }
+}
+
+static void wire_a_long_error_description_conforms(void **state) {
+  (void)state;
+  char www[1024];
+  int n = snprintf(www, sizeof www,
+                   "Bearer realm=\"api\", error=\"invalid_token\", "
+                   "error_description=\"");
+  for (int i = 0; i < 22; i++) {
+    n += snprintf(www + n, sizeof www - (size_t)n, "The API key has expired. ");
+  }
+  snprintf(www + n, sizeof www - (size_t)n, "\"");
+  assert_true(strlen(www) > 512);
+  assert_int_equal(wire(KGL_EXPIRED, "application/json", "no-store", WIRE_RID,
+                        www, "", WIRE_BODY("expired_api_key"), K),
+                   0);
+}
+
+/* BUG (reported): SPEC §1.4 "every error also carries Cache-Control:
+ * no-store" was not checked. */
+static void wire_an_error_without_no_store_is_a_mismatch(void **state) {
+  (void)state;
+  static const char *const NOT_NO_STORE[] = {
+      NULL,        "no-cache",   "private",
+      "no-storex", "x-no-store", "private=\"a, no-store\"",
+      "no-store=1"};
+  for (size_t i = 0; i < NELEM(NOT_NO_STORE); i++) {
+    const unsigned got =
+        wire(KGL_INVALID, "application/json", NOT_NO_STORE[i], WIRE_RID,
+             WIRE_WWW_INVALID, "", WIRE_BODY("invalid_api_key"), K);
+    if (got != KGL_MM_CACHE_CONTROL) {
+      fail_msg("Cache-Control: %s: 0x%02x",
+               NOT_NO_STORE[i] ? NOT_NO_STORE[i] : "(none)", got);
+    }
+  }
+}
+
+/* BUG (reported): a response echoing the key it was sent passed. */
+static void wire_the_key_sent_coming_back_is_a_mismatch(void **state) {
+  (void)state;
+  /* in the body's message */
+  static const char body[] =
+      "{\"error\":{\"code\":\"invalid_api_key\",\"message\":\"bad key " K
+      "\",\"request_id\":\"" WIRE_RID "\"}}";
+  assert_int_equal(wire(KGL_INVALID, "application/json", "no-store", WIRE_RID,
+                        WIRE_WWW_INVALID, "", body, K),
+                   KGL_MM_KEY_ECHO);
+  /* in a field the verifier does not otherwise read */
+  assert_int_equal(wire(KGL_EXPIRED, "application/json", "no-store", WIRE_RID,
+                        WIRE_WWW_EXPIRED, "X-Echo: " K "\r\n",
+                        WIRE_BODY("expired_api_key"), K),
+                   KGL_MM_KEY_ECHO);
+  /* another key, or the hint, is no echo */
+  assert_int_equal(wire(KGL_EXPIRED, "application/json", "no-store", WIRE_RID,
+                        WIRE_WWW_EXPIRED, "X-Echo: " K2 " " K_MASKED "\r\n",
+                        WIRE_BODY("expired_api_key"), K),
+                   0);
+}
+
+/* The key split across two chunks is found in the de-chunked body. */
+static void wire_a_key_split_across_chunks_is_found(void **state) {
+  (void)state;
+  static const char body[] =
+      "{\"error\":{\"code\":\"invalid_api_key\",\"message\":\"" K
+      "\",\"request_id\":\"" WIRE_RID "\"}}";
+  const size_t cut = (size_t)(strstr(body, K) - body) + 20; /* in the key */
+  static char resp[2048];
+  const int n = snprintf(
+      resp, sizeof resp,
+      "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n"
+      "Cache-Control: no-store\r\nX-Request-Id: " WIRE_RID "\r\n"
+      "WWW-Authenticate: " WIRE_WWW_INVALID "\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n%zx\r\n%.*s\r\n%zx\r\n%s\r\n0\r\n\r\n",
+      cut, (int)cut, body, strlen(body) - cut, body + cut);
+  assert_true(n > 0 && (size_t)n < sizeof resp);
+  kgl_options o;
+  memset(&o, 0, sizeof o);
+  kgl_expect_default(KGL_INVALID, &o.expect[KGL_INVALID]);
+  kgl_h1 *p = calloc(1, sizeof *p);
+  assert_non_null(p);
+  kgl_h1_reset(p, kgl_keep_body(&o, KGL_INVALID), 0);
+  kgl_h1_set_key(p, K, strlen(K));
+  size_t used = 0;
+  assert_int_equal(
+      kgl_h1_feed(p, guard_copy(resp, (size_t)n), (size_t)n, &used),
+      KGL_H1_DONE);
+  assert_int_equal(used, (size_t)n);
+  kgl_response r;
+  kgl_h1_response(p, &r);
+  assert_int_equal(r.key_echo, 1);
+  assert_int_equal(kgl_verify(&o.expect[KGL_INVALID], &r, NULL, NULL),
+                   KGL_MM_KEY_ECHO);
+  free(p);
+}
+
+/* A 2xx of the valid class is not read whole (its body is not kept, the
+ * measured path): its key is not searched, docs/load.md says so. */
+static void a_2xx_of_the_valid_class_is_not_searched(void **state) {
+  (void)state;
+  static const char resp[] =
+      "HTTP/1.1 200 OK\r\nX-Echo: " K "\r\nContent-Length: 2\r\n\r\n{}";
+  kgl_options o;
+  memset(&o, 0, sizeof o);
+  kgl_expect_default(KGL_VALID, &o.expect[KGL_VALID]);
+  kgl_h1 *p = calloc(1, sizeof *p);
+  assert_non_null(p);
+  kgl_h1_reset(p, kgl_keep_body(&o, KGL_VALID), 0);
+  kgl_h1_set_key(p, K, strlen(K));
+  size_t used = 0;
+  assert_int_equal(
+      kgl_h1_feed(p, guard_copy(resp, sizeof resp - 1), sizeof resp - 1, &used),
+      KGL_H1_DONE);
+  kgl_response r;
+  kgl_h1_response(p, &r);
+  assert_int_equal(r.key_echo, 0);
+  /* a non-2xx answer to it is read whole */
+  static const char resp500[] =
+      "HTTP/1.1 500 Oops\r\nX-Echo: " K "\r\nContent-Length: 2\r\n\r\n{}";
+  kgl_h1_reset(p, kgl_keep_body(&o, KGL_VALID), 0);
+  kgl_h1_set_key(p, K, strlen(K));
+  assert_int_equal(kgl_h1_feed(p, guard_copy(resp500, sizeof resp500 - 1),
+                               sizeof resp500 - 1, &used),
+                   KGL_H1_DONE);
+  kgl_h1_response(p, &r);
+  assert_int_equal(r.key_echo, 1);
+  assert_int_equal(kgl_verify(&o.expect[KGL_VALID], &r, NULL, NULL),
+                   KGL_MM_STATUS | KGL_MM_KEY_ECHO);
+  free(p);
+}
+
+static void cache_control_no_store_is_a_directive(void **state) {
+  (void)state;
+  static const struct {
+    const char *v;
+    int want;
+  } cases[] = {
+      {"no-store", 1},
+      {"NO-STORE", 1},
+      {"  no-store  ", 1},
+      {"private, no-store", 1},
+      {"no-store,private", 1},
+      {"max-age=0, no-store", 1},
+      {"private=\"x, y\", no-store", 1},
+      {"a=\"q\\\"no-store\", no-store", 1},
+      {"", 0},
+      {"no-cache", 0},
+      {"no-store-x", 0},
+      {"xno-store", 0},
+      {"no-store=1", 0},
+      {"no-store=\"a\"", 0},
+      {"private=\"no-store\"", 0},
+      {"private=\"a, no-store\"", 0},
+      {"a=\"q\\\", no-store\"", 0},
+      {"no store", 0},
+  };
+  for (size_t i = 0; i < NELEM(cases); i++) {
+    const size_t n = strlen(cases[i].v);
+    const char *g = guard_copy(cases[i].v, n);
+    if (kgl_cache_control_no_store(g, n) != cases[i].want) {
+      fail_msg("Cache-Control: %s: want %d", cases[i].v, cases[i].want);
+    }
+  }
 }
 
 /* ====================================================================== */
@@ -2374,6 +2673,16 @@ int main(void) {
       T(valid_class_accepts_any_2xx_only),
       T(a_valid_request_refused_reports_the_code),
       T(contract_zero_checks_status_and_code_only),
+      T(wire_conforming_answers_pass),
+      T(wire_a_padded_request_id_is_a_mismatch),
+      T(wire_a_padded_content_type_is_a_mismatch),
+      T(wire_a_second_error_far_in_the_challenge_is_a_mismatch),
+      T(wire_a_long_error_description_conforms),
+      T(wire_an_error_without_no_store_is_a_mismatch),
+      T(wire_the_key_sent_coming_back_is_a_mismatch),
+      T(wire_a_key_split_across_chunks_is_found),
+      T(a_2xx_of_the_valid_class_is_not_searched),
+      T(cache_control_no_store_is_a_directive),
       T(redaction_table_has_at_least_forty_cases),
       T(redaction_is_as_specified),
       T(cap_zero_writes_nothing),

@@ -75,7 +75,9 @@ int kgl_expect_parse(const char *s, size_t n, kgl_class *c, kgl_expect *e,
 /* The parts of one response that the verifier reads; the engine fills it
  * with spans into its own buffers. A header seen twice sets its count to 2
  * and keeps the first span. Header values may carry leading and trailing
- * OWS (SP, HT), which the verifier ignores. */
+ * OWS (SP, HT), which the verifier ignores. A value longer than the engine
+ * keeps is marked in `cut` (its KGL_MM_* bit) and fails its check: it is
+ * never judged by the part kept. */
 typedef struct kgl_response {
   int status;
   const char *content_type;
@@ -90,20 +92,27 @@ typedef struct kgl_response {
   const char *body; /* de-chunked body, or its first body_len bytes */
   size_t body_len;
   int body_truncated; /* 1 when the body was longer than the engine kept */
+  /* KGL_MM_CONTENT_TYPE, KGL_MM_WWW_AUTH, KGL_MM_REQUEST_ID: that field's
+   * first value was longer than the engine kept (the span is its start) */
+  unsigned cut;
+  int no_store; /* a Cache-Control field holds the no-store directive */
+  int key_echo; /* the key the request sent is in the head or the body */
 } kgl_response;
 
 /* Mismatch kinds: bits of kgl_verify's result. */
-#define KGL_MM_STATUS 0x01u       /* status differs from the expectation */
-#define KGL_MM_CODE 0x02u         /* error.code absent or different */
-#define KGL_MM_BODY 0x04u         /* body not the contract's JSON shape */
-#define KGL_MM_WWW_AUTH 0x08u     /* WWW-Authenticate absent or wrong */
-#define KGL_MM_REQUEST_ID 0x10u   /* X-Request-Id absent, bad or != body */
-#define KGL_MM_CONTENT_TYPE 0x20u /* not application/json */
-#define KGL_MM_KINDS 6
+#define KGL_MM_STATUS 0x01u        /* status differs from the expectation */
+#define KGL_MM_CODE 0x02u          /* error.code absent or different */
+#define KGL_MM_BODY 0x04u          /* body not the contract's JSON shape */
+#define KGL_MM_WWW_AUTH 0x08u      /* WWW-Authenticate absent or wrong */
+#define KGL_MM_REQUEST_ID 0x10u    /* X-Request-Id absent, bad or != body */
+#define KGL_MM_CONTENT_TYPE 0x20u  /* not application/json */
+#define KGL_MM_CACHE_CONTROL 0x40u /* no Cache-Control: no-store */
+#define KGL_MM_KEY_ECHO 0x80u      /* the key sent came back */
+#define KGL_MM_KINDS 8
 
 /* kgl_mismatch_name — "status", "code", "body", "www_authenticate",
- * "request_id", "content_type" for the bit index i (0..KGL_MM_KINDS-1);
- * "unknown" otherwise. */
+ * "request_id", "content_type", "cache_control", "key_echo" for the bit
+ * index i (0..KGL_MM_KINDS-1); "unknown" otherwise. */
 const char *kgl_mismatch_name(int i);
 
 /*
@@ -122,9 +131,11 @@ const char *kgl_mismatch_name(int i);
  *   whose Bearer challenge has a realm, and error="invalid_token" exactly
  *   for invalid_api_key and expired_api_key and no error parameter for
  *   missing_api_key; exactly one X-Request-Id of the shape req_ + 24
- *   base62, equal to the body's request_id.
+ *   base62, equal to the body's request_id; Cache-Control with no-store
+ *   (SPEC §1.4: every error carries it).
  * With e->contract == 0: status (any 2xx when e->status is 0), and when
  * e->code is set, the body's error.code.
+ * Whatever e says: r->key_echo (set by the engine) is KGL_MM_KEY_ECHO.
  *
  * Decisions a reader should know:
  *   - Strings are compared after JSON unescaping ("\u005f" is "_"), header
@@ -133,7 +144,8 @@ const char *kgl_mismatch_name(int i);
  *     code: with e->code set that is KGL_MM_CODE as well as KGL_MM_BODY.
  *   - Content-Type, WWW-Authenticate and X-Request-Id must each appear
  *     exactly once: the engine keeps only the first of several, and a
- *     second one could not be checked.
+ *     second one could not be checked. One the engine cut (r->cut) fails
+ *     its check: the part kept may pass where the whole would not.
  *   - WWW-Authenticate is read as RFC 9110 §11.6.1's #challenge list:
  *     challenge = auth-scheme [ 1*SP ( token68 / #auth-param ) ], auth-param
  *     = token BWS "=" BWS ( token / quoted-string ). A list element of the
