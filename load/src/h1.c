@@ -60,6 +60,20 @@ void kgl_h1_reset(kgl_h1 *p, int keep_body, int head_request) {
   p->body_sink_ud = NULL;
 }
 
+void kgl_h1_body(kgl_h1 *p, int64_t length) {
+  kgl_h1_reset(p, KGL_H1_KEEP_NONE, 0);
+  if (length == 0) {
+    p->state = ST_DONE;
+  } else if (length == -2) {
+    p->state = ST_CHUNK_SIZE;
+  } else if (length < 0) {
+    p->state = ST_BODY_CLOSE;
+  } else {
+    p->state = ST_BODY_LENGTH;
+    p->remaining = length;
+  }
+}
+
 int kgl_h1_waiting(const kgl_h1 *p) {
   return p->state == ST_HEAD;
 }

@@ -241,6 +241,14 @@ void kgl_h1_keep_field(kgl_h1 *p, const char *name, size_t nlen, const char *v,
 void kgl_h1_head_done(kgl_h1 *p, int status);
 void kgl_h1_keep_body(kgl_h1 *p, const char *b, size_t n);
 
+/* kgl_h1_body — ready p to frame a body alone, as it would after a head
+ * (for an engine that parses heads elsewhere and checks the body's
+ * framing with this parser's rules): length 0 for none (HEAD, 204, 304),
+ * > 0 its Content-Length, -1 to the close, -2 chunked. kgl_h1_feed then
+ * says KGL_H1_DONE at its end (bytes past it are not consumed) and
+ * KGL_H1_ERROR for a malformed chunk; nothing is kept. */
+void kgl_h1_body(kgl_h1 *p, int64_t length);
+
 /* kgl_h1_set_key — after kgl_h1_reset: the key the request sent (n > 0),
  * so that a response the verifier reads whole (its body is kept: an error
  * class's, or any that is not a 2xx) is searched for it, head and kept
