@@ -266,7 +266,12 @@ int kgl_expect_parse(const char *s, size_t n, kgl_class *c, kgl_expect *e,
     memcpy(e->code, code, code_len);
   }
   e->code[code_len] = '\0';
-  e->contract = 0;
+  /* the contract's own expectation, typed out (invalid=401:invalid_api_key)
+   * changes nothing: its checks stay on */
+  kgl_expect def;
+  kgl_expect_default(cls, &def);
+  e->contract =
+      def.contract && def.status == e->status && strcmp(def.code, e->code) == 0;
   return 0;
 }
 

@@ -166,18 +166,24 @@ static void expect_values_parse_as_specified(void **state) {
     kgl_class c;
     int status;
     const char *code;
+    int contract; /* 1: the class's default typed out keeps its checks */
   } cases[] = {
-      {"invalid=403", KGL_INVALID, 403, ""},
-      {"expired=401:key_expired", KGL_EXPIRED, 401, "key_expired"},
-      {"valid=2xx", KGL_VALID, 0, ""},
-      {"missing=401:missing_api_key", KGL_MISSING, 401, "missing_api_key"},
-      {"valid=200", KGL_VALID, 200, ""},
-      {"valid=100", KGL_VALID, 100, ""},
-      {"valid=599", KGL_VALID, 599, ""},
-      {"invalid=401:a", KGL_INVALID, 401, "a"},
-      {"invalid=401:A-z.0_9", KGL_INVALID, 401, "A-z.0_9"},
-      {"invalid=401:" CODE64, KGL_INVALID, 401, CODE64},
-      {"valid=2xx:some_code", KGL_VALID, 0, "some_code"},
+      {"invalid=403", KGL_INVALID, 403, "", 0},
+      {"expired=401:key_expired", KGL_EXPIRED, 401, "key_expired", 0},
+      {"valid=2xx", KGL_VALID, 0, "", 0},
+      {"missing=401:missing_api_key", KGL_MISSING, 401, "missing_api_key", 1},
+      {"valid=200", KGL_VALID, 200, "", 0},
+      {"valid=100", KGL_VALID, 100, "", 0},
+      {"valid=599", KGL_VALID, 599, "", 0},
+      {"invalid=401:a", KGL_INVALID, 401, "a", 0},
+      {"invalid=401:A-z.0_9", KGL_INVALID, 401, "A-z.0_9", 0},
+      {"invalid=401:" CODE64, KGL_INVALID, 401, CODE64, 0},
+      {"valid=2xx:some_code", KGL_VALID, 0, "some_code", 0},
+      /* the defaults typed out keep the contract's checks; near them not */
+      {"invalid=401:invalid_api_key", KGL_INVALID, 401, "invalid_api_key", 1},
+      {"expired=401:expired_api_key", KGL_EXPIRED, 401, "expired_api_key", 1},
+      {"expired=401", KGL_EXPIRED, 401, "", 0},
+      {"invalid=401:Invalid_api_key", KGL_INVALID, 401, "Invalid_api_key", 0},
   };
   assert_int_equal(strlen(CODE64), KGL_CODE_MAX);
   for (size_t i = 0; i < NELEM(cases); i++) {
@@ -193,7 +199,7 @@ static void expect_values_parse_as_specified(void **state) {
     assert_int_equal(c, cases[i].c);
     assert_int_equal(e.status, cases[i].status);
     assert_string_equal(e.code, cases[i].code);
-    assert_int_equal(e.contract, 0);
+    assert_int_equal(e.contract, cases[i].contract);
     assert_string_equal(why, "");
   }
 }
@@ -1615,7 +1621,7 @@ static void contract_zero_checks_status_and_code_only(void **state) {
       {"expired=401:key_expired", 401, 0, 0},
       {"expired=401:key_expired", 403, 0, KGL_MM_STATUS},
       {"expired=401:key_expire", 401, 0, KGL_MM_CODE},
-      {"expired=401:expired_api_key", 401, 0, KGL_MM_CODE},
+      {"expired=401:invalid_api_key", 401, 0, KGL_MM_CODE},
       {"expired=401:key_expired", 401, 1, KGL_MM_CODE},
       {"expired=401", 401, 0, 0},
       {"expired=401", 401, 1, 0},

@@ -64,7 +64,10 @@ void kgl_expect_default(kgl_class c, kgl_expect *e);
 /*
  * kgl_expect_parse — parse an --expect value "CLASS=STATUS[:code]"
  * (STATUS 100..599, or "2xx"; code 1..KGL_CODE_MAX of [A-Za-z0-9_.-]).
- * The result has contract = 0. Class names are exact (lowercase); STATUS
+ * The result has contract = 0, unless it is the class's default
+ * (kgl_expect_default) typed out, which keeps the contract's checks (a
+ * review found invalid=401:invalid_api_key turning them off). Class names
+ * are exact (lowercase); STATUS
  * is exactly three digits or "2xx". Returns 0, or -1 with a one-line reason
  * in why (capacity whycap; cut to fit, always NUL-terminated when whycap >
  * 0; why may be NULL); on -1, *c and *e are untouched.
