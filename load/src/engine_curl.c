@@ -631,6 +631,9 @@ int kgl_curl_prepare(const kgl_options *o, const kgl_traffic *t, char *why,
   const long ms = kgl_probe_ms(o->timeout_s);
   CURLcode rc = common_opts(h, o, t->url.tls);
   rc |= curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, ms);
+  /* common_opts' whole-transfer limit is --timeout, which may be shorter
+   * than the check's own (10 ms cut it at 11 ms on a busy host) */
+  rc |= curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, ms);
   rc |= curl_easy_setopt(h, CURLOPT_CONNECT_ONLY, 1L);
   rc |= curl_easy_setopt(h, CURLOPT_ERRORBUFFER, err);
   if (rc == CURLE_OK) {
