@@ -117,10 +117,12 @@ static int name_is(const char *s, size_t n, const char *want, size_t wn) {
   if (n >= 8) {
     uint64_t diff = 0;
     size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
+    for (; i + 8 <= wn; i += 8) {
       diff |= (load8(s + i) | fold) ^ load8(want + i);
     }
-    diff |= (load8(s + n - 8) | fold) ^ load8(want + n - 8);
+    /* wn, not n (equal here): cppcheck does not carry n == wn into the
+     * want + ... bound */
+    diff |= (load8(s + wn - 8) | fold) ^ load8(want + wn - 8);
     return diff == 0;
   }
   for (size_t i = 0; i < n; i++) {
