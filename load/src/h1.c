@@ -309,6 +309,11 @@ static kgl_h1_rc field(kgl_h1 *p, framing *fr, const char *n, size_t nl,
     if (!NAME_IS(v, vl, "chunked")) {
       return fail(p, "a transfer coding other than chunked");
     }
+    if (fr->chunked) {
+      /* two lines are one list (RFC 9110 §5.3): "chunked, chunked", which
+       * RFC 9112 §6.1 forbids, as one line is refused above */
+      return fail(p, "chunked applied twice (two Transfer-Encoding lines)");
+    }
     fr->chunked = 1;
     break;
   }

@@ -1016,6 +1016,10 @@ static const bad_case BAD[] = {
     {"chunked_then_gzip", OK200 "Transfer-Encoding: chunked, gzip\r\n\r\n", 0},
     {"chunked_in_two_lines_with_gzip",
      OK200 "Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n", 0},
+    {"chunked_in_two_lines",
+     OK200 "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"
+           "0\r\n\r\n",
+     0},
     /* chunk sizes, RFC 9112 §7.1 */
     {"chunk_size_not_hex", TECH "x\r\nhello\r\n0\r\n\r\n", 0},
     {"chunk_size_empty", TECH "\r\nhello\r\n0\r\n\r\n", 0},
