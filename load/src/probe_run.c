@@ -668,6 +668,21 @@ static int prepare(run_ctx *x, char *why, size_t whycap) {
   if (kgl_url_parse(o->url, &x->url, why, whycap) != 0) {
     return -1;
   }
+  /* kgl_url_parse looks for sk_live_ and sk_test_ keys; the probe also
+   * knows its policy's prefix (--prefix) and its keys: 8 characters of
+   * one, raw or encoded, anywhere in the URL, and it is refused too */
+  const kgl_probe_keys *k = o->keys;
+  if (kgl_url_holds_key(&x->url, k->policy.prefix) ||
+      kgl_probe_echo(k, x->url.target, strlen(x->url.target)) ||
+      kgl_probe_echo(k, x->url.authority, strlen(x->url.authority))) {
+    snprintf(
+        why, whycap,
+        "the URL holds an API key (one of --key-file's, or one of prefix %s: "
+        "SPEC 1.1): it would reach the server's logs; keys go in "
+        "headers (--key-file)",
+        k->policy.prefix);
+    return -1;
+  }
   if (kgl_resolve(&x->url, &x->sa, &x->salen, why, whycap) != 0) {
     return -1;
   }

@@ -63,6 +63,17 @@ usage_error "NUL after the expired key" "--expired-key-file $TMP/nulkey: a NUL b
 printf '\xEF\xBB\xBF%s\n' "$K" >"$TMP/bomkey"
 usage_error "a byte-order mark" "the file starts with a byte-order mark: save it as plain UTF-8" -- \
   "$URL" --key-file "$TMP/bomkey"
+# a URL holding a key is refused before anything is sent (SPEC §1.1): a
+# sk_live_ key, 8 characters of the key given (raw or encoded), or a key of
+# the --prefix policy's prefix (review 99: those two were sent)
+B=${K#sk_live_}
+usage_error "key in the URL" "the URL holds an API key" -- "$URL?q=$K" --key-file "$TMP/key"
+usage_error "the key's body in the URL" "the URL holds an API key" -- "$URL/${B:4:12}" --key-file "$TMP/key"
+usage_error "the key's body encoded in the URL" "the URL holds an API key" -- \
+  "$URL?q=$(printf '%%%02X' "'${B:0:1}" "'${B:1:1}")${B:2:10}" --key-file "$TMP/key"
+printf 'acme_%s\n' "$B" >"$TMP/acmekey"
+usage_error "a --prefix key in the URL" "or one of prefix acme_" -- \
+  "$URL?q=acme_AbCdEfGhIjKlMnOpQr" --key-file "$TMP/acmekey" --policy prefix --prefix acme_
 # SPEC §1.2's checksum and length are checked offline, before any request
 # (the target does not listen: the key, not the target, is what fails; a
 # mistyped key made every valid-key case blame the server). Named by its
