@@ -45,7 +45,8 @@ static void usage(FILE *f) {
       "      without --out\n"
       "  check RUN.json [--threshold EXPR]...\n"
       "      evaluate thresholds on a (merged) result; without --threshold\n"
-      "      the ones the run recorded, or mismatches==0\n"
+      "      the ones the run recorded; and mismatches==0, errors==0 unless\n"
+      "      one names that metric on the all row\n"
       "  compare OLD.json NEW.json [--fail-above PCT] [--format "
       "table|markdown|json]\n"
       "      per class old vs new with a verdict (faster, slower, same,\n"
@@ -232,7 +233,8 @@ static int run_merge(const char *cmd, char **files, int nfiles) {
  */
 
 /* thresholds_to_check — --threshold's, else those the run recorded; then
- * mismatches==0 and errors==0 where none of those names its metric, as
+ * mismatches==0 and errors==0 where none of those names its metric on the
+ * all row, as
  * `keygate load` holds a run to (kgl_threshold_defaults). A merged file
  * records none: until review 96 it was held to mismatches==0 alone, and
  * passed with every request an error. */

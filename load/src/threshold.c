@@ -265,14 +265,6 @@ static int parse_rhs(const char *s, kgl_threshold *t, char *why,
     t->value = v / 100.0;
     return 0;
   }
-  if (t->metric != KGL_M_RPS && v != floor(v)) {
-    /* mismatches==0.5 could never hold, errors<2.5 reads as errors<=2 */
-    snprintf(why, whycap,
-             "threshold '%s': %s counts requests: give a whole number, or "
-             "a share with %%",
-             t->expr, name);
-    return -1;
-  }
   t->value = v;
   return 0;
 }
@@ -286,7 +278,9 @@ int kgl_threshold_defaults(kgl_threshold *th, int n, int cap) {
   for (size_t d = 0; d < sizeof DEFAULTS / sizeof DEFAULTS[0]; d++) {
     int named = 0;
     for (int i = 0; i < n; i++) {
-      named |= th[i].metric == DEFAULTS[d].metric;
+      /* the all row's only: valid.mismatches==0 reads as a tightening,
+       * and must not free the other classes (review 99) */
+      named |= th[i].metric == DEFAULTS[d].metric && th[i].row == KGL_ALL;
     }
     char why[128];
     if (!named && n < cap &&

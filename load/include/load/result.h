@@ -341,8 +341,9 @@ int kgl_threshold_parse(const char *expr, kgl_threshold *t, char *why,
                         size_t whycap);
 
 /* kgl_threshold_defaults — the thresholds every run is held to, added to
- * th[0..n) (capacity cap) unless one of th already names their metric, on
- * any row: mismatches==0 and errors==0 (a load test whose answers are
+ * th[0..n) (capacity cap) unless one of th already names their metric on
+ * the all row (a class's own threshold is one more): mismatches==0 and
+ * errors==0 (a load test whose answers are
  * wrong, or missing, has failed). Returns the new count. Callers leave
  * room: at most KGL_MAX_USER_THRESHOLDS of their own. */
 #define KGL_MAX_USER_THRESHOLDS (KGL_MAX_THRESHOLDS - 2)
