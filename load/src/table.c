@@ -61,7 +61,9 @@ static void fmt_rate(double v, int whole, char *out, size_t cap) {
     v = 0.0;
   }
   if (v > 0 && v < 0.05) {
-    snprintf(out, cap, "%.2g", v);
+    /* "%.2g" alone writes 1e-05: as many decimals as two digits need */
+    const int decimals = 1 - (int)floor(log10(v));
+    snprintf(out, cap, "%.*f", decimals > 12 ? 12 : decimals, v);
     return;
   }
   if (whole && v == nearbyint(v)) {

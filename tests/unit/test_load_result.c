@@ -1105,8 +1105,14 @@ static void a_tiny_rate_is_not_shown_as_zero(void **state) {
   table_result(&r);
   r.config.rate = 0.0001;
   char *s = render(&r, KGL_TABLE_TEXT);
-  if (strstr(s, "asked 0.0001 rps") == NULL) {
-    fail_msg("no 'asked 0.0001 rps' in:\n%s", s);
+  if (strstr(s, "asked 0.00010 rps") == NULL) {
+    fail_msg("no 'asked 0.00010 rps' in:\n%s", s);
+  }
+  free(s);
+  r.config.rate = 0.0000123; /* not 1.2e-05 */
+  s = render(&r, KGL_TABLE_TEXT);
+  if (strstr(s, "asked 0.000012 rps") == NULL) {
+    fail_msg("no 'asked 0.000012 rps' in:\n%s", s);
   }
   free(s);
   kgl_result_free(&r);
