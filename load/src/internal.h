@@ -37,9 +37,8 @@ int kgl_url_parse(const char *s, kgl_url *u, char *why, size_t whycap);
  * 1.1's rules for prefix (any spelling of it, or a parameter named api_key,
  * apikey, key, access_token or token with a value), else 0. kgl_url_parse
  * refuses a URL that holds one for sk_live_ or sk_test_; probe checks its
- * policy's prefix (--prefix) as well. load does not check a prefix guessed
- * from its key file ("id_" would refuse ?sort=user_id_desc): it looks for
- * 8 bytes of the keys it sends (traffic.c). */
+ * policy's prefix (--prefix) as well; load its key file's prefixes of 5
+ * characters or more, and pieces of the keys it sends (traffic.c). */
 int kgl_url_holds_key(const kgl_url *u, const char *prefix);
 
 /* kgl_url_endpoint — "host:port" for a message, an IPv6 host in brackets

@@ -291,14 +291,19 @@ static int encoded_known(const kgl_traffic *t, const char *s, size_t n) {
   return 0;
 }
 
-/* holds_known — 1 when s[0..n) holds 8 bytes of a key sent, raw or in a
- * percent-encoded run: what mask_known would mask. */
+/* holds_known — 1 when s[0..n) holds 12 bytes of a key sent (five known
+ * 8-byte windows in a row: one or two would also match a word that runs
+ * into a prefix, "track_live_events" against a key whose body starts
+ * "ev"), or 8 in a percent-encoded run (encoded_known, which reads 512
+ * bytes at a time: a long run is read in overlapping pieces). */
 static int holds_known(const kgl_traffic *t, const char *s, size_t n) {
   if (t->nkey_windows == 0) {
     return 0;
   }
+  int row = 0;
   for (size_t i = 0; i + 8 <= n; i++) {
-    if (known_window(t, s + i)) {
+    row = known_window(t, s + i) ? row + 1 : 0;
+    if (row >= 5) {
       return 1;
     }
   }
@@ -307,11 +312,29 @@ static int holds_known(const kgl_traffic *t, const char *s, size_t n) {
     while (e < n && run_byte((unsigned char)s[e])) {
       e++;
     }
-    if (e > i && memchr(s + i, '%', e - i) != NULL &&
-        encoded_known(t, s + i, e - i)) {
-      return 1;
+    if (e > i && memchr(s + i, '%', e - i) != NULL) {
+      for (size_t at = i; at < e; at += 256) {
+        if (encoded_known(t, s + at, e - at < 512 ? e - at : 512)) {
+          return 1;
+        }
+      }
     }
     i = e + 1;
+  }
+  return 0;
+}
+
+/* key_prefix_in_url — 1 when the target holds a key by SPEC 1.1's rules
+ * for one of the key file's prefixes of 5 characters or more: keys of the
+ * file that this run does not send (a class out of --mix) and other keys
+ * of the same issuer. A shorter prefix is no sign ("id_" would refuse
+ * ?sort=user_id_desc). */
+static int key_prefix_in_url(const kgl_traffic *t) {
+  for (int i = 0; i < t->nprefixes; i++) {
+    if (strlen(t->prefixes[i]) >= 5 &&
+        kgl_url_holds_key(&t->url, t->prefixes[i])) {
+      return 1;
+    }
   }
   return 0;
 }
@@ -714,15 +737,15 @@ int kgl_traffic_build(kgl_traffic *t, const kgl_options *o, char *why,
     rc = -1;
   }
   /* kgl_url_parse looks for sk_live_ and sk_test_ keys; the run also
-   * knows the keys it sends: 8 bytes of one, raw or percent-encoded, in
-   * the URL, and it is refused too (whatever their prefix, or none; a
-   * prefix guessed from the file is not looked for alone: "id_" would
-   * refuse ?sort=user_id_desc) */
-  if (rc == 0 && (holds_known(t, t->url.target, strlen(t->url.target)) ||
+   * knows its key file's prefixes and the keys it sends (holds_known,
+   * key_prefix_in_url) */
+  if (rc == 0 && (key_prefix_in_url(t) ||
+                  holds_known(t, t->url.target, strlen(t->url.target)) ||
                   holds_known(t, t->url.authority, strlen(t->url.authority)))) {
     snprintf(why, whycap,
-             "the URL holds 8 or more characters of a key of --keys (SPEC "
-             "1.1): it would reach the server's logs; keys go in headers");
+             "the URL holds an API key (one of --keys, or of its prefixes: "
+             "SPEC 1.1): it would reach the server's logs; keys go in "
+             "headers");
     rc = -1;
   }
   free(b.items);

@@ -142,11 +142,28 @@ for url in "${KG_URLS[@]}"; do
   if [ "$rc" -ne 2 ] || [ -e "$TMP/k$i.json" ]; then
     kg_assert_failed "load key-file key #$i: exit $rc, want 2 and no result; $(head -c 300 "$TMP/k$i.err")"
   fi
-  assert_contains "the URL holds 8 or more characters of a key of --keys" "$(cat "$TMP/k$i.err")" "load key-file key #$i: refused, saying why"
+  assert_contains "the URL holds an API key" "$(cat "$TMP/k$i.err")" "load key-file key #$i: refused, saying why"
   leak_scan "load key-file key #$i" "$TMP/k$i.out" "$TMP/k$i.err"
 done
-# a prefix guessed from the file is not looked for alone: id_ keys do not
-# refuse ?sort=user_id_desc
+# a word that runs into the prefix is no key: with 1,000 keys some body
+# starts "e" or "ev", so 8-byte windows alone refused this (review 100)
+"$KEYGATE" keys seed --valid 1000 --out "$TMP/k1000.tsv" >/dev/null
+"$KEYGATE" load "$BASE/api/track_live_events" --keys "$TMP/k1000.tsv" -n 1 -c 1 \
+  --mix valid=1 >"$TMP/tl.out" 2>"$TMP/tl.err" || true
+assert_not_contains "holds an API key" "$(cat "$TMP/tl.err")" "track_live_events with 1,000 keys: not a key"
+# a key of a class the run does not send, in the file's own prefix: refused
+printf 'valid\tpk_live_%s\nexpired\tpk_live_Zz9yXw8vUt7sRq6pOn5m\n' "$BODY" >"$TMP/pk.tsv"
+assert_exit 2 "load: an unsent key of the file's prefix" -- "$KEYGATE" load \
+  "$BASE/x/pk_live_Zz9yXw8vUt7sRq6pOn5m" --keys "$TMP/pk.tsv" --mix valid=1 -n 1
+assert_contains "the URL holds an API key" "$(cat "$TMP/err")" "load: an unsent key of the file's prefix: refused"
+# a percent-encoded key piece after a long path (encoded_known reads 512
+# bytes at a time)
+PAD=$(printf 'a%.0s' $(seq 600))
+assert_exit 2 "load: an encoded key after 600 bytes of path" -- "$KEYGATE" load \
+  "$BASE/$PAD/${BODY_ESC:0:60}" --keys "$TMP/kg.tsv" --mix valid=1 -n 1
+assert_contains "the URL holds an API key" "$(cat "$TMP/err")" "load: an encoded key after 600 bytes: refused"
+# a prefix guessed from the file is not looked for alone when short: id_
+# keys do not refuse ?sort=user_id_desc
 printf 'valid\tid_%s\n' "$BODY" >"$TMP/id.tsv"
 assert_exit 0 "load id_ keys, ?sort=user_id_desc" -- timeout 60 "$KEYGATE" load "$URL_A?sort=user_id_desc" \
   --keys "$TMP/id.tsv" -n 20 -c 1 --mix valid=1 --expect valid=401 # (the fake does not know them)
