@@ -305,6 +305,11 @@ static int one_option(load_args *a, int c, char **argv) {
     if (end == optarg || *end != '\0' || !isfinite(d) || d <= 0 || d > 1e8) {
       return bad("--rate", optarg, "want requests per second, > 0");
     }
+    if (d < 1e-6) {
+      /* a request every 10^6 s at most: the gap in ns must fit an int64_t
+       * (1e-13 overflowed it, review 100), and 720h would send nothing */
+      return bad("--rate", optarg, "at least 0.000001 (one in 10^6 s)");
+    }
     o->rate = d;
     return 0;
   }

@@ -66,6 +66,7 @@ usage_error "--mix sending nothing" "^keygate load: --mix" "$URL" --keys "$KEYS"
 usage_error "--duration without a unit" "^keygate load: --duration '10': .*unit" "$URL" --keys "$KEYS" --duration 10
 usage_error "unknown option" "^keygate load: unknown option '--bogus'" "$URL" --keys "$KEYS" --bogus -n 10
 usage_error "option without its value" "^keygate load: option -c needs a value" "$URL" --keys "$KEYS" -n 10 -c
+usage_error "--rate below 10^-6" "^keygate load: --rate '0.0000000000001': at least 0.000001" "$URL" --keys "$KEYS" --rate 0.0000000000001
 usage_error "--duration past 30 days" "^keygate load: --duration '10000000000s': at most 720h" "$URL" --keys "$KEYS" --duration 10000000000s
 usage_error "--warmup past 30 days" "^keygate load: --warmup '721h': at most 720h" "$URL" --keys "$KEYS" --warmup 721h
 usage_error "--duration with --requests" "exclude each other" "$URL" --keys "$KEYS" --duration 2s --requests 10
