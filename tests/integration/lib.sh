@@ -330,6 +330,29 @@ with os.fdopen(fd, "w") as f:
 PY
 }
 
+# kg_probe_verdicts NAME CASE=VERDICT[:NOTE]... — each case's verdict in
+# the keygate probe JSON $TMP/NAME.json, and the note it holds (a note is
+# found as a part of the case's notes).
+kg_probe_verdicts() {
+  local name=$1
+  shift
+  KG_ASSERTS=$((KG_ASSERTS + 1))
+  python3 - "$TMP/$name.json" "$@" <<'EOF' || kg_assert_failed "$name: verdicts ($(head -c 300 "$TMP/$name.err" 2>/dev/null))"
+import json, sys
+d = json.load(open(sys.argv[1]))
+cases = {c["name"]: c for c in d["cases"]}
+bad = []
+for want in sys.argv[2:]:
+    name, _, rest = want.partition("=")
+    verdict, _, note = rest.partition(":")
+    c = cases[name]
+    if c["verdict"] != verdict or note not in c["notes"]:
+        bad.append("%s: %s (%s), want %s %r" % (name, c["verdict"], c["notes"], verdict, note))
+if bad:
+    sys.exit("\n".join(bad))
+EOF
+}
+
 # kg_done — the verdict: exit 1 when an assertion failed, else a PASS line.
 kg_done() {
   if [ "$KG_FAILED" -gt 0 ]; then

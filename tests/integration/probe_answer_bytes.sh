@@ -153,39 +153,18 @@ probe() {
   WALL_MS=$((($(date +%s%N) - t0) / 1000000))
 }
 
-# verdicts NAME CASE=VERDICT[:NOTE]... — each case's verdict in NAME's JSON,
-# and the note it holds.
-verdicts() {
-  local name=$1
-  shift
-  KG_ASSERTS=$((KG_ASSERTS + 1))
-  python3 - "$TMP/$name.json" "$@" <<'EOF' || kg_fail "$name: verdicts ($(head -c 300 "$TMP/$name.err"))"
-import json, sys
-d = json.load(open(sys.argv[1]))
-cases = {c["name"]: c for c in d["cases"]}
-bad = []
-for want in sys.argv[2:]:
-    name, _, rest = want.partition("=")
-    verdict, _, note = rest.partition(":")
-    c = cases[name]
-    if c["verdict"] != verdict or note not in c["notes"]:
-        bad.append("%s: %s (%s), want %s %r" % (name, c["verdict"], c["notes"], verdict, note))
-if bad:
-    sys.exit("\n".join(bad))
-EOF
-}
 
 # ---- conforming servers pass, closing or not -----------------------------------
 server ok
 probe ok
 assert_eq 0 "$RC" "ok: exit ($(head -c 300 "$TMP/ok.err"); $(head -c 600 "$TMP/ok.out"))"
-verdicts ok bearer_valid=pass no_key=pass unknown_key_bearer=pass expired_bearer=pass
+kg_probe_verdicts ok bearer_valid=pass no_key=pass unknown_key_bearer=pass expired_bearer=pass
 server_stop
 
 server keepopen
 probe keepopen
 assert_eq 0 "$RC" "keepopen: exit ($(head -c 300 "$TMP/keepopen.err"); $(head -c 600 "$TMP/keepopen.out"))"
-verdicts keepopen bearer_valid=pass no_key=pass unknown_key_bearer=pass expired_bearer=pass
+kg_probe_verdicts keepopen bearer_valid=pass no_key=pass unknown_key_bearer=pass expired_bearer=pass
 # the wait for bytes beyond an answer is bounded (200 ms a case), not
 # --timeout (5 s a case) when the server keeps the connection open
 KG_ASSERTS=$((KG_ASSERTS + 1))
@@ -198,7 +177,7 @@ for mode in cc-quoted cc-trailer; do
   server "$mode"
   probe "$mode"
   assert_eq 1 "$RC" "$mode: exit ($(head -c 300 "$TMP/$mode.err"))"
-  verdicts "$mode" bearer_valid=pass "no_key=deviation:$NOSTORE" \
+  kg_probe_verdicts "$mode" bearer_valid=pass "no_key=deviation:$NOSTORE" \
     "unknown_key_bearer=deviation:$NOSTORE" "expired_bearer=deviation:$NOSTORE"
   server_stop
 done
@@ -229,7 +208,7 @@ for mode in trailing later big+trailing big+later; do
   server "$mode"
   probe "$mode"
   assert_eq 1 "$RC" "$mode: exit ($(head -c 300 "$TMP/$mode.err"))"
-  verdicts "$mode" "bearer_valid=deviation:$BEYOND" "no_key=deviation:$BEYOND" \
+  kg_probe_verdicts "$mode" "bearer_valid=deviation:$BEYOND" "no_key=deviation:$BEYOND" \
     "unknown_key_bearer=deviation:$BEYOND" "expired_bearer=deviation:$BEYOND"
   server_stop
 done
@@ -241,7 +220,7 @@ for mode in echo big+echo; do
   server "$mode"
   probe "$mode"
   assert_eq 1 "$RC" "$mode: exit ($(head -c 300 "$TMP/$mode.err"))"
-  verdicts "$mode" "bearer_valid=deviation:$BEYOND" "bearer_valid=deviation:$ECHO" \
+  kg_probe_verdicts "$mode" "bearer_valid=deviation:$BEYOND" "bearer_valid=deviation:$ECHO" \
     "unknown_key_bearer=deviation:$ECHO" "expired_bearer=deviation:$ECHO" \
     "no_key=pass"
   no_key_shown "$mode"

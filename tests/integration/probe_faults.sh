@@ -81,27 +81,6 @@ probe() {
   WALL_MS=$((($(date +%s%N) - t0) / 1000000))
 }
 
-# verdicts NAME CASE=VERDICT[:NOTE]... — each case's verdict in NAME's JSON,
-# and the note it holds.
-verdicts() {
-  local name=$1
-  shift
-  KG_ASSERTS=$((KG_ASSERTS + 1))
-  python3 - "$TMP/$name.json" "$@" <<'EOF' || kg_fail "$name: verdicts"
-import json, sys
-d = json.load(open(sys.argv[1]))
-cases = {c["name"]: c for c in d["cases"]}
-bad = []
-for want in sys.argv[2:]:
-    name, _, rest = want.partition("=")
-    verdict, _, note = rest.partition(":")
-    c = cases[name]
-    if c["verdict"] != verdict or note not in c["notes"]:
-        bad.append("%s: %s (%s), want %s %r" % (name, c["verdict"], c["notes"], verdict, note))
-if bad:
-    sys.exit("\n".join(bad))
-EOF
-}
 
 # no_key_shown NAME — no 8 consecutive characters of either key's secret
 # part in NAME's stdout, stderr or JSON, as they are or base64-, percent-
@@ -138,7 +117,7 @@ ECHO="the answer holds a piece of a key sent"
 fake rid-key
 probe rid http --only bearer_valid,unknown_key_bearer,no_key,request_id_unique
 assert_eq 1 "$RC" "rid-key: exit ($(head -c 300 "$TMP/rid.err"))"
-verdicts rid "bearer_valid=deviation:$ECHO" "unknown_key_bearer=deviation:$ECHO" \
+kg_probe_verdicts rid "bearer_valid=deviation:$ECHO" "unknown_key_bearer=deviation:$ECHO" \
   no_key=pass request_id_unique=pass
 no_key_shown rid
 KG_ASSERTS=$((KG_ASSERTS + 1))
@@ -154,7 +133,7 @@ fake_stop
 fake echo-chunked
 probe chunked http --only bearer_valid,x_api_key_valid,no_key
 assert_eq 1 "$RC" "echo-chunked: exit"
-verdicts chunked "bearer_valid=deviation:$ECHO" "x_api_key_valid=deviation:$ECHO" no_key=pass
+kg_probe_verdicts chunked "bearer_valid=deviation:$ECHO" "x_api_key_valid=deviation:$ECHO" no_key=pass
 no_key_shown chunked
 fake_stop
 
@@ -162,7 +141,7 @@ for mode in echo-b64 echo-b64url echo-pct echo-json; do
   fake "$mode"
   probe "$mode" http --only no_key,unknown_key_bearer,bearer_tab,expired_bearer
   assert_eq 1 "$RC" "$mode: exit ($(head -c 300 "$TMP/$mode.err"))"
-  verdicts "$mode" no_key=pass "unknown_key_bearer=deviation:$ECHO" \
+  kg_probe_verdicts "$mode" no_key=pass "unknown_key_bearer=deviation:$ECHO" \
     "bearer_tab=deviation:$ECHO" "expired_bearer=deviation:$ECHO"
   no_key_shown "$mode"
   fake_stop
@@ -172,7 +151,7 @@ done
 fake noquote
 probe noquote http --only no_key,unknown_key_bearer,expired_bearer,bearer_valid
 assert_eq 1 "$RC" "noquote: exit"
-verdicts noquote "no_key=deviation:realm is not a quoted-string" \
+kg_probe_verdicts noquote "no_key=deviation:realm is not a quoted-string" \
   "unknown_key_bearer=deviation:realm is not a quoted-string" \
   "expired_bearer=deviation:realm is not a quoted-string" bearer_valid=pass
 fake_stop
@@ -181,7 +160,7 @@ fake_stop
 fake trickle --delay-ms 300
 probe trickle http --only no_key,bearer_valid --timeout 1s
 assert_eq 1 "$RC" "trickle: exit ($(head -c 300 "$TMP/trickle.err"))"
-verdicts trickle "no_key=deviation:no whole answer within 1s" \
+kg_probe_verdicts trickle "no_key=deviation:no whole answer within 1s" \
   "bearer_valid=deviation:no whole answer within 1s"
 KG_ASSERTS=$((KG_ASSERTS + 1))
 [ "$WALL_MS" -lt 8000 ] || kg_fail "trickle: two cases took $WALL_MS ms with --timeout 1s"
@@ -204,18 +183,18 @@ fake_stop
 fake big-body
 probe bigbody http --only bearer_valid,x_api_key_valid,no_key
 assert_eq 0 "$RC" "big-body: exit ($(head -c 300 "$TMP/bigbody.err"); $(head -c 600 "$TMP/bigbody.out"))"
-verdicts bigbody bearer_valid=pass x_api_key_valid=pass no_key=pass
+kg_probe_verdicts bigbody bearer_valid=pass x_api_key_valid=pass no_key=pass
 fake_stop
 fake big-body-echo
 probe bigecho http --only bearer_valid,no_key
 assert_eq 1 "$RC" "big-body-echo: exit"
-verdicts bigecho "bearer_valid=deviation:$ECHO" no_key=pass
+kg_probe_verdicts bigecho "bearer_valid=deviation:$ECHO" no_key=pass
 no_key_shown bigecho
 fake_stop
 fake big-error --body-kib 100
 probe bigerror http --only bearer_valid,no_key
 assert_eq 1 "$RC" "big-error: exit"
-verdicts bigerror bearer_valid=pass "no_key=deviation:an error answer longer than 64 KiB"
+kg_probe_verdicts bigerror bearer_valid=pass "no_key=deviation:an error answer longer than 64 KiB"
 fake_stop
 
 # ---- the key in an answer that never became whole, or in framing past 64 KiB ---
@@ -226,14 +205,14 @@ fake_stop
 fake echo-short
 probe echoshort http --only bearer_valid,no_key,no_key_echo
 assert_eq 1 "$RC" "echo-short: exit"
-verdicts echoshort "bearer_valid=deviation:$ECHO" "bearer_valid=deviation:closed in the middle" \
+kg_probe_verdicts echoshort "bearer_valid=deviation:$ECHO" "bearer_valid=deviation:closed in the middle" \
   no_key=pass "no_key_echo=deviation:bearer_valid"
 no_key_shown echoshort
 fake_stop
 fake echo-forever
 probe echoforever http --only bearer_valid,no_key,no_key_echo --timeout 1s
 assert_eq 1 "$RC" "echo-forever: exit"
-verdicts echoforever "bearer_valid=deviation:$ECHO" "bearer_valid=deviation:no whole answer within" \
+kg_probe_verdicts echoforever "bearer_valid=deviation:$ECHO" "bearer_valid=deviation:no whole answer within" \
   no_key=pass "no_key_echo=deviation:bearer_valid"
 no_key_shown echoforever
 fake_stop
@@ -241,7 +220,7 @@ for mode in echo-trailer echo-ext; do
   fake "$mode" --body-kib 100
   probe "$mode" http --only bearer_valid,no_key,no_key_echo
   assert_eq 1 "$RC" "$mode: exit ($(head -c 300 "$TMP/$mode.err"))"
-  verdicts "$mode" "bearer_valid=deviation:$ECHO" no_key=pass "no_key_echo=deviation:bearer_valid"
+  kg_probe_verdicts "$mode" "bearer_valid=deviation:$ECHO" no_key=pass "no_key_echo=deviation:bearer_valid"
   no_key_shown "$mode"
   fake_stop
 done
@@ -253,7 +232,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 1 \
 fake close-delimited --cert "$TMP/tls.crt" --key "$TMP/tls.key"
 probe tlseof https --insecure --only no_key,unknown_key_bearer,bearer_valid,expired_bearer
 assert_eq 0 "$RC" "TLS close-delimited: exit ($(head -c 300 "$TMP/tlseof.err"); $(cat "$TMP/tlseof.out"))"
-verdicts tlseof no_key=pass unknown_key_bearer=pass bearer_valid=pass expired_bearer=pass
+kg_probe_verdicts tlseof no_key=pass unknown_key_bearer=pass bearer_valid=pass expired_bearer=pass
 # the load generator's native engine reads the same answers whole
 RC=0
 timeout 60 "$KEYGATE" load "https://127.0.0.1:$FAKE_PORT/api/v1/iocs" --insecure \
