@@ -330,6 +330,36 @@ with os.fdopen(fd, "w") as f:
 PY
 }
 
+# kg_probe_no_key_shown NAME — no 8 consecutive characters of the secret
+# part of $VALID or $EXPIRED (keys the caller sets)
+# in $TMP/NAME.out, .err or .json, as they are or base64-, percent- or
+# \u-encoded.
+kg_probe_no_key_shown() {
+  KG_ASSERTS=$((KG_ASSERTS + 1))
+  python3 - "$VALID" "$EXPIRED" "$TMP/$1".out "$TMP/$1".err "$TMP/$1".json <<'EOF' ||
+import base64, sys, urllib.parse
+keys, files = sys.argv[1:3], sys.argv[3:]
+for f in files:
+    text = open(f, encoding="latin-1").read()
+    forms = [text, urllib.parse.unquote(urllib.parse.unquote(text)),
+             text.encode("latin-1").decode("unicode_escape", "replace")]
+    for k in keys:
+        s = k[len("sk_live_"):]
+        for i in range(len(s) - 7):
+            for form in forms:
+                if s[i : i + 8] in form:
+                    sys.exit("%s shows %s" % (f, s[i : i + 8]))
+        for a in range(3):
+            for enc in (base64.b64encode, base64.urlsafe_b64encode):
+                e = enc(k[a:].encode()).decode()
+                for g in range(0, len(e) - 7, 4):
+                    first = a + g // 4 * 3  # the key byte group g starts at
+                    if first >= 8 and first + 6 <= len(k) and e[g : g + 8] in text:
+                        sys.exit("%s shows base64 %s" % (f, e[g : g + 8]))
+EOF
+    kg_assert_failed "$1: a key shown: $(head -c 300 "$TMP/$1.err")"
+}
+
 # kg_probe_verdicts NAME CASE=VERDICT[:NOTE]... — each case's verdict in
 # the keygate probe JSON $TMP/NAME.json, and the note it holds (a note is
 # found as a part of the case's notes).
