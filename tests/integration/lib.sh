@@ -330,6 +330,32 @@ with os.fdopen(fd, "w") as f:
 PY
 }
 
+# kg_listener_start WHAT CMD... — start CMD, a test server that prints
+# "listening on PORT" once bound, in the background: tracked, its stdout in
+# a fresh file (a reused one could still hold the last server's line), its
+# stderr in $KG_LISTENER_ERR. Sets KG_LISTENER_PID and KG_LISTENER_PORT
+# once the line is there; at most 10 s, and fails naming WHAT with its
+# stderr when the server ends or never says it.
+kg_listener_start() {
+  local what=$1 out port="" _
+  shift
+  out=$(mktemp "$TMP/listener.XXXXXX")
+  KG_LISTENER_ERR=$out.err
+  "$@" >"$out" 2>"$KG_LISTENER_ERR" &
+  KG_LISTENER_PID=$!
+  kg_track "$KG_LISTENER_PID"
+  for _ in $(seq 1 200); do
+    port=$(sed -n 's/^listening on \([0-9][0-9]*\)$/\1/p' "$out" 2>/dev/null || true)
+    if [ -n "$port" ] || ! kill -0 "$KG_LISTENER_PID" 2>/dev/null; then
+      break
+    fi
+    sleep 0.05
+  done
+  [ -n "$port" ] || kg_fail "$what did not start: $(cat "$KG_LISTENER_ERR")"
+  # shellcheck disable=SC2034 # read by the callers
+  KG_LISTENER_PORT=$port
+}
+
 # kg_probe_no_key_shown NAME — no 8 consecutive characters of the secret
 # part of $VALID or $EXPIRED (keys the caller sets)
 # in $TMP/NAME.out, .err or .json, as they are or base64-, percent- or

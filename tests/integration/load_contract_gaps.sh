@@ -95,19 +95,9 @@ cut -f2 "$KEYS" | sed 's/^sk_live_//' >"$TMP/bodies"
 
 SRV_PID=""
 srv_start() {
-  local out="$TMP/srv.$1.out" port="" _
-  python3 "$TMP/srv.py" "$KEYS" "$1" >"$out" 2>"$TMP/srv.err" &
-  SRV_PID=$!
-  kg_track "$SRV_PID"
-  for _ in $(seq 1 200); do
-    port=$(sed -n 's/^listening on \([0-9][0-9]*\)$/\1/p' "$out" 2>/dev/null || true)
-    if [ -n "$port" ] || ! kill -0 "$SRV_PID" 2>/dev/null; then
-      break
-    fi
-    sleep 0.05
-  done
-  [ -n "$port" ] || kg_fail "srv.py $1 did not start: $(cat "$TMP/srv.err")"
-  URL="http://127.0.0.1:$port/"
+  kg_listener_start "srv.py $1" python3 "$TMP/srv.py" "$KEYS" "$1"
+  SRV_PID=$KG_LISTENER_PID
+  URL="http://127.0.0.1:$KG_LISTENER_PORT/"
 }
 srv_stop() {
   kill -TERM "$SRV_PID" 2>/dev/null || true

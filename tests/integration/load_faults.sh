@@ -153,20 +153,11 @@ reap() {
 # tls_start MODE — tls_peer.py --mode MODE (close | reset) with the
 # self-signed certificate; sets TLS_PID and TLS_URL.
 tls_start() {
-  local out="$TMP/tls.$RANDOM.out" port="" _
-  python3 "$HERE/tls_peer.py" --cert "$TMP/cert.pem" --key "$TMP/key.pem" \
-    --mode "$1" --max-seconds 60 >"$out" 2>"$TMP/tls.err" &
-  TLS_PID=$!
-  kg_track "$TLS_PID"
-  for _ in $(seq 1 200); do
-    port=$(sed -n 's/^listening on \([0-9][0-9]*\)$/\1/p' "$out" 2>/dev/null || true)
-    if [ -n "$port" ] || ! kill -0 "$TLS_PID" 2>/dev/null; then
-      break
-    fi
-    sleep 0.05
-  done
-  [ -n "$port" ] || kg_fail "tls_peer.py --mode $1 did not start: $(cat "$TMP/tls.err")"
-  TLS_URL="https://127.0.0.1:$port/"
+  kg_listener_start "tls_peer.py --mode $1" \
+    python3 "$HERE/tls_peer.py" --cert "$TMP/cert.pem" --key "$TMP/key.pem" \
+    --mode "$1" --max-seconds 60
+  TLS_PID=$KG_LISTENER_PID
+  TLS_URL="https://127.0.0.1:$KG_LISTENER_PORT/"
 }
 
 tls_stop() {

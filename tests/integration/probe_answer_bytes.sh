@@ -120,17 +120,9 @@ EOF
 
 # server MODE — start server.py (it picks its port); sets PORT, SERVER_PID.
 server() {
-  local out="$TMP/server-$1.out"
-  python3 "$TMP/server.py" "$VALID" "$EXPIRED" "$1" >"$out" 2>"$TMP/server-$1.err" &
-  SERVER_PID=$!
-  kg_track "$SERVER_PID"
-  PORT=""
-  for _ in $(seq 1 100); do
-    PORT=$(sed -n 's/^listening on //p' "$out" 2>/dev/null || true)
-    [ -n "$PORT" ] && return 0
-    sleep 0.05
-  done
-  kg_fail "server.py $1 did not start: $(cat "$TMP/server-$1.err")"
+  kg_listener_start "server.py $1" python3 "$TMP/server.py" "$VALID" "$EXPIRED" "$1"
+  SERVER_PID=$KG_LISTENER_PID
+  PORT=$KG_LISTENER_PORT
 }
 
 server_stop() {

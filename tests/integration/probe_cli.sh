@@ -119,14 +119,8 @@ while True:
     c.sendall(b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
     c.close()
 EOF
-python3 "$TMP/h2c.py" >"$TMP/h2c.out" 2>&1 &
-kg_track $!
-for _ in $(seq 1 100); do
-  H2=$(sed -n 's/^listening on //p' "$TMP/h2c.out" 2>/dev/null || true)
-  [ -n "$H2" ] && break
-  sleep 0.05
-done
-[ -n "$H2" ] || kg_fail "the h2c fake did not start"
+kg_listener_start "the h2c fake" python3 "$TMP/h2c.py"
+H2=$KG_LISTENER_PORT
 assert_exit 2 "h2-only target" -- "$KEYGATE" probe "http://127.0.0.1:$H2/" \
   --key-file "$TMP/key" --json "$TMP/h2.json"
 assert_contains "speaks only HTTP/2" "$(cat "$TMP/err")" "h2-only: says why"

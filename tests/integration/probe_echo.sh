@@ -24,15 +24,9 @@ printf 'valid\t%s\n' "$KEY" >"$TMP/keys.tsv"
 
 # fake MODE — start fake_api.py (it picks its port); sets FAKE_PORT.
 fake() {
-  python3 "$HERE/fake_api.py" --keys "$TMP/keys.tsv" --mode "$1" \
-    --max-seconds 120 >"$TMP/fake-$1.out" 2>"$TMP/fake-$1.err" &
-  kg_track $!
-  for _ in $(seq 1 100); do
-    FAKE_PORT=$(sed -n 's/^listening on //p' "$TMP/fake-$1.out" 2>/dev/null || true)
-    [ -n "$FAKE_PORT" ] && return 0
-    sleep 0.05
-  done
-  kg_fail "fake_api.py --mode $1 did not start: $(cat "$TMP/fake-$1.err")"
+  kg_listener_start "fake_api.py --mode $1" python3 "$HERE/fake_api.py" \
+    --keys "$TMP/keys.tsv" --mode "$1" --max-seconds 120
+  FAKE_PORT=$KG_LISTENER_PORT
 }
 
 CASES=no_key,unknown_key_bearer,unknown_key_x_api_key,bad_checksum,bearer_tab,x_api_key_valid,no_key_echo

@@ -47,19 +47,12 @@ printf 'valid\t%s\nexpired\t%s\n' "$VALID" "$EXPIRED" >"$TMP/keys.tsv"
 # fake MODE [ARGS...] — fake_api.py --mode MODE (it picks its port); sets
 # FAKE_PORT.
 fake() {
-  local mode=$1 out="$TMP/fake.$RANDOM.out"
+  local mode=$1
   shift
-  python3 "$HERE/fake_api.py" --keys "$TMP/keys.tsv" --mode "$mode" \
-    --max-seconds 120 "$@" >"$out" 2>"$TMP/fake.err" &
-  kg_track $!
-  FAKE_PID=$!
-  FAKE_PORT=""
-  for _ in $(seq 1 100); do
-    FAKE_PORT=$(sed -n 's/^listening on //p' "$out" 2>/dev/null || true)
-    [ -n "$FAKE_PORT" ] && return 0
-    sleep 0.05
-  done
-  kg_fail "fake_api.py --mode $mode did not start: $(cat "$TMP/fake.err")"
+  kg_listener_start "fake_api.py --mode $mode" python3 "$HERE/fake_api.py" \
+    --keys "$TMP/keys.tsv" --mode "$mode" --max-seconds 120 "$@"
+  FAKE_PID=$KG_LISTENER_PID
+  FAKE_PORT=$KG_LISTENER_PORT
 }
 
 fake_stop() {

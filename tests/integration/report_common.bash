@@ -19,22 +19,11 @@ key_file "$KEYS" valid expired deactivated
 # fake_start NAME MODE [fake_api.py options] — start fake_api.py; sets
 # URL_<NAME> once it prints "listening on PORT".
 fake_start() {
-  local name=$1 mode=$2 port="" pid _
+  local name=$1 mode=$2
   shift 2
-  python3 "$FAKE" --keys "$KEYS" --mode "$mode" --max-seconds 120 "$@" \
-    >"$TMP/fake.$name.out" 2>"$TMP/fake.$name.err" &
-  pid=$!
-  kg_track "$pid"
-  for _ in $(seq 1 200); do
-    port=$(sed -n 's/^listening on \([0-9][0-9]*\)$/\1/p' "$TMP/fake.$name.out" 2>/dev/null || true)
-    if [ -n "$port" ] || ! kill -0 "$pid" 2>/dev/null; then
-      break
-    fi
-    sleep 0.05
-  done
-  [ -n "$port" ] ||
-    kg_fail "fake_api.py --mode $mode did not start: $(cat "$TMP/fake.$name.err")"
-  printf -v "URL_$name" '%s' "http://127.0.0.1:$port/api/v1/iocs"
+  kg_listener_start "fake_api.py --mode $mode" \
+    python3 "$FAKE" --keys "$KEYS" --mode "$mode" --max-seconds 120 "$@"
+  printf -v "URL_$name" '%s' "http://127.0.0.1:$KG_LISTENER_PORT/api/v1/iocs"
 }
 
 # load_json URL DURATION OUT [keygate load options] — one run, its result
