@@ -26,6 +26,7 @@
 #include "load/html.h"
 #include "load/load.h"
 #include "load/outfile.h"
+#include "load/redact.h"
 #include "load/result.h"
 
 #define CMD "load"

@@ -25,6 +25,7 @@
 #include "load/compare.h"
 #include "load/html.h"
 #include "load/outfile.h"
+#include "load/redact.h"
 #include "load/result.h"
 
 static void usage(FILE *f) {

@@ -27,6 +27,7 @@
 
 #include "keygate/keygate.h"
 #include "load/compare.h"
+#include "load/redact.h"
 
 /* ---- text ----------------------------------------------------------------
  */

@@ -22,6 +22,7 @@
 #include "internal.h"
 #include "keygate/status.h"
 #include "load/probe.h"
+#include "load/redact.h"
 
 /* ====================================================================== */
 /* The table                                                              */

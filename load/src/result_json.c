@@ -19,6 +19,7 @@
 #define _POSIX_C_SOURCE 200809L /* fsync, fileno, gmtime_r */
 #endif
 #include "load/outfile.h"
+#include "load/redact.h"
 #include "load/result.h"
 
 #include <errno.h>

@@ -9,6 +9,7 @@
  * 1.21ms, 12.1ms, 121ms, 1.21s. Every text field printed was redacted by
  * whoever filled the result (kgl_redact, or kgl_result_read_json).
  */
+#include "load/redact.h"
 #include "load/result.h"
 
 #include <math.h>

@@ -17,6 +17,7 @@
 #include "internal.h"
 #include "keygate/key.h"
 #include "keygate/keygate.h"
+#include "load/redact.h"
 
 #define KGL_INVALID_KINDS 4
 #define KGL_INVALID_EACH 16

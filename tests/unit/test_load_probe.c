@@ -26,6 +26,7 @@
 #include "keygate/response.h"
 #include "keygate/status.h"
 #include "load/probe.h"
+#include "load/redact.h"
 
 /* Strict sk_live_ keys with valid checksums (as test_decision.c). */
 #define K_VALID "sk_live_7KWyWfty6uEvcdZQoaZrknnVmnbSF0d50ScUGk"

@@ -24,6 +24,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "load/redact.h"
 #include "load/result.h"
 #include "scratch.h"
 

@@ -24,6 +24,7 @@
 #include "keygate/response.h"
 #include "keygate/status.h"
 #include "load/probe.h"
+#include "load/redact.h"
 #include "load/verify.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))

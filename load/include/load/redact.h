@@ -1,0 +1,107 @@
+/*
+ * load/redact.h — the one redaction of keygate's text: what a server sent
+ * back, a result file's texts, a command-line argument echoed in an error,
+ * and every error line of the `keygate` program (cli_error) pass through
+ * one of these before they are shown. SPEC §1.4: no message ever holds a
+ * presented key; at most its prefix and last four characters
+ * (`sk_live_****Ab3x`).
+ *
+ * Every function copies (in, n) into out (capacity cap, NUL-terminated)
+ * and never writes more than cap-1 bytes; masking is decided on the whole
+ * input before the output is cut. Reentrant; kgl_redact_arg allocates a
+ * scratch copy, the others nothing.
+ */
+#ifndef KEYGATE_LOAD_REDACT_H
+#define KEYGATE_LOAD_REDACT_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * kgl_redact — copy (in, n) into out (capacity cap, NUL-terminated, at most
+ * cap-1 bytes, cut with "..." when longer) for a report: bytes outside
+ * printable ASCII become '?', and every run that starts with `prefix` (e.g.
+ * "sk_live_", matched ASCII case-insensitively, anywhere) and continues with
+ * 4 or more printable bytes that cannot delimit a key in a header, URL or
+ * JSON (anything but space, controls, quotes, brackets, ',', ';', '&', '<',
+ * '>', '\\', '`': a key with a stray '!' is masked whole) becomes
+ * prefix + "****" + its last four characters when at least 8 more precede
+ * them, else prefix + "****". Returns the length written (without the NUL).
+ *
+ * Masking is decided on the whole input first and the output is cut
+ * after, by whole pieces: a masked run is written entirely or not at all,
+ * so a cut never shows key characters the full output would not show.
+ * Input cut by the caller is the caller's to handle: a run that ends at
+ * the end of (in, n) shows the last four of the characters it was given.
+ * cap 0 writes nothing; cap 1..3 leaves only as many dots as fit when the
+ * text does not. A NULL or empty prefix masks nothing.
+ *
+ * Percent-encoded keys (SPEC §1.1: a key in a URL counts raw or decoded)
+ * are masked as well: where a run of key bytes holds a '%', it is decoded
+ * level by level (up to 8 levels, deeper than the SPEC's two; at most its
+ * first 1024 bytes), and when some level starts with the prefix and 4 or
+ * more key bytes ("sk%5Flive%5F...", "%73k_live_...", "sk%255Flive...",
+ * any case), the whole run, as it is in the input, becomes the decoded
+ * prefix + "****" + the decoded run's last four when at least 8 more
+ * precede them: "sk_live_****Ab3x".
+ */
+size_t kgl_redact(const char *in, size_t n, const char *prefix, char *out,
+                  size_t cap);
+
+/*
+ * kgl_redact_keys — kgl_redact for every report of keygate load (what a
+ * server sent back, a result file's texts): the named prefixes "sk_live_"
+ * and "sk_test_" as kgl_redact masks them, and in one pass any prefix of
+ * the shape LETTERS "_" [LETTERS "_"] (two or more ASCII letters, then
+ * optionally 1..6 more; "ghp_", "github_pat_", "pk_live_"): a run of key
+ * bytes after the first "_" that is 8 or more long is masked (the second
+ * segment shown when 4 or more bytes follow it), so no 8 bytes that follow
+ * such a prefix are ever shown, except where what follows the first "_"
+ * reads as lower-case words (two or more joined by "_", or one of 4 or more
+ * letters ended by '/', '?' or '#'): "api_key_in_query" and
+ * "/payment_methods_list" are identifiers, not keys, and stay whole (no
+ * base62 key holds those bytes; see snake_words in verify.c). A request id
+ * ("req_" + 24 base62, kgl_request_id_ok) is not a key and is kept.
+ * Percent-encoded keys of either kind are masked as kgl_redact masks them
+ * ("ghp%5F..."). A key body without its prefix is masked where it is the value
+ * of a parameter SPEC §1.1 names (api_key, apikey, key, access_token, token;
+ * the name in any case, percent-decoded, after '?', '&', ';', '/', a space or
+ * the start): a value of 8 or more key bytes becomes "****" and, when 12 or
+ * more long without a '%', its last four ("?api_key=****Ab3x"). A value dressed
+ * with '=', quotes, spaces or '+' (raw or percent-encoded, up to 64 bytes of
+ * them) is the value after them: "?api_key==****Ab3x", "?token=\"****Ab3x\"".
+ * Output, cut and return value as kgl_redact's.
+ */
+size_t kgl_redact_keys(const char *in, size_t n, char *out, size_t cap);
+
+/*
+ * kgl_key_hint — (in, n), a sample's key as a result file holds it, as the
+ * hint a report may show: "" and "(none)" (no key) as they are; otherwise
+ * a prefix (through the last '_' within the first 16 bytes when every
+ * segment is 1..7 letters or digits: "sk_live_", "github_pat_"; else none),
+ * "****", and 4 characters only where a hint already showed them
+ * (prefix + "****" + 4) or, for anything else, the last four when at least
+ * eight more follow the prefix: a hint stays itself, "kg.<body>" or a bare
+ * body becomes "****" + its last four, "sk_live_<12 of the body>****"
+ * becomes "sk_live_********". Never more than 24 bytes; out as kgl_redact's
+ * (NUL-terminated, cut to cap-1). Returns the length written.
+ */
+size_t kgl_key_hint(const char *in, size_t n, char *out, size_t cap);
+
+/*
+ * kgl_redact_arg — a command-line argument fit to be echoed in an error:
+ * kgl_redact_keys, and then every run of 8 or more base62 characters that
+ * mixes upper-case letters, lower-case letters and digits (a key body typed
+ * without its prefix: "--seed 8yDoYITc...") becomes "****". Numbers, words
+ * and units ("1500ms", "valid", "p99") stay readable. Written by whole
+ * pieces up to cap-1 bytes, NUL-terminated; returns the length written.
+ */
+size_t kgl_redact_arg(const char *in, size_t n, char *out, size_t cap);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KEYGATE_LOAD_REDACT_H */

@@ -1,0 +1,54 @@
+/*
+ * load/src/ascii.h — the ASCII classes the verifier and the redaction read
+ * bytes by: locale-free (no <ctype.h>: a report must not change with
+ * LC_ALL), for unsigned char. Not installed.
+ */
+#ifndef KEYGATE_LOAD_ASCII_H
+#define KEYGATE_LOAD_ASCII_H
+
+#include <stddef.h>
+#include <string.h>
+
+static inline int is_digit(unsigned char c) {
+  return c >= '0' && c <= '9';
+}
+
+static inline int is_alpha(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static inline int is_base62(unsigned char c) {
+  return is_digit(c) || is_alpha(c);
+}
+
+static inline unsigned char ascii_lower(unsigned char c) {
+  return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + ('a' - 'A')) : c;
+}
+
+/* (s, n) equals the lowercase NUL-terminated lit, ASCII case-insensitively */
+static inline int ci_eq(const char *s, size_t n, const char *lit) {
+  size_t m = strlen(lit);
+  if (n != m) {
+    return 0;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (ascii_lower((unsigned char)s[i]) != (unsigned char)lit[i]) {
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* The value of one hex digit, either case, or -1. */
+static inline int hex_value(unsigned char c) {
+  if (is_digit(c)) {
+    return c - '0';
+  }
+  c = ascii_lower(c);
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  return -1;
+}
+
+#endif /* KEYGATE_LOAD_ASCII_H */

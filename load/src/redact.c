@@ -1,0 +1,681 @@
+/*
+ * load/src/redact.c — the redaction of text (load/redact.h): keys masked
+ * to their hint wherever they stand, raw or percent-encoded, by a named
+ * prefix, by the shape of a prefix nobody named, as the value of a
+ * parameter SPEC §1.1 names, or by the shape of a key's random part.
+ *
+ * The text is cut into pieces, a byte or a whole masked run, twice: once
+ * to measure, once to write, so a cut falls between pieces and never
+ * inside a mask.
+ */
+#include "load/redact.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ascii.h"
+#include "internal.h"
+#include "keygate/response.h"
+#include "load/verify.h"
+
+#define NPOS ((size_t)-1) /* "no match" from the index-returning scanners */
+
+/* Longest decoded prefix a piece found in the percent-decoded input shows
+ * (a longer one shows as "****" alone). */
+#define DEC_PREFIX_MAX 64
+
+/* One piece of the output: a byte, or a whole masked run. Small: pieces
+ * are made twice a byte (measure, then write). */
+typedef struct redact_piece {
+  size_t in_len;  /* input bytes it stands for */
+  size_t out_len; /* bytes it renders to */
+  /* 1: prefix + "****" [+ tail]; 2: found in the percent-decoded input,
+   * rendered by decoded_next again when written (the decoded prefix,
+   * "****" and perhaps the decoded last four) */
+  int masked;
+  size_t plen; /* masked: the prefix length */
+  size_t tail; /* masked: index of the 4 visible bytes, or NPOS */
+} redact_piece;
+
+/* The delimiters of headers, URLs and JSON that end a key run. */
+static const unsigned char KEY_DELIM[128] = {
+    ['"'] = 1, ['\''] = 1, ['('] = 1, [')'] = 1, [','] = 1, [';'] = 1,
+    ['&'] = 1, ['<'] = 1,  ['>'] = 1, ['['] = 1, [']'] = 1, ['{'] = 1,
+    ['}'] = 1, ['\\'] = 1, ['`'] = 1, ['='] = 1};
+
+/* A byte that may continue a key in text: printable ASCII other than the
+ * delimiters of headers, URLs and JSON (space, quotes, brackets, ',', ';',
+ * '&', '<', '>', '\\', '`', '='). A table: it is asked of every byte of a
+ * report, several times. */
+static int in_key_run(unsigned char c) {
+  return c > 0x20 && c < 0x7f && !KEY_DELIM[c];
+}
+
+static char printable(char c) {
+  const unsigned char u = (unsigned char)c;
+  if (u < 0x20 || u > 0x7e) {
+    return '?';
+  }
+  return c;
+}
+
+/* The piece that starts at in[i] (i < n). */
+static redact_piece redact_next(const char *in, size_t n, size_t i,
+                                const char *prefix, size_t plen) {
+  redact_piece p = {1, 1, 0, 0, NPOS};
+  if (plen == 0 || n - i < plen) {
+    return p;
+  }
+  for (size_t k = 0; k < plen; k++) {
+    if (ascii_lower((unsigned char)in[i + k]) !=
+        ascii_lower((unsigned char)prefix[k])) {
+      return p;
+    }
+  }
+  /* The run is not only token68: a key with a mistyped or hostile byte
+   * ('!' in a made-up invalid key) must be masked whole, so it runs on
+   * over every printable byte that cannot delimit it in a header, a URL or
+   * JSON. Masking too much is safe; too little is not. */
+  size_t body = i + plen, e = body;
+  while (e < n && in_key_run((unsigned char)in[e])) {
+    e++;
+  }
+  /* bytes no key holds at the run's end (a ':' or '!' after a key in a
+   * sentence) are the sentence's: written as they are after the mask, so
+   * its last four are the key's ("file sk_live_****Ab3x: ...") */
+  size_t t = e;
+  while (t - body > 4 && !is_alpha((unsigned char)in[t - 1]) &&
+         !is_digit((unsigned char)in[t - 1]) &&
+         strchr("-._~+/=", in[t - 1]) == NULL) {
+    t--;
+  }
+  e = t;
+  if (e - body < 4) {
+    return p; /* the prefix alone, or too short to be a key */
+  }
+  while (e < n && in[e] == '=') { /* token68 padding ends a key */
+    e++;
+  }
+  /* an already masked key (prefix + "****" [+ 4]) stays as it is, so
+   * masking twice changes nothing */
+  if (e - body <= 8 && memcmp(in + body, "****", 4) == 0) {
+    p.in_len = plen + (e - body);
+    p.masked = 1;
+    p.plen = plen;
+    p.out_len = plen + 4;
+    if (e - body == 8) {
+      p.tail = body + 4;
+      p.out_len += 4;
+    }
+    return p;
+  }
+  size_t run = e - body;
+  p.in_len = plen + run;
+  p.masked = 1;
+  p.plen = plen;
+  p.out_len = plen + 4;
+  if (run >= 12) { /* the last four, after at least eight hidden ones */
+    p.tail = e - 4;
+    p.out_len += 4;
+  }
+  return p;
+}
+
+/* verbatim — the piece of the k bytes at in[i], written as they are. */
+static redact_piece verbatim(size_t k) {
+  redact_piece p = {k, k, 0, 0, NPOS};
+  return p;
+}
+
+/* masked — the piece of a key run at in[i..e) whose prefix is plen long:
+ * kept as it is when already masked (prefix + "****" [+ 4]); else prefix,
+ * "****" and the last four when at least eight more stay hidden. */
+static redact_piece masked(const char *in, size_t i, size_t plen, size_t e) {
+  const size_t body = i + plen, run = e - body;
+  if (run <= 8 && run >= 4 && memcmp(in + body, "****", 4) == 0) {
+    return verbatim(e - i);
+  }
+  redact_piece p = {e - i, plen + 4, 1, plen, NPOS};
+  if (run >= 12) {
+    p.tail = e - 4;
+    p.out_len += 4;
+  }
+  return p;
+}
+
+/* letters — the end of the ASCII letters from in[i], at most `max` of them
+ * (n: the end of the input). */
+static size_t letters(const char *in, size_t n, size_t i, size_t max) {
+  size_t j = i;
+  while (j < n && j - i < max && is_alpha((unsigned char)in[j])) {
+    j++;
+  }
+  return j;
+}
+
+/*
+ * shape_next — the piece at in[i] under the rule for prefixes nobody named
+ * (kgl_redact_keys): two or more letters and '_' (the first segment), then
+ * optionally 1..6 letters and '_' (the second: "sk_live_", "github_pat_"),
+ * followed by a run of key bytes (in_key_run). The run is masked when 8 or
+ * more bytes follow the first segment; the prefix shown keeps the second
+ * segment when 4 or more bytes follow it. Exempt: a request id, "req_" and
+ * exactly 24 base62 (kgl_request_id_ok), which names a request, not a key.
+ */
+/*
+ * snake_words — (s, n), up to its first '/', '?' or '#', reads as lower-case
+ * words, the way identifiers and URL path segments are written: two or
+ * more joined by single '_' ("methods_list", "key_in_query"), or one of 4
+ * or more letters that such a delimiter ends ("methods" of
+ * "payment_methods/items"). Then the run is not taken for a key body, so
+ * "payment_methods_list" stays readable (a review nit). Safe enough: no
+ * base62 key holds '_', '/', '?' or '#'; base64 holds '/' or '_', never
+ * both; and a random key whose first 4 or more bytes are only [a-z] and
+ * then one of those is rarer than one in a thousand.
+ */
+static int snake_words(const char *s, size_t n) {
+  size_t k = 0;
+  int inner = 0;
+  for (; k < n && s[k] != '/' && s[k] != '?' && s[k] != '#'; k++) {
+    if (s[k] == '_') {
+      if (k == 0 || k + 1 == n || s[k - 1] == '_' || s[k + 1] == '/' ||
+          s[k + 1] == '?' || s[k + 1] == '#') {
+        return 0;
+      }
+      inner = 1;
+    } else if (s[k] < 'a' || s[k] > 'z') {
+      return 0;
+    }
+  }
+  return inner || (k < n && k >= 4);
+}
+
+static redact_piece shape_next(const char *in, size_t n, size_t i) {
+  /* Mid-word: the word's first letter was tried with the same letters,
+   * '_' and run after it, and did not match, or its piece would have
+   * taken this byte. Skipping keeps a long word linear, not quadratic. */
+  if (i > 0 && is_alpha((unsigned char)in[i - 1])) {
+    return verbatim(1);
+  }
+  const size_t j = letters(in, n, i, n);
+  if (j - i < 2 || j >= n || in[j] != '_') {
+    return verbatim(1);
+  }
+  const size_t p1 = j + 1;
+  size_t e = p1;
+  while (e < n && in_key_run((unsigned char)in[e])) {
+    e++;
+  }
+  if (e - p1 < 8) {
+    return verbatim(1);
+  }
+  /* one byte only: the named prefixes are still tried inside the run */
+  if (snake_words(in + p1, e - p1)) {
+    return verbatim(1);
+  }
+  if (e - i == KG_REQUEST_ID_LEN && kgl_request_id_ok(in + i, e - i)) {
+    return verbatim(e - i);
+  }
+  const size_t k = letters(in, n, p1, 7);
+  if (k > p1 && k - p1 <= 6 && k < e && in[k] == '_' && e - (k + 1) >= 4) {
+    return masked(in, i, k + 1 - i, e);
+  }
+  return masked(in, i, p1 - i, e);
+}
+
+static void redact_put(const char *in, size_t i, const redact_piece *p,
+                       char *out) {
+  if (!p->masked) {
+    for (size_t k = 0; k < p->in_len; k++) {
+      out[k] = printable(in[i + k]);
+    }
+    return;
+  }
+  for (size_t k = 0; k < p->plen; k++) {
+    out[k] = printable(in[i + k]);
+  }
+  for (size_t k = 0; k < 4; k++) {
+    out[p->plen + k] = '*';
+  }
+  if (p->tail != NPOS) {
+    for (size_t k = 0; k < 4; k++) { /* printable: in_key_run */
+      out[p->plen + 4 + k] = in[p->tail + k];
+    }
+  }
+}
+
+/* ---------------------------------------------------------------------- */
+/* Redaction of percent-encoded keys                                      */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * SPEC §1.1 counts a key in a URL raw or percent-decoded (once, and again
+ * where %25 hides an escape): "sk%5Flive%5F...", "%73k_live_...",
+ * "sk%255Flive%255F..." are keys, and a report must not show them. A run
+ * of key bytes (in_key_run: '%' and hex digits are) is decoded level by
+ * level, up to DEC_LEVELS times (deeper than the SPEC's two: masking too
+ * much is safe), and each level is matched as the raw text is. Decoding
+ * never joins runs: every decoded byte comes from key bytes only, and a
+ * byte that is not '%' is itself at every level.
+ */
+#define DEC_LEVELS 8
+#define DEC_WINDOW 1024 /* input bytes decoded at one place, at most */
+
+/* The decoded text of a window of the input: byte k of c comes from the
+ * input bytes before end[k] (offsets from the window's start). */
+typedef struct dec_window {
+  char c[DEC_WINDOW];
+  unsigned short end[DEC_WINDOW];
+  size_t len;
+} dec_window;
+
+/* dec_level — one level of percent-decoding of w, in place (the decoded
+ * text is never longer). 1 when some escape was decoded, else 0. */
+static int dec_level(dec_window *w) {
+  size_t o = 0;
+  int changed = 0;
+  for (size_t j = 0; j < w->len; o++) {
+    int hi = -1, lo = -1;
+    if (w->c[j] == '%' && j + 2 < w->len) {
+      hi = hex_value((unsigned char)w->c[j + 1]);
+      lo = hex_value((unsigned char)w->c[j + 2]);
+    }
+    if (hi >= 0 && lo >= 0) {
+      w->c[o] = (char)(hi * 16 + lo);
+      w->end[o] = w->end[j + 2];
+      j += 3;
+      changed = 1;
+    } else {
+      w->c[o] = w->c[j];
+      w->end[o] = w->end[j];
+      j++;
+    }
+  }
+  w->len = o;
+  return changed;
+}
+
+/* The end of the run of key bytes from in[i]. */
+static size_t key_run_end(const char *in, size_t n, size_t i) {
+  while (i < n && in_key_run((unsigned char)in[i])) {
+    i++;
+  }
+  return i;
+}
+
+/* The rules a redaction applies: named prefixes, and perhaps the shape and
+ * the key parameters' values. */
+typedef struct redact_rules {
+  const char *const *prefixes;
+  size_t nprefixes;
+  int shape;  /* 1: shape_next for what no named prefix masked */
+  int params; /* 1: param_value for the values of SPEC §1.1's names */
+} redact_rules;
+
+/* A piece found in decoded text d (d->c[0] is in[i]'s level), as a piece of
+ * the input: it covers the whole run of key bytes as it is in the input,
+ * up to seg_end, as a raw key's piece would (a decoded delimiter such as
+ * %26 ends the key, not what is hidden: masking again then changes
+ * nothing). Rendered from d: the decoded prefix, "****", the decoded last
+ * four when p shows them; into show when not NULL (out_len bytes). */
+static redact_piece dec_piece(const dec_window *d, const redact_piece *p,
+                              size_t i, size_t seg_end, char *show) {
+  redact_piece o = verbatim(seg_end - i);
+  o.masked = 2;
+  const size_t plen = p->plen <= DEC_PREFIX_MAX ? p->plen : 0;
+  o.out_len = plen + 4 + (p->tail != NPOS ? 4 : 0); /* <= o.in_len */
+  if (show != NULL) {
+    for (size_t k = 0; k < plen; k++) {
+      show[k] = printable(d->c[k]);
+    }
+    memset(show + plen, '*', 4); /* a piece of the output, not a string */
+    if (p->tail != NPOS) {       /* printable: in_key_run */
+      memcpy(show + plen + 4, d->c + p->tail, 4);
+    }
+  }
+  return o;
+}
+
+/* decoded_match — decoded_next's work where a match can start (w_end: the
+ * end of the run of key bytes within the window). */
+static redact_piece decoded_match(const char *in, size_t n, size_t i,
+                                  size_t w_end, const redact_rules *r,
+                                  char *show) {
+  dec_window d;
+  d.len = w_end - i;
+  memcpy(d.c, in + i, d.len);
+  for (size_t k = 0; k < d.len; k++) {
+    d.end[k] = (unsigned short)(k + 1);
+  }
+  for (int level = 0; level < DEC_LEVELS && dec_level(&d); level++) {
+    for (size_t k = 0; k <= r->nprefixes; k++) {
+      redact_piece p;
+      if (k < r->nprefixes) {
+        const char *pre = r->prefixes[k];
+        p = redact_next(d.c, d.len, 0, pre, pre != NULL ? strlen(pre) : 0);
+      } else if (r->shape) {
+        p = shape_next(d.c, d.len, 0);
+      } else {
+        break;
+      }
+      if (p.masked) {
+        const size_t seg_end = key_run_end(in, n, i);
+        if (seg_end > w_end && p.in_len == d.len) {
+          p.tail = NPOS; /* the run goes on past the window: its last four
+                          * are not the key's, show none */
+        }
+        return dec_piece(&d, &p, i, seg_end, show);
+      }
+    }
+  }
+  return verbatim(1);
+}
+
+/*
+ * decoded_next — the piece at in[i] when some level of the percent-decoded
+ * text from in[i] starts with a named prefix's key (or, with r->shape, a
+ * key of the shape) at the first level that does: masked to the end of the
+ * run of key bytes (dec_piece), written into show when not NULL;
+ * verbatim(1) otherwise. Only places where such a match can start are
+ * decoded: in[i] is '%', or the first byte of a prefix (a letter starting
+ * a word, for the shape), and a '%' follows in the run.
+ */
+static redact_piece decoded_next(const char *in, size_t n, size_t i,
+                                 const redact_rules *r, char *show) {
+  const unsigned char c0 = (unsigned char)in[i];
+  int cand = c0 == '%';
+  for (size_t k = 0; !cand && k < r->nprefixes; k++) {
+    const char *pre = r->prefixes[k];
+    cand = pre != NULL && pre[0] != '\0' &&
+           ascii_lower(c0) == ascii_lower((unsigned char)pre[0]);
+  }
+  if (!cand && r->shape && is_alpha(c0)) {
+    cand = i == 0 || !is_alpha((unsigned char)in[i - 1]);
+  }
+  if (!cand) {
+    return verbatim(1);
+  }
+  /* the run of key bytes within the window only: the whole run is found
+   * on a match, so a long run costs DEC_WINDOW a place, not its length */
+  const size_t w_end =
+      key_run_end(in, n - i > DEC_WINDOW ? i + DEC_WINDOW : n, i);
+  if (w_end == i || memchr(in + i, '%', w_end - i) == NULL) {
+    return verbatim(1);
+  }
+  return decoded_match(in, n, i, w_end, r, show);
+}
+
+/* A byte that may dress a parameter's value before the value itself: a
+ * repeated '=', a quote, a space or '+' (a space in a query). */
+static int dress_byte(unsigned char c) {
+  return c == '=' || c == '"' || c == '\'' || c == ' ' || c == '+';
+}
+
+/* value_dress_end — the end of the dressing at in[i] (dress_byte, raw or
+ * percent-encoded at any depth: "%3D", "%22", "%2522"), at most 64 bytes
+ * of it; i when there is none. The server counts "api_key==B" as a
+ * non-empty api_key (SPEC §1.1), so B is a key body all the same. */
+static size_t value_dress_end(const char *in, size_t n, size_t i) {
+  size_t j = i;
+  while (j < n && j - i < 64) {
+    if (dress_byte((unsigned char)in[j])) {
+      j++;
+      continue;
+    }
+    if (in[j] != '%') {
+      break;
+    }
+    size_t k = j + 1;
+    while (k + 1 < n && in[k] == '2' && in[k + 1] == '5') {
+      k += 2; /* "%25" hides an escape, level after level */
+    }
+    const int hi = k + 1 < n ? hex_value((unsigned char)in[k]) : -1;
+    const int lo = k + 1 < n ? hex_value((unsigned char)in[k + 1]) : -1;
+    if (hi < 0 || lo < 0 || !dress_byte((unsigned char)(hi * 16 + lo))) {
+      break;
+    }
+    j = k + 2;
+  }
+  return j;
+}
+
+/*
+ * param_value — with r->params, the piece at in[i] when in[i] starts the
+ * value of a query parameter SPEC §1.1 names (api_key, apikey, key,
+ * access_token, token, ASCII case-insensitively, after percent-decoding the
+ * name): "name=" before it, the name starting the text or after a byte no
+ * name holds ('?', '/', '&', ';', a space, a quote, ...), the '=' raw or as
+ * "%3D". A value of 8 or more bytes, to the parameter's end ('&', '#',
+ * whitespace or a quote: "(B)", "<B>", "a,B" included), is a key body
+ * whatever its prefix and is masked whole: "****" and,
+ * when 12 or more bytes long and free of '%', its last four. The value starts
+ * after its dressing (value_dress_end: "api_key==B", "token=\"B\""), which is
+ * shown as it is. verbatim(1) otherwise.
+ */
+static redact_piece param_value(const char *in, size_t n, size_t i) {
+  static const char *const names[] = {"api_key", "apikey", "key",
+                                      "access_token", "token"};
+  /* the '=', or "%3D" (the server decodes the query: "token%3DB") */
+  size_t eq = 0;
+  if (i >= 1 && in[i - 1] == '=') {
+    eq = 1;
+  } else if (i >= 3 && in[i - 3] == '%' && in[i - 2] == '3' &&
+             (in[i - 1] == 'D' || in[i - 1] == 'd')) {
+    eq = 3;
+  } else {
+    return verbatim(1);
+  }
+  size_t ns = i - eq;
+  while (ns > 0 && in_key_run((unsigned char)in[ns - 1]) && in[ns - 1] != '?' &&
+         in[ns - 1] != '/' && i - eq - ns < 64) {
+    ns--;
+  }
+  if (ns > 0 && in_key_run((unsigned char)in[ns - 1]) && in[ns - 1] != '?' &&
+      in[ns - 1] != '/') {
+    return verbatim(1); /* a name longer than any of ours */
+  }
+  dec_window d;
+  d.len = i - eq - ns;
+  memcpy(d.c, in + ns, d.len);
+  for (size_t k = 0; k < d.len; k++) {
+    d.end[k] = (unsigned short)(k + 1);
+  }
+  for (int level = 0; level < DEC_LEVELS && dec_level(&d); level++) {
+  }
+  int named = 0;
+  for (size_t k = 0; !named && k < sizeof names / sizeof names[0]; k++) {
+    named = ci_eq(d.c, d.len, names[k]);
+  }
+  if (!named) {
+    return verbatim(1);
+  }
+  /* the value as it may be dressed: "api_key==B", "token=\"B\"", '+' or
+   * spaces, the same escaped ("%3D", "%22", "%2522"): shown as it is */
+  const size_t v = value_dress_end(in, n, i);
+  /* the value runs to the parameter's end, whatever it holds: a body
+   * bracketed or after a few other bytes ("(B)", "<B>", "a,B") is still the
+   * value the server refuses as a key (review) */
+  size_t e = v;
+  while (e < n && e - v < 4096 && in[e] != '&' && in[e] != '#' &&
+         in[e] != ' ' && in[e] != '\t' && in[e] != '\r' && in[e] != '\n' &&
+         in[e] != '"' && in[e] != '\'') {
+    e++;
+  }
+  if (e - v < 8) {
+    return verbatim(1);
+  }
+  if (e - v <= 8 && memcmp(in + v, "****", 4) == 0) {
+    return verbatim(e - i); /* already masked */
+  }
+  redact_piece p = {e - i, (v - i) + 4, 1, v - i, NPOS};
+  if (e - v >= 12 && memchr(in + v, '%', e - v) == NULL) {
+    p.tail = e - 4;
+    p.out_len += 4;
+  }
+  return p;
+}
+
+/* The piece at in[i]: a named prefix's key as it is, then in the decoded
+ * text, then a key parameter's value, then the shape. */
+static redact_piece piece_at(const char *in, size_t n, size_t i,
+                             const redact_rules *r) {
+  for (size_t k = 0; k < r->nprefixes; k++) {
+    const char *pre = r->prefixes[k];
+    redact_piece p = redact_next(in, n, i, pre, pre != NULL ? strlen(pre) : 0);
+    if (p.masked || p.in_len > 1) {
+      return p;
+    }
+  }
+  redact_piece p = decoded_next(in, n, i, r, NULL);
+  if (p.masked || p.in_len > 1) {
+    return p;
+  }
+  if (r->params) {
+    p = param_value(in, n, i);
+    if (p.masked || p.in_len > 1) {
+      return p;
+    }
+  }
+  return r->shape ? shape_next(in, n, i) : verbatim(1);
+}
+
+static size_t redact(const char *in, size_t n, const redact_rules *rules,
+                     char *out, size_t cap) {
+  if (out == NULL || cap == 0) {
+    return 0;
+  }
+  if (in == NULL) {
+    n = 0;
+  }
+  /* Every piece renders to at most its input length: total <= n. */
+  size_t total = 0;
+  for (size_t i = 0; i < n;) {
+    redact_piece p = piece_at(in, n, i, rules);
+    total += p.out_len;
+    i += p.in_len;
+  }
+  size_t room = cap - 1;
+  int cut = total > room;
+  size_t budget = !cut ? room : (room >= 3 ? room - 3 : 0);
+  size_t w = 0;
+  for (size_t i = 0; i < n;) {
+    redact_piece p = piece_at(in, n, i, rules);
+    if (p.out_len > budget - w) {
+      break; /* a piece is written whole or not at all */
+    }
+    if (p.masked == 2) {
+      (void)decoded_next(in, n, i, rules, out + w); /* the same piece */
+    } else {
+      redact_put(in, i, &p, out + w);
+    }
+    w += p.out_len;
+    i += p.in_len;
+  }
+  if (cut) {
+    size_t dots = room - w < 3 ? room - w : 3;
+    memset(out + w, '.', dots);
+    w += dots;
+  }
+  out[w] = '\0';
+  return w;
+}
+
+size_t kgl_redact(const char *in, size_t n, const char *prefix, char *out,
+                  size_t cap) {
+  const redact_rules r = {&prefix, 1, 0, 0};
+  return redact(in, n, &r, out, cap);
+}
+
+size_t kgl_redact_keys(const char *in, size_t n, char *out, size_t cap) {
+  static const char *const named[] = {"sk_live_", "sk_test_"};
+  const redact_rules r = {named, 2, 1, 1};
+  return redact(in, n, &r, out, cap);
+}
+
+/* hint_prefix — the length of (s, n)'s prefix as a hint shows it: the one
+ * rule of load's masks (kgl_key_prefix_len: words of 2-6 letters, each
+ * ended by '_'), so no character of a key's random part ever passes as a
+ * prefix ("8yDoYITcMs_", "ghp_abcdefghi_"). */
+static size_t hint_prefix(const char *s, size_t n) {
+  return kgl_key_prefix_len(s, n);
+}
+
+size_t kgl_key_hint(const char *in, size_t n, char *out, size_t cap) {
+  if (out == NULL || cap == 0) {
+    return 0;
+  }
+  char buf[16 + 4 + 4 + 1];
+  size_t o = 0;
+  if (in == NULL || n == 0 || (n == 6 && memcmp(in, "(none)", 6) == 0)) {
+    o = in == NULL ? 0 : n; /* no key: the missing class */
+    if (o > 0) {
+      memcpy(buf, in, o);
+    }
+  } else {
+    const size_t p = hint_prefix(in, n);
+    const size_t body = n - p;
+    int hint =
+        body >= 4 && memcmp(in + p, "****", 4) == 0 && (body == 4 || body == 8);
+    for (size_t k = p + 4; hint && k < n; k++) {
+      hint = in_key_run((unsigned char)in[k]);
+    }
+    memcpy(buf, in, p);
+    o = p;
+    memset(buf + o, '*', 4); /* a piece of the hint, not a string */
+    o += 4;
+    if (hint ? body == 8 : body >= 12) { /* its last four, eight hidden */
+      for (size_t k = n - 4; k < n; k++) {
+        buf[o++] = printable(in[k]);
+      }
+    }
+    for (size_t k = 0; k < p; k++) {
+      buf[k] = printable(buf[k]);
+    }
+  }
+  const size_t w = o < cap - 1 ? o : cap - 1;
+  memcpy(out, buf, w);
+  out[w] = '\0';
+  return w;
+}
+
+size_t kgl_redact_arg(const char *in, size_t n, char *out, size_t cap) {
+  if (out == NULL || cap == 0) {
+    return 0;
+  }
+  out[0] = '\0';
+  if (in == NULL) {
+    return 0;
+  }
+  char *t = malloc(n + 1);
+  if (t == NULL) {
+    return 0;
+  }
+  const size_t m = kgl_redact_keys(in, n, t, n + 1);
+  size_t w = 0;
+  for (size_t i = 0; i < m;) {
+    size_t j = i;
+    int up = 0, lo = 0, dg = 0;
+    while (j < m && is_base62((unsigned char)t[j])) {
+      const unsigned char c = (unsigned char)t[j];
+      up |= c >= 'A' && c <= 'Z';
+      lo |= c >= 'a' && c <= 'z';
+      dg |= is_digit(c);
+      j++;
+    }
+    const int key = j - i >= 8 && up && lo && dg;
+    if (j == i) {
+      j = i + 1;
+    }
+    const char *piece = key ? "****" : t + i;
+    const size_t len = key ? 4 : j - i;
+    if (len > cap - 1 - w) {
+      break; /* a piece is written whole or not at all */
+    }
+    memcpy(out + w, piece, len);
+    w += len;
+    i = j;
+  }
+  out[w] = '\0';
+  free(t);
+  return w;
+}
