@@ -38,6 +38,7 @@
 #include "keygate/store.h"
 #include "keygate/store_admin.h"
 #include "load/outfile.h"
+#include "load/redact.h"
 
 /* ---- options ----------------------------------------------------------- */
 
@@ -761,29 +762,28 @@ static int keys_delete(int argc, char **argv) {
 
 /* ---- keys seed --------------------------------------------------------- */
 
-/* A non-negative count for option `name`. */
-/* 1 when path holds a key: "sk_live_" or "sk_test_" (any case), then at
- * least 12 key characters, as the error lines' mask has it (a folder named
- * sk_live_exports is no key). */
+/* 1 when a component of path holds a key, as the error lines' mask has it
+ * (kgl_holds_key): a folder named sk_live_exports is no key. */
 static int path_holds_key(const char *path) {
-  static const char *const prefixes[] = {"sk_live_", "sk_test_"};
-  for (const char *p = path; *p != '\0'; p++) {
-    for (size_t k = 0; k < 2; k++) {
-      if (strncasecmp(p, prefixes[k], 8) != 0) {
-        continue;
-      }
-      size_t n = 0;
-      while (isalnum((unsigned char)p[8 + n])) {
-        n++;
-      }
-      if (n >= 12) {
-        return 1;
-      }
+  char part[PATH_MAX];
+  for (const char *p = path;;) {
+    const size_t n = strcspn(p, "/");
+    if (n >= sizeof part) {
+      return 1; /* no file system names a component that long */
     }
+    memcpy(part, p, n);
+    part[n] = '\0';
+    if (kgl_holds_key(part)) {
+      return 1;
+    }
+    if (p[n] == '\0') {
+      return 0;
+    }
+    p += n + 1;
   }
-  return 0;
 }
 
+/* A non-negative count for option `name`. */
 static int parse_count(const keys_opts *o, const char *name, const char *s,
                        size_t *out) {
   *out = 0;

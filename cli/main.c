@@ -17,13 +17,11 @@ static const cli_command COMMANDS[] = {
     {"keys", "create, list, deactivate, delete, rotate and seed keys",
      cmd_keys},
 #endif
-#ifdef KEYGATE_HAVE_LOAD
     {"load", "fire mixed key traffic at a server and verify every response",
      cmd_load},
     {"report", "show, merge, check, compare and draw load results", cmd_report},
     {"probe", "check a deployed API against the authentication contract",
      cmd_probe},
-#endif
 #ifdef KEYGATE_HAVE_SERVE
     {"serve", "run nginx with the keygate module and the reference API",
      cmd_serve},

@@ -21,97 +21,15 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "load/redact.h"
 
 /* ---- errors ------------------------------------------------------------ */
 
-/* 1 for a byte of a key's token (RFC 7235 token68, as keys are). */
-static int key_char(unsigned char c) {
-  return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
-         (c >= 'a' && c <= 'z') || c == '-' || c == '.' || c == '_' ||
-         c == '~' || c == '+' || c == '/' || c == '=';
-}
-
-/*
- * Mask every key in msg in place, as the hint rule has it (SPEC §1.4,
- * docs/security.md §5): "sk_live_" or "sk_test_" (any case), then "****"
- * and the last four characters when at least twelve follow the prefix,
- * else "****" alone. A user who pastes a key where an id, a file or a name
- * belongs gets an error line that does not repeat it.
- */
-static void mask_keys(char *msg) {
-  static const char *const prefixes[] = {"sk_live_", "sk_test_"};
-  for (char *p = msg; *p != '\0'; p++) {
-    for (size_t k = 0; k < 2; k++) {
-      if (strncasecmp(p, prefixes[k], 8) != 0) {
-        continue;
-      }
-      char *tok = p + 8;
-      size_t n = 0;
-      while (key_char((unsigned char)tok[n])) {
-        n++;
-      }
-      if (n == 0) {
-        continue;
-      }
-      char tail[5] = "";
-      if (n >= 12) {
-        memcpy(tail, tok + n - 4, 4);
-      }
-      char masked[9];
-      int w = snprintf(masked, sizeof masked, "****%s", tail);
-      memmove(tok + w, tok + n, strlen(tok + n) + 1);
-      memcpy(tok, masked, (size_t)w);
-      p = tok + w - 1;
-      break;
-    }
-  }
-}
-
-/*
- * Mask a key body typed without its prefix (an unknown option's value, a
- * file path, a stray argument: "--api-key=<body>"): a run of 16 or more
- * base62 characters that mixes upper-case letters, lower-case letters and
- * digits, as random keys do, becomes "****" and its last four. Words,
- * numbers, hex digests and key ids (11 characters) stay readable; a
- * request id ("req_" + 24) is not a key and is kept.
- */
-/* 1 when the n alphanumerics at p mix upper case, lower case and digits. */
-static int mixed(const char *p, size_t n) {
-  int upper = 0, lower = 0, digit = 0;
-  for (size_t i = 0; i < n; i++) {
-    upper |= isupper((unsigned char)p[i]) != 0;
-    lower |= islower((unsigned char)p[i]) != 0;
-    digit |= isdigit((unsigned char)p[i]) != 0;
-  }
-  return upper && lower && digit;
-}
-
-static void mask_bodies(char *msg) {
-  for (char *p = msg; *p != '\0';) {
-    if (!isalnum((unsigned char)*p)) {
-      p++;
-      continue;
-    }
-    size_t n = 0;
-    while (isalnum((unsigned char)p[n])) {
-      n++;
-    }
-    const int request_id =
-        n == 24 && p - msg >= 4 && strncmp(p - 4, "req_", 4) == 0;
-    if (n < 16 || !mixed(p, n) || request_id) {
-      p += n;
-      continue;
-    }
-    char masked[9];
-    const int w = snprintf(masked, sizeof masked, "****%.4s", p + n - 4);
-    memmove(p + w, p + n, strlen(p + n) + 1);
-    memcpy(p, masked, (size_t)w);
-    p += w;
-  }
-}
-
 int cli_error(int code, const char *cmd, const char *fmt, ...) {
-  char msg[1024];
+  /* Formatted whole (or to 8 KiB), masked, then cut to 1,023 bytes: the
+   * redaction sees a key at the cut whole, and drops the run at the cut
+   * (kgl_redact_message; review 99: a body cut short showed). */
+  char msg[8192];
   va_list ap;
   va_start(ap, fmt);
   /* va_start is above: a known false positive of clang-tidy 14 on glibc's
@@ -120,24 +38,24 @@ int cli_error(int code, const char *cmd, const char *fmt, ...) {
   const int want = vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   if (want >= (int)sizeof msg) {
-    /* Cut, and "..." says so. The word at the cut may be the start of a
-     * key body, which mask_bodies would miss (under 16 characters, or not
-     * mixed yet: a random body's first 16 lack a digit 6 % of the time) or
-     * mask by four characters of its middle: the letters and digits
-     * before the cut go, however many. A prefixed key's start mask_keys
-     * masks as "****". */
-    size_t n = sizeof msg - 4;
-    while (n > 0 && isalnum((unsigned char)msg[n - 1])) {
+    /* past 8 KiB: the run at that cut may be a key's start, which masks
+     * could shrink the line enough to show; it goes */
+    size_t n = sizeof msg - 1;
+    while (n > 0 && (isalnum((unsigned char)msg[n - 1]) ||
+                     strchr("-._~+/=%", msg[n - 1]) != NULL)) {
       n--;
     }
     memcpy(msg + n, "...", 4);
   }
-  mask_keys(msg);
-  mask_bodies(msg);
+  /* A key pasted where an id, a file or a value belongs is shown as its
+   * hint at most (SPEC §1.4, docs/cli.md): the one redaction of keygate's
+   * messages (load/redact.h). */
+  char shown[1024];
+  kgl_redact_message(msg, strlen(msg), shown, sizeof shown);
   if (cmd == NULL || cmd[0] == '\0') {
-    fprintf(stderr, "keygate: %s\n", msg);
+    fprintf(stderr, "keygate: %s\n", shown);
   } else {
-    fprintf(stderr, "keygate %s: %s\n", cmd, msg);
+    fprintf(stderr, "keygate %s: %s\n", cmd, shown);
   }
   return code;
 }

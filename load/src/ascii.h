@@ -21,6 +21,11 @@ static inline int is_base62(unsigned char c) {
   return is_digit(c) || is_alpha(c);
 }
 
+/* token68 without its trailing '=', RFC 9110 §11.2 */
+static inline int is_t68(unsigned char c) {
+  return is_base62(c) || (c != 0 && strchr("-._~+/", c) != NULL);
+}
+
 static inline unsigned char ascii_lower(unsigned char c) {
   return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + ('a' - 'A')) : c;
 }

@@ -15,6 +15,7 @@
 
 #include "ascii.h"
 #include "internal.h"
+#include "keygate/index.h"
 #include "keygate/response.h"
 #include "load/verify.h"
 
@@ -35,6 +36,7 @@ typedef struct redact_piece {
   int masked;
   size_t plen; /* masked: the prefix length */
   size_t tail; /* masked: index of the 4 visible bytes, or NPOS */
+  int keyed;   /* masked, and long enough to be a key: its last four show */
 } redact_piece;
 
 /* The delimiters of headers, URLs and JSON that end a key run. */
@@ -62,7 +64,7 @@ static char printable(char c) {
 /* The piece that starts at in[i] (i < n). */
 static redact_piece redact_next(const char *in, size_t n, size_t i,
                                 const char *prefix, size_t plen) {
-  redact_piece p = {1, 1, 0, 0, NPOS};
+  redact_piece p = {1, 1, 0, 0, NPOS, 0};
   if (plen == 0 || n - i < plen) {
     return p;
   }
@@ -117,13 +119,14 @@ static redact_piece redact_next(const char *in, size_t n, size_t i,
   if (run >= 12) { /* the last four, after at least eight hidden ones */
     p.tail = e - 4;
     p.out_len += 4;
+    p.keyed = 1;
   }
   return p;
 }
 
 /* verbatim — the piece of the k bytes at in[i], written as they are. */
 static redact_piece verbatim(size_t k) {
-  redact_piece p = {k, k, 0, 0, NPOS};
+  redact_piece p = {k, k, 0, 0, NPOS, 0};
   return p;
 }
 
@@ -135,7 +138,7 @@ static redact_piece masked(const char *in, size_t i, size_t plen, size_t e) {
   if (run <= 8 && run >= 4 && memcmp(in + body, "****", 4) == 0) {
     return verbatim(e - i);
   }
-  redact_piece p = {e - i, plen + 4, 1, plen, NPOS};
+  redact_piece p = {e - i, plen + 4, 1, plen, NPOS, run >= 12};
   if (run >= 12) {
     p.tail = e - 4;
     p.out_len += 4;
@@ -223,11 +226,18 @@ static redact_piece shape_next(const char *in, size_t n, size_t i) {
   return masked(in, i, p1 - i, e);
 }
 
+/* redact_put — piece p of in[i..] into out; text bytes of 0x80 and above
+ * as they are when utf8, else '?' (controls always '?'). */
 static void redact_put(const char *in, size_t i, const redact_piece *p,
-                       char *out) {
+                       char *out, int utf8) {
   if (!p->masked) {
     for (size_t k = 0; k < p->in_len; k++) {
-      out[k] = printable(in[i + k]);
+      const char c = in[i + k];
+      if (utf8 && (unsigned char)c >= 0x80) {
+        out[k] = c;
+      } else {
+        out[k] = printable(c);
+      }
     }
     return;
   }
@@ -310,6 +320,8 @@ typedef struct redact_rules {
   size_t nprefixes;
   int shape;  /* 1: shape_next for what no named prefix masked */
   int params; /* 1: param_value for the values of SPEC §1.1's names */
+  int utf8;   /* 1: bytes of 0x80 and above kept (a message's "§", a
+               * file's name), else '?' as for a report */
 } redact_rules;
 
 /* A piece found in decoded text d (d->c[0] is in[i]'s level), as a piece of
@@ -322,6 +334,7 @@ static redact_piece dec_piece(const dec_window *d, const redact_piece *p,
                               size_t i, size_t seg_end, char *show) {
   redact_piece o = verbatim(seg_end - i);
   o.masked = 2;
+  o.keyed = p->keyed;
   const size_t plen = p->plen <= DEC_PREFIX_MAX ? p->plen : 0;
   o.out_len = plen + 4 + (p->tail != NPOS ? 4 : 0); /* <= o.in_len */
   if (show != NULL) {
@@ -507,7 +520,7 @@ static redact_piece param_value(const char *in, size_t n, size_t i) {
   if (e - v <= 8 && memcmp(in + v, "****", 4) == 0) {
     return verbatim(e - i); /* already masked */
   }
-  redact_piece p = {e - i, (v - i) + 4, 1, v - i, NPOS};
+  redact_piece p = {e - i, (v - i) + 4, 1, v - i, NPOS, 1};
   if (e - v >= 12 && memchr(in + v, '%', e - v) == NULL) {
     p.tail = e - 4;
     p.out_len += 4;
@@ -539,8 +552,10 @@ static redact_piece piece_at(const char *in, size_t n, size_t i,
   return r->shape ? shape_next(in, n, i) : verbatim(1);
 }
 
+/* redact — (in, n) into out under rules; *keys (when not NULL) counts the
+ * masked runs long enough to be a key (keyed). */
 static size_t redact(const char *in, size_t n, const redact_rules *rules,
-                     char *out, size_t cap) {
+                     char *out, size_t cap, size_t *keys) {
   if (out == NULL || cap == 0) {
     return 0;
   }
@@ -553,6 +568,9 @@ static size_t redact(const char *in, size_t n, const redact_rules *rules,
     redact_piece p = piece_at(in, n, i, rules);
     total += p.out_len;
     i += p.in_len;
+    if (keys != NULL && p.keyed) {
+      ++*keys;
+    }
   }
   size_t room = cap - 1;
   int cut = total > room;
@@ -566,7 +584,7 @@ static size_t redact(const char *in, size_t n, const redact_rules *rules,
     if (p.masked == 2) {
       (void)decoded_next(in, n, i, rules, out + w); /* the same piece */
     } else {
-      redact_put(in, i, &p, out + w);
+      redact_put(in, i, &p, out + w, rules->utf8);
     }
     w += p.out_len;
     i += p.in_len;
@@ -582,14 +600,237 @@ static size_t redact(const char *in, size_t n, const redact_rules *rules,
 
 size_t kgl_redact(const char *in, size_t n, const char *prefix, char *out,
                   size_t cap) {
-  const redact_rules r = {&prefix, 1, 0, 0};
-  return redact(in, n, &r, out, cap);
+  const redact_rules r = {&prefix, 1, 0, 0, 0};
+  return redact(in, n, &r, out, cap, NULL);
 }
 
 size_t kgl_redact_keys(const char *in, size_t n, char *out, size_t cap) {
   static const char *const named[] = {"sk_live_", "sk_test_"};
-  const redact_rules r = {named, 2, 1, 1};
-  return redact(in, n, &r, out, cap);
+  const redact_rules r = {named, 2, 1, 1, 0};
+  return redact(in, n, &r, out, cap, NULL);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Messages: a key's random part by its shape                             */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * public_id_len — the length of the public id that starts at s[i] (i
+ * starts a word): a key id, "key_" + 11 base62 (kg_key_id_format), or a
+ * request id, "req_" + 24; 0 for anything else. Such an id names a key or
+ * a request and is kept: no key is 15 bytes long (SPEC §1.2: 16 at the
+ * least), and a request id is what the server itself prints.
+ */
+static size_t public_id_len(const char *s, size_t n, size_t i) {
+  if (n - i < 4 || (i > 0 && is_base62((unsigned char)s[i - 1]))) {
+    return 0;
+  }
+  size_t want = 0;
+  if (memcmp(s + i, "key_", 4) == 0) {
+    want = KG_KEY_ID_STR_LEN - 1 - 4;
+  } else if (memcmp(s + i, "req_", 4) == 0) {
+    want = KG_REQUEST_ID_LEN - 4;
+  } else {
+    return 0;
+  }
+  size_t j = i + 4;
+  while (j < n && j - (i + 4) <= want && is_base62((unsigned char)s[j])) {
+    j++;
+  }
+  return j - (i + 4) == want ? 4 + want : 0;
+}
+
+/*
+ * temp_suffix_len — the length of a temporary name's random suffix at s[i]
+ * (e: the end of the run): '.' and 6 to 10 letters and digits that end a
+ * '/'-separated part, as mktemp(1) makes them ("keygate-test.z6zL62/",
+ * "tmp.Ab3dQw8eZx"); else 0. Left out of a part's shape like a public id:
+ * a temporary folder's name is no key, and its few random characters made
+ * a third of the test suite's paths look like one.
+ */
+static size_t temp_suffix_len(const char *s, size_t i, size_t e) {
+  if (s[i] != '.') {
+    return 0;
+  }
+  size_t k = i + 1;
+  while (k < e && is_base62((unsigned char)s[k])) {
+    k++;
+  }
+  const size_t len = k - (i + 1);
+  return (k == e || s[k] == '/') && len >= 6 && len <= 10 ? k - i : 0;
+}
+
+/* 0 for a digit, 1 for a lower-case letter, 2 for an upper-case one. */
+static int base62_class(unsigned char c) {
+  return is_digit(c) ? 0 : (c >= 'a' && c <= 'z') ? 1 : 2;
+}
+
+/*
+ * part_like — 1 when s[i..e), one '/'-separated part of a run of token68
+ * bytes, reads as a key's random part, its public ids left out
+ * (public_id_len): it holds a run of 16 or more letters and digits that
+ * mixes upper case, lower case and digits (a base62 body), or it is 16
+ * bytes or more, mixes upper and lower case, and its letters and digits
+ * change class (digit, lower, upper) between neighbours at per20 pairs
+ * in 20 or more (a key in groups: "acme-Ab3d-Qw8e-Zx9r-Lm2p").
+ */
+static int part_like(const char *s, size_t i, size_t e, size_t per20) {
+  size_t len = 0, pairs = 0, changes = 0;
+  int classes = 0;
+  for (size_t k = i; k < e;) {
+    const size_t id = public_id_len(s, e, k) + temp_suffix_len(s, k, e);
+    if (id > 0) {
+      k += id;
+      continue;
+    }
+    if (!is_base62((unsigned char)s[k])) {
+      len++;
+      k++;
+      continue;
+    }
+    size_t j = k;
+    int seg = 0;
+    for (; j < e && is_base62((unsigned char)s[j]); j++) {
+      const int c = base62_class((unsigned char)s[j]);
+      seg |= 1 << c;
+      if (j > k && c != base62_class((unsigned char)s[j - 1])) {
+        changes++;
+      }
+    }
+    if (j - k >= 16 && seg == 7) {
+      return 1;
+    }
+    len += j - k;
+    pairs += j - k - 1;
+    classes |= seg;
+    k = j;
+  }
+  return len >= 16 && (classes & 6) == 6 && changes * 20 >= pairs * per20;
+}
+
+/*
+ * key_like — 1 when one of the '/'-separated parts of the run s[i..e)
+ * reads as a key (part_like, class changes at 1 pair in 4), or the whole
+ * run does with changes at 2 pairs in 5 (a path's words dilute a key less
+ * than they make one up: "/home/JohnDoe2/Build9X/kf.txt" changes at 7 in
+ * 19). Random text changes class at about 3 pairs in 5;
+ * words, numbers, dates and most file names seldom do, and hex digests
+ * have no upper case. A heuristic, measured (docs/cli.md): the whole run
+ * is masked, so a key that holds '/' (base64) shows none of its parts.
+ */
+static int key_like(const char *s, size_t i, size_t e) {
+  if (e - i >= 16 && part_like(s, i, e, 8)) {
+    return 1; /* the run as one part: base64 with '/' every few bytes */
+  }
+  for (size_t a = i; a < e;) {
+    size_t b = a;
+    while (b < e && s[b] != '/') {
+      b++;
+    }
+    if (b - a >= 16 && part_like(s, a, b, 5)) {
+      return 1;
+    }
+    a = b + 1;
+  }
+  return 0;
+}
+
+/*
+ * mask_shapes — the message rule's second pass, in place over (s, n): each
+ * run of token68 bytes (and its '=' padding) that key_like takes becomes
+ * "****" and the run's last four. Returns the new length; *keys counts
+ * the runs masked.
+ */
+static size_t mask_shapes(char *s, size_t n, size_t *keys) {
+  size_t w = 0;
+  for (size_t i = 0; i < n;) {
+    if (!is_t68((unsigned char)s[i])) {
+      s[w++] = s[i++];
+      continue;
+    }
+    size_t e = i;
+    while (e < n && is_t68((unsigned char)s[e])) {
+      e++;
+    }
+    while (e < n && s[e] == '=') {
+      e++;
+    }
+    if (key_like(s, i, e)) { /* e - i >= 16: 8 written, w <= i */
+      memcpy(s + w, "****", 4);
+      memmove(s + w + 4, s + e - 4, 4);
+      w += 8;
+      ++*keys;
+    } else {
+      memmove(s + w, s + i, e - i);
+      w += e - i;
+    }
+    i = e;
+  }
+  s[w] = '\0';
+  return w;
+}
+
+/*
+ * message — kgl_redact_message, and *keys: the runs masked that were long
+ * enough to be a key. Both passes see the whole input, and the cut comes
+ * after them: the run of token68 bytes (or of a mask) at the cut goes
+ * whole, since its start may be a key's that the passes would have masked
+ * had it not been cut. Out of memory writes "..." alone.
+ */
+static size_t message(const char *in, size_t n, char *out, size_t cap,
+                      size_t *keys) {
+  static const char *const named[] = {"sk_live_", "sk_test_"};
+  const redact_rules r = {named, 2, 0, 1, 1};
+  *keys = 0;
+  if (out == NULL || cap == 0) {
+    return 0;
+  }
+  if (in == NULL) {
+    n = 0;
+  }
+  char *t = malloc(n + 1);
+  size_t m = 0;
+  if (t != NULL) {
+    m = redact(in, n, &r, t, n + 1, keys); /* never longer: no cut */
+    m = mask_shapes(t, m, keys);
+  } else {
+    *keys = 1; /* cannot tell: kgl_holds_key fails closed */
+  }
+  const size_t room = cap - 1;
+  const int cut = t == NULL || m > room;
+  size_t w = 0;
+  if (t != NULL) {
+    w = !cut ? m : room >= 3 ? room - 3 : 0;
+    while (cut && w > 0 &&
+           (is_t68((unsigned char)t[w - 1]) || t[w - 1] == '=' ||
+            t[w - 1] == '*')) {
+      w--;
+    }
+    memcpy(out, t, w);
+  }
+  if (cut) {
+    const size_t dots = room - w < 3 ? room - w : 3;
+    memset(out + w, '.', dots);
+    w += dots;
+  }
+  out[w] = '\0';
+  free(t);
+  return w;
+}
+
+size_t kgl_redact_message(const char *in, size_t n, char *out, size_t cap) {
+  size_t keys;
+  return message(in, n, out, cap, &keys);
+}
+
+int kgl_holds_key(const char *s) {
+  if (s == NULL) {
+    return 0;
+  }
+  char none[1]; /* the count is of the whole input, whatever is written */
+  size_t keys;
+  (void)message(s, strlen(s), none, sizeof none, &keys);
+  return keys > 0;
 }
 
 /* hint_prefix — the length of (s, n)'s prefix as a hint shows it: the one

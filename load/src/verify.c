@@ -28,11 +28,6 @@ static int is_tchar(unsigned char c) {
   return is_base62(c) || (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
 }
 
-/* token68 without its trailing '=', RFC 9110 §11.2 */
-static int is_t68(unsigned char c) {
-  return is_base62(c) || (c != 0 && strchr("-._~+/", c) != NULL);
-}
-
 /* OWS, RFC 9110 §5.6.3 */
 static int is_ows(unsigned char c) {
   return c == ' ' || c == '\t';

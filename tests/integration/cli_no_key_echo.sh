@@ -47,18 +47,38 @@ body_pasted "probe --token=BODY" 2 probe http://127.0.0.1:9/ --token="$BODY"
 body_pasted "check BODY" 2 check "$BODY"
 body_pasted "keys deactivate BODY" 2 keys deactivate "$BODY"
 body_pasted "report show /nonexistent/BODY" 2 report show "/nonexistent/$BODY"
+# a key of another issuer, in groups after a prefix nobody named (review
+# 99: printed whole): masked as "****" and its last four, wherever it is
+# pasted; a file name that is no key stays readable
+for GK in acme_Ab3d-Qw8e-Zx9r-Lm2p acme-Ab3d-Qw8e-Zx9r-Lm2p \
+  xoxb-1234567890-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx; do
+  for args in "check --keys $GK" "check --keys /tmp/$GK.txt" "keys delete $GK" \
+    "load http://127.0.0.1:9/ --keys $GK" "report show $GK"; do
+    # shellcheck disable=SC2086 # the words of args are the arguments
+    assert_exit 2 "$args" -- "$KEYGATE" $args
+    assert_not_contains "Qw8e" "$(cat "$TMP/out" "$TMP/err")" "$args: the key's middle"
+    assert_not_contains "1234567890123" "$(cat "$TMP/out" "$TMP/err")" "$args: the key's middle"
+    assert_match "\*\*\*\*(Lm2p|m2p:|UvWx|\.txt)" "$(cat "$TMP/err")" "$args: masked, its end shown"
+  done
+done
+assert_exit 2 "check --keys DATED-FILE" -- "$KEYGATE" check --keys results-2026-12-03T10-00-00Z-valid.json
+assert_contains "results-2026-12-03T10-00-00Z-valid.json" "$(cat "$TMP/err")" "a file name is kept"
+assert_exit 2 "keys delete KEY-ID" -- "$KEYGATE" keys delete key_0A1b2C3d4E5
+assert_contains "key_0A1b2C3d4E5" "$(cat "$TMP/err")" "a key id is kept"
+
 # a line cut at its end (1,024 bytes) with a body at the cut: the body's
-# start goes whole, the line ends in "...". The pad is 'x/' pairs, so the
-# body is the only long run; its start moves across the cut one byte a run.
+# start goes whole, the line ends in "...". The pad is 'x ' pairs, so the
+# body is the only long run (the pad's runs are 'x'); its start moves
+# across the cut one byte a run.
 # The second body's first 19 characters hold no digit (review 99: a run
 # that is not yet "mixed" at the cut was shown).
 for b in "$BODY" QmTbXwLkRfPsNvGhJycqDwaKrpLxbWqhZrsTtu7; do
   for pad in $(seq 960 2 1000); do
-    arg=$(printf "%$((pad / 2))s" "" | sed 's| |x/|g')$b
+    arg=$(printf "%$((pad / 2))s" "" | sed 's| |x |g')$b
     assert_exit 2 "check PAD($pad)${b:0:4}" -- "$KEYGATE" check "$arg"
     assert_not_contains "${b:0:6}" "$(cat "$TMP/err")" "check PAD($pad)${b:0:4}: the body's start"
     assert_not_contains "${b:14:6}" "$(cat "$TMP/err")" "check PAD($pad)${b:0:4}: the body's middle"
-    assert_match "(\.\.\.|\*\*\*\*${b: -4}.)\$" "$(cat "$TMP/err")" "check PAD($pad)${b:0:4}: cut with '...', or the body whole and masked"
+    assert_match "(\.\.\.|\*\*\*\*${b: -4}'; see 'keygate check --help')\$" "$(cat "$TMP/err")" "check PAD($pad)${b:0:4}: cut with '...', or the body whole and masked"
   done
 done
 # what is not a key stays readable: a request id, a hex digest, words

@@ -2641,6 +2641,177 @@ static void every_surface_masks_a_percent_encoded_key(void **state) {
   free(pk);
 }
 
+/* ---- kgl_redact_message: the error lines of the keygate program ---- */
+
+/* An error line that names a key of any issuer, pasted where a file, an id
+ * or a value belongs, shows at most "****" and four (review 99: a key in
+ * groups after a prefix nobody named was printed whole). */
+static void messages_mask_keys_of_any_issuer(void **state) {
+  (void)state;
+  static const struct {
+    const char *in, *want;
+  } KS[] = {
+      {"cannot read keys file " K ": No such file",
+       "cannot read keys file " K_MASKED ": No such file"},
+      {"cannot read /tmp/x/" K, "cannot read /tmp/x/" K_MASKED},
+      {"file acme_Ab3d-Qw8e-Zx9r-Lm2p: none", "file ****Lm2p: none"},
+      {"file acme-Ab3d-Qw8e-Zx9r-Lm2p: none", "file ****Lm2p: none"},
+      {"file /tmp/x/acme-Ab3d-Qw8e-Zx9r-Lm2p.txt", "file ****.txt"},
+      {"'xoxb-1234567890-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx' is not",
+       "'****UvWx' is not"},
+      {"token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dBjftJeZ4CVPmB92K27u",
+       "token ****K27u"},
+      {"value " KB ".", "value ****UGk."},
+      {"/nonexistent/" KB, "****cUGk"},
+      {"ghp_16C7e42F292c6912E7710c838347Ae178B4a x",
+       "****8B4a x"}, /* the base62 run alone is 36 mixed */
+      {"base64 ab+/Cd9Ef/Gh1Ij/Kl2Mn/Op3Qr/St4Uv/Wx5Yz", "base64 ****x5Yz"},
+      {"?api_key=abcdefgh&x=1", "?api_key=****&x=1"},
+      {"sk%5Flive%5F" KB, "sk_live_****cUGk"},
+      {"--keys=" K, "--keys=" K_MASKED},
+      /* a key id with more after it is no key id */
+      {"id key_Ab3dQw8eZx9Qr", "id ****x9Qr"},
+  };
+  char out[256];
+  for (size_t i = 0; i < NELEM(KS); i++) {
+    kgl_redact_message(KS[i].in, strlen(KS[i].in), out, sizeof out);
+    if (strcmp(out, KS[i].want) != 0) {
+      fail_msg("\"%s\": \"%s\", want \"%s\"", KS[i].in, out, KS[i].want);
+    }
+  }
+}
+
+/* What names a file, an id, a time or a number stays as it is. */
+static void messages_keep_what_is_no_key(void **state) {
+  (void)state;
+  static const char *const KEPT[] = {
+      "cannot read keys file results-2026-12-03T10-00-00Z-valid.json",
+      "cannot read /home/JohnDoe2/Build9X/kf.txt",
+      "cannot read my_results.json: api_keys.txt",
+      "/usr/share/icons/Adwaita/96x96/status/power-profile-power-saver.png",
+      "no key key_Ab3dQw8eZx9 in /tmp/keys/key_0A1b2C3d4E5.db",
+      "request req_8yDoYITcaJMsb9cvgQnkiIOq failed",
+      "digest 3f2a9c1e7b5d4a6f8e0c2b4d6f8a0c2e4b6d8f0a2c4e6b8d0f2a4c6e8b0d2f4a",
+      "DIGEST 3F2A9C1E7B5D4A6F8E0C2B4D6F8A0C2E",
+      "2026-12-03T10:00:00Z 18446744073709551616 p99<20ms",
+      "sk_live_ then sk_live_abc and sk_live_exports/k.tsv",
+      "payment_methods_list /v1/customers?limit=10",
+      "FirewallPolicy.yaml Makefile.in",
+      "/tmp/keygate-test.z6zL62/layout.json /tmp/tmp.Ab3dQw8eZx/k.tsv",
+      "docs/contract.md \xc2\xa7"
+      "3: caf\xc3\xa9",
+  };
+  char out[256];
+  for (size_t i = 0; i < NELEM(KEPT); i++) {
+    kgl_redact_message(KEPT[i], strlen(KEPT[i]), out, sizeof out);
+    if (i == 9) { /* a prefix and a word: the word goes, the rest stays */
+      assert_string_equal(out,
+                          "sk_live_ then sk_live_abc and sk_live_****.tsv");
+      continue;
+    }
+    if (strcmp(out, KEPT[i]) != 0) {
+      fail_msg("\"%s\": \"%s\", want it kept", KEPT[i], out);
+    }
+  }
+}
+
+/* kgl_holds_key: a run long enough to be a key, not a prefix and a word. */
+static void holds_key_is_a_key_not_a_prefix(void **state) {
+  (void)state;
+  assert_true(kgl_holds_key(K));
+  assert_true(kgl_holds_key(KB));
+  assert_true(kgl_holds_key("x-" K "-y"));
+  assert_true(kgl_holds_key("acme-Ab3d-Qw8e-Zx9r-Lm2p"));
+  assert_true(kgl_holds_key("sk_live_abcdefghijkl"));
+  assert_true(kgl_holds_key("a?token=abcdefgh"));
+  assert_false(kgl_holds_key("sk_live_exports"));
+  assert_false(kgl_holds_key("sk_live_abcdefghijk"));
+  assert_false(kgl_holds_key("k.tsv"));
+  assert_false(kgl_holds_key("key_Ab3dQw8eZx9"));
+  assert_false(kgl_holds_key(""));
+  assert_false(kgl_holds_key(NULL));
+}
+
+/* shown_key — 1 when out shows 8 bytes in a row of what follows key's
+ * first plen bytes (its prefix). */
+static int shown_key(const char *out, const char *key, size_t plen) {
+  const size_t n = strlen(key);
+  for (size_t k = plen; k + 8 <= n; k++) {
+    if (memmem(out, strlen(out), key + k, 8) != NULL) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* random_key — prefix, then blen base62 characters in groups of group
+ * (0: none) joined by sep, into key. */
+static void random_key(uint64_t *seed, const char *prefix, int blen, int group,
+                       char sep, char *key, size_t cap) {
+  static const char B62[] =
+      "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+  size_t o = (size_t)snprintf(key, cap, "%s", prefix);
+  for (int k = 0; k < blen && o + 2 < cap; k++) {
+    if (group > 0 && k > 0 && k % group == 0) {
+      key[o++] = sep;
+    }
+    key[o++] = B62[kgl_rand(seed) % 62];
+  }
+  key[o] = '\0';
+}
+
+/* Random key bodies (38 base62, as issued) after any prefix, alone or in a
+ * path, are never shown, at any capacity: the first rule is not a guess. */
+static void messages_hide_random_key_bodies(void **state) {
+  (void)state;
+  static const char *const PRE[] = {"acme_", "acme-", "xk.", "", "pk-9-"};
+  uint64_t seed = 0x5eed;
+  for (int round = 0; round < 2000; round++) {
+    char key[96], msg[160], out[160];
+    random_key(&seed, PRE[round % 5], 38, 0, 0, key, sizeof key);
+    snprintf(msg, sizeof msg,
+             round % 2 ? "cannot read %s: x" : "cannot read '/a/%s.txt'", key);
+    for (size_t cap = sizeof out; cap > 0;
+         cap = cap > 40 ? cap - 37 : cap - 1) {
+      kgl_redact_message(msg, strlen(msg), out, cap);
+      if (shown_key(out, key, strlen(PRE[round % 5]))) {
+        fail_msg("\"%s\" (cap %zu): \"%s\" shows the key", msg, cap, out);
+      }
+    }
+  }
+}
+
+/* Keys in groups are found by a heuristic (docs/cli.md): of 5,000 random
+ * keys of 24 base62 in groups of 6 after a prefix nobody named, alone and
+ * in a path, fewer than 1 % show (measured: 0.2 % and 0.4 %); of keys of
+ * 32 in groups of 4 or 8, fewer than 0.5 %. */
+static void messages_hide_random_keys_in_groups(void **state) {
+  (void)state;
+  static const struct {
+    int blen, group;
+    double most;
+  } SHAPES[] = {{24, 6, 0.01}, {32, 4, 0.005}, {32, 8, 0.005}};
+  uint64_t seed = 0x6709;
+  for (size_t sh = 0; sh < NELEM(SHAPES); sh++) {
+    int shown = 0;
+    const int n = 5000;
+    for (int round = 0; round < n; round++) {
+      char key[96], msg[160], out[160];
+      random_key(&seed, "acme-", SHAPES[sh].blen, SHAPES[sh].group,
+                 "-._"[round % 3], key, sizeof key);
+      snprintf(msg, sizeof msg,
+               round % 2 ? "cannot read %s: x" : "cannot read '/a/%s.txt'",
+               key);
+      kgl_redact_message(msg, strlen(msg), out, sizeof out);
+      shown += shown_key(out, key, 5);
+    }
+    if (shown > SHAPES[sh].most * n) {
+      fail_msg("%d of %d keys of %d in groups of %d shown", shown, n,
+               SHAPES[sh].blen, SHAPES[sh].group);
+    }
+  }
+}
+
 #define T(f) cmocka_unit_test_teardown(f, guard_teardown)
 
 int main(void) {
@@ -2705,6 +2876,11 @@ int main(void) {
       T(key_hints_show_at_most_a_prefix_and_four),
       T(echoed_arguments_hide_key_bodies),
       T(every_surface_masks_a_percent_encoded_key),
+      T(messages_mask_keys_of_any_issuer),
+      T(messages_keep_what_is_no_key),
+      T(holds_key_is_a_key_not_a_prefix),
+      T(messages_hide_random_key_bodies),
+      T(messages_hide_random_keys_in_groups),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

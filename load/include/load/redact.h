@@ -8,8 +8,9 @@
  *
  * Every function copies (in, n) into out (capacity cap, NUL-terminated)
  * and never writes more than cap-1 bytes; masking is decided on the whole
- * input before the output is cut. Reentrant; kgl_redact_arg allocates a
- * scratch copy, the others nothing.
+ * input before the output is cut. Reentrant; kgl_redact_arg,
+ * kgl_redact_message and kgl_holds_key allocate a scratch copy of the
+ * input, the others nothing.
  */
 #ifndef KEYGATE_LOAD_REDACT_H
 #define KEYGATE_LOAD_REDACT_H
@@ -100,6 +101,42 @@ size_t kgl_key_hint(const char *in, size_t n, char *out, size_t cap);
  * pieces up to cap-1 bytes, NUL-terminated; returns the length written.
  */
 size_t kgl_redact_arg(const char *in, size_t n, char *out, size_t cap);
+
+/*
+ * kgl_redact_message — (in, n) fit for an error line or any message the
+ * `keygate` program prints (cli_error): what the user typed may be a key
+ * pasted where an id, a file or a value belongs, of any issuer, with or
+ * without its prefix. Two passes:
+ *  1. "sk_live_" and "sk_test_" (any case, raw or percent-encoded) as
+ *     kgl_redact masks them, and the values of the parameters SPEC §1.1
+ *     names, as kgl_redact_keys masks them;
+ *  2. then every run of token68 bytes (letters, digits, "-._~+/", '='
+ *     padding) with a '/'-separated part that reads as a key's random
+ *     part becomes "****" and the run's last four: a part that holds 16 or
+ *     more letters and digits mixing upper case, lower case and digits
+ *     ("8yDoYITcaJMsb9cv..."), or a part of 16 bytes or more that mixes
+ *     upper and lower case and changes class (digit, lower, upper) between
+ *     neighbouring letters and digits at one pair in four or more, as
+ *     random text does and words, dates and most file names do not (a
+ *     key in groups: "acme-Ab3d-Qw8e-Zx9r-Lm2p", "xoxb-...-AbCd...").
+ *     Key ids ("key_" + 11 base62) and request ids ("req_" + 24) are
+ *     kept: they name a key or a request, and no key is that short.
+ *     A heuristic: docs/cli.md gives what it was measured to miss and to
+ *     mask needlessly.
+ * Prefixes nobody named are not guessed here, unlike kgl_redact_keys: an
+ * error line names files ("my_results.json") that such a guess would mask.
+ * The output is never longer than the input; cut as kgl_redact's.
+ */
+size_t kgl_redact_message(const char *in, size_t n, char *out, size_t cap);
+
+/*
+ * kgl_holds_key — 1 when kgl_redact_message would mask in s (NUL-
+ * terminated) a run long enough to be a key: a named prefix followed by
+ * 12 or more key bytes, a parameter's value, a run pass 2 takes. 0 for a
+ * prefix with a short word after it ("sk_live_exports"). 1 when it cannot
+ * tell (out of memory), so a caller that refuses on it fails closed.
+ */
+int kgl_holds_key(const char *s);
 
 #ifdef __cplusplus
 }
