@@ -58,6 +58,11 @@ int cmd_probe(int argc, char **argv);
 int cli_error(int code, const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* cli_threshold_error — a --threshold the load library refused, as
+ * "--threshold 'X': what is wrong" (why names it: "threshold 'X': ..."),
+ * masked by kgl_redact_arg (a key body typed there never shows); exit 2. */
+int cli_threshold_error(const char *cmd, const char *why);
+
 /*
  * cli_parse_iso8601 — parse "YYYY-MM-DDTHH:MM:SSZ" (UTC only, also with a
  * "+00:00" offset) into Unix seconds. Returns 0 on success, -1 otherwise.

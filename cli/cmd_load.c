@@ -390,7 +390,7 @@ static int one_option(load_args *a, int c, char **argv) {
                        KGL_MAX_USER_THRESHOLDS);
     }
     if (kgl_threshold_parse(optarg, &a->th[a->nth], why, sizeof why) != 0) {
-      return bad("--threshold", optarg, why);
+      return cli_threshold_error(CMD, why);
     }
     a->nth++;
     return 0;

@@ -441,11 +441,7 @@ static int one_option(const sub *s, const char *cmd, int c, char **argv) {
                        KGL_MAX_USER_THRESHOLDS);
     }
     if (kgl_threshold_parse(optarg, &A.th[A.nth], why, sizeof why) != 0) {
-      /* echoed masked: a key typed here never reaches the terminal */
-      char v[256], w[512];
-      kgl_redact_arg(optarg, strlen(optarg), v, sizeof v);
-      kgl_redact_arg(why, strlen(why), w, sizeof w);
-      return cli_error(CLI_EXIT_USAGE, cmd, "--threshold '%s': %s", v, w);
+      return cli_threshold_error(cmd, why);
     }
     A.nth++;
     return 0;

@@ -60,6 +60,12 @@ int cli_error(int code, const char *cmd, const char *fmt, ...) {
   return code;
 }
 
+int cli_threshold_error(const char *cmd, const char *why) {
+  char w[512];
+  kgl_redact_arg(why, strlen(why), w, sizeof w);
+  return cli_error(CLI_EXIT_USAGE, cmd, "--%s", w);
+}
+
 /* ---- calendar ---------------------------------------------------------- */
 
 /* Days since 1970-01-01 of the civil date y-m-d (m 1..12, d 1..31). */

@@ -70,7 +70,7 @@ usage_error "--rate below 10^-6" "^keygate load: --rate '0.0000000000001': at le
 usage_error "--duration past 30 days" "^keygate load: --duration '10000000000s': at most 720h" "$URL" --keys "$KEYS" --duration 10000000000s
 usage_error "--warmup past 30 days" "^keygate load: --warmup '721h': at most 720h" "$URL" --keys "$KEYS" --warmup 721h
 usage_error "--duration with --requests" "exclude each other" "$URL" --keys "$KEYS" --duration 2s --requests 10
-usage_error "bad --threshold (operator)" "^keygate load: --threshold 'p99<<5'" "$URL" --keys "$KEYS" -n 10 --threshold 'p99<<5'
+usage_error "bad --threshold (operator)" "^keygate load: --threshold 'p99<<5': missing number after the operator" "$URL" --keys "$KEYS" -n 10 --threshold 'p99<<5'
 usage_error "bad --threshold (metric)" "^keygate load: --threshold 'p98<5ms'" "$URL" --keys "$KEYS" -n 10 --threshold 'p98<5ms'
 usage_error "bad --threshold (unit)" "^keygate load: --threshold 'p99<5parsecs'" "$URL" --keys "$KEYS" -n 10 --threshold 'p99<5parsecs'
 usage_error "a latency threshold without its unit" \
