@@ -762,8 +762,9 @@ static int keys_delete(int argc, char **argv) {
 
 /* ---- keys seed --------------------------------------------------------- */
 
-/* 1 when a component of path holds a key, as the error lines' mask has it
- * (kgl_holds_key): a folder named sk_live_exports is no key. */
+/* 1 when a component of path holds an sk_live_ or sk_test_ key, as the
+ * error lines' mask finds one (kgl_holds_key): a folder named
+ * sk_live_exports is no key. */
 static int path_holds_key(const char *path) {
   char part[PATH_MAX];
   for (const char *p = path;;) {

@@ -40,7 +40,7 @@ int cli_error(int code, const char *cmd, const char *fmt, ...) {
   if (want >= (int)sizeof msg) {
     /* past 8 KiB: the run at that cut may be a key's start, which masks
      * could shrink the line enough to show; it goes */
-    size_t n = sizeof msg - 1;
+    size_t n = sizeof msg - 4; /* room for "..." and its NUL (review 101) */
     while (n > 0 && (isalnum((unsigned char)msg[n - 1]) ||
                      strchr("-._~+/=%", msg[n - 1]) != NULL)) {
       n--;

@@ -157,15 +157,6 @@ static size_t letters(const char *in, size_t n, size_t i, size_t max) {
 }
 
 /*
- * shape_next — the piece at in[i] under the rule for prefixes nobody named
- * (kgl_redact_keys): two or more letters and '_' (the first segment), then
- * optionally 1..6 letters and '_' (the second: "sk_live_", "github_pat_"),
- * followed by a run of key bytes (in_key_run). The run is masked when 8 or
- * more bytes follow the first segment; the prefix shown keeps the second
- * segment when 4 or more bytes follow it. Exempt: a request id, "req_" and
- * exactly 24 base62 (kgl_request_id_ok), which names a request, not a key.
- */
-/*
  * snake_words — (s, n), up to its first '/', '?' or '#', reads as lower-case
  * words, the way identifiers and URL path segments are written: two or
  * more joined by single '_' ("methods_list", "key_in_query"), or one of 4
@@ -193,6 +184,15 @@ static int snake_words(const char *s, size_t n) {
   return inner || (k < n && k >= 4);
 }
 
+/*
+ * shape_next — the piece at in[i] under the rule for prefixes nobody named
+ * (kgl_redact_keys): two or more letters and '_' (the first segment), then
+ * optionally 1..6 letters and '_' (the second: "sk_live_", "github_pat_"),
+ * followed by a run of key bytes (in_key_run). The run is masked when 8 or
+ * more bytes follow the first segment; the prefix shown keeps the second
+ * segment when 4 or more bytes follow it. Exempt: a request id, "req_" and
+ * exactly 24 base62 (kgl_request_id_ok), which names a request, not a key.
+ */
 static redact_piece shape_next(const char *in, size_t n, size_t i) {
   /* Mid-word: the word's first letter was tried with the same letters,
    * '_' and run after it, and did not match, or its piece would have
@@ -666,20 +666,25 @@ static int base62_class(unsigned char c) {
 }
 
 /*
- * part_like — 1 when s[i..e), one '/'-separated part of a run of token68
- * bytes, reads as a key's random part, its public ids left out
- * (public_id_len): it holds a run of 16 or more letters and digits that
- * mixes upper case, lower case and digits (a base62 body), or it is 16
- * bytes or more, mixes upper and lower case, and its letters and digits
- * change class (digit, lower, upper) between neighbours at per20 pairs
- * in 20 or more (a key in groups: "acme-Ab3d-Qw8e-Zx9r-Lm2p").
+ * part_like — 1 when s[i..e), a '/'-separated part of a run of token68
+ * bytes (or the whole run), reads as a key's random part, its public ids
+ * and temporary suffixes counted in its length but not in its shape: with
+ * bodies, it holds a run of 16 or more letters and digits that mixes upper
+ * case, lower case and digits (a base62 body); or it is 16 bytes or more,
+ * mixes upper and lower case, and its letters and digits change class
+ * (digit, lower, upper) between neighbours at per20 pairs in 20 or more (a
+ * key in groups: "acme-Ab3d-Qw8e-Zx9r-Lm2p").
  */
-static int part_like(const char *s, size_t i, size_t e, size_t per20) {
+static int part_like(const char *s, size_t i, size_t e, size_t per20,
+                     int bodies) {
   size_t len = 0, pairs = 0, changes = 0;
   int classes = 0;
   for (size_t k = i; k < e;) {
+    /* an id or a temporary suffix adds its length but not its shape:
+     * "key_Ab3dQw8eZx9-Lm2pAb3d..." is still 16 bytes and more (review) */
     const size_t id = public_id_len(s, e, k) + temp_suffix_len(s, k, e);
     if (id > 0) {
+      len += id;
       k += id;
       continue;
     }
@@ -697,7 +702,7 @@ static int part_like(const char *s, size_t i, size_t e, size_t per20) {
         changes++;
       }
     }
-    if (j - k >= 16 && seg == 7) {
+    if (bodies && j - k >= 16 && seg == 7) {
       return 1;
     }
     len += j - k;
@@ -708,26 +713,64 @@ static int part_like(const char *s, size_t i, size_t e, size_t per20) {
   return len >= 16 && (classes & 6) == 6 && changes * 20 >= pairs * per20;
 }
 
-/*
- * key_like — 1 when one of the '/'-separated parts of the run s[i..e)
- * reads as a key (part_like, class changes at 1 pair in 4), or the whole
- * run does with changes at 2 pairs in 5 (a path's words dilute a key less
- * than they make one up: "/home/JohnDoe2/Build9X/kf.txt" changes at 7 in
- * 19). Random text changes class at about 3 pairs in 5;
- * words, numbers, dates and most file names seldom do, and hex digests
- * have no upper case. A heuristic, measured (docs/cli.md): the whole run
- * is masked, so a key that holds '/' (base64) shows none of its parts.
- */
-static int key_like(const char *s, size_t i, size_t e) {
-  if (e - i >= 16 && part_like(s, i, e, 8)) {
-    return 1; /* the run as one part: base64 with '/' every few bytes */
+/* a_word — 1 when (s, n) is a path's word: not empty, and only lower-case
+ * letters, '-', '.' and '_' ("home", "tmp", "keys.d"). A part that holds
+ * a digit or an upper-case letter may be the rest of a base64 key. */
+static int a_word(const char *s, size_t n) {
+  for (size_t k = 0; k < n; k++) {
+    if (!(s[k] >= 'a' && s[k] <= 'z') && strchr("-._", s[k]) == NULL) {
+      return 0;
+    }
   }
-  for (size_t a = i; a < e;) {
+  return n > 0;
+}
+
+/* put_mask — "****" and the last four of the run s[i..e) (16 bytes or
+ * more) at s + w (w <= i); returns the new w. */
+static size_t put_mask(char *s, size_t w, size_t e) {
+  memset(s + w, '*', 4); /* a piece of the text, not a string */
+  memmove(s + w + 4, s + e - 4, 4);
+  return w + 8;
+}
+
+/* decoded — the run s[i..e) percent-decoded level by level, DEC_LEVELS
+ * at most, into d (room for e - i bytes; decoding never lengthens);
+ * returns its length. */
+static size_t decoded(const char *s, size_t i, size_t e, char *d) {
+  size_t n = e - i;
+  memcpy(d, s + i, n);
+  for (int level = 0; level < DEC_LEVELS; level++) {
+    size_t o = 0;
+    int changed = 0;
+    for (size_t j = 0; j < n; o++) {
+      const int hi =
+          d[j] == '%' && j + 2 < n ? hex_value((unsigned char)d[j + 1]) : -1;
+      const int lo = hi >= 0 ? hex_value((unsigned char)d[j + 2]) : -1;
+      if (lo >= 0) {
+        d[o] = (char)(hi * 16 + lo);
+        j += 3;
+        changed = 1;
+      } else {
+        d[o] = d[j++];
+      }
+    }
+    n = o;
+    if (!changed) {
+      break;
+    }
+  }
+  return n;
+}
+
+/* parts_like — 1 when a '/'-separated part of (d, n) of 16 bytes or more
+ * reads as a key (part_like, class changes at 1 pair in 4). */
+static int parts_like(const char *d, size_t n) {
+  for (size_t a = 0; a < n;) {
     size_t b = a;
-    while (b < e && s[b] != '/') {
+    while (b < n && d[b] != '/') {
       b++;
     }
-    if (b - a >= 16 && part_like(s, a, b, 5)) {
+    if (b - a >= 16 && part_like(d, a, b, 5, 1)) {
       return 1;
     }
     a = b + 1;
@@ -736,34 +779,91 @@ static int key_like(const char *s, size_t i, size_t e) {
 }
 
 /*
- * mask_shapes — the message rule's second pass, in place over (s, n): each
- * run of token68 bytes (and its '=' padding) that key_like takes becomes
- * "****" and the run's last four. Returns the new length; *keys counts
- * the runs masked.
+ * mask_shapes — the message rule's second pass, in place over (s, n); d
+ * has room for n bytes. In a run of token68 bytes, '%' escapes and '='
+ * padding, each '/'-separated part that reads as a key (part_like, class
+ * changes at 1 pair in 4) becomes "****" and its last four, and the rest
+ * of the path stays ("/home/u/" and "****M6GO"). A run with no such part
+ * is masked whole when it reads as a key as a whole, with class changes
+ * at 2 pairs in 5 (base64 with '/' every few bytes; a path's words dilute
+ * a key less than they make one up: "/home/JohnDoe2/Build9X/kf.txt"
+ * changes at 7 pairs in 19). A run with an escape is judged percent-
+ * decoded and masked whole. Random text changes class at about 3 pairs
+ * in 5; words, numbers, dates and most file names seldom do, and hex
+ * digests have no upper case. A heuristic, measured (docs/cli.md).
+ * Returns the new length.
  */
-static size_t mask_shapes(char *s, size_t n, size_t *keys) {
+static size_t mask_shapes(char *s, size_t n, char *d) {
   size_t w = 0;
   for (size_t i = 0; i < n;) {
-    if (!is_t68((unsigned char)s[i])) {
+    if (!is_t68((unsigned char)s[i]) && s[i] != '%') {
       s[w++] = s[i++];
       continue;
     }
     size_t e = i;
-    while (e < n && is_t68((unsigned char)s[e])) {
+    while (e < n && (is_t68((unsigned char)s[e]) || s[e] == '%')) {
       e++;
     }
     while (e < n && s[e] == '=') {
       e++;
     }
-    if (key_like(s, i, e)) { /* e - i >= 16: 8 written, w <= i */
-      memcpy(s + w, "****", 4);
-      memmove(s + w + 4, s + e - 4, 4);
-      w += 8;
-      ++*keys;
-    } else {
+    const int escaped = memchr(s + i, '%', e - i) != NULL;
+    const size_t dn = escaped ? decoded(s, i, e, d) : e - i;
+    const char *v = escaped ? d : s + i;
+    const int parts = parts_like(v, dn);
+    const int as_one = dn >= 16 && part_like(v, 0, dn, 8, 0);
+    /* whole: a run with an escape (its decoded parts are not the raw
+     * run's), or one with no part a key that reads as one as a whole */
+    if (e - i >= 16 && (escaped ? parts || as_one : !parts && as_one)) {
+      w = put_mask(s, w, e); /* w <= i: the run is read before */
+      i = e;
+      continue;
+    }
+    if (!parts) {
       memmove(s + w, s + i, e - i);
       w += e - i;
+      i = e;
+      continue;
     }
+    /* the parts from the first that reads as a key to the last, and the
+     * parts next to them that are not words (a_word): the other parts of
+     * a base64 key, where the words of a path ("home", "tmp") stay */
+    size_t f = e, l = i;
+    for (size_t a = i; a < e;) {
+      size_t b = a;
+      while (b < e && s[b] != '/') {
+        b++;
+      }
+      if (b - a >= 16 && part_like(s, a, b, 5, 1)) {
+        f = f < a ? f : a;
+        l = b;
+      }
+      a = b + 1;
+    }
+    while (f > i && s[f - 1] == '/' && f - 1 > i) {
+      size_t a = f - 1;
+      while (a > i && s[a - 1] != '/') {
+        a--;
+      }
+      if (a_word(s + a, f - 1 - a)) {
+        break;
+      }
+      f = a;
+    }
+    while (l < e) { /* s[l] is '/' */
+      size_t b = l + 1;
+      while (b < e && s[b] != '/') {
+        b++;
+      }
+      if (a_word(s + l + 1, b - (l + 1))) {
+        break;
+      }
+      l = b;
+    }
+    memmove(s + w, s + i, f - i);
+    w = put_mask(s, w + (f - i), l);
+    memmove(s + w, s + l, e - l);
+    w += e - l;
     i = e;
   }
   s[w] = '\0';
@@ -771,11 +871,12 @@ static size_t mask_shapes(char *s, size_t n, size_t *keys) {
 }
 
 /*
- * message — kgl_redact_message, and *keys: the runs masked that were long
- * enough to be a key. Both passes see the whole input, and the cut comes
- * after them: the run of token68 bytes (or of a mask) at the cut goes
- * whole, since its start may be a key's that the passes would have masked
- * had it not been cut. Out of memory writes "..." alone.
+ * message — kgl_redact_message, and *keys: the keys of pass 1 (named
+ * prefixes, parameters' values) long enough to be one. Both passes see the
+ * whole input, and the cut comes after them: the run of token68 bytes (or
+ * of a mask) at the cut goes whole, since its start may be a key's that
+ * the passes would have masked had it not been cut. Out of memory writes
+ * "..." alone.
  */
 static size_t message(const char *in, size_t n, char *out, size_t cap,
                       size_t *keys) {
@@ -788,14 +889,17 @@ static size_t message(const char *in, size_t n, char *out, size_t cap,
   if (in == NULL) {
     n = 0;
   }
-  char *t = malloc(n + 1);
+  char *t = malloc(n + 1), *d = malloc(n + 1);
   size_t m = 0;
-  if (t != NULL) {
+  if (t != NULL && d != NULL) {
     m = redact(in, n, &r, t, n + 1, keys); /* never longer: no cut */
-    m = mask_shapes(t, m, keys);
+    m = mask_shapes(t, m, d);
   } else {
+    free(t);
+    t = NULL;
     *keys = 1; /* cannot tell: kgl_holds_key fails closed */
   }
+  free(d);
   const size_t room = cap - 1;
   const int cut = t == NULL || m > room;
   size_t w = 0;
@@ -803,7 +907,11 @@ static size_t message(const char *in, size_t n, char *out, size_t cap,
     w = !cut ? m : room >= 3 ? room - 3 : 0;
     while (cut && w > 0 &&
            (is_t68((unsigned char)t[w - 1]) || t[w - 1] == '=' ||
-            t[w - 1] == '*')) {
+            t[w - 1] == '*' || t[w - 1] == '%')) {
+      w--;
+    }
+    /* nor inside a UTF-8 sequence: its lead byte goes with the rest */
+    while (cut && w > 0 && ((unsigned char)t[w] & 0xC0) == 0x80) {
       w--;
     }
     memcpy(out, t, w);

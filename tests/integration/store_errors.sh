@@ -131,11 +131,13 @@ assert_exit 0 "name of exactly 64" -- \
 ID=$(json_get "$TMP/out" id)
 
 # ---- unknown and malformed key ids ------------------------------------------
+# (a key's first 4 characters and more are masked, as in every message;
+# "sk_live_abc" shows as it is: no more than a hint would)
 for cmd in deactivate delete rotate; do
   fails 2 "keygate keys $cmd: no key key_00000000001 in $DB; see 'keygate keys list'" \
     "$cmd unknown key" -- "$KEYGATE" keys "$cmd" key_00000000001
   fails 2 "keygate keys $cmd: 'sk_live_****' is not a key id (they look like key_0A1b2C3d4E5; see 'keygate keys list')" \
-    "$cmd malformed id" -- "$KEYGATE" keys "$cmd" sk_live_abc
+    "$cmd malformed id" -- "$KEYGATE" keys "$cmd" sk_live_abcd
 done
 fails 2 "keygate keys delete: give the id of the key (see 'keygate keys list'); see 'keygate keys delete --help'" \
   "delete without id" -- "$KEYGATE" keys delete

@@ -2656,13 +2656,24 @@ static void messages_mask_keys_of_any_issuer(void **state) {
       {"cannot read /tmp/x/" K, "cannot read /tmp/x/" K_MASKED},
       {"file acme_Ab3d-Qw8e-Zx9r-Lm2p: none", "file ****Lm2p: none"},
       {"file acme-Ab3d-Qw8e-Zx9r-Lm2p: none", "file ****Lm2p: none"},
-      {"file /tmp/x/acme-Ab3d-Qw8e-Zx9r-Lm2p.txt", "file ****.txt"},
+      {"file /tmp/x/acme-Ab3d-Qw8e-Zx9r-Lm2p.txt", "file /tmp/x/****.txt"},
       {"'xoxb-1234567890-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx' is not",
        "'****UvWx' is not"},
       {"token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dBjftJeZ4CVPmB92K27u",
        "token ****K27u"},
       {"value " KB ".", "value ****UGk."},
-      {"/nonexistent/" KB, "****cUGk"},
+      {"/nonexistent/" KB, "/nonexistent/****cUGk"},
+      /* the rest of a base64 key goes with it; a path's words stay */
+      {"k hklMkdgmOt+dg1nsS5Q38gV8CRYskFxrhKlH/Nw3y/out y", "k ****Nw3y/out y"},
+      {"k /home/u/9BURbkZx3sOgXCY/8tI+TkVvbniyzNsaoyzvTr/x",
+       "k /home/u/****zvTr/x"},
+      /* review 101: a temporary suffix or a key id hides no key after it */
+      {"file Ab3dQw8eZx9rLm2.Lm2pAb3dQw", "file ****3dQw"},
+      {"id key_Ab3dQw8eZx9-Lm2pAb3dQw8e", "id ****Qw8e"},
+      /* review 101: a key of another issuer, percent-encoded */
+      {"'Ab3dQw8eZx9r%2BLm2pAb3dQw8e%2FZx9rLm2p%3D' is not",
+       "'****p%3D' is not"},
+      {"/home/u/Ab3d%2DQw8e%2DZx9r%2DLm2p/x", "****2p/x"},
       {"ghp_16C7e42F292c6912E7710c838347Ae178B4a x",
        "****8B4a x"}, /* the base62 run alone is 36 mixed */
       {"base64 ab+/Cd9Ef/Gh1Ij/Kl2Mn/Op3Qr/St4Uv/Wx5Yz", "base64 ****x5Yz"},
@@ -2719,12 +2730,15 @@ static void messages_keep_what_is_no_key(void **state) {
 static void holds_key_is_a_key_not_a_prefix(void **state) {
   (void)state;
   assert_true(kgl_holds_key(K));
-  assert_true(kgl_holds_key(KB));
   assert_true(kgl_holds_key("x-" K "-y"));
-  assert_true(kgl_holds_key("acme-Ab3d-Qw8e-Zx9r-Lm2p"));
+  assert_true(kgl_holds_key("sk%5Flive%5F" KB));
   assert_true(kgl_holds_key("sk_live_abcdefghijkl"));
   assert_true(kgl_holds_key("a?token=abcdefgh"));
   assert_false(kgl_holds_key("sk_live_exports"));
+  /* pass 2's guesses are not a refusal's grounds (review 101) */
+  assert_false(kgl_holds_key(KB));
+  assert_false(kgl_holds_key("acme-Ab3d-Qw8e-Zx9r-Lm2p"));
+  assert_false(kgl_holds_key("StagingKeysV2.tsv"));
   assert_false(kgl_holds_key("sk_live_abcdefghijk"));
   assert_false(kgl_holds_key("k.tsv"));
   assert_false(kgl_holds_key("key_Ab3dQw8eZx9"));

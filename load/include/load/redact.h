@@ -110,19 +110,22 @@ size_t kgl_redact_arg(const char *in, size_t n, char *out, size_t cap);
  *  1. "sk_live_" and "sk_test_" (any case, raw or percent-encoded) as
  *     kgl_redact masks them, and the values of the parameters SPEC §1.1
  *     names, as kgl_redact_keys masks them;
- *  2. then every run of token68 bytes (letters, digits, "-._~+/", '='
- *     padding) with a '/'-separated part that reads as a key's random
- *     part becomes "****" and the run's last four: a part that holds 16 or
- *     more letters and digits mixing upper case, lower case and digits
- *     ("8yDoYITcaJMsb9cv..."), or a part of 16 bytes or more that mixes
- *     upper and lower case and changes class (digit, lower, upper) between
- *     neighbouring letters and digits at one pair in four or more, as
- *     random text does and words, dates and most file names do not (a
+ *  2. then, in each run of token68 bytes, '%' escapes and '=' padding,
+ *     the '/'-separated parts that read as a key's random part (and the
+ *     parts next to them that are not lower-case words) become "****" and
+ *     the last four of what they cover; a run with no such part is masked
+ *     whole when it reads as a key as a whole, and a run with an escape
+ *     is judged percent-decoded and masked whole. A part reads as a key
+ *     when it holds 16 or more letters and digits mixing upper case, lower
+ *     case and digits ("8yDoYITcaJMsb9cv..."), or is 16 bytes or more,
+ *     mixes upper and lower case, and changes class (digit, lower, upper)
+ *     between neighbouring letters and digits at one pair in four or more,
+ *     as random text does and words, dates and most file names do not (a
  *     key in groups: "acme-Ab3d-Qw8e-Zx9r-Lm2p", "xoxb-...-AbCd...").
- *     Key ids ("key_" + 11 base62) and request ids ("req_" + 24) are
- *     kept: they name a key or a request, and no key is that short.
- *     A heuristic: docs/cli.md gives what it was measured to miss and to
- *     mask needlessly.
+ *     Key ids ("key_" + 11 base62), request ids ("req_" + 24) and
+ *     mktemp's suffixes (".z6zL62") count in a part's length, not in its
+ *     shape. A heuristic: docs/cli.md gives what it was measured to miss
+ *     and to mask needlessly.
  * Prefixes nobody named are not guessed here, unlike kgl_redact_keys: an
  * error line names files ("my_results.json") that such a guess would mask.
  * The output is never longer than the input; cut as kgl_redact's.
@@ -130,11 +133,13 @@ size_t kgl_redact_arg(const char *in, size_t n, char *out, size_t cap);
 size_t kgl_redact_message(const char *in, size_t n, char *out, size_t cap);
 
 /*
- * kgl_holds_key — 1 when kgl_redact_message would mask in s (NUL-
- * terminated) a run long enough to be a key: a named prefix followed by
- * 12 or more key bytes, a parameter's value, a run pass 2 takes. 0 for a
- * prefix with a short word after it ("sk_live_exports"). 1 when it cannot
- * tell (out of memory), so a caller that refuses on it fails closed.
+ * kgl_holds_key — 1 when s (NUL-terminated) holds a key that pass 1 of
+ * kgl_redact_message masks with its last four: "sk_live_" or "sk_test_"
+ * (raw or percent-encoded) and 12 or more key bytes, or the value of a
+ * parameter SPEC §1.1 names. Not pass 2's guesses: a caller refuses on it
+ * ("StagingKeysV2.tsv" is a file name, review 101), and the keys keygate
+ * makes are sk_live_ keys. 0 for a prefix and a short word
+ * ("sk_live_exports"). 1 when it cannot tell (out of memory).
  */
 int kgl_holds_key(const char *s);
 
