@@ -33,6 +33,12 @@
  * SIGTERM, so a script stops as it would for grep. */
 #define CLI_EXIT_SIGNAL(sig) (128 + (sig))
 
+/* The room for a library's reason (a `why` buffer) that may name a path
+ * the user gave: the whole of it reaches cli_error, which masks a key in
+ * it before it cuts the line (review 102: a 512-byte reason cut a key
+ * body at its start, and showed it). */
+#define CLI_WHY_MAX (4096 * 2 + 512)
+
 /* The latest time keygate stores or prints: 9999-12-31T23:59:59Z (RFC 3339
  * has four-digit years). */
 #define CLI_TIME_MAX INT64_C(253402300799)

@@ -231,7 +231,7 @@ static int bad(const char *opt, const char *val, const char *want) {
 /* failed — a message of the load library (which may quote the URL or an
  * argument), masked as every report is. */
 static int failed(int rc, const char *why) {
-  char w[512];
+  char w[CLI_WHY_MAX]; /* whole: cli_error cuts after its mask */
   kgl_redact_keys(why, strlen(why), w, sizeof w);
   return cli_error(rc, CMD, "%s", w);
 }
@@ -448,7 +448,7 @@ static int parse_args(load_args *a, int argc, char **argv) {
   a->o.progress = !a->quiet && isatty(STDERR_FILENO);
   /* a result that cannot be written is found out before the run, not
    * after it */
-  char why[512];
+  char why[CLI_WHY_MAX];
   if (a->json != NULL && a->html != NULL && strcmp(a->json, "-") == 0 &&
       strcmp(a->html, "-") == 0) {
     return cli_error(CLI_EXIT_USAGE, CMD,
@@ -501,7 +501,7 @@ int cmd_load(int argc, char **argv) {
     return prc < 0 ? CLI_EXIT_OK : prc;
   }
   kgl_result r;
-  char why[512];
+  char why[CLI_WHY_MAX];
   if (kgl_load_run(&a.o, &r, why, sizeof why) != 0) {
     kgl_result_free(&r);
     return failed(CLI_EXIT_USAGE, why);

@@ -370,7 +370,7 @@ static int parse_args(probe_args *a, int argc, char **argv) {
                      "give a valid key: --key-file FILE, KEYGATE_PROBE_KEY "
                      "in the environment, or --key KEY");
   }
-  char why[512];
+  char why[CLI_WHY_MAX];
   const kgl_named_path in[] = {{"--key-file", a->key.file},
                                {"--expired-key-file", a->expired.file},
                                {"--cacert", a->cacert}};
@@ -389,7 +389,7 @@ static int probe(probe_args *a) {
   if (keys == NULL) {
     return cli_error(CLI_EXIT_TROUBLE, CMD, "out of memory");
   }
-  char why[512];
+  char why[CLI_WHY_MAX];
   /* the keys' format is checked offline, before any request: a mistyped
    * key would make every valid-key case blame the server */
   if (kgl_probe_keys_init(keys, a->prefix, a->key.value, a->key.len,

@@ -99,7 +99,7 @@ static report_args A;
 
 /* read_one — the result in path, or a one-line refusal (exit 2). */
 static int read_one(const char *cmd, const char *path, kgl_result *r) {
-  char why[512];
+  char why[CLI_WHY_MAX];
   if (kgl_result_read_json(path, r, why, sizeof why) != 0) {
     return cli_error(CLI_EXIT_USAGE, cmd, "%s", why);
   }
@@ -149,7 +149,7 @@ static int run_show(const char *cmd, char **files, int nfiles) {
   if (rc != 0) {
     return rc;
   }
-  char why[512];
+  char why[CLI_WHY_MAX];
   if (strcmp(fmt, "json") == 0) {
     if (kgl_result_write_json(&r, "-", why, sizeof why) != 0) {
       rc = cli_error(CLI_EXIT_USAGE, cmd, "%s", why);
@@ -194,7 +194,7 @@ static void warn_twice(const char *cmd, char **files, const run_id *ids,
 
 static int run_merge(const char *cmd, char **files, int nfiles) {
   kgl_result acc, next;
-  char why[512];
+  char why[CLI_WHY_MAX];
   run_id *ids = calloc((size_t)nfiles, sizeof *ids);
   if (ids == NULL) {
     return cli_error(CLI_EXIT_USAGE, cmd, "out of memory");
@@ -354,7 +354,7 @@ static int run_html(const char *cmd, char **files, int nfiles) {
       return rc;
     }
   }
-  char why[512];
+  char why[CLI_WHY_MAX];
   if (kgl_html_write_file(&run, nfiles > 1 ? &base : NULL, A.out, why,
                           sizeof why) != 0) {
     rc = cli_error(CLI_EXIT_USAGE, cmd, "%s", why);

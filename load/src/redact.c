@@ -714,9 +714,17 @@ static int part_like(const char *s, size_t i, size_t e, size_t per20,
 }
 
 /* a_word — 1 when (s, n) is a path's word: not empty, and only lower-case
- * letters, '-', '.' and '_' ("home", "tmp", "keys.d"). A part that holds
- * a digit or an upper-case letter may be the rest of a base64 key. */
+ * letters, '-', '.' and '_' ("home", "tmp", "keys.d"), perhaps with a
+ * temporary suffix ("keygate-test.z6zL62"). A part that holds a digit or
+ * an upper-case letter may be the rest of a base64 key. */
 static int a_word(const char *s, size_t n) {
+  size_t dot = n;
+  while (dot > 0 && s[dot - 1] != '.') {
+    dot--;
+  }
+  if (dot > 1 && temp_suffix_len(s, dot - 1, n) > 0) {
+    n = dot - 1;
+  }
   for (size_t k = 0; k < n; k++) {
     if (!(s[k] >= 'a' && s[k] <= 'z') && strchr("-._", s[k]) == NULL) {
       return 0;
@@ -780,18 +788,17 @@ static int parts_like(const char *d, size_t n) {
 
 /*
  * mask_shapes — the message rule's second pass, in place over (s, n); d
- * has room for n bytes. In a run of token68 bytes, '%' escapes and '='
- * padding, each '/'-separated part that reads as a key (part_like, class
- * changes at 1 pair in 4) becomes "****" and its last four, and the rest
- * of the path stays ("/home/u/" and "****M6GO"). A run with no such part
- * is masked whole when it reads as a key as a whole, with class changes
- * at 2 pairs in 5 (base64 with '/' every few bytes; a path's words dilute
- * a key less than they make one up: "/home/JohnDoe2/Build9X/kf.txt"
- * changes at 7 pairs in 19). A run with an escape is judged percent-
- * decoded and masked whole. Random text changes class at about 3 pairs
- * in 5; words, numbers, dates and most file names seldom do, and hex
- * digests have no upper case. A heuristic, measured (docs/cli.md).
- * Returns the new length.
+ * has room for n bytes. A run of token68 bytes, '%' escapes and '='
+ * padding reads as a key when one of its '/'-separated parts does
+ * (part_like, class changes at 1 pair in 4), or the whole run does at 2
+ * pairs in 5 (a key split by many '/'; a path's words dilute a key less
+ * than they make one up: "/home/JohnDoe2/Build9X/kf.txt" changes at 7
+ * pairs in 19); a run with an escape is judged raw and percent-decoded.
+ * Such a run becomes "****" and its last four, all of it, or, in a path
+ * that says it is one, from its first part that is not a lower-case word.
+ * Random text changes class at about 3 pairs in 5; words, numbers, dates
+ * and most file names seldom do, and hex digests have no upper case. A
+ * heuristic, measured (docs/cli.md). Returns the new length.
  */
 static size_t mask_shapes(char *s, size_t n, char *d) {
   size_t w = 0;
@@ -808,62 +815,48 @@ static size_t mask_shapes(char *s, size_t n, char *d) {
       e++;
     }
     const int escaped = memchr(s + i, '%', e - i) != NULL;
-    const size_t dn = escaped ? decoded(s, i, e, d) : e - i;
-    const char *v = escaped ? d : s + i;
-    const int parts = parts_like(v, dn);
-    const int as_one = dn >= 16 && part_like(v, 0, dn, 8, 0);
-    /* whole: a run with an escape (its decoded parts are not the raw
-     * run's), or one with no part a key that reads as one as a whole */
-    if (e - i >= 16 && (escaped ? parts || as_one : !parts && as_one)) {
-      w = put_mask(s, w, e); /* w <= i: the run is read before */
-      i = e;
-      continue;
+    int parts = parts_like(s + i, e - i);
+    int as_one = e - i >= 16 && part_like(s, i, e, 8, 0);
+    if (escaped) { /* judged raw and decoded: "%Ab3d..." decodes shorter */
+      const size_t dn = decoded(s, i, e, d);
+      parts = parts || parts_like(d, dn);
+      as_one = as_one || (dn >= 16 && part_like(d, 0, dn, 8, 0));
     }
-    if (!parts) {
+    if (e - i < 16 || (!parts && !as_one)) {
       memmove(s + w, s + i, e - i);
       w += e - i;
       i = e;
       continue;
     }
-    /* the parts from the first that reads as a key to the last, and the
-     * parts next to them that are not words (a_word): the other parts of
-     * a base64 key, where the words of a path ("home", "tmp") stay */
-    size_t f = e, l = i;
-    for (size_t a = i; a < e;) {
-      size_t b = a;
-      while (b < e && s[b] != '/') {
-        b++;
+    /* Masked to the run's end, from its start, or, in a path that says
+     * it is one ("/", "./", "../", "~/"), from its first part that is
+     * not a word (a_word): "/home/u/" and "****M6GO". Whatever follows a
+     * key may be the rest of it (base64 holds '/': review 102), and so
+     * may what comes before it when nothing says it is a path. */
+    size_t f = i;
+    if (parts && !escaped &&
+        (s[i] == '/' || (e - i > 2 && memcmp(s + i, "./", 2) == 0) ||
+         (e - i > 3 && memcmp(s + i, "../", 3) == 0) ||
+         (e - i > 2 && memcmp(s + i, "~/", 2) == 0))) {
+      f = s[i] == '/'
+              ? i + 1
+              : (size_t)((const char *)memchr(s + i, '/', e - i) - s) + 1;
+      for (;;) {
+        size_t b = f;
+        while (b < e && s[b] != '/') {
+          b++;
+        }
+        if (b == e || !a_word(s + f, b - f)) {
+          break;
+        }
+        f = b + 1;
       }
-      if (b - a >= 16 && part_like(s, a, b, 5, 1)) {
-        f = f < a ? f : a;
-        l = b;
+      if (e - f < 16) {
+        f = i; /* the mask must hide 8 more than it shows */
       }
-      a = b + 1;
-    }
-    while (f > i && s[f - 1] == '/' && f - 1 > i) {
-      size_t a = f - 1;
-      while (a > i && s[a - 1] != '/') {
-        a--;
-      }
-      if (a_word(s + a, f - 1 - a)) {
-        break;
-      }
-      f = a;
-    }
-    while (l < e) { /* s[l] is '/' */
-      size_t b = l + 1;
-      while (b < e && s[b] != '/') {
-        b++;
-      }
-      if (a_word(s + l + 1, b - (l + 1))) {
-        break;
-      }
-      l = b;
     }
     memmove(s + w, s + i, f - i);
-    w = put_mask(s, w + (f - i), l);
-    memmove(s + w, s + l, e - l);
-    w += e - l;
+    w = put_mask(s, w + (f - i), e);
     i = e;
   }
   s[w] = '\0';

@@ -2663,10 +2663,19 @@ static void messages_mask_keys_of_any_issuer(void **state) {
        "token ****K27u"},
       {"value " KB ".", "value ****UGk."},
       {"/nonexistent/" KB, "/nonexistent/****cUGk"},
+      /* review 102: what follows a key's part goes with it (base64 holds
+       * '/'), and what comes before unless a path's leading words */
+      {"p /home/u/MyProjectBackup2024/exports/NOeb//RSLAJm1U/yZBLFVd/in",
+       "p /home/u/****d/in"},
+      {"b 2iSv/ZaC/xm//uE6QOCU8uONlC07IwppCP3l14uaRwHl", "b ****RwHl"},
+      {"b zx6+pWpShRUU+6sI2ehxY7FVUt/o/aVTRLhR1hVb", "b ****1hVb"},
+      {"e %Ab3dQw8eZx9rLm2p", "e ****Lm2p"},
+      {"./nodir/LoadKeys2Prod.tsv", "./nodir/****.tsv"},
+      {"/tmp/keygate-test.z6zL62/" KB, "/tmp/keygate-test.z6zL62/****cUGk"},
       /* the rest of a base64 key goes with it; a path's words stay */
-      {"k hklMkdgmOt+dg1nsS5Q38gV8CRYskFxrhKlH/Nw3y/out y", "k ****Nw3y/out y"},
+      {"k hklMkdgmOt+dg1nsS5Q38gV8CRYskFxrhKlH/Nw3y/out y", "k ****/out y"},
       {"k /home/u/9BURbkZx3sOgXCY/8tI+TkVvbniyzNsaoyzvTr/x",
-       "k /home/u/****zvTr/x"},
+       "k /home/u/****Tr/x"},
       /* review 101: a temporary suffix or a key id hides no key after it */
       {"file Ab3dQw8eZx9rLm2.Lm2pAb3dQw", "file ****3dQw"},
       {"id key_Ab3dQw8eZx9-Lm2pAb3dQw8e", "id ****Qw8e"},

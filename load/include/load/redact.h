@@ -110,18 +110,19 @@ size_t kgl_redact_arg(const char *in, size_t n, char *out, size_t cap);
  *  1. "sk_live_" and "sk_test_" (any case, raw or percent-encoded) as
  *     kgl_redact masks them, and the values of the parameters SPEC §1.1
  *     names, as kgl_redact_keys masks them;
- *  2. then, in each run of token68 bytes, '%' escapes and '=' padding,
- *     the '/'-separated parts that read as a key's random part (and the
- *     parts next to them that are not lower-case words) become "****" and
- *     the last four of what they cover; a run with no such part is masked
- *     whole when it reads as a key as a whole, and a run with an escape
- *     is judged percent-decoded and masked whole. A part reads as a key
- *     when it holds 16 or more letters and digits mixing upper case, lower
- *     case and digits ("8yDoYITcaJMsb9cv..."), or is 16 bytes or more,
- *     mixes upper and lower case, and changes class (digit, lower, upper)
- *     between neighbouring letters and digits at one pair in four or more,
- *     as random text does and words, dates and most file names do not (a
- *     key in groups: "acme-Ab3d-Qw8e-Zx9r-Lm2p", "xoxb-...-AbCd...").
+ *  2. then each run of token68 bytes, '%' escapes and '=' padding that
+ *     reads as holding a key's random part becomes "****" and its last
+ *     four: all of it, or, in a path that says it is one ("/", "./",
+ *     "../", "~/"), from its first part that is not a lower-case word.
+ *     A run reads so when one of its '/'-separated parts holds 16 or more
+ *     letters and digits mixing upper case, lower case and digits
+ *     ("8yDoYITcaJMsb9cv..."), or is 16 bytes or more, mixes upper and
+ *     lower case, and changes class (digit, lower, upper) between
+ *     neighbouring letters and digits at one pair in four or more, as
+ *     random text does and words, dates and most file names do not (a
+ *     key in groups: "acme-Ab3d-Qw8e-Zx9r-Lm2p", "xoxb-...-AbCd..."), or
+ *     when the whole run does at two pairs in five; a run with an escape
+ *     is judged as it is and percent-decoded.
  *     Key ids ("key_" + 11 base62), request ids ("req_" + 24) and
  *     mktemp's suffixes (".z6zL62") count in a part's length, not in its
  *     shape. A heuristic: docs/cli.md gives what it was measured to miss
