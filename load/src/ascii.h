@@ -56,4 +56,30 @@ static inline int hex_value(unsigned char c) {
   return -1;
 }
 
+/* How many levels of percent-encoding the load generator looks through
+ * for a key: deeper than SPEC §1.1's two ("%2573" is "%73" is "s"), since
+ * masking too much is safe. */
+#define KGL_DECODE_LEVELS 8
+
+/* pct_decode_once — one level of percent-decoding of (d, n) in place (the
+ * text never grows); returns the new length, and *changed is 1 when an
+ * escape was decoded, else 0. */
+static inline size_t pct_decode_once(char *d, size_t n, int *changed) {
+  size_t o = 0;
+  *changed = 0;
+  for (size_t j = 0; j < n; o++) {
+    const int hi =
+        d[j] == '%' && j + 2 < n ? hex_value((unsigned char)d[j + 1]) : -1;
+    const int lo = hi >= 0 ? hex_value((unsigned char)d[j + 2]) : -1;
+    if (lo >= 0) {
+      d[o] = (char)(hi * 16 + lo);
+      j += 3;
+      *changed = 1;
+    } else {
+      d[o] = d[j++];
+    }
+  }
+  return o;
+}
+
 #endif /* KEYGATE_LOAD_ASCII_H */

@@ -19,6 +19,7 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 
+#include "ascii.h"
 #include "internal.h"
 #include "keygate/status.h"
 #include "load/probe.h"
@@ -591,30 +592,6 @@ static int holds_key(const kgl_probe_keys *k, unsigned which, const char *s,
   return 0;
 }
 
-static int hexval(int c) {
-  return c >= '0' && c <= '9'   ? c - '0'
-         : c >= 'a' && c <= 'f' ? c - 'a' + 10
-         : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                : -1;
-}
-
-/* (in, n) with every %XX decoded, into out (n bytes). Returns the
- * length. */
-static size_t pct_decode(const char *in, size_t n, char *out) {
-  size_t o = 0;
-  for (size_t i = 0; i < n; i++) {
-    const int hi = i + 2 < n ? hexval((unsigned char)in[i + 1]) : -1;
-    const int lo = hi >= 0 ? hexval((unsigned char)in[i + 2]) : -1;
-    if (in[i] == '%' && lo >= 0) {
-      out[o++] = (char)(hi << 4 | lo);
-      i += 2;
-    } else {
-      out[o++] = in[i];
-    }
-  }
-  return o;
-}
-
 /* (in, n) with JSON's \uXXXX of ASCII bytes and \/ \\ \" decoded, into out
  * (n bytes). Returns the length. */
 static size_t json_decode(const char *in, size_t n, char *out) {
@@ -623,9 +600,9 @@ static size_t json_decode(const char *in, size_t n, char *out) {
     if (in[i] == '\\' && i + 5 < n && (in[i + 1] == 'u' || in[i + 1] == 'U')) {
       int v = 0;
       size_t d = 0;
-      while (d < 4 && hexval((unsigned char)in[i + 2 + d]) >= 0) {
-        v = v << 4 | hexval((unsigned char)in[i + 2 + d]);
-        d++;
+      for (int h; d < 4 && (h = hex_value((unsigned char)in[i + 2 + d])) >= 0;
+           d++) {
+        v = v * 16 + h;
       }
       if (d == 4 && v > 0 && v < 0x80) {
         out[o++] = (char)v;
@@ -657,12 +634,13 @@ static int holds_key_any_form(const kgl_probe_keys *k, unsigned which,
   char *a = malloc(n + 1), *b = malloc(n + 1);
   int hit = a == NULL || b == NULL;
   if (!hit && pct) {
-    /* decoded up to three times: %2573 is %73 is s */
-    size_t len = pct_decode(s, n, a);
-    for (int round = 1; round < 3 && memchr(a, '%', len) != NULL; round++) {
-      const size_t again = pct_decode(a, len, b);
-      memcpy(a, b, again);
-      len = again;
+    /* decoded level by level, as load's masks look (KGL_DECODE_LEVELS;
+     * it was three here, eight there): %2573 is %73 is s */
+    memcpy(a, s, n);
+    size_t len = n;
+    int changed = 1;
+    for (int level = 0; level < KGL_DECODE_LEVELS && changed; level++) {
+      len = pct_decode_once(a, len, &changed);
     }
     hit = holds_key(k, which, a, len);
   }
@@ -1192,8 +1170,9 @@ static size_t dechunk(const char *raw, size_t n, size_t off, char *out) {
   size_t o = 0, i = off;
   while (i < n) {
     size_t size = 0, digits = 0;
-    while (i < n && hexval((unsigned char)raw[i]) >= 0) {
-      size = size < n ? size * 16 + (size_t)hexval((unsigned char)raw[i]) : n;
+    while (i < n && hex_value((unsigned char)raw[i]) >= 0) {
+      size =
+          size < n ? size * 16 + (size_t)hex_value((unsigned char)raw[i]) : n;
       i++;
       digits++;
     }

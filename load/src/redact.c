@@ -268,7 +268,7 @@ static void redact_put(const char *in, size_t i, const redact_piece *p,
  * never joins runs: every decoded byte comes from key bytes only, and a
  * byte that is not '%' is itself at every level.
  */
-#define DEC_LEVELS 8
+#define DEC_LEVELS KGL_DECODE_LEVELS
 #define DEC_WINDOW 1024 /* input bytes decoded at one place, at most */
 
 /* The decoded text of a window of the input: byte k of c comes from the
@@ -747,25 +747,9 @@ static size_t put_mask(char *s, size_t w, size_t e) {
 static size_t decoded(const char *s, size_t i, size_t e, char *d) {
   size_t n = e - i;
   memcpy(d, s + i, n);
-  for (int level = 0; level < DEC_LEVELS; level++) {
-    size_t o = 0;
-    int changed = 0;
-    for (size_t j = 0; j < n; o++) {
-      const int hi =
-          d[j] == '%' && j + 2 < n ? hex_value((unsigned char)d[j + 1]) : -1;
-      const int lo = hi >= 0 ? hex_value((unsigned char)d[j + 2]) : -1;
-      if (lo >= 0) {
-        d[o] = (char)(hi * 16 + lo);
-        j += 3;
-        changed = 1;
-      } else {
-        d[o] = d[j++];
-      }
-    }
-    n = o;
-    if (!changed) {
-      break;
-    }
+  int changed = 1;
+  for (int level = 0; level < KGL_DECODE_LEVELS && changed; level++) {
+    n = pct_decode_once(d, n, &changed);
   }
   return n;
 }

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ascii.h"
 #include "internal.h"
 #include "keygate/key.h"
 #include "keygate/keygate.h"
@@ -249,37 +250,15 @@ static int run_byte(unsigned char c) {
   return c > 0x20 && c < 0x7f && strchr("\"'(),;&<>[]{}\\`=", c) == NULL;
 }
 
-static int hex_digit(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') {
-    return (c | 0x20) - 'a' + 10;
-  }
-  return -1;
-}
-
 /* encoded_known — 1 when some level of percent-decoding (up to 8) of
  * (s, n) holds 8 bytes of a key sent. */
 static int encoded_known(const kgl_traffic *t, const char *s, size_t n) {
   char d[512];
   size_t len = n < sizeof d ? n : sizeof d;
   memcpy(d, s, len);
-  for (int level = 0; level < 8; level++) {
-    size_t o = 0;
-    int changed = 0;
-    for (size_t j = 0; j < len; o++) {
-      const int hi = d[j] == '%' && j + 2 < len ? hex_digit(d[j + 1]) : -1;
-      const int lo = hi >= 0 ? hex_digit(d[j + 2]) : -1;
-      if (lo >= 0) {
-        d[o] = (char)(hi * 16 + lo);
-        j += 3;
-        changed = 1;
-      } else {
-        d[o] = d[j++];
-      }
-    }
-    len = o;
+  for (int level = 0; level < KGL_DECODE_LEVELS; level++) {
+    int changed;
+    len = pct_decode_once(d, len, &changed);
     if (!changed) {
       return 0;
     }

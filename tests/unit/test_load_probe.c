@@ -220,6 +220,14 @@ static void show_masks_and_refuses_pieces_of_keys(void **state) {
   assert_string_equal(out, "(hidden: it would show part of a key)");
   kgl_probe_show(&k, "7KWyWft", 7, out, sizeof out); /* 7 bytes: fine */
   assert_string_equal(out, "7KWyWft");
+  /* a piece encoded four levels deep (%25252537 is, in the end, '7'):
+   * the probe looks as deep as load's masks do (it stopped at three) */
+  const char *deep = "id "
+                     "%25252537%2525254B%25252557%25252579%25252557"
+                     "%25252566%25252574%25252579%25252536%25252575"
+                     "EvcdZQ";
+  kgl_probe_show(&k, deep, strlen(deep), out, sizeof out);
+  assert_string_equal(out, "(hidden: it would show part of a key)");
 }
 
 /* ====================================================================== */
