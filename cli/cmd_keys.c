@@ -17,7 +17,6 @@
  * buffer too); list shows hints (sk_live_****Ab3x), never keys.
  */
 #define _GNU_SOURCE /* getopt_long, fdopen, fsync with -std=c11 */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -28,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
