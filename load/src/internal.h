@@ -119,6 +119,19 @@ int kgl_keep_body(const kgl_options *o, kgl_class c);
  * have (SPEC §1.1: any other is a malformed key). */
 int kgl_token68(const char *s, size_t n);
 
+/* kgl_safe_text — (in, n), received from a server, fit for a report:
+ * redacted with every prefix the traffic knows, any 8 or more characters
+ * of any key the traffic sends masked (t->key_windows), and withheld whole
+ * when it still holds any 8 consecutive characters of `key` (the key sent). */
+void kgl_safe_text(const kgl_traffic *t, const char *key, size_t keylen,
+                   const char *in, size_t n, char *out, size_t cap);
+
+/* kgl_traffic_pick — the next request for a thread (class by the mix, key
+ * at random within it). */
+const kgl_req *kgl_traffic_pick(const kgl_traffic *t, uint64_t *rng);
+
+/* ---- a key's prefix and its display form (redact.c) ---------------------- */
+
 /* kgl_key_prefix_len — the length of key's prefix, the part a mask shows:
  * one or two words of 2-6 lower-case ASCII letters, each ended by '_', 11
  * bytes at most ("sk_live_", "ghp_", "github_pat_"), after up to 4 quotes
@@ -132,17 +145,6 @@ size_t kgl_key_prefix_len(const char *key, size_t n);
  * issuer: its prefix, "****", and its last four characters when at least
  * eight more stay hidden ("AKIA..." shows as "****1234"). Never more. */
 void kgl_mask_key(const char *key, size_t n, char *out, size_t cap);
-
-/* kgl_safe_text — (in, n), received from a server, fit for a report:
- * redacted with every prefix the traffic knows, any 8 or more characters
- * of any key the traffic sends masked (t->key_windows), and withheld whole
- * when it still holds any 8 consecutive characters of `key` (the key sent). */
-void kgl_safe_text(const kgl_traffic *t, const char *key, size_t keylen,
-                   const char *in, size_t n, char *out, size_t cap);
-
-/* kgl_traffic_pick — the next request for a thread (class by the mix, key
- * at random within it). */
-const kgl_req *kgl_traffic_pick(const kgl_traffic *t, uint64_t *rng);
 
 /* ---- HTTP/1.1 response parser -------------------------------------------- */
 

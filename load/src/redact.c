@@ -10,6 +10,7 @@
  */
 #include "load/redact.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -918,12 +919,58 @@ int kgl_holds_key(const char *s) {
   return keys > 0;
 }
 
-/* hint_prefix — the length of (s, n)'s prefix as a hint shows it: the one
- * rule of load's masks (kgl_key_prefix_len: words of 2-6 letters, each
- * ended by '_'), so no character of a key's random part ever passes as a
- * prefix ("8yDoYITcMs_", "ghp_abcdefghi_"). */
-static size_t hint_prefix(const char *s, size_t n) {
-  return kgl_key_prefix_len(s, n);
+/* ---- a key's prefix and its display form (internal.h) ------------------ */
+
+size_t kgl_key_prefix_len(const char *key, size_t n) {
+  size_t p = 0;
+  while (p < n && p < 4 && strchr("\"'<(", key[p]) != NULL) {
+    p++; /* a quote typed around the key: not a secret */
+  }
+  const size_t quotes = p;
+  for (int word = 0; word < 2; word++) {
+    size_t i = p;
+    while (i < n && i - p < 7 && key[i] >= 'a' && key[i] <= 'z') {
+      i++;
+    }
+    const size_t letters = i - p;
+    if (letters < 2 || letters > 6 || i >= n || key[i] != '_' ||
+        i + 1 - quotes > 11) {
+      break;
+    }
+    p = i + 1;
+  }
+  return p;
+}
+
+void kgl_mask_key(const char *key, size_t n, char *out, size_t cap) {
+  size_t p = kgl_key_prefix_len(key, n);
+  if (n - p < 12) {
+    p = p <= n ? p : n; /* too short to show an end: the prefix only */
+  }
+  char buf[64];
+  size_t o = 0;
+  for (size_t i = 0; i < p && o < 16; i++) {
+    const unsigned char c = (unsigned char)key[i];
+    buf[o] = key[i];
+    if (c <= 0x20 || c >= 0x7f) {
+      buf[o] = '?';
+    }
+    o++;
+  }
+  memcpy(buf + o, "****", 4);
+  o += 4;
+  if (n >= p + 12) {
+    for (size_t i = n - 4; i < n; i++) {
+      const unsigned char c = (unsigned char)key[i];
+      buf[o] = key[i];
+      if (c <= 0x20 || c >= 0x7f) {
+        buf[o] = '?';
+      }
+      o++;
+    }
+  }
+  buf[o] = '\0';
+  snprintf(out, cap, "%s", buf);
 }
 
 size_t kgl_key_hint(const char *in, size_t n, char *out, size_t cap) {
@@ -938,7 +985,9 @@ size_t kgl_key_hint(const char *in, size_t n, char *out, size_t cap) {
       memcpy(buf, in, o);
     }
   } else {
-    const size_t p = hint_prefix(in, n);
+    /* The one rule of load's masks, so no character of a key's random part
+     * ever passes as a prefix ("8yDoYITcMs_", "ghp_abcdefghi_"). */
+    const size_t p = kgl_key_prefix_len(in, n);
     const size_t body = n - p;
     int hint =
         body >= 4 && memcmp(in + p, "****", 4) == 0 && (body == 4 || body == 8);

@@ -138,8 +138,7 @@ static int add_key(builder *b, kgl_class cls, const char *key, size_t n) {
   }
 }
 
-/* ---- prefixes and masking --------------------------------------------------
- */
+/* ---- the key's form (token68) ------------------------------------------ */
 
 int kgl_token68(const char *s, size_t n) {
   size_t i = 0;
@@ -157,27 +156,6 @@ int kgl_token68(const char *s, size_t n) {
   return i == n;
 }
 
-size_t kgl_key_prefix_len(const char *key, size_t n) {
-  size_t p = 0;
-  while (p < n && p < 4 && strchr("\"'<(", key[p]) != NULL) {
-    p++; /* a quote typed around the key: not a secret */
-  }
-  const size_t quotes = p;
-  for (int word = 0; word < 2; word++) {
-    size_t i = p;
-    while (i < n && i - p < 7 && key[i] >= 'a' && key[i] <= 'z') {
-      i++;
-    }
-    const size_t letters = i - p;
-    if (letters < 2 || letters > 6 || i >= n || key[i] != '_' ||
-        i + 1 - quotes > 11) {
-      break;
-    }
-    p = i + 1;
-  }
-  return p;
-}
-
 static void add_prefix(kgl_traffic *t, const char *key, size_t p) {
   if (p == 0 || p >= sizeof t->prefixes[0]) {
     return;
@@ -192,37 +170,6 @@ static void add_prefix(kgl_traffic *t, const char *key, size_t p) {
     t->prefixes[t->nprefixes][p] = '\0';
     t->nprefixes++;
   }
-}
-
-void kgl_mask_key(const char *key, size_t n, char *out, size_t cap) {
-  size_t p = kgl_key_prefix_len(key, n);
-  if (n - p < 12) {
-    p = p <= n ? p : n; /* too short to show an end: the prefix only */
-  }
-  char buf[64];
-  size_t o = 0;
-  for (size_t i = 0; i < p && o < 16; i++) {
-    const unsigned char c = (unsigned char)key[i];
-    buf[o] = key[i];
-    if (c <= 0x20 || c >= 0x7f) {
-      buf[o] = '?';
-    }
-    o++;
-  }
-  memcpy(buf + o, "****", 4);
-  o += 4;
-  if (n >= p + 12) {
-    for (size_t i = n - 4; i < n; i++) {
-      const unsigned char c = (unsigned char)key[i];
-      buf[o] = key[i];
-      if (c <= 0x20 || c >= 0x7f) {
-        buf[o] = '?';
-      }
-      o++;
-    }
-  }
-  buf[o] = '\0';
-  snprintf(out, cap, "%s", buf);
 }
 
 static int cmp_u64(const void *a, const void *b) {
