@@ -462,9 +462,10 @@ static size_t value_dress_end(const char *in, size_t n, size_t i) {
  * "%3D". A value of 8 or more bytes, to the parameter's end ('&', '#',
  * whitespace or a quote: "(B)", "<B>", "a,B" included), is a key body
  * whatever its prefix and is masked whole: "****" and,
- * when 12 or more bytes long and free of '%', its last four. The value starts
- * after its dressing (value_dress_end: "api_key==B", "token=\"B\""), which is
- * shown as it is. verbatim(1) otherwise.
+ * when 12 or more bytes long and free of '%', its last four if they are
+ * printable ASCII (no control, no space, no byte of 0x80 and above). The value
+ * starts after its dressing (value_dress_end: "api_key==B", "token=\"B\""),
+ * which is shown as it is. verbatim(1) otherwise.
  */
 static redact_piece param_value(const char *in, size_t n, size_t i) {
   static const char *const names[] = {"api_key", "apikey", "key",
@@ -522,7 +523,14 @@ static redact_piece param_value(const char *in, size_t n, size_t i) {
     return verbatim(e - i); /* already masked */
   }
   redact_piece p = {e - i, (v - i) + 4, 1, v - i, NPOS, 1};
-  if (e - v >= 12 && memchr(in + v, '%', e - v) == NULL) {
+  /* its last four only when they are printable: the value runs over any
+   * byte, and a NUL, a control or half a UTF-8 character is no hint */
+  int tail_ok = e - v >= 12 && memchr(in + v, '%', e - v) == NULL;
+  for (size_t k = e - 4; tail_ok && k < e; k++) {
+    const unsigned char c = (unsigned char)in[k];
+    tail_ok = c > 0x20 && c < 0x7f;
+  }
+  if (tail_ok) {
     p.tail = e - 4;
     p.out_len += 4;
   }

@@ -2513,6 +2513,37 @@ static void dressed_key_parameter_values_are_masked(void **state) {
   }
 }
 
+/* A parameter's value runs over any byte to the parameter's end, so its
+ * last four may be a NUL, a control or half a UTF-8 character: then they
+ * are not shown (found by fuzz_redact: the raw bytes were copied out). */
+static void key_parameter_values_show_only_printable_tails(void **state) {
+  (void)state;
+  static const struct {
+    const char *in;
+    size_t n;
+    const char *want;
+  } KS[] = {
+      {"&Api_Key=Io7rcM2Yf6nF\0\xc7", 23, "&Api_Key=****"},
+      {"/v1?api_key=" KB "\x01", sizeof "/v1?api_key=" KB, "/v1?api_key=****"},
+      {"/v1?token=" KB "\xc3\xa9", sizeof "/v1?token=" KB + 1,
+       "/v1?token=****"},
+      {"/v1?token=" KB "\x7f", sizeof "/v1?token=" KB, "/v1?token=****"},
+      /* printable bytes that end the value are its tail, as before */
+      {"/v1?api_key=" KB ")", sizeof "/v1?api_key=" KB, "/v1?api_key=****UGk)"},
+  };
+  char out[256];
+  for (size_t i = 0; i < NELEM(KS); i++) {
+    const size_t w = kgl_redact_keys(KS[i].in, KS[i].n, out, sizeof out);
+    assert_int_equal(w, strlen(out));
+    if (strcmp(out, KS[i].want) != 0) {
+      fail_msg("case %zu: \"%s\", want \"%s\"", i, out, KS[i].want);
+    }
+    assert_int_equal(kgl_redact_message(KS[i].in, KS[i].n, out, sizeof out),
+                     strlen(KS[i].want));
+    assert_string_equal(out, KS[i].want);
+  }
+}
+
 /* A sample's key read from a result file is a hint whatever the file
  * holds: at most a prefix of short segments, "****" and four characters. */
 static void key_hints_show_at_most_a_prefix_and_four(void **state) {
@@ -2896,6 +2927,7 @@ int main(void) {
       T(percent_encoded_keys_of_other_issuers_are_masked),
       T(key_parameter_values_are_masked),
       T(dressed_key_parameter_values_are_masked),
+      T(key_parameter_values_show_only_printable_tails),
       T(key_hints_show_at_most_a_prefix_and_four),
       T(echoed_arguments_hide_key_bodies),
       T(every_surface_masks_a_percent_encoded_key),

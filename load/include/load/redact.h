@@ -70,8 +70,10 @@ size_t kgl_redact(const char *in, size_t n, const char *prefix, char *out,
  * ("ghp%5F..."). A key body without its prefix is masked where it is the value
  * of a parameter SPEC §1.1 names (api_key, apikey, key, access_token, token;
  * the name in any case, percent-decoded, after '?', '&', ';', '/', a space or
- * the start): a value of 8 or more key bytes becomes "****" and, when 12 or
- * more long without a '%', its last four ("?api_key=****Ab3x"). A value dressed
+ * the start): a value (to '&', '#', whitespace or a quote, whatever it
+ * holds) of 8 or more bytes becomes "****" and, when 12 or more long
+ * without a '%', its last four if those are printable ASCII
+ * ("?api_key=****Ab3x"). A value dressed
  * with '=', quotes, spaces or '+' (raw or percent-encoded, up to 64 bytes of
  * them) is the value after them: "?api_key==****Ab3x", "?token=\"****Ab3x\"".
  * Output, cut and return value as kgl_redact's.
