@@ -19,6 +19,7 @@
 #endif
 #include <string.h>
 
+#include "ascii.h"
 #include "internal.h"
 
 enum {
@@ -81,10 +82,6 @@ int kgl_h1_waiting(const kgl_h1 *p) {
 static kgl_h1_rc fail(kgl_h1 *p, const char *why) {
   p->error = why;
   return KGL_H1_ERROR;
-}
-
-static int lower(int c) {
-  return c >= 'A' && c <= 'Z' ? c + 32 : c;
 }
 
 /* RFC 9110 §5.6.2 tchar: 1 for the bytes a field name may hold. */
@@ -527,14 +524,6 @@ void kgl_h1_keep_body(kgl_h1 *p, const char *b, size_t n) {
   }
 }
 
-static int hexval(int c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  c = lower(c);
-  return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 kgl_h1_rc kgl_h1_feed(kgl_h1 *p, const char *buf, size_t len, size_t *used) {
   size_t off = 0;
   *used = 0;
@@ -599,7 +588,7 @@ kgl_h1_rc kgl_h1_feed(kgl_h1 *p, const char *buf, size_t len, size_t *used) {
         }
         break;
       }
-      const int h = hexval(c);
+      const int h = hex_value(c);
       if (h >= 0 && p->chunk_state == 0) {
         if (p->remaining > ((int64_t)1 << 40)) {
           return fail(p, "chunk too large");

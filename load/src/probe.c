@@ -827,22 +827,6 @@ static void note(kgl_probe_outcome *o, const char *fmt, ...) {
            used > 0 ? "; " : "", one);
 }
 
-static int lower(int c) {
-  return c >= 'A' && c <= 'Z' ? c + 32 : c;
-}
-
-static int ieq(const char *a, size_t n, const char *b) {
-  if (strlen(b) != n) {
-    return 0;
-  }
-  for (size_t i = 0; i < n; i++) {
-    if (lower((unsigned char)a[i]) != lower((unsigned char)b[i])) {
-      return 0;
-    }
-  }
-  return 1;
-}
-
 /* The end of the line at raw[i] (its LF), or n when it has none. */
 static size_t line_end(const char *raw, size_t n, size_t i) {
   const char *lf = memchr(raw + i, '\n', n - i);
@@ -1080,13 +1064,13 @@ static void bearer_param(bearer_params *b, const char *s, size_t i, size_t e) {
   }
   const char *name = s + i, *val = s + v;
   const size_t nl = ne - i, vl = ve - v;
-  if (ieq(name, nl, "realm") && b->realm == NULL) {
+  if (ci_eq(name, nl, "realm") && b->realm == NULL) {
     b->realm = val;
     b->realm_len = vl;
-  } else if (ieq(name, nl, "error") && b->error == NULL) {
+  } else if (ci_eq(name, nl, "error") && b->error == NULL) {
     b->error = val;
     b->error_len = vl;
-  } else if (ieq(name, nl, "error_description") && b->desc == NULL) {
+  } else if (ci_eq(name, nl, "error_description") && b->desc == NULL) {
     b->desc = val;
     b->desc_len = vl;
   }
@@ -1105,7 +1089,7 @@ static void bearer_scan(const char *s, size_t n, bearer_params *b) {
     const size_t te = token_end(s, e, t);
     const size_t after = skip_ws(s, e, te);
     if (te > t && (after >= e || s[after] != '=')) {
-      bearer = ieq(s + t, te - t, "bearer");
+      bearer = ci_eq(s + t, te - t, "bearer");
       if (bearer && after < e) {
         bearer_param(b, s, after, e);
       }
