@@ -329,6 +329,36 @@ def seeds():
     idx.append(bytes([4, 4]) + recs + bytes([0, 0, 0, 1, 0, 2, 0, 3]))
     for d in idx:
         add("fuzz_index", d)
+
+    # fuzz_redact: [cap, mode, seed x8, body length, position] + text. The
+    # texts are what the redaction meets: error lines naming files and ids,
+    # a server's JSON error, URLs, keys of other issuers, escapes, UTF-8.
+    texts = [
+        b"",
+        b"cannot read keys file /home/u/keys.tsv: No such file or directory",
+        b"/tmp/keygate-test.z6zL62/results-2026-12-03T10-00-00Z-valid.json",
+        b'{"error":{"code":"invalid_api_key","message":"The API key is '
+        b'invalid.","request_id":"req_8yDoYITcaJMsb9cvAb3dQw8e"}}',
+        b"keys delete key_Ab3dQw8eZx9: no such key",
+        b"GET /v1/iocs?type=ipv4&limit=10&api_key= HTTP/1.1",
+        b"acme_Ab3d-Qw8e-Zx9r-Lm2p and xoxb-1234567890-AbCdEfGhIjKlMnOp",
+        b"/home/u/Zm9vYmFyYmF6cXV4/cXV1eA==/TargetTransformInfoImpl.h",
+        b"AKIAIOSFODNN7EXAMPLE 0123456789abcdef0123456789abcdef",
+        b"%25%2525%5F%5f%73 ~/keys.d/../x=y;z,\"'<>()[]{}`",
+        "§ 1.4 no key ü ‰ 𝄞".encode() + b" \x00\x01\x7f\xc3",
+        b"sk_live_**** sk_test_****Ab3x sk_live_ sk_live_exports/",
+    ]
+    modes = [0, 5, 1, 0x41, 0x21, 2, 0x42, 0x82, 0xC2, 3, 0x1B, 0x33, 0x5B,
+             4, 0x44]
+    for i, text in enumerate(texts):
+        for j, m in enumerate(modes):
+            if (i + j) % 3 and i:
+                continue  # every mode, but not every pair
+            seed = hashlib.sha256(bytes([i, j])).digest()[:8]
+            for cap, length, pos in ((0xFF, 26, 128), (9, 38, 0),
+                                     (40, 0, 255)):
+                add("fuzz_redact", bytes([cap, m]) + seed +
+                    bytes([length, pos]) + text)
     return out
 
 

@@ -29,9 +29,10 @@ CXXFLAGS=${CXXFLAGS:-}
 LIB_FUZZING_ENGINE=${LIB_FUZZING_ENGINE:--fsanitize=fuzzer}
 work=${WORK:-${TMPDIR:-/tmp}}/keygate-oss-fuzz
 rm -rf "$work"
-mkdir -p "$work/core" "$work/fuzz" "$OUT"
+mkdir -p "$work/core" "$work/load" "$work/fuzz" "$OUT"
 
-inc=(-I"$root/core/include" -I"$root/core/src" -I"$root/fuzz")
+inc=(-I"$root/core/include" -I"$root/core/src" -I"$root/fuzz"
+     -I"$root/load/include" -I"$root/load/src")
 libdirs=()
 if [ -n "${KEYGATE_OPENSSL_DIR:-}" ]; then
   inc=(-I"$KEYGATE_OPENSSL_DIR/include" "${inc[@]}")
@@ -75,16 +76,28 @@ for src in "${core_srcs[@]/#/$root/core/}" "$root"/fuzz/reference_credential.c; 
   objs+=("$obj")
 done
 
+# fuzz_redact's own: the redaction of load/ and the request-id check it
+# calls (fuzz/CMakeLists.txt lists the same two).
+redact_objs=()
+for src in "$root"/load/src/redact.c "$root"/load/src/verify.c; do
+  obj="$work/load/$(basename "${src%.c}").o"
+  # shellcheck disable=SC2086
+  $CC $CFLAGS -std=c11 "${inc[@]}" -c "$src" -o "$obj"
+  redact_objs+=("$obj")
+done
+
 targets=()
 for src in "$root"/fuzz/fuzz_*.c; do
   t=$(basename "${src%.c}")
   targets+=("$t")
+  extra=()
+  [ "$t" = fuzz_redact ] && extra=("${redact_objs[@]}")
   # shellcheck disable=SC2086
   $CC $CFLAGS -std=c11 "${inc[@]}" -c "$src" -o "$work/fuzz/$t.o"
   # Link with the C++ driver: libFuzzer is C++.
   # shellcheck disable=SC2086
-  $CXX $CXXFLAGS $LIB_FUZZING_ENGINE "$work/fuzz/$t.o" "${objs[@]}" \
-    "${libdirs[@]}" "${libs[@]}" -o "$OUT/$t"
+  $CXX $CXXFLAGS $LIB_FUZZING_ENGINE "$work/fuzz/$t.o" "${extra[@]}" \
+    "${objs[@]}" "${libdirs[@]}" "${libs[@]}" -o "$OUT/$t"
   [ -f "$root/fuzz/$t.dict" ] && cp "$root/fuzz/$t.dict" "$OUT/$t.dict"
   [ -f "$root/fuzz/$t.options" ] && cp "$root/fuzz/$t.options" "$OUT/$t.options"
   rm -f "$OUT/${t}_seed_corpus.zip"

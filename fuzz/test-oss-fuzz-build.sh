@@ -27,7 +27,7 @@ mkdir -p "$SRC" "$WORK" "$OUT"
 # The services build from $SRC/<project>: use a copy, so nothing depends on
 # the script being run from the source tree it lives in.
 mkdir -p "$SRC/keygate"
-cp -r "$root/core" "$root/fuzz" "$root/corpus" "$SRC/keygate/"
+cp -r "$root/core" "$root/load" "$root/fuzz" "$root/corpus" "$SRC/keygate/"
 
 bash "$SRC/keygate/fuzz/oss-fuzz-build.sh" > "$tmp/build.log" 2>&1 || {
   cat "$tmp/build.log"

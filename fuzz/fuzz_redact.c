@@ -1,0 +1,356 @@
+/*
+ * fuzz/fuzz_redact.c — the one redaction of keygate's text (load/redact.h):
+ * what a server sent back, a result file's texts, an argument echoed in an
+ * error, and every error line of the `keygate` program pass through it.
+ * SPEC §1.4: no message holds a presented key, at most its prefix and last
+ * four characters.
+ *
+ * Input: byte 0 picks the output capacity of the cut run, byte 1 the mode,
+ * bytes 2..9 seed the key's body, byte 10 its length, byte 11 where it
+ * goes in the text; the rest is the text around it. Modes (byte 1 % 5):
+ *   0  no key: the text alone;
+ *   1  "sk_live_" or "sk_test_" (byte 1's bits pick which, and upper case)
+ *      and the body;
+ *   2  the same prefix percent-encoded ("sk%5Flive%5F", "%73k_live_",
+ *      "sk%255Flive%255F", the escapes' case varied);
+ *   3  a parameter SPEC §1.1 names, in any case, after '?', '&', ';', '/'
+ *      or a space, and the body as its value ("?api_key=<body>");
+ *   4  the body alone: a key of an issuer nobody named.
+ * The body is 12 to 38 base62 characters (16 to 38 in mode 4) drawn from
+ * splitmix64 of the seed, so the fuzzer cannot steer it byte by byte, with
+ * one upper-case letter, one lower-case and one digit in its first three
+ * places (SPEC §1.2's random part mixes them; pass 2 relies on it).
+ *
+ * Checks, on every input:
+ *  - each function's return is the length it wrote, below its capacity,
+ *    NUL-terminated, never a byte past the buffer (each is a malloc of
+ *    exactly the capacity); kgl_redact_message is never longer than its
+ *    input; a hint (kgl_key_hint, kgl_mask_key) is at most 24 bytes and
+ *    holds no run of 7 or more letters and digits (a prefix's word is 6 at
+ *    most, its tail 4);
+ *  - a cut output is the full output's start, then perhaps "..." (the cut
+ *    falls between pieces, so it never shows what the full output hides);
+ *  - kgl_redact_message keeps valid UTF-8 valid;
+ *  - kgl_holds_key says 1 only of a text kgl_redact_message changes.
+ * With a key (modes 1-4), no 8 characters in a row of the body before its
+ * last four appear in an output unless the text around the key holds them
+ * too: kgl_redact (with the mode's prefix) in modes 1-2, kgl_redact_keys
+ * in modes 1-3, kgl_redact_arg and kgl_redact_message in every mode; and
+ * kgl_holds_key finds the key in modes 1-2. The exemptions the header
+ * documents are the only ones: a body that is part of a request id
+ * ("req_" + 24 base62) in mode 4 is kept by kgl_redact_message.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "fuzz_util.h"
+#include "load/redact.h"
+
+/* internal.h of load, not its public API: declared from its comments. */
+size_t kgl_key_prefix_len(const char *key, size_t n);
+void kgl_mask_key(const char *key, size_t n, char *out, size_t cap);
+
+#define HEADER 12   /* input bytes before the text */
+#define BODY_MAX 38 /* SPEC §1.2: 32 random and 6 checksum characters */
+#define WINDOW 8    /* characters in a row that count as shown */
+
+static const char base62[] =
+    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+static int is_base62(unsigned char c) {
+  return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
+         (c >= 'a' && c <= 'z');
+}
+
+static uint64_t splitmix64(uint64_t *s) {
+  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+/* find — 1 when (w, k) occurs in (s, n); a plain loop, so the fuzzer's
+ * memmem hook does not learn the key's windows from it. */
+static int find(const char *s, size_t n, const char *w, size_t k) {
+  for (size_t i = 0; i + k <= n; i++) {
+    size_t j = 0;
+    while (j < k && s[i + j] == w[j]) {
+      j++;
+    }
+    if (j == k) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* The case being checked. */
+typedef struct fuzz_case {
+  const char *text; /* the whole text, key included */
+  size_t n;
+  const char *body; /* the key's body, or NULL */
+  size_t blen;
+  const char *around; /* the text without the key, split by 0x01 */
+  size_t alen;
+} fuzz_case;
+
+/* check_leak — no WINDOW characters of the body before its last four are
+ * in (out, w), unless the text around the key holds them too. */
+static void check_leak(const fuzz_case *c, const char *out, size_t w) {
+  if (c->body == NULL) {
+    return;
+  }
+  for (size_t k = 0; k + WINDOW <= c->blen - 4; k++) {
+    FUZZ_CHECK(!find(out, w, c->body + k, WINDOW) ||
+               find(c->around, c->alen, c->body + k, WINDOW));
+  }
+}
+
+typedef size_t (*redact_fn)(const char *in, size_t n, const char *prefix,
+                            char *out, size_t cap);
+
+/* run — fn into a malloc of exactly cap bytes; its length checked, the
+ * result a malloc the caller frees. */
+static char *run(redact_fn fn, const fuzz_case *c, const char *prefix,
+                 size_t cap, size_t *w) {
+  char *out = malloc(cap ? cap : 1);
+  FUZZ_CHECK(out != NULL);
+  memset(out, 'K', cap ? cap : 1);
+  *w = fn(c->text, c->n, prefix, out, cap);
+  if (cap == 0) {
+    FUZZ_CHECK(*w == 0 && out[0] == 'K'); /* nothing written */
+    return out;
+  }
+  FUZZ_CHECK(*w < cap && out[*w] == '\0' && strlen(out) == *w);
+  return out;
+}
+
+/* The four redactions under one signature (the prefix: kgl_redact's). */
+static size_t do_redact(const char *in, size_t n, const char *prefix, char *out,
+                        size_t cap) {
+  return kgl_redact(in, n, prefix, out, cap);
+}
+static size_t do_keys(const char *in, size_t n, const char *prefix, char *out,
+                      size_t cap) {
+  (void)prefix;
+  return kgl_redact_keys(in, n, out, cap);
+}
+static size_t do_arg(const char *in, size_t n, const char *prefix, char *out,
+                     size_t cap) {
+  (void)prefix;
+  return kgl_redact_arg(in, n, out, cap);
+}
+static size_t do_message(const char *in, size_t n, const char *prefix,
+                         char *out, size_t cap) {
+  (void)prefix;
+  return kgl_redact_message(in, n, out, cap);
+}
+
+/* check_cut — (cut, cw) is (full, fw)'s start and then at most three dots
+ * (some of which may be the full output's own). */
+static void check_cut(const char *full, size_t fw, const char *cut, size_t cw) {
+  for (size_t d = 0; d <= 3 && d <= cw; d++) {
+    if (d > 0 && cut[cw - d] != '.') {
+      break;
+    }
+    if (cw - d <= fw && memcmp(cut, full, cw - d) == 0) {
+      return;
+    }
+  }
+  FUZZ_CHECK(0 && "a cut output is not the full output's start");
+}
+
+/* utf8_valid — (s, n) is well-formed UTF-8 (RFC 3629). */
+static int utf8_valid(const unsigned char *s, size_t n) {
+  for (size_t i = 0; i < n;) {
+    const unsigned char c = s[i];
+    size_t k = c < 0x80                 ? 0
+               : c >= 0xC2 && c <= 0xDF ? 1
+               : c >= 0xE0 && c <= 0xEF ? 2
+               : c >= 0xF0 && c <= 0xF4 ? 3
+                                        : 9;
+    if (k == 9 || n - i <= k) {
+      return k == 0;
+    }
+    for (size_t j = 1; j <= k; j++) {
+      if ((s[i + j] & 0xC0) != 0x80) {
+        return 0;
+      }
+    }
+    if ((c == 0xE0 && s[i + 1] < 0xA0) || (c == 0xED && s[i + 1] > 0x9F) ||
+        (c == 0xF0 && s[i + 1] < 0x90) || (c == 0xF4 && s[i + 1] > 0x8F)) {
+      return 0;
+    }
+    i += k + 1;
+  }
+  return 1;
+}
+
+/* check_hint — a hint's length and shape: at most 24 bytes, no run of 7
+ * or more letters and digits. */
+static void check_hint(const char *h, size_t w) {
+  FUZZ_CHECK(w <= 24 && strlen(h) == w);
+  size_t runlen = 0;
+  for (size_t i = 0; i < w; i++) {
+    runlen = is_base62((unsigned char)h[i]) ? runlen + 1 : 0;
+    FUZZ_CHECK(runlen < 7);
+  }
+}
+
+/* in_request_id — 1 when the body (at b in the text) lies in a request id
+ * as kgl_redact_message reads one: "req_" after no letter or digit, then
+ * exactly 24 base62. */
+static int in_request_id(const fuzz_case *c, size_t b) {
+  for (size_t i = 0; i + 28 <= c->n; i++) {
+    if (memcmp(c->text + i, "req_", 4) != 0 ||
+        (i > 0 && is_base62((unsigned char)c->text[i - 1]))) {
+      continue;
+    }
+    size_t j = i + 4;
+    while (j < c->n && is_base62((unsigned char)c->text[j])) {
+      j++;
+    }
+    if (j - (i + 4) == 24 && i + 4 < b + c->blen && b < j) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  if (size < HEADER) {
+    return 0;
+  }
+  const unsigned mode = data[1] % 5u;
+  const size_t ctx_len = size - HEADER;
+  const size_t pos = (size_t)data[11] * ctx_len / 256u;
+
+  /* the key: prefix and body */
+  char body[BODY_MAX];
+  size_t blen = 0;
+  char prefix[40] = "";
+  const char *named = (data[1] & 0x20) ? "sk_test_" : "sk_live_";
+  if (mode != 0) {
+    uint64_t seed = 0;
+    memcpy(&seed, data + 2, 8);
+    const size_t least = mode == 4 ? 16 : 12;
+    blen = least + data[10] % (BODY_MAX - least + 1);
+    body[0] = (char)('A' + splitmix64(&seed) % 26);
+    body[1] = (char)('a' + splitmix64(&seed) % 26);
+    body[2] = (char)('0' + splitmix64(&seed) % 10);
+    for (size_t i = 3; i < blen; i++) {
+      body[i] = base62[splitmix64(&seed) % 62];
+    }
+  }
+  if (mode == 1) {
+    for (size_t i = 0; named[i] != '\0'; i++) {
+      prefix[i] = (data[1] & 0x40) && named[i] != '_'
+                      ? (char)(named[i] - 'a' + 'A')
+                      : named[i];
+    }
+  } else if (mode == 2) {
+    static const char *const live[] = {"sk%5Flive%5F", "%73k_live_",
+                                       "sk%255Flive%255F", "sk%5flive%5f"};
+    static const char *const test[] = {"sk%5Ftest%5F", "%73k_test_",
+                                       "sk%255Ftest%255F", "sk%5ftest%5f"};
+    const unsigned v = (data[1] >> 6) & 3u;
+    strcpy(prefix, (data[1] & 0x20) ? test[v] : live[v]);
+  } else if (mode == 3) {
+    static const char *const names[] = {"api_key",      "apikey", "key",
+                                        "access_token", "token",  "API_KEY",
+                                        "Api_Key",      "TOKEN"};
+    static const char seps[] = "?&;/ ";
+    const unsigned v = (unsigned)(data[1] >> 3) % 8u;
+    prefix[0] = seps[(data[1] >> 5) % 5u];
+    strcpy(prefix + 1, names[v]);
+    strcat(prefix, "=");
+  }
+  const size_t plen = strlen(prefix);
+
+  /* the text, and the text without the key */
+  const size_t n = ctx_len + plen + blen;
+  char *text = malloc(n ? n : 1);
+  char *around = malloc(ctx_len + 1);
+  FUZZ_CHECK(text != NULL && around != NULL);
+  const char *ctx = (const char *)data + HEADER;
+  memcpy(text, ctx, pos);
+  memcpy(text + pos, prefix, plen);
+  memcpy(text + pos + plen, body, blen);
+  memcpy(text + pos + plen + blen, ctx + pos, ctx_len - pos);
+  memcpy(around, ctx, pos);
+  around[pos] = '\x01';
+  memcpy(around + pos + 1, ctx + pos, ctx_len - pos);
+  fuzz_case c = {text, n, mode != 0 ? body : NULL, blen, around, ctx_len + 1};
+
+  /* every redaction, in full and cut */
+  const redact_fn fns[4] = {do_redact, do_keys, do_arg, do_message};
+  const int covers[4] = {mode == 1 || mode == 2, mode >= 1 && mode <= 3, 1,
+                         mode != 4 || !in_request_id(&c, pos + plen)};
+  const size_t small = data[0] < 0xF0 ? data[0] : (size_t)data[0] * 8u;
+  for (int f = 0; f < 4; f++) {
+    size_t fw, cw;
+    char *full = run(fns[f], &c, named, n + 64, &fw);
+    char *cut = run(fns[f], &c, named, small, &cw);
+    if (covers[f]) {
+      check_leak(&c, full, fw);
+      if (small > 0) {
+        check_leak(&c, cut, cw);
+      }
+    }
+    if (small > 0) {
+      check_cut(full, fw, cut, cw);
+    }
+    if (fns[f] == do_message) {
+      FUZZ_CHECK(fw <= n);
+      if (utf8_valid((const unsigned char *)text, n)) {
+        FUZZ_CHECK(utf8_valid((const unsigned char *)full, fw));
+        if (small > 0) {
+          FUZZ_CHECK(utf8_valid((const unsigned char *)cut, cw));
+        }
+      }
+    }
+    free(cut);
+    free(full);
+  }
+
+  /* kgl_holds_key: of the text with its NULs made 0x01, which no key
+   * holds either */
+  char *s = malloc(n + 1);
+  FUZZ_CHECK(s != NULL);
+  for (size_t i = 0; i < n; i++) {
+    s[i] = text[i] == '\0' ? '\x01' : text[i];
+  }
+  s[n] = '\0';
+  const int holds = kgl_holds_key(s);
+  FUZZ_CHECK(holds == 0 || holds == 1);
+  if (mode == 1 || mode == 2) {
+    FUZZ_CHECK(holds == 1);
+  }
+  if (holds) {
+    char *m = malloc(n + 1);
+    FUZZ_CHECK(m != NULL);
+    const size_t mw = kgl_redact_message(s, n, m, n + 1);
+    FUZZ_CHECK(mw != n || memcmp(m, s, n) != 0);
+    free(m);
+  }
+
+  /* the hints: of the key alone and of the whole text */
+  char hint[32];
+  size_t hw = kgl_key_hint(text, n, hint, sizeof hint);
+  check_hint(hint, hw);
+  kgl_mask_key(text, n, hint, sizeof hint);
+  check_hint(hint, strlen(hint));
+  if (mode != 0) {
+    const char *key = text + pos;
+    hw = kgl_key_hint(key, plen + blen, hint, sizeof hint);
+    check_hint(hint, hw);
+    kgl_mask_key(key, plen + blen, hint, sizeof hint);
+    check_hint(hint, strlen(hint));
+  }
+  FUZZ_CHECK(kgl_key_prefix_len(text, n) <= 15);
+
+  free(s);
+  free(around);
+  free(text);
+  return 0;
+}
