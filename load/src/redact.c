@@ -335,7 +335,13 @@ static redact_piece dec_piece(const dec_window *d, const redact_piece *p,
                               size_t i, size_t seg_end, char *show) {
   redact_piece o = verbatim(seg_end - i);
   o.masked = 2;
-  o.keyed = p->keyed;
+  /* a key by what it hides, not by its first stretch alone: the piece
+   * runs to the raw run's end, and "sk%5Flive%5Fey_a%3Dk_sk%5Flive%5F<key>"
+   * hides a key after a decoded '=' (fuzz_redact), so kgl_holds_key
+   * counts it when 12 or more decoded bytes follow the prefix, or the run
+   * goes on past the window */
+  const size_t window = d->len > 0 ? d->end[d->len - 1] : 0;
+  o.keyed = p->keyed || d->len >= p->plen + 12 || seg_end - i > window;
   const size_t plen = p->plen <= DEC_PREFIX_MAX ? p->plen : 0;
   o.out_len = plen + 4 + (p->tail != NPOS ? 4 : 0); /* <= o.in_len */
   if (show != NULL) {
