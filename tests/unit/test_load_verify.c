@@ -2775,10 +2775,13 @@ static void holds_key_is_a_key_not_a_prefix(void **state) {
   assert_true(kgl_holds_key("sk_live_abcdefghijkl"));
   assert_true(kgl_holds_key("a?token=abcdefgh"));
   /* a decoded key of 4-11 bytes whose raw run goes on over a key: the
-   * piece hides the key, and counts as one (fuzz_redact) */
+   * piece hides the key, and counts as one (fuzz_redact; review 104 found
+   * the same behind a decoded '&') */
   assert_true(kgl_holds_key("sk%5Flive%5Fabcdef%3Dk_sk%5Flive%5F" KB));
+  assert_true(kgl_holds_key("sk%5Flive%5Fabcd%26" K));
   assert_false(kgl_holds_key("sk%5Flive%5Fabcdef%3D"));
   assert_false(kgl_holds_key("sk_live_exports"));
+  assert_false(kgl_holds_key("sk%5Flive%5Fexports%26x"));
   /* pass 2's guesses are not a refusal's grounds (review 101) */
   assert_false(kgl_holds_key(KB));
   assert_false(kgl_holds_key("acme-Ab3d-Qw8e-Zx9r-Lm2p"));

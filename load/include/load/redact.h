@@ -139,9 +139,12 @@ size_t kgl_redact_message(const char *in, size_t n, char *out, size_t cap);
  * kgl_holds_key — 1 when s (NUL-terminated) holds a key that pass 1 of
  * kgl_redact_message masks with its last four: "sk_live_" or "sk_test_"
  * (raw or percent-encoded) and 12 or more key bytes, or the value of a
- * parameter SPEC §1.1 names. Not pass 2's guesses: a caller refuses on it
- * ("StagingKeysV2.tsv" is a file name, review 101), and the keys keygate
- * makes are sk_live_ keys. 0 for a prefix and a short word
+ * parameter SPEC §1.1 names; and, failing closed, a percent-encoded one
+ * masked to its run's end when 12 or more decoded bytes follow its prefix
+ * there ("sk%5Flive%5Fabcd%26sk_live_...": the run hides a key after the
+ * decoded '&'). Not pass 2's guesses: a caller
+ * refuses on it ("StagingKeysV2.tsv" is a file name, review 101), and the
+ * keys keygate makes are sk_live_ keys. 0 for a prefix and a short word
  * ("sk_live_exports"). 1 when it cannot tell (out of memory).
  */
 int kgl_holds_key(const char *s);
