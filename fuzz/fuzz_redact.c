@@ -14,7 +14,8 @@
  *   2  the same prefix percent-encoded ("sk%5Flive%5F", "%73k_live_",
  *      "sk%255Flive%255F", the escapes' case varied);
  *   3  a parameter SPEC §1.1 names, in any case, after '?', '&', ';', '/'
- *      or a space, and the body as its value ("?api_key=<body>");
+ *      or a space (byte 1 / 5 picks the pair), and the body as its value
+ *      ("?api_key=<body>");
  *   4  the body alone: a key of an issuer nobody named.
  * The body is 12 to 38 base62 characters (16 to 38 in mode 4) drawn from
  * splitmix64 of the seed, so the fuzzer cannot steer it byte by byte, with
@@ -34,9 +35,10 @@
  *  - kgl_holds_key says 1 only of a text kgl_redact_message changes.
  * With a key (modes 1-4), no 8 characters in a row of the body before its
  * last four appear in an output unless the text around the key holds them
- * too: kgl_redact (with the mode's prefix) in modes 1-2, kgl_redact_keys
- * in modes 1-3, kgl_redact_arg and kgl_redact_message in every mode; and
- * kgl_holds_key finds the key in modes 1-2. The exemptions the header
+ * too, as it is or percent-decoded: kgl_redact (with the mode's prefix)
+ * in modes 1-2, kgl_redact_keys in modes 1-3, kgl_redact_arg and
+ * kgl_redact_message in every mode; and kgl_holds_key finds the key in
+ * modes 1-2. The exemptions the header
  * documents are the only ones: a body that is part of a request id
  * ("req_" + 24 base62) in mode 4 is kept by kgl_redact_message.
  */
@@ -102,18 +104,59 @@ typedef struct fuzz_case {
   size_t blen;
   const char *around; /* the text without the key, split by 0x01 */
   size_t alen;
+  const char *decoded; /* around percent-decoded, 8 levels at most */
+  size_t dlen;
 } fuzz_case;
 
 /* check_leak — no WINDOW characters of the body before its last four are
- * in (out, w), unless the text around the key holds them too. */
+ * in (out, w), unless the text around the key holds them too, raw or
+ * percent-decoded (a percent-encoded key shows its decoded prefix and last
+ * four, and those may join letters the text spelled with escapes). */
 static void check_leak(const fuzz_case *c, const char *out, size_t w) {
   if (c->body == NULL) {
     return;
   }
   for (size_t k = 0; k + WINDOW <= c->blen - 4; k++) {
     FUZZ_CHECK(!find(out, w, c->body + k, WINDOW) ||
-               find(c->around, c->alen, c->body + k, WINDOW));
+               find(c->around, c->alen, c->body + k, WINDOW) ||
+               find(c->decoded, c->dlen, c->body + k, WINDOW));
   }
+}
+
+/* hexval — the value of one hex digit, or -1. */
+static int hexval(unsigned char c) {
+  return c >= '0' && c <= '9'   ? c - '0'
+         : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                : -1;
+}
+
+/* pct_decode — (s, n) percent-decoded in place, level after level (8 at
+ * most, as deep as the redaction looks); returns the new length. 0x01
+ * is no hex digit, so no escape joins the text before the key to the
+ * text after it. */
+static size_t pct_decode(char *s, size_t n) {
+  for (int level = 0; level < 8; level++) {
+    size_t o = 0;
+    int changed = 0;
+    for (size_t j = 0; j < n; o++) {
+      const int hi =
+          s[j] == '%' && j + 2 < n ? hexval((unsigned char)s[j + 1]) : -1;
+      const int lo = hi >= 0 ? hexval((unsigned char)s[j + 2]) : -1;
+      if (lo >= 0) {
+        s[o] = (char)(hi * 16 + lo);
+        j += 3;
+        changed = 1;
+      } else {
+        s[o] = s[j++];
+      }
+    }
+    n = o;
+    if (!changed) {
+      break;
+    }
+  }
+  return n;
 }
 
 typedef size_t (*redact_fn)(const char *in, size_t n, const char *prefix,
@@ -273,9 +316,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                         "access_token", "token",  "API_KEY",
                                         "Api_Key",      "TOKEN"};
     static const char seps[] = "?&;/ ";
-    const unsigned v = (unsigned)(data[1] >> 3) % 8u;
-    prefix[0] = seps[(data[1] >> 5) % 5u];
-    plen = 1 + put(prefix + 1, names[v]);
+    /* byte 1 is 5k + 3: k % 8 the name, k / 8 the separator, so every
+     * pair occurs (bits 3-5 and 5-7 shared bit 5: no "/api_key=") */
+    const unsigned k = data[1] / 5u;
+    prefix[0] = seps[(k / 8u) % 5u];
+    plen = 1 + put(prefix + 1, names[k % 8u]);
     prefix[plen++] = '=';
   }
 
@@ -292,7 +337,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   memcpy(around, ctx, pos);
   around[pos] = '\x01';
   memcpy(around + pos + 1, ctx + pos, ctx_len - pos);
-  fuzz_case c = {text, n, mode != 0 ? body : NULL, blen, around, ctx_len + 1};
+  char *decoded = malloc(ctx_len + 1);
+  FUZZ_CHECK(decoded != NULL);
+  memcpy(decoded, around, ctx_len + 1);
+  const size_t dlen = pct_decode(decoded, ctx_len + 1);
+  fuzz_case c = {text,    n,      mode != 0 ? body : NULL,
+                 blen,    around, ctx_len + 1,
+                 decoded, dlen};
 
   /* every redaction, in full and cut */
   const redact_fn fns[4] = {do_redact, do_keys, do_arg, do_message};
@@ -365,6 +416,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   FUZZ_CHECK(kgl_key_prefix_len(text, n) <= 15);
 
   free(s);
+  free(decoded);
   free(around);
   free(text);
   return 0;
