@@ -35,7 +35,7 @@ assert_contains "nginx module was not built" "$(cat "$TMP/err")" "no module: nam
 assert_exit 2 "--pepper-file not a file" -- "$BENCH" --pepper-file "$TMP/nowhere"
 assert_contains "umask 077" "$(cat "$TMP/err")" "--pepper-file missing: the fix"
 PEPPER=$TMP/pepper
-(umask 077 && head -c 32 /dev/urandom >"$PEPPER")
+(umask 077 && openssl rand -hex 32 >"$PEPPER")
 cp "$PEPPER" "$TMP/open-pepper"
 chmod 644 "$TMP/open-pepper"
 assert_exit 2 "--pepper-file others may read" -- "$BENCH" --quick --keys 200 \
