@@ -464,7 +464,8 @@ static size_t value_dress_end(const char *in, size_t n, size_t i) {
  * value of a query parameter SPEC §1.1 names (api_key, apikey, key,
  * access_token, token, ASCII case-insensitively, after percent-decoding the
  * name): "name=" before it, the name starting the text or after a byte no
- * name holds ('?', '/', '&', ';', a space, a quote, ...), the '=' raw or as
+ * name holds ('?', '/', '#', '&', ';', a space, a quote, ...), the '=' raw or
+ * as
  * "%3D". A value of 8 or more bytes, to the parameter's end ('&', '#',
  * whitespace or a quote: "(B)", "<B>", "a,B" included), is a key body
  * whatever its prefix and is masked whole: "****" and,
@@ -473,6 +474,13 @@ static size_t value_dress_end(const char *in, size_t n, size_t i) {
  * starts after its dressing (value_dress_end: "api_key==B", "token=\"B\""),
  * which is shown as it is. verbatim(1) otherwise.
  */
+/* A byte a parameter's name may follow: one that ends a key run, '?',
+ * '/', or '#' (a fragment's parameters: an OAuth redirect's
+ * "cb#access_token=...", review 104). */
+static int before_name(unsigned char c) {
+  return !in_key_run(c) || c == '?' || c == '/' || c == '#';
+}
+
 static redact_piece param_value(const char *in, size_t n, size_t i) {
   static const char *const names[] = {"api_key", "apikey", "key",
                                       "access_token", "token"};
@@ -487,12 +495,11 @@ static redact_piece param_value(const char *in, size_t n, size_t i) {
     return verbatim(1);
   }
   size_t ns = i - eq;
-  while (ns > 0 && in_key_run((unsigned char)in[ns - 1]) && in[ns - 1] != '?' &&
-         in[ns - 1] != '/' && i - eq - ns < 64) {
+  while (ns > 0 && !before_name((unsigned char)in[ns - 1]) &&
+         i - eq - ns < 64) {
     ns--;
   }
-  if (ns > 0 && in_key_run((unsigned char)in[ns - 1]) && in[ns - 1] != '?' &&
-      in[ns - 1] != '/') {
+  if (ns > 0 && !before_name((unsigned char)in[ns - 1])) {
     return verbatim(1); /* a name longer than any of ours */
   }
   dec_window d;
@@ -632,9 +639,9 @@ size_t kgl_redact_keys(const char *in, size_t n, char *out, size_t cap) {
 /*
  * public_id_len — the length of the public id that starts at s[i] (i
  * starts a word): a key id, "key_" + 11 base62 (kg_key_id_format), or a
- * request id, "req_" + 24; 0 for anything else. Such an id names a key or
- * a request and is kept: no key is 15 bytes long (SPEC §1.2: 16 at the
- * least), and a request id is what the server itself prints.
+ * request id, "req_" + 24, not followed by '_'; 0 for anything else. Such an id
+ * names a key or a request and is kept: no key is 15 bytes long (SPEC §1.2: 16
+ * at the least), and a request id is what the server itself prints.
  */
 static size_t public_id_len(const char *s, size_t n, size_t i) {
   if (n - i < 4 || (i > 0 && is_base62((unsigned char)s[i - 1]))) {
@@ -652,7 +659,10 @@ static size_t public_id_len(const char *s, size_t n, size_t i) {
   while (j < n && j - (i + 4) <= want && is_base62((unsigned char)s[j])) {
     j++;
   }
-  return j - (i + 4) == want ? 4 + want : 0;
+  /* not before a '_': pass 1 writes a decoded prefix ("%73k_live_" as
+   * "sk_live_") whose letters could finish one ("req_<22 of a key>" and
+   * "sk": fuzz_redact) */
+  return j - (i + 4) == want && (j == n || s[j] != '_') ? 4 + want : 0;
 }
 
 /*

@@ -2492,6 +2492,10 @@ static void dressed_key_parameter_values_are_masked(void **state) {
       {"/v1?api_key=a," KB, "/v1?api_key=****cUGk"},
       {"/v1?token=a;" KB "#f", "/v1?token=****cUGk#f"},
       {"/v1?token%3D" KB, "/v1?token%3D****cUGk"},
+      /* a fragment's parameters: an OAuth redirect (review 104) */
+      {"https://app/cb#access_token=" KB "&x=1",
+       "https://app/cb#access_token=****cUGk&x=1"},
+      {"cb#key=" KB, "cb#key=****cUGk"},
       /* dressing alone, or a short value, is not a key */
       {"/v1?token===", "/v1?token==="},
       {"/v1?token=\"abc\"", "/v1?token=\"abc\""},
@@ -2767,6 +2771,22 @@ static void messages_keep_what_is_no_key(void **state) {
 }
 
 /* kgl_holds_key: a run long enough to be a key, not a prefix and a word. */
+/* A request id that pass 1 completes is none: "req_" and 22 characters of
+ * a key, then "%73k_live_..." written as "sk_live_****..." (fuzz_redact). */
+static void messages_take_no_id_that_pass_1_made(void **state) {
+  (void)state;
+  static const char in[] = "home/u/req_Ym4UK2FJEPlROJlRYmFyYm%73k_live_"
+                           "F6cXV4/cXV1eA==/TargetTransformInfoImpl.h";
+  char out[256];
+  kgl_redact_message(in, strlen(in), out, sizeof out);
+  assert_null(strstr(out, "Ym4UK2FJ"));
+  /* a request id before a space, a quote or the end is still kept */
+  static const char id[] = "req_8yDoYITcaJMsb9cvAb3dQw8e: \"req_"
+                           "8yDoYITcaJMsb9cvAb3dQw8e\"";
+  kgl_redact_message(id, strlen(id), out, sizeof out);
+  assert_string_equal(out, id);
+}
+
 static void holds_key_is_a_key_not_a_prefix(void **state) {
   (void)state;
   assert_true(kgl_holds_key(K));
@@ -2940,6 +2960,7 @@ int main(void) {
       T(every_surface_masks_a_percent_encoded_key),
       T(messages_mask_keys_of_any_issuer),
       T(messages_keep_what_is_no_key),
+      T(messages_take_no_id_that_pass_1_made),
       T(holds_key_is_a_key_not_a_prefix),
       T(messages_hide_random_key_bodies),
       T(messages_hide_random_keys_in_groups),

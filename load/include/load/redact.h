@@ -69,8 +69,8 @@ size_t kgl_redact(const char *in, size_t n, const char *prefix, char *out,
  * Percent-encoded keys of either kind are masked as kgl_redact masks them
  * ("ghp%5F..."). A key body without its prefix is masked where it is the value
  * of a parameter SPEC §1.1 names (api_key, apikey, key, access_token, token;
- * the name in any case, percent-decoded, after '?', '&', ';', '/', a space or
- * the start): a value (to '&', '#', whitespace or a quote, whatever it
+ * the name in any case, percent-decoded, after '?', '&', ';', '/', '#', a space
+ * or the start): a value (to '&', '#', whitespace or a quote, whatever it
  * holds) of 8 or more bytes becomes "****" and, when 12 or more long
  * without a '%', its last four if those are printable ASCII
  * ("?api_key=****Ab3x"). A value dressed
@@ -125,7 +125,8 @@ size_t kgl_redact_arg(const char *in, size_t n, char *out, size_t cap);
  *     key in groups: "acme-Ab3d-Qw8e-Zx9r-Lm2p", "xoxb-...-AbCd..."), or
  *     when the whole run does at two pairs in five; a run with an escape
  *     is judged as it is and percent-decoded.
- *     Key ids ("key_" + 11 base62), request ids ("req_" + 24) and
+ *     Key ids ("key_" + 11 base62), request ids ("req_" + 24), neither
+ *     followed by '_', and
  *     mktemp's suffixes (".z6zL62") count in a part's length, not in its
  *     shape. A heuristic: docs/cli.md gives what it was measured to miss
  *     and to mask needlessly.
