@@ -253,7 +253,7 @@ static void check_hint(const char *h, size_t w) {
 
 /* in_request_id — 1 when the body (at b in the text) lies in a request id
  * as kgl_redact_message reads one: "req_" after no letter or digit, then
- * exactly 24 base62. */
+ * exactly 24 base62, not followed by '_'. */
 static int in_request_id(const fuzz_case *c, size_t b) {
   for (size_t i = 0; i + 28 <= c->n; i++) {
     if (memcmp(c->text + i, "req_", 4) != 0 ||
@@ -264,7 +264,8 @@ static int in_request_id(const fuzz_case *c, size_t b) {
     while (j < c->n && is_base62((unsigned char)c->text[j])) {
       j++;
     }
-    if (j - (i + 4) == 24 && i + 4 < b + c->blen && b < j) {
+    if (j - (i + 4) == 24 && (j == c->n || c->text[j] != '_') &&
+        i + 4 < b + c->blen && b < j) {
       return 1;
     }
   }

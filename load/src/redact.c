@@ -459,21 +459,6 @@ static size_t value_dress_end(const char *in, size_t n, size_t i) {
   return j;
 }
 
-/*
- * param_value — with r->params, the piece at in[i] when in[i] starts the
- * value of a query parameter SPEC §1.1 names (api_key, apikey, key,
- * access_token, token, ASCII case-insensitively, after percent-decoding the
- * name): "name=" before it, the name starting the text or after a byte no
- * name holds ('?', '/', '#', '&', ';', a space, a quote, ...), the '=' raw or
- * as
- * "%3D". A value of 8 or more bytes, to the parameter's end ('&', '#',
- * whitespace or a quote: "(B)", "<B>", "a,B" included), is a key body
- * whatever its prefix and is masked whole: "****" and,
- * when 12 or more bytes long and free of '%', its last four if they are
- * printable ASCII (no control, no space, no byte of 0x80 and above). The value
- * starts after its dressing (value_dress_end: "api_key==B", "token=\"B\""),
- * which is shown as it is. verbatim(1) otherwise.
- */
 /* A byte a parameter's name may follow: one that ends a key run, '?',
  * '/', or '#' (a fragment's parameters: an OAuth redirect's
  * "cb#access_token=...", review 104). */
@@ -481,6 +466,20 @@ static int before_name(unsigned char c) {
   return !in_key_run(c) || c == '?' || c == '/' || c == '#';
 }
 
+/*
+ * param_value — with r->params, the piece at in[i] when in[i] starts the
+ * value of a query parameter SPEC §1.1 names (api_key, apikey, key,
+ * access_token, token, ASCII case-insensitively, after percent-decoding the
+ * name): "name=" before it, the name starting the text or after a byte no
+ * name holds (before_name: '?', '/', '#', '&', ';', a space, a quote, ...),
+ * the '=' raw or as "%3D". A value of 8 or more bytes, to the parameter's
+ * end ('&', '#', whitespace or a quote: "(B)", "<B>", "a,B" included), is a
+ * key body whatever its prefix and is masked whole: "****" and, when 12 or
+ * more bytes long and free of '%', its last four if they are printable
+ * ASCII (no control, no space, no byte of 0x80 and above). The value starts
+ * after its dressing (value_dress_end: "api_key==B", "token=\"B\""), which
+ * is shown as it is. verbatim(1) otherwise.
+ */
 static redact_piece param_value(const char *in, size_t n, size_t i) {
   static const char *const names[] = {"api_key", "apikey", "key",
                                       "access_token", "token"};

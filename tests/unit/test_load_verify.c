@@ -2770,7 +2770,6 @@ static void messages_keep_what_is_no_key(void **state) {
   }
 }
 
-/* kgl_holds_key: a run long enough to be a key, not a prefix and a word. */
 /* A request id that pass 1 completes is none: "req_" and 22 characters of
  * a key, then "%73k_live_..." written as "sk_live_****..." (fuzz_redact). */
 static void messages_take_no_id_that_pass_1_made(void **state) {
@@ -2787,6 +2786,7 @@ static void messages_take_no_id_that_pass_1_made(void **state) {
   assert_string_equal(out, id);
 }
 
+/* kgl_holds_key: a run long enough to be a key, not a prefix and a word. */
 static void holds_key_is_a_key_not_a_prefix(void **state) {
   (void)state;
   assert_true(kgl_holds_key(K));
