@@ -13,9 +13,10 @@
  *      and the body;
  *   2  the same prefix percent-encoded ("sk%5Flive%5F", "%73k_live_",
  *      "sk%255Flive%255F", the escapes' case varied);
- *   3  a parameter SPEC §1.1 names, in any case, after '?', '&', ';', '/', '#'
- *      or a space (byte 1 / 5 picks the pair), and the body as its value
- *      ("?api_key=<body>");
+ *   3  a parameter SPEC §1.1 names, in any case (byte 1 / 5 picks it),
+ *      after '?', '&', ';', '/', '#', a space, or "%3F", "%23", "%2F" (the
+ *      seed's first byte picks it), and the body as its value
+ *      ("?api_key=<body>", "%23token=<body>");
  *   4  the body alone: a key of an issuer nobody named.
  * The body is 12 to 38 base62 characters (16 to 38 in mode 4) drawn from
  * splitmix64 of the seed, so the fuzzer cannot steer it byte by byte, with
@@ -316,12 +317,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static const char *const names[] = {"api_key",      "apikey", "key",
                                         "access_token", "token",  "API_KEY",
                                         "Api_Key",      "TOKEN"};
-    static const char seps[] = "?&;/ #";
-    /* byte 1 is 5k + 3: k % 8 the name, k / 8 the separator, so every
-     * pair occurs (bits 3-5 and 5-7 shared bit 5: no "/api_key=") */
-    const unsigned k = data[1] / 5u;
-    prefix[0] = seps[(k / 8u) % 6u];
-    plen = 1 + put(prefix + 1, names[k % 8u]);
+    static const char *const seps[] = {"?", "&",   ";",   "/",  " ",
+                                       "#", "%3F", "%23", "%2F"};
+    /* byte 1 is 5k + 3: k % 8 the name; the separator from the seed's
+     * first byte, so every pair occurs */
+    plen = put(prefix, seps[data[2] % 9u]);
+    plen += put(prefix + plen, names[(data[1] / 5u) % 8u]);
     prefix[plen++] = '=';
   }
 

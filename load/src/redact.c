@@ -459,6 +459,10 @@ static size_t value_dress_end(const char *in, size_t n, size_t i) {
   return j;
 }
 
+/* How far back a parameter's name is looked for: an encoded URL before it
+ * ("https%3A%2F%2F...%23token") is read decoded, up to this many bytes. */
+#define NAME_SPAN 256
+
 /* A byte a parameter's name may follow: one that ends a key run, '?',
  * '/', or '#' (a fragment's parameters: an OAuth redirect's
  * "cb#access_token=...", review 104). */
@@ -472,7 +476,8 @@ static int before_name(unsigned char c) {
  * access_token, token, ASCII case-insensitively, after percent-decoding the
  * name): "name=" before it, the name starting the text or after a byte no
  * name holds (before_name: '?', '/', '#', '&', ';', a space, a quote, ...),
- * the '=' raw or as "%3D". A value of 8 or more bytes, to the parameter's
+ * raw or percent-encoded (NAME_SPAN bytes back at most), the '=' raw or as
+ * "%3D". A value of 8 or more bytes, to the parameter's
  * end ('&', '#', whitespace or a quote: "(B)", "<B>", "a,B" included), is a
  * key body whatever its prefix and is masked whole: "****" and, when 12 or
  * more bytes long and free of '%', its last four if they are printable
@@ -493,14 +498,16 @@ static redact_piece param_value(const char *in, size_t n, size_t i) {
   } else {
     return verbatim(1);
   }
+  /* the name: the run before the '=', percent-decoded, from its last
+   * decoded separator on, so an encoded URL's names count as a raw one's
+   * ("next=%2Fv1%3Fkey%3DB", "redirect_uri=https%3A...%23token%3DB":
+   * review 105) */
   size_t ns = i - eq;
   while (ns > 0 && !before_name((unsigned char)in[ns - 1]) &&
-         i - eq - ns < 64) {
+         i - eq - ns < NAME_SPAN) {
     ns--;
   }
-  if (ns > 0 && !before_name((unsigned char)in[ns - 1])) {
-    return verbatim(1); /* a name longer than any of ours */
-  }
+  const int cut = ns > 0 && !before_name((unsigned char)in[ns - 1]);
   dec_window d;
   d.len = i - eq - ns;
   memcpy(d.c, in + ns, d.len);
@@ -509,9 +516,16 @@ static redact_piece param_value(const char *in, size_t n, size_t i) {
   }
   for (int level = 0; level < DEC_LEVELS && dec_level(&d); level++) {
   }
+  size_t k0 = d.len;
+  while (k0 > 0 && !before_name((unsigned char)d.c[k0 - 1])) {
+    k0--;
+  }
+  if (k0 == 0 && cut) {
+    return verbatim(1); /* a name longer than any of ours */
+  }
   int named = 0;
   for (size_t k = 0; !named && k < sizeof names / sizeof names[0]; k++) {
-    named = ci_eq(d.c, d.len, names[k]);
+    named = ci_eq(d.c + k0, d.len - k0, names[k]);
   }
   if (!named) {
     return verbatim(1);

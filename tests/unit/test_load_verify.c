@@ -2496,6 +2496,17 @@ static void dressed_key_parameter_values_are_masked(void **state) {
       {"https://app/cb#access_token=" KB "&x=1",
        "https://app/cb#access_token=****cUGk&x=1"},
       {"cb#key=" KB, "cb#key=****cUGk"},
+      /* the separator before the name percent-encoded: a URL carried in a
+       * parameter, an OAuth redirect_uri (review 105) */
+      {"next=%2Fv1%3Fkey%3D" KB, "next=%2Fv1%3Fkey%3D****cUGk"},
+      {"cb%23apikey%3D" KB "&x=1", "cb%23apikey%3D****cUGk&x=1"},
+      {"redirect_uri=https%3A%2F%2Fapp.example.com%2Foauth2%2Fv1%2Fcallback"
+       "%2Fhandler%23token%3D" KB,
+       "redirect_uri=https%3A%2F%2Fapp.example.com%2Foauth2%2Fv1%2Fcallback"
+       "%2Fhandler%23token%3D****cUGk"},
+      {"x%2520key=" KB, "x%2520key=****cUGk"},
+      /* other names, encoded or not, stay */
+      {"next=%2Fmonkey%3D" KB, "next=%2Fmonkey%3D" KB},
       /* dressing alone, or a short value, is not a key */
       {"/v1?token===", "/v1?token==="},
       {"/v1?token=\"abc\"", "/v1?token=\"abc\""},

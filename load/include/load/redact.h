@@ -64,18 +64,19 @@ size_t kgl_redact(const char *in, size_t n, const char *prefix, char *out,
  * reads as lower-case words (two or more joined by "_", or one of 4 or more
  * letters ended by '/', '?' or '#'): "api_key_in_query" and
  * "/payment_methods_list" are identifiers, not keys, and stay whole (no
- * base62 key holds those bytes; see snake_words in verify.c). A request id
+ * base62 key holds those bytes; see snake_words in redact.c). A request id
  * ("req_" + 24 base62, kgl_request_id_ok) is not a key and is kept.
  * Percent-encoded keys of either kind are masked as kgl_redact masks them
  * ("ghp%5F..."). A key body without its prefix is masked where it is the value
  * of a parameter SPEC §1.1 names (api_key, apikey, key, access_token, token;
  * the name in any case, percent-decoded, after '?', '&', ';', '/', '#', a space
- * or the start): a value (to '&', '#', whitespace or a quote, whatever it
- * holds) of 8 or more bytes becomes "****" and, when 12 or more long
- * without a '%', its last four if those are printable ASCII
- * ("?api_key=****Ab3x"). A value dressed
- * with '=', quotes, spaces or '+' (raw or percent-encoded, up to 64 bytes of
- * them) is the value after them: "?api_key==****Ab3x", "?token=\"****Ab3x\"".
+ * or the start, raw or percent-encoded up to 256 bytes back:
+ * "redirect_uri=https%3A%2F%2Fa%2Fcb%23token%3D..."): a value (to '&', '#',
+ * whitespace or a quote, whatever it holds) of 8 or more bytes becomes "****"
+ * and, when 12 or more long without a '%', its last four if those are
+ * printable ASCII ("?api_key=****Ab3x"). A value dressed with '=', quotes,
+ * spaces or '+' (raw or percent-encoded, up to 64 bytes of them) is the
+ * value after them: "?api_key==****Ab3x", "?token=\"****Ab3x\"".
  * Output, cut and return value as kgl_redact's.
  */
 size_t kgl_redact_keys(const char *in, size_t n, char *out, size_t cap);
