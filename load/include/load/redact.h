@@ -67,10 +67,11 @@ size_t kgl_redact(const char *in, size_t n, const char *prefix, char *out,
  * base62 key holds those bytes; see snake_words in redact.c). A request id
  * ("req_" + 24 base62, kgl_request_id_ok) is not a key and is kept.
  * Percent-encoded keys of either kind are masked as kgl_redact masks them
- * ("ghp%5F..."). A key body without its prefix is masked where it is the value
- * of a parameter SPEC §1.1 names (api_key, apikey, key, access_token, token;
- * the name in any case, percent-decoded, after '?', '&', ';', '/', '#', a space
- * or the start, raw or percent-encoded up to 256 bytes back:
+ * ("ghp%5F..."). A key body without its prefix is masked where it is the
+ * value of a parameter SPEC §1.1 names (api_key, apikey, key, access_token,
+ * token; the name in any case, percent-decoded, after '?', '&', ';', '/',
+ * '#', a space, any other byte no name holds or the start, raw or
+ * percent-encoded up to 256 bytes back:
  * "redirect_uri=https%3A%2F%2Fa%2Fcb%23token%3D..."): a value (to '&', '#',
  * whitespace or a quote, whatever it holds) of 8 or more bytes becomes "****"
  * and, when 12 or more long without a '%', its last four if those are
