@@ -11,7 +11,9 @@
 #                             if it is still that process (its start time)
 #   kg_on_exit 'COMMAND'      run COMMAND at exit (before $TMP is removed)
 #   kg_nginx_stop PID         stop an nginx master and its workers: QUIT,
-#                             TERM, then KILL (scripts/lib/nginx-stop.bash)
+#                             TERM, then KILL, and KILL to any nginx left
+#                             in its process group, such as the workers of
+#                             a master that died (scripts/lib/nginx-stop.bash)
 #   kg_free_port              print a TCP port free on 127.0.0.1 right now
 #   kg_start_on_free_port FUNC [ARGS...]
 #                             start a server on a free port, and on another
@@ -202,8 +204,7 @@ kg_nginx_start() {
     shift
   done
   shift
-  "$@" >"$out" 2>&1 &
-  NGINX_PID=$!
+  kg_nginx_spawn "$@" >"$out" 2>&1
   for _ in $(seq 1 200); do
     up=1
     if [ "$pidfile" != - ] && [ ! -s "$pidfile" ]; then
