@@ -704,11 +704,27 @@ static int check_one(const kg_checker *checker, const check_state *st,
       }
     }
   } else {
+    /* A key under more encodings than kg_decide decodes is decided on the
+     * level that shows it, as the server decides (kg_target_deep). */
+    char *scratch = malloc(head.target.len > 0 ? head.target.len : 1);
+    if (scratch == NULL) {
+      *stop = 1;
+      return cli_error(CLI_EXIT_TROUBLE, CMD, "out of memory");
+    }
+    kg_span target = head.target;
+    kg_span level;
+    const kg_status deep = kg_target_deep(&checker->policy, head.target,
+                                          scratch, head.target.len, &level);
+    if (deep == KG_URL_KEY_PREFIX || deep == KG_URL_KEY_PARAM) {
+      target = level;
+    }
     kg_decision d;
-    const kg_status decided = kg_decide(checker, head.fields, head.nfields,
-                                        head.target, o->now_t, &d);
+    const kg_status decided =
+        kg_decide(checker, head.fields, head.nfields, target, o->now_t, &d);
     print_decision(&d, &checker->policy, account_name(st, &d), o->realm,
                    request_id);
+    OPENSSL_cleanse(scratch, head.target.len);
+    free(scratch);
     *refused = *refused || decided != KG_VALID;
   }
   if (ps != KG_OK) {

@@ -3699,59 +3699,38 @@ static kg_span ngx_http_keygate_query_of(ngx_str_t target) {
   return s;
 }
 
-/* The value of a hexadecimal digit, or -1. */
-static int ngx_http_keygate_hex(u_char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
+/*
+ * kg_target_deep over s[0..len), its scratch from the pool, taken only for
+ * a target with "%25" (what kg_target_deep decodes; else it costs one
+ * search). SPEC §1.1's scan decodes twice; each "%25" can hide one more
+ * level, and a key's body is plain text at any depth, so such a target is
+ * decoded whole, up to 8 times. A level that holds a key is decided
+ * instead of the target (kg_target_deep's *level: api_key_in_query) and
+ * redacted from the logs; out of memory, or still decoding after 8
+ * levels, the target is redacted (fail closed) and decided as sent.
+ */
+static kg_status ngx_http_keygate_deep(ngx_pool_t *pool, const kg_key_policy *p,
+                                       const u_char *s, size_t len,
+                                       kg_span *level) {
+  const kg_span target = {(const char *)s, len};
+  char *scratch = NULL;
+  if (len >= 3 && ngx_strlcasestrn((u_char *)s, (u_char *)s + len,
+                                   (u_char *)"%25", 3 - 1) != NULL) {
+    scratch = ngx_pnalloc(pool, len);
+    if (scratch == NULL) {
+      *level = target;
+      return KG_E_NOMEM;
+    }
   }
-  c = (u_char)(c | 0x20);
-  return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+  return kg_target_deep(p, target, scratch, scratch != NULL ? len : 0, level);
 }
 
-/*
- * 1 when s[0..len) holds a key under more percent-encodings than SPEC
- * §1.1's scan decodes (once, and again where %25 hides an escape): each
- * "%25" can hide one more level, so the bytes are decoded whole, up to 8
- * times, and each result scanned as a target. Such a request is decided
- * as SPEC §1.1 says (no key in its URL), but its target reaches no log:
- * redacted as one that holds a key. Free for a target without "%25";
- * out of memory, or still decoding after 8 levels: 1 (redact).
- */
+/* 1 when s[0..len) is to be redacted for a key kg_target_scan does not
+ * see (ngx_http_keygate_deep says anything but KG_OK). */
 static int ngx_http_keygate_deep_key(ngx_pool_t *pool, const kg_key_policy *p,
                                      const u_char *s, size_t len) {
-  if (len < 3 || ngx_strlcasestrn((u_char *)s, (u_char *)s + len,
-                                  (u_char *)"%25", 3 - 1) == NULL) {
-    return 0;
-  }
-  u_char *buf = ngx_pnalloc(pool, len);
-  if (buf == NULL) {
-    return 1;
-  }
-  const u_char *src = s;
-  size_t n = len;
-  for (int level = 0; level < 8; level++) {
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++) { /* buf may be src: m <= i */
-      int hi = i + 2 < n ? ngx_http_keygate_hex(src[i + 1]) : -1;
-      int lo = hi >= 0 ? ngx_http_keygate_hex(src[i + 2]) : -1;
-      if (src[i] == '%' && lo >= 0) {
-        buf[m++] = (u_char)(hi << 4 | lo);
-        i += 2;
-      } else {
-        buf[m++] = src[i];
-      }
-    }
-    if (m == n) {
-      return 0; /* nothing left to decode */
-    }
-    kg_span decoded = {(const char *)buf, m};
-    if (kg_target_has_key(p, decoded)) {
-      return 1;
-    }
-    src = buf;
-    n = m;
-  }
-  return 1;
+  kg_span level;
+  return ngx_http_keygate_deep(pool, p, s, len, &level) != KG_OK;
 }
 
 /*
@@ -3963,7 +3942,16 @@ ngx_http_keygate_checked_target(ngx_http_request_t *r,
                                        (const u_char *)query.ptr, query.len)) {
     ngx_http_keygate_redact(r, ctx, 0);
   }
-  return lcf->query_keys == NGX_HTTP_KEYGATE_QUERY_IGNORE ? path : whole;
+  /* A key under more encodings than SPEC §1.1's two reaches no upstream
+   * either: the level that shows it is decided (api_key_in_query), as
+   * keygate check decides. */
+  const kg_span checked =
+      lcf->query_keys == NGX_HTTP_KEYGATE_QUERY_IGNORE ? path : whole;
+  kg_span level;
+  const kg_status deep = ngx_http_keygate_deep(
+      r->pool, &lcf->policy, (const u_char *)checked.ptr, checked.len, &level);
+  return deep == KG_URL_KEY_PREFIX || deep == KG_URL_KEY_PARAM ? level
+                                                               : checked;
 }
 
 /*

@@ -834,6 +834,58 @@ int kg_query_has_key(const kg_key_policy *p, kg_span query) {
   return kg_target_scan(p, query) != KG_OK;
 }
 
+/* 1 when s[0..n) holds "%25". */
+static int holds_pct25(const char *s, size_t n) {
+  for (size_t i = 0; i + 2 < n; i++) {
+    if (s[i] == '%' && s[i + 1] == '2' && s[i + 2] == '5') {
+      return 1;
+    }
+  }
+  return 0;
+}
+
+kg_status kg_target_deep(const kg_key_policy *p, kg_span target, char *scratch,
+                         size_t cap, kg_span *level) {
+  if (p == NULL || level == NULL) {
+    return KG_E_ARGUMENT;
+  }
+  *level = target;
+  if (target.len < 3 || target.ptr == NULL ||
+      !holds_pct25(target.ptr, target.len)) {
+    return KG_OK;
+  }
+  if (scratch == NULL || cap < target.len) {
+    return KG_E_BUFFER_TOO_SMALL;
+  }
+  const char *src = target.ptr;
+  size_t n = target.len;
+  for (int l = 0; l < KG_TARGET_DEEP_LEVELS; l++) {
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) { /* scratch may be src: m <= i */
+      const int hi = i + 2 < n ? kg_hex_value((unsigned char)src[i + 1]) : -1;
+      const int lo = hi >= 0 ? kg_hex_value((unsigned char)src[i + 2]) : -1;
+      if (src[i] == '%' && lo >= 0) {
+        scratch[m++] = (char)(hi << 4 | lo);
+        i += 2;
+      } else {
+        scratch[m++] = src[i];
+      }
+    }
+    if (m == n) {
+      return KG_OK; /* nothing left to decode */
+    }
+    const kg_span decoded = {scratch, m};
+    const kg_status s = kg_target_scan(p, decoded);
+    if (s != KG_OK) {
+      *level = decoded;
+      return s;
+    }
+    src = scratch;
+    n = m;
+  }
+  return KG_E_BAD_TARGET;
+}
+
 /* ---- extraction ----------------------------------------------------- */
 
 /* Field names, case-insensitively (RFC 9110 §5.1), two overlapping 8-byte

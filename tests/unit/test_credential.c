@@ -1927,6 +1927,81 @@ static void empty_spans_may_be_null(void **state) {
   assert_memory_equal(cred.key.ptr, K, sizeof K - 1);
 }
 
+/* kg_target_deep of s into a scratch of exactly cap bytes (guarded: a
+ * write past it faults); *level's bytes copied to out. */
+static kg_status deep(const kg_key_policy *p, const char *s, size_t cap,
+                      char *out, size_t outcap) {
+  char *scratch = cap > 0 ? guard_copy(s, cap) : NULL;
+  kg_span level = {NULL, 0};
+  const kg_status st = kg_target_deep(p, guard_str(s), scratch, cap, &level);
+  assert_true(level.len < outcap);
+  if (level.len > 0) {
+    memcpy(out, level.ptr, level.len);
+  }
+  out[level.len] = '\0';
+  return st;
+}
+
+static void deep_encodings_show_the_level_that_holds_a_key(void **state) {
+  (void)state;
+  kg_key_policy p = live_policy();
+  char out[512];
+  static const struct {
+    const char *in;
+    kg_status want;
+    const char *level; /* the level returned */
+  } cases[] = {
+      /* no "%25": the target itself, nothing decoded */
+      {"/a/b?c=d", KG_OK, "/a/b?c=d"},
+      {"/a/%73k_live_x", KG_OK, "/a/%73k_live_x"},
+      /* three levels and more: beyond kg_target_scan (which says KG_OK);
+       * the level is the first decoding kg_target_scan finds a key in */
+      {"/v1/%252573k_live_abc", KG_URL_KEY_PREFIX, "/v1/%2573k_live_abc"},
+      {"/v1?q=%25252573K_LIVE_abc", KG_URL_KEY_PREFIX, "/v1?q=%2573K_LIVE_abc"},
+      {"/v1?a=1%2526%252561pi_key%253Dz", KG_URL_KEY_PARAM,
+       "/v1?a=1&%61pi_key=z"},
+      /* seven more decodings find a key; still changing after eight, a
+       * bad target */
+      {"/%25252525252525252573k_live_x", KG_URL_KEY_PREFIX, "/%2573k_live_x"},
+      {"/%2525252525252525252525", KG_E_BAD_TARGET, "/%2525252525252525252525"},
+      /* %25 that hides no key: the target, decided as sent */
+      {"/100%25/x?q=%2525", KG_OK, "/100%25/x?q=%2525"},
+      /* an invalid escape stands for itself */
+      {"/%25zz%25%25", KG_OK, "/%25zz%25%25"},
+      /* the rules of kg_target_scan at every level: a name needs a value */
+      {"/x?%2561pi_key%253D", KG_OK, "/x?%2561pi_key%253D"},
+      {"/x?%252561pi_key%25253Dz", KG_URL_KEY_PARAM, "/x?api_key=z"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const size_t n = strlen(cases[i].in);
+    const kg_status st = deep(&p, cases[i].in, n, out, sizeof out);
+    if (st != cases[i].want || strcmp(out, cases[i].level) != 0) {
+      fail_msg("%s: got %s '%s', want %s '%s'", cases[i].in, kg_status_str(st),
+               out, kg_status_str(cases[i].want), cases[i].level);
+    }
+    /* kg_target_scan alone (two levels) says KG_OK for all of these but
+     * the one-level escape, which it finds itself */
+    if (i >= 2 && i <= 5) {
+      assert_int_equal(kg_target_scan(&p, guard_str(cases[i].in)), KG_OK);
+      assert_int_not_equal(kg_target_scan(&p, guard_str(out)), KG_OK);
+    }
+  }
+  /* a scratch one byte short: refused, the target kept */
+  assert_int_equal(deep(&p, "/v1/%252573k_live_abc", 20, out, sizeof out),
+                   KG_E_BUFFER_TOO_SMALL);
+  assert_string_equal(out, "/v1/%252573k_live_abc");
+  /* NULL where none is allowed */
+  kg_span level;
+  assert_int_equal(kg_target_deep(NULL, guard_str("/x"), out, 8, &level),
+                   KG_E_ARGUMENT);
+  assert_int_equal(kg_target_deep(&p, guard_str("/x"), out, 8, NULL),
+                   KG_E_ARGUMENT);
+  kg_span none = {NULL, 0};
+  assert_int_equal(kg_target_deep(&p, none, NULL, 0, &level), KG_OK);
+  assert_int_equal(level.len, 0);
+  guard_free_all();
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       T(header_table_has_at_least_sixty_cases),
@@ -1948,6 +2023,7 @@ int main(void) {
       T(url_table_has_at_least_forty_targets),
       T(keys_anywhere_in_the_target_are_refused),
       T(target_scan_follows_the_policy_prefix),
+      T(deep_encodings_show_the_level_that_holds_a_key),
       T(target_scan_agrees_with_the_byte_by_byte_model),
       T(target_scan_finds_a_stop_in_every_lane),
       T(a_null_where_none_is_allowed_is_a_caller_bug),

@@ -112,6 +112,30 @@ KG_API int kg_target_has_key(const kg_key_policy *p, kg_span target);
  */
 KG_API int kg_query_has_key(const kg_key_policy *p, kg_span query);
 
+/*
+ * kg_target_deep — for a server that keeps a key out of its logs and
+ * upstreams whatever its encoding. kg_target_scan decodes twice (SPEC
+ * §1.1); an escape hidden behind "%25" once more (%252573) it does not
+ * decode, and a key's body is plain text at any depth. When target holds
+ * "%25", it is decoded whole again, up to KG_TARGET_DEEP_LEVELS times
+ * into scratch (cap >= target.len bytes), each level scanned. Returns:
+ *  - KG_OK: no level holds a key (or target holds no "%25");
+ *  - KG_URL_KEY_PREFIX or KG_URL_KEY_PARAM: *level is the first level
+ *    that holds one (in scratch). Decided instead of target, kg_decide
+ *    refuses it as api_key_in_query;
+ *  - KG_E_BAD_TARGET: still decoding after KG_TARGET_DEEP_LEVELS levels;
+ *    KG_E_BUFFER_TOO_SMALL: cap < target.len. A log redacts such a target
+ *    (fail closed); the decision is taken on target;
+ *  - KG_E_ARGUMENT: p or level NULL.
+ * *level is target except as said. An invalid escape stands for itself.
+ * Allocates nothing; timing depends on the target's bytes only; a target
+ * without "%25" costs one pass over it. The nginx module and keygate check
+ * decide on *level (docs/contract.md).
+ */
+#define KG_TARGET_DEEP_LEVELS 8
+KG_API kg_status kg_target_deep(const kg_key_policy *p, kg_span target,
+                                char *scratch, size_t cap, kg_span *level);
+
 /* kg_is_token68 — 1 when (s, len) is a non-empty token68 (RFC 9110 §11.2);
  * (NULL, 0) is not. */
 KG_API int kg_is_token68(const char *s, size_t len);
