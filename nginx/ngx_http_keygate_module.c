@@ -3539,7 +3539,12 @@ static int ngx_http_keygate_mask_span(ngx_http_request_t *r,
  * that proxy_set_header and $http_ see the masked one. Host and Referer
  * were masked whole before (a key there is a URL's); the key lines
  * themselves go. The scan is a search for the prefix in each name and
- * value, a valid request's only.
+ * value, a valid request's only. It runs before ngx_http_keygate_hide
+ * copies the list, on the elements nginx's own pointers name
+ * (headers_in.user_agent, the cookies and x_forwarded_for arrays): so
+ * $http_user_agent, $http_cookie, $cookie_NAME and
+ * $proxy_add_x_forwarded_for read the masked values too (a review found
+ * them whole in a proxy_set_header and a log_format).
  */
 static ngx_int_t ngx_http_keygate_mask_values(ngx_http_request_t *r,
                                               const kg_key_policy *p) {
@@ -4134,8 +4139,8 @@ static ngx_int_t ngx_http_keygate_access_handler(ngx_http_request_t *r) {
      * request whose key lines are already hidden: the decision stands. A
      * location with another store decides again. */
     if (lcf->hide_credentials && !ctx->hidden) {
-      if (ngx_http_keygate_hide(r, 1) != NGX_OK ||
-          ngx_http_keygate_mask_values(r, &lcf->policy) != NGX_OK) {
+      if (ngx_http_keygate_mask_values(r, &lcf->policy) != NGX_OK ||
+          ngx_http_keygate_hide(r, 1) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
       }
       ctx->hidden = 1;
@@ -4183,9 +4188,9 @@ static ngx_int_t ngx_http_keygate_access_handler(ngx_http_request_t *r) {
     /* Look-alike names go whatever keygate_hide_credentials says: an
      * upstream that folds '_' into '-' would take X_API_Key for the key
      * or X_Keygate_Account for the gateway's word (docs/contract.md). */
-    if (ngx_http_keygate_hide(r, lcf->hide_credentials != 0) != NGX_OK ||
-        (lcf->hide_credentials &&
-         ngx_http_keygate_mask_values(r, &lcf->policy) != NGX_OK)) {
+    if ((lcf->hide_credentials &&
+         ngx_http_keygate_mask_values(r, &lcf->policy) != NGX_OK) ||
+        ngx_http_keygate_hide(r, lcf->hide_credentials != 0) != NGX_OK) {
       return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
     ctx->hidden = lcf->hide_credentials ? 1 : 0;

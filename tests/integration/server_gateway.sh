@@ -80,6 +80,19 @@ cat >"$T/gw/redirects.conf" <<EOF
         # a second access log with every request-line variable, nginx's
         # combined format among them: the module redacts what holds a key
         access_log $T/gw/all.log all;
+        # nginx's variables of the fields a valid request forwards: they
+        # must read the masked values too (review 107 found them whole)
+        location /vars/ {
+            keygate on;
+            keygate_hide_credentials on;
+            access_log $T/gw/vars.log vars;
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Cookie-Var \$http_cookie;
+            proxy_set_header X-UA \$http_user_agent;
+            proxy_set_header X-Sess \$cookie_sess;
+            proxy_set_header X-Any \$http_x_trace;
+            proxy_pass http://127.0.0.1:$UP_PORT;
+        }
         location /try/ {
             keygate on;
             keygate_hide_credentials on;
@@ -122,6 +135,7 @@ gateway_on() {
     --upstream "127.0.0.1:$UP_PORT" --prefix "$T/gw" |
     sed -e "/^        location \/ {/e cat $T/gw/redirects.conf" \
       -e "/^http {/a\\    log_format all 'R[\$request] RU[\$request_uri] U[\$uri] M[\$request_method] P[\$server_protocol] S[\$status]';" \
+      -e "/^http {/a\\    log_format vars 'UA[\$http_user_agent] C[\$http_cookie] S[\$cookie_sess] F[\$http_x_forwarded_for] T[\$http_x_trace]';" \
       >"$T/gw/nginx.conf"
   rm -f "$T/gw/nginx.pid" "$T/gw/error.log"
   kg_nginx_start "$T/gw/nginx.pid" "$T/gw/error.log" "$T/gw/stderr" "$PORT" -- \
@@ -196,6 +210,21 @@ assert_contains "[\"X-API-Key2\", \"$hint,sk_live_****LLLL\"]" "$body" \
   "two keys in one value: each masked"
 assert_eq 0 "$(grep -c -e "${K#sk_live_}" -e "${K:8:20}" -e 'LLLLLLLL' <<<"$body" || true)" \
   "keys in other fields: no key upstream"
+# The same fields through nginx's variables: $http_user_agent,
+# $http_cookie, $cookie_NAME, $proxy_add_x_forwarded_for and an unknown
+# field's $http_ read the masked values, in proxy_set_header and in a
+# log_format (they kept pointing at the unmasked lines: review 107).
+send_proxied "GET /vars/x HTTP/1.1\r\n${H}X-API-Key: $K\r\nX-Forwarded-For: 192.0.2.1, $K2\r\nCookie: sess=$K2\r\nUser-Agent: client/$K\r\nX-Trace: t=$K2\r\n\r\n"
+assert_eq 200 "$(resp_status)" "keys read through variables: proxied"
+body=$(resp_body)
+assert_contains "[\"X-UA\", \"client/$hint\"]" "$body" '$http_user_agent: masked'
+assert_contains "[\"X-Sess\", \"sk_live_****LLLL\"]" "$body" '$cookie_sess: masked'
+assert_contains "[\"X-Cookie-Var\", \"sess=sk_live_****LLLL\"]" "$body" '$http_cookie: masked'
+assert_contains "[\"X-Forwarded-For\", \"192.0.2.1, sk_live_****LLLL, 127.0.0.1\"]" "$body" \
+  '$proxy_add_x_forwarded_for: masked'
+assert_contains "[\"X-Any\", \"t=sk_live_****LLLL\"]" "$body" '$http_x_trace: masked'
+assert_eq 0 "$(grep -c -e "${K#sk_live_}" -e "${K:8:20}" -e 'LLLLLLLL' <<<"$body" || true)" \
+  "keys read through variables: no key upstream"
 # A key in a field's name (nginx passes "X-sk_live_..." with
 # ignore_invalid_headers off) reaches the upstream masked the same way, the
 # value kept (a review found such names forwarded whole).
@@ -287,7 +316,7 @@ assert_eq 1 "$(grep -c "\\[\"X-Request-Id\", \"$rid\"\\]" <<<"$(resp_body)")" \
 send_proxied "GET /v1/status/500 HTTP/1.1\r\n$H\r\n"
 assert_eq 401 "$(resp_status)" "no key: keygate's own answer"
 assert_eq 1 "$(resp_header_count x-request-id)" "no key: one X-Request-Id"
-assert_eq 13 "$(wc -l <"$T/upstream.count")" "the upstream got exactly the thirteen valid requests"
+assert_eq 14 "$(wc -l <"$T/upstream.count")" "the upstream got exactly the fourteen valid requests"
 # Lines nginx never finished (the client closes mid-line, or mid-protocol,
 # or cuts a pipelined second request short): $request is made from the
 # raw buffer when it is logged; the module makes and redacts it first
@@ -301,5 +330,8 @@ assert_eq 1 "$(grep -c '^R\[GET /api/v1/iocs?<redacted>\] ' "$T/gw/all.log" || t
   "a line cut in its query: \$request redacted to its query"
 assert_eq 2 "$(grep -c '^R\[<redacted>\] ' "$T/gw/all.log" || true)" \
   "a key in the path of a cut line: \$request redacted whole"
-assert_eq "" "$(grep -rl "${K#sk_live_}" "$T/gw" --include='*.log' || true)" "no key in the gateway's logs"
+L4=sk_live_****LLLL
+assert_eq 1 "$(grep -cxF "UA[client/$hint] C[sess=$L4] S[$L4] F[192.0.2.1, $L4] T[t=$L4]" "$T/gw/vars.log" || true)" \
+  "a log_format of the fields' variables: every key masked ($(cat "$T/gw/vars.log"))"
+assert_eq "" "$(grep -rl -e "${K#sk_live_}" -e 'LLLLLLLL' "$T/gw" --include='*.log' || true)" "no key in the gateway's logs"
 kg_done
