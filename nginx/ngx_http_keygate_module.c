@@ -3967,7 +3967,9 @@ ngx_http_keygate_checked_target(ngx_http_request_t *r,
  * handler for heads nginx refused; every Referer line, not only the one
  * nginx keeps in headers_in.referer. The Host as sent stays in ctx, for the
  * decision (a key there is api_key_in_query); a key in Referer changes no
- * decision (the previous page's URL is not this request's). NGX_ERROR: out
+ * decision (the previous page's URL is not this request's). A Referer
+ * holding a key under more encodings than SPEC §1.1's two goes too
+ * (kg_target_deep, as the error log's handler judges it). NGX_ERROR: out
  * of memory.
  */
 
@@ -4003,7 +4005,9 @@ static ngx_int_t ngx_http_keygate_mask_url_fields(ngx_http_request_t *r,
       if (h[i].key.len != sizeof("referer") - 1 ||
           ngx_strncasecmp(h[i].key.data, (u_char *)"referer", h[i].key.len) !=
               0 ||
-          !ngx_http_keygate_field_has_key(&h[i], p)) {
+          (!ngx_http_keygate_field_has_key(&h[i], p) &&
+           !ngx_http_keygate_deep_key(r->pool, p, h[i].value.data,
+                                      h[i].value.len))) {
         continue;
       }
       if (&h[i] == r->headers_in.referer) {

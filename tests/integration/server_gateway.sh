@@ -185,11 +185,11 @@ assert_eq 1 "$(grep -c '\["X-Keygate-Account", "acme"\]' <<<"$body")" "look-alik
 assert_eq 1 "$(grep -c '\["X_Trace", "8"\]' <<<"$body")" "look-alike names: other '_' names pass"
 # A key in a Referer (any of them: nginx keeps only the first in
 # headers_in.referer) reaches the upstream masked; the request passes.
-send_proxied "GET /v1/things HTTP/1.1\r\n${H}X-API-Key: $K\r\nReferer: https://x/?api_key=$K\r\nreferer: https://y/?q=sk%5flive%5f${K#sk_live_}\r\nReferer: https://z/\r\n\r\n"
+send_proxied "GET /v1/things HTTP/1.1\r\n${H}X-API-Key: $K\r\nReferer: https://x/?api_key=$K\r\nreferer: https://y/?q=sk%5flive%5f${K#sk_live_}\r\nReferer: https://w/%252573k_live_${K#sk_live_}\r\nReferer: https://z/\r\n\r\n"
 assert_eq 200 "$(resp_status)" "keys in two Referers: proxied"
 body=$(resp_body)
-assert_eq 2 \
-  "$(grep -o '"[Rr]eferer", "<redacted>"' <<<"$body" | wc -l)" "keys in two Referers: both masked upstream"
+assert_eq 3 \
+  "$(grep -o '"[Rr]eferer", "<redacted>"' <<<"$body" | wc -l)" "keys in three Referers (one encoded three times): all masked upstream"
 assert_eq 1 \
   "$(grep -c '"Referer", "https://z/"' <<<"$body")" "keys in two Referers: a clean one passes"
 assert_eq 0 "$(grep -c "${K#sk_live_}" <<<"$body" || true)" "keys in two Referers: no key upstream"
