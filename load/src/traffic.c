@@ -351,6 +351,10 @@ static int line_class(const char *s, size_t n, kgl_class *c) {
     *c = KGL_EXPIRED; /* a deactivated key answers expired_api_key */
     return 0;
   }
+  if (n == 6 && memcmp(s, "active", 6) == 0) {
+    *c = KGL_VALID; /* keygate check --keys's word for it */
+    return 0;
+  }
   if (kgl_class_parse(s, n, c) != 0 || *c == KGL_MISSING || *c == KGL_INVALID) {
     return -1;
   }
@@ -402,8 +406,8 @@ static int read_keys(builder *b, char *why, size_t whycap) {
     kgl_class cls;
     if (tab == NULL || line_class(line, (size_t)(tab - line), &cls) != 0) {
       snprintf(why, whycap,
-               "%s:%ld: want <class><TAB><key> with class valid, expired or "
-               "deactivated (as 'keygate keys seed --out' writes)",
+               "%s:%ld: want <class><TAB><key> with class valid (or active), "
+               "expired or deactivated (as 'keygate keys seed --out' writes)",
                b->o->keys_path, lineno);
       rc = -1;
       break;

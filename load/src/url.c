@@ -4,6 +4,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "internal.h"
 #include "keygate/credential.h"
@@ -16,10 +17,11 @@ static int fail(char *why, size_t cap, const char *msg) {
 int kgl_url_parse(const char *s, kgl_url *u, char *why, size_t whycap) {
   memset(u, 0, sizeof *u);
   const char *p;
-  if (strncmp(s, "http://", 7) == 0) {
+  /* RFC 3986 §3.1: a scheme is case-insensitive */
+  if (strncasecmp(s, "http://", 7) == 0) {
     p = s + 7;
     u->port = 80;
-  } else if (strncmp(s, "https://", 8) == 0) {
+  } else if (strncasecmp(s, "https://", 8) == 0) {
     p = s + 8;
     u->tls = 1;
     u->port = 443;

@@ -159,7 +159,7 @@ static void key_lines_are_read_by_class_in_file_order(void **state) {
            "\r\n"
            "# deactivated keys answer expired_api_key\n"
            "deactivated\t%s\n"
-           "valid\t%s", /* the last line without its LF */
+           "active\t%s", /* check's word for valid; no LF at the end */
            v1, e1, d1, v2);
   kgl_options o;
   options(&o, write_file("classes.txt", file), 1, 0, 0, 1);

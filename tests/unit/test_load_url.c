@@ -38,6 +38,9 @@ static const good_case GOOD[] = {
      "/api/v1/iocs"},
     {"https://api.example.com/v1/me", 1, "api.example.com", "api.example.com",
      443, "/v1/me"},
+    /* a scheme in any case (RFC 3986 §3.1) */
+    {"HTTP://h/x", 0, "h", "h", 80, "/x"},
+    {"HttpS://h/x", 1, "h", "h", 443, "/x"},
     /* explicit ports, the bounds included */
     {"http://localhost:8080/x", 0, "localhost", "localhost:8080", 8080, "/x"},
     {"https://h:1/", 1, "h", "h:1", 1, "/"},
