@@ -420,10 +420,12 @@ static int probe(probe_args *a) {
       kgl_probe_print(&rep, stdout);
       fflush(stdout);
     }
-    exit_code = rc == 1             ? CLI_EXIT_USAGE
+    /* 1: HTTP/2 only; 2: the target lost midway, the cases judged before
+     * reported: exit 2 either way, as for a target never reached */
+    exit_code = rc > 0              ? CLI_EXIT_USAGE
                 : rep.deviation > 0 ? CLI_EXIT_NO
                                     : CLI_EXIT_OK;
-    if (rc == 1) {
+    if (rc > 0) {
       cli_error(CLI_EXIT_USAGE, CMD, "%s", why);
     }
     char jwhy[512];

@@ -636,11 +636,42 @@ static void summaries(kgl_probe_report *rep, const kgl_probe_case *cases) {
   }
 }
 
+static const char NO_EXPIRED_KEY[] =
+    "no expired key: give --expired-key-file FILE, "
+    "KEYGATE_PROBE_EXPIRED_KEY or --expired-key";
+
 static void skip(kgl_probe_outcome *out, const char *why) {
   memset(out, 0, sizeof *out);
   out->verdict = KGL_PROBE_SKIPPED;
   snprintf(out->got, sizeof out->got, "-");
   snprintf(out->notes, sizeof out->notes, "%s", why);
+}
+
+/* not_run — after the target was lost at case `from`: that case and every
+ * selected request case after it skipped, saying so (the lost case how,
+ * the others where; an expired case without the expired key keeps its
+ * own reason). */
+static void not_run(kgl_probe_report *rep, const kgl_probe_case *cases,
+                    size_t from, const kgl_probe_options *o) {
+  char why[sizeof rep->out[0].notes];
+  for (size_t i = from; i < rep->n; i++) {
+    if (i == from) {
+      snprintf(why, sizeof why, "not run: %s", rep->unreachable);
+    } else {
+      snprintf(why, sizeof why,
+               "not run: the target was unreachable from case %s on",
+               cases[from].name);
+    }
+    if (!rep->selected[i] || cases[i].kind != KGL_PROBE_REQUEST) {
+      continue;
+    }
+    if ((cases[i].needs & KGL_PROBE_NEEDS_EXPIRED) &&
+        o->keys->expired_len == 0) {
+      skip(&rep->out[i], NO_EXPIRED_KEY);
+    } else {
+      skip(&rep->out[i], why);
+    }
+  }
 }
 
 static void tally(kgl_probe_report *rep) {
@@ -722,14 +753,14 @@ int kgl_probe_run(const kgl_probe_options *o, kgl_probe_report *rep, char *why,
     return -1;
   }
   int rc = 0, sent = 0;
+  size_t judged = 0, stop = rep->n; /* stop: the case the target was lost at */
   for (size_t i = 0; i < rep->n && rc == 0; i++) {
     const kgl_probe_case *c = &cases[i];
     if (!rep->selected[i] || c->kind != KGL_PROBE_REQUEST) {
       continue;
     }
     if ((c->needs & KGL_PROBE_NEEDS_EXPIRED) && o->keys->expired_len == 0) {
-      skip(&rep->out[i], "no expired key: give --expired-key-file FILE, "
-                         "KEYGATE_PROBE_EXPIRED_KEY or --expired-key");
+      skip(&rep->out[i], NO_EXPIRED_KEY);
       continue;
     }
     if (sent++ > 0) {
@@ -742,10 +773,25 @@ int kgl_probe_run(const kgl_probe_options *o, kgl_probe_report *rep, char *why,
       rc = 1;
     } else if (one == OPEN_FAIL) {
       char ep[KGL_ENDPOINT_MAX];
-      snprintf(why, whycap, "cannot reach %s (case %s): %s",
-               kgl_url_endpoint(&x->url, ep), c->name, w);
-      rc = -1;
+      snprintf(rep->unreachable, sizeof rep->unreachable,
+               "cannot reach %s (case %s): %s", kgl_url_endpoint(&x->url, ep),
+               c->name, w);
+      snprintf(why, whycap, "%s", rep->unreachable);
+      /* once a case was judged, what it found is the run's result: lost
+       * midway, the target's answers so far are reported, not dropped
+       * (a CI would read an older report as this run's) */
+      rc = judged > 0 ? 2 : -1;
+      stop = i;
+    } else {
+      judged++;
     }
+  }
+  if (rc == 2) {
+    not_run(rep, cases, stop, o);
+    const size_t used = strlen(why);
+    snprintf(why + used, whycap - used,
+             "; the %zu case%s judged before %s reported, the rest not run",
+             judged, judged == 1 ? "" : "s", judged == 1 ? "is" : "are");
   }
   if (rc == 1) {
     for (size_t i = 0; i < rep->n; i++) {
@@ -758,7 +804,7 @@ int kgl_probe_run(const kgl_probe_options *o, kgl_probe_report *rep, char *why,
              "%s speaks only HTTP/2: every case skipped (probe checks the "
              "contract over HTTP/1.1; expose an HTTP/1.1 listener to probe)",
              x->url.authority);
-  } else if (rc == 0) {
+  } else if (rc == 0 || rc == 2) {
     summaries(rep, cases);
   }
   tally(rep);
@@ -900,6 +946,12 @@ int kgl_probe_write_json(const kgl_probe_report *rep,
   json_object_set_new(root, "interval_ms",
                       json_integer((json_int_t)(o->interval_s * 1000 + 0.5)));
   json_object_set_new(root, "h2_only", json_boolean(rep->h2_only));
+  json_object_set_new(
+      root, "unreachable",
+      rep->unreachable[0] != '\0'
+          ? json_string(kgl_probe_show(k, rep->unreachable,
+                                       strlen(rep->unreachable), t, sizeof t))
+          : json_null());
   json_t *sum = json_object();
   json_object_set_new(sum, "cases",
                       json_integer((json_int_t)rep->pass +

@@ -4,7 +4,7 @@ contract (SPEC §1.4), or breaks it in exactly one way, for the tests of
 `keygate load`.
 
     fake_api.py --keys KEYS.tsv [--port 0] [--mode MODE] [--delay-ms 50]
-                [--close-every 7] [--max-seconds 120]
+                [--close-every 7] [--max-seconds 120] [--max-answers N]
 
 KEYS.tsv holds <class>TAB<key> lines as `keygate keys seed --out` writes
 them. A request's key is the Authorization Bearer token or the X-API-Key
@@ -92,6 +92,10 @@ that lies in one way the probe must see through.
                           (4 KiB chunks), the key in a trailer field
     echo-ext              the same, the key in the extension of a last 4-byte
                           chunk (after --body-kib KiB)
+
+--max-answers N: once the Nth answer is sent and its connection closed,
+the server stops: its port refuses connections from then on (a target
+lost in the middle of a run).
 
 --cert CERT --key KEY serves TLS (any mode; the close at the end of a
 Connection: close answer skips close_notify).
@@ -197,6 +201,7 @@ class State:
         self.lock = threading.Lock()
         self.count = 0
         self.first = None  # stall-end: when the first request came
+        self.answered = 0  # --max-answers: answers sent whole
 
     def next_count(self):
         with self.lock:
@@ -433,6 +438,13 @@ class Handler(socketserver.BaseRequestHandler):
                     socket.socket(fileno=sock.detach()).close()
                 except OSError:
                     pass
+            limit = state.opts.max_answers
+            if limit > 0 and state.answered >= limit:
+                # the listener first: once the client sees this connection
+                # close, a new one is refused, never taken and dropped
+                self.server.socket.close()
+                sock.close()
+                os._exit(0)
 
     def serve(self, state, sock):
         if state.opts.mode == "h2-split":
@@ -507,6 +519,8 @@ class Handler(socketserver.BaseRequestHandler):
                         time.sleep(state.opts.delay_ms / 1000.0)
                     return
                 sock.sendall(data)
+                with state.lock:
+                    state.answered += 1
                 if state.opts.mode == "unsolicited":
                     time.sleep(state.opts.delay_ms / 1000.0)
                     sock.sendall(answer(state, credential(fields))[0])
@@ -560,6 +574,12 @@ def main():
         help="big-body, big-body-echo, big-error: the body's size",
     )
     p.add_argument("--max-seconds", type=float, default=120.0)
+    p.add_argument(
+        "--max-answers",
+        type=int,
+        default=0,
+        help="stop after the Nth answer's connection closes (0: never)",
+    )
     p.add_argument("--cert", help="serve TLS with this certificate (PEM)")
     p.add_argument("--key", dest="tls_key", help="and this private key")
     opts = p.parse_args()

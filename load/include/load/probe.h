@@ -270,6 +270,7 @@ typedef struct kgl_probe_report {
   kgl_probe_outcome *out;  /* n of them; verdict of an unselected case: */
   unsigned char *selected; /* 0 here, and it is not reported */
   int h2_only;             /* the target refused HTTP/1.1 */
+  char unreachable[448];   /* "" or "cannot reach HOST:PORT (case c): ..." */
   size_t pass, deviation, skipped;
 } kgl_probe_report;
 
@@ -277,9 +278,13 @@ typedef struct kgl_probe_report {
  * kgl_probe_run — run the selected cases one at a time, interval apart.
  * Returns 0 when the run happened (whatever it found; rep->deviation says),
  * 1 when the target speaks only HTTP/2 (every case skipped with that
- * reason, rep->h2_only set), -1 when it could not happen (bad URL, no TLS
- * context, the target unreachable), with one line in why. rep is
- * allocated here: kgl_probe_report_free after any return.
+ * reason, rep->h2_only set), 2 when the target became unreachable after
+ * at least one case was judged (those cases kept, the summaries made over
+ * them, the case lost and every one after it skipped "not run: ...",
+ * rep->unreachable and why saying where), -1 when it could not happen
+ * (bad URL, no TLS context, the target unreachable before any case was
+ * judged), with one line in why. rep is allocated here:
+ * kgl_probe_report_free after any return.
  */
 int kgl_probe_run(const kgl_probe_options *o, kgl_probe_report *rep, char *why,
                   size_t whycap);
