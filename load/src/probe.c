@@ -254,6 +254,9 @@ static const kgl_probe_case CASES[] = {
          "secret part, in its head or its body (at most prefix and last four)"},
 };
 
+_Static_assert(sizeof CASES / sizeof CASES[0] <= KGL_PROBE_CASES_MAX,
+               "KGL_PROBE_CASES_MAX holds the table");
+
 const kgl_probe_case *kgl_probe_cases(size_t *n) {
   *n = sizeof CASES / sizeof CASES[0];
   return CASES;
@@ -1283,4 +1286,32 @@ void kgl_probe_note_extra(kgl_probe_outcome *o, size_t n) {
        "error (RFC 9112 §6.3)",
        n, n == 1 ? "" : "s");
   o->verdict = KGL_PROBE_DEVIATION;
+}
+
+size_t kgl_probe_name_list(char *out, size_t cap, const char *lead,
+                           const char *const *names, size_t n) {
+  if (cap == 0) {
+    return 0;
+  }
+  /* room kept for " and N more" while names may follow: N <= n */
+  char tail[40];
+  const size_t keep = (size_t)snprintf(tail, sizeof tail, " and %zu more", n);
+  size_t used = strlen(lead) < cap ? strlen(lead) : cap - 1;
+  memcpy(out, lead, used);
+  out[used] = '\0';
+  for (size_t i = 0; i < n; i++) {
+    const char *sep = i > 0 ? ", " : "";
+    const size_t room = i + 1 < n ? keep : 0;
+    if (used + strlen(sep) + strlen(names[i]) + room >= cap) {
+      const size_t t =
+          (size_t)snprintf(tail, sizeof tail, " and %zu more", n - i);
+      if (used + t < cap) { /* kept for it, unless cap is below lead + 20 */
+        memcpy(out + used, tail, t + 1);
+        used += t;
+      }
+      return used;
+    }
+    used += (size_t)snprintf(out + used, cap - used, "%s%s", sep, names[i]);
+  }
+  return used;
 }

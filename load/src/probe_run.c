@@ -595,6 +595,7 @@ static void summaries(kgl_probe_report *rep, const kgl_probe_case *cases) {
     kgl_probe_outcome *s = &rep->out[i];
     memset(s, 0, sizeof *s);
     size_t answers = 0, bad = 0;
+    const char *names[KGL_PROBE_CASES_MAX];
     const int echo = strcmp(cases[i].name, "no_key_echo") == 0;
     for (size_t j = 0; j < rep->n; j++) {
       const kgl_probe_outcome *a = &rep->out[j];
@@ -614,13 +615,13 @@ static void summaries(kgl_probe_report *rep, const kgl_probe_case *cases) {
                 strcmp(rep->out[m].request_id, a->request_id) == 0;
         }
       }
-      if (hit) {
-        bad++;
-        const size_t used = strlen(s->notes);
-        snprintf(s->notes + used, sizeof s->notes - used, "%s%s",
-                 used > 0 ? ", " : (echo ? "echoed by: " : "repeated by: "),
-                 cases[j].name);
+      if (hit && bad < KGL_PROBE_CASES_MAX) {
+        names[bad++] = cases[j].name;
       }
+    }
+    if (bad > 0) { /* the whole list or "and N more": never cut */
+      kgl_probe_name_list(s->notes, sizeof s->notes,
+                          echo ? "echoed by: " : "repeated by: ", names, bad);
     }
     if (answers == 0) {
       s->verdict = KGL_PROBE_SKIPPED;

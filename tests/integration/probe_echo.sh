@@ -64,6 +64,30 @@ for f in "$TMP/echo.out" "$TMP/echo.err" "$TMP/echo.json"; do
   fi
 done
 
+# ---- every case: the list is whole or says how many it left out --------------
+# (it was cut at 511 bytes, mid-name: "..., truncated_key, malformed_charact").
+# A key the fake does not know: every case that sends one is refused and
+# echoed, more names than a note holds.
+printf '%s\n' sk_live_7KWyWfty6uEvcdZQoaZrknnVmnbSF0d50ScUGk >"$TMP/other.key"
+RC=0
+timeout 60 "$KEYGATE" probe "http://127.0.0.1:$FAKE_PORT/api/v1/iocs" \
+  --key-file "$TMP/other.key" --interval 0 \
+  --json "$TMP/all.json" >"$TMP/all.out" 2>"$TMP/all.err" || RC=$?
+assert_eq 1 "$RC" "an echoing server, every case: exit ($(head -c 300 "$TMP/all.err"))"
+NOTE=$(field "$TMP/all.json" no_key_echo notes)
+assert_contains "$NOTE" "$(cat "$TMP/all.out")" "the table holds the whole note"
+kg_json_checks "$TMP/all.json" \
+  'e = [c for c in d["cases"] if c["name"] == "no_key_echo"][0]' \
+  'echoed = [c["name"] for c in d["cases"] if "the answer holds a piece of a key sent" in c["notes"]]' \
+  'm = re.fullmatch(r"echoed by: ([a-z0-9_, ]+?)(?: and (\d+) more)?", e["notes"])' \
+  'listed = m.group(1).split(", ") if m else []' <<'EOF2'
+the list reads as names ;; m is not None ;; e["notes"]
+longer than a note holds ;; len(", ".join(echoed)) > 512 and m.group(2) ;; e["notes"]
+every name listed is whole, in order ;; listed == echoed[: len(listed)] ;; (listed, echoed)
+the rest is counted ;; len(listed) + int(m.group(2) or 0) == len(echoed) ;; (len(listed), m.group(2), len(echoed))
+got counts them all ;; e["got"].startswith("%d of " % len(echoed)) ;; e["got"]
+EOF2
+
 # ---- the same cases against the honest fake: no echo -------------------------
 fake ok
 RC=0

@@ -87,7 +87,9 @@ typedef struct kgl_probe_case {
   unsigned needs;        /* KGL_PROBE_NEEDS_* */
 } kgl_probe_case;
 
-/* kgl_probe_cases — the table (static) and its size in *n. */
+/* kgl_probe_cases — the table (static) and its size in *n, at most
+ * KGL_PROBE_CASES_MAX. */
+#define KGL_PROBE_CASES_MAX 128
 const kgl_probe_case *kgl_probe_cases(size_t *n);
 
 /* kgl_probe_find — the case named (s, len), or NULL. */
@@ -252,6 +254,18 @@ void kgl_probe_note_echo(kgl_probe_outcome *o);
  * §6.3); `keygate load` counts it a protocol error. The note added (it
  * names the count, never the bytes), the verdict a deviation. */
 void kgl_probe_note_extra(kgl_probe_outcome *o, size_t n);
+
+/*
+ * kgl_probe_name_list — lead and the n names joined by ", " into out
+ * (capacity cap, NUL-terminated): as many names as fit whole, in order,
+ * then " and N more" for the rest, so a list is complete or says how much
+ * it left out, and never ends in a name cut short ("echoed by: no_key,
+ * bearer_tab and 31 more"; a cap below lead + 20 may leave that tail
+ * out). The summary cases' notes (no_key_echo's list is the security
+ * finding). Returns the length written.
+ */
+size_t kgl_probe_name_list(char *out, size_t cap, const char *lead,
+                           const char *const *names, size_t n);
 
 /* ---- a run --------------------------------------------------------------- */
 
