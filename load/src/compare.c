@@ -333,20 +333,19 @@ int kgl_compare(const kgl_result *old, const kgl_result *new_,
   return rc;
 }
 
-/* failing_row — the first row slower beyond pct, or -1. */
-static int failing_row(const kgl_comparison *c, double pct) {
-  for (int row = 0; row < KGL_ROWS; row++) {
-    const kgl_cmp_row *r = &c->row[row];
-    if (r->present && r->verdict == KGL_V_SLOWER &&
-        r->metric[r->decided_by].change_pct > pct) {
-      return row;
-    }
-  }
-  return -1;
+/* row_fails — 1 when r is slower beyond pct (the gate), else 0. */
+static int row_fails(const kgl_cmp_row *r, double pct) {
+  return r->present && r->verdict == KGL_V_SLOWER &&
+         r->metric[r->decided_by].change_pct > pct;
 }
 
 int kgl_compare_fails(const kgl_comparison *c, double fail_above_pct) {
-  return failing_row(c, fail_above_pct) >= 0;
+  for (int row = 0; row < KGL_ROWS; row++) {
+    if (row_fails(&c->row[row], fail_above_pct)) {
+      return 1;
+    }
+  }
+  return 0;
 }
 
 /* ---- the table -----------------------------------------------------------
@@ -556,20 +555,39 @@ static void method_line(const kgl_comparison *c, char *out, size_t cap) {
            c->alpha, c->floor_pct, c->floor_pct, c->min_n);
 }
 
+/* gate_line — "no class slower beyond ...", or the FAIL line naming every
+ * row that fails the gate, each with the metric that decided it: "FAIL:
+ * valid is slower, p50 +31.2% (p = 0.0002), beyond --fail-above 10%", or
+ * for more than one "FAIL: valid is slower, p50 ...; all is slower, p99
+ * ...; each beyond --fail-above 10%" (it named the first only). */
 static void gate_line(const kgl_comparison *c, double pct, char *out,
                       size_t cap) {
-  const int row = failing_row(c, pct);
-  if (row < 0) {
+  int failing = 0;
+  for (int row = 0; row < KGL_ROWS; row++) {
+    failing += row_fails(&c->row[row], pct);
+  }
+  if (failing == 0) {
     snprintf(out, cap, "no class slower beyond --fail-above %g%%", pct);
     return;
   }
-  const kgl_cmp_row *r = &c->row[row];
-  const kgl_cmp_metric *m = &r->metric[r->decided_by];
-  snprintf(out, cap,
-           "FAIL: %s is slower, %s %+.1f%% (p = %.4f), beyond --fail-above "
-           "%g%%",
-           kgl_class_name((kgl_class)row), kgl_cmp_metric_name(r->decided_by),
-           m->change_pct, m->p, pct);
+  size_t n = (size_t)snprintf(out, cap, "FAIL: ");
+  int named = 0;
+  for (int row = 0; row < KGL_ROWS && n < cap; row++) {
+    const kgl_cmp_row *r = &c->row[row];
+    if (!row_fails(r, pct)) {
+      continue;
+    }
+    const kgl_cmp_metric *m = &r->metric[r->decided_by];
+    const int k =
+        snprintf(out + n, cap - n, "%s%s is slower, %s %+.1f%% (p = %.4f)",
+                 named++ > 0 ? "; " : "", kgl_class_name((kgl_class)row),
+                 kgl_cmp_metric_name(r->decided_by), m->change_pct, m->p);
+    n = k < 0 ? cap : n + (size_t)k;
+  }
+  if (n < cap) {
+    snprintf(out + n, cap - n, "%s beyond --fail-above %g%%",
+             failing > 1 ? "; each" : ",", pct);
+  }
 }
 
 /* put_code — s as one markdown code span (a backtick becomes '). */

@@ -70,6 +70,11 @@ PY
 # the table names it, and says why it fails
 assert_exit 1 "compare ok -> slow, table" -- "$KEYGATE" report compare "$TMP/ok1.json" "$TMP/slow.json"
 assert_contains "FAIL: valid is slower" "$(cat "$TMP/out")" "the table's gate line"
+# every failing class is named, not the first alone
+for c in invalid missing expired all; do
+  assert_contains "; $c is slower, p" "$(grep '^FAIL: ' "$TMP/out")" "the gate line names $c"
+done
+assert_contains "; each beyond --fail-above 10%" "$(cat "$TMP/out")" "the gate line's end"
 assert_contains "slower (p50 +" "$(cat "$TMP/out")" "the verdict column"
 # a regression smaller than --fail-above is reported but does not fail
 assert_exit 0 "compare ok -> slow, --fail-above 1000000%" -- "$KEYGATE" report compare "$TMP/ok1.json" "$TMP/slow.json" --fail-above 1000000

@@ -166,7 +166,8 @@ static void the_verdict_rule(void **state) {
  * latency, which the verdict must ignore) where the valid class answered
  * 100 requests a second at about base_us (p50) and 2 * base_us (p99),
  * wobbling by +-2% from second to second. */
-static void run(kgl_result *r, int seconds, double base_us, uint64_t seed) {
+static void run_rows(kgl_result *r, int seconds, double base_us, uint64_t seed,
+                     int step) {
   assert_int_equal(kgl_result_init(r), 0);
   r->config.mix[KGL_VALID] = 100;
   r->start_unix_ns = 1700000000000000000LL;
@@ -180,7 +181,7 @@ static void run(kgl_result *r, int seconds, double base_us, uint64_t seed) {
     s.t = t;
     const int partial = t == seconds;
     const int64_t p50 = partial ? 999999 : (int64_t)(base_us * wobble);
-    for (int row = 0; row < KGL_ROWS; row += KGL_ALL) { /* valid and all */
+    for (int row = 0; row < KGL_ROWS; row += step) {
       s.row[row].requests = partial ? 1 : 100;
       s.row[row].p50 = p50;
       s.row[row].p90 = p50 * 3 / 2;
@@ -193,6 +194,11 @@ static void run(kgl_result *r, int seconds, double base_us, uint64_t seed) {
     }
     assert_int_equal(kgl_result_add_second(r, &s), 0);
   }
+}
+
+/* run — run_rows for the valid class and the overall row only. */
+static void run(kgl_result *r, int seconds, double base_us, uint64_t seed) {
+  run_rows(r, seconds, base_us, seed, KGL_ALL);
 }
 
 static void a_slower_run_is_slower_and_fails_above_its_change(void **state) {
@@ -525,6 +531,58 @@ static void the_table_names_each_row_its_verdict_and_the_gate(void **s) {
   kgl_result_free(&new_);
 }
 
+/* The FAIL line names every row that fails the gate, each with the
+ * metric that decided it (it named the first only: "FAIL: valid is
+ * slower", with all five classes slower); a row slower below the gate is
+ * not named. */
+static void the_fail_line_names_every_failing_class(void **s) {
+  (void)s;
+  kgl_result old, new_;
+  run_rows(&old, 8, 1000, 1, 1); /* every class and the overall row */
+  run_rows(&new_, 8, 1300, 2, 1);
+  static kgl_comparison c;
+  assert_int_equal(kgl_compare(&old, &new_, &c), 0);
+  for (int row = 0; row < KGL_ROWS; row++) {
+    assert_int_equal(c.row[row].verdict, KGL_V_SLOWER);
+  }
+  for (int fmt = KGL_CMP_TEXT; fmt <= KGL_CMP_MARKDOWN; fmt++) {
+    char *text = print(&c, &old, &new_, (kgl_cmp_format)fmt);
+    const char *fail = strstr(text, "FAIL: valid is slower, p50 +");
+    assert_non_null(fail);
+    for (int row = 1; row < KGL_ROWS; row++) {
+      char want[64];
+      snprintf(want, sizeof want, "; %s is slower, p",
+               kgl_class_name((kgl_class)row));
+      if (strstr(fail, want) == NULL) {
+        fail_msg("%s not named: %s", want, fail);
+      }
+    }
+    assert_non_null(strstr(fail, "; each beyond --fail-above 10%"));
+    free(text);
+  }
+  /* one failing row: the line as it was */
+  kgl_result_free(&new_);
+  run_rows(&new_, 8, 1000, 2, 1);
+  c.row[KGL_INVALID].verdict = KGL_V_SLOWER;
+  c.row[KGL_INVALID].decided_by = 0;
+  c.row[KGL_INVALID].metric[0].change_pct = 25.0;
+  for (int row = 0; row < KGL_ROWS; row++) {
+    if (row != KGL_INVALID) {
+      c.row[row].verdict = KGL_V_SAME;
+    }
+  }
+  char *text = print(&c, &old, &new_, KGL_CMP_TEXT);
+  const char *fail = strstr(text, "FAIL: ");
+  assert_non_null(fail);
+  assert_memory_equal(fail, "FAIL: invalid is slower, p50 +25.0% (p = ",
+                      strlen("FAIL: invalid is slower, p50 +25.0% (p = "));
+  assert_non_null(strstr(fail, "), beyond --fail-above 10%"));
+  assert_null(strstr(fail, "; "));
+  free(text);
+  kgl_result_free(&old);
+  kgl_result_free(&new_);
+}
+
 static void latencies_read_as_the_end_of_run_table_prints_them(void **s) {
   (void)s;
   static const struct {
@@ -550,6 +608,7 @@ int main(void) {
       T(the_verdict_rule),
       T(a_slower_run_is_slower_and_fails_above_its_change),
       T(the_same_server_twice_is_not_slower),
+      T(the_fail_line_names_every_failing_class),
       T(a_significant_change_within_the_floor_is_the_same),
       T(runs_too_short_to_tell_are_inconclusive_never_same),
       T(too_little_evidence_is_inconclusive_not_same),
