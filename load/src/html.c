@@ -570,8 +570,8 @@ typedef enum over_time { OT_RPS, OT_MISMATCHES, OT_P99 } over_time;
 static double ot_value(const kgl_second *s, int row, over_time what) {
   const kgl_second_row *r = &s->row[row];
   switch (what) {
-  case OT_RPS:
-    return (double)r->requests;
+  case OT_RPS: /* responses, as the table's rps (kgl_result_rps) */
+    return (double)(r->requests - r->errors);
   case OT_MISMATCHES:
     return (double)r->mismatches;
   case OT_P99:
@@ -635,7 +635,7 @@ static int over_time_chart(const kgl_result *run, const kgl_result *base,
                            over_time what, FILE *f) {
   static const char *const ids[] = {"rps", "mismatches", "p99"};
   static const char *const titles[] = {
-      "Requests per second", "Mismatches and socket errors per second",
+      "Responses per second (rps)", "Mismatches and socket errors per second",
       "p99 latency per second"};
   const kgl_result *both[2] = {run, base};
   double tmax = 1.0, vmax = 0.0;

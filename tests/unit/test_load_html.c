@@ -7,6 +7,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* open_memstream */
 #endif
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -232,6 +233,39 @@ static void the_page_holds_classes_thresholds_and_charts(void **s) {
   kgl_result_free(&r);
 }
 
+/* The rps chart plots what the table's rps is, responses per second (a
+ * request that got no response is not throughput): it plotted requests,
+ * timeouts included, twice the table's figure when half timed out. */
+static void the_rps_chart_plots_the_tables_rps(void **s) {
+  (void)s;
+  kgl_result r;
+  result(&r, 1000, 0);
+  for (size_t i = 0; i < r.nseries; i++) {
+    for (int row = 0; row < KGL_ROWS; row++) {
+      r.series[i].row[row].errors = 25; /* of 50 requests a second */
+    }
+  }
+  for (int row = 0; row < KGL_ROWS; row++) {
+    r.cls[row].errors = 75;
+  }
+  assert_true(fabs(kgl_result_rps(&r, KGL_VALID) - 25.0) < 1e-9);
+  char *html = page(&r, NULL);
+  const char *sec = strstr(html, "<section id=\"rps\">");
+  assert_non_null(sec);
+  const char *end = strstr(sec, "</section>");
+  assert_non_null(end);
+  const size_t n = (size_t)(end - sec);
+  char *chart = strndup(sec, n);
+  assert_non_null(strstr(chart, "<h2>Responses per second (rps)</h2>"));
+  /* 25 a second: the y axis ends at 30 (0, 10, 20, 30), not at 60 */
+  assert_non_null(strstr(chart, ">30</text>"));
+  assert_null(strstr(chart, ">60</text>"));
+  assert_null(strstr(chart, ">40</text>"));
+  free(chart);
+  free(html);
+  kgl_result_free(&r);
+}
+
 static void a_baseline_is_drawn_dashed_with_the_verdicts(void **s) {
   (void)s;
   kgl_result run, base;
@@ -282,6 +316,7 @@ int main(void) {
       T(escaping_covers_the_five_and_unprintable_bytes),
       T(the_page_is_self_contained_and_escapes_every_text),
       T(the_page_holds_classes_thresholds_and_charts),
+      T(the_rps_chart_plots_the_tables_rps),
       T(a_baseline_is_drawn_dashed_with_the_verdicts),
       T(an_empty_result_still_makes_a_page),
       T(a_key_given_as_the_expected_code_is_masked),
