@@ -654,15 +654,12 @@ static void skip(kgl_probe_outcome *out, const char *why) {
  * own reason). */
 static void not_run(kgl_probe_report *rep, const kgl_probe_case *cases,
                     size_t from, const kgl_probe_options *o) {
-  char why[sizeof rep->out[0].notes];
+  char lost[sizeof rep->out[0].notes], after[sizeof rep->out[0].notes];
+  snprintf(lost, sizeof lost, "not run: %s", rep->unreachable);
+  snprintf(after, sizeof after,
+           "not run: the target was unreachable from case %s on",
+           cases[from].name);
   for (size_t i = from; i < rep->n; i++) {
-    if (i == from) {
-      snprintf(why, sizeof why, "not run: %s", rep->unreachable);
-    } else {
-      snprintf(why, sizeof why,
-               "not run: the target was unreachable from case %s on",
-               cases[from].name);
-    }
     if (!rep->selected[i] || cases[i].kind != KGL_PROBE_REQUEST) {
       continue;
     }
@@ -670,7 +667,7 @@ static void not_run(kgl_probe_report *rep, const kgl_probe_case *cases,
         o->keys->expired_len == 0) {
       skip(&rep->out[i], NO_EXPIRED_KEY);
     } else {
-      skip(&rep->out[i], why);
+      skip(&rep->out[i], i == from ? lost : after);
     }
   }
 }
