@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # cli_manpage.sh — the manual and the completions cover the program (issue
 # 16): keygate.1 (written by hand in mdoc) renders without a warning and
-# names every command, keys/accounts verb, report subcommand and option that
-# the --help texts name, and the exit codes; the bash and zsh completions
+# names every command, keys/accounts verb and report subcommand; each
+# command's section of keygate.1 names every option of that command's
+# --help texts and no option they lack; the environment variables the
+# program reads (getenv in cli/) and the exit codes are the same in
+# `keygate --help`, keygate.1 and docs/cli.md; the bash and zsh completions
 # offer every command, verb and option; `cmake --install` installs the
 # manual and both completions. Needs $KEYGATE, $KEYGATE_SRC and
-# $KEYGATE_BUILD (set by ctest), groff; zsh when installed.
+# $KEYGATE_BUILD (set by ctest), groff, perl; zsh when installed.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -34,7 +37,6 @@ for c in $COMMANDS; do
   esac
 done
 OPTIONS=$(grep -o -- '--[a-z0-9][a-z0-9.-]*[a-z0-9]' "$TMP/helps" | sort -u)
-SHORTS=$(grep -oE -- '(^|[ ,])-[a-zA-Z]([ ,]|$)' "$TMP/helps" | tr -d ' ,' | sort -u)
 [ "$(printf '%s\n' "$OPTIONS" | wc -l)" -ge 50 ] || kg_fail "too few options found: $OPTIONS"
 assert_contains "--expires-in" "$OPTIONS" "the options of keys create"
 assert_contains "--fail" "$OPTIONS" "check --fail"
@@ -45,11 +47,53 @@ assert_eq "" "$(groff -mdoc -Tascii -ww -z "$MAN" 2>&1)" "keygate.1 renders with
 # rendered wide and without hyphenation, so no option is split
 groff -mdoc -Tascii -rLL=400n -rHY=0 "$MAN" 2>/dev/null | col -b >"$TMP/man.txt"
 MANTEXT=$(cat "$TMP/man.txt")
-for o in $OPTIONS $SHORTS; do
-  grep -qE -- "(^|[^a-z0-9-])$o([^a-z0-9-]|$)" "$TMP/man.txt" ||
-    kg_fail "keygate.1 does not name $o (from the --help texts)"
+# options_of — the options a --help text on stdin offers: --long and -s
+# names, without -h/--help (every command's, DESCRIPTION says so) and
+# without another command's options named in a quoted cross-reference
+# ('keygate keys seed --out', which may wrap over two lines).
+options_of() {
+  perl -0777 -pe "s/'keygate [^']*'//g" |
+    grep -oE -- '(^|[ ,[(|])(--[a-z0-9][a-z0-9.-]*[a-z0-9]|-[a-zA-Z])([] ,)|=]|$)' |
+    sed -E 's/^[] ,[(|]//; s/[] ,)|=]$//' | grep -vxE -- '-h|--help' | sort -u
+}
+# man_section CMD — the mdoc lines of CMD's item in COMMANDS, its verbs' too
+man_section() {
+  awk -v cmd="$1" '
+    /^\.Sh / { in_cmds = ($0 == ".Sh COMMANDS"); depth = 0; cur = ""; next }
+    !in_cmds { next }
+    /^\.Bl/ { depth++; next }
+    /^\.El/ { depth--; next }
+    depth == 1 && /^\.It Cm / { cur = $3 }
+    cur == cmd' "$MAN"
+}
+# man_options CMD — the options (Fl macros) of CMD's section; another
+# command's option is written .Ql there, so it is not counted
+man_options() {
+  man_section "$1" | grep -oE -- '(^\.?| )Fl -?[A-Za-z0-9][A-Za-z0-9.-]*' |
+    sed -E 's/^[. ]?Fl /-/' | sort -u
+}
+PROBLEMS=
+for c in $COMMANDS; do
+  [ "$c" = help ] || [ "$c" = version ] && continue
+  [ -n "$(man_section "$c")" ] || { PROBLEMS+="keygate.1 has no section for $c"$'\n'; continue; }
+  {
+    "$KEYGATE" "$c" --help
+    for h in "${HELPS[@]}"; do
+      read -r -a w <<<"$h"
+      if [ "${w[0]}" = "$c" ] && [ ${#w[@]} -eq 2 ]; then "$KEYGATE" "${w[@]}" --help; fi
+    done
+  } | options_of >"$TMP/help_opts"
+  man_options "$c" >"$TMP/man_opts"
+  for o in $(comm -23 "$TMP/help_opts" "$TMP/man_opts"); do
+    PROBLEMS+="keygate.1's $c section does not name $o (from 'keygate $c --help')"$'\n'
+  done
+  for o in $(comm -13 "$TMP/help_opts" "$TMP/man_opts"); do
+    PROBLEMS+="keygate.1's $c section names $o, which 'keygate $c --help' does not offer"$'\n'
+  done
   KG_ASSERTS=$((KG_ASSERTS + 1))
 done
+[ -z "$PROBLEMS" ] || kg_assert_failed $'keygate.1 and the --help texts disagree:\n'"$PROBLEMS"
+
 for h in "${HELPS[@]}"; do
   for w in $h; do
     grep -qE -- "(^|[^a-z0-9-])$w([^a-z0-9-]|$)" "$TMP/man.txt" ||
@@ -62,6 +106,36 @@ for t in "EXIT STATUS" "KEYGATE_DB" "KEYGATE_PEPPER_FILE" "A negative verdict" \
   assert_contains "$t" "$MANTEXT" "keygate.1: $t"
 done
 
+
+# ---- the environment and the exit codes: one list in three places --------------------
+# what cli/ reads (getenv, or probe's key_from_env); an empty list goes on
+# to the assertions below, which name it (the greps' || true)
+{ grep -hE 'getenv|_from_env' "$KEYGATE_SRC"/cli/*.c || true; } |
+  { grep -oE '"KEYGATE_[A-Z_]+"' || true; } | tr -d '"' | sort -u >"$TMP/env_code"
+[ "$(wc -l <"$TMP/env_code")" -ge 4 ] || kg_fail "too few variables found in cli/: $(cat "$TMP/env_code")"
+"$KEYGATE" --help | awk '/^environment/ { f = 1 } f && /^$/ { exit } f' |
+  { grep -oE 'KEYGATE_[A-Z_]+' || true; } | sort -u >"$TMP/env_help"
+awk '/^\.Sh / { f = ($0 == ".Sh ENVIRONMENT") } f && /^\.It /' "$MAN" |
+  { grep -oE 'KEYGATE_[A-Z_]+' || true; } | sort -u >"$TMP/env_man"
+awk '/^## The environment/ { f = 1 } f && /^\|/ { t = 1 } t && !/^\|/ { exit } t && /^\| `KEYGATE_/' \
+  "$KEYGATE_SRC/docs/cli.md" |
+  cut -d'|' -f2 | { grep -oE 'KEYGATE_[A-Z_]+' || true; } | sort -u >"$TMP/env_doc"
+for w in help man doc; do
+  assert_eq "$(cat "$TMP/env_code")" "$(cat "$TMP/env_$w")" \
+    "the environment cli/ reads, and the list of $w (help: keygate --help; man: keygate.1 ENVIRONMENT; doc: docs/cli.md)"
+done
+# the codes: keygate --help's "  N  ..." lines, keygate.1's .It lines, docs/cli.md's rows
+"$KEYGATE" --help | awk '/^exit status/ { f = 1; next } f && /^$/ { exit } f' |
+  { grep -oE '^  [0-9][0-9, ]*' || true; } | { grep -oE '[0-9]+' || true; } | sort -n >"$TMP/exit_help"
+awk '/^\.Sh / { f = ($0 == ".Sh EXIT STATUS") } f && /^\.It /' "$MAN" |
+  { grep -oE '[0-9]+' || true; } | sort -n >"$TMP/exit_man"
+# (docs/cli.md: the first table under "## Exit codes")
+awk '/^## Exit codes/ { f = 1 } f && /^\|/ { t = 1 } t && !/^\|/ { exit } t && /^\| [0-9]/' \
+  "$KEYGATE_SRC/docs/cli.md" |
+  cut -d'|' -f2 | { grep -oE '[0-9]+' || true; } | sort -n >"$TMP/exit_doc"
+assert_eq "$(printf '%s\n' 0 1 2 130 143)" "$(cat "$TMP/exit_doc")" "docs/cli.md's exit codes"
+assert_eq "$(cat "$TMP/exit_doc")" "$(cat "$TMP/exit_help")" "keygate --help's exit codes"
+assert_eq "$(cat "$TMP/exit_doc")" "$(cat "$TMP/exit_man")" "keygate.1's exit codes"
 # ---- bash completion ----------------------------------------------------------------
 BASH_COMP=$KEYGATE_SRC/cli/completion/keygate.bash
 # complete WORDS... — what the bash completion offers for the last word
