@@ -461,16 +461,93 @@ static kg_span line_target(const char *buf, size_t len) {
  * the parser refused is read as the server reads it (line_target).
  * Prints that decision and returns 1; returns 0 when the refusal stands.
  */
-static int refused_by_decision(const kg_checker *checker, const kg_head *head,
-                               kg_span target, size_t nread,
-                               const check_opts *o, const char *request_id) {
-  if (target.ptr == NULL) {
+/*
+ * The target to decide on, as the server decides: the level kg_target_deep
+ * shows a key in (a prefix escaped past SPEC §1.1's two levels), else
+ * target itself. *scratch (malloc'd, or NULL) holds that level: the caller
+ * cleanses and frees it once the decision is printed. -1: out of memory.
+ */
+static int deep_target(const kg_key_policy *p, kg_span target, kg_span *out,
+                       char **scratch) {
+  *out = target;
+  *scratch = NULL;
+  if (target.ptr == NULL || memchr(target.ptr, '%', target.len) == NULL) {
     return 0;
+  }
+  *scratch = malloc(target.len);
+  if (*scratch == NULL) {
+    return -1;
+  }
+  kg_span level;
+  if (kg_target_deep(p, target, *scratch, target.len, &level) ==
+      KG_URL_KEY_PREFIX) {
+    *out = level;
+  }
+  return 0;
+}
+
+/*
+ * The Host lines of fields[0..n) whose value holds a key escaped past SPEC
+ * §1.1's two levels are decided on the level that shows it, as the server
+ * decides (its Host then reads as api_key_in_query). *scratch (malloc'd, or
+ * NULL; *len its size) holds those levels. -1: out of memory.
+ */
+static int deep_hosts(const kg_key_policy *p, kg_field *fields, size_t n,
+                      char **scratch, size_t *len) {
+  *scratch = NULL;
+  *len = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (fields[i].name.len == 4 &&
+        strncasecmp(fields[i].name.ptr, "host", 4) == 0) {
+      *len += fields[i].value.len;
+    }
+  }
+  if (*len == 0) {
+    return 0;
+  }
+  *scratch = malloc(*len);
+  if (*scratch == NULL) {
+    return -1;
+  }
+  size_t off = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (fields[i].name.len == 4 &&
+        strncasecmp(fields[i].name.ptr, "host", 4) == 0) {
+      const size_t vlen = fields[i].value.len;
+      kg_span level;
+      if (kg_target_deep(p, fields[i].value, *scratch + off, vlen, &level) ==
+          KG_URL_KEY_PREFIX) {
+        fields[i].value = level;
+      }
+      off += vlen;
+    }
+  }
+  return 0;
+}
+
+static void scratch_free(char *scratch, size_t len) {
+  if (scratch != NULL) {
+    OPENSSL_cleanse(scratch, len);
+    free(scratch);
+  }
+}
+
+static int refused_by_decision(const kg_checker *checker, const kg_head *head,
+                               kg_span sent, size_t nread, const check_opts *o,
+                               const char *request_id) {
+  if (sent.ptr == NULL) {
+    return 0;
+  }
+  kg_span target;
+  char *scratch;
+  if (deep_target(&checker->policy, sent, &target, &scratch) != 0) {
+    target = sent; /* out of memory: the target as sent */
   }
   /* Only the field lines nginx read before it refused (a Host after the
    * line it stops at is never seen). */
   kg_credential cred;
   kg_credential_extract(&checker->policy, head->fields, nread, target, &cred);
+  scratch_free(scratch, sent.len);
   if (cred.outcome != KG_API_KEY_IN_QUERY &&
       cred.outcome != KG_AMBIGUOUS_API_KEY) {
     return 0;
@@ -659,6 +736,13 @@ static int check_one(const kg_checker *checker, const check_state *st,
   if (line_first) {
     refusal = line;
   }
+  char *hosts;
+  size_t hosts_len;
+  if (deep_hosts(&checker->policy, head.fields, head.nfields, &hosts,
+                 &hosts_len) != 0) {
+    *stop = 1;
+    return cli_error(CLI_EXIT_TROUBLE, CMD, "out of memory");
+  }
   if (refusal != KG_OK) {
     *refused = 1;
     /* A head that does not parse: its request line read whole, as the
@@ -705,28 +789,23 @@ static int check_one(const kg_checker *checker, const check_state *st,
     }
   } else {
     /* A key under more encodings than kg_decide decodes is decided on the
-     * level that shows it, as the server decides (kg_target_deep). */
-    char *scratch = malloc(head.target.len > 0 ? head.target.len : 1);
-    if (scratch == NULL) {
+     * level that shows it, as the server decides. */
+    kg_span target;
+    char *scratch;
+    if (deep_target(&checker->policy, head.target, &target, &scratch) != 0) {
+      scratch_free(hosts, hosts_len);
       *stop = 1;
       return cli_error(CLI_EXIT_TROUBLE, CMD, "out of memory");
-    }
-    kg_span target = head.target;
-    kg_span level;
-    const kg_status deep = kg_target_deep(&checker->policy, head.target,
-                                          scratch, head.target.len, &level);
-    if (deep == KG_URL_KEY_PREFIX || deep == KG_URL_KEY_PARAM) {
-      target = level;
     }
     kg_decision d;
     const kg_status decided =
         kg_decide(checker, head.fields, head.nfields, target, o->now_t, &d);
     print_decision(&d, &checker->policy, account_name(st, &d), o->realm,
                    request_id);
-    OPENSSL_cleanse(scratch, head.target.len);
-    free(scratch);
+    scratch_free(scratch, head.target.len);
     *refused = *refused || decided != KG_VALID;
   }
+  scratch_free(hosts, hosts_len);
   if (ps != KG_OK) {
     *stop = 1; /* where the next head starts is unknown */
     return CLI_EXIT_OK;

@@ -326,7 +326,8 @@ typedef struct {
   unsigned target_set : 1;         /* target holds the request-target */
   unsigned redacted : 1;           /* the request line was redacted */
   ngx_str_t target;       /* the request-target as sent, before any redaction */
-  ngx_str_t host_sent;    /* a Host that held a key, as sent (then masked) */
+  ngx_str_t host_sent;    /* a Host that held a key, as sent (then masked);
+                           * escaped past two levels, the level that shows it */
   ngx_str_t referer_sent; /* the same for Referer */
   uint64_t key_id;
   ngx_str_t account;
@@ -3706,21 +3707,21 @@ static kg_span ngx_http_keygate_query_of(ngx_str_t target) {
 
 /*
  * kg_target_deep over s[0..len), its scratch from the pool, taken only for
- * a target with "%25" (what kg_target_deep decodes; else it costs one
- * search). SPEC §1.1's scan decodes twice; each "%25" can hide one more
- * level, and a key's body is plain text at any depth, so such a target is
- * decoded whole, up to 8 times. A level that holds a key is decided
- * instead of the target (kg_target_deep's *level: api_key_in_query) and
- * redacted from the logs; out of memory, or still decoding after 8
- * levels, the target is redacted (fail closed) and decided as sent.
+ * a target with a '%' (else kg_target_deep costs one search). SPEC §1.1's
+ * scan decodes twice; a key's body is plain text at any depth, so a
+ * target still holding an escape after two decodings is decoded up to 8
+ * more times and searched for the prefix. A level that holds it is
+ * decided instead of the target (kg_target_deep's *level:
+ * api_key_in_query) and redacted from the logs; out of memory, or still
+ * decoding after 8 levels, the target is redacted (fail closed) and
+ * decided as sent.
  */
 static kg_status ngx_http_keygate_deep(ngx_pool_t *pool, const kg_key_policy *p,
                                        const u_char *s, size_t len,
                                        kg_span *level) {
   const kg_span target = {(const char *)s, len};
   char *scratch = NULL;
-  if (len >= 3 && ngx_strlcasestrn((u_char *)s, (u_char *)s + len,
-                                   (u_char *)"%25", 3 - 1) != NULL) {
+  if (len >= 3 && ngx_strlchr((u_char *)s, (u_char *)s + len, '%') != NULL) {
     scratch = ngx_pnalloc(pool, len);
     if (scratch == NULL) {
       *level = target;
@@ -3955,8 +3956,7 @@ ngx_http_keygate_checked_target(ngx_http_request_t *r,
   kg_span level;
   const kg_status deep = ngx_http_keygate_deep(
       r->pool, &lcf->policy, (const u_char *)checked.ptr, checked.len, &level);
-  return deep == KG_URL_KEY_PREFIX || deep == KG_URL_KEY_PARAM ? level
-                                                               : checked;
+  return deep == KG_URL_KEY_PREFIX ? level : checked;
 }
 
 /*
@@ -3986,12 +3986,23 @@ static ngx_int_t ngx_http_keygate_mask_url_fields(ngx_http_request_t *r,
                                                   const kg_key_policy *p) {
   static const size_t len = sizeof ngx_http_keygate_mark - 1;
   ngx_table_elt_t *host = r->headers_in.host;
-  if (ngx_http_keygate_field_has_key(host, p)) {
+  kg_span deep = {NULL, 0};
+  kg_status deep_st = KG_OK;
+  if (host != NULL && host->value.data != ngx_http_keygate_mark) {
+    deep_st = ngx_http_keygate_deep(r->pool, p, host->value.data,
+                                    host->value.len, &deep);
+  }
+  if (ngx_http_keygate_field_has_key(host, p) || deep_st != KG_OK) {
     ngx_http_keygate_ctx_t *ctx = ngx_http_keygate_ctx(r);
     if (ctx == NULL) {
       return NGX_ERROR;
     }
     ctx->host_sent = host->value;
+    if (deep_st == KG_URL_KEY_PREFIX) {
+      /* the level that shows the key is decided: api_key_in_query */
+      ctx->host_sent.data = (u_char *)deep.ptr;
+      ctx->host_sent.len = deep.len;
+    }
     host->value.data = ngx_http_keygate_mark;
     host->value.len = len;
     /* $host: the name nginx took from Host, the key lowercased */

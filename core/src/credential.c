@@ -834,10 +834,34 @@ int kg_query_has_key(const kg_key_policy *p, kg_span query) {
   return kg_target_scan(p, query) != KG_OK;
 }
 
-/* 1 when s[0..n) holds "%25". */
-static int holds_pct25(const char *s, size_t n) {
-  for (size_t i = 0; i + 2 < n; i++) {
-    if (s[i] == '%' && s[i + 1] == '2' && s[i + 2] == '5') {
+/* Decode every valid escape of src[0..n) into dst (which may be src: the
+ * output is never longer); returns the output's length, n when nothing
+ * was decoded. An invalid escape stands for itself. */
+static size_t decode_level(const char *src, size_t n, char *dst) {
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++) {
+    const int hi = i + 2 < n ? kg_hex_value((unsigned char)src[i + 1]) : -1;
+    const int lo = hi >= 0 ? kg_hex_value((unsigned char)src[i + 2]) : -1;
+    if (src[i] == '%' && lo >= 0) {
+      dst[m++] = (char)(hi << 4 | lo);
+      i += 2;
+    } else {
+      dst[m++] = src[i];
+    }
+  }
+  return m;
+}
+
+/* 1 when s[0..n) holds p's prefix as it is, ASCII case ignored. */
+static int holds_prefix(const kg_key_policy *p, const char *s, size_t n) {
+  const size_t plen = p->prefix_len;
+  for (size_t i = 0; plen > 0 && i + plen <= n; i++) {
+    size_t k = 0;
+    while (k < plen && kg_lower((unsigned char)s[i + k]) ==
+                           kg_lower((unsigned char)p->prefix[k])) {
+      k++;
+    }
+    if (k == plen) {
       return 1;
     }
   }
@@ -851,37 +875,33 @@ kg_status kg_target_deep(const kg_key_policy *p, kg_span target, char *scratch,
   }
   *level = target;
   if (target.len < 3 || target.ptr == NULL ||
-      !holds_pct25(target.ptr, target.len)) {
+      memchr(target.ptr, '%', target.len) == NULL) {
     return KG_OK;
   }
   if (scratch == NULL || cap < target.len) {
     return KG_E_BUFFER_TOO_SMALL;
   }
-  const char *src = target.ptr;
-  size_t n = target.len;
+  /* levels 1 and 2 are kg_target_scan's; a key deeper needs an escape
+   * left after them */
+  size_t n = decode_level(target.ptr, target.len, scratch);
+  if (n == target.len) {
+    return KG_OK;
+  }
+  size_t m = decode_level(scratch, n, scratch);
+  if (m == n) {
+    return KG_OK;
+  }
   for (int l = 0; l < KG_TARGET_DEEP_LEVELS; l++) {
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++) { /* scratch may be src: m <= i */
-      const int hi = i + 2 < n ? kg_hex_value((unsigned char)src[i + 1]) : -1;
-      const int lo = hi >= 0 ? kg_hex_value((unsigned char)src[i + 2]) : -1;
-      if (src[i] == '%' && lo >= 0) {
-        scratch[m++] = (char)(hi << 4 | lo);
-        i += 2;
-      } else {
-        scratch[m++] = src[i];
-      }
-    }
+    n = m;
+    m = decode_level(scratch, n, scratch);
     if (m == n) {
       return KG_OK; /* nothing left to decode */
     }
-    const kg_span decoded = {scratch, m};
-    const kg_status s = kg_target_scan(p, decoded);
-    if (s != KG_OK) {
-      *level = decoded;
-      return s;
+    if (holds_prefix(p, scratch, m)) {
+      level->ptr = scratch;
+      level->len = m;
+      return KG_URL_KEY_PREFIX;
     }
-    src = scratch;
-    n = m;
   }
   return KG_E_BAD_TARGET;
 }

@@ -114,22 +114,28 @@ KG_API int kg_query_has_key(const kg_key_policy *p, kg_span query);
 
 /*
  * kg_target_deep — for a server that keeps a key out of its logs and
- * upstreams whatever its encoding. kg_target_scan decodes twice (SPEC
- * §1.1); an escape hidden behind "%25" once more (%252573) it does not
- * decode, and a key's body is plain text at any depth. When target holds
- * "%25", it is decoded whole again, up to KG_TARGET_DEEP_LEVELS times
- * into scratch (cap >= target.len bytes), each level scanned. Returns:
- *  - KG_OK: no level holds a key (or target holds no "%25");
- *  - KG_URL_KEY_PREFIX or KG_URL_KEY_PARAM: *level is the first level
- *    that holds one (in scratch). Decided instead of target, kg_decide
- *    refuses it as api_key_in_query;
- *  - KG_E_BAD_TARGET: still decoding after KG_TARGET_DEEP_LEVELS levels;
- *    KG_E_BUFFER_TOO_SMALL: cap < target.len. A log redacts such a target
- *    (fail closed); the decision is taken on target;
+ * upstreams whatever its encoding. kg_target_scan reads the target as
+ * sent, decoded once and decoded twice (SPEC §1.1); a prefix escaped
+ * deeper (%252573k_live_, %%32%3573k_live_) it does not see, though a
+ * key's body is plain text at any depth. When the target decoded twice
+ * still holds an escape, it is decoded again, up to KG_TARGET_DEEP_LEVELS
+ * more times, into scratch (cap >= target.len bytes), and each of these
+ * levels searched for p's prefix as it is (ASCII case ignored). Only the
+ * prefix: at these depths an escaped '?', '&', ';' or '=' is data, not a
+ * separator, so the parameter rule is not applied. Returns:
+ *  - KG_OK: no level holds the prefix (or nothing is left to decode
+ *    after two levels: then kg_target_scan has seen it all);
+ *  - KG_URL_KEY_PREFIX: *level is the first level that holds it (in
+ *    scratch). Decided instead of target, kg_decide refuses it as
+ *    api_key_in_query;
+ *  - KG_E_BAD_TARGET: still decoding after KG_TARGET_DEEP_LEVELS more
+ *    levels; KG_E_BUFFER_TOO_SMALL: the target holds a '%' and scratch is
+ *    NULL or cap < target.len. A log redacts such a target (fail closed);
+ *    the decision is taken on target;
  *  - KG_E_ARGUMENT: p or level NULL.
  * *level is target except as said. An invalid escape stands for itself.
  * Allocates nothing; timing depends on the target's bytes only; a target
- * without "%25" costs one pass over it. The nginx module and keygate check
+ * without '%' costs one search for it. The nginx module and keygate check
  * decide on *level (docs/contract.md).
  */
 #define KG_TARGET_DEEP_LEVELS 8
