@@ -84,6 +84,8 @@ static void usage(FILE *f) {
       "                         names that metric on the all row)\n"
       "  --json FILE            the whole result, histograms included\n"
       "  --html FILE            a self-contained HTML report of the run\n"
+      "                         (either as '-': standard output, and the\n"
+      "                         table to standard error)\n"
       "  -q, --quiet            no progress line and no table\n"
       "\n"
       "exit: 0 every threshold holds, 1 one is violated, 2 usage error or the\n"
@@ -533,9 +535,11 @@ int cmd_load(int argc, char **argv) {
     rc = CLI_EXIT_USAGE;
   }
   if (!a.quiet) {
-    /* with --json - the JSON owns standard output: the table goes to
-     * standard error */
-    FILE *tf = a.json != NULL && strcmp(a.json, "-") == 0 ? stderr : stdout;
+    /* with --json - or --html - that document owns standard output: the
+     * table goes to standard error */
+    const int doc_on_stdout = (a.json != NULL && strcmp(a.json, "-") == 0) ||
+                              (a.html != NULL && strcmp(a.html, "-") == 0);
+    FILE *tf = doc_on_stdout ? stderr : stdout;
     kgl_result_print(&r, tf, KGL_TABLE_TEXT);
     if (fflush(tf) != 0 || ferror(tf)) {
       cli_error(CLI_EXIT_USAGE, CMD, "cannot write the table: %s",

@@ -66,7 +66,8 @@ static void usage(FILE *f) {
       "  -k, --insecure           do not verify the server's certificate\n"
       "  --cacert FILE            verify it against this CA file\n"
       "output:\n"
-      "  --json FILE              the report as JSON ('-': stdout)\n"
+      "  --json FILE              the report as JSON ('-': stdout, and the\n"
+      "                           table to stderr)\n"
       "  -q, --quiet              no table\n"
       "\n"
       "exit: 0 nothing deviates, 1 a case deviates, 2 usage error, target\n"
@@ -417,8 +418,11 @@ static int probe(probe_args *a) {
     exit_code = cli_error(CLI_EXIT_USAGE, CMD, "%s", why);
   } else {
     if (!a->quiet) {
-      kgl_probe_print(&rep, stdout);
-      fflush(stdout);
+      /* with --json - the JSON owns standard output: the table goes to
+       * standard error, as keygate load's does */
+      FILE *tf = a->json != NULL && strcmp(a->json, "-") == 0 ? stderr : stdout;
+      kgl_probe_print(&rep, tf);
+      fflush(tf);
     }
     /* 1: HTTP/2 only; 2: the target lost midway, the cases judged before
      * reported: exit 2 either way, as for a target never reached */

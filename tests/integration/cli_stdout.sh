@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# cli_stdout.sh — standard output is what a command promises there, or the
+# command says it is not (docs/cli.md, "Exit status"):
+#  - with a document on stdout (load --json - or --html -, probe --json -)
+#    stdout holds that document alone: the table goes to stderr (review:
+#    load --html - and probe --json - printed the table before it);
+#  - a write to stdout that fails (here onto /dev/full) is exit 2 and one
+#    line naming standard output and the reason, for every command that
+#    prints there (review: report show/check/compare, probe and probe
+#    --list exited 0, and report show --format json said "-: cannot
+#    write" with no reason).
+#
+# Environment: KEYGATE. Needs python3.
+set -euo pipefail
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+: "${KEYGATE:?KEYGATE must name the keygate program}"
+VALID=sk_live_7KWyWfty6uEvcdZQoaZrknnVmnbSF0d50ScUGk
+EXPIRED=sk_live_7Iq6S0qvhVhKDPGMxMpOlWe4kL5ZYIIT4ZTBN4
+printf '%s\n' "$VALID" >"$TMP/valid.key"
+KEYS=$TMP/keys.tsv
+printf 'valid\t%s\nexpired\t%s\n' "$VALID" "$EXPIRED" >"$KEYS"
+. "$(dirname "$0")/fake_common.bash"
+fake_start ok
+kg_on_exit fake_stop
+
+# ---- a document on stdout is alone there ------------------------------------
+assert_exit 0 "load --html -" -- "$KEYGATE" load "$URL" --keys "$KEYS" -c 2 -n 40 --html -
+assert_eq "<!DOCTYPE html>" "$(head -n 1 "$TMP/out")" "load --html -: stdout starts with the page"
+assert_not_contains "keygate load  http" "$(cat "$TMP/out")" "load --html -: no table on stdout"
+assert_contains "keygate load  http" "$(cat "$TMP/err")" "load --html -: the table on stderr"
+
+assert_exit 0 "probe --json -" -- "$KEYGATE" probe "$URL" --key-file "$TMP/valid.key" \
+  --only no_key,bearer_valid --interval 0s --json -
+cp "$TMP/out" "$TMP/probe.json"
+kg_json_checks "$TMP/probe.json" <<'CHECKS'
+probe --json -: stdout is the JSON alone ;; d["schema"] == "keygate-probe v1"
+CHECKS
+assert_contains "no_key" "$(cat "$TMP/err")" "probe --json -: the table on stderr"
+
+kg_done
