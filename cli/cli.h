@@ -64,6 +64,18 @@ int cmd_probe(int argc, char **argv);
 int cli_error(int code, const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/*
+ * cli_stdout_check — the one check that what a command printed on standard
+ * output got there: flushes stdout, and when that or an earlier write to
+ * it failed (ferror), prints one line "keygate <cmd>: cannot write to
+ * standard output: <reason>" and returns CLI_EXIT_TROUBLE (docs/cli.md: a
+ * failed write is exit 2). Returns rc otherwise, and also when rc is not a
+ * verdict (0 or 1): a command that already failed has printed its one
+ * line. main() calls it after every command; a command calls it itself to
+ * name its verb ("report show") or to decide before its verdict lines.
+ */
+int cli_stdout_check(const char *cmd, int rc);
+
 /* cli_threshold_error — a --threshold the load library refused, as
  * "--threshold 'X': what is wrong" (why names it: "threshold 'X': ..."),
  * masked by kgl_redact_arg (a key body typed there never shows); exit 2. */

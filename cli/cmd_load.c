@@ -542,7 +542,8 @@ int cmd_load(int argc, char **argv) {
     FILE *tf = doc_on_stdout ? stderr : stdout;
     kgl_result_print(&r, tf, KGL_TABLE_TEXT);
     if (fflush(tf) != 0 || ferror(tf)) {
-      cli_error(CLI_EXIT_USAGE, CMD, "cannot write the table: %s",
+      cli_error(CLI_EXIT_USAGE, CMD, "cannot write the table to %s: %s",
+                tf == stdout ? "standard output" : "standard error",
                 strerror(errno));
       rc = CLI_EXIT_USAGE;
     }

@@ -421,17 +421,16 @@ static int probe(probe_args *a) {
       /* with --json - the JSON owns standard output: the table goes to
        * standard error, as keygate load's does */
       FILE *tf = a->json != NULL && strcmp(a->json, "-") == 0 ? stderr : stdout;
-      kgl_probe_print(&rep, tf);
-      fflush(tf);
+      kgl_probe_print(&rep, tf); /* flushed by cli_stdout_check */
     }
     /* 1: HTTP/2 only; 2: the target lost midway, the cases judged before
      * reported: exit 2 either way, as for a target never reached */
-    exit_code = rc > 0              ? CLI_EXIT_USAGE
-                : rep.deviation > 0 ? CLI_EXIT_NO
-                                    : CLI_EXIT_OK;
+    exit_code = rep.deviation > 0 ? CLI_EXIT_NO : CLI_EXIT_OK;
     if (rc > 0) {
-      cli_error(CLI_EXIT_USAGE, CMD, "%s", why);
+      exit_code = cli_error(CLI_EXIT_USAGE, CMD, "%s", why);
     }
+    /* the verdict is 1 only when the table saying so got out */
+    exit_code = cli_stdout_check(CMD, exit_code);
     char jwhy[512];
     if (a->json != NULL &&
         kgl_probe_write_json(&rep, &o, a->json, jwhy, sizeof jwhy) != 0) {
@@ -451,6 +450,7 @@ int cmd_probe(int argc, char **argv) {
   if (rc == 0) {
     if (a.list) {
       kgl_probe_list(a.selected, stdout);
+      rc = cli_stdout_check(CMD, CLI_EXIT_OK);
     } else {
       rc = probe(&a);
     }

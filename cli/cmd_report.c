@@ -279,8 +279,10 @@ static int run_check(const char *cmd, char **files, int nfiles) {
     kgl_threshold_format(&out[i], line, sizeof line);
     printf("  %s\n", line);
   }
-  fflush(stdout);
-  for (int i = 0; i < A.nth; i++) {
+  /* a table that did not get out is exit 2 and its one line, whatever it
+   * said (the verdict lines follow the table on a terminal) */
+  rc = cli_stdout_check(cmd, violated ? CLI_EXIT_NO : CLI_EXIT_OK);
+  for (int i = 0; i < A.nth && rc != CLI_EXIT_TROUBLE; i++) {
     if (!out[i].holds) {
       /* the words of the table and of keygate load ("no responses", the
        * value in the expression's unit): kgl_threshold_format */
@@ -290,7 +292,7 @@ static int run_check(const char *cmd, char **files, int nfiles) {
     }
   }
   kgl_result_free(&r);
-  return violated ? CLI_EXIT_NO : CLI_EXIT_OK;
+  return rc;
 }
 
 /* ---- compare -------------------------------------------------------------
@@ -325,7 +327,6 @@ static int run_compare(const char *cmd, char **files, int nfiles) {
     rc = cli_error(CLI_EXIT_USAGE, cmd, "out of memory");
   } else {
     kgl_compare_print(&c, &old, &new_, A.fail_above, stdout, cf);
-    fflush(stdout);
     rc = kgl_compare_fails(&c, A.fail_above) ? CLI_EXIT_NO : CLI_EXIT_OK;
   }
   kgl_result_free(&old);
@@ -498,5 +499,6 @@ int cmd_report(int argc, char **argv) {
   if (A.out != NULL && distinct_out(cmd, argv + optind, nfiles) != 0) {
     return CLI_EXIT_USAGE;
   }
-  return s->run(cmd, argv + optind, nfiles);
+  /* a regression found is 1 only when the table saying so got out */
+  return cli_stdout_check(cmd, s->run(cmd, argv + optind, nfiles));
 }

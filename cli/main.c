@@ -115,7 +115,7 @@ static int help(int argc, char **argv) {
   return c->run(argc == 3 ? 3 : 2, sub);
 }
 
-int main(int argc, char **argv) {
+static int dispatch(int argc, char **argv) {
   if (argc < 2) {
     usage(stderr);
     return CLI_EXIT_USAGE;
@@ -151,4 +151,12 @@ int main(int argc, char **argv) {
   return cli_error(CLI_EXIT_USAGE, "",
                    "unknown command '%s'; run 'keygate --help' for the list",
                    name);
+}
+
+int main(int argc, char **argv) {
+  /* what every command printed on standard output got there, or exit 2
+   * (docs/cli.md): a command that checked already, naming its verb, has
+   * said so */
+  const cli_command *c = argc >= 2 ? find(argv[1]) : NULL;
+  return cli_stdout_check(c != NULL ? c->name : "", dispatch(argc, argv));
 }

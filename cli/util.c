@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE /* getopt_long with -std=c11 */
 #include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
@@ -57,6 +58,24 @@ int cli_error(int code, const char *cmd, const char *fmt, ...) {
     fprintf(stderr, "keygate %s: %s\n", cmd, shown);
   }
   return code;
+}
+
+int cli_stdout_check(const char *cmd, int rc) {
+  errno = 0;
+  const int flushed = fflush(stdout) == 0;
+  const int err = errno;
+  if (flushed && !ferror(stdout)) {
+    return rc;
+  }
+  /* once per process: the caller's check and main's see one failure */
+  clearerr(stdout);
+  if (rc != CLI_EXIT_OK && rc != CLI_EXIT_NO) {
+    return rc;
+  }
+  /* a write that failed before this flush left its stream's error flag,
+   * not its errno: the reason is then unknown */
+  return cli_error(CLI_EXIT_TROUBLE, cmd, "cannot write to standard output: %s",
+                   !flushed && err != 0 ? strerror(err) : "a write failed");
 }
 
 int cli_threshold_error(const char *cmd, const char *why) {

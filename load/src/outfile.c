@@ -124,11 +124,13 @@ int kgl_out_distinct(const kgl_named_path *in, size_t nin,
 int kgl_out_open(kgl_out *o, const char *path, char *why, size_t whycap) {
   o->f = NULL;
   o->in_place = 0;
+  o->to_stdout = 0;
   o->tmp[0] = '\0';
   snprintf(o->path, sizeof o->path, "%s", path);
   if (strcmp(path, "-") == 0) {
     o->f = stdout;
     o->in_place = 1;
+    o->to_stdout = 1;
     return 0;
   }
   if (kgl_out_check(path, why, whycap) != 0) {
@@ -176,11 +178,17 @@ int kgl_out_open(kgl_out *o, const char *path, char *why, size_t whycap) {
 }
 
 int kgl_out_close(kgl_out *o, int ok, char *why, size_t whycap) {
+  /* a writer that failed on a write (the stream's error flag) left its
+   * reason in errno: the one to name */
+  const int werr = errno;
   if (o->f == NULL) {
     return -1;
   }
   int bad = !ok || fflush(o->f) != 0;
   int err = bad && ok ? errno : 0;
+  if (!ok && ferror(o->f)) {
+    err = werr;
+  }
   if (!bad && !o->in_place && fsync(fileno(o->f)) != 0) {
     bad = 1;
     err = errno;
@@ -190,6 +198,16 @@ int kgl_out_close(kgl_out *o, int ok, char *why, size_t whycap) {
     err = errno;
   }
   o->f = NULL;
+  if (bad && o->to_stdout) {
+    /* "-" is named, not shown as a bare "-" */
+    if (err != 0) {
+      snprintf(why, whycap, "cannot write to standard output: %s",
+               strerror(err));
+    } else if (why[0] == '\0') {
+      snprintf(why, whycap, "cannot write to standard output");
+    }
+    return -1;
+  }
   if (bad) {
     if (err != 0) {
       snprintf(why, whycap, "%s: cannot write: %s", o->path, strerror(err));

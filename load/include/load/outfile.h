@@ -25,6 +25,7 @@ extern "C" {
 typedef struct kgl_out {
   FILE *f; /* write here between open and close */
   int in_place;
+  int to_stdout; /* "-": named "standard output" in a reason */
   char path[PATH_MAX];
   char tmp[PATH_MAX + 8];
 } kgl_out;
