@@ -60,8 +60,8 @@ static void usage(FILE *f) {
       "  -t, --threads T        threads, one event loop each (default 1)\n"
       "  -R, --rate R           open loop: R requests/s over all threads,\n"
       "                         latency from each request's scheduled time\n"
-      "  -d, --duration D       how long to send (default 10s; ms, s, m, h;\n"
-      "                         at most 720h);\n"
+      "  -d, --duration D       how long to send (default 10s; a number and\n"
+      "                         its unit, ms, s, m, h, d or w; at most 720h);\n"
       "                         open loop: what was due in it is still owed,\n"
       "                         the run ends at most --timeout after it\n"
       "  -n, --requests N       send N requests instead of a duration\n"
@@ -317,9 +317,15 @@ static int one_option(load_args *a, int c, char **argv) {
     return 0;
   }
   case 'd':
-    if (cli_parse_interval(optarg, &d) != 0 || d <= 0) {
+    if (cli_parse_interval(optarg, &d) != 0 &&
+        (optarg[0] != '-' || cli_parse_interval(optarg + 1, &d) != 0)) {
       return bad("--duration", optarg,
                  "want a duration with its unit: 500ms, 30s, 2m, 1h");
+    }
+    if (optarg[0] == '-' || d <= 0) {
+      /* "0s" and "-1s" are durations, just not ones a run can last */
+      return bad("--duration", optarg,
+                 "must be more than zero: 500ms, 30s, 2m, 1h");
     }
     if (d > DURATION_MAX_S) {
       /* in ns it must fit an int64_t: 10000000000s overflowed (review 96) */

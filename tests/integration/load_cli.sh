@@ -67,6 +67,13 @@ usage_error "--duration without a unit" "^keygate load: --duration '10': .*unit"
 usage_error "unknown option" "^keygate load: unknown option '--bogus'" "$URL" --keys "$KEYS" --bogus -n 10
 usage_error "option without its value" "^keygate load: option -c needs a value" "$URL" --keys "$KEYS" -n 10 -c
 usage_error "--rate below 10^-6" "^keygate load: --rate '0.0000000000001': at least 0.000001" "$URL" --keys "$KEYS" --rate 0.0000000000001
+# a duration of zero or less is refused as such (it was "want a duration
+# with its unit", which 0s has)
+usage_error "--duration 0s" "^keygate load: --duration '0s': must be more than zero" "$URL" --keys "$KEYS" --duration 0s
+usage_error "--duration -1s" "^keygate load: --duration '-1s': must be more than zero" "$URL" --keys "$KEYS" -d -1s
+# every unit of the one time grammar is named in --help (d was taken, not named)
+assert_exit 0 "load --help" -- "$KEYGATE" load --help
+assert_contains "ms, s, m, h, d or w" "$(cat "$TMP/out")" "load --help names every unit of -d"
 usage_error "--duration past 30 days" "^keygate load: --duration '10000000000s': at most 720h" "$URL" --keys "$KEYS" --duration 10000000000s
 usage_error "--warmup past 30 days" "^keygate load: --warmup '721h': at most 720h" "$URL" --keys "$KEYS" --warmup 721h
 usage_error "--duration with --requests" "exclude each other" "$URL" --keys "$KEYS" --duration 2s --requests 10
