@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -129,12 +130,25 @@ typedef struct probe_args {
   unsigned char *selected;
 } probe_args;
 
-/* Copy a key from argv and overwrite the argument. */
-static int key_from_arg(key_src *k, const char *opt, char *arg) {
+/* key_both — the usage line for a key given both as a flag and as a file
+ * (docs/probe.md: a usage error; a repeated flag or file overrides, as
+ * every repeated option does, docs/cli.md). */
+static int key_both(const char *opt, const char *file_opt) {
+  return cli_error(CLI_EXIT_USAGE, CMD,
+                   "%s and %s both give the %s key: give one of them", opt,
+                   file_opt, strcmp(opt, "--key") == 0 ? "valid" : "expired");
+}
+
+/* Copy a key from argv and overwrite the argument; a later one overrides
+ * an earlier one. */
+static int key_from_arg(key_src *k, const char *opt, const char *file_opt,
+                        char *arg) {
   const size_t n = strlen(arg);
-  if (k->given || k->file != NULL) {
-    return cli_error(CLI_EXIT_USAGE, CMD, "give %s once", opt);
+  if (k->file != NULL) {
+    return key_both(opt, file_opt);
   }
+  OPENSSL_cleanse(k->value, sizeof k->value);
+  k->len = 0;
   if (n == 0 || n > KG_KEY_MAX_LEN) {
     return cli_error(CLI_EXIT_USAGE, CMD, "%s: want a key of 1 to %d bytes",
                      opt, KG_KEY_MAX_LEN);
@@ -157,9 +171,22 @@ static int key_from_file(key_src *k, const char *opt) {
     return cli_error(CLI_EXIT_USAGE, CMD, "%s %s: %s", opt, k->file,
                      strerror(errno));
   }
+  struct stat st;
+  if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+    fclose(f);
+    return cli_error(CLI_EXIT_USAGE, CMD,
+                     "%s %s is a directory; give the file that holds the key",
+                     opt, k->file);
+  }
   char line[KG_KEY_MAX_LEN + 64];
   const size_t got = fread(line, 1, sizeof line, f);
+  const int rerr = ferror(f) ? errno : 0;
   fclose(f);
+  if (rerr != 0) {
+    OPENSSL_cleanse(line, sizeof line);
+    return cli_error(CLI_EXIT_USAGE, CMD, "%s %s: cannot read it: %s", opt,
+                     k->file, strerror(rerr));
+  }
   const char *lf = memchr(line, '\n', got);
   const size_t end = lf != NULL ? (size_t)(lf - line) : got; /* the line */
   const char *cr = memchr(line, '\r', end);
@@ -255,18 +282,18 @@ static int one_option(probe_args *a, int c, char **argv) {
     usage(stdout);
     return -1;
   case O_KEY:
-    return key_from_arg(&a->key, "--key", optarg);
+    return key_from_arg(&a->key, "--key", "--key-file", optarg);
   case O_EXPIRED_KEY:
-    return key_from_arg(&a->expired, "--expired-key", optarg);
+    return key_from_arg(&a->expired, "--expired-key", "--expired-key-file",
+                        optarg);
   case O_KEY_FILE:
   case O_EXPIRED_KEY_FILE: {
     key_src *k = c == O_KEY_FILE ? &a->key : &a->expired;
-    if (k->given || k->file != NULL) {
-      return cli_error(CLI_EXIT_USAGE, CMD,
-                       "give the %s key once (a file or --key, not both)",
-                       c == O_KEY_FILE ? "valid" : "expired");
+    if (k->given) {
+      return c == O_KEY_FILE ? key_both("--key", "--key-file")
+                             : key_both("--expired-key", "--expired-key-file");
     }
-    k->file = optarg;
+    k->file = optarg; /* a later one overrides an earlier one */
     return 0;
   }
   case O_PREFIX:

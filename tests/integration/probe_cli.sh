@@ -39,7 +39,21 @@ usage_error "two URLs" "one URL only" -- "$URL" "$URL" --key-file "$TMP/key"
 usage_error "no key" "give a valid key" -- "$URL"
 usage_error "unknown case" "'nope' is no case or group" -- "$URL" --key-file "$TMP/key" --only no_key,nope
 usage_error "key file missing" "$TMP/absent" -- "$URL" --key-file "$TMP/absent"
-usage_error "key and key file" "once" -- "$URL" --key-file "$TMP/key" --key "$K"
+# a key as a flag and as a file is refused naming both (it was "give --key
+# once", for a --key given once); a repeated option overrides the one
+# before it, as every option does (docs/cli.md)
+usage_error "key file and key" "--key and --key-file both give the valid key" -- \
+  "$URL" --key-file "$TMP/key" --key "$K"
+usage_error "key and key file" "--key and --key-file both give the valid key" -- \
+  "$URL" --key "$K" --key-file "$TMP/key"
+usage_error "expired key file and key" "--expired-key and --expired-key-file both give the expired key" -- \
+  "$URL" --key-file "$TMP/key" --expired-key-file "$TMP/key" --expired-key "$K"
+usage_error "key file twice: the later one read" "cannot reach 127.0.0.1:$P" -- \
+  "$URL" --key-file "$TMP/absent" --key-file "$TMP/key" --timeout 2s
+usage_error "key twice: the later one read" "cannot reach 127.0.0.1:$P" -- \
+  "$URL" --key "${K%k}j" --key "$K" --timeout 2s
+usage_error "key file a directory" "--key-file $TMP is a directory; give the file that holds the key" -- \
+  "$URL" --key-file "$TMP"
 usage_error "wrong prefix" "does not start with the prefix sk_test_" -- "$URL" --key-file "$TMP/key" --prefix sk_test_
 usage_error "bad prefix" "the prefix must be" -- "$URL" --key-file "$TMP/key" --prefix 'sk live'
 usage_error "expired is valid" "the expired key is the valid key" -- "$URL" --key-file "$TMP/key" --expired-key-file "$TMP/key"
