@@ -496,6 +496,14 @@ int cmd_report(int argc, char **argv) {
     return cli_error(CLI_EXIT_USAGE, cmd, "want %s, got %d file%s", s->files,
                      nfiles, nfiles == 1 ? "" : "s");
   }
+  int stdin_seen = 0;
+  for (int i = optind; i < argc; i++) {
+    if (strcmp(argv[i], "-") == 0 && stdin_seen++) {
+      return cli_error(CLI_EXIT_USAGE, cmd,
+                       "'-' (standard input) is given twice: it can be read "
+                       "once; give the other results as files");
+    }
+  }
   if (A.out != NULL && distinct_out(cmd, argv + optind, nfiles) != 0) {
     return CLI_EXIT_USAGE;
   }

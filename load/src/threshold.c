@@ -86,7 +86,7 @@ static int parse_lhs(const char *s, size_t n, kgl_threshold *t, char *why,
     if (row < 0 && find_metric(s, cn) < 0) {
       snprintf(why, whycap,
                "threshold '%s': unknown class '%.*s' (valid, invalid, "
-               "missing, expired)",
+               "missing, expired or all)",
                t->expr, (int)cn, s);
       return -1;
     }

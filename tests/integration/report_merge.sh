@@ -101,6 +101,14 @@ assert_not_contains "measured" "$(cat "$TMP/err")" "check: no 'measured 0'"
 # without --threshold: the thresholds the run recorded (load's default)
 assert_exit 0 "check recorded" -- "$KEYGATE" report check "$TMP/a.json"
 assert_contains "mismatches==0 holds" "$(cat "$TMP/out")" "check: the recorded threshold"
+# the all row is a class a threshold may name: the list says so
+assert_exit 2 "check unknown class" -- "$KEYGATE" report check "$TMP/m.json" --threshold 'VALID.p99<50ms'
+one_line_error "check unknown class" "keygate report check: --threshold 'VALID.p99<50ms'" \
+  "\(valid, invalid, missing, expired or all\)"
+# standard input can be read once: '-' twice is named (it read '-' once,
+# then said the second was "not JSON")
+assert_exit 2 "merge - -" -- "$KEYGATE" report merge - - <"$TMP/a.json"
+one_line_error "merge - -" "keygate report merge: '-' (standard input) is given twice" "."
 assert_exit 2 "check bad expression" -- "$KEYGATE" report check "$TMP/m.json" --threshold 'p99<<5'
 one_line_error "check bad expression" "keygate report check: --threshold 'p99<<5'" "."
 

@@ -96,7 +96,7 @@ static const refused_case REFUSED[] = {
     {"valid.p98<1", "unknown metric 'p98'"},
     {"p99.99.9<1", "unknown metric 'p99.99.9'"},
     {"bogus.p99<5ms", "unknown class 'bogus' (valid, invalid, missing, "
-                      "expired)"},
+                      "expired or all)"},
     {"Valid.p99<5ms", "unknown class 'Valid'"},
     {"<5ms", "missing metric before the operator"},
     {"valid.<5ms", "missing metric before the operator"},
