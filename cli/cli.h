@@ -48,6 +48,7 @@ typedef struct cli_command {
   const char *name;
   const char *summary;
   int (*run)(int argc, char **argv); /* argv[0] is the subcommand name */
+  int verbs; /* 1: takes a verb (keys create): `keygate help CMD VERB` */
 } cli_command;
 
 /* The subcommands, one per cmd_*.c file. */

@@ -459,10 +459,15 @@ static int one_option(const sub *s, const char *cmd, int c, char **argv) {
 }
 
 int cmd_report(int argc, char **argv) {
-  if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
-      strcmp(argv[1], "-h") == 0) {
-    usage(argc < 2 ? stderr : stdout);
-    return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+  if (argc < 2) {
+    /* exit 2 is one line, as for every command (docs/cli.md) */
+    return cli_error(CLI_EXIT_USAGE, "report",
+                     "no subcommand given: show, merge, check, compare or "
+                     "html (keygate report --help)");
+  }
+  if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+    usage(stdout);
+    return CLI_EXIT_OK;
   }
   const sub *s = NULL;
   for (size_t i = 0; i < sizeof SUBS / sizeof SUBS[0]; i++) {

@@ -10,21 +10,22 @@
 /* The subcommand table. A part of keygate that adds a command adds one line
  * here and one cmd_<name>.c file. */
 static const cli_command COMMANDS[] = {
-    {"check", "decide one raw request head read from stdin", cmd_check},
+    {"check", "decide one raw request head read from stdin", cmd_check, 0},
 #ifdef KEYGATE_HAVE_STORE
     {"accounts", "create, list and re-tier accounts in the key store",
-     cmd_accounts},
-    {"keys", "create, list, deactivate, delete, rotate and seed keys",
-     cmd_keys},
+     cmd_accounts, 1},
+    {"keys", "create, list, deactivate, delete, rotate and seed keys", cmd_keys,
+     1},
 #endif
     {"load", "fire mixed key traffic at a server and verify every response",
-     cmd_load},
-    {"report", "show, merge, check, compare and draw load results", cmd_report},
+     cmd_load, 0},
+    {"report", "show, merge, check, compare and draw load results", cmd_report,
+     1},
     {"probe", "check a deployed API against the authentication contract",
-     cmd_probe},
+     cmd_probe, 0},
 #ifdef KEYGATE_HAVE_SERVE
     {"serve", "run nginx with the keygate module and the reference API",
-     cmd_serve},
+     cmd_serve, 0},
 #endif
 };
 
@@ -104,6 +105,13 @@ static int help(int argc, char **argv) {
                      "unknown command '%s'; run 'keygate --help' for the list",
                      argv[1]);
   }
+  if (argc == 3 && !c->verbs) {
+    /* a word the command would not read is an error, not ignored */
+    return cli_error(CLI_EXIT_USAGE, "help",
+                     "unexpected argument '%s'; %s has no verbs: 'keygate "
+                     "help %s'",
+                     argv[2], c->name, c->name);
+  }
   if (argc > 3) {
     return cli_error(CLI_EXIT_USAGE, "help",
                      "unexpected argument '%s'; give a command and at most "
@@ -117,8 +125,9 @@ static int help(int argc, char **argv) {
 
 static int dispatch(int argc, char **argv) {
   if (argc < 2) {
-    usage(stderr);
-    return CLI_EXIT_USAGE;
+    /* exit 2 is one line, as for every command (docs/cli.md) */
+    return cli_error(CLI_EXIT_USAGE, "",
+                     "no command given (keygate --help lists them)");
   }
   const char *name = argv[1];
   if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {

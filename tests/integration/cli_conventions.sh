@@ -40,6 +40,16 @@ assert_eq "$TOP" "$(cat "$TMP/out")" "-h is --help"
 assert_exit 0 "keygate help" -- "$KEYGATE" help
 assert_eq "$TOP" "$(cat "$TMP/out")" "help is --help"
 assert_exit 2 "keygate alone" -- "$KEYGATE"
+# one line naming the fix, as every exit 2 (it was the 31 lines of --help)
+one_line "keygate alone" "keygate: no command given (keygate --help lists them)"
+# a word help would not read is an error (help load bogus showed load's
+# help and exited 0)
+for c in check load probe; do
+  assert_exit 2 "help $c bogus" -- "$KEYGATE" help "$c" bogus
+  one_line "help $c bogus" "keygate help: unexpected argument 'bogus'"
+done
+assert_exit 2 "help keys create bogus" -- "$KEYGATE" help keys create bogus
+one_line "help keys create bogus" "keygate help: unexpected argument 'bogus'"
 assert_exit 2 "an unknown command" -- "$KEYGATE" frobnicate
 one_line "an unknown command" "keygate: unknown command 'frobnicate'"
 assert_exit 2 "help of an unknown command" -- "$KEYGATE" help frobnicate

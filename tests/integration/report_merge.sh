@@ -319,6 +319,8 @@ one_line_error "show a FIFO" "keygate report show: $TMP/fifo: " "not a regular f
 # ---- usage ------------------------------------------------------------------
 
 assert_exit 2 "no subcommand" -- "$KEYGATE" report
+# one line, as every exit 2 (it was the 28 lines of --help)
+one_line_error "no subcommand" "keygate report: no subcommand given" "report --help"
 assert_exit 0 "help" -- "$KEYGATE" report --help
 assert_contains "compare OLD.json NEW.json" "$(cat "$TMP/out")" "help lists compare"
 assert_exit 2 "unknown subcommand" -- "$KEYGATE" report draw "$TMP/a.json"
