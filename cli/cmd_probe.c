@@ -69,7 +69,8 @@ static void usage(FILE *f) {
       "output:\n"
       "  --json FILE              the report as JSON ('-': stdout, and the\n"
       "                           table to stderr)\n"
-      "  -q, --quiet              no table\n"
+      "  -q, --quiet              no table; one line on stderr says how\n"
+      "                           many cases deviate, if any\n"
       "\n"
       "exit: 0 nothing deviates, 1 a case deviates, 2 usage error, target\n"
       "unreachable or HTTP/2 only. Keys are never printed: "
@@ -458,6 +459,14 @@ static int probe(probe_args *a) {
     }
     /* the verdict is 1 only when the table saying so got out */
     exit_code = cli_stdout_check(CMD, exit_code);
+    if (a->quiet && exit_code == CLI_EXIT_NO) {
+      /* -q drops the table, not the verdict: one line says how many, as
+       * load -q still names each threshold violated */
+      cli_error(CLI_EXIT_NO, CMD,
+                "%zu of %zu cases deviate from the contract; run without -q "
+                "(or with --json FILE) to see which",
+                rep.deviation, rep.pass + rep.deviation + rep.skipped);
+    }
     char jwhy[512];
     if (a->json != NULL &&
         kgl_probe_write_json(&rep, &o, a->json, jwhy, sizeof jwhy) != 0) {
