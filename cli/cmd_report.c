@@ -268,13 +268,14 @@ static int run_check(const char *cmd, char **files, int nfiles) {
     return rc;
   }
   kgl_threshold_outcome out[KGL_MAX_THRESHOLDS + 2];
+  const int n = A.nth; /* A is global: the calls below keep it, said once */
   int violated = 0;
-  for (int i = 0; i < A.nth; i++) {
+  for (int i = 0; i < n; i++) {
     violated += !kgl_threshold_eval(&A.th[i], &r, &out[i]);
   }
-  printf("thresholds: %d of %d hold%s\n", A.nth - violated, A.nth,
+  printf("thresholds: %d of %d hold%s\n", n - violated, n,
          violated ? ", VIOLATED" : "");
-  for (int i = 0; i < A.nth; i++) {
+  for (int i = 0; i < n; i++) {
     char line[256];
     kgl_threshold_format(&out[i], line, sizeof line);
     printf("  %s\n", line);
@@ -282,7 +283,7 @@ static int run_check(const char *cmd, char **files, int nfiles) {
   /* a table that did not get out is exit 2 and its one line, whatever it
    * said (the verdict lines follow the table on a terminal) */
   rc = cli_stdout_check(cmd, violated ? CLI_EXIT_NO : CLI_EXIT_OK);
-  for (int i = 0; i < A.nth && rc != CLI_EXIT_TROUBLE; i++) {
+  for (int i = 0; i < n && rc != CLI_EXIT_TROUBLE; i++) {
     if (!out[i].holds) {
       /* the words of the table and of keygate load ("no responses", the
        * value in the expression's unit): kgl_threshold_format */
