@@ -23,23 +23,7 @@
 #include "internal.h"
 #include "load/probe.h"
 #include "load/redact.h"
-
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
-
-/* A string literal that may hold NUL bytes, with its length. */
-typedef struct bytes {
-  const char *s;
-  size_t n;
-} bytes;
-#define B(lit)                                                                 \
-  { lit, sizeof(lit) - 1 }
-
-/* Strict sk_live_ keys (the same ones test_credential.c uses). */
-#define K "sk_live_7KWyWfty6uEvcdZQoaZrknnVmnbSF0d50ScUGk"
-#define K_MASKED "sk_live_****cUGk"
-#define K2 "sk_live_p6SijozWGSxzBzRrkUy4fHvVN6ClsQ9S4YpUa2"
-#define K2_MASKED "sk_live_****pUa2"
-#define PREFIX "sk_live_"
+#include "load_literals.h"
 
 /* kgl_redact of a guarded copy into a guarded output of exactly cap bytes
  * (a write past cap faults). Returns the output (static storage). */
