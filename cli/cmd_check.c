@@ -471,7 +471,8 @@ static int deep_target(const kg_key_policy *p, kg_span target, kg_span *out,
                        char **scratch) {
   *out = target;
   *scratch = NULL;
-  if (target.ptr == NULL || memchr(target.ptr, '%', target.len) == NULL) {
+  if (target.ptr == NULL || target.len == 0 ||
+      memchr(target.ptr, '%', target.len) == NULL) {
     return 0;
   }
   *scratch = malloc(target.len);
