@@ -11,9 +11,9 @@
  * integrity (counts in range, their sum equal to "total", min and max in
  * the first and last non-empty buckets). It ignores what is derived for
  * humans and jq (totals, rps, latency_us summaries, "start", "elapsed_s")
- * and recomputes it. Text fields pass through kgl_redact_keys and
- * kgl_redact_message (a key body without its prefix) again, so even an
- * edited file cannot make a report print a full key; counts that
+ * and recomputes it. Text fields pass through kgl_redact_keys again, so
+ * even an edited file cannot make a report print a prefixed key (a bare
+ * body written by hand is not guessed at: docs/load.md); counts that
  * do not add up, or whose sums would overflow, are refused.
  */
 #ifndef _POSIX_C_SOURCE
@@ -36,7 +36,6 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <openssl/crypto.h> /* OPENSSL_cleanse */
 
 /* ======================================================================== */
 /* ---- writing ----------------------------------------------------------- */
@@ -526,30 +525,14 @@ static int get_bool(const rctx *d, const json_t *obj, const char *parent,
   return 0;
 }
 
-/* get_text — a string into (out, cap), redacted and cut to fit: the
- * prefixes of every shape (kgl_redact_keys), then a key body without its
- * prefix (kgl_redact_message's pass 2): an edited file may hold one where
- * a server's text was, and the writer's mask, which knew the keys sent,
- * is not there to catch it. */
+/* get_text — a string into (out, cap), redacted and cut to fit. */
 static int get_text(const rctx *d, const json_t *obj, const char *parent,
                     const char *key, char *out, size_t cap) {
   json_t *v = field(d, obj, parent, key, W_STR);
   if (v == NULL) {
     return -1;
   }
-  /* both passes over the whole text, the cut after them: a body cut to
-   * fit first would be too short to read as a key */
-  const size_t len = json_string_length(v);
-  const size_t kcap = 2 * len + 16; /* a mask is never longer than a key */
-  char *keys = malloc(kcap);
-  if (keys == NULL) {
-    fail(d, at(parent, key).s, "out of memory");
-    return -1;
-  }
-  const size_t n = kgl_redact_keys(json_string_value(v), len, keys, kcap);
-  kgl_redact_message(keys, n, out, cap);
-  OPENSSL_cleanse(keys, kcap);
-  free(keys);
+  kgl_redact_keys(json_string_value(v), json_string_length(v), out, cap);
   return 0;
 }
 

@@ -238,9 +238,7 @@ d = json.load(open(sys.argv[1]))
 body, esc = sys.argv[3], sys.argv[4]
 forms = ["sk%5Flive%5F" + body, "sk%255Flive%255F" + body, "%73k_live_" + body,
          "sk_live_" + esc, "SK%5FLIVE%5F" + body, "?api_key==" + body,
-         '?token="' + body + '"', "?key=%3D" + body,
-         body]  # a bare body (an issuer nobody named): kgl_redact_message
-assert len(body) == 38
+         '?token="' + body + '"', "?key=%3D" + body]
 # a sample's key is a hint whatever it holds: a key of no known prefix
 # shape, a bare body, a hint with more than four characters shown
 keys_only = ["kg." + body, body, "sk_live_" + body[:12] + "****",

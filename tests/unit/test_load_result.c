@@ -576,43 +576,6 @@ static void reading_masks_keys_of_every_issuer(void **state) {
   kgl_result_free(&b);
 }
 
-/* A key body without its prefix, edited into a file's texts (a sample's
- * code and detail, the header, an expression), is masked on read as the
- * error lines mask one (kgl_redact_message's pass 2): the reader masked
- * prefixed keys only, and `keygate report` printed it whole. */
-static void reading_masks_a_bare_key_body_an_edited_file_holds(void **state) {
-  (void)state;
-  static const char BODY[] = "7KWyWfty6uEvcdZQoaZrknnVmnbSF0d50ScUGk";
-  kgl_result a, b;
-  char why[256] = "";
-  full(&a);
-  assert_int_equal(
-      kgl_result_write_json(&a, file("bare.json"), why, sizeof why), 0);
-  char v[128];
-  snprintf(v, sizeof v, "\"%s\"", BODY);
-  mutate(file("bare.json"), file("bare.json"), "samples.0.code", v);
-  mutate(file("bare.json"), file("bare.json"), "config.header", v);
-  snprintf(v, sizeof v, "\"the server said %s here\"", BODY);
-  mutate(file("bare.json"), file("bare.json"), "samples.0.detail", v);
-  assert_int_equal(kgl_result_read_json(file("bare.json"), &b, why, sizeof why),
-                   0);
-  assert_string_equal(b.samples[0].code, "****cUGk");
-  assert_string_equal(b.config.header, "****cUGk");
-  assert_string_equal(b.samples[0].detail, "the server said ****cUGk here");
-  /* what the file held is read as it was */
-  assert_string_equal(b.samples[0].request_id, a.samples[0].request_id);
-  assert_string_equal(b.config.url, a.config.url);
-  for (int fmt = KGL_TABLE_TEXT; fmt <= KGL_TABLE_MARKDOWN; fmt++) {
-    char *s = render(&b, (kgl_table_format)fmt);
-    if (strstr(s, "7KWyWfty") != NULL || strstr(s, "nmbSF0d5") != NULL) {
-      fail_msg("format %d shows the body: %s", fmt, s);
-    }
-    free(s);
-  }
-  kgl_result_free(&a);
-  kgl_result_free(&b);
-}
-
 /* mutate — set (or with json NULL, delete) the field at a dotted path of
  * object keys and array indexes in the JSON file src, writing dst. */
 static void mutate(const char *src, const char *dst, const char *at,
@@ -1574,7 +1537,6 @@ int main(void) {
       T(writing_where_it_cannot_says_so_in_one_line),
       T(reading_redacts_a_full_key_an_edited_file_holds),
       T(reading_masks_keys_of_every_issuer),
-      T(reading_masks_a_bare_key_body_an_edited_file_holds),
       T(a_key_given_as_a_code_or_a_sample_key_is_masked),
       T(reading_refuses_what_it_cannot_read_in_one_line),
       T(reading_refuses_an_all_row_that_is_not_the_sum),
