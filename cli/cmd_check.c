@@ -488,40 +488,36 @@ static int deep_target(const kg_key_policy *p, kg_span target, kg_span *out,
 }
 
 /*
- * The Host lines of fields[0..n) whose value holds a key escaped past SPEC
- * §1.1's two levels are decided on the level that shows it, as the server
- * decides (its Host then reads as api_key_in_query). *scratch (malloc'd, or
- * NULL; *len its size) holds those levels. -1: out of memory.
+ * The first Host line of fields[0..n), when its value holds a key escaped
+ * past SPEC §1.1's two levels, is decided on the level that shows it, as
+ * the server decides the Host nginx keeps (it then reads as
+ * api_key_in_query); a later Host line is decided as sent, as there.
+ * *scratch (malloc'd, or NULL; *len its size) holds that level. -1: out of
+ * memory.
  */
 static int deep_hosts(const kg_key_policy *p, kg_field *fields, size_t n,
                       char **scratch, size_t *len) {
   *scratch = NULL;
   *len = 0;
   for (size_t i = 0; i < n; i++) {
-    if (fields[i].name.len == 4 &&
-        strncasecmp(fields[i].name.ptr, "host", 4) == 0) {
-      *len += fields[i].value.len;
+    if (fields[i].name.len != 4 ||
+        strncasecmp(fields[i].name.ptr, "host", 4) != 0) {
+      continue;
     }
-  }
-  if (*len == 0) {
+    if (fields[i].value.len == 0) {
+      return 0;
+    }
+    *scratch = malloc(fields[i].value.len);
+    if (*scratch == NULL) {
+      return -1;
+    }
+    *len = fields[i].value.len;
+    kg_span level;
+    if (kg_target_deep(p, fields[i].value, *scratch, *len, &level) ==
+        KG_URL_KEY_PREFIX) {
+      fields[i].value = level;
+    }
     return 0;
-  }
-  *scratch = malloc(*len);
-  if (*scratch == NULL) {
-    return -1;
-  }
-  size_t off = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (fields[i].name.len == 4 &&
-        strncasecmp(fields[i].name.ptr, "host", 4) == 0) {
-      const size_t vlen = fields[i].value.len;
-      kg_span level;
-      if (kg_target_deep(p, fields[i].value, *scratch + off, vlen, &level) ==
-          KG_URL_KEY_PREFIX) {
-        fields[i].value = level;
-      }
-      off += vlen;
-    }
   }
   return 0;
 }
