@@ -518,6 +518,20 @@ class Handler(socketserver.BaseRequestHandler):
                         sock.sendall(data[i : i + 1])
                         time.sleep(state.opts.delay_ms / 1000.0)
                     return
+                limit = state.opts.max_answers
+                if limit > 0 and state.answered + 1 >= limit:
+                    # the listener before the last answer: the client
+                    # connects again only once it has this answer, and by
+                    # then nothing listens (closed after it, a connection
+                    # could be queued first and then dropped unanswered).
+                    # shutdown stops the listening at once (Linux); close
+                    # alone waits for serve_forever's poll to let go of it
+                    for stop in (lambda: self.server.socket.shutdown(
+                            socket.SHUT_RDWR), self.server.socket.close):
+                        try:
+                            stop()
+                        except OSError:
+                            pass
                 sock.sendall(data)
                 with state.lock:
                     state.answered += 1
