@@ -564,7 +564,8 @@ int cmd_load(int argc, char **argv) {
     failed(CLI_EXIT_USAGE, why);
     rc = CLI_EXIT_USAGE;
   }
-  for (int i = 0; i < r.nthresholds; i++) {
+  /* an exit 2 said its one line: no verdict beside it */
+  for (int i = 0; rc != CLI_EXIT_USAGE && i < r.nthresholds; i++) {
     if (!r.thresholds[i].holds) {
       char line[256];
       kgl_threshold_format(&r.thresholds[i], line, sizeof line);

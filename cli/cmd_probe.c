@@ -457,20 +457,23 @@ static int probe(probe_args *a) {
     if (rc > 0) {
       exit_code = cli_error(CLI_EXIT_USAGE, CMD, "%s", why);
     }
-    /* the verdict is 1 only when the table saying so got out */
+    char jwhy[512];
+    if (a->json != NULL &&
+        kgl_probe_write_json(&rep, &o, a->json, jwhy, sizeof jwhy) != 0) {
+      exit_code = cli_error(CLI_EXIT_USAGE, CMD, "%s", jwhy);
+    }
+    /* the verdict is 1 only when the table saying so got out (an exit 2
+     * said its one line already: cli_stdout_check adds none) */
     exit_code = cli_stdout_check(CMD, exit_code);
     if (a->quiet && exit_code == CLI_EXIT_NO) {
       /* -q drops the table, not the verdict: one line says how many, as
        * load -q still names each threshold violated */
       cli_error(CLI_EXIT_NO, CMD,
-                "%zu of %zu cases deviate from the contract; run without -q "
-                "(or with --json FILE) to see which",
-                rep.deviation, rep.pass + rep.deviation + rep.skipped);
-    }
-    char jwhy[512];
-    if (a->json != NULL &&
-        kgl_probe_write_json(&rep, &o, a->json, jwhy, sizeof jwhy) != 0) {
-      exit_code = cli_error(CLI_EXIT_USAGE, CMD, "%s", jwhy);
+                "%zu of %zu cases deviate from the contract; %s", rep.deviation,
+                rep.pass + rep.deviation + rep.skipped,
+                a->json != NULL ? "the JSON report says which"
+                                : "run without -q (or with --json FILE) "
+                                  "to see which");
     }
   }
   kgl_probe_report_free(&rep);

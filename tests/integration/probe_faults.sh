@@ -88,7 +88,7 @@ probe ridq http --only bearer_valid,unknown_key_bearer,no_key,request_id_unique 
 assert_eq 1 "$RC" "rid-key -q: exit ($(head -c 300 "$TMP/ridq.err"))"
 assert_eq "" "$(cat "$TMP/ridq.out")" "rid-key -q: no table"
 assert_eq 1 "$(wc -l <"$TMP/ridq.err")" "rid-key -q: one line on stderr"
-assert_match "^keygate probe: [1-4] of 4 cases deviate from the contract; run without -q" \
+assert_match "^keygate probe: [1-4] of 4 cases deviate from the contract; the JSON report says which$" \
   "$(cat "$TMP/ridq.err")" "rid-key -q: the line"
 kg_probe_no_key_shown ridq
 kg_probe_verdicts rid "bearer_valid=deviation:$ECHO" "unknown_key_bearer=deviation:$ECHO" \
