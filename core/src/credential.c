@@ -835,19 +835,14 @@ int kg_query_has_key(const kg_key_policy *p, kg_span query) {
 }
 
 /* Decode every valid escape of src[0..n) into dst (which may be src: the
- * output is never longer); returns the output's length, n when nothing
- * was decoded. An invalid escape stands for itself. */
+ * output is never longer, and decode_once reads ahead of what is written);
+ * returns the output's length, n when nothing was decoded. */
 static size_t decode_level(const char *src, size_t n, char *dst) {
   size_t m = 0;
-  for (size_t i = 0; i < n; i++) {
-    const int hi = i + 2 < n ? kg_hex_value((unsigned char)src[i + 1]) : -1;
-    const int lo = hi >= 0 ? kg_hex_value((unsigned char)src[i + 2]) : -1;
-    if (src[i] == '%' && lo >= 0) {
-      dst[m++] = (char)(hi << 4 | lo);
-      i += 2;
-    } else {
-      dst[m++] = src[i];
-    }
+  for (size_t i = 0; i < n;) {
+    unsigned char c;
+    i += decode_once(src, n, i, &c);
+    dst[m++] = (char)c;
   }
   return m;
 }
