@@ -6,7 +6,11 @@
  * prefix policy with "pk_"); the rest is the target: a path, a query
  * without '?', or both. Invariant:
  * the answer is 0 or 1 and agrees with the plain model in
- * reference_credential.c.
+ * reference_credential.c. kg_target_deep, with a scratch of exactly the
+ * target's size, agrees with the model's deeper levels (the level that
+ * holds the prefix, byte for byte, in scratch; or none; or still
+ * decoding), and refuses a scratch one byte short of a target it would
+ * decode.
  */
 #include <stdint.h>
 #include <string.h>
@@ -32,6 +36,37 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   return 0;
 }
 
+static void check_deep(const kg_key_policy *p, kg_span target) {
+  static char want[MAX_QUERY];
+  size_t want_len = 0;
+  int ref = ref_target_deep(p->prefix, p->prefix_len, target, want, &want_len);
+  FUZZ_CHECK(ref != -2);
+  char *scratch = malloc(target.len > 0 ? target.len : 1); /* exact size */
+  FUZZ_CHECK(scratch != NULL);
+  kg_span level = {NULL, 0};
+  kg_status st = kg_target_deep(p, target, scratch, target.len, &level);
+  if (ref > 0) {
+    FUZZ_CHECK(st == KG_URL_KEY_PREFIX);
+    FUZZ_CHECK(level.ptr == scratch && level.len == want_len);
+    FUZZ_CHECK(memcmp(level.ptr, want, want_len) == 0);
+  } else {
+    FUZZ_CHECK(st == (ref == 0 ? KG_OK : KG_E_BAD_TARGET));
+    FUZZ_CHECK(level.ptr == target.ptr && level.len == target.len);
+  }
+  /* A scratch too small is refused whenever there is something to decode
+   * (a '%' in a target of three bytes or more), and never written. */
+  int decodable = target.len >= 3 && memchr(target.ptr, '%', target.len);
+  memset(scratch, 0xA5, target.len);
+  st =
+      kg_target_deep(p, target, scratch, target.len - (target.len > 0), &level);
+  FUZZ_CHECK(st == (decodable ? KG_E_BUFFER_TOO_SMALL : KG_OK));
+  FUZZ_CHECK(level.ptr == target.ptr && level.len == target.len);
+  for (size_t i = 0; i < target.len; i++) {
+    FUZZ_CHECK((unsigned char)scratch[i] == 0xA5);
+  }
+  free(scratch);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 1 || size - 1 > MAX_QUERY) {
     return 0;
@@ -46,6 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
              why == KG_URL_KEY_PARAM);
   FUZZ_CHECK(got == (why != KG_OK));
   FUZZ_CHECK(got == ref_query_has_key(p->prefix, p->prefix_len, query));
+  check_deep(p, query);
   free(buf);
   return 0;
 }

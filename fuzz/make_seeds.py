@@ -255,6 +255,27 @@ def seeds():
         add("fuzz_request_head",
             enc("GET " + t + " HTTP/1.1\r\nHost: a\r\nX-API-Key: " +
                 ACTIVE + "\r\n\r\n"))
+    # Deeper than SPEC's two decodings (kg_target_deep, checked by
+    # fuzz_query against its model): the prefix's first character escaped
+    # 3 to 11 times (the last past KG_TARGET_DEEP_LEVELS), the whole prefix
+    # escaped three times, a '%' spelled by halves, an escaped separator
+    # that is data at depth, and a target that keeps decoding with no key.
+    def esc(text, times):
+        for _ in range(times):
+            text = "".join("%{:02X}".format(ord(c)) if c in "s%" else c
+                           for c in text)
+        return text
+    deep = ["/a/" + esc("sk_live_", k) + body for k in range(3, 12)]
+    deep += [
+        "/a?q=" + esc("%73%6B%5F%6C%69%76%65%5F", 2) + body,
+        "/a/%%32%3573k_live_" + body, "/a/%25%32%35%37%33k_live_" + body,
+        "/v1/a%253Fkey%253Dx/100%25", "/a/" + esc("%", 12) + "zz",
+        "/a/" + esc("sK_TeSt_", 4) + body, "/a/" + esc("pk_x", 5),
+        "/a/" + esc("sk_live", 4) + "_x",
+    ]
+    for t in deep:
+        for pol in (0, 1, 2):
+            add("fuzz_query", bytes([pol]) + t.encode())
     diffs = [
         "\nAuthorization:Bearer " + ACTIVE + "\nX-API-Key:" + ACTIVE,
         "\nAuthorization\nX-API-Key",

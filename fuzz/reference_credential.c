@@ -300,6 +300,35 @@ int ref_query_has_key(const char *prefix, size_t prefix_len, kg_span query) {
   return 0;
 }
 
+int ref_target_deep(const char *prefix, size_t prefix_len, kg_span target,
+                    char *out, size_t *out_len) {
+  static char cur[4096];
+  char want[64];
+  if (target.len > sizeof cur || prefix_len > sizeof want) {
+    return -2;
+  }
+  for (size_t k = 0; k < prefix_len; k++) {
+    want[k] = lower(prefix[k]);
+  }
+  size_t n = target.len;
+  if (n > 0) {
+    memcpy(cur, target.ptr, n);
+  }
+  for (int depth = 1; depth <= 2 + KG_TARGET_DEEP_LEVELS; depth++) {
+    size_t m = percent_decode(cur, n, out);
+    if (m == n) {
+      return 0; /* a decoding that changes nothing: no level is left */
+    }
+    memcpy(cur, out, m);
+    n = m;
+    if (depth >= 3 && contains_folded(cur, n, want, prefix_len)) {
+      *out_len = n;
+      return depth;
+    }
+  }
+  return -1;
+}
+
 /* ---- the whole request ------------------------------------------------- */
 
 kg_status ref_credential_extract(const char *prefix, size_t prefix_len,

@@ -25,6 +25,15 @@ kg_status ref_parse_x_api_key(kg_span value, kg_span *token);
  * Returns 1, 0, or -1 for a span longer than the model's scratch. */
 int ref_query_has_key(const char *prefix, size_t prefix_len, kg_span query);
 
+/* ref_target_deep — model of kg_target_deep: decodes the target again and
+ * again (an invalid escape stands for itself) and returns the first level
+ * from 3 to 2 + KG_TARGET_DEEP_LEVELS whose copy holds the prefix (ASCII
+ * case ignored), with that copy in out (capacity 4096) and its length in
+ * *out_len; 0 when a decoding changes nothing before such a level, -1 when
+ * the last level still changed, -2 for a span longer than the scratch. */
+int ref_target_deep(const char *prefix, size_t prefix_len, kg_span target,
+                    char *out, size_t *out_len);
+
 /* ref_credential_extract — model of kg_credential_extract: returns the
  * outcome (KG_OK, KG_MISSING_API_KEY, KG_INVALID_API_KEY,
  * KG_AMBIGUOUS_API_KEY, KG_API_KEY_IN_QUERY) and sets *key to the presented
