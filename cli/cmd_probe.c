@@ -13,8 +13,9 @@
  * file.
  *
  * Exit codes: 0 nothing deviates; 1 at least one case deviates; 2 a usage
- * error, a target that cannot be reached, or one that speaks only HTTP/2
- * (nothing could be checked, so neither 0 nor 1 would be true).
+ * error, a target that cannot be reached, one that speaks only HTTP/2, or
+ * every case selected skipped (nothing could be checked, so neither 0 nor
+ * 1 would be true).
  */
 #define _GNU_SOURCE /* getopt_long with -std=c11 */
 #include <errno.h>
@@ -73,8 +74,8 @@ static void usage(FILE *f) {
       "                           many cases deviate, if any\n"
       "\n"
       "exit: 0 nothing deviates, 1 a case deviates, 2 usage error, target\n"
-      "unreachable or HTTP/2 only. Keys are never printed: "
-      "sk_live_****Ab3x.\n");
+      "unreachable, HTTP/2 only, or every case skipped. Keys are never\n"
+      "printed: sk_live_****Ab3x.\n");
 }
 
 enum {
@@ -413,6 +414,18 @@ static int parse_args(probe_args *a, int argc, char **argv) {
   return 0;
 }
 
+/* The first skipped case's reason (the probe's own words, never the
+ * server's), for the line that says nothing was checked. */
+static const char *first_skip_reason(const kgl_probe_report *rep) {
+  for (size_t i = 0; i < rep->n; i++) {
+    if (rep->selected[i] && rep->out[i].verdict == KGL_PROBE_SKIPPED &&
+        rep->out[i].notes[0] != '\0') {
+      return rep->out[i].notes;
+    }
+  }
+  return "see the table";
+}
+
 static int probe(probe_args *a) {
   kgl_probe_keys *keys = calloc(1, sizeof *keys);
   if (keys == NULL) {
@@ -456,6 +469,15 @@ static int probe(probe_args *a) {
     exit_code = rep.deviation > 0 ? CLI_EXIT_NO : CLI_EXIT_OK;
     if (rc > 0) {
       exit_code = cli_error(CLI_EXIT_USAGE, CMD, "%s", why);
+    } else if (rep.pass + rep.deviation == 0) {
+      /* every case selected was skipped: "nothing deviates" (0) would be
+       * a pass of nothing, as for an HTTP/2-only target */
+      exit_code =
+          cli_error(CLI_EXIT_USAGE, CMD,
+                    "nothing was checked: the %zu case%s selected "
+                    "%s skipped (%s)",
+                    rep.skipped, rep.skipped == 1 ? "" : "s",
+                    rep.skipped == 1 ? "was" : "were", first_skip_reason(&rep));
     }
     char jwhy[512];
     if (a->json != NULL &&

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # probe_cli.sh — `keygate probe`'s command line: --list without a target,
 # usage errors (one line, exit 2, never the key), an unreachable target
-# (exit 2, no --json file left), and a target that speaks only HTTP/2 (a fake h2c server that
+# (exit 2, no --json file left), every case selected skipped (exit 2:
+# nothing was checked), and a target that speaks only HTTP/2 (a fake h2c server that
 # answers with a SETTINGS frame): every case skipped with the reason, exit
 # 2, since nothing could be checked.
 #
@@ -117,6 +118,15 @@ usage_error "--json in a folder" "is a folder" -- "$URL" --key-file "$TMP/key" -
 export KEYGATE_PROBE_KEY=$K
 usage_error "KEYGATE_PROBE_KEY, unreachable" "cannot reach" -- "$URL" --timeout 2s
 unset KEYGATE_PROBE_KEY
+
+# ---- every case selected skipped: nothing was checked ----------------------------
+# (it was exit 0, "nothing deviates", of a run that judged nothing; no
+# request is sent, so the closed port is never reached)
+usage_error "all skipped" "nothing was checked: the 2 cases selected were skipped (no expired key" -- \
+  "$URL" --key-file "$TMP/key" --only expired_bearer,expired_x_api_key --json "$TMP/skipped.json"
+assert_eq "0 0 2" "$(python3 -c 'import json, sys
+s = json.load(open(sys.argv[1]))["summary"]
+print(s["pass"], s["deviation"], s["skipped"])' "$TMP/skipped.json")" "all skipped: the JSON still written"
 
 # ---- an HTTP/2-only target -----------------------------------------------------
 cat >"$TMP/h2c.py" <<'EOF'
