@@ -380,56 +380,66 @@ static const char *head_end(const kg_head *h) {
   return p + (*p == '\r' ? 2 : 1);
 }
 
-/* The byte at path[*i], percent-decoded (a '.' may come as %2E); advances
- * *i. */
-static unsigned char path_byte(kg_span p, size_t *i) {
+/* The byte at path[*i] as nginx's URI parser reads it
+ * (ngx_http_parse_complex_uri), advancing *i: an escape %HH decoded, so a
+ * decoded '/' and '.' act as themselves; -1 for what nginx refuses there:
+ * a '%' not followed by two hex digits (the path's end included) and %00.
+ * (A decoded '%', '#' or '?' is data to nginx, as to the caller: neither
+ * '/' nor '.'.) */
+static int path_byte(kg_span p, size_t *i) {
   unsigned char c = (unsigned char)p.ptr[*i];
-  if (c == '%' && *i + 2 < p.len && p.ptr[*i + 1] == '2' &&
-      kg_lower((unsigned char)p.ptr[*i + 2]) == 'e') {
-    *i += 3;
-    return '.';
+  if (c != '%') {
+    *i += 1;
+    return c;
   }
-  if (c == '%' && *i + 2 < p.len && p.ptr[*i + 1] == '0' &&
-      p.ptr[*i + 2] == '0') {
-    *i += 3;
-    return 0;
+  int hi = *i + 2 < p.len ? kg_hex_value((unsigned char)p.ptr[*i + 1]) : -1;
+  int lo = *i + 2 < p.len ? kg_hex_value((unsigned char)p.ptr[*i + 2]) : -1;
+  if (hi < 0 || lo < 0 || (hi | lo) == 0) {
+    return -1;
   }
-  *i += 1;
-  return c;
+  *i += 3;
+  return hi * 16 + lo;
 }
 
-/* An origin-form path that nginx refuses: %00 in it, or a ".." segment
- * (also as %2E%2E) that climbs above the root. */
+/* An origin-form path (cut before its query or fragment) that nginx
+ * refuses: an invalid escape or %00 in it, or a ".." segment (also as
+ * %2E%2E, or after a %2F) that climbs above the root. Empty segments
+ * count for nothing, as nginx merges slashes. */
 static kg_status screen_path(kg_span p) {
   long depth = 0;
+  size_t dots = 0;
+  size_t other = 0;
+  int in_segment = 0; /* after the first '/' */
   size_t i = 0;
-  while (i < p.len) {
-    /* one segment after a '/' */
-    if (path_byte(p, &i) != '/') {
-      continue;
-    }
-    size_t dots = 0;
-    size_t other = 0;
-    while (i < p.len && p.ptr[i] != '/') {
-      unsigned char c = path_byte(p, &i);
-      if (c == 0) {
+  for (;;) {
+    const int end = i >= p.len;
+    int c = '/'; /* the path's end closes its last segment */
+    if (!end) {
+      c = path_byte(p, &i);
+      if (c < 0) {
         return KG_E_BAD_TARGET;
       }
-      if (c == '.') {
-        dots++;
-      } else {
-        other++;
-      }
     }
-    if (other == 0 && dots == 2) {
+    if (c != '/') {
+      dots += c == '.';
+      other += c != '.';
+      continue;
+    }
+    if (in_segment && other == 0 && dots == 2) {
       if (--depth < 0) {
         return KG_E_BAD_TARGET;
       }
-    } else if (!(other == 0 && dots == 1) && (other | dots) != 0) {
+    } else if (in_segment && !(other == 0 && dots == 1) &&
+               (other | dots) != 0) {
       depth++;
     }
+    if (end) {
+      return KG_OK;
+    }
+    in_segment = 1;
+    dots = 0;
+    other = 0;
   }
-  return KG_OK;
 }
 
 /* A byte nginx's parser refuses anywhere in a request-target: a control
@@ -656,9 +666,13 @@ static kg_status screen_target_path(kg_span t) {
     }
     t = (kg_span){auth, (size_t)(end - auth)};
   }
-  const char *q = memchr(t.ptr, '?', t.len);
-  kg_span path = {t.ptr, q != NULL ? (size_t)(q - t.ptr) : t.len};
-  return screen_path(path);
+  /* the path ends at the query's '?' or a fragment's '#' (nginx reads
+   * neither further: "/a#%00" and "/a?x=%zz" are fine) */
+  size_t n = 0;
+  while (n < t.len && t.ptr[n] != '?' && t.ptr[n] != '#') {
+    n++;
+  }
+  return screen_path((kg_span){t.ptr, n});
 }
 
 /*

@@ -118,8 +118,10 @@ KG_API kg_status kg_head_screen_line(const char *buf, size_t len);
  *   KG_E_URI_TOO_LONG (414)            request line over KG_HEAD_LINE_MAX
  *   KG_E_BAD_VERSION (400)             HTTP/0.x on a request line
  *   KG_E_VERSION_NOT_SUPPORTED (505)   HTTP/2.0 and above
- *   KG_E_BAD_TARGET (400)              %00 in the path, a ".." (or %2E%2E)
- *                                      above the root
+ *   KG_E_BAD_TARGET (400)              in the path (before '?' or '#'):
+ *                                      a '%' without two hex digits,
+ *                                      %00, a ".." (or %2E%2E, or after
+ *                                      a %2F) above the root
  *   KG_E_HEADER_TOO_LARGE (431)        a field line over KG_HEAD_LINE_MAX
  *   KG_E_DUPLICATE_HEADER (400)        Host, Content-Length,
  *                                      Transfer-Encoding, Authorization,
