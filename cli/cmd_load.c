@@ -481,6 +481,35 @@ static int parse_args(load_args *a, int argc, char **argv) {
   return 0;
 }
 
+/* unknown_keys_hint — a first hour's most common run: keys seeded into
+ * one store while the server reads another. When every valid-class
+ * request mismatched and each of its samples is 401 invalid_api_key, one
+ * line under the verdict says what that most likely means. */
+static void unknown_keys_hint(const kgl_result *r, const char *keys_path) {
+  const kgl_class_stats *v = &r->cls[KGL_VALID];
+  if (keys_path == NULL || v->requests == 0 || v->mismatches != v->requests) {
+    return;
+  }
+  int seen = 0;
+  for (int i = 0; i < r->nsamples; i++) {
+    const kgl_sample *s = &r->samples[i];
+    if (s->cls != KGL_VALID) {
+      continue;
+    }
+    if (s->status != 401 || strcmp(s->code, "invalid_api_key") != 0) {
+      return;
+    }
+    seen++;
+  }
+  if (seen > 0) {
+    cli_error(0, CMD,
+              "every valid key was refused (401 invalid_api_key in each "
+              "sample): the server knows none of the valid keys in %s; does "
+              "it read the store they were seeded into?",
+              keys_path);
+  }
+}
+
 /* mark_cut_warmup — a run stopped (^C, SIGTERM) before its measured start
  * measured nothing, and the engine leaves its planned span, which lies
  * ahead of now: the result says instead that the warm-up was cut, how long
@@ -571,6 +600,9 @@ int cmd_load(int argc, char **argv) {
       kgl_threshold_format(&r.thresholds[i], line, sizeof line);
       fprintf(stderr, "keygate load: threshold violated: %s\n", line);
     }
+  }
+  if (rc == CLI_EXIT_NO) {
+    unknown_keys_hint(&r, a.o.keys_path);
   }
   if (r.interrupted) {
     /* a cut run is no verdict: it exits as a shell reports the signal,

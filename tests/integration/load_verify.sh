@@ -100,6 +100,17 @@ checks <<EOF
 ok + --expect invalid=200: every invalid answer a status mismatch ;; d['classes']['invalid']['mismatch_kinds']['status'] == d['classes']['invalid']['requests'] > 0 ;; d['classes']['invalid']
 ok + --expect invalid=200: no other class mismatches ;; d['totals']['mismatches'] == d['classes']['invalid']['mismatches'] ;; {c: v['mismatches'] for c, v in d['classes'].items()}
 EOF
+
+# keys the server does not hold (seeded into another store: a first hour's
+# mistake): every valid answer is invalid_api_key, and one line says what
+# that most likely means, naming the key file and no key
+make_keys "$TMP/other.tsv"
+load other-keys --keys "$TMP/other.tsv"
+assert_rc 1 "keys the server lacks: exit"
+assert_contains "keygate load: every valid key was refused (401 invalid_api_key in each sample): the server knows none of the valid keys in $TMP/other.tsv; does it read the store they were seeded into?" \
+  "$(cat "$TMP/$RUN.err")" "keys the server lacks: says so"
+assert_not_contains "every valid key was refused" "$(cat "$TMP/ok.err")" \
+  "a correct run: no such line"
 fake_stop
 
 # ---- each wrong mode: caught, in the right class, as the right kind --------
@@ -111,6 +122,8 @@ while read -r mode cls kind allowed <&3; do
   assert_rc 1 "$mode: exit"
   assert_contains "keygate load: threshold violated: mismatches==0" \
     "$(cat "$TMP/$RUN.err")" "$mode: names the threshold"
+  assert_not_contains "every valid key was refused" "$(cat "$TMP/$RUN.err")" \
+    "$mode: the valid class is not blamed on the keys"
   c="d['classes']['$cls']"
   checks <<EOF
 $mode: $cls traffic sent ;; ${c}['requests'] > 0 ;; $c
