@@ -44,6 +44,9 @@ check that `keygate load` blames the right kind in the right class:
                           message (the leak `keygate probe` must catch)
     blackhole             requests are read and never answered; the
                           connection stays open until the client closes it
+    hang-tab              a request whose Authorization value holds a tab
+                          is read and never answered (a gateway that hangs
+                          on one malformed request); others get the contract
     extra-bytes           every answer is followed by "GARBAGE\r\n" in the
                           same write (bytes the framing does not cover)
     unsolicited           every answer is followed, --delay-ms later (default
@@ -97,6 +100,10 @@ that lies in one way the probe must see through.
 the server stops: its port refuses connections from then on (a target
 lost in the middle of a run).
 
+--silent-after N: after the Nth answer, every request is read and never
+answered, the port still accepting (a target that goes silent in the
+middle of a run).
+
 --cert CERT --key KEY serves TLS (any mode; the close at the end of a
 Connection: close answer skips close_notify).
 
@@ -133,6 +140,7 @@ MODES = (
     "slow",
     "echo-key",
     "blackhole",
+    "hang-tab",
     "extra-bytes",
     "unsolicited",
     "big-head",
@@ -496,6 +504,12 @@ class Handler(socketserver.BaseRequestHandler):
             buf = buf[length:]
             if state.opts.mode == "blackhole":
                 continue  # read on, answer nothing
+            if state.opts.mode == "hang-tab" and any(
+                    "\t" in v for v in fields.get("authorization", [])):
+                continue
+            silent = state.opts.silent_after
+            if silent > 0 and state.answered >= silent:
+                continue
             data, cut = answer(state, credential(fields))
             delay(state)
             try:
@@ -588,6 +602,8 @@ def main():
         help="big-body, big-body-echo, big-error: the body's size",
     )
     p.add_argument("--max-seconds", type=float, default=120.0)
+    p.add_argument("--silent-after", type=int, default=0,
+                   help="answer nothing after the Nth answer")
     p.add_argument(
         "--max-answers",
         type=int,
