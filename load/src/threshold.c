@@ -265,6 +265,22 @@ static int parse_rhs(const char *s, kgl_threshold *t, char *why,
     t->value = v / 100.0;
     return 0;
   }
+  const int count = t->metric == KGL_M_MISMATCHES ||
+                    t->metric == KGL_M_ERRORS || t->metric == KGL_M_REQUESTS;
+  if (count && v != floor(v)) {
+    /* errors<0.1 reads as a share and holds only for none (review 108) */
+    if (t->metric == KGL_M_REQUESTS) {
+      snprintf(why, whycap,
+               "threshold '%s': requests is a count: give a whole number",
+               t->expr);
+    } else {
+      snprintf(why, whycap,
+               "threshold '%s': %s without %% is a count: give a whole "
+               "number, or a share with %% (%g%%)",
+               t->expr, name, v);
+    }
+    return -1;
+  }
   t->value = v;
   return 0;
 }

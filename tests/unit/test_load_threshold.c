@@ -125,6 +125,12 @@ static const refused_case REFUSED[] = {
     {"rps>5%", "% applies to errors and mismatches, not to rps"},
     {"requests>5%", "% applies to errors and mismatches, not to requests"},
     {"errors<150%", "a share above 100%"},
+    /* a count is whole: errors<0.1 read as a share held only for none */
+    {"errors<0.1", "threshold 'errors<0.1': errors without % is a count: give "
+                   "a whole number, or a share with % (0.1%)"},
+    {"all.mismatches<=2.5", "mismatches without % is a count"},
+    {"requests>=99.5", "threshold 'requests>=99.5': requests is a count: give "
+                       "a whole number"},
     {"p99<500000000000000000000000000000000000000000000000000000000000000000"
      "ms",
      "the number is too long"},
