@@ -357,6 +357,19 @@ kg_listener_start() {
   KG_LISTENER_PORT=$port
 }
 
+# kg_probe_test_keys — the probe tests' two keys, in no store: sets VALID
+# and EXPIRED, and writes $TMP/valid.key and $TMP/expired.key (the key and
+# a line end) and $TMP/keys.tsv (fake_api.py's <class>TAB<key> lines).
+kg_probe_test_keys() {
+  # shellcheck disable=SC2034 # read by the callers
+  VALID=sk_live_7KWyWfty6uEvcdZQoaZrknnVmnbSF0d50ScUGk
+  # shellcheck disable=SC2034
+  EXPIRED=sk_live_7Iq6S0qvhVhKDPGMxMpOlWe4kL5ZYIIT4ZTBN4
+  printf '%s\n' "$VALID" >"$TMP/valid.key"
+  printf '%s\n' "$EXPIRED" >"$TMP/expired.key"
+  printf 'valid\t%s\nexpired\t%s\n' "$VALID" "$EXPIRED" >"$TMP/keys.tsv"
+}
+
 # kg_probe_no_key_shown NAME — no 8 consecutive characters of the secret
 # part of $VALID or $EXPIRED (keys the caller sets)
 # in $TMP/NAME.out, .err or .json, as they are or base64-, percent- or

@@ -28,10 +28,7 @@ set -euo pipefail
 : "${KEYGATE:?KEYGATE must name the keygate program}"
 
 # two test keys with valid checksums, in no store (the server knows them)
-VALID=sk_live_7KWyWfty6uEvcdZQoaZrknnVmnbSF0d50ScUGk
-EXPIRED=sk_live_7Iq6S0qvhVhKDPGMxMpOlWe4kL5ZYIIT4ZTBN4
-printf '%s\n' "$VALID" >"$TMP/valid.key"
-printf '%s\n' "$EXPIRED" >"$TMP/expired.key"
+kg_probe_test_keys # VALID, EXPIRED and their files (lib.sh)
 
 cat >"$TMP/server.py" <<'EOF'
 # server.py VALID EXPIRED MODE — one thread a connection, answers each

@@ -38,11 +38,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 
 # two test keys with valid checksums, in no store (the fake knows them)
-VALID=sk_live_7KWyWfty6uEvcdZQoaZrknnVmnbSF0d50ScUGk
-EXPIRED=sk_live_7Iq6S0qvhVhKDPGMxMpOlWe4kL5ZYIIT4ZTBN4
-printf '%s\n' "$VALID" >"$TMP/valid.key"
-printf '%s\n' "$EXPIRED" >"$TMP/expired.key"
-printf 'valid\t%s\nexpired\t%s\n' "$VALID" "$EXPIRED" >"$TMP/keys.tsv"
+kg_probe_test_keys # VALID, EXPIRED and their files (lib.sh)
 
 # fake MODE [ARGS...] — fake_api.py --mode MODE (it picks its port); sets
 # FAKE_PORT.

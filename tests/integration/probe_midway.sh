@@ -16,11 +16,7 @@ set -euo pipefail
 
 : "${KEYGATE:?KEYGATE must name the keygate program}"
 HERE=$(cd "$(dirname "$0")" && pwd)
-VALID=sk_live_7KWyWfty6uEvcdZQoaZrknnVmnbSF0d50ScUGk   # test keys, in no store
-EXPIRED=sk_live_7Iq6S0qvhVhKDPGMxMpOlWe4kL5ZYIIT4ZTBN4
-printf '%s\n' "$VALID" >"$TMP/valid.key"
-printf '%s\n' "$EXPIRED" >"$TMP/expired.key"
-printf 'valid\t%s\nexpired\t%s\n' "$VALID" "$EXPIRED" >"$TMP/keys.tsv"
+kg_probe_test_keys # VALID, EXPIRED and their files (lib.sh)
 
 kg_listener_start "fake_api.py --max-answers 15" python3 "$HERE/fake_api.py" \
   --keys "$TMP/keys.tsv" --mode ok --max-answers 15 --max-seconds 120

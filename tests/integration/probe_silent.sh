@@ -15,11 +15,7 @@ set -euo pipefail
 
 : "${KEYGATE:?KEYGATE must name the keygate program}"
 HERE=$(cd "$(dirname "$0")" && pwd)
-VALID=sk_live_7KWyWfty6uEvcdZQoaZrknnVmnbSF0d50ScUGk # test keys, in no store
-EXPIRED=sk_live_7Iq6S0qvhVhKDPGMxMpOlWe4kL5ZYIIT4ZTBN4
-printf '%s\n' "$VALID" >"$TMP/valid.key"
-printf '%s\n' "$EXPIRED" >"$TMP/expired.key"
-printf 'valid\t%s\nexpired\t%s\n' "$VALID" "$EXPIRED" >"$TMP/keys.tsv"
+kg_probe_test_keys # VALID, EXPIRED and their files (lib.sh)
 
 # probe NAME PORT — one run, its exit status in RC, output in $TMP/NAME.*
 probe() {
