@@ -58,7 +58,7 @@ probe blackhole "$KG_LISTENER_PORT"
 kill "$KG_LISTENER_PID" 2>/dev/null || true
 assert_eq 2 "$RC" "a target that never answers: exit 2"
 assert_eq 1 "$(wc -l <"$TMP/blackhole.err")" "blackhole: one line on stderr"
-assert_contains "the target stopped answering at case bearer_valid: no answer within 1s, nor to a plain request" \
+assert_contains "the target stopped answering at case bearer_valid: not a byte of an answer within 1s, nor to a plain request" \
   "$(cat "$TMP/blackhole.err")" "blackhole: says so at the first case"
 KG_ASSERTS=$((KG_ASSERTS + 1))
 [ ! -e "$TMP/blackhole.json" ] || kg_fail "blackhole: nothing judged, yet a --json file"
