@@ -14,6 +14,23 @@
  *                                  digit is not base62: refused before the
  *                                  digest, far cheaper
  *
+ *   context/decide_paired/<head>/keys:N
+ *                                  the valid and the unknown decision side
+ *                                  by side, at 10,000, 1,000,000 and
+ *                                  10,000,000 keys: an iteration is a
+ *                                  slice of PAIR_SLICE valid decisions
+ *                                  then as many unknown ones (the order
+ *                                  swapped every other iteration), each
+ *                                  timed; counters valid_ns, unknown_ns
+ *                                  (the slices' medians) and
+ *                                  unknown_over_valid (the median of each
+ *                                  iteration's ratio). A big table's
+ *                                  access moves with the host's memory
+ *                                  from one benchmark to the next (the
+ *                                  two medians above can be 10 % apart
+ *                                  with no difference in the code's
+ *                                  work); slices tens of microseconds
+ *                                  apart share it
  *   context/decide_distinct/api_bearer/keys:10000/distinct:M
  *                                  decide/api_bearer/valid at 10,000
  *                                  keys, deciding only the first M of
@@ -38,6 +55,7 @@
  * own). The benchmark's own time is the plain one, every slice.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fixtures.h"
@@ -182,6 +200,88 @@ static void bm_malformed(kgb_state *st, void *ctx) {
   kgb_set_items_processed(st, kgb_iterations(st));
 }
 
+/* ---- valid and unknown side by side ------------------------------------ */
+
+#define PAIR_SLICE 256   /* decisions a slice: ~17-80 us */
+#define PAIRS_KEPT 65536 /* iterations whose slices are kept */
+
+/* ns a decision over PAIR_SLICE decisions of the keys of `keys` in turn,
+ * from *j (advanced as bm_decide advances it); *right counts the
+ * decisions that came out as want. */
+static double pair_slice(const kg_checker *c, request *r, const char *keys,
+                         size_t *j, size_t cycle, kg_status want,
+                         int64_t *right) {
+  kg_decision d;
+  const double t0 = fx_now_ns();
+  for (int i = 0; i < PAIR_SLICE; i++) {
+    request_set_key(r, keys, *j);
+    kg_status s =
+        kg_decide(c, r->fields, r->head.nfields, r->head.target, FX_NOW, &d);
+    *right += s == want;
+    *j = fx_next(*j, 1 + (size_t)(d.record.key_id >> 63), cycle);
+  }
+  return (fx_now_ns() - t0) / PAIR_SLICE;
+}
+
+static double median_of(double *v, size_t n) {
+  qsort(v, n, sizeof *v, fx_cmp_double);
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void bm_paired(kgb_state *st, void *ctx) {
+  const bench_case *bc = ctx;
+  const fx_index *fx = fx_index_get((size_t)kgb_arg_get(st, 0));
+  kg_checker c = fx_checker(fx->index);
+  request r;
+  if (!request_parse(bc->head, &r)) {
+    kgb_skip_with_error(st, "the fixture head does not parse");
+    return;
+  }
+  const char *unknown = fx_unknown_get(fx);
+  double *vs = malloc(PAIRS_KEPT * sizeof *vs);
+  double *us = malloc(PAIRS_KEPT * sizeof *us);
+  double *ratio = malloc(PAIRS_KEPT * sizeof *ratio);
+  if (vs == NULL || us == NULL || ratio == NULL) {
+    fx_die("out of memory for the paired slices");
+  }
+  size_t jv = 0;
+  size_t ju = 0;
+  size_t kept = 0;
+  int64_t valid = 0;
+  int64_t refused = 0;
+  KGB_LOOP(st) {
+    double v;
+    double u;
+    if ((kgb_i_ & 1) == 0) {
+      v = pair_slice(&c, &r, fx->bearer, &jv, fx->real, KG_VALID, &valid);
+      u = pair_slice(&c, &r, unknown, &ju, fx->real, KG_INVALID_API_KEY,
+                     &refused);
+    } else {
+      u = pair_slice(&c, &r, unknown, &ju, fx->real, KG_INVALID_API_KEY,
+                     &refused);
+      v = pair_slice(&c, &r, fx->bearer, &jv, fx->real, KG_VALID, &valid);
+    }
+    if (kept < PAIRS_KEPT) {
+      vs[kept] = v;
+      us[kept] = u;
+      ratio[kept] = u / v;
+      kept++;
+    }
+  }
+  const int64_t want = kgb_iterations(st) * PAIR_SLICE;
+  if (valid != want || refused != want) {
+    kgb_skip_with_error(st, "a decision was not the one expected");
+  } else if (kept > 0) {
+    kgb_counter(st, "valid_ns", median_of(vs, kept), KGB_COUNTER_PLAIN);
+    kgb_counter(st, "unknown_ns", median_of(us, kept), KGB_COUNTER_PLAIN);
+    kgb_counter(st, "unknown_over_valid", median_of(ratio, kept),
+                KGB_COUNTER_PLAIN);
+  }
+  free(vs);
+  free(us);
+  free(ratio);
+}
+
 static bench_case cases[FX_HEAD_REALISTIC][3];
 
 /* How many different keys the context/decide_distinct rows decide
@@ -207,6 +307,17 @@ KGB_REGISTER(request) {
       for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         kgb_arg(b, sizes[i]);
       }
+    }
+  }
+  static const int64_t paired_sizes[] = {10000, 1000000, 10000000};
+  for (size_t h = 0; h < FX_HEAD_REALISTIC; h++) {
+    char name[96];
+    snprintf(name, sizeof name, "context/decide_paired/%s",
+             fx_head_name(cases[h][VALID].head));
+    kgb_bench *b =
+        kgb_arg_name(kgb_register(name, bm_paired, &cases[h][VALID]), "keys");
+    for (size_t i = 0; i < sizeof paired_sizes / sizeof paired_sizes[0]; i++) {
+      kgb_arg(b, paired_sizes[i]);
     }
   }
   static bench_case distinct = {

@@ -650,7 +650,44 @@ if grep -q "deciding only the first N" "$tmp/distinct3.out"; then
   fail "the distinct-key line printed with a row missing"
 fi
 
-# 9. A file that is not JSON: exit 2, named.
+# 9. Valid and unknown side by side (context/decide_paired's
+# unknown_over_valid, the median over repetitions): the column shows it,
+# and the '!' is that ratio's where there is one. At 10,000 keys the
+# medians are 8 % apart (which alone would flag) but side by side 1.00,
+# 1.01, 1.02 -> +1.0 %: no flag; at 50 keys the medians agree but side by
+# side 1.07, 1.06 (and a 0, which is no ratio) -> +6.5 % !; at 1 key no
+# paired run: "-", and the medians' 9 % is flagged as before.
+"$py" - "$tmp/ctpair.json" <<'PY'
+import json, sys
+benches = []
+def rep(name, i, t, counters=None):
+    b = {"name": name, "run_name": name, "run_type": "iteration",
+         "repetitions": 3, "repetition_index": i, "iterations": 1000,
+         "real_time": t, "cpu_time": t, "time_unit": "ns"}
+    b.update(counters or {})
+    benches.append(b)
+for i in range(3):
+    rep("openssl/sha256_bare", i, 50)
+    for n, valid, unknown in ((1, 60, 65.4), (50, 60, 60), (10000, 60, 64.8)):
+        rep(f"decide/api_bearer/valid/keys:{n}", i, valid)
+        rep(f"decide/api_bearer/unknown/keys:{n}", i, unknown)
+for n, pairs in ((10000, [1.00, 1.01, 1.02]), (50, [1.07, 1.06, 0])):
+    for i, r in enumerate(pairs):
+        rep(f"context/decide_paired/api_bearer/keys:{n}", i, 40000,
+            {"unknown_over_valid": r, "valid_ns": 60, "unknown_ns": 60 * r})
+json.dump({"context": {}, "benchmarks": benches}, open(sys.argv[1], "w"))
+PY
+report ctpair
+grep -q "unk/valid  side by side$" "$tmp/ctpair.out" ||
+  fail "no side-by-side column beside unk/valid"
+grep -Eq '^  api_bearer +10,000 +60\.0 ns .* 64\.8 ns +\+8\.0% +\+1\.0%$' "$tmp/ctpair.out" ||
+  fail "10,000 keys: the medians' 8 % flagged though side by side is +1.0 %"
+grep -Eq '^  api_bearer +50 +60\.0 ns .* 60\.0 ns +\+0\.0% +\+6\.5% !$' "$tmp/ctpair.out" ||
+  fail "50 keys: side by side +6.5 % not flagged"
+grep -Eq '^  api_bearer +1 +60\.0 ns .* 65\.4 ns +\+9\.0% ! +-$' "$tmp/ctpair.out" ||
+  fail "1 key: without a paired run the medians' 9 % is not flagged"
+
+# 10. A file that is not JSON: exit 2, named.
 echo '{"benchmarks": [' >"$tmp/broken.json"
 run broken --report "$tmp/broken.json"
 [ "$rc" -eq 2 ] || fail "a broken file exited $rc, expected 2"

@@ -6,7 +6,8 @@
 # share of slices between two quiet readings) and quiet_ns (their median
 # time, present exactly when that share is not 0); the valid and unknown
 # decisions alike; each checked its answers (a wrong one is an error). And
-# head/paired's counters, where picohttpparser is linked.
+# head/paired's counters, where picohttpparser is linked, and
+# context/decide_paired's.
 exe=${1:?usage: bench_watch.sh KEYGATE_BENCH}
 . "$(dirname "$0")/common.bash"
 
@@ -60,4 +61,23 @@ assert b["head_bytes"] == 252, b["head_bytes"]
 assert 1 < b["kg_ns"] < 1e6 and 1 < b["pico_ns"] < 1e6, b
 PY
 fi
+# context/decide_paired: the valid and unknown decisions side by side at
+# 10,000 keys, each iteration a slice of each; its counters are the
+# slices' medians and the median of their ratios, all positive, and the
+# ratio is the medians' within what the medians of ratios can differ by.
+# Each decision is checked (a wrong one is an error).
+"$exe" --benchmark_filter='^context/decide_paired/api_xkey/keys:10000$' \
+  --benchmark_min_time=0.02 --benchmark_format=json >"$tmp/d.json" 2>"$tmp/err" ||
+  fail "the paired decisions' run exited $?: $(cat "$tmp/err")"
+"$py" - "$tmp/d.json" <<'PY' || fail "context/decide_paired's counters are not what they should be"
+import json, sys
+(b,) = [b for b in json.load(open(sys.argv[1]))["benchmarks"]
+        if b.get("run_type") == "iteration"]
+assert not b.get("error_occurred"), b.get("error_message")
+for c in ("valid_ns", "unknown_ns", "unknown_over_valid"):
+    assert isinstance(b.get(c), (int, float)) and b[c] > 0, (c, b.get(c))
+assert 1 < b["valid_ns"] < 1e6 and 1 < b["unknown_ns"] < 1e6, b
+r = b["unknown_ns"] / b["valid_ns"]
+assert 0.5 < b["unknown_over_valid"] / r < 2, (b["unknown_over_valid"], r)
+PY
 echo "bench_watch: ok"
