@@ -325,9 +325,10 @@ typedef struct {
   unsigned hidden : 1;             /* key lines removed from the request */
   unsigned target_set : 1;         /* target holds the request-target */
   unsigned redacted : 1;           /* the request line was redacted */
-  ngx_str_t target;       /* the request-target as sent, before any redaction */
-  ngx_str_t host_sent;    /* a Host that held a key, as sent (then masked);
-                           * escaped past two levels, the level that shows it */
+  unsigned masked : 1; /* every field line's keys masked (not the key lines') */
+  ngx_str_t target;    /* the request-target as sent, before any redaction */
+  ngx_str_t host_sent; /* a Host that held a key, as sent (then masked);
+                        * escaped past two levels, the level that shows it */
   ngx_str_t referer_sent; /* the same for Referer */
   uint64_t key_id;
   ngx_str_t account;
@@ -3548,7 +3549,8 @@ static int ngx_http_keygate_mask_span(ngx_http_request_t *r,
  * them whole in a proxy_set_header and a log_format).
  */
 static ngx_int_t ngx_http_keygate_mask_values(ngx_http_request_t *r,
-                                              const kg_key_policy *p) {
+                                              const kg_key_policy *p,
+                                              int keys) {
   if (p->prefix_len == 0) {
     return NGX_OK;
   }
@@ -3556,7 +3558,7 @@ static ngx_int_t ngx_http_keygate_mask_values(ngx_http_request_t *r,
        part = part->next) {
     ngx_table_elt_t *h = part->elts;
     for (ngx_uint_t i = 0; i < part->nelts; i++) {
-      if (ngx_http_keygate_is_key_field(&h[i])) {
+      if (!keys && ngx_http_keygate_is_key_field(&h[i])) {
         continue;
       }
       if (h[i].value.data != ngx_http_keygate_mark &&
@@ -4093,6 +4095,31 @@ static ngx_int_t ngx_http_keygate_log_phase_handler(ngx_http_request_t *r) {
   ngx_http_keygate_log_field(r, p, &r->request_line);
   ngx_http_keygate_log_field(r, p, &r->unparsed_uri);
   ngx_http_keygate_log_field(r, p, &r->uri);
+  /* A log_format with header variables ($http_authorization, $http_cookie,
+   * $cookie_NAME, $http_user_agent, ...) reads the field lines: masked
+   * here, the key lines too, unless the access phase masked them and
+   * removed the key lines (a valid request under
+   * keygate_hide_credentials). Refused requests, requests nginx refused
+   * itself and valid ones whose key went upstream: each key in them is
+   * its hint in the log (a review found refused requests' keys whole in
+   * such a log). The upstream has had the request by now. */
+  ngx_http_keygate_ctx_t *ctx = ngx_http_keygate_find_ctx(r);
+  if (ctx == NULL || !ctx->masked) {
+    if (ngx_http_keygate_mask_values(r, p, 1) != NGX_OK) {
+      /* out of memory: the values cannot be masked, so they go empty
+       * where every variable reads them (the list's elements) */
+      for (ngx_list_part_t *part = &r->headers_in.headers.part; part != NULL;
+           part = part->next) {
+        ngx_table_elt_t *h = part->elts;
+        for (ngx_uint_t i = 0; i < part->nelts; i++) {
+          ngx_str_null(&h[i].value);
+        }
+      }
+    }
+    if (ctx != NULL) {
+      ctx->masked = 1;
+    }
+  }
   return NGX_OK;
 }
 
@@ -4154,11 +4181,12 @@ static ngx_int_t ngx_http_keygate_access_handler(ngx_http_request_t *r) {
      * request whose key lines are already hidden: the decision stands. A
      * location with another store decides again. */
     if (lcf->hide_credentials && !ctx->hidden) {
-      if (ngx_http_keygate_mask_values(r, &lcf->policy) != NGX_OK ||
+      if (ngx_http_keygate_mask_values(r, &lcf->policy, 0) != NGX_OK ||
           ngx_http_keygate_hide(r, 1) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
       }
       ctx->hidden = 1;
+      ctx->masked = 1;
     }
     return NGX_OK;
   }
@@ -4204,11 +4232,12 @@ static ngx_int_t ngx_http_keygate_access_handler(ngx_http_request_t *r) {
      * upstream that folds '_' into '-' would take X_API_Key for the key
      * or X_Keygate_Account for the gateway's word (docs/contract.md). */
     if ((lcf->hide_credentials &&
-         ngx_http_keygate_mask_values(r, &lcf->policy) != NGX_OK) ||
+         ngx_http_keygate_mask_values(r, &lcf->policy, 0) != NGX_OK) ||
         ngx_http_keygate_hide(r, lcf->hide_credentials != 0) != NGX_OK) {
       return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
     ctx->hidden = lcf->hide_credentials ? 1 : 0;
+    ctx->masked = ctx->hidden;
     return NGX_OK;
   }
   if (!kg_status_is_decision(d.decision)) {

@@ -135,7 +135,7 @@ gateway_on() {
     --upstream "127.0.0.1:$UP_PORT" --prefix "$T/gw" |
     sed -e "/^        location \/ {/e cat $T/gw/redirects.conf" \
       -e "/^http {/a\\    log_format all 'R[\$request] RU[\$request_uri] U[\$uri] M[\$request_method] P[\$server_protocol] S[\$status]';" \
-      -e "/^http {/a\\    log_format vars 'UA[\$http_user_agent] C[\$http_cookie] S[\$cookie_sess] F[\$http_x_forwarded_for] T[\$http_x_trace]';" \
+      -e "/^http {/a\\    log_format vars 'UA[\$http_user_agent] C[\$http_cookie] S[\$cookie_sess] F[\$http_x_forwarded_for] T[\$http_x_trace] A[\$http_authorization] X[\$http_x_api_key] D[\$keygate_decision]';" \
       >"$T/gw/nginx.conf"
   rm -f "$T/gw/nginx.pid" "$T/gw/error.log"
   kg_nginx_start "$T/gw/nginx.pid" "$T/gw/error.log" "$T/gw/stderr" "$PORT" -- \
@@ -225,6 +225,12 @@ assert_contains "[\"X-Forwarded-For\", \"192.0.2.1, sk_live_****LLLL, 127.0.0.1\
 assert_contains "[\"X-Any\", \"t=sk_live_****LLLL\"]" "$body" '$http_x_trace: masked'
 assert_eq 0 "$(grep -c -e "${K#sk_live_}" -e "${K:8:20}" -e 'LLLLLLLL' <<<"$body" || true)" \
   "keys read through variables: no key upstream"
+send "GET /vars/x?api_key=1 HTTP/1.1\r\n${H}Authorization: Bearer $K\r\nCookie: sess=$K\r\nUser-Agent: client/$K\r\n\r\n"
+assert_eq 400 "$(resp_status)" "a key in the query beside the valid key: refused"
+send "GET /vars/x HTTP/1.1\r\n${H}Authorization: Bearer $K2\r\nX-API-Key: $K\r\n\r\n"
+assert_eq 400 "$(resp_status)" "two different keys: refused"
+send "GET /vars/x HTTP/1.1\r\n${H}X-API-Key: $K2\r\nX-Trace: t=$K\r\n\r\n"
+assert_eq 401 "$(resp_status)" "a malformed key: refused"
 # A key in a field's name (nginx passes "X-sk_live_..." with
 # ignore_invalid_headers off) reaches the upstream masked the same way, the
 # value kept (a review found such names forwarded whole).
@@ -331,7 +337,18 @@ assert_eq 1 "$(grep -c '^R\[GET /api/v1/iocs?<redacted>\] ' "$T/gw/all.log" || t
 assert_eq 2 "$(grep -c '^R\[<redacted>\] ' "$T/gw/all.log" || true)" \
   "a key in the path of a cut line: \$request redacted whole"
 L4=sk_live_****LLLL
-assert_eq 1 "$(grep -cxF "UA[client/$hint] C[sess=$L4] S[$L4] F[192.0.2.1, $L4] T[t=$L4]" "$T/gw/vars.log" || true)" \
+assert_eq 1 "$(grep -cxF "UA[client/$hint] C[sess=$L4] S[$L4] F[192.0.2.1, $L4] T[t=$L4] A[-] X[-] D[valid]" "$T/gw/vars.log" || true)" \
   "a log_format of the fields' variables: every key masked ($(cat "$T/gw/vars.log"))"
+# Refused requests go through the same log_format: their lines are masked
+# in the log phase, the key lines among them (a review found a refused
+# request's keys whole there: the access phase masks a valid request's
+# lines only). The valid key with a key in the query, an ambiguous pair,
+# a malformed key beside keys in other fields.
+assert_eq 1 "$(grep -cxF "UA[client/$hint] C[sess=$hint] S[$hint] F[-] T[-] A[Bearer $hint] X[-] D[api_key_in_query]" "$T/gw/vars.log" || true)" \
+  "a refused request (a key in the query): its lines masked in the log ($(cat "$T/gw/vars.log"))"
+assert_eq 1 "$(grep -cxF "UA[-] C[-] S[-] F[-] T[-] A[Bearer $L4] X[$hint] D[ambiguous_api_key]" "$T/gw/vars.log" || true)" \
+  "a refused request (two keys): both key lines masked in the log"
+assert_eq 1 "$(grep -cxF "UA[-] C[-] S[-] F[-] T[t=$hint] A[-] X[$L4] D[invalid_api_key]" "$T/gw/vars.log" || true)" \
+  "a refused request (a malformed key): masked in the log"
 assert_eq "" "$(grep -rl -e "${K#sk_live_}" -e 'LLLLLLLL' "$T/gw" --include='*.log' || true)" "no key in the gateway's logs"
 kg_done
