@@ -27,10 +27,11 @@ int ref_query_has_key(const char *prefix, size_t prefix_len, kg_span query);
 
 /* ref_target_deep — model of kg_target_deep: decodes the target again and
  * again (an invalid escape stands for itself) and returns the first level
- * from 3 to 2 + KG_TARGET_DEEP_LEVELS whose copy holds the prefix (ASCII
- * case ignored), with that copy in out (capacity 4096) and its length in
- * *out_len; 0 when a decoding changes nothing before such a level, -1 when
- * the last level still changed, -2 for a span longer than the scratch. */
+ * from 3 to 10 (docs/contract.md's limit, written out: not credential.h's)
+ * whose copy holds the prefix (ASCII case ignored), with that copy in out
+ * (capacity 4096) and its length in *out_len; 0 when a decoding changes
+ * nothing before such a level, -1 when the last level still changed, -2
+ * for a span longer than the scratch. */
 int ref_target_deep(const char *prefix, size_t prefix_len, kg_span target,
                     char *out, size_t *out_len);
 
