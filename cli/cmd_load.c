@@ -397,7 +397,8 @@ static int one_option(load_args *a, int c, char **argv) {
       return cli_error(CLI_EXIT_USAGE, CMD, "at most %d thresholds",
                        KGL_MAX_USER_THRESHOLDS);
     }
-    if (kgl_threshold_parse(optarg, &a->th[a->nth], why, sizeof why) != 0) {
+    if (kgl_threshold_parse_given(optarg, &a->th[a->nth], why, sizeof why) !=
+        0) {
       return cli_threshold_error(CMD, why);
     }
     a->nth++;

@@ -442,7 +442,7 @@ static int one_option(const sub *s, const char *cmd, int c, char **argv) {
       return cli_error(CLI_EXIT_USAGE, cmd, "at most %d thresholds",
                        KGL_MAX_USER_THRESHOLDS);
     }
-    if (kgl_threshold_parse(optarg, &A.th[A.nth], why, sizeof why) != 0) {
+    if (kgl_threshold_parse_given(optarg, &A.th[A.nth], why, sizeof why) != 0) {
       return cli_threshold_error(cmd, why);
     }
     A.nth++;

@@ -265,24 +265,37 @@ static int parse_rhs(const char *s, kgl_threshold *t, char *why,
     t->value = v / 100.0;
     return 0;
   }
-  const int count = t->metric == KGL_M_MISMATCHES ||
-                    t->metric == KGL_M_ERRORS || t->metric == KGL_M_REQUESTS;
-  if (count && v != floor(v)) {
-    /* errors<0.1 reads as a share and holds only for none (review 108) */
-    if (t->metric == KGL_M_REQUESTS) {
-      snprintf(why, whycap,
-               "threshold '%s': requests is a count: give a whole number",
-               t->expr);
-    } else {
-      snprintf(why, whycap,
-               "threshold '%s': %s without %% is a count: give a whole "
-               "number, or a share with %% (%g%%)",
-               t->expr, name, v);
-    }
-    return -1;
-  }
   t->value = v;
   return 0;
+}
+
+int kgl_threshold_parse_given(const char *expr, kgl_threshold *t, char *why,
+                              size_t whycap) {
+  if (kgl_threshold_parse(expr, t, why, whycap) != 0) {
+    return -1;
+  }
+  const int count = t->metric == KGL_M_MISMATCHES ||
+                    t->metric == KGL_M_ERRORS || t->metric == KGL_M_REQUESTS;
+  if (!count || t->percent || t->value == floor(t->value)) {
+    return 0;
+  }
+  /* errors<0.1 reads as a share and held only for none (review 108) */
+  const char *name = METRICS[t->metric].name;
+  if (t->metric == KGL_M_REQUESTS || t->value > 100.0) {
+    snprintf(why, whycap,
+             "threshold '%s': %s%s is a count: give a whole number", t->expr,
+             name, t->metric == KGL_M_REQUESTS ? "" : " without %");
+    return -1;
+  }
+  /* the number as written, after the operator: its share is the hint */
+  const char *num = t->expr + strcspn(t->expr, "<>=!");
+  num += strspn(num, "<>=! \t");
+  int n = (int)strcspn(num, " \t");
+  snprintf(why, whycap,
+           "threshold '%s': %s without %% is a count: give a whole number, "
+           "or a share with %% (%.*s%%)",
+           t->expr, name, n, num);
+  return -1;
 }
 
 int kgl_threshold_defaults(kgl_threshold *th, int n, int cap) {

@@ -125,12 +125,6 @@ static const refused_case REFUSED[] = {
     {"rps>5%", "% applies to errors and mismatches, not to rps"},
     {"requests>5%", "% applies to errors and mismatches, not to requests"},
     {"errors<150%", "a share above 100%"},
-    /* a count is whole: errors<0.1 read as a share held only for none */
-    {"errors<0.1", "threshold 'errors<0.1': errors without % is a count: give "
-                   "a whole number, or a share with % (0.1%)"},
-    {"all.mismatches<=2.5", "mismatches without % is a count"},
-    {"requests>=99.5", "threshold 'requests>=99.5': requests is a count: give "
-                       "a whole number"},
     {"p99<500000000000000000000000000000000000000000000000000000000000000000"
      "ms",
      "the number is too long"},
@@ -152,6 +146,57 @@ static void refused_expressions_get_one_clear_line(void **state) {
       fail_msg("\"%s\": reason \"%s\", expected \"%s\"", c->expr, why, c->why);
     }
   }
+}
+
+/* A threshold given (--threshold) is a count for requests, mismatches and
+ * errors without %: a number that is not whole is refused, naming the
+ * share it likely meant where that is one (errors<0.1 held only for
+ * none). The same expression recorded in a results file still reads. */
+static const refused_case REFUSED_GIVEN[] = {
+    {"errors<0.1", "threshold 'errors<0.1': errors without % is a count: give "
+                   "a whole number, or a share with % (0.1%)"},
+    {"all.mismatches <= 2.50 ", "mismatches without % is a count: give a "
+                                "whole number, or a share with % (2.50%)"},
+    {"errors<=0.000001", "or a share with % (0.000001%)"},
+    {"errors<150.5", "threshold 'errors<150.5': errors without % is a count: "
+                     "give a whole number"},
+    {"requests>=99.5", "threshold 'requests>=99.5': requests is a count: give "
+                       "a whole number"},
+    {"p98<5ms", "unknown metric 'p98'"},
+};
+
+static void given_counts_are_whole(void **state) {
+  (void)state;
+  for (size_t i = 0; i < sizeof REFUSED_GIVEN / sizeof REFUSED_GIVEN[0]; i++) {
+    const refused_case *c = &REFUSED_GIVEN[i];
+    kgl_threshold t;
+    char why[256] = "";
+    if (kgl_threshold_parse_given(c->expr, &t, why, sizeof why) != -1) {
+      fail_msg("\"%s\" was accepted", c->expr);
+    }
+    if (strstr(why, c->why) == NULL || strchr(why, '\n') != NULL) {
+      fail_msg("\"%s\": reason \"%s\", expected \"%s\"", c->expr, why, c->why);
+    }
+    /* 150.5 is no share; the others' hints parse as given */
+    if (strstr(why, "(150.5%)") != NULL) {
+      fail_msg("\"%s\": a share above 100%% suggested", c->expr);
+    }
+  }
+  static const char *const fine[] = {"errors<1.0", "errors<0.0",
+                                     "errors<1.",  "errors<0.1%",
+                                     "rps>=0.5",   "mismatches==0"};
+  for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++) {
+    kgl_threshold t;
+    char why[256] = "";
+    if (kgl_threshold_parse_given(fine[i], &t, why, sizeof why) != 0) {
+      fail_msg("\"%s\" refused: %s", fine[i], why);
+    }
+  }
+  /* recorded: as written (older versions accepted it) */
+  kgl_threshold t;
+  char why[256] = "";
+  assert_int_equal(kgl_threshold_parse("errors<0.1", &t, why, sizeof why), 0);
+  assert_true(t.value == 0.1 && !t.percent);
 }
 
 static void a_reason_is_cut_to_the_buffer_given(void **state) {
@@ -354,6 +399,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       T(accepted_expressions_parse_to_their_fields),
       T(refused_expressions_get_one_clear_line),
+      T(given_counts_are_whole),
       T(a_reason_is_cut_to_the_buffer_given),
       T(thresholds_evaluate_on_a_known_result),
       T(outcomes_read_with_the_actual_value_in_their_unit),

@@ -340,6 +340,14 @@ typedef struct kgl_threshold {
 int kgl_threshold_parse(const char *expr, kgl_threshold *t, char *why,
                         size_t whycap);
 
+/* kgl_threshold_parse_given — kgl_threshold_parse for a threshold a user
+ * gives (--threshold): requests, mismatches and errors without % are
+ * counts, and a number that is not whole is refused too (errors<0.1 held
+ * only for none). A threshold recorded in a results file is read by
+ * kgl_threshold_parse, as it was written. */
+int kgl_threshold_parse_given(const char *expr, kgl_threshold *t, char *why,
+                              size_t whycap);
+
 /* kgl_threshold_defaults — the thresholds every run is held to, added to
  * th[0..n) (capacity cap) unless one of th already names their metric on
  * the all row (a class's own threshold is one more): mismatches==0 and
