@@ -733,20 +733,25 @@ static int prepare(run_ctx *x, char *why, size_t whycap) {
 }
 
 /* still_answers — after a case that got not a byte of an answer within
- * --timeout: 1 when a plain request (case bearer_valid, the valid key in
- * Authorization: Bearer), sent interval later, gets at least a byte in
- * time; 0 when it gets none either, or cannot connect. The answer is not
- * judged. */
-static int still_answers(run_ctx *x, double interval_s) {
-  static const char PLAIN[] = "bearer_valid";
+ * --timeout: 1 when a request without a key (case no_key's, which a
+ * gateway answers itself, 401 missing_api_key, whatever its upstream
+ * does), sent interval later, gets at least a byte in time; 0 when it
+ * gets none either, or cannot be sent (then why says how). The answer is
+ * not judged. */
+static int still_answers(run_ctx *x, double interval_s, char *why,
+                         size_t whycap) {
+  static const char PLAIN[] = "no_key";
   const kgl_probe_case *plain = kgl_probe_find(PLAIN, sizeof PLAIN - 1);
+  why[0] = '\0';
   if (plain == NULL) {
     return 1; /* no control to send: the run goes on as before */
   }
   sleep_s(interval_s);
   kgl_probe_outcome ctl;
-  char w[384];
-  const int one = one_case(x, plain, &ctl, w, sizeof w);
+  const int one = one_case(x, plain, &ctl, why, whycap);
+  if (one != OPEN_FAIL) {
+    why[0] = '\0';
+  }
   return one == OPEN_H2_ONLY || (one == OPEN_OK && !x->silent);
 }
 
@@ -786,6 +791,7 @@ int kgl_probe_run(const kgl_probe_options *o, kgl_probe_report *rep, char *why,
       sleep_s(o->interval_s);
     }
     char w[384];
+    char cw[160]; /* why the control request could not be sent */
     const int one = one_case(x, c, &rep->out[i], w, sizeof w);
     if (one == OPEN_H2_ONLY) {
       rep->h2_only = 1;
@@ -801,17 +807,18 @@ int kgl_probe_run(const kgl_probe_options *o, kgl_probe_report *rep, char *why,
        * (a CI would read an older report as this run's) */
       rc = judged > 0 ? 2 : -1;
       stop = i;
-    } else if (x->silent && !still_answers(x, o->interval_s)) {
+    } else if (x->silent && !still_answers(x, o->interval_s, cw, sizeof cw)) {
       /* a case without an answer is a deviation of that case only while
-       * the target answers a plain request after it; else the target
-       * went silent, and each case left would wait --timeout for nothing
-       * (review 108: ~5 minutes without a line). A slow answer (a byte
-       * at a time, a body without end) is an answer: judged, not lost. */
+       * the target answers a request without a key after it (which needs
+       * no upstream: a slow upstream is not a silent gateway); else the
+       * target went silent, and each case left would wait --timeout for
+       * nothing (review 108: ~5 minutes without a line). A slow answer (a
+       * byte at a time, a body without end) is an answer: judged. */
       snprintf(rep->unreachable, sizeof rep->unreachable,
                "the target stopped answering at case %s: not a byte of an "
-               "answer within %gs, nor to a plain request with the valid "
-               "key after it",
-               c->name, o->timeout_s);
+               "answer within %gs, nor to a request without a key after "
+               "it%s%s%s",
+               c->name, o->timeout_s, cw[0] ? " (" : "", cw, cw[0] ? ")" : "");
       snprintf(why, whycap, "%s", rep->unreachable);
       rc = judged > 0 ? 2 : -1;
       stop = i;

@@ -47,6 +47,9 @@ check that `keygate load` blames the right kind in the right class:
     hang-tab              a request whose Authorization value holds a tab
                           is read and never answered (a gateway that hangs
                           on one malformed request); others get the contract
+    hang-valid            a request with a valid key is read and never
+                          answered (a gateway whose upstream hangs); the
+                          others get the contract at once
     extra-bytes           every answer is followed by "GARBAGE\r\n" in the
                           same write (bytes the framing does not cover)
     unsolicited           every answer is followed, --delay-ms later (default
@@ -141,6 +144,7 @@ MODES = (
     "echo-key",
     "blackhole",
     "hang-tab",
+    "hang-valid",
     "extra-bytes",
     "unsolicited",
     "big-head",
@@ -506,6 +510,9 @@ class Handler(socketserver.BaseRequestHandler):
                 continue  # read on, answer nothing
             if state.opts.mode == "hang-tab" and any(
                     "\t" in v for v in fields.get("authorization", [])):
+                continue
+            if state.opts.mode == "hang-valid" and \
+                    state.keys.get(credential(fields)) == "valid":
                 continue
             silent = state.opts.silent_after
             if silent > 0 and state.answered >= silent:

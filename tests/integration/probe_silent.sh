@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # probe_silent.sh — `keygate probe` against a target that stops answering
 # while it still accepts connections. After a case without an answer in
-# --timeout the probe sends a plain request (bearer_valid); when that goes
+# --timeout the probe sends a request without a key (no_key's); when that goes
 # unanswered too the target is taken as silent: the cases judged before are
 # reported, the rest skipped "not run", exit 2 with one line (review 108:
 # it waited --timeout for every case left, ~5 minutes without a line). A
-# target that hangs on one malformed request but answers the plain one
-# after it is a deviation of that case, and the run goes on.
+# target that hangs on one malformed request, or on the valid key's (a
+# slow upstream), but answers a request without a key after it: a
+# deviation of each such case, and the run goes on.
 #
 # Environment: KEYGATE.
 set -euo pipefail
@@ -58,10 +59,35 @@ probe blackhole "$KG_LISTENER_PORT"
 kill "$KG_LISTENER_PID" 2>/dev/null || true
 assert_eq 2 "$RC" "a target that never answers: exit 2"
 assert_eq 1 "$(wc -l <"$TMP/blackhole.err")" "blackhole: one line on stderr"
-assert_contains "the target stopped answering at case bearer_valid: not a byte of an answer within 1s, nor to a plain request" \
+assert_contains "the target stopped answering at case bearer_valid: not a byte of an answer within 1s, nor to a request without a key after it" \
   "$(cat "$TMP/blackhole.err")" "blackhole: says so at the first case"
 KG_ASSERTS=$((KG_ASSERTS + 1))
 [ ! -e "$TMP/blackhole.json" ] || kg_fail "blackhole: nothing judged, yet a --json file"
+
+# ---- a gateway whose upstream hangs ---------------------------------------------
+# The valid key's requests get no byte (the upstream is slow), every other
+# request its answer at once: the control request carries no key, which a
+# gateway answers itself, so the run goes on, each 2xx case a deviation
+# (review 114: the control was bearer_valid, as slow as the case, and the
+# run stopped at its first case).
+kg_listener_start "fake_api.py --mode hang-valid" python3 "$HERE/fake_api.py" \
+  --keys "$TMP/keys.tsv" --mode hang-valid --max-seconds 120
+RC=0
+timeout 120 "$KEYGATE" probe "http://127.0.0.1:$KG_LISTENER_PORT/x" --key-file "$TMP/valid.key" \
+  --only bearer_valid,x_api_key_valid,no_key,scheme_lowercase --interval 0 --timeout 1s \
+  --json "$TMP/hangvalid.json" >"$TMP/hangvalid.out" 2>"$TMP/hangvalid.err" || RC=$?
+kill "$KG_LISTENER_PID" 2>/dev/null || true
+assert_eq 1 "$RC" "a slow upstream: exit 1, deviations ($(head -c 300 "$TMP/hangvalid.err"))"
+python3 - "$TMP/hangvalid.json" <<'PY' || kg_fail "hang-valid: the JSON report"
+import json, sys
+d = json.load(open(sys.argv[1]))
+by = {c["name"]: c for c in d["cases"]}
+for n in ("bearer_valid", "x_api_key_valid", "scheme_lowercase"):
+    assert by[n]["verdict"] == "deviation" and "no whole answer within 1s" in by[n]["notes"], by[n]
+assert by["no_key"]["verdict"] == "pass", by["no_key"]
+assert not d.get("unreachable"), d.get("unreachable")
+PY
+KG_ASSERTS=$((KG_ASSERTS + 1))
 
 # ---- a gateway that hangs on one malformed request -----------------------------
 kg_listener_start "fake_api.py --mode hang-tab" python3 "$HERE/fake_api.py" \
