@@ -483,30 +483,17 @@ static int parse_args(load_args *a, int argc, char **argv) {
 }
 
 /* unknown_keys_hint — a first hour's most common run: keys seeded into
- * one store while the server reads another. When every valid-class
- * request mismatched and each of its samples is 401 invalid_api_key, one
- * line under the verdict says what that most likely means. */
+ * one store while the server reads another. When every measured
+ * valid-class request was answered 401 invalid_api_key, one line under
+ * the verdict says what that most likely means (the samples alone could
+ * be warm-up answers or another class's: review 114). */
 static void unknown_keys_hint(const kgl_result *r, const char *keys_path) {
-  const kgl_class_stats *v = &r->cls[KGL_VALID];
-  if (keys_path == NULL || v->requests == 0 || v->mismatches != v->requests) {
-    return;
-  }
-  int seen = 0;
-  for (int i = 0; i < r->nsamples; i++) {
-    const kgl_sample *s = &r->samples[i];
-    if (s->cls != KGL_VALID) {
-      continue;
-    }
-    if (s->status != 401 || strcmp(s->code, "invalid_api_key") != 0) {
-      return;
-    }
-    seen++;
-  }
-  if (seen > 0) {
+  const int64_t n = r->cls[KGL_VALID].requests;
+  if (keys_path != NULL && n > 0 && r->valid_unknown == n) {
     cli_error(0, CMD,
-              "every valid key was refused (401 invalid_api_key in each "
-              "sample): the server knows none of the valid keys in %s; does "
-              "it read the store they were seeded into?",
+              "every valid key was refused (401 invalid_api_key): the server "
+              "knows none of the valid keys in %s; does it read the store "
+              "they were seeded into?",
               keys_path);
   }
 }

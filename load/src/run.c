@@ -531,6 +531,7 @@ int kgl_load_run(const kgl_options *o, kgl_result *r, char *why,
     r->warmup_mismatches += w->res.warmup_mismatches;
     r->warmup_errors += w->res.warmup_errors;
     r->unsolicited += w->res.unsolicited;
+    r->valid_unknown += w->res.valid_unknown;
     for (int s = 0; s < w->res.nsamples && r->nsamples < KGL_MAX_SAMPLES; s++) {
       r->samples[r->nsamples++] = w->res.samples[s];
     }

@@ -216,6 +216,9 @@ void kgl_worker_complete(kgl_worker *w, const kgl_flight *f,
   } else {
     kgl_class_stats *st = &w->res.cls[c];
     st->requests++;
+    w->res.valid_unknown += c == KGL_VALID && r->status == 401 &&
+                            code_len == 15 &&
+                            memcmp(code, "invalid_api_key", 15) == 0;
     if (mm == 0) {
       st->ok++;
     } else {

@@ -107,7 +107,7 @@ EOF
 make_keys "$TMP/other.tsv"
 load other-keys --keys "$TMP/other.tsv"
 assert_rc 1 "keys the server lacks: exit"
-assert_contains "keygate load: every valid key was refused (401 invalid_api_key in each sample): the server knows none of the valid keys in $TMP/other.tsv; does it read the store they were seeded into?" \
+assert_contains "keygate load: every valid key was refused (401 invalid_api_key): the server knows none of the valid keys in $TMP/other.tsv; does it read the store they were seeded into?" \
   "$(cat "$TMP/$RUN.err")" "keys the server lacks: says so"
 assert_not_contains "every valid key was refused" "$(cat "$TMP/ok.err")" \
   "a correct run: no such line"

@@ -144,6 +144,10 @@ typedef struct kgl_result {
    * they belong to no request and no class; the overall `errors`
    * threshold counts them */
   int64_t unsolicited;
+  /* measured valid-class answers that were 401 invalid_api_key: the
+   * server knows no such key (keygate load's hint reads it; not in the
+   * JSON, 0 in a result read from a file) */
+  int64_t valid_unknown;
   kgl_class_stats cls[KGL_ROWS]; /* KGL_ALL is the overall row */
   kgl_sample samples[KGL_MAX_SAMPLES];
   int nsamples;
