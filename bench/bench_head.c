@@ -24,14 +24,12 @@
  * Kinds: short, typical, hostile and the realistic heads of fixtures.h.
  * Counter head_bytes: the head's length, for bytes per nanosecond.
  */
-#define _POSIX_C_SOURCE 200809L /* clock_gettime with -std=c11 */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "fixtures.h"
 #include "shim/kgbench.h"
+#include "watch.h"
 #ifdef KEYGATE_BENCH_PICO
 #include "pico.h"
 #endif
@@ -168,28 +166,9 @@ static void bm_pico(kgb_state *st, void *ctx) {
 
 /* ---- the two parsers side by side -------------------------------------- */
 
-#define PAIRS_KEPT 65536 /* iterations whose slices are kept */
-
-static double now_ns(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  const double x = *(const double *)a;
-  const double y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median_of(double *v, size_t n) {
-  qsort(v, n, sizeof *v, cmp_double);
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 /* ns a parse over `reps` parses of buf by kg_head_parse. */
 static double slice_kg(const char *buf, size_t len, parsed *p, size_t reps) {
-  const double t0 = now_ns();
+  const double t0 = fx_now_ns();
   for (size_t i = 0; i < reps; i++) {
     size_t used = 0;
     kgb_escape(buf);
@@ -197,7 +176,7 @@ static double slice_kg(const char *buf, size_t len, parsed *p, size_t reps) {
     KGB_KEEP(s);
     kgb_escape(p);
   }
-  return (now_ns() - t0) / (double)reps;
+  return (fx_now_ns() - t0) / (double)reps;
 }
 
 /* The same by phr_parse_request. */
@@ -208,7 +187,7 @@ static double slice_pico(const char *buf, size_t len, struct phr_header *h,
   size_t method_len = 0;
   size_t path_len = 0;
   int minor = -1;
-  const double t0 = now_ns();
+  const double t0 = fx_now_ns();
   for (size_t i = 0; i < reps; i++) {
     size_t n = KG_HEAD_MAX_FIELDS;
     kgb_escape(buf);
@@ -217,7 +196,7 @@ static double slice_pico(const char *buf, size_t len, struct phr_header *h,
     KGB_KEEP(r);
     kgb_escape(h);
   }
-  return (now_ns() - t0) / (double)reps;
+  return (fx_now_ns() - t0) / (double)reps;
 }
 
 static void bm_paired(kgb_state *st, void *ctx) {
@@ -232,13 +211,8 @@ static void bm_paired(kgb_state *st, void *ctx) {
   }
   /* a slice of ~64 KiB of head: ~20-40 us on either parser */
   const size_t reps = len >= 4096 ? 16 : 65536 / len;
-  double *kg = malloc(PAIRS_KEPT * sizeof *kg);
-  double *pico = malloc(PAIRS_KEPT * sizeof *pico);
-  double *ratio = malloc(PAIRS_KEPT * sizeof *ratio);
-  if (kg == NULL || pico == NULL || ratio == NULL) {
-    fx_die("out of memory for the paired slices");
-  }
-  size_t kept = 0;
+  fx_pairs pairs;
+  fx_pairs_init(&pairs);
   KGB_LOOP(st) {
     double a;
     double b;
@@ -249,22 +223,10 @@ static void bm_paired(kgb_state *st, void *ctx) {
       b = slice_pico(buf, len, h, reps);
       a = slice_kg(buf, len, &p, reps);
     }
-    if (kept < PAIRS_KEPT) {
-      kg[kept] = a;
-      pico[kept] = b;
-      ratio[kept] = a / b;
-      kept++;
-    }
+    fx_pairs_add(&pairs, a, b);
   }
-  if (kept > 0) {
-    kgb_counter(st, "kg_ns", median_of(kg, kept), KGB_COUNTER_PLAIN);
-    kgb_counter(st, "pico_ns", median_of(pico, kept), KGB_COUNTER_PLAIN);
-    kgb_counter(st, "kg_over_pico", median_of(ratio, kept), KGB_COUNTER_PLAIN);
-  }
+  fx_pairs_report(&pairs, st, "kg_ns", "pico_ns", "kg_over_pico");
   kgb_counter(st, "head_bytes", (double)len, KGB_COUNTER_PLAIN);
-  free(kg);
-  free(pico);
-  free(ratio);
 }
 #endif
 

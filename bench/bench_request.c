@@ -55,7 +55,6 @@
  * own). The benchmark's own time is the plain one, every slice.
  */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "fixtures.h"
@@ -223,11 +222,6 @@ static double pair_slice(const kg_checker *c, request *r, const char *keys,
   return (fx_now_ns() - t0) / PAIR_SLICE;
 }
 
-static double median_of(double *v, size_t n) {
-  qsort(v, n, sizeof *v, fx_cmp_double);
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 static void bm_paired(kgb_state *st, void *ctx) {
   const bench_case *bc = ctx;
   const fx_index *fx = fx_index_get((size_t)kgb_arg_get(st, 0));
@@ -238,15 +232,10 @@ static void bm_paired(kgb_state *st, void *ctx) {
     return;
   }
   const char *unknown = fx_unknown_get(fx);
-  double *vs = malloc(PAIRS_KEPT * sizeof *vs);
-  double *us = malloc(PAIRS_KEPT * sizeof *us);
-  double *ratio = malloc(PAIRS_KEPT * sizeof *ratio);
-  if (vs == NULL || us == NULL || ratio == NULL) {
-    fx_die("out of memory for the paired slices");
-  }
+  fx_pairs pairs;
+  fx_pairs_init(&pairs);
   size_t jv = 0;
   size_t ju = 0;
-  size_t kept = 0;
   int64_t valid = 0;
   int64_t refused = 0;
   KGB_LOOP(st) {
@@ -261,25 +250,15 @@ static void bm_paired(kgb_state *st, void *ctx) {
                      &refused);
       v = pair_slice(&c, &r, fx->bearer, &jv, fx->real, KG_VALID, &valid);
     }
-    if (kept < PAIRS_KEPT) {
-      vs[kept] = v;
-      us[kept] = u;
-      ratio[kept] = u / v;
-      kept++;
-    }
+    fx_pairs_add(&pairs, u, v);
   }
   const int64_t want = kgb_iterations(st) * PAIR_SLICE;
   if (valid != want || refused != want) {
+    fx_pairs_free(&pairs);
     kgb_skip_with_error(st, "a decision was not the one expected");
-  } else if (kept > 0) {
-    kgb_counter(st, "valid_ns", median_of(vs, kept), KGB_COUNTER_PLAIN);
-    kgb_counter(st, "unknown_ns", median_of(us, kept), KGB_COUNTER_PLAIN);
-    kgb_counter(st, "unknown_over_valid", median_of(ratio, kept),
-                KGB_COUNTER_PLAIN);
+    return;
   }
-  free(vs);
-  free(us);
-  free(ratio);
+  fx_pairs_report(&pairs, st, "unknown_ns", "valid_ns", "unknown_over_valid");
 }
 
 static bench_case cases[FX_HEAD_REALISTIC][3];

@@ -127,3 +127,48 @@ int fx_watch_report(fx_watch *w, kgb_state *st) {
   free(w);
   return ok;
 }
+
+/* ---- two kinds of work side by side ------------------------------------ */
+
+static double median_of(double *v, size_t n) {
+  qsort(v, n, sizeof *v, fx_cmp_double);
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+void fx_pairs_init(fx_pairs *p) {
+  p->a = malloc(FX_PAIRS_KEPT * sizeof *p->a);
+  p->b = malloc(FX_PAIRS_KEPT * sizeof *p->b);
+  p->ratio = malloc(FX_PAIRS_KEPT * sizeof *p->ratio);
+  p->kept = 0;
+  if (p->a == NULL || p->b == NULL || p->ratio == NULL) {
+    fx_die("out of memory for the paired slices");
+  }
+}
+
+void fx_pairs_add(fx_pairs *p, double a, double b) {
+  if (p->kept < FX_PAIRS_KEPT) {
+    p->a[p->kept] = a;
+    p->b[p->kept] = b;
+    p->ratio[p->kept] = a / b;
+    p->kept++;
+  }
+}
+
+void fx_pairs_report(fx_pairs *p, kgb_state *st, const char *a_name,
+                     const char *b_name, const char *ratio_name) {
+  if (p->kept > 0) {
+    kgb_counter(st, a_name, median_of(p->a, p->kept), KGB_COUNTER_PLAIN);
+    kgb_counter(st, b_name, median_of(p->b, p->kept), KGB_COUNTER_PLAIN);
+    kgb_counter(st, ratio_name, median_of(p->ratio, p->kept),
+                KGB_COUNTER_PLAIN);
+  }
+  fx_pairs_free(p);
+}
+
+void fx_pairs_free(fx_pairs *p) {
+  free(p->a);
+  free(p->b);
+  free(p->ratio);
+  p->a = p->b = p->ratio = NULL;
+  p->kept = 0;
+}

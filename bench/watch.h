@@ -112,4 +112,26 @@ static inline int fx_watch_quiet(double *slice, const double *sensor, size_t n,
   return 1;
 }
 
+/*
+ * Two kinds of work side by side (head/paired, context/decide_paired): an
+ * iteration times one slice of each, a few tens of microseconds apart, so
+ * the core's other thread and the host's memory fall on both or neither.
+ * fx_pairs_add keeps the first FX_PAIRS_KEPT iterations' two times and
+ * their ratio a / b; fx_pairs_report writes the three medians as counters
+ * named a_name, b_name and ratio_name (none when nothing was kept) and
+ * frees the pairs, fx_pairs_free frees them without a report.
+ */
+#define FX_PAIRS_KEPT 65536
+
+typedef struct fx_pairs {
+  double *a, *b, *ratio;
+  size_t kept;
+} fx_pairs;
+
+void fx_pairs_init(fx_pairs *p); /* exits (fx_die) when out of memory */
+void fx_pairs_add(fx_pairs *p, double a, double b);
+void fx_pairs_report(fx_pairs *p, kgb_state *st, const char *a_name,
+                     const char *b_name, const char *ratio_name);
+void fx_pairs_free(fx_pairs *p);
+
 #endif /* KEYGATE_BENCH_WATCH_H */
