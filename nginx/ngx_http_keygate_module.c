@@ -326,9 +326,11 @@ typedef struct {
   unsigned target_set : 1;         /* target holds the request-target */
   unsigned redacted : 1;           /* the request line was redacted */
   unsigned masked : 1; /* every field line's keys masked (not the key lines') */
-  ngx_str_t target;    /* the request-target as sent, before any redaction */
-  ngx_str_t host_sent; /* a Host that held a key, as sent (then masked);
-                        * escaped past two levels, the level that shows it */
+  ngx_list_t before_hide; /* the list as nginx made it, once
+                           * ngx_http_keygate_hide rebuilt it (nelts 0: not) */
+  ngx_str_t target;       /* the request-target as sent, before any redaction */
+  ngx_str_t host_sent;    /* a Host that held a key, as sent (then masked);
+                           * escaped past two levels, the level that shows it */
   ngx_str_t referer_sent; /* the same for Referer */
   uint64_t key_id;
   ngx_str_t account;
@@ -3548,14 +3550,13 @@ static int ngx_http_keygate_mask_span(ngx_http_request_t *r,
  * $proxy_add_x_forwarded_for read the masked values too (a review found
  * them whole in a proxy_set_header and a log_format).
  */
-static ngx_int_t ngx_http_keygate_mask_values(ngx_http_request_t *r,
-                                              const kg_key_policy *p,
-                                              int keys) {
+static ngx_int_t ngx_http_keygate_mask_list(ngx_http_request_t *r,
+                                            ngx_list_t *list,
+                                            const kg_key_policy *p, int keys) {
   if (p->prefix_len == 0) {
     return NGX_OK;
   }
-  for (ngx_list_part_t *part = &r->headers_in.headers.part; part != NULL;
-       part = part->next) {
+  for (ngx_list_part_t *part = &list->part; part != NULL; part = part->next) {
     ngx_table_elt_t *h = part->elts;
     for (ngx_uint_t i = 0; i < part->nelts; i++) {
       if (!keys && ngx_http_keygate_is_key_field(&h[i])) {
@@ -3582,6 +3583,12 @@ static ngx_int_t ngx_http_keygate_mask_values(ngx_http_request_t *r,
   return NGX_OK;
 }
 
+static ngx_int_t ngx_http_keygate_mask_values(ngx_http_request_t *r,
+                                              const kg_key_policy *p,
+                                              int keys) {
+  return ngx_http_keygate_mask_list(r, &r->headers_in.headers, p, keys);
+}
+
 /*
  * Rebuild the request's header list without the lines no upstream may
  * receive: names that read as a key or identity header once '_' is read
@@ -3602,6 +3609,13 @@ static ngx_int_t ngx_http_keygate_hide(ngx_http_request_t *r, int keys) {
   }
   if (drop == 0) {
     return NGX_OK;
+  }
+  /* nginx's own pointers (headers_in.user_agent, the cookies and
+   * x_forwarded_for arrays) keep naming the old elements, which the
+   * variables read: the log phase masks them too (review 115) */
+  ngx_http_keygate_ctx_t *ctx = ngx_http_keygate_find_ctx(r);
+  if (ctx != NULL && ctx->before_hide.part.nelts == 0) {
+    ctx->before_hide = old;
   }
   if (ngx_list_init(&r->headers_in.headers, r->pool, count > 0 ? count : 1,
                     sizeof(ngx_table_elt_t)) != NGX_OK) {
@@ -4067,6 +4081,18 @@ static void ngx_http_keygate_log_field(ngx_http_request_t *r,
   }
 }
 
+/* Every value of list's elements made empty (names too: a key can be
+ * one under ignore_invalid_headers off). */
+static void ngx_http_keygate_empty_values(ngx_list_t *list) {
+  for (ngx_list_part_t *part = &list->part; part != NULL; part = part->next) {
+    ngx_table_elt_t *h = part->elts;
+    for (ngx_uint_t i = 0; i < part->nelts; i++) {
+      ngx_str_null(&h[i].value);
+      h[i].key.len = 0;
+    }
+  }
+}
+
 static ngx_int_t ngx_http_keygate_log_phase_handler(ngx_http_request_t *r) {
   if (r->loc_conf == NULL) {
     return NGX_OK;
@@ -4103,17 +4129,28 @@ static ngx_int_t ngx_http_keygate_log_phase_handler(ngx_http_request_t *r) {
    * itself and valid ones whose key went upstream: each key in them is
    * its hint in the log (a review found refused requests' keys whole in
    * such a log). The upstream has had the request by now. */
+  if (r != r->main) {
+    /* a subrequest's field lines are its main request's (nginx copies
+     * headers_in by value): masked in place they would reach the main
+     * request's upstream as hints, before it is proxied (review 115,
+     * auth_request with log_subrequest on). Left as they are. */
+    return NGX_OK;
+  }
   ngx_http_keygate_ctx_t *ctx = ngx_http_keygate_find_ctx(r);
   if (ctx == NULL || !ctx->masked) {
-    if (ngx_http_keygate_mask_values(r, p, 1) != NGX_OK) {
+    /* the list as rebuilt (without look-alikes), and the elements nginx's
+     * own pointers still name when it was (review 115) */
+    ngx_list_t *before = ctx != NULL && ctx->before_hide.part.nelts > 0
+                             ? &ctx->before_hide
+                             : NULL;
+    if ((before != NULL &&
+         ngx_http_keygate_mask_list(r, before, p, 1) != NGX_OK) ||
+        ngx_http_keygate_mask_values(r, p, 1) != NGX_OK) {
       /* out of memory: the values cannot be masked, so they go empty
-       * where every variable reads them (the list's elements) */
-      for (ngx_list_part_t *part = &r->headers_in.headers.part; part != NULL;
-           part = part->next) {
-        ngx_table_elt_t *h = part->elts;
-        for (ngx_uint_t i = 0; i < part->nelts; i++) {
-          ngx_str_null(&h[i].value);
-        }
+       * where every variable reads them (the lists' elements) */
+      ngx_http_keygate_empty_values(&r->headers_in.headers);
+      if (before != NULL) {
+        ngx_http_keygate_empty_values(before);
       }
     }
     if (ctx != NULL) {

@@ -93,6 +93,32 @@ cat >"$T/gw/redirects.conf" <<EOF
             proxy_set_header X-Any \$http_x_trace;
             proxy_pass http://127.0.0.1:$UP_PORT;
         }
+        # without keygate_hide_credentials the key goes upstream whole
+        # (the operator's choice); the log still shows hints, also when a
+        # look-alike name made the module rebuild the list, whose old
+        # elements nginx's own pointers still name (review 115)
+        location /nohide/ {
+            keygate on;
+            access_log $T/gw/nohide.log vars;
+            proxy_pass http://127.0.0.1:$UP_PORT;
+        }
+        # a subrequest logged (log_subrequest on) shares its main
+        # request's lines: they reach the main upstream as sent (review
+        # 115 found them masked by the subrequest's log phase)
+        location /sub/ {
+            keygate on;
+            log_subrequest on;
+            access_log $T/gw/sub.log all;
+            auth_request /authsub;
+            proxy_pass http://127.0.0.1:$UP_PORT;
+        }
+        location = /authsub {
+            internal;
+            keygate on;
+            log_subrequest on;
+            access_log $T/gw/sub.log all;
+            proxy_pass http://127.0.0.1:$UP_PORT;
+        }
         location /try/ {
             keygate on;
             keygate_hide_credentials on;
@@ -225,6 +251,17 @@ assert_contains "[\"X-Forwarded-For\", \"192.0.2.1, sk_live_****LLLL, 127.0.0.1\
 assert_contains "[\"X-Any\", \"t=sk_live_****LLLL\"]" "$body" '$http_x_trace: masked'
 assert_eq 0 "$(grep -c -e "${K#sk_live_}" -e "${K:8:20}" -e 'LLLLLLLL' <<<"$body" || true)" \
   "keys read through variables: no key upstream"
+send_proxied "GET /nohide/x HTTP/1.1\r\n${H}Authorization: Bearer $K\r\nUser-Agent: ua $K\r\nCookie: sess=$K2\r\nX_API_Key: zzz\r\n\r\n"
+assert_eq 200 "$(resp_status)" "no hide, a look-alike name: proxied"
+assert_contains "[\"Authorization\", \"Bearer $K\"]" "$(resp_body)" \
+  "no hide: the key upstream as sent"
+send_proxied "GET /sub/x HTTP/1.1\r\n${H}Authorization: Bearer $K\r\nUser-Agent: ua $K\r\n\r\n"
+assert_eq 200 "$(resp_status)" "auth_request, log_subrequest on: proxied"
+body=$(resp_body)
+assert_contains "[\"Authorization\", \"Bearer $K\"]" "$body" \
+  "a logged subrequest: the main upstream gets the key line as sent"
+assert_contains "[\"User-Agent\", \"ua $K\"]" "$body" \
+  "a logged subrequest: the main upstream gets the other lines as sent"
 send "GET /vars/x?api_key=1 HTTP/1.1\r\n${H}Authorization: Bearer $K\r\nCookie: sess=$K\r\nUser-Agent: client/$K\r\n\r\n"
 assert_eq 400 "$(resp_status)" "a key in the query beside the valid key: refused"
 send "GET /vars/x HTTP/1.1\r\n${H}Authorization: Bearer $K2\r\nX-API-Key: $K\r\n\r\n"
@@ -322,7 +359,7 @@ assert_eq 1 "$(grep -c "\\[\"X-Request-Id\", \"$rid\"\\]" <<<"$(resp_body)")" \
 send_proxied "GET /v1/status/500 HTTP/1.1\r\n$H\r\n"
 assert_eq 401 "$(resp_status)" "no key: keygate's own answer"
 assert_eq 1 "$(resp_header_count x-request-id)" "no key: one X-Request-Id"
-assert_eq 14 "$(wc -l <"$T/upstream.count")" "the upstream got exactly the fourteen valid requests"
+assert_eq 17 "$(wc -l <"$T/upstream.count")" "the upstream got exactly the seventeen valid requests (one an auth_request subrequest)"
 # Lines nginx never finished (the client closes mid-line, or mid-protocol,
 # or cuts a pipelined second request short): $request is made from the
 # raw buffer when it is logged; the module makes and redacts it first
@@ -350,5 +387,7 @@ assert_eq 1 "$(grep -cxF "UA[-] C[-] S[-] F[-] T[-] A[Bearer $L4] X[$hint] D[amb
   "a refused request (two keys): both key lines masked in the log"
 assert_eq 1 "$(grep -cxF "UA[-] C[-] S[-] F[-] T[t=$hint] A[-] X[$L4] D[invalid_api_key]" "$T/gw/vars.log" || true)" \
   "a refused request (a malformed key): masked in the log"
+assert_eq 1 "$(grep -cxF "UA[ua $hint] C[sess=$L4] S[$L4] F[-] T[-] A[Bearer $hint] X[-] D[valid]" "$T/gw/nohide.log" || true)" \
+  "no hide, a look-alike name: the log shows hints ($(cat "$T/gw/nohide.log"))"
 assert_eq "" "$(grep -rl -e "${K#sk_live_}" -e 'LLLLLLLL' "$T/gw" --include='*.log' || true)" "no key in the gateway's logs"
 kg_done
