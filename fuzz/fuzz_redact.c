@@ -11,8 +11,11 @@
  *   0  no key: the text alone;
  *   1  "sk_live_" or "sk_test_" (byte 1's bits pick which, and upper case)
  *      and the body;
- *   2  the same prefix percent-encoded ("sk%5Flive%5F", "%73k_live_",
- *      "sk%255Flive%255F", the escapes' case varied);
+ *   2  the same prefix encoded: the seed's first byte picks the kind,
+ *      percent escapes ("sk%5Flive%5F", "%73k_live_", "sk%255Flive%255F",
+ *      the escapes' case varied), JSON escapes ("sk\u005flive\u005f",
+ *      "\u0073k_live_", a JSON escape of a percent one), or both mixed
+ *      ("sk\u005flive%5F", "sk%5Cu005flive%5Cu005f");
  *   3  a parameter SPEC §1.1 names, in any case (byte 1 / 5 picks it),
  *      after '?', '&', ';', '/', '#', a space, or "%3F", "%23", "%2F" (the
  *      seed's first byte picks it), and the body as its value
@@ -36,7 +39,8 @@
  *  - kgl_holds_key says 1 only of a text kgl_redact_message changes.
  * With a key (modes 1-4), no 8 characters in a row of the body before its
  * last four appear in an output unless the text around the key holds them
- * too, as it is or percent-decoded: kgl_redact (with the mode's prefix)
+ * too, as it is or decoded (percent and JSON escapes, level by level, as
+ * the redaction decodes): kgl_redact (with the mode's prefix)
  * in modes 1-2, kgl_redact_keys in modes 1-3, kgl_redact_arg and
  * kgl_redact_message in every mode; and kgl_holds_key finds the key in
  * modes 1-2. The exemptions the header
@@ -105,14 +109,14 @@ typedef struct fuzz_case {
   size_t blen;
   const char *around; /* the text without the key, split by 0x01 */
   size_t alen;
-  const char *decoded; /* around percent-decoded, 8 levels at most */
+  const char *decoded; /* around decoded, 8 levels at most */
   size_t dlen;
 } fuzz_case;
 
 /* check_leak — no WINDOW characters of the body before its last four are
  * in (out, w), unless the text around the key holds them too, raw or
- * percent-decoded (a percent-encoded key shows its decoded prefix and last
- * four, and those may join letters the text spelled with escapes). */
+ * decoded (an encoded key shows its decoded prefix and last four, and
+ * those may join letters the text spelled with escapes). */
 static void check_leak(const fuzz_case *c, const char *out, size_t w) {
   if (c->body == NULL) {
     return;
@@ -132,10 +136,37 @@ static int hexval(unsigned char c) {
                                 : -1;
 }
 
-/* pct_decode — (s, n) percent-decoded in place, level after level (8 at
- * most, as deep as the redaction looks); returns the new length. 0x01
- * is no hex digit, so no escape joins the text before the key to the
- * text after it. */
+/* json_at — the byte of the JSON escape at s[j] when it stands for an
+ * ASCII byte ("\u0001".."\u007f", 'U' too; "\/", "\\", "\""), its
+ * length in *len; -1 otherwise. Written from RFC 8259 §7, not from the
+ * redaction's code. */
+static int json_at(const char *s, size_t n, size_t j, size_t *len) {
+  if (s[j] != '\\' || j + 1 >= n) {
+    return -1;
+  }
+  if (s[j + 1] == '/' || s[j + 1] == '\\' || s[j + 1] == '"') {
+    *len = 2;
+    return (unsigned char)s[j + 1];
+  }
+  if ((s[j + 1] != 'u' && s[j + 1] != 'U') || j + 6 > n) {
+    return -1;
+  }
+  int v = 0;
+  for (size_t k = j + 2; k < j + 6; k++) {
+    const int h = hexval((unsigned char)s[k]);
+    if (h < 0) {
+      return -1;
+    }
+    v = v * 16 + h;
+  }
+  *len = 6;
+  return v > 0 && v < 0x80 ? v : -1;
+}
+
+/* pct_decode — (s, n) decoded in place, percent and JSON escapes, level
+ * after level (8 at most, as deep as the redaction looks); returns the new
+ * length. 0x01 is no hex digit and no escape, so no escape joins the text
+ * before the key to the text after it. */
 static size_t pct_decode(char *s, size_t n) {
   for (int level = 0; level < 8; level++) {
     size_t o = 0;
@@ -144,9 +175,15 @@ static size_t pct_decode(char *s, size_t n) {
       const int hi =
           s[j] == '%' && j + 2 < n ? hexval((unsigned char)s[j + 1]) : -1;
       const int lo = hi >= 0 ? hexval((unsigned char)s[j + 2]) : -1;
+      size_t len = 0;
+      const int v = lo < 0 ? json_at(s, n, j, &len) : -1;
       if (lo >= 0) {
         s[o] = (char)(hi * 16 + lo);
         j += 3;
+        changed = 1;
+      } else if (v >= 0) {
+        s[o] = (char)v;
+        j += len;
         changed = 1;
       } else {
         s[o] = s[j++];
@@ -307,12 +344,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       }
     }
   } else if (mode == 2) {
-    static const char *const live[] = {"sk%5Flive%5F", "%73k_live_",
-                                       "sk%255Flive%255F", "sk%5flive%5f"};
-    static const char *const test[] = {"sk%5Ftest%5F", "%73k_test_",
-                                       "sk%255Ftest%255F", "sk%5ftest%5f"};
-    const unsigned v = (data[1] >> 6) & 3u;
-    plen = put(prefix, (data[1] & 0x20) ? test[v] : live[v]);
+    static const char *const live[3][4] = {
+        {"sk%5Flive%5F", "%73k_live_", "sk%255Flive%255F", "sk%5flive%5f"},
+        {"sk\\u005flive\\u005f", "\\u0073k_live_", "sk\\U005Flive\\u005F",
+         "sk\\u00255Flive\\u00255F"},
+        {"sk\\u005flive%5F", "sk%5Cu005flive%5Cu005f", "\\u0073k%5Flive_",
+         "%5Cu0073k_live\\u005f"}};
+    static const char *const test[3][4] = {
+        {"sk%5Ftest%5F", "%73k_test_", "sk%255Ftest%255F", "sk%5ftest%5f"},
+        {"sk\\u005ftest\\u005f", "\\u0073k_test_", "sk\\U005Ftest\\u005F",
+         "sk\\u00255Ftest\\u00255F"},
+        {"sk\\u005ftest%5F", "sk%5Cu005ftest%5Cu005f", "\\u0073k%5Ftest_",
+         "%5Cu0073k_test\\u005f"}};
+    const unsigned kind = data[2] % 3u, v = (data[1] >> 6) & 3u;
+    plen = put(prefix, (data[1] & 0x20) ? test[kind][v] : live[kind][v]);
   } else if (mode == 3) {
     static const char *const names[] = {"api_key",      "apikey", "key",
                                         "access_token", "token",  "API_KEY",

@@ -82,4 +82,65 @@ static inline size_t pct_decode_once(char *d, size_t n, int *changed) {
   return o;
 }
 
+/* json_escape — the byte a JSON string escape at d[i] (i < n) stands for,
+ * when it stands for one ASCII byte: "\u0001" to "\u007f" (hex digits of
+ * either case; "\U" too, leniently), "\/", "\\" and "\""; its length
+ * in *len. -1 when none starts there: the other escapes ("\n", ...) stand
+ * for controls, which no key holds and which end a run of text anyway. A
+ * server that writes JSON may escape any byte so (RFC 8259 §7). */
+static inline int json_escape(const char *d, size_t n, size_t i, size_t *len) {
+  if (d[i] != '\\' || i + 1 >= n) {
+    return -1;
+  }
+  const char c = d[i + 1];
+  if (c == '/' || c == '\\' || c == '"') {
+    *len = 2;
+    return (unsigned char)c;
+  }
+  if ((c != 'u' && c != 'U') || n - i < 6) {
+    return -1;
+  }
+  int v = 0;
+  for (size_t k = 2; k < 6; k++) {
+    const int h = hex_value((unsigned char)d[i + k]);
+    if (h < 0) {
+      return -1;
+    }
+    v = v * 16 + h;
+  }
+  if (v == 0 || v >= 0x80) {
+    return -1;
+  }
+  *len = 6;
+  return v;
+}
+
+/* unescape_once — one level of decoding of (d, n) in place, percent escapes
+ * ("%5F") and JSON ones (json_escape: "\u005f") alike, since a JSON body
+ * may carry a URL and a URL a JSON text; returns the new length, and
+ * *changed is 1 when an escape was decoded, else 0. */
+static inline size_t unescape_once(char *d, size_t n, int *changed) {
+  size_t o = 0;
+  *changed = 0;
+  for (size_t j = 0; j < n; o++) {
+    const int hi =
+        d[j] == '%' && j + 2 < n ? hex_value((unsigned char)d[j + 1]) : -1;
+    const int lo = hi >= 0 ? hex_value((unsigned char)d[j + 2]) : -1;
+    size_t len = 0;
+    const int v = lo < 0 ? json_escape(d, n, j, &len) : -1;
+    if (lo >= 0) {
+      d[o] = (char)(hi * 16 + lo);
+      j += 3;
+      *changed = 1;
+    } else if (v >= 0) {
+      d[o] = (char)v;
+      j += len;
+      *changed = 1;
+    } else {
+      d[o] = d[j++];
+    }
+  }
+  return o;
+}
+
 #endif /* KEYGATE_LOAD_ASCII_H */

@@ -595,30 +595,19 @@ static int holds_key(const kgl_probe_keys *k, unsigned which, const char *s,
   return 0;
 }
 
-/* (in, n) with JSON's \uXXXX of ASCII bytes and \/ \\ \" decoded, into out
- * (n bytes). Returns the length. */
+/* (in, n) with JSON's escapes of ASCII bytes decoded (json_escape), into
+ * out (n bytes). Returns the length. */
 static size_t json_decode(const char *in, size_t n, char *out) {
   size_t o = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (in[i] == '\\' && i + 5 < n && (in[i + 1] == 'u' || in[i + 1] == 'U')) {
-      int v = 0;
-      size_t d = 0;
-      for (int h; d < 4 && (h = hex_value((unsigned char)in[i + 2 + d])) >= 0;
-           d++) {
-        v = v * 16 + h;
-      }
-      if (d == 4 && v > 0 && v < 0x80) {
-        out[o++] = (char)v;
-        i += 5;
-        continue;
-      }
+  for (size_t i = 0; i < n;) {
+    size_t len = 0;
+    const int v = json_escape(in, n, i, &len);
+    if (v >= 0) {
+      out[o++] = (char)v;
+      i += len;
+    } else {
+      out[o++] = in[i++];
     }
-    if (in[i] == '\\' && i + 1 < n &&
-        (in[i + 1] == '/' || in[i + 1] == '\\' || in[i + 1] == '"')) {
-      out[o++] = in[++i];
-      continue;
-    }
-    out[o++] = in[i];
   }
   return o;
 }

@@ -54,6 +54,34 @@ static int in_key_run(unsigned char c) {
   return c > 0x20 && c < 0x7f && !KEY_DELIM[c];
 }
 
+/* esc_in_run — the length of a JSON escape at in[i] that stands for a byte
+ * in_key_run takes ("\u005f", "\/"), else 0: a key a server wrote into a
+ * JSON string with escapes is one run all the same. */
+static size_t esc_in_run(const char *in, size_t n, size_t i) {
+  size_t len = 0;
+  const int v = json_escape(in, n, i, &len);
+  return v >= 0 && in_key_run((unsigned char)v) ? len : 0;
+}
+
+/* run_end — the end of the run of key bytes from in[i]: in_key_run bytes
+ * and escapes of such bytes (esc_in_run); *esc is set to 1 when it holds
+ * an escape. */
+static size_t run_end(const char *in, size_t n, size_t i, int *esc) {
+  while (i < n) {
+    if (in_key_run((unsigned char)in[i])) {
+      i++;
+      continue;
+    }
+    const size_t len = esc_in_run(in, n, i);
+    if (len == 0) {
+      break;
+    }
+    *esc = 1;
+    i += len;
+  }
+  return i;
+}
+
 static char printable(char c) {
   const unsigned char u = (unsigned char)c;
   if (u < 0x20 || u > 0x7e) {
@@ -79,10 +107,8 @@ static redact_piece redact_next(const char *in, size_t n, size_t i,
    * ('!' in a made-up invalid key) must be masked whole, so it runs on
    * over every printable byte that cannot delimit it in a header, a URL or
    * JSON. Masking too much is safe; too little is not. */
-  size_t body = i + plen, e = body;
-  while (e < n && in_key_run((unsigned char)in[e])) {
-    e++;
-  }
+  int esc = 0;
+  size_t body = i + plen, e = run_end(in, n, body, &esc);
   /* bytes no key holds at the run's end (a ':' or '!' after a key in a
    * sentence) are the sentence's: written as they are after the mask, so
    * its last four are the key's ("file sk_live_****Ab3x: ...") */
@@ -117,10 +143,12 @@ static redact_piece redact_next(const char *in, size_t n, size_t i,
   p.masked = 1;
   p.plen = plen;
   p.out_len = plen + 4;
-  if (run >= 12) { /* the last four, after at least eight hidden ones */
+  p.keyed = run >= 12;
+  if (run >= 12 && !esc) { /* the last four, after at least eight hidden
+                            * ones; a run with an escape shows none (its
+                            * last four bytes may be an escape's) */
     p.tail = e - 4;
     p.out_len += 4;
-    p.keyed = 1;
   }
   return p;
 }
@@ -133,14 +161,16 @@ static redact_piece verbatim(size_t k) {
 
 /* masked — the piece of a key run at in[i..e) whose prefix is plen long:
  * kept as it is when already masked (prefix + "****" [+ 4]); else prefix,
- * "****" and the last four when at least eight more stay hidden. */
-static redact_piece masked(const char *in, size_t i, size_t plen, size_t e) {
+ * "****" and the last four when at least eight more stay hidden and the
+ * run holds no escape (esc). */
+static redact_piece masked(const char *in, size_t i, size_t plen, size_t e,
+                           int esc) {
   const size_t body = i + plen, run = e - body;
   if (run <= 8 && run >= 4 && memcmp(in + body, "****", 4) == 0) {
     return verbatim(e - i);
   }
   redact_piece p = {e - i, plen + 4, 1, plen, NPOS, run >= 12};
-  if (run >= 12) {
+  if (run >= 12 && !esc) {
     p.tail = e - 4;
     p.out_len += 4;
   }
@@ -206,10 +236,8 @@ static redact_piece shape_next(const char *in, size_t n, size_t i) {
     return verbatim(1);
   }
   const size_t p1 = j + 1;
-  size_t e = p1;
-  while (e < n && in_key_run((unsigned char)in[e])) {
-    e++;
-  }
+  int esc = 0;
+  const size_t e = run_end(in, n, p1, &esc);
   if (e - p1 < 8) {
     return verbatim(1);
   }
@@ -222,9 +250,9 @@ static redact_piece shape_next(const char *in, size_t n, size_t i) {
   }
   const size_t k = letters(in, n, p1, 7);
   if (k > p1 && k - p1 <= 6 && k < e && in[k] == '_' && e - (k + 1) >= 4) {
-    return masked(in, i, k + 1 - i, e);
+    return masked(in, i, k + 1 - i, e, esc);
   }
-  return masked(in, i, p1 - i, e);
+  return masked(in, i, p1 - i, e, esc);
 }
 
 /* redact_put — piece p of in[i..] into out; text bytes of 0x80 and above
@@ -256,18 +284,22 @@ static void redact_put(const char *in, size_t i, const redact_piece *p,
 }
 
 /* ---------------------------------------------------------------------- */
-/* Redaction of percent-encoded keys                                      */
+/* Redaction of percent-encoded and JSON-escaped keys                     */
 /* ---------------------------------------------------------------------- */
 
 /*
  * SPEC §1.1 counts a key in a URL raw or percent-decoded (once, and again
  * where %25 hides an escape): "sk%5Flive%5F...", "%73k_live_...",
- * "sk%255Flive%255F..." are keys, and a report must not show them. A run
- * of key bytes (in_key_run: '%' and hex digits are) is decoded level by
- * level, up to DEC_LEVELS times (deeper than the SPEC's two: masking too
- * much is safe), and each level is matched as the raw text is. Decoding
- * never joins runs: every decoded byte comes from key bytes only, and a
- * byte that is not '%' is itself at every level.
+ * "sk%255Flive%255F..." are keys, and a report must not show them. Nor may
+ * it show one a server wrote into a JSON string with escapes
+ * ("sk\u005flive\u005f...", "\u0041b3x..."): RFC 8259 lets any byte be
+ * written so. A run of key bytes (run_end: '%', hex digits and escapes of
+ * key bytes are) is decoded level by level, both kinds of escape at each
+ * level (unescape_once's rule: a JSON body may carry a URL), up to
+ * DEC_LEVELS times (deeper than the SPEC's two: masking too much is safe),
+ * and each level is matched as the raw text is. Decoding never joins runs:
+ * every decoded byte comes from key bytes only, and a byte that is not '%'
+ * or '\\' is itself at every level.
  */
 #define DEC_LEVELS KGL_DECODE_LEVELS
 #define DEC_WINDOW 1024 /* input bytes decoded at one place, at most */
@@ -280,8 +312,9 @@ typedef struct dec_window {
   size_t len;
 } dec_window;
 
-/* dec_level — one level of percent-decoding of w, in place (the decoded
- * text is never longer). 1 when some escape was decoded, else 0. */
+/* dec_level — one level of decoding of w, percent and JSON escapes as
+ * unescape_once decodes them, in place (the decoded text is never longer).
+ * 1 when some escape was decoded, else 0. */
 static int dec_level(dec_window *w) {
   size_t o = 0;
   int changed = 0;
@@ -291,10 +324,17 @@ static int dec_level(dec_window *w) {
       hi = hex_value((unsigned char)w->c[j + 1]);
       lo = hex_value((unsigned char)w->c[j + 2]);
     }
+    size_t len = 0;
+    const int v = lo < 0 ? json_escape(w->c, w->len, j, &len) : -1;
     if (hi >= 0 && lo >= 0) {
       w->c[o] = (char)(hi * 16 + lo);
       w->end[o] = w->end[j + 2];
       j += 3;
+      changed = 1;
+    } else if (v >= 0) {
+      w->c[o] = (char)v;
+      w->end[o] = w->end[j + len - 1];
+      j += len;
       changed = 1;
     } else {
       w->c[o] = w->c[j];
@@ -306,12 +346,10 @@ static int dec_level(dec_window *w) {
   return changed;
 }
 
-/* The end of the run of key bytes from in[i]. */
+/* The end of the run of key bytes from in[i] (run_end). */
 static size_t key_run_end(const char *in, size_t n, size_t i) {
-  while (i < n && in_key_run((unsigned char)in[i])) {
-    i++;
-  }
-  return i;
+  int esc = 0;
+  return run_end(in, n, i, &esc);
 }
 
 /* The rules a redaction applies: named prefixes, and perhaps the shape and
@@ -392,18 +430,19 @@ static redact_piece decoded_match(const char *in, size_t n, size_t i,
 }
 
 /*
- * decoded_next — the piece at in[i] when some level of the percent-decoded
- * text from in[i] starts with a named prefix's key (or, with r->shape, a
- * key of the shape) at the first level that does: masked to the end of the
- * run of key bytes (dec_piece), written into show when not NULL;
- * verbatim(1) otherwise. Only places where such a match can start are
- * decoded: in[i] is '%', or the first byte of a prefix (a letter starting
- * a word, for the shape), and a '%' follows in the run.
+ * decoded_next — the piece at in[i] when some level of the decoded text
+ * from in[i] (percent and JSON escapes) starts with a named prefix's key
+ * (or, with r->shape, a key of the shape) at the first level that does:
+ * masked to the end of the run of key bytes (dec_piece), written into show
+ * when not NULL; verbatim(1) otherwise. Only places where such a match can
+ * start are decoded: in[i] is '%' or a JSON escape, or the first byte of a
+ * prefix (a letter starting a word, for the shape), and a '%' or an escape
+ * follows in the run.
  */
 static redact_piece decoded_next(const char *in, size_t n, size_t i,
                                  const redact_rules *r, char *show) {
   const unsigned char c0 = (unsigned char)in[i];
-  int cand = c0 == '%';
+  int cand = c0 == '%' || esc_in_run(in, n, i) > 0;
   for (size_t k = 0; !cand && k < r->nprefixes; k++) {
     const char *pre = r->prefixes[k];
     cand = pre != NULL && pre[0] != '\0' &&
@@ -419,7 +458,8 @@ static redact_piece decoded_next(const char *in, size_t n, size_t i,
    * on a match, so a long run costs DEC_WINDOW a place, not its length */
   const size_t w_end =
       key_run_end(in, n - i > DEC_WINDOW ? i + DEC_WINDOW : n, i);
-  if (w_end == i || memchr(in + i, '%', w_end - i) == NULL) {
+  if (w_end == i || (memchr(in + i, '%', w_end - i) == NULL &&
+                     memchr(in + i, '\\', w_end - i) == NULL)) {
     return verbatim(1);
   }
   return decoded_match(in, n, i, w_end, r, show);
@@ -470,6 +510,19 @@ static int before_name(unsigned char c) {
   return !in_key_run(c) || c == '?' || c == '/' || c == '#';
 }
 
+/* value_end — 1 when a parameter's value ends at in[i]: '&', '#',
+ * whitespace or a quote, raw or as a JSON escape ("\u0026", "\""; Go's
+ * encoder writes every '&' of a URL so). */
+static int value_end(const char *in, size_t n, size_t i) {
+  size_t len = 0;
+  int c = (unsigned char)in[i];
+  if (c == '\\') {
+    c = json_escape(in, n, i, &len);
+  }
+  return c == '&' || c == '#' || c == ' ' || c == '\t' || c == '\r' ||
+         c == '\n' || c == '"' || c == '\'';
+}
+
 /*
  * param_value — with r->params, the piece at in[i] when in[i] starts the
  * value of a query parameter SPEC §1.1 names (api_key, apikey, key,
@@ -503,8 +556,13 @@ static redact_piece param_value(const char *in, size_t n, size_t i) {
    * ("next=%2Fv1%3Fkey%3DB", "redirect_uri=https%3A...%23token%3DB":
    * review 105) */
   size_t ns = i - eq;
-  while (ns > 0 && !before_name((unsigned char)in[ns - 1]) &&
-         i - eq - ns < NAME_SPAN) {
+  while (ns > 0 && i - eq - ns < NAME_SPAN) {
+    size_t len = 0;
+    if (before_name((unsigned char)in[ns - 1]) &&
+        (json_escape(in, i - eq, ns - 1, &len) < 0)) {
+      break; /* a separator, not a JSON escape of one: Go's encoder
+              * writes "?a=1\u0026api_key=B" */
+    }
     ns--;
   }
   const int cut = ns > 0 && !before_name((unsigned char)in[ns - 1]);
@@ -537,9 +595,7 @@ static redact_piece param_value(const char *in, size_t n, size_t i) {
    * bracketed or after a few other bytes ("(B)", "<B>", "a,B") is still the
    * value the server refuses as a key (review) */
   size_t e = v;
-  while (e < n && e - v < 4096 && in[e] != '&' && in[e] != '#' &&
-         in[e] != ' ' && in[e] != '\t' && in[e] != '\r' && in[e] != '\n' &&
-         in[e] != '"' && in[e] != '\'') {
+  while (e < n && e - v < 4096 && !value_end(in, n, e)) {
     e++;
   }
   if (e - v < 8) {
@@ -551,7 +607,8 @@ static redact_piece param_value(const char *in, size_t n, size_t i) {
   redact_piece p = {e - i, (v - i) + 4, 1, v - i, NPOS, 1};
   /* its last four only when they are printable: the value runs over any
    * byte, and a NUL, a control or half a UTF-8 character is no hint */
-  int tail_ok = e - v >= 12 && memchr(in + v, '%', e - v) == NULL;
+  int tail_ok = e - v >= 12 && memchr(in + v, '%', e - v) == NULL &&
+                memchr(in + v, '\\', e - v) == NULL;
   for (size_t k = e - 4; tail_ok && k < e; k++) {
     const unsigned char c = (unsigned char)in[k];
     tail_ok = c > 0x20 && c < 0x7f;
@@ -570,6 +627,12 @@ static redact_piece piece_at(const char *in, size_t n, size_t i,
   for (size_t k = 0; k < r->nprefixes; k++) {
     const char *pre = r->prefixes[k];
     redact_piece p = redact_next(in, n, i, pre, pre != NULL ? strlen(pre) : 0);
+    if (p.masked && p.tail == NPOS && p.keyed) {
+      /* a key with an escape in it ("sk_live_Ab\u0033x..."): shown with
+       * its decoded last four when decoding finds it too */
+      const redact_piece d = decoded_next(in, n, i, r, NULL);
+      return d.masked ? d : p;
+    }
     if (p.masked || p.in_len > 1) {
       return p;
     }

@@ -197,15 +197,35 @@ static int run_byte(unsigned char c) {
   return c > 0x20 && c < 0x7f && strchr("\"'(),;&<>[]{}\\`=", c) == NULL;
 }
 
-/* encoded_known — 1 when some level of percent-decoding (up to 8) of
- * (s, n) holds 8 bytes of a key sent. */
+/* text_run_end — the end of the run of text from s[i] (run_byte) where an
+ * encoded key may hide: it goes on over JSON escapes of such bytes, and
+ * *esc is set to 1 when it holds an escape of either kind. */
+static size_t text_run_end(const char *s, size_t n, size_t i, int *esc) {
+  size_t len = 0;
+  for (int v; i < n;) {
+    if (run_byte((unsigned char)s[i])) {
+      *esc |= s[i] == '%';
+      i++;
+    } else if ((v = json_escape(s, n, i, &len)) >= 0 &&
+               run_byte((unsigned char)v)) {
+      *esc = 1;
+      i += len;
+    } else {
+      break;
+    }
+  }
+  return i;
+}
+
+/* encoded_known — 1 when some level of decoding (percent and JSON escapes,
+ * unescape_once; up to 8 levels) of (s, n) holds 8 bytes of a key sent. */
 static int encoded_known(const kgl_traffic *t, const char *s, size_t n) {
   char d[512];
   size_t len = n < sizeof d ? n : sizeof d;
   memcpy(d, s, len);
   for (int level = 0; level < KGL_DECODE_LEVELS; level++) {
     int changed;
-    len = pct_decode_once(d, len, &changed);
+    len = unescape_once(d, len, &changed);
     if (!changed) {
       return 0;
     }
@@ -221,8 +241,10 @@ static int encoded_known(const kgl_traffic *t, const char *s, size_t n) {
 /* holds_known — 1 when s[0..n) holds 12 bytes of a key sent (five known
  * 8-byte windows in a row: one or two would also match a word that runs
  * into a prefix, "track_live_events" against a key whose body starts
- * "ev"), or 8 in a percent-encoded run (encoded_known, which reads 512
- * bytes at a time: a long run is read in overlapping pieces). */
+ * "ev"), or 8 in a run with percent or JSON escapes (a server's JSON may
+ * write "\u0041b3x..."; encoded_known, which reads 512 bytes at a time: a
+ * long run is read in overlapping pieces). A run goes on over escapes of
+ * the bytes it holds. */
 static int holds_known(const kgl_traffic *t, const char *s, size_t n) {
   if (t->nkey_windows == 0) {
     return 0;
@@ -235,11 +257,9 @@ static int holds_known(const kgl_traffic *t, const char *s, size_t n) {
     }
   }
   for (size_t i = 0; i < n;) {
-    size_t e = i;
-    while (e < n && run_byte((unsigned char)s[e])) {
-      e++;
-    }
-    if (e > i && memchr(s + i, '%', e - i) != NULL) {
+    int esc = 0;
+    const size_t e = text_run_end(s, n, i, &esc);
+    if (esc) {
       for (size_t at = i; at < e; at += 256) {
         if (encoded_known(t, s + at, e - at < 512 ? e - at : 512)) {
           return 1;
@@ -268,20 +288,17 @@ static int key_prefix_in_url(const kgl_traffic *t) {
 
 /* mask_known — in place: every run of the text whose every 8 bytes are 8
  * bytes of a key sent becomes "****" and, when 12 or more long and not
- * followed by a key byte, its last four; a run of text holding a '%'
- * whose decoding holds such 8 bytes becomes "****" whole. */
+ * followed by a key byte, its last four; a run of text holding a '%' or a
+ * JSON escape whose decoding holds such 8 bytes becomes "****" whole. */
 static void mask_known(const kgl_traffic *t, char *b) {
   if (t->nkey_windows == 0) {
     return;
   }
   size_t n = strlen(b), o = 0;
-  for (size_t i = 0; i < n;) { /* percent-encoded keys first */
-    size_t e = i;
-    while (e < n && run_byte((unsigned char)b[e])) {
-      e++;
-    }
-    if (e > i && memchr(b + i, '%', e - i) != NULL &&
-        encoded_known(t, b + i, e - i)) {
+  for (size_t i = 0; i < n;) { /* encoded keys first */
+    int esc = 0;
+    size_t e = text_run_end(b, n, i, &esc);
+    if (esc && encoded_known(t, b + i, e - i)) {
       memcpy(b + o, "****", 4); /* e - i >= 8: the 8 bytes are in it */
       o += 4;
     } else {

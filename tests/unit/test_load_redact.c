@@ -509,6 +509,112 @@ static void percent_encoded_keys_of_other_issuers_are_masked(void **state) {
   }
 }
 
+/* A key a server wrote into a JSON string with escapes (RFC 8259 §7 lets
+ * any byte be "\u00XX") is the key: masked as a percent-encoded one, both
+ * kinds of escape decoded at each level (a JSON body may carry a URL). */
+static const enc_case JSON_CASES[] = {
+    /* the prefix's '_' escaped, hex of either case, 'U' leniently */
+    {"{\"k\":\"sk\\u005flive\\u005f" KB "\"}", "{\"k\":\"sk_live_****cUGk\"}"},
+    {"sk\\u005Flive\\u005F" KB, "sk_live_****cUGk"},
+    {"sk\\U005flive\\U005f" KB, "sk_live_****cUGk"},
+    {"\\u0073k_live_" KB, "sk_live_****cUGk"},
+    {"\\u0053\\u004b\\u005f\\u004c\\u0049\\u0056\\u0045\\u005f" KB,
+     "SK_LIVE_****cUGk"},
+    /* the body escaped: one byte, the last four, every byte of a stretch;
+     * the tail shown is the decoded one */
+    {"sk_live_7KWyWfty\\u0036uEvcdZQoaZrknnVmnbSF0d50ScUGk",
+     "sk_live_****cUGk"},
+    {"sk_live_7KWyWfty6uEvcdZQoaZrknnVmnbSF0d50Sc\\u0055\\u0047\\u006b",
+     "sk_live_****cUGk"},
+    {"x sk_live_\\u0037\\u004b\\u0057\\u0079\\u0057\\u0066\\u0074\\u0079"
+     "6uEvcdZQoaZrknnVmnbSF0d50ScUGk y",
+     "x sk_live_****cUGk y"},
+    /* a JSON escape of a percent escape, and the other way round */
+    {"sk\\u00255Flive\\u00255F" KB, "sk_live_****cUGk"},
+    {"sk%5Cu005flive%5Cu005f" KB, "sk_live_****cUGk"},
+    {"sk\\u005flive%5F" KB, "sk_live_****cUGk"},
+    /* "\/" is '/', which a run holds (token68) */
+    {"/v1\\/sk\\u005flive\\u005f" KB "\\/items", "/v1\\/sk_live_****tems"},
+    /* an escaped delimiter ends the run as the delimiter does */
+    {"{\"k\":\"sk_live_" KB "\\u0022, x\"}",
+     "{\"k\":\"sk_live_****cUGk\\u0022, x\"}"},
+    {"\"sk_live_" KB "\\\"\"", "\"sk_live_****cUGk\\\"\""},
+    /* cut by the caller: the prefix and the stars, never the body */
+    {"sk\\u005flive\\u005f7KWy", "sk_live_****"},
+    {"sk\\u005flive\\u005f7K", "sk\\u005flive\\u005f7K"}, /* too short */
+    {"sk\\u005flive\\u005", "sk\\u005flive\\u005"},       /* cut escape */
+    /* already masked: kept */
+    {"sk\\u005flive\\u005f****cUGk", "sk_live_****cUGk"},
+    /* escapes that are not keys are left alone */
+    {"{\"m\":\"caf\\u00e9 \\u0026 cr\\u00e8me\\n\"}",
+     "{\"m\":\"caf\\u00e9 \\u0026 cr\\u00e8me\\n\"}"},
+    {"\\u0000\\u00\\u\\\\u0041", "\\u0000\\u00\\u\\\\u0041"},
+};
+
+static void json_escaped_keys_are_masked(void **state) {
+  (void)state;
+  char out[512], again[512];
+  for (size_t i = 0; i < NELEM(JSON_CASES); i++) {
+    const enc_case *c = &JSON_CASES[i];
+    size_t r;
+    const char *got = redact(c->in, strlen(c->in), PREFIX, BIG, &r);
+    if (strcmp(got, c->want) != 0) {
+      fail_msg("kgl_redact \"%s\": \"%s\", want \"%s\"", c->in, got, c->want);
+    }
+    hides_k(got, c->in);
+    kgl_redact_keys(c->in, strlen(c->in), out, sizeof out);
+    if (strcmp(out, c->want) != 0) {
+      fail_msg("kgl_redact_keys \"%s\": \"%s\", want \"%s\"", c->in, out,
+               c->want);
+    }
+    kgl_redact_keys(out, strlen(out), again, sizeof again);
+    assert_string_equal(again, out); /* masking twice changes nothing */
+  }
+  /* every capacity and every cut of the input: no key body shows */
+  for (size_t i = 0; i < NELEM(JSON_CASES); i++) {
+    const char *in = JSON_CASES[i].in;
+    const size_t n = strlen(in);
+    for (size_t len = 0; len <= n; len++) {
+      for (size_t cap = 1; cap <= n + 2; cap += (len == n ? 1 : 13)) {
+        kgl_redact_keys(in, len, out, cap);
+        hides_k(out, in);
+        (void)redact(in, len, PREFIX, cap, NULL);
+      }
+    }
+    guard_free_all();
+  }
+  guard_free_all();
+}
+
+/* Keys of issuers nobody named, and key parameters' values, under JSON
+ * escapes: Go's encoder writes '&' as "\u0026" in every URL it carries. */
+static void json_escaped_keys_of_other_issuers_are_masked(void **state) {
+  (void)state;
+  static const struct {
+    const char *in, *want;
+  } KS[] = {
+      {"ghp\\u005fAbCdEfGhIjKlMnOpQrSt", "ghp_****QrSt"},
+      {"\"github\\u005fpat\\u005f11AbCdEfGh0123456789\"",
+       "\"github_pat_****6789\""},
+      {"{\"next\":\"/v1?a=1\\u0026api_key=" KB "\"}",
+       "{\"next\":\"/v1?a=1\\u0026api_key=****cUGk\"}"},
+      {"{\"next\":\"/v1?a=1\\u0026token=" KB "\\u0026b=2\"}",
+       "{\"next\":\"/v1?a=1\\u0026token=****cUGk\\u0026b=2\"}"},
+      {"{\"next\":\"/v1\\u003fkey=" KB "\"}",
+       "{\"next\":\"/v1\\u003fkey=****cUGk\"}"},
+      /* a name that only ends like one of SPEC §1.1's stays a name */
+      {"{\"u\":\"/v1?a=1\\u0026monkey=" KB "\"}",
+       "{\"u\":\"/v1?a=1\\u0026monkey=" KB "\"}"},
+  };
+  char out[256];
+  for (size_t i = 0; i < NELEM(KS); i++) {
+    kgl_redact_keys(KS[i].in, strlen(KS[i].in), out, sizeof out);
+    if (strcmp(out, KS[i].want) != 0) {
+      fail_msg("\"%s\": \"%s\", want \"%s\"", KS[i].in, out, KS[i].want);
+    }
+  }
+}
+
 /* A key body without its prefix as the value of a parameter SPEC §1.1
  * names is masked by kgl_redact_keys (every report of a URL). */
 static void key_parameter_values_are_masked(void **state) {
@@ -1009,6 +1115,8 @@ int main(void) {
       T(percent_encoded_keys_stay_hidden_when_cut),
       T(a_run_past_the_decoding_window_is_masked_whole),
       T(percent_encoded_keys_of_other_issuers_are_masked),
+      T(json_escaped_keys_are_masked),
+      T(json_escaped_keys_of_other_issuers_are_masked),
       T(key_parameter_values_are_masked),
       T(dressed_key_parameter_values_are_masked),
       T(key_parameter_values_show_only_printable_tails),

@@ -759,6 +759,16 @@ static void every_key_sent_is_masked_whatever_its_prefix(void **state) {
        "http://h/?q=****&z"},
       {"http://h/api/v1/iocs?limit=10", "http://h/api/v1/iocs?limit=10"},
       {"kg.ok %41%42", "kg.ok %41%42"},
+      /* written into JSON with escapes (RFC 8259 §7): a run that decodes
+       * to a key is masked whole, an escape that ends a run ends it */
+      {"{\"q\":\"\\u0038\\u0079\\u0044\\u006F\\u0059\\u0049\\u0054\\u0063\"}",
+       "{\"q\":\"****\"}"},
+      {"{\"q\":\"kg\\u002e8yDoYITc\\u004dsb9cvgQnkiIOqFeUXXd9j0hM6GO\"}",
+       "{\"q\":\"****\"}"},
+      {"{\"q\":\"%2538\\u0025\\u0037\\u0039%2544%256F%2559%2549%2554%2563\"}",
+       "{\"q\":\"****\"}"},
+      {"{\"q\":\"kg.ok \\u0041\\u0042\\u0022\"}",
+       "{\"q\":\"kg.ok \\u0041\\u0042\\u0022\"}"},
   };
   char out[512];
   for (size_t i = 0; i < sizeof KS / sizeof KS[0]; i++) {

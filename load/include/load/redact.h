@@ -48,6 +48,14 @@ extern "C" {
  * any case), the whole run, as it is in the input, becomes the decoded
  * prefix + "****" + the decoded run's last four when at least 8 more
  * precede them: "sk_live_****Ab3x".
+ *
+ * So are keys written into a JSON string with escapes (RFC 8259 §7): a run
+ * goes on over an escape of a byte it may hold ("\u005f", "\/"; hex of
+ * either case, "\U" too), each level decodes percent and JSON escapes
+ * alike ("sk\u005flive\u005f...", "\u0073k_live_...", "sk\u00255F..."),
+ * and a key whose body holds an escape shows its decoded last four, or
+ * none when only the raw run matches. An escaped delimiter ("\u0022",
+ * "\"") ends a run as the delimiter does.
  */
 size_t kgl_redact(const char *in, size_t n, const char *prefix, char *out,
                   size_t cap);
@@ -73,12 +81,13 @@ size_t kgl_redact(const char *in, size_t n, const char *prefix, char *out,
  * '#', a space, any other byte no name holds or the start, raw or
  * percent-encoded up to 256 bytes back:
  * "redirect_uri=https%3A%2F%2Fa%2Fcb%23token%3D..."): a value (to '&', '#',
- * whitespace or a quote, whatever it holds) of 8 or more bytes becomes "****"
- * and, when 12 or more long without a '%', its last four if those are
- * printable ASCII ("?api_key=****Ab3x"). A value dressed with '=', quotes,
- * spaces or '+' (raw or percent-encoded, up to 64 bytes of them) is the
- * value after them: "?api_key==****Ab3x", "?token=\"****Ab3x\"".
- * Output, cut and return value as kgl_redact's.
+ * whitespace or a quote, raw or JSON-escaped, whatever it holds) of 8 or
+ * more bytes becomes "****" and, when 12 or more long without a '%' or a
+ * '\\', its last four if those are printable ASCII ("?api_key=****Ab3x");
+ * a name after a JSON-escaped separator counts ("?a=1\u0026api_key="). A value
+ * dressed with '=', quotes, spaces or '+' (raw or percent-encoded, up to 64
+ * bytes of them) is the value after them: "?api_key==****Ab3x",
+ * "?token=\"****Ab3x\"". Output, cut and return value as kgl_redact's.
  */
 size_t kgl_redact_keys(const char *in, size_t n, char *out, size_t cap);
 
