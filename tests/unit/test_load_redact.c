@@ -755,6 +755,31 @@ static void key_parameter_values_show_only_printable_tails(void **state) {
   }
 }
 
+/* A value of any length is masked whole (review 105: past 4,096 bytes the
+ * rest was shown), and the parameter after it is read as before. */
+static void long_key_parameter_values_are_masked_whole(void **state) {
+  (void)state;
+  static char in[70000], out[70000];
+  static const size_t lens[] = {4095, 4096, 4097, 9000, 65536};
+  for (size_t k = 0; k < NELEM(lens); k++) {
+    size_t n = (size_t)snprintf(in, sizeof in, "/v1?token=");
+    for (size_t j = 0; j < lens[k]; j++) {
+      in[n++] = KB[j % (sizeof KB - 1)];
+    }
+    n += (size_t)snprintf(in + n, sizeof in - n, "&key=%s&z=1", KB);
+    const size_t w = kgl_redact_keys(in, n, out, sizeof out);
+    assert_int_equal(w, strlen(out));
+    char want[64];
+    snprintf(want, sizeof want, "/v1?token=****%.4s&key=****cUGk&z=1",
+             in + n - strlen("&key=" KB "&z=1") - 4);
+    if (strcmp(out, want) != 0) {
+      fail_msg("a value of %zu bytes: \"%.80s\", want \"%s\"", lens[k], out,
+               want);
+    }
+    hides_k(out, "a long value");
+  }
+}
+
 /* A sample's key read from a result file is a hint whatever the file
  * holds: at most a prefix of short segments, "****" and four characters. */
 static void key_hints_show_at_most_a_prefix_and_four(void **state) {
@@ -1120,6 +1145,7 @@ int main(void) {
       T(key_parameter_values_are_masked),
       T(dressed_key_parameter_values_are_masked),
       T(key_parameter_values_show_only_printable_tails),
+      T(long_key_parameter_values_are_masked_whole),
       T(key_hints_show_at_most_a_prefix_and_four),
       T(echoed_arguments_hide_key_bodies),
       T(every_surface_masks_a_percent_encoded_key),
