@@ -7,7 +7,7 @@
  *
  * Input: byte 0 picks the output capacity of the cut run, byte 1 the mode,
  * bytes 2..9 seed the key's body, byte 10 its length, byte 11 where it
- * goes in the text; the rest is the text around it. Modes (byte 1 % 5):
+ * goes in the text; the rest is the text around it. Modes (byte 1 % 6):
  *   0  no key: the text alone;
  *   1  "sk_live_" or "sk_test_" (byte 1's bits pick which, and upper case)
  *      and the body;
@@ -20,7 +20,11 @@
  *      after '?', '&', ';', '/', '#', a space, or "%3F", "%23", "%2F" (the
  *      seed's first byte picks it), and the body as its value
  *      ("?api_key=<body>", "%23token=<body>");
- *   4  the body alone: a key of an issuer nobody named.
+ *   4  the body alone: a key of an issuer nobody named;
+ *   5  a prefix of an issuer nobody named, of the shape kgl_redact_keys
+ *      guesses ("ghp_", "github_pat_", "pk_live_"; the seed's first byte
+ *      picks it, byte 1's bit 0x40 upper-cases its first letter), and
+ *      the body.
  * The body is 12 to 38 base62 characters (16 to 38 in mode 4) drawn from
  * splitmix64 of the seed, so the fuzzer cannot steer it byte by byte, with
  * one upper-case letter, one lower-case and one digit in its first three
@@ -37,15 +41,16 @@
  *    falls between pieces, so it never shows what the full output hides);
  *  - kgl_redact_message keeps valid UTF-8 valid;
  *  - kgl_holds_key says 1 only of a text kgl_redact_message changes.
- * With a key (modes 1-4), no 8 characters in a row of the body before its
+ * With a key (modes 1-5), no 8 characters in a row of the body before its
  * last four appear in an output unless the text around the key holds them
  * too, as it is or decoded (percent and JSON escapes, level by level, as
  * the redaction decodes): kgl_redact (with the mode's prefix)
- * in modes 1-2, kgl_redact_keys in modes 1-3, kgl_redact_arg and
- * kgl_redact_message in every mode; and kgl_holds_key finds the key in
- * modes 1-2. The exemptions the header
- * documents are the only ones: a body that is part of a request id
- * ("req_" + 24 base62) in mode 4 is kept by kgl_redact_message.
+ * in modes 1-2, kgl_redact_keys in modes 1-3 and 5, kgl_redact_arg in
+ * every mode, kgl_redact_message in every mode but 5 with a body shorter
+ * than 16 (it guesses no prefix; its shape rule is promised for 16 or
+ * more); and kgl_holds_key finds the key in modes 1-2. The exemptions the
+ * header documents are the only ones: a body that is part of a request id
+ * ("req_" + 24 base62) in modes 4-5 is kept by kgl_redact_message.
  */
 #include <stdint.h>
 #include <string.h>
@@ -314,7 +319,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < HEADER) {
     return 0;
   }
-  const unsigned mode = data[1] % 5u;
+  const unsigned mode = data[1] % 6u;
   const size_t ctx_len = size - HEADER;
   const size_t pos = (size_t)data[11] * ctx_len / 256u;
 
@@ -364,11 +369,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                         "Api_Key",      "TOKEN"};
     static const char *const seps[] = {"?", "&",   ";",   "/",  " ",
                                        "#", "%3F", "%23", "%2F"};
-    /* byte 1 is 5k + 3: k % 8 the name; the separator from the seed's
+    /* byte 1 is 6k + 3: k % 8 the name; the separator from the seed's
      * first byte, so every pair occurs */
     plen = put(prefix, seps[data[2] % 9u]);
-    plen += put(prefix + plen, names[(data[1] / 5u) % 8u]);
+    plen += put(prefix + plen, names[(data[1] / 6u) % 8u]);
     prefix[plen++] = '=';
+  } else if (mode == 5) {
+    static const char *const issuers[] = {"ghp_",     "gho_",     "github_pat_",
+                                          "pk_live_", "rk_test_", "glpat_",
+                                          "npm_",     "whsec_"};
+    plen = put(prefix, issuers[data[2] % 8u]);
+    if (data[1] & 0x40) {
+      prefix[0] = (char)(prefix[0] - 'a' + 'A');
+    }
   }
 
   /* the text, and the text without the key */
@@ -394,8 +407,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
   /* every redaction, in full and cut */
   const redact_fn fns[4] = {do_redact, do_keys, do_arg, do_message};
-  const int covers[4] = {mode == 1 || mode == 2, mode >= 1 && mode <= 3, 1,
-                         mode != 4 || !in_request_id(&c, pos + plen)};
+  const int covers[4] = {mode == 1 || mode == 2,
+                         (mode >= 1 && mode <= 3) || mode == 5, 1,
+                         mode < 4 || ((mode == 4 || blen >= 16) &&
+                                      !in_request_id(&c, pos + plen))};
   const size_t small = data[0] < 0xF0 ? data[0] : (size_t)data[0] * 8u;
   for (int f = 0; f < 4; f++) {
     size_t fw, cw;
