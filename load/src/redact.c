@@ -38,6 +38,7 @@ typedef struct redact_piece {
   size_t plen; /* masked: the prefix length */
   size_t tail; /* masked: index of the 4 visible bytes, or NPOS */
   int keyed;   /* masked, and long enough to be a key: its last four show */
+  int guessed; /* masked == 2 by the shape of a prefix nobody named */
 } redact_piece;
 
 /* The delimiters of headers, URLs and JSON that end a key run. */
@@ -93,7 +94,7 @@ static char printable(char c) {
 /* The piece that starts at in[i] (i < n). */
 static redact_piece redact_next(const char *in, size_t n, size_t i,
                                 const char *prefix, size_t plen) {
-  redact_piece p = {1, 1, 0, 0, NPOS, 0};
+  redact_piece p = {1, 1, 0, 0, NPOS, 0, 0};
   if (plen == 0 || n - i < plen) {
     return p;
   }
@@ -155,7 +156,7 @@ static redact_piece redact_next(const char *in, size_t n, size_t i,
 
 /* verbatim — the piece of the k bytes at in[i], written as they are. */
 static redact_piece verbatim(size_t k) {
-  redact_piece p = {k, k, 0, 0, NPOS, 0};
+  redact_piece p = {k, k, 0, 0, NPOS, 0, 0};
   return p;
 }
 
@@ -169,7 +170,7 @@ static redact_piece masked(const char *in, size_t i, size_t plen, size_t e,
   if (run <= 8 && run >= 4 && memcmp(in + body, "****", 4) == 0) {
     return verbatim(e - i);
   }
-  redact_piece p = {e - i, plen + 4, 1, plen, NPOS, run >= 12};
+  redact_piece p = {e - i, plen + 4, 1, plen, NPOS, run >= 12, 0};
   if (run >= 12 && !esc) {
     p.tail = e - 4;
     p.out_len += 4;
@@ -422,7 +423,9 @@ static redact_piece decoded_match(const char *in, size_t n, size_t i,
           p.tail = NPOS; /* the run goes on past the window: its last four
                           * are not the key's, show none */
         }
-        return dec_piece(&d, &p, i, seg_end, show);
+        redact_piece o = dec_piece(&d, &p, i, seg_end, show);
+        o.guessed = k == r->nprefixes;
+        return o;
       }
     }
   }
@@ -524,21 +527,18 @@ static int value_end(const char *in, size_t n, size_t i) {
 }
 
 /*
- * param_value — with r->params, the piece at in[i] when in[i] starts the
- * value of a query parameter SPEC §1.1 names (api_key, apikey, key,
- * access_token, token, ASCII case-insensitively, after percent-decoding the
- * name): "name=" before it, the name starting the text or after a byte no
- * name holds (before_name: '?', '/', '#', '&', ';', a space, a quote, ...),
- * raw or percent-encoded (NAME_SPAN bytes back at most), the '=' raw or as
- * "%3D". A value of 8 or more bytes, to the parameter's
- * end ('&', '#', whitespace or a quote: "(B)", "<B>", "a,B" included), is a
- * key body whatever its prefix and is masked whole: "****" and, when 12 or
- * more bytes long and free of '%', its last four if they are printable
- * ASCII (no control, no space, no byte of 0x80 and above). The value starts
- * after its dressing (value_dress_end: "api_key==B", "token=\"B\""), which
- * is shown as it is. verbatim(1) otherwise.
+ * param_end — when in[i] starts the value of a query parameter SPEC §1.1
+ * names (api_key, apikey, key, access_token, token, ASCII
+ * case-insensitively, after decoding the name): "name=" before it, the
+ * name starting the text or after a byte no name holds (before_name: '?',
+ * '/', '#', '&', ';', a space, a quote, ...), raw or encoded (NAME_SPAN
+ * bytes back at most), the '=' raw or as "%3D": the value's end, and its
+ * start in *vstart (after its dressing, value_dress_end: "api_key==B",
+ * "token=\"B\""). The value runs to the parameter's end ('&', '#',
+ * whitespace or a quote, raw or JSON-escaped: value_end), so "(B)", "<B>"
+ * and "a,B" are values too. 0 when in[i] starts no such value.
  */
-static redact_piece param_value(const char *in, size_t n, size_t i) {
+static size_t param_end(const char *in, size_t n, size_t i, size_t *vstart) {
   static const char *const names[] = {"api_key", "apikey", "key",
                                       "access_token", "token"};
   /* the '=', or "%3D" (the server decodes the query: "token%3DB") */
@@ -549,7 +549,7 @@ static redact_piece param_value(const char *in, size_t n, size_t i) {
              (in[i - 1] == 'D' || in[i - 1] == 'd')) {
     eq = 3;
   } else {
-    return verbatim(1);
+    return 0;
   }
   /* the name: the run before the '=', percent-decoded, from its last
    * decoded separator on, so an encoded URL's names count as a raw one's
@@ -579,14 +579,14 @@ static redact_piece param_value(const char *in, size_t n, size_t i) {
     k0--;
   }
   if (k0 == 0 && cut) {
-    return verbatim(1); /* a name longer than any of ours */
+    return 0; /* a name longer than any of ours */
   }
   int named = 0;
   for (size_t k = 0; !named && k < sizeof names / sizeof names[0]; k++) {
     named = ci_eq(d.c + k0, d.len - k0, names[k]);
   }
   if (!named) {
-    return verbatim(1);
+    return 0;
   }
   /* the value as it may be dressed: "api_key==B", "token=\"B\"", '+' or
    * spaces, the same escaped ("%3D", "%22", "%2522"): shown as it is */
@@ -600,13 +600,80 @@ static redact_piece param_value(const char *in, size_t n, size_t i) {
   while (e < n && !value_end(in, n, e)) {
     e++;
   }
-  if (e - v < 8) {
+  *vstart = v;
+  return e;
+}
+
+/*
+ * value_past — the end of a key parameter's value at in[v..e) once what
+ * starts in it and runs on past e is taken in (review 106): a key
+ * parameter whose dressing or value crosses e ("...%3Dabcdefgh?key=%20 B":
+ * the outer value ends at the space, the inner one after it), and, where
+ * the value ends at a '#' (a byte a key run holds), a key of a named prefix
+ * or of the shape, raw or decoded, whose run goes on past it
+ * ("token=CrHq3Wfosk_live_#f04Zk..."). Otherwise what follows e would be
+ * shown, since the piece at v took the start of what hides it.
+ */
+static size_t value_past(const char *in, size_t n, size_t v, size_t e,
+                         const redact_rules *r) {
+  for (size_t j = v + 1; j <= e && j < n; j++) {
+    size_t iv = 0;
+    const size_t ie = (in[j - 1] == '=' || in[j - 1] == 'D' || in[j - 1] == 'd')
+                          ? param_end(in, n, j, &iv)
+                          : 0;
+    if (ie > e && ie - iv >= 8) {
+      e = ie; /* and the loop goes on to the new end */
+    }
+  }
+  if (e >= n || in[e] != '#') {
+    return e;
+  }
+  size_t s0 = e;
+  while (s0 > v && in_key_run((unsigned char)in[s0 - 1])) {
+    s0--;
+  }
+  size_t far = e;
+  for (size_t k = s0; k < e; k++) {
+    for (size_t x = 0; x < r->nprefixes; x++) {
+      const char *pre = r->prefixes[x];
+      const redact_piece p =
+          redact_next(in, n, k, pre, pre != NULL ? strlen(pre) : 0);
+      if (p.masked && k + p.in_len > far) {
+        far = k + p.in_len;
+      }
+    }
+    redact_piece p = decoded_next(in, n, k, r, NULL);
+    if (p.masked && k + p.in_len > far) {
+      far = k + p.in_len;
+    }
+    p = r->shape ? shape_next(in, n, k) : verbatim(1);
+    if (p.masked && k + p.in_len > far) {
+      far = k + p.in_len;
+    }
+  }
+  return far;
+}
+
+/*
+ * param_value — with r->params, the piece at in[i] when it starts a key
+ * parameter's value (param_end) of 8 or more bytes: a key body whatever its
+ * prefix, masked whole with what runs on past it (value_past): "****" and,
+ * when 12 or more bytes long and free of '%' and '\\', its last four if
+ * they are printable ASCII (no control, no space, no byte of 0x80 and
+ * above). The dressing is shown as it is. verbatim(1) otherwise.
+ */
+static redact_piece param_value(const char *in, size_t n, size_t i,
+                                const redact_rules *r) {
+  size_t v = 0;
+  size_t e = param_end(in, n, i, &v);
+  if (e == 0 || e - v < 8) {
     return verbatim(1);
   }
   if (e - v <= 8 && memcmp(in + v, "****", 4) == 0) {
     return verbatim(e - i); /* already masked */
   }
-  redact_piece p = {e - i, (v - i) + 4, 1, v - i, NPOS, 1};
+  e = value_past(in, n, v, e, r);
+  redact_piece p = {e - i, (v - i) + 4, 1, v - i, NPOS, 1, 0};
   /* its last four only when they are printable: the value runs over any
    * byte, and a NUL, a control or half a UTF-8 character is no hint */
   int tail_ok = e - v >= 12 && memchr(in + v, '%', e - v) == NULL &&
@@ -640,11 +707,19 @@ static redact_piece piece_at(const char *in, size_t n, size_t i,
     }
   }
   redact_piece p = decoded_next(in, n, i, r, NULL);
+  if (p.guessed && r->params) {
+    /* a guess shows the letters before a '_': in a key parameter's value
+     * they are the key's, so the parameter's rule masks it whole */
+    const redact_piece v = param_value(in, n, i, r);
+    if (v.masked) {
+      return v;
+    }
+  }
   if (p.masked || p.in_len > 1) {
     return p;
   }
   if (r->params) {
-    p = param_value(in, n, i);
+    p = param_value(in, n, i, r);
     if (p.masked || p.in_len > 1) {
       return p;
     }

@@ -755,6 +755,47 @@ static void key_parameter_values_show_only_printable_tails(void **state) {
   }
 }
 
+/* What starts in a key parameter's value and runs on past its end is
+ * masked to its own end (review 106): a prefixed key whose run crosses the
+ * '#' the value ends at, and a key parameter whose dressing crosses the
+ * space the value ends at. Before, what followed was shown. */
+static void what_runs_past_a_value_is_masked(void **state) {
+  (void)state;
+  static const struct {
+    const char *in, *want;
+  } KS[] = {
+      {"next=%2Fv1%3Ftoken%3DCrHq3Wfosk_live_#" KB " x",
+       "next=%2Fv1%3Ftoken%3D****cUGk x"},
+      /* the decoded text reads as a key of the shape from the value's
+       * start ("abcdefghsk_live_...": a guess would show its letters): the
+       * parameter's rule masks it whole */
+      {"?token=abcdefghsk%5Flive%5F#" KB "&z=1", "?token=****&z=1"},
+      {"?token=ab%2Fcdefsk%5Flive%5F#" KB "&z=1", "?token=****&z=1"},
+      {"?token=abcdefghghp_#" KB "&z=1", "?token=****cUGk&z=1"},
+      {"/cb?next=%2Fv1%3Ftoken%3Dabcdefgh?key=%20 " KB " end",
+       "/cb?next=%2Fv1%3Ftoken%3D**** end"},
+      {"/cb?token=abcdefgh?key=%20 <" KB "> end", "/cb?token=**** end"},
+      /* a chain: each inner value crosses the outer one's end */
+      {"?token=abcdefgh?key=%20 abcdefgh?api_key=%20 " KB " end",
+       "?token=**** end"},
+      /* nothing crosses: as before */
+      {"?token=" KB "#section", "?token=****cUGk#section"},
+      {"?token=abcdefgh?key=%20&x=" KB, "?token=****&x=" KB},
+  };
+  char out[512], again[512];
+  for (size_t i = 0; i < NELEM(KS); i++) {
+    kgl_redact_keys(KS[i].in, strlen(KS[i].in), out, sizeof out);
+    if (strcmp(out, KS[i].want) != 0) {
+      fail_msg("\"%s\": \"%s\", want \"%s\"", KS[i].in, out, KS[i].want);
+    }
+    if (i + 1 < NELEM(KS)) {
+      hides_k(out, KS[i].in);
+    }
+    kgl_redact_keys(out, strlen(out), again, sizeof again);
+    assert_string_equal(again, out);
+  }
+}
+
 /* A value of any length is masked whole (review 105: past 4,096 bytes the
  * rest was shown), and the parameter after it is read as before. */
 static void long_key_parameter_values_are_masked_whole(void **state) {
@@ -1146,6 +1187,7 @@ int main(void) {
       T(dressed_key_parameter_values_are_masked),
       T(key_parameter_values_show_only_printable_tails),
       T(long_key_parameter_values_are_masked_whole),
+      T(what_runs_past_a_value_is_masked),
       T(key_hints_show_at_most_a_prefix_and_four),
       T(echoed_arguments_hide_key_bodies),
       T(every_surface_masks_a_percent_encoded_key),

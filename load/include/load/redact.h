@@ -84,7 +84,10 @@ size_t kgl_redact(const char *in, size_t n, const char *prefix, char *out,
  * whitespace or a quote, raw or JSON-escaped, whatever it holds) of 8 or
  * more bytes becomes "****" and, when 12 or more long without a '%' or a
  * '\\', its last four if those are printable ASCII ("?api_key=****Ab3x");
- * a name after a JSON-escaped separator counts ("?a=1\u0026api_key="). A value
+ * a name after a JSON-escaped separator counts ("?a=1\u0026api_key="). The
+ * value, of any length, is masked with what starts in it and runs on past
+ * its end (a prefixed key across a '#', a key parameter whose dressing
+ * crosses a space), and by this rule rather than a guessed prefix. A value
  * dressed with '=', quotes, spaces or '+' (raw or percent-encoded, up to 64
  * bytes of them) is the value after them: "?api_key==****Ab3x",
  * "?token=\"****Ab3x\"". Output, cut and return value as kgl_redact's.
