@@ -15,7 +15,8 @@
  *      percent escapes ("sk%5Flive%5F", "%73k_live_", "sk%255Flive%255F",
  *      the escapes' case varied), JSON escapes ("sk\u005flive\u005f",
  *      "\u0073k_live_", a JSON escape of a percent one), or both mixed
- *      ("sk\u005flive%5F", "sk%5Cu005flive%5Cu005f");
+ *      ("sk\u005flive%5F", "sk%5Cu005flive%5Cu005f", and JSON in JSON:
+ *      "sk\\u005flive\\u005f");
  *   3  a parameter SPEC §1.1 names, in any case (byte 1 / 5 picks it),
  *      after '?', '&', ';', '/', '#', a space, or "%3F", "%23", "%2F" (the
  *      seed's first byte picks it), and the body as its value
@@ -353,14 +354,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         {"sk%5Flive%5F", "%73k_live_", "sk%255Flive%255F", "sk%5flive%5f"},
         {"sk\\u005flive\\u005f", "\\u0073k_live_", "sk\\U005Flive\\u005F",
          "sk\\u00255Flive\\u00255F"},
-        {"sk\\u005flive%5F", "sk%5Cu005flive%5Cu005f", "\\u0073k%5Flive_",
-         "%5Cu0073k_live\\u005f"}};
+        {"sk\\u005flive%5F", "sk%5Cu005flive%5Cu005f",
+         "sk\\\\u005flive\\\\u005f", "%5Cu0073k_live\\u005f"}};
     static const char *const test[3][4] = {
         {"sk%5Ftest%5F", "%73k_test_", "sk%255Ftest%255F", "sk%5ftest%5f"},
         {"sk\\u005ftest\\u005f", "\\u0073k_test_", "sk\\U005Ftest\\u005F",
          "sk\\u00255Ftest\\u00255F"},
-        {"sk\\u005ftest%5F", "sk%5Cu005ftest%5Cu005f", "\\u0073k%5Ftest_",
-         "%5Cu0073k_test\\u005f"}};
+        {"sk\\u005ftest%5F", "sk%5Cu005ftest%5Cu005f",
+         "sk\\\\u005ftest\\\\u005f", "%5Cu0073k_test\\u005f"}};
     const unsigned kind = data[2] % 3u, v = (data[1] >> 6) & 3u;
     plen = put(prefix, (data[1] & 0x20) ? test[kind][v] : live[kind][v]);
   } else if (mode == 3) {

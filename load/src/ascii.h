@@ -115,6 +115,30 @@ static inline int json_escape(const char *d, size_t n, size_t i, size_t *len) {
   return v;
 }
 
+/* json_nested — 1 when the JSON escape at d[i], of length len, stands for
+ * a backslash that, with what follows (after more backslashes, if any),
+ * makes an escape at the next level of decoding: "\\u005f" and
+ * "\u005cu005f" are "\u005f" once decoded, and '_' twice (a JSON text
+ * carried in a JSON string). */
+static inline int json_nested(const char *d, size_t n, size_t i, size_t len) {
+  size_t j = i + len;
+  while (j < n && d[j] == '\\') {
+    j++;
+  }
+  if (j < n && d[j] == '/') {
+    return 1;
+  }
+  if (j >= n || (d[j] != 'u' && d[j] != 'U') || n - j < 5) {
+    return 0;
+  }
+  for (size_t k = j + 1; k < j + 5; k++) {
+    if (hex_value((unsigned char)d[k]) < 0) {
+      return 0;
+    }
+  }
+  return 1;
+}
+
 /* unescape_once — one level of decoding of (d, n) in place, percent escapes
  * ("%5F") and JSON ones (json_escape: "\u005f") alike, since a JSON body
  * may carry a URL and a URL a JSON text; returns the new length, and

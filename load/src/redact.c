@@ -56,12 +56,15 @@ static int in_key_run(unsigned char c) {
 }
 
 /* esc_in_run — the length of a JSON escape at in[i] that stands for a byte
- * in_key_run takes ("\u005f", "\/"), else 0: a key a server wrote into a
- * JSON string with escapes is one run all the same. */
+ * in_key_run takes ("\u005f", "\/"), or for a backslash that starts an
+ * escape at the next level (json_nested: "\\u005f"), else 0: a key a
+ * server wrote into a JSON string with escapes is one run all the same. */
 static size_t esc_in_run(const char *in, size_t n, size_t i) {
   size_t len = 0;
   const int v = json_escape(in, n, i, &len);
-  return v >= 0 && in_key_run((unsigned char)v) ? len : 0;
+  const int ok = v >= 0 && (in_key_run((unsigned char)v) ||
+                            (v == '\\' && json_nested(in, n, i, len)));
+  return ok ? len : 0;
 }
 
 /* run_end — the end of the run of key bytes from in[i]: in_key_run bytes
@@ -162,16 +165,14 @@ static redact_piece verbatim(size_t k) {
 
 /* masked — the piece of a key run at in[i..e) whose prefix is plen long:
  * kept as it is when already masked (prefix + "****" [+ 4]); else prefix,
- * "****" and the last four when at least eight more stay hidden and the
- * run holds no escape (esc). */
-static redact_piece masked(const char *in, size_t i, size_t plen, size_t e,
-                           int esc) {
+ * "****" and the last four when at least eight more stay hidden. */
+static redact_piece masked(const char *in, size_t i, size_t plen, size_t e) {
   const size_t body = i + plen, run = e - body;
   if (run <= 8 && run >= 4 && memcmp(in + body, "****", 4) == 0) {
     return verbatim(e - i);
   }
   redact_piece p = {e - i, plen + 4, 1, plen, NPOS, run >= 12, 0};
-  if (run >= 12 && !esc) {
+  if (run >= 12) {
     p.tail = e - 4;
     p.out_len += 4;
   }
@@ -239,8 +240,10 @@ static redact_piece shape_next(const char *in, size_t n, size_t i) {
   const size_t p1 = j + 1;
   int esc = 0;
   const size_t e = run_end(in, n, p1, &esc);
-  if (e - p1 < 8) {
-    return verbatim(1);
+  if (e - p1 < 8 || esc) {
+    return verbatim(1); /* a run with an escape is judged decoded only
+                         * (decoded_next, before this): "\/v1\/payment_
+                         * methods\/list" reads as the path it is */
   }
   /* one byte only: the named prefixes are still tried inside the run */
   if (snake_words(in + p1, e - p1)) {
@@ -251,9 +254,9 @@ static redact_piece shape_next(const char *in, size_t n, size_t i) {
   }
   const size_t k = letters(in, n, p1, 7);
   if (k > p1 && k - p1 <= 6 && k < e && in[k] == '_' && e - (k + 1) >= 4) {
-    return masked(in, i, k + 1 - i, e, esc);
+    return masked(in, i, k + 1 - i, e);
   }
-  return masked(in, i, p1 - i, e, esc);
+  return masked(in, i, p1 - i, e);
 }
 
 /* redact_put — piece p of in[i..] into out; text bytes of 0x80 and above
@@ -485,6 +488,12 @@ static size_t value_dress_end(const char *in, size_t n, size_t i) {
       j++;
       continue;
     }
+    size_t len = 0;
+    const int v = json_escape(in, n, j, &len);
+    if (v >= 0 && dress_byte((unsigned char)v)) {
+      j += len; /* JSON-escaped: "\u0022", "\"", "\u003d" */
+      continue;
+    }
     if (in[j] != '%') {
       break;
     }
@@ -532,7 +541,7 @@ static int value_end(const char *in, size_t n, size_t i) {
  * case-insensitively, after decoding the name): "name=" before it, the
  * name starting the text or after a byte no name holds (before_name: '?',
  * '/', '#', '&', ';', a space, a quote, ...), raw or encoded (NAME_SPAN
- * bytes back at most), the '=' raw or as "%3D": the value's end, and its
+ * bytes back at most), the '=' raw, "%3D" or "\u003d": the value's end, and its
  * start in *vstart (after its dressing, value_dress_end: "api_key==B",
  * "token=\"B\""). The value runs to the parameter's end ('&', '#',
  * whitespace or a quote, raw or JSON-escaped: value_end), so "(B)", "<B>"
@@ -541,13 +550,16 @@ static int value_end(const char *in, size_t n, size_t i) {
 static size_t param_end(const char *in, size_t n, size_t i, size_t *vstart) {
   static const char *const names[] = {"api_key", "apikey", "key",
                                       "access_token", "token"};
-  /* the '=', or "%3D" (the server decodes the query: "token%3DB") */
-  size_t eq = 0;
+  /* the '=', "%3D" (the server decodes the query: "token%3DB") or "\u003d"
+   * (JSON) */
+  size_t eq = 0, len = 0;
   if (i >= 1 && in[i - 1] == '=') {
     eq = 1;
   } else if (i >= 3 && in[i - 3] == '%' && in[i - 2] == '3' &&
              (in[i - 1] == 'D' || in[i - 1] == 'd')) {
     eq = 3;
+  } else if (i >= 6 && json_escape(in, i, i - 6, &len) == '=' && len == 6) {
+    eq = 6; /* "\u003d": Gson writes every '=' so */
   } else {
     return 0;
   }
@@ -557,7 +569,6 @@ static size_t param_end(const char *in, size_t n, size_t i, size_t *vstart) {
    * review 105) */
   size_t ns = i - eq;
   while (ns > 0 && i - eq - ns < NAME_SPAN) {
-    size_t len = 0;
     if (before_name((unsigned char)in[ns - 1]) &&
         (json_escape(in, i - eq, ns - 1, &len) < 0)) {
       break; /* a separator, not a JSON escape of one: Go's encoder

@@ -198,7 +198,8 @@ static int run_byte(unsigned char c) {
 }
 
 /* text_run_end — the end of the run of text from s[i] (run_byte) where an
- * encoded key may hide: it goes on over JSON escapes of such bytes, and
+ * encoded key may hide: it goes on over JSON escapes of such bytes (and of
+ * a backslash that starts one a level down, json_nested), and
  * *esc is set to 1 when it holds an escape of either kind. */
 static size_t text_run_end(const char *s, size_t n, size_t i, int *esc) {
   size_t len = 0;
@@ -207,7 +208,8 @@ static size_t text_run_end(const char *s, size_t n, size_t i, int *esc) {
       *esc |= s[i] == '%';
       i++;
     } else if ((v = json_escape(s, n, i, &len)) >= 0 &&
-               run_byte((unsigned char)v)) {
+               (run_byte((unsigned char)v) ||
+                (v == '\\' && json_nested(s, n, i, len)))) {
       *esc = 1;
       i += len;
     } else {

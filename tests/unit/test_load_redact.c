@@ -533,6 +533,13 @@ static const enc_case JSON_CASES[] = {
     {"sk\\u00255Flive\\u00255F" KB, "sk_live_****cUGk"},
     {"sk%5Cu005flive%5Cu005f" KB, "sk_live_****cUGk"},
     {"sk\\u005flive%5F" KB, "sk_live_****cUGk"},
+    /* JSON in a JSON string: an escaped backslash starts an escape a level
+     * down (review 116) */
+    {"sk\\\\u005flive\\\\u005f" KB, "sk_live_****cUGk"},
+    {"sk\\u005cu005flive\\u005cu005f" KB, "sk_live_****cUGk"},
+    {"sk\\\\\\\\u005flive\\\\\\\\u005f" KB, "sk_live_****cUGk"},
+    {"sk_live_7KWy\\\\u0057fty6uEvcdZQoaZrknnVmnbSF0d50ScUGk",
+     "sk_live_****"}, /* an escape left at the first level that matches */
     /* "\/" is '/', which a run holds (token68) */
     {"/v1\\/sk\\u005flive\\u005f" KB "\\/items", "/v1\\/sk_live_****tems"},
     /* an escaped delimiter ends the run as the delimiter does */
@@ -602,6 +609,20 @@ static void json_escaped_keys_of_other_issuers_are_masked(void **state) {
        "{\"next\":\"/v1?a=1\\u0026token=****cUGk\\u0026b=2\"}"},
       {"{\"next\":\"/v1\\u003fkey=" KB "\"}",
        "{\"next\":\"/v1\\u003fkey=****cUGk\"}"},
+      /* the value's dressing JSON-escaped, and '=' as Gson writes it
+       * (review 116: the first showed the value whole) */
+      {"?api_key=\\u0022" KB "\\u0022", "?api_key=\\u0022****cUGk\\u0022"},
+      {"?token=\\\"" KB "\\\"", "?token=\\\"****cUGk\\\""},
+      {"?api_key=\\u0020" KB, "?api_key=\\u0020****cUGk"},
+      {"{\"url\":\"https://x/v1?a\\u003d1\\u0026api_key\\u003d" KB "\"}",
+       "{\"url\":\"https://x/v1?a\\u003d1\\u0026api_key\\u003d****cUGk\"}"},
+      /* a path with escaped slashes reads as the path it is: no guessed
+       * prefix in its words (review 116) */
+      {"{\"path\":\"\\/v1\\/payment_methods\\/list\"}",
+       "{\"path\":\"\\/v1\\/payment_methods\\/list\"}"},
+      {"\\/var\\/log\\/app_server\\/access.log",
+       "\\/var\\/log\\/app_server\\/access.log"},
+      {"read_only\\/write_all", "read_only\\/write_all"},
       /* a name that only ends like one of SPEC §1.1's stays a name */
       {"{\"u\":\"/v1?a=1\\u0026monkey=" KB "\"}",
        "{\"u\":\"/v1?a=1\\u0026monkey=" KB "\"}"},

@@ -51,8 +51,9 @@ extern "C" {
  *
  * So are keys written into a JSON string with escapes (RFC 8259 §7): a run
  * goes on over an escape of a byte it may hold ("\u005f", "\/"; hex of
- * either case, "\U" too), each level decodes percent and JSON escapes
- * alike ("sk\u005flive\u005f...", "\u0073k_live_...", "sk\u00255F..."),
+ * either case, "\U" too) or of a backslash that starts one a level down
+ * ("\\u005f": JSON in a JSON string), each level decodes percent and JSON
+ * escapes alike ("sk\u005flive\u005f...", "\u0073k_live_...", "sk\u00255F..."),
  * and a key whose body holds an escape shows its decoded last four, or
  * none when only the raw run matches. An escaped delimiter ("\u0022",
  * "\"") ends a run as the delimiter does.
@@ -84,13 +85,16 @@ size_t kgl_redact(const char *in, size_t n, const char *prefix, char *out,
  * whitespace or a quote, raw or JSON-escaped, whatever it holds) of 8 or
  * more bytes becomes "****" and, when 12 or more long without a '%' or a
  * '\\', its last four if those are printable ASCII ("?api_key=****Ab3x");
- * a name after a JSON-escaped separator counts ("?a=1\u0026api_key="). The
- * value, of any length, is masked with what starts in it and runs on past
- * its end (a prefixed key across a '#', a key parameter whose dressing
- * crosses a space), and by this rule rather than a guessed prefix. A value
- * dressed with '=', quotes, spaces or '+' (raw or percent-encoded, up to 64
- * bytes of them) is the value after them: "?api_key==****Ab3x",
- * "?token=\"****Ab3x\"". Output, cut and return value as kgl_redact's.
+ * a name after a JSON-escaped separator counts ("?a=1\u0026api_key="), the
+ * '=' may be "\u003d" and the dressing JSON-escaped too. The value, of
+ * any length, is masked with what starts in it and runs on past its end
+ * (a prefixed key across a '#', a key parameter whose dressing crosses a
+ * space), and by this rule rather than a guessed prefix. A run with an
+ * escape is guessed at only decoded ("\/v1\/payment_methods" stays). A
+ * value dressed with '=', quotes, spaces or '+' (raw, percent-encoded or
+ * JSON-escaped, up to 64 bytes of them) is the value after them:
+ * "?api_key==****Ab3x", "?token=\"****Ab3x\"". Output, cut and return
+ * value as kgl_redact's.
  */
 size_t kgl_redact_keys(const char *in, size_t n, char *out, size_t cap);
 
