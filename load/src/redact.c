@@ -165,14 +165,16 @@ static redact_piece verbatim(size_t k) {
 
 /* masked — the piece of a key run at in[i..e) whose prefix is plen long:
  * kept as it is when already masked (prefix + "****" [+ 4]); else prefix,
- * "****" and the last four when at least eight more stay hidden. */
-static redact_piece masked(const char *in, size_t i, size_t plen, size_t e) {
+ * "****" and the last four when at least eight more stay hidden and the
+ * run holds no escape (esc: its last four bytes may be an escape's). */
+static redact_piece masked(const char *in, size_t i, size_t plen, size_t e,
+                           int esc) {
   const size_t body = i + plen, run = e - body;
   if (run <= 8 && run >= 4 && memcmp(in + body, "****", 4) == 0) {
     return verbatim(e - i);
   }
   redact_piece p = {e - i, plen + 4, 1, plen, NPOS, run >= 12, 0};
-  if (run >= 12) {
+  if (run >= 12 && !esc) {
     p.tail = e - 4;
     p.out_len += 4;
   }
@@ -217,6 +219,8 @@ static int snake_words(const char *s, size_t n) {
   return inner || (k < n && k >= 4);
 }
 
+static int snake_decoded(const char *in, size_t i, size_t e);
+
 /*
  * shape_next — the piece at in[i] under the rule for prefixes nobody named
  * (kgl_redact_keys): two or more letters and '_' (the first segment), then
@@ -240,13 +244,13 @@ static redact_piece shape_next(const char *in, size_t n, size_t i) {
   const size_t p1 = j + 1;
   int esc = 0;
   const size_t e = run_end(in, n, p1, &esc);
-  if (e - p1 < 8 || esc) {
-    return verbatim(1); /* a run with an escape is judged decoded only
-                         * (decoded_next, before this): "\/v1\/payment_
-                         * methods\/list" reads as the path it is */
+  if (e - p1 < 8) {
+    return verbatim(1);
   }
-  /* one byte only: the named prefixes are still tried inside the run */
-  if (snake_words(in + p1, e - p1)) {
+  /* one byte only: the named prefixes are still tried inside the run. A
+   * run with an escape is read decoded for its words: "\/v1\/payment_
+   * methods\/list" is the path it spells (review 116) */
+  if (esc ? snake_decoded(in, p1, e) : snake_words(in + p1, e - p1)) {
     return verbatim(1);
   }
   if (e - i == KG_REQUEST_ID_LEN && kgl_request_id_ok(in + i, e - i)) {
@@ -254,9 +258,9 @@ static redact_piece shape_next(const char *in, size_t n, size_t i) {
   }
   const size_t k = letters(in, n, p1, 7);
   if (k > p1 && k - p1 <= 6 && k < e && in[k] == '_' && e - (k + 1) >= 4) {
-    return masked(in, i, k + 1 - i, e);
+    return masked(in, i, k + 1 - i, e, esc);
   }
-  return masked(in, i, p1 - i, e);
+  return masked(in, i, p1 - i, e, esc);
 }
 
 /* redact_put — piece p of in[i..] into out; text bytes of 0x80 and above
@@ -348,6 +352,20 @@ static int dec_level(dec_window *w) {
   }
   w->len = o;
   return changed;
+}
+
+/* snake_decoded — snake_words of the run in[i..e) decoded (its first
+ * DEC_WINDOW bytes, every level). */
+static int snake_decoded(const char *in, size_t i, size_t e) {
+  dec_window d;
+  d.len = e - i < DEC_WINDOW ? e - i : DEC_WINDOW;
+  memcpy(d.c, in + i, d.len);
+  for (size_t k = 0; k < d.len; k++) {
+    d.end[k] = (unsigned short)(k + 1);
+  }
+  for (int level = 0; level < DEC_LEVELS && dec_level(&d); level++) {
+  }
+  return snake_words(d.c, d.len);
 }
 
 /* The end of the run of key bytes from in[i] (run_end). */
@@ -545,9 +563,11 @@ static int value_end(const char *in, size_t n, size_t i) {
  * start in *vstart (after its dressing, value_dress_end: "api_key==B",
  * "token=\"B\""). The value runs to the parameter's end ('&', '#',
  * whitespace or a quote, raw or JSON-escaped: value_end), so "(B)", "<B>"
- * and "a,B" are values too. 0 when in[i] starts no such value.
+ * and "a,B" are values too. 0 when in[i] starts no such value, or its
+ * start is before min_v (then its end is not looked for).
  */
-static size_t param_end(const char *in, size_t n, size_t i, size_t *vstart) {
+static size_t param_end(const char *in, size_t n, size_t i, size_t *vstart,
+                        size_t min_v) {
   static const char *const names[] = {"api_key", "apikey", "key",
                                       "access_token", "token"};
   /* the '=', "%3D" (the server decodes the query: "token%3DB") or "\u003d"
@@ -567,6 +587,13 @@ static size_t param_end(const char *in, size_t n, size_t i, size_t *vstart) {
    * decoded separator on, so an encoded URL's names count as a raw one's
    * ("next=%2Fv1%3Fkey%3DB", "redirect_uri=https%3A...%23token%3DB":
    * review 105) */
+  /* "token==B" read at B: the '=' before it is dressing, the name is
+   * before the first (a key's run takes "==" as its padding: review 117) */
+  size_t q = i - eq;
+  while (q > 0 && in[q - 1] == '=' && i - q < 64) {
+    q--;
+  }
+  eq = i - q;
   size_t ns = i - eq;
   while (ns > 0 && i - eq - ns < NAME_SPAN) {
     if (before_name((unsigned char)in[ns - 1]) &&
@@ -602,6 +629,9 @@ static size_t param_end(const char *in, size_t n, size_t i, size_t *vstart) {
   /* the value as it may be dressed: "api_key==B", "token=\"B\"", '+' or
    * spaces, the same escaped ("%3D", "%22", "%2522"): shown as it is */
   const size_t v = value_dress_end(in, n, i);
+  if (v < min_v) {
+    return 0;
+  }
   /* the value runs to the parameter's end, whatever it holds: a body
    * bracketed or after a few other bytes ("(B)", "<B>", "a,B") is still the
    * value the server refuses as a key (review); however long: the piece
@@ -615,54 +645,95 @@ static size_t param_end(const char *in, size_t n, size_t i, size_t *vstart) {
   return e;
 }
 
-/*
- * value_past — the end of a key parameter's value at in[v..e) once what
- * starts in it and runs on past e is taken in (review 106): a key
- * parameter whose dressing or value crosses e ("...%3Dabcdefgh?key=%20 B":
- * the outer value ends at the space, the inner one after it), and, where
- * the value ends at a '#' (a byte a key run holds), a key of a named prefix
- * or of the shape, raw or decoded, whose run goes on past it
- * ("token=CrHq3Wfosk_live_#f04Zk..."). Otherwise what follows e would be
- * shown, since the piece at v took the start of what hides it.
- */
-static size_t value_past(const char *in, size_t n, size_t v, size_t e,
-                         const redact_rules *r) {
-  for (size_t j = v + 1; j <= e && j < n; j++) {
-    size_t iv = 0;
-    const size_t ie = (in[j - 1] == '=' || in[j - 1] == 'D' || in[j - 1] == 'd')
-                          ? param_end(in, n, j, &iv)
-                          : 0;
-    if (ie > e && ie - iv >= 8) {
-      e = ie; /* and the loop goes on to the new end */
-    }
+/* holds_prefix — 1 when in[s..e), as it is or decoded at some level,
+ * holds a named prefix (any case) or, with r->shape, two letters and a
+ * '_' (where a guessed prefix may end). */
+static int holds_prefix(const char *in, size_t s, size_t e,
+                        const redact_rules *r) {
+  dec_window d;
+  d.len = e - s;
+  memcpy(d.c, in + s, d.len);
+  for (size_t k = 0; k < d.len; k++) {
+    d.end[k] = (unsigned short)(k + 1);
   }
-  if (e >= n || in[e] != '#') {
-    return e;
-  }
-  size_t s0 = e;
-  while (s0 > v && in_key_run((unsigned char)in[s0 - 1])) {
-    s0--;
-  }
-  size_t far = e;
-  for (size_t k = s0; k < e; k++) {
-    for (size_t x = 0; x < r->nprefixes; x++) {
-      const char *pre = r->prefixes[x];
-      const redact_piece p =
-          redact_next(in, n, k, pre, pre != NULL ? strlen(pre) : 0);
-      if (p.masked && k + p.in_len > far) {
-        far = k + p.in_len;
+  int level = 0;
+  do {
+    for (size_t k = 0; k < d.len; k++) {
+      for (size_t x = 0; x < r->nprefixes; x++) {
+        const char *pre = r->prefixes[x];
+        const size_t pl = pre != NULL ? strlen(pre) : 0;
+        size_t m = 0;
+        while (m < pl && k + m < d.len &&
+               ascii_lower((unsigned char)d.c[k + m]) ==
+                   ascii_lower((unsigned char)pre[m])) {
+          m++;
+        }
+        if (pl > 0 && m == pl) {
+          return 1;
+        }
+      }
+      if (r->shape && d.c[k] == '_' && k >= 2 &&
+          is_alpha((unsigned char)d.c[k - 1]) &&
+          is_alpha((unsigned char)d.c[k - 2])) {
+        return 1;
       }
     }
-    redact_piece p = decoded_next(in, n, k, r, NULL);
-    if (p.masked && k + p.in_len > far) {
-      far = k + p.in_len;
+  } while (level++ < DEC_LEVELS && dec_level(&d));
+  return 0;
+}
+
+/*
+ * value_past — the end of a key parameter's value at in[v..e) once what
+ * starts in it and runs on past e is taken in (reviews 106 and 117): a key
+ * parameter whose dressing crosses e ("...%3Dabcdefgh?key=%20 B": the
+ * outer value ends at the space, the inner one after it; its '=' is in the
+ * last VALUE_DRESS_SPAN bytes), and, where the value ends at a '#', raw or
+ * escaped (a byte a key run holds), the run through it and on to the
+ * value's next end when the run's last DEC_WINDOW bytes before it hold a
+ * prefix, named or guessed, as they are or decoded
+ * ("token=CrHq3Wfosk_live_#f04Zk..."). Otherwise what
+ * follows e would be shown, since the piece at v took the start of what
+ * hides it. Each look is bounded and each extension moves e on: linear.
+ */
+#define VALUE_DRESS_SPAN 256
+static size_t value_past(const char *in, size_t n, size_t v, size_t e,
+                         const redact_rules *r) {
+  for (;;) {
+    size_t far = e;
+    for (size_t j = e - v > VALUE_DRESS_SPAN ? e - VALUE_DRESS_SPAN : v + 1;
+         j <= e && j < n; j++) {
+      size_t iv = 0;
+      const size_t ie =
+          (in[j - 1] == '=' || in[j - 1] == 'D' || in[j - 1] == 'd')
+              ? param_end(in, n, j, &iv, e + 1)
+              : 0;
+      if (ie > far && ie - iv >= 8) {
+        far = ie;
+      }
     }
-    p = r->shape ? shape_next(in, n, k) : verbatim(1);
-    if (p.masked && k + p.in_len > far) {
-      far = k + p.in_len;
+    size_t len = 0;
+    if (far == e && e < n &&
+        (in[e] == '#' || json_escape(in, n, e, &len) == '#')) {
+      size_t s0 = e;
+      while (s0 > v && e - s0 < DEC_WINDOW &&
+             (in_key_run((unsigned char)in[s0 - 1]) || in[s0 - 1] == '\\')) {
+        s0--;
+      }
+      if (s0 < e && holds_prefix(in, s0, e, r)) {
+        /* the '#' is the key's, not the value's end: the value goes on
+         * to its next end after the key's run, as it reads once masked
+         * ("token=****Ab3x==..." is one value) */
+        far = key_run_end(in, n, e);
+        while (far < n && !value_end(in, n, far)) {
+          far++;
+        }
+      }
     }
+    if (far == e) {
+      return e;
+    }
+    e = far;
   }
-  return far;
 }
 
 /*
@@ -676,7 +747,7 @@ static size_t value_past(const char *in, size_t n, size_t v, size_t e,
 static redact_piece param_value(const char *in, size_t n, size_t i,
                                 const redact_rules *r) {
   size_t v = 0;
-  size_t e = param_end(in, n, i, &v);
+  size_t e = param_end(in, n, i, &v, 0);
   if (e == 0 || e - v < 8) {
     return verbatim(1);
   }
@@ -700,8 +771,10 @@ static redact_piece param_value(const char *in, size_t n, size_t i,
   return p;
 }
 
-/* The piece at in[i]: a named prefix's key as it is, then in the decoded
- * text, then a key parameter's value, then the shape. */
+/* The piece at in[i]: a named prefix's key as it is (decoded when its run
+ * holds an escape, for the decoded last four), then in the decoded text (a
+ * key parameter's value before a guessed prefix found there), then a key
+ * parameter's value, then the shape. */
 static redact_piece piece_at(const char *in, size_t n, size_t i,
                              const redact_rules *r) {
   for (size_t k = 0; k < r->nprefixes; k++) {

@@ -796,6 +796,13 @@ static void what_runs_past_a_value_is_masked(void **state) {
       {"/cb?next=%2Fv1%3Ftoken%3Dabcdefgh?key=%20 " KB " end",
        "/cb?next=%2Fv1%3Ftoken%3D**** end"},
       {"/cb?token=abcdefgh?key=%20 <" KB "> end", "/cb?token=**** end"},
+      /* an escaped '#', a prefix in JSON escapes, and "==" after the key
+       * run (review 117) */
+      {"?token=abcdefghsk%5Flive%5F\\u0023" KB "&z=1", "?token=****&z=1"},
+      {"?key=ghp_ABCDEFGH\\u0023" KB, "?key=****"},
+      {"?token=abcdefghsk\\u005flive\\u005f#" KB "&z=1", "?token=****&z=1"},
+      {"?key=AAAAAAAAsk_live_#token==" KB, "?key=****cUGk"},
+      {"sk_live_abcd#token==" KB, "sk_live_****en==****cUGk"},
       /* a chain: each inner value crosses the outer one's end */
       {"?token=abcdefgh?key=%20 abcdefgh?api_key=%20 " KB " end",
        "?token=**** end"},
