@@ -19,13 +19,15 @@
  *      "sk\\u005flive\\u005f");
  *   3  a parameter SPEC §1.1 names, in any case (byte 1 / 5 picks it),
  *      after '?', '&', ';', '/', '#', a space, or "%3F", "%23", "%2F" (the
- *      seed's first byte picks it), and the body as its value
- *      ("?api_key=<body>", "%23token=<body>");
+ *      seed's first byte picks it), then '=', "==", "%3D" or "\u003d"
+ *      (its second byte), and the body as its value ("?api_key=<body>",
+ *      "%23token==<body>");
  *   4  the body alone: a key of an issuer nobody named;
  *   5  a prefix of an issuer nobody named, of the shape kgl_redact_keys
  *      guesses ("ghp_", "github_pat_", "pk_live_"; the seed's first byte
- *      picks it, byte 1's bit 0x40 upper-cases its first letter), and
- *      the body.
+ *      picks it, byte 1's bit 0x40 upper-cases its first letter, the
+ *      seed's second byte writes its '_' raw, as "%5F" or as "\u005f"),
+ *      and the body.
  * The body is 12 to 38 base62 characters (16 to 38 in mode 4) drawn from
  * splitmix64 of the seed, so the fuzzer cannot steer it byte by byte, with
  * one upper-case letter, one lower-case and one digit in its first three
@@ -372,14 +374,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                        "#", "%3F", "%23", "%2F"};
     /* byte 1 is 6k + 3: k % 8 the name; the separator from the seed's
      * first byte, so every pair occurs */
+    static const char *const eqs[] = {"=", "==", "%3D", "\\u003d"};
     plen = put(prefix, seps[data[2] % 9u]);
     plen += put(prefix + plen, names[(data[1] / 6u) % 8u]);
-    prefix[plen++] = '=';
+    plen += put(prefix + plen, eqs[data[3] % 4u]);
   } else if (mode == 5) {
     static const char *const issuers[] = {"ghp_",     "gho_",     "github_pat_",
                                           "pk_live_", "rk_test_", "glpat_",
                                           "npm_",     "whsec_"};
-    plen = put(prefix, issuers[data[2] % 8u]);
+    static const char *const unders[] = {"_", "%5F", "\\u005f"};
+    const char *w = issuers[data[2] % 8u];
+    const char *u = unders[data[3] % 3u];
+    for (; *w != '\0'; w++) {
+      if (*w == '_') {
+        plen += put(prefix + plen, u);
+      } else {
+        prefix[plen++] = *w;
+      }
+    }
     if (data[1] & 0x40) {
       prefix[0] = (char)(prefix[0] - 'a' + 'A');
     }

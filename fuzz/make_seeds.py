@@ -369,8 +369,11 @@ def seeds():
         "§ 1.4 no key ü ‰ 𝄞".encode() + b" \x00\x01\x7f\xc3",
         b"sk_live_**** sk_test_****Ab3x sk_live_ sk_live_exports/",
     ]
-    modes = [0, 5, 1, 0x41, 0x21, 2, 0x42, 0x82, 0xC2, 3, 0x1B, 0x33, 0x5B,
-             4, 0x44]
+    # byte 1 % 6 is the mode (0 none, 1 named, 2 named encoded, 3 a
+    # parameter, 4 a bare body, 5 a guessed prefix); its bits 0x20 and 0x40
+    # pick sk_test_ and upper case, bits 0xC0 mode 2's spelling
+    modes = [0, 6, 1, 0x49, 0x25, 2, 0x44, 0x86, 0xC2, 3, 0x21, 0x33, 0x5D,
+             4, 0x46, 5, 0x4D, 0x23]
     for i, text in enumerate(texts):
         for j, m in enumerate(modes):
             if (i + j) % 3 and i:
