@@ -61,27 +61,6 @@ static inline int hex_value(unsigned char c) {
  * masking too much is safe. */
 #define KGL_DECODE_LEVELS 8
 
-/* pct_decode_once — one level of percent-decoding of (d, n) in place (the
- * text never grows); returns the new length, and *changed is 1 when an
- * escape was decoded, else 0. */
-static inline size_t pct_decode_once(char *d, size_t n, int *changed) {
-  size_t o = 0;
-  *changed = 0;
-  for (size_t j = 0; j < n; o++) {
-    const int hi =
-        d[j] == '%' && j + 2 < n ? hex_value((unsigned char)d[j + 1]) : -1;
-    const int lo = hi >= 0 ? hex_value((unsigned char)d[j + 2]) : -1;
-    if (lo >= 0) {
-      d[o] = (char)(hi * 16 + lo);
-      j += 3;
-      *changed = 1;
-    } else {
-      d[o] = d[j++];
-    }
-  }
-  return o;
-}
-
 /* json_escape — the byte a JSON string escape at d[i] (i < n) stands for,
  * when it stands for one ASCII byte: "\u0001" to "\u007f" (hex digits of
  * either case; "\U" too, leniently), "\/", "\\" and "\""; its length
@@ -139,11 +118,11 @@ static inline int json_nested(const char *d, size_t n, size_t i, size_t len) {
   return 1;
 }
 
-/* unescape_once — one level of decoding of (d, n) in place, percent escapes
- * ("%5F") and JSON ones (json_escape: "\u005f") alike, since a JSON body
- * may carry a URL and a URL a JSON text; returns the new length, and
- * *changed is 1 when an escape was decoded, else 0. */
-static inline size_t unescape_once(char *d, size_t n, int *changed) {
+/* decode_once — one level of decoding of (d, n) in place (the text never
+ * grows): percent escapes ("%5F"), and with json JSON ones too
+ * (json_escape: "\u005f"); returns the new length, and *changed is 1 when
+ * an escape was decoded, else 0. */
+static inline size_t decode_once(char *d, size_t n, int *changed, int json) {
   size_t o = 0;
   *changed = 0;
   for (size_t j = 0; j < n; o++) {
@@ -151,7 +130,7 @@ static inline size_t unescape_once(char *d, size_t n, int *changed) {
         d[j] == '%' && j + 2 < n ? hex_value((unsigned char)d[j + 1]) : -1;
     const int lo = hi >= 0 ? hex_value((unsigned char)d[j + 2]) : -1;
     size_t len = 0;
-    const int v = lo < 0 ? json_escape(d, n, j, &len) : -1;
+    const int v = lo < 0 && json ? json_escape(d, n, j, &len) : -1;
     if (lo >= 0) {
       d[o] = (char)(hi * 16 + lo);
       j += 3;
@@ -165,6 +144,17 @@ static inline size_t unescape_once(char *d, size_t n, int *changed) {
     }
   }
   return o;
+}
+
+/* pct_decode_once — one level of percent-decoding (decode_once). */
+static inline size_t pct_decode_once(char *d, size_t n, int *changed) {
+  return decode_once(d, n, changed, 0);
+}
+
+/* unescape_once — one level of decoding, percent and JSON escapes alike
+ * (decode_once), since a JSON body may carry a URL and a URL a JSON text. */
+static inline size_t unescape_once(char *d, size_t n, int *changed) {
+  return decode_once(d, n, changed, 1);
 }
 
 #endif /* KEYGATE_LOAD_ASCII_H */
