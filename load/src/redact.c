@@ -540,15 +540,14 @@ static int before_name(unsigned char c) {
   return !in_key_run(c) || c == '?' || c == '/' || c == '#';
 }
 
-/* value_end — 1 when a parameter's value ends at in[i]: '&', '#',
- * whitespace or a quote, raw or as a JSON escape ("\u0026", "\""; Go's
- * encoder writes every '&' of a URL so). */
+/* value_end — 1 when a parameter's value ends at in[i]: a raw '&', '#',
+ * whitespace or quote. Not their JSON escapes: a value in a JSON string
+ * ("?a=1\u0026token=B\u0026b=2", Go's encoder) runs on to the string's
+ * end and hides what follows too, which is safe; ending it at "\u0026"
+ * showed the rest of an encoded key after it (review 118's harness). */
 static int value_end(const char *in, size_t n, size_t i) {
-  size_t len = 0;
-  int c = (unsigned char)in[i];
-  if (c == '\\') {
-    c = json_escape(in, n, i, &len);
-  }
+  (void)n;
+  const int c = (unsigned char)in[i];
   return c == '&' || c == '#' || c == ' ' || c == '\t' || c == '\r' ||
          c == '\n' || c == '"' || c == '\'';
 }
@@ -562,7 +561,7 @@ static int value_end(const char *in, size_t n, size_t i) {
  * bytes back at most), the '=' raw, "%3D" or "\u003d": the value's end, and its
  * start in *vstart (after its dressing, value_dress_end: "api_key==B",
  * "token=\"B\""). The value runs to the parameter's end ('&', '#',
- * whitespace or a quote, raw or JSON-escaped: value_end), so "(B)", "<B>"
+ * whitespace or a quote, raw: value_end), so "(B)", "<B>"
  * and "a,B" are values too. 0 when in[i] starts no such value, or its
  * start is before min_v (then its end is not looked for).
  */
@@ -687,33 +686,39 @@ static int holds_prefix(const char *in, size_t s, size_t e,
  * starts in it and runs on past e is taken in (reviews 106 and 117): a key
  * parameter whose dressing crosses e ("...%3Dabcdefgh?key=%20 B": the
  * outer value ends at the space, the inner one after it; its '=' is in the
- * last VALUE_DRESS_SPAN bytes), and, where the value ends at a '#', raw or
- * escaped (a byte a key run holds), the run through it and on to the
- * value's next end when the run's last DEC_WINDOW bytes before it hold a
- * prefix, named or guessed, as they are or decoded
- * ("token=CrHq3Wfosk_live_#f04Zk..."). Otherwise what
- * follows e would be shown, since the piece at v took the start of what
- * hides it. Each look is bounded and each extension moves e on: linear.
+ * last VALUE_DRESS_SPAN bytes), and, where the value ends at a '#' (a byte
+ * a key run holds), the run through it and on to the value's next end when
+ * the run's last DEC_WINDOW bytes before it hold a prefix, named or
+ * guessed, as they are or decoded ("token=CrHq3Wfosk_live_#f04Zk...").
+ * Otherwise what follows e would be shown, since the piece at v took the
+ * start of what hides it. Each look is bounded and each extension moves e
+ * on: linear.
  */
 #define VALUE_DRESS_SPAN 256
+
+/* crossing — the end of a key parameter's value of 8 or more bytes whose
+ * '=' is in in[v..e)'s last VALUE_DRESS_SPAN bytes and whose dressing
+ * passes e ("...?key=%20 B" cut at the space), or e when there is none. */
+static size_t crossing(const char *in, size_t n, size_t v, size_t e) {
+  size_t far = e;
+  for (size_t j = e - v > VALUE_DRESS_SPAN ? e - VALUE_DRESS_SPAN : v + 1;
+       j <= e && j < n; j++) {
+    size_t iv = 0;
+    const size_t ie = (in[j - 1] == '=' || in[j - 1] == 'D' || in[j - 1] == 'd')
+                          ? param_end(in, n, j, &iv, e + 1)
+                          : 0;
+    if (ie > far && ie - iv >= 8) {
+      far = ie;
+    }
+  }
+  return far;
+}
+
 static size_t value_past(const char *in, size_t n, size_t v, size_t e,
                          const redact_rules *r) {
   for (;;) {
-    size_t far = e;
-    for (size_t j = e - v > VALUE_DRESS_SPAN ? e - VALUE_DRESS_SPAN : v + 1;
-         j <= e && j < n; j++) {
-      size_t iv = 0;
-      const size_t ie =
-          (in[j - 1] == '=' || in[j - 1] == 'D' || in[j - 1] == 'd')
-              ? param_end(in, n, j, &iv, e + 1)
-              : 0;
-      if (ie > far && ie - iv >= 8) {
-        far = ie;
-      }
-    }
-    size_t len = 0;
-    if (far == e && e < n &&
-        (in[e] == '#' || json_escape(in, n, e, &len) == '#')) {
+    size_t far = crossing(in, n, v, e);
+    if (far == e && e < n && in[e] == '#') {
       size_t s0 = e;
       while (s0 > v && e - s0 < DEC_WINDOW &&
              (in_key_run((unsigned char)in[s0 - 1]) || in[s0 - 1] == '\\')) {
@@ -775,8 +780,8 @@ static redact_piece param_value(const char *in, size_t n, size_t i,
  * holds an escape, for the decoded last four), then in the decoded text (a
  * key parameter's value before a guessed prefix found there), then a key
  * parameter's value, then the shape. */
-static redact_piece piece_at(const char *in, size_t n, size_t i,
-                             const redact_rules *r) {
+static redact_piece piece_first(const char *in, size_t n, size_t i,
+                                const redact_rules *r) {
   for (size_t k = 0; k < r->nprefixes; k++) {
     const char *pre = r->prefixes[k];
     redact_piece p = redact_next(in, n, i, pre, pre != NULL ? strlen(pre) : 0);
@@ -809,6 +814,31 @@ static redact_piece piece_at(const char *in, size_t n, size_t i,
     }
   }
   return r->shape ? shape_next(in, n, i) : verbatim(1);
+}
+
+/* piece_at — piece_first, and with r->params a masked piece goes on over a
+ * key parameter whose name and '=' it took and whose dressing passes its
+ * end ("sk_live_abcd/key%3D%20 B": review 117), as value_past does for a
+ * value; its raw last four are then not shown. */
+static redact_piece piece_at(const char *in, size_t n, size_t i,
+                             const redact_rules *r) {
+  redact_piece p = piece_first(in, n, i, r);
+  if (!p.masked || !r->params) {
+    return p;
+  }
+  size_t e = i + p.in_len;
+  for (size_t far; (far = crossing(in, n, i, e)) > e;) {
+    e = far;
+  }
+  if (e > i + p.in_len) {
+    p.in_len = e - i;
+    p.keyed = 1; /* it holds a key parameter's value (kgl_holds_key) */
+    if (p.masked == 1 && p.tail != NPOS) {
+      p.tail = NPOS;
+      p.out_len -= 4;
+    }
+  }
+  return p;
 }
 
 /* redact — (in, n) into out under rules; *keys (when not NULL) counts the

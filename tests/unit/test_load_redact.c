@@ -588,13 +588,13 @@ static void json_escaped_keys_of_other_issuers_are_masked(void **state) {
       {"{\"next\":\"/v1?a=1\\u0026api_key=" KB "\"}",
        "{\"next\":\"/v1?a=1\\u0026api_key=****cUGk\"}"},
       {"{\"next\":\"/v1?a=1\\u0026token=" KB "\\u0026b=2\"}",
-       "{\"next\":\"/v1?a=1\\u0026token=****cUGk\\u0026b=2\"}"},
+       "{\"next\":\"/v1?a=1\\u0026token=****\"}"},
       {"{\"next\":\"/v1\\u003fkey=" KB "\"}",
        "{\"next\":\"/v1\\u003fkey=****cUGk\"}"},
       /* the value's dressing JSON-escaped, and '=' as Gson writes it
        * (review 116: the first showed the value whole) */
-      {"?api_key=\\u0022" KB "\\u0022", "?api_key=\\u0022****cUGk\\u0022"},
-      {"?token=\\\"" KB "\\\"", "?token=\\\"****cUGk\\\""},
+      {"?api_key=\\u0022" KB "\\u0022", "?api_key=\\u0022****"},
+      {"?token=\\\"" KB "\\\"", "?token=\\\"****\""},
       {"?api_key=\\u0020" KB, "?api_key=\\u0020****cUGk"},
       {"{\"url\":\"https://x/v1?a\\u003d1\\u0026api_key\\u003d" KB "\"}",
        "{\"url\":\"https://x/v1?a\\u003d1\\u0026api_key\\u003d****cUGk\"}"},
@@ -785,6 +785,10 @@ static void what_runs_past_a_value_is_masked(void **state) {
       {"?token=abcdefghsk\\u005flive\\u005f#" KB "&z=1", "?token=****&z=1"},
       {"?key=AAAAAAAAsk_live_#token==" KB, "?key=****cUGk"},
       {"sk_live_abcd#token==" KB, "sk_live_****en==****cUGk"},
+      /* a key's run that took a parameter's name and '=' (review 117) */
+      {"sk_live_abcd/key%3D%20 " KB " end", "sk_live_**** end"},
+      {"x sk%5Flive%5Fabcdefgh/token%3D%20 " KB " end",
+       "x sk_live_****ken= end"},
       /* a chain: each inner value crosses the outer one's end */
       {"?token=abcdefgh?key=%20 abcdefgh?api_key=%20 " KB " end",
        "?token=**** end"},

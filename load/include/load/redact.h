@@ -82,7 +82,8 @@ size_t kgl_redact(const char *in, size_t n, const char *prefix, char *out,
  * '#', a space, any other byte no name holds or the start, raw or
  * percent-encoded up to 256 bytes back:
  * "redirect_uri=https%3A%2F%2Fa%2Fcb%23token%3D..."): a value (to '&', '#',
- * whitespace or a quote, raw or JSON-escaped, whatever it holds) of 8 or
+ * whitespace or a quote, raw: a JSON-escaped one does not end it, whatever
+ * it holds) of 8 or
  * more bytes becomes "****" and, when 12 or more long without a '%' or a
  * '\\', its last four if those are printable ASCII ("?api_key=****Ab3x");
  * a name after a JSON-escaped separator counts ("?a=1\u0026api_key="), the
