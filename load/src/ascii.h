@@ -94,28 +94,31 @@ static inline int json_escape(const char *d, size_t n, size_t i, size_t *len) {
   return v;
 }
 
-/* json_nested — 1 when the JSON escape at d[i], of length len, stands for
- * a backslash that, with what follows (after more backslashes, if any),
- * makes an escape at the next level of decoding: "\\u005f" and
- * "\u005cu005f" are "\u005f" once decoded, and '_' twice (a JSON text
- * carried in a JSON string). */
+/* json_nested — when the JSON escape at d[i], of length len, stands for a
+ * backslash that, with what follows (after more backslashes, if any),
+ * makes an escape at the next level of decoding, the byte that escape
+ * stands for: "\\u005f" and "\u005cu005f" are "\u005f" once decoded, and
+ * '_' twice (a JSON text carried in a JSON string). -1 otherwise. */
 static inline int json_nested(const char *d, size_t n, size_t i, size_t len) {
   size_t j = i + len;
   while (j < n && d[j] == '\\') {
     j++;
   }
   if (j < n && d[j] == '/') {
-    return 1;
+    return '/';
   }
   if (j >= n || (d[j] != 'u' && d[j] != 'U') || n - j < 5) {
-    return 0;
+    return -1;
   }
+  int v = 0;
   for (size_t k = j + 1; k < j + 5; k++) {
-    if (hex_value((unsigned char)d[k]) < 0) {
-      return 0;
+    const int h = hex_value((unsigned char)d[k]);
+    if (h < 0) {
+      return -1;
     }
+    v = v * 16 + h;
   }
-  return 1;
+  return v > 0 && v < 0x80 ? v : -1;
 }
 
 /* decode_once — one level of decoding of (d, n) in place (the text never

@@ -57,13 +57,15 @@ static int in_key_run(unsigned char c) {
 
 /* esc_in_run — the length of a JSON escape at in[i] that stands for a byte
  * in_key_run takes ("\u005f", "\/"), or for a backslash that starts an
- * escape at the next level (json_nested: "\\u005f"), else 0: a key a
+ * escape of one at the next level (json_nested: "\\u005f", not
+ * "\\u0022"), else 0: a key a
  * server wrote into a JSON string with escapes is one run all the same. */
 static size_t esc_in_run(const char *in, size_t n, size_t i) {
   size_t len = 0;
   const int v = json_escape(in, n, i, &len);
-  const int ok = v >= 0 && (in_key_run((unsigned char)v) ||
-                            (v == '\\' && json_nested(in, n, i, len)));
+  const int w = v == '\\' ? json_nested(in, n, i, len) : -1;
+  const int ok = (v >= 0 && in_key_run((unsigned char)v)) ||
+                 (w >= 0 && in_key_run((unsigned char)w));
   return ok ? len : 0;
 }
 
@@ -219,7 +221,7 @@ static int snake_words(const char *s, size_t n) {
   return inner || (k < n && k >= 4);
 }
 
-static int snake_decoded(const char *in, size_t i, size_t e);
+static int not_guessed(const char *in, size_t i, size_t e);
 
 /*
  * shape_next — the piece at in[i] under the rule for prefixes nobody named
@@ -250,7 +252,7 @@ static redact_piece shape_next(const char *in, size_t n, size_t i) {
   /* one byte only: the named prefixes are still tried inside the run. A
    * run with an escape is read decoded for its words: "\/v1\/payment_
    * methods\/list" is the path it spells (review 116) */
-  if (esc ? snake_decoded(in, p1, e) : snake_words(in + p1, e - p1)) {
+  if (esc ? not_guessed(in, p1, e) : snake_words(in + p1, e - p1)) {
     return verbatim(1);
   }
   if (e - i == KG_REQUEST_ID_LEN && kgl_request_id_ok(in + i, e - i)) {
@@ -354,9 +356,13 @@ static int dec_level(dec_window *w) {
   return changed;
 }
 
-/* snake_decoded — snake_words of the run in[i..e) decoded (its first
- * DEC_WINDOW bytes, every level). */
-static int snake_decoded(const char *in, size_t i, size_t e) {
+/* not_guessed — 1 when the run in[i..e), which holds an escape, is no key
+ * of the shape once decoded (its first DEC_WINDOW bytes, every level, to
+ * the first byte that ends a run there): fewer than 8 bytes
+ * ("https:\/\/x\/api_v1\/keys" as "v1/keys"), or lower-case words
+ * ("\/v1\/payment_methods\/list", "\\u0022invalid_api_key\\u0022":
+ * review 118). */
+static int not_guessed(const char *in, size_t i, size_t e) {
   dec_window d;
   d.len = e - i < DEC_WINDOW ? e - i : DEC_WINDOW;
   memcpy(d.c, in + i, d.len);
@@ -365,7 +371,11 @@ static int snake_decoded(const char *in, size_t i, size_t e) {
   }
   for (int level = 0; level < DEC_LEVELS && dec_level(&d); level++) {
   }
-  return snake_words(d.c, d.len);
+  size_t k = 0;
+  while (k < d.len && in_key_run((unsigned char)d.c[k])) {
+    k++;
+  }
+  return k < 8 || snake_words(d.c, k);
 }
 
 /* The end of the run of key bytes from in[i] (run_end). */
@@ -565,8 +575,7 @@ static int value_end(const char *in, size_t n, size_t i) {
  * and "a,B" are values too. 0 when in[i] starts no such value, or its
  * start is before min_v (then its end is not looked for).
  */
-static size_t param_end(const char *in, size_t n, size_t i, size_t *vstart,
-                        size_t min_v) {
+static size_t param_start(const char *in, size_t n, size_t i) {
   static const char *const names[] = {"api_key", "apikey", "key",
                                       "access_token", "token"};
   /* the '=', "%3D" (the server decodes the query: "token%3DB") or "\u003d"
@@ -589,8 +598,17 @@ static size_t param_end(const char *in, size_t n, size_t i, size_t *vstart,
   /* "token==B" read at B: the '=' before it is dressing, the name is
    * before the first (a key's run takes "==" as its padding: review 117) */
   size_t q = i - eq;
-  while (q > 0 && in[q - 1] == '=' && i - q < 64) {
-    q--;
+  while (q > 0 && i - q < 64) {
+    if (in[q - 1] == '=') {
+      q--;
+    } else if (q >= 3 && in[q - 3] == '%' && in[q - 2] == '3' &&
+               (in[q - 1] == 'D' || in[q - 1] == 'd')) {
+      q -= 3; /* "token%3D=B" */
+    } else if (q >= 6 && json_escape(in, q, q - 6, &len) == '=' && len == 6) {
+      q -= 6;
+    } else {
+      break;
+    }
   }
   eq = i - q;
   size_t ns = i - eq;
@@ -627,15 +645,21 @@ static size_t param_end(const char *in, size_t n, size_t i, size_t *vstart,
   }
   /* the value as it may be dressed: "api_key==B", "token=\"B\"", '+' or
    * spaces, the same escaped ("%3D", "%22", "%2522"): shown as it is */
-  const size_t v = value_dress_end(in, n, i);
-  if (v < min_v) {
+  return value_dress_end(in, n, i);
+}
+
+/* param_end — param_start's value, when it starts at min_v or later: its
+ * end, its start in *vstart; 0 otherwise. The value runs to the
+ * parameter's end, whatever it holds: a body bracketed or after a few
+ * other bytes ("(B)", "<B>", "a,B") is still the value the server refuses
+ * as a key (review); however long (review 105 found the bytes past a
+ * 4,096-byte cap shown). */
+static size_t param_end(const char *in, size_t n, size_t i, size_t *vstart,
+                        size_t min_v) {
+  const size_t v = param_start(in, n, i);
+  if (v == 0 || v < min_v) {
     return 0;
   }
-  /* the value runs to the parameter's end, whatever it holds: a body
-   * bracketed or after a few other bytes ("(B)", "<B>", "a,B") is still the
-   * value the server refuses as a key (review); however long: the piece
-   * takes the whole value, so the scan is linear (review 105 found the
-   * bytes past a 4,096-byte cap shown) */
   size_t e = v;
   while (e < n && !value_end(in, n, e)) {
     e++;
@@ -660,14 +684,16 @@ static int holds_prefix(const char *in, size_t s, size_t e,
     for (size_t k = 0; k < d.len; k++) {
       for (size_t x = 0; x < r->nprefixes; x++) {
         const char *pre = r->prefixes[x];
-        const size_t pl = pre != NULL ? strlen(pre) : 0;
-        size_t m = 0;
-        while (m < pl && k + m < d.len &&
+        if (pre == NULL || pre[0] == '\0') {
+          continue;
+        }
+        size_t m = 0; /* the NUL ends pre: it matches no byte of d here */
+        while (k + m < d.len && pre[m] != '\0' &&
                ascii_lower((unsigned char)d.c[k + m]) ==
                    ascii_lower((unsigned char)pre[m])) {
           m++;
         }
-        if (pl > 0 && m == pl) {
+        if (pre[m] == '\0') {
           return 1;
         }
       }
@@ -697,16 +723,38 @@ static int holds_prefix(const char *in, size_t s, size_t e,
 #define VALUE_DRESS_SPAN 256
 
 /* crossing — the end of a key parameter's value of 8 or more bytes whose
- * '=' is in in[v..e)'s last VALUE_DRESS_SPAN bytes and whose dressing
- * passes e ("...?key=%20 B" cut at the space), or e when there is none. */
+ * '=' is in in[v..e)'s last VALUE_DRESS_SPAN bytes and that goes on past
+ * e: its dressing passes e ("...?key=%20 B" cut at the space), or it
+ * starts before e and no end of a value lies between ("access_token%3Da,B"
+ * cut at the ',' by a guessed prefix's run: review 118); e when there is
+ * none. The value's end past e is looked for once. */
 static size_t crossing(const char *in, size_t n, size_t v, size_t e) {
-  size_t far = e;
-  for (size_t j = e - v > VALUE_DRESS_SPAN ? e - VALUE_DRESS_SPAN : v + 1;
-       j <= e && j < n; j++) {
+  const size_t from = e - v > VALUE_DRESS_SPAN ? e - VALUE_DRESS_SPAN : v + 1;
+  size_t last_end = NPOS; /* the last end of a value in in[from..e) */
+  for (size_t k = from; k < e; k++) {
+    if (value_end(in, n, k)) {
+      last_end = k;
+    }
+  }
+  size_t far = e, past = NPOS; /* past: the first end of a value from e */
+  for (size_t j = from; j <= e && j < n; j++) {
+    if (in[j - 1] != '=' && in[j - 1] != 'D' && in[j - 1] != 'd') {
+      continue;
+    }
     size_t iv = 0;
-    const size_t ie = (in[j - 1] == '=' || in[j - 1] == 'D' || in[j - 1] == 'd')
-                          ? param_end(in, n, j, &iv, e + 1)
-                          : 0;
+    size_t ie = param_end(in, n, j, &iv, e + 1);
+    if (ie == 0 && (last_end == NPOS || last_end < j)) {
+      iv = param_start(in, n, j);
+      if (iv != 0 && iv <= e && (last_end == NPOS || last_end < iv)) {
+        if (past == NPOS) {
+          past = e;
+          while (past < n && !value_end(in, n, past)) {
+            past++;
+          }
+        }
+        ie = past;
+      }
+    }
     if (ie > far && ie - iv >= 8) {
       far = ie;
     }
@@ -720,8 +768,11 @@ static size_t value_past(const char *in, size_t n, size_t v, size_t e,
     size_t far = crossing(in, n, v, e);
     if (far == e && e < n && in[e] == '#') {
       size_t s0 = e;
+      /* back over the run: its bytes and the backslashes of its escapes
+       * (a bare backslash ends it, so each run is walked once) */
       while (s0 > v && e - s0 < DEC_WINDOW &&
-             (in_key_run((unsigned char)in[s0 - 1]) || in[s0 - 1] == '\\')) {
+             (in_key_run((unsigned char)in[s0 - 1]) ||
+              (in[s0 - 1] == '\\' && esc_in_run(in, n, s0 - 1) > 0))) {
         s0--;
       }
       if (s0 < e && holds_prefix(in, s0, e, r)) {

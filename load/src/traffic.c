@@ -209,7 +209,8 @@ static size_t text_run_end(const char *s, size_t n, size_t i, int *esc) {
       i++;
     } else if ((v = json_escape(s, n, i, &len)) >= 0 &&
                (run_byte((unsigned char)v) ||
-                (v == '\\' && json_nested(s, n, i, len)))) {
+                (v == '\\' && json_nested(s, n, i, len) >= 0 &&
+                 run_byte((unsigned char)json_nested(s, n, i, len))))) {
       *esc = 1;
       i += len;
     } else {

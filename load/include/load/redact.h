@@ -90,8 +90,10 @@ size_t kgl_redact(const char *in, size_t n, const char *prefix, char *out,
  * '=' may be "\u003d" and the dressing JSON-escaped too. The value, of
  * any length, is masked with what starts in it and runs on past its end
  * (a prefixed key across a '#', a key parameter whose dressing crosses a
- * space), and by this rule rather than a guessed prefix. A run with an
- * escape is guessed at only decoded ("\/v1\/payment_methods" stays). A
+ * space), and by this rule rather than a guessed prefix; so is one a
+ * masked key's or guessed prefix's run took the name and '=' of. A run
+ * with an escape is guessed at by what it decodes to
+ * ("\/v1\/payment_methods" stays). A
  * value dressed with '=', quotes, spaces or '+' (raw, percent-encoded or
  * JSON-escaped, up to 64 bytes of them) is the value after them:
  * "?api_key==****Ab3x", "?token=\"****Ab3x\"". Output, cut and return
