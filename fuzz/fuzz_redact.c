@@ -20,8 +20,8 @@
  *   3  a parameter SPEC §1.1 names, in any case (byte 1 / 5 picks it),
  *      after '?', '&', ';', '/', '#', a space, or "%3F", "%23", "%2F" (the
  *      seed's first byte picks it), then '=', "==", "%3D" or "\u003d"
- *      (its second byte), and the body as its value ("?api_key=<body>",
- *      "%23token==<body>");
+ *      (its second byte), and the body as its value, perhaps after "x,"
+ *      or "(" ("?api_key=<body>", "%23token==x,<body>");
  *   4  the body alone: a key of an issuer nobody named;
  *   5  a prefix of an issuer nobody named, of the shape kgl_redact_keys
  *      guesses ("ghp_", "github_pat_", "pk_live_"; the seed's first byte
@@ -377,7 +377,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static const char *const eqs[] = {"=", "==", "%3D", "\\u003d"};
     plen = put(prefix, seps[data[2] % 9u]);
     plen += put(prefix + plen, names[(data[1] / 6u) % 8u]);
+    static const char *const fills[] = {"", "", "x,", "("};
     plen += put(prefix + plen, eqs[data[3] % 4u]);
+    plen += put(prefix + plen, fills[(data[3] / 4u) % 4u]);
   } else if (mode == 5) {
     static const char *const issuers[] = {"ghp_",     "gho_",     "github_pat_",
                                           "pk_live_", "rk_test_", "glpat_",
