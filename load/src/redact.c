@@ -357,8 +357,9 @@ static int dec_level(dec_window *w) {
 }
 
 /* not_guessed — 1 when the run in[i..e), which holds an escape, is no key
- * of the shape once decoded (its first DEC_WINDOW bytes, every level, to
- * the first byte that ends a run there): fewer than 8 bytes
+ * of the shape, as it is to its first backslash nor once decoded (its
+ * first DEC_WINDOW bytes, every level, to the first byte that ends a run
+ * there): fewer than 8 bytes
  * ("https:\/\/x\/api_v1\/keys" as "v1/keys"), or lower-case words
  * ("\/v1\/payment_methods\/list", "\\u0022invalid_api_key\\u0022":
  * review 118). */
@@ -375,7 +376,12 @@ static int not_guessed(const char *in, size_t i, size_t e) {
   while (k < d.len && in_key_run((unsigned char)d.c[k])) {
     k++;
   }
-  return k < 8 || snake_words(d.c, k);
+  /* and as it is, to its first backslash: a guess either way stands
+   * ("ab_cd%3D<body>\u0041" is guessed at as before: review 119) */
+  const char *bs = memchr(in + i, '\\', e - i);
+  const size_t raw = bs != NULL ? (size_t)(bs - (in + i)) : e - i;
+  const int raw_no = raw < 8 || snake_words(in + i, raw);
+  return raw_no && (k < 8 || snake_words(d.c, k));
 }
 
 /* The end of the run of key bytes from in[i] (run_end). */
@@ -867,10 +873,12 @@ static redact_piece piece_first(const char *in, size_t n, size_t i,
   return r->shape ? shape_next(in, n, i) : verbatim(1);
 }
 
-/* piece_at — piece_first, and with r->params a masked piece goes on over a
- * key parameter whose name and '=' it took and whose dressing passes its
- * end ("sk_live_abcd/key%3D%20 B": review 117), as value_past does for a
- * value; its raw last four are then not shown. */
+/* piece_at — piece_first, and with r->params a masked piece goes on over
+ * the key parameter's value it starts ("?key=sk_live_...,B": review 119)
+ * and over one whose name and '=' it took and whose value passes its end
+ * (crossing: "sk_live_abcd/key%3D%20 B", review 117), as value_past does
+ * for a value; its raw last four are then not shown (a decoded piece
+ * keeps its decoded ones, which come before what it took). */
 static redact_piece piece_at(const char *in, size_t n, size_t i,
                              const redact_rules *r) {
   redact_piece p = piece_first(in, n, i, r);
@@ -878,6 +886,13 @@ static redact_piece piece_at(const char *in, size_t n, size_t i,
     return p;
   }
   size_t e = i + p.in_len;
+  /* the piece may start a key parameter's value ("?key=sk_live_...,B":
+   * review 119): the value, whatever it holds, is masked to its end */
+  size_t iv = 0;
+  const size_t ve = param_end(in, n, i, &iv, 0);
+  if (ve > e && ve - iv >= 8) {
+    e = ve;
+  }
   for (size_t far; (far = crossing(in, n, i, e)) > e;) {
     e = far;
   }

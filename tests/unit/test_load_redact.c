@@ -605,10 +605,9 @@ static void json_escaped_keys_of_other_issuers_are_masked(void **state) {
       {"\\/var\\/log\\/app_server\\/access.log",
        "\\/var\\/log\\/app_server\\/access.log"},
       {"read_only\\/write_all", "read_only\\/write_all"},
-      /* a guessed prefix no longer takes a parameter's name and '=' when
-       * its run is escaped (review 118); masked again, the raw text is
-       * guessed at: "access_********" */
-      {"x access_token%3D\\/," KB, "x access_token%3D****"},
+      /* a guessed prefix's escaped run that took a parameter's name and
+       * '=' goes on over its value (reviews 118, 119) */
+      {"x access_token%3D\\/," KB, "x access_****"},
       /* JSON in JSON and PHP's slashes stay readable (review 118) */
       {"{\"body\":\"{\\\\u0022error\\\\u0022:\\\\u0022invalid_api_key\\\\u0022}"
        "\"}",
@@ -804,6 +803,11 @@ static void what_runs_past_a_value_is_masked(void **state) {
        * and '=' goes on over its value (review 118) */
       {"?access_token%3Da," KB, "?access_****"},
       {"x sk_live_abcdefgh?token%3D=" KB, "x sk_live_****"},
+      /* a key's run that starts a value, and a guess whose run ends in an
+       * escape (review 119) */
+      {"?key=sk_live_abcdefghijkl," KB, "?key=sk_live_****"},
+      {"?token=sk%5Flive%5Fabcdefghijkl," KB, "?token=sk_live_****ijkl"},
+      {"ab_cd%3D" KB "\\u0041", "ab_****"},
       /* a chain: each inner value crosses the outer one's end */
       {"?token=abcdefgh?key=%20 abcdefgh?api_key=%20 " KB " end",
        "?token=**** end"},
